@@ -1,0 +1,344 @@
+/*
+ * nitc.h: the compiler's one internal header. Each section belongs to one .c
+ * file and lists what that file offers the others, in pipeline order:
+ *
+ *   source.c    read a file into memory, map offsets to line/column
+ *   diag.c      user diagnostics (file:line:col, source line, caret) and
+ *               internal-error aborts
+ *   ast.c       the syntax tree built by the parser (grammar/nit.y)
+ *   parse.c     drive the flex scanner and bison parser
+ *   sema.c      the layer table, name resolution, shapes, exponents, recipe
+ *               checks; produces a Model
+ *   plan.c      the training step as a list of kernels and a static memory plan
+ *   codegen.c   kernels -> LLVM IR
+ *   emit.c      LLVM target machine, object emission, linking with the runtime
+ *   main.c      the command line; runs the phases as a plain list
+ *
+ * Lifetimes: everything the front end allocates lives until exit; the compiler
+ * is a short-lived process, so nothing is freed piecemeal (arena style).
+ */
+#ifndef NITC_H
+#define NITC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nitabi.h"
+
+#define NITC_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------- source.c */
+
+typedef struct Source {
+  char *path;            /* as given on the command line */
+  char *text;            /* contents, NUL-terminated (embedded NULs possible) */
+  size_t len;            /* bytes in text, excluding the terminator */
+} Source;
+
+typedef struct Loc {
+  int line;              /* 1-based */
+  int col;               /* 1-based, in bytes */
+  int end_line, end_col; /* inclusive end of the span */
+} Loc;
+
+/* Read a whole file. Reports a user error (naming the path) and returns NULL
+ * when it cannot be read, is a directory, or is too large. */
+Source *source_read(const char *path);
+/* Wrap bytes already in memory (tests, fuzzer); the bytes are copied. */
+Source *source_from_mem(const char *name, const char *buf, size_t len);
+/* Line `line` (1-based) of src: start pointer and length without the newline.
+ * Returns false when the line does not exist. */
+bool source_line(const Source *src, int line, const char **start, size_t *len);
+
+#define SOURCE_MAX_BYTES (64u << 20) /* larger inputs are rejected */
+
+/* The front end's arena. Everything lives until mem_release(); the compiler
+ * never frees piecemeal, the fuzzer and unit tests release after each run. */
+void *mem_alloc(size_t n);   /* zeroed; exits with status 2 when out of memory */
+char *mem_strndup(const char *s, size_t n);
+char *mem_strdup(const char *s);
+void mem_release(void);
+
+/* ------------------------------------------------------------------ diag.c */
+
+/* Diagnostics go to one stream (stderr by default, NULL to suppress them: the
+ * fuzzer) and are counted. After DIAG_MAX_ERRORS errors the next one prints
+ * "too many errors (N shown), stopping" instead and diag_stopped() turns true:
+ * phases then stop early. Notes attach to the error printed just before. */
+#define DIAG_MAX_ERRORS 20
+
+void diag_begin(const Source *src);   /* source the Locs refer to; resets counts */
+void diag_set_output(void *stream);   /* FILE *, NULL = discard */
+void diag_error(Loc loc, const char *fmt, ...);
+void diag_note(Loc loc, const char *fmt, ...);
+void diag_plain(const char *fmt, ...); /* "nitc: error: ..." without a location */
+int diag_errors(void);                 /* errors reported so far (shown or not) */
+bool diag_stopped(void);               /* cap reached: stop reporting */
+const char *diag_last(void);           /* text of the most recent error (tests) */
+/* A user string made safe and short for a message: control and non-ASCII
+ * bytes become '?', more than 40 bytes are cut to 36 + "...". Arena memory. */
+const char *diag_quote(const char *s);
+/* Internal error: prints file, line and message, exits with status 2. */
+_Noreturn void diag_internal(const char *file, int line, const char *msg);
+#define NIT_ASSERT(c) ((c) ? (void)0 : diag_internal(__FILE__, __LINE__, "assertion failed: " #c))
+
+/* ------------------------------------------------------------------- ast.c */
+
+/* The syntax tree is deliberately generic: a layer statement is a name, an
+ * optional label and an argument list; sema's layer table decides what the
+ * names and arguments mean. Lists are linked through `next`. */
+typedef enum {
+  ND_PROGRAM,  /* kids: ND_MODEL / ND_TRAIN items in file order */
+  ND_MODEL,    /* name; kids: statements */
+  ND_TRAIN,    /* kids: ND_SETTING */
+  ND_INPUT,    /* name; kids: dimension expressions */
+  ND_OUTPUT,   /* name (may be NULL); kids: arguments */
+  ND_LET,      /* name = lhs */
+  ND_LAYER,    /* statement: name = kind, label = optional layer name, kids = args;
+                  has_args false for a bare `relu` */
+  ND_CALL,     /* expression: name = kind, label, kids = args (first = input) */
+  ND_ADD,      /* lhs + rhs; loc is the '+' */
+  ND_REF,      /* name: a reference to a value */
+  ND_INT,      /* ival */
+  ND_DEC,      /* decimal literal: ival / 10^scale */
+  ND_STR,      /* str */
+  ND_KWARG,    /* name = lhs */
+  ND_SETTING,  /* train setting: name, kids = words (ND_REF for bare words) */
+} AstKind;
+
+typedef struct Ast Ast;
+struct Ast {
+  AstKind kind;
+  Loc loc;               /* the whole construct (ND_ADD: the '+') */
+  Loc name_loc;          /* where `name` is written */
+  char *name;
+  char *label;           /* ND_LAYER / ND_CALL: user's layer name, or NULL */
+  Loc label_loc;
+  char *str;             /* ND_STR contents (escapes resolved) */
+  int64_t ival;          /* ND_INT value; ND_DEC digits */
+  int scale;             /* ND_DEC: digits after the point */
+  bool has_args;         /* ND_LAYER: parentheses were written */
+  Ast *kids;             /* first child */
+  Ast *lhs, *rhs;        /* ND_LET, ND_KWARG (lhs), ND_ADD */
+  Ast *next;             /* sibling */
+};
+
+typedef struct AstList { Ast *head, *tail; } AstList;
+
+Ast *ast_new(AstKind kind, Loc loc);
+void ast_append(AstList *l, Ast *a);
+int ast_count(const Ast *list);
+const char *ast_kind_name(AstKind kind);
+/* An S-expression of the tree into buf (tests); nesting deeper than
+ * AST_MAX_DEPTH prints "...". Returns the length it needed. */
+#define AST_MAX_DEPTH 256
+size_t ast_dump(const Ast *a, char *buf, size_t size);
+
+/* ----------------------------------------------------------------- parse.c */
+
+/* Scanner and parser state shared by grammar/nit.l and grammar/nit.y. */
+typedef struct ParseState {
+  const Source *src;
+  int line, col;         /* position of the next byte */
+  Loc last;              /* span of the most recent token */
+  int prev;              /* most recent token kind (newline skipping) */
+  Ast *root;             /* ND_PROGRAM when the parse succeeded */
+  int errors;            /* lexical + syntax errors */
+} ParseState;
+
+#define IDENT_MAX_LEN 256    /* longer identifiers are an error */
+#define PARSE_MAX_DEPTH 2000 /* bison stack limit: "nesting too deep" */
+
+/* Scan and parse a source. Returns the program, or NULL after reporting at
+ * least one error. */
+Ast *parse_source(const Source *src);
+
+/* ------------------------------------------------------------ Model (sema) */
+
+/* The checked network: what sema hands to plan/codegen. Nodes are in
+ * topological order; node 0 is always OP_INPUT. Every shape is per sample. */
+
+typedef enum {
+  OP_INPUT,
+  OP_DENSE,
+  OP_CONV,
+  OP_MAXPOOL,
+  OP_AVGPOOL,
+  OP_RELU,
+  OP_FLATTEN,
+  OP_DROPOUT,
+  OP_ADD,
+  OP_BATCHNORM,  /* accepted by the front end; no training recipe lowers it yet */
+  OP_L1NORM,     /* likewise */
+} OpKind;
+
+typedef struct Shape {
+  int c, h, w;           /* (C, H, W); a vector of N is (N, 1, 1) */
+} Shape;
+
+typedef struct Node {
+  OpKind op;
+  char *name;            /* unique: the user's name or "<kind><n>" */
+  Loc loc;               /* where it was written */
+  int in[2];             /* input node indices, -1 when absent */
+  int nin;               /* 0 (input), 1, or 2 (add) */
+  Shape out;             /* per-sample output shape */
+
+  /* layer arguments, defaults applied */
+  int units;             /* dense: outputs */
+  int out_ch;            /* conv: output channels */
+  int kh, kw;            /* conv, pools: window */
+  int sh, sw;            /* conv, pools: stride */
+  int ph, pw;            /* conv, pools: zero padding (pools pad with "no value") */
+  int groups;            /* conv */
+  int drop256;           /* dropout: drop probability in 1/256 units, 0..255 */
+
+  /* parameters (dense, conv); nweights == 0 for the others */
+  int64_t nweights;      /* elements */
+  int wshape[4];         /* dense (O, I, 1, 1); conv (O, I/groups, KH, KW) */
+  int fan_in;            /* I/groups * KH * KW (dense: I) */
+  int w_exp;             /* s_w from the init rule (docs/numerics.md) */
+  int w_bound;           /* init draws uniform integers in [-w_bound, w_bound] */
+  int param;             /* index among the parameter tensors, -1 if none */
+
+  /* accumulator widths, decided from shapes and the compiled batch:
+   * int32 iff (terms summed) * 127 * 127 < 2^31 */
+  int64_t k_fwd;         /* terms per forward accumulator */
+  int64_t k_bwd;         /* terms per input-error accumulator */
+  int64_t k_grad;        /* terms per weight-gradient accumulator (includes batch) */
+  bool acc64_fwd, acc64_bwd, acc64_grad;
+  int64_t param_off;     /* byte offset of the weights in the params slab, 64-aligned (added by the front end) */
+} Node;
+
+typedef struct Recipe {
+  char *data;            /* data directory, default "data/mnist" */
+  Loc data_loc;
+  int batch;             /* default 64 */
+  int epochs;            /* default 1 */
+  uint64_t seed;         /* default 1 */
+  int act_round;         /* NIT_ROUND_*, default pseudo */
+  int err_round;         /* default stochastic (numerics.md 6) */
+  int grad_round;        /* default pseudo */
+  int nsched;            /* m_u schedule entries, >= 1 */
+  int mu[NIT_MAX_SCHED];
+  int mu_from[NIT_MAX_SCHED]; /* 1-based epoch where mu[i] starts; mu_from[0] = 1 */
+  int weight_bits;       /* A in 8..16, default 8 */
+  bool decay;            /* NITI integer weight decay, default off */
+  int holdout;           /* validation holdout samples, default 0 */
+} Recipe;
+
+typedef struct Model {
+  char *name;
+  Loc loc;
+  Node *nodes;           /* topological order; nodes[0] is the input */
+  int nnodes;
+  int output;            /* index of the node whose output is the logits */
+  int classes;
+  Recipe recipe;
+  int64_t nparams;       /* total parameter elements */
+  int64_t param_bytes;   /* static memory: params slab */
+  int64_t work_bytes;    /* static memory: one training step at full batch */
+} Model;
+
+/* ------------------------------------------------------------------ plan.c */
+
+/* The static memory plan of one training step. Every size is known at compile
+ * time for the compiled maximum batch; the work slab is one allocation. */
+
+typedef struct Buf {
+  int64_t off;           /* byte offset in the work slab, -1 = none */
+  int64_t bytes;         /* size at full batch */
+} Buf;
+
+typedef struct Plan {
+  int64_t exps_off;      /* i32 (nnodes, 4): {act, err, ein0, ein1} exponents */
+  Buf *act;              /* (nnodes) int8 (B, C, H, W) outputs; act[0] unused (x) */
+  int *act_alias;        /* (nnodes) node whose act buffer this node shares, or itself */
+  Buf *err;              /* (nnodes) int8 (B, C, H, W) error of each node's output */
+  int *err_alias;        /* (nnodes) node whose err buffer this node shares, or itself */
+  bool *needs_err;       /* (nnodes) node i is weighted or has a weighted ancestor */
+  bool *gathers;         /* (nnodes) err[i] is a sum of several contributions */
+  Buf (*ein)[2];         /* (nnodes, 2) private input-error buffer of consumer
+                          * i's slot s when its producer gathers, else off -1 */
+  int *nconsumers;       /* (nnodes) how many nodes read node i's output */
+  Buf *wview;            /* (nnodes) int8 view of wide weights (weight_bits > 8) */
+  Buf acc;               /* int64-capable accumulator scratch, largest layer */
+  Buf acc2;              /* second accumulator (fan-out error sums) */
+  Buf grad;              /* int64-capable weight-gradient scratch, largest tensor */
+  int64_t work_bytes;    /* total */
+} Plan;
+
+Plan *plan_build(Model *m);
+
+/* --------------------------------------------------------------- codegen.c */
+
+struct LLVMOpaqueModule;
+struct LLVMOpaqueContext;
+
+typedef struct CgTarget {
+  const char *triple;    /* normalized LLVM triple */
+  const char *cpu;       /* resolved CPU name */
+  const char *features;  /* resolved feature string */
+} CgTarget;
+
+/* Lower the checked model and its plan to an LLVM module defining nit_model. */
+struct LLVMOpaqueModule *cg_module(struct LLVMOpaqueContext *ctx, Model *m,
+                                   Plan *p, const CgTarget *t);
+uint64_t cg_fingerprint(const Model *m);
+
+/* ------------------------------------------------------------------ sema.c */
+
+/* Overrides from the command line, applied to the recipe before anything is
+ * derived from it (accumulator widths, layout). 0 = keep the file's value. */
+typedef struct SemaOverrides {
+  int batch;
+  int weight_bits;
+} SemaOverrides;
+
+/* Check a program and build its Model. Returns NULL after reporting errors.
+ * `ov` may be NULL. */
+Model *sema_check(const Ast *prog, const SemaOverrides *ov);
+/* Name of an op kind as written in the language ("conv", "dense", ...). */
+const char *sema_op_name(OpKind op);
+/* Initialization rule (docs/language.md): exponent c - 7 and bound for a
+ * fan-in. Exposed for tests. */
+void sema_init_rule(int64_t fan_in, int *w_exp, int *w_bound);
+/* True when `terms` products of two int8 values can overflow int32. */
+bool sema_needs_acc64(int64_t terms);
+const char *sema_round_name(int mode);
+
+#define SEMA_MAX_DEPTH 256     /* expression nesting limit */
+#define SEMA_MAX_BATCH 65536
+
+/* ------------------------------------------------------------------ main.c */
+
+typedef enum {
+  EMIT_CHECK,            /* --check: front end only */
+  EMIT_SHAPES,           /* --emit shapes: the checked model as a table */
+  EMIT_LLVM,             /* --emit llvm: textual IR */
+  EMIT_ASM,
+  EMIT_OBJ,
+  EMIT_EXE,              /* default */
+} EmitKind;
+
+typedef struct Options {
+  const char *input;     /* the .nit file */
+  const char *output;    /* -o; default: model name (exe), or NAME.ll/.s/.o */
+  EmitKind emit;
+  int opt_level;         /* -O0..-O3, default 2 */
+  const char *target;    /* --target triple, NULL = host */
+  const char *cpu;       /* --cpu, NULL = host cpu for host target, generic otherwise */
+  const char *features;  /* --features "+a,-b", NULL = none/host */
+  int batch;             /* --batch: compiled maximum batch, 0 = recipe's */
+  int weight_bits;       /* --weight-bits A, 0 = recipe's */
+  const char *runtime_dir; /* --runtime-dir: where libnitrt-<triple>.a lives */
+} Options;
+
+/* ------------------------------------------------------------------ emit.c */
+
+/* Plan, generate, optimize and write the requested output for a checked model.
+ * Returns 0 on success, 1 after reporting a user error (diag_), never exits. */
+int emit_program(Model *m, const Options *opt);
+
+#endif
