@@ -1263,8 +1263,9 @@ static void emit_descriptor(Cg *g, const CgTarget *t, Val f_train, Val f_fwd) {
   free(pv);
 
   Ty t_node = LLVMStructCreateNamed(g->ctx, "NitNode");
-  Ty nf[] = {g->t_ptr, g->t_ptr, LLVMArrayType(g->t_i32, 2), LLVMArrayType(g->t_i32, 3), g->t_i32, g->t_i32};
-  LLVMStructSetBody(t_node, nf, 6, 0);
+  Ty nf[] = {g->t_ptr, g->t_ptr, LLVMArrayType(g->t_i32, 2), LLVMArrayType(g->t_i32, 3), g->t_i32, g->t_i32,
+             g->t_i64, g->t_i64};
+  LLVMStructSetBody(t_node, nf, 8, 0);
   Val *nv = calloc((size_t)m->nnodes, sizeof(Val));
   for (int i = 0; i < m->nnodes; i++) {
     Node *nd = &m->nodes[i];
@@ -1273,8 +1274,10 @@ static void emit_descriptor(Cg *g, const CgTarget *t, Val f_train, Val f_fwd) {
     Val fv[] = {l_str(g, nd->name, "node.name"), l_str(g, kind_name(nd->op), "node.kind"),
                 LLVMConstArray2(g->t_i32, ins, 2), LLVMConstArray2(g->t_i32, outs, 3),
                 l_i32(g, nd->nweights > 0 ? nd->param : -1),
-                l_i32(g, nd->acc64_fwd || nd->acc64_bwd || nd->acc64_grad)};
-    nv[i] = LLVMConstNamedStruct(t_node, fv, 6);
+                l_i32(g, nd->acc64_fwd || nd->acc64_bwd || nd->acc64_grad),
+                l_i64(g, i == 0 || g->p->act_alias[i] == 0 ? -1 : g->p->act[g->p->act_alias[i]].off),
+                l_i64(g, g->p->needs_err[i] ? g->p->err[g->p->err_alias[i]].off : -1)};
+    nv[i] = LLVMConstNamedStruct(t_node, fv, 8);
   }
   Val g_nodes = LLVMAddGlobal(g->mod, LLVMArrayType(t_node, (unsigned)m->nnodes), "nit_nodes");
   LLVMSetInitializer(g_nodes, LLVMConstArray2(t_node, nv, (uint64_t)m->nnodes));

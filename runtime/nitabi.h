@@ -92,6 +92,9 @@ typedef struct NitNode {
   int32_t out[3];     /* per-sample output shape (C, H, W) */
   int32_t param;      /* index into params, -1 when the node has none */
   int32_t acc64;      /* 1 when some accumulator of this node needs int64 */
+  int64_t act_off;    /* work-slab offset of its int8 output after a call, -1 = x */
+  int64_t err_off;    /* work-slab offset of the int8 error at its output after
+                       * train_step, -1 when no error reaches it */
 } NitNode;
 
 /* The training recipe from the .nit file; every field can be overridden by the

@@ -1,0 +1,429 @@
+/*
+ * cli.c: the training executable's command line.
+ *
+ *   PROG train [flags]   PROG eval [flags]   PROG predict [flags]
+ *   PROG info            PROG help | --help  PROG --version
+ *
+ * Flags are `--name VALUE` or `--name=VALUE`. Each flag belongs to the
+ * subcommands listed in its table row; anything else (unknown flag, a flag of
+ * another subcommand, a missing value, a malformed number) is one error line
+ * and exit status 1. Recipe flags record themselves in Options.set so that
+ * train can tell "given" from "default" when it merges the model's recipe, a
+ * checkpoint's recipe and the command line.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nitrt.h"
+
+enum {
+  F_DATA, F_EPOCHS, F_BATCH, F_SEED, F_SAVE, F_RESUME, F_LOG, F_THREADS, F_ROUNDING,
+  F_ROUND_ACT, F_ROUND_ERR, F_ROUND_GRAD, F_UPDATE_BITS, F_DECAY, F_HOLDOUT, F_LIMIT,
+  F_TEST_LIMIT, F_QUIET, F_LOAD, F_IDX, F_RAW, F_INDEX, F_COUNT,
+};
+
+#define T (1u << CMD_TRAIN)
+#define E (1u << CMD_EVAL)
+#define P (1u << CMD_PREDICT)
+
+static const struct Flag {
+  const char *name;
+  int id;
+  bool arg;       /* takes a value */
+  unsigned cmds;  /* subcommands accepting it */
+} FLAGS[] = {
+    {"data", F_DATA, true, T | E},
+    {"epochs", F_EPOCHS, true, T},
+    {"batch", F_BATCH, true, T | E | P},
+    {"seed", F_SEED, true, T},
+    {"save", F_SAVE, true, T},
+    {"resume", F_RESUME, true, T},
+    {"log", F_LOG, true, T},
+    {"threads", F_THREADS, true, T | E | P},
+    {"rounding", F_ROUNDING, true, T},
+    {"round-act", F_ROUND_ACT, true, T},
+    {"round-err", F_ROUND_ERR, true, T},
+    {"round-grad", F_ROUND_GRAD, true, T},
+    {"update-bits", F_UPDATE_BITS, true, T},
+    {"decay", F_DECAY, true, T},
+    {"holdout", F_HOLDOUT, true, T},
+    {"limit", F_LIMIT, true, T},
+    {"test-limit", F_TEST_LIMIT, true, T | E},
+    {"quiet", F_QUIET, false, T | E},
+    {"load", F_LOAD, true, E | P},
+    {"idx", F_IDX, true, P},
+    {"raw", F_RAW, true, P},
+    {"index", F_INDEX, true, P},
+    {"count", F_COUNT, true, P},
+};
+
+static const char *const CMD_NAMES[] = {"", "train", "eval", "info", "predict", "help", "version"};
+
+/* Strict decimal integer in [lo, hi]. */
+static int parse_int(const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out) {
+  const char *p = s;
+  bool neg = false;
+  if (*p == '-') {
+    neg = true;
+    p++;
+  }
+  if (*p < '0' || *p > '9')
+    goto bad;
+  uint64_t v = 0;
+  for (; *p; p++) {
+    if (*p < '0' || *p > '9')
+      goto bad;
+    if (v > (UINT64_MAX - 9) / 10)
+      goto bad;
+    v = v * 10 + (uint64_t)(*p - '0');
+  }
+  if (v > (uint64_t)INT64_MAX)
+    goto bad;
+  int64_t x = neg ? -(int64_t)v : (int64_t)v;
+  if (x < lo || x > hi)
+    goto bad;
+  *out = x;
+  return 0;
+bad:
+  nitrt_error("--%s: expected an integer from %lld to %lld, got '%s'", flag, (long long)lo,
+              (long long)hi, s);
+  return -1;
+}
+
+static int parse_u64(const char *flag, const char *s, uint64_t *out) {
+  uint64_t v = 0;
+  if (!*s)
+    goto bad;
+  for (const char *p = s; *p; p++) {
+    if (*p < '0' || *p > '9')
+      goto bad;
+    unsigned d = (unsigned)(*p - '0');
+    if (v > (UINT64_MAX - d) / 10)
+      goto bad;
+    v = v * 10 + d;
+  }
+  *out = v;
+  return 0;
+bad:
+  nitrt_error("--%s: expected an integer from 0 to 18446744073709551615, got '%s'", flag, s);
+  return -1;
+}
+
+static int parse_round(const char *flag, const char *s, int32_t *out) {
+  if (!strcmp(s, "pseudo"))
+    *out = NIT_ROUND_PSEUDO;
+  else if (!strcmp(s, "stochastic"))
+    *out = NIT_ROUND_STOCHASTIC;
+  else if (!strcmp(s, "nearest"))
+    *out = NIT_ROUND_NEAREST;
+  else {
+    nitrt_error("--%s: expected pseudo, stochastic or nearest, got '%s'", flag, s);
+    return -1;
+  }
+  return 0;
+}
+
+const char *nitrt_round_name(int32_t mode) {
+  switch (mode) {
+  case NIT_ROUND_PSEUDO: return "pseudo";
+  case NIT_ROUND_STOCHASTIC: return "stochastic";
+  case NIT_ROUND_NEAREST: return "nearest";
+  default: return "?";
+  }
+}
+
+/* "M" or "M@E" entries separated by commas; E strictly increasing, first 1. */
+int nitrt_parse_sched(const char *s, RunRecipe *r) {
+  int32_t n = 0;
+  const char *p = s;
+  while (1) {
+    if (n == NIT_MAX_SCHED) {
+      nitrt_error("--update-bits: at most %d entries, got '%s'", NIT_MAX_SCHED, s);
+      return -1;
+    }
+    int64_t mu = 0, from = n == 0 ? 1 : 0;
+    int digits = 0;
+    for (; *p >= '0' && *p <= '9' && digits < 6; p++, digits++)
+      mu = mu * 10 + (*p - '0');
+    if (digits == 0 || mu < 1 || mu > 15)
+      goto bad;
+    if (*p == '@') {
+      p++;
+      digits = 0;
+      from = 0;
+      for (; *p >= '0' && *p <= '9' && digits < 9; p++, digits++)
+        from = from * 10 + (*p - '0');
+      if (digits == 0)
+        goto bad;
+    } else if (n > 0) {
+      goto bad;
+    }
+    if (n == 0 && from != 1) {
+      nitrt_error("--update-bits: the first entry must start at epoch 1, got '%s'", s);
+      return -1;
+    }
+    if (n > 0 && from <= r->mu_from[n - 1]) {
+      nitrt_error("--update-bits: epochs must increase, got '%s'", s);
+      return -1;
+    }
+    r->mu[n] = (int32_t)mu;
+    r->mu_from[n] = (int32_t)from;
+    n++;
+    if (*p == '\0')
+      break;
+    if (*p != ',')
+      goto bad;
+    p++;
+  }
+  r->nsched = n;
+  return 0;
+bad:
+  nitrt_error("--update-bits: expected bits 1..15 with optional epochs, like '3' or "
+              "'3,2@5', got '%s'",
+              s);
+  return -1;
+}
+
+void nitrt_model_recipe(const NitModel *m, RunRecipe *r) {
+  const NitRecipe *k = &m->recipe;
+  memset(r, 0, sizeof *r);
+  r->batch = k->batch > 0 && k->batch <= m->batch ? k->batch : m->batch;
+  r->epochs = k->epochs > 0 ? k->epochs : 1;
+  r->seed = k->seed;
+  r->act_round = k->act_round;
+  r->err_round = k->err_round;
+  r->grad_round = k->grad_round;
+  r->nsched = k->nsched > 0 && k->nsched <= NIT_MAX_SCHED ? k->nsched : 0;
+  for (int32_t i = 0; i < r->nsched; i++) {
+    r->mu[i] = k->mu[i];
+    r->mu_from[i] = k->mu_from[i];
+  }
+  if (r->nsched == 0) { /* a model without a schedule: NITI's default */
+    r->nsched = 1;
+    r->mu[0] = 5;
+    r->mu_from[0] = 1;
+  }
+  r->decay = k->decay;
+  r->holdout = k->holdout;
+  r->limit = 0;
+}
+
+int nitrt_parse_args(int argc, char **argv, Options *o) {
+  memset(o, 0, sizeof *o);
+  o->threads = 1;
+  if (argc < 2) {
+    nitrt_error("missing command: expected train, eval, predict, info or help "
+                "(see '%s help')",
+                nitrt_prog);
+    return -1;
+  }
+  const char *c = argv[1];
+  if (!strcmp(c, "train")) o->cmd = CMD_TRAIN;
+  else if (!strcmp(c, "eval")) o->cmd = CMD_EVAL;
+  else if (!strcmp(c, "info")) o->cmd = CMD_INFO;
+  else if (!strcmp(c, "predict")) o->cmd = CMD_PREDICT;
+  else if (!strcmp(c, "help") || !strcmp(c, "--help") || !strcmp(c, "-h")) o->cmd = CMD_HELP;
+  else if (!strcmp(c, "--version") || !strcmp(c, "version")) o->cmd = CMD_VERSION;
+  else {
+    nitrt_error("unknown command '%s': expected train, eval, predict, info or help", c);
+    return -1;
+  }
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      o->cmd = CMD_HELP;
+      return 0;
+    }
+    if (strncmp(a, "--", 2) != 0) {
+      nitrt_error("unexpected argument '%s' (see '%s help')", a, nitrt_prog);
+      return -1;
+    }
+    const char *name = a + 2, *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    const struct Flag *f = NULL;
+    for (size_t k = 0; k < sizeof FLAGS / sizeof FLAGS[0]; k++)
+      if (strlen(FLAGS[k].name) == len && !strncmp(FLAGS[k].name, name, len))
+        f = &FLAGS[k];
+    if (!f) {
+      nitrt_error("unknown option '%.*s' (see '%s help')", (int)len + 2, a, nitrt_prog);
+      return -1;
+    }
+    if (!(f->cmds & (1u << o->cmd))) {
+      nitrt_error("option '--%s' does not apply to '%s'", f->name, CMD_NAMES[o->cmd]);
+      return -1;
+    }
+    const char *v = NULL;
+    if (f->arg) {
+      if (eq)
+        v = eq + 1;
+      else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
+        v = argv[++i];
+      else {
+        nitrt_error("option '--%s' needs a value", f->name);
+        return -1;
+      }
+      if (!*v) {
+        nitrt_error("option '--%s' needs a value", f->name);
+        return -1;
+      }
+    } else if (eq) {
+      nitrt_error("option '--%s' takes no value", f->name);
+      return -1;
+    }
+    int64_t x = 0;
+    int rc = 0;
+    switch (f->id) {
+    case F_DATA: o->data = v; o->set |= SET_DATA; break;
+    case F_EPOCHS:
+      rc = parse_int(f->name, v, 1, 1000000, &x);
+      o->r.epochs = (int32_t)x;
+      o->set |= SET_EPOCHS;
+      break;
+    case F_BATCH:
+      rc = parse_int(f->name, v, 1, 1 << 20, &x);
+      o->r.batch = (int32_t)x;
+      o->set |= SET_BATCH;
+      break;
+    case F_SEED: rc = parse_u64(f->name, v, &o->r.seed); o->set |= SET_SEED; break;
+    case F_SAVE: o->save = v; break;
+    case F_RESUME: o->resume = v; break;
+    case F_LOG: o->log = v; break;
+    case F_THREADS:
+      rc = parse_int(f->name, v, 1, 1024, &x);
+      o->threads = (int32_t)x;
+      break;
+    case F_ROUNDING:
+      rc = parse_round(f->name, v, &o->r.act_round);
+      o->r.err_round = o->r.grad_round = o->r.act_round;
+      o->set |= SET_ACT | SET_ERR | SET_GRAD;
+      break;
+    case F_ROUND_ACT: rc = parse_round(f->name, v, &o->r.act_round); o->set |= SET_ACT; break;
+    case F_ROUND_ERR: rc = parse_round(f->name, v, &o->r.err_round); o->set |= SET_ERR; break;
+    case F_ROUND_GRAD: rc = parse_round(f->name, v, &o->r.grad_round); o->set |= SET_GRAD; break;
+    case F_UPDATE_BITS: rc = nitrt_parse_sched(v, &o->r); o->set |= SET_SCHED; break;
+    case F_DECAY:
+      if (!strcmp(v, "on")) o->r.decay = 1;
+      else if (!strcmp(v, "off")) o->r.decay = 0;
+      else {
+        nitrt_error("--decay: expected on or off, got '%s'", v);
+        rc = -1;
+      }
+      o->set |= SET_DECAY;
+      break;
+    case F_HOLDOUT:
+      rc = parse_int(f->name, v, 0, INT32_MAX, &x);
+      o->r.holdout = (int32_t)x;
+      o->set |= SET_HOLDOUT;
+      break;
+    case F_LIMIT:
+      rc = parse_int(f->name, v, 1, INT64_MAX, &o->r.limit);
+      o->set |= SET_LIMIT;
+      break;
+    case F_TEST_LIMIT:
+      rc = parse_int(f->name, v, 1, INT64_MAX, &o->test_limit);
+      o->set |= SET_TEST_LIMIT;
+      break;
+    case F_QUIET: o->quiet = true; break;
+    case F_LOAD: o->load = v; break;
+    case F_IDX: o->idx = v; break;
+    case F_RAW: o->raw = v; break;
+    case F_INDEX:
+      rc = parse_int(f->name, v, 0, INT64_MAX, &o->index);
+      o->set |= SET_INDEX;
+      break;
+    case F_COUNT:
+      rc = parse_int(f->name, v, 1, INT64_MAX, &o->count);
+      o->set |= SET_COUNT;
+      break;
+    }
+    if (rc)
+      return -1;
+  }
+  if (o->cmd == CMD_EVAL && !o->load) {
+    nitrt_error("eval needs --load CKPT");
+    return -1;
+  }
+  if (o->cmd == CMD_PREDICT) {
+    if (!o->load) {
+      nitrt_error("predict needs --load CKPT");
+      return -1;
+    }
+    if (!o->idx == !o->raw) {
+      nitrt_error("predict needs exactly one of --idx FILE or --raw FILE");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static void usage(FILE *f) {
+  const NitModel *m = &nit_model;
+  fprintf(f,
+          "%s: integer-only training executable for model '%s' (built by %s)\n"
+          "\n"
+          "usage:\n"
+          "  %s train [options]      train, evaluating on the test set after every epoch\n"
+          "  %s eval --load CKPT [--data DIR] [--test-limit N] [--batch B]\n"
+          "  %s predict --load CKPT (--idx FILE | --raw FILE) [--index I] [--count N]\n"
+          "  %s info                 layers, shapes, memory, recipe, how it was built\n"
+          "  %s help | --help        this text\n"
+          "  %s --version\n"
+          "\n"
+          "train options (defaults come from the model's train block):\n"
+          "  --data DIR            data directory: idx (MNIST layout), CIFAR-10 binary or\n"
+          "                        train.csv/test.csv                   [%s]\n"
+          "  --epochs N            total epochs (also when resuming)    [%d]\n"
+          "  --batch B             samples per step, at most %d (compiled maximum)\n"
+          "  --seed S              seed of init, data order and rounding [%llu]\n"
+          "  --save CKPT           write a checkpoint after every epoch\n"
+          "  --resume CKPT         continue a run from a checkpoint\n"
+          "  --log FILE.jsonl      one JSON object per epoch\n"
+          "  --rounding MODE       pseudo | stochastic | nearest for all three roundings\n"
+          "  --round-act MODE, --round-err MODE, --round-grad MODE   one rounding each\n"
+          "  --update-bits SCHED   update bits m_u, e.g. 3 or 3,2@5 (2 from epoch 5)\n"
+          "  --decay on|off        NITI integer weight decay\n"
+          "  --holdout N           keep the last N training samples for validation\n"
+          "  --limit N             train on the first N samples only\n"
+          "  --test-limit N        test on the first N samples only\n"
+          "  --threads T           accepted; generated code runs on one thread for now\n"
+          "  --quiet               no progress bar and no per-epoch lines\n",
+          nitrt_prog, m->name, m->compiler ? m->compiler : "?", nitrt_prog, nitrt_prog,
+          nitrt_prog, nitrt_prog, nitrt_prog, nitrt_prog,
+          m->recipe.data ? m->recipe.data : "(none)", m->recipe.epochs > 0 ? m->recipe.epochs : 1,
+          m->batch, (unsigned long long)m->recipe.seed);
+}
+
+int nitrt_main(int argc, char **argv) {
+  if (argc > 0 && argv[0]) {
+    const char *s = strrchr(argv[0], '/');
+    nitrt_prog = s ? s + 1 : argv[0];
+  }
+  if (nit_model.abi != NIT_ABI_VERSION) {
+    nitrt_error("model '%s' uses ABI %u but this runtime implements ABI %d; rebuild "
+                "with a matching nitc",
+                nit_model.name, (unsigned)nit_model.abi, NIT_ABI_VERSION);
+    return 1;
+  }
+  Options o;
+  if (nitrt_parse_args(argc, argv, &o))
+    return 1;
+  int rc = 0;
+  switch (o.cmd) {
+  case CMD_TRAIN: rc = nitrt_cmd_train(&o); break;
+  case CMD_EVAL: rc = nitrt_cmd_eval(&o); break;
+  case CMD_PREDICT: rc = nitrt_cmd_predict(&o); break;
+  case CMD_INFO: rc = nitrt_cmd_info(); break;
+  case CMD_HELP: usage(stdout); break;
+  case CMD_VERSION:
+    printf("%s (model %s), runtime nitrt %s, built by %s for %s\n", nitrt_prog, nit_model.name,
+           NITRT_VERSION, nit_model.compiler ? nit_model.compiler : "?",
+           nit_model.target ? nit_model.target : "?");
+    break;
+  }
+  if (fflush(stdout) != 0 && rc == 0) {
+    nitrt_error("cannot write to standard output");
+    rc = -1;
+  }
+  return rc < 0 ? 1 : rc; /* 0, 1 after an error, 130 after an interrupt */
+}

@@ -1,0 +1,233 @@
+/*
+ * nitrt.h: the runtime's one internal header. The runtime is everything in a
+ * training executable that is not generated: the command line, data loaders,
+ * the epoch loop, checkpoints, progress and logs. It contains no kernels: all
+ * training arithmetic lives in the generated `nit_model` (nitabi.h).
+ *
+ * Sections, one per .c file:
+ *
+ *   util.c     messages, checked allocation and file I/O, clocks
+ *   fixed.c    fixed-point loss and softmax for logging, integer formatting
+ *   cli.c      the command line: flags -> Options, the subcommand dispatcher
+ *   data.c     idx, CIFAR-10 and CSV loaders, quantization, shuffling
+ *   ckpt.c     checkpoints: little-endian byte format, CRC-32, atomic writes
+ *   train.c    parameter init, the epoch loop, eval and predict
+ *   report.c   progress bar, per-epoch lines, JSON lines, `info`
+ *   main.c     main() alone, so tests can link the library with their own main
+ *
+ * No floating point anywhere: every number the runtime computes or prints is
+ * an integer or fixed point. Library functions report a user error with one
+ * line on stderr and return -1; they never exit().
+ */
+#ifndef NITRT_H
+#define NITRT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "nitabi.h"
+
+#define NITRT_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------ util.c */
+
+extern const char *nitrt_prog;   /* program name used as message prefix */
+
+#if defined(__GNUC__)
+#define NITRT_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define NITRT_PRINTF(a, b)
+#endif
+
+void nitrt_error(const char *fmt, ...) NITRT_PRINTF(1, 2);  /* "prog: error: ..." */
+void nitrt_warn(const char *fmt, ...) NITRT_PRINTF(1, 2);   /* "prog: warning: ..." */
+void *nitrt_alloc(size_t bytes);          /* zeroed; NULL after an error message */
+void *nitrt_alloc_aligned(size_t bytes);  /* 64-byte aligned, zeroed, size rounded up */
+/* Whole file into memory. 0 on success; -1 after an error naming the file. */
+int nitrt_read_file(const char *path, uint8_t **buf, size_t *len);
+bool nitrt_exists(const char *path);
+int64_t nitrt_now_ns(void);              /* monotonic clock */
+
+/* ----------------------------------------------------------------- fixed.c */
+
+/* Loss values are Q24 fixed point nats (1.0 == 1 << 24). */
+#define NITRT_Q 24
+
+/* Cross-entropy ln(sum_j exp(z_j)) - z_y of one sample, z_j = logit_j * 2^exp,
+ * in Q24 nats. Integer only: base-2 exponentials from a table, log2 bit by bit. */
+int64_t nitrt_xent_q24(const int8_t *logits, int32_t classes, int32_t exp, int32_t y);
+/* softmax probability of class c in hundredths of a percent (0..10000). */
+int32_t nitrt_softmax_bp(const int8_t *logits, int32_t classes, int32_t exp, int32_t c);
+/* index of the largest logit; the first maximum wins. */
+int32_t nitrt_argmax(const int8_t *logits, int32_t classes);
+/* Integer formatting: value/10^digits with `digits` decimals, e.g. (2315, 4) ->
+ * "0.2315". buf needs 32 bytes. Returns buf. */
+char *nitrt_fmt_dec(char *buf, int64_t value, int digits);
+/* round(num * 10^digits / den), half up, for non-negative num, positive den. */
+int64_t nitrt_ratio(int64_t num, int64_t den, int digits);
+/* Q24 -> units of 10^-digits, rounded half up (value >= 0). */
+int64_t nitrt_q24_dec(int64_t q24, int digits);
+
+/* ------------------------------------------------------------------- cli.c */
+
+enum { CMD_NONE, CMD_TRAIN, CMD_EVAL, CMD_INFO, CMD_PREDICT, CMD_HELP, CMD_VERSION };
+
+/* Bits of Options.set: which flags the user gave explicitly. */
+enum {
+  SET_DATA = 1 << 0, SET_EPOCHS = 1 << 1, SET_BATCH = 1 << 2, SET_SEED = 1 << 3,
+  SET_ACT = 1 << 4, SET_ERR = 1 << 5, SET_GRAD = 1 << 6, SET_SCHED = 1 << 7,
+  SET_DECAY = 1 << 8, SET_HOLDOUT = 1 << 9, SET_LIMIT = 1 << 10,
+  SET_TEST_LIMIT = 1 << 11, SET_INDEX = 1 << 12, SET_COUNT = 1 << 13,
+};
+
+/* The effective training recipe: the model's NitRecipe with command-line and
+ * checkpoint overrides applied. Stored in checkpoints. */
+typedef struct RunRecipe {
+  int32_t batch;
+  int32_t epochs;                 /* total epochs of the run */
+  uint64_t seed;
+  int32_t act_round, err_round, grad_round;
+  int32_t nsched;
+  int32_t mu[NIT_MAX_SCHED];
+  int32_t mu_from[NIT_MAX_SCHED]; /* 1-based epoch; mu_from[0] == 1 */
+  int32_t decay;
+  int32_t holdout;                /* last N training samples are validation */
+  int64_t limit;                  /* use only the first N training samples, 0 = all */
+} RunRecipe;
+
+typedef struct Options {
+  int cmd;                        /* CMD_* */
+  unsigned set;                   /* SET_* bits of flags given explicitly */
+  RunRecipe r;                    /* values of recipe flags (valid where set) */
+  const char *data;               /* --data DIR */
+  const char *save;               /* --save CKPT */
+  const char *resume;             /* --resume CKPT */
+  const char *load;               /* --load CKPT (eval, predict) */
+  const char *log;                /* --log FILE.jsonl */
+  const char *idx;                /* predict --idx FILE */
+  const char *raw;                /* predict --raw FILE */
+  int64_t test_limit;             /* --test-limit N, 0 = all */
+  int64_t index, count;           /* predict --index I, --count N */
+  int32_t threads;                /* --threads T (accepted; no effect yet) */
+  bool quiet;                     /* --quiet */
+} Options;
+
+/* Parse argv into *o. 0 on success; -1 after one error line. */
+int nitrt_parse_args(int argc, char **argv, Options *o);
+/* Parse an update-bits schedule "3" or "3,2@5" into r. 0 or -1 (message). */
+int nitrt_parse_sched(const char *s, RunRecipe *r);
+/* The whole program: returns the exit status. */
+int nitrt_main(int argc, char **argv);
+/* Recipe of the compiled model as a RunRecipe. */
+void nitrt_model_recipe(const NitModel *m, RunRecipe *r);
+const char *nitrt_round_name(int32_t mode);
+
+/* ------------------------------------------------------------------ data.c */
+
+/* A labelled data set held in memory, already quantized to int8. */
+typedef struct Dataset {
+  int64_t n;                      /* samples */
+  int32_t c, h, w;                /* per-sample shape */
+  int32_t in_exp;                 /* exponent of x (-7 for 8-bit pixels) */
+  bool pixels;                    /* x = p >> 1 of 0..255 integers (CSV may differ) */
+  int8_t *x;                      /* (n, c, h, w) */
+  int32_t *y;                     /* (n); NULL for unlabelled (predict) */
+} Dataset;
+
+void nitrt_data_free(Dataset *d);
+/* Load DIR's training and test sets (idx, CIFAR-10 binary, or CSV, chosen by
+ * which files exist), validated against the model. limit/test_limit: keep only
+ * the first N samples (0 = all). Either of train/test may be NULL. */
+int nitrt_load_dir(const char *dir, const NitModel *m, int64_t limit, int64_t test_limit,
+                   Dataset *train, Dataset *test);
+/* idx pair: images (N, H, W) or (N, C, H, W) ubyte, labels (N) ubyte. labels
+ * may be NULL (unlabelled images for predict). */
+int nitrt_load_idx(const char *images, const char *labels, const NitModel *m,
+                   int64_t limit, Dataset *d);
+/* CIFAR-10 binary batches: records of 1 label byte + C*H*W pixel bytes. */
+int nitrt_load_cifar(const char *const *files, int nfiles, const NitModel *m,
+                     int64_t limit, Dataset *d);
+/* CSV: label, then features. exp_from: NULL to choose the quantization from
+ * this file, else reuse that set's exponent and mode (test set after train). */
+int nitrt_load_csv(const char *path, const NitModel *m, int64_t limit,
+                   const Dataset *exp_from, Dataset *d);
+/* Raw file of unlabelled 8-bit samples of the model's input size. */
+int nitrt_load_raw(const char *path, const NitModel *m, Dataset *d);
+/* perm[0..n) = the data order of `epoch` (1-based) for `seed`: Fisher-Yates
+ * over the identity, j = nit_draw(nit_key(seed, epoch, NIT_TID_SHUFFLE), i) % (i+1). */
+void nitrt_shuffle(uint32_t *perm, int64_t n, uint64_t seed, uint64_t epoch);
+
+/* ------------------------------------------------------------------ ckpt.c */
+
+#define NITRT_CKPT_VERSION 1
+
+typedef struct Ckpt {
+  uint32_t abi;
+  uint64_t fingerprint;
+  char name[64];                  /* model name, for messages */
+  uint32_t epoch;                 /* epochs completed */
+  uint64_t step;                  /* global step: train_step calls so far */
+  RunRecipe r;                    /* effective recipe of the run */
+  uint64_t shuffle_seed;          /* data-order state: next epoch's order is */
+  uint32_t shuffle_epoch;         /*   nitrt_shuffle(seed, epoch)            */
+  int64_t ntrain;                 /* training samples used (after limit) */
+  int64_t param_bytes;
+  const uint8_t *params;          /* save: the slab; load: filled into slab */
+} Ckpt;
+
+/* Bytes of the serialized checkpoint (for tests). */
+int64_t nitrt_ckpt_size(const NitModel *m);
+/* Atomically write: temp file in the same directory, fsync, rename, fsync of
+ * the directory. On failure the temp file is removed, `path` untouched. */
+int nitrt_ckpt_save(const char *path, const NitModel *m, const Ckpt *c);
+/* Read and validate (magic, version, size, checksum, abi, fingerprint), copy
+ * the parameters into `params` (param_bytes). c->params is set to NULL. */
+int nitrt_ckpt_load(const char *path, const NitModel *m, Ckpt *c, void *params);
+/* Fail early (before training) when `path` could not be written later. */
+int nitrt_check_writable(const char *path);
+uint32_t nitrt_crc32(const uint8_t *p, size_t n);
+
+/* ----------------------------------------------------------------- train.c */
+
+/* Zero the params slab and draw every tensor with the init rule. */
+void nitrt_init_params(const NitModel *m, void *params, uint64_t seed);
+/* The update bits m_u for a 1-based epoch. */
+int32_t nitrt_mu_for_epoch(const RunRecipe *r, int32_t epoch);
+int nitrt_cmd_train(const Options *o);
+int nitrt_cmd_eval(const Options *o);
+int nitrt_cmd_predict(const Options *o);
+
+/* ---------------------------------------------------------------- report.c */
+
+/* Per-epoch numbers handed to the printers. */
+typedef struct EpochStats {
+  int32_t epoch, epochs;
+  uint64_t step;                  /* global step after the epoch */
+  int64_t loss_q24;               /* mean training loss, Q24 nats */
+  int64_t train_correct, train_n;
+  int64_t val_correct, val_n;     /* val_n == 0: no holdout */
+  int64_t test_correct, test_n;
+  int64_t test_loss_q24;
+  int64_t train_ns, total_ns;     /* training time, epoch time incl. eval */
+} EpochStats;
+
+typedef struct Progress {
+  bool on;                        /* stderr is a terminal and not --quiet */
+  int64_t total, done;            /* steps this epoch */
+  int64_t samples;
+  int64_t start_ns, last_ns;
+  int64_t loss_sum_q24, loss_n;
+  int32_t epoch, epochs;
+  int width;                      /* characters last printed */
+} Progress;
+
+void nitrt_progress_start(Progress *p, bool on, int32_t epoch, int32_t epochs, int64_t total);
+void nitrt_progress_step(Progress *p, int64_t samples, int64_t loss_sum_q24);
+void nitrt_progress_end(Progress *p);
+void nitrt_print_epoch(FILE *f, const EpochStats *s);
+void nitrt_log_epoch(FILE *f, const EpochStats *s);
+int nitrt_cmd_info(void);
+
+#endif

@@ -1,0 +1,432 @@
+/*
+ * train.c: parameter init, the epoch loop, eval and predict.
+ *
+ * The loop owns no arithmetic: each step gathers a batch in the epoch's order
+ * into a contiguous buffer, fills a NitCtx and calls nit_model.train_step;
+ * the runtime only reads the logits back for loss and accuracy.
+ *
+ * Determinism: the data order of epoch e (1-based) is nitrt_shuffle(seed, e);
+ * ctx.step is the global step (0-based, counting every train_step call since
+ * the start of training, across resumes). With the params slab, nothing else
+ * carries state from one step to the next, so a checkpoint taken at an epoch
+ * end continues bit for bit.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nitrt.h"
+
+/* Ctrl-C (SIGINT) or SIGTERM during training: finish the current step, then
+ * stop with status 130. Checkpoints are written between epochs, outside any
+ * step, so a signal never leaves a half-written file behind. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig) { stop_signal = sig; }
+
+static void catch_signals(void) {
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  int sigs[2] = {SIGINT, SIGTERM};
+  for (int i = 0; i < 2; i++) /* keep a signal ignored if it was (nohup, &) */
+    if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+      sigaction(sigs[i], &sa, NULL);
+}
+
+void nitrt_init_params(const NitModel *m, void *params, uint64_t seed) {
+  uint8_t *slab = params;
+  memset(slab, 0, (size_t)m->param_bytes);
+  for (int32_t p = 0; p < m->nparams; p++) {
+    const NitParam *t = &m->params[p];
+    uint64_t key = nit_key(seed, NIT_STEP_INIT, NIT_TID_INIT(p));
+    uint64_t range = 2 * (uint64_t)(uint32_t)t->bound + 1;
+    for (int64_t j = 0; j < t->count; j++) {
+      int w = (int)(nit_draw(key, (uint64_t)j) % range) - t->bound;
+      if (t->bits > 8) {
+        int16_t v = (int16_t)(w * (1 << (t->bits - 8)));
+        memcpy(slab + t->offset + 2 * j, &v, 2);
+      } else {
+        slab[t->offset + j] = (uint8_t)(int8_t)w;
+      }
+    }
+  }
+}
+
+int32_t nitrt_mu_for_epoch(const RunRecipe *r, int32_t epoch) {
+  int32_t mu = r->mu[0];
+  for (int32_t i = 0; i < r->nsched; i++)
+    if (r->mu_from[i] <= epoch)
+      mu = r->mu[i];
+  return mu;
+}
+
+static int check_batch(const NitModel *m, int32_t batch) {
+  if (batch <= m->batch)
+    return 0;
+  nitrt_error("--batch %d: this executable was compiled for batch <= %d; recompile with "
+              "nitc --batch %d",
+              batch, m->batch, batch);
+  return -1;
+}
+
+static const char *data_dir(const Options *o, const NitModel *m) {
+  if (o->data)
+    return o->data;
+  if (m->recipe.data && m->recipe.data[0])
+    return m->recipe.data;
+  nitrt_error("no data directory: give --data DIR");
+  return NULL;
+}
+
+/* Buffers and context shared by the loops. */
+typedef struct Run {
+  const NitModel *m;
+  RunRecipe r;
+  void *params, *work;
+  int8_t *xb;      /* (batch, C, H, W) gathered batch */
+  int32_t *yb;     /* (batch) */
+  int8_t *logits;  /* (batch, classes) */
+  uint32_t *perm;  /* (ntrain) epoch order */
+} Run;
+
+static void run_free(Run *u) {
+  free(u->params);
+  free(u->work);
+  free(u->xb);
+  free(u->yb);
+  free(u->logits);
+  free(u->perm);
+}
+
+static int run_alloc(Run *u, const NitModel *m) {
+  int64_t dim = (int64_t)m->in_c * m->in_h * m->in_w;
+  u->m = m;
+  u->params = nitrt_alloc_aligned((size_t)m->param_bytes);
+  u->work = nitrt_alloc_aligned((size_t)m->work_bytes);
+  u->xb = nitrt_alloc((size_t)(dim * m->batch));
+  u->yb = nitrt_alloc((size_t)m->batch * sizeof *u->yb);
+  u->logits = nitrt_alloc((size_t)m->batch * (size_t)m->classes);
+  if (!u->params || !u->work || !u->xb || !u->yb || !u->logits)
+    return -1;
+  return 0;
+}
+
+static NitCtx make_ctx(const Run *u, uint64_t step, int32_t n, int32_t in_exp, int32_t mu,
+                       int train) {
+  NitCtx c;
+  memset(&c, 0, sizeof c);
+  c.params = u->params;
+  c.work = u->work;
+  c.seed = u->r.seed;
+  c.step = step;
+  c.n = n;
+  c.in_exp = in_exp;
+  c.mu = mu;
+  c.act_round = u->r.act_round;
+  c.err_round = u->r.err_round;
+  c.grad_round = u->r.grad_round;
+  c.decay = u->r.decay;
+  c.train = train;
+  c.logits = u->logits;
+  c.logit_exp = 0;
+  c.exps = NULL;
+  return c;
+}
+
+/* Forward over samples [from, from+count) of d: correct predictions and the
+ * summed loss (Q24). */
+static void evaluate(Run *u, const Dataset *d, int64_t from, int64_t count, int32_t mu,
+                     int64_t *correct, int64_t *loss) {
+  const NitModel *m = u->m;
+  int64_t dim = (int64_t)d->c * d->h * d->w;
+  *correct = *loss = 0;
+  for (int64_t i = from; i < from + count; i += u->r.batch) {
+    int32_t n = (int32_t)(from + count - i < u->r.batch ? from + count - i : u->r.batch);
+    NitCtx c = make_ctx(u, NIT_STEP_EVAL, n, d->in_exp, mu, 0);
+    m->forward(&c, d->x + i * dim);
+    for (int32_t k = 0; k < n; k++) {
+      const int8_t *z = u->logits + (int64_t)k * m->classes;
+      *correct += nitrt_argmax(z, m->classes) == d->y[i + k];
+      *loss += nitrt_xent_q24(z, m->classes, c.logit_exp, d->y[i + k]);
+    }
+  }
+}
+
+/* The recipe flags the user gave override `r`; when resuming, say so for the
+ * ones that break bit-exact continuation. */
+static void apply_overrides(const Options *o, RunRecipe *r, bool resuming) {
+  const RunRecipe *v = &o->r;
+#define OVR(bit, field, what)                                                              \
+  if (o->set & (bit)) {                                                                    \
+    if (resuming && r->field != v->field)                                                  \
+      nitrt_warn("%s differs from the checkpoint's: the run continues, but not bit for "   \
+                 "bit like an uninterrupted one",                                         \
+                 what);                                                                    \
+    r->field = v->field;                                                                   \
+  }
+  OVR(SET_BATCH, batch, "--batch")
+  OVR(SET_SEED, seed, "--seed")
+  OVR(SET_ACT, act_round, "the activation rounding")
+  OVR(SET_ERR, err_round, "the error rounding")
+  OVR(SET_GRAD, grad_round, "the gradient rounding")
+  OVR(SET_DECAY, decay, "--decay")
+  OVR(SET_HOLDOUT, holdout, "--holdout")
+  OVR(SET_LIMIT, limit, "--limit")
+#undef OVR
+  if (o->set & SET_EPOCHS)
+    r->epochs = v->epochs;
+  if (o->set & SET_SCHED) {
+    bool same = r->nsched == v->nsched;
+    for (int32_t i = 0; same && i < v->nsched; i++)
+      same = r->mu[i] == v->mu[i] && r->mu_from[i] == v->mu_from[i];
+    if (resuming && !same)
+      nitrt_warn("--update-bits differs from the checkpoint's: the run continues, but not "
+                 "bit for bit like an uninterrupted one");
+    r->nsched = v->nsched;
+    memcpy(r->mu, v->mu, sizeof r->mu);
+    memcpy(r->mu_from, v->mu_from, sizeof r->mu_from);
+  }
+}
+
+int nitrt_cmd_train(const Options *o) {
+  const NitModel *m = &nit_model;
+  Run u;
+  memset(&u, 0, sizeof u);
+  Dataset train = {0}, test = {0};
+  FILE *log = NULL;
+  int rc = -1;
+  if (run_alloc(&u, m))
+    goto out;
+  nitrt_model_recipe(m, &u.r);
+  uint32_t start = 0;
+  uint64_t step = 0;
+  Ckpt ck;
+  memset(&ck, 0, sizeof ck);
+  if (o->resume) {
+    if (nitrt_ckpt_load(o->resume, m, &ck, u.params))
+      goto out;
+    u.r = ck.r;
+    start = ck.epoch;
+    step = ck.step;
+  }
+  apply_overrides(o, &u.r, o->resume != NULL);
+  if (check_batch(m, u.r.batch))
+    goto out;
+  if (!o->resume)
+    nitrt_init_params(m, u.params, u.r.seed);
+  /* everything that could fail late is checked before the first step */
+  if (o->save && nitrt_check_writable(o->save))
+    goto out;
+  if (o->log) {
+    log = fopen(o->log, o->resume ? "a" : "w");
+    if (!log) {
+      nitrt_error("%s: cannot open log file for writing", o->log);
+      goto out;
+    }
+  }
+  const char *dir = data_dir(o, m);
+  if (!dir || nitrt_load_dir(dir, m, u.r.limit, o->test_limit, &train, &test))
+    goto out;
+  if (u.r.holdout >= train.n) {
+    nitrt_error("--holdout %d leaves no training samples: %s has %lld", u.r.holdout, dir,
+                (long long)train.n);
+    goto out;
+  }
+  int64_t ntrain = train.n - u.r.holdout;
+  if (o->resume && ck.ntrain != ntrain)
+    nitrt_warn("%s: the checkpoint was trained on %lld samples, now %lld: the data order "
+               "differs from an uninterrupted run",
+               o->resume, (long long)ck.ntrain, (long long)ntrain);
+  if (start >= (uint32_t)u.r.epochs) {
+    if (!o->quiet)
+      printf("%s: already trained for %u of %d epochs; nothing to do (raise --epochs)\n",
+             o->resume, start, u.r.epochs);
+    rc = 0;
+    goto out;
+  }
+  u.perm = nitrt_alloc((size_t)ntrain * sizeof *u.perm);
+  if (!u.perm)
+    goto out;
+  int64_t dim = (int64_t)m->in_c * m->in_h * m->in_w;
+  bool bar = !o->quiet && isatty(2);
+  catch_signals();
+  for (int32_t e = (int32_t)start + 1; e <= u.r.epochs; e++) {
+    int64_t t0 = nitrt_now_ns();
+    int32_t mu = nitrt_mu_for_epoch(&u.r, e);
+    nitrt_shuffle(u.perm, ntrain, u.r.seed, (uint64_t)e);
+    EpochStats s;
+    memset(&s, 0, sizeof s);
+    s.epoch = e;
+    s.epochs = u.r.epochs;
+    int64_t loss = 0;
+    Progress pr;
+    nitrt_progress_start(&pr, bar, e, u.r.epochs, (ntrain + u.r.batch - 1) / u.r.batch);
+    for (int64_t i = 0; i < ntrain; i += u.r.batch) {
+      int32_t n = (int32_t)(ntrain - i < u.r.batch ? ntrain - i : u.r.batch);
+      for (int32_t k = 0; k < n; k++) {
+        uint32_t src = u.perm[i + k];
+        memcpy(u.xb + k * dim, train.x + (int64_t)src * dim, (size_t)dim);
+        u.yb[k] = train.y[src];
+      }
+      NitCtx c = make_ctx(&u, step, n, train.in_exp, mu, 1);
+      m->train_step(&c, u.xb, u.yb);
+      step++;
+      int64_t bl = 0;
+      for (int32_t k = 0; k < n; k++) {
+        const int8_t *z = u.logits + (int64_t)k * m->classes;
+        s.train_correct += nitrt_argmax(z, m->classes) == u.yb[k];
+        bl += nitrt_xent_q24(z, m->classes, c.logit_exp, u.yb[k]);
+      }
+      loss += bl;
+      nitrt_progress_step(&pr, n, bl);
+      if (stop_signal)
+        break;
+    }
+    nitrt_progress_end(&pr);
+    if (stop_signal) {
+      fflush(stdout);
+      if (o->save && e > (int32_t)start + 1)
+        fprintf(stderr, "%s: interrupted during epoch %d; %s holds epoch %d (continue with "
+                        "--resume %s)\n",
+                nitrt_prog, e, o->save, e - 1, o->save);
+      else if (o->resume)
+        fprintf(stderr, "%s: interrupted during epoch %d; %s still holds epoch %u\n",
+                nitrt_prog, e, o->resume, start);
+      else
+        fprintf(stderr, "%s: interrupted during epoch %d; no checkpoint was written\n",
+                nitrt_prog, e);
+      rc = 130;
+      goto out;
+    }
+    s.train_n = ntrain;
+    s.loss_q24 = loss / ntrain;
+    s.train_ns = nitrt_now_ns() - t0;
+    int64_t vloss = 0;
+    if (u.r.holdout > 0) {
+      s.val_n = u.r.holdout;
+      evaluate(&u, &train, ntrain, u.r.holdout, mu, &s.val_correct, &vloss);
+    }
+    s.test_n = test.n;
+    evaluate(&u, &test, 0, test.n, mu, &s.test_correct, &s.test_loss_q24);
+    s.test_loss_q24 /= test.n;
+    s.step = step;
+    s.total_ns = nitrt_now_ns() - t0;
+    if (!o->quiet)
+      nitrt_print_epoch(stdout, &s);
+    fflush(stdout);
+    if (log) {
+      nitrt_log_epoch(log, &s);
+      if (fflush(log) != 0) {
+        nitrt_error("%s: write error", o->log);
+        goto out;
+      }
+    }
+    if (o->save) {
+      Ckpt w;
+      memset(&w, 0, sizeof w);
+      w.epoch = (uint32_t)e;
+      w.step = step;
+      w.r = u.r;
+      w.shuffle_seed = u.r.seed;
+      w.shuffle_epoch = (uint32_t)e + 1;
+      w.ntrain = ntrain;
+      w.params = u.params;
+      if (nitrt_ckpt_save(o->save, m, &w))
+        goto out;
+    }
+  }
+  rc = 0;
+out:
+  if (log && fclose(log) != 0 && rc == 0) {
+    nitrt_error("%s: write error", o->log);
+    rc = -1;
+  }
+  nitrt_data_free(&train);
+  nitrt_data_free(&test);
+  run_free(&u);
+  return rc;
+}
+
+/* Load --load CKPT into a fresh run; batch from --batch or the checkpoint. */
+static int load_run(const Options *o, Run *u, Ckpt *ck) {
+  const NitModel *m = &nit_model;
+  if (run_alloc(u, m) || nitrt_ckpt_load(o->load, m, ck, u->params))
+    return -1;
+  u->r = ck->r;
+  if (o->set & SET_BATCH)
+    u->r.batch = o->r.batch;
+  return check_batch(m, u->r.batch);
+}
+
+int nitrt_cmd_eval(const Options *o) {
+  const NitModel *m = &nit_model;
+  Run u;
+  memset(&u, 0, sizeof u);
+  Ckpt ck;
+  Dataset test = {0};
+  int rc = -1;
+  if (load_run(o, &u, &ck))
+    goto out;
+  const char *dir = data_dir(o, m);
+  if (!dir || nitrt_load_dir(dir, m, ck.r.limit, o->test_limit, NULL, &test))
+    goto out;
+  int64_t t0 = nitrt_now_ns();
+  int64_t correct = 0, loss = 0;
+  evaluate(&u, &test, 0, test.n, nitrt_mu_for_epoch(&u.r, (int32_t)ck.epoch), &correct, &loss);
+  int64_t ns = nitrt_now_ns() - t0;
+  char a[32], l[32];
+  printf("test %s%%  loss %s  (%lld/%lld correct)  epoch %u  %lld samples/s\n",
+         nitrt_fmt_dec(a, nitrt_ratio(correct, test.n, 4), 2),
+         nitrt_fmt_dec(l, nitrt_q24_dec(loss / test.n, 4), 4), (long long)correct,
+         (long long)test.n, ck.epoch,
+         (long long)(ns > 0 ? test.n * 1000000000 / ns : 0));
+  rc = 0;
+out:
+  nitrt_data_free(&test);
+  run_free(&u);
+  return rc;
+}
+
+int nitrt_cmd_predict(const Options *o) {
+  const NitModel *m = &nit_model;
+  Run u;
+  memset(&u, 0, sizeof u);
+  Ckpt ck;
+  Dataset d = {0};
+  int rc = -1;
+  if (load_run(o, &u, &ck))
+    goto out;
+  const char *file = o->idx ? o->idx : o->raw;
+  if (o->idx ? nitrt_load_idx(o->idx, NULL, m, 0, &d) : nitrt_load_raw(o->raw, m, &d))
+    goto out;
+  int64_t from = o->index;
+  int64_t count = o->set & SET_COUNT ? o->count : o->idx ? 1 : d.n - from;
+  if (from >= d.n || count > d.n - from) {
+    nitrt_error("%s: holds %lld samples; samples %lld..%lld requested", file, (long long)d.n,
+                (long long)from, (long long)(from + (count > 0 ? count : 1) - 1));
+    goto out;
+  }
+  int64_t dim = (int64_t)d.c * d.h * d.w;
+  for (int64_t i = from; i < from + count; i += u.r.batch) {
+    int32_t n = (int32_t)(from + count - i < u.r.batch ? from + count - i : u.r.batch);
+    NitCtx c = make_ctx(&u, NIT_STEP_EVAL, n, d.in_exp, nitrt_mu_for_epoch(&u.r, (int32_t)ck.epoch), 0);
+    m->forward(&c, d.x + i * dim);
+    for (int32_t k = 0; k < n; k++) {
+      const int8_t *z = u.logits + (int64_t)k * m->classes;
+      int32_t cls = nitrt_argmax(z, m->classes);
+      char p[32];
+      printf("sample %lld  class %d  score %s%%  logit %d (x2^%d)\n", (long long)(i + k), cls,
+             nitrt_fmt_dec(p, nitrt_softmax_bp(z, m->classes, c.logit_exp, cls), 2), z[cls],
+             c.logit_exp);
+    }
+  }
+  rc = 0;
+out:
+  nitrt_data_free(&d);
+  run_free(&u);
+  return rc;
+}

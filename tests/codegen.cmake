@@ -1,0 +1,37 @@
+# Code generation tests:
+#   codegen_nofloat   the optimized IR of every example has no floating-point
+#                     type or instruction
+#   codegen_diff      COUNT random networks, generated code vs the reference,
+#                     byte for byte after every step (tests/codegen/run_diff.sh)
+#   codegen_examples  every example compiles to an executable
+set(CG_DIR ${CMAKE_CURRENT_LIST_DIR}/codegen)
+
+add_executable(gennet ${CG_DIR}/gennet.c)
+target_include_directories(gennet PRIVATE ${PROJECT_SOURCE_DIR}/runtime)
+target_compile_options(gennet PRIVATE ${NITC_WARN})
+set_target_properties(gennet PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
+
+# The harness without main's partner (nit_model comes from each generated object).
+add_library(diffrun STATIC ${CG_DIR}/diffrun.c ${CG_DIR}/load.c)
+target_compile_options(diffrun PRIVATE ${NITC_WARN})
+target_link_libraries(diffrun PUBLIC nitref nitfront)
+set_target_properties(diffrun PROPERTIES ARCHIVE_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
+set_target_properties(nitref PROPERTIES ARCHIVE_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
+
+if(NITC_SANITIZE)
+  set(CG_LINK_FLAGS "-fsanitize=address,undefined")
+  set(CG_DIFF_COUNT 40)
+else()
+  set(CG_LINK_FLAGS "")
+  set(CG_DIFF_COUNT 220)
+endif()
+
+add_test(NAME codegen_diff
+  COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} 1 ${CG_DIFF_COUNT})
+set_tests_properties(codegen_diff PROPERTIES TIMEOUT 1500
+  ENVIRONMENT "NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
+
+add_test(NAME codegen_nofloat
+  COMMAND ${CG_DIR}/nofloat.sh ${PROJECT_BINARY_DIR}/compiler/nitc ${PROJECT_SOURCE_DIR}/examples
+          ${PROJECT_BINARY_DIR}/tests/nofloat)
+set_tests_properties(codegen_nofloat PROPERTIES TIMEOUT 600)

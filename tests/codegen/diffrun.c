@@ -1,0 +1,197 @@
+/*
+ * diffrun.c: run one generated training program and the reference side by
+ * side and demand byte-identical state after every step.
+ *
+ * Linked with one generated object (nit_model), the front end and the
+ * reference. The model is loaded twice: nit_model is what nitc generated from
+ * NET.nit; the reference RefNet is built from the same file through the front
+ * end. Both start from the reference's integer init (and the init rule is
+ * checked against the ABI's generator directly); then for each step both see
+ * the same random batch and the harness compares logits, exponents, every
+ * error tensor the reference computed, and every weight byte.
+ *
+ * usage: diffrun NET.nit [--steps K] [--n N] [--seed S] [--mu M]
+ *                [--round ACT,ERR,GRAD] [--decay 0|1] [--batch B] [--quiet]
+ * Exit 0 when identical, 1 on the first difference (with a report), 2 on
+ * harness trouble.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nitabi.h"
+#include "nitc.h"
+#include "ref.h"
+
+static const char *net_path;
+
+static void die(const char *what) {
+  fprintf(stderr, "diffrun: %s: %s\n", net_path ? net_path : "?", what);
+  exit(2);
+}
+
+static void *xalloc(size_t n) {
+  void *p = aligned_alloc(64, (n + 63) / 64 * 64 + 64);
+  if (!p) die("out of memory");
+  memset(p, 0, (n + 63) / 64 * 64 + 64);
+  return p;
+}
+
+static int mode_of(const char *s) {
+  if (!strcmp(s, "pseudo")) return NIT_ROUND_PSEUDO;
+  if (!strcmp(s, "stochastic")) return NIT_ROUND_STOCHASTIC;
+  if (!strcmp(s, "nearest")) return NIT_ROUND_NEAREST;
+  die("bad rounding mode");
+  return 0;
+}
+
+static int fail_at(int step, const char *what, int node, int64_t idx, long long got, long long want) {
+  fprintf(stderr, "diffrun: %s: step %d: %s differs", net_path, step, what);
+  if (node >= 0) fprintf(stderr, " at node %d (%s)", node, nit_model.nodes[node].name);
+  if (idx >= 0) fprintf(stderr, " element %" PRId64, idx);
+  fprintf(stderr, ": generated %lld, reference %lld\n", got, want);
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  int steps = 3, n = 0, mu = 3, decay = 0, quiet = 0;
+  uint64_t seed = 1;
+  int modes[3] = {NIT_ROUND_PSEUDO, NIT_ROUND_STOCHASTIC, NIT_ROUND_PSEUDO};
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--quiet")) { quiet = 1; continue; }
+    if (a[0] != '-') { net_path = a; continue; }
+    if (!v) die("flag needs a value");
+    i++;
+    if (!strcmp(a, "--steps")) steps = atoi(v);
+    else if (!strcmp(a, "--n")) n = atoi(v);
+    else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10);
+    else if (!strcmp(a, "--mu")) mu = atoi(v);
+    else if (!strcmp(a, "--decay")) decay = atoi(v);
+    else if (!strcmp(a, "--round")) {
+      char buf[64];
+      snprintf(buf, sizeof buf, "%s", v);
+      char *save = NULL, *t = strtok_r(buf, ",", &save);
+      for (int k = 0; k < 3 && t; k++, t = strtok_r(NULL, ",", &save)) modes[k] = mode_of(t);
+    } else die("unknown flag");
+  }
+  if (!net_path) die("usage: diffrun NET.nit [--steps K] [--n N] ...");
+  const NitModel *nm = &nit_model;
+  if (n <= 0 || n > nm->batch) n = nm->batch;
+
+  /* The reference, from the same source through the front end. */
+  Model *m = nitc_load_model(net_path, nm->batch, nm->recipe.weight_bits);
+  if (!m) die("front end rejected the model");
+  char msg[256];
+  RefNet *net = ref_net_from_model(m, msg, sizeof msg);
+  if (!net) die(msg);
+  if (net->nparams != nm->nparams || net->classes != nm->classes) die("reference and generated model disagree");
+  ref_init(net, seed);
+
+  /* Same weights in the generated model's slab; the init rule checked against
+   * the ABI's generator as the runtime will apply it. */
+  uint8_t *params = xalloc((size_t)nm->param_bytes);
+  uint8_t *work = xalloc((size_t)nm->work_bytes);
+  for (int p = 0; p < nm->nparams; p++) {
+    const NitParam *pp = &nm->params[p];
+    const RefParam *rp = &net->params[p];
+    if (pp->count != rp->count || pp->exp != rp->exp || pp->bound != rp->bound) die("parameter tensors disagree");
+    uint64_t key = nit_key(seed, NIT_STEP_INIT, NIT_TID_INIT(p));
+    for (int64_t j = 0; j < pp->count; j++) {
+      int w = (int)(nit_draw(key, (uint64_t)j) % (uint64_t)(2 * pp->bound + 1)) - pp->bound;
+      int rw = rp->wide ? rp->wide[j] : rp->w[j];
+      if (pp->bits > 8) w *= 1 << (pp->bits - 8);
+      if (w != rw) {
+        fail_at(-1, "initial weight", -1, j, w, rw);
+        return 1;
+      }
+      if (pp->bits > 8) ((int16_t *)(params + pp->offset))[j] = (int16_t)rw;
+      else ((int8_t *)(params + pp->offset))[j] = (int8_t)rw;
+    }
+  }
+
+  int64_t in_elems = (int64_t)nm->in_c * nm->in_h * nm->in_w;
+  int8_t *x = xalloc((size_t)(in_elems * nm->batch));
+  int32_t *y = xalloc(sizeof(int32_t) * (size_t)nm->batch);
+  int8_t *logits = xalloc((size_t)nm->classes * (size_t)nm->batch);
+  int8_t *rlogits = xalloc((size_t)nm->classes * (size_t)nm->batch);
+  int32_t *exps = xalloc(sizeof(int32_t) * 2 * (size_t)nm->nnodes);
+  RefOpts o = ref_default_opts();
+  o.seed = seed;
+  o.mu = mu;
+  o.act_round = modes[0];
+  o.err_round = modes[1];
+  o.grad_round = modes[2];
+  o.decay = decay;
+
+  NitCtx c = {0};
+  c.params = params;
+  c.work = work;
+  c.seed = seed;
+  c.in_exp = -7;
+  c.mu = mu;
+  c.act_round = modes[0];
+  c.err_round = modes[1];
+  c.grad_round = modes[2];
+  c.decay = decay;
+  c.logits = logits;
+  c.exps = exps;
+
+  uint64_t dkey = nit_key(seed ^ 0x5eed, 0, 0);
+  for (int s = 0; s <= steps; s++) {
+    bool eval = s == steps; /* the last round is an eval forward */
+    int nb = s % 2 == 1 && n > 1 ? n - 1 : n; /* also a partial batch */
+    for (int64_t j = 0; j < in_elems * nb; j++)
+      x[j] = (int8_t)(nit_draw(dkey, (uint64_t)(s * in_elems * nm->batch + j)) & 127);
+    for (int b = 0; b < nb; b++)
+      y[b] = (int32_t)(nit_draw(dkey ^ 1, (uint64_t)(s * nm->batch + b)) % (uint64_t)nm->classes);
+    c.n = nb;
+    int rlexp = 0;
+    if (!eval) {
+      c.step = (uint64_t)s;
+      c.train = 1;
+      nm->train_step(&c, x, y);
+      if (ref_train_step(net, x, -7, y, nb, (uint64_t)s, &o)) die(net->msg);
+      memcpy(rlogits, net->act[net->output], (size_t)nb * (size_t)nm->classes);
+      rlexp = net->act_exp[net->output];
+    } else {
+      c.step = NIT_STEP_EVAL;
+      c.train = 0;
+      nm->forward(&c, x);
+      if (ref_forward(net, x, -7, nb, &o, rlogits, &rlexp)) die(net->msg);
+    }
+    const char *phase = eval ? "eval logits" : "logits";
+    if (c.logit_exp != rlexp) return fail_at(s, eval ? "eval logit exponent" : "logit exponent", -1, -1, c.logit_exp, rlexp);
+    for (int64_t j = 0; j < (int64_t)nb * nm->classes; j++)
+      if (logits[j] != rlogits[j]) return fail_at(s, phase, -1, j, logits[j], rlogits[j]);
+    for (int i = 0; i < nm->nnodes; i++) {
+      if (exps[2 * i] != net->act_exp[i]) return fail_at(s, "activation exponent", i, -1, exps[2 * i], net->act_exp[i]);
+      const NitNode *nd = &nm->nodes[i];
+      int64_t cnt = (int64_t)nb * nd->out[0] * nd->out[1] * nd->out[2];
+      const int8_t *ga = nd->act_off < 0 ? x : (const int8_t *)(work + nd->act_off);
+      for (int64_t j = 0; j < cnt; j++)
+        if (ga[j] != net->act[i][j]) return fail_at(s, "activation", i, j, ga[j], net->act[i][j]);
+      if (eval || !net->has_err[i]) continue;
+      if (nd->err_off < 0) return fail_at(s, "presence of an error tensor", i, -1, 0, 1);
+      if (exps[2 * i + 1] != net->err_exp[i]) return fail_at(s, "error exponent", i, -1, exps[2 * i + 1], net->err_exp[i]);
+      const int8_t *ge = (const int8_t *)(work + nd->err_off);
+      for (int64_t j = 0; j < cnt; j++)
+        if (ge[j] != net->err[i][j]) return fail_at(s, "error", i, j, ge[j], net->err[i][j]);
+    }
+    for (int p = 0; p < nm->nparams; p++) {
+      const NitParam *pp = &nm->params[p];
+      const RefParam *rp = &net->params[p];
+      for (int64_t j = 0; j < pp->count; j++) {
+        int gw = pp->bits > 8 ? ((int16_t *)(params + pp->offset))[j] : ((int8_t *)(params + pp->offset))[j];
+        int rw = rp->wide ? rp->wide[j] : rp->w[j];
+        if (gw != rw) return fail_at(s, "weight", -1, j, gw, rw);
+      }
+    }
+  }
+  if (!quiet)
+    printf("diffrun: %s: %d steps + eval identical (n=%d, batch %d, mu %d, rounding %d,%d,%d, decay %d, bits %d)\n",
+           net_path, steps, n, nm->batch, mu, modes[0], modes[1], modes[2], decay, nm->recipe.weight_bits);
+  return 0;
+}

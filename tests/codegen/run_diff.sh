@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The differential suite: COUNT random networks from gennet, each compiled by
+# nitc, linked with the diffrun harness, and trained side by side with the
+# reference; any byte of difference fails the test.
+#   run_diff.sh BUILD_DIR SEED COUNT [JOBS]
+set -uo pipefail
+build="$1"; seed="$2"; count="$3"; jobs="${4:-$(nproc)}"
+work="$build/tests/diff-$seed"
+rm -rf "$work"; mkdir -p "$work"
+"$build/tests/gennet" "$seed" "$count" "$work" || exit 2
+cc="${CC:-cc}"
+run_one() {
+  local line="$1" net flags batch bits
+  net="${line%% *}"; flags="${line#* }"
+  local base="$work/${net%.nit}"
+  if ! "$build/compiler/nitc" "$work/$net" --emit obj -O2 -o "$base.o" 2> "$base.log"; then
+    echo "FAIL $net: nitc failed"; cat "$base.log"; return 1
+  fi
+  if ! $cc $NITC_LINK_FLAGS -o "$base.bin" "$base.o" "$build/tests/libdiffrun.a" "$build/tests/libnitref.a" \
+       "$build/compiler/libnitfront.a" 2>> "$base.log"; then
+    echo "FAIL $net: link failed"; cat "$base.log"; return 1
+  fi
+  # shellcheck disable=SC2086
+  if ! "$base.bin" "$work/$net" $flags --quiet >> "$base.log" 2>&1; then
+    echo "FAIL $net $flags"; cat "$base.log"; echo "--- $net:"; cat "$work/$net"; return 1
+  fi
+  rm -f "$base.o" "$base.bin"
+}
+export -f run_one; export work build cc NITC_LINK_FLAGS
+fails=0; total=0
+while IFS= read -r line; do
+  total=$((total + 1))
+  printf '%s\n' "$line"
+done < "$work/list.txt" | xargs -P "$jobs" -I{} bash -c 'run_one "$@"' _ {} > "$work/results.txt"
+fails=$(grep -c '^FAIL' "$work/results.txt")
+total=$(wc -l < "$work/list.txt")
+cat "$work/results.txt"
+echo "$((total - fails)) passed, $fails failed"
+[ "$fails" -eq 0 ]

@@ -1,0 +1,50 @@
+# Runtime tests: the runtime linked with a hand-written fake model
+# (tests/runtime/fake_model.c) in several shapes, a synthetic data generator,
+# one Check suite for the library's functions, and shell-driven end-to-end
+# cases of the training executable (tests/runtime/cli.sh).
+set(NITRT_TEST_DIR ${CMAKE_CURRENT_LIST_DIR}/runtime)
+set(NITRT_SRC_DIR ${CMAKE_CURRENT_LIST_DIR}/../runtime)
+
+function(nitrt_fake name)
+  add_executable(${name} ${NITRT_TEST_DIR}/fake_model.c)
+  target_compile_definitions(${name} PRIVATE ${ARGN})
+  target_compile_options(${name} PRIVATE ${NITC_WARN})
+  target_link_libraries(${name} PRIVATE nitrt)
+endfunction()
+
+nitrt_fake(fake_mnist)                                       # 1x28x28, 10 classes, batch <= 32
+nitrt_fake(fake_other FAKE_NAME="other" FAKE_FP=0xFEEDull)   # same shapes, another model
+nitrt_fake(fake_cifar FAKE_C=3 FAKE_H=32 FAKE_W=32 FAKE_BATCH=16)
+nitrt_fake(fake_csv FAKE_C=1 FAKE_H=1 FAKE_W=6 FAKE_CLASSES=3 FAKE_BATCH=8)
+nitrt_fake(fake_wide FAKE_BITS=12 FAKE_FP=0x1212ull)         # int16 weights
+
+add_executable(nitrt_mkdata ${NITRT_TEST_DIR}/mkdata.c)
+target_include_directories(nitrt_mkdata PRIVATE ${NITRT_SRC_DIR})
+target_compile_options(nitrt_mkdata PRIVATE ${NITC_WARN})
+
+add_executable(test_runtime ${NITRT_TEST_DIR}/test_runtime.c ${NITRT_TEST_DIR}/fake_model.c)
+target_compile_options(test_runtime PRIVATE ${NITC_WARN})
+target_link_libraries(test_runtime PRIVATE nitrt PkgConfig::CHECK)
+add_test(NAME runtime_unit COMMAND test_runtime)
+set_tests_properties(runtime_unit PROPERTIES ENVIRONMENT "CK_DEFAULT_TIMEOUT=60")
+
+# No floating point in the runtime: no float/double in its sources ...
+add_test(NAME runtime_no_float_source
+  COMMAND sh -c "! grep -nwE 'float|double|long double|math\\.h' ${NITRT_SRC_DIR}/*.c ${NITRT_SRC_DIR}/*.h")
+# ... and no floating-point instructions in the library nitc links with.
+add_test(NAME runtime_no_float_insns
+  COMMAND bash ${NITRT_TEST_DIR}/cli.sh no_float_insns)
+set_tests_properties(runtime_no_float_insns PROPERTIES
+  ENVIRONMENT "BIN=$<TARGET_FILE_DIR:fake_mnist>;RTLIB=${PROJECT_BINARY_DIR}/runtime")
+
+set(NITRT_CLI_CASES
+  cli_good cli_bad info help_version train_basic train_log progress batch_limit
+  data_errors cifar csv csv_decimal ckpt_roundtrip ckpt_corrupt ckpt_other_model
+  save_unwritable ckpt_untouched resume_equivalence resume_done holdout_limit
+  eval predict wide determinism cross_targets interrupt mnist_real)
+foreach(case ${NITRT_CLI_CASES})
+  add_test(NAME runtime_${case} COMMAND bash ${NITRT_TEST_DIR}/cli.sh ${case})
+  set_tests_properties(runtime_${case} PROPERTIES
+    ENVIRONMENT "BIN=$<TARGET_FILE_DIR:fake_mnist>;RTLIB=${PROJECT_BINARY_DIR}/runtime;NITRT_SRC=${NITRT_SRC_DIR};NITRT_TESTS=${NITRT_TEST_DIR};DATA_ROOT=${CMAKE_CURRENT_LIST_DIR}/../data"
+    SKIP_RETURN_CODE 77)
+endforeach()

@@ -1,0 +1,403 @@
+#!/usr/bin/env bash
+# cli.sh CASE: end-to-end tests of the training executable, built from the
+# runtime and the fake model (fake_model.c), on synthetic data from mkdata.
+# Environment (set by tests/runtime.cmake): BIN (fake_* and nitrt_mkdata),
+# RTLIB (libnitrt-*.a), NITRT_SRC, NITRT_TESTS, DATA_ROOT (repo data/).
+# Exit 0 pass, 1 fail, 77 skipped.
+set -u
+case_name=${1:?usage: cli.sh CASE}
+T=$(mktemp -d /tmp/nitrt-cli-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+M=$BIN/fake_mnist
+
+fail() { echo "FAIL [$case_name]: $*" >&2; exit 1; }
+skip() { echo "SKIP [$case_name]: $*" >&2; exit 77; }
+
+# run CMD...: stdout -> $T/out, stderr -> $T/err, status -> $rc
+run() { "$@" >"$T/out" 2>"$T/err"; rc=$?; }
+
+# expect_error PATTERN CMD...: exit status 1, exactly one stderr line, matching
+expect_error() {
+  local pat=$1; shift
+  run "$@"
+  [ "$rc" = 1 ] || fail "'$*' exited $rc, want 1 (stderr: $(cat "$T/err"))"
+  [ "$(wc -l <"$T/err")" = 1 ] || fail "'$*' printed $(wc -l <"$T/err") error lines: $(cat "$T/err")"
+  grep -qF -- "$pat" "$T/err" || fail "'$*': stderr '$(cat "$T/err")' lacks '$pat'"
+}
+
+ok() {
+  run "$@"
+  [ "$rc" = 0 ] || fail "'$*' exited $rc: $(cat "$T/err")"
+}
+
+# mkidx DIR NTRAIN NTEST: synthetic 1x28x28 idx data, 10 classes
+mkidx() { mkdir -p "$1" && "$BIN/nitrt_mkdata" idx "$1" "$2" "$3" 1 28 28 10 || fail "mkdata"; }
+
+D=$T/data
+case $case_name in
+cli_good)
+  mkidx "$D" 100 20
+  ok "$M" train --data "$D" --epochs 1 --batch 8 --seed 3 --quiet
+  [ ! -s "$T/out" ] || fail "--quiet printed: $(cat "$T/out")"
+  ok "$M" train --data="$D" --epochs=1 --rounding stochastic --round-act nearest \
+    --update-bits 4,3@2 --decay on --threads 2 --test-limit 5 --limit 50
+  grep -q '^epoch 1/1 ' "$T/out" || fail "no epoch line"
+  ;;
+cli_bad)
+  expect_error "unknown option '--bogus'" "$M" train --bogus
+  expect_error "option '--epochs' needs a value" "$M" train --epochs
+  expect_error "--epochs: expected an integer from 1 to 1000000, got 'ten'" "$M" train --epochs ten
+  expect_error "--batch: expected an integer" "$M" train --batch 3.5
+  expect_error "--seed: expected an integer" "$M" train --seed 0x10
+  expect_error "missing command" "$M"
+  expect_error "unknown command 'trian'" "$M" trian
+  expect_error "option '--epochs' does not apply to 'eval'" "$M" eval --load x --epochs 2
+  expect_error "eval needs --load CKPT" "$M" eval
+  expect_error "--update-bits: epochs must increase" "$M" train --update-bits 3,2@5,1@5
+  expect_error "--rounding: expected pseudo, stochastic or nearest, got 'fast'" "$M" train --rounding fast
+  ;;
+info)
+  ok "$M" info
+  for want in "model fake" "input 1x28x28" "10 classes" "f1" "dense" "7840" \
+    "parameters: 7850 in 2 tensors" "params 7.7 KiB (7936 bytes)" "work 1.2 KiB (1280 bytes)" \
+    "update bits 3, 2 from epoch 2" "rounding act pseudo, err stochastic, grad pseudo" \
+    "built by fake_model.c" "runtime nitrt 0.1.0"; do
+    grep -qF -- "$want" "$T/out" || fail "info lacks '$want': $(cat "$T/out")"
+  done
+  ;;
+help_version)
+  for h in help --help "train --help"; do
+    ok "$M" $h
+    grep -q "^usage:" "$T/out" || fail "'$h' shows no usage"
+    grep -q -- "--update-bits SCHED" "$T/out" || fail "'$h' lacks --update-bits"
+  done
+  ok "$M" --version
+  grep -q "runtime nitrt 0.1.0" "$T/out" || fail "version: $(cat "$T/out")"
+  ;;
+train_basic)
+  mkidx "$D" 600 100
+  ok "$M" train --data "$D" --epochs 2
+  [ "$(wc -l <"$T/out")" = 2 ] || fail "want 2 epoch lines: $(cat "$T/out")"
+  re='^epoch [12]/2  loss [0-9]+\.[0-9]{4}  train [0-9]{1,3}\.[0-9]{2}%  test [0-9]{1,3}\.[0-9]{2}%  [0-9]+ samples/s  [0-9]+\.[0-9] s$'
+  grep -vEq "$re" "$T/out" && fail "malformed epoch line: $(cat "$T/out")"
+  # the fake model learns the synthetic data: test accuracy far above chance
+  acc=$(sed -n 's/.*test \([0-9]*\)\..*/\1/p' "$T/out" | tail -1)
+  [ "$acc" -ge 80 ] || fail "test accuracy $acc% after 2 epochs"
+  ;;
+train_log)
+  mkidx "$D" 300 50
+  ok "$M" train --data "$D" --epochs 2 --batch 32 --log "$T/log.jsonl"
+  [ "$(wc -l <"$T/log.jsonl")" = 2 ] || fail "want 2 JSON lines"
+  for k in epoch step train_loss train_acc test_acc samples_per_sec seconds test_loss; do
+    [ "$(grep -c "\"$k\":[0-9]" "$T/log.jsonl")" = 2 ] || fail "key $k missing: $(cat "$T/log.jsonl")"
+  done
+  # 300 samples in batches of 32: 10 steps per epoch, the last one of 12 samples
+  grep -q '"epoch":2,"epochs":2,"step":20,' "$T/log.jsonl" || fail "step count: $(cat "$T/log.jsonl")"
+  # numbers agree with the human lines and with the counts
+  while read -r line; do
+    tc=$(sed 's/.*"test_correct":\([0-9]*\).*/\1/' <<<"$line")
+    ts=$(sed 's/.*"test_samples":\([0-9]*\).*/\1/' <<<"$line")
+    ta=$(sed 's/.*"test_acc":\([0-9.]*\).*/\1/' <<<"$line")
+    want=$(( (tc * 20000 + ts) / (2 * ts) ))
+    [ "$ts" = 50 ] || fail "test_samples $ts"
+    [ "$((10#${ta/./}))" = "$want" ] || fail "test_acc $ta for $tc/$ts"
+    e=$(sed 's/.*"epoch":\([0-9]*\),.*/\1/' <<<"$line")
+    pct=$(sed -n "s/^epoch $e\/2 .* test \([0-9.]*\)%.*/\1/p" "$T/out")
+    [ "$((10#${pct/./}))" = "$want" ] || fail "epoch line $pct% vs log $ta"
+  done <"$T/log.jsonl"
+  # a resumed run appends to the log
+  ok "$M" train --data "$D" --epochs 1 --save "$T/c" --log "$T/l2.jsonl"
+  ok "$M" train --data "$D" --epochs 2 --resume "$T/c" --log "$T/l2.jsonl"
+  [ "$(wc -l <"$T/l2.jsonl")" = 2 ] || fail "resume did not append to the log"
+  ;;
+progress)
+  mkidx "$D" 300 50
+  ok "$M" train --data "$D" --epochs 1
+  [ ! -s "$T/err" ] || fail "stderr is not a terminal but got: $(cat "$T/err")"
+  command -v script >/dev/null || skip "no script(1) to fake a terminal"
+  script -qec "$M train --data $D --epochs 1 --batch 1 --limit 300 2>&1 >/dev/null" /dev/null \
+    >"$T/tty" </dev/null || fail "run under a terminal failed"
+  grep -q "samples/s" "$T/tty" && grep -q "ETA" "$T/tty" && grep -q "300/300" "$T/tty" ||
+    fail "no progress bar on a terminal: $(cat -v "$T/tty" | head -c 400)"
+  ;;
+batch_limit)
+  mkidx "$D" 100 20
+  expect_error "compiled for batch <= 32; recompile with nitc --batch 64" \
+    "$M" train --data "$D" --batch 64
+  ok "$M" train --data "$D" --batch 32 --epochs 1 --limit 70 --log "$T/l"
+  grep -q '"step":3,' "$T/l" || fail "70 samples at batch 32 must take 3 steps"
+  grep -q '"train_samples":70,' "$T/l" || fail "the partial batch was dropped"
+  ;;
+data_errors)
+  mkidx "$D" 100 20
+  expect_error "$T/nope: no such data directory" "$M" train --data "$T/nope"
+  cp -r "$D" "$T/d1"; rm "$T/d1/t10k-labels-idx1-ubyte"
+  expect_error "$T/d1/t10k-labels-idx1-ubyte: missing" "$M" train --data "$T/d1"
+  cp -r "$D" "$T/d2"; truncate -s -1 "$T/d2/train-images-idx3-ubyte"
+  expect_error "$T/d2/train-images-idx3-ubyte: truncated" "$M" train --data "$T/d2"
+  cp -r "$D" "$T/d3"; printf '\x00\x00\x09\x03' | dd of="$T/d3/t10k-images-idx3-ubyte" conv=notrunc status=none
+  expect_error "$T/d3/t10k-images-idx3-ubyte: wrong magic 0x00000903" "$M" train --data "$T/d3"
+  cp -r "$D" "$T/d4"; printf '\x0c' | dd of="$T/d4/train-labels-idx1-ubyte" bs=1 seek=20 conv=notrunc status=none
+  expect_error "$T/d4/train-labels-idx1-ubyte: label 12 of sample 12 is out of range: the model has 10 classes" \
+    "$M" train --data "$T/d4"
+  mkdir -p "$T/d5" && "$BIN/nitrt_mkdata" idx "$T/d5" 10 10 1 8 8 10
+  expect_error "$T/d5/train-images-idx3-ubyte: images are 1x8x8 but the model expects 1x28x28" \
+    "$M" train --data "$T/d5"
+  mkdir -p "$T/d6" && "$BIN/nitrt_mkdata" idx "$T/d6" 10 10 3 28 28 10
+  expect_error "images are 3x28x28 but the model expects 1x28x28" "$M" train --data "$T/d6"
+  cp -r "$D" "$T/d7"; gzip "$T/d7/train-images-idx3-ubyte"
+  expect_error "train-images-idx3-ubyte.gz: compressed files are not read directly" "$M" train --data "$T/d7"
+  mkdir -p "$T/d8"
+  expect_error "$T/d8: no data set found" "$M" train --data "$T/d8"
+  ;;
+cifar)
+  mkdir -p "$D" && "$BIN/nitrt_mkdata" cifar "$D" 40 30 || fail mkdata
+  ok "$BIN/fake_cifar" train --data "$D" --epochs 2 --log "$T/l"
+  grep -q '"train_samples":200,' "$T/l" || fail "5 batches of 40: $(cat "$T/l")"
+  grep -q '"test_samples":30}' "$T/l" || fail "test batch of 30"
+  acc=$(sed -n 's/.*test \([0-9]*\)\..*/\1/p' "$T/out" | tail -1)
+  [ "$acc" -ge 50 ] || fail "cifar test accuracy $acc%"
+  expect_error "data_batch_1.bin: images are 3x32x32 but the model expects 1x28x28" "$M" train --data "$D"
+  mkdir -p "$T/sub/cifar-10-batches-bin" && cp "$D"/*.bin "$T/sub/cifar-10-batches-bin/"
+  ok "$BIN/fake_cifar" train --data "$T/sub" --epochs 1
+  truncate -s -5 "$D/test_batch.bin"
+  expect_error "$D/test_batch.bin: truncated or not a CIFAR-10 binary batch" "$BIN/fake_cifar" train --data "$D"
+  rm "$D/data_batch_4.bin"
+  expect_error "$D/data_batch_4.bin: missing" "$BIN/fake_cifar" train --data "$D"
+  ;;
+csv)
+  mkdir -p "$D" && "$BIN/nitrt_mkdata" csv "$D" 300 60 6 3 || fail mkdata
+  ok "$BIN/fake_csv" train --data "$D" --epochs 2 --log "$T/l"
+  grep -q '"train_samples":300,' "$T/l" || fail "csv rows: $(cat "$T/l")"
+  acc=$(sed -n 's/.*test \([0-9]*\)\..*/\1/p' "$T/out" | tail -1)
+  [ "$acc" -ge 60 ] || fail "csv test accuracy $acc%"
+  printf 'label,a,b,c,d,e,f\n1,1,2,3,4,5,6\n7,1,2,3,4,5,6\n' >"$D/test.csv"
+  expect_error "$D/test.csv:3: label 7 is out of range: the model has 3 classes" "$BIN/fake_csv" train --data "$D"
+  printf '1,1,2,3,4,5\n' >"$D/test.csv"
+  expect_error "$D/test.csv:1: 5 features but the model expects 6 (1x1x6)" "$BIN/fake_csv" train --data "$D"
+  ;;
+csv_decimal)
+  mkdir -p "$D" && "$BIN/nitrt_mkdata" csv "$D" 300 60 6 3 dec || fail mkdata
+  grep -q -- '-0\.' "$D/train.csv" || fail "mkdata wrote no decimals"
+  ok "$BIN/fake_csv" train --data "$D" --epochs 2 --save "$T/c"
+  acc=$(sed -n 's/.*test \([0-9]*\)\..*/\1/p' "$T/out" | tail -1)
+  [ "$acc" -ge 60 ] || fail "decimal csv test accuracy $acc%"
+  ok "$BIN/fake_csv" eval --data "$D" --load "$T/c"
+  e=$(sed -n 's/^test \([0-9.]*\)%.*/\1/p' "$T/out")
+  t=$(sed -n 's/^epoch 2\/2 .* test \([0-9.]*\)%.*/\1/p' "$T/out" 2>/dev/null)
+  grep -q "(.*/60 correct)" "$T/out" || fail "eval: $(cat "$T/out")"
+  ;;
+ckpt_roundtrip)
+  mkidx "$D" 300 50
+  ok "$M" train --data "$D" --epochs 1 --save "$T/a.ckpt"
+  t=$(sed -n 's/.* test \([0-9.]*\)%.*/\1/p' "$T/out")
+  [ "$(stat -c %s "$T/a.ckpt")" = $((256 + 7936 + 4)) ] || fail "checkpoint size"
+  [ "$(head -c 7 "$T/a.ckpt")" = NITCKPT ] || fail "magic"
+  ok "$M" eval --data "$D" --load "$T/a.ckpt"
+  grep -q "^test $t%  loss [0-9.]*  ([0-9]*/50 correct)  epoch 1" "$T/out" || fail "eval '$(cat "$T/out")' vs train test $t%"
+  ls "$T" | grep -q tmp && fail "temp file left: $(ls "$T")"
+  ;;
+ckpt_corrupt)
+  mkidx "$D" 100 20
+  ok "$M" train --data "$D" --epochs 1 --save "$T/a.ckpt"
+  cp "$T/a.ckpt" "$T/b.ckpt"
+  printf '\x55' | dd of="$T/b.ckpt" bs=1 seek=1000 conv=notrunc status=none
+  expect_error "$T/b.ckpt: corrupt checkpoint: checksum mismatch" "$M" eval --data "$D" --load "$T/b.ckpt"
+  expect_error "$T/b.ckpt: corrupt checkpoint: checksum mismatch" "$M" train --data "$D" --resume "$T/b.ckpt"
+  head -c 3000 "$T/a.ckpt" >"$T/c.ckpt"
+  expect_error "$T/c.ckpt: truncated or corrupt checkpoint" "$M" eval --data "$D" --load "$T/c.ckpt"
+  expect_error "$D/train-images-idx3-ubyte: not a nitc checkpoint (wrong magic)" \
+    "$M" eval --data "$D" --load "$D/train-images-idx3-ubyte"
+  expect_error "$T/none.ckpt: cannot open" "$M" eval --data "$D" --load "$T/none.ckpt"
+  ;;
+ckpt_other_model)
+  mkidx "$D" 100 20
+  ok "$M" train --data "$D" --epochs 1 --save "$T/a.ckpt"
+  expect_error "$T/a.ckpt: checkpoint was written by model fake (fingerprint 0x1234567890abcdef), this is model other (fingerprint 0x000000000000feed)" \
+    "$BIN/fake_other" eval --data "$D" --load "$T/a.ckpt"
+  expect_error "checkpoint was written by model fake" "$BIN/fake_other" train --data "$D" --resume "$T/a.ckpt"
+  ;;
+save_unwritable)
+  mkidx "$D" 100 20
+  expect_error "$T/no/such/dir/a.ckpt: cannot save a checkpoint there: directory $T/no/such/dir does not exist" \
+    "$M" train --data "$D" --save "$T/no/such/dir/a.ckpt"
+  [ ! -s "$T/out" ] || fail "trained before checking the save path: $(cat "$T/out")"
+  mkdir "$T/isdir"
+  expect_error "$T/isdir: cannot save a checkpoint there: it is a directory" "$M" train --data "$D" --save "$T/isdir"
+  touch "$T/file"
+  expect_error "cannot save a checkpoint there" "$M" train --data "$D" --save "$T/file/a.ckpt"
+  expect_error "$T/no/log.jsonl: cannot open log file" "$M" train --data "$D" --log "$T/no/log.jsonl"
+  ;;
+ckpt_untouched)
+  mkidx "$D" 100 20
+  ok "$M" train --data "$D" --epochs 1 --save "$T/g.ckpt"
+  cp "$T/g.ckpt" "$T/orig"
+  cp "$T/g.ckpt" "$T/bad.ckpt"; printf 'X' | dd of="$T/bad.ckpt" bs=1 seek=300 conv=notrunc status=none
+  expect_error "missing" "$M" train --data "$T/missing" --save "$T/g.ckpt" --epochs 3 2>/dev/null || true
+  expect_error "checksum mismatch" "$M" train --data "$D" --resume "$T/bad.ckpt" --save "$T/g.ckpt" --epochs 3
+  expect_error "recompile with nitc --batch 99" "$M" train --data "$D" --batch 99 --save "$T/g.ckpt"
+  rm "$D/t10k-images-idx3-ubyte"
+  expect_error "t10k-images-idx3-ubyte: missing" "$M" train --data "$D" --resume "$T/g.ckpt" --save "$T/g.ckpt" --epochs 3
+  cmp -s "$T/g.ckpt" "$T/orig" || fail "a failing run changed the existing checkpoint"
+  [ "$(ls "$T" | grep -c tmp)" = 0 ] || fail "temp files left: $(ls "$T")"
+  ;;
+resume_equivalence)
+  mkidx "$D" 500 50
+  # the fake recipe switches update bits 3 -> 2 at epoch 2; holdout and a limit
+  # make the data order and sizes nontrivial
+  common=(--data "$D" --holdout 37 --limit 450 --batch 16 --seed 11)
+  ok "$M" train "${common[@]}" --epochs 3 --save "$T/straight.ckpt" --log "$T/s.jsonl"
+  ok "$M" train "${common[@]}" --epochs 1 --save "$T/r1.ckpt" --log "$T/r.jsonl"
+  ok "$M" train --data "$D" --epochs 2 --resume "$T/r1.ckpt" --save "$T/r2.ckpt" --log "$T/r.jsonl"
+  ok "$M" train --data "$D" --epochs 3 --resume "$T/r2.ckpt" --save "$T/r3.ckpt" --log "$T/r.jsonl"
+  cmp "$T/straight.ckpt" "$T/r3.ckpt" || fail "resumed checkpoint differs from the straight run"
+  # the same numbers, except timing and the run's epoch total
+  strip() { sed 's/"epochs":[0-9]*,//; s/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//' "$1"; }
+  [ "$(strip "$T/s.jsonl")" = "$(strip "$T/r.jsonl")" ] || fail "logs differ: $(strip "$T/s.jsonl") vs $(strip "$T/r.jsonl")"
+  # resuming into the same file works (atomic replace)
+  cp "$T/r1.ckpt" "$T/same.ckpt"
+  ok "$M" train --data "$D" --epochs 3 --resume "$T/same.ckpt" --save "$T/same.ckpt"
+  cmp "$T/straight.ckpt" "$T/same.ckpt" || fail "resume into the same file differs"
+  # control: a different seed on resume is noticed and changes the result
+  ok "$M" train --data "$D" --epochs 3 --resume "$T/r1.ckpt" --seed 12 --save "$T/x.ckpt"
+  grep -q "warning: --seed differs from the checkpoint's" "$T/err" || fail "no warning for --seed"
+  cmp -s "$T/straight.ckpt" "$T/x.ckpt" && fail "a different seed gave the same checkpoint"
+  true
+  ;;
+resume_done)
+  mkidx "$D" 100 20
+  ok "$M" train --data "$D" --epochs 2 --save "$T/a.ckpt"
+  cp "$T/a.ckpt" "$T/orig"
+  ok "$M" train --data "$D" --epochs 2 --resume "$T/a.ckpt" --save "$T/a.ckpt"
+  grep -q "already trained for 2 of 2 epochs; nothing to do" "$T/out" || fail "$(cat "$T/out")"
+  cmp -s "$T/a.ckpt" "$T/orig" || fail "checkpoint changed"
+  ok "$M" train --data "$D" --resume "$T/a.ckpt" --save "$T/b.ckpt"   # stored epochs: 2
+  grep -q "nothing to do" "$T/out" || fail "the checkpoint's epoch total is not the default"
+  ok "$M" train --data "$D" --epochs 3 --resume "$T/a.ckpt" --save "$T/b.ckpt"
+  grep -q "^epoch 3/3 " "$T/out" || fail "did not continue with epoch 3: $(cat "$T/out")"
+  ;;
+holdout_limit)
+  mkidx "$D" 300 40
+  ok "$M" train --data "$D" --epochs 1 --limit 200 --holdout 50 --test-limit 25 --log "$T/l"
+  grep -q '"val_samples":50,' "$T/l" && grep -q '"train_samples":150,' "$T/l" &&
+    grep -q '"test_samples":25}' "$T/l" || fail "sizes: $(cat "$T/l")"
+  grep -Eq "^epoch 1/1  loss [0-9.]+  train [0-9.]+%  val [0-9.]+%  test " "$T/out" || fail "$(cat "$T/out")"
+  expect_error "--holdout 200 leaves no training samples" "$M" train --data "$D" --limit 200 --holdout 200
+  ;;
+eval)
+  mkidx "$D" 200 60
+  ok "$M" train --data "$D" --epochs 1 --save "$T/a.ckpt"
+  ok "$M" eval --data "$D" --load "$T/a.ckpt" --test-limit 10
+  grep -q "([0-9]*/10 correct)" "$T/out" || fail "$(cat "$T/out")"
+  ok "$M" eval --data "$D" --load "$T/a.ckpt" --batch 7
+  b7=$(sed 's/  [0-9]* samples.*//' "$T/out")
+  ok "$M" eval --data "$D" --load "$T/a.ckpt"
+  [ "$b7" = "$(sed 's/  [0-9]* samples.*//' "$T/out")" ] || fail "eval depends on --batch"
+  expect_error "compiled for batch <= 32" "$M" eval --data "$D" --load "$T/a.ckpt" --batch 33
+  ;;
+predict)
+  mkidx "$D" 200 60
+  ok "$M" train --data "$D" --epochs 2 --save "$T/a.ckpt"
+  ok "$M" predict --load "$T/a.ckpt" --idx "$D/t10k-images-idx3-ubyte" --index 3
+  grep -Eq '^sample 3  class [0-9]  score [0-9]{1,3}\.[0-9]{2}%  logit -?[0-9]+ \(x2\^-?[0-9]+\)$' "$T/out" || fail "$(cat "$T/out")"
+  ok "$M" predict --load "$T/a.ckpt" --idx "$D/t10k-images-idx3-ubyte" --count 50
+  [ "$(wc -l <"$T/out")" = 50 ] || fail "want 50 predictions"
+  # predictions agree with the labels as often as eval says
+  labels=$(od -An -v -tu1 -j8 -N50 "$D/t10k-labels-idx1-ubyte" | tr -s ' ' '\n' | grep -v '^$')
+  right=$(paste <(sed 's/.*class \([0-9]*\) .*/\1/' "$T/out") <(echo "$labels") | awk '$1==$2' | wc -l)
+  ok "$M" eval --data "$D" --load "$T/a.ckpt" --test-limit 50
+  grep -q "($right/50 correct)" "$T/out" || fail "predict says $right/50 right, eval: $(cat "$T/out")"
+  "$BIN/nitrt_mkdata" raw "$T/two.raw" 2 784
+  ok "$M" predict --load "$T/a.ckpt" --raw "$T/two.raw"
+  [ "$(wc -l <"$T/out")" = 2 ] || fail "raw: $(cat "$T/out")"
+  expect_error "holds 60 samples; samples 60..60 requested" "$M" predict --load "$T/a.ckpt" --idx "$D/t10k-images-idx3-ubyte" --index 60
+  head -c 1000 "$T/two.raw" >"$T/bad.raw"
+  expect_error "$T/bad.raw: 1000 bytes is not a positive multiple of the model's input size 784" \
+    "$M" predict --load "$T/a.ckpt" --raw "$T/bad.raw"
+  ;;
+wide)
+  mkidx "$D" 300 40
+  W=$BIN/fake_wide
+  ok "$W" info
+  grep -q "int16 exp -7" "$T/out" || fail "info: $(cat "$T/out")"
+  ok "$W" train --data "$D" --epochs 2 --save "$T/s.ckpt"
+  ok "$W" train --data "$D" --epochs 1 --save "$T/r.ckpt"
+  ok "$W" train --data "$D" --epochs 2 --resume "$T/r.ckpt" --save "$T/r.ckpt"
+  cmp "$T/s.ckpt" "$T/r.ckpt" || fail "int16 resume differs"
+  ok "$W" eval --data "$D" --load "$T/s.ckpt"
+  ;;
+determinism)
+  mkidx "$D" 200 30
+  ok "$M" train --data "$D" --epochs 2 --save "$T/a"
+  ok "$M" train --data "$D" --epochs 2 --save "$T/b" --threads 2
+  cmp "$T/a" "$T/b" || fail "same run, different bytes (or --threads changed results)"
+  ok "$M" train --data "$D" --epochs 2 --save "$T/c" --seed 2
+  cmp -s "$T/a" "$T/c" && fail "--seed has no effect"
+  ok "$M" train --data "$D" --epochs 2 --save "$T/d" --rounding nearest
+  cmp -s "$T/a" "$T/d" && fail "--rounding has no effect"
+  ok "$M" train --data "$D" --epochs 2 --save "$T/e" --update-bits 4
+  cmp -s "$T/a" "$T/e" && fail "--update-bits has no effect"
+  true
+  ;;
+cross_targets)
+  mkidx "$D" 200 30
+  ok "$M" train --data "$D" --epochs 2 --save "$T/host.ckpt" --log "$T/host.jsonl"
+  ran=0
+  for t in aarch64-linux-gnu riscv64-linux-gnu; do
+    arch=${t%%-*}
+    lib=$RTLIB/libnitrt-$t.a
+    command -v "$t-gcc" >/dev/null && command -v "qemu-$arch" >/dev/null && [ -f "$lib" ] || continue
+    "$t-gcc" -O2 -std=c11 -I"$NITRT_SRC" "$NITRT_TESTS/fake_model.c" "$lib" -o "$T/fake-$arch" ||
+      fail "cannot link the fake model with $lib"
+    run "qemu-$arch" -L "/usr/$t" "$T/fake-$arch" train --data "$D" --epochs 2 --save "$T/$arch.ckpt" --log "$T/$arch.jsonl"
+    [ "$rc" = 0 ] || fail "$arch run failed: $(cat "$T/err")"
+    cmp "$T/host.ckpt" "$T/$arch.ckpt" || fail "$arch checkpoint differs from the host's"
+    strip() { sed 's/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//' "$1"; }
+    [ "$(strip "$T/host.jsonl")" = "$(strip "$T/$arch.jsonl")" ] || fail "$arch log differs"
+    # and a checkpoint from the other target resumes on the host
+    ok "$M" train --data "$D" --epochs 3 --resume "$T/$arch.ckpt" --save "$T/h3.ckpt"
+    ran=$((ran + 1))
+  done
+  [ "$ran" -gt 0 ] || skip "no cross compiler, qemu or cross runtime library"
+  ;;
+no_float_insns)
+  lib=$RTLIB/libnitrt-x86_64-linux-gnu.a
+  [ -f "$lib" ] || fail "$lib missing"
+  x86='(add|sub|mul|div|sqrt|min|max)(ss|sd|ps|pd)|cvt[a-z0-9]*(ss|sd|ps|pd)|u?comis[sd]|\bf(ld|st|stp|add|mul|div|sub)[lsp]?\b'
+  objdump -d "$lib" | awk '{ $1=""; print }' | grep -Eiw "$x86" >"$T/hits"
+  [ ! -s "$T/hits" ] || fail "floating-point instructions in $lib: $(head -5 "$T/hits")"
+  if [ -f "$RTLIB/libnitrt-aarch64-linux-gnu.a" ] && command -v aarch64-linux-gnu-objdump >/dev/null; then
+    aarch64-linux-gnu-objdump -d "$RTLIB/libnitrt-aarch64-linux-gnu.a" |
+      grep -Ew 'f(add|sub|mul|div|sqrt|madd|msub|cvtzs|cvtzu|cmp)|[su]cvtf' >"$T/hits"
+    [ ! -s "$T/hits" ] || fail "floating-point instructions in the aarch64 runtime: $(head -5 "$T/hits")"
+  fi
+  if [ -f "$RTLIB/libnitrt-riscv64-linux-gnu.a" ] && command -v riscv64-linux-gnu-objdump >/dev/null; then
+    riscv64-linux-gnu-objdump -d "$RTLIB/libnitrt-riscv64-linux-gnu.a" |
+      grep -E '\sf(add|sub|mul|div|sqrt|cvt|madd|msub|eq|lt|le)\.[sd]' >"$T/hits"
+    [ ! -s "$T/hits" ] || fail "floating-point instructions in the riscv64 runtime: $(head -5 "$T/hits")"
+  fi
+  ;;
+interrupt)
+  mkidx "$D" 3000 10
+  run timeout --preserve-status -s INT 1.5 "$M" train --data "$D" --epochs 1000000 --save "$T/a.ckpt"
+  [ "$rc" = 130 ] || fail "interrupted run exited $rc: $(cat "$T/err")"
+  grep -Eq "interrupted during epoch [0-9]+; $T/a.ckpt holds epoch [0-9]+ \\(continue with --resume" "$T/err" ||
+    fail "message: $(cat "$T/err")"
+  held=$(sed -n 's/.* holds epoch \([0-9]*\) .*/\1/p' "$T/err")
+  [ "$(ls "$T" | grep -c tmp)" = 0 ] || fail "temp files left: $(ls "$T")"
+  ok "$M" eval --data "$D" --load "$T/a.ckpt"
+  grep -q "  epoch $held " "$T/out" || fail "checkpoint is not at epoch $held: $(cat "$T/out")"
+  ;;
+mnist_real)
+  R=${DATA_ROOT:-}/mnist
+  [ -f "$R/train-images-idx3-ubyte" ] || skip "no real MNIST in $R (run scripts/fetch-data)"
+  ok "$M" train --data "$R" --epochs 1 --limit 3000 --test-limit 1000 --log "$T/l"
+  grep -q '"test_samples":1000' "$T/l" || fail "$(cat "$T/l")"
+  acc=$(sed -n 's/.*test \([0-9]*\)\..*/\1/p' "$T/out")
+  [ "$acc" -ge 50 ] || fail "the fake linear model reaches only $acc% on real MNIST"
+  ;;
+*)
+  fail "unknown case"
+  ;;
+esac
+exit 0

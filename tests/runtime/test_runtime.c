@@ -1,0 +1,683 @@
+/*
+ * test_runtime.c: Check suites for the runtime library, linked with the fake
+ * model (fake_model.c, 1x28x28, 10 classes). Variants of the model for other
+ * shapes or fingerprints are local copies of nit_model with fields changed:
+ * every loader and the checkpoint code take the model as a parameter.
+ *
+ * Expected loss values were computed independently (Python floats) from the
+ * definition ln(sum_j exp(z_j)) - z_y, then written here as Q24 integers.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "nitrt.h"
+
+static char tmpdir[256];
+
+static void mk_tmp(void) {
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/nitrt-test-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void rm_tmp(void) {
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+
+static char *tpath(const char *name) {
+  static char buf[4][512];
+  static int k;
+  char *p = buf[k++ & 3];
+  snprintf(p, 512, "%s/%s", tmpdir, name);
+  return p;
+}
+
+static void write_bytes(const char *path, const void *b, size_t n) {
+  FILE *f = fopen(path, "wb");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(fwrite(b, 1, n, f), n);
+  fclose(f);
+}
+
+static void write_text(const char *path, const char *s) { write_bytes(path, s, strlen(s)); }
+
+/* ------------------------------------------------------------ fixed point */
+
+static int64_t xent(const int8_t *z, int k, int e, int y) { return nitrt_xent_q24(z, k, e, y); }
+
+#define NEAR(got, want, tol) ck_assert_msg(llabs((long long)(got) - (long long)(want)) <= (tol), \
+  "got %lld want %lld", (long long)(got), (long long)(want))
+
+START_TEST(loss_uniform_is_ln_classes) {
+  int8_t z[10] = {0};
+  /* ln 10 = 2.302585 -> Q24 38630967; allow 1e-5 */
+  NEAR(xent(z, 10, -3, 0), 38630967, 168);
+  for (int i = 0; i < 10; i++)
+    z[i] = 42;
+  NEAR(xent(z, 10, 2, 7), 38630967, 168);
+  int8_t two[2] = {5, 5}; /* ln 2 */
+  NEAR(xent(two, 2, -1, 1), 11629080, 168);
+}
+END_TEST
+
+START_TEST(loss_known_values) {
+  int8_t a[10] = {127};
+  NEAR(xent(a, 10, -5, 0), 2635138, 168);  /* 0.157066 */
+  NEAR(xent(a, 10, -5, 1), 69219714, 168); /* 4.125816 */
+  int8_t b[5] = {-20, 5, 100, -127, 0};
+  NEAR(xent(b, 5, 0, 3), 3808428032ll, 2000); /* 227.0 */
+  int8_t c[3] = {1, -1, 0};
+  NEAR(xent(c, 3, -10, 0), 18415277, 168); /* 1.097636 */
+  int8_t d[2] = {10, 20};
+  NEAR(xent(d, 2, 3, 0), 1342177280ll, 2000); /* 80.0 */
+  int8_t e[2] = {-127, 127};
+  NEAR(xent(e, 2, -7, 1), 2160963, 168); /* 0.128803 */
+}
+END_TEST
+
+START_TEST(loss_is_nonnegative_and_ordered) {
+  /* a more confident correct logit never raises the loss */
+  int64_t prev = INT64_MAX;
+  for (int v = -127; v <= 127; v += 4) {
+    int8_t z[4] = {(int8_t)v, 10, -3, 0};
+    int64_t l = xent(z, 4, -4, 0);
+    ck_assert_int_ge(l, 0);
+    ck_assert_int_le(l, prev);
+    prev = l;
+  }
+}
+END_TEST
+
+START_TEST(softmax_percent) {
+  int8_t u[4] = {3, 3, 3, 3};
+  ck_assert_int_eq(nitrt_softmax_bp(u, 4, 0, 2), 2500);
+  int8_t a[2] = {127, 0}; /* e^3.96875 / (e^3.96875 + 1) = 0.981453 */
+  ck_assert_int_eq(nitrt_softmax_bp(a, 2, -5, 0), 9815);
+  ck_assert_int_eq(nitrt_softmax_bp(a, 2, -5, 1), 185);
+  int8_t b[10] = {127}; /* e^3.96875 / (e^3.96875 + 9) = 0.854647 */
+  ck_assert_int_eq(nitrt_softmax_bp(b, 10, -5, 0), 8546);
+}
+END_TEST
+
+START_TEST(argmax_first_wins) {
+  int8_t z[5] = {1, 7, 3, 7, -2};
+  ck_assert_int_eq(nitrt_argmax(z, 5), 1);
+  int8_t w[3] = {-5, -5, -5};
+  ck_assert_int_eq(nitrt_argmax(w, 3), 0);
+}
+END_TEST
+
+START_TEST(integer_formatting) {
+  char b[32];
+  ck_assert_str_eq(nitrt_fmt_dec(b, 2315, 4), "0.2315");
+  ck_assert_str_eq(nitrt_fmt_dec(b, 9745, 2), "97.45");
+  ck_assert_str_eq(nitrt_fmt_dec(b, 10000, 2), "100.00");
+  ck_assert_str_eq(nitrt_fmt_dec(b, -5, 3), "-0.005");
+  ck_assert_str_eq(nitrt_fmt_dec(b, 48, 1), "4.8");
+  ck_assert_str_eq(nitrt_fmt_dec(b, 7, 0), "7");
+  ck_assert_int_eq(nitrt_ratio(9783, 10000, 4), 9783);
+  ck_assert_int_eq(nitrt_ratio(2, 3, 4), 6667);
+  ck_assert_int_eq(nitrt_ratio(1, 8, 4), 1250);
+  ck_assert_int_eq(nitrt_q24_dec(38630967, 4), 23026);
+}
+END_TEST
+
+/* --------------------------------------------------------------- cli */
+
+static int parse(Options *o, int n, const char **args) {
+  char *argv[40];
+  argv[0] = (char *)"prog";
+  for (int i = 0; i < n; i++)
+    argv[i + 1] = (char *)args[i];
+  return nitrt_parse_args(n + 1, argv, o);
+}
+
+#define PARSE(o, ...) parse(o, sizeof((const char *[]){__VA_ARGS__}) / sizeof(char *), \
+                            (const char *[]){__VA_ARGS__})
+
+START_TEST(cli_train_flags) {
+  Options o;
+  ck_assert_int_eq(PARSE(&o, "train", "--data", "d", "--epochs", "3", "--batch=16", "--seed",
+                         "18446744073709551615", "--rounding", "nearest", "--round-err",
+                         "stochastic", "--update-bits", "3,2@5,1@9", "--decay", "on",
+                         "--holdout", "10", "--limit", "100", "--test-limit", "50", "--quiet",
+                         "--threads", "2", "--save", "s.ckpt", "--resume", "r.ckpt", "--log",
+                         "l.jsonl"),
+                   0);
+  ck_assert_int_eq(o.cmd, CMD_TRAIN);
+  ck_assert_str_eq(o.data, "d");
+  ck_assert_int_eq(o.r.epochs, 3);
+  ck_assert_int_eq(o.r.batch, 16);
+  ck_assert(o.r.seed == UINT64_MAX);
+  ck_assert_int_eq(o.r.act_round, NIT_ROUND_NEAREST);
+  ck_assert_int_eq(o.r.err_round, NIT_ROUND_STOCHASTIC);
+  ck_assert_int_eq(o.r.grad_round, NIT_ROUND_NEAREST);
+  ck_assert_int_eq(o.r.nsched, 3);
+  ck_assert_int_eq(o.r.mu[1], 2);
+  ck_assert_int_eq(o.r.mu_from[1], 5);
+  ck_assert_int_eq(o.r.mu_from[2], 9);
+  ck_assert_int_eq(o.r.decay, 1);
+  ck_assert_int_eq(o.r.holdout, 10);
+  ck_assert_int_eq(o.r.limit, 100);
+  ck_assert_int_eq(o.test_limit, 50);
+  ck_assert(o.quiet);
+  ck_assert_int_eq(o.threads, 2);
+  ck_assert_str_eq(o.save, "s.ckpt");
+  ck_assert_str_eq(o.resume, "r.ckpt");
+  ck_assert_str_eq(o.log, "l.jsonl");
+  ck_assert(o.set & SET_BATCH);
+  ck_assert(!(o.set & SET_INDEX));
+}
+END_TEST
+
+START_TEST(cli_other_commands) {
+  Options o;
+  ck_assert_int_eq(PARSE(&o, "eval", "--load", "c", "--data", "d"), 0);
+  ck_assert_int_eq(o.cmd, CMD_EVAL);
+  ck_assert_int_eq(PARSE(&o, "predict", "--load", "c", "--idx", "f", "--index", "4"), 0);
+  ck_assert_int_eq(o.cmd, CMD_PREDICT);
+  ck_assert_int_eq(o.index, 4);
+  ck_assert_int_eq(PARSE(&o, "info"), 0);
+  ck_assert_int_eq(o.cmd, CMD_INFO);
+  ck_assert_int_eq(PARSE(&o, "--help"), 0);
+  ck_assert_int_eq(o.cmd, CMD_HELP);
+  ck_assert_int_eq(PARSE(&o, "train", "--epochs", "2", "--help"), 0);
+  ck_assert_int_eq(o.cmd, CMD_HELP);
+  ck_assert_int_eq(PARSE(&o, "--version"), 0);
+  ck_assert_int_eq(o.cmd, CMD_VERSION);
+}
+END_TEST
+
+START_TEST(cli_rejects) {
+  Options o;
+  char *none[1] = {(char *)"prog"};
+  ck_assert_int_eq(nitrt_parse_args(1, none, &o), -1);
+  ck_assert_int_eq(PARSE(&o, "fly"), -1);
+  ck_assert_int_eq(PARSE(&o, "train", "--bogus"), -1);
+  ck_assert_int_eq(PARSE(&o, "train", "--epochs"), -1);
+  ck_assert_int_eq(PARSE(&o, "train", "--epochs", "--batch", "3"), -1);
+  ck_assert_int_eq(PARSE(&o, "train", "--epochs", "3x"), -1);
+  ck_assert_int_eq(PARSE(&o, "train", "--epochs", "0"), -1);
+  ck_assert_int_eq(PARSE(&o, "train", "--epochs", "-2"), -1);
+  ck_assert_int_eq(PARSE(&o, "train", "--batch", "99999999999999999999"), -1);
+  ck_assert_int_eq(PARSE(&o, "train", "--seed", "-1"), -1);
+  ck_assert_int_eq(PARSE(&o, "train", "--seed", "18446744073709551616"), -1);
+  ck_assert_int_eq(PARSE(&o, "train", "--epochs="), -1);
+  ck_assert_int_eq(PARSE(&o, "train", "--quiet=1"), -1);
+  ck_assert_int_eq(PARSE(&o, "train", "--rounding", "up"), -1);
+  ck_assert_int_eq(PARSE(&o, "train", "--decay", "yes"), -1);
+  ck_assert_int_eq(PARSE(&o, "train", "stray"), -1);
+  ck_assert_int_eq(PARSE(&o, "train", "--load", "x"), -1);   /* eval/predict only */
+  ck_assert_int_eq(PARSE(&o, "eval", "--epochs", "3", "--load", "x"), -1);
+  ck_assert_int_eq(PARSE(&o, "eval", "--data", "d"), -1);     /* no --load */
+  ck_assert_int_eq(PARSE(&o, "predict", "--load", "c"), -1); /* no input */
+  ck_assert_int_eq(PARSE(&o, "predict", "--load", "c", "--idx", "a", "--raw", "b"), -1);
+  ck_assert_int_eq(PARSE(&o, "info", "--data", "d"), -1);
+}
+END_TEST
+
+START_TEST(cli_schedules) {
+  RunRecipe r;
+  memset(&r, 0, sizeof r);
+  ck_assert_int_eq(nitrt_parse_sched("3", &r), 0);
+  ck_assert_int_eq(r.nsched, 1);
+  ck_assert_int_eq(r.mu[0], 3);
+  ck_assert_int_eq(r.mu_from[0], 1);
+  ck_assert_int_eq(nitrt_parse_sched("5@1,4@100,3@150", &r), 0);
+  ck_assert_int_eq(r.nsched, 3);
+  ck_assert_int_eq(nitrt_mu_for_epoch(&r, 1), 5);
+  ck_assert_int_eq(nitrt_mu_for_epoch(&r, 99), 5);
+  ck_assert_int_eq(nitrt_mu_for_epoch(&r, 100), 4);
+  ck_assert_int_eq(nitrt_mu_for_epoch(&r, 149), 4);
+  ck_assert_int_eq(nitrt_mu_for_epoch(&r, 150), 3);
+  ck_assert_int_eq(nitrt_mu_for_epoch(&r, 1000), 3);
+  const char *bad[] = {"", "0", "16", "3,2", "3@2", "3,2@1", "3,2@5,1@4", "3,", "a",
+                       "3,2@", "1,1@2,1@3,1@4,1@5,1@6,1@7,1@8,1@9"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    ck_assert_msg(nitrt_parse_sched(bad[i], &r) == -1, "accepted '%s'", bad[i]);
+}
+END_TEST
+
+/* -------------------------------------------------------------- data */
+
+static NitModel model_shape(int c, int h, int w, int classes) {
+  NitModel m = nit_model;
+  m.in_c = c, m.in_h = h, m.in_w = w, m.classes = classes;
+  return m;
+}
+
+/* idx file: ubyte, dims big-endian, then data */
+static void write_idx(const char *path, int nd, const uint32_t *dims, const uint8_t *data,
+                      size_t cut) {
+  size_t n = 1;
+  for (int i = 0; i < nd; i++)
+    n *= dims[i];
+  size_t len = 4 + 4 * (size_t)nd + n;
+  uint8_t *b = calloc(1, len);
+  b[2] = 0x08;
+  b[3] = (uint8_t)nd;
+  for (int i = 0; i < nd; i++)
+    for (int k = 0; k < 4; k++)
+      b[4 + 4 * i + k] = (uint8_t)(dims[i] >> (24 - 8 * k));
+  memcpy(b + 4 + 4 * nd, data, n);
+  write_bytes(path, b, len - cut);
+  free(b);
+}
+
+static uint8_t pix[5 * 3 * 4 * 4], lbls[5] = {0, 1, 2, 1, 0};
+
+static void idx_setup(void) {
+  mk_tmp();
+  for (size_t i = 0; i < sizeof pix; i++)
+    pix[i] = (uint8_t)(i * 37);
+}
+
+START_TEST(idx_good) {
+  NitModel m = model_shape(1, 4, 4, 3);
+  uint32_t id[3] = {5, 4, 4}, ld[1] = {5};
+  write_idx(tpath("i"), 3, id, pix, 0);
+  write_idx(tpath("l"), 1, ld, lbls, 0);
+  Dataset d;
+  ck_assert_int_eq(nitrt_load_idx(tpath("i"), tpath("l"), &m, 0, &d), 0);
+  ck_assert_int_eq(d.n, 5);
+  ck_assert_int_eq(d.in_exp, -7);
+  for (int i = 0; i < 80; i++)
+    ck_assert_int_eq(d.x[i], pix[i] >> 1);
+  for (int i = 0; i < 5; i++)
+    ck_assert_int_eq(d.y[i], lbls[i]);
+  nitrt_data_free(&d);
+  ck_assert_int_eq(nitrt_load_idx(tpath("i"), tpath("l"), &m, 2, &d), 0);
+  ck_assert_int_eq(d.n, 2);
+  nitrt_data_free(&d);
+  /* (N, C, H, W) images */
+  NitModel m3 = model_shape(3, 4, 4, 3);
+  uint32_t id4[4] = {5, 3, 4, 4};
+  write_idx(tpath("i4"), 4, id4, pix, 0);
+  ck_assert_int_eq(nitrt_load_idx(tpath("i4"), tpath("l"), &m3, 0, &d), 0);
+  ck_assert_int_eq(d.c, 3);
+  ck_assert_int_eq(d.x[5 * 48 - 1], pix[5 * 48 - 1] >> 1);
+  nitrt_data_free(&d);
+}
+END_TEST
+
+START_TEST(idx_bad) {
+  NitModel m = model_shape(1, 4, 4, 3);
+  uint32_t id[3] = {5, 4, 4}, ld[1] = {5}, ld4[1] = {4};
+  Dataset d;
+  write_idx(tpath("l"), 1, ld, lbls, 0);
+  ck_assert_int_eq(nitrt_load_idx(tpath("missing"), tpath("l"), &m, 0, &d), -1);
+  write_idx(tpath("i"), 3, id, pix, 1); /* truncated by one byte */
+  ck_assert_int_eq(nitrt_load_idx(tpath("i"), tpath("l"), &m, 0, &d), -1);
+  write_text(tpath("short"), "\0\0");
+  ck_assert_int_eq(nitrt_load_idx(tpath("short"), tpath("l"), &m, 0, &d), -1);
+  write_idx(tpath("i"), 3, id, pix, 0);
+  ck_assert_int_eq(nitrt_load_idx(tpath("l"), tpath("l"), &m, 0, &d), -1); /* wrong magic */
+  ck_assert_int_eq(nitrt_load_idx(tpath("i"), tpath("i"), &m, 0, &d), -1); /* wrong magic */
+  NitModel other = model_shape(1, 28, 28, 3);
+  ck_assert_int_eq(nitrt_load_idx(tpath("i"), tpath("l"), &other, 0, &d), -1); /* shape */
+  NitModel two = model_shape(1, 4, 4, 2);
+  ck_assert_int_eq(nitrt_load_idx(tpath("i"), tpath("l"), &two, 0, &d), -1); /* label 2 */
+  write_idx(tpath("l4"), 1, ld4, lbls, 0);
+  ck_assert_int_eq(nitrt_load_idx(tpath("i"), tpath("l4"), &m, 0, &d), -1); /* count */
+  ck_assert_ptr_null(d.x);
+}
+END_TEST
+
+START_TEST(dir_detection) {
+  NitModel m = model_shape(1, 4, 4, 3);
+  uint32_t id[3] = {5, 4, 4}, ld[1] = {5};
+  Dataset tr, te;
+  ck_assert_int_eq(nitrt_load_dir(tpath("nope"), &m, 0, 0, &tr, &te), -1);
+  ck_assert_int_eq(nitrt_load_dir(tmpdir, &m, 0, 0, &tr, &te), -1); /* empty */
+  write_idx(tpath("train-images-idx3-ubyte"), 3, id, pix, 0);
+  write_idx(tpath("train-labels-idx1-ubyte"), 1, ld, lbls, 0);
+  ck_assert_int_eq(nitrt_load_dir(tmpdir, &m, 0, 0, &tr, &te), -1); /* no test set */
+  write_idx(tpath("t10k-images-idx3-ubyte"), 3, id, pix, 0);
+  write_idx(tpath("t10k-labels-idx1-ubyte"), 1, ld, lbls, 0);
+  ck_assert_int_eq(nitrt_load_dir(tmpdir, &m, 3, 4, &tr, &te), 0);
+  ck_assert_int_eq(tr.n, 3);
+  ck_assert_int_eq(te.n, 4);
+  nitrt_data_free(&tr);
+  nitrt_data_free(&te);
+}
+END_TEST
+
+START_TEST(cifar_files) {
+  NitModel m = model_shape(3, 32, 32, 10);
+  size_t rec = 3073;
+  uint8_t *b = calloc(4, rec);
+  for (int r = 0; r < 4; r++) {
+    b[r * rec] = (uint8_t)(r * 3);
+    for (size_t k = 1; k < rec; k++)
+      b[r * rec + k] = (uint8_t)(k + (size_t)r);
+  }
+  write_bytes(tpath("a.bin"), b, 3 * rec);
+  write_bytes(tpath("b.bin"), b + 3 * rec, rec);
+  const char *files[2] = {tpath("a.bin"), tpath("b.bin")};
+  Dataset d;
+  ck_assert_int_eq(nitrt_load_cifar(files, 2, &m, 0, &d), 0);
+  ck_assert_int_eq(d.n, 4);
+  ck_assert_int_eq(d.y[3], 9);
+  ck_assert_int_eq(d.x[3 * 3072 + 10], (uint8_t)(11 + 3) >> 1);
+  nitrt_data_free(&d);
+  ck_assert_int_eq(nitrt_load_cifar(files, 2, &m, 2, &d), 0);
+  ck_assert_int_eq(d.n, 2);
+  nitrt_data_free(&d);
+  NitModel mn = model_shape(1, 28, 28, 10);
+  ck_assert_int_eq(nitrt_load_cifar(files, 2, &mn, 0, &d), -1); /* shape */
+  NitModel m5 = model_shape(3, 32, 32, 5);
+  ck_assert_int_eq(nitrt_load_cifar(files, 2, &m5, 0, &d), -1); /* label 6, 9 */
+  write_bytes(tpath("b.bin"), b, rec - 1);
+  ck_assert_int_eq(nitrt_load_cifar(files, 2, &m, 0, &d), -1); /* truncated */
+  const char *missing[1] = {tpath("c.bin")};
+  ck_assert_int_eq(nitrt_load_cifar(missing, 1, &m, 0, &d), -1);
+  free(b);
+}
+END_TEST
+
+START_TEST(csv_pixels_and_decimals) {
+  NitModel m = model_shape(1, 1, 3, 3);
+  Dataset d, t;
+  write_text(tpath("p.csv"), "label,a,b,c\n0,0,255,17\n2, 4 ,100,3\r\n\n");
+  ck_assert_int_eq(nitrt_load_csv(tpath("p.csv"), &m, 0, NULL, &d), 0);
+  ck_assert_int_eq(d.n, 2);
+  ck_assert_int_eq(d.in_exp, -7);
+  ck_assert(d.pixels);
+  const int8_t want[6] = {0, 127, 8, 2, 50, 1};
+  for (int i = 0; i < 6; i++)
+    ck_assert_int_eq(d.x[i], want[i]);
+  ck_assert_int_eq(d.y[1], 2);
+  nitrt_data_free(&d);
+  /* max |v| = 1.5: the smallest s with 1.5 * 2^-s <= 127 is -6 */
+  write_text(tpath("f.csv"), "1,1.5,-0.25,0.75\n0,-1.5,1e-1,2.5E-2\n");
+  ck_assert_int_eq(nitrt_load_csv(tpath("f.csv"), &m, 0, NULL, &d), 0);
+  ck_assert_int_eq(d.in_exp, -6);
+  ck_assert(!d.pixels);
+  const int8_t wf[6] = {96, -16, 48, -96, 6, 2}; /* 0.1*64 = 6.4, 0.025*64 = 1.6 */
+  for (int i = 0; i < 6; i++)
+    ck_assert_int_eq(d.x[i], wf[i]);
+  /* the test set reuses the exponent and saturates */
+  write_text(tpath("g.csv"), "2,3.0,-0.5,0\n");
+  ck_assert_int_eq(nitrt_load_csv(tpath("g.csv"), &m, 0, &d, &t), 0);
+  ck_assert_int_eq(t.in_exp, -6);
+  ck_assert_int_eq(t.x[0], 127);
+  ck_assert_int_eq(t.x[1], -32);
+  nitrt_data_free(&t);
+  nitrt_data_free(&d);
+  /* big values get a positive exponent: 1000 * 2^-3 = 125 */
+  write_text(tpath("h.csv"), "0,1000,-500,1\n");
+  ck_assert_int_eq(nitrt_load_csv(tpath("h.csv"), &m, 0, NULL, &d), 0);
+  ck_assert_int_eq(d.in_exp, 3);
+  ck_assert_int_eq(d.x[0], 125);
+  ck_assert_int_eq(d.x[1], -63); /* -62.5 rounds away from zero */
+  nitrt_data_free(&d);
+}
+END_TEST
+
+START_TEST(csv_bad) {
+  NitModel m = model_shape(1, 1, 3, 3);
+  Dataset d;
+  write_text(tpath("a.csv"), "0,1,2,3\n3,1,2,3\n");
+  ck_assert_int_eq(nitrt_load_csv(tpath("a.csv"), &m, 0, NULL, &d), -1); /* label 3 */
+  write_text(tpath("b.csv"), "0,1,2,3\n1,1,2\n");
+  ck_assert_int_eq(nitrt_load_csv(tpath("b.csv"), &m, 0, NULL, &d), -1); /* 2 features */
+  write_text(tpath("c.csv"), "0,1,2,3\n1,1,x,3\n");
+  ck_assert_int_eq(nitrt_load_csv(tpath("c.csv"), &m, 0, NULL, &d), -1); /* not a number */
+  write_text(tpath("d.csv"), "label,a,b,c\n");
+  ck_assert_int_eq(nitrt_load_csv(tpath("d.csv"), &m, 0, NULL, &d), -1); /* empty */
+  write_text(tpath("e.csv"), "0.5,1,2,3\n");
+  ck_assert_int_eq(nitrt_load_csv(tpath("e.csv"), &m, 0, NULL, &d), -1); /* label 0.5 */
+  ck_assert_int_eq(nitrt_load_csv(tpath("none.csv"), &m, 0, NULL, &d), -1);
+}
+END_TEST
+
+START_TEST(raw_files) {
+  NitModel m = model_shape(1, 2, 2, 3);
+  Dataset d;
+  const uint8_t b[8] = {0, 1, 2, 255, 9, 8, 7, 6};
+  write_bytes(tpath("r"), b, 8);
+  ck_assert_int_eq(nitrt_load_raw(tpath("r"), &m, &d), 0);
+  ck_assert_int_eq(d.n, 2);
+  ck_assert_int_eq(d.x[3], 127);
+  nitrt_data_free(&d);
+  write_bytes(tpath("r"), b, 7);
+  ck_assert_int_eq(nitrt_load_raw(tpath("r"), &m, &d), -1);
+}
+END_TEST
+
+START_TEST(shuffle_rule) {
+  enum { N = 1000 };
+  static uint32_t a[N], b[N], c[N];
+  static uint8_t seen[N];
+  nitrt_shuffle(a, N, 5, 1);
+  memset(seen, 0, sizeof seen);
+  for (int i = 0; i < N; i++) {
+    ck_assert_uint_lt(a[i], N);
+    ck_assert_int_eq(seen[a[i]], 0);
+    seen[a[i]] = 1;
+  }
+  nitrt_shuffle(b, N, 5, 1);
+  ck_assert_mem_eq(a, b, sizeof a);
+  nitrt_shuffle(c, N, 5, 2);
+  ck_assert(memcmp(a, c, sizeof a) != 0);
+  nitrt_shuffle(c, N, 6, 1);
+  ck_assert(memcmp(a, c, sizeof a) != 0);
+  int fixed = 0; /* a shuffle, not the identity */
+  for (int i = 0; i < N; i++)
+    fixed += a[i] == (uint32_t)i;
+  ck_assert_int_lt(fixed, 20);
+  /* the rule itself, for n = 3: i = 2 then i = 1 */
+  uint64_t key = nit_key(9, 4, NIT_TID_SHUFFLE);
+  uint32_t p[3] = {0, 1, 2}, q[3];
+  for (int i = 2; i >= 1; i--) {
+    uint64_t j = nit_draw(key, (uint64_t)i) % (uint64_t)(i + 1);
+    uint32_t t = p[i];
+    p[i] = p[j];
+    p[j] = t;
+  }
+  nitrt_shuffle(q, 3, 9, 4);
+  ck_assert_mem_eq(p, q, sizeof p);
+  nitrt_shuffle(q, 1, 9, 4);
+  ck_assert_uint_eq(q[0], 0);
+}
+END_TEST
+
+/* ------------------------------------------------------ init and ckpt */
+
+START_TEST(init_rule) {
+  const NitModel *m = &nit_model;
+  uint8_t *slab = nitrt_alloc_aligned((size_t)m->param_bytes);
+  memset(slab, 0xAA, (size_t)m->param_bytes);
+  nitrt_init_params(m, slab, 77);
+  int64_t used = 0;
+  for (int32_t p = 0; p < m->nparams; p++) {
+    const NitParam *t = &m->params[p];
+    uint64_t key = nit_key(77, NIT_STEP_INIT, NIT_TID_INIT(p));
+    int lo = 0, hi = 0;
+    for (int64_t j = 0; j < t->count; j++) {
+      int w = (int)(nit_draw(key, (uint64_t)j) % (uint64_t)(2 * t->bound + 1)) - t->bound;
+      ck_assert_int_eq((int8_t)slab[t->offset + j], w);
+      lo = w < lo ? w : lo;
+      hi = w > hi ? w : hi;
+    }
+    ck_assert_int_ge(lo, -t->bound);
+    ck_assert_int_le(hi, t->bound);
+    if (t->count >= 1000) { /* the whole range is drawn */
+      ck_assert_int_eq(lo, -t->bound);
+      ck_assert_int_eq(hi, t->bound);
+    }
+    used += t->count;
+  }
+  int64_t zeros = 0; /* padding is zeroed too */
+  for (int64_t i = m->params[0].count; i < m->params[1].offset; i++)
+    zeros += slab[i] == 0;
+  ck_assert_int_eq(zeros, m->params[1].offset - m->params[0].count);
+  for (int64_t i = m->params[1].offset + m->params[1].count; i < m->param_bytes; i++)
+    ck_assert_int_eq(slab[i], 0);
+  free(slab);
+}
+END_TEST
+
+static Ckpt sample_ckpt(uint8_t *slab) {
+  Ckpt c;
+  memset(&c, 0, sizeof c);
+  nitrt_model_recipe(&nit_model, &c.r);
+  c.r.seed = 0x0102030405060708ull;
+  c.r.epochs = 9;
+  c.r.limit = 500;
+  c.epoch = 3;
+  c.step = 1234567890123ull;
+  c.shuffle_seed = c.r.seed;
+  c.shuffle_epoch = 4;
+  c.ntrain = 480;
+  for (int64_t i = 0; i < nit_model.param_bytes; i++)
+    slab[i] = (uint8_t)(i * 7 + 1);
+  c.params = slab;
+  return c;
+}
+
+START_TEST(ckpt_roundtrip) {
+  const NitModel *m = &nit_model;
+  uint8_t *slab = nitrt_alloc_aligned((size_t)m->param_bytes);
+  uint8_t *back = nitrt_alloc_aligned((size_t)m->param_bytes);
+  Ckpt c = sample_ckpt(slab), r;
+  ck_assert_int_eq(nitrt_ckpt_save(tpath("a.ckpt"), m, &c), 0);
+  struct stat st;
+  ck_assert_int_eq(stat(tpath("a.ckpt"), &st), 0);
+  ck_assert_int_eq(st.st_size, nitrt_ckpt_size(m));
+  ck_assert_int_eq(nitrt_ckpt_load(tpath("a.ckpt"), m, &r, back), 0);
+  ck_assert_mem_eq(slab, back, (size_t)m->param_bytes);
+  ck_assert_uint_eq(r.epoch, 3);
+  ck_assert(r.step == 1234567890123ull);
+  ck_assert(r.r.seed == 0x0102030405060708ull);
+  ck_assert_int_eq(r.r.epochs, 9);
+  ck_assert_int_eq(r.r.limit, 500);
+  ck_assert_int_eq(r.r.nsched, c.r.nsched);
+  ck_assert_int_eq(r.r.mu[1], c.r.mu[1]);
+  ck_assert_int_eq(r.r.err_round, c.r.err_round);
+  ck_assert_uint_eq(r.shuffle_epoch, 4);
+  ck_assert_int_eq(r.ntrain, 480);
+  ck_assert_str_eq(r.name, "fake");
+  /* byte layout: magic, little-endian fields at their documented offsets */
+  uint8_t *b;
+  size_t len;
+  ck_assert_int_eq(nitrt_read_file(tpath("a.ckpt"), &b, &len), 0);
+  ck_assert_mem_eq(b, "NITCKPT\0", 8);
+  ck_assert_int_eq(b[8], NITRT_CKPT_VERSION);
+  ck_assert_int_eq(b[96], 3);
+  ck_assert_int_eq(b[112], 0x08);
+  ck_assert_int_eq(b[119], 0x01);
+  uint32_t crc = nitrt_crc32(b, len - 4);
+  ck_assert_uint_eq(b[len - 4] | b[len - 3] << 8 | b[len - 2] << 16 | (uint32_t)b[len - 1] << 24,
+                    crc);
+  free(b);
+  /* overwrite in place: still one file, no temp files left behind */
+  c.epoch = 4;
+  ck_assert_int_eq(nitrt_ckpt_save(tpath("a.ckpt"), m, &c), 0);
+  ck_assert_int_eq(nitrt_ckpt_load(tpath("a.ckpt"), m, &r, back), 0);
+  ck_assert_uint_eq(r.epoch, 4);
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "test $(ls '%s' | wc -l) -eq 1", tmpdir);
+  ck_assert_int_eq(system(cmd), 0);
+  free(slab);
+  free(back);
+}
+END_TEST
+
+START_TEST(ckpt_rejects) {
+  const NitModel *m = &nit_model;
+  uint8_t *slab = nitrt_alloc_aligned((size_t)m->param_bytes);
+  uint8_t *back = nitrt_alloc_aligned((size_t)m->param_bytes);
+  Ckpt c = sample_ckpt(slab), r;
+  ck_assert_int_eq(nitrt_ckpt_save(tpath("a.ckpt"), m, &c), 0);
+  uint8_t *b;
+  size_t len;
+  ck_assert_int_eq(nitrt_read_file(tpath("a.ckpt"), &b, &len), 0);
+  /* every single flipped byte is caught */
+  for (size_t pos = 0; pos < len; pos += 97) {
+    b[pos] ^= 0x10;
+    write_bytes(tpath("bad.ckpt"), b, len);
+    ck_assert_msg(nitrt_ckpt_load(tpath("bad.ckpt"), m, &r, back) == -1, "byte %zu", pos);
+    b[pos] ^= 0x10;
+  }
+  write_bytes(tpath("bad.ckpt"), b, len - 1); /* truncated */
+  ck_assert_int_eq(nitrt_ckpt_load(tpath("bad.ckpt"), m, &r, back), -1);
+  write_bytes(tpath("bad.ckpt"), b, 5);
+  ck_assert_int_eq(nitrt_ckpt_load(tpath("bad.ckpt"), m, &r, back), -1);
+  write_text(tpath("bad.ckpt"), "hello, world, this is not a checkpoint");
+  ck_assert_int_eq(nitrt_ckpt_load(tpath("bad.ckpt"), m, &r, back), -1);
+  ck_assert_int_eq(nitrt_ckpt_load(tpath("missing.ckpt"), m, &r, back), -1);
+  NitModel other = nit_model;
+  other.fingerprint ^= 1;
+  other.name = "other";
+  ck_assert_int_eq(nitrt_ckpt_load(tpath("a.ckpt"), &other, &r, back), -1);
+  free(b);
+  free(slab);
+  free(back);
+}
+END_TEST
+
+START_TEST(ckpt_crc_and_paths) {
+  ck_assert_uint_eq(nitrt_crc32((const uint8_t *)"123456789", 9), 0xCBF43926u);
+  ck_assert_int_eq(nitrt_check_writable(tpath("x.ckpt")), 0);
+  ck_assert_int_eq(access(tpath("x.ckpt"), F_OK), -1); /* the probe left nothing */
+  ck_assert_int_eq(nitrt_check_writable(tpath("nodir/x.ckpt")), -1);
+  ck_assert_int_eq(nitrt_check_writable(tmpdir), -1); /* a directory */
+  ck_assert_int_eq(nitrt_check_writable("x.ckpt"), 0); /* relative, no slash */
+  uint8_t *slab = nitrt_alloc_aligned((size_t)nit_model.param_bytes);
+  Ckpt c = sample_ckpt(slab);
+  ck_assert_int_eq(nitrt_ckpt_save(tpath("nodir/x.ckpt"), &nit_model, &c), -1);
+  free(slab);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("runtime");
+  TCase *t = tcase_create("fixed");
+  tcase_add_test(t, loss_uniform_is_ln_classes);
+  tcase_add_test(t, loss_known_values);
+  tcase_add_test(t, loss_is_nonnegative_and_ordered);
+  tcase_add_test(t, softmax_percent);
+  tcase_add_test(t, argmax_first_wins);
+  tcase_add_test(t, integer_formatting);
+  suite_add_tcase(s, t);
+  t = tcase_create("cli");
+  tcase_add_test(t, cli_train_flags);
+  tcase_add_test(t, cli_other_commands);
+  tcase_add_test(t, cli_rejects);
+  tcase_add_test(t, cli_schedules);
+  suite_add_tcase(s, t);
+  t = tcase_create("data");
+  tcase_add_checked_fixture(t, idx_setup, rm_tmp);
+  tcase_add_test(t, idx_good);
+  tcase_add_test(t, idx_bad);
+  tcase_add_test(t, dir_detection);
+  tcase_add_test(t, cifar_files);
+  tcase_add_test(t, csv_pixels_and_decimals);
+  tcase_add_test(t, csv_bad);
+  tcase_add_test(t, raw_files);
+  tcase_add_test(t, shuffle_rule);
+  suite_add_tcase(s, t);
+  t = tcase_create("ckpt");
+  tcase_add_checked_fixture(t, mk_tmp, rm_tmp);
+  tcase_add_test(t, init_rule);
+  tcase_add_test(t, ckpt_roundtrip);
+  tcase_add_test(t, ckpt_rejects);
+  tcase_add_test(t, ckpt_crc_and_paths);
+  suite_add_tcase(s, t);
+  return s;
+}
+
+int main(void) {
+  nitrt_prog = "test_runtime";
+  SRunner *r = srunner_create(suite());
+  srunner_run_all(r, CK_NORMAL);
+  int failed = srunner_ntests_failed(r);
+  srunner_free(r);
+  return failed ? 1 : 0;
+}

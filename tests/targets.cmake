@@ -1,0 +1,20 @@
+# Cross-target tests: the same run on x86-64, AArch64 and RISC-V (under
+# qemu-user) gives byte-identical checkpoints. Needs the cross runtimes and
+# qemu; MNIST is fetched into the build tree by scripts/fetch-data.
+find_program(QEMU_AARCH64 qemu-aarch64)
+find_program(QEMU_RISCV64 qemu-riscv64)
+if(QEMU_AARCH64 AND QEMU_RISCV64 AND "aarch64-linux-gnu" IN_LIST NITRT_TRIPLES
+   AND "riscv64-linux-gnu" IN_LIST NITRT_TRIPLES AND NOT NITC_SANITIZE)
+  add_test(NAME targets_fetch_mnist
+    COMMAND ${PROJECT_SOURCE_DIR}/scripts/fetch-data ${PROJECT_BINARY_DIR}/data)
+  set_tests_properties(targets_fetch_mnist PROPERTIES FIXTURES_SETUP mnist TIMEOUT 600)
+  foreach(model mlp lenet5)
+    add_test(NAME targets_identical_${model}
+      COMMAND ${CMAKE_CURRENT_LIST_DIR}/targets/cross.sh ${PROJECT_BINARY_DIR}
+              ${PROJECT_SOURCE_DIR}/examples/${model}.nit ${PROJECT_BINARY_DIR}/data/mnist 12800
+              ${PROJECT_BINARY_DIR}/tests/cross)
+    set_tests_properties(targets_identical_${model} PROPERTIES FIXTURES_REQUIRED mnist TIMEOUT 1500)
+  endforeach()
+else()
+  message(STATUS "cross-target tests disabled (need qemu-user and the cross runtimes; off under sanitizers)")
+endif()
