@@ -326,7 +326,22 @@ static Val emit_requant(Cg *g, Ty t_acc, const char *name) {
 /* update(w, wbits, view, grad, count, mu, mode, key, decay): the NITI update of
  * one weight tensor (numerics.md 8). wbits == 8: w is int8 and view == w;
  * otherwise w is int16 with F = wbits - 8 fraction bits and view its int8
- * rounding used for the decay term. */
+ * rounding, which the decay term uses. With decay, g += w8 * 2^(b0 - 15)
+ * (b0 = B(g) before decay), and the shift uses b = B(g) after it; the decayed
+ * gradient is recomputed rather than stored, so it never overflows the
+ * gradient buffer's width. */
+static Val decayed(Cg *g, Ty t_g, Val v_g, Val v_view, Val v_j, Val v_dexp, Val v_decay) {
+  Val v_gj = l_sext(g, l_load(g, t_g, v_g, v_j, "g"), g->t_i64, "g64");
+  Val v_w8 = l_sext(g, l_load(g, g->t_i8, v_view, v_j, "w8"), g->t_i64, "w8.64");
+  Val v_de = LLVMBuildSExt(g->b, v_dexp, g->t_i64, "");
+  Val v_up = LLVMBuildShl(g->b, v_w8, l_smax(g, v_de, l_i64(g, 0), ""), "");
+  Val v_dn_mag = LLVMBuildLShr(g->b, l_abs(g, v_w8, ""), l_smin(g, LLVMBuildNeg(g->b, v_de, ""), l_i64(g, 63), ""), "");
+  Val v_dn = l_select(g, l_icmp(g, LLVMIntSLT, v_w8, l_i64(g, 0), ""), LLVMBuildNeg(g->b, v_dn_mag, ""), v_dn_mag, "");
+  Val v_dterm = l_select(g, l_icmp(g, LLVMIntSGE, v_de, l_i64(g, 0), ""), v_up, v_dn, "decay.term");
+  v_dterm = l_select(g, l_icmp(g, LLVMIntNE, v_decay, l_i32(g, 0), ""), v_dterm, l_i64(g, 0), "");
+  return l_add(g, v_gj, v_dterm, "g.decayed");
+}
+
 static Val emit_update(Cg *g, Ty t_g, const char *name) {
   Val f = l_begin_fn(g, name, g->ft_update, true);
   Val v_w = l_param(g, 0, "w"), v_wbits = l_param(g, 1, "wbits"), v_view = l_param(g, 2, "view");
@@ -339,28 +354,30 @@ static Val emit_update(Cg *g, Ty t_g, const char *name) {
   l_set(g, var_max, l_smax(g, l_get(g, g->t_i64, var_max, ""), l_abs(g, v_v, ""), "max.new"));
   l_next(g, &L);
   Val v_max = l_get(g, g->t_i64, var_max, "max");
-  Val v_b = l_call(g, g->ft_bits, g->f_bits, &v_max, 1, "b");
-  Blk b_join = l_if(g, l_icmp(g, LLVMIntNE, v_b, l_i32(g, 0), ""), "nonzero");
-  Val v_k = l_sub(g, v_b, v_mu, "k");
-  Val v_kc = l_smax(g, v_k, l_i32(g, 0), "kc");
-  Val v_dexp = l_sub(g, v_b, l_i32(g, 15), "decay.exp");
+  Val v_b0 = l_call(g, g->ft_bits, g->f_bits, &v_max, 1, "b0");
+  Blk b_join = l_if(g, l_icmp(g, LLVMIntNE, v_b0, l_i32(g, 0), ""), "nonzero");
+  Val v_dexp = l_sub(g, v_b0, l_i32(g, 15), "decay.exp");
+  /* b after decay */
+  Val var_max2 = l_var(g, g->t_i64, "max2.var", NULL);
+  l_set(g, var_max2, v_max);
+  Blk b_dj = l_if(g, l_icmp(g, LLVMIntNE, v_decay, l_i32(g, 0), ""), "decay");
+  l_set(g, var_max2, l_i64(g, 0));
+  Loop Ld = l_for(g, l_i64(g, 0), v_cnt, "d");
+  Val v_gd0 = decayed(g, t_g, v_g, v_view, Ld.v_i, v_dexp, v_decay);
+  l_set(g, var_max2, l_smax(g, l_get(g, g->t_i64, var_max2, ""), l_abs(g, v_gd0, ""), "max2.new"));
+  l_next(g, &Ld);
+  l_endif(g, b_dj);
+  Val v_max2 = l_get(g, g->t_i64, var_max2, "max2");
+  Val v_b = l_call(g, g->ft_bits, g->f_bits, &v_max2, 1, "b");
+  Blk b_join2 = l_if(g, l_icmp(g, LLVMIntNE, v_b, l_i32(g, 0), ""), "nonzero2");
+  Val v_kc = l_smax(g, l_sub(g, v_b, v_mu, ""), l_i32(g, 0), "k");
   Val v_wide = l_icmp(g, LLVMIntNE, v_wbits, l_i32(g, 8), "wide");
   Val v_lim = l_sub(g, LLVMBuildShl(g->b, l_i64(g, 1), LLVMBuildZExt(g->b, l_sub(g, v_wbits, l_i32(g, 1), ""), g->t_i64, ""), ""),
                     l_i64(g, 1), "lim");
   Loop L2 = l_for(g, l_i64(g, 0), v_cnt, "u");
-  Val v_gj = l_sext(g, l_load(g, t_g, v_g, L2.v_i, "g"), g->t_i64, "g64");
-  /* weight decay: g += w8 * 2^(B(g) - 15), truncating toward zero */
-  Val v_w8 = l_sext(g, l_load(g, g->t_i8, v_view, L2.v_i, "w8"), g->t_i64, "w8.64");
-  Val v_de = LLVMBuildSExt(g->b, v_dexp, g->t_i64, "");
-  Val v_up = LLVMBuildShl(g->b, v_w8, l_smax(g, v_de, l_i64(g, 0), ""), "");
-  Val v_dn_mag = LLVMBuildLShr(g->b, l_abs(g, v_w8, ""), l_smin(g, LLVMBuildNeg(g->b, v_de, ""), l_i64(g, 63), ""), "");
-  Val v_dn = l_select(g, l_icmp(g, LLVMIntSLT, v_w8, l_i64(g, 0), ""), LLVMBuildNeg(g->b, v_dn_mag, ""), v_dn_mag, "");
-  Val v_dterm = l_select(g, l_icmp(g, LLVMIntSGE, v_de, l_i64(g, 0), ""), v_up, v_dn, "decay.term");
-  v_dterm = l_select(g, l_icmp(g, LLVMIntNE, v_decay, l_i32(g, 0), ""), v_dterm, l_i64(g, 0), "");
-  Val v_gd = l_add(g, v_gj, v_dterm, "g.decayed");
+  Val v_gd = decayed(g, t_g, v_g, v_view, L2.v_i, v_dexp, v_decay);
   Val args[] = {v_gd, v_kc, v_mode, v_key, L2.v_i};
   Val v_r = l_call(g, g->ft_round, g->f_round, args, 5, "step");
-  /* int8 weights */
   Blk b_w8 = l_block(g, "u.w8"), b_w16 = l_block(g, "u.w16"), b_done = l_block(g, "u.done");
   LLVMBuildCondBr(g->b, v_wide, b_w16, b_w8);
   LLVMPositionBuilderAtEnd(g->b, b_w8);
@@ -377,6 +394,7 @@ static Val emit_update(Cg *g, Ty t_g, const char *name) {
   LLVMBuildBr(g->b, b_done);
   LLVMPositionBuilderAtEnd(g->b, b_done);
   l_next(g, &L2);
+  l_endif(g, b_join2);
   l_endif(g, b_join);
   LLVMBuildRetVoid(g->b);
   return f;
@@ -433,7 +451,9 @@ static void emit_loss(Cg *g) {
   Val v_p = l_mul(g, v_a, l_i64(g, 47274), "p");
   Val v_pm = LLVMBuildAShr(g->b, l_abs(g, v_p, ""), l_smax(g, v_rs, v_zero, ""), "");
   Val v_pr = l_select(g, l_icmp(g, LLVMIntSLT, v_p, v_zero, ""), LLVMBuildNeg(g->b, v_pm, ""), v_pm, "");
-  Val v_pl = LLVMBuildShl(g->b, v_p, l_smax(g, LLVMBuildNeg(g->b, v_rs, ""), v_zero, ""), "");
+  /* left shift by L = s - 15, capped at 16: beyond that every d_i is 0 or 10
+   * already, and the cap keeps the product inside int64 */
+  Val v_pl = LLVMBuildShl(g->b, v_p, l_smin(g, l_smax(g, LLVMBuildNeg(g->b, v_rs, ""), v_zero, ""), l_i64(g, 16), ""), "");
   Val v_xi = l_select(g, l_icmp(g, LLVMIntSGE, v_rs, v_zero, ""), v_pr, v_pl, "xi");
   Val idx2[] = {v_zero, Lc.v_i};
   LLVMBuildStore(g->b, v_xi, LLVMBuildGEP2(g->b, t_u, var_x, idx2, 2, ""));
@@ -450,14 +470,27 @@ static void emit_loss(Cg *g) {
   l_next(g, &Lc2);
   LLVMBuildBr(g->b, b_sum);
 
-  /* Taylor branch: u = 2^(1-2s) + a 2^(1-s) + a^2 */
+  /* Taylor branch, q = -s: u = floor((2^(1+2q) + a 2^(1+q) + a^2) / 2^p) with
+   * the pre-shift p = max(0, 2q - 48) keeping u < 2^50 (so u << 11 fits) */
   LLVMPositionBuilderAtEnd(g->b, b_tay);
+  Val v_q = LLVMBuildNeg(g->b, v_s, "q");
+  Val v_pre = l_smax(g, l_sub(g, l_mul(g, l_i64(g, 2), v_q, ""), l_i64(g, 48), ""), v_zero, "pre");
+  Val v_q1 = l_add(g, v_q, l_i64(g, 1), "q1");
   Loop Lc3 = l_for(g, v_zero, l_i64(g, C), "c3");
   Val v_a3 = l_sext(g, l_load(g, g->t_i8, v_lg, l_add(g, v_row, Lc3.v_i, ""), "a"), g->t_i64, "a64");
-  Val v_t1 = LLVMBuildShl(g->b, l_i64(g, 1), l_sub(g, l_i64(g, 1), l_mul(g, l_i64(g, 2), v_s, ""), ""), "t1");
-  Val v_t2 = LLVMBuildShl(g->b, v_a3, l_sub(g, l_i64(g, 1), v_s, ""), "t2");
-  Val v_t3 = l_mul(g, v_a3, v_a3, "t3");
-  Val v_u3 = l_add(g, l_add(g, v_t1, v_t2, ""), v_t3, "u");
+  Val v_sq = l_mul(g, v_a3, v_a3, "a2");
+  Val v_t1 = LLVMBuildShl(g->b, l_i64(g, 1), l_sub(g, l_add(g, v_q1, v_q, ""), v_pre, ""), "t0");
+  Val v_c63 = l_i64(g, 63);
+  /* 1 + q >= p: a 2^(1+q) is a multiple of 2^p */
+  Val v_sh2 = l_smax(g, l_sub(g, v_q1, v_pre, ""), v_zero, "");
+  Val v_v2 = l_add(g, LLVMBuildShl(g->b, v_a3, l_smin(g, v_sh2, v_c63, ""), ""),
+                   LLVMBuildAShr(g->b, v_sq, l_smin(g, v_pre, v_c63, ""), ""), "v.exact");
+  /* otherwise nested floors: by 2^(1+q), then by 2^(p-1-q) */
+  Val v_in3 = l_add(g, v_a3, LLVMBuildAShr(g->b, v_sq, l_smin(g, v_q1, v_c63, ""), ""), "");
+  Val v_sh3 = l_smin(g, l_smax(g, l_sub(g, v_pre, v_q1, ""), v_zero, ""), v_c63, "");
+  Val v_v3 = LLVMBuildAShr(g->b, v_in3, v_sh3, "v.nested");
+  Val v_v = l_select(g, l_icmp(g, LLVMIntSGE, v_q1, v_pre, ""), v_v2, v_v3, "v");
+  Val v_u3 = l_add(g, v_t1, v_v, "u");
   Val idx4[] = {v_zero, Lc3.v_i};
   LLVMBuildStore(g->b, v_u3, LLVMBuildGEP2(g->b, t_u, var_u, idx4, 2, ""));
   l_next(g, &Lc3);
@@ -924,6 +957,10 @@ static void gather(Cg *g, int i) {
         v_ptrs[nt] = l_slab(g, g->v_work, g->p->ein[j][s].off, buf);
         v_es[nt++] = get_exp(g, j, 2 + s, "s.ein");
       }
+  if (nt == 0) { /* cannot happen: gathers[i] means two or more sources */
+    fprintf(stderr, "nitc: internal error: %s:%d: no error contributions\n", __FILE__, __LINE__);
+    abort();
+  }
   Val v_lo = v_es[0], v_hi = v_es[0];
   for (int t = 1; t < nt; t++) {
     v_lo = l_smin(g, v_lo, v_es[t], "");

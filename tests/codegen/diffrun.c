@@ -11,10 +11,11 @@
  * error tensor the reference computed, and every weight byte.
  *
  * usage: diffrun NET.nit [--steps K] [--n N] [--seed S] [--mu M]
- *                [--round ACT,ERR,GRAD] [--decay 0|1] [--batch B] [--quiet]
+ *                [--round ACT,ERR,GRAD] [--decay 0|1] [--in-exp E] [--quiet]
  * Exit 0 when identical, 1 on the first difference (with a report), 2 on
  * harness trouble.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,8 @@
 #include "nitabi.h"
 #include "nitc.h"
 #include "ref.h"
+
+Model *nitc_load_model(const char *path, int batch, int weight_bits);
 
 static const char *net_path;
 
@@ -46,7 +49,16 @@ static int mode_of(const char *s) {
   return 0;
 }
 
+static const int32_t *g_exps;
+static const RefNet *g_net;
+
 static int fail_at(int step, const char *what, int node, int64_t idx, long long got, long long want) {
+  if (g_exps && g_net) {
+    fprintf(stderr, "diffrun: exponents (node: generated act/err | reference act/err):\n");
+    for (int i = 0; i < g_net->nnodes; i++)
+      fprintf(stderr, "  %2d %-10s %4d/%4d | %4d/%4d%s\n", i, nit_model.nodes[i].name, g_exps[2 * i], g_exps[2 * i + 1],
+              g_net->act_exp[i], g_net->err_exp[i], g_net->has_err[i] ? "" : " (no error)");
+  }
   fprintf(stderr, "diffrun: %s: step %d: %s differs", net_path, step, what);
   if (node >= 0) fprintf(stderr, " at node %d (%s)", node, nit_model.nodes[node].name);
   if (idx >= 0) fprintf(stderr, " element %" PRId64, idx);
@@ -55,7 +67,7 @@ static int fail_at(int step, const char *what, int node, int64_t idx, long long 
 }
 
 int main(int argc, char **argv) {
-  int steps = 3, n = 0, mu = 3, decay = 0, quiet = 0;
+  int steps = 3, n = 0, mu = 3, decay = 0, quiet = 0, in_exp = -7;
   uint64_t seed = 1;
   int modes[3] = {NIT_ROUND_PSEUDO, NIT_ROUND_STOCHASTIC, NIT_ROUND_PSEUDO};
   for (int i = 1; i < argc; i++) {
@@ -70,6 +82,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10);
     else if (!strcmp(a, "--mu")) mu = atoi(v);
     else if (!strcmp(a, "--decay")) decay = atoi(v);
+    else if (!strcmp(a, "--in-exp")) in_exp = atoi(v); /* reaches both loss branches' extremes */
     else if (!strcmp(a, "--round")) {
       char buf[64];
       snprintf(buf, sizeof buf, "%s", v);
@@ -126,11 +139,13 @@ int main(int argc, char **argv) {
   o.grad_round = modes[2];
   o.decay = decay;
 
+  g_exps = exps;
+  g_net = net;
   NitCtx c = {0};
   c.params = params;
   c.work = work;
   c.seed = seed;
-  c.in_exp = -7;
+  c.in_exp = in_exp;
   c.mu = mu;
   c.act_round = modes[0];
   c.err_round = modes[1];
@@ -153,14 +168,14 @@ int main(int argc, char **argv) {
       c.step = (uint64_t)s;
       c.train = 1;
       nm->train_step(&c, x, y);
-      if (ref_train_step(net, x, -7, y, nb, (uint64_t)s, &o)) die(net->msg);
+      if (ref_train_step(net, x, in_exp, y, nb, (uint64_t)s, &o)) die(net->msg);
       memcpy(rlogits, net->act[net->output], (size_t)nb * (size_t)nm->classes);
       rlexp = net->act_exp[net->output];
     } else {
       c.step = NIT_STEP_EVAL;
       c.train = 0;
       nm->forward(&c, x);
-      if (ref_forward(net, x, -7, nb, &o, rlogits, &rlexp)) die(net->msg);
+      if (ref_forward(net, x, in_exp, nb, &o, rlogits, &rlexp)) die(net->msg);
     }
     const char *phase = eval ? "eval logits" : "logits";
     if (c.logit_exp != rlexp) return fail_at(s, eval ? "eval logit exponent" : "logit exponent", -1, -1, c.logit_exp, rlexp);

@@ -134,8 +134,11 @@ int main(int argc, char **argv) {
     int mu = pick(1, 5);
     const char *ra = modes[pick(0, 2)], *re = modes[pick(0, 2)], *rg = modes[pick(0, 2)];
     if (i % 7 == 0) ra = re = rg = modes[i % 3]; /* some runs in one mode throughout */
-    fprintf(list, "net%03d.nit --steps %d --seed %d --mu %d --round %s,%s,%s --decay %d\n", i, pick(2, 4),
-            pick(1, 1000), mu, ra, re, rg, pick(0, 1));
+    /* mostly pixel-like inputs; some far off, to reach the loss's extreme
+     * exponents (Taylor pre-shift, capped base-2 shift) */
+    int in_exp = (int[]){-7, -7, -7, -7, -40, -60, 12, 30}[pick(0, 7)];
+    fprintf(list, "net%03d.nit --steps %d --seed %d --mu %d --round %s,%s,%s --decay %d --in-exp %d\n", i,
+            pick(2, 4), pick(1, 1000), mu, ra, re, rg, pick(0, 1), in_exp);
   }
   fclose(list);
   return 0;
