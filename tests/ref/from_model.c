@@ -1,0 +1,91 @@
+/*
+ * from_model.c: a RefNet from the front end's checked Model.
+ *
+ * The reference recomputes every shape, parameter layout, exponent and init
+ * bound with its own rules (ref_net_finish) and then insists that the front
+ * end agrees; a disagreement is reported as an error naming the node, so a
+ * drift between sema.c and docs/numerics.md shows up in the differential
+ * tests instead of as mysteriously different numbers.
+ */
+#include <string.h>
+
+#include "nitc.h"
+#include "ref.h"
+
+static RefNet *bad(RefNet *net, char *msg, int msglen, const char *what, const Node *nd) {
+  if (msg && msglen > 0) {
+    if (nd)
+      snprintf(msg, (size_t)msglen, "node '%s': %s", nd->name ? nd->name : "?", what);
+    else
+      snprintf(msg, (size_t)msglen, "%s", what);
+  }
+  ref_net_free(net);
+  return NULL;
+}
+
+RefNet *ref_net_from_model(const struct Model *m, char *msg, int msglen) {
+  if (!m || m->nnodes < 2 || m->nodes[0].op != OP_INPUT)
+    return bad(NULL, msg, msglen, "model has no input node or no layers", NULL);
+  RefNet *net = ref_net_new(m->nnodes);
+  if (!net)
+    return bad(NULL, msg, msglen, "out of memory", NULL);
+  for (int i = 0; i < m->nnodes; i++) {
+    const Node *nd = &m->nodes[i];
+    RefNode *r = &net->nodes[i];
+    switch (nd->op) {
+    case OP_INPUT:   r->op = REF_INPUT; break;
+    case OP_DENSE:   r->op = REF_DENSE; break;
+    case OP_CONV:    r->op = REF_CONV; break;
+    case OP_MAXPOOL: r->op = REF_MAXPOOL; break;
+    case OP_AVGPOOL: r->op = REF_AVGPOOL; break;
+    case OP_RELU:    r->op = REF_RELU; break;
+    case OP_FLATTEN: r->op = REF_FLATTEN; break;
+    case OP_DROPOUT: r->op = REF_DROPOUT; break;
+    case OP_ADD:     r->op = REF_ADD; break;
+    default:
+      return bad(net, msg, msglen, "layer kind has no reference implementation", nd);
+    }
+    if (i > 0 && nd->op == OP_INPUT)
+      return bad(net, msg, msglen, "a second input node", nd);
+    r->in[0] = nd->in[0];
+    r->in[1] = nd->in[1];
+    r->units = nd->op == OP_CONV ? nd->out_ch : nd->units;
+    r->kh = nd->kh, r->kw = nd->kw, r->sh = nd->sh, r->sw = nd->sw;
+    r->ph = nd->ph, r->pw = nd->pw;
+    r->groups = nd->groups > 0 ? nd->groups : 1;
+    r->drop256 = nd->drop256;
+    if (i == 0)
+      r->c = nd->out.c, r->h = nd->out.h, r->w = nd->out.w;
+  }
+  int bits = m->recipe.weight_bits ? m->recipe.weight_bits : 8;
+  if (ref_net_finish(net, m->output, bits)) {
+    char tmp[300];
+    snprintf(tmp, sizeof tmp, "reference rejects the model: %s", net->msg);
+    return bad(net, msg, msglen, tmp, NULL);
+  }
+  if (net->classes != m->classes)
+    return bad(net, msg, msglen, "class count differs from the output shape", NULL);
+  for (int i = 0; i < m->nnodes; i++) {
+    const Node *nd = &m->nodes[i];
+    const RefNode *r = &net->nodes[i];
+    if (nd->out.c != r->c || nd->out.h != r->h || nd->out.w != r->w)
+      return bad(net, msg, msglen, "front end and reference disagree on the shape", nd);
+    if ((nd->param >= 0) != (r->param >= 0) || (r->param >= 0 && nd->param != r->param))
+      return bad(net, msg, msglen, "front end and reference disagree on the parameter index",
+                 nd);
+    if (r->param < 0)
+      continue;
+    const RefParam *pp = &net->params[r->param];
+    if (nd->nweights != pp->count || nd->fan_in != pp->fan_in)
+      return bad(net, msg, msglen, "front end and reference disagree on the weight tensor",
+                 nd);
+    for (int d = 0; d < 4; d++)
+      if (nd->wshape[d] != pp->shape[d])
+        return bad(net, msg, msglen, "front end and reference disagree on the weight shape",
+                   nd);
+    if (nd->w_exp != pp->exp || nd->w_bound != pp->bound)
+      return bad(net, msg, msglen,
+                 "front end and reference disagree on the init rule (exponent or bound)", nd);
+  }
+  return net;
+}

@@ -1,0 +1,315 @@
+/*
+ * reftrain.c: train a network with the numerics reference on idx data.
+ *
+ *   reftrain MODEL.nit --data DIR [--steps N] [--batch B] [--seed S]
+ *            [--mu M] [--test K] [--limit N] [--dump FILE] [--decay]
+ *            [--act MODE] [--err MODE] [--grad MODE] [--weight-bits A]
+ *   reftrain --builtin mlp ...   (784-512-256-10, no front end needed)
+ *
+ * With a .nit file the recipe supplies the defaults (batch, seed, rounding
+ * modes, the first m_u of the schedule, decay, weight bits); flags override.
+ * Without one: batch 64, seed 1, m_u 3, pseudo/stochastic/pseudo, int8.
+ *
+ * Batches are taken in file order from the first `--limit` training images
+ * (default: all), wrapping around; step s uses samples (s*B .. s*B+B-1) mod
+ * limit. Pixels are quantized as x = p >> 1 at exponent -7. After training,
+ * prints the accuracy on the first K test images (eval forward: argmax of the
+ * logits, first maximum wins). Slow on purpose: the reference is a plain loop
+ * nest. Exit status 0, or 1 with one line naming the problem.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ref.h"
+
+#ifdef NITREF_FRONT
+#include "nitc.h"
+
+/* Parse and check a .nit file with the front end; NULL after diagnostics. */
+static Model *load_model(const char *path, int weight_bits) {
+  Source *src = source_read(path);
+  if (!src)
+    return NULL;
+  diag_begin(src);
+  Ast *prog = parse_source(src);
+  if (!prog)
+    return NULL;
+  SemaOverrides ov = {0, weight_bits};
+  return sema_check(prog, &ov);
+}
+#endif
+
+typedef struct Idx {
+  int64_t n;
+  int c, h, w;      /* per sample; labels: 1, 1, 1 */
+  uint8_t *data;
+} Idx;
+
+static int die(const char *fmt, const char *arg) {
+  fprintf(stderr, "reftrain: error: ");
+  fprintf(stderr, fmt, arg);
+  fputc('\n', stderr);
+  return 1;
+}
+
+static uint32_t be32(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Read an idx file of unsigned bytes (magic 0x0000080D, D dims). */
+static int read_idx(const char *path, Idx *out) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return die("%s: cannot open", path);
+  uint8_t hdr[4 + 4 * 4];
+  if (fread(hdr, 1, 4, f) != 4 || hdr[0] || hdr[1] || hdr[2] != 8 || hdr[3] < 1 || hdr[3] > 4) {
+    fclose(f);
+    return die("%s: not an idx file of unsigned bytes", path);
+  }
+  int dims = hdr[3];
+  if (fread(hdr + 4, 4, (size_t)dims, f) != (size_t)dims) {
+    fclose(f);
+    return die("%s: truncated header", path);
+  }
+  uint32_t d[4] = {1, 1, 1, 1};
+  for (int i = 0; i < dims; i++)
+    d[i] = be32(hdr + 4 + 4 * i);
+  out->n = d[0];
+  out->c = dims == 4 ? (int)d[1] : 1;
+  out->h = dims == 4 ? (int)d[2] : dims >= 2 ? (int)d[1] : 1;
+  out->w = dims == 4 ? (int)d[3] : dims >= 3 ? (int)d[2] : 1;
+  size_t bytes = (size_t)out->n * (size_t)out->c * (size_t)out->h * (size_t)out->w;
+  out->data = malloc(bytes ? bytes : 1);
+  if (!out->data || fread(out->data, 1, bytes, f) != bytes) {
+    fclose(f);
+    free(out->data);
+    return die("%s: truncated data", path);
+  }
+  fclose(f);
+  return 0;
+}
+
+static int parse_mode(const char *s) {
+  if (!strcmp(s, "pseudo"))
+    return NIT_ROUND_PSEUDO;
+  if (!strcmp(s, "stochastic"))
+    return NIT_ROUND_STOCHASTIC;
+  if (!strcmp(s, "nearest"))
+    return NIT_ROUND_NEAREST;
+  return -1;
+}
+
+/* The MNIST MLP of examples/mlp.nit: flatten, dense 512, relu, dense 256,
+ * relu, dense 10. */
+static RefNet *builtin_mlp(int bits, char *msg, int msglen) {
+  RefNet *net = ref_net_new(7);
+  if (!net) {
+    snprintf(msg, (size_t)msglen, "out of memory");
+    return NULL;
+  }
+  RefNode *nd = net->nodes;
+  nd[0].op = REF_INPUT, nd[0].c = 1, nd[0].h = 28, nd[0].w = 28;
+  nd[1].op = REF_FLATTEN, nd[1].in[0] = 0;
+  nd[2].op = REF_DENSE, nd[2].in[0] = 1, nd[2].units = 512;
+  nd[3].op = REF_RELU, nd[3].in[0] = 2;
+  nd[4].op = REF_DENSE, nd[4].in[0] = 3, nd[4].units = 256;
+  nd[5].op = REF_RELU, nd[5].in[0] = 4;
+  nd[6].op = REF_DENSE, nd[6].in[0] = 5, nd[6].units = 10;
+  if (ref_net_finish(net, 6, bits)) {
+    snprintf(msg, (size_t)msglen, "%s", net->msg);
+    ref_net_free(net);
+    return NULL;
+  }
+  return net;
+}
+
+static int arg_int(const char *s, int64_t *v) {
+  char *end;
+  long long x = strtoll(s, &end, 10);
+  if (!*s || *end)
+    return -1;
+  *v = x;
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  const char *model = NULL, *builtin = NULL, *data = NULL, *dump = NULL;
+  int64_t steps = 100, batch = -1, seed = -1, mu = -1, test = 1000, limit = 0, bits = 0;
+  RefOpts o = ref_default_opts();
+  int decay = 0, set_act = -1, set_err = -1, set_grad = -1;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    int64_t *num = NULL;
+    if (!strcmp(a, "--decay")) {
+      decay = 1;
+      continue;
+    }
+    if (a[0] != '-') {
+      model = a;
+      continue;
+    }
+    if (!v)
+      return die("%s needs a value", a);
+    i++;
+    if (!strcmp(a, "--data"))
+      data = v;
+    else if (!strcmp(a, "--dump"))
+      dump = v;
+    else if (!strcmp(a, "--builtin"))
+      builtin = v;
+    else if (!strcmp(a, "--act") || !strcmp(a, "--err") || !strcmp(a, "--grad")) {
+      int m = parse_mode(v);
+      if (m < 0)
+        return die("unknown rounding mode '%s' (pseudo, stochastic, nearest)", v);
+      if (a[2] == 'a')
+        set_act = m;
+      else if (a[2] == 'e')
+        set_err = m;
+      else
+        set_grad = m;
+    } else if (!strcmp(a, "--steps"))
+      num = &steps;
+    else if (!strcmp(a, "--batch"))
+      num = &batch;
+    else if (!strcmp(a, "--seed"))
+      num = &seed;
+    else if (!strcmp(a, "--mu"))
+      num = &mu;
+    else if (!strcmp(a, "--test"))
+      num = &test;
+    else if (!strcmp(a, "--limit"))
+      num = &limit;
+    else if (!strcmp(a, "--weight-bits"))
+      num = &bits;
+    else
+      return die("unknown option '%s'", a);
+    if (num && arg_int(v, num))
+      return die("'%s' is not an integer", v);
+  }
+  if (!data)
+    return die("%s", "--data DIR is required");
+  if (!model && !builtin)
+    return die("%s", "give MODEL.nit or --builtin mlp");
+  if (batch == 0 || batch < -1 || steps < 0 || test < 0 || limit < 0 || mu == 0 || mu < -1)
+    return die("%s", "bad --batch, --steps, --test, --limit or --mu");
+
+  char msg[300] = "";
+  RefNet *net = NULL;
+  if (builtin) {
+    if (strcmp(builtin, "mlp"))
+      return die("unknown builtin '%s' (mlp)", builtin);
+    net = builtin_mlp(bits ? (int)bits : 8, msg, sizeof msg);
+  } else {
+#ifdef NITREF_FRONT
+    Model *m = load_model(model, (int)bits);
+    if (!m)
+      return 1; /* the front end printed the diagnostics */
+    net = ref_net_from_model(m, msg, sizeof msg);
+    o.act_round = m->recipe.act_round;
+    o.err_round = m->recipe.err_round;
+    o.grad_round = m->recipe.grad_round;
+    o.decay = m->recipe.decay;
+    if (batch < 0)
+      batch = m->recipe.batch;
+    if (seed < 0)
+      seed = (int64_t)m->recipe.seed;
+    if (mu < 0)
+      mu = m->recipe.mu[0];
+#else
+    return die("%s: this reftrain was built without the front end; use --builtin mlp", model);
+#endif
+  }
+  if (!net)
+    return die("%s", msg);
+  if (batch < 0)
+    batch = 64;
+  if (seed >= 0)
+    o.seed = (uint64_t)seed;
+  if (mu > 0)
+    o.mu = (int)mu;
+  if (decay)
+    o.decay = 1;
+  if (set_act >= 0)
+    o.act_round = set_act;
+  if (set_err >= 0)
+    o.err_round = set_err;
+  if (set_grad >= 0)
+    o.grad_round = set_grad;
+
+  char path[4096];
+  Idx tx, ty, vx, vy;
+  const char *files[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                          "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+  Idx *dst[4] = {&tx, &ty, &vx, &vy};
+  for (int i = 0; i < 4; i++) {
+    snprintf(path, sizeof path, "%s/%s", data, files[i]);
+    if (read_idx(path, dst[i]))
+      return 1;
+  }
+  const RefNode *in = &net->nodes[0];
+  int64_t per = (int64_t)in->c * in->h * in->w;
+  if (tx.c * tx.h * tx.w != per || vx.c * vx.h * vx.w != per || tx.n != ty.n || vx.n != vy.n)
+    return die("%s: image shape or count does not match the model", data);
+  if (limit == 0 || limit > tx.n)
+    limit = tx.n;
+  if (test > vx.n)
+    test = vx.n;
+
+  int8_t *x = malloc((size_t)(batch * per));
+  int32_t *y = malloc((size_t)batch * sizeof *y);
+  int8_t *logits = malloc((size_t)batch * (size_t)net->classes);
+  if (!x || !y || !logits)
+    return die("%s", "out of memory");
+  ref_init(net, o.seed);
+  for (int64_t s = 0; s < steps; s++) {
+    for (int64_t b = 0; b < batch; b++) {
+      int64_t j = (s * batch + b) % limit;
+      ref_quantize_u8(tx.data + j * per, per, x + b * per);
+      y[b] = ty.data[j];
+    }
+    if (ref_train_step(net, x, -7, y, (int)batch, (uint64_t)s, &o))
+      return die("%s", net->msg);
+    if ((s + 1) % 10 == 0 || s + 1 == steps) {
+      fprintf(stderr, "\rstep %" PRId64 "/%" PRId64 "  logit exp %d", s + 1, steps,
+              net->act_exp[net->output]);
+      fflush(stderr);
+    }
+  }
+  if (steps)
+    fputc('\n', stderr);
+  if (dump && ref_dump_file(net, dump))
+    return die("%s", net->msg);
+
+  int64_t correct = 0;
+  for (int64_t base = 0; base < test; base += batch) {
+    int n = (int)(test - base < batch ? test - base : batch);
+    for (int b = 0; b < n; b++)
+      ref_quantize_u8(vx.data + (base + b) * per, per, x + (int64_t)b * per);
+    int le;
+    if (ref_forward(net, x, -7, n, &o, logits, &le))
+      return die("%s", net->msg);
+    for (int b = 0; b < n; b++) {
+      const int8_t *l = logits + (int64_t)b * net->classes;
+      int best = 0;
+      for (int c = 1; c < net->classes; c++)
+        if (l[c] > l[best])
+          best = c;
+      correct += best == vy.data[base + b];
+    }
+  }
+  /* accuracy in hundredths of a percent, integer formatting */
+  int64_t bp = test ? (correct * 10000 + test / 2) / test : 0;
+  printf("trained %" PRId64 " steps of batch %" PRId64 " (%" PRId64 " samples, first %" PRId64
+         " training images); test accuracy %" PRId64 "/%" PRId64 " = %" PRId64 ".%02" PRId64
+         "%%\n",
+         steps, batch, steps * batch, limit, correct, test, bp / 100, bp % 100);
+  free(x);
+  free(y);
+  free(logits);
+  free(tx.data), free(ty.data), free(vx.data), free(vy.data);
+  ref_net_free(net);
+  return 0;
+}
