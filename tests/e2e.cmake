@@ -1,0 +1,14 @@
+# End-to-end tests: nitc-built executables on synthetic data (resume, eval,
+# threads, corrupt checkpoints). Under sanitizers only the MLP runs: the
+# generated code and its runtime are not instrumented, nitc is.
+set(E2E_MODELS mlp)
+if(NOT NITC_SANITIZE)
+  list(APPEND E2E_MODELS lenet5 resnet_tiny)
+endif()
+foreach(model ${E2E_MODELS})
+  add_test(NAME e2e_${model}
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/e2e/resume.sh ${PROJECT_BINARY_DIR}
+            ${PROJECT_SOURCE_DIR}/examples/${model}.nit $<TARGET_FILE:nitrt_mkdata>
+            ${PROJECT_BINARY_DIR}/tests/e2e-${model})
+  set_tests_properties(e2e_${model} PROPERTIES TIMEOUT 900)
+endforeach()
