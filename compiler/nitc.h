@@ -79,6 +79,9 @@ const char *diag_last(void);           /* text of the most recent error (tests) 
 /* A user string made safe and short for a message: control and non-ASCII
  * bytes become '?', more than 40 bytes are cut to 36 + "...". Arena memory. */
 const char *diag_quote(const char *s);
+/* The same with a chosen limit (paths use DIAG_PATH_MAX). */
+const char *diag_quote_n(const char *s, size_t max);
+#define DIAG_PATH_MAX 1024
 /* Internal error: prints file, line and message, exits with status 2. */
 _Noreturn void diag_internal(const char *file, int line, const char *msg);
 #define NIT_ASSERT(c) ((c) ? (void)0 : diag_internal(__FILE__, __LINE__, "assertion failed: " #c))
@@ -145,6 +148,7 @@ typedef struct ParseState {
   int prev;              /* most recent token kind (newline skipping) */
   Ast *root;             /* ND_PROGRAM when the parse succeeded */
   int errors;            /* lexical + syntax errors */
+  int lex_error_line;    /* line of the last scanner error: no syntax error there */
 } ParseState;
 
 #define IDENT_MAX_LEN 256    /* longer identifiers are an error */
@@ -266,8 +270,18 @@ typedef struct Plan {
   Buf acc;               /* int64-capable accumulator scratch, largest layer */
   Buf acc2;              /* second accumulator (fan-out error sums) */
   Buf grad;              /* int64-capable weight-gradient scratch, largest tensor */
+  Buf pack;              /* repacked operands of one layer's GEMMs (transposed
+                          * weights, errors, inputs), largest layer */
+  int maxw;              /* workers a parallel kernel may use (1..PLAN_MAX_WORKERS) */
+  Buf col;               /* (maxw) per-worker im2col scratch of one sample */
+  Buf gpart;             /* (maxw) per-worker partial conv weight gradients */
+  int64_t col_bytes;     /* one worker's share of col */
+  int64_t gpart_bytes;   /* one worker's share of gpart */
   int64_t work_bytes;    /* total */
 } Plan;
+
+#define PLAN_MAX_WORKERS 16        /* threads a kernel can spread over */
+#define PLAN_WORKER_BYTES (96 << 20) /* cap on all workers' private scratch */
 
 Plan *plan_build(Model *m);
 

@@ -5,7 +5,15 @@
 set -uo pipefail
 nitc="$1"; examples="$2"; work="$3"
 mkdir -p "$work"
-pattern='\b(half|bfloat|float|double|x86_fp80|fp128|ppc_fp128)\b|\b(fadd|fsub|fmul|fdiv|frem|fneg|fcmp|fptosi|fptoui|sitofp|uitofp|fpext|fptrunc)\b|@llvm\.(sqrt|exp|log|pow|fma)'
+# a type or opcode is a bare word: not part of a %value or @global name
+pre='(^|[^%@.[:alnum:]_])'
+pattern="$pre(half|bfloat|float|double|x86_fp80|fp128|ppc_fp128)\\b|$pre(fadd|fsub|fmul|fdiv|frem|fneg|fcmp|fptosi|fptoui|sitofp|uitofp|fpext|fptrunc)\\b|@llvm\\.(sqrt|exp|log|pow|fma)"
+# the pattern must catch real floating point and spare integer code with
+# value names like %half
+probe=$'  %x = fadd float %a, 1.0\n  %y = sitofp i32 %n to double\n  %half = lshr i64 %k, 1'
+if [ "$(printf '%s\n' "$probe" | grep -cE "$pattern")" != 2 ]; then
+  echo "FAIL the float pattern does not separate float from integer IR"; exit 1
+fi
 fails=0; total=0
 for f in "$examples"/*.nit; do
   for o in 0 2; do

@@ -1,0 +1,227 @@
+/*
+ * main.c: the nitc command line. Parses options into an Options, then runs
+ * the phases as a plain list: read, parse, check, then either stop (--check),
+ * print the shape table (--emit shapes), or hand the Model to the back end.
+ * Exit status: 0 success, 1 user error, 2 internal error (diag_internal).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nitc.h"
+
+static const char usage[] =
+    "usage: nitc FILE.nit [options]\n"
+    "\n"
+    "Compile a .nit model into a native integer-only training program.\n"
+    "\n"
+    "options:\n"
+    "  -o OUT              output file (default: the model name, or NAME.ll/.s/.o)\n"
+    "  --target TRIPLE     x86_64-linux-gnu, aarch64-linux-gnu or riscv64-linux-gnu\n"
+    "  --cpu NAME          CPU to tune for (passed to LLVM)\n"
+    "  --features LIST     target features, e.g. +v,-c (passed to LLVM)\n"
+    "  --emit KIND         exe (default), obj, asm, llvm, or shapes (print the checked model)\n"
+    "  -O0 .. -O3          optimization level (default -O2)\n"
+    "  --check             check the file only; print nothing on success\n"
+    "  --batch N           compiled maximum batch (overrides the train block), 1..65536\n"
+    "  --weight-bits A     weight accumulation bits A in 8..16 (overrides the train block)\n"
+    "  --runtime-dir DIR   where libnitrt-<triple>.a is found\n"
+    "  --help              print this help\n"
+    "  --version           print the version\n";
+
+/* Value of an option: "--opt VALUE" or "--opt=VALUE". NULL when missing. */
+static const char *value(int argc, char **argv, int *i, const char *opt) {
+  size_t n = strlen(opt);
+  const char *a = argv[*i];
+  if (a[n] == '=')
+    return a + n + 1;
+  if (*i + 1 >= argc) {
+    diag_plain("option '%s' needs a value", opt);
+    return NULL;
+  }
+  return argv[++*i];
+}
+
+static bool is_opt(const char *a, const char *opt) {
+  size_t n = strlen(opt);
+  return strncmp(a, opt, n) == 0 && (a[n] == '\0' || a[n] == '=');
+}
+
+static bool int_arg(const char *opt, const char *v, long lo, long hi, int *out) {
+  char *end;
+  long x = strtol(v, &end, 10);
+  if (!*v || *end || x < lo || x > hi) {
+    diag_plain("%s must be an integer in %ld..%ld (got '%s')", opt, lo, hi, diag_quote(v));
+    return false;
+  }
+  *out = (int)x;
+  return true;
+}
+
+/* Returns -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, Options *o) {
+  *o = (Options){.emit = EMIT_EXE, .opt_level = 2};
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v;
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      fputs(usage, stdout);
+      return 0;
+    } else if (strcmp(a, "--version") == 0) {
+      printf("nitc %s (LLVM 19)\n", NITC_VERSION);
+      return 0;
+    } else if (strcmp(a, "--check") == 0) {
+      o->emit = EMIT_CHECK;
+    } else if (strcmp(a, "-o") == 0) {
+      if (!(v = value(argc, argv, &i, "-o")))
+        return 1;
+      o->output = v;
+    } else if (strncmp(a, "-O", 2) == 0 && a[2] >= '0' && a[2] <= '3' && a[3] == '\0') {
+      o->opt_level = a[2] - '0';
+    } else if (is_opt(a, "--target")) {
+      if (!(v = value(argc, argv, &i, "--target")))
+        return 1;
+      o->target = v;
+    } else if (is_opt(a, "--cpu")) {
+      if (!(v = value(argc, argv, &i, "--cpu")))
+        return 1;
+      o->cpu = v;
+    } else if (is_opt(a, "--features")) {
+      if (!(v = value(argc, argv, &i, "--features")))
+        return 1;
+      o->features = v;
+    } else if (is_opt(a, "--runtime-dir")) {
+      if (!(v = value(argc, argv, &i, "--runtime-dir")))
+        return 1;
+      o->runtime_dir = v;
+    } else if (is_opt(a, "--emit")) {
+      if (!(v = value(argc, argv, &i, "--emit")))
+        return 1;
+      static const struct { const char *name; EmitKind kind; } kinds[] = {
+          {"exe", EMIT_EXE}, {"obj", EMIT_OBJ}, {"asm", EMIT_ASM}, {"llvm", EMIT_LLVM}, {"shapes", EMIT_SHAPES}};
+      int k = 0;
+      while (k < 5 && strcmp(kinds[k].name, v) != 0)
+        k++;
+      if (k == 5) {
+        diag_plain("unknown --emit kind '%s' (expected exe, obj, asm, llvm or shapes)", diag_quote(v));
+        return 1;
+      }
+      o->emit = kinds[k].kind;
+    } else if (is_opt(a, "--batch")) {
+      if (!(v = value(argc, argv, &i, "--batch")) || !int_arg("--batch", v, 1, SEMA_MAX_BATCH, &o->batch))
+        return 1;
+    } else if (is_opt(a, "--weight-bits")) {
+      if (!(v = value(argc, argv, &i, "--weight-bits")) || !int_arg("--weight-bits", v, 8, 16, &o->weight_bits))
+        return 1;
+    } else if (a[0] == '-' && a[1] != '\0') {
+      diag_plain("unknown option '%s' (try --help)", diag_quote(a));
+      return 1;
+    } else if (o->input) {
+      diag_plain("more than one input file ('%s' and '%s')", diag_quote_n(o->input, DIAG_PATH_MAX),
+                 diag_quote_n(a, DIAG_PATH_MAX));
+      return 1;
+    } else {
+      o->input = a;
+    }
+  }
+  if (!o->input) {
+    diag_plain("no input file (try --help)");
+    return 1;
+  }
+  return -1;
+}
+
+static const char *shape_text(Shape s) {
+  static char buf[4][64];
+  static int k;
+  k = (k + 1) & 3;
+  snprintf(buf[k], sizeof buf[k], "(%d, %d, %d)", s.c, s.h, s.w);
+  return buf[k];
+}
+
+static const char *weights_name(int bits) {
+  static char buf[16];
+  if (bits == 8)
+    return "int8";
+  if (bits == 16)
+    return "int16";
+  snprintf(buf, sizeof buf, "bits(%d)", bits);
+  return buf;
+}
+
+/* --emit shapes: the checked model as a table on stdout. */
+static void print_shapes(const Model *m) {
+  const Recipe *r = &m->recipe;
+  const Node *in = &m->nodes[0];
+  printf("model %s: input %s %s, %d classes\n\n", m->name, in->name, shape_text(in->out), m->classes);
+  int wn = 4, wi = 5;
+  for (int i = 0; i < m->nnodes; i++) {
+    const Node *n = &m->nodes[i];
+    int l = (int)strlen(n->name);
+    wn = l > wn ? l : wn;
+    int li = 0;
+    for (int j = 0; j < n->nin; j++)
+      li += (int)strlen(m->nodes[n->in[j]].name) + (j ? 3 : 0);
+    wi = li > wi ? li : wi;
+  }
+  printf("%3s  %-*s  %-9s  %-*s  %-16s  %10s  %5s  %5s  %s\n", "#", wn, "name", "kind", wi, "input",
+         "output (C, H, W)", "params", "w_exp", "bound", "acc fwd/bwd/grad");
+  for (int i = 0; i < m->nnodes; i++) {
+    const Node *n = &m->nodes[i];
+    char ins[600] = "-";
+    if (n->nin == 1)
+      snprintf(ins, sizeof ins, "%s", m->nodes[n->in[0]].name);
+    else if (n->nin == 2)
+      snprintf(ins, sizeof ins, "%s + %s", m->nodes[n->in[0]].name, m->nodes[n->in[1]].name);
+    printf("%3d  %-*s  %-9s  %-*s  %-16s  ", i, wn, n->name, sema_op_name(n->op), wi, ins, shape_text(n->out));
+    if (n->param >= 0)
+      printf("%10" PRId64 "  %5d  %5d  %s/%s/%s\n", n->nweights, n->w_exp, n->w_bound, n->acc64_fwd ? "i64" : "i32",
+             n->acc64_bwd ? "i64" : "i32", n->acc64_grad ? "i64" : "i32");
+    else
+      printf("%10s  %5s  %5s  %s\n", "-", "-", "-", "-");
+  }
+  int ntensors = 0;
+  for (int i = 0; i < m->nnodes; i++)
+    ntensors += m->nodes[i].param >= 0;
+  printf("\nparameters: %" PRId64 " in %d tensors, %" PRId64 " bytes (%s weights)\n", m->nparams, ntensors,
+         m->param_bytes, weights_name(r->weight_bits));
+  printf("work: %" PRId64 " bytes per training step at batch %d\n", m->work_bytes, r->batch);
+  printf("recipe: data \"%s\", batch %d, epochs %d, seed %" PRIu64 "\n", diag_quote_n(r->data, DIAG_PATH_MAX),
+         r->batch, r->epochs, r->seed);
+  printf("        rounding act=%s err=%s grad=%s\n", sema_round_name(r->act_round), sema_round_name(r->err_round),
+         sema_round_name(r->grad_round));
+  printf("        update bits(%d)", r->mu[0]);
+  for (int i = 1; i < r->nsched; i++)
+    printf(" then %d at %d", r->mu[i], r->mu_from[i]);
+  printf(", weights %s, loss softmax_ce, decay %s, holdout %d\n", weights_name(r->weight_bits),
+         r->decay ? "on" : "off", r->holdout);
+}
+
+int main(int argc, char **argv) {
+  Options opt;
+  int rc = parse_args(argc, argv, &opt);
+  if (rc >= 0)
+    return rc;
+
+  Source *src = source_read(opt.input);
+  if (!src)
+    return 1;
+  diag_begin(src);
+  Ast *prog = parse_source(src);
+  if (!prog)
+    return 1;
+  SemaOverrides ov = {opt.batch, opt.weight_bits};
+  Model *m = sema_check(prog, &ov);
+  if (!m)
+    return 1;
+
+  switch (opt.emit) {
+  case EMIT_CHECK:
+    return 0;
+  case EMIT_SHAPES:
+    print_shapes(m);
+    return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+  default:
+    return emit_program(m, &opt) == 0 ? 0 : 1;
+  }
+}

@@ -1,0 +1,22 @@
+# A 784-512-256-10 multilayer perceptron on MNIST.
+model mlp {
+    input  image[1, 28, 28]
+    output digits(10)
+
+    flatten
+    dense  h1(512)
+    relu
+    dense  h2(256)
+    relu
+    dense  logits(10)
+}
+
+train {
+    data      idx("data/mnist")
+    batch     64
+    epochs    5
+    rounding  pseudo
+    update    bits(3)
+    weights   int8
+    seed      1
+}

@@ -1,0 +1,53 @@
+#!/bin/sh
+# The nitc command line: help, version, bad options, overrides.
+# usage: check_cli.sh NITC EXAMPLES_DIR
+nitc=$1
+ex=$2
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+# expect STATUS PATTERN-ON-STDOUT PATTERN-ON-STDERR -- ARGS...
+expect() {
+  want=$1 out_pat=$2 err_pat=$3
+  shift 4
+  "$nitc" "$@" >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  if [ "$rc" -ne "$want" ]; then
+    echo "FAIL nitc $*: exit $rc, expected $want"; cat "$tmp/err"; fail=1; return
+  fi
+  if [ -n "$out_pat" ] && ! grep -q -e "$out_pat" "$tmp/out"; then
+    echo "FAIL nitc $*: stdout lacks '$out_pat'"; cat "$tmp/out"; fail=1
+  fi
+  if [ -n "$err_pat" ] && ! grep -q -e "$err_pat" "$tmp/err"; then
+    echo "FAIL nitc $*: stderr lacks '$err_pat'"; cat "$tmp/err"; fail=1
+  fi
+}
+expect 0 '^usage: nitc FILE.nit' '' -- --help
+expect 0 '^nitc 0\.1\.0 (LLVM 19)$' '' -- --version
+expect 1 '' "^nitc: error: unknown option '--frobnicate'" -- --frobnicate "$ex/mlp.nit"
+expect 1 '' '^nitc: error: no input file' --
+expect 1 '' "^nitc: error: more than one input file" -- "$ex/mlp.nit" "$ex/lenet5.nit"
+expect 1 '' "^nitc: error: cannot read '$tmp/nope.nit'" -- --check "$tmp/nope.nit"
+expect 1 '' "is a directory" -- --check "$tmp"
+expect 1 '' "^nitc: error: --batch must be an integer in 1..65536 (got '0')" -- --check --batch 0 "$ex/mlp.nit"
+expect 1 '' "^nitc: error: --batch must be an integer in 1..65536 (got '65537')" -- --check --batch=65537 "$ex/mlp.nit"
+expect 1 '' "^nitc: error: --weight-bits must be an integer in 8..16 (got '7')" -- --check --weight-bits 7 "$ex/mlp.nit"
+expect 1 '' "^nitc: error: unknown --emit kind 'pdf'" -- --emit pdf "$ex/mlp.nit"
+expect 1 '' "^nitc: error: option '--target' needs a value" -- "$ex/mlp.nit" --target
+expect 0 '' '' -- --check -O3 --target x86_64-linux-gnu --cpu generic --features +sse2 "$ex/lenet5.nit"
+# --check prints nothing at all on success
+"$nitc" --check "$ex/lenet5.nit" >"$tmp/out" 2>&1
+[ -s "$tmp/out" ] && { echo "FAIL --check printed output"; fail=1; }
+# shapes: LeNet-5 totals and the recipe
+expect 0 '^parameters: 61470 in 5 tensors, 61632 bytes (int8 weights)$' '' -- --emit shapes "$ex/lenet5.nit"
+expect 0 'update bits(3) then 2 at 5, weights int8' '' -- --emit shapes "$ex/lenet5.nit"
+# overrides: c1 sums batch*28*28 terms for its weight gradient; int32 holds
+# 133144 terms, so batch 169 (132496 terms) fits and batch 170 (133280) not.
+expect 0 '^  1  c1 .* i32/i32/i32$' '' -- --emit shapes --batch 169 "$ex/lenet5.nit"
+expect 0 '^  1  c1 .* i32/i32/i64$' '' -- --emit shapes --batch 170 "$ex/lenet5.nit"
+expect 0 'work: .* at batch 170$' '' -- --emit shapes --batch 170 "$ex/lenet5.nit"
+# wide weights take two bytes each: 150, 2400, 48000, 10080, 840 elements
+# -> 320 + 4800 + 96000 + 20160 + 1728 bytes after 64-byte alignment
+expect 0 '^parameters: 61470 in 5 tensors, 123008 bytes (bits(12) weights)$' '' -- --emit shapes --weight-bits 12 "$ex/lenet5.nit"
+[ "$fail" -eq 0 ] && echo "cli: ok"
+exit "$fail"

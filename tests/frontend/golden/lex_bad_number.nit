@@ -1,0 +1,5 @@
+model m {
+    input x[4]
+    output y(2)
+    dense(10x)
+}

@@ -1,0 +1,6 @@
+model m {
+    input x[1, 8, 8]
+    output y(10)
+    let r relu(x)
+    dense(10)
+}

@@ -1,0 +1,5 @@
+model {
+    input x[4]
+    output y(2)
+    dense(2)
+}

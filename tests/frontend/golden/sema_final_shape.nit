@@ -1,0 +1,6 @@
+model m {
+    input x[1, 8, 8]
+    output y(10)
+    flatten
+    dense(5)
+}

@@ -1,0 +1,6 @@
+model m {
+    input x[1, -28, 28]
+    output y(10)
+    flatten
+    dense(10)
+}

@@ -1,0 +1,3 @@
+train {
+    batch 64
+}

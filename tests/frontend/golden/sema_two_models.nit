@@ -1,0 +1,10 @@
+model m {
+    input x[4]
+    output y(2)
+    dense(2)
+}
+model b {
+    input x[4]
+    output y(2)
+    dense(2)
+}

@@ -1,0 +1,7 @@
+model m {
+    input x[1, 8, 8]
+    output y(10)
+    conv(6, kernel=2.5)
+    flatten
+    dense(10)
+}

@@ -1,0 +1,310 @@
+/* test_sema.c: shapes, parameters, exponents, accumulator widths, layout,
+ * recipe defaults and overrides, and semantic errors. */
+#include "fe_test.h"
+
+static const char lenet5[] =
+    "model lenet5 {\n input image[1, 28, 28]\n output classes(10)\n"
+    " conv c1(6, kernel=5, pad=2)\n relu\n maxpool(2)\n conv c2(16, kernel=5)\n relu\n maxpool(2)\n"
+    " flatten\n dense f1(120)\n relu\n dense f2(84)\n relu\n dense f3(10)\n}\n";
+
+#define SHAPE(n, C, H, W)          \
+  do {                             \
+    ck_assert_int_eq((n)->out.c, C); \
+    ck_assert_int_eq((n)->out.h, H); \
+    ck_assert_int_eq((n)->out.w, W); \
+  } while (0)
+
+START_TEST(lenet5_shapes_and_params) {
+  Model *m = fe_check(lenet5);
+  ck_assert_ptr_nonnull(m);
+  ck_assert_str_eq(m->name, "lenet5");
+  ck_assert_int_eq(m->nnodes, 13);
+  ck_assert_int_eq(m->classes, 10);
+  ck_assert_int_eq(m->output, 12);
+  ck_assert_int_eq(m->nodes[0].op, OP_INPUT);
+  ck_assert_str_eq(m->nodes[0].name, "image");
+  const Node *c1 = fe_node(m, "c1"), *c2 = fe_node(m, "c2"), *f1 = fe_node(m, "f1");
+  SHAPE(c1, 6, 28, 28);
+  SHAPE(fe_node(m, "maxpool1"), 6, 14, 14);
+  SHAPE(c2, 16, 10, 10);
+  SHAPE(fe_node(m, "maxpool2"), 16, 5, 5);
+  SHAPE(fe_node(m, "flatten1"), 400, 1, 1);
+  SHAPE(f1, 120, 1, 1);
+  ck_assert_int_eq(fe_node(m, "relu4")->in[0], 10);
+  /* weights: conv (O, I/groups, KH, KW), dense (O, I, 1, 1) */
+  ck_assert_int_eq(c2->wshape[0], 16);
+  ck_assert_int_eq(c2->wshape[1], 6);
+  ck_assert_int_eq(c2->wshape[2], 5);
+  ck_assert_int_eq(c2->wshape[3], 5);
+  ck_assert_int_eq(c2->nweights, 2400);
+  ck_assert_int_eq(c2->fan_in, 150);
+  ck_assert_int_eq(f1->wshape[1], 400);
+  ck_assert_int_eq(f1->fan_in, 400);
+  ck_assert_int_eq(m->nparams, 150 + 2400 + 48000 + 10080 + 840);
+  /* params: one tensor per weight layer, in node order, 64-byte aligned */
+  ck_assert_int_eq(c1->param, 0);
+  ck_assert_int_eq(f1->param, 2);
+  ck_assert_int_eq(fe_node(m, "relu1")->param, -1);
+  ck_assert_int_eq(c1->param_off, 0);
+  ck_assert_int_eq(c2->param_off, 192);
+  ck_assert_int_eq(f1->param_off, 192 + 2432);
+  ck_assert_int_eq(m->param_bytes, 192 + 2432 + 48000 + 10112 + 896);
+  ck_assert_int_gt(m->work_bytes, 2 * 64 * (784 + 6 * 784));
+  /* accumulator terms */
+  ck_assert_int_eq(c2->k_fwd, 150);
+  ck_assert_int_eq(c2->k_bwd, 16 * 25);
+  ck_assert_int_eq(c2->k_grad, 64 * 100);
+  ck_assert_int_eq(f1->k_bwd, 120);
+  ck_assert_int_eq(f1->k_grad, 64);
+  ck_assert(!c1->acc64_fwd && !c1->acc64_bwd && !c1->acc64_grad);
+}
+END_TEST
+
+START_TEST(init_rule) {
+  int e, b;
+  sema_init_rule(784, &e, &b);   /* sqrt(6/784) = 0.0875 = 89.6 * 2^-10 */
+  ck_assert_int_eq(e, -10);
+  ck_assert_int_eq(b, 89);
+  sema_init_rule(25, &e, &b);    /* 25 * 4^-1 = 6.25 >= 6: c = -1 */
+  ck_assert_int_eq(e, -8);
+  ck_assert_int_eq(b, 125);
+  sema_init_rule(24, &e, &b);    /* 24 * 4^-1 = 6 exactly: c = -1, bound 0.5 = 128 * 2^-8 -> 127 */
+  ck_assert_int_eq(e, -8);
+  ck_assert_int_eq(b, 127);
+  sema_init_rule(23, &e, &b);    /* 23/4 < 6: c = 0; isqrt(6 * 4^7 / 23) = isqrt(4274) = 65 */
+  ck_assert_int_eq(e, -7);
+  ck_assert_int_eq(b, 65);
+  sema_init_rule(6, &e, &b);     /* bound exactly 1: c = 0, 127 (capped from 128) */
+  ck_assert_int_eq(e, -7);
+  ck_assert_int_eq(b, 127);
+  sema_init_rule(1, &e, &b);     /* sqrt(6) = 2.449: c = 2, isqrt(6 * 4^5) = 78 */
+  ck_assert_int_eq(e, -5);
+  ck_assert_int_eq(b, 78);
+  sema_init_rule(2, &e, &b);     /* sqrt(3) = 1.732: c = 1, isqrt(3 * 4^6) = 110 */
+  ck_assert_int_eq(e, -6);
+  ck_assert_int_eq(b, 110);
+  sema_init_rule(150, &e, &b);
+  ck_assert_int_eq(e, -9);
+  ck_assert_int_eq(b, 102);
+  sema_init_rule(INT32_MAX, &e, &b); /* 2^31 * 4^-14 = 8 > 6 ... c = -14 */
+  ck_assert_int_eq(e, -21);
+  ck_assert_int_ge(b, 64);
+  ck_assert_int_le(b, 127);
+}
+END_TEST
+
+START_TEST(acc64_boundary) {
+  ck_assert(!sema_needs_acc64(133144));  /* 133144 * 127^2 = 2147479576 < 2^31 */
+  ck_assert(sema_needs_acc64(133145));   /* 2147495705 >= 2^31 */
+  /* dense fan-in 133144 vs 133145 decides the forward accumulator */
+  Model *m = fe_check("model m { input x[133144]; output y(2); dense(2) }");
+  ck_assert_ptr_nonnull(m);
+  ck_assert(!m->nodes[1].acc64_fwd);
+  m = fe_check("model m { input x[133145]; output y(2); dense(2) }");
+  ck_assert_ptr_nonnull(m);
+  ck_assert(m->nodes[1].acc64_fwd);
+  ck_assert(!m->nodes[1].acc64_bwd);
+  /* conv gradient sums batch * OH * OW terms: 28*28*169 = 132496, *170 = 133280 */
+  const char *conv = "model m { input x[1, 28, 28]; output y(10); conv(2, kernel=3, pad=1); flatten; dense(10) }";
+  m = fe_check_ov(conv, 169, 0);
+  ck_assert_ptr_nonnull(m);
+  ck_assert_int_eq(m->recipe.batch, 169);
+  ck_assert_int_eq(m->nodes[1].k_grad, 132496);
+  ck_assert(!m->nodes[1].acc64_grad);
+  m = fe_check_ov(conv, 170, 0);
+  ck_assert(m->nodes[1].acc64_grad);
+  /* conv input error sums (O/groups)*KH*KW terms */
+  m = fe_check("model m { input x[4, 8, 8]; output y(2); conv(8, kernel=3, groups=2); flatten; dense(2) }");
+  ck_assert_ptr_nonnull(m);
+  ck_assert_int_eq(m->nodes[1].k_bwd, 4 * 9);
+  ck_assert_int_eq(m->nodes[1].fan_in, 2 * 9);
+  ck_assert_int_eq(m->nodes[1].wshape[1], 2);
+}
+END_TEST
+
+START_TEST(recipe_defaults) {
+  Model *m = fe_check("model m { input x[4]; output y(2); dense(2) }");
+  ck_assert_ptr_nonnull(m);
+  const Recipe *r = &m->recipe;
+  ck_assert_str_eq(r->data, "data/mnist");
+  ck_assert_int_eq(r->batch, 64);
+  ck_assert_int_eq(r->epochs, 1);
+  ck_assert_int_eq(r->seed, 1);
+  ck_assert_int_eq(r->act_round, NIT_ROUND_PSEUDO);
+  ck_assert_int_eq(r->err_round, NIT_ROUND_STOCHASTIC);
+  ck_assert_int_eq(r->grad_round, NIT_ROUND_PSEUDO);
+  ck_assert_int_eq(r->nsched, 1);
+  ck_assert_int_eq(r->mu[0], 3);
+  ck_assert_int_eq(r->mu_from[0], 1);
+  ck_assert_int_eq(r->weight_bits, 8);
+  ck_assert(!r->decay);
+  ck_assert_int_eq(r->holdout, 0);
+}
+END_TEST
+
+START_TEST(recipe_settings_and_overrides) {
+  const char *src = "model m { input x[4]; output y(2); dense(2) }\n"
+                    "train {\n data \"/d/fashion\"\n batch 128\n epochs 7\n rounding act=nearest grad=stochastic\n"
+                    " update bits(5) then 4 at 3 then 2 at 9\n weights bits(12)\n seed 42\n loss softmax_ce\n"
+                    " decay on\n holdout 5000\n}\n";
+  Model *m = fe_check(src);
+  ck_assert_ptr_nonnull(m);
+  const Recipe *r = &m->recipe;
+  ck_assert_str_eq(r->data, "/d/fashion");
+  ck_assert_int_eq(r->batch, 128);
+  ck_assert_int_eq(r->epochs, 7);
+  ck_assert_int_eq(r->act_round, NIT_ROUND_NEAREST);
+  ck_assert_int_eq(r->err_round, NIT_ROUND_STOCHASTIC);
+  ck_assert_int_eq(r->grad_round, NIT_ROUND_STOCHASTIC);
+  ck_assert_int_eq(r->nsched, 3);
+  ck_assert_int_eq(r->mu[1], 4);
+  ck_assert_int_eq(r->mu_from[1], 3);
+  ck_assert_int_eq(r->mu[2], 2);
+  ck_assert_int_eq(r->mu_from[2], 9);
+  ck_assert_int_eq(r->weight_bits, 12);
+  ck_assert_int_eq(r->seed, 42);
+  ck_assert(r->decay);
+  ck_assert_int_eq(r->holdout, 5000);
+  /* int16 storage for A > 8: 2 bytes per weight */
+  ck_assert_int_eq(m->param_bytes, 64);
+  m = fe_check_ov(src, 7, 8);
+  ck_assert_int_eq(m->recipe.batch, 7);
+  ck_assert_int_eq(m->recipe.weight_bits, 8);
+  ck_assert_int_eq(m->nodes[1].k_grad, 7);
+  m = fe_check("model m { input x[4]; output y(2); dense(2) }\ntrain { rounding nearest; weights int16 }");
+  ck_assert_int_eq(m->recipe.act_round, NIT_ROUND_NEAREST);
+  ck_assert_int_eq(m->recipe.err_round, NIT_ROUND_NEAREST);
+  ck_assert_int_eq(m->recipe.weight_bits, 16);
+}
+END_TEST
+
+START_TEST(graph_and_names) {
+  Model *m = fe_check("model r {\n input x[2, 8, 8]\n output y(10)\n"
+                      " let a = relu(conv c(x, 2, kernel=3, pad=1))\n let b = relu(x + a)\n"
+                      " avgpool(8)\n dense(10)\n}");
+  ck_assert_ptr_nonnull(m);
+  /* x, c, relu(a), add, relu(b), avgpool, dense */
+  ck_assert_int_eq(m->nnodes, 7);
+  const Node *add = &m->nodes[3];
+  ck_assert_int_eq(add->op, OP_ADD);
+  ck_assert_int_eq(add->nin, 2);
+  ck_assert_int_eq(add->in[0], 0);
+  ck_assert_int_eq(add->in[1], 2);
+  ck_assert_str_eq(add->name, "add1");
+  ck_assert_str_eq(m->nodes[2].name, "a");
+  ck_assert_str_eq(m->nodes[1].name, "c");
+  ck_assert_str_eq(m->nodes[4].name, "b");
+  SHAPE(&m->nodes[5], 2, 1, 1);
+  ck_assert_int_eq(m->nodes[5].k_fwd, 64);
+  /* dense flattens implicitly */
+  ck_assert_int_eq(m->nodes[6].fan_in, 2);
+  /* automatic names skip names the user took */
+  m = fe_check("model m { input x[4]; output y(2); dense relu1(4); relu; dense(2) }");
+  ck_assert_ptr_nonnull(m);
+  ck_assert_str_eq(m->nodes[2].name, "relu2");
+  ck_assert_str_eq(m->nodes[3].name, "dense1");
+}
+END_TEST
+
+START_TEST(layer_arguments) {
+  Model *m = fe_check("model m { input x[3, 32, 32]; output y(10)\n"
+                      " conv2d(8, kernel=3, stride=2, pad=1)\n maxpool(3, stride=2, pad=1)\n"
+                      " avgpool(kernel=2)\n dropout(0.25)\n batchnorm\n l1norm\n dense(units=10) }");
+  ck_assert_ptr_nonnull(m);
+  SHAPE(&m->nodes[1], 8, 16, 16);  /* (32 + 2 - 3) / 2 + 1 */
+  SHAPE(&m->nodes[2], 8, 8, 8);    /* (16 + 2 - 3) / 2 + 1 */
+  SHAPE(&m->nodes[3], 8, 4, 4);
+  ck_assert_int_eq(m->nodes[2].sh, 2);
+  ck_assert_int_eq(m->nodes[3].sh, 2);  /* stride defaults to the window */
+  ck_assert_int_eq(m->nodes[4].drop256, 64);
+  ck_assert_int_eq(m->nodes[5].op, OP_BATCHNORM);
+  ck_assert_int_eq(m->nodes[6].op, OP_L1NORM);
+  m = fe_check("model m { input x[4]; output y(4); dropout(0.5); dropout(0.001); dropout(0.998); dense(4) }");
+  ck_assert_ptr_nonnull(m);
+  ck_assert_int_eq(m->nodes[1].drop256, 128);
+  ck_assert_int_eq(m->nodes[2].drop256, 0);    /* 0.256 rounds to 0 */
+  ck_assert_int_eq(m->nodes[3].drop256, 255);  /* 255.49 rounds to 255 */
+}
+END_TEST
+
+START_TEST(errors_are_reported) {
+  static const struct { const char *src, *msg; } cases[] = {
+      {"model m { input x[4]; output y(2); dense(2); }\ntrain { batch 65537 }", "batch must be in 1..65536 (got 65537)"},
+      {"model m { input x[4]; output y(2); dense(2) }\ntrain { update bits(3) then 2 at 1 }",
+       "epochs in the update schedule must increase (1 is not after 1)"},
+      {"model m { input x[4]; output y(2); dense(2) }\ntrain { update 1 then 2 at 2 then 3 at 3 then 4 at 4 then 5 at "
+       "5 then 6 at 6 then 7 at 7 then 8 at 8 then 1 at 9 }",
+       "the update schedule has at most 8 entries"},
+      {"model m { input x[65536, 65536, 1]; output y(2); dense(2) }",
+       "the output of this 'input' has too many elements per sample (the limit is 2147483647)"},
+      {"model m { input x[65536]; output y(2); dense(65536); dense(2) }",
+       "this 'dense' has too many weights (the limit is 2147483647 per layer)"},
+      {"model m { input x[4]; output y(2); flatten; dense(2); let z = relu(q) }", "unknown name 'q'"},
+      {"model m { input x[4]; output y(2); let a = relu(x) + relu(x); dense(2) }", NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    Model *m = fe_check(cases[i].src);
+    if (!cases[i].msg) {
+      ck_assert_msg(m != NULL, "case %zu: %s", i, fe_messages());
+      continue;
+    }
+    ck_assert_msg(m == NULL, "case %zu should fail", i);
+    ck_assert_msg(strcmp(diag_last(), cases[i].msg) == 0, "case %zu: got '%s'", i, diag_last());
+  }
+}
+END_TEST
+
+START_TEST(expression_depth_limit) {
+  size_t depth = 400;
+  char *buf = malloc(depth * 8 + 128);
+  strcpy(buf, "model m { input x[4]; output y(4)\n let a = ");
+  for (size_t i = 0; i < depth; i++)
+    strcat(buf, "relu(");
+  strcat(buf, "x");
+  for (size_t i = 0; i < depth; i++)
+    strcat(buf, ")");
+  strcat(buf, "\n}");
+  ck_assert_ptr_null(fe_check(buf));
+  ck_assert_str_eq(diag_last(), "expression nested too deeply (the limit is 256 levels)");
+  ck_assert_int_eq(diag_errors(), 1);
+  free(buf);
+}
+END_TEST
+
+START_TEST(many_errors_are_capped) {
+  /* 5000 bad layers: 20 shown, then the "too many errors" line */
+  size_t n = 5000;
+  char *buf = malloc(n * 16 + 64);
+  strcpy(buf, "model m { input x[4]; output y(2)\n");
+  for (size_t i = 0; i < n; i++)
+    strcat(buf, "dense(2 2)\n");
+  strcat(buf, "}\n");
+  ck_assert_ptr_null(fe_check(buf));
+  ck_assert(diag_stopped());
+  const char *m = fe_messages();
+  int shown = 0;
+  for (const char *p = m; (p = strstr(p, ": error: ")); p++)
+    shown++;
+  ck_assert_int_eq(shown, DIAG_MAX_ERRORS);
+  ck_assert_ptr_nonnull(strstr(m, "nitc: too many errors (20 shown), stopping\n"));
+  free(buf);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("sema");
+  TCase *tc = tcase_create("sema");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, lenet5_shapes_and_params);
+  tcase_add_test(tc, init_rule);
+  tcase_add_test(tc, acc64_boundary);
+  tcase_add_test(tc, recipe_defaults);
+  tcase_add_test(tc, recipe_settings_and_overrides);
+  tcase_add_test(tc, graph_and_names);
+  tcase_add_test(tc, layer_arguments);
+  tcase_add_test(tc, errors_are_reported);
+  tcase_add_test(tc, expression_depth_limit);
+  tcase_add_test(tc, many_errors_are_capped);
+  suite_add_tcase(s, tc);
+  return fe_run(s);
+}
