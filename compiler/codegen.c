@@ -4,12 +4,21 @@
  * The module defines `nit_model` (runtime/nitabi.h) and two step functions:
  *   nit_train_step  forward, loss gradient, backward, update
  *   nit_forward     forward only (eval, predict)
- * Every layer's loop nest is emitted inline into the step function with its
- * shapes as constants, so LLVM sees constant trip counts and strides; only the
- * batch count n is a run-time value. Shape-independent pieces (the generator,
- * shift-and-round, requantization of an accumulator buffer, the weight update,
- * the loss gradient) are small internal functions emitted once per module;
- * the optimizer inlines what pays.
+ * Every layer's loop nest is emitted with its shapes as constants, so LLVM
+ * sees constant trip counts and strides; only the batch count n is a run-time
+ * value. Shape-independent pieces (the generator, shift-and-round,
+ * requantization of an accumulator buffer, the weight update, the loss
+ * gradient) are small internal functions emitted once per module; the
+ * optimizer inlines what pays.
+ *
+ * Speed (docs/performance.md): every dense and conv kernel is one int8 GEMM
+ * shape (gemm: vpdpbusd tiles where the target has AVX-512 VNNI, plain
+ * vectorizable dot loops elsewhere) over operands repacked so that the
+ * summed dimension is contiguous (transposes, per-sample im2col from
+ * zero-padded copies); rounding loops are specialized per mode outside the
+ * element loop; the big loops are outlined into bodies that the runtime's
+ * workers run over disjoint chunks (par_for). None of this changes a bit:
+ * sums are exact, and each element is rounded with its own (key, index).
  *
  * The arithmetic is docs/numerics.md rule by rule; tests/ref is the oracle the
  * differential tests compare against byte for byte. No floating-point type or
@@ -43,18 +52,24 @@ typedef struct Cg {
   Blk b_entry;             /* its entry block, for allocas */
   /* shared helpers */
   Val f_mix, f_key, f_round, f_bits, f_sat8;
-  Val f_requant32, f_requant64, f_update32, f_update64, f_wview, f_loss;
-  Ty ft_mix, ft_key, ft_round, ft_bits, ft_sat8, ft_requant, ft_update, ft_wview, ft_loss;
+  Val f_requant32, f_requant64, f_wview, f_loss;
+  Ty ft_mix, ft_key, ft_round, ft_bits, ft_sat8, ft_requant, ft_wview, ft_loss;
+  Val f_maxabs32, f_maxabs64, f_round8_32, f_round8_64;
+  Ty ft_maxabs, ft_round8;
+  Val f_uplan32, f_uplan64, f_uapply32, f_uapply64;
+  Ty ft_uplan, ft_uapply;
   /* step-function state, loaded once from the NitCtx */
   Val v_ctx, v_x, v_y, v_params, v_work, v_seed, v_step, v_n;
   Val v_inexp, v_mu, v_ract, v_rerr, v_rgrad, v_decay, v_train;
   Val v_exps;              /* i32* in the work slab: (nnodes, 2) */
+  bool vnni;               /* x86 with AVX-512 BW + VNNI: GEMMs use vpdpbusd */
+  Ty t_env, ft_body, ft_pfor; /* par_for: {ctx, x, y}, body(env, lo, hi, worker) */
 } Cg;
 
 /* NitCtx field indices (runtime/nitabi.h). */
 enum { CTX_PARAMS, CTX_WORK, CTX_SEED, CTX_STEP, CTX_N, CTX_INEXP, CTX_MU,
        CTX_RACT, CTX_RERR, CTX_RGRAD, CTX_DECAY, CTX_TRAIN, CTX_LOGITS,
-       CTX_LOGITEXP, CTX_EXPS };
+       CTX_LOGITEXP, CTX_EXPS, CTX_PFOR, CTX_POOL };
 
 /* ------------------------------------------------------------- l_ helpers */
 
@@ -297,28 +312,135 @@ static void emit_round(Cg *g) {
   LLVMBuildRet(g->b, v_res);
 }
 
+/* The requantization of an accumulator buffer is split in two phases, one
+ * function each per accumulator width, so that both can run on slices of the
+ * buffer (threads) and the rounding loop is specialized:
+ *   maxabs(acc, lo, hi) -> max |acc[j]| over [lo, hi)              (i64)
+ *   round8(acc, lo, hi, out, k, mode, key): out[j] = sat8(R(acc[j], k))
+ * round8 picks the loop once per call: k == 0 (saturating copy), pseudo,
+ * stochastic (the only one that runs the generator) or nearest; inside a
+ * loop k and its masks are invariants, the arithmetic stays in the
+ * accumulator's width (i32 vectorizes twice as wide), and each element is
+ * rounded with its own flat index, so any slicing gives the same bytes. */
+static Val emit_maxabs(Cg *g, Ty t_acc, const char *name) {
+  Val f = l_begin_fn(g, name, g->ft_maxabs, true);
+  Val v_acc = l_param(g, 0, "acc"), v_lo = l_param(g, 1, "lo"), v_hi = l_param(g, 2, "hi");
+  Val var_max = l_var(g, t_acc, "max.var", LLVMConstNull(t_acc));
+  Loop L = l_for(g, v_lo, v_hi, "j");
+  Val v_v = l_load(g, t_acc, v_acc, L.v_i, "v");
+  l_set(g, var_max, l_smax(g, l_get(g, t_acc, var_max, "max"), l_abs(g, v_v, "abs"), "max.new"));
+  l_next(g, &L);
+  LLVMBuildRet(g->b, l_sext(g, l_get(g, t_acc, var_max, "max"), g->t_i64, "max64"));
+  return f;
+}
+
+/* Loop invariants of R(., k) for k >= 1, in type t. */
+typedef struct RoundK {
+  Ty t;
+  Val v_k, v_mask, v_odd, v_h, v_lomask, v_half, v_isk1, v_mask64;
+} RoundK;
+
+static RoundK round_consts(Cg *g, Ty t, Val v_k32) {
+  RoundK R;
+  Val v_one = LLVMConstInt(t, 1, 0);
+  R.t = t;
+  R.v_k = LLVMBuildZExt(g->b, v_k32, t, "k.t");
+  if (t == g->t_i32) R.v_k = v_k32;
+  R.v_mask = l_sub(g, LLVMBuildShl(g->b, v_one, R.v_k, ""), v_one, "mask");
+  R.v_odd = LLVMBuildAnd(g->b, R.v_k, v_one, "odd");
+  R.v_h = LLVMBuildLShr(g->b, l_sub(g, R.v_k, R.v_odd, ""), v_one, "half.bits");
+  R.v_lomask = l_sub(g, LLVMBuildShl(g->b, v_one, R.v_h, ""), v_one, "lo.mask");
+  R.v_half = LLVMBuildShl(g->b, v_one, l_sub(g, R.v_k, v_one, ""), "half");
+  R.v_isk1 = l_icmp(g, LLVMIntEQ, R.v_k, v_one, "k.is1");
+  Val v_k64 = LLVMBuildZExt(g->b, v_k32, g->t_i64, "k64");
+  R.v_mask64 = l_sub(g, LLVMBuildShl(g->b, l_i64(g, 1), v_k64, ""), l_i64(g, 1), "mask64");
+  return R;
+}
+
+/* sat8(R(x, k)) of one element for a fixed mode and k >= 1; with sat false
+ * the plain R(x, k) in the width of x (the weight update). */
+static Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx, bool sat) {
+  Ty t = R->t;
+  Val v_zero = LLVMConstNull(t), v_one = LLVMConstInt(t, 1, 0);
+  Val v_a = l_abs(g, v_x, "a");
+  Val v_q = LLVMBuildLShr(g->b, v_a, R->v_k, "q");
+  Val v_f = LLVMBuildAnd(g->b, v_a, R->v_mask, "f");
+  Val v_up;
+  if (mode == NIT_ROUND_PSEUDO) {
+    Val v_f2 = LLVMBuildLShr(g->b, v_f, R->v_odd, "f2");
+    Val v_hi = LLVMBuildLShr(g->b, v_f2, R->v_h, "hi");
+    Val v_lo = LLVMBuildAnd(g->b, v_f2, R->v_lomask, "lo");
+    Val v_up_k1 = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntNE, v_f, v_zero, ""),
+                               l_icmp(g, LLVMIntNE, LLVMBuildAnd(g->b, v_q, v_one, ""), v_zero, ""), "up.k1");
+    v_up = l_select(g, R->v_isk1, v_up_k1, l_icmp(g, LLVMIntUGT, v_hi, v_lo, ""), "up.pseudo");
+  } else if (mode == NIT_ROUND_STOCHASTIC) {
+    Val v_ctr = l_add(g, v_key, l_mul(g, l_add(g, v_idx, l_i64(g, 1), ""), l_u64(g, NIT_GOLDEN), ""), "");
+    Val v_draw = l_call(g, g->ft_mix, g->f_mix, &v_ctr, 1, "draw");
+    Val v_r = LLVMBuildAnd(g->b, v_draw, R->v_mask64, "r");
+    Val v_f64 = t == g->t_i64 ? v_f : LLVMBuildZExt(g->b, v_f, g->t_i64, "f64");
+    v_up = l_icmp(g, LLVMIntUGT, v_f64, v_r, "up.stoch");
+  } else {
+    v_up = l_icmp(g, LLVMIntUGE, v_f, R->v_half, "up.near");
+  }
+  Val v_mag = l_add(g, v_q, LLVMBuildZExt(g->b, v_up, t, ""), "mag");
+  if (sat)
+    v_mag = l_select(g, l_icmp(g, LLVMIntUGT, v_mag, LLVMConstInt(t, 127, 0), ""), LLVMConstInt(t, 127, 0), v_mag, "mag.sat");
+  Val v_res = l_select(g, l_icmp(g, LLVMIntSLT, v_x, v_zero, ""), LLVMBuildNeg(g->b, v_mag, ""), v_mag, "r");
+  return sat ? l_trunc(g, v_res, g->t_i8, "r8") : v_res;
+}
+
+static Val round_elem(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx) {
+  return round_elem_sat(g, R, mode, v_x, v_key, v_idx, true);
+}
+
+static Val emit_round8(Cg *g, Ty t_acc, const char *name) {
+  Val f = l_begin_fn(g, name, g->ft_round8, true);
+  Val v_acc = l_param(g, 0, "acc"), v_lo = l_param(g, 1, "lo"), v_hi = l_param(g, 2, "hi");
+  Val v_out = l_param(g, 3, "out"), v_k = l_param(g, 4, "k"), v_mode = l_param(g, 5, "mode");
+  Val v_key = l_param(g, 6, "key");
+  Blk b_k0 = l_block(g, "k0"), b_kn = l_block(g, "kn"), b_done = l_block(g, "done");
+  LLVMBuildCondBr(g->b, l_icmp(g, LLVMIntEQ, v_k, l_i32(g, 0), ""), b_k0, b_kn);
+  /* k == 0: the value itself, saturated */
+  LLVMPositionBuilderAtEnd(g->b, b_k0);
+  Loop L0 = l_for(g, v_lo, v_hi, "j0");
+  Val v_x0 = l_load(g, t_acc, v_acc, L0.v_i, "x");
+  Val v_c = l_smax(g, l_smin(g, v_x0, LLVMConstInt(t_acc, 127, 1), ""), LLVMConstInt(t_acc, (unsigned long long)-127, 1), "");
+  l_store(g, g->t_i8, l_trunc(g, v_c, g->t_i8, "sat"), v_out, L0.v_i);
+  l_next(g, &L0);
+  LLVMBuildBr(g->b, b_done);
+  LLVMPositionBuilderAtEnd(g->b, b_kn);
+  RoundK R = round_consts(g, t_acc, v_k);
+  Blk b_mode[3];
+  const char *mname[3] = {"pseudo", "stochastic", "nearest"};
+  for (int md = 0; md < 3; md++) b_mode[md] = l_block(g, mname[md]);
+  Val v_sw = LLVMBuildSwitch(g->b, v_mode, b_mode[NIT_ROUND_PSEUDO], 2);
+  LLVMAddCase(v_sw, l_i32(g, NIT_ROUND_STOCHASTIC), b_mode[NIT_ROUND_STOCHASTIC]);
+  LLVMAddCase(v_sw, l_i32(g, NIT_ROUND_NEAREST), b_mode[NIT_ROUND_NEAREST]);
+  for (int md = 0; md < 3; md++) {
+    LLVMPositionBuilderAtEnd(g->b, b_mode[md]);
+    Loop L = l_for(g, v_lo, v_hi, mname[md]);
+    Val v_x = l_load(g, t_acc, v_acc, L.v_i, "x");
+    l_store(g, g->t_i8, round_elem(g, &R, md, v_x, v_key, L.v_i), v_out, L.v_i);
+    l_next(g, &L);
+    LLVMBuildBr(g->b, b_done);
+  }
+  LLVMPositionBuilderAtEnd(g->b, b_done);
+  LLVMBuildRetVoid(g->b);
+  return f;
+}
+
 /* requant(acc, count, out, mode, key) -> k: B over the buffer, k = max(0, B-7),
- * out[j] = sat8(R(acc[j], k)). One version per accumulator width. */
-static Val emit_requant(Cg *g, Ty t_acc, const char *name) {
+ * out[j] = sat8(R(acc[j], k)), one thread. */
+static Val emit_requant(Cg *g, Val f_maxabs, Val f_round8, const char *name) {
   Val f = l_begin_fn(g, name, g->ft_requant, true);
   Val v_acc = l_param(g, 0, "acc"), v_cnt = l_param(g, 1, "count"), v_out = l_param(g, 2, "out");
   Val v_mode = l_param(g, 3, "mode"), v_key = l_param(g, 4, "key");
-  Val var_max = l_var(g, g->t_i64, "max.var", l_i64(g, 0));
-  Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
-  Val v_v = l_sext(g, l_load(g, t_acc, v_acc, L.v_i, "v"), g->t_i64, "v64");
-  Val v_m = l_smax(g, l_get(g, g->t_i64, var_max, "max"), l_abs(g, v_v, "abs"), "max.new");
-  l_set(g, var_max, v_m);
-  l_next(g, &L);
-  Val v_max = l_get(g, g->t_i64, var_max, "max");
+  Val margs[] = {v_acc, l_i64(g, 0), v_cnt};
+  Val v_max = l_call(g, g->ft_maxabs, f_maxabs, margs, 3, "max");
   Val v_b = l_call(g, g->ft_bits, g->f_bits, &v_max, 1, "b");
   Val v_k = l_smax(g, l_sub(g, v_b, l_i32(g, 7), ""), l_i32(g, 0), "k");
-  Loop L2 = l_for(g, l_i64(g, 0), v_cnt, "j2");
-  Val v_x = l_sext(g, l_load(g, t_acc, v_acc, L2.v_i, "x"), g->t_i64, "x64");
-  Val args[] = {v_x, v_k, v_mode, v_key, L2.v_i};
-  Val v_r = l_call(g, g->ft_round, g->f_round, args, 5, "r");
-  Val v_s = l_call(g, g->ft_sat8, g->f_sat8, &v_r, 1, "s");
-  l_store(g, g->t_i8, v_s, v_out, L2.v_i);
-  l_next(g, &L2);
+  Val rargs[] = {v_acc, l_i64(g, 0), v_cnt, v_out, v_k, v_mode, v_key};
+  l_call(g, g->ft_round8, f_round8, rargs, 7, "");
   LLVMBuildRet(g->b, v_k);
   return f;
 }
@@ -342,18 +464,20 @@ static Val decayed(Cg *g, Ty t_g, Val v_g, Val v_view, Val v_j, Val v_dexp, Val 
   return l_add(g, v_gj, v_dterm, "g.decayed");
 }
 
-static Val emit_update(Cg *g, Ty t_g, const char *name) {
-  Val f = l_begin_fn(g, name, g->ft_update, true);
-  Val v_w = l_param(g, 0, "w"), v_wbits = l_param(g, 1, "wbits"), v_view = l_param(g, 2, "view");
-  Val v_g = l_param(g, 3, "grad"), v_cnt = l_param(g, 4, "count"), v_mu = l_param(g, 5, "mu");
-  Val v_mode = l_param(g, 6, "mode"), v_key = l_param(g, 7, "key"), v_decay = l_param(g, 8, "decay");
-
-  Val var_max = l_var(g, g->t_i64, "max.var", l_i64(g, 0));
-  Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
-  Val v_v = l_sext(g, l_load(g, t_g, v_g, L.v_i, "g"), g->t_i64, "g64");
-  l_set(g, var_max, l_smax(g, l_get(g, g->t_i64, var_max, ""), l_abs(g, v_v, ""), "max.new"));
-  l_next(g, &L);
-  Val v_max = l_get(g, g->t_i64, var_max, "max");
+/* The update runs in two functions so that the element loop can be split
+ * over threads:
+ *   update_plan(grad, view, count, mu, decay, out) stores {k, dexp} (i32) at
+ *     out: k = -1 when there is no update (b == 0 before or after decay);
+ *   update_apply(w, wbits, view, grad, lo, hi, k, dexp, mode, key, decay)
+ *     updates elements [lo, hi). */
+static Val emit_update_plan(Cg *g, Ty t_g, const char *name) {
+  Val f = l_begin_fn(g, name, g->ft_uplan, true);
+  Val v_g = l_param(g, 0, "grad"), v_view = l_param(g, 1, "view"), v_cnt = l_param(g, 2, "count");
+  Val v_mu = l_param(g, 3, "mu"), v_decay = l_param(g, 4, "decay"), v_out = l_param(g, 5, "out");
+  l_store(g, g->t_i32, l_i32(g, -1), v_out, l_i64(g, 0));
+  l_store(g, g->t_i32, l_i32(g, 0), v_out, l_i64(g, 1));
+  Val margs[] = {v_g, l_i64(g, 0), v_cnt};
+  Val v_max = l_call(g, g->ft_maxabs, t_g == g->t_i32 ? g->f_maxabs32 : g->f_maxabs64, margs, 3, "max");
   Val v_b0 = l_call(g, g->ft_bits, g->f_bits, &v_max, 1, "b0");
   Blk b_join = l_if(g, l_icmp(g, LLVMIntNE, v_b0, l_i32(g, 0), ""), "nonzero");
   Val v_dexp = l_sub(g, v_b0, l_i32(g, 15), "decay.exp");
@@ -370,32 +494,64 @@ static Val emit_update(Cg *g, Ty t_g, const char *name) {
   Val v_max2 = l_get(g, g->t_i64, var_max2, "max2");
   Val v_b = l_call(g, g->ft_bits, g->f_bits, &v_max2, 1, "b");
   Blk b_join2 = l_if(g, l_icmp(g, LLVMIntNE, v_b, l_i32(g, 0), ""), "nonzero2");
-  Val v_kc = l_smax(g, l_sub(g, v_b, v_mu, ""), l_i32(g, 0), "k");
+  l_store(g, g->t_i32, l_smax(g, l_sub(g, v_b, v_mu, ""), l_i32(g, 0), "k"), v_out, l_i64(g, 0));
+  l_store(g, g->t_i32, v_dexp, v_out, l_i64(g, 1));
+  l_endif(g, b_join2);
+  l_endif(g, b_join);
+  LLVMBuildRetVoid(g->b);
+  return f;
+}
+
+static Val emit_update_apply(Cg *g, Ty t_g, const char *name) {
+  Val f = l_begin_fn(g, name, g->ft_uapply, true);
+  Val v_w = l_param(g, 0, "w"), v_wbits = l_param(g, 1, "wbits"), v_view = l_param(g, 2, "view");
+  Val v_g = l_param(g, 3, "grad"), v_lo = l_param(g, 4, "lo"), v_hi = l_param(g, 5, "hi");
+  Val v_kc = l_param(g, 6, "k"), v_dexp = l_param(g, 7, "dexp");
+  Val v_mode = l_param(g, 8, "mode"), v_key = l_param(g, 9, "key"), v_decay = l_param(g, 10, "decay");
   Val v_wide = l_icmp(g, LLVMIntNE, v_wbits, l_i32(g, 8), "wide");
   Val v_lim = l_sub(g, LLVMBuildShl(g->b, l_i64(g, 1), LLVMBuildZExt(g->b, l_sub(g, v_wbits, l_i32(g, 1), ""), g->t_i64, ""), ""),
                     l_i64(g, 1), "lim");
-  Loop L2 = l_for(g, l_i64(g, 0), v_cnt, "u");
-  Val v_gd = decayed(g, t_g, v_g, v_view, L2.v_i, v_dexp, v_decay);
-  Val args[] = {v_gd, v_kc, v_mode, v_key, L2.v_i};
-  Val v_r = l_call(g, g->ft_round, g->f_round, args, 5, "step");
-  Blk b_w8 = l_block(g, "u.w8"), b_w16 = l_block(g, "u.w16"), b_done = l_block(g, "u.done");
-  LLVMBuildCondBr(g->b, v_wide, b_w16, b_w8);
-  LLVMPositionBuilderAtEnd(g->b, b_w8);
-  Val v_old8 = l_sext(g, l_load(g, g->t_i8, v_w, L2.v_i, "w"), g->t_i64, "");
-  Val v_new8 = l_sub(g, v_old8, v_r, "");
-  l_store(g, g->t_i8, l_call(g, g->ft_sat8, g->f_sat8, &v_new8, 1, "w.new"), v_w, L2.v_i);
-  LLVMBuildBr(g->b, b_done);
-  LLVMPositionBuilderAtEnd(g->b, b_w16);
-  Val v_old16 = l_sext(g, l_load(g, g->t_i16, v_w, L2.v_i, "ww"), g->t_i64, "");
-  Val v_new16 = l_sub(g, v_old16, v_r, "");
-  v_new16 = l_smin(g, v_new16, v_lim, "");
-  v_new16 = l_smax(g, v_new16, LLVMBuildNeg(g->b, v_lim, ""), "");
-  l_store(g, g->t_i16, l_trunc(g, v_new16, g->t_i16, "ww.new"), v_w, L2.v_i);
-  LLVMBuildBr(g->b, b_done);
+  /* one loop per (mode, width, decay), chosen once; k == 0 keeps g32 itself.
+   * Without decay the arithmetic stays in the gradient's width (i32
+   * vectorizes twice as wide); the decayed gradient may need i64. */
+  Val v_kc1 = l_smax(g, v_kc, l_i32(g, 1), "");
+  RoundK R64 = round_consts(g, g->t_i64, v_kc1), Rg = round_consts(g, t_g, v_kc1);
+  Val v_k0 = l_icmp(g, LLVMIntEQ, v_kc, l_i32(g, 0), "k.is0");
+  Blk b_done = l_block(g, "u.done"), b_case[12];
+  for (int c = 0; c < 12; c++) b_case[c] = l_block(g, c & 1 ? "u.w16" : "u.w8");
+  Val v_case = l_add(g, l_add(g, l_mul(g, v_mode, l_i32(g, 4), ""), l_mul(g, LLVMBuildZExt(g->b, l_icmp(g, LLVMIntNE, v_decay, l_i32(g, 0), ""), g->t_i32, ""), l_i32(g, 2), ""), ""),
+                     LLVMBuildZExt(g->b, v_wide, g->t_i32, ""), "case");
+  Val v_sw = LLVMBuildSwitch(g->b, v_case, b_case[0], 11);
+  for (int c = 1; c < 12; c++) LLVMAddCase(v_sw, l_i32(g, c), b_case[c]);
+  for (int c = 0; c < 12; c++) {
+    int md = c / 4;
+    bool dec = (c >> 1) & 1, wide = c & 1;
+    LLVMPositionBuilderAtEnd(g->b, b_case[c]);
+    Loop L2 = l_for(g, v_lo, v_hi, "u");
+    Val v_r;
+    if (dec) {
+      Val v_gd = decayed(g, t_g, v_g, v_view, L2.v_i, v_dexp, v_decay);
+      v_r = l_select(g, v_k0, v_gd, round_elem_sat(g, &R64, md, v_gd, v_key, L2.v_i, false), "step");
+    } else {
+      Val v_gj = l_load(g, t_g, v_g, L2.v_i, "g");
+      v_r = l_select(g, v_k0, v_gj, round_elem_sat(g, &Rg, md, v_gj, v_key, L2.v_i, false), "step");
+      if (t_g != g->t_i64) v_r = l_sext(g, v_r, g->t_i64, "step64");
+    }
+    if (!wide) {
+      Val v_old8 = l_sext(g, l_load(g, g->t_i8, v_w, L2.v_i, "w"), g->t_i64, "");
+      Val v_new8 = l_sub(g, v_old8, v_r, "");
+      l_store(g, g->t_i8, l_call(g, g->ft_sat8, g->f_sat8, &v_new8, 1, "w.new"), v_w, L2.v_i);
+    } else {
+      Val v_old16 = l_sext(g, l_load(g, g->t_i16, v_w, L2.v_i, "ww"), g->t_i64, "");
+      Val v_new16 = l_sub(g, v_old16, v_r, "");
+      v_new16 = l_smin(g, v_new16, v_lim, "");
+      v_new16 = l_smax(g, v_new16, LLVMBuildNeg(g->b, v_lim, ""), "");
+      l_store(g, g->t_i16, l_trunc(g, v_new16, g->t_i16, "ww.new"), v_w, L2.v_i);
+    }
+    l_next(g, &L2);
+    LLVMBuildBr(g->b, b_done);
+  }
   LLVMPositionBuilderAtEnd(g->b, b_done);
-  l_next(g, &L2);
-  l_endif(g, b_join2);
-  l_endif(g, b_join);
   LLVMBuildRetVoid(g->b);
   return f;
 }
@@ -535,12 +691,24 @@ static void emit_helpers(Cg *g) {
   emit_round(g);
   Ty ar[] = {g->t_ptr, g->t_i64, g->t_ptr, g->t_i32, g->t_i64};
   g->ft_requant = LLVMFunctionType(g->t_i32, ar, 5, 0);
-  g->f_requant32 = emit_requant(g, g->t_i32, "nit_requant_i32");
-  g->f_requant64 = emit_requant(g, g->t_i64, "nit_requant_i64");
-  Ty au[] = {g->t_ptr, g->t_i32, g->t_ptr, g->t_ptr, g->t_i64, g->t_i32, g->t_i32, g->t_i64, g->t_i32};
-  g->ft_update = LLVMFunctionType(g->t_void, au, 9, 0);
-  g->f_update32 = emit_update(g, g->t_i32, "nit_update_i32");
-  g->f_update64 = emit_update(g, g->t_i64, "nit_update_i64");
+  Ty am[] = {g->t_ptr, g->t_i64, g->t_i64};
+  g->ft_maxabs = LLVMFunctionType(g->t_i64, am, 3, 0);
+  Ty a8[] = {g->t_ptr, g->t_i64, g->t_i64, g->t_ptr, g->t_i32, g->t_i32, g->t_i64};
+  g->ft_round8 = LLVMFunctionType(g->t_void, a8, 7, 0);
+  g->f_maxabs32 = emit_maxabs(g, g->t_i32, "nit_maxabs_i32");
+  g->f_maxabs64 = emit_maxabs(g, g->t_i64, "nit_maxabs_i64");
+  g->f_round8_32 = emit_round8(g, g->t_i32, "nit_round8_i32");
+  g->f_round8_64 = emit_round8(g, g->t_i64, "nit_round8_i64");
+  g->f_requant32 = emit_requant(g, g->f_maxabs32, g->f_round8_32, "nit_requant_i32");
+  g->f_requant64 = emit_requant(g, g->f_maxabs64, g->f_round8_64, "nit_requant_i64");
+  Ty ap[] = {g->t_ptr, g->t_ptr, g->t_i64, g->t_i32, g->t_i32, g->t_ptr};
+  g->ft_uplan = LLVMFunctionType(g->t_void, ap, 6, 0);
+  Ty aa[] = {g->t_ptr, g->t_i32, g->t_ptr, g->t_ptr, g->t_i64, g->t_i64, g->t_i32, g->t_i32, g->t_i32, g->t_i64, g->t_i32};
+  g->ft_uapply = LLVMFunctionType(g->t_void, aa, 11, 0);
+  g->f_uplan32 = emit_update_plan(g, g->t_i32, "nit_update_plan_i32");
+  g->f_uplan64 = emit_update_plan(g, g->t_i64, "nit_update_plan_i64");
+  g->f_uapply32 = emit_update_apply(g, g->t_i32, "nit_update_i32");
+  g->f_uapply64 = emit_update_apply(g, g->t_i64, "nit_update_i64");
   emit_wview(g);
   emit_loss(g);
 }
@@ -615,57 +783,413 @@ static void l_zero(Cg *g, Ty t, Val v_ptr, Val v_count) {
   l_next(g, &L);
 }
 
-/* acc[b, o] = sum_i x[b, i] * w[o, i] */
-static void dense_forward(Cg *g, const Node *nd, Val v_in, Val v_w, Val v_acc, Ty t_acc) {
-  int64_t I = nd->wshape[1], O = nd->wshape[0];
-  Loop Lb = l_for(g, l_i64(g, 0), g->v_n, "b");
-  Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, O), "o");
-  Val var = l_var(g, t_acc, "dot.var", NULL);
-  l_set(g, var, LLVMConstNull(t_acc));
-  Val v_xrow = l_mul(g, Lb.v_i, l_i64(g, I), "xrow");
-  Val v_wrow = l_mul(g, Lo.v_i, l_i64(g, I), "wrow");
-  Loop Li = l_for(g, l_i64(g, 0), l_i64(g, I), "i");
-  Val v_a = l_sext(g, l_load(g, g->t_i8, v_in, l_add(g, v_xrow, Li.v_i, ""), "x"), t_acc, "");
-  Val v_b = l_sext(g, l_load(g, g->t_i8, v_w, l_add(g, v_wrow, Li.v_i, ""), "w"), t_acc, "");
-  l_set(g, var, l_add(g, l_get(g, t_acc, var, ""), l_mul(g, v_a, v_b, ""), "dot"));
-  l_next(g, &Li);
-  l_store(g, t_acc, l_get(g, t_acc, var, "dot"), v_acc, l_add(g, l_mul(g, Lb.v_i, l_i64(g, O), ""), Lo.v_i, ""));
-  l_next(g, &Lo);
-  l_next(g, &Lb);
+/* ------------------------------------------------------------ threads */
+
+/* par_for: run a loop body over [0, count) on the runtime's workers.
+ *
+ * The body is outlined into an internal function
+ *   void NAME.body(env, i64 lo, i64 hi, i32 worker)
+ * with env = {ctx, x, y}; it reloads what it needs from the NitCtx, so the
+ * emitter callback builds it exactly as it would inline (act_ptr, err_ptr,
+ * w8_ptr... all work). The caller asks ctx->parallel_for to split [0, count)
+ * into contiguous chunks, one per worker (worker < maxw, each worker index at
+ * most once) and gets back how many workers ran; with no parallel_for (tests,
+ * the diff harness) it calls the body once itself: worker 0, the whole range.
+ * Each chunk writes disjoint outputs, or its own per-worker scratch that the
+ * caller then combines; nothing depends on how the range was split. */
+typedef void (*BodyFn)(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_worker);
+
+static void load_ctx_fields(Cg *g);
+
+static Val par_for(Cg *g, const char *name, Val v_count, int maxw, BodyFn fn, const void *u) {
+  Cg saved = *g;
+  Blk b_cur = LLVMGetInsertBlock(g->b);
+  char buf[128];
+  snprintf(buf, sizeof buf, "%s.body", name);
+  Val f = l_begin_fn(g, buf, g->ft_body, true);
+  Val v_env = l_param(g, 0, "env");
+  Val v_lo = l_param(g, 1, "lo"), v_hi = l_param(g, 2, "hi"), v_wk = l_param(g, 3, "worker");
+  g->v_ctx = LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildStructGEP2(g->b, g->t_env, v_env, 0, ""), "ctx");
+  g->v_x = LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildStructGEP2(g->b, g->t_env, v_env, 1, ""), "x");
+  g->v_y = LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildStructGEP2(g->b, g->t_env, v_env, 2, ""), "y");
+  load_ctx_fields(g);
+  fn(g, u, v_lo, v_hi, v_wk);
+  LLVMBuildRetVoid(g->b);
+  *g = saved;
+  LLVMPositionBuilderAtEnd(g->b, b_cur);
+
+  Val var_env = l_var(g, g->t_env, "env", NULL);
+  LLVMBuildStore(g->b, g->v_ctx, LLVMBuildStructGEP2(g->b, g->t_env, var_env, 0, ""));
+  LLVMBuildStore(g->b, g->v_x, LLVMBuildStructGEP2(g->b, g->t_env, var_env, 1, ""));
+  LLVMBuildStore(g->b, g->v_y ? g->v_y : LLVMConstNull(g->t_ptr), LLVMBuildStructGEP2(g->b, g->t_env, var_env, 2, ""));
+  Val v_pf = LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildStructGEP2(g->b, g->t_ctx, g->v_ctx, CTX_PFOR, ""), "pfor");
+  Val var_used = l_var(g, g->t_i32, "used.var", l_i32(g, 1));
+  Blk b_par = l_block(g, "par"), b_inl = l_block(g, "inline"), b_join = l_block(g, "par.join");
+  LLVMBuildCondBr(g->b, LLVMBuildIsNotNull(g->b, v_pf, ""), b_par, b_inl);
+  LLVMPositionBuilderAtEnd(g->b, b_par);
+  Val v_pool = LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildStructGEP2(g->b, g->t_ctx, g->v_ctx, CTX_POOL, ""), "pool");
+  Val pargs[] = {v_pool, f, var_env, v_count, l_i32(g, maxw)};
+  l_set(g, var_used, l_call(g, g->ft_pfor, v_pf, pargs, 5, "used"));
+  LLVMBuildBr(g->b, b_join);
+  LLVMPositionBuilderAtEnd(g->b, b_inl);
+  Val bargs[] = {var_env, l_i64(g, 0), v_count, l_i32(g, 0)};
+  l_call(g, g->ft_body, f, bargs, 4, "");
+  LLVMBuildBr(g->b, b_join);
+  LLVMPositionBuilderAtEnd(g->b, b_join);
+  return l_get(g, g->t_i32, var_used, "used");
 }
 
-/* e32[b, i] = sum_o e[b, o] * w[o, i] */
-static void dense_backward_input(Cg *g, const Node *nd, Val v_e, Val v_w, Val v_acc, Ty t_acc) {
-  int64_t I = nd->wshape[1], O = nd->wshape[0];
-  Loop Lb = l_for(g, l_i64(g, 0), g->v_n, "b");
-  Loop Li = l_for(g, l_i64(g, 0), l_i64(g, I), "i");
-  Val var = l_var(g, t_acc, "dot.var", NULL);
-  l_set(g, var, LLVMConstNull(t_acc));
-  Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, O), "o");
-  Val v_a = l_sext(g, l_load(g, g->t_i8, v_e, l_add(g, l_mul(g, Lb.v_i, l_i64(g, O), ""), Lo.v_i, ""), "e"), t_acc, "");
-  Val v_b = l_sext(g, l_load(g, g->t_i8, v_w, l_add(g, l_mul(g, Lo.v_i, l_i64(g, I), ""), Li.v_i, ""), "w"), t_acc, "");
-  l_set(g, var, l_add(g, l_get(g, t_acc, var, ""), l_mul(g, v_a, v_b, ""), "dot"));
-  l_next(g, &Lo);
-  l_store(g, t_acc, l_get(g, t_acc, var, "dot"), v_acc, l_add(g, l_mul(g, Lb.v_i, l_i64(g, I), ""), Li.v_i, ""));
-  l_next(g, &Li);
-  l_next(g, &Lb);
+/* ------------------------------------------------------------- int8 GEMM */
+
+/* Every weighted kernel is lowered to one matrix product shape, "NT": both
+ * operands have their rows contiguous along the summed dimension k,
+ *   C[m*ldcm + n*ldcn] (+)= sum_{k<K} A[m*lda + k] * B[n*ldb + k]
+ * for m in [0, M), n in [n0, n1); int8 operands, exact sums.
+ *
+ * On x86 with AVX-512 VNNI (the host features say so) the product runs on
+ * vpdpbusd, which multiplies unsigned by signed bytes: A is biased by 128
+ * (a ^ 0x80 = a + 128 as an unsigned byte) and the bias is taken out exactly,
+ *   sum (a + 128) b - 128 sum b = sum a b,
+ * with sum b accumulated by the same instruction against a vector of ones.
+ * Each 64-byte step of k loads one vector per row, masked at the end of the
+ * row (masked lanes read as zero and contribute 0 * 128 = 0). Tiles of 4 x 4
+ * outputs reuse every load four times; the edges use 4 x 1, 1 x 4 and 1 x 1.
+ * The lanes of a partial sum are i32: vpdpbusd never saturates, and each lane
+ * stays below K * 255 * 127, so K <= 66311 (checked from the shapes).
+ * Elsewhere a plain dot-product loop per output, which LLVM vectorizes. */
+typedef struct Gemm {
+  Val v_A, v_B, v_C;
+  int64_t lda, ldb, ldcm, ldcn;
+  Val v_M, v_n0, v_n1, v_K; /* i64, run-time values allowed */
+  int64_t kmax;             /* largest K at run time (compile time bound) */
+  Ty t_acc;                 /* element type of C */
+  bool accumulate;          /* C += instead of C = */
+  Val v_bsum;               /* i32 sum_k B[n, k] by n, precomputed; NULL: in the tile */
+} Gemm;
+
+static bool gemm_vnni(Cg *g, const Gemm *G) {
+  return g->vnni && G->kmax * 255 * 127 < ((int64_t)1 << 31);
 }
 
-/* g32[o, i] = sum_b e[b, o] * x[b, i] */
-static void dense_backward_weight(Cg *g, const Node *nd, Val v_e, Val v_in, Val v_g, Ty t_g) {
+static Val l_intrinsic(Cg *g, const char *name, Ty *ov, unsigned nov, Ty *ft) {
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  *ft = LLVMIntrinsicGetType(g->ctx, id, ov, nov);
+  return LLVMGetIntrinsicDeclaration(g->mod, id, ov, nov);
+}
+
+static void gemm_store(Cg *g, const Gemm *G, Val v_m, Val v_n, Val v_dot) {
+  Val v_idx = l_add(g, l_mul(g, v_m, l_i64(g, G->ldcm), ""), l_mul(g, v_n, l_i64(g, G->ldcn), ""), "cidx");
+  Val v_v = LLVMTypeOf(v_dot) == G->t_acc ? v_dot : l_sext(g, v_dot, G->t_acc, "");
+  if (G->accumulate) v_v = l_add(g, l_load(g, G->t_acc, G->v_C, v_idx, "c.old"), v_v, "c.new");
+  l_store(g, G->t_acc, v_v, G->v_C, v_idx);
+}
+
+/* Sixteen <16 x i32> vectors -> one vector whose lane l is the sum of all
+ * lanes of v[order[l]]: four levels of pairwise folding, each adding the
+ * low and high halves of every lane group of two vectors (two shuffles and
+ * one add per pair), 30 shuffles and 15 adds instead of 16 reductions. */
+static Val tree_sums(Cg *g, Val *v, int *order) {
+  Val cur[16];
+  int lists[16][16], len[16];
+  int n = 16;
+  for (int t = 0; t < 16; t++) {
+    cur[t] = v[t];
+    lists[t][0] = t;
+    len[t] = 1;
+  }
+  for (int s = 16; s > 1; s /= 2) { /* s: lanes per group before this level */
+    int groups = 16 / s;            /* groups per vector */
+    for (int t = 0; t < n / 2; t++) {
+      Val lo[16], hi[16];
+      int l = 0;
+      for (int side = 0; side < 2; side++)
+        for (int gi = 0; gi < groups; gi++)
+          for (int u = 0; u < s / 2; u++, l++) {
+            lo[l] = l_i32(g, side * 16 + gi * s + u);
+            hi[l] = l_i32(g, side * 16 + gi * s + s / 2 + u);
+          }
+      Val a = cur[2 * t], b = cur[2 * t + 1];
+      Val v_lo = LLVMBuildShuffleVector(g->b, a, b, LLVMConstVector(lo, 16), "fold.lo");
+      Val v_hi = LLVMBuildShuffleVector(g->b, a, b, LLVMConstVector(hi, 16), "fold.hi");
+      cur[t] = l_add(g, v_lo, v_hi, "fold");
+      int merged[16], m = 0;
+      for (int q = 0; q < len[2 * t]; q++) merged[m++] = lists[2 * t][q];
+      for (int q = 0; q < len[2 * t + 1]; q++) merged[m++] = lists[2 * t + 1][q];
+      memcpy(lists[t], merged, sizeof merged);
+      len[t] = m;
+    }
+    n /= 2;
+  }
+  memcpy(order, lists[0], sizeof lists[0]);
+  return cur[0];
+}
+
+/* One mr x nr tile at (m0, n0) with vpdpbusd. */
+static void gemm_tile(Cg *g, const Gemm *G, Val v_m0, Val v_n0, int mr, int nr) {
+  Ty t_v = LLVMVectorType(g->t_i32, 16), t_b = LLVMVectorType(g->t_i8, 64), t_mk = LLVMVectorType(g->t_i1, 64);
+  Ty ft_dp, ft_ld, ft_red;
+  Val f_dp = l_intrinsic(g, "llvm.x86.avx512.vpdpbusd.512", NULL, 0, &ft_dp);
+  Ty ov_ld[] = {t_b, g->t_ptr};
+  Val f_ld = l_intrinsic(g, "llvm.masked.load", ov_ld, 2, &ft_ld);
+  Ty ov_red[] = {t_v};
+  Val f_red = l_intrinsic(g, "llvm.vector.reduce.add", ov_red, 1, &ft_red);
+  Val v_zero = LLVMConstNull(t_v);
+  Val ones[16], bias[64];
+  for (int t = 0; t < 16; t++) ones[t] = l_i32(g, 0x01010101);
+  for (int t = 0; t < 64; t++) bias[t] = LLVMConstInt(g->t_i8, 0x80, 0);
+  Val v_onesv = LLVMConstVector(ones, 16), v_bias = LLVMConstVector(bias, 64);
+  Val var_acc[4][4], var_bs[4], v_arow[4], v_brow[4];
+  for (int i = 0; i < mr; i++) {
+    v_arow[i] = l_gep(g, g->t_i8, G->v_A, l_mul(g, l_add(g, v_m0, l_i64(g, i), ""), l_i64(g, G->lda), ""), "a.row");
+    for (int j = 0; j < nr; j++) var_acc[i][j] = l_var(g, t_v, "acc.var", v_zero);
+  }
+  for (int j = 0; j < nr; j++) {
+    v_brow[j] = l_gep(g, g->t_i8, G->v_B, l_mul(g, l_add(g, v_n0, l_i64(g, j), ""), l_i64(g, G->ldb), ""), "b.row");
+    var_bs[j] = G->v_bsum ? NULL : l_var(g, t_v, "bsum.var", v_zero);
+  }
+  Val v_nch = LLVMBuildSDiv(g->b, l_add(g, G->v_K, l_i64(g, 63), ""), l_i64(g, 64), "chunks");
+  Loop Lk = l_for(g, l_i64(g, 0), v_nch, "kc");
+  Val v_k = l_mul(g, Lk.v_i, l_i64(g, 64), "k");
+  Val v_rem = l_sub(g, G->v_K, v_k, "rem");
+  Val v_part = l_sub(g, LLVMBuildShl(g->b, l_i64(g, 1), l_smin(g, v_rem, l_i64(g, 63), ""), ""), l_i64(g, 1), "");
+  Val v_m64 = l_select(g, l_icmp(g, LLVMIntSGE, v_rem, l_i64(g, 64), ""), l_i64(g, -1), v_part, "mask64");
+  Val v_mask = LLVMBuildBitCast(g->b, v_m64, t_mk, "mask");
+  Val v_av[4], v_bv[4];
+  for (int i = 0; i < mr; i++) {
+    Val args[] = {l_gep(g, g->t_i8, v_arow[i], v_k, ""), l_i32(g, 1), v_mask, LLVMConstNull(t_b)};
+    Val v_a = l_call(g, ft_ld, f_ld, args, 4, "a");
+    v_av[i] = LLVMBuildBitCast(g->b, LLVMBuildXor(g->b, v_a, v_bias, "a.u8"), t_v, "a.v");
+  }
+  for (int j = 0; j < nr; j++) {
+    Val args[] = {l_gep(g, g->t_i8, v_brow[j], v_k, ""), l_i32(g, 1), v_mask, LLVMConstNull(t_b)};
+    v_bv[j] = LLVMBuildBitCast(g->b, l_call(g, ft_ld, f_ld, args, 4, "b"), t_v, "b.v");
+    if (G->v_bsum) continue;
+    Val dargs[] = {l_get(g, t_v, var_bs[j], ""), v_onesv, v_bv[j]};
+    l_set(g, var_bs[j], l_call(g, ft_dp, f_dp, dargs, 3, "bsum"));
+  }
+  for (int i = 0; i < mr; i++)
+    for (int j = 0; j < nr; j++) {
+      Val dargs[] = {l_get(g, t_v, var_acc[i][j], ""), v_av[i], v_bv[j]};
+      l_set(g, var_acc[i][j], l_call(g, ft_dp, f_dp, dargs, 3, "acc"));
+    }
+  l_next(g, &Lk);
+  /* a full 4 x 4 tile folds its 16 accumulators into one vector of 16 sums
+   * (tree_sums); smaller tiles reduce each accumulator on its own */
+  Val v_sums = NULL;
+  int order[16];
+  if (mr * nr == 16) {
+    Val v_in[16];
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 4; j++) v_in[i * 4 + j] = l_get(g, t_v, var_acc[i][j], "acc");
+    v_sums = tree_sums(g, v_in, order);
+  }
+  for (int j = 0; j < nr; j++) {
+    Val v_bs;
+    if (G->v_bsum) {
+      v_bs = l_load(g, g->t_i32, G->v_bsum, l_add(g, v_n0, l_i64(g, j), ""), "bsum");
+    } else {
+      Val v_bsv = l_get(g, t_v, var_bs[j], "bsum");
+      v_bs = l_call(g, ft_red, f_red, &v_bsv, 1, "bsum");
+    }
+    Val v_corr = LLVMBuildShl(g->b, v_bs, l_i32(g, 7), "corr");
+    for (int i = 0; i < mr; i++) {
+      Val v_sum;
+      if (v_sums) {
+        int lane = 0;
+        while (order[lane] != i * 4 + j) lane++;
+        v_sum = LLVMBuildExtractElement(g->b, v_sums, l_i32(g, lane), "sum");
+      } else {
+        Val v_accv = l_get(g, t_v, var_acc[i][j], "acc");
+        v_sum = l_call(g, ft_red, f_red, &v_accv, 1, "sum");
+      }
+      Val v_dot = l_sub(g, v_sum, v_corr, "dot");
+      gemm_store(g, G, l_add(g, v_m0, l_i64(g, i), ""), l_add(g, v_n0, l_i64(g, j), ""), v_dot);
+    }
+  }
+}
+
+/* The whole product: 4 x 4 tiles, then edge tiles of the exact remaining
+ * size (vnni), or one dot loop per output (plain path). */
+static void gemm(Cg *g, const Gemm *G) {
+  if (!gemm_vnni(g, G)) {
+    Ty t = G->t_acc;
+    Loop Lm = l_for(g, l_i64(g, 0), G->v_M, "gm");
+    Loop Ln = l_for(g, G->v_n0, G->v_n1, "gn");
+    Val v_ar = l_mul(g, Lm.v_i, l_i64(g, G->lda), "arow"), v_br = l_mul(g, Ln.v_i, l_i64(g, G->ldb), "brow");
+    Val var = l_var(g, t, "dot.var", NULL);
+    l_set(g, var, LLVMConstNull(t));
+    Loop Lk = l_for(g, l_i64(g, 0), G->v_K, "gk");
+    Val v_a = l_sext(g, l_load(g, g->t_i8, G->v_A, l_add(g, v_ar, Lk.v_i, ""), "a"), t, "");
+    Val v_b = l_sext(g, l_load(g, g->t_i8, G->v_B, l_add(g, v_br, Lk.v_i, ""), "b"), t, "");
+    l_set(g, var, l_add(g, l_get(g, t, var, ""), l_mul(g, v_a, v_b, ""), "dot"));
+    l_next(g, &Lk);
+    gemm_store(g, G, Lm.v_i, Ln.v_i, l_get(g, t, var, "dot"));
+    l_next(g, &Ln);
+    l_next(g, &Lm);
+    return;
+  }
+  Val v_M4 = LLVMBuildAnd(g->b, G->v_M, l_i64(g, -4), "m4");
+  Val v_N = l_sub(g, G->v_n1, G->v_n0, "nn");
+  Val v_N4 = l_add(g, G->v_n0, LLVMBuildAnd(g->b, v_N, l_i64(g, -4), ""), "n4");
+  Val v_mrem = LLVMBuildAnd(g->b, G->v_M, l_i64(g, 3), "m.rem");
+  Val v_nrem = LLVMBuildAnd(g->b, v_N, l_i64(g, 3), "n.rem");
+  /* rows: full tiles of 4, then one tile of the 1..3 left (a switch) */
+  Blk b_mend = l_block(g, "tm.end");
+  Blk b_mcase[4];
+  for (int mr = 4; mr >= 1; mr--) {
+    char name[16];
+    snprintf(name, sizeof name, "tm%d", mr);
+    b_mcase[mr - 1] = l_block(g, name);
+  }
+  LLVMBuildBr(g->b, b_mcase[3]);
+  for (int mr = 4; mr >= 1; mr--) {
+    LLVMPositionBuilderAtEnd(g->b, b_mcase[mr - 1]);
+    Val v_m0;
+    Loop Lm;
+    if (mr == 4) {
+      Lm = l_for(g, l_i64(g, 0), LLVMBuildAShr(g->b, v_M4, l_i64(g, 2), ""), "tm");
+      v_m0 = l_mul(g, Lm.v_i, l_i64(g, 4), "m0");
+    } else {
+      v_m0 = v_M4;
+    }
+    Loop Ln = l_for(g, l_i64(g, 0), LLVMBuildAShr(g->b, l_sub(g, v_N4, G->v_n0, ""), l_i64(g, 2), ""), "tn");
+    gemm_tile(g, G, v_m0, l_add(g, G->v_n0, l_mul(g, Ln.v_i, l_i64(g, 4), ""), "n0"), mr, 4);
+    l_next(g, &Ln);
+    Blk b_nend = l_block(g, "tn.end");
+    Blk b_n[3];
+    for (int nr = 1; nr <= 3; nr++) b_n[nr - 1] = l_block(g, "tn.rem");
+    Val v_sw = LLVMBuildSwitch(g->b, v_nrem, b_nend, 3);
+    for (int nr = 1; nr <= 3; nr++) {
+      LLVMAddCase(v_sw, l_i64(g, nr), b_n[nr - 1]);
+      LLVMPositionBuilderAtEnd(g->b, b_n[nr - 1]);
+      gemm_tile(g, G, v_m0, v_N4, mr, nr);
+      LLVMBuildBr(g->b, b_nend);
+    }
+    LLVMPositionBuilderAtEnd(g->b, b_nend);
+    if (mr == 4) {
+      l_next(g, &Lm);
+      Val v_sw2 = LLVMBuildSwitch(g->b, v_mrem, b_mend, 3);
+      for (int r = 1; r <= 3; r++) LLVMAddCase(v_sw2, l_i64(g, r), b_mcase[r - 1]);
+    } else {
+      LLVMBuildBr(g->b, b_mend);
+    }
+  }
+  LLVMPositionBuilderAtEnd(g->b, b_mend);
+}
+
+/* dst[r] = sum_k B[r*ldb + k] (i32) for r < rows: the bias correction of
+ * gemm for a B that many tiles share (weights). */
+static void row_sums(Cg *g, Val v_B, int64_t ldb, int64_t rows, int64_t K, Val v_dst) {
+  Loop Lr = l_for(g, l_i64(g, 0), l_i64(g, rows), "rs");
+  Val var = l_var(g, g->t_i32, "rsum.var", NULL);
+  l_set(g, var, l_i32(g, 0));
+  Val v_row = l_mul(g, Lr.v_i, l_i64(g, ldb), "");
+  Loop Lk = l_for(g, l_i64(g, 0), l_i64(g, K), "rk");
+  Val v_v = l_sext(g, l_load(g, g->t_i8, v_B, l_add(g, v_row, Lk.v_i, ""), "b"), g->t_i32, "");
+  l_set(g, var, l_add(g, l_get(g, g->t_i32, var, ""), v_v, "rsum"));
+  l_next(g, &Lk);
+  l_store(g, g->t_i32, l_get(g, g->t_i32, var, "rsum"), v_dst, Lr.v_i);
+  l_next(g, &Lr);
+}
+
+/* Where row sums of weight operands go: the gradient scratch, which is free
+ * from the start of a layer's forward or backward pass until its weight
+ * gradient is computed (after the input error). */
+static Val bsum_ptr(Cg *g) { return l_slab(g, g->v_work, g->p->grad.off, "bsum"); }
+
+/* Transpose a (rows, cols) int8 matrix into dst with row stride ldd:
+ * dst[c*ldd + r] = src[r*cols + c] for r < rows (run time), c < cols. */
+static void l_transpose(Cg *g, Val v_src, Val v_rows, int64_t cols, Val v_dst, int64_t ldd) {
+  Loop Lr = l_for(g, l_i64(g, 0), v_rows, "tr");
+  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, cols), "tc");
+  Val v_v = l_load(g, g->t_i8, v_src, l_add(g, l_mul(g, Lr.v_i, l_i64(g, cols), ""), Lc.v_i, ""), "v");
+  l_store(g, g->t_i8, v_v, v_dst, l_add(g, l_mul(g, Lc.v_i, l_i64(g, ldd), ""), Lr.v_i, ""));
+  l_next(g, &Lc);
+  l_next(g, &Lr);
+}
+
+static Val pack_ptr(Cg *g) { return l_slab(g, g->v_work, g->p->pack.off, "pack"); }
+
+/* Split a range of N outputs into blocks of 4 for par_for: block [lo, hi)
+ * covers outputs [4 lo, min(4 hi, N)). */
+static int64_t nblocks(int64_t N) { return (N + 3) / 4; }
+static void block_range(Cg *g, Val v_lo, Val v_hi, int64_t N, Val *v_n0, Val *v_n1) {
+  *v_n0 = l_mul(g, v_lo, l_i64(g, 4), "n0");
+  *v_n1 = l_smin(g, l_mul(g, v_hi, l_i64(g, 4), ""), l_i64(g, N), "n1");
+}
+
+/* What a par_for body of a layer kernel needs (compile-time data only:
+ * run-time values are reloaded inside the body). */
+typedef struct KArgs {
+  const Node *nd;
+  int i;                 /* node index */
+  Ty t_acc;              /* accumulator (or gradient) type */
+} KArgs;
+
+/* acc[b, o] = sum_i x[b, i] * w[o, i]: A = x, B = w, blocks of outputs o */
+static void dense_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const KArgs *k = u;
+  const Node *nd = k->nd;
   int64_t I = nd->wshape[1], O = nd->wshape[0];
-  Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, O), "o");
-  Loop Li = l_for(g, l_i64(g, 0), l_i64(g, I), "i");
-  Val var = l_var(g, t_g, "gsum.var", NULL);
-  l_set(g, var, LLVMConstNull(t_g));
-  Loop Lb = l_for(g, l_i64(g, 0), g->v_n, "b");
-  Val v_a = l_sext(g, l_load(g, g->t_i8, v_e, l_add(g, l_mul(g, Lb.v_i, l_i64(g, O), ""), Lo.v_i, ""), "e"), t_g, "");
-  Val v_b = l_sext(g, l_load(g, g->t_i8, v_in, l_add(g, l_mul(g, Lb.v_i, l_i64(g, I), ""), Li.v_i, ""), "x"), t_g, "");
-  l_set(g, var, l_add(g, l_get(g, t_g, var, ""), l_mul(g, v_a, v_b, ""), "gsum"));
-  l_next(g, &Lb);
-  l_store(g, t_g, l_get(g, t_g, var, "gsum"), v_g, l_add(g, l_mul(g, Lo.v_i, l_i64(g, I), ""), Li.v_i, ""));
-  l_next(g, &Li);
-  l_next(g, &Lo);
+  (void)v_wk;
+  Gemm G = {act_ptr(g, nd->in[0]), w8_ptr(g, nd), acc_ptr(g), I, I, O, 1, g->v_n, NULL, NULL,
+            l_i64(g, I), I, k->t_acc, false, NULL};
+  if (gemm_vnni(g, &G)) G.v_bsum = bsum_ptr(g);
+  block_range(g, v_lo, v_hi, O, &G.v_n0, &G.v_n1);
+  gemm(g, &G);
+}
+
+static void dense_forward(Cg *g, int i, Ty t_acc) {
+  const Node *nd = &g->m->nodes[i];
+  KArgs k = {nd, i, t_acc};
+  if (g->vnni) row_sums(g, w8_ptr(g, nd), nd->wshape[1], nd->wshape[0], nd->wshape[1], bsum_ptr(g));
+  par_for(g, nd->name, l_i64(g, nblocks(nd->wshape[0])), g->p->maxw, dense_forward_body, &k);
+}
+
+/* e32[b, i] = sum_o e[b, o] * w[o, i]: A = e, B = w^T (packed), blocks of i */
+static void dense_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const KArgs *k = u;
+  const Node *nd = k->nd;
+  int64_t I = nd->wshape[1], O = nd->wshape[0];
+  (void)v_wk;
+  Gemm G = {err_ptr(g, k->i), pack_ptr(g), acc_ptr(g), O, O, I, 1, g->v_n, NULL, NULL,
+            l_i64(g, O), O, k->t_acc, false, NULL};
+  if (gemm_vnni(g, &G)) G.v_bsum = bsum_ptr(g);
+  block_range(g, v_lo, v_hi, I, &G.v_n0, &G.v_n1);
+  gemm(g, &G);
+}
+
+static void dense_backward_input(Cg *g, int i, Ty t_acc) {
+  const Node *nd = &g->m->nodes[i];
+  int64_t I = nd->wshape[1], O = nd->wshape[0];
+  l_transpose(g, w8_ptr(g, nd), l_i64(g, O), I, pack_ptr(g), O); /* (I, O) */
+  if (g->vnni) row_sums(g, pack_ptr(g), O, I, O, bsum_ptr(g));
+  KArgs k = {nd, i, t_acc};
+  par_for(g, nd->name, l_i64(g, nblocks(I)), g->p->maxw, dense_input_body, &k);
+}
+
+/* g32[o, i] = sum_b e[b, o] * x[b, i]: A = e^T (O, B), B = x^T (I, B), both
+ * packed with row stride B (compiled batch), blocks of i */
+static void dense_weight_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const KArgs *k = u;
+  const Node *nd = k->nd;
+  int64_t I = nd->wshape[1], O = nd->wshape[0], B = g->m->recipe.batch;
+  (void)v_wk;
+  Val v_pk = pack_ptr(g);
+  Gemm G = {v_pk, l_gep(g, g->t_i8, v_pk, l_i64(g, O * B), "xT"), grad_ptr(g), B, B, I, 1, l_i64(g, O), NULL, NULL,
+            g->v_n, B, k->t_acc, false, NULL};
+  block_range(g, v_lo, v_hi, I, &G.v_n0, &G.v_n1);
+  gemm(g, &G);
+}
+
+static void dense_backward_weight(Cg *g, int i, Ty t_g) {
+  const Node *nd = &g->m->nodes[i];
+  int64_t I = nd->wshape[1], O = nd->wshape[0], B = g->m->recipe.batch;
+  Val v_pk = pack_ptr(g);
+  l_transpose(g, err_ptr(g, i), g->v_n, O, v_pk, B);
+  l_transpose(g, act_ptr(g, nd->in[0]), g->v_n, I, l_gep(g, g->t_i8, v_pk, l_i64(g, O * B), "xT"), B);
+  KArgs k = {nd, i, t_g};
+  par_for(g, nd->name, l_i64(g, nblocks(I)), g->p->maxw, dense_weight_body, &k);
 }
 
 /* Input coordinate of an output coordinate and kernel tap; "valid" when it
@@ -678,66 +1202,343 @@ static Val in_range(Cg *g, Val v, int64_t hi) {
                       l_icmp(g, LLVMIntSLT, v, l_i64(g, hi), ""), "");
 }
 
-/* The three conv kernels share one loop nest over (b, o, oy, ox, c, ky, kx)
- * with the input tap at (b, g*Cg + c, oy*sh - ph + ky, ox*sw - pw + kx):
- *   CONV_FWD   acc[b,o,oy,ox] += x[tap] * w[o,c,ky,kx]
- *   CONV_BWD   e32[tap]       += e[b,o,oy,ox] * w[o,c,ky,kx]   (scatter)
- *   CONV_GRAD  g32[o,c,ky,kx] += e[b,o,oy,ox] * x[tap] */
-enum { CONV_FWD, CONV_BWD, CONV_GRAD };
+/* Convolutions as one GEMM per sample and group over an im2col matrix in
+ * the worker's scratch (only one sample's worth at a time; workers take
+ * whole samples):
+ *   forward   col[p, k] = x[b, g*Cg + c, oy*sh - ph + ky, ox*sw - pw + kx]
+ *             (p = (oy, ox), k = (ky, kx, c), 0 in the padding);
+ *             acc[b, g*Og + o, p] = sum_k col[p, k] wf[g*Og + o, k] with
+ *             wf the weights reordered to that k order
+ *   input     ecol[q, k'] = e[b, g*Og + o, oy, ox] for q = (iy, ix),
+ *             k' = (o, ky, kx), where iy = oy*sh - ph + ky (0 where no such
+ *             oy exists); e32[b, g*Cg + c, q] = sum_k' ecol[q, k'] wr[g, c, k']
+ *             with wr[g, c, (o, ky, kx)] = w[g*Og + o, c, ky, kx], so every
+ *             e32 element is written once, by one worker, without scatter
+ *   weights   colT[k, p] = col[p, k]; part[g*Og + o, k] += sum_p e[b, g*Og + o, p]
+ *             colT[k, p]; the workers' partial sums are added at the end. */
+typedef struct ConvDims {
+  int64_t O, Cg, KH, KW, Og, G, IC, IH, IW, OH, OW, P, Kc, Ke;
+} ConvDims;
 
-static void conv_nest(Cg *g, const Node *nd, int which, Val v_x, Val v_w, Val v_e, Val v_out, Ty t_acc) {
+static ConvDims conv_dims(Cg *g, const Node *nd) {
   const Shape *is = &g->m->nodes[nd->in[0]].out, *os = &nd->out;
-  int64_t O = nd->wshape[0], Cg_ = nd->wshape[1], KH = nd->kh, KW = nd->kw;
-  int64_t Og = O / nd->groups;
-  int64_t IC = is->c, IH = is->h, IW = is->w, OH = os->h, OW = os->w;
-  Loop Lb = l_for(g, l_i64(g, 0), g->v_n, "b");
-  Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, O), "o");
-  Val v_grp = LLVMBuildSDiv(g->b, Lo.v_i, l_i64(g, Og), "grp");
-  Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, OH), "oy");
-  Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, OW), "ox");
-  Val v_oidx = l_add(g, l_mul(g, l_add(g, l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, O), ""), Lo.v_i, ""),
-                                                   l_i64(g, OH), ""), Ly.v_i, ""), l_i64(g, OW), ""), Lx.v_i, "oidx");
-  Val var = NULL, v_eo = NULL;
-  if (which == CONV_FWD) {
-    var = l_var(g, t_acc, "conv.var", NULL);
-    l_set(g, var, LLVMConstNull(t_acc));
-  } else {
-    v_eo = l_sext(g, l_load(g, g->t_i8, v_e, v_oidx, "eo"), t_acc, "eo.w");
-  }
-  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, Cg_), "c");
-  Val v_ci = l_add(g, l_mul(g, v_grp, l_i64(g, Cg_), ""), Lc.v_i, "ci");
-  Loop Lky = l_for(g, l_i64(g, 0), l_i64(g, KH), "ky");
-  Val v_iy = in_coord(g, Ly.v_i, nd->sh, nd->ph, Lky.v_i, "iy");
-  Loop Lkx = l_for(g, l_i64(g, 0), l_i64(g, KW), "kx");
-  Val v_ix = in_coord(g, Lx.v_i, nd->sw, nd->pw, Lkx.v_i, "ix");
-  Val v_ok = LLVMBuildAnd(g->b, in_range(g, v_iy, IH), in_range(g, v_ix, IW), "inside");
-  Blk b_join = l_if(g, v_ok, "tap");
-  Val v_iidx = l_add(g, l_mul(g, l_add(g, l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, IC), ""), v_ci, ""),
-                                                   l_i64(g, IH), ""), v_iy, ""), l_i64(g, IW), ""), v_ix, "iidx");
-  Val v_widx = l_add(g, l_mul(g, l_add(g, l_mul(g, l_add(g, l_mul(g, Lo.v_i, l_i64(g, Cg_), ""), Lc.v_i, ""),
-                                                   l_i64(g, KH), ""), Lky.v_i, ""), l_i64(g, KW), ""), Lkx.v_i, "widx");
-  if (which == CONV_FWD) {
-    Val v_a = l_sext(g, l_load(g, g->t_i8, v_x, v_iidx, "x"), t_acc, "");
-    Val v_b = l_sext(g, l_load(g, g->t_i8, v_w, v_widx, "w"), t_acc, "");
-    l_set(g, var, l_add(g, l_get(g, t_acc, var, ""), l_mul(g, v_a, v_b, ""), "dot"));
-  } else if (which == CONV_BWD) {
-    Val v_b = l_sext(g, l_load(g, g->t_i8, v_w, v_widx, "w"), t_acc, "");
-    Val v_old = l_load(g, t_acc, v_out, v_iidx, "e32");
-    l_store(g, t_acc, l_add(g, v_old, l_mul(g, v_eo, v_b, ""), ""), v_out, v_iidx);
-  } else {
-    Val v_a = l_sext(g, l_load(g, g->t_i8, v_x, v_iidx, "x"), t_acc, "");
-    Val v_old = l_load(g, t_acc, v_out, v_widx, "g32");
-    l_store(g, t_acc, l_add(g, v_old, l_mul(g, v_eo, v_a, ""), ""), v_out, v_widx);
-  }
-  l_endif(g, b_join);
-  l_next(g, &Lkx);
-  l_next(g, &Lky);
+  ConvDims d;
+  d.O = nd->wshape[0];
+  d.Cg = nd->wshape[1];
+  d.KH = nd->kh;
+  d.KW = nd->kw;
+  d.G = nd->groups;
+  d.Og = d.O / d.G;
+  d.IC = is->c, d.IH = is->h, d.IW = is->w, d.OH = os->h, d.OW = os->w;
+  d.P = d.OH * d.OW;
+  d.Kc = d.Cg * d.KH * d.KW;
+  d.Ke = d.Og * d.KH * d.KW;
+  return d;
+}
+
+/* This worker's scratch slice of plan->col. */
+static Val col_ptr(Cg *g, Val v_wk) {
+  Val v_off = l_add(g, l_i64(g, g->p->col.off), l_mul(g, LLVMBuildZExt(g->b, v_wk, g->t_i64, ""),
+                                                      l_i64(g, g->p->col_bytes), ""), "");
+  return l_gep(g, g->t_i8, g->v_work, v_off, "col");
+}
+
+/* The padded copy of this worker's slice: the last `bytes` of it. */
+static Val pad_ptr(Cg *g, Val v_col, int64_t bytes) {
+  int64_t off = g->p->col_bytes - (bytes + 63) / 64 * 64;
+  return l_gep(g, g->t_i8, v_col, l_i64(g, off), "pad");
+}
+
+/* dst (C, H + 2 py, W + 2 px) = channels [c0, c0 + C) of sample b of a
+ * (n, Ctot, H, W) tensor, with a zero border: the im2col loops below then
+ * read every tap without a bounds test. */
+static void pad_copy(Cg *g, Val v_src, Val v_b, Val v_c0, int64_t Ctot, int64_t C, int64_t H, int64_t W,
+                     int64_t py, int64_t px, Val v_dst) {
+  int64_t PH = H + 2 * py, PW = W + 2 * px;
+  LLVMBuildMemSet(g->b, v_dst, LLVMConstNull(g->t_i8), l_i64(g, C * PH * PW), 1);
+  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, C), "pc");
+  Val v_plane = l_mul(g, l_add(g, l_mul(g, v_b, l_i64(g, Ctot), ""), l_add(g, v_c0, Lc.v_i, ""), ""), l_i64(g, H * W), "");
+  Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, H), "py");
+  Val v_s = l_gep(g, g->t_i8, v_src, l_add(g, v_plane, l_mul(g, Ly.v_i, l_i64(g, W), ""), ""), "src.row");
+  Val v_d = l_gep(g, g->t_i8, v_dst, l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, PH), ""), Ly.v_i, ""), l_i64(g, PW), ""),
+                                          l_i64(g, py * PW + px), ""), "dst.row");
+  LLVMBuildMemCpy(g->b, v_d, 1, v_s, 1, l_i64(g, W));
+  l_next(g, &Ly);
   l_next(g, &Lc);
-  if (which == CONV_FWD) l_store(g, t_acc, l_get(g, t_acc, var, "dot"), v_out, v_oidx);
+}
+
+/* im2col of sample b, group gi from a padded copy: transposed == false
+ * stores col[p*Kc + k], true stores colT[k*P + p]; the innermost loop runs
+ * along contiguous bytes of both (kx, resp. ox). */
+static void im2col(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col, bool transposed) {
+  int64_t PH = d->IH + 2 * nd->ph, PW = d->IW + 2 * nd->pw;
+  Val v_pad = pad_ptr(g, v_col, d->Cg * PH * PW);
+  if (!transposed) {
+    /* channels-last copy xpad[y, x, c]: the KW * Cg bytes of one (p, ky)
+     * are contiguous, so a row of col is KH copies, in the (ky, kx, c)
+     * order of the forward weights (conv_forward packs them so) */
+    int64_t seg = d->KW * d->Cg;
+    LLVMBuildMemSet(g->b, v_pad, LLVMConstNull(g->t_i8), l_i64(g, d->Cg * PH * PW), 1);
+    Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, d->Cg), "c");
+    Val v_plane = l_mul(g, l_add(g, l_mul(g, v_b, l_i64(g, d->IC), ""), l_add(g, l_mul(g, v_gi, l_i64(g, d->Cg), ""), Lc.v_i, ""), ""),
+                        l_i64(g, d->IH * d->IW), "plane");
+    Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, d->IH), "y");
+    Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, d->IW), "x");
+    Val v_v = l_load(g, g->t_i8, v_x, l_add(g, v_plane, l_add(g, l_mul(g, Ly.v_i, l_i64(g, d->IW), ""), Lx.v_i, ""), ""), "x");
+    Val v_pos = l_add(g, l_mul(g, l_add(g, Ly.v_i, l_i64(g, nd->ph), ""), l_i64(g, PW), ""), l_add(g, Lx.v_i, l_i64(g, nd->pw), ""), "");
+    l_store(g, g->t_i8, v_v, v_pad, l_add(g, l_mul(g, v_pos, l_i64(g, d->Cg), ""), Lc.v_i, ""));
+    l_next(g, &Lx);
+    l_next(g, &Ly);
+    l_next(g, &Lc);
+    Loop Loy = l_for(g, l_i64(g, 0), l_i64(g, d->OH), "oy");
+    Loop Lox = l_for(g, l_i64(g, 0), l_i64(g, d->OW), "ox");
+    Val v_p = l_add(g, l_mul(g, Loy.v_i, l_i64(g, d->OW), ""), Lox.v_i, "p");
+    Loop Lky = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
+    Val v_y = l_add(g, l_mul(g, Loy.v_i, l_i64(g, nd->sh), ""), Lky.v_i, "y");
+    Val v_src = l_mul(g, l_add(g, l_mul(g, v_y, l_i64(g, PW), ""), l_mul(g, Lox.v_i, l_i64(g, nd->sw), ""), ""), l_i64(g, d->Cg), "");
+    Val v_dst = l_add(g, l_mul(g, v_p, l_i64(g, d->Kc), ""), l_mul(g, Lky.v_i, l_i64(g, seg), ""), "");
+    LLVMBuildMemCpy(g->b, l_gep(g, g->t_i8, v_col, v_dst, ""), 1, l_gep(g, g->t_i8, v_pad, v_src, ""), 1, l_i64(g, seg));
+    l_next(g, &Lky);
+    l_next(g, &Lox);
+    l_next(g, &Loy);
+    return;
+  }
+  pad_copy(g, v_x, v_b, l_mul(g, v_gi, l_i64(g, d->Cg), ""), d->IC, d->Cg, d->IH, d->IW, nd->ph, nd->pw, v_pad);
+  Loop L[5];
+  Val v_c, v_ky, v_kx, v_oy, v_ox;
+  if (transposed) {
+    L[0] = l_for(g, l_i64(g, 0), l_i64(g, d->Cg), "c");
+    L[1] = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
+    L[2] = l_for(g, l_i64(g, 0), l_i64(g, d->KW), "kx");
+    L[3] = l_for(g, l_i64(g, 0), l_i64(g, d->OH), "oy");
+    L[4] = l_for(g, l_i64(g, 0), l_i64(g, d->OW), "ox");
+    v_c = L[0].v_i, v_ky = L[1].v_i, v_kx = L[2].v_i, v_oy = L[3].v_i, v_ox = L[4].v_i;
+  } else {
+    L[0] = l_for(g, l_i64(g, 0), l_i64(g, d->OH), "oy");
+    L[1] = l_for(g, l_i64(g, 0), l_i64(g, d->OW), "ox");
+    L[2] = l_for(g, l_i64(g, 0), l_i64(g, d->Cg), "c");
+    L[3] = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
+    L[4] = l_for(g, l_i64(g, 0), l_i64(g, d->KW), "kx");
+    v_oy = L[0].v_i, v_ox = L[1].v_i, v_c = L[2].v_i, v_ky = L[3].v_i, v_kx = L[4].v_i;
+  }
+  Val v_k = l_add(g, l_mul(g, l_add(g, l_mul(g, v_c, l_i64(g, d->KH), ""), v_ky, ""), l_i64(g, d->KW), ""), v_kx, "k");
+  Val v_p = l_add(g, l_mul(g, v_oy, l_i64(g, d->OW), ""), v_ox, "p");
+  Val v_y = l_add(g, l_mul(g, v_oy, l_i64(g, nd->sh), ""), v_ky, "y");
+  Val v_xx = l_add(g, l_mul(g, v_ox, l_i64(g, nd->sw), ""), v_kx, "x");
+  Val v_src = l_add(g, l_mul(g, l_add(g, l_mul(g, v_c, l_i64(g, PH), ""), v_y, ""), l_i64(g, PW), ""), v_xx, "");
+  Val v_v = l_load(g, g->t_i8, v_pad, v_src, "tap");
+  Val v_idx = transposed ? l_add(g, l_mul(g, v_k, l_i64(g, d->P), ""), v_p, "")
+                         : l_add(g, l_mul(g, v_p, l_i64(g, d->Kc), ""), v_k, "");
+  l_store(g, g->t_i8, v_v, v_col, v_idx);
+  for (int t = 4; t >= 0; t--) l_next(g, &L[t]);
+}
+
+/* The error im2col of sample b, group gi: ecol[q*Ke + (o, ky, kx)], q =
+ * (iy, ix). Stride 1 reads a copy of the error planes padded by KH-1-ph,
+ * KW-1-pw: ecol = epad[o, iy + KH-1-ky, ix + KW-1-kx], no tests. Other
+ * strides test each tap (oy*sh = iy + ph - ky must have a solution). The
+ * order of k' inside a row is a convention shared with wr
+ * (conv_backward_input); any order gives the same exact sums. */
+/* Stride 1 and padding below the kernel size: the channels-last ecol. */
+static bool ecol_fast(const Node *nd, const ConvDims *d) {
+  return nd->sh == 1 && nd->sw == 1 && d->KH - 1 - nd->ph >= 0 && d->KW - 1 - nd->pw >= 0;
+}
+
+static void ecol_build(Cg *g, const Node *nd, const ConvDims *d, Val v_e, Val v_b, Val v_gi, Val v_col) {
+  int64_t ty = d->KH - 1 - nd->ph, tx = d->KW - 1 - nd->pw;
+  if (ecol_fast(nd, d)) {
+    /* channels-last copy epad[y, x, o] with the zero border; the KW * Og
+     * bytes of one (q, ky) are then contiguous (x = ix + t, kx = KW-1-t),
+     * so each row of ecol is KH copies, in the order (ky, t, o) of wr */
+    int64_t EH = d->OH + 2 * ty, EW = d->OW + 2 * tx, seg = d->KW * d->Og;
+    Val v_pad = pad_ptr(g, v_col, d->Og * EH * EW);
+    LLVMBuildMemSet(g->b, v_pad, LLVMConstNull(g->t_i8), l_i64(g, d->Og * EH * EW), 1);
+    Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, d->Og), "o");
+    Val v_plane = l_mul(g, l_add(g, l_mul(g, v_b, l_i64(g, d->O), ""), l_add(g, l_mul(g, v_gi, l_i64(g, d->Og), ""), Lo.v_i, ""), ""),
+                        l_i64(g, d->P), "plane");
+    Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, d->OH), "y");
+    Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, d->OW), "x");
+    Val v_v = l_load(g, g->t_i8, v_e, l_add(g, v_plane, l_add(g, l_mul(g, Ly.v_i, l_i64(g, d->OW), ""), Lx.v_i, ""), ""), "e");
+    Val v_pos = l_add(g, l_mul(g, l_add(g, Ly.v_i, l_i64(g, ty), ""), l_i64(g, EW), ""), l_add(g, Lx.v_i, l_i64(g, tx), ""), "");
+    l_store(g, g->t_i8, v_v, v_pad, l_add(g, l_mul(g, v_pos, l_i64(g, d->Og), ""), Lo.v_i, ""));
+    l_next(g, &Lx);
+    l_next(g, &Ly);
+    l_next(g, &Lo);
+    Loop Lq = l_for(g, l_i64(g, 0), l_i64(g, d->IH), "iy");
+    Loop Lr = l_for(g, l_i64(g, 0), l_i64(g, d->IW), "ix");
+    Val v_q = l_add(g, l_mul(g, Lq.v_i, l_i64(g, d->IW), ""), Lr.v_i, "q");
+    Loop Lky = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
+    Val v_y = l_sub(g, l_add(g, Lq.v_i, l_i64(g, d->KH - 1), ""), Lky.v_i, "y");
+    Val v_src = l_mul(g, l_add(g, l_mul(g, v_y, l_i64(g, EW), ""), Lr.v_i, ""), l_i64(g, d->Og), "");
+    Val v_dst = l_add(g, l_mul(g, v_q, l_i64(g, d->Ke), ""), l_mul(g, Lky.v_i, l_i64(g, seg), ""), "");
+    LLVMBuildMemCpy(g->b, l_gep(g, g->t_i8, v_col, v_dst, ""), 1, l_gep(g, g->t_i8, v_pad, v_src, ""), 1, l_i64(g, seg));
+    l_next(g, &Lky);
+    l_next(g, &Lr);
+    l_next(g, &Lq);
+    return;
+  }
+  Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, d->Og), "o");
+  Val v_oc = l_add(g, l_mul(g, v_gi, l_i64(g, d->Og), ""), Lo.v_i, "oc");
+  Val v_plane = l_mul(g, l_add(g, l_mul(g, v_b, l_i64(g, d->O), ""), v_oc, ""), l_i64(g, d->P), "plane");
+  Loop Lky = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
+  Loop Lkx = l_for(g, l_i64(g, 0), l_i64(g, d->KW), "kx");
+  Val v_k = l_add(g, l_mul(g, l_add(g, l_mul(g, Lo.v_i, l_i64(g, d->KH), ""), Lky.v_i, ""), l_i64(g, d->KW), ""),
+                  Lkx.v_i, "k");
+  Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, d->IH), "iy");
+  /* oy*sh = iy + ph - ky */
+  Val v_ty = l_sub(g, l_add(g, Ly.v_i, l_i64(g, nd->ph), ""), Lky.v_i, "ty");
+  Val v_tyc = l_smax(g, v_ty, l_i64(g, 0), "");
+  Val v_oy = LLVMBuildUDiv(g->b, v_tyc, l_i64(g, nd->sh), "oy");
+  Val v_oky = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntSGE, v_ty, l_i64(g, 0), ""),
+                           LLVMBuildAnd(g->b, l_icmp(g, LLVMIntEQ, LLVMBuildURem(g->b, v_tyc, l_i64(g, nd->sh), ""), l_i64(g, 0), ""),
+                                        l_icmp(g, LLVMIntSLT, v_oy, l_i64(g, d->OH), ""), ""), "ok.y");
+  Val v_oyc = l_smin(g, v_oy, l_i64(g, d->OH - 1), "oy.c");
+  Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, d->IW), "ix");
+  Val v_tx = l_sub(g, l_add(g, Lx.v_i, l_i64(g, nd->pw), ""), Lkx.v_i, "tx");
+  Val v_txc = l_smax(g, v_tx, l_i64(g, 0), "");
+  Val v_ox = LLVMBuildUDiv(g->b, v_txc, l_i64(g, nd->sw), "ox");
+  Val v_okx = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntSGE, v_tx, l_i64(g, 0), ""),
+                           LLVMBuildAnd(g->b, l_icmp(g, LLVMIntEQ, LLVMBuildURem(g->b, v_txc, l_i64(g, nd->sw), ""), l_i64(g, 0), ""),
+                                        l_icmp(g, LLVMIntSLT, v_ox, l_i64(g, d->OW), ""), ""), "ok.x");
+  Val v_oxc = l_smin(g, v_ox, l_i64(g, d->OW - 1), "ox.c");
+  Val v_v = l_load(g, g->t_i8, v_e, l_add(g, v_plane, l_add(g, l_mul(g, v_oyc, l_i64(g, d->OW), ""), v_oxc, ""), ""), "e");
+  v_v = l_select(g, LLVMBuildAnd(g->b, v_oky, v_okx, ""), v_v, LLVMConstNull(g->t_i8), "tap");
+  Val v_q = l_add(g, l_mul(g, Ly.v_i, l_i64(g, d->IW), ""), Lx.v_i, "q");
+  l_store(g, g->t_i8, v_v, v_col, l_add(g, l_mul(g, v_q, l_i64(g, d->Ke), ""), v_k, ""));
   l_next(g, &Lx);
   l_next(g, &Ly);
+  l_next(g, &Lkx);
+  l_next(g, &Lky);
   l_next(g, &Lo);
+}
+
+static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const KArgs *k = u;
+  const Node *nd = k->nd;
+  ConvDims d = conv_dims(g, nd);
+  Val v_x = act_ptr(g, nd->in[0]), v_w = pack_ptr(g), v_acc = acc_ptr(g), v_col = col_ptr(g, v_wk);
+  Loop Lb = l_for(g, v_lo, v_hi, "b");
+  Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
+  im2col(g, nd, &d, v_x, Lb.v_i, Lg.v_i, v_col, false);
+  Val v_c = l_gep(g, k->t_acc, v_acc, l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), ""),
+                                          l_i64(g, d.P), ""), "acc.bg");
+  Val v_wg = l_gep(g, g->t_i8, v_w, l_mul(g, Lg.v_i, l_i64(g, d.Og * d.Kc), ""), "w.g");
+  Gemm G = {v_col, v_wg, v_c, d.Kc, d.Kc, 1, d.P, l_i64(g, d.P), l_i64(g, 0), l_i64(g, d.Og), l_i64(g, d.Kc), d.Kc,
+            k->t_acc, false, NULL};
+  if (gemm_vnni(g, &G)) G.v_bsum = l_gep(g, g->t_i32, bsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), "bsum.g");
+  gemm(g, &G);
+  l_next(g, &Lg);
   l_next(g, &Lb);
+}
+
+static void conv_forward(Cg *g, int i, Ty t_acc) {
+  KArgs k = {&g->m->nodes[i], i, t_acc};
+  ConvDims d = conv_dims(g, k.nd);
+  /* wf[o, (ky, kx, c)] = w[o, c, ky, kx], the k order of the forward col */
+  Val v_w = w8_ptr(g, k.nd), v_wf = pack_ptr(g);
+  int64_t KK = d.KH * d.KW;
+  Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, d.O), "o");
+  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, d.Cg), "c");
+  Loop Lt = l_for(g, l_i64(g, 0), l_i64(g, KK), "t");
+  Val v_row = l_mul(g, Lo.v_i, l_i64(g, d.Kc), "");
+  Val v_src = l_add(g, l_add(g, v_row, l_mul(g, Lc.v_i, l_i64(g, KK), ""), ""), Lt.v_i, "");
+  Val v_dst = l_add(g, l_add(g, v_row, l_mul(g, Lt.v_i, l_i64(g, d.Cg), ""), ""), Lc.v_i, "");
+  l_store(g, g->t_i8, l_load(g, g->t_i8, v_w, v_src, "w"), v_wf, v_dst);
+  l_next(g, &Lt);
+  l_next(g, &Lc);
+  l_next(g, &Lo);
+  if (g->vnni) row_sums(g, v_wf, d.Kc, d.O, d.Kc, bsum_ptr(g));
+  par_for(g, g->m->nodes[i].name, g->v_n, g->p->maxw, conv_forward_body, &k);
+}
+
+static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const KArgs *k = u;
+  const Node *nd = k->nd;
+  ConvDims d = conv_dims(g, nd);
+  Val v_e = err_ptr(g, k->i), v_wr = pack_ptr(g), v_acc = acc_ptr(g), v_col = col_ptr(g, v_wk);
+  Loop Lb = l_for(g, v_lo, v_hi, "b");
+  Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
+  ecol_build(g, nd, &d, v_e, Lb.v_i, Lg.v_i, v_col);
+  Val v_c = l_gep(g, k->t_acc, v_acc, l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.IC), ""), l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), ""),
+                                          l_i64(g, d.IH * d.IW), ""), "e32.bg");
+  Val v_wg = l_gep(g, g->t_i8, v_wr, l_mul(g, Lg.v_i, l_i64(g, d.Cg * d.Ke), ""), "wr.g");
+  Gemm G = {v_col, v_wg, v_c, d.Ke, d.Ke, 1, d.IH * d.IW, l_i64(g, d.IH * d.IW), l_i64(g, 0), l_i64(g, d.Cg),
+            l_i64(g, d.Ke), d.Ke, k->t_acc, false, NULL};
+  if (gemm_vnni(g, &G)) G.v_bsum = l_gep(g, g->t_i32, bsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), "bsum.g");
+  gemm(g, &G);
+  l_next(g, &Lg);
+  l_next(g, &Lb);
+}
+
+static void conv_backward_input(Cg *g, int i, Ty t_acc) {
+  const Node *nd = &g->m->nodes[i];
+  ConvDims d = conv_dims(g, nd);
+  /* wr[gi, c, (o, ky, kx)] = w[gi*Og + o, c, ky, kx] */
+  Val v_w = w8_ptr(g, nd), v_wr = pack_ptr(g);
+  int64_t KK = d.KH * d.KW;
+  Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, d.O), "o");
+  Val v_gi = LLVMBuildSDiv(g->b, Lo.v_i, l_i64(g, d.Og), "gi");
+  Val v_ol = LLVMBuildSRem(g->b, Lo.v_i, l_i64(g, d.Og), "ol");
+  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, d.Cg), "c");
+  Loop Lt = l_for(g, l_i64(g, 0), l_i64(g, KK), "t");
+  Val v_src = l_add(g, l_mul(g, l_add(g, l_mul(g, Lo.v_i, l_i64(g, d.Cg), ""), Lc.v_i, ""), l_i64(g, KK), ""), Lt.v_i, "");
+  Val v_row = l_mul(g, l_add(g, l_mul(g, v_gi, l_i64(g, d.Cg), ""), Lc.v_i, ""), l_i64(g, d.Ke), "");
+  Val v_dst;
+  if (ecol_fast(nd, &d)) { /* (ky, t = KW-1-kx, o) */
+    Val v_ky = LLVMBuildSDiv(g->b, Lt.v_i, l_i64(g, d.KW), "ky");
+    Val v_t = l_sub(g, l_i64(g, d.KW - 1), LLVMBuildSRem(g->b, Lt.v_i, l_i64(g, d.KW), ""), "t");
+    v_dst = l_add(g, v_row, l_add(g, l_mul(g, l_add(g, l_mul(g, v_ky, l_i64(g, d.KW), ""), v_t, ""), l_i64(g, d.Og), ""), v_ol, ""), "");
+  } else { /* (o, ky, kx) */
+    v_dst = l_add(g, v_row, l_add(g, l_mul(g, v_ol, l_i64(g, KK), ""), Lt.v_i, ""), "");
+  }
+  l_store(g, g->t_i8, l_load(g, g->t_i8, v_w, v_src, "w"), v_wr, v_dst);
+  l_next(g, &Lt);
+  l_next(g, &Lc);
+  l_next(g, &Lo);
+  if (g->vnni) row_sums(g, v_wr, d.Ke, d.G * d.Cg, d.Ke, bsum_ptr(g));
+  KArgs k = {nd, i, t_acc};
+  par_for(g, nd->name, g->v_n, g->p->maxw, conv_input_body, &k);
+}
+
+static Val gpart_ptr(Cg *g, Val v_wk) {
+  Val v_off = l_add(g, l_i64(g, g->p->gpart.off), l_mul(g, LLVMBuildZExt(g->b, v_wk, g->t_i64, ""),
+                                                        l_i64(g, g->p->gpart_bytes), ""), "");
+  return l_gep(g, g->t_i8, g->v_work, v_off, "gpart");
+}
+
+static void conv_weight_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const KArgs *k = u;
+  const Node *nd = k->nd;
+  ConvDims d = conv_dims(g, nd);
+  Val v_x = act_ptr(g, nd->in[0]), v_e = err_ptr(g, k->i), v_col = col_ptr(g, v_wk), v_part = gpart_ptr(g, v_wk);
+  l_zero(g, k->t_acc, v_part, l_i64(g, nd->nweights));
+  Loop Lb = l_for(g, v_lo, v_hi, "b");
+  Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
+  im2col(g, nd, &d, v_x, Lb.v_i, Lg.v_i, v_col, true);
+  Val v_eg = l_gep(g, g->t_i8, v_e, l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), ""),
+                                        l_i64(g, d.P), ""), "e.bg");
+  Val v_pg = l_gep(g, k->t_acc, v_part, l_mul(g, Lg.v_i, l_i64(g, d.Og * d.Kc), ""), "part.g");
+  Gemm G = {v_eg, v_col, v_pg, d.P, d.P, d.Kc, 1, l_i64(g, d.Og), l_i64(g, 0), l_i64(g, d.Kc), l_i64(g, d.P), d.P,
+            k->t_acc, true, NULL};
+  gemm(g, &G);
+  l_next(g, &Lg);
+  l_next(g, &Lb);
+}
+
+static void conv_backward_weight(Cg *g, int i, Ty t_g) {
+  const Node *nd = &g->m->nodes[i];
+  KArgs k = {nd, i, t_g};
+  Val v_used = par_for(g, nd->name, g->v_n, g->p->maxw, conv_weight_body, &k);
+  /* g32 = sum of the partial sums, in worker order (exact either way) */
+  Val v_g = grad_ptr(g);
+  l_zero(g, t_g, v_g, l_i64(g, nd->nweights));
+  Loop Lw = l_for(g, l_i64(g, 0), LLVMBuildZExt(g->b, v_used, g->t_i64, ""), "wk");
+  Val v_part = gpart_ptr(g, l_trunc(g, Lw.v_i, g->t_i32, ""));
+  Loop Lj = l_for(g, l_i64(g, 0), l_i64(g, nd->nweights), "j");
+  Val v_sum = l_add(g, l_load(g, t_g, v_g, Lj.v_i, "g"), l_load(g, t_g, v_part, Lj.v_i, "p"), "g.new");
+  l_store(g, t_g, v_sum, v_g, Lj.v_i);
+  l_next(g, &Lj);
+  l_next(g, &Lw);
 }
 
 /* Pooling window walk over (b, c, oy, ox, ky, kx); padding taps are skipped. */
@@ -823,8 +1624,8 @@ static void node_forward(Cg *g, int i, bool train) {
   case OP_DENSE:
   case OP_CONV: {
     Val v_acc = acc_ptr(g);
-    if (nd->op == OP_DENSE) dense_forward(g, nd, v_in, w8_ptr(g, nd), v_acc, t_acc);
-    else conv_nest(g, nd, CONV_FWD, v_in, w8_ptr(g, nd), NULL, v_acc, t_acc);
+    if (nd->op == OP_DENSE) dense_forward(g, i, t_acc);
+    else conv_forward(g, i, t_acc);
     Val v_k = requant(g, nd->acc64_fwd, v_acc, v_cnt, v_out, g->v_ract, v_key_for(g, NIT_TID_ACT(i), "key.act"));
     set_exp(g, i, 0, l_add(g, l_add(g, v_sin, l_i32(g, nd->w_exp), ""), v_k, "s.out"));
     break;
@@ -993,6 +1794,24 @@ static void pass_err(Cg *g, const Node *nd, const ErrDst *d, Val v_e, Val v_se, 
   set_exp(g, d->node, d->which, v_se);
 }
 
+/* Elements per update chunk: big enough that a chunk outweighs a hand-off. */
+#define UPDATE_CHUNK 16384
+
+static Val red_ptr(Cg *g) { return l_slab(g, g->v_work, g->p->red.off, "red"); }
+
+static void update_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const KArgs *k = u;
+  const Node *nd = k->nd;
+  (void)v_wk;
+  Val v_red = red_ptr(g);
+  Val v_lo_e = l_mul(g, v_lo, l_i64(g, UPDATE_CHUNK), "lo.e");
+  Val v_hi_e = l_smin(g, l_mul(g, v_hi, l_i64(g, UPDATE_CHUNK), ""), l_i64(g, nd->nweights), "hi.e");
+  Val args[] = {wraw_ptr(g, nd), l_i32(g, param_of(g, nd)->bits), w8_ptr(g, nd), grad_ptr(g), v_lo_e, v_hi_e,
+                l_load(g, g->t_i32, v_red, l_i64(g, 0), "k"), l_load(g, g->t_i32, v_red, l_i64(g, 1), "dexp"),
+                g->v_rgrad, v_key_for(g, NIT_TID_GRAD(k->i), "key.grad"), g->v_decay};
+  l_call(g, g->ft_uapply, k->t_acc == g->t_i64 ? g->f_uapply64 : g->f_uapply32, args, 11, "");
+}
+
 static void node_backward(Cg *g, int i) {
   Model *m = g->m;
   Node *nd = &m->nodes[i];
@@ -1005,30 +1824,28 @@ static void node_backward(Cg *g, int i) {
   switch (nd->op) {
   case OP_DENSE:
   case OP_CONV: {
-    const NitParam *pp = param_of(g, nd);
     Val v_w = w8_ptr(g, nd);
     if (need_in) {
       Ty t_acc = nd->acc64_bwd ? g->t_i64 : g->t_i32;
       Val v_acc = acc_ptr(g);
-      if (nd->op == OP_DENSE) {
-        dense_backward_input(g, nd, v_e, v_w, v_acc, t_acc);
-      } else {
-        l_zero(g, t_acc, v_acc, l_batch_elems(g, &m->nodes[in].out, "count"));
-        conv_nest(g, nd, CONV_BWD, NULL, v_w, v_e, v_acc, t_acc);
-      }
+      if (nd->op == OP_DENSE) dense_backward_input(g, i, t_acc);
+      else conv_backward_input(g, i, t_acc);
       deliver_acc(g, i, &d, v_acc, nd->acc64_bwd, l_add(g, v_se, l_i32(g, nd->w_exp), ""));
     }
     Ty t_g = nd->acc64_grad ? g->t_i64 : g->t_i32;
     Val v_g = grad_ptr(g);
-    if (nd->op == OP_DENSE) {
-      dense_backward_weight(g, nd, v_e, v_in, v_g, t_g);
-    } else {
-      l_zero(g, t_g, v_g, l_i64(g, nd->nweights));
-      conv_nest(g, nd, CONV_GRAD, v_in, NULL, v_e, v_g, t_g);
-    }
-    Val args[] = {wraw_ptr(g, nd), l_i32(g, pp->bits), v_w, v_g, l_i64(g, nd->nweights), g->v_mu,
-                  g->v_rgrad, v_key_for(g, NIT_TID_GRAD(i), "key.grad"), g->v_decay};
-    l_call(g, g->ft_update, nd->acc64_grad ? g->f_update64 : g->f_update32, args, 9, "");
+    if (nd->op == OP_DENSE) dense_backward_weight(g, i, t_g);
+    else conv_backward_weight(g, i, t_g);
+    /* the update: k from the whole gradient (one thread), then the element
+     * loop in chunks over the workers */
+    Val v_red = red_ptr(g);
+    Val pargs[] = {v_g, v_w, l_i64(g, nd->nweights), g->v_mu, g->v_decay, v_red};
+    l_call(g, g->ft_uplan, nd->acc64_grad ? g->f_uplan64 : g->f_uplan32, pargs, 6, "");
+    Val v_k = l_load(g, g->t_i32, v_red, l_i64(g, 0), "k.update");
+    Blk b_upd = l_if(g, l_icmp(g, LLVMIntSGE, v_k, l_i32(g, 0), ""), "update");
+    KArgs ka = {nd, i, t_g};
+    par_for(g, nd->name, l_i64(g, (nd->nweights + UPDATE_CHUNK - 1) / UPDATE_CHUNK), g->p->maxw, update_body, &ka);
+    l_endif(g, b_upd);
     break;
   }
   case OP_RELU:
@@ -1058,6 +1875,39 @@ static void node_backward(Cg *g, int i) {
     break;
   case OP_MAXPOOL: {
     if (!need_in) break;
+    if (nd->ph == 0 && nd->pw == 0 && nd->sh >= nd->kh && nd->sw >= nd->kw) {
+      /* Windows neither overlap nor pad: every input receives at most one
+       * error, so |e32| <= 127, k = 0 and the requantization is the
+       * identity; route straight into the int8 destination. The first
+       * maximum in row-major order is the first tap with a > best. */
+      const Shape *is = &m->nodes[in].out, *os = &nd->out;
+      LLVMBuildMemSet(g->b, d.v_ptr, LLVMConstNull(g->t_i8), l_batch_elems(g, is, "count"), 1);
+      Loop Lbc = l_for(g, l_i64(g, 0), l_mul(g, g->v_n, l_i64(g, os->c), ""), "bc");
+      Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, os->h), "oy");
+      Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, os->w), "ox");
+      Val v_oidx = l_add(g, l_mul(g, l_add(g, l_mul(g, Lbc.v_i, l_i64(g, os->h), ""), Ly.v_i, ""), l_i64(g, os->w), ""), Lx.v_i, "oidx");
+      Val v_base = l_add(g, l_mul(g, l_add(g, l_mul(g, Lbc.v_i, l_i64(g, is->h), ""), l_mul(g, Ly.v_i, l_i64(g, nd->sh), ""), ""),
+                                  l_i64(g, is->w), ""), l_mul(g, Lx.v_i, l_i64(g, nd->sw), ""), "base");
+      Val v_best = NULL, v_bidx = NULL;
+      for (int ky = 0; ky < nd->kh; ky++)
+        for (int kx = 0; kx < nd->kw; kx++) {
+          Val v_idx = l_add(g, v_base, l_i64(g, (int64_t)ky * is->w + kx), "tap");
+          Val v_a = l_load(g, g->t_i8, v_in, v_idx, "a");
+          if (!v_best) {
+            v_best = v_a, v_bidx = v_idx;
+          } else {
+            Val v_gt = l_icmp(g, LLVMIntSGT, v_a, v_best, "");
+            v_best = l_select(g, v_gt, v_a, v_best, "best");
+            v_bidx = l_select(g, v_gt, v_idx, v_bidx, "best.idx");
+          }
+        }
+      l_store(g, g->t_i8, l_load(g, g->t_i8, v_e, v_oidx, "e"), d.v_ptr, v_bidx);
+      l_next(g, &Lx);
+      l_next(g, &Ly);
+      l_next(g, &Lbc);
+      set_exp(g, d.node, d.which, v_se);
+      break;
+    }
     /* route each output error to the first maximum of its window */
     Val v_acc = acc_ptr(g);
     l_zero(g, g->t_i32, v_acc, l_batch_elems(g, &m->nodes[in].out, "count"));
@@ -1115,7 +1965,8 @@ static Val ctx_field(Cg *g, unsigned idx, Ty t, const char *name) {
   return LLVMBuildLoad2(g->b, t, v_p, name);
 }
 
-static void load_ctx(Cg *g) {
+/* Every NitCtx field a kernel may use (also at the top of outlined bodies). */
+static void load_ctx_fields(Cg *g) {
   g->v_params = ctx_field(g, CTX_PARAMS, g->t_ptr, "params");
   g->v_work = ctx_field(g, CTX_WORK, g->t_ptr, "work");
   g->v_seed = ctx_field(g, CTX_SEED, g->t_i64, "seed");
@@ -1129,6 +1980,10 @@ static void load_ctx(Cg *g) {
   g->v_decay = ctx_field(g, CTX_DECAY, g->t_i32, "decay");
   g->v_train = ctx_field(g, CTX_TRAIN, g->t_i32, "train");
   g->v_exps = l_slab(g, g->v_work, g->p->exps_off, "exps");
+}
+
+static void load_ctx(Cg *g) {
+  load_ctx_fields(g);
   set_exp(g, 0, 0, g->v_inexp);
 }
 
@@ -1376,8 +2231,17 @@ LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t
   g->t_void = LLVMVoidTypeInContext(ctx);
   g->t_ctx = LLVMStructCreateNamed(ctx, "NitCtx");
   Ty cf[] = {g->t_ptr, g->t_ptr, g->t_i64, g->t_i64, g->t_i32, g->t_i32, g->t_i32, g->t_i32,
-             g->t_i32, g->t_i32, g->t_i32, g->t_i32, g->t_ptr, g->t_i32, g->t_ptr};
-  LLVMStructSetBody(g->t_ctx, cf, 15, 0);
+             g->t_i32, g->t_i32, g->t_i32, g->t_i32, g->t_ptr, g->t_i32, g->t_ptr, g->t_ptr, g->t_ptr};
+  LLVMStructSetBody(g->t_ctx, cf, 17, 0);
+  Ty ef[] = {g->t_ptr, g->t_ptr, g->t_ptr};
+  g->t_env = LLVMStructTypeInContext(ctx, ef, 3, 0);
+  Ty bf[] = {g->t_ptr, g->t_i64, g->t_i64, g->t_i32};
+  g->ft_body = LLVMFunctionType(g->t_void, bf, 4, 0);
+  Ty pf[] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_i64, g->t_i32};
+  g->ft_pfor = LLVMFunctionType(g->t_i32, pf, 5, 0);
+  /* vpdpbusd on zmm needs avx512vnni and avx512bw (masked byte loads) */
+  g->vnni = !strncmp(t->triple, "x86_64", 6) && t->features && strstr(t->features, "+avx512vnni") &&
+            strstr(t->features, "+avx512bw") && !getenv("NITC_NO_VNNI");
 
   build_params(m);
   emit_helpers(g);

@@ -277,6 +277,7 @@ typedef struct Plan {
   Buf gpart;             /* (maxw) per-worker partial conv weight gradients */
   int64_t col_bytes;     /* one worker's share of col */
   int64_t gpart_bytes;   /* one worker's share of gpart */
+  Buf red;               /* small results handed from a serial phase to workers */
   int64_t work_bytes;    /* total */
 } Plan;
 

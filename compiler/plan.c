@@ -10,11 +10,18 @@
  * accumulators, input-error accumulators); a second one holds fan-out error
  * sums; one gradient scratch serves every weight update in turn.
  *
+ * The GEMM-shaped kernels (codegen.c) need scratch of their own: `pack` holds
+ * one layer's repacked operands (transposed weights, errors and inputs of a
+ * dense layer, the regrouped weights of a conv), and every worker of a
+ * parallel kernel owns a slice of `col` (the im2col matrix of one sample,
+ * then a zero-padded copy of the sample's input or error planes) and
+ * of `gpart` (its partial conv weight gradient). The number of worker slices
+ * is PLAN_MAX_WORKERS, fewer when the slices would exceed PLAN_WORKER_BYTES;
+ * the runtime never runs more workers than that.
+ *
  * Buffers are not yet reused across lifetimes: activations must survive until
  * the backward pass anyway, and errors are small next to them.
  */
-#include <stdlib.h>
-#include <string.h>
 
 #include "nitc.h"
 
@@ -24,11 +31,8 @@ static int64_t align_up(int64_t v) { return (v + ALIGN - 1) / ALIGN * ALIGN; }
 
 static int64_t per_sample(const Shape *s) { return (int64_t)s->c * s->h * s->w; }
 
-static void *zalloc(size_t n) {
-  void *p = calloc(n ? n : 1, 1);
-  if (!p) abort();
-  return p;
-}
+/* The plan lives as long as the model: in the front end's arena. */
+static void *zalloc(size_t n) { return mem_alloc(n); }
 
 static Buf take(int64_t *top, int64_t bytes) {
   Buf b = {*top, bytes};
@@ -101,6 +105,38 @@ Plan *plan_build(Model *m) {
     if (nd->nweights > 0 && m->recipe.weight_bits > 8)
       p->wview[i] = take(&top, nd->nweights);
   }
+  /* GEMM scratch (see codegen.c: gemm, im2col) */
+  int64_t max_pack = 0, max_col = 0, max_pad = 0, max_gpart = 0;
+  for (int i = 1; i < n; i++) {
+    Node *nd = &m->nodes[i];
+    const Shape *is = &m->nodes[nd->in[0]].out, *os = &nd->out;
+    if (nd->op == OP_DENSE) {
+      int64_t I = nd->wshape[1], O = nd->wshape[0];
+      int64_t need = I * O > (I + O) * B ? I * O : (I + O) * B;
+      if (need > max_pack) max_pack = need;
+    } else if (nd->op == OP_CONV) {
+      int64_t P = (int64_t)os->h * os->w, Kc = (int64_t)nd->wshape[1] * nd->kh * nd->kw;
+      int64_t Ke = (int64_t)(nd->wshape[0] / nd->groups) * nd->kh * nd->kw;
+      int64_t col = P * Kc > (int64_t)is->h * is->w * Ke ? P * Kc : (int64_t)is->h * is->w * Ke;
+      if (nd->nweights > max_pack) max_pack = nd->nweights;
+      if (col > max_col) max_col = col;
+      /* zero-padded copies of one sample's group of input / error planes */
+      int64_t Og = nd->wshape[0] / nd->groups;
+      int64_t padx = (int64_t)nd->wshape[1] * (is->h + 2 * nd->ph) * (is->w + 2 * nd->pw);
+      int64_t pade = Og * (os->h + 2 * (nd->kh - 1)) * (os->w + 2 * (nd->kw - 1));
+      if (padx > max_pad) max_pad = padx;
+      if (pade > max_pad) max_pad = pade;
+      if (nd->nweights * 8 > max_gpart) max_gpart = nd->nweights * 8;
+    }
+  }
+  p->col_bytes = align_up(max_col) + align_up(max_pad); /* pad copies sit at the end */
+  p->gpart_bytes = align_up(max_gpart);
+  p->maxw = PLAN_MAX_WORKERS;
+  while (p->maxw > 1 && p->maxw * (p->col_bytes + p->gpart_bytes) > PLAN_WORKER_BYTES) p->maxw--;
+  p->red = take(&top, 64 + (int64_t)PLAN_MAX_WORKERS * 8);
+  p->pack = take(&top, max_pack);
+  p->col = take(&top, p->maxw * p->col_bytes);
+  p->gpart = take(&top, p->maxw * p->gpart_bytes);
   p->acc = take(&top, max_acc * 8);
   p->acc2 = take(&top, max_acc * 8);
   p->grad = take(&top, max_w * 8);

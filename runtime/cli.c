@@ -211,7 +211,7 @@ void nitrt_model_recipe(const NitModel *m, RunRecipe *r) {
 
 int nitrt_parse_args(int argc, char **argv, Options *o) {
   memset(o, 0, sizeof *o);
-  o->threads = 1;
+  o->threads = 0; /* all online cores */
   if (argc < 2) {
     nitrt_error("missing command: expected train, eval, predict, info or help "
                 "(see '%s help')",
@@ -386,7 +386,7 @@ static void usage(FILE *f) {
           "  --holdout N           keep the last N training samples for validation\n"
           "  --limit N             train on the first N samples only\n"
           "  --test-limit N        test on the first N samples only\n"
-          "  --threads T           accepted; generated code runs on one thread for now\n"
+          "  --threads T           worker threads (default: all cores); results never depend on T\n"
           "  --quiet               no progress bar and no per-epoch lines\n",
           nitrt_prog, m->name, m->compiler ? m->compiler : "?", nitrt_prog, nitrt_prog,
           nitrt_prog, nitrt_prog, nitrt_prog, nitrt_prog,

@@ -129,6 +129,15 @@ typedef struct NitCtx {
   int8_t *logits;      /* out: (n, classes), owned by the runtime */
   int32_t logit_exp;   /* out: exponent of logits */
   int32_t *exps;       /* out, optional (NULL): per node {act exp, err exp}, (nnodes, 2) */
+  /* Threads, optional (NULL: generated code runs everything on the calling
+   * thread). parallel_for(pool, body, env, count, max_workers) splits
+   * [0, count) into contiguous chunks, runs body(env, lo, hi, worker) once
+   * per chunk with distinct worker indices 0 .. used-1 (used <= max_workers),
+   * returns when all are done and returns `used`. Results never depend on
+   * the split: each chunk writes its own outputs or its worker's scratch. */
+  int32_t (*parallel_for)(void *pool, void (*body)(void *env, int64_t lo, int64_t hi, int32_t worker),
+                          void *env, int64_t count, int32_t max_workers);
+  void *pool;          /* the runtime's thread pool, passed back to parallel_for */
 } NitCtx;
 
 typedef struct NitModel {

@@ -50,6 +50,17 @@ int nitrt_read_file(const char *path, uint8_t **buf, size_t *len);
 bool nitrt_exists(const char *path);
 int64_t nitrt_now_ns(void);              /* monotonic clock */
 
+/* --------------------------------------------------------------- threads.c */
+
+/* The worker pool behind NitCtx.parallel_for (nitabi.h). */
+typedef struct NitPool NitPool;
+int32_t nitrt_threads_default(void);      /* online cores */
+NitPool *nitrt_pool_new(int32_t threads); /* threads < 1: all cores; NULL after an error */
+void nitrt_pool_free(NitPool *p);
+int32_t nitrt_pool_threads(const NitPool *p);
+int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64_t hi, int32_t worker),
+                           void *env, int64_t count, int32_t max_workers);
+
 /* ----------------------------------------------------------------- fixed.c */
 
 /* Loss values are Q24 fixed point nats (1.0 == 1 << 24). */

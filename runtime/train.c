@@ -91,6 +91,7 @@ typedef struct Run {
   int32_t *yb;     /* (batch) */
   int8_t *logits;  /* (batch, classes) */
   uint32_t *perm;  /* (ntrain) epoch order */
+  NitPool *pool;   /* workers of the generated kernels (threads.c) */
 } Run;
 
 static void run_free(Run *u) {
@@ -100,17 +101,21 @@ static void run_free(Run *u) {
   free(u->yb);
   free(u->logits);
   free(u->perm);
+  nitrt_pool_free(u->pool);
 }
 
-static int run_alloc(Run *u, const NitModel *m) {
+/* threads: --threads T; T < 1 means every online core. The results never
+ * depend on it (threads.c). */
+static int run_alloc(Run *u, const NitModel *m, int32_t threads) {
   int64_t dim = (int64_t)m->in_c * m->in_h * m->in_w;
   u->m = m;
+  u->pool = nitrt_pool_new(threads);
   u->params = nitrt_alloc_aligned((size_t)m->param_bytes);
   u->work = nitrt_alloc_aligned((size_t)m->work_bytes);
   u->xb = nitrt_alloc((size_t)(dim * m->batch));
   u->yb = nitrt_alloc((size_t)m->batch * sizeof *u->yb);
   u->logits = nitrt_alloc((size_t)m->batch * (size_t)m->classes);
-  if (!u->params || !u->work || !u->xb || !u->yb || !u->logits)
+  if (!u->params || !u->work || !u->xb || !u->yb || !u->logits || !u->pool)
     return -1;
   return 0;
 }
@@ -134,6 +139,8 @@ static NitCtx make_ctx(const Run *u, uint64_t step, int32_t n, int32_t in_exp, i
   c.logits = u->logits;
   c.logit_exp = 0;
   c.exps = NULL;
+  c.parallel_for = nitrt_parallel_for;
+  c.pool = u->pool;
   return c;
 }
 
@@ -199,7 +206,7 @@ int nitrt_cmd_train(const Options *o) {
   Dataset train = {0}, test = {0};
   FILE *log = NULL;
   int rc = -1;
-  if (run_alloc(&u, m))
+  if (run_alloc(&u, m, o->threads))
     goto out;
   nitrt_model_recipe(m, &u.r);
   uint32_t start = 0;
@@ -354,7 +361,7 @@ out:
 /* Load --load CKPT into a fresh run; batch from --batch or the checkpoint. */
 static int load_run(const Options *o, Run *u, Ckpt *ck) {
   const NitModel *m = &nit_model;
-  if (run_alloc(u, m) || nitrt_ckpt_load(o->load, m, ck, u->params))
+  if (run_alloc(u, m, o->threads) || nitrt_ckpt_load(o->load, m, ck, u->params))
     return -1;
   u->r = ck->r;
   if (o->set & SET_BATCH)
