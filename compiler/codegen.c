@@ -2110,23 +2110,6 @@ uint64_t cg_fingerprint(const Model *m) {
   return h;
 }
 
-static const char *kind_name(OpKind op) {
-  switch (op) {
-  case OP_INPUT: return "input";
-  case OP_DENSE: return "dense";
-  case OP_CONV: return "conv";
-  case OP_MAXPOOL: return "maxpool";
-  case OP_AVGPOOL: return "avgpool";
-  case OP_RELU: return "relu";
-  case OP_FLATTEN: return "flatten";
-  case OP_DROPOUT: return "dropout";
-  case OP_ADD: return "add";
-  case OP_BATCHNORM: return "batchnorm";
-  case OP_L1NORM: return "l1norm";
-  }
-  return "?";
-}
-
 static void emit_descriptor(Cg *g, const CgTarget *t, Val f_train, Val f_fwd) {
   Model *m = g->m;
   /* Strings and arrays are built from a throwaway function's builder
@@ -2163,7 +2146,7 @@ static void emit_descriptor(Cg *g, const CgTarget *t, Val f_train, Val f_fwd) {
     Node *nd = &m->nodes[i];
     Val ins[] = {l_i32(g, nd->nin > 0 ? nd->in[0] : -1), l_i32(g, nd->nin > 1 ? nd->in[1] : -1)};
     Val outs[] = {l_i32(g, nd->out.c), l_i32(g, nd->out.h), l_i32(g, nd->out.w)};
-    Val fv[] = {l_str(g, nd->name, "node.name"), l_str(g, kind_name(nd->op), "node.kind"),
+    Val fv[] = {l_str(g, nd->name, "node.name"), l_str(g, sema_op_name(nd->op), "node.kind"),
                 LLVMConstArray2(g->t_i32, ins, 2), LLVMConstArray2(g->t_i32, outs, 3),
                 l_i32(g, nd->nweights > 0 ? nd->param : -1),
                 l_i32(g, nd->acc64_fwd || nd->acc64_bwd || nd->acc64_grad),
