@@ -1,0 +1,331 @@
+#!/usr/bin/env python3
+"""Tables and plots from the per-epoch logs of bench/accuracy/run.
+
+Reads DIR/logs/*.jsonl (one JSON object per epoch, the nitc `--log` format; the
+PyTorch mirror writes the same fields) and writes DIR/table.md, DIR/ablations.md,
+DIR/curves.svg and DIR/ablations.svg. The SVG is drawn by hand (no plotting library),
+so it works on any machine with python3.
+
+Log names: int8-NET-DATA.jsonl and fp32-NET-DATA.jsonl form the main table;
+int8-NET-DATA-TAG.jsonl are variants (TAG round-MODE and muN are the ablations).
+Usage: report.py DIR
+"""
+import glob, json, os, re, sys
+
+MARKS = [1, 5, 10]
+NETNAME = {'lenet5': 'LeNet-5', 'lenet_niti': 'NITI LeNet', 'mlp': 'MLP 784-512-256-10'}
+SHORT = {'lenet5': 'LeNet-5', 'lenet_niti': 'NITI LeNet', 'mlp': 'MLP'}
+DATANAME = {'mnist': 'MNIST', 'fashion-mnist': 'Fashion-MNIST'}
+
+
+def load(path):
+    with open(path) as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def parse_name(base):
+    """int8-lenet5-fashion-mnist-round-pseudo -> ('int8', 'lenet5', 'fashion-mnist', 'round-pseudo')."""
+    side, rest = base.split('-', 1)
+    for d in sorted(DATANAME, key=len, reverse=True):
+        for net in sorted(NETNAME, key=len, reverse=True):
+            head = f'{net}-{d}'
+            if rest == head:
+                return side, net, d, ''
+            if rest.startswith(head + '-'):
+                return side, net, d, rest[len(head) + 1:]
+    parts = rest.split('-')
+    return side, parts[0], '-'.join(parts[1:]), ''
+
+
+def collect(out):
+    runs = {}
+    for p in sorted(glob.glob(os.path.join(out, 'logs', '*.jsonl'))):
+        base = os.path.basename(p)[:-6]
+        recs = load(p)
+        if not recs:
+            continue
+        cmdf = p[:-6] + '.cmd'
+        cmd = json.load(open(cmdf)) if os.path.exists(cmdf) else {}
+        runs[parse_name(base)] = {'recs': recs, 'cmd': cmd.get('cmd', '?'),
+                                  'date': cmd.get('date', '?'), 'file': base + '.jsonl'}
+    return runs
+
+
+def pct(v):
+    return f'{100 * v:.2f}%'
+
+
+def at(recs, e):
+    """(final, best) test accuracy after e epochs, or None when the log is shorter."""
+    if len(recs) < e:
+        return None
+    accs = [r['test_acc'] for r in recs[:e]]
+    return accs[-1], max(accs)
+
+
+def main_table(runs):
+    pairs = sorted({(n, d) for (s, n, d, t) in runs if t == ''},
+                   key=lambda nd: (list(NETNAME).index(nd[0]) if nd[0] in NETNAME else 9, nd[1]))
+    lines = ['| network | data | epochs | int8 final | int8 best | fp32 final | fp32 best | int8 - fp32 (final) |',
+             '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |']
+    for n, d in pairs:
+        i8 = runs.get(('int8', n, d, ''))
+        f32 = runs.get(('fp32', n, d, ''))
+        longest = max(len(r['recs']) for r in (i8, f32) if r)
+        marks = [e for e in MARKS if e <= longest]
+        if longest not in marks:
+            marks.append(longest)
+        for e in marks:
+            a = at(i8['recs'], e) if i8 else None
+            b = at(f32['recs'], e) if f32 else None
+            cell = lambda v, k: pct(v[k]) if v else 'not run'
+            diff = f'{100 * (a[0] - b[0]):+.2f}' if a and b else ''
+            lines.append(f'| {NETNAME.get(n, n)} | {DATANAME.get(d, d)} | {e} | {cell(a, 0)} | '
+                         f'{cell(a, 1)} | {cell(b, 0)} | {cell(b, 1)} | {diff} |')
+    return '\n'.join(lines) + '\n'
+
+
+ABL = re.compile(r'^abl-(.+)-e(\d+)-s(\d+)$')
+SEEDED = re.compile(r'^(.*?)(?:-?s(\d+))?$')
+
+
+def variant_of(tag):
+    """(kind, variant, seed) of a tag: kind 'abl' for ablations, 'var' for the rest."""
+    m = ABL.match(tag)
+    if m:
+        return 'abl', m.group(1), int(m.group(3))
+    m = SEEDED.match(tag)
+    return 'var', (m.group(1) or 'recipe'), int(m.group(2) or 1)
+
+
+def groups(runs, kind, side='int8'):
+    """{(net, data, variant, epochs): [run, ...]} over the seeds."""
+    g = {}
+    for (s, n, d, t), v in runs.items():
+        if s != side:
+            continue
+        k, var, seed = variant_of(t) if t else ('var', 'recipe', 1)   # main runs are seed 1
+        if k != kind:
+            continue
+        v = dict(v, seed=seed)
+        g.setdefault((n, d, var, len(v['recs'])), []).append(v)
+    return g
+
+
+def summary_table(g, with_main=None):
+    if not g:
+        return '(none run)\n'
+    lines = ['| network | data | variant | epochs | seeds | after 1 ep (mean) | after 5 ep (mean) | '
+             'test final (mean) | final min..max | best (mean) | train loss (mean, last epoch) |',
+             '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+    for (n, d, var, e), rs in sorted(g.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][3],
+                                                                 kv[0][2])):
+        fin = [100 * r['recs'][-1]['test_acc'] for r in rs]
+        best = [100 * max(x['test_acc'] for x in r['recs']) for r in rs]
+        loss = [r['recs'][-1]['train_loss'] for r in rs]
+        seeds = ','.join(str(r['seed']) for r in sorted(rs, key=lambda r: r['seed']))
+        early = []
+        for m in (1, 5):
+            v = [100 * r['recs'][m - 1]['test_acc'] for r in rs] if e > m else []
+            early.append(f'{sum(v) / len(v):.2f}%' if v else '')
+        lines.append(f'| {NETNAME.get(n, n)} | {DATANAME.get(d, d)} | {var} | {e} | {seeds} | '
+                     f'{early[0]} | {early[1]} | '
+                     f'{sum(fin) / len(fin):.2f}% | {min(fin):.2f}..{max(fin):.2f} | '
+                     f'{sum(best) / len(best):.2f}% | {sum(loss) / len(loss):.4f} |')
+    return '\n'.join(lines) + '\n'
+
+
+def ablation_table(runs):
+    return ('## Ablations\n\n' + summary_table(groups(runs, 'abl')) +
+            '\n## Recipe variants and other seeds\n\n' + summary_table(groups(runs, 'var')) +
+            '\n## fp32 (PyTorch) over seeds\n\n' + summary_table(groups(runs, 'var', 'fp32')))
+
+
+def commands(runs, keys):
+    return '\n'.join(f'- `{runs[k]["file"]}` ({runs[k]["date"]}): `{runs[k]["cmd"]}`'
+                     for k in keys) + '\n'
+
+
+# ---------------------------------------------------------------- SVG
+
+def nice_ticks(lo, hi, n=5):
+    span = hi - lo if hi > lo else 1.0
+    raw = span / n
+    mag = 10 ** int(f'{raw:e}'.split('e')[1])
+    step = min((m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw), default=mag * 10)
+    t = (int(lo / step) - (1 if lo < 0 else 0)) * step
+    out = []
+    while t <= hi + 1e-9:
+        if t >= lo - 1e-9:
+            out.append(round(t, 10))
+        t += step
+    return out
+
+
+def panel(x0, y0, w, h, title, series, ylabel, yfmt):
+    """series: list of (label, color, dash, [(x, y)...]). Returns SVG text."""
+    pts = [p for s in series for p in s[3]]
+    if not pts:
+        return ''
+    xs = [p[0] for p in pts]
+    ys = [p[1] for p in pts]
+    xlo, xhi = 0, max(max(xs), 1)
+    ylo, yhi = min(ys), max(ys)
+    pad = (yhi - ylo) * 0.08 or abs(yhi) * 0.05 or 1
+    ylo, yhi = ylo - pad, yhi + pad
+    L, R, T, B = 52, 10, 22, 30
+    pw, ph = w - L - R, h - T - B
+    sx = lambda x: x0 + L + (x - xlo) / (xhi - xlo) * pw
+    sy = lambda y: y0 + T + (yhi - y) / (yhi - ylo) * ph
+    o = [f'<text x="{x0 + L + pw / 2:.1f}" y="{y0 + 14}" text-anchor="middle" '
+         f'font-size="12" font-weight="bold">{title}</text>',
+         f'<rect x="{x0 + L}" y="{y0 + T}" width="{pw}" height="{ph}" fill="none" stroke="#444"/>']
+    for t in nice_ticks(ylo, yhi):
+        o.append(f'<line x1="{x0 + L}" x2="{x0 + L + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" '
+                 f'stroke="#ddd"/><text x="{x0 + L - 4}" y="{sy(t) + 4:.1f}" text-anchor="end" '
+                 f'font-size="10">{yfmt(t)}</text>')
+    for t in range(1, int(xhi) + 1):
+        if xhi <= 12 or t % 2 == 0:
+            o.append(f'<text x="{sx(t):.1f}" y="{y0 + T + ph + 13}" text-anchor="middle" '
+                     f'font-size="10">{t}</text>')
+    o.append(f'<text x="{x0 + L + pw / 2:.1f}" y="{y0 + h - 3}" text-anchor="middle" '
+             f'font-size="10">epoch</text>')
+    o.append(f'<text transform="translate({x0 + 11},{y0 + T + ph / 2:.1f}) rotate(-90)" '
+             f'text-anchor="middle" font-size="10">{ylabel}</text>')
+    for label, color, dash, ps in series:
+        if not ps:
+            continue
+        d = ' '.join(f'{sx(x):.1f},{sy(y):.1f}' for x, y in ps)
+        o.append(f'<polyline points="{d}" fill="none" stroke="{color}" stroke-width="1.8"'
+                 + (f' stroke-dasharray="{dash}"' if dash else '') + '/>')
+        for x, y in ps:
+            o.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.2" fill="{color}"/>')
+    return '\n'.join(o)
+
+
+def legend(x, y, items):
+    o = []
+    for i, (label, color, dash) in enumerate(items):
+        xx = x + i * 170
+        o.append(f'<line x1="{xx}" x2="{xx + 28}" y1="{y}" y2="{y}" stroke="{color}" '
+                 f'stroke-width="2"' + (f' stroke-dasharray="{dash}"' if dash else '') + '/>'
+                 f'<text x="{xx + 34}" y="{y + 4}" font-size="11">{label}</text>')
+    return '\n'.join(o)
+
+
+def svg_doc(w, h, body):
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+            f'viewBox="0 0 {w} {h}" font-family="sans-serif">\n'
+            f'<rect width="{w}" height="{h}" fill="white"/>\n{body}\n</svg>\n')
+
+
+def curves_svg(runs):
+    pairs = sorted({(n, d) for (s, n, d, t) in runs if t == ''})
+    if not pairs:
+        return None
+    pw, ph = 270, 200
+    cols = len(pairs)
+    body = []
+    sides = [('int8 (nitc)', '#1f5fbf', '', 'int8'), ('fp32 (PyTorch)', '#d9661f', '6,4', 'fp32')]
+    for c, (n, d) in enumerate(pairs):
+        title = f'{SHORT.get(n, n)}, {DATANAME.get(d, d)}'
+        acc, loss = [], []
+        for label, color, dash, side in sides:
+            r = runs.get((side, n, d, ''))
+            recs = r['recs'] if r else []
+            acc.append((label, color, dash, [(x['epoch'], 100 * x['test_acc']) for x in recs]))
+            loss.append((label, color, dash, [(x['epoch'], x['train_loss']) for x in recs]))
+        body.append(panel(c * pw, 30, pw, ph, title, acc, 'test accuracy (%)', lambda t: f'{t:g}'))
+        body.append(panel(c * pw, 30 + ph, pw, ph, '', loss, 'training loss (nats)',
+                          lambda t: f'{t:g}'))
+    body.append(legend(20, 14, [(s[0], s[1], s[2]) for s in sides]))
+    return svg_doc(cols * pw, 2 * ph + 34, '\n'.join(body))
+
+
+def ablation_svg(runs):
+    g = groups(runs, 'abl')
+    colors = ['#1f5fbf', '#d9661f', '#2a9d3a', '#9b30c0', '#a05a2c']
+    fams = {}
+    for (n, d, var, e), rs in g.items():
+        if var.startswith('round-'):
+            mode, _, sfx = var[len('round-'):].partition('-')
+            fam = ('rounding' + (f' ({sfx})' if sfx else ' (recipe m_u)'), n, d, e)
+            order = ['pseudo', 'stochastic', 'nearest'].index(mode) if mode in (
+                'pseudo', 'stochastic', 'nearest') else 9
+            fams.setdefault(fam, []).append((order, mode, rs))
+        elif var.startswith('mu'):
+            fams.setdefault(('update bits m_u', n, d, e), []).append((int(var[2:]), var[2:], rs))
+    if not fams:
+        return None
+    pw, ph = 390, 220
+    body = []
+    for col, (fam, items) in enumerate(sorted(fams.items(), key=lambda kv: (kv[0][3], kv[0][0]))):
+        title, n, d, e = fam
+        bars = []
+        for _, label, rs in sorted(items):
+            accs = [100 * r['recs'][-1]['test_acc'] for r in rs]
+            bars.append((label, sum(accs) / len(accs), min(accs), max(accs), len(accs), e))
+        body.append(bar_panel((col % 3) * pw, (col // 3) * ph, pw, ph,
+                              f'{title}, {SHORT.get(n, n)} {DATANAME.get(d, d)}, {e} ep, '
+                              f'{bars[0][4]} seeds', bars, colors))
+    return svg_doc(min(len(fams), 3) * pw, (len(fams) + 2) // 3 * ph, '\n'.join(body))
+
+
+def bar_panel(x0, y0, w, h, title, bars, colors):
+    L, R, T, B = 48, 10, 26, 28
+    pw, ph = w - L - R, h - T - B
+    lo = min(b[2] for b in bars)
+    hi = max(b[3] for b in bars)
+    ylo = max(0.0, lo - max(1.0, (hi - lo) * 0.6))
+    yhi = hi + max(0.5, (hi - lo) * 0.25)
+    sy = lambda y: y0 + T + (yhi - y) / (yhi - ylo) * ph
+    o = [f'<text x="{x0 + w / 2:.1f}" y="{y0 + 14}" text-anchor="middle" font-size="11" '
+         f'font-weight="bold">{title}</text>',
+         f'<rect x="{x0 + L}" y="{y0 + T}" width="{pw}" height="{ph}" fill="none" stroke="#444"/>']
+    for t in nice_ticks(ylo, yhi):
+        o.append(f'<line x1="{x0 + L}" x2="{x0 + L + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" '
+                 f'stroke="#ddd"/><text x="{x0 + L - 4}" y="{sy(t) + 4:.1f}" text-anchor="end" '
+                 f'font-size="10">{t:g}</text>')
+    bw = pw / len(bars)
+    for i, (v, mean, mn, mx, k, _) in enumerate(bars):
+        x = x0 + L + i * bw + bw * 0.2
+        o.append(f'<rect x="{x:.1f}" y="{sy(mean):.1f}" width="{bw * 0.6:.1f}" '
+                 f'height="{y0 + T + ph - sy(mean):.1f}" fill="{colors[i % len(colors)]}"/>')
+        if k > 1:
+            cx = x + bw * 0.3
+            o.append(f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{sy(mn):.1f}" y2="{sy(mx):.1f}" '
+                     f'stroke="black"/>')
+        o.append(f'<text x="{x + bw * 0.3:.1f}" y="{sy(mx) - 3:.1f}" text-anchor="middle" '
+                 f'font-size="10">{mean:.2f}</text>')
+        o.append(f'<text x="{x + bw * 0.3:.1f}" y="{y0 + T + ph + 13}" text-anchor="middle" '
+                 f'font-size="10">{v}</text>')
+    o.append(f'<text transform="translate({x0 + 11},{y0 + T + ph / 2:.1f}) rotate(-90)" '
+             f'text-anchor="middle" font-size="10">test accuracy (%)</text>')
+    return '\n'.join(o)
+
+
+def write_all(out):
+    runs = collect(out)
+    main_keys = sorted(k for k in runs if k[3] == '')
+    var_keys = sorted(k for k in runs if k[3] != '')
+    with open(os.path.join(out, 'table.md'), 'w') as f:
+        f.write('# Test accuracy, int8 (nitc) against fp32 (PyTorch)\n\n')
+        f.write('"best" is the best test accuracy of epochs 1..E, "final" the one after epoch E.\n\n')
+        f.write(main_table(runs))
+        f.write('\nLogs and commands:\n\n' + commands(runs, main_keys))
+    with open(os.path.join(out, 'ablations.md'), 'w') as f:
+        f.write('# Variants and ablations (int8)\n\n'
+                'Final = test accuracy after the last epoch; mean and range over the seeds.\n\n')
+        f.write(ablation_table(runs))
+        if var_keys:
+            f.write('\nCommands:\n\n' + commands(runs, var_keys))
+    for name, svg in (('curves.svg', curves_svg(runs)), ('ablations.svg', ablation_svg(runs))):
+        if svg:
+            with open(os.path.join(out, name), 'w') as f:
+                f.write(svg)
+
+
+if __name__ == '__main__':
+    if len(sys.argv) != 2:
+        sys.exit('usage: report.py DIR')
+    write_all(sys.argv[1])

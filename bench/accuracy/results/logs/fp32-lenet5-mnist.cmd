@@ -1,0 +1,20 @@
+{
+ "key": {
+  "model": "b6697d1af1f691ff",
+  "args": [
+   "examples/lenet5.nit",
+   "--data",
+   "data/mnist",
+   "--epochs",
+   "10",
+   "--seed",
+   "1",
+   "--threads",
+   "1"
+  ],
+  "mirror": "fb32e79d353e9206"
+ },
+ "cmd": "/usr/bin/python3 bench/accuracy/torch_mirror.py examples/lenet5.nit --data data/mnist --epochs 10 --seed 1 --threads 1 --log bench/accuracy/results/logs/fp32-lenet5-mnist.jsonl",
+ "date": "2026-11-23T08:56:00",
+ "wall_seconds": 119.5
+}

@@ -1,0 +1,18 @@
+{
+ "key": {
+  "model": "b6697d1af1f691ff",
+  "args": [
+   "train",
+   "--data",
+   "data/fashion-mnist",
+   "--epochs",
+   "10",
+   "--seed",
+   "3",
+   "--quiet"
+  ]
+ },
+ "cmd": "bench/accuracy/results/bin/lenet5 train --data data/fashion-mnist --epochs 10 --seed 3 --quiet --log bench/accuracy/results/logs/int8-lenet5-fashion-mnist-s3.jsonl",
+ "date": "2026-11-23T09:34:24",
+ "wall_seconds": 15.0
+}

@@ -1,0 +1,18 @@
+{
+ "key": {
+  "model": "958cf6a8a3d863a9",
+  "args": [
+   "train",
+   "--data",
+   "data/fashion-mnist",
+   "--epochs",
+   "10",
+   "--seed",
+   "3",
+   "--quiet"
+  ]
+ },
+ "cmd": "bench/accuracy/results/bin/mlp train --data data/fashion-mnist --epochs 10 --seed 3 --quiet --log bench/accuracy/results/logs/int8-mlp-fashion-mnist-s3.jsonl",
+ "date": "2026-11-23T09:34:32",
+ "wall_seconds": 7.9
+}

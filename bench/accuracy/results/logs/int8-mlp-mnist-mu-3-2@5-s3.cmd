@@ -1,0 +1,20 @@
+{
+ "key": {
+  "model": "958cf6a8a3d863a9",
+  "args": [
+   "train",
+   "--data",
+   "data/mnist",
+   "--epochs",
+   "10",
+   "--seed",
+   "3",
+   "--update-bits",
+   "3,2@5",
+   "--quiet"
+  ]
+ },
+ "cmd": "bench/accuracy/results/bin/mlp train --data data/mnist --epochs 10 --seed 3 --update-bits 3,2@5 --quiet --log bench/accuracy/results/logs/int8-mlp-mnist-mu-3-2@5-s3.jsonl",
+ "date": "2026-11-23T09:39:32",
+ "wall_seconds": 8.0
+}
