@@ -234,6 +234,18 @@ static void emit_generator(Cg *g) {
   LLVMBuildRet(g->b, k);
 }
 
+/* nit_draw(key, index) of nitabi.h: 64 uniform bits of element `index`. */
+static Val l_draw(Cg *g, Val v_key, Val v_idx, const char *name) {
+  Val v_ctr = l_add(g, v_key, l_mul(g, l_add(g, v_idx, l_i64(g, 1), ""), l_u64(g, NIT_GOLDEN), ""), "");
+  return l_call(g, g->ft_mix, g->f_mix, &v_ctr, 1, name);
+}
+
+/* Dropout's mask: element `index` is dropped iff (draw >> 56) < drop256. */
+static Val l_dropped(Cg *g, Val v_key, Val v_idx, int drop256) {
+  Val v_d = l_draw(g, v_key, v_idx, "draw");
+  return l_icmp(g, LLVMIntULT, LLVMBuildLShr(g->b, v_d, l_i64(g, 56), ""), l_i64(g, drop256), "drop");
+}
+
 /* B(V) of a non-negative i64: 64 - clz. */
 static void emit_bits(Cg *g) {
   Ty a1[] = {g->t_i64};
@@ -294,9 +306,7 @@ static void emit_round(Cg *g) {
   v_up_ps = l_select(g, v_isk1, v_up_k1, v_up_ps, "up.p");
 
   /* stochastic: f > r, r uniform in [0, 2^k - 1] */
-  Val v_ctr = l_add(g, v_key, l_mul(g, l_add(g, v_idx, v_one, ""), l_u64(g, NIT_GOLDEN), ""), "");
-  Val v_draw = l_call(g, g->ft_mix, g->f_mix, &v_ctr, 1, "draw");
-  Val v_r = LLVMBuildAnd(g->b, v_draw, v_mask, "r");
+  Val v_r = LLVMBuildAnd(g->b, l_draw(g, v_key, v_idx, "draw"), v_mask, "r");
   Val v_up_st = l_icmp(g, LLVMIntUGT, v_f, v_r, "up.stoch");
 
   /* nearest: half away from zero */
@@ -374,9 +384,7 @@ static Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, 
                                l_icmp(g, LLVMIntNE, LLVMBuildAnd(g->b, v_q, v_one, ""), v_zero, ""), "up.k1");
     v_up = l_select(g, R->v_isk1, v_up_k1, l_icmp(g, LLVMIntUGT, v_hi, v_lo, ""), "up.pseudo");
   } else if (mode == NIT_ROUND_STOCHASTIC) {
-    Val v_ctr = l_add(g, v_key, l_mul(g, l_add(g, v_idx, l_i64(g, 1), ""), l_u64(g, NIT_GOLDEN), ""), "");
-    Val v_draw = l_call(g, g->ft_mix, g->f_mix, &v_ctr, 1, "draw");
-    Val v_r = LLVMBuildAnd(g->b, v_draw, R->v_mask64, "r");
+    Val v_r = LLVMBuildAnd(g->b, l_draw(g, v_key, v_idx, "draw"), R->v_mask64, "r");
     Val v_f64 = t == g->t_i64 ? v_f : LLVMBuildZExt(g->b, v_f, g->t_i64, "f64");
     v_up = l_icmp(g, LLVMIntUGT, v_f64, v_r, "up.stoch");
   } else {
@@ -1651,10 +1659,7 @@ static void node_forward(Cg *g, int i, bool train) {
     Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
     Val v_a = l_load(g, g->t_i8, v_in, L.v_i, "a");
     if (train) {
-      Val v_ctr = l_add(g, v_key, l_mul(g, l_add(g, L.v_i, l_i64(g, 1), ""), l_u64(g, NIT_GOLDEN), ""), "");
-      Val v_d = l_call(g, g->ft_mix, g->f_mix, &v_ctr, 1, "draw");
-      Val v_drop = l_icmp(g, LLVMIntULT, LLVMBuildLShr(g->b, v_d, l_i64(g, 56), ""), l_i64(g, nd->drop256), "drop");
-      v_a = l_select(g, v_drop, LLVMConstNull(g->t_i8), v_a, "kept");
+      v_a = l_select(g, l_dropped(g, v_key, L.v_i, nd->drop256), LLVMConstNull(g->t_i8), v_a, "kept");
     }
     l_store(g, g->t_i8, v_a, v_out, L.v_i);
     l_next(g, &L);
@@ -1861,9 +1866,7 @@ static void node_backward(Cg *g, int i) {
       /* the relu output is > 0 exactly where its input was */
       v_pass = l_icmp(g, LLVMIntSGT, l_load(g, g->t_i8, v_out, L.v_i, "a"), LLVMConstNull(g->t_i8), "pass");
     } else {
-      Val v_ctr = l_add(g, v_key, l_mul(g, l_add(g, L.v_i, l_i64(g, 1), ""), l_u64(g, NIT_GOLDEN), ""), "");
-      Val v_dr = l_call(g, g->ft_mix, g->f_mix, &v_ctr, 1, "draw");
-      v_pass = l_icmp(g, LLVMIntUGE, LLVMBuildLShr(g->b, v_dr, l_i64(g, 56), ""), l_i64(g, nd->drop256), "kept");
+      v_pass = LLVMBuildNot(g->b, l_dropped(g, v_key, L.v_i, nd->drop256), "kept");
     }
     l_store(g, g->t_i8, l_select(g, v_pass, v_ev, LLVMConstNull(g->t_i8), ""), d.v_ptr, L.v_i);
     l_next(g, &L);
