@@ -40,6 +40,9 @@ typedef LLVMValueRef Val;
 typedef LLVMBasicBlockRef Blk;
 typedef LLVMTypeRef Ty;
 
+/* The int8 GEMM micro-kernels (see "int8 GEMM" below). */
+typedef enum { GK_PLAIN, GK_GENERIC, GK_VNNI, GK_SDOT } GemmKind;
+
 typedef struct Cg {
   LLVMContextRef ctx;
   LLVMModuleRef mod;
@@ -62,7 +65,7 @@ typedef struct Cg {
   Val v_ctx, v_x, v_y, v_params, v_work, v_seed, v_step, v_n;
   Val v_inexp, v_mu, v_ract, v_rerr, v_rgrad, v_decay, v_train;
   Val v_exps;              /* i32* in the work slab: (nnodes, 2) */
-  bool vnni;               /* x86 with AVX-512 BW + VNNI: GEMMs use vpdpbusd */
+  int gk;                  /* GemmKind of the target's int8 dot products */
   Ty t_env, ft_body, ft_pfor; /* par_for: {ctx, x, y}, body(env, lo, hi, worker) */
 } Cg;
 
@@ -849,35 +852,64 @@ static Val par_for(Cg *g, const char *name, Val v_count, int maxw, BodyFn fn, co
 
 /* ------------------------------------------------------------- int8 GEMM */
 
-/* Every weighted kernel is lowered to one matrix product shape, "NT": both
- * operands have their rows contiguous along the summed dimension k,
- *   C[m*ldcm + n*ldcn] (+)= sum_{k<K} A[m*lda + k] * B[n*ldb + k]
- * for m in [0, M), n in [n0, n1); int8 operands, exact sums.
+/* Every weighted kernel is one matrix product
+ *   C[m*ldc + n] (+)= sum_{k<K} A[m*lda + k] * B(n, k)
+ * for m < M and the columns n of a range of panels, int8 operands, exact
+ * sums. A is read in place, four bytes of k at a time, and broadcast; B is
+ * packed into panels of PL = 16 columns:
+ *   byte (n, k) at panel n/16, offset (k/4)*64 + (n%16)*4 + k%4,
+ * one panel being ceil(K/4) * 64 bytes ("k-quad interleaved"), so one
+ * 64-byte load gives four k of sixteen columns and a dot-product instruction
+ * adds sixteen four-term products into sixteen i32 lanes of C's row. No
+ * horizontal sums, and C's row is stored with vector stores (a masked one at
+ * the last panel). Packed bytes beyond N or K are 0, so A's bytes beyond K
+ * (read in the last quad) multiply zeros; conv panels built straight from
+ * im2col may hold other bytes where A has zero padding.
  *
- * On x86 with AVX-512 VNNI (the host features say so) the product runs on
- * vpdpbusd, which multiplies unsigned by signed bytes: A is biased by 128
- * (a ^ 0x80 = a + 128 as an unsigned byte) and the bias is taken out exactly,
- *   sum (a + 128) b - 128 sum b = sum a b,
- * with sum b accumulated by the same instruction against a vector of ones.
- * Each 64-byte step of k loads one vector per row, masked at the end of the
- * row (masked lanes read as zero and contribute 0 * 128 = 0). Tiles of 4 x 4
- * outputs reuse every load four times; the edges use 4 x 1, 1 x 4 and 1 x 1.
- * The lanes of a partial sum are i32: vpdpbusd never saturates, and each lane
- * stays below K * 255 * 127, so K <= 66311 (checked from the shapes).
- * Elsewhere a plain dot-product loop per output, which LLVM vectorizes. */
+ * Micro-kernels, chosen from the target's features (GemmKind):
+ *   vnni     x86 AVX-512 VNNI: vpdpbusd multiplies unsigned by signed bytes,
+ *            so the panels hold b ^ 0x80 = b + 128 (unsigned) and the bias
+ *            comes out exactly: sum a (b + 128) - 128 sum_k a = sum a b, with
+ *            sum_k A[m, k] precomputed per row (asum). Lanes never exceed
+ *            K * 255 * 128 in magnitude: used while that is below 2^31.
+ *   sdot     AArch64 with +dotprod: sdot, signed by signed, no bias.
+ *   generic  any target: the same four-term dot product written as plain
+ *            vector IR (sign-extend, multiply, two pairwise adds), which LLVM
+ *            lowers to vpmaddwd on x86 without VNNI, NEON multiplies on
+ *            AArch64, RVV on RISC-V with +v, scalar code otherwise.
+ *   plain    one dot loop per output in the accumulator's width, for sums
+ *            that could leave i32 (K >= 131072) and for testing.
+ * Tiles are MR rows by NP panels of accumulators (8 x 2 zmm on vnni, 4 x 1
+ * elsewhere); edge rows get tiles of their exact height. */
+#define PL 16 /* columns per panel */
+
 typedef struct Gemm {
-  Val v_A, v_B, v_C;
-  int64_t lda, ldb, ldcm, ldcn;
-  Val v_M, v_n0, v_n1, v_K; /* i64, run-time values allowed */
-  int64_t kmax;             /* largest K at run time (compile time bound) */
+  Val v_A;                  /* (M, lda) int8 */
+  int64_t lda;
+  Val v_asum;               /* i32 (M): sum_k A[m, k]; vnni only */
+  Val v_B;                  /* unpacked B(n, k) = B[n*sn + k*sk], or NULL: panels prebuilt */
+  int64_t sn, sk;
+  Val v_P;                  /* the panels */
+  Val v_C;                  /* C[m*ldc + n] */
+  int64_t ldc;
+  Val v_M, v_N, v_K;        /* i64, run-time values allowed */
+  Val v_j0, v_j1;           /* panels [j0, j1) = columns [16 j0, min(16 j1, N)) */
   Ty t_acc;                 /* element type of C */
   bool accumulate;          /* C += instead of C = */
-  Val v_bsum;               /* i32 sum_k B[n, k] by n, precomputed; NULL: in the tile */
+  GemmKind kind;
 } Gemm;
 
-static bool gemm_vnni(Cg *g, const Gemm *G) {
-  return g->vnni && G->kmax * 255 * 127 < ((int64_t)1 << 31);
+/* The kernel for sums of up to kmax terms (a compile-time bound). */
+static GemmKind gemm_kind(Cg *g, int64_t kmax) {
+  if (kmax * 255 * 128 < ((int64_t)1 << 31) && g->gk != GK_GENERIC) return g->gk;
+  if (kmax * 128 * 128 < ((int64_t)1 << 31) && g->gk != GK_PLAIN) return GK_GENERIC;
+  return GK_PLAIN;
 }
+
+static int64_t rup(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+static int64_t npanels(int64_t N) { return (N + PL - 1) / PL; }
+/* bytes of the panels of an (N, K) operand */
+static int64_t panel_bytes(int64_t N, int64_t K) { return npanels(N) * PL * rup(K, 4); }
 
 static Val l_intrinsic(Cg *g, const char *name, Ty *ov, unsigned nov, Ty *ft) {
   unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
@@ -885,225 +917,277 @@ static Val l_intrinsic(Cg *g, const char *name, Ty *ov, unsigned nov, Ty *ft) {
   return LLVMGetIntrinsicDeclaration(g->mod, id, ov, nov);
 }
 
-static void gemm_store(Cg *g, const Gemm *G, Val v_m, Val v_n, Val v_dot) {
-  Val v_idx = l_add(g, l_mul(g, v_m, l_i64(g, G->ldcm), ""), l_mul(g, v_n, l_i64(g, G->ldcn), ""), "cidx");
-  Val v_v = LLVMTypeOf(v_dot) == G->t_acc ? v_dot : l_sext(g, v_dot, G->t_acc, "");
-  if (G->accumulate) v_v = l_add(g, l_load(g, G->t_acc, G->v_C, v_idx, "c.old"), v_v, "c.new");
-  l_store(g, G->t_acc, v_v, G->v_C, v_idx);
+static Val l_splat(Cg *g, Val v, unsigned n, const char *name) {
+  Ty t = LLVMVectorType(LLVMTypeOf(v), n);
+  Val v_ins = LLVMBuildInsertElement(g->b, LLVMGetUndef(t), v, l_i32(g, 0), "");
+  Val zeros[64];
+  for (unsigned i = 0; i < n; i++) zeros[i] = l_i32(g, 0);
+  return LLVMBuildShuffleVector(g->b, v_ins, LLVMGetUndef(t), LLVMConstVector(zeros, n), name);
 }
 
-/* Sixteen <16 x i32> vectors -> one vector whose lane l is the sum of all
- * lanes of v[order[l]]: four levels of pairwise folding, each adding the
- * low and high halves of every lane group of two vectors (two shuffles and
- * one add per pair), 30 shuffles and 15 adds instead of 16 reductions. */
-static Val tree_sums(Cg *g, Val *v, int *order) {
-  Val cur[16];
-  int lists[16][16], len[16];
-  int n = 16;
-  for (int t = 0; t < 16; t++) {
-    cur[t] = v[t];
-    lists[t][0] = t;
-    len[t] = 1;
-  }
-  for (int s = 16; s > 1; s /= 2) { /* s: lanes per group before this level */
-    int groups = 16 / s;            /* groups per vector */
-    for (int t = 0; t < n / 2; t++) {
-      Val lo[16], hi[16];
-      int l = 0;
-      for (int side = 0; side < 2; side++)
-        for (int gi = 0; gi < groups; gi++)
-          for (int u = 0; u < s / 2; u++, l++) {
-            lo[l] = l_i32(g, side * 16 + gi * s + u);
-            hi[l] = l_i32(g, side * 16 + gi * s + s / 2 + u);
-          }
-      Val a = cur[2 * t], b = cur[2 * t + 1];
-      Val v_lo = LLVMBuildShuffleVector(g->b, a, b, LLVMConstVector(lo, 16), "fold.lo");
-      Val v_hi = LLVMBuildShuffleVector(g->b, a, b, LLVMConstVector(hi, 16), "fold.hi");
-      cur[t] = l_add(g, v_lo, v_hi, "fold");
-      int merged[16], m = 0;
-      for (int q = 0; q < len[2 * t]; q++) merged[m++] = lists[2 * t][q];
-      for (int q = 0; q < len[2 * t + 1]; q++) merged[m++] = lists[2 * t + 1][q];
-      memcpy(lists[t], merged, sizeof merged);
-      len[t] = m;
-    }
-    n /= 2;
-  }
-  memcpy(order, lists[0], sizeof lists[0]);
-  return cur[0];
+/* Lanes [lo, lo + n) of a vector, or of two concatenated (v_b non-NULL). */
+static Val l_lanes(Cg *g, Val v_a, Val v_b, int lo, int n, int step, const char *name) {
+  Val idx[64];
+  for (int i = 0; i < n; i++) idx[i] = l_i32(g, lo + i * step);
+  return LLVMBuildShuffleVector(g->b, v_a, v_b ? v_b : LLVMGetUndef(LLVMTypeOf(v_a)), LLVMConstVector(idx, n), name);
 }
 
-/* One mr x nr tile at (m0, n0) with vpdpbusd. */
-static void gemm_tile(Cg *g, const Gemm *G, Val v_m0, Val v_n0, int mr, int nr) {
-  Ty t_v = LLVMVectorType(g->t_i32, 16), t_b = LLVMVectorType(g->t_i8, 64), t_mk = LLVMVectorType(g->t_i1, 64);
-  Ty ft_dp, ft_ld, ft_red;
-  Val f_dp = l_intrinsic(g, "llvm.x86.avx512.vpdpbusd.512", NULL, 0, &ft_dp);
-  Ty ov_ld[] = {t_b, g->t_ptr};
-  Val f_ld = l_intrinsic(g, "llvm.masked.load", ov_ld, 2, &ft_ld);
-  Ty ov_red[] = {t_v};
-  Val f_red = l_intrinsic(g, "llvm.vector.reduce.add", ov_red, 1, &ft_red);
-  Val v_zero = LLVMConstNull(t_v);
-  Val ones[16], bias[64];
-  for (int t = 0; t < 16; t++) ones[t] = l_i32(g, 0x01010101);
-  for (int t = 0; t < 64; t++) bias[t] = LLVMConstInt(g->t_i8, 0x80, 0);
-  Val v_onesv = LLVMConstVector(ones, 16), v_bias = LLVMConstVector(bias, 64);
-  Val var_acc[4][4], var_bs[4], v_arow[4], v_brow[4];
-  for (int i = 0; i < mr; i++) {
-    v_arow[i] = l_gep(g, g->t_i8, G->v_A, l_mul(g, l_add(g, v_m0, l_i64(g, i), ""), l_i64(g, G->lda), ""), "a.row");
-    for (int j = 0; j < nr; j++) var_acc[i][j] = l_var(g, t_v, "acc.var", v_zero);
+/* acc[l] += sum_{r<4} a_r * b[4l + r] over 16 lanes: v_a is A's i32 quad
+ * (bytes a_0..a_3), v_b a <16 x i32> panel row of quads. */
+static Val dot4(Cg *g, GemmKind kind, Val v_acc, Val v_a, Val v_b) {
+  Ty t_v = LLVMVectorType(g->t_i32, 16);
+  if (kind == GK_VNNI) {
+    Ty ft;
+    Val f = l_intrinsic(g, "llvm.x86.avx512.vpdpbusd.512", NULL, 0, &ft);
+    Val args[] = {v_acc, v_b, l_splat(g, v_a, 16, "a.bc")}; /* unsigned panel, signed A */
+    return l_call(g, ft, f, args, 3, "acc");
   }
-  for (int j = 0; j < nr; j++) {
-    v_brow[j] = l_gep(g, g->t_i8, G->v_B, l_mul(g, l_add(g, v_n0, l_i64(g, j), ""), l_i64(g, G->ldb), ""), "b.row");
-    var_bs[j] = G->v_bsum ? NULL : l_var(g, t_v, "bsum.var", v_zero);
-  }
-  Val v_nch = LLVMBuildSDiv(g->b, l_add(g, G->v_K, l_i64(g, 63), ""), l_i64(g, 64), "chunks");
-  Loop Lk = l_for(g, l_i64(g, 0), v_nch, "kc");
-  Val v_k = l_mul(g, Lk.v_i, l_i64(g, 64), "k");
-  Val v_rem = l_sub(g, G->v_K, v_k, "rem");
-  Val v_part = l_sub(g, LLVMBuildShl(g->b, l_i64(g, 1), l_smin(g, v_rem, l_i64(g, 63), ""), ""), l_i64(g, 1), "");
-  Val v_m64 = l_select(g, l_icmp(g, LLVMIntSGE, v_rem, l_i64(g, 64), ""), l_i64(g, -1), v_part, "mask64");
-  Val v_mask = LLVMBuildBitCast(g->b, v_m64, t_mk, "mask");
-  Val v_av[4], v_bv[4];
-  for (int i = 0; i < mr; i++) {
-    Val args[] = {l_gep(g, g->t_i8, v_arow[i], v_k, ""), l_i32(g, 1), v_mask, LLVMConstNull(t_b)};
-    Val v_a = l_call(g, ft_ld, f_ld, args, 4, "a");
-    v_av[i] = LLVMBuildBitCast(g->b, LLVMBuildXor(g->b, v_a, v_bias, "a.u8"), t_v, "a.v");
-  }
-  for (int j = 0; j < nr; j++) {
-    Val args[] = {l_gep(g, g->t_i8, v_brow[j], v_k, ""), l_i32(g, 1), v_mask, LLVMConstNull(t_b)};
-    v_bv[j] = LLVMBuildBitCast(g->b, l_call(g, ft_ld, f_ld, args, 4, "b"), t_v, "b.v");
-    if (G->v_bsum) continue;
-    Val dargs[] = {l_get(g, t_v, var_bs[j], ""), v_onesv, v_bv[j]};
-    l_set(g, var_bs[j], l_call(g, ft_dp, f_dp, dargs, 3, "bsum"));
-  }
-  for (int i = 0; i < mr; i++)
-    for (int j = 0; j < nr; j++) {
-      Val dargs[] = {l_get(g, t_v, var_acc[i][j], ""), v_av[i], v_bv[j]};
-      l_set(g, var_acc[i][j], l_call(g, ft_dp, f_dp, dargs, 3, "acc"));
+  if (kind == GK_SDOT) {
+    Ty t_q = LLVMVectorType(g->t_i32, 4), t_b16 = LLVMVectorType(g->t_i8, 16), ft;
+    Ty ov[] = {t_q, t_b16};
+    Val f = l_intrinsic(g, "llvm.aarch64.neon.sdot", ov, 2, &ft);
+    Val v_a16 = LLVMBuildBitCast(g->b, l_splat(g, v_a, 4, ""), t_b16, "a.bc");
+    Val q[4];
+    for (int h = 0; h < 4; h++) {
+      Val v_bq = LLVMBuildBitCast(g->b, l_lanes(g, v_b, NULL, 4 * h, 4, 1, ""), t_b16, "b.q");
+      Val args[] = {l_lanes(g, v_acc, NULL, 4 * h, 4, 1, "acc.q"), v_bq, v_a16};
+      q[h] = l_call(g, ft, f, args, 3, "acc.q");
     }
-  l_next(g, &Lk);
-  /* a full 4 x 4 tile folds its 16 accumulators into one vector of 16 sums
-   * (tree_sums); smaller tiles reduce each accumulator on its own */
-  Val v_sums = NULL;
-  int order[16];
-  if (mr * nr == 16) {
-    Val v_in[16];
-    for (int i = 0; i < 4; i++)
-      for (int j = 0; j < 4; j++) v_in[i * 4 + j] = l_get(g, t_v, var_acc[i][j], "acc");
-    v_sums = tree_sums(g, v_in, order);
+    Val v_lo = l_lanes(g, q[0], q[1], 0, 8, 1, ""), v_hi = l_lanes(g, q[2], q[3], 0, 8, 1, "");
+    return l_lanes(g, v_lo, v_hi, 0, 16, 1, "acc");
   }
-  for (int j = 0; j < nr; j++) {
-    Val v_bs;
-    if (G->v_bsum) {
-      v_bs = l_load(g, g->t_i32, G->v_bsum, l_add(g, v_n0, l_i64(g, j), ""), "bsum");
-    } else {
-      Val v_bsv = l_get(g, t_v, var_bs[j], "bsum");
-      v_bs = l_call(g, ft_red, f_red, &v_bsv, 1, "bsum");
-    }
-    Val v_corr = LLVMBuildShl(g->b, v_bs, l_i32(g, 7), "corr");
-    for (int i = 0; i < mr; i++) {
-      Val v_sum;
-      if (v_sums) {
-        int lane = 0;
-        while (order[lane] != i * 4 + j) lane++;
-        v_sum = LLVMBuildExtractElement(g->b, v_sums, l_i32(g, lane), "sum");
-      } else {
-        Val v_accv = l_get(g, t_v, var_acc[i][j], "acc");
-        v_sum = l_call(g, ft_red, f_red, &v_accv, 1, "sum");
-      }
-      Val v_dot = l_sub(g, v_sum, v_corr, "dot");
-      gemm_store(g, G, l_add(g, v_m0, l_i64(g, i), ""), l_add(g, v_n0, l_i64(g, j), ""), v_dot);
-    }
-  }
+  Ty t_b = LLVMVectorType(g->t_i8, 64), t_w = LLVMVectorType(g->t_i32, 64);
+  Val v_a64 = LLVMBuildBitCast(g->b, l_splat(g, v_a, 16, ""), t_b, "");
+  Val v_b64 = LLVMBuildBitCast(g->b, v_b, t_b, "");
+  Val v_p = l_mul(g, l_sext(g, v_a64, t_w, ""), l_sext(g, v_b64, t_w, ""), "prod");
+  Val v_s2 = l_add(g, l_lanes(g, v_p, NULL, 0, 32, 2, ""), l_lanes(g, v_p, NULL, 1, 32, 2, ""), "pair");
+  Val v_s4 = l_add(g, l_lanes(g, v_s2, NULL, 0, 16, 2, ""), l_lanes(g, v_s2, NULL, 1, 16, 2, ""), "quad");
+  (void)t_v;
+  return l_add(g, v_acc, v_s4, "acc");
 }
 
-/* The whole product: 4 x 4 tiles, then edge tiles of the exact remaining
- * size (vnni), or one dot loop per output (plain path). */
-static void gemm(Cg *g, const Gemm *G) {
-  if (!gemm_vnni(g, G)) {
-    Ty t = G->t_acc;
-    Loop Lm = l_for(g, l_i64(g, 0), G->v_M, "gm");
-    Loop Ln = l_for(g, G->v_n0, G->v_n1, "gn");
-    Val v_ar = l_mul(g, Lm.v_i, l_i64(g, G->lda), "arow"), v_br = l_mul(g, Ln.v_i, l_i64(g, G->ldb), "brow");
-    Val var = l_var(g, t, "dot.var", NULL);
-    l_set(g, var, LLVMConstNull(t));
-    Loop Lk = l_for(g, l_i64(g, 0), G->v_K, "gk");
-    Val v_a = l_sext(g, l_load(g, g->t_i8, G->v_A, l_add(g, v_ar, Lk.v_i, ""), "a"), t, "");
-    Val v_b = l_sext(g, l_load(g, g->t_i8, G->v_B, l_add(g, v_br, Lk.v_i, ""), "b"), t, "");
-    l_set(g, var, l_add(g, l_get(g, t, var, ""), l_mul(g, v_a, v_b, ""), "dot"));
-    l_next(g, &Lk);
-    gemm_store(g, G, Lm.v_i, Ln.v_i, l_get(g, t, var, "dot"));
+/* Pack B's columns of panels [j0, j1) (see above). */
+static void pack_panels(Cg *g, const Gemm *G) {
+  Val v_kq = LLVMBuildAShr(g->b, l_add(g, G->v_K, l_i64(g, 3), ""), l_i64(g, 2), "kq");
+  Val v_ps = l_mul(g, v_kq, l_i64(g, 64), "ps");
+  Val v_dst0 = l_gep(g, g->t_i8, G->v_P, l_mul(g, G->v_j0, v_ps, ""), "pan");
+  LLVMBuildMemSet(g->b, v_dst0, LLVMConstNull(g->t_i8), l_mul(g, l_sub(g, G->v_j1, G->v_j0, ""), v_ps, ""), 64);
+  Val v_n0 = l_mul(g, G->v_j0, l_i64(g, PL), "n0");
+  Val v_n1 = l_smin(g, l_mul(g, G->v_j1, l_i64(g, PL), ""), G->v_N, "n1");
+  Val v_bias = LLVMConstInt(g->t_i8, G->kind == GK_VNNI ? 0x80 : 0, 0);
+  if (G->sk == 1) {
+    /* rows of B are contiguous along k: whole quads as i32, then the tail */
+    Val v_bias32 = l_i32(g, G->kind == GK_VNNI ? (int64_t)0x80808080 : 0);
+    Loop Ln = l_for(g, v_n0, v_n1, "pn");
+    Val v_src = l_gep(g, g->t_i8, G->v_B, l_mul(g, Ln.v_i, l_i64(g, G->sn), ""), "b.row");
+    Val v_dst = l_gep(g, g->t_i8, G->v_P, l_add(g, l_mul(g, LLVMBuildAShr(g->b, Ln.v_i, l_i64(g, 4), ""), v_ps, ""),
+                                               l_mul(g, LLVMBuildAnd(g->b, Ln.v_i, l_i64(g, 15), ""), l_i64(g, 4), ""), ""), "p.col");
+    Val v_kf = LLVMBuildAShr(g->b, G->v_K, l_i64(g, 2), "kfull");
+    Loop Lq = l_for(g, l_i64(g, 0), v_kf, "pq");
+    Val v_w = LLVMBuildLoad2(g->b, g->t_i32, l_gep(g, g->t_i8, v_src, l_mul(g, Lq.v_i, l_i64(g, 4), ""), ""), "quad");
+    LLVMSetAlignment(v_w, 1);
+    Val v_st = LLVMBuildStore(g->b, LLVMBuildXor(g->b, v_w, v_bias32, ""), l_gep(g, g->t_i8, v_dst, l_mul(g, Lq.v_i, l_i64(g, 64), ""), ""));
+    LLVMSetAlignment(v_st, 4);
+    l_next(g, &Lq);
+    Loop Lt = l_for(g, l_mul(g, v_kf, l_i64(g, 4), ""), G->v_K, "pt");
+    Val v_v = l_load(g, g->t_i8, v_src, Lt.v_i, "b");
+    Val v_o = l_add(g, l_mul(g, LLVMBuildAShr(g->b, Lt.v_i, l_i64(g, 2), ""), l_i64(g, 64), ""), LLVMBuildAnd(g->b, Lt.v_i, l_i64(g, 3), ""), "");
+    l_store(g, g->t_i8, LLVMBuildXor(g->b, v_v, v_bias, ""), v_dst, v_o);
+    l_next(g, &Lt);
     l_next(g, &Ln);
-    l_next(g, &Lm);
     return;
   }
-  Val v_M4 = LLVMBuildAnd(g->b, G->v_M, l_i64(g, -4), "m4");
-  Val v_N = l_sub(g, G->v_n1, G->v_n0, "nn");
-  Val v_N4 = l_add(g, G->v_n0, LLVMBuildAnd(g->b, v_N, l_i64(g, -4), ""), "n4");
-  Val v_mrem = LLVMBuildAnd(g->b, G->v_M, l_i64(g, 3), "m.rem");
-  Val v_nrem = LLVMBuildAnd(g->b, v_N, l_i64(g, 3), "n.rem");
-  /* rows: full tiles of 4, then one tile of the 1..3 left (a switch) */
-  Blk b_mend = l_block(g, "tm.end");
-  Blk b_mcase[4];
-  for (int mr = 4; mr >= 1; mr--) {
-    char name[16];
-    snprintf(name, sizeof name, "tm%d", mr);
-    b_mcase[mr - 1] = l_block(g, name);
-  }
-  LLVMBuildBr(g->b, b_mcase[3]);
-  for (int mr = 4; mr >= 1; mr--) {
-    LLVMPositionBuilderAtEnd(g->b, b_mcase[mr - 1]);
-    Val v_m0;
-    Loop Lm;
-    if (mr == 4) {
-      Lm = l_for(g, l_i64(g, 0), LLVMBuildAShr(g->b, v_M4, l_i64(g, 2), ""), "tm");
-      v_m0 = l_mul(g, Lm.v_i, l_i64(g, 4), "m0");
-    } else {
-      v_m0 = v_M4;
-    }
-    Loop Ln = l_for(g, l_i64(g, 0), LLVMBuildAShr(g->b, l_sub(g, v_N4, G->v_n0, ""), l_i64(g, 2), ""), "tn");
-    gemm_tile(g, G, v_m0, l_add(g, G->v_n0, l_mul(g, Ln.v_i, l_i64(g, 4), ""), "n0"), mr, 4);
-    l_next(g, &Ln);
-    Blk b_nend = l_block(g, "tn.end");
-    Blk b_n[3];
-    for (int nr = 1; nr <= 3; nr++) b_n[nr - 1] = l_block(g, "tn.rem");
-    Val v_sw = LLVMBuildSwitch(g->b, v_nrem, b_nend, 3);
-    for (int nr = 1; nr <= 3; nr++) {
-      LLVMAddCase(v_sw, l_i64(g, nr), b_n[nr - 1]);
-      LLVMPositionBuilderAtEnd(g->b, b_n[nr - 1]);
-      gemm_tile(g, G, v_m0, v_N4, mr, nr);
-      LLVMBuildBr(g->b, b_nend);
-    }
-    LLVMPositionBuilderAtEnd(g->b, b_nend);
-    if (mr == 4) {
-      l_next(g, &Lm);
-      Val v_sw2 = LLVMBuildSwitch(g->b, v_mrem, b_mend, 3);
-      for (int r = 1; r <= 3; r++) LLVMAddCase(v_sw2, l_i64(g, r), b_mcase[r - 1]);
-    } else {
-      LLVMBuildBr(g->b, b_mend);
-    }
-  }
-  LLVMPositionBuilderAtEnd(g->b, b_mend);
+  Loop Lk = l_for(g, l_i64(g, 0), G->v_K, "pk");
+  Val v_ko = l_add(g, l_mul(g, LLVMBuildAShr(g->b, Lk.v_i, l_i64(g, 2), ""), l_i64(g, 64), ""), LLVMBuildAnd(g->b, Lk.v_i, l_i64(g, 3), ""), "ko");
+  Val v_src = l_gep(g, g->t_i8, G->v_B, l_mul(g, Lk.v_i, l_i64(g, G->sk), ""), "b.k");
+  Loop Ln = l_for(g, v_n0, v_n1, "pn");
+  Val v_v = l_load(g, g->t_i8, v_src, l_mul(g, Ln.v_i, l_i64(g, G->sn), ""), "b");
+  Val v_o = l_add(g, l_add(g, l_mul(g, LLVMBuildAShr(g->b, Ln.v_i, l_i64(g, 4), ""), v_ps, ""),
+                           l_mul(g, LLVMBuildAnd(g->b, Ln.v_i, l_i64(g, 15), ""), l_i64(g, 4), ""), ""), v_ko, "");
+  l_store(g, g->t_i8, LLVMBuildXor(g->b, v_v, v_bias, ""), G->v_P, v_o);
+  l_next(g, &Ln);
+  l_next(g, &Lk);
 }
 
-/* dst[r] = sum_k B[r*ldb + k] (i32) for r < rows: the bias correction of
- * gemm for a B that many tiles share (weights). */
-static void row_sums(Cg *g, Val v_B, int64_t ldb, int64_t rows, int64_t K, Val v_dst) {
-  Loop Lr = l_for(g, l_i64(g, 0), l_i64(g, rows), "rs");
+/* dst[r] = sum_{k<K} A[r*lda + k] (i32) for r < rows: the bias correction of
+ * the vnni kernel. */
+static void row_sums(Cg *g, Val v_A, int64_t lda, Val v_rows, Val v_K, Val v_dst) {
+  Loop Lr = l_for(g, l_i64(g, 0), v_rows, "rs");
   Val var = l_var(g, g->t_i32, "rsum.var", NULL);
   l_set(g, var, l_i32(g, 0));
-  Val v_row = l_mul(g, Lr.v_i, l_i64(g, ldb), "");
-  Loop Lk = l_for(g, l_i64(g, 0), l_i64(g, K), "rk");
-  Val v_v = l_sext(g, l_load(g, g->t_i8, v_B, l_add(g, v_row, Lk.v_i, ""), "b"), g->t_i32, "");
+  Val v_row = l_mul(g, Lr.v_i, l_i64(g, lda), "");
+  Loop Lk = l_for(g, l_i64(g, 0), v_K, "rk");
+  Val v_v = l_sext(g, l_load(g, g->t_i8, v_A, l_add(g, v_row, Lk.v_i, ""), "a"), g->t_i32, "");
   l_set(g, var, l_add(g, l_get(g, g->t_i32, var, ""), v_v, "rsum"));
   l_next(g, &Lk);
   l_store(g, g->t_i32, l_get(g, g->t_i32, var, "rsum"), v_dst, Lr.v_i);
   l_next(g, &Lr);
 }
 
+/* Store (or add) 16 i32 lanes at C[row + n0 ..], only lanes n0 + l < N. */
+static void store_lanes(Cg *g, const Gemm *G, Val v_sum, Val v_idx, Val v_n0) {
+  Ty t_c = LLVMVectorType(G->t_acc, PL), t_mk = LLVMVectorType(g->t_i1, PL);
+  unsigned al = G->t_acc == g->t_i32 ? 4 : 8;
+  Val v_v = G->t_acc == g->t_i32 ? v_sum : l_sext(g, v_sum, t_c, "sum.w");
+  Val v_ptr = l_gep(g, G->t_acc, G->v_C, v_idx, "c");
+  Val v_full = l_icmp(g, LLVMIntSLE, l_add(g, v_n0, l_i64(g, PL), ""), G->v_N, "full");
+  Blk b_full = l_block(g, "st.full"), b_part = l_block(g, "st.part"), b_join = l_block(g, "st.join");
+  LLVMBuildCondBr(g->b, v_full, b_full, b_part);
+  LLVMPositionBuilderAtEnd(g->b, b_full);
+  Val v_out = v_v;
+  if (G->accumulate) {
+    Val v_old = LLVMBuildLoad2(g->b, t_c, v_ptr, "c.old");
+    LLVMSetAlignment(v_old, al);
+    v_out = l_add(g, v_old, v_v, "c.new");
+  }
+  LLVMSetAlignment(LLVMBuildStore(g->b, v_out, v_ptr), al);
+  LLVMBuildBr(g->b, b_join);
+  LLVMPositionBuilderAtEnd(g->b, b_part);
+  Val v_left = l_trunc(g, l_sub(g, G->v_N, v_n0, ""), g->t_i32, "left");
+  Val lanes[PL];
+  for (int l = 0; l < PL; l++) lanes[l] = l_i32(g, l);
+  Val v_mask = l_icmp(g, LLVMIntSLT, LLVMConstVector(lanes, PL), l_splat(g, v_left, PL, ""), "mask");
+  Ty ov_ld[] = {t_c, g->t_ptr}, ft_ld, ft_st;
+  Val f_ld = l_intrinsic(g, "llvm.masked.load", ov_ld, 2, &ft_ld);
+  Val f_st = l_intrinsic(g, "llvm.masked.store", ov_ld, 2, &ft_st);
+  v_out = v_v;
+  if (G->accumulate) {
+    Val args[] = {v_ptr, l_i32(g, al), v_mask, LLVMConstNull(t_c)};
+    v_out = l_add(g, l_call(g, ft_ld, f_ld, args, 4, "c.old"), v_v, "c.new");
+  }
+  Val sargs[] = {v_out, v_ptr, l_i32(g, al), v_mask};
+  l_call(g, ft_st, f_st, sargs, 4, "");
+  (void)t_mk;
+  LLVMBuildBr(g->b, b_join);
+  LLVMPositionBuilderAtEnd(g->b, b_join);
+}
+
+/* One tile: rows [m0, m0 + mr) by panels [j, j + np). */
+static void gemm_tile(Cg *g, const Gemm *G, Val v_m0, int mr, Val v_j, int np, Val v_ps) {
+  Ty t_v = LLVMVectorType(g->t_i32, 16);
+  Val var_acc[8][2], v_arow[8], v_pan[2];
+  for (int r = 0; r < mr; r++) {
+    v_arow[r] = l_gep(g, g->t_i8, G->v_A, l_mul(g, l_add(g, v_m0, l_i64(g, r), ""), l_i64(g, G->lda), ""), "a.row");
+    for (int p = 0; p < np; p++) var_acc[r][p] = l_var(g, t_v, "acc.var", LLVMConstNull(t_v));
+  }
+  for (int p = 0; p < np; p++)
+    v_pan[p] = l_gep(g, g->t_i8, G->v_P, l_mul(g, l_add(g, v_j, l_i64(g, p), ""), v_ps, ""), "pan");
+  Val v_kf = LLVMBuildAShr(g->b, G->v_K, l_i64(g, 2), "kfull");
+  Val v_tail = LLVMBuildAnd(g->b, G->v_K, l_i64(g, 3), "ktail");
+  /* the full quads, then one quad of 1..3 bytes of A (its other bytes 0) */
+  for (int part = 0; part < 2; part++) {
+    Loop Lq;
+    Blk b_join = NULL;
+    Val v_q;
+    if (part == 0) {
+      Lq = l_for(g, l_i64(g, 0), v_kf, "kq");
+      v_q = Lq.v_i;
+    } else {
+      b_join = l_if(g, l_icmp(g, LLVMIntNE, v_tail, l_i64(g, 0), ""), "ktail");
+      v_q = v_kf;
+    }
+    Val v_off = l_mul(g, v_q, l_i64(g, 4), "koff");
+    Val v_bv[2];
+    for (int p = 0; p < np; p++) {
+      Val v_l = LLVMBuildLoad2(g->b, t_v, l_gep(g, g->t_i8, v_pan[p], l_mul(g, v_q, l_i64(g, 64), ""), ""), "b.v");
+      LLVMSetAlignment(v_l, 4);
+      v_bv[p] = v_l;
+    }
+    for (int r = 0; r < mr; r++) {
+      Val v_a;
+      if (part == 0) {
+        v_a = LLVMBuildLoad2(g->b, g->t_i32, l_gep(g, g->t_i8, v_arow[r], v_off, ""), "a.q");
+        LLVMSetAlignment(v_a, 1);
+      } else {
+        v_a = l_i32(g, 0);
+        for (int t = 0; t < 3; t++) { /* in-bounds index; bytes past K are 0 */
+          Val v_t = l_smin(g, l_i64(g, t), l_sub(g, v_tail, l_i64(g, 1), ""), "");
+          Val v_byte = LLVMBuildZExt(g->b, l_load(g, g->t_i8, v_arow[r], l_add(g, v_off, v_t, ""), "a.t"), g->t_i32, "");
+          v_byte = l_select(g, l_icmp(g, LLVMIntSLT, l_i64(g, t), v_tail, ""), v_byte, l_i32(g, 0), "");
+          v_a = LLVMBuildOr(g->b, v_a, LLVMBuildShl(g->b, v_byte, l_i32(g, 8 * t), ""), "a.q");
+        }
+      }
+      for (int p = 0; p < np; p++)
+        l_set(g, var_acc[r][p], dot4(g, G->kind, l_get(g, t_v, var_acc[r][p], ""), v_a, v_bv[p]));
+    }
+    if (part == 0) l_next(g, &Lq);
+    else l_endif(g, b_join);
+  }
+  for (int r = 0; r < mr; r++) {
+    Val v_m = l_add(g, v_m0, l_i64(g, r), "m");
+    Val v_corr = NULL;
+    if (G->kind == GK_VNNI)
+      v_corr = l_splat(g, LLVMBuildShl(g->b, l_load(g, g->t_i32, G->v_asum, v_m, "asum"), l_i32(g, 7), ""), 16, "corr");
+    for (int p = 0; p < np; p++) {
+      Val v_sum = l_get(g, t_v, var_acc[r][p], "sum");
+      if (v_corr) v_sum = l_sub(g, v_sum, v_corr, "dot");
+      Val v_n0 = l_mul(g, l_add(g, v_j, l_i64(g, p), ""), l_i64(g, PL), "n0");
+      store_lanes(g, G, v_sum, l_add(g, l_mul(g, v_m, l_i64(g, G->ldc), ""), v_n0, ""), v_n0);
+    }
+  }
+}
+
+/* Rows in tiles of MR (the last tile of its exact height) for np panels at j. */
+static void gemm_rows(Cg *g, const Gemm *G, Val v_j, int np, Val v_ps, int MR) {
+  Val v_mfull = l_mul(g, LLVMBuildSDiv(g->b, G->v_M, l_i64(g, MR), ""), l_i64(g, MR), "mfull");
+  Loop Lm = l_for(g, l_i64(g, 0), LLVMBuildSDiv(g->b, G->v_M, l_i64(g, MR), ""), "tm");
+  gemm_tile(g, G, l_mul(g, Lm.v_i, l_i64(g, MR), "m0"), MR, v_j, np, v_ps);
+  l_next(g, &Lm);
+  Blk b_end = l_block(g, "tm.end");
+  Val v_sw = LLVMBuildSwitch(g->b, l_sub(g, G->v_M, v_mfull, ""), b_end, (unsigned)MR - 1);
+  for (int mr = 1; mr < MR; mr++) {
+    Blk b = l_block(g, "tm.rem");
+    LLVMAddCase(v_sw, l_i64(g, mr), b);
+    LLVMPositionBuilderAtEnd(g->b, b);
+    gemm_tile(g, G, v_mfull, mr, v_j, np, v_ps);
+    LLVMBuildBr(g->b, b_end);
+  }
+  LLVMPositionBuilderAtEnd(g->b, b_end);
+}
+
+static void gemm(Cg *g, const Gemm *G) {
+  if (G->kind == GK_PLAIN) {
+    Ty t = G->t_acc;
+    Val v_n0 = l_mul(g, G->v_j0, l_i64(g, PL), "n0");
+    Val v_n1 = l_smin(g, l_mul(g, G->v_j1, l_i64(g, PL), ""), G->v_N, "n1");
+    Loop Lm = l_for(g, l_i64(g, 0), G->v_M, "gm");
+    Loop Ln = l_for(g, v_n0, v_n1, "gn");
+    Val v_ar = l_mul(g, Lm.v_i, l_i64(g, G->lda), "arow"), v_br = l_mul(g, Ln.v_i, l_i64(g, G->sn), "brow");
+    Val var = l_var(g, t, "dot.var", NULL);
+    l_set(g, var, LLVMConstNull(t));
+    Loop Lk = l_for(g, l_i64(g, 0), G->v_K, "gk");
+    Val v_a = l_sext(g, l_load(g, g->t_i8, G->v_A, l_add(g, v_ar, Lk.v_i, ""), "a"), t, "");
+    Val v_b = l_sext(g, l_load(g, g->t_i8, G->v_B, l_add(g, v_br, l_mul(g, Lk.v_i, l_i64(g, G->sk), ""), ""), "b"), t, "");
+    l_set(g, var, l_add(g, l_get(g, t, var, ""), l_mul(g, v_a, v_b, ""), "dot"));
+    l_next(g, &Lk);
+    Val v_idx = l_add(g, l_mul(g, Lm.v_i, l_i64(g, G->ldc), ""), Ln.v_i, "cidx");
+    Val v_v = l_get(g, t, var, "dot");
+    if (G->accumulate) v_v = l_add(g, l_load(g, t, G->v_C, v_idx, "c.old"), v_v, "c.new");
+    l_store(g, t, v_v, G->v_C, v_idx);
+    l_next(g, &Ln);
+    l_next(g, &Lm);
+    return;
+  }
+  if (G->v_B) pack_panels(g, G);
+  Val v_ps = l_mul(g, LLVMBuildAShr(g->b, l_add(g, G->v_K, l_i64(g, 3), ""), l_i64(g, 2), ""), l_i64(g, 64), "ps");
+  int MR = G->kind == GK_VNNI ? 8 : 4, NP = G->kind == GK_VNNI ? 2 : 1;
+  Val v_np = l_sub(g, G->v_j1, G->v_j0, "np");
+  Loop Lj = l_for(g, l_i64(g, 0), LLVMBuildSDiv(g->b, v_np, l_i64(g, NP), ""), "tj");
+  gemm_rows(g, G, l_add(g, G->v_j0, l_mul(g, Lj.v_i, l_i64(g, NP), ""), "j"), NP, v_ps, MR);
+  l_next(g, &Lj);
+  if (NP == 2) {
+    Blk b_join = l_if(g, l_icmp(g, LLVMIntNE, LLVMBuildAnd(g->b, v_np, l_i64(g, 1), ""), l_i64(g, 0), ""), "tj1");
+    gemm_rows(g, G, l_sub(g, G->v_j1, l_i64(g, 1), "j"), 1, v_ps, MR);
+    l_endif(g, b_join);
+  }
+}
+
 /* Where row sums of weight operands go: the gradient scratch, which is free
  * from the start of a layer's forward or backward pass until its weight
  * gradient is computed (after the input error). */
-static Val bsum_ptr(Cg *g) { return l_slab(g, g->v_work, g->p->grad.off, "bsum"); }
+static Val wsum_ptr(Cg *g) { return l_slab(g, g->v_work, g->p->grad.off, "wsum"); }
+/* Row sums of data operands (dense layers), computed before the workers start. */
+static Val rsum_ptr(Cg *g) { return l_slab(g, g->v_work, g->p->rsum.off, "rsum"); }
 
 /* Transpose a (rows, cols) int8 matrix into dst with row stride ldd:
  * dst[c*ldd + r] = src[r*cols + c] for r < rows (run time), c < cols. */
@@ -1118,14 +1202,6 @@ static void l_transpose(Cg *g, Val v_src, Val v_rows, int64_t cols, Val v_dst, i
 
 static Val pack_ptr(Cg *g) { return l_slab(g, g->v_work, g->p->pack.off, "pack"); }
 
-/* Split a range of N outputs into blocks of 4 for par_for: block [lo, hi)
- * covers outputs [4 lo, min(4 hi, N)). */
-static int64_t nblocks(int64_t N) { return (N + 3) / 4; }
-static void block_range(Cg *g, Val v_lo, Val v_hi, int64_t N, Val *v_n0, Val *v_n1) {
-  *v_n0 = l_mul(g, v_lo, l_i64(g, 4), "n0");
-  *v_n1 = l_smin(g, l_mul(g, v_hi, l_i64(g, 4), ""), l_i64(g, N), "n1");
-}
-
 /* What a par_for body of a layer kernel needs (compile-time data only:
  * run-time values are reloaded inside the body). */
 typedef struct KArgs {
@@ -1134,74 +1210,57 @@ typedef struct KArgs {
   Ty t_acc;              /* accumulator (or gradient) type */
 } KArgs;
 
-/* acc[b, o] = sum_i x[b, i] * w[o, i]: A = x, B = w, blocks of outputs o */
-static void dense_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
-  const KArgs *k = u;
+/* Dense layers: workers take ranges of panels (16 outputs each) and pack
+ * their own panels of the B operand.
+ *   forward       acc[b, o] = sum_i x[b, i] w[o, i]    A = x,   B(o, i) = w
+ *   input error   e32[b, i] = sum_o e[b, o] w[o, i]    A = e,   B(i, o) = w^T
+ *   weight grad   g32[o, i] = sum_b e[b, o] x[b, i]    A = e^T, B(i, b) = x^T */
+static Gemm dense_gemm(Cg *g, const KArgs *k, int which, Val v_lo, Val v_hi) {
   const Node *nd = k->nd;
-  int64_t I = nd->wshape[1], O = nd->wshape[0];
-  (void)v_wk;
-  Gemm G = {act_ptr(g, nd->in[0]), w8_ptr(g, nd), acc_ptr(g), I, I, O, 1, g->v_n, NULL, NULL,
-            l_i64(g, I), I, k->t_acc, false, NULL};
-  if (gemm_vnni(g, &G)) G.v_bsum = bsum_ptr(g);
-  block_range(g, v_lo, v_hi, O, &G.v_n0, &G.v_n1);
-  gemm(g, &G);
+  int64_t I = nd->wshape[1], O = nd->wshape[0], Bc = g->m->recipe.batch;
+  Gemm G = {0};
+  G.t_acc = k->t_acc;
+  G.v_j0 = v_lo, G.v_j1 = v_hi;
+  G.v_asum = rsum_ptr(g);
+  if (which == 0) {
+    G.v_A = act_ptr(g, nd->in[0]), G.lda = I, G.v_B = w8_ptr(g, nd), G.sn = I, G.sk = 1;
+    G.v_C = acc_ptr(g), G.ldc = O, G.v_M = g->v_n, G.v_N = l_i64(g, O), G.v_K = l_i64(g, I);
+    G.v_P = pack_ptr(g), G.kind = gemm_kind(g, I);
+  } else if (which == 1) {
+    G.v_A = err_ptr(g, k->i), G.lda = O, G.v_B = w8_ptr(g, nd), G.sn = 1, G.sk = I;
+    G.v_C = acc_ptr(g), G.ldc = I, G.v_M = g->v_n, G.v_N = l_i64(g, I), G.v_K = l_i64(g, O);
+    G.v_P = pack_ptr(g), G.kind = gemm_kind(g, O);
+  } else {
+    G.v_A = pack_ptr(g), G.lda = Bc, G.v_B = act_ptr(g, nd->in[0]), G.sn = 1, G.sk = I;
+    G.v_C = grad_ptr(g), G.ldc = I, G.v_M = l_i64(g, O), G.v_N = l_i64(g, I), G.v_K = g->v_n;
+    G.v_P = l_slab(g, g->v_work, g->p->pack.off + rup(O * Bc, 64), "xT.pan"), G.kind = gemm_kind(g, Bc);
+  }
+  return G;
 }
 
-static void dense_forward(Cg *g, int i, Ty t_acc) {
+static void dense_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk, int which) {
+  (void)v_wk;
+  Gemm G = dense_gemm(g, u, which, v_lo, v_hi);
+  gemm(g, &G);
+}
+static void dense_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) { dense_body(g, u, v_lo, v_hi, v_wk, 0); }
+static void dense_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) { dense_body(g, u, v_lo, v_hi, v_wk, 1); }
+static void dense_weight_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) { dense_body(g, u, v_lo, v_hi, v_wk, 2); }
+
+static void dense_kernel(Cg *g, int i, Ty t_acc, int which, BodyFn body) {
   const Node *nd = &g->m->nodes[i];
+  int64_t O = nd->wshape[0], Bc = g->m->recipe.batch;
   KArgs k = {nd, i, t_acc};
-  if (g->vnni) row_sums(g, w8_ptr(g, nd), nd->wshape[1], nd->wshape[0], nd->wshape[1], bsum_ptr(g));
-  par_for(g, nd->name, l_i64(g, nblocks(nd->wshape[0])), g->p->maxw, dense_forward_body, &k);
+  if (which == 2) l_transpose(g, err_ptr(g, i), g->v_n, O, pack_ptr(g), Bc); /* e^T (O, B) */
+  Gemm G = dense_gemm(g, &k, which, l_i64(g, 0), l_i64(g, 0));
+  if (G.kind == GK_VNNI) row_sums(g, G.v_A, G.lda, G.v_M, G.v_K, rsum_ptr(g));
+  par_for(g, nd->name, l_i64(g, npanels(which == 0 ? O : nd->wshape[1])), g->p->maxw, body, &k);
 }
 
-/* e32[b, i] = sum_o e[b, o] * w[o, i]: A = e, B = w^T (packed), blocks of i */
-static void dense_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
-  const KArgs *k = u;
-  const Node *nd = k->nd;
-  int64_t I = nd->wshape[1], O = nd->wshape[0];
-  (void)v_wk;
-  Gemm G = {err_ptr(g, k->i), pack_ptr(g), acc_ptr(g), O, O, I, 1, g->v_n, NULL, NULL,
-            l_i64(g, O), O, k->t_acc, false, NULL};
-  if (gemm_vnni(g, &G)) G.v_bsum = bsum_ptr(g);
-  block_range(g, v_lo, v_hi, I, &G.v_n0, &G.v_n1);
-  gemm(g, &G);
-}
+static void dense_forward(Cg *g, int i, Ty t_acc) { dense_kernel(g, i, t_acc, 0, dense_forward_body); }
+static void dense_backward_input(Cg *g, int i, Ty t_acc) { dense_kernel(g, i, t_acc, 1, dense_input_body); }
+static void dense_backward_weight(Cg *g, int i, Ty t_g) { dense_kernel(g, i, t_g, 2, dense_weight_body); }
 
-static void dense_backward_input(Cg *g, int i, Ty t_acc) {
-  const Node *nd = &g->m->nodes[i];
-  int64_t I = nd->wshape[1], O = nd->wshape[0];
-  l_transpose(g, w8_ptr(g, nd), l_i64(g, O), I, pack_ptr(g), O); /* (I, O) */
-  if (g->vnni) row_sums(g, pack_ptr(g), O, I, O, bsum_ptr(g));
-  KArgs k = {nd, i, t_acc};
-  par_for(g, nd->name, l_i64(g, nblocks(I)), g->p->maxw, dense_input_body, &k);
-}
-
-/* g32[o, i] = sum_b e[b, o] * x[b, i]: A = e^T (O, B), B = x^T (I, B), both
- * packed with row stride B (compiled batch), blocks of i */
-static void dense_weight_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
-  const KArgs *k = u;
-  const Node *nd = k->nd;
-  int64_t I = nd->wshape[1], O = nd->wshape[0], B = g->m->recipe.batch;
-  (void)v_wk;
-  Val v_pk = pack_ptr(g);
-  Gemm G = {v_pk, l_gep(g, g->t_i8, v_pk, l_i64(g, O * B), "xT"), grad_ptr(g), B, B, I, 1, l_i64(g, O), NULL, NULL,
-            g->v_n, B, k->t_acc, false, NULL};
-  block_range(g, v_lo, v_hi, I, &G.v_n0, &G.v_n1);
-  gemm(g, &G);
-}
-
-static void dense_backward_weight(Cg *g, int i, Ty t_g) {
-  const Node *nd = &g->m->nodes[i];
-  int64_t I = nd->wshape[1], O = nd->wshape[0], B = g->m->recipe.batch;
-  Val v_pk = pack_ptr(g);
-  l_transpose(g, err_ptr(g, i), g->v_n, O, v_pk, B);
-  l_transpose(g, act_ptr(g, nd->in[0]), g->v_n, I, l_gep(g, g->t_i8, v_pk, l_i64(g, O * B), "xT"), B);
-  KArgs k = {nd, i, t_g};
-  par_for(g, nd->name, l_i64(g, nblocks(I)), g->p->maxw, dense_weight_body, &k);
-}
-
-/* Input coordinate of an output coordinate and kernel tap; "valid" when it
- * falls inside the unpadded input. */
 static Val in_coord(Cg *g, Val v_out, int s, int p, Val v_tap, const char *name) {
   return l_add(g, l_sub(g, l_mul(g, v_out, l_i64(g, s), ""), l_i64(g, p), ""), v_tap, name);
 }
@@ -1210,20 +1269,27 @@ static Val in_range(Cg *g, Val v, int64_t hi) {
                       l_icmp(g, LLVMIntSLT, v, l_i64(g, hi), ""), "");
 }
 
-/* Convolutions as one GEMM per sample and group over an im2col matrix in
- * the worker's scratch (only one sample's worth at a time; workers take
- * whole samples):
- *   forward   col[p, k] = x[b, g*Cg + c, oy*sh - ph + ky, ox*sw - pw + kx]
- *             (p = (oy, ox), k = (ky, kx, c), 0 in the padding);
- *             acc[b, g*Og + o, p] = sum_k col[p, k] wf[g*Og + o, k] with
- *             wf the weights reordered to that k order
- *   input     ecol[q, k'] = e[b, g*Og + o, oy, ox] for q = (iy, ix),
- *             k' = (o, ky, kx), where iy = oy*sh - ph + ky (0 where no such
- *             oy exists); e32[b, g*Cg + c, q] = sum_k' ecol[q, k'] wr[g, c, k']
- *             with wr[g, c, (o, ky, kx)] = w[g*Og + o, c, ky, kx], so every
- *             e32 element is written once, by one worker, without scatter
- *   weights   colT[k, p] = col[p, k]; part[g*Og + o, k] += sum_p e[b, g*Og + o, p]
- *             colT[k, p]; the workers' partial sums are added at the end. */
+/* Convolutions as one GEMM per sample and group, the B operand built in the
+ * worker's scratch (only one sample's worth at a time; workers take whole
+ * samples):
+ *   forward   C = acc[b, g*Og + o, p] = sum_k wf[g*Og + o, k] col[p, k]:
+ *             A = wf, the weights reordered to k = (ky, kx, c) with each ky
+ *             segment of KW*Cg bytes padded with zeros to a multiple of 4;
+ *             B(p, k) = x[b, g*Cg + c, oy*sh - ph + ky, ox*sw - pw + kx]
+ *             (0 in the padding), written straight into panels: a segment
+ *             is whole 4-byte words of a channels-last, zero-bordered copy
+ *             of the sample (the bytes read past a segment meet A's zeros)
+ *   input     C = e32[b, g*Cg + c, q] = sum_k' wr[g, c, k'] ecol[q, k'] for
+ *             q = (iy, ix), k' = (ky, t = KW-1-kx, o) likewise padded per ky,
+ *             ecol[q, k'] = e[b, g*Og + o, oy, ox] where iy = oy*sh - ph + ky
+ *             (0 where no such oy exists): every e32 element is written
+ *             once, by one worker, without scatter. Stride 1 reads whole
+ *             words of a channels-last copy of the error padded by KH-1-ph;
+ *             other strides build ecol byte by byte and pack it
+ *   weights   C = part[g, k, o] += sum_p colT[k, p] e[b, g*Og + o, p]:
+ *             A = colT, the transposed im2col in the weights' (c, ky, kx)
+ *             order, B(o, p) = e packed; each worker sums into its own
+ *             partial gradient, transposed back when the partials are added. */
 typedef struct ConvDims {
   int64_t O, Cg, KH, KW, Og, G, IC, IH, IW, OH, OW, P, Kc, Ke;
 } ConvDims;
@@ -1251,15 +1317,17 @@ static Val col_ptr(Cg *g, Val v_wk) {
   return l_gep(g, g->t_i8, g->v_work, v_off, "col");
 }
 
-/* The padded copy of this worker's slice: the last `bytes` of it. */
+/* The padded copy of this worker's slice: `bytes` near its end, followed by
+ * at least 64 bytes of slack (whole-word reads may run past the copy). */
 static Val pad_ptr(Cg *g, Val v_col, int64_t bytes) {
-  int64_t off = g->p->col_bytes - (bytes + 63) / 64 * 64;
+  int64_t off = g->p->col_bytes - (bytes + 64 + 63) / 64 * 64;
   return l_gep(g, g->t_i8, v_col, l_i64(g, off), "pad");
 }
 
 /* dst (C, H + 2 py, W + 2 px) = channels [c0, c0 + C) of sample b of a
  * (n, Ctot, H, W) tensor, with a zero border: the im2col loops below then
  * read every tap without a bounds test. */
+
 static void pad_copy(Cg *g, Val v_src, Val v_b, Val v_c0, int64_t Ctot, int64_t C, int64_t H, int64_t W,
                      int64_t py, int64_t px, Val v_dst) {
   int64_t PH = H + 2 * py, PW = W + 2 * px;
@@ -1275,111 +1343,122 @@ static void pad_copy(Cg *g, Val v_src, Val v_b, Val v_c0, int64_t Ctot, int64_t 
   l_next(g, &Lc);
 }
 
-/* im2col of sample b, group gi from a padded copy: transposed == false
- * stores col[p*Kc + k], true stores colT[k*P + p]; the innermost loop runs
- * along contiguous bytes of both (kx, resp. ox). */
-static void im2col(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col, bool transposed) {
-  int64_t PH = d->IH + 2 * nd->ph, PW = d->IW + 2 * nd->pw;
-  Val v_pad = pad_ptr(g, v_col, d->Cg * PH * PW);
-  if (!transposed) {
-    /* channels-last copy xpad[y, x, c]: the KW * Cg bytes of one (p, ky)
-     * are contiguous, so a row of col is KH copies, in the (ky, kx, c)
-     * order of the forward weights (conv_forward packs them so) */
-    int64_t seg = d->KW * d->Cg;
-    LLVMBuildMemSet(g->b, v_pad, LLVMConstNull(g->t_i8), l_i64(g, d->Cg * PH * PW), 1);
-    Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, d->Cg), "c");
-    Val v_plane = l_mul(g, l_add(g, l_mul(g, v_b, l_i64(g, d->IC), ""), l_add(g, l_mul(g, v_gi, l_i64(g, d->Cg), ""), Lc.v_i, ""), ""),
-                        l_i64(g, d->IH * d->IW), "plane");
-    Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, d->IH), "y");
-    Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, d->IW), "x");
-    Val v_v = l_load(g, g->t_i8, v_x, l_add(g, v_plane, l_add(g, l_mul(g, Ly.v_i, l_i64(g, d->IW), ""), Lx.v_i, ""), ""), "x");
-    Val v_pos = l_add(g, l_mul(g, l_add(g, Ly.v_i, l_i64(g, nd->ph), ""), l_i64(g, PW), ""), l_add(g, Lx.v_i, l_i64(g, nd->pw), ""), "");
-    l_store(g, g->t_i8, v_v, v_pad, l_add(g, l_mul(g, v_pos, l_i64(g, d->Cg), ""), Lc.v_i, ""));
-    l_next(g, &Lx);
-    l_next(g, &Ly);
-    l_next(g, &Lc);
-    Loop Loy = l_for(g, l_i64(g, 0), l_i64(g, d->OH), "oy");
-    Loop Lox = l_for(g, l_i64(g, 0), l_i64(g, d->OW), "ox");
-    Val v_p = l_add(g, l_mul(g, Loy.v_i, l_i64(g, d->OW), ""), Lox.v_i, "p");
-    Loop Lky = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
-    Val v_y = l_add(g, l_mul(g, Loy.v_i, l_i64(g, nd->sh), ""), Lky.v_i, "y");
-    Val v_src = l_mul(g, l_add(g, l_mul(g, v_y, l_i64(g, PW), ""), l_mul(g, Lox.v_i, l_i64(g, nd->sw), ""), ""), l_i64(g, d->Cg), "");
-    Val v_dst = l_add(g, l_mul(g, v_p, l_i64(g, d->Kc), ""), l_mul(g, Lky.v_i, l_i64(g, seg), ""), "");
-    LLVMBuildMemCpy(g->b, l_gep(g, g->t_i8, v_col, v_dst, ""), 1, l_gep(g, g->t_i8, v_pad, v_src, ""), 1, l_i64(g, seg));
-    l_next(g, &Lky);
-    l_next(g, &Lox);
-    l_next(g, &Loy);
+/* Where the B operand of a conv GEMM goes: whole words into panels (the
+ * fast kernels), or rows of bytes (the plain kernel, and the ecol of strided
+ * convs, packed afterwards). */
+typedef struct SegDst {
+  bool panels;
+  Val v_dst;
+  int64_t segp;          /* bytes per ky segment in the k order (padded) */
+  int64_t kp;            /* K (padded): row length, or panel depth */
+  uint32_t bias;         /* xor applied to each packed word (vnni) */
+} SegDst;
+
+/* Store segment ky (seg bytes from v_src) of B's row r. */
+static void seg_store(Cg *g, const SegDst *S, Val v_src, Val v_r, Val v_ky, int64_t seg) {
+  if (!S->panels) {
+    Val v_dst = l_add(g, l_mul(g, v_r, l_i64(g, S->kp), ""), l_mul(g, v_ky, l_i64(g, S->segp), ""), "");
+    LLVMBuildMemCpy(g->b, l_gep(g, g->t_i8, S->v_dst, v_dst, ""), 1, v_src, 1, l_i64(g, seg));
     return;
   }
-  pad_copy(g, v_x, v_b, l_mul(g, v_gi, l_i64(g, d->Cg), ""), d->IC, d->Cg, d->IH, d->IW, nd->ph, nd->pw, v_pad);
-  Loop L[5];
-  Val v_c, v_ky, v_kx, v_oy, v_ox;
-  if (transposed) {
-    L[0] = l_for(g, l_i64(g, 0), l_i64(g, d->Cg), "c");
-    L[1] = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
-    L[2] = l_for(g, l_i64(g, 0), l_i64(g, d->KW), "kx");
-    L[3] = l_for(g, l_i64(g, 0), l_i64(g, d->OH), "oy");
-    L[4] = l_for(g, l_i64(g, 0), l_i64(g, d->OW), "ox");
-    v_c = L[0].v_i, v_ky = L[1].v_i, v_kx = L[2].v_i, v_oy = L[3].v_i, v_ox = L[4].v_i;
-  } else {
-    L[0] = l_for(g, l_i64(g, 0), l_i64(g, d->OH), "oy");
-    L[1] = l_for(g, l_i64(g, 0), l_i64(g, d->OW), "ox");
-    L[2] = l_for(g, l_i64(g, 0), l_i64(g, d->Cg), "c");
-    L[3] = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
-    L[4] = l_for(g, l_i64(g, 0), l_i64(g, d->KW), "kx");
-    v_oy = L[0].v_i, v_ox = L[1].v_i, v_c = L[2].v_i, v_ky = L[3].v_i, v_kx = L[4].v_i;
+  int64_t ps = S->kp / 4 * 64;
+  Val v_col = l_add(g, l_mul(g, LLVMBuildAShr(g->b, v_r, l_i64(g, 4), ""), l_i64(g, ps), ""),
+                    l_add(g, l_mul(g, LLVMBuildAnd(g->b, v_r, l_i64(g, 15), ""), l_i64(g, 4), ""),
+                          l_mul(g, v_ky, l_i64(g, S->segp / 4 * 64), ""), ""), "p.col");
+  for (int64_t w = 0; w < S->segp / 4; w++) {
+    Val v_w = LLVMBuildLoad2(g->b, g->t_i32, l_gep(g, g->t_i8, v_src, l_i64(g, 4 * w), ""), "word");
+    LLVMSetAlignment(v_w, 1);
+    v_w = LLVMBuildXor(g->b, v_w, l_i32(g, (int64_t)S->bias), "");
+    Val v_st = LLVMBuildStore(g->b, v_w, l_gep(g, g->t_i8, S->v_dst, l_add(g, v_col, l_i64(g, w * 64), ""), ""));
+    LLVMSetAlignment(v_st, 4);
   }
-  Val v_k = l_add(g, l_mul(g, l_add(g, l_mul(g, v_c, l_i64(g, d->KH), ""), v_ky, ""), l_i64(g, d->KW), ""), v_kx, "k");
-  Val v_p = l_add(g, l_mul(g, v_oy, l_i64(g, d->OW), ""), v_ox, "p");
-  Val v_y = l_add(g, l_mul(g, v_oy, l_i64(g, nd->sh), ""), v_ky, "y");
-  Val v_xx = l_add(g, l_mul(g, v_ox, l_i64(g, nd->sw), ""), v_kx, "x");
-  Val v_src = l_add(g, l_mul(g, l_add(g, l_mul(g, v_c, l_i64(g, PH), ""), v_y, ""), l_i64(g, PW), ""), v_xx, "");
-  Val v_v = l_load(g, g->t_i8, v_pad, v_src, "tap");
-  Val v_idx = transposed ? l_add(g, l_mul(g, v_k, l_i64(g, d->P), ""), v_p, "")
-                         : l_add(g, l_mul(g, v_p, l_i64(g, d->Kc), ""), v_k, "");
-  l_store(g, g->t_i8, v_v, v_col, v_idx);
-  for (int t = 4; t >= 0; t--) l_next(g, &L[t]);
 }
 
-/* The error im2col of sample b, group gi: ecol[q*Ke + (o, ky, kx)], q =
- * (iy, ix). Stride 1 reads a copy of the error planes padded by KH-1-ph,
- * KW-1-pw: ecol = epad[o, iy + KH-1-ky, ix + KW-1-kx], no tests. Other
- * strides test each tap (oy*sh = iy + ph - ky must have a solution). The
- * order of k' inside a row is a convention shared with wr
- * (conv_backward_input); any order gives the same exact sums. */
-/* Stride 1 and padding below the kernel size: the channels-last ecol. */
+/* Channels-last, zero-bordered copy dst[(y + py)*PW + x + px][c] of C planes
+ * starting at plane `v_plane0` of src, each H x W. */
+static void copy_cl(Cg *g, Val v_src, Val v_plane0, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px, Val v_dst) {
+  int64_t PH = H + 2 * py, PW = W + 2 * px;
+  LLVMBuildMemSet(g->b, v_dst, LLVMConstNull(g->t_i8), l_i64(g, C * PH * PW), 1);
+  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, C), "c");
+  Val v_plane = l_mul(g, l_add(g, v_plane0, Lc.v_i, ""), l_i64(g, H * W), "plane");
+  Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, H), "y");
+  Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, W), "x");
+  Val v_v = l_load(g, g->t_i8, v_src, l_add(g, v_plane, l_add(g, l_mul(g, Ly.v_i, l_i64(g, W), ""), Lx.v_i, ""), ""), "v");
+  Val v_pos = l_add(g, l_mul(g, l_add(g, Ly.v_i, l_i64(g, py), ""), l_i64(g, PW), ""), l_add(g, Lx.v_i, l_i64(g, px), ""), "");
+  l_store(g, g->t_i8, v_v, v_dst, l_add(g, l_mul(g, v_pos, l_i64(g, C), ""), Lc.v_i, ""));
+  l_next(g, &Lx);
+  l_next(g, &Ly);
+  l_next(g, &Lc);
+}
+
+/* The forward B of sample b, group gi: row p = (oy, ox) is KH segments of
+ * KW*Cg contiguous bytes of the channels-last copy, in the (ky, kx, c)
+ * order of wf. */
+static void im2col_fwd(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col, const SegDst *S) {
+  int64_t PH = d->IH + 2 * nd->ph, PW = d->IW + 2 * nd->pw, seg = d->KW * d->Cg;
+  Val v_pad = pad_ptr(g, v_col, d->Cg * PH * PW);
+  copy_cl(g, v_x, l_add(g, l_mul(g, v_b, l_i64(g, d->IC), ""), l_mul(g, v_gi, l_i64(g, d->Cg), ""), ""), d->Cg, d->IH, d->IW,
+          nd->ph, nd->pw, v_pad);
+  Loop Loy = l_for(g, l_i64(g, 0), l_i64(g, d->OH), "oy");
+  Loop Lox = l_for(g, l_i64(g, 0), l_i64(g, d->OW), "ox");
+  Val v_p = l_add(g, l_mul(g, Loy.v_i, l_i64(g, d->OW), ""), Lox.v_i, "p");
+  Loop Lky = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
+  Val v_y = l_add(g, l_mul(g, Loy.v_i, l_i64(g, nd->sh), ""), Lky.v_i, "y");
+  Val v_src = l_mul(g, l_add(g, l_mul(g, v_y, l_i64(g, PW), ""), l_mul(g, Lox.v_i, l_i64(g, nd->sw), ""), ""), l_i64(g, d->Cg), "");
+  seg_store(g, S, l_gep(g, g->t_i8, v_pad, v_src, "seg"), v_p, Lky.v_i, seg);
+  l_next(g, &Lky);
+  l_next(g, &Lox);
+  l_next(g, &Loy);
+}
+
+/* colT[k*P + p] of sample b, group gi, k = (c, ky, kx) as in the weights,
+ * from a zero-bordered copy of the planes; the inner loop runs along ox. */
+static void im2col_t(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col) {
+  int64_t PH = d->IH + 2 * nd->ph, PW = d->IW + 2 * nd->pw;
+  Val v_pad = pad_ptr(g, v_col, d->Cg * PH * PW);
+  pad_copy(g, v_x, v_b, l_mul(g, v_gi, l_i64(g, d->Cg), ""), d->IC, d->Cg, d->IH, d->IW, nd->ph, nd->pw, v_pad);
+  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, d->Cg), "c");
+  Loop Lky = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
+  Loop Lkx = l_for(g, l_i64(g, 0), l_i64(g, d->KW), "kx");
+  Loop Loy = l_for(g, l_i64(g, 0), l_i64(g, d->OH), "oy");
+  Loop Lox = l_for(g, l_i64(g, 0), l_i64(g, d->OW), "ox");
+  Val v_k = l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, d->KH), ""), Lky.v_i, ""), l_i64(g, d->KW), ""), Lkx.v_i, "k");
+  Val v_p = l_add(g, l_mul(g, Loy.v_i, l_i64(g, d->OW), ""), Lox.v_i, "p");
+  Val v_y = l_add(g, l_mul(g, Loy.v_i, l_i64(g, nd->sh), ""), Lky.v_i, "y");
+  Val v_xx = l_add(g, l_mul(g, Lox.v_i, l_i64(g, nd->sw), ""), Lkx.v_i, "x");
+  Val v_src = l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, PH), ""), v_y, ""), l_i64(g, PW), ""), v_xx, "");
+  l_store(g, g->t_i8, l_load(g, g->t_i8, v_pad, v_src, "tap"), v_col, l_add(g, l_mul(g, v_k, l_i64(g, d->P), ""), v_p, ""));
+  l_next(g, &Lox);
+  l_next(g, &Loy);
+  l_next(g, &Lkx);
+  l_next(g, &Lky);
+  l_next(g, &Lc);
+}
+
+/* Stride 1 and padding below the kernel size: ecol from whole segments. */
 static bool ecol_fast(const Node *nd, const ConvDims *d) {
   return nd->sh == 1 && nd->sw == 1 && d->KH - 1 - nd->ph >= 0 && d->KW - 1 - nd->pw >= 0;
 }
 
-static void ecol_build(Cg *g, const Node *nd, const ConvDims *d, Val v_e, Val v_b, Val v_gi, Val v_col) {
+/* ecol of sample b, group gi. Fast: a channels-last copy epad[y, x, o] of
+ * the error planes with a border of KH-1-ph, KW-1-pw; the KW*Og bytes of one
+ * (q, ky) are then contiguous (x = ix + t, kx = KW-1-t), in the (ky, t, o)
+ * order of wr. Otherwise rows ecol[q*Ke + (o, ky, kx)], each tap tested
+ * (oy*sh = iy + ph - ky must have a solution). */
+static void ecol_build(Cg *g, const Node *nd, const ConvDims *d, Val v_e, Val v_b, Val v_gi, Val v_col, const SegDst *S) {
   int64_t ty = d->KH - 1 - nd->ph, tx = d->KW - 1 - nd->pw;
   if (ecol_fast(nd, d)) {
-    /* channels-last copy epad[y, x, o] with the zero border; the KW * Og
-     * bytes of one (q, ky) are then contiguous (x = ix + t, kx = KW-1-t),
-     * so each row of ecol is KH copies, in the order (ky, t, o) of wr */
-    int64_t EH = d->OH + 2 * ty, EW = d->OW + 2 * tx, seg = d->KW * d->Og;
+    int64_t EH = d->OH + 2 * ty, EW = d->OW + 2 * tx;
     Val v_pad = pad_ptr(g, v_col, d->Og * EH * EW);
-    LLVMBuildMemSet(g->b, v_pad, LLVMConstNull(g->t_i8), l_i64(g, d->Og * EH * EW), 1);
-    Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, d->Og), "o");
-    Val v_plane = l_mul(g, l_add(g, l_mul(g, v_b, l_i64(g, d->O), ""), l_add(g, l_mul(g, v_gi, l_i64(g, d->Og), ""), Lo.v_i, ""), ""),
-                        l_i64(g, d->P), "plane");
-    Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, d->OH), "y");
-    Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, d->OW), "x");
-    Val v_v = l_load(g, g->t_i8, v_e, l_add(g, v_plane, l_add(g, l_mul(g, Ly.v_i, l_i64(g, d->OW), ""), Lx.v_i, ""), ""), "e");
-    Val v_pos = l_add(g, l_mul(g, l_add(g, Ly.v_i, l_i64(g, ty), ""), l_i64(g, EW), ""), l_add(g, Lx.v_i, l_i64(g, tx), ""), "");
-    l_store(g, g->t_i8, v_v, v_pad, l_add(g, l_mul(g, v_pos, l_i64(g, d->Og), ""), Lo.v_i, ""));
-    l_next(g, &Lx);
-    l_next(g, &Ly);
-    l_next(g, &Lo);
+    copy_cl(g, v_e, l_add(g, l_mul(g, v_b, l_i64(g, d->O), ""), l_mul(g, v_gi, l_i64(g, d->Og), ""), ""), d->Og, d->OH, d->OW,
+            ty, tx, v_pad);
     Loop Lq = l_for(g, l_i64(g, 0), l_i64(g, d->IH), "iy");
     Loop Lr = l_for(g, l_i64(g, 0), l_i64(g, d->IW), "ix");
     Val v_q = l_add(g, l_mul(g, Lq.v_i, l_i64(g, d->IW), ""), Lr.v_i, "q");
     Loop Lky = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
     Val v_y = l_sub(g, l_add(g, Lq.v_i, l_i64(g, d->KH - 1), ""), Lky.v_i, "y");
     Val v_src = l_mul(g, l_add(g, l_mul(g, v_y, l_i64(g, EW), ""), Lr.v_i, ""), l_i64(g, d->Og), "");
-    Val v_dst = l_add(g, l_mul(g, v_q, l_i64(g, d->Ke), ""), l_mul(g, Lky.v_i, l_i64(g, seg), ""), "");
-    LLVMBuildMemCpy(g->b, l_gep(g, g->t_i8, v_col, v_dst, ""), 1, l_gep(g, g->t_i8, v_pad, v_src, ""), 1, l_i64(g, seg));
+    seg_store(g, S, l_gep(g, g->t_i8, v_pad, v_src, "seg"), v_q, Lky.v_i, d->KW * d->Og);
     l_next(g, &Lky);
     l_next(g, &Lr);
     l_next(g, &Lq);
@@ -1420,20 +1499,46 @@ static void ecol_build(Cg *g, const Node *nd, const ConvDims *d, Val v_e, Val v_
   l_next(g, &Lo);
 }
 
+
+/* The GEMM shape of a conv's forward (which 0) or input error (1): kernel,
+ * segment and padded K. */
+typedef struct ConvK {
+  GemmKind kind;
+  int64_t seg, segp, kp;
+  bool panels_direct;    /* B written straight into panels */
+} ConvK;
+
+static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, int which) {
+  ConvK c;
+  c.seg = which == 0 ? d->KW * d->Cg : d->KW * d->Og;
+  c.kind = gemm_kind(g, d->KH * rup(c.seg, 4));
+  c.panels_direct = c.kind != GK_PLAIN && (which == 0 || ecol_fast(nd, d));
+  c.segp = c.panels_direct ? rup(c.seg, 4) : c.seg;
+  c.kp = d->KH * c.segp;
+  return c;
+}
+
+static uint32_t panel_bias(GemmKind kind) { return kind == GK_VNNI ? 0x80808080u : 0; }
+
 static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   const KArgs *k = u;
   const Node *nd = k->nd;
   ConvDims d = conv_dims(g, nd);
-  Val v_x = act_ptr(g, nd->in[0]), v_w = pack_ptr(g), v_acc = acc_ptr(g), v_col = col_ptr(g, v_wk);
+  ConvK ck = conv_k(g, nd, &d, 0);
+  Val v_col = col_ptr(g, v_wk);
+  SegDst S = {ck.panels_direct, v_col, ck.segp, ck.kp, panel_bias(ck.kind)};
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
-  im2col(g, nd, &d, v_x, Lb.v_i, Lg.v_i, v_col, false);
-  Val v_c = l_gep(g, k->t_acc, v_acc, l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), ""),
-                                          l_i64(g, d.P), ""), "acc.bg");
-  Val v_wg = l_gep(g, g->t_i8, v_w, l_mul(g, Lg.v_i, l_i64(g, d.Og * d.Kc), ""), "w.g");
-  Gemm G = {v_col, v_wg, v_c, d.Kc, d.Kc, 1, d.P, l_i64(g, d.P), l_i64(g, 0), l_i64(g, d.Og), l_i64(g, d.Kc), d.Kc,
-            k->t_acc, false, NULL};
-  if (gemm_vnni(g, &G)) G.v_bsum = l_gep(g, g->t_i32, bsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), "bsum.g");
+  im2col_fwd(g, nd, &d, act_ptr(g, nd->in[0]), Lb.v_i, Lg.v_i, v_col, &S);
+  Gemm G = {0};
+  G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Og * ck.kp), ""), "wf.g"), G.lda = ck.kp;
+  G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), "wsum.g");
+  if (ck.kind == GK_PLAIN) G.v_B = v_col, G.sn = ck.kp, G.sk = 1;
+  G.v_P = v_col;
+  G.v_C = l_gep(g, k->t_acc, acc_ptr(g), l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), ""),
+                                               l_i64(g, d.P), ""), "acc.bg");
+  G.ldc = d.P, G.v_M = l_i64(g, d.Og), G.v_N = l_i64(g, d.P), G.v_K = l_i64(g, ck.kp);
+  G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d.P)), G.t_acc = k->t_acc, G.kind = ck.kind;
   gemm(g, &G);
   l_next(g, &Lg);
   l_next(g, &Lb);
@@ -1442,20 +1547,24 @@ static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk
 static void conv_forward(Cg *g, int i, Ty t_acc) {
   KArgs k = {&g->m->nodes[i], i, t_acc};
   ConvDims d = conv_dims(g, k.nd);
-  /* wf[o, (ky, kx, c)] = w[o, c, ky, kx], the k order of the forward col */
+  ConvK ck = conv_k(g, k.nd, &d, 0);
+  /* wf[o, ky*segp + kx*Cg + c] = w[o, c, ky, kx], zeros in the padding */
   Val v_w = w8_ptr(g, k.nd), v_wf = pack_ptr(g);
-  int64_t KK = d.KH * d.KW;
+  LLVMBuildMemSet(g->b, v_wf, LLVMConstNull(g->t_i8), l_i64(g, d.O * ck.kp), 64);
   Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, d.O), "o");
   Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, d.Cg), "c");
-  Loop Lt = l_for(g, l_i64(g, 0), l_i64(g, KK), "t");
-  Val v_row = l_mul(g, Lo.v_i, l_i64(g, d.Kc), "");
-  Val v_src = l_add(g, l_add(g, v_row, l_mul(g, Lc.v_i, l_i64(g, KK), ""), ""), Lt.v_i, "");
-  Val v_dst = l_add(g, l_add(g, v_row, l_mul(g, Lt.v_i, l_i64(g, d.Cg), ""), ""), Lc.v_i, "");
+  Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, d.KH), "ky");
+  Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, d.KW), "kx");
+  Val v_src = l_add(g, l_mul(g, l_add(g, l_mul(g, l_add(g, l_mul(g, Lo.v_i, l_i64(g, d.Cg), ""), Lc.v_i, ""), l_i64(g, d.KH), ""),
+                                      Ly.v_i, ""), l_i64(g, d.KW), ""), Lx.v_i, "");
+  Val v_dst = l_add(g, l_add(g, l_mul(g, Lo.v_i, l_i64(g, ck.kp), ""), l_mul(g, Ly.v_i, l_i64(g, ck.segp), ""), ""),
+                    l_add(g, l_mul(g, Lx.v_i, l_i64(g, d.Cg), ""), Lc.v_i, ""), "");
   l_store(g, g->t_i8, l_load(g, g->t_i8, v_w, v_src, "w"), v_wf, v_dst);
-  l_next(g, &Lt);
+  l_next(g, &Lx);
+  l_next(g, &Ly);
   l_next(g, &Lc);
   l_next(g, &Lo);
-  if (g->vnni) row_sums(g, v_wf, d.Kc, d.O, d.Kc, bsum_ptr(g));
+  if (ck.kind == GK_VNNI) row_sums(g, v_wf, ck.kp, l_i64(g, d.O), l_i64(g, ck.kp), wsum_ptr(g));
   par_for(g, g->m->nodes[i].name, g->v_n, g->p->maxw, conv_forward_body, &k);
 }
 
@@ -1463,16 +1572,25 @@ static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
   const KArgs *k = u;
   const Node *nd = k->nd;
   ConvDims d = conv_dims(g, nd);
-  Val v_e = err_ptr(g, k->i), v_wr = pack_ptr(g), v_acc = acc_ptr(g), v_col = col_ptr(g, v_wk);
+  ConvK ck = conv_k(g, nd, &d, 1);
+  int64_t Q = d.IH * d.IW;
+  Val v_col = col_ptr(g, v_wk);
+  SegDst S = {ck.panels_direct, v_col, ck.segp, ck.kp, panel_bias(ck.kind)};
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
-  ecol_build(g, nd, &d, v_e, Lb.v_i, Lg.v_i, v_col);
-  Val v_c = l_gep(g, k->t_acc, v_acc, l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.IC), ""), l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), ""),
-                                          l_i64(g, d.IH * d.IW), ""), "e32.bg");
-  Val v_wg = l_gep(g, g->t_i8, v_wr, l_mul(g, Lg.v_i, l_i64(g, d.Cg * d.Ke), ""), "wr.g");
-  Gemm G = {v_col, v_wg, v_c, d.Ke, d.Ke, 1, d.IH * d.IW, l_i64(g, d.IH * d.IW), l_i64(g, 0), l_i64(g, d.Cg),
-            l_i64(g, d.Ke), d.Ke, k->t_acc, false, NULL};
-  if (gemm_vnni(g, &G)) G.v_bsum = l_gep(g, g->t_i32, bsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), "bsum.g");
+  ecol_build(g, nd, &d, err_ptr(g, k->i), Lb.v_i, Lg.v_i, v_col, &S);
+  Gemm G = {0};
+  G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Cg * ck.kp), ""), "wr.g"), G.lda = ck.kp;
+  G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), "wsum.g");
+  G.v_P = v_col;
+  if (!ck.panels_direct) { /* ecol rows at the start of the slice, panels after them */
+    G.v_B = v_col, G.sn = ck.kp, G.sk = 1;
+    G.v_P = l_gep(g, g->t_i8, v_col, l_i64(g, rup(Q * ck.kp, 64)), "ecol.pan");
+  }
+  G.v_C = l_gep(g, k->t_acc, acc_ptr(g), l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.IC), ""), l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), ""),
+                                               l_i64(g, Q), ""), "e32.bg");
+  G.ldc = Q, G.v_M = l_i64(g, d.Cg), G.v_N = l_i64(g, Q), G.v_K = l_i64(g, ck.kp);
+  G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(Q)), G.t_acc = k->t_acc, G.kind = ck.kind;
   gemm(g, &G);
   l_next(g, &Lg);
   l_next(g, &Lb);
@@ -1481,29 +1599,32 @@ static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
 static void conv_backward_input(Cg *g, int i, Ty t_acc) {
   const Node *nd = &g->m->nodes[i];
   ConvDims d = conv_dims(g, nd);
-  /* wr[gi, c, (o, ky, kx)] = w[gi*Og + o, c, ky, kx] */
+  ConvK ck = conv_k(g, nd, &d, 1);
+  /* wr[gi, c, k'] = w[gi*Og + o, c, ky, kx] with k' = ky*segp + (KW-1-kx)*Og + o
+   * (fast ecol) or (o, ky, kx) */
   Val v_w = w8_ptr(g, nd), v_wr = pack_ptr(g);
   int64_t KK = d.KH * d.KW;
+  LLVMBuildMemSet(g->b, v_wr, LLVMConstNull(g->t_i8), l_i64(g, d.G * d.Cg * ck.kp), 64);
   Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, d.O), "o");
   Val v_gi = LLVMBuildSDiv(g->b, Lo.v_i, l_i64(g, d.Og), "gi");
   Val v_ol = LLVMBuildSRem(g->b, Lo.v_i, l_i64(g, d.Og), "ol");
   Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, d.Cg), "c");
   Loop Lt = l_for(g, l_i64(g, 0), l_i64(g, KK), "t");
   Val v_src = l_add(g, l_mul(g, l_add(g, l_mul(g, Lo.v_i, l_i64(g, d.Cg), ""), Lc.v_i, ""), l_i64(g, KK), ""), Lt.v_i, "");
-  Val v_row = l_mul(g, l_add(g, l_mul(g, v_gi, l_i64(g, d.Cg), ""), Lc.v_i, ""), l_i64(g, d.Ke), "");
+  Val v_row = l_mul(g, l_add(g, l_mul(g, v_gi, l_i64(g, d.Cg), ""), Lc.v_i, ""), l_i64(g, ck.kp), "");
   Val v_dst;
-  if (ecol_fast(nd, &d)) { /* (ky, t = KW-1-kx, o) */
+  if (ecol_fast(nd, &d)) {
     Val v_ky = LLVMBuildSDiv(g->b, Lt.v_i, l_i64(g, d.KW), "ky");
     Val v_t = l_sub(g, l_i64(g, d.KW - 1), LLVMBuildSRem(g->b, Lt.v_i, l_i64(g, d.KW), ""), "t");
-    v_dst = l_add(g, v_row, l_add(g, l_mul(g, l_add(g, l_mul(g, v_ky, l_i64(g, d.KW), ""), v_t, ""), l_i64(g, d.Og), ""), v_ol, ""), "");
-  } else { /* (o, ky, kx) */
+    v_dst = l_add(g, v_row, l_add(g, l_add(g, l_mul(g, v_ky, l_i64(g, ck.segp), ""), l_mul(g, v_t, l_i64(g, d.Og), ""), ""), v_ol, ""), "");
+  } else {
     v_dst = l_add(g, v_row, l_add(g, l_mul(g, v_ol, l_i64(g, KK), ""), Lt.v_i, ""), "");
   }
   l_store(g, g->t_i8, l_load(g, g->t_i8, v_w, v_src, "w"), v_wr, v_dst);
   l_next(g, &Lt);
   l_next(g, &Lc);
   l_next(g, &Lo);
-  if (g->vnni) row_sums(g, v_wr, d.Ke, d.G * d.Cg, d.Ke, bsum_ptr(g));
+  if (ck.kind == GK_VNNI) row_sums(g, v_wr, ck.kp, l_i64(g, d.G * d.Cg), l_i64(g, ck.kp), wsum_ptr(g));
   KArgs k = {nd, i, t_acc};
   par_for(g, nd->name, g->v_n, g->p->maxw, conv_input_body, &k);
 }
@@ -1514,20 +1635,30 @@ static Val gpart_ptr(Cg *g, Val v_wk) {
   return l_gep(g, g->t_i8, g->v_work, v_off, "gpart");
 }
 
+/* Worker scratch of the conv weight gradient: colT, then e's panels, then
+ * the row sums of colT. */
 static void conv_weight_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   const KArgs *k = u;
   const Node *nd = k->nd;
   ConvDims d = conv_dims(g, nd);
   Val v_x = act_ptr(g, nd->in[0]), v_e = err_ptr(g, k->i), v_col = col_ptr(g, v_wk), v_part = gpart_ptr(g, v_wk);
+  int64_t off_pan = rup(d.Kc * d.P, 64), off_sum = off_pan + rup(panel_bytes(d.Og, d.P), 64);
   l_zero(g, k->t_acc, v_part, l_i64(g, nd->nweights));
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
-  im2col(g, nd, &d, v_x, Lb.v_i, Lg.v_i, v_col, true);
-  Val v_eg = l_gep(g, g->t_i8, v_e, l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), ""),
-                                        l_i64(g, d.P), ""), "e.bg");
-  Val v_pg = l_gep(g, k->t_acc, v_part, l_mul(g, Lg.v_i, l_i64(g, d.Og * d.Kc), ""), "part.g");
-  Gemm G = {v_eg, v_col, v_pg, d.P, d.P, d.Kc, 1, l_i64(g, d.Og), l_i64(g, 0), l_i64(g, d.Kc), l_i64(g, d.P), d.P,
-            k->t_acc, true, NULL};
+  im2col_t(g, nd, &d, v_x, Lb.v_i, Lg.v_i, v_col);
+  Gemm G = {0};
+  G.v_A = v_col, G.lda = d.P;
+  G.v_asum = l_gep(g, g->t_i8, v_col, l_i64(g, off_sum), "colT.sum");
+  G.v_B = l_gep(g, g->t_i8, v_e, l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), ""),
+                                      l_i64(g, d.P), ""), "e.bg");
+  G.sn = d.P, G.sk = 1;
+  G.v_P = l_gep(g, g->t_i8, v_col, l_i64(g, off_pan), "e.pan");
+  G.v_C = l_gep(g, k->t_acc, v_part, l_mul(g, Lg.v_i, l_i64(g, d.Og * d.Kc), ""), "part.g");
+  G.ldc = d.Og, G.v_M = l_i64(g, d.Kc), G.v_N = l_i64(g, d.Og), G.v_K = l_i64(g, d.P);
+  G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d.Og)), G.t_acc = k->t_acc, G.accumulate = true;
+  G.kind = gemm_kind(g, d.P);
+  if (G.kind == GK_VNNI) row_sums(g, G.v_A, d.P, G.v_M, G.v_K, G.v_asum);
   gemm(g, &G);
   l_next(g, &Lg);
   l_next(g, &Lb);
@@ -1535,17 +1666,25 @@ static void conv_weight_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
 
 static void conv_backward_weight(Cg *g, int i, Ty t_g) {
   const Node *nd = &g->m->nodes[i];
+  ConvDims d = conv_dims(g, nd);
   KArgs k = {nd, i, t_g};
   Val v_used = par_for(g, nd->name, g->v_n, g->p->maxw, conv_weight_body, &k);
-  /* g32 = sum of the partial sums, in worker order (exact either way) */
+  /* g32[gi*Og + o, k] = sum over workers of part[gi, k, o] (exact in any order) */
   Val v_g = grad_ptr(g);
   l_zero(g, t_g, v_g, l_i64(g, nd->nweights));
   Loop Lw = l_for(g, l_i64(g, 0), LLVMBuildZExt(g->b, v_used, g->t_i64, ""), "wk");
   Val v_part = gpart_ptr(g, l_trunc(g, Lw.v_i, g->t_i32, ""));
-  Loop Lj = l_for(g, l_i64(g, 0), l_i64(g, nd->nweights), "j");
-  Val v_sum = l_add(g, l_load(g, t_g, v_g, Lj.v_i, "g"), l_load(g, t_g, v_part, Lj.v_i, "p"), "g.new");
-  l_store(g, t_g, v_sum, v_g, Lj.v_i);
-  l_next(g, &Lj);
+  Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
+  Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, d.Og), "o");
+  Loop Lk = l_for(g, l_i64(g, 0), l_i64(g, d.Kc), "k");
+  Val v_base = l_mul(g, Lg.v_i, l_i64(g, d.Og * d.Kc), "");
+  Val v_gi = l_add(g, v_base, l_add(g, l_mul(g, Lo.v_i, l_i64(g, d.Kc), ""), Lk.v_i, ""), "gidx");
+  Val v_pi = l_add(g, v_base, l_add(g, l_mul(g, Lk.v_i, l_i64(g, d.Og), ""), Lo.v_i, ""), "pidx");
+  Val v_sum = l_add(g, l_load(g, t_g, v_g, v_gi, "g"), l_load(g, t_g, v_part, v_pi, "p"), "g.new");
+  l_store(g, t_g, v_sum, v_g, v_gi);
+  l_next(g, &Lk);
+  l_next(g, &Lo);
+  l_next(g, &Lg);
   l_next(g, &Lw);
 }
 
@@ -2225,9 +2364,15 @@ LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t
   g->ft_body = LLVMFunctionType(g->t_void, bf, 4, 0);
   Ty pf[] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_i64, g->t_i32};
   g->ft_pfor = LLVMFunctionType(g->t_i32, pf, 5, 0);
-  /* vpdpbusd on zmm needs avx512vnni and avx512bw (masked byte loads) */
-  g->vnni = !strncmp(t->triple, "x86_64", 6) && t->features && strstr(t->features, "+avx512vnni") &&
-            strstr(t->features, "+avx512bw") && !getenv("NITC_NO_VNNI");
+  /* vpdpbusd on zmm needs avx512vnni and avx512bw; sdot needs dotprod.
+   * NITC_GEMM=generic|plain (environment) forces a portable kernel: tests. */
+  const char *feat = t->features ? t->features : "";
+  g->gk = GK_GENERIC;
+  if (!strncmp(t->triple, "x86_64", 6) && strstr(feat, "+avx512vnni") && strstr(feat, "+avx512bw")) g->gk = GK_VNNI;
+  if (!strncmp(t->triple, "aarch64", 7) && strstr(feat, "+dotprod")) g->gk = GK_SDOT;
+  const char *force = getenv("NITC_GEMM");
+  if (force && !strcmp(force, "generic")) g->gk = GK_GENERIC;
+  if (force && !strcmp(force, "plain")) g->gk = GK_PLAIN;
 
   build_params(m);
   emit_helpers(g);

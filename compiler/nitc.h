@@ -270,8 +270,9 @@ typedef struct Plan {
   Buf acc;               /* int64-capable accumulator scratch, largest layer */
   Buf acc2;              /* second accumulator (fan-out error sums) */
   Buf grad;              /* int64-capable weight-gradient scratch, largest tensor */
-  Buf pack;              /* repacked operands of one layer's GEMMs (transposed
-                          * weights, errors, inputs), largest layer */
+  Buf pack;              /* repacked operands of one layer's GEMMs (weight
+                          * panels, transposed errors, input panels), largest layer */
+  Buf rsum;              /* i32 row sums of a dense GEMM's A operand (vnni) */
   int maxw;              /* workers a parallel kernel may use (1..PLAN_MAX_WORKERS) */
   Buf col;               /* (maxw) per-worker im2col scratch of one sample */
   Buf gpart;             /* (maxw) per-worker partial conv weight gradients */

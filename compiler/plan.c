@@ -29,6 +29,11 @@
 
 static int64_t align_up(int64_t v) { return (v + ALIGN - 1) / ALIGN * ALIGN; }
 
+static int64_t round4(int64_t v) { return (v + 3) / 4 * 4; }
+
+/* Bytes of an (N, K) GEMM operand packed in panels (codegen.c). */
+static int64_t panel_bytes(int64_t N, int64_t K) { return (N + 15) / 16 * 16 * round4(K); }
+
 static int64_t per_sample(const Shape *s) { return (int64_t)s->c * s->h * s->w; }
 
 /* The plan lives as long as the model: in the front end's arena. */
@@ -105,36 +110,49 @@ Plan *plan_build(Model *m) {
     if (nd->nweights > 0 && m->recipe.weight_bits > 8)
       p->wview[i] = take(&top, nd->nweights);
   }
-  /* GEMM scratch (see codegen.c: gemm, im2col) */
-  int64_t max_pack = 0, max_col = 0, max_pad = 0, max_gpart = 0;
+  /* GEMM scratch (see codegen.c: gemm, the conv kernels). Bounds that hold
+   * for every kernel choice: K padded per ky segment to whole words, B packed
+   * in panels of 16 columns by whole words of k. */
+  int64_t max_pack = 0, max_col = 0, max_pad = 0, max_gpart = 0, max_rows = B;
   for (int i = 1; i < n; i++) {
     Node *nd = &m->nodes[i];
     const Shape *is = &m->nodes[nd->in[0]].out, *os = &nd->out;
     if (nd->op == OP_DENSE) {
       int64_t I = nd->wshape[1], O = nd->wshape[0];
-      int64_t need = I * O > (I + O) * B ? I * O : (I + O) * B;
+      int64_t need = panel_bytes(O, I);                              /* w panels */
+      if (panel_bytes(I, O) > need) need = panel_bytes(I, O);        /* w^T panels */
+      if (align_up(O * B) + panel_bytes(I, B) > need) need = align_up(O * B) + panel_bytes(I, B); /* e^T, x^T */
       if (need > max_pack) max_pack = need;
+      if (O > max_rows) max_rows = O;
     } else if (nd->op == OP_CONV) {
-      int64_t P = (int64_t)os->h * os->w, Kc = (int64_t)nd->wshape[1] * nd->kh * nd->kw;
-      int64_t Ke = (int64_t)(nd->wshape[0] / nd->groups) * nd->kh * nd->kw;
-      int64_t col = P * Kc > (int64_t)is->h * is->w * Ke ? P * Kc : (int64_t)is->h * is->w * Ke;
-      if (nd->nweights > max_pack) max_pack = nd->nweights;
+      int64_t Cg = nd->wshape[1], O = nd->wshape[0], Og = O / nd->groups;
+      int64_t P = (int64_t)os->h * os->w, Q = (int64_t)is->h * is->w;
+      int64_t Kc = Cg * nd->kh * nd->kw, Ke = Og * nd->kh * nd->kw;
+      int64_t Kcp = nd->kh * round4(nd->kw * Cg), Kep = nd->kh * round4(nd->kw * Og);
+      int64_t wpack = O * Kcp > nd->groups * Cg * Kep ? O * Kcp : nd->groups * Cg * Kep;
+      if (wpack > max_pack) max_pack = wpack;
+      int64_t fwd = panel_bytes(P, Kcp) > P * Kc ? panel_bytes(P, Kcp) : P * Kc;
+      int64_t inp = align_up(Q * Ke) + panel_bytes(Q, Kep);
+      int64_t wgt = align_up(Kc * P) + align_up(panel_bytes(Og, P)) + Kc * 4;
+      int64_t col = fwd > inp ? fwd : inp;
+      if (wgt > col) col = wgt;
       if (col > max_col) max_col = col;
       /* zero-padded copies of one sample's group of input / error planes */
-      int64_t Og = nd->wshape[0] / nd->groups;
-      int64_t padx = (int64_t)nd->wshape[1] * (is->h + 2 * nd->ph) * (is->w + 2 * nd->pw);
+      int64_t padx = Cg * (is->h + 2 * nd->ph) * (is->w + 2 * nd->pw);
       int64_t pade = Og * (os->h + 2 * (nd->kh - 1)) * (os->w + 2 * (nd->kw - 1));
       if (padx > max_pad) max_pad = padx;
       if (pade > max_pad) max_pad = pade;
       if (nd->nweights * 8 > max_gpart) max_gpart = nd->nweights * 8;
     }
   }
-  p->col_bytes = align_up(max_col) + align_up(max_pad); /* pad copies sit at the end */
+  /* pad copies sit at the end, followed by 64 bytes of slack */
+  p->col_bytes = align_up(max_col) + align_up(max_pad + 64);
   p->gpart_bytes = align_up(max_gpart);
   p->maxw = PLAN_MAX_WORKERS;
   while (p->maxw > 1 && p->maxw * (p->col_bytes + p->gpart_bytes) > PLAN_WORKER_BYTES) p->maxw--;
   p->red = take(&top, 64 + (int64_t)PLAN_MAX_WORKERS * 8);
   p->pack = take(&top, max_pack);
+  p->rsum = take(&top, max_rows * 4);
   p->col = take(&top, p->maxw * p->col_bytes);
   p->gpart = take(&top, p->maxw * p->gpart_bytes);
   p->acc = take(&top, max_acc * 8);
