@@ -1343,35 +1343,56 @@ static void pad_copy(Cg *g, Val v_src, Val v_b, Val v_c0, int64_t Ctot, int64_t 
   l_next(g, &Lc);
 }
 
-/* Where the B operand of a conv GEMM goes: whole words into panels (the
- * fast kernels), or rows of bytes (the plain kernel, and the ecol of strided
- * convs, packed afterwards). */
+/* Rows of a conv GEMM's B operand: row r at v_dst + r*kp, ky segments of
+ * segp bytes (segments padded to whole words for the panel kernels). */
 typedef struct SegDst {
-  bool panels;
   Val v_dst;
   int64_t segp;          /* bytes per ky segment in the k order (padded) */
-  int64_t kp;            /* K (padded): row length, or panel depth */
-  uint32_t bias;         /* xor applied to each packed word (vnni) */
+  int64_t kp;            /* row length */
 } SegDst;
 
-/* Store segment ky (seg bytes from v_src) of B's row r. */
 static void seg_store(Cg *g, const SegDst *S, Val v_src, Val v_r, Val v_ky, int64_t seg) {
-  if (!S->panels) {
-    Val v_dst = l_add(g, l_mul(g, v_r, l_i64(g, S->kp), ""), l_mul(g, v_ky, l_i64(g, S->segp), ""), "");
-    LLVMBuildMemCpy(g->b, l_gep(g, g->t_i8, S->v_dst, v_dst, ""), 1, v_src, 1, l_i64(g, seg));
-    return;
-  }
-  int64_t ps = S->kp / 4 * 64;
-  Val v_col = l_add(g, l_mul(g, LLVMBuildAShr(g->b, v_r, l_i64(g, 4), ""), l_i64(g, ps), ""),
-                    l_add(g, l_mul(g, LLVMBuildAnd(g->b, v_r, l_i64(g, 15), ""), l_i64(g, 4), ""),
-                          l_mul(g, v_ky, l_i64(g, S->segp / 4 * 64), ""), ""), "p.col");
-  for (int64_t w = 0; w < S->segp / 4; w++) {
-    Val v_w = LLVMBuildLoad2(g->b, g->t_i32, l_gep(g, g->t_i8, v_src, l_i64(g, 4 * w), ""), "word");
-    LLVMSetAlignment(v_w, 1);
-    v_w = LLVMBuildXor(g->b, v_w, l_i32(g, (int64_t)S->bias), "");
-    Val v_st = LLVMBuildStore(g->b, v_w, l_gep(g, g->t_i8, S->v_dst, l_add(g, v_col, l_i64(g, w * 64), ""), ""));
+  Val v_dst = l_add(g, l_mul(g, v_r, l_i64(g, S->kp), ""), l_mul(g, v_ky, l_i64(g, S->segp), ""), "");
+  LLVMBuildMemCpy(g->b, l_gep(g, g->t_i8, S->v_dst, v_dst, ""), 1, v_src, 1, l_i64(g, seg));
+}
+
+/* Panels of N rows of kp bytes (kp a multiple of 4; rows up to the next
+ * multiple of 16 readable): per panel, each 16 x 16-byte block of rows is a
+ * 16 x 4 word transpose into four quad rows; a last 1..3 quads word by word. */
+static void pack_rows16(Cg *g, Val v_rows, int64_t N, int64_t kp, Val v_pan, uint32_t bias) {
+  int64_t ps = kp / 4 * 64, nblk = kp / 16, nrem = kp / 4 % 4;
+  Ty t_q = LLVMVectorType(g->t_i32, 4), t_all = LLVMVectorType(g->t_i32, 64);
+  Loop Lj = l_for(g, l_i64(g, 0), l_i64(g, npanels(N)), "pj");
+  Val v_src = l_gep(g, g->t_i8, v_rows, l_mul(g, Lj.v_i, l_i64(g, 16 * kp), ""), "rows.j");
+  Val v_dst = l_gep(g, g->t_i8, v_pan, l_mul(g, Lj.v_i, l_i64(g, ps), ""), "pan.j");
+  if (nblk > 0) {
+    Loop Lb = l_for(g, l_i64(g, 0), l_i64(g, nblk), "pb");
+    Val v_q[16];
+    for (int l = 0; l < 16; l++) {
+      Val v_p = l_gep(g, g->t_i8, v_src, l_add(g, l_i64(g, l * kp), l_mul(g, Lb.v_i, l_i64(g, 16), ""), ""), "");
+      v_q[l] = LLVMBuildLoad2(g->b, t_q, v_p, "row.q");
+      LLVMSetAlignment(v_q[l], 1);
+    }
+    for (int n = 16; n > 1; n /= 2) /* concatenate: v_q[0] = all 64 words, row-major */
+      for (int t = 0; t < n / 2; t++) v_q[t] = l_lanes(g, v_q[2 * t], v_q[2 * t + 1], 0, 64 / n * 2, 1, "cat");
+    Val idx[64];
+    for (int w = 0; w < 4; w++)
+      for (int l = 0; l < 16; l++) idx[w * 16 + l] = l_i32(g, l * 4 + w);
+    Val v_t = LLVMBuildShuffleVector(g->b, v_q[0], LLVMGetUndef(t_all), LLVMConstVector(idx, 64), "quads");
+    if (bias) v_t = LLVMBuildXor(g->b, v_t, l_splat(g, l_i32(g, (int64_t)bias), 64, ""), "quads.u8");
+    Val v_st = LLVMBuildStore(g->b, v_t, l_gep(g, g->t_i8, v_dst, l_mul(g, Lb.v_i, l_i64(g, 256), ""), ""));
     LLVMSetAlignment(v_st, 4);
+    l_next(g, &Lb);
   }
+  for (int64_t w = nblk * 4; w < nblk * 4 + nrem; w++)
+    for (int l = 0; l < 16; l++) {
+      Val v_w = LLVMBuildLoad2(g->b, g->t_i32, l_gep(g, g->t_i8, v_src, l_i64(g, l * kp + 4 * w), ""), "word");
+      LLVMSetAlignment(v_w, 1);
+      v_w = LLVMBuildXor(g->b, v_w, l_i32(g, (int64_t)bias), "");
+      Val v_st = LLVMBuildStore(g->b, v_w, l_gep(g, g->t_i8, v_dst, l_i64(g, w * 64 + l * 4), ""));
+      LLVMSetAlignment(v_st, 4);
+    }
+  l_next(g, &Lj);
 }
 
 /* Channels-last, zero-bordered copy dst[(y + py)*PW + x + px][c] of C planes
@@ -1421,6 +1442,18 @@ static void im2col_t(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b,
   Loop Lky = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
   Loop Lkx = l_for(g, l_i64(g, 0), l_i64(g, d->KW), "kx");
   Loop Loy = l_for(g, l_i64(g, 0), l_i64(g, d->OH), "oy");
+  Val v_k0 = l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, d->KH), ""), Lky.v_i, ""), l_i64(g, d->KW), ""), Lkx.v_i, "k");
+  if (nd->sw == 1) { /* a row of ox is contiguous on both sides */
+    Val v_y = l_add(g, l_mul(g, Loy.v_i, l_i64(g, nd->sh), ""), Lky.v_i, "y");
+    Val v_src = l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, PH), ""), v_y, ""), l_i64(g, PW), ""), Lkx.v_i, "");
+    Val v_dst = l_add(g, l_mul(g, v_k0, l_i64(g, d->P), ""), l_mul(g, Loy.v_i, l_i64(g, d->OW), ""), "");
+    LLVMBuildMemCpy(g->b, l_gep(g, g->t_i8, v_col, v_dst, ""), 1, l_gep(g, g->t_i8, v_pad, v_src, ""), 1, l_i64(g, d->OW));
+    l_next(g, &Loy);
+    l_next(g, &Lkx);
+    l_next(g, &Lky);
+    l_next(g, &Lc);
+    return;
+  }
   Loop Lox = l_for(g, l_i64(g, 0), l_i64(g, d->OW), "ox");
   Val v_k = l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, d->KH), ""), Lky.v_i, ""), l_i64(g, d->KW), ""), Lkx.v_i, "k");
   Val v_p = l_add(g, l_mul(g, Loy.v_i, l_i64(g, d->OW), ""), Lox.v_i, "p");
@@ -1505,7 +1538,7 @@ static void ecol_build(Cg *g, const Node *nd, const ConvDims *d, Val v_e, Val v_
 typedef struct ConvK {
   GemmKind kind;
   int64_t seg, segp, kp;
-  bool panels_direct;    /* B written straight into panels */
+  bool panels_direct;    /* B's rows padded per segment, then pack_rows16 */
 } ConvK;
 
 static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, int which) {
@@ -1526,15 +1559,17 @@ static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk
   ConvDims d = conv_dims(g, nd);
   ConvK ck = conv_k(g, nd, &d, 0);
   Val v_col = col_ptr(g, v_wk);
-  SegDst S = {ck.panels_direct, v_col, ck.segp, ck.kp, panel_bias(ck.kind)};
+  SegDst S = {v_col, ck.segp, ck.kp};
+  Val v_pan = l_gep(g, g->t_i8, v_col, l_i64(g, panel_bytes(d.P, ck.kp)), "pan");
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
   im2col_fwd(g, nd, &d, act_ptr(g, nd->in[0]), Lb.v_i, Lg.v_i, v_col, &S);
+  if (ck.panels_direct) pack_rows16(g, v_col, d.P, ck.kp, v_pan, panel_bias(ck.kind));
   Gemm G = {0};
   G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Og * ck.kp), ""), "wf.g"), G.lda = ck.kp;
   G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), "wsum.g");
   if (ck.kind == GK_PLAIN) G.v_B = v_col, G.sn = ck.kp, G.sk = 1;
-  G.v_P = v_col;
+  G.v_P = v_pan;
   G.v_C = l_gep(g, k->t_acc, acc_ptr(g), l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), ""),
                                                l_i64(g, d.P), ""), "acc.bg");
   G.ldc = d.P, G.v_M = l_i64(g, d.Og), G.v_N = l_i64(g, d.P), G.v_K = l_i64(g, ck.kp);
@@ -1575,18 +1610,17 @@ static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
   ConvK ck = conv_k(g, nd, &d, 1);
   int64_t Q = d.IH * d.IW;
   Val v_col = col_ptr(g, v_wk);
-  SegDst S = {ck.panels_direct, v_col, ck.segp, ck.kp, panel_bias(ck.kind)};
+  SegDst S = {v_col, ck.segp, ck.kp};
+  Val v_pan = l_gep(g, g->t_i8, v_col, l_i64(g, panel_bytes(Q, ck.kp)), "pan");
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
   ecol_build(g, nd, &d, err_ptr(g, k->i), Lb.v_i, Lg.v_i, v_col, &S);
+  if (ck.panels_direct) pack_rows16(g, v_col, Q, ck.kp, v_pan, panel_bias(ck.kind));
   Gemm G = {0};
   G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Cg * ck.kp), ""), "wr.g"), G.lda = ck.kp;
   G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), "wsum.g");
-  G.v_P = v_col;
-  if (!ck.panels_direct) { /* ecol rows at the start of the slice, panels after them */
-    G.v_B = v_col, G.sn = ck.kp, G.sk = 1;
-    G.v_P = l_gep(g, g->t_i8, v_col, l_i64(g, rup(Q * ck.kp, 64)), "ecol.pan");
-  }
+  G.v_P = v_pan;
+  if (!ck.panels_direct) G.v_B = v_col, G.sn = ck.kp, G.sk = 1; /* gemm packs (or reads) the rows */
   G.v_C = l_gep(g, k->t_acc, acc_ptr(g), l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.IC), ""), l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), ""),
                                                l_i64(g, Q), ""), "e32.bg");
   G.ldc = Q, G.v_M = l_i64(g, d.Cg), G.v_N = l_i64(g, Q), G.v_K = l_i64(g, ck.kp);

@@ -127,12 +127,12 @@ Plan *plan_build(Model *m) {
     } else if (nd->op == OP_CONV) {
       int64_t Cg = nd->wshape[1], O = nd->wshape[0], Og = O / nd->groups;
       int64_t P = (int64_t)os->h * os->w, Q = (int64_t)is->h * is->w;
-      int64_t Kc = Cg * nd->kh * nd->kw, Ke = Og * nd->kh * nd->kw;
+      int64_t Kc = Cg * nd->kh * nd->kw;
       int64_t Kcp = nd->kh * round4(nd->kw * Cg), Kep = nd->kh * round4(nd->kw * Og);
       int64_t wpack = O * Kcp > nd->groups * Cg * Kep ? O * Kcp : nd->groups * Cg * Kep;
       if (wpack > max_pack) max_pack = wpack;
-      int64_t fwd = panel_bytes(P, Kcp) > P * Kc ? panel_bytes(P, Kcp) : P * Kc;
-      int64_t inp = align_up(Q * Ke) + panel_bytes(Q, Kep);
+      /* rows of B (whole panels' worth), then its panels */
+      int64_t fwd = 2 * panel_bytes(P, Kcp), inp = 2 * panel_bytes(Q, Kep);
       int64_t wgt = align_up(Kc * P) + align_up(panel_bytes(Og, P)) + Kc * 4;
       int64_t col = fwd > inp ? fwd : inp;
       if (wgt > col) col = wgt;
