@@ -2373,6 +2373,20 @@ static void emit_descriptor(Cg *g, const CgTarget *t, Val f_train, Val f_fwd) {
   LLVMDeleteFunction(f_tmp);
 }
 
+/* The GEMM micro-kernel for a target: vpdpbusd on zmm needs avx512vnni and
+ * avx512bw; sdot needs dotprod. NITC_GEMM=generic|plain in the environment
+ * forces a portable kernel (the tests use it). */
+static GemmKind gemm_isa(const CgTarget *t) {
+  const char *feat = t->features ? t->features : "";
+  GemmKind gk = GK_GENERIC;
+  if (!strncmp(t->triple, "x86_64", 6) && strstr(feat, "+avx512vnni") && strstr(feat, "+avx512bw")) gk = GK_VNNI;
+  if (!strncmp(t->triple, "aarch64", 7) && strstr(feat, "+dotprod")) gk = GK_SDOT;
+  const char *force = getenv("NITC_GEMM");
+  if (force && !strcmp(force, "generic")) gk = GK_GENERIC;
+  if (force && !strcmp(force, "plain")) gk = GK_PLAIN;
+  return gk;
+}
+
 LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t) {
   Cg G = {0}, *g = &G;
   g->ctx = ctx;
@@ -2398,15 +2412,7 @@ LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t
   g->ft_body = LLVMFunctionType(g->t_void, bf, 4, 0);
   Ty pf[] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_i64, g->t_i32};
   g->ft_pfor = LLVMFunctionType(g->t_i32, pf, 5, 0);
-  /* vpdpbusd on zmm needs avx512vnni and avx512bw; sdot needs dotprod.
-   * NITC_GEMM=generic|plain (environment) forces a portable kernel: tests. */
-  const char *feat = t->features ? t->features : "";
-  g->gk = GK_GENERIC;
-  if (!strncmp(t->triple, "x86_64", 6) && strstr(feat, "+avx512vnni") && strstr(feat, "+avx512bw")) g->gk = GK_VNNI;
-  if (!strncmp(t->triple, "aarch64", 7) && strstr(feat, "+dotprod")) g->gk = GK_SDOT;
-  const char *force = getenv("NITC_GEMM");
-  if (force && !strcmp(force, "generic")) g->gk = GK_GENERIC;
-  if (force && !strcmp(force, "plain")) g->gk = GK_PLAIN;
+  g->gk = gemm_isa(t);
 
   build_params(m);
   emit_helpers(g);
@@ -2415,6 +2421,41 @@ LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t
   emit_step(g, false);
   Val f_fwd = g->fn;
   emit_descriptor(g, t, f_train, f_fwd);
+  LLVMDisposeBuilder(g->b);
+  return g->mod;
+}
+
+/* --gemm-kernel: the GEMM alone, for bench/gemm. Scratch layout: A's row
+ * sums (vnni), then B's panels. */
+LLVMModuleRef cg_gemm_module(LLVMContextRef ctx, const CgTarget *t, int64_t M, int64_t N, int64_t K) {
+  Cg G0 = {0}, *g = &G0;
+  g->ctx = ctx;
+  g->mod = LLVMModuleCreateWithNameInContext("gemm", ctx);
+  LLVMSetTarget(g->mod, t->triple);
+  g->b = LLVMCreateBuilderInContext(ctx);
+  g->t_i1 = LLVMInt1TypeInContext(ctx);
+  g->t_i8 = LLVMInt8TypeInContext(ctx);
+  g->t_i16 = LLVMInt16TypeInContext(ctx);
+  g->t_i32 = LLVMInt32TypeInContext(ctx);
+  g->t_i64 = LLVMInt64TypeInContext(ctx);
+  g->t_ptr = LLVMPointerTypeInContext(ctx, 0);
+  g->t_void = LLVMVoidTypeInContext(ctx);
+  g->gk = gemm_isa(t);
+  Ty args[] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};
+  l_begin_fn(g, "nit_gemm", LLVMFunctionType(g->t_void, args, 4, 0), false);
+  Gemm G = {0};
+  G.v_A = l_param(g, 0, "A"), G.lda = K;
+  G.v_B = l_param(g, 1, "B"), G.sn = K, G.sk = 1;
+  G.v_C = l_param(g, 2, "C"), G.ldc = N;
+  Val v_scratch = l_param(g, 3, "scratch");
+  G.v_asum = v_scratch;
+  G.v_P = l_gep(g, g->t_i8, v_scratch, l_i64(g, rup(M * 4, 64)), "pan");
+  G.v_M = l_i64(g, M), G.v_N = l_i64(g, N), G.v_K = l_i64(g, K);
+  G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(N));
+  G.t_acc = g->t_i32, G.kind = gemm_kind(g, K);
+  if (G.kind == GK_VNNI) row_sums(g, G.v_A, K, G.v_M, G.v_K, G.v_asum);
+  gemm(g, &G);
+  LLVMBuildRetVoid(g->b);
   LLVMDisposeBuilder(g->b);
   return g->mod;
 }

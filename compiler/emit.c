@@ -134,7 +134,7 @@ static bool find_runtime(const Options *opt, const TargetInfo *ti, char *out, si
 
 static const char *default_output(const Model *m, EmitKind k, char *buf, size_t cap) {
   const char *ext = k == EMIT_LLVM ? ".ll" : k == EMIT_ASM ? ".s" : k == EMIT_OBJ ? ".o" : "";
-  snprintf(buf, cap, "%s%s", m->name, ext);
+  snprintf(buf, cap, "%s%s", m ? m->name : "gemm", ext);
   return buf;
 }
 
@@ -145,7 +145,7 @@ int emit_program(Model *m, const Options *opt) {
                     "riscv64-linux-gnu)\n", opt->target);
     return 1;
   }
-  for (int i = 0; i < m->nnodes; i++) {
+  for (int i = 0; m && i < m->nnodes; i++) {
     OpKind op = m->nodes[i].op;
     if (op == OP_BATCHNORM || op == OP_L1NORM) {
       fprintf(stderr, "%s:%d:%d: error: layer '%s' (%s) has no integer training recipe yet; "
@@ -155,7 +155,7 @@ int emit_program(Model *m, const Options *opt) {
       return 1;
     }
   }
-  for (int i = 0; i < m->nnodes; i++)
+  for (int i = 0; m && i < m->nnodes; i++)
     for (int j = 0; j < m->nodes[i].nin; j++)
       if (m->nodes[i].in[j] == m->output) {
         fprintf(stderr, "%s:%d:%d: error: the output value '%s' is also used by '%s'; code generation needs "
@@ -200,9 +200,8 @@ int emit_program(Model *m, const Options *opt) {
     return 1;
   }
 
-  Plan *plan = plan_build(m);
   LLVMContextRef ctx = LLVMContextCreate();
-  LLVMModuleRef mod = cg_module(ctx, m, plan, &t);
+  LLVMModuleRef mod = m ? cg_module(ctx, m, plan_build(m), &t) : cg_gemm_module(ctx, &t, opt->gemm[0], opt->gemm[1], opt->gemm[2]);
   LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
   LLVMSetModuleDataLayout(mod, td);
   LLVMDisposeTargetData(td);

@@ -27,6 +27,8 @@ static const char usage[] =
     "  --batch N           compiled maximum batch (overrides the train block), 1..65536\n"
     "  --weight-bits A     weight accumulation bits A in 8..16 (overrides the train block)\n"
     "  --runtime-dir DIR   where libnitrt-<triple>.a is found\n"
+    "  --gemm-kernel M,N,K instead of a model, emit (obj, asm or llvm) the int8 GEMM\n"
+    "                      kernel alone as nit_gemm (bench/gemm uses it)\n"
     "  --help              print this help\n"
     "  --version           print the version\n";
 
@@ -113,6 +115,20 @@ static int parse_args(int argc, char **argv, Options *o) {
     } else if (is_opt(a, "--weight-bits")) {
       if (!(v = value(argc, argv, &i, "--weight-bits")) || !int_arg("--weight-bits", v, 8, 16, &o->weight_bits))
         return 1;
+    } else if (is_opt(a, "--gemm-kernel")) {
+      if (!(v = value(argc, argv, &i, "--gemm-kernel")))
+        return 1;
+      char *end;
+      const char *p = v;
+      for (int d = 0; d < 3; d++) {
+        long x = strtol(p, &end, 10);
+        if (end == p || x < 1 || x > 65536 || (d < 2 && *end != ',') || (d == 2 && *end)) {
+          diag_plain("--gemm-kernel expects M,N,K with each in 1..65536 (got '%s')", diag_quote(v));
+          return 1;
+        }
+        o->gemm[d] = x;
+        p = end + 1;
+      }
     } else if (a[0] == '-' && a[1] != '\0') {
       diag_plain("unknown option '%s' (try --help)", diag_quote(a));
       return 1;
@@ -124,7 +140,11 @@ static int parse_args(int argc, char **argv, Options *o) {
       o->input = a;
     }
   }
-  if (!o->input) {
+  if (o->gemm[0] && o->emit != EMIT_OBJ && o->emit != EMIT_ASM && o->emit != EMIT_LLVM) {
+    diag_plain("--gemm-kernel needs --emit obj, asm or llvm");
+    return 1;
+  }
+  if (!o->input && !o->gemm[0]) {
     diag_plain("no input file (try --help)");
     return 1;
   }
@@ -202,6 +222,8 @@ int main(int argc, char **argv) {
   int rc = parse_args(argc, argv, &opt);
   if (rc >= 0)
     return rc;
+  if (opt.gemm[0])
+    return emit_program(NULL, &opt) == 0 ? 0 : 1;
 
   Source *src = source_read(opt.input);
   if (!src)

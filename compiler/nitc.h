@@ -302,6 +302,12 @@ typedef struct CgTarget {
 struct LLVMOpaqueModule *cg_module(struct LLVMOpaqueContext *ctx, Model *m,
                                    Plan *p, const CgTarget *t);
 uint64_t cg_fingerprint(const Model *m);
+/* A module defining only
+ *   void nit_gemm(const int8_t *A, const int8_t *B, int32_t *C, void *scratch)
+ * C (M, N) = A (M, K) B (N, K)^T with the kernel the model code would use
+ * (packing and row sums included; scratch holds cg_gemm_scratch bytes). */
+struct LLVMOpaqueModule *cg_gemm_module(struct LLVMOpaqueContext *ctx, const CgTarget *t, int64_t M,
+                                        int64_t N, int64_t K);
 
 /* ------------------------------------------------------------------ sema.c */
 
@@ -349,11 +355,13 @@ typedef struct Options {
   int batch;             /* --batch: compiled maximum batch, 0 = recipe's */
   int weight_bits;       /* --weight-bits A, 0 = recipe's */
   const char *runtime_dir; /* --runtime-dir: where libnitrt-<triple>.a lives */
+  int64_t gemm[3];       /* --gemm-kernel M,N,K; 0 = compile a model */
 } Options;
 
 /* ------------------------------------------------------------------ emit.c */
 
-/* Plan, generate, optimize and write the requested output for a checked model.
+/* Plan, generate, optimize and write the requested output for a checked model
+ * (or, m NULL, the --gemm-kernel module).
  * Returns 0 on success, 1 after reporting a user error (diag_), never exits. */
 int emit_program(Model *m, const Options *opt);
 

@@ -1,0 +1,127 @@
+/*
+ * bench/gemm.c: the generated int8 GEMM alone, against the machine's own
+ * int8 dot-product peak.
+ *
+ *   gemm M N K [SECONDS]   (linked with the object of nitc --gemm-kernel M,N,K)
+ *   gemm --peak [SECONDS]  the measured peak alone, in GOP/s per core
+ *
+ * Checks nit_gemm's C = A B^T against a plain loop first (exit 1 on any
+ * difference), then times it on one thread, the packing of B and the row sums
+ * of A included, as model code runs it. The peak is measured, not assumed: 16
+ * independent vpdpbusd zmm chains (x86 with AVX-512 VNNI only; elsewhere the
+ * peak column is empty). Benchmark code: timing uses doubles, training never.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+void nit_gemm(const int8_t *A, const int8_t *B, int32_t *C, void *scratch);
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void *xalloc(size_t n) {
+  void *p = aligned_alloc(64, (n + 63) / 64 * 64);
+  if (!p) {
+    fprintf(stderr, "gemm: out of memory (%zu bytes)\n", n);
+    exit(1);
+  }
+  memset(p, 0, n);
+  return p;
+}
+
+static uint64_t rng = 0x9e3779b97f4a7c15u;
+static int8_t rand8(void) {
+  rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+  return (int8_t)(rng >> 24);
+}
+
+#if defined(__x86_64__)
+/* 16 independent vpdpbusd chains on zmm0..15, 1000 per loop trip. */
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static double vnni_peak(double seconds) {
+  long trips = 0;
+  double t0 = now(), t;
+  do {
+    __asm__ volatile(
+        "vpternlogd $0xff, %%zmm16, %%zmm16, %%zmm16\n\t"
+        "vpternlogd $0xff, %%zmm17, %%zmm17, %%zmm17\n\t"
+        "mov $1000, %%ecx\n"
+        "1:\n\t"
+        "vpdpbusd %%zmm16, %%zmm17, %%zmm0\n\tvpdpbusd %%zmm16, %%zmm17, %%zmm1\n\t"
+        "vpdpbusd %%zmm16, %%zmm17, %%zmm2\n\tvpdpbusd %%zmm16, %%zmm17, %%zmm3\n\t"
+        "vpdpbusd %%zmm16, %%zmm17, %%zmm4\n\tvpdpbusd %%zmm16, %%zmm17, %%zmm5\n\t"
+        "vpdpbusd %%zmm16, %%zmm17, %%zmm6\n\tvpdpbusd %%zmm16, %%zmm17, %%zmm7\n\t"
+        "vpdpbusd %%zmm16, %%zmm17, %%zmm8\n\tvpdpbusd %%zmm16, %%zmm17, %%zmm9\n\t"
+        "vpdpbusd %%zmm16, %%zmm17, %%zmm10\n\tvpdpbusd %%zmm16, %%zmm17, %%zmm11\n\t"
+        "vpdpbusd %%zmm16, %%zmm17, %%zmm12\n\tvpdpbusd %%zmm16, %%zmm17, %%zmm13\n\t"
+        "vpdpbusd %%zmm16, %%zmm17, %%zmm14\n\tvpdpbusd %%zmm16, %%zmm17, %%zmm15\n\t"
+        "dec %%ecx\n\tjnz 1b\n\t"
+        ::: "ecx", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+        "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "cc");
+    trips++;
+  } while ((t = now() - t0) < seconds);
+  return trips * 1000.0 * 16 * 64 * 2 / t / 1e9;
+}
+#endif
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "--peak")) { /* the peak alone, GOP/s, 0 when unknown */
+    double p = 0;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512vnni")) p = vnni_peak(argc > 2 ? atof(argv[2]) : 1.0);
+#endif
+    printf("%.1f\n", p);
+    return 0;
+  }
+  if (argc < 4) {
+    fprintf(stderr, "usage: gemm M N K [SECONDS]\n");
+    return 1;
+  }
+  long M = atol(argv[1]), N = atol(argv[2]), K = atol(argv[3]);
+  double seconds = argc > 4 ? atof(argv[4]) : 2.0;
+  if (M < 1 || N < 1 || K < 1) {
+    fprintf(stderr, "gemm: M, N and K must be positive\n");
+    return 1;
+  }
+  int8_t *A = xalloc(M * K), *B = xalloc(N * K);
+  int32_t *C = xalloc(M * N * 4), *R = xalloc(M * N * 4);
+  void *scratch = xalloc((M * 4 + 63) / 64 * 64 + (N + 15) / 16 * 16 * ((K + 3) / 4 * 4) + 64);
+  for (long i = 0; i < M * K; i++) A[i] = rand8();
+  for (long i = 0; i < N * K; i++) B[i] = rand8();
+  for (long m = 0; m < M; m++)
+    for (long n = 0; n < N; n++) {
+      int32_t s = 0;
+      for (long k = 0; k < K; k++) s += A[m * K + k] * B[n * K + k];
+      R[m * N + n] = s;
+    }
+  nit_gemm(A, B, C, scratch);
+  if (memcmp(C, R, M * N * 4)) {
+    fprintf(stderr, "gemm: nit_gemm differs from the plain loop\n");
+    return 1;
+  }
+  long reps = 0;
+  double t0 = now(), t;
+  do {
+    nit_gemm(A, B, C, scratch);
+    reps++;
+  } while ((t = now() - t0) < seconds);
+  double gops = 2.0 * M * N * K * reps / t / 1e9;
+  printf("gemm %ldx%ldx%ld: %.1f GOP/s (%ld runs, checked)", M, N, K, gops, reps);
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx512vnni")) {
+    double peak = vnni_peak(seconds);
+    printf("; vpdpbusd peak %.1f GOP/s; %.1f%% of peak", peak, 100 * gops / peak);
+  }
+#endif
+  printf("\n");
+  return 0;
+}
