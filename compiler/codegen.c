@@ -1772,6 +1772,111 @@ static int log2i(int64_t v) {
   return k;
 }
 
+typedef struct ErrDst {
+  Val v_ptr;             /* int8 (n, C, H, W) */
+  int node, which;       /* exps slot receiving its exponent */
+} ErrDst;
+
+static bool err_dst(Cg *g, int i, int s, ErrDst *d) {
+  int src = g->m->nodes[i].in[s];
+  if (src <= 0 || !g->p->needs_err[src]) return false;
+  if (g->p->gathers[src]) {
+    char buf[96];
+    snprintf(buf, sizeof buf, "%s.ein%d", g->m->nodes[i].name, s);
+    d->v_ptr = l_slab(g, g->v_work, g->p->ein[i][s].off, buf);
+    d->node = i;
+    d->which = 2 + s;
+  } else {
+    d->v_ptr = err_ptr(g, src);
+    d->node = src;
+    d->which = 1;
+  }
+  return true;
+}
+
+/* Max pooling whose windows neither overlap nor pad: every input has at most
+ * one window, and the taps need no bounds test. */
+static bool pool_disjoint(const Node *nd) {
+  return nd->ph == 0 && nd->pw == 0 && nd->sh >= nd->kh && nd->sw >= nd->kw;
+}
+
+/* Samples [lo, hi) of a disjoint max pool. Forward stores each window's
+ * maximum; backward routes the output error to the window's first maximum in
+ * row-major order (the first tap with a > best), into the zeroed int8
+ * destination: each input receives at most one error, |e| <= 127, so the
+ * requantization is the identity (k = 0). */
+static void maxpool_body(Cg *g, const KArgs *k, Val v_lo, Val v_hi, bool backward) {
+  const Node *nd = k->nd;
+  const Shape *is = &g->m->nodes[nd->in[0]].out, *os = &nd->out;
+  Val v_in = act_ptr(g, nd->in[0]), v_e = NULL, v_dst = act_ptr(g, k->i);
+  if (backward) {
+    ErrDst d;
+    err_dst(g, k->i, 0, &d);
+    v_e = err_ptr(g, k->i), v_dst = d.v_ptr;
+    LLVMBuildMemSet(g->b, l_gep(g, g->t_i8, v_dst, l_mul(g, v_lo, l_i64(g, numel(is)), ""), ""), LLVMConstNull(g->t_i8),
+                    l_mul(g, l_sub(g, v_hi, v_lo, ""), l_i64(g, numel(is)), ""), 1);
+  }
+  Loop Lbc = l_for(g, l_mul(g, v_lo, l_i64(g, os->c), ""), l_mul(g, v_hi, l_i64(g, os->c), ""), "bc");
+  Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, os->h), "oy");
+  Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, os->w), "ox");
+  Val v_oidx = l_add(g, l_mul(g, l_add(g, l_mul(g, Lbc.v_i, l_i64(g, os->h), ""), Ly.v_i, ""), l_i64(g, os->w), ""), Lx.v_i, "oidx");
+  Val v_base = l_add(g, l_mul(g, l_add(g, l_mul(g, Lbc.v_i, l_i64(g, is->h), ""), l_mul(g, Ly.v_i, l_i64(g, nd->sh), ""), ""),
+                              l_i64(g, is->w), ""), l_mul(g, Lx.v_i, l_i64(g, nd->sw), ""), "base");
+  Val v_best = NULL, v_bidx = NULL;
+  for (int ky = 0; ky < nd->kh; ky++)
+    for (int kx = 0; kx < nd->kw; kx++) {
+      Val v_idx = l_add(g, v_base, l_i64(g, (int64_t)ky * is->w + kx), "tap");
+      Val v_a = l_load(g, g->t_i8, v_in, v_idx, "a");
+      if (!v_best) {
+        v_best = v_a, v_bidx = v_idx;
+      } else {
+        Val v_gt = l_icmp(g, LLVMIntSGT, v_a, v_best, "");
+        v_best = l_select(g, v_gt, v_a, v_best, "best");
+        v_bidx = l_select(g, v_gt, v_idx, v_bidx, "best.idx");
+      }
+    }
+  if (backward) l_store(g, g->t_i8, l_load(g, g->t_i8, v_e, v_oidx, "e"), v_dst, v_bidx);
+  else l_store(g, g->t_i8, v_best, v_dst, v_oidx);
+  l_next(g, &Lx);
+  l_next(g, &Ly);
+  l_next(g, &Lbc);
+}
+static void maxpool_fwd_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  (void)v_wk;
+  maxpool_body(g, u, v_lo, v_hi, false);
+}
+static void maxpool_bwd_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  (void)v_wk;
+  maxpool_body(g, u, v_lo, v_hi, true);
+}
+
+/* ReLU over samples [lo, hi): forward max(a, 0); backward passes the error
+ * where the output is > 0 (exactly where the input was). */
+static void relu_body(Cg *g, const KArgs *k, Val v_lo, Val v_hi, bool backward) {
+  int64_t per = numel(&k->nd->out);
+  Val v_out = act_ptr(g, k->i);
+  Loop L = l_for(g, l_mul(g, v_lo, l_i64(g, per), ""), l_mul(g, v_hi, l_i64(g, per), ""), "j");
+  if (backward) {
+    ErrDst d;
+    err_dst(g, k->i, 0, &d);
+    Val v_ev = l_load(g, g->t_i8, err_ptr(g, k->i), L.v_i, "e");
+    Val v_pass = l_icmp(g, LLVMIntSGT, l_load(g, g->t_i8, v_out, L.v_i, "a"), LLVMConstNull(g->t_i8), "pass");
+    l_store(g, g->t_i8, l_select(g, v_pass, v_ev, LLVMConstNull(g->t_i8), ""), d.v_ptr, L.v_i);
+  } else {
+    Val v_a = l_load(g, g->t_i8, act_ptr(g, k->nd->in[0]), L.v_i, "a");
+    l_store(g, g->t_i8, l_smax(g, v_a, LLVMConstNull(g->t_i8), "relu"), v_out, L.v_i);
+  }
+  l_next(g, &L);
+}
+static void relu_fwd_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  (void)v_wk;
+  relu_body(g, u, v_lo, v_hi, false);
+}
+static void relu_bwd_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  (void)v_wk;
+  relu_body(g, u, v_lo, v_hi, true);
+}
+
 /* ---------------------------------------------------------- forward pass */
 
 /* Exact sum of two int8 tensors at exponents s1, s2 into an i64 buffer, at the
@@ -1812,10 +1917,8 @@ static void node_forward(Cg *g, int i, bool train) {
     break;
   }
   case OP_RELU: {
-    Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
-    Val v_a = l_load(g, g->t_i8, v_in, L.v_i, "a");
-    l_store(g, g->t_i8, l_smax(g, v_a, LLVMConstNull(g->t_i8), "relu"), v_out, L.v_i);
-    l_next(g, &L);
+    KArgs ka = {nd, i, NULL};
+    par_for(g, nd->name, g->v_n, g->p->maxw, relu_fwd_body, &ka);
     set_exp(g, i, 0, v_sin);
     break;
   }
@@ -1840,6 +1943,12 @@ static void node_forward(Cg *g, int i, bool train) {
     break;
   }
   case OP_MAXPOOL: {
+    if (pool_disjoint(nd)) {
+      KArgs ka = {nd, i, NULL};
+      par_for(g, nd->name, g->v_n, g->p->maxw, maxpool_fwd_body, &ka);
+      set_exp(g, i, 0, v_sin);
+      break;
+    }
     PoolTap T;
     pool_begin(g, nd, &T);
     Val var = l_var(g, g->t_i8, "max.var", NULL);
@@ -1892,28 +2001,6 @@ static void node_forward(Cg *g, int i, bool train) {
 /* Where node i's input error for slot s goes: straight into the producer's
  * error buffer, or, when the producer gathers several contributions, into a
  * private buffer of this consumer. NULL when nothing upstream needs it. */
-typedef struct ErrDst {
-  Val v_ptr;             /* int8 (n, C, H, W) */
-  int node, which;       /* exps slot receiving its exponent */
-} ErrDst;
-
-static bool err_dst(Cg *g, int i, int s, ErrDst *d) {
-  int src = g->m->nodes[i].in[s];
-  if (src <= 0 || !g->p->needs_err[src]) return false;
-  if (g->p->gathers[src]) {
-    char buf[96];
-    snprintf(buf, sizeof buf, "%s.ein%d", g->m->nodes[i].name, s);
-    d->v_ptr = l_slab(g, g->v_work, g->p->ein[i][s].off, buf);
-    d->node = i;
-    d->which = 2 + s;
-  } else {
-    d->v_ptr = err_ptr(g, src);
-    d->node = src;
-    d->which = 1;
-  }
-  return true;
-}
-
 /* Requantize an input-error accumulator (exponent v_s before rounding). */
 static void deliver_acc(Cg *g, int i, const ErrDst *d, Val v_e32, bool wide, Val v_s) {
   Node *src = &g->m->nodes[g->m->nodes[i].in[0]];
@@ -2029,6 +2116,12 @@ static void node_backward(Cg *g, int i) {
   case OP_RELU:
   case OP_DROPOUT: {
     if (!need_in) break;
+    if (nd->op == OP_RELU) {
+      KArgs ka = {nd, i, NULL};
+      par_for(g, nd->name, g->v_n, g->p->maxw, relu_bwd_body, &ka);
+      set_exp(g, d.node, d.which, v_se);
+      break;
+    }
     Val v_out = act_ptr(g, i);
     Val v_cnt = l_batch_elems(g, &nd->out, "count");
     Val v_key = nd->op == OP_DROPOUT ? v_key_for(g, NIT_TID_MASK(i), "key.mask") : NULL;
@@ -2051,36 +2144,9 @@ static void node_backward(Cg *g, int i) {
     break;
   case OP_MAXPOOL: {
     if (!need_in) break;
-    if (nd->ph == 0 && nd->pw == 0 && nd->sh >= nd->kh && nd->sw >= nd->kw) {
-      /* Windows neither overlap nor pad: every input receives at most one
-       * error, so |e32| <= 127, k = 0 and the requantization is the
-       * identity; route straight into the int8 destination. The first
-       * maximum in row-major order is the first tap with a > best. */
-      const Shape *is = &m->nodes[in].out, *os = &nd->out;
-      LLVMBuildMemSet(g->b, d.v_ptr, LLVMConstNull(g->t_i8), l_batch_elems(g, is, "count"), 1);
-      Loop Lbc = l_for(g, l_i64(g, 0), l_mul(g, g->v_n, l_i64(g, os->c), ""), "bc");
-      Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, os->h), "oy");
-      Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, os->w), "ox");
-      Val v_oidx = l_add(g, l_mul(g, l_add(g, l_mul(g, Lbc.v_i, l_i64(g, os->h), ""), Ly.v_i, ""), l_i64(g, os->w), ""), Lx.v_i, "oidx");
-      Val v_base = l_add(g, l_mul(g, l_add(g, l_mul(g, Lbc.v_i, l_i64(g, is->h), ""), l_mul(g, Ly.v_i, l_i64(g, nd->sh), ""), ""),
-                                  l_i64(g, is->w), ""), l_mul(g, Lx.v_i, l_i64(g, nd->sw), ""), "base");
-      Val v_best = NULL, v_bidx = NULL;
-      for (int ky = 0; ky < nd->kh; ky++)
-        for (int kx = 0; kx < nd->kw; kx++) {
-          Val v_idx = l_add(g, v_base, l_i64(g, (int64_t)ky * is->w + kx), "tap");
-          Val v_a = l_load(g, g->t_i8, v_in, v_idx, "a");
-          if (!v_best) {
-            v_best = v_a, v_bidx = v_idx;
-          } else {
-            Val v_gt = l_icmp(g, LLVMIntSGT, v_a, v_best, "");
-            v_best = l_select(g, v_gt, v_a, v_best, "best");
-            v_bidx = l_select(g, v_gt, v_idx, v_bidx, "best.idx");
-          }
-        }
-      l_store(g, g->t_i8, l_load(g, g->t_i8, v_e, v_oidx, "e"), d.v_ptr, v_bidx);
-      l_next(g, &Lx);
-      l_next(g, &Ly);
-      l_next(g, &Lbc);
+    if (pool_disjoint(nd)) {
+      KArgs ka = {nd, i, NULL};
+      par_for(g, nd->name, g->v_n, g->p->maxw, maxpool_bwd_body, &ka);
       set_exp(g, d.node, d.which, v_se);
       break;
     }
