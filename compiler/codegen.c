@@ -1356,42 +1356,58 @@ static void seg_store(Cg *g, const SegDst *S, Val v_src, Val v_r, Val v_ky, int6
   LLVMBuildMemCpy(g->b, l_gep(g, g->t_i8, S->v_dst, v_dst, ""), 1, v_src, 1, l_i64(g, seg));
 }
 
-/* Panels of N rows of kp bytes (kp a multiple of 4; rows up to the next
- * multiple of 16 readable): per panel, each 16 x 16-byte block of rows is a
- * 16 x 4 word transpose into four quad rows; a last 1..3 quads word by word. */
-static void pack_rows16(Cg *g, Val v_rows, int64_t N, int64_t kp, Val v_pan, uint32_t bias) {
-  int64_t ps = kp / 4 * 64, nblk = kp / 16, nrem = kp / 4 % 4;
+/* Panels straight from a channels-last padded copy: row r = (y, x) =
+ * divmod(r, W) of B starts at base + (y*sy*RW + x*sx)*C + ky0, and its
+ * segment ky (segp bytes, contiguous) at that plus ky*kystep. Per panel and
+ * segment, each 16-byte block of its 16 rows is a 16 x 4 word transpose into
+ * four quad rows; the 1..3 words left of a segment go one by one. Rows past
+ * N (last panel) repeat row N-1; their lanes are never stored. Bytes read
+ * past a segment's seg real bytes meet zeros in A. */
+typedef struct RowSrc {
+  Val v_base;
+  int64_t W, sy, sx, RW, C, ky0, kystep, KH, segp;
+} RowSrc;
+
+static void pack_direct(Cg *g, const RowSrc *R, int64_t N, Val v_pan, uint32_t bias) {
+  int64_t kp = R->KH * R->segp, ps = kp / 4 * 64, nblk = R->segp / 16, nrem = R->segp % 16 / 4;
   Ty t_q = LLVMVectorType(g->t_i32, 4), t_all = LLVMVectorType(g->t_i32, 64);
+  Val idx[64];
+  for (int w = 0; w < 4; w++)
+    for (int l = 0; l < 16; l++) idx[w * 16 + l] = l_i32(g, l * 4 + w);
   Loop Lj = l_for(g, l_i64(g, 0), l_i64(g, npanels(N)), "pj");
-  Val v_src = l_gep(g, g->t_i8, v_rows, l_mul(g, Lj.v_i, l_i64(g, 16 * kp), ""), "rows.j");
+  Val v_row[16];
+  for (int l = 0; l < 16; l++) {
+    Val v_r = l_smin(g, l_add(g, l_mul(g, Lj.v_i, l_i64(g, 16), ""), l_i64(g, l), ""), l_i64(g, N - 1), "r");
+    Val v_y = LLVMBuildUDiv(g->b, v_r, l_i64(g, R->W), "y"), v_x = LLVMBuildURem(g->b, v_r, l_i64(g, R->W), "x");
+    Val v_off = l_mul(g, l_add(g, l_mul(g, v_y, l_i64(g, R->sy * R->RW), ""), l_mul(g, v_x, l_i64(g, R->sx), ""), ""), l_i64(g, R->C), "");
+    v_row[l] = l_gep(g, g->t_i8, R->v_base, l_add(g, v_off, l_i64(g, R->ky0), ""), "row");
+  }
   Val v_dst = l_gep(g, g->t_i8, v_pan, l_mul(g, Lj.v_i, l_i64(g, ps), ""), "pan.j");
-  if (nblk > 0) {
-    Loop Lb = l_for(g, l_i64(g, 0), l_i64(g, nblk), "pb");
+  Loop Lk = l_for(g, l_i64(g, 0), l_i64(g, R->KH), "ky");
+  Val v_kyoff = l_mul(g, Lk.v_i, l_i64(g, R->kystep), "ky.off");
+  Val v_dseg = l_gep(g, g->t_i8, v_dst, l_mul(g, Lk.v_i, l_i64(g, R->segp / 4 * 64), ""), "pan.seg");
+  for (int64_t bk = 0; bk < nblk; bk++) {
     Val v_q[16];
     for (int l = 0; l < 16; l++) {
-      Val v_p = l_gep(g, g->t_i8, v_src, l_add(g, l_i64(g, l * kp), l_mul(g, Lb.v_i, l_i64(g, 16), ""), ""), "");
-      v_q[l] = LLVMBuildLoad2(g->b, t_q, v_p, "row.q");
+      v_q[l] = LLVMBuildLoad2(g->b, t_q, l_gep(g, g->t_i8, v_row[l], l_add(g, v_kyoff, l_i64(g, 16 * bk), ""), ""), "row.q");
       LLVMSetAlignment(v_q[l], 1);
     }
-    for (int n = 16; n > 1; n /= 2) /* concatenate: v_q[0] = all 64 words, row-major */
+    for (int n = 16; n > 1; n /= 2) /* concatenate: v_q[0] = the 64 words, row-major */
       for (int t = 0; t < n / 2; t++) v_q[t] = l_lanes(g, v_q[2 * t], v_q[2 * t + 1], 0, 64 / n * 2, 1, "cat");
-    Val idx[64];
-    for (int w = 0; w < 4; w++)
-      for (int l = 0; l < 16; l++) idx[w * 16 + l] = l_i32(g, l * 4 + w);
     Val v_t = LLVMBuildShuffleVector(g->b, v_q[0], LLVMGetUndef(t_all), LLVMConstVector(idx, 64), "quads");
     if (bias) v_t = LLVMBuildXor(g->b, v_t, l_splat(g, l_i32(g, (int64_t)bias), 64, ""), "quads.u8");
-    Val v_st = LLVMBuildStore(g->b, v_t, l_gep(g, g->t_i8, v_dst, l_mul(g, Lb.v_i, l_i64(g, 256), ""), ""));
+    Val v_st = LLVMBuildStore(g->b, v_t, l_gep(g, g->t_i8, v_dseg, l_i64(g, bk * 256), ""));
     LLVMSetAlignment(v_st, 4);
-    l_next(g, &Lb);
   }
-  for (int64_t w = nblk * 4; w < nblk * 4 + nrem; w++)
+  for (int64_t w = 0; w < nrem; w++)
     for (int l = 0; l < 16; l++) {
-      Val v_w = LLVMBuildLoad2(g->b, g->t_i32, l_gep(g, g->t_i8, v_src, l_i64(g, l * kp + 4 * w), ""), "word");
+      Val v_w = LLVMBuildLoad2(g->b, g->t_i32, l_gep(g, g->t_i8, v_row[l], l_add(g, v_kyoff, l_i64(g, nblk * 16 + 4 * w), ""), ""), "word");
       LLVMSetAlignment(v_w, 1);
       v_w = LLVMBuildXor(g->b, v_w, l_i32(g, (int64_t)bias), "");
-      Val v_st = LLVMBuildStore(g->b, v_w, l_gep(g, g->t_i8, v_dst, l_i64(g, w * 64 + l * 4), ""));
+      Val v_st = LLVMBuildStore(g->b, v_w, l_gep(g, g->t_i8, v_dseg, l_i64(g, (nblk * 4 + w) * 64 + l * 4), ""));
       LLVMSetAlignment(v_st, 4);
     }
+  l_next(g, &Lk);
   l_next(g, &Lj);
 }
 
@@ -1415,11 +1431,18 @@ static void copy_cl(Cg *g, Val v_src, Val v_plane0, int64_t C, int64_t H, int64_
 /* The forward B of sample b, group gi: row p = (oy, ox) is KH segments of
  * KW*Cg contiguous bytes of the channels-last copy, in the (ky, kx, c)
  * order of wf. */
-static void im2col_fwd(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col, const SegDst *S) {
+static void im2col_fwd(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col, const SegDst *S,
+                       Val v_pan, uint32_t bias) {
   int64_t PH = d->IH + 2 * nd->ph, PW = d->IW + 2 * nd->pw, seg = d->KW * d->Cg;
   Val v_pad = pad_ptr(g, v_col, d->Cg * PH * PW);
   copy_cl(g, v_x, l_add(g, l_mul(g, v_b, l_i64(g, d->IC), ""), l_mul(g, v_gi, l_i64(g, d->Cg), ""), ""), d->Cg, d->IH, d->IW,
           nd->ph, nd->pw, v_pad);
+  if (v_pan) {
+    RowSrc R = {v_pad, d->OW, nd->sh, nd->sw, PW, d->Cg, 0, PW * d->Cg, d->KH, S->segp};
+    R.sy = nd->sh, R.RW = PW;
+    pack_direct(g, &R, d->P, v_pan, bias);
+    return;
+  }
   Loop Loy = l_for(g, l_i64(g, 0), l_i64(g, d->OH), "oy");
   Loop Lox = l_for(g, l_i64(g, 0), l_i64(g, d->OW), "ox");
   Val v_p = l_add(g, l_mul(g, Loy.v_i, l_i64(g, d->OW), ""), Lox.v_i, "p");
@@ -1478,13 +1501,19 @@ static bool ecol_fast(const Node *nd, const ConvDims *d) {
  * (q, ky) are then contiguous (x = ix + t, kx = KW-1-t), in the (ky, t, o)
  * order of wr. Otherwise rows ecol[q*Ke + (o, ky, kx)], each tap tested
  * (oy*sh = iy + ph - ky must have a solution). */
-static void ecol_build(Cg *g, const Node *nd, const ConvDims *d, Val v_e, Val v_b, Val v_gi, Val v_col, const SegDst *S) {
+static void ecol_build(Cg *g, const Node *nd, const ConvDims *d, Val v_e, Val v_b, Val v_gi, Val v_col, const SegDst *S,
+                       Val v_pan, uint32_t bias) {
   int64_t ty = d->KH - 1 - nd->ph, tx = d->KW - 1 - nd->pw;
   if (ecol_fast(nd, d)) {
     int64_t EH = d->OH + 2 * ty, EW = d->OW + 2 * tx;
     Val v_pad = pad_ptr(g, v_col, d->Og * EH * EW);
     copy_cl(g, v_e, l_add(g, l_mul(g, v_b, l_i64(g, d->O), ""), l_mul(g, v_gi, l_i64(g, d->Og), ""), ""), d->Og, d->OH, d->OW,
             ty, tx, v_pad);
+    if (v_pan) { /* row q = (iy, ix), segment ky at epad[iy + KH-1-ky, ix, 0] */
+      RowSrc R = {v_pad, d->IW, 1, 1, EW, d->Og, (d->KH - 1) * EW * d->Og, -EW * d->Og, d->KH, S->segp};
+      pack_direct(g, &R, d->IH * d->IW, v_pan, bias);
+      return;
+    }
     Loop Lq = l_for(g, l_i64(g, 0), l_i64(g, d->IH), "iy");
     Loop Lr = l_for(g, l_i64(g, 0), l_i64(g, d->IW), "ix");
     Val v_q = l_add(g, l_mul(g, Lq.v_i, l_i64(g, d->IW), ""), Lr.v_i, "q");
@@ -1538,7 +1567,7 @@ static void ecol_build(Cg *g, const Node *nd, const ConvDims *d, Val v_e, Val v_
 typedef struct ConvK {
   GemmKind kind;
   int64_t seg, segp, kp;
-  bool panels_direct;    /* B's rows padded per segment, then pack_rows16 */
+  bool panels_direct;    /* panels from the padded copy (pack_direct) */
 } ConvK;
 
 static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, int which) {
@@ -1563,8 +1592,8 @@ static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk
   Val v_pan = l_gep(g, g->t_i8, v_col, l_i64(g, panel_bytes(d.P, ck.kp)), "pan");
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
-  im2col_fwd(g, nd, &d, act_ptr(g, nd->in[0]), Lb.v_i, Lg.v_i, v_col, &S);
-  if (ck.panels_direct) pack_rows16(g, v_col, d.P, ck.kp, v_pan, panel_bias(ck.kind));
+  im2col_fwd(g, nd, &d, act_ptr(g, nd->in[0]), Lb.v_i, Lg.v_i, v_col, &S, ck.panels_direct ? v_pan : NULL,
+             panel_bias(ck.kind));
   Gemm G = {0};
   G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Og * ck.kp), ""), "wf.g"), G.lda = ck.kp;
   G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), "wsum.g");
@@ -1614,8 +1643,8 @@ static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
   Val v_pan = l_gep(g, g->t_i8, v_col, l_i64(g, panel_bytes(Q, ck.kp)), "pan");
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
-  ecol_build(g, nd, &d, err_ptr(g, k->i), Lb.v_i, Lg.v_i, v_col, &S);
-  if (ck.panels_direct) pack_rows16(g, v_col, Q, ck.kp, v_pan, panel_bias(ck.kind));
+  ecol_build(g, nd, &d, err_ptr(g, k->i), Lb.v_i, Lg.v_i, v_col, &S, ck.panels_direct ? v_pan : NULL,
+             panel_bias(ck.kind));
   Gemm G = {0};
   G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Cg * ck.kp), ""), "wr.g"), G.lda = ck.kp;
   G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), "wsum.g");
