@@ -41,7 +41,7 @@ typedef LLVMBasicBlockRef Blk;
 typedef LLVMTypeRef Ty;
 
 /* The int8 GEMM micro-kernels (see "int8 GEMM" below). */
-typedef enum { GK_PLAIN, GK_GENERIC, GK_VNNI, GK_SDOT } GemmKind;
+typedef enum { GK_PLAIN, GK_GENERIC, GK_LANES, GK_VNNI, GK_SDOT } GemmKind;
 
 typedef struct Cg {
   LLVMContextRef ctx;
@@ -873,10 +873,14 @@ static Val par_for(Cg *g, const char *name, Val v_count, int maxw, BodyFn fn, co
  *            sum_k A[m, k] precomputed per row (asum). Lanes never exceed
  *            K * 255 * 128 in magnitude: used while that is below 2^31.
  *   sdot     AArch64 with +dotprod: sdot, signed by signed, no bias.
- *   generic  any target: the same four-term dot product written as plain
- *            vector IR (sign-extend, multiply, two pairwise adds), which LLVM
- *            lowers to vpmaddwd on x86 without VNNI, NEON multiplies on
- *            AArch64, RVV on RISC-V with +v, scalar code otherwise.
+ *   generic  x86 without VNNI: the four-term dot product as plain vector IR
+ *            (sign-extend, multiply, two pairwise adds), which LLVM lowers
+ *            to vpmaddwd (AVX2, AVX-512BW) or pmaddwd (SSE2).
+ *   lanes    other targets (AArch64 without dotprod, RISC-V): no shuffles at
+ *            all; byte r of every i32 lane of the panel row is sign-extended
+ *            in place by two shifts and multiplied by A's byte r, so the
+ *            vector code is lane-wise (NEON shl/sshr/mla, RVV vsll/vsra/
+ *            vmacc with +v, scalar code otherwise).
  *   plain    one dot loop per output in the accumulator's width, for sums
  *            that could leave i32 (K >= 131072) and for testing.
  * Tiles are MR rows by NP panels of accumulators (8 x 2 zmm on vnni, 4 x 1
@@ -901,9 +905,9 @@ typedef struct Gemm {
 
 /* The kernel for sums of up to kmax terms (a compile-time bound). */
 static GemmKind gemm_kind(Cg *g, int64_t kmax) {
-  if (kmax * 255 * 128 < ((int64_t)1 << 31) && g->gk != GK_GENERIC) return g->gk;
-  if (kmax * 128 * 128 < ((int64_t)1 << 31) && g->gk != GK_PLAIN) return GK_GENERIC;
-  return GK_PLAIN;
+  if (g->gk == GK_PLAIN || kmax * 128 * 128 >= ((int64_t)1 << 31)) return GK_PLAIN;
+  if (g->gk == GK_VNNI && kmax * 255 * 128 >= ((int64_t)1 << 31)) return GK_GENERIC; /* the bias would overflow */
+  return g->gk;
 }
 
 static int64_t rup(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
@@ -955,6 +959,15 @@ static Val dot4(Cg *g, GemmKind kind, Val v_acc, Val v_a, Val v_b) {
     }
     Val v_lo = l_lanes(g, q[0], q[1], 0, 8, 1, ""), v_hi = l_lanes(g, q[2], q[3], 0, 8, 1, "");
     return l_lanes(g, v_lo, v_hi, 0, 16, 1, "acc");
+  }
+  if (kind == GK_LANES) {
+    for (int r = 0; r < 4; r++) {
+      Val v_br = LLVMBuildAShr(g->b, LLVMBuildShl(g->b, v_b, l_splat(g, l_i32(g, 24 - 8 * r), 16, ""), ""),
+                               l_splat(g, l_i32(g, 24), 16, ""), "b.r");
+      Val v_ar = LLVMBuildAShr(g->b, LLVMBuildShl(g->b, v_a, l_i32(g, 24 - 8 * r), ""), l_i32(g, 24), "a.r");
+      v_acc = l_add(g, v_acc, l_mul(g, v_br, l_splat(g, v_ar, 16, ""), ""), "acc");
+    }
+    return v_acc;
   }
   Ty t_b = LLVMVectorType(g->t_i8, 64), t_w = LLVMVectorType(g->t_i32, 64);
   Val v_a64 = LLVMBuildBitCast(g->b, l_splat(g, v_a, 16, ""), t_b, "");
@@ -2470,14 +2483,16 @@ static void emit_descriptor(Cg *g, const CgTarget *t, Val f_train, Val f_fwd) {
 
 /* The GEMM micro-kernel for a target: vpdpbusd on zmm needs avx512vnni and
  * avx512bw; sdot needs dotprod. NITC_GEMM=generic|plain in the environment
- * forces a portable kernel (the tests use it). */
+ * forces a portable kernel (the tests use it); so does NITC_GEMM=lanes. */
 static GemmKind gemm_isa(const CgTarget *t) {
   const char *feat = t->features ? t->features : "";
-  GemmKind gk = GK_GENERIC;
-  if (!strncmp(t->triple, "x86_64", 6) && strstr(feat, "+avx512vnni") && strstr(feat, "+avx512bw")) gk = GK_VNNI;
+  bool x86 = !strncmp(t->triple, "x86_64", 6);
+  GemmKind gk = x86 ? GK_GENERIC : GK_LANES;
+  if (x86 && strstr(feat, "+avx512vnni") && strstr(feat, "+avx512bw")) gk = GK_VNNI;
   if (!strncmp(t->triple, "aarch64", 7) && strstr(feat, "+dotprod")) gk = GK_SDOT;
   const char *force = getenv("NITC_GEMM");
   if (force && !strcmp(force, "generic")) gk = GK_GENERIC;
+  if (force && !strcmp(force, "lanes")) gk = GK_LANES;
   if (force && !strcmp(force, "plain")) gk = GK_PLAIN;
   return gk;
 }

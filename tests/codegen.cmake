@@ -3,6 +3,10 @@
 #                     type or instruction
 #   codegen_diff      COUNT random networks, generated code vs the reference,
 #                     byte for byte after every step (tests/codegen/run_diff.sh)
+#   codegen_diff_<k>  the same with the portable GEMM kernels forced
+#                     (NITC_GEMM=generic, lanes, plain), fewer networks
+#   codegen_gemm      the GEMM kernel alone vs a plain loop, every kernel, odd
+#                     shapes (tests/codegen/gemm_check.sh)
 #   codegen_examples  every example compiles to an executable
 set(CG_DIR ${CMAKE_CURRENT_LIST_DIR}/codegen)
 
@@ -29,6 +33,21 @@ endif()
 add_test(NAME codegen_diff
   COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} 1 ${CG_DIFF_COUNT})
 set_tests_properties(codegen_diff PROPERTIES TIMEOUT 1500
+  ENVIRONMENT "NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
+
+set(CG_KIND_SEED 2)
+foreach(kind generic lanes plain)
+  math(EXPR CG_KIND_COUNT "${CG_DIFF_COUNT} / 5")
+  add_test(NAME codegen_diff_${kind}
+    COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} ${CG_KIND_SEED} ${CG_KIND_COUNT})
+  set_tests_properties(codegen_diff_${kind} PROPERTIES TIMEOUT 900
+    ENVIRONMENT "NITC_GEMM=${kind};NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
+  math(EXPR CG_KIND_SEED "${CG_KIND_SEED} + 1")
+endforeach()
+
+add_test(NAME codegen_gemm
+  COMMAND ${CG_DIR}/gemm_check.sh ${PROJECT_BINARY_DIR} ${PROJECT_BINARY_DIR}/tests/gemm)
+set_tests_properties(codegen_gemm PROPERTIES TIMEOUT 600
   ENVIRONMENT "NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
 
 add_test(NAME codegen_nofloat

@@ -1,41 +1,55 @@
 #!/usr/bin/env bash
 # One source, three targets, the same bytes: compile MODEL.nit for x86-64,
-# AArch64 and RISC-V, train each (the cross ones under qemu-user) for STEPS
-# steps on the first SAMPLES training images with the same seed, and demand
-# byte-identical checkpoints and identical logs apart from timing fields.
-#   cross.sh BUILD_DIR MODEL.nit DATA_DIR SAMPLES WORK_DIR
+# AArch64 and RISC-V, each with its GEMM micro-kernels (x86-64: the host's,
+# VNNI where it has it, and x86-64-v3 = AVX2 through the generic kernel;
+# AArch64: NEON through the generic kernel, and +dotprod = sdot; RISC-V:
+# scalar, and +v = RVV through the generic kernel), train each (the cross
+# ones under qemu-user) on the first SAMPLES training images with the same
+# seed, and demand byte-identical checkpoints and identical logs apart from
+# timing fields.
+# RVV under qemu-user runs about 5x slower than scalar RISC-V code (qemu
+# emulates vector instructions element by element), so ctest runs it
+# separately on fewer samples: the optional VARIANTS regex picks variants.
+#   cross.sh BUILD_DIR MODEL.nit DATA_DIR SAMPLES WORK_DIR [VARIANTS]
 set -uo pipefail
-build="$1"; model="$2"; data="$3"; samples="$4"; work="$5"
+build="$1"; model="$2"; data="$3"; samples="$4"; work="$5"; pick="${6:-.}"
 name="$(basename "$model" .nit)"
 mkdir -p "$work"
 nitc="$build/compiler/nitc"
-declare -A runner=(
-  [x86_64-linux-gnu]=""
-  [aarch64-linux-gnu]="qemu-aarch64 -L /usr/aarch64-linux-gnu"
-  [riscv64-linux-gnu]="qemu-riscv64 -L /usr/riscv64-linux-gnu"
+# variant | nitc flags | runner
+variants=(
+  "x86_64|||"
+  "x86_64-avx2|--target x86_64-linux-gnu --cpu x86-64-v3|"
+  "aarch64|--target aarch64-linux-gnu|qemu-aarch64 -L /usr/aarch64-linux-gnu"
+  "aarch64-sdot|--target aarch64-linux-gnu --features +neon,+dotprod|qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu"
+  "riscv64|--target riscv64-linux-gnu|qemu-riscv64 -L /usr/riscv64-linux-gnu"
+  "riscv64-rvv|--target riscv64-linux-gnu --features +m,+a,+f,+d,+c,+v|qemu-riscv64 -cpu rv64,v=true,vlen=128 -L /usr/riscv64-linux-gnu"
 )
 ref=""; fails=0; total=0
-for t in x86_64-linux-gnu aarch64-linux-gnu riscv64-linux-gnu; do
+for v in "${variants[@]}"; do
+  IFS='|' read -r t flags run _ <<< "$v"
+  [[ "$t" =~ $pick ]] || continue
   total=$((total + 1))
-  exe="$work/$name-$t"
-  if ! "$nitc" "$model" --target "$t" -o "$exe"; then
+  exe="$work/$name-$t-$samples"
+  # shellcheck disable=SC2086
+  if ! "$nitc" "$model" $flags -o "$exe"; then
     echo "FAIL $name $t: nitc failed"; fails=$((fails + 1)); continue
   fi
-  rm -f "$work/$name-$t.ckpt" "$work/$name-$t.jsonl"
+  rm -f "$work/$name-$t-$samples.ckpt" "$work/$name-$t-$samples.jsonl"
   # shellcheck disable=SC2086
-  if ! ${runner[$t]} "$exe" train --data "$data" --epochs 1 --limit "$samples" --test-limit 500 \
-        --seed 7 --save "$work/$name-$t.ckpt" --log "$work/$name-$t.jsonl" > "$work/$name-$t.out" 2>&1; then
-    echo "FAIL $name $t: training failed"; cat "$work/$name-$t.out"; fails=$((fails + 1)); continue
+  if ! $run "$exe" train --data "$data" --epochs 1 --limit "$samples" --test-limit 500 \
+        --seed 7 --save "$work/$name-$t-$samples.ckpt" --log "$work/$name-$t-$samples.jsonl" > "$work/$name-$t-$samples.out" 2>&1; then
+    echo "FAIL $name $t: training failed"; cat "$work/$name-$t-$samples.out"; fails=$((fails + 1)); continue
   fi
   # timing fields vary; everything else must be identical
-  sed -E 's/"(samples_per_sec|seconds)":[0-9.]+/"\1":T/g' "$work/$name-$t.jsonl" > "$work/$name-$t.log.cmp"
-  sum=$(sha256sum < "$work/$name-$t.ckpt" | cut -c1-16)
-  echo "$t: checkpoint $sum $(wc -c < "$work/$name-$t.ckpt") bytes; $(tail -1 "$work/$name-$t.out")"
+  sed -E 's/"(samples_per_sec|seconds)":[0-9.]+/"\1":T/g' "$work/$name-$t-$samples.jsonl" > "$work/$name-$t-$samples.log.cmp"
+  sum=$(sha256sum < "$work/$name-$t-$samples.ckpt" | cut -c1-16)
+  echo "$t: checkpoint $sum $(wc -c < "$work/$name-$t-$samples.ckpt") bytes; $(tail -1 "$work/$name-$t-$samples.out")"
   if [ -z "$ref" ]; then ref="$t"; continue; fi
-  if ! cmp "$work/$name-$ref.ckpt" "$work/$name-$t.ckpt"; then
+  if ! cmp "$work/$name-$ref-$samples.ckpt" "$work/$name-$t-$samples.ckpt"; then
     echo "FAIL $name: $t checkpoint differs from $ref"; fails=$((fails + 1)); continue
   fi
-  if ! diff "$work/$name-$ref.log.cmp" "$work/$name-$t.log.cmp"; then
+  if ! diff "$work/$name-$ref-$samples.log.cmp" "$work/$name-$t-$samples.log.cmp"; then
     echo "FAIL $name: $t log differs from $ref"; fails=$((fails + 1)); continue
   fi
 done
