@@ -55,8 +55,8 @@ typedef struct Cg {
   Blk b_entry;             /* its entry block, for allocas */
   /* shared helpers */
   Val f_mix, f_key, f_round, f_bits, f_sat8;
-  Val f_requant32, f_requant64, f_wview, f_loss;
-  Ty ft_mix, ft_key, ft_round, ft_bits, ft_sat8, ft_requant, ft_wview, ft_loss;
+  Val f_wview, f_loss;
+  Ty ft_mix, ft_key, ft_round, ft_bits, ft_sat8, ft_wview, ft_loss;
   Val f_maxabs32, f_maxabs64, f_round8_32, f_round8_64;
   Ty ft_maxabs, ft_round8;
   Val f_uplan32, f_uplan64, f_uapply32, f_uapply64;
@@ -440,21 +440,6 @@ static Val emit_round8(Cg *g, Ty t_acc, const char *name) {
   return f;
 }
 
-/* requant(acc, count, out, mode, key) -> k: B over the buffer, k = max(0, B-7),
- * out[j] = sat8(R(acc[j], k)), one thread. */
-static Val emit_requant(Cg *g, Val f_maxabs, Val f_round8, const char *name) {
-  Val f = l_begin_fn(g, name, g->ft_requant, true);
-  Val v_acc = l_param(g, 0, "acc"), v_cnt = l_param(g, 1, "count"), v_out = l_param(g, 2, "out");
-  Val v_mode = l_param(g, 3, "mode"), v_key = l_param(g, 4, "key");
-  Val margs[] = {v_acc, l_i64(g, 0), v_cnt};
-  Val v_max = l_call(g, g->ft_maxabs, f_maxabs, margs, 3, "max");
-  Val v_b = l_call(g, g->ft_bits, g->f_bits, &v_max, 1, "b");
-  Val v_k = l_smax(g, l_sub(g, v_b, l_i32(g, 7), ""), l_i32(g, 0), "k");
-  Val rargs[] = {v_acc, l_i64(g, 0), v_cnt, v_out, v_k, v_mode, v_key};
-  l_call(g, g->ft_round8, f_round8, rargs, 7, "");
-  LLVMBuildRet(g->b, v_k);
-  return f;
-}
 
 /* update(w, wbits, view, grad, count, mu, mode, key, decay): the NITI update of
  * one weight tensor (numerics.md 8). wbits == 8: w is int8 and view == w;
@@ -700,8 +685,6 @@ static void emit_helpers(Cg *g) {
   emit_bits(g);
   emit_sat8(g);
   emit_round(g);
-  Ty ar[] = {g->t_ptr, g->t_i64, g->t_ptr, g->t_i32, g->t_i64};
-  g->ft_requant = LLVMFunctionType(g->t_i32, ar, 5, 0);
   Ty am[] = {g->t_ptr, g->t_i64, g->t_i64};
   g->ft_maxabs = LLVMFunctionType(g->t_i64, am, 3, 0);
   Ty a8[] = {g->t_ptr, g->t_i64, g->t_i64, g->t_ptr, g->t_i32, g->t_i32, g->t_i64};
@@ -710,8 +693,6 @@ static void emit_helpers(Cg *g) {
   g->f_maxabs64 = emit_maxabs(g, g->t_i64, "nit_maxabs_i64");
   g->f_round8_32 = emit_round8(g, g->t_i32, "nit_round8_i32");
   g->f_round8_64 = emit_round8(g, g->t_i64, "nit_round8_i64");
-  g->f_requant32 = emit_requant(g, g->f_maxabs32, g->f_round8_32, "nit_requant_i32");
-  g->f_requant64 = emit_requant(g, g->f_maxabs64, g->f_round8_64, "nit_requant_i64");
   Ty ap[] = {g->t_ptr, g->t_ptr, g->t_i64, g->t_i32, g->t_i32, g->t_ptr};
   g->ft_uplan = LLVMFunctionType(g->t_void, ap, 6, 0);
   Ty aa[] = {g->t_ptr, g->t_i32, g->t_ptr, g->t_ptr, g->t_i64, g->t_i64, g->t_i32, g->t_i32, g->t_i32, g->t_i64, g->t_i32};
@@ -773,11 +754,6 @@ static Val v_key_for(Cg *g, uint32_t tid, const char *name) {
   return l_call(g, g->ft_key, g->f_key, args, 3, name);
 }
 
-/* Requantize `count` accumulators in acc scratch into out; returns k (i32). */
-static Val requant(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key) {
-  Val args[] = {v_acc, v_count, v_out, v_mode, v_key};
-  return l_call(g, g->ft_requant, wide ? g->f_requant64 : g->f_requant32, args, 5, "k");
-}
 
 static Val acc_ptr(Cg *g) { return l_slab(g, g->v_work, g->p->acc.off, "acc"); }
 static Val acc2_ptr(Cg *g) { return l_slab(g, g->v_work, g->p->acc2.off, "acc2"); }
@@ -848,6 +824,69 @@ static Val par_for(Cg *g, const char *name, Val v_count, int maxw, BodyFn fn, co
   LLVMBuildBr(g->b, b_join);
   LLVMPositionBuilderAtEnd(g->b, b_join);
   return l_get(g, g->t_i32, var_used, "used");
+}
+
+/* Requantize `count` accumulators into out on the workers; returns k (i32).
+ * The run-time arguments travel through the `rq` slab area (a body reloads
+ * everything from the context): each chunk of RQ_CHUNK elements finds its
+ * max |acc| into its worker's slot, the caller combines the maxima (exact,
+ * in any order) into k, and the chunks round with it, each element with its
+ * own flat index. */
+#define RQ_CHUNK 8192
+enum { RQ_ACC = 0, RQ_OUT = 8, RQ_COUNT = 16, RQ_KEY = 24, RQ_MODE = 32, RQ_K = 36, RQ_MAX = 64 };
+
+static Val rq_ptr(Cg *g) { return l_slab(g, g->v_work, g->p->rq.off, "rq"); }
+static Val rq_field(Cg *g, Ty t, int off, const char *name) {
+  return LLVMBuildLoad2(g->b, t, l_gep(g, g->t_i8, rq_ptr(g), l_i64(g, off), ""), name);
+}
+
+static void rq_range(Cg *g, Val v_lo, Val v_hi, Val *v_elo, Val *v_ehi) {
+  *v_elo = l_mul(g, v_lo, l_i64(g, RQ_CHUNK), "lo.e");
+  *v_ehi = l_smin(g, l_mul(g, v_hi, l_i64(g, RQ_CHUNK), ""), rq_field(g, g->t_i64, RQ_COUNT, "count"), "hi.e");
+}
+
+static void rq_max_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  bool wide = *(const bool *)u;
+  Val v_elo, v_ehi;
+  rq_range(g, v_lo, v_hi, &v_elo, &v_ehi);
+  Val args[] = {rq_field(g, g->t_ptr, RQ_ACC, "acc"), v_elo, v_ehi};
+  Val v_max = l_call(g, g->ft_maxabs, wide ? g->f_maxabs64 : g->f_maxabs32, args, 3, "max");
+  Val v_slot = l_add(g, l_i64(g, RQ_MAX), l_mul(g, LLVMBuildZExt(g->b, v_wk, g->t_i64, ""), l_i64(g, 8), ""), "");
+  LLVMBuildStore(g->b, v_max, l_gep(g, g->t_i8, rq_ptr(g), v_slot, ""));
+}
+
+static void rq_round_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  bool wide = *(const bool *)u;
+  (void)v_wk;
+  Val v_elo, v_ehi;
+  rq_range(g, v_lo, v_hi, &v_elo, &v_ehi);
+  Val args[] = {rq_field(g, g->t_ptr, RQ_ACC, "acc"), v_elo, v_ehi, rq_field(g, g->t_ptr, RQ_OUT, "out"),
+                rq_field(g, g->t_i32, RQ_K, "k"), rq_field(g, g->t_i32, RQ_MODE, "mode"),
+                rq_field(g, g->t_i64, RQ_KEY, "key")};
+  l_call(g, g->ft_round8, wide ? g->f_round8_64 : g->f_round8_32, args, 7, "");
+}
+
+static Val requant(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key) {
+  Val v_rq = rq_ptr(g);
+  LLVMBuildStore(g->b, v_acc, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_ACC), ""));
+  LLVMBuildStore(g->b, v_out, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_OUT), ""));
+  LLVMBuildStore(g->b, v_count, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_COUNT), ""));
+  LLVMBuildStore(g->b, v_key, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_KEY), ""));
+  LLVMBuildStore(g->b, v_mode, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_MODE), ""));
+  Val v_chunks = LLVMBuildSDiv(g->b, l_add(g, v_count, l_i64(g, RQ_CHUNK - 1), ""), l_i64(g, RQ_CHUNK), "chunks");
+  Val v_used = par_for(g, "rq.max", v_chunks, g->p->maxw, rq_max_body, &wide);
+  Val var_max = l_var(g, g->t_i64, "max.var", NULL);
+  l_set(g, var_max, l_i64(g, 0));
+  Loop Lw = l_for(g, l_i64(g, 0), LLVMBuildZExt(g->b, v_used, g->t_i64, ""), "wk");
+  Val v_m = LLVMBuildLoad2(g->b, g->t_i64, l_gep(g, g->t_i8, v_rq, l_add(g, l_i64(g, RQ_MAX), l_mul(g, Lw.v_i, l_i64(g, 8), ""), ""), ""), "max.w");
+  l_set(g, var_max, l_smax(g, l_get(g, g->t_i64, var_max, ""), v_m, "max"));
+  l_next(g, &Lw);
+  Val v_max = l_get(g, g->t_i64, var_max, "max");
+  Val v_b = l_call(g, g->ft_bits, g->f_bits, &v_max, 1, "b");
+  Val v_k = l_smax(g, l_sub(g, v_b, l_i32(g, 7), ""), l_i32(g, 0), "k");
+  LLVMBuildStore(g->b, v_k, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_K), ""));
+  par_for(g, "rq.round", v_chunks, g->p->maxw, rq_round_body, &wide);
+  return v_k;
 }
 
 /* ------------------------------------------------------------- int8 GEMM */

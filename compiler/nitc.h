@@ -279,6 +279,7 @@ typedef struct Plan {
   int64_t col_bytes;     /* one worker's share of col */
   int64_t gpart_bytes;   /* one worker's share of gpart */
   Buf red;               /* small results handed from a serial phase to workers */
+  Buf rq;                /* a parallel requantization's arguments and per-worker maxima */
   int64_t work_bytes;    /* total */
 } Plan;
 

@@ -151,6 +151,7 @@ Plan *plan_build(Model *m) {
   p->maxw = PLAN_MAX_WORKERS;
   while (p->maxw > 1 && p->maxw * (p->col_bytes + p->gpart_bytes) > PLAN_WORKER_BYTES) p->maxw--;
   p->red = take(&top, 64 + (int64_t)PLAN_MAX_WORKERS * 8);
+  p->rq = take(&top, 64 + (int64_t)PLAN_MAX_WORKERS * 8);
   p->pack = take(&top, max_pack);
   p->rsum = take(&top, max_rows * 4);
   p->col = take(&top, p->maxw * p->col_bytes);
