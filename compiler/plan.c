@@ -79,7 +79,7 @@ Plan *plan_build(Model *m) {
   int64_t top = 0;
   p->exps_off = take(&top, (int64_t)n * 4 * 4).off;
 
-  int64_t max_acc = 0, max_w = 0;
+  int64_t max_acc = 0, max_sum = 0, max_grad = 0; /* bytes */
   for (int i = 0; i < n; i++) {
     Node *nd = &m->nodes[i];
     int64_t elems = B * per_sample(&nd->out);
@@ -101,12 +101,16 @@ Plan *plan_build(Model *m) {
     }
     if (p->err_alias[i] == i) p->err[i] = take(&top, elems);
     /* Accumulators: outputs of weighted/pool/add layers, and input errors. */
-    if (elems > max_acc) max_acc = elems;
+    /* i64 where the layer's sums need it (and for residual adds), else i32 */
+    int64_t width = nd->acc64_fwd || nd->acc64_bwd || nd->op == OP_ADD ? 8 : 4;
+    if (elems * width > max_acc) max_acc = elems * width;
     if (nd->nin > 0) {
       int64_t in_elems = B * per_sample(&m->nodes[nd->in[0]].out);
-      if (in_elems > max_acc) max_acc = in_elems;
+      if (in_elems * width > max_acc) max_acc = in_elems * width;
     }
-    if (nd->nweights > max_w) max_w = nd->nweights;
+    if (p->gathers[i] && elems * 8 > max_sum) max_sum = elems * 8;
+    int64_t gbytes = nd->nweights * (nd->acc64_grad ? 8 : 4);
+    if (gbytes > max_grad) max_grad = gbytes;
     if (nd->nweights > 0 && m->recipe.weight_bits > 8)
       p->wview[i] = take(&top, nd->nweights);
   }
@@ -142,7 +146,7 @@ Plan *plan_build(Model *m) {
       int64_t pade = Og * (os->h + 2 * (nd->kh - 1)) * (os->w + 2 * (nd->kw - 1));
       if (padx > max_pad) max_pad = padx;
       if (pade > max_pad) max_pad = pade;
-      if (nd->nweights * 8 > max_gpart) max_gpart = nd->nweights * 8;
+      if (nd->nweights * (nd->acc64_grad ? 8 : 4) > max_gpart) max_gpart = nd->nweights * (nd->acc64_grad ? 8 : 4);
     }
   }
   /* pad copies sit at the end, followed by 64 bytes of slack */
@@ -156,9 +160,9 @@ Plan *plan_build(Model *m) {
   p->rsum = take(&top, max_rows * 4);
   p->col = take(&top, p->maxw * p->col_bytes);
   p->gpart = take(&top, p->maxw * p->gpart_bytes);
-  p->acc = take(&top, max_acc * 8);
-  p->acc2 = take(&top, max_acc * 8);
-  p->grad = take(&top, max_w * 8);
+  p->acc = take(&top, max_acc);
+  p->acc2 = take(&top, max_sum);
+  p->grad = take(&top, max_grad);
   p->work_bytes = top;
   m->work_bytes = top;
   return p;

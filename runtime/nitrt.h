@@ -44,7 +44,8 @@ extern const char *nitrt_prog;   /* program name used as message prefix */
 void nitrt_error(const char *fmt, ...) NITRT_PRINTF(1, 2);  /* "prog: error: ..." */
 void nitrt_warn(const char *fmt, ...) NITRT_PRINTF(1, 2);   /* "prog: warning: ..." */
 void *nitrt_alloc(size_t bytes);          /* zeroed; NULL after an error message */
-void *nitrt_alloc_aligned(size_t bytes);  /* 64-byte aligned, zeroed, size rounded up */
+void *nitrt_alloc_aligned(size_t bytes);  /* page-aligned, zeroed, resident once touched */
+void nitrt_free_aligned(void *p, size_t bytes);
 /* Whole file into memory. 0 on success; -1 after an error naming the file. */
 int nitrt_read_file(const char *path, uint8_t **buf, size_t *len);
 bool nitrt_exists(const char *path);

@@ -95,8 +95,8 @@ typedef struct Run {
 } Run;
 
 static void run_free(Run *u) {
-  free(u->params);
-  free(u->work);
+  nitrt_free_aligned(u->params, u->m ? (size_t)u->m->param_bytes : 0);
+  nitrt_free_aligned(u->work, u->m ? (size_t)u->m->work_bytes : 0);
   free(u->xb);
   free(u->yb);
   free(u->logits);

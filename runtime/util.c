@@ -4,11 +4,13 @@
  * Every user-facing failure is one line on stderr, "prog: error: ...", naming
  * the file and the problem; callers then return -1 up to main.
  */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -44,17 +46,22 @@ void *nitrt_alloc(size_t bytes) {
   return p;
 }
 
+/* Fresh anonymous pages: zero, page-aligned, and resident only once touched,
+ * so the slices of the work slab reserved for workers that never run (and
+ * scratch a short batch never reaches) cost no memory. */
 void *nitrt_alloc_aligned(size_t bytes) {
-  size_t n = (bytes + 63) / 64 * 64;
-  if (n == 0)
-    n = 64;
-  void *p = aligned_alloc(64, n);
-  if (!p) {
+  size_t n = bytes ? bytes : 1;
+  void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
     nitrt_error("out of memory (%zu bytes)", n);
     return NULL;
   }
-  memset(p, 0, n);
   return p;
+}
+
+void nitrt_free_aligned(void *p, size_t bytes) {
+  if (p)
+    munmap(p, bytes ? bytes : 1);
 }
 
 int nitrt_read_file(const char *path, uint8_t **buf, size_t *len) {
