@@ -519,7 +519,7 @@ START_TEST(init_rule) {
   ck_assert_int_eq(zeros, m->params[1].offset - m->params[0].count);
   for (int64_t i = m->params[1].offset + m->params[1].count; i < m->param_bytes; i++)
     ck_assert_int_eq(slab[i], 0);
-  free(slab);
+  nitrt_free_aligned(slab, (size_t)nit_model.param_bytes);
 }
 END_TEST
 
@@ -584,8 +584,8 @@ START_TEST(ckpt_roundtrip) {
   char cmd[600];
   snprintf(cmd, sizeof cmd, "test $(ls '%s' | wc -l) -eq 1", tmpdir);
   ck_assert_int_eq(system(cmd), 0);
-  free(slab);
-  free(back);
+  nitrt_free_aligned(slab, (size_t)nit_model.param_bytes);
+  nitrt_free_aligned(back, (size_t)nit_model.param_bytes);
 }
 END_TEST
 
@@ -617,8 +617,8 @@ START_TEST(ckpt_rejects) {
   other.name = "other";
   ck_assert_int_eq(nitrt_ckpt_load(tpath("a.ckpt"), &other, &r, back), -1);
   free(b);
-  free(slab);
-  free(back);
+  nitrt_free_aligned(slab, (size_t)nit_model.param_bytes);
+  nitrt_free_aligned(back, (size_t)nit_model.param_bytes);
 }
 END_TEST
 
@@ -632,7 +632,7 @@ START_TEST(ckpt_crc_and_paths) {
   uint8_t *slab = nitrt_alloc_aligned((size_t)nit_model.param_bytes);
   Ckpt c = sample_ckpt(slab);
   ck_assert_int_eq(nitrt_ckpt_save(tpath("nodir/x.ckpt"), &nit_model, &c), -1);
-  free(slab);
+  nitrt_free_aligned(slab, (size_t)nit_model.param_bytes);
 }
 END_TEST
 
