@@ -2474,7 +2474,7 @@ static void emit_descriptor(Cg *g, const CgTarget *t, Val f_train, Val f_fwd) {
                 l_i32(g, nd->nweights > 0 ? nd->param : -1),
                 l_i32(g, nd->acc64_fwd || nd->acc64_bwd || nd->acc64_grad),
                 l_i64(g, i == 0 || g->p->act_alias[i] == 0 ? -1 : g->p->act[g->p->act_alias[i]].off),
-                l_i64(g, g->p->needs_err[i] ? g->p->err[g->p->err_alias[i]].off : -1)};
+                l_i64(g, !g->p->needs_err[i] ? -1 : g->p->err_kept[g->p->err_alias[i]] ? g->p->err[g->p->err_alias[i]].off : -2)};
     nv[i] = LLVMConstNamedStruct(t_node, fv, 8);
   }
   Val g_nodes = LLVMAddGlobal(g->mod, LLVMArrayType(t_node, (unsigned)m->nnodes), "nit_nodes");

@@ -261,6 +261,8 @@ typedef struct Plan {
   int *act_alias;        /* (nnodes) node whose act buffer this node shares, or itself */
   Buf *err;              /* (nnodes) int8 (B, C, H, W) error of each node's output */
   int *err_alias;        /* (nnodes) node whose err buffer this node shares, or itself */
+  bool *err_kept;        /* (nnodes) an alias root's error survives the step (its
+                          * slot is not reused later in the backward pass) */
   bool *needs_err;       /* (nnodes) node i is weighted or has a weighted ancestor */
   bool *gathers;         /* (nnodes) err[i] is a sum of several contributions */
   Buf (*ein)[2];         /* (nnodes, 2) private input-error buffer of consumer

@@ -23,6 +23,9 @@
  * the backward pass anyway, and errors are small next to them.
  */
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "nitc.h"
 
 #define ALIGN 64
@@ -99,7 +102,6 @@ Plan *plan_build(Model *m) {
     } else {
       p->act[i] = take(&top, elems);
     }
-    if (p->err_alias[i] == i) p->err[i] = take(&top, elems);
     /* Accumulators: outputs of weighted/pool/add layers, and input errors. */
     /* i64 where the layer's sums need it (and for residual adds), else i32 */
     int64_t width = nd->acc64_fwd || nd->acc64_bwd || nd->op == OP_ADD ? 8 : 4;
@@ -114,6 +116,62 @@ Plan *plan_build(Model *m) {
     if (nd->nweights > 0 && m->recipe.weight_bits > 8)
       p->wview[i] = take(&top, nd->nweights);
   }
+  /* Error buffers share slots by lifetime. The backward pass visits nodes
+   * in decreasing index, time t(i) = n - i; err[a] (a alias root) is live
+   * from its first write (the loss at time 0, a gather at t(j), or the
+   * single consumer's backward) to its root's backward t(a), which reads it
+   * last. Two buffers may share a slot when one's life ends strictly before
+   * the other's begins. Only the last occupant of a slot keeps its values
+   * after a step (err_kept); NITC_ERR_REUSE=0 gives every buffer its own. */
+  p->err_kept = zalloc(sizeof(bool) * n);
+  int64_t *start = zalloc(sizeof(int64_t) * n), *size = zalloc(sizeof(int64_t) * n);
+  for (int i = 1; i < n; i++) start[i] = -1;
+  for (int j = 1; j < n; j++) {
+    int a = p->err_alias[j];
+    int64_t w;
+    if (j == m->output) w = 0;
+    else if (p->gathers[j]) w = n - j;
+    else {
+      w = n; /* the consumer (one, or none: then never written) */
+      for (int c = j + 1; c < n; c++)
+        for (int s = 0; s < m->nodes[c].nin; s++)
+          if (m->nodes[c].in[s] == j && n - c < w) w = n - c;
+    }
+    if (start[a] < 0 || w < start[a]) start[a] = w;
+  }
+  for (int i = 1; i < n; i++) size[i] = B * per_sample(&m->nodes[i].out);
+  const char *reuse = getenv("NITC_ERR_REUSE");
+  bool share = !(reuse && !strcmp(reuse, "0"));
+  int *slot_of = zalloc(sizeof(int) * n), nslots = 0;
+  int64_t *slot_end = zalloc(sizeof(int64_t) * n), *slot_size = zalloc(sizeof(int64_t) * n);
+  int *slot_last = zalloc(sizeof(int) * n);
+  for (int t = 0; t <= n; t++) /* roots in order of first write */
+    for (int a = n - 1; a >= 1; a--) {
+      if (p->err_alias[a] != a || start[a] != t) continue;
+      int64_t end = n - a;
+      int best = -1;
+      for (int s = 0; share && s < nslots; s++) {
+        if (slot_end[s] >= t) continue;
+        /* the smallest free slot that fits, else the largest free one */
+        if (best < 0) best = s;
+        else if (slot_size[s] >= size[a] ? slot_size[best] < size[a] || slot_size[s] < slot_size[best]
+                                         : slot_size[best] < size[a] && slot_size[s] > slot_size[best])
+          best = s;
+      }
+      if (best < 0) best = nslots++;
+      if (size[a] > slot_size[best]) slot_size[best] = size[a];
+      slot_end[best] = end;
+      slot_of[a] = best;
+      slot_last[best] = a;
+    }
+  int64_t *slot_off = zalloc(sizeof(int64_t) * n);
+  for (int s = 0; s < nslots; s++) slot_off[s] = take(&top, slot_size[s]).off;
+  for (int a = 1; a < n; a++) {
+    if (p->err_alias[a] != a) continue;
+    p->err[a] = (Buf){slot_off[slot_of[a]], size[a]};
+    p->err_kept[a] = slot_last[slot_of[a]] == a;
+  }
+
   /* GEMM scratch (see codegen.c: gemm, the conv kernels). Bounds that hold
    * for every kernel choice: K padded per ky segment to whole words, B packed
    * in panels of 16 columns by whole words of k. */

@@ -94,7 +94,8 @@ typedef struct NitNode {
   int32_t acc64;      /* 1 when some accumulator of this node needs int64 */
   int64_t act_off;    /* work-slab offset of its int8 output after a call, -1 = x */
   int64_t err_off;    /* work-slab offset of the int8 error at its output after
-                       * train_step, -1 when no error reaches it */
+                       * train_step, -1 when no error reaches it, -2 when its
+                       * buffer was reused later in the step */
 } NitNode;
 
 /* The training recipe from the .nit file; every field can be overridden by the

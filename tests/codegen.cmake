@@ -4,7 +4,8 @@
 #   codegen_diff      COUNT random networks, generated code vs the reference,
 #                     byte for byte after every step (tests/codegen/run_diff.sh)
 #   codegen_diff_<k>  the same with the portable GEMM kernels forced
-#                     (NITC_GEMM=generic, lanes, plain), fewer networks
+#                     (NITC_GEMM=generic, lanes, plain), fewer networks, and
+#                     no error-buffer sharing, so every error is compared
 #   codegen_gemm      the GEMM kernel alone vs a plain loop, every kernel, odd
 #                     shapes (tests/codegen/gemm_check.sh)
 #   codegen_examples  every example compiles to an executable
@@ -41,7 +42,7 @@ foreach(kind generic lanes plain)
   add_test(NAME codegen_diff_${kind}
     COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} ${CG_KIND_SEED} ${CG_KIND_COUNT})
   set_tests_properties(codegen_diff_${kind} PROPERTIES TIMEOUT 900
-    ENVIRONMENT "NITC_GEMM=${kind};NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
+    ENVIRONMENT "NITC_GEMM=${kind};NITC_ERR_REUSE=0;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
   math(EXPR CG_KIND_SEED "${CG_KIND_SEED} + 1")
 endforeach()
 
