@@ -1179,22 +1179,20 @@ static void gemm_tile(Cg *g, const Gemm *G, Val v_m0, int mr, Val v_j, int np, V
   }
 }
 
-/* Rows in tiles of MR (the last tile of its exact height) for np panels at j. */
+/* Rows in tiles of MR, then the 0..MR-1 rows left in tiles of MR/2, ..., 2,
+ * 1 rows (one per set bit of the remainder) for np panels at j. */
 static void gemm_rows(Cg *g, const Gemm *G, Val v_j, int np, Val v_ps, int MR) {
   Val v_mfull = l_mul(g, LLVMBuildSDiv(g->b, G->v_M, l_i64(g, MR), ""), l_i64(g, MR), "mfull");
   Loop Lm = l_for(g, l_i64(g, 0), LLVMBuildSDiv(g->b, G->v_M, l_i64(g, MR), ""), "tm");
   gemm_tile(g, G, l_mul(g, Lm.v_i, l_i64(g, MR), "m0"), MR, v_j, np, v_ps);
   l_next(g, &Lm);
-  Blk b_end = l_block(g, "tm.end");
-  Val v_sw = LLVMBuildSwitch(g->b, l_sub(g, G->v_M, v_mfull, ""), b_end, (unsigned)MR - 1);
-  for (int mr = 1; mr < MR; mr++) {
-    Blk b = l_block(g, "tm.rem");
-    LLVMAddCase(v_sw, l_i64(g, mr), b);
-    LLVMPositionBuilderAtEnd(g->b, b);
-    gemm_tile(g, G, v_mfull, mr, v_j, np, v_ps);
-    LLVMBuildBr(g->b, b_end);
+  Val v_rem = l_sub(g, G->v_M, v_mfull, "m.rem");
+  for (int h = MR / 2; h >= 1; h /= 2) {
+    Blk b_join = l_if(g, l_icmp(g, LLVMIntNE, LLVMBuildAnd(g->b, v_rem, l_i64(g, h), ""), l_i64(g, 0), ""), "tm.rem");
+    Val v_m0 = l_add(g, v_mfull, LLVMBuildAnd(g->b, v_rem, l_i64(g, (MR - 1) & ~(2 * h - 1)), ""), "m0");
+    gemm_tile(g, G, v_m0, h, v_j, np, v_ps);
+    l_endif(g, b_join);
   }
-  LLVMPositionBuilderAtEnd(g->b, b_end);
 }
 
 static void gemm(Cg *g, const Gemm *G) {
