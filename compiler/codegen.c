@@ -1018,6 +1018,20 @@ static Val dot4(Cg *g, GemmKind kind, Val v_acc, Val v_a, Val v_b) {
   return l_add(g, v_acc, v_s4, "acc");
 }
 
+/* Bytes (n, k) of B for n in [n0, n1), k in [k0, K) into their panels. */
+static void pack_bytes(Cg *g, const Gemm *G, Val v_n0, Val v_n1, Val v_k0, Val v_ps, Val v_bias) {
+  Loop Lk = l_for(g, v_k0, G->v_K, "pk");
+  Val v_ko = l_add(g, l_mul(g, LLVMBuildAShr(g->b, Lk.v_i, l_i64(g, 2), ""), l_i64(g, 64), ""), LLVMBuildAnd(g->b, Lk.v_i, l_i64(g, 3), ""), "ko");
+  Val v_src = l_gep(g, g->t_i8, G->v_B, l_mul(g, Lk.v_i, l_i64(g, G->sk), ""), "b.k");
+  Loop Ln = l_for(g, v_n0, v_n1, "pn");
+  Val v_v = l_load(g, g->t_i8, v_src, l_mul(g, Ln.v_i, l_i64(g, G->sn), ""), "b");
+  Val v_o = l_add(g, l_add(g, l_mul(g, LLVMBuildAShr(g->b, Ln.v_i, l_i64(g, 4), ""), v_ps, ""),
+                           l_mul(g, LLVMBuildAnd(g->b, Ln.v_i, l_i64(g, 15), ""), l_i64(g, 4), ""), ""), v_ko, "");
+  l_store(g, g->t_i8, LLVMBuildXor(g->b, v_v, v_bias, ""), G->v_P, v_o);
+  l_next(g, &Ln);
+  l_next(g, &Lk);
+}
+
 /* Pack B's columns of panels [j0, j1) (see above). */
 static void pack_panels(Cg *g, const Gemm *G) {
   Val v_kq = LLVMBuildAShr(g->b, l_add(g, G->v_K, l_i64(g, 3), ""), l_i64(g, 2), "kq");
@@ -1049,16 +1063,39 @@ static void pack_panels(Cg *g, const Gemm *G) {
     l_next(g, &Ln);
     return;
   }
-  Loop Lk = l_for(g, l_i64(g, 0), G->v_K, "pk");
-  Val v_ko = l_add(g, l_mul(g, LLVMBuildAShr(g->b, Lk.v_i, l_i64(g, 2), ""), l_i64(g, 64), ""), LLVMBuildAnd(g->b, Lk.v_i, l_i64(g, 3), ""), "ko");
-  Val v_src = l_gep(g, g->t_i8, G->v_B, l_mul(g, Lk.v_i, l_i64(g, G->sk), ""), "b.k");
-  Loop Ln = l_for(g, v_n0, v_n1, "pn");
-  Val v_v = l_load(g, g->t_i8, v_src, l_mul(g, Ln.v_i, l_i64(g, G->sn), ""), "b");
-  Val v_o = l_add(g, l_add(g, l_mul(g, LLVMBuildAShr(g->b, Ln.v_i, l_i64(g, 4), ""), v_ps, ""),
-                           l_mul(g, LLVMBuildAnd(g->b, Ln.v_i, l_i64(g, 15), ""), l_i64(g, 4), ""), ""), v_ko, "");
-  l_store(g, g->t_i8, LLVMBuildXor(g->b, v_v, v_bias, ""), G->v_P, v_o);
-  l_next(g, &Ln);
-  l_next(g, &Lk);
+  if (G->sn == 1) {
+    /* columns contiguous: for each whole panel and quad of k, four 16-byte
+     * rows interleave byte by byte into one 64-byte quad row */
+    Ty t_16 = LLVMVectorType(g->t_i8, 16);
+    Val idx[64], bias64[64];
+    for (int l = 0; l < 16; l++)
+      for (int r = 0; r < 4; r++) idx[l * 4 + r] = l_i32(g, r * 16 + l);
+    for (int t = 0; t < 64; t++) bias64[t] = v_bias;
+    Val v_jf = l_smin(g, G->v_j1, LLVMBuildSDiv(g->b, G->v_N, l_i64(g, PL), ""), "j.full");
+    Val v_kf = LLVMBuildAShr(g->b, G->v_K, l_i64(g, 2), "kfull");
+    Loop Lj = l_for(g, G->v_j0, v_jf, "pj");
+    Loop Lq = l_for(g, l_i64(g, 0), v_kf, "pq");
+    Val v_r[4];
+    for (int r = 0; r < 4; r++) {
+      Val v_at = l_add(g, l_mul(g, l_add(g, l_mul(g, Lq.v_i, l_i64(g, 4), ""), l_i64(g, r), ""), l_i64(g, G->sk), ""),
+                       l_mul(g, Lj.v_i, l_i64(g, PL), ""), "");
+      v_r[r] = LLVMBuildLoad2(g->b, t_16, l_gep(g, g->t_i8, G->v_B, v_at, ""), "b.k");
+      LLVMSetAlignment(v_r[r], 1);
+    }
+    Val v_01 = l_lanes(g, v_r[0], v_r[1], 0, 32, 1, ""), v_23 = l_lanes(g, v_r[2], v_r[3], 0, 32, 1, "");
+    Val v_q = LLVMBuildShuffleVector(g->b, v_01, v_23, LLVMConstVector(idx, 64), "quad.row");
+    v_q = LLVMBuildXor(g->b, v_q, LLVMConstVector(bias64, 64), "");
+    Val v_st = LLVMBuildStore(g->b, v_q, l_gep(g, g->t_i8, G->v_P, l_add(g, l_mul(g, Lj.v_i, v_ps, ""), l_mul(g, Lq.v_i, l_i64(g, 64), ""), ""), ""));
+    LLVMSetAlignment(v_st, 4);
+    l_next(g, &Lq);
+    l_next(g, &Lj);
+    /* the rest byte by byte: the tail of k of those panels, then the others */
+    Val v_nf = l_mul(g, l_smax(g, v_jf, G->v_j0, ""), l_i64(g, PL), "n.full");
+    pack_bytes(g, G, v_n0, l_smin(g, v_nf, v_n1, ""), l_mul(g, v_kf, l_i64(g, 4), ""), v_ps, v_bias);
+    pack_bytes(g, G, l_smax(g, v_nf, v_n0, ""), v_n1, l_i64(g, 0), v_ps, v_bias);
+    return;
+  }
+  pack_bytes(g, G, v_n0, v_n1, l_i64(g, 0), v_ps, v_bias);
 }
 
 /* dst[r] = sum_{k<K} A[r*lda + k] (i32) for r < rows: the bias correction of
