@@ -4,7 +4,8 @@
  * Generated code outlines its parallel loops into bodies
  * body(env, lo, hi, worker) and asks the pool to cover [0, count) with them.
  * The pool has `threads` executors: the calling thread and threads - 1
- * pthreads. A call makes used = min(threads, max_workers, count) chunks,
+ * pthreads. A call makes used = min(4 threads, max_workers, count) chunks
+ * (one when threads = 1),
  * chunk w = [count*w/used, count*(w+1)/used), and runs body(env, lo, hi, w)
  * once per chunk: the `worker` argument names the chunk (and with it the
  * chunk's private scratch in the generated code), not the thread. Chunks are
@@ -162,7 +163,9 @@ int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64
   NitPool *p = pool;
   if (count <= 0)
     return 0;
-  int64_t used = p->threads;
+  /* a few chunks per thread, claimed dynamically: a thread that starts late
+   * or runs slow takes fewer (each chunk still owns its scratch slice) */
+  int64_t used = p->threads > 1 ? (int64_t)p->threads * 4 : 1;
   if (used > max_workers)
     used = max_workers;
   if (used > count)
