@@ -203,6 +203,12 @@ static Val l_param(Cg *g, unsigned i, const char *name) {
   return v;
 }
 
+static Val l_intrinsic(Cg *g, const char *name, Ty *ov, unsigned nov, Ty *ft) {
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  *ft = LLVMIntrinsicGetType(g->ctx, id, ov, nov);
+  return LLVMGetIntrinsicDeclaration(g->mod, id, ov, nov);
+}
+
 /* Pointer to byte offset `off` of a slab. */
 static Val l_slab(Cg *g, Val base, int64_t off, const char *name) {
   return l_gep(g, g->t_i8, base, l_i64(g, off), name);
@@ -866,7 +872,9 @@ static void rq_round_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   l_call(g, g->ft_round8, wide ? g->f_round8_64 : g->f_round8_32, args, 7, "");
 }
 
-static Val requant(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key) {
+/* v_fused: NULL, or the number of workers of the GEMM that produced acc,
+ * whose maxima already sit in the rq slots (gemm's fused epilogue). */
+static Val requant_fused(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key, Val v_fused) {
   Val v_rq = rq_ptr(g);
   LLVMBuildStore(g->b, v_acc, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_ACC), ""));
   LLVMBuildStore(g->b, v_out, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_OUT), ""));
@@ -874,7 +882,7 @@ static Val requant(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mo
   LLVMBuildStore(g->b, v_key, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_KEY), ""));
   LLVMBuildStore(g->b, v_mode, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_MODE), ""));
   Val v_chunks = LLVMBuildSDiv(g->b, l_add(g, v_count, l_i64(g, RQ_CHUNK - 1), ""), l_i64(g, RQ_CHUNK), "chunks");
-  Val v_used = par_for(g, "rq.max", v_chunks, g->p->maxw, rq_max_body, &wide);
+  Val v_used = v_fused ? v_fused : par_for(g, "rq.max", v_chunks, g->p->maxw, rq_max_body, &wide);
   Val var_max = l_var(g, g->t_i64, "max.var", NULL);
   l_set(g, var_max, l_i64(g, 0));
   Loop Lw = l_for(g, l_i64(g, 0), LLVMBuildZExt(g->b, v_used, g->t_i64, ""), "wk");
@@ -887,6 +895,27 @@ static Val requant(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mo
   LLVMBuildStore(g->b, v_k, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_K), ""));
   par_for(g, "rq.round", v_chunks, g->p->maxw, rq_round_body, &wide);
   return v_k;
+}
+
+static Val requant(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key) {
+  return requant_fused(g, wide, v_acc, v_count, v_out, v_mode, v_key, NULL);
+}
+
+/* A GEMM body's running max |C| (gemm's fused epilogue) for requant_fused:
+ * start it at the top of the body, store it into the worker's rq slot at
+ * the end. */
+static Val fused_begin(Cg *g) {
+  Ty t_v = LLVMVectorType(g->t_i32, 16);
+  return l_var(g, t_v, "max.var", LLVMConstNull(t_v));
+}
+static void fused_end(Cg *g, Val var_max, Val v_wk) {
+  Ty t_v = LLVMVectorType(g->t_i32, 16), ft;
+  Ty ov[] = {t_v};
+  Val f = l_intrinsic(g, "llvm.vector.reduce.smax", ov, 1, &ft);
+  Val v_v = l_get(g, t_v, var_max, "max");
+  Val v_m = LLVMBuildSExt(g->b, l_call(g, ft, f, &v_v, 1, "max"), g->t_i64, "max64");
+  Val v_slot = l_add(g, l_i64(g, RQ_MAX), l_mul(g, LLVMBuildZExt(g->b, v_wk, g->t_i64, ""), l_i64(g, 8), ""), "");
+  LLVMBuildStore(g->b, v_m, l_gep(g, g->t_i8, rq_ptr(g), v_slot, ""));
 }
 
 /* ------------------------------------------------------------- int8 GEMM */
@@ -940,6 +969,7 @@ typedef struct Gemm {
   Ty t_acc;                 /* element type of C */
   bool accumulate;          /* C += instead of C = */
   GemmKind kind;
+  Val var_max;              /* <16 x i32> running max |C| over stored lanes, or NULL */
 } Gemm;
 
 /* The kernel for sums of up to kmax terms (a compile-time bound). */
@@ -954,11 +984,6 @@ static int64_t npanels(int64_t N) { return (N + PL - 1) / PL; }
 /* bytes of the panels of an (N, K) operand */
 static int64_t panel_bytes(int64_t N, int64_t K) { return npanels(N) * PL * rup(K, 4); }
 
-static Val l_intrinsic(Cg *g, const char *name, Ty *ov, unsigned nov, Ty *ft) {
-  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-  *ft = LLVMIntrinsicGetType(g->ctx, id, ov, nov);
-  return LLVMGetIntrinsicDeclaration(g->mod, id, ov, nov);
-}
 
 static Val l_splat(Cg *g, Val v, unsigned n, const char *name) {
   Ty t = LLVMVectorType(LLVMTypeOf(v), n);
@@ -1113,6 +1138,16 @@ static void row_sums(Cg *g, Val v_A, int64_t lda, Val v_rows, Val v_K, Val v_dst
   l_next(g, &Lr);
 }
 
+/* The B(V) reduction fused into the epilogue: var_max = max(var_max, |sum|)
+ * lane-wise, over the lanes stored (v_mask NULL: all). Sums stay below
+ * 2^31 in magnitude (gemm_kind), so |sum| cannot overflow. */
+static void track_max(Cg *g, const Gemm *G, Val v_sum, Val v_mask) {
+  Ty t_v = LLVMVectorType(g->t_i32, PL);
+  Val v_abs = l_abs(g, v_sum, "abs");
+  if (v_mask) v_abs = l_select(g, v_mask, v_abs, LLVMConstNull(t_v), "abs.m");
+  l_set(g, G->var_max, l_smax(g, l_get(g, t_v, G->var_max, "max"), v_abs, "max.new"));
+}
+
 /* Store (or add) 16 i32 lanes at C[row + n0 ..], only lanes n0 + l < N. */
 static void store_lanes(Cg *g, const Gemm *G, Val v_sum, Val v_idx, Val v_n0) {
   Ty t_c = LLVMVectorType(G->t_acc, PL), t_mk = LLVMVectorType(g->t_i1, PL);
@@ -1130,12 +1165,14 @@ static void store_lanes(Cg *g, const Gemm *G, Val v_sum, Val v_idx, Val v_n0) {
     v_out = l_add(g, v_old, v_v, "c.new");
   }
   LLVMSetAlignment(LLVMBuildStore(g->b, v_out, v_ptr), al);
+  if (G->var_max) track_max(g, G, v_sum, NULL);
   LLVMBuildBr(g->b, b_join);
   LLVMPositionBuilderAtEnd(g->b, b_part);
   Val v_left = l_trunc(g, l_sub(g, G->v_N, v_n0, ""), g->t_i32, "left");
   Val lanes[PL];
   for (int l = 0; l < PL; l++) lanes[l] = l_i32(g, l);
   Val v_mask = l_icmp(g, LLVMIntSLT, LLVMConstVector(lanes, PL), l_splat(g, v_left, PL, ""), "mask");
+  if (G->var_max) track_max(g, G, v_sum, v_mask);
   Ty ov_ld[] = {t_c, g->t_ptr}, ft_ld, ft_st;
   Val f_ld = l_intrinsic(g, "llvm.masked.load", ov_ld, 2, &ft_ld);
   Val f_st = l_intrinsic(g, "llvm.masked.store", ov_ld, 2, &ft_st);
@@ -1251,6 +1288,7 @@ static void gemm(Cg *g, const Gemm *G) {
     Val v_v = l_get(g, t, var, "dot");
     if (G->accumulate) v_v = l_add(g, l_load(g, t, G->v_C, v_idx, "c.old"), v_v, "c.new");
     l_store(g, t, v_v, G->v_C, v_idx);
+
     l_next(g, &Ln);
     l_next(g, &Lm);
     return;
@@ -1295,6 +1333,7 @@ typedef struct KArgs {
   const Node *nd;
   int i;                 /* node index */
   Ty t_acc;              /* accumulator (or gradient) type */
+  bool fuse;             /* the body stores its max |C| for requant_fused */
 } KArgs;
 
 /* Dense layers: workers take ranges of panels (16 outputs each) and pack
@@ -1326,26 +1365,32 @@ static Gemm dense_gemm(Cg *g, const KArgs *k, int which, Val v_lo, Val v_hi) {
 }
 
 static void dense_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk, int which) {
-  (void)v_wk;
-  Gemm G = dense_gemm(g, u, which, v_lo, v_hi);
+  const KArgs *k = u;
+  Gemm G = dense_gemm(g, k, which, v_lo, v_hi);
+  if (k->fuse) G.var_max = fused_begin(g);
   gemm(g, &G);
+  if (k->fuse) fused_end(g, G.var_max, v_wk);
 }
 static void dense_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) { dense_body(g, u, v_lo, v_hi, v_wk, 0); }
 static void dense_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) { dense_body(g, u, v_lo, v_hi, v_wk, 1); }
 static void dense_weight_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) { dense_body(g, u, v_lo, v_hi, v_wk, 2); }
 
-static void dense_kernel(Cg *g, int i, Ty t_acc, int which, BodyFn body) {
+/* Returns the workers that ran, when they left their max |C| for
+ * requant_fused (forward and input error on a panel kernel), else NULL. */
+static Val dense_kernel(Cg *g, int i, Ty t_acc, int which, BodyFn body) {
   const Node *nd = &g->m->nodes[i];
   int64_t O = nd->wshape[0], Bc = g->m->recipe.batch;
-  KArgs k = {nd, i, t_acc};
+  KArgs k = {nd, i, t_acc, false};
   if (which == 2) l_transpose(g, err_ptr(g, i), g->v_n, O, pack_ptr(g), Bc); /* e^T (O, B) */
   Gemm G = dense_gemm(g, &k, which, l_i64(g, 0), l_i64(g, 0));
+  k.fuse = which < 2 && G.kind != GK_PLAIN;
   if (G.kind == GK_VNNI) row_sums(g, G.v_A, G.lda, G.v_M, G.v_K, rsum_ptr(g));
-  par_for(g, nd->name, l_i64(g, npanels(which == 0 ? O : nd->wshape[1])), g->p->maxw, body, &k);
+  Val v_used = par_for(g, nd->name, l_i64(g, npanels(which == 0 ? O : nd->wshape[1])), g->p->maxw, body, &k);
+  return k.fuse ? v_used : NULL;
 }
 
-static void dense_forward(Cg *g, int i, Ty t_acc) { dense_kernel(g, i, t_acc, 0, dense_forward_body); }
-static void dense_backward_input(Cg *g, int i, Ty t_acc) { dense_kernel(g, i, t_acc, 1, dense_input_body); }
+static Val dense_forward(Cg *g, int i, Ty t_acc) { return dense_kernel(g, i, t_acc, 0, dense_forward_body); }
+static Val dense_backward_input(Cg *g, int i, Ty t_acc) { return dense_kernel(g, i, t_acc, 1, dense_input_body); }
 static void dense_backward_weight(Cg *g, int i, Ty t_g) { dense_kernel(g, i, t_g, 2, dense_weight_body); }
 
 static Val in_coord(Cg *g, Val v_out, int s, int p, Val v_tap, const char *name) {
@@ -1677,6 +1722,7 @@ static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk
   Val v_col = col_ptr(g, v_wk);
   SegDst S = {v_col, ck.segp, ck.kp};
   Val v_pan = l_gep(g, g->t_i8, v_col, l_i64(g, panel_bytes(d.P, ck.kp)), "pan");
+  Val var_max = k->fuse ? fused_begin(g) : NULL;
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
   im2col_fwd(g, nd, &d, act_ptr(g, nd->in[0]), Lb.v_i, Lg.v_i, v_col, &S, ck.panels_direct ? v_pan : NULL,
@@ -1690,15 +1736,18 @@ static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk
                                                l_i64(g, d.P), ""), "acc.bg");
   G.ldc = d.P, G.v_M = l_i64(g, d.Og), G.v_N = l_i64(g, d.P), G.v_K = l_i64(g, ck.kp);
   G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d.P)), G.t_acc = k->t_acc, G.kind = ck.kind;
+  G.var_max = var_max;
   gemm(g, &G);
   l_next(g, &Lg);
   l_next(g, &Lb);
+  if (var_max) fused_end(g, var_max, v_wk);
 }
 
-static void conv_forward(Cg *g, int i, Ty t_acc) {
-  KArgs k = {&g->m->nodes[i], i, t_acc};
+static Val conv_forward(Cg *g, int i, Ty t_acc) {
+  KArgs k = {&g->m->nodes[i], i, t_acc, false};
   ConvDims d = conv_dims(g, k.nd);
   ConvK ck = conv_k(g, k.nd, &d, 0);
+  k.fuse = ck.kind != GK_PLAIN;
   /* wf[o, ky*segp + kx*Cg + c] = w[o, c, ky, kx], zeros in the padding */
   Val v_w = w8_ptr(g, k.nd), v_wf = pack_ptr(g);
   LLVMBuildMemSet(g->b, v_wf, LLVMConstNull(g->t_i8), l_i64(g, d.O * ck.kp), 64);
@@ -1716,7 +1765,8 @@ static void conv_forward(Cg *g, int i, Ty t_acc) {
   l_next(g, &Lc);
   l_next(g, &Lo);
   if (ck.kind == GK_VNNI) row_sums(g, v_wf, ck.kp, l_i64(g, d.O), l_i64(g, ck.kp), wsum_ptr(g));
-  par_for(g, g->m->nodes[i].name, g->v_n, g->p->maxw, conv_forward_body, &k);
+  Val v_used = par_for(g, g->m->nodes[i].name, g->v_n, g->p->maxw, conv_forward_body, &k);
+  return k.fuse ? v_used : NULL;
 }
 
 static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
@@ -1728,6 +1778,7 @@ static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
   Val v_col = col_ptr(g, v_wk);
   SegDst S = {v_col, ck.segp, ck.kp};
   Val v_pan = l_gep(g, g->t_i8, v_col, l_i64(g, panel_bytes(Q, ck.kp)), "pan");
+  Val var_max = k->fuse ? fused_begin(g) : NULL;
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
   ecol_build(g, nd, &d, err_ptr(g, k->i), Lb.v_i, Lg.v_i, v_col, &S, ck.panels_direct ? v_pan : NULL,
@@ -1741,12 +1792,14 @@ static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
                                                l_i64(g, Q), ""), "e32.bg");
   G.ldc = Q, G.v_M = l_i64(g, d.Cg), G.v_N = l_i64(g, Q), G.v_K = l_i64(g, ck.kp);
   G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(Q)), G.t_acc = k->t_acc, G.kind = ck.kind;
+  G.var_max = var_max;
   gemm(g, &G);
   l_next(g, &Lg);
   l_next(g, &Lb);
+  if (var_max) fused_end(g, var_max, v_wk);
 }
 
-static void conv_backward_input(Cg *g, int i, Ty t_acc) {
+static Val conv_backward_input(Cg *g, int i, Ty t_acc) {
   const Node *nd = &g->m->nodes[i];
   ConvDims d = conv_dims(g, nd);
   ConvK ck = conv_k(g, nd, &d, 1);
@@ -1775,8 +1828,9 @@ static void conv_backward_input(Cg *g, int i, Ty t_acc) {
   l_next(g, &Lc);
   l_next(g, &Lo);
   if (ck.kind == GK_VNNI) row_sums(g, v_wr, ck.kp, l_i64(g, d.G * d.Cg), l_i64(g, ck.kp), wsum_ptr(g));
-  KArgs k = {nd, i, t_acc};
-  par_for(g, nd->name, g->v_n, g->p->maxw, conv_input_body, &k);
+  KArgs k = {nd, i, t_acc, ck.kind != GK_PLAIN};
+  Val v_used = par_for(g, nd->name, g->v_n, g->p->maxw, conv_input_body, &k);
+  return k.fuse ? v_used : NULL;
 }
 
 static Val gpart_ptr(Cg *g, Val v_wk) {
@@ -1817,7 +1871,7 @@ static void conv_weight_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
 static void conv_backward_weight(Cg *g, int i, Ty t_g) {
   const Node *nd = &g->m->nodes[i];
   ConvDims d = conv_dims(g, nd);
-  KArgs k = {nd, i, t_g};
+  KArgs k = {nd, i, t_g, false};
   Val v_used = par_for(g, nd->name, g->v_n, g->p->maxw, conv_weight_body, &k);
   /* g32[gi*Og + o, k] = sum over workers of part[gi, k, o] (exact in any order) */
   Val v_g = grad_ptr(g);
@@ -2026,14 +2080,14 @@ static void node_forward(Cg *g, int i, bool train) {
   case OP_DENSE:
   case OP_CONV: {
     Val v_acc = acc_ptr(g);
-    if (nd->op == OP_DENSE) dense_forward(g, i, t_acc);
-    else conv_forward(g, i, t_acc);
-    Val v_k = requant(g, nd->acc64_fwd, v_acc, v_cnt, v_out, g->v_ract, v_key_for(g, NIT_TID_ACT(i), "key.act"));
+    Val v_fused = nd->op == OP_DENSE ? dense_forward(g, i, t_acc) : conv_forward(g, i, t_acc);
+    Val v_k = requant_fused(g, nd->acc64_fwd, v_acc, v_cnt, v_out, g->v_ract, v_key_for(g, NIT_TID_ACT(i), "key.act"),
+                            v_fused);
     set_exp(g, i, 0, l_add(g, l_add(g, v_sin, l_i32(g, nd->w_exp), ""), v_k, "s.out"));
     break;
   }
   case OP_RELU: {
-    KArgs ka = {nd, i, NULL};
+    KArgs ka = {nd, i, NULL, false};
     par_for(g, nd->name, g->v_n, g->p->maxw, relu_fwd_body, &ka);
     set_exp(g, i, 0, v_sin);
     break;
@@ -2060,7 +2114,7 @@ static void node_forward(Cg *g, int i, bool train) {
   }
   case OP_MAXPOOL: {
     if (pool_disjoint(nd)) {
-      KArgs ka = {nd, i, NULL};
+      KArgs ka = {nd, i, NULL, false};
       par_for(g, nd->name, g->v_n, g->p->maxw, maxpool_fwd_body, &ka);
       set_exp(g, i, 0, v_sin);
       break;
@@ -2118,10 +2172,10 @@ static void node_forward(Cg *g, int i, bool train) {
  * error buffer, or, when the producer gathers several contributions, into a
  * private buffer of this consumer. NULL when nothing upstream needs it. */
 /* Requantize an input-error accumulator (exponent v_s before rounding). */
-static void deliver_acc(Cg *g, int i, const ErrDst *d, Val v_e32, bool wide, Val v_s) {
+static void deliver_acc(Cg *g, int i, const ErrDst *d, Val v_e32, bool wide, Val v_s, Val v_fused) {
   Node *src = &g->m->nodes[g->m->nodes[i].in[0]];
   Val v_cnt = l_batch_elems(g, &src->out, "count");
-  Val v_k = requant(g, wide, v_e32, v_cnt, d->v_ptr, g->v_rerr, v_key_for(g, NIT_TID_ERR(i), "key.err"));
+  Val v_k = requant_fused(g, wide, v_e32, v_cnt, d->v_ptr, g->v_rerr, v_key_for(g, NIT_TID_ERR(i), "key.err"), v_fused);
   set_exp(g, d->node, d->which, l_add(g, v_s, v_k, "s.err"));
 }
 
@@ -2209,9 +2263,8 @@ static void node_backward(Cg *g, int i) {
     if (need_in) {
       Ty t_acc = nd->acc64_bwd ? g->t_i64 : g->t_i32;
       Val v_acc = acc_ptr(g);
-      if (nd->op == OP_DENSE) dense_backward_input(g, i, t_acc);
-      else conv_backward_input(g, i, t_acc);
-      deliver_acc(g, i, &d, v_acc, nd->acc64_bwd, l_add(g, v_se, l_i32(g, nd->w_exp), ""));
+      Val v_fused = nd->op == OP_DENSE ? dense_backward_input(g, i, t_acc) : conv_backward_input(g, i, t_acc);
+      deliver_acc(g, i, &d, v_acc, nd->acc64_bwd, l_add(g, v_se, l_i32(g, nd->w_exp), ""), v_fused);
     }
     Ty t_g = nd->acc64_grad ? g->t_i64 : g->t_i32;
     Val v_g = grad_ptr(g);
@@ -2224,7 +2277,7 @@ static void node_backward(Cg *g, int i) {
     l_call(g, g->ft_uplan, nd->acc64_grad ? g->f_uplan64 : g->f_uplan32, pargs, 6, "");
     Val v_k = l_load(g, g->t_i32, v_red, l_i64(g, 0), "k.update");
     Blk b_upd = l_if(g, l_icmp(g, LLVMIntSGE, v_k, l_i32(g, 0), ""), "update");
-    KArgs ka = {nd, i, t_g};
+    KArgs ka = {nd, i, t_g, false};
     par_for(g, nd->name, l_i64(g, (nd->nweights + UPDATE_CHUNK - 1) / UPDATE_CHUNK), g->p->maxw, update_body, &ka);
     l_endif(g, b_upd);
     break;
@@ -2233,7 +2286,7 @@ static void node_backward(Cg *g, int i) {
   case OP_DROPOUT: {
     if (!need_in) break;
     if (nd->op == OP_RELU) {
-      KArgs ka = {nd, i, NULL};
+      KArgs ka = {nd, i, NULL, false};
       par_for(g, nd->name, g->v_n, g->p->maxw, relu_bwd_body, &ka);
       set_exp(g, d.node, d.which, v_se);
       break;
@@ -2261,7 +2314,7 @@ static void node_backward(Cg *g, int i) {
   case OP_MAXPOOL: {
     if (!need_in) break;
     if (pool_disjoint(nd)) {
-      KArgs ka = {nd, i, NULL};
+      KArgs ka = {nd, i, NULL, false};
       par_for(g, nd->name, g->v_n, g->p->maxw, maxpool_bwd_body, &ka);
       set_exp(g, d.node, d.which, v_se);
       break;
@@ -2287,7 +2340,7 @@ static void node_backward(Cg *g, int i) {
     l_endif(g, b_j);
     pool_taps_end(g, &T);
     pool_end(g, &T);
-    deliver_acc(g, i, &d, v_acc, false, v_se);
+    deliver_acc(g, i, &d, v_acc, false, v_se, NULL);
     break;
   }
   case OP_AVGPOOL: {
@@ -2302,7 +2355,7 @@ static void node_backward(Cg *g, int i) {
     l_store(g, g->t_i32, l_add(g, v_old, v_ev, ""), v_acc, T.v_iidx);
     pool_taps_end(g, &T);
     pool_end(g, &T);
-    deliver_acc(g, i, &d, v_acc, false, l_sub(g, v_se, l_i32(g, log2i((int64_t)nd->kh * nd->kw)), ""));
+    deliver_acc(g, i, &d, v_acc, false, l_sub(g, v_se, l_i32(g, log2i((int64_t)nd->kh * nd->kw)), ""), NULL);
     break;
   }
   case OP_ADD:
