@@ -66,6 +66,7 @@ typedef struct Cg {
   Val v_inexp, v_mu, v_ract, v_rerr, v_rgrad, v_decay, v_train;
   Val v_exps;              /* i32* in the work slab: (nnodes, 2) */
   int gk;                  /* GemmKind of the target's int8 dot products */
+  int madd_bits;           /* x86 generic kernel: pmaddwd width (128, 256, 512) */
   Ty t_env, ft_body, ft_pfor; /* par_for: {ctx, x, y}, body(env, lo, hi, worker) */
 } Cg;
 
@@ -941,9 +942,11 @@ static void fused_end(Cg *g, Val var_max, Val v_wk) {
  *            sum_k A[m, k] precomputed per row (asum). Lanes never exceed
  *            K * 255 * 128 in magnitude: used while that is below 2^31.
  *   sdot     AArch64 with +dotprod: sdot, signed by signed, no bias.
- *   generic  x86 without VNNI: the four-term dot product as plain vector IR
- *            (sign-extend, multiply, two pairwise adds), which LLVM lowers
- *            to vpmaddwd (AVX2, AVX-512BW) or pmaddwd (SSE2).
+ *   generic  x86 without VNNI: bytes sign-extended to words and multiplied
+ *            in pairs by pmaddwd (SSE2, AVX2 or AVX-512BW, the widest the
+ *            features allow) into 32 lanes of pair sums, folded to 16 once
+ *            per tile. Exact: vpmaddubsw is not used, as its word sums
+ *            saturate.
  *   lanes    other targets (AArch64 without dotprod, RISC-V): no shuffles at
  *            all; byte r of every i32 lane of the panel row is sign-extended
  *            in place by two shifts and multiplied by A's byte r, so the
@@ -1033,14 +1036,26 @@ static Val dot4(Cg *g, GemmKind kind, Val v_acc, Val v_a, Val v_b) {
     }
     return v_acc;
   }
-  Ty t_b = LLVMVectorType(g->t_i8, 64), t_w = LLVMVectorType(g->t_i32, 64);
-  Val v_a64 = LLVMBuildBitCast(g->b, l_splat(g, v_a, 16, ""), t_b, "");
-  Val v_b64 = LLVMBuildBitCast(g->b, v_b, t_b, "");
-  Val v_p = l_mul(g, l_sext(g, v_a64, t_w, ""), l_sext(g, v_b64, t_w, ""), "prod");
-  Val v_s2 = l_add(g, l_lanes(g, v_p, NULL, 0, 32, 2, ""), l_lanes(g, v_p, NULL, 1, 32, 2, ""), "pair");
-  Val v_s4 = l_add(g, l_lanes(g, v_s2, NULL, 0, 16, 2, ""), l_lanes(g, v_s2, NULL, 1, 16, 2, ""), "quad");
+  /* x86 pmaddwd on sign-extended words: pairs of products into 32 lanes of
+   * pair sums (gemm_tile folds them once after the k loop) */
+  int wl = g->madd_bits / 16; /* words per pmaddwd */
+  const char *name = wl == 32 ? "llvm.x86.avx512.pmaddw.d.512" : wl == 16 ? "llvm.x86.avx2.pmadd.wd" : "llvm.x86.sse2.pmadd.wd";
+  Ty ft;
+  Val f = l_intrinsic(g, name, NULL, 0, &ft);
+  Ty t_b = LLVMVectorType(g->t_i8, 64), t_w = LLVMVectorType(g->t_i16, 64);
+  Val v_aw = l_sext(g, LLVMBuildBitCast(g->b, l_splat(g, v_a, 16, ""), t_b, ""), t_w, "a.w");
+  Val v_bw = l_sext(g, LLVMBuildBitCast(g->b, v_b, t_b, ""), t_w, "b.w");
+  Val part[8];
+  int np = 64 / wl;
+  for (int h = 0; h < np; h++) {
+    Val args[] = {l_lanes(g, v_aw, NULL, h * wl, wl, 1, ""), l_lanes(g, v_bw, NULL, h * wl, wl, 1, "")};
+    part[h] = l_call(g, ft, f, args, 2, "madd");
+  }
+  for (int n = np; n > 1; n /= 2) /* concatenate the 32 pair sums */
+    for (int t = 0; t < n / 2; t++) part[t] = l_lanes(g, part[2 * t], part[2 * t + 1], 0, 32 / n * 2, 1, "");
+  Val v_s2 = part[0];
   (void)t_v;
-  return l_add(g, v_acc, v_s4, "acc");
+  return l_add(g, v_acc, v_s2, "acc"); /* 32 lanes of pair sums: gemm_tile folds them */
 }
 
 /* Bytes (n, k) of B for n in [n0, n1), k in [k0, K) into their panels. */
@@ -1191,10 +1206,12 @@ static void store_lanes(Cg *g, const Gemm *G, Val v_sum, Val v_idx, Val v_n0) {
 /* One tile: rows [m0, m0 + mr) by panels [j, j + np). */
 static void gemm_tile(Cg *g, const Gemm *G, Val v_m0, int mr, Val v_j, int np, Val v_ps) {
   Ty t_v = LLVMVectorType(g->t_i32, 16);
+  /* generic: 32 lanes of pair sums, folded to 16 once, after the k loop */
+  Ty t_a = G->kind == GK_GENERIC ? LLVMVectorType(g->t_i32, 32) : t_v;
   Val var_acc[8][2], v_arow[8], v_pan[2];
   for (int r = 0; r < mr; r++) {
     v_arow[r] = l_gep(g, g->t_i8, G->v_A, l_mul(g, l_add(g, v_m0, l_i64(g, r), ""), l_i64(g, G->lda), ""), "a.row");
-    for (int p = 0; p < np; p++) var_acc[r][p] = l_var(g, t_v, "acc.var", LLVMConstNull(t_v));
+    for (int p = 0; p < np; p++) var_acc[r][p] = l_var(g, t_a, "acc.var", LLVMConstNull(t_a));
   }
   for (int p = 0; p < np; p++)
     v_pan[p] = l_gep(g, g->t_i8, G->v_P, l_mul(g, l_add(g, v_j, l_i64(g, p), ""), v_ps, ""), "pan");
@@ -1234,7 +1251,7 @@ static void gemm_tile(Cg *g, const Gemm *G, Val v_m0, int mr, Val v_j, int np, V
         }
       }
       for (int p = 0; p < np; p++)
-        l_set(g, var_acc[r][p], dot4(g, G->kind, l_get(g, t_v, var_acc[r][p], ""), v_a, v_bv[p]));
+        l_set(g, var_acc[r][p], dot4(g, G->kind, l_get(g, t_a, var_acc[r][p], ""), v_a, v_bv[p]));
     }
     if (part == 0) l_next(g, &Lq);
     else l_endif(g, b_join);
@@ -1245,7 +1262,9 @@ static void gemm_tile(Cg *g, const Gemm *G, Val v_m0, int mr, Val v_j, int np, V
     if (G->kind == GK_VNNI)
       v_corr = l_splat(g, LLVMBuildShl(g->b, l_load(g, g->t_i32, G->v_asum, v_m, "asum"), l_i32(g, 7), ""), 16, "corr");
     for (int p = 0; p < np; p++) {
-      Val v_sum = l_get(g, t_v, var_acc[r][p], "sum");
+      Val v_sum = l_get(g, t_a, var_acc[r][p], "sum");
+      if (G->kind == GK_GENERIC)
+        v_sum = l_add(g, l_lanes(g, v_sum, NULL, 0, 16, 2, ""), l_lanes(g, v_sum, NULL, 1, 16, 2, ""), "sum");
       if (v_corr) v_sum = l_sub(g, v_sum, v_corr, "dot");
       Val v_n0 = l_mul(g, l_add(g, v_j, l_i64(g, p), ""), l_i64(g, PL), "n0");
       store_lanes(g, G, v_sum, l_add(g, l_mul(g, v_m, l_i64(g, G->ldc), ""), v_n0, ""), v_n0);
@@ -1295,7 +1314,7 @@ static void gemm(Cg *g, const Gemm *G) {
   }
   if (G->v_B) pack_panels(g, G);
   Val v_ps = l_mul(g, LLVMBuildAShr(g->b, l_add(g, G->v_K, l_i64(g, 3), ""), l_i64(g, 2), ""), l_i64(g, 64), "ps");
-  int MR = G->kind == GK_VNNI ? 8 : 4, NP = G->kind == GK_VNNI ? 2 : 1;
+  int MR = G->kind == GK_VNNI ? 8 : G->kind == GK_GENERIC ? 2 : 4, NP = G->kind == GK_VNNI ? 2 : 1;
   Val v_np = l_sub(g, G->v_j1, G->v_j0, "np");
   Loop Lj = l_for(g, l_i64(g, 0), LLVMBuildSDiv(g->b, v_np, l_i64(g, NP), ""), "tj");
   gemm_rows(g, G, l_add(g, G->v_j0, l_mul(g, Lj.v_i, l_i64(g, NP), ""), "j"), NP, v_ps, MR);
@@ -2608,6 +2627,16 @@ static void emit_descriptor(Cg *g, const CgTarget *t, Val f_train, Val f_fwd) {
   LLVMDeleteFunction(f_tmp);
 }
 
+/* The widest pmaddwd the x86 features allow (the generic kernel): from the
+ * feature list (a host build lists them all), or the x86-64-v3/v4 levels;
+ * other CPU names get SSE2's unless --features names +avx2 or +avx512bw. */
+static int madd_bits(const CgTarget *t) {
+  const char *feat = t->features ? t->features : "", *cpu = t->cpu ? t->cpu : "";
+  if (strstr(feat, "+avx512bw") || !strcmp(cpu, "x86-64-v4")) return 512;
+  if (strstr(feat, "+avx2") || !strcmp(cpu, "x86-64-v3")) return 256;
+  return 128;
+}
+
 /* The GEMM micro-kernel for a target: vpdpbusd on zmm needs avx512vnni and
  * avx512bw; sdot needs dotprod. NITC_GEMM=generic|plain in the environment
  * forces a portable kernel (the tests use it); so does NITC_GEMM=lanes. */
@@ -2650,6 +2679,7 @@ LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t
   Ty pf[] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_i64, g->t_i32};
   g->ft_pfor = LLVMFunctionType(g->t_i32, pf, 5, 0);
   g->gk = gemm_isa(t);
+  g->madd_bits = madd_bits(t);
 
   build_params(m);
   emit_helpers(g);
@@ -2678,6 +2708,7 @@ LLVMModuleRef cg_gemm_module(LLVMContextRef ctx, const CgTarget *t, int64_t M, i
   g->t_ptr = LLVMPointerTypeInContext(ctx, 0);
   g->t_void = LLVMVoidTypeInContext(ctx);
   g->gk = gemm_isa(t);
+  g->madd_bits = madd_bits(t);
   Ty args[] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};
   l_begin_fn(g, "nit_gemm", LLVMFunctionType(g->t_void, args, 4, 0), false);
   Gemm G = {0};
