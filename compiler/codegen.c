@@ -12,13 +12,14 @@
  * optimizer inlines what pays.
  *
  * Speed (docs/performance.md): every dense and conv kernel is one int8 GEMM
- * shape (gemm: vpdpbusd tiles where the target has AVX-512 VNNI, plain
- * vectorizable dot loops elsewhere) over operands repacked so that the
- * summed dimension is contiguous (transposes, per-sample im2col from
- * zero-padded copies); rounding loops are specialized per mode outside the
- * element loop; the big loops are outlined into bodies that the runtime's
- * workers run over disjoint chunks (par_for). None of this changes a bit:
- * sums are exact, and each element is rounded with its own (key, index).
+ * (gemm: A broadcast in place, B packed in 16-column panels, a micro-kernel
+ * per target: vpdpbusd, pmaddwd, sdot, lane-wise NEON/RVV/scalar); conv
+ * panels come straight from zero-padded channels-last copies of one sample;
+ * the requantization's max is fused into the GEMM epilogue; rounding loops
+ * are specialized per mode outside the element loop; the big loops are
+ * outlined into bodies that the runtime's workers run over disjoint chunks
+ * (par_for). None of this changes a bit: sums are exact, and each element is
+ * rounded with its own (key, index).
  *
  * The arithmetic is docs/numerics.md rule by rule; tests/ref is the oracle the
  * differential tests compare against byte for byte. No floating-point type or

@@ -11,16 +11,16 @@
  * sums; one gradient scratch serves every weight update in turn.
  *
  * The GEMM-shaped kernels (codegen.c) need scratch of their own: `pack` holds
- * one layer's repacked operands (transposed weights, errors and inputs of a
- * dense layer, the regrouped weights of a conv), and every worker of a
- * parallel kernel owns a slice of `col` (the im2col matrix of one sample,
- * then a zero-padded copy of the sample's input or error planes) and
- * of `gpart` (its partial conv weight gradient). The number of worker slices
- * is PLAN_MAX_WORKERS, fewer when the slices would exceed PLAN_WORKER_BYTES;
- * the runtime never runs more workers than that.
+ * one layer's packed operands (weight panels, transposed errors, input
+ * panels of a dense layer, the regrouped weights of a conv), and every
+ * worker of a parallel kernel owns a slice of `col` (one sample's B operand:
+ * rows and panels, then a zero-padded copy of the sample's input or error
+ * planes) and of `gpart` (its partial conv weight gradient). The number of
+ * worker slices is PLAN_MAX_WORKERS, fewer when the slices would exceed
+ * PLAN_WORKER_BYTES; the runtime never runs more workers than that.
  *
- * Buffers are not yet reused across lifetimes: activations must survive until
- * the backward pass anyway, and errors are small next to them.
+ * Error buffers share slots by lifetime (below); activations are not reused,
+ * as they must survive until the backward pass anyway.
  */
 
 #include <stdlib.h>
