@@ -162,6 +162,16 @@ def nice_ticks(lo, hi, n=5):
     return out
 
 
+
+def frame(left, top, pw, ph, ylo, yhi, sy, yfmt):
+    """A plot's box and its horizontal grid lines with y labels (SVG)."""
+    o = [f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#444"/>']
+    for t in nice_ticks(ylo, yhi):
+        o.append(f'<line x1="{left}" x2="{left + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" '
+                 f'stroke="#ddd"/><text x="{left - 4}" y="{sy(t) + 4:.1f}" text-anchor="end" '
+                 f'font-size="10">{yfmt(t)}</text>')
+    return o
+
 def panel(x0, y0, w, h, title, series, ylabel, yfmt):
     """series: list of (label, color, dash, [(x, y)...]). Returns SVG text."""
     pts = [p for s in series for p in s[3]]
@@ -178,12 +188,8 @@ def panel(x0, y0, w, h, title, series, ylabel, yfmt):
     sx = lambda x: x0 + L + (x - xlo) / (xhi - xlo) * pw
     sy = lambda y: y0 + T + (yhi - y) / (yhi - ylo) * ph
     o = [f'<text x="{x0 + L + pw / 2:.1f}" y="{y0 + 14}" text-anchor="middle" '
-         f'font-size="12" font-weight="bold">{title}</text>',
-         f'<rect x="{x0 + L}" y="{y0 + T}" width="{pw}" height="{ph}" fill="none" stroke="#444"/>']
-    for t in nice_ticks(ylo, yhi):
-        o.append(f'<line x1="{x0 + L}" x2="{x0 + L + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" '
-                 f'stroke="#ddd"/><text x="{x0 + L - 4}" y="{sy(t) + 4:.1f}" text-anchor="end" '
-                 f'font-size="10">{yfmt(t)}</text>')
+         f'font-size="12" font-weight="bold">{title}</text>']
+    o += frame(x0 + L, y0 + T, pw, ph, ylo, yhi, sy, yfmt)
     for t in range(1, int(xhi) + 1):
         if xhi <= 12 or t % 2 == 0:
             o.append(f'<text x="{sx(t):.1f}" y="{y0 + T + ph + 13}" text-anchor="middle" '
@@ -280,12 +286,8 @@ def bar_panel(x0, y0, w, h, title, bars, colors):
     yhi = hi + max(0.5, (hi - lo) * 0.25)
     sy = lambda y: y0 + T + (yhi - y) / (yhi - ylo) * ph
     o = [f'<text x="{x0 + w / 2:.1f}" y="{y0 + 14}" text-anchor="middle" font-size="11" '
-         f'font-weight="bold">{title}</text>',
-         f'<rect x="{x0 + L}" y="{y0 + T}" width="{pw}" height="{ph}" fill="none" stroke="#444"/>']
-    for t in nice_ticks(ylo, yhi):
-        o.append(f'<line x1="{x0 + L}" x2="{x0 + L + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" '
-                 f'stroke="#ddd"/><text x="{x0 + L - 4}" y="{sy(t) + 4:.1f}" text-anchor="end" '
-                 f'font-size="10">{t:g}</text>')
+         f'font-weight="bold">{title}</text>']
+    o += frame(x0 + L, y0 + T, pw, ph, ylo, yhi, sy, lambda t: f'{t:g}')
     bw = pw / len(bars)
     for i, (v, mean, mn, mx, k, _) in enumerate(bars):
         x = x0 + L + i * bw + bw * 0.2
