@@ -1007,7 +1007,6 @@ static Val l_lanes(Cg *g, Val v_a, Val v_b, int lo, int n, int step, const char 
 /* acc[l] += sum_{r<4} a_r * b[4l + r] over 16 lanes: v_a is A's i32 quad
  * (bytes a_0..a_3), v_b a <16 x i32> panel row of quads. */
 static Val dot4(Cg *g, GemmKind kind, Val v_acc, Val v_a, Val v_b) {
-  Ty t_v = LLVMVectorType(g->t_i32, 16);
   if (kind == GK_VNNI) {
     Ty ft;
     Val f = l_intrinsic(g, "llvm.x86.avx512.vpdpbusd.512", NULL, 0, &ft);
@@ -1055,7 +1054,6 @@ static Val dot4(Cg *g, GemmKind kind, Val v_acc, Val v_a, Val v_b) {
   for (int n = np; n > 1; n /= 2) /* concatenate the 32 pair sums */
     for (int t = 0; t < n / 2; t++) part[t] = l_lanes(g, part[2 * t], part[2 * t + 1], 0, 32 / n * 2, 1, "");
   Val v_s2 = part[0];
-  (void)t_v;
   return l_add(g, v_acc, v_s2, "acc"); /* 32 lanes of pair sums: gemm_tile folds them */
 }
 
@@ -1166,7 +1164,7 @@ static void track_max(Cg *g, const Gemm *G, Val v_sum, Val v_mask) {
 
 /* Store (or add) 16 i32 lanes at C[row + n0 ..], only lanes n0 + l < N. */
 static void store_lanes(Cg *g, const Gemm *G, Val v_sum, Val v_idx, Val v_n0) {
-  Ty t_c = LLVMVectorType(G->t_acc, PL), t_mk = LLVMVectorType(g->t_i1, PL);
+  Ty t_c = LLVMVectorType(G->t_acc, PL);
   unsigned al = G->t_acc == g->t_i32 ? 4 : 8;
   Val v_v = G->t_acc == g->t_i32 ? v_sum : l_sext(g, v_sum, t_c, "sum.w");
   Val v_ptr = l_gep(g, G->t_acc, G->v_C, v_idx, "c");
@@ -1199,7 +1197,6 @@ static void store_lanes(Cg *g, const Gemm *G, Val v_sum, Val v_idx, Val v_n0) {
   }
   Val sargs[] = {v_out, v_ptr, l_i32(g, al), v_mask};
   l_call(g, ft_st, f_st, sargs, 4, "");
-  (void)t_mk;
   LLVMBuildBr(g->b, b_join);
   LLVMPositionBuilderAtEnd(g->b, b_join);
 }
@@ -1648,6 +1645,20 @@ static bool ecol_fast(const Node *nd, const ConvDims *d) {
   return nd->sh == 1 && nd->sw == 1 && d->KH - 1 - nd->ph >= 0 && d->KW - 1 - nd->pw >= 0;
 }
 
+/* The output coordinate o that reads input coordinate i through tap t:
+ * o*s = i + p - t. *v_ok says whether such an o exists in [0, n); the value
+ * returned is clamped into range, so a load through it stays in bounds
+ * either way. */
+static Val out_tap(Cg *g, Val v_i, Val v_t, int p, int s, int64_t n, Val *v_ok, const char *name) {
+  Val v_d = l_sub(g, l_add(g, v_i, l_i64(g, p), ""), v_t, "d");
+  Val v_dc = l_smax(g, v_d, l_i64(g, 0), "");
+  Val v_o = LLVMBuildUDiv(g->b, v_dc, l_i64(g, s), name);
+  *v_ok = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntSGE, v_d, l_i64(g, 0), ""),
+                       LLVMBuildAnd(g->b, l_icmp(g, LLVMIntEQ, LLVMBuildURem(g->b, v_dc, l_i64(g, s), ""), l_i64(g, 0), ""),
+                                    l_icmp(g, LLVMIntSLT, v_o, l_i64(g, n), ""), ""), "ok");
+  return l_smin(g, v_o, l_i64(g, n - 1), "o.c");
+}
+
 /* ecol of sample b, group gi. Fast: a channels-last copy epad[y, x, o] of
  * the error planes with a border of KH-1-ph, KW-1-pw; the KW*Og bytes of one
  * (q, ky) are then contiguous (x = ix + t, kx = KW-1-t), in the (ky, t, o)
@@ -1686,22 +1697,9 @@ static void ecol_build(Cg *g, const Node *nd, const ConvDims *d, Val v_e, Val v_
   Val v_k = l_add(g, l_mul(g, l_add(g, l_mul(g, Lo.v_i, l_i64(g, d->KH), ""), Lky.v_i, ""), l_i64(g, d->KW), ""),
                   Lkx.v_i, "k");
   Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, d->IH), "iy");
-  /* oy*sh = iy + ph - ky */
-  Val v_ty = l_sub(g, l_add(g, Ly.v_i, l_i64(g, nd->ph), ""), Lky.v_i, "ty");
-  Val v_tyc = l_smax(g, v_ty, l_i64(g, 0), "");
-  Val v_oy = LLVMBuildUDiv(g->b, v_tyc, l_i64(g, nd->sh), "oy");
-  Val v_oky = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntSGE, v_ty, l_i64(g, 0), ""),
-                           LLVMBuildAnd(g->b, l_icmp(g, LLVMIntEQ, LLVMBuildURem(g->b, v_tyc, l_i64(g, nd->sh), ""), l_i64(g, 0), ""),
-                                        l_icmp(g, LLVMIntSLT, v_oy, l_i64(g, d->OH), ""), ""), "ok.y");
-  Val v_oyc = l_smin(g, v_oy, l_i64(g, d->OH - 1), "oy.c");
+  Val v_oky, v_oyc = out_tap(g, Ly.v_i, Lky.v_i, nd->ph, nd->sh, d->OH, &v_oky, "oy");
   Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, d->IW), "ix");
-  Val v_tx = l_sub(g, l_add(g, Lx.v_i, l_i64(g, nd->pw), ""), Lkx.v_i, "tx");
-  Val v_txc = l_smax(g, v_tx, l_i64(g, 0), "");
-  Val v_ox = LLVMBuildUDiv(g->b, v_txc, l_i64(g, nd->sw), "ox");
-  Val v_okx = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntSGE, v_tx, l_i64(g, 0), ""),
-                           LLVMBuildAnd(g->b, l_icmp(g, LLVMIntEQ, LLVMBuildURem(g->b, v_txc, l_i64(g, nd->sw), ""), l_i64(g, 0), ""),
-                                        l_icmp(g, LLVMIntSLT, v_ox, l_i64(g, d->OW), ""), ""), "ok.x");
-  Val v_oxc = l_smin(g, v_ox, l_i64(g, d->OW - 1), "ox.c");
+  Val v_okx, v_oxc = out_tap(g, Lx.v_i, Lkx.v_i, nd->pw, nd->sw, d->OW, &v_okx, "ox");
   Val v_v = l_load(g, g->t_i8, v_e, l_add(g, v_plane, l_add(g, l_mul(g, v_oyc, l_i64(g, d->OW), ""), v_oxc, ""), ""), "e");
   v_v = l_select(g, LLVMBuildAnd(g->b, v_oky, v_okx, ""), v_v, LLVMConstNull(g->t_i8), "tap");
   Val v_q = l_add(g, l_mul(g, Ly.v_i, l_i64(g, d->IW), ""), Lx.v_i, "q");
