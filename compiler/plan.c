@@ -42,6 +42,18 @@ static int64_t per_sample(const Shape *s) { return (int64_t)s->c * s->h * s->w; 
 /* The plan lives as long as the model: in the front end's arena. */
 static void *zalloc(size_t n) { return mem_alloc(n); }
 
+/* An error buffer's root and when its life starts (error slot sharing). */
+typedef struct RootOrder {
+  int64_t start;
+  int a;
+} RootOrder;
+
+static int by_start(const void *x, const void *y) {
+  const RootOrder *p = x, *q = y;
+  if (p->start != q->start) return p->start < q->start ? -1 : 1;
+  return q->a - p->a;
+}
+
 static Buf take(int64_t *top, int64_t bytes) {
   Buf b = {*top, bytes};
   *top = align_up(*top + bytes);
@@ -125,19 +137,19 @@ Plan *plan_build(Model *m) {
    * after a step (err_kept); NITC_ERR_REUSE=0 gives every buffer its own. */
   p->err_kept = zalloc(sizeof(bool) * n);
   int64_t *start = zalloc(sizeof(int64_t) * n), *size = zalloc(sizeof(int64_t) * n);
+  int64_t *written = zalloc(sizeof(int64_t) * n); /* when err[j] is first written */
+  for (int j = 1; j < n; j++) written[j] = n;      /* never, unless below */
+  for (int c = 1; c < n; c++)                      /* its (single) consumer's backward */
+    for (int s = 0; s < m->nodes[c].nin; s++)
+      if (n - c < written[m->nodes[c].in[s]]) written[m->nodes[c].in[s]] = n - c;
+  for (int j = 1; j < n; j++) {
+    if (j == m->output) written[j] = 0;            /* the loss */
+    else if (p->gathers[j]) written[j] = n - j;    /* its gather */
+  }
   for (int i = 1; i < n; i++) start[i] = -1;
   for (int j = 1; j < n; j++) {
     int a = p->err_alias[j];
-    int64_t w;
-    if (j == m->output) w = 0;
-    else if (p->gathers[j]) w = n - j;
-    else {
-      w = n; /* the consumer (one, or none: then never written) */
-      for (int c = j + 1; c < n; c++)
-        for (int s = 0; s < m->nodes[c].nin; s++)
-          if (m->nodes[c].in[s] == j && n - c < w) w = n - c;
-    }
-    if (start[a] < 0 || w < start[a]) start[a] = w;
+    if (start[a] < 0 || written[j] < start[a]) start[a] = written[j];
   }
   for (int i = 1; i < n; i++) size[i] = B * per_sample(&m->nodes[i].out);
   const char *reuse = getenv("NITC_ERR_REUSE");
@@ -145,25 +157,30 @@ Plan *plan_build(Model *m) {
   int *slot_of = zalloc(sizeof(int) * n), nslots = 0;
   int64_t *slot_end = zalloc(sizeof(int64_t) * n), *slot_size = zalloc(sizeof(int64_t) * n);
   int *slot_last = zalloc(sizeof(int) * n);
-  for (int t = 0; t <= n; t++) /* roots in order of first write */
-    for (int a = n - 1; a >= 1; a--) {
-      if (p->err_alias[a] != a || start[a] != t) continue;
-      int64_t end = n - a;
-      int best = -1;
-      for (int s = 0; share && s < nslots; s++) {
-        if (slot_end[s] >= t) continue;
-        /* the smallest free slot that fits, else the largest free one */
-        if (best < 0) best = s;
-        else if (slot_size[s] >= size[a] ? slot_size[best] < size[a] || slot_size[s] < slot_size[best]
-                                         : slot_size[best] < size[a] && slot_size[s] > slot_size[best])
-          best = s;
-      }
-      if (best < 0) best = nslots++;
-      if (size[a] > slot_size[best]) slot_size[best] = size[a];
-      slot_end[best] = end;
-      slot_of[a] = best;
-      slot_last[best] = a;
+  /* roots in order of first write, ties by decreasing index */
+  RootOrder *order = zalloc(sizeof(RootOrder) * n);
+  int nroots = 0;
+  for (int a = n - 1; a >= 1; a--)
+    if (p->err_alias[a] == a) order[nroots++] = (RootOrder){start[a], a};
+  qsort(order, (size_t)nroots, sizeof *order, by_start);
+  for (int r = 0; r < nroots; r++) {
+    int a = order[r].a;
+    int64_t t = order[r].start, end = n - a;
+    int best = -1;
+    for (int s = 0; share && s < nslots; s++) {
+      if (slot_end[s] >= t) continue;
+      /* the smallest free slot that fits, else the largest free one */
+      if (best < 0) best = s;
+      else if (slot_size[s] >= size[a] ? slot_size[best] < size[a] || slot_size[s] < slot_size[best]
+                                       : slot_size[best] < size[a] && slot_size[s] > slot_size[best])
+        best = s;
     }
+    if (best < 0) best = nslots++;
+    if (size[a] > slot_size[best]) slot_size[best] = size[a];
+    slot_end[best] = end;
+    slot_of[a] = best;
+    slot_last[best] = a;
+  }
   int64_t *slot_off = zalloc(sizeof(int64_t) * n);
   for (int s = 0; s < nslots; s++) slot_off[s] = take(&top, slot_size[s]).off;
   for (int a = 1; a < n; a++) {
