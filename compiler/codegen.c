@@ -1057,15 +1057,23 @@ static Val dot4(Cg *g, GemmKind kind, Val v_acc, Val v_a, Val v_b) {
   return l_add(g, v_acc, v_s2, "acc"); /* 32 lanes of pair sums: gemm_tile folds them */
 }
 
+/* Byte (n, k) of the panels sits at panel_col(n) + panel_k(k). */
+static Val panel_col(Cg *g, Val v_n, Val v_ps) {
+  return l_add(g, l_mul(g, LLVMBuildAShr(g->b, v_n, l_i64(g, 4), ""), v_ps, ""),
+               l_mul(g, LLVMBuildAnd(g->b, v_n, l_i64(g, 15), ""), l_i64(g, 4), ""), "p.col");
+}
+static Val panel_k(Cg *g, Val v_k) {
+  return l_add(g, l_mul(g, LLVMBuildAShr(g->b, v_k, l_i64(g, 2), ""), l_i64(g, 64), ""), LLVMBuildAnd(g->b, v_k, l_i64(g, 3), ""), "p.k");
+}
+
 /* Bytes (n, k) of B for n in [n0, n1), k in [k0, K) into their panels. */
 static void pack_bytes(Cg *g, const Gemm *G, Val v_n0, Val v_n1, Val v_k0, Val v_ps, Val v_bias) {
   Loop Lk = l_for(g, v_k0, G->v_K, "pk");
-  Val v_ko = l_add(g, l_mul(g, LLVMBuildAShr(g->b, Lk.v_i, l_i64(g, 2), ""), l_i64(g, 64), ""), LLVMBuildAnd(g->b, Lk.v_i, l_i64(g, 3), ""), "ko");
+  Val v_ko = panel_k(g, Lk.v_i);
   Val v_src = l_gep(g, g->t_i8, G->v_B, l_mul(g, Lk.v_i, l_i64(g, G->sk), ""), "b.k");
   Loop Ln = l_for(g, v_n0, v_n1, "pn");
   Val v_v = l_load(g, g->t_i8, v_src, l_mul(g, Ln.v_i, l_i64(g, G->sn), ""), "b");
-  Val v_o = l_add(g, l_add(g, l_mul(g, LLVMBuildAShr(g->b, Ln.v_i, l_i64(g, 4), ""), v_ps, ""),
-                           l_mul(g, LLVMBuildAnd(g->b, Ln.v_i, l_i64(g, 15), ""), l_i64(g, 4), ""), ""), v_ko, "");
+  Val v_o = l_add(g, panel_col(g, Ln.v_i, v_ps), v_ko, "");
   l_store(g, g->t_i8, LLVMBuildXor(g->b, v_v, v_bias, ""), G->v_P, v_o);
   l_next(g, &Ln);
   l_next(g, &Lk);
@@ -1085,8 +1093,7 @@ static void pack_panels(Cg *g, const Gemm *G) {
     Val v_bias32 = l_i32(g, G->kind == GK_VNNI ? (int64_t)0x80808080 : 0);
     Loop Ln = l_for(g, v_n0, v_n1, "pn");
     Val v_src = l_gep(g, g->t_i8, G->v_B, l_mul(g, Ln.v_i, l_i64(g, G->sn), ""), "b.row");
-    Val v_dst = l_gep(g, g->t_i8, G->v_P, l_add(g, l_mul(g, LLVMBuildAShr(g->b, Ln.v_i, l_i64(g, 4), ""), v_ps, ""),
-                                               l_mul(g, LLVMBuildAnd(g->b, Ln.v_i, l_i64(g, 15), ""), l_i64(g, 4), ""), ""), "p.col");
+    Val v_dst = l_gep(g, g->t_i8, G->v_P, panel_col(g, Ln.v_i, v_ps), "p.col");
     Val v_kf = LLVMBuildAShr(g->b, G->v_K, l_i64(g, 2), "kfull");
     Loop Lq = l_for(g, l_i64(g, 0), v_kf, "pq");
     Val v_w = LLVMBuildLoad2(g->b, g->t_i32, l_gep(g, g->t_i8, v_src, l_mul(g, Lq.v_i, l_i64(g, 4), ""), ""), "quad");
@@ -1096,7 +1103,7 @@ static void pack_panels(Cg *g, const Gemm *G) {
     l_next(g, &Lq);
     Loop Lt = l_for(g, l_mul(g, v_kf, l_i64(g, 4), ""), G->v_K, "pt");
     Val v_v = l_load(g, g->t_i8, v_src, Lt.v_i, "b");
-    Val v_o = l_add(g, l_mul(g, LLVMBuildAShr(g->b, Lt.v_i, l_i64(g, 2), ""), l_i64(g, 64), ""), LLVMBuildAnd(g->b, Lt.v_i, l_i64(g, 3), ""), "");
+    Val v_o = panel_k(g, Lt.v_i);
     l_store(g, g->t_i8, LLVMBuildXor(g->b, v_v, v_bias, ""), v_dst, v_o);
     l_next(g, &Lt);
     l_next(g, &Ln);
