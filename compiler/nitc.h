@@ -10,7 +10,7 @@
  *   sema.c      the layer table, name resolution, shapes, exponents, recipe
  *               checks; produces a Model
  *   plan.c      the training step as a list of kernels and a static memory plan
- *   codegen.c   kernels -> LLVM IR
+ *   cg/         kernels -> LLVM IR (its own header, cg/cg.h)
  *   emit.c      LLVM target machine, object emission, linking with the runtime
  *   main.c      the command line; runs the phases as a plain list
  *
@@ -160,7 +160,7 @@ Ast *parse_source(const Source *src);
 
 /* ------------------------------------------------------------ Model (sema) */
 
-/* The checked network: what sema hands to plan/codegen. Nodes are in
+/* The checked network: what sema hands to plan and cg/. Nodes are in
  * topological order; node 0 is always OP_INPUT. Every shape is per sample. */
 
 typedef enum {
@@ -256,6 +256,9 @@ typedef struct Buf {
 } Buf;
 
 typedef struct Plan {
+  int64_t *param_off;    /* (nparams) byte offset of each parameter tensor in
+                          * the params slab, 64-aligned */
+  int64_t param_bytes;   /* the params slab */
   int64_t exps_off;      /* i32 (nnodes, 4): {act, err, ein0, ein1} exponents */
   Buf *act;              /* (nnodes) int8 (B, C, H, W) outputs; act[0] unused (x) */
   int *act_alias;        /* (nnodes) node whose act buffer this node shares, or itself */
@@ -290,7 +293,7 @@ typedef struct Plan {
 
 Plan *plan_build(Model *m);
 
-/* --------------------------------------------------------------- codegen.c */
+/* -------------------------------------------------------------------- cg/ */
 
 struct LLVMOpaqueModule;
 struct LLVMOpaqueContext;

@@ -10,7 +10,7 @@
  * accumulators, input-error accumulators); a second one holds fan-out error
  * sums; one gradient scratch serves every weight update in turn.
  *
- * The GEMM-shaped kernels (codegen.c) need scratch of their own: `pack` holds
+ * The GEMM-shaped kernels (cg/gemm.c, cg/conv.c, cg/dense.c) need scratch of their own: `pack` holds
  * one layer's packed operands (weight panels, transposed errors, input
  * panels of a dense layer, the regrouped weights of a conv), and every
  * worker of a parallel kernel owns a slice of `col` (one sample's B operand:
@@ -26,16 +26,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "geom.h"
 #include "nitc.h"
 
-#define ALIGN 64
-
-static int64_t align_up(int64_t v) { return (v + ALIGN - 1) / ALIGN * ALIGN; }
-
-static int64_t round4(int64_t v) { return (v + 3) / 4 * 4; }
-
-/* Bytes of an (N, K) GEMM operand packed in panels (codegen.c). */
-static int64_t panel_bytes(int64_t N, int64_t K) { return (N + 15) / 16 * 16 * round4(K); }
+static int64_t align_up(int64_t v) { return rup(v, SLAB_ALIGN); }
+static int64_t round4(int64_t v) { return rup(v, 4); }
 
 static int64_t per_sample(const Shape *s) { return (int64_t)s->c * s->h * s->w; }
 
@@ -75,6 +70,20 @@ Plan *plan_build(Model *m) {
   for (int i = 0; i < n; i++)
     for (int j = 0; j < m->nodes[i].nin; j++)
       p->nconsumers[m->nodes[i].in[j]]++;
+
+  /* The params slab: every tensor 64-aligned, in parameter order; int16
+   * elements for wide weights. */
+  int64_t esize = m->recipe.weight_bits > 8 ? 2 : 1, ptop = 0;
+  int nparams = 0;
+  for (int i = 0; i < n; i++) nparams += m->nodes[i].param >= 0;
+  p->param_off = zalloc(sizeof(int64_t) * (size_t)(nparams + 1));
+  for (int i = 0; i < n; i++) {
+    const Node *nd = &m->nodes[i];
+    if (nd->param < 0) continue;
+    p->param_off[nd->param] = ptop;
+    ptop = align_up(ptop + nd->nweights * esize);
+  }
+  p->param_bytes = ptop;
 
   /* Errors flow only where a weighted node is at or above: node i needs the
    * error at its output iff it is weighted or has a weighted ancestor. */
@@ -189,7 +198,7 @@ Plan *plan_build(Model *m) {
     p->err_kept[a] = slot_last[slot_of[a]] == a;
   }
 
-  /* GEMM scratch (see codegen.c: gemm, the conv kernels). Bounds that hold
+  /* GEMM scratch (geom.h; cg/gemm.c, cg/conv.c). Bounds that hold
    * for every kernel choice: K padded per ky segment to whole words, B packed
    * in panels of 16 columns by whole words of k. */
   int64_t max_pack = 0, max_col = 0, max_pad = 0, max_gpart = 0, max_rows = B;
@@ -239,6 +248,5 @@ Plan *plan_build(Model *m) {
   p->acc2 = take(&top, max_sum);
   p->grad = take(&top, max_grad);
   p->work_bytes = top;
-  m->work_bytes = top;
   return p;
 }

@@ -71,96 +71,130 @@ static inline uint64_t nit_draw(uint64_t key, uint64_t index) {
   return nit_mix64(key + (index + 1) * NIT_GOLDEN);
 }
 
+/* The structures below are declared from field lists (X-macros) so that the
+ * code generator builds its LLVM types from the same lists and the two sides
+ * cannot drift apart. A list calls X(kind, ctype, name) for a scalar field and
+ * A(kind, ctype, name, length) for an array; kind is the field's LLVM shape:
+ * PTR (any pointer), I32, I64 (int64_t or uint64_t) or REC (a NitRecipe).
+ * All supported targets are LP64 and lay fields out naturally aligned. */
+#define NIT_DECLARE_SCALAR(kind, ctype, name) ctype name;
+#define NIT_DECLARE_ARRAY(kind, ctype, name, len) ctype name[len];
+
+typedef struct NitCtx NitCtx;
+/* parallel_for(pool, body, env, count, max_workers): see NitCtx. */
+typedef int32_t (*NitParallelFor)(void *pool, void (*body)(void *env, int64_t lo, int64_t hi, int32_t worker),
+                                  void *env, int64_t count, int32_t max_workers);
+/* x: (n, in_c, in_h, in_w) int8 at ctx->in_exp; y: (n) labels in [0, classes). */
+typedef void (*NitTrainStep)(NitCtx *ctx, const int8_t *x, const int32_t *y);
+typedef void (*NitForward)(NitCtx *ctx, const int8_t *x);
+
 /* One parameter tensor. */
+#define NIT_PARAM_FIELDS(X, A)                                                     \
+  X(PTR, const char *, name)    /* owning layer's name, e.g. "c1" */               \
+  X(I32, int32_t, rank)         /* 2 (dense) or 4 (conv) */                        \
+  A(I32, int32_t, shape, 4)     /* dense (O, I); conv (O, I/groups, KH, KW) */     \
+  X(I64, int64_t, count)        /* number of elements */                           \
+  X(I32, int32_t, bits)         /* A: 8 -> int8 storage; 9..16 -> int16 wide */    \
+  X(I32, int32_t, exp)          /* s_w of the int8 view, fixed for the run */      \
+  X(I32, int32_t, fan_in)       /* I/groups * KH * KW */                           \
+  X(I32, int32_t, bound)        /* init: uniform in [-bound, bound], int8 units */ \
+  X(I64, int64_t, offset)       /* byte offset in the params slab, multiple of 64 */
 typedef struct NitParam {
-  const char *name;   /* owning layer's name, e.g. "c1" */
-  int32_t rank;       /* 2 (dense) or 4 (conv) */
-  int32_t shape[4];   /* dense (O, I); conv (O, I/groups, KH, KW) */
-  int64_t count;      /* number of elements */
-  int32_t bits;       /* A: 8 -> int8 storage; 9..16 -> int16 wide weights */
-  int32_t exp;        /* s_w of the int8 view, fixed for the whole run */
-  int32_t fan_in;     /* I/groups * KH * KW */
-  int32_t bound;      /* init: uniform integers in [-bound, bound], int8 units */
-  int64_t offset;     /* byte offset in the params slab, multiple of 64 */
+  NIT_PARAM_FIELDS(NIT_DECLARE_SCALAR, NIT_DECLARE_ARRAY)
 } NitParam;
 
-/* One node of the model, for `info`, telemetry and tests. */
+/* One node of the model, for `info`, telemetry and tests. act_off: work-slab
+ * offset of its int8 output after a call, -1 = x. err_off: work-slab offset of
+ * the int8 error at its output after train_step, -1 when no error reaches it,
+ * -2 when its buffer was reused later in the step. */
+#define NIT_NODE_FIELDS(X, A)                                                      \
+  X(PTR, const char *, name)    /* "c1", "relu2", ... */                           \
+  X(PTR, const char *, kind)    /* "conv", "dense", "relu", ... */                 \
+  A(I32, int32_t, in, 2)        /* input node indices, -1 when absent */           \
+  A(I32, int32_t, out, 3)       /* per-sample output shape (C, H, W) */            \
+  X(I32, int32_t, param)        /* index into params, -1 when none */              \
+  X(I32, int32_t, acc64)        /* 1 when some accumulator needs int64 */          \
+  X(I64, int64_t, act_off)                                                         \
+  X(I64, int64_t, err_off)
 typedef struct NitNode {
-  const char *name;   /* "c1", "relu2", ... */
-  const char *kind;   /* "conv", "dense", "relu", ... */
-  int32_t in[2];      /* input node indices, -1 when absent; node 0 is the input */
-  int32_t out[3];     /* per-sample output shape (C, H, W) */
-  int32_t param;      /* index into params, -1 when the node has none */
-  int32_t acc64;      /* 1 when some accumulator of this node needs int64 */
-  int64_t act_off;    /* work-slab offset of its int8 output after a call, -1 = x */
-  int64_t err_off;    /* work-slab offset of the int8 error at its output after
-                       * train_step, -1 when no error reaches it, -2 when its
-                       * buffer was reused later in the step */
+  NIT_NODE_FIELDS(NIT_DECLARE_SCALAR, NIT_DECLARE_ARRAY)
 } NitNode;
 
 /* The training recipe from the .nit file; every field can be overridden by the
- * executable's command line. */
+ * executable's command line. mu[i] update bits from epoch mu_from[i] on
+ * (1-based, mu_from[0] == 1). weight_bits is fixed at compile time: it sets
+ * the layout. */
 #define NIT_MAX_SCHED 8
+#define NIT_RECIPE_FIELDS(X, A)                                                    \
+  X(PTR, const char *, data)    /* default data directory */                       \
+  X(I32, int32_t, batch)        /* compiled maximum batch, also the default */     \
+  X(I32, int32_t, epochs)                                                          \
+  X(I64, uint64_t, seed)                                                           \
+  X(I32, int32_t, act_round)    /* NIT_ROUND_* */                                  \
+  X(I32, int32_t, err_round)                                                       \
+  X(I32, int32_t, grad_round)                                                      \
+  X(I32, int32_t, nsched)       /* entries in mu / mu_from */                      \
+  A(I32, int32_t, mu, NIT_MAX_SCHED)                                               \
+  A(I32, int32_t, mu_from, NIT_MAX_SCHED)                                          \
+  X(I32, int32_t, weight_bits)  /* A, 8..16 */                                     \
+  X(I32, int32_t, decay)        /* 1: NITI integer weight decay */                 \
+  X(I32, int32_t, holdout)      /* validation holdout: last N training samples */
 typedef struct NitRecipe {
-  const char *data;       /* default data directory */
-  int32_t batch;          /* compiled maximum batch, also the default */
-  int32_t epochs;
-  uint64_t seed;
-  int32_t act_round, err_round, grad_round; /* NIT_ROUND_* */
-  int32_t nsched;         /* entries in mu / mu_from */
-  int32_t mu[NIT_MAX_SCHED];      /* update bits m_u ... */
-  int32_t mu_from[NIT_MAX_SCHED]; /* ... from this epoch on (1-based); mu_from[0] == 1 */
-  int32_t weight_bits;    /* A, 8..16 (fixed at compile time: it sets the layout) */
-  int32_t decay;          /* 1: NITI integer weight decay */
-  int32_t holdout;        /* validation holdout: last N training samples */
+  NIT_RECIPE_FIELDS(NIT_DECLARE_SCALAR, NIT_DECLARE_ARRAY)
 } NitRecipe;
 
-/* Per-call context. */
-typedef struct NitCtx {
-  void *params;        /* params slab */
-  void *work;          /* work slab */
-  uint64_t seed;
-  uint64_t step;       /* global step index, keys the generator */
-  int32_t n;           /* samples in this batch, 1..batch */
-  int32_t in_exp;      /* exponent of the input tensor (-7 for 8-bit pixels) */
-  int32_t mu;          /* update bits for this step */
-  int32_t act_round, err_round, grad_round;
-  int32_t decay;
-  int32_t train;       /* 1 in train_step (dropout active), 0 in forward */
-  int8_t *logits;      /* out: (n, classes), owned by the runtime */
-  int32_t logit_exp;   /* out: exponent of logits */
-  int32_t *exps;       /* out, optional (NULL): per node {act exp, err exp}, (nnodes, 2) */
-  /* Threads, optional (NULL: generated code runs everything on the calling
-   * thread). parallel_for(pool, body, env, count, max_workers) splits
-   * [0, count) into contiguous chunks, runs body(env, lo, hi, worker) once
-   * per chunk with distinct worker indices 0 .. used-1 (used <= max_workers),
-   * returns when all are done and returns `used`. Results never depend on
-   * the split: each chunk writes its own outputs or its worker's scratch. */
-  int32_t (*parallel_for)(void *pool, void (*body)(void *env, int64_t lo, int64_t hi, int32_t worker),
-                          void *env, int64_t count, int32_t max_workers);
-  void *pool;          /* the runtime's thread pool, passed back to parallel_for */
-} NitCtx;
+/* Per-call context. Threads are optional (parallel_for NULL: generated code
+ * runs everything on the calling thread). parallel_for(pool, body, env,
+ * count, max_workers) splits [0, count) into contiguous chunks, runs
+ * body(env, lo, hi, worker) once per chunk with distinct worker indices
+ * 0 .. used-1 (used <= max_workers), returns when all are done and returns
+ * `used`. Results never depend on the split: each chunk writes its own
+ * outputs or its worker's scratch. */
+#define NIT_CTX_FIELDS(X, A)                                                       \
+  X(PTR, void *, params)        /* params slab */                                  \
+  X(PTR, void *, work)          /* work slab */                                    \
+  X(I64, uint64_t, seed)                                                           \
+  X(I64, uint64_t, step)        /* global step index, keys the generator */        \
+  X(I32, int32_t, n)            /* samples in this batch, 1..batch */              \
+  X(I32, int32_t, in_exp)       /* exponent of the input (-7 for 8-bit pixels) */  \
+  X(I32, int32_t, mu)           /* update bits for this step */                    \
+  X(I32, int32_t, act_round)                                                       \
+  X(I32, int32_t, err_round)                                                       \
+  X(I32, int32_t, grad_round)                                                      \
+  X(I32, int32_t, decay)                                                           \
+  X(I32, int32_t, train)        /* 1 in train_step (dropout active), 0 forward */  \
+  X(PTR, int8_t *, logits)      /* out: (n, classes), owned by the runtime */      \
+  X(I32, int32_t, logit_exp)    /* out: exponent of logits */                      \
+  X(PTR, int32_t *, exps)       /* out, optional: per node {act, err} (nnodes, 2) */ \
+  X(PTR, NitParallelFor, parallel_for)                                             \
+  X(PTR, void *, pool)          /* the runtime's pool, passed to parallel_for */
+struct NitCtx {
+  NIT_CTX_FIELDS(NIT_DECLARE_SCALAR, NIT_DECLARE_ARRAY)
+};
 
+#define NIT_MODEL_FIELDS(X, A)                                                     \
+  X(I32, uint32_t, abi)         /* NIT_ABI_VERSION */                              \
+  X(PTR, const char *, name)    /* model name from the .nit file */                \
+  X(I64, uint64_t, fingerprint) /* hash of the network structure and layout */     \
+  X(I32, int32_t, in_c)         /* per-sample input shape */                       \
+  X(I32, int32_t, in_h)                                                            \
+  X(I32, int32_t, in_w)                                                            \
+  X(I32, int32_t, classes)                                                         \
+  X(I32, int32_t, batch)        /* compiled maximum batch */                       \
+  X(I32, int32_t, nparams)                                                         \
+  X(PTR, const NitParam *, params)                                                 \
+  X(I64, int64_t, param_bytes)                                                     \
+  X(I64, int64_t, work_bytes)   /* for a full batch */                             \
+  X(I32, int32_t, nnodes)                                                          \
+  X(PTR, const NitNode *, nodes)                                                   \
+  X(REC, NitRecipe, recipe)                                                        \
+  X(PTR, const char *, compiler) /* "nitc 0.1.0" */                                \
+  X(PTR, const char *, target)  /* LLVM triple */                                  \
+  X(PTR, const char *, cpu)     /* CPU name the code was tuned for */              \
+  X(PTR, NitTrainStep, train_step)                                                 \
+  X(PTR, NitForward, forward)
 typedef struct NitModel {
-  uint32_t abi;             /* NIT_ABI_VERSION */
-  const char *name;         /* model name from the .nit file */
-  uint64_t fingerprint;     /* hash of the network structure and layout */
-  int32_t in_c, in_h, in_w; /* per-sample input shape */
-  int32_t classes;
-  int32_t batch;            /* compiled maximum batch */
-  int32_t nparams;
-  const NitParam *params;
-  int64_t param_bytes;
-  int64_t work_bytes;       /* for a full batch */
-  int32_t nnodes;
-  const NitNode *nodes;
-  NitRecipe recipe;
-  const char *compiler;     /* "nitc 0.1.0" */
-  const char *target;       /* LLVM triple */
-  const char *cpu;          /* CPU name the code was tuned for */
-  /* x: (n, in_c, in_h, in_w) int8 at ctx->in_exp; y: (n) labels in [0, classes). */
-  void (*train_step)(NitCtx *ctx, const int8_t *x, const int32_t *y);
-  void (*forward)(NitCtx *ctx, const int8_t *x);
+  NIT_MODEL_FIELDS(NIT_DECLARE_SCALAR, NIT_DECLARE_ARRAY)
 } NitModel;
 
 extern const NitModel nit_model;

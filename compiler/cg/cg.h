@@ -1,0 +1,300 @@
+/*
+ * cg.h: the code generator's internal header. The back end turns the checked
+ * Model and its Plan (plan.c) into one LLVM module; each file below owns one
+ * concern, and this header lists what each offers the others, in the order a
+ * reader meets them:
+ *
+ *   llvm.c     LLVM idioms: constants, loads and stores, loops, ifs (l_)
+ *   ctx.c      the NitCtx fields and slab pointers a kernel works with; where
+ *              each error goes
+ *   par.c      outlined loop bodies run on the runtime's workers (par_for)
+ *   round.c    the generator, R(x, k), requantization, exponent alignment
+ *   update.c   the weight update and wide-weight views
+ *   loss.c     the integer softmax cross-entropy gradient
+ *   gemm.c     the int8 GEMM and its per-ISA micro-kernels
+ *   dense.c    dense layers as GEMMs
+ *   conv.c     convolutions as GEMMs on packed panels
+ *   pool.c     pooling and element-wise layers, forward and backward
+ *   step.c     the step driver: nit_train_step, nit_forward, the module
+ *   abi.c      LLVM types of runtime/nitabi.h, the nit_model descriptor
+ *
+ * Every value gets a name so --emit llvm reads well; naming follows
+ * PostgreSQL's LLVM code: v_ values, b_ blocks, l_ helpers, var_ stack slots.
+ * No floating-point type or instruction is ever created (a test scans the IR
+ * of every example).
+ */
+#ifndef CG_H
+#define CG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <llvm-c/Core.h>
+
+#include "nitc.h"
+#include "geom.h"
+
+typedef LLVMValueRef Val;
+typedef LLVMBasicBlockRef Blk;
+typedef LLVMTypeRef Ty;
+
+/* The int8 GEMM micro-kernels (gemm.c). */
+typedef enum { GK_PLAIN, GK_GENERIC, GK_LANES, GK_VNNI, GK_SDOT } GemmKind;
+
+/* The three GEMMs of a weighted layer. */
+typedef enum {
+  PASS_FORWARD,          /* acc = x w */
+  PASS_INPUT,            /* e_in = e w^T: the error at the layer's input */
+  PASS_WEIGHT,           /* g = e^T x: the weight gradient */
+} Pass;
+
+/* Per-function state: the function being built and the NitCtx fields loaded
+ * at its top. par_for saves it, builds an outlined body, and restores it. */
+typedef struct CgFn {
+  Val fn;                /* function being built */
+  Blk b_entry;           /* its entry block, for allocas */
+  Val v_ctx, v_x, v_y;   /* arguments: NitCtx *, x, labels (NULL in forward) */
+  Val v_params, v_work;  /* the two slabs */
+  Val v_seed, v_step;    /* generator keys */
+  Val v_n;               /* samples in this call, i64 */
+  Val v_inexp, v_mu;     /* input exponent, update bits */
+  Val v_ract, v_rerr, v_rgrad; /* rounding modes */
+  Val v_decay, v_train;
+  Val v_exps;            /* i32 (nnodes, 4) exponent slots in the work slab */
+} CgFn;
+
+/* NitCtx field indices, from runtime/nitabi.h's list (abi.c builds the type). */
+#define CTX_IDX(k, t, n) CTX_##n,
+#define CTX_IDXA(k, t, n, l) CTX_##n,
+enum { NIT_CTX_FIELDS(CTX_IDX, CTX_IDXA) CTX_NFIELDS };
+
+/* Module state: fixed while one module is built. */
+typedef struct Cg {
+  LLVMContextRef ctx;
+  LLVMModuleRef mod;
+  LLVMBuilderRef b;
+  Model *m;
+  Plan *p;
+  Ty t_i1, t_i8, t_i16, t_i32, t_i64, t_ptr, t_void;
+  Ty t_ctx;              /* NitCtx (abi.c) */
+  Ty t_env, ft_body, ft_pfor; /* par_for: {ctx, x, y}, body(env, lo, hi, worker) */
+  /* the shared helpers, emitted once per module (step.c: emit_helpers) */
+  Val f_mix, f_key, f_round, f_bits, f_sat8;
+  Val f_wview, f_loss;
+  Ty ft_mix, ft_key, ft_round, ft_bits, ft_sat8, ft_wview, ft_loss;
+  Val f_maxabs32, f_maxabs64, f_round8_32, f_round8_64;
+  Ty ft_maxabs, ft_round8;
+  Val f_uplan32, f_uplan64, f_uapply32, f_uapply64;
+  Ty ft_uplan, ft_uapply;
+  GemmKind gk;           /* micro-kernel of the target's int8 dot products */
+  int madd_bits;         /* x86 generic kernel: pmaddwd width (128, 256, 512) */
+  CgFn f;                /* the function being built */
+} Cg;
+
+/* ------------------------------------------------------------------ llvm.c */
+
+Val l_i32(Cg *g, int64_t v);
+Val l_i64(Cg *g, int64_t v);
+Val l_u64(Cg *g, uint64_t v);
+Blk l_block(Cg *g, const char *name);
+Val l_gep(Cg *g, Ty elem, Val base, Val idx, const char *name);
+Val l_load(Cg *g, Ty t, Val base, Val idx, const char *name);
+void l_store(Cg *g, Ty t, Val v, Val base, Val idx);
+Val l_var(Cg *g, Ty t, const char *name, Val init); /* entry-block stack slot */
+Val l_get(Cg *g, Ty t, Val var, const char *name);
+void l_set(Cg *g, Val var, Val v);
+Val l_add(Cg *g, Val a, Val b, const char *n);
+Val l_sub(Cg *g, Val a, Val b, const char *n);
+Val l_mul(Cg *g, Val a, Val b, const char *n);
+Val l_sext(Cg *g, Val v, Ty t, const char *n);
+Val l_trunc(Cg *g, Val v, Ty t, const char *n);
+Val l_icmp(Cg *g, LLVMIntPredicate p, Val a, Val b, const char *n);
+Val l_select(Cg *g, Val c, Val a, Val b, const char *n);
+Val l_smax(Cg *g, Val a, Val b, const char *n);
+Val l_smin(Cg *g, Val a, Val b, const char *n);
+Val l_abs(Cg *g, Val v, const char *n);
+Val l_call(Cg *g, Ty ft, Val f, Val *args, unsigned nargs, const char *name);
+
+/* Counted loop `for (i = lo; i < hi; i++)`, i64. l_for leaves the builder in
+ * the body; l_next closes the loop and leaves it after the loop. */
+typedef struct Loop {
+  Val v_i;
+  Val v_phi;
+  Blk b_head, b_exit;
+} Loop;
+Loop l_for(Cg *g, Val v_lo, Val v_hi, const char *name);
+void l_next(Cg *g, Loop *L);
+/* if (c) { ... }: l_if leaves the builder in the then-block; l_endif joins. */
+Blk l_if(Cg *g, Val v_c, const char *name);
+void l_endif(Cg *g, Blk b_join);
+Val l_begin_fn(Cg *g, const char *name, Ty ft, bool internal);
+Val l_param(Cg *g, unsigned i, const char *name);
+Val l_intrinsic(Cg *g, const char *name, Ty *ov, unsigned nov, Ty *ft);
+Val l_slab(Cg *g, Val base, int64_t off, const char *name); /* base + off bytes */
+Val l_batch_elems(Cg *g, const Shape *s, const char *name); /* n * C*H*W */
+void l_zero(Cg *g, Ty t, Val v_ptr, Val v_count);
+
+/* ------------------------------------------------------------------- ctx.c */
+
+int64_t numel(const Shape *s);
+int log2i(int64_t v);                /* smallest k with 2^k >= v */
+Val act_ptr(Cg *g, int i);           /* int8 (n, C, H, W) output of node i */
+Val err_ptr(Cg *g, int i);           /* int8 (n, C, H, W) error at node i's output */
+/* exponent slots of node i: which = 0 activation, 1 error, 2 + s input
+ * error of slot s */
+Val get_exp(Cg *g, int i, int which, const char *name);
+void set_exp(Cg *g, int i, int which, Val v);
+Val w8_ptr(Cg *g, const Node *nd);   /* int8 (view of the) weights */
+Val wraw_ptr(Cg *g, const Node *nd); /* stored weights (int8 or int16) */
+Val v_key_for(Cg *g, uint32_t tid, const char *name); /* nit_key(seed, step, tid) */
+Val acc_ptr(Cg *g);                  /* accumulator scratch */
+Val acc2_ptr(Cg *g);                 /* fan-out error sums */
+Val grad_ptr(Cg *g);                 /* weight-gradient scratch */
+Val wsum_ptr(Cg *g);                 /* row sums of weight operands (vnni) */
+Val rsum_ptr(Cg *g);                 /* row sums of data operands (vnni) */
+Val pack_ptr(Cg *g);                 /* one layer's packed operands */
+
+/* Where node i's input error for slot s goes: straight into the producer's
+ * error buffer, or, when the producer gathers several contributions, into a
+ * private buffer of this consumer. */
+typedef struct ErrDst {
+  Val v_ptr;             /* int8 (n, C, H, W) */
+  int node, which;       /* exps slot receiving its exponent */
+} ErrDst;
+bool err_dst(Cg *g, int i, int s, ErrDst *d); /* false: nothing upstream needs it */
+void deliver_acc(Cg *g, int i, const ErrDst *d, Val v_e32, bool wide, Val v_s, Val v_fused);
+void pass_err(Cg *g, const Node *nd, const ErrDst *d, Val v_e, Val v_se, Val v_src);
+void load_ctx_fields(Cg *g);
+void load_ctx(Cg *g);
+void publish(Cg *g);                 /* logits and their exponent to the caller */
+void copy_exps(Cg *g);
+
+/* ------------------------------------------------------------------- par.c */
+
+/* What a par_for body of a layer kernel needs (compile-time data only:
+ * run-time values are reloaded inside the body). */
+typedef struct KArgs {
+  const Node *nd;
+  int i;                 /* node index */
+  Ty t_acc;              /* accumulator (or gradient) type */
+  bool fuse;             /* the body stores its max |C| for requant_fused */
+} KArgs;
+typedef void (*BodyFn)(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_worker);
+/* Run fn's body over [0, count) on at most maxw workers; returns how many ran. */
+Val par_for(Cg *g, const char *name, Val v_count, int maxw, BodyFn fn, const void *u);
+
+/* ----------------------------------------------------------------- round.c */
+
+void emit_generator(Cg *g);
+Val l_draw(Cg *g, Val v_key, Val v_idx, const char *name);
+Val l_dropped(Cg *g, Val v_key, Val v_idx, int drop256);
+void emit_bits(Cg *g);
+void emit_sat8(Cg *g);
+void emit_round(Cg *g);
+Val emit_maxabs(Cg *g, Ty t_acc, const char *name);
+Val emit_round8(Cg *g, Ty t_acc, const char *name);
+
+/* Loop invariants of R(., k) for k >= 1, in type t. */
+typedef struct RoundK {
+  Ty t;
+  Val v_k, v_mask, v_odd, v_h, v_lomask, v_half, v_isk1, v_mask64;
+} RoundK;
+RoundK round_consts(Cg *g, Ty t, Val v_k32);
+/* R(x, k) of one element for a fixed mode, saturated to int8 when sat. */
+Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx, bool sat);
+/* Requantize count accumulators into int8 out; returns k (i32). */
+Val requant(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key);
+Val requant_fused(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key, Val v_fused);
+Val fused_begin(Cg *g);
+void fused_end(Cg *g, Val var_max, Val v_wk);
+Val align_sum2(Cg *g, Val v_a, Val v_s1, Val v_b, Val v_s2, Val v_cnt, Val v_out);
+
+/* ---------------------------------------------------------------- update.c */
+
+Val emit_update_plan(Cg *g, Ty t_g, const char *name);
+Val emit_update_apply(Cg *g, Ty t_g, const char *name);
+void emit_wview(Cg *g);
+void update_weights(Cg *g, int i, Val v_g, Val v_w, Ty t_g);
+void wide_views(Cg *g);
+
+/* ------------------------------------------------------------------ loss.c */
+
+void emit_loss(Cg *g);
+
+/* ------------------------------------------------------------------ gemm.c */
+
+/* C[m*ldc + n] (+)= sum_k A[m*lda + k] B(n, k), B packed in panels. */
+typedef struct Gemm {
+  Val v_A;               /* (M, lda) int8 */
+  int64_t lda;
+  Val v_asum;            /* i32 (M): sum_k A[m, k]; vnni only */
+  Val v_B;               /* unpacked B(n, k) = B[n*sn + k*sk], or NULL: panels prebuilt */
+  int64_t sn, sk;
+  Val v_P;               /* the panels */
+  Val v_C;               /* C[m*ldc + n] */
+  int64_t ldc;
+  Val v_M, v_N, v_K;     /* i64, run-time values allowed */
+  Val v_j0, v_j1;        /* panels [j0, j1) = columns [16 j0, min(16 j1, N)) */
+  Ty t_acc;              /* element type of C */
+  bool accumulate;       /* C += instead of C = */
+  GemmKind kind;
+  Val var_max;           /* <16 x i32> running max |C| over stored lanes, or NULL */
+} Gemm;
+GemmKind gemm_kind(Cg *g, int64_t kmax); /* the kernel for sums of <= kmax terms */
+GemmKind gemm_isa(const CgTarget *t);    /* the target's best kernel */
+int gemm_madd_bits(const CgTarget *t);   /* widest pmaddwd of an x86 target */
+Val l_splat(Cg *g, Val v, unsigned n, const char *name);
+Val l_lanes(Cg *g, Val v_a, Val v_b, int lo, int n, int step, const char *name);
+void row_sums(Cg *g, Val v_A, int64_t lda, Val v_rows, Val v_K, Val v_dst);
+void gemm(Cg *g, const Gemm *G);
+
+/* ----------------------------------------------------------------- dense.c */
+
+/* Return the workers that left their max |C| for requant_fused, or NULL. */
+Val dense_forward(Cg *g, int i, Ty t_acc);
+Val dense_backward_input(Cg *g, int i, Ty t_acc);
+void dense_backward_weight(Cg *g, int i, Ty t_g);
+
+/* ------------------------------------------------------------------ conv.c */
+
+Val in_coord(Cg *g, Val v_out, int s, int p, Val v_tap, const char *name);
+Val in_range(Cg *g, Val v, int64_t hi);
+Val conv_forward(Cg *g, int i, Ty t_acc);
+Val conv_backward_input(Cg *g, int i, Ty t_acc);
+void conv_backward_weight(Cg *g, int i, Ty t_g);
+
+/* ------------------------------------------------------------------ pool.c */
+
+/* What the step driver hands a layer's forward or backward emitter: values
+ * it has already built, in the order it built them. */
+typedef struct LayerIO {
+  int i;                 /* node index */
+  const Node *nd;
+  bool train;            /* forward: in train_step (dropout active) */
+  Val v_in, v_out;       /* forward: int8 input and output activations */
+  Val v_cnt;             /* forward: output elements at batch n */
+  Val v_sin;             /* forward: exponent of the input */
+  Val v_e, v_se;         /* backward: error at the output, its exponent */
+  Val v_src;             /* backward: the input activation */
+  ErrDst d;              /* backward: where the input error goes */
+  bool need_in;          /* backward: something upstream needs it */
+} LayerIO;
+void relu_forward(Cg *g, const LayerIO *io);
+void flatten_forward(Cg *g, const LayerIO *io);
+void dropout_forward(Cg *g, const LayerIO *io);
+void maxpool_forward(Cg *g, const LayerIO *io);
+void avgpool_forward(Cg *g, const LayerIO *io);
+void add_forward(Cg *g, const LayerIO *io);
+void relu_backward(Cg *g, const LayerIO *io);
+void dropout_backward(Cg *g, const LayerIO *io);
+void flatten_backward(Cg *g, const LayerIO *io);
+void maxpool_backward(Cg *g, const LayerIO *io);
+void avgpool_backward(Cg *g, const LayerIO *io);
+void add_backward(Cg *g, const LayerIO *io);
+
+/* ------------------------------------------------------------------- abi.c */
+
+void abi_types(Cg *g);                /* t_ctx and the descriptor's types */
+void emit_descriptor(Cg *g, const CgTarget *t, Val f_train, Val f_fwd);
+
+#endif

@@ -1,0 +1,508 @@
+/*
+ * conv.c: convolutions, each pass one GEMM per sample and group (gemm.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg.h"
+
+Val in_coord(Cg *g, Val v_out, int s, int p, Val v_tap, const char *name) {
+  return l_add(g, l_sub(g, l_mul(g, v_out, l_i64(g, s), ""), l_i64(g, p), ""), v_tap, name);
+}
+Val in_range(Cg *g, Val v, int64_t hi) {
+  return LLVMBuildAnd(g->b, l_icmp(g, LLVMIntSGE, v, l_i64(g, 0), ""),
+                      l_icmp(g, LLVMIntSLT, v, l_i64(g, hi), ""), "");
+}
+
+/* Convolutions as one GEMM per sample and group, the B operand built in the
+ * worker's scratch (only one sample's worth at a time; workers take whole
+ * samples):
+ *   forward   C = acc[b, g*Og + o, p] = sum_k wf[g*Og + o, k] col[p, k]:
+ *             A = wf, the weights reordered to k = (ky, kx, c) with each ky
+ *             segment of KW*Cg bytes padded with zeros to a multiple of 4;
+ *             B(p, k) = x[b, g*Cg + c, oy*sh - ph + ky, ox*sw - pw + kx]
+ *             (0 in the padding), written straight into panels: a segment
+ *             is whole 4-byte words of a channels-last, zero-bordered copy
+ *             of the sample (the bytes read past a segment meet A's zeros)
+ *   input     C = e32[b, g*Cg + c, q] = sum_k' wr[g, c, k'] ecol[q, k'] for
+ *             q = (iy, ix), k' = (ky, t = KW-1-kx, o) likewise padded per ky,
+ *             ecol[q, k'] = e[b, g*Og + o, oy, ox] where iy = oy*sh - ph + ky
+ *             (0 where no such oy exists): every e32 element is written
+ *             once, by one worker, without scatter. Stride 1 reads whole
+ *             words of a channels-last copy of the error padded by KH-1-ph;
+ *             other strides build ecol byte by byte and pack it
+ *   weights   C = part[g, k, o] += sum_p colT[k, p] e[b, g*Og + o, p]:
+ *             A = colT, the transposed im2col in the weights' (c, ky, kx)
+ *             order, B(o, p) = e packed; each worker sums into its own
+ *             partial gradient, transposed back when the partials are added. */
+typedef struct ConvDims {
+  int64_t O, Cg, KH, KW, Og, G, IC, IH, IW, OH, OW, P, Kc, Ke;
+} ConvDims;
+
+static ConvDims conv_dims(Cg *g, const Node *nd) {
+  const Shape *is = &g->m->nodes[nd->in[0]].out, *os = &nd->out;
+  ConvDims d;
+  d.O = nd->wshape[0];
+  d.Cg = nd->wshape[1];
+  d.KH = nd->kh;
+  d.KW = nd->kw;
+  d.G = nd->groups;
+  d.Og = d.O / d.G;
+  d.IC = is->c, d.IH = is->h, d.IW = is->w, d.OH = os->h, d.OW = os->w;
+  d.P = d.OH * d.OW;
+  d.Kc = d.Cg * d.KH * d.KW;
+  d.Ke = d.Og * d.KH * d.KW;
+  return d;
+}
+
+/* This worker's scratch slice of plan->col. */
+static Val col_ptr(Cg *g, Val v_wk) {
+  Val v_off = l_add(g, l_i64(g, g->p->col.off), l_mul(g, LLVMBuildZExt(g->b, v_wk, g->t_i64, ""),
+                                                      l_i64(g, g->p->col_bytes), ""), "");
+  return l_gep(g, g->t_i8, g->f.v_work, v_off, "col");
+}
+
+/* The padded copy of this worker's slice: `bytes` near its end, followed by
+ * at least 64 bytes of slack (whole-word reads may run past the copy). */
+static Val pad_ptr(Cg *g, Val v_col, int64_t bytes) {
+  int64_t off = g->p->col_bytes - (bytes + 64 + 63) / 64 * 64;
+  return l_gep(g, g->t_i8, v_col, l_i64(g, off), "pad");
+}
+
+/* dst (C, H + 2 py, W + 2 px) = channels [c0, c0 + C) of sample b of a
+ * (n, Ctot, H, W) tensor, with a zero border: the im2col loops below then
+ * read every tap without a bounds test. */
+
+static void pad_copy(Cg *g, Val v_src, Val v_b, Val v_c0, int64_t Ctot, int64_t C, int64_t H, int64_t W,
+                     int64_t py, int64_t px, Val v_dst) {
+  int64_t PH = H + 2 * py, PW = W + 2 * px;
+  LLVMBuildMemSet(g->b, v_dst, LLVMConstNull(g->t_i8), l_i64(g, C * PH * PW), 1);
+  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, C), "pc");
+  Val v_plane = l_mul(g, l_add(g, l_mul(g, v_b, l_i64(g, Ctot), ""), l_add(g, v_c0, Lc.v_i, ""), ""), l_i64(g, H * W), "");
+  Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, H), "py");
+  Val v_s = l_gep(g, g->t_i8, v_src, l_add(g, v_plane, l_mul(g, Ly.v_i, l_i64(g, W), ""), ""), "src.row");
+  Val v_d = l_gep(g, g->t_i8, v_dst, l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, PH), ""), Ly.v_i, ""), l_i64(g, PW), ""),
+                                          l_i64(g, py * PW + px), ""), "dst.row");
+  LLVMBuildMemCpy(g->b, v_d, 1, v_s, 1, l_i64(g, W));
+  l_next(g, &Ly);
+  l_next(g, &Lc);
+}
+
+/* Rows of a conv GEMM's B operand: row r at v_dst + r*kp, ky segments of
+ * segp bytes (segments padded to whole words for the panel kernels). */
+typedef struct SegDst {
+  Val v_dst;
+  int64_t segp;          /* bytes per ky segment in the k order (padded) */
+  int64_t kp;            /* row length */
+} SegDst;
+
+static void seg_store(Cg *g, const SegDst *S, Val v_src, Val v_r, Val v_ky, int64_t seg) {
+  Val v_dst = l_add(g, l_mul(g, v_r, l_i64(g, S->kp), ""), l_mul(g, v_ky, l_i64(g, S->segp), ""), "");
+  LLVMBuildMemCpy(g->b, l_gep(g, g->t_i8, S->v_dst, v_dst, ""), 1, v_src, 1, l_i64(g, seg));
+}
+
+/* Panels straight from a channels-last padded copy: row r = (y, x) =
+ * divmod(r, W) of B starts at base + (y*sy*RW + x*sx)*C + ky0, and its
+ * segment ky (segp bytes, contiguous) at that plus ky*kystep. Per panel and
+ * segment, each 16-byte block of its 16 rows is a 16 x 4 word transpose into
+ * four quad rows; the 1..3 words left of a segment go one by one. Rows past
+ * N (last panel) repeat row N-1; their lanes are never stored. Bytes read
+ * past a segment's seg real bytes meet zeros in A. */
+typedef struct RowSrc {
+  Val v_base;
+  int64_t W, sy, sx, RW, C, ky0, kystep, KH, segp;
+} RowSrc;
+
+static void pack_direct(Cg *g, const RowSrc *R, int64_t N, Val v_pan, uint32_t bias) {
+  int64_t kp = R->KH * R->segp, ps = kp / 4 * 64, nblk = R->segp / 16, nrem = R->segp % 16 / 4;
+  Ty t_q = LLVMVectorType(g->t_i32, 4), t_all = LLVMVectorType(g->t_i32, 64);
+  Val idx[64];
+  for (int w = 0; w < 4; w++)
+    for (int l = 0; l < 16; l++) idx[w * 16 + l] = l_i32(g, l * 4 + w);
+  Loop Lj = l_for(g, l_i64(g, 0), l_i64(g, npanels(N)), "pj");
+  Val v_row[16];
+  for (int l = 0; l < 16; l++) {
+    Val v_r = l_smin(g, l_add(g, l_mul(g, Lj.v_i, l_i64(g, 16), ""), l_i64(g, l), ""), l_i64(g, N - 1), "r");
+    Val v_y = LLVMBuildUDiv(g->b, v_r, l_i64(g, R->W), "y"), v_x = LLVMBuildURem(g->b, v_r, l_i64(g, R->W), "x");
+    Val v_off = l_mul(g, l_add(g, l_mul(g, v_y, l_i64(g, R->sy * R->RW), ""), l_mul(g, v_x, l_i64(g, R->sx), ""), ""), l_i64(g, R->C), "");
+    v_row[l] = l_gep(g, g->t_i8, R->v_base, l_add(g, v_off, l_i64(g, R->ky0), ""), "row");
+  }
+  Val v_dst = l_gep(g, g->t_i8, v_pan, l_mul(g, Lj.v_i, l_i64(g, ps), ""), "pan.j");
+  Loop Lk = l_for(g, l_i64(g, 0), l_i64(g, R->KH), "ky");
+  Val v_kyoff = l_mul(g, Lk.v_i, l_i64(g, R->kystep), "ky.off");
+  Val v_dseg = l_gep(g, g->t_i8, v_dst, l_mul(g, Lk.v_i, l_i64(g, R->segp / 4 * 64), ""), "pan.seg");
+  for (int64_t bk = 0; bk < nblk; bk++) {
+    Val v_q[16];
+    for (int l = 0; l < 16; l++) {
+      v_q[l] = LLVMBuildLoad2(g->b, t_q, l_gep(g, g->t_i8, v_row[l], l_add(g, v_kyoff, l_i64(g, 16 * bk), ""), ""), "row.q");
+      LLVMSetAlignment(v_q[l], 1);
+    }
+    for (int n = 16; n > 1; n /= 2) /* concatenate: v_q[0] = the 64 words, row-major */
+      for (int t = 0; t < n / 2; t++) v_q[t] = l_lanes(g, v_q[2 * t], v_q[2 * t + 1], 0, 64 / n * 2, 1, "cat");
+    Val v_t = LLVMBuildShuffleVector(g->b, v_q[0], LLVMGetUndef(t_all), LLVMConstVector(idx, 64), "quads");
+    if (bias) v_t = LLVMBuildXor(g->b, v_t, l_splat(g, l_i32(g, (int64_t)bias), 64, ""), "quads.u8");
+    Val v_st = LLVMBuildStore(g->b, v_t, l_gep(g, g->t_i8, v_dseg, l_i64(g, bk * 256), ""));
+    LLVMSetAlignment(v_st, 4);
+  }
+  for (int64_t w = 0; w < nrem; w++)
+    for (int l = 0; l < 16; l++) {
+      Val v_w = LLVMBuildLoad2(g->b, g->t_i32, l_gep(g, g->t_i8, v_row[l], l_add(g, v_kyoff, l_i64(g, nblk * 16 + 4 * w), ""), ""), "word");
+      LLVMSetAlignment(v_w, 1);
+      v_w = LLVMBuildXor(g->b, v_w, l_i32(g, (int64_t)bias), "");
+      Val v_st = LLVMBuildStore(g->b, v_w, l_gep(g, g->t_i8, v_dseg, l_i64(g, (nblk * 4 + w) * 64 + l * 4), ""));
+      LLVMSetAlignment(v_st, 4);
+    }
+  l_next(g, &Lk);
+  l_next(g, &Lj);
+}
+
+/* Channels-last, zero-bordered copy dst[(y + py)*PW + x + px][c] of C planes
+ * starting at plane `v_plane0` of src, each H x W. */
+static void copy_cl(Cg *g, Val v_src, Val v_plane0, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px, Val v_dst) {
+  int64_t PH = H + 2 * py, PW = W + 2 * px;
+  LLVMBuildMemSet(g->b, v_dst, LLVMConstNull(g->t_i8), l_i64(g, C * PH * PW), 1);
+  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, C), "c");
+  Val v_plane = l_mul(g, l_add(g, v_plane0, Lc.v_i, ""), l_i64(g, H * W), "plane");
+  Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, H), "y");
+  Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, W), "x");
+  Val v_v = l_load(g, g->t_i8, v_src, l_add(g, v_plane, l_add(g, l_mul(g, Ly.v_i, l_i64(g, W), ""), Lx.v_i, ""), ""), "v");
+  Val v_pos = l_add(g, l_mul(g, l_add(g, Ly.v_i, l_i64(g, py), ""), l_i64(g, PW), ""), l_add(g, Lx.v_i, l_i64(g, px), ""), "");
+  l_store(g, g->t_i8, v_v, v_dst, l_add(g, l_mul(g, v_pos, l_i64(g, C), ""), Lc.v_i, ""));
+  l_next(g, &Lx);
+  l_next(g, &Ly);
+  l_next(g, &Lc);
+}
+
+/* The forward B of sample b, group gi: row p = (oy, ox) is KH segments of
+ * KW*Cg contiguous bytes of the channels-last copy, in the (ky, kx, c)
+ * order of wf. */
+static void im2col_fwd(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col, const SegDst *S,
+                       Val v_pan, uint32_t bias) {
+  int64_t PH = d->IH + 2 * nd->ph, PW = d->IW + 2 * nd->pw, seg = d->KW * d->Cg;
+  Val v_pad = pad_ptr(g, v_col, d->Cg * PH * PW);
+  copy_cl(g, v_x, l_add(g, l_mul(g, v_b, l_i64(g, d->IC), ""), l_mul(g, v_gi, l_i64(g, d->Cg), ""), ""), d->Cg, d->IH, d->IW,
+          nd->ph, nd->pw, v_pad);
+  if (v_pan) {
+    RowSrc R = {v_pad, d->OW, nd->sh, nd->sw, PW, d->Cg, 0, PW * d->Cg, d->KH, S->segp};
+    R.sy = nd->sh, R.RW = PW;
+    pack_direct(g, &R, d->P, v_pan, bias);
+    return;
+  }
+  Loop Loy = l_for(g, l_i64(g, 0), l_i64(g, d->OH), "oy");
+  Loop Lox = l_for(g, l_i64(g, 0), l_i64(g, d->OW), "ox");
+  Val v_p = l_add(g, l_mul(g, Loy.v_i, l_i64(g, d->OW), ""), Lox.v_i, "p");
+  Loop Lky = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
+  Val v_y = l_add(g, l_mul(g, Loy.v_i, l_i64(g, nd->sh), ""), Lky.v_i, "y");
+  Val v_src = l_mul(g, l_add(g, l_mul(g, v_y, l_i64(g, PW), ""), l_mul(g, Lox.v_i, l_i64(g, nd->sw), ""), ""), l_i64(g, d->Cg), "");
+  seg_store(g, S, l_gep(g, g->t_i8, v_pad, v_src, "seg"), v_p, Lky.v_i, seg);
+  l_next(g, &Lky);
+  l_next(g, &Lox);
+  l_next(g, &Loy);
+}
+
+/* colT[k*P + p] of sample b, group gi, k = (c, ky, kx) as in the weights,
+ * from a zero-bordered copy of the planes; the inner loop runs along ox. */
+static void im2col_t(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col) {
+  int64_t PH = d->IH + 2 * nd->ph, PW = d->IW + 2 * nd->pw;
+  Val v_pad = pad_ptr(g, v_col, d->Cg * PH * PW);
+  pad_copy(g, v_x, v_b, l_mul(g, v_gi, l_i64(g, d->Cg), ""), d->IC, d->Cg, d->IH, d->IW, nd->ph, nd->pw, v_pad);
+  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, d->Cg), "c");
+  Loop Lky = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
+  Loop Lkx = l_for(g, l_i64(g, 0), l_i64(g, d->KW), "kx");
+  Loop Loy = l_for(g, l_i64(g, 0), l_i64(g, d->OH), "oy");
+  Val v_k0 = l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, d->KH), ""), Lky.v_i, ""), l_i64(g, d->KW), ""), Lkx.v_i, "k");
+  if (nd->sw == 1) { /* a row of ox is contiguous on both sides */
+    Val v_y = l_add(g, l_mul(g, Loy.v_i, l_i64(g, nd->sh), ""), Lky.v_i, "y");
+    Val v_src = l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, PH), ""), v_y, ""), l_i64(g, PW), ""), Lkx.v_i, "");
+    Val v_dst = l_add(g, l_mul(g, v_k0, l_i64(g, d->P), ""), l_mul(g, Loy.v_i, l_i64(g, d->OW), ""), "");
+    LLVMBuildMemCpy(g->b, l_gep(g, g->t_i8, v_col, v_dst, ""), 1, l_gep(g, g->t_i8, v_pad, v_src, ""), 1, l_i64(g, d->OW));
+    l_next(g, &Loy);
+    l_next(g, &Lkx);
+    l_next(g, &Lky);
+    l_next(g, &Lc);
+    return;
+  }
+  Loop Lox = l_for(g, l_i64(g, 0), l_i64(g, d->OW), "ox");
+  Val v_k = l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, d->KH), ""), Lky.v_i, ""), l_i64(g, d->KW), ""), Lkx.v_i, "k");
+  Val v_p = l_add(g, l_mul(g, Loy.v_i, l_i64(g, d->OW), ""), Lox.v_i, "p");
+  Val v_y = l_add(g, l_mul(g, Loy.v_i, l_i64(g, nd->sh), ""), Lky.v_i, "y");
+  Val v_xx = l_add(g, l_mul(g, Lox.v_i, l_i64(g, nd->sw), ""), Lkx.v_i, "x");
+  Val v_src = l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, PH), ""), v_y, ""), l_i64(g, PW), ""), v_xx, "");
+  l_store(g, g->t_i8, l_load(g, g->t_i8, v_pad, v_src, "tap"), v_col, l_add(g, l_mul(g, v_k, l_i64(g, d->P), ""), v_p, ""));
+  l_next(g, &Lox);
+  l_next(g, &Loy);
+  l_next(g, &Lkx);
+  l_next(g, &Lky);
+  l_next(g, &Lc);
+}
+
+/* Stride 1 and padding below the kernel size: ecol from whole segments. */
+static bool ecol_fast(const Node *nd, const ConvDims *d) {
+  return nd->sh == 1 && nd->sw == 1 && d->KH - 1 - nd->ph >= 0 && d->KW - 1 - nd->pw >= 0;
+}
+
+/* The output coordinate o that reads input coordinate i through tap t:
+ * o*s = i + p - t. *v_ok says whether such an o exists in [0, n); the value
+ * returned is clamped into range, so a load through it stays in bounds
+ * either way. */
+static Val out_tap(Cg *g, Val v_i, Val v_t, int p, int s, int64_t n, Val *v_ok, const char *name) {
+  Val v_d = l_sub(g, l_add(g, v_i, l_i64(g, p), ""), v_t, "d");
+  Val v_dc = l_smax(g, v_d, l_i64(g, 0), "");
+  Val v_o = LLVMBuildUDiv(g->b, v_dc, l_i64(g, s), name);
+  *v_ok = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntSGE, v_d, l_i64(g, 0), ""),
+                       LLVMBuildAnd(g->b, l_icmp(g, LLVMIntEQ, LLVMBuildURem(g->b, v_dc, l_i64(g, s), ""), l_i64(g, 0), ""),
+                                    l_icmp(g, LLVMIntSLT, v_o, l_i64(g, n), ""), ""), "ok");
+  return l_smin(g, v_o, l_i64(g, n - 1), "o.c");
+}
+
+/* ecol of sample b, group gi. Fast: a channels-last copy epad[y, x, o] of
+ * the error planes with a border of KH-1-ph, KW-1-pw; the KW*Og bytes of one
+ * (q, ky) are then contiguous (x = ix + t, kx = KW-1-t), in the (ky, t, o)
+ * order of wr. Otherwise rows ecol[q*Ke + (o, ky, kx)], each tap tested
+ * (oy*sh = iy + ph - ky must have a solution). */
+static void ecol_build(Cg *g, const Node *nd, const ConvDims *d, Val v_e, Val v_b, Val v_gi, Val v_col, const SegDst *S,
+                       Val v_pan, uint32_t bias) {
+  int64_t ty = d->KH - 1 - nd->ph, tx = d->KW - 1 - nd->pw;
+  if (ecol_fast(nd, d)) {
+    int64_t EH = d->OH + 2 * ty, EW = d->OW + 2 * tx;
+    Val v_pad = pad_ptr(g, v_col, d->Og * EH * EW);
+    copy_cl(g, v_e, l_add(g, l_mul(g, v_b, l_i64(g, d->O), ""), l_mul(g, v_gi, l_i64(g, d->Og), ""), ""), d->Og, d->OH, d->OW,
+            ty, tx, v_pad);
+    if (v_pan) { /* row q = (iy, ix), segment ky at epad[iy + KH-1-ky, ix, 0] */
+      RowSrc R = {v_pad, d->IW, 1, 1, EW, d->Og, (d->KH - 1) * EW * d->Og, -EW * d->Og, d->KH, S->segp};
+      pack_direct(g, &R, d->IH * d->IW, v_pan, bias);
+      return;
+    }
+    Loop Lq = l_for(g, l_i64(g, 0), l_i64(g, d->IH), "iy");
+    Loop Lr = l_for(g, l_i64(g, 0), l_i64(g, d->IW), "ix");
+    Val v_q = l_add(g, l_mul(g, Lq.v_i, l_i64(g, d->IW), ""), Lr.v_i, "q");
+    Loop Lky = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
+    Val v_y = l_sub(g, l_add(g, Lq.v_i, l_i64(g, d->KH - 1), ""), Lky.v_i, "y");
+    Val v_src = l_mul(g, l_add(g, l_mul(g, v_y, l_i64(g, EW), ""), Lr.v_i, ""), l_i64(g, d->Og), "");
+    seg_store(g, S, l_gep(g, g->t_i8, v_pad, v_src, "seg"), v_q, Lky.v_i, d->KW * d->Og);
+    l_next(g, &Lky);
+    l_next(g, &Lr);
+    l_next(g, &Lq);
+    return;
+  }
+  Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, d->Og), "o");
+  Val v_oc = l_add(g, l_mul(g, v_gi, l_i64(g, d->Og), ""), Lo.v_i, "oc");
+  Val v_plane = l_mul(g, l_add(g, l_mul(g, v_b, l_i64(g, d->O), ""), v_oc, ""), l_i64(g, d->P), "plane");
+  Loop Lky = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
+  Loop Lkx = l_for(g, l_i64(g, 0), l_i64(g, d->KW), "kx");
+  Val v_k = l_add(g, l_mul(g, l_add(g, l_mul(g, Lo.v_i, l_i64(g, d->KH), ""), Lky.v_i, ""), l_i64(g, d->KW), ""),
+                  Lkx.v_i, "k");
+  Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, d->IH), "iy");
+  Val v_oky, v_oyc = out_tap(g, Ly.v_i, Lky.v_i, nd->ph, nd->sh, d->OH, &v_oky, "oy");
+  Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, d->IW), "ix");
+  Val v_okx, v_oxc = out_tap(g, Lx.v_i, Lkx.v_i, nd->pw, nd->sw, d->OW, &v_okx, "ox");
+  Val v_v = l_load(g, g->t_i8, v_e, l_add(g, v_plane, l_add(g, l_mul(g, v_oyc, l_i64(g, d->OW), ""), v_oxc, ""), ""), "e");
+  v_v = l_select(g, LLVMBuildAnd(g->b, v_oky, v_okx, ""), v_v, LLVMConstNull(g->t_i8), "tap");
+  Val v_q = l_add(g, l_mul(g, Ly.v_i, l_i64(g, d->IW), ""), Lx.v_i, "q");
+  l_store(g, g->t_i8, v_v, v_col, l_add(g, l_mul(g, v_q, l_i64(g, d->Ke), ""), v_k, ""));
+  l_next(g, &Lx);
+  l_next(g, &Ly);
+  l_next(g, &Lkx);
+  l_next(g, &Lky);
+  l_next(g, &Lo);
+}
+
+
+/* The GEMM shape of a conv's forward or input error: kernel,
+ * segment and padded K. */
+typedef struct ConvK {
+  GemmKind kind;
+  int64_t seg, segp, kp;
+  bool panels_direct;    /* panels from the padded copy (pack_direct) */
+} ConvK;
+
+static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, Pass which) {
+  ConvK c;
+  c.seg = which == PASS_FORWARD ? d->KW * d->Cg : d->KW * d->Og;
+  c.kind = gemm_kind(g, d->KH * rup(c.seg, 4));
+  c.panels_direct = c.kind != GK_PLAIN && (which == PASS_FORWARD || ecol_fast(nd, d));
+  c.segp = c.panels_direct ? rup(c.seg, 4) : c.seg;
+  c.kp = d->KH * c.segp;
+  return c;
+}
+
+static uint32_t panel_bias(GemmKind kind) { return kind == GK_VNNI ? 0x80808080u : 0; }
+
+static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const KArgs *k = u;
+  const Node *nd = k->nd;
+  ConvDims d = conv_dims(g, nd);
+  ConvK ck = conv_k(g, nd, &d, PASS_FORWARD);
+  Val v_col = col_ptr(g, v_wk);
+  SegDst S = {v_col, ck.segp, ck.kp};
+  Val v_pan = l_gep(g, g->t_i8, v_col, l_i64(g, panel_bytes(d.P, ck.kp)), "pan");
+  Val var_max = k->fuse ? fused_begin(g) : NULL;
+  Loop Lb = l_for(g, v_lo, v_hi, "b");
+  Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
+  im2col_fwd(g, nd, &d, act_ptr(g, nd->in[0]), Lb.v_i, Lg.v_i, v_col, &S, ck.panels_direct ? v_pan : NULL,
+             panel_bias(ck.kind));
+  Gemm G = {0};
+  G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Og * ck.kp), ""), "wf.g"), G.lda = ck.kp;
+  G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), "wsum.g");
+  if (ck.kind == GK_PLAIN) G.v_B = v_col, G.sn = ck.kp, G.sk = 1;
+  G.v_P = v_pan;
+  G.v_C = l_gep(g, k->t_acc, acc_ptr(g), l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), ""),
+                                               l_i64(g, d.P), ""), "acc.bg");
+  G.ldc = d.P, G.v_M = l_i64(g, d.Og), G.v_N = l_i64(g, d.P), G.v_K = l_i64(g, ck.kp);
+  G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d.P)), G.t_acc = k->t_acc, G.kind = ck.kind;
+  G.var_max = var_max;
+  gemm(g, &G);
+  l_next(g, &Lg);
+  l_next(g, &Lb);
+  if (var_max) fused_end(g, var_max, v_wk);
+}
+
+Val conv_forward(Cg *g, int i, Ty t_acc) {
+  KArgs k = {&g->m->nodes[i], i, t_acc, false};
+  ConvDims d = conv_dims(g, k.nd);
+  ConvK ck = conv_k(g, k.nd, &d, PASS_FORWARD);
+  k.fuse = ck.kind != GK_PLAIN;
+  /* wf[o, ky*segp + kx*Cg + c] = w[o, c, ky, kx], zeros in the padding */
+  Val v_w = w8_ptr(g, k.nd), v_wf = pack_ptr(g);
+  LLVMBuildMemSet(g->b, v_wf, LLVMConstNull(g->t_i8), l_i64(g, d.O * ck.kp), 64);
+  Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, d.O), "o");
+  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, d.Cg), "c");
+  Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, d.KH), "ky");
+  Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, d.KW), "kx");
+  Val v_src = l_add(g, l_mul(g, l_add(g, l_mul(g, l_add(g, l_mul(g, Lo.v_i, l_i64(g, d.Cg), ""), Lc.v_i, ""), l_i64(g, d.KH), ""),
+                                      Ly.v_i, ""), l_i64(g, d.KW), ""), Lx.v_i, "");
+  Val v_dst = l_add(g, l_add(g, l_mul(g, Lo.v_i, l_i64(g, ck.kp), ""), l_mul(g, Ly.v_i, l_i64(g, ck.segp), ""), ""),
+                    l_add(g, l_mul(g, Lx.v_i, l_i64(g, d.Cg), ""), Lc.v_i, ""), "");
+  l_store(g, g->t_i8, l_load(g, g->t_i8, v_w, v_src, "w"), v_wf, v_dst);
+  l_next(g, &Lx);
+  l_next(g, &Ly);
+  l_next(g, &Lc);
+  l_next(g, &Lo);
+  if (ck.kind == GK_VNNI) row_sums(g, v_wf, ck.kp, l_i64(g, d.O), l_i64(g, ck.kp), wsum_ptr(g));
+  Val v_used = par_for(g, g->m->nodes[i].name, g->f.v_n, g->p->maxw, conv_forward_body, &k);
+  return k.fuse ? v_used : NULL;
+}
+
+static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const KArgs *k = u;
+  const Node *nd = k->nd;
+  ConvDims d = conv_dims(g, nd);
+  ConvK ck = conv_k(g, nd, &d, PASS_INPUT);
+  int64_t Q = d.IH * d.IW;
+  Val v_col = col_ptr(g, v_wk);
+  SegDst S = {v_col, ck.segp, ck.kp};
+  Val v_pan = l_gep(g, g->t_i8, v_col, l_i64(g, panel_bytes(Q, ck.kp)), "pan");
+  Val var_max = k->fuse ? fused_begin(g) : NULL;
+  Loop Lb = l_for(g, v_lo, v_hi, "b");
+  Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
+  ecol_build(g, nd, &d, err_ptr(g, k->i), Lb.v_i, Lg.v_i, v_col, &S, ck.panels_direct ? v_pan : NULL,
+             panel_bias(ck.kind));
+  Gemm G = {0};
+  G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Cg * ck.kp), ""), "wr.g"), G.lda = ck.kp;
+  G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), "wsum.g");
+  G.v_P = v_pan;
+  if (!ck.panels_direct) G.v_B = v_col, G.sn = ck.kp, G.sk = 1; /* gemm packs (or reads) the rows */
+  G.v_C = l_gep(g, k->t_acc, acc_ptr(g), l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.IC), ""), l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), ""),
+                                               l_i64(g, Q), ""), "e32.bg");
+  G.ldc = Q, G.v_M = l_i64(g, d.Cg), G.v_N = l_i64(g, Q), G.v_K = l_i64(g, ck.kp);
+  G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(Q)), G.t_acc = k->t_acc, G.kind = ck.kind;
+  G.var_max = var_max;
+  gemm(g, &G);
+  l_next(g, &Lg);
+  l_next(g, &Lb);
+  if (var_max) fused_end(g, var_max, v_wk);
+}
+
+Val conv_backward_input(Cg *g, int i, Ty t_acc) {
+  const Node *nd = &g->m->nodes[i];
+  ConvDims d = conv_dims(g, nd);
+  ConvK ck = conv_k(g, nd, &d, PASS_INPUT);
+  /* wr[gi, c, k'] = w[gi*Og + o, c, ky, kx] with k' = ky*segp + (KW-1-kx)*Og + o
+   * (fast ecol) or (o, ky, kx) */
+  Val v_w = w8_ptr(g, nd), v_wr = pack_ptr(g);
+  int64_t KK = d.KH * d.KW;
+  LLVMBuildMemSet(g->b, v_wr, LLVMConstNull(g->t_i8), l_i64(g, d.G * d.Cg * ck.kp), 64);
+  Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, d.O), "o");
+  Val v_gi = LLVMBuildSDiv(g->b, Lo.v_i, l_i64(g, d.Og), "gi");
+  Val v_ol = LLVMBuildSRem(g->b, Lo.v_i, l_i64(g, d.Og), "ol");
+  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, d.Cg), "c");
+  Loop Lt = l_for(g, l_i64(g, 0), l_i64(g, KK), "t");
+  Val v_src = l_add(g, l_mul(g, l_add(g, l_mul(g, Lo.v_i, l_i64(g, d.Cg), ""), Lc.v_i, ""), l_i64(g, KK), ""), Lt.v_i, "");
+  Val v_row = l_mul(g, l_add(g, l_mul(g, v_gi, l_i64(g, d.Cg), ""), Lc.v_i, ""), l_i64(g, ck.kp), "");
+  Val v_dst;
+  if (ecol_fast(nd, &d)) {
+    Val v_ky = LLVMBuildSDiv(g->b, Lt.v_i, l_i64(g, d.KW), "ky");
+    Val v_t = l_sub(g, l_i64(g, d.KW - 1), LLVMBuildSRem(g->b, Lt.v_i, l_i64(g, d.KW), ""), "t");
+    v_dst = l_add(g, v_row, l_add(g, l_add(g, l_mul(g, v_ky, l_i64(g, ck.segp), ""), l_mul(g, v_t, l_i64(g, d.Og), ""), ""), v_ol, ""), "");
+  } else {
+    v_dst = l_add(g, v_row, l_add(g, l_mul(g, v_ol, l_i64(g, KK), ""), Lt.v_i, ""), "");
+  }
+  l_store(g, g->t_i8, l_load(g, g->t_i8, v_w, v_src, "w"), v_wr, v_dst);
+  l_next(g, &Lt);
+  l_next(g, &Lc);
+  l_next(g, &Lo);
+  if (ck.kind == GK_VNNI) row_sums(g, v_wr, ck.kp, l_i64(g, d.G * d.Cg), l_i64(g, ck.kp), wsum_ptr(g));
+  KArgs k = {nd, i, t_acc, ck.kind != GK_PLAIN};
+  Val v_used = par_for(g, nd->name, g->f.v_n, g->p->maxw, conv_input_body, &k);
+  return k.fuse ? v_used : NULL;
+}
+
+static Val gpart_ptr(Cg *g, Val v_wk) {
+  Val v_off = l_add(g, l_i64(g, g->p->gpart.off), l_mul(g, LLVMBuildZExt(g->b, v_wk, g->t_i64, ""),
+                                                        l_i64(g, g->p->gpart_bytes), ""), "");
+  return l_gep(g, g->t_i8, g->f.v_work, v_off, "gpart");
+}
+
+/* Worker scratch of the conv weight gradient: colT, then e's panels, then
+ * the row sums of colT. */
+static void conv_weight_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const KArgs *k = u;
+  const Node *nd = k->nd;
+  ConvDims d = conv_dims(g, nd);
+  Val v_x = act_ptr(g, nd->in[0]), v_e = err_ptr(g, k->i), v_col = col_ptr(g, v_wk), v_part = gpart_ptr(g, v_wk);
+  int64_t off_pan = rup(d.Kc * d.P, 64), off_sum = off_pan + rup(panel_bytes(d.Og, d.P), 64);
+  l_zero(g, k->t_acc, v_part, l_i64(g, nd->nweights));
+  Loop Lb = l_for(g, v_lo, v_hi, "b");
+  Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
+  im2col_t(g, nd, &d, v_x, Lb.v_i, Lg.v_i, v_col);
+  Gemm G = {0};
+  G.v_A = v_col, G.lda = d.P;
+  G.v_asum = l_gep(g, g->t_i8, v_col, l_i64(g, off_sum), "colT.sum");
+  G.v_B = l_gep(g, g->t_i8, v_e, l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), ""),
+                                      l_i64(g, d.P), ""), "e.bg");
+  G.sn = d.P, G.sk = 1;
+  G.v_P = l_gep(g, g->t_i8, v_col, l_i64(g, off_pan), "e.pan");
+  G.v_C = l_gep(g, k->t_acc, v_part, l_mul(g, Lg.v_i, l_i64(g, d.Og * d.Kc), ""), "part.g");
+  G.ldc = d.Og, G.v_M = l_i64(g, d.Kc), G.v_N = l_i64(g, d.Og), G.v_K = l_i64(g, d.P);
+  G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d.Og)), G.t_acc = k->t_acc, G.accumulate = true;
+  G.kind = gemm_kind(g, d.P);
+  if (G.kind == GK_VNNI) row_sums(g, G.v_A, d.P, G.v_M, G.v_K, G.v_asum);
+  gemm(g, &G);
+  l_next(g, &Lg);
+  l_next(g, &Lb);
+}
+
+void conv_backward_weight(Cg *g, int i, Ty t_g) {
+  const Node *nd = &g->m->nodes[i];
+  ConvDims d = conv_dims(g, nd);
+  KArgs k = {nd, i, t_g, false};
+  Val v_used = par_for(g, nd->name, g->f.v_n, g->p->maxw, conv_weight_body, &k);
+  /* g32[gi*Og + o, k] = sum over workers of part[gi, k, o] (exact in any order) */
+  Val v_g = grad_ptr(g);
+  l_zero(g, t_g, v_g, l_i64(g, nd->nweights));
+  Loop Lw = l_for(g, l_i64(g, 0), LLVMBuildZExt(g->b, v_used, g->t_i64, ""), "wk");
+  Val v_part = gpart_ptr(g, l_trunc(g, Lw.v_i, g->t_i32, ""));
+  Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
+  Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, d.Og), "o");
+  Loop Lk = l_for(g, l_i64(g, 0), l_i64(g, d.Kc), "k");
+  Val v_base = l_mul(g, Lg.v_i, l_i64(g, d.Og * d.Kc), "");
+  Val v_gi = l_add(g, v_base, l_add(g, l_mul(g, Lo.v_i, l_i64(g, d.Kc), ""), Lk.v_i, ""), "gidx");
+  Val v_pi = l_add(g, v_base, l_add(g, l_mul(g, Lk.v_i, l_i64(g, d.Og), ""), Lo.v_i, ""), "pidx");
+  Val v_sum = l_add(g, l_load(g, t_g, v_g, v_gi, "g"), l_load(g, t_g, v_part, v_pi, "p"), "g.new");
+  l_store(g, t_g, v_sum, v_g, v_gi);
+  l_next(g, &Lk);
+  l_next(g, &Lo);
+  l_next(g, &Lg);
+  l_next(g, &Lw);
+}

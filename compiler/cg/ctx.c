@@ -1,0 +1,167 @@
+/*
+ * ctx.c: what a kernel reads from the NitCtx and where its tensors live:
+ * the fields loaded at the top of every function, pointers into the params
+ * and work slabs at the offsets plan.c decided, the exponent slots, and the
+ * routing of input errors (straight to the producer, or to a private buffer
+ * when the producer gathers several contributions).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg.h"
+
+int64_t numel(const Shape *s) { return (int64_t)s->c * s->h * s->w; }
+
+Val act_ptr(Cg *g, int i) {
+  if (i == 0) return g->f.v_x;
+  int a = g->p->act_alias[i];
+  if (a == 0) return g->f.v_x;
+  return l_slab(g, g->f.v_work, g->p->act[a].off, g->m->nodes[i].name);
+}
+
+Val err_ptr(Cg *g, int i) {
+  int a = g->p->err_alias[i];
+  char buf[80];
+  snprintf(buf, sizeof buf, "%s.err", g->m->nodes[i].name);
+  return l_slab(g, g->f.v_work, g->p->err[a].off, buf);
+}
+
+/* exps slot: which = 0 activation, 1 error, 2 + s input error of slot s */
+static Val exp_slot(Cg *g, int i, int which) {
+  return l_gep(g, g->t_i32, g->f.v_exps, l_i64(g, (int64_t)i * 4 + which), "");
+}
+Val get_exp(Cg *g, int i, int which, const char *name) {
+  return LLVMBuildLoad2(g->b, g->t_i32, exp_slot(g, i, which), name);
+}
+void set_exp(Cg *g, int i, int which, Val v) { LLVMBuildStore(g->b, v, exp_slot(g, i, which)); }
+
+
+
+/* int8 pointer to a layer's (int8 view of its) weights */
+Val w8_ptr(Cg *g, const Node *nd) {
+  char buf[80];
+  snprintf(buf, sizeof buf, "%s.w", nd->name);
+  if (g->m->recipe.weight_bits > 8)
+    return l_slab(g, g->f.v_work, g->p->wview[nd - g->m->nodes].off, buf);
+  return l_slab(g, g->f.v_params, g->p->param_off[nd->param], buf);
+}
+
+Val wraw_ptr(Cg *g, const Node *nd) {
+  char buf[80];
+  snprintf(buf, sizeof buf, "%s.wraw", nd->name);
+  return l_slab(g, g->f.v_params, g->p->param_off[nd->param], buf);
+}
+
+Val v_key_for(Cg *g, uint32_t tid, const char *name) {
+  Val args[] = {g->f.v_seed, g->f.v_step, l_i32(g, tid)};
+  return l_call(g, g->ft_key, g->f_key, args, 3, name);
+}
+
+
+Val acc_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->acc.off, "acc"); }
+Val acc2_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->acc2.off, "acc2"); }
+Val grad_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->grad.off, "grad"); }
+
+/* Where row sums of weight operands go: the gradient scratch, which is free
+ * from the start of a layer's forward or backward pass until its weight
+ * gradient is computed (after the input error). */
+Val wsum_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->grad.off, "wsum"); }
+/* Row sums of data operands (dense layers), computed before the workers start. */
+Val rsum_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->rsum.off, "rsum"); }
+
+
+Val pack_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->pack.off, "pack"); }
+
+
+int log2i(int64_t v) {
+  int k = 0;
+  while (((int64_t)1 << k) < v) k++;
+  return k;
+}
+
+bool err_dst(Cg *g, int i, int s, ErrDst *d) {
+  int src = g->m->nodes[i].in[s];
+  if (src <= 0 || !g->p->needs_err[src]) return false;
+  if (g->p->gathers[src]) {
+    char buf[96];
+    snprintf(buf, sizeof buf, "%s.ein%d", g->m->nodes[i].name, s);
+    d->v_ptr = l_slab(g, g->f.v_work, g->p->ein[i][s].off, buf);
+    d->node = i;
+    d->which = 2 + s;
+  } else {
+    d->v_ptr = err_ptr(g, src);
+    d->node = src;
+    d->which = 1;
+  }
+  return true;
+}
+
+/* Requantize an input-error accumulator (exponent v_s before rounding). */
+void deliver_acc(Cg *g, int i, const ErrDst *d, Val v_e32, bool wide, Val v_s, Val v_fused) {
+  Node *src = &g->m->nodes[g->m->nodes[i].in[0]];
+  Val v_cnt = l_batch_elems(g, &src->out, "count");
+  Val v_k = requant_fused(g, wide, v_e32, v_cnt, d->v_ptr, g->f.v_rerr, v_key_for(g, NIT_TID_ERR(i), "key.err"), v_fused);
+  set_exp(g, d->node, d->which, l_add(g, v_s, v_k, "s.err"));
+}
+
+/* Copy (or mask) an error tensor to a destination, same exponent. */
+void pass_err(Cg *g, const Node *nd, const ErrDst *d, Val v_e, Val v_se, Val v_src) {
+  if (v_src != d->v_ptr) {
+    Loop L = l_for(g, l_i64(g, 0), l_batch_elems(g, &nd->out, "count"), "j");
+    l_store(g, g->t_i8, l_load(g, g->t_i8, v_e, L.v_i, "e"), d->v_ptr, L.v_i);
+    l_next(g, &L);
+  }
+  set_exp(g, d->node, d->which, v_se);
+}
+
+/* -------------------------------------------------------- step functions */
+
+static Val ctx_field(Cg *g, unsigned idx, Ty t, const char *name) {
+  Val v_p = LLVMBuildStructGEP2(g->b, g->t_ctx, g->f.v_ctx, idx, "");
+  return LLVMBuildLoad2(g->b, t, v_p, name);
+}
+
+/* Every NitCtx field a kernel may use (also at the top of outlined bodies). */
+void load_ctx_fields(Cg *g) {
+  g->f.v_params = ctx_field(g, CTX_params, g->t_ptr, "params");
+  g->f.v_work = ctx_field(g, CTX_work, g->t_ptr, "work");
+  g->f.v_seed = ctx_field(g, CTX_seed, g->t_i64, "seed");
+  g->f.v_step = ctx_field(g, CTX_step, g->t_i64, "step");
+  g->f.v_n = l_sext(g, ctx_field(g, CTX_n, g->t_i32, "n32"), g->t_i64, "n");
+  g->f.v_inexp = ctx_field(g, CTX_in_exp, g->t_i32, "in.exp");
+  g->f.v_mu = ctx_field(g, CTX_mu, g->t_i32, "mu");
+  g->f.v_ract = ctx_field(g, CTX_act_round, g->t_i32, "round.act");
+  g->f.v_rerr = ctx_field(g, CTX_err_round, g->t_i32, "round.err");
+  g->f.v_rgrad = ctx_field(g, CTX_grad_round, g->t_i32, "round.grad");
+  g->f.v_decay = ctx_field(g, CTX_decay, g->t_i32, "decay");
+  g->f.v_train = ctx_field(g, CTX_train, g->t_i32, "train");
+  g->f.v_exps = l_slab(g, g->f.v_work, g->p->exps_off, "exps");
+}
+
+void load_ctx(Cg *g) {
+  load_ctx_fields(g);
+  set_exp(g, 0, 0, g->f.v_inexp);
+}
+
+/* Copy logits and exponents out to the caller. */
+void publish(Cg *g) {
+  Model *m = g->m;
+  int o = m->output;
+  Val v_lg = ctx_field(g, CTX_logits, g->t_ptr, "logits");
+  Val v_src = act_ptr(g, o);
+  Loop L = l_for(g, l_i64(g, 0), l_mul(g, g->f.v_n, l_i64(g, m->classes), ""), "j");
+  l_store(g, g->t_i8, l_load(g, g->t_i8, v_src, L.v_i, "a"), v_lg, L.v_i);
+  l_next(g, &L);
+  LLVMBuildStore(g->b, get_exp(g, o, 0, "s.logits"),
+                 LLVMBuildStructGEP2(g->b, g->t_ctx, g->f.v_ctx, CTX_logit_exp, ""));
+}
+
+void copy_exps(Cg *g) {
+  Val v_dst = ctx_field(g, CTX_exps, g->t_ptr, "exps.out");
+  Blk b_join = l_if(g, LLVMBuildIsNotNull(g->b, v_dst, ""), "exps");
+  for (int i = 0; i < g->m->nnodes; i++)
+    for (int w = 0; w < 2; w++)
+      l_store(g, g->t_i32, get_exp(g, i, w, "s"), v_dst, l_i64(g, (int64_t)i * 2 + w));
+  l_endif(g, b_join);
+}

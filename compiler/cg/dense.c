@@ -1,0 +1,78 @@
+/*
+ * dense.c: dense layers, each pass one GEMM (gemm.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg.h"
+
+/* Transpose a (rows, cols) int8 matrix into dst with row stride ldd:
+ * dst[c*ldd + r] = src[r*cols + c] for r < rows (run time), c < cols. */
+static void l_transpose(Cg *g, Val v_src, Val v_rows, int64_t cols, Val v_dst, int64_t ldd) {
+  Loop Lr = l_for(g, l_i64(g, 0), v_rows, "tr");
+  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, cols), "tc");
+  Val v_v = l_load(g, g->t_i8, v_src, l_add(g, l_mul(g, Lr.v_i, l_i64(g, cols), ""), Lc.v_i, ""), "v");
+  l_store(g, g->t_i8, v_v, v_dst, l_add(g, l_mul(g, Lc.v_i, l_i64(g, ldd), ""), Lr.v_i, ""));
+  l_next(g, &Lc);
+  l_next(g, &Lr);
+}
+
+
+
+/* Dense layers: workers take ranges of panels (16 outputs each) and pack
+ * their own panels of the B operand.
+ *   forward       acc[b, o] = sum_i x[b, i] w[o, i]    A = x,   B(o, i) = w
+ *   input error   e32[b, i] = sum_o e[b, o] w[o, i]    A = e,   B(i, o) = w^T
+ *   weight grad   g32[o, i] = sum_b e[b, o] x[b, i]    A = e^T, B(i, b) = x^T */
+static Gemm dense_gemm(Cg *g, const KArgs *k, Pass which, Val v_lo, Val v_hi) {
+  const Node *nd = k->nd;
+  int64_t I = nd->wshape[1], O = nd->wshape[0], Bc = g->m->recipe.batch;
+  Gemm G = {0};
+  G.t_acc = k->t_acc;
+  G.v_j0 = v_lo, G.v_j1 = v_hi;
+  G.v_asum = rsum_ptr(g);
+  if (which == PASS_FORWARD) {
+    G.v_A = act_ptr(g, nd->in[0]), G.lda = I, G.v_B = w8_ptr(g, nd), G.sn = I, G.sk = 1;
+    G.v_C = acc_ptr(g), G.ldc = O, G.v_M = g->f.v_n, G.v_N = l_i64(g, O), G.v_K = l_i64(g, I);
+    G.v_P = pack_ptr(g), G.kind = gemm_kind(g, I);
+  } else if (which == PASS_INPUT) {
+    G.v_A = err_ptr(g, k->i), G.lda = O, G.v_B = w8_ptr(g, nd), G.sn = 1, G.sk = I;
+    G.v_C = acc_ptr(g), G.ldc = I, G.v_M = g->f.v_n, G.v_N = l_i64(g, I), G.v_K = l_i64(g, O);
+    G.v_P = pack_ptr(g), G.kind = gemm_kind(g, O);
+  } else {
+    G.v_A = pack_ptr(g), G.lda = Bc, G.v_B = act_ptr(g, nd->in[0]), G.sn = 1, G.sk = I;
+    G.v_C = grad_ptr(g), G.ldc = I, G.v_M = l_i64(g, O), G.v_N = l_i64(g, I), G.v_K = g->f.v_n;
+    G.v_P = l_slab(g, g->f.v_work, g->p->pack.off + rup(O * Bc, 64), "xT.pan"), G.kind = gemm_kind(g, Bc);
+  }
+  return G;
+}
+
+static void dense_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk, Pass which) {
+  const KArgs *k = u;
+  Gemm G = dense_gemm(g, k, which, v_lo, v_hi);
+  if (k->fuse) G.var_max = fused_begin(g);
+  gemm(g, &G);
+  if (k->fuse) fused_end(g, G.var_max, v_wk);
+}
+static void dense_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) { dense_body(g, u, v_lo, v_hi, v_wk, PASS_FORWARD); }
+static void dense_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) { dense_body(g, u, v_lo, v_hi, v_wk, PASS_INPUT); }
+static void dense_weight_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) { dense_body(g, u, v_lo, v_hi, v_wk, PASS_WEIGHT); }
+
+/* Returns the workers that ran, when they left their max |C| for
+ * requant_fused (forward and input error on a panel kernel), else NULL. */
+static Val dense_kernel(Cg *g, int i, Ty t_acc, Pass which, BodyFn body) {
+  const Node *nd = &g->m->nodes[i];
+  int64_t O = nd->wshape[0], Bc = g->m->recipe.batch;
+  KArgs k = {nd, i, t_acc, false};
+  if (which == PASS_WEIGHT) l_transpose(g, err_ptr(g, i), g->f.v_n, O, pack_ptr(g), Bc); /* e^T (O, B) */
+  Gemm G = dense_gemm(g, &k, which, l_i64(g, 0), l_i64(g, 0));
+  k.fuse = which != PASS_WEIGHT && G.kind != GK_PLAIN;
+  if (G.kind == GK_VNNI) row_sums(g, G.v_A, G.lda, G.v_M, G.v_K, rsum_ptr(g));
+  Val v_used = par_for(g, nd->name, l_i64(g, npanels(which == PASS_FORWARD ? O : nd->wshape[1])), g->p->maxw, body, &k);
+  return k.fuse ? v_used : NULL;
+}
+
+Val dense_forward(Cg *g, int i, Ty t_acc) { return dense_kernel(g, i, t_acc, PASS_FORWARD, dense_forward_body); }
+Val dense_backward_input(Cg *g, int i, Ty t_acc) { return dense_kernel(g, i, t_acc, PASS_INPUT, dense_input_body); }
+void dense_backward_weight(Cg *g, int i, Ty t_g) { dense_kernel(g, i, t_g, PASS_WEIGHT, dense_weight_body); }

@@ -1,0 +1,419 @@
+/*
+ * gemm.c: the int8 GEMM behind every dense and conv kernel.
+ *
+ * Every weighted kernel is one matrix product
+ *   C[m*ldc + n] (+)= sum_{k<K} A[m*lda + k] * B(n, k)
+ * for m < M and the columns n of a range of panels, int8 operands, exact
+ * sums. A is read in place, four bytes of k at a time, and broadcast; B is
+ * packed into panels of PL = 16 columns:
+ *   byte (n, k) at panel n/16, offset (k/4)*64 + (n%16)*4 + k%4,
+ * one panel being ceil(K/4) * 64 bytes ("k-quad interleaved"), so one
+ * 64-byte load gives four k of sixteen columns and a dot-product instruction
+ * adds sixteen four-term products into sixteen i32 lanes of C's row. No
+ * horizontal sums, and C's row is stored with vector stores (a masked one at
+ * the last panel). Packed bytes beyond N or K are 0, so A's bytes beyond K
+ * (read in the last quad) multiply zeros; conv panels built straight from
+ * im2col may hold other bytes where A has zero padding.
+ *
+ * Micro-kernels, chosen from the target's features (GemmKind):
+ *   vnni     x86 AVX-512 VNNI: vpdpbusd multiplies unsigned by signed bytes,
+ *            so the panels hold b ^ 0x80 = b + 128 (unsigned) and the bias
+ *            comes out exactly: sum a (b + 128) - 128 sum_k a = sum a b, with
+ *            sum_k A[m, k] precomputed per row (asum). Lanes never exceed
+ *            K * 255 * 128 in magnitude: used while that is below 2^31.
+ *   sdot     AArch64 with +dotprod: sdot, signed by signed, no bias.
+ *   generic  x86 without VNNI: bytes sign-extended to words and multiplied
+ *            in pairs by pmaddwd (SSE2, AVX2 or AVX-512BW, the widest the
+ *            features allow) into 32 lanes of pair sums, folded to 16 once
+ *            per tile. Exact: vpmaddubsw is not used, as its word sums
+ *            saturate.
+ *   lanes    other targets (AArch64 without dotprod, RISC-V): no shuffles at
+ *            all; byte r of every i32 lane of the panel row is sign-extended
+ *            in place by two shifts and multiplied by A's byte r, so the
+ *            vector code is lane-wise (NEON shl/sshr/mla, RVV vsll/vsra/
+ *            vmacc with +v, scalar code otherwise).
+ *   plain    one dot loop per output in the accumulator's width, for sums
+ *            that could leave i32 (K >= 131072) and for testing.
+ * Tiles are MR rows by NP panels of accumulators (8 x 2 zmm on vnni, 4 x 1
+ * elsewhere); edge rows get tiles of their exact height. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg.h"
+
+/* The widest pmaddwd the x86 features allow (the generic kernel): from the
+ * feature list (a host build lists them all), or the x86-64-v3/v4 levels;
+ * other CPU names get SSE2's unless --features names +avx2 or +avx512bw. */
+int gemm_madd_bits(const CgTarget *t) {
+  const char *feat = t->features ? t->features : "", *cpu = t->cpu ? t->cpu : "";
+  if (strstr(feat, "+avx512bw") || !strcmp(cpu, "x86-64-v4")) return 512;
+  if (strstr(feat, "+avx2") || !strcmp(cpu, "x86-64-v3")) return 256;
+  return 128;
+}
+
+/* The GEMM micro-kernel for a target: vpdpbusd on zmm needs avx512vnni and
+ * avx512bw; sdot needs dotprod. NITC_GEMM=generic|plain in the environment
+ * forces a portable kernel (the tests use it); so does NITC_GEMM=lanes. */
+GemmKind gemm_isa(const CgTarget *t) {
+  const char *feat = t->features ? t->features : "";
+  bool x86 = !strncmp(t->triple, "x86_64", 6);
+  GemmKind gk = x86 ? GK_GENERIC : GK_LANES;
+  if (x86 && strstr(feat, "+avx512vnni") && strstr(feat, "+avx512bw")) gk = GK_VNNI;
+  if (!strncmp(t->triple, "aarch64", 7) && strstr(feat, "+dotprod")) gk = GK_SDOT;
+  const char *force = getenv("NITC_GEMM");
+  if (force && !strcmp(force, "generic")) gk = GK_GENERIC;
+  if (force && !strcmp(force, "lanes")) gk = GK_LANES;
+  if (force && !strcmp(force, "plain")) gk = GK_PLAIN;
+  return gk;
+}
+
+/* The kernel for sums of up to kmax terms (a compile-time bound). */
+GemmKind gemm_kind(Cg *g, int64_t kmax) {
+  if (g->gk == GK_PLAIN || kmax * 128 * 128 >= ((int64_t)1 << 31)) return GK_PLAIN;
+  if (g->gk == GK_VNNI && kmax * 255 * 128 >= ((int64_t)1 << 31)) return GK_GENERIC; /* the bias would overflow */
+  return g->gk;
+}
+
+
+
+Val l_splat(Cg *g, Val v, unsigned n, const char *name) {
+  Ty t = LLVMVectorType(LLVMTypeOf(v), n);
+  Val v_ins = LLVMBuildInsertElement(g->b, LLVMGetUndef(t), v, l_i32(g, 0), "");
+  Val zeros[64];
+  for (unsigned i = 0; i < n; i++) zeros[i] = l_i32(g, 0);
+  return LLVMBuildShuffleVector(g->b, v_ins, LLVMGetUndef(t), LLVMConstVector(zeros, n), name);
+}
+
+/* Lanes [lo, lo + n) of a vector, or of two concatenated (v_b non-NULL). */
+Val l_lanes(Cg *g, Val v_a, Val v_b, int lo, int n, int step, const char *name) {
+  Val idx[64];
+  for (int i = 0; i < n; i++) idx[i] = l_i32(g, lo + i * step);
+  return LLVMBuildShuffleVector(g->b, v_a, v_b ? v_b : LLVMGetUndef(LLVMTypeOf(v_a)), LLVMConstVector(idx, n), name);
+}
+
+/* acc[l] += sum_{r<4} a_r * b[4l + r] over 16 lanes: v_a is A's i32 quad
+ * (bytes a_0..a_3), v_b a <16 x i32> panel row of quads. */
+static Val dot4(Cg *g, GemmKind kind, Val v_acc, Val v_a, Val v_b) {
+  if (kind == GK_VNNI) {
+    Ty ft;
+    Val f = l_intrinsic(g, "llvm.x86.avx512.vpdpbusd.512", NULL, 0, &ft);
+    Val args[] = {v_acc, v_b, l_splat(g, v_a, 16, "a.bc")}; /* unsigned panel, signed A */
+    return l_call(g, ft, f, args, 3, "acc");
+  }
+  if (kind == GK_SDOT) {
+    Ty t_q = LLVMVectorType(g->t_i32, 4), t_b16 = LLVMVectorType(g->t_i8, 16), ft;
+    Ty ov[] = {t_q, t_b16};
+    Val f = l_intrinsic(g, "llvm.aarch64.neon.sdot", ov, 2, &ft);
+    Val v_a16 = LLVMBuildBitCast(g->b, l_splat(g, v_a, 4, ""), t_b16, "a.bc");
+    Val q[4];
+    for (int h = 0; h < 4; h++) {
+      Val v_bq = LLVMBuildBitCast(g->b, l_lanes(g, v_b, NULL, 4 * h, 4, 1, ""), t_b16, "b.q");
+      Val args[] = {l_lanes(g, v_acc, NULL, 4 * h, 4, 1, "acc.q"), v_bq, v_a16};
+      q[h] = l_call(g, ft, f, args, 3, "acc.q");
+    }
+    Val v_lo = l_lanes(g, q[0], q[1], 0, 8, 1, ""), v_hi = l_lanes(g, q[2], q[3], 0, 8, 1, "");
+    return l_lanes(g, v_lo, v_hi, 0, 16, 1, "acc");
+  }
+  if (kind == GK_LANES) {
+    for (int r = 0; r < 4; r++) {
+      Val v_br = LLVMBuildAShr(g->b, LLVMBuildShl(g->b, v_b, l_splat(g, l_i32(g, 24 - 8 * r), 16, ""), ""),
+                               l_splat(g, l_i32(g, 24), 16, ""), "b.r");
+      Val v_ar = LLVMBuildAShr(g->b, LLVMBuildShl(g->b, v_a, l_i32(g, 24 - 8 * r), ""), l_i32(g, 24), "a.r");
+      v_acc = l_add(g, v_acc, l_mul(g, v_br, l_splat(g, v_ar, 16, ""), ""), "acc");
+    }
+    return v_acc;
+  }
+  /* x86 pmaddwd on sign-extended words: pairs of products into 32 lanes of
+   * pair sums (gemm_tile folds them once after the k loop) */
+  int wl = g->madd_bits / 16; /* words per pmaddwd */
+  const char *name = wl == 32 ? "llvm.x86.avx512.pmaddw.d.512" : wl == 16 ? "llvm.x86.avx2.pmadd.wd" : "llvm.x86.sse2.pmadd.wd";
+  Ty ft;
+  Val f = l_intrinsic(g, name, NULL, 0, &ft);
+  Ty t_b = LLVMVectorType(g->t_i8, 64), t_w = LLVMVectorType(g->t_i16, 64);
+  Val v_aw = l_sext(g, LLVMBuildBitCast(g->b, l_splat(g, v_a, 16, ""), t_b, ""), t_w, "a.w");
+  Val v_bw = l_sext(g, LLVMBuildBitCast(g->b, v_b, t_b, ""), t_w, "b.w");
+  Val part[8];
+  int np = 64 / wl;
+  for (int h = 0; h < np; h++) {
+    Val args[] = {l_lanes(g, v_aw, NULL, h * wl, wl, 1, ""), l_lanes(g, v_bw, NULL, h * wl, wl, 1, "")};
+    part[h] = l_call(g, ft, f, args, 2, "madd");
+  }
+  for (int n = np; n > 1; n /= 2) /* concatenate the 32 pair sums */
+    for (int t = 0; t < n / 2; t++) part[t] = l_lanes(g, part[2 * t], part[2 * t + 1], 0, 32 / n * 2, 1, "");
+  Val v_s2 = part[0];
+  return l_add(g, v_acc, v_s2, "acc"); /* 32 lanes of pair sums: gemm_tile folds them */
+}
+
+/* Byte (n, k) of the panels sits at panel_col(n) + panel_k(k). */
+static Val panel_col(Cg *g, Val v_n, Val v_ps) {
+  return l_add(g, l_mul(g, LLVMBuildAShr(g->b, v_n, l_i64(g, 4), ""), v_ps, ""),
+               l_mul(g, LLVMBuildAnd(g->b, v_n, l_i64(g, 15), ""), l_i64(g, 4), ""), "p.col");
+}
+static Val panel_k(Cg *g, Val v_k) {
+  return l_add(g, l_mul(g, LLVMBuildAShr(g->b, v_k, l_i64(g, 2), ""), l_i64(g, 64), ""), LLVMBuildAnd(g->b, v_k, l_i64(g, 3), ""), "p.k");
+}
+
+/* Bytes (n, k) of B for n in [n0, n1), k in [k0, K) into their panels. */
+static void pack_bytes(Cg *g, const Gemm *G, Val v_n0, Val v_n1, Val v_k0, Val v_ps, Val v_bias) {
+  Loop Lk = l_for(g, v_k0, G->v_K, "pk");
+  Val v_ko = panel_k(g, Lk.v_i);
+  Val v_src = l_gep(g, g->t_i8, G->v_B, l_mul(g, Lk.v_i, l_i64(g, G->sk), ""), "b.k");
+  Loop Ln = l_for(g, v_n0, v_n1, "pn");
+  Val v_v = l_load(g, g->t_i8, v_src, l_mul(g, Ln.v_i, l_i64(g, G->sn), ""), "b");
+  Val v_o = l_add(g, panel_col(g, Ln.v_i, v_ps), v_ko, "");
+  l_store(g, g->t_i8, LLVMBuildXor(g->b, v_v, v_bias, ""), G->v_P, v_o);
+  l_next(g, &Ln);
+  l_next(g, &Lk);
+}
+
+/* Pack B's columns of panels [j0, j1) (see above). */
+static void pack_panels(Cg *g, const Gemm *G) {
+  Val v_kq = LLVMBuildAShr(g->b, l_add(g, G->v_K, l_i64(g, 3), ""), l_i64(g, 2), "kq");
+  Val v_ps = l_mul(g, v_kq, l_i64(g, 64), "ps");
+  Val v_dst0 = l_gep(g, g->t_i8, G->v_P, l_mul(g, G->v_j0, v_ps, ""), "pan");
+  LLVMBuildMemSet(g->b, v_dst0, LLVMConstNull(g->t_i8), l_mul(g, l_sub(g, G->v_j1, G->v_j0, ""), v_ps, ""), 64);
+  Val v_n0 = l_mul(g, G->v_j0, l_i64(g, PL), "n0");
+  Val v_n1 = l_smin(g, l_mul(g, G->v_j1, l_i64(g, PL), ""), G->v_N, "n1");
+  Val v_bias = LLVMConstInt(g->t_i8, G->kind == GK_VNNI ? 0x80 : 0, 0);
+  if (G->sk == 1) {
+    /* rows of B are contiguous along k: whole quads as i32, then the tail */
+    Val v_bias32 = l_i32(g, G->kind == GK_VNNI ? (int64_t)0x80808080 : 0);
+    Loop Ln = l_for(g, v_n0, v_n1, "pn");
+    Val v_src = l_gep(g, g->t_i8, G->v_B, l_mul(g, Ln.v_i, l_i64(g, G->sn), ""), "b.row");
+    Val v_dst = l_gep(g, g->t_i8, G->v_P, panel_col(g, Ln.v_i, v_ps), "p.col");
+    Val v_kf = LLVMBuildAShr(g->b, G->v_K, l_i64(g, 2), "kfull");
+    Loop Lq = l_for(g, l_i64(g, 0), v_kf, "pq");
+    Val v_w = LLVMBuildLoad2(g->b, g->t_i32, l_gep(g, g->t_i8, v_src, l_mul(g, Lq.v_i, l_i64(g, 4), ""), ""), "quad");
+    LLVMSetAlignment(v_w, 1);
+    Val v_st = LLVMBuildStore(g->b, LLVMBuildXor(g->b, v_w, v_bias32, ""), l_gep(g, g->t_i8, v_dst, l_mul(g, Lq.v_i, l_i64(g, 64), ""), ""));
+    LLVMSetAlignment(v_st, 4);
+    l_next(g, &Lq);
+    Loop Lt = l_for(g, l_mul(g, v_kf, l_i64(g, 4), ""), G->v_K, "pt");
+    Val v_v = l_load(g, g->t_i8, v_src, Lt.v_i, "b");
+    Val v_o = panel_k(g, Lt.v_i);
+    l_store(g, g->t_i8, LLVMBuildXor(g->b, v_v, v_bias, ""), v_dst, v_o);
+    l_next(g, &Lt);
+    l_next(g, &Ln);
+    return;
+  }
+  if (G->sn == 1) {
+    /* columns contiguous: for each whole panel and quad of k, four 16-byte
+     * rows interleave byte by byte into one 64-byte quad row */
+    Ty t_16 = LLVMVectorType(g->t_i8, 16);
+    Val idx[64], bias64[64];
+    for (int l = 0; l < 16; l++)
+      for (int r = 0; r < 4; r++) idx[l * 4 + r] = l_i32(g, r * 16 + l);
+    for (int t = 0; t < 64; t++) bias64[t] = v_bias;
+    Val v_jf = l_smin(g, G->v_j1, LLVMBuildSDiv(g->b, G->v_N, l_i64(g, PL), ""), "j.full");
+    Val v_kf = LLVMBuildAShr(g->b, G->v_K, l_i64(g, 2), "kfull");
+    Loop Lj = l_for(g, G->v_j0, v_jf, "pj");
+    Loop Lq = l_for(g, l_i64(g, 0), v_kf, "pq");
+    Val v_r[4];
+    for (int r = 0; r < 4; r++) {
+      Val v_at = l_add(g, l_mul(g, l_add(g, l_mul(g, Lq.v_i, l_i64(g, 4), ""), l_i64(g, r), ""), l_i64(g, G->sk), ""),
+                       l_mul(g, Lj.v_i, l_i64(g, PL), ""), "");
+      v_r[r] = LLVMBuildLoad2(g->b, t_16, l_gep(g, g->t_i8, G->v_B, v_at, ""), "b.k");
+      LLVMSetAlignment(v_r[r], 1);
+    }
+    Val v_01 = l_lanes(g, v_r[0], v_r[1], 0, 32, 1, ""), v_23 = l_lanes(g, v_r[2], v_r[3], 0, 32, 1, "");
+    Val v_q = LLVMBuildShuffleVector(g->b, v_01, v_23, LLVMConstVector(idx, 64), "quad.row");
+    v_q = LLVMBuildXor(g->b, v_q, LLVMConstVector(bias64, 64), "");
+    Val v_st = LLVMBuildStore(g->b, v_q, l_gep(g, g->t_i8, G->v_P, l_add(g, l_mul(g, Lj.v_i, v_ps, ""), l_mul(g, Lq.v_i, l_i64(g, 64), ""), ""), ""));
+    LLVMSetAlignment(v_st, 4);
+    l_next(g, &Lq);
+    l_next(g, &Lj);
+    /* the rest byte by byte: the tail of k of those panels, then the others */
+    Val v_nf = l_mul(g, l_smax(g, v_jf, G->v_j0, ""), l_i64(g, PL), "n.full");
+    pack_bytes(g, G, v_n0, l_smin(g, v_nf, v_n1, ""), l_mul(g, v_kf, l_i64(g, 4), ""), v_ps, v_bias);
+    pack_bytes(g, G, l_smax(g, v_nf, v_n0, ""), v_n1, l_i64(g, 0), v_ps, v_bias);
+    return;
+  }
+  pack_bytes(g, G, v_n0, v_n1, l_i64(g, 0), v_ps, v_bias);
+}
+
+/* dst[r] = sum_{k<K} A[r*lda + k] (i32) for r < rows: the bias correction of
+ * the vnni kernel. */
+void row_sums(Cg *g, Val v_A, int64_t lda, Val v_rows, Val v_K, Val v_dst) {
+  Loop Lr = l_for(g, l_i64(g, 0), v_rows, "rs");
+  Val var = l_var(g, g->t_i32, "rsum.var", NULL);
+  l_set(g, var, l_i32(g, 0));
+  Val v_row = l_mul(g, Lr.v_i, l_i64(g, lda), "");
+  Loop Lk = l_for(g, l_i64(g, 0), v_K, "rk");
+  Val v_v = l_sext(g, l_load(g, g->t_i8, v_A, l_add(g, v_row, Lk.v_i, ""), "a"), g->t_i32, "");
+  l_set(g, var, l_add(g, l_get(g, g->t_i32, var, ""), v_v, "rsum"));
+  l_next(g, &Lk);
+  l_store(g, g->t_i32, l_get(g, g->t_i32, var, "rsum"), v_dst, Lr.v_i);
+  l_next(g, &Lr);
+}
+
+/* The B(V) reduction fused into the epilogue: var_max = max(var_max, |sum|)
+ * lane-wise, over the lanes stored (v_mask NULL: all). Sums stay below
+ * 2^31 in magnitude (gemm_kind), so |sum| cannot overflow. */
+static void track_max(Cg *g, const Gemm *G, Val v_sum, Val v_mask) {
+  Ty t_v = LLVMVectorType(g->t_i32, PL);
+  Val v_abs = l_abs(g, v_sum, "abs");
+  if (v_mask) v_abs = l_select(g, v_mask, v_abs, LLVMConstNull(t_v), "abs.m");
+  l_set(g, G->var_max, l_smax(g, l_get(g, t_v, G->var_max, "max"), v_abs, "max.new"));
+}
+
+/* Store (or add) 16 i32 lanes at C[row + n0 ..], only lanes n0 + l < N. */
+static void store_lanes(Cg *g, const Gemm *G, Val v_sum, Val v_idx, Val v_n0) {
+  Ty t_c = LLVMVectorType(G->t_acc, PL);
+  unsigned al = G->t_acc == g->t_i32 ? 4 : 8;
+  Val v_v = G->t_acc == g->t_i32 ? v_sum : l_sext(g, v_sum, t_c, "sum.w");
+  Val v_ptr = l_gep(g, G->t_acc, G->v_C, v_idx, "c");
+  Val v_full = l_icmp(g, LLVMIntSLE, l_add(g, v_n0, l_i64(g, PL), ""), G->v_N, "full");
+  Blk b_full = l_block(g, "st.full"), b_part = l_block(g, "st.part"), b_join = l_block(g, "st.join");
+  LLVMBuildCondBr(g->b, v_full, b_full, b_part);
+  LLVMPositionBuilderAtEnd(g->b, b_full);
+  Val v_out = v_v;
+  if (G->accumulate) {
+    Val v_old = LLVMBuildLoad2(g->b, t_c, v_ptr, "c.old");
+    LLVMSetAlignment(v_old, al);
+    v_out = l_add(g, v_old, v_v, "c.new");
+  }
+  LLVMSetAlignment(LLVMBuildStore(g->b, v_out, v_ptr), al);
+  if (G->var_max) track_max(g, G, v_sum, NULL);
+  LLVMBuildBr(g->b, b_join);
+  LLVMPositionBuilderAtEnd(g->b, b_part);
+  Val v_left = l_trunc(g, l_sub(g, G->v_N, v_n0, ""), g->t_i32, "left");
+  Val lanes[PL];
+  for (int l = 0; l < PL; l++) lanes[l] = l_i32(g, l);
+  Val v_mask = l_icmp(g, LLVMIntSLT, LLVMConstVector(lanes, PL), l_splat(g, v_left, PL, ""), "mask");
+  if (G->var_max) track_max(g, G, v_sum, v_mask);
+  Ty ov_ld[] = {t_c, g->t_ptr}, ft_ld, ft_st;
+  Val f_ld = l_intrinsic(g, "llvm.masked.load", ov_ld, 2, &ft_ld);
+  Val f_st = l_intrinsic(g, "llvm.masked.store", ov_ld, 2, &ft_st);
+  v_out = v_v;
+  if (G->accumulate) {
+    Val args[] = {v_ptr, l_i32(g, al), v_mask, LLVMConstNull(t_c)};
+    v_out = l_add(g, l_call(g, ft_ld, f_ld, args, 4, "c.old"), v_v, "c.new");
+  }
+  Val sargs[] = {v_out, v_ptr, l_i32(g, al), v_mask};
+  l_call(g, ft_st, f_st, sargs, 4, "");
+  LLVMBuildBr(g->b, b_join);
+  LLVMPositionBuilderAtEnd(g->b, b_join);
+}
+
+/* One tile: rows [m0, m0 + mr) by panels [j, j + np). */
+static void gemm_tile(Cg *g, const Gemm *G, Val v_m0, int mr, Val v_j, int np, Val v_ps) {
+  Ty t_v = LLVMVectorType(g->t_i32, 16);
+  /* generic: 32 lanes of pair sums, folded to 16 once, after the k loop */
+  Ty t_a = G->kind == GK_GENERIC ? LLVMVectorType(g->t_i32, 32) : t_v;
+  Val var_acc[8][2], v_arow[8], v_pan[2];
+  for (int r = 0; r < mr; r++) {
+    v_arow[r] = l_gep(g, g->t_i8, G->v_A, l_mul(g, l_add(g, v_m0, l_i64(g, r), ""), l_i64(g, G->lda), ""), "a.row");
+    for (int p = 0; p < np; p++) var_acc[r][p] = l_var(g, t_a, "acc.var", LLVMConstNull(t_a));
+  }
+  for (int p = 0; p < np; p++)
+    v_pan[p] = l_gep(g, g->t_i8, G->v_P, l_mul(g, l_add(g, v_j, l_i64(g, p), ""), v_ps, ""), "pan");
+  Val v_kf = LLVMBuildAShr(g->b, G->v_K, l_i64(g, 2), "kfull");
+  Val v_tail = LLVMBuildAnd(g->b, G->v_K, l_i64(g, 3), "ktail");
+  /* the full quads, then one quad of 1..3 bytes of A (its other bytes 0) */
+  for (int part = 0; part < 2; part++) {
+    Loop Lq;
+    Blk b_join = NULL;
+    Val v_q;
+    if (part == 0) {
+      Lq = l_for(g, l_i64(g, 0), v_kf, "kq");
+      v_q = Lq.v_i;
+    } else {
+      b_join = l_if(g, l_icmp(g, LLVMIntNE, v_tail, l_i64(g, 0), ""), "ktail");
+      v_q = v_kf;
+    }
+    Val v_off = l_mul(g, v_q, l_i64(g, 4), "koff");
+    Val v_bv[2];
+    for (int p = 0; p < np; p++) {
+      Val v_l = LLVMBuildLoad2(g->b, t_v, l_gep(g, g->t_i8, v_pan[p], l_mul(g, v_q, l_i64(g, 64), ""), ""), "b.v");
+      LLVMSetAlignment(v_l, 4);
+      v_bv[p] = v_l;
+    }
+    for (int r = 0; r < mr; r++) {
+      Val v_a;
+      if (part == 0) {
+        v_a = LLVMBuildLoad2(g->b, g->t_i32, l_gep(g, g->t_i8, v_arow[r], v_off, ""), "a.q");
+        LLVMSetAlignment(v_a, 1);
+      } else {
+        v_a = l_i32(g, 0);
+        for (int t = 0; t < 3; t++) { /* in-bounds index; bytes past K are 0 */
+          Val v_t = l_smin(g, l_i64(g, t), l_sub(g, v_tail, l_i64(g, 1), ""), "");
+          Val v_byte = LLVMBuildZExt(g->b, l_load(g, g->t_i8, v_arow[r], l_add(g, v_off, v_t, ""), "a.t"), g->t_i32, "");
+          v_byte = l_select(g, l_icmp(g, LLVMIntSLT, l_i64(g, t), v_tail, ""), v_byte, l_i32(g, 0), "");
+          v_a = LLVMBuildOr(g->b, v_a, LLVMBuildShl(g->b, v_byte, l_i32(g, 8 * t), ""), "a.q");
+        }
+      }
+      for (int p = 0; p < np; p++)
+        l_set(g, var_acc[r][p], dot4(g, G->kind, l_get(g, t_a, var_acc[r][p], ""), v_a, v_bv[p]));
+    }
+    if (part == 0) l_next(g, &Lq);
+    else l_endif(g, b_join);
+  }
+  for (int r = 0; r < mr; r++) {
+    Val v_m = l_add(g, v_m0, l_i64(g, r), "m");
+    Val v_corr = NULL;
+    if (G->kind == GK_VNNI)
+      v_corr = l_splat(g, LLVMBuildShl(g->b, l_load(g, g->t_i32, G->v_asum, v_m, "asum"), l_i32(g, 7), ""), 16, "corr");
+    for (int p = 0; p < np; p++) {
+      Val v_sum = l_get(g, t_a, var_acc[r][p], "sum");
+      if (G->kind == GK_GENERIC)
+        v_sum = l_add(g, l_lanes(g, v_sum, NULL, 0, 16, 2, ""), l_lanes(g, v_sum, NULL, 1, 16, 2, ""), "sum");
+      if (v_corr) v_sum = l_sub(g, v_sum, v_corr, "dot");
+      Val v_n0 = l_mul(g, l_add(g, v_j, l_i64(g, p), ""), l_i64(g, PL), "n0");
+      store_lanes(g, G, v_sum, l_add(g, l_mul(g, v_m, l_i64(g, G->ldc), ""), v_n0, ""), v_n0);
+    }
+  }
+}
+
+/* Rows in tiles of MR, then the 0..MR-1 rows left in tiles of MR/2, ..., 2,
+ * 1 rows (one per set bit of the remainder) for np panels at j. */
+static void gemm_rows(Cg *g, const Gemm *G, Val v_j, int np, Val v_ps, int MR) {
+  Val v_mfull = l_mul(g, LLVMBuildSDiv(g->b, G->v_M, l_i64(g, MR), ""), l_i64(g, MR), "mfull");
+  Loop Lm = l_for(g, l_i64(g, 0), LLVMBuildSDiv(g->b, G->v_M, l_i64(g, MR), ""), "tm");
+  gemm_tile(g, G, l_mul(g, Lm.v_i, l_i64(g, MR), "m0"), MR, v_j, np, v_ps);
+  l_next(g, &Lm);
+  Val v_rem = l_sub(g, G->v_M, v_mfull, "m.rem");
+  for (int h = MR / 2; h >= 1; h /= 2) {
+    Blk b_join = l_if(g, l_icmp(g, LLVMIntNE, LLVMBuildAnd(g->b, v_rem, l_i64(g, h), ""), l_i64(g, 0), ""), "tm.rem");
+    Val v_m0 = l_add(g, v_mfull, LLVMBuildAnd(g->b, v_rem, l_i64(g, (MR - 1) & ~(2 * h - 1)), ""), "m0");
+    gemm_tile(g, G, v_m0, h, v_j, np, v_ps);
+    l_endif(g, b_join);
+  }
+}
+
+void gemm(Cg *g, const Gemm *G) {
+  if (G->kind == GK_PLAIN) {
+    Ty t = G->t_acc;
+    Val v_n0 = l_mul(g, G->v_j0, l_i64(g, PL), "n0");
+    Val v_n1 = l_smin(g, l_mul(g, G->v_j1, l_i64(g, PL), ""), G->v_N, "n1");
+    Loop Lm = l_for(g, l_i64(g, 0), G->v_M, "gm");
+    Loop Ln = l_for(g, v_n0, v_n1, "gn");
+    Val v_ar = l_mul(g, Lm.v_i, l_i64(g, G->lda), "arow"), v_br = l_mul(g, Ln.v_i, l_i64(g, G->sn), "brow");
+    Val var = l_var(g, t, "dot.var", NULL);
+    l_set(g, var, LLVMConstNull(t));
+    Loop Lk = l_for(g, l_i64(g, 0), G->v_K, "gk");
+    Val v_a = l_sext(g, l_load(g, g->t_i8, G->v_A, l_add(g, v_ar, Lk.v_i, ""), "a"), t, "");
+    Val v_b = l_sext(g, l_load(g, g->t_i8, G->v_B, l_add(g, v_br, l_mul(g, Lk.v_i, l_i64(g, G->sk), ""), ""), "b"), t, "");
+    l_set(g, var, l_add(g, l_get(g, t, var, ""), l_mul(g, v_a, v_b, ""), "dot"));
+    l_next(g, &Lk);
+    Val v_idx = l_add(g, l_mul(g, Lm.v_i, l_i64(g, G->ldc), ""), Ln.v_i, "cidx");
+    Val v_v = l_get(g, t, var, "dot");
+    if (G->accumulate) v_v = l_add(g, l_load(g, t, G->v_C, v_idx, "c.old"), v_v, "c.new");
+    l_store(g, t, v_v, G->v_C, v_idx);
+
+    l_next(g, &Ln);
+    l_next(g, &Lm);
+    return;
+  }
+  if (G->v_B) pack_panels(g, G);
+  Val v_ps = l_mul(g, LLVMBuildAShr(g->b, l_add(g, G->v_K, l_i64(g, 3), ""), l_i64(g, 2), ""), l_i64(g, 64), "ps");
+  int MR = G->kind == GK_VNNI ? 8 : G->kind == GK_GENERIC ? 2 : 4, NP = G->kind == GK_VNNI ? 2 : 1;
+  Val v_np = l_sub(g, G->v_j1, G->v_j0, "np");
+  Loop Lj = l_for(g, l_i64(g, 0), LLVMBuildSDiv(g->b, v_np, l_i64(g, NP), ""), "tj");
+  gemm_rows(g, G, l_add(g, G->v_j0, l_mul(g, Lj.v_i, l_i64(g, NP), ""), "j"), NP, v_ps, MR);
+  l_next(g, &Lj);
+  if (NP == 2) {
+    Blk b_join = l_if(g, l_icmp(g, LLVMIntNE, LLVMBuildAnd(g->b, v_np, l_i64(g, 1), ""), l_i64(g, 0), ""), "tj1");
+    gemm_rows(g, G, l_sub(g, G->v_j1, l_i64(g, 1), "j"), 1, v_ps, MR);
+    l_endif(g, b_join);
+  }
+}

@@ -1,0 +1,151 @@
+/*
+ * llvm.c: the small LLVM idioms every emitter uses (l_ helpers): typed
+ * constants, indexed loads and stores, entry-block stack slots, counted loops
+ * and ifs that leave the builder where the next statement goes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg.h"
+
+Val l_i32(Cg *g, int64_t v) { return LLVMConstInt(g->t_i32, (unsigned long long)v, 1); }
+Val l_i64(Cg *g, int64_t v) { return LLVMConstInt(g->t_i64, (unsigned long long)v, 1); }
+Val l_u64(Cg *g, uint64_t v) { return LLVMConstInt(g->t_i64, v, 0); }
+
+Blk l_block(Cg *g, const char *name) {
+  return LLVMAppendBasicBlockInContext(g->ctx, g->f.fn, name);
+}
+
+Val l_gep(Cg *g, Ty elem, Val base, Val idx, const char *name) {
+  return LLVMBuildGEP2(g->b, elem, base, &idx, 1, name);
+}
+
+Val l_load(Cg *g, Ty t, Val base, Val idx, const char *name) {
+  return LLVMBuildLoad2(g->b, t, l_gep(g, t, base, idx, ""), name);
+}
+
+void l_store(Cg *g, Ty t, Val v, Val base, Val idx) {
+  LLVMBuildStore(g->b, v, l_gep(g, t, base, idx, ""));
+}
+
+/* A stack slot in the entry block (mem2reg turns it into SSA). */
+Val l_var(Cg *g, Ty t, const char *name, Val init) {
+  Blk cur = LLVMGetInsertBlock(g->b);
+  LLVMValueRef first = LLVMGetFirstInstruction(g->f.b_entry);
+  if (first) LLVMPositionBuilderBefore(g->b, first);
+  else LLVMPositionBuilderAtEnd(g->b, g->f.b_entry);
+  Val v = LLVMBuildAlloca(g->b, t, name);
+  LLVMPositionBuilderAtEnd(g->b, cur);
+  if (init) LLVMBuildStore(g->b, init, v);
+  return v;
+}
+
+Val l_get(Cg *g, Ty t, Val var, const char *name) { return LLVMBuildLoad2(g->b, t, var, name); }
+void l_set(Cg *g, Val var, Val v) { LLVMBuildStore(g->b, v, var); }
+
+Val l_add(Cg *g, Val a, Val b, const char *n) { return LLVMBuildAdd(g->b, a, b, n); }
+Val l_sub(Cg *g, Val a, Val b, const char *n) { return LLVMBuildSub(g->b, a, b, n); }
+Val l_mul(Cg *g, Val a, Val b, const char *n) { return LLVMBuildMul(g->b, a, b, n); }
+Val l_sext(Cg *g, Val v, Ty t, const char *n) { return LLVMBuildSExt(g->b, v, t, n); }
+Val l_trunc(Cg *g, Val v, Ty t, const char *n) { return LLVMBuildTrunc(g->b, v, t, n); }
+Val l_icmp(Cg *g, LLVMIntPredicate p, Val a, Val b, const char *n) { return LLVMBuildICmp(g->b, p, a, b, n); }
+Val l_select(Cg *g, Val c, Val a, Val b, const char *n) { return LLVMBuildSelect(g->b, c, a, b, n); }
+
+Val l_smax(Cg *g, Val a, Val b, const char *n) {
+  return l_select(g, l_icmp(g, LLVMIntSGT, a, b, ""), a, b, n);
+}
+Val l_smin(Cg *g, Val a, Val b, const char *n) {
+  return l_select(g, l_icmp(g, LLVMIntSLT, a, b, ""), a, b, n);
+}
+Val l_abs(Cg *g, Val v, const char *n) {
+  Val v_neg = LLVMBuildNeg(g->b, v, "");
+  return l_select(g, l_icmp(g, LLVMIntSLT, v, LLVMConstNull(LLVMTypeOf(v)), ""), v_neg, v, n);
+}
+
+Val l_call(Cg *g, Ty ft, Val f, Val *args, unsigned nargs, const char *name) {
+  return LLVMBuildCall2(g->b, ft, f, args, nargs, name);
+}
+
+Loop l_for(Cg *g, Val v_lo, Val v_hi, const char *name) {
+  char buf[96];
+  Loop L;
+  Blk b_pre = LLVMGetInsertBlock(g->b);
+  snprintf(buf, sizeof buf, "%s.head", name);
+  L.b_head = l_block(g, buf);
+  snprintf(buf, sizeof buf, "%s.body", name);
+  Blk b_body = l_block(g, buf);
+  snprintf(buf, sizeof buf, "%s.end", name);
+  L.b_exit = l_block(g, buf);
+  LLVMBuildBr(g->b, L.b_head);
+  LLVMPositionBuilderAtEnd(g->b, L.b_head);
+  L.v_phi = LLVMBuildPhi(g->b, g->t_i64, name);
+  LLVMAddIncoming(L.v_phi, &v_lo, &b_pre, 1);
+  Val v_c = l_icmp(g, LLVMIntSLT, L.v_phi, v_hi, "");
+  LLVMBuildCondBr(g->b, v_c, b_body, L.b_exit);
+  LLVMPositionBuilderAtEnd(g->b, b_body);
+  L.v_i = L.v_phi;
+  return L;
+}
+
+void l_next(Cg *g, Loop *L) {
+  Val v_next = l_add(g, L->v_phi, l_i64(g, 1), "");
+  Blk b_latch = LLVMGetInsertBlock(g->b);
+  LLVMBuildBr(g->b, L->b_head);
+  LLVMAddIncoming(L->v_phi, &v_next, &b_latch, 1);
+  LLVMPositionBuilderAtEnd(g->b, L->b_exit);
+}
+
+/* if (c) { ... } : l_if leaves the builder in the then-block; l_endif joins. */
+Blk l_if(Cg *g, Val v_c, const char *name) {
+  char buf[96];
+  snprintf(buf, sizeof buf, "%s.then", name);
+  Blk b_then = l_block(g, buf);
+  snprintf(buf, sizeof buf, "%s.join", name);
+  Blk b_join = l_block(g, buf);
+  LLVMBuildCondBr(g->b, v_c, b_then, b_join);
+  LLVMPositionBuilderAtEnd(g->b, b_then);
+  return b_join;
+}
+
+void l_endif(Cg *g, Blk b_join) {
+  LLVMBuildBr(g->b, b_join);
+  LLVMPositionBuilderAtEnd(g->b, b_join);
+}
+
+Val l_begin_fn(Cg *g, const char *name, Ty ft, bool internal) {
+  Val f = LLVMAddFunction(g->mod, name, ft);
+  if (internal) LLVMSetLinkage(f, LLVMInternalLinkage);
+  g->f.fn = f;
+  g->f.b_entry = l_block(g, "entry");
+  LLVMPositionBuilderAtEnd(g->b, g->f.b_entry);
+  return f;
+}
+
+Val l_param(Cg *g, unsigned i, const char *name) {
+  Val v = LLVMGetParam(g->f.fn, i);
+  LLVMSetValueName2(v, name, strlen(name));
+  return v;
+}
+
+Val l_intrinsic(Cg *g, const char *name, Ty *ov, unsigned nov, Ty *ft) {
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  *ft = LLVMIntrinsicGetType(g->ctx, id, ov, nov);
+  return LLVMGetIntrinsicDeclaration(g->mod, id, ov, nov);
+}
+
+/* Pointer to byte offset `off` of a slab. */
+Val l_slab(Cg *g, Val base, int64_t off, const char *name) {
+  return l_gep(g, g->t_i8, base, l_i64(g, off), name);
+}
+
+Val l_batch_elems(Cg *g, const Shape *s, const char *name) {
+  return l_mul(g, g->f.v_n, l_i64(g, numel(s)), name);
+}
+
+/* Zero `count` elements of type t. */
+void l_zero(Cg *g, Ty t, Val v_ptr, Val v_count) {
+  Loop L = l_for(g, l_i64(g, 0), v_count, "z");
+  l_store(g, t, LLVMConstNull(t), v_ptr, L.v_i);
+  l_next(g, &L);
+}

@@ -1,0 +1,120 @@
+/*
+ * loss.c: the integer softmax cross-entropy gradient (docs/numerics.md,
+ * "Loss gradient").
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg.h"
+
+/* loss(logits, s, labels, n, e, mode, key): the gradient for (n, classes)
+ * logits at exponent s, into e (n, classes) at exponent 0. */
+void emit_loss(Cg *g) {
+  int64_t C = g->m->classes;
+  Ty a[] = {g->t_ptr, g->t_i32, g->t_ptr, g->t_i64, g->t_ptr, g->t_i32, g->t_i64};
+  g->ft_loss = LLVMFunctionType(g->t_void, a, 7, 0);
+  g->f_loss = l_begin_fn(g, "nit_loss_grad", g->ft_loss, true);
+  Val v_lg = l_param(g, 0, "logits"), v_s32 = l_param(g, 1, "s"), v_lab = l_param(g, 2, "labels");
+  Val v_n = l_param(g, 3, "n"), v_e = l_param(g, 4, "err"), v_mode = l_param(g, 5, "mode");
+  Val v_key = l_param(g, 6, "key");
+  Val v_s = l_sext(g, v_s32, g->t_i64, "s64");
+  Ty t_u = LLVMArrayType(g->t_i64, (unsigned)C);
+  Val var_u = l_var(g, t_u, "u", NULL);
+  Val var_t = l_var(g, t_u, "t", NULL);
+  Val var_x = l_var(g, t_u, "x", NULL);
+  Val var_acc = l_var(g, g->t_i64, "acc", NULL);
+  Val var_acc2 = l_var(g, g->t_i64, "acc2", NULL);
+  Val v_zero = l_i64(g, 0);
+
+  Loop Lb = l_for(g, v_zero, v_n, "row");
+  Val v_row = l_mul(g, Lb.v_i, l_i64(g, C), "row.base");
+  Val v_base2 = l_icmp(g, LLVMIntSGT, v_s, l_i64(g, -7), "base2");
+  Blk b_b2 = l_block(g, "base2"), b_tay = l_block(g, "taylor"), b_sum = l_block(g, "sum");
+  LLVMBuildCondBr(g->b, v_base2, b_b2, b_tay);
+
+  /* base-2 branch */
+  LLVMPositionBuilderAtEnd(g->b, b_b2);
+  l_set(g, var_acc, l_i64(g, INT64_MIN));
+  Val v_rs = l_sub(g, l_i64(g, 15), v_s, "rshift");
+  Loop Lc = l_for(g, v_zero, l_i64(g, C), "c");
+  Val v_a = l_sext(g, l_load(g, g->t_i8, v_lg, l_add(g, v_row, Lc.v_i, ""), "a"), g->t_i64, "a64");
+  Val v_p = l_mul(g, v_a, l_i64(g, 47274), "p");
+  Val v_pm = LLVMBuildAShr(g->b, l_abs(g, v_p, ""), l_smax(g, v_rs, v_zero, ""), "");
+  Val v_pr = l_select(g, l_icmp(g, LLVMIntSLT, v_p, v_zero, ""), LLVMBuildNeg(g->b, v_pm, ""), v_pm, "");
+  /* left shift by L = s - 15, capped at 16: beyond that every d_i is 0 or 10
+   * already, and the cap keeps the product inside int64 */
+  Val v_pl = LLVMBuildShl(g->b, v_p, l_smin(g, l_smax(g, LLVMBuildNeg(g->b, v_rs, ""), v_zero, ""), l_i64(g, 16), ""), "");
+  Val v_xi = l_select(g, l_icmp(g, LLVMIntSGE, v_rs, v_zero, ""), v_pr, v_pl, "xi");
+  Val idx2[] = {v_zero, Lc.v_i};
+  LLVMBuildStore(g->b, v_xi, LLVMBuildGEP2(g->b, t_u, var_x, idx2, 2, ""));
+  l_set(g, var_acc, l_smax(g, l_get(g, g->t_i64, var_acc, ""), v_xi, ""));
+  l_next(g, &Lc);
+  Val v_m = l_get(g, g->t_i64, var_acc, "m");
+  Loop Lc2 = l_for(g, v_zero, l_i64(g, C), "c2");
+  Val idx3[] = {v_zero, Lc2.v_i};
+  Val v_x2 = LLVMBuildLoad2(g->b, g->t_i64, LLVMBuildGEP2(g->b, t_u, var_x, idx3, 2, ""), "x");
+  Val v_d = l_sub(g, v_x2, l_sub(g, v_m, l_i64(g, 10), ""), "");
+  v_d = l_smin(g, l_smax(g, v_d, v_zero, ""), l_i64(g, 10), "d");
+  Val v_u = l_sub(g, LLVMBuildShl(g->b, l_i64(g, 1), v_d, ""), l_i64(g, 1), "u");
+  LLVMBuildStore(g->b, v_u, LLVMBuildGEP2(g->b, t_u, var_u, idx3, 2, ""));
+  l_next(g, &Lc2);
+  LLVMBuildBr(g->b, b_sum);
+
+  /* Taylor branch, q = -s: u = floor((2^(1+2q) + a 2^(1+q) + a^2) / 2^p) with
+   * the pre-shift p = max(0, 2q - 48) keeping u < 2^50 (so u << 11 fits) */
+  LLVMPositionBuilderAtEnd(g->b, b_tay);
+  Val v_q = LLVMBuildNeg(g->b, v_s, "q");
+  Val v_pre = l_smax(g, l_sub(g, l_mul(g, l_i64(g, 2), v_q, ""), l_i64(g, 48), ""), v_zero, "pre");
+  Val v_q1 = l_add(g, v_q, l_i64(g, 1), "q1");
+  Loop Lc3 = l_for(g, v_zero, l_i64(g, C), "c3");
+  Val v_a3 = l_sext(g, l_load(g, g->t_i8, v_lg, l_add(g, v_row, Lc3.v_i, ""), "a"), g->t_i64, "a64");
+  Val v_sq = l_mul(g, v_a3, v_a3, "a2");
+  Val v_t1 = LLVMBuildShl(g->b, l_i64(g, 1), l_sub(g, l_add(g, v_q1, v_q, ""), v_pre, ""), "t0");
+  Val v_c63 = l_i64(g, 63);
+  /* 1 + q >= p: a 2^(1+q) is a multiple of 2^p */
+  Val v_sh2 = l_smax(g, l_sub(g, v_q1, v_pre, ""), v_zero, "");
+  Val v_v2 = l_add(g, LLVMBuildShl(g->b, v_a3, l_smin(g, v_sh2, v_c63, ""), ""),
+                   LLVMBuildAShr(g->b, v_sq, l_smin(g, v_pre, v_c63, ""), ""), "v.exact");
+  /* otherwise nested floors: by 2^(1+q), then by 2^(p-1-q) */
+  Val v_in3 = l_add(g, v_a3, LLVMBuildAShr(g->b, v_sq, l_smin(g, v_q1, v_c63, ""), ""), "");
+  Val v_sh3 = l_smin(g, l_smax(g, l_sub(g, v_pre, v_q1, ""), v_zero, ""), v_c63, "");
+  Val v_v3 = LLVMBuildAShr(g->b, v_in3, v_sh3, "v.nested");
+  Val v_v = l_select(g, l_icmp(g, LLVMIntSGE, v_q1, v_pre, ""), v_v2, v_v3, "v");
+  Val v_u3 = l_add(g, v_t1, v_v, "u");
+  Val idx4[] = {v_zero, Lc3.v_i};
+  LLVMBuildStore(g->b, v_u3, LLVMBuildGEP2(g->b, t_u, var_u, idx4, 2, ""));
+  l_next(g, &Lc3);
+  LLVMBuildBr(g->b, b_sum);
+
+  /* t_i = (u_i << 11) / U; e32 = t - onehot * sum t; e = R(e32, 4) */
+  LLVMPositionBuilderAtEnd(g->b, b_sum);
+  l_set(g, var_acc, v_zero);
+  Loop Ls = l_for(g, v_zero, l_i64(g, C), "s");
+  Val idx5[] = {v_zero, Ls.v_i};
+  Val v_us = LLVMBuildLoad2(g->b, g->t_i64, LLVMBuildGEP2(g->b, t_u, var_u, idx5, 2, ""), "u");
+  l_set(g, var_acc, l_add(g, l_get(g, g->t_i64, var_acc, ""), v_us, ""));
+  l_next(g, &Ls);
+  Val v_U = l_get(g, g->t_i64, var_acc, "U");
+  l_set(g, var_acc2, v_zero);
+  Loop Lt = l_for(g, v_zero, l_i64(g, C), "t");
+  Val idx6[] = {v_zero, Lt.v_i};
+  Val v_ut = LLVMBuildLoad2(g->b, g->t_i64, LLVMBuildGEP2(g->b, t_u, var_u, idx6, 2, ""), "u");
+  Val v_ti = LLVMBuildSDiv(g->b, LLVMBuildShl(g->b, v_ut, l_i64(g, 11), ""), v_U, "ti");
+  LLVMBuildStore(g->b, v_ti, LLVMBuildGEP2(g->b, t_u, var_t, idx6, 2, ""));
+  l_set(g, var_acc2, l_add(g, l_get(g, g->t_i64, var_acc2, ""), v_ti, ""));
+  l_next(g, &Lt);
+  Val v_C = l_get(g, g->t_i64, var_acc2, "C");
+  Val v_y = l_sext(g, l_load(g, g->t_i32, v_lab, Lb.v_i, "y"), g->t_i64, "y64");
+  Loop Le = l_for(g, v_zero, l_i64(g, C), "e");
+  Val idx7[] = {v_zero, Le.v_i};
+  Val v_te = LLVMBuildLoad2(g->b, g->t_i64, LLVMBuildGEP2(g->b, t_u, var_t, idx7, 2, ""), "t");
+  Val v_e32 = l_sub(g, v_te, l_select(g, l_icmp(g, LLVMIntEQ, Le.v_i, v_y, ""), v_C, v_zero, ""), "e32");
+  Val v_flat = l_add(g, v_row, Le.v_i, "flat");
+  Val args[] = {v_e32, l_i32(g, 4), v_mode, v_key, v_flat};
+  Val v_r = l_call(g, g->ft_round, g->f_round, args, 5, "r");
+  l_store(g, g->t_i8, l_call(g, g->ft_sat8, g->f_sat8, &v_r, 1, "e"), v_e, v_flat);
+  l_next(g, &Le);
+  l_next(g, &Lb);
+  LLVMBuildRetVoid(g->b);
+}

@@ -1,0 +1,303 @@
+/*
+ * pool.c: pooling and element-wise layers (relu, flatten, dropout, add),
+ * forward and backward. Disjoint max pooling and relu run on the workers,
+ * one sample per chunk.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg.h"
+
+/* Pooling window walk over (b, c, oy, ox, ky, kx); padding taps are skipped. */
+typedef struct PoolTap {
+  Loop Lb, Lc, Ly, Lx, Lky, Lkx;
+  Val v_oidx, v_iidx;
+  Blk b_join;
+} PoolTap;
+
+static void pool_begin(Cg *g, const Node *nd, PoolTap *T) {
+  const Shape *os = &nd->out;
+  int64_t C = os->c, OH = os->h, OW = os->w;
+  T->Lb = l_for(g, l_i64(g, 0), g->f.v_n, "b");
+  T->Lc = l_for(g, l_i64(g, 0), l_i64(g, C), "c");
+  T->Ly = l_for(g, l_i64(g, 0), l_i64(g, OH), "oy");
+  T->Lx = l_for(g, l_i64(g, 0), l_i64(g, OW), "ox");
+  Val v_bc = l_add(g, l_mul(g, T->Lb.v_i, l_i64(g, C), ""), T->Lc.v_i, "bc");
+  T->v_oidx = l_add(g, l_mul(g, l_add(g, l_mul(g, v_bc, l_i64(g, OH), ""), T->Ly.v_i, ""), l_i64(g, OW), ""),
+                    T->Lx.v_i, "oidx");
+}
+
+static void pool_taps(Cg *g, const Node *nd, PoolTap *T) {
+  const Shape *is = &g->m->nodes[nd->in[0]].out;
+  int64_t C = is->c, IH = is->h, IW = is->w;
+  T->Lky = l_for(g, l_i64(g, 0), l_i64(g, nd->kh), "ky");
+  Val v_iy = in_coord(g, T->Ly.v_i, nd->sh, nd->ph, T->Lky.v_i, "iy");
+  T->Lkx = l_for(g, l_i64(g, 0), l_i64(g, nd->kw), "kx");
+  Val v_ix = in_coord(g, T->Lx.v_i, nd->sw, nd->pw, T->Lkx.v_i, "ix");
+  T->b_join = l_if(g, LLVMBuildAnd(g->b, in_range(g, v_iy, IH), in_range(g, v_ix, IW), ""), "tap");
+  Val v_bc = l_add(g, l_mul(g, T->Lb.v_i, l_i64(g, C), ""), T->Lc.v_i, "");
+  T->v_iidx = l_add(g, l_mul(g, l_add(g, l_mul(g, v_bc, l_i64(g, IH), ""), v_iy, ""), l_i64(g, IW), ""), v_ix, "iidx");
+}
+
+static void pool_taps_end(Cg *g, PoolTap *T) {
+  l_endif(g, T->b_join);
+  l_next(g, &T->Lkx);
+  l_next(g, &T->Lky);
+}
+
+static void pool_end(Cg *g, PoolTap *T) {
+  l_next(g, &T->Lx);
+  l_next(g, &T->Ly);
+  l_next(g, &T->Lc);
+  l_next(g, &T->Lb);
+}
+
+
+/* Max pooling whose windows neither overlap nor pad: every input has at most
+ * one window, and the taps need no bounds test. */
+static bool pool_disjoint(const Node *nd) {
+  return nd->ph == 0 && nd->pw == 0 && nd->sh >= nd->kh && nd->sw >= nd->kw;
+}
+
+/* Samples [lo, hi) of a disjoint max pool. Forward stores each window's
+ * maximum; backward routes the output error to the window's first maximum in
+ * row-major order (the first tap with a > best), into the zeroed int8
+ * destination: each input receives at most one error, |e| <= 127, so the
+ * requantization is the identity (k = 0). */
+static void maxpool_body(Cg *g, const KArgs *k, Val v_lo, Val v_hi, bool backward) {
+  const Node *nd = k->nd;
+  const Shape *is = &g->m->nodes[nd->in[0]].out, *os = &nd->out;
+  Val v_in = act_ptr(g, nd->in[0]), v_e = NULL, v_dst = act_ptr(g, k->i);
+  if (backward) {
+    ErrDst d;
+    err_dst(g, k->i, 0, &d);
+    v_e = err_ptr(g, k->i), v_dst = d.v_ptr;
+    LLVMBuildMemSet(g->b, l_gep(g, g->t_i8, v_dst, l_mul(g, v_lo, l_i64(g, numel(is)), ""), ""), LLVMConstNull(g->t_i8),
+                    l_mul(g, l_sub(g, v_hi, v_lo, ""), l_i64(g, numel(is)), ""), 1);
+  }
+  Loop Lbc = l_for(g, l_mul(g, v_lo, l_i64(g, os->c), ""), l_mul(g, v_hi, l_i64(g, os->c), ""), "bc");
+  Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, os->h), "oy");
+  Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, os->w), "ox");
+  Val v_oidx = l_add(g, l_mul(g, l_add(g, l_mul(g, Lbc.v_i, l_i64(g, os->h), ""), Ly.v_i, ""), l_i64(g, os->w), ""), Lx.v_i, "oidx");
+  Val v_base = l_add(g, l_mul(g, l_add(g, l_mul(g, Lbc.v_i, l_i64(g, is->h), ""), l_mul(g, Ly.v_i, l_i64(g, nd->sh), ""), ""),
+                              l_i64(g, is->w), ""), l_mul(g, Lx.v_i, l_i64(g, nd->sw), ""), "base");
+  Val v_best = NULL, v_bidx = NULL;
+  for (int ky = 0; ky < nd->kh; ky++)
+    for (int kx = 0; kx < nd->kw; kx++) {
+      Val v_idx = l_add(g, v_base, l_i64(g, (int64_t)ky * is->w + kx), "tap");
+      Val v_a = l_load(g, g->t_i8, v_in, v_idx, "a");
+      if (!v_best) {
+        v_best = v_a, v_bidx = v_idx;
+      } else {
+        Val v_gt = l_icmp(g, LLVMIntSGT, v_a, v_best, "");
+        v_best = l_select(g, v_gt, v_a, v_best, "best");
+        v_bidx = l_select(g, v_gt, v_idx, v_bidx, "best.idx");
+      }
+    }
+  if (backward) l_store(g, g->t_i8, l_load(g, g->t_i8, v_e, v_oidx, "e"), v_dst, v_bidx);
+  else l_store(g, g->t_i8, v_best, v_dst, v_oidx);
+  l_next(g, &Lx);
+  l_next(g, &Ly);
+  l_next(g, &Lbc);
+}
+static void maxpool_fwd_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  (void)v_wk;
+  maxpool_body(g, u, v_lo, v_hi, false);
+}
+static void maxpool_bwd_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  (void)v_wk;
+  maxpool_body(g, u, v_lo, v_hi, true);
+}
+
+/* ReLU over samples [lo, hi): forward max(a, 0); backward passes the error
+ * where the output is > 0 (exactly where the input was). */
+static void relu_body(Cg *g, const KArgs *k, Val v_lo, Val v_hi, bool backward) {
+  int64_t per = numel(&k->nd->out);
+  Val v_out = act_ptr(g, k->i);
+  Loop L = l_for(g, l_mul(g, v_lo, l_i64(g, per), ""), l_mul(g, v_hi, l_i64(g, per), ""), "j");
+  if (backward) {
+    ErrDst d;
+    err_dst(g, k->i, 0, &d);
+    Val v_ev = l_load(g, g->t_i8, err_ptr(g, k->i), L.v_i, "e");
+    Val v_pass = l_icmp(g, LLVMIntSGT, l_load(g, g->t_i8, v_out, L.v_i, "a"), LLVMConstNull(g->t_i8), "pass");
+    l_store(g, g->t_i8, l_select(g, v_pass, v_ev, LLVMConstNull(g->t_i8), ""), d.v_ptr, L.v_i);
+  } else {
+    Val v_a = l_load(g, g->t_i8, act_ptr(g, k->nd->in[0]), L.v_i, "a");
+    l_store(g, g->t_i8, l_smax(g, v_a, LLVMConstNull(g->t_i8), "relu"), v_out, L.v_i);
+  }
+  l_next(g, &L);
+}
+static void relu_fwd_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  (void)v_wk;
+  relu_body(g, u, v_lo, v_hi, false);
+}
+static void relu_bwd_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  (void)v_wk;
+  relu_body(g, u, v_lo, v_hi, true);
+}
+/* ------------------------------------------------ layers: forward, backward */
+
+void relu_forward(Cg *g, const LayerIO *io) {
+  KArgs ka = {io->nd, io->i, NULL, false};
+  par_for(g, io->nd->name, g->f.v_n, g->p->maxw, relu_fwd_body, &ka);
+  set_exp(g, io->i, 0, io->v_sin);
+}
+
+/* flatten moves no bytes when it shares its input's buffer (plan). */
+void flatten_forward(Cg *g, const LayerIO *io) {
+  if (g->p->act_alias[io->i] == io->i) {
+    Loop L = l_for(g, l_i64(g, 0), io->v_cnt, "j");
+    l_store(g, g->t_i8, l_load(g, g->t_i8, io->v_in, L.v_i, "a"), io->v_out, L.v_i);
+    l_next(g, &L);
+  }
+  set_exp(g, io->i, 0, io->v_sin);
+}
+
+/* In train_step an element is dropped where its mask draw says so; in
+ * forward (eval) dropout is the identity, with no rescaling. */
+void dropout_forward(Cg *g, const LayerIO *io) {
+  Val v_key = v_key_for(g, NIT_TID_MASK(io->i), "key.mask");
+  Loop L = l_for(g, l_i64(g, 0), io->v_cnt, "j");
+  Val v_a = l_load(g, g->t_i8, io->v_in, L.v_i, "a");
+  if (io->train) v_a = l_select(g, l_dropped(g, v_key, L.v_i, io->nd->drop256), LLVMConstNull(g->t_i8), v_a, "kept");
+  l_store(g, g->t_i8, v_a, io->v_out, L.v_i);
+  l_next(g, &L);
+  set_exp(g, io->i, 0, io->v_sin);
+}
+
+void maxpool_forward(Cg *g, const LayerIO *io) {
+  const Node *nd = io->nd;
+  if (pool_disjoint(nd)) {
+    KArgs ka = {nd, io->i, NULL, false};
+    par_for(g, nd->name, g->f.v_n, g->p->maxw, maxpool_fwd_body, &ka);
+    set_exp(g, io->i, 0, io->v_sin);
+    return;
+  }
+  PoolTap T;
+  pool_begin(g, nd, &T);
+  Val var = l_var(g, g->t_i8, "max.var", NULL);
+  l_set(g, var, LLVMConstInt(g->t_i8, (unsigned long long)-128, 1));
+  pool_taps(g, nd, &T);
+  Val v_a = l_load(g, g->t_i8, io->v_in, T.v_iidx, "a");
+  l_set(g, var, l_smax(g, l_get(g, g->t_i8, var, ""), v_a, "max"));
+  pool_taps_end(g, &T);
+  /* a window of padding only (never the case for sane shapes) gives 0 */
+  Val v_mx = l_get(g, g->t_i8, var, "max");
+  v_mx = l_select(g, l_icmp(g, LLVMIntEQ, v_mx, LLVMConstInt(g->t_i8, (unsigned long long)-128, 1), ""),
+                  LLVMConstNull(g->t_i8), v_mx, "max.out");
+  l_store(g, g->t_i8, v_mx, io->v_out, T.v_oidx);
+  pool_end(g, &T);
+  set_exp(g, io->i, 0, io->v_sin);
+}
+
+/* The window sum, requantized; the division by the (power-of-two) window
+ * area is an exponent shift. */
+void avgpool_forward(Cg *g, const LayerIO *io) {
+  const Node *nd = io->nd;
+  Val v_acc = acc_ptr(g);
+  PoolTap T;
+  pool_begin(g, nd, &T);
+  Val var = l_var(g, g->t_i32, "sum.var", NULL);
+  l_set(g, var, l_i32(g, 0));
+  pool_taps(g, nd, &T);
+  Val v_a = l_sext(g, l_load(g, g->t_i8, io->v_in, T.v_iidx, "a"), g->t_i32, "");
+  l_set(g, var, l_add(g, l_get(g, g->t_i32, var, ""), v_a, "sum"));
+  pool_taps_end(g, &T);
+  l_store(g, g->t_i32, l_get(g, g->t_i32, var, "sum"), v_acc, T.v_oidx);
+  pool_end(g, &T);
+  Val v_k = requant(g, false, v_acc, io->v_cnt, io->v_out, g->f.v_ract, v_key_for(g, NIT_TID_ACT(io->i), "key.act"));
+  set_exp(g, io->i, 0, l_sub(g, l_add(g, io->v_sin, v_k, ""), l_i32(g, log2i((int64_t)nd->kh * nd->kw)), "s.out"));
+}
+
+/* The exact sum of both inputs at their common exponent, requantized. */
+void add_forward(Cg *g, const LayerIO *io) {
+  const Node *nd = io->nd;
+  Val v_in2 = act_ptr(g, nd->in[1]);
+  Val v_s2 = get_exp(g, nd->in[1], 0, "s.in2");
+  Val v_acc = acc_ptr(g);
+  Val v_smin = align_sum2(g, io->v_in, io->v_sin, v_in2, v_s2, io->v_cnt, v_acc);
+  Val v_k = requant(g, true, v_acc, io->v_cnt, io->v_out, g->f.v_ract, v_key_for(g, NIT_TID_ACT(io->i), "key.act"));
+  set_exp(g, io->i, 0, l_add(g, v_smin, v_k, "s.out"));
+}
+
+void relu_backward(Cg *g, const LayerIO *io) {
+  KArgs ka = {io->nd, io->i, NULL, false};
+  par_for(g, io->nd->name, g->f.v_n, g->p->maxw, relu_bwd_body, &ka);
+  set_exp(g, io->d.node, io->d.which, io->v_se);
+}
+
+/* The error passes where the element was kept (the same draws as forward). */
+void dropout_backward(Cg *g, const LayerIO *io) {
+  const Node *nd = io->nd;
+  act_ptr(g, io->i); /* unused; kept so the IR stays as it was (docs/architecture.md) */
+  Val v_cnt = l_batch_elems(g, &nd->out, "count");
+  Val v_key = v_key_for(g, NIT_TID_MASK(io->i), "key.mask");
+  Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
+  Val v_ev = l_load(g, g->t_i8, io->v_e, L.v_i, "e");
+  Val v_pass = LLVMBuildNot(g->b, l_dropped(g, v_key, L.v_i, nd->drop256), "kept");
+  l_store(g, g->t_i8, l_select(g, v_pass, v_ev, LLVMConstNull(g->t_i8), ""), io->d.v_ptr, L.v_i);
+  l_next(g, &L);
+  set_exp(g, io->d.node, io->d.which, io->v_se);
+}
+
+void flatten_backward(Cg *g, const LayerIO *io) {
+  pass_err(g, io->nd, &io->d, io->v_e, io->v_se, g->p->err_alias[io->i] == io->i ? io->v_e : io->d.v_ptr);
+}
+
+/* Each output error goes to the first maximum of its window. */
+void maxpool_backward(Cg *g, const LayerIO *io) {
+  const Node *nd = io->nd;
+  if (pool_disjoint(nd)) {
+    KArgs ka = {nd, io->i, NULL, false};
+    par_for(g, nd->name, g->f.v_n, g->p->maxw, maxpool_bwd_body, &ka);
+    set_exp(g, io->d.node, io->d.which, io->v_se);
+    return;
+  }
+  Val v_acc = acc_ptr(g);
+  l_zero(g, g->t_i32, v_acc, l_batch_elems(g, &g->m->nodes[nd->in[0]].out, "count"));
+  Val v_out = act_ptr(g, io->i);
+  PoolTap T;
+  pool_begin(g, nd, &T);
+  Val var_found = l_var(g, g->t_i1, "found.var", NULL);
+  l_set(g, var_found, LLVMConstInt(g->t_i1, 0, 0));
+  Val v_mx = l_load(g, g->t_i8, v_out, T.v_oidx, "max");
+  Val v_ev = l_sext(g, l_load(g, g->t_i8, io->v_e, T.v_oidx, "e"), g->t_i32, "");
+  pool_taps(g, nd, &T);
+  Val v_a = l_load(g, g->t_i8, io->v_src, T.v_iidx, "a");
+  Val v_hit = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntEQ, v_a, v_mx, ""),
+                           LLVMBuildNot(g->b, l_get(g, g->t_i1, var_found, ""), ""), "hit");
+  Blk b_j = l_if(g, v_hit, "route");
+  Val v_old = l_load(g, g->t_i32, v_acc, T.v_iidx, "");
+  l_store(g, g->t_i32, l_add(g, v_old, v_ev, ""), v_acc, T.v_iidx);
+  l_set(g, var_found, LLVMConstInt(g->t_i1, 1, 0));
+  l_endif(g, b_j);
+  pool_taps_end(g, &T);
+  pool_end(g, &T);
+  deliver_acc(g, io->i, &io->d, v_acc, false, io->v_se, NULL);
+}
+
+/* Every tap of a window receives the window's error; the exponent drops by
+ * log2 of the window area. */
+void avgpool_backward(Cg *g, const LayerIO *io) {
+  const Node *nd = io->nd;
+  Val v_acc = acc_ptr(g);
+  l_zero(g, g->t_i32, v_acc, l_batch_elems(g, &g->m->nodes[nd->in[0]].out, "count"));
+  PoolTap T;
+  pool_begin(g, nd, &T);
+  Val v_ev = l_sext(g, l_load(g, g->t_i8, io->v_e, T.v_oidx, "e"), g->t_i32, "");
+  pool_taps(g, nd, &T);
+  Val v_old = l_load(g, g->t_i32, v_acc, T.v_iidx, "");
+  l_store(g, g->t_i32, l_add(g, v_old, v_ev, ""), v_acc, T.v_iidx);
+  pool_taps_end(g, &T);
+  pool_end(g, &T);
+  deliver_acc(g, io->i, &io->d, v_acc, false, l_sub(g, io->v_se, l_i32(g, log2i((int64_t)nd->kh * nd->kw)), ""), NULL);
+}
+
+/* Both inputs receive the output error unchanged. */
+void add_backward(Cg *g, const LayerIO *io) {
+  for (int s = 0; s < 2; s++) {
+    ErrDst ds;
+    if (err_dst(g, io->i, s, &ds)) pass_err(g, io->nd, &ds, io->v_e, io->v_se, io->v_e);
+  }
+}

@@ -1,0 +1,341 @@
+/*
+ * round.c: the arithmetic of docs/numerics.md that every layer shares: the
+ * counter-based generator, B(V), shift-and-round R(x, k) in its three modes,
+ * requantization of an accumulator buffer (max, then rounding, both on the
+ * workers), and the exact alignment of two exponents for a sum.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg.h"
+
+/* SplitMix64 finalizer, nit_key and nit_draw exactly as in nitabi.h. */
+void emit_generator(Cg *g) {
+  Ty a1[] = {g->t_i64};
+  g->ft_mix = LLVMFunctionType(g->t_i64, a1, 1, 0);
+  g->f_mix = l_begin_fn(g, "nit_mix64", g->ft_mix, true);
+  Val z = l_param(g, 0, "z");
+  z = l_mul(g, LLVMBuildXor(g->b, z, LLVMBuildLShr(g->b, z, l_i64(g, 30), ""), ""),
+            l_u64(g, 0xBF58476D1CE4E5B9ull), "z1");
+  z = l_mul(g, LLVMBuildXor(g->b, z, LLVMBuildLShr(g->b, z, l_i64(g, 27), ""), ""),
+            l_u64(g, 0x94D049BB133111EBull), "z2");
+  z = LLVMBuildXor(g->b, z, LLVMBuildLShr(g->b, z, l_i64(g, 31), ""), "z3");
+  LLVMBuildRet(g->b, z);
+
+  Ty a3[] = {g->t_i64, g->t_i64, g->t_i32};
+  g->ft_key = LLVMFunctionType(g->t_i64, a3, 3, 0);
+  g->f_key = l_begin_fn(g, "nit_key", g->ft_key, true);
+  Val v_seed = l_param(g, 0, "seed"), v_step = l_param(g, 1, "step");
+  Val v_tid = LLVMBuildZExt(g->b, l_param(g, 2, "tensor"), g->t_i64, "tid");
+  Val k = l_add(g, v_seed, l_u64(g, NIT_GOLDEN), "");
+  k = l_call(g, g->ft_mix, g->f_mix, &k, 1, "k0");
+  k = l_add(g, k, v_step, "");
+  k = l_call(g, g->ft_mix, g->f_mix, &k, 1, "k1");
+  k = l_add(g, k, v_tid, "");
+  k = l_call(g, g->ft_mix, g->f_mix, &k, 1, "key");
+  LLVMBuildRet(g->b, k);
+}
+
+/* nit_draw(key, index) of nitabi.h: 64 uniform bits of element `index`. */
+Val l_draw(Cg *g, Val v_key, Val v_idx, const char *name) {
+  Val v_ctr = l_add(g, v_key, l_mul(g, l_add(g, v_idx, l_i64(g, 1), ""), l_u64(g, NIT_GOLDEN), ""), "");
+  return l_call(g, g->ft_mix, g->f_mix, &v_ctr, 1, name);
+}
+
+/* Dropout's mask: element `index` is dropped iff (draw >> 56) < drop256. */
+Val l_dropped(Cg *g, Val v_key, Val v_idx, int drop256) {
+  Val v_d = l_draw(g, v_key, v_idx, "draw");
+  return l_icmp(g, LLVMIntULT, LLVMBuildLShr(g->b, v_d, l_i64(g, 56), ""), l_i64(g, drop256), "drop");
+}
+
+/* B(V) of a non-negative i64: 64 - clz. */
+void emit_bits(Cg *g) {
+  Ty a1[] = {g->t_i64};
+  g->ft_bits = LLVMFunctionType(g->t_i32, a1, 1, 0);
+  g->f_bits = l_begin_fn(g, "nit_bits", g->ft_bits, true);
+  Val v = l_param(g, 0, "maxabs");
+  Ty at[] = {g->t_i64, g->t_i1};
+  Ty ft_ctlz = LLVMFunctionType(g->t_i64, at, 2, 0);
+  unsigned id = LLVMLookupIntrinsicID("llvm.ctlz", 9);
+  Ty ov[] = {g->t_i64};
+  Val f_ctlz = LLVMGetIntrinsicDeclaration(g->mod, id, ov, 1);
+  Val args[] = {v, LLVMConstInt(g->t_i1, 0, 0)};
+  Val v_lz = l_call(g, ft_ctlz, f_ctlz, args, 2, "lz");
+  Val v_b = l_sub(g, l_i64(g, 64), v_lz, "b");
+  LLVMBuildRet(g->b, l_trunc(g, v_b, g->t_i32, "bits"));
+}
+
+/* Saturate an i64 to [-127, 127]. */
+void emit_sat8(Cg *g) {
+  Ty a1[] = {g->t_i64};
+  g->ft_sat8 = LLVMFunctionType(g->t_i8, a1, 1, 0);
+  g->f_sat8 = l_begin_fn(g, "nit_sat8", g->ft_sat8, true);
+  Val v = l_param(g, 0, "v");
+  v = l_smin(g, v, l_i64(g, 127), "");
+  v = l_smax(g, v, l_i64(g, -127), "");
+  LLVMBuildRet(g->b, l_trunc(g, v, g->t_i8, "sat"));
+}
+
+/* R(x, k) without saturation: sign-magnitude shift with the mode's `up`
+ * decision (numerics.md 3). k is in [0, 63]. */
+void emit_round(Cg *g) {
+  Ty a5[] = {g->t_i64, g->t_i32, g->t_i32, g->t_i64, g->t_i64};
+  g->ft_round = LLVMFunctionType(g->t_i64, a5, 5, 0);
+  g->f_round = l_begin_fn(g, "nit_round", g->ft_round, true);
+  Val v_x = l_param(g, 0, "x"), v_k32 = l_param(g, 1, "k"), v_mode = l_param(g, 2, "mode");
+  Val v_key = l_param(g, 3, "key"), v_idx = l_param(g, 4, "index");
+  Val v_k = LLVMBuildZExt(g->b, v_k32, g->t_i64, "k64");
+  Val v_zero = l_i64(g, 0), v_one = l_i64(g, 1);
+
+  Val v_a = l_abs(g, v_x, "a");
+  Val v_q = LLVMBuildLShr(g->b, v_a, v_k, "q");
+  Val v_mask = l_sub(g, LLVMBuildShl(g->b, v_one, v_k, ""), v_one, "mask");
+  Val v_f = LLVMBuildAnd(g->b, v_a, v_mask, "f");
+
+  /* pseudo: drop the lowest fraction bit when k is odd, compare halves */
+  Val v_odd = LLVMBuildAnd(g->b, v_k, v_one, "odd");
+  Val v_f2 = LLVMBuildLShr(g->b, v_f, v_odd, "f2");
+  Val v_bp = l_sub(g, v_k, v_odd, "bp");
+  Val v_h = LLVMBuildLShr(g->b, v_bp, v_one, "half");
+  Val v_hi = LLVMBuildLShr(g->b, v_f2, v_h, "hi");
+  Val v_lo = LLVMBuildAnd(g->b, v_f2, l_sub(g, LLVMBuildShl(g->b, v_one, v_h, ""), v_one, ""), "lo");
+  Val v_up_ps = l_icmp(g, LLVMIntUGT, v_hi, v_lo, "up.pseudo");
+  /* k == 1: round half to even on q */
+  Val v_up_k1 = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntNE, v_f, v_zero, ""),
+                             l_icmp(g, LLVMIntNE, LLVMBuildAnd(g->b, v_q, v_one, ""), v_zero, ""),
+                             "up.k1");
+  Val v_isk1 = l_icmp(g, LLVMIntEQ, v_k, v_one, "");
+  v_up_ps = l_select(g, v_isk1, v_up_k1, v_up_ps, "up.p");
+
+  /* stochastic: f > r, r uniform in [0, 2^k - 1] */
+  Val v_r = LLVMBuildAnd(g->b, l_draw(g, v_key, v_idx, "draw"), v_mask, "r");
+  Val v_up_st = l_icmp(g, LLVMIntUGT, v_f, v_r, "up.stoch");
+
+  /* nearest: half away from zero */
+  Val v_halfk = LLVMBuildShl(g->b, v_one, l_sub(g, v_k, v_one, ""), "");
+  Val v_up_nr = l_icmp(g, LLVMIntUGE, v_f, v_halfk, "up.near");
+
+  Val v_up = l_select(g, l_icmp(g, LLVMIntEQ, v_mode, l_i32(g, NIT_ROUND_STOCHASTIC), ""),
+                      v_up_st, v_up_ps, "");
+  v_up = l_select(g, l_icmp(g, LLVMIntEQ, v_mode, l_i32(g, NIT_ROUND_NEAREST), ""), v_up_nr, v_up, "up");
+  Val v_mag = l_add(g, v_q, LLVMBuildZExt(g->b, v_up, g->t_i64, ""), "mag");
+  Val v_res = l_select(g, l_icmp(g, LLVMIntSLT, v_x, v_zero, ""), LLVMBuildNeg(g->b, v_mag, ""), v_mag, "");
+  v_res = l_select(g, l_icmp(g, LLVMIntEQ, v_k, v_zero, ""), v_x, v_res, "r");
+  LLVMBuildRet(g->b, v_res);
+}
+
+/* The requantization of an accumulator buffer is split in two phases, one
+ * function each per accumulator width, so that both can run on slices of the
+ * buffer (threads) and the rounding loop is specialized:
+ *   maxabs(acc, lo, hi) -> max |acc[j]| over [lo, hi)              (i64)
+ *   round8(acc, lo, hi, out, k, mode, key): out[j] = sat8(R(acc[j], k))
+ * round8 picks the loop once per call: k == 0 (saturating copy), pseudo,
+ * stochastic (the only one that runs the generator) or nearest; inside a
+ * loop k and its masks are invariants, the arithmetic stays in the
+ * accumulator's width (i32 vectorizes twice as wide), and each element is
+ * rounded with its own flat index, so any slicing gives the same bytes. */
+Val emit_maxabs(Cg *g, Ty t_acc, const char *name) {
+  Val f = l_begin_fn(g, name, g->ft_maxabs, true);
+  Val v_acc = l_param(g, 0, "acc"), v_lo = l_param(g, 1, "lo"), v_hi = l_param(g, 2, "hi");
+  Val var_max = l_var(g, t_acc, "max.var", LLVMConstNull(t_acc));
+  Loop L = l_for(g, v_lo, v_hi, "j");
+  Val v_v = l_load(g, t_acc, v_acc, L.v_i, "v");
+  l_set(g, var_max, l_smax(g, l_get(g, t_acc, var_max, "max"), l_abs(g, v_v, "abs"), "max.new"));
+  l_next(g, &L);
+  LLVMBuildRet(g->b, l_sext(g, l_get(g, t_acc, var_max, "max"), g->t_i64, "max64"));
+  return f;
+}
+
+RoundK round_consts(Cg *g, Ty t, Val v_k32) {
+  RoundK R;
+  Val v_one = LLVMConstInt(t, 1, 0);
+  R.t = t;
+  R.v_k = LLVMBuildZExt(g->b, v_k32, t, "k.t");
+  if (t == g->t_i32) R.v_k = v_k32;
+  R.v_mask = l_sub(g, LLVMBuildShl(g->b, v_one, R.v_k, ""), v_one, "mask");
+  R.v_odd = LLVMBuildAnd(g->b, R.v_k, v_one, "odd");
+  R.v_h = LLVMBuildLShr(g->b, l_sub(g, R.v_k, R.v_odd, ""), v_one, "half.bits");
+  R.v_lomask = l_sub(g, LLVMBuildShl(g->b, v_one, R.v_h, ""), v_one, "lo.mask");
+  R.v_half = LLVMBuildShl(g->b, v_one, l_sub(g, R.v_k, v_one, ""), "half");
+  R.v_isk1 = l_icmp(g, LLVMIntEQ, R.v_k, v_one, "k.is1");
+  Val v_k64 = LLVMBuildZExt(g->b, v_k32, g->t_i64, "k64");
+  R.v_mask64 = l_sub(g, LLVMBuildShl(g->b, l_i64(g, 1), v_k64, ""), l_i64(g, 1), "mask64");
+  return R;
+}
+
+/* sat8(R(x, k)) of one element for a fixed mode and k >= 1; with sat false
+ * the plain R(x, k) in the width of x (the weight update). */
+Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx, bool sat) {
+  Ty t = R->t;
+  Val v_zero = LLVMConstNull(t), v_one = LLVMConstInt(t, 1, 0);
+  Val v_a = l_abs(g, v_x, "a");
+  Val v_q = LLVMBuildLShr(g->b, v_a, R->v_k, "q");
+  Val v_f = LLVMBuildAnd(g->b, v_a, R->v_mask, "f");
+  Val v_up;
+  if (mode == NIT_ROUND_PSEUDO) {
+    Val v_f2 = LLVMBuildLShr(g->b, v_f, R->v_odd, "f2");
+    Val v_hi = LLVMBuildLShr(g->b, v_f2, R->v_h, "hi");
+    Val v_lo = LLVMBuildAnd(g->b, v_f2, R->v_lomask, "lo");
+    Val v_up_k1 = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntNE, v_f, v_zero, ""),
+                               l_icmp(g, LLVMIntNE, LLVMBuildAnd(g->b, v_q, v_one, ""), v_zero, ""), "up.k1");
+    v_up = l_select(g, R->v_isk1, v_up_k1, l_icmp(g, LLVMIntUGT, v_hi, v_lo, ""), "up.pseudo");
+  } else if (mode == NIT_ROUND_STOCHASTIC) {
+    Val v_r = LLVMBuildAnd(g->b, l_draw(g, v_key, v_idx, "draw"), R->v_mask64, "r");
+    Val v_f64 = t == g->t_i64 ? v_f : LLVMBuildZExt(g->b, v_f, g->t_i64, "f64");
+    v_up = l_icmp(g, LLVMIntUGT, v_f64, v_r, "up.stoch");
+  } else {
+    v_up = l_icmp(g, LLVMIntUGE, v_f, R->v_half, "up.near");
+  }
+  Val v_mag = l_add(g, v_q, LLVMBuildZExt(g->b, v_up, t, ""), "mag");
+  if (sat)
+    v_mag = l_select(g, l_icmp(g, LLVMIntUGT, v_mag, LLVMConstInt(t, 127, 0), ""), LLVMConstInt(t, 127, 0), v_mag, "mag.sat");
+  Val v_res = l_select(g, l_icmp(g, LLVMIntSLT, v_x, v_zero, ""), LLVMBuildNeg(g->b, v_mag, ""), v_mag, "r");
+  return sat ? l_trunc(g, v_res, g->t_i8, "r8") : v_res;
+}
+
+static Val round_elem(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx) {
+  return round_elem_sat(g, R, mode, v_x, v_key, v_idx, true);
+}
+
+Val emit_round8(Cg *g, Ty t_acc, const char *name) {
+  Val f = l_begin_fn(g, name, g->ft_round8, true);
+  Val v_acc = l_param(g, 0, "acc"), v_lo = l_param(g, 1, "lo"), v_hi = l_param(g, 2, "hi");
+  Val v_out = l_param(g, 3, "out"), v_k = l_param(g, 4, "k"), v_mode = l_param(g, 5, "mode");
+  Val v_key = l_param(g, 6, "key");
+  Blk b_k0 = l_block(g, "k0"), b_kn = l_block(g, "kn"), b_done = l_block(g, "done");
+  LLVMBuildCondBr(g->b, l_icmp(g, LLVMIntEQ, v_k, l_i32(g, 0), ""), b_k0, b_kn);
+  /* k == 0: the value itself, saturated */
+  LLVMPositionBuilderAtEnd(g->b, b_k0);
+  Loop L0 = l_for(g, v_lo, v_hi, "j0");
+  Val v_x0 = l_load(g, t_acc, v_acc, L0.v_i, "x");
+  Val v_c = l_smax(g, l_smin(g, v_x0, LLVMConstInt(t_acc, 127, 1), ""), LLVMConstInt(t_acc, (unsigned long long)-127, 1), "");
+  l_store(g, g->t_i8, l_trunc(g, v_c, g->t_i8, "sat"), v_out, L0.v_i);
+  l_next(g, &L0);
+  LLVMBuildBr(g->b, b_done);
+  LLVMPositionBuilderAtEnd(g->b, b_kn);
+  RoundK R = round_consts(g, t_acc, v_k);
+  Blk b_mode[3];
+  const char *mname[3] = {"pseudo", "stochastic", "nearest"};
+  for (int md = 0; md < 3; md++) b_mode[md] = l_block(g, mname[md]);
+  Val v_sw = LLVMBuildSwitch(g->b, v_mode, b_mode[NIT_ROUND_PSEUDO], 2);
+  LLVMAddCase(v_sw, l_i32(g, NIT_ROUND_STOCHASTIC), b_mode[NIT_ROUND_STOCHASTIC]);
+  LLVMAddCase(v_sw, l_i32(g, NIT_ROUND_NEAREST), b_mode[NIT_ROUND_NEAREST]);
+  for (int md = 0; md < 3; md++) {
+    LLVMPositionBuilderAtEnd(g->b, b_mode[md]);
+    Loop L = l_for(g, v_lo, v_hi, mname[md]);
+    Val v_x = l_load(g, t_acc, v_acc, L.v_i, "x");
+    l_store(g, g->t_i8, round_elem(g, &R, md, v_x, v_key, L.v_i), v_out, L.v_i);
+    l_next(g, &L);
+    LLVMBuildBr(g->b, b_done);
+  }
+  LLVMPositionBuilderAtEnd(g->b, b_done);
+  LLVMBuildRetVoid(g->b);
+  return f;
+}
+
+
+/* Requantize `count` accumulators into out on the workers; returns k (i32).
+ * The run-time arguments travel through the `rq` slab area (a body reloads
+ * everything from the context): each chunk of RQ_CHUNK elements finds its
+ * max |acc| into its worker's slot, the caller combines the maxima (exact,
+ * in any order) into k, and the chunks round with it, each element with its
+ * own flat index. */
+#define RQ_CHUNK 8192
+enum { RQ_ACC = 0, RQ_OUT = 8, RQ_COUNT = 16, RQ_KEY = 24, RQ_MODE = 32, RQ_K = 36, RQ_MAX = 64 };
+
+static Val rq_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->rq.off, "rq"); }
+static Val rq_field(Cg *g, Ty t, int off, const char *name) {
+  return LLVMBuildLoad2(g->b, t, l_gep(g, g->t_i8, rq_ptr(g), l_i64(g, off), ""), name);
+}
+
+static void rq_range(Cg *g, Val v_lo, Val v_hi, Val *v_elo, Val *v_ehi) {
+  *v_elo = l_mul(g, v_lo, l_i64(g, RQ_CHUNK), "lo.e");
+  *v_ehi = l_smin(g, l_mul(g, v_hi, l_i64(g, RQ_CHUNK), ""), rq_field(g, g->t_i64, RQ_COUNT, "count"), "hi.e");
+}
+
+static void rq_max_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  bool wide = *(const bool *)u;
+  Val v_elo, v_ehi;
+  rq_range(g, v_lo, v_hi, &v_elo, &v_ehi);
+  Val args[] = {rq_field(g, g->t_ptr, RQ_ACC, "acc"), v_elo, v_ehi};
+  Val v_max = l_call(g, g->ft_maxabs, wide ? g->f_maxabs64 : g->f_maxabs32, args, 3, "max");
+  Val v_slot = l_add(g, l_i64(g, RQ_MAX), l_mul(g, LLVMBuildZExt(g->b, v_wk, g->t_i64, ""), l_i64(g, 8), ""), "");
+  LLVMBuildStore(g->b, v_max, l_gep(g, g->t_i8, rq_ptr(g), v_slot, ""));
+}
+
+static void rq_round_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  bool wide = *(const bool *)u;
+  (void)v_wk;
+  Val v_elo, v_ehi;
+  rq_range(g, v_lo, v_hi, &v_elo, &v_ehi);
+  Val args[] = {rq_field(g, g->t_ptr, RQ_ACC, "acc"), v_elo, v_ehi, rq_field(g, g->t_ptr, RQ_OUT, "out"),
+                rq_field(g, g->t_i32, RQ_K, "k"), rq_field(g, g->t_i32, RQ_MODE, "mode"),
+                rq_field(g, g->t_i64, RQ_KEY, "key")};
+  l_call(g, g->ft_round8, wide ? g->f_round8_64 : g->f_round8_32, args, 7, "");
+}
+
+/* v_fused: NULL, or the number of workers of the GEMM that produced acc,
+ * whose maxima already sit in the rq slots (gemm's fused epilogue). */
+Val requant_fused(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key, Val v_fused) {
+  Val v_rq = rq_ptr(g);
+  LLVMBuildStore(g->b, v_acc, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_ACC), ""));
+  LLVMBuildStore(g->b, v_out, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_OUT), ""));
+  LLVMBuildStore(g->b, v_count, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_COUNT), ""));
+  LLVMBuildStore(g->b, v_key, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_KEY), ""));
+  LLVMBuildStore(g->b, v_mode, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_MODE), ""));
+  Val v_chunks = LLVMBuildSDiv(g->b, l_add(g, v_count, l_i64(g, RQ_CHUNK - 1), ""), l_i64(g, RQ_CHUNK), "chunks");
+  Val v_used = v_fused ? v_fused : par_for(g, "rq.max", v_chunks, g->p->maxw, rq_max_body, &wide);
+  Val var_max = l_var(g, g->t_i64, "max.var", NULL);
+  l_set(g, var_max, l_i64(g, 0));
+  Loop Lw = l_for(g, l_i64(g, 0), LLVMBuildZExt(g->b, v_used, g->t_i64, ""), "wk");
+  Val v_m = LLVMBuildLoad2(g->b, g->t_i64, l_gep(g, g->t_i8, v_rq, l_add(g, l_i64(g, RQ_MAX), l_mul(g, Lw.v_i, l_i64(g, 8), ""), ""), ""), "max.w");
+  l_set(g, var_max, l_smax(g, l_get(g, g->t_i64, var_max, ""), v_m, "max"));
+  l_next(g, &Lw);
+  Val v_max = l_get(g, g->t_i64, var_max, "max");
+  Val v_b = l_call(g, g->ft_bits, g->f_bits, &v_max, 1, "b");
+  Val v_k = l_smax(g, l_sub(g, v_b, l_i32(g, 7), ""), l_i32(g, 0), "k");
+  LLVMBuildStore(g->b, v_k, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_K), ""));
+  par_for(g, "rq.round", v_chunks, g->p->maxw, rq_round_body, &wide);
+  return v_k;
+}
+
+Val requant(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key) {
+  return requant_fused(g, wide, v_acc, v_count, v_out, v_mode, v_key, NULL);
+}
+
+/* A GEMM body's running max |C| (gemm's fused epilogue) for requant_fused:
+ * start it at the top of the body, store it into the worker's rq slot at
+ * the end. */
+Val fused_begin(Cg *g) {
+  Ty t_v = LLVMVectorType(g->t_i32, 16);
+  return l_var(g, t_v, "max.var", LLVMConstNull(t_v));
+}
+void fused_end(Cg *g, Val var_max, Val v_wk) {
+  Ty t_v = LLVMVectorType(g->t_i32, 16), ft;
+  Ty ov[] = {t_v};
+  Val f = l_intrinsic(g, "llvm.vector.reduce.smax", ov, 1, &ft);
+  Val v_v = l_get(g, t_v, var_max, "max");
+  Val v_m = LLVMBuildSExt(g->b, l_call(g, ft, f, &v_v, 1, "max"), g->t_i64, "max64");
+  Val v_slot = l_add(g, l_i64(g, RQ_MAX), l_mul(g, LLVMBuildZExt(g->b, v_wk, g->t_i64, ""), l_i64(g, 8), ""), "");
+  LLVMBuildStore(g->b, v_m, l_gep(g, g->t_i8, rq_ptr(g), v_slot, ""));
+}
+
+/* Exact sum of two int8 tensors at exponents s1, s2 into an i64 buffer, at the
+ * common exponent s = max(min(s1, s2), max(s1, s2) - 48); an operand more than
+ * 48 bits below the other is dropped (docs/numerics.md, alignment). */
+Val align_sum2(Cg *g, Val v_a, Val v_s1, Val v_b, Val v_s2, Val v_cnt, Val v_out) {
+  Val v_lo = l_smin(g, v_s1, v_s2, ""), v_hi = l_smax(g, v_s1, v_s2, "");
+  Val v_s = l_smax(g, v_lo, l_sub(g, v_hi, l_i32(g, 48), ""), "s.common");
+  Val v_use1 = l_icmp(g, LLVMIntSGE, v_s1, v_s, "use1"), v_use2 = l_icmp(g, LLVMIntSGE, v_s2, v_s, "use2");
+  Val v_d1 = LLVMBuildZExt(g->b, l_smax(g, l_sub(g, v_s1, v_s, ""), l_i32(g, 0), ""), g->t_i64, "d1");
+  Val v_d2 = LLVMBuildZExt(g->b, l_smax(g, l_sub(g, v_s2, v_s, ""), l_i32(g, 0), ""), g->t_i64, "d2");
+  Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
+  Val v_x = LLVMBuildShl(g->b, l_sext(g, l_load(g, g->t_i8, v_a, L.v_i, "a"), g->t_i64, ""), v_d1, "");
+  Val v_y = LLVMBuildShl(g->b, l_sext(g, l_load(g, g->t_i8, v_b, L.v_i, "b"), g->t_i64, ""), v_d2, "");
+  v_x = l_select(g, v_use1, v_x, l_i64(g, 0), "");
+  v_y = l_select(g, v_use2, v_y, l_i64(g, 0), "");
+  l_store(g, g->t_i64, l_add(g, v_x, v_y, "sum"), v_out, L.v_i);
+  l_next(g, &L);
+  return v_s;
+}

@@ -1,0 +1,257 @@
+/*
+ * step.c: the step driver. Builds the module: the shared helpers, then
+ * nit_train_step (forward, loss gradient, backward and update, every layer in
+ * turn) and nit_forward, then the nit_model descriptor. Every layer's loop
+ * nest is emitted with its shapes as constants, so LLVM sees constant trip
+ * counts and strides; only the batch count n is a run-time value.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg.h"
+
+static void emit_helpers(Cg *g) {
+  emit_generator(g);
+  emit_bits(g);
+  emit_sat8(g);
+  emit_round(g);
+  Ty am[] = {g->t_ptr, g->t_i64, g->t_i64};
+  g->ft_maxabs = LLVMFunctionType(g->t_i64, am, 3, 0);
+  Ty a8[] = {g->t_ptr, g->t_i64, g->t_i64, g->t_ptr, g->t_i32, g->t_i32, g->t_i64};
+  g->ft_round8 = LLVMFunctionType(g->t_void, a8, 7, 0);
+  g->f_maxabs32 = emit_maxabs(g, g->t_i32, "nit_maxabs_i32");
+  g->f_maxabs64 = emit_maxabs(g, g->t_i64, "nit_maxabs_i64");
+  g->f_round8_32 = emit_round8(g, g->t_i32, "nit_round8_i32");
+  g->f_round8_64 = emit_round8(g, g->t_i64, "nit_round8_i64");
+  Ty ap[] = {g->t_ptr, g->t_ptr, g->t_i64, g->t_i32, g->t_i32, g->t_ptr};
+  g->ft_uplan = LLVMFunctionType(g->t_void, ap, 6, 0);
+  Ty aa[] = {g->t_ptr, g->t_i32, g->t_ptr, g->t_ptr, g->t_i64, g->t_i64, g->t_i32, g->t_i32, g->t_i32, g->t_i64, g->t_i32};
+  g->ft_uapply = LLVMFunctionType(g->t_void, aa, 11, 0);
+  g->f_uplan32 = emit_update_plan(g, g->t_i32, "nit_update_plan_i32");
+  g->f_uplan64 = emit_update_plan(g, g->t_i64, "nit_update_plan_i64");
+  g->f_uapply32 = emit_update_apply(g, g->t_i32, "nit_update_i32");
+  g->f_uapply64 = emit_update_apply(g, g->t_i64, "nit_update_i64");
+  emit_wview(g);
+  emit_loss(g);
+}
+
+
+/* Dense and conv: the GEMM, then one requantization of its accumulators. */
+static void weighted_forward(Cg *g, const LayerIO *io) {
+  const Node *nd = io->nd;
+  int i = io->i;
+  Ty t_acc = nd->acc64_fwd ? g->t_i64 : g->t_i32;
+  Val v_acc = acc_ptr(g);
+  Val v_fused = nd->op == OP_DENSE ? dense_forward(g, i, t_acc) : conv_forward(g, i, t_acc);
+  Val v_k = requant_fused(g, nd->acc64_fwd, v_acc, io->v_cnt, io->v_out, g->f.v_ract,
+                          v_key_for(g, NIT_TID_ACT(i), "key.act"), v_fused);
+  set_exp(g, i, 0, l_add(g, l_add(g, io->v_sin, l_i32(g, nd->w_exp), ""), v_k, "s.out"));
+}
+
+static void node_forward(Cg *g, int i, bool train) {
+  const Node *nd = &g->m->nodes[i];
+  LayerIO io = {.i = i, .nd = nd, .train = train};
+  io.v_in = nd->nin > 0 ? act_ptr(g, nd->in[0]) : NULL;
+  io.v_out = act_ptr(g, i);
+  io.v_cnt = l_batch_elems(g, &nd->out, "count");
+  io.v_sin = nd->nin > 0 ? get_exp(g, nd->in[0], 0, "s.in") : NULL;
+  switch (nd->op) {
+  case OP_DENSE:
+  case OP_CONV: weighted_forward(g, &io); break;
+  case OP_RELU: relu_forward(g, &io); break;
+  case OP_FLATTEN: flatten_forward(g, &io); break;
+  case OP_DROPOUT: dropout_forward(g, &io); break;
+  case OP_MAXPOOL: maxpool_forward(g, &io); break;
+  case OP_AVGPOOL: avgpool_forward(g, &io); break;
+  case OP_ADD: add_forward(g, &io); break;
+  case OP_INPUT:
+  case OP_BATCHNORM:
+  case OP_L1NORM: diag_internal(__FILE__, __LINE__, "no forward pass for this op (sema should have refused it)");
+  }
+}
+
+/* --------------------------------------------------------- backward pass */
+
+/* Where node i's input error for slot s goes: straight into the producer's
+ * error buffer, or, when the producer gathers several contributions, into a
+ * private buffer of this consumer. NULL when nothing upstream needs it. */
+
+/* err[i] = requant(sum of the aligned contributions of every consumer). */
+static void gather(Cg *g, int i) {
+  Model *m = g->m;
+  Node *nd = &m->nodes[i];
+  Val v_ptrs[64], v_es[64];
+  int nt = 0;
+  for (int j = i + 1; j < m->nnodes; j++)
+    for (int s = 0; s < m->nodes[j].nin; s++)
+      if (m->nodes[j].in[s] == i && nt < 64) {
+        char buf[96];
+        snprintf(buf, sizeof buf, "%s.ein%d", m->nodes[j].name, s);
+        v_ptrs[nt] = l_slab(g, g->f.v_work, g->p->ein[j][s].off, buf);
+        v_es[nt++] = get_exp(g, j, 2 + s, "s.ein");
+      }
+  if (nt == 0) { /* cannot happen: gathers[i] means two or more sources */
+    fprintf(stderr, "nitc: internal error: %s:%d: no error contributions\n", __FILE__, __LINE__);
+    abort();
+  }
+  Val v_lo = v_es[0], v_hi = v_es[0];
+  for (int t = 1; t < nt; t++) {
+    v_lo = l_smin(g, v_lo, v_es[t], "");
+    v_hi = l_smax(g, v_hi, v_es[t], "");
+  }
+  Val v_s = l_smax(g, v_lo, l_sub(g, v_hi, l_i32(g, 48), ""), "s.common");
+  Val v_cnt = l_batch_elems(g, &nd->out, "count");
+  Val v_acc = acc2_ptr(g);
+  l_zero(g, g->t_i64, v_acc, v_cnt);
+  for (int t = 0; t < nt; t++) {
+    Val v_use = l_icmp(g, LLVMIntSGE, v_es[t], v_s, "use");
+    Val v_d = LLVMBuildZExt(g->b, l_smax(g, l_sub(g, v_es[t], v_s, ""), l_i32(g, 0), ""), g->t_i64, "d");
+    Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
+    Val v_x = LLVMBuildShl(g->b, l_sext(g, l_load(g, g->t_i8, v_ptrs[t], L.v_i, "e"), g->t_i64, ""), v_d, "");
+    Val v_old = l_load(g, g->t_i64, v_acc, L.v_i, "");
+    l_store(g, g->t_i64, l_add(g, v_old, l_select(g, v_use, v_x, l_i64(g, 0), ""), ""), v_acc, L.v_i);
+    l_next(g, &L);
+  }
+  Val v_k = requant(g, true, v_acc, v_cnt, err_ptr(g, i), g->f.v_rerr, v_key_for(g, NIT_TID_SUM(i), "key.sum"));
+  set_exp(g, i, 1, l_add(g, v_s, v_k, "s.err"));
+}
+
+
+
+
+/* Dense and conv: the input error (when an upstream layer needs it), the
+ * weight gradient, and the update. */
+static void weighted_backward(Cg *g, const LayerIO *io) {
+  const Node *nd = io->nd;
+  int i = io->i;
+  Val v_w = w8_ptr(g, nd);
+  if (io->need_in) {
+    Ty t_acc = nd->acc64_bwd ? g->t_i64 : g->t_i32;
+    Val v_acc = acc_ptr(g);
+    Val v_fused = nd->op == OP_DENSE ? dense_backward_input(g, i, t_acc) : conv_backward_input(g, i, t_acc);
+    deliver_acc(g, i, &io->d, v_acc, nd->acc64_bwd, l_add(g, io->v_se, l_i32(g, nd->w_exp), ""), v_fused);
+  }
+  Ty t_g = nd->acc64_grad ? g->t_i64 : g->t_i32;
+  Val v_g = grad_ptr(g);
+  if (nd->op == OP_DENSE) dense_backward_weight(g, i, t_g);
+  else conv_backward_weight(g, i, t_g);
+  update_weights(g, i, v_g, v_w, t_g);
+}
+
+static void node_backward(Cg *g, int i) {
+  const Node *nd = &g->m->nodes[i];
+  LayerIO io = {.i = i, .nd = nd};
+  io.v_e = err_ptr(g, i);
+  io.v_se = get_exp(g, i, 1, "s.e");
+  io.need_in = err_dst(g, i, 0, &io.d);
+  io.v_src = act_ptr(g, nd->in[0]);
+  if (nd->op == OP_DENSE || nd->op == OP_CONV) {
+    weighted_backward(g, &io);
+    return;
+  }
+  if (!io.need_in && nd->op != OP_ADD) return;
+  switch (nd->op) {
+  case OP_RELU: relu_backward(g, &io); break;
+  case OP_DROPOUT: dropout_backward(g, &io); break;
+  case OP_FLATTEN: flatten_backward(g, &io); break;
+  case OP_MAXPOOL: maxpool_backward(g, &io); break;
+  case OP_AVGPOOL: avgpool_backward(g, &io); break;
+  case OP_ADD: add_backward(g, &io); break;
+  default: diag_internal(__FILE__, __LINE__, "no backward pass for this op (sema should have refused it)");
+  }
+}
+
+static void emit_step(Cg *g, bool train) {
+  Model *m = g->m;
+  Ty a[] = {g->t_ptr, g->t_ptr, g->t_ptr};
+  Ty ft = LLVMFunctionType(g->t_void, a, train ? 3 : 2, 0);
+  l_begin_fn(g, train ? "nit_train_step" : "nit_forward", ft, true);
+  g->f.v_ctx = l_param(g, 0, "ctx");
+  g->f.v_x = l_param(g, 1, "x");
+  g->f.v_y = train ? l_param(g, 2, "y") : NULL;
+  load_ctx(g);
+  wide_views(g);
+  for (int i = 1; i < m->nnodes; i++) node_forward(g, i, train);
+  publish(g);
+  if (train) {
+    int o = m->output;
+    Val args[] = {act_ptr(g, o), get_exp(g, o, 0, "s.logits"), g->f.v_y, g->f.v_n, err_ptr(g, o),
+                  g->f.v_rerr, v_key_for(g, NIT_TID_LOSS, "key.loss")};
+    l_call(g, g->ft_loss, g->f_loss, args, 7, "");
+    set_exp(g, o, 1, l_i32(g, 0));
+    for (int i = m->nnodes - 1; i >= 1; i--) {
+      if (!g->p->needs_err[i]) continue;
+      if (g->p->gathers[i]) gather(g, i);
+      node_backward(g, i);
+    }
+  }
+  copy_exps(g);
+  LLVMBuildRetVoid(g->b);
+}
+
+/* A builder and the basic types, shared by both kinds of module. */
+static void begin_module(Cg *g, LLVMContextRef ctx, const char *name, const CgTarget *t) {
+  g->ctx = ctx;
+  g->mod = LLVMModuleCreateWithNameInContext(name, ctx);
+  LLVMSetTarget(g->mod, t->triple);
+  g->b = LLVMCreateBuilderInContext(ctx);
+  g->t_i1 = LLVMInt1TypeInContext(ctx);
+  g->t_i8 = LLVMInt8TypeInContext(ctx);
+  g->t_i16 = LLVMInt16TypeInContext(ctx);
+  g->t_i32 = LLVMInt32TypeInContext(ctx);
+  g->t_i64 = LLVMInt64TypeInContext(ctx);
+  g->t_ptr = LLVMPointerTypeInContext(ctx, 0);
+  g->t_void = LLVMVoidTypeInContext(ctx);
+}
+
+LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t) {
+  Cg G = {0}, *g = &G;
+  g->m = m;
+  g->p = p;
+  begin_module(g, ctx, m->name, t);
+  abi_types(g);
+  Ty ef[] = {g->t_ptr, g->t_ptr, g->t_ptr};
+  g->t_env = LLVMStructTypeInContext(ctx, ef, 3, 0);
+  Ty bf[] = {g->t_ptr, g->t_i64, g->t_i64, g->t_i32};
+  g->ft_body = LLVMFunctionType(g->t_void, bf, 4, 0);
+  Ty pf[] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_i64, g->t_i32};
+  g->ft_pfor = LLVMFunctionType(g->t_i32, pf, 5, 0);
+  g->gk = gemm_isa(t);
+  g->madd_bits = gemm_madd_bits(t);
+
+  emit_helpers(g);
+  emit_step(g, true);
+  Val f_train = g->f.fn;
+  emit_step(g, false);
+  Val f_fwd = g->f.fn;
+  emit_descriptor(g, t, f_train, f_fwd);
+  LLVMDisposeBuilder(g->b);
+  return g->mod;
+}
+
+/* --gemm-kernel: the GEMM alone, for bench/gemm. Scratch layout: A's row
+ * sums (vnni), then B's panels. */
+LLVMModuleRef cg_gemm_module(LLVMContextRef ctx, const CgTarget *t, int64_t M, int64_t N, int64_t K) {
+  Cg G0 = {0}, *g = &G0;
+  begin_module(g, ctx, "gemm", t);
+  g->gk = gemm_isa(t);
+  g->madd_bits = gemm_madd_bits(t);
+  Ty args[] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};
+  l_begin_fn(g, "nit_gemm", LLVMFunctionType(g->t_void, args, 4, 0), false);
+  Gemm G = {0};
+  G.v_A = l_param(g, 0, "A"), G.lda = K;
+  G.v_B = l_param(g, 1, "B"), G.sn = K, G.sk = 1;
+  G.v_C = l_param(g, 2, "C"), G.ldc = N;
+  Val v_scratch = l_param(g, 3, "scratch");
+  G.v_asum = v_scratch;
+  G.v_P = l_gep(g, g->t_i8, v_scratch, l_i64(g, rup(M * 4, 64)), "pan");
+  G.v_M = l_i64(g, M), G.v_N = l_i64(g, N), G.v_K = l_i64(g, K);
+  G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(N));
+  G.t_acc = g->t_i32, G.kind = gemm_kind(g, K);
+  if (G.kind == GK_VNNI) row_sums(g, G.v_A, K, G.v_M, G.v_K, G.v_asum);
+  gemm(g, &G);
+  LLVMBuildRetVoid(g->b);
+  LLVMDisposeBuilder(g->b);
+  return g->mod;
+}

@@ -1,0 +1,181 @@
+/*
+ * update.c: the NITI weight update (docs/numerics.md, "Weight update") of
+ * int8 weights and of wide (int16) weights with their int8 views.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg.h"
+
+/* update(w, wbits, view, grad, count, mu, mode, key, decay): the NITI update of
+ * one weight tensor (numerics.md 8). wbits == 8: w is int8 and view == w;
+ * otherwise w is int16 with F = wbits - 8 fraction bits and view its int8
+ * rounding, which the decay term uses. With decay, g += w8 * 2^(b0 - 15)
+ * (b0 = B(g) before decay), and the shift uses b = B(g) after it; the decayed
+ * gradient is recomputed rather than stored, so it never overflows the
+ * gradient buffer's width. */
+static Val decayed(Cg *g, Ty t_g, Val v_g, Val v_view, Val v_j, Val v_dexp, Val v_decay) {
+  Val v_gj = l_sext(g, l_load(g, t_g, v_g, v_j, "g"), g->t_i64, "g64");
+  Val v_w8 = l_sext(g, l_load(g, g->t_i8, v_view, v_j, "w8"), g->t_i64, "w8.64");
+  Val v_de = LLVMBuildSExt(g->b, v_dexp, g->t_i64, "");
+  Val v_up = LLVMBuildShl(g->b, v_w8, l_smax(g, v_de, l_i64(g, 0), ""), "");
+  Val v_dn_mag = LLVMBuildLShr(g->b, l_abs(g, v_w8, ""), l_smin(g, LLVMBuildNeg(g->b, v_de, ""), l_i64(g, 63), ""), "");
+  Val v_dn = l_select(g, l_icmp(g, LLVMIntSLT, v_w8, l_i64(g, 0), ""), LLVMBuildNeg(g->b, v_dn_mag, ""), v_dn_mag, "");
+  Val v_dterm = l_select(g, l_icmp(g, LLVMIntSGE, v_de, l_i64(g, 0), ""), v_up, v_dn, "decay.term");
+  v_dterm = l_select(g, l_icmp(g, LLVMIntNE, v_decay, l_i32(g, 0), ""), v_dterm, l_i64(g, 0), "");
+  return l_add(g, v_gj, v_dterm, "g.decayed");
+}
+
+/* The update runs in two functions so that the element loop can be split
+ * over threads:
+ *   update_plan(grad, view, count, mu, decay, out) stores {k, dexp} (i32) at
+ *     out: k = -1 when there is no update (b == 0 before or after decay);
+ *   update_apply(w, wbits, view, grad, lo, hi, k, dexp, mode, key, decay)
+ *     updates elements [lo, hi). */
+Val emit_update_plan(Cg *g, Ty t_g, const char *name) {
+  Val f = l_begin_fn(g, name, g->ft_uplan, true);
+  Val v_g = l_param(g, 0, "grad"), v_view = l_param(g, 1, "view"), v_cnt = l_param(g, 2, "count");
+  Val v_mu = l_param(g, 3, "mu"), v_decay = l_param(g, 4, "decay"), v_out = l_param(g, 5, "out");
+  l_store(g, g->t_i32, l_i32(g, -1), v_out, l_i64(g, 0));
+  l_store(g, g->t_i32, l_i32(g, 0), v_out, l_i64(g, 1));
+  Val margs[] = {v_g, l_i64(g, 0), v_cnt};
+  Val v_max = l_call(g, g->ft_maxabs, t_g == g->t_i32 ? g->f_maxabs32 : g->f_maxabs64, margs, 3, "max");
+  Val v_b0 = l_call(g, g->ft_bits, g->f_bits, &v_max, 1, "b0");
+  Blk b_join = l_if(g, l_icmp(g, LLVMIntNE, v_b0, l_i32(g, 0), ""), "nonzero");
+  Val v_dexp = l_sub(g, v_b0, l_i32(g, 15), "decay.exp");
+  /* b after decay */
+  Val var_max2 = l_var(g, g->t_i64, "max2.var", NULL);
+  l_set(g, var_max2, v_max);
+  Blk b_dj = l_if(g, l_icmp(g, LLVMIntNE, v_decay, l_i32(g, 0), ""), "decay");
+  l_set(g, var_max2, l_i64(g, 0));
+  Loop Ld = l_for(g, l_i64(g, 0), v_cnt, "d");
+  Val v_gd0 = decayed(g, t_g, v_g, v_view, Ld.v_i, v_dexp, v_decay);
+  l_set(g, var_max2, l_smax(g, l_get(g, g->t_i64, var_max2, ""), l_abs(g, v_gd0, ""), "max2.new"));
+  l_next(g, &Ld);
+  l_endif(g, b_dj);
+  Val v_max2 = l_get(g, g->t_i64, var_max2, "max2");
+  Val v_b = l_call(g, g->ft_bits, g->f_bits, &v_max2, 1, "b");
+  Blk b_join2 = l_if(g, l_icmp(g, LLVMIntNE, v_b, l_i32(g, 0), ""), "nonzero2");
+  l_store(g, g->t_i32, l_smax(g, l_sub(g, v_b, v_mu, ""), l_i32(g, 0), "k"), v_out, l_i64(g, 0));
+  l_store(g, g->t_i32, v_dexp, v_out, l_i64(g, 1));
+  l_endif(g, b_join2);
+  l_endif(g, b_join);
+  LLVMBuildRetVoid(g->b);
+  return f;
+}
+
+Val emit_update_apply(Cg *g, Ty t_g, const char *name) {
+  Val f = l_begin_fn(g, name, g->ft_uapply, true);
+  Val v_w = l_param(g, 0, "w"), v_wbits = l_param(g, 1, "wbits"), v_view = l_param(g, 2, "view");
+  Val v_g = l_param(g, 3, "grad"), v_lo = l_param(g, 4, "lo"), v_hi = l_param(g, 5, "hi");
+  Val v_kc = l_param(g, 6, "k"), v_dexp = l_param(g, 7, "dexp");
+  Val v_mode = l_param(g, 8, "mode"), v_key = l_param(g, 9, "key"), v_decay = l_param(g, 10, "decay");
+  Val v_wide = l_icmp(g, LLVMIntNE, v_wbits, l_i32(g, 8), "wide");
+  Val v_lim = l_sub(g, LLVMBuildShl(g->b, l_i64(g, 1), LLVMBuildZExt(g->b, l_sub(g, v_wbits, l_i32(g, 1), ""), g->t_i64, ""), ""),
+                    l_i64(g, 1), "lim");
+  /* one loop per (mode, width, decay), chosen once; k == 0 keeps g32 itself.
+   * Without decay the arithmetic stays in the gradient's width (i32
+   * vectorizes twice as wide); the decayed gradient may need i64. */
+  Val v_kc1 = l_smax(g, v_kc, l_i32(g, 1), "");
+  RoundK R64 = round_consts(g, g->t_i64, v_kc1), Rg = round_consts(g, t_g, v_kc1);
+  Val v_k0 = l_icmp(g, LLVMIntEQ, v_kc, l_i32(g, 0), "k.is0");
+  Blk b_done = l_block(g, "u.done"), b_case[12];
+  for (int c = 0; c < 12; c++) b_case[c] = l_block(g, c & 1 ? "u.w16" : "u.w8");
+  Val v_case = l_add(g, l_add(g, l_mul(g, v_mode, l_i32(g, 4), ""), l_mul(g, LLVMBuildZExt(g->b, l_icmp(g, LLVMIntNE, v_decay, l_i32(g, 0), ""), g->t_i32, ""), l_i32(g, 2), ""), ""),
+                     LLVMBuildZExt(g->b, v_wide, g->t_i32, ""), "case");
+  Val v_sw = LLVMBuildSwitch(g->b, v_case, b_case[0], 11);
+  for (int c = 1; c < 12; c++) LLVMAddCase(v_sw, l_i32(g, c), b_case[c]);
+  for (int c = 0; c < 12; c++) {
+    int md = c / 4;
+    bool dec = (c >> 1) & 1, wide = c & 1;
+    LLVMPositionBuilderAtEnd(g->b, b_case[c]);
+    Loop L2 = l_for(g, v_lo, v_hi, "u");
+    Val v_r;
+    if (dec) {
+      Val v_gd = decayed(g, t_g, v_g, v_view, L2.v_i, v_dexp, v_decay);
+      v_r = l_select(g, v_k0, v_gd, round_elem_sat(g, &R64, md, v_gd, v_key, L2.v_i, false), "step");
+    } else {
+      Val v_gj = l_load(g, t_g, v_g, L2.v_i, "g");
+      v_r = l_select(g, v_k0, v_gj, round_elem_sat(g, &Rg, md, v_gj, v_key, L2.v_i, false), "step");
+      if (t_g != g->t_i64) v_r = l_sext(g, v_r, g->t_i64, "step64");
+    }
+    if (!wide) {
+      Val v_old8 = l_sext(g, l_load(g, g->t_i8, v_w, L2.v_i, "w"), g->t_i64, "");
+      Val v_new8 = l_sub(g, v_old8, v_r, "");
+      l_store(g, g->t_i8, l_call(g, g->ft_sat8, g->f_sat8, &v_new8, 1, "w.new"), v_w, L2.v_i);
+    } else {
+      Val v_old16 = l_sext(g, l_load(g, g->t_i16, v_w, L2.v_i, "ww"), g->t_i64, "");
+      Val v_new16 = l_sub(g, v_old16, v_r, "");
+      v_new16 = l_smin(g, v_new16, v_lim, "");
+      v_new16 = l_smax(g, v_new16, LLVMBuildNeg(g->b, v_lim, ""), "");
+      l_store(g, g->t_i16, l_trunc(g, v_new16, g->t_i16, "ww.new"), v_w, L2.v_i);
+    }
+    l_next(g, &L2);
+    LLVMBuildBr(g->b, b_done);
+  }
+  LLVMPositionBuilderAtEnd(g->b, b_done);
+  LLVMBuildRetVoid(g->b);
+  return f;
+}
+
+/* wview(w16, view, count, F): view[j] = sat8(R(w16[j], F, pseudo)). */
+void emit_wview(Cg *g) {
+  Ty a[] = {g->t_ptr, g->t_ptr, g->t_i64, g->t_i32};
+  g->ft_wview = LLVMFunctionType(g->t_void, a, 4, 0);
+  g->f_wview = l_begin_fn(g, "nit_wview", g->ft_wview, true);
+  Val v_w = l_param(g, 0, "w"), v_view = l_param(g, 1, "view"), v_cnt = l_param(g, 2, "count");
+  Val v_F = l_param(g, 3, "F");
+  Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
+  Val v_x = l_sext(g, l_load(g, g->t_i16, v_w, L.v_i, "ww"), g->t_i64, "");
+  Val args[] = {v_x, v_F, l_i32(g, NIT_ROUND_PSEUDO), l_i64(g, 0), L.v_i};
+  Val v_r = l_call(g, g->ft_round, g->f_round, args, 5, "r");
+  l_store(g, g->t_i8, l_call(g, g->ft_sat8, g->f_sat8, &v_r, 1, "w8"), v_view, L.v_i);
+  l_next(g, &L);
+  LLVMBuildRetVoid(g->b);
+}
+
+/* Elements per update chunk: big enough that a chunk outweighs a hand-off. */
+#define UPDATE_CHUNK 16384
+
+static Val red_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->red.off, "red"); }
+
+static void update_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const KArgs *k = u;
+  const Node *nd = k->nd;
+  (void)v_wk;
+  Val v_red = red_ptr(g);
+  Val v_lo_e = l_mul(g, v_lo, l_i64(g, UPDATE_CHUNK), "lo.e");
+  Val v_hi_e = l_smin(g, l_mul(g, v_hi, l_i64(g, UPDATE_CHUNK), ""), l_i64(g, nd->nweights), "hi.e");
+  Val args[] = {wraw_ptr(g, nd), l_i32(g, g->m->recipe.weight_bits), w8_ptr(g, nd), grad_ptr(g), v_lo_e, v_hi_e,
+                l_load(g, g->t_i32, v_red, l_i64(g, 0), "k"), l_load(g, g->t_i32, v_red, l_i64(g, 1), "dexp"),
+                g->f.v_rgrad, v_key_for(g, NIT_TID_GRAD(k->i), "key.grad"), g->f.v_decay};
+  l_call(g, g->ft_uapply, k->t_acc == g->t_i64 ? g->f_uapply64 : g->f_uapply32, args, 11, "");
+}
+
+/* The update of node i's weights from the gradient v_g (type t_g): k from the
+ * whole gradient on one thread (update_plan), then the element loop in
+ * chunks over the workers. */
+void update_weights(Cg *g, int i, Val v_g, Val v_w, Ty t_g) {
+  const Node *nd = &g->m->nodes[i];
+  Val v_red = red_ptr(g);
+  Val pargs[] = {v_g, v_w, l_i64(g, nd->nweights), g->f.v_mu, g->f.v_decay, v_red};
+  l_call(g, g->ft_uplan, nd->acc64_grad ? g->f_uplan64 : g->f_uplan32, pargs, 6, "");
+  Val v_k = l_load(g, g->t_i32, v_red, l_i64(g, 0), "k.update");
+  Blk b_upd = l_if(g, l_icmp(g, LLVMIntSGE, v_k, l_i32(g, 0), ""), "update");
+  KArgs ka = {nd, i, t_g, false};
+  par_for(g, nd->name, l_i64(g, (nd->nweights + UPDATE_CHUNK - 1) / UPDATE_CHUNK), g->p->maxw, update_body, &ka);
+  l_endif(g, b_upd);
+}
+
+/* Each step starts by rounding wide weights to their int8 views. */
+void wide_views(Cg *g) {
+  Model *m = g->m;
+  if (m->recipe.weight_bits <= 8) return;
+  for (int i = 0; i < m->nnodes; i++) {
+    Node *nd = &m->nodes[i];
+    if (nd->nweights == 0) continue;
+    Val args[] = {wraw_ptr(g, nd), w8_ptr(g, nd), l_i64(g, nd->nweights), l_i32(g, m->recipe.weight_bits - 8)};
+    l_call(g, g->ft_wview, g->f_wview, args, 4, "");
+  }
+}

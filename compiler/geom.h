@@ -1,0 +1,28 @@
+/*
+ * geom.h: the geometry that the memory plan (plan.c) and the code generator
+ * (cg/) must agree on: how GEMM operands are packed into panels. plan.c sizes
+ * scratch with these functions and cg/gemm.c, cg/conv.c and cg/dense.c lay
+ * bytes out with them, so a change here changes both sides at once.
+ *
+ * A packed B operand of an (N, K) product is ceil(N / PL) panels of PL
+ * columns; a panel holds K rounded up to whole 4-byte words per column, k-quad
+ * interleaved: byte (n, k) at panel n / PL, offset (k / 4) * 64 + (n % PL) * 4
+ * + k % 4. A conv's K is (ky, kx, c) with each ky segment of KW * C bytes
+ * padded to whole words.
+ */
+#ifndef GEOM_H
+#define GEOM_H
+
+#include <stdint.h>
+
+#define PL 16                   /* columns per panel */
+#define SLAB_ALIGN 64           /* every slab area starts on a cache line */
+
+static inline int64_t rup(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+static inline int64_t npanels(int64_t N) { return (N + PL - 1) / PL; }
+/* bytes of the panels of an (N, K) operand */
+static inline int64_t panel_bytes(int64_t N, int64_t K) { return npanels(N) * PL * rup(K, 4); }
+/* K of a conv GEMM whose ky segments hold seg bytes each, padded to words */
+static inline int64_t conv_kpad(int64_t KH, int64_t seg) { return KH * rup(seg, 4); }
+
+#endif
