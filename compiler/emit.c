@@ -139,6 +139,9 @@ static const char *default_output(const Model *m, EmitKind k, char *buf, size_t 
 }
 
 int emit_program(Model *m, const Options *opt) {
+  Plan *plan = m ? plan_build(m) : NULL; /* reports a model over the memory limit */
+  if (m && !plan)
+    return 1;
   const TargetInfo *ti = find_target(opt->target);
   if (!ti) {
     fprintf(stderr, "nitc: error: unknown target '%s' (expected x86_64-linux-gnu, aarch64-linux-gnu or "
@@ -201,7 +204,7 @@ int emit_program(Model *m, const Options *opt) {
   }
 
   LLVMContextRef ctx = LLVMContextCreate();
-  LLVMModuleRef mod = m ? cg_module(ctx, m, plan_build(m), &t) : cg_gemm_module(ctx, &t, opt->gemm[0], opt->gemm[1], opt->gemm[2]);
+  LLVMModuleRef mod = m ? cg_module(ctx, m, plan, &t) : cg_gemm_module(ctx, &t, opt->gemm[0], opt->gemm[1], opt->gemm[2]);
   LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
   LLVMSetModuleDataLayout(mod, td);
   LLVMDisposeTargetData(td);

@@ -169,8 +169,8 @@ static const char *weights_name(int bits) {
   return buf;
 }
 
-/* --emit shapes: the checked model as a table on stdout. */
-static void print_shapes(const Model *m) {
+/* --emit shapes: the checked model and its memory plan as a table on stdout. */
+static void print_shapes(Model *m, const Plan *p) {
   const Recipe *r = &m->recipe;
   const Node *in = &m->nodes[0];
   printf("model %s: input %s %s, %d classes\n\n", m->name, in->name, shape_text(in->out), m->classes);
@@ -203,9 +203,10 @@ static void print_shapes(const Model *m) {
   int ntensors = 0;
   for (int i = 0; i < m->nnodes; i++)
     ntensors += m->nodes[i].param >= 0;
-  printf("\nparameters: %" PRId64 " in %d tensors, %" PRId64 " bytes (%s weights)\n", m->nparams, ntensors,
-         m->param_bytes, weights_name(r->weight_bits));
-  printf("work: %" PRId64 " bytes per training step at batch %d\n", m->work_bytes, r->batch);
+  printf("\nparameters: %" PRId64 " in %d tensors (%s weights)\n", m->nparams, ntensors, weights_name(r->weight_bits));
+  /* the same figures as the executable's `info`: both come from plan_build */
+  printf("memory: params %" PRId64 " bytes, work %" PRId64 " bytes at batch %d\n", p->param_bytes, p->work_bytes,
+         r->batch);
   printf("recipe: data \"%s\", batch %d, epochs %d, seed %" PRIu64 "\n", diag_quote_n(r->data, DIAG_PATH_MAX),
          r->batch, r->epochs, r->seed);
   printf("        rounding act=%s err=%s grad=%s\n", sema_round_name(r->act_round), sema_round_name(r->err_round),
@@ -238,11 +239,15 @@ int main(int argc, char **argv) {
     return 1;
 
   switch (opt.emit) {
-  case EMIT_CHECK:
-    return 0;
-  case EMIT_SHAPES:
-    print_shapes(m);
+  case EMIT_CHECK: /* the memory plan is part of the check: its limit is a user error */
+    return plan_build(m) ? 0 : 1;
+  case EMIT_SHAPES: {
+    Plan *p = plan_build(m);
+    if (!p)
+      return 1;
+    print_shapes(m, p);
     return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+  }
   default:
     return emit_program(m, &opt) == 0 ? 0 : 1;
   }

@@ -291,7 +291,13 @@ typedef struct Plan {
 #define PLAN_MAX_WORKERS 16        /* threads a kernel can spread over */
 #define PLAN_WORKER_BYTES (96 << 20) /* cap on all workers' private scratch */
 
+/* The largest static memory (parameters + work slab) a model may need. */
+#define PLAN_MAX_BYTES ((int64_t)64 << 30)
+
+/* Plan a checked model's memory. Returns NULL after reporting an error at the
+ * model (its memory would pass PLAN_MAX_BYTES). */
 Plan *plan_build(Model *m);
+const char *plan_human(int64_t bytes); /* "1.5 GiB": for messages */
 
 /* -------------------------------------------------------------------- cg/ */
 

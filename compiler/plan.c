@@ -23,6 +23,7 @@
  * as they must survive until the backward pass anyway.
  */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,7 +128,7 @@ Plan *plan_build(Model *m) {
     /* i64 where the layer's sums need it (and for residual adds), else i32 */
     int64_t width = nd->acc64_fwd || nd->acc64_bwd || nd->op == OP_ADD ? 8 : 4;
     if (elems * width > max_acc) max_acc = elems * width;
-    if (nd->nin > 0) {
+    if (nd->nin > 0 && p->needs_err[nd->in[0]]) { /* an input error is computed */
       int64_t in_elems = B * per_sample(&m->nodes[nd->in[0]].out);
       if (in_elems * width > max_acc) max_acc = in_elems * width;
     }
@@ -207,8 +208,9 @@ Plan *plan_build(Model *m) {
     const Shape *is = &m->nodes[nd->in[0]].out, *os = &nd->out;
     if (nd->op == OP_DENSE) {
       int64_t I = nd->wshape[1], O = nd->wshape[0];
+      bool input_err = p->needs_err[nd->in[0]];
       int64_t need = panel_bytes(O, I);                              /* w panels */
-      if (panel_bytes(I, O) > need) need = panel_bytes(I, O);        /* w^T panels */
+      if (input_err && panel_bytes(I, O) > need) need = panel_bytes(I, O); /* w^T panels */
       if (align_up(O * B) + panel_bytes(I, B) > need) need = align_up(O * B) + panel_bytes(I, B); /* e^T, x^T */
       if (need > max_pack) max_pack = need;
       if (O > max_rows) max_rows = O;
@@ -217,10 +219,14 @@ Plan *plan_build(Model *m) {
       int64_t P = (int64_t)os->h * os->w, Q = (int64_t)is->h * is->w;
       int64_t Kc = Cg * nd->kh * nd->kw;
       int64_t Kcp = nd->kh * round4(nd->kw * Cg), Kep = nd->kh * round4(nd->kw * Og);
-      int64_t wpack = O * Kcp > nd->groups * Cg * Kep ? O * Kcp : nd->groups * Cg * Kep;
+      /* the input-error GEMM and its scratch exist only where an error flows
+       * into the conv's input (never for a first layer) */
+      bool input_err = p->needs_err[nd->in[0]];
+      int64_t wpack = O * Kcp;
+      if (input_err && nd->groups * Cg * Kep > wpack) wpack = nd->groups * Cg * Kep;
       if (wpack > max_pack) max_pack = wpack;
       /* rows of B (whole panels' worth), then its panels */
-      int64_t fwd = 2 * panel_bytes(P, Kcp), inp = 2 * panel_bytes(Q, Kep);
+      int64_t fwd = 2 * panel_bytes(P, Kcp), inp = input_err ? 2 * panel_bytes(Q, Kep) : 0;
       int64_t wgt = align_up(Kc * P) + align_up(panel_bytes(Og, P)) + Kc * 4;
       int64_t col = fwd > inp ? fwd : inp;
       if (wgt > col) col = wgt;
@@ -229,7 +235,7 @@ Plan *plan_build(Model *m) {
       int64_t padx = Cg * (is->h + 2 * nd->ph) * (is->w + 2 * nd->pw);
       int64_t pade = Og * (os->h + 2 * (nd->kh - 1)) * (os->w + 2 * (nd->kw - 1));
       if (padx > max_pad) max_pad = padx;
-      if (pade > max_pad) max_pad = pade;
+      if (input_err && pade > max_pad) max_pad = pade;
       if (nd->nweights * (nd->acc64_grad ? 8 : 4) > max_gpart) max_gpart = nd->nweights * (nd->acc64_grad ? 8 : 4);
     }
   }
@@ -248,5 +254,31 @@ Plan *plan_build(Model *m) {
   p->acc2 = take(&top, max_sum);
   p->grad = take(&top, max_grad);
   p->work_bytes = top;
+  if (p->work_bytes + p->param_bytes > PLAN_MAX_BYTES) {
+    diag_error(m->loc, "model '%s' needs %s of memory (parameters %s, work %s at batch %d), over the limit of %s",
+               diag_quote(m->name), plan_human(p->work_bytes + p->param_bytes), plan_human(p->param_bytes),
+               plan_human(p->work_bytes), m->recipe.batch, plan_human(PLAN_MAX_BYTES));
+    diag_note(m->loc, "a smaller batch (--batch N) or smaller layers reduce the work memory");
+    return NULL;
+  }
   return p;
+}
+
+/* "1.5 GiB", "12.0 MiB", "512 bytes": for messages (arena memory). */
+const char *plan_human(int64_t bytes) {
+  static const char *unit[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  char buf[32];
+  if (bytes < 1024) {
+    snprintf(buf, sizeof buf, "%lld bytes", (long long)bytes);
+  } else {
+    int u = 0;
+    int64_t whole = bytes / 1024, rem = bytes % 1024; /* value = whole + rem/1024 */
+    while (whole >= 1024 && u < 5) {
+      rem = whole % 1024;
+      whole /= 1024;
+      u++;
+    }
+    snprintf(buf, sizeof buf, "%lld.%lld %s", (long long)whole, (long long)(rem * 10 / 1024), unit[u]);
+  }
+  return mem_strdup(buf);
 }

@@ -55,3 +55,21 @@ add_test(NAME codegen_nofloat
   COMMAND ${CG_DIR}/nofloat.sh ${PROJECT_BINARY_DIR}/compiler/nitc ${PROJECT_SOURCE_DIR}/examples
           ${PROJECT_BINARY_DIR}/tests/nofloat)
 set_tests_properties(codegen_nofloat PROPERTIES TIMEOUT 600)
+
+# One value with 200 consumers and a chain of 100 adds, against the reference
+# (tests/codegen/fanout.sh).
+add_test(NAME codegen_fanout
+  COMMAND ${CG_DIR}/fanout.sh ${PROJECT_BINARY_DIR})
+set_tests_properties(codegen_fanout PROPERTIES TIMEOUT 600
+  ENVIRONMENT "NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
+
+# --emit shapes and the executable's info print the same memory figures.
+add_test(NAME codegen_memory_agree
+  COMMAND ${CG_DIR}/memory_agree.sh $<TARGET_FILE:nitc> ${PROJECT_SOURCE_DIR}/examples
+          ${PROJECT_BINARY_DIR}/tests/memory_agree)
+set_tests_properties(codegen_memory_agree PROPERTIES TIMEOUT 600)
+
+# Scratch only for what runs; a model over the memory limit refused with the
+# figure (tests/codegen/plan_limits.sh).
+add_test(NAME codegen_plan_limits
+  COMMAND ${CG_DIR}/plan_limits.sh $<TARGET_FILE:nitc> ${PROJECT_BINARY_DIR}/tests/plan_limits)

@@ -207,6 +207,8 @@ Val requant(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val
 Val requant_fused(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key, Val v_fused);
 Val fused_begin(Cg *g);
 void fused_end(Cg *g, Val var_max, Val v_wk);
+Val align_common(Cg *g, const Val *v_es, int n); /* common exponent of n terms */
+void align_shift(Cg *g, Val v_e, Val v_s, Val *v_use, Val *v_d);
 Val align_sum2(Cg *g, Val v_a, Val v_s1, Val v_b, Val v_s2, Val v_cnt, Val v_out);
 
 /* ---------------------------------------------------------------- update.c */

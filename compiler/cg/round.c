@@ -321,15 +321,35 @@ void fused_end(Cg *g, Val var_max, Val v_wk) {
   LLVMBuildStore(g->b, v_m, l_gep(g, g->t_i8, rq_ptr(g), v_slot, ""));
 }
 
-/* Exact sum of two int8 tensors at exponents s1, s2 into an i64 buffer, at the
- * common exponent s = max(min(s1, s2), max(s1, s2) - 48); an operand more than
- * 48 bits below the other is dropped (docs/numerics.md, alignment). */
+/* Exponent alignment for exact sums (docs/numerics.md, "alignment"): terms
+ * at exponents s_t are summed at the common exponent
+ *   s = max(min_t s_t, max_t s_t - ALIGN_SPAN),
+ * each shifted left by s_t - s; a term more than ALIGN_SPAN bits below the
+ * largest is dropped. align_common returns s; align_shift gives one term's
+ * "used" flag and its shift (i64). */
+#define ALIGN_SPAN 48
+
+Val align_common(Cg *g, const Val *v_es, int n) {
+  Val v_lo = v_es[0], v_hi = v_es[0];
+  for (int t = 1; t < n; t++) {
+    v_lo = l_smin(g, v_lo, v_es[t], "");
+    v_hi = l_smax(g, v_hi, v_es[t], "");
+  }
+  return l_smax(g, v_lo, l_sub(g, v_hi, l_i32(g, ALIGN_SPAN), ""), "s.common");
+}
+
+void align_shift(Cg *g, Val v_e, Val v_s, Val *v_use, Val *v_d) {
+  *v_use = l_icmp(g, LLVMIntSGE, v_e, v_s, "use");
+  *v_d = LLVMBuildZExt(g->b, l_smax(g, l_sub(g, v_e, v_s, ""), l_i32(g, 0), ""), g->t_i64, "d");
+}
+
+/* Exact sum of two int8 tensors at exponents s1, s2 into an i64 buffer at
+ * their common exponent, which it returns. */
 Val align_sum2(Cg *g, Val v_a, Val v_s1, Val v_b, Val v_s2, Val v_cnt, Val v_out) {
-  Val v_lo = l_smin(g, v_s1, v_s2, ""), v_hi = l_smax(g, v_s1, v_s2, "");
-  Val v_s = l_smax(g, v_lo, l_sub(g, v_hi, l_i32(g, 48), ""), "s.common");
-  Val v_use1 = l_icmp(g, LLVMIntSGE, v_s1, v_s, "use1"), v_use2 = l_icmp(g, LLVMIntSGE, v_s2, v_s, "use2");
-  Val v_d1 = LLVMBuildZExt(g->b, l_smax(g, l_sub(g, v_s1, v_s, ""), l_i32(g, 0), ""), g->t_i64, "d1");
-  Val v_d2 = LLVMBuildZExt(g->b, l_smax(g, l_sub(g, v_s2, v_s, ""), l_i32(g, 0), ""), g->t_i64, "d2");
+  Val v_es[] = {v_s1, v_s2}, v_use1, v_use2, v_d1, v_d2;
+  Val v_s = align_common(g, v_es, 2);
+  align_shift(g, v_s1, v_s, &v_use1, &v_d1);
+  align_shift(g, v_s2, v_s, &v_use2, &v_d2);
   Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
   Val v_x = LLVMBuildShl(g->b, l_sext(g, l_load(g, g->t_i8, v_a, L.v_i, "a"), g->t_i64, ""), v_d1, "");
   Val v_y = LLVMBuildShl(g->b, l_sext(g, l_load(g, g->t_i8, v_b, L.v_i, "b"), g->t_i64, ""), v_d2, "");

@@ -77,36 +77,31 @@ static void node_forward(Cg *g, int i, bool train) {
  * error buffer, or, when the producer gathers several contributions, into a
  * private buffer of this consumer. NULL when nothing upstream needs it. */
 
-/* err[i] = requant(sum of the aligned contributions of every consumer). */
+/* err[i] = requant(sum of the aligned contributions of every consumer), any
+ * number of them: every (consumer, slot) reading node i left its input error
+ * in a private buffer (plan: ein). */
 static void gather(Cg *g, int i) {
   Model *m = g->m;
   Node *nd = &m->nodes[i];
-  Val v_ptrs[64], v_es[64];
-  int nt = 0;
+  int cap = g->p->nconsumers[i], nt = 0;
+  Val *v_ptrs = mem_alloc(sizeof(Val) * (size_t)cap), *v_es = mem_alloc(sizeof(Val) * (size_t)cap);
   for (int j = i + 1; j < m->nnodes; j++)
     for (int s = 0; s < m->nodes[j].nin; s++)
-      if (m->nodes[j].in[s] == i && nt < 64) {
+      if (m->nodes[j].in[s] == i) {
+        NIT_ASSERT(nt < cap);
         char buf[96];
         snprintf(buf, sizeof buf, "%s.ein%d", m->nodes[j].name, s);
         v_ptrs[nt] = l_slab(g, g->f.v_work, g->p->ein[j][s].off, buf);
         v_es[nt++] = get_exp(g, j, 2 + s, "s.ein");
       }
-  if (nt == 0) { /* cannot happen: gathers[i] means two or more sources */
-    fprintf(stderr, "nitc: internal error: %s:%d: no error contributions\n", __FILE__, __LINE__);
-    abort();
-  }
-  Val v_lo = v_es[0], v_hi = v_es[0];
-  for (int t = 1; t < nt; t++) {
-    v_lo = l_smin(g, v_lo, v_es[t], "");
-    v_hi = l_smax(g, v_hi, v_es[t], "");
-  }
-  Val v_s = l_smax(g, v_lo, l_sub(g, v_hi, l_i32(g, 48), ""), "s.common");
+  NIT_ASSERT(nt > 0); /* gathers[i]: two or more sources */
+  Val v_s = align_common(g, v_es, nt);
   Val v_cnt = l_batch_elems(g, &nd->out, "count");
   Val v_acc = acc2_ptr(g);
   l_zero(g, g->t_i64, v_acc, v_cnt);
   for (int t = 0; t < nt; t++) {
-    Val v_use = l_icmp(g, LLVMIntSGE, v_es[t], v_s, "use");
-    Val v_d = LLVMBuildZExt(g->b, l_smax(g, l_sub(g, v_es[t], v_s, ""), l_i32(g, 0), ""), g->t_i64, "d");
+    Val v_use, v_d;
+    align_shift(g, v_es[t], v_s, &v_use, &v_d);
     Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
     Val v_x = LLVMBuildShl(g->b, l_sext(g, l_load(g, g->t_i8, v_ptrs[t], L.v_i, "e"), g->t_i64, ""), v_d, "");
     Val v_old = l_load(g, g->t_i64, v_acc, L.v_i, "");
@@ -116,9 +111,6 @@ static void gather(Cg *g, int i) {
   Val v_k = requant(g, true, v_acc, v_cnt, err_ptr(g, i), g->f.v_rerr, v_key_for(g, NIT_TID_SUM(i), "key.sum"));
   set_exp(g, i, 1, l_add(g, v_s, v_k, "s.err"));
 }
-
-
-
 
 /* Dense and conv: the input error (when an upstream layer needs it), the
  * weight gradient, and the update. */

@@ -45,7 +45,7 @@ expect 0 'update bits(3) then 2 at 5, weights int8' '' -- --emit shapes "$ex/len
 # 133144 terms, so batch 169 (132496 terms) fits and batch 170 (133280) not.
 expect 0 '^  1  c1 .* i32/i32/i32$' '' -- --emit shapes --batch 169 "$ex/lenet5.nit"
 expect 0 '^  1  c1 .* i32/i32/i64$' '' -- --emit shapes --batch 170 "$ex/lenet5.nit"
-expect 0 'work: .* at batch 170$' '' -- --emit shapes --batch 170 "$ex/lenet5.nit"
+expect 0 'memory: params .* at batch 170$' '' -- --emit shapes --batch 170 "$ex/lenet5.nit"
 # wide weights take two bytes each: 150, 2400, 48000, 10080, 840 elements
 # -> 320 + 4800 + 96000 + 20160 + 1728 bytes after 64-byte alignment
 expect 0 '^parameters: 61470 in 5 tensors, 123008 bytes (bits(12) weights)$' '' -- --emit shapes --weight-bits 12 "$ex/lenet5.nit"
