@@ -159,7 +159,12 @@ static void update_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
 void update_weights(Cg *g, int i, Val v_g, Val v_w, Ty t_g) {
   const Node *nd = &g->m->nodes[i];
   Val v_red = red_ptr(g);
-  Val pargs[] = {v_g, v_w, l_i64(g, nd->nweights), g->f.v_mu, g->f.v_decay, v_red};
+  /* wide weights (F = A - 8 fraction bits) keep m_u + F bits of the
+   * gradient: the same step size as int8 weights, finer (numerics.md, "Wide
+   * weights") */
+  int F = g->m->recipe.weight_bits - 8;
+  Val v_mu = F > 0 ? l_add(g, g->f.v_mu, l_i32(g, F), "mu.wide") : g->f.v_mu;
+  Val pargs[] = {v_g, v_w, l_i64(g, nd->nweights), v_mu, g->f.v_decay, v_red};
   l_call(g, g->ft_uplan, nd->acc64_grad ? g->f_uplan64 : g->f_uplan32, pargs, 6, "");
   Val v_k = l_load(g, g->t_i32, v_red, l_i64(g, 0), "k.update");
   Blk b_upd = l_if(g, l_icmp(g, LLVMIntSGE, v_k, l_i32(g, 0), ""), "update");

@@ -526,7 +526,10 @@ int ref_update(int64_t *g32, int64_t count, int8_t *w8, int16_t *wide, int bits,
     if (b == 0)
       return 0;
   }
-  int k = b - mu;
+  /* m_u bits of the int8 view's units: with F = bits - 8 fraction bits the
+   * rounded gradient keeps m_u + F bits, so a step is as large as with int8
+   * weights, only finer */
+  int k = b - mu - (bits > 8 ? bits - 8 : 0);
   int64_t lim = bits > 8 ? ((int64_t)1 << (bits - 1)) - 1 : 127;
   for (int64_t j = 0; j < count; j++) {
     int64_t g = k <= 0 ? g32[j] : ref_round_wide(g32[j], k, mode, key, (uint64_t)j);

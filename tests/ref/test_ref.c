@@ -917,6 +917,19 @@ START_TEST(test_wide_weights) {
   int64_t g4[] = {1024};
   ref_update(g4, 1, v4, w4, 12, 3, P, 0, 1);
   ck_assert_int_eq(g4[0], 1028);
+  /* m_u means the same step size at any width: g32 1000 (B 10), mu 3.
+   * int8: k = 7, R(1000, 7) = 7.8125 -> pseudo f2 110100b hi 6 > lo 4 -> 8.
+   * A = 12: k = 10 - 3 - 4 = 3, R(1000, 3) = 125 exactly: W moves by 125 =
+   * 7.8125 view units, and the view R(-125, 4) = -8 as with int8 weights. */
+  int8_t w5[] = {0}, v5[] = {0};
+  int16_t ww5[] = {0};
+  int64_t g5a[] = {1000}, g5b[] = {1000};
+  ref_update(g5a, 1, w5, NULL, 8, 3, P, 0, 0);
+  ck_assert_int_eq(w5[0], -8);
+  ref_update(g5b, 1, v5, ww5, 12, 3, P, 0, 0);
+  ck_assert_int_eq(ww5[0], -125);
+  ref_wide_view(ww5, 1, 12, v5);
+  ck_assert_int_eq(v5[0], -8);
 }
 END_TEST
 
