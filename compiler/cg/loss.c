@@ -8,6 +8,18 @@
 
 #include "cg.h"
 
+/* The constants of the loss gradient (docs/numerics.md, "Loss gradient"). */
+enum {
+  LOG2E_Q15 = 47274,     /* log2(e) * 2^15: c_i = a_i * LOG2E_Q15 */
+  LOG2E_SHIFT = 15,      /* ... at exponent s + 15 */
+  BASE2_BELOW = -7,      /* s > BASE2_BELOW: base-2 branch, else Taylor */
+  BASE2_RANGE = 10,      /* d_i = clamp(x_i - (max - 10), 0, 10) */
+  BASE2_LSHIFT_CAP = 16, /* left shift of c_i capped (changes no d_i) */
+  TAYLOR_BITS = 48,      /* pre-shift p = max(0, 2q - 48): u_i < 2^50 */
+  T_BITS = 11,           /* t_i = (u_i << 11) / U, in 0..2048 */
+  E_SHIFT = 4,           /* e_i = R(e32_i, 4): the error at exponent 0 */
+};
+
 /* loss(logits, s, labels, n, e, mode, key): the gradient for (n, classes)
  * logits at exponent s, into e (n, classes) at exponent 0. */
 void emit_loss(Cg *g) {
@@ -29,22 +41,22 @@ void emit_loss(Cg *g) {
 
   Loop Lb = l_for(g, v_zero, v_n, "row");
   Val v_row = l_mul(g, Lb.v_i, l_i64(g, C), "row.base");
-  Val v_base2 = l_icmp(g, LLVMIntSGT, v_s, l_i64(g, -7), "base2");
+  Val v_base2 = l_icmp(g, LLVMIntSGT, v_s, l_i64(g, BASE2_BELOW), "base2");
   Blk b_b2 = l_block(g, "base2"), b_tay = l_block(g, "taylor"), b_sum = l_block(g, "sum");
   LLVMBuildCondBr(g->b, v_base2, b_b2, b_tay);
 
   /* base-2 branch */
   LLVMPositionBuilderAtEnd(g->b, b_b2);
   l_set(g, var_acc, l_i64(g, INT64_MIN));
-  Val v_rs = l_sub(g, l_i64(g, 15), v_s, "rshift");
+  Val v_rs = l_sub(g, l_i64(g, LOG2E_SHIFT), v_s, "rshift");
   Loop Lc = l_for(g, v_zero, l_i64(g, C), "c");
   Val v_a = l_sext(g, l_load(g, g->t_i8, v_lg, l_add(g, v_row, Lc.v_i, ""), "a"), g->t_i64, "a64");
-  Val v_p = l_mul(g, v_a, l_i64(g, 47274), "p");
+  Val v_p = l_mul(g, v_a, l_i64(g, LOG2E_Q15), "p");
   Val v_pm = LLVMBuildAShr(g->b, l_abs(g, v_p, ""), l_smax(g, v_rs, v_zero, ""), "");
   Val v_pr = l_select(g, l_icmp(g, LLVMIntSLT, v_p, v_zero, ""), LLVMBuildNeg(g->b, v_pm, ""), v_pm, "");
   /* left shift by L = s - 15, capped at 16: beyond that every d_i is 0 or 10
    * already, and the cap keeps the product inside int64 */
-  Val v_pl = LLVMBuildShl(g->b, v_p, l_smin(g, l_smax(g, LLVMBuildNeg(g->b, v_rs, ""), v_zero, ""), l_i64(g, 16), ""), "");
+  Val v_pl = LLVMBuildShl(g->b, v_p, l_smin(g, l_smax(g, LLVMBuildNeg(g->b, v_rs, ""), v_zero, ""), l_i64(g, BASE2_LSHIFT_CAP), ""), "");
   Val v_xi = l_select(g, l_icmp(g, LLVMIntSGE, v_rs, v_zero, ""), v_pr, v_pl, "xi");
   Val idx2[] = {v_zero, Lc.v_i};
   LLVMBuildStore(g->b, v_xi, LLVMBuildGEP2(g->b, t_u, var_x, idx2, 2, ""));
@@ -54,8 +66,8 @@ void emit_loss(Cg *g) {
   Loop Lc2 = l_for(g, v_zero, l_i64(g, C), "c2");
   Val idx3[] = {v_zero, Lc2.v_i};
   Val v_x2 = LLVMBuildLoad2(g->b, g->t_i64, LLVMBuildGEP2(g->b, t_u, var_x, idx3, 2, ""), "x");
-  Val v_d = l_sub(g, v_x2, l_sub(g, v_m, l_i64(g, 10), ""), "");
-  v_d = l_smin(g, l_smax(g, v_d, v_zero, ""), l_i64(g, 10), "d");
+  Val v_d = l_sub(g, v_x2, l_sub(g, v_m, l_i64(g, BASE2_RANGE), ""), "");
+  v_d = l_smin(g, l_smax(g, v_d, v_zero, ""), l_i64(g, BASE2_RANGE), "d");
   Val v_u = l_sub(g, LLVMBuildShl(g->b, l_i64(g, 1), v_d, ""), l_i64(g, 1), "u");
   LLVMBuildStore(g->b, v_u, LLVMBuildGEP2(g->b, t_u, var_u, idx3, 2, ""));
   l_next(g, &Lc2);
@@ -65,7 +77,7 @@ void emit_loss(Cg *g) {
    * the pre-shift p = max(0, 2q - 48) keeping u < 2^50 (so u << 11 fits) */
   LLVMPositionBuilderAtEnd(g->b, b_tay);
   Val v_q = LLVMBuildNeg(g->b, v_s, "q");
-  Val v_pre = l_smax(g, l_sub(g, l_mul(g, l_i64(g, 2), v_q, ""), l_i64(g, 48), ""), v_zero, "pre");
+  Val v_pre = l_smax(g, l_sub(g, l_mul(g, l_i64(g, 2), v_q, ""), l_i64(g, TAYLOR_BITS), ""), v_zero, "pre");
   Val v_q1 = l_add(g, v_q, l_i64(g, 1), "q1");
   Loop Lc3 = l_for(g, v_zero, l_i64(g, C), "c3");
   Val v_a3 = l_sext(g, l_load(g, g->t_i8, v_lg, l_add(g, v_row, Lc3.v_i, ""), "a"), g->t_i64, "a64");
@@ -100,7 +112,7 @@ void emit_loss(Cg *g) {
   Loop Lt = l_for(g, v_zero, l_i64(g, C), "t");
   Val idx6[] = {v_zero, Lt.v_i};
   Val v_ut = LLVMBuildLoad2(g->b, g->t_i64, LLVMBuildGEP2(g->b, t_u, var_u, idx6, 2, ""), "u");
-  Val v_ti = LLVMBuildSDiv(g->b, LLVMBuildShl(g->b, v_ut, l_i64(g, 11), ""), v_U, "ti");
+  Val v_ti = LLVMBuildSDiv(g->b, LLVMBuildShl(g->b, v_ut, l_i64(g, T_BITS), ""), v_U, "ti");
   LLVMBuildStore(g->b, v_ti, LLVMBuildGEP2(g->b, t_u, var_t, idx6, 2, ""));
   l_set(g, var_acc2, l_add(g, l_get(g, g->t_i64, var_acc2, ""), v_ti, ""));
   l_next(g, &Lt);
@@ -111,7 +123,7 @@ void emit_loss(Cg *g) {
   Val v_te = LLVMBuildLoad2(g->b, g->t_i64, LLVMBuildGEP2(g->b, t_u, var_t, idx7, 2, ""), "t");
   Val v_e32 = l_sub(g, v_te, l_select(g, l_icmp(g, LLVMIntEQ, Le.v_i, v_y, ""), v_C, v_zero, ""), "e32");
   Val v_flat = l_add(g, v_row, Le.v_i, "flat");
-  Val args[] = {v_e32, l_i32(g, 4), v_mode, v_key, v_flat};
+  Val args[] = {v_e32, l_i32(g, E_SHIFT), v_mode, v_key, v_flat};
   Val v_r = l_call(g, g->ft_round, g->f_round, args, 5, "r");
   l_store(g, g->t_i8, l_call(g, g->ft_sat8, g->f_sat8, &v_r, 1, "e"), v_e, v_flat);
   l_next(g, &Le);

@@ -77,52 +77,24 @@ void emit_sat8(Cg *g) {
   LLVMBuildRet(g->b, l_trunc(g, v, g->t_i8, "sat"));
 }
 
-/* R(x, k) without saturation: sign-magnitude shift with the mode's `up`
- * decision (numerics.md 3). k is in [0, 63]. */
+/* nit_round(x, k, mode, key, index): R(x, k) of an i64 without saturation,
+ * with the mode a run-time value (the loss gradient and the wide-weight views
+ * use it). k is in [0, 63]; k == 0 is the identity. Built from the one
+ * element rounder, round_elem_sat, once per mode and selected. */
 void emit_round(Cg *g) {
   Ty a5[] = {g->t_i64, g->t_i32, g->t_i32, g->t_i64, g->t_i64};
   g->ft_round = LLVMFunctionType(g->t_i64, a5, 5, 0);
   g->f_round = l_begin_fn(g, "nit_round", g->ft_round, true);
   Val v_x = l_param(g, 0, "x"), v_k32 = l_param(g, 1, "k"), v_mode = l_param(g, 2, "mode");
   Val v_key = l_param(g, 3, "key"), v_idx = l_param(g, 4, "index");
-  Val v_k = LLVMBuildZExt(g->b, v_k32, g->t_i64, "k64");
-  Val v_zero = l_i64(g, 0), v_one = l_i64(g, 1);
-
-  Val v_a = l_abs(g, v_x, "a");
-  Val v_q = LLVMBuildLShr(g->b, v_a, v_k, "q");
-  Val v_mask = l_sub(g, LLVMBuildShl(g->b, v_one, v_k, ""), v_one, "mask");
-  Val v_f = LLVMBuildAnd(g->b, v_a, v_mask, "f");
-
-  /* pseudo: drop the lowest fraction bit when k is odd, compare halves */
-  Val v_odd = LLVMBuildAnd(g->b, v_k, v_one, "odd");
-  Val v_f2 = LLVMBuildLShr(g->b, v_f, v_odd, "f2");
-  Val v_bp = l_sub(g, v_k, v_odd, "bp");
-  Val v_h = LLVMBuildLShr(g->b, v_bp, v_one, "half");
-  Val v_hi = LLVMBuildLShr(g->b, v_f2, v_h, "hi");
-  Val v_lo = LLVMBuildAnd(g->b, v_f2, l_sub(g, LLVMBuildShl(g->b, v_one, v_h, ""), v_one, ""), "lo");
-  Val v_up_ps = l_icmp(g, LLVMIntUGT, v_hi, v_lo, "up.pseudo");
-  /* k == 1: round half to even on q */
-  Val v_up_k1 = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntNE, v_f, v_zero, ""),
-                             l_icmp(g, LLVMIntNE, LLVMBuildAnd(g->b, v_q, v_one, ""), v_zero, ""),
-                             "up.k1");
-  Val v_isk1 = l_icmp(g, LLVMIntEQ, v_k, v_one, "");
-  v_up_ps = l_select(g, v_isk1, v_up_k1, v_up_ps, "up.p");
-
-  /* stochastic: f > r, r uniform in [0, 2^k - 1] */
-  Val v_r = LLVMBuildAnd(g->b, l_draw(g, v_key, v_idx, "draw"), v_mask, "r");
-  Val v_up_st = l_icmp(g, LLVMIntUGT, v_f, v_r, "up.stoch");
-
-  /* nearest: half away from zero */
-  Val v_halfk = LLVMBuildShl(g->b, v_one, l_sub(g, v_k, v_one, ""), "");
-  Val v_up_nr = l_icmp(g, LLVMIntUGE, v_f, v_halfk, "up.near");
-
-  Val v_up = l_select(g, l_icmp(g, LLVMIntEQ, v_mode, l_i32(g, NIT_ROUND_STOCHASTIC), ""),
-                      v_up_st, v_up_ps, "");
-  v_up = l_select(g, l_icmp(g, LLVMIntEQ, v_mode, l_i32(g, NIT_ROUND_NEAREST), ""), v_up_nr, v_up, "up");
-  Val v_mag = l_add(g, v_q, LLVMBuildZExt(g->b, v_up, g->t_i64, ""), "mag");
-  Val v_res = l_select(g, l_icmp(g, LLVMIntSLT, v_x, v_zero, ""), LLVMBuildNeg(g->b, v_mag, ""), v_mag, "");
-  v_res = l_select(g, l_icmp(g, LLVMIntEQ, v_k, v_zero, ""), v_x, v_res, "r");
-  LLVMBuildRet(g->b, v_res);
+  RoundK R = round_consts(g, g->t_i64, l_smax(g, v_k32, l_i32(g, 1), "k1"));
+  Val v_ps = round_elem_sat(g, &R, NIT_ROUND_PSEUDO, v_x, v_key, v_idx, false);
+  Val v_st = round_elem_sat(g, &R, NIT_ROUND_STOCHASTIC, v_x, v_key, v_idx, false);
+  Val v_nr = round_elem_sat(g, &R, NIT_ROUND_NEAREST, v_x, v_key, v_idx, false);
+  Val v_r = l_select(g, l_icmp(g, LLVMIntEQ, v_mode, l_i32(g, NIT_ROUND_STOCHASTIC), ""), v_st, v_ps, "");
+  v_r = l_select(g, l_icmp(g, LLVMIntEQ, v_mode, l_i32(g, NIT_ROUND_NEAREST), ""), v_nr, v_r, "");
+  v_r = l_select(g, l_icmp(g, LLVMIntEQ, v_k32, l_i32(g, 0), ""), v_x, v_r, "r");
+  LLVMBuildRet(g->b, v_r);
 }
 
 /* The requantization of an accumulator buffer is split in two phases, one

@@ -9,7 +9,7 @@
 #include "cg.h"
 
 /* update(w, wbits, view, grad, count, mu, mode, key, decay): the NITI update of
- * one weight tensor (numerics.md 8). wbits == 8: w is int8 and view == w;
+ * one weight tensor (docs/numerics.md, "Weight update"). wbits == 8: w is int8 and view == w;
  * otherwise w is int16 with F = wbits - 8 fraction bits and view its int8
  * rounding, which the decay term uses. With decay, g += w8 * 2^(b0 - 15)
  * (b0 = B(g) before decay), and the shift uses b = B(g) after it; the decayed
