@@ -245,6 +245,7 @@ typedef struct Gemm {
 GemmKind gemm_kind(Cg *g, int64_t kmax); /* the kernel for sums of <= kmax terms */
 GemmKind gemm_isa(const CgTarget *t);    /* the target's best kernel */
 int gemm_madd_bits(const CgTarget *t);   /* widest pmaddwd of an x86 target */
+uint32_t gemm_panel_bias(GemmKind kind); /* bias of a panel word: 0x80808080 on vnni */
 Val l_splat(Cg *g, Val v, unsigned n, const char *name);
 Val l_lanes(Cg *g, Val v_a, Val v_b, int lo, int n, int step, const char *name);
 void row_sums(Cg *g, Val v_A, int64_t lda, Val v_rows, Val v_K, Val v_dst);

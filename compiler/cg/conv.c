@@ -327,7 +327,6 @@ static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, Pass which) {
   return c;
 }
 
-static uint32_t panel_bias(GemmKind kind) { return kind == GK_VNNI ? 0x80808080u : 0; }
 
 static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   const KArgs *k = u;
@@ -341,7 +340,7 @@ static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
   im2col_fwd(g, nd, &d, act_ptr(g, nd->in[0]), Lb.v_i, Lg.v_i, v_col, &S, ck.panels_direct ? v_pan : NULL,
-             panel_bias(ck.kind));
+             gemm_panel_bias(ck.kind));
   Gemm G = {0};
   G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Og * ck.kp), ""), "wf.g"), G.lda = ck.kp;
   G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), "wsum.g");
@@ -397,7 +396,7 @@ static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
   ecol_build(g, nd, &d, err_ptr(g, k->i), Lb.v_i, Lg.v_i, v_col, &S, ck.panels_direct ? v_pan : NULL,
-             panel_bias(ck.kind));
+             gemm_panel_bias(ck.kind));
   Gemm G = {0};
   G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Cg * ck.kp), ""), "wr.g"), G.lda = ck.kp;
   G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), "wsum.g");

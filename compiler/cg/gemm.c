@@ -51,22 +51,6 @@ int gemm_madd_bits(const CgTarget *t) {
   return 128;
 }
 
-/* The GEMM micro-kernel for a target: vpdpbusd on zmm needs avx512vnni and
- * avx512bw; sdot needs dotprod. NITC_GEMM=generic|plain in the environment
- * forces a portable kernel (the tests use it); so does NITC_GEMM=lanes. */
-GemmKind gemm_isa(const CgTarget *t) {
-  const char *feat = t->features ? t->features : "";
-  bool x86 = !strncmp(t->triple, "x86_64", 6);
-  GemmKind gk = x86 ? GK_GENERIC : GK_LANES;
-  if (x86 && strstr(feat, "+avx512vnni") && strstr(feat, "+avx512bw")) gk = GK_VNNI;
-  if (!strncmp(t->triple, "aarch64", 7) && strstr(feat, "+dotprod")) gk = GK_SDOT;
-  const char *force = getenv("NITC_GEMM");
-  if (force && !strcmp(force, "generic")) gk = GK_GENERIC;
-  if (force && !strcmp(force, "lanes")) gk = GK_LANES;
-  if (force && !strcmp(force, "plain")) gk = GK_PLAIN;
-  return gk;
-}
-
 /* The kernel for sums of up to kmax terms (a compile-time bound). */
 GemmKind gemm_kind(Cg *g, int64_t kmax) {
   if (g->gk == GK_PLAIN || kmax * 128 * 128 >= ((int64_t)1 << 31)) return GK_PLAIN;
@@ -91,40 +75,43 @@ Val l_lanes(Cg *g, Val v_a, Val v_b, int lo, int n, int step, const char *name) 
   return LLVMBuildShuffleVector(g->b, v_a, v_b ? v_b : LLVMGetUndef(LLVMTypeOf(v_a)), LLVMConstVector(idx, n), name);
 }
 
-/* acc[l] += sum_{r<4} a_r * b[4l + r] over 16 lanes: v_a is A's i32 quad
- * (bytes a_0..a_3), v_b a <16 x i32> panel row of quads. */
-static Val dot4(Cg *g, GemmKind kind, Val v_acc, Val v_a, Val v_b) {
-  if (kind == GK_VNNI) {
-    Ty ft;
-    Val f = l_intrinsic(g, "llvm.x86.avx512.vpdpbusd.512", NULL, 0, &ft);
-    Val args[] = {v_acc, v_b, l_splat(g, v_a, 16, "a.bc")}; /* unsigned panel, signed A */
-    return l_call(g, ft, f, args, 3, "acc");
+/* The dot steps: acc[l] += sum_{r<4} a_r * b[4l + r] over 16 lanes; v_a is
+ * A's i32 quad (bytes a_0..a_3), v_b a <16 x i32> panel row of quads. */
+static Val dot_vnni(Cg *g, Val v_acc, Val v_a, Val v_b) {
+  Ty ft;
+  Val f = l_intrinsic(g, "llvm.x86.avx512.vpdpbusd.512", NULL, 0, &ft);
+  Val args[] = {v_acc, v_b, l_splat(g, v_a, 16, "a.bc")}; /* unsigned panel, signed A */
+  return l_call(g, ft, f, args, 3, "acc");
+}
+
+static Val dot_sdot(Cg *g, Val v_acc, Val v_a, Val v_b) {
+  Ty t_q = LLVMVectorType(g->t_i32, 4), t_b16 = LLVMVectorType(g->t_i8, 16), ft;
+  Ty ov[] = {t_q, t_b16};
+  Val f = l_intrinsic(g, "llvm.aarch64.neon.sdot", ov, 2, &ft);
+  Val v_a16 = LLVMBuildBitCast(g->b, l_splat(g, v_a, 4, ""), t_b16, "a.bc");
+  Val q[4];
+  for (int h = 0; h < 4; h++) {
+    Val v_bq = LLVMBuildBitCast(g->b, l_lanes(g, v_b, NULL, 4 * h, 4, 1, ""), t_b16, "b.q");
+    Val args[] = {l_lanes(g, v_acc, NULL, 4 * h, 4, 1, "acc.q"), v_bq, v_a16};
+    q[h] = l_call(g, ft, f, args, 3, "acc.q");
   }
-  if (kind == GK_SDOT) {
-    Ty t_q = LLVMVectorType(g->t_i32, 4), t_b16 = LLVMVectorType(g->t_i8, 16), ft;
-    Ty ov[] = {t_q, t_b16};
-    Val f = l_intrinsic(g, "llvm.aarch64.neon.sdot", ov, 2, &ft);
-    Val v_a16 = LLVMBuildBitCast(g->b, l_splat(g, v_a, 4, ""), t_b16, "a.bc");
-    Val q[4];
-    for (int h = 0; h < 4; h++) {
-      Val v_bq = LLVMBuildBitCast(g->b, l_lanes(g, v_b, NULL, 4 * h, 4, 1, ""), t_b16, "b.q");
-      Val args[] = {l_lanes(g, v_acc, NULL, 4 * h, 4, 1, "acc.q"), v_bq, v_a16};
-      q[h] = l_call(g, ft, f, args, 3, "acc.q");
-    }
-    Val v_lo = l_lanes(g, q[0], q[1], 0, 8, 1, ""), v_hi = l_lanes(g, q[2], q[3], 0, 8, 1, "");
-    return l_lanes(g, v_lo, v_hi, 0, 16, 1, "acc");
+  Val v_lo = l_lanes(g, q[0], q[1], 0, 8, 1, ""), v_hi = l_lanes(g, q[2], q[3], 0, 8, 1, "");
+  return l_lanes(g, v_lo, v_hi, 0, 16, 1, "acc");
+}
+
+static Val dot_lanes(Cg *g, Val v_acc, Val v_a, Val v_b) {
+  for (int r = 0; r < 4; r++) {
+    Val v_br = LLVMBuildAShr(g->b, LLVMBuildShl(g->b, v_b, l_splat(g, l_i32(g, 24 - 8 * r), 16, ""), ""),
+                             l_splat(g, l_i32(g, 24), 16, ""), "b.r");
+    Val v_ar = LLVMBuildAShr(g->b, LLVMBuildShl(g->b, v_a, l_i32(g, 24 - 8 * r), ""), l_i32(g, 24), "a.r");
+    v_acc = l_add(g, v_acc, l_mul(g, v_br, l_splat(g, v_ar, 16, ""), ""), "acc");
   }
-  if (kind == GK_LANES) {
-    for (int r = 0; r < 4; r++) {
-      Val v_br = LLVMBuildAShr(g->b, LLVMBuildShl(g->b, v_b, l_splat(g, l_i32(g, 24 - 8 * r), 16, ""), ""),
-                               l_splat(g, l_i32(g, 24), 16, ""), "b.r");
-      Val v_ar = LLVMBuildAShr(g->b, LLVMBuildShl(g->b, v_a, l_i32(g, 24 - 8 * r), ""), l_i32(g, 24), "a.r");
-      v_acc = l_add(g, v_acc, l_mul(g, v_br, l_splat(g, v_ar, 16, ""), ""), "acc");
-    }
-    return v_acc;
-  }
-  /* x86 pmaddwd on sign-extended words: pairs of products into 32 lanes of
-   * pair sums (gemm_tile folds them once after the k loop) */
+  return v_acc;
+}
+
+/* x86 pmaddwd on sign-extended words: pairs of products into 32 lanes of
+ * pair sums (gemm_tile folds them once after the k loop). */
+static Val dot_pmaddwd(Cg *g, Val v_acc, Val v_a, Val v_b) {
   int wl = g->madd_bits / 16; /* words per pmaddwd */
   const char *name = wl == 32 ? "llvm.x86.avx512.pmaddw.d.512" : wl == 16 ? "llvm.x86.avx2.pmadd.wd" : "llvm.x86.sse2.pmadd.wd";
   Ty ft;
@@ -142,6 +129,40 @@ static Val dot4(Cg *g, GemmKind kind, Val v_acc, Val v_a, Val v_b) {
     for (int t = 0; t < n / 2; t++) part[t] = l_lanes(g, part[2 * t], part[2 * t + 1], 0, 32 / n * 2, 1, "");
   Val v_s2 = part[0];
   return l_add(g, v_acc, v_s2, "acc"); /* 32 lanes of pair sums: gemm_tile folds them */
+}
+
+/* The micro-kernels, one row each. plain has no tiles: one dot loop per
+ * output in the accumulator's width. */
+static const struct MicroKernel {
+  const char *name;      /* as NITC_GEMM names it */
+  int mr, np;            /* tile: rows by panels of accumulators */
+  int lanes;             /* i32 accumulator lanes per panel (32: pair sums, folded at the end) */
+  bool bias;             /* panels hold b ^ 0x80; rows corrected by asum << 7 */
+  Val (*dot)(Cg *g, Val v_acc, Val v_a, Val v_b); /* one k-quad step */
+} kernels[] = {
+    [GK_PLAIN] = {"plain", 0, 0, 0, false, NULL},
+    [GK_GENERIC] = {"generic", 2, 1, 32, false, dot_pmaddwd},
+    [GK_LANES] = {"lanes", 4, 1, 16, false, dot_lanes},
+    [GK_VNNI] = {"vnni", 8, 2, 16, true, dot_vnni},
+    [GK_SDOT] = {"sdot", 4, 1, 16, false, dot_sdot},
+};
+
+uint32_t gemm_panel_bias(GemmKind kind) { return kernels[kind].bias ? 0x80808080u : 0; }
+
+/* The GEMM micro-kernel for a target: vpdpbusd on zmm needs avx512vnni and
+ * avx512bw; sdot needs dotprod. NITC_GEMM=generic|plain in the environment
+ * forces a portable kernel (the tests use it); so does NITC_GEMM=lanes. */
+GemmKind gemm_isa(const CgTarget *t) {
+  const char *feat = t->features ? t->features : "";
+  bool x86 = !strncmp(t->triple, "x86_64", 6);
+  GemmKind gk = x86 ? GK_GENERIC : GK_LANES;
+  if (x86 && strstr(feat, "+avx512vnni") && strstr(feat, "+avx512bw")) gk = GK_VNNI;
+  if (!strncmp(t->triple, "aarch64", 7) && strstr(feat, "+dotprod")) gk = GK_SDOT;
+  const char *force = getenv("NITC_GEMM");
+  for (int k = 0; force && k < (int)(sizeof kernels / sizeof kernels[0]); k++)
+    if (!strcmp(force, kernels[k].name) && (k == GK_PLAIN || k == GK_GENERIC || k == GK_LANES))
+      gk = (GemmKind)k;
+  return gk;
 }
 
 /* Byte (n, k) of the panels sits at panel_col(n) + panel_k(k). */
@@ -174,10 +195,10 @@ static void pack_panels(Cg *g, const Gemm *G) {
   LLVMBuildMemSet(g->b, v_dst0, LLVMConstNull(g->t_i8), l_mul(g, l_sub(g, G->v_j1, G->v_j0, ""), v_ps, ""), 64);
   Val v_n0 = l_mul(g, G->v_j0, l_i64(g, PL), "n0");
   Val v_n1 = l_smin(g, l_mul(g, G->v_j1, l_i64(g, PL), ""), G->v_N, "n1");
-  Val v_bias = LLVMConstInt(g->t_i8, G->kind == GK_VNNI ? 0x80 : 0, 0);
+  Val v_bias = LLVMConstInt(g->t_i8, kernels[G->kind].bias ? 0x80 : 0, 0);
   if (G->sk == 1) {
     /* rows of B are contiguous along k: whole quads as i32, then the tail */
-    Val v_bias32 = l_i32(g, G->kind == GK_VNNI ? (int64_t)0x80808080 : 0);
+    Val v_bias32 = l_i32(g, (int64_t)gemm_panel_bias(G->kind));
     Loop Ln = l_for(g, v_n0, v_n1, "pn");
     Val v_src = l_gep(g, g->t_i8, G->v_B, l_mul(g, Ln.v_i, l_i64(g, G->sn), ""), "b.row");
     Val v_dst = l_gep(g, g->t_i8, G->v_P, panel_col(g, Ln.v_i, v_ps), "p.col");
@@ -299,7 +320,8 @@ static void store_lanes(Cg *g, const Gemm *G, Val v_sum, Val v_idx, Val v_n0) {
 static void gemm_tile(Cg *g, const Gemm *G, Val v_m0, int mr, Val v_j, int np, Val v_ps) {
   Ty t_v = LLVMVectorType(g->t_i32, 16);
   /* generic: 32 lanes of pair sums, folded to 16 once, after the k loop */
-  Ty t_a = G->kind == GK_GENERIC ? LLVMVectorType(g->t_i32, 32) : t_v;
+  const struct MicroKernel *uk = &kernels[G->kind];
+  Ty t_a = LLVMVectorType(g->t_i32, (unsigned)uk->lanes);
   Val var_acc[8][2], v_arow[8], v_pan[2];
   for (int r = 0; r < mr; r++) {
     v_arow[r] = l_gep(g, g->t_i8, G->v_A, l_mul(g, l_add(g, v_m0, l_i64(g, r), ""), l_i64(g, G->lda), ""), "a.row");
@@ -343,7 +365,7 @@ static void gemm_tile(Cg *g, const Gemm *G, Val v_m0, int mr, Val v_j, int np, V
         }
       }
       for (int p = 0; p < np; p++)
-        l_set(g, var_acc[r][p], dot4(g, G->kind, l_get(g, t_a, var_acc[r][p], ""), v_a, v_bv[p]));
+        l_set(g, var_acc[r][p], uk->dot(g, l_get(g, t_a, var_acc[r][p], ""), v_a, v_bv[p]));
     }
     if (part == 0) l_next(g, &Lq);
     else l_endif(g, b_join);
@@ -351,11 +373,11 @@ static void gemm_tile(Cg *g, const Gemm *G, Val v_m0, int mr, Val v_j, int np, V
   for (int r = 0; r < mr; r++) {
     Val v_m = l_add(g, v_m0, l_i64(g, r), "m");
     Val v_corr = NULL;
-    if (G->kind == GK_VNNI)
+    if (uk->bias)
       v_corr = l_splat(g, LLVMBuildShl(g->b, l_load(g, g->t_i32, G->v_asum, v_m, "asum"), l_i32(g, 7), ""), 16, "corr");
     for (int p = 0; p < np; p++) {
       Val v_sum = l_get(g, t_a, var_acc[r][p], "sum");
-      if (G->kind == GK_GENERIC)
+      if (uk->lanes == 32)
         v_sum = l_add(g, l_lanes(g, v_sum, NULL, 0, 16, 2, ""), l_lanes(g, v_sum, NULL, 1, 16, 2, ""), "sum");
       if (v_corr) v_sum = l_sub(g, v_sum, v_corr, "dot");
       Val v_n0 = l_mul(g, l_add(g, v_j, l_i64(g, p), ""), l_i64(g, PL), "n0");
@@ -406,7 +428,7 @@ void gemm(Cg *g, const Gemm *G) {
   }
   if (G->v_B) pack_panels(g, G);
   Val v_ps = l_mul(g, LLVMBuildAShr(g->b, l_add(g, G->v_K, l_i64(g, 3), ""), l_i64(g, 2), ""), l_i64(g, 64), "ps");
-  int MR = G->kind == GK_VNNI ? 8 : G->kind == GK_GENERIC ? 2 : 4, NP = G->kind == GK_VNNI ? 2 : 1;
+  int MR = kernels[G->kind].mr, NP = kernels[G->kind].np;
   Val v_np = l_sub(g, G->v_j1, G->v_j0, "np");
   Loop Lj = l_for(g, l_i64(g, 0), LLVMBuildSDiv(g->b, v_np, l_i64(g, NP), ""), "tj");
   gemm_rows(g, G, l_add(g, G->v_j0, l_mul(g, Lj.v_i, l_i64(g, NP), ""), "j"), NP, v_ps, MR);
