@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Tables and plots from the per-epoch logs of bench/accuracy/run.
 
-Reads DIR/logs/*.jsonl (one JSON object per epoch, the nitc `--log` format; the
-PyTorch mirror writes the same fields) and writes DIR/table.md, DIR/ablations.md,
-DIR/curves.svg and DIR/ablations.svg. The SVG is drawn by hand (no plotting library),
+Reads LOGS/*.jsonl (one JSON object per epoch, the nitc `--log` format; the
+PyTorch mirror writes the same fields; LOGS defaults to out/accuracy/NAME/logs,
+outside the source tree, NAME being DIR's name) and writes DIR/table.md,
+DIR/ablations.md, DIR/curves.svg and DIR/ablations.svg. The SVG is drawn by hand (no plotting library),
 so it works on any machine with python3.
 
 Log names: int8-NET-DATA.jsonl and fp32-NET-DATA.jsonl form the main table;
 int8-NET-DATA-TAG.jsonl are variants (TAG round-MODE and muN are the ablations).
-Usage: report.py DIR
+Usage: report.py DIR [LOGS]
 """
 import glob, json, os, re, sys
 
@@ -37,9 +38,16 @@ def parse_name(base):
     return side, parts[0], '-'.join(parts[1:]), ''
 
 
-def collect(out):
+def logs_dir(out):
+    """Where the per-run logs of an output directory live: out/accuracy/NAME/logs
+    under the repository (git-ignored); only the tables and plots are kept."""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return os.path.join(repo, 'out', 'accuracy', os.path.basename(os.path.abspath(out)), 'logs')
+
+
+def collect(logs):
     runs = {}
-    for p in sorted(glob.glob(os.path.join(out, 'logs', '*.jsonl'))):
+    for p in sorted(glob.glob(os.path.join(logs, '*.jsonl'))):
         base = os.path.basename(p)[:-6]
         recs = load(p)
         if not recs:
@@ -306,8 +314,8 @@ def bar_panel(x0, y0, w, h, title, bars, colors):
     return '\n'.join(o)
 
 
-def write_all(out):
-    runs = collect(out)
+def write_all(out, logs=None):
+    runs = collect(logs or logs_dir(out))
     main_keys = sorted(k for k in runs if k[3] == '')
     var_keys = sorted(k for k in runs if k[3] != '')
     with open(os.path.join(out, 'table.md'), 'w') as f:
@@ -328,6 +336,6 @@ def write_all(out):
 
 
 if __name__ == '__main__':
-    if len(sys.argv) != 2:
-        sys.exit('usage: report.py DIR')
-    write_all(sys.argv[1])
+    if len(sys.argv) not in (2, 3):
+        sys.exit('usage: report.py DIR [LOGS]')
+    write_all(sys.argv[1], sys.argv[2] if len(sys.argv) == 3 else None)
