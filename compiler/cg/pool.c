@@ -230,7 +230,6 @@ void relu_backward(Cg *g, const LayerIO *io) {
 /* The error passes where the element was kept (the same draws as forward). */
 void dropout_backward(Cg *g, const LayerIO *io) {
   const Node *nd = io->nd;
-  act_ptr(g, io->i); /* unused; kept so the IR stays as it was (docs/architecture.md) */
   Val v_cnt = l_batch_elems(g, &nd->out, "count");
   Val v_key = v_key_for(g, NIT_TID_MASK(io->i), "key.mask");
   Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
