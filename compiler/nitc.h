@@ -335,6 +335,9 @@ const char *sema_round_name(int mode);
 
 #define SEMA_MAX_DEPTH 256     /* expression nesting limit */
 #define SEMA_MAX_BATCH 65536
+/* The integer softmax cross-entropy is specified for at most this many classes
+ * (docs/numerics.md, "Loss gradient": N <= 8191 keeps U = sum u_i < 2^63). */
+#define SEMA_MAX_CLASSES 8191
 
 /* ------------------------------------------------------------------ main.c */
 

@@ -775,8 +775,9 @@ static void stmt_output(Sema *s, const Ast *st) {
     ERR(s, a->loc, "a classifier needs at least 2 classes (got %s)", num(a->ival));
     return;
   }
-  if (a->ival > DIM_MAX) {
-    ERR(s, a->loc, "too many classes (the limit is %s)", num(DIM_MAX));
+  if (a->ival > SEMA_MAX_CLASSES) {
+    ERR(s, a->loc, "too many classes (got %s; the integer softmax loss is defined for at most %s)", num(a->ival),
+        num(SEMA_MAX_CLASSES));
     return;
   }
   s->classes = (int)a->ival;
