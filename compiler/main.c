@@ -19,8 +19,8 @@ static const char usage[] =
     "options:\n"
     "  -o OUT              output file (default: the model name, or NAME.ll/.s/.o)\n"
     "  --target TRIPLE     x86_64-linux-gnu, aarch64-linux-gnu or riscv64-linux-gnu\n"
-    "  --cpu NAME          CPU to tune for (passed to LLVM)\n"
-    "  --features LIST     target features, e.g. +v,-c (passed to LLVM)\n"
+    "  --cpu NAME          CPU to tune for; --cpu help lists the target's CPUs and features\n"
+    "  --features LIST     target features, e.g. +v,-c\n"
     "  --emit KIND         exe (default), obj, asm, llvm, or shapes (print the checked model)\n"
     "  -O0 .. -O3          optimization level (default -O2)\n"
     "  --check             check the file only; print nothing on success\n"
@@ -144,7 +144,7 @@ static int parse_args(int argc, char **argv, Options *o) {
     diag_plain("--gemm-kernel needs --emit obj, asm or llvm");
     return 1;
   }
-  if (!o->input && !o->gemm[0]) {
+  if (!o->input && !o->gemm[0] && !(o->cpu && strcmp(o->cpu, "help") == 0)) {
     diag_plain("no input file (try --help)");
     return 1;
   }
@@ -222,6 +222,8 @@ int main(int argc, char **argv) {
   int rc = parse_args(argc, argv, &opt);
   if (rc >= 0)
     return rc;
+  if (opt.cpu && strcmp(opt.cpu, "help") == 0)
+    return emit_list_cpus(&opt);
   if (opt.gemm[0])
     return emit_program(NULL, &opt) == 0 ? 0 : 1;
 

@@ -356,7 +356,8 @@ typedef struct Options {
   EmitKind emit;
   int opt_level;         /* -O0..-O3, default 2 */
   const char *target;    /* --target triple, NULL = host */
-  const char *cpu;       /* --cpu, NULL = host cpu for host target, generic otherwise */
+  const char *cpu;       /* --cpu, NULL = host cpu for host target, generic otherwise;
+                          * "help" lists the target's CPUs and features */
   const char *features;  /* --features "+a,-b", NULL = none/host */
   int batch;             /* --batch: compiled maximum batch, 0 = recipe's */
   int weight_bits;       /* --weight-bits A, 0 = recipe's */
@@ -370,5 +371,8 @@ typedef struct Options {
  * (or, m NULL, the --gemm-kernel module).
  * Returns 0 on success, 1 after reporting a user error (diag_), never exits. */
 int emit_program(Model *m, const Options *opt);
+/* --cpu help: print the CPUs and features LLVM knows for the target on
+ * stdout. Returns 0, or 1 after reporting an unknown target. */
+int emit_list_cpus(const Options *opt);
 
 #endif

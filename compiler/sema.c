@@ -59,6 +59,7 @@ struct LayerKind {
   ArgSpec args[MAX_ARGS];
   ShapeFn *shape;
   const char *example;     /* shown when the arguments are wrong */
+  bool no_recipe;          /* checked, but no training recipe lowers it yet */
 };
 
 static ShapeFn shape_dense, shape_conv, shape_pool, shape_same, shape_flatten;
@@ -70,26 +71,26 @@ static ShapeFn shape_dense, shape_conv, shape_pool, shape_same, shape_flatten;
     {"stride", ARG_INT, 1, 1, DIM_MAX},                                     \
     {"pad", ARG_INT, 0, 0, DIM_MAX},                                        \
     {"groups", ARG_INT, 1, 1, DIM_MAX}},                                    \
-   shape_conv, nm "(16, kernel=3, stride=1, pad=1, groups=1)"}
+   shape_conv, nm "(16, kernel=3, stride=1, pad=1, groups=1)", false}
 
 static const LayerKind layers[] = {
-    {"dense", OP_DENSE, 1, {{"units", ARG_INT, REQUIRED, 1, DIM_MAX}}, shape_dense, "dense(120)"},
+    {"dense", OP_DENSE, 1, {{"units", ARG_INT, REQUIRED, 1, DIM_MAX}}, shape_dense, "dense(120)", false},
     CONV_ROW("conv"),
     CONV_ROW("conv2d"),
     {"maxpool", OP_MAXPOOL, 1,
      {{"kernel", ARG_INT, REQUIRED, 1, DIM_MAX},
       {"stride", ARG_INT, SAME_AS_KERNEL, 1, DIM_MAX},
       {"pad", ARG_INT, 0, 0, DIM_MAX}},
-     shape_pool, "maxpool(2, stride=2, pad=0)"},
+     shape_pool, "maxpool(2, stride=2, pad=0)", false},
     {"avgpool", OP_AVGPOOL, 1,
      {{"kernel", ARG_INT, REQUIRED, 1, DIM_MAX},
       {"stride", ARG_INT, SAME_AS_KERNEL, 1, DIM_MAX}},
-     shape_pool, "avgpool(2, stride=2)"},
-    {"relu", OP_RELU, 0, {{0}}, shape_same, "relu"},
-    {"flatten", OP_FLATTEN, 0, {{0}}, shape_flatten, "flatten"},
-    {"dropout", OP_DROPOUT, 1, {{"rate", ARG_RATE, REQUIRED, 0, 255}}, shape_same, "dropout(0.5)"},
-    {"batchnorm", OP_BATCHNORM, 0, {{0}}, shape_same, "batchnorm"},
-    {"l1norm", OP_L1NORM, 0, {{0}}, shape_same, "l1norm"},
+     shape_pool, "avgpool(2, stride=2)", false},
+    {"relu", OP_RELU, 0, {{0}}, shape_same, "relu", false},
+    {"flatten", OP_FLATTEN, 0, {{0}}, shape_flatten, "flatten", false},
+    {"dropout", OP_DROPOUT, 1, {{"rate", ARG_RATE, REQUIRED, 0, 255}}, shape_same, "dropout(0.5)", false},
+    {"batchnorm", OP_BATCHNORM, 0, {{0}}, shape_same, "batchnorm", true},
+    {"l1norm", OP_L1NORM, 0, {{0}}, shape_same, "l1norm", true},
 };
 enum { NLAYERS = sizeof layers / sizeof layers[0] };
 
@@ -595,6 +596,11 @@ static bool shape_pool(Sema *s, Node *n, Shape in, const LayerKind *k) {
 
 /* Create a layer node applied to `input`; args exclude the input. */
 static int make_layer(Sema *s, const LayerKind *k, int input, const Ast *args, Loc at) {
+  if (k->no_recipe) {
+    /* --check must refuse what code generation would refuse */
+    ERR(s, at, "'%s' has no integer training recipe yet; a model using it cannot be compiled", k->name);
+    return -1;
+  }
   int64_t v[MAX_ARGS] = {0};
   if (!bind_args(s, k, args, at, v))
     return -1;
@@ -1248,6 +1254,12 @@ static void check_model(Sema *s, const Ast *model, Model *m) {
   check_dead(s, s->cur);
   if (s->failed)
     return;
+  /* Invariant the back end relies on: the logits are the network's last
+   * value. A consumer of the output cannot be its ancestor, so it would be
+   * dead and check_dead has reported it. */
+  for (int i = 0; i < s->nnodes; i++)
+    for (int j = 0; j < s->nodes[i].nin; j++)
+      NIT_ASSERT(s->nodes[i].in[j] != s->cur);
   auto_names(s);
   m->nodes = s->nodes;
   m->nnodes = s->nnodes;
