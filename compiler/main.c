@@ -208,8 +208,9 @@ static void print_shapes(const Model *m) {
   printf("work: %" PRId64 " bytes per training step at batch %d\n", m->work_bytes, r->batch);
   printf("recipe: data \"%s\", batch %d, epochs %d, seed %" PRIu64 "\n", diag_quote_n(r->data, DIAG_PATH_MAX),
          r->batch, r->epochs, r->seed);
-  printf("        rounding act=%s err=%s grad=%s\n", sema_round_name(r->act_round), sema_round_name(r->err_round),
-         sema_round_name(r->grad_round));
+  /* sema checked the modes: each indexes the shared name table */
+  printf("        rounding act=%s err=%s grad=%s\n", nit_round_names[r->act_round], nit_round_names[r->err_round],
+         nit_round_names[r->grad_round]);
   printf("        update bits(%d)", r->mu[0]);
   for (int i = 1; i < r->nsched; i++)
     printf(" then %d at %d", r->mu[i], r->mu_from[i]);

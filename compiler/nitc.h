@@ -7,8 +7,10 @@
  *               internal-error aborts
  *   ast.c       the syntax tree built by the parser (grammar/nit.y)
  *   parse.c     drive the flex scanner and bison parser
- *   sema.c      the layer table, name resolution, shapes, exponents, recipe
- *               checks; produces a Model
+ *   sema.c      statements, names, whole-model checks; drives sema_layers.c
+ *               and sema_train.c and produces a Model
+ *   sema_layers.c  the layer table: kinds, arguments, shape rules, init rule
+ *   sema_train.c   the train block: settings and the recipe
  *   plan.c      the training step as a list of kernels and a static memory plan
  *   codegen.c   kernels -> LLVM IR
  *   emit.c      LLVM target machine, object emission, linking with the runtime
@@ -212,7 +214,6 @@ typedef struct Node {
   int64_t k_bwd;         /* terms per input-error accumulator */
   int64_t k_grad;        /* terms per weight-gradient accumulator (includes batch) */
   bool acc64_fwd, acc64_bwd, acc64_grad;
-  int64_t param_off;     /* byte offset of the weights in the params slab, 64-aligned (added by the front end) */
 } Node;
 
 typedef struct Recipe {
@@ -222,7 +223,7 @@ typedef struct Recipe {
   int epochs;            /* default 1 */
   uint64_t seed;         /* default 1 */
   int act_round;         /* NIT_ROUND_*, default pseudo */
-  int err_round;         /* default stochastic (numerics.md 6) */
+  int err_round;         /* default stochastic (docs/numerics.md, "Loss gradient") */
   int grad_round;        /* default pseudo */
   int nsched;            /* m_u schedule entries, >= 1 */
   int mu[NIT_MAX_SCHED];
@@ -242,7 +243,8 @@ typedef struct Model {
   Recipe recipe;
   int64_t nparams;       /* total parameter elements */
   int64_t param_bytes;   /* static memory: params slab */
-  int64_t work_bytes;    /* static memory: one training step at full batch */
+  int64_t work_bytes;    /* static memory of one step at full batch: set by
+                          * plan_build (plan.c owns it), 0 before */
 } Model;
 
 /* ------------------------------------------------------------------ plan.c */
@@ -322,8 +324,69 @@ typedef struct SemaOverrides {
 } SemaOverrides;
 
 /* Check a program and build its Model. Returns NULL after reporting errors.
- * `ov` may be NULL. */
+ * `ov` may be NULL. A Model that passes is one the back end compiles: every
+ * legality check lives in sema*.c. */
 Model *sema_check(const Ast *prog, const SemaOverrides *ov);
+
+/* The language's limits (docs/language.md, "Layers"). */
+#define SEMA_MAX_DEPTH 256            /* expression nesting */
+#define SEMA_MAX_BATCH 65536          /* compiled batch */
+#define SEMA_MAX_DIM (1 << 30)        /* any single dimension or layer argument */
+#define SEMA_MAX_ELEMS INT32_MAX      /* per-sample elements of any value */
+#define SEMA_MAX_WEIGHTS INT32_MAX    /* elements of one parameter tensor */
+/* The integer softmax cross-entropy is specified for at most this many classes
+ * (docs/numerics.md, "Loss gradient": N <= 8191 keeps U = sum u_i < 2^63). */
+#define SEMA_MAX_CLASSES 8191
+/* Elements of all values of one training step at the compiled batch, and
+ * bytes of the parameter slab: far beyond any machine, and small enough that
+ * the back end's sums over them (times 8 bytes, times a few buffers) stay
+ * exact in int64. */
+#define SEMA_MAX_STEP_ELEMS (INT64_C(1) << 40)
+
+/* The checker's state, shared by sema.c, sema_layers.c and sema_train.c and
+ * by nothing else. */
+typedef struct SemaSym {
+  const char *name;
+  int node;              /* value it names */
+  Loc loc;               /* where it was defined */
+} SemaSym;
+
+typedef struct Sema {
+  Node *nodes;
+  int nnodes, cap;
+  SemaSym *syms;         /* open addressing, power-of-two size */
+  int nsyms, symcap;
+  int cur;               /* current value; -1 before the input, -2 after an error */
+  bool have_input, have_output;
+  bool no_input_reported;
+  Loc input_loc, output_loc;
+  int classes;
+  Recipe r;
+  bool failed;           /* an error was reported: no Model */
+} Sema;
+
+/* Report a user error at loc (through diag) and mark the check failed. */
+__attribute__((format(printf, 3, 4))) void sema_error(Sema *s, Loc loc, const char *fmt, ...);
+const char *sema_num(int64_t v);                        /* decimal, arena memory */
+const char *sema_what_is(const Ast *a);                 /* "an integer", "a name", ... */
+bool sema_close_to(const char *typed, const char *cand); /* a plausible typo of cand */
+/* Append a node (inputs -1, no parameters); returns its index. */
+int sema_new_node(Sema *s, OpKind op, Loc loc);
+
+/* ----------------------------------------------------------- sema_layers.c */
+
+typedef struct LayerKind LayerKind; /* one row of the layer table */
+
+/* The row for a layer name, or NULL after reporting an unknown kind (with a
+ * "did you mean" or the list of kinds). */
+const LayerKind *sema_find_layer(Sema *s, const char *name, Loc loc);
+const char *sema_layer_name(const LayerKind *k);
+bool sema_layer_has_args(const LayerKind *k);
+/* A node of kind k applied to node `input`, its arguments (after the input)
+ * bound against the table and its shape inferred; -1 after an error. */
+int sema_make_layer(Sema *s, const LayerKind *k, int input, const Ast *args, Loc at);
+/* Set n->out, refusing more than SEMA_MAX_ELEMS elements; false after an error. */
+bool sema_set_out(Sema *s, Node *n, int64_t c, int64_t h, int64_t w);
 /* Name of an op kind as written in the language ("conv", "dense", ...). */
 const char *sema_op_name(OpKind op);
 /* Initialization rule (docs/language.md): exponent c - 7 and bound for a
@@ -331,13 +394,14 @@ const char *sema_op_name(OpKind op);
 void sema_init_rule(int64_t fan_in, int *w_exp, int *w_bound);
 /* True when `terms` products of two int8 values can overflow int32. */
 bool sema_needs_acc64(int64_t terms);
-const char *sema_round_name(int mode);
 
-#define SEMA_MAX_DEPTH 256     /* expression nesting limit */
-#define SEMA_MAX_BATCH 65536
-/* The integer softmax cross-entropy is specified for at most this many classes
- * (docs/numerics.md, "Loss gradient": N <= 8191 keeps U = sum u_i < 2^63). */
-#define SEMA_MAX_CLASSES 8191
+/* ------------------------------------------------------------ sema_train.c */
+
+/* The recipe of a file without a train block (docs/language.md). */
+Recipe sema_default_recipe(void);
+/* Check a train block's settings into s->r. Rounding modes are the words
+ * of nit_round_names (runtime/nitabi.h), shared with the runtime. */
+void sema_train(Sema *s, const Ast *train);
 
 /* ------------------------------------------------------------------ main.c */
 
