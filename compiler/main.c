@@ -228,9 +228,12 @@ int main(int argc, char **argv) {
   if (opt.gemm[0])
     return emit_program(NULL, &opt) == 0 ? 0 : 1;
 
-  Source *src = source_read(opt.input);
-  if (!src)
+  int err;
+  Source *src = source_read(opt.input, &err);
+  if (!src) {
+    diag_read_error(opt.input, err);
     return 1;
+  }
   diag_begin(src);
   Ast *prog = parse_source(src);
   if (!prog)

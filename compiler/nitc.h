@@ -44,9 +44,10 @@ typedef struct Loc {
   int end_line, end_col; /* inclusive end of the span */
 } Loc;
 
-/* Read a whole file. Reports a user error (naming the path) and returns NULL
- * when it cannot be read, is a directory, or is too large. */
-Source *source_read(const char *path);
+/* Read a whole file. Returns NULL with *err set when it cannot be read (an
+ * errno value; EISDIR for a directory, EFBIG when larger than
+ * SOURCE_MAX_BYTES); reports nothing: the caller does (diag_read_error). */
+Source *source_read(const char *path, int *err);
 /* Wrap bytes already in memory (tests, fuzzer); the bytes are copied. */
 Source *source_from_mem(const char *name, const char *buf, size_t len);
 /* Line `line` (1-based) of src: start pointer and length without the newline.
@@ -75,6 +76,8 @@ void diag_set_output(void *stream);   /* FILE *, NULL = discard */
 void diag_error(Loc loc, const char *fmt, ...);
 void diag_note(Loc loc, const char *fmt, ...);
 void diag_plain(const char *fmt, ...); /* "nitc: error: ..." without a location */
+/* The one-line error for a source_read failure: the path and *err in words. */
+void diag_read_error(const char *path, int err);
 int diag_errors(void);                 /* errors reported so far (shown or not) */
 bool diag_stopped(void);               /* cap reached: stop reporting */
 const char *diag_last(void);           /* text of the most recent error (tests) */
