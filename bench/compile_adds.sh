@@ -9,7 +9,8 @@
 # lets: `let s1 = a + a`, `let s2 = s1 + a`, ... the same graph written
 # as statements) is compiled three times with `nitc --emit obj -O2`; the
 # table shows the median wall time, the time per term, and the ratio to the
-# previous row (a ratio near 2 per doubling is linear, near 4 quadratic).
+# previous row (a ratio near 2 per doubling is linear, near 4 quadratic);
+# times are wall and CPU (user + system) seconds, the ratio uses CPU time.
 # --phases adds the time of the front end alone (--check) and of code
 # generation without optimization (--emit llvm -O0), which separates nitc's
 # own phases from LLVM's pass pipeline.
@@ -55,38 +56,40 @@ gen() {
   } > "$2"
 }
 
-# median3 CMD...: median wall seconds of three runs
+# median3 CMD...: "WALL CPU", the medians over three runs of the wall time
+# and of the CPU time (user + system; steadier on a shared machine)
 median3() {
-  local t=() k s e
+  local k w=() c=()
   for k in 1 2 3; do
-    s=$(date +%s.%N)
-    "$@" > /dev/null
-    e=$(date +%s.%N)
-    t+=("$(echo "$e - $s" | bc -l)")
+    /usr/bin/time -f "%e %U %S" -o "$work/time" "$@" > /dev/null
+    read -r e u sy < "$work/time"
+    w+=("$e")
+    c+=("$(echo "$u + $sy" | bc -l)")
   done
-  printf '%s\n' "${t[@]}" | sort -g | sed -n 2p
+  echo "$(printf '%s\n' "${w[@]}" | sort -g | sed -n 2p) $(printf '%s\n' "${c[@]}" | sort -g | sed -n 2p)"
 }
 
 if [ "$phases" -eq 1 ]; then
-  printf '%6s  %10s  %10s  %10s  %12s  %8s\n' terms check_s llvm_O0_s "${emit}_O2_s" ms_per_term ratio
+  printf '%6s  %9s  %11s  %10s  %10s  %12s  %8s\n' terms check_cpu llvm_O0_cpu "${emit}_O2_wall" "${emit}_O2_cpu" \
+    cpu_ms/term cpu_ratio
 else
-  printf '%6s  %10s  %12s  %8s\n' terms "${emit}_O2_s" ms_per_term ratio
+  printf '%6s  %10s  %10s  %12s  %8s\n' terms "${emit}_O2_wall" "${emit}_O2_cpu" cpu_ms/term cpu_ratio
 fi
 prev=""
 for n in $terms; do
   f="$work/adds$n.nit"
   gen "$n" "$f"
   "$nitc" --check "$f"
-  full=$(median3 "$nitc" "$f" --emit "$emit" -O2 -o "$work/out")
-  per=$(echo "1000 * $full / $n" | bc -l)
+  read -r wall cpu <<< "$(median3 "$nitc" "$f" --emit "$emit" -O2 -o "$work/out")"
+  per=$(echo "1000 * $cpu / $n" | bc -l)
   ratio="-"
-  [ -n "$prev" ] && ratio=$(printf '%.2f' "$(echo "$full / $prev" | bc -l)")
+  [ -n "$prev" ] && ratio=$(printf '%.2f' "$(echo "$cpu / $prev" | bc -l)")
   if [ "$phases" -eq 1 ]; then
-    chk=$(median3 "$nitc" "$f" --check)
-    o0=$(median3 "$nitc" "$f" --emit llvm -O0 -o "$work/out.ll")
-    printf '%6d  %10.3f  %10.3f  %10.3f  %12.1f  %8s\n' "$n" "$chk" "$o0" "$full" "$per" "$ratio"
+    read -r _ chk <<< "$(median3 "$nitc" "$f" --check)"
+    read -r _ o0 <<< "$(median3 "$nitc" "$f" --emit llvm -O0 -o "$work/out.ll")"
+    printf '%6d  %9.3f  %11.3f  %10.2f  %10.2f  %12.1f  %8s\n' "$n" "$chk" "$o0" "$wall" "$cpu" "$per" "$ratio"
   else
-    printf '%6d  %10.3f  %12.1f  %8s\n' "$n" "$full" "$per" "$ratio"
+    printf '%6d  %10.2f  %10.2f  %12.1f  %8s\n' "$n" "$wall" "$cpu" "$per" "$ratio"
   fi
-  prev=$full
+  prev=$cpu
 done
