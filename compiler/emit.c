@@ -77,7 +77,7 @@ static const TargetInfo *host_target(void) {
 
 /* The operating system and ABI part of a triple after the architecture:
  * nothing (the architecture alone), linux-gnu, or VENDOR-linux-gnu. */
-static bool linux_gnu(const char *rest) {
+static bool is_linux_gnu(const char *rest) {
   static const char *const ok[] = {"", "-linux-gnu", "-pc-linux-gnu", "-unknown-linux-gnu"};
   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
     if (strcmp(rest, ok[i]) == 0) return true;
@@ -94,7 +94,7 @@ static const TargetInfo *find_target(const char *name) {
     for (int a = 0; a < 3 && targets[t].arch[a]; a++) {
       size_t n = strlen(targets[t].arch[a]);
       if (strncmp(name, targets[t].arch[a], n) != 0 || (name[n] != '\0' && name[n] != '-')) continue;
-      if (linux_gnu(name + n)) return &targets[t];
+      if (is_linux_gnu(name + n)) return &targets[t];
       diag_plain("unsupported target '%s': nitc builds Linux (glibc) executables only; for this architecture "
                  "use --target %s", diag_quote(name), targets[t].canon);
       return NULL;
@@ -208,7 +208,7 @@ static const char *capture_end(Capture *c) {
 
 /* The quoted name in LLVM's "'NAME' is not a recognized WHAT" line of `text`,
  * or NULL when there is none. */
-static const char *unrecognized(const char *text, const char *what) {
+static const char *find_unrecognized(const char *text, const char *what) {
   char key[64];
   snprintf(key, sizeof key, "' is not a recognized %s", what);
   const char *hit = strstr(text, key);
@@ -271,7 +271,7 @@ static LLVMTargetMachineRef make_machine(const TargetInfo *ti, const CgTarget *t
     *listing = said;
     return tm;
   }
-  const char *bad_cpu = unrecognized(said, "processor"), *bad_feat = unrecognized(said, "feature");
+  const char *bad_cpu = find_unrecognized(said, "processor"), *bad_feat = find_unrecognized(said, "feature");
   if (bad_cpu || bad_feat) {
     if (bad_cpu)
       diag_plain("unknown CPU '%s' for %s; `nitc --target %s --cpu help` lists the CPUs", diag_quote(bad_cpu),
