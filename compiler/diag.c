@@ -15,7 +15,12 @@
  * Errors are counted; after DIAG_MAX_ERRORS the next one prints a single
  * "too many errors" line and every later one is only counted. Phases ask
  * diag_stopped() to finish early. Nothing here exits except diag_internal.
+ *
+ * Layering: diag.c uses source.c (source_line, the arena), never the other
+ * way round; source.c hands a read failure back as an errno value and
+ * diag_read_error words it.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,4 +232,14 @@ void diag_plain(const char *fmt, ...) {
   memcpy(last_msg, msg, sizeof msg);
   if (out())
     fprintf(out(), "nitc: error: %s\n", msg);
+}
+
+void diag_read_error(const char *path, int err) {
+  const char *q = diag_quote_n(path, DIAG_PATH_MAX);
+  if (err == EISDIR)
+    diag_plain("'%s' is a directory, not a .nit file", q);
+  else if (err == EFBIG)
+    diag_plain("'%s' is too large (the limit is %u MiB)", q, SOURCE_MAX_BYTES >> 20);
+  else
+    diag_plain("cannot read '%s': %s", q, strerror(err));
 }

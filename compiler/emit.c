@@ -7,8 +7,17 @@
  * host, <triple>-gcc from Debian's cross toolchains otherwise) on the object
  * and libnitrt-<triple>.a; nitc itself never needs a linker of its own.
  *
- * Targets: the three this project supports, each with a sane default CPU and
- * feature set; --cpu and --features pass straight through to LLVM.
+ * Targets: the three Linux/glibc targets this project supports, each with a
+ * sane default CPU and feature set. A --target for another OS or ABI is
+ * refused (it used to yield a Linux binary silently). --cpu and --features go
+ * to LLVM, which only warns about names it does not know and then ignores
+ * them; emit builds the target machine once with LLVM's stderr captured and
+ * turns such a warning into one user error, before any code is generated.
+ *
+ * The model reaching emit_program has passed sema, which owns every
+ * legality check: emit reports only problems of the target, the options and
+ * the files (user errors, through diag), and aborts through diag_internal
+ * when LLVM rejects what codegen built. It never exits.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -41,40 +50,61 @@ typedef struct TargetInfo {
   const char *cpu;       /* default CPU when cross compiling */
   const char *features;  /* default features when cross compiling */
   const char *abi;       /* target ABI name, or NULL */
+  const char *arch[3];   /* accepted spellings of the architecture, NULL-padded */
 } TargetInfo;
 
 static const TargetInfo targets[] = {
-  {"x86_64-linux-gnu", "x86_64-pc-linux-gnu", "x86_64-linux-gnu-gcc", "x86-64", "", NULL},
-  {"aarch64-linux-gnu", "aarch64-unknown-linux-gnu", "aarch64-linux-gnu-gcc", "generic", "+neon", NULL},
+  {"x86_64-linux-gnu", "x86_64-pc-linux-gnu", "x86_64-linux-gnu-gcc", "x86-64", "", NULL,
+   {"x86_64", "x86-64", "amd64"}},
+  {"aarch64-linux-gnu", "aarch64-unknown-linux-gnu", "aarch64-linux-gnu-gcc", "generic", "+neon", NULL,
+   {"aarch64", "arm64", NULL}},
   {"riscv64-linux-gnu", "riscv64-unknown-linux-gnu", "riscv64-linux-gnu-gcc", "generic-rv64",
-   "+m,+a,+f,+d,+c", "lp64d"},
+   "+m,+a,+f,+d,+c", "lp64d", {"riscv64", "rv64", NULL}},
 };
+enum { NTARGETS = sizeof targets / sizeof targets[0] };
 
+static const TargetInfo *host_target(void) {
+#if defined(__x86_64__)
+  return &targets[0];
+#elif defined(__aarch64__)
+  return &targets[1];
+#elif defined(__riscv) && __riscv_xlen == 64
+  return &targets[2];
+#else
+  return NULL;
+#endif
+}
+
+/* The operating system and ABI part of a triple after the architecture:
+ * nothing (the architecture alone), linux-gnu, or VENDOR-linux-gnu. */
+static bool is_linux_gnu(const char *rest) {
+  static const char *const ok[] = {"", "-linux-gnu", "-pc-linux-gnu", "-unknown-linux-gnu"};
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+    if (strcmp(rest, ok[i]) == 0) return true;
+  return false;
+}
+
+/* The target a --target spelling names, or NULL after reporting why not. */
 static const TargetInfo *find_target(const char *name) {
   if (!name) {
-#if defined(__x86_64__)
-    return &targets[0];
-#elif defined(__aarch64__)
-    return &targets[1];
-#elif defined(__riscv) && __riscv_xlen == 64
-    return &targets[2];
-#else
-    return NULL;
-#endif
+    if (!host_target()) diag_plain("this host is not one of nitc's targets; give --target");
+    return host_target();
   }
-  /* Accept the usual spellings: the arch alone, or any vendor/OS in between. */
-  size_t n = strcspn(name, "-");
-  char arch[32];
-  if (n >= sizeof arch) return NULL;
-  memcpy(arch, name, n);
-  arch[n] = 0;
-  if (!strcmp(arch, "x86_64") || !strcmp(arch, "x86-64") || !strcmp(arch, "amd64")) return &targets[0];
-  if (!strcmp(arch, "aarch64") || !strcmp(arch, "arm64")) return &targets[1];
-  if (!strcmp(arch, "riscv64") || !strcmp(arch, "rv64")) return &targets[2];
+  for (int t = 0; t < NTARGETS; t++)
+    for (int a = 0; a < 3 && targets[t].arch[a]; a++) {
+      size_t n = strlen(targets[t].arch[a]);
+      if (strncmp(name, targets[t].arch[a], n) != 0 || (name[n] != '\0' && name[n] != '-')) continue;
+      if (is_linux_gnu(name + n)) return &targets[t];
+      diag_plain("unsupported target '%s': nitc builds Linux (glibc) executables only; for this architecture "
+                 "use --target %s", diag_quote(name), targets[t].canon);
+      return NULL;
+    }
+  diag_plain("unknown target '%s'; the targets are x86_64-linux-gnu, aarch64-linux-gnu and riscv64-linux-gnu "
+             "(docs/targets.md lists the other spellings)", diag_quote(name));
   return NULL;
 }
 
-static bool is_host(const TargetInfo *ti) { return ti == find_target(NULL); }
+static bool is_host(const TargetInfo *ti) { return ti == host_target(); }
 
 static void init_llvm(void) {
   LLVMInitializeX86TargetInfo();
@@ -138,35 +168,160 @@ static const char *default_output(const Model *m, EmitKind k, char *buf, size_t 
   return buf;
 }
 
+/* ------------------------------------------------- the target machine */
+
+/* LLVM's complaints about a CPU or a feature go to its unbuffered stderr
+ * stream (fd 2). Capture redirects fd 2 to a temporary file around one call
+ * and hands back what was written, in the arena. Without a temporary file
+ * nothing is captured and LLVM's own warnings stay visible. */
+typedef struct Capture {
+  FILE *f;
+  int saved;
+} Capture;
+
+static bool capture_begin(Capture *c) {
+  fflush(stderr);
+  c->f = tmpfile();
+  if (!c->f) return false;
+  c->saved = dup(STDERR_FILENO);
+  if (c->saved < 0 || dup2(fileno(c->f), STDERR_FILENO) < 0) {
+    if (c->saved >= 0) close(c->saved);
+    fclose(c->f);
+    return false;
+  }
+  return true;
+}
+
+static const char *capture_end(Capture *c) {
+  fflush(stderr);
+  dup2(c->saved, STDERR_FILENO);
+  close(c->saved);
+  long n = ftell(c->f) > 0 ? ftell(c->f) : 0;
+  if (n > (1 << 20)) n = 1 << 20;
+  char *text = mem_alloc((size_t)n + 1);
+  rewind(c->f);
+  size_t got = fread(text, 1, (size_t)n, c->f);
+  text[got] = '\0';
+  fclose(c->f);
+  return text;
+}
+
+/* The quoted name in LLVM's "'NAME' is not a recognized WHAT" line of `text`,
+ * or NULL when there is none. */
+static const char *find_unrecognized(const char *text, const char *what) {
+  char key[64];
+  snprintf(key, sizeof key, "' is not a recognized %s", what);
+  const char *hit = strstr(text, key);
+  if (!hit) return NULL;
+  const char *open = hit;
+  while (open > text && open[-1] != '\n') open--;
+  if (*open != '\'') return NULL;
+  return mem_strndup(open + 1, (size_t)(hit - open - 1));
+}
+
+/* Every item of a feature list must be +NAME or -NAME: LLVM reads a bare
+ * NAME as "-NAME" (disable), silently. */
+static bool check_feature_signs(const char *list, const TargetInfo *ti) {
+  for (const char *p = list; *p;) {
+    size_t n = strcspn(p, ",");
+    if (n > 0 && ((p[0] != '+' && p[0] != '-') || n == 1)) {
+      diag_plain("feature '%s' must be written +NAME (enable) or -NAME (disable); `nitc --target %s --cpu help` "
+                 "lists the features", diag_quote(mem_strndup(p, n)), ti->canon);
+      return false;
+    }
+    p += n + (p[n] == ',');
+  }
+  return true;
+}
+
+/* The target machine for t, or NULL after reporting an unknown CPU or
+ * feature. When `listing` is non-NULL, LLVM's output (the help text of CPU
+ * "help") is returned there instead of being checked. */
+static LLVMTargetMachineRef make_machine(const TargetInfo *ti, const CgTarget *t, int opt_level,
+                                         const char **listing) {
+  char *err = NULL;
+  LLVMTargetRef target;
+  if (LLVMGetTargetFromTriple(ti->triple, &target, &err)) {
+    diag_plain("LLVM has no target for %s: %s", ti->triple, err);
+    LLVMDisposeMessage(err);
+    return NULL;
+  }
+  LLVMTargetMachineOptionsRef to = LLVMCreateTargetMachineOptions();
+  LLVMTargetMachineOptionsSetCPU(to, t->cpu);
+  LLVMTargetMachineOptionsSetFeatures(to, t->features);
+  if (ti->abi) LLVMTargetMachineOptionsSetABI(to, ti->abi);
+  LLVMTargetMachineOptionsSetRelocMode(to, LLVMRelocPIC);
+  LLVMTargetMachineOptionsSetCodeGenOptLevel(to, opt_level == 0   ? LLVMCodeGenLevelNone
+                                                 : opt_level == 1 ? LLVMCodeGenLevelLess
+                                                 : opt_level == 2 ? LLVMCodeGenLevelDefault
+                                                                  : LLVMCodeGenLevelAggressive);
+  /* Creating the machine builds its subtarget once: the one moment LLVM
+   * reports unknown names (later it repeats that for every function). */
+  Capture cap;
+  bool captured = capture_begin(&cap);
+  LLVMTargetMachineRef tm = LLVMCreateTargetMachineWithOptions(target, ti->triple, to);
+  const char *said = captured ? capture_end(&cap) : "";
+  LLVMDisposeTargetMachineOptions(to);
+  if (!tm) {
+    diag_plain("cannot create a target machine for %s (cpu '%s', features '%s')", ti->triple, diag_quote(t->cpu),
+               diag_quote(t->features));
+    return NULL;
+  }
+  if (listing) {
+    *listing = said;
+    return tm;
+  }
+  const char *bad_cpu = find_unrecognized(said, "processor"), *bad_feat = find_unrecognized(said, "feature");
+  if (bad_cpu || bad_feat) {
+    if (bad_cpu)
+      diag_plain("unknown CPU '%s' for %s; `nitc --target %s --cpu help` lists the CPUs", diag_quote(bad_cpu),
+                 ti->canon, ti->canon);
+    else
+      diag_plain("unknown feature '%s' for %s; `nitc --target %s --cpu help` lists the features",
+                 diag_quote(bad_feat + (bad_feat[0] == '+' || bad_feat[0] == '-')), ti->canon, ti->canon);
+    LLVMDisposeTargetMachine(tm);
+    return NULL;
+  }
+  fputs(said, stderr); /* anything else LLVM said is not ours to hide */
+  return tm;
+}
+
+static void init_target(void) {
+  static bool done;
+  if (!done) init_llvm();
+  done = true;
+}
+
+int emit_list_cpus(const Options *opt) {
+  const TargetInfo *ti = find_target(opt->target);
+  if (!ti) return 1;
+  init_target();
+  CgTarget t = {ti->triple, "help", ""};
+  const char *text = NULL;
+  LLVMTargetMachineRef tm = make_machine(ti, &t, 2, &text);
+  if (!tm) return 1;
+  LLVMDisposeTargetMachine(tm);
+  printf("CPUs and features of %s (--cpu NAME, --features +NAME,-NAME):\n\n", ti->canon);
+  /* LLVM appends a usage hint for its own tools; keep the lists only */
+  const char *end = strstr(text, "Use +feature");
+  fwrite(text, 1, end ? (size_t)(end - text) : strlen(text), stdout);
+  return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+}
+
+/* ------------------------------------------------------------ emission */
+
 int emit_program(Model *m, const Options *opt) {
   Plan *plan = m ? plan_build(m) : NULL; /* reports a model over the memory limit */
   if (m && !plan)
     return 1;
   const TargetInfo *ti = find_target(opt->target);
-  if (!ti) {
-    fprintf(stderr, "nitc: error: unknown target '%s' (expected x86_64-linux-gnu, aarch64-linux-gnu or "
-                    "riscv64-linux-gnu)\n", opt->target);
+  if (!ti) return 1;
+  if (opt->cpu && !opt->cpu[0]) {
+    diag_plain("--cpu needs a CPU name; `nitc --target %s --cpu help` lists them", ti->canon);
     return 1;
   }
-  for (int i = 0; m && i < m->nnodes; i++) {
-    OpKind op = m->nodes[i].op;
-    if (op == OP_BATCHNORM || op == OP_L1NORM) {
-      fprintf(stderr, "%s:%d:%d: error: layer '%s' (%s) has no integer training recipe yet; "
-                      "nitc --check accepts it, code generation does not\n",
-              opt->input, m->nodes[i].loc.line, m->nodes[i].loc.col, m->nodes[i].name,
-              op == OP_BATCHNORM ? "batchnorm" : "l1norm");
-      return 1;
-    }
-  }
-  for (int i = 0; m && i < m->nnodes; i++)
-    for (int j = 0; j < m->nodes[i].nin; j++)
-      if (m->nodes[i].in[j] == m->output) {
-        fprintf(stderr, "%s:%d:%d: error: the output value '%s' is also used by '%s'; code generation needs "
-                        "the logits to be the network's last value\n",
-                opt->input, m->nodes[i].loc.line, m->nodes[i].loc.col, m->nodes[m->output].name, m->nodes[i].name);
-        return 1;
-      }
-  init_llvm();
+  if (opt->features && !check_feature_signs(opt->features, ti)) return 1;
+  init_target();
 
   char *host_cpu = NULL, *host_feat = NULL;
   CgTarget t = {ti->triple, ti->cpu, ti->features};
@@ -179,32 +334,18 @@ int emit_program(Model *m, const Options *opt) {
   if (opt->cpu) t.cpu = opt->cpu;
   if (opt->features) t.features = opt->features;
 
+  int rc = 0;
   char *err = NULL;
-  LLVMTargetRef target;
-  if (LLVMGetTargetFromTriple(ti->triple, &target, &err)) {
-    fprintf(stderr, "nitc: error: LLVM has no target for %s: %s\n", ti->triple, err);
-    LLVMDisposeMessage(err);
-    return 1;
-  }
-  LLVMTargetMachineOptionsRef to = LLVMCreateTargetMachineOptions();
-  LLVMTargetMachineOptionsSetCPU(to, t.cpu);
-  LLVMTargetMachineOptionsSetFeatures(to, t.features);
-  if (ti->abi) LLVMTargetMachineOptionsSetABI(to, ti->abi);
-  LLVMTargetMachineOptionsSetRelocMode(to, LLVMRelocPIC);
-  LLVMTargetMachineOptionsSetCodeGenOptLevel(to, opt->opt_level == 0 ? LLVMCodeGenLevelNone
-                                                 : opt->opt_level == 1 ? LLVMCodeGenLevelLess
-                                                 : opt->opt_level == 2 ? LLVMCodeGenLevelDefault
-                                                                       : LLVMCodeGenLevelAggressive);
-  LLVMTargetMachineRef tm = LLVMCreateTargetMachineWithOptions(target, ti->triple, to);
-  LLVMDisposeTargetMachineOptions(to);
+  LLVMContextRef ctx = NULL;
+  LLVMModuleRef mod = NULL;
+  LLVMTargetMachineRef tm = make_machine(ti, &t, opt->opt_level, NULL);
   if (!tm) {
-    fprintf(stderr, "nitc: error: cannot create a target machine for %s (cpu '%s', features '%s')\n",
-            ti->triple, t.cpu, t.features);
-    return 1;
+    rc = 1;
+    goto done;
   }
 
-  LLVMContextRef ctx = LLVMContextCreate();
-  LLVMModuleRef mod = m ? cg_module(ctx, m, plan, &t) : cg_gemm_module(ctx, &t, opt->gemm[0], opt->gemm[1], opt->gemm[2]);
+  ctx = LLVMContextCreate();
+  mod = m ? cg_module(ctx, m, plan, &t) : cg_gemm_module(ctx, &t, opt->gemm[0], opt->gemm[1], opt->gemm[2]);
   LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
   LLVMSetModuleDataLayout(mod, td);
   LLVMDisposeTargetData(td);
@@ -213,9 +354,13 @@ int emit_program(Model *m, const Options *opt) {
     LLVMAddModuleFlag(mod, LLVMModuleFlagBehaviorError, "target-abi", 10, md);
   }
   if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &err)) {
-    fprintf(stderr, "nitc: internal error: generated module does not verify:\n%s\n", err);
+    /* codegen built invalid IR: a compiler bug, not the user's */
+    size_t n = strlen(err) < 4000 ? strlen(err) : 4000;
+    const char *why = mem_strndup(err, n);
     LLVMDisposeMessage(err);
-    exit(2);
+    char *msg = mem_alloc(n + 64);
+    snprintf(msg, n + 64, "generated module does not verify:\n%s", why);
+    diag_internal(__FILE__, __LINE__, msg);
   }
   LLVMDisposeMessage(err);
   err = NULL;
@@ -226,39 +371,41 @@ int emit_program(Model *m, const Options *opt) {
   LLVMErrorRef perr = LLVMRunPasses(mod, passes, tm, po);
   LLVMDisposePassBuilderOptions(po);
   if (perr) {
-    char *msg = LLVMGetErrorMessage(perr);
-    fprintf(stderr, "nitc: internal error: optimization failed: %s\n", msg);
-    LLVMDisposeErrorMessage(msg);
-    exit(2);
+    char *why = LLVMGetErrorMessage(perr);
+    size_t n = strlen(why) < 4000 ? strlen(why) : 4000;
+    char *msg = mem_alloc(n + 64);
+    snprintf(msg, n + 64, "optimization failed: %.*s", (int)n, why);
+    LLVMDisposeErrorMessage(why);
+    diag_internal(__FILE__, __LINE__, msg);
   }
 
   char outbuf[4096];
   const char *out = opt->output ? opt->output : default_output(m, opt->emit, outbuf, sizeof outbuf);
-  int rc = 0;
+  const char *qout = diag_quote_n(out, DIAG_PATH_MAX);
   if (opt->emit == EMIT_LLVM) {
     if (LLVMPrintModuleToFile(mod, out, &err)) {
-      fprintf(stderr, "nitc: error: cannot write '%s': %s\n", out, err);
+      diag_plain("cannot write '%s': %s", qout, err);
       rc = 1;
     }
   } else if (opt->emit == EMIT_ASM || opt->emit == EMIT_OBJ) {
     if (LLVMTargetMachineEmitToFile(tm, mod, (char *)out, opt->emit == EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile,
                                     &err)) {
-      fprintf(stderr, "nitc: error: cannot write '%s': %s\n", out, err);
+      diag_plain("cannot write '%s': %s", qout, err);
       rc = 1;
     }
   } else {
     char rt[4096];
     if (!find_runtime(opt, ti, rt, sizeof rt)) {
-      fprintf(stderr, "nitc: error: the runtime for %s is not built (looked for %s); %s\n", ti->canon, rt,
-              is_host(ti) ? "build the project first (scripts/build)"
-                          : "install the cross toolchain (scripts/install-deps) and rebuild");
+      diag_plain("the runtime for %s is not built (looked for %s); %s", ti->canon, diag_quote_n(rt, DIAG_PATH_MAX),
+                 is_host(ti) ? "build the project first (scripts/build)"
+                             : "install the cross toolchain (scripts/install-deps) and rebuild");
       rc = 1;
       goto done;
     }
     char obj[4200];
     snprintf(obj, sizeof obj, "%s.nitc-%d.o", out, (int)getpid());
     if (LLVMTargetMachineEmitToFile(tm, mod, obj, LLVMObjectFile, &err)) {
-      fprintf(stderr, "nitc: error: cannot write '%s': %s\n", obj, err);
+      diag_plain("cannot write '%s': %s", diag_quote_n(obj, DIAG_PATH_MAX), err);
       rc = 1;
       goto done;
     }
@@ -267,19 +414,19 @@ int emit_program(Model *m, const Options *opt) {
     int lr = run(argv);
     remove(obj);
     if (lr < 0) {
-      fprintf(stderr, "nitc: error: cannot run the linker '%s': %s%s\n", cc, strerror(-lr),
-              is_host(ti) ? "" : " (install the cross toolchain: scripts/install-deps)");
+      diag_plain("cannot run the linker '%s': %s%s", diag_quote_n(cc, DIAG_PATH_MAX), strerror(-lr),
+                 is_host(ti) ? "" : " (install the cross toolchain: scripts/install-deps)");
       rc = 1;
     } else if (lr != 0) {
-      fprintf(stderr, "nitc: error: linking '%s' with %s failed (exit %d)\n", out, cc, lr);
+      diag_plain("linking '%s' with %s failed (exit %d)", qout, diag_quote_n(cc, DIAG_PATH_MAX), lr);
       rc = 1;
     }
   }
 done:
   if (err) LLVMDisposeMessage(err);
-  LLVMDisposeModule(mod);
-  LLVMContextDispose(ctx);
-  LLVMDisposeTargetMachine(tm);
+  if (mod) LLVMDisposeModule(mod);
+  if (ctx) LLVMContextDispose(ctx);
+  if (tm) LLVMDisposeTargetMachine(tm);
   if (host_cpu) LLVMDisposeMessage(host_cpu);
   if (host_feat) LLVMDisposeMessage(host_feat);
   return rc;

@@ -19,8 +19,8 @@ static const char usage[] =
     "options:\n"
     "  -o OUT              output file (default: the model name, or NAME.ll/.s/.o)\n"
     "  --target TRIPLE     x86_64-linux-gnu, aarch64-linux-gnu or riscv64-linux-gnu\n"
-    "  --cpu NAME          CPU to tune for (passed to LLVM)\n"
-    "  --features LIST     target features, e.g. +v,-c (passed to LLVM)\n"
+    "  --cpu NAME          CPU to tune for; --cpu help lists the target's CPUs and features\n"
+    "  --features LIST     target features, e.g. +v,-c\n"
     "  --emit KIND         exe (default), obj, asm, llvm, or shapes (print the checked model)\n"
     "  -O0 .. -O3          optimization level (default -O2)\n"
     "  --check             check the file only; print nothing on success\n"
@@ -144,7 +144,7 @@ static int parse_args(int argc, char **argv, Options *o) {
     diag_plain("--gemm-kernel needs --emit obj, asm or llvm");
     return 1;
   }
-  if (!o->input && !o->gemm[0]) {
+  if (!o->input && !o->gemm[0] && !(o->cpu && strcmp(o->cpu, "help") == 0)) {
     diag_plain("no input file (try --help)");
     return 1;
   }
@@ -209,8 +209,9 @@ static void print_shapes(Model *m, const Plan *p) {
          r->batch);
   printf("recipe: data \"%s\", batch %d, epochs %d, seed %" PRIu64 "\n", diag_quote_n(r->data, DIAG_PATH_MAX),
          r->batch, r->epochs, r->seed);
-  printf("        rounding act=%s err=%s grad=%s\n", sema_round_name(r->act_round), sema_round_name(r->err_round),
-         sema_round_name(r->grad_round));
+  /* sema checked the modes: each indexes the shared name table */
+  printf("        rounding act=%s err=%s grad=%s\n", nit_round_names[r->act_round], nit_round_names[r->err_round],
+         nit_round_names[r->grad_round]);
   printf("        update bits(%d)", r->mu[0]);
   for (int i = 1; i < r->nsched; i++)
     printf(" then %d at %d", r->mu[i], r->mu_from[i]);
@@ -223,12 +224,17 @@ int main(int argc, char **argv) {
   int rc = parse_args(argc, argv, &opt);
   if (rc >= 0)
     return rc;
+  if (opt.cpu && strcmp(opt.cpu, "help") == 0)
+    return emit_list_cpus(&opt);
   if (opt.gemm[0])
     return emit_program(NULL, &opt) == 0 ? 0 : 1;
 
-  Source *src = source_read(opt.input);
-  if (!src)
+  int err;
+  Source *src = source_read(opt.input, &err);
+  if (!src) {
+    diag_read_error(opt.input, err);
     return 1;
+  }
   diag_begin(src);
   Ast *prog = parse_source(src);
   if (!prog)

@@ -7,8 +7,10 @@
  *               internal-error aborts
  *   ast.c       the syntax tree built by the parser (grammar/nit.y)
  *   parse.c     drive the flex scanner and bison parser
- *   sema.c      the layer table, name resolution, shapes, exponents, recipe
- *               checks; produces a Model
+ *   sema.c      statements, names, whole-model checks; drives sema_layers.c
+ *               and sema_train.c and produces a Model
+ *   sema_layers.c  the layer table: kinds, arguments, shape rules, init rule
+ *   sema_train.c   the train block: settings and the recipe
  *   plan.c      the training step as a list of kernels and a static memory plan
  *   cg/         kernels -> LLVM IR (its own header, cg/cg.h)
  *   emit.c      LLVM target machine, object emission, linking with the runtime
@@ -42,9 +44,10 @@ typedef struct Loc {
   int end_line, end_col; /* inclusive end of the span */
 } Loc;
 
-/* Read a whole file. Reports a user error (naming the path) and returns NULL
- * when it cannot be read, is a directory, or is too large. */
-Source *source_read(const char *path);
+/* Read a whole file. Returns NULL with *err set when it cannot be read (an
+ * errno value; EISDIR for a directory, EFBIG when larger than
+ * SOURCE_MAX_BYTES); reports nothing: the caller does (diag_read_error). */
+Source *source_read(const char *path, int *err);
 /* Wrap bytes already in memory (tests, fuzzer); the bytes are copied. */
 Source *source_from_mem(const char *name, const char *buf, size_t len);
 /* Line `line` (1-based) of src: start pointer and length without the newline.
@@ -73,6 +76,8 @@ void diag_set_output(void *stream);   /* FILE *, NULL = discard */
 void diag_error(Loc loc, const char *fmt, ...);
 void diag_note(Loc loc, const char *fmt, ...);
 void diag_plain(const char *fmt, ...); /* "nitc: error: ..." without a location */
+/* The one-line error for a source_read failure: the path and *err in words. */
+void diag_read_error(const char *path, int err);
 int diag_errors(void);                 /* errors reported so far (shown or not) */
 bool diag_stopped(void);               /* cap reached: stop reporting */
 const char *diag_last(void);           /* text of the most recent error (tests) */
@@ -212,7 +217,6 @@ typedef struct Node {
   int64_t k_bwd;         /* terms per input-error accumulator */
   int64_t k_grad;        /* terms per weight-gradient accumulator (includes batch) */
   bool acc64_fwd, acc64_bwd, acc64_grad;
-  int64_t param_off;     /* byte offset of the weights in the params slab, 64-aligned (added by the front end) */
 } Node;
 
 typedef struct Recipe {
@@ -222,7 +226,7 @@ typedef struct Recipe {
   int epochs;            /* default 1 */
   uint64_t seed;         /* default 1 */
   int act_round;         /* NIT_ROUND_*, default pseudo */
-  int err_round;         /* default stochastic (numerics.md 6) */
+  int err_round;         /* default stochastic (docs/numerics.md, "Loss gradient") */
   int grad_round;        /* default pseudo */
   int nsched;            /* m_u schedule entries, >= 1 */
   int mu[NIT_MAX_SCHED];
@@ -241,8 +245,6 @@ typedef struct Model {
   int classes;
   Recipe recipe;
   int64_t nparams;       /* total parameter elements */
-  int64_t param_bytes;   /* static memory: params slab */
-  int64_t work_bytes;    /* static memory: one training step at full batch */
 } Model;
 
 /* ------------------------------------------------------------------ plan.c */
@@ -331,8 +333,69 @@ typedef struct SemaOverrides {
 } SemaOverrides;
 
 /* Check a program and build its Model. Returns NULL after reporting errors.
- * `ov` may be NULL. */
+ * `ov` may be NULL. A Model that passes is one the back end compiles: every
+ * legality check lives in sema*.c. */
 Model *sema_check(const Ast *prog, const SemaOverrides *ov);
+
+/* The language's limits (docs/language.md, "Layers"). */
+#define SEMA_MAX_DEPTH 256            /* expression nesting */
+#define SEMA_MAX_BATCH 65536          /* compiled batch */
+#define SEMA_MAX_DIM (1 << 30)        /* any single dimension or layer argument */
+#define SEMA_MAX_ELEMS INT32_MAX      /* per-sample elements of any value */
+#define SEMA_MAX_WEIGHTS INT32_MAX    /* elements of one parameter tensor */
+/* The integer softmax cross-entropy is specified for at most this many classes
+ * (docs/numerics.md, "Loss gradient": N <= 8191 keeps U = sum u_i < 2^63). */
+#define SEMA_MAX_CLASSES 8191
+/* Elements of all values of one training step at the compiled batch, and
+ * bytes of the parameter slab: far beyond any machine, and small enough that
+ * the back end's sums over them (times 8 bytes, times a few buffers) stay
+ * exact in int64. */
+#define SEMA_MAX_STEP_ELEMS (INT64_C(1) << 40)
+
+/* The checker's state, shared by sema.c, sema_layers.c and sema_train.c and
+ * by nothing else. */
+typedef struct SemaSym {
+  const char *name;
+  int node;              /* value it names */
+  Loc loc;               /* where it was defined */
+} SemaSym;
+
+typedef struct Sema {
+  Node *nodes;
+  int nnodes, cap;
+  SemaSym *syms;         /* open addressing, power-of-two size */
+  int nsyms, symcap;
+  int cur;               /* current value; -1 before the input, -2 after an error */
+  bool have_input, have_output;
+  bool no_input_reported;
+  Loc input_loc, output_loc;
+  int classes;
+  Recipe r;
+  bool failed;           /* an error was reported: no Model */
+} Sema;
+
+/* Report a user error at loc (through diag) and mark the check failed. */
+__attribute__((format(printf, 3, 4))) void sema_error(Sema *s, Loc loc, const char *fmt, ...);
+const char *sema_num(int64_t v);                        /* decimal, arena memory */
+const char *sema_what_is(const Ast *a);                 /* "an integer", "a name", ... */
+bool sema_close_to(const char *typed, const char *cand); /* a plausible typo of cand */
+/* Append a node (inputs -1, no parameters); returns its index. */
+int sema_new_node(Sema *s, OpKind op, Loc loc);
+
+/* ----------------------------------------------------------- sema_layers.c */
+
+typedef struct LayerKind LayerKind; /* one row of the layer table */
+
+/* The row for a layer name, or NULL after reporting an unknown kind (with a
+ * "did you mean" or the list of kinds). */
+const LayerKind *sema_find_layer(Sema *s, const char *name, Loc loc);
+const char *sema_layer_name(const LayerKind *k);
+bool sema_layer_has_args(const LayerKind *k);
+/* A node of kind k applied to node `input`, its arguments (after the input)
+ * bound against the table and its shape inferred; -1 after an error. */
+int sema_make_layer(Sema *s, const LayerKind *k, int input, const Ast *args, Loc at);
+/* Set n->out, refusing more than SEMA_MAX_ELEMS elements; false after an error. */
+bool sema_set_out(Sema *s, Node *n, int64_t c, int64_t h, int64_t w);
 /* Name of an op kind as written in the language ("conv", "dense", ...). */
 const char *sema_op_name(OpKind op);
 /* Initialization rule (docs/language.md): exponent c - 7 and bound for a
@@ -340,10 +403,14 @@ const char *sema_op_name(OpKind op);
 void sema_init_rule(int64_t fan_in, int *w_exp, int *w_bound);
 /* True when `terms` products of two int8 values can overflow int32. */
 bool sema_needs_acc64(int64_t terms);
-const char *sema_round_name(int mode);
 
-#define SEMA_MAX_DEPTH 256     /* expression nesting limit */
-#define SEMA_MAX_BATCH 65536
+/* ------------------------------------------------------------ sema_train.c */
+
+/* The recipe of a file without a train block (docs/language.md). */
+Recipe sema_default_recipe(void);
+/* Check a train block's settings into s->r. Rounding modes are the words
+ * of nit_round_names (runtime/nitabi.h), shared with the runtime. */
+void sema_train(Sema *s, const Ast *train);
 
 /* ------------------------------------------------------------------ main.c */
 
@@ -362,7 +429,8 @@ typedef struct Options {
   EmitKind emit;
   int opt_level;         /* -O0..-O3, default 2 */
   const char *target;    /* --target triple, NULL = host */
-  const char *cpu;       /* --cpu, NULL = host cpu for host target, generic otherwise */
+  const char *cpu;       /* --cpu, NULL = host cpu for host target, generic otherwise;
+                          * "help" lists the target's CPUs and features */
   const char *features;  /* --features "+a,-b", NULL = none/host */
   int batch;             /* --batch: compiled maximum batch, 0 = recipe's */
   int weight_bits;       /* --weight-bits A, 0 = recipe's */
@@ -376,5 +444,8 @@ typedef struct Options {
  * (or, m NULL, the --gemm-kernel module).
  * Returns 0 on success, 1 after reporting a user error (diag_), never exits. */
 int emit_program(Model *m, const Options *opt);
+/* --cpu help: print the CPUs and features LLVM knows for the target on
+ * stdout. Returns 0, or 1 after reporting an unknown target. */
+int emit_list_cpus(const Options *opt);
 
 #endif

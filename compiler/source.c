@@ -8,6 +8,12 @@
  *
  * The arena is a list of blocks; big requests get a block of their own. The
  * compiler never frees; tests and the fuzzer call mem_release() after a run.
+ *
+ * Layering: this file is the bottom of the front end and calls nothing else
+ * in it. diag.c sits above (it prints source lines and quotes into the
+ * arena), so a file that cannot be read is returned as an errno value for
+ * the caller to report (diag_read_error), and running out of memory stops
+ * the process here, in the same words as diag_internal.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +22,13 @@
 #include <sys/stat.h>
 
 #include "nitc.h"
+
+/* The arena cannot report through diag.c (diag.c allocates here). */
+static _Noreturn void out_of_memory(int line) {
+  fflush(stdout);
+  fprintf(stderr, "nitc: internal error at %s:%d: out of memory\n", __FILE__, line);
+  exit(2);
+}
 
 typedef struct Block Block;
 struct Block {
@@ -34,10 +47,10 @@ void *mem_alloc(size_t n) {
   if (!blocks || blocks->size - blocks->used < n) {
     size_t size = n > BLOCK_SIZE / 4 ? n : BLOCK_SIZE;
     if (size > SIZE_MAX - sizeof(Block))
-      diag_internal(__FILE__, __LINE__, "out of memory");
+      out_of_memory(__LINE__);
     Block *b = malloc(sizeof(Block) + size);
     if (!b)
-      diag_internal(__FILE__, __LINE__, "out of memory");
+      out_of_memory(__LINE__);
     b->size = size;
     b->used = 0;
     if (size == BLOCK_SIZE || !blocks) {
@@ -86,39 +99,38 @@ Source *source_from_mem(const char *name, const char *buf, size_t len) {
   return src;
 }
 
-Source *source_read(const char *path) {
+Source *source_read(const char *path, int *err) {
   struct stat st;
-  const char *q = diag_quote_n(path, DIAG_PATH_MAX);
   if (stat(path, &st) != 0) {
-    diag_plain("cannot read '%s': %s", q, strerror(errno));
+    *err = errno;
     return NULL;
   }
   if (S_ISDIR(st.st_mode)) {
-    diag_plain("'%s' is a directory, not a .nit file", q);
+    *err = EISDIR;
     return NULL;
   }
   FILE *f = fopen(path, "rb");
   if (!f) {
-    diag_plain("cannot read '%s': %s", q, strerror(errno));
+    *err = errno;
     return NULL;
   }
   /* Read in chunks rather than trusting st_size (pipes, /dev/stdin). */
   size_t cap = 4096, len = 0;
   char *buf = malloc(cap);
   if (!buf)
-    diag_internal(__FILE__, __LINE__, "out of memory");
+    out_of_memory(__LINE__);
   for (;;) {
     if (len == cap) {
       if (cap >= SOURCE_MAX_BYTES) {
         free(buf);
         fclose(f);
-        diag_plain("'%s' is too large (the limit is %u MiB)", q, SOURCE_MAX_BYTES >> 20);
+        *err = EFBIG;
         return NULL;
       }
       cap *= 2;
       char *nb = realloc(buf, cap + 1);
       if (!nb)
-        diag_internal(__FILE__, __LINE__, "out of memory");
+        out_of_memory(__LINE__);
       buf = nb;
     }
     size_t got = fread(buf + len, 1, cap - len, f);
@@ -127,11 +139,11 @@ Source *source_read(const char *path) {
       break;
   }
   int bad = ferror(f);
-  int err = errno;
+  int e = errno;
   fclose(f);
   if (bad) {
     free(buf);
-    diag_plain("cannot read '%s': %s", q, strerror(err));
+    *err = e ? e : EIO;
     return NULL;
   }
   Source *src = source_from_mem(path, buf, len);

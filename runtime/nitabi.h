@@ -40,6 +40,12 @@ enum {
   NIT_ROUND_NEAREST = 2,    /* half away from zero */
 };
 
+/* The rounding modes' names, indexed by NIT_ROUND_*: the words of a .nit
+ * file's `rounding` setting, of the runtime's --rounding flags and of every
+ * report. One table for the compiler and the runtime. */
+#define NIT_ROUND_COUNT 3
+static const char *const nit_round_names[NIT_ROUND_COUNT] = {"pseudo", "stochastic", "nearest"};
+
 /* Tensor ids keying the generator. Node i of the model owns ids 4*i .. 4*i+3. */
 #define NIT_TID_ACT(i)   ((uint32_t)(i) * 4u + 0u) /* forward activation rounding */
 #define NIT_TID_ERR(i)   ((uint32_t)(i) * 4u + 1u) /* backward input-error rounding */

@@ -33,7 +33,8 @@ if(NITC_CLANG19 AND NOT NITC_SANITIZE)
   set(FUZZ_INPUTS ${FUZZ_SRC}/fuzz_frontend.c
     ${PROJECT_SOURCE_DIR}/compiler/source.c ${PROJECT_SOURCE_DIR}/compiler/diag.c
     ${PROJECT_SOURCE_DIR}/compiler/ast.c ${PROJECT_SOURCE_DIR}/compiler/parse.c
-    ${PROJECT_SOURCE_DIR}/compiler/sema.c
+    ${PROJECT_SOURCE_DIR}/compiler/sema.c ${PROJECT_SOURCE_DIR}/compiler/sema_layers.c
+    ${PROJECT_SOURCE_DIR}/compiler/sema_train.c
     ${PROJECT_BINARY_DIR}/compiler/nit.lex.c ${PROJECT_BINARY_DIR}/compiler/nit.tab.c)
   add_custom_command(OUTPUT ${FUZZ_BIN}
     COMMAND ${NITC_CLANG19} -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined

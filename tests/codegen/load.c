@@ -7,8 +7,12 @@
 Model *nitc_load_model(const char *path, int batch, int weight_bits);
 
 Model *nitc_load_model(const char *path, int batch, int weight_bits) {
-  Source *src = source_read(path);
-  if (!src) return NULL;
+  int err;
+  Source *src = source_read(path, &err);
+  if (!src) {
+    diag_read_error(path, err);
+    return NULL;
+  }
   diag_begin(src);
   Ast *prog = parse_source(src);
   if (!prog) return NULL;

@@ -49,5 +49,37 @@ expect 0 'memory: params .* at batch 170$' '' -- --emit shapes --batch 170 "$ex/
 # wide weights take two bytes each: 150, 2400, 48000, 10080, 840 elements
 # -> 320 + 4800 + 96000 + 20160 + 1728 bytes after 64-byte alignment
 expect 0 '^parameters: 61470 in 5 tensors, 123008 bytes (bits(12) weights)$' '' -- --emit shapes --weight-bits 12 "$ex/lenet5.nit"
+# targets: only the three Linux/glibc triples and their spellings; another
+# OS or ABI is refused, not silently compiled for Linux
+for t in x86_64-apple-darwin x86_64-pc-windows-msvc aarch64-linux-android riscv64-unknown-elf x86_64-linux-musl \
+         aarch64-linux-gnueabi; do
+  expect 1 '' "^nitc: error: unsupported target '$t': nitc builds Linux (glibc) executables only" -- \
+    "$ex/mlp.nit" --target "$t" --emit llvm -O0 -o "$tmp/t.ll"
+done
+expect 1 '' "^nitc: error: unknown target 'sparc64-linux-gnu'; the targets are x86_64-linux-gnu" -- \
+  "$ex/mlp.nit" --target sparc64-linux-gnu --emit llvm -O0 -o "$tmp/t.ll"
+for t in x86_64 amd64 x86_64-pc-linux-gnu arm64 aarch64-unknown-linux-gnu rv64 riscv64-linux-gnu; do
+  expect 0 '' '' -- "$ex/mlp.nit" --target "$t" --emit llvm -O0 -o "$tmp/t.ll"
+done
+grep -q '^target triple = "riscv64-unknown-linux-gnu"' "$tmp/t.ll" || { echo "FAIL riscv64 triple"; fail=1; }
+# unknown CPUs and features: one error line naming the value, exit 1 (LLVM
+# alone warned six times and went on)
+one_error() {
+  pat=$1
+  shift
+  expect 1 '' "$pat" -- "$ex/mlp.nit" --emit obj -O0 -o "$tmp/t.o" "$@"
+  [ "$(wc -l < "$tmp/err")" -eq 1 ] || { echo "FAIL nitc $*: more than one line on stderr"; cat "$tmp/err"; fail=1; }
+}
+one_error "^nitc: error: unknown CPU 'foo' for x86_64-linux-gnu; \`nitc --target x86_64-linux-gnu --cpu help\`" --cpu foo
+one_error "^nitc: error: unknown CPU 'x86-64' for aarch64-linux-gnu" --target aarch64-linux-gnu --cpu x86-64
+one_error "^nitc: error: unknown feature 'nope' for x86_64-linux-gnu" --target x86_64-linux-gnu --features +sse2,+nope
+one_error "^nitc: error: unknown feature 'zzz' for riscv64-linux-gnu" --target riscv64-linux-gnu --features -zzz
+one_error "^nitc: error: feature 'avx2' must be written +NAME (enable) or -NAME (disable)" --features avx2
+one_error "^nitc: error: --cpu needs a CPU name" --cpu=
+expect 0 '' '' -- "$ex/mlp.nit" --target x86_64-linux-gnu --cpu x86-64-v3 --features +avx2 --emit obj -O0 -o "$tmp/t.o"
+[ -s "$tmp/err" ] && { echo "FAIL a valid --cpu printed on stderr"; cat "$tmp/err"; fail=1; }
+expect 0 'x86-64-v3 ' '' -- --target x86_64-linux-gnu --cpu help
+expect 0 '^Available features for this target' '' -- --target riscv64-linux-gnu --cpu help
+expect 1 '' "^nitc: error: unsupported target 'arm64-apple-darwin'" -- --target arm64-apple-darwin --cpu help
 [ "$fail" -eq 0 ] && echo "cli: ok"
 exit "$fail"

@@ -12,6 +12,8 @@
 #include "nitc.h"
 #include "ref.h"
 
+_Static_assert(REF_MAX_CLASSES == SEMA_MAX_CLASSES, "the reference and the compiler disagree on the class limit");
+
 static RefNet *bad(RefNet *net, char *msg, int msglen, const char *what, const Node *nd) {
   if (msg && msglen > 0) {
     if (nd)

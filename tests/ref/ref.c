@@ -614,7 +614,7 @@ void ref_net_free(RefNet *net) {
   if (!net)
     return;
   free_buffers(net);
-  for (int p = 0; p < net->nparams; p++) {
+  for (int p = 0; net->params && p < net->nparams; p++) {
     free(net->params[p].w);
     free(net->params[p].wide);
     free(net->params[p].g32);
@@ -714,18 +714,24 @@ int ref_net_finish(RefNet *net, int output, int weight_bits) {
     return fail(net, "weight bits must be 8..16", -1);
   net->output = output;
   net->weight_bits = weight_bits;
-  net->nparams = 0;
+  /* Invariant: net->nparams counts tensors that exist in net->params, so
+   * ref_net_free is safe after a failure at any point below. The count is
+   * kept locally until the array is allocated. */
+  int nparams = 0;
   for (int i = 1; i < net->nnodes; i++) {
     if (shape_node(net, i))
       return -1;
     RefNode *nd = &net->nodes[i];
-    nd->param = nd->op == REF_DENSE || nd->op == REF_CONV ? net->nparams++ : -1;
+    nd->param = nd->op == REF_DENSE || nd->op == REF_CONV ? nparams++ : -1;
   }
-  net->classes = (int)per_sample(&net->nodes[output]);
-  if (net->classes > 8191)
-    return fail(net, "more than 8191 classes", -1);
+  int64_t classes = per_sample(&net->nodes[output]);
+  if (classes > REF_MAX_CLASSES)
+    return fail(net, "more than 8191 classes (the loss is defined up to 8191)", -1);
+  net->classes = (int)classes;
 
-  net->params = calloc((size_t)(net->nparams ? net->nparams : 1), sizeof *net->params);
+  net->params = calloc((size_t)(nparams ? nparams : 1), sizeof *net->params);
+  if (net->params)
+    net->nparams = nparams;
   net->act_exp = calloc((size_t)net->nnodes, sizeof(int));
   net->err_exp = calloc((size_t)net->nnodes, sizeof(int));
   net->has_err = calloc((size_t)net->nnodes, 1);
@@ -846,7 +852,8 @@ static int check_opts(RefNet *net, const RefOpts *o) {
   return 0;
 }
 
-/* Forward of node i (numerics.md 4). train: dropout active. */
+/* Forward of node i (docs/numerics.md, "Forward pass, layer by layer").
+ * train: dropout active. */
 static void forward_node(RefNet *net, int i, int n, uint64_t step, const RefOpts *o, int train) {
   const RefNode *nd = &net->nodes[i];
   int a = nd->in[0];

@@ -136,9 +136,10 @@ int ref_align_sum(const int8_t *const *t, const int *exps, int nt, int64_t count
 
 /* ------------------------------------------------------------------ loss */
 
-/* The unrounded loss gradient of one sample (numerics.md 6): logits a
+/* The unrounded loss gradient of one sample (docs/numerics.md, "Loss gradient"): logits a
  * (classes) at exponent s, label y -> e32 (classes), t_i - (i == y) * C,
- * which sums to exactly 0. classes in 1..8191. */
+ * which sums to exactly 0. classes in 1..REF_MAX_CLASSES. */
+#define REF_MAX_CLASSES 8191 /* U = sum u_i < 2^63; the compiler's SEMA_MAX_CLASSES */
 void ref_loss_row32(const int8_t *a, int s, int classes, int y, int64_t *e32);
 /* The whole batch: e (n, classes) = R(e32, 4) with `mode`, element index
  * b * classes + i, key as given (nit_key(seed, step, NIT_TID_LOSS)).
@@ -148,7 +149,7 @@ void ref_loss_grad(const int8_t *logits, int s, int n, int classes, const int32_
 
 /* ---------------------------------------------------------------- update */
 
-/* One weight update (numerics.md 8) of a tensor of `count` weights.
+/* One weight update (docs/numerics.md, "Weight update") of a tensor of `count` weights.
  * g32: the exact gradient (modified: decay is added in place).
  * w8: the int8 weights (bits == 8) or the int8 view of the wide weights
  *     (bits > 8; only read, for the decay term).

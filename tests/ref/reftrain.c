@@ -29,9 +29,12 @@
 
 /* Parse and check a .nit file with the front end; NULL after diagnostics. */
 static Model *load_model(const char *path, int weight_bits) {
-  Source *src = source_read(path);
-  if (!src)
+  int err;
+  Source *src = source_read(path, &err);
+  if (!src) {
+    diag_read_error(path, err);
     return NULL;
+  }
   diag_begin(src);
   Ast *prog = parse_source(src);
   if (!prog)

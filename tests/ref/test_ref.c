@@ -1170,6 +1170,38 @@ START_TEST(test_net_wide_and_errors) {
 }
 END_TEST
 
+/* Rejections after parameter tensors were counted must leave a net that
+ * ref_net_free can release: too many classes, and a bad layer after a
+ * weighted one. (Both crashed when nparams was counted before params existed.) */
+START_TEST(test_net_reject_then_free) {
+  RefNet *net = ref_net_new(3);
+  net->nodes[0].op = REF_INPUT, net->nodes[0].c = 4, net->nodes[0].h = 1, net->nodes[0].w = 1;
+  net->nodes[1].op = REF_DENSE, net->nodes[1].in[0] = 0, net->nodes[1].units = 8;
+  net->nodes[2].op = REF_DENSE, net->nodes[2].in[0] = 1, net->nodes[2].units = REF_MAX_CLASSES + 1;
+  ck_assert_int_eq(ref_net_finish(net, 2, 8), -1);
+  ck_assert_ptr_nonnull(strstr(net->msg, "8191 classes"));
+  ref_net_free(net);
+  /* the largest legal output is accepted */
+  net = ref_net_new(3);
+  net->nodes[0].op = REF_INPUT, net->nodes[0].c = 4, net->nodes[0].h = 1, net->nodes[0].w = 1;
+  net->nodes[1].op = REF_DENSE, net->nodes[1].in[0] = 0, net->nodes[1].units = 8;
+  net->nodes[2].op = REF_DENSE, net->nodes[2].in[0] = 1, net->nodes[2].units = REF_MAX_CLASSES;
+  ck_assert_int_eq(ref_net_finish(net, 2, 8), 0);
+  ck_assert_int_eq(net->classes, REF_MAX_CLASSES);
+  ref_net_free(net);
+  /* a shape error after a weighted layer */
+  net = ref_net_new(3);
+  net->nodes[0].op = REF_INPUT, net->nodes[0].c = 1, net->nodes[0].h = 3, net->nodes[0].w = 3;
+  net->nodes[1].op = REF_CONV, net->nodes[1].in[0] = 0, net->nodes[1].units = 2;
+  net->nodes[1].kh = net->nodes[1].kw = net->nodes[1].sh = net->nodes[1].sw = 1;
+  net->nodes[2].op = REF_AVGPOOL, net->nodes[2].in[0] = 1;
+  net->nodes[2].kh = 3, net->nodes[2].kw = 1, net->nodes[2].sh = net->nodes[2].sw = 1;
+  ck_assert_int_eq(ref_net_finish(net, 2, 8), -1);
+  ck_assert_ptr_nonnull(strstr(net->msg, "power of two"));
+  ref_net_free(net);
+}
+END_TEST
+
 /* ref_net_from_model on a hand-built Model (the front end's struct). */
 START_TEST(test_from_model) {
   Node nodes[5];
@@ -1260,6 +1292,7 @@ static Suite *ref_suite(void) {
   tcase_add_test(nt, test_net_fanout);
   tcase_add_test(nt, test_net_determinism_and_dump);
   tcase_add_test(nt, test_net_wide_and_errors);
+  tcase_add_test(nt, test_net_reject_then_free);
   tcase_add_test(nt, test_from_model);
   suite_add_tcase(s, nt);
   return s;
