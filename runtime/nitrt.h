@@ -4,16 +4,24 @@
  * the epoch loop, checkpoints, progress and logs. It contains no kernels: all
  * training arithmetic lives in the generated `nit_model` (nitabi.h).
  *
- * Sections, one per .c file:
+ * Sections, one per .c file, each module using only those above it:
  *
- *   util.c     messages, checked allocation and file I/O, clocks
- *   fixed.c    fixed-point loss and softmax for logging, integer formatting
- *   cli.c      the command line: flags -> Options, the subcommand dispatcher
- *   data.c     idx, CIFAR-10 and CSV loaders, quantization, shuffling
- *   ckpt.c     checkpoints: little-endian byte format, CRC-32, atomic writes
- *   train.c    parameter init, the epoch loop, eval and predict
- *   report.c   progress bar, per-epoch lines, JSON lines, `info`
- *   main.c     main() alone, so tests can link the library with their own main
+ *   util.c        messages, checked allocation and file I/O, clocks
+ *   threads.c     the worker pool behind NitCtx.parallel_for
+ *   fixed.c       fixed-point loss and softmax for logging, integer formatting
+ *   recipe.c      the effective training recipe: defaults, schedules, rules
+ *   cli.c         the command line: flags -> Options, usage text
+ *   data.c        shared data checks, format detection, shuffling
+ *   data_idx.c    idx (MNIST layout) and raw 8-bit samples
+ *   data_cifar.c  CIFAR-10 binary batches
+ *   data_csv.c    CSV text
+ *   ckpt.c        checkpoints: little-endian byte format, CRC-32, atomic writes
+ *   run.c         slabs, batch buffers and call context; the evaluation pass
+ *   train.c       parameter init and the epoch loop (`train`)
+ *   infer.c       `eval` and `predict`
+ *   report.c      progress bar, per-epoch lines, JSON lines, `info`
+ *   main.c        nitrt_main (dispatch to a command) and main(), alone so
+ *                 tests can link the library with their own main
  *
  * No floating point anywhere: every number the runtime computes or prints is
  * an integer or fixed point. Library functions report a user error with one
@@ -82,17 +90,11 @@ int64_t nitrt_ratio(int64_t num, int64_t den, int digits);
 /* Q24 -> units of 10^-digits, rounded half up (value >= 0). */
 int64_t nitrt_q24_dec(int64_t q24, int digits);
 
-/* ------------------------------------------------------------------- cli.c */
+/* ---------------------------------------------------------------- recipe.c */
 
-enum { CMD_NONE, CMD_TRAIN, CMD_EVAL, CMD_INFO, CMD_PREDICT, CMD_HELP, CMD_VERSION };
-
-/* Bits of Options.set: which flags the user gave explicitly. */
-enum {
-  SET_DATA = 1 << 0, SET_EPOCHS = 1 << 1, SET_BATCH = 1 << 2, SET_SEED = 1 << 3,
-  SET_ACT = 1 << 4, SET_ERR = 1 << 5, SET_GRAD = 1 << 6, SET_SCHED = 1 << 7,
-  SET_DECAY = 1 << 8, SET_HOLDOUT = 1 << 9, SET_LIMIT = 1 << 10,
-  SET_TEST_LIMIT = 1 << 11, SET_INDEX = 1 << 12, SET_COUNT = 1 << 13,
-};
+/* Update bits m_u accepted anywhere (flags, checkpoints). */
+#define NITRT_MU_MIN 1
+#define NITRT_MU_MAX 15
 
 /* The effective training recipe: the model's NitRecipe with command-line and
  * checkpoint overrides applied. Stored in checkpoints. */
@@ -108,6 +110,27 @@ typedef struct RunRecipe {
   int32_t holdout;                /* last N training samples are validation */
   int64_t limit;                  /* use only the first N training samples, 0 = all */
 } RunRecipe;
+
+/* Recipe of the compiled model as a RunRecipe. */
+void nitrt_model_recipe(const NitModel *m, RunRecipe *r);
+/* Parse an update-bits schedule "3" or "3,2@5" into r. 0 or -1 (message). */
+int nitrt_parse_sched(const char *s, RunRecipe *r);
+/* The update bits m_u for a 1-based epoch. */
+int32_t nitrt_mu_for_epoch(const RunRecipe *r, int32_t epoch);
+const char *nitrt_round_name(int32_t mode);
+
+/* ------------------------------------------------------------------- cli.c */
+
+enum { CMD_NONE, CMD_TRAIN, CMD_EVAL, CMD_INFO, CMD_PREDICT, CMD_HELP, CMD_VERSION };
+
+/* Bits of Options.set: which flags the user gave explicitly. */
+enum {
+  SET_DATA = 1 << 0, SET_EPOCHS = 1 << 1, SET_BATCH = 1 << 2, SET_SEED = 1 << 3,
+  SET_ACT = 1 << 4, SET_ERR = 1 << 5, SET_GRAD = 1 << 6, SET_SCHED = 1 << 7,
+  SET_DECAY = 1 << 8, SET_HOLDOUT = 1 << 9, SET_LIMIT = 1 << 10,
+  SET_TEST_LIMIT = 1 << 11, SET_INDEX = 1 << 12, SET_COUNT = 1 << 13,
+};
+
 
 typedef struct Options {
   int cmd;                        /* CMD_* */
@@ -128,15 +151,10 @@ typedef struct Options {
 
 /* Parse argv into *o. 0 on success; -1 after one error line. */
 int nitrt_parse_args(int argc, char **argv, Options *o);
-/* Parse an update-bits schedule "3" or "3,2@5" into r. 0 or -1 (message). */
-int nitrt_parse_sched(const char *s, RunRecipe *r);
-/* The whole program: returns the exit status. */
-int nitrt_main(int argc, char **argv);
-/* Recipe of the compiled model as a RunRecipe. */
-void nitrt_model_recipe(const NitModel *m, RunRecipe *r);
-const char *nitrt_round_name(int32_t mode);
+/* The usage text of `help`. */
+void nitrt_usage(FILE *f);
 
-/* ------------------------------------------------------------------ data.c */
+/* ------------------------------------------- data.c, data_idx/cifar/csv.c */
 
 /* A labelled data set held in memory, already quantized to int8. */
 typedef struct Dataset {
@@ -149,6 +167,12 @@ typedef struct Dataset {
 } Dataset;
 
 void nitrt_data_free(Dataset *d);
+/* C*H*W of the model's input. */
+int64_t nitrt_model_dim(const NitModel *m);
+/* 0 when (c, h, w) is the model's input shape, else -1 naming `path`. */
+int nitrt_check_shape(const char *path, int32_t c, int32_t h, int32_t w, const NitModel *m);
+/* 0 when every label is in [0, classes), else -1 naming `path` and the sample. */
+int nitrt_check_labels(const char *path, const int32_t *y, int64_t n, const NitModel *m);
 /* Load DIR's training and test sets (idx, CIFAR-10 binary, or CSV, chosen by
  * which files exist), validated against the model. limit/test_limit: keep only
  * the first N samples (0 = all). Either of train/test may be NULL. */
@@ -201,13 +225,43 @@ int nitrt_ckpt_load(const char *path, const NitModel *m, Ckpt *c, void *params);
 int nitrt_check_writable(const char *path);
 uint32_t nitrt_crc32(const uint8_t *p, size_t n);
 
+/* ------------------------------------------------------------------- run.c */
+
+/* Buffers and context shared by training and inference. */
+typedef struct Run {
+  const NitModel *m;
+  RunRecipe r;
+  void *params, *work;
+  int8_t *xb;      /* (batch, C, H, W) gathered batch */
+  int32_t *yb;     /* (batch) */
+  int8_t *logits;  /* (batch, classes) */
+  uint32_t *perm;  /* (ntrain) epoch order */
+  NitPool *pool;   /* workers of the generated kernels (threads.c) */
+} Run;
+
+/* threads: --threads T; T < 1 means every online core. 0 or -1 (message). */
+int nitrt_run_alloc(Run *u, const NitModel *m, int32_t threads);
+void nitrt_run_free(Run *u);
+/* A context for one call of the generated code. */
+NitCtx nitrt_run_ctx(const Run *u, uint64_t step, int32_t n, int32_t in_exp, int32_t mu,
+                     int train);
+/* Forward over samples [from, from+count) of d: correct predictions and the
+ * summed loss (Q24), in batches of u->r.batch. */
+void nitrt_evaluate(Run *u, const Dataset *d, int64_t from, int64_t count, int32_t mu,
+                    int64_t *correct, int64_t *loss);
+/* 0 when `batch` fits the compiled maximum, else -1 after a message. */
+int nitrt_check_batch(const NitModel *m, int32_t batch);
+/* --data, else the model's default data directory; NULL after a message. */
+const char *nitrt_data_dir(const Options *o, const NitModel *m);
+
 /* ----------------------------------------------------------------- train.c */
 
 /* Zero the params slab and draw every tensor with the init rule. */
 void nitrt_init_params(const NitModel *m, void *params, uint64_t seed);
-/* The update bits m_u for a 1-based epoch. */
-int32_t nitrt_mu_for_epoch(const RunRecipe *r, int32_t epoch);
 int nitrt_cmd_train(const Options *o);
+
+/* ----------------------------------------------------------------- infer.c */
+
 int nitrt_cmd_eval(const Options *o);
 int nitrt_cmd_predict(const Options *o);
 
