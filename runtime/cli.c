@@ -20,7 +20,7 @@
 enum {
   F_DATA, F_EPOCHS, F_BATCH, F_SEED, F_SAVE, F_RESUME, F_LOG, F_THREADS, F_ROUNDING,
   F_ROUND_ACT, F_ROUND_ERR, F_ROUND_GRAD, F_UPDATE_BITS, F_DECAY, F_HOLDOUT, F_LIMIT,
-  F_TEST_LIMIT, F_QUIET, F_LOAD, F_IDX, F_RAW, F_INDEX, F_COUNT,
+  F_TEST_LIMIT, F_QUIET, F_LOAD, F_IDX, F_RAW, F_CSV, F_INDEX, F_COUNT, F_PER_SAMPLE,
 };
 
 #define T (1u << CMD_TRAIN)
@@ -54,8 +54,10 @@ static const struct Flag {
     {"load", F_LOAD, true, E | P},
     {"idx", F_IDX, true, P},
     {"raw", F_RAW, true, P},
+    {"csv", F_CSV, true, P},
     {"index", F_INDEX, true, P},
     {"count", F_COUNT, true, P},
+    {"per-sample", F_PER_SAMPLE, false, E | P},
 };
 
 static const char *const CMD_NAMES[] = {"", "train", "eval", "info", "predict", "help", "version"};
@@ -191,12 +193,12 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
     switch (f->id) {
     case F_DATA: o->data = v; o->set |= SET_DATA; break;
     case F_EPOCHS:
-      rc = parse_int(f->name, v, 1, 1000000, &x);
+      rc = parse_int(f->name, v, 1, NITRT_EPOCHS_MAX, &x);
       o->r.epochs = (int32_t)x;
       o->set |= SET_EPOCHS;
       break;
     case F_BATCH:
-      rc = parse_int(f->name, v, 1, 1 << 20, &x);
+      rc = parse_int(f->name, v, 1, NITRT_BATCH_MAX, &x);
       o->r.batch = (int32_t)x;
       o->set |= SET_BATCH;
       break;
@@ -243,6 +245,8 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
     case F_LOAD: o->load = v; break;
     case F_IDX: o->idx = v; break;
     case F_RAW: o->raw = v; break;
+    case F_CSV: o->csv = v; break;
+    case F_PER_SAMPLE: o->per_sample = true; break;
     case F_INDEX:
       rc = parse_int(f->name, v, 0, INT64_MAX, &o->index);
       o->set |= SET_INDEX;
@@ -264,8 +268,8 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
       nitrt_error("predict needs --load CKPT");
       return -1;
     }
-    if (!o->idx == !o->raw) {
-      nitrt_error("predict needs exactly one of --idx FILE or --raw FILE");
+    if ((o->idx != NULL) + (o->raw != NULL) + (o->csv != NULL) != 1) {
+      nitrt_error("predict needs exactly one of --idx FILE, --raw FILE or --csv FILE");
       return -1;
     }
   }
@@ -279,8 +283,9 @@ void nitrt_usage(FILE *f) {
           "\n"
           "usage:\n"
           "  %s train [options]      train, evaluating on the test set after every epoch\n"
-          "  %s eval --load CKPT [--data DIR] [--test-limit N] [--batch B]\n"
-          "  %s predict --load CKPT (--idx FILE | --raw FILE) [--index I] [--count N]\n"
+          "  %s eval --load CKPT [--data DIR] [--test-limit N] [--batch B] [--per-sample]\n"
+          "  %s predict --load CKPT (--idx FILE | --raw FILE | --csv FILE) [--index I]\n"
+          "          [--count N] [--batch B] [--per-sample]\n"
           "  %s info                 layers, shapes, memory, recipe, how it was built\n"
           "  %s help | --help        this text\n"
           "  %s --version\n"
@@ -302,7 +307,12 @@ void nitrt_usage(FILE *f) {
           "  --limit N             train on the first N samples only\n"
           "  --test-limit N        test on the first N samples only\n"
           "  --threads T           worker threads (default: all cores); results never depend on T\n"
-          "  --quiet               no progress bar and no per-epoch lines\n",
+          "  --quiet               no progress bar and no per-epoch lines\n"
+          "\n"
+          "eval and predict run batches of --batch samples (default: the checkpoint's);\n"
+          "a sample's logits depend on the other samples of its batch (per-batch\n"
+          "exponents). --per-sample runs each sample alone: results that do not depend\n"
+          "on the batch. eval without --data uses the data set the checkpoint recorded.\n",
           nitrt_prog, m->name, m->compiler ? m->compiler : "?", nitrt_prog, nitrt_prog,
           nitrt_prog, nitrt_prog, nitrt_prog, nitrt_prog,
           m->recipe.data ? m->recipe.data : "(none)", m->recipe.epochs > 0 ? m->recipe.epochs : 1,

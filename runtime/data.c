@@ -5,7 +5,12 @@
  * data_idx.c (idx and raw), data_cifar.c and data_csv.c.
  *
  * Every problem is one error naming the file: missing, truncated, wrong
- * magic, shape or count mismatch, label out of range.
+ * magic, shape or count mismatch, label out of range, not a regular file.
+ *
+ * Each loaded set also records what it was: its format, its sample count
+ * and a content hash of its files (DataPrint), and how it was quantized
+ * (InputQuant). Checkpoints keep both, so eval and predict quantize new data
+ * exactly like the training data and notice when the data set changed.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
@@ -14,9 +19,76 @@
 
 #include "nitrt.h"
 
+const char *nitrt_format_name(int32_t format) {
+  switch (format) {
+  case NITRT_FMT_IDX: return "idx";
+  case NITRT_FMT_CIFAR: return "CIFAR-10 binary";
+  case NITRT_FMT_CSV: return "CSV";
+  case NITRT_FMT_RAW: return "raw";
+  default: return "unknown";
+  }
+}
+
+void nitrt_quant_pixels(InputQuant *q) {
+  memset(q, 0, sizeof *q);
+  q->kind = NITRT_QUANT_PIXELS;
+  q->in_exp = NITRT_IN_EXP;
+}
+
+int nitrt_quant_copy(InputQuant *dst, const InputQuant *src) {
+  *dst = *src;
+  dst->shift = NULL;
+  if (src->kind == NITRT_QUANT_COLUMNS) {
+    dst->shift = nitrt_alloc((size_t)src->ncols);
+    if (!dst->shift)
+      return -1;
+    memcpy(dst->shift, src->shift, (size_t)src->ncols);
+  }
+  return 0;
+}
+
+void nitrt_quant_free(InputQuant *q) {
+  free(q->shift);
+  memset(q, 0, sizeof *q);
+}
+
+int nitrt_quant_want_pixels(const char *path, int32_t format, const InputQuant *q) {
+  if (!q || q->kind == NITRT_QUANT_PIXELS)
+    return 0;
+  nitrt_error("%s: holds 8-bit %s pixels, but the model was trained on CSV features "
+              "scaled per column: its inputs would be on another scale (give CSV data "
+              "like the training set's)",
+              path, nitrt_format_name(format));
+  return -1;
+}
+
+/* Eight bytes at a time, little-endian, the tail zero-padded; the length
+ * goes in first, so buffers that differ only in trailing zeros differ. */
+uint64_t nitrt_hash64(uint64_t h, const uint8_t *p, size_t n) {
+  h = nit_mix64(h ^ ((uint64_t)n + NIT_GOLDEN));
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t w = 0;
+    for (size_t k = 0; k < 8 && i + k < n; k++)
+      w |= (uint64_t)p[i + k] << (8 * k);
+    h = nit_mix64(h ^ w) + NIT_GOLDEN;
+  }
+  return nit_mix64(h);
+}
+
+bool nitrt_print_same(const DataPrint *a, const DataPrint *b) {
+  return a->format == b->format && a->n == b->n && a->hash == b->hash;
+}
+
+char *nitrt_print_desc(char *buf, const DataPrint *p) {
+  snprintf(buf, 96, "%s, %lld samples, content 0x%016llx", nitrt_format_name(p->format),
+           (long long)p->n, (unsigned long long)p->hash);
+  return buf;
+}
+
 void nitrt_data_free(Dataset *d) {
   free(d->x);
   free(d->y);
+  nitrt_quant_free(&d->q);
   memset(d, 0, sizeof *d);
 }
 
@@ -89,7 +161,7 @@ static int need(const char *dir, const char *const *names, char *out) {
 }
 
 int nitrt_load_dir(const char *dir, const NitModel *m, int64_t limit, int64_t test_limit,
-                   Dataset *train, Dataset *test) {
+                   const InputQuant *q, Dataset *train, Dataset *test) {
   static const char *const TRI[] = {"train-images-idx3-ubyte", "train-images-idx4-ubyte",
                                     "train-images.idx3-ubyte", NULL};
   static const char *const TRL[] = {"train-labels-idx1-ubyte", "train-labels.idx1-ubyte", NULL};
@@ -103,16 +175,24 @@ int nitrt_load_dir(const char *dir, const NitModel *m, int64_t limit, int64_t te
     memset(train, 0, sizeof *train);
   if (test)
     memset(test, 0, sizeof *test);
-  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+  if (stat(dir, &st) != 0) {
     nitrt_error("%s: no such data directory", dir);
+    return -1;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    nitrt_error("%s: not a directory: --data takes the directory that holds the data "
+                "files",
+                dir);
     return -1;
   }
   bool idx = find_in(dir, TRI, probe) || gz_exists(probe) || find_in(dir, TEI, probe);
   if (idx) {
     if (train && (need(dir, TRI, a) || need(dir, TRL, b) ||
+                  nitrt_quant_want_pixels(a, NITRT_FMT_IDX, q) ||
                   nitrt_load_idx(a, b, m, limit, train)))
       goto fail;
     if (test && (need(dir, TEI, a) || need(dir, TEL, b) ||
+                 nitrt_quant_want_pixels(a, NITRT_FMT_IDX, q) ||
                  nitrt_load_idx(a, b, m, test_limit, test)))
       goto fail;
     return 0;
@@ -130,6 +210,8 @@ int nitrt_load_dir(const char *dir, const NitModel *m, int64_t limit, int64_t te
       snprintf(nm, sizeof nm, "data_batch_%d.bin", i + 1);
       files[i] = join(names[i], cdir, "/", nm);
     }
+    if (nitrt_quant_want_pixels(files[0], NITRT_FMT_CIFAR, q))
+      goto fail;
     if (train && nitrt_load_cifar(files, 5, m, limit, train))
       goto fail;
     const char *tf[1] = {join(a, cdir, "/", "test_batch.bin")};
@@ -137,26 +219,26 @@ int nitrt_load_dir(const char *dir, const NitModel *m, int64_t limit, int64_t te
       goto fail;
     return 0;
   }
-  if (nitrt_exists(join(a, dir, "/", "train.csv"))) {
-    if (train && nitrt_load_csv(a, m, limit, NULL, train))
+  join(a, dir, "/", "train.csv");
+  join(b, dir, "/", "test.csv");
+  if (nitrt_exists(a) || (!train && nitrt_exists(b))) {
+    /* the test set is quantized like the training set: with the shifts the
+       training set gives, or the checkpoint's */
+    if (train && nitrt_load_csv(a, m, limit, true, q, train))
       goto fail;
-    join(b, dir, "/", "test.csv");
     if (test && !nitrt_exists(b)) {
       nitrt_error("%s: missing", b);
       goto fail;
     }
-    /* the test set is quantized like the training set; eval loads only the
-       test set, so it reads the training set's exponent first */
-    Dataset tmp = {0};
-    const Dataset *from = train;
-    if (test && !train) {
-      if (nitrt_load_csv(a, m, limit, NULL, &tmp))
-        goto fail;
-      from = &tmp;
+    const InputQuant *tq = train ? &train->q : q;
+    if (test && !tq) {
+      nitrt_error("%s: CSV test data needs the training set's per-column scaling, and the "
+                  "checkpoint does not record it (a checkpoint of format 1): resume or "
+                  "retrain with this runtime",
+                  b);
+      goto fail;
     }
-    int rc = test ? nitrt_load_csv(b, m, test_limit, from, test) : 0;
-    nitrt_data_free(&tmp);
-    if (rc)
+    if (test && nitrt_load_csv(b, m, test_limit, true, tq, test))
       goto fail;
     return 0;
   }

@@ -5,30 +5,50 @@
  * the generated code; and the forward pass over part of a data set that
  * train's test pass and `eval` share, so both see the same logits.
  */
-#define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
 
 #include "nitrt.h"
 
-int nitrt_check_batch(const NitModel *m, int32_t batch) {
+int nitrt_check_batch(const NitModel *m, int32_t batch, const char *ckpt) {
   if (batch <= m->batch)
     return 0;
-  nitrt_error("--batch %d: this executable was compiled for batch <= %d; recompile with "
-              "nitc --batch %d",
-              batch, m->batch, batch);
+  if (ckpt)
+    nitrt_error("%s: the checkpoint was made at batch %d, but this executable was compiled "
+                "for batch <= %d: give --batch %d or less, or recompile with nitc --batch %d",
+                ckpt, batch, m->batch, m->batch, batch);
+  else
+    nitrt_error("--batch %d: this executable was compiled for batch <= %d; recompile with "
+                "nitc --batch %d",
+                batch, m->batch, batch);
   return -1;
 }
 
-const char *nitrt_data_dir(const Options *o, const NitModel *m) {
+const char *nitrt_data_dir(const Options *o, const NitModel *m, const Ckpt *ck,
+                           const char *ckpt) {
   if (o->data)
     return o->data;
+  if (ck && ck->version >= 2 && ck->data[0]) {
+    if (!nitrt_exists(ck->data)) {
+      nitrt_error("%s: the checkpoint's data directory %s is gone: give --data DIR", ckpt,
+                  ck->data);
+      return NULL;
+    }
+    return ck->data;
+  }
+  if (ck) {
+    /* the train block's default may be another data set than the one the
+       checkpoint was trained on: never guess */
+    nitrt_error("%s: the checkpoint does not record its data set (format %u): give --data "
+                "DIR",
+                ckpt, ck->version);
+    return NULL;
+  }
   if (m->recipe.data && m->recipe.data[0])
     return m->recipe.data;
   nitrt_error("no data directory: give --data DIR");
   return NULL;
 }
-
 
 void nitrt_run_free(Run *u) {
   nitrt_free_aligned(u->params, u->m ? (size_t)u->m->param_bytes : 0);
@@ -89,7 +109,7 @@ void nitrt_evaluate(Run *u, const Dataset *d, int64_t from, int64_t count, int32
   *correct = *loss = 0;
   for (int64_t i = from; i < from + count; i += u->r.batch) {
     int32_t n = (int32_t)(from + count - i < u->r.batch ? from + count - i : u->r.batch);
-    NitCtx c = nitrt_run_ctx(u, NIT_STEP_EVAL, n, d->in_exp, mu, 0);
+    NitCtx c = nitrt_run_ctx(u, NIT_STEP_EVAL, n, d->q.in_exp, mu, 0);
     m->forward(&c, d->x + i * dim);
     for (int32_t k = 0; k < n; k++) {
       const int8_t *z = u->logits + (int64_t)k * m->classes;

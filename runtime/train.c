@@ -96,6 +96,8 @@ int nitrt_cmd_train(const Options *o) {
   const NitModel *m = &nit_model;
   Run u;
   memset(&u, 0, sizeof u);
+  Ckpt ck;
+  memset(&ck, 0, sizeof ck);
   Dataset train = {0}, test = {0};
   FILE *log = NULL;
   int rc = -1;
@@ -104,8 +106,6 @@ int nitrt_cmd_train(const Options *o) {
   nitrt_model_recipe(m, &u.r);
   uint32_t start = 0;
   uint64_t step = 0;
-  Ckpt ck;
-  memset(&ck, 0, sizeof ck);
   if (o->resume) {
     if (nitrt_ckpt_load(o->resume, m, &ck, u.params))
       goto out;
@@ -114,22 +114,19 @@ int nitrt_cmd_train(const Options *o) {
     step = ck.step;
   }
   apply_overrides(o, &u.r, o->resume != NULL);
-  if (nitrt_check_batch(m, u.r.batch))
+  if (nitrt_check_batch(m, u.r.batch, o->resume && !(o->set & SET_BATCH) ? o->resume : NULL))
     goto out;
   if (!o->resume)
     nitrt_init_params(m, u.params, u.r.seed);
   /* everything that could fail late is checked before the first step */
   if (o->save && nitrt_check_writable(o->save))
     goto out;
-  if (o->log) {
-    log = fopen(o->log, o->resume ? "a" : "w");
-    if (!log) {
-      nitrt_error("%s: cannot open log file for writing", o->log);
-      goto out;
-    }
-  }
-  const char *dir = nitrt_data_dir(o, m);
-  if (!dir || nitrt_load_dir(dir, m, u.r.limit, o->test_limit, &train, &test))
+  if (o->log && !(log = nitrt_open_log(o->log, o->resume != NULL)))
+    goto out;
+  /* a resumed run continues on the checkpoint's data, quantized the same way */
+  const char *dir = nitrt_data_dir(o, m, o->resume && !o->data ? &ck : NULL, o->resume);
+  const InputQuant *q = o->resume && ck.version >= 2 ? &ck.q : NULL;
+  if (!dir || nitrt_load_dir(dir, m, u.r.limit, o->test_limit, q, &train, &test))
     goto out;
   if (u.r.holdout >= train.n) {
     nitrt_error("--holdout %d leaves no training samples: %s has %lld", u.r.holdout, dir,
@@ -137,10 +134,28 @@ int nitrt_cmd_train(const Options *o) {
     goto out;
   }
   int64_t ntrain = train.n - u.r.holdout;
-  if (o->resume && ck.ntrain != ntrain)
-    nitrt_warn("%s: the checkpoint was trained on %lld samples, now %lld: the data order "
-               "differs from an uninterrupted run",
-               o->resume, (long long)ck.ntrain, (long long)ntrain);
+  if (ntrain > (int64_t)UINT32_MAX) {
+    nitrt_error("%s: %lld training samples; at most %u are supported (use --limit)", dir,
+                (long long)ntrain, UINT32_MAX);
+    goto out;
+  }
+  if (o->resume) {
+    char a[96], b[96];
+    if (ck.version < 2 && train.print.format == NITRT_FMT_CSV)
+      nitrt_warn("%s: the checkpoint does not record how its CSV inputs were quantized "
+                 "(format 1); they are now scaled per column, so the model sees inputs on "
+                 "another scale than before",
+                 o->resume);
+    if (ck.version >= 2 && !nitrt_print_same(&train.print, &ck.train))
+      nitrt_warn("%s: the checkpoint was trained on another data set (%s; now %s in %s): "
+                 "the run continues, but not like an uninterrupted one",
+                 o->resume, nitrt_print_desc(a, &ck.train), nitrt_print_desc(b, &train.print),
+                 dir);
+    else if (ck.ntrain != ntrain)
+      nitrt_warn("%s: the checkpoint was trained on %lld samples, now %lld: the data order "
+                 "differs from an uninterrupted run",
+                 o->resume, (long long)ck.ntrain, (long long)ntrain);
+  }
   if (start >= (uint32_t)u.r.epochs) {
     if (!o->quiet)
       printf("%s: already trained for %u of %d epochs; nothing to do (raise --epochs)\n",
@@ -148,6 +163,9 @@ int nitrt_cmd_train(const Options *o) {
     rc = 0;
     goto out;
   }
+  /* what the checkpoints will record about the data */
+  static char data_abs[NITRT_PATH_MAX + 1];
+  nitrt_abspath(dir, data_abs, sizeof data_abs);
   u.perm = nitrt_alloc((size_t)ntrain * sizeof *u.perm);
   if (!u.perm)
     goto out;
@@ -172,7 +190,7 @@ int nitrt_cmd_train(const Options *o) {
         memcpy(u.xb + k * dim, train.x + (int64_t)src * dim, (size_t)dim);
         u.yb[k] = train.y[src];
       }
-      NitCtx c = nitrt_run_ctx(&u, step, n, train.in_exp, mu, 1);
+      NitCtx c = nitrt_run_ctx(&u, step, n, train.q.in_exp, mu, 1);
       m->train_step(&c, u.xb, u.yb);
       step++;
       int64_t bl = 0;
@@ -235,6 +253,10 @@ int nitrt_cmd_train(const Options *o) {
       w.shuffle_epoch = (uint32_t)e + 1;
       w.ntrain = ntrain;
       w.params = u.params;
+      w.q = train.q; /* borrowed */
+      w.train = train.print;
+      w.test = test.print;
+      memcpy(w.data, data_abs, sizeof w.data);
       if (nitrt_ckpt_save(o->save, m, &w))
         goto out;
     }
@@ -247,6 +269,7 @@ out:
   }
   nitrt_data_free(&train);
   nitrt_data_free(&test);
+  nitrt_ckpt_free(&ck);
   nitrt_run_free(&u);
   return rc;
 }
