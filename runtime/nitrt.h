@@ -43,6 +43,7 @@
 /* ------------------------------------------------------------------ util.c */
 
 extern const char *nitrt_prog;   /* program name used as message prefix */
+extern bool nitrt_silent;        /* true: messages are dropped (fuzz targets) */
 
 #if defined(__GNUC__)
 #define NITRT_PRINTF(a, b) __attribute__((format(printf, a, b)))

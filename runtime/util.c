@@ -20,8 +20,11 @@
 #include "nitrt.h"
 
 const char *nitrt_prog = "nitrt";
+bool nitrt_silent = false;
 
 static void vmessage(const char *kind, const char *fmt, va_list ap) {
+  if (nitrt_silent)
+    return;
   fflush(stdout);
   fprintf(stderr, "%s: %s: ", nitrt_prog, kind);
   vfprintf(stderr, fmt, ap);

@@ -52,3 +52,44 @@ foreach(case ${NITRT_CLI_CASES})
     ENVIRONMENT "BIN=$<TARGET_FILE_DIR:fake_mnist>;RTLIB=${PROJECT_BINARY_DIR}/runtime;NITRT_SRC=${NITRT_SRC_DIR};NITRT_TESTS=${NITRT_TEST_DIR};DATA_ROOT=${CMAKE_CURRENT_LIST_DIR}/../data"
     SKIP_RETURN_CODE 77)
 endforeach()
+
+# libFuzzer targets for the loaders: idx, CSV, CIFAR-10 and checkpoints.
+# clang-19 compiles the runtime (without main.c), a fake model of the
+# target's shape and the driver in one go, under ASan and UBSan. Not with
+# NITC_SANITIZE (the fuzzer brings its own ASan). ctest runs each briefly on
+# seeds made from real small files (tests/fuzz/run_runtime.sh); longer runs:
+#   tests/fuzz/run_runtime.sh csv /tmp/fz-csv build/tests build/tests/fuzz_csv 600
+find_program(NITC_CLANG19 clang-19)
+set(NITRT_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR}/fuzz)
+set(NITRT_FUZZ_LIB util threads fixed recipe cli data data_idx data_cifar data_csv ckpt
+  ckpt_file run train infer report)
+set(NITRT_FUZZ_CSV_MODEL -DFAKE_C=1 -DFAKE_H=1 -DFAKE_W=6 -DFAKE_CLASSES=3 -DFAKE_BATCH=8)
+set(NITRT_FUZZ_CIFAR_MODEL -DFAKE_C=3 -DFAKE_H=32 -DFAKE_W=32 -DFAKE_BATCH=16)
+function(nitrt_fuzzer target)
+  set(bin ${CMAKE_CURRENT_BINARY_DIR}/fuzz_${target})
+  if(NITC_CLANG19 AND NOT NITC_SANITIZE)
+    set(srcs ${NITRT_FUZZ_DIR}/fuzz_${target}.c ${NITRT_TEST_DIR}/fake_model.c)
+    foreach(f ${NITRT_FUZZ_LIB})
+      list(APPEND srcs ${NITRT_SRC_DIR}/${f}.c)
+    endforeach()
+    add_custom_command(OUTPUT ${bin}
+      COMMAND ${NITC_CLANG19} -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined
+        -fno-sanitize-recover=undefined -I${NITRT_SRC_DIR} ${ARGN} ${srcs} -o ${bin} -lpthread
+      DEPENDS ${srcs} ${NITRT_SRC_DIR}/nitrt.h ${NITRT_SRC_DIR}/nitabi.h
+      COMMENT "Building the libFuzzer target fuzz_${target} with clang-19"
+      VERBATIM)
+    add_custom_target(fuzz_${target} ALL DEPENDS ${bin})
+    add_test(NAME fuzz_runtime_${target}
+      COMMAND sh ${NITRT_FUZZ_DIR}/run_runtime.sh ${target}
+        ${CMAKE_CURRENT_BINARY_DIR}/fuzz-runtime-${target} $<TARGET_FILE_DIR:fake_csv> ${bin} 5 200000)
+    set_tests_properties(fuzz_runtime_${target} PROPERTIES TIMEOUT 120)
+  else()
+    add_test(NAME fuzz_runtime_${target}
+      COMMAND sh -c "echo 'fuzz_runtime_${target}: skipped (needs clang-19 and NITC_SANITIZE=OFF)'; exit 77")
+    set_tests_properties(fuzz_runtime_${target} PROPERTIES SKIP_RETURN_CODE 77)
+  endif()
+endfunction()
+nitrt_fuzzer(idx ${NITRT_FUZZ_CSV_MODEL})
+nitrt_fuzzer(csv ${NITRT_FUZZ_CSV_MODEL})
+nitrt_fuzzer(cifar ${NITRT_FUZZ_CIFAR_MODEL})
+nitrt_fuzzer(ckpt ${NITRT_FUZZ_CSV_MODEL})
