@@ -186,6 +186,12 @@ START_TEST(cli_other_commands) {
   ck_assert_int_eq(PARSE(&o, "predict", "--load", "c", "--idx", "f", "--index", "4"), 0);
   ck_assert_int_eq(o.cmd, CMD_PREDICT);
   ck_assert_int_eq(o.index, 4);
+  ck_assert(!o.per_sample);
+  ck_assert_int_eq(PARSE(&o, "predict", "--load", "c", "--csv", "f.csv", "--per-sample"), 0);
+  ck_assert_str_eq(o.csv, "f.csv");
+  ck_assert(o.per_sample);
+  ck_assert_int_eq(PARSE(&o, "eval", "--load", "c", "--per-sample"), 0);
+  ck_assert(o.per_sample);
   ck_assert_int_eq(PARSE(&o, "info"), 0);
   ck_assert_int_eq(o.cmd, CMD_INFO);
   ck_assert_int_eq(PARSE(&o, "--help"), 0);
@@ -221,6 +227,9 @@ START_TEST(cli_rejects) {
   ck_assert_int_eq(PARSE(&o, "eval", "--data", "d"), -1);     /* no --load */
   ck_assert_int_eq(PARSE(&o, "predict", "--load", "c"), -1); /* no input */
   ck_assert_int_eq(PARSE(&o, "predict", "--load", "c", "--idx", "a", "--raw", "b"), -1);
+  ck_assert_int_eq(PARSE(&o, "predict", "--load", "c", "--csv", "a", "--raw", "b"), -1);
+  ck_assert_int_eq(PARSE(&o, "train", "--per-sample"), -1);
+  ck_assert_int_eq(PARSE(&o, "eval", "--load", "c", "--per-sample=1"), -1);
   ck_assert_int_eq(PARSE(&o, "info", "--data", "d"), -1);
 }
 END_TEST
