@@ -20,7 +20,7 @@
 enum {
   F_DATA, F_EPOCHS, F_BATCH, F_SEED, F_SAVE, F_RESUME, F_LOG, F_THREADS, F_ROUNDING,
   F_ROUND_ACT, F_ROUND_ERR, F_ROUND_GRAD, F_UPDATE_BITS, F_DECAY, F_HOLDOUT, F_LIMIT,
-  F_TEST_LIMIT, F_QUIET, F_LOAD, F_IDX, F_RAW, F_INDEX, F_COUNT,
+  F_TEST_LIMIT, F_QUIET, F_LOAD, F_IDX, F_RAW, F_CSV, F_INDEX, F_COUNT, F_PER_SAMPLE,
 };
 
 #define T (1u << CMD_TRAIN)
@@ -54,8 +54,10 @@ static const struct Flag {
     {"load", F_LOAD, true, E | P},
     {"idx", F_IDX, true, P},
     {"raw", F_RAW, true, P},
+    {"csv", F_CSV, true, P},
     {"index", F_INDEX, true, P},
     {"count", F_COUNT, true, P},
+    {"per-sample", F_PER_SAMPLE, false, E | P},
 };
 
 static const char *const CMD_NAMES[] = {"", "train", "eval", "info", "predict", "help", "version"};
@@ -122,91 +124,6 @@ static int parse_round(const char *flag, const char *s, int32_t *out) {
     return -1;
   }
   return 0;
-}
-
-const char *nitrt_round_name(int32_t mode) {
-  switch (mode) {
-  case NIT_ROUND_PSEUDO: return "pseudo";
-  case NIT_ROUND_STOCHASTIC: return "stochastic";
-  case NIT_ROUND_NEAREST: return "nearest";
-  default: return "?";
-  }
-}
-
-/* "M" or "M@E" entries separated by commas; E strictly increasing, first 1. */
-int nitrt_parse_sched(const char *s, RunRecipe *r) {
-  int32_t n = 0;
-  const char *p = s;
-  while (1) {
-    if (n == NIT_MAX_SCHED) {
-      nitrt_error("--update-bits: at most %d entries, got '%s'", NIT_MAX_SCHED, s);
-      return -1;
-    }
-    int64_t mu = 0, from = n == 0 ? 1 : 0;
-    int digits = 0;
-    for (; *p >= '0' && *p <= '9' && digits < 6; p++, digits++)
-      mu = mu * 10 + (*p - '0');
-    if (digits == 0 || mu < 1 || mu > 15)
-      goto bad;
-    if (*p == '@') {
-      p++;
-      digits = 0;
-      from = 0;
-      for (; *p >= '0' && *p <= '9' && digits < 9; p++, digits++)
-        from = from * 10 + (*p - '0');
-      if (digits == 0)
-        goto bad;
-    } else if (n > 0) {
-      goto bad;
-    }
-    if (n == 0 && from != 1) {
-      nitrt_error("--update-bits: the first entry must start at epoch 1, got '%s'", s);
-      return -1;
-    }
-    if (n > 0 && from <= r->mu_from[n - 1]) {
-      nitrt_error("--update-bits: epochs must increase, got '%s'", s);
-      return -1;
-    }
-    r->mu[n] = (int32_t)mu;
-    r->mu_from[n] = (int32_t)from;
-    n++;
-    if (*p == '\0')
-      break;
-    if (*p != ',')
-      goto bad;
-    p++;
-  }
-  r->nsched = n;
-  return 0;
-bad:
-  nitrt_error("--update-bits: expected bits 1..15 with optional epochs, like '3' or "
-              "'3,2@5', got '%s'",
-              s);
-  return -1;
-}
-
-void nitrt_model_recipe(const NitModel *m, RunRecipe *r) {
-  const NitRecipe *k = &m->recipe;
-  memset(r, 0, sizeof *r);
-  r->batch = k->batch > 0 && k->batch <= m->batch ? k->batch : m->batch;
-  r->epochs = k->epochs > 0 ? k->epochs : 1;
-  r->seed = k->seed;
-  r->act_round = k->act_round;
-  r->err_round = k->err_round;
-  r->grad_round = k->grad_round;
-  r->nsched = k->nsched > 0 && k->nsched <= NIT_MAX_SCHED ? k->nsched : 0;
-  for (int32_t i = 0; i < r->nsched; i++) {
-    r->mu[i] = k->mu[i];
-    r->mu_from[i] = k->mu_from[i];
-  }
-  if (r->nsched == 0) { /* a model without a schedule: NITI's default */
-    r->nsched = 1;
-    r->mu[0] = 5;
-    r->mu_from[0] = 1;
-  }
-  r->decay = k->decay;
-  r->holdout = k->holdout;
-  r->limit = 0;
 }
 
 int nitrt_parse_args(int argc, char **argv, Options *o) {
@@ -276,12 +193,12 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
     switch (f->id) {
     case F_DATA: o->data = v; o->set |= SET_DATA; break;
     case F_EPOCHS:
-      rc = parse_int(f->name, v, 1, 1000000, &x);
+      rc = parse_int(f->name, v, 1, NITRT_EPOCHS_MAX, &x);
       o->r.epochs = (int32_t)x;
       o->set |= SET_EPOCHS;
       break;
     case F_BATCH:
-      rc = parse_int(f->name, v, 1, 1 << 20, &x);
+      rc = parse_int(f->name, v, 1, NITRT_BATCH_MAX, &x);
       o->r.batch = (int32_t)x;
       o->set |= SET_BATCH;
       break;
@@ -328,6 +245,8 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
     case F_LOAD: o->load = v; break;
     case F_IDX: o->idx = v; break;
     case F_RAW: o->raw = v; break;
+    case F_CSV: o->csv = v; break;
+    case F_PER_SAMPLE: o->per_sample = true; break;
     case F_INDEX:
       rc = parse_int(f->name, v, 0, INT64_MAX, &o->index);
       o->set |= SET_INDEX;
@@ -349,23 +268,24 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
       nitrt_error("predict needs --load CKPT");
       return -1;
     }
-    if (!o->idx == !o->raw) {
-      nitrt_error("predict needs exactly one of --idx FILE or --raw FILE");
+    if ((o->idx != NULL) + (o->raw != NULL) + (o->csv != NULL) != 1) {
+      nitrt_error("predict needs exactly one of --idx FILE, --raw FILE or --csv FILE");
       return -1;
     }
   }
   return 0;
 }
 
-static void usage(FILE *f) {
+void nitrt_usage(FILE *f) {
   const NitModel *m = &nit_model;
   fprintf(f,
           "%s: integer-only training executable for model '%s' (built by %s)\n"
           "\n"
           "usage:\n"
           "  %s train [options]      train, evaluating on the test set after every epoch\n"
-          "  %s eval --load CKPT [--data DIR] [--test-limit N] [--batch B]\n"
-          "  %s predict --load CKPT (--idx FILE | --raw FILE) [--index I] [--count N]\n"
+          "  %s eval --load CKPT [--data DIR] [--test-limit N] [--batch B] [--per-sample]\n"
+          "  %s predict --load CKPT (--idx FILE | --raw FILE | --csv FILE) [--index I]\n"
+          "          [--count N] [--batch B] [--per-sample]\n"
           "  %s info                 layers, shapes, memory, recipe, how it was built\n"
           "  %s help | --help        this text\n"
           "  %s --version\n"
@@ -387,43 +307,14 @@ static void usage(FILE *f) {
           "  --limit N             train on the first N samples only\n"
           "  --test-limit N        test on the first N samples only\n"
           "  --threads T           worker threads (default: all cores); results never depend on T\n"
-          "  --quiet               no progress bar and no per-epoch lines\n",
+          "  --quiet               no progress bar and no per-epoch lines\n"
+          "\n"
+          "eval and predict run batches of --batch samples (default: the checkpoint's);\n"
+          "a sample's logits depend on the other samples of its batch (per-batch\n"
+          "exponents). --per-sample runs each sample alone: results that do not depend\n"
+          "on the batch. eval without --data uses the data set the checkpoint recorded.\n",
           nitrt_prog, m->name, m->compiler ? m->compiler : "?", nitrt_prog, nitrt_prog,
           nitrt_prog, nitrt_prog, nitrt_prog, nitrt_prog,
           m->recipe.data ? m->recipe.data : "(none)", m->recipe.epochs > 0 ? m->recipe.epochs : 1,
           m->batch, (unsigned long long)m->recipe.seed);
-}
-
-int nitrt_main(int argc, char **argv) {
-  if (argc > 0 && argv[0]) {
-    const char *s = strrchr(argv[0], '/');
-    nitrt_prog = s ? s + 1 : argv[0];
-  }
-  if (nit_model.abi != NIT_ABI_VERSION) {
-    nitrt_error("model '%s' uses ABI %u but this runtime implements ABI %d; rebuild "
-                "with a matching nitc",
-                nit_model.name, (unsigned)nit_model.abi, NIT_ABI_VERSION);
-    return 1;
-  }
-  Options o;
-  if (nitrt_parse_args(argc, argv, &o))
-    return 1;
-  int rc = 0;
-  switch (o.cmd) {
-  case CMD_TRAIN: rc = nitrt_cmd_train(&o); break;
-  case CMD_EVAL: rc = nitrt_cmd_eval(&o); break;
-  case CMD_PREDICT: rc = nitrt_cmd_predict(&o); break;
-  case CMD_INFO: rc = nitrt_cmd_info(); break;
-  case CMD_HELP: usage(stdout); break;
-  case CMD_VERSION:
-    printf("%s (model %s), runtime nitrt %s, built by %s for %s\n", nitrt_prog, nit_model.name,
-           NITRT_VERSION, nit_model.compiler ? nit_model.compiler : "?",
-           nit_model.target ? nit_model.target : "?");
-    break;
-  }
-  if (fflush(stdout) != 0 && rc == 0) {
-    nitrt_error("cannot write to standard output");
-    rc = -1;
-  }
-  return rc < 0 ? 1 : rc; /* 0, 1 after an error, 130 after an interrupt */
 }

@@ -4,16 +4,25 @@
  * the epoch loop, checkpoints, progress and logs. It contains no kernels: all
  * training arithmetic lives in the generated `nit_model` (nitabi.h).
  *
- * Sections, one per .c file:
+ * Sections, one per .c file, each module using only those above it:
  *
- *   util.c     messages, checked allocation and file I/O, clocks
- *   fixed.c    fixed-point loss and softmax for logging, integer formatting
- *   cli.c      the command line: flags -> Options, the subcommand dispatcher
- *   data.c     idx, CIFAR-10 and CSV loaders, quantization, shuffling
- *   ckpt.c     checkpoints: little-endian byte format, CRC-32, atomic writes
- *   train.c    parameter init, the epoch loop, eval and predict
- *   report.c   progress bar, per-epoch lines, JSON lines, `info`
- *   main.c     main() alone, so tests can link the library with their own main
+ *   util.c        messages, checked allocation and file I/O, clocks
+ *   threads.c     the worker pool behind NitCtx.parallel_for
+ *   fixed.c       fixed-point loss and softmax for logging, integer formatting
+ *   recipe.c      the effective training recipe: defaults, schedules, rules
+ *   cli.c         the command line: flags -> Options, usage text
+ *   data.c        shared data checks, format detection, shuffling
+ *   data_idx.c    idx (MNIST layout) and raw 8-bit samples
+ *   data_cifar.c  CIFAR-10 binary batches
+ *   data_csv.c    CSV text
+ *   ckpt.c        the checkpoint format: bytes, CRC-32, field validation
+ *   ckpt_file.c   checkpoint files: atomic saves, stale temp files, loading
+ *   run.c         slabs, batch buffers and call context; the evaluation pass
+ *   train.c       parameter init and the epoch loop (`train`)
+ *   infer.c       `eval` and `predict`
+ *   report.c      progress bar, per-epoch lines, JSON lines, `info`
+ *   main.c        nitrt_main (dispatch to a command) and main(), alone so
+ *                 tests can link the library with their own main
  *
  * No floating point anywhere: every number the runtime computes or prints is
  * an integer or fixed point. Library functions report a user error with one
@@ -34,6 +43,7 @@
 /* ------------------------------------------------------------------ util.c */
 
 extern const char *nitrt_prog;   /* program name used as message prefix */
+extern bool nitrt_silent;        /* true: messages are dropped (fuzz targets) */
 
 #if defined(__GNUC__)
 #define NITRT_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -46,8 +56,25 @@ void nitrt_warn(const char *fmt, ...) NITRT_PRINTF(1, 2);   /* "prog: warning: .
 void *nitrt_alloc(size_t bytes);          /* zeroed; NULL after an error message */
 void *nitrt_alloc_aligned(size_t bytes);  /* page-aligned, zeroed, resident once touched */
 void nitrt_free_aligned(void *p, size_t bytes);
-/* Whole file into memory. 0 on success; -1 after an error naming the file. */
-int nitrt_read_file(const char *path, uint8_t **buf, size_t *len);
+/* Files the runtime reads must be regular files: a directory, FIFO, device
+ * or socket is refused with a message naming `path` and saying what was
+ * expected (`what`: "data file", "checkpoint", ...), and nothing ever blocks
+ * on open. */
+int nitrt_check_regular(const char *path, const char *what);
+/* NULL when `path` is missing or a regular file, else what it is ("a FIFO"). */
+const char *nitrt_nonregular(const char *path);
+/* Open for reading (checked as above): fd and st_size, or -1 after a message. */
+int nitrt_open_regular(const char *path, const char *what, int64_t *size);
+void nitrt_close(int fd);
+/* realpath(path) into out (cap bytes); path itself when it cannot be
+ * resolved; "" when too long. */
+void nitrt_abspath(const char *path, char *out, size_t cap);
+/* Whole file into memory, NUL-terminated one byte past len. 0 on success;
+ * -1 after an error naming the file. */
+int nitrt_read_file(const char *path, const char *what, uint8_t **buf, size_t *len);
+/* Open the --log file (append or truncate) without blocking on a FIFO that
+ * has no reader; NULL after a message. */
+FILE *nitrt_open_log(const char *path, bool append);
 bool nitrt_exists(const char *path);
 int64_t nitrt_now_ns(void);              /* monotonic clock */
 
@@ -82,17 +109,13 @@ int64_t nitrt_ratio(int64_t num, int64_t den, int digits);
 /* Q24 -> units of 10^-digits, rounded half up (value >= 0). */
 int64_t nitrt_q24_dec(int64_t q24, int digits);
 
-/* ------------------------------------------------------------------- cli.c */
+/* ---------------------------------------------------------------- recipe.c */
 
-enum { CMD_NONE, CMD_TRAIN, CMD_EVAL, CMD_INFO, CMD_PREDICT, CMD_HELP, CMD_VERSION };
-
-/* Bits of Options.set: which flags the user gave explicitly. */
-enum {
-  SET_DATA = 1 << 0, SET_EPOCHS = 1 << 1, SET_BATCH = 1 << 2, SET_SEED = 1 << 3,
-  SET_ACT = 1 << 4, SET_ERR = 1 << 5, SET_GRAD = 1 << 6, SET_SCHED = 1 << 7,
-  SET_DECAY = 1 << 8, SET_HOLDOUT = 1 << 9, SET_LIMIT = 1 << 10,
-  SET_TEST_LIMIT = 1 << 11, SET_INDEX = 1 << 12, SET_COUNT = 1 << 13,
-};
+/* Update bits m_u accepted anywhere (flags, checkpoints). */
+#define NITRT_MU_MIN 1
+#define NITRT_MU_MAX 15
+#define NITRT_BATCH_MAX (1 << 20)     /* largest --batch */
+#define NITRT_EPOCHS_MAX 1000000      /* largest --epochs */
 
 /* The effective training recipe: the model's NitRecipe with command-line and
  * checkpoint overrides applied. Stored in checkpoints. */
@@ -109,6 +132,27 @@ typedef struct RunRecipe {
   int64_t limit;                  /* use only the first N training samples, 0 = all */
 } RunRecipe;
 
+/* Recipe of the compiled model as a RunRecipe. */
+void nitrt_model_recipe(const NitModel *m, RunRecipe *r);
+/* Parse an update-bits schedule "3" or "3,2@5" into r. 0 or -1 (message). */
+int nitrt_parse_sched(const char *s, RunRecipe *r);
+/* The update bits m_u for a 1-based epoch. */
+int32_t nitrt_mu_for_epoch(const RunRecipe *r, int32_t epoch);
+const char *nitrt_round_name(int32_t mode);
+
+/* ------------------------------------------------------------------- cli.c */
+
+enum { CMD_NONE, CMD_TRAIN, CMD_EVAL, CMD_INFO, CMD_PREDICT, CMD_HELP, CMD_VERSION };
+
+/* Bits of Options.set: which flags the user gave explicitly. */
+enum {
+  SET_DATA = 1 << 0, SET_EPOCHS = 1 << 1, SET_BATCH = 1 << 2, SET_SEED = 1 << 3,
+  SET_ACT = 1 << 4, SET_ERR = 1 << 5, SET_GRAD = 1 << 6, SET_SCHED = 1 << 7,
+  SET_DECAY = 1 << 8, SET_HOLDOUT = 1 << 9, SET_LIMIT = 1 << 10,
+  SET_TEST_LIMIT = 1 << 11, SET_INDEX = 1 << 12, SET_COUNT = 1 << 13,
+};
+
+
 typedef struct Options {
   int cmd;                        /* CMD_* */
   unsigned set;                   /* SET_* bits of flags given explicitly */
@@ -120,6 +164,8 @@ typedef struct Options {
   const char *log;                /* --log FILE.jsonl */
   const char *idx;                /* predict --idx FILE */
   const char *raw;                /* predict --raw FILE */
+  const char *csv;                /* predict --csv FILE */
+  bool per_sample;                /* eval/predict --per-sample: forward with n = 1 */
   int64_t test_limit;             /* --test-limit N, 0 = all */
   int64_t index, count;           /* predict --index I, --count N */
   int32_t threads;                /* --threads T (accepted; no effect yet) */
@@ -128,43 +174,108 @@ typedef struct Options {
 
 /* Parse argv into *o. 0 on success; -1 after one error line. */
 int nitrt_parse_args(int argc, char **argv, Options *o);
-/* Parse an update-bits schedule "3" or "3,2@5" into r. 0 or -1 (message). */
-int nitrt_parse_sched(const char *s, RunRecipe *r);
-/* The whole program: returns the exit status. */
-int nitrt_main(int argc, char **argv);
-/* Recipe of the compiled model as a RunRecipe. */
-void nitrt_model_recipe(const NitModel *m, RunRecipe *r);
-const char *nitrt_round_name(int32_t mode);
+/* The usage text of `help`. */
+void nitrt_usage(FILE *f);
 
-/* ------------------------------------------------------------------ data.c */
+/* ------------------------------------------- data.c, data_idx/cifar/csv.c */
 
-/* A labelled data set held in memory, already quantized to int8. */
+/* Data formats, as recorded in checkpoints (NONE: not recorded). */
+enum { NITRT_FMT_NONE = 0, NITRT_FMT_IDX = 1, NITRT_FMT_CIFAR = 2, NITRT_FMT_CSV = 3,
+       NITRT_FMT_RAW = 4 };
+const char *nitrt_format_name(int32_t format);
+
+/* How features became int8 (docs/runtime.md, "Quantization"):
+ *   PIXELS   8-bit values p: x = p >> 1 (idx, CIFAR-10, raw)
+ *   COLUMNS  CSV: feature j is x_j = round(v_j * 2^-shift_j), half away from
+ *            zero, saturated to +-127; shift_j is the smallest with
+ *            max|v_j| * 2^-shift_j <= 127 over the training set.
+ * Either way the model sees x at exponent NITRT_IN_EXP. */
+enum { NITRT_QUANT_PIXELS = 0, NITRT_QUANT_COLUMNS = 1 };
+#define NITRT_IN_EXP (-7)
+#define NITRT_SHIFT_MIN (-40)
+#define NITRT_SHIFT_MAX 62
+
+typedef struct InputQuant {
+  int32_t kind;                   /* NITRT_QUANT_* */
+  int32_t in_exp;                 /* exponent of x: NITRT_IN_EXP */
+  int64_t ncols;                  /* COLUMNS: C*H*W; PIXELS: 0 */
+  int8_t *shift;                  /* COLUMNS: (ncols), owned; PIXELS: NULL */
+} InputQuant;
+
+void nitrt_quant_pixels(InputQuant *q);
+/* Deep copy; 0 or -1 (out of memory, message). */
+int nitrt_quant_copy(InputQuant *dst, const InputQuant *src);
+void nitrt_quant_free(InputQuant *q);
+/* 0 when 8-bit pixel data (format) may be quantized by q; else -1 after a
+ * message naming `path` (a model trained on per-column CSV scaling). */
+int nitrt_quant_want_pixels(const char *path, int32_t format, const InputQuant *q);
+
+/* The identity of one split (training or test) of a data set. */
+typedef struct DataPrint {
+  int32_t format;                 /* NITRT_FMT_*; NONE: unknown */
+  int64_t n;                      /* samples in the files, before any limit */
+  uint64_t hash;                  /* nitrt_hash64 of the files' bytes, in order */
+} DataPrint;
+
+/* Content hash, chainable over several buffers: h = nitrt_hash64(h, p, n)
+ * starting from h = 0. 64-bit words through nit_mix64; not cryptographic. */
+uint64_t nitrt_hash64(uint64_t h, const uint8_t *p, size_t n);
+bool nitrt_print_same(const DataPrint *a, const DataPrint *b);
+/* "idx, 60000 samples, content 0x0123456789abcdef" into buf (96 bytes). */
+char *nitrt_print_desc(char *buf, const DataPrint *p);
+
+/* A data set held in memory, already quantized to int8. */
 typedef struct Dataset {
-  int64_t n;                      /* samples */
+  int64_t n;                      /* samples kept (after any limit) */
   int32_t c, h, w;                /* per-sample shape */
-  int32_t in_exp;                 /* exponent of x (-7 for 8-bit pixels) */
-  bool pixels;                    /* x = p >> 1 of 0..255 integers (CSV may differ) */
+  InputQuant q;                   /* how x was quantized; x is at q.in_exp */
+  DataPrint print;                /* what was read */
   int8_t *x;                      /* (n, c, h, w) */
   int32_t *y;                     /* (n); NULL for unlabelled (predict) */
 } Dataset;
 
 void nitrt_data_free(Dataset *d);
+/* C*H*W of the model's input. */
+int64_t nitrt_model_dim(const NitModel *m);
+/* 0 when (c, h, w) is the model's input shape, else -1 naming `path`. */
+int nitrt_check_shape(const char *path, int32_t c, int32_t h, int32_t w, const NitModel *m);
+/* 0 when every label is in [0, classes), else -1 naming `path` and the sample. */
+int nitrt_check_labels(const char *path, const int32_t *y, int64_t n, const NitModel *m);
+
 /* Load DIR's training and test sets (idx, CIFAR-10 binary, or CSV, chosen by
- * which files exist), validated against the model. limit/test_limit: keep only
- * the first N samples (0 = all). Either of train/test may be NULL. */
+ * which files exist), validated against the model. limit/test_limit: keep
+ * only the first N samples (0 = all). Either of train/test may be NULL.
+ * q: the quantization to apply (a checkpoint's), or NULL to derive it from
+ * the training set (CSV) or use pixels; a CSV test set without a training
+ * set needs q. */
 int nitrt_load_dir(const char *dir, const NitModel *m, int64_t limit, int64_t test_limit,
-                   Dataset *train, Dataset *test);
-/* idx pair: images (N, H, W) or (N, C, H, W) ubyte, labels (N) ubyte. labels
- * may be NULL (unlabelled images for predict). */
+                   const InputQuant *q, Dataset *train, Dataset *test);
+
+/* Loaders of one format. The *_parse functions take the file's bytes (the
+ * fuzz targets call them directly) and `name` only for messages; the
+ * nitrt_load_* functions read the files and call them. Each returns 0, or
+ * -1 after one message naming the file, with *d zeroed. */
+
+/* idx pair: images (N, H, W) or (N, C, H, W) ubyte, labels (N) ubyte. The
+ * labels may be absent (lb NULL, labels NULL): unlabelled images for predict. */
+int nitrt_idx_parse(const char *images, const uint8_t *ib, size_t il, const char *labels,
+                    const uint8_t *lb, size_t ll, const NitModel *m, int64_t limit,
+                    Dataset *d);
 int nitrt_load_idx(const char *images, const char *labels, const NitModel *m,
                    int64_t limit, Dataset *d);
-/* CIFAR-10 binary batches: records of 1 label byte + C*H*W pixel bytes. */
+/* CIFAR-10 binary: records of 1 label byte + C*H*W pixel bytes. */
+int nitrt_cifar_parse(const char *name, const uint8_t *b, size_t len, const NitModel *m,
+                      int64_t limit, Dataset *d);
 int nitrt_load_cifar(const char *const *files, int nfiles, const NitModel *m,
                      int64_t limit, Dataset *d);
-/* CSV: label, then features. exp_from: NULL to choose the quantization from
- * this file, else reuse that set's exponent and mode (test set after train). */
-int nitrt_load_csv(const char *path, const NitModel *m, int64_t limit,
-                   const Dataset *exp_from, Dataset *d);
+/* CSV text: a label then C*H*W features per row. need_labels false
+ * (predict): rows hold either the features alone or a label and the
+ * features, and no labels are kept. q NULL: derive per-column shifts from
+ * these rows (a training set; constant columns are reported); else apply q. */
+int nitrt_csv_parse(const char *name, const uint8_t *b, size_t len, const NitModel *m,
+                    int64_t limit, bool need_labels, const InputQuant *q, Dataset *d);
+int nitrt_load_csv(const char *path, const NitModel *m, int64_t limit, bool need_labels,
+                   const InputQuant *q, Dataset *d);
 /* Raw file of unlabelled 8-bit samples of the model's input size. */
 int nitrt_load_raw(const char *path, const NitModel *m, Dataset *d);
 /* perm[0..n) = the data order of `epoch` (1-based) for `seed`: Fisher-Yates
@@ -173,12 +284,14 @@ void nitrt_shuffle(uint32_t *perm, int64_t n, uint64_t seed, uint64_t epoch);
 
 /* ------------------------------------------------------------------ ckpt.c */
 
-#define NITRT_CKPT_VERSION 1
+#define NITRT_CKPT_VERSION 2
+#define NITRT_PATH_MAX 4095       /* longest data directory recorded */
 
 typedef struct Ckpt {
+  uint32_t version;               /* load: the file's format version (1 or 2) */
   uint32_t abi;
   uint64_t fingerprint;
-  char name[64];                  /* model name, for messages */
+  char name[65];                  /* model name, for messages */
   uint32_t epoch;                 /* epochs completed */
   uint64_t step;                  /* global step: train_step calls so far */
   RunRecipe r;                    /* effective recipe of the run */
@@ -187,27 +300,80 @@ typedef struct Ckpt {
   int64_t ntrain;                 /* training samples used (after limit) */
   int64_t param_bytes;
   const uint8_t *params;          /* save: the slab; load: filled into slab */
+  /* The data, recorded since format 2 (format 1: unknown, version < 2). */
+  InputQuant q;                   /* the training inputs' quantization (load: owned) */
+  DataPrint train, test;          /* identity of the training and test sets */
+  char data[NITRT_PATH_MAX + 1];  /* data directory, absolute when resolvable; "" unknown */
 } Ckpt;
 
-/* Bytes of the serialized checkpoint (for tests). */
-int64_t nitrt_ckpt_size(const NitModel *m);
-/* Atomically write: temp file in the same directory, fsync, rename, fsync of
- * the directory. On failure the temp file is removed, `path` untouched. */
+/* Bytes of the serialized checkpoint. */
+int64_t nitrt_ckpt_size(const NitModel *m, const Ckpt *c);
+/* The checkpoint's bytes (format NITRT_CKPT_VERSION); NULL when out of memory. */
+uint8_t *nitrt_ckpt_serialize(const NitModel *m, const Ckpt *c, size_t *len);
+/* Parse and validate the bytes of a checkpoint named `name`: magic, version,
+ * size, checksum, abi, fingerprint, then every field against its legal
+ * range. Copies the parameters into `params` (param_bytes) only when all is
+ * well. 0, or -1 after one message naming `name`. Free with nitrt_ckpt_free. */
+int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitModel *m,
+                     Ckpt *c, void *params);
+void nitrt_ckpt_free(Ckpt *c);
+uint32_t nitrt_crc32(const uint8_t *p, size_t n);
+
+/* ------------------------------------------------------------- ckpt_file.c */
+
+/* Atomically write: temp file <path>.tmpXXXXXX in the same directory (held
+ * under an flock while written), fsync, rename, fsync of the directory. On
+ * failure the temp file is removed, `path` untouched. Temp files of dead
+ * writers (a save killed with SIGKILL) are removed first. */
 int nitrt_ckpt_save(const char *path, const NitModel *m, const Ckpt *c);
-/* Read and validate (magic, version, size, checksum, abi, fingerprint), copy
- * the parameters into `params` (param_bytes). c->params is set to NULL. */
+/* Read (a regular file only) and nitrt_ckpt_parse. */
 int nitrt_ckpt_load(const char *path, const NitModel *m, Ckpt *c, void *params);
 /* Fail early (before training) when `path` could not be written later. */
 int nitrt_check_writable(const char *path);
-uint32_t nitrt_crc32(const uint8_t *p, size_t n);
+/* Remove <path>.tmpXXXXXX files no live writer holds; returns how many. */
+int nitrt_ckpt_clean_stale(const char *path);
+
+/* ------------------------------------------------------------------- run.c */
+
+/* Buffers and context shared by training and inference. */
+typedef struct Run {
+  const NitModel *m;
+  RunRecipe r;
+  void *params, *work;
+  int8_t *xb;      /* (batch, C, H, W) gathered batch */
+  int32_t *yb;     /* (batch) */
+  int8_t *logits;  /* (batch, classes) */
+  uint32_t *perm;  /* (ntrain) epoch order */
+  NitPool *pool;   /* workers of the generated kernels (threads.c) */
+} Run;
+
+/* threads: --threads T; T < 1 means every online core. 0 or -1 (message). */
+int nitrt_run_alloc(Run *u, const NitModel *m, int32_t threads);
+void nitrt_run_free(Run *u);
+/* A context for one call of the generated code. */
+NitCtx nitrt_run_ctx(const Run *u, uint64_t step, int32_t n, int32_t in_exp, int32_t mu,
+                     int train);
+/* Forward over samples [from, from+count) of d: correct predictions and the
+ * summed loss (Q24), in batches of u->r.batch. */
+void nitrt_evaluate(Run *u, const Dataset *d, int64_t from, int64_t count, int32_t mu,
+                    int64_t *correct, int64_t *loss);
+/* 0 when `batch` fits the compiled maximum, else -1 after a message that
+ * names where the batch came from: --batch (ckpt NULL) or checkpoint ckpt. */
+int nitrt_check_batch(const NitModel *m, int32_t batch, const char *ckpt);
+/* The data directory: --data; else, with a checkpoint ck (file ckpt), the
+ * one it recorded (refusing when it records none); else the model's
+ * default. NULL after a message. */
+const char *nitrt_data_dir(const Options *o, const NitModel *m, const Ckpt *ck,
+                           const char *ckpt);
 
 /* ----------------------------------------------------------------- train.c */
 
 /* Zero the params slab and draw every tensor with the init rule. */
 void nitrt_init_params(const NitModel *m, void *params, uint64_t seed);
-/* The update bits m_u for a 1-based epoch. */
-int32_t nitrt_mu_for_epoch(const RunRecipe *r, int32_t epoch);
 int nitrt_cmd_train(const Options *o);
+
+/* ----------------------------------------------------------------- infer.c */
+
 int nitrt_cmd_eval(const Options *o);
 int nitrt_cmd_predict(const Options *o);
 

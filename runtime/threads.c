@@ -16,7 +16,7 @@
  * decides who computes what: every chunk writes its own outputs (or its
  * private scratch, combined afterwards by the caller), and all arithmetic is
  * exact integer arithmetic keyed by element, so the bytes never depend on
- * the number of threads (docs/numerics.md 12, docs/performance.md).
+ * the number of threads (docs/numerics.md, "One training step, and determinism"; docs/performance.md).
  *
  * Kernels are short (tens of microseconds), so waking by condition variable
  * alone would cost as much as the work: an idle thread first spins on the

@@ -1,5 +1,5 @@
 /*
- * train.c: parameter init, the epoch loop, eval and predict.
+ * train.c: parameter init and the epoch loop of `train`.
  *
  * The loop owns no arithmetic: each step gathers a batch in the epoch's order
  * into a contiguous buffer, fills a NitCtx and calls nit_model.train_step;
@@ -56,113 +56,6 @@ void nitrt_init_params(const NitModel *m, void *params, uint64_t seed) {
   }
 }
 
-int32_t nitrt_mu_for_epoch(const RunRecipe *r, int32_t epoch) {
-  int32_t mu = r->mu[0];
-  for (int32_t i = 0; i < r->nsched; i++)
-    if (r->mu_from[i] <= epoch)
-      mu = r->mu[i];
-  return mu;
-}
-
-static int check_batch(const NitModel *m, int32_t batch) {
-  if (batch <= m->batch)
-    return 0;
-  nitrt_error("--batch %d: this executable was compiled for batch <= %d; recompile with "
-              "nitc --batch %d",
-              batch, m->batch, batch);
-  return -1;
-}
-
-static const char *data_dir(const Options *o, const NitModel *m) {
-  if (o->data)
-    return o->data;
-  if (m->recipe.data && m->recipe.data[0])
-    return m->recipe.data;
-  nitrt_error("no data directory: give --data DIR");
-  return NULL;
-}
-
-/* Buffers and context shared by the loops. */
-typedef struct Run {
-  const NitModel *m;
-  RunRecipe r;
-  void *params, *work;
-  int8_t *xb;      /* (batch, C, H, W) gathered batch */
-  int32_t *yb;     /* (batch) */
-  int8_t *logits;  /* (batch, classes) */
-  uint32_t *perm;  /* (ntrain) epoch order */
-  NitPool *pool;   /* workers of the generated kernels (threads.c) */
-} Run;
-
-static void run_free(Run *u) {
-  nitrt_free_aligned(u->params, u->m ? (size_t)u->m->param_bytes : 0);
-  nitrt_free_aligned(u->work, u->m ? (size_t)u->m->work_bytes : 0);
-  free(u->xb);
-  free(u->yb);
-  free(u->logits);
-  free(u->perm);
-  nitrt_pool_free(u->pool);
-}
-
-/* threads: --threads T; T < 1 means every online core. The results never
- * depend on it (threads.c). */
-static int run_alloc(Run *u, const NitModel *m, int32_t threads) {
-  int64_t dim = (int64_t)m->in_c * m->in_h * m->in_w;
-  u->m = m;
-  u->pool = nitrt_pool_new(threads);
-  u->params = nitrt_alloc_aligned((size_t)m->param_bytes);
-  u->work = nitrt_alloc_aligned((size_t)m->work_bytes);
-  u->xb = nitrt_alloc((size_t)(dim * m->batch));
-  u->yb = nitrt_alloc((size_t)m->batch * sizeof *u->yb);
-  u->logits = nitrt_alloc((size_t)m->batch * (size_t)m->classes);
-  if (!u->params || !u->work || !u->xb || !u->yb || !u->logits || !u->pool)
-    return -1;
-  return 0;
-}
-
-static NitCtx make_ctx(const Run *u, uint64_t step, int32_t n, int32_t in_exp, int32_t mu,
-                       int train) {
-  NitCtx c;
-  memset(&c, 0, sizeof c);
-  c.params = u->params;
-  c.work = u->work;
-  c.seed = u->r.seed;
-  c.step = step;
-  c.n = n;
-  c.in_exp = in_exp;
-  c.mu = mu;
-  c.act_round = u->r.act_round;
-  c.err_round = u->r.err_round;
-  c.grad_round = u->r.grad_round;
-  c.decay = u->r.decay;
-  c.train = train;
-  c.logits = u->logits;
-  c.logit_exp = 0;
-  c.exps = NULL;
-  c.parallel_for = nitrt_parallel_for;
-  c.pool = u->pool;
-  return c;
-}
-
-/* Forward over samples [from, from+count) of d: correct predictions and the
- * summed loss (Q24). */
-static void evaluate(Run *u, const Dataset *d, int64_t from, int64_t count, int32_t mu,
-                     int64_t *correct, int64_t *loss) {
-  const NitModel *m = u->m;
-  int64_t dim = (int64_t)d->c * d->h * d->w;
-  *correct = *loss = 0;
-  for (int64_t i = from; i < from + count; i += u->r.batch) {
-    int32_t n = (int32_t)(from + count - i < u->r.batch ? from + count - i : u->r.batch);
-    NitCtx c = make_ctx(u, NIT_STEP_EVAL, n, d->in_exp, mu, 0);
-    m->forward(&c, d->x + i * dim);
-    for (int32_t k = 0; k < n; k++) {
-      const int8_t *z = u->logits + (int64_t)k * m->classes;
-      *correct += nitrt_argmax(z, m->classes) == d->y[i + k];
-      *loss += nitrt_xent_q24(z, m->classes, c.logit_exp, d->y[i + k]);
-    }
-  }
-}
-
 /* The recipe flags the user gave override `r`; when resuming, say so for the
  * ones that break bit-exact continuation. */
 static void apply_overrides(const Options *o, RunRecipe *r, bool resuming) {
@@ -203,16 +96,16 @@ int nitrt_cmd_train(const Options *o) {
   const NitModel *m = &nit_model;
   Run u;
   memset(&u, 0, sizeof u);
+  Ckpt ck;
+  memset(&ck, 0, sizeof ck);
   Dataset train = {0}, test = {0};
   FILE *log = NULL;
   int rc = -1;
-  if (run_alloc(&u, m, o->threads))
+  if (nitrt_run_alloc(&u, m, o->threads))
     goto out;
   nitrt_model_recipe(m, &u.r);
   uint32_t start = 0;
   uint64_t step = 0;
-  Ckpt ck;
-  memset(&ck, 0, sizeof ck);
   if (o->resume) {
     if (nitrt_ckpt_load(o->resume, m, &ck, u.params))
       goto out;
@@ -221,22 +114,19 @@ int nitrt_cmd_train(const Options *o) {
     step = ck.step;
   }
   apply_overrides(o, &u.r, o->resume != NULL);
-  if (check_batch(m, u.r.batch))
+  if (nitrt_check_batch(m, u.r.batch, o->resume && !(o->set & SET_BATCH) ? o->resume : NULL))
     goto out;
   if (!o->resume)
     nitrt_init_params(m, u.params, u.r.seed);
   /* everything that could fail late is checked before the first step */
   if (o->save && nitrt_check_writable(o->save))
     goto out;
-  if (o->log) {
-    log = fopen(o->log, o->resume ? "a" : "w");
-    if (!log) {
-      nitrt_error("%s: cannot open log file for writing", o->log);
-      goto out;
-    }
-  }
-  const char *dir = data_dir(o, m);
-  if (!dir || nitrt_load_dir(dir, m, u.r.limit, o->test_limit, &train, &test))
+  if (o->log && !(log = nitrt_open_log(o->log, o->resume != NULL)))
+    goto out;
+  /* a resumed run continues on the checkpoint's data, quantized the same way */
+  const char *dir = nitrt_data_dir(o, m, o->resume && !o->data ? &ck : NULL, o->resume);
+  const InputQuant *q = o->resume && ck.version >= 2 ? &ck.q : NULL;
+  if (!dir || nitrt_load_dir(dir, m, u.r.limit, o->test_limit, q, &train, &test))
     goto out;
   if (u.r.holdout >= train.n) {
     nitrt_error("--holdout %d leaves no training samples: %s has %lld", u.r.holdout, dir,
@@ -244,10 +134,28 @@ int nitrt_cmd_train(const Options *o) {
     goto out;
   }
   int64_t ntrain = train.n - u.r.holdout;
-  if (o->resume && ck.ntrain != ntrain)
-    nitrt_warn("%s: the checkpoint was trained on %lld samples, now %lld: the data order "
-               "differs from an uninterrupted run",
-               o->resume, (long long)ck.ntrain, (long long)ntrain);
+  if (ntrain > (int64_t)UINT32_MAX) {
+    nitrt_error("%s: %lld training samples; at most %u are supported (use --limit)", dir,
+                (long long)ntrain, UINT32_MAX);
+    goto out;
+  }
+  if (o->resume) {
+    char a[96], b[96];
+    if (ck.version < 2 && train.print.format == NITRT_FMT_CSV)
+      nitrt_warn("%s: the checkpoint does not record how its CSV inputs were quantized "
+                 "(format 1); they are now scaled per column, so the model sees inputs on "
+                 "another scale than before",
+                 o->resume);
+    if (ck.version >= 2 && !nitrt_print_same(&train.print, &ck.train))
+      nitrt_warn("%s: the checkpoint was trained on another data set (%s; now %s in %s): "
+                 "the run continues, but not like an uninterrupted one",
+                 o->resume, nitrt_print_desc(a, &ck.train), nitrt_print_desc(b, &train.print),
+                 dir);
+    else if (ck.ntrain != ntrain)
+      nitrt_warn("%s: the checkpoint was trained on %lld samples, now %lld: the data order "
+                 "differs from an uninterrupted run",
+                 o->resume, (long long)ck.ntrain, (long long)ntrain);
+  }
   if (start >= (uint32_t)u.r.epochs) {
     if (!o->quiet)
       printf("%s: already trained for %u of %d epochs; nothing to do (raise --epochs)\n",
@@ -255,6 +163,9 @@ int nitrt_cmd_train(const Options *o) {
     rc = 0;
     goto out;
   }
+  /* what the checkpoints will record about the data */
+  static char data_abs[NITRT_PATH_MAX + 1];
+  nitrt_abspath(dir, data_abs, sizeof data_abs);
   u.perm = nitrt_alloc((size_t)ntrain * sizeof *u.perm);
   if (!u.perm)
     goto out;
@@ -279,7 +190,7 @@ int nitrt_cmd_train(const Options *o) {
         memcpy(u.xb + k * dim, train.x + (int64_t)src * dim, (size_t)dim);
         u.yb[k] = train.y[src];
       }
-      NitCtx c = make_ctx(&u, step, n, train.in_exp, mu, 1);
+      NitCtx c = nitrt_run_ctx(&u, step, n, train.q.in_exp, mu, 1);
       m->train_step(&c, u.xb, u.yb);
       step++;
       int64_t bl = 0;
@@ -315,10 +226,10 @@ int nitrt_cmd_train(const Options *o) {
     int64_t vloss = 0;
     if (u.r.holdout > 0) {
       s.val_n = u.r.holdout;
-      evaluate(&u, &train, ntrain, u.r.holdout, mu, &s.val_correct, &vloss);
+      nitrt_evaluate(&u, &train, ntrain, u.r.holdout, mu, &s.val_correct, &vloss);
     }
     s.test_n = test.n;
-    evaluate(&u, &test, 0, test.n, mu, &s.test_correct, &s.test_loss_q24);
+    nitrt_evaluate(&u, &test, 0, test.n, mu, &s.test_correct, &s.test_loss_q24);
     s.test_loss_q24 /= test.n;
     s.step = step;
     s.total_ns = nitrt_now_ns() - t0;
@@ -342,6 +253,10 @@ int nitrt_cmd_train(const Options *o) {
       w.shuffle_epoch = (uint32_t)e + 1;
       w.ntrain = ntrain;
       w.params = u.params;
+      w.q = train.q; /* borrowed */
+      w.train = train.print;
+      w.test = test.print;
+      memcpy(w.data, data_abs, sizeof w.data);
       if (nitrt_ckpt_save(o->save, m, &w))
         goto out;
     }
@@ -354,86 +269,8 @@ out:
   }
   nitrt_data_free(&train);
   nitrt_data_free(&test);
-  run_free(&u);
+  nitrt_ckpt_free(&ck);
+  nitrt_run_free(&u);
   return rc;
 }
 
-/* Load --load CKPT into a fresh run; batch from --batch or the checkpoint. */
-static int load_run(const Options *o, Run *u, Ckpt *ck) {
-  const NitModel *m = &nit_model;
-  if (run_alloc(u, m, o->threads) || nitrt_ckpt_load(o->load, m, ck, u->params))
-    return -1;
-  u->r = ck->r;
-  if (o->set & SET_BATCH)
-    u->r.batch = o->r.batch;
-  return check_batch(m, u->r.batch);
-}
-
-int nitrt_cmd_eval(const Options *o) {
-  const NitModel *m = &nit_model;
-  Run u;
-  memset(&u, 0, sizeof u);
-  Ckpt ck;
-  Dataset test = {0};
-  int rc = -1;
-  if (load_run(o, &u, &ck))
-    goto out;
-  const char *dir = data_dir(o, m);
-  if (!dir || nitrt_load_dir(dir, m, ck.r.limit, o->test_limit, NULL, &test))
-    goto out;
-  int64_t t0 = nitrt_now_ns();
-  int64_t correct = 0, loss = 0;
-  evaluate(&u, &test, 0, test.n, nitrt_mu_for_epoch(&u.r, (int32_t)ck.epoch), &correct, &loss);
-  int64_t ns = nitrt_now_ns() - t0;
-  char a[32], l[32];
-  printf("test %s%%  loss %s  (%lld/%lld correct)  epoch %u  %lld samples/s\n",
-         nitrt_fmt_dec(a, nitrt_ratio(correct, test.n, 4), 2),
-         nitrt_fmt_dec(l, nitrt_q24_dec(loss / test.n, 4), 4), (long long)correct,
-         (long long)test.n, ck.epoch,
-         (long long)(ns > 0 ? test.n * 1000000000 / ns : 0));
-  rc = 0;
-out:
-  nitrt_data_free(&test);
-  run_free(&u);
-  return rc;
-}
-
-int nitrt_cmd_predict(const Options *o) {
-  const NitModel *m = &nit_model;
-  Run u;
-  memset(&u, 0, sizeof u);
-  Ckpt ck;
-  Dataset d = {0};
-  int rc = -1;
-  if (load_run(o, &u, &ck))
-    goto out;
-  const char *file = o->idx ? o->idx : o->raw;
-  if (o->idx ? nitrt_load_idx(o->idx, NULL, m, 0, &d) : nitrt_load_raw(o->raw, m, &d))
-    goto out;
-  int64_t from = o->index;
-  int64_t count = o->set & SET_COUNT ? o->count : o->idx ? 1 : d.n - from;
-  if (from >= d.n || count > d.n - from) {
-    nitrt_error("%s: holds %lld samples; samples %lld..%lld requested", file, (long long)d.n,
-                (long long)from, (long long)(from + (count > 0 ? count : 1) - 1));
-    goto out;
-  }
-  int64_t dim = (int64_t)d.c * d.h * d.w;
-  for (int64_t i = from; i < from + count; i += u.r.batch) {
-    int32_t n = (int32_t)(from + count - i < u.r.batch ? from + count - i : u.r.batch);
-    NitCtx c = make_ctx(&u, NIT_STEP_EVAL, n, d.in_exp, nitrt_mu_for_epoch(&u.r, (int32_t)ck.epoch), 0);
-    m->forward(&c, d.x + i * dim);
-    for (int32_t k = 0; k < n; k++) {
-      const int8_t *z = u.logits + (int64_t)k * m->classes;
-      int32_t cls = nitrt_argmax(z, m->classes);
-      char p[32];
-      printf("sample %lld  class %d  score %s%%  logit %d (x2^%d)\n", (long long)(i + k), cls,
-             nitrt_fmt_dec(p, nitrt_softmax_bp(z, m->classes, c.logit_exp, cls), 2), z[cls],
-             c.logit_exp);
-    }
-  }
-  rc = 0;
-out:
-  nitrt_data_free(&d);
-  run_free(&u);
-  return rc;
-}

@@ -1,5 +1,6 @@
 /*
- * util.c: messages, checked allocation, whole-file reads and the clock.
+ * util.c: messages, checked allocation, file access that never blocks, and
+ * the clock.
  *
  * Every user-facing failure is one line on stderr, "prog: error: ...", naming
  * the file and the problem; callers then return -1 up to main.
@@ -7,18 +8,23 @@
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "nitrt.h"
 
 const char *nitrt_prog = "nitrt";
+bool nitrt_silent = false;
 
 static void vmessage(const char *kind, const char *fmt, va_list ap) {
+  if (nitrt_silent)
+    return;
   fflush(stdout);
   fprintf(stderr, "%s: %s: ", nitrt_prog, kind);
   vfprintf(stderr, fmt, ap);
@@ -64,37 +70,147 @@ void nitrt_free_aligned(void *p, size_t bytes) {
     munmap(p, bytes ? bytes : 1);
 }
 
-int nitrt_read_file(const char *path, uint8_t **buf, size_t *len) {
-  *buf = NULL;
-  *len = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) {
+/* What a non-regular file is, for messages. */
+static const char *kind_of(mode_t mode) {
+  if (S_ISDIR(mode))
+    return "a directory";
+  if (S_ISFIFO(mode))
+    return "a FIFO";
+  if (S_ISCHR(mode))
+    return "a character device";
+  if (S_ISBLK(mode))
+    return "a block device";
+  if (S_ISSOCK(mode))
+    return "a socket";
+  return "not a regular file";
+}
+
+const char *nitrt_nonregular(const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0 || S_ISREG(st.st_mode))
+    return NULL;
+  return kind_of(st.st_mode);
+}
+
+int nitrt_check_regular(const char *path, const char *what) {
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    nitrt_error("%s: cannot open: %s", path, strerror(errno));
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    nitrt_error("%s: is %s, expected %s (a regular file)", path, kind_of(st.st_mode), what);
+    return -1;
+  }
+  return 0;
+}
+
+/* The file is checked by name first, so a FIFO or a device is refused
+ * without opening it; O_NONBLOCK keeps the open itself from blocking if the
+ * name was swapped for a FIFO in between, and fstat on the descriptor
+ * decides for good. Reading a regular file never blocks, so the flag can
+ * stay on. */
+int nitrt_open_regular(const char *path, const char *what, int64_t *size) {
+  if (nitrt_check_regular(path, what))
+    return -1;
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) {
     nitrt_error("%s: cannot open: %s", path, strerror(errno));
     return -1;
   }
   struct stat st;
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-    nitrt_error("%s: not a regular file", path);
-    fclose(f);
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    nitrt_error("%s: is %s, expected %s (a regular file)", path,
+                kind_of(st.st_mode), what);
+    close(fd);
     return -1;
   }
-  size_t n = (size_t)st.st_size;
-  uint8_t *p = nitrt_alloc(n + 1);
+  *size = (int64_t)st.st_size;
+  return fd;
+}
+
+int nitrt_read_file(const char *path, const char *what, uint8_t **buf, size_t *len) {
+  *buf = NULL;
+  *len = 0;
+  int64_t size = 0;
+  int fd = nitrt_open_regular(path, what, &size);
+  if (fd < 0)
+    return -1;
+  if ((uint64_t)size >= SIZE_MAX / 2) {
+    nitrt_error("%s: too large to read (%lld bytes)", path, (long long)size);
+    close(fd);
+    return -1;
+  }
+  size_t n = (size_t)size;
+  uint8_t *p = calloc(1, n + 1); /* +1: a NUL after the data, for text */
   if (!p) {
-    fclose(f);
+    nitrt_error("%s: out of memory reading %zu bytes", path, n);
+    close(fd);
     return -1;
   }
-  size_t got = fread(p, 1, n, f);
-  int bad = ferror(f);
-  fclose(f);
-  if (got != n || bad) {
-    nitrt_error("%s: read error", path);
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, p + got, n - got);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0) {
+      nitrt_error("%s: read error: %s", path, strerror(errno));
+      break;
+    }
+    if (r == 0) {
+      nitrt_error("%s: read error: the file shrank to %zu bytes while being read", path, got);
+      break;
+    }
+    got += (size_t)r;
+  }
+  close(fd);
+  if (got != n) {
     free(p);
     return -1;
   }
   *buf = p;
   *len = n;
   return 0;
+}
+
+/* O_NONBLOCK for the open only: a FIFO nobody reads fails with ENXIO
+ * instead of blocking; a FIFO with a reader (a live monitor) then gets
+ * ordinary blocking writes. */
+FILE *nitrt_open_log(const char *path, bool append) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_NOCTTY | O_CLOEXEC |
+                          (append ? O_APPEND : O_TRUNC),
+                0644);
+  if (fd < 0) {
+    if (errno == ENXIO)
+      nitrt_error("%s: cannot open log file for writing: a FIFO that no process reads", path);
+    else
+      nitrt_error("%s: cannot open log file for writing: %s", path, strerror(errno));
+    return NULL;
+  }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0)
+    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  FILE *f = fdopen(fd, append ? "a" : "w");
+  if (!f) {
+    nitrt_error("%s: cannot open log file for writing: %s", path, strerror(errno));
+    close(fd);
+  }
+  return f;
+}
+
+void nitrt_abspath(const char *path, char *out, size_t cap) {
+  char *r = realpath(path, NULL);
+  const char *use = r ? r : path;
+  if (strlen(use) < cap)
+    memcpy(out, use, strlen(use) + 1);
+  else
+    out[0] = '\0'; /* too long to record: unknown */
+  free(r);
+}
+
+void nitrt_close(int fd) {
+  while (close(fd) != 0 && errno == EINTR) {
+  }
 }
 
 bool nitrt_exists(const char *path) {

@@ -17,6 +17,8 @@ nitrt_fake(fake_other FAKE_NAME="other" FAKE_FP=0xFEEDull)   # same shapes, anot
 nitrt_fake(fake_cifar FAKE_C=3 FAKE_H=32 FAKE_W=32 FAKE_BATCH=16)
 nitrt_fake(fake_csv FAKE_C=1 FAKE_H=1 FAKE_W=6 FAKE_CLASSES=3 FAKE_BATCH=8)
 nitrt_fake(fake_wide FAKE_BITS=12 FAKE_FP=0x1212ull)         # int16 weights
+nitrt_fake(fake_mnist64 FAKE_BATCH=64)                       # fake_mnist compiled for batch 64
+nitrt_fake(fake_classes FAKE_C=1 FAKE_H=1 FAKE_W=2 FAKE_CLASSES=400000 FAKE_BATCH=4 FAKE_FP=0xC1A55ull)
 
 add_executable(nitrt_mkdata ${NITRT_TEST_DIR}/mkdata.c)
 target_include_directories(nitrt_mkdata PRIVATE ${NITRT_SRC_DIR})
@@ -41,10 +43,53 @@ set(NITRT_CLI_CASES
   cli_good cli_bad info help_version train_basic train_log progress batch_limit
   data_errors cifar csv csv_decimal ckpt_roundtrip ckpt_corrupt ckpt_other_model
   save_unwritable ckpt_untouched resume_equivalence resume_done holdout_limit
-  eval predict wide determinism cross_targets interrupt mnist_real)
+  eval predict wide determinism cross_targets interrupt mnist_real
+  csv_scaling eval_data_source quant_mismatch per_sample files_special csv_hostile
+  ckpt_fields batch_mismatch stale_tmp many_classes)
 foreach(case ${NITRT_CLI_CASES})
   add_test(NAME runtime_${case} COMMAND bash ${NITRT_TEST_DIR}/cli.sh ${case})
   set_tests_properties(runtime_${case} PROPERTIES
     ENVIRONMENT "BIN=$<TARGET_FILE_DIR:fake_mnist>;RTLIB=${PROJECT_BINARY_DIR}/runtime;NITRT_SRC=${NITRT_SRC_DIR};NITRT_TESTS=${NITRT_TEST_DIR};DATA_ROOT=${CMAKE_CURRENT_LIST_DIR}/../data"
     SKIP_RETURN_CODE 77)
 endforeach()
+
+# libFuzzer targets for the loaders: idx, CSV, CIFAR-10 and checkpoints.
+# clang-19 compiles the runtime (without main.c), a fake model of the
+# target's shape and the driver in one go, under ASan and UBSan. Not with
+# NITC_SANITIZE (the fuzzer brings its own ASan). ctest runs each briefly on
+# seeds made from real small files (tests/fuzz/run_runtime.sh); longer runs:
+#   tests/fuzz/run_runtime.sh csv /tmp/fz-csv build/tests build/tests/fuzz_csv 600
+find_program(NITC_CLANG19 clang-19)
+set(NITRT_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR}/fuzz)
+set(NITRT_FUZZ_LIB util threads fixed recipe cli data data_idx data_cifar data_csv ckpt
+  ckpt_file run train infer report)
+set(NITRT_FUZZ_CSV_MODEL -DFAKE_C=1 -DFAKE_H=1 -DFAKE_W=6 -DFAKE_CLASSES=3 -DFAKE_BATCH=8)
+set(NITRT_FUZZ_CIFAR_MODEL -DFAKE_C=3 -DFAKE_H=32 -DFAKE_W=32 -DFAKE_BATCH=16)
+function(nitrt_fuzzer target)
+  set(bin ${CMAKE_CURRENT_BINARY_DIR}/fuzz_${target})
+  if(NITC_CLANG19 AND NOT NITC_SANITIZE)
+    set(srcs ${NITRT_FUZZ_DIR}/fuzz_${target}.c ${NITRT_TEST_DIR}/fake_model.c)
+    foreach(f ${NITRT_FUZZ_LIB})
+      list(APPEND srcs ${NITRT_SRC_DIR}/${f}.c)
+    endforeach()
+    add_custom_command(OUTPUT ${bin}
+      COMMAND ${NITC_CLANG19} -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined
+        -fno-sanitize-recover=undefined -I${NITRT_SRC_DIR} ${ARGN} ${srcs} -o ${bin} -lpthread
+      DEPENDS ${srcs} ${NITRT_SRC_DIR}/nitrt.h ${NITRT_SRC_DIR}/nitabi.h
+      COMMENT "Building the libFuzzer target fuzz_${target} with clang-19"
+      VERBATIM)
+    add_custom_target(fuzz_${target} ALL DEPENDS ${bin})
+    add_test(NAME fuzz_runtime_${target}
+      COMMAND sh ${NITRT_FUZZ_DIR}/run_runtime.sh ${target}
+        ${CMAKE_CURRENT_BINARY_DIR}/fuzz-runtime-${target} $<TARGET_FILE_DIR:fake_csv> ${bin} 5 200000)
+    set_tests_properties(fuzz_runtime_${target} PROPERTIES TIMEOUT 120)
+  else()
+    add_test(NAME fuzz_runtime_${target}
+      COMMAND sh -c "echo 'fuzz_runtime_${target}: skipped (needs clang-19 and NITC_SANITIZE=OFF)'; exit 77")
+    set_tests_properties(fuzz_runtime_${target} PROPERTIES SKIP_RETURN_CODE 77)
+  endif()
+endfunction()
+nitrt_fuzzer(idx ${NITRT_FUZZ_CSV_MODEL})
+nitrt_fuzzer(csv ${NITRT_FUZZ_CSV_MODEL})
+nitrt_fuzzer(cifar ${NITRT_FUZZ_CIFAR_MODEL})
+nitrt_fuzzer(ckpt ${NITRT_FUZZ_CSV_MODEL})

@@ -191,7 +191,10 @@ ckpt_roundtrip)
   mkidx "$D" 300 50
   ok "$M" train --data "$D" --epochs 1 --save "$T/a.ckpt"
   t=$(sed -n 's/.* test \([0-9.]*\)%.*/\1/p' "$T/out")
-  [ "$(stat -c %s "$T/a.ckpt")" = $((256 + 7936 + 4)) ] || fail "checkpoint size"
+  # header, parameters, the data directory it records (no column shifts for idx), CRC
+  abs=$(realpath "$D")
+  [ "$(stat -c %s "$T/a.ckpt")" = $((336 + 7936 + ${#abs} + 4)) ] || fail "checkpoint size"
+  tail -c $((${#abs} + 4)) "$T/a.ckpt" | head -c ${#abs} | grep -qxF "$abs" || fail "data directory not recorded"
   [ "$(head -c 7 "$T/a.ckpt")" = NITCKPT ] || fail "magic"
   ok "$M" eval --data "$D" --load "$T/a.ckpt"
   grep -q "^test $t%  loss [0-9.]*  ([0-9]*/50 correct)  epoch 1" "$T/out" || fail "eval '$(cat "$T/out")' vs train test $t%"
@@ -359,6 +362,234 @@ cross_targets)
     ran=$((ran + 1))
   done
   [ "$ran" -gt 0 ] || skip "no cross compiler, qemu or cross runtime library"
+  ;;
+csv_scaling)
+  # a table on mixed scales: only the 0.001-scale ratio column carries the
+  # label; one exponent for the whole file rounded it to zero (chance)
+  mkdir -p "$D" && "$BIN/nitrt_mkdata" tabular "$D" 600 200 || fail mkdata
+  ok "$BIN/fake_csv" train --data "$D" --epochs 3 --save "$T/t.ckpt"
+  acc=$(sed -n 's/.*test \([0-9]*\)\..*/\1/p' "$T/out" | tail -1)
+  [ "$acc" -ge 85 ] || fail "tabular test accuracy $acc% (chance is 50%)"
+  grep -qF "$D/train.csv: 3 of 6 features are constant over the 600 training samples after quantization and carry no information: features 4, 5 (all zero), 6 (all zero)" "$T/err" ||
+    fail "constant columns not reported: $(cat "$T/err")"
+  # eval and predict need neither --data nor the training CSV: the
+  # checkpoint records the directory and the per-column shifts
+  ok "$BIN/fake_csv" eval --load "$T/t.ckpt"
+  e=$(sed -n 's/^test \([0-9.]*\)%.*/\1/p' "$T/out")
+  grep -q "(.*/200 correct)" "$T/out" || fail "eval: $(cat "$T/out")"
+  mv "$D/train.csv" "$T/train.csv.away"
+  ok "$BIN/fake_csv" eval --load "$T/t.ckpt"
+  [ "$(sed -n 's/^test \([0-9.]*\)%.*/\1/p' "$T/out")" = "$e" ] || fail "eval without train.csv differs"
+  # predict --csv: the test rows with their labels, and without them
+  ok "$BIN/fake_csv" predict --load "$T/t.ckpt" --csv "$D/test.csv"
+  [ "$(wc -l <"$T/out")" = 200 ] || fail "predict --csv: $(head -3 "$T/out")"
+  right=$(paste -d' ' <(sed 's/.*class \([0-9]*\) .*/\1/' "$T/out") <(tail -n +2 "$D/test.csv" | cut -d, -f1) | awk '$1==$2' | wc -l)
+  ok "$BIN/fake_csv" eval --load "$T/t.ckpt" --batch 8
+  grep -q "($right/200 correct)" "$T/out" || fail "predict --csv has $right/200 right, eval: $(cat "$T/out")"
+  tail -n +2 "$D/test.csv" | cut -d, -f2- >"$T/nolabel.csv"
+  ok "$BIN/fake_csv" predict --load "$T/t.ckpt" --csv "$T/nolabel.csv" --count 200
+  ok "$BIN/fake_csv" predict --load "$T/t.ckpt" --csv "$D/test.csv" --count 200
+  cp "$T/out" "$T/with"
+  ok "$BIN/fake_csv" predict --load "$T/t.ckpt" --csv "$T/nolabel.csv"
+  cmp -s "$T/out" "$T/with" || fail "predict --csv with and without labels differ"
+  ;;
+eval_data_source)
+  # the train block's default data directory (data/fake, relative) holds
+  # another data set; eval without --data must use the checkpoint's
+  mkidx "$D" 300 60
+  mkdir -p "$T/cwd/data/fake" && "$BIN/nitrt_mkdata" idx "$T/cwd/data/fake" 50 40 1 28 28 10
+  cd "$T/cwd" || fail cd
+  ok "$M" train --data "$D" --epochs 1 --save "$T/a.ckpt"
+  ok "$M" eval --load "$T/a.ckpt" --data "$D"
+  want=$(sed 's/  [0-9]* samples.*//' "$T/out")
+  ok "$M" eval --load "$T/a.ckpt"
+  [ "$(sed 's/  [0-9]* samples.*//' "$T/out")" = "$want" ] ||
+    fail "eval without --data: '$(cat "$T/out")', with the training data: '$want'"
+  [ ! -s "$T/err" ] || fail "eval warned: $(cat "$T/err")"
+  # another data set given explicitly: evaluated, with a warning
+  ok "$M" eval --load "$T/a.ckpt" --data "$T/cwd/data/fake"
+  grep -q "(.*/40 correct)" "$T/out" || fail "$(cat "$T/out")"
+  grep -qF "$T/cwd/data/fake: this test set (idx, 40 samples, content 0x" "$T/err" ||
+    fail "no warning for another test set: $(cat "$T/err")"
+  grep -qF "is not the one $T/a.ckpt recorded (idx, 60 samples, content 0x" "$T/err" || fail "$(cat "$T/err")"
+  # the recorded directory is gone: refuse, never guess
+  mv "$D" "$T/moved"
+  expect_error "$T/a.ckpt: the checkpoint's data directory $D is gone: give --data DIR" "$M" eval --load "$T/a.ckpt"
+  # resuming continues on the recorded data, and says so when it differs
+  mv "$T/moved" "$D"
+  ok "$M" train --resume "$T/a.ckpt" --epochs 2 --save "$T/b.ckpt"
+  [ ! -s "$T/err" ] || fail "resume on the same data warned: $(cat "$T/err")"
+  ok "$M" train --resume "$T/a.ckpt" --data "$T/cwd/data/fake" --epochs 2 --save "$T/c.ckpt"
+  grep -qF "warning: $T/a.ckpt: the checkpoint was trained on another data set (idx, 300 samples" "$T/err" ||
+    fail "no warning for resuming on another data set: $(cat "$T/err")"
+  ;;
+quant_mismatch)
+  # a model trained on per-column scaled CSV is not fed 8-bit pixels
+  mkdir -p "$D" && "$BIN/nitrt_mkdata" csv "$D" 100 30 6 3 dec || fail mkdata
+  ok "$BIN/fake_csv" train --data "$D" --epochs 1 --save "$T/c.ckpt"
+  mkdir -p "$T/px" && "$BIN/nitrt_mkdata" idx "$T/px" 100 30 1 1 6 3
+  expect_error "$T/px/t10k-images-idx3-ubyte: holds 8-bit idx pixels, but the model was trained on CSV features scaled per column" \
+    "$BIN/fake_csv" eval --load "$T/c.ckpt" --data "$T/px"
+  expect_error "holds 8-bit idx pixels, but the model was trained on CSV features" \
+    "$BIN/fake_csv" train --resume "$T/c.ckpt" --data "$T/px" --epochs 2
+  expect_error "$T/px/t10k-images-idx3-ubyte: holds 8-bit idx pixels" \
+    "$BIN/fake_csv" predict --load "$T/c.ckpt" --idx "$T/px/t10k-images-idx3-ubyte"
+  # and the other way round the pixel rule applies to CSV input
+  ok "$BIN/fake_csv" train --data "$T/px" --epochs 1 --save "$T/p.ckpt"
+  printf '255,254,3,2,0,100\n' >"$T/one.csv"
+  ok "$BIN/fake_csv" predict --load "$T/p.ckpt" --csv "$T/one.csv"
+  printf '\x08\x00\x00\x00\x00\x00\x00\x00' >/dev/null
+  printf '\377\376\003\002\000\144' >"$T/one.raw"
+  p1=$(cat "$T/out")
+  ok "$BIN/fake_csv" predict --load "$T/p.ckpt" --raw "$T/one.raw"
+  [ "$(cat "$T/out")" = "$p1" ] || fail "CSV pixels '$p1' vs raw '$(cat "$T/out")'"
+  ;;
+per_sample)
+  mkidx "$D" 300 60
+  ok "$M" train --data "$D" --epochs 1 --save "$T/a.ckpt"
+  I=$D/t10k-images-idx3-ubyte
+  # batch mode: a sample's line depends on its neighbours (documented)
+  ok "$M" predict --load "$T/a.ckpt" --idx "$I" --count 60
+  cp "$T/out" "$T/batch"
+  # per-sample mode: the same line alone, in any batch, at any --batch
+  ok "$M" predict --load "$T/a.ckpt" --idx "$I" --count 60 --per-sample
+  cp "$T/out" "$T/ps"
+  diffs=$(diff "$T/batch" "$T/ps" | grep -c '^<')
+  [ "$diffs" -gt 0 ] || fail "the fake model's logits do not depend on the batch: the test below proves nothing"
+  ok "$M" predict --load "$T/a.ckpt" --idx "$I" --count 60 --per-sample --batch 7
+  cmp -s "$T/out" "$T/ps" || fail "--per-sample depends on --batch"
+  for i in 0 1 7 13 31 59; do
+    ok "$M" predict --load "$T/a.ckpt" --idx "$I" --index $i --per-sample
+    [ "$(cat "$T/out")" = "$(grep "^sample $i " "$T/ps")" ] || fail "sample $i alone: $(cat "$T/out"), in 60: $(grep "^sample $i " "$T/ps")"
+    ok "$M" predict --load "$T/a.ckpt" --idx "$I" --index $((i > 2 ? i - 3 : 0)) --count 4 --per-sample
+    grep -qxF "$(grep "^sample $((i > 2 ? i - 3 : 0)) " "$T/ps")" "$T/out" || fail "sample $i among 4 differs"
+  done
+  # eval --per-sample: independent of --batch, and agrees with predict --per-sample
+  ok "$M" eval --load "$T/a.ckpt" --per-sample
+  e1=$(sed 's/  [0-9]* samples.*//' "$T/out")
+  ok "$M" eval --load "$T/a.ckpt" --per-sample --batch 9 --test-limit 60
+  [ "$(sed 's/  [0-9]* samples.*//' "$T/out")" = "$e1" ] || fail "eval --per-sample depends on --batch"
+  labels=$(od -An -v -tu1 -j8 -N60 "$D/t10k-labels-idx1-ubyte" | tr -s ' ' '\n' | grep -v '^$')
+  right=$(paste <(sed 's/.*class \([0-9]*\) .*/\1/' "$T/ps") <(echo "$labels") | awk '$1==$2' | wc -l)
+  grep -q "($right/60 correct)" <<<"$e1" || fail "predict --per-sample: $right/60 right; eval --per-sample: $e1"
+  ;;
+files_special)
+  mkidx "$D" 100 20
+  ok "$M" train --data "$D" --epochs 1 --save "$T/a.ckpt"
+  mkfifo "$T/fifo"
+  # every case must fail at once, never wait for a writer: timeout 20 s
+  w() { local pat=$1; shift; expect_error "$pat" timeout 20 "$@"; }
+  w "$T/fifo: is a FIFO, expected a checkpoint (a regular file)" "$M" eval --load "$T/fifo" --data "$D"
+  w "$T/fifo: is a FIFO, expected a checkpoint" "$M" train --resume "$T/fifo" --data "$D"
+  w "$T/fifo: is a FIFO, expected a data file" "$M" predict --load "$T/a.ckpt" --idx "$T/fifo"
+  w "$T/fifo: is a FIFO, expected an input file" "$M" predict --load "$T/a.ckpt" --raw "$T/fifo"
+  w "$T/fifo: is a FIFO, expected an input file" "$M" predict --load "$T/a.ckpt" --csv "$T/fifo"
+  w "/dev/zero: is a character device, expected an input file" "$M" predict --load "$T/a.ckpt" --raw /dev/zero
+  w "$T: is a directory, expected a checkpoint" "$M" eval --load "$T" --data "$D"
+  w "$T/fifo: not a directory" "$M" train --data "$T/fifo"
+  w "$T/fifo: cannot save a checkpoint there: it is a FIFO" "$M" train --data "$D" --save "$T/fifo"
+  w "$T/fifo: cannot open log file for writing: a FIFO that no process reads" "$M" train --data "$D" --log "$T/fifo"
+  for f in train-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+    cp -r "$D" "$T/d_$f"; rm "$T/d_$f/$f"; mkfifo "$T/d_$f/$f"
+    w "$T/d_$f/$f: is a FIFO, expected a data file" "$M" train --data "$T/d_$f"
+  done
+  mkdir -p "$T/c" && "$BIN/nitrt_mkdata" csv "$T/c" 30 10 6 3 && rm "$T/c/test.csv" && mkfifo "$T/c/test.csv"
+  w "$T/c/test.csv: is a FIFO, expected a data file" "$BIN/fake_csv" train --data "$T/c"
+  mkdir -p "$T/cf" && "$BIN/nitrt_mkdata" cifar "$T/cf" 2 2 && rm "$T/cf/data_batch_3.bin" && mkfifo "$T/cf/data_batch_3.bin"
+  w "$T/cf/data_batch_3.bin: is a FIFO, expected a data file" "$BIN/fake_cifar" train --data "$T/cf"
+  # a FIFO with a reader is a fine log
+  cat "$T/fifo" >"$T/fifo.out" &
+  ok timeout 20 "$M" train --data "$D" --epochs 1 --log "$T/fifo"
+  wait
+  grep -q '"epoch":1' "$T/fifo.out" || fail "log through a FIFO: $(cat "$T/fifo.out")"
+  ;;
+csv_hostile)
+  mkdir -p "$D" && "$BIN/nitrt_mkdata" csv "$D" 60 20 6 3 dec || fail mkdata
+  cp -r "$D" "$T/nul"; printf '1,0.5,0.5,\0000.5,0.5,0.5\n' >>"$T/nul/train.csv"
+  expect_error "$T/nul/train.csv:62: NUL byte at offset" "$BIN/fake_csv" train --data "$T/nul"
+  cp -r "$D" "$T/huge"; printf '1,9e12,-9000000000000,0.5,0.5,0.5,1e-30\n' >>"$T/huge/train.csv"
+  ok timeout 20 "$BIN/fake_csv" train --data "$T/huge" --epochs 1
+  cp -r "$D" "$T/huge2"; printf '1,9e13,0.5,0.5,0.5,0.5,0.5\n' >>"$T/huge2/train.csv"
+  expect_error "$T/huge2/train.csv:62:3: feature 1: expected a decimal number of magnitude at most 9e12" timeout 20 "$BIN/fake_csv" train --data "$T/huge2"
+  # 60 million blank lines: memory follows the 80 real rows, not the lines
+  cp -r "$D" "$T/blank"
+  head -c 60000000 /dev/zero | tr '\0' '\n' >>"$T/blank/train.csv"
+  echo '2,1,2,3,4,5,6' >>"$T/blank/train.csv"
+  if nm "$BIN/fake_csv" 2>/dev/null | grep -q __asan_init; then
+    ok "$BIN/fake_csv" train --data "$T/blank" --epochs 1 --log "$T/l"
+  else
+    # 60M rows of 6 int64 features would be 2.9 GB; the file itself is 60 MB
+    ok bash -c "ulimit -v 600000 && exec \"\$0\" \"\$@\"" "$BIN/fake_csv" train --data "$T/blank" --epochs 1 --log "$T/l"
+  fi
+  grep -q '"train_samples":61,' "$T/l" || fail "$(cat "$T/l")"
+  ;;
+ckpt_fields)
+  # valid CRC, out-of-range fields: refused by name, never trusted
+  mkidx "$D" 100 20
+  ok "$M" train --data "$D" --epochs 1 --save "$T/a.ckpt"
+  cp "$T/a.ckpt" "$T/h.ckpt" && "$BIN/nitrt_mkdata" patch "$T/h.ckpt" 228 4 -5
+  expect_error "$T/h.ckpt: invalid checkpoint: the holdout is -5, expected 0..2147483647" "$M" train --resume "$T/h.ckpt" --epochs 2
+  cp "$T/a.ckpt" "$T/u.ckpt" && "$BIN/nitrt_mkdata" patch "$T/u.ckpt" 160 4 99
+  expect_error "$T/u.ckpt: invalid checkpoint: update bits of schedule entry 1 is 99, expected 1..15" "$M" eval --load "$T/u.ckpt"
+  cp "$T/a.ckpt" "$T/r.ckpt" && "$BIN/nitrt_mkdata" patch "$T/r.ckpt" 144 4 3
+  expect_error "$T/r.ckpt: invalid checkpoint: the activation rounding mode is 3, expected 0..2" "$M" predict --load "$T/r.ckpt" --idx "$D/t10k-images-idx3-ubyte"
+  cp "$T/a.ckpt" "$T/s.ckpt" && "$BIN/nitrt_mkdata" patch "$T/s.ckpt" 156 4 100
+  expect_error "$T/s.ckpt: invalid checkpoint: the number of update-bit schedule entries is 100, expected 1..8" "$M" train --resume "$T/s.ckpt" --epochs 3
+  cp "$T/a.ckpt" "$T/w.ckpt" && "$BIN/nitrt_mkdata" patch "$T/w.ckpt" 400 1 128
+  expect_error "$T/w.ckpt: invalid checkpoint: weight 64 of tensor f1 is -128, expected -127..127" "$M" eval --load "$T/w.ckpt"
+  # the control: a patch to a legal value is accepted
+  cp "$T/a.ckpt" "$T/ok.ckpt" && "$BIN/nitrt_mkdata" patch "$T/ok.ckpt" 144 4 2
+  ok "$M" train --resume "$T/ok.ckpt" --epochs 2
+  ;;
+batch_mismatch)
+  # the same model compiled for batch 64 wrote the checkpoint at batch 64
+  mkidx "$D" 200 20
+  ok "$BIN/fake_mnist64" train --data "$D" --epochs 1 --batch 64 --save "$T/a.ckpt"
+  expect_error "$T/a.ckpt: the checkpoint was made at batch 64, but this executable was compiled for batch <= 32: give --batch 32 or less, or recompile with nitc --batch 64" \
+    "$M" eval --load "$T/a.ckpt"
+  expect_error "$T/a.ckpt: the checkpoint was made at batch 64, but this executable was compiled for batch <= 32" \
+    "$M" train --resume "$T/a.ckpt" --epochs 2
+  expect_error "$T/a.ckpt: the checkpoint was made at batch 64" "$M" predict --load "$T/a.ckpt" --idx "$D/t10k-images-idx3-ubyte"
+  ok "$M" eval --load "$T/a.ckpt" --batch 32
+  ok "$M" predict --load "$T/a.ckpt" --idx "$D/t10k-images-idx3-ubyte" --per-sample
+  ;;
+stale_tmp)
+  mkidx "$D" 200 20
+  ok "$M" train --data "$D" --epochs 1 --save "$T/a.ckpt"
+  # what a save killed with SIGKILL leaves: an unlocked temp file
+  head -c 3000 "$T/a.ckpt" >"$T/a.ckpt.tmpK1lled"
+  # a live writer's temp file (held under flock) must stay
+  command -v flock >/dev/null || skip "no flock(1)"
+  exec 9>"$T/a.ckpt.tmpLiveW1"
+  flock 9 || fail "flock"
+  ok "$M" train --data "$D" --epochs 2 --resume "$T/a.ckpt" --save "$T/a.ckpt"
+  [ ! -e "$T/a.ckpt.tmpK1lled" ] || fail "the dead writer's temp file is still there"
+  [ -e "$T/a.ckpt.tmpLiveW1" ] || fail "a live writer's temp file was removed"
+  exec 9>&-
+  # kill -9 at random moments of runs that save after every epoch: the
+  # checkpoint always loads, and the next save leaves no temp file
+  for i in $(seq 1 25); do
+    "$M" train --data "$D" --epochs 1000000 --batch 1 --save "$T/k.ckpt" --quiet &
+    pid=$!
+    sleep "0.$((RANDOM % 40 + 5))"
+    kill -9 "$pid"; wait "$pid" 2>/dev/null
+    if [ -e "$T/k.ckpt" ]; then
+      run "$M" eval --load "$T/k.ckpt" --test-limit 5
+      [ "$rc" = 0 ] || fail "after kill -9 number $i the checkpoint does not load: $(cat "$T/err")"
+    fi
+  done
+  ok "$M" train --data "$D" --epochs 1 --save "$T/k.ckpt"
+  left=$(ls "$T" | grep -c '\.tmp')
+  [ "$left" = 1 ] || fail "temp files left after a clean save: $(ls "$T" | grep '\.tmp')"   # the live writer's
+  ;;
+many_classes)
+  # 400,000 classes (beyond the compiler's 8191) under a 256 KiB stack: the
+  # runtime keeps nothing per class on the stack
+  mkdir -p "$D" && "$BIN/nitrt_mkdata" csv "$D" 16 4 2 400000 || fail mkdata
+  ok bash -c "ulimit -s 256 && exec \"\$0\" \"\$@\"" "$BIN/fake_classes" train --data "$D" --epochs 1 --save "$T/a.ckpt"
+  ok bash -c "ulimit -s 256 && exec \"\$0\" \"\$@\"" "$BIN/fake_classes" eval --load "$T/a.ckpt"
+  ok bash -c "ulimit -s 256 && exec \"\$0\" \"\$@\"" "$BIN/fake_classes" predict --load "$T/a.ckpt" --csv "$D/test.csv" --count 3
+  [ "$(wc -l <"$T/out")" = 3 ] || fail "$(cat "$T/out")"
   ;;
 no_float_insns)
   lib=$RTLIB/libnitrt-x86_64-linux-gnu.a

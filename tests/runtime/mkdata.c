@@ -8,6 +8,15 @@
  *   mkdata cifar DIR PER_FILE NTEST          (5 training batches, 3x32x32, 10 classes)
  *   mkdata csv DIR NTRAIN NTEST NFEAT CLASSES [int|dec]
  *   mkdata raw FILE N DIM
+ *   mkdata tabular DIR NTRAIN NTEST          (train.csv/test.csv, 6 features, 2 classes)
+ *   mkdata patch FILE OFFSET BYTES VALUE     (checkpoint: set a little-endian field,
+ *                                             then make the trailing CRC-32 valid)
+ *
+ * tabular: a typical table on mixed scales. The label is 1 when `ratio`
+ * (0.0010 .. 0.0100) is above 0.005, and nothing else carries information:
+ * income (20000 .. 120000) and age (18 .. 90) are noise, then a constant
+ * column, an all-zero one and one below the 6 decimals CSV keeps. With one
+ * exponent for the whole file the ratio column rounds to zero.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +107,57 @@ static void csv_file(const char *dir, const char *name, uint64_t set, long n, in
   fclose(f);
 }
 
+static void tabular_file(const char *dir, const char *name, uint64_t set, long n) {
+  FILE *f = open_w(dir, name);
+  fprintf(f, "label,income,ratio,age,const,zero,tiny\n");
+  for (long i = 0; i < n; i++) {
+    uint64_t k = nit_key(9, set, 3);
+    int y = (int)(nit_draw(k, (uint64_t)(4 * i)) % 2);
+    long income = 20000 + (long)(nit_draw(k, (uint64_t)(4 * i + 1)) % 100001);
+    int age = 18 + (int)(nit_draw(k, (uint64_t)(4 * i + 2)) % 73);
+    /* ratio in ten-thousandths: 10 .. 45 for class 0, 55 .. 100 for class 1 */
+    int r = (int)(nit_draw(k, (uint64_t)(4 * i + 3)) % 36) + (y ? 55 + (int)(i % 10) : 10);
+    fprintf(f, "%d,%ld,0.%04d,%d,5,0,0.0000001\n", y, income, r, age);
+  }
+  fclose(f);
+}
+
+static unsigned crc32(const unsigned char *p, long n) {
+  unsigned c = 0xFFFFFFFFu;
+  for (long i = 0; i < n; i++) {
+    c ^= p[i];
+    for (int k = 0; k < 8; k++)
+      c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+  }
+  return c ^ 0xFFFFFFFFu;
+}
+
+static int patch(const char *path, long off, int bytes, long long value) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    perror(path);
+    return 1;
+  }
+  static unsigned char b[1 << 24];
+  long n = (long)fread(b, 1, sizeof b, f);
+  fclose(f);
+  if (n < 4 || off < 0 || off + bytes > n - 4) {
+    fprintf(stderr, "patch: offset out of range\n");
+    return 1;
+  }
+  for (int i = 0; i < bytes; i++)
+    b[off + i] = (unsigned char)((unsigned long long)value >> (8 * i));
+  unsigned c = crc32(b, n - 4);
+  for (int i = 0; i < 4; i++)
+    b[n - 4 + i] = (unsigned char)(c >> (8 * i));
+  f = fopen(path, "wb");
+  if (!f || fwrite(b, 1, (size_t)n, f) != (size_t)n || fclose(f) != 0) {
+    perror(path);
+    return 1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 9 && !strcmp(argv[1], "idx")) {
     int c = atoi(argv[5]), h = atoi(argv[6]), w = atoi(argv[7]), k = atoi(argv[8]);
@@ -135,6 +195,13 @@ int main(int argc, char **argv) {
     fclose(f);
     return 0;
   }
-  fprintf(stderr, "usage: mkdata idx|cifar|csv|raw ...\n");
+  if (argc >= 5 && !strcmp(argv[1], "tabular")) {
+    tabular_file(argv[2], "train.csv", 1, atol(argv[3]));
+    tabular_file(argv[2], "test.csv", 2, atol(argv[4]));
+    return 0;
+  }
+  if (argc >= 6 && !strcmp(argv[1], "patch"))
+    return patch(argv[2], atol(argv[3]), atoi(argv[4]), atoll(argv[5]));
+  fprintf(stderr, "usage: mkdata idx|cifar|csv|raw|tabular|patch ...\n");
   return 2;
 }

@@ -7,8 +7,12 @@
  * Expected loss values were computed independently (Python floats) from the
  * definition ln(sum_j exp(z_j)) - z_y, then written here as Q24 integers.
  */
+#define _DEFAULT_SOURCE /* flock */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -182,6 +186,12 @@ START_TEST(cli_other_commands) {
   ck_assert_int_eq(PARSE(&o, "predict", "--load", "c", "--idx", "f", "--index", "4"), 0);
   ck_assert_int_eq(o.cmd, CMD_PREDICT);
   ck_assert_int_eq(o.index, 4);
+  ck_assert(!o.per_sample);
+  ck_assert_int_eq(PARSE(&o, "predict", "--load", "c", "--csv", "f.csv", "--per-sample"), 0);
+  ck_assert_str_eq(o.csv, "f.csv");
+  ck_assert(o.per_sample);
+  ck_assert_int_eq(PARSE(&o, "eval", "--load", "c", "--per-sample"), 0);
+  ck_assert(o.per_sample);
   ck_assert_int_eq(PARSE(&o, "info"), 0);
   ck_assert_int_eq(o.cmd, CMD_INFO);
   ck_assert_int_eq(PARSE(&o, "--help"), 0);
@@ -217,6 +227,9 @@ START_TEST(cli_rejects) {
   ck_assert_int_eq(PARSE(&o, "eval", "--data", "d"), -1);     /* no --load */
   ck_assert_int_eq(PARSE(&o, "predict", "--load", "c"), -1); /* no input */
   ck_assert_int_eq(PARSE(&o, "predict", "--load", "c", "--idx", "a", "--raw", "b"), -1);
+  ck_assert_int_eq(PARSE(&o, "predict", "--load", "c", "--csv", "a", "--raw", "b"), -1);
+  ck_assert_int_eq(PARSE(&o, "train", "--per-sample"), -1);
+  ck_assert_int_eq(PARSE(&o, "eval", "--load", "c", "--per-sample=1"), -1);
   ck_assert_int_eq(PARSE(&o, "info", "--data", "d"), -1);
 }
 END_TEST
@@ -285,7 +298,8 @@ START_TEST(idx_good) {
   Dataset d;
   ck_assert_int_eq(nitrt_load_idx(tpath("i"), tpath("l"), &m, 0, &d), 0);
   ck_assert_int_eq(d.n, 5);
-  ck_assert_int_eq(d.in_exp, -7);
+  ck_assert_int_eq(d.q.in_exp, -7);
+  ck_assert_int_eq(d.q.kind, NITRT_QUANT_PIXELS);
   for (int i = 0; i < 80; i++)
     ck_assert_int_eq(d.x[i], pix[i] >> 1);
   for (int i = 0; i < 5; i++)
@@ -332,14 +346,14 @@ START_TEST(dir_detection) {
   NitModel m = model_shape(1, 4, 4, 3);
   uint32_t id[3] = {5, 4, 4}, ld[1] = {5};
   Dataset tr, te;
-  ck_assert_int_eq(nitrt_load_dir(tpath("nope"), &m, 0, 0, &tr, &te), -1);
-  ck_assert_int_eq(nitrt_load_dir(tmpdir, &m, 0, 0, &tr, &te), -1); /* empty */
+  ck_assert_int_eq(nitrt_load_dir(tpath("nope"), &m, 0, 0, NULL, &tr, &te), -1);
+  ck_assert_int_eq(nitrt_load_dir(tmpdir, &m, 0, 0, NULL, &tr, &te), -1); /* empty */
   write_idx(tpath("train-images-idx3-ubyte"), 3, id, pix, 0);
   write_idx(tpath("train-labels-idx1-ubyte"), 1, ld, lbls, 0);
-  ck_assert_int_eq(nitrt_load_dir(tmpdir, &m, 0, 0, &tr, &te), -1); /* no test set */
+  ck_assert_int_eq(nitrt_load_dir(tmpdir, &m, 0, 0, NULL, &tr, &te), -1); /* no test set */
   write_idx(tpath("t10k-images-idx3-ubyte"), 3, id, pix, 0);
   write_idx(tpath("t10k-labels-idx1-ubyte"), 1, ld, lbls, 0);
-  ck_assert_int_eq(nitrt_load_dir(tmpdir, &m, 3, 4, &tr, &te), 0);
+  ck_assert_int_eq(nitrt_load_dir(tmpdir, &m, 3, 4, NULL, &tr, &te), 0);
   ck_assert_int_eq(tr.n, 3);
   ck_assert_int_eq(te.n, 4);
   nitrt_data_free(&tr);
@@ -380,41 +394,135 @@ START_TEST(cifar_files) {
 }
 END_TEST
 
-START_TEST(csv_pixels_and_decimals) {
+/* Expected values below are worked by hand from the rule: shift s_j is the
+ * smallest with max|v_j| * 2^-s_j <= 127, x = round(v * 2^-s_j) half away
+ * from zero, saturated. */
+START_TEST(csv_per_column) {
   NitModel m = model_shape(1, 1, 3, 3);
   Dataset d, t;
+  /* integer columns: a max 4 -> s -4 (4*16 = 64); b max 255 -> s 2 (255/2 =
+     127.5 > 127, 255/4 = 63.75); c max 17 -> s -2 (68) */
   write_text(tpath("p.csv"), "label,a,b,c\n0,0,255,17\n2, 4 ,100,3\r\n\n");
-  ck_assert_int_eq(nitrt_load_csv(tpath("p.csv"), &m, 0, NULL, &d), 0);
+  ck_assert_int_eq(nitrt_load_csv(tpath("p.csv"), &m, 0, true, NULL, &d), 0);
   ck_assert_int_eq(d.n, 2);
-  ck_assert_int_eq(d.in_exp, -7);
-  ck_assert(d.pixels);
-  const int8_t want[6] = {0, 127, 8, 2, 50, 1};
+  ck_assert_int_eq(d.q.in_exp, -7);
+  ck_assert_int_eq(d.q.kind, NITRT_QUANT_COLUMNS);
+  ck_assert_int_eq(d.q.ncols, 3);
+  const int8_t ws[3] = {-4, 2, -2}, want[6] = {0, 64, 68, 64, 25, 12};
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(d.q.shift[i], ws[i]);
   for (int i = 0; i < 6; i++)
     ck_assert_int_eq(d.x[i], want[i]);
   ck_assert_int_eq(d.y[1], 2);
+  ck_assert_int_eq(d.print.format, NITRT_FMT_CSV);
+  ck_assert_int_eq(d.print.n, 2);
   nitrt_data_free(&d);
-  /* max |v| = 1.5: the smallest s with 1.5 * 2^-s <= 127 is -6 */
+  /* decimals: 1.5 -> s -6 (96); 0.25 -> s -8 (64), 0.1 * 256 = 25.6 -> 26;
+     0.75 -> s -7 (96), 0.025 * 128 = 3.2 -> 3. One exponent for the whole
+     file (the old rule) would give s -6 and 0.025 * 64 = 1.6 -> 2 */
   write_text(tpath("f.csv"), "1,1.5,-0.25,0.75\n0,-1.5,1e-1,2.5E-2\n");
-  ck_assert_int_eq(nitrt_load_csv(tpath("f.csv"), &m, 0, NULL, &d), 0);
-  ck_assert_int_eq(d.in_exp, -6);
-  ck_assert(!d.pixels);
-  const int8_t wf[6] = {96, -16, 48, -96, 6, 2}; /* 0.1*64 = 6.4, 0.025*64 = 1.6 */
+  ck_assert_int_eq(nitrt_load_csv(tpath("f.csv"), &m, 0, true, NULL, &d), 0);
+  const int8_t wf[6] = {96, -64, 96, -96, 26, 3};
   for (int i = 0; i < 6; i++)
     ck_assert_int_eq(d.x[i], wf[i]);
-  /* the test set reuses the exponent and saturates */
+  /* the test set reuses the shifts and saturates: 3.0 * 64 = 192 -> 127,
+     -0.5 * 256 = -128 -> -127 */
   write_text(tpath("g.csv"), "2,3.0,-0.5,0\n");
-  ck_assert_int_eq(nitrt_load_csv(tpath("g.csv"), &m, 0, &d, &t), 0);
-  ck_assert_int_eq(t.in_exp, -6);
+  ck_assert_int_eq(nitrt_load_csv(tpath("g.csv"), &m, 0, true, &d.q, &t), 0);
+  ck_assert_int_eq(t.q.shift[1], -8);
   ck_assert_int_eq(t.x[0], 127);
-  ck_assert_int_eq(t.x[1], -32);
+  ck_assert_int_eq(t.x[1], -127);
+  ck_assert_int_eq(t.x[2], 0);
   nitrt_data_free(&t);
   nitrt_data_free(&d);
-  /* big values get a positive exponent: 1000 * 2^-3 = 125 */
-  write_text(tpath("h.csv"), "0,1000,-500,1\n");
-  ck_assert_int_eq(nitrt_load_csv(tpath("h.csv"), &m, 0, NULL, &d), 0);
-  ck_assert_int_eq(d.in_exp, 3);
+  /* big values get positive shifts: 1000 -> s 3 (125), -500 / 8 = -62.5 ->
+     -63 (half away from zero); 500 -> s 2; 1 -> s -6 */
+  write_text(tpath("h.csv"), "0,1000,-500,1\n1,-500,2,0\n");
+  ck_assert_int_eq(nitrt_load_csv(tpath("h.csv"), &m, 0, true, NULL, &d), 0);
+  ck_assert_int_eq(d.q.shift[0], 3);
   ck_assert_int_eq(d.x[0], 125);
-  ck_assert_int_eq(d.x[1], -63); /* -62.5 rounds away from zero */
+  ck_assert_int_eq(d.x[3], -63);
+  ck_assert_int_eq(d.q.shift[1], 2);
+  ck_assert_int_eq(d.x[1], -125);
+  ck_assert_int_eq(d.q.shift[2], -6);
+  ck_assert_int_eq(d.x[2], 64);
+  nitrt_data_free(&d);
+  /* the largest value the parser takes: the shift search used to overflow
+     here and never end. 8999999999999 / 2^37 = 65.48 -> 65 (2^36 is too
+     small: 130.96) */
+  write_text(tpath("huge.csv"), "0,8999999999999,-8999999999999,1\n1,1,2,3\n");
+  ck_assert_int_eq(nitrt_load_csv(tpath("huge.csv"), &m, 0, true, NULL, &d), 0);
+  ck_assert_int_eq(d.q.shift[0], 37);
+  ck_assert_int_eq(d.x[0], 65);
+  ck_assert_int_eq(d.x[1], -65);
+  nitrt_data_free(&d);
+  /* and the smallest: 0.000001 -> s -26 (2^26 * 1e-6 = 67.1 -> 67) */
+  write_text(tpath("tiny.csv"), "0,0.000001,1,1\n1,0,2,3\n");
+  ck_assert_int_eq(nitrt_load_csv(tpath("tiny.csv"), &m, 0, true, NULL, &d), 0);
+  ck_assert_int_eq(d.q.shift[0], -26);
+  ck_assert_int_eq(d.x[0], 67);
+  nitrt_data_free(&d);
+}
+END_TEST
+
+/* stderr of one call, into a buffer; for checking messages. */
+static char errbuf[4096];
+#define CAPTURE(call)                                                                      \
+  do {                                                                                     \
+    fflush(stderr);                                                                        \
+    FILE *cap_ = freopen(tpath("stderr.txt"), "w", stderr);                              \
+    ck_assert_ptr_nonnull(cap_);                                                           \
+    (call);                                                                                \
+    fflush(stderr);                                                                        \
+    ck_assert_ptr_nonnull(freopen("/dev/null", "w", stderr));                            \
+    FILE *in_ = fopen(tpath("stderr.txt"), "r");                                          \
+    size_t got_ = fread(errbuf, 1, sizeof errbuf - 1, in_);                                \
+    errbuf[got_] = '\0';                                                                   \
+    fclose(in_);                                                                           \
+  } while (0)
+#define ERR_HAS(s) ck_assert_msg(strstr(errbuf, s) != NULL, "stderr '%s' lacks '%s'", errbuf, s)
+
+START_TEST(csv_constant_columns) {
+  NitModel m = model_shape(1, 1, 4, 3);
+  Dataset d;
+  /* b is constant, c is below the 6 kept decimals (all zero), d all zero */
+  write_text(tpath("k.csv"), "0,1,5,0.0000001,0\n1,2,5,0.0000002,0\n2,3,5,0,0\n");
+  int rc;
+  CAPTURE(rc = nitrt_load_csv(tpath("k.csv"), &m, 0, true, NULL, &d));
+  ck_assert_int_eq(rc, 0);
+  ERR_HAS("k.csv: 3 of 4 features are constant over the 3 training samples");
+  ERR_HAS("features 2, 3 (all zero), 4 (all zero)");
+  nitrt_data_free(&d);
+  /* a test set (given shifts) is not judged */
+  write_text(tpath("k2.csv"), "0,1,1,1,1\n1,1,1,1,1\n");
+  Dataset t;
+  CAPTURE(rc = nitrt_load_csv(tpath("k.csv"), &m, 0, true, NULL, &d));
+  CAPTURE(rc = nitrt_load_csv(tpath("k2.csv"), &m, 0, true, &d.q, &t));
+  ck_assert_int_eq(rc, 0);
+  ck_assert_str_eq(errbuf, "");
+  nitrt_data_free(&t);
+  nitrt_data_free(&d);
+}
+END_TEST
+
+START_TEST(csv_predict_rows) {
+  NitModel m = model_shape(1, 1, 3, 3);
+  Dataset d, p;
+  write_text(tpath("tr.csv"), "0,1,2,3\n1,4,5,6\n");
+  ck_assert_int_eq(nitrt_load_csv(tpath("tr.csv"), &m, 0, true, NULL, &d), 0);
+  /* features alone, or a label and the features; a header */
+  write_text(tpath("p.csv"), "a,b,c\n4,5,6\n1,4,5,6\n");
+  ck_assert_int_eq(nitrt_load_csv(tpath("p.csv"), &m, 0, false, &d.q, &p), 0);
+  ck_assert_int_eq(p.n, 2);
+  ck_assert_ptr_null(p.y);
+  ck_assert_mem_eq(p.x, d.x + 3, 3);
+  ck_assert_mem_eq(p.x + 3, d.x + 3, 3);
+  nitrt_data_free(&p);
+  int rc;
+  write_text(tpath("p2.csv"), "4,5\n");
+  CAPTURE(rc = nitrt_load_csv(tpath("p2.csv"), &m, 0, false, &d.q, &p));
+  ck_assert_int_eq(rc, -1);
+  ERR_HAS("p2.csv:1: 2 fields but the model expects 3 features");
   nitrt_data_free(&d);
 }
 END_TEST
@@ -422,17 +530,34 @@ END_TEST
 START_TEST(csv_bad) {
   NitModel m = model_shape(1, 1, 3, 3);
   Dataset d;
+  int rc;
   write_text(tpath("a.csv"), "0,1,2,3\n3,1,2,3\n");
-  ck_assert_int_eq(nitrt_load_csv(tpath("a.csv"), &m, 0, NULL, &d), -1); /* label 3 */
+  CAPTURE(rc = nitrt_load_csv(tpath("a.csv"), &m, 0, true, NULL, &d));
+  ck_assert_int_eq(rc, -1);
+  ERR_HAS("a.csv:2: label 3 is out of range");
   write_text(tpath("b.csv"), "0,1,2,3\n1,1,2\n");
-  ck_assert_int_eq(nitrt_load_csv(tpath("b.csv"), &m, 0, NULL, &d), -1); /* 2 features */
+  CAPTURE(rc = nitrt_load_csv(tpath("b.csv"), &m, 0, true, NULL, &d));
+  ck_assert_int_eq(rc, -1);
+  ERR_HAS("b.csv:2: 2 features but the model expects 3");
   write_text(tpath("c.csv"), "0,1,2,3\n1,1,x,3\n");
-  ck_assert_int_eq(nitrt_load_csv(tpath("c.csv"), &m, 0, NULL, &d), -1); /* not a number */
+  CAPTURE(rc = nitrt_load_csv(tpath("c.csv"), &m, 0, true, NULL, &d));
+  ck_assert_int_eq(rc, -1);
+  ERR_HAS("c.csv:2:5: feature 2: expected a decimal number");
   write_text(tpath("d.csv"), "label,a,b,c\n");
-  ck_assert_int_eq(nitrt_load_csv(tpath("d.csv"), &m, 0, NULL, &d), -1); /* empty */
+  ck_assert_int_eq(nitrt_load_csv(tpath("d.csv"), &m, 0, true, NULL, &d), -1); /* empty */
   write_text(tpath("e.csv"), "0.5,1,2,3\n");
-  ck_assert_int_eq(nitrt_load_csv(tpath("e.csv"), &m, 0, NULL, &d), -1); /* label 0.5 */
-  ck_assert_int_eq(nitrt_load_csv(tpath("none.csv"), &m, 0, NULL, &d), -1);
+  ck_assert_int_eq(nitrt_load_csv(tpath("e.csv"), &m, 0, true, NULL, &d), -1); /* label 0.5 */
+  ck_assert_int_eq(nitrt_load_csv(tpath("none.csv"), &m, 0, true, NULL, &d), -1);
+  write_text(tpath("big.csv"), "0,9000000000001,1,1\n");
+  CAPTURE(rc = nitrt_load_csv(tpath("big.csv"), &m, 0, true, NULL, &d));
+  ck_assert_int_eq(rc, -1);
+  ERR_HAS("big.csv:1:3: feature 1: expected a decimal number of magnitude at most 9e12");
+  /* a NUL byte is an error with its line, not the end of the data set */
+  write_bytes(tpath("nul.csv"), "0,1,2,3\n1,1,2,3\n2,1\0002,3\n0,1,2,3\n", 32);
+  CAPTURE(rc = nitrt_load_csv(tpath("nul.csv"), &m, 0, true, NULL, &d));
+  ck_assert_int_eq(rc, -1);
+  ERR_HAS("nul.csv:3: NUL byte at offset 19");
+  ck_assert_ptr_null(d.x);
 }
 END_TEST
 
@@ -523,6 +648,10 @@ START_TEST(init_rule) {
 }
 END_TEST
 
+/* A valid checkpoint of the fake model: parameters from the init rule with
+ * a few extreme values, data recorded as CSV with per-column shifts. */
+static int8_t sample_shift[784];
+
 static Ckpt sample_ckpt(uint8_t *slab) {
   Ckpt c;
   memset(&c, 0, sizeof c);
@@ -535,9 +664,19 @@ static Ckpt sample_ckpt(uint8_t *slab) {
   c.shuffle_seed = c.r.seed;
   c.shuffle_epoch = 4;
   c.ntrain = 480;
-  for (int64_t i = 0; i < nit_model.param_bytes; i++)
-    slab[i] = (uint8_t)(i * 7 + 1);
+  nitrt_init_params(&nit_model, slab, 5);
+  slab[0] = (uint8_t)(int8_t)-127;
+  slab[1] = 127;
   c.params = slab;
+  for (int i = 0; i < 784; i++)
+    sample_shift[i] = (int8_t)(i % 30 - 10);
+  c.q.kind = NITRT_QUANT_COLUMNS;
+  c.q.in_exp = -7;
+  c.q.ncols = 784;
+  c.q.shift = sample_shift;
+  c.train = (DataPrint){NITRT_FMT_CSV, 500, 0x1122334455667788ull};
+  c.test = (DataPrint){NITRT_FMT_CSV, 100, 0x99AABBCCDDEEFF00ull};
+  snprintf(c.data, sizeof c.data, "/data/sets/tabular");
   return c;
 }
 
@@ -549,7 +688,7 @@ START_TEST(ckpt_roundtrip) {
   ck_assert_int_eq(nitrt_ckpt_save(tpath("a.ckpt"), m, &c), 0);
   struct stat st;
   ck_assert_int_eq(stat(tpath("a.ckpt"), &st), 0);
-  ck_assert_int_eq(st.st_size, nitrt_ckpt_size(m));
+  ck_assert_int_eq(st.st_size, nitrt_ckpt_size(m, &c));
   ck_assert_int_eq(nitrt_ckpt_load(tpath("a.ckpt"), m, &r, back), 0);
   ck_assert_mem_eq(slab, back, (size_t)m->param_bytes);
   ck_assert_uint_eq(r.epoch, 3);
@@ -563,10 +702,20 @@ START_TEST(ckpt_roundtrip) {
   ck_assert_uint_eq(r.shuffle_epoch, 4);
   ck_assert_int_eq(r.ntrain, 480);
   ck_assert_str_eq(r.name, "fake");
+  /* the data: quantization, identities, directory */
+  ck_assert_uint_eq(r.version, 2);
+  ck_assert_int_eq(r.q.kind, NITRT_QUANT_COLUMNS);
+  ck_assert_int_eq(r.q.in_exp, -7);
+  ck_assert_int_eq(r.q.ncols, 784);
+  ck_assert_mem_eq(r.q.shift, sample_shift, 784);
+  ck_assert(nitrt_print_same(&r.train, &c.train));
+  ck_assert(nitrt_print_same(&r.test, &c.test));
+  ck_assert_str_eq(r.data, "/data/sets/tabular");
+  nitrt_ckpt_free(&r);
   /* byte layout: magic, little-endian fields at their documented offsets */
   uint8_t *b;
   size_t len;
-  ck_assert_int_eq(nitrt_read_file(tpath("a.ckpt"), &b, &len), 0);
+  ck_assert_int_eq(nitrt_read_file(tpath("a.ckpt"), "a checkpoint", &b, &len), 0);
   ck_assert_mem_eq(b, "NITCKPT\0", 8);
   ck_assert_int_eq(b[8], NITRT_CKPT_VERSION);
   ck_assert_int_eq(b[96], 3);
@@ -575,12 +724,27 @@ START_TEST(ckpt_roundtrip) {
   uint32_t crc = nitrt_crc32(b, len - 4);
   ck_assert_uint_eq(b[len - 4] | b[len - 3] << 8 | b[len - 2] << 16 | (uint32_t)b[len - 1] << 24,
                     crc);
+  ck_assert_int_eq(b[256], NITRT_FMT_CSV);
+  ck_assert_int_eq(b[260], NITRT_QUANT_COLUMNS);
+  ck_assert_int_eq(b[264], 0xF9); /* -7 */
+  ck_assert_int_eq(b[272] | b[273] << 8, 784);
+  ck_assert_int_eq(b[280] | b[284] << 8 | b[288] << 16, 1 | 28 << 8 | 28 << 16);
+  ck_assert_int_eq(b[296] | b[297] << 8, 500);
+  ck_assert_int_eq(b[304], 0x88);
+  ck_assert_int_eq(b[312], 100);
+  ck_assert_int_eq(b[328], 18);
+  size_t at = 336 + (size_t)m->param_bytes;
+  ck_assert_mem_eq(b + at, sample_shift, 784);
+  ck_assert_mem_eq(b + at + 784, "/data/sets/tabular", 18);
+  ck_assert_uint_eq(len, at + 784 + 18 + 4);
   free(b);
   /* overwrite in place: still one file, no temp files left behind */
   c.epoch = 4;
+  c.shuffle_epoch = 5;
   ck_assert_int_eq(nitrt_ckpt_save(tpath("a.ckpt"), m, &c), 0);
   ck_assert_int_eq(nitrt_ckpt_load(tpath("a.ckpt"), m, &r, back), 0);
   ck_assert_uint_eq(r.epoch, 4);
+  nitrt_ckpt_free(&r);
   char cmd[600];
   snprintf(cmd, sizeof cmd, "test $(ls '%s' | wc -l) -eq 1", tmpdir);
   ck_assert_int_eq(system(cmd), 0);
@@ -597,7 +761,7 @@ START_TEST(ckpt_rejects) {
   ck_assert_int_eq(nitrt_ckpt_save(tpath("a.ckpt"), m, &c), 0);
   uint8_t *b;
   size_t len;
-  ck_assert_int_eq(nitrt_read_file(tpath("a.ckpt"), &b, &len), 0);
+  ck_assert_int_eq(nitrt_read_file(tpath("a.ckpt"), "a checkpoint", &b, &len), 0);
   /* every single flipped byte is caught */
   for (size_t pos = 0; pos < len; pos += 97) {
     b[pos] ^= 0x10;
@@ -619,6 +783,219 @@ START_TEST(ckpt_rejects) {
   free(b);
   nitrt_free_aligned(slab, (size_t)nit_model.param_bytes);
   nitrt_free_aligned(back, (size_t)nit_model.param_bytes);
+}
+END_TEST
+
+/* A checkpoint's bytes with a field changed and the CRC made valid again. */
+static void put_le(uint8_t *b, size_t off, int size, uint64_t v) {
+  for (int i = 0; i < size; i++)
+    b[off + (size_t)i] = (uint8_t)(v >> (8 * i));
+}
+
+static void fix_crc(uint8_t *b, size_t len) { put_le(b, len - 4, 4, nitrt_crc32(b, len - 4)); }
+
+START_TEST(ckpt_fields_validated) {
+  const NitModel *m = &nit_model;
+  uint8_t *slab = nitrt_alloc_aligned((size_t)m->param_bytes);
+  uint8_t *back = nitrt_alloc_aligned((size_t)m->param_bytes);
+  Ckpt c = sample_ckpt(slab), r;
+  size_t len;
+  uint8_t *good = nitrt_ckpt_serialize(m, &c, &len);
+  ck_assert_ptr_nonnull(good);
+  uint8_t *b = malloc(len);
+  const size_t P = (size_t)m->param_bytes, S = 336 + P; /* the shifts */
+  const struct {
+    size_t off;
+    int size;
+    uint64_t v;
+    const char *msg;
+  } cases[] = {
+      {136, 4, 0, "the batch is 0, expected 1..1048576"},
+      {136, 4, 2000000, "the batch is 2000000"},
+      {140, 4, 0xFFFFFFFF, "the total epochs is -1, expected 1..1000000"},
+      {144, 4, 3, "the activation rounding mode is 3, expected 0..2"},
+      {148, 4, 0x80000000u, "the error rounding mode is -2147483648"},
+      {152, 4, 7, "the gradient rounding mode is 7"},
+      {156, 4, 0, "the number of update-bit schedule entries is 0, expected 1..8"},
+      {156, 4, 9, "the number of update-bit schedule entries is 9"},
+      {160, 4, 16, "update bits of schedule entry 1 is 16, expected 1..15"},
+      {164, 4, 0, "update bits of schedule entry 2 is 0"},
+      {168, 4, 3, "unused schedule entry 3 is 3, expected 0..0"},
+      {192, 4, 2, "the first epoch of schedule entry 1 is 2, expected 1..1"},
+      {196, 4, 1, "the first epoch of schedule entry 2 is 1, expected 2..2147483647"},
+      {224, 4, 2, "decay is 2, expected 0..1"},
+      {228, 4, 0xFFFFFFFB, "the holdout is -5, expected 0..2147483647"},
+      {228, 4, 30, "the training samples used plus the holdout is 510, expected 1..500"},
+      {232, 8, (uint64_t)-1, "the limit is -1"},
+      {96, 4, 0, "the epochs completed is 0, expected 1..9"},
+      {96, 4, 10, "the epochs completed is 10, expected 1..9"},
+      {100, 4, 7, "the next epoch of the data order is 7, expected 4..4"},
+      {104, 8, 2, "the global step is 2, expected 3.."},
+      {120, 8, 5, "the shuffle seed 5 differs from the seed"},
+      {128, 8, 0, "the training samples used is 0"},
+      {244, 4, 1, "a reserved field (offset 244) is 1"},
+      {80, 1, 'x', "padding byte of the model name is 120"},
+      {256, 4, 4, "the training data format is 4, expected 1..3"},
+      {292, 4, NITRT_FMT_IDX, "the test data format is 1, expected 3..3"},
+      {260, 4, 0, "the quantization is 0, expected 1..1"},
+      {264, 4, 0, "the input exponent is 0, expected -7..-7"},
+      {280, 4, 3, "the input channels is 3, expected 1..1"},
+      {288, 4, 27, "the input width is 27, expected 28..28"},
+      {296, 8, 479, "the training set's sample count is 479, expected 480.."},
+      {312, 8, 0, "the test set's sample count is 0"},
+      {332, 4, 1, "a reserved field (offset 332) is 1"},
+      {S + 5, 1, 63, "the shift of column 6 is 63, expected -40..62"},
+      {S + 7, 1, 0xD7, "the shift of column 8 is -41"},
+      {336, 1, 0x80, "weight 0 of tensor f1 is -128, expected -127..127"},
+      {336 + 7840, 1, 1, "padding byte 7840 of the parameters is 1, expected 0"},
+      {336 + P - 1, 1, 2, "padding byte 7935 of the parameters is 2"},
+      {272, 8, 783, "column shifts and a 18-byte data directory do not fit"},
+      {328, 4, 19, "column shifts and a 19-byte data directory do not fit"},
+      {S + 784 + 3, 1, 0, "the data directory holds a NUL byte"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    memcpy(b, good, len);
+    put_le(b, cases[i].off, cases[i].size, cases[i].v);
+    fix_crc(b, len);
+    memset(back, 0x5A, (size_t)m->param_bytes);
+    int rc;
+    CAPTURE(rc = nitrt_ckpt_parse("x.ckpt", b, len, m, &r, back));
+    ck_assert_msg(rc == -1, "case %zu (%s) accepted", i, cases[i].msg);
+    ERR_HAS("x.ckpt: invalid checkpoint: ");
+    ERR_HAS(cases[i].msg);
+    ck_assert_int_eq(back[0], 0x5A); /* nothing copied */
+  }
+  /* the unmodified bytes pass */
+  ck_assert_int_eq(nitrt_ckpt_parse("x.ckpt", good, len, m, &r, back), 0);
+  nitrt_ckpt_free(&r);
+  free(b);
+  free(good);
+  nitrt_free_aligned(slab, (size_t)m->param_bytes);
+  nitrt_free_aligned(back, (size_t)m->param_bytes);
+}
+END_TEST
+
+/* A format-1 checkpoint (no data section) still loads; the data are
+ * unknown (version 1), and eval without --data refuses to guess. */
+START_TEST(ckpt_format1_loads) {
+  const NitModel *m = &nit_model;
+  uint8_t *slab = nitrt_alloc_aligned((size_t)m->param_bytes);
+  uint8_t *back = nitrt_alloc_aligned((size_t)m->param_bytes);
+  Ckpt c = sample_ckpt(slab), r;
+  size_t len2;
+  uint8_t *v2 = nitrt_ckpt_serialize(m, &c, &len2);
+  const size_t P = (size_t)m->param_bytes, len = 256 + P + 4;
+  uint8_t *b = calloc(1, len);
+  memcpy(b, v2, 256);
+  memcpy(b + 256, v2 + 336, P);
+  put_le(b, 8, 4, 1);
+  put_le(b, 16, 8, len);
+  fix_crc(b, len);
+  write_bytes(tpath("v1.ckpt"), b, len);
+  ck_assert_int_eq(nitrt_ckpt_load(tpath("v1.ckpt"), m, &r, back), 0);
+  ck_assert_uint_eq(r.version, 1);
+  ck_assert_mem_eq(back, slab, P);
+  ck_assert_uint_eq(r.epoch, 3);
+  ck_assert_str_eq(r.data, "");
+  Options o;
+  memset(&o, 0, sizeof o);
+  const char *dir;
+  CAPTURE(dir = nitrt_data_dir(&o, m, &r, "v1.ckpt"));
+  ck_assert_ptr_null(dir);
+  ERR_HAS("v1.ckpt: the checkpoint does not record its data set (format 1): give --data DIR");
+  nitrt_ckpt_free(&r);
+  /* format 3 is refused by name */
+  put_le(b, 8, 4, 3);
+  fix_crc(b, len);
+  int rc;
+  CAPTURE(rc = nitrt_ckpt_parse("v3.ckpt", b, len, m, &r, back));
+  ck_assert_int_eq(rc, -1);
+  ERR_HAS("v3.ckpt: checkpoint format version 3; this runtime reads versions 1 to 2");
+  free(b);
+  free(v2);
+  nitrt_free_aligned(slab, P);
+  nitrt_free_aligned(back, P);
+}
+END_TEST
+
+/* Temp files of saves killed outright are removed by the next save, unless
+ * a live writer holds them. */
+START_TEST(ckpt_stale_temp_files) {
+  const NitModel *m = &nit_model;
+  uint8_t *slab = nitrt_alloc_aligned((size_t)m->param_bytes);
+  Ckpt c = sample_ckpt(slab);
+  write_text(tpath("a.ckpt.tmpAbC123"), "half a checkpoint");
+  write_text(tpath("a.ckpt.tmpLive99"), "a live writer's");
+  write_text(tpath("a.ckpt.tmpToolong1"), "not ours");
+  write_text(tpath("b.ckpt.tmpAbC123"), "another checkpoint's");
+  int up[2], down[2]; /* child -> parent: locked; parent -> child: let go */
+  ck_assert_int_eq(pipe(up), 0);
+  ck_assert_int_eq(pipe(down), 0);
+  pid_t child = fork();
+  if (child == 0) { /* the live writer: holds its lock until told */
+    int fd = open(tpath("a.ckpt.tmpLive99"), O_RDWR);
+    char ch;
+    if (fd < 0 || flock(fd, LOCK_EX) != 0 || write(up[1], "L", 1) != 1)
+      _exit(1);
+    if (read(down[0], &ch, 1) < 0)
+      _exit(1);
+    _exit(0);
+  }
+  char ch;
+  ck_assert_int_eq(read(up[0], &ch, 1), 1); /* locked */
+  ck_assert_int_eq(nitrt_ckpt_save(tpath("a.ckpt"), m, &c), 0);
+  ck_assert_int_eq(access(tpath("a.ckpt.tmpAbC123"), F_OK), -1);
+  ck_assert_int_eq(access(tpath("a.ckpt.tmpLive99"), F_OK), 0);
+  ck_assert_int_eq(access(tpath("a.ckpt.tmpToolong1"), F_OK), 0);
+  ck_assert_int_eq(access(tpath("b.ckpt.tmpAbC123"), F_OK), 0);
+  ck_assert_int_eq(write(down[1], "x", 1), 1);
+  int st;
+  ck_assert_int_eq(waitpid(child, &st, 0), child);
+  ck_assert_int_eq(nitrt_ckpt_clean_stale(tpath("a.ckpt")), 1); /* its writer is gone */
+  ck_assert_int_eq(access(tpath("a.ckpt.tmpLive99"), F_OK), -1);
+  for (int i = 0; i < 2; i++) {
+    close(up[i]);
+    close(down[i]);
+  }
+  nitrt_free_aligned(slab, (size_t)m->param_bytes);
+}
+END_TEST
+
+/* Directories, FIFOs and devices are refused by name, without blocking. */
+START_TEST(files_not_regular) {
+  const NitModel *m = &nit_model;
+  ck_assert_int_eq(mkfifo(tpath("fifo"), 0600), 0);
+  uint8_t *b;
+  size_t len;
+  int rc;
+  alarm(20); /* a blocking open would hang here: fail instead */
+  CAPTURE(rc = nitrt_read_file(tpath("fifo"), "a data file", &b, &len));
+  ck_assert_int_eq(rc, -1);
+  ERR_HAS("fifo: is a FIFO, expected a data file (a regular file)");
+  CAPTURE(rc = nitrt_read_file(tmpdir, "a checkpoint", &b, &len));
+  ck_assert_int_eq(rc, -1);
+  ERR_HAS(": is a directory, expected a checkpoint (a regular file)");
+  CAPTURE(rc = nitrt_read_file("/dev/null", "an input file", &b, &len));
+  ck_assert_int_eq(rc, -1);
+  ERR_HAS("/dev/null: is a character device, expected an input file");
+  Dataset d;
+  Ckpt c;
+  uint8_t *slab = nitrt_alloc_aligned((size_t)m->param_bytes);
+  CAPTURE(rc = nitrt_load_csv(tpath("fifo"), m, 0, true, NULL, &d));
+  ck_assert_int_eq(rc, -1);
+  ERR_HAS("is a FIFO");
+  CAPTURE(rc = nitrt_ckpt_load(tpath("fifo"), m, &c, slab));
+  ck_assert_int_eq(rc, -1);
+  ERR_HAS("fifo: is a FIFO, expected a checkpoint");
+  CAPTURE(rc = nitrt_check_writable(tpath("fifo")));
+  ck_assert_int_eq(rc, -1);
+  ERR_HAS("fifo: cannot save a checkpoint there: it is a FIFO");
+  FILE *f;
+  CAPTURE(f = nitrt_open_log(tpath("fifo"), false));
+  ck_assert_ptr_null(f);
+  ERR_HAS("fifo: cannot open log file for writing: a FIFO that no process reads");
+  alarm(0);
+  nitrt_free_aligned(slab, (size_t)m->param_bytes);
 }
 END_TEST
 
@@ -658,7 +1035,9 @@ static Suite *suite(void) {
   tcase_add_test(t, idx_bad);
   tcase_add_test(t, dir_detection);
   tcase_add_test(t, cifar_files);
-  tcase_add_test(t, csv_pixels_and_decimals);
+  tcase_add_test(t, csv_per_column);
+  tcase_add_test(t, csv_constant_columns);
+  tcase_add_test(t, csv_predict_rows);
   tcase_add_test(t, csv_bad);
   tcase_add_test(t, raw_files);
   tcase_add_test(t, shuffle_rule);
@@ -669,6 +1048,10 @@ static Suite *suite(void) {
   tcase_add_test(t, ckpt_roundtrip);
   tcase_add_test(t, ckpt_rejects);
   tcase_add_test(t, ckpt_crc_and_paths);
+  tcase_add_test(t, ckpt_fields_validated);
+  tcase_add_test(t, ckpt_format1_loads);
+  tcase_add_test(t, ckpt_stale_temp_files);
+  tcase_add_test(t, files_not_regular);
   suite_add_tcase(s, t);
   return s;
 }
