@@ -218,7 +218,7 @@ static bool mu_word(Sema *s, const Ast *w, int64_t *mu) {
     }
     w = w->kids;
   }
-  return int_in(s, w, "update bits", 1, 8, mu);
+  return int_in(s, w, "update bits", NIT_MU_MIN, NIT_MU_MAX, mu);
 }
 
 static void set_update(Sema *s, const Ast *st) {

@@ -113,17 +113,13 @@ bad:
 }
 
 static int parse_round(const char *flag, const char *s, int32_t *out) {
-  if (!strcmp(s, "pseudo"))
-    *out = NIT_ROUND_PSEUDO;
-  else if (!strcmp(s, "stochastic"))
-    *out = NIT_ROUND_STOCHASTIC;
-  else if (!strcmp(s, "nearest"))
-    *out = NIT_ROUND_NEAREST;
-  else {
-    nitrt_error("--%s: expected pseudo, stochastic or nearest, got '%s'", flag, s);
-    return -1;
-  }
-  return 0;
+  for (int32_t m = 0; m < NIT_ROUND_COUNT; m++)
+    if (!strcmp(s, nit_round_names[m])) {
+      *out = m;
+      return 0;
+    }
+  nitrt_error("--%s: expected pseudo, stochastic or nearest, got '%s'", flag, s);
+  return -1;
 }
 
 int nitrt_parse_args(int argc, char **argv, Options *o) {

@@ -46,6 +46,11 @@ enum {
 #define NIT_ROUND_COUNT 3
 static const char *const nit_round_names[NIT_ROUND_COUNT] = {"pseudo", "stochastic", "nearest"};
 
+/* Update bits m_u: one range for the .nit file, the executable's flags and
+ * checkpoints (docs/numerics.md, "Weight update"). */
+#define NIT_MU_MIN 1
+#define NIT_MU_MAX 8
+
 /* Tensor ids keying the generator. Node i of the model owns ids 4*i .. 4*i+3. */
 #define NIT_TID_ACT(i)   ((uint32_t)(i) * 4u + 0u) /* forward activation rounding */
 #define NIT_TID_ERR(i)   ((uint32_t)(i) * 4u + 1u) /* backward input-error rounding */

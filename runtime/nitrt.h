@@ -112,8 +112,8 @@ int64_t nitrt_q24_dec(int64_t q24, int digits);
 /* ---------------------------------------------------------------- recipe.c */
 
 /* Update bits m_u accepted anywhere (flags, checkpoints). */
-#define NITRT_MU_MIN 1
-#define NITRT_MU_MAX 15
+#define NITRT_MU_MIN NIT_MU_MIN /* nitabi.h owns the range */
+#define NITRT_MU_MAX NIT_MU_MAX
 #define NITRT_BATCH_MAX (1 << 20)     /* largest --batch */
 #define NITRT_EPOCHS_MAX 1000000      /* largest --epochs */
 

@@ -14,12 +14,7 @@
 #include "nitrt.h"
 
 const char *nitrt_round_name(int32_t mode) {
-  switch (mode) {
-  case NIT_ROUND_PSEUDO: return "pseudo";
-  case NIT_ROUND_STOCHASTIC: return "stochastic";
-  case NIT_ROUND_NEAREST: return "nearest";
-  default: return "?";
-  }
+  return mode >= 0 && mode < NIT_ROUND_COUNT ? nit_round_names[mode] : "?";
 }
 
 /* "M" or "M@E" entries separated by commas; E strictly increasing, first 1. */

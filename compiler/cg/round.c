@@ -188,14 +188,13 @@ Val emit_round8(Cg *g, Ty t_acc, const char *name) {
   LLVMPositionBuilderAtEnd(g->b, b_kn);
   RoundK R = round_consts(g, t_acc, v_k);
   Blk b_mode[3];
-  const char *mname[3] = {"pseudo", "stochastic", "nearest"};
-  for (int md = 0; md < 3; md++) b_mode[md] = l_block(g, mname[md]);
+  for (int md = 0; md < 3; md++) b_mode[md] = l_block(g, nit_round_names[md]);
   Val v_sw = LLVMBuildSwitch(g->b, v_mode, b_mode[NIT_ROUND_PSEUDO], 2);
   LLVMAddCase(v_sw, l_i32(g, NIT_ROUND_STOCHASTIC), b_mode[NIT_ROUND_STOCHASTIC]);
   LLVMAddCase(v_sw, l_i32(g, NIT_ROUND_NEAREST), b_mode[NIT_ROUND_NEAREST]);
   for (int md = 0; md < 3; md++) {
     LLVMPositionBuilderAtEnd(g->b, b_mode[md]);
-    Loop L = l_for(g, v_lo, v_hi, mname[md]);
+    Loop L = l_for(g, v_lo, v_hi, nit_round_names[md]);
     Val v_x = l_load(g, t_acc, v_acc, L.v_i, "x");
     l_store(g, g->t_i8, round_elem(g, &R, md, v_x, v_key, L.v_i), v_out, L.v_i);
     l_next(g, &L);

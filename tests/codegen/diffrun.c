@@ -42,9 +42,8 @@ static void *xalloc(size_t n) {
 }
 
 static int mode_of(const char *s) {
-  if (!strcmp(s, "pseudo")) return NIT_ROUND_PSEUDO;
-  if (!strcmp(s, "stochastic")) return NIT_ROUND_STOCHASTIC;
-  if (!strcmp(s, "nearest")) return NIT_ROUND_NEAREST;
+  for (int m = 0; m < NIT_ROUND_COUNT; m++)
+    if (!strcmp(s, nit_round_names[m])) return m;
   die("bad rounding mode");
   return 0;
 }

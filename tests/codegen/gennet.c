@@ -22,7 +22,6 @@ static int pick(int lo, int hi) { /* uniform in [lo, hi] */
   return lo + (int)(nit_draw(key, ctr++) % (uint64_t)(hi - lo + 1));
 }
 
-static const char *modes[] = {"pseudo", "stochastic", "nearest"};
 
 static int gen(FILE *f, int id, int *batch_out, int *bits_out) {
   int C = pick(1, 3), H = pick(3, 12), W = pick(3, 12), classes = pick(2, 12);
@@ -132,8 +131,8 @@ int main(int argc, char **argv) {
     gen(f, i, &batch, &bits);
     fclose(f);
     int mu = pick(1, 5);
-    const char *ra = modes[pick(0, 2)], *re = modes[pick(0, 2)], *rg = modes[pick(0, 2)];
-    if (i % 7 == 0) ra = re = rg = modes[i % 3]; /* some runs in one mode throughout */
+    const char *ra = nit_round_names[pick(0, 2)], *re = nit_round_names[pick(0, 2)], *rg = nit_round_names[pick(0, 2)];
+    if (i % 7 == 0) ra = re = rg = nit_round_names[i % 3]; /* some runs in one mode throughout */
     /* mostly pixel-like inputs; some far off, to reach the loss's extreme
      * exponents (Taylor pre-shift, capped base-2 shift) */
     int in_exp = (int[]){-7, -7, -7, -7, -40, -60, 12, 30}[pick(0, 7)];

@@ -95,12 +95,9 @@ static int read_idx(const char *path, Idx *out) {
 }
 
 static int parse_mode(const char *s) {
-  if (!strcmp(s, "pseudo"))
-    return NIT_ROUND_PSEUDO;
-  if (!strcmp(s, "stochastic"))
-    return NIT_ROUND_STOCHASTIC;
-  if (!strcmp(s, "nearest"))
-    return NIT_ROUND_NEAREST;
+  for (int m = 0; m < NIT_ROUND_COUNT; m++)
+    if (!strcmp(s, nit_round_names[m]))
+      return m;
   return -1;
 }
 

@@ -818,7 +818,7 @@ START_TEST(ckpt_fields_validated) {
       {152, 4, 7, "the gradient rounding mode is 7"},
       {156, 4, 0, "the number of update-bit schedule entries is 0, expected 1..8"},
       {156, 4, 9, "the number of update-bit schedule entries is 9"},
-      {160, 4, 16, "update bits of schedule entry 1 is 16, expected 1..15"},
+      {160, 4, 9, "update bits of schedule entry 1 is 9, expected 1..8"},
       {164, 4, 0, "update bits of schedule entry 2 is 0"},
       {168, 4, 3, "unused schedule entry 3 is 3, expected 0..0"},
       {192, 4, 2, "the first epoch of schedule entry 1 is 2, expected 1..1"},
