@@ -78,6 +78,7 @@ typedef struct Cg {
   Ty t_i1, t_i8, t_i16, t_i32, t_i64, t_ptr, t_void;
   Ty t_ctx;              /* NitCtx (abi.c) */
   Ty t_env, ft_body, ft_pfor; /* par_for: {ctx, x, y}, body(env, lo, hi, worker) */
+  Ty ft_node;            /* a layer's forward or backward: void (ctx, x, y) */
   /* the shared helpers, emitted once per module (step.c: emit_helpers) */
   Val f_mix, f_key, f_round, f_bits, f_sat8;
   Val f_wview, f_loss;
@@ -207,7 +208,7 @@ Val requant(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val
 Val requant_fused(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key, Val v_fused);
 Val fused_begin(Cg *g);
 void fused_end(Cg *g, Val var_max, Val v_wk);
-Val align_common(Cg *g, const Val *v_es, int n); /* common exponent of n terms */
+Val align_common(Cg *g, Val v_lo, Val v_hi); /* common exponent, from min and max */
 void align_shift(Cg *g, Val v_e, Val v_s, Val *v_use, Val *v_d);
 Val align_sum2(Cg *g, Val v_a, Val v_s1, Val v_b, Val v_s2, Val v_cnt, Val v_out);
 

@@ -296,16 +296,11 @@ void fused_end(Cg *g, Val var_max, Val v_wk) {
  * at exponents s_t are summed at the common exponent
  *   s = max(min_t s_t, max_t s_t - ALIGN_SPAN),
  * each shifted left by s_t - s; a term more than ALIGN_SPAN bits below the
- * largest is dropped. align_common returns s; align_shift gives one term's
- * "used" flag and its shift (i64). */
+ * largest is dropped. align_common returns s from the smallest and largest
+ * s_t; align_shift gives one term's "used" flag and its shift (i64). */
 #define ALIGN_SPAN 48
 
-Val align_common(Cg *g, const Val *v_es, int n) {
-  Val v_lo = v_es[0], v_hi = v_es[0];
-  for (int t = 1; t < n; t++) {
-    v_lo = l_smin(g, v_lo, v_es[t], "");
-    v_hi = l_smax(g, v_hi, v_es[t], "");
-  }
+Val align_common(Cg *g, Val v_lo, Val v_hi) {
   return l_smax(g, v_lo, l_sub(g, v_hi, l_i32(g, ALIGN_SPAN), ""), "s.common");
 }
 
@@ -317,8 +312,8 @@ void align_shift(Cg *g, Val v_e, Val v_s, Val *v_use, Val *v_d) {
 /* Exact sum of two int8 tensors at exponents s1, s2 into an i64 buffer at
  * their common exponent, which it returns. */
 Val align_sum2(Cg *g, Val v_a, Val v_s1, Val v_b, Val v_s2, Val v_cnt, Val v_out) {
-  Val v_es[] = {v_s1, v_s2}, v_use1, v_use2, v_d1, v_d2;
-  Val v_s = align_common(g, v_es, 2);
+  Val v_use1, v_use2, v_d1, v_d2;
+  Val v_s = align_common(g, l_smin(g, v_s1, v_s2, ""), l_smax(g, v_s1, v_s2, ""));
   align_shift(g, v_s1, v_s, &v_use1, &v_d1);
   align_shift(g, v_s2, v_s, &v_use2, &v_d2);
   Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");

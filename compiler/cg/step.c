@@ -79,35 +79,59 @@ static void node_forward(Cg *g, int i, bool train) {
 
 /* err[i] = requant(sum of the aligned contributions of every consumer), any
  * number of them: every (consumer, slot) reading node i left its input error
- * in a private buffer (plan: ein). */
+ * in a private buffer (plan: ein) and its exponent in a slot. The code loops
+ * over a constant table of (buffer offset, exponent slot) pairs, so its size
+ * does not grow with the number of consumers. */
 static void gather(Cg *g, int i) {
   Model *m = g->m;
   Node *nd = &m->nodes[i];
   int cap = g->p->nconsumers[i], nt = 0;
-  Val *v_ptrs = mem_alloc(sizeof(Val) * (size_t)cap), *v_es = mem_alloc(sizeof(Val) * (size_t)cap);
+  Val *v_offs = mem_alloc(sizeof(Val) * (size_t)cap), *v_slots = mem_alloc(sizeof(Val) * (size_t)cap);
   for (int j = i + 1; j < m->nnodes; j++)
     for (int s = 0; s < m->nodes[j].nin; s++)
       if (m->nodes[j].in[s] == i) {
         NIT_ASSERT(nt < cap);
-        char buf[96];
-        snprintf(buf, sizeof buf, "%s.ein%d", m->nodes[j].name, s);
-        v_ptrs[nt] = l_slab(g, g->f.v_work, g->p->ein[j][s].off, buf);
-        v_es[nt++] = get_exp(g, j, 2 + s, "s.ein");
+        v_offs[nt] = l_i64(g, g->p->ein[j][s].off);
+        v_slots[nt++] = l_i64(g, (int64_t)j * 4 + 2 + s);
       }
-  NIT_ASSERT(nt > 0); /* gathers[i]: two or more sources */
-  Val v_s = align_common(g, v_es, nt);
+  NIT_ASSERT(nt > 1); /* gathers[i]: two or more sources */
+  char buf[96];
+  snprintf(buf, sizeof buf, "%s.ein.off", nd->name);
+  Val v_toffs = LLVMAddGlobal(g->mod, LLVMArrayType(g->t_i64, (unsigned)nt), buf);
+  LLVMSetInitializer(v_toffs, LLVMConstArray2(g->t_i64, v_offs, (uint64_t)nt));
+  snprintf(buf, sizeof buf, "%s.ein.slot", nd->name);
+  Val v_tslots = LLVMAddGlobal(g->mod, LLVMArrayType(g->t_i64, (unsigned)nt), buf);
+  LLVMSetInitializer(v_tslots, LLVMConstArray2(g->t_i64, v_slots, (uint64_t)nt));
+  Val tabs[] = {v_toffs, v_tslots};
+  for (int k = 0; k < 2; k++) {
+    LLVMSetGlobalConstant(tabs[k], 1);
+    LLVMSetLinkage(tabs[k], LLVMInternalLinkage);
+  }
+  /* the common exponent from the smallest and largest contribution */
+  Val var_lo = l_var(g, g->t_i32, "lo.var", NULL), var_hi = l_var(g, g->t_i32, "hi.var", NULL);
+  Val v_e0 = l_load(g, g->t_i32, g->f.v_exps, l_load(g, g->t_i64, v_tslots, l_i64(g, 0), "slot"), "s.ein");
+  l_set(g, var_lo, v_e0);
+  l_set(g, var_hi, v_e0);
+  Loop Le = l_for(g, l_i64(g, 1), l_i64(g, nt), "t");
+  Val v_e = l_load(g, g->t_i32, g->f.v_exps, l_load(g, g->t_i64, v_tslots, Le.v_i, "slot"), "s.ein");
+  l_set(g, var_lo, l_smin(g, l_get(g, g->t_i32, var_lo, ""), v_e, "lo"));
+  l_set(g, var_hi, l_smax(g, l_get(g, g->t_i32, var_hi, ""), v_e, "hi"));
+  l_next(g, &Le);
+  Val v_s = align_common(g, l_get(g, g->t_i32, var_lo, "lo"), l_get(g, g->t_i32, var_hi, "hi"));
   Val v_cnt = l_batch_elems(g, &nd->out, "count");
   Val v_acc = acc2_ptr(g);
   l_zero(g, g->t_i64, v_acc, v_cnt);
-  for (int t = 0; t < nt; t++) {
-    Val v_use, v_d;
-    align_shift(g, v_es[t], v_s, &v_use, &v_d);
-    Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
-    Val v_x = LLVMBuildShl(g->b, l_sext(g, l_load(g, g->t_i8, v_ptrs[t], L.v_i, "e"), g->t_i64, ""), v_d, "");
-    Val v_old = l_load(g, g->t_i64, v_acc, L.v_i, "");
-    l_store(g, g->t_i64, l_add(g, v_old, l_select(g, v_use, v_x, l_i64(g, 0), ""), ""), v_acc, L.v_i);
-    l_next(g, &L);
-  }
+  Loop Lt = l_for(g, l_i64(g, 0), l_i64(g, nt), "t");
+  Val v_et = l_load(g, g->t_i32, g->f.v_exps, l_load(g, g->t_i64, v_tslots, Lt.v_i, "slot"), "s.ein");
+  Val v_src = l_gep(g, g->t_i8, g->f.v_work, l_load(g, g->t_i64, v_toffs, Lt.v_i, "off"), "ein");
+  Val v_use, v_d;
+  align_shift(g, v_et, v_s, &v_use, &v_d);
+  Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
+  Val v_x = LLVMBuildShl(g->b, l_sext(g, l_load(g, g->t_i8, v_src, L.v_i, "e"), g->t_i64, ""), v_d, "");
+  Val v_old = l_load(g, g->t_i64, v_acc, L.v_i, "");
+  l_store(g, g->t_i64, l_add(g, v_old, l_select(g, v_use, v_x, l_i64(g, 0), ""), ""), v_acc, L.v_i);
+  l_next(g, &L);
+  l_next(g, &Lt);
   Val v_k = requant(g, true, v_acc, v_cnt, err_ptr(g, i), g->f.v_rerr, v_key_for(g, NIT_TID_SUM(i), "key.sum"));
   set_exp(g, i, 1, l_add(g, v_s, v_k, "s.err"));
 }
@@ -154,6 +178,38 @@ static void node_backward(Cg *g, int i) {
   }
 }
 
+/* Node i's forward (pass 0) or backward (pass 1, with its gather) as an
+ * internal noinline function NAME.fwd / NAME.bwd(ctx, x, y), called from the
+ * step function. Every function then stays the size of one layer, so the
+ * optimizer's cost grows linearly with the number of layers (one function
+ * per step made some of its passes quadratic: a 128-term residual sum took
+ * about 50 s to compile). Values cross between layers only through the slabs
+ * and the exponent slots, so nothing else changes. */
+static void emit_node_fn(Cg *g, int i, bool train, bool backward) {
+  CgFn saved = g->f;
+  Blk b_cur = LLVMGetInsertBlock(g->b);
+  char buf[128];
+  snprintf(buf, sizeof buf, "%s.%s", g->m->nodes[i].name, backward ? "bwd" : "fwd");
+  Val f = l_begin_fn(g, buf, g->ft_node, true);
+  unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+  LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(g->ctx, noinline, 0));
+  g->f.v_ctx = l_param(g, 0, "ctx");
+  g->f.v_x = l_param(g, 1, "x");
+  g->f.v_y = l_param(g, 2, "y");
+  load_ctx_fields(g);
+  if (!backward) {
+    node_forward(g, i, train);
+  } else {
+    if (g->p->gathers[i]) gather(g, i);
+    node_backward(g, i);
+  }
+  LLVMBuildRetVoid(g->b);
+  Val args[] = {saved.v_ctx, saved.v_x, saved.v_y ? saved.v_y : LLVMConstNull(g->t_ptr)};
+  g->f = saved;
+  LLVMPositionBuilderAtEnd(g->b, b_cur);
+  l_call(g, g->ft_node, f, args, 3, "");
+}
+
 static void emit_step(Cg *g, bool train) {
   Model *m = g->m;
   Ty a[] = {g->t_ptr, g->t_ptr, g->t_ptr};
@@ -164,7 +220,7 @@ static void emit_step(Cg *g, bool train) {
   g->f.v_y = train ? l_param(g, 2, "y") : NULL;
   load_ctx(g);
   wide_views(g);
-  for (int i = 1; i < m->nnodes; i++) node_forward(g, i, train);
+  for (int i = 1; i < m->nnodes; i++) emit_node_fn(g, i, train, false);
   publish(g);
   if (train) {
     int o = m->output;
@@ -172,11 +228,8 @@ static void emit_step(Cg *g, bool train) {
                   g->f.v_rerr, v_key_for(g, NIT_TID_LOSS, "key.loss")};
     l_call(g, g->ft_loss, g->f_loss, args, 7, "");
     set_exp(g, o, 1, l_i32(g, 0));
-    for (int i = m->nnodes - 1; i >= 1; i--) {
-      if (!g->p->needs_err[i]) continue;
-      if (g->p->gathers[i]) gather(g, i);
-      node_backward(g, i);
-    }
+    for (int i = m->nnodes - 1; i >= 1; i--)
+      if (g->p->needs_err[i]) emit_node_fn(g, i, true, true);
   }
   copy_exps(g);
   LLVMBuildRetVoid(g->b);
@@ -209,6 +262,7 @@ LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t
   g->ft_body = LLVMFunctionType(g->t_void, bf, 4, 0);
   Ty pf[] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_i64, g->t_i32};
   g->ft_pfor = LLVMFunctionType(g->t_i32, pf, 5, 0);
+  g->ft_node = LLVMFunctionType(g->t_void, ef, 3, 0);
   g->gk = gemm_isa(t);
   g->madd_bits = gemm_madd_bits(t);
 
