@@ -18,32 +18,26 @@ Ast *ast_new(AstKind kind, Loc loc) {
 }
 
 void ast_append(AstList *l, Ast *a) {
-  if (!a)
-    return;
-  if (l->tail)
-    l->tail->next = a;
-  else
-    l->head = a;
+  if (!a) return;
+  if (l->tail) l->tail->next = a;
+  else l->head = a;
   l->tail = a;
 }
 
 int ast_count(const Ast *list) {
   int n = 0;
-  for (; list; list = list->next)
-    n++;
+  for (; list; list = list->next) n++;
   return n;
 }
 
 const char *ast_kind_name(AstKind kind) {
   static const char *names[] = {
-      [ND_PROGRAM] = "program", [ND_MODEL] = "model", [ND_TRAIN] = "train",
-      [ND_INPUT] = "input",     [ND_OUTPUT] = "output", [ND_LET] = "let",
-      [ND_LAYER] = "layer",     [ND_CALL] = "call",   [ND_ADD] = "+",
-      [ND_REF] = "ref",         [ND_INT] = "int",     [ND_DEC] = "dec",
+      [ND_PROGRAM] = "program", [ND_MODEL] = "model", [ND_TRAIN] = "train",     [ND_INPUT] = "input",
+      [ND_OUTPUT] = "output",   [ND_LET] = "let",     [ND_LAYER] = "layer",     [ND_CALL] = "call",
+      [ND_ADD] = "+",           [ND_REF] = "ref",     [ND_INT] = "int",         [ND_DEC] = "dec",
       [ND_STR] = "str",         [ND_KWARG] = "kwarg", [ND_SETTING] = "setting",
   };
-  if ((unsigned)kind < sizeof names / sizeof names[0] && names[kind])
-    return names[kind];
+  if ((unsigned)kind < sizeof names / sizeof names[0] && names[kind]) return names[kind];
   return "?";
 }
 
@@ -92,9 +86,7 @@ static void dump(Out *o, const Ast *a, int depth) {
     put(o, a->str);
     put(o, "\"");
     return;
-  case ND_REF:
-    put(o, a->name);
-    return;
+  case ND_REF: put(o, a->name); return;
   case ND_ADD:
     put(o, "(+ ");
     dump(o, a->lhs, depth + 1);
@@ -111,8 +103,7 @@ static void dump(Out *o, const Ast *a, int depth) {
     dump(o, a->lhs, depth + 1);
     put(o, ")");
     return;
-  default:
-    break;
+  default: break;
   }
   put(o, "(");
   put(o, ast_kind_name(a->kind));
@@ -124,17 +115,14 @@ static void dump(Out *o, const Ast *a, int depth) {
     put(o, " :");
     put(o, a->label);
   }
-  if (a->kind == ND_LAYER && !a->has_args)
-    put(o, " -");
+  if (a->kind == ND_LAYER && !a->has_args) put(o, " -");
   dump_list(o, a->kids, depth + 1);
   put(o, ")");
 }
 
 size_t ast_dump(const Ast *a, char *buf, size_t size) {
   Out o = {buf, size, 0};
-  if (size)
-    buf[0] = '\0';
-  if (a)
-    dump(&o, a, 0);
+  if (size) buf[0] = '\0';
+  if (a) dump(&o, a, 0);
   return o.len;
 }

@@ -35,7 +35,7 @@ static FILE *out_stream;
 static bool out_set;
 static int nerrors;
 static bool stopped;
-static bool last_shown;    /* the most recent error was printed: show its notes */
+static bool last_shown; /* the most recent error was printed: show its notes */
 static char last_msg[2048];
 
 static FILE *out(void) { return out_set ? out_stream : stderr; }
@@ -74,10 +74,8 @@ const char *diag_quote_n(const char *s, size_t max) {
     unsigned char c = (unsigned char)s[i];
     q[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
   }
-  if (keep < n)
-    memcpy(q + keep, "...", 4);
-  else
-    q[keep] = '\0';
+  if (keep < n) memcpy(q + keep, "...", 4);
+  else q[keep] = '\0';
   return q;
 }
 
@@ -86,24 +84,17 @@ static int utf8_len(const unsigned char *s, size_t n) {
   unsigned c = s[0];
   int len;
   unsigned min;
-  if (c >= 0xC2 && c <= 0xDF)
-    len = 2, min = 0x80;
-  else if (c >= 0xE0 && c <= 0xEF)
-    len = 3, min = 0x800;
-  else if (c >= 0xF0 && c <= 0xF4)
-    len = 4, min = 0x10000;
-  else
-    return 0;
-  if ((size_t)len > n)
-    return 0;
+  if (c >= 0xC2 && c <= 0xDF) len = 2, min = 0x80;
+  else if (c >= 0xE0 && c <= 0xEF) len = 3, min = 0x800;
+  else if (c >= 0xF0 && c <= 0xF4) len = 4, min = 0x10000;
+  else return 0;
+  if ((size_t)len > n) return 0;
   unsigned cp = c & (0x3Fu >> (len - 1));
   for (int i = 1; i < len; i++) {
-    if ((s[i] & 0xC0) != 0x80)
-      return 0;
+    if ((s[i] & 0xC0) != 0x80) return 0;
     cp = (cp << 6) | (s[i] & 0x3Fu);
   }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-    return 0;
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
   return len;
 }
 
@@ -111,29 +102,22 @@ static int utf8_len(const unsigned char *s, size_t n) {
 static void show_source(FILE *f, Loc loc) {
   const char *s;
   size_t n;
-  if (!cur_src || !source_line(cur_src, loc.line, &s, &n))
-    return;
+  if (!cur_src || !source_line(cur_src, loc.line, &s, &n)) return;
   size_t col = loc.col > 0 ? (size_t)loc.col - 1 : 0;
-  if (col > n)
-    col = n;
-  size_t endc = col;   /* inclusive byte offset of the span's end */
-  if (loc.end_line == loc.line && loc.end_col > loc.col)
-    endc = (size_t)loc.end_col - 1;
-  else if (loc.end_line > loc.line && n > col)
-    endc = n - 1;
-  if (endc >= n)
-    endc = n > col ? n - 1 : col;
+  if (col > n) col = n;
+  size_t endc = col; /* inclusive byte offset of the span's end */
+  if (loc.end_line == loc.line && loc.end_col > loc.col) endc = (size_t)loc.end_col - 1;
+  else if (loc.end_line > loc.line && n > col) endc = n - 1;
+  if (endc >= n) endc = n > col ? n - 1 : col;
 
   size_t lo = 0, hi = n;
   if (n > WINDOW) {
     lo = col > WINDOW / 2 ? col - WINDOW / 2 : 0;
     hi = lo + WINDOW < n ? lo + WINDOW : n;
-    if (hi < n && col >= hi)
-      hi = col + 1;
-    if (endc >= hi)
-      endc = hi > col ? hi - 1 : col;
+    if (hi < n && col >= hi) hi = col + 1;
+    if (endc >= hi) endc = hi > col ? hi - 1 : col;
   }
-  int dcol[WINDOW + 2];  /* display column of byte lo + i */
+  int dcol[WINDOW + 2]; /* display column of byte lo + i */
   char line[4 * WINDOW + 16];
   size_t w = 0;
   int d = 0;
@@ -148,15 +132,12 @@ static void show_source(FILE *f, Loc loc) {
     unsigned c = u[i];
     int len = 1;
     dcol[i - lo] = d;
-    if (c == '\t')
-      line[w++] = ' ';
-    else if (c >= 0x20 && c < 0x7f)
-      line[w++] = (char)c;
+    if (c == '\t') line[w++] = ' ';
+    else if (c >= 0x20 && c < 0x7f) line[w++] = (char)c;
     else if (c >= 0x80 && (len = utf8_len(u + i, hi - i)) > 0) {
       memcpy(line + w, u + i, (size_t)len);
       w += (size_t)len;
-      for (int k = 1; k < len; k++)
-        dcol[i - lo + (size_t)k] = d;
+      for (int k = 1; k < len; k++) dcol[i - lo + (size_t)k] = d;
     } else {
       len = 1;
       line[w++] = '?';
@@ -166,18 +147,15 @@ static void show_source(FILE *f, Loc loc) {
   }
   dcol[hi - lo] = d;
   fwrite(line, 1, w, f);
-  if (hi < n)
-    fputs("...", f);
+  if (hi < n) fputs("...", f);
   fputc('\n', f);
 
   int from = dcol[col - lo];
   int to = endc >= col ? dcol[endc - lo] : from;
   fputs("    ", f);
-  for (int k = 0; k < from; k++)
-    fputc(' ', f);
+  for (int k = 0; k < from; k++) fputc(' ', f);
   fputc('^', f);
-  for (int k = from + 1; k <= to; k++)
-    fputc('~', f);
+  for (int k = from + 1; k <= to; k++) fputc('~', f);
   fputc('\n', f);
 }
 
@@ -185,24 +163,20 @@ static void report(const char *kind, Loc loc, const char *fmt, va_list ap) {
   FILE *f = out();
   char msg[sizeof last_msg];
   vsnprintf(msg, sizeof msg, fmt, ap);
-  if (kind[0] == 'e')
-    memcpy(last_msg, msg, sizeof msg);
-  if (!f)
-    return;
-  fprintf(f, "%s:%d:%d: %s: %s\n", cur_src ? diag_quote_n(cur_src->path, DIAG_PATH_MAX) : "nitc", loc.line,
-          loc.col, kind, msg);
+  if (kind[0] == 'e') memcpy(last_msg, msg, sizeof msg);
+  if (!f) return;
+  fprintf(f, "%s:%d:%d: %s: %s\n", cur_src ? diag_quote_n(cur_src->path, DIAG_PATH_MAX) : "nitc", loc.line, loc.col,
+          kind, msg);
   show_source(f, loc);
 }
 
 void diag_error(Loc loc, const char *fmt, ...) {
   nerrors++;
   last_shown = false;
-  if (stopped)
-    return;
+  if (stopped) return;
   if (nerrors > DIAG_MAX_ERRORS) {
     stopped = true;
-    if (out())
-      fprintf(out(), "nitc: too many errors (%d shown), stopping\n", DIAG_MAX_ERRORS);
+    if (out()) fprintf(out(), "nitc: too many errors (%d shown), stopping\n", DIAG_MAX_ERRORS);
     return;
   }
   va_list ap;
@@ -213,8 +187,7 @@ void diag_error(Loc loc, const char *fmt, ...) {
 }
 
 void diag_note(Loc loc, const char *fmt, ...) {
-  if (!last_shown)
-    return;
+  if (!last_shown) return;
   va_list ap;
   va_start(ap, fmt);
   report("note", loc, fmt, ap);
@@ -230,16 +203,12 @@ void diag_plain(const char *fmt, ...) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   memcpy(last_msg, msg, sizeof msg);
-  if (out())
-    fprintf(out(), "nitc: error: %s\n", msg);
+  if (out()) fprintf(out(), "nitc: error: %s\n", msg);
 }
 
 void diag_read_error(const char *path, int err) {
   const char *q = diag_quote_n(path, DIAG_PATH_MAX);
-  if (err == EISDIR)
-    diag_plain("'%s' is a directory, not a .nit file", q);
-  else if (err == EFBIG)
-    diag_plain("'%s' is too large (the limit is %u MiB)", q, SOURCE_MAX_BYTES >> 20);
-  else
-    diag_plain("cannot read '%s': %s", q, strerror(err));
+  if (err == EISDIR) diag_plain("'%s' is a directory, not a .nit file", q);
+  else if (err == EFBIG) diag_plain("'%s' is too large (the limit is %u MiB)", q, SOURCE_MAX_BYTES >> 20);
+  else diag_plain("cannot read '%s': %s", q, strerror(err));
 }

@@ -44,22 +44,37 @@ extern char **environ;
 #endif
 
 typedef struct TargetInfo {
-  const char *canon;     /* our spelling, also the runtime library suffix */
-  const char *triple;    /* LLVM triple */
-  const char *cc;        /* C compiler driver used to link */
-  const char *cpu;       /* default CPU when cross compiling */
-  const char *features;  /* default features when cross compiling */
-  const char *abi;       /* target ABI name, or NULL */
-  const char *arch[3];   /* accepted spellings of the architecture, NULL-padded */
+  const char *canon;    /* our spelling, also the runtime library suffix */
+  const char *triple;   /* LLVM triple */
+  const char *cc;       /* C compiler driver used to link */
+  const char *cpu;      /* default CPU when cross compiling */
+  const char *features; /* default features when cross compiling */
+  const char *abi;      /* target ABI name, or NULL */
+  const char *arch[3];  /* accepted spellings of the architecture, NULL-padded */
 } TargetInfo;
 
 static const TargetInfo targets[] = {
-  {"x86_64-linux-gnu", "x86_64-pc-linux-gnu", "x86_64-linux-gnu-gcc", "x86-64", "", NULL,
-   {"x86_64", "x86-64", "amd64"}},
-  {"aarch64-linux-gnu", "aarch64-unknown-linux-gnu", "aarch64-linux-gnu-gcc", "generic", "+neon", NULL,
-   {"aarch64", "arm64", NULL}},
-  {"riscv64-linux-gnu", "riscv64-unknown-linux-gnu", "riscv64-linux-gnu-gcc", "generic-rv64",
-   "+m,+a,+f,+d,+c", "lp64d", {"riscv64", "rv64", NULL}},
+    {"x86_64-linux-gnu",
+     "x86_64-pc-linux-gnu",
+     "x86_64-linux-gnu-gcc",
+     "x86-64",
+     "",
+     NULL,
+     {"x86_64", "x86-64", "amd64"}},
+    {"aarch64-linux-gnu",
+     "aarch64-unknown-linux-gnu",
+     "aarch64-linux-gnu-gcc",
+     "generic",
+     "+neon",
+     NULL,
+     {"aarch64", "arm64", NULL}},
+    {"riscv64-linux-gnu",
+     "riscv64-unknown-linux-gnu",
+     "riscv64-linux-gnu-gcc",
+     "generic-rv64",
+     "+m,+a,+f,+d,+c",
+     "lp64d",
+     {"riscv64", "rv64", NULL}},
 };
 enum { NTARGETS = sizeof targets / sizeof targets[0] };
 
@@ -96,11 +111,13 @@ static const TargetInfo *find_target(const char *name) {
       if (strncmp(name, targets[t].arch[a], n) != 0 || (name[n] != '\0' && name[n] != '-')) continue;
       if (is_linux_gnu(name + n)) return &targets[t];
       diag_plain("unsupported target '%s': nitc builds Linux (glibc) executables only; for this architecture "
-                 "use --target %s", diag_quote(name), targets[t].canon);
+                 "use --target %s",
+                 diag_quote(name), targets[t].canon);
       return NULL;
     }
   diag_plain("unknown target '%s'; the targets are x86_64-linux-gnu, aarch64-linux-gnu and riscv64-linux-gnu "
-             "(docs/targets.md lists the other spellings)", diag_quote(name));
+             "(docs/targets.md lists the other spellings)",
+             diag_quote(name));
   return NULL;
 }
 
@@ -226,7 +243,8 @@ static bool check_feature_signs(const char *list, const TargetInfo *ti) {
     size_t n = strcspn(p, ",");
     if (n > 0 && ((p[0] != '+' && p[0] != '-') || n == 1)) {
       diag_plain("feature '%s' must be written +NAME (enable) or -NAME (disable); `nitc --target %s --cpu help` "
-                 "lists the features", diag_quote(mem_strndup(p, n)), ti->canon);
+                 "lists the features",
+                 diag_quote(mem_strndup(p, n)), ti->canon);
       return false;
     }
     p += n + (p[n] == ',');
@@ -237,8 +255,7 @@ static bool check_feature_signs(const char *list, const TargetInfo *ti) {
 /* The target machine for t, or NULL after reporting an unknown CPU or
  * feature. When `listing` is non-NULL, LLVM's output (the help text of CPU
  * "help") is returned there instead of being checked. */
-static LLVMTargetMachineRef make_machine(const TargetInfo *ti, const CgTarget *t, int opt_level,
-                                         const char **listing) {
+static LLVMTargetMachineRef make_machine(const TargetInfo *ti, const CgTarget *t, int opt_level, const char **listing) {
   char *err = NULL;
   LLVMTargetRef target;
   if (LLVMGetTargetFromTriple(ti->triple, &target, &err)) {
@@ -312,8 +329,7 @@ int emit_list_cpus(const Options *opt) {
 
 int emit_program(Model *m, const Options *opt) {
   Plan *plan = m ? plan_build(m) : NULL; /* reports a model over the memory limit */
-  if (m && !plan)
-    return 1;
+  if (m && !plan) return 1;
   const TargetInfo *ti = find_target(opt->target);
   if (!ti) return 1;
   if (opt->cpu && !opt->cpu[0]) {

@@ -15,8 +15,8 @@
 
 #include <stdint.h>
 
-#define PL 16                   /* columns per panel */
-#define SLAB_ALIGN 64           /* every slab area starts on a cache line */
+#define PL         16 /* columns per panel */
+#define SLAB_ALIGN 64 /* every slab area starts on a cache line */
 
 static inline int64_t rup(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 static inline int64_t npanels(int64_t N) { return (N + PL - 1) / PL; }

@@ -11,33 +11,31 @@
 
 #include "nitc.h"
 
-static const char usage[] =
-    "usage: nitc FILE.nit [options]\n"
-    "\n"
-    "Compile a .nit model into a native integer-only training program.\n"
-    "\n"
-    "options:\n"
-    "  -o OUT              output file (default: the model name, or NAME.ll/.s/.o)\n"
-    "  --target TRIPLE     x86_64-linux-gnu, aarch64-linux-gnu or riscv64-linux-gnu\n"
-    "  --cpu NAME          CPU to tune for; --cpu help lists the target's CPUs and features\n"
-    "  --features LIST     target features, e.g. +v,-c\n"
-    "  --emit KIND         exe (default), obj, asm, llvm, or shapes (print the checked model)\n"
-    "  -O0 .. -O3          optimization level (default -O2)\n"
-    "  --check             check the file only; print nothing on success\n"
-    "  --batch N           compiled maximum batch (overrides the train block), 1..65536\n"
-    "  --weight-bits A     weight accumulation bits A in 8..16 (overrides the train block)\n"
-    "  --runtime-dir DIR   where libnitrt-<triple>.a is found\n"
-    "  --gemm-kernel M,N,K instead of a model, emit (obj, asm or llvm) the int8 GEMM\n"
-    "                      kernel alone as nit_gemm (bench/gemm uses it)\n"
-    "  --help              print this help\n"
-    "  --version           print the version\n";
+static const char usage[] = "usage: nitc FILE.nit [options]\n"
+                            "\n"
+                            "Compile a .nit model into a native integer-only training program.\n"
+                            "\n"
+                            "options:\n"
+                            "  -o OUT              output file (default: the model name, or NAME.ll/.s/.o)\n"
+                            "  --target TRIPLE     x86_64-linux-gnu, aarch64-linux-gnu or riscv64-linux-gnu\n"
+                            "  --cpu NAME          CPU to tune for; --cpu help lists the target's CPUs and features\n"
+                            "  --features LIST     target features, e.g. +v,-c\n"
+                            "  --emit KIND         exe (default), obj, asm, llvm, or shapes (print the checked model)\n"
+                            "  -O0 .. -O3          optimization level (default -O2)\n"
+                            "  --check             check the file only; print nothing on success\n"
+                            "  --batch N           compiled maximum batch (overrides the train block), 1..65536\n"
+                            "  --weight-bits A     weight accumulation bits A in 8..16 (overrides the train block)\n"
+                            "  --runtime-dir DIR   where libnitrt-<triple>.a is found\n"
+                            "  --gemm-kernel M,N,K instead of a model, emit (obj, asm or llvm) the int8 GEMM\n"
+                            "                      kernel alone as nit_gemm (bench/gemm uses it)\n"
+                            "  --help              print this help\n"
+                            "  --version           print the version\n";
 
 /* Value of an option: "--opt VALUE" or "--opt=VALUE". NULL when missing. */
 static const char *value(int argc, char **argv, int *i, const char *opt) {
   size_t n = strlen(opt);
   const char *a = argv[*i];
-  if (a[n] == '=')
-    return a + n + 1;
+  if (a[n] == '=') return a + n + 1;
   if (*i + 1 >= argc) {
     diag_plain("option '%s' needs a value", opt);
     return NULL;
@@ -75,49 +73,43 @@ static int parse_args(int argc, char **argv, Options *o) {
     } else if (strcmp(a, "--check") == 0) {
       o->emit = EMIT_CHECK;
     } else if (strcmp(a, "-o") == 0) {
-      if (!(v = value(argc, argv, &i, "-o")))
-        return 1;
+      if (!(v = value(argc, argv, &i, "-o"))) return 1;
       o->output = v;
     } else if (strncmp(a, "-O", 2) == 0 && a[2] >= '0' && a[2] <= '3' && a[3] == '\0') {
       o->opt_level = a[2] - '0';
     } else if (is_opt(a, "--target")) {
-      if (!(v = value(argc, argv, &i, "--target")))
-        return 1;
+      if (!(v = value(argc, argv, &i, "--target"))) return 1;
       o->target = v;
     } else if (is_opt(a, "--cpu")) {
-      if (!(v = value(argc, argv, &i, "--cpu")))
-        return 1;
+      if (!(v = value(argc, argv, &i, "--cpu"))) return 1;
       o->cpu = v;
     } else if (is_opt(a, "--features")) {
-      if (!(v = value(argc, argv, &i, "--features")))
-        return 1;
+      if (!(v = value(argc, argv, &i, "--features"))) return 1;
       o->features = v;
     } else if (is_opt(a, "--runtime-dir")) {
-      if (!(v = value(argc, argv, &i, "--runtime-dir")))
-        return 1;
+      if (!(v = value(argc, argv, &i, "--runtime-dir"))) return 1;
       o->runtime_dir = v;
     } else if (is_opt(a, "--emit")) {
-      if (!(v = value(argc, argv, &i, "--emit")))
-        return 1;
-      static const struct { const char *name; EmitKind kind; } kinds[] = {
+      if (!(v = value(argc, argv, &i, "--emit"))) return 1;
+      static const struct {
+        const char *name;
+        EmitKind kind;
+      } kinds[] = {
           {"exe", EMIT_EXE}, {"obj", EMIT_OBJ}, {"asm", EMIT_ASM}, {"llvm", EMIT_LLVM}, {"shapes", EMIT_SHAPES}};
       int k = 0;
-      while (k < 5 && strcmp(kinds[k].name, v) != 0)
-        k++;
+      while (k < 5 && strcmp(kinds[k].name, v) != 0) k++;
       if (k == 5) {
         diag_plain("unknown --emit kind '%s' (expected exe, obj, asm, llvm or shapes)", diag_quote(v));
         return 1;
       }
       o->emit = kinds[k].kind;
     } else if (is_opt(a, "--batch")) {
-      if (!(v = value(argc, argv, &i, "--batch")) || !int_arg("--batch", v, 1, SEMA_MAX_BATCH, &o->batch))
-        return 1;
+      if (!(v = value(argc, argv, &i, "--batch")) || !int_arg("--batch", v, 1, SEMA_MAX_BATCH, &o->batch)) return 1;
     } else if (is_opt(a, "--weight-bits")) {
       if (!(v = value(argc, argv, &i, "--weight-bits")) || !int_arg("--weight-bits", v, 8, 16, &o->weight_bits))
         return 1;
     } else if (is_opt(a, "--gemm-kernel")) {
-      if (!(v = value(argc, argv, &i, "--gemm-kernel")))
-        return 1;
+      if (!(v = value(argc, argv, &i, "--gemm-kernel"))) return 1;
       char *end;
       const char *p = v;
       for (int d = 0; d < 3; d++) {
@@ -161,10 +153,8 @@ static const char *shape_text(Shape s) {
 
 static const char *weights_name(int bits) {
   static char buf[16];
-  if (bits == 8)
-    return "int8";
-  if (bits == 16)
-    return "int16";
+  if (bits == 8) return "int8";
+  if (bits == 16) return "int16";
   snprintf(buf, sizeof buf, "bits(%d)", bits);
   return buf;
 }
@@ -180,54 +170,45 @@ static void print_shapes(Model *m, const Plan *p) {
     int l = (int)strlen(n->name);
     wn = l > wn ? l : wn;
     int li = 0;
-    for (int j = 0; j < n->nin; j++)
-      li += (int)strlen(m->nodes[n->in[j]].name) + (j ? 3 : 0);
+    for (int j = 0; j < n->nin; j++) li += (int)strlen(m->nodes[n->in[j]].name) + (j ? 3 : 0);
     wi = li > wi ? li : wi;
   }
-  printf("%3s  %-*s  %-9s  %-*s  %-16s  %10s  %5s  %5s  %s\n", "#", wn, "name", "kind", wi, "input",
-         "output (C, H, W)", "params", "w_exp", "bound", "acc fwd/bwd/grad");
+  printf("%3s  %-*s  %-9s  %-*s  %-16s  %10s  %5s  %5s  %s\n", "#", wn, "name", "kind", wi, "input", "output (C, H, W)",
+         "params", "w_exp", "bound", "acc fwd/bwd/grad");
   for (int i = 0; i < m->nnodes; i++) {
     const Node *n = &m->nodes[i];
     char ins[600] = "-";
-    if (n->nin == 1)
-      snprintf(ins, sizeof ins, "%s", m->nodes[n->in[0]].name);
-    else if (n->nin == 2)
-      snprintf(ins, sizeof ins, "%s + %s", m->nodes[n->in[0]].name, m->nodes[n->in[1]].name);
+    if (n->nin == 1) snprintf(ins, sizeof ins, "%s", m->nodes[n->in[0]].name);
+    else if (n->nin == 2) snprintf(ins, sizeof ins, "%s + %s", m->nodes[n->in[0]].name, m->nodes[n->in[1]].name);
     printf("%3d  %-*s  %-9s  %-*s  %-16s  ", i, wn, n->name, sema_op_name(n->op), wi, ins, shape_text(n->out));
     if (n->param >= 0)
       printf("%10" PRId64 "  %5d  %5d  %s/%s/%s\n", n->nweights, n->w_exp, n->w_bound, n->acc64_fwd ? "i64" : "i32",
              n->acc64_bwd ? "i64" : "i32", n->acc64_grad ? "i64" : "i32");
-    else
-      printf("%10s  %5s  %5s  %s\n", "-", "-", "-", "-");
+    else printf("%10s  %5s  %5s  %s\n", "-", "-", "-", "-");
   }
   int ntensors = 0;
-  for (int i = 0; i < m->nnodes; i++)
-    ntensors += m->nodes[i].param >= 0;
+  for (int i = 0; i < m->nnodes; i++) ntensors += m->nodes[i].param >= 0;
   printf("\nparameters: %" PRId64 " in %d tensors (%s weights)\n", m->nparams, ntensors, weights_name(r->weight_bits));
   /* the same figures as the executable's `info`: both come from plan_build */
   printf("memory: params %" PRId64 " bytes, work %" PRId64 " bytes at batch %d\n", p->param_bytes, p->work_bytes,
          r->batch);
-  printf("recipe: data \"%s\", batch %d, epochs %d, seed %" PRIu64 "\n", diag_quote_n(r->data, DIAG_PATH_MAX),
-         r->batch, r->epochs, r->seed);
+  printf("recipe: data \"%s\", batch %d, epochs %d, seed %" PRIu64 "\n", diag_quote_n(r->data, DIAG_PATH_MAX), r->batch,
+         r->epochs, r->seed);
   /* sema checked the modes: each indexes the shared name table */
   printf("        rounding act=%s err=%s grad=%s\n", nit_round_names[r->act_round], nit_round_names[r->err_round],
          nit_round_names[r->grad_round]);
   printf("        update bits(%d)", r->mu[0]);
-  for (int i = 1; i < r->nsched; i++)
-    printf(" then %d at %d", r->mu[i], r->mu_from[i]);
-  printf(", weights %s, loss softmax_ce, decay %s, holdout %d\n", weights_name(r->weight_bits),
-         r->decay ? "on" : "off", r->holdout);
+  for (int i = 1; i < r->nsched; i++) printf(" then %d at %d", r->mu[i], r->mu_from[i]);
+  printf(", weights %s, loss softmax_ce, decay %s, holdout %d\n", weights_name(r->weight_bits), r->decay ? "on" : "off",
+         r->holdout);
 }
 
 int main(int argc, char **argv) {
   Options opt;
   int rc = parse_args(argc, argv, &opt);
-  if (rc >= 0)
-    return rc;
-  if (opt.cpu && strcmp(opt.cpu, "help") == 0)
-    return emit_list_cpus(&opt);
-  if (opt.gemm[0])
-    return emit_program(NULL, &opt) == 0 ? 0 : 1;
+  if (rc >= 0) return rc;
+  if (opt.cpu && strcmp(opt.cpu, "help") == 0) return emit_list_cpus(&opt);
+  if (opt.gemm[0]) return emit_program(NULL, &opt) == 0 ? 0 : 1;
 
   int err;
   Source *src = source_read(opt.input, &err);
@@ -237,24 +218,19 @@ int main(int argc, char **argv) {
   }
   diag_begin(src);
   Ast *prog = parse_source(src);
-  if (!prog)
-    return 1;
+  if (!prog) return 1;
   SemaOverrides ov = {opt.batch, opt.weight_bits};
   Model *m = sema_check(prog, &ov);
-  if (!m)
-    return 1;
+  if (!m) return 1;
 
   switch (opt.emit) {
-  case EMIT_CHECK: /* the memory plan is part of the check: its limit is a user error */
-    return plan_build(m) ? 0 : 1;
+  case EMIT_CHECK: /* the memory plan is part of the check: its limit is a user error */ return plan_build(m) ? 0 : 1;
   case EMIT_SHAPES: {
     Plan *p = plan_build(m);
-    if (!p)
-      return 1;
+    if (!p) return 1;
     print_shapes(m, p);
     return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
   }
-  default:
-    return emit_program(m, &opt) == 0 ? 0 : 1;
+  default: return emit_program(m, &opt) == 0 ? 0 : 1;
   }
 }

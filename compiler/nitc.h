@@ -33,9 +33,9 @@
 /* ---------------------------------------------------------------- source.c */
 
 typedef struct Source {
-  char *path;            /* as given on the command line */
-  char *text;            /* contents, NUL-terminated (embedded NULs possible) */
-  size_t len;            /* bytes in text, excluding the terminator */
+  char *path; /* as given on the command line */
+  char *text; /* contents, NUL-terminated (embedded NULs possible) */
+  size_t len; /* bytes in text, excluding the terminator */
 } Source;
 
 typedef struct Loc {
@@ -58,7 +58,7 @@ bool source_line(const Source *src, int line, const char **start, size_t *len);
 
 /* The front end's arena. Everything lives until mem_release(); the compiler
  * never frees piecemeal, the fuzzer and unit tests release after each run. */
-void *mem_alloc(size_t n);   /* zeroed; exits with status 2 when out of memory */
+void *mem_alloc(size_t n); /* zeroed; exits with status 2 when out of memory */
 char *mem_strndup(const char *s, size_t n);
 char *mem_strdup(const char *s);
 void mem_release(void);
@@ -71,16 +71,16 @@ void mem_release(void);
  * phases then stop early. Notes attach to the error printed just before. */
 #define DIAG_MAX_ERRORS 20
 
-void diag_begin(const Source *src);   /* source the Locs refer to; resets counts */
-void diag_set_output(void *stream);   /* FILE *, NULL = discard */
+void diag_begin(const Source *src); /* source the Locs refer to; resets counts */
+void diag_set_output(void *stream); /* FILE *, NULL = discard */
 void diag_error(Loc loc, const char *fmt, ...);
 void diag_note(Loc loc, const char *fmt, ...);
 void diag_plain(const char *fmt, ...); /* "nitc: error: ..." without a location */
 /* The one-line error for a source_read failure: the path and *err in words. */
 void diag_read_error(const char *path, int err);
-int diag_errors(void);                 /* errors reported so far (shown or not) */
-bool diag_stopped(void);               /* cap reached: stop reporting */
-const char *diag_last(void);           /* text of the most recent error (tests) */
+int diag_errors(void);       /* errors reported so far (shown or not) */
+bool diag_stopped(void);     /* cap reached: stop reporting */
+const char *diag_last(void); /* text of the most recent error (tests) */
 /* A user string made safe and short for a message: control and non-ASCII
  * bytes become '?', more than 40 bytes are cut to 36 + "...". Arena memory. */
 const char *diag_quote(const char *s);
@@ -97,42 +97,44 @@ _Noreturn void diag_internal(const char *file, int line, const char *msg);
  * optional label and an argument list; sema's layer table decides what the
  * names and arguments mean. Lists are linked through `next`. */
 typedef enum {
-  ND_PROGRAM,  /* kids: ND_MODEL / ND_TRAIN items in file order */
-  ND_MODEL,    /* name; kids: statements */
-  ND_TRAIN,    /* kids: ND_SETTING */
-  ND_INPUT,    /* name; kids: dimension expressions */
-  ND_OUTPUT,   /* name (may be NULL); kids: arguments */
-  ND_LET,      /* name = lhs */
-  ND_LAYER,    /* statement: name = kind, label = optional layer name, kids = args;
+  ND_PROGRAM, /* kids: ND_MODEL / ND_TRAIN items in file order */
+  ND_MODEL,   /* name; kids: statements */
+  ND_TRAIN,   /* kids: ND_SETTING */
+  ND_INPUT,   /* name; kids: dimension expressions */
+  ND_OUTPUT,  /* name (may be NULL); kids: arguments */
+  ND_LET,     /* name = lhs */
+  ND_LAYER,   /* statement: name = kind, label = optional layer name, kids = args;
                   has_args false for a bare `relu` */
-  ND_CALL,     /* expression: name = kind, label, kids = args (first = input) */
-  ND_ADD,      /* lhs + rhs; loc is the '+' */
-  ND_REF,      /* name: a reference to a value */
-  ND_INT,      /* ival */
-  ND_DEC,      /* decimal literal: ival / 10^scale */
-  ND_STR,      /* str */
-  ND_KWARG,    /* name = lhs */
-  ND_SETTING,  /* train setting: name, kids = words (ND_REF for bare words) */
+  ND_CALL,    /* expression: name = kind, label, kids = args (first = input) */
+  ND_ADD,     /* lhs + rhs; loc is the '+' */
+  ND_REF,     /* name: a reference to a value */
+  ND_INT,     /* ival */
+  ND_DEC,     /* decimal literal: ival / 10^scale */
+  ND_STR,     /* str */
+  ND_KWARG,   /* name = lhs */
+  ND_SETTING, /* train setting: name, kids = words (ND_REF for bare words) */
 } AstKind;
 
 typedef struct Ast Ast;
 struct Ast {
   AstKind kind;
-  Loc loc;               /* the whole construct (ND_ADD: the '+') */
-  Loc name_loc;          /* where `name` is written */
+  Loc loc;      /* the whole construct (ND_ADD: the '+') */
+  Loc name_loc; /* where `name` is written */
   char *name;
-  char *label;           /* ND_LAYER / ND_CALL: user's layer name, or NULL */
+  char *label; /* ND_LAYER / ND_CALL: user's layer name, or NULL */
   Loc label_loc;
-  char *str;             /* ND_STR contents (escapes resolved) */
-  int64_t ival;          /* ND_INT value; ND_DEC digits */
-  int scale;             /* ND_DEC: digits after the point */
-  bool has_args;         /* ND_LAYER: parentheses were written */
-  Ast *kids;             /* first child */
-  Ast *lhs, *rhs;        /* ND_LET, ND_KWARG (lhs), ND_ADD */
-  Ast *next;             /* sibling */
+  char *str;      /* ND_STR contents (escapes resolved) */
+  int64_t ival;   /* ND_INT value; ND_DEC digits */
+  int scale;      /* ND_DEC: digits after the point */
+  bool has_args;  /* ND_LAYER: parentheses were written */
+  Ast *kids;      /* first child */
+  Ast *lhs, *rhs; /* ND_LET, ND_KWARG (lhs), ND_ADD */
+  Ast *next;      /* sibling */
 };
 
-typedef struct AstList { Ast *head, *tail; } AstList;
+typedef struct AstList {
+  Ast *head, *tail;
+} AstList;
 
 Ast *ast_new(AstKind kind, Loc loc);
 void ast_append(AstList *l, Ast *a);
@@ -148,15 +150,15 @@ size_t ast_dump(const Ast *a, char *buf, size_t size);
 /* Scanner and parser state shared by grammar/nit.l and grammar/nit.y. */
 typedef struct ParseState {
   const Source *src;
-  int line, col;         /* position of the next byte */
-  Loc last;              /* span of the most recent token */
-  int prev;              /* most recent token kind (newline skipping) */
-  Ast *root;             /* ND_PROGRAM when the parse succeeded */
-  int errors;            /* lexical + syntax errors */
-  int lex_error_line;    /* line of the last scanner error: no syntax error there */
+  int line, col;      /* position of the next byte */
+  Loc last;           /* span of the most recent token */
+  int prev;           /* most recent token kind (newline skipping) */
+  Ast *root;          /* ND_PROGRAM when the parse succeeded */
+  int errors;         /* lexical + syntax errors */
+  int lex_error_line; /* line of the last scanner error: no syntax error there */
 } ParseState;
 
-#define IDENT_MAX_LEN 256    /* longer identifiers are an error */
+#define IDENT_MAX_LEN   256  /* longer identifiers are an error */
 #define PARSE_MAX_DEPTH 2000 /* bison stack limit: "nesting too deep" */
 
 /* Scan and parse a source. Returns the program, or NULL after reporting at
@@ -178,73 +180,73 @@ typedef enum {
   OP_FLATTEN,
   OP_DROPOUT,
   OP_ADD,
-  OP_BATCHNORM,  /* accepted by the front end; no training recipe lowers it yet */
-  OP_L1NORM,     /* likewise */
+  OP_BATCHNORM, /* accepted by the front end; no training recipe lowers it yet */
+  OP_L1NORM,    /* likewise */
 } OpKind;
 
 typedef struct Shape {
-  int c, h, w;           /* (C, H, W); a vector of N is (N, 1, 1) */
+  int c, h, w; /* (C, H, W); a vector of N is (N, 1, 1) */
 } Shape;
 
 typedef struct Node {
   OpKind op;
-  char *name;            /* unique: the user's name or "<kind><n>" */
-  Loc loc;               /* where it was written */
-  int in[2];             /* input node indices, -1 when absent */
-  int nin;               /* 0 (input), 1, or 2 (add) */
-  Shape out;             /* per-sample output shape */
+  char *name; /* unique: the user's name or "<kind><n>" */
+  Loc loc;    /* where it was written */
+  int in[2];  /* input node indices, -1 when absent */
+  int nin;    /* 0 (input), 1, or 2 (add) */
+  Shape out;  /* per-sample output shape */
 
   /* layer arguments, defaults applied */
-  int units;             /* dense: outputs */
-  int out_ch;            /* conv: output channels */
-  int kh, kw;            /* conv, pools: window */
-  int sh, sw;            /* conv, pools: stride */
-  int ph, pw;            /* conv, pools: zero padding (pools pad with "no value") */
-  int groups;            /* conv */
-  int drop256;           /* dropout: drop probability in 1/256 units, 0..255 */
+  int units;   /* dense: outputs */
+  int out_ch;  /* conv: output channels */
+  int kh, kw;  /* conv, pools: window */
+  int sh, sw;  /* conv, pools: stride */
+  int ph, pw;  /* conv, pools: zero padding (pools pad with "no value") */
+  int groups;  /* conv */
+  int drop256; /* dropout: drop probability in 1/256 units, 0..255 */
 
   /* parameters (dense, conv); nweights == 0 for the others */
-  int64_t nweights;      /* elements */
-  int wshape[4];         /* dense (O, I, 1, 1); conv (O, I/groups, KH, KW) */
-  int fan_in;            /* I/groups * KH * KW (dense: I) */
-  int w_exp;             /* s_w from the init rule (docs/numerics.md) */
-  int w_bound;           /* init draws uniform integers in [-w_bound, w_bound] */
-  int param;             /* index among the parameter tensors, -1 if none */
+  int64_t nweights; /* elements */
+  int wshape[4];    /* dense (O, I, 1, 1); conv (O, I/groups, KH, KW) */
+  int fan_in;       /* I/groups * KH * KW (dense: I) */
+  int w_exp;        /* s_w from the init rule (docs/numerics.md) */
+  int w_bound;      /* init draws uniform integers in [-w_bound, w_bound] */
+  int param;        /* index among the parameter tensors, -1 if none */
 
   /* accumulator widths, decided from shapes and the compiled batch:
    * int32 iff (terms summed) * 127 * 127 < 2^31 */
-  int64_t k_fwd;         /* terms per forward accumulator */
-  int64_t k_bwd;         /* terms per input-error accumulator */
-  int64_t k_grad;        /* terms per weight-gradient accumulator (includes batch) */
+  int64_t k_fwd;  /* terms per forward accumulator */
+  int64_t k_bwd;  /* terms per input-error accumulator */
+  int64_t k_grad; /* terms per weight-gradient accumulator (includes batch) */
   bool acc64_fwd, acc64_bwd, acc64_grad;
 } Node;
 
 typedef struct Recipe {
-  char *data;            /* data directory, default "data/mnist" */
+  char *data; /* data directory, default "data/mnist" */
   Loc data_loc;
-  int batch;             /* default 64 */
-  int epochs;            /* default 1 */
-  uint64_t seed;         /* default 1 */
-  int act_round;         /* NIT_ROUND_*, default pseudo */
-  int err_round;         /* default stochastic (docs/numerics.md, "Loss gradient") */
-  int grad_round;        /* default pseudo */
-  int nsched;            /* m_u schedule entries, >= 1 */
+  int batch;      /* default 64 */
+  int epochs;     /* default 1 */
+  uint64_t seed;  /* default 1 */
+  int act_round;  /* NIT_ROUND_*, default pseudo */
+  int err_round;  /* default stochastic (docs/numerics.md, "Loss gradient") */
+  int grad_round; /* default pseudo */
+  int nsched;     /* m_u schedule entries, >= 1 */
   int mu[NIT_MAX_SCHED];
   int mu_from[NIT_MAX_SCHED]; /* 1-based epoch where mu[i] starts; mu_from[0] = 1 */
-  int weight_bits;       /* A in 8..16, default 8 */
-  bool decay;            /* NITI integer weight decay, default off */
-  int holdout;           /* validation holdout samples, default 0 */
+  int weight_bits;            /* A in 8..16, default 8 */
+  bool decay;                 /* NITI integer weight decay, default off */
+  int holdout;                /* validation holdout samples, default 0 */
 } Recipe;
 
 typedef struct Model {
   char *name;
   Loc loc;
-  Node *nodes;           /* topological order; nodes[0] is the input */
+  Node *nodes; /* topological order; nodes[0] is the input */
   int nnodes;
-  int output;            /* index of the node whose output is the logits */
+  int output; /* index of the node whose output is the logits */
   int classes;
   Recipe recipe;
-  int64_t nparams;       /* total parameter elements */
+  int64_t nparams; /* total parameter elements */
 } Model;
 
 /* ------------------------------------------------------------------ plan.c */
@@ -253,44 +255,44 @@ typedef struct Model {
  * time for the compiled maximum batch; the work slab is one allocation. */
 
 typedef struct Buf {
-  int64_t off;           /* byte offset in the work slab, -1 = none */
-  int64_t bytes;         /* size at full batch */
+  int64_t off;   /* byte offset in the work slab, -1 = none */
+  int64_t bytes; /* size at full batch */
 } Buf;
 
 typedef struct Plan {
-  int64_t *param_off;    /* (nparams) byte offset of each parameter tensor in
+  int64_t *param_off;  /* (nparams) byte offset of each parameter tensor in
                           * the params slab, 64-aligned */
-  int64_t param_bytes;   /* the params slab */
-  int64_t exps_off;      /* i32 (nnodes, 4): {act, err, ein0, ein1} exponents */
-  Buf *act;              /* (nnodes) int8 (B, C, H, W) outputs; act[0] unused (x) */
-  int *act_alias;        /* (nnodes) node whose act buffer this node shares, or itself */
-  Buf *err;              /* (nnodes) int8 (B, C, H, W) error of each node's output */
-  int *err_alias;        /* (nnodes) node whose err buffer this node shares, or itself */
-  bool *err_kept;        /* (nnodes) an alias root's error survives the step (its
+  int64_t param_bytes; /* the params slab */
+  int64_t exps_off;    /* i32 (nnodes, 4): {act, err, ein0, ein1} exponents */
+  Buf *act;            /* (nnodes) int8 (B, C, H, W) outputs; act[0] unused (x) */
+  int *act_alias;      /* (nnodes) node whose act buffer this node shares, or itself */
+  Buf *err;            /* (nnodes) int8 (B, C, H, W) error of each node's output */
+  int *err_alias;      /* (nnodes) node whose err buffer this node shares, or itself */
+  bool *err_kept;      /* (nnodes) an alias root's error survives the step (its
                           * slot is not reused later in the backward pass) */
-  bool *needs_err;       /* (nnodes) node i is weighted or has a weighted ancestor */
-  bool *gathers;         /* (nnodes) err[i] is a sum of several contributions */
-  Buf (*ein)[2];         /* (nnodes, 2) private input-error buffer of consumer
+  bool *needs_err;     /* (nnodes) node i is weighted or has a weighted ancestor */
+  bool *gathers;       /* (nnodes) err[i] is a sum of several contributions */
+  Buf (*ein)[2];       /* (nnodes, 2) private input-error buffer of consumer
                           * i's slot s when its producer gathers, else off -1 */
-  int *nconsumers;       /* (nnodes) how many nodes read node i's output */
-  Buf *wview;            /* (nnodes) int8 view of wide weights (weight_bits > 8) */
-  Buf acc;               /* int64-capable accumulator scratch, largest layer */
-  Buf acc2;              /* second accumulator (fan-out error sums) */
-  Buf grad;              /* int64-capable weight-gradient scratch, largest tensor */
-  Buf pack;              /* repacked operands of one layer's GEMMs (weight
+  int *nconsumers;     /* (nnodes) how many nodes read node i's output */
+  Buf *wview;          /* (nnodes) int8 view of wide weights (weight_bits > 8) */
+  Buf acc;             /* int64-capable accumulator scratch, largest layer */
+  Buf acc2;            /* second accumulator (fan-out error sums) */
+  Buf grad;            /* int64-capable weight-gradient scratch, largest tensor */
+  Buf pack;            /* repacked operands of one layer's GEMMs (weight
                           * panels, transposed errors, input panels), largest layer */
-  Buf rsum;              /* i32 row sums of a dense GEMM's A operand (vnni) */
-  int maxw;              /* workers a parallel kernel may use (1..PLAN_MAX_WORKERS) */
-  Buf col;               /* (maxw) per-worker im2col scratch of one sample */
-  Buf gpart;             /* (maxw) per-worker partial conv weight gradients */
-  int64_t col_bytes;     /* one worker's share of col */
-  int64_t gpart_bytes;   /* one worker's share of gpart */
-  Buf red;               /* small results handed from a serial phase to workers */
-  Buf rq;                /* a parallel requantization's arguments and per-worker maxima */
-  int64_t work_bytes;    /* total */
+  Buf rsum;            /* i32 row sums of a dense GEMM's A operand (vnni) */
+  int maxw;            /* workers a parallel kernel may use (1..PLAN_MAX_WORKERS) */
+  Buf col;             /* (maxw) per-worker im2col scratch of one sample */
+  Buf gpart;           /* (maxw) per-worker partial conv weight gradients */
+  int64_t col_bytes;   /* one worker's share of col */
+  int64_t gpart_bytes; /* one worker's share of gpart */
+  Buf red;             /* small results handed from a serial phase to workers */
+  Buf rq;              /* a parallel requantization's arguments and per-worker maxima */
+  int64_t work_bytes;  /* total */
 } Plan;
 
-#define PLAN_MAX_WORKERS 16        /* threads a kernel can spread over */
+#define PLAN_MAX_WORKERS  16         /* threads a kernel can spread over */
 #define PLAN_WORKER_BYTES (96 << 20) /* cap on all workers' private scratch */
 
 /* The largest static memory (parameters + work slab) a model may need. */
@@ -307,21 +309,20 @@ struct LLVMOpaqueModule;
 struct LLVMOpaqueContext;
 
 typedef struct CgTarget {
-  const char *triple;    /* normalized LLVM triple */
-  const char *cpu;       /* resolved CPU name */
-  const char *features;  /* resolved feature string */
+  const char *triple;   /* normalized LLVM triple */
+  const char *cpu;      /* resolved CPU name */
+  const char *features; /* resolved feature string */
 } CgTarget;
 
 /* Lower the checked model and its plan to an LLVM module defining nit_model. */
-struct LLVMOpaqueModule *cg_module(struct LLVMOpaqueContext *ctx, Model *m,
-                                   Plan *p, const CgTarget *t);
+struct LLVMOpaqueModule *cg_module(struct LLVMOpaqueContext *ctx, Model *m, Plan *p, const CgTarget *t);
 uint64_t cg_fingerprint(const Model *m);
 /* A module defining only
  *   void nit_gemm(const int8_t *A, const int8_t *B, int32_t *C, void *scratch)
  * C (M, N) = A (M, K) B (N, K)^T with the kernel the model code would use
  * (packing and row sums included; scratch holds cg_gemm_scratch bytes). */
-struct LLVMOpaqueModule *cg_gemm_module(struct LLVMOpaqueContext *ctx, const CgTarget *t, int64_t M,
-                                        int64_t N, int64_t K);
+struct LLVMOpaqueModule *cg_gemm_module(struct LLVMOpaqueContext *ctx, const CgTarget *t, int64_t M, int64_t N,
+                                        int64_t K);
 
 /* ------------------------------------------------------------------ sema.c */
 
@@ -338,11 +339,11 @@ typedef struct SemaOverrides {
 Model *sema_check(const Ast *prog, const SemaOverrides *ov);
 
 /* The language's limits (docs/language.md, "Layers"). */
-#define SEMA_MAX_DEPTH 256            /* expression nesting */
-#define SEMA_MAX_BATCH 65536          /* compiled batch */
-#define SEMA_MAX_DIM (1 << 30)        /* any single dimension or layer argument */
-#define SEMA_MAX_ELEMS INT32_MAX      /* per-sample elements of any value */
-#define SEMA_MAX_WEIGHTS INT32_MAX    /* elements of one parameter tensor */
+#define SEMA_MAX_DEPTH   256       /* expression nesting */
+#define SEMA_MAX_BATCH   65536     /* compiled batch */
+#define SEMA_MAX_DIM     (1 << 30) /* any single dimension or layer argument */
+#define SEMA_MAX_ELEMS   INT32_MAX /* per-sample elements of any value */
+#define SEMA_MAX_WEIGHTS INT32_MAX /* elements of one parameter tensor */
 /* The integer softmax cross-entropy is specified for at most this many classes
  * (docs/numerics.md, "Loss gradient": N <= 8191 keeps U = sum u_i < 2^63). */
 #define SEMA_MAX_CLASSES 8191
@@ -356,28 +357,28 @@ Model *sema_check(const Ast *prog, const SemaOverrides *ov);
  * by nothing else. */
 typedef struct SemaSym {
   const char *name;
-  int node;              /* value it names */
-  Loc loc;               /* where it was defined */
+  int node; /* value it names */
+  Loc loc;  /* where it was defined */
 } SemaSym;
 
 typedef struct Sema {
   Node *nodes;
   int nnodes, cap;
-  SemaSym *syms;         /* open addressing, power-of-two size */
+  SemaSym *syms; /* open addressing, power-of-two size */
   int nsyms, symcap;
-  int cur;               /* current value; -1 before the input, -2 after an error */
+  int cur; /* current value; -1 before the input, -2 after an error */
   bool have_input, have_output;
   bool no_input_reported;
   Loc input_loc, output_loc;
   int classes;
   Recipe r;
-  bool failed;           /* an error was reported: no Model */
+  bool failed; /* an error was reported: no Model */
 } Sema;
 
 /* Report a user error at loc (through diag) and mark the check failed. */
 __attribute__((format(printf, 3, 4))) void sema_error(Sema *s, Loc loc, const char *fmt, ...);
-const char *sema_num(int64_t v);                        /* decimal, arena memory */
-const char *sema_what_is(const Ast *a);                 /* "an integer", "a name", ... */
+const char *sema_num(int64_t v);                         /* decimal, arena memory */
+const char *sema_what_is(const Ast *a);                  /* "an integer", "a name", ... */
 bool sema_close_to(const char *typed, const char *cand); /* a plausible typo of cand */
 /* Append a node (inputs -1, no parameters); returns its index. */
 int sema_new_node(Sema *s, OpKind op, Loc loc);
@@ -415,27 +416,27 @@ void sema_train(Sema *s, const Ast *train);
 /* ------------------------------------------------------------------ main.c */
 
 typedef enum {
-  EMIT_CHECK,            /* --check: front end only */
-  EMIT_SHAPES,           /* --emit shapes: the checked model as a table */
-  EMIT_LLVM,             /* --emit llvm: textual IR */
+  EMIT_CHECK,  /* --check: front end only */
+  EMIT_SHAPES, /* --emit shapes: the checked model as a table */
+  EMIT_LLVM,   /* --emit llvm: textual IR */
   EMIT_ASM,
   EMIT_OBJ,
-  EMIT_EXE,              /* default */
+  EMIT_EXE, /* default */
 } EmitKind;
 
 typedef struct Options {
-  const char *input;     /* the .nit file */
-  const char *output;    /* -o; default: model name (exe), or NAME.ll/.s/.o */
+  const char *input;  /* the .nit file */
+  const char *output; /* -o; default: model name (exe), or NAME.ll/.s/.o */
   EmitKind emit;
-  int opt_level;         /* -O0..-O3, default 2 */
-  const char *target;    /* --target triple, NULL = host */
-  const char *cpu;       /* --cpu, NULL = host cpu for host target, generic otherwise;
+  int opt_level;           /* -O0..-O3, default 2 */
+  const char *target;      /* --target triple, NULL = host */
+  const char *cpu;         /* --cpu, NULL = host cpu for host target, generic otherwise;
                           * "help" lists the target's CPUs and features */
-  const char *features;  /* --features "+a,-b", NULL = none/host */
-  int batch;             /* --batch: compiled maximum batch, 0 = recipe's */
-  int weight_bits;       /* --weight-bits A, 0 = recipe's */
+  const char *features;    /* --features "+a,-b", NULL = none/host */
+  int batch;               /* --batch: compiled maximum batch, 0 = recipe's */
+  int weight_bits;         /* --weight-bits A, 0 = recipe's */
   const char *runtime_dir; /* --runtime-dir: where libnitrt-<triple>.a lives */
-  int64_t gemm[3];       /* --gemm-kernel M,N,K; 0 = compile a model */
+  int64_t gemm[3];         /* --gemm-kernel M,N,K; 0 = compile a model */
 } Options;
 
 /* ------------------------------------------------------------------ emit.c */

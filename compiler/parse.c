@@ -10,10 +10,8 @@
 Ast *parse_source(const Source *src) {
   ParseState ps = {.src = src, .line = 1, .col = 1};
   yyscan_t scanner;
-  if (yylex_init_extra(&ps, &scanner) != 0)
-    diag_internal(__FILE__, __LINE__, "cannot create the scanner");
-  if (src->len > SOURCE_MAX_BYTES)
-    diag_internal(__FILE__, __LINE__, "source larger than SOURCE_MAX_BYTES");
+  if (yylex_init_extra(&ps, &scanner) != 0) diag_internal(__FILE__, __LINE__, "cannot create the scanner");
+  if (src->len > SOURCE_MAX_BYTES) diag_internal(__FILE__, __LINE__, "source larger than SOURCE_MAX_BYTES");
   YY_BUFFER_STATE buf = yy_scan_bytes(src->text, (int)src->len, scanner);
   int rc = yyparse(scanner);
   yy_delete_buffer(buf, scanner);
@@ -23,7 +21,6 @@ Ast *parse_source(const Source *src) {
     ps.errors++;
     diag_error((Loc){1, 1, 1, 1}, "cannot parse this file");
   }
-  if (ps.errors > 0 || rc != 0)
-    return NULL;
+  if (ps.errors > 0 || rc != 0) return NULL;
   return ps.root;
 }

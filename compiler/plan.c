@@ -69,8 +69,7 @@ Plan *plan_build(Model *m) {
   p->nconsumers = zalloc(sizeof(int) * n);
 
   for (int i = 0; i < n; i++)
-    for (int j = 0; j < m->nodes[i].nin; j++)
-      p->nconsumers[m->nodes[i].in[j]]++;
+    for (int j = 0; j < m->nodes[i].nin; j++) p->nconsumers[m->nodes[i].in[j]]++;
 
   /* The params slab: every tensor 64-aligned, in parameter order; int16
    * elements for wide weights. */
@@ -98,8 +97,7 @@ Plan *plan_build(Model *m) {
   }
   /* A node whose output error has several sources (several consumers, or the
    * loss plus a consumer) sums them exactly before requantizing once. */
-  for (int i = 1; i < n; i++)
-    p->gathers[i] = p->needs_err[i] && p->nconsumers[i] + (i == m->output) > 1;
+  for (int i = 1; i < n; i++) p->gathers[i] = p->needs_err[i] && p->nconsumers[i] + (i == m->output) > 1;
 
   int64_t top = 0;
   p->exps_off = take(&top, (int64_t)n * 4 * 4).off;
@@ -135,8 +133,7 @@ Plan *plan_build(Model *m) {
     if (p->gathers[i] && elems * 8 > max_sum) max_sum = elems * 8;
     int64_t gbytes = nd->nweights * (nd->acc64_grad ? 8 : 4);
     if (gbytes > max_grad) max_grad = gbytes;
-    if (nd->nweights > 0 && m->recipe.weight_bits > 8)
-      p->wview[i] = take(&top, nd->nweights);
+    if (nd->nweights > 0 && m->recipe.weight_bits > 8) p->wview[i] = take(&top, nd->nweights);
   }
   /* Error buffers share slots by lifetime. The backward pass visits nodes
    * in decreasing index, time t(i) = n - i; err[a] (a alias root) is live
@@ -148,13 +145,13 @@ Plan *plan_build(Model *m) {
   p->err_kept = zalloc(sizeof(bool) * n);
   int64_t *start = zalloc(sizeof(int64_t) * n), *size = zalloc(sizeof(int64_t) * n);
   int64_t *written = zalloc(sizeof(int64_t) * n); /* when err[j] is first written */
-  for (int j = 1; j < n; j++) written[j] = n;      /* never, unless below */
-  for (int c = 1; c < n; c++)                      /* its (single) consumer's backward */
+  for (int j = 1; j < n; j++) written[j] = n;     /* never, unless below */
+  for (int c = 1; c < n; c++)                     /* its (single) consumer's backward */
     for (int s = 0; s < m->nodes[c].nin; s++)
       if (n - c < written[m->nodes[c].in[s]]) written[m->nodes[c].in[s]] = n - c;
   for (int j = 1; j < n; j++) {
-    if (j == m->output) written[j] = 0;            /* the loss */
-    else if (p->gathers[j]) written[j] = n - j;    /* its gather */
+    if (j == m->output) written[j] = 0;         /* the loss */
+    else if (p->gathers[j]) written[j] = n - j; /* its gather */
   }
   for (int i = 1; i < n; i++) start[i] = -1;
   for (int j = 1; j < n; j++) {
@@ -209,8 +206,8 @@ Plan *plan_build(Model *m) {
     if (nd->op == OP_DENSE) {
       int64_t I = nd->wshape[1], O = nd->wshape[0];
       bool input_err = p->needs_err[nd->in[0]];
-      int64_t need = panel_bytes(O, I);                              /* w panels */
-      if (input_err && panel_bytes(I, O) > need) need = panel_bytes(I, O); /* w^T panels */
+      int64_t need = panel_bytes(O, I);                                                           /* w panels */
+      if (input_err && panel_bytes(I, O) > need) need = panel_bytes(I, O);                        /* w^T panels */
       if (align_up(O * B) + panel_bytes(I, B) > need) need = align_up(O * B) + panel_bytes(I, B); /* e^T, x^T */
       if (need > max_pack) max_pack = need;
       if (O > max_rows) max_rows = O;

@@ -44,25 +44,20 @@ static int64_t align64(int64_t x) { return (x + 63) & ~INT64_C(63); }
  * names, for "did you mean". */
 static int len32(const char *s) {
   int n = 0;
-  while (n < 32 && s[n])
-    n++;
+  while (n < 32 && s[n]) n++;
   return n;
 }
 
 static int distance(const char *a, const char *b) {
   int la = len32(a), lb = len32(b);
   int d[33][33];
-  for (int i = 0; i <= la; i++)
-    d[i][0] = i;
-  for (int j = 0; j <= lb; j++)
-    d[0][j] = j;
+  for (int i = 0; i <= la; i++) d[i][0] = i;
+  for (int j = 0; j <= lb; j++) d[0][j] = j;
   for (int i = 1; i <= la; i++)
     for (int j = 1; j <= lb; j++) {
       int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-      if (d[i - 1][j] + 1 < best)
-        best = d[i - 1][j] + 1;
-      if (d[i][j - 1] + 1 < best)
-        best = d[i][j - 1] + 1;
+      if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
       if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
         best = d[i - 2][j - 2] + 1;
       d[i][j] = best;
@@ -118,20 +113,16 @@ static const char *shape_str(Shape sh) {
 
 static uint64_t hash(const char *s) {
   uint64_t h = 1469598103934665603u;
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211u;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211u;
   return h;
 }
 
 static SemaSym *lookup(Sema *s, const char *name) {
-  if (!s->symcap)
-    return NULL;
+  if (!s->symcap) return NULL;
   size_t mask = (size_t)s->symcap - 1;
   for (size_t i = hash(name) & mask;; i = (i + 1) & mask) {
-    if (!s->syms[i].name)
-      return NULL;
-    if (strcmp(s->syms[i].name, name) == 0)
-      return &s->syms[i];
+    if (!s->syms[i].name) return NULL;
+    if (strcmp(s->syms[i].name, name) == 0) return &s->syms[i];
   }
 }
 
@@ -144,13 +135,11 @@ static void insert(Sema *s, const char *name, int node, Loc loc) {
     s->symcap = ncap;
     s->nsyms = 0;
     for (int i = 0; i < ocap; i++)
-      if (old[i].name)
-        insert(s, old[i].name, old[i].node, old[i].loc);
+      if (old[i].name) insert(s, old[i].name, old[i].node, old[i].loc);
   }
   size_t mask = (size_t)s->symcap - 1;
   size_t i = hash(name) & mask;
-  while (s->syms[i].name)
-    i = (i + 1) & mask;
+  while (s->syms[i].name) i = (i + 1) & mask;
   s->syms[i] = (SemaSym){name, node, loc};
   s->nsyms++;
 }
@@ -171,8 +160,7 @@ int sema_new_node(Sema *s, OpKind op, Loc loc) {
   if (s->nnodes == s->cap) {
     int ncap = s->cap ? 2 * s->cap : 32;
     Node *nn = mem_alloc(sizeof(Node) * (size_t)ncap);
-    if (s->nnodes)
-      memcpy(nn, s->nodes, sizeof(Node) * (size_t)s->nnodes);
+    if (s->nnodes) memcpy(nn, s->nodes, sizeof(Node) * (size_t)s->nnodes);
     s->nodes = nn;
     s->cap = ncap;
   }
@@ -190,17 +178,14 @@ static void unknown_name(Sema *s, const Ast *ref) {
   const char *guess = NULL;
   if (s->nsyms <= 4096)
     for (int i = 0; i < s->symcap && !guess; i++)
-      if (s->syms[i].name && sema_close_to(ref->name, s->syms[i].name))
-        guess = s->syms[i].name;
+      if (s->syms[i].name && sema_close_to(ref->name, s->syms[i].name)) guess = s->syms[i].name;
   if (guess)
     sema_error(s, ref->loc, "unknown name '%s' (did you mean '%s'?)", diag_quote(ref->name), diag_quote(guess));
-  else
-    sema_error(s, ref->loc, "unknown name '%s'", diag_quote(ref->name));
+  else sema_error(s, ref->loc, "unknown name '%s'", diag_quote(ref->name));
 }
 
 static void name_node(Sema *s, int id, const char *name) {
-  if (id >= 0 && !s->nodes[id].name)
-    s->nodes[id].name = (char *)name;
+  if (id >= 0 && !s->nodes[id].name) s->nodes[id].name = (char *)name;
 }
 
 /* Evaluate an expression to a node index, -1 after an error. */
@@ -221,8 +206,7 @@ static int eval(Sema *s, const Ast *e, int depth) {
   case ND_ADD: {
     int a = eval(s, e->lhs, depth + 1);
     int b = a < 0 ? -1 : eval(s, e->rhs, depth + 1);
-    if (b < 0)
-      return -1;
+    if (b < 0) return -1;
     Shape sa = s->nodes[a].out, sb = s->nodes[b].out;
     if (sa.c != sb.c || sa.h != sb.h || sa.w != sb.w) {
       sema_error(s, e->loc, "cannot add values of different shapes %s and %s", shape_str(sa), shape_str(sb));
@@ -238,8 +222,7 @@ static int eval(Sema *s, const Ast *e, int depth) {
   }
   case ND_CALL: {
     const LayerKind *k = sema_find_layer(s, e->name, e->name_loc);
-    if (!k)
-      return -1;
+    if (!k) return -1;
     const Ast *first = e->kids;
     if (!first || first->kind == ND_KWARG) {
       const char *kind = sema_layer_name(k);
@@ -248,18 +231,14 @@ static int eval(Sema *s, const Ast *e, int depth) {
       return -1;
     }
     int in = eval(s, first, depth + 1);
-    if (in < 0)
-      return -1;
+    if (in < 0) return -1;
     int id = sema_make_layer(s, k, in, first->next, e->loc);
     if (id >= 0 && e->label) {
-      if (define(s, e->label, id, e->label_loc))
-        s->nodes[id].name = e->label;
+      if (define(s, e->label, id, e->label_loc)) s->nodes[id].name = e->label;
     }
     return id;
   }
-  default:
-    sema_error(s, e->loc, "expected a value (a name or a layer call), found %s", sema_what_is(e));
-    return -1;
+  default: sema_error(s, e->loc, "expected a value (a name or a layer call), found %s", sema_what_is(e)); return -1;
   }
 }
 /* ------------------------------------------------------------ statements */
@@ -294,14 +273,12 @@ static void stmt_input(Sema *s, const Ast *st) {
       d[i] = a->ival;
     }
   }
-  if (!ok)
-    return;
+  if (!ok) return;
   int id = sema_new_node(s, OP_INPUT, st->loc);
   NIT_ASSERT(id == 0);
   Node *n = &s->nodes[0];
   n->nin = 0;
-  if (!sema_set_out(s, n, d[0], d[1], d[2]))
-    return;
+  if (!sema_set_out(s, n, d[0], d[1], d[2])) return;
   n->name = st->name;
   define(s, st->name, 0, st->name_loc);
   s->cur = 0;
@@ -318,7 +295,7 @@ static void stmt_output(Sema *s, const Ast *st) {
   const Ast *a = st->kids;
   if (!a || a->next || a->kind == ND_KWARG) {
     sema_error(s, a && a->next ? a->next->loc : st->loc,
-        "output takes one argument, the number of classes, e.g. output classes(10)");
+               "output takes one argument, the number of classes, e.g. output classes(10)");
     return;
   }
   if (a->kind != ND_INT) {
@@ -330,55 +307,49 @@ static void stmt_output(Sema *s, const Ast *st) {
     return;
   }
   if (a->ival > SEMA_MAX_CLASSES) {
-    sema_error(s, a->loc, "too many classes (got %s; the integer softmax loss is defined for at most %s)", sema_num(a->ival),
-        sema_num(SEMA_MAX_CLASSES));
+    sema_error(s, a->loc, "too many classes (got %s; the integer softmax loss is defined for at most %s)",
+               sema_num(a->ival), sema_num(SEMA_MAX_CLASSES));
     return;
   }
   s->classes = (int)a->ival;
 }
 
 static bool need_input(Sema *s, const Ast *st) {
-  if (s->cur >= 0)
-    return true;
+  if (s->cur >= 0) return true;
   if (s->cur == -1 && !s->have_input) {
     sema_error(s, st->loc, "layer before the input; a model starts with 'input NAME[C, H, W]'");
     s->no_input_reported = true;
   }
-  s->failed = true;  /* otherwise already reported */
+  s->failed = true; /* otherwise already reported */
   s->cur = -2;
   return false;
 }
 
 static void stmt_let(Sema *s, const Ast *st) {
-  if (!need_input(s, st))
-    return;
+  if (!need_input(s, st)) return;
   int v = eval(s, st->lhs, 0);
   if (v < 0) {
-    s->cur = -2;  /* poison: later statements would cascade */
+    s->cur = -2; /* poison: later statements would cascade */
     return;
   }
-  if (define(s, st->name, v, st->name_loc))
-    name_node(s, v, st->name);
+  if (define(s, st->name, v, st->name_loc)) name_node(s, v, st->name);
   s->cur = v;
 }
 
 static void stmt_layer(Sema *s, const Ast *st) {
-  if (s->cur == -2)
-    return;
+  if (s->cur == -2) return;
   const LayerKind *k = sema_find_layer(s, st->name, st->name_loc);
   if (!k) {
     s->cur = -2;
     return;
   }
-  if (!need_input(s, st))
-    return;
+  if (!need_input(s, st)) return;
   int id = sema_make_layer(s, k, s->cur, st->kids, st->loc);
   if (id < 0) {
     s->cur = -2;
     return;
   }
-  if (st->label && define(s, st->label, id, st->label_loc))
-    s->nodes[id].name = st->label;
+  if (st->label && define(s, st->label, id, st->label_loc)) s->nodes[id].name = st->label;
   s->cur = id;
 }
 /* ------------------------------------------------------------ the model */
@@ -393,18 +364,17 @@ static void check_dead(Sema *s, int out) {
   for (int i = n - 1; i >= 0; i--)
     for (int j = 0; j < s->nodes[i].nin; j++) {
       used[s->nodes[i].in[j]] = 1;
-      if (live[i])
-        live[s->nodes[i].in[j]] = 1;
+      if (live[i]) live[s->nodes[i].in[j]] = 1;
     }
   for (int i = 0; i < n; i++) {
-    if (live[i] || used[i])
-      continue;
+    if (live[i] || used[i]) continue;
     Node *nd = &s->nodes[i];
     if (nd->name)
-      sema_error(s, nd->loc, "the value '%s' is never used (it does not reach the model's output)", diag_quote(nd->name));
+      sema_error(s, nd->loc, "the value '%s' is never used (it does not reach the model's output)",
+                 diag_quote(nd->name));
     else
       sema_error(s, nd->loc, "the result of this '%s' is never used (it does not reach the model's output)",
-           sema_op_name(nd->op));
+                 sema_op_name(nd->op));
   }
 }
 
@@ -412,11 +382,9 @@ static void auto_names(Sema *s) {
   int counter[OP_L1NORM + 1] = {0};
   for (int i = 0; i < s->nnodes; i++) {
     Node *n = &s->nodes[i];
-    if (n->name)
-      continue;
+    if (n->name) continue;
     char buf[48];
-    do
-      snprintf(buf, sizeof buf, "%s%d", sema_op_name(n->op), ++counter[n->op]);
+    do snprintf(buf, sizeof buf, "%s%d", sema_op_name(n->op), ++counter[n->op]);
     while (lookup(s, buf));
     n->name = mem_strdup(buf);
     insert(s, n->name, i, n->loc);
@@ -438,10 +406,8 @@ static void finish(Sema *s, Model *m) {
     Node *n = &s->nodes[i];
     int64_t elems = (int64_t)n->out.c * n->out.h * n->out.w; /* <= SEMA_MAX_ELEMS */
     step_elems = add_sat(step_elems, elems * r->batch, &over);
-    if (n->op == OP_AVGPOOL)
-      n->k_fwd = (int64_t)n->kh * n->kw;
-    if (n->op != OP_DENSE && n->op != OP_CONV)
-      continue;
+    if (n->op == OP_AVGPOOL) n->k_fwd = (int64_t)n->kh * n->kw;
+    if (n->op != OP_DENSE && n->op != OP_CONV) continue;
     sema_init_rule(n->fan_in, &n->w_exp, &n->w_bound);
     n->param = nparam++;
     bytes = add_sat(bytes, align64(n->nweights * esize), &over_w);
@@ -455,9 +421,10 @@ static void finish(Sema *s, Model *m) {
     n->acc64_grad = sema_needs_acc64(n->k_grad);
   }
   if (over || step_elems > SEMA_MAX_STEP_ELEMS) {
-    sema_error(s, m->loc, "this model is too large: its values hold %s elements per training step at batch %s "
-               "(the limit is %s)", over ? "more than 2^62" : sema_num(step_elems), sema_num(r->batch),
-               sema_num(SEMA_MAX_STEP_ELEMS));
+    sema_error(s, m->loc,
+               "this model is too large: its values hold %s elements per training step at batch %s "
+               "(the limit is %s)",
+               over ? "more than 2^62" : sema_num(step_elems), sema_num(r->batch), sema_num(SEMA_MAX_STEP_ELEMS));
     return;
   }
   if (over_w || bytes > SEMA_MAX_STEP_ELEMS) {
@@ -480,12 +447,11 @@ static void check_model(Sema *s, const Ast *model, Model *m) {
   }
   if (!s->have_input && !s->no_input_reported)
     sema_error(s, model->name_loc, "model '%s' has no input; declare one with 'input NAME[C, H, W]'",
-         diag_quote(model->name));
+               diag_quote(model->name));
   if (!s->have_output)
     sema_error(s, model->name_loc, "model '%s' has no output; declare one with 'output NAME(CLASSES)'",
-         diag_quote(model->name));
-  if (s->failed)
-    return;
+               diag_quote(model->name));
+  if (s->failed) return;
   if (s->cur == 0) {
     sema_error(s, model->name_loc, "model '%s' has no layers", diag_quote(model->name));
     return;
@@ -494,19 +460,17 @@ static void check_model(Sema *s, const Ast *model, Model *m) {
   if (last->out.c != s->classes || last->out.h != 1 || last->out.w != 1) {
     Shape want = {s->classes, 1, 1};
     sema_error(s, last->loc, "the model ends with shape %s, but its output needs %s", shape_str(last->out),
-         shape_str(want));
+               shape_str(want));
     diag_note(s->output_loc, "the output is declared here");
     return;
   }
   check_dead(s, s->cur);
-  if (s->failed)
-    return;
+  if (s->failed) return;
   /* Invariant the back end relies on: the logits are the network's last
    * value. A consumer of the output cannot be its ancestor, so it would be
    * dead and check_dead has reported it. */
   for (int i = 0; i < s->nnodes; i++)
-    for (int j = 0; j < s->nodes[i].nin; j++)
-      NIT_ASSERT(s->nodes[i].in[j] != s->cur);
+    for (int j = 0; j < s->nodes[i].nin; j++) NIT_ASSERT(s->nodes[i].in[j] != s->cur);
   auto_names(s);
   m->nodes = s->nodes;
   m->nnodes = s->nnodes;
@@ -540,16 +504,12 @@ Model *sema_check(const Ast *prog, const SemaOverrides *ov) {
     Loc at = train ? train->loc : (Loc){1, 1, 1, 1};
     sema_error(&s, at, "no model in this file; expected 'model NAME { ... }'");
   }
-  if (ov && ov->batch)
-    s.r.batch = ov->batch;
-  if (ov && ov->weight_bits)
-    s.r.weight_bits = ov->weight_bits;
+  if (ov && ov->batch) s.r.batch = ov->batch;
+  if (ov && ov->weight_bits) s.r.weight_bits = ov->weight_bits;
   NIT_ASSERT(s.r.batch >= 1 && s.r.batch <= SEMA_MAX_BATCH);
   NIT_ASSERT(s.r.weight_bits >= 8 && s.r.weight_bits <= 16);
   m->recipe = s.r;
-  if (!s.failed)
-    finish(&s, m);
-  if (s.failed || diag_errors() > 0)
-    return NULL;
+  if (!s.failed) finish(&s, m);
+  if (s.failed || diag_errors() > 0) return NULL;
   return m;
 }

@@ -23,7 +23,7 @@
 
 typedef enum { ARG_INT, ARG_RATE } ArgType;
 
-#define REQUIRED INT64_MIN           /* no default: the argument must be given */
+#define REQUIRED       INT64_MIN       /* no default: the argument must be given */
 #define SAME_AS_KERNEL (INT64_MIN + 1) /* stride defaults to the window */
 
 typedef struct ArgSpec {
@@ -41,37 +41,46 @@ typedef bool ShapeFn(Sema *s, Node *n, Shape in, const LayerKind *k);
 struct LayerKind {
   const char *name;
   OpKind op;
-  int npos;                /* the first npos arguments may be given positionally */
+  int npos; /* the first npos arguments may be given positionally */
   ArgSpec args[MAX_ARGS];
   ShapeFn *shape;
-  const char *example;     /* shown when the arguments are wrong */
-  bool no_recipe;          /* checked, but no training recipe lowers it yet */
+  const char *example; /* shown when the arguments are wrong */
+  bool no_recipe;      /* checked, but no training recipe lowers it yet */
 };
 
 static ShapeFn shape_dense, shape_conv, shape_pool, shape_same, shape_flatten;
 
-#define CONV_ROW(nm)                                                        \
-  {nm, OP_CONV, 1,                                                          \
-   {{"channels", ARG_INT, REQUIRED, 1, SEMA_MAX_DIM},                            \
-    {"kernel", ARG_INT, REQUIRED, 1, SEMA_MAX_DIM},                              \
-    {"stride", ARG_INT, 1, 1, SEMA_MAX_DIM},                                     \
-    {"pad", ARG_INT, 0, 0, SEMA_MAX_DIM},                                        \
-    {"groups", ARG_INT, 1, 1, SEMA_MAX_DIM}},                                    \
-   shape_conv, nm "(16, kernel=3, stride=1, pad=1, groups=1)", false}
+#define CONV_ROW(nm)                                                      \
+  {                                                                       \
+    nm, OP_CONV, 1,                                                       \
+        {{"channels", ARG_INT, REQUIRED, 1, SEMA_MAX_DIM},                \
+         {"kernel", ARG_INT, REQUIRED, 1, SEMA_MAX_DIM},                  \
+         {"stride", ARG_INT, 1, 1, SEMA_MAX_DIM},                         \
+         {"pad", ARG_INT, 0, 0, SEMA_MAX_DIM},                            \
+         {"groups", ARG_INT, 1, 1, SEMA_MAX_DIM}},                        \
+        shape_conv, nm "(16, kernel=3, stride=1, pad=1, groups=1)", false \
+  }
 
 static const LayerKind layers[] = {
     {"dense", OP_DENSE, 1, {{"units", ARG_INT, REQUIRED, 1, SEMA_MAX_DIM}}, shape_dense, "dense(120)", false},
     CONV_ROW("conv"),
     CONV_ROW("conv2d"),
-    {"maxpool", OP_MAXPOOL, 1,
+    {"maxpool",
+     OP_MAXPOOL,
+     1,
      {{"kernel", ARG_INT, REQUIRED, 1, SEMA_MAX_DIM},
       {"stride", ARG_INT, SAME_AS_KERNEL, 1, SEMA_MAX_DIM},
       {"pad", ARG_INT, 0, 0, SEMA_MAX_DIM}},
-     shape_pool, "maxpool(2, stride=2, pad=0)", false},
-    {"avgpool", OP_AVGPOOL, 1,
-     {{"kernel", ARG_INT, REQUIRED, 1, SEMA_MAX_DIM},
-      {"stride", ARG_INT, SAME_AS_KERNEL, 1, SEMA_MAX_DIM}},
-     shape_pool, "avgpool(2, stride=2)", false},
+     shape_pool,
+     "maxpool(2, stride=2, pad=0)",
+     false},
+    {"avgpool",
+     OP_AVGPOOL,
+     1,
+     {{"kernel", ARG_INT, REQUIRED, 1, SEMA_MAX_DIM}, {"stride", ARG_INT, SAME_AS_KERNEL, 1, SEMA_MAX_DIM}},
+     shape_pool,
+     "avgpool(2, stride=2)",
+     false},
     {"relu", OP_RELU, 0, {{0}}, shape_same, "relu", false},
     {"flatten", OP_FLATTEN, 0, {{0}}, shape_flatten, "flatten", false},
     {"dropout", OP_DROPOUT, 1, {{"rate", ARG_RATE, REQUIRED, 0, 255}}, shape_same, "dropout(0.5)", false},
@@ -100,16 +109,14 @@ const char *sema_op_name(OpKind op) {
 /* ------------------------------------------------------------ weight rules */
 
 static bool mul_ok(int64_t a, int64_t b, int64_t *r) {
-  if (a < 0 || b < 0 || (a != 0 && b > INT64_MAX / a))
-    return false;
+  if (a < 0 || b < 0 || (a != 0 && b > INT64_MAX / a)) return false;
   *r = a * b;
   return true;
 }
 
 static uint64_t isqrt64(uint64_t x) {
   uint64_t r = 0, bit = UINT64_C(1) << 62;
-  while (bit > x)
-    bit >>= 2;
+  while (bit > x) bit >>= 2;
   while (bit) {
     if (x >= r + bit) {
       x -= r + bit;
@@ -131,11 +138,9 @@ void sema_init_rule(int64_t fan_in, int *w_exp, int *w_bound) {
   int c = 0;
   if (fan_in >= 6) {
     /* lower c while fan_in * 4^(c-1) >= 6, i.e. fan_in >= 6 * 4^(1-c) */
-    while (fan_in >= 6 * (INT64_C(1) << (2 * (1 - c))))
-      c--;
+    while (fan_in >= 6 * (INT64_C(1) << (2 * (1 - c)))) c--;
   } else {
-    while (fan_in * (INT64_C(1) << (2 * c)) < 6)
-      c++;
+    while (fan_in * (INT64_C(1) << (2 * c)) < 6) c++;
   }
   int e = 7 - c; /* 5 <= e <= 7 + 15 */
   uint64_t q = (uint64_t)6 * (UINT64_C(1) << (2 * e)) / (uint64_t)fan_in;
@@ -150,8 +155,7 @@ bool sema_needs_acc64(int64_t terms) { return terms > 133144; /* 133144 * 127^2 
 
 const LayerKind *sema_find_layer(Sema *s, const char *name, Loc loc) {
   for (int i = 0; i < NLAYERS; i++)
-    if (strcmp(layers[i].name, name) == 0)
-      return &layers[i];
+    if (strcmp(layers[i].name, name) == 0) return &layers[i];
   for (int i = 0; i < NLAYERS; i++)
     if (sema_close_to(name, layers[i].name)) {
       sema_error(s, loc, "unknown layer kind '%s' (did you mean '%s'?)", diag_quote(name), layers[i].name);
@@ -160,8 +164,7 @@ const LayerKind *sema_find_layer(Sema *s, const char *name, Loc loc) {
   char list[256] = "";
   for (int i = 0; i < NLAYERS; i++) {
     strcat(list, layers[i].name);
-    if (i + 1 < NLAYERS)
-      strcat(list, ", ");
+    if (i + 1 < NLAYERS) strcat(list, ", ");
   }
   sema_error(s, loc, "unknown layer kind '%s'; the layers are: %s", diag_quote(name), list);
   return NULL;
@@ -169,16 +172,14 @@ const LayerKind *sema_find_layer(Sema *s, const char *name, Loc loc) {
 
 static int nargs(const LayerKind *k) {
   int n = 0;
-  while (n < MAX_ARGS && k->args[n].name)
-    n++;
+  while (n < MAX_ARGS && k->args[n].name) n++;
   return n;
 }
 
 static const char *arg_names(const LayerKind *k) {
   char buf[256] = "";
   for (int i = 0; i < nargs(k); i++) {
-    if (i)
-      strcat(buf, ", ");
+    if (i) strcat(buf, ", ");
     strcat(buf, k->args[i].name);
   }
   return mem_strdup(buf);
@@ -188,15 +189,15 @@ static const char *arg_names(const LayerKind *k) {
 static bool rate_value(Sema *s, const Ast *v, const ArgSpec *spec, int64_t *out) {
   int64_t numr = v->ival, den = 1;
   int scale = v->kind == ND_DEC ? v->scale : 0;
-  for (int i = 0; i < scale; i++)
-    den *= 10;
+  for (int i = 0; i < scale; i++) den *= 10;
   if (numr < 0 || numr >= den) {
     sema_error(s, v->loc, "'%s' must be at least 0 and below 1", spec->name);
     return false;
   }
   int64_t q = (numr * 512 + den) / (2 * den); /* numr < 10^9: no overflow */
   if (q > spec->hi) {
-    sema_error(s, v->loc, "'%s' rounds to %s/256; the largest %s is 255/256 (0.996)", spec->name, sema_num(q), spec->name);
+    sema_error(s, v->loc, "'%s' rounds to %s/256; the largest %s is 255/256 (0.996)", spec->name, sema_num(q),
+               spec->name);
     return false;
   }
   *out = q;
@@ -204,11 +205,10 @@ static bool rate_value(Sema *s, const Ast *v, const ArgSpec *spec, int64_t *out)
 }
 
 static bool arg_value(Sema *s, const LayerKind *k, const ArgSpec *spec, const Ast *v, int64_t *out) {
-  if (spec->type == ARG_RATE && (v->kind == ND_DEC || v->kind == ND_INT))
-    return rate_value(s, v, spec, out);
+  if (spec->type == ARG_RATE && (v->kind == ND_DEC || v->kind == ND_INT)) return rate_value(s, v, spec, out);
   if (v->kind != ND_INT) {
     sema_error(s, v->loc, "argument '%s' of '%s' must be %s, found %s", spec->name, k->name,
-        spec->type == ARG_RATE ? "a number like 0.5" : "an integer", sema_what_is(v));
+               spec->type == ARG_RATE ? "a number like 0.5" : "an integer", sema_what_is(v));
     return false;
   }
   if (v->ival < spec->lo) {
@@ -235,8 +235,7 @@ static bool bind_args(Sema *s, const LayerKind *k, const Ast *args, Loc at, int6
     if (a->kind == ND_KWARG) {
       v = a->lhs;
       for (int i = 0; i < n; i++)
-        if (strcmp(k->args[i].name, a->name) == 0)
-          idx = i;
+        if (strcmp(k->args[i].name, a->name) == 0) idx = i;
       if (idx < 0) {
         ok = false;
         if (n == 0) {
@@ -245,25 +244,23 @@ static bool bind_args(Sema *s, const LayerKind *k, const Ast *args, Loc at, int6
         }
         const char *guess = NULL;
         for (int i = 0; i < n && !guess; i++)
-          if (sema_close_to(a->name, k->args[i].name))
-            guess = k->args[i].name;
+          if (sema_close_to(a->name, k->args[i].name)) guess = k->args[i].name;
         if (guess)
-          sema_error(s, a->name_loc, "'%s' has no argument '%s' (did you mean '%s'?)", k->name, diag_quote(a->name), guess);
+          sema_error(s, a->name_loc, "'%s' has no argument '%s' (did you mean '%s'?)", k->name, diag_quote(a->name),
+                     guess);
         else
           sema_error(s, a->name_loc, "'%s' has no argument '%s'; its arguments are: %s", k->name, diag_quote(a->name),
-              arg_names(k));
+                     arg_names(k));
         continue;
       }
     } else {
       if (pos >= k->npos) {
         ok = false;
-        if (n == 0)
-          sema_error(s, a->loc, "'%s' takes no arguments", k->name);
+        if (n == 0) sema_error(s, a->loc, "'%s' takes no arguments", k->name);
         else if (k->npos == 1)
           sema_error(s, a->loc, "'%s' takes one positional argument (%s); give the others by name, e.g. %s", k->name,
-               k->args[0].name, k->example);
-        else
-          sema_error(s, a->loc, "too many positional arguments for '%s', e.g. %s", k->name, k->example);
+                     k->args[0].name, k->example);
+        else sema_error(s, a->loc, "too many positional arguments for '%s', e.g. %s", k->name, k->example);
         continue;
       }
       idx = pos++;
@@ -275,14 +272,12 @@ static bool bind_args(Sema *s, const LayerKind *k, const Ast *args, Loc at, int6
       continue;
     }
     given[idx] = a;
-    if (!arg_value(s, k, &k->args[idx], v, &vals[idx]))
-      ok = false;
+    if (!arg_value(s, k, &k->args[idx], v, &vals[idx])) ok = false;
   }
   for (int i = 0; i < n; i++) {
-    if (given[i])
-      continue;
+    if (given[i]) continue;
     if (k->args[i].def == REQUIRED) {
-      if (ok)  /* after another argument error this is usually a cascade */
+      if (ok) /* after another argument error this is usually a cascade */
         sema_error(s, at, "'%s' needs argument '%s', e.g. %s", k->name, k->args[i].name, k->example);
       ok = false;
     } else if (k->args[i].def == SAME_AS_KERNEL) {
@@ -299,7 +294,7 @@ bool sema_set_out(Sema *s, Node *n, int64_t c, int64_t h, int64_t w) {
   int64_t hw, e;
   if (!mul_ok(h, w, &hw) || !mul_ok(c, hw, &e) || e > SEMA_MAX_ELEMS) {
     sema_error(s, n->loc, "the output of this '%s' has too many elements per sample (the limit is 2147483647)",
-         sema_op_name(n->op));
+               sema_op_name(n->op));
     return false;
   }
   n->out = (Shape){(int)c, (int)h, (int)w};
@@ -334,9 +329,8 @@ static bool shape_flatten(Sema *s, Node *n, Shape in, const LayerKind *k) {
 /* dense flattens its input implicitly: (C, H, W) is read as C*H*W values */
 static bool shape_dense(Sema *s, Node *n, Shape in, const LayerKind *k) {
   (void)k;
-  int64_t fan = (int64_t)in.c * in.h * in.w;  /* <= SEMA_MAX_ELEMS by invariant */
-  if (!weights(s, n, n->units, fan, 1, 1))
-    return false;
+  int64_t fan = (int64_t)in.c * in.h * in.w; /* <= SEMA_MAX_ELEMS by invariant */
+  if (!weights(s, n, n->units, fan, 1, 1)) return false;
   n->fan_in = (int)fan;
   return sema_set_out(s, n, n->units, 1, 1);
 }
@@ -347,7 +341,7 @@ static bool extent(Sema *s, Node *n, const char *dim, int64_t x, int64_t k, int6
     sema_error(s, n->loc, "'pad' (%s) must be smaller than the window (%s)", sema_num(p), sema_num(k));
     return false;
   }
-  int64_t span = x + 2 * p;  /* all terms <= 2^30 */
+  int64_t span = x + 2 * p; /* all terms <= 2^30 */
   if (span < k) {
     char what[96];
     snprintf(what, sizeof what, "%" PRId64 " with pad %" PRId64, x, p);
@@ -369,12 +363,10 @@ static bool shape_conv(Sema *s, Node *n, Shape in, const LayerKind *k) {
     return false;
   }
   int64_t oh, ow;
-  if (!extent(s, n, "height", in.h, n->kh, n->sh, n->ph, &oh) ||
-      !extent(s, n, "width", in.w, n->kw, n->sw, n->pw, &ow))
+  if (!extent(s, n, "height", in.h, n->kh, n->sh, n->ph, &oh) || !extent(s, n, "width", in.w, n->kw, n->sw, n->pw, &ow))
     return false;
   int64_t ipg = in.c / n->groups;
-  if (!weights(s, n, n->out_ch, ipg, n->kh, n->kw))
-    return false;
+  if (!weights(s, n, n->out_ch, ipg, n->kh, n->kw)) return false;
   n->fan_in = (int)(n->nweights / n->out_ch);
   return sema_set_out(s, n, n->out_ch, oh, ow);
 }
@@ -389,8 +381,7 @@ static bool shape_pool(Sema *s, Node *n, Shape in, const LayerKind *k) {
     }
   }
   int64_t oh, ow;
-  if (!extent(s, n, "height", in.h, n->kh, n->sh, n->ph, &oh) ||
-      !extent(s, n, "width", in.w, n->kw, n->sw, n->pw, &ow))
+  if (!extent(s, n, "height", in.h, n->kh, n->sh, n->ph, &oh) || !extent(s, n, "width", in.w, n->kw, n->sw, n->pw, &ow))
     return false;
   return sema_set_out(s, n, in.c, oh, ow);
 }
@@ -403,16 +394,13 @@ int sema_make_layer(Sema *s, const LayerKind *k, int input, const Ast *args, Loc
     return -1;
   }
   int64_t v[MAX_ARGS] = {0};
-  if (!bind_args(s, k, args, at, v))
-    return -1;
+  if (!bind_args(s, k, args, at, v)) return -1;
   int id = sema_new_node(s, k->op, at);
   Node *n = &s->nodes[id];
   n->in[0] = input;
   n->nin = 1;
   switch (k->op) {
-  case OP_DENSE:
-    n->units = (int)v[0];
-    break;
+  case OP_DENSE: n->units = (int)v[0]; break;
   case OP_CONV:
     n->out_ch = (int)v[0];
     n->kh = n->kw = (int)v[1];
@@ -426,14 +414,10 @@ int sema_make_layer(Sema *s, const LayerKind *k, int input, const Ast *args, Loc
     n->sh = n->sw = (int)v[1];
     n->ph = n->pw = k->op == OP_MAXPOOL ? (int)v[2] : 0;
     break;
-  case OP_DROPOUT:
-    n->drop256 = (int)v[0];
-    break;
-  default:
-    break;
+  case OP_DROPOUT: n->drop256 = (int)v[0]; break;
+  default: break;
   }
-  if (!k->shape(s, n, s->nodes[input].out, k))
-    return -1;
+  if (!k->shape(s, n, s->nodes[input].out, k)) return -1;
   return id;
 }
 

@@ -35,8 +35,8 @@ Recipe sema_default_recipe(void) {
 /* ------------------------------------------------------------ the settings */
 
 typedef void SettingFn(Sema *s, const Ast *st);
-static SettingFn set_data, set_batch, set_epochs, set_rounding, set_update, set_weights, set_seed,
-    set_loss, set_decay, set_holdout;
+static SettingFn set_data, set_batch, set_epochs, set_rounding, set_update, set_weights, set_seed, set_loss, set_decay,
+    set_holdout;
 
 static const struct Setting {
   const char *name;
@@ -58,8 +58,7 @@ enum { NSETTINGS = sizeof settings / sizeof settings[0] };
 
 static const struct Setting *setting_of(const Ast *st) {
   for (int i = 0; i < NSETTINGS; i++)
-    if (strcmp(settings[i].name, st->name) == 0)
-      return &settings[i];
+    if (strcmp(settings[i].name, st->name) == 0) return &settings[i];
   return NULL;
 }
 
@@ -67,7 +66,7 @@ static const struct Setting *setting_of(const Ast *st) {
 static const Ast *one_word(Sema *s, const Ast *st) {
   if (!st->kids || st->kids->next) {
     sema_error(s, st->kids ? st->kids->next->loc : st->loc, "'%s' takes one value, e.g. %s", st->name,
-         setting_of(st)->example);
+               setting_of(st)->example);
     return NULL;
   }
   return st->kids;
@@ -92,8 +91,7 @@ static bool is_word(const Ast *w, const char *name) { return w && w->kind == ND_
 
 static void set_data(Sema *s, const Ast *st) {
   const Ast *w = one_word(s, st);
-  if (!w)
-    return;
+  if (!w) return;
   const Ast *str = w;
   if (w->kind == ND_CALL) {
     if (strcmp(w->name, "idx") != 0) {
@@ -120,29 +118,25 @@ static void set_data(Sema *s, const Ast *st) {
 static void set_batch(Sema *s, const Ast *st) {
   const Ast *w = one_word(s, st);
   int64_t v;
-  if (w && int_in(s, w, "batch", 1, SEMA_MAX_BATCH, &v))
-    s->r.batch = (int)v;
+  if (w && int_in(s, w, "batch", 1, SEMA_MAX_BATCH, &v)) s->r.batch = (int)v;
 }
 
 static void set_epochs(Sema *s, const Ast *st) {
   const Ast *w = one_word(s, st);
   int64_t v;
-  if (w && int_in(s, w, "epochs", 1, 1000000, &v))
-    s->r.epochs = (int)v;
+  if (w && int_in(s, w, "epochs", 1, 1000000, &v)) s->r.epochs = (int)v;
 }
 
 static void set_seed(Sema *s, const Ast *st) {
   const Ast *w = one_word(s, st);
   int64_t v;
-  if (w && int_in(s, w, "seed", 0, INT64_MAX, &v))
-    s->r.seed = (uint64_t)v;
+  if (w && int_in(s, w, "seed", 0, INT64_MAX, &v)) s->r.seed = (uint64_t)v;
 }
 
 static void set_holdout(Sema *s, const Ast *st) {
   const Ast *w = one_word(s, st);
   int64_t v;
-  if (w && int_in(s, w, "holdout", 0, INT32_MAX, &v))
-    s->r.holdout = (int)v;
+  if (w && int_in(s, w, "holdout", 0, INT32_MAX, &v)) s->r.holdout = (int)v;
 }
 
 static bool choice(Sema *s, const Ast *w, const char *what, const char *const *names, int n, int *out) {
@@ -155,15 +149,11 @@ static bool choice(Sema *s, const Ast *w, const char *what, const char *const *n
   char list[128] = "";
   for (int i = 0; i < n; i++) {
     strcat(list, names[i]);
-    if (i + 2 < n)
-      strcat(list, ", ");
-    else if (i + 2 == n)
-      strcat(list, " or ");
+    if (i + 2 < n) strcat(list, ", ");
+    else if (i + 2 == n) strcat(list, " or ");
   }
-  if (w->kind == ND_REF)
-    sema_error(s, w->loc, "unknown %s '%s' (expected %s)", what, diag_quote(w->name), list);
-  else
-    sema_error(s, w->loc, "expected %s (%s), found %s", what, list, sema_what_is(w));
+  if (w->kind == ND_REF) sema_error(s, w->loc, "unknown %s '%s' (expected %s)", what, diag_quote(w->name), list);
+  else sema_error(s, w->loc, "expected %s (%s), found %s", what, list, sema_what_is(w));
   return false;
 }
 
@@ -174,8 +164,7 @@ static void set_rounding(Sema *s, const Ast *st) {
   }
   int mode;
   if (st->kids->kind != ND_KWARG) {
-    if (!one_word(s, st) || !choice(s, st->kids, "rounding mode", nit_round_names, NIT_ROUND_COUNT, &mode))
-      return;
+    if (!one_word(s, st) || !choice(s, st->kids, "rounding mode", nit_round_names, NIT_ROUND_COUNT, &mode)) return;
     s->r.act_round = s->r.err_round = s->r.grad_round = mode;
     return;
   }
@@ -190,22 +179,17 @@ static void set_rounding(Sema *s, const Ast *st) {
     Ast key = *w;
     key.kind = ND_REF;
     key.loc = w->name_loc;
-    if (!choice(s, &key, "rounding target", targets, 3, &t))
-      continue;
+    if (!choice(s, &key, "rounding target", targets, 3, &t)) continue;
     if (seen[t]) {
       sema_error(s, w->loc, "'%s' is set twice", targets[t]);
       diag_note(seen[t]->loc, "first set here");
       continue;
     }
     seen[t] = w;
-    if (!choice(s, w->lhs, "rounding mode", nit_round_names, NIT_ROUND_COUNT, &mode))
-      continue;
-    if (t == 0)
-      s->r.act_round = mode;
-    else if (t == 1)
-      s->r.err_round = mode;
-    else
-      s->r.grad_round = mode;
+    if (!choice(s, w->lhs, "rounding mode", nit_round_names, NIT_ROUND_COUNT, &mode)) continue;
+    if (t == 0) s->r.act_round = mode;
+    else if (t == 1) s->r.err_round = mode;
+    else s->r.grad_round = mode;
   }
 }
 
@@ -228,8 +212,7 @@ static void set_update(Sema *s, const Ast *st) {
     return;
   }
   int64_t mu, at;
-  if (!mu_word(s, w, &mu))
-    return;
+  if (!mu_word(s, w, &mu)) return;
   Recipe *r = &s->r;
   r->nsched = 1;
   r->mu[0] = (int)mu;
@@ -242,14 +225,13 @@ static void set_update(Sema *s, const Ast *st) {
     const Ast *b = w->next, *a = b ? b->next : NULL, *e = a ? a->next : NULL;
     if (!b || !a || !e || !is_word(a, "at")) {
       sema_error(s, (a && !is_word(a, "at")) ? a->loc : (b ? b->loc : w->loc),
-          "expected 'then BITS at EPOCH', e.g. then 2 at 5");
+                 "expected 'then BITS at EPOCH', e.g. then 2 at 5");
       return;
     }
-    if (!mu_word(s, b, &mu) || !int_in(s, e, "epoch", 1, 1000000, &at))
-      return;
+    if (!mu_word(s, b, &mu) || !int_in(s, e, "epoch", 1, 1000000, &at)) return;
     if (at <= r->mu_from[r->nsched - 1]) {
       sema_error(s, e->loc, "epochs in the update schedule must increase (%s is not after %s)", sema_num(at),
-           sema_num(r->mu_from[r->nsched - 1]));
+                 sema_num(r->mu_from[r->nsched - 1]));
       return;
     }
     if (r->nsched == NIT_MAX_SCHED) {
@@ -265,38 +247,31 @@ static void set_update(Sema *s, const Ast *st) {
 
 static void set_weights(Sema *s, const Ast *st) {
   const Ast *w = one_word(s, st);
-  if (!w)
-    return;
+  if (!w) return;
   int64_t a;
-  if (is_word(w, "int8"))
-    s->r.weight_bits = 8;
-  else if (is_word(w, "int16"))
-    s->r.weight_bits = 16;
+  if (is_word(w, "int8")) s->r.weight_bits = 8;
+  else if (is_word(w, "int16")) s->r.weight_bits = 16;
   else if (w->kind == ND_CALL && strcmp(w->name, "bits") == 0) {
-    if (!w->kids || w->kids->next)
-      sema_error(s, w->loc, "bits takes one integer, e.g. bits(12)");
-    else if (int_in(s, w->kids, "weight bits", 8, 16, &a))
-      s->r.weight_bits = (int)a;
+    if (!w->kids || w->kids->next) sema_error(s, w->loc, "bits takes one integer, e.g. bits(12)");
+    else if (int_in(s, w->kids, "weight bits", 8, 16, &a)) s->r.weight_bits = (int)a;
   } else if (w->kind == ND_REF)
-    sema_error(s, w->loc, "unknown weights '%s' (expected int8, int16 or bits(A) with A in 8..16)", diag_quote(w->name));
-  else
-    sema_error(s, w->loc, "expected int8, int16 or bits(A) with A in 8..16, found %s", sema_what_is(w));
+    sema_error(s, w->loc, "unknown weights '%s' (expected int8, int16 or bits(A) with A in 8..16)",
+               diag_quote(w->name));
+  else sema_error(s, w->loc, "expected int8, int16 or bits(A) with A in 8..16, found %s", sema_what_is(w));
 }
 
 static void set_loss(Sema *s, const Ast *st) {
   const Ast *w = one_word(s, st);
   static const char *const losses[] = {"softmax_ce"};
   int v;
-  if (w)
-    choice(s, w, "loss", losses, 1, &v);
+  if (w) choice(s, w, "loss", losses, 1, &v);
 }
 
 static void set_decay(Sema *s, const Ast *st) {
   const Ast *w = one_word(s, st);
   static const char *const onoff[] = {"off", "on"};
   int v;
-  if (w && choice(s, w, "decay setting", onoff, 2, &v))
-    s->r.decay = v == 1;
+  if (w && choice(s, w, "decay setting", onoff, 2, &v)) s->r.decay = v == 1;
 }
 
 /* ------------------------------------------------------------ the block */
@@ -308,16 +283,14 @@ void sema_train(Sema *s, const Ast *train) {
     if (!set) {
       const char *guess = NULL;
       for (int i = 0; i < NSETTINGS && !guess; i++)
-        if (sema_close_to(st->name, settings[i].name))
-          guess = settings[i].name;
+        if (sema_close_to(st->name, settings[i].name)) guess = settings[i].name;
       if (guess)
         sema_error(s, st->name_loc, "unknown train setting '%s' (did you mean '%s'?)", diag_quote(st->name), guess);
       else {
         char list[256] = "";
         for (int i = 0; i < NSETTINGS; i++) {
           strcat(list, settings[i].name);
-          if (i + 1 < NSETTINGS)
-            strcat(list, ", ");
+          if (i + 1 < NSETTINGS) strcat(list, ", ");
         }
         sema_error(s, st->name_loc, "unknown train setting '%s'; the settings are: %s", diag_quote(st->name), list);
       }

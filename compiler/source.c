@@ -42,15 +42,12 @@ static Block *blocks;
 
 void *mem_alloc(size_t n) {
   n = (n + 15) & ~(size_t)15;
-  if (n == 0)
-    n = 16;
+  if (n == 0) n = 16;
   if (!blocks || blocks->size - blocks->used < n) {
     size_t size = n > BLOCK_SIZE / 4 ? n : BLOCK_SIZE;
-    if (size > SIZE_MAX - sizeof(Block))
-      out_of_memory(__LINE__);
+    if (size > SIZE_MAX - sizeof(Block)) out_of_memory(__LINE__);
     Block *b = malloc(sizeof(Block) + size);
-    if (!b)
-      out_of_memory(__LINE__);
+    if (!b) out_of_memory(__LINE__);
     b->size = size;
     b->used = 0;
     if (size == BLOCK_SIZE || !blocks) {
@@ -92,8 +89,7 @@ Source *source_from_mem(const char *name, const char *buf, size_t len) {
   Source *src = mem_alloc(sizeof *src);
   src->path = mem_strdup(name);
   src->text = mem_alloc(len + 1);
-  if (len)
-    memcpy(src->text, buf, len);
+  if (len) memcpy(src->text, buf, len);
   src->text[len] = '\0';
   src->len = len;
   return src;
@@ -117,8 +113,7 @@ Source *source_read(const char *path, int *err) {
   /* Read in chunks rather than trusting st_size (pipes, /dev/stdin). */
   size_t cap = 4096, len = 0;
   char *buf = malloc(cap);
-  if (!buf)
-    out_of_memory(__LINE__);
+  if (!buf) out_of_memory(__LINE__);
   for (;;) {
     if (len == cap) {
       if (cap >= SOURCE_MAX_BYTES) {
@@ -129,14 +124,12 @@ Source *source_read(const char *path, int *err) {
       }
       cap *= 2;
       char *nb = realloc(buf, cap + 1);
-      if (!nb)
-        out_of_memory(__LINE__);
+      if (!nb) out_of_memory(__LINE__);
       buf = nb;
     }
     size_t got = fread(buf + len, 1, cap - len, f);
     len += got;
-    if (got == 0)
-      break;
+    if (got == 0) break;
   }
   int bad = ferror(f);
   int e = errno;
@@ -152,13 +145,11 @@ Source *source_read(const char *path, int *err) {
 }
 
 bool source_line(const Source *src, int line, const char **start, size_t *len) {
-  if (!src || line < 1)
-    return false;
+  if (!src || line < 1) return false;
   const char *p = src->text, *end = src->text + src->len;
   for (int l = 1; l < line; l++) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
-    if (!nl)
-      return false;
+    if (!nl) return false;
     p = nl + 1;
   }
   const char *nl = memchr(p, '\n', (size_t)(end - p));

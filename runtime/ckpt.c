@@ -62,30 +62,25 @@ uint32_t nitrt_crc32(const uint8_t *p, size_t n) {
   uint32_t c = 0xFFFFFFFFu;
   for (size_t i = 0; i < n; i++) {
     c ^= p[i];
-    for (int k = 0; k < 8; k++)
-      c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+    for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
   }
   return c ^ 0xFFFFFFFFu;
 }
 
 static void put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
+  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 static void put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
+  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 static uint32_t get32(const uint8_t *p) {
   uint32_t v = 0;
-  for (int i = 0; i < 4; i++)
-    v |= (uint32_t)p[i] << (8 * i);
+  for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
   return v;
 }
 static uint64_t get64(const uint8_t *p) {
   uint64_t v = 0;
-  for (int i = 0; i < 8; i++)
-    v |= (uint64_t)p[i] << (8 * i);
+  for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
   return v;
 }
 
@@ -103,8 +98,7 @@ static void slab_to_le(const NitModel *m, const uint8_t *slab, uint8_t *out) {
   memcpy(out, slab, (size_t)m->param_bytes);
   for (int32_t p = 0; p < m->nparams; p++) {
     const NitParam *t = &m->params[p];
-    if (t->bits <= 8)
-      continue;
+    if (t->bits <= 8) continue;
     for (int64_t j = 0; j < t->count; j++) {
       int16_t v;
       memcpy(&v, slab + t->offset + 2 * j, 2);
@@ -119,8 +113,7 @@ static void slab_from_le(const NitModel *m, const uint8_t *in, uint8_t *slab) {
   memcpy(slab, in, (size_t)m->param_bytes);
   for (int32_t p = 0; p < m->nparams; p++) {
     const NitParam *t = &m->params[p];
-    if (t->bits <= 8)
-      continue;
+    if (t->bits <= 8) continue;
     for (int64_t j = 0; j < t->count; j++) {
       const uint8_t *b = in + t->offset + 2 * j;
       int16_t v = (int16_t)(uint16_t)(b[0] | b[1] << 8);
@@ -138,14 +131,11 @@ static void put_recipe(uint8_t *p, const RunRecipe *r) {
   v[k++] = r->err_round;
   v[k++] = r->grad_round;
   v[k++] = r->nsched;
-  for (int i = 0; i < NIT_MAX_SCHED; i++)
-    v[k++] = i < r->nsched ? r->mu[i] : 0;
-  for (int i = 0; i < NIT_MAX_SCHED; i++)
-    v[k++] = i < r->nsched ? r->mu_from[i] : 0;
+  for (int i = 0; i < NIT_MAX_SCHED; i++) v[k++] = i < r->nsched ? r->mu[i] : 0;
+  for (int i = 0; i < NIT_MAX_SCHED; i++) v[k++] = i < r->nsched ? r->mu_from[i] : 0;
   v[k++] = r->decay;
   v[k++] = r->holdout;
-  for (int i = 0; i < k; i++)
-    put32(p + 4 * i, (uint32_t)v[i]);
+  for (int i = 0; i < k; i++) put32(p + 4 * i, (uint32_t)v[i]);
 }
 
 static void get_recipe(const uint8_t *p, RunRecipe *r) {
@@ -157,10 +147,8 @@ static void get_recipe(const uint8_t *p, RunRecipe *r) {
   r->err_round = NEXT;
   r->grad_round = NEXT;
   r->nsched = NEXT;
-  for (int i = 0; i < NIT_MAX_SCHED; i++)
-    r->mu[i] = NEXT;
-  for (int i = 0; i < NIT_MAX_SCHED; i++)
-    r->mu_from[i] = NEXT;
+  for (int i = 0; i < NIT_MAX_SCHED; i++) r->mu[i] = NEXT;
+  for (int i = 0; i < NIT_MAX_SCHED; i++) r->mu_from[i] = NEXT;
   r->decay = NEXT;
   r->holdout = NEXT;
 #undef NEXT
@@ -170,8 +158,7 @@ uint8_t *nitrt_ckpt_serialize(const NitModel *m, const Ckpt *c, size_t *len) {
   size_t size = (size_t)nitrt_ckpt_size(m, c);
   size_t k = c->q.kind == NITRT_QUANT_COLUMNS ? (size_t)c->q.ncols : 0, l = path_len(c);
   uint8_t *b = nitrt_alloc(size);
-  if (!b)
-    return NULL;
+  if (!b) return NULL;
   memcpy(b, MAGIC, 8);
   put32(b + 8, NITRT_CKPT_VERSION);
   put32(b + 12, m->abi);
@@ -202,8 +189,7 @@ uint8_t *nitrt_ckpt_serialize(const NitModel *m, const Ckpt *c, size_t *len) {
   put64(b + 320, c->test.hash);
   put32(b + 328, (uint32_t)l);
   slab_to_le(m, c->params, b + HEADER_V2);
-  if (k)
-    memcpy(b + HEADER_V2 + m->param_bytes, c->q.shift, k);
+  if (k) memcpy(b + HEADER_V2 + m->param_bytes, c->q.shift, k);
   memcpy(b + HEADER_V2 + m->param_bytes + k, c->data, l);
   put32(b + size - 4, nitrt_crc32(b, size - 4));
   *len = size;
@@ -219,14 +205,14 @@ static int bad(const char *name, const char *field, long long v, const char *wan
   return -1;
 }
 
-#define RANGE(field, v, lo, hi)                                                           \
-  do {                                                                                     \
-    long long v_ = (long long)(v);                                                         \
-    if (v_ < (long long)(lo) || v_ > (long long)(hi)) {                                    \
-      char w_[64];                                                                         \
-      snprintf(w_, sizeof w_, "%lld..%lld", (long long)(lo), (long long)(hi));             \
-      return bad(name, field, v_, w_);                                                     \
-    }                                                                                      \
+#define RANGE(field, v, lo, hi)                                                \
+  do {                                                                         \
+    long long v_ = (long long)(v);                                             \
+    if (v_ < (long long)(lo) || v_ > (long long)(hi)) {                        \
+      char w_[64];                                                             \
+      snprintf(w_, sizeof w_, "%lld..%lld", (long long)(lo), (long long)(hi)); \
+      return bad(name, field, v_, w_);                                         \
+    }                                                                          \
   } while (0)
 
 static int check_recipe(const char *name, const RunRecipe *r) {
@@ -247,10 +233,8 @@ static int check_recipe(const char *name, const RunRecipe *r) {
     snprintf(f, sizeof f, "update bits of schedule entry %d", i + 1);
     RANGE(f, r->mu[i], NITRT_MU_MIN, NITRT_MU_MAX);
     snprintf(f, sizeof f, "the first epoch of schedule entry %d", i + 1);
-    if (i == 0)
-      RANGE(f, r->mu_from[i], 1, 1);
-    else
-      RANGE(f, r->mu_from[i], r->mu_from[i - 1] + 1, INT32_MAX);
+    if (i == 0) RANGE(f, r->mu_from[i], 1, 1);
+    else RANGE(f, r->mu_from[i], r->mu_from[i - 1] + 1, INT32_MAX);
   }
   RANGE("decay", r->decay, 0, 1);
   RANGE("the holdout", r->holdout, 0, INT32_MAX);
@@ -264,10 +248,8 @@ static int check_params(const char *name, const NitModel *m, const uint8_t *p) {
   for (int32_t done = 0; done < m->nparams; done++) {
     const NitParam *t = NULL;
     for (int32_t i = 0; i < m->nparams; i++)
-      if (m->params[i].offset >= pos && (!t || m->params[i].offset < t->offset))
-        t = &m->params[i];
-    if (!t)
-      break;
+      if (m->params[i].offset >= pos && (!t || m->params[i].offset < t->offset)) t = &m->params[i];
+    if (!t) break;
     for (int64_t b = pos; b < t->offset; b++)
       if (p[b] != 0) {
         nitrt_error("%s: invalid checkpoint: padding byte %lld of the parameters is %d, "
@@ -283,8 +265,7 @@ static int check_params(const char *name, const NitModel *m, const uint8_t *p) {
       if (v < -lim || v > lim) {
         nitrt_error("%s: invalid checkpoint: weight %lld of tensor %s is %lld, expected "
                     "%lld..%lld",
-                    name, (long long)j, t->name ? t->name : "?", (long long)v, (long long)-lim,
-                    (long long)lim);
+                    name, (long long)j, t->name ? t->name : "?", (long long)v, (long long)-lim, (long long)lim);
         return -1;
       }
     }
@@ -302,28 +283,21 @@ static int check_params(const char *name, const NitModel *m, const uint8_t *p) {
 
 /* The fields after the CRC and the model checks. */
 static int check_fields(const char *name, const NitModel *m, const uint8_t *b, const Ckpt *c) {
-  if (memchr(c->name, 0, 64) == NULL)
-    return bad(name, "the model name's length", 64, "at most 63 bytes");
-  for (size_t i = strlen((const char *)b + 32); i < 64; i++)
-    RANGE("a padding byte of the model name", b[32 + i], 0, 0);
+  if (memchr(c->name, 0, 64) == NULL) return bad(name, "the model name's length", 64, "at most 63 bytes");
+  for (size_t i = strlen((const char *)b + 32); i < 64; i++) RANGE("a padding byte of the model name", b[32 + i], 0, 0);
   RANGE("a reserved field (offset 244)", get32(b + 244), 0, 0);
-  if (check_recipe(name, &c->r))
-    return -1;
+  if (check_recipe(name, &c->r)) return -1;
   RANGE("the epochs completed", c->epoch, 1, c->r.epochs);
-  RANGE("the next epoch of the data order", c->shuffle_epoch, (long long)c->epoch + 1,
-        (long long)c->epoch + 1);
+  RANGE("the next epoch of the data order", c->shuffle_epoch, (long long)c->epoch + 1, (long long)c->epoch + 1);
   RANGE("the global step", c->step, c->epoch, INT64_MAX);
   if (c->shuffle_seed != c->r.seed) {
-    nitrt_error("%s: invalid checkpoint: the shuffle seed %llu differs from the seed %llu",
-                name, (unsigned long long)c->shuffle_seed, (unsigned long long)c->r.seed);
+    nitrt_error("%s: invalid checkpoint: the shuffle seed %llu differs from the seed %llu", name,
+                (unsigned long long)c->shuffle_seed, (unsigned long long)c->r.seed);
     return -1;
   }
   RANGE("the training samples used", c->ntrain, 1, UINT32_MAX);
-  if (c->r.limit > 0)
-    RANGE("the training samples used plus the holdout", c->ntrain + c->r.holdout, 1,
-          c->r.limit);
-  if (c->version < 2)
-    return 0;
+  if (c->r.limit > 0) RANGE("the training samples used plus the holdout", c->ntrain + c->r.holdout, 1, c->r.limit);
+  if (c->version < 2) return 0;
   const int64_t dim = nitrt_model_dim(m);
   RANGE("the training data format", c->train.format, NITRT_FMT_IDX, NITRT_FMT_CSV);
   RANGE("the test data format", c->test.format, c->train.format, c->train.format);
@@ -348,8 +322,7 @@ static int check_fields(const char *name, const NitModel *m, const uint8_t *b, c
   return 0;
 }
 
-int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitModel *m,
-                     Ckpt *c, void *params) {
+int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitModel *m, Ckpt *c, void *params) {
   memset(c, 0, sizeof *c);
   if (len < 8 || memcmp(b, MAGIC, 8) != 0) {
     nitrt_error("%s: not a nitc checkpoint (wrong magic)", name);
@@ -361,8 +334,8 @@ int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitMo
   }
   uint32_t version = get32(b + 8);
   if (version < 1 || version > NITRT_CKPT_VERSION) {
-    nitrt_error("%s: checkpoint format version %u; this runtime reads versions 1 to %d", name,
-                version, NITRT_CKPT_VERSION);
+    nitrt_error("%s: checkpoint format version %u; this runtime reads versions 1 to %d", name, version,
+                NITRT_CKPT_VERSION);
     return -1;
   }
   size_t header = version == 1 ? HEADER_V1 : HEADER_V2;
@@ -379,8 +352,7 @@ int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitMo
   }
   uint32_t want = get32(b + len - 4), got = nitrt_crc32(b, len - 4);
   if (want != got) {
-    nitrt_error("%s: corrupt checkpoint: checksum mismatch (stored 0x%08x, computed 0x%08x)",
-                name, want, got);
+    nitrt_error("%s: corrupt checkpoint: checksum mismatch (stored 0x%08x, computed 0x%08x)", name, want, got);
     return -1;
   }
   c->version = version;
@@ -389,23 +361,20 @@ int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitMo
   memcpy(c->name, b + 32, 64);
   c->name[64] = '\0';
   if (c->abi != m->abi) {
-    nitrt_error("%s: checkpoint was written with ABI %u, this executable uses ABI %u", name,
-                c->abi, m->abi);
+    nitrt_error("%s: checkpoint was written with ABI %u, this executable uses ABI %u", name, c->abi, m->abi);
     return -1;
   }
   if (c->fingerprint != m->fingerprint) {
     nitrt_error("%s: checkpoint was written by model %.63s (fingerprint 0x%016llx), this is "
                 "model %s (fingerprint 0x%016llx)",
-                name, c->name, (unsigned long long)c->fingerprint, m->name,
-                (unsigned long long)m->fingerprint);
+                name, c->name, (unsigned long long)c->fingerprint, m->name, (unsigned long long)m->fingerprint);
     return -1;
   }
   uint64_t pbytes = get64(b + 248);
   if (pbytes != (uint64_t)m->param_bytes || get32(b + 240) != (uint32_t)m->nparams) {
     nitrt_error("%s: checkpoint parameter layout does not match model %s (%llu bytes in %u "
                 "tensors, the model has %lld in %d)",
-                name, m->name, (unsigned long long)pbytes, get32(b + 240),
-                (long long)m->param_bytes, m->nparams);
+                name, m->name, (unsigned long long)pbytes, get32(b + 240), (long long)m->param_bytes, m->nparams);
     return -1;
   }
   c->epoch = get32(b + 96);
@@ -434,8 +403,7 @@ int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitMo
   }
   /* the sizes of the variable parts must add up to the file's */
   uint64_t rest = len - header - 4 - pbytes;
-  if (len - header - 4 < pbytes || k > rest || l > rest - k || k + l != rest ||
-      l > NITRT_PATH_MAX) {
+  if (len - header - 4 < pbytes || k > rest || l > rest - k || k + l != rest || l > NITRT_PATH_MAX) {
     nitrt_error("%s: invalid checkpoint: %llu column shifts and a %llu-byte data directory "
                 "do not fit its %zu bytes",
                 name, (unsigned long long)k, (unsigned long long)l, len);
@@ -445,8 +413,7 @@ int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitMo
   const uint8_t *ps = b + header;
   if (k) {
     c->q.shift = nitrt_alloc((size_t)k);
-    if (!c->q.shift)
-      return -1;
+    if (!c->q.shift) return -1;
     memcpy(c->q.shift, ps + pbytes, (size_t)k);
   }
   memcpy(c->data, ps + pbytes + k, (size_t)l);
@@ -455,8 +422,7 @@ int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitMo
     nitrt_error("%s: invalid checkpoint: the data directory holds a NUL byte", name);
     goto fail;
   }
-  if (check_fields(name, m, b, c) || check_params(name, m, ps))
-    goto fail;
+  if (check_fields(name, m, b, c) || check_params(name, m, ps)) goto fail;
   slab_from_le(m, ps, params);
   return 0;
 fail:

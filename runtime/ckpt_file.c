@@ -31,11 +31,9 @@
 static char *dir_of(const char *path) {
   const char *s = strrchr(path, '/');
   size_t n = s ? (size_t)(s - path) : 1;
-  if (s == path)
-    n = 1;
+  if (s == path) n = 1;
   char *d = nitrt_alloc(n + 1);
-  if (d)
-    memcpy(d, s ? path : ".", n);
+  if (d) memcpy(d, s ? path : ".", n);
   return d;
 }
 
@@ -57,36 +55,30 @@ static int check_target(const char *path) {
 
 int nitrt_ckpt_clean_stale(const char *path) {
   char *dir = dir_of(path);
-  if (!dir)
-    return 0;
+  if (!dir) return 0;
   const char *base = base_of(path);
   size_t bl = strlen(base), want = bl + strlen(TMP_SUFFIX);
   int removed = 0;
   DIR *d = opendir(dir);
   while (d) {
     struct dirent *e = readdir(d);
-    if (!e)
-      break;
+    if (!e) break;
     const char *nm = e->d_name;
-    if (strlen(nm) != want || strncmp(nm, base, bl) != 0 || strncmp(nm + bl, ".tmp", 4) != 0)
-      continue;
+    if (strlen(nm) != want || strncmp(nm, base, bl) != 0 || strncmp(nm + bl, ".tmp", 4) != 0) continue;
     size_t fl = strlen(dir) + 1 + want + 1;
     char *full = nitrt_alloc(fl);
-    if (!full)
-      break;
+    if (!full) break;
     snprintf(full, fl, "%s/%s", dir, nm);
     int fd = open(full, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
     struct stat a, b;
     if (fd >= 0 && fstat(fd, &a) == 0 && S_ISREG(a.st_mode) && a.st_uid == geteuid() &&
-        flock(fd, LOCK_EX | LOCK_NB) == 0 && stat(full, &b) == 0 && a.st_dev == b.st_dev &&
-        a.st_ino == b.st_ino && unlink(full) == 0)
+        flock(fd, LOCK_EX | LOCK_NB) == 0 && stat(full, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino &&
+        unlink(full) == 0)
       removed++;
-    if (fd >= 0)
-      nitrt_close(fd); /* drops the lock */
+    if (fd >= 0) nitrt_close(fd); /* drops the lock */
     free(full);
   }
-  if (d)
-    closedir(d);
+  if (d) closedir(d);
   free(dir);
   return removed;
 }
@@ -97,11 +89,9 @@ int nitrt_check_writable(const char *path) {
     nitrt_error("%s: cannot save a checkpoint there: it is a directory", path);
     return -1;
   }
-  if (check_target(path))
-    return -1;
+  if (check_target(path)) return -1;
   char *dir = dir_of(path);
-  if (!dir)
-    return -1;
+  if (!dir) return -1;
   int rc = -1;
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
     nitrt_error("%s: cannot save a checkpoint there: directory %s does not exist", path, dir);
@@ -110,8 +100,7 @@ int nitrt_check_writable(const char *path) {
   nitrt_ckpt_clean_stale(path);
   size_t n = strlen(path) + sizeof TMP_SUFFIX;
   char *tmp = nitrt_alloc(n);
-  if (!tmp)
-    goto out;
+  if (!tmp) goto out;
   snprintf(tmp, n, "%s" TMP_SUFFIX, path);
   int fd = mkstemp(tmp);
   if (fd < 0) {
@@ -132,11 +121,9 @@ static int make_temp(char *tmp, size_t n, const char *path) {
   for (int tries = 0; tries < 8; tries++) {
     snprintf(tmp, n, "%s" TMP_SUFFIX, path);
     int fd = mkstemp(tmp);
-    if (fd < 0)
-      return -1;
+    if (fd < 0) return -1;
     struct stat st;
-    if (flock(fd, LOCK_EX) == 0 && fstat(fd, &st) == 0 && st.st_nlink > 0)
-      return fd;
+    if (flock(fd, LOCK_EX) == 0 && fstat(fd, &st) == 0 && st.st_nlink > 0) return fd;
     nitrt_close(fd); /* a cleaner removed it before we held the lock */
   }
   errno = EAGAIN;
@@ -146,10 +133,8 @@ static int make_temp(char *tmp, size_t n, const char *path) {
 static int write_all(int fd, const uint8_t *b, size_t n) {
   while (n > 0) {
     ssize_t w = write(fd, b, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return -1;
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
     b += w;
     n -= (size_t)w;
   }
@@ -159,14 +144,12 @@ static int write_all(int fd, const uint8_t *b, size_t n) {
 int nitrt_ckpt_save(const char *path, const NitModel *m, const Ckpt *c) {
   size_t size = 0;
   uint8_t *b = nitrt_ckpt_serialize(m, c, &size);
-  if (!b)
-    return -1;
+  if (!b) return -1;
   size_t n = strlen(path) + sizeof TMP_SUFFIX;
   char *tmp = nitrt_alloc(n);
   char *dir = dir_of(path);
   int rc = -1, fd = -1;
-  if (!tmp || !dir || check_target(path))
-    goto out;
+  if (!tmp || !dir || check_target(path)) goto out;
   nitrt_ckpt_clean_stale(path);
   fd = make_temp(tmp, n, path);
   if (fd < 0) {
@@ -193,8 +176,7 @@ int nitrt_ckpt_save(const char *path, const NitModel *m, const Ckpt *c) {
 fail:
   unlink(tmp);
 out:
-  if (fd >= 0)
-    nitrt_close(fd);
+  if (fd >= 0) nitrt_close(fd);
   free(b);
   free(tmp);
   free(dir);
@@ -205,8 +187,7 @@ int nitrt_ckpt_load(const char *path, const NitModel *m, Ckpt *c, void *params) 
   memset(c, 0, sizeof *c);
   uint8_t *b = NULL;
   size_t len = 0;
-  if (nitrt_read_file(path, "a checkpoint", &b, &len))
-    return -1;
+  if (nitrt_read_file(path, "a checkpoint", &b, &len)) return -1;
   int rc = nitrt_ckpt_parse(path, b, len, m, c, params);
   free(b);
   return rc;

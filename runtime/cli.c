@@ -18,9 +18,31 @@
 #include "nitrt.h"
 
 enum {
-  F_DATA, F_EPOCHS, F_BATCH, F_SEED, F_SAVE, F_RESUME, F_LOG, F_THREADS, F_ROUNDING,
-  F_ROUND_ACT, F_ROUND_ERR, F_ROUND_GRAD, F_UPDATE_BITS, F_DECAY, F_HOLDOUT, F_LIMIT,
-  F_TEST_LIMIT, F_QUIET, F_LOAD, F_IDX, F_RAW, F_CSV, F_INDEX, F_COUNT, F_PER_SAMPLE,
+  F_DATA,
+  F_EPOCHS,
+  F_BATCH,
+  F_SEED,
+  F_SAVE,
+  F_RESUME,
+  F_LOG,
+  F_THREADS,
+  F_ROUNDING,
+  F_ROUND_ACT,
+  F_ROUND_ERR,
+  F_ROUND_GRAD,
+  F_UPDATE_BITS,
+  F_DECAY,
+  F_HOLDOUT,
+  F_LIMIT,
+  F_TEST_LIMIT,
+  F_QUIET,
+  F_LOAD,
+  F_IDX,
+  F_RAW,
+  F_CSV,
+  F_INDEX,
+  F_COUNT,
+  F_PER_SAMPLE,
 };
 
 #define T (1u << CMD_TRAIN)
@@ -30,8 +52,8 @@ enum {
 static const struct Flag {
   const char *name;
   int id;
-  bool arg;       /* takes a value */
-  unsigned cmds;  /* subcommands accepting it */
+  bool arg;      /* takes a value */
+  unsigned cmds; /* subcommands accepting it */
 } FLAGS[] = {
     {"data", F_DATA, true, T | E},
     {"epochs", F_EPOCHS, true, T},
@@ -70,39 +92,30 @@ static int parse_int(const char *flag, const char *s, int64_t lo, int64_t hi, in
     neg = true;
     p++;
   }
-  if (*p < '0' || *p > '9')
-    goto bad;
+  if (*p < '0' || *p > '9') goto bad;
   uint64_t v = 0;
   for (; *p; p++) {
-    if (*p < '0' || *p > '9')
-      goto bad;
-    if (v > (UINT64_MAX - 9) / 10)
-      goto bad;
+    if (*p < '0' || *p > '9') goto bad;
+    if (v > (UINT64_MAX - 9) / 10) goto bad;
     v = v * 10 + (uint64_t)(*p - '0');
   }
-  if (v > (uint64_t)INT64_MAX)
-    goto bad;
+  if (v > (uint64_t)INT64_MAX) goto bad;
   int64_t x = neg ? -(int64_t)v : (int64_t)v;
-  if (x < lo || x > hi)
-    goto bad;
+  if (x < lo || x > hi) goto bad;
   *out = x;
   return 0;
 bad:
-  nitrt_error("--%s: expected an integer from %lld to %lld, got '%s'", flag, (long long)lo,
-              (long long)hi, s);
+  nitrt_error("--%s: expected an integer from %lld to %lld, got '%s'", flag, (long long)lo, (long long)hi, s);
   return -1;
 }
 
 static int parse_u64(const char *flag, const char *s, uint64_t *out) {
   uint64_t v = 0;
-  if (!*s)
-    goto bad;
+  if (!*s) goto bad;
   for (const char *p = s; *p; p++) {
-    if (*p < '0' || *p > '9')
-      goto bad;
+    if (*p < '0' || *p > '9') goto bad;
     unsigned d = (unsigned)(*p - '0');
-    if (v > (UINT64_MAX - d) / 10)
-      goto bad;
+    if (v > (UINT64_MAX - d) / 10) goto bad;
     v = v * 10 + d;
   }
   *out = v;
@@ -156,8 +169,7 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
     size_t len = eq ? (size_t)(eq - name) : strlen(name);
     const struct Flag *f = NULL;
     for (size_t k = 0; k < sizeof FLAGS / sizeof FLAGS[0]; k++)
-      if (strlen(FLAGS[k].name) == len && !strncmp(FLAGS[k].name, name, len))
-        f = &FLAGS[k];
+      if (strlen(FLAGS[k].name) == len && !strncmp(FLAGS[k].name, name, len)) f = &FLAGS[k];
     if (!f) {
       nitrt_error("unknown option '%.*s' (see '%s help')", (int)len + 2, a, nitrt_prog);
       return -1;
@@ -168,10 +180,8 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
     }
     const char *v = NULL;
     if (f->arg) {
-      if (eq)
-        v = eq + 1;
-      else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
-        v = argv[++i];
+      if (eq) v = eq + 1;
+      else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) v = argv[++i];
       else {
         nitrt_error("option '--%s' needs a value", f->name);
         return -1;
@@ -187,7 +197,10 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
     int64_t x = 0;
     int rc = 0;
     switch (f->id) {
-    case F_DATA: o->data = v; o->set |= SET_DATA; break;
+    case F_DATA:
+      o->data = v;
+      o->set |= SET_DATA;
+      break;
     case F_EPOCHS:
       rc = parse_int(f->name, v, 1, NITRT_EPOCHS_MAX, &x);
       o->r.epochs = (int32_t)x;
@@ -198,7 +211,10 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
       o->r.batch = (int32_t)x;
       o->set |= SET_BATCH;
       break;
-    case F_SEED: rc = parse_u64(f->name, v, &o->r.seed); o->set |= SET_SEED; break;
+    case F_SEED:
+      rc = parse_u64(f->name, v, &o->r.seed);
+      o->set |= SET_SEED;
+      break;
     case F_SAVE: o->save = v; break;
     case F_RESUME: o->resume = v; break;
     case F_LOG: o->log = v; break;
@@ -211,10 +227,22 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
       o->r.err_round = o->r.grad_round = o->r.act_round;
       o->set |= SET_ACT | SET_ERR | SET_GRAD;
       break;
-    case F_ROUND_ACT: rc = parse_round(f->name, v, &o->r.act_round); o->set |= SET_ACT; break;
-    case F_ROUND_ERR: rc = parse_round(f->name, v, &o->r.err_round); o->set |= SET_ERR; break;
-    case F_ROUND_GRAD: rc = parse_round(f->name, v, &o->r.grad_round); o->set |= SET_GRAD; break;
-    case F_UPDATE_BITS: rc = nitrt_parse_sched(v, &o->r); o->set |= SET_SCHED; break;
+    case F_ROUND_ACT:
+      rc = parse_round(f->name, v, &o->r.act_round);
+      o->set |= SET_ACT;
+      break;
+    case F_ROUND_ERR:
+      rc = parse_round(f->name, v, &o->r.err_round);
+      o->set |= SET_ERR;
+      break;
+    case F_ROUND_GRAD:
+      rc = parse_round(f->name, v, &o->r.grad_round);
+      o->set |= SET_GRAD;
+      break;
+    case F_UPDATE_BITS:
+      rc = nitrt_parse_sched(v, &o->r);
+      o->set |= SET_SCHED;
+      break;
     case F_DECAY:
       if (!strcmp(v, "on")) o->r.decay = 1;
       else if (!strcmp(v, "off")) o->r.decay = 0;
@@ -252,8 +280,7 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
       o->set |= SET_COUNT;
       break;
     }
-    if (rc)
-      return -1;
+    if (rc) return -1;
   }
   if (o->cmd == CMD_EVAL && !o->load) {
     nitrt_error("eval needs --load CKPT");
@@ -309,8 +336,7 @@ void nitrt_usage(FILE *f) {
           "a sample's logits depend on the other samples of its batch (per-batch\n"
           "exponents). --per-sample runs each sample alone: results that do not depend\n"
           "on the batch. eval without --data uses the data set the checkpoint recorded.\n",
-          nitrt_prog, m->name, m->compiler ? m->compiler : "?", nitrt_prog, nitrt_prog,
-          nitrt_prog, nitrt_prog, nitrt_prog, nitrt_prog,
-          m->recipe.data ? m->recipe.data : "(none)", m->recipe.epochs > 0 ? m->recipe.epochs : 1,
-          m->batch, (unsigned long long)m->recipe.seed);
+          nitrt_prog, m->name, m->compiler ? m->compiler : "?", nitrt_prog, nitrt_prog, nitrt_prog, nitrt_prog,
+          nitrt_prog, nitrt_prog, m->recipe.data ? m->recipe.data : "(none)",
+          m->recipe.epochs > 0 ? m->recipe.epochs : 1, m->batch, (unsigned long long)m->recipe.seed);
 }

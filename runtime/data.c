@@ -40,8 +40,7 @@ int nitrt_quant_copy(InputQuant *dst, const InputQuant *src) {
   dst->shift = NULL;
   if (src->kind == NITRT_QUANT_COLUMNS) {
     dst->shift = nitrt_alloc((size_t)src->ncols);
-    if (!dst->shift)
-      return -1;
+    if (!dst->shift) return -1;
     memcpy(dst->shift, src->shift, (size_t)src->ncols);
   }
   return 0;
@@ -53,8 +52,7 @@ void nitrt_quant_free(InputQuant *q) {
 }
 
 int nitrt_quant_want_pixels(const char *path, int32_t format, const InputQuant *q) {
-  if (!q || q->kind == NITRT_QUANT_PIXELS)
-    return 0;
+  if (!q || q->kind == NITRT_QUANT_PIXELS) return 0;
   nitrt_error("%s: holds 8-bit %s pixels, but the model was trained on CSV features "
               "scaled per column: its inputs would be on another scale (give CSV data "
               "like the training set's)",
@@ -68,8 +66,7 @@ uint64_t nitrt_hash64(uint64_t h, const uint8_t *p, size_t n) {
   h = nit_mix64(h ^ ((uint64_t)n + NIT_GOLDEN));
   for (size_t i = 0; i < n; i += 8) {
     uint64_t w = 0;
-    for (size_t k = 0; k < 8 && i + k < n; k++)
-      w |= (uint64_t)p[i + k] << (8 * k);
+    for (size_t k = 0; k < 8 && i + k < n; k++) w |= (uint64_t)p[i + k] << (8 * k);
     h = nit_mix64(h ^ w) + NIT_GOLDEN;
   }
   return nit_mix64(h);
@@ -80,8 +77,8 @@ bool nitrt_print_same(const DataPrint *a, const DataPrint *b) {
 }
 
 char *nitrt_print_desc(char *buf, const DataPrint *p) {
-  snprintf(buf, 96, "%s, %lld samples, content 0x%016llx", nitrt_format_name(p->format),
-           (long long)p->n, (unsigned long long)p->hash);
+  snprintf(buf, 96, "%s, %lld samples, content 0x%016llx", nitrt_format_name(p->format), (long long)p->n,
+           (unsigned long long)p->hash);
   return buf;
 }
 
@@ -92,23 +89,19 @@ void nitrt_data_free(Dataset *d) {
   memset(d, 0, sizeof *d);
 }
 
-int64_t nitrt_model_dim(const NitModel *m) {
-  return (int64_t)m->in_c * m->in_h * m->in_w;
-}
+int64_t nitrt_model_dim(const NitModel *m) { return (int64_t)m->in_c * m->in_h * m->in_w; }
 
 int nitrt_check_shape(const char *path, int32_t c, int32_t h, int32_t w, const NitModel *m) {
-  if (c == m->in_c && h == m->in_h && w == m->in_w)
-    return 0;
-  nitrt_error("%s: images are %dx%dx%d but the model expects %dx%dx%d", path, c, h, w,
-              m->in_c, m->in_h, m->in_w);
+  if (c == m->in_c && h == m->in_h && w == m->in_w) return 0;
+  nitrt_error("%s: images are %dx%dx%d but the model expects %dx%dx%d", path, c, h, w, m->in_c, m->in_h, m->in_w);
   return -1;
 }
 
 int nitrt_check_labels(const char *path, const int32_t *y, int64_t n, const NitModel *m) {
   for (int64_t i = 0; i < n; i++)
     if (y[i] < 0 || y[i] >= m->classes) {
-      nitrt_error("%s: label %d of sample %lld is out of range: the model has %d classes",
-                  path, y[i], (long long)i, m->classes);
+      nitrt_error("%s: label %d of sample %lld is out of range: the model has %d classes", path, y[i], (long long)i,
+                  m->classes);
       return -1;
     }
   return 0;
@@ -121,12 +114,9 @@ int nitrt_check_labels(const char *path, const int32_t *y, int64_t n, const NitM
 /* out = a + sep + b; paths longer than PATH_CAP are cut (and then missing). */
 static char *join(char *out, const char *a, const char *sep, const char *b) {
   size_t la = strlen(a), ls = strlen(sep), lb = strlen(b);
-  if (la > PATH_CAP - 1)
-    la = PATH_CAP - 1;
-  if (ls > PATH_CAP - 1 - la)
-    ls = PATH_CAP - 1 - la;
-  if (lb > PATH_CAP - 1 - la - ls)
-    lb = PATH_CAP - 1 - la - ls;
+  if (la > PATH_CAP - 1) la = PATH_CAP - 1;
+  if (ls > PATH_CAP - 1 - la) ls = PATH_CAP - 1 - la;
+  if (lb > PATH_CAP - 1 - la - ls) lb = PATH_CAP - 1 - la - ls;
   memcpy(out, a, la);
   memcpy(out + la, sep, ls);
   memcpy(out + la + ls, b, lb);
@@ -137,8 +127,7 @@ static char *join(char *out, const char *a, const char *sep, const char *b) {
 /* First of `names` that exists in dir, into out; else names[0] and false. */
 static bool find_in(const char *dir, const char *const *names, char *out) {
   for (int i = 0; names[i]; i++)
-    if (nitrt_exists(join(out, dir, "/", names[i])))
-      return true;
+    if (nitrt_exists(join(out, dir, "/", names[i]))) return true;
   join(out, dir, "/", names[0]);
   return false;
 }
@@ -149,32 +138,27 @@ static bool gz_exists(const char *path) {
 }
 
 static int need(const char *dir, const char *const *names, char *out) {
-  if (find_in(dir, names, out))
-    return 0;
+  if (find_in(dir, names, out)) return 0;
   if (gz_exists(out))
     nitrt_error("%s.gz: compressed files are not read directly; gunzip it first "
                 "(scripts/fetch-data does)",
                 out);
-  else
-    nitrt_error("%s: missing", out);
+  else nitrt_error("%s: missing", out);
   return -1;
 }
 
-int nitrt_load_dir(const char *dir, const NitModel *m, int64_t limit, int64_t test_limit,
-                   const InputQuant *q, Dataset *train, Dataset *test) {
-  static const char *const TRI[] = {"train-images-idx3-ubyte", "train-images-idx4-ubyte",
-                                    "train-images.idx3-ubyte", NULL};
+int nitrt_load_dir(const char *dir, const NitModel *m, int64_t limit, int64_t test_limit, const InputQuant *q,
+                   Dataset *train, Dataset *test) {
+  static const char *const TRI[] = {"train-images-idx3-ubyte", "train-images-idx4-ubyte", "train-images.idx3-ubyte",
+                                    NULL};
   static const char *const TRL[] = {"train-labels-idx1-ubyte", "train-labels.idx1-ubyte", NULL};
-  static const char *const TEI[] = {"t10k-images-idx3-ubyte", "t10k-images-idx4-ubyte",
-                                    "t10k-images.idx3-ubyte", NULL};
+  static const char *const TEI[] = {"t10k-images-idx3-ubyte", "t10k-images-idx4-ubyte", "t10k-images.idx3-ubyte", NULL};
   static const char *const TEL[] = {"t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte", NULL};
   static char a[PATH_CAP], b[PATH_CAP], probe[PATH_CAP], sub[PATH_CAP];
   static char names[5][PATH_CAP];
   struct stat st;
-  if (train)
-    memset(train, 0, sizeof *train);
-  if (test)
-    memset(test, 0, sizeof *test);
+  if (train) memset(train, 0, sizeof *train);
+  if (test) memset(test, 0, sizeof *test);
   if (stat(dir, &st) != 0) {
     nitrt_error("%s: no such data directory", dir);
     return -1;
@@ -187,22 +171,18 @@ int nitrt_load_dir(const char *dir, const NitModel *m, int64_t limit, int64_t te
   }
   bool idx = find_in(dir, TRI, probe) || gz_exists(probe) || find_in(dir, TEI, probe);
   if (idx) {
-    if (train && (need(dir, TRI, a) || need(dir, TRL, b) ||
-                  nitrt_quant_want_pixels(a, NITRT_FMT_IDX, q) ||
+    if (train && (need(dir, TRI, a) || need(dir, TRL, b) || nitrt_quant_want_pixels(a, NITRT_FMT_IDX, q) ||
                   nitrt_load_idx(a, b, m, limit, train)))
       goto fail;
-    if (test && (need(dir, TEI, a) || need(dir, TEL, b) ||
-                 nitrt_quant_want_pixels(a, NITRT_FMT_IDX, q) ||
+    if (test && (need(dir, TEI, a) || need(dir, TEL, b) || nitrt_quant_want_pixels(a, NITRT_FMT_IDX, q) ||
                  nitrt_load_idx(a, b, m, test_limit, test)))
       goto fail;
     return 0;
   }
   const char *cdir = NULL;
   join(sub, dir, "/", "cifar-10-batches-bin");
-  if (nitrt_exists(join(probe, dir, "/", "data_batch_1.bin")))
-    cdir = dir;
-  else if (nitrt_exists(join(probe, sub, "/", "data_batch_1.bin")))
-    cdir = sub;
+  if (nitrt_exists(join(probe, dir, "/", "data_batch_1.bin"))) cdir = dir;
+  else if (nitrt_exists(join(probe, sub, "/", "data_batch_1.bin"))) cdir = sub;
   if (cdir) {
     const char *files[5];
     for (int i = 0; i < 5; i++) {
@@ -210,13 +190,10 @@ int nitrt_load_dir(const char *dir, const NitModel *m, int64_t limit, int64_t te
       snprintf(nm, sizeof nm, "data_batch_%d.bin", i + 1);
       files[i] = join(names[i], cdir, "/", nm);
     }
-    if (nitrt_quant_want_pixels(files[0], NITRT_FMT_CIFAR, q))
-      goto fail;
-    if (train && nitrt_load_cifar(files, 5, m, limit, train))
-      goto fail;
+    if (nitrt_quant_want_pixels(files[0], NITRT_FMT_CIFAR, q)) goto fail;
+    if (train && nitrt_load_cifar(files, 5, m, limit, train)) goto fail;
     const char *tf[1] = {join(a, cdir, "/", "test_batch.bin")};
-    if (test && nitrt_load_cifar(tf, 1, m, test_limit, test))
-      goto fail;
+    if (test && nitrt_load_cifar(tf, 1, m, test_limit, test)) goto fail;
     return 0;
   }
   join(a, dir, "/", "train.csv");
@@ -224,8 +201,7 @@ int nitrt_load_dir(const char *dir, const NitModel *m, int64_t limit, int64_t te
   if (nitrt_exists(a) || (!train && nitrt_exists(b))) {
     /* the test set is quantized like the training set: with the shifts the
        training set gives, or the checkpoint's */
-    if (train && nitrt_load_csv(a, m, limit, true, q, train))
-      goto fail;
+    if (train && nitrt_load_csv(a, m, limit, true, q, train)) goto fail;
     if (test && !nitrt_exists(b)) {
       nitrt_error("%s: missing", b);
       goto fail;
@@ -238,24 +214,20 @@ int nitrt_load_dir(const char *dir, const NitModel *m, int64_t limit, int64_t te
                   b);
       goto fail;
     }
-    if (test && nitrt_load_csv(b, m, test_limit, true, tq, test))
-      goto fail;
+    if (test && nitrt_load_csv(b, m, test_limit, true, tq, test)) goto fail;
     return 0;
   }
   nitrt_error("%s: no data set found: expected train-images-idx3-ubyte (idx), "
               "data_batch_1.bin (CIFAR-10 binary) or train.csv",
               dir);
 fail:
-  if (train)
-    nitrt_data_free(train);
-  if (test)
-    nitrt_data_free(test);
+  if (train) nitrt_data_free(train);
+  if (test) nitrt_data_free(test);
   return -1;
 }
 
 void nitrt_shuffle(uint32_t *perm, int64_t n, uint64_t seed, uint64_t epoch) {
-  for (int64_t i = 0; i < n; i++)
-    perm[i] = (uint32_t)i;
+  for (int64_t i = 0; i < n; i++) perm[i] = (uint32_t)i;
   uint64_t key = nit_key(seed, epoch, NIT_TID_SHUFFLE);
   for (int64_t i = n - 1; i >= 1; i--) {
     uint64_t j = nit_draw(key, (uint64_t)i) % (uint64_t)(i + 1);

@@ -17,8 +17,7 @@
 #define CIFAR_REC (CIFAR_DIM + 1)
 
 static int check_size(const char *name, int64_t len) {
-  if (len > 0 && len % CIFAR_REC == 0)
-    return 0;
+  if (len > 0 && len % CIFAR_REC == 0) return 0;
   nitrt_error("%s: truncated or not a CIFAR-10 binary batch: %lld bytes is not a "
               "positive multiple of the %d-byte record",
               name, (long long)len, CIFAR_REC);
@@ -27,32 +26,27 @@ static int check_size(const char *name, int64_t len) {
 
 /* Records of b into d at sample `at` (as many as fit below d->n); every
  * label is checked. */
-static int fill(const char *name, const uint8_t *b, size_t len, const NitModel *m, Dataset *d,
-                int64_t at) {
+static int fill(const char *name, const uint8_t *b, size_t len, const NitModel *m, Dataset *d, int64_t at) {
   int64_t recs = (int64_t)(len / CIFAR_REC);
   for (int64_t r = 0; r < recs; r++) {
     const uint8_t *p = b + r * CIFAR_REC;
     if (p[0] >= m->classes) {
-      nitrt_error("%s: label %d of sample %lld is out of range: the model has %d classes",
-                  name, p[0], (long long)r, m->classes);
+      nitrt_error("%s: label %d of sample %lld is out of range: the model has %d classes", name, p[0], (long long)r,
+                  m->classes);
       return -1;
     }
     int64_t i = at + r;
-    if (i >= d->n)
-      continue;
+    if (i >= d->n) continue;
     d->y[i] = p[0];
-    for (int64_t k = 0; k < CIFAR_DIM; k++)
-      d->x[i * CIFAR_DIM + k] = (int8_t)(p[1 + k] >> 1);
+    for (int64_t k = 0; k < CIFAR_DIM; k++) d->x[i * CIFAR_DIM + k] = (int8_t)(p[1 + k] >> 1);
   }
   d->print.hash = nitrt_hash64(d->print.hash, b, len);
   return 0;
 }
 
-static int start(const char *name, const NitModel *m, int64_t total, int64_t limit,
-                 Dataset *d) {
+static int start(const char *name, const NitModel *m, int64_t total, int64_t limit, Dataset *d) {
   memset(d, 0, sizeof *d);
-  if (nitrt_check_shape(name, 3, 32, 32, m))
-    return -1;
+  if (nitrt_check_shape(name, 3, 32, 32, m)) return -1;
   int64_t n = limit > 0 && limit < total ? limit : total;
   d->n = n;
   d->c = 3, d->h = 32, d->w = 32;
@@ -68,12 +62,9 @@ static int start(const char *name, const NitModel *m, int64_t total, int64_t lim
   return 0;
 }
 
-int nitrt_cifar_parse(const char *name, const uint8_t *b, size_t len, const NitModel *m,
-                      int64_t limit, Dataset *d) {
+int nitrt_cifar_parse(const char *name, const uint8_t *b, size_t len, const NitModel *m, int64_t limit, Dataset *d) {
   memset(d, 0, sizeof *d);
-  if (check_size(name, (int64_t)len) ||
-      start(name, m, (int64_t)(len / CIFAR_REC), limit, d))
-    return -1;
+  if (check_size(name, (int64_t)len) || start(name, m, (int64_t)(len / CIFAR_REC), limit, d)) return -1;
   if (fill(name, b, len, m, d, 0)) {
     nitrt_data_free(d);
     return -1;
@@ -81,11 +72,9 @@ int nitrt_cifar_parse(const char *name, const uint8_t *b, size_t len, const NitM
   return 0;
 }
 
-int nitrt_load_cifar(const char *const *files, int nfiles, const NitModel *m, int64_t limit,
-                     Dataset *d) {
+int nitrt_load_cifar(const char *const *files, int nfiles, const NitModel *m, int64_t limit, Dataset *d) {
   memset(d, 0, sizeof *d);
-  if (nitrt_check_shape(files[0], 3, 32, 32, m))
-    return -1;
+  if (nitrt_check_shape(files[0], 3, 32, 32, m)) return -1;
   int64_t total = 0;
   for (int f = 0; f < nfiles; f++) {
     if (!nitrt_exists(files[f])) {
@@ -96,15 +85,12 @@ int nitrt_load_cifar(const char *const *files, int nfiles, const NitModel *m, in
     }
     int64_t size = 0;
     int fd = nitrt_open_regular(files[f], "a data file", &size);
-    if (fd < 0)
-      return -1;
+    if (fd < 0) return -1;
     nitrt_close(fd);
-    if (check_size(files[f], size))
-      return -1;
+    if (check_size(files[f], size)) return -1;
     total += size / CIFAR_REC;
   }
-  if (start(files[0], m, total, limit, d))
-    return -1;
+  if (start(files[0], m, total, limit, d)) return -1;
   int64_t at = 0;
   for (int f = 0; f < nfiles; f++) {
     uint8_t *b = NULL;
@@ -119,8 +105,7 @@ int nitrt_load_cifar(const char *const *files, int nfiles, const NitModel *m, in
       nitrt_error("%s: grew while being read", files[f]);
       rc = -1;
     }
-    if (!rc)
-      rc = fill(files[f], b, len, m, d, at);
+    if (!rc) rc = fill(files[f], b, len, m, d, at);
     free(b);
     if (rc) {
       nitrt_data_free(d);

@@ -30,7 +30,7 @@
 
 #include "nitrt.h"
 
-#define MICRO 1000000ll
+#define MICRO   1000000ll
 #define CSV_MAX 9000000000000000000ll /* |value| * 10^6 must stay below this */
 
 /* Cursor over the text of one line: [p, end). */
@@ -38,9 +38,7 @@ typedef struct Cur {
   const char *p, *end;
 } Cur;
 
-static bool at_space(const Cur *c) {
-  return c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\r');
-}
+static bool at_space(const Cur *c) { return c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\r'); }
 static bool at_digit(const Cur *c) { return c->p < c->end && *c->p >= '0' && *c->p <= '9'; }
 static bool at(const Cur *c, char ch) { return c->p < c->end && *c->p == ch; }
 
@@ -48,19 +46,16 @@ static bool at(const Cur *c, char ch) { return c->p < c->end && *c->p == ch; }
  * cursor advances past it and past trailing blanks. 0, or -1 (not a
  * number, or too large). */
 static int parse_micro(Cur *c, int64_t *out) {
-  while (at_space(c))
-    c->p++;
+  while (at_space(c)) c->p++;
   bool neg = false;
-  if (at(c, '+') || at(c, '-'))
-    neg = *c->p++ == '-';
+  if (at(c, '+') || at(c, '-')) neg = *c->p++ == '-';
   int64_t mant = 0;
   int scale = 6; /* the result, value * 10^6, is mant * 10^scale */
   int digits = 0, sig = 0;
   for (; at_digit(c); c->p++, digits++) {
     if (sig < 18) {
       mant = mant * 10 + (*c->p - '0');
-      if (mant)
-        sig++;
+      if (mant) sig++;
     } else {
       scale++;
     }
@@ -70,40 +65,31 @@ static int parse_micro(Cur *c, int64_t *out) {
     for (; at_digit(c); c->p++, digits++)
       if (sig < 18) {
         mant = mant * 10 + (*c->p - '0');
-        if (mant)
-          sig++;
+        if (mant) sig++;
         scale--;
       }
   }
-  if (digits == 0)
-    return -1;
+  if (digits == 0) return -1;
   if (at(c, 'e') || at(c, 'E')) {
     c->p++;
     bool eneg = false;
-    if (at(c, '+') || at(c, '-'))
-      eneg = *c->p++ == '-';
+    if (at(c, '+') || at(c, '-')) eneg = *c->p++ == '-';
     int e = 0, ed = 0;
     for (; at_digit(c); c->p++, ed++)
-      if (e < 10000)
-        e = e * 10 + (*c->p - '0');
-    if (ed == 0)
-      return -1;
+      if (e < 10000) e = e * 10 + (*c->p - '0');
+    if (ed == 0) return -1;
     scale += eneg ? -e : e;
   }
-  while (at_space(c))
-    c->p++;
+  while (at_space(c)) c->p++;
   for (; scale > 0 && mant; scale--) {
-    if (mant > CSV_MAX / 10)
-      return -1;
+    if (mant > CSV_MAX / 10) return -1;
     mant *= 10;
   }
   if (scale < 0) {
-    if (scale < -19)
-      mant = 0;
+    if (scale < -19) mant = 0;
     else {
       int64_t div = 1;
-      for (int k = 0; k < -scale - 1; k++)
-        div *= 10;
+      for (int k = 0; k < -scale - 1; k++) div *= 10;
       mant = (mant / div + 5) / 10; /* round half away from zero */
     }
   }
@@ -116,23 +102,17 @@ static int parse_micro(Cur *c, int64_t *out) {
 static int8_t quant_column(int64_t v, int32_t s) {
   int64_t a = v < 0 ? -v : v, q;
   if (s < 0) {
-    if (a > (CSV_MAX >> -s))
-      q = 127;
-    else
-      q = ((a << -s) + MICRO / 2) / MICRO;
+    if (a > (CSV_MAX >> -s)) q = 127;
+    else q = ((a << -s) + MICRO / 2) / MICRO;
   } else {
     /* a / 10^6 = t + f with f < 1: floor((t + f) / 2^s) = t >> s, and the
        remainder (t mod 2^s) + f reaches half of 2^s iff t mod 2^s does */
     int64_t t = a / MICRO;
-    if (s == 0)
-      q = (a + MICRO / 2) / MICRO;
-    else if (s >= 62)
-      q = 0;
-    else
-      q = (t >> s) + ((t & (((int64_t)1 << s) - 1)) >= ((int64_t)1 << (s - 1)));
+    if (s == 0) q = (a + MICRO / 2) / MICRO;
+    else if (s >= 62) q = 0;
+    else q = (t >> s) + ((t & (((int64_t)1 << s) - 1)) >= ((int64_t)1 << (s - 1)));
   }
-  if (q > 127)
-    q = 127;
+  if (q > 127) q = 127;
   return (int8_t)(v < 0 ? -q : q);
 }
 
@@ -140,30 +120,23 @@ static int8_t quant_column(int64_t v, int32_t s) {
  * integer part, halved toward zero, saturated. */
 static int8_t quant_pixel(int64_t v) {
   int64_t q = v / (2 * MICRO);
-  if (v < 0)
-    q = -((-v) / (2 * MICRO));
-  if (q > 127)
-    q = 127;
-  if (q < -127)
-    q = -127;
+  if (v < 0) q = -((-v) / (2 * MICRO));
+  if (q > 127) q = 127;
+  if (q < -127) q = -127;
   return (int8_t)q;
 }
 
 /* The smallest s with amax * 2^-s <= 127 (amax in units of 10^-6). */
 static int32_t column_shift(int64_t amax) {
   const int64_t lim = 127 * MICRO;
-  if (amax == 0)
-    return 0;
+  if (amax == 0) return 0;
   int32_t s = 0;
   if (amax > lim) {
     /* ceil(amax / 2^s) <= lim; amax < 2^63 and lim >= 2^26 end this by s = 37 */
-    while (s < NITRT_SHIFT_MAX &&
-           (amax >> s) + ((amax & (((int64_t)1 << s) - 1)) != 0) > lim)
-      s++;
+    while (s < NITRT_SHIFT_MAX && (amax >> s) + ((amax & (((int64_t)1 << s) - 1)) != 0) > lim) s++;
   } else {
     /* amax * 2^k <= lim: amax >= 1 ends this by k = 27 */
-    while (s > NITRT_SHIFT_MIN && amax <= lim >> (1 - s))
-      s--;
+    while (s > NITRT_SHIFT_MIN && amax <= lim >> (1 - s)) s--;
   }
   return s;
 }
@@ -190,59 +163,50 @@ static int scan(const uint8_t *b, size_t len, Pass *ps) {
   const char *text = (const char *)b, *stop = text + len;
   ps->rows = 0;
   for (const char *p = text; p < stop;) {
-    if (ps->x && ps->rows >= ps->keep)
-      break; /* pass 2: the kept rows are done */
+    if (ps->x && ps->rows >= ps->keep) break; /* pass 2: the kept rows are done */
     const char *nl = memchr(p, '\n', (size_t)(stop - p));
     const char *end = nl ? nl : stop;
     Cur c = {p, end};
     const char *lstart = p;
     p = nl ? nl + 1 : stop;
     line++;
-    while (at_space(&c))
-      c.p++;
-    if (c.p == c.end || *c.p == '#')
-      continue;
+    while (at_space(&c)) c.p++;
+    if (c.p == c.end || *c.p == '#') continue;
     bool first = !seen_content;
     seen_content = true;
     /* the label, or (predict) maybe the first feature */
     const char *f0 = c.p;
     int64_t lab = 0;
     if (parse_micro(&c, &lab) || (c.p < c.end && *c.p != ',')) {
-      if (first)
-        continue; /* a header row */
+      if (first) continue; /* a header row */
       nitrt_error("%s:%lld:%lld: expected a number, got '%.*s'", ps->name, (long long)line,
                   (long long)(f0 - lstart) + 1, (int)(c.end - f0 > 20 ? 20 : c.end - f0), f0);
       return -1;
     }
     /* count the fields: a label is present when there are dim + 1 */
     int64_t fields = 1;
-    for (const char *k = c.p; k < c.end; k++)
-      fields += *k == ',';
+    for (const char *k = c.p; k < c.end; k++) fields += *k == ',';
     bool has_label = ps->need_labels || fields == dim + 1;
     int64_t want = dim + (has_label ? 1 : 0);
     if (fields != want) {
       if (ps->need_labels)
-        nitrt_error("%s:%lld: %lld features but the model expects %lld (%dx%dx%d)", ps->name,
-                    (long long)line, (long long)fields - 1, (long long)dim, m->in_c, m->in_h,
-                    m->in_w);
+        nitrt_error("%s:%lld: %lld features but the model expects %lld (%dx%dx%d)", ps->name, (long long)line,
+                    (long long)fields - 1, (long long)dim, m->in_c, m->in_h, m->in_w);
       else
         nitrt_error("%s:%lld: %lld fields but the model expects %lld features (%dx%dx%d), "
                     "optionally after a label",
-                    ps->name, (long long)line, (long long)fields, (long long)dim, m->in_c,
-                    m->in_h, m->in_w);
+                    ps->name, (long long)line, (long long)fields, (long long)dim, m->in_c, m->in_h, m->in_w);
       return -1;
     }
     if (ps->need_labels && (lab % MICRO != 0 || lab < 0 || lab / MICRO >= m->classes)) {
       nitrt_error("%s:%lld: label %.*s is out of range: the model has %d classes "
                   "(labels 0..%d)",
-                  ps->name, (long long)line, (int)(c.p - f0 > 20 ? 20 : c.p - f0), f0,
-                  m->classes, m->classes - 1);
+                  ps->name, (long long)line, (int)(c.p - f0 > 20 ? 20 : c.p - f0), f0, m->classes, m->classes - 1);
       return -1;
     }
     bool kept = ps->keep == 0 || ps->rows < ps->keep;
     int64_t row = ps->rows;
-    if (ps->x && kept && ps->y)
-      ps->y[row] = (int32_t)(lab / MICRO);
+    if (ps->x && kept && ps->y) ps->y[row] = (int32_t)(lab / MICRO);
     for (int64_t k = 0; k < dim; k++) {
       int64_t v;
       if (k == 0 && !has_label) {
@@ -253,21 +217,17 @@ static int scan(const uint8_t *b, size_t len, Pass *ps) {
         if (parse_micro(&c, &v) || (c.p < c.end && *c.p != ',')) {
           nitrt_error("%s:%lld:%lld: feature %lld: expected a decimal number of magnitude at most 9e12, "
                       "got '%.*s'",
-                      ps->name, (long long)line, (long long)(fs - lstart) + 1,
-                      (long long)k + 1, (int)(c.end - fs > 20 ? 20 : c.end - fs), fs);
+                      ps->name, (long long)line, (long long)(fs - lstart) + 1, (long long)k + 1,
+                      (int)(c.end - fs > 20 ? 20 : c.end - fs), fs);
           return -1;
         }
       }
-      if (!kept)
-        continue;
+      if (!kept) continue;
       if (!ps->x) {
         int64_t a = v < 0 ? -v : v;
-        if (a > ps->amax[k])
-          ps->amax[k] = a;
+        if (a > ps->amax[k]) ps->amax[k] = a;
       } else {
-        ps->x[row * dim + k] = ps->q->kind == NITRT_QUANT_PIXELS
-                                   ? quant_pixel(v)
-                                   : quant_column(v, ps->q->shift[k]);
+        ps->x[row * dim + k] = ps->q->kind == NITRT_QUANT_PIXELS ? quant_pixel(v) : quant_column(v, ps->q->shift[k]);
       }
     }
     ps->rows++;
@@ -277,80 +237,67 @@ static int scan(const uint8_t *b, size_t len, Pass *ps) {
 
 /* One warning for the columns that are constant after quantization. */
 static void report_constant(const char *name, const int8_t *x, int64_t n, int64_t dim) {
-  if (n < 2)
-    return;
+  if (n < 2) return;
   int64_t count = 0;
   char list[160] = "";
   size_t used = 0;
   for (int64_t k = 0; k < dim; k++) {
     bool same = true;
-    for (int64_t i = 1; i < n && same; i++)
-      same = x[i * dim + k] == x[k];
-    if (!same)
-      continue;
+    for (int64_t i = 1; i < n && same; i++) same = x[i * dim + k] == x[k];
+    if (!same) continue;
     if (count < 8) {
-      int w = snprintf(list + used, sizeof list - used, "%s%lld%s", count ? ", " : "",
-                       (long long)k + 1, x[k] == 0 ? " (all zero)" : "");
-      if (w > 0 && (size_t)w < sizeof list - used)
-        used += (size_t)w;
+      int w = snprintf(list + used, sizeof list - used, "%s%lld%s", count ? ", " : "", (long long)k + 1,
+                       x[k] == 0 ? " (all zero)" : "");
+      if (w > 0 && (size_t)w < sizeof list - used) used += (size_t)w;
     }
     count++;
   }
   if (count > 0)
     nitrt_warn("%s: %lld of %lld features are constant over the %lld training samples "
                "after quantization and carry no information: feature%s %s%s",
-               name, (long long)count, (long long)dim, (long long)n, count > 1 ? "s" : "",
-               list, count > 8 ? ", ..." : "");
+               name, (long long)count, (long long)dim, (long long)n, count > 1 ? "s" : "", list,
+               count > 8 ? ", ..." : "");
 }
 
-int nitrt_csv_parse(const char *name, const uint8_t *b, size_t len, const NitModel *m,
-                    int64_t limit, bool need_labels, const InputQuant *q, Dataset *d) {
+int nitrt_csv_parse(const char *name, const uint8_t *b, size_t len, const NitModel *m, int64_t limit, bool need_labels,
+                    const InputQuant *q, Dataset *d) {
   memset(d, 0, sizeof *d);
   const uint8_t *nul = memchr(b, 0, len);
   if (nul) {
     int64_t line = 1;
-    for (const uint8_t *k = b; k < nul; k++)
-      line += *k == '\n';
-    nitrt_error("%s:%lld: NUL byte at offset %lld: expected CSV text", name, (long long)line,
-                (long long)(nul - b));
+    for (const uint8_t *k = b; k < nul; k++) line += *k == '\n';
+    nitrt_error("%s:%lld: NUL byte at offset %lld: expected CSV text", name, (long long)line, (long long)(nul - b));
     return -1;
   }
   int64_t dim = nitrt_model_dim(m);
   Pass ps = {.name = name, .m = m, .need_labels = need_labels, .keep = limit};
   ps.amax = nitrt_alloc((size_t)dim * sizeof *ps.amax);
-  if (!ps.amax)
-    return -1;
+  if (!ps.amax) return -1;
   int rc = -1;
-  if (scan(b, len, &ps))
-    goto out;
+  if (scan(b, len, &ps)) goto out;
   if (ps.rows == 0) {
     nitrt_error("%s: no samples", name);
     goto out;
   }
   int64_t total = ps.rows, n = limit > 0 && limit < total ? limit : total;
   if (q && q->kind == NITRT_QUANT_COLUMNS && q->ncols != dim) {
-    nitrt_error("%s: the quantization has %lld columns, the model %lld features", name,
-                (long long)q->ncols, (long long)dim);
+    nitrt_error("%s: the quantization has %lld columns, the model %lld features", name, (long long)q->ncols,
+                (long long)dim);
     goto out;
   }
   if (q) {
-    if (nitrt_quant_copy(&d->q, q))
-      goto out;
+    if (nitrt_quant_copy(&d->q, q)) goto out;
   } else {
     d->q.kind = NITRT_QUANT_COLUMNS;
     d->q.in_exp = NITRT_IN_EXP;
     d->q.ncols = dim;
     d->q.shift = nitrt_alloc((size_t)dim);
-    if (!d->q.shift)
-      goto out;
-    for (int64_t k = 0; k < dim; k++)
-      d->q.shift[k] = (int8_t)column_shift(ps.amax[k]);
+    if (!d->q.shift) goto out;
+    for (int64_t k = 0; k < dim; k++) d->q.shift[k] = (int8_t)column_shift(ps.amax[k]);
   }
   d->x = nitrt_alloc((size_t)(n * dim));
-  if (need_labels)
-    d->y = nitrt_alloc((size_t)n * sizeof *d->y);
-  if (!d->x || (need_labels && !d->y))
-    goto out;
+  if (need_labels) d->y = nitrt_alloc((size_t)n * sizeof *d->y);
+  if (!d->x || (need_labels && !d->y)) goto out;
   ps.keep = n;
   ps.q = &d->q;
   ps.x = d->x;
@@ -362,23 +309,20 @@ int nitrt_csv_parse(const char *name, const uint8_t *b, size_t len, const NitMod
   d->print.format = NITRT_FMT_CSV;
   d->print.n = total;
   d->print.hash = nitrt_hash64(0, b, len);
-  if (!q)
-    report_constant(name, d->x, n, dim);
+  if (!q) report_constant(name, d->x, n, dim);
   rc = 0;
 out:
   free(ps.amax);
-  if (rc)
-    nitrt_data_free(d);
+  if (rc) nitrt_data_free(d);
   return rc;
 }
 
-int nitrt_load_csv(const char *path, const NitModel *m, int64_t limit, bool need_labels,
-                   const InputQuant *q, Dataset *d) {
+int nitrt_load_csv(const char *path, const NitModel *m, int64_t limit, bool need_labels, const InputQuant *q,
+                   Dataset *d) {
   memset(d, 0, sizeof *d);
   uint8_t *b = NULL;
   size_t len = 0;
-  if (nitrt_read_file(path, need_labels ? "a data file" : "an input file", &b, &len))
-    return -1;
+  if (nitrt_read_file(path, need_labels ? "a data file" : "an input file", &b, &len)) return -1;
   int rc = nitrt_csv_parse(path, b, len, m, limit, need_labels, q, d);
   free(b);
   return rc;

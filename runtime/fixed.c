@@ -19,27 +19,23 @@
 #include "nitrt.h"
 
 #define LOG2E_Q30 1549082005ll /* log2(e) */
-#define LN2_Q30 744261118ll    /* ln(2) */
-#define ONE_Q30 (1ll << 30)
+#define LN2_Q30   744261118ll  /* ln(2) */
+#define ONE_Q30   (1ll << 30)
 
 /* EXP2_NEG[i] = 2^(-2^-(i+1)) in Q30: the factor of fraction bit i+1. */
 static const int64_t EXP2_NEG[24] = {
-    759250125,  902905651,  984625594,  1028218693, 1050733751, 1062175491,
-    1067942999, 1070838486, 1072289173, 1073015252, 1073378477, 1073560135,
-    1073650976, 1073696399, 1073719111, 1073730468, 1073736146, 1073738985,
-    1073740404, 1073741114, 1073741469, 1073741647, 1073741735, 1073741780,
+    759250125,  902905651,  984625594,  1028218693, 1050733751, 1062175491, 1067942999, 1070838486,
+    1072289173, 1073015252, 1073378477, 1073560135, 1073650976, 1073696399, 1073719111, 1073730468,
+    1073736146, 1073738985, 1073740404, 1073741114, 1073741469, 1073741647, 1073741735, 1073741780,
 };
 
 /* logit * 2^exp * log2(e) in Q24, rounded to nearest. */
 static int64_t to_log2_q24(int32_t a, int32_t exp) {
-  if (exp > 26)
-    exp = 26; /* keeps the shift below within int64; no real model gets here */
+  if (exp > 26) exp = 26;             /* keeps the shift below within int64; no real model gets here */
   int64_t p = (int64_t)a * LOG2E_Q30; /* Q30, |p| < 2^38 */
   int32_t sh = exp + NITRT_Q - 30;
-  if (sh >= 0)
-    return p * ((int64_t)1 << sh);
-  if (sh <= -62)
-    return 0;
+  if (sh >= 0) return p * ((int64_t)1 << sh);
+  if (sh <= -62) return 0;
   int64_t mag = p < 0 ? -p : p;
   mag = (mag + ((int64_t)1 << (-sh - 1))) >> -sh;
   return p < 0 ? -mag : mag;
@@ -48,20 +44,17 @@ static int64_t to_log2_q24(int32_t a, int32_t exp) {
 /* 2^(-d) in Q30 for d >= 0 in Q24. */
 static int64_t exp2_neg_q30(int64_t d) {
   int64_t k = d >> NITRT_Q;
-  if (k > 30)
-    return 0;
+  if (k > 30) return 0;
   int64_t r = ONE_Q30;
   for (int i = 0; i < NITRT_Q; i++)
-    if (d & ((int64_t)1 << (NITRT_Q - 1 - i)))
-      r = (r * EXP2_NEG[i] + (ONE_Q30 >> 1)) >> 30;
+    if (d & ((int64_t)1 << (NITRT_Q - 1 - i))) r = (r * EXP2_NEG[i] + (ONE_Q30 >> 1)) >> 30;
   return (r + (((int64_t)1 << k) >> 1)) >> k;
 }
 
 /* log2(v / 2^30) in Q24 for v >= 2^30. */
 static int64_t log2_q24(uint64_t v) {
   int bl = 0;
-  for (uint64_t t = v; t; t >>= 1)
-    bl++;
+  for (uint64_t t = v; t; t >>= 1) bl++;
   int e = bl - 31; /* v >> e is in [2^30, 2^31) */
   uint64_t x = v >> e;
   int64_t r = (int64_t)e << NITRT_Q;
@@ -81,13 +74,12 @@ static int64_t mul_q30(int64_t v, int64_t c) {
 }
 
 /* Shared part: t_j relative to the maximum; returns S and the weight of c. */
-static uint64_t softmax_sum(const int8_t *logits, int32_t classes, int32_t exp, int32_t c,
-                            int64_t *m_minus_tc, int64_t *wc) {
+static uint64_t softmax_sum(const int8_t *logits, int32_t classes, int32_t exp, int32_t c, int64_t *m_minus_tc,
+                            int64_t *wc) {
   int64_t m = to_log2_q24(logits[0], exp);
   for (int32_t j = 1; j < classes; j++) {
     int64_t t = to_log2_q24(logits[j], exp);
-    if (t > m)
-      m = t;
+    if (t > m) m = t;
   }
   uint64_t s = 0;
   for (int32_t j = 0; j < classes; j++) {
@@ -117,15 +109,13 @@ int32_t nitrt_softmax_bp(const int8_t *logits, int32_t classes, int32_t exp, int
 int32_t nitrt_argmax(const int8_t *logits, int32_t classes) {
   int32_t best = 0;
   for (int32_t j = 1; j < classes; j++)
-    if (logits[j] > logits[best])
-      best = j;
+    if (logits[j] > logits[best]) best = j;
   return best;
 }
 
 static int64_t pow10i(int digits) {
   int64_t p = 1;
-  while (digits-- > 0)
-    p *= 10;
+  while (digits-- > 0) p *= 10;
   return p;
 }
 
@@ -133,17 +123,13 @@ char *nitrt_fmt_dec(char *buf, int64_t value, int digits) {
   const char *sign = value < 0 ? "-" : "";
   uint64_t v = value < 0 ? 0 - (uint64_t)value : (uint64_t)value;
   uint64_t p = (uint64_t)pow10i(digits);
-  if (digits == 0)
-    snprintf(buf, 32, "%s%llu", sign, (unsigned long long)v);
-  else
-    snprintf(buf, 32, "%s%llu.%0*llu", sign, (unsigned long long)(v / p), digits,
-             (unsigned long long)(v % p));
+  if (digits == 0) snprintf(buf, 32, "%s%llu", sign, (unsigned long long)v);
+  else snprintf(buf, 32, "%s%llu.%0*llu", sign, (unsigned long long)(v / p), digits, (unsigned long long)(v % p));
   return buf;
 }
 
 int64_t nitrt_ratio(int64_t num, int64_t den, int digits) {
-  if (den <= 0)
-    return 0;
+  if (den <= 0) return 0;
   return (num * pow10i(digits) * 2 + den) / (2 * den);
 }
 

@@ -24,13 +24,10 @@
  * 1 with --per-sample. */
 static int load_run(const Options *o, Run *u, Ckpt *ck) {
   const NitModel *m = &nit_model;
-  if (nitrt_run_alloc(u, m, o->threads) || nitrt_ckpt_load(o->load, m, ck, u->params))
-    return -1;
+  if (nitrt_run_alloc(u, m, o->threads) || nitrt_ckpt_load(o->load, m, ck, u->params)) return -1;
   u->r = ck->r;
-  if (o->set & SET_BATCH)
-    u->r.batch = o->r.batch;
-  if (o->per_sample)
-    u->r.batch = 1;
+  if (o->set & SET_BATCH) u->r.batch = o->r.batch;
+  if (o->per_sample) u->r.batch = 1;
   return nitrt_check_batch(m, u->r.batch, o->set & SET_BATCH ? NULL : o->load);
 }
 
@@ -45,11 +42,9 @@ int nitrt_cmd_eval(const Options *o) {
   memset(&ck, 0, sizeof ck);
   Dataset test = {0};
   int rc = -1;
-  if (load_run(o, &u, &ck))
-    goto out;
+  if (load_run(o, &u, &ck)) goto out;
   const char *dir = nitrt_data_dir(o, m, &ck, o->load);
-  if (!dir || nitrt_load_dir(dir, m, 0, o->test_limit, ckpt_quant(&ck), NULL, &test))
-    goto out;
+  if (!dir || nitrt_load_dir(dir, m, 0, o->test_limit, ckpt_quant(&ck), NULL, &test)) goto out;
   if (ck.version >= 2 && !nitrt_print_same(&test.print, &ck.test)) {
     char a[96], b[96];
     nitrt_warn("%s: this test set (%s) is not the one %s recorded (%s): the accuracy is "
@@ -58,14 +53,12 @@ int nitrt_cmd_eval(const Options *o) {
   }
   int64_t t0 = nitrt_now_ns();
   int64_t correct = 0, loss = 0;
-  nitrt_evaluate(&u, &test, 0, test.n, nitrt_mu_for_epoch(&u.r, (int32_t)ck.epoch), &correct,
-                 &loss);
+  nitrt_evaluate(&u, &test, 0, test.n, nitrt_mu_for_epoch(&u.r, (int32_t)ck.epoch), &correct, &loss);
   int64_t ns = nitrt_now_ns() - t0;
   char a[32], l[32];
   printf("test %s%%  loss %s  (%lld/%lld correct)  epoch %u  %lld samples/s\n",
-         nitrt_fmt_dec(a, nitrt_ratio(correct, test.n, 4), 2),
-         nitrt_fmt_dec(l, nitrt_q24_dec(loss / test.n, 4), 4), (long long)correct,
-         (long long)test.n, ck.epoch, (long long)(ns > 0 ? test.n * 1000000000 / ns : 0));
+         nitrt_fmt_dec(a, nitrt_ratio(correct, test.n, 4), 2), nitrt_fmt_dec(l, nitrt_q24_dec(loss / test.n, 4), 4),
+         (long long)correct, (long long)test.n, ck.epoch, (long long)(ns > 0 ? test.n * 1000000000 / ns : 0));
   rc = 0;
 out:
   nitrt_data_free(&test);
@@ -88,9 +81,7 @@ static int load_input(const Options *o, const Ckpt *ck, Dataset *d) {
     }
     return nitrt_load_csv(o->csv, m, 0, false, q, d);
   }
-  if (o->idx)
-    return nitrt_quant_want_pixels(o->idx, NITRT_FMT_IDX, q) ||
-           nitrt_load_idx(o->idx, NULL, m, 0, d);
+  if (o->idx) return nitrt_quant_want_pixels(o->idx, NITRT_FMT_IDX, q) || nitrt_load_idx(o->idx, NULL, m, 0, d);
   return nitrt_quant_want_pixels(o->raw, NITRT_FMT_RAW, q) || nitrt_load_raw(o->raw, m, d);
 }
 
@@ -102,14 +93,13 @@ int nitrt_cmd_predict(const Options *o) {
   memset(&ck, 0, sizeof ck);
   Dataset d = {0};
   int rc = -1;
-  if (load_run(o, &u, &ck) || load_input(o, &ck, &d))
-    goto out;
+  if (load_run(o, &u, &ck) || load_input(o, &ck, &d)) goto out;
   const char *file = o->idx ? o->idx : o->raw ? o->raw : o->csv;
   int64_t from = o->index;
   int64_t count = o->set & SET_COUNT ? o->count : o->idx ? 1 : d.n - from;
   if (from >= d.n || count > d.n - from) {
-    nitrt_error("%s: holds %lld samples; samples %lld..%lld requested", file, (long long)d.n,
-                (long long)from, (long long)(from + (count > 0 ? count : 1) - 1));
+    nitrt_error("%s: holds %lld samples; samples %lld..%lld requested", file, (long long)d.n, (long long)from,
+                (long long)(from + (count > 0 ? count : 1) - 1));
     goto out;
   }
   int64_t dim = (int64_t)d.c * d.h * d.w;
@@ -123,8 +113,7 @@ int nitrt_cmd_predict(const Options *o) {
       int32_t cls = nitrt_argmax(z, m->classes);
       char p[32];
       printf("sample %lld  class %d  score %s%%  logit %d (x2^%d)\n", (long long)(i + k), cls,
-             nitrt_fmt_dec(p, nitrt_softmax_bp(z, m->classes, c.logit_exp, cls), 2), z[cls],
-             c.logit_exp);
+             nitrt_fmt_dec(p, nitrt_softmax_bp(z, m->classes, c.logit_exp, cls), 2), z[cls], c.logit_exp);
     }
   }
   rc = 0;

@@ -24,8 +24,7 @@ int nitrt_main(int argc, char **argv) {
     return 1;
   }
   Options o;
-  if (nitrt_parse_args(argc, argv, &o))
-    return 1;
+  if (nitrt_parse_args(argc, argv, &o)) return 1;
   int rc = 0;
   switch (o.cmd) {
   case CMD_TRAIN: rc = nitrt_cmd_train(&o); break;
@@ -34,9 +33,8 @@ int nitrt_main(int argc, char **argv) {
   case CMD_INFO: rc = nitrt_cmd_info(); break;
   case CMD_HELP: nitrt_usage(stdout); break;
   case CMD_VERSION:
-    printf("%s (model %s), runtime nitrt %s, built by %s for %s\n", nitrt_prog, nit_model.name,
-           NITRT_VERSION, nit_model.compiler ? nit_model.compiler : "?",
-           nit_model.target ? nit_model.target : "?");
+    printf("%s (model %s), runtime nitrt %s, built by %s for %s\n", nitrt_prog, nit_model.name, NITRT_VERSION,
+           nit_model.compiler ? nit_model.compiler : "?", nit_model.target ? nit_model.target : "?");
     break;
   }
   if (fflush(stdout) != 0 && rc == 0) {

@@ -52,16 +52,16 @@ static const char *const nit_round_names[NIT_ROUND_COUNT] = {"pseudo", "stochast
 #define NIT_MU_MAX 8
 
 /* Tensor ids keying the generator. Node i of the model owns ids 4*i .. 4*i+3. */
-#define NIT_TID_ACT(i)   ((uint32_t)(i) * 4u + 0u) /* forward activation rounding */
-#define NIT_TID_ERR(i)   ((uint32_t)(i) * 4u + 1u) /* backward input-error rounding */
-#define NIT_TID_GRAD(i)  ((uint32_t)(i) * 4u + 2u) /* weight-gradient rounding */
-#define NIT_TID_MASK(i)  ((uint32_t)(i) * 4u + 3u) /* dropout mask */
-#define NIT_TID_SUM(i)   (0x80000000u | (uint32_t)(i)) /* fan-out error sum at node i */
-#define NIT_TID_LOSS     0xFFFF0001u               /* loss-gradient rounding */
-#define NIT_TID_SHUFFLE  0xFFFF0002u               /* data order, step = epoch */
-#define NIT_TID_INIT(p)  (0xFFFE0000u + (uint32_t)(p)) /* init of param tensor p */
-#define NIT_STEP_INIT    UINT64_MAX                /* step key used for init */
-#define NIT_STEP_EVAL    (UINT64_MAX - 1)          /* step key used by eval/predict */
+#define NIT_TID_ACT(i)  ((uint32_t)(i)*4u + 0u)       /* forward activation rounding */
+#define NIT_TID_ERR(i)  ((uint32_t)(i)*4u + 1u)       /* backward input-error rounding */
+#define NIT_TID_GRAD(i) ((uint32_t)(i)*4u + 2u)       /* weight-gradient rounding */
+#define NIT_TID_MASK(i) ((uint32_t)(i)*4u + 3u)       /* dropout mask */
+#define NIT_TID_SUM(i)  (0x80000000u | (uint32_t)(i)) /* fan-out error sum at node i */
+#define NIT_TID_LOSS    0xFFFF0001u                   /* loss-gradient rounding */
+#define NIT_TID_SHUFFLE 0xFFFF0002u                   /* data order, step = epoch */
+#define NIT_TID_INIT(p) (0xFFFE0000u + (uint32_t)(p)) /* init of param tensor p */
+#define NIT_STEP_INIT   UINT64_MAX                    /* step key used for init */
+#define NIT_STEP_EVAL   (UINT64_MAX - 1)              /* step key used by eval/predict */
 
 #define NIT_GOLDEN 0x9E3779B97F4A7C15ull
 
@@ -78,9 +78,7 @@ static inline uint64_t nit_key(uint64_t seed, uint64_t step, uint32_t tensor) {
 }
 
 /* Element `index` of a stream: 64 uniform bits. */
-static inline uint64_t nit_draw(uint64_t key, uint64_t index) {
-  return nit_mix64(key + (index + 1) * NIT_GOLDEN);
-}
+static inline uint64_t nit_draw(uint64_t key, uint64_t index) { return nit_mix64(key + (index + 1) * NIT_GOLDEN); }
 
 /* The structures below are declared from field lists (X-macros) so that the
  * code generator builds its LLVM types from the same lists and the two sides
@@ -88,7 +86,7 @@ static inline uint64_t nit_draw(uint64_t key, uint64_t index) {
  * A(kind, ctype, name, length) for an array; kind is the field's LLVM shape:
  * PTR (any pointer), I32, I64 (int64_t or uint64_t) or REC (a NitRecipe).
  * All supported targets are LP64 and lay fields out naturally aligned. */
-#define NIT_DECLARE_SCALAR(kind, ctype, name) ctype name;
+#define NIT_DECLARE_SCALAR(kind, ctype, name)     ctype name;
 #define NIT_DECLARE_ARRAY(kind, ctype, name, len) ctype name[len];
 
 typedef struct NitCtx NitCtx;
@@ -100,16 +98,16 @@ typedef void (*NitTrainStep)(NitCtx *ctx, const int8_t *x, const int32_t *y);
 typedef void (*NitForward)(NitCtx *ctx, const int8_t *x);
 
 /* One parameter tensor. */
-#define NIT_PARAM_FIELDS(X, A)                                                     \
-  X(PTR, const char *, name)    /* owning layer's name, e.g. "c1" */               \
-  X(I32, int32_t, rank)         /* 2 (dense) or 4 (conv) */                        \
-  A(I32, int32_t, shape, 4)     /* dense (O, I); conv (O, I/groups, KH, KW) */     \
-  X(I64, int64_t, count)        /* number of elements */                           \
-  X(I32, int32_t, bits)         /* A: 8 -> int8 storage; 9..16 -> int16 wide */    \
-  X(I32, int32_t, exp)          /* s_w of the int8 view, fixed for the run */      \
-  X(I32, int32_t, fan_in)       /* I/groups * KH * KW */                           \
-  X(I32, int32_t, bound)        /* init: uniform in [-bound, bound], int8 units */ \
-  X(I64, int64_t, offset)       /* byte offset in the params slab, multiple of 64 */
+#define NIT_PARAM_FIELDS(X, A)                                                  \
+  X(PTR, const char *, name) /* owning layer's name, e.g. "c1" */               \
+  X(I32, int32_t, rank)      /* 2 (dense) or 4 (conv) */                        \
+  A(I32, int32_t, shape, 4)  /* dense (O, I); conv (O, I/groups, KH, KW) */     \
+  X(I64, int64_t, count)     /* number of elements */                           \
+  X(I32, int32_t, bits)      /* A: 8 -> int8 storage; 9..16 -> int16 wide */    \
+  X(I32, int32_t, exp)       /* s_w of the int8 view, fixed for the run */      \
+  X(I32, int32_t, fan_in)    /* I/groups * KH * KW */                           \
+  X(I32, int32_t, bound)     /* init: uniform in [-bound, bound], int8 units */ \
+  X(I64, int64_t, offset)    /* byte offset in the params slab, multiple of 64 */
 typedef struct NitParam {
   NIT_PARAM_FIELDS(NIT_DECLARE_SCALAR, NIT_DECLARE_ARRAY)
 } NitParam;
@@ -118,14 +116,14 @@ typedef struct NitParam {
  * offset of its int8 output after a call, -1 = x. err_off: work-slab offset of
  * the int8 error at its output after train_step, -1 when no error reaches it,
  * -2 when its buffer was reused later in the step. */
-#define NIT_NODE_FIELDS(X, A)                                                      \
-  X(PTR, const char *, name)    /* "c1", "relu2", ... */                           \
-  X(PTR, const char *, kind)    /* "conv", "dense", "relu", ... */                 \
-  A(I32, int32_t, in, 2)        /* input node indices, -1 when absent */           \
-  A(I32, int32_t, out, 3)       /* per-sample output shape (C, H, W) */            \
-  X(I32, int32_t, param)        /* index into params, -1 when none */              \
-  X(I32, int32_t, acc64)        /* 1 when some accumulator needs int64 */          \
-  X(I64, int64_t, act_off)                                                         \
+#define NIT_NODE_FIELDS(X, A)                                          \
+  X(PTR, const char *, name) /* "c1", "relu2", ... */                  \
+  X(PTR, const char *, kind) /* "conv", "dense", "relu", ... */        \
+  A(I32, int32_t, in, 2)     /* input node indices, -1 when absent */  \
+  A(I32, int32_t, out, 3)    /* per-sample output shape (C, H, W) */   \
+  X(I32, int32_t, param)     /* index into params, -1 when none */     \
+  X(I32, int32_t, acc64)     /* 1 when some accumulator needs int64 */ \
+  X(I64, int64_t, act_off)                                             \
   X(I64, int64_t, err_off)
 typedef struct NitNode {
   NIT_NODE_FIELDS(NIT_DECLARE_SCALAR, NIT_DECLARE_ARRAY)
@@ -136,20 +134,20 @@ typedef struct NitNode {
  * (1-based, mu_from[0] == 1). weight_bits is fixed at compile time: it sets
  * the layout. */
 #define NIT_MAX_SCHED 8
-#define NIT_RECIPE_FIELDS(X, A)                                                    \
-  X(PTR, const char *, data)    /* default data directory */                       \
-  X(I32, int32_t, batch)        /* compiled maximum batch, also the default */     \
-  X(I32, int32_t, epochs)                                                          \
-  X(I64, uint64_t, seed)                                                           \
-  X(I32, int32_t, act_round)    /* NIT_ROUND_* */                                  \
-  X(I32, int32_t, err_round)                                                       \
-  X(I32, int32_t, grad_round)                                                      \
-  X(I32, int32_t, nsched)       /* entries in mu / mu_from */                      \
-  A(I32, int32_t, mu, NIT_MAX_SCHED)                                               \
-  A(I32, int32_t, mu_from, NIT_MAX_SCHED)                                          \
-  X(I32, int32_t, weight_bits)  /* A, 8..16 */                                     \
-  X(I32, int32_t, decay)        /* 1: NITI integer weight decay */                 \
-  X(I32, int32_t, holdout)      /* validation holdout: last N training samples */
+#define NIT_RECIPE_FIELDS(X, A)                                             \
+  X(PTR, const char *, data) /* default data directory */                   \
+  X(I32, int32_t, batch)     /* compiled maximum batch, also the default */ \
+  X(I32, int32_t, epochs)                                                   \
+  X(I64, uint64_t, seed)                                                    \
+  X(I32, int32_t, act_round) /* NIT_ROUND_* */                              \
+  X(I32, int32_t, err_round)                                                \
+  X(I32, int32_t, grad_round)                                               \
+  X(I32, int32_t, nsched) /* entries in mu / mu_from */                     \
+  A(I32, int32_t, mu, NIT_MAX_SCHED)                                        \
+  A(I32, int32_t, mu_from, NIT_MAX_SCHED)                                   \
+  X(I32, int32_t, weight_bits) /* A, 8..16 */                               \
+  X(I32, int32_t, decay)       /* 1: NITI integer weight decay */           \
+  X(I32, int32_t, holdout)     /* validation holdout: last N training samples */
 typedef struct NitRecipe {
   NIT_RECIPE_FIELDS(NIT_DECLARE_SCALAR, NIT_DECLARE_ARRAY)
 } NitRecipe;
@@ -161,48 +159,48 @@ typedef struct NitRecipe {
  * 0 .. used-1 (used <= max_workers), returns when all are done and returns
  * `used`. Results never depend on the split: each chunk writes its own
  * outputs or its worker's scratch. */
-#define NIT_CTX_FIELDS(X, A)                                                       \
-  X(PTR, void *, params)        /* params slab */                                  \
-  X(PTR, void *, work)          /* work slab */                                    \
-  X(I64, uint64_t, seed)                                                           \
-  X(I64, uint64_t, step)        /* global step index, keys the generator */        \
-  X(I32, int32_t, n)            /* samples in this batch, 1..batch */              \
-  X(I32, int32_t, in_exp)       /* exponent of the input (-7 for 8-bit pixels) */  \
-  X(I32, int32_t, mu)           /* update bits for this step */                    \
-  X(I32, int32_t, act_round)                                                       \
-  X(I32, int32_t, err_round)                                                       \
-  X(I32, int32_t, grad_round)                                                      \
-  X(I32, int32_t, decay)                                                           \
-  X(I32, int32_t, train)        /* 1 in train_step (dropout active), 0 forward */  \
-  X(PTR, int8_t *, logits)      /* out: (n, classes), owned by the runtime */      \
-  X(I32, int32_t, logit_exp)    /* out: exponent of logits */                      \
-  X(PTR, int32_t *, exps)       /* out, optional: per node {act, err} (nnodes, 2) */ \
-  X(PTR, NitParallelFor, parallel_for)                                             \
-  X(PTR, void *, pool)          /* the runtime's pool, passed to parallel_for */
+#define NIT_CTX_FIELDS(X, A)                                                      \
+  X(PTR, void *, params) /* params slab */                                        \
+  X(PTR, void *, work)   /* work slab */                                          \
+  X(I64, uint64_t, seed)                                                          \
+  X(I64, uint64_t, step)  /* global step index, keys the generator */             \
+  X(I32, int32_t, n)      /* samples in this batch, 1..batch */                   \
+  X(I32, int32_t, in_exp) /* exponent of the input (-7 for 8-bit pixels) */       \
+  X(I32, int32_t, mu)     /* update bits for this step */                         \
+  X(I32, int32_t, act_round)                                                      \
+  X(I32, int32_t, err_round)                                                      \
+  X(I32, int32_t, grad_round)                                                     \
+  X(I32, int32_t, decay)                                                          \
+  X(I32, int32_t, train)     /* 1 in train_step (dropout active), 0 forward */    \
+  X(PTR, int8_t *, logits)   /* out: (n, classes), owned by the runtime */        \
+  X(I32, int32_t, logit_exp) /* out: exponent of logits */                        \
+  X(PTR, int32_t *, exps)    /* out, optional: per node {act, err} (nnodes, 2) */ \
+  X(PTR, NitParallelFor, parallel_for)                                            \
+  X(PTR, void *, pool) /* the runtime's pool, passed to parallel_for */
 struct NitCtx {
   NIT_CTX_FIELDS(NIT_DECLARE_SCALAR, NIT_DECLARE_ARRAY)
 };
 
-#define NIT_MODEL_FIELDS(X, A)                                                     \
-  X(I32, uint32_t, abi)         /* NIT_ABI_VERSION */                              \
-  X(PTR, const char *, name)    /* model name from the .nit file */                \
-  X(I64, uint64_t, fingerprint) /* hash of the network structure and layout */     \
-  X(I32, int32_t, in_c)         /* per-sample input shape */                       \
-  X(I32, int32_t, in_h)                                                            \
-  X(I32, int32_t, in_w)                                                            \
-  X(I32, int32_t, classes)                                                         \
-  X(I32, int32_t, batch)        /* compiled maximum batch */                       \
-  X(I32, int32_t, nparams)                                                         \
-  X(PTR, const NitParam *, params)                                                 \
-  X(I64, int64_t, param_bytes)                                                     \
-  X(I64, int64_t, work_bytes)   /* for a full batch */                             \
-  X(I32, int32_t, nnodes)                                                          \
-  X(PTR, const NitNode *, nodes)                                                   \
-  X(REC, NitRecipe, recipe)                                                        \
-  X(PTR, const char *, compiler) /* "nitc 0.1.0" */                                \
-  X(PTR, const char *, target)  /* LLVM triple */                                  \
-  X(PTR, const char *, cpu)     /* CPU name the code was tuned for */              \
-  X(PTR, NitTrainStep, train_step)                                                 \
+#define NIT_MODEL_FIELDS(X, A)                                                 \
+  X(I32, uint32_t, abi)         /* NIT_ABI_VERSION */                          \
+  X(PTR, const char *, name)    /* model name from the .nit file */            \
+  X(I64, uint64_t, fingerprint) /* hash of the network structure and layout */ \
+  X(I32, int32_t, in_c)         /* per-sample input shape */                   \
+  X(I32, int32_t, in_h)                                                        \
+  X(I32, int32_t, in_w)                                                        \
+  X(I32, int32_t, classes)                                                     \
+  X(I32, int32_t, batch) /* compiled maximum batch */                          \
+  X(I32, int32_t, nparams)                                                     \
+  X(PTR, const NitParam *, params)                                             \
+  X(I64, int64_t, param_bytes)                                                 \
+  X(I64, int64_t, work_bytes) /* for a full batch */                           \
+  X(I32, int32_t, nnodes)                                                      \
+  X(PTR, const NitNode *, nodes)                                               \
+  X(REC, NitRecipe, recipe)                                                    \
+  X(PTR, const char *, compiler) /* "nitc 0.1.0" */                            \
+  X(PTR, const char *, target)   /* LLVM triple */                             \
+  X(PTR, const char *, cpu)      /* CPU name the code was tuned for */         \
+  X(PTR, NitTrainStep, train_step)                                             \
   X(PTR, NitForward, forward)
 typedef struct NitModel {
   NIT_MODEL_FIELDS(NIT_DECLARE_SCALAR, NIT_DECLARE_ARRAY)

@@ -42,8 +42,8 @@
 
 /* ------------------------------------------------------------------ util.c */
 
-extern const char *nitrt_prog;   /* program name used as message prefix */
-extern bool nitrt_silent;        /* true: messages are dropped (fuzz targets) */
+extern const char *nitrt_prog; /* program name used as message prefix */
+extern bool nitrt_silent;      /* true: messages are dropped (fuzz targets) */
 
 #if defined(__GNUC__)
 #define NITRT_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -51,10 +51,10 @@ extern bool nitrt_silent;        /* true: messages are dropped (fuzz targets) */
 #define NITRT_PRINTF(a, b)
 #endif
 
-void nitrt_error(const char *fmt, ...) NITRT_PRINTF(1, 2);  /* "prog: error: ..." */
-void nitrt_warn(const char *fmt, ...) NITRT_PRINTF(1, 2);   /* "prog: warning: ..." */
-void *nitrt_alloc(size_t bytes);          /* zeroed; NULL after an error message */
-void *nitrt_alloc_aligned(size_t bytes);  /* page-aligned, zeroed, resident once touched */
+void nitrt_error(const char *fmt, ...) NITRT_PRINTF(1, 2); /* "prog: error: ..." */
+void nitrt_warn(const char *fmt, ...) NITRT_PRINTF(1, 2);  /* "prog: warning: ..." */
+void *nitrt_alloc(size_t bytes);                           /* zeroed; NULL after an error message */
+void *nitrt_alloc_aligned(size_t bytes);                   /* page-aligned, zeroed, resident once touched */
 void nitrt_free_aligned(void *p, size_t bytes);
 /* Files the runtime reads must be regular files: a directory, FIFO, device
  * or socket is refused with a message naming `path` and saying what was
@@ -76,7 +76,7 @@ int nitrt_read_file(const char *path, const char *what, uint8_t **buf, size_t *l
  * has no reader; NULL after a message. */
 FILE *nitrt_open_log(const char *path, bool append);
 bool nitrt_exists(const char *path);
-int64_t nitrt_now_ns(void);              /* monotonic clock */
+int64_t nitrt_now_ns(void); /* monotonic clock */
 
 /* --------------------------------------------------------------- threads.c */
 
@@ -86,8 +86,8 @@ int32_t nitrt_threads_default(void);      /* online cores */
 NitPool *nitrt_pool_new(int32_t threads); /* threads < 1: all cores; NULL after an error */
 void nitrt_pool_free(NitPool *p);
 int32_t nitrt_pool_threads(const NitPool *p);
-int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64_t hi, int32_t worker),
-                           void *env, int64_t count, int32_t max_workers);
+int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64_t hi, int32_t worker), void *env,
+                           int64_t count, int32_t max_workers);
 
 /* ----------------------------------------------------------------- fixed.c */
 
@@ -112,24 +112,24 @@ int64_t nitrt_q24_dec(int64_t q24, int digits);
 /* ---------------------------------------------------------------- recipe.c */
 
 /* Update bits m_u accepted anywhere (flags, checkpoints). */
-#define NITRT_MU_MIN NIT_MU_MIN /* nitabi.h owns the range */
-#define NITRT_MU_MAX NIT_MU_MAX
-#define NITRT_BATCH_MAX (1 << 20)     /* largest --batch */
-#define NITRT_EPOCHS_MAX 1000000      /* largest --epochs */
+#define NITRT_MU_MIN     NIT_MU_MIN /* nitabi.h owns the range */
+#define NITRT_MU_MAX     NIT_MU_MAX
+#define NITRT_BATCH_MAX  (1 << 20) /* largest --batch */
+#define NITRT_EPOCHS_MAX 1000000   /* largest --epochs */
 
 /* The effective training recipe: the model's NitRecipe with command-line and
  * checkpoint overrides applied. Stored in checkpoints. */
 typedef struct RunRecipe {
   int32_t batch;
-  int32_t epochs;                 /* total epochs of the run */
+  int32_t epochs; /* total epochs of the run */
   uint64_t seed;
   int32_t act_round, err_round, grad_round;
   int32_t nsched;
   int32_t mu[NIT_MAX_SCHED];
   int32_t mu_from[NIT_MAX_SCHED]; /* 1-based epoch; mu_from[0] == 1 */
   int32_t decay;
-  int32_t holdout;                /* last N training samples are validation */
-  int64_t limit;                  /* use only the first N training samples, 0 = all */
+  int32_t holdout; /* last N training samples are validation */
+  int64_t limit;   /* use only the first N training samples, 0 = all */
 } RunRecipe;
 
 /* Recipe of the compiled model as a RunRecipe. */
@@ -146,30 +146,39 @@ enum { CMD_NONE, CMD_TRAIN, CMD_EVAL, CMD_INFO, CMD_PREDICT, CMD_HELP, CMD_VERSI
 
 /* Bits of Options.set: which flags the user gave explicitly. */
 enum {
-  SET_DATA = 1 << 0, SET_EPOCHS = 1 << 1, SET_BATCH = 1 << 2, SET_SEED = 1 << 3,
-  SET_ACT = 1 << 4, SET_ERR = 1 << 5, SET_GRAD = 1 << 6, SET_SCHED = 1 << 7,
-  SET_DECAY = 1 << 8, SET_HOLDOUT = 1 << 9, SET_LIMIT = 1 << 10,
-  SET_TEST_LIMIT = 1 << 11, SET_INDEX = 1 << 12, SET_COUNT = 1 << 13,
+  SET_DATA = 1 << 0,
+  SET_EPOCHS = 1 << 1,
+  SET_BATCH = 1 << 2,
+  SET_SEED = 1 << 3,
+  SET_ACT = 1 << 4,
+  SET_ERR = 1 << 5,
+  SET_GRAD = 1 << 6,
+  SET_SCHED = 1 << 7,
+  SET_DECAY = 1 << 8,
+  SET_HOLDOUT = 1 << 9,
+  SET_LIMIT = 1 << 10,
+  SET_TEST_LIMIT = 1 << 11,
+  SET_INDEX = 1 << 12,
+  SET_COUNT = 1 << 13,
 };
 
-
 typedef struct Options {
-  int cmd;                        /* CMD_* */
-  unsigned set;                   /* SET_* bits of flags given explicitly */
-  RunRecipe r;                    /* values of recipe flags (valid where set) */
-  const char *data;               /* --data DIR */
-  const char *save;               /* --save CKPT */
-  const char *resume;             /* --resume CKPT */
-  const char *load;               /* --load CKPT (eval, predict) */
-  const char *log;                /* --log FILE.jsonl */
-  const char *idx;                /* predict --idx FILE */
-  const char *raw;                /* predict --raw FILE */
-  const char *csv;                /* predict --csv FILE */
-  bool per_sample;                /* eval/predict --per-sample: forward with n = 1 */
-  int64_t test_limit;             /* --test-limit N, 0 = all */
-  int64_t index, count;           /* predict --index I, --count N */
-  int32_t threads;                /* --threads T (accepted; no effect yet) */
-  bool quiet;                     /* --quiet */
+  int cmd;              /* CMD_* */
+  unsigned set;         /* SET_* bits of flags given explicitly */
+  RunRecipe r;          /* values of recipe flags (valid where set) */
+  const char *data;     /* --data DIR */
+  const char *save;     /* --save CKPT */
+  const char *resume;   /* --resume CKPT */
+  const char *load;     /* --load CKPT (eval, predict) */
+  const char *log;      /* --log FILE.jsonl */
+  const char *idx;      /* predict --idx FILE */
+  const char *raw;      /* predict --raw FILE */
+  const char *csv;      /* predict --csv FILE */
+  bool per_sample;      /* eval/predict --per-sample: forward with n = 1 */
+  int64_t test_limit;   /* --test-limit N, 0 = all */
+  int64_t index, count; /* predict --index I, --count N */
+  int32_t threads;      /* --threads T (accepted; no effect yet) */
+  bool quiet;           /* --quiet */
 } Options;
 
 /* Parse argv into *o. 0 on success; -1 after one error line. */
@@ -180,8 +189,7 @@ void nitrt_usage(FILE *f);
 /* ------------------------------------------- data.c, data_idx/cifar/csv.c */
 
 /* Data formats, as recorded in checkpoints (NONE: not recorded). */
-enum { NITRT_FMT_NONE = 0, NITRT_FMT_IDX = 1, NITRT_FMT_CIFAR = 2, NITRT_FMT_CSV = 3,
-       NITRT_FMT_RAW = 4 };
+enum { NITRT_FMT_NONE = 0, NITRT_FMT_IDX = 1, NITRT_FMT_CIFAR = 2, NITRT_FMT_CSV = 3, NITRT_FMT_RAW = 4 };
 const char *nitrt_format_name(int32_t format);
 
 /* How features became int8 (docs/runtime.md, "Quantization"):
@@ -191,15 +199,15 @@ const char *nitrt_format_name(int32_t format);
  *            max|v_j| * 2^-shift_j <= 127 over the training set.
  * Either way the model sees x at exponent NITRT_IN_EXP. */
 enum { NITRT_QUANT_PIXELS = 0, NITRT_QUANT_COLUMNS = 1 };
-#define NITRT_IN_EXP (-7)
+#define NITRT_IN_EXP    (-7)
 #define NITRT_SHIFT_MIN (-40)
 #define NITRT_SHIFT_MAX 62
 
 typedef struct InputQuant {
-  int32_t kind;                   /* NITRT_QUANT_* */
-  int32_t in_exp;                 /* exponent of x: NITRT_IN_EXP */
-  int64_t ncols;                  /* COLUMNS: C*H*W; PIXELS: 0 */
-  int8_t *shift;                  /* COLUMNS: (ncols), owned; PIXELS: NULL */
+  int32_t kind;   /* NITRT_QUANT_* */
+  int32_t in_exp; /* exponent of x: NITRT_IN_EXP */
+  int64_t ncols;  /* COLUMNS: C*H*W; PIXELS: 0 */
+  int8_t *shift;  /* COLUMNS: (ncols), owned; PIXELS: NULL */
 } InputQuant;
 
 void nitrt_quant_pixels(InputQuant *q);
@@ -212,9 +220,9 @@ int nitrt_quant_want_pixels(const char *path, int32_t format, const InputQuant *
 
 /* The identity of one split (training or test) of a data set. */
 typedef struct DataPrint {
-  int32_t format;                 /* NITRT_FMT_*; NONE: unknown */
-  int64_t n;                      /* samples in the files, before any limit */
-  uint64_t hash;                  /* nitrt_hash64 of the files' bytes, in order */
+  int32_t format; /* NITRT_FMT_*; NONE: unknown */
+  int64_t n;      /* samples in the files, before any limit */
+  uint64_t hash;  /* nitrt_hash64 of the files' bytes, in order */
 } DataPrint;
 
 /* Content hash, chainable over several buffers: h = nitrt_hash64(h, p, n)
@@ -226,12 +234,12 @@ char *nitrt_print_desc(char *buf, const DataPrint *p);
 
 /* A data set held in memory, already quantized to int8. */
 typedef struct Dataset {
-  int64_t n;                      /* samples kept (after any limit) */
-  int32_t c, h, w;                /* per-sample shape */
-  InputQuant q;                   /* how x was quantized; x is at q.in_exp */
-  DataPrint print;                /* what was read */
-  int8_t *x;                      /* (n, c, h, w) */
-  int32_t *y;                     /* (n); NULL for unlabelled (predict) */
+  int64_t n;       /* samples kept (after any limit) */
+  int32_t c, h, w; /* per-sample shape */
+  InputQuant q;    /* how x was quantized; x is at q.in_exp */
+  DataPrint print; /* what was read */
+  int8_t *x;       /* (n, c, h, w) */
+  int32_t *y;      /* (n); NULL for unlabelled (predict) */
 } Dataset;
 
 void nitrt_data_free(Dataset *d);
@@ -248,8 +256,8 @@ int nitrt_check_labels(const char *path, const int32_t *y, int64_t n, const NitM
  * q: the quantization to apply (a checkpoint's), or NULL to derive it from
  * the training set (CSV) or use pixels; a CSV test set without a training
  * set needs q. */
-int nitrt_load_dir(const char *dir, const NitModel *m, int64_t limit, int64_t test_limit,
-                   const InputQuant *q, Dataset *train, Dataset *test);
+int nitrt_load_dir(const char *dir, const NitModel *m, int64_t limit, int64_t test_limit, const InputQuant *q,
+                   Dataset *train, Dataset *test);
 
 /* Loaders of one format. The *_parse functions take the file's bytes (the
  * fuzz targets call them directly) and `name` only for messages; the
@@ -258,24 +266,20 @@ int nitrt_load_dir(const char *dir, const NitModel *m, int64_t limit, int64_t te
 
 /* idx pair: images (N, H, W) or (N, C, H, W) ubyte, labels (N) ubyte. The
  * labels may be absent (lb NULL, labels NULL): unlabelled images for predict. */
-int nitrt_idx_parse(const char *images, const uint8_t *ib, size_t il, const char *labels,
-                    const uint8_t *lb, size_t ll, const NitModel *m, int64_t limit,
-                    Dataset *d);
-int nitrt_load_idx(const char *images, const char *labels, const NitModel *m,
-                   int64_t limit, Dataset *d);
+int nitrt_idx_parse(const char *images, const uint8_t *ib, size_t il, const char *labels, const uint8_t *lb, size_t ll,
+                    const NitModel *m, int64_t limit, Dataset *d);
+int nitrt_load_idx(const char *images, const char *labels, const NitModel *m, int64_t limit, Dataset *d);
 /* CIFAR-10 binary: records of 1 label byte + C*H*W pixel bytes. */
-int nitrt_cifar_parse(const char *name, const uint8_t *b, size_t len, const NitModel *m,
-                      int64_t limit, Dataset *d);
-int nitrt_load_cifar(const char *const *files, int nfiles, const NitModel *m,
-                     int64_t limit, Dataset *d);
+int nitrt_cifar_parse(const char *name, const uint8_t *b, size_t len, const NitModel *m, int64_t limit, Dataset *d);
+int nitrt_load_cifar(const char *const *files, int nfiles, const NitModel *m, int64_t limit, Dataset *d);
 /* CSV text: a label then C*H*W features per row. need_labels false
  * (predict): rows hold either the features alone or a label and the
  * features, and no labels are kept. q NULL: derive per-column shifts from
  * these rows (a training set; constant columns are reported); else apply q. */
-int nitrt_csv_parse(const char *name, const uint8_t *b, size_t len, const NitModel *m,
-                    int64_t limit, bool need_labels, const InputQuant *q, Dataset *d);
-int nitrt_load_csv(const char *path, const NitModel *m, int64_t limit, bool need_labels,
-                   const InputQuant *q, Dataset *d);
+int nitrt_csv_parse(const char *name, const uint8_t *b, size_t len, const NitModel *m, int64_t limit, bool need_labels,
+                    const InputQuant *q, Dataset *d);
+int nitrt_load_csv(const char *path, const NitModel *m, int64_t limit, bool need_labels, const InputQuant *q,
+                   Dataset *d);
 /* Raw file of unlabelled 8-bit samples of the model's input size. */
 int nitrt_load_raw(const char *path, const NitModel *m, Dataset *d);
 /* perm[0..n) = the data order of `epoch` (1-based) for `seed`: Fisher-Yates
@@ -285,25 +289,25 @@ void nitrt_shuffle(uint32_t *perm, int64_t n, uint64_t seed, uint64_t epoch);
 /* ------------------------------------------------------------------ ckpt.c */
 
 #define NITRT_CKPT_VERSION 2
-#define NITRT_PATH_MAX 4095       /* longest data directory recorded */
+#define NITRT_PATH_MAX     4095 /* longest data directory recorded */
 
 typedef struct Ckpt {
-  uint32_t version;               /* load: the file's format version (1 or 2) */
+  uint32_t version; /* load: the file's format version (1 or 2) */
   uint32_t abi;
   uint64_t fingerprint;
-  char name[65];                  /* model name, for messages */
-  uint32_t epoch;                 /* epochs completed */
-  uint64_t step;                  /* global step: train_step calls so far */
-  RunRecipe r;                    /* effective recipe of the run */
-  uint64_t shuffle_seed;          /* data-order state: next epoch's order is */
-  uint32_t shuffle_epoch;         /*   nitrt_shuffle(seed, epoch)            */
-  int64_t ntrain;                 /* training samples used (after limit) */
+  char name[65];          /* model name, for messages */
+  uint32_t epoch;         /* epochs completed */
+  uint64_t step;          /* global step: train_step calls so far */
+  RunRecipe r;            /* effective recipe of the run */
+  uint64_t shuffle_seed;  /* data-order state: next epoch's order is */
+  uint32_t shuffle_epoch; /*   nitrt_shuffle(seed, epoch)            */
+  int64_t ntrain;         /* training samples used (after limit) */
   int64_t param_bytes;
-  const uint8_t *params;          /* save: the slab; load: filled into slab */
+  const uint8_t *params; /* save: the slab; load: filled into slab */
   /* The data, recorded since format 2 (format 1: unknown, version < 2). */
-  InputQuant q;                   /* the training inputs' quantization (load: owned) */
-  DataPrint train, test;          /* identity of the training and test sets */
-  char data[NITRT_PATH_MAX + 1];  /* data directory, absolute when resolvable; "" unknown */
+  InputQuant q;                  /* the training inputs' quantization (load: owned) */
+  DataPrint train, test;         /* identity of the training and test sets */
+  char data[NITRT_PATH_MAX + 1]; /* data directory, absolute when resolvable; "" unknown */
 } Ckpt;
 
 /* Bytes of the serialized checkpoint. */
@@ -314,8 +318,7 @@ uint8_t *nitrt_ckpt_serialize(const NitModel *m, const Ckpt *c, size_t *len);
  * size, checksum, abi, fingerprint, then every field against its legal
  * range. Copies the parameters into `params` (param_bytes) only when all is
  * well. 0, or -1 after one message naming `name`. Free with nitrt_ckpt_free. */
-int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitModel *m,
-                     Ckpt *c, void *params);
+int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitModel *m, Ckpt *c, void *params);
 void nitrt_ckpt_free(Ckpt *c);
 uint32_t nitrt_crc32(const uint8_t *p, size_t n);
 
@@ -340,31 +343,28 @@ typedef struct Run {
   const NitModel *m;
   RunRecipe r;
   void *params, *work;
-  int8_t *xb;      /* (batch, C, H, W) gathered batch */
-  int32_t *yb;     /* (batch) */
-  int8_t *logits;  /* (batch, classes) */
-  uint32_t *perm;  /* (ntrain) epoch order */
-  NitPool *pool;   /* workers of the generated kernels (threads.c) */
+  int8_t *xb;     /* (batch, C, H, W) gathered batch */
+  int32_t *yb;    /* (batch) */
+  int8_t *logits; /* (batch, classes) */
+  uint32_t *perm; /* (ntrain) epoch order */
+  NitPool *pool;  /* workers of the generated kernels (threads.c) */
 } Run;
 
 /* threads: --threads T; T < 1 means every online core. 0 or -1 (message). */
 int nitrt_run_alloc(Run *u, const NitModel *m, int32_t threads);
 void nitrt_run_free(Run *u);
 /* A context for one call of the generated code. */
-NitCtx nitrt_run_ctx(const Run *u, uint64_t step, int32_t n, int32_t in_exp, int32_t mu,
-                     int train);
+NitCtx nitrt_run_ctx(const Run *u, uint64_t step, int32_t n, int32_t in_exp, int32_t mu, int train);
 /* Forward over samples [from, from+count) of d: correct predictions and the
  * summed loss (Q24), in batches of u->r.batch. */
-void nitrt_evaluate(Run *u, const Dataset *d, int64_t from, int64_t count, int32_t mu,
-                    int64_t *correct, int64_t *loss);
+void nitrt_evaluate(Run *u, const Dataset *d, int64_t from, int64_t count, int32_t mu, int64_t *correct, int64_t *loss);
 /* 0 when `batch` fits the compiled maximum, else -1 after a message that
  * names where the batch came from: --batch (ckpt NULL) or checkpoint ckpt. */
 int nitrt_check_batch(const NitModel *m, int32_t batch, const char *ckpt);
 /* The data directory: --data; else, with a checkpoint ck (file ckpt), the
  * one it recorded (refusing when it records none); else the model's
  * default. NULL after a message. */
-const char *nitrt_data_dir(const Options *o, const NitModel *m, const Ckpt *ck,
-                           const char *ckpt);
+const char *nitrt_data_dir(const Options *o, const NitModel *m, const Ckpt *ck, const char *ckpt);
 
 /* ----------------------------------------------------------------- train.c */
 
@@ -382,23 +382,23 @@ int nitrt_cmd_predict(const Options *o);
 /* Per-epoch numbers handed to the printers. */
 typedef struct EpochStats {
   int32_t epoch, epochs;
-  uint64_t step;                  /* global step after the epoch */
-  int64_t loss_q24;               /* mean training loss, Q24 nats */
+  uint64_t step;    /* global step after the epoch */
+  int64_t loss_q24; /* mean training loss, Q24 nats */
   int64_t train_correct, train_n;
-  int64_t val_correct, val_n;     /* val_n == 0: no holdout */
+  int64_t val_correct, val_n; /* val_n == 0: no holdout */
   int64_t test_correct, test_n;
   int64_t test_loss_q24;
-  int64_t train_ns, total_ns;     /* training time, epoch time incl. eval */
+  int64_t train_ns, total_ns; /* training time, epoch time incl. eval */
 } EpochStats;
 
 typedef struct Progress {
-  bool on;                        /* stderr is a terminal and not --quiet */
-  int64_t total, done;            /* steps this epoch */
+  bool on;             /* stderr is a terminal and not --quiet */
+  int64_t total, done; /* steps this epoch */
   int64_t samples;
   int64_t start_ns, last_ns;
   int64_t loss_sum_q24, loss_n;
   int32_t epoch, epochs;
-  int width;                      /* characters last printed */
+  int width; /* characters last printed */
 } Progress;
 
 void nitrt_progress_start(Progress *p, bool on, int32_t epoch, int32_t epochs, int64_t total);

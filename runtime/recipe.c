@@ -13,9 +13,7 @@
 
 #include "nitrt.h"
 
-const char *nitrt_round_name(int32_t mode) {
-  return mode >= 0 && mode < NIT_ROUND_COUNT ? nit_round_names[mode] : "?";
-}
+const char *nitrt_round_name(int32_t mode) { return mode >= 0 && mode < NIT_ROUND_COUNT ? nit_round_names[mode] : "?"; }
 
 /* "M" or "M@E" entries separated by commas; E strictly increasing, first 1. */
 int nitrt_parse_sched(const char *s, RunRecipe *r) {
@@ -28,18 +26,14 @@ int nitrt_parse_sched(const char *s, RunRecipe *r) {
     }
     int64_t mu = 0, from = n == 0 ? 1 : 0;
     int digits = 0;
-    for (; *p >= '0' && *p <= '9' && digits < 6; p++, digits++)
-      mu = mu * 10 + (*p - '0');
-    if (digits == 0 || mu < NITRT_MU_MIN || mu > NITRT_MU_MAX)
-      goto bad;
+    for (; *p >= '0' && *p <= '9' && digits < 6; p++, digits++) mu = mu * 10 + (*p - '0');
+    if (digits == 0 || mu < NITRT_MU_MIN || mu > NITRT_MU_MAX) goto bad;
     if (*p == '@') {
       p++;
       digits = 0;
       from = 0;
-      for (; *p >= '0' && *p <= '9' && digits < 9; p++, digits++)
-        from = from * 10 + (*p - '0');
-      if (digits == 0)
-        goto bad;
+      for (; *p >= '0' && *p <= '9' && digits < 9; p++, digits++) from = from * 10 + (*p - '0');
+      if (digits == 0) goto bad;
     } else if (n > 0) {
       goto bad;
     }
@@ -54,14 +48,11 @@ int nitrt_parse_sched(const char *s, RunRecipe *r) {
     r->mu[n] = (int32_t)mu;
     r->mu_from[n] = (int32_t)from;
     n++;
-    if (*p == '\0')
-      break;
-    if (*p != ',')
-      goto bad;
+    if (*p == '\0') break;
+    if (*p != ',') goto bad;
     p++;
   }
-  for (int32_t i = n; i < NIT_MAX_SCHED; i++)
-    r->mu[i] = r->mu_from[i] = 0;
+  for (int32_t i = n; i < NIT_MAX_SCHED; i++) r->mu[i] = r->mu_from[i] = 0;
   r->nsched = n;
   return 0;
 bad:
@@ -98,7 +89,6 @@ void nitrt_model_recipe(const NitModel *m, RunRecipe *r) {
 int32_t nitrt_mu_for_epoch(const RunRecipe *r, int32_t epoch) {
   int32_t mu = r->mu[0];
   for (int32_t i = 0; i < r->nsched; i++)
-    if (r->mu_from[i] <= epoch)
-      mu = r->mu[i];
+    if (r->mu_from[i] <= epoch) mu = r->mu[i];
   return mu;
 }

@@ -25,16 +25,13 @@ static void draw(Progress *p, int64_t now) {
   int64_t eta = p->done > 0 ? ns / p->done * (p->total - p->done) / 1000000000 : 0;
   char bar[BAR + 1], loss[32];
   int64_t fill = p->total > 0 ? p->done * BAR / p->total : 0;
-  for (int i = 0; i < BAR; i++)
-    bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
+  for (int i = 0; i < BAR; i++) bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
   bar[BAR] = '\0';
   int64_t l = p->loss_n ? nitrt_q24_dec(p->loss_sum_q24 / p->loss_n, 4) : 0;
-  int w = fprintf(stderr, "\repoch %d/%d [%s] %lld/%lld  %lld samples/s  loss %s  ETA %lld:%02lld",
-                  p->epoch, p->epochs, bar, (long long)p->done, (long long)p->total,
-                  (long long)rate, nitrt_fmt_dec(loss, l, 4), (long long)(eta / 60),
-                  (long long)(eta % 60));
-  if (w < p->width)
-    fprintf(stderr, "%*s", p->width - w, "");
+  int w = fprintf(stderr, "\repoch %d/%d [%s] %lld/%lld  %lld samples/s  loss %s  ETA %lld:%02lld", p->epoch, p->epochs,
+                  bar, (long long)p->done, (long long)p->total, (long long)rate, nitrt_fmt_dec(loss, l, 4),
+                  (long long)(eta / 60), (long long)(eta % 60));
+  if (w < p->width) fprintf(stderr, "%*s", p->width - w, "");
   p->width = w;
   fflush(stderr);
 }
@@ -44,8 +41,7 @@ void nitrt_progress_step(Progress *p, int64_t samples, int64_t loss_sum_q24) {
   p->samples += samples;
   p->loss_sum_q24 += loss_sum_q24;
   p->loss_n += samples;
-  if (!p->on)
-    return;
+  if (!p->on) return;
   int64_t now = nitrt_now_ns();
   if (now - p->last_ns >= 100000000 || p->done == p->total) {
     p->last_ns = now;
@@ -67,33 +63,28 @@ void nitrt_print_epoch(FILE *f, const EpochStats *s) {
   fprintf(f, "epoch %d/%d  loss %s  train %s%%", s->epoch, s->epochs,
           nitrt_fmt_dec(a, nitrt_q24_dec(s->loss_q24, 4), 4),
           nitrt_fmt_dec(b, nitrt_ratio(s->train_correct, s->train_n, 4), 2));
-  if (s->val_n > 0)
-    fprintf(f, "  val %s%%", nitrt_fmt_dec(c, nitrt_ratio(s->val_correct, s->val_n, 4), 2));
-  fprintf(f, "  test %s%%  %lld samples/s  %s s\n",
-          nitrt_fmt_dec(c, nitrt_ratio(s->test_correct, s->test_n, 4), 2),
-          (long long)per_sec(s->train_n, s->train_ns),
-          nitrt_fmt_dec(d, (s->total_ns + 50000000) / 100000000, 1));
+  if (s->val_n > 0) fprintf(f, "  val %s%%", nitrt_fmt_dec(c, nitrt_ratio(s->val_correct, s->val_n, 4), 2));
+  fprintf(f, "  test %s%%  %lld samples/s  %s s\n", nitrt_fmt_dec(c, nitrt_ratio(s->test_correct, s->test_n, 4), 2),
+          (long long)per_sec(s->train_n, s->train_ns), nitrt_fmt_dec(d, (s->total_ns + 50000000) / 100000000, 1));
 }
 
 void nitrt_log_epoch(FILE *f, const EpochStats *s) {
   char a[32], b[32], c[32], d[32], e[32];
-  fprintf(f, "{\"epoch\":%d,\"epochs\":%d,\"step\":%llu,\"train_loss\":%s,\"train_acc\":%s,",
-          s->epoch, s->epochs, (unsigned long long)s->step,
-          nitrt_fmt_dec(a, nitrt_q24_dec(s->loss_q24, 4), 4),
+  fprintf(f, "{\"epoch\":%d,\"epochs\":%d,\"step\":%llu,\"train_loss\":%s,\"train_acc\":%s,", s->epoch, s->epochs,
+          (unsigned long long)s->step, nitrt_fmt_dec(a, nitrt_q24_dec(s->loss_q24, 4), 4),
           nitrt_fmt_dec(b, nitrt_ratio(s->train_correct, s->train_n, 4), 4));
   if (s->val_n > 0)
     fprintf(f, "\"val_acc\":%s,\"val_correct\":%lld,\"val_samples\":%lld,",
-            nitrt_fmt_dec(c, nitrt_ratio(s->val_correct, s->val_n, 4), 4),
-            (long long)s->val_correct, (long long)s->val_n);
+            nitrt_fmt_dec(c, nitrt_ratio(s->val_correct, s->val_n, 4), 4), (long long)s->val_correct,
+            (long long)s->val_n);
   fprintf(f,
           "\"test_acc\":%s,\"test_loss\":%s,\"samples_per_sec\":%lld,\"seconds\":%s,"
           "\"train_correct\":%lld,\"train_samples\":%lld,\"test_correct\":%lld,"
           "\"test_samples\":%lld}\n",
           nitrt_fmt_dec(c, nitrt_ratio(s->test_correct, s->test_n, 4), 4),
-          nitrt_fmt_dec(d, nitrt_q24_dec(s->test_loss_q24, 4), 4),
-          (long long)per_sec(s->train_n, s->train_ns),
-          nitrt_fmt_dec(e, (s->total_ns + 500000) / 1000000, 3), (long long)s->train_correct,
-          (long long)s->train_n, (long long)s->test_correct, (long long)s->test_n);
+          nitrt_fmt_dec(d, nitrt_q24_dec(s->test_loss_q24, 4), 4), (long long)per_sec(s->train_n, s->train_ns),
+          nitrt_fmt_dec(e, (s->total_ns + 500000) / 1000000, 3), (long long)s->train_correct, (long long)s->train_n,
+          (long long)s->test_correct, (long long)s->test_n);
 }
 
 /* 1234567 bytes -> "1.2 MiB" */
@@ -105,11 +96,8 @@ static char *human(char *buf, int64_t bytes) {
     scaled10 /= 1024;
     u++;
   }
-  if (u == 0)
-    snprintf(buf, 32, "%lld bytes", (long long)bytes);
-  else
-    snprintf(buf, 32, "%lld.%lld %s", (long long)(scaled10 / 10), (long long)(scaled10 % 10),
-             U[u]);
+  if (u == 0) snprintf(buf, 32, "%lld bytes", (long long)bytes);
+  else snprintf(buf, 32, "%lld.%lld %s", (long long)(scaled10 / 10), (long long)(scaled10 % 10), U[u]);
   return buf;
 }
 
@@ -117,49 +105,44 @@ int nitrt_cmd_info(void) {
   const NitModel *m = &nit_model;
   RunRecipe r;
   nitrt_model_recipe(m, &r);
-  printf("model %s  (fingerprint 0x%016llx, ABI %u)\n", m->name,
-         (unsigned long long)m->fingerprint, (unsigned)m->abi);
+  printf("model %s  (fingerprint 0x%016llx, ABI %u)\n", m->name, (unsigned long long)m->fingerprint, (unsigned)m->abi);
   printf("input %dx%dx%d (8-bit data enter as int8 at exponent -7), %d classes, "
          "compiled batch <= %d\n\n",
          m->in_c, m->in_h, m->in_w, m->classes, m->batch);
-  printf("  %-3s %-12s %-10s %-14s %10s  %-6s %s\n", "#", "layer", "kind", "output", "params",
-         "acc", "weights");
+  printf("  %-3s %-12s %-10s %-14s %10s  %-6s %s\n", "#", "layer", "kind", "output", "params", "acc", "weights");
   for (int32_t i = 0; i < m->nnodes; i++) {
     const NitNode *nd = &m->nodes[i];
     char shape[48], pc[24] = "-", wdesc[96] = "";
-    if (nd->out[1] == 1 && nd->out[2] == 1)
-      snprintf(shape, sizeof shape, "%d", nd->out[0]);
-    else
-      snprintf(shape, sizeof shape, "%dx%dx%d", nd->out[0], nd->out[1], nd->out[2]);
+    if (nd->out[1] == 1 && nd->out[2] == 1) snprintf(shape, sizeof shape, "%d", nd->out[0]);
+    else snprintf(shape, sizeof shape, "%dx%dx%d", nd->out[0], nd->out[1], nd->out[2]);
     if (nd->param >= 0 && nd->param < m->nparams) {
       const NitParam *p = &m->params[nd->param];
       snprintf(pc, sizeof pc, "%lld", (long long)p->count);
       if (p->rank == 4)
-        snprintf(wdesc, sizeof wdesc, "(%d,%d,%d,%d) int%d exp %d init +-%d", p->shape[0],
-                 p->shape[1], p->shape[2], p->shape[3], p->bits > 8 ? 16 : 8, p->exp, p->bound);
+        snprintf(wdesc, sizeof wdesc, "(%d,%d,%d,%d) int%d exp %d init +-%d", p->shape[0], p->shape[1], p->shape[2],
+                 p->shape[3], p->bits > 8 ? 16 : 8, p->exp, p->bound);
       else
-        snprintf(wdesc, sizeof wdesc, "(%d,%d) int%d exp %d init +-%d", p->shape[0],
-                 p->shape[1], p->bits > 8 ? 16 : 8, p->exp, p->bound);
+        snprintf(wdesc, sizeof wdesc, "(%d,%d) int%d exp %d init +-%d", p->shape[0], p->shape[1], p->bits > 8 ? 16 : 8,
+                 p->exp, p->bound);
     }
     printf("  %-3d %-12s %-10s %-14s %10s  %-6s %s\n", i, nd->name, nd->kind, shape, pc,
-           i == 0 ? "-" : nd->acc64 ? "int64" : "int32", wdesc);
+           i == 0      ? "-"
+           : nd->acc64 ? "int64"
+                       : "int32",
+           wdesc);
   }
   int64_t count = 0;
-  for (int32_t p = 0; p < m->nparams; p++)
-    count += m->params[p].count;
+  for (int32_t p = 0; p < m->nparams; p++) count += m->params[p].count;
   char a[32], b[32];
   printf("\nparameters: %lld in %d tensors, weights %d bits\n", (long long)count, m->nparams,
          m->recipe.weight_bits > 0 ? m->recipe.weight_bits : 8);
-  printf("memory: params %s (%lld bytes), work %s (%lld bytes) at batch %d\n",
-         human(a, m->param_bytes), (long long)m->param_bytes, human(b, m->work_bytes),
-         (long long)m->work_bytes, m->batch);
-  printf("recipe: data %s, batch %d, epochs %d, seed %llu\n",
-         m->recipe.data ? m->recipe.data : "(none)", r.batch, r.epochs,
-         (unsigned long long)r.seed);
+  printf("memory: params %s (%lld bytes), work %s (%lld bytes) at batch %d\n", human(a, m->param_bytes),
+         (long long)m->param_bytes, human(b, m->work_bytes), (long long)m->work_bytes, m->batch);
+  printf("recipe: data %s, batch %d, epochs %d, seed %llu\n", m->recipe.data ? m->recipe.data : "(none)", r.batch,
+         r.epochs, (unsigned long long)r.seed);
   printf("        rounding act %s, err %s, grad %s; update bits", nitrt_round_name(r.act_round),
          nitrt_round_name(r.err_round), nitrt_round_name(r.grad_round));
-  for (int32_t i = 0; i < r.nsched; i++)
-    printf(i == 0 ? " %d" : ", %d from epoch %d", r.mu[i], r.mu_from[i]);
+  for (int32_t i = 0; i < r.nsched; i++) printf(i == 0 ? " %d" : ", %d from epoch %d", r.mu[i], r.mu_from[i]);
   printf("; decay %s; holdout %d\n", r.decay ? "on" : "off", r.holdout);
   printf("built by %s for %s (cpu %s); runtime nitrt %s\n", m->compiler ? m->compiler : "?",
          m->target ? m->target : "?", m->cpu && m->cpu[0] ? m->cpu : "generic", NITRT_VERSION);

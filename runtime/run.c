@@ -11,8 +11,7 @@
 #include "nitrt.h"
 
 int nitrt_check_batch(const NitModel *m, int32_t batch, const char *ckpt) {
-  if (batch <= m->batch)
-    return 0;
+  if (batch <= m->batch) return 0;
   if (ckpt)
     nitrt_error("%s: the checkpoint was made at batch %d, but this executable was compiled "
                 "for batch <= %d: give --batch %d or less, or recompile with nitc --batch %d",
@@ -24,14 +23,11 @@ int nitrt_check_batch(const NitModel *m, int32_t batch, const char *ckpt) {
   return -1;
 }
 
-const char *nitrt_data_dir(const Options *o, const NitModel *m, const Ckpt *ck,
-                           const char *ckpt) {
-  if (o->data)
-    return o->data;
+const char *nitrt_data_dir(const Options *o, const NitModel *m, const Ckpt *ck, const char *ckpt) {
+  if (o->data) return o->data;
   if (ck && ck->version >= 2 && ck->data[0]) {
     if (!nitrt_exists(ck->data)) {
-      nitrt_error("%s: the checkpoint's data directory %s is gone: give --data DIR", ckpt,
-                  ck->data);
+      nitrt_error("%s: the checkpoint's data directory %s is gone: give --data DIR", ckpt, ck->data);
       return NULL;
     }
     return ck->data;
@@ -44,8 +40,7 @@ const char *nitrt_data_dir(const Options *o, const NitModel *m, const Ckpt *ck,
                 ckpt, ck->version);
     return NULL;
   }
-  if (m->recipe.data && m->recipe.data[0])
-    return m->recipe.data;
+  if (m->recipe.data && m->recipe.data[0]) return m->recipe.data;
   nitrt_error("no data directory: give --data DIR");
   return NULL;
 }
@@ -71,13 +66,11 @@ int nitrt_run_alloc(Run *u, const NitModel *m, int32_t threads) {
   u->xb = nitrt_alloc((size_t)(dim * m->batch));
   u->yb = nitrt_alloc((size_t)m->batch * sizeof *u->yb);
   u->logits = nitrt_alloc((size_t)m->batch * (size_t)m->classes);
-  if (!u->params || !u->work || !u->xb || !u->yb || !u->logits || !u->pool)
-    return -1;
+  if (!u->params || !u->work || !u->xb || !u->yb || !u->logits || !u->pool) return -1;
   return 0;
 }
 
-NitCtx nitrt_run_ctx(const Run *u, uint64_t step, int32_t n, int32_t in_exp, int32_t mu,
-                       int train) {
+NitCtx nitrt_run_ctx(const Run *u, uint64_t step, int32_t n, int32_t in_exp, int32_t mu, int train) {
   NitCtx c;
   memset(&c, 0, sizeof c);
   c.params = u->params;
@@ -102,8 +95,8 @@ NitCtx nitrt_run_ctx(const Run *u, uint64_t step, int32_t n, int32_t in_exp, int
 
 /* Forward over samples [from, from+count) of d: correct predictions and the
  * summed loss (Q24). */
-void nitrt_evaluate(Run *u, const Dataset *d, int64_t from, int64_t count, int32_t mu,
-                     int64_t *correct, int64_t *loss) {
+void nitrt_evaluate(Run *u, const Dataset *d, int64_t from, int64_t count, int32_t mu, int64_t *correct,
+                    int64_t *loss) {
   const NitModel *m = u->m;
   int64_t dim = (int64_t)d->c * d->h * d->w;
   *correct = *loss = 0;
@@ -118,4 +111,3 @@ void nitrt_evaluate(Run *u, const Dataset *d, int64_t from, int64_t count, int32
     }
   }
 }
-

@@ -34,13 +34,13 @@
 typedef void (*NitBody)(void *env, int64_t lo, int64_t hi, int32_t worker);
 
 struct NitPool {
-  int32_t threads;           /* executors including the caller */
-  pthread_t *tids;           /* (threads - 1) */
+  int32_t threads; /* executors including the caller */
+  pthread_t *tids; /* (threads - 1) */
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  atomic_uint_fast32_t gen;  /* job number: a new value means a new job */
+  atomic_uint_fast32_t gen;   /* job number: a new value means a new job */
   atomic_uint_fast64_t claim; /* job number << 32 | chunks << 16 | next chunk */
-  atomic_int done;           /* chunks of the current job finished */
+  atomic_int done;            /* chunks of the current job finished */
   atomic_int stop;
   /* the current job; stable while any of its chunks is unfinished */
   NitBody body;
@@ -61,18 +61,14 @@ typedef struct WorkerArg {
 static void run_chunks(NitPool *p, uint_fast32_t job) {
   for (;;) {
     uint_fast64_t c = atomic_load_explicit(&p->claim, memory_order_acquire);
-    if ((uint32_t)(c >> 32) != (uint32_t)job)
-      return;
+    if ((uint32_t)(c >> 32) != (uint32_t)job) return;
     int32_t w = (int32_t)(c & 0xffffu), used = (int32_t)((c >> 16) & 0xffffu);
-    if (w >= used)
-      return;
-    if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c + 1, memory_order_acq_rel,
-                                               memory_order_acquire))
+    if (w >= used) return;
+    if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c + 1, memory_order_acq_rel, memory_order_acquire))
       continue;
     /* chunk w of job `job` is ours, so the job stays current until we finish */
     int64_t lo = p->count * w / used, hi = p->count * (w + 1) / used;
-    if (lo < hi)
-      p->body(p->env, lo, hi, w);
+    if (lo < hi) p->body(p->env, lo, hi, w);
     atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
   }
 }
@@ -84,16 +80,14 @@ static void *worker_main(void *arg) {
   uint_fast32_t seen = 0;
   for (;;) {
     uint_fast32_t g = atomic_load_explicit(&p->gen, memory_order_acquire);
-    for (int i = 0; g == seen && i < SPIN_ROUNDS; i++)
-      g = atomic_load_explicit(&p->gen, memory_order_acquire);
+    for (int i = 0; g == seen && i < SPIN_ROUNDS; i++) g = atomic_load_explicit(&p->gen, memory_order_acquire);
     if (g == seen) {
       pthread_mutex_lock(&p->mu);
       while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen && !atomic_load(&p->stop))
         pthread_cond_wait(&p->cv, &p->mu);
       pthread_mutex_unlock(&p->mu);
     }
-    if (atomic_load(&p->stop))
-      return NULL;
+    if (atomic_load(&p->stop)) return NULL;
     seen = g;
     run_chunks(p, g);
   }
@@ -105,11 +99,9 @@ int32_t nitrt_threads_default(void) {
 }
 
 NitPool *nitrt_pool_new(int32_t threads) {
-  if (threads < 1)
-    threads = nitrt_threads_default();
+  if (threads < 1) threads = nitrt_threads_default();
   NitPool *p = nitrt_alloc(sizeof *p);
-  if (!p)
-    return NULL;
+  if (!p) return NULL;
   p->threads = 1;
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->cv, NULL);
@@ -141,15 +133,13 @@ NitPool *nitrt_pool_new(int32_t threads) {
 }
 
 void nitrt_pool_free(NitPool *p) {
-  if (!p)
-    return;
+  if (!p) return;
   pthread_mutex_lock(&p->mu);
   atomic_store(&p->stop, 1);
   atomic_fetch_add(&p->gen, 1);
   pthread_cond_broadcast(&p->cv);
   pthread_mutex_unlock(&p->mu);
-  for (int32_t w = 1; w < p->threads; w++)
-    pthread_join(p->tids[w - 1], NULL);
+  for (int32_t w = 1; w < p->threads; w++) pthread_join(p->tids[w - 1], NULL);
   pthread_cond_destroy(&p->cv);
   pthread_mutex_destroy(&p->mu);
   free(p->tids);
@@ -158,18 +148,15 @@ void nitrt_pool_free(NitPool *p) {
 
 int32_t nitrt_pool_threads(const NitPool *p) { return p ? p->threads : 1; }
 
-int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64_t hi, int32_t worker),
-                           void *env, int64_t count, int32_t max_workers) {
+int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64_t hi, int32_t worker), void *env,
+                           int64_t count, int32_t max_workers) {
   NitPool *p = pool;
-  if (count <= 0)
-    return 0;
+  if (count <= 0) return 0;
   /* a few chunks per thread, claimed dynamically: a thread that starts late
    * or runs slow takes fewer (each chunk still owns its scratch slice) */
   int64_t used = p->threads > 1 ? (int64_t)p->threads * 4 : 1;
-  if (used > max_workers)
-    used = max_workers;
-  if (used > count)
-    used = count;
+  if (used > max_workers) used = max_workers;
+  if (used > count) used = count;
   if (used <= 1) {
     body(env, 0, count, 0);
     return 1;
@@ -186,7 +173,6 @@ int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64
   pthread_mutex_unlock(&p->mu);
   run_chunks(p, job);
   for (int i = 0; atomic_load_explicit(&p->done, memory_order_acquire) < used; i++)
-    if (i > SPIN_ROUNDS)
-      sched_yield();
+    if (i > SPIN_ROUNDS) sched_yield();
   return (int32_t)used;
 }

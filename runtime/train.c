@@ -33,8 +33,7 @@ static void catch_signals(void) {
   sigemptyset(&sa.sa_mask);
   int sigs[2] = {SIGINT, SIGTERM};
   for (int i = 0; i < 2; i++) /* keep a signal ignored if it was (nohup, &) */
-    if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
-      sigaction(sigs[i], &sa, NULL);
+    if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN) sigaction(sigs[i], &sa, NULL);
 }
 
 void nitrt_init_params(const NitModel *m, void *params, uint64_t seed) {
@@ -60,13 +59,13 @@ void nitrt_init_params(const NitModel *m, void *params, uint64_t seed) {
  * ones that break bit-exact continuation. */
 static void apply_overrides(const Options *o, RunRecipe *r, bool resuming) {
   const RunRecipe *v = &o->r;
-#define OVR(bit, field, what)                                                              \
-  if (o->set & (bit)) {                                                                    \
-    if (resuming && r->field != v->field)                                                  \
-      nitrt_warn("%s differs from the checkpoint's: the run continues, but not bit for "   \
-                 "bit like an uninterrupted one",                                         \
-                 what);                                                                    \
-    r->field = v->field;                                                                   \
+#define OVR(bit, field, what)                                                            \
+  if (o->set & (bit)) {                                                                  \
+    if (resuming && r->field != v->field)                                                \
+      nitrt_warn("%s differs from the checkpoint's: the run continues, but not bit for " \
+                 "bit like an uninterrupted one",                                        \
+                 what);                                                                  \
+    r->field = v->field;                                                                 \
   }
   OVR(SET_BATCH, batch, "--batch")
   OVR(SET_SEED, seed, "--seed")
@@ -77,12 +76,10 @@ static void apply_overrides(const Options *o, RunRecipe *r, bool resuming) {
   OVR(SET_HOLDOUT, holdout, "--holdout")
   OVR(SET_LIMIT, limit, "--limit")
 #undef OVR
-  if (o->set & SET_EPOCHS)
-    r->epochs = v->epochs;
+  if (o->set & SET_EPOCHS) r->epochs = v->epochs;
   if (o->set & SET_SCHED) {
     bool same = r->nsched == v->nsched;
-    for (int32_t i = 0; same && i < v->nsched; i++)
-      same = r->mu[i] == v->mu[i] && r->mu_from[i] == v->mu_from[i];
+    for (int32_t i = 0; same && i < v->nsched; i++) same = r->mu[i] == v->mu[i] && r->mu_from[i] == v->mu_from[i];
     if (resuming && !same)
       nitrt_warn("--update-bits differs from the checkpoint's: the run continues, but not "
                  "bit for bit like an uninterrupted one");
@@ -101,42 +98,34 @@ int nitrt_cmd_train(const Options *o) {
   Dataset train = {0}, test = {0};
   FILE *log = NULL;
   int rc = -1;
-  if (nitrt_run_alloc(&u, m, o->threads))
-    goto out;
+  if (nitrt_run_alloc(&u, m, o->threads)) goto out;
   nitrt_model_recipe(m, &u.r);
   uint32_t start = 0;
   uint64_t step = 0;
   if (o->resume) {
-    if (nitrt_ckpt_load(o->resume, m, &ck, u.params))
-      goto out;
+    if (nitrt_ckpt_load(o->resume, m, &ck, u.params)) goto out;
     u.r = ck.r;
     start = ck.epoch;
     step = ck.step;
   }
   apply_overrides(o, &u.r, o->resume != NULL);
-  if (nitrt_check_batch(m, u.r.batch, o->resume && !(o->set & SET_BATCH) ? o->resume : NULL))
-    goto out;
-  if (!o->resume)
-    nitrt_init_params(m, u.params, u.r.seed);
+  if (nitrt_check_batch(m, u.r.batch, o->resume && !(o->set & SET_BATCH) ? o->resume : NULL)) goto out;
+  if (!o->resume) nitrt_init_params(m, u.params, u.r.seed);
   /* everything that could fail late is checked before the first step */
-  if (o->save && nitrt_check_writable(o->save))
-    goto out;
-  if (o->log && !(log = nitrt_open_log(o->log, o->resume != NULL)))
-    goto out;
+  if (o->save && nitrt_check_writable(o->save)) goto out;
+  if (o->log && !(log = nitrt_open_log(o->log, o->resume != NULL))) goto out;
   /* a resumed run continues on the checkpoint's data, quantized the same way */
   const char *dir = nitrt_data_dir(o, m, o->resume && !o->data ? &ck : NULL, o->resume);
   const InputQuant *q = o->resume && ck.version >= 2 ? &ck.q : NULL;
-  if (!dir || nitrt_load_dir(dir, m, u.r.limit, o->test_limit, q, &train, &test))
-    goto out;
+  if (!dir || nitrt_load_dir(dir, m, u.r.limit, o->test_limit, q, &train, &test)) goto out;
   if (u.r.holdout >= train.n) {
-    nitrt_error("--holdout %d leaves no training samples: %s has %lld", u.r.holdout, dir,
-                (long long)train.n);
+    nitrt_error("--holdout %d leaves no training samples: %s has %lld", u.r.holdout, dir, (long long)train.n);
     goto out;
   }
   int64_t ntrain = train.n - u.r.holdout;
   if (ntrain > (int64_t)UINT32_MAX) {
-    nitrt_error("%s: %lld training samples; at most %u are supported (use --limit)", dir,
-                (long long)ntrain, UINT32_MAX);
+    nitrt_error("%s: %lld training samples; at most %u are supported (use --limit)", dir, (long long)ntrain,
+                UINT32_MAX);
     goto out;
   }
   if (o->resume) {
@@ -149,8 +138,7 @@ int nitrt_cmd_train(const Options *o) {
     if (ck.version >= 2 && !nitrt_print_same(&train.print, &ck.train))
       nitrt_warn("%s: the checkpoint was trained on another data set (%s; now %s in %s): "
                  "the run continues, but not like an uninterrupted one",
-                 o->resume, nitrt_print_desc(a, &ck.train), nitrt_print_desc(b, &train.print),
-                 dir);
+                 o->resume, nitrt_print_desc(a, &ck.train), nitrt_print_desc(b, &train.print), dir);
     else if (ck.ntrain != ntrain)
       nitrt_warn("%s: the checkpoint was trained on %lld samples, now %lld: the data order "
                  "differs from an uninterrupted run",
@@ -158,8 +146,7 @@ int nitrt_cmd_train(const Options *o) {
   }
   if (start >= (uint32_t)u.r.epochs) {
     if (!o->quiet)
-      printf("%s: already trained for %u of %d epochs; nothing to do (raise --epochs)\n",
-             o->resume, start, u.r.epochs);
+      printf("%s: already trained for %u of %d epochs; nothing to do (raise --epochs)\n", o->resume, start, u.r.epochs);
     rc = 0;
     goto out;
   }
@@ -167,8 +154,7 @@ int nitrt_cmd_train(const Options *o) {
   static char data_abs[NITRT_PATH_MAX + 1];
   nitrt_abspath(dir, data_abs, sizeof data_abs);
   u.perm = nitrt_alloc((size_t)ntrain * sizeof *u.perm);
-  if (!u.perm)
-    goto out;
+  if (!u.perm) goto out;
   int64_t dim = (int64_t)m->in_c * m->in_h * m->in_w;
   bool bar = !o->quiet && isatty(2);
   catch_signals();
@@ -201,22 +187,19 @@ int nitrt_cmd_train(const Options *o) {
       }
       loss += bl;
       nitrt_progress_step(&pr, n, bl);
-      if (stop_signal)
-        break;
+      if (stop_signal) break;
     }
     nitrt_progress_end(&pr);
     if (stop_signal) {
       fflush(stdout);
       if (o->save && e > (int32_t)start + 1)
-        fprintf(stderr, "%s: interrupted during epoch %d; %s holds epoch %d (continue with "
-                        "--resume %s)\n",
+        fprintf(stderr,
+                "%s: interrupted during epoch %d; %s holds epoch %d (continue with "
+                "--resume %s)\n",
                 nitrt_prog, e, o->save, e - 1, o->save);
       else if (o->resume)
-        fprintf(stderr, "%s: interrupted during epoch %d; %s still holds epoch %u\n",
-                nitrt_prog, e, o->resume, start);
-      else
-        fprintf(stderr, "%s: interrupted during epoch %d; no checkpoint was written\n",
-                nitrt_prog, e);
+        fprintf(stderr, "%s: interrupted during epoch %d; %s still holds epoch %u\n", nitrt_prog, e, o->resume, start);
+      else fprintf(stderr, "%s: interrupted during epoch %d; no checkpoint was written\n", nitrt_prog, e);
       rc = 130;
       goto out;
     }
@@ -233,8 +216,7 @@ int nitrt_cmd_train(const Options *o) {
     s.test_loss_q24 /= test.n;
     s.step = step;
     s.total_ns = nitrt_now_ns() - t0;
-    if (!o->quiet)
-      nitrt_print_epoch(stdout, &s);
+    if (!o->quiet) nitrt_print_epoch(stdout, &s);
     fflush(stdout);
     if (log) {
       nitrt_log_epoch(log, &s);
@@ -257,8 +239,7 @@ int nitrt_cmd_train(const Options *o) {
       w.train = train.print;
       w.test = test.print;
       memcpy(w.data, data_abs, sizeof w.data);
-      if (nitrt_ckpt_save(o->save, m, &w))
-        goto out;
+      if (nitrt_ckpt_save(o->save, m, &w)) goto out;
     }
   }
   rc = 0;
@@ -273,4 +254,3 @@ out:
   nitrt_run_free(&u);
   return rc;
 }
-

@@ -23,8 +23,7 @@ const char *nitrt_prog = "nitrt";
 bool nitrt_silent = false;
 
 static void vmessage(const char *kind, const char *fmt, va_list ap) {
-  if (nitrt_silent)
-    return;
+  if (nitrt_silent) return;
   fflush(stdout);
   fprintf(stderr, "%s: %s: ", nitrt_prog, kind);
   vfprintf(stderr, fmt, ap);
@@ -47,8 +46,7 @@ void nitrt_warn(const char *fmt, ...) {
 
 void *nitrt_alloc(size_t bytes) {
   void *p = calloc(1, bytes ? bytes : 1);
-  if (!p)
-    nitrt_error("out of memory (%zu bytes)", bytes);
+  if (!p) nitrt_error("out of memory (%zu bytes)", bytes);
   return p;
 }
 
@@ -66,29 +64,22 @@ void *nitrt_alloc_aligned(size_t bytes) {
 }
 
 void nitrt_free_aligned(void *p, size_t bytes) {
-  if (p)
-    munmap(p, bytes ? bytes : 1);
+  if (p) munmap(p, bytes ? bytes : 1);
 }
 
 /* What a non-regular file is, for messages. */
 static const char *kind_of(mode_t mode) {
-  if (S_ISDIR(mode))
-    return "a directory";
-  if (S_ISFIFO(mode))
-    return "a FIFO";
-  if (S_ISCHR(mode))
-    return "a character device";
-  if (S_ISBLK(mode))
-    return "a block device";
-  if (S_ISSOCK(mode))
-    return "a socket";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
   return "not a regular file";
 }
 
 const char *nitrt_nonregular(const char *path) {
   struct stat st;
-  if (stat(path, &st) != 0 || S_ISREG(st.st_mode))
-    return NULL;
+  if (stat(path, &st) != 0 || S_ISREG(st.st_mode)) return NULL;
   return kind_of(st.st_mode);
 }
 
@@ -111,8 +102,7 @@ int nitrt_check_regular(const char *path, const char *what) {
  * decides for good. Reading a regular file never blocks, so the flag can
  * stay on. */
 int nitrt_open_regular(const char *path, const char *what, int64_t *size) {
-  if (nitrt_check_regular(path, what))
-    return -1;
+  if (nitrt_check_regular(path, what)) return -1;
   int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) {
     nitrt_error("%s: cannot open: %s", path, strerror(errno));
@@ -120,8 +110,7 @@ int nitrt_open_regular(const char *path, const char *what, int64_t *size) {
   }
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    nitrt_error("%s: is %s, expected %s (a regular file)", path,
-                kind_of(st.st_mode), what);
+    nitrt_error("%s: is %s, expected %s (a regular file)", path, kind_of(st.st_mode), what);
     close(fd);
     return -1;
   }
@@ -134,8 +123,7 @@ int nitrt_read_file(const char *path, const char *what, uint8_t **buf, size_t *l
   *len = 0;
   int64_t size = 0;
   int fd = nitrt_open_regular(path, what, &size);
-  if (fd < 0)
-    return -1;
+  if (fd < 0) return -1;
   if ((uint64_t)size >= SIZE_MAX / 2) {
     nitrt_error("%s: too large to read (%lld bytes)", path, (long long)size);
     close(fd);
@@ -151,8 +139,7 @@ int nitrt_read_file(const char *path, const char *what, uint8_t **buf, size_t *l
   size_t got = 0;
   while (got < n) {
     ssize_t r = read(fd, p + got, n - got);
-    if (r < 0 && errno == EINTR)
-      continue;
+    if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
       nitrt_error("%s: read error: %s", path, strerror(errno));
       break;
@@ -177,19 +164,14 @@ int nitrt_read_file(const char *path, const char *what, uint8_t **buf, size_t *l
  * instead of blocking; a FIFO with a reader (a live monitor) then gets
  * ordinary blocking writes. */
 FILE *nitrt_open_log(const char *path, bool append) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_NOCTTY | O_CLOEXEC |
-                          (append ? O_APPEND : O_TRUNC),
-                0644);
+  int fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
   if (fd < 0) {
-    if (errno == ENXIO)
-      nitrt_error("%s: cannot open log file for writing: a FIFO that no process reads", path);
-    else
-      nitrt_error("%s: cannot open log file for writing: %s", path, strerror(errno));
+    if (errno == ENXIO) nitrt_error("%s: cannot open log file for writing: a FIFO that no process reads", path);
+    else nitrt_error("%s: cannot open log file for writing: %s", path, strerror(errno));
     return NULL;
   }
   int fl = fcntl(fd, F_GETFL);
-  if (fl >= 0)
-    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
   FILE *f = fdopen(fd, append ? "a" : "w");
   if (!f) {
     nitrt_error("%s: cannot open log file for writing: %s", path, strerror(errno));
@@ -201,16 +183,13 @@ FILE *nitrt_open_log(const char *path, bool append) {
 void nitrt_abspath(const char *path, char *out, size_t cap) {
   char *r = realpath(path, NULL);
   const char *use = r ? r : path;
-  if (strlen(use) < cap)
-    memcpy(out, use, strlen(use) + 1);
-  else
-    out[0] = '\0'; /* too long to record: unknown */
+  if (strlen(use) < cap) memcpy(out, use, strlen(use) + 1);
+  else out[0] = '\0'; /* too long to record: unknown */
   free(r);
 }
 
 void nitrt_close(int fd) {
-  while (close(fd) != 0 && errno == EINTR) {
-  }
+  while (close(fd) != 0 && errno == EINTR) {}
 }
 
 bool nitrt_exists(const char *path) {

@@ -11,16 +11,16 @@
 #include "cg.h"
 
 /* Field indices of each runtime structure, in declaration order. */
-#define P_IDX(k, t, n) P_##n,
+#define P_IDX(k, t, n)     P_##n,
 #define P_IDXA(k, t, n, l) P_##n,
 enum { NIT_PARAM_FIELDS(P_IDX, P_IDXA) P_NFIELDS };
-#define N_IDX(k, t, n) N_##n,
+#define N_IDX(k, t, n)     N_##n,
 #define N_IDXA(k, t, n, l) N_##n,
 enum { NIT_NODE_FIELDS(N_IDX, N_IDXA) N_NFIELDS };
-#define R_IDX(k, t, n) R_##n,
+#define R_IDX(k, t, n)     R_##n,
 #define R_IDXA(k, t, n, l) R_##n,
 enum { NIT_RECIPE_FIELDS(R_IDX, R_IDXA) R_NFIELDS };
-#define M_IDX(k, t, n) M_##n,
+#define M_IDX(k, t, n)     M_##n,
 #define M_IDXA(k, t, n, l) M_##n,
 enum { NIT_MODEL_FIELDS(M_IDX, M_IDXA) M_NFIELDS };
 
@@ -30,7 +30,7 @@ static Ty field_type(Cg *g, int kind, unsigned len, Ty t_rec) {
   Ty t = kind == KIND_PTR ? g->t_ptr : kind == KIND_I32 ? g->t_i32 : kind == KIND_I64 ? g->t_i64 : t_rec;
   return len ? LLVMArrayType(t, len) : t;
 }
-#define FIELD_TY(k, t, n) field_type(g, KIND_##k, 0, t_rec),
+#define FIELD_TY(k, t, n)     field_type(g, KIND_##k, 0, t_rec),
 #define FIELD_TYA(k, t, n, l) field_type(g, KIND_##k, l, t_rec),
 
 static Ty named_struct(Cg *g, const char *name, Ty *fields, unsigned n) {
@@ -45,9 +45,7 @@ void abi_types(Cg *g) {
   g->t_ctx = named_struct(g, "NitCtx", cf, CTX_NFIELDS);
 }
 
-static Val l_str(Cg *g, const char *s, const char *name) {
-  return LLVMBuildGlobalStringPtr(g->b, s ? s : "", name);
-}
+static Val l_str(Cg *g, const char *s, const char *name) { return LLVMBuildGlobalStringPtr(g->b, s ? s : "", name); }
 
 static Val l_i32_array(Cg *g, const int32_t *v, int n) {
   Val vals[NIT_MAX_SCHED];

@@ -43,28 +43,28 @@ typedef enum { GK_PLAIN, GK_GENERIC, GK_LANES, GK_VNNI, GK_SDOT } GemmKind;
 
 /* The three GEMMs of a weighted layer. */
 typedef enum {
-  PASS_FORWARD,          /* acc = x w */
-  PASS_INPUT,            /* e_in = e w^T: the error at the layer's input */
-  PASS_WEIGHT,           /* g = e^T x: the weight gradient */
+  PASS_FORWARD, /* acc = x w */
+  PASS_INPUT,   /* e_in = e w^T: the error at the layer's input */
+  PASS_WEIGHT,  /* g = e^T x: the weight gradient */
 } Pass;
 
 /* Per-function state: the function being built and the NitCtx fields loaded
  * at its top. par_for saves it, builds an outlined body, and restores it. */
 typedef struct CgFn {
-  Val fn;                /* function being built */
-  Blk b_entry;           /* its entry block, for allocas */
-  Val v_ctx, v_x, v_y;   /* arguments: NitCtx *, x, labels (NULL in forward) */
-  Val v_params, v_work;  /* the two slabs */
-  Val v_seed, v_step;    /* generator keys */
-  Val v_n;               /* samples in this call, i64 */
-  Val v_inexp, v_mu;     /* input exponent, update bits */
+  Val fn;                      /* function being built */
+  Blk b_entry;                 /* its entry block, for allocas */
+  Val v_ctx, v_x, v_y;         /* arguments: NitCtx *, x, labels (NULL in forward) */
+  Val v_params, v_work;        /* the two slabs */
+  Val v_seed, v_step;          /* generator keys */
+  Val v_n;                     /* samples in this call, i64 */
+  Val v_inexp, v_mu;           /* input exponent, update bits */
   Val v_ract, v_rerr, v_rgrad; /* rounding modes */
   Val v_decay, v_train;
-  Val v_exps;            /* i32 (nnodes, 4) exponent slots in the work slab */
+  Val v_exps; /* i32 (nnodes, 4) exponent slots in the work slab */
 } CgFn;
 
 /* NitCtx field indices, from runtime/nitabi.h's list (abi.c builds the type). */
-#define CTX_IDX(k, t, n) CTX_##n,
+#define CTX_IDX(k, t, n)     CTX_##n,
 #define CTX_IDXA(k, t, n, l) CTX_##n,
 enum { NIT_CTX_FIELDS(CTX_IDX, CTX_IDXA) CTX_NFIELDS };
 
@@ -76,9 +76,9 @@ typedef struct Cg {
   Model *m;
   Plan *p;
   Ty t_i1, t_i8, t_i16, t_i32, t_i64, t_ptr, t_void;
-  Ty t_ctx;              /* NitCtx (abi.c) */
+  Ty t_ctx;                   /* NitCtx (abi.c) */
   Ty t_env, ft_body, ft_pfor; /* par_for: {ctx, x, y}, body(env, lo, hi, worker) */
-  Ty ft_node;            /* a layer's forward or backward: void (ctx, x, y) */
+  Ty ft_node;                 /* a layer's forward or backward: void (ctx, x, y) */
   /* the shared helpers, emitted once per module (step.c: emit_helpers) */
   Val f_mix, f_key, f_round, f_bits, f_sat8;
   Val f_wview, f_loss;
@@ -87,9 +87,9 @@ typedef struct Cg {
   Ty ft_maxabs, ft_round8;
   Val f_uplan32, f_uplan64, f_uapply32, f_uapply64;
   Ty ft_uplan, ft_uapply;
-  GemmKind gk;           /* micro-kernel of the target's int8 dot products */
-  int madd_bits;         /* x86 generic kernel: pmaddwd width (128, 256, 512) */
-  CgFn f;                /* the function being built */
+  GemmKind gk;   /* micro-kernel of the target's int8 dot products */
+  int madd_bits; /* x86 generic kernel: pmaddwd width (128, 256, 512) */
+  CgFn f;        /* the function being built */
 } Cg;
 
 /* ------------------------------------------------------------------ llvm.c */
@@ -138,36 +138,36 @@ void l_zero(Cg *g, Ty t, Val v_ptr, Val v_count);
 /* ------------------------------------------------------------------- ctx.c */
 
 int64_t numel(const Shape *s);
-int log2i(int64_t v);                /* smallest k with 2^k >= v */
-Val act_ptr(Cg *g, int i);           /* int8 (n, C, H, W) output of node i */
-Val err_ptr(Cg *g, int i);           /* int8 (n, C, H, W) error at node i's output */
+int log2i(int64_t v);      /* smallest k with 2^k >= v */
+Val act_ptr(Cg *g, int i); /* int8 (n, C, H, W) output of node i */
+Val err_ptr(Cg *g, int i); /* int8 (n, C, H, W) error at node i's output */
 /* exponent slots of node i: which = 0 activation, 1 error, 2 + s input
  * error of slot s */
 Val get_exp(Cg *g, int i, int which, const char *name);
 void set_exp(Cg *g, int i, int which, Val v);
-Val w8_ptr(Cg *g, const Node *nd);   /* int8 (view of the) weights */
-Val wraw_ptr(Cg *g, const Node *nd); /* stored weights (int8 or int16) */
+Val w8_ptr(Cg *g, const Node *nd);                    /* int8 (view of the) weights */
+Val wraw_ptr(Cg *g, const Node *nd);                  /* stored weights (int8 or int16) */
 Val v_key_for(Cg *g, uint32_t tid, const char *name); /* nit_key(seed, step, tid) */
-Val acc_ptr(Cg *g);                  /* accumulator scratch */
-Val acc2_ptr(Cg *g);                 /* fan-out error sums */
-Val grad_ptr(Cg *g);                 /* weight-gradient scratch */
-Val wsum_ptr(Cg *g);                 /* row sums of weight operands (vnni) */
-Val rsum_ptr(Cg *g);                 /* row sums of data operands (vnni) */
-Val pack_ptr(Cg *g);                 /* one layer's packed operands */
+Val acc_ptr(Cg *g);                                   /* accumulator scratch */
+Val acc2_ptr(Cg *g);                                  /* fan-out error sums */
+Val grad_ptr(Cg *g);                                  /* weight-gradient scratch */
+Val wsum_ptr(Cg *g);                                  /* row sums of weight operands (vnni) */
+Val rsum_ptr(Cg *g);                                  /* row sums of data operands (vnni) */
+Val pack_ptr(Cg *g);                                  /* one layer's packed operands */
 
 /* Where node i's input error for slot s goes: straight into the producer's
  * error buffer, or, when the producer gathers several contributions, into a
  * private buffer of this consumer. */
 typedef struct ErrDst {
-  Val v_ptr;             /* int8 (n, C, H, W) */
-  int node, which;       /* exps slot receiving its exponent */
+  Val v_ptr;       /* int8 (n, C, H, W) */
+  int node, which; /* exps slot receiving its exponent */
 } ErrDst;
 bool err_dst(Cg *g, int i, int s, ErrDst *d); /* false: nothing upstream needs it */
 void deliver_acc(Cg *g, int i, const ErrDst *d, Val v_e32, bool wide, Val v_s, Val v_fused);
 void pass_err(Cg *g, const Node *nd, const ErrDst *d, Val v_e, Val v_se, Val v_src);
 void load_ctx_fields(Cg *g);
 void load_ctx(Cg *g);
-void publish(Cg *g);                 /* logits and their exponent to the caller */
+void publish(Cg *g); /* logits and their exponent to the caller */
 void copy_exps(Cg *g);
 
 /* ------------------------------------------------------------------- par.c */
@@ -176,9 +176,9 @@ void copy_exps(Cg *g);
  * run-time values are reloaded inside the body). */
 typedef struct KArgs {
   const Node *nd;
-  int i;                 /* node index */
-  Ty t_acc;              /* accumulator (or gradient) type */
-  bool fuse;             /* the body stores its max |C| for requant_fused */
+  int i;     /* node index */
+  Ty t_acc;  /* accumulator (or gradient) type */
+  bool fuse; /* the body stores its max |C| for requant_fused */
 } KArgs;
 typedef void (*BodyFn)(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_worker);
 /* Run fn's body over [0, count) on at most maxw workers; returns how many ran. */
@@ -228,20 +228,20 @@ void emit_loss(Cg *g);
 
 /* C[m*ldc + n] (+)= sum_k A[m*lda + k] B(n, k), B packed in panels. */
 typedef struct Gemm {
-  Val v_A;               /* (M, lda) int8 */
+  Val v_A; /* (M, lda) int8 */
   int64_t lda;
-  Val v_asum;            /* i32 (M): sum_k A[m, k]; vnni only */
-  Val v_B;               /* unpacked B(n, k) = B[n*sn + k*sk], or NULL: panels prebuilt */
+  Val v_asum; /* i32 (M): sum_k A[m, k]; vnni only */
+  Val v_B;    /* unpacked B(n, k) = B[n*sn + k*sk], or NULL: panels prebuilt */
   int64_t sn, sk;
-  Val v_P;               /* the panels */
-  Val v_C;               /* C[m*ldc + n] */
+  Val v_P; /* the panels */
+  Val v_C; /* C[m*ldc + n] */
   int64_t ldc;
-  Val v_M, v_N, v_K;     /* i64, run-time values allowed */
-  Val v_j0, v_j1;        /* panels [j0, j1) = columns [16 j0, min(16 j1, N)) */
-  Ty t_acc;              /* element type of C */
-  bool accumulate;       /* C += instead of C = */
+  Val v_M, v_N, v_K; /* i64, run-time values allowed */
+  Val v_j0, v_j1;    /* panels [j0, j1) = columns [16 j0, min(16 j1, N)) */
+  Ty t_acc;          /* element type of C */
+  bool accumulate;   /* C += instead of C = */
   GemmKind kind;
-  Val var_max;           /* <16 x i32> running max |C| over stored lanes, or NULL */
+  Val var_max; /* <16 x i32> running max |C| over stored lanes, or NULL */
 } Gemm;
 GemmKind gemm_kind(Cg *g, int64_t kmax); /* the kernel for sums of <= kmax terms */
 GemmKind gemm_isa(const CgTarget *t);    /* the target's best kernel */
@@ -272,16 +272,16 @@ void conv_backward_weight(Cg *g, int i, Ty t_g);
 /* What the step driver hands a layer's forward or backward emitter: values
  * it has already built, in the order it built them. */
 typedef struct LayerIO {
-  int i;                 /* node index */
+  int i; /* node index */
   const Node *nd;
-  bool train;            /* forward: in train_step (dropout active) */
-  Val v_in, v_out;       /* forward: int8 input and output activations */
-  Val v_cnt;             /* forward: output elements at batch n */
-  Val v_sin;             /* forward: exponent of the input */
-  Val v_e, v_se;         /* backward: error at the output, its exponent */
-  Val v_src;             /* backward: the input activation */
-  ErrDst d;              /* backward: where the input error goes */
-  bool need_in;          /* backward: something upstream needs it */
+  bool train;      /* forward: in train_step (dropout active) */
+  Val v_in, v_out; /* forward: int8 input and output activations */
+  Val v_cnt;       /* forward: output elements at batch n */
+  Val v_sin;       /* forward: exponent of the input */
+  Val v_e, v_se;   /* backward: error at the output, its exponent */
+  Val v_src;       /* backward: the input activation */
+  ErrDst d;        /* backward: where the input error goes */
+  bool need_in;    /* backward: something upstream needs it */
 } LayerIO;
 void relu_forward(Cg *g, const LayerIO *io);
 void flatten_forward(Cg *g, const LayerIO *io);
@@ -298,7 +298,7 @@ void add_backward(Cg *g, const LayerIO *io);
 
 /* ------------------------------------------------------------------- abi.c */
 
-void abi_types(Cg *g);                /* t_ctx and the descriptor's types */
+void abi_types(Cg *g); /* t_ctx and the descriptor's types */
 void emit_descriptor(Cg *g, const CgTarget *t, Val f_train, Val f_fwd);
 
 #endif

@@ -11,8 +11,7 @@ Val in_coord(Cg *g, Val v_out, int s, int p, Val v_tap, const char *name) {
   return l_add(g, l_sub(g, l_mul(g, v_out, l_i64(g, s), ""), l_i64(g, p), ""), v_tap, name);
 }
 Val in_range(Cg *g, Val v, int64_t hi) {
-  return LLVMBuildAnd(g->b, l_icmp(g, LLVMIntSGE, v, l_i64(g, 0), ""),
-                      l_icmp(g, LLVMIntSLT, v, l_i64(g, hi), ""), "");
+  return LLVMBuildAnd(g->b, l_icmp(g, LLVMIntSGE, v, l_i64(g, 0), ""), l_icmp(g, LLVMIntSLT, v, l_i64(g, hi), ""), "");
 }
 
 /* Convolutions as one GEMM per sample and group, the B operand built in the
@@ -58,8 +57,8 @@ static ConvDims conv_dims(Cg *g, const Node *nd) {
 
 /* This worker's scratch slice of plan->col. */
 static Val col_ptr(Cg *g, Val v_wk) {
-  Val v_off = l_add(g, l_i64(g, g->p->col.off), l_mul(g, LLVMBuildZExt(g->b, v_wk, g->t_i64, ""),
-                                                      l_i64(g, g->p->col_bytes), ""), "");
+  Val v_off = l_add(g, l_i64(g, g->p->col.off),
+                    l_mul(g, LLVMBuildZExt(g->b, v_wk, g->t_i64, ""), l_i64(g, g->p->col_bytes), ""), "");
   return l_gep(g, g->t_i8, g->f.v_work, v_off, "col");
 }
 
@@ -74,16 +73,19 @@ static Val pad_ptr(Cg *g, Val v_col, int64_t bytes) {
  * (n, Ctot, H, W) tensor, with a zero border: the im2col loops below then
  * read every tap without a bounds test. */
 
-static void pad_copy(Cg *g, Val v_src, Val v_b, Val v_c0, int64_t Ctot, int64_t C, int64_t H, int64_t W,
-                     int64_t py, int64_t px, Val v_dst) {
+static void pad_copy(Cg *g, Val v_src, Val v_b, Val v_c0, int64_t Ctot, int64_t C, int64_t H, int64_t W, int64_t py,
+                     int64_t px, Val v_dst) {
   int64_t PH = H + 2 * py, PW = W + 2 * px;
   LLVMBuildMemSet(g->b, v_dst, LLVMConstNull(g->t_i8), l_i64(g, C * PH * PW), 1);
   Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, C), "pc");
-  Val v_plane = l_mul(g, l_add(g, l_mul(g, v_b, l_i64(g, Ctot), ""), l_add(g, v_c0, Lc.v_i, ""), ""), l_i64(g, H * W), "");
+  Val v_plane =
+      l_mul(g, l_add(g, l_mul(g, v_b, l_i64(g, Ctot), ""), l_add(g, v_c0, Lc.v_i, ""), ""), l_i64(g, H * W), "");
   Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, H), "py");
   Val v_s = l_gep(g, g->t_i8, v_src, l_add(g, v_plane, l_mul(g, Ly.v_i, l_i64(g, W), ""), ""), "src.row");
-  Val v_d = l_gep(g, g->t_i8, v_dst, l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, PH), ""), Ly.v_i, ""), l_i64(g, PW), ""),
-                                          l_i64(g, py * PW + px), ""), "dst.row");
+  Val v_d = l_gep(g, g->t_i8, v_dst,
+                  l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, PH), ""), Ly.v_i, ""), l_i64(g, PW), ""),
+                        l_i64(g, py * PW + px), ""),
+                  "dst.row");
   LLVMBuildMemCpy(g->b, v_d, 1, v_s, 1, l_i64(g, W));
   l_next(g, &Ly);
   l_next(g, &Lc);
@@ -93,8 +95,8 @@ static void pad_copy(Cg *g, Val v_src, Val v_b, Val v_c0, int64_t Ctot, int64_t 
  * segp bytes (segments padded to whole words for the panel kernels). */
 typedef struct SegDst {
   Val v_dst;
-  int64_t segp;          /* bytes per ky segment in the k order (padded) */
-  int64_t kp;            /* row length */
+  int64_t segp; /* bytes per ky segment in the k order (padded) */
+  int64_t kp;   /* row length */
 } SegDst;
 
 static void seg_store(Cg *g, const SegDst *S, Val v_src, Val v_r, Val v_ky, int64_t seg) {
@@ -125,7 +127,8 @@ static void pack_direct(Cg *g, const RowSrc *R, int64_t N, Val v_pan, uint32_t b
   for (int l = 0; l < 16; l++) {
     Val v_r = l_smin(g, l_add(g, l_mul(g, Lj.v_i, l_i64(g, 16), ""), l_i64(g, l), ""), l_i64(g, N - 1), "r");
     Val v_y = LLVMBuildUDiv(g->b, v_r, l_i64(g, R->W), "y"), v_x = LLVMBuildURem(g->b, v_r, l_i64(g, R->W), "x");
-    Val v_off = l_mul(g, l_add(g, l_mul(g, v_y, l_i64(g, R->sy * R->RW), ""), l_mul(g, v_x, l_i64(g, R->sx), ""), ""), l_i64(g, R->C), "");
+    Val v_off = l_mul(g, l_add(g, l_mul(g, v_y, l_i64(g, R->sy * R->RW), ""), l_mul(g, v_x, l_i64(g, R->sx), ""), ""),
+                      l_i64(g, R->C), "");
     v_row[l] = l_gep(g, g->t_i8, R->v_base, l_add(g, v_off, l_i64(g, R->ky0), ""), "row");
   }
   Val v_dst = l_gep(g, g->t_i8, v_pan, l_mul(g, Lj.v_i, l_i64(g, ps), ""), "pan.j");
@@ -135,7 +138,8 @@ static void pack_direct(Cg *g, const RowSrc *R, int64_t N, Val v_pan, uint32_t b
   for (int64_t bk = 0; bk < nblk; bk++) {
     Val v_q[16];
     for (int l = 0; l < 16; l++) {
-      v_q[l] = LLVMBuildLoad2(g->b, t_q, l_gep(g, g->t_i8, v_row[l], l_add(g, v_kyoff, l_i64(g, 16 * bk), ""), ""), "row.q");
+      v_q[l] =
+          LLVMBuildLoad2(g->b, t_q, l_gep(g, g->t_i8, v_row[l], l_add(g, v_kyoff, l_i64(g, 16 * bk), ""), ""), "row.q");
       LLVMSetAlignment(v_q[l], 1);
     }
     for (int n = 16; n > 1; n /= 2) /* concatenate: v_q[0] = the 64 words, row-major */
@@ -147,7 +151,8 @@ static void pack_direct(Cg *g, const RowSrc *R, int64_t N, Val v_pan, uint32_t b
   }
   for (int64_t w = 0; w < nrem; w++)
     for (int l = 0; l < 16; l++) {
-      Val v_w = LLVMBuildLoad2(g->b, g->t_i32, l_gep(g, g->t_i8, v_row[l], l_add(g, v_kyoff, l_i64(g, nblk * 16 + 4 * w), ""), ""), "word");
+      Val v_w = LLVMBuildLoad2(
+          g->b, g->t_i32, l_gep(g, g->t_i8, v_row[l], l_add(g, v_kyoff, l_i64(g, nblk * 16 + 4 * w), ""), ""), "word");
       LLVMSetAlignment(v_w, 1);
       v_w = LLVMBuildXor(g->b, v_w, l_i32(g, (int64_t)bias), "");
       Val v_st = LLVMBuildStore(g->b, v_w, l_gep(g, g->t_i8, v_dseg, l_i64(g, (nblk * 4 + w) * 64 + l * 4), ""));
@@ -159,15 +164,18 @@ static void pack_direct(Cg *g, const RowSrc *R, int64_t N, Val v_pan, uint32_t b
 
 /* Channels-last, zero-bordered copy dst[(y + py)*PW + x + px][c] of C planes
  * starting at plane `v_plane0` of src, each H x W. */
-static void copy_cl(Cg *g, Val v_src, Val v_plane0, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px, Val v_dst) {
+static void copy_cl(Cg *g, Val v_src, Val v_plane0, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px,
+                    Val v_dst) {
   int64_t PH = H + 2 * py, PW = W + 2 * px;
   LLVMBuildMemSet(g->b, v_dst, LLVMConstNull(g->t_i8), l_i64(g, C * PH * PW), 1);
   Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, C), "c");
   Val v_plane = l_mul(g, l_add(g, v_plane0, Lc.v_i, ""), l_i64(g, H * W), "plane");
   Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, H), "y");
   Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, W), "x");
-  Val v_v = l_load(g, g->t_i8, v_src, l_add(g, v_plane, l_add(g, l_mul(g, Ly.v_i, l_i64(g, W), ""), Lx.v_i, ""), ""), "v");
-  Val v_pos = l_add(g, l_mul(g, l_add(g, Ly.v_i, l_i64(g, py), ""), l_i64(g, PW), ""), l_add(g, Lx.v_i, l_i64(g, px), ""), "");
+  Val v_v =
+      l_load(g, g->t_i8, v_src, l_add(g, v_plane, l_add(g, l_mul(g, Ly.v_i, l_i64(g, W), ""), Lx.v_i, ""), ""), "v");
+  Val v_pos =
+      l_add(g, l_mul(g, l_add(g, Ly.v_i, l_i64(g, py), ""), l_i64(g, PW), ""), l_add(g, Lx.v_i, l_i64(g, px), ""), "");
   l_store(g, g->t_i8, v_v, v_dst, l_add(g, l_mul(g, v_pos, l_i64(g, C), ""), Lc.v_i, ""));
   l_next(g, &Lx);
   l_next(g, &Ly);
@@ -181,8 +189,8 @@ static void im2col_fwd(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_
                        Val v_pan, uint32_t bias) {
   int64_t PH = d->IH + 2 * nd->ph, PW = d->IW + 2 * nd->pw, seg = d->KW * d->Cg;
   Val v_pad = pad_ptr(g, v_col, d->Cg * PH * PW);
-  copy_cl(g, v_x, l_add(g, l_mul(g, v_b, l_i64(g, d->IC), ""), l_mul(g, v_gi, l_i64(g, d->Cg), ""), ""), d->Cg, d->IH, d->IW,
-          nd->ph, nd->pw, v_pad);
+  copy_cl(g, v_x, l_add(g, l_mul(g, v_b, l_i64(g, d->IC), ""), l_mul(g, v_gi, l_i64(g, d->Cg), ""), ""), d->Cg, d->IH,
+          d->IW, nd->ph, nd->pw, v_pad);
   if (v_pan) {
     RowSrc R = {v_pad, d->OW, nd->sh, nd->sw, PW, d->Cg, 0, PW * d->Cg, d->KH, S->segp};
     R.sy = nd->sh, R.RW = PW;
@@ -194,7 +202,8 @@ static void im2col_fwd(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_
   Val v_p = l_add(g, l_mul(g, Loy.v_i, l_i64(g, d->OW), ""), Lox.v_i, "p");
   Loop Lky = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
   Val v_y = l_add(g, l_mul(g, Loy.v_i, l_i64(g, nd->sh), ""), Lky.v_i, "y");
-  Val v_src = l_mul(g, l_add(g, l_mul(g, v_y, l_i64(g, PW), ""), l_mul(g, Lox.v_i, l_i64(g, nd->sw), ""), ""), l_i64(g, d->Cg), "");
+  Val v_src = l_mul(g, l_add(g, l_mul(g, v_y, l_i64(g, PW), ""), l_mul(g, Lox.v_i, l_i64(g, nd->sw), ""), ""),
+                    l_i64(g, d->Cg), "");
   seg_store(g, S, l_gep(g, g->t_i8, v_pad, v_src, "seg"), v_p, Lky.v_i, seg);
   l_next(g, &Lky);
   l_next(g, &Lox);
@@ -211,12 +220,15 @@ static void im2col_t(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b,
   Loop Lky = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
   Loop Lkx = l_for(g, l_i64(g, 0), l_i64(g, d->KW), "kx");
   Loop Loy = l_for(g, l_i64(g, 0), l_i64(g, d->OH), "oy");
-  Val v_k0 = l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, d->KH), ""), Lky.v_i, ""), l_i64(g, d->KW), ""), Lkx.v_i, "k");
+  Val v_k0 = l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, d->KH), ""), Lky.v_i, ""), l_i64(g, d->KW), ""),
+                   Lkx.v_i, "k");
   if (nd->sw == 1) { /* a row of ox is contiguous on both sides */
     Val v_y = l_add(g, l_mul(g, Loy.v_i, l_i64(g, nd->sh), ""), Lky.v_i, "y");
-    Val v_src = l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, PH), ""), v_y, ""), l_i64(g, PW), ""), Lkx.v_i, "");
+    Val v_src =
+        l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, PH), ""), v_y, ""), l_i64(g, PW), ""), Lkx.v_i, "");
     Val v_dst = l_add(g, l_mul(g, v_k0, l_i64(g, d->P), ""), l_mul(g, Loy.v_i, l_i64(g, d->OW), ""), "");
-    LLVMBuildMemCpy(g->b, l_gep(g, g->t_i8, v_col, v_dst, ""), 1, l_gep(g, g->t_i8, v_pad, v_src, ""), 1, l_i64(g, d->OW));
+    LLVMBuildMemCpy(g->b, l_gep(g, g->t_i8, v_col, v_dst, ""), 1, l_gep(g, g->t_i8, v_pad, v_src, ""), 1,
+                    l_i64(g, d->OW));
     l_next(g, &Loy);
     l_next(g, &Lkx);
     l_next(g, &Lky);
@@ -224,12 +236,14 @@ static void im2col_t(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b,
     return;
   }
   Loop Lox = l_for(g, l_i64(g, 0), l_i64(g, d->OW), "ox");
-  Val v_k = l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, d->KH), ""), Lky.v_i, ""), l_i64(g, d->KW), ""), Lkx.v_i, "k");
+  Val v_k = l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, d->KH), ""), Lky.v_i, ""), l_i64(g, d->KW), ""),
+                  Lkx.v_i, "k");
   Val v_p = l_add(g, l_mul(g, Loy.v_i, l_i64(g, d->OW), ""), Lox.v_i, "p");
   Val v_y = l_add(g, l_mul(g, Loy.v_i, l_i64(g, nd->sh), ""), Lky.v_i, "y");
   Val v_xx = l_add(g, l_mul(g, Lox.v_i, l_i64(g, nd->sw), ""), Lkx.v_i, "x");
   Val v_src = l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, PH), ""), v_y, ""), l_i64(g, PW), ""), v_xx, "");
-  l_store(g, g->t_i8, l_load(g, g->t_i8, v_pad, v_src, "tap"), v_col, l_add(g, l_mul(g, v_k, l_i64(g, d->P), ""), v_p, ""));
+  l_store(g, g->t_i8, l_load(g, g->t_i8, v_pad, v_src, "tap"), v_col,
+          l_add(g, l_mul(g, v_k, l_i64(g, d->P), ""), v_p, ""));
   l_next(g, &Lox);
   l_next(g, &Loy);
   l_next(g, &Lkx);
@@ -250,9 +264,11 @@ static Val out_tap(Cg *g, Val v_i, Val v_t, int p, int s, int64_t n, Val *v_ok, 
   Val v_d = l_sub(g, l_add(g, v_i, l_i64(g, p), ""), v_t, "d");
   Val v_dc = l_smax(g, v_d, l_i64(g, 0), "");
   Val v_o = LLVMBuildUDiv(g->b, v_dc, l_i64(g, s), name);
-  *v_ok = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntSGE, v_d, l_i64(g, 0), ""),
-                       LLVMBuildAnd(g->b, l_icmp(g, LLVMIntEQ, LLVMBuildURem(g->b, v_dc, l_i64(g, s), ""), l_i64(g, 0), ""),
-                                    l_icmp(g, LLVMIntSLT, v_o, l_i64(g, n), ""), ""), "ok");
+  *v_ok =
+      LLVMBuildAnd(g->b, l_icmp(g, LLVMIntSGE, v_d, l_i64(g, 0), ""),
+                   LLVMBuildAnd(g->b, l_icmp(g, LLVMIntEQ, LLVMBuildURem(g->b, v_dc, l_i64(g, s), ""), l_i64(g, 0), ""),
+                                l_icmp(g, LLVMIntSLT, v_o, l_i64(g, n), ""), ""),
+                   "ok");
   return l_smin(g, v_o, l_i64(g, n - 1), "o.c");
 }
 
@@ -267,8 +283,8 @@ static void ecol_build(Cg *g, const Node *nd, const ConvDims *d, Val v_e, Val v_
   if (ecol_fast(nd, d)) {
     int64_t EH = d->OH + 2 * ty, EW = d->OW + 2 * tx;
     Val v_pad = pad_ptr(g, v_col, d->Og * EH * EW);
-    copy_cl(g, v_e, l_add(g, l_mul(g, v_b, l_i64(g, d->O), ""), l_mul(g, v_gi, l_i64(g, d->Og), ""), ""), d->Og, d->OH, d->OW,
-            ty, tx, v_pad);
+    copy_cl(g, v_e, l_add(g, l_mul(g, v_b, l_i64(g, d->O), ""), l_mul(g, v_gi, l_i64(g, d->Og), ""), ""), d->Og, d->OH,
+            d->OW, ty, tx, v_pad);
     if (v_pan) { /* row q = (iy, ix), segment ky at epad[iy + KH-1-ky, ix, 0] */
       RowSrc R = {v_pad, d->IW, 1, 1, EW, d->Og, (d->KH - 1) * EW * d->Og, -EW * d->Og, d->KH, S->segp};
       pack_direct(g, &R, d->IH * d->IW, v_pan, bias);
@@ -297,7 +313,8 @@ static void ecol_build(Cg *g, const Node *nd, const ConvDims *d, Val v_e, Val v_
   Val v_oky, v_oyc = out_tap(g, Ly.v_i, Lky.v_i, nd->ph, nd->sh, d->OH, &v_oky, "oy");
   Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, d->IW), "ix");
   Val v_okx, v_oxc = out_tap(g, Lx.v_i, Lkx.v_i, nd->pw, nd->sw, d->OW, &v_okx, "ox");
-  Val v_v = l_load(g, g->t_i8, v_e, l_add(g, v_plane, l_add(g, l_mul(g, v_oyc, l_i64(g, d->OW), ""), v_oxc, ""), ""), "e");
+  Val v_v =
+      l_load(g, g->t_i8, v_e, l_add(g, v_plane, l_add(g, l_mul(g, v_oyc, l_i64(g, d->OW), ""), v_oxc, ""), ""), "e");
   v_v = l_select(g, LLVMBuildAnd(g->b, v_oky, v_okx, ""), v_v, LLVMConstNull(g->t_i8), "tap");
   Val v_q = l_add(g, l_mul(g, Ly.v_i, l_i64(g, d->IW), ""), Lx.v_i, "q");
   l_store(g, g->t_i8, v_v, v_col, l_add(g, l_mul(g, v_q, l_i64(g, d->Ke), ""), v_k, ""));
@@ -308,13 +325,12 @@ static void ecol_build(Cg *g, const Node *nd, const ConvDims *d, Val v_e, Val v_
   l_next(g, &Lo);
 }
 
-
 /* The GEMM shape of a conv's forward or input error: kernel,
  * segment and padded K. */
 typedef struct ConvK {
   GemmKind kind;
   int64_t seg, segp, kp;
-  bool panels_direct;    /* panels from the padded copy (pack_direct) */
+  bool panels_direct; /* panels from the padded copy (pack_direct) */
 } ConvK;
 
 static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, Pass which) {
@@ -326,7 +342,6 @@ static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, Pass which) {
   c.kp = d->KH * c.segp;
   return c;
 }
-
 
 static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   const KArgs *k = u;
@@ -346,8 +361,10 @@ static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk
   G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), "wsum.g");
   if (ck.kind == GK_PLAIN) G.v_B = v_col, G.sn = ck.kp, G.sk = 1;
   G.v_P = v_pan;
-  G.v_C = l_gep(g, k->t_acc, acc_ptr(g), l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), ""),
-                                               l_i64(g, d.P), ""), "acc.bg");
+  G.v_C = l_gep(g, k->t_acc, acc_ptr(g),
+                l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), ""),
+                      l_i64(g, d.P), ""),
+                "acc.bg");
   G.ldc = d.P, G.v_M = l_i64(g, d.Og), G.v_N = l_i64(g, d.P), G.v_K = l_i64(g, ck.kp);
   G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d.P)), G.t_acc = k->t_acc, G.kind = ck.kind;
   G.var_max = var_max;
@@ -369,8 +386,13 @@ Val conv_forward(Cg *g, int i, Ty t_acc) {
   Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, d.Cg), "c");
   Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, d.KH), "ky");
   Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, d.KW), "kx");
-  Val v_src = l_add(g, l_mul(g, l_add(g, l_mul(g, l_add(g, l_mul(g, Lo.v_i, l_i64(g, d.Cg), ""), Lc.v_i, ""), l_i64(g, d.KH), ""),
-                                      Ly.v_i, ""), l_i64(g, d.KW), ""), Lx.v_i, "");
+  Val v_src =
+      l_add(g,
+            l_mul(g,
+                  l_add(g, l_mul(g, l_add(g, l_mul(g, Lo.v_i, l_i64(g, d.Cg), ""), Lc.v_i, ""), l_i64(g, d.KH), ""),
+                        Ly.v_i, ""),
+                  l_i64(g, d.KW), ""),
+            Lx.v_i, "");
   Val v_dst = l_add(g, l_add(g, l_mul(g, Lo.v_i, l_i64(g, ck.kp), ""), l_mul(g, Ly.v_i, l_i64(g, ck.segp), ""), ""),
                     l_add(g, l_mul(g, Lx.v_i, l_i64(g, d.Cg), ""), Lc.v_i, ""), "");
   l_store(g, g->t_i8, l_load(g, g->t_i8, v_w, v_src, "w"), v_wf, v_dst);
@@ -402,8 +424,10 @@ static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
   G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), "wsum.g");
   G.v_P = v_pan;
   if (!ck.panels_direct) G.v_B = v_col, G.sn = ck.kp, G.sk = 1; /* gemm packs (or reads) the rows */
-  G.v_C = l_gep(g, k->t_acc, acc_ptr(g), l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.IC), ""), l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), ""),
-                                               l_i64(g, Q), ""), "e32.bg");
+  G.v_C = l_gep(g, k->t_acc, acc_ptr(g),
+                l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.IC), ""), l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), ""),
+                      l_i64(g, Q), ""),
+                "e32.bg");
   G.ldc = Q, G.v_M = l_i64(g, d.Cg), G.v_N = l_i64(g, Q), G.v_K = l_i64(g, ck.kp);
   G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(Q)), G.t_acc = k->t_acc, G.kind = ck.kind;
   G.var_max = var_max;
@@ -427,13 +451,16 @@ Val conv_backward_input(Cg *g, int i, Ty t_acc) {
   Val v_ol = LLVMBuildSRem(g->b, Lo.v_i, l_i64(g, d.Og), "ol");
   Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, d.Cg), "c");
   Loop Lt = l_for(g, l_i64(g, 0), l_i64(g, KK), "t");
-  Val v_src = l_add(g, l_mul(g, l_add(g, l_mul(g, Lo.v_i, l_i64(g, d.Cg), ""), Lc.v_i, ""), l_i64(g, KK), ""), Lt.v_i, "");
+  Val v_src =
+      l_add(g, l_mul(g, l_add(g, l_mul(g, Lo.v_i, l_i64(g, d.Cg), ""), Lc.v_i, ""), l_i64(g, KK), ""), Lt.v_i, "");
   Val v_row = l_mul(g, l_add(g, l_mul(g, v_gi, l_i64(g, d.Cg), ""), Lc.v_i, ""), l_i64(g, ck.kp), "");
   Val v_dst;
   if (ecol_fast(nd, &d)) {
     Val v_ky = LLVMBuildSDiv(g->b, Lt.v_i, l_i64(g, d.KW), "ky");
     Val v_t = l_sub(g, l_i64(g, d.KW - 1), LLVMBuildSRem(g->b, Lt.v_i, l_i64(g, d.KW), ""), "t");
-    v_dst = l_add(g, v_row, l_add(g, l_add(g, l_mul(g, v_ky, l_i64(g, ck.segp), ""), l_mul(g, v_t, l_i64(g, d.Og), ""), ""), v_ol, ""), "");
+    v_dst = l_add(
+        g, v_row,
+        l_add(g, l_add(g, l_mul(g, v_ky, l_i64(g, ck.segp), ""), l_mul(g, v_t, l_i64(g, d.Og), ""), ""), v_ol, ""), "");
   } else {
     v_dst = l_add(g, v_row, l_add(g, l_mul(g, v_ol, l_i64(g, KK), ""), Lt.v_i, ""), "");
   }
@@ -448,8 +475,8 @@ Val conv_backward_input(Cg *g, int i, Ty t_acc) {
 }
 
 static Val gpart_ptr(Cg *g, Val v_wk) {
-  Val v_off = l_add(g, l_i64(g, g->p->gpart.off), l_mul(g, LLVMBuildZExt(g->b, v_wk, g->t_i64, ""),
-                                                        l_i64(g, g->p->gpart_bytes), ""), "");
+  Val v_off = l_add(g, l_i64(g, g->p->gpart.off),
+                    l_mul(g, LLVMBuildZExt(g->b, v_wk, g->t_i64, ""), l_i64(g, g->p->gpart_bytes), ""), "");
   return l_gep(g, g->t_i8, g->f.v_work, v_off, "gpart");
 }
 
@@ -468,8 +495,10 @@ static void conv_weight_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
   Gemm G = {0};
   G.v_A = v_col, G.lda = d.P;
   G.v_asum = l_gep(g, g->t_i8, v_col, l_i64(g, off_sum), "colT.sum");
-  G.v_B = l_gep(g, g->t_i8, v_e, l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), ""),
-                                      l_i64(g, d.P), ""), "e.bg");
+  G.v_B = l_gep(g, g->t_i8, v_e,
+                l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), ""),
+                      l_i64(g, d.P), ""),
+                "e.bg");
   G.sn = d.P, G.sk = 1;
   G.v_P = l_gep(g, g->t_i8, v_col, l_i64(g, off_pan), "e.pan");
   G.v_C = l_gep(g, k->t_acc, v_part, l_mul(g, Lg.v_i, l_i64(g, d.Og * d.Kc), ""), "part.g");

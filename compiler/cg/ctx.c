@@ -36,14 +36,11 @@ Val get_exp(Cg *g, int i, int which, const char *name) {
 }
 void set_exp(Cg *g, int i, int which, Val v) { LLVMBuildStore(g->b, v, exp_slot(g, i, which)); }
 
-
-
 /* int8 pointer to a layer's (int8 view of its) weights */
 Val w8_ptr(Cg *g, const Node *nd) {
   char buf[80];
   snprintf(buf, sizeof buf, "%s.w", nd->name);
-  if (g->m->recipe.weight_bits > 8)
-    return l_slab(g, g->f.v_work, g->p->wview[nd - g->m->nodes].off, buf);
+  if (g->m->recipe.weight_bits > 8) return l_slab(g, g->f.v_work, g->p->wview[nd - g->m->nodes].off, buf);
   return l_slab(g, g->f.v_params, g->p->param_off[nd->param], buf);
 }
 
@@ -58,7 +55,6 @@ Val v_key_for(Cg *g, uint32_t tid, const char *name) {
   return l_call(g, g->ft_key, g->f_key, args, 3, name);
 }
 
-
 Val acc_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->acc.off, "acc"); }
 Val acc2_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->acc2.off, "acc2"); }
 Val grad_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->grad.off, "grad"); }
@@ -70,9 +66,7 @@ Val wsum_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->grad.off, "wsum"); }
 /* Row sums of data operands (dense layers), computed before the workers start. */
 Val rsum_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->rsum.off, "rsum"); }
 
-
 Val pack_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->pack.off, "pack"); }
-
 
 int log2i(int64_t v) {
   int k = 0;
@@ -101,7 +95,8 @@ bool err_dst(Cg *g, int i, int s, ErrDst *d) {
 void deliver_acc(Cg *g, int i, const ErrDst *d, Val v_e32, bool wide, Val v_s, Val v_fused) {
   Node *src = &g->m->nodes[g->m->nodes[i].in[0]];
   Val v_cnt = l_batch_elems(g, &src->out, "count");
-  Val v_k = requant_fused(g, wide, v_e32, v_cnt, d->v_ptr, g->f.v_rerr, v_key_for(g, NIT_TID_ERR(i), "key.err"), v_fused);
+  Val v_k =
+      requant_fused(g, wide, v_e32, v_cnt, d->v_ptr, g->f.v_rerr, v_key_for(g, NIT_TID_ERR(i), "key.err"), v_fused);
   set_exp(g, d->node, d->which, l_add(g, v_s, v_k, "s.err"));
 }
 
@@ -161,7 +156,6 @@ void copy_exps(Cg *g) {
   Val v_dst = ctx_field(g, CTX_exps, g->t_ptr, "exps.out");
   Blk b_join = l_if(g, LLVMBuildIsNotNull(g->b, v_dst, ""), "exps");
   for (int i = 0; i < g->m->nnodes; i++)
-    for (int w = 0; w < 2; w++)
-      l_store(g, g->t_i32, get_exp(g, i, w, "s"), v_dst, l_i64(g, (int64_t)i * 2 + w));
+    for (int w = 0; w < 2; w++) l_store(g, g->t_i32, get_exp(g, i, w, "s"), v_dst, l_i64(g, (int64_t)i * 2 + w));
   l_endif(g, b_join);
 }

@@ -18,8 +18,6 @@ static void l_transpose(Cg *g, Val v_src, Val v_rows, int64_t cols, Val v_dst, i
   l_next(g, &Lr);
 }
 
-
-
 /* Dense layers: workers take ranges of panels (16 outputs each) and pack
  * their own panels of the B operand.
  *   forward       acc[b, o] = sum_i x[b, i] w[o, i]    A = x,   B(o, i) = w
@@ -55,9 +53,15 @@ static void dense_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk, Pass 
   gemm(g, &G);
   if (k->fuse) fused_end(g, G.var_max, v_wk);
 }
-static void dense_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) { dense_body(g, u, v_lo, v_hi, v_wk, PASS_FORWARD); }
-static void dense_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) { dense_body(g, u, v_lo, v_hi, v_wk, PASS_INPUT); }
-static void dense_weight_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) { dense_body(g, u, v_lo, v_hi, v_wk, PASS_WEIGHT); }
+static void dense_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  dense_body(g, u, v_lo, v_hi, v_wk, PASS_FORWARD);
+}
+static void dense_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  dense_body(g, u, v_lo, v_hi, v_wk, PASS_INPUT);
+}
+static void dense_weight_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  dense_body(g, u, v_lo, v_hi, v_wk, PASS_WEIGHT);
+}
 
 /* Returns the workers that ran, when they left their max |C| for
  * requant_fused (forward and input error on a panel kernel), else NULL. */

@@ -58,8 +58,6 @@ GemmKind gemm_kind(Cg *g, int64_t kmax) {
   return g->gk;
 }
 
-
-
 Val l_splat(Cg *g, Val v, unsigned n, const char *name) {
   Ty t = LLVMVectorType(LLVMTypeOf(v), n);
   Val v_ins = LLVMBuildInsertElement(g->b, LLVMGetUndef(t), v, l_i32(g, 0), "");
@@ -113,7 +111,9 @@ static Val dot_lanes(Cg *g, Val v_acc, Val v_a, Val v_b) {
  * pair sums (gemm_tile folds them once after the k loop). */
 static Val dot_pmaddwd(Cg *g, Val v_acc, Val v_a, Val v_b) {
   int wl = g->madd_bits / 16; /* words per pmaddwd */
-  const char *name = wl == 32 ? "llvm.x86.avx512.pmaddw.d.512" : wl == 16 ? "llvm.x86.avx2.pmadd.wd" : "llvm.x86.sse2.pmadd.wd";
+  const char *name = wl == 32   ? "llvm.x86.avx512.pmaddw.d.512"
+                     : wl == 16 ? "llvm.x86.avx2.pmadd.wd"
+                                : "llvm.x86.sse2.pmadd.wd";
   Ty ft;
   Val f = l_intrinsic(g, name, NULL, 0, &ft);
   Ty t_b = LLVMVectorType(g->t_i8, 64), t_w = LLVMVectorType(g->t_i16, 64);
@@ -134,16 +134,14 @@ static Val dot_pmaddwd(Cg *g, Val v_acc, Val v_a, Val v_b) {
 /* The micro-kernels, one row each. plain has no tiles: one dot loop per
  * output in the accumulator's width. */
 static const struct MicroKernel {
-  const char *name;      /* as NITC_GEMM names it */
-  int mr, np;            /* tile: rows by panels of accumulators */
-  int lanes;             /* i32 accumulator lanes per panel (32: pair sums, folded at the end) */
-  bool bias;             /* panels hold b ^ 0x80; rows corrected by asum << 7 */
+  const char *name; /* as NITC_GEMM names it */
+  int mr, np;       /* tile: rows by panels of accumulators */
+  int lanes;        /* i32 accumulator lanes per panel (32: pair sums, folded at the end) */
+  bool bias;        /* panels hold b ^ 0x80; rows corrected by asum << 7 */
   Val (*dot)(Cg *g, Val v_acc, Val v_a, Val v_b); /* one k-quad step */
 } kernels[] = {
-    [GK_PLAIN] = {"plain", 0, 0, 0, false, NULL},
-    [GK_GENERIC] = {"generic", 2, 1, 32, false, dot_pmaddwd},
-    [GK_LANES] = {"lanes", 4, 1, 16, false, dot_lanes},
-    [GK_VNNI] = {"vnni", 8, 2, 16, true, dot_vnni},
+    [GK_PLAIN] = {"plain", 0, 0, 0, false, NULL},       [GK_GENERIC] = {"generic", 2, 1, 32, false, dot_pmaddwd},
+    [GK_LANES] = {"lanes", 4, 1, 16, false, dot_lanes}, [GK_VNNI] = {"vnni", 8, 2, 16, true, dot_vnni},
     [GK_SDOT] = {"sdot", 4, 1, 16, false, dot_sdot},
 };
 
@@ -160,8 +158,7 @@ GemmKind gemm_isa(const CgTarget *t) {
   if (!strncmp(t->triple, "aarch64", 7) && strstr(feat, "+dotprod")) gk = GK_SDOT;
   const char *force = getenv("NITC_GEMM");
   for (int k = 0; force && k < (int)(sizeof kernels / sizeof kernels[0]); k++)
-    if (!strcmp(force, kernels[k].name) && (k == GK_PLAIN || k == GK_GENERIC || k == GK_LANES))
-      gk = (GemmKind)k;
+    if (!strcmp(force, kernels[k].name) && (k == GK_PLAIN || k == GK_GENERIC || k == GK_LANES)) gk = (GemmKind)k;
   return gk;
 }
 
@@ -171,7 +168,8 @@ static Val panel_col(Cg *g, Val v_n, Val v_ps) {
                l_mul(g, LLVMBuildAnd(g->b, v_n, l_i64(g, 15), ""), l_i64(g, 4), ""), "p.col");
 }
 static Val panel_k(Cg *g, Val v_k) {
-  return l_add(g, l_mul(g, LLVMBuildAShr(g->b, v_k, l_i64(g, 2), ""), l_i64(g, 64), ""), LLVMBuildAnd(g->b, v_k, l_i64(g, 3), ""), "p.k");
+  return l_add(g, l_mul(g, LLVMBuildAShr(g->b, v_k, l_i64(g, 2), ""), l_i64(g, 64), ""),
+               LLVMBuildAnd(g->b, v_k, l_i64(g, 3), ""), "p.k");
 }
 
 /* Bytes (n, k) of B for n in [n0, n1), k in [k0, K) into their panels. */
@@ -206,7 +204,8 @@ static void pack_panels(Cg *g, const Gemm *G) {
     Loop Lq = l_for(g, l_i64(g, 0), v_kf, "pq");
     Val v_w = LLVMBuildLoad2(g->b, g->t_i32, l_gep(g, g->t_i8, v_src, l_mul(g, Lq.v_i, l_i64(g, 4), ""), ""), "quad");
     LLVMSetAlignment(v_w, 1);
-    Val v_st = LLVMBuildStore(g->b, LLVMBuildXor(g->b, v_w, v_bias32, ""), l_gep(g, g->t_i8, v_dst, l_mul(g, Lq.v_i, l_i64(g, 64), ""), ""));
+    Val v_st = LLVMBuildStore(g->b, LLVMBuildXor(g->b, v_w, v_bias32, ""),
+                              l_gep(g, g->t_i8, v_dst, l_mul(g, Lq.v_i, l_i64(g, 64), ""), ""));
     LLVMSetAlignment(v_st, 4);
     l_next(g, &Lq);
     Loop Lt = l_for(g, l_mul(g, v_kf, l_i64(g, 4), ""), G->v_K, "pt");
@@ -239,7 +238,9 @@ static void pack_panels(Cg *g, const Gemm *G) {
     Val v_01 = l_lanes(g, v_r[0], v_r[1], 0, 32, 1, ""), v_23 = l_lanes(g, v_r[2], v_r[3], 0, 32, 1, "");
     Val v_q = LLVMBuildShuffleVector(g->b, v_01, v_23, LLVMConstVector(idx, 64), "quad.row");
     v_q = LLVMBuildXor(g->b, v_q, LLVMConstVector(bias64, 64), "");
-    Val v_st = LLVMBuildStore(g->b, v_q, l_gep(g, g->t_i8, G->v_P, l_add(g, l_mul(g, Lj.v_i, v_ps, ""), l_mul(g, Lq.v_i, l_i64(g, 64), ""), ""), ""));
+    Val v_st = LLVMBuildStore(
+        g->b, v_q,
+        l_gep(g, g->t_i8, G->v_P, l_add(g, l_mul(g, Lj.v_i, v_ps, ""), l_mul(g, Lq.v_i, l_i64(g, 64), ""), ""), ""));
     LLVMSetAlignment(v_st, 4);
     l_next(g, &Lq);
     l_next(g, &Lj);
@@ -359,13 +360,13 @@ static void gemm_tile(Cg *g, const Gemm *G, Val v_m0, int mr, Val v_j, int np, V
         v_a = l_i32(g, 0);
         for (int t = 0; t < 3; t++) { /* in-bounds index; bytes past K are 0 */
           Val v_t = l_smin(g, l_i64(g, t), l_sub(g, v_tail, l_i64(g, 1), ""), "");
-          Val v_byte = LLVMBuildZExt(g->b, l_load(g, g->t_i8, v_arow[r], l_add(g, v_off, v_t, ""), "a.t"), g->t_i32, "");
+          Val v_byte =
+              LLVMBuildZExt(g->b, l_load(g, g->t_i8, v_arow[r], l_add(g, v_off, v_t, ""), "a.t"), g->t_i32, "");
           v_byte = l_select(g, l_icmp(g, LLVMIntSLT, l_i64(g, t), v_tail, ""), v_byte, l_i32(g, 0), "");
           v_a = LLVMBuildOr(g->b, v_a, LLVMBuildShl(g->b, v_byte, l_i32(g, 8 * t), ""), "a.q");
         }
       }
-      for (int p = 0; p < np; p++)
-        l_set(g, var_acc[r][p], uk->dot(g, l_get(g, t_a, var_acc[r][p], ""), v_a, v_bv[p]));
+      for (int p = 0; p < np; p++) l_set(g, var_acc[r][p], uk->dot(g, l_get(g, t_a, var_acc[r][p], ""), v_a, v_bv[p]));
     }
     if (part == 0) l_next(g, &Lq);
     else l_endif(g, b_join);
@@ -414,7 +415,8 @@ void gemm(Cg *g, const Gemm *G) {
     l_set(g, var, LLVMConstNull(t));
     Loop Lk = l_for(g, l_i64(g, 0), G->v_K, "gk");
     Val v_a = l_sext(g, l_load(g, g->t_i8, G->v_A, l_add(g, v_ar, Lk.v_i, ""), "a"), t, "");
-    Val v_b = l_sext(g, l_load(g, g->t_i8, G->v_B, l_add(g, v_br, l_mul(g, Lk.v_i, l_i64(g, G->sk), ""), ""), "b"), t, "");
+    Val v_b =
+        l_sext(g, l_load(g, g->t_i8, G->v_B, l_add(g, v_br, l_mul(g, Lk.v_i, l_i64(g, G->sk), ""), ""), "b"), t, "");
     l_set(g, var, l_add(g, l_get(g, t, var, ""), l_mul(g, v_a, v_b, ""), "dot"));
     l_next(g, &Lk);
     Val v_idx = l_add(g, l_mul(g, Lm.v_i, l_i64(g, G->ldc), ""), Ln.v_i, "cidx");

@@ -13,9 +13,7 @@ Val l_i32(Cg *g, int64_t v) { return LLVMConstInt(g->t_i32, (unsigned long long)
 Val l_i64(Cg *g, int64_t v) { return LLVMConstInt(g->t_i64, (unsigned long long)v, 1); }
 Val l_u64(Cg *g, uint64_t v) { return LLVMConstInt(g->t_i64, v, 0); }
 
-Blk l_block(Cg *g, const char *name) {
-  return LLVMAppendBasicBlockInContext(g->ctx, g->f.fn, name);
-}
+Blk l_block(Cg *g, const char *name) { return LLVMAppendBasicBlockInContext(g->ctx, g->f.fn, name); }
 
 Val l_gep(Cg *g, Ty elem, Val base, Val idx, const char *name) {
   return LLVMBuildGEP2(g->b, elem, base, &idx, 1, name);
@@ -25,9 +23,7 @@ Val l_load(Cg *g, Ty t, Val base, Val idx, const char *name) {
   return LLVMBuildLoad2(g->b, t, l_gep(g, t, base, idx, ""), name);
 }
 
-void l_store(Cg *g, Ty t, Val v, Val base, Val idx) {
-  LLVMBuildStore(g->b, v, l_gep(g, t, base, idx, ""));
-}
+void l_store(Cg *g, Ty t, Val v, Val base, Val idx) { LLVMBuildStore(g->b, v, l_gep(g, t, base, idx, "")); }
 
 /* A stack slot in the entry block (mem2reg turns it into SSA). */
 Val l_var(Cg *g, Ty t, const char *name, Val init) {
@@ -52,12 +48,8 @@ Val l_trunc(Cg *g, Val v, Ty t, const char *n) { return LLVMBuildTrunc(g->b, v, 
 Val l_icmp(Cg *g, LLVMIntPredicate p, Val a, Val b, const char *n) { return LLVMBuildICmp(g->b, p, a, b, n); }
 Val l_select(Cg *g, Val c, Val a, Val b, const char *n) { return LLVMBuildSelect(g->b, c, a, b, n); }
 
-Val l_smax(Cg *g, Val a, Val b, const char *n) {
-  return l_select(g, l_icmp(g, LLVMIntSGT, a, b, ""), a, b, n);
-}
-Val l_smin(Cg *g, Val a, Val b, const char *n) {
-  return l_select(g, l_icmp(g, LLVMIntSLT, a, b, ""), a, b, n);
-}
+Val l_smax(Cg *g, Val a, Val b, const char *n) { return l_select(g, l_icmp(g, LLVMIntSGT, a, b, ""), a, b, n); }
+Val l_smin(Cg *g, Val a, Val b, const char *n) { return l_select(g, l_icmp(g, LLVMIntSLT, a, b, ""), a, b, n); }
 Val l_abs(Cg *g, Val v, const char *n) {
   Val v_neg = LLVMBuildNeg(g->b, v, "");
   return l_select(g, l_icmp(g, LLVMIntSLT, v, LLVMConstNull(LLVMTypeOf(v)), ""), v_neg, v, n);
@@ -135,13 +127,9 @@ Val l_intrinsic(Cg *g, const char *name, Ty *ov, unsigned nov, Ty *ft) {
 }
 
 /* Pointer to byte offset `off` of a slab. */
-Val l_slab(Cg *g, Val base, int64_t off, const char *name) {
-  return l_gep(g, g->t_i8, base, l_i64(g, off), name);
-}
+Val l_slab(Cg *g, Val base, int64_t off, const char *name) { return l_gep(g, g->t_i8, base, l_i64(g, off), name); }
 
-Val l_batch_elems(Cg *g, const Shape *s, const char *name) {
-  return l_mul(g, g->f.v_n, l_i64(g, numel(s)), name);
-}
+Val l_batch_elems(Cg *g, const Shape *s, const char *name) { return l_mul(g, g->f.v_n, l_i64(g, numel(s)), name); }
 
 /* Zero `count` elements of type t. */
 void l_zero(Cg *g, Ty t, Val v_ptr, Val v_count) {

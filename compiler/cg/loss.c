@@ -56,7 +56,8 @@ void emit_loss(Cg *g) {
   Val v_pr = l_select(g, l_icmp(g, LLVMIntSLT, v_p, v_zero, ""), LLVMBuildNeg(g->b, v_pm, ""), v_pm, "");
   /* left shift by L = s - 15, capped at 16: beyond that every d_i is 0 or 10
    * already, and the cap keeps the product inside int64 */
-  Val v_pl = LLVMBuildShl(g->b, v_p, l_smin(g, l_smax(g, LLVMBuildNeg(g->b, v_rs, ""), v_zero, ""), l_i64(g, BASE2_LSHIFT_CAP), ""), "");
+  Val v_pl = LLVMBuildShl(
+      g->b, v_p, l_smin(g, l_smax(g, LLVMBuildNeg(g->b, v_rs, ""), v_zero, ""), l_i64(g, BASE2_LSHIFT_CAP), ""), "");
   Val v_xi = l_select(g, l_icmp(g, LLVMIntSGE, v_rs, v_zero, ""), v_pr, v_pl, "xi");
   Val idx2[] = {v_zero, Lc.v_i};
   LLVMBuildStore(g->b, v_xi, LLVMBuildGEP2(g->b, t_u, var_x, idx2, 2, ""));

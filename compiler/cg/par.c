@@ -18,8 +18,6 @@
 
 #include "cg.h"
 
-
-
 Val par_for(Cg *g, const char *name, Val v_count, int maxw, BodyFn fn, const void *u) {
   CgFn saved = g->f; /* the caller's function; the body gets its own */
   Blk b_cur = LLVMGetInsertBlock(g->b);
@@ -40,8 +38,10 @@ Val par_for(Cg *g, const char *name, Val v_count, int maxw, BodyFn fn, const voi
   Val var_env = l_var(g, g->t_env, "env", NULL);
   LLVMBuildStore(g->b, g->f.v_ctx, LLVMBuildStructGEP2(g->b, g->t_env, var_env, 0, ""));
   LLVMBuildStore(g->b, g->f.v_x, LLVMBuildStructGEP2(g->b, g->t_env, var_env, 1, ""));
-  LLVMBuildStore(g->b, g->f.v_y ? g->f.v_y : LLVMConstNull(g->t_ptr), LLVMBuildStructGEP2(g->b, g->t_env, var_env, 2, ""));
-  Val v_pf = LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildStructGEP2(g->b, g->t_ctx, g->f.v_ctx, CTX_parallel_for, ""), "pfor");
+  LLVMBuildStore(g->b, g->f.v_y ? g->f.v_y : LLVMConstNull(g->t_ptr),
+                 LLVMBuildStructGEP2(g->b, g->t_env, var_env, 2, ""));
+  Val v_pf =
+      LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildStructGEP2(g->b, g->t_ctx, g->f.v_ctx, CTX_parallel_for, ""), "pfor");
   Val var_used = l_var(g, g->t_i32, "used.var", l_i32(g, 1));
   Blk b_par = l_block(g, "par"), b_inl = l_block(g, "inline"), b_join = l_block(g, "par.join");
   LLVMBuildCondBr(g->b, LLVMBuildIsNotNull(g->b, v_pf, ""), b_par, b_inl);

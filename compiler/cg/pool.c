@@ -24,8 +24,8 @@ static void pool_begin(Cg *g, const Node *nd, PoolTap *T) {
   T->Ly = l_for(g, l_i64(g, 0), l_i64(g, OH), "oy");
   T->Lx = l_for(g, l_i64(g, 0), l_i64(g, OW), "ox");
   Val v_bc = l_add(g, l_mul(g, T->Lb.v_i, l_i64(g, C), ""), T->Lc.v_i, "bc");
-  T->v_oidx = l_add(g, l_mul(g, l_add(g, l_mul(g, v_bc, l_i64(g, OH), ""), T->Ly.v_i, ""), l_i64(g, OW), ""),
-                    T->Lx.v_i, "oidx");
+  T->v_oidx = l_add(g, l_mul(g, l_add(g, l_mul(g, v_bc, l_i64(g, OH), ""), T->Ly.v_i, ""), l_i64(g, OW), ""), T->Lx.v_i,
+                    "oidx");
 }
 
 static void pool_taps(Cg *g, const Node *nd, PoolTap *T) {
@@ -53,12 +53,9 @@ static void pool_end(Cg *g, PoolTap *T) {
   l_next(g, &T->Lb);
 }
 
-
 /* Max pooling whose windows neither overlap nor pad: every input has at most
  * one window, and the taps need no bounds test. */
-static bool pool_disjoint(const Node *nd) {
-  return nd->ph == 0 && nd->pw == 0 && nd->sh >= nd->kh && nd->sw >= nd->kw;
-}
+static bool pool_disjoint(const Node *nd) { return nd->ph == 0 && nd->pw == 0 && nd->sh >= nd->kh && nd->sw >= nd->kw; }
 
 /* Samples [lo, hi) of a disjoint max pool. Forward stores each window's
  * maximum; backward routes the output error to the window's first maximum in
@@ -79,9 +76,13 @@ static void maxpool_body(Cg *g, const KArgs *k, Val v_lo, Val v_hi, bool backwar
   Loop Lbc = l_for(g, l_mul(g, v_lo, l_i64(g, os->c), ""), l_mul(g, v_hi, l_i64(g, os->c), ""), "bc");
   Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, os->h), "oy");
   Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, os->w), "ox");
-  Val v_oidx = l_add(g, l_mul(g, l_add(g, l_mul(g, Lbc.v_i, l_i64(g, os->h), ""), Ly.v_i, ""), l_i64(g, os->w), ""), Lx.v_i, "oidx");
-  Val v_base = l_add(g, l_mul(g, l_add(g, l_mul(g, Lbc.v_i, l_i64(g, is->h), ""), l_mul(g, Ly.v_i, l_i64(g, nd->sh), ""), ""),
-                              l_i64(g, is->w), ""), l_mul(g, Lx.v_i, l_i64(g, nd->sw), ""), "base");
+  Val v_oidx = l_add(g, l_mul(g, l_add(g, l_mul(g, Lbc.v_i, l_i64(g, os->h), ""), Ly.v_i, ""), l_i64(g, os->w), ""),
+                     Lx.v_i, "oidx");
+  Val v_base =
+      l_add(g,
+            l_mul(g, l_add(g, l_mul(g, Lbc.v_i, l_i64(g, is->h), ""), l_mul(g, Ly.v_i, l_i64(g, nd->sh), ""), ""),
+                  l_i64(g, is->w), ""),
+            l_mul(g, Lx.v_i, l_i64(g, nd->sw), ""), "base");
   Val v_best = NULL, v_bidx = NULL;
   for (int ky = 0; ky < nd->kh; ky++)
     for (int kx = 0; kx < nd->kw; kx++) {

@@ -16,10 +16,10 @@ void emit_generator(Cg *g) {
   g->ft_mix = LLVMFunctionType(g->t_i64, a1, 1, 0);
   g->f_mix = l_begin_fn(g, "nit_mix64", g->ft_mix, true);
   Val z = l_param(g, 0, "z");
-  z = l_mul(g, LLVMBuildXor(g->b, z, LLVMBuildLShr(g->b, z, l_i64(g, 30), ""), ""),
-            l_u64(g, 0xBF58476D1CE4E5B9ull), "z1");
-  z = l_mul(g, LLVMBuildXor(g->b, z, LLVMBuildLShr(g->b, z, l_i64(g, 27), ""), ""),
-            l_u64(g, 0x94D049BB133111EBull), "z2");
+  z = l_mul(g, LLVMBuildXor(g->b, z, LLVMBuildLShr(g->b, z, l_i64(g, 30), ""), ""), l_u64(g, 0xBF58476D1CE4E5B9ull),
+            "z1");
+  z = l_mul(g, LLVMBuildXor(g->b, z, LLVMBuildLShr(g->b, z, l_i64(g, 27), ""), ""), l_u64(g, 0x94D049BB133111EBull),
+            "z2");
   z = LLVMBuildXor(g->b, z, LLVMBuildLShr(g->b, z, l_i64(g, 31), ""), "z3");
   LLVMBuildRet(g->b, z);
 
@@ -161,7 +161,8 @@ Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_i
   }
   Val v_mag = l_add(g, v_q, LLVMBuildZExt(g->b, v_up, t, ""), "mag");
   if (sat)
-    v_mag = l_select(g, l_icmp(g, LLVMIntUGT, v_mag, LLVMConstInt(t, 127, 0), ""), LLVMConstInt(t, 127, 0), v_mag, "mag.sat");
+    v_mag = l_select(g, l_icmp(g, LLVMIntUGT, v_mag, LLVMConstInt(t, 127, 0), ""), LLVMConstInt(t, 127, 0), v_mag,
+                     "mag.sat");
   Val v_res = l_select(g, l_icmp(g, LLVMIntSLT, v_x, v_zero, ""), LLVMBuildNeg(g->b, v_mag, ""), v_mag, "r");
   return sat ? l_trunc(g, v_res, g->t_i8, "r8") : v_res;
 }
@@ -181,7 +182,8 @@ Val emit_round8(Cg *g, Ty t_acc, const char *name) {
   LLVMPositionBuilderAtEnd(g->b, b_k0);
   Loop L0 = l_for(g, v_lo, v_hi, "j0");
   Val v_x0 = l_load(g, t_acc, v_acc, L0.v_i, "x");
-  Val v_c = l_smax(g, l_smin(g, v_x0, LLVMConstInt(t_acc, 127, 1), ""), LLVMConstInt(t_acc, (unsigned long long)-127, 1), "");
+  Val v_c =
+      l_smax(g, l_smin(g, v_x0, LLVMConstInt(t_acc, 127, 1), ""), LLVMConstInt(t_acc, (unsigned long long)-127, 1), "");
   l_store(g, g->t_i8, l_trunc(g, v_c, g->t_i8, "sat"), v_out, L0.v_i);
   l_next(g, &L0);
   LLVMBuildBr(g->b, b_done);
@@ -204,7 +206,6 @@ Val emit_round8(Cg *g, Ty t_acc, const char *name) {
   LLVMBuildRetVoid(g->b);
   return f;
 }
-
 
 /* Requantize `count` accumulators into out on the workers; returns k (i32).
  * The run-time arguments travel through the `rq` slab area (a body reloads
@@ -240,8 +241,12 @@ static void rq_round_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   (void)v_wk;
   Val v_elo, v_ehi;
   rq_range(g, v_lo, v_hi, &v_elo, &v_ehi);
-  Val args[] = {rq_field(g, g->t_ptr, RQ_ACC, "acc"), v_elo, v_ehi, rq_field(g, g->t_ptr, RQ_OUT, "out"),
-                rq_field(g, g->t_i32, RQ_K, "k"), rq_field(g, g->t_i32, RQ_MODE, "mode"),
+  Val args[] = {rq_field(g, g->t_ptr, RQ_ACC, "acc"),
+                v_elo,
+                v_ehi,
+                rq_field(g, g->t_ptr, RQ_OUT, "out"),
+                rq_field(g, g->t_i32, RQ_K, "k"),
+                rq_field(g, g->t_i32, RQ_MODE, "mode"),
                 rq_field(g, g->t_i64, RQ_KEY, "key")};
   l_call(g, g->ft_round8, wide ? g->f_round8_64 : g->f_round8_32, args, 7, "");
 }
@@ -260,7 +265,9 @@ Val requant_fused(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mod
   Val var_max = l_var(g, g->t_i64, "max.var", NULL);
   l_set(g, var_max, l_i64(g, 0));
   Loop Lw = l_for(g, l_i64(g, 0), LLVMBuildZExt(g->b, v_used, g->t_i64, ""), "wk");
-  Val v_m = LLVMBuildLoad2(g->b, g->t_i64, l_gep(g, g->t_i8, v_rq, l_add(g, l_i64(g, RQ_MAX), l_mul(g, Lw.v_i, l_i64(g, 8), ""), ""), ""), "max.w");
+  Val v_m = LLVMBuildLoad2(
+      g->b, g->t_i64, l_gep(g, g->t_i8, v_rq, l_add(g, l_i64(g, RQ_MAX), l_mul(g, Lw.v_i, l_i64(g, 8), ""), ""), ""),
+      "max.w");
   l_set(g, var_max, l_smax(g, l_get(g, g->t_i64, var_max, ""), v_m, "max"));
   l_next(g, &Lw);
   Val v_max = l_get(g, g->t_i64, var_max, "max");

@@ -26,7 +26,8 @@ static void emit_helpers(Cg *g) {
   g->f_round8_64 = emit_round8(g, g->t_i64, "nit_round8_i64");
   Ty ap[] = {g->t_ptr, g->t_ptr, g->t_i64, g->t_i32, g->t_i32, g->t_ptr};
   g->ft_uplan = LLVMFunctionType(g->t_void, ap, 6, 0);
-  Ty aa[] = {g->t_ptr, g->t_i32, g->t_ptr, g->t_ptr, g->t_i64, g->t_i64, g->t_i32, g->t_i32, g->t_i32, g->t_i64, g->t_i32};
+  Ty aa[] = {g->t_ptr, g->t_i32, g->t_ptr, g->t_ptr, g->t_i64, g->t_i64,
+             g->t_i32, g->t_i32, g->t_i32, g->t_i64, g->t_i32};
   g->ft_uapply = LLVMFunctionType(g->t_void, aa, 11, 0);
   g->f_uplan32 = emit_update_plan(g, g->t_i32, "nit_update_plan_i32");
   g->f_uplan64 = emit_update_plan(g, g->t_i64, "nit_update_plan_i64");
@@ -35,7 +36,6 @@ static void emit_helpers(Cg *g) {
   emit_wview(g);
   emit_loss(g);
 }
-
 
 /* Dense and conv: the GEMM, then one requantization of its accumulators. */
 static void weighted_forward(Cg *g, const LayerIO *io) {
@@ -224,8 +224,8 @@ static void emit_step(Cg *g, bool train) {
   publish(g);
   if (train) {
     int o = m->output;
-    Val args[] = {act_ptr(g, o), get_exp(g, o, 0, "s.logits"), g->f.v_y, g->f.v_n, err_ptr(g, o),
-                  g->f.v_rerr, v_key_for(g, NIT_TID_LOSS, "key.loss")};
+    Val args[] = {act_ptr(g, o), get_exp(g, o, 0, "s.logits"),          g->f.v_y, g->f.v_n, err_ptr(g, o),
+                  g->f.v_rerr,   v_key_for(g, NIT_TID_LOSS, "key.loss")};
     l_call(g, g->ft_loss, g->f_loss, args, 7, "");
     set_exp(g, o, 1, l_i32(g, 0));
     for (int i = m->nnodes - 1; i >= 1; i--)

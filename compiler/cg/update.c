@@ -72,8 +72,9 @@ Val emit_update_apply(Cg *g, Ty t_g, const char *name) {
   Val v_kc = l_param(g, 6, "k"), v_dexp = l_param(g, 7, "dexp");
   Val v_mode = l_param(g, 8, "mode"), v_key = l_param(g, 9, "key"), v_decay = l_param(g, 10, "decay");
   Val v_wide = l_icmp(g, LLVMIntNE, v_wbits, l_i32(g, 8), "wide");
-  Val v_lim = l_sub(g, LLVMBuildShl(g->b, l_i64(g, 1), LLVMBuildZExt(g->b, l_sub(g, v_wbits, l_i32(g, 1), ""), g->t_i64, ""), ""),
-                    l_i64(g, 1), "lim");
+  Val v_lim = l_sub(
+      g, LLVMBuildShl(g->b, l_i64(g, 1), LLVMBuildZExt(g->b, l_sub(g, v_wbits, l_i32(g, 1), ""), g->t_i64, ""), ""),
+      l_i64(g, 1), "lim");
   /* one loop per (mode, width, decay), chosen once; k == 0 keeps g32 itself.
    * Without decay the arithmetic stays in the gradient's width (i32
    * vectorizes twice as wide); the decayed gradient may need i64. */
@@ -82,7 +83,11 @@ Val emit_update_apply(Cg *g, Ty t_g, const char *name) {
   Val v_k0 = l_icmp(g, LLVMIntEQ, v_kc, l_i32(g, 0), "k.is0");
   Blk b_done = l_block(g, "u.done"), b_case[12];
   for (int c = 0; c < 12; c++) b_case[c] = l_block(g, c & 1 ? "u.w16" : "u.w8");
-  Val v_case = l_add(g, l_add(g, l_mul(g, v_mode, l_i32(g, 4), ""), l_mul(g, LLVMBuildZExt(g->b, l_icmp(g, LLVMIntNE, v_decay, l_i32(g, 0), ""), g->t_i32, ""), l_i32(g, 2), ""), ""),
+  Val v_case = l_add(g,
+                     l_add(g, l_mul(g, v_mode, l_i32(g, 4), ""),
+                           l_mul(g, LLVMBuildZExt(g->b, l_icmp(g, LLVMIntNE, v_decay, l_i32(g, 0), ""), g->t_i32, ""),
+                                 l_i32(g, 2), ""),
+                           ""),
                      LLVMBuildZExt(g->b, v_wide, g->t_i32, ""), "case");
   Val v_sw = LLVMBuildSwitch(g->b, v_case, b_case[0], 11);
   for (int c = 1; c < 12; c++) LLVMAddCase(v_sw, l_i32(g, c), b_case[c]);
@@ -147,9 +152,17 @@ static void update_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   Val v_red = red_ptr(g);
   Val v_lo_e = l_mul(g, v_lo, l_i64(g, UPDATE_CHUNK), "lo.e");
   Val v_hi_e = l_smin(g, l_mul(g, v_hi, l_i64(g, UPDATE_CHUNK), ""), l_i64(g, nd->nweights), "hi.e");
-  Val args[] = {wraw_ptr(g, nd), l_i32(g, g->m->recipe.weight_bits), w8_ptr(g, nd), grad_ptr(g), v_lo_e, v_hi_e,
-                l_load(g, g->t_i32, v_red, l_i64(g, 0), "k"), l_load(g, g->t_i32, v_red, l_i64(g, 1), "dexp"),
-                g->f.v_rgrad, v_key_for(g, NIT_TID_GRAD(k->i), "key.grad"), g->f.v_decay};
+  Val args[] = {wraw_ptr(g, nd),
+                l_i32(g, g->m->recipe.weight_bits),
+                w8_ptr(g, nd),
+                grad_ptr(g),
+                v_lo_e,
+                v_hi_e,
+                l_load(g, g->t_i32, v_red, l_i64(g, 0), "k"),
+                l_load(g, g->t_i32, v_red, l_i64(g, 1), "dexp"),
+                g->f.v_rgrad,
+                v_key_for(g, NIT_TID_GRAD(k->i), "key.grad"),
+                g->f.v_decay};
   l_call(g, g->ft_uapply, k->t_acc == g->t_i64 ? g->f_uapply64 : g->f_uapply32, args, 11, "");
 }
 
