@@ -545,6 +545,7 @@ int ref_update(int64_t *g32, int64_t count, int8_t *w8, int16_t *wide, int bits,
 
 RefOpts ref_default_opts(void) {
   RefOpts o;
+  memset(&o, 0, sizeof o); /* recipe niti; the ghaffari settings unused */
   o.seed = 1;
   o.mu = 3;
   o.act_round = NIT_ROUND_PSEUDO;
@@ -552,6 +553,31 @@ RefOpts ref_default_opts(void) {
   o.grad_round = NIT_ROUND_PSEUDO;
   o.decay = 0;
   return o;
+}
+
+RefOpts ref_ghaffari_opts(void) {
+  RefOpts o = ref_default_opts();
+  o.recipe = REF_RECIPE_GHAFFARI;
+  o.act_round = o.err_round = o.grad_round = NIT_ROUND_STOCHASTIC;
+  o.view_round = o.update_round = NIT_ROUND_STOCHASTIC;
+  o.bits_act = o.bits_weight = o.bits_grad = 8;
+  o.master_bits = 16;
+  o.eta = rec_sdec(1, 2);      /* lr 0.01 */
+  o.momentum = rec_sdec(9, 1); /* 0.9 */
+  o.wdecay = rec_sdec(5, 4);   /* 0.0005 */
+  return o;
+}
+
+int ref_recipe_parse(const char *name) {
+  if (!strcmp(name, "niti"))
+    return REF_RECIPE_NITI;
+  if (!strcmp(name, "ghaffari"))
+    return REF_RECIPE_GHAFFARI;
+  return -1;
+}
+
+const char *ref_recipe_name(int recipe) {
+  return recipe == REF_RECIPE_GHAFFARI ? "ghaffari" : recipe == REF_RECIPE_NITI ? "niti" : "?";
 }
 
 const char *ref_op_name(RefOp op) {
@@ -618,6 +644,9 @@ void ref_net_free(RefNet *net) {
     free(net->params[p].w);
     free(net->params[p].wide);
     free(net->params[p].g32);
+    free(net->params[p].master);
+    free(net->params[p].mom);
+    free(net->params[p].G);
   }
   free(net->params);
   free(net->act_exp);
@@ -798,6 +827,52 @@ void ref_init(RefNet *net, uint64_t seed) {
   }
 }
 
+int ref_init_recipe(RefNet *net, const RefOpts *o) {
+  if (o->recipe == REF_RECIPE_NITI) {
+    if (net->recipe != REF_RECIPE_NITI)
+      return fail(net, "net was initialized for another recipe", -1);
+    ref_init(net, o->seed);
+    return 0;
+  }
+  if (o->recipe != REF_RECIPE_GHAFFARI)
+    return fail(net, "unknown recipe", -1);
+  if (net->weight_bits != 8)
+    return fail(net, "ghaffari: finish the net with weight bits 8 (masters carry the width)", -1);
+  if (o->master_bits != 16 && o->master_bits != 32)
+    return fail(net, "ghaffari: master bits must be 16 or 32", -1);
+  if (net->nparams > REC_MAX_PARAMS)
+    return fail(net, "ghaffari: more than 32768 parameter tensors", -1);
+  for (int p = 0; p < net->nparams; p++) {
+    RefParam *pp = &net->params[p];
+    size_t bytes = (size_t)pp->count * sizeof(int32_t);
+    if (!pp->master)
+      pp->master = malloc(bytes);
+    if (!pp->G)
+      pp->G = malloc(bytes);
+    if (o->momentum.m != 0 && !pp->mom)
+      pp->mom = malloc(bytes);
+    if (o->momentum.m == 0) {
+      free(pp->mom);
+      pp->mom = NULL;
+    }
+    if (!pp->master || !pp->G || (o->momentum.m != 0 && !pp->mom))
+      return fail(net, "out of memory", -1);
+    int bound;
+    pp->master_exp = rec_master_init(pp->fan_in, o->master_bits, o->seed, p, pp->count,
+                                     pp->master, &bound);
+    if (pp->mom)
+      memset(pp->mom, 0, bytes);
+    pp->mom_exp = 0; /* R§1.2: the zero tensor */
+    memset(pp->w, 0, (size_t)pp->count);
+    memset(pp->G, 0, bytes);
+    memset(pp->g32, 0, (size_t)pp->count * sizeof(int64_t));
+    pp->view_exp = pp->g_exp = 0;
+  }
+  net->recipe = REF_RECIPE_GHAFFARI;
+  net->master_bits = o->master_bits;
+  return 0;
+}
+
 /* Buffers for n samples; 0 or -1. */
 static int reserve(RefNet *net, int n) {
   if (n <= net->cap)
@@ -849,7 +924,76 @@ static int check_opts(RefNet *net, const RefOpts *o) {
       return fail(net, "unknown rounding mode", -1);
   if (o->mu < 1 || o->mu > 62)
     return fail(net, "update bits must be 1..62", -1);
+  if (o->recipe != net->recipe)
+    return fail(net, o->recipe == REF_RECIPE_GHAFFARI || o->recipe == REF_RECIPE_NITI
+                         ? "the net was not initialized for this recipe (ref_init_recipe)"
+                         : "unknown recipe",
+                -1);
+  if (o->recipe == REF_RECIPE_GHAFFARI) {
+    int b[3] = {o->bits_act, o->bits_weight, o->bits_grad};
+    for (int i = 0; i < 3; i++)
+      if (b[i] < 2 || b[i] > 8)
+        return fail(net, "ghaffari: widths must be 2..8", -1);
+    int m2[2] = {o->view_round, o->update_round};
+    for (int i = 0; i < 2; i++)
+      if (m2[i] < NIT_ROUND_PSEUDO || m2[i] > NIT_ROUND_NEAREST)
+        return fail(net, "unknown rounding mode", -1);
+    if (o->master_bits != net->master_bits)
+      return fail(net, "ghaffari: master bits differ from ref_init_recipe", -1);
+    for (int p = 0; p < net->nparams; p++)
+      if (o->momentum.m != 0 && !net->params[p].mom)
+        return fail(net, "ghaffari: momentum set but initialized without it", -1);
+  }
   return 0;
+}
+
+static int is_gh(const RefOpts *o) {
+  return o->recipe == REF_RECIPE_GHAFFARI;
+}
+
+/* The forward (act) and error (err) quantizers: NITI's RQ_8, ghaffari's
+ * RQ_{b_a} / RQ_{b_g} (R§3.2, R§4). Return k. */
+static int rq_act(const RefOpts *o, const int64_t *acc, int64_t count, uint64_t key,
+                  int8_t *out) {
+  return is_gh(o) ? rec_rq8(acc, count, o->bits_act, o->act_round, key, out)
+                  : ref_requant(acc, count, o->act_round, key, out);
+}
+
+static int rq_err(const RefOpts *o, const int64_t *acc, int64_t count, uint64_t key,
+                  int8_t *out) {
+  return is_gh(o) ? rec_rq8(acc, count, o->bits_grad, o->err_round, key, out)
+                  : ref_requant(acc, count, o->err_round, key, out);
+}
+
+/* The exponent of the weights used this step: NITI's fixed s_w, or the
+ * exponent of this step's view of the master. */
+static int wexp(const RefOpts *o, const RefParam *pp) {
+  return is_gh(o) ? pp->view_exp : pp->exp;
+}
+
+/* Aligned sum: NITI's ref_align_sum; ghaffari skips all-zero operands first
+ * (rec_align_sum's rule, docs/recipes.md decision 2), 0 if none is left. */
+static int align_sum(const RefOpts *o, const int8_t *const *t, const int *exps, int nt,
+                     int64_t count, int64_t *sum) {
+  if (!is_gh(o))
+    return ref_align_sum(t, exps, nt, count, sum);
+  const int8_t *u[256];
+  int e[256], m = 0;
+  for (int i = 0; i < nt && i < 256; i++)
+    if (ref_bitlen8(t[i], count)) {
+      u[m] = t[i];
+      e[m++] = exps[i];
+    }
+  if (!m) {
+    memset(sum, 0, (size_t)count * sizeof *sum);
+    return 0;
+  }
+  return ref_align_sum(u, e, m, count, sum);
+}
+
+/* A pool whose windows cannot overlap (R§3.3): a pass-through under ghaffari. */
+static int pool_no_overlap(const RefNode *nd) {
+  return nd->sh >= nd->kh && nd->sw >= nd->kw;
 }
 
 /* Forward of node i (docs/numerics.md, "Forward pass, layer by layer").
@@ -870,16 +1014,16 @@ static void forward_node(RefNet *net, int i, int n, uint64_t step, const RefOpts
   case REF_DENSE: {
     const RefParam *pp = &net->params[nd->param];
     ref_dense_forward(x, n, pp->shape[1], pp->w, pp->shape[0], acc);
-    int k = ref_requant(acc, count, o->act_round, key, out);
-    net->act_exp[i] = sx + pp->exp + k;
+    int k = rq_act(o, acc, count, key, out);
+    net->act_exp[i] = sx + wexp(o, pp) + k;
     break;
   }
   case REF_CONV: {
     const RefParam *pp = &net->params[nd->param];
     g = geom_of(net, i);
     ref_conv_forward(&g, x, n, pp->w, acc);
-    int k = ref_requant(acc, count, o->act_round, key, out);
-    net->act_exp[i] = sx + pp->exp + k;
+    int k = rq_act(o, acc, count, key, out);
+    net->act_exp[i] = sx + wexp(o, pp) + k;
     break;
   }
   case REF_MAXPOOL:
@@ -890,7 +1034,7 @@ static void forward_node(RefNet *net, int i, int n, uint64_t step, const RefOpts
   case REF_AVGPOOL: {
     g = geom_of(net, i);
     ref_avgpool_forward(&g, x, n, acc);
-    int k = ref_requant(acc, count, o->act_round, key, out);
+    int k = rq_act(o, acc, count, key, out);
     net->act_exp[i] = sx + k - ref_log2_exact((int64_t)nd->kh * nd->kw);
     break;
   }
@@ -903,17 +1047,25 @@ static void forward_node(RefNet *net, int i, int n, uint64_t step, const RefOpts
     net->act_exp[i] = sx;
     break;
   case REF_DROPOUT:
-    if (train)
+    if (train) {
       ref_dropout_apply(x, count, nd->drop256, nit_key(o->seed, step, NIT_TID_MASK(i)), out);
-    else
+    } else if (is_gh(o) && nd->drop256) {
+      /* R§3.6: eval scales by the keep probability, v (256 - p) at s - 8 */
+      for (int64_t j = 0; j < count; j++)
+        acc[j] = (int64_t)x[j] * (256 - nd->drop256);
+      int k = rq_act(o, acc, count, key, out);
+      net->act_exp[i] = sx - 8 + k;
+      break;
+    } else {
       memcpy(out, x, (size_t)count);
+    }
     net->act_exp[i] = sx;
     break;
   case REF_ADD: {
     const int8_t *t[2] = {x, net->act[nd->in[1]]};
     int e[2] = {sx, net->act_exp[nd->in[1]]};
-    int s = ref_align_sum(t, e, 2, count, acc);
-    int k = ref_requant(acc, count, o->act_round, key, out);
+    int s = align_sum(o, t, e, 2, count, acc);
+    int k = rq_act(o, acc, count, key, out);
     net->act_exp[i] = s + k;
     break;
   }
@@ -927,10 +1079,15 @@ static int forward_all(RefNet *net, const int8_t *x, int in_exp, int n, uint64_t
   if (check_opts(net, o) || reserve(net, n))
     return -1;
   net->n = n;
-  for (int p = 0; p < net->nparams; p++)
-    if (net->params[p].wide)
-      ref_wide_view(net->params[p].wide, net->params[p].count, net->weight_bits,
-                    net->params[p].w);
+  for (int p = 0; p < net->nparams; p++) {
+    RefParam *pp = &net->params[p];
+    if (is_gh(o)) /* R§6.1: the view of the master, once per step */
+      pp->view_exp = rec_view(pp->master, pp->count, pp->master_exp, o->bits_weight,
+                              o->view_round, nit_key(o->seed, step, NIT_TID_OPT(p, REC_OPT_VIEW)),
+                              pp->w);
+    else if (pp->wide)
+      ref_wide_view(pp->wide, pp->count, net->weight_bits, pp->w);
+  }
   memcpy(net->act[0], x, (size_t)((int64_t)n * per_sample(&net->nodes[0])));
   net->act_exp[0] = in_exp;
   for (int i = 1; i < net->nnodes; i++)
@@ -948,7 +1105,7 @@ static void gather_error(RefNet *net, int i, int n, uint64_t step, const RefOpts
   int nt = 0;
   if (i == net->output) {
     t[nt] = net->loss_e;
-    e[nt++] = 0;
+    e[nt++] = net->loss_exp;
   }
   for (int j = i + 1; j < net->nnodes && nt < 256; j++)
     for (int s = 0; s < 2 && nt < 256; s++)
@@ -964,11 +1121,23 @@ static void gather_error(RefNet *net, int i, int n, uint64_t step, const RefOpts
     memcpy(net->err[i], t[0], (size_t)count);
     net->err_exp[i] = e[0];
   } else {
-    int s = ref_align_sum(t, e, nt, count, net->wide_acc);
-    int k = ref_requant(net->wide_acc, count, o->err_round,
-                        nit_key(o->seed, step, NIT_TID_SUM(i)), net->err[i]);
+    int s = align_sum(o, t, e, nt, count, net->wide_acc);
+    int k = rq_err(o, net->wide_acc, count, nit_key(o->seed, step, NIT_TID_SUM(i)), net->err[i]);
     net->err_exp[i] = s + k;
   }
+}
+
+/* A pool's routed errors: NITI requantizes (k = 0 without overlap);
+ * ghaffari passes non-overlapping pools through unrounded (R§3.3) and
+ * quantizes overlapping ones with EQ at ERR(i). */
+static int pool_pass(const RefOpts *o, const RefNode *nd, const int64_t *e32, int64_t count,
+                     uint64_t key, int8_t *out) {
+  if (is_gh(o) && pool_no_overlap(nd)) {
+    for (int64_t j = 0; j < count; j++)
+      out[j] = (int8_t)e32[j]; /* one window per position: an error as it was */
+    return 0;
+  }
+  return rq_err(o, e32, count, key, out);
 }
 
 /* Backward of node i: input errors (where needed) and the weight gradient. */
@@ -990,10 +1159,11 @@ static void backward_node(RefNet *net, int i, int n, uint64_t step, const RefOpt
   case REF_DENSE: {
     RefParam *pp = &net->params[nd->param];
     ref_dense_grad(x, e, n, pp->shape[1], pp->shape[0], pp->g32);
+    pp->g_exp = net->act_exp[a] + se;
     if (want) {
       ref_dense_backward(e, n, pp->shape[0], pp->w, pp->shape[1], e32);
-      int k = ref_requant(e32, cin, o->err_round, key, ein);
-      net->ein_exp[0][i] = se + pp->exp + k;
+      int k = rq_err(o, e32, cin, key, ein);
+      net->ein_exp[0][i] = se + wexp(o, pp) + k;
     }
     return;
   }
@@ -1001,10 +1171,11 @@ static void backward_node(RefNet *net, int i, int n, uint64_t step, const RefOpt
     RefParam *pp = &net->params[nd->param];
     g = geom_of(net, i);
     ref_conv_grad(&g, x, e, n, pp->g32);
+    pp->g_exp = net->act_exp[a] + se;
     if (want) {
       ref_conv_backward(&g, e, n, pp->w, e32);
-      int k = ref_requant(e32, cin, o->err_round, key, ein);
-      net->ein_exp[0][i] = se + pp->exp + k;
+      int k = rq_err(o, e32, cin, key, ein);
+      net->ein_exp[0][i] = se + wexp(o, pp) + k;
     }
     return;
   }
@@ -1012,7 +1183,7 @@ static void backward_node(RefNet *net, int i, int n, uint64_t step, const RefOpt
     if (want) {
       g = geom_of(net, i);
       ref_maxpool_backward(&g, x, e, n, e32);
-      int k = ref_requant(e32, cin, o->err_round, key, ein); /* k = 0 without overlap */
+      int k = pool_pass(o, nd, e32, cin, key, ein); /* k = 0 without overlap */
       net->ein_exp[0][i] = se + k;
     }
     return;
@@ -1020,7 +1191,7 @@ static void backward_node(RefNet *net, int i, int n, uint64_t step, const RefOpt
     if (want) {
       g = geom_of(net, i);
       ref_avgpool_backward(&g, e, n, e32);
-      int k = ref_requant(e32, cin, o->err_round, key, ein);
+      int k = pool_pass(o, nd, e32, cin, key, ein);
       net->ein_exp[0][i] = se - ref_log2_exact((int64_t)nd->kh * nd->kw) + k;
     }
     return;
@@ -1052,6 +1223,31 @@ static void backward_node(RefNet *net, int i, int n, uint64_t step, const RefOpt
   }
 }
 
+/* Ghaffari's optimizer for every parameter tensor (R§6.2, R§6.3, R§12
+ * item 5): g32 reduced to 31 bits with OPT(p, 0), then the SGD step with
+ * OPT(p, 1) and OPT(p, 2). */
+static int sgd_all(RefNet *net, int n, uint64_t step, const RefOpts *o) {
+  net->eta = o->eta;
+  for (int p = 0; p < net->nparams; p++) {
+    RefParam *pp = &net->params[p];
+    int k = rec_grad_reduce(pp->g32, pp->count, o->grad_round,
+                            nit_key(o->seed, step, NIT_TID_OPT(p, REC_OPT_GRAD)), pp->G);
+    RecSgd sg;
+    sg.a_bits = o->master_bits;
+    sg.mode = o->update_round;
+    sg.eta = o->eta;
+    sg.momentum = o->momentum;
+    sg.decay = o->wdecay;
+    sg.n = n;
+    sg.key_mom = nit_key(o->seed, step, NIT_TID_OPT(p, REC_OPT_MOM));
+    sg.key_master = nit_key(o->seed, step, NIT_TID_OPT(p, REC_OPT_MASTER));
+    if (rec_sgd_step(&sg, pp->count, pp->master, &pp->master_exp, pp->mom, &pp->mom_exp, pp->G,
+                     pp->g_exp + k))
+      return fail(net, "out of memory", -1);
+  }
+  return 0;
+}
+
 int ref_train_step(RefNet *net, const int8_t *x, int in_exp, const int32_t *y, int n,
                    uint64_t step, const RefOpts *o) {
   for (int b = 0; b < n; b++)
@@ -1061,10 +1257,19 @@ int ref_train_step(RefNet *net, const int8_t *x, int in_exp, const int32_t *y, i
     return -1;
   net->trained = 1;
 
-  /* loss gradient at the output, exponent 0 */
-  ref_loss_grad(net->act[net->output], net->act_exp[net->output], n, net->classes, y,
-                o->err_round, nit_key(o->seed, step, NIT_TID_LOSS), net->wide_acc2,
-                net->loss_e);
+  if (is_gh(o)) {
+    /* R§5: table softmax, e32 at -15, EQ = RQ_{b_g} at LOSS */
+    net->loss_exp = rec_loss_grad_table(net->act[net->output], net->act_exp[net->output], n,
+                                        net->classes, y, o->bits_grad, o->err_round,
+                                        nit_key(o->seed, step, NIT_TID_LOSS), net->wide_acc2,
+                                        net->loss_e);
+  } else {
+    /* loss gradient at the output, exponent 0 */
+    ref_loss_grad(net->act[net->output], net->act_exp[net->output], n, net->classes, y,
+                  o->err_round, nit_key(o->seed, step, NIT_TID_LOSS), net->wide_acc2,
+                  net->loss_e);
+    net->loss_exp = 0;
+  }
 
   /* backward, reverse topological order; consumers come after producers */
   memset(net->has_err, 0, (size_t)net->nnodes);
@@ -1074,6 +1279,9 @@ int ref_train_step(RefNet *net, const int8_t *x, int in_exp, const int32_t *y, i
     gather_error(net, i, n, step, o);
     backward_node(net, i, n, step, o);
   }
+
+  if (is_gh(o))
+    return sgd_all(net, n, step, o);
 
   /* update: every weighted layer, from its own gradient; order is irrelevant */
   for (int p = 0; p < net->nparams; p++) {
@@ -1109,7 +1317,66 @@ static void put_u64(FILE *f, uint64_t v) {
     fputc((int)((v >> (8 * i)) & 0xff), f);
 }
 
+/* A = 16: two bytes, A = 32: four, little-endian two's complement. */
+static void put_wide(FILE *f, int32_t v, int a_bits) {
+  uint32_t u = (uint32_t)v;
+  for (int i = 0; i < a_bits / 8; i++)
+    fputc((int)((u >> (8 * i)) & 0xff), f);
+}
+
+/* NITREF02 (R§12): the NITREF01 header, u32 recipe; per parameter u32 role
+ * (0: weight), u32 A, i32 master_exp, u64 count, the master, i32 mom_exp,
+ * u32 has_mom, the momentum (when present), i32 view_exp, the int8 view of
+ * the last call; per node the NITREF01 record (the 4th u32 is the loss
+ * exponent on the output node, else 0) plus u32 err_mu (1); no norm nodes,
+ * no DSGC sites; finally i64 eta_m, i32 eta_e of the last train step. */
+static int dump_recipe(RefNet *net, FILE *f) {
+  fwrite("NITREF02", 1, 8, f);
+  put_u32(f, (uint32_t)net->nnodes);
+  put_u32(f, (uint32_t)net->nparams);
+  put_u32(f, (uint32_t)net->n);
+  put_u32(f, (uint32_t)net->trained);
+  put_u32(f, (uint32_t)net->recipe);
+  for (int p = 0; p < net->nparams; p++) {
+    const RefParam *pp = &net->params[p];
+    put_u32(f, 0);
+    put_u32(f, (uint32_t)net->master_bits);
+    put_u32(f, (uint32_t)pp->master_exp);
+    put_u64(f, (uint64_t)pp->count);
+    for (int64_t j = 0; j < pp->count; j++)
+      put_wide(f, pp->master[j], net->master_bits);
+    put_u32(f, (uint32_t)pp->mom_exp);
+    put_u32(f, pp->mom != NULL);
+    for (int64_t j = 0; pp->mom && j < pp->count; j++)
+      put_wide(f, pp->mom[j], net->master_bits);
+    put_u32(f, (uint32_t)pp->view_exp);
+    fwrite(pp->w, 1, (size_t)pp->count, f);
+  }
+  for (int i = 0; i < net->nnodes; i++) {
+    int64_t count = net->act ? (int64_t)net->n * per_sample(&net->nodes[i]) : 0;
+    int has = net->act && net->has_err[i];
+    put_u32(f, (uint32_t)net->act_exp[i]);
+    put_u32(f, (uint32_t)(has ? net->err_exp[i] : 0));
+    put_u32(f, (uint32_t)has);
+    put_u32(f, (uint32_t)(i == net->output && net->trained ? net->loss_exp : 0));
+    put_u64(f, (uint64_t)count);
+    if (count)
+      fwrite(net->act[i], 1, (size_t)count, f);
+    if (has)
+      fwrite(net->err[i], 1, (size_t)count, f);
+    put_u32(f, 1);
+  }
+  put_u64(f, (uint64_t)net->eta.m);
+  put_u32(f, (uint32_t)net->eta.e);
+  fflush(f);
+  if (ferror(f))
+    return fail(net, "write error", -1);
+  return 0;
+}
+
 int ref_dump(RefNet *net, FILE *f) {
+  if (net->recipe != REF_RECIPE_NITI)
+    return dump_recipe(net, f);
   fwrite("NITREF01", 1, 8, f);
   put_u32(f, (uint32_t)net->nnodes);
   put_u32(f, (uint32_t)net->nparams);

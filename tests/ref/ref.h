@@ -26,6 +26,7 @@
 #include <stdio.h>
 
 #include "nitabi.h"
+#include "recipe.h"
 
 /* ---------------------------------------------------------- primitives */
 
@@ -197,6 +198,14 @@ typedef struct RefParam {
   int8_t *w;             /* (count) int8 weights, or the view of `wide` */
   int16_t *wide;         /* (count) wide weights when weight_bits > 8, else NULL */
   int64_t *g32;          /* (count) gradient of the last step */
+  /* recipe ghaffari (R§6; NULL / 0 under niti), set by ref_init_recipe */
+  int32_t *master;       /* (count) master W_p, A bits */
+  int master_exp;        /* s_p, dynamic */
+  int32_t *mom;          /* (count) momentum V_p, or NULL when momentum is 0 */
+  int mom_exp;
+  int view_exp;          /* exponent of the view in w (w holds the view) */
+  int g_exp;             /* exponent of g32 (s_in + s_e) */
+  int32_t *G;            /* (count) g32 reduced to 31 bits (R§6.2) */
 } RefParam;
 
 typedef struct RefOpts {
@@ -204,10 +213,29 @@ typedef struct RefOpts {
   int mu;                /* update bits m_u, >= 1 */
   int act_round, err_round, grad_round; /* NIT_ROUND_* */
   int decay;             /* 1: NITI integer weight decay */
+  /* Recipe selector. Everything below is read only under
+   * REF_RECIPE_GHAFFARI (R§8.2); REF_RECIPE_NITI (0) ignores it, so
+   * ref_default_opts() and zero-initialized trailing fields stay NITI. */
+  int recipe;            /* REF_RECIPE_* */
+  int bits_act, bits_weight, bits_grad; /* b_a, b_w, b_g: 2..8 */
+  int view_round, update_round;         /* NIT_ROUND_* of the view and update sites;
+                          * act/err/grad_round above are the other three */
+  int master_bits;       /* A: 16 or 32 */
+  RecScalar eta;         /* eta(t) of this step (rec_lr), unused by eval */
+  RecScalar momentum, wdecay; /* S31 from the decimals; (0, 0) drops the term */
 } RefOpts;
+
+#define REF_RECIPE_NITI 0
+#define REF_RECIPE_GHAFFARI 1
 
 /* Defaults of the recipe: seed 1, mu 3, pseudo/stochastic/pseudo, no decay. */
 RefOpts ref_default_opts(void);
+/* Defaults of recipe ghaffari (R§8.2): seed 1, widths 8/8/8, every mode
+ * stochastic, master int16, lr 0.01, momentum 0.9, decay 0.0005. */
+RefOpts ref_ghaffari_opts(void);
+/* "niti" / "ghaffari" to REF_RECIPE_*, -1 if unknown; and back. */
+int ref_recipe_parse(const char *name);
+const char *ref_recipe_name(int recipe);
 
 typedef struct RefNet {
   int nnodes;
@@ -233,6 +261,10 @@ typedef struct RefNet {
   int64_t *wide_acc;     /* scratch, the largest tensor of the net */
   int64_t *wide_acc2;    /* scratch, same size */
   int8_t *loss_e;        /* (n, classes) */
+  int loss_exp;          /* exponent of loss_e: 0 under niti */
+  int recipe;            /* REF_RECIPE_* the parameters were initialized for */
+  int master_bits;       /* ghaffari: A of the masters */
+  RecScalar eta;         /* ghaffari: eta(t) of the last train step */
   int64_t scratch_count; /* elements in wide_acc */
 
   char msg[256];         /* the last error */
@@ -247,6 +279,13 @@ void ref_net_free(RefNet *net);
 int ref_net_finish(RefNet *net, int output, int weight_bits);
 /* Initialize every parameter tensor from seed (integer init rule). */
 void ref_init(RefNet *net, uint64_t seed);
+/* Initialize the parameters for o->recipe: NITI is ref_init(net, o->seed);
+ * ghaffari allocates and initializes the masters (R§6.1, A = o->master_bits)
+ * and zero momenta (none when o->momentum is 0). The net must have been
+ * finished with weight_bits 8 for ghaffari (masters carry the width).
+ * 0, or -1 with net->msg. ref_train_step / ref_forward under a recipe need
+ * this call for that recipe first. */
+int ref_init_recipe(RefNet *net, const RefOpts *o);
 
 /* One training step on x (n, C, H, W) int8 at exponent in_exp with labels
  * y (n). The step is a pure function of (weights, x, in_exp, y, n, step, opts):
