@@ -1077,6 +1077,264 @@ START_TEST(test_streams) {
 }
 END_TEST
 
+/* ------------------------------------------------------------ whole nets */
+
+/* R§12 under recipe ghaffari through RefNet: ref_init_recipe, ref_train_step,
+ * ref_forward, ref_dump (NITREF02). */
+
+static RefOpts gh_nearest(void) {
+  RefOpts o = ref_ghaffari_opts();
+  o.act_round = o.err_round = o.grad_round = NE;
+  o.view_round = o.update_round = NE;
+  return o;
+}
+
+/* One hand-checked step of input(2) -> dense 2 (the logits), n = 1, y = 0,
+ * every site `nearest` (keys play no role), lr 0.5, momentum 0.9, decay
+ * 0.25 (powers of two, so every scalar is exact).
+ *
+ *   master W = [[16384, 0], [16384, 0]] at -15 (0.5 and 0 per row)
+ *   view (R§6.1): B(W) = 15, k = 15 - 7 = 8 -> [[64, 0], [64, 0]] at -7
+ *   x = [64, 0] at -7
+ *   forward (R§3.2): acc = [64*64, 64*64] = [4096, 4096], B = 13, k = 6
+ *     -> logits [64, 64] at -7 - 7 + 6 = -8
+ *   loss (R§5): equal logits, u = [2^30, 2^30], U = 2^31,
+ *     t = (2^30 << 15) div 2^31 = [16384, 16384], C = 32768,
+ *     e32 = [16384 - 32768, 16384] = [-16384, 16384] at -15;
+ *     EQ = RQ_8: B = 15, k = 8 -> e = [-64, 64] at -7
+ *   gradient (R§3.2): g32[o][i] = e_o x_i = [[-4096, 0], [4096, 0]] at -14;
+ *     R§6.2: B = 13 <= 31, G = g32 at -14
+ *   SGD (R§6.3), n = 1 so inv_n = ONE, V is the zero tensor (term dropped):
+ *     V' = G/1 + 0.25 W = [[-0.25 + 0.125, 0], [0.25 + 0.125, 0]]
+ *        = [[-0.125, 0], [0.375, 0]]; exact LINSUM, RQ_16 gives 15 bits:
+ *        0.375 = 24576 * 2^-16 -> V' = [[-8192, 0], [24576, 0]] at -16
+ *     W' = W - 0.5 V' = [[0.5 + 0.0625, 0], [0.5 - 0.1875, 0]]
+ *        = [[0.5625, 0], [0.3125, 0]] = [[18432, 0], [10240, 0]] at -15
+ *        (B(18432) = 15: no shift). */
+START_TEST(test_net_hand_step) {
+  RefNet *net = ref_net_new(2);
+  ck_assert_ptr_nonnull(net);
+  net->nodes[0].op = REF_INPUT, net->nodes[0].c = 2, net->nodes[0].h = net->nodes[0].w = 1;
+  net->nodes[1].op = REF_DENSE, net->nodes[1].in[0] = 0, net->nodes[1].units = 2;
+  ck_assert_int_eq(ref_net_finish(net, 1, 8), 0);
+  RefOpts o = gh_nearest();
+  o.eta = rec_sdec(5, 1);
+  o.wdecay = rec_sdec(25, 2);
+  ck_scalar(o.eta, 1 << 30, -31);
+  ck_scalar(o.wdecay, 1 << 30, -32);
+  ck_assert_int_eq(ref_init_recipe(net, &o), 0);
+  RefParam *pp = &net->params[0];
+  ck_assert_ptr_nonnull(pp->mom);
+  int32_t w0[4] = {16384, 0, 16384, 0};
+  memcpy(pp->master, w0, sizeof w0);
+  pp->master_exp = -15;
+  int8_t x[2] = {64, 0};
+  int32_t y[1] = {0};
+  ck_assert_int_eq(ref_train_step(net, x, -7, y, 1, 0, &o), 0);
+  ck_assert_int_eq(pp->view_exp, -7);
+  ck_assert_int_eq(pp->w[0], 64);
+  ck_assert_int_eq(pp->w[2], 64);
+  ck_assert_int_eq(net->act_exp[1], -8);
+  ck_assert_int_eq(net->act[1][0], 64);
+  ck_assert_int_eq(net->act[1][1], 64);
+  ck_assert_int_eq(net->loss_exp, -7);
+  ck_assert_int_eq(net->err_exp[1], -7);
+  ck_assert_int_eq(net->err[1][0], -64);
+  ck_assert_int_eq(net->err[1][1], 64);
+  ck_assert_int_eq(pp->g_exp, -14);
+  int64_t g[4] = {-4096, 0, 4096, 0};
+  int32_t v1[4] = {-8192, 0, 24576, 0};
+  int32_t w1[4] = {18432, 0, 10240, 0};
+  for (int j = 0; j < 4; j++) {
+    ck_assert_int_eq(pp->g32[j], g[j]);
+    ck_assert_int_eq(pp->mom[j], v1[j]);
+    ck_assert_int_eq(pp->master[j], w1[j]);
+  }
+  ck_assert_int_eq(pp->mom_exp, -16);
+  ck_assert_int_eq(pp->master_exp, -15);
+  ref_net_free(net);
+}
+END_TEST
+
+/* Toy problem: 8 features, 4 classes; class c = draw mod 4 lifts features
+ * 2c and 2c+1 by 80 over noise in [-16, 16]. Deterministic: sample index j
+ * of stream `tid`. x (n, 8) at -7. */
+static void toy_batch(uint32_t tid, uint64_t first, int n, int8_t *x, int32_t *y) {
+  uint64_t key = nit_key(99, 0, tid);
+  for (int b = 0; b < n; b++) {
+    uint64_t r = nit_draw(key, first + (uint64_t)b);
+    int c = (int)(r % 4);
+    y[b] = c;
+    for (int f = 0; f < 8; f++) {
+      int v = (int)((r >> (8 + 5 * f)) % 33) - 16;
+      if (f / 2 == c)
+        v += 80;
+      x[b * 8 + f] = (int8_t)v;
+    }
+  }
+}
+
+/* A loss that needs no logarithm: sum over samples of C - t_y of the table
+ * softmax (R§5), i.e. (1 - p_y) 2^15 per sample; it falls as p_y rises, as
+ * the cross-entropy does. Eval forward on a fixed batch. */
+static int64_t toy_loss(RefNet *net, const RefOpts *o, const int8_t *x, const int32_t *y, int n) {
+  int8_t logits[64 * 4];
+  int le;
+  ck_assert_int_eq(ref_forward(net, x, -7, n, o, logits, &le), 0);
+  int64_t sum = 0, e32[4];
+  for (int b = 0; b < n; b++) {
+    rec_tsoftmax_row32(logits + 4 * b, le, 4, y[b], e32);
+    sum += -e32[y[b]];
+  }
+  return sum;
+}
+
+static RefNet *toy_mlp(void) {
+  RefNet *net = ref_net_new(4);
+  ck_assert_ptr_nonnull(net);
+  RefNode *nd = net->nodes;
+  nd[0].op = REF_INPUT, nd[0].c = 8, nd[0].h = nd[0].w = 1;
+  nd[1].op = REF_DENSE, nd[1].in[0] = 0, nd[1].units = 16;
+  nd[2].op = REF_RELU, nd[2].in[0] = 1;
+  nd[3].op = REF_DENSE, nd[3].in[0] = 2, nd[3].units = 4;
+  ck_assert_int_eq(ref_net_finish(net, 3, 8), 0);
+  return net;
+}
+
+START_TEST(test_net_learns) {
+  RefNet *net = toy_mlp();
+  RefOpts o = ref_ghaffari_opts(); /* all stochastic, momentum 0.9, decay 0.0005 */
+  o.seed = 5;
+  o.eta = rec_sdec(5, 2); /* lr 0.05 */
+  ck_assert_int_eq(ref_init_recipe(net, &o), 0);
+  enum { N = 64, B = 16, STEPS = 60 };
+  int8_t ex[N * 8], x[B * 8];
+  int32_t ey[N], y[B];
+  toy_batch(1, 0, N, ex, ey); /* held-out batch, another stream */
+  int64_t first = toy_loss(net, &o, ex, ey, N), prev = first;
+  for (int s = 0; s < STEPS; s++) {
+    toy_batch(2, (uint64_t)s * B, B, x, y);
+    ck_assert_int_eq(ref_train_step(net, x, -7, y, B, (uint64_t)s, &o), 0);
+    if ((s + 1) % 20 == 0) {
+      int64_t l = toy_loss(net, &o, ex, ey, N);
+      ck_assert_int_lt(l, prev);
+      prev = l;
+    }
+  }
+  /* chance is 3/4 2^15 per sample; the trained net is far below it */
+  ck_assert_int_gt(first, (int64_t)N * 32768 / 2);
+  ck_assert_int_lt(prev, first / 4);
+  ref_net_free(net);
+}
+END_TEST
+
+/* A net with every node kind RefNet has: conv, relu, non-overlapping
+ * maxpool, a fan-out (node 3 feeds 4 and 5), residual add, overlapping
+ * avgpool, dropout, flatten, dense. */
+static RefNet *toy_conv(void) {
+  RefNet *net = ref_net_new(10);
+  ck_assert_ptr_nonnull(net);
+  RefNode *nd = net->nodes;
+  nd[0].op = REF_INPUT, nd[0].c = 1, nd[0].h = nd[0].w = 6;
+  nd[1].op = REF_CONV, nd[1].in[0] = 0, nd[1].units = 4;
+  nd[1].kh = nd[1].kw = 3, nd[1].sh = nd[1].sw = 1, nd[1].ph = nd[1].pw = 1;
+  nd[2].op = REF_RELU, nd[2].in[0] = 1;
+  nd[3].op = REF_MAXPOOL, nd[3].in[0] = 2;
+  nd[3].kh = nd[3].kw = 2, nd[3].sh = nd[3].sw = 2;
+  nd[4].op = REF_CONV, nd[4].in[0] = 3, nd[4].units = 4;
+  nd[4].kh = nd[4].kw = 3, nd[4].sh = nd[4].sw = 1, nd[4].ph = nd[4].pw = 1;
+  nd[5].op = REF_ADD, nd[5].in[0] = 3, nd[5].in[1] = 4;
+  nd[6].op = REF_AVGPOOL, nd[6].in[0] = 5;
+  nd[6].kh = nd[6].kw = 2, nd[6].sh = nd[6].sw = 1;
+  nd[7].op = REF_DROPOUT, nd[7].in[0] = 6, nd[7].drop256 = 64;
+  nd[8].op = REF_FLATTEN, nd[8].in[0] = 7;
+  nd[9].op = REF_DENSE, nd[9].in[0] = 8, nd[9].units = 3;
+  ck_assert_int_eq(ref_net_finish(net, 9, 8), 0);
+  return net;
+}
+
+/* Train `steps` steps of batch 4 from seed and return the NITREF02 dump
+ * (malloc'd, *len bytes), then the eval logits in logits (4 * 3). */
+static uint8_t *conv_run(uint64_t seed, int master_bits, int steps, size_t *len, int8_t *logits) {
+  RefNet *net = toy_conv();
+  RefOpts o = ref_ghaffari_opts();
+  o.seed = seed;
+  o.master_bits = master_bits;
+  ck_assert_int_eq(ref_init_recipe(net, &o), 0);
+  int8_t x[4 * 36];
+  int32_t y[4];
+  for (int s = 0; s < steps; s++) {
+    uint64_t key = nit_key(3, (uint64_t)s, 0);
+    for (int j = 0; j < 4 * 36; j++)
+      x[j] = (int8_t)(nit_draw(key, (uint64_t)j) % 128);
+    for (int b = 0; b < 4; b++)
+      y[b] = (int32_t)(nit_draw(key, 1000u + (uint64_t)b) % 3);
+    ck_assert_int_eq(ref_train_step(net, x, -7, y, 4, (uint64_t)s, &o), 0);
+  }
+  ck_assert(net->has_err[3] && net->has_err[1]); /* errors reach the first conv */
+  FILE *f = tmpfile();
+  ck_assert_ptr_nonnull(f);
+  ck_assert_int_eq(ref_dump(net, f), 0);
+  long n = ftell(f);
+  ck_assert_int_gt(n, 8);
+  uint8_t *buf = malloc((size_t)n);
+  ck_assert_ptr_nonnull(buf);
+  rewind(f);
+  ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+  fclose(f);
+  *len = (size_t)n;
+  int le;
+  ck_assert_int_eq(ref_forward(net, x, -7, 4, &o, logits, &le), 0);
+  ref_net_free(net);
+  return buf;
+}
+
+START_TEST(test_net_determinism) {
+  size_t la, lb, lc, ld;
+  int8_t ga[12], gb[12], gc[12], gd[12];
+  uint8_t *a = conv_run(7, 16, 4, &la, ga);
+  uint8_t *b = conv_run(7, 16, 4, &lb, gb);
+  uint8_t *c = conv_run(8, 16, 4, &lc, gc);
+  uint8_t *d = conv_run(7, 32, 4, &ld, gd);
+  ck_assert(!memcmp(a, "NITREF02", 8));
+  ck_assert_uint_eq(la, lb);
+  ck_assert(!memcmp(a, b, la));
+  ck_assert(!memcmp(ga, gb, sizeof ga));
+  ck_assert(la != lc || memcmp(a, c, la)); /* another seed, other bits */
+  ck_assert_uint_gt(ld, la);               /* int32 masters take 4 bytes */
+  free(a), free(b), free(c), free(d);
+}
+END_TEST
+
+START_TEST(test_net_recipe_checks) {
+  RefNet *net = toy_mlp();
+  RefOpts gh = ref_ghaffari_opts(), ni = ref_default_opts();
+  ck_assert_int_eq(ni.recipe, REF_RECIPE_NITI);
+  ck_assert_int_eq(ref_recipe_parse("ghaffari"), REF_RECIPE_GHAFFARI);
+  ck_assert_int_eq(ref_recipe_parse("niti"), REF_RECIPE_NITI);
+  ck_assert_int_eq(ref_recipe_parse("unified"), -1);
+  int8_t x[8] = {0};
+  int32_t y[1] = {0};
+  /* ghaffari before ref_init_recipe: refused */
+  ck_assert_int_eq(ref_train_step(net, x, -7, y, 1, 0, &gh), -1);
+  ck_assert_int_eq(ref_init_recipe(net, &gh), 0);
+  ck_assert_int_eq(ref_train_step(net, x, -7, y, 1, 0, &ni), -1); /* mixed */
+  /* an all-zero input: zero activations and gradients, zero tensors at
+   * exponent 0 (R§1.2); the step is well defined (decay still moves W) */
+  ck_assert_int_eq(ref_train_step(net, x, -7, y, 1, 0, &gh), 0);
+  gh.bits_act = 9; /* widths are 2..8 */
+  ck_assert_int_eq(ref_train_step(net, x, -7, y, 1, 1, &gh), -1);
+  ref_net_free(net);
+  RefNet *wide = ref_net_new(2);
+  wide->nodes[0].op = REF_INPUT, wide->nodes[0].c = 2, wide->nodes[0].h = wide->nodes[0].w = 1;
+  wide->nodes[1].op = REF_DENSE, wide->nodes[1].in[0] = 0, wide->nodes[1].units = 2;
+  ck_assert_int_eq(ref_net_finish(wide, 1, 16), 0);
+  gh.bits_act = 8;
+  ck_assert_int_eq(ref_init_recipe(wide, &gh), -1); /* masters carry the width */
+  ref_net_free(wide);
+}
+END_TEST
+
 static Suite *recipe_suite(void) {
   Suite *s = suite_create("recipe");
   TCase *sc_ = tcase_create("scalars");
@@ -1114,6 +1372,13 @@ static Suite *recipe_suite(void) {
   tcase_add_test(nm, test_norm_edges);
   tcase_add_test(nm, test_norm_golden);
   suite_add_tcase(s, nm);
+  TCase *nt = tcase_create("net");
+  tcase_add_test(nt, test_net_hand_step);
+  tcase_add_test(nt, test_net_learns);
+  tcase_add_test(nt, test_net_determinism);
+  tcase_add_test(nt, test_net_recipe_checks);
+  tcase_set_timeout(nt, 60);
+  suite_add_tcase(s, nt);
   return s;
 }
 
