@@ -5,6 +5,19 @@
  *            [--mu M] [--test K] [--limit N] [--dump FILE] [--decay]
  *            [--act MODE] [--err MODE] [--grad MODE] [--weight-bits A]
  *   reftrain --builtin mlp ...   (784-512-256-10, no front end needed)
+ *   reftrain ... --recipe ghaffari [--lr D] [--momentum D] [--weight-decay D]
+ *            [--warmup N] [--warmup-ratio D] [--master 16|32]
+ *            [--bits-act B] [--bits-weight B] [--bits-grad B]
+ *            [--view MODE] [--update MODE]
+ *
+ * --recipe ghaffari (recipes.md R§8.2) starts from that recipe's defaults
+ * (every mode stochastic, widths 8, int16 masters, lr 0.01, momentum 0.9,
+ * decay 0.0005, no warmup) instead of the .nit file's NITI settings (batch
+ * and seed still come from the file); D is an exact decimal such as 0.01
+ * (0 turns momentum or decay off). The learning rate is constant, with the
+ * optional linear warmup of R§6.4 over N steps from ratio D (default
+ * 0.001); an epoch is limit / batch steps (at least 1). --mu and --decay are
+ * NITI's and are ignored under ghaffari.
  *
  * With a .nit file the recipe supplies the defaults (batch, seed, rounding
  * modes, the first m_u of the schedule, decay, weight bits); flags override.
@@ -125,6 +138,29 @@ static RefNet *builtin_mlp(int bits, char *msg, int msglen) {
   return net;
 }
 
+/* An exact decimal "123", "0.01", ".5" as N / 10^f (N < 10^18, f <= 9). */
+static int arg_dec(const char *s, uint64_t *n, int *f) {
+  uint64_t v = 0;
+  int digits = 0, frac = -1;
+  for (const char *p = s; *p; p++) {
+    if (*p == '.' && frac < 0) {
+      frac = 0;
+      continue;
+    }
+    if (*p < '0' || *p > '9' || digits >= 18)
+      return -1;
+    v = v * 10 + (uint64_t)(*p - '0');
+    digits++;
+    if (frac >= 0 && ++frac > 9)
+      return -1;
+  }
+  if (!digits)
+    return -1;
+  *n = v;
+  *f = frac < 0 ? 0 : frac;
+  return 0;
+}
+
 static int arg_int(const char *s, int64_t *v) {
   char *end;
   long long x = strtoll(s, &end, 10);
@@ -138,7 +174,13 @@ int main(int argc, char **argv) {
   const char *model = NULL, *builtin = NULL, *data = NULL, *dump = NULL;
   int64_t steps = 100, batch = -1, seed = -1, mu = -1, test = 1000, limit = 0, bits = 0;
   RefOpts o = ref_default_opts();
-  int decay = 0, set_act = -1, set_err = -1, set_grad = -1;
+  int decay = 0, set_act = -1, set_err = -1, set_grad = -1, set_view = -1, set_update = -1;
+  int recipe = REF_RECIPE_NITI;
+  int64_t warmup = 0, master = 16, bits_a = 8, bits_w = 8, bits_g = 8;
+  /* decimals of the ghaffari settings: {N, f}; f = -1 means "default" */
+  uint64_t dec_n[4] = {0, 0, 0, 0};
+  int dec_f[4] = {-1, -1, -1, -1}; /* lr, momentum, weight decay, warmup ratio */
+  static const char *dec_names[4] = {"--lr", "--momentum", "--weight-decay", "--warmup-ratio"};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -160,6 +202,35 @@ int main(int argc, char **argv) {
       dump = v;
     else if (!strcmp(a, "--builtin"))
       builtin = v;
+    else if (!strcmp(a, "--recipe")) {
+      recipe = ref_recipe_parse(v);
+      if (recipe < 0)
+        return die("unknown recipe '%s' (niti, ghaffari)", v);
+    } else if (!strcmp(a, "--view") || !strcmp(a, "--update")) {
+      int m = parse_mode(v);
+      if (m < 0)
+        return die("unknown rounding mode '%s' (pseudo, stochastic, nearest)", v);
+      if (a[2] == 'v')
+        set_view = m;
+      else
+        set_update = m;
+    } else if (!strcmp(a, "--lr") || !strcmp(a, "--momentum") || !strcmp(a, "--weight-decay") ||
+               !strcmp(a, "--warmup-ratio")) {
+      int d = 0;
+      while (strcmp(a, dec_names[d]))
+        d++;
+      if (arg_dec(v, &dec_n[d], &dec_f[d]))
+        return die("'%s' is not a decimal such as 0.01", v);
+    } else if (!strcmp(a, "--warmup"))
+      num = &warmup;
+    else if (!strcmp(a, "--master"))
+      num = &master;
+    else if (!strcmp(a, "--bits-act"))
+      num = &bits_a;
+    else if (!strcmp(a, "--bits-weight"))
+      num = &bits_w;
+    else if (!strcmp(a, "--bits-grad"))
+      num = &bits_g;
     else if (!strcmp(a, "--act") || !strcmp(a, "--err") || !strcmp(a, "--grad")) {
       int m = parse_mode(v);
       if (m < 0)
@@ -232,6 +303,40 @@ int main(int argc, char **argv) {
     o.mu = (int)mu;
   if (decay)
     o.decay = 1;
+  RecSchedule sch;
+  memset(&sch, 0, sizeof sch);
+  if (recipe == REF_RECIPE_GHAFFARI) {
+    RefOpts g = ref_ghaffari_opts();
+    g.seed = o.seed;
+    o = g;
+    if (warmup < 0 || (master != 16 && master != 32) || bits_a < 2 || bits_a > 8 || bits_w < 2 ||
+        bits_w > 8 || bits_g < 2 || bits_g > 8)
+      return die("%s", "bad --warmup, --master (16, 32) or --bits-* (2..8)");
+    o.master_bits = (int)master;
+    o.bits_act = (int)bits_a, o.bits_weight = (int)bits_w, o.bits_grad = (int)bits_g;
+    if (dec_f[1] >= 0)
+      o.momentum = rec_sdec(dec_n[1], dec_f[1]);
+    if (dec_f[2] >= 0)
+      o.wdecay = rec_sdec(dec_n[2], dec_f[2]);
+    if (set_view >= 0)
+      o.view_round = set_view;
+    if (set_update >= 0)
+      o.update_round = set_update;
+    sch.kind = REC_LR_PIECEWISE;
+    sch.count = 1;
+    sch.value[0] = dec_f[0] >= 0 ? rec_sdec(dec_n[0], dec_f[0]) : o.eta;
+    sch.warmup = warmup;
+    sch.warmup_ratio_q30 = dec_f[3] >= 0 ? rec_q30_dec(dec_n[3], dec_f[3]) : rec_q30_dec(1, 3);
+    uint64_t p10 = 1;
+    for (int i = 0; dec_f[0] > 0 && i < dec_f[0]; i++)
+      p10 *= 10;
+    if (dec_f[0] >= 0 && dec_n[0] > 1000 * p10) /* R§6.4: eta <= 1000 */
+      return die("%s", "--lr must be at most 1000");
+  } else if (set_view >= 0 || set_update >= 0 || dec_f[0] >= 0 || dec_f[1] >= 0 ||
+             dec_f[2] >= 0 || dec_f[3] >= 0 || warmup) {
+    return die("%s", "--lr, --momentum, --weight-decay, --warmup*, --view, --update need "
+                     "--recipe ghaffari");
+  }
   if (set_act >= 0)
     o.act_round = set_act;
   if (set_err >= 0)
@@ -263,8 +368,12 @@ int main(int argc, char **argv) {
   int8_t *logits = malloc((size_t)batch * (size_t)net->classes);
   if (!x || !y || !logits)
     return die("%s", "out of memory");
-  ref_init(net, o.seed);
+  if (ref_init_recipe(net, &o))
+    return die("%s", net->msg);
+  int64_t per_epoch = limit / batch > 0 ? limit / batch : 1;
   for (int64_t s = 0; s < steps; s++) {
+    if (recipe == REF_RECIPE_GHAFFARI)
+      o.eta = rec_lr(&sch, s / per_epoch + 1, (uint64_t)s, per_epoch);
     for (int64_t b = 0; b < batch; b++) {
       int64_t j = (s * batch + b) % limit;
       ref_quantize_u8(tx.data + j * per, per, x + b * per);
