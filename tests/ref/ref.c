@@ -581,9 +581,22 @@ const char *ref_recipe_name(int recipe) {
 }
 
 const char *ref_op_name(RefOp op) {
-  static const char *names[] = {"input", "dense", "conv", "maxpool", "avgpool",
-                                "relu", "flatten", "dropout", "add"};
+  static const char *names[] = {"input",   "dense",     "conv",      "maxpool",
+                                "avgpool", "relu",      "flatten",   "dropout",
+                                "add",     "batchnorm", "layernorm", "l1norm",
+                                "l1layernorm"};
   return (unsigned)op < sizeof names / sizeof names[0] ? names[op] : "?";
+}
+
+static int is_norm(RefOp op) {
+  return op >= REF_BATCHNORM && op <= REF_L1LAYERNORM;
+}
+
+static int has_norm(const RefNet *net) {
+  for (int i = 1; i < net->nnodes; i++)
+    if (is_norm(net->nodes[i].op))
+      return 1;
+  return 0;
 }
 
 static int fail(RefNet *net, const char *what, int node) {
@@ -630,6 +643,12 @@ static void free_buffers(RefNet *net) {
   free(net->wide_acc);
   free(net->wide_acc2);
   free(net->loss_e);
+  free(net->norm_scratch);
+  for (int i = 0; net->nstat && i < net->nnodes; i++)
+    free(net->nstat[i]);
+  free(net->nstat);
+  net->nstat = NULL;
+  net->norm_scratch = NULL;
   net->act = net->err = net->ein[0] = net->ein[1] = NULL;
   net->wide_acc = net->wide_acc2 = NULL;
   net->loss_e = NULL;
@@ -649,6 +668,12 @@ void ref_net_free(RefNet *net) {
     free(net->params[p].G);
   }
   free(net->params);
+  for (int i = 0; net->run_mean && i < net->nnodes; i++) {
+    free(net->run_mean[i]);
+    free(net->run_dev[i]);
+  }
+  free(net->run_mean);
+  free(net->run_dev);
   free(net->act_exp);
   free(net->err_exp);
   free(net->has_err);
@@ -713,6 +738,18 @@ static int shape_node(RefNet *net, int i) {
         return fail(net, "avgpool window area must be a power of two", i);
     }
     return 0;
+  case REF_BATCHNORM:
+  case REF_LAYERNORM:
+  case REF_L1NORM:
+  case REF_L1LAYERNORM:
+    if (nd->eps.m == 0) {
+      nd->eps = rec_sdec(1, 5);
+      nd->nmom = rec_sdec(1, 1);
+      nd->one_minus_nmom = rec_sdec(9, 1);
+      nd->l1k.m = REC_SQRT_PI_2_Q30, nd->l1k.e = -30;
+    }
+    nd->c = a->c, nd->h = a->h, nd->w = a->w;
+    return 0;
   case REF_RELU:
   case REF_DROPOUT:
     if (nd->op == REF_DROPOUT && (nd->drop256 < 0 || nd->drop256 > 255))
@@ -752,6 +789,10 @@ int ref_net_finish(RefNet *net, int output, int weight_bits) {
       return -1;
     RefNode *nd = &net->nodes[i];
     nd->param = nd->op == REF_DENSE || nd->op == REF_CONV ? nparams++ : -1;
+    if (is_norm(nd->op)) {
+      nd->param = nparams;
+      nparams += 2; /* gamma, beta */
+    }
   }
   int64_t classes = per_sample(&net->nodes[output]);
   if (classes > REF_MAX_CLASSES)
@@ -791,6 +832,23 @@ int ref_net_finish(RefNet *net, int output, int weight_bits) {
     RefNode *nd = &net->nodes[i];
     if (nd->param < 0)
       continue;
+    for (int r = 0; is_norm(nd->op) && r < 2; r++) {
+      RefParam *q = &net->params[nd->param + r];
+      q->node = i;
+      q->role = 1 + r;
+      q->shape[0] = nd->c, q->shape[1] = q->shape[2] = q->shape[3] = 1;
+      q->fan_in = 1;
+      q->count = nd->c;
+      ref_init_rule(1, &q->exp, &q->bound); /* unused: norm layers are not NITI's */
+      q->w = calloc((size_t)q->count, 1);
+      q->g32 = calloc((size_t)q->count, sizeof(int64_t));
+      if (weight_bits > 8)
+        q->wide = calloc((size_t)q->count, sizeof(int16_t));
+      if (!q->w || !q->g32 || (weight_bits > 8 && !q->wide))
+        return fail(net, "out of memory", -1);
+    }
+    if (is_norm(nd->op))
+      continue;
     RefParam *pp = &net->params[nd->param];
     const RefNode *a = &net->nodes[nd->in[0]];
     pp->node = i;
@@ -827,10 +885,29 @@ void ref_init(RefNet *net, uint64_t seed) {
   }
 }
 
+/* The RecNorm of norm node i for n samples. */
+static RecNorm norm_of(const RefNet *net, int i, int n) {
+  const RefNode *nd = &net->nodes[i];
+  RecNorm l;
+  l.kind = nd->op == REF_BATCHNORM   ? REC_BN
+           : nd->op == REF_LAYERNORM ? REC_LN
+           : nd->op == REF_L1NORM    ? REC_L1BN
+                                     : REC_L1LN;
+  l.n = n;
+  l.c = nd->c;
+  l.hw = (int64_t)nd->h * nd->w;
+  l.eps = nd->eps;
+  l.k = nd->l1k;
+  return l;
+}
+
 int ref_init_recipe(RefNet *net, const RefOpts *o) {
   if (o->recipe == REF_RECIPE_NITI) {
     if (net->recipe != REF_RECIPE_NITI)
       return fail(net, "net was initialized for another recipe", -1);
+    if (has_norm(net))
+      return fail(net, "normalization layers need a recipe with a learning rate (ghaffari)",
+                  -1);
     ref_init(net, o->seed);
     return 0;
   }
@@ -858,8 +935,13 @@ int ref_init_recipe(RefNet *net, const RefOpts *o) {
     if (!pp->master || !pp->G || (o->momentum.m != 0 && !pp->mom))
       return fail(net, "out of memory", -1);
     int bound;
-    pp->master_exp = rec_master_init(pp->fan_in, o->master_bits, o->seed, p, pp->count,
-                                     pp->master, &bound);
+    if (pp->role == 1)
+      pp->master_exp = rec_gamma_init(o->master_bits, pp->count, pp->master);
+    else if (pp->role == 2)
+      pp->master_exp = rec_beta_init(pp->count, pp->master);
+    else
+      pp->master_exp = rec_master_init(pp->fan_in, o->master_bits, o->seed, p, pp->count,
+                                       pp->master, &bound);
     if (pp->mom)
       memset(pp->mom, 0, bytes);
     pp->mom_exp = 0; /* R§1.2: the zero tensor */
@@ -867,6 +949,30 @@ int ref_init_recipe(RefNet *net, const RefOpts *o) {
     memset(pp->G, 0, bytes);
     memset(pp->g32, 0, (size_t)pp->count * sizeof(int64_t));
     pp->view_exp = pp->g_exp = 0;
+  }
+  if (has_norm(net)) {
+    size_t nn = (size_t)net->nnodes;
+    if (!net->run_mean)
+      net->run_mean = calloc(nn, sizeof *net->run_mean);
+    if (!net->run_dev)
+      net->run_dev = calloc(nn, sizeof *net->run_dev);
+    if (!net->run_mean || !net->run_dev)
+      return fail(net, "out of memory", -1);
+    for (int i = 1; i < net->nnodes; i++) {
+      RefNode *nd = &net->nodes[i];
+      if (!is_norm(nd->op))
+        continue;
+      RecNorm l = norm_of(net, i, 1);
+      if (!rec_norm_batch_stats(l.kind))
+        continue;
+      if (!net->run_mean[i])
+        net->run_mean[i] = malloc((size_t)nd->c * sizeof(RecScalar));
+      if (!net->run_dev[i])
+        net->run_dev[i] = malloc((size_t)nd->c * sizeof(RecScalar));
+      if (!net->run_mean[i] || !net->run_dev[i])
+        return fail(net, "out of memory", -1);
+      rec_norm_running_init(&l, net->run_mean[i], net->run_dev[i]);
+    }
   }
   net->recipe = REF_RECIPE_GHAFFARI;
   net->master_bits = o->master_bits;
@@ -913,6 +1019,19 @@ static int reserve(RefNet *net, int n) {
   net->loss_e = malloc((size_t)n * (size_t)net->classes);
   if (!net->wide_acc || !net->wide_acc2 || !net->loss_e)
     return fail(net, "out of memory", -1);
+  if (has_norm(net)) {
+    net->norm_scratch = malloc((size_t)big * 3 * sizeof(int64_t));
+    net->nstat = calloc(nn, sizeof *net->nstat);
+    if (!net->norm_scratch || !net->nstat)
+      return fail(net, "out of memory", -1);
+    for (int i = 1; i < net->nnodes; i++)
+      if (is_norm(net->nodes[i].op)) {
+        int64_t groups = net->nodes[i].c > n ? net->nodes[i].c : n;
+        net->nstat[i] = malloc((size_t)groups * sizeof(RecNormStat));
+        if (!net->nstat[i])
+          return fail(net, "out of memory", -1);
+      }
+  }
   net->cap = n;
   return 0;
 }
@@ -929,6 +1048,8 @@ static int check_opts(RefNet *net, const RefOpts *o) {
                          ? "the net was not initialized for this recipe (ref_init_recipe)"
                          : "unknown recipe",
                 -1);
+  if (o->recipe == REF_RECIPE_NITI && has_norm(net))
+    return fail(net, "normalization layers need a recipe with a learning rate (ghaffari)", -1);
   if (o->recipe == REF_RECIPE_GHAFFARI) {
     int b[3] = {o->bits_act, o->bits_weight, o->bits_grad};
     for (int i = 0; i < 3; i++)
@@ -1061,6 +1182,28 @@ static void forward_node(RefNet *net, int i, int n, uint64_t step, const RefOpts
     }
     net->act_exp[i] = sx;
     break;
+  case REF_BATCHNORM:
+  case REF_LAYERNORM:
+  case REF_L1NORM:
+  case REF_L1LAYERNORM: {
+    /* R§7.2 / R§7.3; the group-size limit was checked by forward_all */
+    const RefParam *gp = &net->params[nd->param], *bp = &net->params[nd->param + 1];
+    RecNorm l = norm_of(net, i, n);
+    int sy = 0;
+    if (train) {
+      rec_norm_forward(&l, x, sx, gp->w, gp->view_exp, bp->w, bp->view_exp, o->bits_act,
+                       o->act_round, key, net->nstat[i], out, &sy, net->norm_scratch);
+      if (rec_norm_batch_stats(l.kind))
+        rec_norm_running_update(&l, net->nstat[i], sx, nd->nmom, nd->one_minus_nmom,
+                                net->run_mean[i], net->run_dev[i]);
+    } else {
+      rec_norm_eval(&l, x, sx, gp->w, gp->view_exp, bp->w, bp->view_exp,
+                    net->run_mean ? net->run_mean[i] : NULL, net->run_dev ? net->run_dev[i] : NULL,
+                    o->bits_act, o->act_round, key, out, &sy, net->norm_scratch);
+    }
+    net->act_exp[i] = sy;
+    break;
+  }
   case REF_ADD: {
     const int8_t *t[2] = {x, net->act[nd->in[1]]};
     int e[2] = {sx, net->act_exp[nd->in[1]]};
@@ -1082,12 +1225,20 @@ static int forward_all(RefNet *net, const int8_t *x, int in_exp, int n, uint64_t
   for (int p = 0; p < net->nparams; p++) {
     RefParam *pp = &net->params[p];
     if (is_gh(o)) /* R§6.1: the view of the master, once per step */
-      pp->view_exp = rec_view(pp->master, pp->count, pp->master_exp, o->bits_weight,
+      pp->view_exp = rec_view(pp->master, pp->count, pp->master_exp,
+                              pp->role ? 8 : o->bits_weight, /* R§6.1: norm views 8 bits */
                               o->view_round, nit_key(o->seed, step, NIT_TID_OPT(p, REC_OPT_VIEW)),
                               pp->w);
     else if (pp->wide)
       ref_wide_view(pp->wide, pp->count, net->weight_bits, pp->w);
   }
+  for (int i = 1; i < net->nnodes; i++)
+    if (is_norm(net->nodes[i].op)) {
+      RecNorm l = norm_of(net, i, n);
+      int64_t g = rec_norm_group_size(&l);
+      if (g < 1 || g > REC_NORM_MAX_GROUP)
+        return fail(net, "normalization group larger than 2^20 elements", i);
+    }
   memcpy(net->act[0], x, (size_t)((int64_t)n * per_sample(&net->nodes[0])));
   net->act_exp[0] = in_exp;
   for (int i = 1; i < net->nnodes; i++)
@@ -1141,7 +1292,7 @@ static int pool_pass(const RefOpts *o, const RefNode *nd, const int64_t *e32, in
 }
 
 /* Backward of node i: input errors (where needed) and the weight gradient. */
-static void backward_node(RefNet *net, int i, int n, uint64_t step, const RefOpts *o) {
+static int backward_node(RefNet *net, int i, int n, uint64_t step, const RefOpts *o) {
   const RefNode *nd = &net->nodes[i];
   const int8_t *e = net->err[i];
   int se = net->err_exp[i];
@@ -1155,7 +1306,7 @@ static void backward_node(RefNet *net, int i, int n, uint64_t step, const RefOpt
   RefGeom g;
   switch (nd->op) {
   case REF_INPUT:
-    return;
+    return 0;
   case REF_DENSE: {
     RefParam *pp = &net->params[nd->param];
     ref_dense_grad(x, e, n, pp->shape[1], pp->shape[0], pp->g32);
@@ -1165,7 +1316,7 @@ static void backward_node(RefNet *net, int i, int n, uint64_t step, const RefOpt
       int k = rq_err(o, e32, cin, key, ein);
       net->ein_exp[0][i] = se + wexp(o, pp) + k;
     }
-    return;
+    return 0;
   }
   case REF_CONV: {
     RefParam *pp = &net->params[nd->param];
@@ -1177,7 +1328,7 @@ static void backward_node(RefNet *net, int i, int n, uint64_t step, const RefOpt
       int k = rq_err(o, e32, cin, key, ein);
       net->ein_exp[0][i] = se + wexp(o, pp) + k;
     }
-    return;
+    return 0;
   }
   case REF_MAXPOOL:
     if (want) {
@@ -1186,7 +1337,7 @@ static void backward_node(RefNet *net, int i, int n, uint64_t step, const RefOpt
       int k = pool_pass(o, nd, e32, cin, key, ein); /* k = 0 without overlap */
       net->ein_exp[0][i] = se + k;
     }
-    return;
+    return 0;
   case REF_AVGPOOL:
     if (want) {
       g = geom_of(net, i);
@@ -1194,33 +1345,60 @@ static void backward_node(RefNet *net, int i, int n, uint64_t step, const RefOpt
       int k = pool_pass(o, nd, e32, cin, key, ein);
       net->ein_exp[0][i] = se - ref_log2_exact((int64_t)nd->kh * nd->kw) + k;
     }
-    return;
+    return 0;
   case REF_RELU:
     if (want) {
       ref_relu_backward(x, e, cin, ein);
       net->ein_exp[0][i] = se;
     }
-    return;
+    return 0;
   case REF_FLATTEN:
     if (want) {
       memcpy(ein, e, (size_t)cin);
       net->ein_exp[0][i] = se;
     }
-    return;
+    return 0;
   case REF_DROPOUT:
     if (want) {
       ref_dropout_apply(e, cin, nd->drop256, nit_key(o->seed, step, NIT_TID_MASK(i)), ein);
       net->ein_exp[0][i] = se;
     }
-    return;
+    return 0;
+  case REF_BATCHNORM:
+  case REF_LAYERNORM:
+  case REF_L1NORM:
+  case REF_L1LAYERNORM: {
+    /* R§7.4 with EQ = RQ_{b_g} at ERR(i); R§7.5 parameter gradients */
+    RefParam *gp = &net->params[nd->param], *bp = &net->params[nd->param + 1];
+    RecNorm l = norm_of(net, i, n);
+    if (want) {
+      int sdx;
+      rec_norm_backward(&l, x, net->act_exp[a], net->nstat[i], gp->w, gp->view_exp, e, se,
+                        o->bits_grad, o->err_round, key, ein, &sdx, net->norm_scratch);
+      net->ein_exp[0][i] = sdx;
+    }
+    RecScalar *dgamma = malloc((size_t)nd->c * sizeof *dgamma);
+    if (!dgamma || rec_norm_param_grads(&l, x, net->nstat[i], e, bp->g32, dgamma)) {
+      free(dgamma);
+      return fail(net, "out of memory", i);
+    }
+    bp->g_exp = se;
+    gp->g_exp = rec_norm_dgamma_to_g(dgamma, nd->c, se, o->grad_round,
+                                     nit_key(o->seed, step, NIT_TID_OPT(nd->param, REC_OPT_GRAD)),
+                                     gp->G);
+    gp->g_direct = 1;
+    free(dgamma);
+    return 0;
+  }
   case REF_ADD:
     for (int s = 0; s < 2; s++)
       if (net->need_err[nd->in[s]]) {
         memcpy(net->ein[s][i], e, (size_t)cin);
         net->ein_exp[s][i] = se;
       }
-    return;
+    return 0;
   }
+  return 0;
 }
 
 /* Ghaffari's optimizer for every parameter tensor (R§6.2, R§6.3, R§12
@@ -1230,8 +1408,10 @@ static int sgd_all(RefNet *net, int n, uint64_t step, const RefOpts *o) {
   net->eta = o->eta;
   for (int p = 0; p < net->nparams; p++) {
     RefParam *pp = &net->params[p];
-    int k = rec_grad_reduce(pp->g32, pp->count, o->grad_round,
-                            nit_key(o->seed, step, NIT_TID_OPT(p, REC_OPT_GRAD)), pp->G);
+    int k = pp->g_direct ? 0
+                         : rec_grad_reduce(pp->g32, pp->count, o->grad_round,
+                                           nit_key(o->seed, step, NIT_TID_OPT(p, REC_OPT_GRAD)),
+                                           pp->G);
     RecSgd sg;
     sg.a_bits = o->master_bits;
     sg.mode = o->update_round;
@@ -1277,7 +1457,8 @@ int ref_train_step(RefNet *net, const int8_t *x, int in_exp, const int32_t *y, i
     if (!net->need_err[i])
       continue;
     gather_error(net, i, n, step, o);
-    backward_node(net, i, n, step, o);
+    if (backward_node(net, i, n, step, o))
+      return -1;
   }
 
   if (is_gh(o))
@@ -1339,7 +1520,7 @@ static int dump_recipe(RefNet *net, FILE *f) {
   put_u32(f, (uint32_t)net->recipe);
   for (int p = 0; p < net->nparams; p++) {
     const RefParam *pp = &net->params[p];
-    put_u32(f, 0);
+    put_u32(f, (uint32_t)pp->role);
     put_u32(f, (uint32_t)net->master_bits);
     put_u32(f, (uint32_t)pp->master_exp);
     put_u64(f, (uint64_t)pp->count);
@@ -1366,6 +1547,13 @@ static int dump_recipe(RefNet *net, FILE *f) {
       fwrite(net->err[i], 1, (size_t)count, f);
     put_u32(f, 1);
   }
+  for (int i = 1; net->run_mean && i < net->nnodes; i++)
+    for (int c = 0; net->run_mean[i] && c < net->nodes[i].c; c++) {
+      put_u32(f, (uint32_t)net->run_mean[i][c].m);
+      put_u32(f, (uint32_t)net->run_mean[i][c].e);
+      put_u32(f, (uint32_t)net->run_dev[i][c].m);
+      put_u32(f, (uint32_t)net->run_dev[i][c].e);
+    }
   put_u64(f, (uint64_t)net->eta.m);
   put_u32(f, (uint32_t)net->eta.e);
   fflush(f);

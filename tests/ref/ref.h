@@ -174,6 +174,12 @@ typedef enum {
   REF_FLATTEN,
   REF_DROPOUT,
   REF_ADD,
+  /* normalization layers (R§7): recipe ghaffari only; parameters gamma
+   * (index param) and beta (param + 1) of C elements each */
+  REF_BATCHNORM,
+  REF_LAYERNORM,
+  REF_L1NORM,
+  REF_L1LAYERNORM,
 } RefOp;
 
 typedef struct RefNode {
@@ -186,10 +192,15 @@ typedef struct RefNode {
   int groups;            /* conv, >= 1 */
   int drop256;           /* dropout: drop probability in 1/256 units, 0..255 */
   int param;             /* computed: index into params, -1 if none */
+  /* norm layers: eps, momentum m and 1 - m (batch-statistics kinds), k
+   * (L1 kinds) as S31 scalars from their decimals; a zero eps.m selects
+   * R§11.1's defaults (0.00001, 0.1, 0.9, SQRT_PI_2) for all four */
+  RecScalar eps, nmom, one_minus_nmom, l1k;
 } RefNode;
 
 typedef struct RefParam {
   int node;              /* owning node */
+  int role;              /* 0 weight, 1 gamma, 2 beta (R§6.1, R§12) */
   int shape[4];          /* (O, I/groups, KH, KW); dense (O, I, 1, 1) */
   int64_t count;         /* elements */
   int64_t fan_in;        /* I/groups * KH * KW; dense I */
@@ -206,6 +217,7 @@ typedef struct RefParam {
   int view_exp;          /* exponent of the view in w (w holds the view) */
   int g_exp;             /* exponent of g32 (s_in + s_e) */
   int32_t *G;            /* (count) g32 reduced to 31 bits (R§6.2) */
+  int g_direct;          /* gamma: G was made by rec_norm_dgamma_to_g (R§7.5) */
 } RefParam;
 
 typedef struct RefOpts {
@@ -265,6 +277,9 @@ typedef struct RefNet {
   int recipe;            /* REF_RECIPE_* the parameters were initialized for */
   int master_bits;       /* ghaffari: A of the masters */
   RecScalar eta;         /* ghaffari: eta(t) of the last train step */
+  RecNormStat **nstat;   /* per norm node: the groups of the last train forward */
+  RecScalar **run_mean, **run_dev; /* per batch-statistics norm node (C) */
+  int64_t *norm_scratch; /* 3 * the largest tensor, when the net has norm nodes */
   int64_t scratch_count; /* elements in wide_acc */
 
   char msg[256];         /* the last error */

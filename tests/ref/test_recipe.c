@@ -1335,6 +1335,119 @@ START_TEST(test_net_recipe_checks) {
 }
 END_TEST
 
+/* R§7.2's worked example through the driver: input (1, 1, 1), n = 4, a
+ * batchnorm node as the output (one class, so the loss error is zero). The
+ * gamma master 2^14 at -14 (R§6.1) has the view 64 at -6 (B = 15, k = 8),
+ * beta is the zero tensor, eps 0.00001 by default, every mode nearest:
+ * v = [10, -6, 3, 1] at -7 gives y = [90, -90, 11, -11] at -6. One class
+ * gives t = [32768] and e32 = 0: dy = 0, so dbeta = dgamma = 0 and only
+ * decay moves gamma (R§6.3, lr 0.01, decay 0.0005, V zero): V' = 0.0005 W
+ * = 0.0005, W' = W - 0.01 V' = 1 - 0.000005 = 0.999995. The tensor shrank
+ * below 1.0, so RQ_16 renormalizes to 15 magnitude bits at -15: 0.999995
+ * 2^15 = 32767.84, nearest 32768, saturated to lim(16) = 32767 at -15.
+ * beta stays the zero tensor. */
+START_TEST(test_net_norm_worked) {
+  RefNet *net = ref_net_new(2);
+  ck_assert_ptr_nonnull(net);
+  net->nodes[0].op = REF_INPUT, net->nodes[0].c = net->nodes[0].h = net->nodes[0].w = 1;
+  net->nodes[1].op = REF_BATCHNORM, net->nodes[1].in[0] = 0;
+  ck_assert_int_eq(ref_net_finish(net, 1, 8), 0);
+  ck_assert_int_eq(net->nparams, 2);
+  ck_assert_int_eq(net->params[0].role, 1);
+  ck_assert_int_eq(net->params[1].role, 2);
+  RefOpts o = gh_nearest();
+  ck_assert_int_eq(ref_init_recipe(net, &o), 0);
+  ck_assert_int_eq(net->params[0].master[0], 16384);
+  ck_assert_int_eq(net->params[0].master_exp, -14);
+  int8_t x[4] = {10, -6, 3, 1};
+  int32_t y[4] = {0, 0, 0, 0};
+  ck_assert_int_eq(ref_train_step(net, x, -7, y, 4, 0, &o), 0);
+  ck_assert_int_eq(net->params[0].w[0], 64);
+  ck_assert_int_eq(net->params[0].view_exp, -6);
+  int8_t want[4] = {90, -90, 11, -11};
+  ck_assert_int_eq(net->act_exp[1], -6);
+  for (int j = 0; j < 4; j++) {
+    ck_assert_int_eq(net->act[1][j], want[j]);
+    ck_assert_int_eq(net->err[1][j], 0);
+  }
+  ck_assert_int_eq(net->params[0].master[0], 32767);
+  ck_assert_int_eq(net->params[0].master_exp, -15);
+  ck_assert_int_eq(net->params[1].master[0], 0);
+  /* niti refuses norm layers (R§7.1) */
+  RefOpts ni = ref_default_opts();
+  ck_assert_int_eq(ref_train_step(net, x, -7, y, 4, 1, &ni), -1);
+  ref_net_free(net);
+  RefNet *n2 = ref_net_new(2);
+  n2->nodes[0].op = REF_INPUT, n2->nodes[0].c = n2->nodes[0].h = n2->nodes[0].w = 1;
+  n2->nodes[1].op = REF_LAYERNORM, n2->nodes[1].in[0] = 0;
+  ck_assert_int_eq(ref_net_finish(n2, 1, 8), 0);
+  ck_assert_int_eq(ref_init_recipe(n2, &ni), -1);
+  ref_net_free(n2);
+}
+END_TEST
+
+/* The toy MLP with a norm layer after the first dense: 8 -> dense 16 ->
+ * norm -> relu -> dense 4, for each of the four kinds. */
+static RefNet *toy_norm_mlp(RefOp kind) {
+  RefNet *net = ref_net_new(5);
+  ck_assert_ptr_nonnull(net);
+  RefNode *nd = net->nodes;
+  nd[0].op = REF_INPUT, nd[0].c = 8, nd[0].h = nd[0].w = 1;
+  nd[1].op = REF_DENSE, nd[1].in[0] = 0, nd[1].units = 16;
+  nd[2].op = kind, nd[2].in[0] = 1;
+  nd[3].op = REF_RELU, nd[3].in[0] = 2;
+  nd[4].op = REF_DENSE, nd[4].in[0] = 3, nd[4].units = 4;
+  ck_assert_int_eq(ref_net_finish(net, 4, 8), 0);
+  return net;
+}
+
+START_TEST(test_net_norm_learns) {
+  RefOp kinds[4] = {REF_BATCHNORM, REF_LAYERNORM, REF_L1NORM, REF_L1LAYERNORM};
+  for (int kk = 0; kk < 4; kk++) {
+    RefNet *net = toy_norm_mlp(kinds[kk]);
+    RefOpts o = ref_ghaffari_opts();
+    o.seed = 5;
+    o.eta = rec_sdec(5, 2);
+    ck_assert_int_eq(ref_init_recipe(net, &o), 0);
+    enum { N = 64, B = 16, STEPS = 60 };
+    int8_t ex[N * 8], x[B * 8];
+    int32_t ey[N], y[B];
+    toy_batch(1, 0, N, ex, ey);
+    int64_t first = toy_loss(net, &o, ex, ey, N);
+    for (int s = 0; s < STEPS; s++) {
+      toy_batch(2, (uint64_t)s * B, B, x, y);
+      ck_assert_int_eq(ref_train_step(net, x, -7, y, B, (uint64_t)s, &o), 0);
+    }
+    int64_t last = toy_loss(net, &o, ex, ey, N);
+    ck_assert_int_lt(last, first / 4);
+    /* gamma and beta moved */
+    const RefParam *gp = &net->params[1], *bp = &net->params[2];
+    ck_assert_int_eq(gp->role, 1);
+    ck_assert(gp->master_exp != -14 || gp->master[0] != 16384);
+    ck_assert_int_gt(ref_bitlen32(bp->master, bp->count), 0);
+    /* determinism with norm nodes: a second run gives the same dump */
+    FILE *f1 = tmpfile(), *f2 = tmpfile();
+    ck_assert_int_eq(ref_dump(net, f1), 0);
+    RefNet *again = toy_norm_mlp(kinds[kk]);
+    ck_assert_int_eq(ref_init_recipe(again, &o), 0);
+    for (int s = 0; s < STEPS; s++) {
+      toy_batch(2, (uint64_t)s * B, B, x, y);
+      ck_assert_int_eq(ref_train_step(again, x, -7, y, B, (uint64_t)s, &o), 0);
+    }
+    ck_assert_int_eq(toy_loss(again, &o, ex, ey, N), last);
+    ck_assert_int_eq(ref_dump(again, f2), 0);
+    long l1 = ftell(f1), l2 = ftell(f2);
+    ck_assert_int_eq(l1, l2);
+    rewind(f1), rewind(f2);
+    for (long j = 0; j < l1; j++)
+      ck_assert_int_eq(fgetc(f1), fgetc(f2));
+    fclose(f1), fclose(f2);
+    ref_net_free(again);
+    ref_net_free(net);
+  }
+}
+END_TEST
+
 static Suite *recipe_suite(void) {
   Suite *s = suite_create("recipe");
   TCase *sc_ = tcase_create("scalars");
@@ -1377,6 +1490,8 @@ static Suite *recipe_suite(void) {
   tcase_add_test(nt, test_net_learns);
   tcase_add_test(nt, test_net_determinism);
   tcase_add_test(nt, test_net_recipe_checks);
+  tcase_add_test(nt, test_net_norm_worked);
+  tcase_add_test(nt, test_net_norm_learns);
   tcase_set_timeout(nt, 60);
   suite_add_tcase(s, nt);
   return s;
