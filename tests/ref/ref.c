@@ -1170,7 +1170,7 @@ static void forward_node(RefNet *net, int i, int n, uint64_t step, const RefOpts
   case REF_DROPOUT:
     if (train) {
       ref_dropout_apply(x, count, nd->drop256, nit_key(o->seed, step, NIT_TID_MASK(i)), out);
-    } else if (is_gh(o) && nd->drop256) {
+    } else if (is_gh(o)) {
       /* R§3.6: eval scales by the keep probability, v (256 - p) at s - 8 */
       for (int64_t j = 0; j < count; j++)
         acc[j] = (int64_t)x[j] * (256 - nd->drop256);

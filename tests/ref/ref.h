@@ -311,10 +311,18 @@ int ref_init_recipe(RefNet *net, const RefOpts *o);
  *   4. backward in reverse topological order with the pre-update weights
  *      (fan-out errors summed at the producing node);
  *   5. update every weighted layer.
+ * Under o->recipe == REF_RECIPE_GHAFFARI (after ref_init_recipe) the step
+ * follows recipes.md R§12 instead: views of the masters (OPT(p, 3)),
+ * forward with RQ_{b_a} (norm layers with batch statistics, updating their
+ * running statistics), table softmax loss (R§5) with RQ_{b_g} at LOSS,
+ * backward with RQ_{b_g} at every site, then rec_sgd_step per parameter
+ * tensor with o->eta, o->momentum, o->wdecay.
  * 0, or -1 with net->msg (bad label, bad n, out of memory). */
 int ref_train_step(RefNet *net, const int8_t *x, int in_exp, const int32_t *y, int n,
                    uint64_t step, const RefOpts *o);
-/* Eval forward: dropout is identity, keys use step NIT_STEP_EVAL. Copies the
+/* Eval forward: dropout is identity (ghaffari: scaled by the keep
+ * probability, R§3.6; views and norms with running statistics, R§12), keys
+ * use step NIT_STEP_EVAL. Copies the
  * logits (n, classes) to `logits` (may be NULL) and their exponent to
  * *logit_exp. 0 or -1. */
 int ref_forward(RefNet *net, const int8_t *x, int in_exp, int n, const RefOpts *o,
