@@ -1505,6 +1505,23 @@ static void put_wide(FILE *f, int32_t v, int a_bits) {
     fputc((int)((u >> (8 * i)) & 0xff), f);
 }
 
+/* Node i's NITREF01 record: act exp, err exp, has-err, a fourth u32 (0 in
+ * NITREF01; the loss exponent on the output node in NITREF02), then the
+ * activation and error bytes. */
+static void dump_node(const RefNet *net, FILE *f, int i, uint32_t fourth) {
+  int64_t count = net->act ? (int64_t)net->n * per_sample(&net->nodes[i]) : 0;
+  int has = net->act && net->has_err[i];
+  put_u32(f, (uint32_t)net->act_exp[i]);
+  put_u32(f, (uint32_t)(has ? net->err_exp[i] : 0));
+  put_u32(f, (uint32_t)has);
+  put_u32(f, fourth);
+  put_u64(f, (uint64_t)count);
+  if (count)
+    fwrite(net->act[i], 1, (size_t)count, f);
+  if (has)
+    fwrite(net->err[i], 1, (size_t)count, f);
+}
+
 /* NITREF02 (R§12): the NITREF01 header, u32 recipe; per parameter u32 role
  * (0: weight), u32 A, i32 master_exp, u64 count, the master, i32 mom_exp,
  * u32 has_mom, the momentum (when present), i32 view_exp, the int8 view of
@@ -1534,18 +1551,8 @@ static int dump_recipe(RefNet *net, FILE *f) {
     fwrite(pp->w, 1, (size_t)pp->count, f);
   }
   for (int i = 0; i < net->nnodes; i++) {
-    int64_t count = net->act ? (int64_t)net->n * per_sample(&net->nodes[i]) : 0;
-    int has = net->act && net->has_err[i];
-    put_u32(f, (uint32_t)net->act_exp[i]);
-    put_u32(f, (uint32_t)(has ? net->err_exp[i] : 0));
-    put_u32(f, (uint32_t)has);
-    put_u32(f, (uint32_t)(i == net->output && net->trained ? net->loss_exp : 0));
-    put_u64(f, (uint64_t)count);
-    if (count)
-      fwrite(net->act[i], 1, (size_t)count, f);
-    if (has)
-      fwrite(net->err[i], 1, (size_t)count, f);
-    put_u32(f, 1);
+    dump_node(net, f, i, (uint32_t)(i == net->output && net->trained ? net->loss_exp : 0));
+    put_u32(f, 1); /* err_mu */
   }
   for (int i = 1; net->run_mean && i < net->nnodes; i++)
     for (int c = 0; net->run_mean[i] && c < net->nodes[i].c; c++) {
@@ -1585,19 +1592,8 @@ int ref_dump(RefNet *net, FILE *f) {
       }
     }
   }
-  for (int i = 0; i < net->nnodes; i++) {
-    int64_t count = net->act ? (int64_t)net->n * per_sample(&net->nodes[i]) : 0;
-    int has = net->act && net->has_err[i];
-    put_u32(f, (uint32_t)net->act_exp[i]);
-    put_u32(f, (uint32_t)(has ? net->err_exp[i] : 0));
-    put_u32(f, (uint32_t)has);
-    put_u32(f, 0);
-    put_u64(f, (uint64_t)count);
-    if (count)
-      fwrite(net->act[i], 1, (size_t)count, f);
-    if (has)
-      fwrite(net->err[i], 1, (size_t)count, f);
-  }
+  for (int i = 0; i < net->nnodes; i++)
+    dump_node(net, f, i, 0);
   fflush(f);
   if (ferror(f))
     return fail(net, "write error", -1);
