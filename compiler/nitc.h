@@ -188,6 +188,12 @@ typedef struct Shape {
   int c, h, w; /* (C, H, W); a vector of N is (N, 1, 1) */
 } Shape;
 
+/* A .nit decimal kept exactly: n / 10^f (f digits after the point, f <= 9). */
+typedef struct Dec {
+  uint64_t n;
+  int f;
+} Dec;
+
 typedef struct Node {
   OpKind op;
   char *name; /* unique: the user's name or "<kind><n>" */
@@ -204,6 +210,9 @@ typedef struct Node {
   int ph, pw;  /* conv, pools: zero padding (pools pad with "no value") */
   int groups;  /* conv */
   int drop256; /* dropout: drop probability in 1/256 units, 0..255 */
+  Dec eps;     /* norm layers: epsilon, default 0.00001 */
+  Dec nmom;    /* batchnorm, l1norm: running-statistics momentum, default 0.1 */
+  Dec nk;      /* l1 norms: k, default sqrt(pi/2) (n = 0: the default constant) */
 
   /* parameters (dense, conv); nweights == 0 for the others */
   int64_t nweights; /* elements */
@@ -211,7 +220,8 @@ typedef struct Node {
   int fan_in;       /* I/groups * KH * KW (dense: I) */
   int w_exp;        /* s_w from the init rule (docs/numerics.md) */
   int w_bound;      /* init draws uniform integers in [-w_bound, w_bound] */
-  int param;        /* index among the parameter tensors, -1 if none */
+  int param;        /* index among the parameter tensors, -1 if none; norm
+                     * layers own param (gamma, C) and param + 1 (beta, C) */
 
   /* accumulator widths, decided from shapes and the compiled batch:
    * int32 iff (terms summed) * 127 * 127 < 2^31 */
@@ -236,6 +246,25 @@ typedef struct Recipe {
   int weight_bits;            /* A in 8..16, default 8 */
   bool decay;                 /* NITI integer weight decay, default off */
   int holdout;                /* validation holdout samples, default 0 */
+
+  /* the recipe (docs/recipes.md); the fields below are used by recipes
+   * other than niti only */
+  int kind;                   /* NIT_RECIPE_*, default niti */
+  Loc kind_loc;               /* the `recipe` setting, or the train block */
+  int master_bits;            /* A of the masters: 16 (default) or 32 */
+  int view_round;             /* NIT_ROUND_*: views of the masters */
+  int update_round;           /* NIT_ROUND_*: momentum and master updates */
+  bool loss_table;            /* table softmax loss (default under ghaffari) */
+  int lr_kind;                /* NIT_LR_PIECEWISE or NIT_LR_COSINE */
+  int nlr;                    /* piecewise entries, 1..NIT_MAX_SCHED */
+  Dec lr[NIT_MAX_SCHED];      /* piecewise values; cosine: lr[0] is the base */
+  int lr_at[NIT_MAX_SCHED];   /* 1-based epoch of lr[i]; lr_at[0] = 1 */
+  Dec lr_min;                 /* cosine: the floor, default 0 */
+  int lr_period;              /* cosine: period in epochs, default `epochs` */
+  int64_t warmup;             /* warmup steps, 0 = none */
+  Dec warmup_ratio;           /* start ratio of the warmup, in (0, 1] */
+  Dec momentum;               /* in [0, 1), default 0.9 */
+  Dec wdecay;                 /* coupled weight decay in [0, 1), default 0.0005 */
 } Recipe;
 
 typedef struct Model {
@@ -247,6 +276,7 @@ typedef struct Model {
   int classes;
   Recipe recipe;
   int64_t nparams; /* total parameter elements */
+  int nptensors;   /* parameter tensors (Node.param indices 0 .. nptensors-1) */
 } Model;
 
 /* ------------------------------------------------------------------ plan.c */
@@ -263,6 +293,11 @@ typedef struct Plan {
   int64_t *param_off;  /* (nparams) byte offset of each parameter tensor in
                           * the params slab, 64-aligned */
   int64_t param_bytes; /* the params slab */
+  /* recipes with masters (-1 everywhere under niti): per parameter tensor */
+  int64_t *master_off; /* (nptensors) int16/int32 master */
+  int64_t *mom_off;    /* (nptensors) momentum, the master's width */
+  int64_t *stats_off;  /* (nptensors) gamma of a batch-statistics norm: i32 (C, 4) */
+  int64_t pstate_off;  /* i32 (nptensors, 4) {master exp, mom exp, view exp, 0} */
   int64_t exps_off;    /* i32 (nnodes, 4): {act, err, ein0, ein1} exponents */
   Buf *act;            /* (nnodes) int8 (B, C, H, W) outputs; act[0] unused (x) */
   int *act_alias;      /* (nnodes) node whose act buffer this node shares, or itself */
@@ -298,6 +333,9 @@ typedef struct Plan {
 /* The largest static memory (parameters + work slab) a model may need. */
 #define PLAN_MAX_BYTES ((int64_t)64 << 30)
 
+/* Parameter tensor t's element count and the node that owns it (a weighted
+ * node's weights; a norm layer's gamma at its param, beta at param + 1). */
+int64_t plan_ptensor(const Model *m, int t, const Node **owner);
 /* Plan a checked model's memory. Returns NULL after reporting an error at the
  * model (its memory would pass PLAN_MAX_BYTES). */
 Plan *plan_build(Model *m);
@@ -402,6 +440,10 @@ const char *sema_op_name(OpKind op);
 /* Initialization rule (docs/language.md): exponent c - 7 and bound for a
  * fan-in. Exposed for tests. */
 void sema_init_rule(int64_t fan_in, int *w_exp, int *w_bound);
+/* The master rule (docs/recipes.md, "Masters and views"): a master of A bits
+ * (16 or 32) starts uniform in [-m_bound, m_bound] at exponent m_exp - 16
+ * scaled by 2^16 when A = 32 (m_exp includes that -16). */
+void sema_master_rule(int64_t fan_in, int a_bits, int *m_exp, int *m_bound);
 /* True when `terms` products of two int8 values can overflow int32. */
 bool sema_needs_acc64(int64_t terms);
 

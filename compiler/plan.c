@@ -35,6 +35,22 @@ static int64_t round4(int64_t v) { return rup(v, 4); }
 
 static int64_t per_sample(const Shape *s) { return (int64_t)s->c * s->h * s->w; }
 
+int64_t plan_ptensor(const Model *m, int t, const Node **owner) {
+  for (int i = 0; i < m->nnodes; i++) {
+    const Node *nd = &m->nodes[i];
+    if (nd->param < 0 || t < nd->param) continue;
+    if (t == nd->param && nd->nweights > 0) {
+      *owner = nd;
+      return nd->nweights;
+    }
+    if (nd->nweights == 0 && t <= nd->param + 1) { /* norm layer: gamma, beta (C) */
+      *owner = nd;
+      return nd->out.c;
+    }
+  }
+  diag_internal(__FILE__, __LINE__, "no such parameter tensor");
+}
+
 /* The plan lives as long as the model: in the front end's arena. */
 static void *zalloc(size_t n) { return mem_alloc(n); }
 
@@ -72,16 +88,38 @@ Plan *plan_build(Model *m) {
     for (int j = 0; j < m->nodes[i].nin; j++) p->nconsumers[m->nodes[i].in[j]]++;
 
   /* The params slab: every tensor 64-aligned, in parameter order; int16
-   * elements for wide weights. */
-  int64_t esize = m->recipe.weight_bits > 8 ? 2 : 1, ptop = 0;
-  int nparams = 0;
-  for (int i = 0; i < n; i++) nparams += m->nodes[i].param >= 0;
-  p->param_off = zalloc(sizeof(int64_t) * (size_t)(nparams + 1));
-  for (int i = 0; i < n; i++) {
-    const Node *nd = &m->nodes[i];
-    if (nd->param < 0) continue;
-    p->param_off[nd->param] = ptop;
-    ptop = align_up(ptop + nd->nweights * esize);
+   * elements for wide weights. Recipes with masters keep per tensor the
+   * int8 view (at param_off), the master and the momentum (A bits each),
+   * batch-statistics norms their running statistics, and after all tensors
+   * the exponents (plan_ptensor gives each tensor's node and size). */
+  bool masters = m->recipe.kind != NIT_RECIPE_NITI;
+  int64_t esize = !masters && m->recipe.weight_bits > 8 ? 2 : 1, ptop = 0;
+  int64_t asize = m->recipe.master_bits / 8;
+  int np = m->nptensors;
+  p->param_off = zalloc(sizeof(int64_t) * (size_t)(np + 1));
+  p->master_off = zalloc(sizeof(int64_t) * (size_t)(np + 1));
+  p->mom_off = zalloc(sizeof(int64_t) * (size_t)(np + 1));
+  p->stats_off = zalloc(sizeof(int64_t) * (size_t)(np + 1));
+  for (int t = 0; t < np; t++) {
+    const Node *nd;
+    int64_t count = plan_ptensor(m, t, &nd);
+    p->param_off[t] = ptop;
+    ptop = align_up(ptop + count * esize);
+    p->master_off[t] = p->mom_off[t] = p->stats_off[t] = -1;
+    if (!masters) continue;
+    p->master_off[t] = ptop;
+    ptop = align_up(ptop + count * asize);
+    p->mom_off[t] = ptop;
+    ptop = align_up(ptop + count * asize);
+    if (t == nd->param && (nd->op == OP_BATCHNORM || nd->op == OP_L1NORM)) {
+      p->stats_off[t] = ptop;
+      ptop = align_up(ptop + count * 16);
+    }
+  }
+  p->pstate_off = -1;
+  if (masters) {
+    p->pstate_off = ptop;
+    ptop = align_up(ptop + (int64_t)np * 16);
   }
   p->param_bytes = ptop;
 

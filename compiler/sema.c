@@ -433,6 +433,7 @@ static void finish(Sema *s, Model *m) {
     return;
   }
   m->nparams = nparams;
+  m->nptensors = nparam;
 }
 
 static void check_model(Sema *s, const Ast *model, Model *m) {

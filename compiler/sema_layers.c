@@ -149,6 +149,16 @@ void sema_init_rule(int64_t fan_in, int *w_exp, int *w_bound) {
   *w_bound = b > 127 ? 127 : (int)b;
 }
 
+void sema_master_rule(int64_t fan_in, int a_bits, int *m_exp, int *m_bound) {
+  int w_exp, w_bound;
+  sema_init_rule(fan_in, &w_exp, &w_bound);
+  int c = w_exp + 7; /* -15 <= c <= 2 */
+  /* M15 = min(32767, isqrt(6 4^(15-c) div fan_in)); 6 4^(15-c) < 2^63 */
+  uint64_t b = isqrt64(((uint64_t)6 << (2 * (15 - c))) / (uint64_t)fan_in);
+  *m_bound = b > 32767 ? 32767 : (int)b;
+  *m_exp = c - 15 - (a_bits == 32 ? 16 : 0);
+}
+
 bool sema_needs_acc64(int64_t terms) { return terms > 133144; /* 133144 * 127^2 < 2^31 */ }
 
 /* ------------------------------------------------------------ arguments */

@@ -29,6 +29,18 @@ Recipe sema_default_recipe(void) {
   r.mu[0] = 3;
   r.mu_from[0] = 1;
   r.weight_bits = 8;
+  /* settings of the recipes with masters; recipe-dependent defaults (the
+   * rounding modes, the loss, decay) are applied once the recipe is known */
+  r.kind = NIT_RECIPE_NITI;
+  r.master_bits = 16;
+  r.view_round = r.update_round = NIT_ROUND_STOCHASTIC;
+  r.lr_kind = NIT_LR_PIECEWISE;
+  r.nlr = 1;
+  r.lr[0] = (Dec){1, 2}; /* 0.01 */
+  r.lr_at[0] = 1;
+  r.warmup_ratio = (Dec){1, 0};
+  r.momentum = (Dec){9, 1};   /* 0.9 */
+  r.wdecay = (Dec){5, 4};     /* 0.0005 */
   return r;
 }
 

@@ -32,7 +32,7 @@
 
 #include <stdint.h>
 
-#define NIT_ABI_VERSION 1
+#define NIT_ABI_VERSION 2
 
 enum {
   NIT_ROUND_PSEUDO = 0,     /* NITI pseudo-stochastic (default) */
@@ -45,6 +45,29 @@ enum {
  * report. One table for the compiler and the runtime. */
 #define NIT_ROUND_COUNT 3
 static const char *const nit_round_names[NIT_ROUND_COUNT] = {"pseudo", "stochastic", "nearest"};
+
+/* Training recipes (docs/recipes.md): NITI's, and Ghaffari et al.'s integer
+ * SGD with masters, momentum and learning-rate schedules. One table of names
+ * for the .nit file's `recipe` setting, the command lines and every report. */
+enum {
+  NIT_RECIPE_NITI = 0,
+  NIT_RECIPE_GHAFFARI = 1,
+};
+#define NIT_RECIPE_COUNT 2
+static const char *const nit_recipe_names[NIT_RECIPE_COUNT] = {"niti", "ghaffari"};
+
+/* Learning-rate schedules (docs/recipes.md, "Learning-rate schedules"). */
+enum {
+  NIT_LR_PIECEWISE = 0, /* lr[0] from epoch 1, lr[i] from epoch lr_at[i] */
+  NIT_LR_COSINE = 1,    /* cosine(lr[0], period=lr_period, min=lr_min) */
+};
+
+/* Roles of parameter tensors. */
+enum {
+  NIT_ROLE_WEIGHT = 0, /* dense / conv weights */
+  NIT_ROLE_GAMMA = 1,  /* a normalization layer's scale */
+  NIT_ROLE_BETA = 2,   /* a normalization layer's shift */
+};
 
 /* Update bits m_u: one range for the .nit file, the executable's flags and
  * checkpoints (docs/numerics.md, "Weight update"). */
@@ -60,6 +83,12 @@ static const char *const nit_round_names[NIT_ROUND_COUNT] = {"pseudo", "stochast
 #define NIT_TID_LOSS    0xFFFF0001u                   /* loss-gradient rounding */
 #define NIT_TID_SHUFFLE 0xFFFF0002u                   /* data order, step = epoch */
 #define NIT_TID_INIT(p) (0xFFFE0000u + (uint32_t)(p)) /* init of param tensor p */
+/* Optimizer streams of parameter tensor p (recipes other than niti), j one of
+ * NIT_OPT_*: the gradient reduced to 31 bits (and norm parameter gradients),
+ * the momentum update, the master update, the view of the master. */
+#define NIT_TID_OPT(p, j) (0xFFFC0000u + 4u * (uint32_t)(p) + (uint32_t)(j))
+enum { NIT_OPT_GRAD = 0, NIT_OPT_MOM = 1, NIT_OPT_MASTER = 2, NIT_OPT_VIEW = 3 };
+#define NIT_MAX_PARAMS 32768 /* parameter tensors per model: the OPT ids stay disjoint */
 #define NIT_STEP_INIT   UINT64_MAX                    /* step key used for init */
 #define NIT_STEP_EVAL   (UINT64_MAX - 1)              /* step key used by eval/predict */
 
@@ -97,17 +126,25 @@ typedef int32_t (*NitParallelFor)(void *pool, void (*body)(void *env, int64_t lo
 typedef void (*NitTrainStep)(NitCtx *ctx, const int8_t *x, const int32_t *y);
 typedef void (*NitForward)(NitCtx *ctx, const int8_t *x);
 
-/* One parameter tensor. */
+/* One parameter tensor. Under niti the tensor at `offset` is the weights
+ * (int8, or int16 wide weights); under the other recipes it is the int8 view
+ * of the master, rewritten at the start of every call, and the persistent
+ * state is the master, the momentum, the running statistics and the
+ * exponents in NitModel.pstate_off. */
 #define NIT_PARAM_FIELDS(X, A)                                                  \
   X(PTR, const char *, name) /* owning layer's name, e.g. "c1" */               \
   X(I32, int32_t, rank)      /* 2 (dense) or 4 (conv) */                        \
   A(I32, int32_t, shape, 4)  /* dense (O, I); conv (O, I/groups, KH, KW) */     \
   X(I64, int64_t, count)     /* number of elements */                           \
   X(I32, int32_t, bits)      /* A: 8 -> int8 storage; 9..16 -> int16 wide */    \
-  X(I32, int32_t, exp)       /* s_w of the int8 view, fixed for the run */      \
+  X(I32, int32_t, exp)       /* niti: s_w, fixed; masters: initial exponent */  \
   X(I32, int32_t, fan_in)    /* I/groups * KH * KW */                           \
-  X(I32, int32_t, bound)     /* init: uniform in [-bound, bound], int8 units */ \
-  X(I64, int64_t, offset)    /* byte offset in the params slab, multiple of 64 */
+  X(I32, int32_t, bound)     /* init: uniform in [-bound, bound], stored units */ \
+  X(I64, int64_t, offset)    /* byte offset in the params slab, multiple of 64 */ \
+  X(I32, int32_t, role)      /* NIT_ROLE_* */                                   \
+  X(I64, int64_t, master_off) /* masters: int16/int32 (count) by recipe.master_bits, -1 niti */ \
+  X(I64, int64_t, mom_off)   /* momentum, same width as the master, -1 none */  \
+  X(I64, int64_t, stats_off) /* gamma of batchnorm/l1norm: i32 (C, 4) running {mean m, e, dev m, e}, -1 none */
 typedef struct NitParam {
   NIT_PARAM_FIELDS(NIT_DECLARE_SCALAR, NIT_DECLARE_ARRAY)
 } NitParam;
@@ -147,7 +184,27 @@ typedef struct NitNode {
   A(I32, int32_t, mu_from, NIT_MAX_SCHED)                                   \
   X(I32, int32_t, weight_bits) /* A, 8..16 */                               \
   X(I32, int32_t, decay)       /* 1: NITI integer weight decay */           \
-  X(I32, int32_t, holdout)     /* validation holdout: last N training samples */
+  X(I32, int32_t, holdout)     /* validation holdout: last N training samples */ \
+  X(I32, int32_t, kind)        /* NIT_RECIPE_* */                                \
+  X(I32, int32_t, master_bits) /* 16 or 32 (recipes other than niti) */          \
+  X(I32, int32_t, view_round)  /* NIT_ROUND_* of the master's views */           \
+  X(I32, int32_t, update_round) /* NIT_ROUND_* of the momentum and master */     \
+  X(I32, int32_t, loss_table)  /* 1: table softmax loss (recipes.md, "Loss") */  \
+  X(I32, int32_t, lr_kind)     /* NIT_LR_* */                                    \
+  X(I32, int32_t, nlr)         /* piecewise entries, 1..NIT_MAX_SCHED */         \
+  A(I64, uint64_t, lr_n, NIT_MAX_SCHED) /* decimals lr_n / 10^lr_f */            \
+  A(I32, int32_t, lr_f, NIT_MAX_SCHED)                                           \
+  A(I32, int32_t, lr_at, NIT_MAX_SCHED) /* 1-based epoch of entry i; at[0] = 1 */ \
+  X(I64, uint64_t, lr_min_n)  /* cosine: floor of the schedule */               \
+  X(I32, int32_t, lr_min_f)                                                      \
+  X(I32, int32_t, lr_period)   /* cosine: period in epochs */                     \
+  X(I64, int64_t, warmup)      /* warmup steps, 0 = none */                      \
+  X(I64, uint64_t, warmup_ratio_n) /* warmup start ratio, decimal */             \
+  X(I32, int32_t, warmup_ratio_f)                                                \
+  X(I64, uint64_t, momentum_n) /* SGD momentum, decimal */                       \
+  X(I32, int32_t, momentum_f)                                                    \
+  X(I64, uint64_t, wdecay_n)   /* coupled weight decay, decimal */               \
+  X(I32, int32_t, wdecay_f)
 typedef struct NitRecipe {
   NIT_RECIPE_FIELDS(NIT_DECLARE_SCALAR, NIT_DECLARE_ARRAY)
 } NitRecipe;
@@ -176,7 +233,15 @@ typedef struct NitRecipe {
   X(I32, int32_t, logit_exp) /* out: exponent of logits */                        \
   X(PTR, int32_t *, exps)    /* out, optional: per node {act, err} (nnodes, 2) */ \
   X(PTR, NitParallelFor, parallel_for)                                            \
-  X(PTR, void *, pool) /* the runtime's pool, passed to parallel_for */
+  X(PTR, void *, pool) /* the runtime's pool, passed to parallel_for */             \
+  X(I32, int32_t, view_round)   /* recipes with masters: rounding of the views */   \
+  X(I32, int32_t, update_round) /* rounding of momentum and master updates */       \
+  X(I64, int64_t, eta_m) /* S31 learning rate eta(t) of this step: eta_m 2^eta_e */ \
+  X(I32, int32_t, eta_e)                                                            \
+  X(I64, int64_t, mom_m) /* S31 momentum */                                         \
+  X(I32, int32_t, mom_e)                                                            \
+  X(I64, int64_t, wdecay_m) /* S31 coupled weight decay */                          \
+  X(I32, int32_t, wdecay_e)
 struct NitCtx {
   NIT_CTX_FIELDS(NIT_DECLARE_SCALAR, NIT_DECLARE_ARRAY)
 };
@@ -196,6 +261,7 @@ struct NitCtx {
   X(I64, int64_t, work_bytes) /* for a full batch */                           \
   X(I32, int32_t, nnodes)                                                      \
   X(PTR, const NitNode *, nodes)                                               \
+  X(I64, int64_t, pstate_off) /* masters: i32 (nparams, 4) {master exp, momentum exp, view exp, 0} in the params slab, -1 niti */ \
   X(REC, NitRecipe, recipe)                                                    \
   X(PTR, const char *, compiler) /* "nitc 0.1.0" */                            \
   X(PTR, const char *, target)   /* LLVM triple */                             \
@@ -207,5 +273,19 @@ typedef struct NitModel {
 } NitModel;
 
 extern const NitModel nit_model;
+
+/* Scalar helpers the generated code of recipes other than niti calls (the
+ * runtime's s31.c and linsum.c; per tensor or per group, never per element).
+ * S31 scalars travel as int64 pairs {m, e}: value m 2^e, 2^30 <= |m| < 2^31
+ * or m = e = 0 (docs/recipes.md, "Scalars"). */
+/* out = sdiv(ONE, sint(n)), n >= 1. */
+void nitrt_s31_recip(int64_t n, int64_t *out);
+/* The plan of LINSUM (docs/recipes.md, "LINSUM and LINCOMB") of nterms
+ * terms with one coefficient each: in[4 t .. 4 t + 3] = {c_m, c_e, s_t, U_t}
+ * (U_t = max |u_t|, the constant tensor 1 has U = 1); out[0] = W, out[1] = 1
+ * when some pair is live, out[2 + 2 t] = the multiplier (c_m, or 0 when the
+ * pair is not live) and out[3 + 2 t] = d_t = c_e + s_t - W (aligned term:
+ * m u 2^d_t, rounded R_near when d_t < 0). */
+void nitrt_linsum_plan(int32_t nterms, const int64_t *in, int64_t *out);
 
 #endif

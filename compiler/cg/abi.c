@@ -74,6 +74,9 @@ uint64_t cg_fingerprint(const Model *m) {
     for (int k = 0; k < len; k++) h = (h ^ (unsigned char)buf[k]) * 0x100000001b3ull;
   }
   int len = snprintf(buf, sizeof buf, "classes=%d;bits=%d", m->classes, m->recipe.weight_bits);
+  if (m->recipe.kind != NIT_RECIPE_NITI) /* niti fingerprints stay those of earlier releases */
+    len += snprintf(buf + len, sizeof buf - (size_t)len, ";recipe=%d;master=%d", m->recipe.kind,
+                    m->recipe.master_bits);
   for (int k = 0; k < len; k++) h = (h ^ (unsigned char)buf[k]) * 0x100000001b3ull;
   return h;
 }
@@ -84,25 +87,34 @@ static Val emit_params(Cg *g, int *nparams) {
   Ty t_rec = NULL;
   Ty pf[] = {NIT_PARAM_FIELDS(FIELD_TY, FIELD_TYA)};
   Ty t_param = named_struct(g, "NitParam", pf, P_NFIELDS);
-  int np = 0;
-  for (int i = 0; i < m->nnodes; i++) np += m->nodes[i].param >= 0;
+  int np = m->nptensors;
+  bool masters = m->recipe.kind != NIT_RECIPE_NITI;
   Val *pv = calloc((size_t)np + 1, sizeof(Val));
   if (!pv) diag_internal(__FILE__, __LINE__, "out of memory");
-  for (int i = 0; i < m->nnodes; i++) {
-    const Node *nd = &m->nodes[i];
-    if (nd->param < 0) continue;
+  for (int t = 0; t < np; t++) {
+    const Node *nd;
+    int64_t count = plan_ptensor(m, t, &nd);
+    int role = nd->nweights > 0 ? NIT_ROLE_WEIGHT : t == nd->param ? NIT_ROLE_GAMMA : NIT_ROLE_BETA;
     Val shp[4], fv[P_NFIELDS];
-    for (int k = 0; k < 4; k++) shp[k] = l_i32(g, nd->wshape[k]);
+    for (int k = 0; k < 4; k++) shp[k] = l_i32(g, role == NIT_ROLE_WEIGHT ? nd->wshape[k] : k == 0 ? nd->out.c : 1);
+    int exp = nd->w_exp, bound = nd->w_bound;
+    if (masters && role == NIT_ROLE_WEIGHT) sema_master_rule(nd->fan_in, m->recipe.master_bits, &exp, &bound);
+    if (role == NIT_ROLE_GAMMA) exp = 2 - m->recipe.master_bits, bound = 0; /* 1.0 = 2^(A-2) 2^(2-A) */
+    if (role == NIT_ROLE_BETA) exp = bound = 0;
     fv[P_name] = l_str(g, nd->name, "param.name");
-    fv[P_rank] = l_i32(g, nd->op == OP_CONV ? 4 : 2);
+    fv[P_rank] = l_i32(g, role != NIT_ROLE_WEIGHT ? 1 : nd->op == OP_CONV ? 4 : 2);
     fv[P_shape] = LLVMConstArray2(g->t_i32, shp, 4);
-    fv[P_count] = l_i64(g, nd->nweights);
-    fv[P_bits] = l_i32(g, m->recipe.weight_bits);
-    fv[P_exp] = l_i32(g, nd->w_exp);
-    fv[P_fan_in] = l_i32(g, nd->fan_in);
-    fv[P_bound] = l_i32(g, nd->w_bound);
-    fv[P_offset] = l_i64(g, g->p->param_off[nd->param]);
-    pv[nd->param] = LLVMConstNamedStruct(t_param, fv, P_NFIELDS);
+    fv[P_count] = l_i64(g, count);
+    fv[P_bits] = l_i32(g, masters ? 8 : m->recipe.weight_bits);
+    fv[P_exp] = l_i32(g, exp);
+    fv[P_fan_in] = l_i32(g, role == NIT_ROLE_WEIGHT ? nd->fan_in : 1);
+    fv[P_bound] = l_i32(g, bound);
+    fv[P_offset] = l_i64(g, g->p->param_off[t]);
+    fv[P_role] = l_i32(g, role);
+    fv[P_master_off] = l_i64(g, g->p->master_off[t]);
+    fv[P_mom_off] = l_i64(g, g->p->mom_off[t]);
+    fv[P_stats_off] = l_i64(g, g->p->stats_off[t]);
+    pv[t] = LLVMConstNamedStruct(t_param, fv, P_NFIELDS);
   }
   Val v = const_array(g, t_param, pv, np, "nit_params");
   free(pv);
@@ -129,7 +141,7 @@ static Val emit_nodes(Cg *g) {
     fv[N_kind] = l_str(g, sema_op_name(nd->op), "node.kind");
     fv[N_in] = LLVMConstArray2(g->t_i32, ins, 2);
     fv[N_out] = LLVMConstArray2(g->t_i32, outs, 3);
-    fv[N_param] = l_i32(g, nd->nweights > 0 ? nd->param : -1);
+    fv[N_param] = l_i32(g, nd->param);
     fv[N_acc64] = l_i32(g, nd->acc64_fwd || nd->acc64_bwd || nd->acc64_grad);
     fv[N_act_off] = l_i64(g, i == 0 || p->act_alias[i] == 0 ? -1 : p->act[p->act_alias[i]].off);
     fv[N_err_off] = l_i64(g, !p->needs_err[i] ? -1 : p->err_kept[a] ? p->err[a].off : -2);
@@ -165,6 +177,34 @@ static Val recipe_value(Cg *g, Ty *t_rec_out) {
   rv[R_weight_bits] = l_i32(g, r->weight_bits);
   rv[R_decay] = l_i32(g, r->decay);
   rv[R_holdout] = l_i32(g, r->holdout);
+  rv[R_kind] = l_i32(g, r->kind);
+  rv[R_master_bits] = l_i32(g, r->master_bits);
+  rv[R_view_round] = l_i32(g, r->view_round);
+  rv[R_update_round] = l_i32(g, r->update_round);
+  rv[R_loss_table] = l_i32(g, r->loss_table);
+  rv[R_lr_kind] = l_i32(g, r->lr_kind);
+  rv[R_nlr] = l_i32(g, r->nlr);
+  Val lr_n[NIT_MAX_SCHED];
+  int32_t lr_f[NIT_MAX_SCHED] = {0}, lr_at[NIT_MAX_SCHED] = {0};
+  for (int k = 0; k < NIT_MAX_SCHED; k++) {
+    bool set = k < r->nlr;
+    lr_n[k] = l_u64(g, set ? r->lr[k].n : 0);
+    lr_f[k] = set ? r->lr[k].f : 0;
+    lr_at[k] = set ? r->lr_at[k] : 0;
+  }
+  rv[R_lr_n] = LLVMConstArray2(g->t_i64, lr_n, NIT_MAX_SCHED);
+  rv[R_lr_f] = l_i32_array(g, lr_f, NIT_MAX_SCHED);
+  rv[R_lr_at] = l_i32_array(g, lr_at, NIT_MAX_SCHED);
+  rv[R_lr_min_n] = l_u64(g, r->lr_min.n);
+  rv[R_lr_min_f] = l_i32(g, r->lr_min.f);
+  rv[R_lr_period] = l_i32(g, r->lr_period);
+  rv[R_warmup] = l_i64(g, r->warmup);
+  rv[R_warmup_ratio_n] = l_u64(g, r->warmup_ratio.n);
+  rv[R_warmup_ratio_f] = l_i32(g, r->warmup_ratio.f);
+  rv[R_momentum_n] = l_u64(g, r->momentum.n);
+  rv[R_momentum_f] = l_i32(g, r->momentum.f);
+  rv[R_wdecay_n] = l_u64(g, r->wdecay.n);
+  rv[R_wdecay_f] = l_i32(g, r->wdecay.f);
   *t_rec_out = t;
   return LLVMConstNamedStruct(t, rv, R_NFIELDS);
 }
@@ -201,6 +241,7 @@ void emit_descriptor(Cg *g, const CgTarget *t, Val f_train, Val f_fwd) {
   mv[M_work_bytes] = l_i64(g, g->p->work_bytes);
   mv[M_nnodes] = l_i32(g, m->nnodes);
   mv[M_nodes] = v_nodes;
+  mv[M_pstate_off] = l_i64(g, g->p->pstate_off);
   mv[M_recipe] = v_rec;
   mv[M_compiler] = l_str(g, compiler, "compiler");
   mv[M_target] = l_str(g, t->triple, "target");

@@ -36,22 +36,16 @@ __extension__ typedef unsigned __int128 rec_u128;
 
 /* ------------------------------------------------------ generator streams */
 
-/* R§1.5: four streams per parameter tensor p (p < REC_MAX_PARAMS):
- *   j = 0  exact gradient reduced to 31 bits (R§6.2), norm parameter
- *          gradients (R§7.5)
- *   j = 1  momentum update (R§6.3)
- *   j = 2  master update (R§6.3)
- *   j = 3  view of the master (R§6.1); eval uses step NIT_STEP_EVAL
- * To move to runtime/nitabi.h beside NIT_TID_INIT once the generated code
- * uses them; guarded so that the move does not break this header. */
-#ifndef NIT_TID_OPT
-#define NIT_TID_OPT(p, j) (0xFFFC0000u + 4u * (uint32_t)(p) + (uint32_t)(j))
-#endif
-#define REC_OPT_GRAD 0
-#define REC_OPT_MOM 1
-#define REC_OPT_MASTER 2
-#define REC_OPT_VIEW 3
-#define REC_MAX_PARAMS 32768
+/* R§1.5: four streams per parameter tensor p, NIT_TID_OPT(p, j) in
+ * nitabi.h: j = NIT_OPT_GRAD the exact gradient reduced to 31 bits (R§6.2)
+ * and norm parameter gradients (R§7.5); NIT_OPT_MOM the momentum update;
+ * NIT_OPT_MASTER the master update (R§6.3); NIT_OPT_VIEW the view of the
+ * master (R§6.1), eval at step NIT_STEP_EVAL. */
+#define REC_OPT_GRAD NIT_OPT_GRAD
+#define REC_OPT_MOM NIT_OPT_MOM
+#define REC_OPT_MASTER NIT_OPT_MASTER
+#define REC_OPT_VIEW NIT_OPT_VIEW
+#define REC_MAX_PARAMS NIT_MAX_PARAMS
 
 /* ------------------------------------------------------------ S31 scalars */
 
