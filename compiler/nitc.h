@@ -322,6 +322,8 @@ typedef struct Plan {
   Buf gpart;           /* (maxw) per-worker partial conv weight gradients */
   int64_t col_bytes;   /* one worker's share of col */
   int64_t gpart_bytes; /* one worker's share of gpart */
+  Buf sgd;             /* masters: (count) i64 sums S, then (count) i32 G */
+  int64_t sgd_count;   /* elements of the largest parameter tensor */
   Buf red;             /* small results handed from a serial phase to workers */
   Buf rq;              /* a parallel requantization's arguments and per-worker maxima */
   int64_t work_bytes;  /* total */

@@ -285,9 +285,24 @@ Plan *plan_build(Model *m) {
   p->rsum = take(&top, max_rows * 4);
   p->col = take(&top, p->maxw * p->col_bytes);
   p->gpart = take(&top, p->maxw * p->gpart_bytes);
+  /* the table softmax keeps e32 (B, classes) i64 in the accumulator scratch */
+  if (m->recipe.loss_table && B * m->classes * 8 > max_acc) max_acc = B * m->classes * 8;
   p->acc = take(&top, max_acc);
   p->acc2 = take(&top, max_sum);
   p->grad = take(&top, max_grad);
+  /* recipes with masters: the optimizer's exact sums S (i64) and the
+   * gradient G reduced to 31 bits (i32) of the largest parameter tensor */
+  p->sgd.off = -1;
+  if (m->recipe.kind != NIT_RECIPE_NITI) {
+    int64_t max_count = 1;
+    for (int t = 0; t < m->nptensors; t++) {
+      const Node *owner;
+      int64_t c = plan_ptensor(m, t, &owner);
+      if (c > max_count) max_count = c;
+    }
+    p->sgd = take(&top, max_count * 12);
+    p->sgd_count = max_count;
+  }
   p->work_bytes = top;
   if (p->work_bytes + p->param_bytes > PLAN_MAX_BYTES) {
     diag_error(m->loc, "model '%s' needs %s of memory (parameters %s, work %s at batch %d), over the limit of %s",

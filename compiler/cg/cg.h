@@ -10,6 +10,7 @@
  *   par.c      outlined loop bodies run on the runtime's workers (par_for)
  *   round.c    the generator, R(x, k), requantization, exponent alignment
  *   update.c   the weight update and wide-weight views
+ *   sgd.c      masters, their views and the integer SGD (recipes with masters)
  *   loss.c     the integer softmax cross-entropy gradient
  *   gemm.c     the int8 GEMM and its per-ISA micro-kernels
  *   dense.c    dense layers as GEMMs
@@ -87,6 +88,10 @@ typedef struct Cg {
   Ty ft_maxabs, ft_round8;
   Val f_uplan32, f_uplan64, f_uapply32, f_uapply64;
   Ty ft_uplan, ft_uapply;
+  Val f_tloss, f_maxabs8, f_maxabs16; /* recipes with masters */
+  Ty ft_tloss;
+  Val f_rq_view, f_rq_g32, f_rq_g64, f_rq_master, f_linsum3, f_linsum2, f_lplan, f_recip;
+  Ty ft_rq, ft_linsum3, ft_linsum2, ft_lplan, ft_recip;
   GemmKind gk;   /* micro-kernel of the target's int8 dot products */
   int madd_bits; /* x86 generic kernel: pmaddwd width (128, 256, 512) */
   CgFn f;        /* the function being built */
@@ -166,6 +171,7 @@ bool err_dst(Cg *g, int i, int s, ErrDst *d); /* false: nothing upstream needs i
 void deliver_acc(Cg *g, int i, const ErrDst *d, Val v_e32, bool wide, Val v_s, Val v_fused);
 void pass_err(Cg *g, const Node *nd, const ErrDst *d, Val v_e, Val v_se, Val v_src);
 void load_ctx_fields(Cg *g);
+Val ctx_field(Cg *g, unsigned idx, Ty t, const char *name); /* load a NitCtx field */
 void load_ctx(Cg *g);
 void publish(Cg *g); /* logits and their exponent to the caller */
 void copy_exps(Cg *g);
@@ -211,6 +217,7 @@ void fused_end(Cg *g, Val var_max, Val v_wk);
 Val align_common(Cg *g, Val v_lo, Val v_hi); /* common exponent, from min and max */
 void align_shift(Cg *g, Val v_e, Val v_s, Val *v_use, Val *v_d);
 Val align_sum2(Cg *g, Val v_a, Val v_s1, Val v_b, Val v_s2, Val v_cnt, Val v_out);
+Val zero_tensor8(Cg *g, Val v_p, Val v_cnt, const char *name); /* all zero (i1) */
 
 /* ---------------------------------------------------------------- update.c */
 
@@ -220,9 +227,17 @@ void emit_wview(Cg *g);
 void update_weights(Cg *g, int i, Val v_g, Val v_w, Ty t_g);
 void wide_views(Cg *g);
 
+/* ------------------------------------------------------------------- sgd.c */
+
+void emit_sgd_helpers(Cg *g);
+Val wexp_of(Cg *g, const Node *nd); /* exponent of the weights this call uses */
+void master_views(Cg *g);           /* every view, at the start of a call */
+void sgd_update(Cg *g, int i, Val v_g, Ty t_g, Val v_sg);
+
 /* ------------------------------------------------------------------ loss.c */
 
 void emit_loss(Cg *g);
+void emit_tloss(Cg *g); /* the table softmax of the recipes with masters */
 
 /* ------------------------------------------------------------------ gemm.c */
 

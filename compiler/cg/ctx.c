@@ -112,7 +112,7 @@ void pass_err(Cg *g, const Node *nd, const ErrDst *d, Val v_e, Val v_se, Val v_s
 
 /* -------------------------------------------------------- step functions */
 
-static Val ctx_field(Cg *g, unsigned idx, Ty t, const char *name) {
+Val ctx_field(Cg *g, unsigned idx, Ty t, const char *name) {
   Val v_p = LLVMBuildStructGEP2(g->b, g->t_ctx, g->f.v_ctx, idx, "");
   return LLVMBuildLoad2(g->b, t, v_p, name);
 }

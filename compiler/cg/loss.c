@@ -131,3 +131,96 @@ void emit_loss(Cg *g) {
   l_next(g, &Lb);
   LLVMBuildRetVoid(g->b);
 }
+
+/* The table softmax of the recipes with masters (docs/recipes.md, "Loss:
+ * table softmax with an exact scale"), per row of logits a at exponent s:
+ *   X_i = a_i LOG2E_Q30 2^(s-14) (floor; left shifts capped at 16),
+ *   u_i = 2^(-(Xm - X_i)/2^16) in Q30 from the EXP2NEG table (0 past 31
+ *   binary orders), t_i = (u_i << 15) div sum u, e32 = t - onehot sum t,
+ * then one RQ_8 over the whole batch (err mode, key LOSS).
+ * tloss(logits, s, labels, n, err, mode, key, scratch) returns the error's
+ * exponent -15 + k; scratch holds e32 (n, classes) i64. */
+enum {
+  TL_Q = 14,           /* X in Q16 from a Q30 product at exponent s: shift 14 - s */
+  TL_LSHIFT_CAP = 16,  /* cap of the left shift (changes no row) */
+  TL_ORDERS = 31,      /* u = 0 from 31 binary orders below the maximum */
+  TL_T_BITS = 15,      /* e32 = (softmax - onehot) 2^15 */
+};
+
+static Val exp2neg(Cg *g, Val v_tab, Val v_y) {
+  Val v_n = LLVMBuildAShr(g->b, v_y, l_i64(g, 16), "n");
+  Val v_x = LLVMBuildAnd(g->b, v_y, l_i64(g, 0xFFFF), "x");
+  Val v_j = LLVMBuildAShr(g->b, v_x, l_i64(g, 10), "j");
+  Val v_r = LLVMBuildAnd(g->b, v_x, l_i64(g, 1023), "r");
+  Val v_t0 = l_sext(g, l_load(g, g->t_i32, v_tab, v_j, "t.j"), g->t_i64, "");
+  Val v_t1 = l_sext(g, l_load(g, g->t_i32, v_tab, l_add(g, v_j, l_i64(g, 1), ""), "t.j1"), g->t_i64, "");
+  Val v_i = l_sub(g, v_t0, LLVMBuildAShr(g->b, l_mul(g, l_sub(g, v_t0, v_t1, ""), v_r, ""), l_i64(g, 10), ""), "interp");
+  return LLVMBuildAShr(g->b, v_i, l_smin(g, v_n, l_i64(g, 63), ""), "exp2neg");
+}
+
+void emit_tloss(Cg *g) {
+  int64_t C = g->m->classes;
+  Ty a[] = {g->t_ptr, g->t_i32, g->t_ptr, g->t_i64, g->t_ptr, g->t_i32, g->t_i64, g->t_ptr};
+  g->ft_tloss = LLVMFunctionType(g->t_i32, a, 8, 0);
+  g->f_tloss = l_begin_fn(g, "nit_tloss_grad", g->ft_tloss, true);
+  Val v_lg = l_param(g, 0, "logits"), v_s32 = l_param(g, 1, "s"), v_lab = l_param(g, 2, "labels");
+  Val v_n = l_param(g, 3, "n"), v_e = l_param(g, 4, "err"), v_mode = l_param(g, 5, "mode");
+  Val v_key = l_param(g, 6, "key"), v_e32 = l_param(g, 7, "e32");
+  Val v_zero = l_i64(g, 0);
+  Val vt[65];
+  for (int j = 0; j < 65; j++) vt[j] = l_i32(g, nit_exp2neg_q30[j]);
+  Val v_tab = LLVMAddGlobal(g->mod, LLVMArrayType(g->t_i32, 65), "nit.exp2neg");
+  LLVMSetInitializer(v_tab, LLVMConstArray2(g->t_i32, vt, 65));
+  LLVMSetGlobalConstant(v_tab, 1);
+  LLVMSetLinkage(v_tab, LLVMInternalLinkage);
+  Val v_s = l_sext(g, v_s32, g->t_i64, "s64");
+  Val v_rs = l_sub(g, l_i64(g, TL_Q), v_s, "rshift"); /* >= 0: floor shift right */
+  Val v_ls = l_smin(g, LLVMBuildNeg(g->b, v_rs, ""), l_i64(g, TL_LSHIFT_CAP), "lshift");
+  Val var_m = l_var(g, g->t_i64, "xm.var", NULL), var_sum = l_var(g, g->t_i64, "sum.var", NULL);
+
+  Loop Lb = l_for(g, v_zero, v_n, "row");
+  Val v_row = l_mul(g, Lb.v_i, l_i64(g, C), "row.base");
+  /* 1. X_i, kept in e32, and their maximum */
+  l_set(g, var_m, l_i64(g, INT64_MIN));
+  Loop Lx = l_for(g, v_zero, l_i64(g, C), "x");
+  Val v_flat = l_add(g, v_row, Lx.v_i, "flat");
+  Val v_p = l_mul(g, l_sext(g, l_load(g, g->t_i8, v_lg, v_flat, "a"), g->t_i64, ""), l_i64(g, NIT_LOG2E_Q30), "p");
+  Val v_dn = LLVMBuildAShr(g->b, v_p, l_smin(g, l_smax(g, v_rs, v_zero, ""), l_i64(g, 63), ""), "p.floor");
+  Val v_up = LLVMBuildShl(g->b, v_p, l_smax(g, v_ls, v_zero, ""), "p.up");
+  Val v_x = l_select(g, l_icmp(g, LLVMIntSGE, v_rs, v_zero, ""), v_dn, v_up, "X");
+  l_store(g, g->t_i64, v_x, v_e32, v_flat);
+  l_set(g, var_m, l_smax(g, l_get(g, g->t_i64, var_m, ""), v_x, ""));
+  l_next(g, &Lx);
+  Val v_xm = l_get(g, g->t_i64, var_m, "Xm");
+  /* 2. u_i and their sum U (>= 2^30: the maximum's u) */
+  l_set(g, var_sum, v_zero);
+  Loop Lu = l_for(g, v_zero, l_i64(g, C), "u");
+  Val v_fu = l_add(g, v_row, Lu.v_i, "flat");
+  Val v_d = l_sub(g, v_xm, l_load(g, g->t_i64, v_e32, v_fu, "X"), "d");
+  Val v_far = l_icmp(g, LLVMIntSGE, v_d, l_i64(g, (int64_t)TL_ORDERS << 16), "far");
+  Val v_u = l_select(g, v_far, v_zero, exp2neg(g, v_tab, l_smin(g, v_d, l_i64(g, ((int64_t)TL_ORDERS << 16) - 1), "")), "u");
+  l_store(g, g->t_i64, v_u, v_e32, v_fu);
+  l_set(g, var_sum, l_add(g, l_get(g, g->t_i64, var_sum, ""), v_u, ""));
+  l_next(g, &Lu);
+  Val v_U = l_get(g, g->t_i64, var_sum, "U");
+  /* 3. t_i = (u_i << 15) div U, C = sum t, e32 = t - [i = y] C */
+  l_set(g, var_sum, v_zero);
+  Loop Lt = l_for(g, v_zero, l_i64(g, C), "t");
+  Val v_ft = l_add(g, v_row, Lt.v_i, "flat");
+  Val v_t = LLVMBuildSDiv(g->b, LLVMBuildShl(g->b, l_load(g, g->t_i64, v_e32, v_ft, "u"), l_i64(g, TL_T_BITS), ""), v_U, "t");
+  l_store(g, g->t_i64, v_t, v_e32, v_ft);
+  l_set(g, var_sum, l_add(g, l_get(g, g->t_i64, var_sum, ""), v_t, ""));
+  l_next(g, &Lt);
+  Val v_y = l_add(g, v_row, l_sext(g, l_load(g, g->t_i32, v_lab, Lb.v_i, "y"), g->t_i64, ""), "flat.y");
+  l_store(g, g->t_i64, l_sub(g, l_load(g, g->t_i64, v_e32, v_y, "t.y"), l_get(g, g->t_i64, var_sum, "C"), "e32.y"), v_e32,
+          v_y);
+  l_next(g, &Lb);
+  /* 4. RQ_8 over the batch tensor */
+  Val v_cnt = l_mul(g, v_n, l_i64(g, C), "count");
+  Val margs[] = {v_e32, v_zero, v_cnt};
+  Val v_max = l_call(g, g->ft_maxabs, g->f_maxabs64, margs, 3, "max");
+  Val v_k = l_smax(g, l_sub(g, l_call(g, g->ft_bits, g->f_bits, &v_max, 1, "b"), l_i32(g, 7), ""), l_i32(g, 0), "k");
+  Val rargs[] = {v_e32, v_zero, v_cnt, v_e, v_k, v_mode, v_key};
+  l_call(g, g->ft_round8, g->f_round8_64, rargs, 7, "");
+  LLVMBuildRet(g->b, l_add(g, l_i32(g, -TL_T_BITS), v_k, "s.err"));
+}

@@ -158,6 +158,18 @@ void flatten_forward(Cg *g, const LayerIO *io) {
 /* In train_step an element is dropped where its mask draw says so; in
  * forward (eval) dropout is the identity, with no rescaling. */
 void dropout_forward(Cg *g, const LayerIO *io) {
+  if (!io->train && g->m->recipe.kind != NIT_RECIPE_NITI) {
+    /* evaluation with masters scales by the keep probability: RQ_8 of
+     * v (256 - p) at s - 8 (docs/recipes.md, "Layers under the new recipes") */
+    Val v_acc = acc_ptr(g);
+    Loop L = l_for(g, l_i64(g, 0), io->v_cnt, "j");
+    Val v_a = l_sext(g, l_load(g, g->t_i8, io->v_in, L.v_i, "a"), g->t_i64, "a64");
+    l_store(g, g->t_i64, l_mul(g, v_a, l_i64(g, 256 - io->nd->drop256), "scaled"), v_acc, L.v_i);
+    l_next(g, &L);
+    Val v_k = requant(g, true, v_acc, io->v_cnt, io->v_out, g->f.v_ract, v_key_for(g, NIT_TID_ACT(io->i), "key.act"));
+    set_exp(g, io->i, 0, l_add(g, l_sub(g, io->v_sin, l_i32(g, 8), ""), v_k, "s.out"));
+    return;
+  }
   Val v_key = v_key_for(g, NIT_TID_MASK(io->i), "key.mask");
   Loop L = l_for(g, l_i64(g, 0), io->v_cnt, "j");
   Val v_a = l_load(g, g->t_i8, io->v_in, L.v_i, "a");

@@ -316,10 +316,25 @@ void align_shift(Cg *g, Val v_e, Val v_s, Val *v_use, Val *v_d) {
   *v_d = LLVMBuildZExt(g->b, l_smax(g, l_sub(g, v_e, v_s, ""), l_i32(g, 0), ""), g->t_i64, "d");
 }
 
+/* Whether count int8 values are all zero (i1). */
+Val zero_tensor8(Cg *g, Val v_p, Val v_cnt, const char *name) {
+  Val args[] = {v_p, l_i64(g, 0), v_cnt};
+  Val v_max = l_call(g, g->ft_maxabs, g->f_maxabs8, args, 3, "max8");
+  return l_icmp(g, LLVMIntEQ, v_max, l_i64(g, 0), name);
+}
+
 /* Exact sum of two int8 tensors at exponents s1, s2 into an i64 buffer at
  * their common exponent, which it returns. */
 Val align_sum2(Cg *g, Val v_a, Val v_s1, Val v_b, Val v_s2, Val v_cnt, Val v_out) {
   Val v_use1, v_use2, v_d1, v_d2;
+  if (g->m->recipe.kind != NIT_RECIPE_NITI) {
+    /* all-zero operands take no part in choosing the exponent
+     * (docs/recipes.md, decision "Aligned sums skip all-zero operands"):
+     * a zero operand takes the other's exponent, both zero give 0 */
+    Val v_z1 = zero_tensor8(g, v_a, v_cnt, "a.zero"), v_z2 = zero_tensor8(g, v_b, v_cnt, "b.zero");
+    v_s1 = l_select(g, v_z1, l_select(g, v_z2, l_i32(g, 0), v_s2, ""), v_s1, "s1.live");
+    v_s2 = l_select(g, v_z2, v_s1, v_s2, "s2.live");
+  }
   Val v_s = align_common(g, l_smin(g, v_s1, v_s2, ""), l_smax(g, v_s1, v_s2, ""));
   align_shift(g, v_s1, v_s, &v_use1, &v_d1);
   align_shift(g, v_s2, v_s, &v_use2, &v_d2);

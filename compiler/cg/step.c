@@ -35,6 +35,8 @@ static void emit_helpers(Cg *g) {
   g->f_uapply64 = emit_update_apply(g, g->t_i64, "nit_update_i64");
   emit_wview(g);
   emit_loss(g);
+  if (g->m->recipe.loss_table) emit_tloss(g);
+  emit_sgd_helpers(g);
 }
 
 /* Dense and conv: the GEMM, then one requantization of its accumulators. */
@@ -46,7 +48,7 @@ static void weighted_forward(Cg *g, const LayerIO *io) {
   Val v_fused = nd->op == OP_DENSE ? dense_forward(g, i, t_acc) : conv_forward(g, i, t_acc);
   Val v_k = requant_fused(g, nd->acc64_fwd, v_acc, io->v_cnt, io->v_out, g->f.v_ract,
                           v_key_for(g, NIT_TID_ACT(i), "key.act"), v_fused);
-  set_exp(g, i, 0, l_add(g, l_add(g, io->v_sin, l_i32(g, nd->w_exp), ""), v_k, "s.out"));
+  set_exp(g, i, 0, l_add(g, l_add(g, io->v_sin, wexp_of(g, nd), ""), v_k, "s.out"));
 }
 
 static void node_forward(Cg *g, int i, bool train) {
@@ -107,18 +109,37 @@ static void gather(Cg *g, int i) {
     LLVMSetGlobalConstant(tabs[k], 1);
     LLVMSetLinkage(tabs[k], LLVMInternalLinkage);
   }
-  /* the common exponent from the smallest and largest contribution */
-  Val var_lo = l_var(g, g->t_i32, "lo.var", NULL), var_hi = l_var(g, g->t_i32, "hi.var", NULL);
-  Val v_e0 = l_load(g, g->t_i32, g->f.v_exps, l_load(g, g->t_i64, v_tslots, l_i64(g, 0), "slot"), "s.ein");
-  l_set(g, var_lo, v_e0);
-  l_set(g, var_hi, v_e0);
-  Loop Le = l_for(g, l_i64(g, 1), l_i64(g, nt), "t");
-  Val v_e = l_load(g, g->t_i32, g->f.v_exps, l_load(g, g->t_i64, v_tslots, Le.v_i, "slot"), "s.ein");
-  l_set(g, var_lo, l_smin(g, l_get(g, g->t_i32, var_lo, ""), v_e, "lo"));
-  l_set(g, var_hi, l_smax(g, l_get(g, g->t_i32, var_hi, ""), v_e, "hi"));
-  l_next(g, &Le);
-  Val v_s = align_common(g, l_get(g, g->t_i32, var_lo, "lo"), l_get(g, g->t_i32, var_hi, "hi"));
   Val v_cnt = l_batch_elems(g, &nd->out, "count");
+  /* the common exponent from the smallest and largest contribution; with
+   * masters, all-zero contributions take no part (docs/recipes.md,
+   * decision "Aligned sums skip all-zero operands") and none left gives 0 */
+  bool skip_zero = m->recipe.kind != NIT_RECIPE_NITI;
+  Val var_lo = l_var(g, g->t_i32, "lo.var", NULL), var_hi = l_var(g, g->t_i32, "hi.var", NULL);
+  if (!skip_zero) {
+    Val v_e0 = l_load(g, g->t_i32, g->f.v_exps, l_load(g, g->t_i64, v_tslots, l_i64(g, 0), "slot"), "s.ein");
+    l_set(g, var_lo, v_e0);
+    l_set(g, var_hi, v_e0);
+    Loop Le = l_for(g, l_i64(g, 1), l_i64(g, nt), "t");
+    Val v_e = l_load(g, g->t_i32, g->f.v_exps, l_load(g, g->t_i64, v_tslots, Le.v_i, "slot"), "s.ein");
+    l_set(g, var_lo, l_smin(g, l_get(g, g->t_i32, var_lo, ""), v_e, "lo"));
+    l_set(g, var_hi, l_smax(g, l_get(g, g->t_i32, var_hi, ""), v_e, "hi"));
+    l_next(g, &Le);
+  } else {
+    l_set(g, var_lo, l_i32(g, INT32_MAX));
+    l_set(g, var_hi, l_i32(g, INT32_MIN));
+    Loop Le = l_for(g, l_i64(g, 0), l_i64(g, nt), "t");
+    Val v_e = l_load(g, g->t_i32, g->f.v_exps, l_load(g, g->t_i64, v_tslots, Le.v_i, "slot"), "s.ein");
+    Val v_src0 = l_gep(g, g->t_i8, g->f.v_work, l_load(g, g->t_i64, v_toffs, Le.v_i, "off"), "ein");
+    Val v_live = LLVMBuildNot(g->b, zero_tensor8(g, v_src0, v_cnt, ""), "live");
+    Val v_lo0 = l_get(g, g->t_i32, var_lo, ""), v_hi0 = l_get(g, g->t_i32, var_hi, "");
+    l_set(g, var_lo, l_select(g, v_live, l_smin(g, v_lo0, v_e, ""), v_lo0, "lo"));
+    l_set(g, var_hi, l_select(g, v_live, l_smax(g, v_hi0, v_e, ""), v_hi0, "hi"));
+    l_next(g, &Le);
+    Val v_none = l_icmp(g, LLVMIntSGT, l_get(g, g->t_i32, var_lo, ""), l_get(g, g->t_i32, var_hi, ""), "none");
+    l_set(g, var_lo, l_select(g, v_none, l_i32(g, 0), l_get(g, g->t_i32, var_lo, ""), ""));
+    l_set(g, var_hi, l_select(g, v_none, l_i32(g, 0), l_get(g, g->t_i32, var_hi, ""), ""));
+  }
+  Val v_s = align_common(g, l_get(g, g->t_i32, var_lo, "lo"), l_get(g, g->t_i32, var_hi, "hi"));
   Val v_acc = acc2_ptr(g);
   l_zero(g, g->t_i64, v_acc, v_cnt);
   Loop Lt = l_for(g, l_i64(g, 0), l_i64(g, nt), "t");
@@ -126,6 +147,11 @@ static void gather(Cg *g, int i) {
   Val v_src = l_gep(g, g->t_i8, g->f.v_work, l_load(g, g->t_i64, v_toffs, Lt.v_i, "off"), "ein");
   Val v_use, v_d;
   align_shift(g, v_et, v_s, &v_use, &v_d);
+  if (skip_zero) { /* a zero contribution adds nothing; its shift may be out of range */
+    Val v_zero = zero_tensor8(g, v_src, v_cnt, "ein.zero");
+    v_use = LLVMBuildAnd(g->b, v_use, LLVMBuildNot(g->b, v_zero, ""), "use.live");
+    v_d = l_select(g, v_use, v_d, l_i64(g, 0), "d.live");
+  }
   Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
   Val v_x = LLVMBuildShl(g->b, l_sext(g, l_load(g, g->t_i8, v_src, L.v_i, "e"), g->t_i64, ""), v_d, "");
   Val v_old = l_load(g, g->t_i64, v_acc, L.v_i, "");
@@ -146,13 +172,15 @@ static void weighted_backward(Cg *g, const LayerIO *io) {
     Ty t_acc = nd->acc64_bwd ? g->t_i64 : g->t_i32;
     Val v_acc = acc_ptr(g);
     Val v_fused = nd->op == OP_DENSE ? dense_backward_input(g, i, t_acc) : conv_backward_input(g, i, t_acc);
-    deliver_acc(g, i, &io->d, v_acc, nd->acc64_bwd, l_add(g, io->v_se, l_i32(g, nd->w_exp), ""), v_fused);
+    deliver_acc(g, i, &io->d, v_acc, nd->acc64_bwd, l_add(g, io->v_se, wexp_of(g, nd), ""), v_fused);
   }
   Ty t_g = nd->acc64_grad ? g->t_i64 : g->t_i32;
   Val v_g = grad_ptr(g);
   if (nd->op == OP_DENSE) dense_backward_weight(g, i, t_g);
   else conv_backward_weight(g, i, t_g);
-  update_weights(g, i, v_g, v_w, t_g);
+  if (g->m->recipe.kind != NIT_RECIPE_NITI)
+    sgd_update(g, i, v_g, t_g, l_add(g, get_exp(g, nd->in[0], 0, "s.x"), io->v_se, "s.g32"));
+  else update_weights(g, i, v_g, v_w, t_g);
 }
 
 static void node_backward(Cg *g, int i) {
@@ -220,14 +248,20 @@ static void emit_step(Cg *g, bool train) {
   g->f.v_y = train ? l_param(g, 2, "y") : NULL;
   load_ctx(g);
   wide_views(g);
+  master_views(g);
   for (int i = 1; i < m->nnodes; i++) emit_node_fn(g, i, train, false);
   publish(g);
   if (train) {
     int o = m->output;
     Val args[] = {act_ptr(g, o), get_exp(g, o, 0, "s.logits"),          g->f.v_y, g->f.v_n, err_ptr(g, o),
                   g->f.v_rerr,   v_key_for(g, NIT_TID_LOSS, "key.loss")};
-    l_call(g, g->ft_loss, g->f_loss, args, 7, "");
-    set_exp(g, o, 1, l_i32(g, 0));
+    if (m->recipe.loss_table) {
+      Val targs[] = {args[0], args[1], args[2], args[3], args[4], args[5], args[6], acc_ptr(g)};
+      set_exp(g, o, 1, l_call(g, g->ft_tloss, g->f_tloss, targs, 8, "s.loss"));
+    } else {
+      l_call(g, g->ft_loss, g->f_loss, args, 7, "");
+      set_exp(g, o, 1, l_i32(g, 0));
+    }
     for (int i = m->nnodes - 1; i >= 1; i--)
       if (g->p->needs_err[i]) emit_node_fn(g, i, true, true);
   }

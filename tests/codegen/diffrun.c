@@ -17,12 +17,14 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nitabi.h"
 #include "nitc.h"
+#include "recipe.h"
 #include "ref.h"
 
 Model *nitc_load_model(const char *path, int batch, int weight_bits);
@@ -65,10 +67,91 @@ static int fail_at(int step, const char *what, int node, int64_t idx, long long 
   return 1;
 }
 
+/* ------------------------------------------------- recipes with masters */
+
+/* The reference's options from the generated model's recipe (the front end
+ * made both from the same file); eta constant at --lr (default the file's
+ * first value). */
+static RefOpts ghaffari_opts(const NitModel *nm, uint64_t seed, uint64_t eta_n, int eta_f) {
+  const NitRecipe *r = &nm->recipe;
+  RefOpts o = ref_ghaffari_opts();
+  o.seed = seed;
+  o.master_bits = r->master_bits;
+  o.view_round = r->view_round;
+  o.update_round = r->update_round;
+  o.eta = eta_f >= 0 ? rec_sdec(eta_n, eta_f) : rec_sdec(r->lr_n[0], r->lr_f[0]);
+  o.momentum = rec_sdec(r->momentum_n, r->momentum_f);
+  o.wdecay = rec_sdec(r->wdecay_n, r->wdecay_f);
+  return o;
+}
+
+static int32_t master_at(const NitModel *nm, const uint8_t *params, const NitParam *pp, int64_t off, int64_t j) {
+  (void)pp;
+  return nm->recipe.master_bits == 32 ? ((const int32_t *)(params + off))[j] : ((const int16_t *)(params + off))[j];
+}
+
+static void set_master(const NitModel *nm, uint8_t *params, int64_t off, int64_t j, int32_t v) {
+  if (nm->recipe.master_bits == 32) ((int32_t *)(params + off))[j] = v;
+  else ((int16_t *)(params + off))[j] = (int16_t)v;
+}
+
+static int32_t *pstate(const NitModel *nm, uint8_t *params, int p) {
+  return (int32_t *)(params + nm->pstate_off) + 4 * p;
+}
+
+/* The reference's initial masters into the slab, after checking them against
+ * the descriptor's rule (the runtime applies it the same way). */
+static int copy_masters(const NitModel *nm, const RefNet *net, uint64_t seed, uint8_t *params) {
+  for (int p = 0; p < nm->nparams; p++) {
+    const NitParam *pp = &nm->params[p];
+    const RefParam *rp = &net->params[p];
+    if (pp->count != rp->count || pp->role != rp->role) die("parameter tensors disagree");
+    if (pp->exp != rp->master_exp) return fail_at(-1, "initial master exponent", -1, p, pp->exp, rp->master_exp);
+    uint64_t key = nit_key(seed, NIT_STEP_INIT, NIT_TID_INIT(p));
+    for (int64_t j = 0; j < pp->count; j++) {
+      int64_t w = pp->role == NIT_ROLE_GAMMA ? (int64_t)1 << (nm->recipe.master_bits - 2)
+                  : pp->role == NIT_ROLE_BETA
+                      ? 0
+                      : ((int64_t)(nit_draw(key, (uint64_t)j) % (uint64_t)(2 * pp->bound + 1)) - pp->bound) *
+                            (nm->recipe.master_bits == 32 ? 65536 : 1);
+      if (w != rp->master[j]) return fail_at(-1, "initial master", -1, j, w, rp->master[j]);
+      set_master(nm, params, pp->master_off, j, rp->master[j]);
+    }
+    int32_t *ps = pstate(nm, params, p);
+    ps[0] = rp->master_exp;
+    ps[1] = rp->mom_exp;
+  }
+  return 0;
+}
+
+/* Masters, momenta, views and their exponents after step s. */
+static int check_masters(const NitModel *nm, const RefNet *net, uint8_t *params, int s) {
+  for (int p = 0; p < nm->nparams; p++) {
+    const NitParam *pp = &nm->params[p];
+    const RefParam *rp = &net->params[p];
+    const int32_t *ps = pstate(nm, params, p);
+    if (ps[0] != rp->master_exp) return fail_at(s, "master exponent", -1, p, ps[0], rp->master_exp);
+    if (ps[2] != rp->view_exp) return fail_at(s, "view exponent", -1, p, ps[2], rp->view_exp);
+    if (rp->mom && ps[1] != rp->mom_exp) return fail_at(s, "momentum exponent", -1, p, ps[1], rp->mom_exp);
+    for (int64_t j = 0; j < pp->count; j++) {
+      int32_t gw = master_at(nm, params, pp, pp->master_off, j);
+      if (gw != rp->master[j]) return fail_at(s, "master", -1, j, gw, rp->master[j]);
+      if (((int8_t *)(params + pp->offset))[j] != rp->w[j])
+        return fail_at(s, "view", -1, j, ((int8_t *)(params + pp->offset))[j], rp->w[j]);
+      if (rp->mom && master_at(nm, params, pp, pp->mom_off, j) != rp->mom[j])
+        return fail_at(s, "momentum", -1, j, master_at(nm, params, pp, pp->mom_off, j), rp->mom[j]);
+    }
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   int steps = 3, n = 0, mu = 3, decay = 0, quiet = 0, in_exp = -7;
   uint64_t seed = 1;
   int modes[3] = {NIT_ROUND_PSEUDO, NIT_ROUND_STOCHASTIC, NIT_ROUND_PSEUDO};
+  bool modes_set = false;
+  uint64_t eta_n = 0;
+  int eta_f = -1; /* --lr D: the learning rate as a decimal eta_n / 10^eta_f */
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -87,6 +170,13 @@ int main(int argc, char **argv) {
       snprintf(buf, sizeof buf, "%s", v);
       char *save = NULL, *t = strtok_r(buf, ",", &save);
       for (int k = 0; k < 3 && t; k++, t = strtok_r(NULL, ",", &save)) modes[k] = mode_of(t);
+      modes_set = true;
+    } else if (!strcmp(a, "--lr")) {
+      eta_f = 0;
+      for (const char *q = v; *q; q++)
+        if (*q == '.') eta_f = (int)strlen(q + 1);
+        else if (*q >= '0' && *q <= '9') eta_n = eta_n * 10 + (uint64_t)(*q - '0');
+        else die("bad --lr");
     } else die("unknown flag");
   }
   if (!net_path) die("usage: diffrun NET.nit [--steps K] [--n N] ...");
@@ -100,13 +190,18 @@ int main(int argc, char **argv) {
   RefNet *net = ref_net_from_model(m, msg, sizeof msg);
   if (!net) die(msg);
   if (net->nparams != nm->nparams || net->classes != nm->classes) die("reference and generated model disagree");
-  ref_init(net, seed);
+  bool gh = nm->recipe.kind == NIT_RECIPE_GHAFFARI;
+  if (gh && !modes_set) modes[0] = nm->recipe.act_round, modes[1] = nm->recipe.err_round, modes[2] = nm->recipe.grad_round;
+  RefOpts o = gh ? ghaffari_opts(nm, seed, eta_n, eta_f) : ref_default_opts();
+  if (gh && ref_init_recipe(net, &o)) die(net->msg);
+  if (!gh) ref_init(net, seed);
 
   /* Same weights in the generated model's slab; the init rule checked against
    * the ABI's generator as the runtime will apply it. */
   uint8_t *params = xalloc((size_t)nm->param_bytes);
   uint8_t *work = xalloc((size_t)nm->work_bytes);
-  for (int p = 0; p < nm->nparams; p++) {
+  if (gh && copy_masters(nm, net, seed, params)) return 1;
+  for (int p = 0; p < nm->nparams && !gh; p++) {
     const NitParam *pp = &nm->params[p];
     const RefParam *rp = &net->params[p];
     if (pp->count != rp->count || pp->exp != rp->exp || pp->bound != rp->bound) die("parameter tensors disagree");
@@ -130,13 +225,14 @@ int main(int argc, char **argv) {
   int8_t *logits = xalloc((size_t)nm->classes * (size_t)nm->batch);
   int8_t *rlogits = xalloc((size_t)nm->classes * (size_t)nm->batch);
   int32_t *exps = xalloc(sizeof(int32_t) * 2 * (size_t)nm->nnodes);
-  RefOpts o = ref_default_opts();
   o.seed = seed;
-  o.mu = mu;
   o.act_round = modes[0];
   o.err_round = modes[1];
   o.grad_round = modes[2];
-  o.decay = decay;
+  if (!gh) {
+    o.mu = mu;
+    o.decay = decay;
+  }
 
   g_exps = exps;
   g_net = net;
@@ -152,6 +248,13 @@ int main(int argc, char **argv) {
   c.decay = decay;
   c.logits = logits;
   c.exps = exps;
+  if (gh) {
+    c.view_round = o.view_round;
+    c.update_round = o.update_round;
+    c.eta_m = o.eta.m, c.eta_e = o.eta.e;
+    c.mom_m = o.momentum.m, c.mom_e = o.momentum.e;
+    c.wdecay_m = o.wdecay.m, c.wdecay_e = o.wdecay.e;
+  }
 
   uint64_t dkey = nit_key(seed ^ 0x5eed, 0, 0);
   for (int s = 0; s <= steps; s++) {
@@ -194,6 +297,10 @@ int main(int argc, char **argv) {
       const int8_t *ge = (const int8_t *)(work + nd->err_off);
       for (int64_t j = 0; j < cnt; j++)
         if (ge[j] != net->err[i][j]) return fail_at(s, "error", i, j, ge[j], net->err[i][j]);
+    }
+    if (gh) {
+      if (check_masters(nm, net, params, s)) return 1;
+      continue;
     }
     for (int p = 0; p < nm->nparams; p++) {
       const NitParam *pp = &nm->params[p];

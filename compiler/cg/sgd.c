@@ -1,0 +1,260 @@
+/*
+ * sgd.c: master weights, their int8 views and the integer SGD of the recipes
+ * with masters (docs/recipes.md, "Master weights and the integer SGD
+ * optimizer").
+ *
+ * Per parameter tensor t the params slab holds the int8 view at param_off
+ * (what every kernel reads, as under niti), the master W and the momentum V
+ * (A = master_bits wide) and, in the pstate table, their exponents and the
+ * view's. A call starts by rewriting every view (key OPT(t, VIEW) at the
+ * call's step, NIT_STEP_EVAL in forward); a weighted layer's backward ends
+ * with its optimizer step:
+ *   G  = sat_32(R_grad(g32, k)), k = max(0, B(g32) - 31)       (key OPT(t, GRAD))
+ *   V' = LINCOMB_A((momentum, V), (1/n, G), (decay, W))        (key OPT(t, MOM))
+ *   W' = LINCOMB_A((ONE, W), (-eta, V'))                       (key OPT(t, MASTER))
+ * The scalar work of a LINCOMB (which pairs are live, the common exponent,
+ * the shifts) is per tensor and runs in the runtime (nitrt_linsum_plan);
+ * the element loops are generated here. Every product is a 31-bit
+ * coefficient times an element of at most 32 bits, so the sums stay in i64.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg.h"
+
+/* pstate slots (nitabi.h: NitModel.pstate_off) */
+enum { PS_MASTER_EXP = 0, PS_MOM_EXP = 1, PS_VIEW_EXP = 2 };
+
+static Ty master_ty(Cg *g) { return g->m->recipe.master_bits == 32 ? g->t_i32 : g->t_i16; }
+
+static Val pstate_ptr(Cg *g, int t, int slot) {
+  return l_slab(g, g->f.v_params, g->p->pstate_off + ((int64_t)t * 4 + slot) * 4, "pstate");
+}
+
+static Val get_pstate(Cg *g, int t, int slot, const char *name) {
+  return LLVMBuildLoad2(g->b, g->t_i32, pstate_ptr(g, t, slot), name);
+}
+
+static void set_pstate(Cg *g, int t, int slot, Val v) { LLVMBuildStore(g->b, v, pstate_ptr(g, t, slot)); }
+
+static Val master_ptr(Cg *g, int t) { return l_slab(g, g->f.v_params, g->p->master_off[t], "master"); }
+static Val mom_ptr(Cg *g, int t) { return l_slab(g, g->f.v_params, g->p->mom_off[t], "mom"); }
+static Val sums_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->sgd.off, "sgd.S"); }
+static Val g31_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->sgd.off + g->p->sgd_count * 8, "sgd.G"); }
+
+Val wexp_of(Cg *g, const Node *nd) {
+  if (g->m->recipe.kind == NIT_RECIPE_NITI) return l_i32(g, nd->w_exp);
+  return get_pstate(g, nd->param, PS_VIEW_EXP, "s.w");
+}
+
+/* ------------------------------------------------- shared element loops */
+
+/* rq(in, count, k, mode, key, out): out[j] = sat_lim(R_mode(in[j], k)) with
+ * element index j, lim = 2^(bits-1) - 1; k == 0 copies (saturated). One
+ * function per (input type, output type, bits); the mode is chosen once. */
+static Val emit_rq(Cg *g, Ty t_in, Ty t_out, int bits, const char *name) {
+  Ty a[] = {g->t_ptr, g->t_i64, g->t_i32, g->t_i32, g->t_i64, g->t_ptr};
+  g->ft_rq = LLVMFunctionType(g->t_void, a, 6, 0);
+  Val f = l_begin_fn(g, name, g->ft_rq, true);
+  Val v_in = l_param(g, 0, "in"), v_cnt = l_param(g, 1, "count"), v_k = l_param(g, 2, "k");
+  Val v_mode = l_param(g, 3, "mode"), v_key = l_param(g, 4, "key"), v_out = l_param(g, 5, "out");
+  Val v_lim = l_i64(g, (int64_t)(((uint64_t)1 << (bits - 1)) - 1));
+  Val v_nlim = l_i64(g, -(int64_t)(((uint64_t)1 << (bits - 1)) - 1));
+  RoundK R = round_consts(g, g->t_i64, l_smax(g, v_k, l_i32(g, 1), "k1"));
+  Blk b_case[4], b_done = l_block(g, "done");
+  for (int c = 0; c < 4; c++) b_case[c] = l_block(g, c < 3 ? nit_round_names[c] : "copy");
+  /* case: 3 when k == 0, else the mode */
+  Val v_case = l_select(g, l_icmp(g, LLVMIntEQ, v_k, l_i32(g, 0), ""), l_i32(g, 3), v_mode, "case");
+  Val v_sw = LLVMBuildSwitch(g->b, v_case, b_case[NIT_ROUND_PSEUDO], 3);
+  LLVMAddCase(v_sw, l_i32(g, NIT_ROUND_STOCHASTIC), b_case[NIT_ROUND_STOCHASTIC]);
+  LLVMAddCase(v_sw, l_i32(g, NIT_ROUND_NEAREST), b_case[NIT_ROUND_NEAREST]);
+  LLVMAddCase(v_sw, l_i32(g, 3), b_case[3]);
+  for (int c = 0; c < 4; c++) {
+    LLVMPositionBuilderAtEnd(g->b, b_case[c]);
+    Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
+    Val v_x = l_sext(g, l_load(g, t_in, v_in, L.v_i, "x"), g->t_i64, "x64");
+    Val v_r = c == 3 ? v_x : round_elem_sat(g, &R, c, v_x, v_key, L.v_i, false);
+    v_r = l_smax(g, l_smin(g, v_r, v_lim, ""), v_nlim, "sat");
+    l_store(g, t_out, l_trunc(g, v_r, t_out, "r"), v_out, L.v_i);
+    l_next(g, &L);
+    LLVMBuildBr(g->b, b_done);
+  }
+  LLVMPositionBuilderAtEnd(g->b, b_done);
+  LLVMBuildRetVoid(g->b);
+  return f;
+}
+
+/* align(P, d) of LINSUM: P 2^d for d >= 0, sign(P) R_near(|P|, -d) below. */
+static Val l_align(Cg *g, Val v_p, Val v_d) {
+  Val v_up = LLVMBuildShl(g->b, v_p, l_smax(g, v_d, l_i64(g, 0), ""), "up");
+  Val v_k = l_smin(g, l_smax(g, LLVMBuildNeg(g->b, v_d, ""), l_i64(g, 1), ""), l_i64(g, 63), "k");
+  Val v_a = l_abs(g, v_p, "a");
+  Val v_q = LLVMBuildLShr(g->b, v_a, v_k, "q");
+  Val v_half = LLVMBuildAnd(g->b, LLVMBuildLShr(g->b, v_a, l_sub(g, v_k, l_i64(g, 1), ""), ""), l_i64(g, 1), "half");
+  Val v_r = l_add(g, v_q, v_half, "rnear");
+  v_r = l_select(g, l_icmp(g, LLVMIntSLT, v_p, l_i64(g, 0), ""), LLVMBuildNeg(g->b, v_r, ""), v_r, "down");
+  return l_select(g, l_icmp(g, LLVMIntSGE, v_d, l_i64(g, 0), ""), v_up, v_r, "aligned");
+}
+
+/* linsum_N(S, count, u_0, m_0, d_0, ..., u_{N-1}, m_{N-1}, d_{N-1}):
+ * S[j] = sum_t align(m_t u_t[j], d_t), u_t of type ts[t]. */
+static Val emit_linsum(Cg *g, int nterms, const Ty *ts, const char *name, Ty *ft_out) {
+  Ty a[2 + 3 * 4];
+  a[0] = g->t_ptr, a[1] = g->t_i64;
+  for (int t = 0; t < nterms; t++) a[2 + 3 * t] = g->t_ptr, a[3 + 3 * t] = g->t_i64, a[4 + 3 * t] = g->t_i64;
+  *ft_out = LLVMFunctionType(g->t_void, a, 2 + 3 * (unsigned)nterms, 0);
+  Val f = l_begin_fn(g, name, *ft_out, true);
+  Val v_S = l_param(g, 0, "S"), v_cnt = l_param(g, 1, "count");
+  Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
+  Val v_sum = l_i64(g, 0);
+  for (int t = 0; t < nterms; t++) {
+    Val v_u = l_sext(g, l_load(g, ts[t], l_param(g, 2 + 3 * (unsigned)t, "u"), L.v_i, "u.j"), g->t_i64, "");
+    Val v_p = l_mul(g, l_param(g, 3 + 3 * (unsigned)t, "m"), v_u, "p");
+    v_sum = l_add(g, v_sum, l_align(g, v_p, l_param(g, 4 + 3 * (unsigned)t, "d")), "sum");
+  }
+  l_store(g, g->t_i64, v_sum, v_S, L.v_i);
+  l_next(g, &L);
+  LLVMBuildRetVoid(g->b);
+  return f;
+}
+
+void emit_sgd_helpers(Cg *g) {
+  if (g->m->recipe.kind == NIT_RECIPE_NITI) return;
+  Ty t_a = master_ty(g);
+  int A = g->m->recipe.master_bits;
+  g->f_rq_view = emit_rq(g, t_a, g->t_i8, 8, "nit_rq_view");
+  g->f_rq_g32 = emit_rq(g, g->t_i32, g->t_i32, 32, "nit_rq_g31_i32");
+  g->f_rq_g64 = emit_rq(g, g->t_i64, g->t_i32, 32, "nit_rq_g31_i64");
+  g->f_rq_master = emit_rq(g, g->t_i64, t_a, A, "nit_rq_master");
+  g->f_maxabs16 = emit_maxabs(g, g->t_i16, "nit_maxabs_i16");
+  g->f_maxabs8 = emit_maxabs(g, g->t_i8, "nit_maxabs_i8");
+  Ty ts3[] = {t_a, g->t_i32, t_a}, ts2[] = {t_a, t_a};
+  g->f_linsum3 = emit_linsum(g, 3, ts3, "nit_linsum_mom", &g->ft_linsum3);
+  g->f_linsum2 = emit_linsum(g, 2, ts2, "nit_linsum_master", &g->ft_linsum2);
+  Ty ap[] = {g->t_i32, g->t_ptr, g->t_ptr};
+  g->ft_lplan = LLVMFunctionType(g->t_void, ap, 3, 0);
+  g->f_lplan = LLVMAddFunction(g->mod, "nitrt_linsum_plan", g->ft_lplan);
+  Ty ar[] = {g->t_i64, g->t_ptr};
+  g->ft_recip = LLVMFunctionType(g->t_void, ar, 2, 0);
+  g->f_recip = LLVMAddFunction(g->mod, "nitrt_s31_recip", g->ft_recip);
+}
+
+/* ------------------------------------------------------------- views */
+
+static Val maxabs_of(Cg *g, Ty t, Val v_p, Val v_cnt, const char *name) {
+  Val args[] = {v_p, l_i64(g, 0), v_cnt};
+  Val f = t == g->t_i16 ? g->f_maxabs16 : t == g->t_i32 ? g->f_maxabs32 : g->f_maxabs64;
+  return l_call(g, g->ft_maxabs, f, args, 3, name);
+}
+
+/* k = max(0, B(max) - (bits - 1)) */
+static Val rq_shift(Cg *g, Val v_max, int bits, const char *name) {
+  Val v_b = l_call(g, g->ft_bits, g->f_bits, &v_max, 1, "b");
+  return l_smax(g, l_sub(g, v_b, l_i32(g, bits - 1), ""), l_i32(g, 0), name);
+}
+
+/* Every parameter tensor's view: RQ_8(W; view mode, OPT(t, VIEW)) at the
+ * master's exponent plus k (docs/recipes.md, "Masters and views"). */
+void master_views(Cg *g) {
+  Model *m = g->m;
+  if (m->recipe.kind == NIT_RECIPE_NITI) return;
+  Ty t_a = master_ty(g);
+  Val v_mode = ctx_field(g, CTX_view_round, g->t_i32, "round.view");
+  for (int t = 0; t < m->nptensors; t++) {
+    const Node *owner;
+    Val v_cnt = l_i64(g, plan_ptensor(m, t, &owner));
+    Val v_w = master_ptr(g, t);
+    Val v_k = rq_shift(g, maxabs_of(g, t_a, v_w, v_cnt, "max.w"), 8, "k.view");
+    Val args[] = {v_w,    v_cnt, v_k, v_mode, v_key_for(g, NIT_TID_OPT(t, NIT_OPT_VIEW), "key.view"),
+                  l_slab(g, g->f.v_params, g->p->param_off[t], "view")};
+    l_call(g, g->ft_rq, g->f_rq_view, args, 6, "");
+    set_pstate(g, t, PS_VIEW_EXP, l_add(g, get_pstate(g, t, PS_MASTER_EXP, "s.master"), v_k, "s.view"));
+  }
+}
+
+/* --------------------------------------------------------------- SGD */
+
+/* One LINCOMB_A: the plan of its nterms terms (coefficient {m, e}, exponent
+ * s, max |u|) by the runtime, the exact sums into S, one rounding into out.
+ * Returns the result's exponent (W + k; 0 when no pair is live). */
+typedef struct Term {
+  Val v_u;      /* the tensor */
+  Ty t;         /* its element type */
+  Val v_cm;     /* coefficient mantissa (i64) */
+  Val v_ce;     /* coefficient exponent (i64) */
+  Val v_s;      /* the tensor's exponent (i32) */
+} Term;
+
+static Val lincomb(Cg *g, const Term *tm, int nterms, Val v_cnt, Val v_out, Val v_key, const char *name) {
+  Val var_in = l_var(g, LLVMArrayType(g->t_i64, 16), "lplan.in", NULL);
+  Val var_out = l_var(g, LLVMArrayType(g->t_i64, 16), "lplan.out", NULL);
+  for (int t = 0; t < nterms; t++) {
+    Val v_max = maxabs_of(g, tm[t].t, tm[t].v_u, v_cnt, "max.u");
+    Val vals[] = {tm[t].v_cm, tm[t].v_ce, l_sext(g, tm[t].v_s, g->t_i64, ""), v_max};
+    for (int k = 0; k < 4; k++) l_store(g, g->t_i64, vals[k], var_in, l_i64(g, 4 * t + k));
+  }
+  Val pargs[] = {l_i32(g, nterms), var_in, var_out};
+  l_call(g, g->ft_lplan, g->f_lplan, pargs, 3, "");
+  Val v_W = l_load(g, g->t_i64, var_out, l_i64(g, 0), "W");
+  Val args[2 + 3 * 4];
+  args[0] = sums_ptr(g), args[1] = v_cnt;
+  for (int t = 0; t < nterms; t++) {
+    args[2 + 3 * t] = tm[t].v_u;
+    args[3 + 3 * t] = l_load(g, g->t_i64, var_out, l_i64(g, 2 + 2 * t), "m");
+    args[4 + 3 * t] = l_load(g, g->t_i64, var_out, l_i64(g, 3 + 2 * t), "d");
+  }
+  if (nterms == 3) l_call(g, g->ft_linsum3, g->f_linsum3, args, 11, "");
+  else l_call(g, g->ft_linsum2, g->f_linsum2, args, 8, "");
+  int A = g->m->recipe.master_bits;
+  Val v_k = rq_shift(g, maxabs_of(g, g->t_i64, sums_ptr(g), v_cnt, "max.S"), A, "k");
+  Val v_mode = ctx_field(g, CTX_update_round, g->t_i32, "round.update");
+  Val rargs[] = {sums_ptr(g), v_cnt, v_k, v_mode, v_key, v_out};
+  l_call(g, g->ft_rq, g->f_rq_master, rargs, 6, "");
+  return l_add(g, l_trunc(g, v_W, g->t_i32, ""), v_k, name);
+}
+
+/* The optimizer step of node i's weights from its gradient g32 (type t_g)
+ * at exponent v_sg (i32). */
+void sgd_update(Cg *g, int i, Val v_g, Ty t_g, Val v_sg) {
+  const Node *nd = &g->m->nodes[i];
+  int t = nd->param;
+  Ty t_a = master_ty(g);
+  Val v_cnt = l_i64(g, nd->nweights);
+  /* G: the gradient reduced to 31 bits */
+  Val v_G = g31_ptr(g);
+  Val v_kg = rq_shift(g, maxabs_of(g, t_g, v_g, v_cnt, "max.g"), 32, "k.grad");
+  Val gargs[] = {v_g, v_cnt, v_kg, g->f.v_rgrad, v_key_for(g, NIT_TID_OPT(t, NIT_OPT_GRAD), "key.g31"), v_G};
+  l_call(g, g->ft_rq, t_g == g->t_i64 ? g->f_rq_g64 : g->f_rq_g32, gargs, 6, "");
+  Val v_sG = l_add(g, v_sg, v_kg, "s.G");
+
+  /* the step's scalars */
+  Val var_r = l_var(g, LLVMArrayType(g->t_i64, 2), "inv.n", NULL);
+  Val rargs[] = {g->f.v_n, var_r};
+  l_call(g, g->ft_recip, g->f_recip, rargs, 2, "");
+  Val v_W = master_ptr(g, t), v_V = mom_ptr(g, t);
+  Val v_sW = get_pstate(g, t, PS_MASTER_EXP, "s.W"), v_sV = get_pstate(g, t, PS_MOM_EXP, "s.V");
+  Val v_mom_m = ctx_field(g, CTX_mom_m, g->t_i64, "mom.m");
+  Val v_mom_e = l_sext(g, ctx_field(g, CTX_mom_e, g->t_i32, "mom.e"), g->t_i64, "");
+  Val v_dec_m = ctx_field(g, CTX_wdecay_m, g->t_i64, "decay.m");
+  Val v_dec_e = l_sext(g, ctx_field(g, CTX_wdecay_e, g->t_i32, "decay.e"), g->t_i64, "");
+  Val v_eta_m = ctx_field(g, CTX_eta_m, g->t_i64, "eta.m");
+  Val v_eta_e = l_sext(g, ctx_field(g, CTX_eta_e, g->t_i32, "eta.e"), g->t_i64, "");
+
+  /* V' = LINCOMB_A((momentum, V, s_V), (1/n, G, s_G), (decay, W, s_W)) */
+  Term tv[3] = {
+      {v_V, t_a, v_mom_m, v_mom_e, v_sV},
+      {v_G, g->t_i32, l_load(g, g->t_i64, var_r, l_i64(g, 0), "invn.m"), l_load(g, g->t_i64, var_r, l_i64(g, 1), "invn.e"),
+       v_sG},
+      {v_W, t_a, v_dec_m, v_dec_e, v_sW},
+  };
+  Val v_sV2 = lincomb(g, tv, 3, v_cnt, v_V, v_key_for(g, NIT_TID_OPT(t, NIT_OPT_MOM), "key.mom"), "s.V.new");
+  set_pstate(g, t, PS_MOM_EXP, v_sV2);
+  /* W' = LINCOMB_A((ONE, W, s_W), (-eta, V', s_V')) */
+  Term tw[2] = {
+      {v_W, t_a, l_i64(g, (int64_t)1 << 30), l_i64(g, -30), v_sW},
+      {v_V, t_a, LLVMBuildNeg(g->b, v_eta_m, "neg.eta.m"), v_eta_e, v_sV2},
+  };
+  Val v_sW2 = lincomb(g, tw, 2, v_cnt, v_W, v_key_for(g, NIT_TID_OPT(t, NIT_OPT_MASTER), "key.master"), "s.W.new");
+  set_pstate(g, t, PS_MASTER_EXP, v_sW2);
+}
