@@ -3,11 +3,17 @@
 # nitc, linked with the diffrun harness, and trained side by side with the
 # reference; any byte of difference fails the test.
 #   run_diff.sh BUILD_DIR SEED COUNT [JOBS]
+# NITC_DIFF_RECIPE=ghaffari draws networks of that recipe instead.
 set -uo pipefail
 build="$1"; seed="$2"; count="$3"; jobs="${4:-$(nproc)}"
-work="$build/tests/diff-$seed"
+recipe="${NITC_DIFF_RECIPE:-niti}"
+work="$build/tests/diff-$recipe-$seed"
 rm -rf "$work"; mkdir -p "$work"
-"$build/tests/gennet" "$seed" "$count" "$work" || exit 2
+if [ "$recipe" = niti ]; then
+  "$build/tests/gennet" "$seed" "$count" "$work" || exit 2
+else
+  "$build/tests/gennet" "$seed" "$count" "$work" "$recipe" || exit 2
+fi
 cc="${CC:-cc}"
 run_one() {
   local line="$1" net flags batch bits
