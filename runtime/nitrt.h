@@ -6,6 +6,8 @@
  *
  * Sections, one per .c file, each module using only those above it:
  *
+ *   s31.c         S31 scalars, Q30 tables, learning-rate schedules, the
+ *                 scalar helpers of generated code (s31.h; its own library)
  *   util.c        messages, checked allocation and file I/O, clocks
  *   threads.c     the worker pool behind NitCtx.parallel_for
  *   fixed.c       fixed-point loss and softmax for logging, integer formatting
@@ -37,6 +39,7 @@
 #include <stdio.h>
 
 #include "nitabi.h"
+#include "s31.h"
 
 #define NITRT_VERSION "0.1.0"
 

@@ -19,7 +19,7 @@ set_target_properties(gennet PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINAR
 # The harness without main's partner (nit_model comes from each generated object).
 add_library(diffrun STATIC ${CG_DIR}/diffrun.c ${CG_DIR}/load.c)
 target_compile_options(diffrun PRIVATE ${NITC_WARN})
-target_link_libraries(diffrun PUBLIC nitref nitfront)
+target_link_libraries(diffrun PUBLIC nitref nitfront nitrt_s31)
 set_target_properties(diffrun PROPERTIES ARCHIVE_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
 set_target_properties(nitref PROPERTIES ARCHIVE_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
 

@@ -28,6 +28,13 @@ add_executable(test_runtime ${NITRT_TEST_DIR}/test_runtime.c ${NITRT_TEST_DIR}/f
 target_compile_options(test_runtime PRIVATE ${NITC_WARN})
 target_link_libraries(test_runtime PRIVATE nitrt PkgConfig::CHECK)
 add_test(NAME runtime_unit COMMAND test_runtime)
+
+# S31 scalars, tables, schedules and the LINSUM plan against the reference.
+add_executable(test_runtime_s31 ${NITRT_TEST_DIR}/test_s31.c)
+target_compile_options(test_runtime_s31 PRIVATE ${NITC_WARN})
+target_link_libraries(test_runtime_s31 PRIVATE nitrt_s31 nitref PkgConfig::CHECK)
+add_test(NAME runtime_s31 COMMAND test_runtime_s31)
+set_tests_properties(runtime_s31 PROPERTIES ENVIRONMENT "CK_DEFAULT_TIMEOUT=120")
 set_tests_properties(runtime_unit PROPERTIES ENVIRONMENT "CK_DEFAULT_TIMEOUT=60")
 
 # No floating point in the runtime: no float/double in its sources ...
@@ -61,7 +68,7 @@ endforeach()
 #   tests/fuzz/run_runtime.sh csv /tmp/fz-csv build/tests build/tests/fuzz_csv 600
 find_program(NITC_CLANG19 clang-19)
 set(NITRT_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR}/fuzz)
-set(NITRT_FUZZ_LIB util threads fixed recipe cli data data_idx data_cifar data_csv ckpt
+set(NITRT_FUZZ_LIB s31 util threads fixed recipe cli data data_idx data_cifar data_csv ckpt
   ckpt_file run train infer report)
 set(NITRT_FUZZ_CSV_MODEL -DFAKE_C=1 -DFAKE_H=1 -DFAKE_W=6 -DFAKE_CLASSES=3 -DFAKE_BATCH=8)
 set(NITRT_FUZZ_CIFAR_MODEL -DFAKE_C=3 -DFAKE_H=32 -DFAKE_W=32 -DFAKE_BATCH=16)

@@ -1,0 +1,73 @@
+/*
+ * s31.h: S31 scalars, the Q30 tables, learning-rate schedules and the scalar
+ * helpers the generated code of recipes with masters calls (nitabi.h:
+ * nitrt_s31_recip, nitrt_linsum_plan). docs/recipes.md, "Scalars",
+ * "LINSUM and LINCOMB", "Learning-rate schedules".
+ *
+ * A small library of its own (CMake target nitrt_s31) so that the test
+ * harness of generated code can link it without the rest of the runtime.
+ * Integer only: 128-bit integers appear in per-tensor scalar arithmetic,
+ * never per element. Nothing here prints or fails.
+ */
+#ifndef NITRT_S31_H
+#define NITRT_S31_H
+
+#include <stdint.h>
+
+#include "nitabi.h"
+
+__extension__ typedef __int128 NitI128;
+__extension__ typedef unsigned __int128 NitU128;
+
+/* Value m 2^e with 2^30 <= |m| < 2^31, or m = e = 0. */
+typedef struct NitS31 {
+  int64_t m;
+  int32_t e;
+} NitS31;
+
+/* ONE = (2^30, -30). */
+NitS31 nitrt_s31_one(void);
+/* Normalize P (|P| < 2^127) at exponent E, half away from zero. */
+NitS31 nitrt_snorm(NitI128 p, int64_t e);
+NitS31 nitrt_sint(int64_t p); /* snorm(p, 0) */
+NitS31 nitrt_smul(NitS31 a, NitS31 b);
+NitS31 nitrt_sneg(NitS31 a);
+NitS31 nitrt_sadd(NitS31 a, NitS31 b);
+NitS31 nitrt_sdiv(NitS31 a, NitS31 b);  /* b = 0 gives 0 */
+NitS31 nitrt_srsqrt(NitS31 a);          /* a <= 0 gives 0 */
+int64_t nitrt_sq30(NitS31 a);           /* value 2^30, half away from zero, |value| < 2 */
+NitS31 nitrt_sdec(uint64_t n, int32_t f); /* decimal n / 10^f, n < 10^18, f <= 9 */
+int64_t nitrt_q30_dec(uint64_t n, int32_t f); /* (2 n 2^30 + 10^f) div (2 10^f) */
+int64_t nitrt_q16_dec(uint64_t n, int32_t f);
+/* Largest r with r r <= v. */
+uint64_t nitrt_isqrt64(uint64_t v);
+
+/* Q30 tables (decreasing, 65 entries) and their interpolation at x in Q16. */
+extern const int32_t nitrt_exp2neg_table[65]; /* round(2^30 2^(-j/64)) */
+extern const int32_t nitrt_coshalf_table[65]; /* round(2^30 (1 + cos(pi j/64))/2) */
+int64_t nitrt_interp_q30(const int32_t *table, int64_t x);
+int64_t nitrt_exp2neg_q30(int64_t y);       /* 2^(-y/2^16) in Q30, y >= 0 */
+int64_t nitrt_cosq_q30(int64_t p, int64_t t); /* (1 + cos(pi p/t))/2 in Q30, 0 <= p <= t */
+
+/* A learning-rate schedule as the .nit file writes it (exact decimals
+ * value n / 10^f), see NitRecipe. period >= 1 (the runtime resolves the
+ * default, the run's epochs). */
+typedef struct NitLrSchedule {
+  int32_t kind; /* NIT_LR_PIECEWISE or NIT_LR_COSINE */
+  int32_t count; /* piecewise entries, 1..NIT_MAX_SCHED; cosine: 1 (base) */
+  uint64_t n[NIT_MAX_SCHED];
+  int32_t f[NIT_MAX_SCHED];
+  int32_t at[NIT_MAX_SCHED]; /* 1-based epoch of entry i, at[0] = 1, increasing */
+  uint64_t min_n; /* cosine floor */
+  int32_t min_f;
+  int32_t period; /* cosine period in epochs, >= 1 */
+  int64_t warmup; /* warmup steps, 0 = none */
+  uint64_t ratio_n; /* warmup start ratio */
+  int32_t ratio_f;
+} NitLrSchedule;
+
+/* eta for the 1-based epoch, the 0-based global step t and the steps per
+ * epoch (>= 1). */
+NitS31 nitrt_lr(const NitLrSchedule *s, int64_t epoch, uint64_t t, int64_t steps_per_epoch);
+
+#endif
