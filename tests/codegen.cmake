@@ -36,6 +36,14 @@ add_test(NAME codegen_diff
 set_tests_properties(codegen_diff PROPERTIES TIMEOUT 1500
   ENVIRONMENT "NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
 
+# The recipe with masters: COUNT/4 random ghaffari networks (views, table
+# softmax, SGD with momentum and decay, int16 and int32 masters).
+math(EXPR CG_GH_COUNT "${CG_DIFF_COUNT} / 4")
+add_test(NAME codegen_diff_ghaffari
+  COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} 11 ${CG_GH_COUNT})
+set_tests_properties(codegen_diff_ghaffari PROPERTIES TIMEOUT 900
+  ENVIRONMENT "NITC_DIFF_RECIPE=ghaffari;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
+
 set(CG_KIND_SEED 2)
 foreach(kind generic lanes plain)
   math(EXPR CG_KIND_COUNT "${CG_DIFF_COUNT} / 5")

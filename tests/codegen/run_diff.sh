@@ -23,7 +23,7 @@ run_one() {
     echo "FAIL $net: nitc failed"; cat "$base.log"; return 1
   fi
   if ! $cc $NITC_LINK_FLAGS -o "$base.bin" "$base.o" "$build/tests/libdiffrun.a" "$build/tests/libnitref.a" \
-       "$build/compiler/libnitfront.a" 2>> "$base.log"; then
+       "$build/compiler/libnitfront.a" "$build/runtime/libnitrt_s31.a" 2>> "$base.log"; then
     echo "FAIL $net: link failed"; cat "$base.log"; return 1
   fi
   # shellcheck disable=SC2086
