@@ -308,7 +308,7 @@ const char *nitrt_recipe_diff(const RunRecipe *a, const RunRecipe *b) {
 
 uint64_t nitrt_recipe_hash(const RunRecipe *r) {
   const NitLrSchedule *s = &r->lr;
-  uint64_t v[16 + 3 * NIT_MAX_SCHED];
+  uint64_t v[24 + 3 * NIT_MAX_SCHED]; /* 43 used */
   int k = 0;
   v[k++] = (uint64_t)r->kind;
   v[k++] = (uint64_t)r->master_bits;
