@@ -55,9 +55,9 @@
 #include "nitrt.h"
 
 static const uint8_t MAGIC[8] = {'N', 'I', 'T', 'C', 'K', 'P', 'T', 0};
-#define HEADER_V1 256
-#define HEADER_V2 336
-#define EXT_V3    336 /* format 3: the settings of recipes with masters */
+#define HEADER_V1  256
+#define HEADER_V2  336
+#define EXT_V3     336 /* format 3: the settings of recipes with masters */
 #define TENSORS_V3 568 /* format 3: one 32-byte record per parameter tensor */
 #define TENSOR_REC 32
 
@@ -424,8 +424,8 @@ static int check_recipe(const char *name, const RunRecipe *r) {
   return nitrt_recipe_check(where, r);
 }
 
-static const char *const REGION_NAMES[] = {"weight", "view element", "master element", "momentum element",
-                                           "running statistic", "exponent"};
+static const char *const REGION_NAMES[] = {"weight",           "view element",      "master element",
+                                           "momentum element", "running statistic", "exponent"};
 
 /* The parameter bytes p (little-endian, at file offset base): every region's
  * values in range, the padding zero. */
@@ -478,8 +478,8 @@ static int check_params(const char *name, const NitModel *m, const uint8_t *p, i
                       "%lld..%lld",
                       name, (long long)j, t->name ? t->name : "?", (long long)v, (long long)lo, (long long)hi);
         else
-          nitrt_error("%s: invalid checkpoint: %s %lld of %s%s is %lld, expected %lld..%lld (file offset %lld)",
-                      name, REGION_NAMES[g->what], (long long)j, t ? "tensor " : "the exponents",
+          nitrt_error("%s: invalid checkpoint: %s %lld of %s%s is %lld, expected %lld..%lld (file offset %lld)", name,
+                      REGION_NAMES[g->what], (long long)j, t ? "tensor " : "the exponents",
                       t ? (t->name ? t->name : "?") : "", (long long)v, (long long)lo, (long long)hi,
                       (long long)(base + g->off + g->size * j));
         goto out;

@@ -333,7 +333,7 @@ void nitrt_shuffle(uint32_t *perm, int64_t n, uint64_t seed, uint64_t epoch);
 
 /* ------------------------------------------------------------------ ckpt.c */
 
-#define NITRT_CKPT_VERSION 3 /* written for recipes with masters; niti models write 2 */
+#define NITRT_CKPT_VERSION 3    /* written for recipes with masters; niti models write 2 */
 #define NITRT_PATH_MAX     4095 /* longest data directory recorded */
 
 typedef struct Ckpt {

@@ -144,8 +144,8 @@ int nitrt_parse_decimal(const char *flag, const char *s, uint64_t *n, int32_t *f
   *f = frac;
   return 0;
 bad:
-  nitrt_error("--%s: expected a non-negative decimal like 0.05 (at most %d decimals), got '%s'", flag,
-              NITRT_DEC_F_MAX, s);
+  nitrt_error("--%s: expected a non-negative decimal like 0.05 (at most %d decimals), got '%s'", flag, NITRT_DEC_F_MAX,
+              s);
   return -1;
 }
 
@@ -204,8 +204,8 @@ static int check_dec(const char *where, const char *what, uint64_t n, int32_t f,
   RRANGE(field, f, 0, NITRT_DEC_F_MAX);
   if (n > NITRT_DEC_N_MAX || nitrt_decimal_cmp(n, f, max_n, max_f) > 0) {
     char a[32];
-    nitrt_error("%s: %s is %s, expected 0..%s", where, what, n > NITRT_DEC_N_MAX ? "too long" : nitrt_fmt_decimal(a, n, f),
-                max_text);
+    nitrt_error("%s: %s is %s, expected 0..%s", where, what,
+                n > NITRT_DEC_N_MAX ? "too long" : nitrt_fmt_decimal(a, n, f), max_text);
     return -1;
   }
   return 0;

@@ -87,8 +87,8 @@ void nitrt_log_epoch(FILE *f, const EpochStats *s) {
           (long long)s->test_correct, (long long)s->test_n);
   if (s->masters) {
     char l[64];
-    fprintf(f, ",\"lr\":\"%s\",\"lr_m\":%lld,\"lr_e\":%d,\"master_exp\":[", nitrt_fmt_s31(l, s->lr),
-            (long long)s->lr.m, (int)s->lr.e);
+    fprintf(f, ",\"lr\":\"%s\",\"lr_m\":%lld,\"lr_e\":%d,\"master_exp\":[", nitrt_fmt_s31(l, s->lr), (long long)s->lr.m,
+            (int)s->lr.e);
     const uint8_t *ps = (const uint8_t *)s->params + s->model->pstate_off;
     for (int32_t p = 0; p < s->model->nparams; p++) {
       int32_t x;
@@ -107,8 +107,8 @@ char *nitrt_fmt_s31(char *buf, NitS31 v) {
   else if (v.e > -128) a = (a >> -v.e) + ((a >> (-v.e - 1)) & 1);
   else a = 0;
   uint64_t whole = (uint64_t)(a / 1000000000000ull), frac = (uint64_t)(a % 1000000000000ull);
-  int k = snprintf(buf, 64, "%s%llu.%012llu", v.m < 0 && a ? "-" : "", (unsigned long long)whole,
-                   (unsigned long long)frac);
+  int k =
+      snprintf(buf, 64, "%s%llu.%012llu", v.m < 0 && a ? "-" : "", (unsigned long long)whole, (unsigned long long)frac);
   while (k > 1 && buf[k - 1] == '0') k--;
   if (buf[k - 1] == '.') k--;
   buf[k] = '\0';
