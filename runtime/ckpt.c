@@ -55,8 +55,22 @@
 #include "nitrt.h"
 
 static const uint8_t MAGIC[8] = {'N', 'I', 'T', 'C', 'K', 'P', 'T', 0};
-#define HEADER_V1 256
-#define HEADER_V2 336
+#define HEADER_V1  256
+#define HEADER_V2  336
+#define EXT_V3     336 /* format 3: the settings of recipes with masters */
+#define TENSORS_V3 568 /* format 3: one 32-byte record per parameter tensor */
+#define TENSOR_REC 32
+
+/* Header bytes of a format for model m. */
+static int64_t header_size(const NitModel *m, uint32_t version) {
+  if (version == 1) return HEADER_V1;
+  if (version == 2) return HEADER_V2;
+  return TENSORS_V3 + (int64_t)TENSOR_REC * m->nparams;
+}
+
+/* The format a model's checkpoints are written in: 2 for niti (unchanged),
+ * 3 for recipes with masters. */
+static uint32_t model_version(const NitModel *m) { return m->recipe.kind != NIT_RECIPE_NITI ? 3 : 2; }
 
 uint32_t nitrt_crc32(const uint8_t *p, size_t n) {
   uint32_t c = 0xFFFFFFFFu;
@@ -84,42 +98,128 @@ static uint64_t get64(const uint8_t *p) {
   return v;
 }
 
+/* Field checks: each names the checkpoint, the field, the value and the
+ * legal range. */
+static int bad(const char *name, const char *field, long long v, const char *want) {
+  nitrt_error("%s: invalid checkpoint: %s is %lld, expected %s", name, field, v, want);
+  return -1;
+}
+
+#define RANGE(field, v, lo, hi)                                                \
+  do {                                                                         \
+    long long v_ = (long long)(v);                                             \
+    if (v_ < (long long)(lo) || v_ > (long long)(hi)) {                        \
+      char w_[64];                                                             \
+      snprintf(w_, sizeof w_, "%lld..%lld", (long long)(lo), (long long)(hi)); \
+      return bad(name, field, v_, w_);                                         \
+    }                                                                          \
+  } while (0)
+
 static size_t path_len(const Ckpt *c) { return strnlen(c->data, NITRT_PATH_MAX); }
 
 int64_t nitrt_ckpt_size(const NitModel *m, const Ckpt *c) {
   int64_t k = c->q.kind == NITRT_QUANT_COLUMNS ? c->q.ncols : 0;
-  return HEADER_V2 + m->param_bytes + k + (int64_t)path_len(c) + 4;
+  return header_size(m, model_version(m)) + m->param_bytes + k + (int64_t)path_len(c) + 4;
 }
 
 void nitrt_ckpt_free(Ckpt *c) { nitrt_quant_free(&c->q); }
 
-/* The slab as target-independent bytes: int16 tensors become little-endian. */
-static void slab_to_le(const NitModel *m, const uint8_t *slab, uint8_t *out) {
-  memcpy(out, slab, (size_t)m->param_bytes);
+/* The persistent regions of the params slab: under niti the weights of
+ * every tensor; under recipes with masters each tensor's int8 view, master,
+ * momentum and running statistics, and the exponents (pstate). Everything
+ * else in the slab is padding and stays zero. */
+enum { R_WEIGHTS, R_VIEW, R_MASTER, R_MOM, R_STATS, R_PSTATE };
+typedef struct Region {
+  int64_t off, count; /* bytes offset, elements */
+  int32_t size;       /* bytes per element: 1, 2 or 4 */
+  int32_t what;       /* R_* */
+  int32_t p;          /* parameter tensor, -1 for pstate */
+} Region;
+
+static bool has_masters(const NitModel *m) { return m->recipe.kind != NIT_RECIPE_NITI; }
+
+/* The regions in slab order; NULL when out of memory. */
+static Region *regions(const NitModel *m, int64_t *nout) {
+  Region *r = nitrt_alloc(((size_t)m->nparams * 4 + 1) * sizeof *r);
+  if (!r) return NULL;
+  int64_t n = 0;
+  int32_t wb = m->recipe.master_bits / 8;
   for (int32_t p = 0; p < m->nparams; p++) {
     const NitParam *t = &m->params[p];
-    if (t->bits <= 8) continue;
-    for (int64_t j = 0; j < t->count; j++) {
-      int16_t v;
-      memcpy(&v, slab + t->offset + 2 * j, 2);
-      uint16_t u = (uint16_t)v;
-      out[t->offset + 2 * j] = (uint8_t)u;
-      out[t->offset + 2 * j + 1] = (uint8_t)(u >> 8);
+    if (!has_masters(m)) {
+      r[n++] = (Region){t->offset, t->count, t->bits > 8 ? 2 : 1, R_WEIGHTS, p};
+      continue;
     }
+    r[n++] = (Region){t->offset, t->count, 1, R_VIEW, p};
+    r[n++] = (Region){t->master_off, t->count, wb, R_MASTER, p};
+    if (t->mom_off >= 0) r[n++] = (Region){t->mom_off, t->count, wb, R_MOM, p};
+    if (t->stats_off >= 0) r[n++] = (Region){t->stats_off, (int64_t)t->shape[0] * 4, 4, R_STATS, p};
   }
+  if (has_masters(m)) r[n++] = (Region){m->pstate_off, (int64_t)m->nparams * 4, 4, R_PSTATE, -1};
+  for (int64_t i = 1; i < n; i++) /* insertion sort by offset */
+    for (int64_t j = i; j > 0 && r[j - 1].off > r[j].off; j--) {
+      Region x = r[j];
+      r[j] = r[j - 1];
+      r[j - 1] = x;
+    }
+  *nout = n;
+  return r;
 }
 
-static void slab_from_le(const NitModel *m, const uint8_t *in, uint8_t *slab) {
-  memcpy(slab, in, (size_t)m->param_bytes);
-  for (int32_t p = 0; p < m->nparams; p++) {
-    const NitParam *t = &m->params[p];
-    if (t->bits <= 8) continue;
-    for (int64_t j = 0; j < t->count; j++) {
-      const uint8_t *b = in + t->offset + 2 * j;
-      int16_t v = (int16_t)(uint16_t)(b[0] | b[1] << 8);
-      memcpy(slab + t->offset + 2 * j, &v, 2);
+/* The slab as target-independent bytes: wider elements become little-endian. */
+static int slab_to_le(const NitModel *m, const uint8_t *slab, uint8_t *out) {
+  int64_t n;
+  Region *r = regions(m, &n);
+  if (!r) return -1;
+  memcpy(out, slab, (size_t)m->param_bytes);
+  for (int64_t i = 0; i < n; i++) {
+    if (r[i].size == 1) continue;
+    for (int64_t j = 0; j < r[i].count; j++) {
+      int64_t at = r[i].off + r[i].size * j;
+      uint32_t v;
+      if (r[i].size == 2) {
+        uint16_t h;
+        memcpy(&h, slab + at, 2);
+        v = h;
+      } else {
+        memcpy(&v, slab + at, 4);
+      }
+      for (int k = 0; k < r[i].size; k++) out[at + k] = (uint8_t)(v >> (8 * k));
     }
   }
+  free(r);
+  return 0;
+}
+
+static int slab_from_le(const NitModel *m, const uint8_t *in, uint8_t *slab) {
+  int64_t n;
+  Region *r = regions(m, &n);
+  if (!r) return -1;
+  memcpy(slab, in, (size_t)m->param_bytes);
+  for (int64_t i = 0; i < n; i++) {
+    if (r[i].size == 1) continue;
+    for (int64_t j = 0; j < r[i].count; j++) {
+      int64_t at = r[i].off + r[i].size * j;
+      uint32_t v = 0;
+      for (int k = 0; k < r[i].size; k++) v |= (uint32_t)in[at + k] << (8 * k);
+      if (r[i].size == 2) {
+        uint16_t h = (uint16_t)v;
+        memcpy(slab + at, &h, 2);
+      } else {
+        memcpy(slab + at, &v, 4);
+      }
+    }
+  }
+  free(r);
+  return 0;
+}
+
+/* Element j of a region of little-endian bytes, sign-extended. */
+static int64_t region_get(const uint8_t *p, const Region *r, int64_t j) {
+  const uint8_t *e = p + r->off + r->size * j;
+  if (r->size == 1) return (int8_t)e[0];
+  if (r->size == 2) return (int16_t)(uint16_t)(e[0] | e[1] << 8);
+  return (int32_t)(uint32_t)(e[0] | (uint32_t)e[1] << 8 | (uint32_t)e[2] << 16 | (uint32_t)e[3] << 24);
 }
 
 static void put_recipe(uint8_t *p, const RunRecipe *r) {
@@ -154,13 +254,129 @@ static void get_recipe(const uint8_t *p, RunRecipe *r) {
 #undef NEXT
 }
 
+/* Format 3: the settings (336..567) and the per-tensor records. */
+static void put_masters(uint8_t *b, const NitModel *m, const Ckpt *c) {
+  const RunRecipe *r = &c->r;
+  const NitLrSchedule *s = &r->lr;
+  put32(b + 336, (uint32_t)r->kind);
+  put32(b + 340, (uint32_t)r->master_bits);
+  put32(b + 344, (uint32_t)r->view_round);
+  put32(b + 348, (uint32_t)r->update_round);
+  put32(b + 352, (uint32_t)r->loss_table);
+  put32(b + 356, (uint32_t)s->kind);
+  put32(b + 360, (uint32_t)s->count);
+  put32(b + 364, (uint32_t)s->period);
+  for (int i = 0; i < NIT_MAX_SCHED; i++) {
+    put64(b + 368 + 8 * i, s->n[i]);
+    put32(b + 432 + 4 * i, (uint32_t)s->f[i]);
+    put32(b + 464 + 4 * i, (uint32_t)s->at[i]);
+  }
+  put64(b + 496, s->min_n);
+  put32(b + 504, (uint32_t)s->min_f);
+  put32(b + 508, (uint32_t)s->ratio_f);
+  put64(b + 512, (uint64_t)s->warmup);
+  put64(b + 520, s->ratio_n);
+  put64(b + 528, r->momentum_n);
+  put32(b + 536, (uint32_t)r->momentum_f);
+  put32(b + 540, (uint32_t)r->wdecay_f);
+  put64(b + 544, r->wdecay_n);
+  put64(b + 552, nitrt_recipe_hash(r));
+  put32(b + 560, (uint32_t)m->nparams);
+  const uint8_t *slab = c->params;
+  for (int32_t p = 0; p < m->nparams; p++) {
+    const NitParam *t = &m->params[p];
+    uint8_t *e = b + TENSORS_V3 + TENSOR_REC * p;
+    int32_t ps[4];
+    memcpy(ps, slab + m->pstate_off + 16 * p, 16);
+    put32(e, (uint32_t)t->role);
+    put32(e + 4, (uint32_t)r->master_bits);
+    put32(e + 8, (uint32_t)ps[0]);
+    put32(e + 12, t->mom_off >= 0);
+    put32(e + 16, (uint32_t)ps[1]);
+    put32(e + 20, t->stats_off >= 0 ? (uint32_t)t->shape[0] : 0);
+    put32(e + 24, (uint32_t)ps[2]);
+  }
+}
+
+static void get_masters(const uint8_t *b, RunRecipe *r) {
+  NitLrSchedule *s = &r->lr;
+  r->kind = (int32_t)get32(b + 336);
+  r->master_bits = (int32_t)get32(b + 340);
+  r->view_round = (int32_t)get32(b + 344);
+  r->update_round = (int32_t)get32(b + 348);
+  r->loss_table = (int32_t)get32(b + 352);
+  s->kind = (int32_t)get32(b + 356);
+  s->count = (int32_t)get32(b + 360);
+  s->period = (int32_t)get32(b + 364);
+  for (int i = 0; i < NIT_MAX_SCHED; i++) {
+    s->n[i] = get64(b + 368 + 8 * i);
+    s->f[i] = (int32_t)get32(b + 432 + 4 * i);
+    s->at[i] = (int32_t)get32(b + 464 + 4 * i);
+  }
+  s->min_n = get64(b + 496);
+  s->min_f = (int32_t)get32(b + 504);
+  s->ratio_f = (int32_t)get32(b + 508);
+  s->warmup = (int64_t)get64(b + 512);
+  s->ratio_n = get64(b + 520);
+  r->momentum_n = get64(b + 528);
+  r->momentum_f = (int32_t)get32(b + 536);
+  r->wdecay_f = (int32_t)get32(b + 540);
+  r->wdecay_n = get64(b + 544);
+}
+
+/* Format 3's settings against the model, its hash, and the tensor records
+ * against the model's layout and the exponents in the slab (ps: the
+ * parameters' little-endian bytes). */
+static int check_masters(const char *name, const NitModel *m, const uint8_t *b, const Ckpt *c, const uint8_t *ps) {
+  RANGE("the recipe (offset 336)", c->r.kind, m->recipe.kind, m->recipe.kind);
+  RANGE("the master bits (offset 340)", c->r.master_bits, m->recipe.master_bits, m->recipe.master_bits);
+  if (get64(b + 552) != nitrt_recipe_hash(&c->r)) {
+    nitrt_error("%s: invalid checkpoint: the settings hash at offset 552 (0x%016llx) does not match the "
+                "settings it follows (0x%016llx)",
+                name, (unsigned long long)get64(b + 552), (unsigned long long)nitrt_recipe_hash(&c->r));
+    return -1;
+  }
+  RANGE("the parameter tensor records (offset 560)", get32(b + 560), m->nparams, m->nparams);
+  RANGE("a reserved field (offset 564)", get32(b + 564), 0, 0);
+  for (int32_t p = 0; p < m->nparams; p++) {
+    const NitParam *t = &m->params[p];
+    const uint8_t *e = b + TENSORS_V3 + TENSOR_REC * p;
+    const uint8_t *st = ps + m->pstate_off + 16 * p;
+    char f[160];
+    int64_t off = TENSORS_V3 + TENSOR_REC * p;
+    const char *tn = t->name ? t->name : "?";
+#define FIELD(what, at) snprintf(f, sizeof f, "%s of tensor %s (offset %lld)", what, tn, (long long)(off + (at)))
+    FIELD("the role", 0);
+    RANGE(f, get32(e), t->role, t->role);
+    FIELD("the master bits", 4);
+    RANGE(f, get32(e + 4), m->recipe.master_bits, m->recipe.master_bits);
+    FIELD("the master exponent", 8);
+    RANGE(f, (int32_t)get32(e + 8), (int32_t)get32(st), (int32_t)get32(st));
+    FIELD("the momentum flag", 12);
+    RANGE(f, get32(e + 12), t->mom_off >= 0, t->mom_off >= 0);
+    FIELD("the momentum exponent", 16);
+    RANGE(f, (int32_t)get32(e + 16), (int32_t)get32(st + 4), (int32_t)get32(st + 4));
+    FIELD("the running statistics' channels", 20);
+    int64_t ch = t->stats_off >= 0 ? t->shape[0] : 0;
+    RANGE(f, get32(e + 20), ch, ch);
+    FIELD("the view exponent", 24);
+    RANGE(f, (int32_t)get32(e + 24), (int32_t)get32(st + 8), (int32_t)get32(st + 8));
+    FIELD("a reserved field", 28);
+    RANGE(f, get32(e + 28), 0, 0);
+#undef FIELD
+  }
+  return 0;
+}
+
 uint8_t *nitrt_ckpt_serialize(const NitModel *m, const Ckpt *c, size_t *len) {
   size_t size = (size_t)nitrt_ckpt_size(m, c);
   size_t k = c->q.kind == NITRT_QUANT_COLUMNS ? (size_t)c->q.ncols : 0, l = path_len(c);
   uint8_t *b = nitrt_alloc(size);
   if (!b) return NULL;
   memcpy(b, MAGIC, 8);
-  put32(b + 8, NITRT_CKPT_VERSION);
+  const uint32_t version = model_version(m);
+  const size_t header = (size_t)header_size(m, version);
+  put32(b + 8, version);
   put32(b + 12, m->abi);
   put64(b + 16, size);
   put64(b + 24, m->fingerprint);
@@ -188,9 +404,13 @@ uint8_t *nitrt_ckpt_serialize(const NitModel *m, const Ckpt *c, size_t *len) {
   put64(b + 312, (uint64_t)c->test.n);
   put64(b + 320, c->test.hash);
   put32(b + 328, (uint32_t)l);
-  slab_to_le(m, c->params, b + HEADER_V2);
-  if (k) memcpy(b + HEADER_V2 + m->param_bytes, c->q.shift, k);
-  memcpy(b + HEADER_V2 + m->param_bytes + k, c->data, l);
+  if (version >= 3) put_masters(b, m, c);
+  if (slab_to_le(m, c->params, b + header)) {
+    free(b);
+    return NULL;
+  }
+  if (k) memcpy(b + header + m->param_bytes, c->q.shift, k);
+  memcpy(b + header + m->param_bytes + k, c->data, l);
   put32(b + size - 4, nitrt_crc32(b, size - 4));
   *len = size;
   return b;
@@ -198,87 +418,79 @@ uint8_t *nitrt_ckpt_serialize(const NitModel *m, const Ckpt *c, size_t *len) {
 
 /* ------------------------------------------------------------ validation */
 
-/* Field checks: each names the checkpoint, the field, the value and the
- * legal range. */
-static int bad(const char *name, const char *field, long long v, const char *want) {
-  nitrt_error("%s: invalid checkpoint: %s is %lld, expected %s", name, field, v, want);
-  return -1;
-}
-
-#define RANGE(field, v, lo, hi)                                                \
-  do {                                                                         \
-    long long v_ = (long long)(v);                                             \
-    if (v_ < (long long)(lo) || v_ > (long long)(hi)) {                        \
-      char w_[64];                                                             \
-      snprintf(w_, sizeof w_, "%lld..%lld", (long long)(lo), (long long)(hi)); \
-      return bad(name, field, v_, w_);                                         \
-    }                                                                          \
-  } while (0)
-
 static int check_recipe(const char *name, const RunRecipe *r) {
-  RANGE("the batch", r->batch, 1, NITRT_BATCH_MAX);
-  RANGE("the total epochs", r->epochs, 1, NITRT_EPOCHS_MAX);
-  RANGE("the activation rounding mode", r->act_round, 0, 2);
-  RANGE("the error rounding mode", r->err_round, 0, 2);
-  RANGE("the gradient rounding mode", r->grad_round, 0, 2);
-  RANGE("the number of update-bit schedule entries", r->nsched, 1, NIT_MAX_SCHED);
-  char f[64];
-  for (int32_t i = 0; i < NIT_MAX_SCHED; i++) {
-    if (i >= r->nsched) {
-      snprintf(f, sizeof f, "unused schedule entry %d", i + 1);
-      RANGE(f, r->mu[i], 0, 0);
-      RANGE(f, r->mu_from[i], 0, 0);
-      continue;
-    }
-    snprintf(f, sizeof f, "update bits of schedule entry %d", i + 1);
-    RANGE(f, r->mu[i], NITRT_MU_MIN, NITRT_MU_MAX);
-    snprintf(f, sizeof f, "the first epoch of schedule entry %d", i + 1);
-    if (i == 0) RANGE(f, r->mu_from[i], 1, 1);
-    else RANGE(f, r->mu_from[i], r->mu_from[i - 1] + 1, INT32_MAX);
-  }
-  RANGE("decay", r->decay, 0, 1);
-  RANGE("the holdout", r->holdout, 0, INT32_MAX);
-  RANGE("the limit", r->limit, 0, INT64_MAX);
-  return 0;
+  char where[300];
+  snprintf(where, sizeof where, "%s: invalid checkpoint", name);
+  return nitrt_recipe_check(where, r);
 }
 
-static int check_params(const char *name, const NitModel *m, const uint8_t *p) {
-  /* tensors in offset order; nparams is small */
+static const char *const REGION_NAMES[] = {"weight",           "view element",      "master element",
+                                           "momentum element", "running statistic", "exponent"};
+
+/* The parameter bytes p (little-endian, at file offset base): every region's
+ * values in range, the padding zero. */
+static int check_params(const char *name, const NitModel *m, const uint8_t *p, int64_t base) {
+  int64_t n;
+  Region *r = regions(m, &n);
+  if (!r) return -1;
   int64_t pos = 0;
-  for (int32_t done = 0; done < m->nparams; done++) {
-    const NitParam *t = NULL;
-    for (int32_t i = 0; i < m->nparams; i++)
-      if (m->params[i].offset >= pos && (!t || m->params[i].offset < t->offset)) t = &m->params[i];
-    if (!t) break;
-    for (int64_t b = pos; b < t->offset; b++)
+  int rc = -1;
+  for (int64_t i = 0; i <= n; i++) {
+    int64_t end = i < n ? r[i].off : m->param_bytes;
+    for (int64_t b = pos; b < end; b++)
       if (p[b] != 0) {
         nitrt_error("%s: invalid checkpoint: padding byte %lld of the parameters is %d, "
-                    "expected 0",
-                    name, (long long)b, p[b]);
-        return -1;
+                    "expected 0 (file offset %lld)",
+                    name, (long long)b, p[b], (long long)(base + b));
+        goto out;
       }
-    int64_t size = t->bits > 8 ? 2 : 1;
-    int64_t lim = t->bits > 8 ? ((int64_t)1 << (t->bits - 1)) - 1 : 127;
-    for (int64_t j = 0; j < t->count; j++) {
-      const uint8_t *e = p + t->offset + size * j;
-      int64_t v = size == 2 ? (int16_t)(uint16_t)(e[0] | e[1] << 8) : (int8_t)e[0];
-      if (v < -lim || v > lim) {
-        nitrt_error("%s: invalid checkpoint: weight %lld of tensor %s is %lld, expected "
-                    "%lld..%lld",
-                    name, (long long)j, t->name ? t->name : "?", (long long)v, (long long)-lim, (long long)lim);
-        return -1;
+    if (i == n) break;
+    const Region *g = &r[i];
+    const NitParam *t = g->p >= 0 ? &m->params[g->p] : NULL;
+    int64_t lim = 127;
+    if (g->what == R_WEIGHTS && t->bits > 8) lim = ((int64_t)1 << (t->bits - 1)) - 1;
+    if (g->what == R_MASTER || g->what == R_MOM) lim = ((int64_t)1 << (m->recipe.master_bits - 1)) - 1;
+    if (g->what == R_STATS || g->what == R_PSTATE) lim = INT32_MAX;
+    for (int64_t j = 0; j < g->count; j++) {
+      int64_t v = region_get(p, g, j), lo = -lim, hi = lim;
+      if (g->what == R_STATS && j % 2 == 0) { /* S31 mantissa; its exponent is 0 when it is 0 */
+        int64_t a = v < 0 ? -v : v, e = region_get(p, g, j + 1);
+        if (v == 0 && e != 0) {
+          nitrt_error("%s: invalid checkpoint: running statistic %lld of tensor %s is 0 at exponent "
+                      "%lld, expected exponent 0 (file offset %lld)",
+                      name, (long long)j / 2, t->name ? t->name : "?", (long long)e,
+                      (long long)(base + g->off + 4 * j));
+          goto out;
+        }
+        if (v != 0 && (a < ((int64_t)1 << 30) || a >= ((int64_t)1 << 31))) {
+          nitrt_error("%s: invalid checkpoint: running statistic %lld of tensor %s has mantissa %lld, "
+                      "expected 0 or 2^30 <= |m| < 2^31 (file offset %lld)",
+                      name, (long long)j / 2, t->name ? t->name : "?", (long long)v,
+                      (long long)(base + g->off + 4 * j));
+          goto out;
+        }
+        continue;
+      }
+      if (g->what == R_PSTATE && j % 4 == 3) lo = hi = 0;
+      if (v < lo || v > hi) {
+        if (g->what == R_WEIGHTS)
+          nitrt_error("%s: invalid checkpoint: weight %lld of tensor %s is %lld, expected "
+                      "%lld..%lld",
+                      name, (long long)j, t->name ? t->name : "?", (long long)v, (long long)lo, (long long)hi);
+        else
+          nitrt_error("%s: invalid checkpoint: %s %lld of %s%s is %lld, expected %lld..%lld (file offset %lld)", name,
+                      REGION_NAMES[g->what], (long long)j, t ? "tensor " : "the exponents",
+                      t ? (t->name ? t->name : "?") : "", (long long)v, (long long)lo, (long long)hi,
+                      (long long)(base + g->off + g->size * j));
+        goto out;
       }
     }
-    pos = t->offset + size * t->count;
+    pos = g->off + g->size * g->count;
   }
-  for (int64_t b = pos; b < m->param_bytes; b++)
-    if (p[b] != 0) {
-      nitrt_error("%s: invalid checkpoint: padding byte %lld of the parameters is %d, "
-                  "expected 0",
-                  name, (long long)b, p[b]);
-      return -1;
-    }
-  return 0;
+  rc = 0;
+out:
+  free(r);
+  return rc;
 }
 
 /* The fields after the CRC and the model checks. */
@@ -338,7 +550,14 @@ int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitMo
                 NITRT_CKPT_VERSION);
     return -1;
   }
-  size_t header = version == 1 ? HEADER_V1 : HEADER_V2;
+  if ((version == 3) != (m->recipe.kind != NIT_RECIPE_NITI)) {
+    nitrt_error("%s: checkpoint format version %u is for %s; model %s uses recipe %s (format %u)", name, version,
+                version == 3 ? "recipes with masters" : "recipe niti", m->name,
+                m->recipe.kind >= 0 && m->recipe.kind < NIT_RECIPE_COUNT ? nit_recipe_names[m->recipe.kind] : "?",
+                model_version(m));
+    return -1;
+  }
+  size_t header = (size_t)header_size(m, version);
   if (len < header + 4) {
     nitrt_error("%s: truncated checkpoint: %zu bytes", name, len);
     return -1;
@@ -383,6 +602,7 @@ int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitMo
   c->shuffle_seed = get64(b + 120);
   c->ntrain = (int64_t)get64(b + 128);
   get_recipe(b + 136, &c->r);
+  if (version >= 3) get_masters(b, &c->r);
   c->r.seed = get64(b + 112);
   c->r.limit = (int64_t)get64(b + 232);
   c->param_bytes = m->param_bytes;
@@ -422,8 +642,9 @@ int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitMo
     nitrt_error("%s: invalid checkpoint: the data directory holds a NUL byte", name);
     goto fail;
   }
-  if (check_fields(name, m, b, c) || check_params(name, m, ps)) goto fail;
-  slab_from_le(m, ps, params);
+  if (check_fields(name, m, b, c) || check_params(name, m, ps, (int64_t)header)) goto fail;
+  if (version >= 3 && check_masters(name, m, b, c, ps)) goto fail;
+  if (slab_from_le(m, ps, params)) goto fail;
   return 0;
 fail:
   nitrt_ckpt_free(c);

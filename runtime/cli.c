@@ -43,6 +43,8 @@ enum {
   F_INDEX,
   F_COUNT,
   F_PER_SAMPLE,
+  F_LR,
+  F_MOMENTUM,
 };
 
 #define T (1u << CMD_TRAIN)
@@ -69,6 +71,8 @@ static const struct Flag {
     {"round-grad", F_ROUND_GRAD, true, T},
     {"update-bits", F_UPDATE_BITS, true, T},
     {"decay", F_DECAY, true, T},
+    {"lr", F_LR, true, T},
+    {"momentum", F_MOMENTUM, true, T},
     {"holdout", F_HOLDOUT, true, T},
     {"limit", F_LIMIT, true, T},
     {"test-limit", F_TEST_LIMIT, true, T | E},
@@ -244,13 +248,52 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
       o->set |= SET_SCHED;
       break;
     case F_DECAY:
+      if (nit_model.recipe.kind != NIT_RECIPE_NITI) { /* coupled weight decay */
+        rc = nitrt_parse_decimal(f->name, v, &o->r.wdecay_n, &o->r.wdecay_f);
+        if (!rc && nitrt_decimal_cmp(o->r.wdecay_n, o->r.wdecay_f, 1, 0) > 0) {
+          nitrt_error("--decay: expected a weight decay from 0 to 1, got '%s'", v);
+          rc = -1;
+        }
+        o->set |= SET_WDECAY;
+        break;
+      }
       if (!strcmp(v, "on")) o->r.decay = 1;
       else if (!strcmp(v, "off")) o->r.decay = 0;
       else {
-        nitrt_error("--decay: expected on or off, got '%s'", v);
+        nitrt_error("--decay: expected on or off (NITI's integer decay; a decimal decay needs "
+                    "recipe ghaffari, this model uses %s), got '%s'",
+                    nit_recipe_names[0], v);
         rc = -1;
       }
       o->set |= SET_DECAY;
+      break;
+    case F_LR:
+    case F_MOMENTUM:
+      if (nit_model.recipe.kind == NIT_RECIPE_NITI) {
+        nitrt_error("--%s: only recipes with masters (ghaffari) have one; this model uses recipe niti", f->name);
+        rc = -1;
+        break;
+      }
+      if (f->id == F_LR) {
+        NitLrSchedule *l = &o->r.lr;
+        memset(l, 0, sizeof *l);
+        rc = nitrt_parse_decimal(f->name, v, &l->n[0], &l->f[0]);
+        if (!rc && nitrt_decimal_cmp(l->n[0], l->f[0], NITRT_LR_MAX, 0) > 0) {
+          nitrt_error("--lr: expected a learning rate from 0 to %d, got '%s'", NITRT_LR_MAX, v);
+          rc = -1;
+        }
+        l->kind = NIT_LR_PIECEWISE;
+        l->count = 1;
+        l->at[0] = 1;
+        o->set |= SET_LR;
+      } else {
+        rc = nitrt_parse_decimal(f->name, v, &o->r.momentum_n, &o->r.momentum_f);
+        if (!rc && nitrt_decimal_cmp(o->r.momentum_n, o->r.momentum_f, 1, 0) > 0) {
+          nitrt_error("--momentum: expected a momentum from 0 to 1, got '%s'", v);
+          rc = -1;
+        }
+        o->set |= SET_MOMENTUM;
+      }
       break;
     case F_HOLDOUT:
       rc = parse_int(f->name, v, 0, INT32_MAX, &x);
@@ -325,7 +368,10 @@ void nitrt_usage(FILE *f) {
           "  --rounding MODE       pseudo | stochastic | nearest for all three roundings\n"
           "  --round-act MODE, --round-err MODE, --round-grad MODE   one rounding each\n"
           "  --update-bits SCHED   update bits m_u, e.g. 3 or 3,2@5 (2 from epoch 5)\n"
-          "  --decay on|off        NITI integer weight decay\n"
+          "  --decay on|off        NITI integer weight decay (recipe niti)\n"
+          "  --decay D             coupled weight decay, a decimal (recipe ghaffari)\n"
+          "  --lr D                constant learning rate, replaces the schedule (ghaffari)\n"
+          "  --momentum D          SGD momentum, a decimal (ghaffari)\n"
           "  --holdout N           keep the last N training samples for validation\n"
           "  --limit N             train on the first N samples only\n"
           "  --test-limit N        test on the first N samples only\n"

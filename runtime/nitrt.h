@@ -133,10 +133,49 @@ typedef struct RunRecipe {
   int32_t decay;
   int32_t holdout; /* last N training samples are validation */
   int64_t limit;   /* use only the first N training samples, 0 = all */
+  /* Recipes with masters (kind != NIT_RECIPE_NITI); all zero under niti. */
+  int32_t kind;         /* NIT_RECIPE_* */
+  int32_t master_bits;  /* A: 16 or 32 */
+  int32_t view_round;   /* NIT_ROUND_* of the views */
+  int32_t update_round; /* NIT_ROUND_* of momentum and master updates */
+  int32_t loss_table;   /* 1: table softmax loss */
+  NitLrSchedule lr;     /* eta(t); cosine period resolved (>= 1) */
+  uint64_t momentum_n;  /* SGD momentum, decimal momentum_n / 10^momentum_f */
+  int32_t momentum_f;
+  uint64_t wdecay_n; /* coupled weight decay, decimal */
+  int32_t wdecay_f;
 } RunRecipe;
+
+/* Exact decimals of the recipe: n < 10^18, at most 9 fraction digits. */
+#define NITRT_DEC_N_MAX 999999999999999999ull
+#define NITRT_DEC_F_MAX 9
+/* Largest learning rate (docs/recipes.md: eta is at most 1000). */
+#define NITRT_LR_MAX 1000
 
 /* Recipe of the compiled model as a RunRecipe. */
 void nitrt_model_recipe(const NitModel *m, RunRecipe *r);
+/* Parse a decimal "0.05", "5e-2" is not accepted: digits with an optional
+ * point and at most NITRT_DEC_F_MAX fraction digits, n <= NITRT_DEC_N_MAX,
+ * into n / 10^f. 0 or -1 after a message naming --flag. */
+int nitrt_parse_decimal(const char *flag, const char *s, uint64_t *n, int32_t *f);
+/* A decimal n / 10^f as text ("0.05"; "0" for n = 0) into buf (32 bytes). */
+char *nitrt_fmt_decimal(char *buf, uint64_t n, int32_t f);
+/* Compare decimals by value: <0, 0, >0. */
+int nitrt_decimal_cmp(uint64_t an, int32_t af, uint64_t bn, int32_t bf);
+/* The recipe's rules (ranges of every field, the settings of recipes with
+ * masters). 0, or -1 after one message "<where>: <field> is ..., expected
+ * ..." (where: a checkpoint's name, or the model's). */
+int nitrt_recipe_check(const char *where, const RunRecipe *r);
+/* The first setting of recipes with masters in which a and b differ (its
+ * name, e.g. "the learning-rate schedule"), or NULL when they agree. */
+const char *nitrt_recipe_diff(const RunRecipe *a, const RunRecipe *b);
+/* Hash of the settings of a recipe with masters (kind, master bits,
+ * roundings, schedule, momentum, decay): checkpoints record it. */
+uint64_t nitrt_recipe_hash(const RunRecipe *r);
+/* eta of a step: the 1-based epoch, the 0-based global step, the steps per
+ * epoch. Zero under niti. */
+NitS31 nitrt_recipe_lr(const RunRecipe *r, int32_t epoch, uint64_t step, int64_t steps_per_epoch);
+
 /* Parse an update-bits schedule "3" or "3,2@5" into r. 0 or -1 (message). */
 int nitrt_parse_sched(const char *s, RunRecipe *r);
 /* The update bits m_u for a 1-based epoch. */
@@ -163,6 +202,9 @@ enum {
   SET_TEST_LIMIT = 1 << 11,
   SET_INDEX = 1 << 12,
   SET_COUNT = 1 << 13,
+  SET_LR = 1 << 14,       /* --lr D (recipes with masters) */
+  SET_MOMENTUM = 1 << 15, /* --momentum D */
+  SET_WDECAY = 1 << 16,   /* --decay D */
 };
 
 typedef struct Options {
@@ -291,11 +333,11 @@ void nitrt_shuffle(uint32_t *perm, int64_t n, uint64_t seed, uint64_t epoch);
 
 /* ------------------------------------------------------------------ ckpt.c */
 
-#define NITRT_CKPT_VERSION 2
+#define NITRT_CKPT_VERSION 3    /* written for recipes with masters; niti models write 2 */
 #define NITRT_PATH_MAX     4095 /* longest data directory recorded */
 
 typedef struct Ckpt {
-  uint32_t version; /* load: the file's format version (1 or 2) */
+  uint32_t version; /* load: the file's format version (1, 2 or 3) */
   uint32_t abi;
   uint64_t fingerprint;
   char name[65];          /* model name, for messages */
@@ -351,6 +393,7 @@ typedef struct Run {
   int8_t *logits; /* (batch, classes) */
   uint32_t *perm; /* (ntrain) epoch order */
   NitPool *pool;  /* workers of the generated kernels (threads.c) */
+  NitS31 eta;     /* learning rate of the next train_step (recipes with masters) */
 } Run;
 
 /* threads: --threads T; T < 1 means every online core. 0 or -1 (message). */
@@ -392,6 +435,10 @@ typedef struct EpochStats {
   int64_t test_correct, test_n;
   int64_t test_loss_q24;
   int64_t train_ns, total_ns; /* training time, epoch time incl. eval */
+  bool masters;               /* a recipe with masters: lr and exponents below */
+  NitS31 lr;                  /* eta at the epoch's first step */
+  const NitModel *model;      /* masters: the exponents are read from */
+  const void *params;         /*   the params slab (pstate) */
 } EpochStats;
 
 typedef struct Progress {
@@ -409,6 +456,9 @@ void nitrt_progress_step(Progress *p, int64_t samples, int64_t loss_sum_q24);
 void nitrt_progress_end(Progress *p);
 void nitrt_print_epoch(FILE *f, const EpochStats *s);
 void nitrt_log_epoch(FILE *f, const EpochStats *s);
+/* An S31 value as a decimal with up to 12 places ("0.099999999977") into
+ * buf (64 bytes). */
+char *nitrt_fmt_s31(char *buf, NitS31 v);
 int nitrt_cmd_info(void);
 
 #endif

@@ -80,11 +80,39 @@ void nitrt_log_epoch(FILE *f, const EpochStats *s) {
   fprintf(f,
           "\"test_acc\":%s,\"test_loss\":%s,\"samples_per_sec\":%lld,\"seconds\":%s,"
           "\"train_correct\":%lld,\"train_samples\":%lld,\"test_correct\":%lld,"
-          "\"test_samples\":%lld}\n",
+          "\"test_samples\":%lld",
           nitrt_fmt_dec(c, nitrt_ratio(s->test_correct, s->test_n, 4), 4),
           nitrt_fmt_dec(d, nitrt_q24_dec(s->test_loss_q24, 4), 4), (long long)per_sec(s->train_n, s->train_ns),
           nitrt_fmt_dec(e, (s->total_ns + 500000) / 1000000, 3), (long long)s->train_correct, (long long)s->train_n,
           (long long)s->test_correct, (long long)s->test_n);
+  if (s->masters) {
+    char l[64];
+    fprintf(f, ",\"lr\":\"%s\",\"lr_m\":%lld,\"lr_e\":%d,\"master_exp\":[", nitrt_fmt_s31(l, s->lr), (long long)s->lr.m,
+            (int)s->lr.e);
+    const uint8_t *ps = (const uint8_t *)s->params + s->model->pstate_off;
+    for (int32_t p = 0; p < s->model->nparams; p++) {
+      int32_t x;
+      memcpy(&x, ps + 16 * p, 4);
+      fprintf(f, p ? ",%d" : "%d", (int)x);
+    }
+    fputc(']', f);
+  }
+  fputs("}\n", f);
+}
+
+char *nitrt_fmt_s31(char *buf, NitS31 v) {
+  /* round(|m| 10^12 2^e), half away from zero, then 12 decimals */
+  NitU128 a = (NitU128)(uint64_t)(v.m < 0 ? -v.m : v.m) * 1000000000000ull;
+  if (v.e >= 0) a = v.e < 40 ? a << v.e : 0; /* never: values are small */
+  else if (v.e > -128) a = (a >> -v.e) + ((a >> (-v.e - 1)) & 1);
+  else a = 0;
+  uint64_t whole = (uint64_t)(a / 1000000000000ull), frac = (uint64_t)(a % 1000000000000ull);
+  int k =
+      snprintf(buf, 64, "%s%llu.%012llu", v.m < 0 && a ? "-" : "", (unsigned long long)whole, (unsigned long long)frac);
+  while (k > 1 && buf[k - 1] == '0') k--;
+  if (buf[k - 1] == '.') k--;
+  buf[k] = '\0';
+  return buf;
 }
 
 /* 1234567 bytes -> "1.2 MiB" */
@@ -144,6 +172,23 @@ int nitrt_cmd_info(void) {
          nitrt_round_name(r.err_round), nitrt_round_name(r.grad_round));
   for (int32_t i = 0; i < r.nsched; i++) printf(i == 0 ? " %d" : ", %d from epoch %d", r.mu[i], r.mu_from[i]);
   printf("; decay %s; holdout %d\n", r.decay ? "on" : "off", r.holdout);
+  if (r.kind != NIT_RECIPE_NITI) {
+    char d[32], e[32];
+    const NitLrSchedule *l = &r.lr;
+    printf("        recipe %s: masters int%d, rounding view %s, update %s; loss %s\n", nit_recipe_names[r.kind],
+           r.master_bits, nitrt_round_name(r.view_round), nitrt_round_name(r.update_round),
+           r.loss_table ? "table softmax" : "softmax");
+    if (l->kind == NIT_LR_COSINE)
+      printf("        lr cosine(%s, period=%d, min=%s)", nitrt_fmt_decimal(d, l->n[0], l->f[0]), l->period,
+             nitrt_fmt_decimal(e, l->min_n, l->min_f));
+    else
+      for (int32_t i = 0; i < l->count; i++)
+        printf(i == 0 ? "        lr %s" : " then %s at %d", nitrt_fmt_decimal(d, l->n[i], l->f[i]), l->at[i]);
+    if (l->warmup > 0)
+      printf("; warmup steps(%lld, ratio=%s)", (long long)l->warmup, nitrt_fmt_decimal(d, l->ratio_n, l->ratio_f));
+    printf("; momentum %s; weight decay %s\n", nitrt_fmt_decimal(d, r.momentum_n, r.momentum_f),
+           nitrt_fmt_decimal(e, r.wdecay_n, r.wdecay_f));
+  }
   printf("built by %s for %s (cpu %s); runtime nitrt %s\n", m->compiler ? m->compiler : "?",
          m->target ? m->target : "?", m->cpu && m->cpu[0] ? m->cpu : "generic", NITRT_VERSION);
   return 0;

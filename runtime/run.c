@@ -90,6 +90,19 @@ NitCtx nitrt_run_ctx(const Run *u, uint64_t step, int32_t n, int32_t in_exp, int
   c.exps = NULL;
   c.parallel_for = nitrt_parallel_for;
   c.pool = u->pool;
+  if (u->r.kind != NIT_RECIPE_NITI) {
+    c.view_round = u->r.view_round;
+    c.update_round = u->r.update_round;
+    if (train) { /* forward ignores eta */
+      c.eta_m = u->eta.m;
+      c.eta_e = u->eta.e;
+    }
+    NitS31 mom = nitrt_sdec(u->r.momentum_n, u->r.momentum_f), wd = nitrt_sdec(u->r.wdecay_n, u->r.wdecay_f);
+    c.mom_m = mom.m;
+    c.mom_e = mom.e;
+    c.wdecay_m = wd.m;
+    c.wdecay_e = wd.e;
+  }
   return c;
 }
 

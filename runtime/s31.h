@@ -33,10 +33,10 @@ NitS31 nitrt_sint(int64_t p); /* snorm(p, 0) */
 NitS31 nitrt_smul(NitS31 a, NitS31 b);
 NitS31 nitrt_sneg(NitS31 a);
 NitS31 nitrt_sadd(NitS31 a, NitS31 b);
-NitS31 nitrt_sdiv(NitS31 a, NitS31 b);  /* b = 0 gives 0 */
-NitS31 nitrt_srsqrt(NitS31 a);          /* a <= 0 gives 0 */
-int64_t nitrt_sq30(NitS31 a);           /* value 2^30, half away from zero, |value| < 2 */
-NitS31 nitrt_sdec(uint64_t n, int32_t f); /* decimal n / 10^f, n < 10^18, f <= 9 */
+NitS31 nitrt_sdiv(NitS31 a, NitS31 b);        /* b = 0 gives 0 */
+NitS31 nitrt_srsqrt(NitS31 a);                /* a <= 0 gives 0 */
+int64_t nitrt_sq30(NitS31 a);                 /* value 2^30, half away from zero, |value| < 2 */
+NitS31 nitrt_sdec(uint64_t n, int32_t f);     /* decimal n / 10^f, n < 10^18, f <= 9 */
 int64_t nitrt_q30_dec(uint64_t n, int32_t f); /* (2 n 2^30 + 10^f) div (2 10^f) */
 int64_t nitrt_q16_dec(uint64_t n, int32_t f);
 /* Largest r with r r <= v. */
@@ -46,22 +46,24 @@ uint64_t nitrt_isqrt64(uint64_t v);
 extern const int32_t nitrt_exp2neg_table[65]; /* round(2^30 2^(-j/64)) */
 extern const int32_t nitrt_coshalf_table[65]; /* round(2^30 (1 + cos(pi j/64))/2) */
 int64_t nitrt_interp_q30(const int32_t *table, int64_t x);
-int64_t nitrt_exp2neg_q30(int64_t y);       /* 2^(-y/2^16) in Q30, y >= 0 */
+int64_t nitrt_exp2neg_q30(int64_t y);         /* 2^(-y/2^16) in Q30, y >= 0 */
 int64_t nitrt_cosq_q30(int64_t p, int64_t t); /* (1 + cos(pi p/t))/2 in Q30, 0 <= p <= t */
+
+#define NITRT_SQRT_PI_2_Q30 1345735808 /* sqrt(pi/2): the default k of L1 norms */
 
 /* A learning-rate schedule as the .nit file writes it (exact decimals
  * value n / 10^f), see NitRecipe. period >= 1 (the runtime resolves the
  * default, the run's epochs). */
 typedef struct NitLrSchedule {
-  int32_t kind; /* NIT_LR_PIECEWISE or NIT_LR_COSINE */
+  int32_t kind;  /* NIT_LR_PIECEWISE or NIT_LR_COSINE */
   int32_t count; /* piecewise entries, 1..NIT_MAX_SCHED; cosine: 1 (base) */
   uint64_t n[NIT_MAX_SCHED];
   int32_t f[NIT_MAX_SCHED];
   int32_t at[NIT_MAX_SCHED]; /* 1-based epoch of entry i, at[0] = 1, increasing */
-  uint64_t min_n; /* cosine floor */
+  uint64_t min_n;            /* cosine floor */
   int32_t min_f;
-  int32_t period; /* cosine period in epochs, >= 1 */
-  int64_t warmup; /* warmup steps, 0 = none */
+  int32_t period;   /* cosine period in epochs, >= 1 */
+  int64_t warmup;   /* warmup steps, 0 = none */
   uint64_t ratio_n; /* warmup start ratio */
   int32_t ratio_f;
 } NitLrSchedule;

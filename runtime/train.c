@@ -36,9 +36,64 @@ static void catch_signals(void) {
     if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN) sigaction(sigs[i], &sa, NULL);
 }
 
+/* The initial deviation of a batch-statistics node's running statistics:
+ * variance ONE for batchnorm, sdiv(ONE, K) for l1norm (K dev = 1) with K
+ * the default sqrt(pi/2) (the ABI does not carry a custom k). */
+static NitS31 running_dev_init(const NitModel *m, int32_t p) {
+  for (int32_t i = 0; i < m->nnodes; i++)
+    if (m->nodes[i].param == p && m->nodes[i].kind && !strcmp(m->nodes[i].kind, "l1norm")) {
+      NitS31 k = {NITRT_SQRT_PI_2_Q30, -30};
+      return nitrt_sdiv(nitrt_s31_one(), k);
+    }
+  return nitrt_s31_one();
+}
+
+static void put_i32(uint8_t *slab, int64_t off, int32_t v) { memcpy(slab + off, &v, 4); }
+
+/* Recipes with masters (docs/recipes.md, "Masters"): per tensor the master
+ * (weights drawn like NITI's at 15 bits, times 2^16 for 32-bit masters;
+ * gamma 2^(A-2), beta 0) at NitParam.exp, zero momenta at exponent 0, the
+ * exponents {exp, 0, 0, 0}, running statistics {mean 0, dev} per channel.
+ * The views are written by the generated code. */
+static void init_masters(const NitModel *m, uint8_t *slab, uint64_t seed) {
+  const int32_t a = m->recipe.master_bits;
+  for (int32_t p = 0; p < m->nparams; p++) {
+    const NitParam *t = &m->params[p];
+    uint64_t key = nit_key(seed, NIT_STEP_INIT, NIT_TID_INIT(p));
+    uint64_t range = 2 * (uint64_t)(uint32_t)t->bound + 1;
+    for (int64_t j = 0; j < t->count; j++) {
+      int64_t w = 0;
+      if (t->role == NIT_ROLE_WEIGHT) {
+        w = (int64_t)(nit_draw(key, (uint64_t)j) % range) - t->bound;
+        if (a == 32) w *= (int64_t)1 << 16;
+      } else if (t->role == NIT_ROLE_GAMMA) {
+        w = (int64_t)1 << (a - 2);
+      }
+      if (a == 16) {
+        int16_t v = (int16_t)w;
+        memcpy(slab + t->master_off + 2 * j, &v, 2);
+      } else {
+        put_i32(slab, t->master_off + 4 * j, (int32_t)w);
+      }
+    }
+    put_i32(slab, m->pstate_off + 16 * p, t->exp);
+    if (t->stats_off >= 0) {
+      NitS31 dev = running_dev_init(m, p);
+      for (int32_t c = 0; c < t->shape[0]; c++) {
+        put_i32(slab, t->stats_off + 16 * c + 8, (int32_t)dev.m);
+        put_i32(slab, t->stats_off + 16 * c + 12, dev.e);
+      }
+    }
+  }
+}
+
 void nitrt_init_params(const NitModel *m, void *params, uint64_t seed) {
   uint8_t *slab = params;
   memset(slab, 0, (size_t)m->param_bytes);
+  if (m->recipe.kind != NIT_RECIPE_NITI) {
+    init_masters(m, slab, seed);
+    return;
+  }
   for (int32_t p = 0; p < m->nparams; p++) {
     const NitParam *t = &m->params[p];
     uint64_t key = nit_key(seed, NIT_STEP_INIT, NIT_TID_INIT(p));
@@ -77,6 +132,15 @@ static void apply_overrides(const Options *o, RunRecipe *r, bool resuming) {
   OVR(SET_LIMIT, limit, "--limit")
 #undef OVR
   if (o->set & SET_EPOCHS) r->epochs = v->epochs;
+  if (o->set & SET_LR) r->lr = v->lr;
+  if (o->set & SET_MOMENTUM) {
+    r->momentum_n = v->momentum_n;
+    r->momentum_f = v->momentum_f;
+  }
+  if (o->set & SET_WDECAY) {
+    r->wdecay_n = v->wdecay_n;
+    r->wdecay_f = v->wdecay_f;
+  }
   if (o->set & SET_SCHED) {
     bool same = r->nsched == v->nsched;
     for (int32_t i = 0; same && i < v->nsched; i++) same = r->mu[i] == v->mu[i] && r->mu_from[i] == v->mu_from[i];
@@ -108,7 +172,18 @@ int nitrt_cmd_train(const Options *o) {
     start = ck.epoch;
     step = ck.step;
   }
+  RunRecipe before = u.r;
   apply_overrides(o, &u.r, o->resume != NULL);
+  if (o->resume) { /* the optimizer's state only means something under its own settings */
+    const char *d = nitrt_recipe_diff(&before, &u.r);
+    if (d) {
+      nitrt_error("%s: the checkpoint was trained with other settings: %s differs; resume without "
+                  "changing it, or start a new run",
+                  o->resume, d);
+      goto out;
+    }
+  }
+  if (nitrt_recipe_check(m->name ? m->name : "the model's recipe", &u.r)) goto out;
   if (nitrt_check_batch(m, u.r.batch, o->resume && !(o->set & SET_BATCH) ? o->resume : NULL)) goto out;
   if (!o->resume) nitrt_init_params(m, u.params, u.r.seed);
   /* everything that could fail late is checked before the first step */
@@ -153,6 +228,7 @@ int nitrt_cmd_train(const Options *o) {
   /* what the checkpoints will record about the data */
   static char data_abs[NITRT_PATH_MAX + 1];
   nitrt_abspath(dir, data_abs, sizeof data_abs);
+  const int64_t steps = (ntrain + u.r.batch - 1) / u.r.batch; /* per epoch */
   u.perm = nitrt_alloc((size_t)ntrain * sizeof *u.perm);
   if (!u.perm) goto out;
   int64_t dim = (int64_t)m->in_c * m->in_h * m->in_w;
@@ -166,6 +242,10 @@ int nitrt_cmd_train(const Options *o) {
     memset(&s, 0, sizeof s);
     s.epoch = e;
     s.epochs = u.r.epochs;
+    s.masters = m->recipe.kind != NIT_RECIPE_NITI;
+    s.lr = nitrt_recipe_lr(&u.r, e, step, steps); /* at the epoch's first step */
+    s.model = m;
+    s.params = u.params;
     int64_t loss = 0;
     Progress pr;
     nitrt_progress_start(&pr, bar, e, u.r.epochs, (ntrain + u.r.batch - 1) / u.r.batch);
@@ -176,6 +256,7 @@ int nitrt_cmd_train(const Options *o) {
         memcpy(u.xb + k * dim, train.x + (int64_t)src * dim, (size_t)dim);
         u.yb[k] = train.y[src];
       }
+      u.eta = nitrt_recipe_lr(&u.r, e, step, steps);
       NitCtx c = nitrt_run_ctx(&u, step, n, train.q.in_exp, mu, 1);
       m->train_step(&c, u.xb, u.yb);
       step++;

@@ -18,6 +18,7 @@ nitrt_fake(fake_cifar FAKE_C=3 FAKE_H=32 FAKE_W=32 FAKE_BATCH=16)
 nitrt_fake(fake_csv FAKE_C=1 FAKE_H=1 FAKE_W=6 FAKE_CLASSES=3 FAKE_BATCH=8)
 nitrt_fake(fake_wide FAKE_BITS=12 FAKE_FP=0x1212ull)         # int16 weights
 nitrt_fake(fake_mnist64 FAKE_BATCH=64)                       # fake_mnist compiled for batch 64
+nitrt_fake(fake_ghaffari FAKE_GHAFFARI=1 FAKE_FP=0x6A6Aull)  # recipe ghaffari: masters, momenta, statistics
 nitrt_fake(fake_classes FAKE_C=1 FAKE_H=1 FAKE_W=2 FAKE_CLASSES=400000 FAKE_BATCH=4 FAKE_FP=0xC1A55ull)
 
 add_executable(nitrt_mkdata ${NITRT_TEST_DIR}/mkdata.c)
@@ -52,7 +53,7 @@ set(NITRT_CLI_CASES
   save_unwritable ckpt_untouched resume_equivalence resume_done holdout_limit
   eval predict wide determinism cross_targets interrupt mnist_real
   csv_scaling eval_data_source quant_mismatch per_sample files_special csv_hostile
-  ckpt_fields batch_mismatch stale_tmp many_classes)
+  ckpt_fields batch_mismatch stale_tmp many_classes ghaffari_flags ghaffari_resume)
 foreach(case ${NITRT_CLI_CASES})
   add_test(NAME runtime_${case} COMMAND bash ${NITRT_TEST_DIR}/cli.sh ${case})
   set_tests_properties(runtime_${case} PROPERTIES

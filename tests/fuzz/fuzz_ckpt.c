@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int32_t i = 0; i < r->nsched; i++)
       if (r->mu[i] < NITRT_MU_MIN || r->mu[i] > NITRT_MU_MAX)
         abort();
-    if (c.version == NITRT_CKPT_VERSION) {
+    if (c.version >= 2) {
       c.params = params;
       size_t len = 0;
       uint8_t *again = nitrt_ckpt_serialize(m, &c, &len);

@@ -582,6 +582,56 @@ stale_tmp)
   left=$(ls "$T" | grep -c '\.tmp')
   [ "$left" = 1 ] || fail "temp files left after a clean save: $(ls "$T" | grep '\.tmp')"   # the live writer's
   ;;
+ghaffari_flags)
+  G=$BIN/fake_ghaffari
+  ok "$G" info
+  grep -q "recipe ghaffari: masters int16, rounding view stochastic, update stochastic; loss table softmax" "$T/out" \
+    || fail "info lacks the recipe: $(cat "$T/out")"
+  grep -q "lr 0.1 then 0.01 at 2; warmup steps(5, ratio=0.001); momentum 0.9; weight decay 0.0005" "$T/out" \
+    || fail "info lacks the schedule: $(cat "$T/out")"
+  expect_error "--lr: only recipes with masters (ghaffari) have one; this model uses recipe niti" "$M" train --lr 0.1
+  expect_error "--momentum: only recipes with masters" "$M" train --momentum 0.9
+  expect_error "--decay: expected on or off" "$M" train --decay 0.1
+  expect_error "--decay: expected a non-negative decimal" "$G" train --decay on
+  expect_error "--lr: expected a learning rate from 0 to 1000, got '1000.5'" "$G" train --lr 1000.5
+  expect_error "--lr: expected a non-negative decimal" "$G" train --lr 1e-3
+  expect_error "--momentum: expected a momentum from 0 to 1, got '1.5'" "$G" train --momentum 1.5
+  expect_error "--lr: expected a non-negative decimal like 0.05 (at most 9 decimals)" "$G" train --lr 0.0000000001
+  mkidx "$D" 200 30
+  ok "$G" train --data "$D" --epochs 2 --batch 16 --log "$T/g.jsonl" --quiet
+  [ "$(wc -l <"$T/g.jsonl")" = 2 ] || fail "log lines: $(cat "$T/g.jsonl")"
+  # epoch 1 starts in the warmup (0.1 * 0.001), epoch 2 at 0.01
+  head -1 "$T/g.jsonl" | grep -q '"lr":"0.000100000016","lr_m":1759218892,"lr_e":-44,"master_exp":\[-15,-14\]' \
+    || fail "epoch 1 log: $(head -1 "$T/g.jsonl")"
+  tail -1 "$T/g.jsonl" | grep -q '"lr":"0.010000000002","lr_m":1374389535,"lr_e":-37' || fail "epoch 2 log: $(tail -1 "$T/g.jsonl")"
+  ok "$G" train --data "$D" --epochs 1 --batch 16 --lr 0.05 --momentum 0 --decay 0 --log "$T/h.jsonl" --quiet
+  grep -q '"lr":"0.049999999988"' "$T/h.jsonl" || fail "--lr: $(cat "$T/h.jsonl")"
+  true
+  ;;
+ghaffari_resume)
+  G=$BIN/fake_ghaffari
+  mkidx "$D" 300 40
+  common=(--data "$D" --holdout 20 --batch 16 --seed 5)
+  ok "$G" train "${common[@]}" --epochs 3 --save "$T/straight.ckpt" --log "$T/s.jsonl"
+  ok "$G" train "${common[@]}" --epochs 1 --save "$T/r1.ckpt" --log "$T/r.jsonl"
+  ok "$G" train --data "$D" --epochs 3 --resume "$T/r1.ckpt" --save "$T/r3.ckpt" --log "$T/r.jsonl"
+  cmp "$T/straight.ckpt" "$T/r3.ckpt" || fail "resumed checkpoint differs from the straight run"
+  strip() { sed 's/"epochs":[0-9]*,//; s/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//' "$1"; }
+  [ "$(strip "$T/s.jsonl")" = "$(strip "$T/r.jsonl")" ] || fail "logs differ"
+  [ "$(od -An -tu1 -j8 -N1 "$T/r1.ckpt" | tr -d ' ')" = 3 ] || fail "not format 3"
+  # the optimizer's settings cannot change on resume
+  expect_error "r1.ckpt: the checkpoint was trained with other settings: the momentum (--momentum) differs" \
+    "$G" train --data "$D" --epochs 3 --resume "$T/r1.ckpt" --momentum 0.5
+  expect_error "the learning-rate schedule (--lr) differs" "$G" train --data "$D" --epochs 3 --resume "$T/r1.ckpt" --lr 0.1
+  # a niti model refuses the checkpoint, and the other way round
+  expect_error "checkpoint format version 3 is for recipes with masters; model fake uses recipe niti" \
+    "$M" eval --load "$T/r1.ckpt" --data "$D"
+  ok "$M" train --data "$D" --epochs 1 --save "$T/n.ckpt" --quiet
+  expect_error "checkpoint format version 2 is for recipe niti; model fake uses recipe ghaffari (format 3)" \
+    "$G" eval --load "$T/n.ckpt" --data "$D"
+  ok "$G" eval --load "$T/r3.ckpt" --data "$D"
+  true
+  ;;
 many_classes)
   # 400,000 classes (beyond the compiler's 8191) under a 256 KiB stack: the
   # runtime keeps nothing per class on the stack

@@ -15,7 +15,12 @@
  * runtime breaks it.
  *
  * Compile-time knobs: FAKE_NAME, FAKE_FP, FAKE_C/H/W, FAKE_CLASSES,
- * FAKE_BATCH, FAKE_BITS (8, or 9..16 for int16 "wide" weights).
+ * FAKE_BATCH, FAKE_BITS (8, or 9..16 for int16 "wide" weights),
+ * FAKE_GHAFFARI (1: recipe ghaffari: f1 and f2 are int8 views of int16
+ * masters with momenta, f2 a "gamma" with running statistics; the step
+ * writes the views from the masters, trains the views as above, and moves
+ * masters, momenta, statistics and exponents by rules that depend on eta,
+ * momentum and decay, so resume must restore all of them).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,12 +53,26 @@
 #define FAKE_BITS 8
 #endif
 
+#ifndef FAKE_GHAFFARI
+#define FAKE_GHAFFARI 0
+#endif
+
 #define D (FAKE_C * FAKE_H * FAKE_W)
 #define K FAKE_CLASSES
 #define WSIZE (FAKE_BITS > 8 ? 2 : 1)
 #define ALIGN64(x) (((x) + 63) / 64 * 64)
 #define OFF_B ALIGN64((long long)K * D * WSIZE)
+#if FAKE_GHAFFARI
+#define OFF_M1 ALIGN64(OFF_B + K)                 /* int16 masters of f1 */
+#define OFF_V1 ALIGN64(OFF_M1 + 2LL * K * D)      /* momentum of f1 */
+#define OFF_M2 ALIGN64(OFF_V1 + 2LL * K * D)      /* master of f2 */
+#define OFF_V2 ALIGN64(OFF_M2 + 2LL * K)          /* momentum of f2 */
+#define OFF_ST ALIGN64(OFF_V2 + 2LL * K)          /* running statistics of f2 */
+#define OFF_PS ALIGN64(OFF_ST + 16LL * K)         /* exponents */
+#define PARAM_BYTES ALIGN64(OFF_PS + 32)
+#else
 #define PARAM_BYTES ALIGN64(OFF_B + K)
+#endif
 #define FRAC (FAKE_BITS - 8)
 #define WMAX ((1 << (FAKE_BITS - 1)) - 1)
 
@@ -148,8 +167,54 @@ static void logits(NitCtx *c, const int8_t *x) {
 
 static uint64_t last_step = UINT64_MAX;
 
+#if FAKE_GHAFFARI
+static int16_t *i16(const NitCtx *c, long long off) { return (int16_t *)((char *)c->params + off); }
+static int32_t *i32(const NitCtx *c, long long off) { return (int32_t *)((char *)c->params + off); }
+
+/* views = masters >> 8, checked ranges of the settings */
+static void ghaffari_views(NitCtx *c) {
+  CHECK(c->view_round >= 0 && c->view_round <= 2 && c->update_round >= 0 && c->update_round <= 2);
+  CHECK(c->mom_m == 0 || (c->mom_m >= (1 << 30) && c->mom_m < (1LL << 31)));
+  CHECK(c->wdecay_m == 0 || (c->wdecay_m >= (1 << 30) && c->wdecay_m < (1LL << 31)));
+  for (long long j = 0; j < (long long)K * D; j++)
+    ((int8_t *)c->params)[j] = (int8_t)(*i16(c, OFF_M1 + 2 * j) / 256);
+  for (int k = 0; k < K; k++)
+    bias(c)[k] = (int8_t)(*i16(c, OFF_M2 + 2 * k) / 256);
+  i32(c, OFF_PS)[2] = i32(c, OFF_PS)[0] + 8;
+  i32(c, OFF_PS)[6] = i32(c, OFF_PS)[4] + 8;
+}
+
+static int16_t clamp16(long long v) { return (int16_t)(v > 32767 ? 32767 : v < -32767 ? -32767 : v); }
+
+/* masters follow the views' changes through the momenta */
+static void ghaffari_update(NitCtx *c) {
+  CHECK(c->eta_m != 0);
+  long long g = 1 + ((c->eta_m >> 20) & 3) + ((c->mom_m >> 24) & 1) + ((c->wdecay_m >> 26) & 1);
+  for (long long j = 0; j < (long long)K * D; j++) {
+    int d = ((int8_t *)c->params)[j] - *i16(c, OFF_M1 + 2 * j) / 256;
+    int16_t *v = i16(c, OFF_V1 + 2 * j);
+    *v = clamp16(*v / 2 + d * 256 + (d ? g : 0));
+    *i16(c, OFF_M1 + 2 * j) = clamp16(*i16(c, OFF_M1 + 2 * j) + *v / 2);
+  }
+  for (int k = 0; k < K; k++) {
+    int d = bias(c)[k] - *i16(c, OFF_M2 + 2 * k) / 256;
+    int16_t *v = i16(c, OFF_V2 + 2 * k);
+    *v = clamp16(*v / 2 + d * 256);
+    *i16(c, OFF_M2 + 2 * k) = clamp16(*i16(c, OFF_M2 + 2 * k) + *v / 2);
+    int32_t *st = i32(c, OFF_ST + 16 * k); /* a running mean that moves: S31 (m, e) */
+    st[0] = (int32_t)((1 << 30) + (int32_t)((c->step * 7919 + (uint64_t)k) % (1u << 30)));
+    st[1] = -30 - (int32_t)(c->step % 5);
+  }
+  i32(c, OFF_PS)[1] = (int32_t)(c->step % 3) - 1; /* momentum exponents move */
+  i32(c, OFF_PS)[5] = (int32_t)(c->step % 4);
+}
+#endif
+
 static void fake_train_step(NitCtx *c, const int8_t *x, const int32_t *y) {
   check_ctx(c, 1);
+#if FAKE_GHAFFARI
+  ghaffari_views(c);
+#endif
   CHECK(last_step == UINT64_MAX || c->step == last_step + 1);
   last_step = c->step;
   logits(c, x);
@@ -190,19 +255,37 @@ static void fake_train_step(NitCtx *c, const int8_t *x, const int32_t *y) {
         else if (w < -(WMAX >> 1))
           set_w(c, k, d, w + 1);
       }
+#if FAKE_GHAFFARI
+  ghaffari_update(c);
+#endif
 }
 
 static void fake_forward(NitCtx *c, const int8_t *x) {
   check_ctx(c, 0);
+#if FAKE_GHAFFARI
+  CHECK(c->eta_m == 0);
+  ghaffari_views(c);
+#endif
   logits(c, x);
 }
 
+#if FAKE_GHAFFARI
+static const NitParam params[2] = {
+    {.name = "f1", .rank = 2, .shape = {K, D, 0, 0}, .count = (long long)K * D, .bits = 8,
+     .exp = -15, .fan_in = D, .bound = 5000, .offset = 0, .role = NIT_ROLE_WEIGHT,
+     .master_off = OFF_M1, .mom_off = OFF_V1, .stats_off = -1},
+    {.name = "f2", .rank = 2, .shape = {K, 1, 0, 0}, .count = K, .bits = 8, .exp = -14,
+     .fan_in = 1, .bound = 0, .offset = OFF_B, .role = NIT_ROLE_GAMMA, .master_off = OFF_M2,
+     .mom_off = OFF_V2, .stats_off = OFF_ST},
+};
+#else
 static const NitParam params[2] = {
     {.name = "f1", .rank = 2, .shape = {K, D, 0, 0}, .count = (long long)K * D,
      .bits = FAKE_BITS, .exp = -7, .fan_in = D, .bound = 20, .offset = 0},
     {.name = "f2", .rank = 2, .shape = {K, 1, 0, 0}, .count = K, .bits = 8, .exp = -1,
      .fan_in = 1, .bound = 5, .offset = OFF_B},
 };
+#endif
 
 static const NitNode nodes[3] = {
     {.name = "input", .kind = "input", .in = {-1, -1}, .out = {FAKE_C, FAKE_H, FAKE_W},
@@ -228,10 +311,23 @@ const NitModel nit_model = {
     .work_bytes = (long long)FAKE_BATCH * K * 4,
     .nnodes = 3,
     .nodes = nodes,
+#if FAKE_GHAFFARI
+    .pstate_off = OFF_PS,
+#else
+    .pstate_off = -1,
+#endif
     .recipe = {.data = "data/fake", .batch = FAKE_BATCH, .epochs = 2, .seed = 1,
                .act_round = NIT_ROUND_PSEUDO, .err_round = NIT_ROUND_STOCHASTIC,
                .grad_round = NIT_ROUND_PSEUDO, .nsched = 2, .mu = {3, 2},
-               .mu_from = {1, 2}, .weight_bits = FAKE_BITS, .decay = 0, .holdout = 0},
+               .mu_from = {1, 2}, .weight_bits = FAKE_BITS, .decay = 0, .holdout = 0,
+#if FAKE_GHAFFARI
+               .kind = NIT_RECIPE_GHAFFARI, .master_bits = 16, .view_round = NIT_ROUND_STOCHASTIC,
+               .update_round = NIT_ROUND_STOCHASTIC, .loss_table = 1, .lr_kind = NIT_LR_PIECEWISE,
+               .nlr = 2, .lr_n = {1, 1}, .lr_f = {1, 2}, .lr_at = {1, 2}, .warmup = 5,
+               .warmup_ratio_n = 1, .warmup_ratio_f = 3, .momentum_n = 9, .momentum_f = 1,
+               .wdecay_n = 5, .wdecay_f = 4
+#endif
+              },
     .compiler = "fake_model.c (test stand-in for nitc)",
     .target = "host",
     .cpu = "generic",

@@ -37,13 +37,13 @@ static NitS31 rnd_s31(int32_t elo, int32_t ehi) {
   return r;
 }
 
-#define SAME(got, want)                                                                        \
-  ck_assert_msg((got).m == (want).m && (got).e == (want).e, "%s: got (%lld, %d) want (%lld, %d)", \
-                #got, (long long)(got).m, (int)(got).e, (long long)(want).m, (int)(want).e)
+#define SAME(got, want)                                                                                 \
+  ck_assert_msg((got).m == (want).m && (got).e == (want).e, "%s: got (%lld, %d) want (%lld, %d)", #got, \
+                (long long)(got).m, (int)(got).e, (long long)(want).m, (int)(want).e)
 
-#define IS(got, m_, e_)                                                                               \
-  ck_assert_msg((got).m == (m_) && (got).e == (e_), "%s: got (%lld, %d) want (%lld, %d)", #got,        \
-                (long long)(got).m, (int)(got).e, (long long)(m_), (int)(e_))
+#define IS(got, m_, e_)                                                                                             \
+  ck_assert_msg((got).m == (m_) && (got).e == (e_), "%s: got (%lld, %d) want (%lld, %d)", #got, (long long)(got).m, \
+                (int)(got).e, (long long)(m_), (int)(e_))
 
 /* ------------------------------------------------------ worked examples */
 
@@ -238,17 +238,17 @@ START_TEST(schedule_examples) {
   IS(nitrt_lr(&s, 2, 7, 5), 1717986918, -34);
   IS(nitrt_lr(&s, 3, 10, 5), 1374389535, -37);
   s.warmup = 10, s.ratio_n = 5, s.ratio_f = 1;
-  IS(nitrt_lr(&s, 1, 0, 5), 1717986918, -35); /* 0.1 * 0.5 */
+  IS(nitrt_lr(&s, 1, 0, 5), 1717986918, -35);  /* 0.1 * 0.5 */
   IS(nitrt_lr(&s, 3, 10, 5), 1374389535, -37); /* warmup over */
   /* cosine(0.1, period=2) with 5 steps per epoch: T = 10 */
   memset(&s, 0, sizeof s);
   s.kind = NIT_LR_COSINE;
   s.count = 1, s.n[0] = 1, s.f[0] = 1, s.period = 2;
   IS(nitrt_lr(&s, 1, 0, 5), 1717986918, -34);
-  IS(nitrt_lr(&s, 2, 5, 5), 1717986918, -35); /* half way: f = 2^29 */
-  IS(nitrt_lr(&s, 3, 10, 5), 0, 0);           /* the end of the period */
+  IS(nitrt_lr(&s, 2, 5, 5), 1717986918, -35);          /* half way: f = 2^29 */
+  IS(nitrt_lr(&s, 3, 10, 5), 0, 0);                    /* the end of the period */
   SAME(nitrt_lr(&s, 3, 15, 5), nitrt_lr(&s, 2, 5, 5)); /* rising again */
-  s.min_n = 1, s.min_f = 3;                   /* min 0.001 */
+  s.min_n = 1, s.min_f = 3;                            /* min 0.001 */
   IS(nitrt_lr(&s, 3, 10, 5), 1099511628, -40);
 }
 END_TEST
