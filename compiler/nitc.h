@@ -180,9 +180,17 @@ typedef enum {
   OP_FLATTEN,
   OP_DROPOUT,
   OP_ADD,
-  OP_BATCHNORM, /* accepted by the front end; no training recipe lowers it yet */
-  OP_L1NORM,    /* likewise */
+  /* normalization layers (docs/recipes.md, "Normalization layers"): recipes
+   * with a learning rate only; code generation does not lower them yet */
+  OP_BATCHNORM,   /* per channel over the batch, L2 */
+  OP_L1NORM,      /* per channel over the batch, L1 */
+  OP_LAYERNORM,   /* per sample, L2 */
+  OP_L1LAYERNORM, /* per sample, L1 */
 } OpKind;
+
+static inline bool op_is_norm(OpKind op) {
+  return op == OP_BATCHNORM || op == OP_L1NORM || op == OP_LAYERNORM || op == OP_L1LAYERNORM;
+}
 
 typedef struct Shape {
   int c, h, w; /* (C, H, W); a vector of N is (N, 1, 1) */
@@ -459,6 +467,14 @@ void sema_init_rule(int64_t fan_in, int *w_exp, int *w_bound);
 void sema_master_rule(int64_t fan_in, int a_bits, int *m_exp, int *m_bound);
 /* True when `terms` products of two int8 values can overflow int32. */
 bool sema_needs_acc64(int64_t terms);
+/* The elements of one normalization group of node n at the compiled batch:
+ * batch*H*W for the batch-statistics layers, C*H*W for the per-sample ones. */
+int64_t sema_norm_group(const Node *n, int batch);
+#define SEMA_MAX_NORM_GROUP (INT64_C(1) << 20) /* keeps the group's sums in int64 */
+/* The checks of normalization layers that need the whole file (run after
+ * both blocks and the overrides): a recipe with a learning rate, and the
+ * group size with the compiled batch. */
+void sema_check_norms(Sema *s);
 
 /* ------------------------------------------------------------ sema_train.c */
 

@@ -428,7 +428,7 @@ static void check_dead(Sema *s, int out) {
 }
 
 static void auto_names(Sema *s) {
-  int counter[OP_L1NORM + 1] = {0};
+  int counter[OP_L1LAYERNORM + 1] = {0};
   for (int i = 0; i < s->nnodes; i++) {
     Node *n = &s->nodes[i];
     if (n->name) continue;
@@ -456,6 +456,13 @@ static void finish(Sema *s, Model *m) {
     int64_t elems = (int64_t)n->out.c * n->out.h * n->out.w; /* <= SEMA_MAX_ELEMS */
     step_elems = add_sat(step_elems, elems * r->batch, &over);
     if (n->op == OP_AVGPOOL) n->k_fwd = (int64_t)n->kh * n->kw;
+    if (op_is_norm(n->op)) { /* gamma at param, beta at param + 1, C each */
+      n->param = nparam;
+      nparam += 2;
+      bytes = add_sat(bytes, 2 * align64(n->out.c * esize), &over_w);
+      nparams = add_sat(nparams, 2 * (int64_t)n->out.c, &over_w);
+      continue;
+    }
     if (n->op != OP_DENSE && n->op != OP_CONV) continue;
     sema_init_rule(n->fan_in, &n->w_exp, &n->w_bound);
     n->param = nparam++;
@@ -581,6 +588,7 @@ Model *sema_check(const Ast *prog, const SemaOverrides *ov) {
   }
   if (ov && ov->batch) s.r.batch = ov->batch;
   overrides(&s, ov);
+  if (model) sema_check_norms(&s);
   NIT_ASSERT(s.r.batch >= 1 && s.r.batch <= SEMA_MAX_BATCH);
   NIT_ASSERT(s.r.weight_bits >= 8 && s.r.weight_bits <= 16);
   m->recipe = s.r;

@@ -369,6 +369,64 @@ START_TEST(train_setting_errors) {
 }
 END_TEST
 
+START_TEST(norm_layers) {
+  const char *src = "model m {\n input x[3, 8, 8]\n output y(10)\n conv c(4, kernel=3, pad=1)\n batchnorm bn\n"
+                    " l1norm l1(eps=0.001, momentum=0, k=2)\n relu\n flatten\n dense f(32)\n layernorm ln(eps=1)\n"
+                    " l1layernorm l1l(k=0.5)\n dense g(10)\n}\ntrain { recipe ghaffari }\n";
+  Model *m = fe_check(src);
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  const Node *c = fe_node(m, "c"), *bn = fe_node(m, "bn"), *l1 = fe_node(m, "l1"), *f = fe_node(m, "f");
+  const Node *ln = fe_node(m, "ln"), *l1l = fe_node(m, "l1l"), *g = fe_node(m, "g");
+  ck_assert_int_eq(bn->op, OP_BATCHNORM);
+  ck_assert_int_eq(l1->op, OP_L1NORM);
+  ck_assert_int_eq(ln->op, OP_LAYERNORM);
+  ck_assert_int_eq(l1l->op, OP_L1LAYERNORM);
+  SHAPE(bn, 4, 8, 8);
+  SHAPE(ln, 32, 1, 1);
+  /* defaults: eps 0.00001, momentum 0.1, k 0 = sqrt(pi/2) */
+  DEC_EQ(bn->eps, 1, 5);
+  DEC_EQ(bn->nmom, 1, 1);
+  DEC_EQ(bn->nk, 0, 0);
+  DEC_EQ(l1->eps, 1, 3);
+  DEC_EQ(l1->nmom, 0, 0);
+  DEC_EQ(l1->nk, 2, 0);
+  DEC_EQ(ln->eps, 1, 0);
+  DEC_EQ(l1l->eps, 1, 5);
+  DEC_EQ(l1l->nk, 5, 1);
+  /* parameters in node order: weights one tensor, a norm two (gamma, beta) of C */
+  ck_assert_int_eq(c->param, 0);
+  ck_assert_int_eq(bn->param, 1);
+  ck_assert_int_eq(l1->param, 3);
+  ck_assert_int_eq(f->param, 5);
+  ck_assert_int_eq(ln->param, 6);
+  ck_assert_int_eq(l1l->param, 8);
+  ck_assert_int_eq(g->param, 10);
+  ck_assert_int_eq(m->nptensors, 11);
+  ck_assert_int_eq(bn->nweights, 0);
+  ck_assert_int_eq(m->nparams, 108 + 2 * 4 + 2 * 4 + 256 * 32 + 2 * 32 + 2 * 32 + 320);
+  /* the group: batch*H*W per channel, C*H*W per sample */
+  ck_assert_int_eq(sema_norm_group(bn, 64), 64 * 64);
+  ck_assert_int_eq(sema_norm_group(ln, 64), 32);
+  /* at the limit and one over: 2^20 = 16 * 256 * 256 */
+  const char *big = "model m { input x[16, 256, 256]; output y(2); layernorm; flatten; dense(2) }\n"
+                    "train { recipe ghaffari; batch 1 }";
+  ck_assert_msg(fe_check(big) != NULL, "%s", fe_messages());
+  ck_assert_msg(fe_check_ov(big, 65536, 0) != NULL, "%s", fe_messages()); /* per sample: the batch does not count */
+  const char *over = "model m { input x[1, 1024, 1024]; output y(2); batchnorm; flatten; dense(2) }\n"
+                     "train { recipe ghaffari; batch 1 }";
+  ck_assert_msg(fe_check(over) != NULL, "%s", fe_messages());
+  ck_assert_ptr_null(fe_check_ov(over, 2, 0));
+  ck_assert_str_eq(diag_last(),
+                   "batchnorm group has 2097152 elements (batch 2 x 1024 x 1024), at most 1048576; lower --batch");
+  ck_assert_ptr_null(fe_check("model m { input x[17, 256, 256]; output y(2); l1layernorm; flatten; dense(2) }\n"
+                              "train { recipe ghaffari; batch 1 }"));
+  ck_assert_str_eq(diag_last(), "l1layernorm group has 1114112 elements (17 x 256 x 256 per sample), at most 1048576");
+  /* --recipe ghaffari lets a file without a train block use them */
+  ck_assert_ptr_nonnull(fe_check_with("model m { input x[4]; output y(2); batchnorm; dense(2) }",
+                                      (SemaOverrides){.recipe = 1 + NIT_RECIPE_GHAFFARI}));
+}
+END_TEST
+
 START_TEST(graph_and_names) {
   Model *m = fe_check("model r {\n input x[2, 8, 8]\n output y(10)\n"
                       " let a = relu(conv c(x, 2, kernel=3, pad=1))\n let b = relu(x + a)\n"
@@ -430,11 +488,14 @@ START_TEST(errors_are_reported) {
        "this 'dense' has too many weights (the limit is 2147483647 per layer)"},
       {"model m { input x[4]; output y(2); flatten; dense(2); let z = relu(q) }", "unknown name 'q'"},
       {"model m { input x[4]; output y(2); let a = relu(x) + relu(x); dense(2) }", NULL},
-      /* --check refuses what code generation cannot lower */
+      /* normalization layers need a recipe with a learning rate */
       {"model m { input x[4]; output y(2); batchnorm; dense(2) }",
-       "'batchnorm' has no integer training recipe yet; a model using it cannot be compiled"},
+       "batchnorm needs a recipe with a learning rate: ghaffari"},
       {"model m { input x[4]; output y(2); let a = l1norm(x); dense(2) }",
-       "'l1norm' has no integer training recipe yet; a model using it cannot be compiled"},
+       "l1norm needs a recipe with a learning rate: ghaffari"},
+      {"model m { input x[4]; output y(2); layernorm; dense(2) }\ntrain { recipe niti }",
+       "layernorm needs a recipe with a learning rate: ghaffari"},
+      {"model m { input x[4]; output y(2); l1layernorm; dense(2) }\ntrain { recipe ghaffari }", NULL},
       /* the loss is defined for at most 8191 classes */
       {"model m { input x[4]; output y(8191); dense(8191) }", NULL},
       {"model m { input x[4]; output y(8192); dense(8192) }",
@@ -509,6 +570,7 @@ int main(void) {
   tcase_add_test(tc, ghaffari_defaults_and_cosine);
   tcase_add_test(tc, recipe_override);
   tcase_add_test(tc, train_setting_errors);
+  tcase_add_test(tc, norm_layers);
   tcase_add_test(tc, graph_and_names);
   tcase_add_test(tc, layer_arguments);
   tcase_add_test(tc, errors_are_reported);
