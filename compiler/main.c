@@ -219,7 +219,7 @@ int main(int argc, char **argv) {
   diag_begin(src);
   Ast *prog = parse_source(src);
   if (!prog) return 1;
-  SemaOverrides ov = {opt.batch, opt.weight_bits};
+  SemaOverrides ov = {.batch = opt.batch, .weight_bits = opt.weight_bits};
   Model *m = sema_check(prog, &ov);
   if (!m) return 1;
 

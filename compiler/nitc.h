@@ -180,9 +180,17 @@ typedef enum {
   OP_FLATTEN,
   OP_DROPOUT,
   OP_ADD,
-  OP_BATCHNORM, /* accepted by the front end; no training recipe lowers it yet */
-  OP_L1NORM,    /* likewise */
+  /* normalization layers (docs/recipes.md, "Normalization layers"): recipes
+   * with a learning rate only; code generation does not lower them yet */
+  OP_BATCHNORM,   /* per channel over the batch, L2 */
+  OP_L1NORM,      /* per channel over the batch, L1 */
+  OP_LAYERNORM,   /* per sample, L2 */
+  OP_L1LAYERNORM, /* per sample, L1 */
 } OpKind;
+
+static inline bool op_is_norm(OpKind op) {
+  return op == OP_BATCHNORM || op == OP_L1NORM || op == OP_LAYERNORM || op == OP_L1LAYERNORM;
+}
 
 typedef struct Shape {
   int c, h, w; /* (C, H, W); a vector of N is (N, 1, 1) */
@@ -371,6 +379,9 @@ struct LLVMOpaqueModule *cg_gemm_module(struct LLVMOpaqueContext *ctx, const CgT
 typedef struct SemaOverrides {
   int batch;
   int weight_bits;
+  int recipe;      /* 1 + NIT_RECIPE_*: replaces the file's recipe, whose
+                    * defaults then apply to the settings the file leaves */
+  int master_bits; /* 16 or 32 */
 } SemaOverrides;
 
 /* Check a program and build its Model. Returns NULL after reporting errors.
@@ -412,12 +423,22 @@ typedef struct Sema {
   Loc input_loc, output_loc;
   int classes;
   Recipe r;
-  bool failed; /* an error was reported: no Model */
+  int ov_recipe;       /* NIT_RECIPE_* from the command line, or -1 */
+  const Ast *train;    /* the train block, or NULL */
+  const Ast *recipe_w; /* the word of the `recipe` setting, or NULL */
+  bool recipe_bad;     /* that word was wrong: no cross-recipe errors */
+  bool failed;         /* an error was reported: no Model */
 } Sema;
 
 /* Report a user error at loc (through diag) and mark the check failed. */
 __attribute__((format(printf, 3, 4))) void sema_error(Sema *s, Loc loc, const char *fmt, ...);
 const char *sema_num(int64_t v);                         /* decimal, arena memory */
+const char *sema_dec_str(Dec d);                         /* "0.00001", arena memory */
+int sema_dec_cmp(Dec a, Dec b);                          /* -1, 0 or 1, exactly */
+/* A number word (integer or decimal) as an exact Dec within lo..hi, each end
+ * excluded when its *_open is set; false after an error naming `what` (a
+ * negative number, more than 9 fraction digits or n >= 10^18 included). */
+bool sema_dec(Sema *s, const Ast *w, const char *what, Dec lo, bool lo_open, Dec hi, bool hi_open, Dec *out);
 const char *sema_what_is(const Ast *a);                  /* "an integer", "a name", ... */
 bool sema_close_to(const char *typed, const char *cand); /* a plausible typo of cand */
 /* Append a node (inputs -1, no parameters); returns its index. */
@@ -448,11 +469,22 @@ void sema_init_rule(int64_t fan_in, int *w_exp, int *w_bound);
 void sema_master_rule(int64_t fan_in, int a_bits, int *m_exp, int *m_bound);
 /* True when `terms` products of two int8 values can overflow int32. */
 bool sema_needs_acc64(int64_t terms);
+/* The elements of one normalization group of node n at the compiled batch:
+ * batch*H*W for the batch-statistics layers, C*H*W for the per-sample ones. */
+int64_t sema_norm_group(const Node *n, int batch);
+#define SEMA_MAX_NORM_GROUP (INT64_C(1) << 20) /* keeps the group's sums in int64 */
+/* The checks of normalization layers that need the whole file (run after
+ * both blocks and the overrides): a recipe with a learning rate, and the
+ * group size with the compiled batch. */
+void sema_check_norms(Sema *s);
 
 /* ------------------------------------------------------------ sema_train.c */
 
 /* The recipe of a file without a train block (docs/language.md). */
 Recipe sema_default_recipe(void);
+/* Apply the defaults of r->kind to a default recipe (docs/language.md, "The
+ * train block"): nothing for niti; ghaffari's rounding, loss and decay. */
+void sema_recipe_defaults(Recipe *r);
 /* Check a train block's settings into s->r. Rounding modes are the words
  * of nit_round_names (runtime/nitabi.h), shared with the runtime. */
 void sema_train(Sema *s, const Ast *train);

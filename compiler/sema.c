@@ -103,6 +103,55 @@ const char *sema_num(int64_t v) {
   return mem_strdup(buf);
 }
 
+/* ------------------------------------------------------------ exact decimals */
+
+static const uint64_t pow10_9[10] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000};
+
+const char *sema_dec_str(Dec d) {
+  char buf[48];
+  uint64_t p = pow10_9[d.f];
+  if (d.f == 0) snprintf(buf, sizeof buf, "%" PRIu64, d.n);
+  else snprintf(buf, sizeof buf, "%" PRIu64 ".%0*" PRIu64, d.n / p, d.f, d.n % p);
+  return mem_strdup(buf);
+}
+
+/* Integer part and the fraction in 10^-9 units: both fit, so no product of
+ * n and a power of ten is ever formed. */
+int sema_dec_cmp(Dec a, Dec b) {
+  uint64_t pa = pow10_9[a.f], pb = pow10_9[b.f];
+  uint64_t ia = a.n / pa, ib = b.n / pb;
+  uint64_t fa = (a.n % pa) * pow10_9[9 - a.f], fb = (b.n % pb) * pow10_9[9 - b.f];
+  if (ia != ib) return ia < ib ? -1 : 1;
+  return fa < fb ? -1 : fa > fb;
+}
+
+bool sema_dec(Sema *s, const Ast *w, const char *what, Dec lo, bool lo_open, Dec hi, bool hi_open, Dec *out) {
+  if (w->kind != ND_INT && w->kind != ND_DEC) {
+    sema_error(s, w->loc, "%s must be a number, found %s", what, sema_what_is(w));
+    return false;
+  }
+  int f = w->kind == ND_DEC ? w->scale : 0;
+  char range[96];
+  snprintf(range, sizeof range, "%c%s, %s%c", lo_open ? '(' : '[', sema_dec_str(lo), sema_dec_str(hi),
+           hi_open ? ')' : ']');
+  if (w->ival < 0) {
+    sema_error(s, w->loc, "%s must be in %s (got a negative number)", what, range);
+    return false;
+  }
+  if (f < 0 || f > 9 || (uint64_t)w->ival >= UINT64_C(1000000000000000000)) {
+    sema_error(s, w->loc, "%s has too many digits (at most 18, 9 of them after the point)", what);
+    return false;
+  }
+  Dec d = {(uint64_t)w->ival, f};
+  int cl = sema_dec_cmp(d, lo), ch = sema_dec_cmp(d, hi);
+  if (cl < 0 || (lo_open && cl == 0) || ch > 0 || (hi_open && ch == 0)) {
+    sema_error(s, w->loc, "%s must be in %s (got %s)", what, range, sema_dec_str(d));
+    return false;
+  }
+  *out = d;
+  return true;
+}
+
 static const char *shape_str(Shape sh) {
   char buf[64];
   snprintf(buf, sizeof buf, "(%d, %d, %d)", sh.c, sh.h, sh.w);
@@ -379,7 +428,7 @@ static void check_dead(Sema *s, int out) {
 }
 
 static void auto_names(Sema *s) {
-  int counter[OP_L1NORM + 1] = {0};
+  int counter[OP_L1LAYERNORM + 1] = {0};
   for (int i = 0; i < s->nnodes; i++) {
     Node *n = &s->nodes[i];
     if (n->name) continue;
@@ -407,6 +456,13 @@ static void finish(Sema *s, Model *m) {
     int64_t elems = (int64_t)n->out.c * n->out.h * n->out.w; /* <= SEMA_MAX_ELEMS */
     step_elems = add_sat(step_elems, elems * r->batch, &over);
     if (n->op == OP_AVGPOOL) n->k_fwd = (int64_t)n->kh * n->kw;
+    if (op_is_norm(n->op)) { /* gamma at param, beta at param + 1, C each */
+      n->param = nparam;
+      nparam += 2;
+      bytes = add_sat(bytes, 2 * align64(n->out.c * esize), &over_w);
+      nparams = add_sat(nparams, 2 * (int64_t)n->out.c, &over_w);
+      continue;
+    }
     if (n->op != OP_DENSE && n->op != OP_CONV) continue;
     sema_init_rule(n->fan_in, &n->w_exp, &n->w_bound);
     n->param = nparam++;
@@ -479,8 +535,29 @@ static void check_model(Sema *s, const Ast *model, Model *m) {
   m->classes = s->classes;
 }
 
+/* The command line's widths, each valid only under the recipes that have it
+ * (as the train settings they replace). */
+static void overrides(Sema *s, const SemaOverrides *ov) {
+  const char *recipe = nit_recipe_names[s->r.kind];
+  if (ov && ov->weight_bits) {
+    if (s->r.kind == NIT_RECIPE_NITI) s->r.weight_bits = ov->weight_bits;
+    else {
+      diag_plain("--weight-bits sets NITI's weight accumulation bits; recipe %s uses --master-bits", recipe);
+      s->failed = true;
+    }
+  }
+  if (ov && ov->master_bits) {
+    NIT_ASSERT(ov->master_bits == 16 || ov->master_bits == 32);
+    if (s->r.kind != NIT_RECIPE_NITI) s->r.master_bits = ov->master_bits;
+    else {
+      diag_plain("--master-bits sets the masters of recipe ghaffari; recipe %s uses --weight-bits", recipe);
+      s->failed = true;
+    }
+  }
+}
+
 Model *sema_check(const Ast *prog, const SemaOverrides *ov) {
-  Sema s = {.cur = -1};
+  Sema s = {.cur = -1, .ov_recipe = ov && ov->recipe ? ov->recipe - 1 : -1};
   s.r = sema_default_recipe();
   Model *m = mem_alloc(sizeof *m);
   const Ast *model = NULL, *train = NULL;
@@ -505,8 +582,13 @@ Model *sema_check(const Ast *prog, const SemaOverrides *ov) {
     Loc at = train ? train->loc : (Loc){1, 1, 1, 1};
     sema_error(&s, at, "no model in this file; expected 'model NAME { ... }'");
   }
+  if (!train && s.ov_recipe >= 0) { /* sema_train applies it to a train block */
+    s.r.kind = s.ov_recipe;
+    sema_recipe_defaults(&s.r);
+  }
   if (ov && ov->batch) s.r.batch = ov->batch;
-  if (ov && ov->weight_bits) s.r.weight_bits = ov->weight_bits;
+  overrides(&s, ov);
+  if (model) sema_check_norms(&s);
   NIT_ASSERT(s.r.batch >= 1 && s.r.batch <= SEMA_MAX_BATCH);
   NIT_ASSERT(s.r.weight_bits >= 8 && s.r.weight_bits <= 16);
   m->recipe = s.r;

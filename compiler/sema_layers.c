@@ -21,7 +21,11 @@
 
 /* ------------------------------------------------------------ the layer table */
 
-typedef enum { ARG_INT, ARG_RATE } ArgType;
+/* ARG_DEC: a decimal in [lo, hi]; ARG_DEC_POS: in (lo, hi]. Their default
+ * is DEC_DEF(n, f), the decimal n / 10^f. */
+typedef enum { ARG_INT, ARG_RATE, ARG_DEC, ARG_DEC_POS } ArgType;
+
+#define DEC_DEF(n, f) ((n) * 10 + (f))
 
 #define REQUIRED       INT64_MIN       /* no default: the argument must be given */
 #define SAME_AS_KERNEL (INT64_MIN + 1) /* stride defaults to the window */
@@ -45,10 +49,16 @@ struct LayerKind {
   ArgSpec args[MAX_ARGS];
   ShapeFn *shape;
   const char *example; /* shown when the arguments are wrong */
-  bool no_recipe;      /* checked, but no training recipe lowers it yet */
 };
 
 static ShapeFn shape_dense, shape_conv, shape_pool, shape_same, shape_flatten;
+
+/* The arguments of the normalization layers (docs/language.md, "Layers"):
+ * eps in (0, 1], momentum in [0, 1], k in (0, 100] with the default
+ * sqrt(pi/2) written as 0 (Node.nk). */
+#define NORM_EPS      {"eps", ARG_DEC_POS, DEC_DEF(1, 5), 0, 1}
+#define NORM_MOMENTUM {"momentum", ARG_DEC, DEC_DEF(1, 1), 0, 1}
+#define NORM_K        {"k", ARG_DEC_POS, DEC_DEF(0, 0), 0, 100}
 
 #define CONV_ROW(nm)                                                      \
   {                                                                       \
@@ -58,11 +68,11 @@ static ShapeFn shape_dense, shape_conv, shape_pool, shape_same, shape_flatten;
          {"stride", ARG_INT, 1, 1, SEMA_MAX_DIM},                         \
          {"pad", ARG_INT, 0, 0, SEMA_MAX_DIM},                            \
          {"groups", ARG_INT, 1, 1, SEMA_MAX_DIM}},                        \
-        shape_conv, nm "(16, kernel=3, stride=1, pad=1, groups=1)", false \
+        shape_conv, nm "(16, kernel=3, stride=1, pad=1, groups=1)"        \
   }
 
 static const LayerKind layers[] = {
-    {"dense", OP_DENSE, 1, {{"units", ARG_INT, REQUIRED, 1, SEMA_MAX_DIM}}, shape_dense, "dense(120)", false},
+    {"dense", OP_DENSE, 1, {{"units", ARG_INT, REQUIRED, 1, SEMA_MAX_DIM}}, shape_dense, "dense(120)"},
     CONV_ROW("conv"),
     CONV_ROW("conv2d"),
     {"maxpool",
@@ -72,20 +82,21 @@ static const LayerKind layers[] = {
       {"stride", ARG_INT, SAME_AS_KERNEL, 1, SEMA_MAX_DIM},
       {"pad", ARG_INT, 0, 0, SEMA_MAX_DIM}},
      shape_pool,
-     "maxpool(2, stride=2, pad=0)",
-     false},
+     "maxpool(2, stride=2, pad=0)"},
     {"avgpool",
      OP_AVGPOOL,
      1,
      {{"kernel", ARG_INT, REQUIRED, 1, SEMA_MAX_DIM}, {"stride", ARG_INT, SAME_AS_KERNEL, 1, SEMA_MAX_DIM}},
      shape_pool,
-     "avgpool(2, stride=2)",
-     false},
-    {"relu", OP_RELU, 0, {{0}}, shape_same, "relu", false},
-    {"flatten", OP_FLATTEN, 0, {{0}}, shape_flatten, "flatten", false},
-    {"dropout", OP_DROPOUT, 1, {{"rate", ARG_RATE, REQUIRED, 0, 255}}, shape_same, "dropout(0.5)", false},
-    {"batchnorm", OP_BATCHNORM, 0, {{0}}, shape_same, "batchnorm", true},
-    {"l1norm", OP_L1NORM, 0, {{0}}, shape_same, "l1norm", true},
+     "avgpool(2, stride=2)"},
+    {"relu", OP_RELU, 0, {{0}}, shape_same, "relu"},
+    {"flatten", OP_FLATTEN, 0, {{0}}, shape_flatten, "flatten"},
+    {"dropout", OP_DROPOUT, 1, {{"rate", ARG_RATE, REQUIRED, 0, 255}}, shape_same, "dropout(0.5)"},
+    {"batchnorm", OP_BATCHNORM, 0, {NORM_EPS, NORM_MOMENTUM}, shape_same, "batchnorm(eps=0.00001, momentum=0.1)"},
+    {"layernorm", OP_LAYERNORM, 0, {NORM_EPS}, shape_same, "layernorm(eps=0.00001)"},
+    {"l1norm", OP_L1NORM, 0, {NORM_EPS, NORM_MOMENTUM, NORM_K}, shape_same,
+     "l1norm(eps=0.00001, momentum=0.1, k=1.25)"},
+    {"l1layernorm", OP_L1LAYERNORM, 0, {NORM_EPS, NORM_K}, shape_same, "l1layernorm(eps=0.00001, k=1.25)"},
 };
 enum { NLAYERS = sizeof layers / sizeof layers[0] };
 
@@ -102,6 +113,8 @@ const char *sema_op_name(OpKind op) {
   case OP_ADD: return "add";
   case OP_BATCHNORM: return "batchnorm";
   case OP_L1NORM: return "l1norm";
+  case OP_LAYERNORM: return "layernorm";
+  case OP_L1LAYERNORM: return "l1layernorm";
   }
   return "?";
 }
@@ -214,7 +227,13 @@ static bool rate_value(Sema *s, const Ast *v, const ArgSpec *spec, int64_t *out)
   return true;
 }
 
-static bool arg_value(Sema *s, const LayerKind *k, const ArgSpec *spec, const Ast *v, int64_t *out) {
+static bool arg_value(Sema *s, const LayerKind *k, const ArgSpec *spec, const Ast *v, int64_t *out, Dec *dout) {
+  if (spec->type == ARG_DEC || spec->type == ARG_DEC_POS) {
+    char what[48];
+    snprintf(what, sizeof what, "'%s'", spec->name);
+    return sema_dec(s, v, mem_strdup(what), (Dec){(uint64_t)spec->lo, 0}, spec->type == ARG_DEC_POS,
+                    (Dec){(uint64_t)spec->hi, 0}, false, dout);
+  }
   if (spec->type == ARG_RATE && (v->kind == ND_DEC || v->kind == ND_INT)) return rate_value(s, v, spec, out);
   if (v->kind != ND_INT) {
     sema_error(s, v->loc, "argument '%s' of '%s' must be %s, found %s", spec->name, k->name,
@@ -234,8 +253,9 @@ static bool arg_value(Sema *s, const LayerKind *k, const ArgSpec *spec, const As
 }
 
 /* Match the arguments of a layer (after its input, in expression form)
- * against the table; fill vals[] with defaults applied. */
-static bool bind_args(Sema *s, const LayerKind *k, const Ast *args, Loc at, int64_t vals[MAX_ARGS]) {
+ * against the table; fill vals[] (decs[] for ARG_DEC) with defaults applied. */
+static bool bind_args(Sema *s, const LayerKind *k, const Ast *args, Loc at, int64_t vals[MAX_ARGS],
+                      Dec decs[MAX_ARGS]) {
   const Ast *given[MAX_ARGS] = {0};
   int n = nargs(k), pos = 0;
   bool ok = true;
@@ -282,7 +302,7 @@ static bool bind_args(Sema *s, const LayerKind *k, const Ast *args, Loc at, int6
       continue;
     }
     given[idx] = a;
-    if (!arg_value(s, k, &k->args[idx], v, &vals[idx])) ok = false;
+    if (!arg_value(s, k, &k->args[idx], v, &vals[idx], &decs[idx])) ok = false;
   }
   for (int i = 0; i < n; i++) {
     if (given[i]) continue;
@@ -294,6 +314,7 @@ static bool bind_args(Sema *s, const LayerKind *k, const Ast *args, Loc at, int6
       vals[i] = vals[0];
     } else {
       vals[i] = k->args[i].def;
+      decs[i] = (Dec){(uint64_t)(k->args[i].def / 10), (int)(k->args[i].def % 10)};
     }
   }
   return ok;
@@ -397,14 +418,17 @@ static bool shape_pool(Sema *s, Node *n, Shape in, const LayerKind *k) {
 }
 
 /* Create a layer node applied to `input`; args exclude the input. */
+/* The decimal argument `name` of a row, or `def` when the row has none. */
+static Dec dec_arg(const LayerKind *k, const Dec d[MAX_ARGS], const char *name, Dec def) {
+  for (int i = 0; i < nargs(k); i++)
+    if (strcmp(k->args[i].name, name) == 0) return d[i];
+  return def;
+}
+
 int sema_make_layer(Sema *s, const LayerKind *k, int input, const Ast *args, Loc at) {
-  if (k->no_recipe) {
-    /* --check must refuse what code generation would refuse */
-    sema_error(s, at, "'%s' has no integer training recipe yet; a model using it cannot be compiled", k->name);
-    return -1;
-  }
   int64_t v[MAX_ARGS] = {0};
-  if (!bind_args(s, k, args, at, v)) return -1;
+  Dec d[MAX_ARGS] = {{0, 0}};
+  if (!bind_args(s, k, args, at, v, d)) return -1;
   int id = sema_new_node(s, k->op, at);
   Node *n = &s->nodes[id];
   n->in[0] = input;
@@ -425,10 +449,53 @@ int sema_make_layer(Sema *s, const LayerKind *k, int input, const Ast *args, Loc
     n->ph = n->pw = k->op == OP_MAXPOOL ? (int)v[2] : 0;
     break;
   case OP_DROPOUT: n->drop256 = (int)v[0]; break;
+  case OP_BATCHNORM:
+  case OP_L1NORM:
+  case OP_LAYERNORM:
+  case OP_L1LAYERNORM:
+    /* Node.nmom keeps the batch-statistics default for the per-sample kinds
+     * too (they have no running statistics): one value for every norm */
+    n->eps = dec_arg(k, d, "eps", (Dec){1, 5});
+    n->nmom = dec_arg(k, d, "momentum", (Dec){1, 1});
+    n->nk = dec_arg(k, d, "k", (Dec){0, 0});
+    break;
   default: break;
   }
   if (!k->shape(s, n, s->nodes[input].out, k)) return -1;
   return id;
+}
+
+/* ------------------------------------------------------------ normalization */
+
+int64_t sema_norm_group(const Node *n, int batch) {
+  int64_t hw = (int64_t)n->out.h * n->out.w; /* C*H*W <= SEMA_MAX_ELEMS, batch <= 2^16 */
+  return n->op == OP_BATCHNORM || n->op == OP_L1NORM ? batch * hw : n->out.c * hw;
+}
+
+void sema_check_norms(Sema *s) {
+  bool recipe_told = false;
+  for (int i = 0; i < s->nnodes; i++) {
+    const Node *n = &s->nodes[i];
+    if (!op_is_norm(n->op)) continue;
+    const char *kind = sema_op_name(n->op);
+    if (s->r.kind == NIT_RECIPE_NITI && !recipe_told) {
+      /* once: every norm layer of the model has the same cure */
+      recipe_told = true;
+      sema_error(s, n->loc, "%s needs a recipe with a learning rate: ghaffari", kind);
+      if (s->ov_recipe >= 0) continue; /* --recipe niti: no place in the file to point at */
+      if (s->recipe_w) diag_note(s->recipe_w->loc, "the recipe is chosen here");
+      else if (s->train) diag_note(s->train->loc, "this train block chooses no recipe, so it is niti");
+    }
+    int64_t g = sema_norm_group(n, s->r.batch);
+    if (g <= SEMA_MAX_NORM_GROUP) continue;
+    char how[96];
+    if (n->op == OP_BATCHNORM || n->op == OP_L1NORM)
+      snprintf(how, sizeof how, "batch %d x %d x %d", s->r.batch, n->out.h, n->out.w);
+    else snprintf(how, sizeof how, "%d x %d x %d per sample", n->out.c, n->out.h, n->out.w);
+    sema_error(s, n->loc, "%s group has %s elements (%s), at most %s%s", kind, sema_num(g), mem_strdup(how),
+               sema_num(SEMA_MAX_NORM_GROUP),
+               n->op == OP_BATCHNORM || n->op == OP_L1NORM ? "; lower --batch" : "");
+  }
 }
 
 /* ------------------------------------------------------------ accessors */

@@ -8,6 +8,12 @@
  * one run reports every bad setting. Defaults live in sema_default_recipe;
  * the command line's overrides are applied by the driver (sema.c) after the
  * block, before anything is derived from the recipe.
+ *
+ * The recipe (docs/recipes.md) decides what the other settings mean, so the
+ * `recipe` setting is read first wherever it is written, then the recipe's
+ * defaults are applied (sema_recipe_defaults), then the settings in order.
+ * Each row says under which recipes it is valid; using it under another
+ * recipe is an error naming the recipe that has the setting.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -44,27 +50,56 @@ Recipe sema_default_recipe(void) {
   return r;
 }
 
+/* The defaults that depend on the recipe, applied to a default recipe once
+ * its kind is known and before any setting: niti's are sema_default_recipe's
+ * (unchanged, so every niti model stays as it was); ghaffari's are
+ * docs/recipes.md, "Recipe ghaffari": every rounding stochastic, the table
+ * softmax loss, coupled decay 0.0005, and the warmup's start ratio 0.001
+ * ("Learning-rate schedules"). */
+void sema_recipe_defaults(Recipe *r) {
+  if (r->kind == NIT_RECIPE_NITI) return;
+  r->act_round = r->err_round = r->grad_round = NIT_ROUND_STOCHASTIC;
+  r->view_round = r->update_round = NIT_ROUND_STOCHASTIC;
+  r->loss_table = true;
+  r->wdecay = (Dec){5, 4};
+  r->warmup_ratio = (Dec){1, 3};
+}
+
 /* ------------------------------------------------------------ the settings */
 
 typedef void SettingFn(Sema *s, const Ast *st);
 static SettingFn set_data, set_batch, set_epochs, set_rounding, set_update, set_weights, set_seed, set_loss, set_decay,
-    set_holdout;
+    set_holdout, set_recipe, set_lr, set_warmup, set_momentum, set_master, set_bits;
+
+/* recipes under which a setting is valid */
+enum { R_NITI = 1 << NIT_RECIPE_NITI, R_GHAFFARI = 1 << NIT_RECIPE_GHAFFARI, R_ALL = R_NITI | R_GHAFFARI };
 
 static const struct Setting {
   const char *name;
   SettingFn *fn;
   const char *example;
+  unsigned recipes;
+  /* under another recipe: "'NAME' <what>; recipe R <instead>" */
+  const char *what, *instead;
 } settings[] = {
-    {"data", set_data, "data idx(\"data/mnist\")"},
-    {"batch", set_batch, "batch 64"},
-    {"epochs", set_epochs, "epochs 10"},
-    {"rounding", set_rounding, "rounding pseudo"},
-    {"update", set_update, "update bits(3) then 2 at 5"},
-    {"weights", set_weights, "weights int8"},
-    {"seed", set_seed, "seed 1"},
-    {"loss", set_loss, "loss softmax_ce"},
-    {"decay", set_decay, "decay off"},
-    {"holdout", set_holdout, "holdout 5000"},
+    {"data", set_data, "data idx(\"data/mnist\")", R_ALL, NULL, NULL},
+    {"batch", set_batch, "batch 64", R_ALL, NULL, NULL},
+    {"epochs", set_epochs, "epochs 10", R_ALL, NULL, NULL},
+    {"rounding", set_rounding, "rounding pseudo", R_ALL, NULL, NULL},
+    {"update", set_update, "update bits(3) then 2 at 5", R_NITI, "sets NITI's update bits", "uses 'lr'"},
+    {"weights", set_weights, "weights int8", R_NITI, "sets NITI's weight accumulation bits", "uses 'master'"},
+    {"seed", set_seed, "seed 1", R_ALL, NULL, NULL},
+    {"loss", set_loss, "loss softmax_ce", R_ALL, NULL, NULL},
+    {"decay", set_decay, "decay off", R_ALL, NULL, NULL},
+    {"holdout", set_holdout, "holdout 5000", R_ALL, NULL, NULL},
+    {"recipe", set_recipe, "recipe ghaffari", R_ALL, NULL, NULL},
+    {"lr", set_lr, "lr 0.1 then 0.01 at 30", R_GHAFFARI, "is a setting of recipe ghaffari", "uses 'update'"},
+    {"warmup", set_warmup, "warmup 500", R_GHAFFARI, "is a setting of recipe ghaffari",
+     "has no learning rate to warm up"},
+    {"momentum", set_momentum, "momentum 0.9", R_GHAFFARI, "is a setting of recipe ghaffari", "has no momentum"},
+    {"master", set_master, "master int16", R_GHAFFARI, "is a setting of recipe ghaffari", "uses 'weights'"},
+    {"bits", set_bits, "bits act=8 weight=8 grad=8", R_GHAFFARI, "is a setting of recipe ghaffari",
+     "uses 8 bits everywhere"},
 };
 enum { NSETTINGS = sizeof settings / sizeof settings[0] };
 
@@ -169,7 +204,24 @@ static bool choice(Sema *s, const Ast *w, const char *what, const char *const *n
   return false;
 }
 
+/* The error for a setting (or a part of one) used under a recipe that does
+ * not have it, with a note at the `recipe` setting when there is one. After
+ * a bad `recipe` word the recipe is unknown: say nothing. */
+static void wrong_recipe(Sema *s, Loc at, const char *name, const char *what, const char *instead) {
+  if (s->recipe_bad) {
+    s->failed = true;
+    return;
+  }
+  sema_error(s, at, "'%s' %s; recipe %s %s", name, what, nit_recipe_names[s->r.kind], instead);
+  if (s->recipe_w && s->ov_recipe < 0) diag_note(s->recipe_w->loc, "the recipe is chosen here");
+}
+
+static bool has_masters(const Sema *s) { return s->r.kind != NIT_RECIPE_NITI; }
+
+/* rounding M | rounding act=M err=M grad=M [view=M update=M]; one mode sets
+ * every site of the recipe (view and update only under recipes with masters) */
 static void set_rounding(Sema *s, const Ast *st) {
+  bool masters = has_masters(s);
   if (!st->kids) {
     sema_error(s, st->loc, "'rounding' needs a mode, e.g. rounding pseudo or rounding act=pseudo err=stochastic");
     return;
@@ -178,20 +230,28 @@ static void set_rounding(Sema *s, const Ast *st) {
   if (st->kids->kind != ND_KWARG) {
     if (!one_word(s, st) || !choice(s, st->kids, "rounding mode", nit_round_names, NIT_ROUND_COUNT, &mode)) return;
     s->r.act_round = s->r.err_round = s->r.grad_round = mode;
+    if (masters) s->r.view_round = s->r.update_round = mode;
     return;
   }
-  static const char *const targets[] = {"act", "err", "grad"};
-  const Ast *seen[3] = {0};
+  static const char *const targets[] = {"act", "err", "grad", "view", "update"};
+  int ntargets = masters ? 5 : 3;
+  const Ast *seen[5] = {0};
   for (const Ast *w = st->kids; w; w = w->next) {
     if (w->kind != ND_KWARG) {
-      sema_error(s, w->loc, "expected act=, err= or grad=, found %s", sema_what_is(w));
+      const char *keys = masters ? "act=, err=, grad=, view= or update=" : "act=, err= or grad=";
+      sema_error(s, w->loc, "expected %s, found %s", keys, sema_what_is(w));
+      continue;
+    }
+    if (!masters && (strcmp(w->name, "view") == 0 || strcmp(w->name, "update") == 0)) {
+      const char *name = strcmp(w->name, "view") == 0 ? "rounding view=" : "rounding update=";
+      wrong_recipe(s, w->name_loc, name, "is a setting of recipe ghaffari", "has no masters");
       continue;
     }
     int t;
     Ast key = *w;
     key.kind = ND_REF;
     key.loc = w->name_loc;
-    if (!choice(s, &key, "rounding target", targets, 3, &t)) continue;
+    if (!choice(s, &key, "rounding target", targets, ntargets, &t)) continue;
     if (seen[t]) {
       sema_error(s, w->loc, "'%s' is set twice", targets[t]);
       diag_note(seen[t]->loc, "first set here");
@@ -199,9 +259,8 @@ static void set_rounding(Sema *s, const Ast *st) {
     }
     seen[t] = w;
     if (!choice(s, w->lhs, "rounding mode", nit_round_names, NIT_ROUND_COUNT, &mode)) continue;
-    if (t == 0) s->r.act_round = mode;
-    else if (t == 1) s->r.err_round = mode;
-    else s->r.grad_round = mode;
+    int *site[] = {&s->r.act_round, &s->r.err_round, &s->r.grad_round, &s->r.view_round, &s->r.update_round};
+    *site[t] = mode;
   }
 }
 
@@ -272,23 +331,258 @@ static void set_weights(Sema *s, const Ast *st) {
   else sema_error(s, w->loc, "expected int8, int16 or bits(A) with A in 8..16, found %s", sema_what_is(w));
 }
 
+/* loss softmax_ce | softmax_ce(exp=table) | softmax_ce(exp=niti): the
+ * exponential of the softmax (docs/recipes.md, "Loss"); plain softmax_ce is
+ * the recipe's (niti's under niti, the table otherwise) */
 static void set_loss(Sema *s, const Ast *st) {
   const Ast *w = one_word(s, st);
-  static const char *const losses[] = {"softmax_ce"};
+  if (!w) return;
   int v;
-  if (w) choice(s, w, "loss", losses, 1, &v);
+  if (w->kind == ND_CALL && strcmp(w->name, "softmax_ce") == 0) {
+    const Ast *a = w->kids;
+    if (!a || a->next || a->kind != ND_KWARG || strcmp(a->name, "exp") != 0) {
+      sema_error(s, a && a->kind == ND_KWARG && !a->next ? a->name_loc : w->loc,
+                 "softmax_ce takes one argument, exp=table or exp=niti");
+      return;
+    }
+    static const char *const exps[] = {"niti", "table"};
+    if (!choice(s, a->lhs, "softmax exponential", exps, 2, &v)) return;
+    if (v == 1 && !has_masters(s)) {
+      sema_error(s, a->loc, "the table softmax (exp=table) under recipe niti is not implemented yet");
+      return;
+    }
+    s->r.loss_table = v == 1;
+    return;
+  }
+  static const char *const losses[] = {"softmax_ce"};
+  choice(s, w, "loss", losses, 1, &v);
 }
 
+/* niti: decay off | on (NITI's integer weight decay); recipes with masters:
+ * decay DECIMAL | off (coupled weight decay in [0, 1)) */
 static void set_decay(Sema *s, const Ast *st) {
   const Ast *w = one_word(s, st);
+  if (!w) return;
   static const char *const onoff[] = {"off", "on"};
   int v;
-  if (w && choice(s, w, "decay setting", onoff, 2, &v)) s->r.decay = v == 1;
+  if (!has_masters(s)) {
+    if (w->kind == ND_INT || w->kind == ND_DEC)
+      wrong_recipe(s, w->loc, "decay DECIMAL", "is the weight decay of recipe ghaffari", "takes decay on or off");
+    else if (choice(s, w, "decay setting", onoff, 2, &v)) s->r.decay = v == 1;
+    return;
+  }
+  if (is_word(w, "on"))
+    wrong_recipe(s, w->loc, "decay on", "is NITI's integer weight decay, valid only under recipe niti",
+                 "takes a decimal, e.g. decay 0.0005");
+  else if (is_word(w, "off")) s->r.wdecay = (Dec){0, 0};
+  else if (w->kind == ND_REF)
+    sema_error(s, w->loc, "unknown decay setting '%s' (expected off or a decimal, e.g. decay 0.0005)",
+               diag_quote(w->name));
+  else sema_dec(s, w, "decay", (Dec){0, 0}, false, (Dec){1, 0}, true, &s->r.wdecay);
+}
+
+/* recipe niti | ghaffari */
+static void set_recipe(Sema *s, const Ast *st) {
+  const Ast *w = one_word(s, st);
+  int k;
+  s->recipe_bad = true;
+  if (!w) return;
+  if (is_word(w, "shiftquant") || is_word(w, "unified")) {
+    sema_error(s, w->loc, "recipe '%s' is not implemented yet (docs/status.md)", w->name);
+    return;
+  }
+  if (!choice(s, w, "recipe", nit_recipe_names, NIT_RECIPE_COUNT, &k)) return;
+  s->recipe_bad = false;
+  s->recipe_w = w;
+  s->r.kind = k;
+}
+
+/* A learning rate: docs/recipes.md, "Learning-rate schedules" keeps eta at
+ * most 1000. */
+static bool lr_value(Sema *s, const Ast *w, const char *what, Dec *out) {
+  return sema_dec(s, w, what, (Dec){0, 0}, true, (Dec){1000, 0}, false, out);
+}
+
+/* cosine(BASE, period=EPOCHS, min=DECIMAL) */
+static void lr_cosine(Sema *s, const Ast *c) {
+  if (strcmp(c->name, "cosine") != 0) {
+    sema_error(s, c->name_loc, "unknown learning-rate schedule '%s' (expected a number or cosine(...))",
+               diag_quote(c->name));
+    return;
+  }
+  const Ast *base = NULL, *period = NULL, *min = NULL;
+  bool ok = true;
+  for (const Ast *a = c->kids; a; a = a->next) {
+    if (a->kind != ND_KWARG) {
+      if (base) {
+        sema_error(s, a->loc, "cosine takes one positional argument, the base rate; give period= and min= by name");
+        ok = false;
+      } else base = a;
+      continue;
+    }
+    const Ast **slot = strcmp(a->name, "period") == 0 ? &period : strcmp(a->name, "min") == 0 ? &min : NULL;
+    if (!slot) {
+      sema_error(s, a->name_loc, "cosine has no argument '%s'; its arguments are: the base rate, period, min",
+                 diag_quote(a->name));
+      ok = false;
+    } else if (*slot) {
+      sema_error(s, a->loc, "argument '%s' is given twice", a->name);
+      diag_note((*slot)->loc, "first given here");
+      ok = false;
+    } else *slot = a;
+  }
+  if (!base) {
+    if (ok) sema_error(s, c->loc, "cosine needs the base rate, e.g. cosine(0.1, period=10, min=0.001)");
+    return;
+  }
+  Dec b, mn = {0, 0};
+  int64_t per = 0;
+  if (!lr_value(s, base, "the learning rate", &b)) ok = false;
+  if (period && !int_in(s, period->lhs, "the cosine period (epochs)", 1, 1000000, &per)) ok = false;
+  if (min && !sema_dec(s, min->lhs, "the cosine minimum", (Dec){0, 0}, false, (Dec){1000, 0}, false, &mn)) ok = false;
+  if (ok && sema_dec_cmp(mn, b) >= 0) {
+    sema_error(s, min->lhs->loc, "the cosine minimum (%s) must be below the base rate (%s)", sema_dec_str(mn),
+               sema_dec_str(b));
+    ok = false;
+  }
+  if (!ok) return;
+  Recipe *r = &s->r;
+  r->lr_kind = NIT_LR_COSINE;
+  r->nlr = 1;
+  r->lr[0] = b;
+  r->lr_at[0] = 1;
+  r->lr_min = mn;
+  r->lr_period = (int)per; /* 0: `epochs`, known after the block */
+}
+
+/* lr DECIMAL then DECIMAL at EPOCH ... | lr cosine(...) */
+static void set_lr(Sema *s, const Ast *st) {
+  const Ast *w = st->kids;
+  if (!w) {
+    sema_error(s, st->loc, "'lr' needs a learning rate, e.g. lr 0.1 then 0.01 at 30 or lr cosine(0.1, period=10)");
+    return;
+  }
+  if (w->kind == ND_CALL) {
+    if (w->next) sema_error(s, w->next->loc, "nothing may follow a cosine schedule");
+    else lr_cosine(s, w);
+    return;
+  }
+  Dec v;
+  int64_t at;
+  if (!lr_value(s, w, "the learning rate", &v)) return;
+  Recipe *r = &s->r;
+  r->lr_kind = NIT_LR_PIECEWISE;
+  r->nlr = 1;
+  r->lr[0] = v;
+  r->lr_at[0] = 1;
+  for (w = w->next; w; w = w->next) {
+    if (!is_word(w, "then")) {
+      sema_error(s, w->loc, "expected 'then' in the learning-rate schedule, found %s", sema_what_is(w));
+      return;
+    }
+    const Ast *b = w->next, *a = b ? b->next : NULL, *e = a ? a->next : NULL;
+    if (!b || !a || !e || !is_word(a, "at")) {
+      sema_error(s, (a && !is_word(a, "at")) ? a->loc : (b ? b->loc : w->loc),
+                 "expected 'then RATE at EPOCH', e.g. then 0.01 at 30");
+      return;
+    }
+    if (!lr_value(s, b, "the learning rate", &v) || !int_in(s, e, "epoch", 1, 1000000, &at)) return;
+    if (at <= r->lr_at[r->nlr - 1]) {
+      sema_error(s, e->loc, "epochs in the learning-rate schedule must increase (%s is not after %s)", sema_num(at),
+                 sema_num(r->lr_at[r->nlr - 1]));
+      return;
+    }
+    if (r->nlr == NIT_MAX_SCHED) {
+      sema_error(s, w->loc, "the learning-rate schedule has at most %s entries", sema_num(NIT_MAX_SCHED));
+      return;
+    }
+    r->lr[r->nlr] = v;
+    r->lr_at[r->nlr] = (int)at;
+    r->nlr++;
+    w = e;
+  }
+}
+
+/* warmup STEPS | warmup steps(STEPS, ratio=DECIMAL) */
+static void set_warmup(Sema *s, const Ast *st) {
+  const Ast *w = one_word(s, st);
+  if (!w) return;
+  int64_t n;
+  Dec ratio = s->r.warmup_ratio;
+  if (w->kind == ND_CALL) {
+    const Ast *a = w->kids;
+    if (strcmp(w->name, "steps") != 0 || !a || a->kind == ND_KWARG ||
+        (a->next && (a->next->kind != ND_KWARG || strcmp(a->next->name, "ratio") != 0 || a->next->next))) {
+      sema_error(s, w->loc, "expected warmup STEPS or warmup steps(STEPS, ratio=R), e.g. steps(500, ratio=0.01)");
+      return;
+    }
+    bool ok = int_in(s, a, "warmup steps", 1, INT32_MAX, &n);
+    if (a->next && !sema_dec(s, a->next->lhs, "the warmup ratio", (Dec){0, 0}, true, (Dec){1, 0}, false, &ratio))
+      ok = false;
+    if (!ok) return;
+  } else if (!int_in(s, w, "warmup steps", 1, INT32_MAX, &n)) return;
+  s->r.warmup = n;
+  s->r.warmup_ratio = ratio;
+}
+
+static void set_momentum(Sema *s, const Ast *st) {
+  const Ast *w = one_word(s, st);
+  if (w) sema_dec(s, w, "momentum", (Dec){0, 0}, false, (Dec){1, 0}, true, &s->r.momentum);
+}
+
+static void set_master(Sema *s, const Ast *st) {
+  const Ast *w = one_word(s, st);
+  static const char *const widths[] = {"int16", "int32"};
+  int v;
+  if (w && choice(s, w, "master width", widths, 2, &v)) s->r.master_bits = v ? 32 : 16;
+}
+
+/* bits act=B weight=B grad=B: only 8 is implemented (docs/status.md) */
+static void set_bits(Sema *s, const Ast *st) {
+  if (!st->kids) {
+    sema_error(s, st->loc, "'bits' needs widths, e.g. bits act=8 weight=8 grad=8");
+    return;
+  }
+  static const char *const targets[] = {"act", "weight", "grad"};
+  const Ast *seen[3] = {0};
+  for (const Ast *w = st->kids; w; w = w->next) {
+    if (w->kind != ND_KWARG) {
+      sema_error(s, w->loc, "expected act=, weight= or grad=, found %s", sema_what_is(w));
+      continue;
+    }
+    int t;
+    int64_t b;
+    Ast key = *w;
+    key.kind = ND_REF;
+    key.loc = w->name_loc;
+    if (!choice(s, &key, "bits target", targets, 3, &t)) continue;
+    if (seen[t]) {
+      sema_error(s, w->loc, "'%s' is set twice", targets[t]);
+      diag_note(seen[t]->loc, "first set here");
+      continue;
+    }
+    seen[t] = w;
+    if (!int_in(s, w->lhs, "the width", 2, 8, &b)) continue;
+    if (b != 8) sema_error(s, w->lhs->loc, "widths below 8 bits are not implemented yet");
+  }
 }
 
 /* ------------------------------------------------------------ the block */
 
 void sema_train(Sema *s, const Ast *train) {
+  s->train = train;
+  for (const Ast *st = train->kids; st; st = st->next)
+    if (strcmp(st->name, "recipe") == 0) {
+      set_recipe(s, st);
+      break;
+    }
+  if (s->ov_recipe >= 0) {
+    s->r.kind = s->ov_recipe;
+    s->recipe_bad = false;
+  }
+  s->r.kind_loc = s->recipe_w ? s->recipe_w->loc : train->loc;
+  sema_recipe_defaults(&s->r);
+
   const Ast *seen[NSETTINGS] = {0};
   for (const Ast *st = train->kids; st; st = st->next) {
     const struct Setting *set = setting_of(st);
@@ -315,6 +609,12 @@ void sema_train(Sema *s, const Ast *train) {
       continue;
     }
     seen[i] = st;
+    if (set->fn == set_recipe) continue; /* read above */
+    if (!(set->recipes & (1u << s->r.kind))) {
+      wrong_recipe(s, st->name_loc, set->name, set->what, set->instead);
+      continue;
+    }
     set->fn(s, st);
   }
+  if (s->r.lr_kind == NIT_LR_COSINE && s->r.lr_period == 0) s->r.lr_period = s->r.epochs;
 }

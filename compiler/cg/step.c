@@ -69,7 +69,9 @@ static void node_forward(Cg *g, int i, bool train) {
   case OP_ADD: add_forward(g, &io); break;
   case OP_INPUT:
   case OP_BATCHNORM:
-  case OP_L1NORM: diag_internal(__FILE__, __LINE__, "no forward pass for this op (sema should have refused it)");
+  case OP_L1NORM:
+  case OP_LAYERNORM:
+  case OP_L1LAYERNORM: diag_internal(__FILE__, __LINE__, "no forward pass for this op (sema should have refused it)");
   }
 }
 

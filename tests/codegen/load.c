@@ -16,6 +16,6 @@ Model *nitc_load_model(const char *path, int batch, int weight_bits) {
   diag_begin(src);
   Ast *prog = parse_source(src);
   if (!prog) return NULL;
-  SemaOverrides ov = {batch, weight_bits};
+  SemaOverrides ov = {.batch = batch, .weight_bits = weight_bits};
   return sema_check(prog, &ov);
 }

@@ -44,11 +44,19 @@ static inline Model *fe_check_ov(const char *text, int batch, int weight_bits) {
   Ast *p = fe_parse(text);
   if (!p)
     return NULL;
-  SemaOverrides ov = {batch, weight_bits};
+  SemaOverrides ov = {.batch = batch, .weight_bits = weight_bits};
   return sema_check(p, &ov);
 }
 
 static inline Model *fe_check(const char *text) { return fe_check_ov(text, 0, 0); }
+
+/* With every command-line override (recipe, master bits, ...). */
+static inline Model *fe_check_with(const char *text, SemaOverrides ov) {
+  Ast *p = fe_parse(text);
+  if (!p)
+    return NULL;
+  return sema_check(p, &ov);
+}
 
 static inline const Node *fe_node(const Model *m, const char *name) {
   for (int i = 0; i < m->nnodes; i++)

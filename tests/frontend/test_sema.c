@@ -172,6 +172,261 @@ START_TEST(recipe_settings_and_overrides) {
 }
 END_TEST
 
+
+#define DEC_EQ(d, N, F)                  \
+  do {                                   \
+    ck_assert_uint_eq((d).n, (N));       \
+    ck_assert_int_eq((d).f, (F));        \
+  } while (0)
+
+static const char tiny[] = "model m { input x[4]; output y(2); dense(2) }\n";
+
+START_TEST(ghaffari_settings) {
+  char src[1024];
+  snprintf(src, sizeof src,
+           "%strain {\n lr 0.1 then 0.01 at 30 then 0.001 at 60\n epochs 90\n recipe ghaffari\n momentum 0.95\n"
+           " decay 0.0001\n master int32\n warmup steps(500, ratio=0.01)\n bits act=8 weight=8 grad=8\n"
+           " rounding act=nearest err=pseudo grad=nearest view=pseudo update=nearest\n loss softmax_ce(exp=niti)\n}\n",
+           tiny);
+  Model *m = fe_check(src);
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  const Recipe *r = &m->recipe;
+  ck_assert_int_eq(r->kind, NIT_RECIPE_GHAFFARI);
+  ck_assert_int_eq(r->kind_loc.line, 5);
+  ck_assert_int_eq(r->kind_loc.col, 9);
+  ck_assert_int_eq(r->lr_kind, NIT_LR_PIECEWISE);
+  ck_assert_int_eq(r->nlr, 3);
+  DEC_EQ(r->lr[0], 1, 1);
+  DEC_EQ(r->lr[1], 1, 2);
+  DEC_EQ(r->lr[2], 1, 3);
+  ck_assert_int_eq(r->lr_at[0], 1);
+  ck_assert_int_eq(r->lr_at[1], 30);
+  ck_assert_int_eq(r->lr_at[2], 60);
+  DEC_EQ(r->momentum, 95, 2);
+  DEC_EQ(r->wdecay, 1, 4);
+  ck_assert(!r->decay);
+  ck_assert_int_eq(r->master_bits, 32);
+  ck_assert_int_eq(r->warmup, 500);
+  DEC_EQ(r->warmup_ratio, 1, 2);
+  ck_assert_int_eq(r->act_round, NIT_ROUND_NEAREST);
+  ck_assert_int_eq(r->err_round, NIT_ROUND_PSEUDO);
+  ck_assert_int_eq(r->grad_round, NIT_ROUND_NEAREST);
+  ck_assert_int_eq(r->view_round, NIT_ROUND_PSEUDO);
+  ck_assert_int_eq(r->update_round, NIT_ROUND_NEAREST);
+  ck_assert(!r->loss_table);
+  /* one rounding mode sets all five sites; integers are decimals with f = 0 */
+  snprintf(src, sizeof src, "%strain { recipe ghaffari; rounding nearest; lr 2; decay off; warmup 7; momentum 0 }",
+           tiny);
+  m = fe_check(src);
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  r = &m->recipe;
+  ck_assert_int_eq(r->act_round, NIT_ROUND_NEAREST);
+  ck_assert_int_eq(r->err_round, NIT_ROUND_NEAREST);
+  ck_assert_int_eq(r->grad_round, NIT_ROUND_NEAREST);
+  ck_assert_int_eq(r->view_round, NIT_ROUND_NEAREST);
+  ck_assert_int_eq(r->update_round, NIT_ROUND_NEAREST);
+  DEC_EQ(r->lr[0], 2, 0);
+  DEC_EQ(r->wdecay, 0, 0);
+  DEC_EQ(r->momentum, 0, 0);
+  ck_assert_int_eq(r->warmup, 7);
+  DEC_EQ(r->warmup_ratio, 1, 3); /* the spec's default start ratio */
+}
+END_TEST
+
+START_TEST(ghaffari_defaults_and_cosine) {
+  char src[512];
+  snprintf(src, sizeof src, "%strain {\n recipe ghaffari\n epochs 12\n lr cosine(0.25)\n}\n", tiny);
+  Model *m = fe_check(src);
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  const Recipe *r = &m->recipe;
+  /* docs/recipes.md, "Recipe ghaffari": every site stochastic, table loss */
+  ck_assert_int_eq(r->act_round, NIT_ROUND_STOCHASTIC);
+  ck_assert_int_eq(r->err_round, NIT_ROUND_STOCHASTIC);
+  ck_assert_int_eq(r->grad_round, NIT_ROUND_STOCHASTIC);
+  ck_assert_int_eq(r->view_round, NIT_ROUND_STOCHASTIC);
+  ck_assert_int_eq(r->update_round, NIT_ROUND_STOCHASTIC);
+  ck_assert(r->loss_table);
+  DEC_EQ(r->wdecay, 5, 4);
+  DEC_EQ(r->momentum, 9, 1);
+  ck_assert_int_eq(r->master_bits, 16);
+  ck_assert_int_eq(r->warmup, 0);
+  /* the cosine's period defaults to `epochs`, its floor to 0 */
+  ck_assert_int_eq(r->lr_kind, NIT_LR_COSINE);
+  DEC_EQ(r->lr[0], 25, 2);
+  ck_assert_int_eq(r->lr_period, 12);
+  DEC_EQ(r->lr_min, 0, 0);
+  snprintf(src, sizeof src, "%strain { recipe ghaffari; lr cosine(1.5, period=4, min=0.000000001) }", tiny);
+  m = fe_check(src);
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  ck_assert_int_eq(m->recipe.lr_period, 4);
+  DEC_EQ(m->recipe.lr[0], 15, 1);
+  DEC_EQ(m->recipe.lr_min, 1, 9);
+  /* no lr: the constant 0.01 */
+  snprintf(src, sizeof src, "%strain { recipe ghaffari }", tiny);
+  m = fe_check(src);
+  ck_assert_int_eq(m->recipe.nlr, 1);
+  DEC_EQ(m->recipe.lr[0], 1, 2);
+  ck_assert_int_eq(m->recipe.lr_kind, NIT_LR_PIECEWISE);
+  /* under niti nothing of this changes: the default recipe */
+  m = fe_check(tiny);
+  r = &m->recipe;
+  ck_assert_int_eq(r->kind, NIT_RECIPE_NITI);
+  ck_assert(!r->loss_table);
+  ck_assert_int_eq(r->lr_period, 0);
+  DEC_EQ(r->warmup_ratio, 1, 0);
+}
+END_TEST
+
+START_TEST(recipe_override) {
+  char src[512];
+  /* --recipe ghaffari on a file without a train block, and over recipe niti */
+  Model *m = fe_check_with(tiny, (SemaOverrides){.recipe = 1 + NIT_RECIPE_GHAFFARI, .master_bits = 32});
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  ck_assert_int_eq(m->recipe.kind, NIT_RECIPE_GHAFFARI);
+  ck_assert(m->recipe.loss_table);
+  ck_assert_int_eq(m->recipe.act_round, NIT_ROUND_STOCHASTIC);
+  ck_assert_int_eq(m->recipe.master_bits, 32);
+  snprintf(src, sizeof src, "%strain { recipe niti; master int16; lr 0.5; rounding act=nearest }", tiny);
+  ck_assert_ptr_null(fe_check(src));
+  m = fe_check_with(src, (SemaOverrides){.recipe = 1 + NIT_RECIPE_GHAFFARI, .master_bits = 32});
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  ck_assert_int_eq(m->recipe.master_bits, 32);
+  DEC_EQ(m->recipe.lr[0], 5, 1);
+  ck_assert_int_eq(m->recipe.act_round, NIT_ROUND_NEAREST);
+  ck_assert_int_eq(m->recipe.err_round, NIT_ROUND_STOCHASTIC);
+  /* --recipe niti over a ghaffari file: its settings are errors */
+  snprintf(src, sizeof src, "%strain { recipe ghaffari; lr 0.5 }", tiny);
+  ck_assert_ptr_null(fe_check_with(src, (SemaOverrides){.recipe = 1 + NIT_RECIPE_NITI}));
+  ck_assert_str_eq(diag_last(), "'lr' is a setting of recipe ghaffari; recipe niti uses 'update'");
+  /* the widths of the other recipe */
+  ck_assert_ptr_null(fe_check_with(tiny, (SemaOverrides){.master_bits = 16}));
+  ck_assert_str_eq(diag_last(), "--master-bits sets the masters of recipe ghaffari; recipe niti uses --weight-bits");
+  ck_assert_ptr_null(fe_check_with(tiny, (SemaOverrides){.recipe = 1 + NIT_RECIPE_GHAFFARI, .weight_bits = 12}));
+  ck_assert_str_eq(diag_last(),
+                   "--weight-bits sets NITI's weight accumulation bits; recipe ghaffari uses --master-bits");
+}
+END_TEST
+
+START_TEST(train_setting_errors) {
+  static const struct { const char *train, *msg; } cases[] = {
+      {"recipe ghaffari; update bits(3)", "'update' sets NITI's update bits; recipe ghaffari uses 'lr'"},
+      {"weights int16; recipe ghaffari",
+       "'weights' sets NITI's weight accumulation bits; recipe ghaffari uses 'master'"},
+      {"lr 0.1", "'lr' is a setting of recipe ghaffari; recipe niti uses 'update'"},
+      {"warmup 10", "'warmup' is a setting of recipe ghaffari; recipe niti has no learning rate to warm up"},
+      {"momentum 0.9", "'momentum' is a setting of recipe ghaffari; recipe niti has no momentum"},
+      {"master int16", "'master' is a setting of recipe ghaffari; recipe niti uses 'weights'"},
+      {"bits act=8", "'bits' is a setting of recipe ghaffari; recipe niti uses 8 bits everywhere"},
+      {"rounding update=pseudo", "'rounding update=' is a setting of recipe ghaffari; recipe niti has no masters"},
+      {"recipe ghaffari; decay on",
+       "'decay on' is NITI's integer weight decay, valid only under recipe niti; recipe ghaffari takes a decimal, e.g. "
+       "decay 0.0005"},
+      {"decay 0.001", "'decay DECIMAL' is the weight decay of recipe ghaffari; recipe niti takes decay on or off"},
+      {"loss softmax_ce(exp=table)", "the table softmax (exp=table) under recipe niti is not implemented yet"},
+      {"recipe unified", "recipe 'unified' is not implemented yet (docs/status.md)"},
+      {"recipe shiftquant; lr 0.1", "recipe 'shiftquant' is not implemented yet (docs/status.md)"},
+      {"recipe sgd", "unknown recipe 'sgd' (expected niti or ghaffari)"},
+      {"recipe ghaffari; lr 0", "the learning rate must be in (0, 1000] (got 0)"},
+      {"recipe ghaffari; lr 1000.000000001", "the learning rate must be in (0, 1000] (got 1000.000000001)"},
+      {"recipe ghaffari; lr -1", "the learning rate must be in (0, 1000] (got a negative number)"},
+      {"recipe ghaffari; lr 999999999999999999", "the learning rate must be in (0, 1000] (got 999999999999999999)"},
+      {"recipe ghaffari; lr 1000000000000000000",
+       "the learning rate has too many digits (at most 18, 9 of them after the point)"},
+      {"recipe ghaffari; lr 0.1 then 0.01 at 1",
+       "epochs in the learning-rate schedule must increase (1 is not after 1)"},
+      {"recipe ghaffari; lr 0.1 then 0.01 at 5 then 0.001 at 5",
+       "epochs in the learning-rate schedule must increase (5 is not after 5)"},
+      {"recipe ghaffari; lr 1 then 2 at 2 then 3 at 3 then 4 at 4 then 5 at 5 then 6 at 6 then 7 at 7 then 8 at 8 "
+       "then 9 at 9",
+       "the learning-rate schedule has at most 8 entries"},
+      {"recipe ghaffari; lr 0.1 then 0.01", "expected 'then RATE at EPOCH', e.g. then 0.01 at 30"},
+      {"recipe ghaffari; lr cosine(0.1, min=0.1)", "the cosine minimum (0.1) must be below the base rate (0.1)"},
+      {"recipe ghaffari; lr cosine(0.1, period=0)", "the cosine period (epochs) must be in 1..1000000 (got 0)"},
+      {"recipe ghaffari; lr cosine(period=3)", "cosine needs the base rate, e.g. cosine(0.1, period=10, min=0.001)"},
+      {"recipe ghaffari; lr cosine(0.1, rate=3)",
+       "cosine has no argument 'rate'; its arguments are: the base rate, period, min"},
+      {"recipe ghaffari; lr step(0.1)", "unknown learning-rate schedule 'step' (expected a number or cosine(...))"},
+      {"recipe ghaffari; warmup steps(10, ratio=1.5)", "the warmup ratio must be in (0, 1] (got 1.5)"},
+      {"recipe ghaffari; warmup 0", "warmup steps must be in 1..2147483647 (got 0)"},
+      {"recipe ghaffari; momentum 1.0", "momentum must be in [0, 1) (got 1.0)"},
+      {"recipe ghaffari; decay 1", "decay must be in [0, 1) (got 1)"},
+      {"recipe ghaffari; master int8", "unknown master width 'int8' (expected int16 or int32)"},
+      {"recipe ghaffari; bits grad=4", "widths below 8 bits are not implemented yet"},
+      {"recipe ghaffari; bits act=9", "the width must be in 2..8 (got 9)"},
+      {"recipe ghaffari; bits 8", "expected act=, weight= or grad=, found an integer"},
+      {"recipe ghaffari; rounding vew=pseudo",
+       "unknown rounding target 'vew' (expected act, err, grad, view or update)"},
+      {"rounding vew=pseudo", "unknown rounding target 'vew' (expected act, err or grad)"},
+      {"recipe ghaffari; loss softmax_ce(exp=float)", "unknown softmax exponential 'float' (expected niti or table)"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char src[1024];
+    snprintf(src, sizeof src, "%strain { %s }", tiny, cases[i].train);
+    ck_assert_msg(fe_check(src) == NULL, "case %zu should fail", i);
+    ck_assert_msg(strcmp(diag_last(), cases[i].msg) == 0, "case %zu: got '%s'", i, diag_last());
+    ck_assert_msg(diag_errors() == 1, "case %zu: %d errors: %s", i, diag_errors(), fe_messages());
+  }
+}
+END_TEST
+
+START_TEST(norm_layers) {
+  const char *src = "model m {\n input x[3, 8, 8]\n output y(10)\n conv c(4, kernel=3, pad=1)\n batchnorm bn\n"
+                    " l1norm l1(eps=0.001, momentum=0, k=2)\n relu\n flatten\n dense f(32)\n layernorm ln(eps=1)\n"
+                    " l1layernorm l1l(k=0.5)\n dense g(10)\n}\ntrain { recipe ghaffari }\n";
+  Model *m = fe_check(src);
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  const Node *c = fe_node(m, "c"), *bn = fe_node(m, "bn"), *l1 = fe_node(m, "l1"), *f = fe_node(m, "f");
+  const Node *ln = fe_node(m, "ln"), *l1l = fe_node(m, "l1l"), *g = fe_node(m, "g");
+  ck_assert_int_eq(bn->op, OP_BATCHNORM);
+  ck_assert_int_eq(l1->op, OP_L1NORM);
+  ck_assert_int_eq(ln->op, OP_LAYERNORM);
+  ck_assert_int_eq(l1l->op, OP_L1LAYERNORM);
+  SHAPE(bn, 4, 8, 8);
+  SHAPE(ln, 32, 1, 1);
+  /* defaults: eps 0.00001, momentum 0.1, k 0 = sqrt(pi/2) */
+  DEC_EQ(bn->eps, 1, 5);
+  DEC_EQ(bn->nmom, 1, 1);
+  DEC_EQ(bn->nk, 0, 0);
+  DEC_EQ(l1->eps, 1, 3);
+  DEC_EQ(l1->nmom, 0, 0);
+  DEC_EQ(l1->nk, 2, 0);
+  DEC_EQ(ln->eps, 1, 0);
+  DEC_EQ(l1l->eps, 1, 5);
+  DEC_EQ(l1l->nk, 5, 1);
+  /* parameters in node order: weights one tensor, a norm two (gamma, beta) of C */
+  ck_assert_int_eq(c->param, 0);
+  ck_assert_int_eq(bn->param, 1);
+  ck_assert_int_eq(l1->param, 3);
+  ck_assert_int_eq(f->param, 5);
+  ck_assert_int_eq(ln->param, 6);
+  ck_assert_int_eq(l1l->param, 8);
+  ck_assert_int_eq(g->param, 10);
+  ck_assert_int_eq(m->nptensors, 11);
+  ck_assert_int_eq(bn->nweights, 0);
+  ck_assert_int_eq(m->nparams, 108 + 2 * 4 + 2 * 4 + 256 * 32 + 2 * 32 + 2 * 32 + 320);
+  /* the group: batch*H*W per channel, C*H*W per sample */
+  ck_assert_int_eq(sema_norm_group(bn, 64), 64 * 64);
+  ck_assert_int_eq(sema_norm_group(ln, 64), 32);
+  /* at the limit and one over: 2^20 = 16 * 256 * 256 */
+  const char *big = "model m { input x[16, 256, 256]; output y(2); layernorm; flatten; dense(2) }\n"
+                    "train { recipe ghaffari; batch 1 }";
+  ck_assert_msg(fe_check(big) != NULL, "%s", fe_messages());
+  ck_assert_msg(fe_check_ov(big, 65536, 0) != NULL, "%s", fe_messages()); /* per sample: the batch does not count */
+  const char *over = "model m { input x[1, 1024, 1024]; output y(2); batchnorm; flatten; dense(2) }\n"
+                     "train { recipe ghaffari; batch 1 }";
+  ck_assert_msg(fe_check(over) != NULL, "%s", fe_messages());
+  ck_assert_ptr_null(fe_check_ov(over, 2, 0));
+  ck_assert_str_eq(diag_last(),
+                   "batchnorm group has 2097152 elements (batch 2 x 1024 x 1024), at most 1048576; lower --batch");
+  ck_assert_ptr_null(fe_check("model m { input x[17, 256, 256]; output y(2); l1layernorm; flatten; dense(2) }\n"
+                              "train { recipe ghaffari; batch 1 }"));
+  ck_assert_str_eq(diag_last(), "l1layernorm group has 1114112 elements (17 x 256 x 256 per sample), at most 1048576");
+  /* --recipe ghaffari lets a file without a train block use them */
+  ck_assert_ptr_nonnull(fe_check_with("model m { input x[4]; output y(2); batchnorm; dense(2) }",
+                                      (SemaOverrides){.recipe = 1 + NIT_RECIPE_GHAFFARI}));
+}
+END_TEST
+
 START_TEST(graph_and_names) {
   Model *m = fe_check("model r {\n input x[2, 8, 8]\n output y(10)\n"
                       " let a = relu(conv c(x, 2, kernel=3, pad=1))\n let b = relu(x + a)\n"
@@ -233,11 +488,14 @@ START_TEST(errors_are_reported) {
        "this 'dense' has too many weights (the limit is 2147483647 per layer)"},
       {"model m { input x[4]; output y(2); flatten; dense(2); let z = relu(q) }", "unknown name 'q'"},
       {"model m { input x[4]; output y(2); let a = relu(x) + relu(x); dense(2) }", NULL},
-      /* --check refuses what code generation cannot lower */
+      /* normalization layers need a recipe with a learning rate */
       {"model m { input x[4]; output y(2); batchnorm; dense(2) }",
-       "'batchnorm' has no integer training recipe yet; a model using it cannot be compiled"},
+       "batchnorm needs a recipe with a learning rate: ghaffari"},
       {"model m { input x[4]; output y(2); let a = l1norm(x); dense(2) }",
-       "'l1norm' has no integer training recipe yet; a model using it cannot be compiled"},
+       "l1norm needs a recipe with a learning rate: ghaffari"},
+      {"model m { input x[4]; output y(2); layernorm; dense(2) }\ntrain { recipe niti }",
+       "layernorm needs a recipe with a learning rate: ghaffari"},
+      {"model m { input x[4]; output y(2); l1layernorm; dense(2) }\ntrain { recipe ghaffari }", NULL},
       /* the loss is defined for at most 8191 classes */
       {"model m { input x[4]; output y(8191); dense(8191) }", NULL},
       {"model m { input x[4]; output y(8192); dense(8192) }",
@@ -308,6 +566,11 @@ int main(void) {
   tcase_add_test(tc, acc64_boundary);
   tcase_add_test(tc, recipe_defaults);
   tcase_add_test(tc, recipe_settings_and_overrides);
+  tcase_add_test(tc, ghaffari_settings);
+  tcase_add_test(tc, ghaffari_defaults_and_cosine);
+  tcase_add_test(tc, recipe_override);
+  tcase_add_test(tc, train_setting_errors);
+  tcase_add_test(tc, norm_layers);
   tcase_add_test(tc, graph_and_names);
   tcase_add_test(tc, layer_arguments);
   tcase_add_test(tc, errors_are_reported);

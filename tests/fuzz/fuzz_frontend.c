@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   diag_begin(src);
   Ast *prog = parse_source(src);
   if (prog) {
-    SemaOverrides ov = {size % 3 == 0 ? 1 + (int)(size % 65536) : 0, 0};
+    SemaOverrides ov = {.batch = size % 3 == 0 ? 1 + (int)(size % 65536) : 0};
     sema_check(prog, &ov);
   }
   mem_release();

@@ -52,7 +52,7 @@ static Model *load_model(const char *path, int weight_bits) {
   Ast *prog = parse_source(src);
   if (!prog)
     return NULL;
-  SemaOverrides ov = {0, weight_bits};
+  SemaOverrides ov = {.weight_bits = weight_bits};
   return sema_check(prog, &ov);
 }
 #endif

@@ -1,0 +1,8 @@
+model m {
+    input x[4]
+    output y(2)
+    dense(2)
+}
+train {
+    recipe ghafari
+}
