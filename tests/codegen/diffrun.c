@@ -184,7 +184,8 @@ int main(int argc, char **argv) {
   if (n <= 0 || n > nm->batch) n = nm->batch;
 
   /* The reference, from the same source through the front end. */
-  Model *m = nitc_load_model(net_path, nm->batch, nm->recipe.weight_bits);
+  /* the file's own width (0: no override; recipes with masters have no weight bits) */
+  Model *m = nitc_load_model(net_path, nm->batch, nm->recipe.kind == NIT_RECIPE_NITI ? nm->recipe.weight_bits : 0);
   if (!m) die("front end rejected the model");
   char msg[256];
   RefNet *net = ref_net_from_model(m, msg, sizeof msg);
