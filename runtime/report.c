@@ -168,10 +168,14 @@ int nitrt_cmd_info(void) {
          (long long)m->param_bytes, human(b, m->work_bytes), (long long)m->work_bytes, m->batch);
   printf("recipe: data %s, batch %d, epochs %d, seed %llu\n", m->recipe.data ? m->recipe.data : "(none)", r.batch,
          r.epochs, (unsigned long long)r.seed);
-  printf("        rounding act %s, err %s, grad %s; update bits", nitrt_round_name(r.act_round),
-         nitrt_round_name(r.err_round), nitrt_round_name(r.grad_round));
-  for (int32_t i = 0; i < r.nsched; i++) printf(i == 0 ? " %d" : ", %d from epoch %d", r.mu[i], r.mu_from[i]);
-  printf("; decay %s; holdout %d\n", r.decay ? "on" : "off", r.holdout);
+  printf("        rounding act %s, err %s, grad %s", nitrt_round_name(r.act_round), nitrt_round_name(r.err_round),
+         nitrt_round_name(r.grad_round));
+  if (r.kind == NIT_RECIPE_NITI) { /* m_u and NITI's decay mean nothing under the other recipes */
+    printf("; update bits");
+    for (int32_t i = 0; i < r.nsched; i++) printf(i == 0 ? " %d" : ", %d from epoch %d", r.mu[i], r.mu_from[i]);
+    printf("; decay %s", r.decay ? "on" : "off");
+  }
+  printf("; holdout %d\n", r.holdout);
   if (r.kind != NIT_RECIPE_NITI) {
     char d[32], e[32];
     const NitLrSchedule *l = &r.lr;
