@@ -3,6 +3,8 @@
 #                     type or instruction
 #   codegen_diff      COUNT random networks, generated code vs the reference,
 #                     byte for byte after every step (tests/codegen/run_diff.sh)
+#   codegen_diff_ghaffari  COUNT/4 random networks of recipe ghaffari (masters,
+#                     views, table softmax, SGD) against the reference
 #   codegen_diff_<k>  the same with the portable GEMM kernels forced
 #                     (NITC_GEMM=generic, lanes, plain), fewer networks, and
 #                     no error-buffer sharing, so every error is compared
