@@ -18,7 +18,7 @@
 
 #include "nitrt.h"
 
-#define LOG2E_Q30 1549082005ll /* log2(e) */
+#define LOG2E_Q30 ((int64_t)NIT_LOG2E_Q30) /* log2(e), nitabi.h */
 #define LN2_Q30   744261118ll  /* ln(2) */
 #define ONE_Q30   (1ll << 30)
 

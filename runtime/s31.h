@@ -43,7 +43,6 @@ int64_t nitrt_q16_dec(uint64_t n, int32_t f);
 uint64_t nitrt_isqrt64(uint64_t v);
 
 /* Q30 tables (decreasing, 65 entries) and their interpolation at x in Q16. */
-extern const int32_t nitrt_exp2neg_table[65]; /* round(2^30 2^(-j/64)) */
 extern const int32_t nitrt_coshalf_table[65]; /* round(2^30 (1 + cos(pi j/64))/2) */
 int64_t nitrt_interp_q30(const int32_t *table, int64_t x);
 int64_t nitrt_exp2neg_q30(int64_t y);         /* 2^(-y/2^16) in Q30, y >= 0 */
