@@ -24,7 +24,12 @@ static const char usage[] = "usage: nitc FILE.nit [options]\n"
                             "  -O0 .. -O3          optimization level (default -O2)\n"
                             "  --check             check the file only; print nothing on success\n"
                             "  --batch N           compiled maximum batch (overrides the train block), 1..65536\n"
-                            "  --weight-bits A     weight accumulation bits A in 8..16 (overrides the train block)\n"
+                            "  --weight-bits A     weight accumulation bits A in 8..16 (overrides the train block;\n"
+                            "                      recipe niti)\n"
+                            "  --recipe NAME       training recipe, niti or ghaffari (replaces the train block's;\n"
+                            "                      its defaults apply to the settings the file leaves out)\n"
+                            "  --master-bits A     width of the master weights, 16 or 32 (overrides the train block;\n"
+                            "                      recipes with masters)\n"
                             "  --runtime-dir DIR   where libnitrt-<triple>.a is found\n"
                             "  --gemm-kernel M,N,K instead of a model, emit (obj, asm or llvm) the int8 GEMM\n"
                             "                      kernel alone as nit_gemm (bench/gemm uses it)\n"
@@ -108,6 +113,26 @@ static int parse_args(int argc, char **argv, Options *o) {
     } else if (is_opt(a, "--weight-bits")) {
       if (!(v = value(argc, argv, &i, "--weight-bits")) || !int_arg("--weight-bits", v, 8, 16, &o->weight_bits))
         return 1;
+    } else if (is_opt(a, "--recipe")) {
+      if (!(v = value(argc, argv, &i, "--recipe"))) return 1;
+      int k = 0;
+      while (k < NIT_RECIPE_COUNT && strcmp(nit_recipe_names[k], v) != 0) k++;
+      if (strcmp(v, "shiftquant") == 0 || strcmp(v, "unified") == 0) {
+        diag_plain("recipe '%s' is not implemented yet (docs/status.md)", v);
+        return 1;
+      }
+      if (k == NIT_RECIPE_COUNT) {
+        diag_plain("unknown --recipe '%s' (expected niti or ghaffari)", diag_quote(v));
+        return 1;
+      }
+      o->recipe = 1 + k;
+    } else if (is_opt(a, "--master-bits")) {
+      if (!(v = value(argc, argv, &i, "--master-bits"))) return 1;
+      if (strcmp(v, "16") != 0 && strcmp(v, "32") != 0) {
+        diag_plain("--master-bits must be 16 or 32 (got '%s')", diag_quote(v));
+        return 1;
+      }
+      o->master_bits = atoi(v);
     } else if (is_opt(a, "--gemm-kernel")) {
       if (!(v = value(argc, argv, &i, "--gemm-kernel"))) return 1;
       char *end;
@@ -159,48 +184,82 @@ static const char *weights_name(int bits) {
   return buf;
 }
 
-/* --emit shapes: the checked model and its memory plan as a table on stdout. */
+/* The recipe's own settings, one line: NITI's update schedule and weights,
+ * or the optimizer of a recipe with masters. Decimals print as written. */
+static void print_recipe_line(const Recipe *r) {
+  if (r->kind == NIT_RECIPE_NITI) {
+    printf("        niti: update bits(%d)", r->mu[0]);
+    for (int i = 1; i < r->nsched; i++) printf(" then %d at %d", r->mu[i], r->mu_from[i]);
+    printf(", weights %s, loss softmax_ce, decay %s, holdout %d\n", weights_name(r->weight_bits),
+           r->decay ? "on" : "off", r->holdout);
+    return;
+  }
+  printf("        %s: lr ", nit_recipe_names[r->kind]);
+  if (r->lr_kind == NIT_LR_COSINE)
+    printf("cosine(%s, period=%d, min=%s)", sema_dec_str(r->lr[0]), r->lr_period, sema_dec_str(r->lr_min));
+  else {
+    printf("%s", sema_dec_str(r->lr[0]));
+    for (int i = 1; i < r->nlr; i++) printf(" then %s at %d", sema_dec_str(r->lr[i]), r->lr_at[i]);
+  }
+  if (r->warmup) printf(", warmup steps(%" PRId64 ", ratio=%s)", r->warmup, sema_dec_str(r->warmup_ratio));
+  printf(", momentum %s, decay %s, master int%d, bits act=8 weight=8 grad=8, loss softmax_ce(exp=%s), holdout %d\n",
+         sema_dec_str(r->momentum), sema_dec_str(r->wdecay), r->master_bits, r->loss_table ? "table" : "niti",
+         r->holdout);
+}
+
+/* --emit shapes: the checked model and its memory plan as a table on stdout.
+ * Weighted layers show their init exponent and bound: NITI's fixed w_exp, or
+ * under a recipe with masters the master's initial exponent and bound. A
+ * normalization layer shows its 2C parameters (gamma, beta) and the elements
+ * of one normalization group at the compiled batch. */
 static void print_shapes(Model *m, const Plan *p) {
   const Recipe *r = &m->recipe;
+  bool masters = r->kind != NIT_RECIPE_NITI;
   const Node *in = &m->nodes[0];
   printf("model %s: input %s %s, %d classes\n\n", m->name, in->name, shape_text(in->out), m->classes);
-  int wn = 4, wi = 5;
+  int wn = 4, wi = 5, wk = 9;
   for (int i = 0; i < m->nnodes; i++) {
     const Node *n = &m->nodes[i];
-    int l = (int)strlen(n->name);
+    int l = (int)strlen(n->name), lk = (int)strlen(sema_op_name(n->op));
     wn = l > wn ? l : wn;
+    wk = lk > wk ? lk : wk;
     int li = 0;
     for (int j = 0; j < n->nin; j++) li += (int)strlen(m->nodes[n->in[j]].name) + (j ? 3 : 0);
     wi = li > wi ? li : wi;
   }
-  printf("%3s  %-*s  %-9s  %-*s  %-16s  %10s  %5s  %5s  %s\n", "#", wn, "name", "kind", wi, "input", "output (C, H, W)",
-         "params", "w_exp", "bound", "acc fwd/bwd/grad");
+  printf("%3s  %-*s  %-*s  %-*s  %-16s  %10s  %5s  %5s  %s\n", "#", wn, "name", wk, "kind", wi, "input",
+         "output (C, H, W)", "params", masters ? "m_exp" : "w_exp", "bound", "acc fwd/bwd/grad");
   for (int i = 0; i < m->nnodes; i++) {
     const Node *n = &m->nodes[i];
     char ins[600] = "-";
     if (n->nin == 1) snprintf(ins, sizeof ins, "%s", m->nodes[n->in[0]].name);
     else if (n->nin == 2) snprintf(ins, sizeof ins, "%s + %s", m->nodes[n->in[0]].name, m->nodes[n->in[1]].name);
-    printf("%3d  %-*s  %-9s  %-*s  %-16s  ", i, wn, n->name, sema_op_name(n->op), wi, ins, shape_text(n->out));
-    if (n->param >= 0)
-      printf("%10" PRId64 "  %5d  %5d  %s/%s/%s\n", n->nweights, n->w_exp, n->w_bound, n->acc64_fwd ? "i64" : "i32",
+    printf("%3d  %-*s  %-*s  %-*s  %-16s  ", i, wn, n->name, wk, sema_op_name(n->op), wi, ins, shape_text(n->out));
+    if (op_is_norm(n->op)) {
+      printf("%10" PRId64 "  %5s  %5s  group %" PRId64 "\n", 2 * (int64_t)n->out.c, "-", "-",
+             sema_norm_group(n, r->batch));
+    } else if (n->param >= 0) {
+      int e = n->w_exp, b = n->w_bound;
+      if (masters) sema_master_rule(n->fan_in, r->master_bits, &e, &b);
+      printf("%10" PRId64 "  %5d  %5d  %s/%s/%s\n", n->nweights, e, b, n->acc64_fwd ? "i64" : "i32",
              n->acc64_bwd ? "i64" : "i32", n->acc64_grad ? "i64" : "i32");
-    else printf("%10s  %5s  %5s  %s\n", "-", "-", "-", "-");
+    } else printf("%10s  %5s  %5s  %s\n", "-", "-", "-", "-");
   }
-  int ntensors = 0;
-  for (int i = 0; i < m->nnodes; i++) ntensors += m->nodes[i].param >= 0;
-  printf("\nparameters: %" PRId64 " in %d tensors (%s weights)\n", m->nparams, ntensors, weights_name(r->weight_bits));
+  char wname[32];
+  if (masters) snprintf(wname, sizeof wname, "int%d masters", r->master_bits);
+  else snprintf(wname, sizeof wname, "%s weights", weights_name(r->weight_bits));
+  printf("\nparameters: %" PRId64 " in %d tensors (%s)\n", m->nparams, m->nptensors, wname);
   /* the same figures as the executable's `info`: both come from plan_build */
   printf("memory: params %" PRId64 " bytes, work %" PRId64 " bytes at batch %d\n", p->param_bytes, p->work_bytes,
          r->batch);
-  printf("recipe: data \"%s\", batch %d, epochs %d, seed %" PRIu64 "\n", diag_quote_n(r->data, DIAG_PATH_MAX), r->batch,
-         r->epochs, r->seed);
+  printf("recipe: %s, data \"%s\", batch %d, epochs %d, seed %" PRIu64 "\n", nit_recipe_names[r->kind],
+         diag_quote_n(r->data, DIAG_PATH_MAX), r->batch, r->epochs, r->seed);
   /* sema checked the modes: each indexes the shared name table */
-  printf("        rounding act=%s err=%s grad=%s\n", nit_round_names[r->act_round], nit_round_names[r->err_round],
+  printf("        rounding act=%s err=%s grad=%s", nit_round_names[r->act_round], nit_round_names[r->err_round],
          nit_round_names[r->grad_round]);
-  printf("        update bits(%d)", r->mu[0]);
-  for (int i = 1; i < r->nsched; i++) printf(" then %d at %d", r->mu[i], r->mu_from[i]);
-  printf(", weights %s, loss softmax_ce, decay %s, holdout %d\n", weights_name(r->weight_bits), r->decay ? "on" : "off",
-         r->holdout);
+  if (masters) printf(" view=%s update=%s", nit_round_names[r->view_round], nit_round_names[r->update_round]);
+  printf("\n");
+  print_recipe_line(r);
 }
 
 int main(int argc, char **argv) {
@@ -219,7 +278,8 @@ int main(int argc, char **argv) {
   diag_begin(src);
   Ast *prog = parse_source(src);
   if (!prog) return 1;
-  SemaOverrides ov = {.batch = opt.batch, .weight_bits = opt.weight_bits};
+  SemaOverrides ov = {
+      .batch = opt.batch, .weight_bits = opt.weight_bits, .recipe = opt.recipe, .master_bits = opt.master_bits};
   Model *m = sema_check(prog, &ov);
   if (!m) return 1;
 

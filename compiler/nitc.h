@@ -511,6 +511,8 @@ typedef struct Options {
   const char *features;    /* --features "+a,-b", NULL = none/host */
   int batch;               /* --batch: compiled maximum batch, 0 = recipe's */
   int weight_bits;         /* --weight-bits A, 0 = recipe's */
+  int recipe;              /* --recipe: 1 + NIT_RECIPE_*, 0 = the file's */
+  int master_bits;         /* --master-bits 16|32, 0 = recipe's */
   const char *runtime_dir; /* --runtime-dir: where libnitrt-<triple>.a lives */
   int64_t gemm[3];         /* --gemm-kernel M,N,K; 0 = compile a model */
 } Options;

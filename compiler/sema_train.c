@@ -212,7 +212,8 @@ static void wrong_recipe(Sema *s, Loc at, const char *name, const char *what, co
     s->failed = true;
     return;
   }
-  sema_error(s, at, "'%s' %s; recipe %s %s", name, what, nit_recipe_names[s->r.kind], instead);
+  sema_error(s, at, "'%s' %s; recipe %s%s %s", name, what, nit_recipe_names[s->r.kind],
+             s->ov_recipe >= 0 ? " (--recipe)" : "", instead);
   if (s->recipe_w && s->ov_recipe < 0) diag_note(s->recipe_w->loc, "the recipe is chosen here");
 }
 

@@ -297,7 +297,7 @@ START_TEST(recipe_override) {
   /* --recipe niti over a ghaffari file: its settings are errors */
   snprintf(src, sizeof src, "%strain { recipe ghaffari; lr 0.5 }", tiny);
   ck_assert_ptr_null(fe_check_with(src, (SemaOverrides){.recipe = 1 + NIT_RECIPE_NITI}));
-  ck_assert_str_eq(diag_last(), "'lr' is a setting of recipe ghaffari; recipe niti uses 'update'");
+  ck_assert_str_eq(diag_last(), "'lr' is a setting of recipe ghaffari; recipe niti (--recipe) uses 'update'");
   /* the widths of the other recipe */
   ck_assert_ptr_null(fe_check_with(tiny, (SemaOverrides){.master_bits = 16}));
   ck_assert_str_eq(diag_last(), "--master-bits sets the masters of recipe ghaffari; recipe niti uses --weight-bits");

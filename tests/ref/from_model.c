@@ -6,6 +6,10 @@
  * end agrees; a disagreement is reported as an error naming the node, so a
  * drift between sema.c and docs/numerics.md shows up in the differential
  * tests instead of as mysteriously different numbers.
+ *
+ * ref_opts_from_model turns the Model's Recipe into the reference's options
+ * (the decimals of the train block become S31 scalars with rec_sdec, as the
+ * runtime makes them); only eta(t), which changes every step, is the caller's.
  */
 #include <string.h>
 
@@ -13,6 +17,13 @@
 #include "ref.h"
 
 _Static_assert(REF_MAX_CLASSES == SEMA_MAX_CLASSES, "the reference and the compiler disagree on the class limit");
+
+static uint64_t pow10_u64(int f) {
+  uint64_t p = 1;
+  while (f-- > 0)
+    p *= 10;
+  return p;
+}
 
 static RefNet *bad(RefNet *net, char *msg, int msglen, const char *what, const Node *nd) {
   if (msg && msglen > 0) {
@@ -44,6 +55,10 @@ RefNet *ref_net_from_model(const struct Model *m, char *msg, int msglen) {
     case OP_FLATTEN: r->op = REF_FLATTEN; break;
     case OP_DROPOUT: r->op = REF_DROPOUT; break;
     case OP_ADD:     r->op = REF_ADD; break;
+    case OP_BATCHNORM:   r->op = REF_BATCHNORM; break;
+    case OP_LAYERNORM:   r->op = REF_LAYERNORM; break;
+    case OP_L1NORM:      r->op = REF_L1NORM; break;
+    case OP_L1LAYERNORM: r->op = REF_L1LAYERNORM; break;
     default:
       return bad(net, msg, msglen, "layer kind has no reference implementation", nd);
     }
@@ -56,6 +71,18 @@ RefNet *ref_net_from_model(const struct Model *m, char *msg, int msglen) {
     r->ph = nd->ph, r->pw = nd->pw;
     r->groups = nd->groups > 0 ? nd->groups : 1;
     r->drop256 = nd->drop256;
+    if (op_is_norm(nd->op)) {
+      /* the layer's decimals (docs/recipes.md, "Normalization layers"); sema
+       * applied the defaults, so eps > 0 and the reference's own defaults
+       * (a zero eps) never apply; k = 0 is the constant sqrt(pi/2) */
+      r->eps = rec_sdec(nd->eps.n, nd->eps.f);
+      r->nmom = rec_sdec(nd->nmom.n, nd->nmom.f);
+      r->one_minus_nmom = rec_sdec(pow10_u64(nd->nmom.f) - nd->nmom.n, nd->nmom.f);
+      if (nd->nk.n)
+        r->l1k = rec_sdec(nd->nk.n, nd->nk.f);
+      else
+        r->l1k.m = REC_SQRT_PI_2_Q30, r->l1k.e = -30;
+    }
     if (i == 0)
       r->c = nd->out.c, r->h = nd->out.h, r->w = nd->out.w;
   }
@@ -67,6 +94,9 @@ RefNet *ref_net_from_model(const struct Model *m, char *msg, int msglen) {
   }
   if (net->classes != m->classes)
     return bad(net, msg, msglen, "class count differs from the output shape", NULL);
+  if (net->nparams != m->nptensors)
+    return bad(net, msg, msglen, "front end and reference disagree on the number of parameter tensors",
+               NULL);
   for (int i = 0; i < m->nnodes; i++) {
     const Node *nd = &m->nodes[i];
     const RefNode *r = &net->nodes[i];
@@ -77,6 +107,12 @@ RefNet *ref_net_from_model(const struct Model *m, char *msg, int msglen) {
                  nd);
     if (r->param < 0)
       continue;
+    if (op_is_norm(nd->op)) { /* gamma, beta: C each */
+      for (int t = 0; t < 2; t++)
+        if (net->params[r->param + t].count != nd->out.c || net->params[r->param + t].role != 1 + t)
+          return bad(net, msg, msglen, "front end and reference disagree on gamma and beta", nd);
+      continue;
+    }
     const RefParam *pp = &net->params[r->param];
     if (nd->nweights != pp->count || nd->fan_in != pp->fan_in)
       return bad(net, msg, msglen, "front end and reference disagree on the weight tensor",
@@ -90,4 +126,31 @@ RefNet *ref_net_from_model(const struct Model *m, char *msg, int msglen) {
                  "front end and reference disagree on the init rule (exponent or bound)", nd);
   }
   return net;
+}
+
+int ref_opts_from_model(const struct Model *m, RefOpts *o) {
+  const Recipe *r = &m->recipe;
+  if (r->kind == NIT_RECIPE_NITI) {
+    *o = ref_default_opts();
+  } else if (r->kind == NIT_RECIPE_GHAFFARI) {
+    /* the reference's ghaffari computes the table softmax only */
+    if (!r->loss_table)
+      return -1;
+    *o = ref_ghaffari_opts();
+    o->view_round = r->view_round;
+    o->update_round = r->update_round;
+    o->master_bits = r->master_bits;
+    o->momentum = rec_sdec(r->momentum.n, r->momentum.f);
+    o->wdecay = rec_sdec(r->wdecay.n, r->wdecay.f);
+    o->eta.m = 0, o->eta.e = 0; /* eta(t): the caller's, per step */
+  } else {
+    return -1;
+  }
+  o->seed = r->seed;
+  o->mu = r->mu[0];
+  o->act_round = r->act_round;
+  o->err_round = r->err_round;
+  o->grad_round = r->grad_round;
+  o->decay = r->decay;
+  return 0;
 }

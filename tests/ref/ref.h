@@ -343,5 +343,12 @@ struct Model;
  * Model's shapes, exponents and bounds are cross-checked against the
  * reference's own rules. NULL on failure with a message in msg (msglen bytes). */
 RefNet *ref_net_from_model(const struct Model *m, char *msg, int msglen);
+/* The options of the Model's recipe: seed, rounding modes, m_u (the first
+ * entry of NITI's schedule) and decay under niti; under ghaffari also the
+ * view and update rounding, the master width, momentum and weight decay as
+ * S31 scalars (rec_sdec of the train block's decimals). eta is left 0: the
+ * caller sets eta(t) for every step (rec_lr). 0, or -1 for a recipe the
+ * reference does not have (ghaffari with exp=niti). */
+int ref_opts_from_model(const struct Model *m, RefOpts *o);
 
 #endif

@@ -1235,6 +1235,7 @@ START_TEST(test_from_model) {
   m.output = 4;
   m.classes = 10;
   m.recipe.weight_bits = 8;
+  m.nptensors = 2;
   char msg[300];
   RefNet *net = ref_net_from_model(&m, msg, sizeof msg);
   ck_assert_msg(net != NULL, "%s", msg);
@@ -1249,6 +1250,127 @@ START_TEST(test_from_model) {
   nodes[3].out.c = 511; /* a shape drift too */
   ck_assert_ptr_null(ref_net_from_model(&m, msg, sizeof msg));
   ck_assert_ptr_nonnull(strstr(msg, "shape"));
+  nodes[3].out.c = 512;
+  m.nptensors = 3; /* and a count of parameter tensors */
+  ck_assert_ptr_null(ref_net_from_model(&m, msg, sizeof msg));
+  ck_assert_ptr_nonnull(strstr(msg, "number of parameter tensors"));
+}
+END_TEST
+
+static int rec_eq(RecScalar a, RecScalar b) { return a.m == b.m && a.e == b.e; }
+
+/* Norm nodes and the recipe: x(8) -> dense f1(4) -> batchnorm -> l1layernorm
+ * -> dense f2(2), under ghaffari, as the front end builds it. */
+START_TEST(test_from_model_norm) {
+  Node nodes[5];
+  memset(nodes, 0, sizeof nodes);
+  const char *names[] = {"x", "f1", "bn", "l1l", "f2"};
+  OpKind ops[] = {OP_INPUT, OP_DENSE, OP_BATCHNORM, OP_L1LAYERNORM, OP_DENSE};
+  for (int i = 0; i < 5; i++) {
+    nodes[i].op = ops[i];
+    nodes[i].name = (char *)names[i];
+    nodes[i].in[0] = i - 1;
+    nodes[i].in[1] = -1;
+    nodes[i].nin = i > 0;
+    nodes[i].groups = 1;
+    nodes[i].param = -1;
+    nodes[i].out = (Shape){4, 1, 1};
+    nodes[i].eps = (Dec){1, 5};
+    nodes[i].nmom = (Dec){1, 1};
+  }
+  nodes[0].out.c = 8;
+  nodes[4].out.c = 2;
+  /* fan-in 8: c = 0, exponent -7, isqrt(6 * 4^7 / 8) = 110; fan-in 4: c = 1,
+   * -6, isqrt(6 * 4^6 / 4) = 78 */
+  nodes[1].units = 4, nodes[1].param = 0, nodes[1].nweights = 32, nodes[1].fan_in = 8;
+  nodes[1].wshape[0] = 4, nodes[1].wshape[1] = 8, nodes[1].wshape[2] = nodes[1].wshape[3] = 1;
+  nodes[1].w_exp = -7, nodes[1].w_bound = 110;
+  nodes[2].param = 1, nodes[2].eps = (Dec){1, 3}, nodes[2].nmom = (Dec){25, 2};
+  nodes[3].param = 3, nodes[3].nk = (Dec){0, 0};
+  nodes[4].units = 2, nodes[4].param = 5, nodes[4].nweights = 8, nodes[4].fan_in = 4;
+  nodes[4].wshape[0] = 2, nodes[4].wshape[1] = 4, nodes[4].wshape[2] = nodes[4].wshape[3] = 1;
+  nodes[4].w_exp = -6, nodes[4].w_bound = 78;
+  Model m;
+  memset(&m, 0, sizeof m);
+  m.nodes = nodes;
+  m.nnodes = 5;
+  m.output = 4;
+  m.classes = 2;
+  m.nptensors = 6;
+  Recipe *r = &m.recipe;
+  r->weight_bits = 8;
+  r->kind = NIT_RECIPE_GHAFFARI;
+  r->seed = 7;
+  r->mu[0] = 3;
+  r->act_round = NIT_ROUND_NEAREST;
+  r->err_round = r->grad_round = NIT_ROUND_STOCHASTIC;
+  r->view_round = NIT_ROUND_PSEUDO;
+  r->update_round = NIT_ROUND_NEAREST;
+  r->master_bits = 32;
+  r->loss_table = true;
+  r->momentum = (Dec){95, 2};
+  r->wdecay = (Dec){0, 0};
+  char msg[300];
+  RefNet *net = ref_net_from_model(&m, msg, sizeof msg);
+  ck_assert_msg(net != NULL, "%s", msg);
+  ck_assert_int_eq(net->nodes[2].op, REF_BATCHNORM);
+  ck_assert_int_eq(net->nodes[3].op, REF_L1LAYERNORM);
+  ck_assert(rec_eq(net->nodes[2].eps, rec_sdec(1, 3)));
+  ck_assert(rec_eq(net->nodes[2].nmom, rec_sdec(25, 2)));
+  ck_assert(rec_eq(net->nodes[2].one_minus_nmom, rec_sdec(75, 2)));
+  ck_assert(rec_eq(net->nodes[3].eps, rec_sdec(1, 5)));
+  ck_assert_int_eq(net->nodes[3].l1k.m, REC_SQRT_PI_2_Q30);
+  ck_assert_int_eq(net->nodes[3].l1k.e, -30);
+  ck_assert_int_eq(net->nparams, 6);
+  ck_assert_int_eq(net->params[1].role, 1); /* gamma */
+  ck_assert_int_eq(net->params[2].role, 2); /* beta */
+  ck_assert_int_eq(net->params[4].count, 4);
+  ck_assert_int_eq(net->params[5].node, 4);
+
+  RefOpts o;
+  ck_assert_int_eq(ref_opts_from_model(&m, &o), 0);
+  ck_assert_int_eq(o.recipe, REF_RECIPE_GHAFFARI);
+  ck_assert_int_eq(o.seed, 7);
+  ck_assert_int_eq(o.act_round, NIT_ROUND_NEAREST);
+  ck_assert_int_eq(o.err_round, NIT_ROUND_STOCHASTIC);
+  ck_assert_int_eq(o.view_round, NIT_ROUND_PSEUDO);
+  ck_assert_int_eq(o.update_round, NIT_ROUND_NEAREST);
+  ck_assert_int_eq(o.master_bits, 32);
+  ck_assert_int_eq(o.bits_act, 8);
+  ck_assert(rec_eq(o.momentum, rec_sdec(95, 2)));
+  ck_assert(rec_eq(o.wdecay, rec_sdec(0, 0)));
+  ck_assert_int_eq(o.eta.m, 0);
+  /* one step runs with these options: norms, masters and the optimizer */
+  o.eta = rec_sdec(1, 2);
+  ck_assert_msg(ref_init_recipe(net, &o) == 0, "%s", net->msg);
+  int8_t x[2 * 8];
+  for (int i = 0; i < 16; i++)
+    x[i] = (int8_t)(i * 13 - 100);
+  int32_t y[2] = {0, 1};
+  ck_assert_msg(ref_train_step(net, x, -7, y, 2, 0, &o) == 0, "%s", net->msg);
+  ref_net_free(net);
+  nodes[3].out.c = 5; /* a drift in the norm's channels is caught */
+  ck_assert_ptr_null(ref_net_from_model(&m, msg, sizeof msg));
+  nodes[3].out.c = 4;
+
+  /* ghaffari with NITI's softmax is not in the reference; niti is NITI's */
+  r->loss_table = false;
+  ck_assert_int_eq(ref_opts_from_model(&m, &o), -1);
+  memset(r, 0, sizeof *r);
+  r->kind = NIT_RECIPE_NITI;
+  r->seed = 3;
+  r->mu[0] = 5;
+  r->act_round = NIT_ROUND_STOCHASTIC;
+  r->err_round = NIT_ROUND_NEAREST;
+  r->grad_round = NIT_ROUND_PSEUDO;
+  r->decay = true;
+  ck_assert_int_eq(ref_opts_from_model(&m, &o), 0);
+  ck_assert_int_eq(o.recipe, REF_RECIPE_NITI);
+  ck_assert_int_eq(o.seed, 3);
+  ck_assert_int_eq(o.mu, 5);
+  ck_assert_int_eq(o.act_round, NIT_ROUND_STOCHASTIC);
+  ck_assert_int_eq(o.err_round, NIT_ROUND_NEAREST);
+  ck_assert_int_eq(o.decay, 1);
 }
 END_TEST
 
@@ -1294,6 +1416,7 @@ static Suite *ref_suite(void) {
   tcase_add_test(nt, test_net_wide_and_errors);
   tcase_add_test(nt, test_net_reject_then_free);
   tcase_add_test(nt, test_from_model);
+  tcase_add_test(nt, test_from_model_norm);
   suite_add_tcase(s, nt);
   return s;
 }
