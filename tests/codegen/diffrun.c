@@ -69,24 +69,7 @@ static int fail_at(int step, const char *what, int node, int64_t idx, long long 
 
 /* ------------------------------------------------- recipes with masters */
 
-/* The reference's options from the generated model's recipe (the front end
- * made both from the same file); eta constant at --lr (default the file's
- * first value). */
-static RefOpts ghaffari_opts(const NitModel *nm, uint64_t seed, uint64_t eta_n, int eta_f) {
-  const NitRecipe *r = &nm->recipe;
-  RefOpts o = ref_ghaffari_opts();
-  o.seed = seed;
-  o.master_bits = r->master_bits;
-  o.view_round = r->view_round;
-  o.update_round = r->update_round;
-  o.eta = eta_f >= 0 ? rec_sdec(eta_n, eta_f) : rec_sdec(r->lr_n[0], r->lr_f[0]);
-  o.momentum = rec_sdec(r->momentum_n, r->momentum_f);
-  o.wdecay = rec_sdec(r->wdecay_n, r->wdecay_f);
-  return o;
-}
-
-static int32_t master_at(const NitModel *nm, const uint8_t *params, const NitParam *pp, int64_t off, int64_t j) {
-  (void)pp;
+static int32_t master_at(const NitModel *nm, const uint8_t *params, int64_t off, int64_t j) {
   return nm->recipe.master_bits == 32 ? ((const int32_t *)(params + off))[j] : ((const int16_t *)(params + off))[j];
 }
 
@@ -134,12 +117,12 @@ static int check_masters(const NitModel *nm, const RefNet *net, uint8_t *params,
     if (ps[2] != rp->view_exp) return fail_at(s, "view exponent", -1, p, ps[2], rp->view_exp);
     if (rp->mom && ps[1] != rp->mom_exp) return fail_at(s, "momentum exponent", -1, p, ps[1], rp->mom_exp);
     for (int64_t j = 0; j < pp->count; j++) {
-      int32_t gw = master_at(nm, params, pp, pp->master_off, j);
+      int32_t gw = master_at(nm, params, pp->master_off, j);
       if (gw != rp->master[j]) return fail_at(s, "master", -1, j, gw, rp->master[j]);
       if (((int8_t *)(params + pp->offset))[j] != rp->w[j])
         return fail_at(s, "view", -1, j, ((int8_t *)(params + pp->offset))[j], rp->w[j]);
-      if (rp->mom && master_at(nm, params, pp, pp->mom_off, j) != rp->mom[j])
-        return fail_at(s, "momentum", -1, j, master_at(nm, params, pp, pp->mom_off, j), rp->mom[j]);
+      if (rp->mom && master_at(nm, params, pp->mom_off, j) != rp->mom[j])
+        return fail_at(s, "momentum", -1, j, master_at(nm, params, pp->mom_off, j), rp->mom[j]);
     }
   }
   return 0;
@@ -193,7 +176,13 @@ int main(int argc, char **argv) {
   if (net->nparams != nm->nparams || net->classes != nm->classes) die("reference and generated model disagree");
   bool gh = nm->recipe.kind == NIT_RECIPE_GHAFFARI;
   if (gh && !modes_set) modes[0] = nm->recipe.act_round, modes[1] = nm->recipe.err_round, modes[2] = nm->recipe.grad_round;
-  RefOpts o = gh ? ghaffari_opts(nm, seed, eta_n, eta_f) : ref_default_opts();
+  /* the reference's options from the same train block; the flags below
+   * override seed, rounding and (niti) m_u and decay; eta is constant, at
+   * --lr or the file's first value */
+  RefOpts o;
+  if (ref_opts_from_model(m, &o)) die("the reference cannot run this model's recipe");
+  o.seed = seed; /* before ref_init_recipe draws the masters */
+  if (gh) o.eta = eta_f >= 0 ? rec_sdec(eta_n, eta_f) : rec_sdec(m->recipe.lr[0].n, m->recipe.lr[0].f);
   if (gh && ref_init_recipe(net, &o)) die(net->msg);
   if (!gh) ref_init(net, seed);
 
