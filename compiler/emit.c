@@ -327,21 +327,7 @@ int emit_list_cpus(const Options *opt) {
 
 /* ------------------------------------------------------------ emission */
 
-/* Temporary: the front end accepts normalization layers (--check and --emit
- * shapes take them) but code generation does not lower them yet. Refuse
- * them here, at the first one, until cg/ does; then delete this function. */
-static bool refuse_unlowered_layers(const Model *m) {
-  for (int i = 0; i < m->nnodes; i++) {
-    const Node *nd = &m->nodes[i];
-    if (!op_is_norm(nd->op)) continue;
-    diag_error(nd->loc, "%s: code generation for normalization layers is not implemented yet", sema_op_name(nd->op));
-    return true;
-  }
-  return false;
-}
-
 int emit_program(Model *m, const Options *opt) {
-  if (m && refuse_unlowered_layers(m)) return 1;
   Plan *plan = m ? plan_build(m) : NULL; /* reports a model over the memory limit */
   if (m && !plan) return 1;
   const TargetInfo *ti = find_target(opt->target);

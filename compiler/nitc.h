@@ -331,6 +331,9 @@ typedef struct Plan {
   int64_t col_bytes;   /* one worker's share of col */
   int64_t gpart_bytes; /* one worker's share of gpart */
   Buf sgd;             /* masters: (count) i64 sums S, then (count) i32 G */
+  Buf *nstat;          /* (nnodes) norm layers: i64 (groups, NIT_NORM_STAT) kept
+                          * from the training forward for the backward */
+  Buf norm;            /* i64 scratch of the norm kernels, largest norm layer */
   int64_t sgd_count;   /* elements of the largest parameter tensor */
   Buf red;             /* small results handed from a serial phase to workers */
   Buf rq;              /* a parallel requantization's arguments and per-worker maxima */

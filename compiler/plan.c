@@ -129,7 +129,7 @@ Plan *plan_build(Model *m) {
   p->ein = zalloc(sizeof *p->ein * n);
   for (int i = 1; i < n; i++) {
     Node *nd = &m->nodes[i];
-    p->needs_err[i] = nd->nweights > 0;
+    p->needs_err[i] = nd->param >= 0; /* dense, conv, norm layers */
     for (int j = 0; j < nd->nin; j++)
       if (p->needs_err[nd->in[j]]) p->needs_err[i] = true;
   }
@@ -162,7 +162,7 @@ Plan *plan_build(Model *m) {
     }
     /* Accumulators: outputs of weighted/pool/add layers, and input errors. */
     /* i64 where the layer's sums need it (and for residual adds), else i32 */
-    int64_t width = nd->acc64_fwd || nd->acc64_bwd || nd->op == OP_ADD ? 8 : 4;
+    int64_t width = nd->acc64_fwd || nd->acc64_bwd || nd->op == OP_ADD || op_is_norm(nd->op) ? 8 : 4;
     if (elems * width > max_acc) max_acc = elems * width;
     if (nd->nin > 0 && p->needs_err[nd->in[0]]) { /* an input error is computed */
       int64_t in_elems = B * per_sample(&m->nodes[nd->in[0]].out);
@@ -170,6 +170,7 @@ Plan *plan_build(Model *m) {
     }
     if (p->gathers[i] && elems * 8 > max_sum) max_sum = elems * 8;
     int64_t gbytes = nd->nweights * (nd->acc64_grad ? 8 : 4);
+    if (op_is_norm(nd->op)) gbytes = 2 * (int64_t)nd->out.c * 8; /* dbeta, then dgamma's sums */
     if (gbytes > max_grad) max_grad = gbytes;
     if (nd->nweights > 0 && m->recipe.weight_bits > 8) p->wview[i] = take(&top, nd->nweights);
   }
@@ -303,6 +304,19 @@ Plan *plan_build(Model *m) {
     p->sgd = take(&top, max_count * 12);
     p->sgd_count = max_count;
   }
+  /* norm layers: the group statistics each keeps for its backward, and the
+   * kernels' scratch (nitabi.h) */
+  p->nstat = zalloc(sizeof(Buf) * n);
+  int64_t max_norm = 0;
+  for (int i = 0; i < n; i++) {
+    const Node *nd = &m->nodes[i];
+    p->nstat[i].off = -1;
+    if (!op_is_norm(nd->op)) continue;
+    bool batch = nd->op == OP_BATCHNORM || nd->op == OP_L1NORM;
+    p->nstat[i] = take(&top, (batch ? nd->out.c : B) * NIT_NORM_STAT * 8);
+    if (NIT_NORM_SCRATCH(B, nd->out.c) > max_norm) max_norm = NIT_NORM_SCRATCH(B, nd->out.c);
+  }
+  p->norm = max_norm ? take(&top, max_norm * 8) : (Buf){-1, 0};
   p->work_bytes = top;
   if (p->work_bytes + p->param_bytes > PLAN_MAX_BYTES) {
     diag_error(m->loc, "model '%s' needs %s of memory (parameters %s, work %s at batch %d), over the limit of %s",

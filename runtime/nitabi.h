@@ -32,7 +32,7 @@
 
 #include <stdint.h>
 
-#define NIT_ABI_VERSION 2
+#define NIT_ABI_VERSION 3
 
 enum {
   NIT_ROUND_PSEUDO = 0,     /* NITI pseudo-stochastic (default) */
@@ -83,6 +83,27 @@ enum {
   NIT_ROLE_GAMMA = 1,  /* a normalization layer's scale */
   NIT_ROLE_BETA = 2,   /* a normalization layer's shift */
 };
+
+/* Normalization layers (docs/recipes.md, "Normalization layers"). A layer is
+ * described to the runtime by NIT_NORM_DESC int64 values, indexed NIT_ND_*:
+ * in NitParam.norm of its gamma tensor, and as the constant the generated
+ * code hands the norm kernels. Decimals are exact, value n / 10^f; k_n = 0
+ * means the default k of the L1 kinds, sqrt(pi/2). */
+enum {
+  NIT_NORM_BATCH = 0,   /* batchnorm: channel groups, L2 */
+  NIT_NORM_LAYER = 1,   /* layernorm: sample groups, L2 */
+  NIT_NORM_L1BATCH = 2, /* l1norm: channel groups, L1 */
+  NIT_NORM_L1LAYER = 3, /* l1layernorm: sample groups, L1 */
+};
+enum {
+  NIT_ND_KIND, NIT_ND_C, NIT_ND_HW, NIT_ND_EPS_N, NIT_ND_EPS_F,
+  NIT_ND_MOM_N, NIT_ND_MOM_F, NIT_ND_K_N, NIT_ND_K_F, NIT_NORM_DESC
+};
+/* Saved per group between a training forward and its backward: int64
+ * {S1, V or A, rho m, rho e}; groups = C (batch kinds) or the batch n. */
+#define NIT_NORM_STAT 4
+/* int64 scratch of the norm kernels for a batch of n samples and c channels */
+#define NIT_NORM_SCRATCH(n, c) (2 * (int64_t)(n) * (c) + 4 * (int64_t)(c) + 8 * ((int64_t)(n) > (c) ? (int64_t)(n) : (c)))
 
 /* Update bits m_u: one range for the .nit file, the executable's flags and
  * checkpoints (docs/numerics.md, "Weight update"). */
@@ -159,7 +180,8 @@ typedef void (*NitForward)(NitCtx *ctx, const int8_t *x);
   X(I32, int32_t, role)      /* NIT_ROLE_* */                                   \
   X(I64, int64_t, master_off) /* masters: int16/int32 (count) by recipe.master_bits, -1 niti */ \
   X(I64, int64_t, mom_off)   /* momentum, same width as the master, -1 none */  \
-  X(I64, int64_t, stats_off) /* gamma of batchnorm/l1norm: i32 (C, 4) running {mean m, e, dev m, e}, -1 none */
+  X(I64, int64_t, stats_off) /* gamma of batchnorm/l1norm: i32 (C, 4) running {mean m, e, dev m, e}, -1 none */ \
+  A(I64, int64_t, norm, NIT_NORM_DESC) /* gamma: the layer's NIT_ND_* description, else zeros */
 typedef struct NitParam {
   NIT_PARAM_FIELDS(NIT_DECLARE_SCALAR, NIT_DECLARE_ARRAY)
 } NitParam;
@@ -302,5 +324,25 @@ void nitrt_s31_recip(int64_t n, int64_t *out);
  * pair is not live) and out[3 + 2 t] = d_t = c_e + s_t - W (aligned term:
  * m u 2^d_t, rounded R_near when d_t < 0). */
 void nitrt_linsum_plan(int32_t nterms, const int64_t *in, int64_t *out);
+
+/* The normalization kernels (runtime/norm.c; docs/recipes.md, "Normalization
+ * layers"). desc: NIT_NORM_DESC values; n: the batch; v (n, C, HW) the
+ * layer's int8 input at s_x; gamma, beta (C) the int8 views at s_g, s_b; st
+ * (groups, NIT_NORM_STAT); scratch NIT_NORM_SCRATCH(n, C) int64.
+ * Forward: S (n, C, HW) int64 = the LINSUM of the output, whose exponent it
+ * returns (the caller rounds it once, RQ_8 at ACT(i)). train != 0: group
+ * statistics from the batch, saved in st, and the running statistics
+ * (i32 (C, 4), batch kinds) updated; train == 0: the batch kinds use the
+ * running statistics, the others compute as in training. */
+int32_t nitrt_norm_forward(const int64_t *desc, int64_t n, const int8_t *v, int32_t s_x, const int8_t *gamma,
+                           int32_t s_g, const int8_t *beta, int32_t s_b, int32_t train, int32_t *running,
+                           int64_t *st, int64_t *scratch, int64_t *S);
+/* Backward from dy (n, C, HW) int8 at s_e and the st of this step's
+ * forward: S (n, C, HW) the LINSUM of dx (skipped when S is NULL; its
+ * exponent returned, else 0), dbeta (C) exact at s_e, dgamma (C) the LINSUM
+ * of the gamma gradient at *s_dgamma (the caller rounds it to 32 bits). */
+int32_t nitrt_norm_backward(const int64_t *desc, int64_t n, const int8_t *v, int32_t s_x, const int64_t *st,
+                            const int8_t *gamma, int32_t s_g, const int8_t *dy, int32_t s_e, int64_t *scratch,
+                            int64_t *S, int64_t *dbeta, int64_t *dgamma, int32_t *s_dgamma);
 
 #endif

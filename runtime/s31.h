@@ -49,6 +49,8 @@ int64_t nitrt_exp2neg_q30(int64_t y);         /* 2^(-y/2^16) in Q30, y >= 0 */
 int64_t nitrt_cosq_q30(int64_t p, int64_t t); /* (1 + cos(pi p/t))/2 in Q30, 0 <= p <= t */
 
 #define NITRT_SQRT_PI_2_Q30 1345735808 /* sqrt(pi/2): the default k of L1 norms */
+/* The k of a normalization layer's NIT_NORM_DESC values (norm.c). */
+NitS31 nitrt_norm_k(const int64_t *desc);
 
 /* A learning-rate schedule as the .nit file writes it (exact decimals
  * value n / 10^f), see NitRecipe. period >= 1 (the runtime resolves the

@@ -37,15 +37,11 @@ static void catch_signals(void) {
 }
 
 /* The initial deviation of a batch-statistics node's running statistics:
- * variance ONE for batchnorm, sdiv(ONE, K) for l1norm (K dev = 1) with K
- * the default sqrt(pi/2) (the ABI does not carry a custom k). */
+ * variance ONE for batchnorm, sdiv(ONE, K) for l1norm (K dev = 1). */
 static NitS31 running_dev_init(const NitModel *m, int32_t p) {
-  for (int32_t i = 0; i < m->nnodes; i++)
-    if (m->nodes[i].param == p && m->nodes[i].kind && !strcmp(m->nodes[i].kind, "l1norm")) {
-      NitS31 k = {NITRT_SQRT_PI_2_Q30, -30};
-      return nitrt_sdiv(nitrt_s31_one(), k);
-    }
-  return nitrt_s31_one();
+  const int64_t *d = m->params[p].norm;
+  if (d[NIT_ND_KIND] != NIT_NORM_L1BATCH) return nitrt_s31_one();
+  return nitrt_sdiv(nitrt_s31_one(), nitrt_norm_k(d));
 }
 
 static void put_i32(uint8_t *slab, int64_t off, int32_t v) { memcpy(slab + off, &v, 4); }

@@ -114,6 +114,11 @@ static Val emit_params(Cg *g, int *nparams) {
     fv[P_master_off] = l_i64(g, g->p->master_off[t]);
     fv[P_mom_off] = l_i64(g, g->p->mom_off[t]);
     fv[P_stats_off] = l_i64(g, g->p->stats_off[t]);
+    int64_t nd_desc[NIT_NORM_DESC] = {0};
+    if (role == NIT_ROLE_GAMMA) norm_desc(nd, nd_desc);
+    Val dv[NIT_NORM_DESC];
+    for (int k = 0; k < NIT_NORM_DESC; k++) dv[k] = l_i64(g, nd_desc[k]);
+    fv[P_norm] = LLVMConstArray2(g->t_i64, dv, NIT_NORM_DESC);
     pv[t] = LLVMConstNamedStruct(t_param, fv, P_NFIELDS);
   }
   Val v = const_array(g, t_param, pv, np, "nit_params");

@@ -16,6 +16,7 @@
  *   dense.c    dense layers as GEMMs
  *   conv.c     convolutions as GEMMs on packed panels
  *   pool.c     pooling and element-wise layers, forward and backward
+ *   norm.c     normalization layers through the runtime's norm kernels
  *   step.c     the step driver: nit_train_step, nit_forward, the module
  *   abi.c      LLVM types of runtime/nitabi.h, the nit_model descriptor
  *
@@ -92,6 +93,8 @@ typedef struct Cg {
   Ty ft_tloss;
   Val f_rq_view, f_rq_g32, f_rq_g64, f_rq_master, f_linsum3, f_linsum2, f_lplan, f_recip;
   Ty ft_rq, ft_linsum3, ft_linsum2, ft_lplan, ft_recip;
+  Val f_normf, f_normb; /* the runtime's norm kernels */
+  Ty ft_normf, ft_normb;
   GemmKind gk;   /* micro-kernel of the target's int8 dot products */
   int madd_bits; /* x86 generic kernel: pmaddwd width (128, 256, 512) */
   CgFn f;        /* the function being built */
@@ -230,9 +233,12 @@ void wide_views(Cg *g);
 /* ------------------------------------------------------------------- sgd.c */
 
 void emit_sgd_helpers(Cg *g);
-Val wexp_of(Cg *g, const Node *nd); /* exponent of the weights this call uses */
-void master_views(Cg *g);           /* every view, at the start of a call */
-void sgd_update(Cg *g, int i, Val v_g, Ty t_g, Val v_sg);
+Val wexp_of(Cg *g, const Node *nd);                 /* exponent of the weights this call uses */
+Val view_exp_of(Cg *g, int t, const char *name);    /* masters: exponent of tensor t's view */
+void master_views(Cg *g);                           /* every view, at the start of a call */
+/* The optimizer step of parameter tensor t (count elements) from its
+ * gradient (i32 or i64 sums) at exponent v_sg (i32). */
+void sgd_update(Cg *g, int t, int64_t count, Val v_g, Ty t_g, Val v_sg);
 
 /* ------------------------------------------------------------------ loss.c */
 
@@ -310,6 +316,13 @@ void flatten_backward(Cg *g, const LayerIO *io);
 void maxpool_backward(Cg *g, const LayerIO *io);
 void avgpool_backward(Cg *g, const LayerIO *io);
 void add_backward(Cg *g, const LayerIO *io);
+
+/* ------------------------------------------------------------------ norm.c */
+
+void norm_desc(const Node *nd, int64_t d[NIT_NORM_DESC]); /* the runtime's description */
+void emit_norm_decls(Cg *g);                              /* the kernels, when a layer uses them */
+void norm_forward(Cg *g, const LayerIO *io);
+void norm_backward(Cg *g, const LayerIO *io);
 
 /* ------------------------------------------------------------------- abi.c */
 

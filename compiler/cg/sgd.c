@@ -43,9 +43,11 @@ static Val mom_ptr(Cg *g, int t) { return l_slab(g, g->f.v_params, g->p->mom_off
 static Val sums_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->sgd.off, "sgd.S"); }
 static Val g31_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->sgd.off + g->p->sgd_count * 8, "sgd.G"); }
 
+Val view_exp_of(Cg *g, int t, const char *name) { return get_pstate(g, t, PS_VIEW_EXP, name); }
+
 Val wexp_of(Cg *g, const Node *nd) {
   if (g->m->recipe.kind == NIT_RECIPE_NITI) return l_i32(g, nd->w_exp);
-  return get_pstate(g, nd->param, PS_VIEW_EXP, "s.w");
+  return view_exp_of(g, nd->param, "s.w");
 }
 
 /* ------------------------------------------------- shared element loops */
@@ -214,13 +216,9 @@ static Val lincomb(Cg *g, const Term *tm, int nterms, Val v_cnt, Val v_out, Val 
   return l_add(g, l_trunc(g, v_W, g->t_i32, ""), v_k, name);
 }
 
-/* The optimizer step of node i's weights from its gradient g32 (type t_g)
- * at exponent v_sg (i32). */
-void sgd_update(Cg *g, int i, Val v_g, Ty t_g, Val v_sg) {
-  const Node *nd = &g->m->nodes[i];
-  int t = nd->param;
+void sgd_update(Cg *g, int t, int64_t count, Val v_g, Ty t_g, Val v_sg) {
   Ty t_a = master_ty(g);
-  Val v_cnt = l_i64(g, nd->nweights);
+  Val v_cnt = l_i64(g, count);
   /* G: the gradient reduced to 31 bits */
   Val v_G = g31_ptr(g);
   Val v_kg = rq_shift(g, maxabs_of(g, t_g, v_g, v_cnt, "max.g"), 32, "k.grad");

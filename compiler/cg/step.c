@@ -37,6 +37,7 @@ static void emit_helpers(Cg *g) {
   emit_loss(g);
   if (g->m->recipe.loss_table) emit_tloss(g);
   emit_sgd_helpers(g);
+  emit_norm_decls(g);
 }
 
 /* Dense and conv: the GEMM, then one requantization of its accumulators. */
@@ -67,11 +68,11 @@ static void node_forward(Cg *g, int i, bool train) {
   case OP_MAXPOOL: maxpool_forward(g, &io); break;
   case OP_AVGPOOL: avgpool_forward(g, &io); break;
   case OP_ADD: add_forward(g, &io); break;
-  case OP_INPUT:
   case OP_BATCHNORM:
   case OP_L1NORM:
   case OP_LAYERNORM:
-  case OP_L1LAYERNORM: diag_internal(__FILE__, __LINE__, "no forward pass for this op (sema should have refused it)");
+  case OP_L1LAYERNORM: norm_forward(g, &io); break;
+  case OP_INPUT: diag_internal(__FILE__, __LINE__, "no forward pass for the input");
   }
 }
 
@@ -181,7 +182,7 @@ static void weighted_backward(Cg *g, const LayerIO *io) {
   if (nd->op == OP_DENSE) dense_backward_weight(g, i, t_g);
   else conv_backward_weight(g, i, t_g);
   if (g->m->recipe.kind != NIT_RECIPE_NITI)
-    sgd_update(g, i, v_g, t_g, l_add(g, get_exp(g, nd->in[0], 0, "s.x"), io->v_se, "s.g32"));
+    sgd_update(g, nd->param, nd->nweights, v_g, t_g, l_add(g, get_exp(g, nd->in[0], 0, "s.x"), io->v_se, "s.g32"));
   else update_weights(g, i, v_g, v_w, t_g);
 }
 
@@ -194,6 +195,10 @@ static void node_backward(Cg *g, int i) {
   io.v_src = act_ptr(g, nd->in[0]);
   if (nd->op == OP_DENSE || nd->op == OP_CONV) {
     weighted_backward(g, &io);
+    return;
+  }
+  if (op_is_norm(nd->op)) { /* its parameters learn even when no error goes on */
+    norm_backward(g, &io);
     return;
   }
   if (!io.need_in && nd->op != OP_ADD) return;

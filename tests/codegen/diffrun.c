@@ -26,6 +26,7 @@
 #include "nitc.h"
 #include "recipe.h"
 #include "ref.h"
+#include "s31.h"
 
 Model *nitc_load_model(const char *path, int batch, int weight_bits);
 
@@ -82,6 +83,27 @@ static int32_t *pstate(const NitModel *nm, uint8_t *params, int p) {
   return (int32_t *)(params + nm->pstate_off) + 4 * p;
 }
 
+/* A batch-statistics norm layer's running statistics: i32 (C, 4) {mean m,
+ * e, dev m, e} at its gamma's stats_off; the reference keeps them per node. */
+static int node_of_param(const NitModel *nm, int p) {
+  for (int i = 0; i < nm->nnodes; i++)
+    if (nm->nodes[i].param == p) return i;
+  die("parameter tensor without a node");
+  return -1;
+}
+
+static int check_running(const NitModel *nm, const RefNet *net, uint8_t *params, int p, int s) {
+  const NitParam *pp = &nm->params[p];
+  int i = node_of_param(nm, p);
+  const int32_t *r = (const int32_t *)(params + pp->stats_off);
+  for (int64_t c = 0; c < pp->count; c++) {
+    RecScalar mean = net->run_mean[i][c], dev = net->run_dev[i][c];
+    if (r[4 * c] != mean.m || r[4 * c + 1] != mean.e) return fail_at(s, "running mean", i, c, r[4 * c], mean.m);
+    if (r[4 * c + 2] != dev.m || r[4 * c + 3] != dev.e) return fail_at(s, "running deviation", i, c, r[4 * c + 2], dev.m);
+  }
+  return 0;
+}
+
 /* The reference's initial masters into the slab, after checking them against
  * the descriptor's rule (the runtime applies it the same way). */
 static int copy_masters(const NitModel *nm, const RefNet *net, uint64_t seed, uint8_t *params) {
@@ -103,16 +125,24 @@ static int copy_masters(const NitModel *nm, const RefNet *net, uint64_t seed, ui
     int32_t *ps = pstate(nm, params, p);
     ps[0] = rp->master_exp;
     ps[1] = rp->mom_exp;
+    if (pp->stats_off >= 0) { /* the runtime's rule: mean 0, dev ONE or 1/K (L1) */
+      int32_t *r = (int32_t *)(params + pp->stats_off);
+      NitS31 dev = nitrt_s31_one();
+      if (pp->norm[NIT_ND_KIND] == NIT_NORM_L1BATCH) dev = nitrt_sdiv(dev, nitrt_norm_k(pp->norm));
+      for (int64_t c = 0; c < pp->count; c++) r[4 * c] = r[4 * c + 1] = 0, r[4 * c + 2] = (int32_t)dev.m, r[4 * c + 3] = dev.e;
+      if (check_running(nm, net, params, p, -1)) return 1;
+    }
   }
   return 0;
 }
 
-/* Masters, momenta, views and their exponents after step s. */
+/* Masters, momenta, views, their exponents and running statistics after step s. */
 static int check_masters(const NitModel *nm, const RefNet *net, uint8_t *params, int s) {
   for (int p = 0; p < nm->nparams; p++) {
     const NitParam *pp = &nm->params[p];
     const RefParam *rp = &net->params[p];
     const int32_t *ps = pstate(nm, params, p);
+    if (pp->stats_off >= 0 && check_running(nm, net, params, p, s)) return 1;
     if (ps[0] != rp->master_exp) return fail_at(s, "master exponent", -1, p, ps[0], rp->master_exp);
     if (ps[2] != rp->view_exp) return fail_at(s, "view exponent", -1, p, ps[2], rp->view_exp);
     if (rp->mom && ps[1] != rp->mom_exp) return fail_at(s, "momentum exponent", -1, p, ps[1], rp->mom_exp);
