@@ -162,7 +162,9 @@ Plan *plan_build(Model *m) {
     }
     /* Accumulators: outputs of weighted/pool/add layers, and input errors. */
     /* i64 where the layer's sums need it (and for residual adds), else i32 */
-    int64_t width = nd->acc64_fwd || nd->acc64_bwd || nd->op == OP_ADD || op_is_norm(nd->op) ? 8 : 4;
+    /* masters: eval dropout scales into i64 (pool.c), norm layers' LINSUMs are i64 */
+    bool wide_sums = op_is_norm(nd->op) || (nd->op == OP_DROPOUT && masters);
+    int64_t width = nd->acc64_fwd || nd->acc64_bwd || nd->op == OP_ADD || wide_sums ? 8 : 4;
     if (elems * width > max_acc) max_acc = elems * width;
     if (nd->nin > 0 && p->needs_err[nd->in[0]]) { /* an input error is computed */
       int64_t in_elems = B * per_sample(&m->nodes[nd->in[0]].out);

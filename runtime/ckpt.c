@@ -499,7 +499,7 @@ static int check_fields(const char *name, const NitModel *m, const uint8_t *b, c
   for (size_t i = strlen((const char *)b + 32); i < 64; i++) RANGE("a padding byte of the model name", b[32 + i], 0, 0);
   RANGE("a reserved field (offset 244)", get32(b + 244), 0, 0);
   if (check_recipe(name, &c->r)) return -1;
-  RANGE("the epochs completed", c->epoch, 1, c->r.epochs);
+  RANGE("the epochs completed", c->epoch, 0, c->r.epochs); /* 0: --save-init */
   RANGE("the next epoch of the data order", c->shuffle_epoch, (long long)c->epoch + 1, (long long)c->epoch + 1);
   RANGE("the global step", c->step, c->epoch, INT64_MAX);
   if (c->shuffle_seed != c->r.seed) {

@@ -23,6 +23,7 @@ enum {
   F_BATCH,
   F_SEED,
   F_SAVE,
+  F_SAVE_INIT,
   F_RESUME,
   F_LOG,
   F_THREADS,
@@ -62,6 +63,7 @@ static const struct Flag {
     {"batch", F_BATCH, true, T | E | P},
     {"seed", F_SEED, true, T},
     {"save", F_SAVE, true, T},
+    {"save-init", F_SAVE_INIT, true, T},
     {"resume", F_RESUME, true, T},
     {"log", F_LOG, true, T},
     {"threads", F_THREADS, true, T | E | P},
@@ -220,6 +222,7 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
       o->set |= SET_SEED;
       break;
     case F_SAVE: o->save = v; break;
+    case F_SAVE_INIT: o->save_init = v; break;
     case F_RESUME: o->resume = v; break;
     case F_LOG: o->log = v; break;
     case F_THREADS:
@@ -363,6 +366,7 @@ void nitrt_usage(FILE *f) {
           "  --batch B             samples per step, at most %d (compiled maximum)\n"
           "  --seed S              seed of init, data order and rounding [%llu]\n"
           "  --save CKPT           write a checkpoint after every epoch\n"
+          "  --save-init CKPT      write the initial state (epoch 0) before the first step\n"
           "  --resume CKPT         continue a run from a checkpoint\n"
           "  --log FILE.jsonl      one JSON object per epoch\n"
           "  --rounding MODE       pseudo | stochastic | nearest for all three roundings\n"

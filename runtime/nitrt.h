@@ -213,6 +213,7 @@ typedef struct Options {
   RunRecipe r;          /* values of recipe flags (valid where set) */
   const char *data;     /* --data DIR */
   const char *save;     /* --save CKPT */
+  const char *save_init; /* --save-init CKPT: the state before the first step */
   const char *resume;   /* --resume CKPT */
   const char *load;     /* --load CKPT (eval, predict) */
   const char *log;      /* --log FILE.jsonl */

@@ -149,6 +149,25 @@ static void apply_overrides(const Options *o, RunRecipe *r, bool resuming) {
   }
 }
 
+/* A checkpoint of the run after `epoch` epochs and `step` steps. */
+static int save_state(const char *path, const NitModel *m, const Run *u, uint32_t epoch, uint64_t step, int64_t ntrain,
+                      const Dataset *train, const Dataset *test, const char *data_abs) {
+  Ckpt w;
+  memset(&w, 0, sizeof w);
+  w.epoch = epoch;
+  w.step = step;
+  w.r = u->r;
+  w.shuffle_seed = u->r.seed;
+  w.shuffle_epoch = epoch + 1;
+  w.ntrain = ntrain;
+  w.params = u->params;
+  w.q = train->q; /* borrowed */
+  w.train = train->print;
+  w.test = test->print;
+  memcpy(w.data, data_abs, sizeof w.data);
+  return nitrt_ckpt_save(path, m, &w);
+}
+
 int nitrt_cmd_train(const Options *o) {
   const NitModel *m = &nit_model;
   Run u;
@@ -184,6 +203,7 @@ int nitrt_cmd_train(const Options *o) {
   if (!o->resume) nitrt_init_params(m, u.params, u.r.seed);
   /* everything that could fail late is checked before the first step */
   if (o->save && nitrt_check_writable(o->save)) goto out;
+  if (o->save_init && nitrt_check_writable(o->save_init)) goto out;
   if (o->log && !(log = nitrt_open_log(o->log, o->resume != NULL))) goto out;
   /* a resumed run continues on the checkpoint's data, quantized the same way */
   const char *dir = nitrt_data_dir(o, m, o->resume && !o->data ? &ck : NULL, o->resume);
@@ -228,6 +248,7 @@ int nitrt_cmd_train(const Options *o) {
   u.perm = nitrt_alloc((size_t)ntrain * sizeof *u.perm);
   if (!u.perm) goto out;
   int64_t dim = (int64_t)m->in_c * m->in_h * m->in_w;
+  if (o->save_init && save_state(o->save_init, m, &u, start, step, ntrain, &train, &test, data_abs)) goto out;
   bool bar = !o->quiet && isatty(2);
   catch_signals();
   for (int32_t e = (int32_t)start + 1; e <= u.r.epochs; e++) {
@@ -302,22 +323,7 @@ int nitrt_cmd_train(const Options *o) {
         goto out;
       }
     }
-    if (o->save) {
-      Ckpt w;
-      memset(&w, 0, sizeof w);
-      w.epoch = (uint32_t)e;
-      w.step = step;
-      w.r = u.r;
-      w.shuffle_seed = u.r.seed;
-      w.shuffle_epoch = (uint32_t)e + 1;
-      w.ntrain = ntrain;
-      w.params = u.params;
-      w.q = train.q; /* borrowed */
-      w.train = train.print;
-      w.test = test.print;
-      memcpy(w.data, data_abs, sizeof w.data);
-      if (nitrt_ckpt_save(o->save, m, &w)) goto out;
-    }
+    if (o->save && save_state(o->save, m, &u, (uint32_t)e, step, ntrain, &train, &test, data_abs)) goto out;
   }
   rc = 0;
 out:

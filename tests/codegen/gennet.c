@@ -12,9 +12,11 @@
  * gennet SEED COUNT OUTDIR ghaffari writes networks of the recipe with masters
  * instead (int8 views, so no wide weights): int16 and int32 masters, momentum
  * 0, 0.5 or 0.9, decay off or on, every rounding mode at all five sites, and
- * learning rates from 0.001 to 1 (diffrun --lr). The niti corpus of a seed is
- * unchanged by this option.
+ * learning rates from 0.001 to 1 (diffrun --lr), and the four normalization
+ * layers with random eps, momentum and k, on images, vectors and residual
+ * branches. The niti corpus of a seed is unchanged by this option.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,21 @@ static int pick(int lo, int hi) { /* uniform in [lo, hi] */
 
 
 static int ghaffari; /* generate recipe ghaffari networks */
+
+/* A normalization layer with random arguments (ghaffari only): its kind
+ * ("batchnorm", ...) and its arguments (", eps=0.001, k=1" or ""). */
+static const char *norm_layer(char *args, size_t size) {
+  static const char *const kind[] = {"batchnorm", "layernorm", "l1norm", "l1layernorm"};
+  int k = pick(0, 3);
+  bool batch = k == 0 || k == 2, l1 = k >= 2;
+  size_t n = 0;
+  args[0] = '\0';
+  if (pick(0, 2) == 0) n += (size_t)snprintf(args + n, size - n, ", eps=%s", (const char *[]){"0.001", "0.1"}[pick(0, 1)]);
+  if (batch && pick(0, 2) == 0)
+    n += (size_t)snprintf(args + n, size - n, ", momentum=%s", (const char *[]){"0.5", "0.01"}[pick(0, 1)]);
+  if (l1 && pick(0, 2) == 0) snprintf(args + n, size - n, ", k=%s", (const char *[]){"1", "0.8"}[pick(0, 1)]);
+  return kind[k];
+}
 
 static int gen(FILE *f, int id, int *batch_out, int *bits_out) {
   int C = pick(1, 3), H = pick(3, 12), W = pick(3, 12), classes = pick(2, 12);
@@ -47,7 +64,12 @@ static int gen(FILE *f, int id, int *batch_out, int *bits_out) {
     /* r = relu(conv(cur)); s = relu(proj + conv(r)), proj keeps shapes equal */
     snprintf(names[2 * r], 16, "r%d", r);
     snprintf(names[2 * r + 1], 16, "s%d", r);
-    fprintf(f, "    let %s = relu(conv(%s, %d, kernel=3, pad=1))\n", names[2 * r], cur, oc);
+    char args[96];
+    if (ghaffari && pick(0, 1)) { /* a normalized branch */
+      const char *kind = norm_layer(args, sizeof args);
+      fprintf(f, "    let %s = relu(%s(conv(%s, %d, kernel=3, pad=1)%s))\n", names[2 * r], kind, cur, oc, args);
+    } else
+      fprintf(f, "    let %s = relu(conv(%s, %d, kernel=3, pad=1))\n", names[2 * r], cur, oc);
     if (oc == C) fprintf(f, "    let %s = relu(%s + conv(%s, %d, kernel=3, pad=1))\n", names[2 * r + 1], cur, names[2 * r], oc);
     else fprintf(f, "    let %s = relu(%s + conv(%s, %d, kernel=1))\n", names[2 * r + 1], names[2 * r], cur, oc);
     C = oc;
@@ -55,8 +77,9 @@ static int gen(FILE *f, int id, int *batch_out, int *bits_out) {
   }
   int depth = pick(1, 5);
   for (int l = 0; l < depth; l++) {
-    int kind = flat ? pick(0, 2) : pick(0, 7);
-    if (flat) kind = kind == 0 ? 7 : kind == 1 ? 8 : 9; /* dense, relu, dropout */
+    int kind = flat ? pick(0, ghaffari ? 3 : 2) : pick(0, ghaffari ? 8 : 7);
+    if (flat) kind = kind == 0 ? 7 : kind == 1 ? 8 : kind == 2 ? 9 : 10; /* dense, relu, dropout, norm */
+    if (kind == 8 && !flat) kind = 10;
     switch (kind) {
     case 0: case 1: case 2: { /* conv */
       int k = pick(1, 3 < H && 3 < W ? 3 : 1), s = pick(1, 2), p = pick(0, k / 2);
@@ -105,6 +128,13 @@ static int gen(FILE *f, int id, int *batch_out, int *bits_out) {
     case 9:
       fprintf(f, "    dropout(0.25)\n");
       break;
+    case 10: { /* a normalization layer (ghaffari) */
+      char args[96];
+      const char *name = norm_layer(args, sizeof args);
+      if (args[0]) fprintf(f, "    %s(%s)\n", name, args + 2);
+      else fprintf(f, "    %s\n", name);
+      break;
+    }
     }
   }
   if (!flat) fprintf(f, "    flatten\n");
