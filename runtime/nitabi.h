@@ -103,7 +103,7 @@ enum {
  * {S1, V or A, rho m, rho e}; groups = C (batch kinds) or the batch n. */
 #define NIT_NORM_STAT 4
 /* int64 scratch of the norm kernels for a batch of n samples and c channels */
-#define NIT_NORM_SCRATCH(n, c) (2 * (int64_t)(n) * (c) + 4 * (int64_t)(c) + 8 * ((int64_t)(n) > (c) ? (int64_t)(n) : (c)))
+#define NIT_NORM_SCRATCH(n, c) (2 * (int64_t)(n) * (c) + 4 * (int64_t)(c) + 10 * ((int64_t)(n) > (c) ? (int64_t)(n) : (c)))
 
 /* Update bits m_u: one range for the .nit file, the executable's flags and
  * checkpoints (docs/numerics.md, "Weight update"). */
@@ -326,7 +326,8 @@ void nitrt_s31_recip(int64_t n, int64_t *out);
 void nitrt_linsum_plan(int32_t nterms, const int64_t *in, int64_t *out);
 
 /* The normalization kernels (runtime/norm.c; docs/recipes.md, "Normalization
- * layers"). desc: NIT_NORM_DESC values; n: the batch; v (n, C, HW) the
+ * layers"). ctx: the call's context (its parallel_for, when set, spreads the
+ * groups over the workers); desc: NIT_NORM_DESC values; n: the batch; v (n, C, HW) the
  * layer's int8 input at s_x; gamma, beta (C) the int8 views at s_g, s_b; st
  * (groups, NIT_NORM_STAT); scratch NIT_NORM_SCRATCH(n, C) int64.
  * Forward: S (n, C, HW) int64 = the LINSUM of the output, whose exponent it
@@ -334,15 +335,15 @@ void nitrt_linsum_plan(int32_t nterms, const int64_t *in, int64_t *out);
  * statistics from the batch, saved in st, and the running statistics
  * (i32 (C, 4), batch kinds) updated; train == 0: the batch kinds use the
  * running statistics, the others compute as in training. */
-int32_t nitrt_norm_forward(const int64_t *desc, int64_t n, const int8_t *v, int32_t s_x, const int8_t *gamma,
-                           int32_t s_g, const int8_t *beta, int32_t s_b, int32_t train, int32_t *running,
-                           int64_t *st, int64_t *scratch, int64_t *S);
+int32_t nitrt_norm_forward(const NitCtx *ctx, const int64_t *desc, int64_t n, const int8_t *v, int32_t s_x,
+                           const int8_t *gamma, int32_t s_g, const int8_t *beta, int32_t s_b, int32_t train,
+                           int32_t *running, int64_t *st, int64_t *scratch, int64_t *S);
 /* Backward from dy (n, C, HW) int8 at s_e and the st of this step's
  * forward: S (n, C, HW) the LINSUM of dx (skipped when S is NULL; its
  * exponent returned, else 0), dbeta (C) exact at s_e, dgamma (C) the LINSUM
  * of the gamma gradient at *s_dgamma (the caller rounds it to 32 bits). */
-int32_t nitrt_norm_backward(const int64_t *desc, int64_t n, const int8_t *v, int32_t s_x, const int64_t *st,
-                            const int8_t *gamma, int32_t s_g, const int8_t *dy, int32_t s_e, int64_t *scratch,
-                            int64_t *S, int64_t *dbeta, int64_t *dgamma, int32_t *s_dgamma);
+int32_t nitrt_norm_backward(const NitCtx *ctx, const int64_t *desc, int64_t n, const int8_t *v, int32_t s_x,
+                            const int64_t *st, const int8_t *gamma, int32_t s_g, const int8_t *dy, int32_t s_e,
+                            int64_t *scratch, int64_t *S, int64_t *dbeta, int64_t *dgamma, int32_t *s_dgamma);
 
 #endif

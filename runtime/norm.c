@@ -3,15 +3,22 @@
  * l1norm and l1layernorm (docs/recipes.md, "Normalization layers"), called
  * by generated code under the recipes with masters.
  *
- * Tensors are (n, C, HW). A group is a channel over (n, HW) for the batch
- * kinds and a sample over (C, HW) for the layer kinds; every per-group sum
- * is exact in int64 under the compiler's limit of 2^20 elements per group.
- * The kernels do the per-group scalar work in S31 and the element loops of
- * LINSUM (docs/recipes.md, "LINSUM and LINCOMB"); the caller does the one
- * rounding of each result, so the rounding modes, keys and exponents stay
- * in the generated code with every other layer's. Centred values z and the
- * backward's T and U are recomputed from the int8 inputs where needed
- * instead of being stored. Integer only; nothing here prints or fails.
+ * Tensors are (n, C, HW): block (b, c) holds HW contiguous elements. A group
+ * is a channel over (n, HW) for the batch kinds and a sample over (C, HW)
+ * for the layer kinds; every per-group sum is exact in int64 under the
+ * compiler's limit of 2^20 elements per group. The kernels do the per-group
+ * scalar work in S31 and the element loops of LINSUM (docs/recipes.md,
+ * "LINSUM and LINCOMB"); the caller does the one rounding of each result,
+ * so rounding modes, keys and exponents stay in the generated code with
+ * every other layer's. Centred values z and the backward's T and U are
+ * recomputed from the int8 inputs instead of being stored.
+ *
+ * Threads: every pass runs over groups (or, for the parameter gradients,
+ * channels) on the context's parallel_for; each group writes only its own
+ * elements and slots, and the few reductions across groups (the maxima of
+ * LINSUM, the running statistics) run serially afterwards in a fixed order,
+ * so the bytes never depend on the number of threads. Integer only; nothing
+ * here prints or fails.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -19,11 +26,12 @@
 #include "s31.h"
 
 typedef struct Norm {
-  int64_t n, c, hw;             /* batch, channels, H * W */
-  int batch;                    /* 1: channel groups (batchnorm, l1norm) */
-  int l1;                       /* 1: L1 deviation */
-  int64_t ng, nn;               /* groups, elements per group */
-  NitS31 eps, k, mom, rest;     /* eps, k (L1), momentum m and 1 - m */
+  int64_t n, c, hw;         /* batch, channels, H * W */
+  int batch;                /* 1: channel groups (batchnorm, l1norm) */
+  int l1;                   /* 1: L1 deviation */
+  int64_t ng, nn;           /* groups, elements per group */
+  int64_t nb;               /* blocks per group: n (batch kinds) or C */
+  NitS31 eps, k, mom, rest; /* eps, k (L1), momentum m and 1 - m */
 } Norm;
 
 static uint64_t pow10u(int64_t f) {
@@ -48,12 +56,17 @@ static Norm describe(const int64_t *d, int64_t n) {
   l.l1 = kind == NIT_NORM_L1BATCH || kind == NIT_NORM_L1LAYER;
   l.ng = l.batch ? l.c : n;
   l.nn = l.batch ? n * l.hw : l.c * l.hw;
+  l.nb = l.batch ? n : l.c;
   l.eps = nitrt_sdec((uint64_t)d[NIT_ND_EPS_N], (int32_t)d[NIT_ND_EPS_F]);
   l.k = nitrt_norm_k(d);
   l.mom = nitrt_sdec((uint64_t)d[NIT_ND_MOM_N], (int32_t)d[NIT_ND_MOM_F]);
   l.rest = nitrt_sdec(pow10u(d[NIT_ND_MOM_F]) - (uint64_t)d[NIT_ND_MOM_N], (int32_t)d[NIT_ND_MOM_F]);
   return l;
 }
+
+/* Block i of group g: its index b * C + c and its channel. */
+static int64_t block(const Norm *l, int64_t g, int64_t i) { return l->batch ? i * l->c + g : g * l->c + i; }
+static int64_t chan(const Norm *l, int64_t g, int64_t i) { return l->batch ? g : i; }
 
 /* S31 scalars kept in int64 scratch as {m, e} pairs. */
 static NitS31 get2(const int64_t *p) { return (NitS31){p[0], (int32_t)p[1]}; }
@@ -65,6 +78,13 @@ static void put2(int64_t *p, NitS31 x) {
 static int64_t sgn(int64_t x) { return (x > 0) - (x < 0); }
 static uint64_t mag(int64_t x) { return x < 0 ? 0 - (uint64_t)x : (uint64_t)x; }
 static int bitlen(uint64_t v) { return v ? 64 - __builtin_clzll(v) : 0; }
+
+/* Run body over [0, count) on the context's workers, or inline. */
+typedef void (*Body)(void *env, int64_t lo, int64_t hi, int32_t worker);
+static void each(const NitCtx *ctx, Body body, void *env, int64_t count) {
+  if (ctx && ctx->parallel_for && count > 1) ctx->parallel_for(ctx->pool, body, env, count, 64);
+  else body(env, 0, count, 0);
+}
 
 /* ------------------------------------------------------------- LINSUM */
 
@@ -87,57 +107,108 @@ static int64_t common(const Lin *L) {
   return L->emin > L->h - 60 ? L->emin : L->h - 60;
 }
 
-/* align(c.m u, c.e + s - w): exact left of W, R_near below it. */
-static int64_t align(NitS31 c, int64_t u, int64_t s, int64_t w) {
-  if (c.m == 0 || u == 0) return 0;
-  NitI128 p = (NitI128)c.m * u;
-  int64_t d = c.e + s - w;
-  if (d >= 0) return (int64_t)(p * ((NitI128)1 << d)); /* |result| <= 2^60 */
-  NitU128 a = p < 0 ? -(NitU128)p : (NitU128)p, r = 0;
-  if (-d < 128) r = (a >> -d) + ((a >> (-d - 1)) & 1);
-  return p < 0 ? -(int64_t)r : (int64_t)r;
+/* align(m u, d): m u 2^d for d >= 0 (exact, at most 2^60 by the choice of
+ * W), sign(m u) R_near(|m u|, -d) below; in int64 when the product fits. */
+static inline int64_t align(int64_t m, int64_t u, int64_t d) {
+  int64_t p;
+  if (!__builtin_mul_overflow(m, u, &p)) {
+    if (d >= 0) return (int64_t)((uint64_t)p << d);
+    uint64_t a = mag(p), r = -d > 64 ? 0 : -d == 64 ? a >> 63 : (a >> -d) + ((a >> (-d - 1)) & 1);
+    return p < 0 ? -(int64_t)r : (int64_t)r;
+  }
+  NitI128 q = (NitI128)m * u; /* up to 78 bits; then d < 0 by the choice of W */
+  if (d >= 0) return (int64_t)(q * ((NitI128)1 << d));
+  NitU128 a = q < 0 ? -(NitU128)q : (NitU128)q, r = -d >= 128 ? 0 : (a >> -d) + ((a >> (-d - 1)) & 1);
+  return q < 0 ? -(int64_t)r : (int64_t)r;
 }
 
 /* ------------------------------------------------------------ forward */
 
-/* S1, V or A, and rho of every group from the batch. */
-static void group_stats(const Norm *l, const int8_t *v, int32_t s_x, int64_t *st) {
-  for (int64_t g = 0; g < l->ng; g++) st[NIT_NORM_STAT * g] = st[NIT_NORM_STAT * g + 1] = 0;
-  int64_t *s2 = st; /* L2: sum v^2 accumulates in slot 1 */
-  for (int64_t b = 0; b < l->n; b++)
-    for (int64_t c = 0; c < l->c; c++) {
-      const int8_t *p = v + (b * l->c + c) * l->hw;
-      int64_t g = l->batch ? c : b, s1 = 0, sq = 0;
-      for (int64_t k = 0; k < l->hw; k++) {
-        s1 += p[k];
-        sq += (int64_t)p[k] * p[k];
-      }
-      st[NIT_NORM_STAT * g] += s1;
-      if (!l->l1) s2[NIT_NORM_STAT * g + 1] += sq;
-    }
-  if (l->l1) { /* A = sum |N v - S1| needs S1 first */
-    for (int64_t b = 0; b < l->n; b++)
-      for (int64_t c = 0; c < l->c; c++) {
-        const int8_t *p = v + (b * l->c + c) * l->hw;
-        int64_t g = l->batch ? c : b, s1 = st[NIT_NORM_STAT * g], a = 0;
-        for (int64_t k = 0; k < l->hw; k++) a += (int64_t)mag(l->nn * p[k] - s1);
-        st[NIT_NORM_STAT * g + 1] += a;
-      }
-  }
-  NitS31 nn2 = nitrt_snorm((NitI128)l->nn * l->nn, l->l1 ? -(int64_t)s_x : -2 * (int64_t)s_x);
+typedef struct Fwd {
+  const Norm *l;
+  const int8_t *v, *gamma;
+  int32_t s_x, s_g;
+  int centred;      /* u = z (batch statistics) or v (running statistics) */
+  int64_t *st;      /* (groups, NIT_NORM_STAT) */
+  int64_t *a;       /* (n * C) {m, e}: coefficient of block b * C + c */
+  const int64_t *bc; /* (C) {m, e} */
+  uint64_t *umax;   /* (groups) max |u| */
+  int64_t *S;
+  int64_t w;
+} Fwd;
+
+/* Per group: S1, V or A, rho, the coefficients of its blocks, max |z|. */
+static void stats_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
+  (void)worker;
+  Fwd *f = env;
+  const Norm *l = f->l;
+  NitS31 nn2 = nitrt_snorm((NitI128)l->nn * l->nn, l->l1 ? -(int64_t)f->s_x : -2 * (int64_t)f->s_x);
   NitS31 epsn = nitrt_smul(l->eps, nn2), zero = {0, 0};
-  for (int64_t g = 0; g < l->ng; g++) {
-    int64_t *q = st + NIT_NORM_STAT * g;
+  for (int64_t g = lo; g < hi; g++) {
+    int64_t s1 = 0, s2 = 0, a = 0;
+    for (int64_t i = 0; i < l->nb; i++) {
+      const int8_t *p = f->v + block(l, g, i) * l->hw;
+      for (int64_t k = 0; k < l->hw; k++) s1 += p[k], s2 += (int64_t)p[k] * p[k];
+    }
+    uint64_t um = 0;
+    for (int64_t i = 0; i < l->nb; i++) {
+      const int8_t *p = f->v + block(l, g, i) * l->hw;
+      for (int64_t k = 0; k < l->hw; k++) {
+        uint64_t z = mag(l->nn * p[k] - s1);
+        a += (int64_t)z;
+        if (z > um) um = z;
+      }
+    }
+    int64_t dev = l->l1 ? a : l->nn * s2 - s1 * s1; /* A = sum |z|; V = N S2 - S1^2 */
     NitS31 d, rho;
     if (!l->l1) {
-      q[1] = l->nn * q[1] - q[0] * q[0]; /* V = N S2 - S1^2 */
-      d = nitrt_sadd(nitrt_sint(q[1]), epsn);
+      d = nitrt_sadd(nitrt_sint(dev), epsn);
       rho = d.m == 0 ? zero : nitrt_srsqrt(d);
     } else {
-      d = nitrt_sadd(nitrt_smul(l->k, nitrt_sint(q[1])), epsn);
+      d = nitrt_sadd(nitrt_smul(l->k, nitrt_sint(dev)), epsn);
       rho = d.m == 0 ? zero : nitrt_sdiv(nitrt_sint(l->nn), d);
     }
+    int64_t *q = f->st + NIT_NORM_STAT * g;
+    q[0] = s1, q[1] = dev;
     put2(q + 2, rho);
+    for (int64_t i = 0; i < l->nb; i++)
+      put2(f->a + 2 * block(l, g, i), nitrt_smul(nitrt_snorm(f->gamma[chan(l, g, i)], f->s_g), rho));
+    f->umax[g] = um;
+  }
+}
+
+/* Per group with running statistics: max |v|. */
+static void vmax_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
+  (void)worker;
+  Fwd *f = env;
+  const Norm *l = f->l;
+  for (int64_t g = lo; g < hi; g++) {
+    uint64_t um = 0;
+    for (int64_t i = 0; i < l->nb; i++) {
+      const int8_t *p = f->v + block(l, g, i) * l->hw;
+      for (int64_t k = 0; k < l->hw; k++)
+        if (mag(p[k]) > um) um = mag(p[k]);
+    }
+    f->umax[g] = um;
+  }
+}
+
+/* S = LINSUM((a_{b,c}, u, s_u), (bc_c, 1, 0)) over the blocks of each group. */
+static void affine_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
+  (void)worker;
+  Fwd *f = env;
+  const Norm *l = f->l;
+  int64_t s_u = f->centred ? 0 : f->s_x;
+  for (int64_t g = lo; g < hi; g++) {
+    int64_t s1 = f->centred ? f->st[NIT_NORM_STAT * g] : 0, nn = f->centred ? l->nn : 1;
+    for (int64_t i = 0; i < l->nb; i++) {
+      int64_t blk = block(l, g, i), c = chan(l, g, i);
+      const int8_t *p = f->v + blk * l->hw;
+      int64_t *o = f->S + blk * l->hw;
+      NitS31 ac = get2(f->a + 2 * blk), bc = get2(f->bc + 2 * c);
+      int64_t shift = bc.m ? align(bc.m, 1, bc.e - f->w) : 0, d = ac.e + s_u - f->w;
+      for (int64_t k = 0; k < l->hw; k++) o[k] = align(ac.m, nn * p[k] - s1, d) + shift;
+    }
   }
 }
 
@@ -148,7 +219,7 @@ static void running_update(const Norm *l, const int64_t *st, int32_t s_x, int32_
     NitS31 mean = {r[0], r[1]}, dev = {r[2], r[3]};
     NitS31 mu = nitrt_sdiv(nitrt_snorm(q[0], s_x), nitrt_sint(l->nn));
     mean = nitrt_sadd(nitrt_smul(l->rest, mean), nitrt_smul(l->mom, mu));
-    if (!l->l1 && l->nn > 1) {
+    if (!l->l1 && l->nn > 1) { /* unbiased variance; none for one element */
       NitS31 var = nitrt_sdiv(nitrt_snorm(q[1], 2 * (int64_t)s_x), nitrt_sint(l->nn * (l->nn - 1)));
       dev = nitrt_sadd(nitrt_smul(l->rest, dev), nitrt_smul(l->mom, var));
     } else if (l->l1) {
@@ -159,148 +230,178 @@ static void running_update(const Norm *l, const int64_t *st, int32_t s_x, int32_
   }
 }
 
-/* S = LINSUM((a_{b,c}, u, s_u), (bc_c, 1, 0)) with u = z (centred, from the
- * batch: a per (sample, channel)) or u = v (running statistics: a per
- * channel, stride 0 over samples). */
-static int32_t affine(const Norm *l, const int8_t *v, const int64_t *st, int centred, int32_t s_u,
-                      const int64_t *a, int64_t a_stride, const int64_t *bc, int64_t *S) {
-  uint64_t umax = 0;
-  for (int64_t b = 0; b < l->n; b++)
-    for (int64_t c = 0; c < l->c; c++) {
-      const int8_t *p = v + (b * l->c + c) * l->hw;
-      int64_t s1 = centred ? st[NIT_NORM_STAT * (l->batch ? c : b)] : 0, nn = centred ? l->nn : 1;
-      for (int64_t k = 0; k < l->hw; k++)
-        if (mag(nn * p[k] - s1) > umax) umax = mag(nn * p[k] - s1);
-    }
-  Lin L = {0, 0, 0};
-  for (int64_t b = 0; b < l->n; b++)
-    for (int64_t c = 0; c < l->c; c++) see(&L, get2(a + 2 * (b * a_stride + c)), s_u, umax);
-  for (int64_t c = 0; c < l->c; c++) see(&L, get2(bc + 2 * c), 0, 1);
-  int64_t w = common(&L);
-  for (int64_t b = 0; b < l->n; b++)
-    for (int64_t c = 0; c < l->c; c++) {
-      const int8_t *p = v + (b * l->c + c) * l->hw;
-      int64_t *o = S + (b * l->c + c) * l->hw;
-      int64_t s1 = centred ? st[NIT_NORM_STAT * (l->batch ? c : b)] : 0, nn = centred ? l->nn : 1;
-      NitS31 ac = get2(a + 2 * (b * a_stride + c));
-      int64_t shift = L.live ? align(get2(bc + 2 * c), 1, 0, w) : 0;
-      for (int64_t k = 0; k < l->hw; k++) o[k] = L.live ? align(ac, nn * p[k] - s1, s_u, w) + shift : 0;
-    }
-  return (int32_t)w;
-}
-
-int32_t nitrt_norm_forward(const int64_t *desc, int64_t n, const int8_t *v, int32_t s_x, const int8_t *gamma,
-                           int32_t s_g, const int8_t *beta, int32_t s_b, int32_t train, int32_t *running,
-                           int64_t *st, int64_t *scratch, int64_t *S) {
+int32_t nitrt_norm_forward(const NitCtx *ctx, const int64_t *desc, int64_t n, const int8_t *v, int32_t s_x,
+                           const int8_t *gamma, int32_t s_g, const int8_t *beta, int32_t s_b, int32_t train,
+                           int32_t *running, int64_t *st, int64_t *scratch, int64_t *S) {
   Norm l = describe(desc, n);
-  int64_t *a = scratch, *bc = scratch + 2 * n * l.c; /* (n, C) and (C) {m, e} */
+  int64_t *a = scratch, *bc = a + 2 * n * l.c, *um = bc + 2 * l.c; /* (n C), (C) {m, e}; (groups) */
+  Fwd f = {&l, v, gamma, s_x, s_g, 1, st, a, bc, (uint64_t *)um, S, 0};
+  for (int64_t c = 0; c < l.c; c++) put2(bc + 2 * c, nitrt_snorm(beta[c], s_b));
   if (train || !l.batch) {
-    group_stats(&l, v, s_x, st);
+    each(ctx, stats_body, &f, l.ng);
     if (train && l.batch) running_update(&l, st, s_x, running);
-    for (int64_t b = 0; b < n; b++)
-      for (int64_t c = 0; c < l.c; c++)
-        put2(a + 2 * (b * l.c + c),
-             nitrt_smul(nitrt_snorm(gamma[c], s_g), get2(st + NIT_NORM_STAT * (l.batch ? c : b) + 2)));
-    for (int64_t c = 0; c < l.c; c++) put2(bc + 2 * c, nitrt_snorm(beta[c], s_b));
-    return affine(&l, v, st, 1, 0, a, l.c, bc, S);
+  } else { /* evaluation with running statistics: y = a_c v + b_c */
+    f.centred = 0;
+    for (int64_t c = 0; c < l.c; c++) {
+      const int32_t *r = running + 4 * c;
+      NitS31 mean = {r[0], r[1]}, dev = {r[2], r[3]}, rho;
+      if (!l.l1) rho = nitrt_srsqrt(nitrt_sadd(dev, l.eps));
+      else rho = nitrt_sdiv(nitrt_s31_one(), nitrt_sadd(nitrt_smul(l.k, dev), l.eps));
+      NitS31 ac = nitrt_smul(nitrt_snorm(gamma[c], s_g), rho);
+      for (int64_t b = 0; b < n; b++) put2(a + 2 * (b * l.c + c), ac);
+      put2(bc + 2 * c, nitrt_sadd(get2(bc + 2 * c), nitrt_sneg(nitrt_smul(ac, mean))));
+    }
+    each(ctx, vmax_body, &f, l.ng);
   }
-  /* evaluation with running statistics: y = a_c v + b_c */
-  for (int64_t c = 0; c < l.c; c++) {
-    const int32_t *r = running + 4 * c;
-    NitS31 mean = {r[0], r[1]}, dev = {r[2], r[3]}, rho;
-    if (!l.l1) rho = nitrt_srsqrt(nitrt_sadd(dev, l.eps));
-    else rho = nitrt_sdiv(nitrt_s31_one(), nitrt_sadd(nitrt_smul(l.k, dev), l.eps));
-    NitS31 ac = nitrt_smul(nitrt_snorm(gamma[c], s_g), rho);
-    put2(a + 2 * c, ac);
-    put2(bc + 2 * c, nitrt_sadd(nitrt_snorm(beta[c], s_b), nitrt_sneg(nitrt_smul(ac, mean))));
+  uint64_t umax = 0;
+  for (int64_t g = 0; g < l.ng; g++)
+    if (f.umax[g] > umax) umax = f.umax[g];
+  Lin L = {0, 0, 0};
+  for (int64_t j = 0; j < n * l.c; j++) see(&L, get2(a + 2 * j), f.centred ? 0 : s_x, umax);
+  for (int64_t c = 0; c < l.c; c++) see(&L, get2(bc + 2 * c), 0, 1);
+  if (!L.live) { /* the zero tensor */
+    for (int64_t j = 0; j < n * l.c * l.hw; j++) S[j] = 0;
+    return 0;
   }
-  return affine(&l, v, st, 0, s_x, a, 0, bc, S);
+  f.w = common(&L);
+  each(ctx, affine_body, &f, l.ng);
+  return (int32_t)f.w;
 }
 
 /* ----------------------------------------------------------- backward */
 
-int32_t nitrt_norm_backward(const int64_t *desc, int64_t n, const int8_t *v, int32_t s_x, const int64_t *st,
-                            const int8_t *gamma, int32_t s_g, const int8_t *dy, int32_t s_e, int64_t *scratch,
-                            int64_t *S, int64_t *dbeta, int64_t *dgamma, int32_t *s_dgamma) {
-  Norm l = describe(desc, n);
-  int64_t ng = l.ng, nn = l.nn;
-  int64_t *P = scratch, *Q = P + ng, *Sg = Q + ng, *c1 = Sg + ng, *c2 = c1 + 2 * ng, *dg = c2 + 2 * ng;
-  NitS31 zero = {0, 0};
-  for (int64_t g = 0; g < ng; g++) P[g] = Q[g] = Sg[g] = 0;
-  for (int64_t c = 0; c < l.c; c++) {
-    dbeta[c] = 0;
-    put2(dg + 2 * c, zero);
-  }
-  /* group sums P = sum dh, Q = sum dh z, Sg = sum sign z (dh = g_c dy);
-   * dbeta; dgamma_c = sum over groups, ascending, of rho_g Qd_{g,c} */
-  for (int64_t b = 0; b < n; b++)
-    for (int64_t c = 0; c < l.c; c++) {
-      const int8_t *pv = v + (b * l.c + c) * l.hw, *pd = dy + (b * l.c + c) * l.hw;
-      int64_t g = l.batch ? c : b, s1 = st[NIT_NORM_STAT * g], p = 0, q = 0, sg = 0, db = 0, qd = 0;
-      for (int64_t k = 0; k < l.hw; k++) {
-        int64_t z = nn * pv[k] - s1, dh = (int64_t)gamma[c] * pd[k];
-        p += dh;
-        q += dh * z;
-        sg += sgn(z);
-        db += pd[k];
-        qd += (int64_t)pd[k] * z;
+typedef struct Bwd {
+  const Norm *l;
+  const int8_t *v, *gamma, *dy;
+  const int64_t *st;
+  int64_t *P, *Q, *Sg; /* (groups) */
+  int64_t *c1, *c2;    /* (groups) {m, e} */
+  uint64_t *tmax, *umax;
+  int64_t *dbeta, *dg; /* (C); (C) {m, e} */
+  int64_t *S;
+  int64_t sd, w;
+} Bwd;
+
+/* Per group: P = sum dh, Q = sum dh z, Sg = sum sign z (dh = g_c dy), the
+ * coefficients rho and c2, and the maxima of T and of z or U. */
+static void sums_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
+  (void)worker;
+  Bwd *b = env;
+  const Norm *l = b->l;
+  int64_t nn = l->nn;
+  for (int64_t g = lo; g < hi; g++) {
+    int64_t s1 = b->st[NIT_NORM_STAT * g], p = 0, q = 0, sg = 0;
+    for (int64_t i = 0; i < l->nb; i++) {
+      int64_t blk = block(l, g, i), gc = b->gamma[chan(l, g, i)];
+      const int8_t *pv = b->v + blk * l->hw, *pd = b->dy + blk * l->hw;
+      for (int64_t k = 0; k < l->hw; k++) {
+        int64_t z = nn * pv[k] - s1, dh = gc * pd[k];
+        p += dh, q += dh * z, sg += sgn(z);
       }
-      P[g] += p, Q[g] += q, Sg[g] += sg, dbeta[c] += db;
-      if (!l.batch) /* one group per sample: its term for channel c is complete */
-        put2(dg + 2 * c, nitrt_sadd(get2(dg + 2 * c), nitrt_smul(get2(st + NIT_NORM_STAT * g + 2), nitrt_sint(qd))));
-      else /* the channel's only group: Qd accumulates over the samples */
-        dg[2 * c + 1] += qd; /* held in the exponent slot until the end */
     }
-  if (l.batch)
-    for (int64_t c = 0; c < l.c; c++)
-      put2(dg + 2 * c, nitrt_sadd(zero, nitrt_smul(get2(st + NIT_NORM_STAT * c + 2), nitrt_sint(dg[2 * c + 1]))));
-  /* dgamma: LINSUM((dgamma_c, 1, s_e)) */
+    uint64_t tm = 0, um = 0;
+    for (int64_t i = 0; i < l->nb; i++) {
+      int64_t blk = block(l, g, i), gc = b->gamma[chan(l, g, i)];
+      const int8_t *pv = b->v + blk * l->hw, *pd = b->dy + blk * l->hw;
+      for (int64_t k = 0; k < l->hw; k++) {
+        int64_t z = nn * pv[k] - s1, t = nn * gc * pd[k] - p, u = l->l1 ? nn * sgn(z) - sg : z;
+        if (mag(t) > tm) tm = mag(t);
+        if (mag(u) > um) um = mag(u);
+      }
+    }
+    b->P[g] = p, b->Q[g] = q, b->Sg[g] = sg, b->tmax[g] = tm, b->umax[g] = um;
+    NitS31 rho = get2(b->st + NIT_NORM_STAT * g + 2), sq = nitrt_sint(q);
+    put2(b->c1 + 2 * g, rho);
+    if (!l->l1) /* - rho^3 Q */
+      put2(b->c2 + 2 * g, nitrt_sneg(nitrt_smul(nitrt_smul(nitrt_smul(rho, rho), rho), sq)));
+    else /* - K rho^2 Q / N */
+      put2(b->c2 + 2 * g, nitrt_sneg(nitrt_sdiv(nitrt_smul(nitrt_smul(l->k, nitrt_smul(rho, rho)), sq), nitrt_sint(nn))));
+  }
+}
+
+/* Per channel: dbeta = sum dy; dgamma = sum over groups, ascending, of
+ * rho_g Qd_{g,c}, Qd = sum dy z over the group's elements in the channel. */
+static void param_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
+  (void)worker;
+  Bwd *b = env;
+  const Norm *l = b->l;
+  NitS31 zero = {0, 0};
+  for (int64_t c = lo; c < hi; c++) {
+    int64_t db = 0, qd = 0;
+    NitS31 dg = zero;
+    for (int64_t s = 0; s < l->n; s++) {
+      int64_t g = l->batch ? c : s, s1 = b->st[NIT_NORM_STAT * g], q = 0;
+      const int8_t *pv = b->v + (s * l->c + c) * l->hw, *pd = b->dy + (s * l->c + c) * l->hw;
+      for (int64_t k = 0; k < l->hw; k++) db += pd[k], q += (int64_t)pd[k] * (l->nn * pv[k] - s1);
+      if (l->batch) qd += q; /* one group: its Qd spans the samples */
+      else dg = nitrt_sadd(dg, nitrt_smul(get2(b->st + NIT_NORM_STAT * g + 2), nitrt_sint(q)));
+    }
+    if (l->batch) dg = nitrt_sadd(zero, nitrt_smul(get2(b->st + NIT_NORM_STAT * c + 2), nitrt_sint(qd)));
+    b->dbeta[c] = db;
+    put2(b->dg + 2 * c, dg);
+  }
+}
+
+/* dx = LINSUM((rho, T, sd), (c2, z or U, sd)), T = N dh - P, U = N sign z - Sg. */
+static void dx_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
+  (void)worker;
+  Bwd *b = env;
+  const Norm *l = b->l;
+  int64_t nn = l->nn;
+  for (int64_t g = lo; g < hi; g++) {
+    int64_t s1 = b->st[NIT_NORM_STAT * g], p = b->P[g], sg = b->Sg[g];
+    NitS31 a1 = get2(b->c1 + 2 * g), a2 = get2(b->c2 + 2 * g);
+    int64_t d1 = a1.e + b->sd - b->w, d2 = a2.e + b->sd - b->w;
+    for (int64_t i = 0; i < l->nb; i++) {
+      int64_t blk = block(l, g, i), gc = b->gamma[chan(l, g, i)];
+      const int8_t *pv = b->v + blk * l->hw, *pd = b->dy + blk * l->hw;
+      int64_t *o = b->S + blk * l->hw;
+      for (int64_t k = 0; k < l->hw; k++) {
+        int64_t z = nn * pv[k] - s1, t = nn * gc * pd[k] - p, u = l->l1 ? nn * sgn(z) - sg : z;
+        o[k] = align(a1.m, t, d1) + align(a2.m, u, d2);
+      }
+    }
+  }
+}
+
+int32_t nitrt_norm_backward(const NitCtx *ctx, const int64_t *desc, int64_t n, const int8_t *v, int32_t s_x,
+                            const int64_t *st, const int8_t *gamma, int32_t s_g, const int8_t *dy, int32_t s_e,
+                            int64_t *scratch, int64_t *S, int64_t *dbeta, int64_t *dgamma, int32_t *s_dgamma) {
+  Norm l = describe(desc, n);
+  int64_t ng = l.ng;
+  Bwd b = {&l, v, gamma, dy, st, NULL, NULL, NULL, NULL, NULL, NULL, NULL, dbeta, NULL, S, 0, 0};
+  b.P = scratch, b.Q = b.P + ng, b.Sg = b.Q + ng, b.c1 = b.Sg + ng, b.c2 = b.c1 + 2 * ng;
+  b.tmax = (uint64_t *)(b.c2 + 2 * ng), b.umax = b.tmax + ng, b.dg = (int64_t *)(b.umax + ng);
+
+  /* the parameter gradients; dgamma as LINSUM((dgamma_c, 1, s_e)) */
+  each(ctx, param_body, &b, l.c);
   Lin Lg = {0, 0, 0};
-  for (int64_t c = 0; c < l.c; c++) see(&Lg, get2(dg + 2 * c), s_e, 1);
+  for (int64_t c = 0; c < l.c; c++) see(&Lg, get2(b.dg + 2 * c), s_e, 1);
   int64_t wg = common(&Lg);
-  for (int64_t c = 0; c < l.c; c++) dgamma[c] = Lg.live ? align(get2(dg + 2 * c), 1, s_e, wg) : 0;
+  for (int64_t c = 0; c < l.c; c++) {
+    NitS31 x = get2(b.dg + 2 * c);
+    dgamma[c] = Lg.live ? align(x.m, 1, x.e + s_e - wg) : 0;
+  }
   *s_dgamma = (int32_t)wg;
   if (!S) return 0;
 
-  /* dx = LINSUM((rho, T, sd), (c2, z or U, sd)), T = N dh - P, U = N sign z - Sg */
-  for (int64_t g = 0; g < ng; g++) {
-    NitS31 rho = get2(st + NIT_NORM_STAT * g + 2), q = nitrt_sint(Q[g]);
-    put2(c1 + 2 * g, rho);
-    if (!l.l1)
-      put2(c2 + 2 * g, nitrt_sneg(nitrt_smul(nitrt_smul(nitrt_smul(rho, rho), rho), q)));
-    else
-      put2(c2 + 2 * g, nitrt_sneg(nitrt_sdiv(nitrt_smul(nitrt_smul(l.k, nitrt_smul(rho, rho)), q), nitrt_sint(nn))));
-  }
+  each(ctx, sums_body, &b, ng);
+  b.sd = (int64_t)s_g + s_e - s_x;
   uint64_t tmax = 0, umax = 0;
-  for (int64_t b = 0; b < n; b++)
-    for (int64_t c = 0; c < l.c; c++) {
-      const int8_t *pv = v + (b * l.c + c) * l.hw, *pd = dy + (b * l.c + c) * l.hw;
-      int64_t g = l.batch ? c : b, s1 = st[NIT_NORM_STAT * g];
-      for (int64_t k = 0; k < l.hw; k++) {
-        int64_t z = nn * pv[k] - s1, t = nn * gamma[c] * pd[k] - P[g];
-        int64_t u = l.l1 ? nn * sgn(z) - Sg[g] : z;
-        if (mag(t) > tmax) tmax = mag(t);
-        if (mag(u) > umax) umax = mag(u);
-      }
-    }
-  int64_t sd = (int64_t)s_g + s_e - s_x;
+  for (int64_t g = 0; g < ng; g++) {
+    if (b.tmax[g] > tmax) tmax = b.tmax[g];
+    if (b.umax[g] > umax) umax = b.umax[g];
+  }
   Lin L = {0, 0, 0};
   for (int64_t g = 0; g < ng; g++) {
-    see(&L, get2(c1 + 2 * g), sd, tmax);
-    see(&L, get2(c2 + 2 * g), sd, umax);
+    see(&L, get2(b.c1 + 2 * g), b.sd, tmax);
+    see(&L, get2(b.c2 + 2 * g), b.sd, umax);
   }
-  int64_t w = common(&L);
-  for (int64_t b = 0; b < n; b++)
-    for (int64_t c = 0; c < l.c; c++) {
-      const int8_t *pv = v + (b * l.c + c) * l.hw, *pd = dy + (b * l.c + c) * l.hw;
-      int64_t *o = S + (b * l.c + c) * l.hw;
-      int64_t g = l.batch ? c : b, s1 = st[NIT_NORM_STAT * g];
-      NitS31 a1 = get2(c1 + 2 * g), a2 = get2(c2 + 2 * g);
-      for (int64_t k = 0; k < l.hw; k++) {
-        int64_t z = nn * pv[k] - s1, t = nn * gamma[c] * pd[k] - P[g];
-        int64_t u = l.l1 ? nn * sgn(z) - Sg[g] : z;
-        o[k] = L.live ? align(a1, t, sd, w) + align(a2, u, sd, w) : 0;
-      }
-    }
-  return (int32_t)w;
+  if (!L.live) { /* the zero tensor */
+    for (int64_t j = 0; j < n * l.c * l.hw; j++) S[j] = 0;
+    return 0;
+  }
+  b.w = common(&L);
+  each(ctx, dx_body, &b, ng);
+  return (int32_t)b.w;
 }

@@ -51,7 +51,8 @@ Writes one JSON object per epoch in the same shape as the nitc executable's
 --log (epoch, epochs, step, train_loss, train_acc, test_acc, test_loss,
 samples_per_sec, seconds, the counts, and lr: the rate at the epoch's first
 step), so both can be tabulated and plotted by the same scripts. Prints the
-BLAS that torch uses to stderr once.
+BLAS that torch uses to stderr once. --threads (default 2) sets torch's threads
+and, unless already set, OPENBLAS_NUM_THREADS; OMP_WAIT_POLICY defaults to PASSIVE.
 
 Deliberately independent of the nitc code: it reads .nit, idx files and
 checkpoints itself.
@@ -70,6 +71,10 @@ def _early_threads():
 
 
 os.environ.setdefault('OPENBLAS_NUM_THREADS', _early_threads())
+# GNU OpenMP's default busy-waiting collapses throughput as soon as another process
+# wants a core (mlp_ln, 2 threads, a busy 2-core machine: 450 instead of 16000
+# samples/s); passive waiting costs little when the machine is idle
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
@@ -667,7 +672,8 @@ def blas_info():
     mkldnn = 'MKL-DNN' in cfg or 'oneDNN' in cfg
     return (f'torch {torch.__version__}, {info}, loaded: {", ".join(sorted(libs)) or "none found"}'
             f'{", oneDNN for convolutions" if mkldnn and torch.backends.mkldnn.is_available() else ""}, '
-            f'{torch.get_num_threads()} threads')
+            f'{torch.get_num_threads()} threads, OMP_WAIT_POLICY={os.environ.get("OMP_WAIT_POLICY")}, '
+            f'OPENBLAS_NUM_THREADS={os.environ.get("OPENBLAS_NUM_THREADS")}')
 
 
 # ------------------------------------------------------------------ main
@@ -722,6 +728,19 @@ def main():
     data = a.data or tb['data']
     if not data:
         die('no --data and no data in the train block')
+    if not a.data and not os.path.isabs(data) and not os.path.isdir(data):
+        # the train block's directory is relative to where nitc runs: try the
+        # .nit file's directory and its parents too (examples/ -> the repository)
+        d = os.path.dirname(os.path.abspath(a.model))
+        while True:
+            if os.path.isdir(os.path.join(d, data)):
+                data = os.path.join(d, data)
+                break
+            if os.path.dirname(d) == d:
+                break
+            d = os.path.dirname(d)
+    if not os.path.exists(os.path.join(data, 'train-images-idx3-ubyte')):
+        die(f'{data}: no idx data (train-images-idx3-ubyte); give --data DIR')
     inputs = a.inputs or ('unit' if a.init else 'standardize')
 
     torch.set_num_threads(a.threads)
@@ -740,7 +759,7 @@ def main():
     if a.init:
         info = load_ckpt(a.init, net, spec)
         print(f'torch_mirror: initial weights from {a.init} (model {info["model"]}, seed {info["seed"]}, '
-              f'{info["epoch"]} epochs done, {info["tensors"]} tensors, int{info["master_bits"]} masters)',
+              f'epochs done: {info["epoch"]}, {info["tensors"]} tensors, int{info["master_bits"]} masters)',
               file=sys.stderr, flush=True)
     n = x.shape[0]
     steps = (n + batch - 1) // batch

@@ -37,11 +37,11 @@ void emit_norm_decls(Cg *g) {
   for (int i = 0; i < g->m->nnodes; i++) any |= op_is_norm(g->m->nodes[i].op);
   if (!any) return;
   Ty P = g->t_ptr, I32 = g->t_i32, I64 = g->t_i64;
-  Ty af[] = {P, I64, P, I32, P, I32, P, I32, I32, P, P, P, P};
-  g->ft_normf = LLVMFunctionType(I32, af, 13, 0);
+  Ty af[] = {P, P, I64, P, I32, P, I32, P, I32, I32, P, P, P, P};
+  g->ft_normf = LLVMFunctionType(I32, af, 14, 0);
   g->f_normf = LLVMAddFunction(g->mod, "nitrt_norm_forward", g->ft_normf);
-  Ty ab[] = {P, I64, P, I32, P, P, I32, P, I32, P, P, P, P, P};
-  g->ft_normb = LLVMFunctionType(I32, ab, 14, 0);
+  Ty ab[] = {P, P, I64, P, I32, P, P, I32, P, I32, P, P, P, P, P};
+  g->ft_normb = LLVMFunctionType(I32, ab, 15, 0);
   g->f_normb = LLVMAddFunction(g->mod, "nitrt_norm_backward", g->ft_normb);
 }
 
@@ -73,7 +73,8 @@ void norm_forward(Cg *g, const LayerIO *io) {
   Val v_run = g->p->stats_off[t] >= 0 ? l_slab(g, g->f.v_params, g->p->stats_off[t], "norm.running")
                                       : LLVMConstNull(g->t_ptr);
   Val v_S = acc_ptr(g);
-  Val args[] = {desc_of(g, nd),
+  Val args[] = {g->f.v_ctx,
+                desc_of(g, nd),
                 g->f.v_n,
                 io->v_in,
                 io->v_sin,
@@ -86,7 +87,7 @@ void norm_forward(Cg *g, const LayerIO *io) {
                 stat_of(g, io->i),
                 scratch_of(g),
                 v_S};
-  Val v_w = l_call(g, g->ft_normf, g->f_normf, args, 13, "norm.W");
+  Val v_w = l_call(g, g->ft_normf, g->f_normf, args, 14, "norm.W");
   Val v_k = requant(g, true, v_S, io->v_cnt, io->v_out, g->f.v_ract, v_key_for(g, NIT_TID_ACT(io->i), "key.act"));
   set_exp(g, io->i, 0, l_add(g, v_w, v_k, "s.out"));
 }
@@ -100,7 +101,8 @@ void norm_backward(Cg *g, const LayerIO *io) {
   Val v_dbeta = grad_ptr(g);                                                  /* i64 (C) */
   Val v_dgamma = l_gep(g, g->t_i64, v_dbeta, l_i64(g, c), "dgamma.S");        /* i64 (C) */
   Val var_sdg = l_var(g, g->t_i32, "s.dgamma.var", NULL);
-  Val args[] = {desc_of(g, nd),
+  Val args[] = {g->f.v_ctx,
+                desc_of(g, nd),
                 g->f.v_n,
                 io->v_src,
                 get_exp(g, nd->in[0], 0, "s.x"),
@@ -114,7 +116,7 @@ void norm_backward(Cg *g, const LayerIO *io) {
                 v_dbeta,
                 v_dgamma,
                 var_sdg};
-  Val v_w = l_call(g, g->ft_normb, g->f_normb, args, 14, "norm.dx.W");
+  Val v_w = l_call(g, g->ft_normb, g->f_normb, args, 15, "norm.dx.W");
   if (io->need_in) deliver_acc(g, io->i, &io->d, v_S, true, v_w, NULL);
   sgd_update(g, t, c, v_dgamma, g->t_i64, l_get(g, g->t_i32, var_sdg, "s.dgamma"));
   sgd_update(g, t + 1, c, v_dbeta, g->t_i64, io->v_se);

@@ -5,7 +5,8 @@
 #      --resume to 2 (bit-exact resume);
 #   2. eval of the final checkpoint reports the accuracy train reported;
 #   3. --threads 1 and --threads 2 write the same checkpoint bytes;
-#   4. a corrupt checkpoint is refused with exit 1 and left untouched.
+#   4. a corrupt checkpoint is refused with exit 1 and left untouched;
+#   5. resuming from --save-init's epoch-0 state is the same run.
 #   resume.sh BUILD_DIR MODEL.nit MKDATA WORK_DIR
 set -uo pipefail
 build="$1"; model="$2"; mkdata="$3"; work="$4"
@@ -21,10 +22,12 @@ exe="$work/model"
 "$build/compiler/nitc" "$model" --batch 32 -o "$exe" || { echo "FAIL nitc"; exit 1; }
 run() { "$exe" train --data "$work/data" --seed 5 --quiet "$@" > "$work/last.out" 2>&1; }
 
-check "train 2 epochs" run --epochs 2 --save "$work/straight.ckpt"
+check "train 2 epochs" run --epochs 2 --save "$work/straight.ckpt" --save-init "$work/init.ckpt"
 check "train 1 epoch" run --epochs 1 --save "$work/half.ckpt"
 check "resume to 2 epochs" run --epochs 2 --resume "$work/half.ckpt" --save "$work/resumed.ckpt"
 check "resume is bit-exact" cmp "$work/straight.ckpt" "$work/resumed.ckpt"
+check "resume from the initial state" run --epochs 2 --resume "$work/init.ckpt" --save "$work/from-init.ckpt"
+check "the initial state starts the same run" cmp "$work/straight.ckpt" "$work/from-init.ckpt"
 
 run --epochs 2 --save "$work/again.ckpt" --log "$work/log.jsonl"
 # eval of the checkpoint must see exactly the logits train's last test pass saw:
