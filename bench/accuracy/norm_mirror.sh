@@ -136,6 +136,7 @@ for pair in $NETS; do
   done
 done
 
+# shellcheck disable=SC2086  # NETS: one argument per NET:DATA pair
 "$PY" - "$LOGS" "$OUT/table.md" "$SEEDS" $NETS <<'EOF'
 import json, os, re, sys
 logs, table, seeds, pairs = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4:]
