@@ -26,10 +26,12 @@ static const char usage[] = "usage: nitc FILE.nit [options]\n"
                             "  --batch N           compiled maximum batch (overrides the train block), 1..65536\n"
                             "  --weight-bits A     weight accumulation bits A in 8..16 (overrides the train block;\n"
                             "                      recipe niti)\n"
-                            "  --recipe NAME       training recipe, niti or ghaffari (replaces the train block's;\n"
-                            "                      its defaults apply to the settings the file leaves out)\n"
+                            "  --recipe NAME       training recipe, niti, ghaffari or shiftquant (replaces the train\n"
+                            "                      block's; its defaults apply to the settings the file leaves out)\n"
                             "  --master-bits A     width of the master weights, 16 or 32 (overrides the train block;\n"
-                            "                      recipes with masters)\n"
+                            "                      recipes with masters: ghaffari, shiftquant)\n"
+                            "  --grad-bits B       width of the errors, B in 2..8 (overrides the train block's\n"
+                            "                      bits grad=; recipes with masters)\n"
                             "  --runtime-dir DIR   where libnitrt-<triple>.a is found\n"
                             "  --gemm-kernel M,N,K instead of a model, emit (obj, asm or llvm) the int8 GEMM\n"
                             "                      kernel alone as nit_gemm (bench/gemm uses it)\n"
@@ -117,12 +119,18 @@ static int parse_args(int argc, char **argv, Options *o) {
       if (!(v = value(argc, argv, &i, "--recipe"))) return 1;
       int k = 0;
       while (k < NIT_RECIPE_COUNT && strcmp(nit_recipe_names[k], v) != 0) k++;
-      if (strcmp(v, "shiftquant") == 0 || strcmp(v, "unified") == 0) {
+      if (strcmp(v, "unified") == 0) {
         diag_plain("recipe '%s' is not implemented yet (docs/status.md)", v);
         return 1;
       }
       if (k == NIT_RECIPE_COUNT) {
-        diag_plain("unknown --recipe '%s' (expected niti or ghaffari)", diag_quote(v));
+        char list[128] = "";
+        for (int j = 0; j < NIT_RECIPE_COUNT; j++) {
+          strcat(list, nit_recipe_names[j]);
+          if (j + 2 < NIT_RECIPE_COUNT) strcat(list, ", ");
+          else if (j + 2 == NIT_RECIPE_COUNT) strcat(list, " or ");
+        }
+        diag_plain("unknown --recipe '%s' (expected %s)", diag_quote(v), list);
         return 1;
       }
       o->recipe = 1 + k;
@@ -133,6 +141,8 @@ static int parse_args(int argc, char **argv, Options *o) {
         return 1;
       }
       o->master_bits = atoi(v);
+    } else if (is_opt(a, "--grad-bits")) {
+      if (!(v = value(argc, argv, &i, "--grad-bits")) || !int_arg("--grad-bits", v, 2, 8, &o->grad_bits)) return 1;
     } else if (is_opt(a, "--gemm-kernel")) {
       if (!(v = value(argc, argv, &i, "--gemm-kernel"))) return 1;
       char *end;
@@ -202,9 +212,11 @@ static void print_recipe_line(const Recipe *r) {
     for (int i = 1; i < r->nlr; i++) printf(" then %s at %d", sema_dec_str(r->lr[i]), r->lr_at[i]);
   }
   if (r->warmup) printf(", warmup steps(%" PRId64 ", ratio=%s)", r->warmup, sema_dec_str(r->warmup_ratio));
-  printf(", momentum %s, decay %s, master int%d, bits act=8 weight=8 grad=8, loss softmax_ce(exp=%s), holdout %d\n",
-         sema_dec_str(r->momentum), sema_dec_str(r->wdecay), r->master_bits, r->loss_table ? "table" : "niti",
-         r->holdout);
+  printf(", momentum %s, decay %s, master int%d, bits act=%d weight=%d grad=%d", sema_dec_str(r->momentum),
+         sema_dec_str(r->wdecay), r->master_bits, r->bits_act, r->bits_weight, r->bits_grad);
+  /* sema checked the grouping: it indexes the shared name table */
+  if (r->kind == NIT_RECIPE_SHIFTQUANT) printf(", groups %s", nit_groups_names[r->groups]);
+  printf(", loss softmax_ce(exp=%s), holdout %d\n", r->loss_table ? "table" : "niti", r->holdout);
 }
 
 /* --emit shapes: the checked model and its memory plan as a table on stdout.
@@ -279,7 +291,12 @@ int main(int argc, char **argv) {
   Ast *prog = parse_source(src);
   if (!prog) return 1;
   SemaOverrides ov = {
-      .batch = opt.batch, .weight_bits = opt.weight_bits, .recipe = opt.recipe, .master_bits = opt.master_bits};
+      .batch = opt.batch,
+      .weight_bits = opt.weight_bits,
+      .recipe = opt.recipe,
+      .master_bits = opt.master_bits,
+      .grad_bits = opt.grad_bits,
+  };
   Model *m = sema_check(prog, &ov);
   if (!m) return 1;
 

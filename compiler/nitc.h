@@ -273,6 +273,10 @@ typedef struct Recipe {
   Dec warmup_ratio;           /* start ratio of the warmup, in (0, 1] */
   Dec momentum;               /* in [0, 1), default 0.9 */
   Dec wdecay;                 /* coupled weight decay in [0, 1), default 0.0005 */
+  int bits_act;               /* b_a in 2..8, default 8 (8 under niti) */
+  int bits_weight;            /* b_w in 2..8, default 8: the views' width */
+  int bits_grad;              /* b_g in 2..8, default 8; shiftquant: 4 */
+  int groups;                 /* NIT_GROUPS_*, shiftquant only, default channel */
 } Recipe;
 
 typedef struct Model {
@@ -334,6 +338,7 @@ typedef struct Plan {
   Buf *nstat;          /* (nnodes) norm layers: i64 (groups, NIT_NORM_STAT) kept
                           * from the training forward for the backward */
   Buf norm;            /* i64 scratch of the norm kernels, largest norm layer */
+  Buf sq;              /* shiftquant: i64 per group of SQ_b (groups of the largest error) */
   int64_t sgd_count;   /* elements of the largest parameter tensor */
   Buf red;             /* small results handed from a serial phase to workers */
   Buf rq;              /* a parallel requantization's arguments and per-worker maxima */
@@ -385,6 +390,7 @@ typedef struct SemaOverrides {
   int recipe;      /* 1 + NIT_RECIPE_*: replaces the file's recipe, whose
                     * defaults then apply to the settings the file leaves */
   int master_bits; /* 16 or 32 */
+  int grad_bits;   /* 2..8: replaces `bits grad=` (recipes with masters) */
 } SemaOverrides;
 
 /* Check a program and build its Model. Returns NULL after reporting errors.
@@ -516,6 +522,7 @@ typedef struct Options {
   int weight_bits;         /* --weight-bits A, 0 = recipe's */
   int recipe;              /* --recipe: 1 + NIT_RECIPE_*, 0 = the file's */
   int master_bits;         /* --master-bits 16|32, 0 = recipe's */
+  int grad_bits;           /* --grad-bits 2..8, 0 = recipe's */
   const char *runtime_dir; /* --runtime-dir: where libnitrt-<triple>.a lives */
   int64_t gemm[3];         /* --gemm-kernel M,N,K; 0 = compile a model */
 } Options;

@@ -319,6 +319,13 @@ Plan *plan_build(Model *m) {
     if (NIT_NORM_SCRATCH(B, nd->out.c) > max_norm) max_norm = NIT_NORM_SCRATCH(B, nd->out.c);
   }
   p->norm = max_norm ? take(&top, max_norm * 8) : (Buf){-1, 0};
+  p->sq.off = -1;
+  if (m->recipe.kind == NIT_RECIPE_SHIFTQUANT) { /* groups: channels (classes at LOSS) or samples */
+    int64_t ng = B > m->classes ? B : m->classes;
+    for (int i = 0; i < n; i++)
+      if (m->nodes[i].out.c > ng) ng = m->nodes[i].out.c;
+    p->sq = take(&top, ng * 8);
+  }
   p->work_bytes = top;
   if (p->work_bytes + p->param_bytes > PLAN_MAX_BYTES) {
     diag_error(m->loc, "model '%s' needs %s of memory (parameters %s, work %s at batch %d), over the limit of %s",

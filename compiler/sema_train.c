@@ -35,6 +35,8 @@ Recipe sema_default_recipe(void) {
   r.mu[0] = 3;
   r.mu_from[0] = 1;
   r.weight_bits = 8;
+  r.bits_act = r.bits_weight = r.bits_grad = 8;
+  r.groups = NIT_GROUPS_CHANNEL;
   /* settings of the recipes with masters; recipe-dependent defaults (the
    * rounding modes, the loss, decay) are applied once the recipe is known */
   r.kind = NIT_RECIPE_NITI;
@@ -55,7 +57,9 @@ Recipe sema_default_recipe(void) {
  * (unchanged, so every niti model stays as it was); ghaffari's are
  * docs/recipes.md, "Recipe ghaffari": every rounding stochastic, the table
  * softmax loss, coupled decay 0.0005, and the warmup's start ratio 0.001
- * ("Learning-rate schedules"). */
+ * ("Learning-rate schedules"). shiftquant's ("Recipe shiftquant", Rules) are
+ * ghaffari's but for 4-bit errors (bits grad=4; act and weight stay 8), the
+ * forward sites act and view rounding to nearest, and channel groups. */
 void sema_recipe_defaults(Recipe *r) {
   if (r->kind == NIT_RECIPE_NITI) return;
   r->act_round = r->err_round = r->grad_round = NIT_ROUND_STOCHASTIC;
@@ -63,23 +67,37 @@ void sema_recipe_defaults(Recipe *r) {
   r->loss_table = true;
   r->wdecay = (Dec){5, 4};
   r->warmup_ratio = (Dec){1, 3};
+  r->bits_act = r->bits_weight = r->bits_grad = 8;
+  r->groups = NIT_GROUPS_CHANNEL;
+  if (r->kind == NIT_RECIPE_SHIFTQUANT) {
+    r->bits_grad = 4;
+    r->act_round = r->view_round = NIT_ROUND_NEAREST;
+  }
 }
 
 /* ------------------------------------------------------------ the settings */
 
 typedef void SettingFn(Sema *s, const Ast *st);
 static SettingFn set_data, set_batch, set_epochs, set_rounding, set_update, set_weights, set_seed, set_loss, set_decay,
-    set_holdout, set_recipe, set_lr, set_warmup, set_momentum, set_master, set_bits;
+    set_holdout, set_recipe, set_lr, set_warmup, set_momentum, set_master, set_bits, set_groups;
 
-/* recipes under which a setting is valid */
-enum { R_NITI = 1 << NIT_RECIPE_NITI, R_GHAFFARI = 1 << NIT_RECIPE_GHAFFARI, R_ALL = R_NITI | R_GHAFFARI };
+/* recipes under which a setting is valid; R_MASTERS: the recipes with masters
+ * (a learning rate, momentum, coupled decay, views) */
+enum {
+  R_NITI = 1 << NIT_RECIPE_NITI,
+  R_GHAFFARI = 1 << NIT_RECIPE_GHAFFARI,
+  R_SHIFTQUANT = 1 << NIT_RECIPE_SHIFTQUANT,
+  R_MASTERS = R_GHAFFARI | R_SHIFTQUANT,
+  R_ALL = R_NITI | R_MASTERS,
+};
 
 static const struct Setting {
   const char *name;
   SettingFn *fn;
   const char *example;
   unsigned recipes;
-  /* under another recipe: "'NAME' <what>; recipe R <instead>" */
+  /* under another recipe: "'NAME' <what>; recipe R <instead>"; a setting
+   * that niti lacks names the recipes that have it after <what> */
   const char *what, *instead;
 } settings[] = {
     {"data", set_data, "data idx(\"data/mnist\")", R_ALL, NULL, NULL},
@@ -93,13 +111,12 @@ static const struct Setting {
     {"decay", set_decay, "decay off", R_ALL, NULL, NULL},
     {"holdout", set_holdout, "holdout 5000", R_ALL, NULL, NULL},
     {"recipe", set_recipe, "recipe ghaffari", R_ALL, NULL, NULL},
-    {"lr", set_lr, "lr 0.1 then 0.01 at 30", R_GHAFFARI, "is a setting of recipe ghaffari", "uses 'update'"},
-    {"warmup", set_warmup, "warmup 500", R_GHAFFARI, "is a setting of recipe ghaffari",
-     "has no learning rate to warm up"},
-    {"momentum", set_momentum, "momentum 0.9", R_GHAFFARI, "is a setting of recipe ghaffari", "has no momentum"},
-    {"master", set_master, "master int16", R_GHAFFARI, "is a setting of recipe ghaffari", "uses 'weights'"},
-    {"bits", set_bits, "bits act=8 weight=8 grad=8", R_GHAFFARI, "is a setting of recipe ghaffari",
-     "uses 8 bits everywhere"},
+    {"lr", set_lr, "lr 0.1 then 0.01 at 30", R_MASTERS, "is a setting of", "uses 'update'"},
+    {"warmup", set_warmup, "warmup 500", R_MASTERS, "is a setting of", "has no learning rate to warm up"},
+    {"momentum", set_momentum, "momentum 0.9", R_MASTERS, "is a setting of", "has no momentum"},
+    {"master", set_master, "master int16", R_MASTERS, "is a setting of", "uses 'weights'"},
+    {"bits", set_bits, "bits act=8 weight=8 grad=4", R_MASTERS, "is a setting of", "uses 8 bits everywhere"},
+    {"groups", set_groups, "groups channel", R_SHIFTQUANT, "is a setting of", "quantizes errors per tensor"},
 };
 enum { NSETTINGS = sizeof settings / sizeof settings[0] };
 
@@ -204,6 +221,31 @@ static bool choice(Sema *s, const Ast *w, const char *what, const char *const *n
   return false;
 }
 
+/* "recipe ghaffari", "recipes ghaffari and shiftquant": the recipes of a
+ * mask of R_* bits, for the messages that name the recipes of a setting */
+static const char *recipes_of(unsigned mask) {
+  char list[128] = "";
+  int n = 0, k = 0;
+  for (int i = 0; i < NIT_RECIPE_COUNT; i++) n += (mask >> i) & 1u;
+  strcat(list, n == 1 ? "recipe " : "recipes ");
+  for (int i = 0; i < NIT_RECIPE_COUNT; i++) {
+    if (!((mask >> i) & 1u)) continue;
+    strcat(list, nit_recipe_names[i]);
+    k++;
+    if (k + 1 < n) strcat(list, ", ");
+    else if (k + 1 == n) strcat(list, " and ");
+  }
+  return mem_strdup(list);
+}
+
+/* "<what> <the recipes of mask>", in arena memory */
+static const char *of_recipes(const char *what, unsigned mask) {
+  const char *list = recipes_of(mask);
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s %s", what, list);
+  return mem_strdup(buf);
+}
+
 /* The error for a setting (or a part of one) used under a recipe that does
  * not have it, with a note at the `recipe` setting when there is one. After
  * a bad `recipe` word the recipe is unknown: say nothing. */
@@ -245,7 +287,7 @@ static void set_rounding(Sema *s, const Ast *st) {
     }
     if (!masters && (strcmp(w->name, "view") == 0 || strcmp(w->name, "update") == 0)) {
       const char *name = strcmp(w->name, "view") == 0 ? "rounding view=" : "rounding update=";
-      wrong_recipe(s, w->name_loc, name, "is a setting of recipe ghaffari", "has no masters");
+      wrong_recipe(s, w->name_loc, name, of_recipes("is a setting of", R_MASTERS), "has no masters");
       continue;
     }
     int t;
@@ -368,7 +410,8 @@ static void set_decay(Sema *s, const Ast *st) {
   int v;
   if (!has_masters(s)) {
     if (w->kind == ND_INT || w->kind == ND_DEC)
-      wrong_recipe(s, w->loc, "decay DECIMAL", "is the weight decay of recipe ghaffari", "takes decay on or off");
+      wrong_recipe(s, w->loc, "decay DECIMAL", of_recipes("is the weight decay of", R_MASTERS),
+                   "takes decay on or off");
     else if (choice(s, w, "decay setting", onoff, 2, &v)) s->r.decay = v == 1;
     return;
   }
@@ -382,13 +425,13 @@ static void set_decay(Sema *s, const Ast *st) {
   else sema_dec(s, w, "decay", (Dec){0, 0}, false, (Dec){1, 0}, true, &s->r.wdecay);
 }
 
-/* recipe niti | ghaffari */
+/* recipe niti | ghaffari | shiftquant */
 static void set_recipe(Sema *s, const Ast *st) {
   const Ast *w = one_word(s, st);
   int k;
   s->recipe_bad = true;
   if (!w) return;
-  if (is_word(w, "shiftquant") || is_word(w, "unified")) {
+  if (is_word(w, "unified")) {
     sema_error(s, w->loc, "recipe '%s' is not implemented yet (docs/status.md)", w->name);
     return;
   }
@@ -538,10 +581,12 @@ static void set_master(Sema *s, const Ast *st) {
   if (w && choice(s, w, "master width", widths, 2, &v)) s->r.master_bits = v ? 32 : 16;
 }
 
-/* bits act=B weight=B grad=B: only 8 is implemented (docs/status.md) */
+/* bits act=B weight=B grad=B, any of them, B in 2..8: the widths of the
+ * activations, the weights' views and the errors (docs/recipes.md, "Recipe
+ * shiftquant"); the others keep the recipe's */
 static void set_bits(Sema *s, const Ast *st) {
   if (!st->kids) {
-    sema_error(s, st->loc, "'bits' needs widths, e.g. bits act=8 weight=8 grad=8");
+    sema_error(s, st->loc, "'bits' needs widths, e.g. bits act=8 weight=8 grad=4");
     return;
   }
   static const char *const targets[] = {"act", "weight", "grad"};
@@ -564,7 +609,44 @@ static void set_bits(Sema *s, const Ast *st) {
     }
     seen[t] = w;
     if (!int_in(s, w->lhs, "the width", 2, 8, &b)) continue;
-    if (b != 8) sema_error(s, w->lhs->loc, "widths below 8 bits are not implemented yet");
+    int *width[] = {&s->r.bits_act, &s->r.bits_weight, &s->r.bits_grad};
+    *width[t] = (int)b;
+  }
+}
+
+/* groups channel | sample | tensor: the groups of shiftquant's error
+ * quantizer; `weight=channel` (the same construction on the weights' views)
+ * is specified but not implemented */
+static void set_groups(Sema *s, const Ast *st) {
+  if (!st->kids) {
+    sema_error(s, st->loc, "'groups' needs a grouping, e.g. groups channel");
+    return;
+  }
+  const Ast *g = NULL, *wt = NULL;
+  int v;
+  for (const Ast *w = st->kids; w; w = w->next) {
+    if (w->kind == ND_KWARG) {
+      if (strcmp(w->name, "weight") != 0) {
+        sema_error(s, w->name_loc, "unknown groups target '%s' (expected weight=)", diag_quote(w->name));
+        continue;
+      }
+      if (wt) {
+        sema_error(s, w->loc, "'weight' is set twice");
+        diag_note(wt->loc, "first set here");
+        continue;
+      }
+      wt = w;
+      static const char *const weight_groups[] = {"channel"};
+      if (choice(s, w->lhs, "weight grouping", weight_groups, 1, &v))
+        sema_error(s, w->loc, "groups weight=channel is not implemented yet");
+      continue;
+    }
+    if (g) {
+      sema_error(s, w->loc, "'groups' takes one grouping, e.g. groups channel");
+      continue;
+    }
+    g = w;
+    if (choice(s, w, "grouping", nit_groups_names, NIT_GROUPS_COUNT, &v)) s->r.groups = v;
   }
 }
 
@@ -612,7 +694,8 @@ void sema_train(Sema *s, const Ast *train) {
     seen[i] = st;
     if (set->fn == set_recipe) continue; /* read above */
     if (!(set->recipes & (1u << s->r.kind))) {
-      wrong_recipe(s, st->name_loc, set->name, set->what, set->instead);
+      const char *what = set->recipes & R_NITI ? set->what : of_recipes(set->what, set->recipes);
+      wrong_recipe(s, st->name_loc, set->name, what, set->instead);
       continue;
     }
     set->fn(s, st);

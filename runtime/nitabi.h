@@ -46,15 +46,29 @@ enum {
 #define NIT_ROUND_COUNT 3
 static const char *const nit_round_names[NIT_ROUND_COUNT] = {"pseudo", "stochastic", "nearest"};
 
-/* Training recipes (docs/recipes.md): NITI's, and Ghaffari et al.'s integer
- * SGD with masters, momentum and learning-rate schedules. One table of names
- * for the .nit file's `recipe` setting, the command lines and every report. */
+/* Training recipes (docs/recipes.md): NITI's; Ghaffari et al.'s integer
+ * SGD with masters, momentum and learning-rate schedules; ShiftQuant's
+ * sub-8-bit errors with power-of-two group scales on top of it. One table of
+ * names for the .nit file's `recipe` setting, the command lines and every
+ * report. */
 enum {
   NIT_RECIPE_NITI = 0,
   NIT_RECIPE_GHAFFARI = 1,
+  NIT_RECIPE_SHIFTQUANT = 2,
 };
-#define NIT_RECIPE_COUNT 2
-static const char *const nit_recipe_names[NIT_RECIPE_COUNT] = {"niti", "ghaffari"};
+#define NIT_RECIPE_COUNT 3
+static const char *const nit_recipe_names[NIT_RECIPE_COUNT] = {"niti", "ghaffari", "shiftquant"};
+
+/* The groups of ShiftQuant's error quantizer SQ_b (docs/recipes.md, "The
+ * shiftquant recipe"): the channels of an (n, C, H, W) error (the classes of
+ * the loss's), its samples, or the whole tensor. */
+enum {
+  NIT_GROUPS_CHANNEL = 0,
+  NIT_GROUPS_SAMPLE = 1,
+  NIT_GROUPS_TENSOR = 2,
+};
+#define NIT_GROUPS_COUNT 3
+static const char *const nit_groups_names[NIT_GROUPS_COUNT] = {"channel", "sample", "tensor"};
 
 /* Learning-rate schedules (docs/recipes.md, "Learning-rate schedules"). */
 enum {
@@ -241,7 +255,11 @@ typedef struct NitNode {
   X(I64, uint64_t, momentum_n) /* SGD momentum, decimal */                       \
   X(I32, int32_t, momentum_f)                                                    \
   X(I64, uint64_t, wdecay_n)   /* coupled weight decay, decimal */               \
-  X(I32, int32_t, wdecay_f)
+  X(I32, int32_t, wdecay_f)                                                      \
+  X(I32, int32_t, bits_act)    /* b_a: widths of activations, views, errors, */  \
+  X(I32, int32_t, bits_weight) /* b_w  2..8 (8 under niti)                    */  \
+  X(I32, int32_t, bits_grad)   /* b_g                                         */  \
+  X(I32, int32_t, groups)      /* NIT_GROUPS_*: SQ_b's groups (shiftquant) */
 typedef struct NitRecipe {
   NIT_RECIPE_FIELDS(NIT_DECLARE_SCALAR, NIT_DECLARE_ARRAY)
 } NitRecipe;

@@ -182,6 +182,11 @@ int nitrt_cmd_info(void) {
     printf("        recipe %s: masters int%d, rounding view %s, update %s; loss %s\n", nit_recipe_names[r.kind],
            r.master_bits, nitrt_round_name(r.view_round), nitrt_round_name(r.update_round),
            r.loss_table ? "table softmax" : "softmax");
+    const NitRecipe *k = &m->recipe; /* compiled in: widths and groups */
+    printf("        bits act=%d weight=%d grad=%d", k->bits_act, k->bits_weight, k->bits_grad);
+    if (k->kind == NIT_RECIPE_SHIFTQUANT && k->groups >= 0 && k->groups < NIT_GROUPS_COUNT)
+      printf("; error groups %s (SQ_%d)", nit_groups_names[k->groups], k->bits_grad);
+    printf("\n");
     if (l->kind == NIT_LR_COSINE)
       printf("        lr cosine(%s, period=%d, min=%s)", nitrt_fmt_decimal(d, l->n[0], l->f[0]), l->period,
              nitrt_fmt_decimal(e, l->min_n, l->min_f));

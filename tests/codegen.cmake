@@ -5,6 +5,8 @@
 #                     byte for byte after every step (tests/codegen/run_diff.sh)
 #   codegen_diff_ghaffari  COUNT/4 random networks of recipe ghaffari (masters,
 #                     views, table softmax, SGD) against the reference
+#   codegen_diff_shiftquant  COUNT/4 networks of recipe shiftquant (widths
+#                     2..8, SQ_b with channel, sample and tensor groups)
 #   codegen_diff_<k>  the same with the portable GEMM kernels forced
 #                     (NITC_GEMM=generic, lanes, plain), fewer networks, and
 #                     no error-buffer sharing, so every error is compared
@@ -45,6 +47,12 @@ add_test(NAME codegen_diff_ghaffari
   COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} 11 ${CG_GH_COUNT})
 set_tests_properties(codegen_diff_ghaffari PROPERTIES TIMEOUT 900
   ENVIRONMENT "NITC_DIFF_RECIPE=ghaffari;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
+
+# Recipe shiftquant: as many networks again, with widths 2..8 and SQ's groups.
+add_test(NAME codegen_diff_shiftquant
+  COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} 21 ${CG_GH_COUNT})
+set_tests_properties(codegen_diff_shiftquant PROPERTIES TIMEOUT 900
+  ENVIRONMENT "NITC_DIFF_RECIPE=shiftquant;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
 
 set(CG_KIND_SEED 2)
 foreach(kind generic lanes plain)

@@ -77,6 +77,10 @@ uint64_t cg_fingerprint(const Model *m) {
   if (m->recipe.kind != NIT_RECIPE_NITI) /* niti fingerprints stay those of earlier releases */
     len += snprintf(buf + len, sizeof buf - (size_t)len, ";recipe=%d;master=%d", m->recipe.kind,
                     m->recipe.master_bits);
+  const Recipe *r = &m->recipe; /* the widths and groups change what the weights mean */
+  if (r->bits_act != 8 || r->bits_weight != 8 || r->bits_grad != 8 || r->kind == NIT_RECIPE_SHIFTQUANT)
+    len += snprintf(buf + len, sizeof buf - (size_t)len, ";bits=%d,%d,%d;groups=%d", r->bits_act, r->bits_weight,
+                    r->bits_grad, r->groups);
   for (int k = 0; k < len; k++) h = (h ^ (unsigned char)buf[k]) * 0x100000001b3ull;
   return h;
 }
@@ -210,6 +214,10 @@ static Val recipe_value(Cg *g, Ty *t_rec_out) {
   rv[R_momentum_f] = l_i32(g, r->momentum.f);
   rv[R_wdecay_n] = l_u64(g, r->wdecay.n);
   rv[R_wdecay_f] = l_i32(g, r->wdecay.f);
+  rv[R_bits_act] = l_i32(g, r->bits_act);
+  rv[R_bits_weight] = l_i32(g, r->bits_weight);
+  rv[R_bits_grad] = l_i32(g, r->bits_grad);
+  rv[R_groups] = l_i32(g, r->groups);
   *t_rec_out = t;
   return LLVMConstNamedStruct(t, rv, R_NFIELDS);
 }

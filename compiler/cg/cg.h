@@ -85,12 +85,14 @@ typedef struct Cg {
   Val f_mix, f_key, f_round, f_bits, f_sat8;
   Val f_wview, f_loss;
   Ty ft_mix, ft_key, ft_round, ft_bits, ft_sat8, ft_wview, ft_loss;
-  Val f_maxabs32, f_maxabs64, f_round8_32, f_round8_64;
+  Val f_maxabs32, f_maxabs64;
+  Val f_roundb[9][2]; /* round8 of b-bit results from [b][wide] accumulators */
   Ty ft_maxabs, ft_round8;
   Val f_uplan32, f_uplan64, f_uapply32, f_uapply64;
   Ty ft_uplan, ft_uapply;
   Val f_tloss, f_maxabs8, f_maxabs16; /* recipes with masters */
   Ty ft_tloss;
+  Val f_rq_vieww; /* views of weights at recipe.bits_weight */
   Val f_rq_view, f_rq_g32, f_rq_g64, f_rq_master, f_linsum3, f_linsum2, f_lplan, f_recip;
   Ty ft_rq, ft_linsum3, ft_linsum2, ft_lplan, ft_recip;
   Val f_normf, f_normb; /* the runtime's norm kernels */
@@ -202,7 +204,9 @@ void emit_bits(Cg *g);
 void emit_sat8(Cg *g);
 void emit_round(Cg *g);
 Val emit_maxabs(Cg *g, Ty t_acc, const char *name);
-Val emit_round8(Cg *g, Ty t_acc, const char *name);
+Val emit_round8(Cg *g, Ty t_acc, int bits, const char *name); /* sat to lim(bits), int8 out */
+void emit_round_fns(Cg *g);                                  /* f_roundb of the recipe's widths */
+int round_lim(int bits);                                      /* 2^(bits-1) - 1 */
 
 /* Loop invariants of R(., k) for k >= 1, in type t. */
 typedef struct RoundK {
@@ -210,11 +214,16 @@ typedef struct RoundK {
   Val v_k, v_mask, v_odd, v_h, v_lomask, v_half, v_isk1, v_mask64;
 } RoundK;
 RoundK round_consts(Cg *g, Ty t, Val v_k32);
-/* R(x, k) of one element for a fixed mode, saturated to int8 when sat. */
-Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx, bool sat);
-/* Requantize count accumulators into int8 out; returns k (i32). */
-Val requant(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key);
-Val requant_fused(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key, Val v_fused);
+/* R(x, k) of one element for a fixed mode, saturated to [-lim, lim] and
+ * int8 when lim > 0. */
+Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx, int lim);
+/* RQ_bits of count accumulators into int8 out; returns k (i32). */
+Val requant(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key);
+Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key,
+                  Val v_fused);
+/* The recipe's error quantizer EQ at a site: s is the error's per-sample
+ * shape (SQ's groups); returns the exponent offset (i32). */
+Val err_quant(Cg *g, bool wide, Val v_acc, Val v_count, const Shape *s, Val v_out, Val v_key, Val v_fused);
 Val fused_begin(Cg *g);
 void fused_end(Cg *g, Val var_max, Val v_wk);
 Val align_common(Cg *g, Val v_lo, Val v_hi); /* common exponent, from min and max */

@@ -95,8 +95,7 @@ bool err_dst(Cg *g, int i, int s, ErrDst *d) {
 void deliver_acc(Cg *g, int i, const ErrDst *d, Val v_e32, bool wide, Val v_s, Val v_fused) {
   Node *src = &g->m->nodes[g->m->nodes[i].in[0]];
   Val v_cnt = l_batch_elems(g, &src->out, "count");
-  Val v_k =
-      requant_fused(g, wide, v_e32, v_cnt, d->v_ptr, g->f.v_rerr, v_key_for(g, NIT_TID_ERR(i), "key.err"), v_fused);
+  Val v_k = err_quant(g, wide, v_e32, v_cnt, &src->out, d->v_ptr, v_key_for(g, NIT_TID_ERR(i), "key.err"), v_fused);
   set_exp(g, d->node, d->which, l_add(g, v_s, v_k, "s.err"));
 }
 

@@ -88,7 +88,7 @@ void norm_forward(Cg *g, const LayerIO *io) {
                 scratch_of(g),
                 v_S};
   Val v_w = l_call(g, g->ft_normf, g->f_normf, args, 14, "norm.W");
-  Val v_k = requant(g, true, v_S, io->v_cnt, io->v_out, g->f.v_ract, v_key_for(g, NIT_TID_ACT(io->i), "key.act"));
+  Val v_k = requant(g, g->m->recipe.bits_act, true, v_S, io->v_cnt, io->v_out, g->f.v_ract, v_key_for(g, NIT_TID_ACT(io->i), "key.act"));
   set_exp(g, io->i, 0, l_add(g, v_w, v_k, "s.out"));
 }
 

@@ -166,7 +166,7 @@ void dropout_forward(Cg *g, const LayerIO *io) {
     Val v_a = l_sext(g, l_load(g, g->t_i8, io->v_in, L.v_i, "a"), g->t_i64, "a64");
     l_store(g, g->t_i64, l_mul(g, v_a, l_i64(g, 256 - io->nd->drop256), "scaled"), v_acc, L.v_i);
     l_next(g, &L);
-    Val v_k = requant(g, true, v_acc, io->v_cnt, io->v_out, g->f.v_ract, v_key_for(g, NIT_TID_ACT(io->i), "key.act"));
+    Val v_k = requant(g, g->m->recipe.bits_act, true, v_acc, io->v_cnt, io->v_out, g->f.v_ract, v_key_for(g, NIT_TID_ACT(io->i), "key.act"));
     set_exp(g, io->i, 0, l_add(g, l_sub(g, io->v_sin, l_i32(g, 8), ""), v_k, "s.out"));
     return;
   }
@@ -219,7 +219,7 @@ void avgpool_forward(Cg *g, const LayerIO *io) {
   pool_taps_end(g, &T);
   l_store(g, g->t_i32, l_get(g, g->t_i32, var, "sum"), v_acc, T.v_oidx);
   pool_end(g, &T);
-  Val v_k = requant(g, false, v_acc, io->v_cnt, io->v_out, g->f.v_ract, v_key_for(g, NIT_TID_ACT(io->i), "key.act"));
+  Val v_k = requant(g, g->m->recipe.bits_act, false, v_acc, io->v_cnt, io->v_out, g->f.v_ract, v_key_for(g, NIT_TID_ACT(io->i), "key.act"));
   set_exp(g, io->i, 0, l_sub(g, l_add(g, io->v_sin, v_k, ""), l_i32(g, log2i((int64_t)nd->kh * nd->kw)), "s.out"));
 }
 
@@ -230,7 +230,7 @@ void add_forward(Cg *g, const LayerIO *io) {
   Val v_s2 = get_exp(g, nd->in[1], 0, "s.in2");
   Val v_acc = acc_ptr(g);
   Val v_smin = align_sum2(g, io->v_in, io->v_sin, v_in2, v_s2, io->v_cnt, v_acc);
-  Val v_k = requant(g, true, v_acc, io->v_cnt, io->v_out, g->f.v_ract, v_key_for(g, NIT_TID_ACT(io->i), "key.act"));
+  Val v_k = requant(g, g->m->recipe.bits_act, true, v_acc, io->v_cnt, io->v_out, g->f.v_ract, v_key_for(g, NIT_TID_ACT(io->i), "key.act"));
   set_exp(g, io->i, 0, l_add(g, v_smin, v_k, "s.out"));
 }
 

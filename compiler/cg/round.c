@@ -88,9 +88,9 @@ void emit_round(Cg *g) {
   Val v_x = l_param(g, 0, "x"), v_k32 = l_param(g, 1, "k"), v_mode = l_param(g, 2, "mode");
   Val v_key = l_param(g, 3, "key"), v_idx = l_param(g, 4, "index");
   RoundK R = round_consts(g, g->t_i64, l_smax(g, v_k32, l_i32(g, 1), "k1"));
-  Val v_ps = round_elem_sat(g, &R, NIT_ROUND_PSEUDO, v_x, v_key, v_idx, false);
-  Val v_st = round_elem_sat(g, &R, NIT_ROUND_STOCHASTIC, v_x, v_key, v_idx, false);
-  Val v_nr = round_elem_sat(g, &R, NIT_ROUND_NEAREST, v_x, v_key, v_idx, false);
+  Val v_ps = round_elem_sat(g, &R, NIT_ROUND_PSEUDO, v_x, v_key, v_idx, 0);
+  Val v_st = round_elem_sat(g, &R, NIT_ROUND_STOCHASTIC, v_x, v_key, v_idx, 0);
+  Val v_nr = round_elem_sat(g, &R, NIT_ROUND_NEAREST, v_x, v_key, v_idx, 0);
   Val v_r = l_select(g, l_icmp(g, LLVMIntEQ, v_mode, l_i32(g, NIT_ROUND_STOCHASTIC), ""), v_st, v_ps, "");
   v_r = l_select(g, l_icmp(g, LLVMIntEQ, v_mode, l_i32(g, NIT_ROUND_NEAREST), ""), v_nr, v_r, "");
   v_r = l_select(g, l_icmp(g, LLVMIntEQ, v_k32, l_i32(g, 0), ""), v_x, v_r, "r");
@@ -136,9 +136,11 @@ RoundK round_consts(Cg *g, Ty t, Val v_k32) {
   return R;
 }
 
-/* sat8(R(x, k)) of one element for a fixed mode and k >= 1; with sat false
- * the plain R(x, k) in the width of x (the weight update). */
-Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx, bool sat) {
+/* R(x, k) of one element for a fixed mode and k >= 1, saturated to
+ * [-lim, lim] and int8 when lim > 0; with lim 0 the plain R(x, k) in the
+ * width of x (the weight update). */
+Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx, int lim) {
+  bool sat = lim > 0;
   Ty t = R->t;
   Val v_zero = LLVMConstNull(t), v_one = LLVMConstInt(t, 1, 0);
   Val v_a = l_abs(g, v_x, "a");
@@ -161,17 +163,17 @@ Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_i
   }
   Val v_mag = l_add(g, v_q, LLVMBuildZExt(g->b, v_up, t, ""), "mag");
   if (sat)
-    v_mag = l_select(g, l_icmp(g, LLVMIntUGT, v_mag, LLVMConstInt(t, 127, 0), ""), LLVMConstInt(t, 127, 0), v_mag,
-                     "mag.sat");
+    v_mag = l_select(g, l_icmp(g, LLVMIntUGT, v_mag, LLVMConstInt(t, (unsigned)lim, 0), ""),
+                     LLVMConstInt(t, (unsigned)lim, 0), v_mag, "mag.sat");
   Val v_res = l_select(g, l_icmp(g, LLVMIntSLT, v_x, v_zero, ""), LLVMBuildNeg(g->b, v_mag, ""), v_mag, "r");
   return sat ? l_trunc(g, v_res, g->t_i8, "r8") : v_res;
 }
 
-static Val round_elem(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx) {
-  return round_elem_sat(g, R, mode, v_x, v_key, v_idx, true);
-}
+/* lim(b) = 2^(b-1) - 1: the largest magnitude of a b-bit value. */
+int round_lim(int bits) { return (1 << (bits - 1)) - 1; }
 
-Val emit_round8(Cg *g, Ty t_acc, const char *name) {
+Val emit_round8(Cg *g, Ty t_acc, int bits, const char *name) {
+  int lim = round_lim(bits);
   Val f = l_begin_fn(g, name, g->ft_round8, true);
   Val v_acc = l_param(g, 0, "acc"), v_lo = l_param(g, 1, "lo"), v_hi = l_param(g, 2, "hi");
   Val v_out = l_param(g, 3, "out"), v_k = l_param(g, 4, "k"), v_mode = l_param(g, 5, "mode");
@@ -182,8 +184,8 @@ Val emit_round8(Cg *g, Ty t_acc, const char *name) {
   LLVMPositionBuilderAtEnd(g->b, b_k0);
   Loop L0 = l_for(g, v_lo, v_hi, "j0");
   Val v_x0 = l_load(g, t_acc, v_acc, L0.v_i, "x");
-  Val v_c =
-      l_smax(g, l_smin(g, v_x0, LLVMConstInt(t_acc, 127, 1), ""), LLVMConstInt(t_acc, (unsigned long long)-127, 1), "");
+  Val v_c = l_smax(g, l_smin(g, v_x0, LLVMConstInt(t_acc, (unsigned long long)lim, 1), ""),
+                   LLVMConstInt(t_acc, (unsigned long long)-lim, 1), "");
   l_store(g, g->t_i8, l_trunc(g, v_c, g->t_i8, "sat"), v_out, L0.v_i);
   l_next(g, &L0);
   LLVMBuildBr(g->b, b_done);
@@ -198,7 +200,7 @@ Val emit_round8(Cg *g, Ty t_acc, const char *name) {
     LLVMPositionBuilderAtEnd(g->b, b_mode[md]);
     Loop L = l_for(g, v_lo, v_hi, nit_round_names[md]);
     Val v_x = l_load(g, t_acc, v_acc, L.v_i, "x");
-    l_store(g, g->t_i8, round_elem(g, &R, md, v_x, v_key, L.v_i), v_out, L.v_i);
+    l_store(g, g->t_i8, round_elem_sat(g, &R, md, v_x, v_key, L.v_i, lim), v_out, L.v_i);
     l_next(g, &L);
     LLVMBuildBr(g->b, b_done);
   }
@@ -226,8 +228,14 @@ static void rq_range(Cg *g, Val v_lo, Val v_hi, Val *v_elo, Val *v_ehi) {
   *v_ehi = l_smin(g, l_mul(g, v_hi, l_i64(g, RQ_CHUNK), ""), rq_field(g, g->t_i64, RQ_COUNT, "count"), "hi.e");
 }
 
+/* What the bodies of one requantization are specialized on. */
+typedef struct RqKind {
+  bool wide; /* i64 accumulators */
+  int bits;  /* the result's width b: k = B - (b - 1), saturated to lim(b) */
+} RqKind;
+
 static void rq_max_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
-  bool wide = *(const bool *)u;
+  bool wide = ((const RqKind *)u)->wide;
   Val v_elo, v_ehi;
   rq_range(g, v_lo, v_hi, &v_elo, &v_ehi);
   Val args[] = {rq_field(g, g->t_ptr, RQ_ACC, "acc"), v_elo, v_ehi};
@@ -237,7 +245,7 @@ static void rq_max_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
 }
 
 static void rq_round_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
-  bool wide = *(const bool *)u;
+  const RqKind *q = u;
   (void)v_wk;
   Val v_elo, v_ehi;
   rq_range(g, v_lo, v_hi, &v_elo, &v_ehi);
@@ -248,12 +256,15 @@ static void rq_round_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
                 rq_field(g, g->t_i32, RQ_K, "k"),
                 rq_field(g, g->t_i32, RQ_MODE, "mode"),
                 rq_field(g, g->t_i64, RQ_KEY, "key")};
-  l_call(g, g->ft_round8, wide ? g->f_round8_64 : g->f_round8_32, args, 7, "");
+  l_call(g, g->ft_round8, g->f_roundb[q->bits][q->wide], args, 7, "");
 }
 
 /* v_fused: NULL, or the number of workers of the GEMM that produced acc,
  * whose maxima already sit in the rq slots (gemm's fused epilogue). */
-Val requant_fused(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key, Val v_fused) {
+Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key,
+                  Val v_fused) {
+  RqKind q = {wide, bits};
+  NIT_ASSERT(bits >= 2 && bits <= 8 && g->f_roundb[bits][wide]);
   Val v_rq = rq_ptr(g);
   LLVMBuildStore(g->b, v_acc, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_ACC), ""));
   LLVMBuildStore(g->b, v_out, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_OUT), ""));
@@ -261,7 +272,7 @@ Val requant_fused(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mod
   LLVMBuildStore(g->b, v_key, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_KEY), ""));
   LLVMBuildStore(g->b, v_mode, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_MODE), ""));
   Val v_chunks = LLVMBuildSDiv(g->b, l_add(g, v_count, l_i64(g, RQ_CHUNK - 1), ""), l_i64(g, RQ_CHUNK), "chunks");
-  Val v_used = v_fused ? v_fused : par_for(g, "rq.max", v_chunks, g->p->maxw, rq_max_body, &wide);
+  Val v_used = v_fused ? v_fused : par_for(g, "rq.max", v_chunks, g->p->maxw, rq_max_body, &q);
   Val var_max = l_var(g, g->t_i64, "max.var", NULL);
   l_set(g, var_max, l_i64(g, 0));
   Loop Lw = l_for(g, l_i64(g, 0), LLVMBuildZExt(g->b, v_used, g->t_i64, ""), "wk");
@@ -272,14 +283,28 @@ Val requant_fused(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mod
   l_next(g, &Lw);
   Val v_max = l_get(g, g->t_i64, var_max, "max");
   Val v_b = l_call(g, g->ft_bits, g->f_bits, &v_max, 1, "b");
-  Val v_k = l_smax(g, l_sub(g, v_b, l_i32(g, 7), ""), l_i32(g, 0), "k");
+  Val v_k = l_smax(g, l_sub(g, v_b, l_i32(g, bits - 1), ""), l_i32(g, 0), "k");
   LLVMBuildStore(g->b, v_k, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_K), ""));
-  par_for(g, "rq.round", v_chunks, g->p->maxw, rq_round_body, &wide);
+  par_for(g, "rq.round", v_chunks, g->p->maxw, rq_round_body, &q);
   return v_k;
 }
 
-Val requant(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key) {
-  return requant_fused(g, wide, v_acc, v_count, v_out, v_mode, v_key, NULL);
+Val requant(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key) {
+  return requant_fused(g, bits, wide, v_acc, v_count, v_out, v_mode, v_key, NULL);
+}
+
+/* The round8 functions of every width the recipe's activations and errors
+ * use (8 always). */
+void emit_round_fns(Cg *g) {
+  int widths[] = {8, g->m->recipe.bits_act, g->m->recipe.bits_grad};
+  for (int w = 0; w < 3; w++)
+    for (int wide = 0; wide < 2; wide++) {
+      int b = widths[w];
+      if (g->f_roundb[b][wide]) continue;
+      char name[32];
+      snprintf(name, sizeof name, "nit_round%d_%s", b, wide ? "i64" : "i32");
+      g->f_roundb[b][wide] = emit_round8(g, wide ? g->t_i64 : g->t_i32, b, name);
+    }
 }
 
 /* A GEMM body's running max |C| (gemm's fused epilogue) for requant_fused:
@@ -346,4 +371,77 @@ Val align_sum2(Cg *g, Val v_a, Val v_s1, Val v_b, Val v_s2, Val v_cnt, Val v_out
   l_store(g, g->t_i64, l_add(g, v_x, v_y, "sum"), v_out, L.v_i);
   l_next(g, &L);
   return v_s;
+}
+
+/* ------------------------------------------------- error quantizers */
+
+/* SQ_b of shiftquant (docs/recipes.md, "The shiftquant recipe"): acc is an
+ * (n, C, H, W) tensor of s's shape; its groups are the channels, the samples
+ * or the whole tensor (recipe.groups). With BT = B(acc), kT = max(0, BT -
+ * (b-1)), base = kT - J (J = 8 - b): group g is rounded at kc = max(0, base,
+ * B(group) - (b-1)), saturated to lim(b) and stored shifted left by
+ * kc - base, so the tensor is one int8 tensor at exponent s + base; a zero
+ * tensor gives zeros at base 0. Serial: the group maxima and shifts live in
+ * the plan's sq buffer. Returns base (i32). */
+static Val requant_sq(Cg *g, bool wide, Val v_acc, const Shape *s, Val v_out, Val v_mode, Val v_key) {
+  const Recipe *r = &g->m->recipe;
+  int b = r->bits_grad, J = 8 - b;
+  Ty t = wide ? g->t_i64 : g->t_i32;
+  int64_t C = s->c, HW = (int64_t)s->h * s->w;
+  Val v_n = g->f.v_n;
+  Val v_ng = r->groups == NIT_GROUPS_CHANNEL ? l_i64(g, C) : r->groups == NIT_GROUPS_SAMPLE ? v_n : l_i64(g, 1);
+  Val v_gm = l_slab(g, g->f.v_work, g->p->sq.off, "sq.groups"); /* i64 (groups): max |x|, then kc */
+  l_zero(g, g->t_i64, v_gm, v_ng);
+  Val var_all = l_var(g, g->t_i64, "sq.max.var", NULL);
+  l_set(g, var_all, l_i64(g, 0));
+  /* 1. the maxima of the groups and of the tensor */
+  Loop Lb = l_for(g, l_i64(g, 0), v_n, "b");
+  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, C), "c");
+  Val v_grp = r->groups == NIT_GROUPS_CHANNEL ? Lc.v_i : r->groups == NIT_GROUPS_SAMPLE ? Lb.v_i : l_i64(g, 0);
+  Val v_j0 = l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, C), ""), Lc.v_i, ""), l_i64(g, HW), "j0");
+  Val margs[] = {v_acc, v_j0, l_add(g, v_j0, l_i64(g, HW), "")};
+  Val v_m = l_call(g, g->ft_maxabs, wide ? g->f_maxabs64 : g->f_maxabs32, margs, 3, "max.blk");
+  l_store(g, g->t_i64, l_smax(g, l_load(g, g->t_i64, v_gm, v_grp, ""), v_m, ""), v_gm, v_grp);
+  l_set(g, var_all, l_smax(g, l_get(g, g->t_i64, var_all, ""), v_m, "max.all"));
+  l_next(g, &Lc);
+  l_next(g, &Lb);
+  /* 2. the tensor's step, the finest step, each group's step */
+  Val v_all = l_get(g, g->t_i64, var_all, "max");
+  Val v_BT = l_call(g, g->ft_bits, g->f_bits, &v_all, 1, "BT");
+  Val v_kT = l_smax(g, l_sub(g, v_BT, l_i32(g, b - 1), ""), l_i32(g, 0), "kT");
+  Val v_base = l_select(g, l_icmp(g, LLVMIntEQ, v_BT, l_i32(g, 0), ""), l_i32(g, 0), l_sub(g, v_kT, l_i32(g, J), ""),
+                        "base");
+  Loop Lg = l_for(g, l_i64(g, 0), v_ng, "grp");
+  Val v_gmax = l_load(g, g->t_i64, v_gm, Lg.v_i, "max.g");
+  Val v_kg = l_sub(g, l_call(g, g->ft_bits, g->f_bits, &v_gmax, 1, "B.g"), l_i32(g, b - 1), "");
+  v_kg = l_smax(g, l_smax(g, v_kg, l_i32(g, 0), ""), v_base, "kc");
+  l_store(g, g->t_i64, l_sext(g, v_kg, g->t_i64, ""), v_gm, Lg.v_i);
+  l_next(g, &Lg);
+  /* 3. v = sat_b(R(x, kc)) << (kc - base), each element with its flat index */
+  int64_t lim = round_lim(b);
+  Loop Lb2 = l_for(g, l_i64(g, 0), v_n, "b");
+  Loop Lc2 = l_for(g, l_i64(g, 0), l_i64(g, C), "c");
+  Val v_grp2 = r->groups == NIT_GROUPS_CHANNEL ? Lc2.v_i : r->groups == NIT_GROUPS_SAMPLE ? Lb2.v_i : l_i64(g, 0);
+  Val v_kc = l_trunc(g, l_load(g, g->t_i64, v_gm, v_grp2, "kc64"), g->t_i32, "kc");
+  Val v_sh = l_sext(g, l_sub(g, v_kc, v_base, ""), g->t_i64, "shift");
+  Val v_j1 = l_mul(g, l_add(g, l_mul(g, Lb2.v_i, l_i64(g, C), ""), Lc2.v_i, ""), l_i64(g, HW), "j0");
+  Loop Le = l_for(g, l_i64(g, 0), l_i64(g, HW), "e");
+  Val v_j = l_add(g, v_j1, Le.v_i, "j");
+  Val v_x = l_sext(g, l_load(g, t, v_acc, v_j, "x"), g->t_i64, "x64");
+  Val rargs[] = {v_x, v_kc, v_mode, v_key, v_j};
+  Val v_q = l_call(g, g->ft_round, g->f_round, rargs, 5, "q");
+  v_q = l_smax(g, l_smin(g, v_q, l_i64(g, lim), ""), l_i64(g, -lim), "q.sat");
+  l_store(g, g->t_i8, l_trunc(g, LLVMBuildShl(g->b, v_q, v_sh, "v"), g->t_i8, "v8"), v_out, v_j);
+  l_next(g, &Le);
+  l_next(g, &Lc2);
+  l_next(g, &Lb2);
+  return v_base;
+}
+
+/* EQ of the recipe at an error site (docs/recipes.md, "Error quantizers and
+ * sites"): RQ_{b_g} (niti: b_g = 8), or SQ_{b_g} under shiftquant. s: the
+ * per-sample shape of the error (its groups). Returns the exponent offset. */
+Val err_quant(Cg *g, bool wide, Val v_acc, Val v_count, const Shape *s, Val v_out, Val v_key, Val v_fused) {
+  if (g->m->recipe.kind == NIT_RECIPE_SHIFTQUANT) return requant_sq(g, wide, v_acc, s, v_out, g->f.v_rerr, v_key);
+  return requant_fused(g, g->m->recipe.bits_grad, wide, v_acc, v_count, v_out, g->f.v_rerr, v_key, v_fused);
 }

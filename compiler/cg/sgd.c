@@ -76,7 +76,7 @@ static Val emit_rq(Cg *g, Ty t_in, Ty t_out, int bits, const char *name) {
     LLVMPositionBuilderAtEnd(g->b, b_case[c]);
     Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
     Val v_x = l_sext(g, l_load(g, t_in, v_in, L.v_i, "x"), g->t_i64, "x64");
-    Val v_r = c == 3 ? v_x : round_elem_sat(g, &R, c, v_x, v_key, L.v_i, false);
+    Val v_r = c == 3 ? v_x : round_elem_sat(g, &R, c, v_x, v_key, L.v_i, 0);
     v_r = l_smax(g, l_smin(g, v_r, v_lim, ""), v_nlim, "sat");
     l_store(g, t_out, l_trunc(g, v_r, t_out, "r"), v_out, L.v_i);
     l_next(g, &L);
@@ -126,6 +126,8 @@ void emit_sgd_helpers(Cg *g) {
   Ty t_a = master_ty(g);
   int A = g->m->recipe.master_bits;
   g->f_rq_view = emit_rq(g, t_a, g->t_i8, 8, "nit_rq_view");
+  int bw = g->m->recipe.bits_weight; /* weights' views at b_w, norm parameters' at 8 */
+  g->f_rq_vieww = bw == 8 ? g->f_rq_view : emit_rq(g, t_a, g->t_i8, bw, "nit_rq_view_w");
   g->f_rq_g32 = emit_rq(g, g->t_i32, g->t_i32, 32, "nit_rq_g31_i32");
   g->f_rq_g64 = emit_rq(g, g->t_i64, g->t_i32, 32, "nit_rq_g31_i64");
   g->f_rq_master = emit_rq(g, g->t_i64, t_a, A, "nit_rq_master");
@@ -167,10 +169,11 @@ void master_views(Cg *g) {
     const Node *owner;
     Val v_cnt = l_i64(g, plan_ptensor(m, t, &owner));
     Val v_w = master_ptr(g, t);
-    Val v_k = rq_shift(g, maxabs_of(g, t_a, v_w, v_cnt, "max.w"), 8, "k.view");
+    int bits = owner->nweights > 0 ? m->recipe.bits_weight : 8; /* R§6.1: norm views 8 bits */
+    Val v_k = rq_shift(g, maxabs_of(g, t_a, v_w, v_cnt, "max.w"), bits, "k.view");
     Val args[] = {v_w,    v_cnt, v_k, v_mode, v_key_for(g, NIT_TID_OPT(t, NIT_OPT_VIEW), "key.view"),
                   l_slab(g, g->f.v_params, g->p->param_off[t], "view")};
-    l_call(g, g->ft_rq, g->f_rq_view, args, 6, "");
+    l_call(g, g->ft_rq, bits == 8 ? g->f_rq_view : g->f_rq_vieww, args, 6, "");
     set_pstate(g, t, PS_VIEW_EXP, l_add(g, get_pstate(g, t, PS_MASTER_EXP, "s.master"), v_k, "s.view"));
   }
 }

@@ -22,8 +22,7 @@ static void emit_helpers(Cg *g) {
   g->ft_round8 = LLVMFunctionType(g->t_void, a8, 7, 0);
   g->f_maxabs32 = emit_maxabs(g, g->t_i32, "nit_maxabs_i32");
   g->f_maxabs64 = emit_maxabs(g, g->t_i64, "nit_maxabs_i64");
-  g->f_round8_32 = emit_round8(g, g->t_i32, "nit_round8_i32");
-  g->f_round8_64 = emit_round8(g, g->t_i64, "nit_round8_i64");
+  emit_round_fns(g);
   Ty ap[] = {g->t_ptr, g->t_ptr, g->t_i64, g->t_i32, g->t_i32, g->t_ptr};
   g->ft_uplan = LLVMFunctionType(g->t_void, ap, 6, 0);
   Ty aa[] = {g->t_ptr, g->t_i32, g->t_ptr, g->t_ptr, g->t_i64, g->t_i64,
@@ -47,7 +46,7 @@ static void weighted_forward(Cg *g, const LayerIO *io) {
   Ty t_acc = nd->acc64_fwd ? g->t_i64 : g->t_i32;
   Val v_acc = acc_ptr(g);
   Val v_fused = nd->op == OP_DENSE ? dense_forward(g, i, t_acc) : conv_forward(g, i, t_acc);
-  Val v_k = requant_fused(g, nd->acc64_fwd, v_acc, io->v_cnt, io->v_out, g->f.v_ract,
+  Val v_k = requant_fused(g, g->m->recipe.bits_act, nd->acc64_fwd, v_acc, io->v_cnt, io->v_out, g->f.v_ract,
                           v_key_for(g, NIT_TID_ACT(i), "key.act"), v_fused);
   set_exp(g, i, 0, l_add(g, l_add(g, io->v_sin, wexp_of(g, nd), ""), v_k, "s.out"));
 }
@@ -161,7 +160,7 @@ static void gather(Cg *g, int i) {
   l_store(g, g->t_i64, l_add(g, v_old, l_select(g, v_use, v_x, l_i64(g, 0), ""), ""), v_acc, L.v_i);
   l_next(g, &L);
   l_next(g, &Lt);
-  Val v_k = requant(g, true, v_acc, v_cnt, err_ptr(g, i), g->f.v_rerr, v_key_for(g, NIT_TID_SUM(i), "key.sum"));
+  Val v_k = err_quant(g, true, v_acc, v_cnt, &nd->out, err_ptr(g, i), v_key_for(g, NIT_TID_SUM(i), "key.sum"), NULL);
   set_exp(g, i, 1, l_add(g, v_s, v_k, "s.err"));
 }
 
@@ -262,9 +261,12 @@ static void emit_step(Cg *g, bool train) {
     int o = m->output;
     Val args[] = {act_ptr(g, o), get_exp(g, o, 0, "s.logits"),          g->f.v_y, g->f.v_n, err_ptr(g, o),
                   g->f.v_rerr,   v_key_for(g, NIT_TID_LOSS, "key.loss")};
-    if (m->recipe.loss_table) {
-      Val targs[] = {args[0], args[1], args[2], args[3], args[4], args[5], args[6], acc_ptr(g)};
-      set_exp(g, o, 1, l_call(g, g->ft_tloss, g->f_tloss, targs, 8, "s.loss"));
+    if (m->recipe.loss_table) { /* e32 (n, classes) at -15, then EQ at LOSS */
+      Val targs[] = {args[0], args[1], args[2], args[3], acc_ptr(g)};
+      Val v_s = l_call(g, g->ft_tloss, g->f_tloss, targs, 5, "s.e32");
+      Shape cls = {m->classes, 1, 1};
+      Val v_k = err_quant(g, true, acc_ptr(g), l_mul(g, g->f.v_n, l_i64(g, m->classes), "count"), &cls, args[4], args[6], NULL);
+      set_exp(g, o, 1, l_add(g, v_s, v_k, "s.loss"));
     } else {
       l_call(g, g->ft_loss, g->f_loss, args, 7, "");
       set_exp(g, o, 1, l_i32(g, 0));

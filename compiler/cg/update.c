@@ -99,10 +99,10 @@ Val emit_update_apply(Cg *g, Ty t_g, const char *name) {
     Val v_r;
     if (dec) {
       Val v_gd = decayed(g, t_g, v_g, v_view, L2.v_i, v_dexp, v_decay);
-      v_r = l_select(g, v_k0, v_gd, round_elem_sat(g, &R64, md, v_gd, v_key, L2.v_i, false), "step");
+      v_r = l_select(g, v_k0, v_gd, round_elem_sat(g, &R64, md, v_gd, v_key, L2.v_i, 0), "step");
     } else {
       Val v_gj = l_load(g, t_g, v_g, L2.v_i, "g");
-      v_r = l_select(g, v_k0, v_gj, round_elem_sat(g, &Rg, md, v_gj, v_key, L2.v_i, false), "step");
+      v_r = l_select(g, v_k0, v_gj, round_elem_sat(g, &Rg, md, v_gj, v_key, L2.v_i, 0), "step");
       if (t_g != g->t_i64) v_r = l_sext(g, v_r, g->t_i64, "step64");
     }
     if (!wide) {

@@ -200,11 +200,14 @@ int main(int argc, char **argv) {
   /* the file's own width (0: no override; recipes with masters have no weight bits) */
   Model *m = nitc_load_model(net_path, nm->batch, nm->recipe.kind == NIT_RECIPE_NITI ? nm->recipe.weight_bits : 0);
   if (!m) die("front end rejected the model");
+  if (m->recipe.bits_act != nm->recipe.bits_act || m->recipe.bits_weight != nm->recipe.bits_weight ||
+      m->recipe.bits_grad != nm->recipe.bits_grad || m->recipe.groups != nm->recipe.groups)
+    die("the widths or groups of the reference and the generated model disagree");
   char msg[256];
   RefNet *net = ref_net_from_model(m, msg, sizeof msg);
   if (!net) die(msg);
   if (net->nparams != nm->nparams || net->classes != nm->classes) die("reference and generated model disagree");
-  bool gh = nm->recipe.kind == NIT_RECIPE_GHAFFARI;
+  bool gh = nm->recipe.kind != NIT_RECIPE_NITI; /* a recipe with masters */
   if (gh && !modes_set) modes[0] = nm->recipe.act_round, modes[1] = nm->recipe.err_round, modes[2] = nm->recipe.grad_round;
   /* the reference's options from the same train block; the flags below
    * override seed, rounding and (niti) m_u and decay; eta is constant, at

@@ -15,6 +15,10 @@
  * learning rates from 0.001 to 1 (diffrun --lr), and the four normalization
  * layers with random eps, momentum and k, on images, vectors and residual
  * branches. The niti corpus of a seed is unchanged by this option.
+ *
+ * gennet SEED COUNT OUTDIR shiftquant: the same networks under recipe
+ * shiftquant, with random widths (act, weight, grad in 2..8, grad mostly 4)
+ * and error groups (channel, sample, tensor).
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -31,7 +35,8 @@ static int pick(int lo, int hi) { /* uniform in [lo, hi] */
 }
 
 
-static int ghaffari; /* generate recipe ghaffari networks */
+static int ghaffari;   /* generate networks of a recipe with masters */
+static int shiftquant; /* ... of recipe shiftquant (implies ghaffari) */
 
 /* A normalization layer with random arguments (ghaffari only): its kind
  * ("batchnorm", ...) and its arguments (", eps=0.001, k=1" or ""). */
@@ -143,11 +148,15 @@ static int gen(FILE *f, int id, int *batch_out, int *bits_out) {
   } else {
     const char *const *rn = nit_round_names;
     fprintf(f,
-            "    dense(%d)\n}\n\ntrain {\n    recipe ghaffari\n    batch %d\n    master %s\n    momentum %s\n"
-            "    decay %s\n    rounding act=%s err=%s grad=%s view=%s update=%s\n}\n",
-            classes, batch, pick(0, 1) ? "int16" : "int32", (const char *[]){"0", "0.5", "0.9"}[pick(0, 2)],
-            (const char *[]){"off", "0.0005", "0.01"}[pick(0, 2)], rn[pick(0, 2)], rn[pick(0, 2)], rn[pick(0, 2)],
-            rn[pick(0, 2)], rn[pick(0, 2)]);
+            "    dense(%d)\n}\n\ntrain {\n    recipe %s\n    batch %d\n    master %s\n    momentum %s\n"
+            "    decay %s\n    rounding act=%s err=%s grad=%s view=%s update=%s\n",
+            classes, shiftquant ? "shiftquant" : "ghaffari", batch, pick(0, 1) ? "int16" : "int32",
+            (const char *[]){"0", "0.5", "0.9"}[pick(0, 2)], (const char *[]){"off", "0.0005", "0.01"}[pick(0, 2)],
+            rn[pick(0, 2)], rn[pick(0, 2)], rn[pick(0, 2)], rn[pick(0, 2)], rn[pick(0, 2)]);
+    if (shiftquant) /* widths: mostly the paper's 4-bit errors, any of 2..8 */
+      fprintf(f, "    bits act=%d weight=%d grad=%d\n    groups %s\n", pick(0, 1) ? 8 : pick(2, 8),
+              pick(0, 1) ? 8 : pick(2, 8), pick(0, 1) ? 4 : pick(2, 8), nit_groups_names[pick(0, 2)]);
+    fprintf(f, "}\n");
   }
   *batch_out = batch;
   *bits_out = bits;
@@ -155,11 +164,12 @@ static int gen(FILE *f, int id, int *batch_out, int *bits_out) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4 && !(argc == 5 && !strcmp(argv[4], "ghaffari"))) {
-    fprintf(stderr, "usage: gennet SEED COUNT OUTDIR [ghaffari]\n");
+  if (argc != 4 && !(argc == 5 && (!strcmp(argv[4], "ghaffari") || !strcmp(argv[4], "shiftquant")))) {
+    fprintf(stderr, "usage: gennet SEED COUNT OUTDIR [ghaffari|shiftquant]\n");
     return 2;
   }
   ghaffari = argc == 5;
+  shiftquant = argc == 5 && !strcmp(argv[4], "shiftquant");
   uint64_t seed = strtoull(argv[1], NULL, 10);
   int count = atoi(argv[2]);
   key = nit_key(seed, 0, 0xC0DE);

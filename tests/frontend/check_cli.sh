@@ -52,17 +52,19 @@ expect 0 'memory: params .* at batch 170$' '' -- --emit shapes --batch 170 "$ex/
 expect 0 '^memory: params 123008 bytes, ' '' -- --emit shapes --weight-bits 12 "$ex/lenet5.nit"
 # recipes: --recipe and --master-bits, and what --emit shapes prints under ghaffari
 expect 0 '--recipe NAME' '' -- --help
-expect 1 '' "^nitc: error: unknown --recipe 'adam' (expected niti or ghaffari)" -- --check --recipe adam "$ex/mlp.nit"
-expect 1 '' "^nitc: error: recipe 'shiftquant' is not implemented yet" -- --check --recipe=shiftquant "$ex/mlp.nit"
+expect 1 '' "^nitc: error: unknown --recipe 'adam' (expected niti, ghaffari or shiftquant)" -- \
+  --check --recipe adam "$ex/mlp.nit"
+expect 1 '' "^nitc: error: recipe 'unified' is not implemented yet" -- --check --recipe=unified "$ex/mlp.nit"
 expect 1 '' "^nitc: error: --master-bits must be 16 or 32 (got '24')" -- --check --master-bits 24 "$ex/mlp.nit"
-expect 1 '' "^nitc: error: --master-bits sets the masters of recipe ghaffari; recipe niti uses --weight-bits" -- \
+expect 1 '' "^nitc: error: --master-bits sets the masters of recipes ghaffari and shiftquant; recipe niti uses --weight-bits" -- \
   --check --master-bits 32 "$ex/mlp.nit"
 expect 1 '' "error: 'update' sets NITI's update bits; recipe ghaffari (--recipe) uses 'lr'" -- \
   --check --recipe ghaffari "$ex/mlp.nit"
 expect 0 '^recipe: niti, data ' '' -- --emit shapes "$ex/lenet5.nit"
 printf 'model bn {\n    input x[1, 28, 28]\n    output y(10)\n    conv c1(8, kernel=3, pad=1)\n    batchnorm\n    relu\n    flatten\n    dense f(32)\n    layernorm(eps=0.001)\n    dense(10)\n}\n' >"$tmp/bn.nit"
 printf 'train {\n    recipe ghaffari\n    lr cosine(0.1, period=4)\n    warmup 100\n}\n' | cat "$tmp/bn.nit" - >"$tmp/bn_g.nit"
-expect 1 '' "bn.nit:5:5: error: batchnorm needs a recipe with a learning rate: ghaffari" -- --check "$tmp/bn.nit"
+expect 1 '' "bn.nit:5:5: error: batchnorm needs a recipe with a learning rate: ghaffari or shiftquant" -- \
+  --check "$tmp/bn.nit"
 expect 0 '' '' -- --check --recipe ghaffari "$tmp/bn.nit"
 expect 0 '' '' -- --check "$tmp/bn_g.nit"
 # fan-in 9: c = 0, the master starts at exponent c - 15 = -15 with bound
@@ -81,6 +83,28 @@ expect 0 'rounding act=stochastic err=stochastic grad=stochastic view=stochastic
   --emit shapes "$tmp/bn_g.nit"
 expect 0 '^        ghaffari: lr cosine(0.1, period=4, min=0), warmup steps(100, ratio=0.001), momentum 0.9, decay 0.0005, master int16, bits act=8 weight=8 grad=8, loss softmax_ce(exp=table), holdout 0$' '' -- \
   --emit shapes "$tmp/bn_g.nit"
+# recipe shiftquant: ghaffari's settings with 4-bit errors in channel groups,
+# the forward sites rounding to nearest; --recipe shiftquant applies the same
+# defaults; bits and groups as written; --grad-bits overrides bits grad=
+expect 0 '--grad-bits B' '' -- --help
+printf 'train {\n    recipe shiftquant\n}\n' | cat "$tmp/bn.nit" - >"$tmp/bn_s.nit"
+sq_line='^        shiftquant: lr 0.01, momentum 0.9, decay 0.0005, master int16, bits act=8 weight=8 grad=4, groups channel, loss softmax_ce(exp=table), holdout 0$'
+expect 0 '^recipe: shiftquant, data "data/mnist", batch 64' '' -- --emit shapes "$tmp/bn_s.nit"
+expect 0 'rounding act=nearest err=stochastic grad=stochastic view=nearest update=stochastic$' '' -- \
+  --emit shapes "$tmp/bn_s.nit"
+expect 0 "$sq_line" '' -- --emit shapes "$tmp/bn_s.nit"
+expect 0 "$sq_line" '' -- --emit shapes --recipe shiftquant "$tmp/bn.nit"
+expect 0 '^  1  c1 .*  72    -15  26754  i32/i32/i32$' '' -- --emit shapes "$tmp/bn_s.nit"
+printf 'train {\n    recipe shiftquant\n    bits act=4 weight=4\n    groups sample\n}\n' | cat "$tmp/bn.nit" - >"$tmp/bn_s4.nit"
+expect 0 'master int16, bits act=4 weight=4 grad=4, groups sample, loss' '' -- --emit shapes "$tmp/bn_s4.nit"
+expect 0 'master int16, bits act=4 weight=4 grad=6, groups sample, loss' '' -- --emit shapes --grad-bits 6 "$tmp/bn_s4.nit"
+expect 0 'master int16, bits act=8 weight=8 grad=3, loss' '' -- --emit shapes --grad-bits=3 "$tmp/bn_g.nit"
+expect 1 '' "^nitc: error: --grad-bits must be an integer in 2..8 (got '9')" -- --check --grad-bits 9 "$tmp/bn_s.nit"
+expect 1 '' "^nitc: error: --grad-bits must be an integer in 2..8 (got '1')" -- --check --grad-bits 1 "$tmp/bn_s.nit"
+expect 1 '' "^nitc: error: --grad-bits sets the error width of recipes ghaffari and shiftquant; recipe niti uses 8 bits everywhere" -- \
+  --check --grad-bits 4 "$ex/mlp.nit"
+expect 1 '' "^nitc: error: --grad-bits sets the error width of recipes ghaffari and shiftquant; recipe niti uses 8 bits everywhere" -- \
+  --check --grad-bits 4 --recipe niti "$tmp/bn_s.nit"
 # normalization layers are lowered: the IR calls the runtime's norm kernels
 expect 0 '' '' -- "$tmp/bn_g.nit" --emit llvm -O0 -o "$tmp/bn.ll"
 grep -q 'call i32 @nitrt_norm_forward' "$tmp/bn.ll" || { echo "FAIL no norm kernel call in the IR"; fail=1; }

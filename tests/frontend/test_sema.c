@@ -277,6 +277,109 @@ START_TEST(ghaffari_defaults_and_cosine) {
 }
 END_TEST
 
+START_TEST(shiftquant_defaults_and_settings) {
+  char src[1024];
+  snprintf(src, sizeof src, "%strain {\n epochs 3\n recipe shiftquant\n}\n", tiny);
+  Model *m = fe_check(src);
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  const Recipe *r = &m->recipe;
+  ck_assert_int_eq(r->kind, NIT_RECIPE_SHIFTQUANT);
+  ck_assert_int_eq(r->kind_loc.line, 4);
+  /* docs/recipes.md, "Recipe shiftquant", Rules: 4-bit errors, forward sites
+   * nearest, the rest stochastic; ghaffari's loss, decay, momentum, masters */
+  ck_assert_int_eq(r->bits_act, 8);
+  ck_assert_int_eq(r->bits_weight, 8);
+  ck_assert_int_eq(r->bits_grad, 4);
+  ck_assert_int_eq(r->groups, NIT_GROUPS_CHANNEL);
+  ck_assert_int_eq(r->act_round, NIT_ROUND_NEAREST);
+  ck_assert_int_eq(r->view_round, NIT_ROUND_NEAREST);
+  ck_assert_int_eq(r->err_round, NIT_ROUND_STOCHASTIC);
+  ck_assert_int_eq(r->grad_round, NIT_ROUND_STOCHASTIC);
+  ck_assert_int_eq(r->update_round, NIT_ROUND_STOCHASTIC);
+  ck_assert(r->loss_table);
+  DEC_EQ(r->wdecay, 5, 4);
+  DEC_EQ(r->momentum, 9, 1);
+  ck_assert_int_eq(r->master_bits, 16);
+  ck_assert_int_eq(r->lr_kind, NIT_LR_PIECEWISE);
+  DEC_EQ(r->lr[0], 1, 2);
+  DEC_EQ(r->warmup_ratio, 1, 3);
+  /* every setting of ghaffari, and bits and groups */
+  snprintf(src, sizeof src,
+           "%strain {\n recipe shiftquant\n lr cosine(0.1, period=10)\n warmup 50\n momentum 0.8\n decay off\n"
+           " master int32\n bits act=4 weight=4\n groups sample\n rounding act=stochastic view=pseudo\n"
+           " loss softmax_ce(exp=niti)\n}\n",
+           tiny);
+  m = fe_check(src);
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  r = &m->recipe;
+  ck_assert_int_eq(r->lr_kind, NIT_LR_COSINE);
+  ck_assert_int_eq(r->lr_period, 10);
+  ck_assert_int_eq(r->warmup, 50);
+  DEC_EQ(r->momentum, 8, 1);
+  DEC_EQ(r->wdecay, 0, 0);
+  ck_assert_int_eq(r->master_bits, 32);
+  ck_assert_int_eq(r->bits_act, 4);
+  ck_assert_int_eq(r->bits_weight, 4);
+  ck_assert_int_eq(r->bits_grad, 4); /* the recipe's, not set */
+  ck_assert_int_eq(r->groups, NIT_GROUPS_SAMPLE);
+  ck_assert_int_eq(r->act_round, NIT_ROUND_STOCHASTIC);
+  ck_assert_int_eq(r->view_round, NIT_ROUND_PSEUDO);
+  ck_assert_int_eq(r->err_round, NIT_ROUND_STOCHASTIC);
+  ck_assert(!r->loss_table);
+  snprintf(src, sizeof src, "%strain { recipe shiftquant; groups tensor; bits grad=2 }", tiny);
+  m = fe_check(src);
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  ck_assert_int_eq(m->recipe.groups, NIT_GROUPS_TENSOR);
+  ck_assert_int_eq(m->recipe.bits_grad, 2);
+  /* bits under ghaffari: any width, the default 8 8 8 */
+  snprintf(src, sizeof src, "%strain { recipe ghaffari; bits weight=6 grad=5 }", tiny);
+  m = fe_check(src);
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  ck_assert_int_eq(m->recipe.bits_act, 8);
+  ck_assert_int_eq(m->recipe.bits_weight, 6);
+  ck_assert_int_eq(m->recipe.bits_grad, 5);
+  snprintf(src, sizeof src, "%strain { recipe ghaffari }", tiny);
+  m = fe_check(src);
+  ck_assert_int_eq(m->recipe.bits_grad, 8);
+  ck_assert_int_eq(m->recipe.act_round, NIT_ROUND_STOCHASTIC);
+  /* niti: 8 bits everywhere */
+  m = fe_check(tiny);
+  ck_assert_int_eq(m->recipe.bits_act, 8);
+  ck_assert_int_eq(m->recipe.bits_weight, 8);
+  ck_assert_int_eq(m->recipe.bits_grad, 8);
+  /* --recipe shiftquant: its defaults, over a file without a train block and
+   * over a ghaffari file (whose settings stay); --grad-bits over bits grad= */
+  m = fe_check_with(tiny, (SemaOverrides){.recipe = 1 + NIT_RECIPE_SHIFTQUANT});
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  ck_assert_int_eq(m->recipe.kind, NIT_RECIPE_SHIFTQUANT);
+  ck_assert_int_eq(m->recipe.bits_grad, 4);
+  ck_assert_int_eq(m->recipe.act_round, NIT_ROUND_NEAREST);
+  ck_assert(m->recipe.loss_table);
+  snprintf(src, sizeof src, "%strain { recipe ghaffari; lr 0.5; rounding err=nearest }", tiny);
+  m = fe_check_with(src, (SemaOverrides){.recipe = 1 + NIT_RECIPE_SHIFTQUANT});
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  DEC_EQ(m->recipe.lr[0], 5, 1);
+  ck_assert_int_eq(m->recipe.err_round, NIT_ROUND_NEAREST);
+  ck_assert_int_eq(m->recipe.view_round, NIT_ROUND_NEAREST);
+  ck_assert_int_eq(m->recipe.bits_grad, 4);
+  snprintf(src, sizeof src, "%strain { recipe shiftquant; bits grad=3 }", tiny);
+  m = fe_check_with(src, (SemaOverrides){.grad_bits = 6});
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  ck_assert_int_eq(m->recipe.bits_grad, 6);
+  m = fe_check_with(tiny, (SemaOverrides){.recipe = 1 + NIT_RECIPE_GHAFFARI, .grad_bits = 2});
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  ck_assert_int_eq(m->recipe.bits_grad, 2);
+  ck_assert_ptr_null(fe_check_with(tiny, (SemaOverrides){.grad_bits = 4}));
+  ck_assert_str_eq(diag_last(),
+                   "--grad-bits sets the error width of recipes ghaffari and shiftquant; recipe niti uses 8 bits "
+                   "everywhere");
+  snprintf(src, sizeof src, "%strain { recipe shiftquant; groups sample }", tiny);
+  ck_assert_ptr_null(fe_check_with(src, (SemaOverrides){.recipe = 1 + NIT_RECIPE_GHAFFARI}));
+  ck_assert_str_eq(diag_last(),
+                   "'groups' is a setting of recipe shiftquant; recipe ghaffari (--recipe) quantizes errors per tensor");
+}
+END_TEST
+
 START_TEST(recipe_override) {
   char src[512];
   /* --recipe ghaffari on a file without a train block, and over recipe niti */
@@ -297,10 +400,10 @@ START_TEST(recipe_override) {
   /* --recipe niti over a ghaffari file: its settings are errors */
   snprintf(src, sizeof src, "%strain { recipe ghaffari; lr 0.5 }", tiny);
   ck_assert_ptr_null(fe_check_with(src, (SemaOverrides){.recipe = 1 + NIT_RECIPE_NITI}));
-  ck_assert_str_eq(diag_last(), "'lr' is a setting of recipe ghaffari; recipe niti (--recipe) uses 'update'");
+  ck_assert_str_eq(diag_last(), "'lr' is a setting of recipes ghaffari and shiftquant; recipe niti (--recipe) uses 'update'");
   /* the widths of the other recipe */
   ck_assert_ptr_null(fe_check_with(tiny, (SemaOverrides){.master_bits = 16}));
-  ck_assert_str_eq(diag_last(), "--master-bits sets the masters of recipe ghaffari; recipe niti uses --weight-bits");
+  ck_assert_str_eq(diag_last(), "--master-bits sets the masters of recipes ghaffari and shiftquant; recipe niti uses --weight-bits");
   ck_assert_ptr_null(fe_check_with(tiny, (SemaOverrides){.recipe = 1 + NIT_RECIPE_GHAFFARI, .weight_bits = 12}));
   ck_assert_str_eq(diag_last(),
                    "--weight-bits sets NITI's weight accumulation bits; recipe ghaffari uses --master-bits");
@@ -312,20 +415,41 @@ START_TEST(train_setting_errors) {
       {"recipe ghaffari; update bits(3)", "'update' sets NITI's update bits; recipe ghaffari uses 'lr'"},
       {"weights int16; recipe ghaffari",
        "'weights' sets NITI's weight accumulation bits; recipe ghaffari uses 'master'"},
-      {"lr 0.1", "'lr' is a setting of recipe ghaffari; recipe niti uses 'update'"},
-      {"warmup 10", "'warmup' is a setting of recipe ghaffari; recipe niti has no learning rate to warm up"},
-      {"momentum 0.9", "'momentum' is a setting of recipe ghaffari; recipe niti has no momentum"},
-      {"master int16", "'master' is a setting of recipe ghaffari; recipe niti uses 'weights'"},
-      {"bits act=8", "'bits' is a setting of recipe ghaffari; recipe niti uses 8 bits everywhere"},
-      {"rounding update=pseudo", "'rounding update=' is a setting of recipe ghaffari; recipe niti has no masters"},
+      {"lr 0.1", "'lr' is a setting of recipes ghaffari and shiftquant; recipe niti uses 'update'"},
+      {"warmup 10", "'warmup' is a setting of recipes ghaffari and shiftquant; recipe niti has no learning rate to warm up"},
+      {"momentum 0.9", "'momentum' is a setting of recipes ghaffari and shiftquant; recipe niti has no momentum"},
+      {"master int16", "'master' is a setting of recipes ghaffari and shiftquant; recipe niti uses 'weights'"},
+      {"bits act=8", "'bits' is a setting of recipes ghaffari and shiftquant; recipe niti uses 8 bits everywhere"},
+      {"rounding update=pseudo", "'rounding update=' is a setting of recipes ghaffari and shiftquant; recipe niti has no masters"},
       {"recipe ghaffari; decay on",
        "'decay on' is NITI's integer weight decay, valid only under recipe niti; recipe ghaffari takes a decimal, e.g. "
        "decay 0.0005"},
-      {"decay 0.001", "'decay DECIMAL' is the weight decay of recipe ghaffari; recipe niti takes decay on or off"},
+      {"decay 0.001", "'decay DECIMAL' is the weight decay of recipes ghaffari and shiftquant; recipe niti takes decay on or off"},
       {"loss softmax_ce(exp=table)", "the table softmax (exp=table) under recipe niti is not implemented yet"},
       {"recipe unified", "recipe 'unified' is not implemented yet (docs/status.md)"},
-      {"recipe shiftquant; lr 0.1", "recipe 'shiftquant' is not implemented yet (docs/status.md)"},
-      {"recipe sgd", "unknown recipe 'sgd' (expected niti or ghaffari)"},
+      {"recipe unified; groups tensor", "recipe 'unified' is not implemented yet (docs/status.md)"},
+      {"recipe sgd", "unknown recipe 'sgd' (expected niti, ghaffari or shiftquant)"},
+      {"recipe shiftquant; update bits(3)", "'update' sets NITI's update bits; recipe shiftquant uses 'lr'"},
+      {"recipe shiftquant; weights int8",
+       "'weights' sets NITI's weight accumulation bits; recipe shiftquant uses 'master'"},
+      {"recipe shiftquant; decay on",
+       "'decay on' is NITI's integer weight decay, valid only under recipe niti; recipe shiftquant takes a decimal, "
+       "e.g. decay 0.0005"},
+      {"groups channel", "'groups' is a setting of recipe shiftquant; recipe niti quantizes errors per tensor"},
+      {"recipe ghaffari; groups channel",
+       "'groups' is a setting of recipe shiftquant; recipe ghaffari quantizes errors per tensor"},
+      {"recipe shiftquant; groups rows", "unknown grouping 'rows' (expected channel, sample or tensor)"},
+      {"recipe shiftquant; groups 3", "expected grouping (channel, sample or tensor), found an integer"},
+      {"recipe shiftquant; groups channel sample", "'groups' takes one grouping, e.g. groups channel"},
+      {"recipe shiftquant; groups", "'groups' needs a grouping, e.g. groups channel"},
+      {"recipe shiftquant; groups weight=channel", "groups weight=channel is not implemented yet"},
+      {"recipe shiftquant; groups tensor weight=sample", "unknown weight grouping 'sample' (expected channel)"},
+      {"recipe shiftquant; groups act=channel", "unknown groups target 'act' (expected weight=)"},
+      {"recipe shiftquant; bits grad=1", "the width must be in 2..8 (got 1)"},
+      {"recipe shiftquant; bits grad=9", "the width must be in 2..8 (got 9)"},
+      {"recipe shiftquant; bits grad=4 grad=4", "'grad' is set twice"},
+      {"recipe shiftquant; rounding vew=pseudo",
+       "unknown rounding target 'vew' (expected act, err, grad, view or update)"},
       {"recipe ghaffari; lr 0", "the learning rate must be in (0, 1000] (got 0)"},
       {"recipe ghaffari; lr 1000.000000001", "the learning rate must be in (0, 1000] (got 1000.000000001)"},
       {"recipe ghaffari; lr -1", "the learning rate must be in (0, 1000] (got a negative number)"},
@@ -351,7 +475,7 @@ START_TEST(train_setting_errors) {
       {"recipe ghaffari; momentum 1.0", "momentum must be in [0, 1) (got 1.0)"},
       {"recipe ghaffari; decay 1", "decay must be in [0, 1) (got 1)"},
       {"recipe ghaffari; master int8", "unknown master width 'int8' (expected int16 or int32)"},
-      {"recipe ghaffari; bits grad=4", "widths below 8 bits are not implemented yet"},
+      {"recipe ghaffari; bits grad=1", "the width must be in 2..8 (got 1)"},
       {"recipe ghaffari; bits act=9", "the width must be in 2..8 (got 9)"},
       {"recipe ghaffari; bits 8", "expected act=, weight= or grad=, found an integer"},
       {"recipe ghaffari; rounding vew=pseudo",
@@ -490,12 +614,13 @@ START_TEST(errors_are_reported) {
       {"model m { input x[4]; output y(2); let a = relu(x) + relu(x); dense(2) }", NULL},
       /* normalization layers need a recipe with a learning rate */
       {"model m { input x[4]; output y(2); batchnorm; dense(2) }",
-       "batchnorm needs a recipe with a learning rate: ghaffari"},
+       "batchnorm needs a recipe with a learning rate: ghaffari or shiftquant"},
       {"model m { input x[4]; output y(2); let a = l1norm(x); dense(2) }",
-       "l1norm needs a recipe with a learning rate: ghaffari"},
+       "l1norm needs a recipe with a learning rate: ghaffari or shiftquant"},
       {"model m { input x[4]; output y(2); layernorm; dense(2) }\ntrain { recipe niti }",
-       "layernorm needs a recipe with a learning rate: ghaffari"},
+       "layernorm needs a recipe with a learning rate: ghaffari or shiftquant"},
       {"model m { input x[4]; output y(2); l1layernorm; dense(2) }\ntrain { recipe ghaffari }", NULL},
+      {"model m { input x[4]; output y(2); l1norm; layernorm; dense(2) }\ntrain { recipe shiftquant }", NULL},
       /* the loss is defined for at most 8191 classes */
       {"model m { input x[4]; output y(8191); dense(8191) }", NULL},
       {"model m { input x[4]; output y(8192); dense(8192) }",
@@ -568,6 +693,7 @@ int main(void) {
   tcase_add_test(tc, recipe_settings_and_overrides);
   tcase_add_test(tc, ghaffari_settings);
   tcase_add_test(tc, ghaffari_defaults_and_cosine);
+  tcase_add_test(tc, shiftquant_defaults_and_settings);
   tcase_add_test(tc, recipe_override);
   tcase_add_test(tc, train_setting_errors);
   tcase_add_test(tc, norm_layers);
