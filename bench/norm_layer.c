@@ -1,0 +1,70 @@
+/*
+ * norm_layer.c: one normalization layer's training forward and backward
+ * through the runtime's norm kernels (runtime/norm.c), L2 against L1, at a
+ * given shape; the throughput ratio of experiment E6 (docs/results.md).
+ *
+ *   cc -O2 -Iruntime bench/norm_layer.c build/runtime/libnitrt_s31.a -o norm_layer
+ *   ./norm_layer [N C H W] [REPS]        (default 64 16 28 28, 20 repetitions)
+ *
+ * Random int8 inputs and errors, one thread (no parallel_for); prints the
+ * median time of forward + backward per kind and the ratio L2 / L1.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "nitabi.h"
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int by_value(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+  int64_t n = 64, c = 16, h = 28, w = 28;
+  int reps = 20;
+  if (argc >= 5) n = atoll(argv[1]), c = atoll(argv[2]), h = atoll(argv[3]), w = atoll(argv[4]);
+  if (argc >= 6) reps = atoi(argv[5]);
+  if (n < 1 || c < 1 || h < 1 || w < 1 || reps < 1 || n * h * w > (1 << 20)) {
+    fprintf(stderr, "usage: norm_layer [N C H W] [REPS]  (N*H*W <= 2^20)\n");
+    return 2;
+  }
+  int64_t cnt = n * c * h * w;
+  int8_t *v = malloc((size_t)cnt), *dy = malloc((size_t)cnt), *gamma = malloc((size_t)c), *beta = malloc((size_t)c);
+  int64_t *S = malloc(sizeof(int64_t) * (size_t)cnt), *st = malloc(sizeof(int64_t) * (size_t)(NIT_NORM_STAT * (n > c ? n : c)));
+  int64_t *scr = malloc(sizeof(int64_t) * (size_t)NIT_NORM_SCRATCH(n, c));
+  int64_t *db = malloc(sizeof(int64_t) * (size_t)c), *dg = malloc(sizeof(int64_t) * (size_t)c);
+  int32_t *run = calloc((size_t)c * 4, sizeof(int32_t));
+  if (!v || !dy || !gamma || !beta || !S || !st || !scr || !db || !dg || !run) return 2;
+  uint64_t key = nit_key(1, 0, 0);
+  for (int64_t j = 0; j < cnt; j++) v[j] = (int8_t)(nit_draw(key, (uint64_t)j) % 255 - 127);
+  for (int64_t j = 0; j < cnt; j++) dy[j] = (int8_t)(nit_draw(key ^ 1, (uint64_t)j) % 255 - 127);
+  for (int64_t j = 0; j < c; j++) gamma[j] = 64, beta[j] = 0;
+  int kinds[2] = {NIT_NORM_BATCH, NIT_NORM_L1BATCH};
+  double med[2];
+  double *t = malloc(sizeof(double) * (size_t)reps);
+  for (int k = 0; k < 2; k++) {
+    int64_t desc[NIT_NORM_DESC] = {kinds[k], c, h * w, 1, 5, 1, 1, 0, 0};
+    for (int r = 0; r < reps; r++) {
+      double t0 = now();
+      int32_t sdg;
+      nitrt_norm_forward(NULL, desc, n, v, -7, gamma, -6, beta, 0, 1, run, st, scr, S);
+      nitrt_norm_backward(NULL, desc, n, v, -7, st, gamma, -6, dy, -9, scr, S, db, dg, &sdg);
+      t[r] = now() - t0;
+    }
+    qsort(t, (size_t)reps, sizeof *t, by_value);
+    med[k] = t[reps / 2];
+    printf("%-10s (%lld, %lld, %lld, %lld): forward + backward %.3f ms (median of %d)\n", k ? "l1norm" : "batchnorm",
+           (long long)n, (long long)c, (long long)h, (long long)w, 1e3 * med[k], reps);
+  }
+  printf("throughput l1norm / batchnorm: %.3f\n", med[0] / med[1]);
+  return 0;
+}
