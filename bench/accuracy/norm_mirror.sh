@@ -2,7 +2,9 @@
 # norm_mirror.sh: the normalization examples in integers (nitc) and in fp32
 # (bench/accuracy/torch_mirror.py) from the same initial weights.
 #
-# For each network (resnet_bn on Fashion-MNIST, mlp_ln on MNIST) and seed it
+# For each network (by default resnet_bn on Fashion-MNIST and mlp_ln on MNIST;
+# NETS takes any example the mirror can build, e.g. resnet_l1:fashion-mnist,
+# shiftquant's L1 batch-norm ResNet) and seed it
 #   1. compiles examples/NET.nit with nitc,
 #   2. writes nitc's initial state for the seed, DIR/ckpt/NET-sSEED-init.ckpt
 #      (`NET init --save CKPT --seed SEED`, or where the executable has no
@@ -26,7 +28,8 @@
 #   EPOCHS=N        epochs of every run [the .nit file's]
 #   LIMIT=N         train on the first N samples (nitc --limit, mirror --train-limit)
 #   TEST_LIMIT=N    test on the first N samples
-#   NETS="resnet_bn:fashion-mnist mlp_ln:mnist"   NET:DATA pairs
+#   NETS="resnet_bn:fashion-mnist mlp_ln:mnist"   NET:DATA pairs (examples/NET.nit,
+#                   data/DATA), e.g. add resnet_l1:fashion-mnist
 #   THREADS=2       threads of both sides      NICE=15   nice level
 #   NITC=build/compiler/nitc   OUT=out/accuracy/norm   TORCH_PYTHON=python3 with torch
 #   FORCE=1         retrain even when a matching log exists
@@ -34,6 +37,7 @@
 # Examples:
 #   bench/accuracy/norm_mirror.sh                                  # 3 seeds, full runs
 #   EPOCHS=1 LIMIT=5000 SEEDS=1 bench/accuracy/norm_mirror.sh      # a smoke test
+#   NETS=resnet_l1:fashion-mnist bench/accuracy/norm_mirror.sh     # shiftquant's L1 norms
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)

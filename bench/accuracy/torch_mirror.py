@@ -3,8 +3,9 @@
 
 Reads the model body of a .nit file and builds the same network in PyTorch
 *without biases* (nitc has none): sequential layer statements (conv, relu,
-maxpool, avgpool, flatten, dense, dropout, batchnorm, layernorm) and graphs
-written with `let NAME = expr`, nested calls whose first argument is the input
+maxpool, avgpool, flatten, dense, dropout, batchnorm, layernorm, l1norm,
+l1layernorm) and graphs written with `let NAME = expr`, nested calls whose
+first argument is the input
 (`relu(batchnorm(conv c0(x, 16, kernel=3, pad=1)))`, `maxpool(stem, 2)`) and
 residual sums `a + b`; a statement after a `let` consumes the value it bound.
 Parameters are created in nitc's node order (the nodes of an expression in
@@ -15,13 +16,27 @@ is nn.BatchNorm2d (running statistics PyTorch's way, as nitc keeps them);
 per-channel gamma and beta, i.e. nn.GroupNorm(1, C) (on a vector too). Both
 default to eps 0.00001, batchnorm to momentum 0.1.
 
+The L1 layers (the spec's recipes.md section 7; docs/recipes.md, "Normalization
+layers") put k times the mean absolute deviation in place of the standard
+deviation: y = gamma (x - m) / (k a + eps) + beta with m = mean(x) and
+a = mean|x - m| (a plain mean: no unbiasing), computed in fp32 and
+differentiated by autograd through m and a (the spec's backward, in float).
+`l1norm(eps=, momentum=, k=)` (class L1Norm) takes m and a per channel over
+(N, H, W) in training (over N for a vector) and keeps running statistics,
+PyTorch's way r = (1 - momentum) r + momentum * new, of the mean (from 0) and
+of the deviation a (from 1/k, so that k * dev = 1); evaluation uses them:
+y = gamma (x - mean_r) / (k dev_r + eps) + beta. `l1layernorm(eps=, k=)` (class
+L1LayerNorm) takes m and a per sample over (C, H, W) (all features of a
+vector), with per-channel gamma and beta, the same in training and evaluation.
+Defaults: eps 0.00001, momentum 0.1, k sqrt(pi/2).
+
 Two ways to train, chosen by the model's train block (--schedule):
 
   fixed   the NITI paper's fp32 baseline, for models of recipe niti (the old
           behaviour, unchanged): SGD lr 0.01, momentum 0.9, weight decay 5e-4,
           batch 64, 10 epochs, inputs standardized by the training set's mean
           and standard deviation.
-  file    for recipes with a learning rate (ghaffari): the train block's own
+  file    for recipes with a learning rate (ghaffari, shiftquant): the train block's own
           settings: `lr X`, `lr X then Y at E ...` (piecewise by 1-based epoch),
           `lr cosine(BASE, period=P, min=M)` evaluated per step as nitc does
           (S steps per epoch, T = P*S, global step t from 0: p = t mod 2T,
@@ -30,13 +45,22 @@ Two ways to train, chosen by the model's train block (--schedule):
           weight_decay, on every tensor), `batch`, `epochs`, `seed`. The rate is
           set before every step.
 
+Recipe `shiftquant` (examples/resnet_l1.nit) is mirrored like `ghaffari`: the
+fp32 network with the same layers (its l1norm/l1layernorm as above) and the
+train block's schedule. Its `bits` (the 4-bit errors, or activations and
+weights), `groups` (the channel groups of the shifted error quantizer), `master`
+and rounding settings are integer-side settings with no meaning in fp32 and are
+ignored, as are ghaffari's.
+
 --lr, --momentum, --wd, --epochs, --batch and --seed override either;
 --lr-scale multiplies the rates of the schedule.
 
 --init CKPT starts from nitc's initial (or any) weights: a format-3 checkpoint
-(recipes with masters, e.g. from `./NET init --save CKPT`); each tensor's
-master becomes value = master * 2^master_exp, and a batchnorm's running
-statistics are loaded too. The tensors are matched to the PyTorch parameters
+(recipes with masters, e.g. from `./NET init --save CKPT` or
+`./NET train --save-init CKPT`); each tensor's
+master becomes value = master * 2^master_exp, and the running statistics of a
+batchnorm (mean, unbiased variance) or an l1norm (mean, mean absolute
+deviation) are loaded too. The tensors are matched to the PyTorch parameters
 in order, with their kinds and sizes checked. Momenta are not loaded.
 
 Inputs (--inputs): nitc feeds pixel p as the int8 p>>1 at exponent -7, i.e.
@@ -53,6 +77,11 @@ samples_per_sec, seconds, the counts, and lr: the rate at the epoch's first
 step), so both can be tabulated and plotted by the same scripts. Prints the
 BLAS that torch uses to stderr once. --threads (default 2) sets torch's threads
 and, unless already set, OPENBLAS_NUM_THREADS; OMP_WAIT_POLICY defaults to PASSIVE.
+
+--eval-only evaluates the network as it starts (normally with --init CKPT, e.g.
+a trained checkpoint from `NET train --save CKPT`) on the test set without any
+training step, prints the test accuracy and loss, and writes one record with
+epoch 0 to --log when given (the training fields are 0).
 
 Deliberately independent of the nitc code: it reads .nit, idx files and
 checkpoints itself.
@@ -118,7 +147,7 @@ def load(dirname, mode='unit'):
 # ------------------------------------------------------------------ .nit
 
 KINDS = {'conv', 'conv2d', 'relu', 'maxpool', 'avgpool', 'flatten', 'dense', 'dropout',
-         'batchnorm', 'layernorm'}
+         'batchnorm', 'layernorm', 'l1norm', 'l1layernorm'}
 FIRST_ARG = {'conv': 'channels', 'conv2d': 'channels', 'dense': 'units', 'maxpool': 'kernel',
              'avgpool': 'kernel', 'dropout': 'rate'}
 TOKEN = re.compile(r'\s*(?:(\d+\.\d*|\.\d+|\d+)|([A-Za-z_]\w*)|("(?:[^"\\]|\\.)*")|(\S))')
@@ -431,6 +460,79 @@ def parse_train(path, lines):
 
 # ------------------------------------------------------------------ network
 
+SQRT_PI_2 = math.sqrt(math.pi / 2)
+
+
+def _affine_shape(x):
+    """The shape that broadcasts a per-channel vector over x: (1, C) or (1, C, 1, 1)."""
+    return (1, -1) + (1,) * (x.dim() - 2)
+
+
+class L1Norm(nn.Module):
+    """nitc's l1norm in fp32: batch statistics per channel, the deviation k * mean|x - mean|.
+
+    Training: m = mean(x), a = mean|x - m| per channel over (N, H, W) (over N for a
+    vector (N, C)), y = gamma (x - m) / (k a + eps) + beta, gradients through m and a
+    by autograd; then running_mean and running_dev (the plain mean absolute deviation
+    a, not unbiased) move by r = (1 - momentum) r + momentum * new. Evaluation:
+    y = gamma (x - running_mean) / (k running_dev + eps) + beta. Initially
+    running_mean 0 and running_dev 1/k (k * dev = 1), gamma 1, beta 0.
+    """
+
+    def __init__(self, c, eps=0.00001, momentum=0.1, k=SQRT_PI_2):
+        super().__init__()
+        self.eps, self.momentum, self.k = eps, momentum, k
+        self.weight = nn.Parameter(torch.ones(c))    # gamma, then beta: nitc's tensor order
+        self.bias = nn.Parameter(torch.zeros(c))
+        self.register_buffer('running_mean', torch.zeros(c))
+        self.register_buffer('running_dev', torch.full((c,), 1.0 / k))
+
+    def forward(self, x):
+        shape = _affine_shape(x)
+        if self.training:
+            dims = [0] + list(range(2, x.dim()))
+            m = x.mean(dims, keepdim=True)
+            z = x - m
+            a = z.abs().mean(dims, keepdim=True)
+            with torch.no_grad():
+                mom = self.momentum
+                self.running_mean.mul_(1 - mom).add_(m.reshape(-1), alpha=mom)
+                self.running_dev.mul_(1 - mom).add_(a.reshape(-1), alpha=mom)
+            xhat = z / (self.k * a + self.eps)
+        else:
+            xhat = ((x - self.running_mean.view(shape)) /
+                    (self.k * self.running_dev.view(shape) + self.eps))
+        return xhat * self.weight.view(shape) + self.bias.view(shape)
+
+    def extra_repr(self):
+        return f'{self.weight.numel()}, eps={self.eps}, momentum={self.momentum}, k={self.k}'
+
+
+class L1LayerNorm(nn.Module):
+    """nitc's l1layernorm in fp32: per sample over (C, H, W) (all features of a vector).
+
+    m = mean(x), a = mean|x - m| per sample, y = gamma_c (x - m) / (k a + eps) + beta_c
+    with per-channel gamma and beta; the same in training and evaluation.
+    """
+
+    def __init__(self, c, eps=0.00001, k=SQRT_PI_2):
+        super().__init__()
+        self.eps, self.k = eps, k
+        self.weight = nn.Parameter(torch.ones(c))
+        self.bias = nn.Parameter(torch.zeros(c))
+
+    def forward(self, x):
+        dims = list(range(1, x.dim()))
+        m = x.mean(dims, keepdim=True)
+        z = x - m
+        a = z.abs().mean(dims, keepdim=True)
+        shape = _affine_shape(x)
+        return z / (self.k * a + self.eps) * self.weight.view(shape) + self.bias.view(shape)
+
+    def extra_repr(self):
+        return f'{self.weight.numel()}, eps={self.eps}, k={self.k}'
+
+
 class Net(nn.Module):
     """The node graph; modules registered in node order, so parameters() is nitc's order."""
 
@@ -483,6 +585,16 @@ class Net(nn.Module):
                 eps = float(a.get('eps', 0.00001))
                 mod = nn.GroupNorm(1, c, eps=eps)   # over (C, H, W) per sample, per-channel affine
                 self.roles += [(1, lname or 'layernorm', 'layernorm'), (2, lname or 'layernorm', 'layernorm')]
+            elif kind == 'l1norm':
+                eps = float(a.get('eps', 0.00001)); mom = float(a.get('momentum', 0.1))
+                k = float(a.get('k', SQRT_PI_2))
+                mod = L1Norm(c, eps=eps, momentum=mom, k=k)
+                self.roles += [(1, lname or 'l1norm', 'l1norm'), (2, lname or 'l1norm', 'l1norm')]
+            elif kind == 'l1layernorm':
+                eps = float(a.get('eps', 0.00001)); k = float(a.get('k', SQRT_PI_2))
+                mod = L1LayerNorm(c, eps=eps, k=k)
+                self.roles += [(1, lname or 'l1layernorm', 'l1layernorm'),
+                               (2, lname or 'l1layernorm', 'l1layernorm')]
             elif kind == 'add':
                 if shapes[ins[0]] != shapes[ins[1]]:
                     die(f'{where}: adding shapes {shapes[ins[0]]} and {shapes[ins[1]]}')
@@ -533,7 +645,7 @@ def _align(v):
 
 
 def load_ckpt(path, net, spec):
-    """Set net's parameters (and batchnorm running statistics) from a nitc checkpoint, format 3."""
+    """Set net's parameters (and batchnorm/l1norm running statistics) from a nitc checkpoint, format 3."""
     try:
         b = open(path, 'rb').read()
     except OSError as e:
@@ -578,7 +690,8 @@ def load_ckpt(path, net, spec):
                          momexp=i32(o + 16), chans=u32(o + 20), vexp=i32(o + 24)))
     # the slab layout (compiler/plan.c): per tensor, 64-aligned: int8 view, master,
     # momentum (when present), running statistics {mean m, e, var m, e} int32 per
-    # channel (batchnorm gamma); then the exponents {master, mom, view, 0} per tensor
+    # channel (batchnorm gamma; l1norm gamma: {mean m, e, dev m, e}, dev the mean
+    # absolute deviation); then the exponents {master, mom, view, 0} per tensor
     top, offs = 0, []
     for t, (p, r, role) in enumerate(zip(params, recs, net.roles)):
         if r['role'] != role[0]:
@@ -586,7 +699,7 @@ def load_ckpt(path, net, spec):
                 f'checkpoint, a {ROLE_NAMES[role[0]]} ({role[2]} {role[1]}) in the mirror')
         if r['bits'] != abits:
             die(f'{path}: tensor {t} has {r["bits"]}-bit masters, the header says {abits}')
-        want_ch = p.shape[0] if role[2] == 'batchnorm' and role[0] == 1 else 0
+        want_ch = p.shape[0] if role[2] in ('batchnorm', 'l1norm') and role[0] == 1 else 0
         if r['chans'] != want_ch:
             die(f'{path}: tensor {t} ({ROLE_NAMES[role[0]]} of {role[2]} {role[1]}) has running statistics '
                 f'for {r["chans"]} channels, the mirror expects {want_ch}')
@@ -620,11 +733,14 @@ def load_ckpt(path, net, spec):
                 st = np.frombuffer(slab, dtype='<i4', count=r['chans'] * 4, offset=so).reshape(-1, 4)
                 st = st.astype(np.float64)
                 mean = st[:, 0] * 2.0 ** st[:, 1]
-                var = st[:, 2] * 2.0 ** st[:, 3]
-                bn = [mod for mod in net.modules() if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d))
+                dev = st[:, 2] * 2.0 ** st[:, 3]    # the variance (batchnorm) or the L1 deviation (l1norm)
+                bn = [mod for mod in net.modules() if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d, L1Norm))
                       and mod.weight is p]
                 bn[0].running_mean.copy_(torch.from_numpy(mean).float())
-                bn[0].running_var.copy_(torch.from_numpy(var).float())
+                if isinstance(bn[0], L1Norm):
+                    bn[0].running_dev.copy_(torch.from_numpy(dev).float())
+                else:
+                    bn[0].running_var.copy_(torch.from_numpy(dev).float())
     return dict(model=name, epoch=u32(96), step=u64(104), seed=u64(112), tensors=np_, master_bits=abits,
                 master_exp=[r['mexp'] for r in recs])
 
@@ -700,8 +816,12 @@ def main():
                     help='train on the first N samples')
     ap.add_argument('--test-limit', type=int, default=0)
     ap.add_argument('--threads', type=int, default=2)
-    ap.add_argument('--log', required=True)
+    ap.add_argument('--eval-only', action='store_true',
+                    help='evaluate the starting network (--init CKPT) on the test set, no training step')
+    ap.add_argument('--log', help='JSON lines, one per epoch (required unless --eval-only)')
     a = ap.parse_args()
+    if not a.log and not a.eval_only:
+        ap.error('--log is required (unless --eval-only)')
 
     spec = parse_nit(a.model)
     tb = spec.train
@@ -769,6 +889,30 @@ def main():
     print(f'torch_mirror: {spec.name}, schedule {mode}: lr {desc}{f" x {a.lr_scale}" if a.lr_scale != 1 else ""}, '
           f'momentum {momentum}, decay {wd}, batch {batch}, epochs {epochs}, seed {seed}, inputs {inputs}, '
           f'{n} training samples', file=sys.stderr, flush=True)
+
+    def evaluate():
+        net.eval()
+        tc, tl = 0, 0.0
+        with torch.no_grad():
+            for i in range(0, tx.shape[0], 1000):
+                out = net(tx[i:i + 1000])
+                tl += F.cross_entropy(out, ty[i:i + 1000], reduction='sum').item()
+                tc += (out.argmax(1) == ty[i:i + 1000]).sum().item()
+        return tc, tl
+
+    if a.eval_only:
+        t0 = time.time()
+        tc, tl = evaluate()
+        rec = dict(epoch=0, epochs=0, step=0, train_loss=0.0, train_acc=0.0,
+                   test_acc=round(tc / tx.shape[0], 4), test_loss=round(tl / tx.shape[0], 4),
+                   samples_per_sec=0, seconds=round(time.time() - t0, 3), train_correct=0, train_samples=0,
+                   test_correct=tc, test_samples=tx.shape[0], lr=f'{0:.12f}')
+        if a.log:
+            with open(a.log, 'w') as log:
+                log.write(json.dumps(rec) + '\n')
+        print(f'eval only: test {100 * rec["test_acc"]:.2f}% ({tc}/{tx.shape[0]})  loss {rec["test_loss"]:.4f}',
+              flush=True)
+        return
     opt = torch.optim.SGD(net.parameters(), lr=lr_at(1, 0), momentum=momentum, weight_decay=wd)
     gen = torch.Generator().manual_seed(seed)
     with open(a.log, 'w') as log:
@@ -792,13 +936,7 @@ def main():
                 tot_loss += loss.item() * idx.numel()
                 correct += (out.argmax(1) == y[idx]).sum().item()
             train_time = time.time() - t0
-            net.eval()
-            tc, tl = 0, 0.0
-            with torch.no_grad():
-                for i in range(0, tx.shape[0], 1000):
-                    out = net(tx[i:i + 1000])
-                    tl += F.cross_entropy(out, ty[i:i + 1000], reduction='sum').item()
-                    tc += (out.argmax(1) == ty[i:i + 1000]).sum().item()
+            tc, tl = evaluate()
             rec = dict(epoch=ep, epochs=epochs, step=step,
                        train_loss=round(tot_loss / n, 4), train_acc=round(correct / n, 4),
                        test_acc=round(tc / tx.shape[0], 4), test_loss=round(tl / tx.shape[0], 4),

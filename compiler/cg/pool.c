@@ -257,6 +257,24 @@ void flatten_backward(Cg *g, const LayerIO *io) {
   pass_err(g, io->nd, &io->d, io->v_e, io->v_se, g->p->err_alias[io->i] == io->i ? io->v_e : io->d.v_ptr);
 }
 
+/* A pool's routed errors (i32 acc, the input's shape) at exponent v_s: the
+ * recipe's EQ at ERR(i), except that under the recipes with masters a pool
+ * whose windows cannot overlap passes its errors through unrounded (each
+ * input received at most one error; docs/recipes.md, "Layers under the new
+ * recipes"). Under niti the requantization of such a pool is the identity
+ * (k = 0), so both rules agree there. */
+static void pool_deliver(Cg *g, const LayerIO *io, Val v_acc, Val v_s) {
+  const Node *nd = io->nd;
+  if (g->m->recipe.kind == NIT_RECIPE_NITI || nd->sh < nd->kh || nd->sw < nd->kw) {
+    deliver_acc(g, io->i, &io->d, v_acc, false, v_s, NULL);
+    return;
+  }
+  Loop L = l_for(g, l_i64(g, 0), l_batch_elems(g, &g->m->nodes[nd->in[0]].out, "count"), "j");
+  l_store(g, g->t_i8, l_trunc(g, l_load(g, g->t_i32, v_acc, L.v_i, "e"), g->t_i8, "e8"), io->d.v_ptr, L.v_i);
+  l_next(g, &L);
+  set_exp(g, io->d.node, io->d.which, v_s);
+}
+
 /* Each output error goes to the first maximum of its window. */
 void maxpool_backward(Cg *g, const LayerIO *io) {
   const Node *nd = io->nd;
@@ -286,7 +304,7 @@ void maxpool_backward(Cg *g, const LayerIO *io) {
   l_endif(g, b_j);
   pool_taps_end(g, &T);
   pool_end(g, &T);
-  deliver_acc(g, io->i, &io->d, v_acc, false, io->v_se, NULL);
+  pool_deliver(g, io, v_acc, io->v_se);
 }
 
 /* Every tap of a window receives the window's error; the exponent drops by
@@ -303,7 +321,7 @@ void avgpool_backward(Cg *g, const LayerIO *io) {
   l_store(g, g->t_i32, l_add(g, v_old, v_ev, ""), v_acc, T.v_iidx);
   pool_taps_end(g, &T);
   pool_end(g, &T);
-  deliver_acc(g, io->i, &io->d, v_acc, false, l_sub(g, io->v_se, l_i32(g, log2i((int64_t)nd->kh * nd->kw)), ""), NULL);
+  pool_deliver(g, io, v_acc, l_sub(g, io->v_se, l_i32(g, log2i((int64_t)nd->kh * nd->kw)), ""));
 }
 
 /* Both inputs receive the output error unchanged. */

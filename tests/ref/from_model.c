@@ -132,11 +132,16 @@ int ref_opts_from_model(const struct Model *m, RefOpts *o) {
   const Recipe *r = &m->recipe;
   if (r->kind == NIT_RECIPE_NITI) {
     *o = ref_default_opts();
-  } else if (r->kind == NIT_RECIPE_GHAFFARI) {
-    /* the reference's ghaffari computes the table softmax only */
+  } else if (r->kind == NIT_RECIPE_GHAFFARI || r->kind == NIT_RECIPE_SHIFTQUANT) {
+    /* the reference's recipes with masters compute the table softmax only */
     if (!r->loss_table)
       return -1;
-    *o = ref_ghaffari_opts();
+    *o = r->kind == NIT_RECIPE_SHIFTQUANT ? ref_shiftquant_opts() : ref_ghaffari_opts();
+    o->bits_act = r->bits_act;
+    o->bits_weight = r->bits_weight;
+    o->bits_grad = r->bits_grad;
+    if (r->kind == NIT_RECIPE_SHIFTQUANT)
+      o->groups = r->groups;
     o->view_round = r->view_round;
     o->update_round = r->update_round;
     o->master_bits = r->master_bits;

@@ -9,8 +9,8 @@
  * scalar arithmetic). Library code never prints and never exits.
  *
  * Files:
- *   recipe_scalar.c  S31 scalars, Q30 tables, RQ_b, SRdiv, aligned sums,
- *                    LINSUM / LINCOMB                              (R§1-§2)
+ *   recipe_scalar.c  S31 scalars, Q30 tables, RQ_b, shiftquant's SQ_b,
+ *                    SRdiv, aligned sums, LINSUM / LINCOMB    (R§1-§2, §9.2)
  *   recipe_loss.c    table softmax with its exact scale            (R§5)
  *   recipe_sgd.c     masters, views, gradient reduction, SGD step,
  *                    learning-rate schedules                        (R§6)
@@ -113,6 +113,24 @@ int rec_rq(const int64_t *x, int64_t count, int b, int mode, uint64_t key, int64
 /* The same with an int8 result (b <= 8). */
 int rec_rq8(const int64_t *x, int64_t count, int b, int mode, uint64_t key, int8_t *out);
 
+/* SQ_b(x; mode, key) of recipe shiftquant (R§9.2), b in 2..8, J = 8 - b:
+ * BT = B(x), kT = max(0, BT - (b-1)), base = kT - J; element j belongs to
+ * group g = (j / div) % ngroups (RecTerm's convention), whose step is
+ * kc[g] = max(0, base, B(x restricted to g) - (b-1)); out[j] =
+ * sat_b(R_mode(x[j], kc[g])) << (kc[g] - base), rounded with the draw of
+ * the flat index j (the same per-element rounding as rec_rq8). The result
+ * is one int8 tensor (|out| <= lim(b) 2^J <= 127) at exponent s + base.
+ * Returns base (may be negative, down to -J). kc (ngroups) receives every
+ * group's step. An all-zero x gives zeros, base 0 and kc = 0 (R§1.2, as
+ * rec_rq8's k = 0). div, ngroups >= 1. */
+int rec_sq(const int64_t *x, int64_t count, int b, int64_t div, int64_t ngroups, int mode,
+           uint64_t key, int *kc, int8_t *out);
+/* SQ_b's groups for an (n, C, HW) error tensor (the loss's: C = classes,
+ * HW = 1) under the `groups` setting NIT_GROUPS_*: channel c = (j / HW) % C,
+ * sample j / (C HW), or the whole tensor as one group. Sets *div and
+ * *ngroups for rec_sq; 0, or -1 for an unknown setting. */
+int rec_sq_groups(int groups, int64_t n, int64_t c, int64_t hw, int64_t *div, int64_t *ngroups);
+
 /* SRdiv(a, d; key, j) (R§2.4), a >= 0, d >= 1: a div d, plus 1 when
  * F 2^64 > nit_draw(key, j) d with F = a mod d (compared in 128 bits). */
 uint64_t rec_srdiv(uint64_t a, uint64_t d, uint64_t key, uint64_t j);
@@ -160,8 +178,14 @@ int64_t rec_lincomb(const RecTerm *terms, int nterms, int64_t count, int b, int 
 /* R§5, one row: logits a (classes) at exponent s, label y -> e32 (classes)
  * = t_i - [i = y] C at exponent -15 (sums to 0). classes in 1..8191. */
 void rec_tsoftmax_row32(const int8_t *a, int s, int classes, int y, int64_t *e32);
+/* The batch before the error quantizer: e32 (n, classes) at exponent -15,
+ * row r at r * classes. */
+void rec_loss_e32_table(const int8_t *logits, int s, int n, int classes, const int32_t *y,
+                        int64_t *e32);
 /* The batch: e32 (n, classes) at exponent -15, then EQ = RQ_b (ghaffari)
- * at site LOSS with `mode` and key: e (n, classes) at the returned exponent. */
+ * at site LOSS with `mode` and key: e (n, classes) at the returned exponent.
+ * (shiftquant's EQ: rec_loss_e32_table, then rec_sq with the classes as
+ * channels, exponent -15 + base.) */
 int rec_loss_grad_table(const int8_t *logits, int s, int n, int classes, const int32_t *y, int b,
                         int mode, uint64_t key, int64_t *e32, int8_t *e);
 
@@ -287,7 +311,7 @@ int64_t rec_norm_backward_wide(const RecNorm *l, const int8_t *v, int s_x, const
                                const int8_t *gamma, int s_g, const int8_t *dy, int s_e,
                                int64_t *s, int64_t *scratch);
 /* With ghaffari's EQ = RQ_b at ERR(i): dx (n, C, HW) at *s_dx. scratch:
- * 3 * n*C*HW int64. */
+ * 3 * n*C*HW int64. (shiftquant: rec_norm_backward_wide, then rec_sq.) */
 void rec_norm_backward(const RecNorm *l, const int8_t *v, int s_x, const RecNormStat *st,
                        const int8_t *gamma, int s_g, const int8_t *dy, int s_e, int b_g, int mode,
                        uint64_t key, int8_t *dx, int *s_dx, int64_t *scratch);

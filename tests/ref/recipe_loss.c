@@ -36,11 +36,16 @@ void rec_tsoftmax_row32(const int8_t *a, int s, int classes, int y, int64_t *e32
   e32[y] -= c;
 }
 
-int rec_loss_grad_table(const int8_t *logits, int s, int n, int classes, const int32_t *y, int b,
-                        int mode, uint64_t key, int64_t *e32, int8_t *e) {
+void rec_loss_e32_table(const int8_t *logits, int s, int n, int classes, const int32_t *y,
+                        int64_t *e32) {
   for (int r = 0; r < n; r++)
     rec_tsoftmax_row32(logits + (int64_t)r * classes, s, classes, y[r],
                        e32 + (int64_t)r * classes);
+}
+
+int rec_loss_grad_table(const int8_t *logits, int s, int n, int classes, const int32_t *y, int b,
+                        int mode, uint64_t key, int64_t *e32, int8_t *e) {
+  rec_loss_e32_table(logits, s, n, classes, y, e32);
   /* 4. EQ at site LOSS over the whole batch tensor, index r * classes + i */
   return -15 + rec_rq8(e32, (int64_t)n * classes, b, mode, key, e);
 }

@@ -1,7 +1,7 @@
 /*
  * recipe_scalar.c: the integer building blocks of the recipes (R§1-§2):
- * S31 scalars, the Q30 tables, RQ_b, SRdiv, guarded aligned sums, LINSUM and
- * LINCOMB. See recipe.h and docs/recipes.md.
+ * S31 scalars, the Q30 tables, RQ_b and shiftquant's SQ_b (R§9.2), SRdiv,
+ * guarded aligned sums, LINSUM and LINCOMB. See recipe.h and docs/recipes.md.
  *
  * Magnitudes are handled in sign-magnitude on unsigned types, so no shift
  * ever touches a negative number. 128-bit integers appear only in the
@@ -241,22 +241,91 @@ int64_t rec_lim(int b) {
   return ((int64_t)1 << (b - 1)) - 1;
 }
 
-int rec_rq(const int64_t *x, int64_t count, int b, int mode, uint64_t key, int64_t *out) {
+/* One element of RQ_b and SQ_b: sat_b(R_mode(x, k)) with the draw of the
+ * element's flat index j. */
+static int64_t rq_elem(int64_t x, int k, int64_t lim, int mode, uint64_t key, int64_t j) {
+  return ref_sat(ref_round_wide(x, k, mode, key, (uint64_t)j), lim);
+}
+
+/* RQ_b's step: k = max(0, B(x) - (b-1)). */
+static int rq_step(const int64_t *x, int64_t count, int b) {
   int bx = ref_bitlen64(x, count);
-  int k = bx > b - 1 ? bx - (b - 1) : 0;
+  return bx > b - 1 ? bx - (b - 1) : 0;
+}
+
+int rec_rq(const int64_t *x, int64_t count, int b, int mode, uint64_t key, int64_t *out) {
+  int k = rq_step(x, count, b);
   int64_t lim = rec_lim(b);
   for (int64_t j = 0; j < count; j++)
-    out[j] = ref_sat(ref_round_wide(x[j], k, mode, key, (uint64_t)j), lim);
+    out[j] = rq_elem(x[j], k, lim, mode, key, j);
   return k;
 }
 
 int rec_rq8(const int64_t *x, int64_t count, int b, int mode, uint64_t key, int8_t *out) {
-  int bx = ref_bitlen64(x, count);
-  int k = bx > b - 1 ? bx - (b - 1) : 0;
+  int k = rq_step(x, count, b);
   int64_t lim = rec_lim(b);
   for (int64_t j = 0; j < count; j++)
-    out[j] = (int8_t)ref_sat(ref_round_wide(x[j], k, mode, key, (uint64_t)j), lim);
+    out[j] = (int8_t)rq_elem(x[j], k, lim, mode, key, j);
   return k;
+}
+
+int rec_sq(const int64_t *x, int64_t count, int b, int64_t div, int64_t ngroups, int mode,
+           uint64_t key, int *kc, int8_t *out) {
+  int J = 8 - b;
+  int64_t lim = rec_lim(b);
+  for (int64_t g = 0; g < ngroups; g++)
+    kc[g] = 0;
+  /* 1. BT = B(x); the zero tensor is zeros at the input's exponent (R§1.2) */
+  if (ref_bitlen64(x, count) == 0) {
+    for (int64_t j = 0; j < count; j++)
+      out[j] = 0;
+    return 0;
+  }
+  /* 2. the largest group's step kT and the finest step base = kT - J */
+  int base = rq_step(x, count, b) - J;
+  /* 3. per group: B of the group (in kc first), then its step */
+  for (int64_t j = 0; j < count; j++) {
+    int64_t g = (j / div) % ngroups;
+    int bj = ref_bits(ref_abs64(x[j]));
+    if (bj > kc[g])
+      kc[g] = bj;
+  }
+  for (int64_t g = 0; g < ngroups; g++) {
+    int k = kc[g] - (b - 1);
+    if (k < 0)
+      k = 0;
+    if (k < base)
+      k = base;
+    kc[g] = k; /* base <= k <= kT: the shift k - base is 0..J */
+  }
+  /* 4. q = sat_b(R(x, kc)), stored as q 2^(kc - base) (a product: q may be
+   * negative, |q 2^(kc - base)| <= lim(b) 2^J <= 127) */
+  for (int64_t j = 0; j < count; j++) {
+    int k = kc[(j / div) % ngroups];
+    out[j] = (int8_t)(rq_elem(x[j], k, lim, mode, key, j) * ((int64_t)1 << (k - base)));
+  }
+  return base;
+}
+
+int rec_sq_groups(int groups, int64_t n, int64_t c, int64_t hw, int64_t *div, int64_t *ngroups) {
+  switch (groups) {
+  case NIT_GROUPS_CHANNEL: /* c = (j / HW) % C */
+    *div = hw, *ngroups = c;
+    break;
+  case NIT_GROUPS_SAMPLE: /* b = j / (C HW) */
+    *div = c * hw, *ngroups = n;
+    break;
+  case NIT_GROUPS_TENSOR: /* one group */
+    *div = 1, *ngroups = 1;
+    break;
+  default:
+    return -1;
+  }
+  if (*div < 1)
+    *div = 1;
+  if (*ngroups < 1)
+    *ngroups = 1;
+  return 0;
 }
 
 uint64_t rec_srdiv(uint64_t a, uint64_t d, uint64_t key, uint64_t j) {

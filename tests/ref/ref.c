@@ -545,7 +545,7 @@ int ref_update(int64_t *g32, int64_t count, int8_t *w8, int16_t *wide, int bits,
 
 RefOpts ref_default_opts(void) {
   RefOpts o;
-  memset(&o, 0, sizeof o); /* recipe niti; the ghaffari settings unused */
+  memset(&o, 0, sizeof o); /* recipe niti; the settings of masters unused */
   o.seed = 1;
   o.mu = 3;
   o.act_round = NIT_ROUND_PSEUDO;
@@ -568,16 +568,35 @@ RefOpts ref_ghaffari_opts(void) {
   return o;
 }
 
+RefOpts ref_shiftquant_opts(void) {
+  RefOpts o = ref_ghaffari_opts();
+  o.recipe = REF_RECIPE_SHIFTQUANT;
+  o.bits_grad = 4;
+  o.act_round = o.view_round = NIT_ROUND_NEAREST;
+  o.groups = NIT_GROUPS_CHANNEL;
+  return o;
+}
+
 int ref_recipe_parse(const char *name) {
   if (!strcmp(name, "niti"))
     return REF_RECIPE_NITI;
   if (!strcmp(name, "ghaffari"))
     return REF_RECIPE_GHAFFARI;
+  if (!strcmp(name, "shiftquant"))
+    return REF_RECIPE_SHIFTQUANT;
   return -1;
 }
 
 const char *ref_recipe_name(int recipe) {
-  return recipe == REF_RECIPE_GHAFFARI ? "ghaffari" : recipe == REF_RECIPE_NITI ? "niti" : "?";
+  return recipe == REF_RECIPE_GHAFFARI     ? "ghaffari"
+         : recipe == REF_RECIPE_SHIFTQUANT ? "shiftquant"
+         : recipe == REF_RECIPE_NITI       ? "niti"
+                                           : "?";
+}
+
+/* The recipes with masters, a learning rate and the rules of R§2-§7. */
+static int masters_recipe(int recipe) {
+  return recipe == REF_RECIPE_GHAFFARI || recipe == REF_RECIPE_SHIFTQUANT;
 }
 
 const char *ref_op_name(RefOp op) {
@@ -644,6 +663,9 @@ static void free_buffers(RefNet *net) {
   free(net->wide_acc2);
   free(net->loss_e);
   free(net->norm_scratch);
+  free(net->sq_kc);
+  net->sq_kc = NULL;
+  net->sq_groups = 0;
   for (int i = 0; net->nstat && i < net->nnodes; i++)
     free(net->nstat[i]);
   free(net->nstat);
@@ -906,19 +928,23 @@ int ref_init_recipe(RefNet *net, const RefOpts *o) {
     if (net->recipe != REF_RECIPE_NITI)
       return fail(net, "net was initialized for another recipe", -1);
     if (has_norm(net))
-      return fail(net, "normalization layers need a recipe with a learning rate (ghaffari)",
+      return fail(net,
+                  "normalization layers need a recipe with a learning rate (ghaffari, "
+                  "shiftquant)",
                   -1);
     ref_init(net, o->seed);
     return 0;
   }
-  if (o->recipe != REF_RECIPE_GHAFFARI)
+  if (!masters_recipe(o->recipe))
     return fail(net, "unknown recipe", -1);
   if (net->weight_bits != 8)
-    return fail(net, "ghaffari: finish the net with weight bits 8 (masters carry the width)", -1);
+    return fail(net, "recipes with masters: finish the net with weight bits 8 (masters carry "
+                     "the width)",
+                -1);
   if (o->master_bits != 16 && o->master_bits != 32)
-    return fail(net, "ghaffari: master bits must be 16 or 32", -1);
+    return fail(net, "recipes with masters: master bits must be 16 or 32", -1);
   if (net->nparams > REC_MAX_PARAMS)
-    return fail(net, "ghaffari: more than 32768 parameter tensors", -1);
+    return fail(net, "recipes with masters: more than 32768 parameter tensors", -1);
   for (int p = 0; p < net->nparams; p++) {
     RefParam *pp = &net->params[p];
     size_t bytes = (size_t)pp->count * sizeof(int32_t);
@@ -974,7 +1000,7 @@ int ref_init_recipe(RefNet *net, const RefOpts *o) {
       rec_norm_running_init(&l, net->run_mean[i], net->run_dev[i]);
     }
   }
-  net->recipe = REF_RECIPE_GHAFFARI;
+  net->recipe = o->recipe;
   net->master_bits = o->master_bits;
   return 0;
 }
@@ -1017,7 +1043,14 @@ static int reserve(RefNet *net, int n) {
   net->wide_acc = malloc((size_t)big * sizeof(int64_t));
   net->wide_acc2 = malloc((size_t)big * sizeof(int64_t));
   net->loss_e = malloc((size_t)n * (size_t)net->classes);
-  if (!net->wide_acc || !net->wide_acc2 || !net->loss_e)
+  /* SQ_b's groups: samples, classes or the channels of any node */
+  int64_t ng = n > net->classes ? n : net->classes;
+  for (int i = 0; i < net->nnodes; i++)
+    if (net->nodes[i].c > ng)
+      ng = net->nodes[i].c;
+  net->sq_groups = ng;
+  net->sq_kc = malloc((size_t)ng * sizeof *net->sq_kc);
+  if (!net->wide_acc || !net->wide_acc2 || !net->loss_e || !net->sq_kc)
     return fail(net, "out of memory", -1);
   if (has_norm(net)) {
     net->norm_scratch = malloc((size_t)big * 3 * sizeof(int64_t));
@@ -1044,46 +1077,68 @@ static int check_opts(RefNet *net, const RefOpts *o) {
   if (o->mu < 1 || o->mu > 62)
     return fail(net, "update bits must be 1..62", -1);
   if (o->recipe != net->recipe)
-    return fail(net, o->recipe == REF_RECIPE_GHAFFARI || o->recipe == REF_RECIPE_NITI
+    return fail(net, masters_recipe(o->recipe) || o->recipe == REF_RECIPE_NITI
                          ? "the net was not initialized for this recipe (ref_init_recipe)"
                          : "unknown recipe",
                 -1);
   if (o->recipe == REF_RECIPE_NITI && has_norm(net))
-    return fail(net, "normalization layers need a recipe with a learning rate (ghaffari)", -1);
-  if (o->recipe == REF_RECIPE_GHAFFARI) {
+    return fail(net,
+                "normalization layers need a recipe with a learning rate (ghaffari, shiftquant)",
+                -1);
+  if (masters_recipe(o->recipe)) {
     int b[3] = {o->bits_act, o->bits_weight, o->bits_grad};
     for (int i = 0; i < 3; i++)
       if (b[i] < 2 || b[i] > 8)
-        return fail(net, "ghaffari: widths must be 2..8", -1);
+        return fail(net, "widths must be 2..8", -1);
+    if (o->recipe == REF_RECIPE_SHIFTQUANT &&
+        (o->groups < NIT_GROUPS_CHANNEL || o->groups > NIT_GROUPS_TENSOR))
+      return fail(net, "shiftquant: unknown groups setting", -1);
     int m2[2] = {o->view_round, o->update_round};
     for (int i = 0; i < 2; i++)
       if (m2[i] < NIT_ROUND_PSEUDO || m2[i] > NIT_ROUND_NEAREST)
         return fail(net, "unknown rounding mode", -1);
     if (o->master_bits != net->master_bits)
-      return fail(net, "ghaffari: master bits differ from ref_init_recipe", -1);
+      return fail(net, "master bits differ from ref_init_recipe", -1);
     for (int p = 0; p < net->nparams; p++)
       if (o->momentum.m != 0 && !net->params[p].mom)
-        return fail(net, "ghaffari: momentum set but initialized without it", -1);
+        return fail(net, "momentum set but initialized without it", -1);
   }
   return 0;
 }
 
+/* A recipe with masters (ghaffari, shiftquant): views, RQ_b, the SGD. */
 static int is_gh(const RefOpts *o) {
-  return o->recipe == REF_RECIPE_GHAFFARI;
+  return masters_recipe(o->recipe);
 }
 
-/* The forward (act) and error (err) quantizers: NITI's RQ_8, ghaffari's
- * RQ_{b_a} / RQ_{b_g} (R§3.2, R§4). Return k. */
+/* The forward quantizer: NITI's RQ_8, RQ_{b_a} under the recipes with
+ * masters (R§3.2). Returns k. */
 static int rq_act(const RefOpts *o, const int64_t *acc, int64_t count, uint64_t key,
                   int8_t *out) {
   return is_gh(o) ? rec_rq8(acc, count, o->bits_act, o->act_round, key, out)
                   : ref_requant(acc, count, o->act_round, key, out);
 }
 
-static int rq_err(const RefOpts *o, const int64_t *acc, int64_t count, uint64_t key,
-                  int8_t *out) {
+/* The error quantizer EQ (R§4) of an (n, c, hw) error tensor at a site with
+ * key: NITI's RQ_8, ghaffari's RQ_{b_g}, shiftquant's SQ_{b_g} with the
+ * groups of o->groups (the loss passes c = classes, hw = 1). Returns the
+ * exponent increase (k, or SQ's base). */
+static int rq_err(RefNet *net, const RefOpts *o, const int64_t *acc, int n, int64_t c,
+                  int64_t hw, uint64_t key, int8_t *out) {
+  int64_t count = (int64_t)n * c * hw;
+  if (o->recipe == REF_RECIPE_SHIFTQUANT) {
+    int64_t div, ng;
+    rec_sq_groups(o->groups, n, c, hw, &div, &ng); /* groups checked by check_opts */
+    return rec_sq(acc, count, o->bits_grad, div, ng, o->err_round, key, net->sq_kc, out);
+  }
   return is_gh(o) ? rec_rq8(acc, count, o->bits_grad, o->err_round, key, out)
                   : ref_requant(acc, count, o->err_round, key, out);
+}
+
+/* EQ of an error with node nd's per-sample shape. */
+static int rq_err_node(RefNet *net, const RefOpts *o, const int64_t *acc, int n,
+                       const RefNode *nd, uint64_t key, int8_t *out) {
+  return rq_err(net, o, acc, n, nd->c, (int64_t)nd->h * nd->w, key, out);
 }
 
 /* The exponent of the weights used this step: NITI's fixed s_w, or the
@@ -1092,8 +1147,9 @@ static int wexp(const RefOpts *o, const RefParam *pp) {
   return is_gh(o) ? pp->view_exp : pp->exp;
 }
 
-/* Aligned sum: NITI's ref_align_sum; ghaffari skips all-zero operands first
- * (rec_align_sum's rule, docs/recipes.md decision 2), 0 if none is left. */
+/* Aligned sum: NITI's ref_align_sum; the recipes with masters skip all-zero
+ * operands first (rec_align_sum's rule, docs/recipes.md decision 2), 0 if
+ * none is left. */
 static int align_sum(const RefOpts *o, const int8_t *const *t, const int *exps, int nt,
                      int64_t count, int64_t *sum) {
   if (!is_gh(o))
@@ -1112,7 +1168,8 @@ static int align_sum(const RefOpts *o, const int8_t *const *t, const int *exps, 
   return ref_align_sum(u, e, m, count, sum);
 }
 
-/* A pool whose windows cannot overlap (R§3.3): a pass-through under ghaffari. */
+/* A pool whose windows cannot overlap (R§3.3): a pass-through under the
+ * recipes with masters. */
 static int pool_no_overlap(const RefNode *nd) {
   return nd->sh >= nd->kh && nd->sw >= nd->kw;
 }
@@ -1273,22 +1330,25 @@ static void gather_error(RefNet *net, int i, int n, uint64_t step, const RefOpts
     net->err_exp[i] = e[0];
   } else {
     int s = align_sum(o, t, e, nt, count, net->wide_acc);
-    int k = rq_err(o, net->wide_acc, count, nit_key(o->seed, step, NIT_TID_SUM(i)), net->err[i]);
+    int k = rq_err_node(net, o, net->wide_acc, n, &net->nodes[i],
+                        nit_key(o->seed, step, NIT_TID_SUM(i)), net->err[i]);
     net->err_exp[i] = s + k;
   }
 }
 
-/* A pool's routed errors: NITI requantizes (k = 0 without overlap);
- * ghaffari passes non-overlapping pools through unrounded (R§3.3) and
- * quantizes overlapping ones with EQ at ERR(i). */
-static int pool_pass(const RefOpts *o, const RefNode *nd, const int64_t *e32, int64_t count,
-                     uint64_t key, int8_t *out) {
+/* A pool's routed errors (input shape `in`, n samples): NITI requantizes
+ * (k = 0 without overlap); the recipes with masters pass non-overlapping
+ * pools through unrounded (R§3.3) and quantize overlapping ones with EQ at
+ * ERR(i). */
+static int pool_pass(RefNet *net, const RefOpts *o, const RefNode *nd, const RefNode *in, int n,
+                     const int64_t *e32, uint64_t key, int8_t *out) {
+  int64_t count = (int64_t)n * per_sample(in);
   if (is_gh(o) && pool_no_overlap(nd)) {
     for (int64_t j = 0; j < count; j++)
       out[j] = (int8_t)e32[j]; /* one window per position: an error as it was */
     return 0;
   }
-  return rq_err(o, e32, count, key, out);
+  return rq_err_node(net, o, e32, n, in, key, out);
 }
 
 /* Backward of node i: input errors (where needed) and the weight gradient. */
@@ -1313,7 +1373,7 @@ static int backward_node(RefNet *net, int i, int n, uint64_t step, const RefOpts
     pp->g_exp = net->act_exp[a] + se;
     if (want) {
       ref_dense_backward(e, n, pp->shape[0], pp->w, pp->shape[1], e32);
-      int k = rq_err(o, e32, cin, key, ein);
+      int k = rq_err_node(net, o, e32, n, &net->nodes[a], key, ein);
       net->ein_exp[0][i] = se + wexp(o, pp) + k;
     }
     return 0;
@@ -1325,7 +1385,7 @@ static int backward_node(RefNet *net, int i, int n, uint64_t step, const RefOpts
     pp->g_exp = net->act_exp[a] + se;
     if (want) {
       ref_conv_backward(&g, e, n, pp->w, e32);
-      int k = rq_err(o, e32, cin, key, ein);
+      int k = rq_err_node(net, o, e32, n, &net->nodes[a], key, ein);
       net->ein_exp[0][i] = se + wexp(o, pp) + k;
     }
     return 0;
@@ -1334,7 +1394,8 @@ static int backward_node(RefNet *net, int i, int n, uint64_t step, const RefOpts
     if (want) {
       g = geom_of(net, i);
       ref_maxpool_backward(&g, x, e, n, e32);
-      int k = pool_pass(o, nd, e32, cin, key, ein); /* k = 0 without overlap */
+      /* k = 0 without overlap */
+      int k = pool_pass(net, o, nd, &net->nodes[a], n, e32, key, ein);
       net->ein_exp[0][i] = se + k;
     }
     return 0;
@@ -1342,7 +1403,7 @@ static int backward_node(RefNet *net, int i, int n, uint64_t step, const RefOpts
     if (want) {
       g = geom_of(net, i);
       ref_avgpool_backward(&g, e, n, e32);
-      int k = pool_pass(o, nd, e32, cin, key, ein);
+      int k = pool_pass(net, o, nd, &net->nodes[a], n, e32, key, ein);
       net->ein_exp[0][i] = se - ref_log2_exact((int64_t)nd->kh * nd->kw) + k;
     }
     return 0;
@@ -1368,10 +1429,17 @@ static int backward_node(RefNet *net, int i, int n, uint64_t step, const RefOpts
   case REF_LAYERNORM:
   case REF_L1NORM:
   case REF_L1LAYERNORM: {
-    /* R§7.4 with EQ = RQ_{b_g} at ERR(i); R§7.5 parameter gradients */
+    /* R§7.4 with EQ at ERR(i) (RQ_{b_g}, shiftquant's SQ_{b_g}); R§7.5
+     * parameter gradients */
     RefParam *gp = &net->params[nd->param], *bp = &net->params[nd->param + 1];
     RecNorm l = norm_of(net, i, n);
-    if (want) {
+    if (want && o->recipe == REF_RECIPE_SHIFTQUANT) {
+      int64_t *wide = net->norm_scratch + 2 * cin; /* scratch: 2 cin, then the sum */
+      int64_t w = rec_norm_backward_wide(&l, x, net->act_exp[a], net->nstat[i], gp->w,
+                                         gp->view_exp, e, se, wide, net->norm_scratch);
+      int k = rq_err_node(net, o, wide, n, &net->nodes[a], key, ein);
+      net->ein_exp[0][i] = (int)(w + k);
+    } else if (want) {
       int sdx;
       rec_norm_backward(&l, x, net->act_exp[a], net->nstat[i], gp->w, gp->view_exp, e, se,
                         o->bits_grad, o->err_round, key, ein, &sdx, net->norm_scratch);
@@ -1437,7 +1505,14 @@ int ref_train_step(RefNet *net, const int8_t *x, int in_exp, const int32_t *y, i
     return -1;
   net->trained = 1;
 
-  if (is_gh(o)) {
+  if (o->recipe == REF_RECIPE_SHIFTQUANT) {
+    /* R§5: table softmax, e32 at -15, EQ = SQ_{b_g} at LOSS, the classes
+     * as channels */
+    rec_loss_e32_table(net->act[net->output], net->act_exp[net->output], n, net->classes, y,
+                       net->wide_acc2);
+    net->loss_exp = -15 + rq_err(net, o, net->wide_acc2, n, net->classes, 1,
+                                 nit_key(o->seed, step, NIT_TID_LOSS), net->loss_e);
+  } else if (is_gh(o)) {
     /* R§5: table softmax, e32 at -15, EQ = RQ_{b_g} at LOSS */
     net->loss_exp = rec_loss_grad_table(net->act[net->output], net->act_exp[net->output], n,
                                         net->classes, y, o->bits_grad, o->err_round,

@@ -174,7 +174,7 @@ typedef enum {
   REF_FLATTEN,
   REF_DROPOUT,
   REF_ADD,
-  /* normalization layers (R§7): recipe ghaffari only; parameters gamma
+  /* normalization layers (R§7): recipes with masters only; parameters gamma
    * (index param) and beta (param + 1) of C elements each */
   REF_BATCHNORM,
   REF_LAYERNORM,
@@ -209,7 +209,8 @@ typedef struct RefParam {
   int8_t *w;             /* (count) int8 weights, or the view of `wide` */
   int16_t *wide;         /* (count) wide weights when weight_bits > 8, else NULL */
   int64_t *g32;          /* (count) gradient of the last step */
-  /* recipe ghaffari (R§6; NULL / 0 under niti), set by ref_init_recipe */
+  /* recipes ghaffari and shiftquant (R§6; NULL / 0 under niti), set by
+   * ref_init_recipe */
   int32_t *master;       /* (count) master W_p, A bits */
   int master_exp;        /* s_p, dynamic */
   int32_t *mom;          /* (count) momentum V_p, or NULL when momentum is 0 */
@@ -225,9 +226,10 @@ typedef struct RefOpts {
   int mu;                /* update bits m_u, >= 1 */
   int act_round, err_round, grad_round; /* NIT_ROUND_* */
   int decay;             /* 1: NITI integer weight decay */
-  /* Recipe selector. Everything below is read only under
-   * REF_RECIPE_GHAFFARI (R§8.2); REF_RECIPE_NITI (0) ignores it, so
-   * ref_default_opts() and zero-initialized trailing fields stay NITI. */
+  /* Recipe selector. Everything below is read only under the recipes with
+   * masters, REF_RECIPE_GHAFFARI (R§8.2) and REF_RECIPE_SHIFTQUANT (R§9.4);
+   * REF_RECIPE_NITI (0) ignores it, so ref_default_opts() and
+   * zero-initialized trailing fields stay NITI. */
   int recipe;            /* REF_RECIPE_* */
   int bits_act, bits_weight, bits_grad; /* b_a, b_w, b_g: 2..8 */
   int view_round, update_round;         /* NIT_ROUND_* of the view and update sites;
@@ -235,17 +237,30 @@ typedef struct RefOpts {
   int master_bits;       /* A: 16 or 32 */
   RecScalar eta;         /* eta(t) of this step (rec_lr), unused by eval */
   RecScalar momentum, wdecay; /* S31 from the decimals; (0, 0) drops the term */
+  int groups;            /* NIT_GROUPS_*: the groups of SQ_b (shiftquant only;
+                          * 0 = channel, the default) */
 } RefOpts;
 
+/* The same numbers as NIT_RECIPE_* (runtime/nitabi.h). The error quantizer
+ * EQ (R§4) is RQ_{b_g} under ghaffari, SQ_{b_g} (rec_sq, groups by
+ * RefOpts.groups) under shiftquant, at every site: LOSS, ERR(i) of dense,
+ * conv, norm layers and overlapping pools, SUM(i). Everything else of
+ * shiftquant is ghaffari's rule with shiftquant's defaults. */
 #define REF_RECIPE_NITI 0
 #define REF_RECIPE_GHAFFARI 1
+#define REF_RECIPE_SHIFTQUANT 2
 
 /* Defaults of the recipe: seed 1, mu 3, pseudo/stochastic/pseudo, no decay. */
 RefOpts ref_default_opts(void);
 /* Defaults of recipe ghaffari (R§8.2): seed 1, widths 8/8/8, every mode
  * stochastic, master int16, lr 0.01, momentum 0.9, decay 0.0005. */
 RefOpts ref_ghaffari_opts(void);
-/* "niti" / "ghaffari" to REF_RECIPE_*, -1 if unknown; and back. */
+/* Defaults of recipe shiftquant (R§9.4, R§11.2): ghaffari's, but widths
+ * act 8, weight 8, grad 4, act and view rounding nearest (err, grad,
+ * update stochastic), groups channel. */
+RefOpts ref_shiftquant_opts(void);
+/* "niti" / "ghaffari" / "shiftquant" to REF_RECIPE_*, -1 if unknown; and
+ * back. */
 int ref_recipe_parse(const char *name);
 const char *ref_recipe_name(int recipe);
 
@@ -275,12 +290,14 @@ typedef struct RefNet {
   int8_t *loss_e;        /* (n, classes) */
   int loss_exp;          /* exponent of loss_e: 0 under niti */
   int recipe;            /* REF_RECIPE_* the parameters were initialized for */
-  int master_bits;       /* ghaffari: A of the masters */
-  RecScalar eta;         /* ghaffari: eta(t) of the last train step */
+  int master_bits;       /* recipes with masters: A of the masters */
+  RecScalar eta;         /* recipes with masters: eta(t) of the last train step */
   RecNormStat **nstat;   /* per norm node: the groups of the last train forward */
   RecScalar **run_mean, **run_dev; /* per batch-statistics norm node (C) */
   int64_t *norm_scratch; /* 3 * the largest tensor, when the net has norm nodes */
   int64_t scratch_count; /* elements in wide_acc */
+  int *sq_kc;            /* shiftquant: SQ_b's per-group steps (sq_groups) */
+  int64_t sq_groups;     /* max(n, classes, C of every node) */
 
   char msg[256];         /* the last error */
 } RefNet;
@@ -295,9 +312,10 @@ int ref_net_finish(RefNet *net, int output, int weight_bits);
 /* Initialize every parameter tensor from seed (integer init rule). */
 void ref_init(RefNet *net, uint64_t seed);
 /* Initialize the parameters for o->recipe: NITI is ref_init(net, o->seed);
- * ghaffari allocates and initializes the masters (R§6.1, A = o->master_bits)
- * and zero momenta (none when o->momentum is 0). The net must have been
- * finished with weight_bits 8 for ghaffari (masters carry the width).
+ * ghaffari and shiftquant allocate and initialize the masters (R§6.1,
+ * A = o->master_bits) and zero momenta (none when o->momentum is 0). The
+ * net must have been finished with weight_bits 8 for them (masters carry
+ * the width).
  * 0, or -1 with net->msg. ref_train_step / ref_forward under a recipe need
  * this call for that recipe first. */
 int ref_init_recipe(RefNet *net, const RefOpts *o);
@@ -316,11 +334,12 @@ int ref_init_recipe(RefNet *net, const RefOpts *o);
  * forward with RQ_{b_a} (norm layers with batch statistics, updating their
  * running statistics), table softmax loss (R§5) with RQ_{b_g} at LOSS,
  * backward with RQ_{b_g} at every site, then rec_sgd_step per parameter
- * tensor with o->eta, o->momentum, o->wdecay.
+ * tensor with o->eta, o->momentum, o->wdecay. REF_RECIPE_SHIFTQUANT is the
+ * same step with SQ_{b_g} (groups o->groups) at every error site (R§4).
  * 0, or -1 with net->msg (bad label, bad n, out of memory). */
 int ref_train_step(RefNet *net, const int8_t *x, int in_exp, const int32_t *y, int n,
                    uint64_t step, const RefOpts *o);
-/* Eval forward: dropout is identity (ghaffari: scaled by the keep
+/* Eval forward: dropout is identity (recipes with masters: scaled by the keep
  * probability, R§3.6; views and norms with running statistics, R§12), keys
  * use step NIT_STEP_EVAL. Copies the
  * logits (n, classes) to `logits` (may be NULL) and their exponent to
@@ -346,9 +365,11 @@ RefNet *ref_net_from_model(const struct Model *m, char *msg, int msglen);
 /* The options of the Model's recipe: seed, rounding modes, m_u (the first
  * entry of NITI's schedule) and decay under niti; under ghaffari also the
  * view and update rounding, the master width, momentum and weight decay as
- * S31 scalars (rec_sdec of the train block's decimals). eta is left 0: the
- * caller sets eta(t) for every step (rec_lr). 0, or -1 for a recipe the
- * reference does not have (ghaffari with exp=niti). */
+ * S31 scalars (rec_sdec of the train block's decimals), the widths
+ * bits act/weight/grad; under shiftquant the same and the groups. eta is
+ * left 0: the caller sets eta(t) for every step (rec_lr). 0, or -1 for a
+ * recipe the reference does not have (ghaffari or shiftquant with
+ * exp=niti). */
 int ref_opts_from_model(const struct Model *m, RefOpts *o);
 
 #endif

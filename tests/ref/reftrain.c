@@ -5,10 +5,10 @@
  *            [--mu M] [--test K] [--limit N] [--dump FILE] [--decay]
  *            [--act MODE] [--err MODE] [--grad MODE] [--weight-bits A]
  *   reftrain --builtin mlp ...   (784-512-256-10, no front end needed)
- *   reftrain ... --recipe ghaffari [--lr D] [--momentum D] [--weight-decay D]
- *            [--warmup N] [--warmup-ratio D] [--master 16|32]
+ *   reftrain ... --recipe ghaffari|shiftquant [--lr D] [--momentum D]
+ *            [--weight-decay D] [--warmup N] [--warmup-ratio D] [--master 16|32]
  *            [--bits-act B] [--bits-weight B] [--bits-grad B]
- *            [--view MODE] [--update MODE]
+ *            [--view MODE] [--update MODE] [--groups channel|sample|tensor]
  *
  * --recipe ghaffari (recipes.md R§8.2) starts from that recipe's defaults
  * (every mode stochastic, widths 8, int16 masters, lr 0.01, momentum 0.9,
@@ -17,7 +17,9 @@
  * (0 turns momentum or decay off). The learning rate is constant, with the
  * optional linear warmup of R§6.4 over N steps from ratio D (default
  * 0.001); an epoch is limit / batch steps (at least 1). --mu and --decay are
- * NITI's and are ignored under ghaffari.
+ * NITI's and are ignored under ghaffari. --recipe shiftquant (R§9.4) is the
+ * same with shiftquant's defaults (bits grad 4, act and view rounding
+ * nearest, groups channel); --groups sets SQ_b's groups (shiftquant only).
  *
  * With a .nit file the recipe supplies the defaults (batch, seed, rounding
  * modes, the first m_u of the schedule, decay, weight bits); flags override.
@@ -176,7 +178,8 @@ int main(int argc, char **argv) {
   RefOpts o = ref_default_opts();
   int decay = 0, set_act = -1, set_err = -1, set_grad = -1, set_view = -1, set_update = -1;
   int recipe = REF_RECIPE_NITI;
-  int64_t warmup = 0, master = 16, bits_a = 8, bits_w = 8, bits_g = 8;
+  int64_t warmup = 0, master = 16, bits_a = 8, bits_w = 8, bits_g = -1; /* -1: recipe's */
+  int groups = -1;
   /* decimals of the ghaffari settings: {N, f}; f = -1 means "default" */
   uint64_t dec_n[4] = {0, 0, 0, 0};
   int dec_f[4] = {-1, -1, -1, -1}; /* lr, momentum, weight decay, warmup ratio */
@@ -205,7 +208,14 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--recipe")) {
       recipe = ref_recipe_parse(v);
       if (recipe < 0)
-        return die("unknown recipe '%s' (niti, ghaffari)", v);
+        return die("unknown recipe '%s' (niti, ghaffari, shiftquant)", v);
+    } else if (!strcmp(a, "--groups")) {
+      groups = -1;
+      for (int g = 0; g < NIT_GROUPS_COUNT; g++)
+        if (!strcmp(v, nit_groups_names[g]))
+          groups = g;
+      if (groups < 0)
+        return die("unknown groups '%s' (channel, sample, tensor)", v);
     } else if (!strcmp(a, "--view") || !strcmp(a, "--update")) {
       int m = parse_mode(v);
       if (m < 0)
@@ -305,10 +315,16 @@ int main(int argc, char **argv) {
     o.decay = 1;
   RecSchedule sch;
   memset(&sch, 0, sizeof sch);
-  if (recipe == REF_RECIPE_GHAFFARI) {
-    RefOpts g = ref_ghaffari_opts();
+  if (recipe == REF_RECIPE_GHAFFARI || recipe == REF_RECIPE_SHIFTQUANT) {
+    RefOpts g = recipe == REF_RECIPE_SHIFTQUANT ? ref_shiftquant_opts() : ref_ghaffari_opts();
     g.seed = o.seed;
     o = g;
+    if (bits_g < 0)
+      bits_g = o.bits_grad;
+    if (groups >= 0 && recipe != REF_RECIPE_SHIFTQUANT)
+      return die("%s", "--groups needs --recipe shiftquant");
+    if (groups >= 0)
+      o.groups = groups;
     if (warmup < 0 || (master != 16 && master != 32) || bits_a < 2 || bits_a > 8 || bits_w < 2 ||
         bits_w > 8 || bits_g < 2 || bits_g > 8)
       return die("%s", "bad --warmup, --master (16, 32) or --bits-* (2..8)");
@@ -333,9 +349,9 @@ int main(int argc, char **argv) {
     if (dec_f[0] >= 0 && dec_n[0] > 1000 * p10) /* R§6.4: eta <= 1000 */
       return die("%s", "--lr must be at most 1000");
   } else if (set_view >= 0 || set_update >= 0 || dec_f[0] >= 0 || dec_f[1] >= 0 ||
-             dec_f[2] >= 0 || dec_f[3] >= 0 || warmup) {
-    return die("%s", "--lr, --momentum, --weight-decay, --warmup*, --view, --update need "
-                     "--recipe ghaffari");
+             dec_f[2] >= 0 || dec_f[3] >= 0 || warmup || groups >= 0) {
+    return die("%s", "--lr, --momentum, --weight-decay, --warmup*, --view, --update, --groups "
+                     "need --recipe ghaffari or shiftquant");
   }
   if (set_act >= 0)
     o.act_round = set_act;
@@ -372,7 +388,7 @@ int main(int argc, char **argv) {
     return die("%s", net->msg);
   int64_t per_epoch = limit / batch > 0 ? limit / batch : 1;
   for (int64_t s = 0; s < steps; s++) {
-    if (recipe == REF_RECIPE_GHAFFARI)
+    if (recipe != REF_RECIPE_NITI)
       o.eta = rec_lr(&sch, s / per_epoch + 1, (uint64_t)s, per_epoch);
     for (int64_t b = 0; b < batch; b++) {
       int64_t j = (s * batch + b) % limit;

@@ -1310,6 +1310,8 @@ START_TEST(test_from_model_norm) {
   r->loss_table = true;
   r->momentum = (Dec){95, 2};
   r->wdecay = (Dec){0, 0};
+  r->bits_act = 6, r->bits_weight = 5, r->bits_grad = 8;
+  r->groups = NIT_GROUPS_TENSOR; /* shiftquant's: ignored under ghaffari */
   char msg[300];
   RefNet *net = ref_net_from_model(&m, msg, sizeof msg);
   ck_assert_msg(net != NULL, "%s", msg);
@@ -1336,7 +1338,10 @@ START_TEST(test_from_model_norm) {
   ck_assert_int_eq(o.view_round, NIT_ROUND_PSEUDO);
   ck_assert_int_eq(o.update_round, NIT_ROUND_NEAREST);
   ck_assert_int_eq(o.master_bits, 32);
-  ck_assert_int_eq(o.bits_act, 8);
+  ck_assert_int_eq(o.bits_act, 6);
+  ck_assert_int_eq(o.bits_weight, 5);
+  ck_assert_int_eq(o.bits_grad, 8);
+  ck_assert_int_eq(o.groups, NIT_GROUPS_CHANNEL);
   ck_assert(rec_eq(o.momentum, rec_sdec(95, 2)));
   ck_assert(rec_eq(o.wdecay, rec_sdec(0, 0)));
   ck_assert_int_eq(o.eta.m, 0);
@@ -1349,6 +1354,27 @@ START_TEST(test_from_model_norm) {
   int32_t y[2] = {0, 1};
   ck_assert_msg(ref_train_step(net, x, -7, y, 2, 0, &o) == 0, "%s", net->msg);
   ref_net_free(net);
+
+  /* shiftquant: the same settings plus its widths and groups */
+  r->kind = NIT_RECIPE_SHIFTQUANT;
+  r->bits_grad = 4;
+  r->groups = NIT_GROUPS_SAMPLE;
+  ck_assert_int_eq(ref_opts_from_model(&m, &o), 0);
+  ck_assert_int_eq(o.recipe, REF_RECIPE_SHIFTQUANT);
+  ck_assert_int_eq(o.bits_act, 6);
+  ck_assert_int_eq(o.bits_weight, 5);
+  ck_assert_int_eq(o.bits_grad, 4);
+  ck_assert_int_eq(o.groups, NIT_GROUPS_SAMPLE);
+  ck_assert_int_eq(o.act_round, NIT_ROUND_NEAREST); /* the Model's, not the defaults */
+  ck_assert_int_eq(o.view_round, NIT_ROUND_PSEUDO);
+  ck_assert_int_eq(o.master_bits, 32);
+  net = ref_net_from_model(&m, msg, sizeof msg);
+  ck_assert_msg(net != NULL, "%s", msg);
+  o.eta = rec_sdec(1, 2);
+  ck_assert_msg(ref_init_recipe(net, &o) == 0, "%s", net->msg);
+  ck_assert_msg(ref_train_step(net, x, -7, y, 2, 0, &o) == 0, "%s", net->msg);
+  ref_net_free(net);
+  r->kind = NIT_RECIPE_GHAFFARI;
   nodes[3].out.c = 5; /* a drift in the norm's channels is caught */
   ck_assert_ptr_null(ref_net_from_model(&m, msg, sizeof msg));
   nodes[3].out.c = 4;

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Generate tests/ref/golden/ghaffari.h: golden vectors for test_recipe.c.
+"""Generate tests/ref/golden/ghaffari.h and shiftquant.h: golden vectors for
+test_recipe.c.
 
 The expected integers come from the executable Python model of the recipes
 specification (../shared/spec/recipes-proto/: spec.py, norm.py, more.py),
@@ -9,6 +10,7 @@ function, schedules, master init, SRdiv), this script composes one from the
 model's primitives, written from the text of recipes.md (section cited).
 
 Usage: python3 tests/ref/golden/make_golden.py [PROTO_DIR] > tests/ref/golden/ghaffari.h
+       python3 tests/ref/golden/make_golden.py --shiftquant [PROTO_DIR] > tests/ref/golden/shiftquant.h
 (PROTO_DIR defaults to $NIT_RECIPES_PROTO or /work/shared/spec/recipes-proto).
 The output is deterministic (fixed seeds); regenerate only when the
 specification changes, and review the diff.
@@ -18,7 +20,9 @@ import os
 import random
 import sys
 
-PROTO = (sys.argv[1] if len(sys.argv) > 1 else
+ARGS = [a for a in sys.argv[1:] if a != "--shiftquant"]
+SHIFTQUANT = len(ARGS) < len(sys.argv) - 1
+PROTO = (ARGS[0] if ARGS else
          os.environ.get("NIT_RECIPES_PROTO", "/work/shared/spec/recipes-proto"))
 sys.path.insert(0, PROTO)
 import spec  # noqa: E402
@@ -600,7 +604,172 @@ def norm_cases(rng, pool):
     emit("};")
 
 
+# -------------------------------------------------------------- shiftquant
+
+def sq_composed(x, ng, chan_of, b, mode, key):
+    """SQ_b (R§9.2) composed from the model's primitives (B, Bt, R, sat) as
+    the text reads, in any mode; the zero tensor is zeros at base 0 (R§1.2).
+    Checked against the model's more.shiftquant (stochastic) below."""
+    J, lim = 8 - b, (1 << (b - 1)) - 1
+    BT = Bt(x)
+    if BT == 0:
+        return [0] * len(x), 0, [0] * ng
+    kT = max(0, BT - (b - 1))
+    base = kT - J
+    Bc = [0] * ng
+    for i, v in enumerate(x):
+        Bc[chan_of(i)] = max(Bc[chan_of(i)], B(v))
+    kc = [max(0, base, Bc[c] - (b - 1)) for c in range(ng)]
+    out = [sat(R(v, kc[chan_of(i)], mode, key, i), lim) << (kc[chan_of(i)] - base) for i, v in enumerate(x)]
+    return out, base, kc
+
+
+def sq_model(x, div, ng, b, mode, key):
+    """The expected SQ_b: the model's more.shiftquant for stochastic (the only
+    mode it has), the composition for pseudo and nearest. The model reports
+    base = -J for an all-zero tensor (its values are zero); R§1.2 stores a
+    zero tensor at the input's exponent, so the vectors say base 0 there."""
+    chan_of = lambda i: (i // div) % ng  # noqa: E731
+    out, base, kc = sq_composed(x, ng, chan_of, b, mode, key)
+    if mode == STOCH:
+        mo, mb, mk = more.shiftquant(x, ng, chan_of, b, key)
+        if Bt(x) == 0:
+            assert mo == out and mb == -(8 - b) and mk == kc, (mo, mb, mk)
+        else:
+            assert (mo, mb, mk) == (out, base, kc), (x, mo, out, mb, base, mk, kc)
+    J = 8 - b
+    for i, v in enumerate(out):  # R§9.2 step 4's bounds
+        assert abs(v) <= ((1 << (b - 1)) - 1) << J <= 127
+        assert v % (1 << (kc[chan_of(i)] - base)) == 0
+    return out, base, kc
+
+
+def sq_layout(rng):
+    """(count, div, ngroups, description) of an (n, C, HW) error tensor under
+    groups channel / sample / tensor (rec_sq_groups), or one group per
+    element."""
+    n, C, HW = rng.randint(1, 4), rng.randint(1, 6), rng.randint(1, 6)
+    kind = rng.choice(["channel", "channel", "sample", "tensor", "element"])
+    cnt = n * C * HW
+    if kind == "channel":
+        return cnt, HW, C
+    if kind == "sample":
+        return cnt, C * HW, n
+    if kind == "tensor":
+        return cnt, 1, 1
+    return cnt, 1, cnt
+
+
+def sq_cases(rng, pool):
+    emit("/* SQ_b (R§9.2): x at pool[x], expected v at pool[o], the groups' steps kc at")
+    emit(" * pool[kc] (ngroups), element j in group (j / div) % ngroups; result at s + base.")
+    emit(" * The first two are R§9.2's worked example (nearest, b = 4 and 6). */")
+    emit("typedef struct { int b, mode; uint64_t key; int64_t count, div, ngroups, x, o, kc; int base; } GSq;")
+    emit("static const GSq G_SQ[] = {")
+    specs = []
+    ex = [1000, -37, 5, 260, 90, -45, 12, 0]
+    specs.append((4, NEAREST, 0, ex, 4, 2))
+    specs.append((6, NEAREST, 0, ex, 4, 2))
+    for i in range(180):
+        b = rng.choice([2, 3, 4, 4, 4, 5, 6, 6, 7, 8])
+        mode = (STOCH, NEAREST, PSEUDO)[i % 3]
+        key = nkey(rng.randrange(1 << 32), rng.randrange(1 << 20), rng.randrange(1 << 32))
+        cnt, div, ng = sq_layout(rng)
+        # every group its own scale: top bits 0..44, some groups zero
+        tops = [rng.choice([0, rng.randint(1, 44)]) if rng.random() < 0.15 else rng.randint(1, 44)
+                for _ in range(ng)]
+        x = [rng.randint(-(1 << tops[(j // div) % ng]), 1 << tops[(j // div) % ng]) for j in range(cnt)]
+        if i % 19 == 0:
+            x = [0] * cnt  # the zero tensor
+        elif i % 17 == 0:
+            x = [rng.randint(-3, 3) for _ in range(cnt)]  # BT <= b - 1: negative base
+        elif i % 13 == 0:
+            x = [rng.randint(-(1 << 62), 1 << 62) >> rng.randint(0, 60) for _ in range(cnt)]
+        specs.append((b, mode, key, x, div, ng))
+    for (b, mode, key, x, div, ng) in specs:
+        out, base, kc = sq_model(x, div, ng, b, mode, key)
+        emit("  {%d, %d, %s, %d, %d, %d, %d, %d, %d, %d}," % (
+            b, mode, cu64(key), len(x), div, ng, pool.add(x), pool.add(out), pool.add(kc), base))
+    emit("};")
+
+
+def sq_gap_report(rng):
+    """R§13.4: the exact expected squared error of stochastic RQ_4, SQ_4
+    (channel groups) and a per-channel free-scale 4-bit quantizer (step
+    max_c / 7) on channel-scaled random tensors; how much of the gap from
+    RQ_4 to the free-scale quantizer SQ_4 closes. A measurement, reported
+    in a comment (the tests check SQ_4 <= RQ_4 per element)."""
+    from fractions import Fraction as Fr
+
+    def var(x, delta):  # Delta^2 f (1 - f), f the fraction of |x| / Delta
+        t = Fr(abs(x)) / delta
+        f = t - (t.numerator // t.denominator)
+        return delta * delta * f * (1 - f)
+
+    lines = []
+    for trial in range(6):
+        C, per = rng.choice([(4, 64), (16, 32), (64, 16)])
+        spread = rng.choice([2, 6, 12])
+        x, ch = [], []
+        for c in range(C):
+            sc = 1 << (20 + rng.randint(-spread, spread))
+            for _ in range(per):
+                # Laplace-like: a random sign times an exponential-ish magnitude
+                x.append(rng.choice([-1, 1]) * int(sc * rng.expovariate(1.0)))
+                ch.append(c)
+        out, base, kc = sq_composed(x, C, lambda i: ch[i], 4, STOCH, 0)
+        kT = max(0, Bt(x) - 3)
+        lim = 7
+        e_rq = e_sq = e_fr = Fr(0)
+        for i, v in enumerate(x):
+            k = kc[ch[i]]
+            if -(-abs(v) >> kT) > lim or -(-abs(v) >> k) > lim:
+                continue  # saturates in one of them: not compared
+            mc = max(abs(x[j]) for j in range(len(x)) if ch[j] == ch[i])
+            e_rq += var(v, Fr(1 << kT))
+            e_sq += var(v, Fr(1 << k))
+            e_fr += var(v, Fr(mc, 7))
+        # the free-scale step max_c / 7 is coarser than 2^kT on the largest
+        # channel (RQ_4 saturates there instead): then there is no gap to close
+        closed = ("%.3f" % float((e_rq - e_sq) / (e_rq - e_fr)) if e_fr < e_rq
+                  else "n/a (free-scale not better)")
+        lines.append(" *   C %2d x %2d, channel scales 2^(20 +- %2d): SQ_4/RQ_4 %.4f, free/RQ_4 %.4f,"
+                     " gap closed %s" % (C, per, spread, float(e_sq / e_rq), float(e_fr / e_rq), closed))
+    emit("/* R§13.4 measurement (Laplace-like channels, stochastic, non-saturated elements):")
+    emit(" * expected squared error relative to per-tensor RQ_4, and the share of the gap")
+    emit(" * to a per-channel free-scale quantizer (step max_c / 7) that SQ_4 closes.")
+    for ln in lines:
+        emit(ln)
+    emit(" */")
+
+
+def main_shiftquant():
+    rng = random.Random(20261209)
+    emit("/* shiftquant.h: golden vectors of SQ_b (R§9.2) for test_recipe.c. GENERATED by")
+    emit(" * tests/ref/golden/make_golden.py --shiftquant from the model in")
+    emit(" * ../shared/spec/recipes-proto (more.py's shiftquant; pseudo and nearest")
+    emit(" * composed from spec.py's primitives and checked against it); do not edit. */")
+    emit("#ifndef GOLDEN_SHIFTQUANT_H")
+    emit("#define GOLDEN_SHIFTQUANT_H")
+    emit("#include <stdint.h>")
+    emit("#ifndef G_N")
+    emit("#define G_N(a) ((int)(sizeof(a) / sizeof((a)[0])))")
+    emit("#endif")
+    sq_gap_report(random.Random(7))
+    p_sq = Pool("G_SQ_DATA")
+    head = out[:]
+    del out[:]
+    sq_cases(rng, p_sq)
+    rest = out[:]
+    del out[:]
+    p_sq.write()
+    pools = out[:]
+    sys.stdout.write("\n".join(head + pools + rest + ["#endif", ""]))
+
+
 def main():
+    if SHIFTQUANT:
+        return main_shiftquant()
     rng = random.Random(20261130)
     emit("/* ghaffari.h: golden vectors for test_recipe.c. GENERATED by")
     emit(" * tests/ref/golden/make_golden.py from the model in")
