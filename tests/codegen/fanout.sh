@@ -27,7 +27,7 @@ for net in fan200 chain100; do
   "$build/compiler/nitc" "$work/$net.nit" --emit obj -O0 -o "$work/$net.o"
   # shellcheck disable=SC2086
   $cc ${NITC_LINK_FLAGS:-} -o "$work/$net.bin" "$work/$net.o" "$build/tests/libdiffrun.a" \
-      "$build/tests/libnitref.a" "$build/compiler/libnitfront.a"
+      "$build/tests/libnitref.a" "$build/compiler/libnitfront.a" "$build/runtime/libnitrt_s31.a"
   for round in pseudo,stochastic,pseudo nearest,nearest,stochastic; do
     "$work/$net.bin" "$work/$net.nit" --steps 3 --round "$round" --quiet
     echo "$net $round: identical to the reference"
