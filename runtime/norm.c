@@ -112,6 +112,7 @@ static int64_t common(const Lin *L) {
 static inline int64_t align(int64_t m, int64_t u, int64_t d) {
   int64_t p;
   if (!__builtin_mul_overflow(m, u, &p)) {
+    if (p == 0) return 0; /* a pair that is not live: its shift may be out of range */
     if (d >= 0) return (int64_t)((uint64_t)p << d);
     uint64_t a = mag(p), r = -d > 64 ? 0 : -d == 64 ? a >> 63 : (a >> -d) + ((a >> (-d - 1)) & 1);
     return p < 0 ? -(int64_t)r : (int64_t)r;
