@@ -394,6 +394,11 @@ static void set_loss(Sema *s, const Ast *st) {
       sema_error(s, a->loc, "the table softmax (exp=table) under recipe niti is not implemented yet");
       return;
     }
+    if (v == 0 && has_masters(s)) { /* its error would skip the recipe's quantizer at LOSS */
+      sema_error(s, a->loc, "NITI's softmax (exp=niti) under recipe %s is not implemented yet",
+                 nit_recipe_names[s->r.kind]);
+      return;
+    }
     s->r.loss_table = v == 1;
     return;
   }
