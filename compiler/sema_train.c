@@ -55,9 +55,9 @@ Recipe sema_default_recipe(void) {
 /* The defaults that depend on the recipe, applied to a default recipe once
  * its kind is known and before any setting: niti's are sema_default_recipe's
  * (unchanged, so every niti model stays as it was); ghaffari's are
- * docs/recipes.md, "Recipe ghaffari": every rounding stochastic, the table
+ * docs/recipes.md, "The ghaffari recipe": every rounding stochastic, the table
  * softmax loss, coupled decay 0.0005, and the warmup's start ratio 0.001
- * ("Learning-rate schedules"). shiftquant's ("Recipe shiftquant", Rules) are
+ * ("Learning-rate schedules"). shiftquant's ("The shiftquant recipe") are
  * ghaffari's but for 4-bit errors (bits grad=4; act and weight stay 8), the
  * forward sites act and view rounding to nearest, and channel groups. */
 void sema_recipe_defaults(Recipe *r) {
