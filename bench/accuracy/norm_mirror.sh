@@ -33,6 +33,7 @@
 #   THREADS=2       threads of both sides      NICE=15   nice level
 #   NITC=build/compiler/nitc   OUT=out/accuracy/norm   TORCH_PYTHON=python3 with torch
 #   FORCE=1         retrain even when a matching log exists
+#   TABLE_ONLY=1    no runs: the table of the logs already in DIR
 #
 # Examples:
 #   bench/accuracy/norm_mirror.sh                                  # 3 seeds, full runs
@@ -109,6 +110,7 @@ nitc_opt=("${opt[@]}") fp32_opt=("${opt[@]}")
 [ -n "$LIMIT" ] && nitc_opt+=(--limit "$LIMIT") && fp32_opt+=(--train-limit "$LIMIT")
 
 for pair in $NETS; do
+  [ "${TABLE_ONLY:-0}" = 1 ] && break # the table from the logs there are
   net=${pair%%:*} data=${pair#*:}
   [ -f "examples/$net.nit" ] || die "no examples/$net.nit"
   [ -f "data/$data/train-images-idx3-ubyte" ] || die "data/$data is missing: run scripts/fetch-data"
