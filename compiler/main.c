@@ -264,6 +264,10 @@ static void print_shapes(Model *m, const Plan *p) {
   /* the same figures as the executable's `info`: both come from plan_build */
   printf("memory: params %" PRId64 " bytes, work %" PRId64 " bytes at batch %d\n", p->param_bytes, p->work_bytes,
          r->batch);
+  if (r->bits_grad < 8) /* sub-8-bit errors are stored in their canonical int8 form (docs/recipes.md) */
+    printf("        error buffers %" PRId64 " bytes as int8 (%d-bit packing, not implemented, would need about %" PRId64
+           ")\n",
+           p->err_bytes, r->bits_grad, (p->err_bytes * r->bits_grad + 7) / 8);
   printf("recipe: %s, data \"%s\", batch %d, epochs %d, seed %" PRIu64 "\n", nit_recipe_names[r->kind],
          diag_quote_n(r->data, DIAG_PATH_MAX), r->batch, r->epochs, r->seed);
   /* sema checked the modes: each indexes the shared name table */

@@ -230,7 +230,11 @@ Plan *plan_build(Model *m) {
     slot_last[best] = a;
   }
   int64_t *slot_off = zalloc(sizeof(int64_t) * n);
-  for (int s = 0; s < nslots; s++) slot_off[s] = take(&top, slot_size[s]).off;
+  p->err_bytes = 0;
+  for (int s = 0; s < nslots; s++) {
+    slot_off[s] = take(&top, slot_size[s]).off;
+    p->err_bytes += slot_size[s];
+  }
   for (int a = 1; a < n; a++) {
     if (p->err_alias[a] != a) continue;
     p->err[a] = (Buf){slot_off[slot_of[a]], size[a]};

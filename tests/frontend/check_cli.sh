@@ -105,6 +105,8 @@ expect 1 '' "^nitc: error: --grad-bits sets the error width of recipes ghaffari 
   --check --grad-bits 4 "$ex/mlp.nit"
 expect 1 '' "^nitc: error: --grad-bits sets the error width of recipes ghaffari and shiftquant; recipe niti uses 8 bits everywhere" -- \
   --check --grad-bits 4 --recipe niti "$tmp/bn_s.nit"
+# sub-8-bit errors: the error buffers' memory is reported (int8, not packed)
+expect 0 '^        error buffers [0-9]* bytes as int8 (4-bit packing, not implemented' '' -- --emit shapes "$ex/resnet_l1.nit"
 # normalization layers are lowered: the IR calls the runtime's norm kernels
 expect 0 '' '' -- "$tmp/bn_g.nit" --emit llvm -O0 -o "$tmp/bn.ll"
 grep -q 'call i32 @nitrt_norm_forward' "$tmp/bn.ll" || { echo "FAIL no norm kernel call in the IR"; fail=1; }
