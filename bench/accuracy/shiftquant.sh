@@ -67,7 +67,7 @@ for net in resnet_bn resnet_l1; do
     accs=()
     for s in $seeds; do accs+=("$(run "$net" "$v" "$s")"); done
     mean=$(printf '%s\n' "${accs[@]}" | awk '{s += $1} END {printf "%.2f", 100 * s / NR}')
-    list=$(printf '%s\n' "${accs[@]}" | awk '{printf "%s%.2f", NR > 1 ? ", " : "", 100 * $1}')
+    list=$(printf '%s\n' "${accs[@]}" | awk '{printf "%s%.2f", (NR > 1 ? ", " : ""), 100 * $1}')
     printf '| %s | %s | %s | %s | %s |\n' "$net" "$v" "$(echo $seeds)" "$list" "$mean"
   done
 done
@@ -84,5 +84,5 @@ for s in $SEEDS; do
   accs+=("$(tail -1 "$log" | sed -E 's/.*"test_acc": ?([0-9.]+).*/\1/')")
 done
 mean=$(printf '%s\n' "${accs[@]}" | awk '{s += $1} END {printf "%.2f", 100 * s / NR}')
-list=$(printf '%s\n' "${accs[@]}" | awk '{printf "%s%.2f", NR > 1 ? ", " : "", 100 * $1}')
+list=$(printf '%s\n' "${accs[@]}" | awk '{printf "%s%.2f", (NR > 1 ? ", " : ""), 100 * $1}')
 printf '| resnet_l1 | fp32 mirror (L1 norm) | %s | %s | %s |\n' "$(echo $SEEDS)" "$list" "$mean"
