@@ -27,6 +27,14 @@ target_link_libraries(diffrun PUBLIC nitref nitfront nitrt_s31)
 set_target_properties(diffrun PROPERTIES ARCHIVE_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
 set_target_properties(nitref PROPERTIES ARCHIVE_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
 
+# errdump: trains one generated object like the runtime and dumps its stored
+# error tensors (bench/accuracy/quant_error.sh; main here, nit_model from the
+# object it is linked with).
+add_library(errdump STATIC ${CG_DIR}/errdump.c)
+target_compile_options(errdump PRIVATE ${NITC_WARN})
+target_link_libraries(errdump PUBLIC nitrt_s31)
+set_target_properties(errdump PROPERTIES ARCHIVE_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
+
 if(NITC_SANITIZE)
   set(CG_LINK_FLAGS "-fsanitize=address,undefined")
   set(CG_DIFF_COUNT 40)

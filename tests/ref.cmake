@@ -35,6 +35,11 @@ add_executable(refbias ${REF_DIR}/refbias.c)
 target_compile_options(refbias PRIVATE ${NITC_WARN})
 target_link_libraries(refbias PRIVATE nitref)
 
+# refquant: RQ_b, SQ_b and free group scales on errdump's tensors (E4).
+add_executable(refquant ${REF_DIR}/refquant.c)
+target_compile_options(refquant PRIVATE ${NITC_WARN})
+target_link_libraries(refquant PRIVATE nitref m)
+
 add_executable(reftrain ${REF_DIR}/reftrain.c)
 target_compile_options(reftrain PRIVATE ${NITC_WARN})
 target_link_libraries(reftrain PRIVATE nitref)
