@@ -77,7 +77,7 @@ for s in $SEEDS; do
   log="$OUT/logs/fp32-resnet_l1-fashion-mnist-s$s.jsonl"
   if [ ! -s "$log" ] || [ "$(wc -l < "$log")" -lt "${EPOCHS:-10}" ]; then
     echo "[$(date +%H:%M:%S)] fp32 resnet_l1 seed $s" >&2
-    nice -n 5 "$PY" bench/accuracy/torch_mirror.py examples/resnet_l1.nit --data data/fashion-mnist --seed "$s" \
+    nice -n 5 "$PY" bench/accuracy/torch_mirror.py "$OUT/nit/resnet_l1-sq4-channel.nit" --data data/fashion-mnist --seed "$s" \
       --init "$OUT/ckpt/resnet_l1-sq4-channel-s$s-init.ckpt" --threads "$THREADS" --log "$log" \
       ${EPOCHS:+--epochs "$EPOCHS"} > /dev/null
   fi
