@@ -5,6 +5,7 @@
 #   sq4-channel   bits grad=4, groups channel (the recipe's defaults)
 #   sq4-tensor    bits grad=4, groups tensor (per-tensor 4-bit errors)
 #   sq444         bits act=4 weight=4 grad=4, groups channel
+#   sq4-warmup    sq4-channel with one epoch of warmup (steps(940, ratio=0.01))
 # Each variant is the example file with its train block edited (resnet_bn's
 # recipe line becomes shiftquant), trained by nitc with --seed S and logged
 # to OUT/logs/int8-NET-fashion-mnist-VARIANT-sS.jsonl (its epoch-0 state in
@@ -30,16 +31,17 @@ PY=/usr/bin/python3
 
 # variant NET VARIANT -> OUT/nit/NET-VARIANT.nit
 variant() {
-  local net=$1 v=$2 f="$OUT/nit/$1-$2.nit" bits groups
+  local net=$1 v=$2 f="$OUT/nit/$1-$2.nit" bits groups warm=""
   case "$v" in
     sq4-channel) bits="grad=4"; groups=channel ;;
     sq4-tensor) bits="grad=4"; groups=tensor ;;
     sq444) bits="act=4 weight=4 grad=4"; groups=channel ;;
+    sq4-warmup) bits="grad=4"; groups=channel; warm="\n    warmup    steps(940, ratio=0.01)" ;;
     *) echo "unknown variant $v" >&2; exit 2 ;;
   esac
   sed -e "s/^model $net /model ${net}_${v//-/_} /" -e 's/^\( *recipe *\)ghaffari/\1shiftquant/' \
       -e '/^ *bits /d' -e '/^ *groups /d' "examples/$net.nit" |
-    sed -e "s/^\( *recipe *shiftquant.*\)$/\1\n    bits      $bits\n    groups    $groups/" > "$f"
+    sed -e "s/^\( *recipe *shiftquant.*\)$/\1\n    bits      $bits\n    groups    $groups$warm/" > "$f"
   grep -q "recipe *shiftquant" "$f" || { echo "could not make $f" >&2; exit 2; }
   echo "$f"
 }
@@ -61,9 +63,9 @@ run() { # NET VARIANT SEED
 
 printf '| network | variant | seeds | test accuracy per seed (%%) | mean |\n|---|---|---|---|---|\n'
 for net in resnet_bn resnet_l1; do
-  for v in sq4-channel sq4-tensor sq444; do
+  for v in sq4-channel sq4-warmup sq4-tensor sq444; do
     seeds=$VSEEDS
-    [ "$v" = sq4-channel ] && seeds=$SEEDS
+    [ "$v" = sq4-channel ] || [ "$v" = sq4-warmup ] && seeds=$SEEDS
     accs=()
     for s in $seeds; do accs+=("$(run "$net" "$v" "$s")"); done
     mean=$(printf '%s\n' "${accs[@]}" | awk '{s += $1} END {printf "%.2f", 100 * s / NR}')
