@@ -32,7 +32,7 @@ set_target_properties(nitref PROPERTIES ARCHIVE_OUTPUT_DIRECTORY ${PROJECT_BINAR
 # object it is linked with).
 add_library(errdump STATIC ${CG_DIR}/errdump.c)
 target_compile_options(errdump PRIVATE ${NITC_WARN})
-target_link_libraries(errdump PUBLIC nitrt_s31)
+target_link_libraries(errdump PUBLIC nitrt nitrt_s31)
 set_target_properties(errdump PROPERTIES ARCHIVE_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
 
 if(NITC_SANITIZE)

@@ -6,7 +6,7 @@
 #
 #   1. nitc compiles examples/resnet_bn.nit to an object with every error
 #      buffer kept (NITC_ERR_REUSE=0), linked with tests/codegen/errdump.c
-#      (build/tests/liberrdump.a) and libnitrt_s31;
+#      (build/tests/liberrdump.a), the runtime (parameter init, data order) and libnitrt_s31;
 #   2. errdump trains it exactly as `resnet_bn train` would (same init, same
 #      shuffled order, same lr schedule, one thread) and at each step of
 #      STEPS writes the int8 error tensor of every quantization site (ERR(i)
@@ -41,7 +41,7 @@ NICE=${NICE:-10}
 NET=${NET:-examples/resnet_bn.nit}
 CC=${CC:-cc}
 [ -f data/fashion-mnist/train-images-idx3-ubyte ] || { echo "no data/fashion-mnist: run scripts/fetch-data" >&2; exit 2; }
-for f in "$NITC" "$BUILD/tests/liberrdump.a" "$BUILD/runtime/libnitrt_s31.a" "$BUILD/tests/refquant"; do
+for f in "$NITC" "$BUILD/tests/liberrdump.a" "$BUILD/runtime/libnitrt.a" "$BUILD/runtime/libnitrt_s31.a" "$BUILD/tests/refquant"; do
   [ -e "$f" ] || { echo "missing $f: make -C $BUILD nitc errdump refquant nitrt_s31" >&2; exit 2; }
 done
 mkdir -p "$OUT/bin"
@@ -49,7 +49,7 @@ rm -rf "$OUT/dumps"; mkdir -p "$OUT/dumps"
 base="$OUT/bin/$(basename "$NET" .nit)"
 
 NITC_ERR_REUSE=0 "$NITC" "$NET" --emit obj -O2 -o "$base.o"
-$CC -o "$base-errdump" "$base.o" "$BUILD/tests/liberrdump.a" "$BUILD/runtime/libnitrt_s31.a"
+$CC -o "$base-errdump" "$base.o" "$BUILD/tests/liberrdump.a" "$BUILD/runtime/libnitrt.a" "$BUILD/runtime/libnitrt_s31.a" -lpthread
 
 echo "[$(date +%H:%M:%S)] errdump $NET steps $STEPS" >&2
 nice -n "$NICE" "$base-errdump" --data data/fashion-mnist --steps "$STEPS" --out "$OUT/dumps" \

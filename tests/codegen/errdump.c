@@ -62,6 +62,7 @@
 #include <string.h>
 
 #include "nitabi.h"
+#include "nitrt.h"
 #include "s31.h"
 
 #define MAX_DUMP_STEPS 64
@@ -109,67 +110,6 @@ static size_t idx_header(const char *path, const uint8_t *b, size_t len, int nd_
   for (int i = 0; i < *nd; i++) total *= dims[i] = be32(b + 4 + 4 * i);
   if (len - hdr != total) die("idx size does not match its header", path);
   return hdr;
-}
-
-/* The runtime's data order of one epoch (runtime/data.c nitrt_shuffle). */
-static void shuffle(uint32_t *perm, int64_t n, uint64_t seed, uint64_t epoch) {
-  for (int64_t i = 0; i < n; i++) perm[i] = (uint32_t)i;
-  uint64_t key = nit_key(seed, epoch, NIT_TID_SHUFFLE);
-  for (int64_t i = n - 1; i >= 1; i--) {
-    uint64_t j = nit_draw(key, (uint64_t)i) % (uint64_t)(i + 1);
-    uint32_t t = perm[i];
-    perm[i] = perm[j];
-    perm[j] = t;
-  }
-}
-
-static void put_i32(uint8_t *slab, int64_t off, int32_t v) { memcpy(slab + off, &v, 4); }
-
-/* runtime/train.c nitrt_init_params. */
-static void init_params(const NitModel *m, uint8_t *slab, uint64_t seed) {
-  memset(slab, 0, (size_t)m->param_bytes);
-  const int32_t a = m->recipe.master_bits;
-  for (int32_t p = 0; p < m->nparams; p++) {
-    const NitParam *t = &m->params[p];
-    uint64_t key = nit_key(seed, NIT_STEP_INIT, NIT_TID_INIT(p));
-    uint64_t range = 2 * (uint64_t)(uint32_t)t->bound + 1;
-    if (m->recipe.kind == NIT_RECIPE_NITI) {
-      for (int64_t j = 0; j < t->count; j++) {
-        int w = (int)(nit_draw(key, (uint64_t)j) % range) - t->bound;
-        if (t->bits > 8) {
-          int16_t v = (int16_t)(w * (1 << (t->bits - 8)));
-          memcpy(slab + t->offset + 2 * j, &v, 2);
-        } else {
-          slab[t->offset + j] = (uint8_t)(int8_t)w;
-        }
-      }
-      continue;
-    }
-    for (int64_t j = 0; j < t->count; j++) {
-      int64_t w = 0;
-      if (t->role == NIT_ROLE_WEIGHT) {
-        w = (int64_t)(nit_draw(key, (uint64_t)j) % range) - t->bound;
-        if (a == 32) w *= (int64_t)1 << 16;
-      } else if (t->role == NIT_ROLE_GAMMA) {
-        w = (int64_t)1 << (a - 2);
-      }
-      if (a == 16) {
-        int16_t v = (int16_t)w;
-        memcpy(slab + t->master_off + 2 * j, &v, 2);
-      } else {
-        put_i32(slab, t->master_off + 4 * j, (int32_t)w);
-      }
-    }
-    put_i32(slab, m->pstate_off + 16 * p, t->exp);
-    if (t->stats_off >= 0) {
-      NitS31 dev = nitrt_s31_one();
-      if (t->norm[NIT_ND_KIND] == NIT_NORM_L1BATCH) dev = nitrt_sdiv(dev, nitrt_norm_k(t->norm));
-      for (int32_t c = 0; c < t->shape[0]; c++) {
-        put_i32(slab, t->stats_off + 16 * c + 8, (int32_t)dev.m);
-        put_i32(slab, t->stats_off + 16 * c + 12, dev.e);
-      }
-    }
-  }
 }
 
 /* runtime/recipe.c nitrt_model_recipe: the schedule of the train block. */
@@ -305,7 +245,7 @@ int main(int argc, char **argv) {
   int8_t *logits = xalloc((size_t)m->classes * (size_t)batch);
   int32_t *exps = xalloc(sizeof(int32_t) * 2 * (size_t)m->nnodes);
   uint32_t *perm = xalloc(sizeof(uint32_t) * (size_t)ntrain);
-  init_params(m, params, seed);
+  nitrt_init_params(m, params, seed);
   NitLrSchedule sch;
   schedule_of(m, epochs, &sch);
   NitS31 mom = nitrt_sdec(m->recipe.momentum_n, m->recipe.momentum_f);
@@ -332,7 +272,7 @@ int main(int argc, char **argv) {
   for (uint64_t step = 0; step <= last; step++) {
     int32_t e = (int32_t)(step / (uint64_t)steps_per_epoch) + 1;
     int64_t i0 = (int64_t)(step % (uint64_t)steps_per_epoch) * batch;
-    if (i0 == 0) shuffle(perm, ntrain, seed, (uint64_t)e);
+    if (i0 == 0) nitrt_shuffle(perm, ntrain, seed, (uint64_t)e);
     int32_t n = (int32_t)(ntrain - i0 < batch ? ntrain - i0 : batch);
     for (int32_t k = 0; k < n; k++) {
       uint32_t src = perm[i0 + k];
