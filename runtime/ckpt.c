@@ -579,8 +579,11 @@ int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitMo
   c->fingerprint = get64(b + 24);
   memcpy(c->name, b + 32, 64);
   c->name[64] = '\0';
-  if (c->abi != m->abi) {
-    nitrt_error("%s: checkpoint was written with ABI %u, this executable uses ABI %u", name, c->abi, m->abi);
+  /* ABI 4 only added node metadata (NitNode.geom, NitModel.output): the
+   * checkpoints of ABI 3 models hold the same bytes */
+  if (c->abi < 3 || c->abi > m->abi) {
+    nitrt_error("%s: checkpoint was written with ABI %u, this executable uses ABI %u (reads 3..%u)", name, c->abi,
+                m->abi, m->abi);
     return -1;
   }
   if (c->fingerprint != m->fingerprint) {

@@ -2,7 +2,7 @@
  * cli.c: the training executable's command line.
  *
  *   PROG train [flags]   PROG eval [flags]   PROG predict [flags]
- *   PROG info            PROG help | --help  PROG --version
+ *   PROG export [flags]  PROG info  PROG help | --help  PROG --version
  *
  * Flags are `--name VALUE` or `--name=VALUE`. Each flag belongs to the
  * subcommands listed in its table row; anything else (unknown flag, a flag of
@@ -46,11 +46,15 @@ enum {
   F_PER_SAMPLE,
   F_LR,
   F_MOMENTUM,
+  F_LOGITS,
+  F_OUT,
+  F_VERIFY,
 };
 
 #define T (1u << CMD_TRAIN)
 #define E (1u << CMD_EVAL)
 #define P (1u << CMD_PREDICT)
+#define X (1u << CMD_EXPORT)
 
 static const struct Flag {
   const char *name;
@@ -79,16 +83,19 @@ static const struct Flag {
     {"limit", F_LIMIT, true, T},
     {"test-limit", F_TEST_LIMIT, true, T | E},
     {"quiet", F_QUIET, false, T | E},
-    {"load", F_LOAD, true, E | P},
+    {"load", F_LOAD, true, E | P | X},
     {"idx", F_IDX, true, P},
     {"raw", F_RAW, true, P},
     {"csv", F_CSV, true, P},
     {"index", F_INDEX, true, P},
     {"count", F_COUNT, true, P},
     {"per-sample", F_PER_SAMPLE, false, E | P},
+    {"logits", F_LOGITS, false, P},
+    {"out", F_OUT, true, X},
+    {"verify", F_VERIFY, true, X},
 };
 
-static const char *const CMD_NAMES[] = {"", "train", "eval", "info", "predict", "help", "version"};
+static const char *const CMD_NAMES[] = {"", "train", "eval", "info", "predict", "help", "version", "export"};
 
 /* Strict decimal integer in [lo, hi]. */
 static int parse_int(const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out) {
@@ -145,7 +152,7 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
   memset(o, 0, sizeof *o);
   o->threads = 0; /* all online cores */
   if (argc < 2) {
-    nitrt_error("missing command: expected train, eval, predict, info or help "
+    nitrt_error("missing command: expected train, eval, predict, export, info or help "
                 "(see '%s help')",
                 nitrt_prog);
     return -1;
@@ -155,14 +162,21 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
   else if (!strcmp(c, "eval")) o->cmd = CMD_EVAL;
   else if (!strcmp(c, "info")) o->cmd = CMD_INFO;
   else if (!strcmp(c, "predict")) o->cmd = CMD_PREDICT;
+  else if (!strcmp(c, "export")) o->cmd = CMD_EXPORT;
   else if (!strcmp(c, "help") || !strcmp(c, "--help") || !strcmp(c, "-h")) o->cmd = CMD_HELP;
   else if (!strcmp(c, "--version") || !strcmp(c, "version")) o->cmd = CMD_VERSION;
   else {
-    nitrt_error("unknown command '%s': expected train, eval, predict, info or help", c);
+    nitrt_error("unknown command '%s': expected train, eval, predict, export, info or help", c);
     return -1;
   }
+  o->verify = 64;
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
+    char alias[8];
+    if (!strcmp(a, "-o")) { /* the usual short form of --out */
+      memcpy(alias, "--out", 6);
+      a = alias;
+    }
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       o->cmd = CMD_HELP;
       return 0;
@@ -317,6 +331,9 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
     case F_RAW: o->raw = v; break;
     case F_CSV: o->csv = v; break;
     case F_PER_SAMPLE: o->per_sample = true; break;
+    case F_LOGITS: o->logits = true; break;
+    case F_OUT: o->out = v; break;
+    case F_VERIFY: rc = parse_int(f->name, v, 1, 1000000, &o->verify); break;
     case F_INDEX:
       rc = parse_int(f->name, v, 0, INT64_MAX, &o->index);
       o->set |= SET_INDEX;
@@ -330,6 +347,10 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
   }
   if (o->cmd == CMD_EVAL && !o->load) {
     nitrt_error("eval needs --load CKPT");
+    return -1;
+  }
+  if (o->cmd == CMD_EXPORT && (!o->load || !o->out)) {
+    nitrt_error("export needs --load CKPT and -o DIR");
     return -1;
   }
   if (o->cmd == CMD_PREDICT) {
@@ -354,7 +375,8 @@ void nitrt_usage(FILE *f) {
           "  %s train [options]      train, evaluating on the test set after every epoch\n"
           "  %s eval --load CKPT [--data DIR] [--test-limit N] [--batch B] [--per-sample]\n"
           "  %s predict --load CKPT (--idx FILE | --raw FILE | --csv FILE) [--index I]\n"
-          "          [--count N] [--batch B] [--per-sample]\n"
+          "          [--count N] [--batch B] [--per-sample] [--logits]\n"
+          "  %s export --load CKPT -o DIR [--verify N]   the network as plain integer C\n"
           "  %s info                 layers, shapes, memory, recipe, how it was built\n"
           "  %s help | --help        this text\n"
           "  %s --version\n"
@@ -385,8 +407,14 @@ void nitrt_usage(FILE *f) {
           "eval and predict run batches of --batch samples (default: the checkpoint's);\n"
           "a sample's logits depend on the other samples of its batch (per-batch\n"
           "exponents). --per-sample runs each sample alone: results that do not depend\n"
-          "on the batch. eval without --data uses the data set the checkpoint recorded.\n",
+          "on the batch. eval without --data uses the data set the checkpoint recorded.\n"
+          "predict --logits prints every logit of a sample instead of the score.\n"
+          "\n"
+          "export writes DIR/<model>.h and DIR/<model>.c: dependency-free C99 computing\n"
+          "exactly what predict --per-sample computes, checked on --verify N samples\n"
+          "(default 64) before anything is written (docs/deploy.md).\n",
           nitrt_prog, m->name, m->compiler ? m->compiler : "?", nitrt_prog, nitrt_prog, nitrt_prog, nitrt_prog,
+          nitrt_prog,
           nitrt_prog, nitrt_prog, m->recipe.data ? m->recipe.data : "(none)",
           m->recipe.epochs > 0 ? m->recipe.epochs : 1, m->batch, (unsigned long long)m->recipe.seed);
 }

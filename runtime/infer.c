@@ -111,6 +111,12 @@ int nitrt_cmd_predict(const Options *o) {
     for (int32_t k = 0; k < n; k++) {
       const int8_t *z = u.logits + (int64_t)k * m->classes;
       int32_t cls = nitrt_argmax(z, m->classes);
+      if (o->logits) {
+        printf("sample %lld  class %d  logits", (long long)(i + k), cls);
+        for (int32_t j = 0; j < m->classes; j++) printf(" %d", z[j]);
+        printf(" (x2^%d)\n", c.logit_exp);
+        continue;
+      }
       char p[32];
       printf("sample %lld  class %d  score %s%%  logit %d (x2^%d)\n", (long long)(i + k), cls,
              nitrt_fmt_dec(p, nitrt_softmax_bp(z, m->classes, c.logit_exp, cls), 2), z[cls], c.logit_exp);

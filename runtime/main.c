@@ -30,6 +30,7 @@ int nitrt_main(int argc, char **argv) {
   case CMD_TRAIN: rc = nitrt_cmd_train(&o); break;
   case CMD_EVAL: rc = nitrt_cmd_eval(&o); break;
   case CMD_PREDICT: rc = nitrt_cmd_predict(&o); break;
+  case CMD_EXPORT: rc = nitrt_cmd_export(&o); break;
   case CMD_INFO: rc = nitrt_cmd_info(); break;
   case CMD_HELP: nitrt_usage(stdout); break;
   case CMD_VERSION:

@@ -32,13 +32,15 @@
 
 #include <stdint.h>
 
-#define NIT_ABI_VERSION 3
+#define NIT_ABI_VERSION 4
 
+/* export: begin (export writes the marked regions into exported models) */
 enum {
   NIT_ROUND_PSEUDO = 0,     /* NITI pseudo-stochastic (default) */
   NIT_ROUND_STOCHASTIC = 1, /* counter-based random draws */
   NIT_ROUND_NEAREST = 2,    /* half away from zero */
 };
+/* export: end */
 
 /* The rounding modes' names, indexed by NIT_ROUND_*: the words of a .nit
  * file's `rounding` setting, of the runtime's --rounding flags and of every
@@ -142,6 +144,7 @@ enum { NIT_OPT_GRAD = 0, NIT_OPT_MOM = 1, NIT_OPT_MASTER = 2, NIT_OPT_VIEW = 3 }
 #define NIT_STEP_INIT   UINT64_MAX                    /* step key used for init */
 #define NIT_STEP_EVAL   (UINT64_MAX - 1)              /* step key used by eval/predict */
 
+/* export: begin */
 #define NIT_GOLDEN 0x9E3779B97F4A7C15ull
 
 /* SplitMix64 finalizer. */
@@ -158,6 +161,7 @@ static inline uint64_t nit_key(uint64_t seed, uint64_t step, uint32_t tensor) {
 
 /* Element `index` of a stream: 64 uniform bits. */
 static inline uint64_t nit_draw(uint64_t key, uint64_t index) { return nit_mix64(key + (index + 1) * NIT_GOLDEN); }
+/* export: end */
 
 /* The structures below are declared from field lists (X-macros) so that the
  * code generator builds its LLVM types from the same lists and the two sides
@@ -200,7 +204,13 @@ typedef struct NitParam {
   NIT_PARAM_FIELDS(NIT_DECLARE_SCALAR, NIT_DECLARE_ARRAY)
 } NitParam;
 
-/* One node of the model, for `info`, telemetry and tests. act_off: work-slab
+/* A node's layer arguments, NitNode.geom[NIT_G_*]: the window, stride and
+ * zero padding of conv and pools, conv's groups, dropout's drop probability
+ * in 1/256 units; zeros where they do not apply. What `export` needs to
+ * write a node's inference code. */
+enum { NIT_G_KH, NIT_G_KW, NIT_G_SH, NIT_G_SW, NIT_G_PH, NIT_G_PW, NIT_G_GROUPS, NIT_G_DROP256, NIT_GEOM };
+
+/* One node of the model, for `info`, telemetry, `export` and tests. act_off: work-slab
  * offset of its int8 output after a call, -1 = x. err_off: work-slab offset of
  * the int8 error at its output after train_step, -1 when no error reaches it,
  * -2 when its buffer was reused later in the step. */
@@ -210,6 +220,7 @@ typedef struct NitParam {
   A(I32, int32_t, in, 2)     /* input node indices, -1 when absent */  \
   A(I32, int32_t, out, 3)    /* per-sample output shape (C, H, W) */   \
   X(I32, int32_t, param)     /* index into params, -1 when none */     \
+  A(I32, int32_t, geom, NIT_GEOM) /* layer arguments, NIT_G_* */        \
   X(I32, int32_t, acc64)     /* 1 when some accumulator needs int64 */ \
   X(I64, int64_t, act_off)                                             \
   X(I64, int64_t, err_off)
@@ -316,6 +327,7 @@ struct NitCtx {
   X(I64, int64_t, work_bytes) /* for a full batch */                           \
   X(I32, int32_t, nnodes)                                                      \
   X(PTR, const NitNode *, nodes)                                               \
+  X(I32, int32_t, output)     /* node whose output is the logits */             \
   X(I64, int64_t, pstate_off) /* masters: i32 (nparams, 4) {master exp, momentum exp, view exp, 0} in the params slab, -1 niti */ \
   X(REC, NitRecipe, recipe)                                                    \
   X(PTR, const char *, compiler) /* "nitc 0.1.0" */                            \

@@ -184,7 +184,7 @@ const char *nitrt_round_name(int32_t mode);
 
 /* ------------------------------------------------------------------- cli.c */
 
-enum { CMD_NONE, CMD_TRAIN, CMD_EVAL, CMD_INFO, CMD_PREDICT, CMD_HELP, CMD_VERSION };
+enum { CMD_NONE, CMD_TRAIN, CMD_EVAL, CMD_INFO, CMD_PREDICT, CMD_HELP, CMD_VERSION, CMD_EXPORT };
 
 /* Bits of Options.set: which flags the user gave explicitly. */
 enum {
@@ -221,6 +221,9 @@ typedef struct Options {
   const char *raw;      /* predict --raw FILE */
   const char *csv;      /* predict --csv FILE */
   bool per_sample;      /* eval/predict --per-sample: forward with n = 1 */
+  bool logits;          /* predict --logits: every logit instead of the score */
+  const char *out;      /* export -o/--out DIR */
+  int64_t verify;       /* export --verify N: check samples (default 64) */
   int64_t test_limit;   /* --test-limit N, 0 = all */
   int64_t index, count; /* predict --index I, --count N */
   int32_t threads;      /* --threads T (accepted; no effect yet) */
@@ -423,6 +426,11 @@ int nitrt_cmd_train(const Options *o);
 
 int nitrt_cmd_eval(const Options *o);
 int nitrt_cmd_predict(const Options *o);
+
+/* ---------------------------------------------------------------- export.c */
+
+/* export --load CKPT -o DIR: the network as plain integer C (docs/deploy.md). */
+int nitrt_cmd_export(const Options *o);
 
 /* ---------------------------------------------------------------- report.c */
 

@@ -151,6 +151,12 @@ static Val emit_nodes(Cg *g) {
     fv[N_in] = LLVMConstArray2(g->t_i32, ins, 2);
     fv[N_out] = LLVMConstArray2(g->t_i32, outs, 3);
     fv[N_param] = l_i32(g, nd->param);
+    int gi[NIT_GEOM] = {[NIT_G_KH] = nd->kh,         [NIT_G_KW] = nd->kw, [NIT_G_SH] = nd->sh,
+                        [NIT_G_SW] = nd->sw,         [NIT_G_PH] = nd->ph, [NIT_G_PW] = nd->pw,
+                        [NIT_G_GROUPS] = nd->groups, [NIT_G_DROP256] = nd->drop256};
+    Val gv[NIT_GEOM];
+    for (int k = 0; k < NIT_GEOM; k++) gv[k] = l_i32(g, gi[k]);
+    fv[N_geom] = LLVMConstArray2(g->t_i32, gv, NIT_GEOM);
     fv[N_acc64] = l_i32(g, nd->acc64_fwd || nd->acc64_bwd || nd->acc64_grad);
     fv[N_act_off] = l_i64(g, i == 0 || p->act_alias[i] == 0 ? -1 : p->act[p->act_alias[i]].off);
     fv[N_err_off] = l_i64(g, !p->needs_err[i] ? -1 : p->err_kept[a] ? p->err[a].off : -2);
@@ -254,6 +260,7 @@ void emit_descriptor(Cg *g, const CgTarget *t, Val f_train, Val f_fwd) {
   mv[M_work_bytes] = l_i64(g, g->p->work_bytes);
   mv[M_nnodes] = l_i32(g, m->nnodes);
   mv[M_nodes] = v_nodes;
+  mv[M_output] = l_i32(g, m->output);
   mv[M_pstate_off] = l_i64(g, g->p->pstate_off);
   mv[M_recipe] = v_rec;
   mv[M_compiler] = l_str(g, compiler, "compiler");

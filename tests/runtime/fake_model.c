@@ -311,6 +311,7 @@ const NitModel nit_model = {
     .work_bytes = (long long)FAKE_BATCH * K * 4,
     .nnodes = 3,
     .nodes = nodes,
+    .output = 2,
 #if FAKE_GHAFFARI
     .pstate_off = OFF_PS,
 #else
