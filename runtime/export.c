@@ -85,8 +85,9 @@ static int weights(Export *x, Run *u, const Ckpt *ck) {
   return 0;
 }
 
-/* One NxLayer per node; -1 after a message for a node export cannot write. */
-static int layers(Export *x) {
+/* One NxLayer per node, stochastic rounding keyed by the run's seed; -1
+ * after a message for a node export cannot write. */
+static int layers(Export *x, uint64_t seed) {
   const NitModel *m = x->m;
   bool fits32 = true;
   for (int32_t i = 0; i < m->nnodes; i++) {
@@ -105,7 +106,7 @@ static int layers(Export *x) {
                    .kh = n->geom[NIT_G_KH], .kw = n->geom[NIT_G_KW], .sh = n->geom[NIT_G_SH],
                    .sw = n->geom[NIT_G_SW], .ph = n->geom[NIT_G_PH], .pw = n->geom[NIT_G_PW],
                    .groups = n->geom[NIT_G_GROUPS], .drop256 = n->geom[NIT_G_DROP256],
-                   .key = nit_key(m->recipe.seed, NIT_STEP_EVAL, NIT_TID_ACT((uint32_t)i))};
+                   .key = nit_key(seed, NIT_STEP_EVAL, NIT_TID_ACT((uint32_t)i))};
     if (op == NX_DENSE || op == NX_CONV) {
       l->wt = x->w[n->param];
       l->w_exp = x->wexp[n->param];
@@ -204,10 +205,13 @@ static int check(Export *x, Run *u, const Ckpt *ck, int64_t count) {
     m->forward(&c, u->xb);
     const int8_t *z = NULL;
     int32_t e = nx_run(&nx, u->xb, NITRT_IN_EXP, arena, &z);
-    if (e != c.logit_exp || memcmp(z, u->logits, (size_t)m->classes) != 0) {
+    int32_t j = 0;
+    while (j < m->classes && z[j] == u->logits[j]) j++;
+    if (e != c.logit_exp || j < m->classes) {
       nitrt_error("export: internal error: the exported inference differs from the model's forward pass on "
-                  "check sample %lld (exponent %d against %d); nothing was written. Please report it",
-                  (long long)s, e, c.logit_exp);
+                  "check sample %lld (logit %d: %d x2^%d against %d x2^%d); nothing was written. Please report it",
+                  (long long)s, j < m->classes ? j : 0, z[j < m->classes ? j : 0], e,
+                  u->logits[j < m->classes ? j : 0], c.logit_exp);
       rc = -1;
     }
   }
@@ -430,7 +434,7 @@ int nitrt_cmd_export(const Options *o) {
   size_t k = 0;
   for (const char *s = m->name; *s && k + 1 < sizeof x.name; s++, k++)
     x.name[k] = (char)((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9' && k) ? *s : '_');
-  if (weights(&x, &u, &ck) || layers(&x)) goto out;
+  if (weights(&x, &u, &ck) || layers(&x, u.r.seed)) goto out;
   x.nx = (NxModel){.nlayers = m->nnodes, .output = m->output, .classes = m->classes,
                    .masters = m->recipe.kind != NIT_RECIPE_NITI, .bits = m->recipe.kind != NIT_RECIPE_NITI ? m->recipe.bits_act : 8,
                    .round = u.r.act_round, .layers = x.layers};
