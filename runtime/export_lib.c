@@ -101,27 +101,46 @@ static void nx_dense(const NxLayer *l, const int8_t *x, NxAcc *acc) {
   }
 }
 
-/* conv (cross-correlation, zero padding, groups): acc (O, OH, OW). */
+/* The output columns [*lo, *hi) whose input column ox * sw - pw + kx lies
+ * inside [0, w). */
+static void nx_cols(const NxLayer *l, int32_t kx, int32_t *lo, int32_t *hi) {
+  int32_t a = l->pw - kx, b = l->w + l->pw - kx;
+  *lo = a > 0 ? (a + l->sw - 1) / l->sw : 0;
+  *hi = b > 0 ? (b + l->sw - 1) / l->sw : 0;
+  if (*hi > l->ow) *hi = l->ow;
+}
+
+/* conv (cross-correlation, zero padding, groups): acc (O, OH, OW). Each
+ * weight is applied to a whole output row at a time, so the inner loop is
+ * a plain multiply-add over columns without padding tests; the sums are
+ * exact in any order. */
 static void nx_conv(const NxLayer *l, const int8_t *x, NxAcc *acc) {
-  int32_t ig = l->c / l->groups, og = l->oc / l->groups;
-  for (int32_t o = 0; o < l->oc; o++)
-    for (int32_t oy = 0; oy < l->oh; oy++)
-      for (int32_t ox = 0; ox < l->ow; ox++) {
-        NxAcc s = 0;
-        for (int32_t ci = 0; ci < ig; ci++) {
-          const int8_t *xc = x + (int64_t)((o / og) * ig + ci) * l->h * l->w;
-          const int8_t *wc = l->wt + ((int64_t)o * ig + ci) * l->kh * l->kw;
-          for (int32_t ky = 0; ky < l->kh; ky++) {
+  int32_t ig = l->c / l->groups, og = l->oc / l->groups, plane = l->oh * l->ow;
+  for (int32_t o = 0; o < l->oc; o++) {
+    NxAcc *a = acc + (int64_t)o * plane;
+    for (int32_t j = 0; j < plane; j++) a[j] = 0;
+    for (int32_t ci = 0; ci < ig; ci++) {
+      const int8_t *xc = x + (int64_t)((o / og) * ig + ci) * l->h * l->w;
+      const int8_t *wc = l->wt + ((int64_t)o * ig + ci) * l->kh * l->kw;
+      for (int32_t ky = 0; ky < l->kh; ky++)
+        for (int32_t kx = 0; kx < l->kw; kx++) {
+          NxAcc wv = wc[ky * l->kw + kx];
+          int32_t lo, hi, base = kx - l->pw;
+          nx_cols(l, kx, &lo, &hi);
+          if (wv == 0) continue;
+          for (int32_t oy = 0; oy < l->oh; oy++) {
             int32_t iy = oy * l->sh - l->ph + ky;
             if (iy < 0 || iy >= l->h) continue;
-            for (int32_t kx = 0; kx < l->kw; kx++) {
-              int32_t ix = ox * l->sw - l->pw + kx;
-              if (ix >= 0 && ix < l->w) s += (NxAcc)xc[iy * l->w + ix] * wc[ky * l->kw + kx];
-            }
+            const int8_t *xr = xc + (int64_t)iy * l->w;
+            NxAcc *ar = a + (int64_t)oy * l->ow;
+            if (l->sw == 1)
+              for (int32_t ox = lo; ox < hi; ox++) ar[ox] += wv * xr[ox + base];
+            else
+              for (int32_t ox = lo; ox < hi; ox++) ar[ox] += wv * xr[ox * l->sw + base];
           }
         }
-        acc[((int64_t)o * l->oh + oy) * l->ow + ox] = s;
-      }
+    }
+  }
 }
 
 /* Pools over (C, H, W): max (padding never wins; a window of padding only
