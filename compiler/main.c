@@ -2,6 +2,7 @@
  * main.c: the nitc command line. Parses options into an Options, then runs
  * the phases as a plain list: read, parse, check, then either stop (--check),
  * print the shape table (--emit shapes), or hand the Model to the back end.
+ * `nitc plot ...` is a command of its own, in plot.c.
  * Exit status: 0 success, 1 user error, 2 internal error (diag_internal).
  */
 #include <inttypes.h>
@@ -12,6 +13,7 @@
 #include "nitc.h"
 
 static const char usage[] = "usage: nitc FILE.nit [options]\n"
+                            "       nitc plot LOG.jsonl... -o FILE.svg|FILE.png (see nitc plot --help)\n"
                             "\n"
                             "Compile a .nit model into a native integer-only training program.\n"
                             "\n"
@@ -279,6 +281,7 @@ static void print_shapes(Model *m, const Plan *p) {
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "plot") == 0) return plot_main(argc - 1, argv + 1);
   Options opt;
   int rc = parse_args(argc, argv, &opt);
   if (rc >= 0) return rc;

@@ -1,0 +1,6 @@
+# Commands around the compiler: `nitc plot` on synthetic logs (skipped when
+# gnuplot is missing) and `cmake --install` into a prefix that is then moved.
+set(CLI_TESTS ${CMAKE_CURRENT_LIST_DIR}/cli)
+
+add_test(NAME cli_plot COMMAND sh ${CLI_TESTS}/plot.sh $<TARGET_FILE:nitc>)
+set_tests_properties(cli_plot PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
