@@ -21,6 +21,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -398,7 +399,11 @@ int emit_program(Model *m, const Options *opt) {
   char outbuf[4096];
   const char *out = opt->output ? opt->output : default_output(m, opt->emit, outbuf, sizeof outbuf);
   const char *qout = diag_quote_n(out, DIAG_PATH_MAX);
-  if (opt->emit == EMIT_LLVM) {
+  struct stat st;
+  if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
+    diag_plain("cannot write '%s': %s", qout, strerror(EISDIR));
+    rc = 1;
+  } else if (opt->emit == EMIT_LLVM) {
     if (LLVMPrintModuleToFile(mod, out, &err)) {
       diag_plain("cannot write '%s': %s", qout, err);
       rc = 1;
@@ -418,9 +423,19 @@ int emit_program(Model *m, const Options *opt) {
       rc = 1;
       goto done;
     }
+    /* the object goes beside the output: creating it first checks that the
+     * output's directory can be written, and the message names the output */
     char obj[4200];
     snprintf(obj, sizeof obj, "%s.nitc-%d.o", out, (int)getpid());
+    int fd = open(obj, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) {
+      diag_plain("cannot write '%s': %s", qout, strerror(errno));
+      rc = 1;
+      goto done;
+    }
+    close(fd);
     if (LLVMTargetMachineEmitToFile(tm, mod, obj, LLVMObjectFile, &err)) {
+      remove(obj);
       diag_plain("cannot write '%s': %s", diag_quote_n(obj, DIAG_PATH_MAX), err);
       rc = 1;
       goto done;
