@@ -40,8 +40,15 @@
 
 extern char **environ;
 
-#ifndef NITC_RUNTIME_BUILD_DIR
-#define NITC_RUNTIME_BUILD_DIR "."
+/* Where the runtime libraries are, relative to the directory of the nitc
+ * executable: installed (bin/ -> lib/nitc/), and in the build tree
+ * (compiler/ -> runtime/). CMake passes both; nothing absolute is compiled
+ * in, so an installed tree can be moved. */
+#ifndef NITC_RUNTIME_INSTALL_REL
+#define NITC_RUNTIME_INSTALL_REL "../lib/nitc"
+#endif
+#ifndef NITC_RUNTIME_BUILD_REL
+#define NITC_RUNTIME_BUILD_REL "../runtime"
 #endif
 
 typedef struct TargetInfo {
@@ -154,29 +161,35 @@ static bool file_exists(const char *p) {
   return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Where libnitrt-<target>.a lives: --runtime-dir, $NITC_RUNTIME_DIR, the
- * build tree nitc was built in, then ../lib/nitc next to the executable. */
+/* Where libnitrt-<target>.a lives: --runtime-dir, $NITC_RUNTIME_DIR, then
+ * beside the nitc executable (found through /proc/self/exe): the installed
+ * layout's lib/nitc, then the build tree's runtime/. On failure `out` lists
+ * the directories searched. */
 static bool find_runtime(const Options *opt, const TargetInfo *ti, char *out, size_t cap) {
+  char self[4096], inst[4200], build[4200];
   const char *dirs[4];
   int nd = 0;
   if (opt->runtime_dir) dirs[nd++] = opt->runtime_dir;
   if (getenv("NITC_RUNTIME_DIR")) dirs[nd++] = getenv("NITC_RUNTIME_DIR");
-  dirs[nd++] = NITC_RUNTIME_BUILD_DIR;
-  char self[4096];
-  ssize_t len = readlink("/proc/self/exe", self, sizeof self - 32);
+  ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
   if (len > 0) {
     self[len] = 0;
     char *slash = strrchr(self, '/');
     if (slash) {
-      strcpy(slash, "/../lib/nitc");
-      dirs[nd++] = self;
+      *slash = 0;
+      snprintf(inst, sizeof inst, "%s/%s", self, NITC_RUNTIME_INSTALL_REL);
+      snprintf(build, sizeof build, "%s/%s", self, NITC_RUNTIME_BUILD_REL);
+      dirs[nd++] = inst;
+      dirs[nd++] = build;
     }
   }
   for (int i = 0; i < nd; i++) {
     snprintf(out, cap, "%s/libnitrt-%s.a", dirs[i], ti->canon);
     if (file_exists(out)) return true;
   }
-  snprintf(out, cap, "%s/libnitrt-%s.a", dirs[0], ti->canon);
+  size_t k = (size_t)snprintf(out, cap, "libnitrt-%s.a in", ti->canon);
+  for (int i = 0; i < nd && k < cap; i++) k += (size_t)snprintf(out + k, cap - k, "%s %s", i ? "," : "", dirs[i]);
+  if (nd == 0 && k < cap) snprintf(out + k, cap - k, " no directory (--runtime-dir DIR)");
   return false;
 }
 
@@ -417,8 +430,8 @@ int emit_program(Model *m, const Options *opt) {
   } else {
     char rt[4096];
     if (!find_runtime(opt, ti, rt, sizeof rt)) {
-      diag_plain("the runtime for %s is not built (looked for %s); %s", ti->canon, diag_quote_n(rt, DIAG_PATH_MAX),
-                 is_host(ti) ? "build the project first (scripts/build)"
+      diag_plain("the runtime for %s is not found (looked for %s); %s", ti->canon, diag_quote_n(rt, 4 * DIAG_PATH_MAX),
+                 is_host(ti) ? "build the project first (scripts/build), or give --runtime-dir DIR"
                              : "install the cross toolchain (scripts/install-deps) and rebuild");
       rc = 1;
       goto done;
