@@ -469,9 +469,16 @@ static void write_script(FILE *f, const Run *runs, int n, const PlotOpts *o, lon
   }
   int panels = has_loss + has_acc + has_lr;
   int height = 300 * panels + (o->title ? 30 : 0);
+  /* 700 pixels of plot, and room for the key: about 6 pixels a character */
+  size_t longest = 0;
+  for (int i = 0; i < n; i++) {
+    size_t l = strlen(diag_quote_n(runs[i].label, 200)) + 20; /* + " validation accuracy" */
+    longest = l > longest ? l : longest;
+  }
+  int width = 700 + (longest * 6 + 70 > 300 ? (int)longest * 6 + 70 : 300);
 
   fprintf(f, "# nitc plot: %d run%s\n", n, n == 1 ? "" : "s");
-  fprintf(f, "set terminal %s size 1000,%d noenhanced font 'sans,10'%s\n", o->png ? "pngcairo" : "svg", height,
+  fprintf(f, "set terminal %s size %d,%d noenhanced font 'sans,10'%s\n", o->png ? "pngcairo" : "svg", width, height,
           o->png ? "" : " background '#ffffff'");
   fputs("set output ", f);
   put_quoted(f, out, false);
@@ -496,9 +503,10 @@ static void write_script(FILE *f, const Run *runs, int n, const PlotOpts *o, lon
   }
   fprintf(f, "set xrange [0:%ld.5]\nset xtics 0,%ld\nset xlabel 'epoch'\n", max_epoch, step);
   /* fixed margins keep the panels aligned whatever their keys' widths */
-  fputs("set grid lc rgb '#dddddd'\nset key at screen 0.71, graph 1 left top Left reverse\n"
-        "set lmargin at screen 0.08\nset rmargin at screen 0.70\nset offsets 0, 0, graph 0.05, 0\n",
-        f);
+  fprintf(f,
+          "set grid lc rgb '#dddddd'\nset key at screen 0.%03d, graph 1 left top Left reverse\n"
+          "set lmargin at screen 0.%03d\nset rmargin at screen 0.%03d\nset offsets 0, 0, graph 0.05, 0\n",
+          710 * 1000 / width, 80 * 1000 / width, 700 * 1000 / width);
   fprintf(f, "set multiplot layout %d,1", panels);
   if (o->title) {
     fputs(" title ", f);
