@@ -6,7 +6,8 @@
  * (runtime/report.c): one object per epoch. Every line is parsed by a small
  * strict JSON reader (plus NaN and Infinity, which Python's json module
  * writes); a malformed line is a `file:line:col` error with the line and a
- * caret, and nothing is drawn. Of each record only "epoch", "train_loss",
+ * caret, and nothing is drawn. NaN, Infinity, null and numbers beyond
+ * gnuplot's range leave gaps. Of each record only "epoch", "train_loss",
  * "test_loss", "test_acc", "val_acc" and "lr" are used; the last record of
  * an epoch wins (a resumed run appends to its log), records of epoch 0 (an
  * evaluation only) are left out.
@@ -14,7 +15,8 @@
  * The numbers never become floating point here: their JSON text is copied
  * into a gnuplot script (data blocks, one per run), and gnuplot scales and
  * draws. The only arithmetic is on integers: the lowest accuracy in
- * hundredths of a percent, to choose where the accuracy axis starts.
+ * hundredths of a percent (where the accuracy axis starts), a number's
+ * order of magnitude, and the canvas's size.
  *
  * The script goes to gnuplot's standard input through a pipe (or to a file
  * with --script). Layout: a loss panel (train solid, test dashed, from 0),
@@ -274,6 +276,30 @@ static long long scaled(const char *s, int scale) {
   return neg ? -m : m;
 }
 
+/* A JSON number too large for gnuplot's doubles (about 10^308): 10^300 or
+ * more counts as infinite. */
+static bool huge(const char *s) {
+  long mag = 0, exp10 = 0; /* the value is below 10^(mag + exp10) */
+  bool nonzero = false;
+  if (*s == '-') s++;
+  while (*s == '0') s++;
+  for (; is_digit(*s); s++) mag++, nonzero = true;
+  if (*s == '.') {
+    for (s++; !nonzero && *s == '0'; s++) mag--;
+    nonzero |= is_digit(*s);
+    while (is_digit(*s)) s++;
+  }
+  if (*s == 'e' || *s == 'E') {
+    s++;
+    int sign = *s == '-' ? -1 : 1;
+    if (*s == '+' || *s == '-') s++;
+    for (; is_digit(*s); s++)
+      if (exp10 < 100000) exp10 = exp10 * 10 + (*s - '0');
+    exp10 *= sign;
+  }
+  return nonzero && mag + exp10 > 300;
+}
+
 /* ------------------------------------------------------------ reading a log */
 
 static void add_rec(Run *r, Rec rec) {
@@ -331,6 +357,7 @@ static bool read_line(const char *line, const char *end, int lineno, Rec *rec) {
       return false;
     }
     const char *text = mem_strndup(f->s, (size_t)(f->e - f->s));
+    if (huge(text) && k != F_TEST_ACC && k != F_VAL_ACC) continue; /* infinite: a gap, like Infinity */
     if (k == F_TEST_ACC || k == F_VAL_ACC) {
       long long a = scaled(text, 4); /* hundredths of a percent */
       if (a < 0 || a > 10000) {

@@ -90,6 +90,11 @@ done
 grep -q "run-b validation" p.gp && { echo "FAIL run-b has no validation series"; fail=1; }
 grep -q "^2 9.9" p.gp && { echo "FAIL the first record of epoch 2 was kept"; fail=1; }
 [ -e p.svg ] && { echo "FAIL --script ran gnuplot"; fail=1; }
+# NaN, Infinity, null and numbers beyond gnuplot's range are gaps
+printf '{"epoch":1,"train_loss":NaN,"test_loss":1e999}\n{"epoch":2,"train_loss":null,"test_loss":-Infinity}\n{"epoch":3,"train_loss":0.5,"test_loss":0.6}\n' >gaps.jsonl
+expect 0 '' -- gaps.jsonl -o p.svg --script g.gp
+grep -q '^1 ? ? ? ? ?$' g.gp && grep -q '^2 ? ? ? ? ?$' g.gp && grep -q '^3 0.5 0.6 ? ? ?$' g.gp ||
+  { echo "FAIL gaps"; grep -A4 EOD g.gp; fail=1; }
 # an accuracy axis that does not start at 0 says so
 expect 0 '' -- run-b.jsonl -o p.svg --script q.gp
 grep -q "set yrange \[50:100\]" q.gp && grep -q "axis from 50%, not 0" q.gp ||
