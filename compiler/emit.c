@@ -21,6 +21,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +40,15 @@
 
 extern char **environ;
 
-#ifndef NITC_RUNTIME_BUILD_DIR
-#define NITC_RUNTIME_BUILD_DIR "."
+/* Where the runtime libraries are, relative to the directory of the nitc
+ * executable: installed (bin/ -> lib/nitc/), and in the build tree
+ * (compiler/ -> runtime/). CMake passes both; nothing absolute is compiled
+ * in, so an installed tree can be moved. */
+#ifndef NITC_RUNTIME_INSTALL_REL
+#define NITC_RUNTIME_INSTALL_REL "../lib/nitc"
+#endif
+#ifndef NITC_RUNTIME_BUILD_REL
+#define NITC_RUNTIME_BUILD_REL "../runtime"
 #endif
 
 typedef struct TargetInfo {
@@ -153,29 +161,35 @@ static bool file_exists(const char *p) {
   return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Where libnitrt-<target>.a lives: --runtime-dir, $NITC_RUNTIME_DIR, the
- * build tree nitc was built in, then ../lib/nitc next to the executable. */
+/* Where libnitrt-<target>.a lives: --runtime-dir, $NITC_RUNTIME_DIR, then
+ * beside the nitc executable (found through /proc/self/exe): the installed
+ * layout's lib/nitc, then the build tree's runtime/. On failure `out` lists
+ * the directories searched. */
 static bool find_runtime(const Options *opt, const TargetInfo *ti, char *out, size_t cap) {
+  char self[4096], inst[4200], build[4200];
   const char *dirs[4];
   int nd = 0;
   if (opt->runtime_dir) dirs[nd++] = opt->runtime_dir;
   if (getenv("NITC_RUNTIME_DIR")) dirs[nd++] = getenv("NITC_RUNTIME_DIR");
-  dirs[nd++] = NITC_RUNTIME_BUILD_DIR;
-  char self[4096];
-  ssize_t len = readlink("/proc/self/exe", self, sizeof self - 32);
+  ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
   if (len > 0) {
     self[len] = 0;
     char *slash = strrchr(self, '/');
     if (slash) {
-      strcpy(slash, "/../lib/nitc");
-      dirs[nd++] = self;
+      *slash = 0;
+      snprintf(inst, sizeof inst, "%s/%s", self, NITC_RUNTIME_INSTALL_REL);
+      snprintf(build, sizeof build, "%s/%s", self, NITC_RUNTIME_BUILD_REL);
+      dirs[nd++] = inst;
+      dirs[nd++] = build;
     }
   }
   for (int i = 0; i < nd; i++) {
     snprintf(out, cap, "%s/libnitrt-%s.a", dirs[i], ti->canon);
     if (file_exists(out)) return true;
   }
-  snprintf(out, cap, "%s/libnitrt-%s.a", dirs[0], ti->canon);
+  size_t k = (size_t)snprintf(out, cap, "libnitrt-%s.a in", ti->canon);
+  for (int i = 0; i < nd && k < cap; i++) k += (size_t)snprintf(out + k, cap - k, "%s %s", i ? "," : "", dirs[i]);
+  if (nd == 0 && k < cap) snprintf(out + k, cap - k, " no directory (--runtime-dir DIR)");
   return false;
 }
 
@@ -398,7 +412,11 @@ int emit_program(Model *m, const Options *opt) {
   char outbuf[4096];
   const char *out = opt->output ? opt->output : default_output(m, opt->emit, outbuf, sizeof outbuf);
   const char *qout = diag_quote_n(out, DIAG_PATH_MAX);
-  if (opt->emit == EMIT_LLVM) {
+  struct stat st;
+  if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
+    diag_plain("cannot write '%s': %s", qout, strerror(EISDIR));
+    rc = 1;
+  } else if (opt->emit == EMIT_LLVM) {
     if (LLVMPrintModuleToFile(mod, out, &err)) {
       diag_plain("cannot write '%s': %s", qout, err);
       rc = 1;
@@ -412,15 +430,25 @@ int emit_program(Model *m, const Options *opt) {
   } else {
     char rt[4096];
     if (!find_runtime(opt, ti, rt, sizeof rt)) {
-      diag_plain("the runtime for %s is not built (looked for %s); %s", ti->canon, diag_quote_n(rt, DIAG_PATH_MAX),
-                 is_host(ti) ? "build the project first (scripts/build)"
+      diag_plain("the runtime for %s is not found (looked for %s); %s", ti->canon, diag_quote_n(rt, 4 * DIAG_PATH_MAX),
+                 is_host(ti) ? "build the project first (scripts/build), or give --runtime-dir DIR"
                              : "install the cross toolchain (scripts/install-deps) and rebuild");
       rc = 1;
       goto done;
     }
+    /* the object goes beside the output: creating it first checks that the
+     * output's directory can be written, and the message names the output */
     char obj[4200];
     snprintf(obj, sizeof obj, "%s.nitc-%d.o", out, (int)getpid());
+    int fd = open(obj, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) {
+      diag_plain("cannot write '%s': %s", qout, strerror(errno));
+      rc = 1;
+      goto done;
+    }
+    close(fd);
     if (LLVMTargetMachineEmitToFile(tm, mod, obj, LLVMObjectFile, &err)) {
+      remove(obj);
       diag_plain("cannot write '%s': %s", diag_quote_n(obj, DIAG_PATH_MAX), err);
       rc = 1;
       goto done;

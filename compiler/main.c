@@ -1,22 +1,28 @@
 /*
  * main.c: the nitc command line. Parses options into an Options, then runs
  * the phases as a plain list: read, parse, check, then either stop (--check),
- * print the shape table (--emit shapes), or hand the Model to the back end.
+ * print the shape table (--emit shapes, to stdout or -o), or hand the Model
+ * to the back end.
+ * `nitc plot ...` is a command of its own, in plot.c.
  * Exit status: 0 success, 1 user error, 2 internal error (diag_internal).
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "nitc.h"
 
 static const char usage[] = "usage: nitc FILE.nit [options]\n"
+                            "       nitc plot LOG.jsonl... -o FILE.svg|FILE.png (see nitc plot --help)\n"
                             "\n"
                             "Compile a .nit model into a native integer-only training program.\n"
                             "\n"
                             "options:\n"
-                            "  -o OUT              output file (default: the model name, or NAME.ll/.s/.o)\n"
+                            "  -o OUT              output file (default: the model name, or NAME.ll/.s/.o;\n"
+                            "                      --emit shapes: standard output)\n"
                             "  --target TRIPLE     x86_64-linux-gnu, aarch64-linux-gnu or riscv64-linux-gnu\n"
                             "  --cpu NAME          CPU to tune for; --cpu help lists the target's CPUs and features\n"
                             "  --features LIST     target features, e.g. +v,-c\n"
@@ -196,27 +202,27 @@ static const char *weights_name(int bits) {
 
 /* The recipe's own settings, one line: NITI's update schedule and weights,
  * or the optimizer of a recipe with masters. Decimals print as written. */
-static void print_recipe_line(const Recipe *r) {
+static void print_recipe_line(FILE *f, const Recipe *r) {
   if (r->kind == NIT_RECIPE_NITI) {
-    printf("        niti: update bits(%d)", r->mu[0]);
-    for (int i = 1; i < r->nsched; i++) printf(" then %d at %d", r->mu[i], r->mu_from[i]);
-    printf(", weights %s, loss softmax_ce, decay %s, holdout %d\n", weights_name(r->weight_bits),
-           r->decay ? "on" : "off", r->holdout);
+    fprintf(f, "        niti: update bits(%d)", r->mu[0]);
+    for (int i = 1; i < r->nsched; i++) fprintf(f, " then %d at %d", r->mu[i], r->mu_from[i]);
+    fprintf(f, ", weights %s, loss softmax_ce, decay %s, holdout %d\n", weights_name(r->weight_bits),
+            r->decay ? "on" : "off", r->holdout);
     return;
   }
-  printf("        %s: lr ", nit_recipe_names[r->kind]);
+  fprintf(f, "        %s: lr ", nit_recipe_names[r->kind]);
   if (r->lr_kind == NIT_LR_COSINE)
-    printf("cosine(%s, period=%d, min=%s)", sema_dec_str(r->lr[0]), r->lr_period, sema_dec_str(r->lr_min));
+    fprintf(f, "cosine(%s, period=%d, min=%s)", sema_dec_str(r->lr[0]), r->lr_period, sema_dec_str(r->lr_min));
   else {
-    printf("%s", sema_dec_str(r->lr[0]));
-    for (int i = 1; i < r->nlr; i++) printf(" then %s at %d", sema_dec_str(r->lr[i]), r->lr_at[i]);
+    fprintf(f, "%s", sema_dec_str(r->lr[0]));
+    for (int i = 1; i < r->nlr; i++) fprintf(f, " then %s at %d", sema_dec_str(r->lr[i]), r->lr_at[i]);
   }
-  if (r->warmup) printf(", warmup steps(%" PRId64 ", ratio=%s)", r->warmup, sema_dec_str(r->warmup_ratio));
-  printf(", momentum %s, decay %s, master int%d, bits act=%d weight=%d grad=%d", sema_dec_str(r->momentum),
-         sema_dec_str(r->wdecay), r->master_bits, r->bits_act, r->bits_weight, r->bits_grad);
+  if (r->warmup) fprintf(f, ", warmup steps(%" PRId64 ", ratio=%s)", r->warmup, sema_dec_str(r->warmup_ratio));
+  fprintf(f, ", momentum %s, decay %s, master int%d, bits act=%d weight=%d grad=%d", sema_dec_str(r->momentum),
+          sema_dec_str(r->wdecay), r->master_bits, r->bits_act, r->bits_weight, r->bits_grad);
   /* sema checked the grouping: it indexes the shared name table */
-  if (r->kind == NIT_RECIPE_SHIFTQUANT) printf(", groups %s", nit_groups_names[r->groups]);
-  printf(", loss softmax_ce(exp=%s), holdout %d\n", r->loss_table ? "table" : "niti", r->holdout);
+  if (r->kind == NIT_RECIPE_SHIFTQUANT) fprintf(f, ", groups %s", nit_groups_names[r->groups]);
+  fprintf(f, ", loss softmax_ce(exp=%s), holdout %d\n", r->loss_table ? "table" : "niti", r->holdout);
 }
 
 /* --emit shapes: the checked model and its memory plan as a table on stdout.
@@ -224,11 +230,11 @@ static void print_recipe_line(const Recipe *r) {
  * under a recipe with masters the master's initial exponent and bound. A
  * normalization layer shows its 2C parameters (gamma, beta) and the elements
  * of one normalization group at the compiled batch. */
-static void print_shapes(Model *m, const Plan *p) {
+static void print_shapes(FILE *f, Model *m, const Plan *p) {
   const Recipe *r = &m->recipe;
   bool masters = r->kind != NIT_RECIPE_NITI;
   const Node *in = &m->nodes[0];
-  printf("model %s: input %s %s, %d classes\n\n", m->name, in->name, shape_text(in->out), m->classes);
+  fprintf(f, "model %s: input %s %s, %d classes\n\n", m->name, in->name, shape_text(in->out), m->classes);
   int wn = 4, wi = 5, wk = 9;
   for (int i = 0; i < m->nnodes; i++) {
     const Node *n = &m->nodes[i];
@@ -239,46 +245,71 @@ static void print_shapes(Model *m, const Plan *p) {
     for (int j = 0; j < n->nin; j++) li += (int)strlen(m->nodes[n->in[j]].name) + (j ? 3 : 0);
     wi = li > wi ? li : wi;
   }
-  printf("%3s  %-*s  %-*s  %-*s  %-16s  %10s  %5s  %5s  %s\n", "#", wn, "name", wk, "kind", wi, "input",
-         "output (C, H, W)", "params", masters ? "m_exp" : "w_exp", "bound", "acc fwd/bwd/grad");
+  fprintf(f, "%3s  %-*s  %-*s  %-*s  %-16s  %10s  %5s  %5s  %s\n", "#", wn, "name", wk, "kind", wi, "input",
+          "output (C, H, W)", "params", masters ? "m_exp" : "w_exp", "bound", "acc fwd/bwd/grad");
   for (int i = 0; i < m->nnodes; i++) {
     const Node *n = &m->nodes[i];
     char ins[600] = "-";
     if (n->nin == 1) snprintf(ins, sizeof ins, "%s", m->nodes[n->in[0]].name);
     else if (n->nin == 2) snprintf(ins, sizeof ins, "%s + %s", m->nodes[n->in[0]].name, m->nodes[n->in[1]].name);
-    printf("%3d  %-*s  %-*s  %-*s  %-16s  ", i, wn, n->name, wk, sema_op_name(n->op), wi, ins, shape_text(n->out));
+    fprintf(f, "%3d  %-*s  %-*s  %-*s  %-16s  ", i, wn, n->name, wk, sema_op_name(n->op), wi, ins, shape_text(n->out));
     if (op_is_norm(n->op)) {
-      printf("%10" PRId64 "  %5s  %5s  group %" PRId64 "\n", 2 * (int64_t)n->out.c, "-", "-",
-             sema_norm_group(n, r->batch));
+      fprintf(f, "%10" PRId64 "  %5s  %5s  group %" PRId64 "\n", 2 * (int64_t)n->out.c, "-", "-",
+              sema_norm_group(n, r->batch));
     } else if (n->param >= 0) {
       int e = n->w_exp, b = n->w_bound;
       if (masters) sema_master_rule(n->fan_in, r->master_bits, &e, &b);
-      printf("%10" PRId64 "  %5d  %5d  %s/%s/%s\n", n->nweights, e, b, n->acc64_fwd ? "i64" : "i32",
-             n->acc64_bwd ? "i64" : "i32", n->acc64_grad ? "i64" : "i32");
-    } else printf("%10s  %5s  %5s  %s\n", "-", "-", "-", "-");
+      fprintf(f, "%10" PRId64 "  %5d  %5d  %s/%s/%s\n", n->nweights, e, b, n->acc64_fwd ? "i64" : "i32",
+              n->acc64_bwd ? "i64" : "i32", n->acc64_grad ? "i64" : "i32");
+    } else fprintf(f, "%10s  %5s  %5s  %s\n", "-", "-", "-", "-");
   }
   char wname[32];
   if (masters) snprintf(wname, sizeof wname, "int%d masters", r->master_bits);
   else snprintf(wname, sizeof wname, "%s weights", weights_name(r->weight_bits));
-  printf("\nparameters: %" PRId64 " in %d tensors (%s)\n", m->nparams, m->nptensors, wname);
+  fprintf(f, "\nparameters: %" PRId64 " in %d tensors (%s)\n", m->nparams, m->nptensors, wname);
   /* the same figures as the executable's `info`: both come from plan_build */
-  printf("memory: params %" PRId64 " bytes, work %" PRId64 " bytes at batch %d\n", p->param_bytes, p->work_bytes,
-         r->batch);
+  fprintf(f, "memory: params %" PRId64 " bytes, work %" PRId64 " bytes at batch %d\n", p->param_bytes, p->work_bytes,
+          r->batch);
   if (r->bits_grad < 8) /* sub-8-bit errors are stored in their canonical int8 form (docs/recipes.md) */
-    printf("        error buffers %" PRId64 " bytes as int8 (%d-bit packing, not implemented, would need about %" PRId64
-           ")\n",
-           p->err_bytes, r->bits_grad, (p->err_bytes * r->bits_grad + 7) / 8);
-  printf("recipe: %s, data \"%s\", batch %d, epochs %d, seed %" PRIu64 "\n", nit_recipe_names[r->kind],
-         diag_quote_n(r->data, DIAG_PATH_MAX), r->batch, r->epochs, r->seed);
+    fprintf(f,
+            "        error buffers %" PRId64
+            " bytes as int8 (%d-bit packing, not implemented, would need about %" PRId64 ")\n",
+            p->err_bytes, r->bits_grad, (p->err_bytes * r->bits_grad + 7) / 8);
+  fprintf(f, "recipe: %s, data \"%s\", batch %d, epochs %d, seed %" PRIu64 "\n", nit_recipe_names[r->kind],
+          diag_quote_n(r->data, DIAG_PATH_MAX), r->batch, r->epochs, r->seed);
   /* sema checked the modes: each indexes the shared name table */
-  printf("        rounding act=%s err=%s grad=%s", nit_round_names[r->act_round], nit_round_names[r->err_round],
-         nit_round_names[r->grad_round]);
-  if (masters) printf(" view=%s update=%s", nit_round_names[r->view_round], nit_round_names[r->update_round]);
-  printf("\n");
-  print_recipe_line(r);
+  fprintf(f, "        rounding act=%s err=%s grad=%s", nit_round_names[r->act_round], nit_round_names[r->err_round],
+          nit_round_names[r->grad_round]);
+  if (masters) fprintf(f, " view=%s update=%s", nit_round_names[r->view_round], nit_round_names[r->update_round]);
+  fprintf(f, "\n");
+  print_recipe_line(f, r);
+}
+
+/* --emit shapes to stdout, or to -o's file (removed again when writing fails). */
+static int write_shapes(Model *m, const char *output) {
+  Plan *p = plan_build(m);
+  if (!p) return 1;
+  FILE *f = output ? fopen(output, "w") : stdout;
+  if (!f) {
+    diag_plain("cannot write '%s': %s", diag_quote_n(output, DIAG_PATH_MAX), strerror(errno));
+    return 1;
+  }
+  print_shapes(f, m, p);
+  bool ok = fflush(f) == 0 && !ferror(f);
+  int e = errno;
+  if (output) {
+    ok &= fclose(f) == 0;
+    if (!ok) {
+      diag_plain("cannot write '%s': %s", diag_quote_n(output, DIAG_PATH_MAX), strerror(e ? e : errno));
+      struct stat st; /* a half-written table, not a device such as /dev/full */
+      if (stat(output, &st) == 0 && S_ISREG(st.st_mode)) remove(output);
+    }
+  }
+  return ok ? 0 : 1;
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "plot") == 0) return plot_main(argc - 1, argv + 1);
   Options opt;
   int rc = parse_args(argc, argv, &opt);
   if (rc >= 0) return rc;
@@ -306,12 +337,7 @@ int main(int argc, char **argv) {
 
   switch (opt.emit) {
   case EMIT_CHECK: /* the memory plan is part of the check: its limit is a user error */ return plan_build(m) ? 0 : 1;
-  case EMIT_SHAPES: {
-    Plan *p = plan_build(m);
-    if (!p) return 1;
-    print_shapes(m, p);
-    return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
-  }
+  case EMIT_SHAPES: return write_shapes(m, opt.output);
   default: return emit_program(m, &opt) == 0 ? 0 : 1;
   }
 }

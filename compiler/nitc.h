@@ -15,6 +15,7 @@
  *   cg/         kernels -> LLVM IR (its own header, cg/cg.h)
  *   emit.c      LLVM target machine, object emission, linking with the runtime
  *   main.c      the command line; runs the phases as a plain list
+ *   plot.c      `nitc plot`: training logs to loss and accuracy curves (gnuplot)
  *
  * Lifetimes: everything the front end allocates lives until exit; the compiler
  * is a short-lived process, so nothing is freed piecemeal (arena style).
@@ -537,5 +538,12 @@ int emit_program(Model *m, const Options *opt);
 /* --cpu help: print the CPUs and features LLVM knows for the target on
  * stdout. Returns 0, or 1 after reporting an unknown target. */
 int emit_list_cpus(const Options *opt);
+
+/* ------------------------------------------------------------------ plot.c */
+
+/* `nitc plot LOG.jsonl... -o FILE.svg|FILE.png [options]`; argv[0] is "plot".
+ * Draws the logs' curves with gnuplot. Returns the exit status: 0, or 1
+ * after reporting a user error (bad log, output, missing gnuplot). */
+int plot_main(int argc, char **argv);
 
 #endif

@@ -4,14 +4,18 @@
 Reads LOGS/*.jsonl (one JSON object per epoch, the nitc `--log` format; the
 PyTorch mirror writes the same fields; LOGS defaults to out/accuracy/NAME/logs,
 outside the source tree, NAME being DIR's name) and writes DIR/table.md,
-DIR/ablations.md, DIR/curves.svg and DIR/ablations.svg. The SVG is drawn by hand (no plotting library),
-so it works on any machine with python3.
+DIR/ablations.md, DIR/curves-NET-DATA.svg (one per network and data set: training and test
+loss and test accuracy per epoch, int8 against fp32) and DIR/ablations.svg. The curves are
+drawn by `nitc plot` (which runs gnuplot, Debian's gnuplot-nox): nitc is NITC, else
+build-accuracy/compiler/nitc or build/compiler/nitc in the repository; without nitc or gnuplot
+the tables are still written and the curves are skipped with a message. The ablation bars are
+drawn by hand (no plotting library).
 
 Log names: int8-NET-DATA.jsonl and fp32-NET-DATA.jsonl form the main table;
 int8-NET-DATA-TAG.jsonl are variants (TAG round-MODE and muN are the ablations).
 Usage: report.py DIR [LOGS]
 """
-import glob, json, os, re, sys
+import glob, json, os, re, shutil, subprocess, sys
 
 MARKS = [1, 5, 10]
 NETNAME = {'lenet5': 'LeNet-5', 'lenet_niti': 'NITI LeNet', 'mlp': 'MLP 784-512-256-10'}
@@ -180,80 +184,48 @@ def frame(left, top, pw, ph, ylo, yhi, sy, yfmt):
                  f'font-size="10">{yfmt(t)}</text>')
     return o
 
-def panel(x0, y0, w, h, title, series, ylabel, yfmt):
-    """series: list of (label, color, dash, [(x, y)...]). Returns SVG text."""
-    pts = [p for s in series for p in s[3]]
-    if not pts:
-        return ''
-    xs = [p[0] for p in pts]
-    ys = [p[1] for p in pts]
-    xlo, xhi = 0, max(max(xs), 1)
-    ylo, yhi = min(ys), max(ys)
-    pad = (yhi - ylo) * 0.08 or abs(yhi) * 0.05 or 1
-    ylo, yhi = ylo - pad, yhi + pad
-    L, R, T, B = 52, 10, 22, 30
-    pw, ph = w - L - R, h - T - B
-    sx = lambda x: x0 + L + (x - xlo) / (xhi - xlo) * pw
-    sy = lambda y: y0 + T + (yhi - y) / (yhi - ylo) * ph
-    o = [f'<text x="{x0 + L + pw / 2:.1f}" y="{y0 + 14}" text-anchor="middle" '
-         f'font-size="12" font-weight="bold">{title}</text>']
-    o += frame(x0 + L, y0 + T, pw, ph, ylo, yhi, sy, yfmt)
-    for t in range(1, int(xhi) + 1):
-        if xhi <= 12 or t % 2 == 0:
-            o.append(f'<text x="{sx(t):.1f}" y="{y0 + T + ph + 13}" text-anchor="middle" '
-                     f'font-size="10">{t}</text>')
-    o.append(f'<text x="{x0 + L + pw / 2:.1f}" y="{y0 + h - 3}" text-anchor="middle" '
-             f'font-size="10">epoch</text>')
-    o.append(f'<text transform="translate({x0 + 11},{y0 + T + ph / 2:.1f}) rotate(-90)" '
-             f'text-anchor="middle" font-size="10">{ylabel}</text>')
-    for label, color, dash, ps in series:
-        if not ps:
-            continue
-        d = ' '.join(f'{sx(x):.1f},{sy(y):.1f}' for x, y in ps)
-        o.append(f'<polyline points="{d}" fill="none" stroke="{color}" stroke-width="1.8"'
-                 + (f' stroke-dasharray="{dash}"' if dash else '') + '/>')
-        for x, y in ps:
-            o.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.2" fill="{color}"/>')
-    return '\n'.join(o)
-
-
-def legend(x, y, items):
-    o = []
-    for i, (label, color, dash) in enumerate(items):
-        xx = x + i * 170
-        o.append(f'<line x1="{xx}" x2="{xx + 28}" y1="{y}" y2="{y}" stroke="{color}" '
-                 f'stroke-width="2"' + (f' stroke-dasharray="{dash}"' if dash else '') + '/>'
-                 f'<text x="{xx + 34}" y="{y + 4}" font-size="11">{label}</text>')
-    return '\n'.join(o)
-
-
 def svg_doc(w, h, body):
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
             f'viewBox="0 0 {w} {h}" font-family="sans-serif">\n'
             f'<rect width="{w}" height="{h}" fill="white"/>\n{body}\n</svg>\n')
 
 
-def curves_svg(runs):
+def find_nitc():
+    """The nitc that draws the curves: $NITC, else one built in the repository."""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for cand in [os.environ.get('NITC'), os.path.join(repo, 'build-accuracy', 'compiler', 'nitc'),
+                 os.path.join(repo, 'build', 'compiler', 'nitc')]:
+        if cand and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def write_curves(runs, out, logs, nitc=None):
+    """curves-NET-DATA.svg for every (network, data set) of the main table, by
+    `nitc plot` on the int8 and fp32 logs. Returns the names written."""
     pairs = sorted({(n, d) for (s, n, d, t) in runs if t == ''})
     if not pairs:
-        return None
-    pw, ph = 270, 200
-    cols = len(pairs)
-    body = []
-    sides = [('int8 (nitc)', '#1f5fbf', '', 'int8'), ('fp32 (PyTorch)', '#d9661f', '6,4', 'fp32')]
-    for c, (n, d) in enumerate(pairs):
-        title = f'{SHORT.get(n, n)}, {DATANAME.get(d, d)}'
-        acc, loss = [], []
-        for label, color, dash, side in sides:
-            r = runs.get((side, n, d, ''))
-            recs = r['recs'] if r else []
-            acc.append((label, color, dash, [(x['epoch'], 100 * x['test_acc']) for x in recs]))
-            loss.append((label, color, dash, [(x['epoch'], x['train_loss']) for x in recs]))
-        body.append(panel(c * pw, 30, pw, ph, title, acc, 'test accuracy (%)', lambda t: f'{t:g}'))
-        body.append(panel(c * pw, 30 + ph, pw, ph, '', loss, 'training loss (nats)',
-                          lambda t: f'{t:g}'))
-    body.append(legend(20, 14, [(s[0], s[1], s[2]) for s in sides]))
-    return svg_doc(cols * pw, 2 * ph + 34, '\n'.join(body))
+        return []
+    nitc = nitc or find_nitc()
+    if not nitc:
+        print('report: no nitc (set NITC or build one): curves skipped', file=sys.stderr)
+        return []
+    if not shutil.which('gnuplot'):
+        print('report: nitc plot needs gnuplot (apt-get install gnuplot-nox): curves skipped',
+              file=sys.stderr)
+        return []
+    written = []
+    for n, d in pairs:
+        files = [os.path.join(logs, runs[(side, n, d, '')]['file'])
+                 for side in ('int8', 'fp32') if (side, n, d, '') in runs]
+        name = f'curves-{n}-{d}.svg'
+        title = f'{SHORT.get(n, n)}, {DATANAME.get(d, d)}: int8 (nitc) and fp32 (PyTorch)'
+        r = subprocess.run([nitc, 'plot', *files, '-o', os.path.join(out, name), '--title', title])
+        if r.returncode == 0:
+            written.append(name)
+        else:
+            print(f'report: nitc plot failed for {name}', file=sys.stderr)
+    return written
 
 
 def ablation_svg(runs):
@@ -314,8 +286,10 @@ def bar_panel(x0, y0, w, h, title, bars, colors):
     return '\n'.join(o)
 
 
-def write_all(out, logs=None):
-    runs = collect(logs or logs_dir(out))
+def write_all(out, logs=None, nitc=None):
+    """Write the tables and figures; returns the names of the files written."""
+    logs = logs or logs_dir(out)
+    runs = collect(logs)
     main_keys = sorted(k for k in runs if k[3] == '')
     var_keys = sorted(k for k in runs if k[3] != '')
     with open(os.path.join(out, 'table.md'), 'w') as f:
@@ -329,10 +303,13 @@ def write_all(out, logs=None):
         f.write(ablation_table(runs))
         if var_keys:
             f.write('\nCommands:\n\n' + commands(runs, var_keys))
-    for name, svg in (('curves.svg', curves_svg(runs)), ('ablations.svg', ablation_svg(runs))):
-        if svg:
-            with open(os.path.join(out, name), 'w') as f:
-                f.write(svg)
+    written = ['table.md', 'ablations.md'] + write_curves(runs, out, logs, nitc)
+    svg = ablation_svg(runs)
+    if svg:
+        with open(os.path.join(out, 'ablations.svg'), 'w') as f:
+            f.write(svg)
+        written.append('ablations.svg')
+    return written
 
 
 if __name__ == '__main__':

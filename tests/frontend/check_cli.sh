@@ -42,6 +42,21 @@ expect 0 '' '' -- --check -O3 --target x86_64-linux-gnu --cpu generic --features
 expect 0 '^parameters: 61470 in 5 tensors (int8 weights)$' '' -- --emit shapes "$ex/lenet5.nit"
 expect 0 '^memory: params 61632 bytes, work [0-9]* bytes at batch 64$' '' -- --emit shapes "$ex/lenet5.nit"
 expect 0 'update bits(3) then 2 at 5, weights int8' '' -- --emit shapes "$ex/lenet5.nit"
+# -o is honoured by --emit shapes: the table goes to the file, nothing to stdout
+expect 0 '' '' -- --emit shapes -o "$tmp/shapes.txt" "$ex/lenet5.nit"
+[ -s "$tmp/out" ] && { echo "FAIL --emit shapes -o printed on stdout"; fail=1; }
+grep -q '^parameters: 61470 in 5 tensors (int8 weights)$' "$tmp/shapes.txt" ||
+  { echo "FAIL --emit shapes -o: the file lacks the table"; fail=1; }
+# an output that cannot be written is named as given, in every mode (the
+# executable's temporary object is not mentioned)
+for k in exe obj asm llvm shapes; do
+  expect 1 '' "^nitc: error: cannot write '$tmp/missing/x': No such file or directory$" -- \
+    "$ex/mlp.nit" --emit "$k" -O0 -o "$tmp/missing/x"
+  expect 1 '' "^nitc: error: cannot write '$tmp': Is a directory$" -- "$ex/mlp.nit" --emit "$k" -O0 -o "$tmp"
+done
+ls "$tmp" | grep -q 'nitc-' && { echo "FAIL a temporary object was left"; fail=1; }
+# nitc plot is listed in the help (tests/cli/plot.sh tests the command)
+expect 0 '^       nitc plot LOG.jsonl' '' -- --help
 # overrides: c1 sums batch*28*28 terms for its weight gradient; int32 holds
 # 133144 terms, so batch 169 (132496 terms) fits and batch 170 (133280) not.
 expect 0 '^  1  c1 .* i32/i32/i32$' '' -- --emit shapes --batch 169 "$ex/lenet5.nit"
