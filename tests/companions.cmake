@@ -1,0 +1,6 @@
+# Companions of the compiler: editor grammars, man pages, bash completion.
+# Each test reads the sources (the scanner, sema's tables, the usage texts)
+# and fails when a companion has drifted from them. None needs a build.
+set(COMPANIONS ${CMAKE_CURRENT_LIST_DIR}/companions)
+add_test(NAME companions_editors
+  COMMAND bash ${COMPANIONS}/editors.sh ${PROJECT_SOURCE_DIR})
