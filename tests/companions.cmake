@@ -4,3 +4,6 @@
 set(COMPANIONS ${CMAKE_CURRENT_LIST_DIR}/companions)
 add_test(NAME companions_editors
   COMMAND bash ${COMPANIONS}/editors.sh ${PROJECT_SOURCE_DIR})
+add_test(NAME companions_man
+  COMMAND bash ${COMPANIONS}/man.sh ${PROJECT_SOURCE_DIR})
+set_tests_properties(companions_man PROPERTIES SKIP_RETURN_CODE 77)
