@@ -7,3 +7,5 @@ add_test(NAME companions_editors
 add_test(NAME companions_man
   COMMAND bash ${COMPANIONS}/man.sh ${PROJECT_SOURCE_DIR})
 set_tests_properties(companions_man PROPERTIES SKIP_RETURN_CODE 77)
+add_test(NAME companions_completion
+  COMMAND bash ${COMPANIONS}/completion.sh ${PROJECT_SOURCE_DIR})
