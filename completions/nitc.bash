@@ -23,7 +23,7 @@ _nitc_opts='-o --target --cpu --features --emit -O0 -O1 -O2 -O3 --check --batch
 # is replaced, so pre keeps "--opt=" to put back in front of each candidate.
 _nitc_split() {
   cur=${COMP_WORDS[COMP_CWORD]}
-  prev= pre=
+  prev='' pre=''
   ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
   if [[ $cur == = ]]; then # bash split "--opt=" into "--opt" "="
     cur=
