@@ -1,0 +1,2 @@
+" nitc model files (docs/language.md)
+autocmd BufRead,BufNewFile *.nit setfiletype nit
