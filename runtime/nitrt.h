@@ -80,6 +80,17 @@ int nitrt_read_file(const char *path, const char *what, uint8_t **buf, size_t *l
 FILE *nitrt_open_log(const char *path, bool append);
 bool nitrt_exists(const char *path);
 int64_t nitrt_now_ns(void); /* monotonic clock */
+/* s as a JSON string, quotes included: ", \ and control bytes escaped,
+ * bytes that are not valid UTF-8 written as \ufffd. */
+void nitrt_json_str(FILE *f, const char *s);
+/* Columns of the terminal on fd: TIOCGWINSZ, else $COLUMNS, else 80. */
+int nitrt_term_cols(int fd);
+/* Edit distance (with adjacent transpositions) of the first 32 bytes of a
+ * and b, for "did you mean". */
+int nitrt_edit_distance(const char *a, const char *b);
+/* Whether `typed` is a plausible typo of `cand`: none for 1-2 characters,
+ * then a distance of 1, 2 or 3 as names grow (as nitc's diagnostics). */
+bool nitrt_close_to(const char *typed, const char *cand);
 
 /* --------------------------------------------------------------- threads.c */
 
@@ -184,7 +195,7 @@ const char *nitrt_round_name(int32_t mode);
 
 /* ------------------------------------------------------------------- cli.c */
 
-enum { CMD_NONE, CMD_TRAIN, CMD_EVAL, CMD_INFO, CMD_PREDICT, CMD_HELP, CMD_VERSION };
+enum { CMD_NONE, CMD_TRAIN, CMD_EVAL, CMD_INFO, CMD_PREDICT, CMD_HELP, CMD_VERSION, CMD_INSPECT };
 
 /* Bits of Options.set: which flags the user gave explicitly. */
 enum {
@@ -225,6 +236,12 @@ typedef struct Options {
   int64_t index, count; /* predict --index I, --count N */
   int32_t threads;      /* --threads T (accepted; no effect yet) */
   bool quiet;           /* --quiet */
+  bool per_class;       /* eval --per-class: per-class accuracy, confusion matrix */
+  bool json;            /* eval --json: one JSON object on stdout */
+  const char *save_best; /* train --save-best CKPT: the epoch of best val/test accuracy */
+  int32_t progress;     /* train --progress S: plain progress lines every S s off a terminal (0: none) */
+  int argc;             /* the command line, for the log's run record */
+  char **argv;
 } Options;
 
 /* Parse argv into *o. 0 on success; -1 after one error line. */
@@ -405,6 +422,21 @@ NitCtx nitrt_run_ctx(const Run *u, uint64_t step, int32_t n, int32_t in_exp, int
 /* Forward over samples [from, from+count) of d: correct predictions and the
  * summed loss (Q24), in batches of u->r.batch. */
 void nitrt_evaluate(Run *u, const Dataset *d, int64_t from, int64_t count, int32_t mu, int64_t *correct, int64_t *loss);
+
+/* Per-class counts of an evaluation (eval --per-class). */
+#define NITRT_CONFUSION_MAX 256 /* classes up to which the confusion matrix is kept */
+typedef struct ClassStats {
+  int32_t classes;
+  int64_t *samples;   /* (classes) samples of each true class */
+  int64_t *correct;   /* (classes) of them predicted right */
+  int64_t *predicted; /* (classes) predictions of each class */
+  int64_t *confusion; /* (classes, classes): row true, column predicted; NULL above NITRT_CONFUSION_MAX */
+} ClassStats;
+int nitrt_class_stats_alloc(ClassStats *cs, int32_t classes); /* 0 or -1 (message) */
+void nitrt_class_stats_free(ClassStats *cs);
+/* nitrt_evaluate that also counts per class into cs (NULL: not). */
+void nitrt_evaluate_classes(Run *u, const Dataset *d, int64_t from, int64_t count, int32_t mu, int64_t *correct,
+                            int64_t *loss, ClassStats *cs);
 /* 0 when `batch` fits the compiled maximum, else -1 after a message that
  * names where the batch came from: --batch (ckpt NULL) or checkpoint ckpt. */
 int nitrt_check_batch(const NitModel *m, int32_t batch, const char *ckpt);
@@ -457,6 +489,10 @@ void nitrt_progress_step(Progress *p, int64_t samples, int64_t loss_sum_q24);
 void nitrt_progress_end(Progress *p);
 void nitrt_print_epoch(FILE *f, const EpochStats *s);
 void nitrt_log_epoch(FILE *f, const EpochStats *s);
+/* eval --per-class: the table of classes and the confusion matrix as text;
+ * as JSON members "per_class":[...],"confusion":[[...]] (null when not kept). */
+void nitrt_print_classes(FILE *f, const ClassStats *cs);
+void nitrt_json_classes(FILE *f, const ClassStats *cs);
 /* An S31 value as a decimal with up to 12 places ("0.099999999977") into
  * buf (64 bytes). */
 char *nitrt_fmt_s31(char *buf, NitS31 v);

@@ -100,6 +100,80 @@ void nitrt_log_epoch(FILE *f, const EpochStats *s) {
   fputs("}\n", f);
 }
 
+static int digits(int64_t v) {
+  int d = 1;
+  while (v >= 10) {
+    v /= 10;
+    d++;
+  }
+  return d;
+}
+
+/* "97.45%", or "-" without samples. */
+static char *pct(char *buf, int64_t num, int64_t den) {
+  if (den <= 0) return strcpy(buf, "-");
+  nitrt_fmt_dec(buf, nitrt_ratio(num, den, 4), 2);
+  return strcat(buf, "%");
+}
+
+void nitrt_print_classes(FILE *f, const ClassStats *cs) {
+  int64_t most = 0;
+  for (int32_t c = 0; c < cs->classes; c++) {
+    if (cs->samples[c] > most) most = cs->samples[c];
+    if (cs->predicted[c] > most) most = cs->predicted[c];
+  }
+  int wc = digits(cs->classes - 1) > 5 ? digits(cs->classes - 1) : 5, wn = digits(most) > 9 ? digits(most) : 9;
+  fprintf(f, "\n%*s  %*s  %*s  %9s  %*s  %9s\n", wc, "class", wn, "samples", wn, "correct", "accuracy", wn, "predicted",
+          "precision");
+  for (int32_t c = 0; c < cs->classes; c++) {
+    char a[40], b[40];
+    fprintf(f, "%*d  %*lld  %*lld  %9s  %*lld  %9s\n", wc, c, wn, (long long)cs->samples[c], wn,
+            (long long)cs->correct[c], pct(a, cs->correct[c], cs->samples[c]), wn, (long long)cs->predicted[c],
+            pct(b, cs->correct[c], cs->predicted[c]));
+  }
+  if (!cs->confusion) {
+    fprintf(f, "\nconfusion matrix: not kept for %d classes (at most %d)\n", cs->classes, NITRT_CONFUSION_MAX);
+    return;
+  }
+  int64_t big = cs->classes - 1;
+  for (int64_t i = 0; i < (int64_t)cs->classes * cs->classes; i++)
+    if (cs->confusion[i] > big) big = cs->confusion[i];
+  int w = digits(big) > 3 ? digits(big) : 3, wr = wc > 9 ? wc : 9;
+  fprintf(f, "\nconfusion matrix (rows: true class, columns: predicted class)\n%*s", wr, "true\\pred");
+  for (int32_t c = 0; c < cs->classes; c++) fprintf(f, " %*d", w, c);
+  fputc('\n', f);
+  for (int32_t r = 0; r < cs->classes; r++) {
+    fprintf(f, "%*d", wr, r);
+    for (int32_t c = 0; c < cs->classes; c++) fprintf(f, " %*lld", w, (long long)cs->confusion[(int64_t)r * cs->classes + c]);
+    fputc('\n', f);
+  }
+}
+
+void nitrt_json_classes(FILE *f, const ClassStats *cs) {
+  fputs("\"per_class\":[", f);
+  for (int32_t c = 0; c < cs->classes; c++) {
+    char a[32], b[32];
+    fprintf(f, "%s{\"class\":%d,\"samples\":%lld,\"correct\":%lld,\"acc\":%s,\"predicted\":%lld,\"precision\":%s}",
+            c ? "," : "", c, (long long)cs->samples[c], (long long)cs->correct[c],
+            cs->samples[c] ? nitrt_fmt_dec(a, nitrt_ratio(cs->correct[c], cs->samples[c], 4), 4) : "null",
+            (long long)cs->predicted[c],
+            cs->predicted[c] ? nitrt_fmt_dec(b, nitrt_ratio(cs->correct[c], cs->predicted[c], 4), 4) : "null");
+  }
+  fputs("],\"confusion\":", f);
+  if (!cs->confusion) {
+    fputs("null", f);
+    return;
+  }
+  fputc('[', f);
+  for (int32_t r = 0; r < cs->classes; r++) {
+    fputs(r ? ",[" : "[", f);
+    for (int32_t c = 0; c < cs->classes; c++)
+      fprintf(f, c ? ",%lld" : "%lld", (long long)cs->confusion[(int64_t)r * cs->classes + c]);
+    fputc(']', f);
+  }
+  fputc(']', f);
+}
+
 char *nitrt_fmt_s31(char *buf, NitS31 v) {
   /* round(|m| 10^12 2^e), half away from zero, then 12 decimals */
   NitU128 a = (NitU128)(uint64_t)(v.m < 0 ? -v.m : v.m) * 1000000000000ull;

@@ -50,7 +50,18 @@ cli_bad)
   expect_error "--batch: expected an integer" "$M" train --batch 3.5
   expect_error "--seed: expected an integer" "$M" train --seed 0x10
   expect_error "missing command" "$M"
-  expect_error "unknown command 'trian'" "$M" trian
+  expect_error "unknown command 'trian' (did you mean 'train'?)" "$M" trian
+  expect_error "unknown command 'xyzzy': expected train, eval, predict, info, inspect or help" "$M" xyzzy
+  # did you mean: the closest flag, those of the command first; none when nothing is close
+  expect_error "unknown option '--epoch' (did you mean '--epochs'?)" "$M" train --epoch 3
+  expect_error "unknown option '--sed' (did you mean '--seed'?)" "$M" train --sed=3
+  expect_error "unknown option '--per-clas' (did you mean '--per-class'?)" "$M" eval --load x --per-clas
+  expect_error "unknown option '--save-bset' (did you mean '--save-best'?)" "$M" train --save-bset b
+  expect_error "unknown option '--lod' (did you mean '--load'?)" "$M" eval --lod x
+  expect_error "unexpected argument '-epochs' (did you mean '--epochs'?)" "$M" train -epochs 3
+  expect_error "unknown option '--bogus' (see" "$M" train --bogus
+  expect_error "unknown option '--q'" "$M" train --q
+  grep -q "did you mean" "$T/err" && fail "a suggestion for a 1-letter option: $(cat "$T/err")"
   expect_error "option '--epochs' does not apply to 'eval'" "$M" eval --load x --epochs 2
   expect_error "eval needs --load CKPT" "$M" eval
   expect_error "--update-bits: epochs must increase" "$M" train --update-bits 3,2@5,1@5
@@ -317,6 +328,56 @@ predict)
   head -c 1000 "$T/two.raw" >"$T/bad.raw"
   expect_error "$T/bad.raw: 1000 bytes is not a positive multiple of the model's input size 784" \
     "$M" predict --load "$T/a.ckpt" --raw "$T/bad.raw"
+  ;;
+eval_per_class)
+  mkidx "$D" 300 60
+  ok "$M" train --data "$D" --epochs 1 --save "$T/a.ckpt" --quiet
+  ok "$M" eval --load "$T/a.ckpt"
+  plain=$(sed 's/  [0-9]* samples.*//' "$T/out")
+  ok "$M" eval --load "$T/a.ckpt" --per-class
+  [ "$(head -1 "$T/out" | sed 's/  [0-9]* samples.*//')" = "$plain" ] || fail "--per-class changed the summary line: $(head -1 "$T/out") vs $plain"
+  grep -q "^class    samples    correct   accuracy  predicted  precision$" "$T/out" || fail "no class table: $(cat "$T/out")"
+  grep -q "^confusion matrix (rows: true class, columns: predicted class)$" "$T/out" || fail "no matrix: $(cat "$T/out")"
+  # the classes of predict (same batches: --batch 32 from sample 0) against the labels
+  ok "$M" predict --load "$T/a.ckpt" --idx "$D/t10k-images-idx3-ubyte" --count 60
+  sed 's/.*class \([0-9]*\) .*/\1/' "$T/out" >"$T/pred"
+  od -An -v -tu1 -j8 -N60 "$D/t10k-labels-idx1-ubyte" | tr -s ' ' '\n' | grep -v '^$' >"$T/lab"
+  paste -d' ' "$T/lab" "$T/pred" | awk '{ m[$1 " " $2]++ } END { for (r = 0; r < 10; r++) { l = ""; for (c = 0; c < 10; c++) l = l (c ? " " : "") (m[r " " c] + 0); print l } }' >"$T/want"
+  ok "$M" eval --load "$T/a.ckpt" --per-class
+  sed -n '/^true.pred/,$p' "$T/out" | tail -n +2 | awk '{ $1 = ""; sub(/^ +/, ""); gsub(/ +/, " "); print }' >"$T/got"
+  cmp -s "$T/want" "$T/got" || fail "confusion matrix: $(cat "$T/got") want $(cat "$T/want")"
+  # per class: samples are the row sums, correct the diagonal, predicted the column sums
+  for c in 0 3 9; do
+    n=$(grep -c "^$c$" "$T/lab"); r=$(paste -d' ' "$T/lab" "$T/pred" | grep -c "^$c $c$"); p=$(grep -c "^$c$" "$T/pred")
+    grep -Eq "^ +$c +$n +$r +[0-9.-]+%? +$p +" "$T/out" || fail "class $c: want $n samples, $r correct, $p predicted: $(grep -E "^ +$c " "$T/out" | head -1)"
+  done
+  # JSON: valid, the same figures
+  ok "$M" eval --load "$T/a.ckpt" --per-class --json
+  [ "$(wc -l <"$T/out")" = 1 ] || fail "--json printed more than one line"
+  python3 - "$T/out" "$T/want" "$T/lab" "$T/pred" <<'PY' || fail "JSON: $(cat "$T/out")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+want = [[int(v) for v in l.split()] for l in open(sys.argv[2])]
+lab = [int(l) for l in open(sys.argv[3])]; pred = [int(l) for l in open(sys.argv[4])]
+assert r['confusion'] == want, r['confusion']
+assert r['test_samples'] == 60 and r['test_correct'] == sum(a == b for a, b in zip(lab, pred))
+assert r['epoch'] == 1 and r['model'] == 'fake' and r['fingerprint'] == '0x1234567890abcdef'
+for c, k in enumerate(r['per_class']):
+    assert k['class'] == c and k['samples'] == lab.count(c) and k['predicted'] == pred.count(c)
+    assert k['correct'] == want[c][c]
+    assert k['acc'] == (round(k['correct'] / k['samples'], 4) if k['samples'] else None)
+    assert k['precision'] == (round(k['correct'] / k['predicted'], 4) if k['predicted'] else None)
+PY
+  ok "$M" eval --load "$T/a.ckpt" --json
+  python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); assert "per_class" not in r and r["test_samples"] == 60' "$T/out" ||
+    fail "--json without --per-class: $(cat "$T/out")"
+  # more classes than the matrix is kept for: the table, no matrix
+  mkdir -p "$T/many" && "$BIN/nitrt_mkdata" csv "$T/many" 16 4 2 400000 || fail mkdata
+  ok "$BIN/fake_classes" train --data "$T/many" --epochs 1 --save "$T/m.ckpt" --quiet
+  ok "$BIN/fake_classes" eval --load "$T/m.ckpt" --per-class --json
+  python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["confusion"] is None and len(r["per_class"]) == 400000' "$T/out" ||
+    fail "400000 classes: $(head -c 300 "$T/out")"
+  expect_error "option '--per-class' does not apply to 'predict'" "$M" predict --load "$T/a.ckpt" --per-class
   ;;
 wide)
   mkidx "$D" 300 40
