@@ -184,7 +184,7 @@ static int parse_round(const char *flag, const char *s, int32_t *out) {
 int nitrt_parse_args(int argc, char **argv, Options *o) {
   memset(o, 0, sizeof *o);
   o->threads = 0;   /* all online cores */
-  o->progress = 10; /* seconds between plain progress lines */
+  o->progress_ns = 10000000000; /* between plain progress lines: 10 s */
   o->argc = argc;
   o->argv = argv;
   if (argc < 2) {
@@ -374,10 +374,20 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
     case F_PER_CLASS: o->per_class = true; break;
     case F_JSON: o->json = true; break;
     case F_SAVE_BEST: o->save_best = v; break;
-    case F_PROGRESS:
-      rc = parse_int(f->name, v, 0, 86400, &x);
-      o->progress = (int32_t)x;
+    case F_PROGRESS: { /* seconds, a decimal: n / 10^f */
+      uint64_t n = 0;
+      int32_t dp = 0;
+      rc = nitrt_parse_decimal(f->name, v, &n, &dp);
+      if (!rc && nitrt_decimal_cmp(n, dp, 86400, 0) > 0) {
+        nitrt_error("--progress: expected seconds from 0 to 86400, got '%s'", v);
+        rc = -1;
+      }
+      if (!rc) {
+        o->progress_ns = (int64_t)n;
+        for (int32_t k = dp; k < 9; k++) o->progress_ns *= 10;
+      }
       break;
+    }
     case F_INDEX:
       rc = parse_int(f->name, v, 0, INT64_MAX, &o->index);
       o->set |= SET_INDEX;

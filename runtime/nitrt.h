@@ -239,7 +239,7 @@ typedef struct Options {
   bool per_class;       /* eval --per-class: per-class accuracy, confusion matrix */
   bool json;            /* eval --json: one JSON object on stdout */
   const char *save_best; /* train --save-best CKPT: the epoch of best val/test accuracy */
-  int32_t progress;     /* train --progress S: plain progress lines every S s off a terminal (0: none) */
+  int64_t progress_ns;  /* train --progress S: plain progress lines every S s off a terminal (0: none) */
   int argc;             /* the command line, for the log's run record */
   char **argv;
 } Options;
@@ -472,23 +472,42 @@ typedef struct EpochStats {
   NitS31 lr;                  /* eta at the epoch's first step */
   const NitModel *model;      /* masters: the exponents are read from */
   const void *params;         /*   the params slab (pstate) */
+  int32_t mu;                 /* niti: the epoch's update bits m_u */
+  bool best;                  /* --save-best: this epoch is saved as the best */
 } EpochStats;
 
+/* Progress of an epoch on stderr: a bar redrawn in place on a terminal,
+ * fitted to its width; plain lines every `plain_ns` elsewhere. */
+enum { NITRT_PROGRESS_OFF, NITRT_PROGRESS_BAR, NITRT_PROGRESS_LINES };
 typedef struct Progress {
-  bool on;             /* stderr is a terminal and not --quiet */
+  int mode;            /* NITRT_PROGRESS_* */
+  int64_t plain_ns;    /* LINES: nanoseconds between lines */
   int64_t total, done; /* steps this epoch */
   int64_t samples;
   int64_t start_ns, last_ns;
   int64_t loss_sum_q24, loss_n;
   int32_t epoch, epochs;
-  int width; /* characters last printed */
+  int width; /* BAR: characters last printed */
 } Progress;
 
-void nitrt_progress_start(Progress *p, bool on, int32_t epoch, int32_t epochs, int64_t total);
+void nitrt_progress_start(Progress *p, int mode, int64_t plain_ns, int32_t epoch, int32_t epochs, int64_t total);
 void nitrt_progress_step(Progress *p, int64_t samples, int64_t loss_sum_q24);
 void nitrt_progress_end(Progress *p);
 void nitrt_print_epoch(FILE *f, const EpochStats *s);
 void nitrt_log_epoch(FILE *f, const EpochStats *s);
+/* What the first record of a run in the --log file says about it. */
+typedef struct RunInfo {
+  const Options *o;           /* the command line (argv), paths */
+  const RunRecipe *r;         /* the effective recipe */
+  const char *data;           /* the data directory, absolute when resolvable */
+  const Dataset *train, *test;
+  int64_t ntrain;             /* training samples used (after limit and holdout) */
+  int32_t threads;            /* worker threads */
+  const char *resume;         /* resumed from this checkpoint, or NULL */
+  uint32_t epoch;             /*   its epochs completed */
+  uint64_t step;              /*   and global step */
+} RunInfo;
+void nitrt_log_run(FILE *f, const RunInfo *ri);
 /* eval --per-class: the table of classes and the confusion matrix as text;
  * as JSON members "per_class":[...],"confusion":[[...]] (null when not kept). */
 void nitrt_print_classes(FILE *f, const ClassStats *cs);

@@ -1,38 +1,76 @@
 /*
- * report.c: what people see. A progress bar on stderr only when stderr is a
- * terminal (redrawn at most ten times a second); one line per epoch on
- * stdout; one JSON object per epoch in the --log file; the `info` table.
+ * report.c: what people see. On stderr a progress bar when it is a terminal
+ * (redrawn at most ten times a second, fitted to the terminal's width), plain
+ * progress lines every --progress seconds when it is not; one line per epoch
+ * on stdout; in the --log file a run record, then one JSON object per epoch;
+ * eval's per-class table and confusion matrix; the `info` table.
  * All numbers are integers or fixed point printed with integer formatting.
  */
+#define _POSIX_C_SOURCE 200809L /* gmtime_r */
 #include <string.h>
+#include <time.h>
 
 #include "nitrt.h"
 
-#define BAR 24
+#define BAR_MAX 40 /* widest bar */
+#define BAR_MIN 10 /* narrower: no bar, the figures alone */
 
-void nitrt_progress_start(Progress *p, bool on, int32_t epoch, int32_t epochs, int64_t total) {
+void nitrt_progress_start(Progress *p, int mode, int64_t plain_ns, int32_t epoch, int32_t epochs, int64_t total) {
   memset(p, 0, sizeof *p);
-  p->on = on;
+  p->mode = mode == NITRT_PROGRESS_LINES && plain_ns <= 0 ? NITRT_PROGRESS_OFF : mode;
+  p->plain_ns = plain_ns;
   p->epoch = epoch;
   p->epochs = epochs;
   p->total = total;
   p->start_ns = p->last_ns = nitrt_now_ns();
 }
 
-static void draw(Progress *p, int64_t now) {
+/* "123/938  12345 samples/s  loss 0.2315  ETA 1:05" into buf (160 bytes). */
+static int figures(const Progress *p, int64_t now, char *buf) {
   int64_t ns = now - p->start_ns;
   int64_t rate = ns > 0 ? p->samples * 1000000000 / ns : 0;
   int64_t eta = p->done > 0 ? ns / p->done * (p->total - p->done) / 1000000000 : 0;
-  char bar[BAR + 1], loss[32];
-  int64_t fill = p->total > 0 ? p->done * BAR / p->total : 0;
-  for (int i = 0; i < BAR; i++) bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
-  bar[BAR] = '\0';
   int64_t l = p->loss_n ? nitrt_q24_dec(p->loss_sum_q24 / p->loss_n, 4) : 0;
-  int w = fprintf(stderr, "\repoch %d/%d [%s] %lld/%lld  %lld samples/s  loss %s  ETA %lld:%02lld", p->epoch, p->epochs,
-                  bar, (long long)p->done, (long long)p->total, (long long)rate, nitrt_fmt_dec(loss, l, 4),
-                  (long long)(eta / 60), (long long)(eta % 60));
-  if (w < p->width) fprintf(stderr, "%*s", p->width - w, "");
-  p->width = w;
+  char loss[32];
+  return snprintf(buf, 160, "%lld/%lld  %lld samples/s  loss %s  ETA %lld:%02lld", (long long)p->done,
+                  (long long)p->total, (long long)rate, nitrt_fmt_dec(loss, l, 4), (long long)(eta / 60),
+                  (long long)(eta % 60));
+}
+
+/* The bar line, at most the terminal's width less 3 columns: the cursor
+ * never wraps, and the "^C" a terminal echoes on Ctrl-C lands on this line,
+ * where nitrt_progress_end erases it. */
+static void draw(Progress *p, int64_t now) {
+  char head[48], tail[160], line[320];
+  int hl = snprintf(head, sizeof head, "epoch %d/%d", p->epoch, p->epochs);
+  int tl = figures(p, now, tail);
+  int room = nitrt_term_cols(2) - 3;
+  if (room < 1) room = 1;
+  int bw = room - hl - tl - 4; /* " [" bar "] " */
+  if (bw > BAR_MAX) bw = BAR_MAX;
+  int n;
+  if (bw >= BAR_MIN) {
+    char bar[BAR_MAX + 1];
+    int64_t fill = p->total > 0 ? p->done * bw / p->total : 0;
+    for (int i = 0; i < bw; i++) bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
+    bar[bw] = '\0';
+    n = snprintf(line, sizeof line, "%s [%s] %s", head, bar, tail);
+  } else {
+    n = snprintf(line, sizeof line, "%s  %s", head, tail);
+  }
+  if (n > room) n = room;
+  if (n > (int)sizeof line - 1) n = (int)sizeof line - 1;
+  fprintf(stderr, "\r%.*s", n, line);
+  if (n < p->width) fprintf(stderr, "%*s", p->width - n, "");
+  p->width = n;
+  fflush(stderr);
+}
+
+/* One plain line, for logs and nohup. */
+static void line(const Progress *p, int64_t now) {
+  char tail[160];
+  figures(p, now, tail);
+  fprintf(stderr, "epoch %d/%d  step %s\n", p->epoch, p->epochs, tail);
   fflush(stderr);
 }
 
@@ -41,18 +79,24 @@ void nitrt_progress_step(Progress *p, int64_t samples, int64_t loss_sum_q24) {
   p->samples += samples;
   p->loss_sum_q24 += loss_sum_q24;
   p->loss_n += samples;
-  if (!p->on) return;
+  if (p->mode == NITRT_PROGRESS_OFF) return;
   int64_t now = nitrt_now_ns();
-  if (now - p->last_ns >= 100000000 || p->done == p->total) {
+  if (p->mode == NITRT_PROGRESS_BAR) {
+    if (now - p->last_ns >= 100000000 || p->done == p->total) {
+      p->last_ns = now;
+      draw(p, now);
+    }
+  } else if (now - p->last_ns >= p->plain_ns && p->done < p->total) {
     p->last_ns = now;
-    draw(p, now);
+    line(p, now);
   }
 }
 
 void nitrt_progress_end(Progress *p) {
-  if (p->on && p->width > 0) {
-    fprintf(stderr, "\r%*s\r", p->width, "");
+  if (p->mode == NITRT_PROGRESS_BAR) { /* + 2: a "^C" echoed after the bar, or before it was drawn */
+    fprintf(stderr, "\r%*s\r", p->width + 2, "");
     fflush(stderr);
+    p->width = 0;
   }
 }
 
@@ -64,14 +108,16 @@ void nitrt_print_epoch(FILE *f, const EpochStats *s) {
           nitrt_fmt_dec(a, nitrt_q24_dec(s->loss_q24, 4), 4),
           nitrt_fmt_dec(b, nitrt_ratio(s->train_correct, s->train_n, 4), 2));
   if (s->val_n > 0) fprintf(f, "  val %s%%", nitrt_fmt_dec(c, nitrt_ratio(s->val_correct, s->val_n, 4), 2));
-  fprintf(f, "  test %s%%  %lld samples/s  %s s\n", nitrt_fmt_dec(c, nitrt_ratio(s->test_correct, s->test_n, 4), 2),
-          (long long)per_sec(s->train_n, s->train_ns), nitrt_fmt_dec(d, (s->total_ns + 50000000) / 100000000, 1));
+  fprintf(f, "  test %s%%  %lld samples/s  %s s%s\n", nitrt_fmt_dec(c, nitrt_ratio(s->test_correct, s->test_n, 4), 2),
+          (long long)per_sec(s->train_n, s->train_ns), nitrt_fmt_dec(d, (s->total_ns + 50000000) / 100000000, 1),
+          s->best ? "  saved as best" : "");
 }
 
 void nitrt_log_epoch(FILE *f, const EpochStats *s) {
   char a[32], b[32], c[32], d[32], e[32];
-  fprintf(f, "{\"epoch\":%d,\"epochs\":%d,\"step\":%llu,\"train_loss\":%s,\"train_acc\":%s,", s->epoch, s->epochs,
-          (unsigned long long)s->step, nitrt_fmt_dec(a, nitrt_q24_dec(s->loss_q24, 4), 4),
+  fprintf(f, "{\"epoch\":%d,\"epochs\":%d,\"step\":%llu,", s->epoch, s->epochs, (unsigned long long)s->step);
+  if (!s->masters) fprintf(f, "\"update_bits\":%d,", (int)s->mu); /* the epoch's m_u (niti) */
+  fprintf(f, "\"train_loss\":%s,\"train_acc\":%s,", nitrt_fmt_dec(a, nitrt_q24_dec(s->loss_q24, 4), 4),
           nitrt_fmt_dec(b, nitrt_ratio(s->train_correct, s->train_n, 4), 4));
   if (s->val_n > 0)
     fprintf(f, "\"val_acc\":%s,\"val_correct\":%lld,\"val_samples\":%lld,",
@@ -97,6 +143,102 @@ void nitrt_log_epoch(FILE *f, const EpochStats *s) {
     }
     fputc(']', f);
   }
+  if (s->best) fputs(",\"saved_best\":true", f);
+  fputs("}\n", f);
+}
+
+static void json_key_str(FILE *f, const char *key, const char *v) {
+  fprintf(f, ",\"%s\":", key);
+  if (v) nitrt_json_str(f, v);
+  else fputs("null", f);
+}
+
+static void json_print(FILE *f, const char *key, const DataPrint *p) {
+  fprintf(f, ",\"%s\":{\"format\":\"%s\",\"samples\":%lld,\"hash\":\"0x%016llx\"}", key,
+          nitrt_format_name(p->format), (long long)p->n, (unsigned long long)p->hash);
+}
+
+static void json_dec(FILE *f, const char *key, uint64_t n, int32_t dp) {
+  char b[32];
+  fprintf(f, ",\"%s\":\"%s\"", key, nitrt_fmt_decimal(b, n, dp));
+}
+
+/* The recipe's settings, as `info` shows them. */
+static void json_recipe(FILE *f, const RunRecipe *r) {
+  fprintf(f, "{\"kind\":\"%s\",\"batch\":%d,\"epochs\":%d,\"rounding\":{\"act\":\"%s\",\"err\":\"%s\","
+          "\"grad\":\"%s\"},\"holdout\":%d,\"limit\":%lld",
+          r->kind >= 0 && r->kind < NIT_RECIPE_COUNT ? nit_recipe_names[r->kind] : "?", r->batch, r->epochs,
+          nitrt_round_name(r->act_round), nitrt_round_name(r->err_round),
+          nitrt_round_name(r->grad_round), r->holdout, (long long)r->limit);
+  if (r->kind == NIT_RECIPE_NITI) {
+    fputs(",\"update_bits\":[", f);
+    for (int32_t i = 0; i < r->nsched; i++)
+      fprintf(f, "%s{\"bits\":%d,\"from_epoch\":%d}", i ? "," : "", r->mu[i], r->mu_from[i]);
+    fprintf(f, "],\"decay\":%s}", r->decay ? "true" : "false");
+    return;
+  }
+  const NitLrSchedule *l = &r->lr;
+  fprintf(f, ",\"master_bits\":%d,\"view_rounding\":\"%s\",\"update_rounding\":\"%s\",\"loss\":\"%s\"",
+          r->master_bits, nitrt_round_name(r->view_round), nitrt_round_name(r->update_round),
+          r->loss_table ? "table softmax" : "softmax");
+  if (l->kind == NIT_LR_COSINE) {
+    fputs(",\"lr\":{\"kind\":\"cosine\"", f);
+    json_dec(f, "base", l->n[0], l->f[0]);
+    json_dec(f, "min", l->min_n, l->min_f);
+    fprintf(f, ",\"period\":%d}", l->period);
+  } else {
+    fputs(",\"lr\":{\"kind\":\"piecewise\",\"steps\":[", f);
+    for (int32_t i = 0; i < l->count; i++) {
+      char b[32];
+      fprintf(f, "%s{\"lr\":\"%s\",\"from_epoch\":%d}", i ? "," : "", nitrt_fmt_decimal(b, l->n[i], l->f[i]),
+              l->at[i]);
+    }
+    fputs("]}", f);
+  }
+  fprintf(f, ",\"warmup_steps\":%lld", (long long)l->warmup);
+  json_dec(f, "warmup_ratio", l->ratio_n, l->ratio_f);
+  json_dec(f, "momentum", r->momentum_n, r->momentum_f);
+  json_dec(f, "weight_decay", r->wdecay_n, r->wdecay_f);
+  fputc('}', f);
+}
+
+void nitrt_log_run(FILE *f, const RunInfo *ri) {
+  const NitModel *m = &nit_model;
+  char when[32] = "?";
+  time_t now = time(NULL);
+  struct tm tm;
+  if (now != (time_t)-1 && gmtime_r(&now, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  fputs("{\"record\":\"run\"", f);
+  json_key_str(f, "started", when);
+  json_key_str(f, "nitc", m->compiler);
+  json_key_str(f, "runtime", "nitrt " NITRT_VERSION);
+  json_key_str(f, "target", m->target);
+  json_key_str(f, "model", m->name);
+  fprintf(f, ",\"fingerprint\":\"0x%016llx\",\"abi\":%u,\"command\":[", (unsigned long long)m->fingerprint,
+          (unsigned)m->abi);
+  for (int i = 0; i < ri->o->argc; i++) {
+    if (i) fputc(',', f);
+    nitrt_json_str(f, ri->o->argv[i]);
+  }
+  fprintf(f, "],\"seed\":%llu,\"threads\":%d,\"recipe\":", (unsigned long long)ri->r->seed, ri->threads);
+  json_recipe(f, ri->r);
+  fputs(",\"data\":{", f);
+  fputs("\"dir\":", f);
+  nitrt_json_str(f, ri->data);
+  json_print(f, "train", &ri->train->print);
+  json_print(f, "test", &ri->test->print);
+  fprintf(f, ",\"quantization\":\"%s\"}", ri->train->q.kind == NITRT_QUANT_COLUMNS ? "per-column shifts" : "pixels");
+  fprintf(f, ",\"train_samples\":%lld,\"val_samples\":%d,\"test_samples\":%lld", (long long)ri->ntrain,
+          ri->r->holdout, (long long)ri->test->n);
+  if (ri->resume) {
+    fputs(",\"resumed_from\":{\"checkpoint\":", f);
+    nitrt_json_str(f, ri->resume);
+    fprintf(f, ",\"epoch\":%u,\"step\":%llu}", ri->epoch, (unsigned long long)ri->step);
+  } else {
+    fputs(",\"resumed_from\":null", f);
+  }
+  json_key_str(f, "save", ri->o->save);
+  json_key_str(f, "save_best", ri->o->save_best);
   fputs("}\n", f);
 }
 

@@ -168,6 +168,44 @@ static int save_state(const char *path, const NitModel *m, const Run *u, uint32_
   return nitrt_ckpt_save(path, m, &w);
 }
 
+/* The accuracy that picks --save-best: the holdout's when there is one,
+ * else the test set's (correct predictions; the sample count is fixed for
+ * the run). */
+static int64_t best_key(const EpochStats *s) { return s->val_n > 0 ? s->val_correct : s->test_correct; }
+
+/* When resuming with --save-best, the checkpoint already there is the best
+ * of the epochs before: its accuracy, re-evaluated on the same samples, is
+ * the one to beat (bit for bit what the epoch's own pass saw). -1 when
+ * there is none; -2 after an error. */
+static int64_t best_so_far(const Options *o, Run *u, const Dataset *train, const Dataset *test, int64_t ntrain,
+                           uint32_t *epoch) {
+  const NitModel *m = u->m;
+  if (!o->resume || !nitrt_exists(o->save_best)) return -1;
+  void *mine = u->params, *slab = nitrt_alloc_aligned((size_t)m->param_bytes);
+  if (!slab) return -2;
+  Ckpt ck;
+  bool was = nitrt_silent;
+  nitrt_silent = true; /* one message of our own below */
+  int bad = nitrt_ckpt_load(o->save_best, m, &ck, slab);
+  nitrt_silent = was;
+  int64_t correct = -2, loss = 0;
+  if (bad) {
+    nitrt_error("%s: --save-best: the file there is not a checkpoint of this model (see '%s inspect %s'); move "
+                "it away, or give another file",
+                o->save_best, nitrt_prog, o->save_best);
+  } else {
+    int32_t mu = nitrt_mu_for_epoch(&u->r, (int32_t)ck.epoch);
+    u->params = slab;
+    if (u->r.holdout > 0) nitrt_evaluate(u, train, ntrain, u->r.holdout, mu, &correct, &loss);
+    else nitrt_evaluate(u, test, 0, test->n, mu, &correct, &loss);
+    u->params = mine;
+    *epoch = ck.epoch;
+    nitrt_ckpt_free(&ck);
+  }
+  nitrt_free_aligned(slab, (size_t)m->param_bytes);
+  return correct;
+}
+
 int nitrt_cmd_train(const Options *o) {
   const NitModel *m = &nit_model;
   Run u;
@@ -204,7 +242,8 @@ int nitrt_cmd_train(const Options *o) {
   /* everything that could fail late is checked before the first step */
   if (o->save && nitrt_check_writable(o->save)) goto out;
   if (o->save_init && nitrt_check_writable(o->save_init)) goto out;
-  if (o->log && !(log = nitrt_open_log(o->log, o->resume != NULL))) goto out;
+  if (o->save_best && nitrt_check_writable(o->save_best)) goto out;
+  if (o->log && !(log = nitrt_open_log(o->log, true))) goto out; /* a log is never truncated */
   /* a resumed run continues on the checkpoint's data, quantized the same way */
   const char *dir = nitrt_data_dir(o, m, o->resume && !o->data ? &ck : NULL, o->resume);
   const InputQuant *q = o->resume && ck.version >= 2 ? &ck.q : NULL;
@@ -249,7 +288,35 @@ int nitrt_cmd_train(const Options *o) {
   if (!u.perm) goto out;
   int64_t dim = (int64_t)m->in_c * m->in_h * m->in_w;
   if (o->save_init && save_state(o->save_init, m, &u, start, step, ntrain, &train, &test, data_abs)) goto out;
-  bool bar = !o->quiet && isatty(2);
+  int64_t best = -1;
+  uint32_t best_epoch = 0;
+  if (o->save_best) {
+    best = best_so_far(o, &u, &train, &test, ntrain, &best_epoch);
+    if (best == -2) goto out;
+  }
+  if (!o->quiet && o->resume) {
+    printf("resuming from %s: epoch %u of %d done, step %llu", o->resume, start, u.r.epochs,
+           (unsigned long long)step);
+    if (best >= 0) {
+      char a[32];
+      int64_t n = u.r.holdout > 0 ? u.r.holdout : test.n;
+      printf("; best so far %s (epoch %u, %s %s%%)", o->save_best, best_epoch, u.r.holdout > 0 ? "val" : "test",
+             nitrt_fmt_dec(a, nitrt_ratio(best, n, 4), 2));
+    }
+    printf("\n");
+    fflush(stdout);
+  }
+  if (!o->save && !o->save_best)
+    nitrt_warn("no --save: the trained weights are discarded when the run ends (give --save CKPT to keep them)");
+  if (log) {
+    RunInfo ri = {o, &u.r, data_abs, &train, &test, ntrain, nitrt_pool_threads(u.pool), o->resume, start, step};
+    nitrt_log_run(log, &ri);
+    if (fflush(log) != 0) {
+      nitrt_error("%s: write error", o->log);
+      goto out;
+    }
+  }
+  int mode = o->quiet ? NITRT_PROGRESS_OFF : isatty(2) ? NITRT_PROGRESS_BAR : NITRT_PROGRESS_LINES;
   catch_signals();
   for (int32_t e = (int32_t)start + 1; e <= u.r.epochs; e++) {
     int64_t t0 = nitrt_now_ns();
@@ -263,9 +330,10 @@ int nitrt_cmd_train(const Options *o) {
     s.lr = nitrt_recipe_lr(&u.r, e, step, steps); /* at the epoch's first step */
     s.model = m;
     s.params = u.params;
+    s.mu = mu;
     int64_t loss = 0;
     Progress pr;
-    nitrt_progress_start(&pr, bar, e, u.r.epochs, (ntrain + u.r.batch - 1) / u.r.batch);
+    nitrt_progress_start(&pr, mode, o->progress_ns, e, u.r.epochs, steps);
     for (int64_t i = 0; i < ntrain; i += u.r.batch) {
       int32_t n = (int32_t)(ntrain - i < u.r.batch ? ntrain - i : u.r.batch);
       for (int32_t k = 0; k < n; k++) {
@@ -314,6 +382,7 @@ int nitrt_cmd_train(const Options *o) {
     s.test_loss_q24 /= test.n;
     s.step = step;
     s.total_ns = nitrt_now_ns() - t0;
+    s.best = o->save_best && best_key(&s) > best; /* ties keep the earlier epoch */
     if (!o->quiet) nitrt_print_epoch(stdout, &s);
     fflush(stdout);
     if (log) {
@@ -324,6 +393,10 @@ int nitrt_cmd_train(const Options *o) {
       }
     }
     if (o->save && save_state(o->save, m, &u, (uint32_t)e, step, ntrain, &train, &test, data_abs)) goto out;
+    if (s.best) {
+      if (save_state(o->save_best, m, &u, (uint32_t)e, step, ntrain, &train, &test, data_abs)) goto out;
+      best = best_key(&s);
+    }
   }
   rc = 0;
 out:

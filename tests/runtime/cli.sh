@@ -30,6 +30,9 @@ ok() {
   [ "$rc" = 0 ] || fail "'$*' exited $rc: $(cat "$T/err")"
 }
 
+# epochs_of LOG: the epoch records of a --log file (without the run records)
+epochs_of() { grep -v '^{"record":"run"' "$1"; }
+
 # mkidx DIR NTRAIN NTEST: synthetic 1x28x28 idx data, 10 classes
 mkidx() { mkdir -p "$1" && "$BIN/nitrt_mkdata" idx "$1" "$2" "$3" 1 28 28 10 || fail "mkdata"; }
 
@@ -97,9 +100,11 @@ train_basic)
   ;;
 train_log)
   mkidx "$D" 300 50
-  ok "$M" train --data "$D" --epochs 2 --batch 32 --log "$T/log.jsonl"
-  [ "$(wc -l <"$T/log.jsonl")" = 2 ] || fail "want 2 JSON lines"
-  for k in epoch step train_loss train_acc test_acc samples_per_sec seconds test_loss; do
+  ok "$M" train --data "$D" --epochs 2 --batch 32 --log "$T/all.jsonl"
+  [ "$(wc -l <"$T/all.jsonl")" = 3 ] || fail "want 3 JSON lines (a run record, 2 epochs)"
+  [ "$(head -1 "$T/all.jsonl" | grep -c '^{"record":"run",')" = 1 ] || fail "no run record first: $(head -1 "$T/all.jsonl")"
+  epochs_of "$T/all.jsonl" >"$T/log.jsonl"
+  for k in epoch step update_bits train_loss train_acc test_acc samples_per_sec seconds test_loss; do
     [ "$(grep -c "\"$k\":[0-9]" "$T/log.jsonl")" = 2 ] || fail "key $k missing: $(cat "$T/log.jsonl")"
   done
   # 300 samples in batches of 32: 10 steps per epoch, the last one of 12 samples
@@ -116,20 +121,67 @@ train_log)
     pct=$(sed -n "s/^epoch $e\/2 .* test \([0-9.]*\)%.*/\1/p" "$T/out")
     [ "$((10#${pct/./}))" = "$want" ] || fail "epoch line $pct% vs log $ta"
   done <"$T/log.jsonl"
-  # a resumed run appends to the log
+  # the update bits of each epoch (the fake recipe: 3, then 2 from epoch 2)
+  grep -q '"epoch":1,"epochs":2,"step":10,"update_bits":3,' "$T/log.jsonl" || fail "m_u of epoch 1: $(head -1 "$T/log.jsonl")"
+  grep -q '"epoch":2,"epochs":2,"step":20,"update_bits":2,' "$T/log.jsonl" || fail "m_u of epoch 2: $(tail -1 "$T/log.jsonl")"
+  ok "$M" train --data "$D" --epochs 1 --update-bits 5 --log "$T/mu.jsonl" --quiet
+  grep -q '"update_bits":5,' "$T/mu.jsonl" || fail "--update-bits 5: $(cat "$T/mu.jsonl")"
+  # a resumed run appends to the log, with a run record of its own
   ok "$M" train --data "$D" --epochs 1 --save "$T/c" --log "$T/l2.jsonl"
   ok "$M" train --data "$D" --epochs 2 --resume "$T/c" --log "$T/l2.jsonl"
-  [ "$(wc -l <"$T/l2.jsonl")" = 2 ] || fail "resume did not append to the log"
+  [ "$(epochs_of "$T/l2.jsonl" | wc -l)" = 2 ] || fail "resume did not append to the log"
+  [ "$(grep -c '^{"record":"run",' "$T/l2.jsonl")" = 2 ] || fail "want 2 run records: $(cat "$T/l2.jsonl")"
+  # so does a new run: an existing log is never truncated
+  ok "$M" train --data "$D" --epochs 1 --save "$T/c" --log "$T/l2.jsonl"
+  [ "$(wc -l <"$T/l2.jsonl")" = 6 ] || fail "a new run truncated the log: $(cat "$T/l2.jsonl")"
   ;;
 progress)
   mkidx "$D" 300 50
-  ok "$M" train --data "$D" --epochs 1
+  ok "$M" train --data "$D" --epochs 1 --save "$T/a.ckpt"
   [ ! -s "$T/err" ] || fail "stderr is not a terminal but got: $(cat "$T/err")"
   command -v script >/dev/null || skip "no script(1) to fake a terminal"
   script -qec "$M train --data $D --epochs 1 --batch 1 --limit 300 2>&1 >/dev/null" /dev/null \
     >"$T/tty" </dev/null || fail "run under a terminal failed"
   grep -q "samples/s" "$T/tty" && grep -q "ETA" "$T/tty" && grep -q "300/300" "$T/tty" ||
     fail "no progress bar on a terminal: $(cat -v "$T/tty" | head -c 400)"
+  # fitted to the terminal: 3 columns spare (the cursor never wraps, a ^C fits); the
+  # width from TIOCGWINSZ, else $COLUMNS; a bar only when there is room for one
+  for w in "50 stty cols 50" "120 stty cols 120" "64 stty cols 0 && export COLUMNS=64"; do
+    cols=${w%% *}
+    script -qec "${w#* } && $M train --data $D --epochs 1 --batch 1 --limit 300 --save $T/a.ckpt 2>&1 >/dev/null" /dev/null \
+      >"$T/tty" </dev/null || fail "run under a terminal failed"
+    tr '\r' '\n' <"$T/tty" | grep '[^ ]' >"$T/segs"
+    grep -q "300/300" "$T/segs" || fail "$cols columns: $(cat -v "$T/tty" | head -c 300)"
+    long=$(awk '{ if (length($0) > m) m = length($0) } END { print m }' "$T/segs")
+    [ "$long" -le $((cols - 3)) ] || fail "$cols columns: a line of $long: $(cat -v "$T/tty" | head -c 300)"
+    if [ "$cols" = 120 ]; then grep -q '\[=*>* *\] ' "$T/segs" || fail "no bar in 120 columns: $(cat "$T/segs")"; fi
+    if [ "$cols" = 50 ]; then grep -q '\[' "$T/segs" && fail "a bar squeezed into 50 columns: $(cat "$T/segs")"; fi
+  done
+  # Ctrl-C typed at the terminal: the screen (as a terminal shows it) keeps the epoch
+  # lines and the message, with no "^C" and nothing of the bar left
+  mkidx "$T/big" 20000 10
+  for at in 0.4 1.1; do
+    { sleep "$at"; printf '\003'; sleep 2; } |
+      timeout 30 script -qec "stty cols 100 && $M train --data $T/big --epochs 1000000 --batch 1 --save $T/c.ckpt" /dev/null >"$T/tty"
+    python3 - "$T/tty" >"$T/screen" <<'PY' || fail "terminal emulation"
+import sys
+screen, row, col = [[]], 0, 0
+for ch in open(sys.argv[1], 'rb').read().decode('utf-8', 'replace'):
+    if ch == '\r': col = 0
+    elif ch == '\n':
+        row, col = row + 1, 0
+        if row == len(screen): screen.append([])
+    elif ch >= ' ':
+        line = screen[row]
+        line.extend(' ' * (col + 1 - len(line)))
+        line[col] = ch
+        col += 1
+print('\n'.join(''.join(l).rstrip() for l in screen).rstrip())
+PY
+    grep -q "interrupted during epoch" "$T/screen" || fail "not interrupted at $at s: $(cat -v "$T/tty" | tail -c 300)"
+    bad=$(grep -Ev '^(epoch [0-9]+/1000000  loss .* s|fake_mnist: interrupted during epoch [0-9]+; .*)$' "$T/screen")
+    [ -z "$bad" ] || fail "Ctrl-C at $at s left '$bad' on the screen: $(cat -v "$T/tty" | tail -c 400)"
+  done
   ;;
 batch_limit)
   mkidx "$D" 100 20
@@ -266,7 +318,7 @@ resume_equivalence)
   ok "$M" train --data "$D" --epochs 3 --resume "$T/r2.ckpt" --save "$T/r3.ckpt" --log "$T/r.jsonl"
   cmp "$T/straight.ckpt" "$T/r3.ckpt" || fail "resumed checkpoint differs from the straight run"
   # the same numbers, except timing and the run's epoch total
-  strip() { sed 's/"epochs":[0-9]*,//; s/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//' "$1"; }
+  strip() { epochs_of "$1" | sed 's/"epochs":[0-9]*,//; s/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//'; }
   [ "$(strip "$T/s.jsonl")" = "$(strip "$T/r.jsonl")" ] || fail "logs differ: $(strip "$T/s.jsonl") vs $(strip "$T/r.jsonl")"
   # resuming into the same file works (atomic replace)
   cp "$T/r1.ckpt" "$T/same.ckpt"
@@ -379,6 +431,140 @@ PY
     fail "400000 classes: $(head -c 300 "$T/out")"
   expect_error "option '--per-class' does not apply to 'predict'" "$M" predict --load "$T/a.ckpt" --per-class
   ;;
+run_record)
+  # the first record of every run: what ran, on what, how
+  mkidx "$D" 300 60
+  ok "$M" train --data "$D" --epochs 2 --holdout 20 --seed 9 --save "$T/a.ckpt" --log "$T/l.jsonl" --quiet
+  ok "$M" train --data "$D" --epochs 3 --resume "$T/a.ckpt" --log "$T/l.jsonl" --quiet
+  h=$(od -An -tx8 -j304 -N8 "$T/a.ckpt" | tr -d ' '); ht=$(od -An -tx8 -j320 -N8 "$T/a.ckpt" | tr -d ' ')
+  python3 - "$T/l.jsonl" "$M" "$(realpath "$D")" "$T/a.ckpt" "$h" "$ht" <<'PY' || fail "run records: $(cat "$T/l.jsonl")"
+import json, sys
+log, exe, data, ck, h, ht = sys.argv[1:]
+recs = [json.loads(l) for l in open(log)]
+assert [r.get('record', 'epoch') for r in recs] == ['run', 'epoch', 'epoch', 'run', 'epoch'], recs
+a, b = recs[0], recs[3]
+assert a['command'] == [exe, 'train', '--data', data, '--epochs', '2', '--holdout', '20', '--seed', '9', '--save', ck,
+                        '--log', log, '--quiet'], a['command']
+assert a['model'] == 'fake' and a['fingerprint'] == '0x1234567890abcdef' and a['runtime'] == 'nitrt 0.1.0'
+assert a['nitc'].startswith('fake_model.c') and a['target'] == 'host' and a['seed'] == 9 and a['threads'] >= 1
+r = a['recipe']
+assert r['kind'] == 'niti' and r['batch'] == 32 and r['epochs'] == 2 and r['holdout'] == 20 and r['limit'] == 0
+assert r['rounding'] == {'act': 'pseudo', 'err': 'stochastic', 'grad': 'pseudo'} and r['decay'] is False
+assert r['update_bits'] == [{'bits': 3, 'from_epoch': 1}, {'bits': 2, 'from_epoch': 2}]
+d = a['data']
+assert d['dir'] == data and d['quantization'] == 'pixels'
+assert d['train'] == {'format': 'idx', 'samples': 300, 'hash': '0x' + h}, (d, h)
+assert d['test'] == {'format': 'idx', 'samples': 60, 'hash': '0x' + ht}, (d, ht)
+assert a['train_samples'] == 280 and a['val_samples'] == 20 and a['test_samples'] == 60
+assert a['resumed_from'] is None and a['save'] == ck and a['save_best'] is None
+assert b['resumed_from'] == {'checkpoint': ck, 'epoch': 2, 'step': 18}, b['resumed_from']
+assert b['recipe']['epochs'] == 3 and b['seed'] == 9 and b['save'] is None
+assert a['started'].endswith('Z') and len(a['started']) == 20
+PY
+  # a recipe with masters records its settings
+  ok "$BIN/fake_ghaffari" train --data "$D" --epochs 1 --batch 16 --log "$T/g.jsonl" --quiet
+  python3 - "$T/g.jsonl" <<'PY' || fail "ghaffari run record: $(head -1 "$T/g.jsonl")"
+import json, sys
+r = json.loads(open(sys.argv[1]).readline())['recipe']
+assert r['kind'] == 'ghaffari' and r['master_bits'] == 16 and r['loss'] == 'table softmax'
+assert r['view_rounding'] == 'stochastic' and r['update_rounding'] == 'stochastic'
+assert r['lr'] == {'kind': 'piecewise', 'steps': [{'lr': '0.1', 'from_epoch': 1}, {'lr': '0.01', 'from_epoch': 2}]}, r['lr']
+assert r['warmup_steps'] == 5 and r['warmup_ratio'] == '0.001' and r['momentum'] == '0.9' and r['weight_decay'] == '0.0005'
+assert 'update_bits' not in r
+PY
+  # paths that need escaping, and bytes that are not UTF-8, still give valid JSON
+  q=$T/'we"ird\dir'$'\t'$'\377'
+  mkdir -p "$q" && cp "$D"/* "$q/"
+  ok "$M" train --data "$q" --epochs 1 --log "$T/q.jsonl" --quiet
+  python3 - "$T/q.jsonl" "$T" <<'PY' || fail "escaping: $(head -1 "$T/q.jsonl" | cat -v)"
+import json, sys
+r = json.loads(open(sys.argv[1], encoding='utf-8').readline())
+assert r['data']['dir'] == sys.argv[2] + '/we"ird\\dir\t\ufffd', r['data']['dir']
+PY
+  ;;
+save_best)
+  mkidx "$D" 300 60
+  # this run's validation accuracy peaks at epoch 2 of 6, its test accuracy at epoch 6
+  common=(--data "$D" --limit 100 --batch 2 --update-bits 7 --seed 8 --quiet)
+  ok "$M" train "${common[@]}" --holdout 30 --epochs 6 --save-best "$T/best.ckpt" --log "$T/l.jsonl"
+  [ ! -s "$T/err" ] || fail "--save-best alone warned: $(cat "$T/err")"
+  # the epochs that beat every earlier one (ties keep the earlier) carry saved_best
+  want=$(epochs_of "$T/l.jsonl" | sed 's/.*"epoch":\([0-9]*\),.*"val_correct":\([0-9]*\),.*/\1 \2/' |
+    awk 'BEGIN { b = -1 } $2 > b { b = $2; printf "%s ", $1 }')
+  got=$(epochs_of "$T/l.jsonl" | grep '"saved_best":true' | sed 's/.*"epoch":\([0-9]*\),.*/\1/' | tr '\n' ' ')
+  [ "$got" = "$want" ] || fail "saved_best at epochs '$got', want '$want'"
+  be=${want% }; be=${be##* }
+  [ "$be" -lt 6 ] || fail "the best validation epoch is the last: the test proves little"
+  # the file is the checkpoint of that epoch: the same bytes as --save after it, but
+  # for the total epochs (offset 140) and the CRC
+  ok "$M" train "${common[@]}" --holdout 30 --epochs "$be" --save "$T/ref.ckpt"
+  body() { { head -c 140 "$1"; tail -c +145 "$1" | head -c -4; } | od -An -tx1; }
+  [ "$(body "$T/best.ckpt")" = "$(body "$T/ref.ckpt")" ] || fail "best.ckpt is not the checkpoint of epoch $be"
+  ok "$M" eval --load "$T/best.ckpt"
+  grep -q "  epoch $be " "$T/out" || fail "$(cat "$T/out")"
+  # without a holdout the test accuracy decides
+  ok "$M" train "${common[@]}" --epochs 6 --save-best "$T/tbest.ckpt" --log "$T/t.jsonl"
+  tb=$(epochs_of "$T/t.jsonl" | sed 's/.*"epoch":\([0-9]*\),.*"test_correct":\([0-9]*\),.*/\1 \2/' |
+    awk 'BEGIN { b = -1 } $2 > b { b = $2; e = $1 } END { print e }')
+  ok "$M" eval --load "$T/tbest.ckpt"
+  grep -q "  epoch $tb " "$T/out" || fail "test-accuracy best is epoch $tb: $(cat "$T/out")"
+  # resuming: the file there is the best so far, re-evaluated, and only beaten by a better epoch
+  ok "$M" train "${common[@]}" --holdout 30 --epochs 3 --save "$T/s3.ckpt" --save-best "$T/b2.ckpt"
+  cp "$T/b2.ckpt" "$T/b2.orig"
+  ok "$M" train --data "$D" --epochs 6 --resume "$T/s3.ckpt" --save-best "$T/b2.ckpt" --log "$T/r.jsonl"
+  pct=$(epochs_of "$T/l.jsonl" | sed -n "s/^{\"epoch\":$be,.*\"val_acc\":\\([0-9.]*\\),.*/\\1/p")
+  grep -q "^resuming from $T/s3.ckpt: epoch 3 of 6 done, step 105; best so far $T/b2.ckpt (epoch $be, val " "$T/out" ||
+    fail "banner: $(cat "$T/out") (val_acc $pct)"
+  grep -q "saved_best" "$T/r.jsonl" && fail "a worse epoch replaced the best: $(cat "$T/r.jsonl")"
+  cmp -s "$T/b2.ckpt" "$T/b2.orig" || fail "the best checkpoint changed on resume"
+  # the straight and the resumed run end with the same best file when the best comes after the resume
+  ok "$M" train "${common[@]}" --holdout 30 --epochs 1 --save "$T/s1.ckpt" --save-best "$T/b1.ckpt"
+  ok "$M" train --data "$D" --epochs 6 --resume "$T/s1.ckpt" --save-best "$T/b1.ckpt" --quiet
+  cmp "$T/b1.ckpt" "$T/best.ckpt" || fail "resumed --save-best differs from the straight run's"
+  # control: without a file there, the first resumed epoch becomes the best
+  ok "$M" train --data "$D" --epochs 6 --resume "$T/s3.ckpt" --save-best "$T/new.ckpt" --log "$T/n.jsonl" --quiet
+  epochs_of "$T/n.jsonl" | head -1 | grep -q '"epoch":4,.*"saved_best":true' || fail "$(cat "$T/n.jsonl")"
+  # a file there that is no checkpoint of this model is refused before training
+  printf 'junk' >"$T/junk.ckpt"
+  expect_error "$T/junk.ckpt: --save-best: the file there is not a checkpoint of this model" \
+    "$M" train --data "$D" --epochs 6 --resume "$T/s3.ckpt" --save-best "$T/junk.ckpt"
+  expect_error "$T/nodir/b.ckpt: cannot save a checkpoint there: directory $T/nodir does not exist" \
+    "$M" train --data "$D" --save-best "$T/nodir/b.ckpt"
+  [ ! -s "$T/out" ] || fail "trained before checking --save-best: $(cat "$T/out")"
+  ;;
+companions)
+  mkidx "$D" 300 50
+  # training without --save warns that the weights are discarded; --quiet too
+  ok "$M" train --data "$D" --epochs 1 --quiet
+  [ "$(cat "$T/err")" = "fake_mnist: warning: no --save: the trained weights are discarded when the run ends (give --save CKPT to keep them)" ] ||
+    fail "no-save warning: $(cat "$T/err")"
+  ok "$M" train --data "$D" --epochs 1 --save "$T/a.ckpt"
+  [ ! -s "$T/err" ] || fail "warned with --save: $(cat "$T/err")"
+  # resuming says from where
+  ok "$M" train --data "$D" --epochs 2 --resume "$T/a.ckpt" --save "$T/a.ckpt"
+  [ "$(head -1 "$T/out")" = "resuming from $T/a.ckpt: epoch 1 of 2 done, step 10" ] || fail "banner: $(cat "$T/out")"
+  grep -q "^epoch 2/2 " "$T/out" || fail "$(cat "$T/out")"
+  ok "$M" train --data "$D" --epochs 3 --resume "$T/a.ckpt" --save "$T/a.ckpt" --quiet
+  [ ! -s "$T/out" ] || fail "--quiet printed the banner: $(cat "$T/out")"
+  # off a terminal: plain progress lines every --progress seconds, none with 0 or --quiet
+  mkidx "$T/big" 4000 10
+  t0=$(date +%s%N)
+  ok "$M" train --data "$T/big" --epochs 1 --batch 1 --progress 0.000001 --save "$T/b.ckpt"
+  ms=$((($(date +%s%N) - t0) / 1000000))
+  n=$(grep -c '^epoch 1/1  step [0-9]*/4000  [0-9]* samples/s  loss [0-9.]*  ETA [0-9]*:[0-9][0-9]$' "$T/err")
+  [ "$n" -ge 2 ] || fail "$n progress lines in $ms ms at --progress 0.000001: $(cat "$T/err")"
+  [ "$(grep -vc '^epoch 1/1  step ' "$T/err")" = 0 ] || fail "stderr: $(cat "$T/err")"
+  # step numbers increase; the last line comes before the last step
+  grep -o 'step [0-9]*' "$T/err" | cut -d' ' -f2 | sort -nc || fail "steps out of order: $(cat "$T/err")"
+  grep -q 'step 4000/4000' "$T/err" && fail "a progress line after the last step"
+  # the default interval (10 s) prints nothing in a short epoch, nor do 0 and --quiet
+  for o in "" "--progress 0" "--quiet --progress 0.000001"; do
+    ok "$M" train --data "$T/big" --epochs 1 --batch 1 $o --save "$T/b.ckpt"
+    [ ! -s "$T/err" ] || fail "'$o' (${ms} ms): $(cat "$T/err")"
+  done
+  expect_error "--progress: expected a non-negative decimal like 0.05 (at most 9 decimals), got '-1'" "$M" train --progress -1
+  expect_error "--progress: expected seconds from 0 to 86400, got '86401'" "$M" train --progress 86401
+  ;;
 wide)
   mkidx "$D" 300 40
   W=$BIN/fake_wide
@@ -416,7 +602,7 @@ cross_targets)
     run "qemu-$arch" -L "/usr/$t" "$T/fake-$arch" train --data "$D" --epochs 2 --save "$T/$arch.ckpt" --log "$T/$arch.jsonl"
     [ "$rc" = 0 ] || fail "$arch run failed: $(cat "$T/err")"
     cmp "$T/host.ckpt" "$T/$arch.ckpt" || fail "$arch checkpoint differs from the host's"
-    strip() { sed 's/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//' "$1"; }
+    strip() { epochs_of "$1" | sed 's/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//'; }
     [ "$(strip "$T/host.jsonl")" = "$(strip "$T/$arch.jsonl")" ] || fail "$arch log differs"
     # and a checkpoint from the other target resumes on the host
     ok "$M" train --data "$D" --epochs 3 --resume "$T/$arch.ckpt" --save "$T/h3.ckpt"
@@ -659,8 +845,10 @@ ghaffari_flags)
   expect_error "--momentum: expected a momentum from 0 to 1, got '1.5'" "$G" train --momentum 1.5
   expect_error "--lr: expected a non-negative decimal like 0.05 (at most 9 decimals)" "$G" train --lr 0.0000000001
   mkidx "$D" 200 30
-  ok "$G" train --data "$D" --epochs 2 --batch 16 --log "$T/g.jsonl" --quiet
+  ok "$G" train --data "$D" --epochs 2 --batch 16 --log "$T/all.jsonl" --quiet
+  epochs_of "$T/all.jsonl" >"$T/g.jsonl"
   [ "$(wc -l <"$T/g.jsonl")" = 2 ] || fail "log lines: $(cat "$T/g.jsonl")"
+  grep -q '"update_bits"' "$T/g.jsonl" && fail "update bits logged under ghaffari: $(head -1 "$T/g.jsonl")"
   # epoch 1 starts in the warmup (0.1 * 0.001), epoch 2 at 0.01
   head -1 "$T/g.jsonl" | grep -q '"lr":"0.000100000016","lr_m":1759218892,"lr_e":-44,"master_exp":\[-15,-14\]' \
     || fail "epoch 1 log: $(head -1 "$T/g.jsonl")"
@@ -677,7 +865,7 @@ ghaffari_resume)
   ok "$G" train "${common[@]}" --epochs 1 --save "$T/r1.ckpt" --log "$T/r.jsonl"
   ok "$G" train --data "$D" --epochs 3 --resume "$T/r1.ckpt" --save "$T/r3.ckpt" --log "$T/r.jsonl"
   cmp "$T/straight.ckpt" "$T/r3.ckpt" || fail "resumed checkpoint differs from the straight run"
-  strip() { sed 's/"epochs":[0-9]*,//; s/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//' "$1"; }
+  strip() { epochs_of "$1" | sed 's/"epochs":[0-9]*,//; s/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//'; }
   [ "$(strip "$T/s.jsonl")" = "$(strip "$T/r.jsonl")" ] || fail "logs differ"
   [ "$(od -An -tu1 -j8 -N1 "$T/r1.ckpt" | tr -d ' ')" = 3 ] || fail "not format 3"
   # the optimizer's settings cannot change on resume
