@@ -534,6 +534,115 @@ static int check_fields(const char *name, const NitModel *m, const uint8_t *b, c
   return 0;
 }
 
+int nitrt_ckpt_peek(const char *name, const uint8_t *b, size_t len, Ckpt *c, CkptLayout *l) {
+  memset(c, 0, sizeof *c);
+  memset(l, 0, sizeof *l);
+  if (len < 8 || memcmp(b, MAGIC, 8) != 0) {
+    nitrt_error("%s: not a nitc checkpoint (wrong magic)", name);
+    return -1;
+  }
+  if (len < 12) {
+    nitrt_error("%s: truncated checkpoint: %zu bytes", name, len);
+    return -1;
+  }
+  uint32_t version = get32(b + 8);
+  if (version < 1 || version > NITRT_CKPT_VERSION) {
+    nitrt_error("%s: checkpoint format version %u; this runtime reads versions 1 to %d", name, version,
+                NITRT_CKPT_VERSION);
+    return -1;
+  }
+  int64_t header = version == 1 ? HEADER_V1 : version == 2 ? HEADER_V2 : TENSORS_V3;
+  if (len < (size_t)header + 4) {
+    nitrt_error("%s: truncated checkpoint: %zu bytes, the header of format %u alone has %lld", name, len, version,
+                (long long)header + 4);
+    return -1;
+  }
+  uint64_t size = get64(b + 16);
+  if (size != len) {
+    nitrt_error("%s: truncated or corrupt checkpoint: the header says %llu bytes, the file has %zu", name,
+                (unsigned long long)size, len);
+    return -1;
+  }
+  uint32_t want = get32(b + len - 4), got = nitrt_crc32(b, len - 4);
+  if (want != got) {
+    nitrt_error("%s: corrupt checkpoint: checksum mismatch (stored 0x%08x, computed 0x%08x)", name, want, got);
+    return -1;
+  }
+  l->crc = want;
+  l->nparams = get32(b + 240);
+  if (version >= 3) {
+    if (get32(b + 560) != get32(b + 240) || l->nparams > NITRT_CKPT_TENSORS_MAX) {
+      nitrt_error("%s: invalid checkpoint: %u tensor records (offset 560) for %u parameter tensors (offset 240), "
+                  "expected the same number, at most %d",
+                  name, get32(b + 560), get32(b + 240), NITRT_CKPT_TENSORS_MAX);
+      return -1;
+    }
+    l->records = TENSORS_V3;
+    header = TENSORS_V3 + TENSOR_REC * l->nparams;
+  }
+  l->header = header;
+  uint64_t pbytes = get64(b + 248), k = 0, n = 0;
+  if (version >= 2) {
+    k = get64(b + 272);
+    n = get32(b + 328);
+  }
+  if (len < (size_t)header + 4) {
+    nitrt_error("%s: truncated checkpoint: %zu bytes, the header of %lld tensors alone has %lld", name, len,
+                (long long)l->nparams, (long long)header + 4);
+    return -1;
+  }
+  uint64_t rest = len - 4 - (uint64_t)header;
+  if (pbytes > rest || k > rest - pbytes || n > rest - pbytes - k ||
+      pbytes + k + n != rest || n > NITRT_PATH_MAX) {
+    nitrt_error("%s: invalid checkpoint: a %lld-byte header, %llu parameter bytes, %llu column shifts and a "
+                "%llu-byte data directory do not make its %zu bytes",
+                name, (long long)header, (unsigned long long)pbytes, (unsigned long long)k, (unsigned long long)n,
+                len);
+    return -1;
+  }
+  c->version = version;
+  c->abi = get32(b + 12);
+  c->fingerprint = get64(b + 24);
+  memcpy(c->name, b + 32, 64);
+  c->name[64] = '\0';
+  c->epoch = get32(b + 96);
+  c->shuffle_epoch = get32(b + 100);
+  c->step = get64(b + 104);
+  c->shuffle_seed = get64(b + 120);
+  c->ntrain = (int64_t)get64(b + 128);
+  get_recipe(b + 136, &c->r);
+  if (version >= 3) get_masters(b, &c->r);
+  c->r.seed = get64(b + 112);
+  c->r.limit = (int64_t)get64(b + 232);
+  c->param_bytes = (int64_t)pbytes;
+  c->params = b + header;
+  if (version < 2) {
+    nitrt_quant_pixels(&c->q);
+    return 0;
+  }
+  c->train.format = (int32_t)get32(b + 256);
+  c->q.kind = (int32_t)get32(b + 260);
+  c->q.in_exp = (int32_t)get32(b + 264);
+  c->test.format = (int32_t)get32(b + 292);
+  c->train.n = (int64_t)get64(b + 296);
+  c->train.hash = get64(b + 304);
+  c->test.n = (int64_t)get64(b + 312);
+  c->test.hash = get64(b + 320);
+  l->c = (int32_t)get32(b + 280);
+  l->h = (int32_t)get32(b + 284);
+  l->w = (int32_t)get32(b + 288);
+  c->q.ncols = (int64_t)k;
+  if (k) {
+    c->q.shift = nitrt_alloc((size_t)k);
+    if (!c->q.shift) return -1;
+    memcpy(c->q.shift, b + header + pbytes, (size_t)k);
+  }
+  const uint8_t *d = b + header + pbytes + k;
+  for (uint64_t i = 0; i < n; i++) c->data[i] = d[i] ? (char)d[i] : '?'; /* a NUL is shown, not trusted */
+  c->data[n] = '\0';
+  return 0;
+}
+
 int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitModel *m, Ckpt *c, void *params) {
   memset(c, 0, sizeof *c);
   if (len < 8 || memcmp(b, MAGIC, 8) != 0) {

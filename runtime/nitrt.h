@@ -23,6 +23,7 @@
  *   train.c       parameter init and the epoch loop (`train`)
  *   infer.c       `eval` and `predict`
  *   report.c      progress bar, per-epoch lines, JSON lines, `info`
+ *   inspect.c     `inspect CKPT`: what a checkpoint holds
  *   main.c        nitrt_main (dispatch to a command) and main(), alone so
  *                 tests can link the library with their own main
  *
@@ -385,6 +386,22 @@ int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitMo
 void nitrt_ckpt_free(Ckpt *c);
 uint32_t nitrt_crc32(const uint8_t *p, size_t n);
 
+/* Where the parts of a checkpoint lie, for `inspect`. */
+typedef struct CkptLayout {
+  int64_t header;     /* bytes before the parameters */
+  int64_t nparams;    /* parameter tensors (offset 240) */
+  int64_t records;    /* format 3: offset of the tensor records (32 bytes each), else 0 */
+  int32_t c, h, w;    /* format 2 and later: the input shape recorded */
+  uint32_t crc;       /* the stored CRC-32 (it matched) */
+} CkptLayout;
+#define NITRT_CKPT_TENSORS_MAX (1 << 20) /* most tensor records a format-3 file may claim */
+/* Read a checkpoint without a model: magic, version, size, CRC and that
+ * its parts add up to its size are checked (-1 after one message naming
+ * `name`); the fields are then filled as recorded, NOT checked against any
+ * model or range (nitrt_ckpt_parse does that). c->params points into b.
+ * Free with nitrt_ckpt_free. */
+int nitrt_ckpt_peek(const char *name, const uint8_t *b, size_t len, Ckpt *c, CkptLayout *l);
+
 /* ------------------------------------------------------------- ckpt_file.c */
 
 /* Atomically write: temp file <path>.tmpXXXXXX in the same directory (held
@@ -516,5 +533,10 @@ void nitrt_json_classes(FILE *f, const ClassStats *cs);
  * buf (64 bytes). */
 char *nitrt_fmt_s31(char *buf, NitS31 v);
 int nitrt_cmd_info(void);
+/* The lines of a recipe after `info`'s first (k: the compiled recipe, for
+ * bit widths; NULL: not shown). */
+void nitrt_print_recipe(FILE *f, const RunRecipe *r, const NitRecipe *k);
+/* `inspect CKPT` (inspect.c). */
+int nitrt_cmd_inspect(const Options *o);
 
 #endif

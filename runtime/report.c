@@ -345,6 +345,47 @@ static char *human(char *buf, int64_t bytes) {
   return buf;
 }
 
+/* The recipe's lines of `info` and `inspect` after the first: roundings,
+ * update bits, decay, holdout, and the settings of recipes with masters (k:
+ * the compiled recipe, for the bit widths; NULL: not shown). */
+void nitrt_print_recipe(FILE *f, const RunRecipe *r, const NitRecipe *k) {
+  /* the counts are clamped: `inspect` shows unchecked files of other models */
+  int32_t nsched = r->nsched < 0 ? 0 : r->nsched > NIT_MAX_SCHED ? NIT_MAX_SCHED : r->nsched;
+  int32_t nlr = r->lr.count < 0 ? 0 : r->lr.count > NIT_MAX_SCHED ? NIT_MAX_SCHED : r->lr.count;
+  const char *kind = r->kind >= 0 && r->kind < NIT_RECIPE_COUNT ? nit_recipe_names[r->kind] : "?";
+  fprintf(f, "        rounding act %s, err %s, grad %s", nitrt_round_name(r->act_round), nitrt_round_name(r->err_round),
+         nitrt_round_name(r->grad_round));
+  if (r->kind == NIT_RECIPE_NITI) { /* m_u and NITI's decay mean nothing under the other recipes */
+    fprintf(f, "; update bits");
+    for (int32_t i = 0; i < nsched; i++) fprintf(f, i == 0 ? " %d" : ", %d from epoch %d", r->mu[i], r->mu_from[i]);
+    fprintf(f, "; decay %s", r->decay ? "on" : "off");
+  }
+  fprintf(f, "; holdout %d\n", r->holdout);
+  if (r->kind != NIT_RECIPE_NITI) {
+    char d[32], e[32];
+    const NitLrSchedule *l = &r->lr;
+    fprintf(f, "        recipe %s: masters int%d, rounding view %s, update %s; loss %s\n", kind,
+           r->master_bits, nitrt_round_name(r->view_round), nitrt_round_name(r->update_round),
+           r->loss_table ? "table softmax" : "softmax");
+    if (k) { /* compiled in: widths and groups */
+      fprintf(f, "        bits act=%d weight=%d grad=%d", k->bits_act, k->bits_weight, k->bits_grad);
+      if (k->kind == NIT_RECIPE_SHIFTQUANT && k->groups >= 0 && k->groups < NIT_GROUPS_COUNT)
+        fprintf(f, "; error groups %s (SQ_%d)", nit_groups_names[k->groups], k->bits_grad);
+      fprintf(f, "\n");
+    }
+    if (l->kind == NIT_LR_COSINE)
+      fprintf(f, "        lr cosine(%s, period=%d, min=%s)", nitrt_fmt_decimal(d, l->n[0], l->f[0]), l->period,
+             nitrt_fmt_decimal(e, l->min_n, l->min_f));
+    else
+      for (int32_t i = 0; i < nlr; i++)
+        fprintf(f, i == 0 ? "        lr %s" : " then %s at %d", nitrt_fmt_decimal(d, l->n[i], l->f[i]), l->at[i]);
+    if (l->warmup > 0)
+      fprintf(f, "; warmup steps(%lld, ratio=%s)", (long long)l->warmup, nitrt_fmt_decimal(d, l->ratio_n, l->ratio_f));
+    fprintf(f, "; momentum %s; weight decay %s\n", nitrt_fmt_decimal(d, r->momentum_n, r->momentum_f),
+           nitrt_fmt_decimal(e, r->wdecay_n, r->wdecay_f));
+  }
+}
+
 int nitrt_cmd_info(void) {
   const NitModel *m = &nit_model;
   RunRecipe r;
@@ -384,36 +425,7 @@ int nitrt_cmd_info(void) {
          (long long)m->param_bytes, human(b, m->work_bytes), (long long)m->work_bytes, m->batch);
   printf("recipe: data %s, batch %d, epochs %d, seed %llu\n", m->recipe.data ? m->recipe.data : "(none)", r.batch,
          r.epochs, (unsigned long long)r.seed);
-  printf("        rounding act %s, err %s, grad %s", nitrt_round_name(r.act_round), nitrt_round_name(r.err_round),
-         nitrt_round_name(r.grad_round));
-  if (r.kind == NIT_RECIPE_NITI) { /* m_u and NITI's decay mean nothing under the other recipes */
-    printf("; update bits");
-    for (int32_t i = 0; i < r.nsched; i++) printf(i == 0 ? " %d" : ", %d from epoch %d", r.mu[i], r.mu_from[i]);
-    printf("; decay %s", r.decay ? "on" : "off");
-  }
-  printf("; holdout %d\n", r.holdout);
-  if (r.kind != NIT_RECIPE_NITI) {
-    char d[32], e[32];
-    const NitLrSchedule *l = &r.lr;
-    printf("        recipe %s: masters int%d, rounding view %s, update %s; loss %s\n", nit_recipe_names[r.kind],
-           r.master_bits, nitrt_round_name(r.view_round), nitrt_round_name(r.update_round),
-           r.loss_table ? "table softmax" : "softmax");
-    const NitRecipe *k = &m->recipe; /* compiled in: widths and groups */
-    printf("        bits act=%d weight=%d grad=%d", k->bits_act, k->bits_weight, k->bits_grad);
-    if (k->kind == NIT_RECIPE_SHIFTQUANT && k->groups >= 0 && k->groups < NIT_GROUPS_COUNT)
-      printf("; error groups %s (SQ_%d)", nit_groups_names[k->groups], k->bits_grad);
-    printf("\n");
-    if (l->kind == NIT_LR_COSINE)
-      printf("        lr cosine(%s, period=%d, min=%s)", nitrt_fmt_decimal(d, l->n[0], l->f[0]), l->period,
-             nitrt_fmt_decimal(e, l->min_n, l->min_f));
-    else
-      for (int32_t i = 0; i < l->count; i++)
-        printf(i == 0 ? "        lr %s" : " then %s at %d", nitrt_fmt_decimal(d, l->n[i], l->f[i]), l->at[i]);
-    if (l->warmup > 0)
-      printf("; warmup steps(%lld, ratio=%s)", (long long)l->warmup, nitrt_fmt_decimal(d, l->ratio_n, l->ratio_f));
-    printf("; momentum %s; weight decay %s\n", nitrt_fmt_decimal(d, r.momentum_n, r.momentum_f),
-           nitrt_fmt_decimal(e, r.wdecay_n, r.wdecay_f));
-  }
+  nitrt_print_recipe(stdout, &r, &m->recipe);
   printf("built by %s for %s (cpu %s); runtime nitrt %s\n", m->compiler ? m->compiler : "?",
          m->target ? m->target : "?", m->cpu && m->cpu[0] ? m->cpu : "generic", NITRT_VERSION);
   return 0;

@@ -565,6 +565,78 @@ companions)
   expect_error "--progress: expected a non-negative decimal like 0.05 (at most 9 decimals), got '-1'" "$M" train --progress -1
   expect_error "--progress: expected seconds from 0 to 86400, got '86401'" "$M" train --progress 86401
   ;;
+inspect)
+  mkidx "$D" 300 60
+  ok "$M" train --data "$D" --epochs 3 --holdout 40 --seed 4 --save "$T/a.ckpt" --quiet
+  ok "$M" inspect "$T/a.ckpt"
+  cp "$T/out" "$T/insp"
+  size=$(stat -c %s "$T/a.ckpt"); abs=$(realpath "$D")
+  h=$(od -An -tx8 -j304 -N8 "$T/a.ckpt" | tr -d ' ')
+  crc=$(od -An -tx4 -j$((size - 4)) -N4 "$T/a.ckpt" | tr -d ' ')
+  lohi=$(od -An -v -td1 -j336 -N7840 "$T/a.ckpt" | tr -s ' ' '\n' | grep -v '^$' | sort -n | sed -n '1p;$p' | paste -sd' ')
+  for want in "checkpoint $T/a.ckpt: format 2 (recipe niti), $size bytes, CRC-32 0x$crc (matches)" \
+    "model fake (fingerprint 0x1234567890abcdef, ABI 3): this executable's model, every field checked" \
+    "progress: 3 of 3 epochs completed, global step 27; the next epoch's data order: epoch 4, seed 4" \
+    "recipe niti: batch 32, epochs 3, seed 4, limit 0 (all samples)" \
+    "rounding act pseudo, err stochastic, grad pseudo; update bits 3, 2 from epoch 2; decay off; holdout 40" \
+    "data: $abs" "training set  idx, 300 samples, content 0x$h; 260 used for training, 40 held out" \
+    "test set      idx, 60 samples, content 0x" "input 1x28x28 at exponent -7, quantized as 8-bit pixels" \
+    "parameters: 7936 bytes in 2 tensors" \
+    "size: header 336 + parameters 7936 + column shifts 0 + data directory ${#abs} + CRC 4 = $size bytes"; do
+    grep -qF -- "$want" "$T/insp" || fail "inspect lacks '$want': $(cat "$T/insp")"
+  done
+  grep -Eq "^  0 +f1 +weight +\(10,784\) +7840 +int8 +-7 +${lohi% *}\.\.${lohi#* }$" "$T/insp" || fail "f1 ($lohi): $(cat "$T/insp")"
+  # 260 samples at batch 32: 9 steps an epoch, as the file says
+  [ "$(od -An -tu8 -j104 -N8 "$T/a.ckpt" | tr -d ' ')" = 27 ] || fail "the step at offset 104 is not 27"
+  ok "$M" info --load "$T/a.ckpt"
+  cmp -s "$T/out" "$T/insp" || fail "info --load differs from inspect"
+  ok "$M" inspect --load "$T/a.ckpt"
+  cmp -s "$T/out" "$T/insp" || fail "inspect --load differs"
+  # CSV: the recorded per-column shifts
+  mkdir -p "$T/csv" && "$BIN/nitrt_mkdata" tabular "$T/csv" 100 20 || fail mkdata
+  ok "$BIN/fake_csv" train --data "$T/csv" --epochs 1 --save "$T/c.ckpt" --quiet
+  ok "$BIN/fake_csv" inspect "$T/c.ckpt"
+  P=$(od -An -tu8 -j248 -N8 "$T/c.ckpt" | tr -d ' ')
+  shifts=$(od -An -v -td1 -j$((336 + P)) -N6 "$T/c.ckpt" | tr -s ' ' '\n' | grep -v '^$' | paste -sd, | sed 's/,/, /g')
+  grep -qF "quantized as CSV with per-column shifts (x_j = round(v_j 2^-s_j)), 6 columns: $shifts" "$T/out" ||
+    fail "shifts $shifts: $(cat "$T/out")"
+  # masters: the exponents of each tensor are the ones the log reports after the epoch
+  G=$BIN/fake_ghaffari
+  ok "$G" train --data "$D" --epochs 2 --batch 16 --save "$T/g.ckpt" --log "$T/g.jsonl" --quiet
+  ok "$G" inspect "$T/g.ckpt"
+  exps=$(tail -1 "$T/g.jsonl" | sed 's/.*"master_exp":\[\([-0-9,]*\)\].*/\1/')
+  got=$(grep -E '^  [0-9]+ +f[12] ' "$T/out" | awk '{ print $7 }' | paste -sd,)
+  [ "$got" = "$exps" ] || fail "master exponents $got, the log says $exps: $(cat "$T/out")"
+  grep -q "lr 0.1 then 0.01 at 2; warmup steps(5, ratio=0.001); momentum 0.9; weight decay 0.0005" "$T/out" || fail "$(cat "$T/out")"
+  grep -q "size: header 568 + tensor records 64 + parameters" "$T/out" || fail "$(cat "$T/out")"
+  # another model's checkpoint: shown as recorded, with a warning
+  ok "$M" inspect "$T/g.ckpt"
+  grep -q "warning: $T/g.ckpt: a checkpoint of model fake (fingerprint 0x0000000000006a6a, ABI 3), not of this executable's fake" "$T/err" ||
+    fail "no warning: $(cat "$T/err")"
+  grep -q "^model fake (fingerprint 0x0000000000006a6a, ABI 3): another model$" "$T/out" || fail "$(cat "$T/out")"
+  grep -Eq "^  1 +gamma +int16 +-?[0-9]+ +-?[0-9]+ +-?[0-9]+  10 ch$" "$T/out" || fail "records: $(cat "$T/out")"
+  ok "$G" inspect "$T/a.ckpt"
+  grep -q "format 2 keeps no per-tensor records" "$T/out" || fail "$(cat "$T/out")"
+  # corrupt files: one line naming the file and the problem, exit 1
+  cp "$T/a.ckpt" "$T/b.ckpt"; printf '\x55' | dd of="$T/b.ckpt" bs=1 seek=1000 conv=notrunc status=none
+  expect_error "$T/b.ckpt: corrupt checkpoint: checksum mismatch" "$M" inspect "$T/b.ckpt"
+  expect_error "$T/b.ckpt: corrupt checkpoint: checksum mismatch" "$G" inspect "$T/b.ckpt"
+  head -c 3000 "$T/a.ckpt" >"$T/t.ckpt"
+  expect_error "$T/t.ckpt: truncated or corrupt checkpoint: the header says $size bytes, the file has 3000" "$M" inspect "$T/t.ckpt"
+  head -c 100 "$T/a.ckpt" >"$T/t2.ckpt"
+  expect_error "$T/t2.ckpt: truncated checkpoint: 100 bytes, the header of format 2 alone has 340" "$M" inspect "$T/t2.ckpt"
+  expect_error "$D/t10k-labels-idx1-ubyte: not a nitc checkpoint (wrong magic)" "$M" inspect "$D/t10k-labels-idx1-ubyte"
+  cp "$T/a.ckpt" "$T/h.ckpt" && "$BIN/nitrt_mkdata" patch "$T/h.ckpt" 228 4 -5
+  expect_error "$T/h.ckpt: invalid checkpoint: the holdout is -5, expected 0..2147483647" "$M" inspect "$T/h.ckpt"
+  cp "$T/a.ckpt" "$T/v.ckpt" && "$BIN/nitrt_mkdata" patch "$T/v.ckpt" 8 4 9
+  expect_error "$T/v.ckpt: checkpoint format version 9; this runtime reads versions 1 to 3" "$M" inspect "$T/v.ckpt"
+  cp "$T/g.ckpt" "$T/r.ckpt" && "$BIN/nitrt_mkdata" patch "$T/r.ckpt" 560 4 5000000
+  expect_error "$T/r.ckpt: invalid checkpoint: 5000000 tensor records (offset 560) for 2 parameter tensors" "$M" inspect "$T/r.ckpt"
+  expect_error "$T/none.ckpt: cannot open" "$M" inspect "$T/none.ckpt"
+  expect_error "$T: is a directory, expected a checkpoint" "$M" inspect "$T"
+  expect_error "inspect needs a checkpoint: fake_mnist inspect CKPT" "$M" inspect
+  expect_error "unexpected argument 'extra'" "$M" inspect "$T/a.ckpt" extra
+  ;;
 wide)
   mkidx "$D" 300 40
   W=$BIN/fake_wide
