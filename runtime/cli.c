@@ -51,6 +51,7 @@ enum {
   F_JSON,
   F_SAVE_BEST,
   F_PROGRESS,
+  F_SAVE_EVERY,
 };
 
 #define T (1u << CMD_TRAIN)
@@ -97,6 +98,7 @@ static const struct Flag {
     {"json", F_JSON, false, E},
     {"save-best", F_SAVE_BEST, true, T},
     {"progress", F_PROGRESS, true, T},
+    {"save-every", F_SAVE_EVERY, true, T},
 };
 #define NFLAGS (sizeof FLAGS / sizeof FLAGS[0])
 
@@ -374,6 +376,7 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
     case F_PER_CLASS: o->per_class = true; break;
     case F_JSON: o->json = true; break;
     case F_SAVE_BEST: o->save_best = v; break;
+    case F_SAVE_EVERY: rc = parse_int(f->name, v, 1, INT64_MAX, &o->save_every); break;
     case F_PROGRESS: { /* seconds, a decimal: n / 10^f */
       uint64_t n = 0;
       int32_t dp = 0;
@@ -444,6 +447,8 @@ void nitrt_usage(FILE *f) {
           "  --batch B             samples per step, at most %d (compiled maximum)\n"
           "  --seed S              seed of init, data order and rounding [%llu]\n"
           "  --save CKPT           write a checkpoint after every epoch\n"
+          "  --save-every N        also write --save's checkpoint every N steps inside epochs\n"
+          "                        (and at Ctrl-C); a resume continues the epoch bit for bit\n"
           "  --save-best CKPT      write the checkpoint of the epoch with the best validation\n"
           "                        accuracy (test accuracy without --holdout)\n"
           "  --save-init CKPT      write the initial state (epoch 0) before the first step\n"

@@ -163,6 +163,14 @@ int nitrt_cmd_inspect(const Options *o) {
          same ? ": this executable's model, every field checked" : ": another model");
   printf("progress: %u of %d epochs completed, global step %llu; the next epoch's data order: epoch %u, seed %llu\n",
          c.epoch, c.r.epochs, (unsigned long long)c.step, c.shuffle_epoch, (unsigned long long)c.shuffle_seed);
+  if (c.pos) {
+    char a[32];
+    int64_t steps = c.r.batch > 0 ? (c.ntrain + c.r.batch - 1) / c.r.batch : 0;
+    printf("position: inside epoch %u, %llu of %lld steps done (--save-every); so far %lld training predictions "
+           "right, summed loss %s\n",
+           c.epoch + 1, (unsigned long long)c.pos, (long long)steps, (long long)c.pos_correct,
+           nitrt_fmt_dec(a, nitrt_q24_dec(c.pos_loss_q24, 4), 4));
+  }
   printf("recipe %s: batch %d, epochs %d, seed %llu, limit %lld%s\n", kind, c.r.batch, c.r.epochs,
          (unsigned long long)c.r.seed, (long long)c.r.limit, c.r.limit ? "" : " (all samples)");
   nitrt_print_recipe(stdout, &c.r, NULL);
@@ -173,8 +181,10 @@ int nitrt_cmd_inspect(const Options *o) {
   int64_t k = c.version >= 2 ? c.q.ncols : 0, dl = c.version >= 2 ? (int64_t)strlen(c.data) : 0;
   printf("size: header %lld", (long long)(c.version >= 3 ? 568 : l.header));
   if (l.records) printf(" + tensor records %lld", (long long)(l.header - l.records));
-  printf(" + parameters %lld + column shifts %lld + data directory %lld + CRC 4 = %zu bytes\n",
-         (long long)c.param_bytes, (long long)k, (long long)dl, len);
+  printf(" + parameters %lld + column shifts %lld + data directory %lld", (long long)c.param_bytes, (long long)k,
+         (long long)dl);
+  if (c.pos) printf(" + epoch position %d", NITRT_CKPT_POS_BYTES);
+  printf(" + CRC 4 = %zu bytes\n", len);
   rc = 0;
 out:
   nitrt_ckpt_free(&c);

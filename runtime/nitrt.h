@@ -240,6 +240,7 @@ typedef struct Options {
   bool per_class;       /* eval --per-class: per-class accuracy, confusion matrix */
   bool json;            /* eval --json: one JSON object on stdout */
   const char *save_best; /* train --save-best CKPT: the epoch of best val/test accuracy */
+  int64_t save_every;   /* train --save-every N: --save's checkpoint every N steps inside epochs (0: none) */
   int64_t progress_ns;  /* train --progress S: plain progress lines every S s off a terminal (0: none) */
   int argc;             /* the command line, for the log's run record */
   char **argv;
@@ -372,7 +373,15 @@ typedef struct Ckpt {
   InputQuant q;                  /* the training inputs' quantization (load: owned) */
   DataPrint train, test;         /* identity of the training and test sets */
   char data[NITRT_PATH_MAX + 1]; /* data directory, absolute when resolvable; "" unknown */
+  /* Inside an epoch (train --save-every): pos steps of epoch `epoch + 1`
+   * are done (1..its steps; the last: trained, not yet evaluated). 0: at
+   * the end of epoch `epoch`. Recorded after the data directory, flagged at
+   * offset 244. */
+  uint64_t pos;
+  int64_t pos_correct;  /* the epoch's training predictions right so far */
+  int64_t pos_loss_q24; /* the epoch's summed training loss so far, Q24 */
 } Ckpt;
+#define NITRT_CKPT_POS_BYTES 24 /* the epoch position: pos, correct, loss */
 
 /* Bytes of the serialized checkpoint. */
 int64_t nitrt_ckpt_size(const NitModel *m, const Ckpt *c);
@@ -481,6 +490,7 @@ typedef struct EpochStats {
   uint64_t step;    /* global step after the epoch */
   int64_t loss_q24; /* mean training loss, Q24 nats */
   int64_t train_correct, train_n;
+  int64_t timed_n;            /* samples trained by this process (samples/s); < train_n after a mid-epoch resume */
   int64_t val_correct, val_n; /* val_n == 0: no holdout */
   int64_t test_correct, test_n;
   int64_t test_loss_q24;
@@ -500,6 +510,7 @@ typedef struct Progress {
   int mode;            /* NITRT_PROGRESS_* */
   int64_t plain_ns;    /* LINES: nanoseconds between lines */
   int64_t total, done; /* steps this epoch */
+  int64_t skip;        /* steps done before this process (a resume inside the epoch) */
   int64_t samples;
   int64_t start_ns, last_ns;
   int64_t loss_sum_q24, loss_n;
@@ -523,6 +534,7 @@ typedef struct RunInfo {
   const char *resume;         /* resumed from this checkpoint, or NULL */
   uint32_t epoch;             /*   its epochs completed */
   uint64_t step;              /*   and global step */
+  uint64_t pos;               /*   and steps of the next epoch done (0: at an epoch end) */
 } RunInfo;
 void nitrt_log_run(FILE *f, const RunInfo *ri);
 /* eval --per-class: the table of classes and the confusion matrix as text;

@@ -29,7 +29,7 @@ void nitrt_progress_start(Progress *p, int mode, int64_t plain_ns, int32_t epoch
 static int figures(const Progress *p, int64_t now, char *buf) {
   int64_t ns = now - p->start_ns;
   int64_t rate = ns > 0 ? p->samples * 1000000000 / ns : 0;
-  int64_t eta = p->done > 0 ? ns / p->done * (p->total - p->done) / 1000000000 : 0;
+  int64_t eta = p->done > p->skip ? ns / (p->done - p->skip) * (p->total - p->done) / 1000000000 : 0;
   int64_t l = p->loss_n ? nitrt_q24_dec(p->loss_sum_q24 / p->loss_n, 4) : 0;
   char loss[32];
   return snprintf(buf, 160, "%lld/%lld  %lld samples/s  loss %s  ETA %lld:%02lld", (long long)p->done,
@@ -109,7 +109,7 @@ void nitrt_print_epoch(FILE *f, const EpochStats *s) {
           nitrt_fmt_dec(b, nitrt_ratio(s->train_correct, s->train_n, 4), 2));
   if (s->val_n > 0) fprintf(f, "  val %s%%", nitrt_fmt_dec(c, nitrt_ratio(s->val_correct, s->val_n, 4), 2));
   fprintf(f, "  test %s%%  %lld samples/s  %s s%s\n", nitrt_fmt_dec(c, nitrt_ratio(s->test_correct, s->test_n, 4), 2),
-          (long long)per_sec(s->train_n, s->train_ns), nitrt_fmt_dec(d, (s->total_ns + 50000000) / 100000000, 1),
+          (long long)per_sec(s->timed_n, s->train_ns), nitrt_fmt_dec(d, (s->total_ns + 50000000) / 100000000, 1),
           s->best ? "  saved as best" : "");
 }
 
@@ -128,7 +128,7 @@ void nitrt_log_epoch(FILE *f, const EpochStats *s) {
           "\"train_correct\":%lld,\"train_samples\":%lld,\"test_correct\":%lld,"
           "\"test_samples\":%lld",
           nitrt_fmt_dec(c, nitrt_ratio(s->test_correct, s->test_n, 4), 4),
-          nitrt_fmt_dec(d, nitrt_q24_dec(s->test_loss_q24, 4), 4), (long long)per_sec(s->train_n, s->train_ns),
+          nitrt_fmt_dec(d, nitrt_q24_dec(s->test_loss_q24, 4), 4), (long long)per_sec(s->timed_n, s->train_ns),
           nitrt_fmt_dec(e, (s->total_ns + 500000) / 1000000, 3), (long long)s->train_correct, (long long)s->train_n,
           (long long)s->test_correct, (long long)s->test_n);
   if (s->masters) {
@@ -233,7 +233,8 @@ void nitrt_log_run(FILE *f, const RunInfo *ri) {
   if (ri->resume) {
     fputs(",\"resumed_from\":{\"checkpoint\":", f);
     nitrt_json_str(f, ri->resume);
-    fprintf(f, ",\"epoch\":%u,\"step\":%llu}", ri->epoch, (unsigned long long)ri->step);
+    fprintf(f, ",\"epoch\":%u,\"step\":%llu,\"epoch_steps_done\":%llu}", ri->epoch, (unsigned long long)ri->step,
+            (unsigned long long)ri->pos);
   } else {
     fputs(",\"resumed_from\":null", f);
   }

@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       abort();
     const RunRecipe *r = &c.r;
     if (r->batch < 1 || r->nsched < 1 || r->nsched > NIT_MAX_SCHED || r->holdout < 0 ||
-        r->act_round < 0 || r->act_round > 2 || c.epoch < 1 || c.ntrain < 1)
+        r->act_round < 0 || r->act_round > 2 || c.epoch > (uint32_t)r->epochs || c.ntrain < 1)
       abort();
     for (int32_t i = 0; i < r->nsched; i++)
       if (r->mu[i] < NITRT_MU_MIN || r->mu[i] > NITRT_MU_MAX)

@@ -457,7 +457,7 @@ assert d['train'] == {'format': 'idx', 'samples': 300, 'hash': '0x' + h}, (d, h)
 assert d['test'] == {'format': 'idx', 'samples': 60, 'hash': '0x' + ht}, (d, ht)
 assert a['train_samples'] == 280 and a['val_samples'] == 20 and a['test_samples'] == 60
 assert a['resumed_from'] is None and a['save'] == ck and a['save_best'] is None
-assert b['resumed_from'] == {'checkpoint': ck, 'epoch': 2, 'step': 18}, b['resumed_from']
+assert b['resumed_from'] == {'checkpoint': ck, 'epoch': 2, 'step': 18, 'epoch_steps_done': 0}, b['resumed_from']
 assert b['recipe']['epochs'] == 3 and b['seed'] == 9 and b['save'] is None
 assert a['started'].endswith('Z') and len(a['started']) == 20
 PY
@@ -636,6 +636,94 @@ inspect)
   expect_error "$T: is a directory, expected a checkpoint" "$M" inspect "$T"
   expect_error "inspect needs a checkpoint: fake_mnist inspect CKPT" "$M" inspect
   expect_error "unexpected argument 'extra'" "$M" inspect "$T/a.ckpt" extra
+  ;;
+save_every)
+  mkidx "$D" 4000 50
+  common=(--data "$D" --epochs 3 --batch 4 --seed 6 --quiet)
+  strip() { epochs_of "$1" | sed 's/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//'; }
+  ok "$M" train "${common[@]}" --save "$T/s.ckpt" --log "$T/s.jsonl"
+  # the checkpoints inside epochs change nothing in what is trained
+  ok "$M" train "${common[@]}" --save-every 7 --save "$T/e.ckpt"
+  cmp "$T/s.ckpt" "$T/e.ckpt" || fail "--save-every changed the final checkpoint"
+  # Ctrl-C at growing moments: --save holds the position inside the epoch, and the
+  # resume ends with the bytes and the log numbers of the uninterrupted run
+  mid=0
+  for d in 0.01 0.02 0.04 0.07 0.1 0.15 0.25; do
+    rm -f "$T/m.ckpt" "$T/m.jsonl"
+    run timeout --preserve-status -s INT "$d" "$M" train "${common[@]}" --save-every 7 --save "$T/m.ckpt" --log "$T/m.jsonl"
+    [ "$rc" = 130 ] && [ -e "$T/m.ckpt" ] || continue # done before the signal, or stopped before the first save
+    cp "$T/err" "$T/int.err"
+    ok "$M" inspect "$T/m.ckpt"
+    if grep -q '^position: inside epoch' "$T/out"; then
+      mid=$((mid + 1))
+      grep -Eq "interrupted during epoch [0-9]; $T/m.ckpt holds epoch [0-9] up to step [0-9]+ of 1000 \(continue with" "$T/int.err" ||
+        fail "message: $(cat "$T/int.err")"
+    fi
+    ok "$M" train --data "$D" --epochs 3 --resume "$T/m.ckpt" --save "$T/m.ckpt" --log "$T/m.jsonl" --quiet
+    cmp "$T/s.ckpt" "$T/m.ckpt" || fail "resumed after Ctrl-C at $d s: the checkpoint differs"
+    [ "$(strip "$T/s.jsonl")" = "$(strip "$T/m.jsonl")" ] || fail "resumed after Ctrl-C at $d s: logs differ: $(strip "$T/m.jsonl")"
+  done
+  [ "$mid" -ge 2 ] || fail "only $mid runs were caught inside an epoch: the test proves little"
+  # the banner and the run record say where inside the epoch
+  rm -f "$T/m.ckpt"
+  run timeout --preserve-status -s INT 0.05 "$M" train "${common[@]}" --save-every 5 --save "$T/m.ckpt"
+  if [ "$rc" = 130 ] && "$M" inspect "$T/m.ckpt" 2>/dev/null | grep -q '^position: inside epoch'; then
+    p=$(od -An -tu8 -j$(($(stat -c %s "$T/m.ckpt") - 28)) -N8 "$T/m.ckpt" | tr -d ' ')
+    ok "$M" train --data "$D" --epochs 3 --resume "$T/m.ckpt" --save "$T/m2.ckpt" --log "$T/b.jsonl"
+    grep -Eq "^resuming from $T/m.ckpt: epoch [0-2] of 3 done and $p of 1000 steps of epoch [1-3], step [0-9]+$" "$T/out" ||
+      fail "banner: $(head -1 "$T/out")"
+    grep -q "\"epoch_steps_done\":$p}" "$T/b.jsonl" || fail "run record: $(head -1 "$T/b.jsonl")"
+    cmp "$T/s.ckpt" "$T/m2.ckpt" || fail "resume into another file differs"
+  fi
+  # kill -9 at random moments: whatever --save holds resumes to the same bytes
+  for i in $(seq 1 8); do
+    rm -f "$T/k.ckpt"
+    "$M" train "${common[@]}" --save-every 3 --save "$T/k.ckpt" &
+    pid=$!
+    sleep "0.0$((RANDOM % 9 + 1))"
+    kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    [ -e "$T/k.ckpt" ] || continue
+    ok "$M" train --data "$D" --epochs 3 --resume "$T/k.ckpt" --save "$T/k2.ckpt" --quiet
+    cmp "$T/s.ckpt" "$T/k2.ckpt" || fail "after kill -9 number $i the resume differs"
+  done
+  # an epoch of one step: an interrupt always lands after the epoch's last step,
+  # before its evaluation (the position is the whole epoch)
+  one=(--data "$D" --limit 32 --batch 32 --seed 2 --quiet)
+  ok "$M" train "${one[@]}" --epochs 200 --save "$T/o.ckpt" --log "$T/o.jsonl"
+  run timeout --preserve-status -s INT 0.05 "$M" train "${one[@]}" --epochs 200 --save-every 1 --save "$T/p.ckpt" --log "$T/p.jsonl"
+  if [ "$rc" = 130 ] && "$M" inspect "$T/p.ckpt" 2>/dev/null | grep -q '^position: inside epoch [0-9]*, 1 of 1 steps done'; then
+    ok "$M" train --data "$D" --epochs 200 --resume "$T/p.ckpt" --save "$T/p.ckpt" --log "$T/p.jsonl" --quiet
+    cmp "$T/o.ckpt" "$T/p.ckpt" || fail "resume after an epoch's last step differs"
+    [ "$(strip "$T/o.jsonl")" = "$(strip "$T/p.jsonl")" ] || fail "logs differ after an epoch's last step"
+  fi
+  # refused: without --save; a position resumed at another batch or on other samples
+  expect_error "--save-every needs --save CKPT" "$M" train --data "$D" --save-every 5
+  expect_error "--save-every: expected an integer from 1 to" "$M" train --save-every 0
+  rm -f "$T/m.ckpt"
+  for d in 0.03 0.06 0.12; do
+    run timeout --preserve-status -s INT "$d" "$M" train "${common[@]}" --save-every 7 --save "$T/m.ckpt"
+    "$M" inspect "$T/m.ckpt" 2>/dev/null | grep -q '^position: inside epoch' && break
+  done
+  if "$M" inspect "$T/m.ckpt" 2>/dev/null | grep -q '^position: inside epoch'; then
+    expect_error "$T/m.ckpt: the checkpoint was taken inside epoch" "$M" train --data "$D" --epochs 3 --resume "$T/m.ckpt" --batch 8
+    grep -q "which continues only with its batch 4, holdout 0 and limit 0: resume without changing them" "$T/err" || fail "$(cat "$T/err")"
+    # other data with another sample count
+    mkidx "$T/d2" 3000 50
+    expect_error "which continues only with its batch 4 and its 4000 training samples (now batch 4, 3000 samples)" \
+      "$M" train --data "$T/d2" --epochs 3 --resume "$T/m.ckpt"
+    expect_error "$T/m.ckpt: the checkpoint was taken inside epoch" "$M" train --data "$D" --epochs 3 --resume "$T/m.ckpt" --holdout 10
+    # eval takes it as it is
+    ok "$M" eval --load "$T/m.ckpt"
+    # the position is checked like every field
+    cp "$T/m.ckpt" "$T/f.ckpt" && "$BIN/nitrt_mkdata" patch "$T/f.ckpt" 244 4 2
+    expect_error "$T/f.ckpt: invalid checkpoint: the epoch-position flag (offset 244) is 2, expected 0..1" "$M" eval --load "$T/f.ckpt"
+    cp "$T/m.ckpt" "$T/f.ckpt" && "$BIN/nitrt_mkdata" patch "$T/f.ckpt" $(($(stat -c %s "$T/m.ckpt") - 28)) 8 1001
+    expect_error "$T/f.ckpt: invalid checkpoint: the steps done of the epoch in progress is 1001, expected 1..1000" "$M" train --resume "$T/f.ckpt" --epochs 3
+    cp "$T/s.ckpt" "$T/f.ckpt" && "$BIN/nitrt_mkdata" patch "$T/f.ckpt" 244 4 1
+    expect_error "$T/f.ckpt: invalid checkpoint:" "$M" inspect "$T/f.ckpt"
+  else
+    fail "no checkpoint inside an epoch caught for the refusal tests"
+  fi
   ;;
 wide)
   mkidx "$D" 300 40
