@@ -173,7 +173,12 @@ int nitrt_cmd_inspect(const Options *o) {
   }
   printf("recipe %s: batch %d, epochs %d, seed %llu, limit %lld%s\n", kind, c.r.batch, c.r.epochs,
          (unsigned long long)c.r.seed, (long long)c.r.limit, c.r.limit ? "" : " (all samples)");
-  nitrt_print_recipe(stdout, &c.r, NULL);
+  bool was = nitrt_silent;
+  nitrt_silent = true;
+  bool legal = same || nitrt_recipe_check(path, &c.r) == 0; /* this model's: checked by the parse */
+  nitrt_silent = was;
+  if (legal) nitrt_print_recipe(stdout, &c.r, NULL);
+  else printf("        (fields out of their ranges: not shown)\n");
   data_lines(&c, &l);
   printf("parameters: %lld bytes in %lld tensors\n", (long long)c.param_bytes, (long long)l.nparams);
   if (same) tensors_mine(m, slab);

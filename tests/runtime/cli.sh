@@ -617,6 +617,11 @@ inspect)
   grep -Eq "^  1 +gamma +int16 +-?[0-9]+ +-?[0-9]+ +-?[0-9]+  10 ch$" "$T/out" || fail "records: $(cat "$T/out")"
   ok "$G" inspect "$T/a.ckpt"
   grep -q "format 2 keeps no per-tensor records" "$T/out" || fail "$(cat "$T/out")"
+  # another model's fields are not trusted: out of range, they are not shown (its own model refuses the file)
+  cp "$T/g.ckpt" "$T/g2.ckpt" && "$BIN/nitrt_mkdata" patch "$T/g2.ckpt" 432 4 1000000
+  ok "$M" inspect "$T/g2.ckpt"
+  grep -q "^        (fields out of their ranges: not shown)$" "$T/out" || fail "$(cat "$T/out")"
+  expect_error "$T/g2.ckpt: invalid checkpoint: the decimal places of learning rate 1 is 1000000, expected 0..9" "$G" inspect "$T/g2.ckpt"
   # corrupt files: one line naming the file and the problem, exit 1
   cp "$T/a.ckpt" "$T/b.ckpt"; printf '\x55' | dd of="$T/b.ckpt" bs=1 seek=1000 conv=notrunc status=none
   expect_error "$T/b.ckpt: corrupt checkpoint: checksum mismatch" "$M" inspect "$T/b.ckpt"
