@@ -622,8 +622,7 @@ int nitrt_ckpt_peek(const char *name, const uint8_t *b, size_t len, Ckpt *c, Ckp
       pbytes + k + n + x != rest || n > NITRT_PATH_MAX) {
     nitrt_error("%s: invalid checkpoint: a %lld-byte header, %llu parameter bytes, %llu column shifts and a "
                 "%llu-byte data directory do not make its %zu bytes",
-                name, (long long)header, (unsigned long long)pbytes, (unsigned long long)k, (unsigned long long)n,
-                len);
+                name, (long long)header, (unsigned long long)pbytes, (unsigned long long)k, (unsigned long long)n, len);
     return -1;
   }
   c->version = version;

@@ -185,7 +185,7 @@ static int parse_round(const char *flag, const char *s, int32_t *out) {
 
 int nitrt_parse_args(int argc, char **argv, Options *o) {
   memset(o, 0, sizeof *o);
-  o->threads = 0;   /* all online cores */
+  o->threads = 0;               /* all online cores */
   o->progress_ns = 10000000000; /* between plain progress lines: 10 s */
   o->argc = argc;
   o->argv = argv;

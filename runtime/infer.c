@@ -66,8 +66,8 @@ int nitrt_cmd_eval(const Options *o) {
     nitrt_json_str(stdout, o->load);
     fputs(",\"model\":", stdout);
     nitrt_json_str(stdout, m->name);
-    printf(",\"fingerprint\":\"0x%016llx\",\"epoch\":%u,\"step\":%llu,\"data\":",
-           (unsigned long long)m->fingerprint, ck.epoch, (unsigned long long)ck.step);
+    printf(",\"fingerprint\":\"0x%016llx\",\"epoch\":%u,\"step\":%llu,\"data\":", (unsigned long long)m->fingerprint,
+           ck.epoch, (unsigned long long)ck.step);
     nitrt_json_str(stdout, dir);
     printf(",\"batch\":%d,\"per_sample\":%s,\"test_acc\":%s,\"test_loss\":%s,\"test_correct\":%lld,"
            "\"test_samples\":%lld,\"samples_per_sec\":%lld",

@@ -70,8 +70,8 @@ static void tensors_mine(const NitModel *m, const uint8_t *slab) {
       int size = t->bits > 8 ? 2 : 1;
       shape_of(sh, sizeof sh, t);
       range_of(slab + t->offset, t->count, size, &lo, &hi);
-      printf("  %-3d %-12s %-7s %-16s %9lld  int%-2d %4d  %lld..%lld\n", p, t->name ? t->name : "?",
-             role_name(t->role), sh, (long long)t->count, size * 8, t->exp, (long long)lo, (long long)hi);
+      printf("  %-3d %-12s %-7s %-16s %9lld  int%-2d %4d  %lld..%lld\n", p, t->name ? t->name : "?", role_name(t->role),
+             sh, (long long)t->count, size * 8, t->exp, (long long)lo, (long long)hi);
     }
     return;
   }
@@ -157,7 +157,9 @@ int nitrt_cmd_inspect(const Options *o) {
   }
   const char *kind = c.r.kind >= 0 && c.r.kind < NIT_RECIPE_COUNT ? nit_recipe_names[c.r.kind] : "?";
   printf("checkpoint %s: format %u (%s), %zu bytes, CRC-32 0x%08x (matches)\n", path, c.version,
-         c.version >= 3 ? "recipes with masters" : c.version == 2 ? "recipe niti" : "recipe niti, no data recorded",
+         c.version >= 3   ? "recipes with masters"
+         : c.version == 2 ? "recipe niti"
+                          : "recipe niti, no data recorded",
          len, l.crc);
   printf("model %.63s (fingerprint 0x%016llx, ABI %u)%s\n", c.name, (unsigned long long)c.fingerprint, c.abi,
          same ? ": this executable's model, every field checked" : ": another model");

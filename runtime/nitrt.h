@@ -397,11 +397,11 @@ uint32_t nitrt_crc32(const uint8_t *p, size_t n);
 
 /* Where the parts of a checkpoint lie, for `inspect`. */
 typedef struct CkptLayout {
-  int64_t header;     /* bytes before the parameters */
-  int64_t nparams;    /* parameter tensors (offset 240) */
-  int64_t records;    /* format 3: offset of the tensor records (32 bytes each), else 0 */
-  int32_t c, h, w;    /* format 2 and later: the input shape recorded */
-  uint32_t crc;       /* the stored CRC-32 (it matched) */
+  int64_t header;  /* bytes before the parameters */
+  int64_t nparams; /* parameter tensors (offset 240) */
+  int64_t records; /* format 3: offset of the tensor records (32 bytes each), else 0 */
+  int32_t c, h, w; /* format 2 and later: the input shape recorded */
+  uint32_t crc;    /* the stored CRC-32 (it matched) */
 } CkptLayout;
 #define NITRT_CKPT_TENSORS_MAX (1 << 20) /* most tensor records a format-3 file may claim */
 /* Read a checkpoint without a model: magic, version, size, CRC and that
@@ -525,16 +525,16 @@ void nitrt_print_epoch(FILE *f, const EpochStats *s);
 void nitrt_log_epoch(FILE *f, const EpochStats *s);
 /* What the first record of a run in the --log file says about it. */
 typedef struct RunInfo {
-  const Options *o;           /* the command line (argv), paths */
-  const RunRecipe *r;         /* the effective recipe */
-  const char *data;           /* the data directory, absolute when resolvable */
+  const Options *o;   /* the command line (argv), paths */
+  const RunRecipe *r; /* the effective recipe */
+  const char *data;   /* the data directory, absolute when resolvable */
   const Dataset *train, *test;
-  int64_t ntrain;             /* training samples used (after limit and holdout) */
-  int32_t threads;            /* worker threads */
-  const char *resume;         /* resumed from this checkpoint, or NULL */
-  uint32_t epoch;             /*   its epochs completed */
-  uint64_t step;              /*   and global step */
-  uint64_t pos;               /*   and steps of the next epoch done (0: at an epoch end) */
+  int64_t ntrain;     /* training samples used (after limit and holdout) */
+  int32_t threads;    /* worker threads */
+  const char *resume; /* resumed from this checkpoint, or NULL */
+  uint32_t epoch;     /*   its epochs completed */
+  uint64_t step;      /*   and global step */
+  uint64_t pos;       /*   and steps of the next epoch done (0: at an epoch end) */
 } RunInfo;
 void nitrt_log_run(FILE *f, const RunInfo *ri);
 /* eval --per-class: the table of classes and the confusion matrix as text;

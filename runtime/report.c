@@ -154,8 +154,8 @@ static void json_key_str(FILE *f, const char *key, const char *v) {
 }
 
 static void json_print(FILE *f, const char *key, const DataPrint *p) {
-  fprintf(f, ",\"%s\":{\"format\":\"%s\",\"samples\":%lld,\"hash\":\"0x%016llx\"}", key,
-          nitrt_format_name(p->format), (long long)p->n, (unsigned long long)p->hash);
+  fprintf(f, ",\"%s\":{\"format\":\"%s\",\"samples\":%lld,\"hash\":\"0x%016llx\"}", key, nitrt_format_name(p->format),
+          (long long)p->n, (unsigned long long)p->hash);
 }
 
 static void json_dec(FILE *f, const char *key, uint64_t n, int32_t dp) {
@@ -165,11 +165,12 @@ static void json_dec(FILE *f, const char *key, uint64_t n, int32_t dp) {
 
 /* The recipe's settings, as `info` shows them. */
 static void json_recipe(FILE *f, const RunRecipe *r) {
-  fprintf(f, "{\"kind\":\"%s\",\"batch\":%d,\"epochs\":%d,\"rounding\":{\"act\":\"%s\",\"err\":\"%s\","
+  fprintf(f,
+          "{\"kind\":\"%s\",\"batch\":%d,\"epochs\":%d,\"rounding\":{\"act\":\"%s\",\"err\":\"%s\","
           "\"grad\":\"%s\"},\"holdout\":%d,\"limit\":%lld",
           r->kind >= 0 && r->kind < NIT_RECIPE_COUNT ? nit_recipe_names[r->kind] : "?", r->batch, r->epochs,
-          nitrt_round_name(r->act_round), nitrt_round_name(r->err_round),
-          nitrt_round_name(r->grad_round), r->holdout, (long long)r->limit);
+          nitrt_round_name(r->act_round), nitrt_round_name(r->err_round), nitrt_round_name(r->grad_round), r->holdout,
+          (long long)r->limit);
   if (r->kind == NIT_RECIPE_NITI) {
     fputs(",\"update_bits\":[", f);
     for (int32_t i = 0; i < r->nsched; i++)
@@ -178,8 +179,8 @@ static void json_recipe(FILE *f, const RunRecipe *r) {
     return;
   }
   const NitLrSchedule *l = &r->lr;
-  fprintf(f, ",\"master_bits\":%d,\"view_rounding\":\"%s\",\"update_rounding\":\"%s\",\"loss\":\"%s\"",
-          r->master_bits, nitrt_round_name(r->view_round), nitrt_round_name(r->update_round),
+  fprintf(f, ",\"master_bits\":%d,\"view_rounding\":\"%s\",\"update_rounding\":\"%s\",\"loss\":\"%s\"", r->master_bits,
+          nitrt_round_name(r->view_round), nitrt_round_name(r->update_round),
           r->loss_table ? "table softmax" : "softmax");
   if (l->kind == NIT_LR_COSINE) {
     fputs(",\"lr\":{\"kind\":\"cosine\"", f);
@@ -190,8 +191,7 @@ static void json_recipe(FILE *f, const RunRecipe *r) {
     fputs(",\"lr\":{\"kind\":\"piecewise\",\"steps\":[", f);
     for (int32_t i = 0; i < l->count; i++) {
       char b[32];
-      fprintf(f, "%s{\"lr\":\"%s\",\"from_epoch\":%d}", i ? "," : "", nitrt_fmt_decimal(b, l->n[i], l->f[i]),
-              l->at[i]);
+      fprintf(f, "%s{\"lr\":\"%s\",\"from_epoch\":%d}", i ? "," : "", nitrt_fmt_decimal(b, l->n[i], l->f[i]), l->at[i]);
     }
     fputs("]}", f);
   }
@@ -228,8 +228,8 @@ void nitrt_log_run(FILE *f, const RunInfo *ri) {
   json_print(f, "train", &ri->train->print);
   json_print(f, "test", &ri->test->print);
   fprintf(f, ",\"quantization\":\"%s\"}", ri->train->q.kind == NITRT_QUANT_COLUMNS ? "per-column shifts" : "pixels");
-  fprintf(f, ",\"train_samples\":%lld,\"val_samples\":%d,\"test_samples\":%lld", (long long)ri->ntrain,
-          ri->r->holdout, (long long)ri->test->n);
+  fprintf(f, ",\"train_samples\":%lld,\"val_samples\":%d,\"test_samples\":%lld", (long long)ri->ntrain, ri->r->holdout,
+          (long long)ri->test->n);
   if (ri->resume) {
     fputs(",\"resumed_from\":{\"checkpoint\":", f);
     nitrt_json_str(f, ri->resume);
@@ -287,7 +287,8 @@ void nitrt_print_classes(FILE *f, const ClassStats *cs) {
   fputc('\n', f);
   for (int32_t r = 0; r < cs->classes; r++) {
     fprintf(f, "%*d", wr, r);
-    for (int32_t c = 0; c < cs->classes; c++) fprintf(f, " %*lld", w, (long long)cs->confusion[(int64_t)r * cs->classes + c]);
+    for (int32_t c = 0; c < cs->classes; c++)
+      fprintf(f, " %*lld", w, (long long)cs->confusion[(int64_t)r * cs->classes + c]);
     fputc('\n', f);
   }
 }
@@ -355,7 +356,7 @@ void nitrt_print_recipe(FILE *f, const RunRecipe *r, const NitRecipe *k) {
   int32_t nlr = r->lr.count < 0 ? 0 : r->lr.count > NIT_MAX_SCHED ? NIT_MAX_SCHED : r->lr.count;
   const char *kind = r->kind >= 0 && r->kind < NIT_RECIPE_COUNT ? nit_recipe_names[r->kind] : "?";
   fprintf(f, "        rounding act %s, err %s, grad %s", nitrt_round_name(r->act_round), nitrt_round_name(r->err_round),
-         nitrt_round_name(r->grad_round));
+          nitrt_round_name(r->grad_round));
   if (r->kind == NIT_RECIPE_NITI) { /* m_u and NITI's decay mean nothing under the other recipes */
     fprintf(f, "; update bits");
     for (int32_t i = 0; i < nsched; i++) fprintf(f, i == 0 ? " %d" : ", %d from epoch %d", r->mu[i], r->mu_from[i]);
@@ -365,9 +366,9 @@ void nitrt_print_recipe(FILE *f, const RunRecipe *r, const NitRecipe *k) {
   if (r->kind != NIT_RECIPE_NITI) {
     char d[32], e[32];
     const NitLrSchedule *l = &r->lr;
-    fprintf(f, "        recipe %s: masters int%d, rounding view %s, update %s; loss %s\n", kind,
-           r->master_bits, nitrt_round_name(r->view_round), nitrt_round_name(r->update_round),
-           r->loss_table ? "table softmax" : "softmax");
+    fprintf(f, "        recipe %s: masters int%d, rounding view %s, update %s; loss %s\n", kind, r->master_bits,
+            nitrt_round_name(r->view_round), nitrt_round_name(r->update_round),
+            r->loss_table ? "table softmax" : "softmax");
     if (k) { /* compiled in: widths and groups */
       fprintf(f, "        bits act=%d weight=%d grad=%d", k->bits_act, k->bits_weight, k->bits_grad);
       if (k->kind == NIT_RECIPE_SHIFTQUANT && k->groups >= 0 && k->groups < NIT_GROUPS_COUNT)
@@ -376,14 +377,14 @@ void nitrt_print_recipe(FILE *f, const RunRecipe *r, const NitRecipe *k) {
     }
     if (l->kind == NIT_LR_COSINE)
       fprintf(f, "        lr cosine(%s, period=%d, min=%s)", nitrt_fmt_decimal(d, l->n[0], l->f[0]), l->period,
-             nitrt_fmt_decimal(e, l->min_n, l->min_f));
+              nitrt_fmt_decimal(e, l->min_n, l->min_f));
     else
       for (int32_t i = 0; i < nlr; i++)
         fprintf(f, i == 0 ? "        lr %s" : " then %s at %d", nitrt_fmt_decimal(d, l->n[i], l->f[i]), l->at[i]);
     if (l->warmup > 0)
       fprintf(f, "; warmup steps(%lld, ratio=%s)", (long long)l->warmup, nitrt_fmt_decimal(d, l->ratio_n, l->ratio_f));
     fprintf(f, "; momentum %s; weight decay %s\n", nitrt_fmt_decimal(d, r->momentum_n, r->momentum_f),
-           nitrt_fmt_decimal(e, r->wdecay_n, r->wdecay_f));
+            nitrt_fmt_decimal(e, r->wdecay_n, r->wdecay_f));
   }
 }
 

@@ -242,9 +242,9 @@ int nitrt_cmd_train(const Options *o) {
     step = ck.step;
   }
   RunRecipe before = u.r;
-  if (ck.pos && (((o->set & SET_BATCH) && o->r.batch != ck.r.batch) ||
-                 ((o->set & SET_HOLDOUT) && o->r.holdout != ck.r.holdout) ||
-                 ((o->set & SET_LIMIT) && o->r.limit != ck.r.limit))) {
+  if (ck.pos &&
+      (((o->set & SET_BATCH) && o->r.batch != ck.r.batch) || ((o->set & SET_HOLDOUT) && o->r.holdout != ck.r.holdout) ||
+       ((o->set & SET_LIMIT) && o->r.limit != ck.r.limit))) {
     nitrt_error("%s: the checkpoint was taken inside epoch %u (%llu steps done), which continues only with its "
                 "batch %d, holdout %d and limit %lld: resume without changing them",
                 o->resume, ck.epoch + 1, (unsigned long long)ck.pos, ck.r.batch, ck.r.holdout, (long long)ck.r.limit);
@@ -324,7 +324,8 @@ int nitrt_cmd_train(const Options *o) {
   u.perm = nitrt_alloc((size_t)ntrain * sizeof *u.perm);
   if (!u.perm) goto out;
   int64_t dim = (int64_t)m->in_c * m->in_h * m->in_w;
-  if (o->save_init && save_state(o->save_init, m, &u, start, step, ntrain, &train, &test, data_abs, at.steps ? &at : NULL))
+  if (o->save_init &&
+      save_state(o->save_init, m, &u, start, step, ntrain, &train, &test, data_abs, at.steps ? &at : NULL))
     goto out;
   int64_t best = -1;
   uint32_t best_epoch = 0;
@@ -334,7 +335,8 @@ int nitrt_cmd_train(const Options *o) {
   }
   if (!o->quiet && o->resume) {
     printf("resuming from %s: epoch %u of %d done", o->resume, start, u.r.epochs);
-    if (at.steps) printf(" and %llu of %lld steps of epoch %u", (unsigned long long)at.steps, (long long)steps, start + 1);
+    if (at.steps)
+      printf(" and %llu of %lld steps of epoch %u", (unsigned long long)at.steps, (long long)steps, start + 1);
     printf(", step %llu", (unsigned long long)step);
     if (best >= 0) {
       char a[32];
@@ -348,7 +350,8 @@ int nitrt_cmd_train(const Options *o) {
   if (!o->save && !o->save_best)
     nitrt_warn("no --save: the trained weights are discarded when the run ends (give --save CKPT to keep them)");
   if (log) {
-    RunInfo ri = {o, &u.r, data_abs, &train, &test, ntrain, nitrt_pool_threads(u.pool), o->resume, start, step, at.steps};
+    RunInfo ri = {o,         &u.r,  data_abs, &train,  &test, ntrain, nitrt_pool_threads(u.pool),
+                  o->resume, start, step,     at.steps};
     nitrt_log_run(log, &ri);
     if (fflush(log) != 0) {
       nitrt_error("%s: write error", o->log);
@@ -368,7 +371,7 @@ int nitrt_cmd_train(const Options *o) {
     s.epochs = u.r.epochs;
     s.masters = m->recipe.kind != NIT_RECIPE_NITI;
     const uint64_t done = e == (int32_t)start + 1 ? at.steps : 0; /* steps of this epoch already done */
-    s.lr = nitrt_recipe_lr(&u.r, e, step - done, steps); /* at the epoch's first step */
+    s.lr = nitrt_recipe_lr(&u.r, e, step - done, steps);          /* at the epoch's first step */
     s.model = m;
     s.params = u.params;
     s.mu = mu;
@@ -429,7 +432,8 @@ int nitrt_cmd_train(const Options *o) {
       goto out;
     }
     s.train_n = ntrain;
-    s.timed_n = ntrain - ((int64_t)done * u.r.batch < ntrain ? (int64_t)done * u.r.batch : ntrain); /* by this process */
+    s.timed_n =
+        ntrain - ((int64_t)done * u.r.batch < ntrain ? (int64_t)done * u.r.batch : ntrain); /* by this process */
     s.loss_q24 = loss / ntrain;
     s.train_ns = nitrt_now_ns() - t0;
     int64_t vloss = 0;
