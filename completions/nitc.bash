@@ -9,9 +9,10 @@
 #
 #   complete -F _nitc_model lenet5 ./lenet5
 #
-# It then completes the commands (train, eval, predict, info, help), the
-# options of the command given (nitc-model(1)) and file or directory
-# arguments. The lists follow compiler/main.c and runtime/cli.c; the ctest
+# It then completes the commands (train, eval, predict, export, info,
+# inspect, help), the options of the command given (nitc-model(1)) and file
+# or directory arguments: checkpoints for --load and inspect, a directory
+# for export's -o/--out. The lists follow compiler/main.c and runtime/cli.c; the ctest
 # companions_completion checks them against those files.
 
 _nitc_opts='-o --target --cpu --features --emit -O0 -O1 -O2 -O3 --check --batch
@@ -88,11 +89,17 @@ _nitc_values() {
 }
 
 # Options of each command of a training executable (runtime/cli.c, FLAGS).
-_nitc_model_train='--data --epochs --batch --seed --save --save-init --resume --log
-  --threads --rounding --round-act --round-err --round-grad --update-bits --decay
-  --lr --momentum --holdout --limit --test-limit --quiet --help'
-_nitc_model_eval='--load --data --test-limit --batch --per-sample --threads --quiet --help'
-_nitc_model_predict='--load --idx --raw --csv --index --count --batch --per-sample --threads --help'
+_nitc_model_train='--data --epochs --batch --seed --save --save-every --save-best
+  --save-init --resume --log --threads --rounding --round-act --round-err --round-grad
+  --update-bits --decay --lr --momentum --holdout --limit --test-limit --quiet
+  --progress --help'
+_nitc_model_eval='--load --data --test-limit --batch --per-sample --per-class --json
+  --threads --quiet --help'
+_nitc_model_predict='--load --idx --raw --csv --index --count --batch --per-sample
+  --logits --threads --help'
+_nitc_model_export='--load --out -o --verify --help'
+_nitc_model_info='--load --help'
+_nitc_model_inspect='--load --help'
 
 _nitc_model() {
   local cur prev pre
@@ -103,27 +110,58 @@ _nitc_model() {
 
 _nitc_model_values() {
   if ((COMP_CWORD == 1)); then
-    COMPREPLY=($(compgen -W 'train eval predict info help --help --version version' -- "$cur"))
+    COMPREPLY=($(compgen -W 'train eval predict export info inspect help --help --version
+      version' -- "$cur"))
     return
   fi
   case $prev in
-  --data) _nitc_dirs; return ;;
-  --save | --save-init | --resume | --load | --log | --idx | --raw | --csv) _nitc_files; return ;;
+  --data | --out | -o) _nitc_dirs; return ;;
+  --save | --save-init | --save-best | --resume | --load | --log | --idx | --raw | --csv)
+    _nitc_files
+    return ;;
   --rounding | --round-act | --round-err | --round-grad)
     COMPREPLY=($(compgen -W 'pseudo stochastic nearest' -- "$cur"))
     return ;;
   --decay) COMPREPLY=($(compgen -W 'on off' -- "$cur")); return ;;
   --epochs | --batch | --seed | --threads | --update-bits | --lr | --momentum | --holdout | \
-    --limit | --test-limit | --index | --count) return ;; # numbers
+    --limit | --test-limit | --index | --count | --save-every | --progress | --verify)
+    return ;; # numbers
   esac
   local opts
   case ${COMP_WORDS[1]} in
   train) opts=$_nitc_model_train ;;
   eval) opts=$_nitc_model_eval ;;
   predict) opts=$_nitc_model_predict ;;
-  *) return ;; # info, help, --version take nothing
+  export) opts=$_nitc_model_export ;;
+  info) opts=$_nitc_model_info ;;
+  inspect) # inspect CKPT: the checkpoint as a plain argument, once
+    if _nitc_model_has_ckpt; then
+      opts=--help
+    elif [[ $cur == -* ]]; then
+      opts=$_nitc_model_inspect
+    else
+      _nitc_files
+      return
+    fi
+    ;;
+  *) return ;; # help, --version take nothing
   esac
   [[ -z $cur || $cur == -* ]] && COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+}
+
+# _nitc_model_has_ckpt: inspect's command line before the word being
+# completed already names its checkpoint (a plain argument or --load).
+_nitc_model_has_ckpt() {
+  local i w
+  for ((i = 2; i < COMP_CWORD; i++)); do
+    w=${COMP_WORDS[i]}
+    case $w in
+    --load | --load=*) return 0 ;;
+    = | -*) ;;
+    *) [[ ${COMP_WORDS[i - 1]} != --load && ${COMP_WORDS[i - 1]} != = ]] && return 0 ;;
+    esac
+  done
+  return 1
 }
 
 complete -F _nitc nitc

@@ -24,7 +24,9 @@
  *   120  8  shuffle seed              128  8  training samples used
  *   136 96  recipe: batch, epochs, act/err/grad rounding, nsched, mu[8],
  *           mu_from[8], decay, holdout (int32 each)
- *   232  8  limit                     240  4  parameter tensors, 244 4 zero
+ *   232  8  limit                     240  4  parameter tensors
+ *   244  4  0 at an epoch end, 1 inside an epoch (--save-every): the epoch
+ *           position follows the data directory
  *   248  8  params slab bytes P
  *   256  4  training data format      260  4  quantization (0 pixels, 1 columns)
  *   264  4  input exponent            268  4  zero
@@ -36,6 +38,8 @@
  *   336  P  params slab (int16 tensors as little-endian pairs)
  *   .    K  column shifts, int8
  *   .    L  data directory, UTF-8/bytes, no NUL
+ *   .   24  only inside an epoch: steps of the epoch done, its training
+ *           predictions right so far, its summed loss so far (Q24), 8 each
  *   end  4  CRC-32 (IEEE 802.3, reflected 0xEDB88320) of all bytes before it
  *
  * Format 1 is the first 256 bytes of this header followed directly by the
@@ -119,7 +123,8 @@ static size_t path_len(const Ckpt *c) { return strnlen(c->data, NITRT_PATH_MAX);
 
 int64_t nitrt_ckpt_size(const NitModel *m, const Ckpt *c) {
   int64_t k = c->q.kind == NITRT_QUANT_COLUMNS ? c->q.ncols : 0;
-  return header_size(m, model_version(m)) + m->param_bytes + k + (int64_t)path_len(c) + 4;
+  return header_size(m, model_version(m)) + m->param_bytes + k + (int64_t)path_len(c) +
+         (c->pos ? NITRT_CKPT_POS_BYTES : 0) + 4;
 }
 
 void nitrt_ckpt_free(Ckpt *c) { nitrt_quant_free(&c->q); }
@@ -411,6 +416,13 @@ uint8_t *nitrt_ckpt_serialize(const NitModel *m, const Ckpt *c, size_t *len) {
   }
   if (k) memcpy(b + header + m->param_bytes, c->q.shift, k);
   memcpy(b + header + m->param_bytes + k, c->data, l);
+  if (c->pos) { /* inside an epoch */
+    put32(b + 244, 1);
+    uint8_t *e = b + header + m->param_bytes + k + l;
+    put64(e, c->pos);
+    put64(e + 8, (uint64_t)c->pos_correct);
+    put64(e + 16, (uint64_t)c->pos_loss_q24);
+  }
   put32(b + size - 4, nitrt_crc32(b, size - 4));
   *len = size;
   return b;
@@ -497,9 +509,9 @@ out:
 static int check_fields(const char *name, const NitModel *m, const uint8_t *b, const Ckpt *c) {
   if (memchr(c->name, 0, 64) == NULL) return bad(name, "the model name's length", 64, "at most 63 bytes");
   for (size_t i = strlen((const char *)b + 32); i < 64; i++) RANGE("a padding byte of the model name", b[32 + i], 0, 0);
-  RANGE("a reserved field (offset 244)", get32(b + 244), 0, 0);
+  RANGE("the epoch-position flag (offset 244)", get32(b + 244), 0, 1);
   if (check_recipe(name, &c->r)) return -1;
-  RANGE("the epochs completed", c->epoch, 0, c->r.epochs); /* 0: --save-init */
+  RANGE("the epochs completed", c->epoch, 0, c->r.epochs - (c->pos ? 1 : 0)); /* 0: --save-init */
   RANGE("the next epoch of the data order", c->shuffle_epoch, (long long)c->epoch + 1, (long long)c->epoch + 1);
   RANGE("the global step", c->step, c->epoch, INT64_MAX);
   if (c->shuffle_seed != c->r.seed) {
@@ -509,6 +521,14 @@ static int check_fields(const char *name, const NitModel *m, const uint8_t *b, c
   }
   RANGE("the training samples used", c->ntrain, 1, UINT32_MAX);
   if (c->r.limit > 0) RANGE("the training samples used plus the holdout", c->ntrain + c->r.holdout, 1, c->r.limit);
+  if (c->pos) { /* inside epoch epoch + 1 of ceil(ntrain / batch) steps */
+    int64_t steps = (c->ntrain + c->r.batch - 1) / c->r.batch;
+    RANGE("the steps done of the epoch in progress", c->pos, 1, steps);
+    RANGE("the global step", c->step, c->pos, INT64_MAX);
+    RANGE("the training predictions right so far in the epoch", c->pos_correct, 0,
+          c->pos == (uint64_t)steps ? c->ntrain : (int64_t)c->pos * c->r.batch);
+    RANGE("the training loss so far in the epoch", c->pos_loss_q24, 0, INT64_MAX);
+  }
   if (c->version < 2) return 0;
   const int64_t dim = nitrt_model_dim(m);
   RANGE("the training data format", c->train.format, NITRT_FMT_IDX, NITRT_FMT_CSV);
@@ -531,6 +551,126 @@ static int check_fields(const char *name, const NitModel *m, const uint8_t *b, c
       snprintf(f, sizeof f, "the shift of column %lld", (long long)k + 1);
       RANGE(f, c->q.shift[k], NITRT_SHIFT_MIN, NITRT_SHIFT_MAX);
     }
+  return 0;
+}
+
+int nitrt_ckpt_peek(const char *name, const uint8_t *b, size_t len, Ckpt *c, CkptLayout *l) {
+  memset(c, 0, sizeof *c);
+  memset(l, 0, sizeof *l);
+  if (len < 8 || memcmp(b, MAGIC, 8) != 0) {
+    nitrt_error("%s: not a nitc checkpoint (wrong magic)", name);
+    return -1;
+  }
+  if (len < 12) {
+    nitrt_error("%s: truncated checkpoint: %zu bytes", name, len);
+    return -1;
+  }
+  uint32_t version = get32(b + 8);
+  if (version < 1 || version > NITRT_CKPT_VERSION) {
+    nitrt_error("%s: checkpoint format version %u; this runtime reads versions 1 to %d", name, version,
+                NITRT_CKPT_VERSION);
+    return -1;
+  }
+  int64_t header = version == 1 ? HEADER_V1 : version == 2 ? HEADER_V2 : TENSORS_V3;
+  if (len < (size_t)header + 4) {
+    nitrt_error("%s: truncated checkpoint: %zu bytes, the header of format %u alone has %lld", name, len, version,
+                (long long)header + 4);
+    return -1;
+  }
+  uint64_t size = get64(b + 16);
+  if (size != len) {
+    nitrt_error("%s: truncated or corrupt checkpoint: the header says %llu bytes, the file has %zu", name,
+                (unsigned long long)size, len);
+    return -1;
+  }
+  uint32_t want = get32(b + len - 4), got = nitrt_crc32(b, len - 4);
+  if (want != got) {
+    nitrt_error("%s: corrupt checkpoint: checksum mismatch (stored 0x%08x, computed 0x%08x)", name, want, got);
+    return -1;
+  }
+  l->crc = want;
+  l->nparams = get32(b + 240);
+  if (version >= 3) {
+    if (get32(b + 560) != get32(b + 240) || l->nparams > NITRT_CKPT_TENSORS_MAX) {
+      nitrt_error("%s: invalid checkpoint: %u tensor records (offset 560) for %u parameter tensors (offset 240), "
+                  "expected the same number, at most %d",
+                  name, get32(b + 560), get32(b + 240), NITRT_CKPT_TENSORS_MAX);
+      return -1;
+    }
+    l->records = TENSORS_V3;
+    header = TENSORS_V3 + TENSOR_REC * l->nparams;
+  }
+  l->header = header;
+  uint64_t pbytes = get64(b + 248), k = 0, n = 0;
+  if (version >= 2) {
+    k = get64(b + 272);
+    n = get32(b + 328);
+  }
+  if (len < (size_t)header + 4) {
+    nitrt_error("%s: truncated checkpoint: %zu bytes, the header of %lld tensors alone has %lld", name, len,
+                (long long)l->nparams, (long long)header + 4);
+    return -1;
+  }
+  if (get32(b + 244) > 1) {
+    nitrt_error("%s: invalid checkpoint: the epoch-position flag (offset 244) is %u, expected 0..1", name,
+                get32(b + 244));
+    return -1;
+  }
+  uint64_t x = get32(b + 244) == 1 ? NITRT_CKPT_POS_BYTES : 0; /* the epoch position */
+  uint64_t rest = len - 4 - (uint64_t)header;
+  if (x > rest || pbytes > rest - x || k > rest - x - pbytes || n > rest - x - pbytes - k ||
+      pbytes + k + n + x != rest || n > NITRT_PATH_MAX) {
+    nitrt_error("%s: invalid checkpoint: a %lld-byte header, %llu parameter bytes, %llu column shifts and a "
+                "%llu-byte data directory do not make its %zu bytes",
+                name, (long long)header, (unsigned long long)pbytes, (unsigned long long)k, (unsigned long long)n, len);
+    return -1;
+  }
+  c->version = version;
+  c->abi = get32(b + 12);
+  c->fingerprint = get64(b + 24);
+  memcpy(c->name, b + 32, 64);
+  c->name[64] = '\0';
+  c->epoch = get32(b + 96);
+  c->shuffle_epoch = get32(b + 100);
+  c->step = get64(b + 104);
+  c->shuffle_seed = get64(b + 120);
+  c->ntrain = (int64_t)get64(b + 128);
+  get_recipe(b + 136, &c->r);
+  if (version >= 3) get_masters(b, &c->r);
+  c->r.seed = get64(b + 112);
+  c->r.limit = (int64_t)get64(b + 232);
+  c->param_bytes = (int64_t)pbytes;
+  c->params = b + header;
+  if (x) {
+    const uint8_t *e = b + len - 4 - x;
+    c->pos = get64(e);
+    c->pos_correct = (int64_t)get64(e + 8);
+    c->pos_loss_q24 = (int64_t)get64(e + 16);
+  }
+  if (version < 2) {
+    nitrt_quant_pixels(&c->q);
+    return 0;
+  }
+  c->train.format = (int32_t)get32(b + 256);
+  c->q.kind = (int32_t)get32(b + 260);
+  c->q.in_exp = (int32_t)get32(b + 264);
+  c->test.format = (int32_t)get32(b + 292);
+  c->train.n = (int64_t)get64(b + 296);
+  c->train.hash = get64(b + 304);
+  c->test.n = (int64_t)get64(b + 312);
+  c->test.hash = get64(b + 320);
+  l->c = (int32_t)get32(b + 280);
+  l->h = (int32_t)get32(b + 284);
+  l->w = (int32_t)get32(b + 288);
+  c->q.ncols = (int64_t)k;
+  if (k) {
+    c->q.shift = nitrt_alloc((size_t)k);
+    if (!c->q.shift) return -1;
+    memcpy(c->q.shift, b + header + pbytes, (size_t)k);
+  }
+  const uint8_t *d = b + header + pbytes + k;
+  for (uint64_t i = 0; i < n; i++) c->data[i] = d[i] ? (char)d[i] : '?'; /* a NUL is shown, not trusted */
+  c->data[n] = '\0';
   return 0;
 }
 
@@ -625,11 +765,23 @@ int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitMo
     nitrt_quant_pixels(&c->q); /* nominal: format 1 does not record its data */
   }
   /* the sizes of the variable parts must add up to the file's */
+  if (get32(b + 244) > 1) {
+    nitrt_error("%s: invalid checkpoint: the epoch-position flag (offset 244) is %u, expected 0..1", name,
+                get32(b + 244));
+    return -1;
+  }
+  uint64_t x = get32(b + 244) == 1 ? NITRT_CKPT_POS_BYTES : 0; /* the epoch position */
   uint64_t rest = len - header - 4 - pbytes;
-  if (len - header - 4 < pbytes || k > rest || l > rest - k || k + l != rest || l > NITRT_PATH_MAX) {
-    nitrt_error("%s: invalid checkpoint: %llu column shifts and a %llu-byte data directory "
-                "do not fit its %zu bytes",
-                name, (unsigned long long)k, (unsigned long long)l, len);
+  if (len - header - 4 < pbytes || x > rest || k > rest - x || l > rest - x - k || k + l + x != rest ||
+      l > NITRT_PATH_MAX) {
+    if (x)
+      nitrt_error("%s: invalid checkpoint: %llu column shifts, a %llu-byte data directory and a %d-byte epoch "
+                  "position do not fit its %zu bytes",
+                  name, (unsigned long long)k, (unsigned long long)l, NITRT_CKPT_POS_BYTES, len);
+    else
+      nitrt_error("%s: invalid checkpoint: %llu column shifts and a %llu-byte data directory "
+                  "do not fit its %zu bytes",
+                  name, (unsigned long long)k, (unsigned long long)l, len);
     return -1;
   }
   c->q.ncols = (int64_t)k;
@@ -641,6 +793,18 @@ int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitMo
   }
   memcpy(c->data, ps + pbytes + k, (size_t)l);
   c->data[l] = '\0';
+  if (x) {
+    const uint8_t *e = ps + pbytes + k + l;
+    c->pos = get64(e);
+    c->pos_correct = (int64_t)get64(e + 8);
+    c->pos_loss_q24 = (int64_t)get64(e + 16);
+    if (c->pos == 0) {
+      nitrt_error("%s: invalid checkpoint: the epoch position (flag at offset 244) says 0 steps done, expected 1 or "
+                  "more",
+                  name);
+      goto fail;
+    }
+  }
   if (memchr(ps + pbytes + k, 0, (size_t)l)) {
     nitrt_error("%s: invalid checkpoint: the data directory holds a NUL byte", name);
     goto fail;

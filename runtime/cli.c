@@ -2,14 +2,16 @@
  * cli.c: the training executable's command line.
  *
  *   PROG train [flags]   PROG eval [flags]   PROG predict [flags]
- *   PROG export [flags]  PROG info  PROG help | --help  PROG --version
+ *   PROG export [flags]  PROG info  PROG inspect CKPT  PROG help | --help
+ *   PROG --version
  *
  * Flags are `--name VALUE` or `--name=VALUE`. Each flag belongs to the
  * subcommands listed in its table row; anything else (unknown flag, a flag of
  * another subcommand, a missing value, a malformed number) is one error line
  * and exit status 1. Recipe flags record themselves in Options.set so that
  * train can tell "given" from "default" when it merges the model's recipe, a
- * checkpoint's recipe and the command line.
+ * checkpoint's recipe and the command line. A mistyped command or flag
+ * gets a "did you mean" when one name is close (nitrt_close_to).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -49,12 +51,19 @@ enum {
   F_LOGITS,
   F_OUT,
   F_VERIFY,
+  F_PER_CLASS,
+  F_JSON,
+  F_SAVE_BEST,
+  F_PROGRESS,
+  F_SAVE_EVERY,
 };
 
 #define T (1u << CMD_TRAIN)
 #define E (1u << CMD_EVAL)
 #define P (1u << CMD_PREDICT)
 #define X (1u << CMD_EXPORT)
+#define I (1u << CMD_INFO)
+#define N (1u << CMD_INSPECT)
 
 static const struct Flag {
   const char *name;
@@ -83,7 +92,7 @@ static const struct Flag {
     {"limit", F_LIMIT, true, T},
     {"test-limit", F_TEST_LIMIT, true, T | E},
     {"quiet", F_QUIET, false, T | E},
-    {"load", F_LOAD, true, E | P | X},
+    {"load", F_LOAD, true, E | P | I | N | X},
     {"idx", F_IDX, true, P},
     {"raw", F_RAW, true, P},
     {"csv", F_CSV, true, P},
@@ -93,9 +102,45 @@ static const struct Flag {
     {"logits", F_LOGITS, false, P},
     {"out", F_OUT, true, X},
     {"verify", F_VERIFY, true, X},
+    {"per-class", F_PER_CLASS, false, E},
+    {"json", F_JSON, false, E},
+    {"save-best", F_SAVE_BEST, true, T},
+    {"progress", F_PROGRESS, true, T},
+    {"save-every", F_SAVE_EVERY, true, T},
 };
+#define NFLAGS (sizeof FLAGS / sizeof FLAGS[0])
 
-static const char *const CMD_NAMES[] = {"", "train", "eval", "info", "predict", "help", "version", "export"};
+static const char *const CMD_NAMES[] = {"", "train", "eval", "info", "predict", "help", "version", "inspect", "export"};
+#define NCMDS ((int)(sizeof CMD_NAMES / sizeof CMD_NAMES[0]))
+
+/* The flag closest to `name` (len bytes) that is a plausible typo of it,
+ * preferring the flags of command `cmd`; NULL when none is. */
+static const char *flag_guess(const char *name, size_t len, int cmd) {
+  char typed[33];
+  size_t n = len < 32 ? len : 32;
+  memcpy(typed, name, n);
+  typed[n] = '\0';
+  const char *best = NULL;
+  int bd = 1 << 30;
+  for (int pass = 0; pass < 2 && !best; pass++)
+    for (size_t k = 0; k < NFLAGS; k++) {
+      if (pass == 0 && !(FLAGS[k].cmds & (1u << cmd))) continue;
+      int d = nitrt_edit_distance(typed, FLAGS[k].name);
+      if (d < bd && nitrt_close_to(typed, FLAGS[k].name)) {
+        bd = d;
+        best = FLAGS[k].name;
+      }
+    }
+  return best;
+}
+
+static const char *cmd_guess(const char *typed) {
+  for (int c = 1; c < NCMDS; c++)
+    if (nitrt_close_to(typed, CMD_NAMES[c])) return CMD_NAMES[c];
+  return NULL;
+}
+
+
 
 /* Strict decimal integer in [lo, hi]. */
 static int parse_int(const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out) {
@@ -150,9 +195,12 @@ static int parse_round(const char *flag, const char *s, int32_t *out) {
 
 int nitrt_parse_args(int argc, char **argv, Options *o) {
   memset(o, 0, sizeof *o);
-  o->threads = 0; /* all online cores */
+  o->threads = 0;               /* all online cores */
+  o->progress_ns = 10000000000; /* between plain progress lines: 10 s */
+  o->argc = argc;
+  o->argv = argv;
   if (argc < 2) {
-    nitrt_error("missing command: expected train, eval, predict, export, info or help "
+    nitrt_error("missing command: expected train, eval, predict, export, info, inspect or help "
                 "(see '%s help')",
                 nitrt_prog);
     return -1;
@@ -162,11 +210,14 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
   else if (!strcmp(c, "eval")) o->cmd = CMD_EVAL;
   else if (!strcmp(c, "info")) o->cmd = CMD_INFO;
   else if (!strcmp(c, "predict")) o->cmd = CMD_PREDICT;
+  else if (!strcmp(c, "inspect")) o->cmd = CMD_INSPECT;
   else if (!strcmp(c, "export")) o->cmd = CMD_EXPORT;
   else if (!strcmp(c, "help") || !strcmp(c, "--help") || !strcmp(c, "-h")) o->cmd = CMD_HELP;
   else if (!strcmp(c, "--version") || !strcmp(c, "version")) o->cmd = CMD_VERSION;
   else {
-    nitrt_error("unknown command '%s': expected train, eval, predict, export, info or help", c);
+    const char *g = cmd_guess(c);
+    if (g) nitrt_error("unknown command '%s' (did you mean '%s'?)", c, g);
+    else nitrt_error("unknown command '%s': expected train, eval, predict, export, info, inspect or help", c);
     return -1;
   }
   o->verify = 64;
@@ -181,17 +232,25 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
       o->cmd = CMD_HELP;
       return 0;
     }
+    if (o->cmd == CMD_INSPECT && !o->load && a[0] != '-') { /* inspect CKPT */
+      o->load = a;
+      continue;
+    }
     if (strncmp(a, "--", 2) != 0) {
-      nitrt_error("unexpected argument '%s' (see '%s help')", a, nitrt_prog);
+      const char *g = a[0] == '-' && a[1] ? flag_guess(a + 1, strcspn(a + 1, "="), o->cmd) : NULL;
+      if (g) nitrt_error("unexpected argument '%s' (did you mean '--%s'?)", a, g);
+      else nitrt_error("unexpected argument '%s' (see '%s help')", a, nitrt_prog);
       return -1;
     }
     const char *name = a + 2, *eq = strchr(name, '=');
     size_t len = eq ? (size_t)(eq - name) : strlen(name);
     const struct Flag *f = NULL;
-    for (size_t k = 0; k < sizeof FLAGS / sizeof FLAGS[0]; k++)
+    for (size_t k = 0; k < NFLAGS; k++)
       if (strlen(FLAGS[k].name) == len && !strncmp(FLAGS[k].name, name, len)) f = &FLAGS[k];
     if (!f) {
-      nitrt_error("unknown option '%.*s' (see '%s help')", (int)len + 2, a, nitrt_prog);
+      const char *g = flag_guess(name, len, o->cmd);
+      if (g) nitrt_error("unknown option '%.*s' (did you mean '--%s'?)", (int)len + 2, a, g);
+      else nitrt_error("unknown option '%.*s' (see '%s help')", (int)len + 2, a, nitrt_prog);
       return -1;
     }
     if (!(f->cmds & (1u << o->cmd))) {
@@ -334,6 +393,24 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
     case F_LOGITS: o->logits = true; break;
     case F_OUT: o->out = v; break;
     case F_VERIFY: rc = parse_int(f->name, v, 1, 1000000, &o->verify); break;
+    case F_PER_CLASS: o->per_class = true; break;
+    case F_JSON: o->json = true; break;
+    case F_SAVE_BEST: o->save_best = v; break;
+    case F_SAVE_EVERY: rc = parse_int(f->name, v, 1, INT64_MAX, &o->save_every); break;
+    case F_PROGRESS: { /* seconds, a decimal: n / 10^f */
+      uint64_t n = 0;
+      int32_t dp = 0;
+      rc = nitrt_parse_decimal(f->name, v, &n, &dp);
+      if (!rc && nitrt_decimal_cmp(n, dp, 86400, 0) > 0) {
+        nitrt_error("--progress: expected seconds from 0 to 86400, got '%s'", v);
+        rc = -1;
+      }
+      if (!rc) {
+        o->progress_ns = (int64_t)n;
+        for (int32_t k = dp; k < 9; k++) o->progress_ns *= 10;
+      }
+      break;
+    }
     case F_INDEX:
       rc = parse_int(f->name, v, 0, INT64_MAX, &o->index);
       o->set |= SET_INDEX;
@@ -344,6 +421,11 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
       break;
     }
     if (rc) return -1;
+  }
+  if (o->cmd == CMD_INFO && o->load) o->cmd = CMD_INSPECT; /* info --load CKPT */
+  if (o->cmd == CMD_INSPECT && !o->load) {
+    nitrt_error("inspect needs a checkpoint: %s inspect CKPT", nitrt_prog);
+    return -1;
   }
   if (o->cmd == CMD_EVAL && !o->load) {
     nitrt_error("eval needs --load CKPT");
@@ -374,10 +456,12 @@ void nitrt_usage(FILE *f) {
           "usage:\n"
           "  %s train [options]      train, evaluating on the test set after every epoch\n"
           "  %s eval --load CKPT [--data DIR] [--test-limit N] [--batch B] [--per-sample]\n"
+          "          [--per-class] [--json]\n"
           "  %s predict --load CKPT (--idx FILE | --raw FILE | --csv FILE) [--index I]\n"
           "          [--count N] [--batch B] [--per-sample] [--logits]\n"
           "  %s export --load CKPT -o DIR [--verify N]   the network as plain integer C\n"
           "  %s info                 layers, shapes, memory, recipe, how it was built\n"
+          "  %s inspect CKPT         what a checkpoint holds (also: info --load CKPT)\n"
           "  %s help | --help        this text\n"
           "  %s --version\n"
           "\n"
@@ -388,9 +472,13 @@ void nitrt_usage(FILE *f) {
           "  --batch B             samples per step, at most %d (compiled maximum)\n"
           "  --seed S              seed of init, data order and rounding [%llu]\n"
           "  --save CKPT           write a checkpoint after every epoch\n"
+          "  --save-every N        also write --save's checkpoint every N steps inside epochs\n"
+          "                        (and at Ctrl-C); a resume continues the epoch bit for bit\n"
+          "  --save-best CKPT      write the checkpoint of the epoch with the best validation\n"
+          "                        accuracy (test accuracy without --holdout)\n"
           "  --save-init CKPT      write the initial state (epoch 0) before the first step\n"
           "  --resume CKPT         continue a run from a checkpoint\n"
-          "  --log FILE.jsonl      one JSON object per epoch\n"
+          "  --log FILE.jsonl      a run record, then one JSON object per epoch (appended)\n"
           "  --rounding MODE       pseudo | stochastic | nearest for all three roundings\n"
           "  --round-act MODE, --round-err MODE, --round-grad MODE   one rounding each\n"
           "  --update-bits SCHED   update bits m_u, e.g. 3 or 3,2@5 (2 from epoch 5)\n"
@@ -403,6 +491,7 @@ void nitrt_usage(FILE *f) {
           "  --test-limit N        test on the first N samples only\n"
           "  --threads T           worker threads (default: all cores); results never depend on T\n"
           "  --quiet               no progress bar and no per-epoch lines\n"
+          "  --progress S          off a terminal, a progress line every S seconds [10; 0: none]\n"
           "\n"
           "eval and predict run batches of --batch samples (default: the checkpoint's);\n"
           "a sample's logits depend on the other samples of its batch (per-batch\n"
@@ -412,9 +501,10 @@ void nitrt_usage(FILE *f) {
           "\n"
           "export writes DIR/<model>.h and DIR/<model>.c: dependency-free C99 computing\n"
           "exactly what predict --per-sample computes, checked on --verify N samples\n"
-          "(default 64) before anything is written (docs/deploy.md).\n",
+          "(default 64) before anything is written (docs/deploy.md).\n"
+          "eval --per-class adds the accuracy of every class and the confusion matrix;\n"
+          "eval --json prints one JSON object instead of text.\n",
           nitrt_prog, m->name, m->compiler ? m->compiler : "?", nitrt_prog, nitrt_prog, nitrt_prog, nitrt_prog,
-          nitrt_prog,
-          nitrt_prog, nitrt_prog, m->recipe.data ? m->recipe.data : "(none)",
+          nitrt_prog, nitrt_prog, nitrt_prog, nitrt_prog, m->recipe.data ? m->recipe.data : "(none)",
           m->recipe.epochs > 0 ? m->recipe.epochs : 1, m->batch, (unsigned long long)m->recipe.seed);
 }

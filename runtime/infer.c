@@ -41,6 +41,8 @@ int nitrt_cmd_eval(const Options *o) {
   Ckpt ck;
   memset(&ck, 0, sizeof ck);
   Dataset test = {0};
+  ClassStats cs;
+  memset(&cs, 0, sizeof cs);
   int rc = -1;
   if (load_run(o, &u, &ck)) goto out;
   const char *dir = nitrt_data_dir(o, m, &ck, o->load);
@@ -51,16 +53,41 @@ int nitrt_cmd_eval(const Options *o) {
                "on other data",
                dir, nitrt_print_desc(a, &test.print), o->load, nitrt_print_desc(b, &ck.test));
   }
+  if (o->per_class && nitrt_class_stats_alloc(&cs, m->classes)) goto out;
   int64_t t0 = nitrt_now_ns();
   int64_t correct = 0, loss = 0;
-  nitrt_evaluate(&u, &test, 0, test.n, nitrt_mu_for_epoch(&u.r, (int32_t)ck.epoch), &correct, &loss);
+  nitrt_evaluate_classes(&u, &test, 0, test.n, nitrt_mu_for_epoch(&u.r, (int32_t)ck.epoch), &correct, &loss,
+                         o->per_class ? &cs : NULL);
   int64_t ns = nitrt_now_ns() - t0;
+  int64_t rate = ns > 0 ? test.n * 1000000000 / ns : 0;
   char a[32], l[32];
-  printf("test %s%%  loss %s  (%lld/%lld correct)  epoch %u  %lld samples/s\n",
-         nitrt_fmt_dec(a, nitrt_ratio(correct, test.n, 4), 2), nitrt_fmt_dec(l, nitrt_q24_dec(loss / test.n, 4), 4),
-         (long long)correct, (long long)test.n, ck.epoch, (long long)(ns > 0 ? test.n * 1000000000 / ns : 0));
+  if (o->json) {
+    fputs("{\"checkpoint\":", stdout);
+    nitrt_json_str(stdout, o->load);
+    fputs(",\"model\":", stdout);
+    nitrt_json_str(stdout, m->name);
+    printf(",\"fingerprint\":\"0x%016llx\",\"epoch\":%u,\"step\":%llu,\"data\":", (unsigned long long)m->fingerprint,
+           ck.epoch, (unsigned long long)ck.step);
+    nitrt_json_str(stdout, dir);
+    printf(",\"batch\":%d,\"per_sample\":%s,\"test_acc\":%s,\"test_loss\":%s,\"test_correct\":%lld,"
+           "\"test_samples\":%lld,\"samples_per_sec\":%lld",
+           u.r.batch, o->per_sample ? "true" : "false", nitrt_fmt_dec(a, nitrt_ratio(correct, test.n, 4), 4),
+           nitrt_fmt_dec(l, nitrt_q24_dec(loss / test.n, 4), 4), (long long)correct, (long long)test.n,
+           (long long)rate);
+    if (o->per_class) {
+      putchar(',');
+      nitrt_json_classes(stdout, &cs);
+    }
+    fputs("}\n", stdout);
+  } else {
+    printf("test %s%%  loss %s  (%lld/%lld correct)  epoch %u  %lld samples/s\n",
+           nitrt_fmt_dec(a, nitrt_ratio(correct, test.n, 4), 2), nitrt_fmt_dec(l, nitrt_q24_dec(loss / test.n, 4), 4),
+           (long long)correct, (long long)test.n, ck.epoch, (long long)rate);
+    if (o->per_class) nitrt_print_classes(stdout, &cs);
+  }
   rc = 0;
 out:
+  nitrt_class_stats_free(&cs);
   nitrt_data_free(&test);
   nitrt_ckpt_free(&ck);
   nitrt_run_free(&u);

@@ -32,6 +32,7 @@ int nitrt_main(int argc, char **argv) {
   case CMD_PREDICT: rc = nitrt_cmd_predict(&o); break;
   case CMD_EXPORT: rc = nitrt_cmd_export(&o); break;
   case CMD_INFO: rc = nitrt_cmd_info(); break;
+  case CMD_INSPECT: rc = nitrt_cmd_inspect(&o); break;
   case CMD_HELP: nitrt_usage(stdout); break;
   case CMD_VERSION:
     printf("%s (model %s), runtime nitrt %s, built by %s for %s\n", nitrt_prog, nit_model.name, NITRT_VERSION,

@@ -23,6 +23,7 @@
  *   train.c       parameter init and the epoch loop (`train`)
  *   infer.c       `eval` and `predict`
  *   report.c      progress bar, per-epoch lines, JSON lines, `info`
+ *   inspect.c     `inspect CKPT`: what a checkpoint holds
  *   main.c        nitrt_main (dispatch to a command) and main(), alone so
  *                 tests can link the library with their own main
  *
@@ -80,6 +81,17 @@ int nitrt_read_file(const char *path, const char *what, uint8_t **buf, size_t *l
 FILE *nitrt_open_log(const char *path, bool append);
 bool nitrt_exists(const char *path);
 int64_t nitrt_now_ns(void); /* monotonic clock */
+/* s as a JSON string, quotes included: ", \ and control bytes escaped,
+ * bytes that are not valid UTF-8 written as \ufffd. */
+void nitrt_json_str(FILE *f, const char *s);
+/* Columns of the terminal on fd: TIOCGWINSZ, else $COLUMNS, else 80. */
+int nitrt_term_cols(int fd);
+/* Edit distance (with adjacent transpositions) of the first 32 bytes of a
+ * and b, for "did you mean". */
+int nitrt_edit_distance(const char *a, const char *b);
+/* Whether `typed` is a plausible typo of `cand`: none for 1-2 characters,
+ * then a distance of 1, 2 or 3 as names grow (as nitc's diagnostics). */
+bool nitrt_close_to(const char *typed, const char *cand);
 
 /* --------------------------------------------------------------- threads.c */
 
@@ -184,7 +196,7 @@ const char *nitrt_round_name(int32_t mode);
 
 /* ------------------------------------------------------------------- cli.c */
 
-enum { CMD_NONE, CMD_TRAIN, CMD_EVAL, CMD_INFO, CMD_PREDICT, CMD_HELP, CMD_VERSION, CMD_EXPORT };
+enum { CMD_NONE, CMD_TRAIN, CMD_EVAL, CMD_INFO, CMD_PREDICT, CMD_HELP, CMD_VERSION, CMD_INSPECT, CMD_EXPORT };
 
 /* Bits of Options.set: which flags the user gave explicitly. */
 enum {
@@ -228,6 +240,13 @@ typedef struct Options {
   int64_t index, count; /* predict --index I, --count N */
   int32_t threads;      /* --threads T (accepted; no effect yet) */
   bool quiet;           /* --quiet */
+  bool per_class;       /* eval --per-class: per-class accuracy, confusion matrix */
+  bool json;            /* eval --json: one JSON object on stdout */
+  const char *save_best; /* train --save-best CKPT: the epoch of best val/test accuracy */
+  int64_t save_every;   /* train --save-every N: --save's checkpoint every N steps inside epochs (0: none) */
+  int64_t progress_ns;  /* train --progress S: plain progress lines every S s off a terminal (0: none) */
+  int argc;             /* the command line, for the log's run record */
+  char **argv;
 } Options;
 
 /* Parse argv into *o. 0 on success; -1 after one error line. */
@@ -357,7 +376,15 @@ typedef struct Ckpt {
   InputQuant q;                  /* the training inputs' quantization (load: owned) */
   DataPrint train, test;         /* identity of the training and test sets */
   char data[NITRT_PATH_MAX + 1]; /* data directory, absolute when resolvable; "" unknown */
+  /* Inside an epoch (train --save-every): pos steps of epoch `epoch + 1`
+   * are done (1..its steps; the last: trained, not yet evaluated). 0: at
+   * the end of epoch `epoch`. Recorded after the data directory, flagged at
+   * offset 244. */
+  uint64_t pos;
+  int64_t pos_correct;  /* the epoch's training predictions right so far */
+  int64_t pos_loss_q24; /* the epoch's summed training loss so far, Q24 */
 } Ckpt;
+#define NITRT_CKPT_POS_BYTES 24 /* the epoch position: pos, correct, loss */
 
 /* Bytes of the serialized checkpoint. */
 int64_t nitrt_ckpt_size(const NitModel *m, const Ckpt *c);
@@ -370,6 +397,22 @@ uint8_t *nitrt_ckpt_serialize(const NitModel *m, const Ckpt *c, size_t *len);
 int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitModel *m, Ckpt *c, void *params);
 void nitrt_ckpt_free(Ckpt *c);
 uint32_t nitrt_crc32(const uint8_t *p, size_t n);
+
+/* Where the parts of a checkpoint lie, for `inspect`. */
+typedef struct CkptLayout {
+  int64_t header;  /* bytes before the parameters */
+  int64_t nparams; /* parameter tensors (offset 240) */
+  int64_t records; /* format 3: offset of the tensor records (32 bytes each), else 0 */
+  int32_t c, h, w; /* format 2 and later: the input shape recorded */
+  uint32_t crc;    /* the stored CRC-32 (it matched) */
+} CkptLayout;
+#define NITRT_CKPT_TENSORS_MAX (1 << 20) /* most tensor records a format-3 file may claim */
+/* Read a checkpoint without a model: magic, version, size, CRC and that
+ * its parts add up to its size are checked (-1 after one message naming
+ * `name`); the fields are then filled as recorded, NOT checked against any
+ * model or range (nitrt_ckpt_parse does that). c->params points into b.
+ * Free with nitrt_ckpt_free. */
+int nitrt_ckpt_peek(const char *name, const uint8_t *b, size_t len, Ckpt *c, CkptLayout *l);
 
 /* ------------------------------------------------------------- ckpt_file.c */
 
@@ -408,6 +451,21 @@ NitCtx nitrt_run_ctx(const Run *u, uint64_t step, int32_t n, int32_t in_exp, int
 /* Forward over samples [from, from+count) of d: correct predictions and the
  * summed loss (Q24), in batches of u->r.batch. */
 void nitrt_evaluate(Run *u, const Dataset *d, int64_t from, int64_t count, int32_t mu, int64_t *correct, int64_t *loss);
+
+/* Per-class counts of an evaluation (eval --per-class). */
+#define NITRT_CONFUSION_MAX 256 /* classes up to which the confusion matrix is kept */
+typedef struct ClassStats {
+  int32_t classes;
+  int64_t *samples;   /* (classes) samples of each true class */
+  int64_t *correct;   /* (classes) of them predicted right */
+  int64_t *predicted; /* (classes) predictions of each class */
+  int64_t *confusion; /* (classes, classes): row true, column predicted; NULL above NITRT_CONFUSION_MAX */
+} ClassStats;
+int nitrt_class_stats_alloc(ClassStats *cs, int32_t classes); /* 0 or -1 (message) */
+void nitrt_class_stats_free(ClassStats *cs);
+/* nitrt_evaluate that also counts per class into cs (NULL: not). */
+void nitrt_evaluate_classes(Run *u, const Dataset *d, int64_t from, int64_t count, int32_t mu, int64_t *correct,
+                            int64_t *loss, ClassStats *cs);
 /* 0 when `batch` fits the compiled maximum, else -1 after a message that
  * names where the batch came from: --batch (ckpt NULL) or checkpoint ckpt. */
 int nitrt_check_batch(const NitModel *m, int32_t batch, const char *ckpt);
@@ -440,6 +498,7 @@ typedef struct EpochStats {
   uint64_t step;    /* global step after the epoch */
   int64_t loss_q24; /* mean training loss, Q24 nats */
   int64_t train_correct, train_n;
+  int64_t timed_n;            /* samples trained by this process (samples/s); < train_n after a mid-epoch resume */
   int64_t val_correct, val_n; /* val_n == 0: no holdout */
   int64_t test_correct, test_n;
   int64_t test_loss_q24;
@@ -448,26 +507,56 @@ typedef struct EpochStats {
   NitS31 lr;                  /* eta at the epoch's first step */
   const NitModel *model;      /* masters: the exponents are read from */
   const void *params;         /*   the params slab (pstate) */
+  int32_t mu;                 /* niti: the epoch's update bits m_u */
+  bool best;                  /* --save-best: this epoch is saved as the best */
 } EpochStats;
 
+/* Progress of an epoch on stderr: a bar redrawn in place on a terminal,
+ * fitted to its width; plain lines every `plain_ns` elsewhere. */
+enum { NITRT_PROGRESS_OFF, NITRT_PROGRESS_BAR, NITRT_PROGRESS_LINES };
 typedef struct Progress {
-  bool on;             /* stderr is a terminal and not --quiet */
+  int mode;            /* NITRT_PROGRESS_* */
+  int64_t plain_ns;    /* LINES: nanoseconds between lines */
   int64_t total, done; /* steps this epoch */
+  int64_t skip;        /* steps done before this process (a resume inside the epoch) */
   int64_t samples;
   int64_t start_ns, last_ns;
   int64_t loss_sum_q24, loss_n;
   int32_t epoch, epochs;
-  int width; /* characters last printed */
+  int width; /* BAR: characters last printed */
 } Progress;
 
-void nitrt_progress_start(Progress *p, bool on, int32_t epoch, int32_t epochs, int64_t total);
+void nitrt_progress_start(Progress *p, int mode, int64_t plain_ns, int32_t epoch, int32_t epochs, int64_t total);
 void nitrt_progress_step(Progress *p, int64_t samples, int64_t loss_sum_q24);
 void nitrt_progress_end(Progress *p);
 void nitrt_print_epoch(FILE *f, const EpochStats *s);
 void nitrt_log_epoch(FILE *f, const EpochStats *s);
+/* What the first record of a run in the --log file says about it. */
+typedef struct RunInfo {
+  const Options *o;   /* the command line (argv), paths */
+  const RunRecipe *r; /* the effective recipe */
+  const char *data;   /* the data directory, absolute when resolvable */
+  const Dataset *train, *test;
+  int64_t ntrain;     /* training samples used (after limit and holdout) */
+  int32_t threads;    /* worker threads */
+  const char *resume; /* resumed from this checkpoint, or NULL */
+  uint32_t epoch;     /*   its epochs completed */
+  uint64_t step;      /*   and global step */
+  uint64_t pos;       /*   and steps of the next epoch done (0: at an epoch end) */
+} RunInfo;
+void nitrt_log_run(FILE *f, const RunInfo *ri);
+/* eval --per-class: the table of classes and the confusion matrix as text;
+ * as JSON members "per_class":[...],"confusion":[[...]] (null when not kept). */
+void nitrt_print_classes(FILE *f, const ClassStats *cs);
+void nitrt_json_classes(FILE *f, const ClassStats *cs);
 /* An S31 value as a decimal with up to 12 places ("0.099999999977") into
  * buf (64 bytes). */
 char *nitrt_fmt_s31(char *buf, NitS31 v);
 int nitrt_cmd_info(void);
+/* The lines of a recipe after `info`'s first (k: the compiled recipe, for
+ * bit widths; NULL: not shown). */
+void nitrt_print_recipe(FILE *f, const RunRecipe *r, const NitRecipe *k);
+/* `inspect CKPT` (inspect.c). */
+int nitrt_cmd_inspect(const Options *o);
 
 #endif

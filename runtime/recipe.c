@@ -151,6 +151,10 @@ bad:
 
 char *nitrt_fmt_decimal(char *buf, uint64_t n, int32_t f) {
   char digits[32];
+  if (f > NITRT_DEC_F_MAX + 9) { /* never from a checked recipe: keep to the buffer */
+    snprintf(buf, 32, "?");
+    return buf;
+  }
   int len = snprintf(digits, sizeof digits, "%llu", (unsigned long long)n);
   int k = 0;
   if (f <= 0) {

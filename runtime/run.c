@@ -106,10 +106,33 @@ NitCtx nitrt_run_ctx(const Run *u, uint64_t step, int32_t n, int32_t in_exp, int
   return c;
 }
 
+int nitrt_class_stats_alloc(ClassStats *cs, int32_t classes) {
+  memset(cs, 0, sizeof *cs);
+  cs->classes = classes;
+  cs->samples = nitrt_alloc((size_t)classes * sizeof *cs->samples);
+  cs->correct = nitrt_alloc((size_t)classes * sizeof *cs->correct);
+  cs->predicted = nitrt_alloc((size_t)classes * sizeof *cs->predicted);
+  if (classes <= NITRT_CONFUSION_MAX)
+    cs->confusion = nitrt_alloc((size_t)classes * (size_t)classes * sizeof *cs->confusion);
+  if (!cs->samples || !cs->correct || !cs->predicted || (classes <= NITRT_CONFUSION_MAX && !cs->confusion)) {
+    nitrt_class_stats_free(cs);
+    return -1;
+  }
+  return 0;
+}
+
+void nitrt_class_stats_free(ClassStats *cs) {
+  free(cs->samples);
+  free(cs->correct);
+  free(cs->predicted);
+  free(cs->confusion);
+  memset(cs, 0, sizeof *cs);
+}
+
 /* Forward over samples [from, from+count) of d: correct predictions and the
- * summed loss (Q24). */
-void nitrt_evaluate(Run *u, const Dataset *d, int64_t from, int64_t count, int32_t mu, int64_t *correct,
-                    int64_t *loss) {
+ * summed loss (Q24); per class into cs when it is not NULL. */
+void nitrt_evaluate_classes(Run *u, const Dataset *d, int64_t from, int64_t count, int32_t mu, int64_t *correct,
+                            int64_t *loss, ClassStats *cs) {
   const NitModel *m = u->m;
   int64_t dim = (int64_t)d->c * d->h * d->w;
   *correct = *loss = 0;
@@ -119,8 +142,20 @@ void nitrt_evaluate(Run *u, const Dataset *d, int64_t from, int64_t count, int32
     m->forward(&c, d->x + i * dim);
     for (int32_t k = 0; k < n; k++) {
       const int8_t *z = u->logits + (int64_t)k * m->classes;
-      *correct += nitrt_argmax(z, m->classes) == d->y[i + k];
-      *loss += nitrt_xent_q24(z, m->classes, c.logit_exp, d->y[i + k]);
+      int32_t y = d->y[i + k], p = nitrt_argmax(z, m->classes);
+      *correct += p == y;
+      *loss += nitrt_xent_q24(z, m->classes, c.logit_exp, y);
+      if (cs) {
+        cs->samples[y]++;
+        cs->correct[y] += p == y;
+        cs->predicted[p]++;
+        if (cs->confusion) cs->confusion[(int64_t)y * cs->classes + p]++;
+      }
     }
   }
+}
+
+void nitrt_evaluate(Run *u, const Dataset *d, int64_t from, int64_t count, int32_t mu, int64_t *correct,
+                    int64_t *loss) {
+  nitrt_evaluate_classes(u, d, from, count, mu, correct, loss, NULL);
 }

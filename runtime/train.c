@@ -9,7 +9,9 @@
  * ctx.step is the global step (0-based, counting every train_step call since
  * the start of training, across resumes). With the params slab, nothing else
  * carries state from one step to the next, so a checkpoint taken at an epoch
- * end continues bit for bit.
+ * end continues bit for bit; one taken inside an epoch (--save-every) also
+ * records the steps of the epoch done and the epoch's running counts, and
+ * continues at the next step of the same order.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
@@ -20,8 +22,9 @@
 #include "nitrt.h"
 
 /* Ctrl-C (SIGINT) or SIGTERM during training: finish the current step, then
- * stop with status 130. Checkpoints are written between epochs, outside any
- * step, so a signal never leaves a half-written file behind. */
+ * stop with status 130 (with --save-every, after saving the position inside
+ * the epoch). Checkpoints are written between steps, never inside one, so a
+ * signal never leaves a half-written file behind. */
 static volatile sig_atomic_t stop_signal;
 
 static void on_signal(int sig) { stop_signal = sig; }
@@ -149,11 +152,24 @@ static void apply_overrides(const Options *o, RunRecipe *r, bool resuming) {
   }
 }
 
-/* A checkpoint of the run after `epoch` epochs and `step` steps. */
+/* Where a run is inside an epoch: steps done, and the epoch's training
+ * counts so far (what its log record sums). */
+typedef struct EpochPos {
+  uint64_t steps;
+  int64_t correct, loss_q24;
+} EpochPos;
+
+/* A checkpoint of the run after `epoch` epochs and `step` steps; inside
+ * epoch `epoch + 1` when pos is not NULL. */
 static int save_state(const char *path, const NitModel *m, const Run *u, uint32_t epoch, uint64_t step, int64_t ntrain,
-                      const Dataset *train, const Dataset *test, const char *data_abs) {
+                      const Dataset *train, const Dataset *test, const char *data_abs, const EpochPos *pos) {
   Ckpt w;
   memset(&w, 0, sizeof w);
+  if (pos) {
+    w.pos = pos->steps;
+    w.pos_correct = pos->correct;
+    w.pos_loss_q24 = pos->loss_q24;
+  }
   w.epoch = epoch;
   w.step = step;
   w.r = u->r;
@@ -166,6 +182,44 @@ static int save_state(const char *path, const NitModel *m, const Run *u, uint32_
   w.test = test->print;
   memcpy(w.data, data_abs, sizeof w.data);
   return nitrt_ckpt_save(path, m, &w);
+}
+
+/* The accuracy that picks --save-best: the holdout's when there is one,
+ * else the test set's (correct predictions; the sample count is fixed for
+ * the run). */
+static int64_t best_key(const EpochStats *s) { return s->val_n > 0 ? s->val_correct : s->test_correct; }
+
+/* When resuming with --save-best, the checkpoint already there is the best
+ * of the epochs before: its accuracy, re-evaluated on the same samples, is
+ * the one to beat (bit for bit what the epoch's own pass saw). -1 when
+ * there is none; -2 after an error. */
+static int64_t best_so_far(const Options *o, Run *u, const Dataset *train, const Dataset *test, int64_t ntrain,
+                           uint32_t *epoch) {
+  const NitModel *m = u->m;
+  if (!o->resume || !nitrt_exists(o->save_best)) return -1;
+  void *mine = u->params, *slab = nitrt_alloc_aligned((size_t)m->param_bytes);
+  if (!slab) return -2;
+  Ckpt ck;
+  bool was = nitrt_silent;
+  nitrt_silent = true; /* one message of our own below */
+  int bad = nitrt_ckpt_load(o->save_best, m, &ck, slab);
+  nitrt_silent = was;
+  int64_t correct = -2, loss = 0;
+  if (bad) {
+    nitrt_error("%s: --save-best: the file there is not a checkpoint of this model (see '%s inspect %s'); move "
+                "it away, or give another file",
+                o->save_best, nitrt_prog, o->save_best);
+  } else {
+    int32_t mu = nitrt_mu_for_epoch(&u->r, (int32_t)ck.epoch);
+    u->params = slab;
+    if (u->r.holdout > 0) nitrt_evaluate(u, train, ntrain, u->r.holdout, mu, &correct, &loss);
+    else nitrt_evaluate(u, test, 0, test->n, mu, &correct, &loss);
+    u->params = mine;
+    *epoch = ck.epoch;
+    nitrt_ckpt_free(&ck);
+  }
+  nitrt_free_aligned(slab, (size_t)m->param_bytes);
+  return correct;
 }
 
 int nitrt_cmd_train(const Options *o) {
@@ -188,6 +242,14 @@ int nitrt_cmd_train(const Options *o) {
     step = ck.step;
   }
   RunRecipe before = u.r;
+  if (ck.pos &&
+      (((o->set & SET_BATCH) && o->r.batch != ck.r.batch) || ((o->set & SET_HOLDOUT) && o->r.holdout != ck.r.holdout) ||
+       ((o->set & SET_LIMIT) && o->r.limit != ck.r.limit))) {
+    nitrt_error("%s: the checkpoint was taken inside epoch %u (%llu steps done), which continues only with its "
+                "batch %d, holdout %d and limit %lld: resume without changing them",
+                o->resume, ck.epoch + 1, (unsigned long long)ck.pos, ck.r.batch, ck.r.holdout, (long long)ck.r.limit);
+    goto out;
+  }
   apply_overrides(o, &u.r, o->resume != NULL);
   if (o->resume) { /* the optimizer's state only means something under its own settings */
     const char *d = nitrt_recipe_diff(&before, &u.r);
@@ -200,11 +262,16 @@ int nitrt_cmd_train(const Options *o) {
   }
   if (nitrt_recipe_check(m->name ? m->name : "the model's recipe", &u.r)) goto out;
   if (nitrt_check_batch(m, u.r.batch, o->resume && !(o->set & SET_BATCH) ? o->resume : NULL)) goto out;
+  if (o->save_every && !o->save) {
+    nitrt_error("--save-every needs --save CKPT: the file the checkpoints inside an epoch go to");
+    goto out;
+  }
   if (!o->resume) nitrt_init_params(m, u.params, u.r.seed);
   /* everything that could fail late is checked before the first step */
   if (o->save && nitrt_check_writable(o->save)) goto out;
   if (o->save_init && nitrt_check_writable(o->save_init)) goto out;
-  if (o->log && !(log = nitrt_open_log(o->log, o->resume != NULL))) goto out;
+  if (o->save_best && nitrt_check_writable(o->save_best)) goto out;
+  if (o->log && !(log = nitrt_open_log(o->log, true))) goto out; /* a log is never truncated */
   /* a resumed run continues on the checkpoint's data, quantized the same way */
   const char *dir = nitrt_data_dir(o, m, o->resume && !o->data ? &ck : NULL, o->resume);
   const InputQuant *q = o->resume && ck.version >= 2 ? &ck.q : NULL;
@@ -217,6 +284,15 @@ int nitrt_cmd_train(const Options *o) {
   if (ntrain > (int64_t)UINT32_MAX) {
     nitrt_error("%s: %lld training samples; at most %u are supported (use --limit)", dir, (long long)ntrain,
                 UINT32_MAX);
+    goto out;
+  }
+  /* a checkpoint taken inside an epoch continues that epoch where it stopped */
+  EpochPos at = {ck.pos, ck.pos_correct, ck.pos_loss_q24};
+  if (o->resume && ck.pos && (u.r.batch != ck.r.batch || ntrain != ck.ntrain)) {
+    nitrt_error("%s: the checkpoint was taken inside epoch %u (%llu steps done), which continues only with its "
+                "batch %d and its %lld training samples (now batch %d, %lld samples): resume without changing them",
+                o->resume, ck.epoch + 1, (unsigned long long)ck.pos, ck.r.batch, (long long)ck.ntrain, u.r.batch,
+                (long long)ntrain);
     goto out;
   }
   if (o->resume) {
@@ -248,9 +324,43 @@ int nitrt_cmd_train(const Options *o) {
   u.perm = nitrt_alloc((size_t)ntrain * sizeof *u.perm);
   if (!u.perm) goto out;
   int64_t dim = (int64_t)m->in_c * m->in_h * m->in_w;
-  if (o->save_init && save_state(o->save_init, m, &u, start, step, ntrain, &train, &test, data_abs)) goto out;
-  bool bar = !o->quiet && isatty(2);
+  if (o->save_init &&
+      save_state(o->save_init, m, &u, start, step, ntrain, &train, &test, data_abs, at.steps ? &at : NULL))
+    goto out;
+  int64_t best = -1;
+  uint32_t best_epoch = 0;
+  if (o->save_best) {
+    best = best_so_far(o, &u, &train, &test, ntrain, &best_epoch);
+    if (best == -2) goto out;
+  }
+  if (!o->quiet && o->resume) {
+    printf("resuming from %s: epoch %u of %d done", o->resume, start, u.r.epochs);
+    if (at.steps)
+      printf(" and %llu of %lld steps of epoch %u", (unsigned long long)at.steps, (long long)steps, start + 1);
+    printf(", step %llu", (unsigned long long)step);
+    if (best >= 0) {
+      char a[32];
+      int64_t n = u.r.holdout > 0 ? u.r.holdout : test.n;
+      printf("; best so far %s (epoch %u, %s %s%%)", o->save_best, best_epoch, u.r.holdout > 0 ? "val" : "test",
+             nitrt_fmt_dec(a, nitrt_ratio(best, n, 4), 2));
+    }
+    printf("\n");
+    fflush(stdout);
+  }
+  if (!o->save && !o->save_best)
+    nitrt_warn("no --save: the trained weights are discarded when the run ends (give --save CKPT to keep them)");
+  if (log) {
+    RunInfo ri = {o,         &u.r,  data_abs, &train,  &test, ntrain, nitrt_pool_threads(u.pool),
+                  o->resume, start, step,     at.steps};
+    nitrt_log_run(log, &ri);
+    if (fflush(log) != 0) {
+      nitrt_error("%s: write error", o->log);
+      goto out;
+    }
+  }
+  int mode = o->quiet ? NITRT_PROGRESS_OFF : isatty(2) ? NITRT_PROGRESS_BAR : NITRT_PROGRESS_LINES;
   catch_signals();
+  int64_t saved_at = -1; /* steps of the epoch in progress that --save holds (-1: none) */
   for (int32_t e = (int32_t)start + 1; e <= u.r.epochs; e++) {
     int64_t t0 = nitrt_now_ns();
     int32_t mu = nitrt_mu_for_epoch(&u.r, e);
@@ -260,13 +370,18 @@ int nitrt_cmd_train(const Options *o) {
     s.epoch = e;
     s.epochs = u.r.epochs;
     s.masters = m->recipe.kind != NIT_RECIPE_NITI;
-    s.lr = nitrt_recipe_lr(&u.r, e, step, steps); /* at the epoch's first step */
+    const uint64_t done = e == (int32_t)start + 1 ? at.steps : 0; /* steps of this epoch already done */
+    s.lr = nitrt_recipe_lr(&u.r, e, step - done, steps);          /* at the epoch's first step */
     s.model = m;
     s.params = u.params;
-    int64_t loss = 0;
+    s.mu = mu;
+    s.train_correct = done ? at.correct : 0;
+    int64_t loss = done ? at.loss_q24 : 0;
     Progress pr;
-    nitrt_progress_start(&pr, bar, e, u.r.epochs, (ntrain + u.r.batch - 1) / u.r.batch);
-    for (int64_t i = 0; i < ntrain; i += u.r.batch) {
+    nitrt_progress_start(&pr, mode, o->progress_ns, e, u.r.epochs, steps);
+    pr.done = pr.skip = (int64_t)done;
+    int64_t i = (int64_t)done * u.r.batch;
+    for (; i < ntrain; i += u.r.batch) {
       int32_t n = (int32_t)(ntrain - i < u.r.batch ? ntrain - i : u.r.batch);
       for (int32_t k = 0; k < n; k++) {
         uint32_t src = u.perm[i + k];
@@ -285,16 +400,31 @@ int nitrt_cmd_train(const Options *o) {
       }
       loss += bl;
       nitrt_progress_step(&pr, n, bl);
+      /* --save-every: the position inside the epoch, every N global steps
+         (the epoch's end is saved after its evaluation), and at an interrupt */
+      if (o->save_every && ((i + n < ntrain && step % (uint64_t)o->save_every == 0) || stop_signal)) {
+        EpochPos here = {(uint64_t)((i + n + u.r.batch - 1) / u.r.batch), s.train_correct, loss};
+        if (save_state(o->save, m, &u, (uint32_t)e - 1, step, ntrain, &train, &test, data_abs, &here)) goto out;
+        saved_at = (int64_t)here.steps;
+      }
       if (stop_signal) break;
     }
     nitrt_progress_end(&pr);
     if (stop_signal) {
       fflush(stdout);
-      if (o->save && e > (int32_t)start + 1)
+      if (saved_at >= 0)
+        fprintf(stderr,
+                "%s: interrupted during epoch %d; %s holds epoch %d up to step %lld of %lld (continue with "
+                "--resume %s)\n",
+                nitrt_prog, e, o->save, e, (long long)saved_at, (long long)steps, o->save);
+      else if (o->save && e > (int32_t)start + 1)
         fprintf(stderr,
                 "%s: interrupted during epoch %d; %s holds epoch %d (continue with "
                 "--resume %s)\n",
                 nitrt_prog, e, o->save, e - 1, o->save);
+      else if (o->resume && at.steps)
+        fprintf(stderr, "%s: interrupted during epoch %d; %s still holds epoch %u up to step %llu\n", nitrt_prog, e,
+                o->resume, start + 1, (unsigned long long)at.steps);
       else if (o->resume)
         fprintf(stderr, "%s: interrupted during epoch %d; %s still holds epoch %u\n", nitrt_prog, e, o->resume, start);
       else fprintf(stderr, "%s: interrupted during epoch %d; no checkpoint was written\n", nitrt_prog, e);
@@ -302,6 +432,8 @@ int nitrt_cmd_train(const Options *o) {
       goto out;
     }
     s.train_n = ntrain;
+    s.timed_n =
+        ntrain - ((int64_t)done * u.r.batch < ntrain ? (int64_t)done * u.r.batch : ntrain); /* by this process */
     s.loss_q24 = loss / ntrain;
     s.train_ns = nitrt_now_ns() - t0;
     int64_t vloss = 0;
@@ -314,6 +446,7 @@ int nitrt_cmd_train(const Options *o) {
     s.test_loss_q24 /= test.n;
     s.step = step;
     s.total_ns = nitrt_now_ns() - t0;
+    s.best = o->save_best && best_key(&s) > best; /* ties keep the earlier epoch */
     if (!o->quiet) nitrt_print_epoch(stdout, &s);
     fflush(stdout);
     if (log) {
@@ -323,7 +456,12 @@ int nitrt_cmd_train(const Options *o) {
         goto out;
       }
     }
-    if (o->save && save_state(o->save, m, &u, (uint32_t)e, step, ntrain, &train, &test, data_abs)) goto out;
+    if (o->save && save_state(o->save, m, &u, (uint32_t)e, step, ntrain, &train, &test, data_abs, NULL)) goto out;
+    saved_at = -1;
+    if (s.best) {
+      if (save_state(o->save_best, m, &u, (uint32_t)e, step, ntrain, &train, &test, data_abs, NULL)) goto out;
+      best = best_key(&s);
+    }
   }
   rc = 0;
 out:

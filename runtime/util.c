@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -201,4 +202,83 @@ int64_t nitrt_now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0. */
+static int utf8_len(const unsigned char *s) {
+  unsigned c = s[0];
+  int n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+  if (n <= 1) return n;
+  uint32_t cp = c & (0x7Fu >> n);
+  for (int i = 1; i < n; i++) {
+    if ((s[i] & 0xC0) != 0x80) return 0; /* also stops at the NUL */
+    cp = cp << 6 | (s[i] & 0x3Fu);
+  }
+  static const uint32_t MIN[5] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < MIN[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return n;
+}
+
+void nitrt_json_str(FILE *f, const char *str) {
+  const unsigned char *s = (const unsigned char *)str;
+  fputc('"', f);
+  while (*s) {
+    if (*s == '"' || *s == '\\') {
+      fputc('\\', f);
+      fputc(*s++, f);
+    } else if (*s < 0x20 || *s == 0x7F) {
+      fprintf(f, "\\u%04x", *s++);
+    } else {
+      int n = utf8_len(s);
+      if (n == 0) {
+        fputs("\\ufffd", f);
+        s++;
+      } else {
+        fwrite(s, 1, (size_t)n, f);
+        s += n;
+      }
+    }
+  }
+  fputc('"', f);
+}
+
+int nitrt_term_cols(int fd) {
+  struct winsize ws;
+  if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  const char *c = getenv("COLUMNS");
+  if (c && *c) {
+    long v = 0;
+    for (; *c >= '0' && *c <= '9' && v < 100000; c++) v = v * 10 + (*c - '0');
+    if (*c == '\0' && v > 0 && v < 100000) return (int)v;
+  }
+  return 80;
+}
+
+static int len32(const char *s) {
+  int n = 0;
+  while (n < 32 && s[n]) n++;
+  return n;
+}
+
+int nitrt_edit_distance(const char *a, const char *b) {
+  int la = len32(a), lb = len32(b);
+  int d[33][33];
+  for (int i = 0; i <= la; i++) d[i][0] = i;
+  for (int j = 0; j <= lb; j++) d[0][j] = j;
+  for (int i = 1; i <= la; i++)
+    for (int j = 1; j <= lb; j++) {
+      int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+      if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+        best = d[i - 2][j - 2] + 1;
+      d[i][j] = best;
+    }
+  return d[la][lb];
+}
+
+bool nitrt_close_to(const char *typed, const char *cand) {
+  int len = len32(typed);
+  int lim = len < 3 ? 0 : len < 5 ? 1 : len < 9 ? 2 : 3;
+  return nitrt_edit_distance(typed, cand) <= lim;
 }

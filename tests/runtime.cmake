@@ -53,7 +53,8 @@ set(NITRT_CLI_CASES
   save_unwritable ckpt_untouched resume_equivalence resume_done holdout_limit
   eval predict wide determinism cross_targets interrupt mnist_real
   csv_scaling eval_data_source quant_mismatch per_sample files_special csv_hostile
-  ckpt_fields batch_mismatch stale_tmp many_classes ghaffari_flags ghaffari_resume)
+  ckpt_fields batch_mismatch stale_tmp many_classes ghaffari_flags ghaffari_resume
+  eval_per_class run_record save_best companions inspect save_every)
 foreach(case ${NITRT_CLI_CASES})
   add_test(NAME runtime_${case} COMMAND bash ${NITRT_TEST_DIR}/cli.sh ${case})
   set_tests_properties(runtime_${case} PROPERTIES
@@ -70,7 +71,7 @@ endforeach()
 find_program(NITC_CLANG19 clang-19)
 set(NITRT_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR}/fuzz)
 set(NITRT_FUZZ_LIB s31 norm util threads fixed recipe cli data data_idx data_cifar data_csv ckpt
-  ckpt_file run train infer report)
+  ckpt_file run train infer report inspect)
 set(NITRT_FUZZ_CSV_MODEL -DFAKE_C=1 -DFAKE_H=1 -DFAKE_W=6 -DFAKE_CLASSES=3 -DFAKE_BATCH=8)
 set(NITRT_FUZZ_CIFAR_MODEL -DFAKE_C=3 -DFAKE_H=32 -DFAKE_W=32 -DFAKE_BATCH=16)
 function(nitrt_fuzzer target)

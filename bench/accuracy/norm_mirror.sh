@@ -75,7 +75,7 @@ complete() {
   [ -s "$1" ] || return 1
   "$PY" - "$1" <<'EOF'
 import json, sys
-recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+recs = [r for r in (json.loads(l) for l in open(sys.argv[1]) if l.strip()) if r.get('record') != 'run']
 sys.exit(0 if recs and recs[-1]['epoch'] == recs[-1]['epochs'] == len(recs) else 1)
 EOF
 }
@@ -149,7 +149,8 @@ logs, table, seeds, pairs = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.a
 
 def recs(path):
     try:
-        return [json.loads(l) for l in open(path) if l.strip()]
+        # epoch records only: a nitc log starts each run with a run record
+        return [r for r in (json.loads(l) for l in open(path) if l.strip()) if r.get('record') != 'run']
     except FileNotFoundError:
         return []
 

@@ -25,7 +25,8 @@ DATANAME = {'mnist': 'MNIST', 'fashion-mnist': 'Fashion-MNIST'}
 
 def load(path):
     with open(path) as f:
-        return [json.loads(l) for l in f if l.strip()]
+        # epoch records only: a nitc log starts each run with a run record
+        return [r for r in (json.loads(l) for l in f if l.strip()) if r.get('record') != 'run']
 
 
 def parse_name(base):

@@ -52,7 +52,8 @@ run() { # NET VARIANT SEED
   exe="$OUT/bin/$1-$2"
   [ -x "$exe" ] && [ "$exe" -nt "$f" ] && [ "$exe" -nt "$NITC" ] || "$NITC" "$f" -o "$exe"
   log="$OUT/logs/int8-$1-fashion-mnist-$2-s$3.jsonl"
-  if [ ! -s "$log" ] || [ "$(wc -l < "$log")" -lt "${EPOCHS:-10}" ]; then
+  # epoch records: the nitc log starts with a run record
+  if [ ! -s "$log" ] || [ "$(grep -vc '^{"record":"run"' "$log")" -lt "${EPOCHS:-10}" ]; then
     rm -f "$log"
     echo "[$(date +%H:%M:%S)] $1 $2 seed $3" >&2
     "$exe" train --data data/fashion-mnist --seed "$3" --threads "$THREADS" --quiet --log "$log" \

@@ -58,18 +58,19 @@ t _nitc 'lenet5.nit mlp.nit sub' nitc ''
 t _nitc 'mlp.nit' nitc --check m
 t _nitc 'sub' nitc --runtime-dir ''
 t _nitc '' nitc --batch ''
-t _nitc_model 'train eval predict info help --help --version version' ./lenet5 ''
-t _nitc_model 'eval' ./lenet5 e
+t _nitc_model 'train eval predict export info inspect help --help --version version' ./lenet5 ''
+t _nitc_model 'eval export' ./lenet5 e
 t _nitc_model '--rounding --round-act --round-err --round-grad --resume' ./lenet5 train --r
 t _nitc_model 'stochastic' ./lenet5 train --rounding s
 t _nitc_model '--round-err=pseudo --round-err=stochastic --round-err=nearest' ./lenet5 train --round-err=
 t _nitc_model 'pseudo stochastic nearest' ./lenet5 train --round-err =
 t _nitc_model 'sub' ./lenet5 train --data ''
 t _nitc_model 'run.ckpt' ./lenet5 eval --load r
-t _nitc_model '--load --data --test-limit --batch --per-sample --threads --quiet --help' ./lenet5 eval --
+t _nitc_model '--load --data --test-limit --batch --per-sample --per-class --json --threads --quiet --help' ./lenet5 eval --
 t _nitc_model '--per-sample' ./lenet5 predict --load run.ckpt --pe
 t _nitc_model '--idx --index' ./lenet5 predict --i
-t _nitc_model '' ./lenet5 info --
+t _nitc_model '--load --help' ./lenet5 info --
+t _nitc_model 'sub' ./lenet5 export -o ''
 t _nitc_model '' ./lenet5 train --epochs ''
 echo "completion: $n completions checked"
 

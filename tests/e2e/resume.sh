@@ -6,7 +6,9 @@
 #   2. eval of the final checkpoint reports the accuracy train reported;
 #   3. --threads 1 and --threads 2 write the same checkpoint bytes;
 #   4. a corrupt checkpoint is refused with exit 1 and left untouched;
-#   5. resuming from --save-init's epoch-0 state is the same run.
+#   5. resuming from --save-init's epoch-0 state is the same run;
+#   6. --save-every writes checkpoints inside epochs without changing the run,
+#      and a run stopped by Ctrl-C inside an epoch resumes bit for bit.
 #   resume.sh BUILD_DIR MODEL.nit MKDATA WORK_DIR
 set -uo pipefail
 build="$1"; model="$2"; mkdata="$3"; work="$4"
@@ -42,6 +44,26 @@ check "eval matches train's last test pass ($correct correct, loss $loss)" \
 check "threads 1" run --epochs 1 --threads 1 --save "$work/t1.ckpt"
 check "threads 2" run --epochs 1 --threads 2 --save "$work/t2.ckpt"
 check "threads give identical bytes" cmp "$work/t1.ckpt" "$work/t2.ckpt"
+
+check "save-every 3" run --epochs 2 --save-every 3 --save "$work/every.ckpt"
+check "save-every changes nothing" cmp "$work/straight.ckpt" "$work/every.ckpt"
+# Ctrl-C at a fraction of a straight run's time, until a checkpoint inside an
+# epoch is caught (the saves every 3 steps make the interrupted run slower)
+t0=$(date +%s%N); run --epochs 2 --save "$work/timing.ckpt"; ms=$((($(date +%s%N) - t0) / 1000000))
+mid=none
+for pct in 50 30 70 15 85 5; do
+  rm -f "$work/mid.ckpt"
+  timeout --preserve-status -s INT "$(printf '%d.%03d' $((ms * pct / 100000)) $((ms * pct / 100 % 1000)))" \
+    "$exe" train --data "$work/data" --seed 5 --quiet --epochs 2 --save-every 3 --save "$work/mid.ckpt" \
+    > "$work/mid.out" 2>&1
+  if [ -f "$work/mid.ckpt" ] && "$exe" inspect "$work/mid.ckpt" 2>/dev/null | grep -q '^position: inside epoch'; then
+    mid=$("$exe" inspect "$work/mid.ckpt" | sed -n 's/^position: \(inside epoch [0-9]*, [0-9]* of [0-9]* steps done\).*/\1/p')
+    break
+  fi
+done
+check "a run stopped inside an epoch ($mid)" test "$mid" != none
+check "resume from inside an epoch" run --epochs 2 --resume "$work/mid.ckpt" --save "$work/mid-resumed.ckpt"
+check "resume from inside an epoch is bit-exact" cmp "$work/straight.ckpt" "$work/mid-resumed.ckpt"
 
 cp "$work/straight.ckpt" "$work/bad.ckpt"
 printf '\x55' | dd of="$work/bad.ckpt" bs=1 seek=100 conv=notrunc status=none

@@ -6,7 +6,9 @@
  * input gets its CRC made valid first, which lets the fuzzer reach the field
  * checks. An accepted checkpoint must hold legal values only, and must
  * serialize back to the same bytes (format 2; the model name may differ, the
- * fingerprint is the model's identity).
+ * fingerprint is the model's identity). The model-free reader behind
+ * `inspect` (nitrt_ckpt_peek) sees every input too: it must never crash, and
+ * must accept what the parser accepts, with the same fields.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +30,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       b[size - 4 + (size_t)i] = (uint8_t)(c >> (8 * i));
   }
   uint8_t *params = calloc(1, (size_t)m->param_bytes);
-  Ckpt c;
+  Ckpt c, p;
+  CkptLayout l;
+  int peeked = nitrt_ckpt_peek("fuzz.ckpt", b, size, &p, &l);
   if (params && nitrt_ckpt_parse("fuzz.ckpt", b, size, m, &c, params) == 0) {
+    if (peeked != 0 || p.version != c.version || p.epoch != c.epoch || p.step != c.step ||
+        p.param_bytes != c.param_bytes || p.q.ncols != c.q.ncols || strcmp(p.data, c.data) != 0 ||
+        memcmp(&p.r, &c.r, sizeof p.r) != 0)
+      abort();
     const RunRecipe *r = &c.r;
     if (r->batch < 1 || r->nsched < 1 || r->nsched > NIT_MAX_SCHED || r->holdout < 0 ||
-        r->act_round < 0 || r->act_round > 2 || c.epoch < 1 || c.ntrain < 1)
+        r->act_round < 0 || r->act_round > 2 || c.epoch > (uint32_t)r->epochs || c.ntrain < 1)
       abort();
     for (int32_t i = 0; i < r->nsched; i++)
       if (r->mu[i] < NITRT_MU_MIN || r->mu[i] > NITRT_MU_MAX)
@@ -48,6 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     nitrt_ckpt_free(&c);
   }
+  nitrt_ckpt_free(&p);
   free(params);
   free(b);
   return 0;

@@ -151,6 +151,7 @@ open(p, 'wb').write(bytes(b))
 PY
   fi
   check ckpt "$c" "$work/tiny" eval --load "$c" --data "$work/data" --test-limit 8
+  check ckpt "$c" "$work/tiny" inspect "$c"
   if [ $((i % 4)) -eq 0 ]; then
     check ckpt "$c" "$work/tiny" train --resume "$c" --data "$work/data" --epochs 2 --limit 32 --test-limit 8 --quiet
   fi

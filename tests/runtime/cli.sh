@@ -30,6 +30,9 @@ ok() {
   [ "$rc" = 0 ] || fail "'$*' exited $rc: $(cat "$T/err")"
 }
 
+# epochs_of LOG: the epoch records of a --log file (without the run records)
+epochs_of() { grep -v '^{"record":"run"' "$1"; }
+
 # mkidx DIR NTRAIN NTEST: synthetic 1x28x28 idx data, 10 classes
 mkidx() { mkdir -p "$1" && "$BIN/nitrt_mkdata" idx "$1" "$2" "$3" 1 28 28 10 || fail "mkdata"; }
 
@@ -50,7 +53,18 @@ cli_bad)
   expect_error "--batch: expected an integer" "$M" train --batch 3.5
   expect_error "--seed: expected an integer" "$M" train --seed 0x10
   expect_error "missing command" "$M"
-  expect_error "unknown command 'trian'" "$M" trian
+  expect_error "unknown command 'trian' (did you mean 'train'?)" "$M" trian
+  expect_error "unknown command 'xyzzy': expected train, eval, predict, export, info, inspect or help" "$M" xyzzy
+  # did you mean: the closest flag, those of the command first; none when nothing is close
+  expect_error "unknown option '--epoch' (did you mean '--epochs'?)" "$M" train --epoch 3
+  expect_error "unknown option '--sed' (did you mean '--seed'?)" "$M" train --sed=3
+  expect_error "unknown option '--per-clas' (did you mean '--per-class'?)" "$M" eval --load x --per-clas
+  expect_error "unknown option '--save-bset' (did you mean '--save-best'?)" "$M" train --save-bset b
+  expect_error "unknown option '--lod' (did you mean '--load'?)" "$M" eval --lod x
+  expect_error "unexpected argument '-epochs' (did you mean '--epochs'?)" "$M" train -epochs 3
+  expect_error "unknown option '--bogus' (see" "$M" train --bogus
+  expect_error "unknown option '--q'" "$M" train --q
+  grep -q "did you mean" "$T/err" && fail "a suggestion for a 1-letter option: $(cat "$T/err")"
   expect_error "option '--epochs' does not apply to 'eval'" "$M" eval --load x --epochs 2
   expect_error "eval needs --load CKPT" "$M" eval
   expect_error "--update-bits: epochs must increase" "$M" train --update-bits 3,2@5,1@5
@@ -86,9 +100,11 @@ train_basic)
   ;;
 train_log)
   mkidx "$D" 300 50
-  ok "$M" train --data "$D" --epochs 2 --batch 32 --log "$T/log.jsonl"
-  [ "$(wc -l <"$T/log.jsonl")" = 2 ] || fail "want 2 JSON lines"
-  for k in epoch step train_loss train_acc test_acc samples_per_sec seconds test_loss; do
+  ok "$M" train --data "$D" --epochs 2 --batch 32 --log "$T/all.jsonl"
+  [ "$(wc -l <"$T/all.jsonl")" = 3 ] || fail "want 3 JSON lines (a run record, 2 epochs)"
+  [ "$(head -1 "$T/all.jsonl" | grep -c '^{"record":"run",')" = 1 ] || fail "no run record first: $(head -1 "$T/all.jsonl")"
+  epochs_of "$T/all.jsonl" >"$T/log.jsonl"
+  for k in epoch step update_bits train_loss train_acc test_acc samples_per_sec seconds test_loss; do
     [ "$(grep -c "\"$k\":[0-9]" "$T/log.jsonl")" = 2 ] || fail "key $k missing: $(cat "$T/log.jsonl")"
   done
   # 300 samples in batches of 32: 10 steps per epoch, the last one of 12 samples
@@ -105,20 +121,67 @@ train_log)
     pct=$(sed -n "s/^epoch $e\/2 .* test \([0-9.]*\)%.*/\1/p" "$T/out")
     [ "$((10#${pct/./}))" = "$want" ] || fail "epoch line $pct% vs log $ta"
   done <"$T/log.jsonl"
-  # a resumed run appends to the log
+  # the update bits of each epoch (the fake recipe: 3, then 2 from epoch 2)
+  grep -q '"epoch":1,"epochs":2,"step":10,"update_bits":3,' "$T/log.jsonl" || fail "m_u of epoch 1: $(head -1 "$T/log.jsonl")"
+  grep -q '"epoch":2,"epochs":2,"step":20,"update_bits":2,' "$T/log.jsonl" || fail "m_u of epoch 2: $(tail -1 "$T/log.jsonl")"
+  ok "$M" train --data "$D" --epochs 1 --update-bits 5 --log "$T/mu.jsonl" --quiet
+  grep -q '"update_bits":5,' "$T/mu.jsonl" || fail "--update-bits 5: $(cat "$T/mu.jsonl")"
+  # a resumed run appends to the log, with a run record of its own
   ok "$M" train --data "$D" --epochs 1 --save "$T/c" --log "$T/l2.jsonl"
   ok "$M" train --data "$D" --epochs 2 --resume "$T/c" --log "$T/l2.jsonl"
-  [ "$(wc -l <"$T/l2.jsonl")" = 2 ] || fail "resume did not append to the log"
+  [ "$(epochs_of "$T/l2.jsonl" | wc -l)" = 2 ] || fail "resume did not append to the log"
+  [ "$(grep -c '^{"record":"run",' "$T/l2.jsonl")" = 2 ] || fail "want 2 run records: $(cat "$T/l2.jsonl")"
+  # so does a new run: an existing log is never truncated
+  ok "$M" train --data "$D" --epochs 1 --save "$T/c" --log "$T/l2.jsonl"
+  [ "$(wc -l <"$T/l2.jsonl")" = 6 ] || fail "a new run truncated the log: $(cat "$T/l2.jsonl")"
   ;;
 progress)
   mkidx "$D" 300 50
-  ok "$M" train --data "$D" --epochs 1
+  ok "$M" train --data "$D" --epochs 1 --save "$T/a.ckpt"
   [ ! -s "$T/err" ] || fail "stderr is not a terminal but got: $(cat "$T/err")"
   command -v script >/dev/null || skip "no script(1) to fake a terminal"
   script -qec "$M train --data $D --epochs 1 --batch 1 --limit 300 2>&1 >/dev/null" /dev/null \
     >"$T/tty" </dev/null || fail "run under a terminal failed"
   grep -q "samples/s" "$T/tty" && grep -q "ETA" "$T/tty" && grep -q "300/300" "$T/tty" ||
     fail "no progress bar on a terminal: $(cat -v "$T/tty" | head -c 400)"
+  # fitted to the terminal: 3 columns spare (the cursor never wraps, a ^C fits); the
+  # width from TIOCGWINSZ, else $COLUMNS; a bar only when there is room for one
+  for w in "50 stty cols 50" "120 stty cols 120" "64 stty cols 0 && export COLUMNS=64"; do
+    cols=${w%% *}
+    script -qec "${w#* } && $M train --data $D --epochs 1 --batch 1 --limit 300 --save $T/a.ckpt 2>&1 >/dev/null" /dev/null \
+      >"$T/tty" </dev/null || fail "run under a terminal failed"
+    tr '\r' '\n' <"$T/tty" | grep '[^ ]' >"$T/segs"
+    grep -q "300/300" "$T/segs" || fail "$cols columns: $(cat -v "$T/tty" | head -c 300)"
+    long=$(awk '{ if (length($0) > m) m = length($0) } END { print m }' "$T/segs")
+    [ "$long" -le $((cols - 3)) ] || fail "$cols columns: a line of $long: $(cat -v "$T/tty" | head -c 300)"
+    if [ "$cols" = 120 ]; then grep -q '\[=*>* *\] ' "$T/segs" || fail "no bar in 120 columns: $(cat "$T/segs")"; fi
+    if [ "$cols" = 50 ]; then grep -q '\[' "$T/segs" && fail "a bar squeezed into 50 columns: $(cat "$T/segs")"; fi
+  done
+  # Ctrl-C typed at the terminal: the screen (as a terminal shows it) keeps the epoch
+  # lines and the message, with no "^C" and nothing of the bar left
+  mkidx "$T/big" 20000 10
+  for at in 0.4 1.1; do
+    { sleep "$at"; printf '\003'; sleep 2; } |
+      timeout 30 script -qec "stty cols 100 && $M train --data $T/big --epochs 1000000 --batch 1 --save $T/c.ckpt" /dev/null >"$T/tty"
+    python3 - "$T/tty" >"$T/screen" <<'PY' || fail "terminal emulation"
+import sys
+screen, row, col = [[]], 0, 0
+for ch in open(sys.argv[1], 'rb').read().decode('utf-8', 'replace'):
+    if ch == '\r': col = 0
+    elif ch == '\n':
+        row, col = row + 1, 0
+        if row == len(screen): screen.append([])
+    elif ch >= ' ':
+        line = screen[row]
+        line.extend(' ' * (col + 1 - len(line)))
+        line[col] = ch
+        col += 1
+print('\n'.join(''.join(l).rstrip() for l in screen).rstrip())
+PY
+    grep -q "interrupted during epoch" "$T/screen" || fail "not interrupted at $at s: $(cat -v "$T/tty" | tail -c 300)"
+    bad=$(grep -Ev '^(epoch [0-9]+/1000000  loss .* s|fake_mnist: interrupted during epoch [0-9]+; .*)$' "$T/screen")
+    [ -z "$bad" ] || fail "Ctrl-C at $at s left '$bad' on the screen: $(cat -v "$T/tty" | tail -c 400)"
+  done
   ;;
 batch_limit)
   mkidx "$D" 100 20
@@ -255,7 +318,7 @@ resume_equivalence)
   ok "$M" train --data "$D" --epochs 3 --resume "$T/r2.ckpt" --save "$T/r3.ckpt" --log "$T/r.jsonl"
   cmp "$T/straight.ckpt" "$T/r3.ckpt" || fail "resumed checkpoint differs from the straight run"
   # the same numbers, except timing and the run's epoch total
-  strip() { sed 's/"epochs":[0-9]*,//; s/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//' "$1"; }
+  strip() { epochs_of "$1" | sed 's/"epochs":[0-9]*,//; s/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//'; }
   [ "$(strip "$T/s.jsonl")" = "$(strip "$T/r.jsonl")" ] || fail "logs differ: $(strip "$T/s.jsonl") vs $(strip "$T/r.jsonl")"
   # resuming into the same file works (atomic replace)
   cp "$T/r1.ckpt" "$T/same.ckpt"
@@ -318,6 +381,357 @@ predict)
   expect_error "$T/bad.raw: 1000 bytes is not a positive multiple of the model's input size 784" \
     "$M" predict --load "$T/a.ckpt" --raw "$T/bad.raw"
   ;;
+eval_per_class)
+  mkidx "$D" 300 60
+  ok "$M" train --data "$D" --epochs 1 --save "$T/a.ckpt" --quiet
+  ok "$M" eval --load "$T/a.ckpt"
+  plain=$(sed 's/  [0-9]* samples.*//' "$T/out")
+  ok "$M" eval --load "$T/a.ckpt" --per-class
+  [ "$(head -1 "$T/out" | sed 's/  [0-9]* samples.*//')" = "$plain" ] || fail "--per-class changed the summary line: $(head -1 "$T/out") vs $plain"
+  grep -q "^class    samples    correct   accuracy  predicted  precision$" "$T/out" || fail "no class table: $(cat "$T/out")"
+  grep -q "^confusion matrix (rows: true class, columns: predicted class)$" "$T/out" || fail "no matrix: $(cat "$T/out")"
+  # the classes of predict (same batches: --batch 32 from sample 0) against the labels
+  ok "$M" predict --load "$T/a.ckpt" --idx "$D/t10k-images-idx3-ubyte" --count 60
+  sed 's/.*class \([0-9]*\) .*/\1/' "$T/out" >"$T/pred"
+  od -An -v -tu1 -j8 -N60 "$D/t10k-labels-idx1-ubyte" | tr -s ' ' '\n' | grep -v '^$' >"$T/lab"
+  paste -d' ' "$T/lab" "$T/pred" | awk '{ m[$1 " " $2]++ } END { for (r = 0; r < 10; r++) { l = ""; for (c = 0; c < 10; c++) l = l (c ? " " : "") (m[r " " c] + 0); print l } }' >"$T/want"
+  ok "$M" eval --load "$T/a.ckpt" --per-class
+  sed -n '/^true.pred/,$p' "$T/out" | tail -n +2 | awk '{ $1 = ""; sub(/^ +/, ""); gsub(/ +/, " "); print }' >"$T/got"
+  cmp -s "$T/want" "$T/got" || fail "confusion matrix: $(cat "$T/got") want $(cat "$T/want")"
+  # per class: samples are the row sums, correct the diagonal, predicted the column sums
+  for c in 0 3 9; do
+    n=$(grep -c "^$c$" "$T/lab"); r=$(paste -d' ' "$T/lab" "$T/pred" | grep -c "^$c $c$"); p=$(grep -c "^$c$" "$T/pred")
+    grep -Eq "^ +$c +$n +$r +[0-9.-]+%? +$p +" "$T/out" || fail "class $c: want $n samples, $r correct, $p predicted: $(grep -E "^ +$c " "$T/out" | head -1)"
+  done
+  # JSON: valid, the same figures
+  ok "$M" eval --load "$T/a.ckpt" --per-class --json
+  [ "$(wc -l <"$T/out")" = 1 ] || fail "--json printed more than one line"
+  python3 - "$T/out" "$T/want" "$T/lab" "$T/pred" <<'PY' || fail "JSON: $(cat "$T/out")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+want = [[int(v) for v in l.split()] for l in open(sys.argv[2])]
+lab = [int(l) for l in open(sys.argv[3])]; pred = [int(l) for l in open(sys.argv[4])]
+assert r['confusion'] == want, r['confusion']
+assert r['test_samples'] == 60 and r['test_correct'] == sum(a == b for a, b in zip(lab, pred))
+assert r['epoch'] == 1 and r['model'] == 'fake' and r['fingerprint'] == '0x1234567890abcdef'
+for c, k in enumerate(r['per_class']):
+    assert k['class'] == c and k['samples'] == lab.count(c) and k['predicted'] == pred.count(c)
+    assert k['correct'] == want[c][c]
+    assert k['acc'] == (round(k['correct'] / k['samples'], 4) if k['samples'] else None)
+    assert k['precision'] == (round(k['correct'] / k['predicted'], 4) if k['predicted'] else None)
+PY
+  ok "$M" eval --load "$T/a.ckpt" --json
+  python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); assert "per_class" not in r and r["test_samples"] == 60' "$T/out" ||
+    fail "--json without --per-class: $(cat "$T/out")"
+  # more classes than the matrix is kept for: the table, no matrix
+  mkdir -p "$T/many" && "$BIN/nitrt_mkdata" csv "$T/many" 16 4 2 400000 || fail mkdata
+  ok "$BIN/fake_classes" train --data "$T/many" --epochs 1 --save "$T/m.ckpt" --quiet
+  ok "$BIN/fake_classes" eval --load "$T/m.ckpt" --per-class --json
+  python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["confusion"] is None and len(r["per_class"]) == 400000' "$T/out" ||
+    fail "400000 classes: $(head -c 300 "$T/out")"
+  expect_error "option '--per-class' does not apply to 'predict'" "$M" predict --load "$T/a.ckpt" --per-class
+  ;;
+run_record)
+  # the first record of every run: what ran, on what, how
+  mkidx "$D" 300 60
+  ok "$M" train --data "$D" --epochs 2 --holdout 20 --seed 9 --save "$T/a.ckpt" --log "$T/l.jsonl" --quiet
+  ok "$M" train --data "$D" --epochs 3 --resume "$T/a.ckpt" --log "$T/l.jsonl" --quiet
+  h=$(od -An -tx8 -j304 -N8 "$T/a.ckpt" | tr -d ' '); ht=$(od -An -tx8 -j320 -N8 "$T/a.ckpt" | tr -d ' ')
+  python3 - "$T/l.jsonl" "$M" "$(realpath "$D")" "$T/a.ckpt" "$h" "$ht" <<'PY' || fail "run records: $(cat "$T/l.jsonl")"
+import json, sys
+log, exe, data, ck, h, ht = sys.argv[1:]
+recs = [json.loads(l) for l in open(log)]
+assert [r.get('record', 'epoch') for r in recs] == ['run', 'epoch', 'epoch', 'run', 'epoch'], recs
+a, b = recs[0], recs[3]
+assert a['command'] == [exe, 'train', '--data', data, '--epochs', '2', '--holdout', '20', '--seed', '9', '--save', ck,
+                        '--log', log, '--quiet'], a['command']
+assert a['model'] == 'fake' and a['fingerprint'] == '0x1234567890abcdef' and a['runtime'] == 'nitrt 0.1.0'
+assert a['nitc'].startswith('fake_model.c') and a['target'] == 'host' and a['seed'] == 9 and a['threads'] >= 1
+r = a['recipe']
+assert r['kind'] == 'niti' and r['batch'] == 32 and r['epochs'] == 2 and r['holdout'] == 20 and r['limit'] == 0
+assert r['rounding'] == {'act': 'pseudo', 'err': 'stochastic', 'grad': 'pseudo'} and r['decay'] is False
+assert r['update_bits'] == [{'bits': 3, 'from_epoch': 1}, {'bits': 2, 'from_epoch': 2}]
+d = a['data']
+assert d['dir'] == data and d['quantization'] == 'pixels'
+assert d['train'] == {'format': 'idx', 'samples': 300, 'hash': '0x' + h}, (d, h)
+assert d['test'] == {'format': 'idx', 'samples': 60, 'hash': '0x' + ht}, (d, ht)
+assert a['train_samples'] == 280 and a['val_samples'] == 20 and a['test_samples'] == 60
+assert a['resumed_from'] is None and a['save'] == ck and a['save_best'] is None
+assert b['resumed_from'] == {'checkpoint': ck, 'epoch': 2, 'step': 18, 'epoch_steps_done': 0}, b['resumed_from']
+assert b['recipe']['epochs'] == 3 and b['seed'] == 9 and b['save'] is None
+assert a['started'].endswith('Z') and len(a['started']) == 20
+PY
+  # a recipe with masters records its settings
+  ok "$BIN/fake_ghaffari" train --data "$D" --epochs 1 --batch 16 --log "$T/g.jsonl" --quiet
+  python3 - "$T/g.jsonl" <<'PY' || fail "ghaffari run record: $(head -1 "$T/g.jsonl")"
+import json, sys
+r = json.loads(open(sys.argv[1]).readline())['recipe']
+assert r['kind'] == 'ghaffari' and r['master_bits'] == 16 and r['loss'] == 'table softmax'
+assert r['view_rounding'] == 'stochastic' and r['update_rounding'] == 'stochastic'
+assert r['lr'] == {'kind': 'piecewise', 'steps': [{'lr': '0.1', 'from_epoch': 1}, {'lr': '0.01', 'from_epoch': 2}]}, r['lr']
+assert r['warmup_steps'] == 5 and r['warmup_ratio'] == '0.001' and r['momentum'] == '0.9' and r['weight_decay'] == '0.0005'
+assert 'update_bits' not in r
+PY
+  # paths that need escaping, and bytes that are not UTF-8, still give valid JSON
+  q=$T/'we"ird\dir'$'\t'$'\377'
+  mkdir -p "$q" && cp "$D"/* "$q/"
+  ok "$M" train --data "$q" --epochs 1 --log "$T/q.jsonl" --quiet
+  python3 - "$T/q.jsonl" "$T" <<'PY' || fail "escaping: $(head -1 "$T/q.jsonl" | cat -v)"
+import json, sys
+r = json.loads(open(sys.argv[1], encoding='utf-8').readline())
+assert r['data']['dir'] == sys.argv[2] + '/we"ird\\dir\t\ufffd', r['data']['dir']
+PY
+  ;;
+save_best)
+  mkidx "$D" 300 60
+  # this run's validation accuracy peaks at epoch 2 of 6, its test accuracy at epoch 6
+  common=(--data "$D" --limit 100 --batch 2 --update-bits 7 --seed 8 --quiet)
+  ok "$M" train "${common[@]}" --holdout 30 --epochs 6 --save-best "$T/best.ckpt" --log "$T/l.jsonl"
+  [ ! -s "$T/err" ] || fail "--save-best alone warned: $(cat "$T/err")"
+  # the epochs that beat every earlier one (ties keep the earlier) carry saved_best
+  want=$(epochs_of "$T/l.jsonl" | sed 's/.*"epoch":\([0-9]*\),.*"val_correct":\([0-9]*\),.*/\1 \2/' |
+    awk 'BEGIN { b = -1 } $2 > b { b = $2; printf "%s ", $1 }')
+  got=$(epochs_of "$T/l.jsonl" | grep '"saved_best":true' | sed 's/.*"epoch":\([0-9]*\),.*/\1/' | tr '\n' ' ')
+  [ "$got" = "$want" ] || fail "saved_best at epochs '$got', want '$want'"
+  be=${want% }; be=${be##* }
+  [ "$be" -lt 6 ] || fail "the best validation epoch is the last: the test proves little"
+  # the file is the checkpoint of that epoch: the same bytes as --save after it, but
+  # for the total epochs (offset 140) and the CRC
+  ok "$M" train "${common[@]}" --holdout 30 --epochs "$be" --save "$T/ref.ckpt"
+  body() { { head -c 140 "$1"; tail -c +145 "$1" | head -c -4; } | od -An -tx1; }
+  [ "$(body "$T/best.ckpt")" = "$(body "$T/ref.ckpt")" ] || fail "best.ckpt is not the checkpoint of epoch $be"
+  ok "$M" eval --load "$T/best.ckpt"
+  grep -q "  epoch $be " "$T/out" || fail "$(cat "$T/out")"
+  # without a holdout the test accuracy decides
+  ok "$M" train "${common[@]}" --epochs 6 --save-best "$T/tbest.ckpt" --log "$T/t.jsonl"
+  tb=$(epochs_of "$T/t.jsonl" | sed 's/.*"epoch":\([0-9]*\),.*"test_correct":\([0-9]*\),.*/\1 \2/' |
+    awk 'BEGIN { b = -1 } $2 > b { b = $2; e = $1 } END { print e }')
+  ok "$M" eval --load "$T/tbest.ckpt"
+  grep -q "  epoch $tb " "$T/out" || fail "test-accuracy best is epoch $tb: $(cat "$T/out")"
+  # resuming: the file there is the best so far, re-evaluated, and only beaten by a better epoch
+  ok "$M" train "${common[@]}" --holdout 30 --epochs 3 --save "$T/s3.ckpt" --save-best "$T/b2.ckpt"
+  cp "$T/b2.ckpt" "$T/b2.orig"
+  ok "$M" train --data "$D" --epochs 6 --resume "$T/s3.ckpt" --save-best "$T/b2.ckpt" --log "$T/r.jsonl"
+  pct=$(epochs_of "$T/l.jsonl" | sed -n "s/^{\"epoch\":$be,.*\"val_acc\":\\([0-9.]*\\),.*/\\1/p")
+  grep -q "^resuming from $T/s3.ckpt: epoch 3 of 6 done, step 105; best so far $T/b2.ckpt (epoch $be, val " "$T/out" ||
+    fail "banner: $(cat "$T/out") (val_acc $pct)"
+  grep -q "saved_best" "$T/r.jsonl" && fail "a worse epoch replaced the best: $(cat "$T/r.jsonl")"
+  cmp -s "$T/b2.ckpt" "$T/b2.orig" || fail "the best checkpoint changed on resume"
+  # the straight and the resumed run end with the same best file when the best comes after the resume
+  ok "$M" train "${common[@]}" --holdout 30 --epochs 1 --save "$T/s1.ckpt" --save-best "$T/b1.ckpt"
+  ok "$M" train --data "$D" --epochs 6 --resume "$T/s1.ckpt" --save-best "$T/b1.ckpt" --quiet
+  cmp "$T/b1.ckpt" "$T/best.ckpt" || fail "resumed --save-best differs from the straight run's"
+  # control: without a file there, the first resumed epoch becomes the best
+  ok "$M" train --data "$D" --epochs 6 --resume "$T/s3.ckpt" --save-best "$T/new.ckpt" --log "$T/n.jsonl" --quiet
+  epochs_of "$T/n.jsonl" | head -1 | grep -q '"epoch":4,.*"saved_best":true' || fail "$(cat "$T/n.jsonl")"
+  # a file there that is no checkpoint of this model is refused before training
+  printf 'junk' >"$T/junk.ckpt"
+  expect_error "$T/junk.ckpt: --save-best: the file there is not a checkpoint of this model" \
+    "$M" train --data "$D" --epochs 6 --resume "$T/s3.ckpt" --save-best "$T/junk.ckpt"
+  expect_error "$T/nodir/b.ckpt: cannot save a checkpoint there: directory $T/nodir does not exist" \
+    "$M" train --data "$D" --save-best "$T/nodir/b.ckpt"
+  [ ! -s "$T/out" ] || fail "trained before checking --save-best: $(cat "$T/out")"
+  ;;
+companions)
+  mkidx "$D" 300 50
+  # training without --save warns that the weights are discarded; --quiet too
+  ok "$M" train --data "$D" --epochs 1 --quiet
+  [ "$(cat "$T/err")" = "fake_mnist: warning: no --save: the trained weights are discarded when the run ends (give --save CKPT to keep them)" ] ||
+    fail "no-save warning: $(cat "$T/err")"
+  ok "$M" train --data "$D" --epochs 1 --save "$T/a.ckpt"
+  [ ! -s "$T/err" ] || fail "warned with --save: $(cat "$T/err")"
+  # resuming says from where
+  ok "$M" train --data "$D" --epochs 2 --resume "$T/a.ckpt" --save "$T/a.ckpt"
+  [ "$(head -1 "$T/out")" = "resuming from $T/a.ckpt: epoch 1 of 2 done, step 10" ] || fail "banner: $(cat "$T/out")"
+  grep -q "^epoch 2/2 " "$T/out" || fail "$(cat "$T/out")"
+  ok "$M" train --data "$D" --epochs 3 --resume "$T/a.ckpt" --save "$T/a.ckpt" --quiet
+  [ ! -s "$T/out" ] || fail "--quiet printed the banner: $(cat "$T/out")"
+  # off a terminal: plain progress lines every --progress seconds, none with 0 or --quiet
+  mkidx "$T/big" 4000 10
+  t0=$(date +%s%N)
+  ok "$M" train --data "$T/big" --epochs 1 --batch 1 --progress 0.000001 --save "$T/b.ckpt"
+  ms=$((($(date +%s%N) - t0) / 1000000))
+  n=$(grep -c '^epoch 1/1  step [0-9]*/4000  [0-9]* samples/s  loss [0-9.]*  ETA [0-9]*:[0-9][0-9]$' "$T/err")
+  [ "$n" -ge 2 ] || fail "$n progress lines in $ms ms at --progress 0.000001: $(cat "$T/err")"
+  [ "$(grep -vc '^epoch 1/1  step ' "$T/err")" = 0 ] || fail "stderr: $(cat "$T/err")"
+  # step numbers increase; the last line comes before the last step
+  grep -o 'step [0-9]*' "$T/err" | cut -d' ' -f2 | sort -nc || fail "steps out of order: $(cat "$T/err")"
+  grep -q 'step 4000/4000' "$T/err" && fail "a progress line after the last step"
+  # the default interval (10 s) prints nothing in a short epoch, nor do 0 and --quiet
+  for o in "" "--progress 0" "--quiet --progress 0.000001"; do
+    ok "$M" train --data "$T/big" --epochs 1 --batch 1 $o --save "$T/b.ckpt"
+    [ ! -s "$T/err" ] || fail "'$o' (${ms} ms): $(cat "$T/err")"
+  done
+  expect_error "--progress: expected a non-negative decimal like 0.05 (at most 9 decimals), got '-1'" "$M" train --progress -1
+  expect_error "--progress: expected seconds from 0 to 86400, got '86401'" "$M" train --progress 86401
+  ;;
+inspect)
+  mkidx "$D" 300 60
+  ok "$M" train --data "$D" --epochs 3 --holdout 40 --seed 4 --save "$T/a.ckpt" --quiet
+  ok "$M" inspect "$T/a.ckpt"
+  cp "$T/out" "$T/insp"
+  size=$(stat -c %s "$T/a.ckpt"); abs=$(realpath "$D")
+  h=$(od -An -tx8 -j304 -N8 "$T/a.ckpt" | tr -d ' ')
+  crc=$(od -An -tx4 -j$((size - 4)) -N4 "$T/a.ckpt" | tr -d ' ')
+  lohi=$(od -An -v -td1 -j336 -N7840 "$T/a.ckpt" | tr -s ' ' '\n' | grep -v '^$' | sort -n | sed -n '1p;$p' | paste -sd' ')
+  abi=$(od -An -tu4 -j12 -N4 "$T/a.ckpt" | tr -d ' ') # the ABI the checkpoint records
+  for want in "checkpoint $T/a.ckpt: format 2 (recipe niti), $size bytes, CRC-32 0x$crc (matches)" \
+    "model fake (fingerprint 0x1234567890abcdef, ABI $abi): this executable's model, every field checked" \
+    "progress: 3 of 3 epochs completed, global step 27; the next epoch's data order: epoch 4, seed 4" \
+    "recipe niti: batch 32, epochs 3, seed 4, limit 0 (all samples)" \
+    "rounding act pseudo, err stochastic, grad pseudo; update bits 3, 2 from epoch 2; decay off; holdout 40" \
+    "data: $abs" "training set  idx, 300 samples, content 0x$h; 260 used for training, 40 held out" \
+    "test set      idx, 60 samples, content 0x" "input 1x28x28 at exponent -7, quantized as 8-bit pixels" \
+    "parameters: 7936 bytes in 2 tensors" \
+    "size: header 336 + parameters 7936 + column shifts 0 + data directory ${#abs} + CRC 4 = $size bytes"; do
+    grep -qF -- "$want" "$T/insp" || fail "inspect lacks '$want': $(cat "$T/insp")"
+  done
+  grep -Eq "^  0 +f1 +weight +\(10,784\) +7840 +int8 +-7 +${lohi% *}\.\.${lohi#* }$" "$T/insp" || fail "f1 ($lohi): $(cat "$T/insp")"
+  # 260 samples at batch 32: 9 steps an epoch, as the file says
+  [ "$(od -An -tu8 -j104 -N8 "$T/a.ckpt" | tr -d ' ')" = 27 ] || fail "the step at offset 104 is not 27"
+  ok "$M" info --load "$T/a.ckpt"
+  cmp -s "$T/out" "$T/insp" || fail "info --load differs from inspect"
+  ok "$M" inspect --load "$T/a.ckpt"
+  cmp -s "$T/out" "$T/insp" || fail "inspect --load differs"
+  # CSV: the recorded per-column shifts
+  mkdir -p "$T/csv" && "$BIN/nitrt_mkdata" tabular "$T/csv" 100 20 || fail mkdata
+  ok "$BIN/fake_csv" train --data "$T/csv" --epochs 1 --save "$T/c.ckpt" --quiet
+  ok "$BIN/fake_csv" inspect "$T/c.ckpt"
+  P=$(od -An -tu8 -j248 -N8 "$T/c.ckpt" | tr -d ' ')
+  shifts=$(od -An -v -td1 -j$((336 + P)) -N6 "$T/c.ckpt" | tr -s ' ' '\n' | grep -v '^$' | paste -sd, | sed 's/,/, /g')
+  grep -qF "quantized as CSV with per-column shifts (x_j = round(v_j 2^-s_j)), 6 columns: $shifts" "$T/out" ||
+    fail "shifts $shifts: $(cat "$T/out")"
+  # masters: the exponents of each tensor are the ones the log reports after the epoch
+  G=$BIN/fake_ghaffari
+  ok "$G" train --data "$D" --epochs 2 --batch 16 --save "$T/g.ckpt" --log "$T/g.jsonl" --quiet
+  ok "$G" inspect "$T/g.ckpt"
+  exps=$(tail -1 "$T/g.jsonl" | sed 's/.*"master_exp":\[\([-0-9,]*\)\].*/\1/')
+  got=$(grep -E '^  [0-9]+ +f[12] ' "$T/out" | awk '{ print $7 }' | paste -sd,)
+  [ "$got" = "$exps" ] || fail "master exponents $got, the log says $exps: $(cat "$T/out")"
+  grep -q "lr 0.1 then 0.01 at 2; warmup steps(5, ratio=0.001); momentum 0.9; weight decay 0.0005" "$T/out" || fail "$(cat "$T/out")"
+  grep -q "size: header 568 + tensor records 64 + parameters" "$T/out" || fail "$(cat "$T/out")"
+  # another model's checkpoint: shown as recorded, with a warning
+  ok "$M" inspect "$T/g.ckpt"
+  gabi=$(od -An -tu4 -j12 -N4 "$T/g.ckpt" | tr -d ' ')
+  grep -q "warning: $T/g.ckpt: a checkpoint of model fake (fingerprint 0x0000000000006a6a, ABI $gabi), not of this executable's fake" "$T/err" ||
+    fail "no warning: $(cat "$T/err")"
+  grep -q "^model fake (fingerprint 0x0000000000006a6a, ABI $gabi): another model$" "$T/out" || fail "$(cat "$T/out")"
+  grep -Eq "^  1 +gamma +int16 +-?[0-9]+ +-?[0-9]+ +-?[0-9]+  10 ch$" "$T/out" || fail "records: $(cat "$T/out")"
+  ok "$G" inspect "$T/a.ckpt"
+  grep -q "format 2 keeps no per-tensor records" "$T/out" || fail "$(cat "$T/out")"
+  # another model's fields are not trusted: out of range, they are not shown (its own model refuses the file)
+  cp "$T/g.ckpt" "$T/g2.ckpt" && "$BIN/nitrt_mkdata" patch "$T/g2.ckpt" 432 4 1000000
+  ok "$M" inspect "$T/g2.ckpt"
+  grep -q "^        (fields out of their ranges: not shown)$" "$T/out" || fail "$(cat "$T/out")"
+  expect_error "$T/g2.ckpt: invalid checkpoint: the decimal places of learning rate 1 is 1000000, expected 0..9" "$G" inspect "$T/g2.ckpt"
+  # corrupt files: one line naming the file and the problem, exit 1
+  cp "$T/a.ckpt" "$T/b.ckpt"; printf '\x55' | dd of="$T/b.ckpt" bs=1 seek=1000 conv=notrunc status=none
+  expect_error "$T/b.ckpt: corrupt checkpoint: checksum mismatch" "$M" inspect "$T/b.ckpt"
+  expect_error "$T/b.ckpt: corrupt checkpoint: checksum mismatch" "$G" inspect "$T/b.ckpt"
+  head -c 3000 "$T/a.ckpt" >"$T/t.ckpt"
+  expect_error "$T/t.ckpt: truncated or corrupt checkpoint: the header says $size bytes, the file has 3000" "$M" inspect "$T/t.ckpt"
+  head -c 100 "$T/a.ckpt" >"$T/t2.ckpt"
+  expect_error "$T/t2.ckpt: truncated checkpoint: 100 bytes, the header of format 2 alone has 340" "$M" inspect "$T/t2.ckpt"
+  expect_error "$D/t10k-labels-idx1-ubyte: not a nitc checkpoint (wrong magic)" "$M" inspect "$D/t10k-labels-idx1-ubyte"
+  cp "$T/a.ckpt" "$T/h.ckpt" && "$BIN/nitrt_mkdata" patch "$T/h.ckpt" 228 4 -5
+  expect_error "$T/h.ckpt: invalid checkpoint: the holdout is -5, expected 0..2147483647" "$M" inspect "$T/h.ckpt"
+  cp "$T/a.ckpt" "$T/v.ckpt" && "$BIN/nitrt_mkdata" patch "$T/v.ckpt" 8 4 9
+  expect_error "$T/v.ckpt: checkpoint format version 9; this runtime reads versions 1 to 3" "$M" inspect "$T/v.ckpt"
+  cp "$T/g.ckpt" "$T/r.ckpt" && "$BIN/nitrt_mkdata" patch "$T/r.ckpt" 560 4 5000000
+  expect_error "$T/r.ckpt: invalid checkpoint: 5000000 tensor records (offset 560) for 2 parameter tensors" "$M" inspect "$T/r.ckpt"
+  expect_error "$T/none.ckpt: cannot open" "$M" inspect "$T/none.ckpt"
+  expect_error "$T: is a directory, expected a checkpoint" "$M" inspect "$T"
+  expect_error "inspect needs a checkpoint: fake_mnist inspect CKPT" "$M" inspect
+  expect_error "unexpected argument 'extra'" "$M" inspect "$T/a.ckpt" extra
+  ;;
+save_every)
+  mkidx "$D" 4000 50
+  common=(--data "$D" --epochs 3 --batch 4 --seed 6 --quiet)
+  strip() { epochs_of "$1" | sed 's/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//'; }
+  ok "$M" train "${common[@]}" --save "$T/s.ckpt" --log "$T/s.jsonl"
+  # the checkpoints inside epochs change nothing in what is trained
+  ok "$M" train "${common[@]}" --save-every 7 --save "$T/e.ckpt"
+  cmp "$T/s.ckpt" "$T/e.ckpt" || fail "--save-every changed the final checkpoint"
+  # Ctrl-C at growing moments: --save holds the position inside the epoch, and the
+  # resume ends with the bytes and the log numbers of the uninterrupted run
+  mid=0
+  for d in 0.01 0.02 0.04 0.07 0.1 0.15 0.25; do
+    rm -f "$T/m.ckpt" "$T/m.jsonl"
+    run timeout --preserve-status -s INT "$d" "$M" train "${common[@]}" --save-every 7 --save "$T/m.ckpt" --log "$T/m.jsonl"
+    [ "$rc" = 130 ] && [ -e "$T/m.ckpt" ] || continue # done before the signal, or stopped before the first save
+    cp "$T/err" "$T/int.err"
+    ok "$M" inspect "$T/m.ckpt"
+    if grep -q '^position: inside epoch' "$T/out"; then
+      mid=$((mid + 1))
+      grep -Eq "interrupted during epoch [0-9]; $T/m.ckpt holds epoch [0-9] up to step [0-9]+ of 1000 \(continue with" "$T/int.err" ||
+        fail "message: $(cat "$T/int.err")"
+    fi
+    ok "$M" train --data "$D" --epochs 3 --resume "$T/m.ckpt" --save "$T/m.ckpt" --log "$T/m.jsonl" --quiet
+    cmp "$T/s.ckpt" "$T/m.ckpt" || fail "resumed after Ctrl-C at $d s: the checkpoint differs"
+    [ "$(strip "$T/s.jsonl")" = "$(strip "$T/m.jsonl")" ] || fail "resumed after Ctrl-C at $d s: logs differ: $(strip "$T/m.jsonl")"
+  done
+  [ "$mid" -ge 2 ] || fail "only $mid runs were caught inside an epoch: the test proves little"
+  # the banner and the run record say where inside the epoch
+  rm -f "$T/m.ckpt"
+  run timeout --preserve-status -s INT 0.05 "$M" train "${common[@]}" --save-every 5 --save "$T/m.ckpt"
+  if [ "$rc" = 130 ] && "$M" inspect "$T/m.ckpt" 2>/dev/null | grep -q '^position: inside epoch'; then
+    p=$(od -An -tu8 -j$(($(stat -c %s "$T/m.ckpt") - 28)) -N8 "$T/m.ckpt" | tr -d ' ')
+    ok "$M" train --data "$D" --epochs 3 --resume "$T/m.ckpt" --save "$T/m2.ckpt" --log "$T/b.jsonl"
+    grep -Eq "^resuming from $T/m.ckpt: epoch [0-2] of 3 done and $p of 1000 steps of epoch [1-3], step [0-9]+$" "$T/out" ||
+      fail "banner: $(head -1 "$T/out")"
+    grep -q "\"epoch_steps_done\":$p}" "$T/b.jsonl" || fail "run record: $(head -1 "$T/b.jsonl")"
+    cmp "$T/s.ckpt" "$T/m2.ckpt" || fail "resume into another file differs"
+  fi
+  # kill -9 at random moments: whatever --save holds resumes to the same bytes
+  for i in $(seq 1 8); do
+    rm -f "$T/k.ckpt"
+    "$M" train "${common[@]}" --save-every 3 --save "$T/k.ckpt" &
+    pid=$!
+    sleep "0.0$((RANDOM % 9 + 1))"
+    kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    [ -e "$T/k.ckpt" ] || continue
+    ok "$M" train --data "$D" --epochs 3 --resume "$T/k.ckpt" --save "$T/k2.ckpt" --quiet
+    cmp "$T/s.ckpt" "$T/k2.ckpt" || fail "after kill -9 number $i the resume differs"
+  done
+  # an epoch of one step: an interrupt always lands after the epoch's last step,
+  # before its evaluation (the position is the whole epoch)
+  one=(--data "$D" --limit 32 --batch 32 --seed 2 --quiet)
+  ok "$M" train "${one[@]}" --epochs 200 --save "$T/o.ckpt" --log "$T/o.jsonl"
+  run timeout --preserve-status -s INT 0.05 "$M" train "${one[@]}" --epochs 200 --save-every 1 --save "$T/p.ckpt" --log "$T/p.jsonl"
+  if [ "$rc" = 130 ] && "$M" inspect "$T/p.ckpt" 2>/dev/null | grep -q '^position: inside epoch [0-9]*, 1 of 1 steps done'; then
+    ok "$M" train --data "$D" --epochs 200 --resume "$T/p.ckpt" --save "$T/p.ckpt" --log "$T/p.jsonl" --quiet
+    cmp "$T/o.ckpt" "$T/p.ckpt" || fail "resume after an epoch's last step differs"
+    [ "$(strip "$T/o.jsonl")" = "$(strip "$T/p.jsonl")" ] || fail "logs differ after an epoch's last step"
+  fi
+  # refused: without --save; a position resumed at another batch or on other samples
+  expect_error "--save-every needs --save CKPT" "$M" train --data "$D" --save-every 5
+  expect_error "--save-every: expected an integer from 1 to" "$M" train --save-every 0
+  rm -f "$T/m.ckpt"
+  for d in 0.03 0.06 0.12; do
+    run timeout --preserve-status -s INT "$d" "$M" train "${common[@]}" --save-every 7 --save "$T/m.ckpt"
+    "$M" inspect "$T/m.ckpt" 2>/dev/null | grep -q '^position: inside epoch' && break
+  done
+  if "$M" inspect "$T/m.ckpt" 2>/dev/null | grep -q '^position: inside epoch'; then
+    expect_error "$T/m.ckpt: the checkpoint was taken inside epoch" "$M" train --data "$D" --epochs 3 --resume "$T/m.ckpt" --batch 8
+    grep -q "which continues only with its batch 4, holdout 0 and limit 0: resume without changing them" "$T/err" || fail "$(cat "$T/err")"
+    # other data with another sample count
+    mkidx "$T/d2" 3000 50
+    expect_error "which continues only with its batch 4 and its 4000 training samples (now batch 4, 3000 samples)" \
+      "$M" train --data "$T/d2" --epochs 3 --resume "$T/m.ckpt"
+    expect_error "$T/m.ckpt: the checkpoint was taken inside epoch" "$M" train --data "$D" --epochs 3 --resume "$T/m.ckpt" --holdout 10
+    # eval takes it as it is
+    ok "$M" eval --load "$T/m.ckpt"
+    # the position is checked like every field
+    cp "$T/m.ckpt" "$T/f.ckpt" && "$BIN/nitrt_mkdata" patch "$T/f.ckpt" 244 4 2
+    expect_error "$T/f.ckpt: invalid checkpoint: the epoch-position flag (offset 244) is 2, expected 0..1" "$M" eval --load "$T/f.ckpt"
+    cp "$T/m.ckpt" "$T/f.ckpt" && "$BIN/nitrt_mkdata" patch "$T/f.ckpt" $(($(stat -c %s "$T/m.ckpt") - 28)) 8 1001
+    expect_error "$T/f.ckpt: invalid checkpoint: the steps done of the epoch in progress is 1001, expected 1..1000" "$M" train --resume "$T/f.ckpt" --epochs 3
+    cp "$T/s.ckpt" "$T/f.ckpt" && "$BIN/nitrt_mkdata" patch "$T/f.ckpt" 244 4 1
+    expect_error "$T/f.ckpt: invalid checkpoint:" "$M" inspect "$T/f.ckpt"
+  else
+    fail "no checkpoint inside an epoch caught for the refusal tests"
+  fi
+  ;;
 wide)
   mkidx "$D" 300 40
   W=$BIN/fake_wide
@@ -355,7 +769,7 @@ cross_targets)
     run "qemu-$arch" -L "/usr/$t" "$T/fake-$arch" train --data "$D" --epochs 2 --save "$T/$arch.ckpt" --log "$T/$arch.jsonl"
     [ "$rc" = 0 ] || fail "$arch run failed: $(cat "$T/err")"
     cmp "$T/host.ckpt" "$T/$arch.ckpt" || fail "$arch checkpoint differs from the host's"
-    strip() { sed 's/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//' "$1"; }
+    strip() { epochs_of "$1" | sed 's/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//'; }
     [ "$(strip "$T/host.jsonl")" = "$(strip "$T/$arch.jsonl")" ] || fail "$arch log differs"
     # and a checkpoint from the other target resumes on the host
     ok "$M" train --data "$D" --epochs 3 --resume "$T/$arch.ckpt" --save "$T/h3.ckpt"
@@ -598,8 +1012,10 @@ ghaffari_flags)
   expect_error "--momentum: expected a momentum from 0 to 1, got '1.5'" "$G" train --momentum 1.5
   expect_error "--lr: expected a non-negative decimal like 0.05 (at most 9 decimals)" "$G" train --lr 0.0000000001
   mkidx "$D" 200 30
-  ok "$G" train --data "$D" --epochs 2 --batch 16 --log "$T/g.jsonl" --quiet
+  ok "$G" train --data "$D" --epochs 2 --batch 16 --log "$T/all.jsonl" --quiet
+  epochs_of "$T/all.jsonl" >"$T/g.jsonl"
   [ "$(wc -l <"$T/g.jsonl")" = 2 ] || fail "log lines: $(cat "$T/g.jsonl")"
+  grep -q '"update_bits"' "$T/g.jsonl" && fail "update bits logged under ghaffari: $(head -1 "$T/g.jsonl")"
   # epoch 1 starts in the warmup (0.1 * 0.001), epoch 2 at 0.01
   head -1 "$T/g.jsonl" | grep -q '"lr":"0.000100000016","lr_m":1759218892,"lr_e":-44,"master_exp":\[-15,-14\]' \
     || fail "epoch 1 log: $(head -1 "$T/g.jsonl")"
@@ -616,7 +1032,7 @@ ghaffari_resume)
   ok "$G" train "${common[@]}" --epochs 1 --save "$T/r1.ckpt" --log "$T/r.jsonl"
   ok "$G" train --data "$D" --epochs 3 --resume "$T/r1.ckpt" --save "$T/r3.ckpt" --log "$T/r.jsonl"
   cmp "$T/straight.ckpt" "$T/r3.ckpt" || fail "resumed checkpoint differs from the straight run"
-  strip() { sed 's/"epochs":[0-9]*,//; s/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//' "$1"; }
+  strip() { epochs_of "$1" | sed 's/"epochs":[0-9]*,//; s/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//'; }
   [ "$(strip "$T/s.jsonl")" = "$(strip "$T/r.jsonl")" ] || fail "logs differ"
   [ "$(od -An -tu1 -j8 -N1 "$T/r1.ckpt" | tr -d ' ')" = 3 ] || fail "not format 3"
   # the optimizer's settings cannot change on resume
