@@ -32,7 +32,7 @@
 
 #include <stdint.h>
 
-#define NIT_ABI_VERSION 4
+#define NIT_ABI_VERSION 5
 
 /* export: begin (export writes the marked regions into exported models) */
 enum {
@@ -179,6 +179,15 @@ typedef int32_t (*NitParallelFor)(void *pool, void (*body)(void *env, int64_t lo
 /* x: (n, in_c, in_h, in_w) int8 at ctx->in_exp; y: (n) labels in [0, classes). */
 typedef void (*NitTrainStep)(NitCtx *ctx, const int8_t *x, const int32_t *y);
 typedef void (*NitForward)(NitCtx *ctx, const int8_t *x);
+/* Collectives of data-parallel training (docs/scaleout.md): each of N ranks
+ * runs the step on a contiguous slice of the global batch, and the step
+ * calls these, straight-line and in the same order on every rank:
+ *   allmax(comm, v, count)         v[j] = max over ranks of v[j] (int64)
+ *   allsum(comm, v, count, width)  v[j] = exact sum over ranks of v[j],
+ *                                  int32 (width 4) or int64 (width 8)
+ * Both are NULL in one process; generated code then calls nothing. */
+typedef void (*NitAllMax)(void *comm, int64_t *v, int64_t count);
+typedef void (*NitAllSum)(void *comm, void *v, int64_t count, int32_t width);
 
 /* One parameter tensor. Under niti the tensor at `offset` is the weights
  * (int8, or int16 wide weights); under the other recipes it is the int8 view
@@ -307,7 +316,13 @@ typedef struct NitRecipe {
   X(I64, int64_t, mom_m) /* S31 momentum */                                         \
   X(I32, int32_t, mom_e)                                                            \
   X(I64, int64_t, wdecay_m) /* S31 coupled weight decay */                          \
-  X(I32, int32_t, wdecay_e)
+  X(I32, int32_t, wdecay_e)                                                         \
+  X(PTR, void *, comm)      /* data parallel: the runtime's communicator */        \
+  X(PTR, NitAllMax, allmax) /* NULL in one process */                              \
+  X(PTR, NitAllSum, allsum)                                                        \
+  X(I64, int64_t, row0)     /* global row of sample 0 (0 in one process): random  \
+                             * draws of batch tensors use global indices */        \
+  X(I32, int32_t, gn)       /* samples in the global batch; 0 means n */
 struct NitCtx {
   NIT_CTX_FIELDS(NIT_DECLARE_SCALAR, NIT_DECLARE_ARRAY)
 };

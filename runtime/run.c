@@ -78,6 +78,7 @@ NitCtx nitrt_run_ctx(const Run *u, uint64_t step, int32_t n, int32_t in_exp, int
   c.seed = u->r.seed;
   c.step = step;
   c.n = n;
+  c.gn = n; /* one process: the global batch is this call's */
   c.in_exp = in_exp;
   c.mu = mu;
   c.act_round = u->r.act_round;

@@ -13,6 +13,8 @@
 #   codegen_gemm      the GEMM kernel alone vs a plain loop, every kernel, odd
 #                     shapes (tests/codegen/gemm_check.sh)
 #   codegen_examples  every example compiles to an executable
+#   codegen_ranks     data parallelism: N ranks as threads with in-process
+#                     collectives give one process's bytes (ranks.c)
 set(CG_DIR ${CMAKE_CURRENT_LIST_DIR}/codegen)
 
 add_executable(gennet ${CG_DIR}/gennet.c)
@@ -34,6 +36,13 @@ add_library(errdump STATIC ${CG_DIR}/errdump.c)
 target_compile_options(errdump PRIVATE ${NITC_WARN})
 target_link_libraries(errdump PUBLIC nitrt nitrt_s31)
 set_target_properties(errdump PROPERTIES ARCHIVE_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
+
+# ranks: N ranks as threads with in-process collectives against one process
+# (tests/codegen/ranks.c; main here, nit_model from the object).
+add_library(ranks STATIC ${CG_DIR}/ranks.c)
+target_compile_options(ranks PRIVATE ${NITC_WARN})
+target_link_libraries(ranks PUBLIC nitrt nitrt_s31)
+set_target_properties(ranks PROPERTIES ARCHIVE_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
 
 if(NITC_SANITIZE)
   set(CG_LINK_FLAGS "-fsanitize=address,undefined")
@@ -71,6 +80,14 @@ foreach(kind generic lanes plain)
     ENVIRONMENT "NITC_GEMM=${kind};NITC_ERR_REUSE=0;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
   math(EXPR CG_KIND_SEED "${CG_KIND_SEED} + 1")
 endforeach()
+
+# Data parallelism without MPI: N ranks as threads, one process's bytes
+# (tests/codegen/run_ranks.sh: every example, COUNT/20 random networks per recipe).
+math(EXPR CG_RANKS_COUNT "${CG_DIFF_COUNT} / 20")
+add_test(NAME codegen_ranks
+  COMMAND ${CG_DIR}/run_ranks.sh ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR}/examples 5 ${CG_RANKS_COUNT})
+set_tests_properties(codegen_ranks PROPERTIES TIMEOUT 900
+  ENVIRONMENT "NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
 
 add_test(NAME codegen_gemm
   COMMAND ${CG_DIR}/gemm_check.sh ${PROJECT_BINARY_DIR} ${PROJECT_BINARY_DIR}/tests/gemm)

@@ -63,6 +63,7 @@ typedef struct CgFn {
   Val v_ract, v_rerr, v_rgrad; /* rounding modes */
   Val v_decay, v_train;
   Val v_exps; /* i32 (nnodes, 4) exponent slots in the work slab */
+  Val v_row0; /* data parallel: global row of sample 0 (i64; 0 in one process) */
 } CgFn;
 
 /* NitCtx field indices, from runtime/nitabi.h's list (abi.c builds the type). */
@@ -199,6 +200,14 @@ Val par_for(Cg *g, const char *name, Val v_count, int maxw, BodyFn fn, const voi
 
 void emit_generator(Cg *g);
 Val l_draw(Cg *g, Val v_key, Val v_idx, const char *name);
+/* Data parallelism (docs/scaleout.md): the element-wise MAX (i64) or SUM
+ * (width 4 or 8 bytes) over ranks of count values at v_ptr, in place,
+ * through the context's callbacks; nothing in one process. Step level
+ * only, never inside a data-dependent branch. */
+void l_allmax(Cg *g, Val v_ptr, Val v_count);
+void l_allsum(Cg *g, Val v_ptr, Val v_count, int width);
+/* The global flat index of element v_j of a batch tensor of `per` elements per sample. */
+Val l_global_idx(Cg *g, Val v_j, Val v_per);
 Val l_dropped(Cg *g, Val v_key, Val v_idx, int drop256);
 void emit_bits(Cg *g);
 void emit_sat8(Cg *g);

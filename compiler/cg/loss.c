@@ -24,12 +24,12 @@ enum {
  * logits at exponent s, into e (n, classes) at exponent 0. */
 void emit_loss(Cg *g) {
   int64_t C = g->m->classes;
-  Ty a[] = {g->t_ptr, g->t_i32, g->t_ptr, g->t_i64, g->t_ptr, g->t_i32, g->t_i64};
-  g->ft_loss = LLVMFunctionType(g->t_void, a, 7, 0);
+  Ty a[] = {g->t_ptr, g->t_i32, g->t_ptr, g->t_i64, g->t_ptr, g->t_i32, g->t_i64, g->t_i64};
+  g->ft_loss = LLVMFunctionType(g->t_void, a, 8, 0);
   g->f_loss = l_begin_fn(g, "nit_loss_grad", g->ft_loss, true);
   Val v_lg = l_param(g, 0, "logits"), v_s32 = l_param(g, 1, "s"), v_lab = l_param(g, 2, "labels");
   Val v_n = l_param(g, 3, "n"), v_e = l_param(g, 4, "err"), v_mode = l_param(g, 5, "mode");
-  Val v_key = l_param(g, 6, "key");
+  Val v_key = l_param(g, 6, "key"), v_gbase = l_param(g, 7, "gbase"); /* global index of element 0 */
   Val v_s = l_sext(g, v_s32, g->t_i64, "s64");
   Ty t_u = LLVMArrayType(g->t_i64, (unsigned)C);
   Val var_u = l_var(g, t_u, "u", NULL);
@@ -124,7 +124,7 @@ void emit_loss(Cg *g) {
   Val v_te = LLVMBuildLoad2(g->b, g->t_i64, LLVMBuildGEP2(g->b, t_u, var_t, idx7, 2, ""), "t");
   Val v_e32 = l_sub(g, v_te, l_select(g, l_icmp(g, LLVMIntEQ, Le.v_i, v_y, ""), v_C, v_zero, ""), "e32");
   Val v_flat = l_add(g, v_row, Le.v_i, "flat");
-  Val args[] = {v_e32, l_i32(g, E_SHIFT), v_mode, v_key, v_flat};
+  Val args[] = {v_e32, l_i32(g, E_SHIFT), v_mode, v_key, l_add(g, v_gbase, v_flat, "gidx")};
   Val v_r = l_call(g, g->ft_round, g->f_round, args, 5, "r");
   l_store(g, g->t_i8, l_call(g, g->ft_sat8, g->f_sat8, &v_r, 1, "e"), v_e, v_flat);
   l_next(g, &Le);

@@ -173,7 +173,10 @@ void dropout_forward(Cg *g, const LayerIO *io) {
   Val v_key = v_key_for(g, NIT_TID_MASK(io->i), "key.mask");
   Loop L = l_for(g, l_i64(g, 0), io->v_cnt, "j");
   Val v_a = l_load(g, g->t_i8, io->v_in, L.v_i, "a");
-  if (io->train) v_a = l_select(g, l_dropped(g, v_key, L.v_i, io->nd->drop256), LLVMConstNull(g->t_i8), v_a, "kept");
+  Val v_per = l_i64(g, numel(&io->nd->out));
+  if (io->train)
+    v_a = l_select(g, l_dropped(g, v_key, l_global_idx(g, L.v_i, v_per), io->nd->drop256), LLVMConstNull(g->t_i8), v_a,
+                   "kept");
   l_store(g, g->t_i8, v_a, io->v_out, L.v_i);
   l_next(g, &L);
   set_exp(g, io->i, 0, io->v_sin);
@@ -247,7 +250,8 @@ void dropout_backward(Cg *g, const LayerIO *io) {
   Val v_key = v_key_for(g, NIT_TID_MASK(io->i), "key.mask");
   Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
   Val v_ev = l_load(g, g->t_i8, io->v_e, L.v_i, "e");
-  Val v_pass = LLVMBuildNot(g->b, l_dropped(g, v_key, L.v_i, nd->drop256), "kept");
+  Val v_pass = LLVMBuildNot(g->b, l_dropped(g, v_key, l_global_idx(g, L.v_i, l_i64(g, numel(&nd->out))), nd->drop256),
+                            "kept");
   l_store(g, g->t_i8, l_select(g, v_pass, v_ev, LLVMConstNull(g->t_i8), ""), io->d.v_ptr, L.v_i);
   l_next(g, &L);
   set_exp(g, io->d.node, io->d.which, io->v_se);

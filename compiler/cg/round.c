@@ -43,6 +43,25 @@ Val l_draw(Cg *g, Val v_key, Val v_idx, const char *name) {
   return l_call(g, g->ft_mix, g->f_mix, &v_ctr, 1, name);
 }
 
+/* Calls the context's collective fn(comm, ptr, count[, width]) when it is set. */
+static void call_collective(Cg *g, unsigned field, Val v_ptr, Val v_count, int width) {
+  Val v_f = ctx_field(g, field, g->t_ptr, field == CTX_allmax ? "allmax" : "allsum");
+  Blk b_call = l_block(g, "coll.call"), b_done = l_block(g, "coll.done");
+  LLVMBuildCondBr(g->b, LLVMBuildIsNotNull(g->b, v_f, ""), b_call, b_done);
+  LLVMPositionBuilderAtEnd(g->b, b_call);
+  Ty at[] = {g->t_ptr, g->t_ptr, g->t_i64, g->t_i32};
+  Val args[] = {ctx_field(g, CTX_comm, g->t_ptr, "comm"), v_ptr, v_count, l_i32(g, width)};
+  int na = field == CTX_allmax ? 3 : 4;
+  l_call(g, LLVMFunctionType(g->t_void, at, (unsigned)na, 0), v_f, args, (unsigned)na, "");
+  LLVMBuildBr(g->b, b_done);
+  LLVMPositionBuilderAtEnd(g->b, b_done);
+}
+
+void l_allmax(Cg *g, Val v_ptr, Val v_count) { call_collective(g, CTX_allmax, v_ptr, v_count, 8); }
+void l_allsum(Cg *g, Val v_ptr, Val v_count, int width) { call_collective(g, CTX_allsum, v_ptr, v_count, width); }
+
+Val l_global_idx(Cg *g, Val v_j, Val v_per) { return l_add(g, l_mul(g, g->f.v_row0, v_per, ""), v_j, "gidx"); }
+
 /* Dropout's mask: element `index` is dropped iff (draw >> 56) < drop256. */
 Val l_dropped(Cg *g, Val v_key, Val v_idx, int drop256) {
   Val v_d = l_draw(g, v_key, v_idx, "draw");
@@ -177,7 +196,7 @@ Val emit_round8(Cg *g, Ty t_acc, int bits, const char *name) {
   Val f = l_begin_fn(g, name, g->ft_round8, true);
   Val v_acc = l_param(g, 0, "acc"), v_lo = l_param(g, 1, "lo"), v_hi = l_param(g, 2, "hi");
   Val v_out = l_param(g, 3, "out"), v_k = l_param(g, 4, "k"), v_mode = l_param(g, 5, "mode");
-  Val v_key = l_param(g, 6, "key");
+  Val v_key = l_param(g, 6, "key"), v_base = l_param(g, 7, "base");
   Blk b_k0 = l_block(g, "k0"), b_kn = l_block(g, "kn"), b_done = l_block(g, "done");
   LLVMBuildCondBr(g->b, l_icmp(g, LLVMIntEQ, v_k, l_i32(g, 0), ""), b_k0, b_kn);
   /* k == 0: the value itself, saturated */
@@ -200,7 +219,8 @@ Val emit_round8(Cg *g, Ty t_acc, int bits, const char *name) {
     LLVMPositionBuilderAtEnd(g->b, b_mode[md]);
     Loop L = l_for(g, v_lo, v_hi, nit_round_names[md]);
     Val v_x = l_load(g, t_acc, v_acc, L.v_i, "x");
-    l_store(g, g->t_i8, round_elem_sat(g, &R, md, v_x, v_key, L.v_i, lim), v_out, L.v_i);
+    Val v_gi = md == NIT_ROUND_STOCHASTIC ? l_add(g, v_base, L.v_i, "gidx") : L.v_i;
+    l_store(g, g->t_i8, round_elem_sat(g, &R, md, v_x, v_key, v_gi, lim), v_out, L.v_i);
     l_next(g, &L);
     LLVMBuildBr(g->b, b_done);
   }
@@ -216,7 +236,7 @@ Val emit_round8(Cg *g, Ty t_acc, int bits, const char *name) {
  * in any order) into k, and the chunks round with it, each element with its
  * own flat index. */
 #define RQ_CHUNK 8192
-enum { RQ_ACC = 0, RQ_OUT = 8, RQ_COUNT = 16, RQ_KEY = 24, RQ_MODE = 32, RQ_K = 36, RQ_MAX = 64 };
+enum { RQ_ACC = 0, RQ_OUT = 8, RQ_COUNT = 16, RQ_KEY = 24, RQ_MODE = 32, RQ_K = 36, RQ_BASE = 40, RQ_MAX = 64 };
 
 static Val rq_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->rq.off, "rq"); }
 static Val rq_field(Cg *g, Ty t, int off, const char *name) {
@@ -255,8 +275,9 @@ static void rq_round_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
                 rq_field(g, g->t_ptr, RQ_OUT, "out"),
                 rq_field(g, g->t_i32, RQ_K, "k"),
                 rq_field(g, g->t_i32, RQ_MODE, "mode"),
-                rq_field(g, g->t_i64, RQ_KEY, "key")};
-  l_call(g, g->ft_round8, g->f_roundb[q->bits][q->wide], args, 7, "");
+                rq_field(g, g->t_i64, RQ_KEY, "key"),
+                rq_field(g, g->t_i64, RQ_BASE, "base")};
+  l_call(g, g->ft_round8, g->f_roundb[q->bits][q->wide], args, 8, "");
 }
 
 /* v_fused: NULL, or the number of workers of the GEMM that produced acc,
@@ -281,7 +302,14 @@ Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out,
       "max.w");
   l_set(g, var_max, l_smax(g, l_get(g, g->t_i64, var_max, ""), v_m, "max"));
   l_next(g, &Lw);
-  Val v_max = l_get(g, g->t_i64, var_max, "max");
+  /* the batch-level max over every rank's slice; the draws' global index
+   * base: row0 * (elements per sample) */
+  Val v_slot0 = l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_MAX), "max.slot");
+  LLVMBuildStore(g->b, l_get(g, g->t_i64, var_max, "max"), v_slot0);
+  l_allmax(g, v_slot0, l_i64(g, 1));
+  Val v_max = LLVMBuildLoad2(g->b, g->t_i64, v_slot0, "max.all");
+  Val v_per = LLVMBuildSDiv(g->b, v_count, l_smax(g, g->f.v_n, l_i64(g, 1), ""), "per");
+  LLVMBuildStore(g->b, l_global_idx(g, l_i64(g, 0), v_per), l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_BASE), ""));
   Val v_b = l_call(g, g->ft_bits, g->f_bits, &v_max, 1, "b");
   Val v_k = l_smax(g, l_sub(g, v_b, l_i32(g, bits - 1), ""), l_i32(g, 0), "k");
   LLVMBuildStore(g->b, v_k, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_K), ""));
@@ -344,8 +372,11 @@ void align_shift(Cg *g, Val v_e, Val v_s, Val *v_use, Val *v_d) {
 /* Whether count int8 values are all zero (i1). */
 Val zero_tensor8(Cg *g, Val v_p, Val v_cnt, const char *name) {
   Val args[] = {v_p, l_i64(g, 0), v_cnt};
-  Val v_max = l_call(g, g->ft_maxabs, g->f_maxabs8, args, 3, "max8");
-  return l_icmp(g, LLVMIntEQ, v_max, l_i64(g, 0), name);
+  /* a property of the whole batch: every rank's slice must be zero */
+  Val var_max = l_var(g, g->t_i64, "max8.var", NULL);
+  l_set(g, var_max, l_call(g, g->ft_maxabs, g->f_maxabs8, args, 3, "max8"));
+  l_allmax(g, var_max, l_i64(g, 1));
+  return l_icmp(g, LLVMIntEQ, l_get(g, g->t_i64, var_max, "max8.all"), l_i64(g, 0), name);
 }
 
 /* Exact sum of two int8 tensors at exponents s1, s2 into an i64 buffer at
@@ -405,8 +436,14 @@ static Val requant_sq(Cg *g, bool wide, Val v_acc, const Shape *s, Val v_out, Va
   l_set(g, var_all, l_smax(g, l_get(g, g->t_i64, var_all, ""), v_m, "max.all"));
   l_next(g, &Lc);
   l_next(g, &Lb);
+  /* the maxima over every rank's slice: the tensor's, and the groups' unless
+   * a group is one sample */
+  Val v_allp = l_var(g, g->t_i64, "sq.max.all", NULL);
+  l_set(g, v_allp, l_get(g, g->t_i64, var_all, ""));
+  l_allmax(g, v_allp, l_i64(g, 1));
+  if (r->groups != NIT_GROUPS_SAMPLE) l_allmax(g, v_gm, v_ng);
   /* 2. the tensor's step, the finest step, each group's step */
-  Val v_all = l_get(g, g->t_i64, var_all, "max");
+  Val v_all = l_get(g, g->t_i64, v_allp, "max");
   Val v_BT = l_call(g, g->ft_bits, g->f_bits, &v_all, 1, "BT");
   Val v_kT = l_smax(g, l_sub(g, v_BT, l_i32(g, b - 1), ""), l_i32(g, 0), "kT");
   Val v_base = l_select(g, l_icmp(g, LLVMIntEQ, v_BT, l_i32(g, 0), ""), l_i32(g, 0), l_sub(g, v_kT, l_i32(g, J), ""),
@@ -428,7 +465,7 @@ static Val requant_sq(Cg *g, bool wide, Val v_acc, const Shape *s, Val v_out, Va
   Loop Le = l_for(g, l_i64(g, 0), l_i64(g, HW), "e");
   Val v_j = l_add(g, v_j1, Le.v_i, "j");
   Val v_x = l_sext(g, l_load(g, t, v_acc, v_j, "x"), g->t_i64, "x64");
-  Val rargs[] = {v_x, v_kc, v_mode, v_key, v_j};
+  Val rargs[] = {v_x, v_kc, v_mode, v_key, l_global_idx(g, v_j, l_i64(g, C * HW))};
   Val v_q = l_call(g, g->ft_round, g->f_round, rargs, 5, "q");
   v_q = l_smax(g, l_smin(g, v_q, l_i64(g, lim), ""), l_i64(g, -lim), "q.sat");
   l_store(g, g->t_i8, l_trunc(g, LLVMBuildShl(g->b, v_q, v_sh, "v"), g->t_i8, "v8"), v_out, v_j);

@@ -231,7 +231,10 @@ void sgd_update(Cg *g, int t, int64_t count, Val v_g, Ty t_g, Val v_sg) {
 
   /* the step's scalars */
   Val var_r = l_var(g, LLVMArrayType(g->t_i64, 2), "inv.n", NULL);
-  Val rargs[] = {g->f.v_n, var_r};
+  /* the mean over the global batch: gn (data parallel), 0 meaning n */
+  Val v_gn = l_sext(g, ctx_field(g, CTX_gn, g->t_i32, "gn32"), g->t_i64, "gn");
+  v_gn = l_select(g, l_icmp(g, LLVMIntSGT, v_gn, l_i64(g, 0), ""), v_gn, g->f.v_n, "n.global");
+  Val rargs[] = {v_gn, var_r};
   l_call(g, g->ft_recip, g->f_recip, rargs, 2, "");
   Val v_W = master_ptr(g, t), v_V = mom_ptr(g, t);
   Val v_sW = get_pstate(g, t, PS_MASTER_EXP, "s.W"), v_sV = get_pstate(g, t, PS_MOM_EXP, "s.V");

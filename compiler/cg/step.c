@@ -18,8 +18,8 @@ static void emit_helpers(Cg *g) {
   emit_round(g);
   Ty am[] = {g->t_ptr, g->t_i64, g->t_i64};
   g->ft_maxabs = LLVMFunctionType(g->t_i64, am, 3, 0);
-  Ty a8[] = {g->t_ptr, g->t_i64, g->t_i64, g->t_ptr, g->t_i32, g->t_i32, g->t_i64};
-  g->ft_round8 = LLVMFunctionType(g->t_void, a8, 7, 0);
+  Ty a8[] = {g->t_ptr, g->t_i64, g->t_i64, g->t_ptr, g->t_i32, g->t_i32, g->t_i64, g->t_i64};
+  g->ft_round8 = LLVMFunctionType(g->t_void, a8, 8, 0);
   g->f_maxabs32 = emit_maxabs(g, g->t_i32, "nit_maxabs_i32");
   g->f_maxabs64 = emit_maxabs(g, g->t_i64, "nit_maxabs_i64");
   emit_round_fns(g);
@@ -180,6 +180,9 @@ static void weighted_backward(Cg *g, const LayerIO *io) {
   Val v_g = grad_ptr(g);
   if (nd->op == OP_DENSE) dense_backward_weight(g, i, t_g);
   else conv_backward_weight(g, i, t_g);
+  /* data parallel: the exact sum of every rank's gradient, then the same
+   * update on every rank (the width was chosen for the global batch) */
+  l_allsum(g, v_g, l_i64(g, nd->nweights), nd->acc64_grad ? 8 : 4);
   if (g->m->recipe.kind != NIT_RECIPE_NITI)
     sgd_update(g, nd->param, nd->nweights, v_g, t_g, l_add(g, get_exp(g, nd->in[0], 0, "s.x"), io->v_se, "s.g32"));
   else update_weights(g, i, v_g, v_w, t_g);
@@ -268,7 +271,9 @@ static void emit_step(Cg *g, bool train) {
       Val v_k = err_quant(g, true, acc_ptr(g), l_mul(g, g->f.v_n, l_i64(g, m->classes), "count"), &cls, args[4], args[6], NULL);
       set_exp(g, o, 1, l_add(g, v_s, v_k, "s.loss"));
     } else {
-      l_call(g, g->ft_loss, g->f_loss, args, 7, "");
+      Val largs[] = {args[0], args[1], args[2], args[3], args[4], args[5], args[6],
+                     l_global_idx(g, l_i64(g, 0), l_i64(g, m->classes))};
+      l_call(g, g->ft_loss, g->f_loss, largs, 8, "");
       set_exp(g, o, 1, l_i32(g, 0));
     }
     for (int i = m->nnodes - 1; i >= 1; i--)
