@@ -19,6 +19,16 @@
  * LINSUM, the running statistics) run serially afterwards in a fixed order,
  * so the bytes never depend on the number of threads. Integer only; nothing
  * here prints or fails.
+ *
+ * Data parallelism (docs/scaleout.md): with the context's collectives set,
+ * this call sees a slice of n samples of a global batch of ctx->gn. A
+ * group's size N counts the global batch; the batch kinds' per-channel sums
+ * are SUMmed over the ranks before anything depends on them, their maxima
+ * MAXed; the layer kinds' groups are local samples, whose per-sample terms
+ * of dgamma are gathered (placed at their global rows and SUMmed) so that
+ * every rank folds them in the same ascending order; every LINSUM's common
+ * exponent is agreed on. In one process each collective is a no-op and the
+ * arithmetic is the same.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -26,7 +36,8 @@
 #include "s31.h"
 
 typedef struct Norm {
-  int64_t n, c, hw;         /* batch, channels, H * W */
+  int64_t n, c, hw;         /* this call's samples, channels, H * W */
+  int64_t gn, row0;         /* the global batch, this call's first row in it */
   int batch;                /* 1: channel groups (batchnorm, l1norm) */
   int l1;                   /* 1: L1 deviation */
   int64_t ng, nn;           /* groups, elements per group */
@@ -46,16 +57,18 @@ NitS31 nitrt_norm_k(const int64_t *desc) {
   return nitrt_sdec((uint64_t)desc[NIT_ND_K_N], (int32_t)desc[NIT_ND_K_F]);
 }
 
-static Norm describe(const int64_t *d, int64_t n) {
+static Norm describe(const NitCtx *ctx, const int64_t *d, int64_t n) {
   Norm l;
   int kind = (int)d[NIT_ND_KIND];
   l.n = n;
+  l.gn = ctx && ctx->gn > 0 ? ctx->gn : n;
+  l.row0 = ctx ? ctx->row0 : 0;
   l.c = d[NIT_ND_C];
   l.hw = d[NIT_ND_HW];
   l.batch = kind == NIT_NORM_BATCH || kind == NIT_NORM_L1BATCH;
   l.l1 = kind == NIT_NORM_L1BATCH || kind == NIT_NORM_L1LAYER;
   l.ng = l.batch ? l.c : n;
-  l.nn = l.batch ? n * l.hw : l.c * l.hw;
+  l.nn = l.batch ? l.gn * l.hw : l.c * l.hw; /* a group's elements over the global batch */
   l.nb = l.batch ? n : l.c;
   l.eps = nitrt_sdec((uint64_t)d[NIT_ND_EPS_N], (int32_t)d[NIT_ND_EPS_F]);
   l.k = nitrt_norm_k(d);
@@ -86,6 +99,20 @@ static void each(const NitCtx *ctx, Body body, void *env, int64_t count) {
   else body(env, 0, count, 0);
 }
 
+/* The context's collectives over count int64 values in place; nothing in
+ * one process. */
+static void allsum(const NitCtx *ctx, int64_t *v, int64_t count) {
+  if (ctx && ctx->allsum) ctx->allsum(ctx->comm, v, count, 8);
+}
+static void allmax(const NitCtx *ctx, int64_t *v, int64_t count) {
+  if (ctx && ctx->allmax) ctx->allmax(ctx->comm, v, count);
+}
+static uint64_t allmax1(const NitCtx *ctx, uint64_t v) {
+  int64_t x = (int64_t)v; /* maxima of magnitudes stay below 2^63 */
+  allmax(ctx, &x, 1);
+  return (uint64_t)x;
+}
+
 /* ------------------------------------------------------------- LINSUM */
 
 /* The common exponent W of a LINSUM from its live pairs. */
@@ -100,6 +127,14 @@ static void see(Lin *L, NitS31 c, int64_t s, uint64_t umax) {
   if (!L->live || e < L->emin) L->emin = e;
   if (!L->live || top > L->h) L->h = top;
   L->live = 1;
+}
+
+/* The same Lin on every rank: live if any is, the extreme exponents. */
+static void agree(const NitCtx *ctx, Lin *L) {
+  if (!ctx || !ctx->allmax) return;
+  int64_t v[3] = {L->live, L->live ? L->h : INT64_MIN, L->live ? -L->emin : INT64_MIN};
+  allmax(ctx, v, 3);
+  L->live = (int)v[0], L->h = v[1], L->emin = -v[2];
 }
 
 static int64_t common(const Lin *L) {
@@ -132,25 +167,37 @@ typedef struct Fwd {
   int centred;      /* u = z (batch statistics) or v (running statistics) */
   int64_t *st;      /* (groups, NIT_NORM_STAT) */
   int64_t *a;       /* (n * C) {m, e}: coefficient of block b * C + c */
+  int64_t *ga;      /* batch kinds: (C) {m, e}, the coefficient of channel c */
   const int64_t *bc; /* (C) {m, e} */
   uint64_t *umax;   /* (groups) max |u| */
+  int64_t *s12;     /* (groups, 2) S1, S2 */
+  int64_t *dev1;    /* (groups) A = sum |z| (L1 kinds) */
   int64_t *S;
   int64_t w;
 } Fwd;
 
-/* Per group: S1, V or A, rho, the coefficients of its blocks, max |z|. */
-static void stats_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
+/* Per group, over this call's blocks: S1 and S2. */
+static void sums1_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   (void)worker;
   Fwd *f = env;
   const Norm *l = f->l;
-  NitS31 nn2 = nitrt_snorm((NitI128)l->nn * l->nn, l->l1 ? -(int64_t)f->s_x : -2 * (int64_t)f->s_x);
-  NitS31 epsn = nitrt_smul(l->eps, nn2), zero = {0, 0};
   for (int64_t g = lo; g < hi; g++) {
-    int64_t s1 = 0, s2 = 0, a = 0;
+    int64_t s1 = 0, s2 = 0;
     for (int64_t i = 0; i < l->nb; i++) {
       const int8_t *p = f->v + block(l, g, i) * l->hw;
       for (int64_t k = 0; k < l->hw; k++) s1 += p[k], s2 += (int64_t)p[k] * p[k];
     }
+    f->s12[2 * g] = s1, f->s12[2 * g + 1] = s2;
+  }
+}
+
+/* Per group, from the group's S1: A = sum |z| and max |z|, z = N v - S1. */
+static void sums2_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
+  (void)worker;
+  Fwd *f = env;
+  const Norm *l = f->l;
+  for (int64_t g = lo; g < hi; g++) {
+    int64_t s1 = f->s12[2 * g], a = 0;
     uint64_t um = 0;
     for (int64_t i = 0; i < l->nb; i++) {
       const int8_t *p = f->v + block(l, g, i) * l->hw;
@@ -160,7 +207,21 @@ static void stats_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
         if (z > um) um = z;
       }
     }
-    int64_t dev = l->l1 ? a : l->nn * s2 - s1 * s1; /* A = sum |z|; V = N S2 - S1^2 */
+    f->dev1[g] = a;
+    f->umax[g] = um;
+  }
+}
+
+/* Per group: V or A, rho, the coefficients of its blocks. */
+static void coef_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
+  (void)worker;
+  Fwd *f = env;
+  const Norm *l = f->l;
+  NitS31 nn2 = nitrt_snorm((NitI128)l->nn * l->nn, l->l1 ? -(int64_t)f->s_x : -2 * (int64_t)f->s_x);
+  NitS31 epsn = nitrt_smul(l->eps, nn2), zero = {0, 0};
+  for (int64_t g = lo; g < hi; g++) {
+    int64_t s1 = f->s12[2 * g], s2 = f->s12[2 * g + 1];
+    int64_t dev = l->l1 ? f->dev1[g] : l->nn * s2 - s1 * s1; /* A = sum |z|; V = N S2 - S1^2 */
     NitS31 d, rho;
     if (!l->l1) {
       d = nitrt_sadd(nitrt_sint(dev), epsn);
@@ -174,7 +235,7 @@ static void stats_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
     put2(q + 2, rho);
     for (int64_t i = 0; i < l->nb; i++)
       put2(f->a + 2 * block(l, g, i), nitrt_smul(nitrt_snorm(f->gamma[chan(l, g, i)], f->s_g), rho));
-    f->umax[g] = um;
+    if (l->batch) put2(f->ga + 2 * g, nitrt_smul(nitrt_snorm(f->gamma[g], f->s_g), rho));
   }
 }
 
@@ -234,12 +295,22 @@ static void running_update(const Norm *l, const int64_t *st, int32_t s_x, int32_
 int32_t nitrt_norm_forward(const NitCtx *ctx, const int64_t *desc, int64_t n, const int8_t *v, int32_t s_x,
                            const int8_t *gamma, int32_t s_g, const int8_t *beta, int32_t s_b, int32_t train,
                            int32_t *running, int64_t *st, int64_t *scratch, int64_t *S) {
-  Norm l = describe(desc, n);
-  int64_t *a = scratch, *bc = a + 2 * n * l.c, *um = bc + 2 * l.c; /* (n C), (C) {m, e}; (groups) */
-  Fwd f = {&l, v, gamma, s_x, s_g, 1, st, a, bc, (uint64_t *)um, S, 0};
+  Norm l = describe(ctx, desc, n);
+  /* (n C), (C) {m, e}; (groups); (groups, 2); (groups); (C) {m, e} */
+  int64_t *a = scratch, *bc = a + 2 * n * l.c, *um = bc + 2 * l.c, *s12 = um + l.ng, *dev1 = s12 + 2 * l.ng,
+          *ga = dev1 + l.ng;
+  Fwd f = {&l, v, gamma, s_x, s_g, 1, st, a, ga, bc, (uint64_t *)um, s12, dev1, S, 0};
   for (int64_t c = 0; c < l.c; c++) put2(bc + 2 * c, nitrt_snorm(beta[c], s_b));
   if (train || !l.batch) {
-    each(ctx, stats_body, &f, l.ng);
+    /* a channel's sums span every rank's samples: SUM before use */
+    each(ctx, sums1_body, &f, l.ng);
+    if (l.batch) allsum(ctx, s12, 2 * l.ng);
+    each(ctx, sums2_body, &f, l.ng);
+    if (l.batch) {
+      allsum(ctx, dev1, l.ng);
+      allmax(ctx, um, l.ng);
+    }
+    each(ctx, coef_body, &f, l.ng);
     if (train && l.batch) running_update(&l, st, s_x, running);
   } else { /* evaluation with running statistics: y = a_c v + b_c */
     f.centred = 0;
@@ -250,6 +321,7 @@ int32_t nitrt_norm_forward(const NitCtx *ctx, const int64_t *desc, int64_t n, co
       else rho = nitrt_sdiv(nitrt_s31_one(), nitrt_sadd(nitrt_smul(l.k, dev), l.eps));
       NitS31 ac = nitrt_smul(nitrt_snorm(gamma[c], s_g), rho);
       for (int64_t b = 0; b < n; b++) put2(a + 2 * (b * l.c + c), ac);
+      put2(ga + 2 * c, ac);
       put2(bc + 2 * c, nitrt_sadd(get2(bc + 2 * c), nitrt_sneg(nitrt_smul(ac, mean))));
     }
     each(ctx, vmax_body, &f, l.ng);
@@ -257,9 +329,17 @@ int32_t nitrt_norm_forward(const NitCtx *ctx, const int64_t *desc, int64_t n, co
   uint64_t umax = 0;
   for (int64_t g = 0; g < l.ng; g++)
     if (f.umax[g] > umax) umax = f.umax[g];
+  umax = allmax1(ctx, umax);
+  /* the LINSUM's pairs: a batch kind's blocks share their channel's
+   * coefficient (seen once per channel, so a rank without samples sees the
+   * same pairs); a layer kind's are this call's samples, agreed on */
   Lin L = {0, 0, 0};
-  for (int64_t j = 0; j < n * l.c; j++) see(&L, get2(a + 2 * j), f.centred ? 0 : s_x, umax);
+  if (l.batch)
+    for (int64_t c = 0; c < l.c; c++) see(&L, get2(ga + 2 * c), f.centred ? 0 : s_x, umax);
+  else
+    for (int64_t j = 0; j < n * l.c; j++) see(&L, get2(a + 2 * j), f.centred ? 0 : s_x, umax);
   for (int64_t c = 0; c < l.c; c++) see(&L, get2(bc + 2 * c), 0, 1);
+  agree(ctx, &L);
   if (!L.live) { /* the zero tensor */
     for (int64_t j = 0; j < n * l.c * l.hw; j++) S[j] = 0;
     return 0;
@@ -279,12 +359,13 @@ typedef struct Bwd {
   int64_t *c1, *c2;    /* (groups) {m, e} */
   uint64_t *tmax, *umax;
   int64_t *dbeta, *dg; /* (C); (C) {m, e} */
+  int64_t *qd;         /* batch kinds: (C) sum dy z of the channel */
+  int64_t *T;          /* layer kinds: (gn, C) {m, e} rho_s Qd_{s,c} at global rows */
   int64_t *S;
   int64_t sd, w;
 } Bwd;
 
-/* Per group: P = sum dh, Q = sum dh z, Sg = sum sign z (dh = g_c dy), the
- * coefficients rho and c2, and the maxima of T and of z or U. */
+/* Per group: P = sum dh, Q = sum dh z, Sg = sum sign z (dh = g_c dy). */
 static void sums_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   (void)worker;
   Bwd *b = env;
@@ -300,6 +381,19 @@ static void sums_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
         p += dh, q += dh * z, sg += sgn(z);
       }
     }
+    b->P[g] = p, b->Q[g] = q, b->Sg[g] = sg;
+  }
+}
+
+/* Per group, from its P, Q, Sg: the maxima of T and of z or U, and the
+ * coefficients rho and c2. */
+static void maxima_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
+  (void)worker;
+  Bwd *b = env;
+  const Norm *l = b->l;
+  int64_t nn = l->nn;
+  for (int64_t g = lo; g < hi; g++) {
+    int64_t s1 = b->st[NIT_NORM_STAT * g], p = b->P[g], q = b->Q[g], sg = b->Sg[g];
     uint64_t tm = 0, um = 0;
     for (int64_t i = 0; i < l->nb; i++) {
       int64_t blk = block(l, g, i), gc = b->gamma[chan(l, g, i)];
@@ -310,7 +404,7 @@ static void sums_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
         if (mag(u) > um) um = mag(u);
       }
     }
-    b->P[g] = p, b->Q[g] = q, b->Sg[g] = sg, b->tmax[g] = tm, b->umax[g] = um;
+    b->tmax[g] = tm, b->umax[g] = um;
     NitS31 rho = get2(b->st + NIT_NORM_STAT * g + 2), sq = nitrt_sint(q);
     put2(b->c1 + 2 * g, rho);
     if (!l->l1) /* - rho^3 Q */
@@ -320,26 +414,23 @@ static void sums_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   }
 }
 
-/* Per channel: dbeta = sum dy; dgamma = sum over groups, ascending, of
- * rho_g Qd_{g,c}, Qd = sum dy z over the group's elements in the channel. */
+/* Per channel: dbeta = sum dy; batch kinds: Qd = sum dy z of the channel;
+ * layer kinds: the terms rho_s Qd_{s,c} of every sample at its global row. */
 static void param_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   (void)worker;
   Bwd *b = env;
   const Norm *l = b->l;
-  NitS31 zero = {0, 0};
   for (int64_t c = lo; c < hi; c++) {
     int64_t db = 0, qd = 0;
-    NitS31 dg = zero;
     for (int64_t s = 0; s < l->n; s++) {
       int64_t g = l->batch ? c : s, s1 = b->st[NIT_NORM_STAT * g], q = 0;
       const int8_t *pv = b->v + (s * l->c + c) * l->hw, *pd = b->dy + (s * l->c + c) * l->hw;
       for (int64_t k = 0; k < l->hw; k++) db += pd[k], q += (int64_t)pd[k] * (l->nn * pv[k] - s1);
       if (l->batch) qd += q; /* one group: its Qd spans the samples */
-      else dg = nitrt_sadd(dg, nitrt_smul(get2(b->st + NIT_NORM_STAT * g + 2), nitrt_sint(q)));
+      else put2(b->T + 2 * ((l->row0 + s) * l->c + c), nitrt_smul(get2(b->st + NIT_NORM_STAT * g + 2), nitrt_sint(q)));
     }
-    if (l->batch) dg = nitrt_sadd(zero, nitrt_smul(get2(b->st + NIT_NORM_STAT * c + 2), nitrt_sint(qd)));
     b->dbeta[c] = db;
-    put2(b->dg + 2 * c, dg);
+    if (l->batch) b->qd[c] = qd;
   }
 }
 
@@ -368,14 +459,31 @@ static void dx_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
 int32_t nitrt_norm_backward(const NitCtx *ctx, const int64_t *desc, int64_t n, const int8_t *v, int32_t s_x,
                             const int64_t *st, const int8_t *gamma, int32_t s_g, const int8_t *dy, int32_t s_e,
                             int64_t *scratch, int64_t *S, int64_t *dbeta, int64_t *dgamma, int32_t *s_dgamma) {
-  Norm l = describe(desc, n);
+  Norm l = describe(ctx, desc, n);
   int64_t ng = l.ng;
-  Bwd b = {&l, v, gamma, dy, st, NULL, NULL, NULL, NULL, NULL, NULL, NULL, dbeta, NULL, S, 0, 0};
+  Bwd b = {&l, v, gamma, dy, st, NULL, NULL, NULL, NULL, NULL, NULL, NULL, dbeta, NULL, NULL, NULL, S, 0, 0};
   b.P = scratch, b.Q = b.P + ng, b.Sg = b.Q + ng, b.c1 = b.Sg + ng, b.c2 = b.c1 + 2 * ng;
   b.tmax = (uint64_t *)(b.c2 + 2 * ng), b.umax = b.tmax + ng, b.dg = (int64_t *)(b.umax + ng);
+  b.qd = b.dg + 2 * l.c, b.T = b.qd + l.c;
+  NitS31 zero = {0, 0};
 
   /* the parameter gradients; dgamma as LINSUM((dgamma_c, 1, s_e)) */
+  if (!l.batch)
+    for (int64_t j = 0; j < 2 * l.gn * l.c; j++) b.T[j] = 0;
   each(ctx, param_body, &b, l.c);
+  allsum(ctx, dbeta, l.c);
+  if (l.batch) {
+    allsum(ctx, b.qd, l.c);
+    for (int64_t c = 0; c < l.c; c++)
+      put2(b.dg + 2 * c, nitrt_sadd(zero, nitrt_smul(get2(st + NIT_NORM_STAT * c + 2), nitrt_sint(b.qd[c]))));
+  } else { /* sum over the samples of the global batch, ascending */
+    allsum(ctx, b.T, 2 * l.gn * l.c);
+    for (int64_t c = 0; c < l.c; c++) {
+      NitS31 dg = zero;
+      for (int64_t s = 0; s < l.gn; s++) dg = nitrt_sadd(dg, get2(b.T + 2 * (s * l.c + c)));
+      put2(b.dg + 2 * c, dg);
+    }
+  }
   Lin Lg = {0, 0, 0};
   for (int64_t c = 0; c < l.c; c++) see(&Lg, get2(b.dg + 2 * c), s_e, 1);
   int64_t wg = common(&Lg);
@@ -387,17 +495,21 @@ int32_t nitrt_norm_backward(const NitCtx *ctx, const int64_t *desc, int64_t n, c
   if (!S) return 0;
 
   each(ctx, sums_body, &b, ng);
+  if (l.batch) allsum(ctx, b.P, 3 * ng); /* P, Q, Sg are contiguous */
+  each(ctx, maxima_body, &b, ng);
   b.sd = (int64_t)s_g + s_e - s_x;
   uint64_t tmax = 0, umax = 0;
   for (int64_t g = 0; g < ng; g++) {
     if (b.tmax[g] > tmax) tmax = b.tmax[g];
     if (b.umax[g] > umax) umax = b.umax[g];
   }
+  tmax = allmax1(ctx, tmax), umax = allmax1(ctx, umax);
   Lin L = {0, 0, 0};
   for (int64_t g = 0; g < ng; g++) {
     see(&L, get2(b.c1 + 2 * g), b.sd, tmax);
     see(&L, get2(b.c2 + 2 * g), b.sd, umax);
   }
+  agree(ctx, &L);
   if (!L.live) { /* the zero tensor */
     for (int64_t j = 0; j < n * l.c * l.hw; j++) S[j] = 0;
     return 0;
