@@ -49,7 +49,7 @@ if(NITC_SANITIZE)
   set(CG_DIFF_COUNT 40)
 else()
   set(CG_LINK_FLAGS "")
-  set(CG_DIFF_COUNT 220)
+  set(CG_DIFF_COUNT 180)
 endif()
 
 add_test(NAME codegen_diff
@@ -82,8 +82,8 @@ foreach(kind generic lanes plain)
 endforeach()
 
 # Data parallelism without MPI: N ranks as threads, one process's bytes
-# (tests/codegen/run_ranks.sh: every example, COUNT/20 random networks per recipe).
-math(EXPR CG_RANKS_COUNT "${CG_DIFF_COUNT} / 20")
+# (tests/codegen/run_ranks.sh: every example, COUNT/30 random networks per recipe).
+math(EXPR CG_RANKS_COUNT "${CG_DIFF_COUNT} / 30")
 add_test(NAME codegen_ranks
   COMMAND ${CG_DIR}/run_ranks.sh ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR}/examples 5 ${CG_RANKS_COUNT})
 set_tests_properties(codegen_ranks PROPERTIES TIMEOUT 900

@@ -14,7 +14,7 @@ if(NITC_SANITIZE)
   set(EXPORT_NETS 6)
 else()
   set(EXPORT_MODELS lenet5 resnet_tiny lenet5_ghaffari)
-  set(EXPORT_NETS 20)
+  set(EXPORT_NETS 12)
 endif()
 add_test(NAME export_examples
   COMMAND ${EXPORT_DIR}/export.sh ${PROJECT_BINARY_DIR} $<TARGET_FILE:nitrt_mkdata>

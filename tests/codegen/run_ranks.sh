@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Data parallelism without MPI: every example and COUNT random networks of
 # each recipe (gennet) compiled by nitc and linked with the ranks harness,
-# which runs 1, 2, 3, 4 and 8 ranks as threads with in-process collectives
+# which runs 1, 2, 3 and 8 ranks as threads with in-process collectives
 # and demands one process's bytes after every step and in evaluation
 # (tests/codegen/ranks.c). A negative control (no collectives, local draw
 # indices) must differ. Networks of every kind, normalization layers
@@ -21,7 +21,7 @@ one() { # name file.nit batch
      ! $cc $NITC_LINK_FLAGS -o "$base.bin" "$base.o" "${libs[@]}" >> "$base.log" 2>&1; then
     echo "FAIL $name: build"; cat "$base.log"; fails=$((fails + 1)); return
   fi
-  for n in 1 2 3 4 8; do
+  for n in 1 2 3 8; do
     if ! "$base.bin" --ranks "$n" --steps 2 --seed "$seed" >> "$base.log" 2>&1; then
       echo "FAIL $name: $n ranks"; tail -2 "$base.log"; fails=$((fails + 1)); return
     fi
