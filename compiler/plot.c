@@ -8,7 +8,7 @@
  * writes); a malformed line is a `file:line:col` error with the line and a
  * caret, and nothing is drawn. NaN, Infinity, null and numbers beyond
  * gnuplot's range leave gaps. Of each record only "epoch", "train_loss",
- * "test_loss", "test_acc", "val_acc" and "lr" are used; the last record of
+ * "test_loss", "test_acc", "val_acc", "lr" and "update_bits" are used; the last record of
  * an epoch wins (a resumed run appends to its log), records of epoch 0 (an
  * evaluation only) are left out.
  *
@@ -25,8 +25,9 @@
  * run, runs named after their files. An epoch where a run's learning rate
  * changes is marked by a dotted vertical line in the run's colour on the
  * loss and accuracy panels (a run whose rate changes at most boundaries, a
- * continuous schedule, is shown by the learning-rate panel alone). The logs
- * do not record the update bits m_u, so m_u schedules are not marked.
+ * continuous schedule, is shown by the learning-rate panel alone), and so
+ * is an epoch where NITI's update bits m_u change (logs record them as
+ * "update_bits").
  *
  * Like the rest of the compiler it never exits: plot_main returns the status.
  */
@@ -60,8 +61,9 @@ static const char usage[] = "usage: nitc plot LOG.jsonl... -o FILE.svg|FILE.png 
                             "  --help           print this help\n";
 
 /* The fields read from each record. */
-enum { F_TRAIN_LOSS, F_TEST_LOSS, F_TEST_ACC, F_VAL_ACC, F_LR, NFIELDS };
-static const char *const field_names[NFIELDS] = {"train_loss", "test_loss", "test_acc", "val_acc", "lr"};
+enum { F_TRAIN_LOSS, F_TEST_LOSS, F_TEST_ACC, F_VAL_ACC, F_LR, F_MU, NFIELDS };
+static const char *const field_names[NFIELDS] = {"train_loss", "test_loss", "test_acc", "val_acc", "lr",
+                                                 "update_bits"};
 
 typedef struct Rec {
   long epoch;
@@ -513,7 +515,7 @@ static void write_script(FILE *f, const Run *runs, int n, const PlotOpts *o, lon
   for (int i = 0; i < n; i++) {
     fprintf(f, "# ");
     put_quoted(f, runs[i].path, true);
-    fprintf(f, ": epoch train_loss test_loss test_acc val_acc lr\n$run%d << EOD\n", i);
+    fprintf(f, ": epoch train_loss test_loss test_acc val_acc lr update_bits\n$run%d << EOD\n", i);
     for (int r = 0; r < runs[i].n; r++) {
       fprintf(f, "%ld", runs[i].recs[r].epoch);
       for (int k = 0; k < NFIELDS; k++) fprintf(f, " %s", runs[i].recs[r].v[k] ? runs[i].recs[r].v[k] : "?");
@@ -542,15 +544,15 @@ static void write_script(FILE *f, const Run *runs, int n, const PlotOpts *o, lon
   fputc('\n', f);
   /* the epochs where a run's learning rate changes: dotted lines at the
    * start of the epoch (x = epoch - 1), on the loss and accuracy panels */
-  for (int i = 0; i < n; i++) {
-    if (!marks_lr(&runs[i])) continue;
+  for (int i = 0; i < n; i++)
     for (int r = 1; r < runs[i].n; r++) {
+      /* NITI's update bits m_u play the learning rate's part: marked too */
       const char *a = runs[i].recs[r - 1].v[F_LR], *b = runs[i].recs[r].v[F_LR];
-      if (a && b && strcmp(a, b) != 0)
+      const char *ma = runs[i].recs[r - 1].v[F_MU], *mb = runs[i].recs[r].v[F_MU];
+      if ((marks_lr(&runs[i]) && a && b && strcmp(a, b) != 0) || (ma && mb && strcmp(ma, mb) != 0))
         fprintf(f, "set arrow from %ld, graph 0 to %ld, graph 1 nohead dt 3 lw 1.5 lc rgb '%s'\n",
                 runs[i].recs[r].epoch - 1, runs[i].recs[r].epoch - 1, colours[i % NCOLOURS]);
     }
-  }
   static const char *const solid_dashed[] = {"1", "2"};
   if (has_loss) {
     static const int fl[] = {F_TRAIN_LOSS, F_TEST_LOSS};

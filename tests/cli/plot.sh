@@ -84,7 +84,7 @@ expect 0 '' -- a.jsonl run-b.jsonl -o p.svg --script p.gp
 for s in "title 'a train loss'" "title 'a test loss'" "title 'a test accuracy'" "title 'a validation accuracy'" \
          "title 'a learning rate'" "title 'run-b train loss'" "title 'run-b test accuracy'" \
          "set arrow from 2, graph 0 to 2, graph 1" "set yrange \[0:100\]" "set ylabel 'accuracy (%)'" \
-         "set yrange \[0:\*\]" "set output 'p.svg'" "^2 1.0 1.1 0.6 ? ?$"; do
+         "set yrange \[0:\*\]" "set output 'p.svg'" "^2 1.0 1.1 0.6 ? ? ?$"; do
   grep -q -e "$s" p.gp || { echo "FAIL script lacks: $s"; fail=1; }
 done
 grep -q "run-b validation" p.gp && { echo "FAIL run-b has no validation series"; fail=1; }
@@ -93,8 +93,13 @@ grep -q "^2 9.9" p.gp && { echo "FAIL the first record of epoch 2 was kept"; fai
 # NaN, Infinity, null and numbers beyond gnuplot's range are gaps
 printf '{"epoch":1,"train_loss":NaN,"test_loss":1e999}\n{"epoch":2,"train_loss":null,"test_loss":-Infinity}\n{"epoch":3,"train_loss":0.5,"test_loss":0.6}\n' >gaps.jsonl
 expect 0 '' -- gaps.jsonl -o p.svg --script g.gp
-grep -q '^1 ? ? ? ? ?$' g.gp && grep -q '^2 ? ? ? ? ?$' g.gp && grep -q '^3 0.5 0.6 ? ? ?$' g.gp ||
+grep -q '^1 ? ? ? ? ? ?$' g.gp && grep -q '^2 ? ? ? ? ? ?$' g.gp && grep -q '^3 0.5 0.6 ? ? ? ?$' g.gp ||
   { echo "FAIL gaps"; grep -A4 EOD g.gp; fail=1; }
+# NITI's update bits: a change of m_u (3 to 2 from epoch 3) is marked at x = 2
+printf '{"epoch":1,"train_loss":1,"update_bits":3}\n{"epoch":2,"train_loss":0.9,"update_bits":3}\n{"epoch":3,"train_loss":0.8,"update_bits":2}\n' >mu.jsonl
+expect 0 '' -- mu.jsonl -o p.svg --script m.gp
+grep -q "set arrow from 2, graph 0 to 2, graph 1" m.gp && ! grep -q "set arrow from 1," m.gp ||
+  { echo "FAIL the m_u change is not marked at epoch 3"; grep arrow m.gp; fail=1; }
 # an accuracy axis that does not start at 0 says so
 expect 0 '' -- run-b.jsonl -o p.svg --script q.gp
 grep -q "set yrange \[50:100\]" q.gp && grep -q "axis from 50%, not 0" q.gp ||
