@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "nearname.h"
 #include "nitc.h"
 
 #define BYTES_MAX (INT64_C(1) << 62)
@@ -40,37 +41,8 @@ static int64_t add_sat(int64_t a, int64_t b, bool *over) {
 
 static int64_t align64(int64_t x) { return (x + 63) & ~INT64_C(63); }
 
-/* Edit distance (with adjacent transpositions) of the first 32 bytes of two
- * names, for "did you mean". */
-static int len32(const char *s) {
-  int n = 0;
-  while (n < 32 && s[n]) n++;
-  return n;
-}
-
-static int distance(const char *a, const char *b) {
-  int la = len32(a), lb = len32(b);
-  int d[33][33];
-  for (int i = 0; i <= la; i++) d[i][0] = i;
-  for (int j = 0; j <= lb; j++) d[0][j] = j;
-  for (int i = 1; i <= la; i++)
-    for (int j = 1; j <= lb; j++) {
-      int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-      if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
-      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
-        best = d[i - 2][j - 2] + 1;
-      d[i][j] = best;
-    }
-  return d[la][lb];
-}
-
-/* Suggest only plausible typos: none for names of 1-2 characters. */
-bool sema_close_to(const char *typed, const char *cand) {
-  int len = len32(typed);
-  int lim = len < 3 ? 0 : len < 5 ? 1 : len < 9 ? 2 : 3;
-  return distance(typed, cand) <= lim;
-}
+/* Suggest only plausible typos (nearname.h, shared with the runtime). */
+bool sema_close_to(const char *typed, const char *cand) { return nit_close_to(typed, cand); }
 
 /* What a syntax node is, for "expected X, found Y". */
 const char *sema_what_is(const Ast *a) {

@@ -554,9 +554,8 @@ static int check_fields(const char *name, const NitModel *m, const uint8_t *b, c
   return 0;
 }
 
-int nitrt_ckpt_peek(const char *name, const uint8_t *b, size_t len, Ckpt *c, CkptLayout *l) {
-  memset(c, 0, sizeof *c);
-  memset(l, 0, sizeof *l);
+/* The magic and a format version this runtime reads; -1 after a message. */
+static int check_magic(const char *name, const uint8_t *b, size_t len, uint32_t *version) {
   if (len < 8 || memcmp(b, MAGIC, 8) != 0) {
     nitrt_error("%s: not a nitc checkpoint (wrong magic)", name);
     return -1;
@@ -565,12 +564,20 @@ int nitrt_ckpt_peek(const char *name, const uint8_t *b, size_t len, Ckpt *c, Ckp
     nitrt_error("%s: truncated checkpoint: %zu bytes", name, len);
     return -1;
   }
-  uint32_t version = get32(b + 8);
-  if (version < 1 || version > NITRT_CKPT_VERSION) {
-    nitrt_error("%s: checkpoint format version %u; this runtime reads versions 1 to %d", name, version,
+  *version = get32(b + 8);
+  if (*version < 1 || *version > NITRT_CKPT_VERSION) {
+    nitrt_error("%s: checkpoint format version %u; this runtime reads versions 1 to %d", name, *version,
                 NITRT_CKPT_VERSION);
     return -1;
   }
+  return 0;
+}
+
+int nitrt_ckpt_peek(const char *name, const uint8_t *b, size_t len, Ckpt *c, CkptLayout *l) {
+  memset(c, 0, sizeof *c);
+  memset(l, 0, sizeof *l);
+  uint32_t version;
+  if (check_magic(name, b, len, &version)) return -1;
   int64_t header = version == 1 ? HEADER_V1 : version == 2 ? HEADER_V2 : TENSORS_V3;
   if (len < (size_t)header + 4) {
     nitrt_error("%s: truncated checkpoint: %zu bytes, the header of format %u alone has %lld", name, len, version,
@@ -676,20 +683,8 @@ int nitrt_ckpt_peek(const char *name, const uint8_t *b, size_t len, Ckpt *c, Ckp
 
 int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitModel *m, Ckpt *c, void *params) {
   memset(c, 0, sizeof *c);
-  if (len < 8 || memcmp(b, MAGIC, 8) != 0) {
-    nitrt_error("%s: not a nitc checkpoint (wrong magic)", name);
-    return -1;
-  }
-  if (len < 12) {
-    nitrt_error("%s: truncated checkpoint: %zu bytes", name, len);
-    return -1;
-  }
-  uint32_t version = get32(b + 8);
-  if (version < 1 || version > NITRT_CKPT_VERSION) {
-    nitrt_error("%s: checkpoint format version %u; this runtime reads versions 1 to %d", name, version,
-                NITRT_CKPT_VERSION);
-    return -1;
-  }
+  uint32_t version;
+  if (check_magic(name, b, len, &version)) return -1;
   if ((version == 3) != (m->recipe.kind != NIT_RECIPE_NITI)) {
     nitrt_error("%s: checkpoint format version %u is for %s; model %s uses recipe %s (format %u)", name, version,
                 version == 3 ? "recipes with masters" : "recipe niti", m->name,

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nearname.h"
 #include "nitrt.h"
 
 const char *nitrt_prog = "nitrt";
@@ -254,31 +255,6 @@ int nitrt_term_cols(int fd) {
   return 80;
 }
 
-static int len32(const char *s) {
-  int n = 0;
-  while (n < 32 && s[n]) n++;
-  return n;
-}
+int nitrt_edit_distance(const char *a, const char *b) { return nit_edit_distance(a, b); }
 
-int nitrt_edit_distance(const char *a, const char *b) {
-  int la = len32(a), lb = len32(b);
-  int d[33][33];
-  for (int i = 0; i <= la; i++) d[i][0] = i;
-  for (int j = 0; j <= lb; j++) d[0][j] = j;
-  for (int i = 1; i <= la; i++)
-    for (int j = 1; j <= lb; j++) {
-      int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-      if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
-      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
-        best = d[i - 2][j - 2] + 1;
-      d[i][j] = best;
-    }
-  return d[la][lb];
-}
-
-bool nitrt_close_to(const char *typed, const char *cand) {
-  int len = len32(typed);
-  int lim = len < 3 ? 0 : len < 5 ? 1 : len < 9 ? 2 : 3;
-  return nitrt_edit_distance(typed, cand) <= lim;
-}
+bool nitrt_close_to(const char *typed, const char *cand) { return nit_close_to(typed, cand); }
