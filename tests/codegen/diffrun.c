@@ -338,5 +338,7 @@ int main(int argc, char **argv) {
   if (!quiet)
     printf("diffrun: %s: %d steps + eval identical (n=%d, batch %d, mu %d, rounding %d,%d,%d, decay %d, bits %d)\n",
            net_path, steps, n, nm->batch, mu, modes[0], modes[1], modes[2], decay, nm->recipe.weight_bits);
+  g_exps = NULL;
+  free(params), free(work), free(x), free(y), free(logits), free(rlogits), free(exps);
   return 0;
 }
