@@ -106,6 +106,7 @@ int main(int argc, char **argv) {
   nit_gemm(A, B, C, scratch);
   if (memcmp(C, R, M * N * 4)) {
     fprintf(stderr, "gemm: nit_gemm differs from the plain loop\n");
+    free(A), free(B), free(C), free(R), free(scratch);
     return 1;
   }
   long reps = 0;
@@ -123,5 +124,6 @@ int main(int argc, char **argv) {
   }
 #endif
   printf("\n");
+  free(A), free(B), free(C), free(R), free(scratch);
   return 0;
 }

@@ -180,5 +180,9 @@ int main(int argc, char **argv) {
     }
   }
   printf("ranks: %s: %d ranks, %d steps and an evaluation: identical to one process\n", m->name, nranks, steps);
+  for (int r = 0; r < nranks; r++) nitrt_run_free(&jobs[r].u);
+  nitrt_run_free(&one.u);
+  pthread_barrier_destroy(&comm.bar);
+  free(x), free(y), free(want);
   return 0;
 }
