@@ -29,8 +29,9 @@
  * "rank r:", and the others drop theirs, so a failure is told once and
  * ends every rank.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* sched_getaffinity */
 #include <limits.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,14 +42,21 @@
 #endif
 
 static int32_t my_rank = 0, nranks = 1, node_ranks = 1;
+static bool started;        /* MPI_Init_thread was called */
 static bool failure_agreed; /* an "all ok" has returned false */
 
 int32_t nitrt_mpi_rank(void) { return my_rank; }
 int32_t nitrt_mpi_size(void) { return nranks; }
 int32_t nitrt_mpi_node_size(void) { return node_ranks; }
 
+/* The online cores shared by the ranks of this node; under a launcher also
+ * at most the cores this rank may run on (mpirun binds each rank to one
+ * core when it starts 2 or fewer, unless told --bind-to none). */
 int32_t nitrt_mpi_threads_default(void) {
   int32_t t = nitrt_threads_default() / node_ranks;
+  cpu_set_t set;
+  if (started && sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) >= 1 && CPU_COUNT(&set) < t)
+    t = CPU_COUNT(&set);
   return t < 1 ? 1 : t;
 }
 
@@ -59,7 +67,6 @@ void nitrt_mpi_slice(int64_t n, int64_t *lo, int64_t *hi) {
 
 #ifdef NITRT_MPI
 
-static bool started; /* MPI_Init_thread was called */
 static MPI_Comm world;
 
 bool nitrt_mpi_linked(void) { return true; }
@@ -198,6 +205,12 @@ bool nitrt_mpi_linked(void) { return false; }
 int nitrt_mpi_init(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
+  const char *n = getenv("OMPI_COMM_WORLD_SIZE");
+  if (!n) n = getenv("PMI_SIZE");
+  if (n && strtol(n, NULL, 10) > 1)
+    nitrt_warn("started as one of %s processes, but built without MPI: each process runs alone (for data "
+               "parallelism, build with nitc --mpi)",
+               n);
   return 0;
 }
 
