@@ -10,7 +10,11 @@
  *
  * The counts do not depend on the number of ranks (every rank makes the
  * same calls) and the SUM payload does not depend on the batch: it is one
- * gradient per weight. bench/scaleout.sh prints them for docs/scaleout.md.
+ * gradient per weight. Then the time of a training step on one thread,
+ * with the full batch and with n = 0 (what a rank pays per step whatever
+ * its slice: the update, the weight views, the packing of weights), the
+ * median of 5 steps each. bench/scaleout.sh prints both for
+ * docs/scaleout.md.
  *   usage: collectives
  */
 #include <stdio.h>
@@ -34,6 +38,24 @@ static void count_sum(void *comm, void *v, int64_t count, int32_t width) {
   (void)v;
   sum_calls++;
   sum_elems[width == 8] += count;
+}
+
+static int cmp64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Median nanoseconds of 5 training steps of n samples (after one more). */
+static int64_t step_ns(Run *u, int32_t n) {
+  int64_t t[5];
+  for (int k = 0; k < 6; k++) {
+    NitCtx c = nitrt_run_ctx(u, 1 + (uint64_t)k, n, NITRT_IN_EXP, nitrt_mu_for_epoch(&u->r, 1), 1);
+    int64_t t0 = nitrt_now_ns();
+    u->m->train_step(&c, u->xb, u->yb);
+    if (k) t[k - 1] = nitrt_now_ns() - t0;
+  }
+  qsort(t, 5, sizeof t[0], cmp64);
+  return t[2];
 }
 
 int main(void) {
@@ -62,6 +84,10 @@ int main(void) {
          "bytes (%lld KiB)  forward: MAX %lld calls\n",
          m->name, m->batch, (long long)tmax, (long long)telems, (long long)sum_calls, (long long)sum_elems[0],
          (long long)sum_elems[1], (long long)bytes, (long long)((bytes + 1023) / 1024), (long long)max_calls);
+  int64_t full = step_ns(&u, m->batch), none = step_ns(&u, 0);
+  printf("%-16s one thread: a step of %d samples %lld.%03lld ms, of 0 samples %lld.%03lld ms\n", m->name, m->batch,
+         (long long)(full / 1000000), (long long)(full / 1000 % 1000), (long long)(none / 1000000),
+         (long long)(none / 1000 % 1000));
   nitrt_run_free(&u);
   return 0;
 }

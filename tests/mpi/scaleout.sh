@@ -3,7 +3,8 @@
 # `nitc --mpi`, run by mpirun on 1 to 4 ranks, against the plain executable
 # of the same model in one process.
 #   1. the plain runtime has no MPI symbol; `--mpi` changes only the link
-#      (the object is the same); --mpi for a cross target is refused;
+#      (the object is the same); --mpi for a cross target, or without the
+#      MPI runtime, is refused;
 #   2. mlp, lenet5, resnet_tiny, vgg_small (dropout, int16 weights) and
 #      lenet5_ghaffari, 2 epochs at -np 1, 2, 3, 4: checkpoints byte for
 #      byte, epoch log records equal but for their two timing fields, run
@@ -61,6 +62,10 @@ check "the MPI runtime calls MPI_Allreduce" bash -c "nm '$build/runtime/libnitrt
 check "--mpi leaves the object as it is" cmp "$work/plain.o" "$work/mpi.o"
 "$nitc" "$examples/mlp.nit" --mpi --target aarch64-linux-gnu -o "$work/cross" > "$work/cross.out" 2>&1
 check "--mpi for a cross target is refused" bash -c "[ $? = 1 ] && grep -q 'host' '$work/cross.out' && [ ! -e '$work/cross' ]"
+mkdir -p "$work/alone/bin" "$work/alone/rt" && cp "$nitc" "$work/alone/bin/" && cp "$lib" "$work/alone/rt/"
+"$work/alone/bin/nitc" "$examples/mlp.nit" --mpi --runtime-dir "$work/alone/rt" -o "$work/alone/x" > "$work/alone.out" 2>&1
+check "--mpi without the MPI runtime is refused" \
+  bash -c "[ $? = 1 ] && grep -q 'error: --mpi: the MPI runtime is not found' '$work/alone.out' && [ ! -e '$work/alone/x' ]"
 
 # ---- 2. every rank count against one process
 # model, data, extra training flags
