@@ -6,8 +6,11 @@
 #      (bench/mpi_collectives.c);
 #   3. vgg_small (batch 32) on synthetic CIFAR-10 data, 2000 samples, one
 #      epoch: 1 rank x 1 thread against 2 ranks x 1 thread, the training
-#      samples/s of the epoch record, median of 3 runs each (interleaved),
-#      and for comparison one plain process with 1 and 2 threads.
+#      samples/s of the epoch record, median of 3 runs each (interleaved;
+#      each run's own ratio too), and for comparison one plain process with
+#      1 and 2 threads. On a machine shared with other work the runs
+#      scatter: a rank slowed down on its core holds the other at the next
+#      collective.
 #   bench/scaleout.sh [BUILD_DIR]     (default: build; needs Open MPI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,7 +54,9 @@ for k in 1 2 3; do
   "$work/vgg_small" "${train[@]}" --threads 2 --log "$work/p2.jsonl" 2>/dev/null
   r1+=("$(rate "$work/r1.jsonl")"); r2+=("$(rate "$work/r2.jsonl")")
   p1+=("$(rate "$work/p1.jsonl")"); p2+=("$(rate "$work/p2.jsonl")")
-  echo "run $k: 1 rank x 1 thread ${r1[-1]}, 2 ranks x 1 thread ${r2[-1]}, plain 1 thread ${p1[-1]}, plain 2 threads ${p2[-1]} samples/s"
+  q=$((r2[-1] * 100 / r1[-1]))
+  printf 'run %d: 1 rank x 1 thread %d, 2 ranks x 1 thread %d (%d.%02dx), plain 1 thread %d, plain 2 threads %d samples/s\n' \
+    "$k" "${r1[-1]}" "${r2[-1]}" $((q / 100)) $((q % 100)) "${p1[-1]}" "${p2[-1]}"
 done
 a=$(median "${r1[@]}"); b=$(median "${r2[@]}"); c=$(median "${p1[@]}"); d=$(median "${p2[@]}")
 x=$((b * 100 / a)); y=$((d * 100 / c))
