@@ -118,10 +118,10 @@ int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64
  * must be called by every rank in the same order. */
 int nitrt_mpi_init(int *argc, char ***argv); /* 0, or -1 after a message */
 void nitrt_mpi_finalize(void);
-bool nitrt_mpi_linked(void);         /* built with MPI */
-int32_t nitrt_mpi_rank(void);        /* 0 .. size-1 */
-int32_t nitrt_mpi_size(void);        /* ranks; 1 without MPI */
-int32_t nitrt_mpi_node_size(void);   /* ranks on this node */
+bool nitrt_mpi_linked(void);             /* built with MPI */
+int32_t nitrt_mpi_rank(void);            /* 0 .. size-1 */
+int32_t nitrt_mpi_size(void);            /* ranks; 1 without MPI */
+int32_t nitrt_mpi_node_size(void);       /* ranks on this node */
 int32_t nitrt_mpi_threads_default(void); /* online cores / ranks on this node, at least 1 */
 /* The MPI library's name and version ("Open MPI v4.1.4"); "" without MPI. */
 void nitrt_mpi_library(char *buf, size_t cap);
@@ -137,7 +137,7 @@ bool nitrt_mpi_ok(bool ok);
  * when a failure was already agreed). */
 void nitrt_mpi_fail(void);
 void nitrt_mpi_sum(int64_t *v, int64_t count); /* exact sum over ranks, in place */
-int32_t nitrt_mpi_max(int32_t v);             /* max over ranks */
+int32_t nitrt_mpi_max(int32_t v);              /* max over ranks */
 /* same[j]: whether v[j] is the same on every rank (count <= 8). */
 void nitrt_mpi_same(const uint64_t *v, int32_t count, bool *same);
 

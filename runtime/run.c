@@ -240,8 +240,7 @@ int nitrt_run_check_same(const Run *u, const char *dir, const Dataset *train, co
                 ckpt ? " and the same checkpoint" : "");
   else if (!same[2] && ckpt)
     nitrt_error("the ranks start from different weights: %s must be the same file on every rank", ckpt);
-  else if (!same[2])
-    nitrt_error("the ranks start from different weights");
+  else if (!same[2]) nitrt_error("the ranks start from different weights");
   return nitrt_mpi_ok(same[0] && same[1] && same[2]) ? 0 : -1;
 }
 

@@ -388,7 +388,7 @@ int nitrt_cmd_train(const Options *o) {
   if (!o->save && !o->save_best)
     nitrt_warn("no --save: the trained weights are discarded when the run ends (give --save CKPT to keep them)");
   if (log) {
-    RunInfo ri = {o,     &u.r, data_abs, &train,   &test, ntrain, nitrt_pool_threads(u.pool), nitrt_mpi_size(),
+    RunInfo ri = {o,         &u.r,  data_abs, &train,  &test, ntrain, nitrt_pool_threads(u.pool), nitrt_mpi_size(),
                   o->resume, start, step,     at.steps};
     nitrt_log_run(log, &ri);
     if (fflush(log) != 0) {
@@ -415,8 +415,8 @@ int nitrt_cmd_train(const Options *o) {
     s.model = m;
     s.params = u.params;
     s.mu = mu;
-    /* the epoch's counts: this rank's since the start of this run, plus
-       (rank 0 adds them after the sum) those of the steps done before */
+    /* the epoch's counts: this rank's slices in this run, summed over the
+       ranks at the end, plus those of the steps done before a resume */
     int64_t count[2] = {0, 0}; /* correct, loss */
     const int64_t base[2] = {done ? at.correct : 0, done ? at.loss_q24 : 0};
     Progress pr;
@@ -487,8 +487,7 @@ int nitrt_cmd_train(const Options *o) {
     nitrt_mpi_sum(count, 2);
     s.train_correct = base[0] + count[0];
     s.train_n = ntrain;
-    s.timed_n =
-        ntrain - ((int64_t)done * u.r.batch < ntrain ? (int64_t)done * u.r.batch : ntrain); /* by this run */
+    s.timed_n = ntrain - ((int64_t)done * u.r.batch < ntrain ? (int64_t)done * u.r.batch : ntrain); /* by this run */
     s.loss_q24 = (base[1] + count[1]) / ntrain;
     s.train_ns = nitrt_now_ns() - t0;
     int64_t vloss = 0;
@@ -518,8 +517,7 @@ int nitrt_cmd_train(const Options *o) {
       goto out;
     saved_at = -1;
     if (s.best) {
-      if (!nitrt_mpi_ok(save_state(o->save_best, m, &u, (uint32_t)e, step, ntrain, &train, &test, data_abs, NULL) ==
-                        0))
+      if (!nitrt_mpi_ok(save_state(o->save_best, m, &u, (uint32_t)e, step, ntrain, &train, &test, data_abs, NULL) == 0))
         goto out;
       best = best_key(&s);
     }
