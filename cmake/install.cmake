@@ -2,6 +2,8 @@
 #
 #   bin/nitc                            the compiler
 #   <libdir>/nitc/libnitrt-<triple>.a   the runtime of every target built
+#   <libdir>/nitc/libnitrt_mpi-<triple>.a, .link   the MPI runtime (nitc --mpi),
+#                                       when mpicc was found
 #   include/nitc/                       the runtime's headers (nitabi.h: the
 #                                       contract with generated code)
 #   share/man/manN/, share/nitc/completions/, share/nitc/editors/ (and the
@@ -20,6 +22,10 @@ set_target_properties(nitc PROPERTIES INSTALL_RPATH_USE_LINK_PATH TRUE) # LLVM's
 foreach(triple ${NITRT_TRIPLES})
   install(FILES ${PROJECT_BINARY_DIR}/runtime/libnitrt-${triple}.a DESTINATION ${NITC_RUNTIME_LIBDIR})
 endforeach()
+if(NITRT_MPI) # nitc --mpi: the MPI runtime and its link flags
+  install(FILES ${PROJECT_BINARY_DIR}/runtime/libnitrt_mpi-x86_64-linux-gnu.a
+    ${PROJECT_BINARY_DIR}/runtime/libnitrt_mpi-x86_64-linux-gnu.link DESTINATION ${NITC_RUNTIME_LIBDIR})
+endif()
 install(FILES runtime/nitabi.h runtime/nitrt.h runtime/s31.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/nitc)
 
 # Written by other work and possibly absent: looked at when installing, so a

@@ -6,6 +6,8 @@
  * for the target. Linking runs the target's C compiler driver (cc for the
  * host, <triple>-gcc from Debian's cross toolchains otherwise) on the object
  * and libnitrt-<triple>.a; nitc itself never needs a linker of its own.
+ * --mpi links libnitrt_mpi-<triple>.a instead, with the MPI link flags
+ * recorded beside it when it was built (host only): the object is the same.
  *
  * Targets: the three Linux/glibc targets this project supports, each with a
  * sane default CPU and feature set. A --target for another OS or ABI is
@@ -161,10 +163,13 @@ static bool file_exists(const char *p) {
   return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Where libnitrt-<target>.a lives: --runtime-dir, $NITC_RUNTIME_DIR, then
- * beside the nitc executable (found through /proc/self/exe): the installed
- * layout's lib/nitc, then the build tree's runtime/. On failure `out` lists
- * the directories searched. */
+/* The runtime library's name: libnitrt, or with --mpi libnitrt_mpi. */
+static const char *runtime_name(const Options *opt) { return opt->mpi ? "libnitrt_mpi" : "libnitrt"; }
+
+/* Where libnitrt-<target>.a (--mpi: libnitrt_mpi-<target>.a) lives:
+ * --runtime-dir, $NITC_RUNTIME_DIR, then beside the nitc executable (found
+ * through /proc/self/exe): the installed layout's lib/nitc, then the build
+ * tree's runtime/. On failure `out` lists the directories searched. */
 static bool find_runtime(const Options *opt, const TargetInfo *ti, char *out, size_t cap) {
   char self[4096], inst[4200], build[4200];
   const char *dirs[4];
@@ -184,13 +189,42 @@ static bool find_runtime(const Options *opt, const TargetInfo *ti, char *out, si
     }
   }
   for (int i = 0; i < nd; i++) {
-    snprintf(out, cap, "%s/libnitrt-%s.a", dirs[i], ti->canon);
+    snprintf(out, cap, "%s/%s-%s.a", dirs[i], runtime_name(opt), ti->canon);
     if (file_exists(out)) return true;
   }
-  size_t k = (size_t)snprintf(out, cap, "libnitrt-%s.a in", ti->canon);
+  size_t k = (size_t)snprintf(out, cap, "%s-%s.a in", runtime_name(opt), ti->canon);
   for (int i = 0; i < nd && k < cap; i++) k += (size_t)snprintf(out + k, cap - k, "%s %s", i ? "," : "", dirs[i]);
   if (nd == 0 && k < cap) snprintf(out + k, cap - k, " no directory (--runtime-dir DIR)");
   return false;
+}
+
+/* The MPI link flags written beside the MPI runtime `rt` (its .link file,
+ * from `mpicc -showme:link` when the runtime was built), split at white
+ * space into flags[0 .. *n). False after reporting a missing or odd file. */
+#define MPI_FLAGS_MAX 64
+static bool mpi_link_flags(const char *rt, char *text, size_t cap, char **flags, int *n) {
+  char path[4200];
+  size_t len = strlen(rt);
+  snprintf(path, sizeof path, "%.*s.link", (int)(len > 2 ? len - 2 : len), rt);
+  FILE *f = fopen(path, "r");
+  size_t got = f ? fread(text, 1, cap - 1, f) : 0;
+  bool bad = !f || ferror(f) || got == cap - 1;
+  if (f) fclose(f);
+  if (bad) {
+    diag_plain("the MPI link flags '%s' beside the MPI runtime cannot be read; rebuild the project (scripts/build)",
+               diag_quote_n(path, DIAG_PATH_MAX));
+    return false;
+  }
+  text[got] = '\0';
+  *n = 0;
+  for (char *t = strtok(text, " \t\r\n"); t; t = strtok(NULL, " \t\r\n")) {
+    if (*n == MPI_FLAGS_MAX) {
+      diag_plain("'%s' holds more than %d link flags", diag_quote_n(path, DIAG_PATH_MAX), MPI_FLAGS_MAX);
+      return false;
+    }
+    flags[(*n)++] = t;
+  }
+  return true;
 }
 
 static const char *default_output(const Model *m, EmitKind k, char *buf, size_t cap) {
@@ -351,6 +385,20 @@ int emit_program(Model *m, const Options *opt) {
     return 1;
   }
   if (opt->features && !check_feature_signs(opt->features, ti)) return 1;
+  if (opt->mpi && !is_host(ti)) {
+    diag_plain("--mpi links this machine's MPI library, so it builds for the host (%s) only, not for %s",
+               host_target() ? host_target()->canon : "none", ti->canon);
+    return 1;
+  }
+  if (opt->mpi && opt->emit == EMIT_EXE) { /* before the work of code generation */
+    char rt[4096];
+    if (!find_runtime(opt, ti, rt, sizeof rt)) {
+      diag_plain("--mpi: the MPI runtime is not found (looked for %s); it is built when mpicc is found at "
+                 "configure time: install Open MPI (scripts/install-deps) and rebuild (scripts/build)",
+                 diag_quote_n(rt, 4 * DIAG_PATH_MAX));
+      return 1;
+    }
+  }
   init_target();
 
   char *host_cpu = NULL, *host_feat = NULL;
@@ -454,7 +502,20 @@ int emit_program(Model *m, const Options *opt) {
       goto done;
     }
     const char *cc = is_host(ti) ? (getenv("CC") ? getenv("CC") : "cc") : ti->cc;
-    char *argv[] = {(char *)cc, "-o", (char *)out, obj, rt, "-lpthread", NULL};
+    char *argv[8 + MPI_FLAGS_MAX] = {(char *)cc, "-o", (char *)out, obj, rt};
+    int argn = 5;
+    char mpitext[4096];
+    if (opt->mpi) {
+      int nf = 0;
+      if (!mpi_link_flags(rt, mpitext, sizeof mpitext, argv + argn, &nf)) {
+        remove(obj);
+        rc = 1;
+        goto done;
+      }
+      argn += nf;
+    }
+    argv[argn++] = "-lpthread";
+    argv[argn] = NULL;
     int lr = run(argv);
     remove(obj);
     if (lr < 0) {

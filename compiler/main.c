@@ -39,6 +39,8 @@ static const char usage[] = "usage: nitc FILE.nit [options]\n"
                             "  --grad-bits B       width of the errors, B in 2..8 (overrides the train block's\n"
                             "                      bits grad=; recipes with masters)\n"
                             "  --runtime-dir DIR   where libnitrt-<triple>.a is found\n"
+                            "  --mpi               link the MPI runtime: the executable trains data-parallel under\n"
+                            "                      mpirun (docs/scaleout.md); host target only\n"
                             "  --gemm-kernel M,N,K instead of a model, emit (obj, asm or llvm) the int8 GEMM\n"
                             "                      kernel alone as nit_gemm (bench/gemm uses it)\n"
                             "  --help              print this help\n"
@@ -83,6 +85,8 @@ static int parse_args(int argc, char **argv, Options *o) {
     } else if (strcmp(a, "--version") == 0) {
       printf("nitc %s (LLVM 19)\n", NITC_VERSION);
       return 0;
+    } else if (strcmp(a, "--mpi") == 0) {
+      o->mpi = true;
     } else if (strcmp(a, "--check") == 0) {
       o->emit = EMIT_CHECK;
     } else if (strcmp(a, "-o") == 0) {

@@ -526,6 +526,7 @@ typedef struct Options {
   int master_bits;         /* --master-bits 16|32, 0 = recipe's */
   int grad_bits;           /* --grad-bits 2..8, 0 = recipe's */
   const char *runtime_dir; /* --runtime-dir: where libnitrt-<triple>.a lives */
+  bool mpi;                /* --mpi: link libnitrt_mpi-<triple>.a and MPI (host only) */
   int64_t gemm[3];         /* --gemm-kernel M,N,K; 0 = compile a model */
 } Options;
 

@@ -44,22 +44,33 @@ int nitrt_cmd_eval(const Options *o) {
   ClassStats cs;
   memset(&cs, 0, sizeof cs);
   int rc = -1;
+  /* with several ranks every rank loads the checkpoint and the test set,
+     evaluates its slice of every batch (docs/scaleout.md), and rank 0
+     prints the sums */
+  if (nitrt_run_check_model(m)) goto out;
   if (load_run(o, &u, &ck)) goto out;
   const char *dir = nitrt_data_dir(o, m, &ck, o->load);
   if (!dir || nitrt_load_dir(dir, m, 0, o->test_limit, ckpt_quant(&ck), NULL, &test)) goto out;
+  if (o->per_class && nitrt_class_stats_alloc(&cs, m->classes)) goto out;
+  if (!nitrt_mpi_ok(true)) goto out;
+  {
+    uint64_t state[2] = {ck.epoch, ck.step};
+    if (nitrt_run_check_same(&u, dir, NULL, &test, state, 2, o->load)) goto out;
+  }
   if (ck.version >= 2 && !nitrt_print_same(&test.print, &ck.test)) {
     char a[96], b[96];
     nitrt_warn("%s: this test set (%s) is not the one %s recorded (%s): the accuracy is "
                "on other data",
                dir, nitrt_print_desc(a, &test.print), o->load, nitrt_print_desc(b, &ck.test));
   }
-  if (o->per_class && nitrt_class_stats_alloc(&cs, m->classes)) goto out;
   int64_t t0 = nitrt_now_ns();
   int64_t correct = 0, loss = 0;
   nitrt_evaluate_classes(&u, &test, 0, test.n, nitrt_mu_for_epoch(&u.r, (int32_t)ck.epoch), &correct, &loss,
                          o->per_class ? &cs : NULL);
   int64_t ns = nitrt_now_ns() - t0;
   int64_t rate = ns > 0 ? test.n * 1000000000 / ns : 0;
+  rc = 0;
+  if (nitrt_mpi_rank() != 0) goto out;
   char a[32], l[32];
   if (o->json) {
     fputs("{\"checkpoint\":", stdout);
@@ -85,8 +96,8 @@ int nitrt_cmd_eval(const Options *o) {
            (long long)correct, (long long)test.n, ck.epoch, (long long)rate);
     if (o->per_class) nitrt_print_classes(stdout, &cs);
   }
-  rc = 0;
 out:
+  if (rc < 0) nitrt_mpi_fail();
   nitrt_class_stats_free(&cs);
   nitrt_data_free(&test);
   nitrt_ckpt_free(&ck);

@@ -10,6 +10,7 @@
  *                 scalar helpers of generated code (s31.h; its own library)
  *   util.c        messages, checked allocation and file I/O, clocks
  *   threads.c     the worker pool behind NitCtx.parallel_for
+ *   mpi.c         the ranks of data-parallel training: MPI, or one rank
  *   fixed.c       fixed-point loss and softmax for logging, integer formatting
  *   recipe.c      the effective training recipe: defaults, schedules, rules
  *   cli.c         the command line: flags -> Options, usage text
@@ -48,6 +49,11 @@
 
 extern const char *nitrt_prog; /* program name used as message prefix */
 extern bool nitrt_silent;      /* true: messages are dropped (fuzz targets) */
+/* > 0 in rank r > 0 of several (mpi.c sets it): warnings are dropped and
+ * the first error is held, not printed, until nitrt_msg_release prints it
+ * as "prog: error: rank r: ..." (print true) or drops it. */
+extern int32_t nitrt_msg_rank;
+void nitrt_msg_release(bool print);
 
 #if defined(__GNUC__)
 #define NITRT_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -103,6 +109,37 @@ void nitrt_pool_free(NitPool *p);
 int32_t nitrt_pool_threads(const NitPool *p);
 int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64_t hi, int32_t worker), void *env,
                            int64_t count, int32_t max_workers);
+
+/* ------------------------------------------------------------------- mpi.c */
+
+/* The ranks of data-parallel training (docs/scaleout.md). Built with
+ * NITRT_MPI (libnitrt_mpi, `nitc --mpi`) under a launcher such as mpirun,
+ * MPI's; otherwise one rank, whose collectives do nothing. The collectives
+ * must be called by every rank in the same order. */
+int nitrt_mpi_init(int *argc, char ***argv); /* 0, or -1 after a message */
+void nitrt_mpi_finalize(void);
+bool nitrt_mpi_linked(void);             /* built with MPI */
+int32_t nitrt_mpi_rank(void);            /* 0 .. size-1 */
+int32_t nitrt_mpi_size(void);            /* ranks; 1 without MPI */
+int32_t nitrt_mpi_node_size(void);       /* ranks on this node */
+int32_t nitrt_mpi_threads_default(void); /* online cores / ranks on this node, at least 1 */
+/* The MPI library's name and version ("Open MPI v4.1.4"); "" without MPI. */
+void nitrt_mpi_library(char *buf, size_t cap);
+/* This rank's slice [lo, hi) of a global batch of n samples: [n r / N, n (r+1) / N). */
+void nitrt_mpi_slice(int64_t n, int64_t *lo, int64_t *hi);
+/* A call's context for a slice at row0 of a global batch of gn samples:
+ * gn, row0 and, with several ranks, the step's collectives. */
+void nitrt_mpi_shard(NitCtx *c, int64_t gn, int64_t row0);
+/* "All ok": true when ok on every rank. Collective; after a phase that can
+ * fail on one rank. On false the first failing rank has told its error. */
+bool nitrt_mpi_ok(bool ok);
+/* After a local failure: the "all ok" the other ranks are waiting in (none
+ * when a failure was already agreed). */
+void nitrt_mpi_fail(void);
+void nitrt_mpi_sum(int64_t *v, int64_t count); /* exact sum over ranks, in place */
+int32_t nitrt_mpi_max(int32_t v);              /* max over ranks */
+/* same[j]: whether v[j] is the same on every rank (count <= 8). */
+void nitrt_mpi_same(const uint64_t *v, int32_t count, bool *same);
 
 /* ----------------------------------------------------------------- fixed.c */
 
@@ -466,6 +503,20 @@ void nitrt_class_stats_free(ClassStats *cs);
 /* nitrt_evaluate that also counts per class into cs (NULL: not). */
 void nitrt_evaluate_classes(Run *u, const Dataset *d, int64_t from, int64_t count, int32_t mu, int64_t *correct,
                             int64_t *loss, ClassStats *cs);
+/* With several ranks (collectives; 0 at once in one process, else 0 or -1
+ * after one message on every rank):
+ * check_model: every rank runs the same model, one the ranks can train
+ *   (no normalization layers yet), with a closing "all ok";
+ * check_same: every rank holds the same data (dir: for messages; either
+ *   set may be NULL), settings (u->r and `state`, nstate values the caller
+ *   adds: position, sample counts) and weights (ckpt: where they came
+ *   from, or NULL), with a closing "all ok";
+ * check_weights: every rank holds the same weights before `path` is
+ *   written (no "all ok": the caller's save follows). */
+int nitrt_run_check_model(const NitModel *m);
+int nitrt_run_check_same(const Run *u, const char *dir, const Dataset *train, const Dataset *test,
+                         const uint64_t *state, int32_t nstate, const char *ckpt);
+int nitrt_run_check_weights(const Run *u, const char *path);
 /* 0 when `batch` fits the compiled maximum, else -1 after a message that
  * names where the batch came from: --batch (ckpt NULL) or checkpoint ckpt. */
 int nitrt_check_batch(const NitModel *m, int32_t batch, const char *ckpt);
@@ -527,7 +578,9 @@ typedef struct Progress {
 } Progress;
 
 void nitrt_progress_start(Progress *p, int mode, int64_t plain_ns, int32_t epoch, int32_t epochs, int64_t total);
-void nitrt_progress_step(Progress *p, int64_t samples, int64_t loss_sum_q24);
+/* One step of `samples` samples (the global batch); the loss shown is the
+ * mean of loss_sum_q24 over loss_n samples (this rank's slices). */
+void nitrt_progress_step(Progress *p, int64_t samples, int64_t loss_n, int64_t loss_sum_q24);
 void nitrt_progress_end(Progress *p);
 void nitrt_print_epoch(FILE *f, const EpochStats *s);
 void nitrt_log_epoch(FILE *f, const EpochStats *s);
@@ -538,7 +591,8 @@ typedef struct RunInfo {
   const char *data;   /* the data directory, absolute when resolvable */
   const Dataset *train, *test;
   int64_t ntrain;     /* training samples used (after limit and holdout) */
-  int32_t threads;    /* worker threads */
+  int32_t threads;    /* worker threads (per rank) */
+  int32_t ranks;      /* data-parallel ranks; the record has "ranks" when > 1 */
   const char *resume; /* resumed from this checkpoint, or NULL */
   uint32_t epoch;     /*   its epochs completed */
   uint64_t step;      /*   and global step */

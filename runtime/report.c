@@ -74,11 +74,11 @@ static void line(const Progress *p, int64_t now) {
   fflush(stderr);
 }
 
-void nitrt_progress_step(Progress *p, int64_t samples, int64_t loss_sum_q24) {
+void nitrt_progress_step(Progress *p, int64_t samples, int64_t loss_n, int64_t loss_sum_q24) {
   p->done++;
   p->samples += samples;
   p->loss_sum_q24 += loss_sum_q24;
-  p->loss_n += samples;
+  p->loss_n += loss_n;
   if (p->mode == NITRT_PROGRESS_OFF) return;
   int64_t now = nitrt_now_ns();
   if (p->mode == NITRT_PROGRESS_BAR) {
@@ -220,7 +220,9 @@ void nitrt_log_run(FILE *f, const RunInfo *ri) {
     if (i) fputc(',', f);
     nitrt_json_str(f, ri->o->argv[i]);
   }
-  fprintf(f, "],\"seed\":%llu,\"threads\":%d,\"recipe\":", (unsigned long long)ri->r->seed, ri->threads);
+  fprintf(f, "],\"seed\":%llu,\"threads\":%d,", (unsigned long long)ri->r->seed, ri->threads);
+  if (ri->ranks > 1) fprintf(f, "\"ranks\":%d,", ri->ranks); /* one process: as a plain executable */
+  fputs("\"recipe\":", f);
   json_recipe(f, ri->r);
   fputs(",\"data\":{", f);
   fputs("\"dir\":", f);
@@ -430,5 +432,11 @@ int nitrt_cmd_info(void) {
   nitrt_print_recipe(stdout, &r, &m->recipe);
   printf("built by %s for %s (cpu %s); runtime nitrt %s\n", m->compiler ? m->compiler : "?",
          m->target ? m->target : "?", m->cpu && m->cpu[0] ? m->cpu : "generic", NITRT_VERSION);
+  if (nitrt_mpi_linked()) { /* nitc --mpi */
+    char lib[128];
+    nitrt_mpi_library(lib, sizeof lib);
+    printf("mpi: %s; rank %d of %d ranks, %d on this node; --threads default %d per rank\n", lib[0] ? lib : "?",
+           (int)nitrt_mpi_rank(), (int)nitrt_mpi_size(), (int)nitrt_mpi_node_size(), (int)nitrt_mpi_threads_default());
+  }
   return 0;
 }

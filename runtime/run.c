@@ -55,12 +55,13 @@ void nitrt_run_free(Run *u) {
   nitrt_pool_free(u->pool);
 }
 
-/* threads: --threads T; T < 1 means every online core. The results never
- * depend on it (threads.c). */
+/* threads: --threads T; T < 1 means the online cores shared by the ranks
+ * on this node (every core in one process). The results never depend on
+ * it (threads.c). */
 int nitrt_run_alloc(Run *u, const NitModel *m, int32_t threads) {
   int64_t dim = (int64_t)m->in_c * m->in_h * m->in_w;
   u->m = m;
-  u->pool = nitrt_pool_new(threads);
+  u->pool = nitrt_pool_new(threads < 1 ? nitrt_mpi_threads_default() : threads);
   u->params = nitrt_alloc_aligned((size_t)m->param_bytes);
   u->work = nitrt_alloc_aligned((size_t)m->work_bytes);
   u->xb = nitrt_alloc((size_t)(dim * m->batch));
@@ -131,21 +132,26 @@ void nitrt_class_stats_free(ClassStats *cs) {
 }
 
 /* Forward over samples [from, from+count) of d: correct predictions and the
- * summed loss (Q24); per class into cs when it is not NULL. */
+ * summed loss (Q24); per class into cs when it is not NULL. With several
+ * ranks each batch is sharded like a training batch and the counts summed:
+ * every rank gets the totals. */
 void nitrt_evaluate_classes(Run *u, const Dataset *d, int64_t from, int64_t count, int32_t mu, int64_t *correct,
                             int64_t *loss, ClassStats *cs) {
   const NitModel *m = u->m;
   int64_t dim = (int64_t)d->c * d->h * d->w;
-  *correct = *loss = 0;
+  int64_t sums[2] = {0, 0};
   for (int64_t i = from; i < from + count; i += u->r.batch) {
     int32_t n = (int32_t)(from + count - i < u->r.batch ? from + count - i : u->r.batch);
-    NitCtx c = nitrt_run_ctx(u, NIT_STEP_EVAL, n, d->q.in_exp, mu, 0);
-    m->forward(&c, d->x + i * dim);
-    for (int32_t k = 0; k < n; k++) {
-      const int8_t *z = u->logits + (int64_t)k * m->classes;
-      int32_t y = d->y[i + k], p = nitrt_argmax(z, m->classes);
-      *correct += p == y;
-      *loss += nitrt_xent_q24(z, m->classes, c.logit_exp, y);
+    int64_t lo, hi;
+    nitrt_mpi_slice(n, &lo, &hi);
+    NitCtx c = nitrt_run_ctx(u, NIT_STEP_EVAL, (int32_t)(hi - lo), d->q.in_exp, mu, 0);
+    nitrt_mpi_shard(&c, n, lo);
+    m->forward(&c, d->x + (i + lo) * dim);
+    for (int64_t k = 0; k < hi - lo; k++) {
+      const int8_t *z = u->logits + k * m->classes;
+      int32_t y = d->y[i + lo + k], p = nitrt_argmax(z, m->classes);
+      sums[0] += p == y;
+      sums[1] += nitrt_xent_q24(z, m->classes, c.logit_exp, y);
       if (cs) {
         cs->samples[y]++;
         cs->correct[y] += p == y;
@@ -154,9 +160,95 @@ void nitrt_evaluate_classes(Run *u, const Dataset *d, int64_t from, int64_t coun
       }
     }
   }
+  nitrt_mpi_sum(sums, 2);
+  if (cs) {
+    nitrt_mpi_sum(cs->samples, cs->classes);
+    nitrt_mpi_sum(cs->correct, cs->classes);
+    nitrt_mpi_sum(cs->predicted, cs->classes);
+    if (cs->confusion) nitrt_mpi_sum(cs->confusion, (int64_t)cs->classes * cs->classes);
+  }
+  *correct = sums[0];
+  *loss = sums[1];
 }
 
 void nitrt_evaluate(Run *u, const Dataset *d, int64_t from, int64_t count, int32_t mu, int64_t *correct,
                     int64_t *loss) {
   nitrt_evaluate_classes(u, d, from, count, mu, correct, loss, NULL);
+}
+
+int nitrt_run_check_model(const NitModel *m) {
+  if (nitrt_mpi_size() == 1) return 0;
+  uint64_t fp = m->fingerprint;
+  bool same;
+  nitrt_mpi_same(&fp, 1, &same);
+  bool ok = same;
+  if (!same)
+    nitrt_error("the ranks run different models (their fingerprints differ): start the same executable on "
+                "every rank");
+  for (int32_t i = 0; ok && i < m->nnodes; i++) {
+    const NitNode *nd = &m->nodes[i];
+    if (nd->param < 0 || nd->param >= m->nparams || m->params[nd->param].role != NIT_ROLE_GAMMA) continue;
+    nitrt_error("model %s has normalization layers (%s, a %s): their batch statistics are not taken across "
+                "ranks yet, so it runs in one process only (without mpirun, or mpirun -np 1)",
+                m->name, nd->name, nd->kind);
+    ok = false;
+  }
+  return nitrt_mpi_ok(ok) ? 0 : -1;
+}
+
+/* The settings of a run that every rank must share, hashed. */
+static uint64_t settings_hash(const RunRecipe *r, const uint64_t *state, int32_t nstate) {
+  int64_t v[16 + 2 * NIT_MAX_SCHED];
+  int k = 0;
+  v[k++] = r->batch;
+  v[k++] = r->epochs;
+  v[k++] = (int64_t)r->seed;
+  v[k++] = r->act_round;
+  v[k++] = r->err_round;
+  v[k++] = r->grad_round;
+  v[k++] = r->decay;
+  v[k++] = r->holdout;
+  v[k++] = r->limit;
+  v[k++] = r->kind;
+  v[k++] = r->kind != NIT_RECIPE_NITI ? (int64_t)nitrt_recipe_hash(r) : 0;
+  v[k++] = r->nsched;
+  for (int32_t i = 0; i < r->nsched && i < NIT_MAX_SCHED; i++) {
+    v[k++] = r->mu[i];
+    v[k++] = r->mu_from[i];
+  }
+  uint64_t h = nitrt_hash64(0, (const uint8_t *)v, (size_t)k * sizeof v[0]);
+  return nitrt_hash64(h, (const uint8_t *)state, (size_t)nstate * sizeof state[0]);
+}
+
+static uint64_t print_hash(uint64_t h, const Dataset *d) {
+  if (!d) return h;
+  int64_t v[4] = {d->print.format, d->print.n, (int64_t)d->print.hash, d->n};
+  return nitrt_hash64(h, (const uint8_t *)v, sizeof v);
+}
+
+int nitrt_run_check_same(const Run *u, const char *dir, const Dataset *train, const Dataset *test,
+                         const uint64_t *state, int32_t nstate, const char *ckpt) {
+  if (nitrt_mpi_size() == 1) return 0;
+  uint64_t v[3] = {print_hash(print_hash(0, train), test), settings_hash(&u->r, state, nstate),
+                   nitrt_crc32(u->params, (size_t)u->m->param_bytes)};
+  bool same[3];
+  nitrt_mpi_same(v, 3, same);
+  if (!same[0])
+    nitrt_error("the ranks read different data from %s: give every rank the same files (docs/scaleout.md)", dir);
+  else if (!same[1])
+    nitrt_error("the ranks were started with different settings: every rank needs the same command line%s",
+                ckpt ? " and the same checkpoint" : "");
+  else if (!same[2] && ckpt)
+    nitrt_error("the ranks start from different weights: %s must be the same file on every rank", ckpt);
+  else if (!same[2]) nitrt_error("the ranks start from different weights");
+  return nitrt_mpi_ok(same[0] && same[1] && same[2]) ? 0 : -1;
+}
+
+int nitrt_run_check_weights(const Run *u, const char *path) {
+  if (nitrt_mpi_size() == 1) return 0;
+  uint64_t crc = nitrt_crc32(u->params, (size_t)u->m->param_bytes);
+  bool same;
+  nitrt_mpi_same(&crc, 1, &same);
+  if (!same) nitrt_error("%s: not written: the ranks hold different weights (a bug: please report it)", path);
+  return same ? 0 : -1;
 }

@@ -160,9 +160,13 @@ typedef struct EpochPos {
 } EpochPos;
 
 /* A checkpoint of the run after `epoch` epochs and `step` steps; inside
- * epoch `epoch + 1` when pos is not NULL. */
+ * epoch `epoch + 1` when pos is not NULL. With several ranks every rank
+ * calls it (it first checks that all hold the same weights) and rank 0
+ * writes; the caller closes with an "all ok". */
 static int save_state(const char *path, const NitModel *m, const Run *u, uint32_t epoch, uint64_t step, int64_t ntrain,
                       const Dataset *train, const Dataset *test, const char *data_abs, const EpochPos *pos) {
+  if (nitrt_run_check_weights(u, path)) return -1;
+  if (nitrt_mpi_rank() != 0) return 0;
   Ckpt w;
   memset(&w, 0, sizeof w);
   if (pos) {
@@ -192,38 +196,64 @@ static int64_t best_key(const EpochStats *s) { return s->val_n > 0 ? s->val_corr
 /* When resuming with --save-best, the checkpoint already there is the best
  * of the epochs before: its accuracy, re-evaluated on the same samples, is
  * the one to beat (bit for bit what the epoch's own pass saw). -1 when
- * there is none; -2 after an error. */
+ * there is none; -2 after an error agreed by every rank. Collective. */
 static int64_t best_so_far(const Options *o, Run *u, const Dataset *train, const Dataset *test, int64_t ntrain,
                            uint32_t *epoch) {
   const NitModel *m = u->m;
-  if (!o->resume || !nitrt_exists(o->save_best)) return -1;
+  if (!o->resume) return -1;
+  uint64_t there = nitrt_exists(o->save_best);
+  bool same;
+  nitrt_mpi_same(&there, 1, &same);
+  if (!same) {
+    nitrt_error("%s: --save-best: the file exists for some ranks only: checkpoint paths must be visible to every "
+                "rank (docs/scaleout.md)",
+                o->save_best);
+    nitrt_mpi_ok(false);
+    return -2;
+  }
+  if (!there) return -1;
   void *mine = u->params, *slab = nitrt_alloc_aligned((size_t)m->param_bytes);
-  if (!slab) return -2;
   Ckpt ck;
-  bool was = nitrt_silent;
-  nitrt_silent = true; /* one message of our own below */
-  int bad = nitrt_ckpt_load(o->save_best, m, &ck, slab);
-  nitrt_silent = was;
+  memset(&ck, 0, sizeof ck);
+  int bad = -1;
+  if (slab) {
+    bool was = nitrt_silent;
+    nitrt_silent = true; /* one message of our own below */
+    bad = nitrt_ckpt_load(o->save_best, m, &ck, slab);
+    nitrt_silent = was;
+    if (bad)
+      nitrt_error("%s: --save-best: the file there is not a checkpoint of this model (see '%s inspect %s'); move "
+                  "it away, or give another file",
+                  o->save_best, nitrt_prog, o->save_best);
+  }
   int64_t correct = -2, loss = 0;
-  if (bad) {
-    nitrt_error("%s: --save-best: the file there is not a checkpoint of this model (see '%s inspect %s'); move "
-                "it away, or give another file",
-                o->save_best, nitrt_prog, o->save_best);
-  } else {
+  if (nitrt_mpi_ok(!bad)) {
     int32_t mu = nitrt_mu_for_epoch(&u->r, (int32_t)ck.epoch);
     u->params = slab;
     if (u->r.holdout > 0) nitrt_evaluate(u, train, ntrain, u->r.holdout, mu, &correct, &loss);
     else nitrt_evaluate(u, test, 0, test->n, mu, &correct, &loss);
     u->params = mine;
     *epoch = ck.epoch;
-    nitrt_ckpt_free(&ck);
   }
+  nitrt_ckpt_free(&ck);
   nitrt_free_aligned(slab, (size_t)m->param_bytes);
   return correct;
 }
 
+/* Data parallelism (docs/scaleout.md): every rank runs this function with
+ * the same arguments and data; each step's global batch [i, i + n) of the
+ * epoch's order is split into contiguous slices, one per rank, and the
+ * generated step's collectives make every rank's weights those of one
+ * process training on the whole batch. Rank 0 alone prints, logs and
+ * writes. Every phase that can fail on one rank ends in an "all ok"
+ * (nitrt_mpi_ok) before any other collective, and a failure jumps to
+ * `out`, where nitrt_mpi_fail joins the "all ok" the other ranks wait in:
+ * an error on any rank ends every rank, told once. In one process all of
+ * this reduces to the plain loop. */
 int nitrt_cmd_train(const Options *o) {
   const NitModel *m = &nit_model;
+  const bool lead = nitrt_mpi_rank() == 0; /* prints, logs and writes */
+  const bool talk = lead && !o->quiet;
   Run u;
   memset(&u, 0, sizeof u);
   Ckpt ck;
@@ -231,6 +261,7 @@ int nitrt_cmd_train(const Options *o) {
   Dataset train = {0}, test = {0};
   FILE *log = NULL;
   int rc = -1;
+  if (nitrt_run_check_model(m)) goto out;
   if (nitrt_run_alloc(&u, m, o->threads)) goto out;
   nitrt_model_recipe(m, &u.r);
   uint32_t start = 0;
@@ -267,11 +298,12 @@ int nitrt_cmd_train(const Options *o) {
     goto out;
   }
   if (!o->resume) nitrt_init_params(m, u.params, u.r.seed);
-  /* everything that could fail late is checked before the first step */
-  if (o->save && nitrt_check_writable(o->save)) goto out;
-  if (o->save_init && nitrt_check_writable(o->save_init)) goto out;
-  if (o->save_best && nitrt_check_writable(o->save_best)) goto out;
-  if (o->log && !(log = nitrt_open_log(o->log, true))) goto out; /* a log is never truncated */
+  /* everything that could fail late is checked before the first step; the
+     files rank 0 writes, by rank 0 */
+  if (lead && o->save && nitrt_check_writable(o->save)) goto out;
+  if (lead && o->save_init && nitrt_check_writable(o->save_init)) goto out;
+  if (lead && o->save_best && nitrt_check_writable(o->save_best)) goto out;
+  if (lead && o->log && !(log = nitrt_open_log(o->log, true))) goto out; /* a log is never truncated */
   /* a resumed run continues on the checkpoint's data, quantized the same way */
   const char *dir = nitrt_data_dir(o, m, o->resume && !o->data ? &ck : NULL, o->resume);
   const InputQuant *q = o->resume && ck.version >= 2 ? &ck.q : NULL;
@@ -295,6 +327,12 @@ int nitrt_cmd_train(const Options *o) {
                 (long long)ntrain);
     goto out;
   }
+  /* the end of the setup: every rank has its checkpoint and data */
+  if (!nitrt_mpi_ok(true)) goto out;
+  {
+    uint64_t state[6] = {start, step, at.steps, (uint64_t)at.correct, (uint64_t)at.loss_q24, (uint64_t)ntrain};
+    if (nitrt_run_check_same(&u, dir, &train, &test, state, 6, o->resume)) goto out;
+  }
   if (o->resume) {
     char a[96], b[96];
     if (ck.version < 2 && train.print.format == NITRT_FMT_CSV)
@@ -312,7 +350,7 @@ int nitrt_cmd_train(const Options *o) {
                  o->resume, (long long)ck.ntrain, (long long)ntrain);
   }
   if (start >= (uint32_t)u.r.epochs) {
-    if (!o->quiet)
+    if (talk)
       printf("%s: already trained for %u of %d epochs; nothing to do (raise --epochs)\n", o->resume, start, u.r.epochs);
     rc = 0;
     goto out;
@@ -322,10 +360,10 @@ int nitrt_cmd_train(const Options *o) {
   nitrt_abspath(dir, data_abs, sizeof data_abs);
   const int64_t steps = (ntrain + u.r.batch - 1) / u.r.batch; /* per epoch */
   u.perm = nitrt_alloc((size_t)ntrain * sizeof *u.perm);
-  if (!u.perm) goto out;
+  if (!nitrt_mpi_ok(u.perm != NULL)) goto out;
   int64_t dim = (int64_t)m->in_c * m->in_h * m->in_w;
-  if (o->save_init &&
-      save_state(o->save_init, m, &u, start, step, ntrain, &train, &test, data_abs, at.steps ? &at : NULL))
+  if (o->save_init && !nitrt_mpi_ok(save_state(o->save_init, m, &u, start, step, ntrain, &train, &test, data_abs,
+                                               at.steps ? &at : NULL) == 0))
     goto out;
   int64_t best = -1;
   uint32_t best_epoch = 0;
@@ -333,7 +371,7 @@ int nitrt_cmd_train(const Options *o) {
     best = best_so_far(o, &u, &train, &test, ntrain, &best_epoch);
     if (best == -2) goto out;
   }
-  if (!o->quiet && o->resume) {
+  if (talk && o->resume) {
     printf("resuming from %s: epoch %u of %d done", o->resume, start, u.r.epochs);
     if (at.steps)
       printf(" and %llu of %lld steps of epoch %u", (unsigned long long)at.steps, (long long)steps, start + 1);
@@ -350,7 +388,7 @@ int nitrt_cmd_train(const Options *o) {
   if (!o->save && !o->save_best)
     nitrt_warn("no --save: the trained weights are discarded when the run ends (give --save CKPT to keep them)");
   if (log) {
-    RunInfo ri = {o,         &u.r,  data_abs, &train,  &test, ntrain, nitrt_pool_threads(u.pool),
+    RunInfo ri = {o,         &u.r,  data_abs, &train,  &test, ntrain, nitrt_pool_threads(u.pool), nitrt_mpi_size(),
                   o->resume, start, step,     at.steps};
     nitrt_log_run(log, &ri);
     if (fflush(log) != 0) {
@@ -358,9 +396,11 @@ int nitrt_cmd_train(const Options *o) {
       goto out;
     }
   }
-  int mode = o->quiet ? NITRT_PROGRESS_OFF : isatty(2) ? NITRT_PROGRESS_BAR : NITRT_PROGRESS_LINES;
+  if (!nitrt_mpi_ok(true)) goto out;
+  int mode = !talk ? NITRT_PROGRESS_OFF : isatty(2) ? NITRT_PROGRESS_BAR : NITRT_PROGRESS_LINES;
   catch_signals();
   int64_t saved_at = -1; /* steps of the epoch in progress that --save holds (-1: none) */
+  int32_t stop = 0;      /* the signal every rank stops at, agreed after each step */
   for (int32_t e = (int32_t)start + 1; e <= u.r.epochs; e++) {
     int64_t t0 = nitrt_now_ns();
     int32_t mu = nitrt_mu_for_epoch(&u.r, e);
@@ -375,66 +415,80 @@ int nitrt_cmd_train(const Options *o) {
     s.model = m;
     s.params = u.params;
     s.mu = mu;
-    s.train_correct = done ? at.correct : 0;
-    int64_t loss = done ? at.loss_q24 : 0;
+    /* the epoch's counts: this rank's slices in this run, summed over the
+       ranks at the end, plus those of the steps done before a resume */
+    int64_t count[2] = {0, 0}; /* correct, loss */
+    const int64_t base[2] = {done ? at.correct : 0, done ? at.loss_q24 : 0};
     Progress pr;
     nitrt_progress_start(&pr, mode, o->progress_ns, e, u.r.epochs, steps);
     pr.done = pr.skip = (int64_t)done;
     int64_t i = (int64_t)done * u.r.batch;
     for (; i < ntrain; i += u.r.batch) {
       int32_t n = (int32_t)(ntrain - i < u.r.batch ? ntrain - i : u.r.batch);
-      for (int32_t k = 0; k < n; k++) {
-        uint32_t src = u.perm[i + k];
+      int64_t lo, hi; /* this rank's slice of the batch */
+      nitrt_mpi_slice(n, &lo, &hi);
+      for (int64_t k = 0; k < hi - lo; k++) {
+        uint32_t src = u.perm[i + lo + k];
         memcpy(u.xb + k * dim, train.x + (int64_t)src * dim, (size_t)dim);
         u.yb[k] = train.y[src];
       }
       u.eta = nitrt_recipe_lr(&u.r, e, step, steps);
-      NitCtx c = nitrt_run_ctx(&u, step, n, train.q.in_exp, mu, 1);
+      NitCtx c = nitrt_run_ctx(&u, step, (int32_t)(hi - lo), train.q.in_exp, mu, 1);
+      nitrt_mpi_shard(&c, n, lo);
       m->train_step(&c, u.xb, u.yb);
       step++;
       int64_t bl = 0;
-      for (int32_t k = 0; k < n; k++) {
-        const int8_t *z = u.logits + (int64_t)k * m->classes;
-        s.train_correct += nitrt_argmax(z, m->classes) == u.yb[k];
+      for (int64_t k = 0; k < hi - lo; k++) {
+        const int8_t *z = u.logits + k * m->classes;
+        count[0] += nitrt_argmax(z, m->classes) == u.yb[k];
         bl += nitrt_xent_q24(z, m->classes, c.logit_exp, u.yb[k]);
       }
-      loss += bl;
-      nitrt_progress_step(&pr, n, bl);
+      count[1] += bl;
+      nitrt_progress_step(&pr, n, hi - lo, bl);
+      stop = nitrt_mpi_max(stop_signal); /* every rank stops after the same step */
       /* --save-every: the position inside the epoch, every N global steps
          (the epoch's end is saved after its evaluation), and at an interrupt */
-      if (o->save_every && ((i + n < ntrain && step % (uint64_t)o->save_every == 0) || stop_signal)) {
-        EpochPos here = {(uint64_t)((i + n + u.r.batch - 1) / u.r.batch), s.train_correct, loss};
-        if (save_state(o->save, m, &u, (uint32_t)e - 1, step, ntrain, &train, &test, data_abs, &here)) goto out;
+      if (o->save_every && ((i + n < ntrain && step % (uint64_t)o->save_every == 0) || stop)) {
+        int64_t sum[2] = {count[0], count[1]};
+        nitrt_mpi_sum(sum, 2);
+        EpochPos here = {(uint64_t)((i + n + u.r.batch - 1) / u.r.batch), base[0] + sum[0], base[1] + sum[1]};
+        if (!nitrt_mpi_ok(save_state(o->save, m, &u, (uint32_t)e - 1, step, ntrain, &train, &test, data_abs, &here) ==
+                          0))
+          goto out;
         saved_at = (int64_t)here.steps;
       }
-      if (stop_signal) break;
+      if (stop) break;
     }
     nitrt_progress_end(&pr);
-    if (stop_signal) {
+    if (stop) {
       fflush(stdout);
-      if (saved_at >= 0)
+      if (!lead) { /* rank 0 tells */
+      } else if (saved_at >= 0) {
         fprintf(stderr,
                 "%s: interrupted during epoch %d; %s holds epoch %d up to step %lld of %lld (continue with "
                 "--resume %s)\n",
                 nitrt_prog, e, o->save, e, (long long)saved_at, (long long)steps, o->save);
-      else if (o->save && e > (int32_t)start + 1)
+      } else if (o->save && e > (int32_t)start + 1) {
         fprintf(stderr,
                 "%s: interrupted during epoch %d; %s holds epoch %d (continue with "
                 "--resume %s)\n",
                 nitrt_prog, e, o->save, e - 1, o->save);
-      else if (o->resume && at.steps)
+      } else if (o->resume && at.steps) {
         fprintf(stderr, "%s: interrupted during epoch %d; %s still holds epoch %u up to step %llu\n", nitrt_prog, e,
                 o->resume, start + 1, (unsigned long long)at.steps);
-      else if (o->resume)
+      } else if (o->resume) {
         fprintf(stderr, "%s: interrupted during epoch %d; %s still holds epoch %u\n", nitrt_prog, e, o->resume, start);
-      else fprintf(stderr, "%s: interrupted during epoch %d; no checkpoint was written\n", nitrt_prog, e);
+      } else {
+        fprintf(stderr, "%s: interrupted during epoch %d; no checkpoint was written\n", nitrt_prog, e);
+      }
       rc = 130;
       goto out;
     }
+    nitrt_mpi_sum(count, 2);
+    s.train_correct = base[0] + count[0];
     s.train_n = ntrain;
-    s.timed_n =
-        ntrain - ((int64_t)done * u.r.batch < ntrain ? (int64_t)done * u.r.batch : ntrain); /* by this process */
-    s.loss_q24 = loss / ntrain;
+    s.timed_n = ntrain - ((int64_t)done * u.r.batch < ntrain ? (int64_t)done * u.r.batch : ntrain); /* by this run */
+    s.loss_q24 = (base[1] + count[1]) / ntrain;
     s.train_ns = nitrt_now_ns() - t0;
     int64_t vloss = 0;
     if (u.r.holdout > 0) {
@@ -447,21 +501,34 @@ int nitrt_cmd_train(const Options *o) {
     s.step = step;
     s.total_ns = nitrt_now_ns() - t0;
     s.best = o->save_best && best_key(&s) > best; /* ties keep the earlier epoch */
-    if (!o->quiet) nitrt_print_epoch(stdout, &s);
+    if (talk) nitrt_print_epoch(stdout, &s);
     fflush(stdout);
+    bool logged = true;
     if (log) {
       nitrt_log_epoch(log, &s);
       if (fflush(log) != 0) {
         nitrt_error("%s: write error", o->log);
-        goto out;
+        logged = false;
       }
     }
-    if (o->save && save_state(o->save, m, &u, (uint32_t)e, step, ntrain, &train, &test, data_abs, NULL)) goto out;
+    if (!nitrt_mpi_ok(logged)) goto out;
+    if (o->save &&
+        !nitrt_mpi_ok(save_state(o->save, m, &u, (uint32_t)e, step, ntrain, &train, &test, data_abs, NULL) == 0))
+      goto out;
     saved_at = -1;
     if (s.best) {
-      if (save_state(o->save_best, m, &u, (uint32_t)e, step, ntrain, &train, &test, data_abs, NULL)) goto out;
+      if (!nitrt_mpi_ok(save_state(o->save_best, m, &u, (uint32_t)e, step, ntrain, &train, &test, data_abs, NULL) == 0))
+        goto out;
       best = best_key(&s);
     }
+  }
+  if (log) { /* closed before the last "all ok", so every rank ends alike */
+    bool closed = fclose(log) == 0;
+    log = NULL;
+    if (!closed) nitrt_error("%s: write error", o->log);
+    if (!nitrt_mpi_ok(closed)) goto out;
+  } else if (!nitrt_mpi_ok(true)) {
+    goto out;
   }
   rc = 0;
 out:
@@ -469,6 +536,7 @@ out:
     nitrt_error("%s: write error", o->log);
     rc = -1;
   }
+  if (rc < 0) nitrt_mpi_fail();
   nitrt_data_free(&train);
   nitrt_data_free(&test);
   nitrt_ckpt_free(&ck);

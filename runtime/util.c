@@ -23,9 +23,29 @@
 
 const char *nitrt_prog = "nitrt";
 bool nitrt_silent = false;
+int32_t nitrt_msg_rank = 0;
+
+/* A rank other than 0 holds its first error until nitrt_msg_release. */
+static char held[1024];
+static bool holding;
+
+void nitrt_msg_release(bool print) {
+  if (holding && print) {
+    fprintf(stderr, "%s: error: rank %d: %s\n", nitrt_prog, (int)nitrt_msg_rank, held);
+    fflush(stderr);
+  }
+  holding = false;
+}
 
 static void vmessage(const char *kind, const char *fmt, va_list ap) {
   if (nitrt_silent) return;
+  if (nitrt_msg_rank > 0) { /* rank 0 has the same warnings; errors wait (mpi.c) */
+    if (kind[0] == 'e' && !holding) {
+      vsnprintf(held, sizeof held, fmt, ap);
+      holding = true;
+    }
+    return;
+  }
   fflush(stdout);
   fprintf(stderr, "%s: %s: ", nitrt_prog, kind);
   vfprintf(stderr, fmt, ap);
