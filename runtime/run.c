@@ -185,14 +185,6 @@ int nitrt_run_check_model(const NitModel *m) {
   if (!same)
     nitrt_error("the ranks run different models (their fingerprints differ): start the same executable on "
                 "every rank");
-  for (int32_t i = 0; ok && i < m->nnodes; i++) {
-    const NitNode *nd = &m->nodes[i];
-    if (nd->param < 0 || nd->param >= m->nparams || m->params[nd->param].role != NIT_ROLE_GAMMA) continue;
-    nitrt_error("model %s has normalization layers (%s, a %s): their batch statistics are not taken across "
-                "ranks yet, so it runs in one process only (without mpirun, or mpirun -np 1)",
-                m->name, nd->name, nd->kind);
-    ok = false;
-  }
   return nitrt_mpi_ok(ok) ? 0 : -1;
 }
 
