@@ -573,17 +573,9 @@ static int check_magic(const char *name, const uint8_t *b, size_t len, uint32_t 
   return 0;
 }
 
-int nitrt_ckpt_peek(const char *name, const uint8_t *b, size_t len, Ckpt *c, CkptLayout *l) {
-  memset(c, 0, sizeof *c);
-  memset(l, 0, sizeof *l);
-  uint32_t version;
-  if (check_magic(name, b, len, &version)) return -1;
-  int64_t header = version == 1 ? HEADER_V1 : version == 2 ? HEADER_V2 : TENSORS_V3;
-  if (len < (size_t)header + 4) {
-    nitrt_error("%s: truncated checkpoint: %zu bytes, the header of format %u alone has %lld", name, len, version,
-                (long long)header + 4);
-    return -1;
-  }
+/* The size the header records and the trailing CRC-32 (into *crc); -1
+ * after a message. The caller has checked len covers the header. */
+static int check_size_crc(const char *name, const uint8_t *b, size_t len, uint32_t *crc) {
   uint64_t size = get64(b + 16);
   if (size != len) {
     nitrt_error("%s: truncated or corrupt checkpoint: the header says %llu bytes, the file has %zu", name,
@@ -595,7 +587,22 @@ int nitrt_ckpt_peek(const char *name, const uint8_t *b, size_t len, Ckpt *c, Ckp
     nitrt_error("%s: corrupt checkpoint: checksum mismatch (stored 0x%08x, computed 0x%08x)", name, want, got);
     return -1;
   }
-  l->crc = want;
+  *crc = want;
+  return 0;
+}
+
+int nitrt_ckpt_peek(const char *name, const uint8_t *b, size_t len, Ckpt *c, CkptLayout *l) {
+  memset(c, 0, sizeof *c);
+  memset(l, 0, sizeof *l);
+  uint32_t version;
+  if (check_magic(name, b, len, &version)) return -1;
+  int64_t header = version == 1 ? HEADER_V1 : version == 2 ? HEADER_V2 : TENSORS_V3;
+  if (len < (size_t)header + 4) {
+    nitrt_error("%s: truncated checkpoint: %zu bytes, the header of format %u alone has %lld", name, len, version,
+                (long long)header + 4);
+    return -1;
+  }
+  if (check_size_crc(name, b, len, &l->crc)) return -1;
   l->nparams = get32(b + 240);
   if (version >= 3) {
     if (get32(b + 560) != get32(b + 240) || l->nparams > NITRT_CKPT_TENSORS_MAX) {
@@ -697,18 +704,8 @@ int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitMo
     nitrt_error("%s: truncated checkpoint: %zu bytes", name, len);
     return -1;
   }
-  uint64_t size = get64(b + 16);
-  if (size != len) {
-    nitrt_error("%s: truncated or corrupt checkpoint: the header says %llu bytes, the file "
-                "has %zu",
-                name, (unsigned long long)size, len);
-    return -1;
-  }
-  uint32_t want = get32(b + len - 4), got = nitrt_crc32(b, len - 4);
-  if (want != got) {
-    nitrt_error("%s: corrupt checkpoint: checksum mismatch (stored 0x%08x, computed 0x%08x)", name, want, got);
-    return -1;
-  }
+  uint32_t crc;
+  if (check_size_crc(name, b, len, &crc)) return -1;
   c->version = version;
   c->abi = get32(b + 12);
   c->fingerprint = get64(b + 24);
