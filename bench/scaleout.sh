@@ -6,9 +6,11 @@
 #      (bench/mpi_collectives.c);
 #   3. vgg_small (batch 32) on synthetic CIFAR-10 data, 2000 samples, one
 #      epoch: 1 rank x 1 thread against 2 ranks x 1 thread, the training
-#      samples/s of the epoch record, median of 3 runs each (interleaved;
+#      samples/s of the epoch record, median of RUNS runs each (interleaved;
 #      each run's own ratio too), and for comparison one plain process with
-#      1 and 2 threads. On a machine shared with other work the runs
+#      1 and 2 threads, and two independent plain 1-thread processes at once
+#      (the ceiling of any data-parallel scheme on these cores); RUNS
+#      (default 5) runs of each. On a machine shared with other work the runs
 #      scatter: a rank slowed down on its core holds the other at the next
 #      collective.
 #   bench/scaleout.sh [BUILD_DIR]     (default: build; needs Open MPI)
@@ -45,21 +47,32 @@ echo; echo "== vgg_small, batch 32, 2000 training samples, 1 epoch"
 train=(train --data "$work/cifar" --epochs 1 --test-limit 100 --quiet)
 rate() { sed -n 's/.*"samples_per_sec":\([0-9]*\).*/\1/p' "$1" | tail -1; }
 median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
-r1=(); r2=(); p1=(); p2=()
-for k in 1 2 3; do
+runs="${RUNS:-5}"
+r1=(); r2=(); p1=(); p2=(); qs=(); is=()
+for k in $(seq "$runs"); do
   rm -f "$work"/*.jsonl
   "${mpi[@]}" -np 1 "$work/vgg_small-mpi" "${train[@]}" --threads 1 --log "$work/r1.jsonl" 2>/dev/null
   "${mpi[@]}" -np 2 "$work/vgg_small-mpi" "${train[@]}" --threads 1 --log "$work/r2.jsonl" 2>/dev/null
   "$work/vgg_small" "${train[@]}" --threads 1 --log "$work/p1.jsonl" 2>/dev/null
   "$work/vgg_small" "${train[@]}" --threads 2 --log "$work/p2.jsonl" 2>/dev/null
+  # the ceiling of any data-parallel scheme here: two independent plain
+  # processes of 1 thread each, no communication, run at the same time
+  "$work/vgg_small" "${train[@]}" --threads 1 --log "$work/i1.jsonl" 2>/dev/null &
+  "$work/vgg_small" "${train[@]}" --threads 1 --log "$work/i2.jsonl" 2>/dev/null
+  wait
+  ind=$(( $(rate "$work/i1.jsonl") + $(rate "$work/i2.jsonl") )); is+=("$ind")
   r1+=("$(rate "$work/r1.jsonl")"); r2+=("$(rate "$work/r2.jsonl")")
   p1+=("$(rate "$work/p1.jsonl")"); p2+=("$(rate "$work/p2.jsonl")")
-  q=$((r2[-1] * 100 / r1[-1]))
-  printf 'run %d: 1 rank x 1 thread %d, 2 ranks x 1 thread %d (%d.%02dx), plain 1 thread %d, plain 2 threads %d samples/s\n' \
-    "$k" "${r1[-1]}" "${r2[-1]}" $((q / 100)) $((q % 100)) "${p1[-1]}" "${p2[-1]}"
+  q=$((r2[-1] * 100 / r1[-1])); qs+=("$q")
+  printf 'run %d: 1 rank x 1 thread %d, 2 ranks x 1 thread %d (%d.%02dx), plain 1 thread %d, plain 2 threads %d, two independent 1-thread processes %d samples/s together\n' \
+    "$k" "${r1[-1]}" "${r2[-1]}" $((q / 100)) $((q % 100)) "${p1[-1]}" "${p2[-1]}" "$ind"
 done
 a=$(median "${r1[@]}"); b=$(median "${r2[@]}"); c=$(median "${p1[@]}"); d=$(median "${p2[@]}")
 x=$((b * 100 / a)); y=$((d * 100 / c))
-printf 'median: 1 rank x 1 thread %d, 2 ranks x 1 thread %d samples/s: %d.%02dx (target 1.80x)\n' "$a" "$b" $((x / 100)) $((x % 100))
+z=$(median "${qs[@]}")
+printf 'median: 1 rank x 1 thread %d, 2 ranks x 1 thread %d samples/s: %d.%02dx; median of the runs'"'"' ratios %d.%02dx (target 1.80x)\n' \
+  "$a" "$b" $((x / 100)) $((x % 100)) $((z / 100)) $((z % 100))
+e=$(median "${is[@]}"); w=$((e * 100 / c))
+printf 'median: two independent 1-thread processes %d samples/s together, %d.%02dx one plain process: what the cores give\n' "$e" $((w / 100)) $((w % 100))
 printf 'median: plain 1 thread %d, plain 2 threads %d samples/s: %d.%02dx\n' "$c" "$d" $((y / 100)) $((y % 100))
 echo "nproc $(nproc), load average $(cut -d' ' -f1-3 /proc/loadavg)"
