@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """bench/torch_ref.py NET BATCH THREADS SAMPLES: PyTorch fp32 training
 throughput of the example networks, for bench/run's comparison column.
+bench/torch_ref.py --blas THREADS: one line saying which BLAS and how many
+threads PyTorch computes with here (bench/run refuses to compare against
+the reference BLAS).
 
 Same layer shapes as examples/NET.nit, SGD with momentum 0.9, cross entropy,
 random inputs of the right shape (throughput does not depend on the values).
@@ -30,9 +33,36 @@ def net_for(name):
     raise SystemExit("unknown network " + name)
 
 
+def blas_line(threads):
+    """The BLAS is whatever libblas.so.3 resolves to (Debian's alternatives):
+    read it off this process's mappings after a matrix product."""
+    torch.set_num_threads(threads)
+    a = torch.rand(256, 256)
+    (a @ a).sum().item()
+    libs = sorted({ln.split()[-1] for ln in open("/proc/self/maps")
+                   if ln.split()[-1].startswith("/") and ("blas" in ln or "mkl" in ln)})
+    if any("openblas" in l for l in libs):
+        kind = "openblas"
+    elif any("mkl" in l for l in libs):
+        kind = "mkl"
+    elif any("/blas/" in l or "libblas" in l for l in libs):
+        kind = "reference"
+    else:
+        kind = "unknown"
+    main_lib = next((l for l in libs if "openblas" in l or "mkl" in l), libs[0] if libs else "none")
+    onednn = "yes" if torch.backends.mkldnn.is_available() else "no"
+    print("torch=%s blas=%s lib=%s threads=%d onednn=%s" % (torch.__version__, kind, main_lib,
+                                                            torch.get_num_threads(), onednn))
+
+
 def main():
+    if sys.argv[1] == "--blas":
+        blas_line(int(sys.argv[2]))
+        return
     name, batch, threads, samples = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     torch.set_num_threads(threads)
+    if torch.get_num_threads() != threads:
+        raise SystemExit("torch_ref.py: asked for %d threads, PyTorch uses %d" % (threads, torch.get_num_threads()))
     torch.manual_seed(1)
     model, shape = net_for(name)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
