@@ -140,6 +140,9 @@ void l_next(Cg *g, Loop *L);
 Blk l_if(Cg *g, Val v_c, const char *name);
 void l_endif(Cg *g, Blk b_join);
 Val l_begin_fn(Cg *g, const char *name, Ty ft, bool internal);
+/* An internal function that runs whole loops, kept out of line: inlining
+ * one at every call site multiplied the optimizer's work for no speed. */
+Val l_begin_loop_fn(Cg *g, const char *name, Ty ft);
 Val l_param(Cg *g, unsigned i, const char *name);
 Val l_intrinsic(Cg *g, const char *name, Ty *ov, unsigned nov, Ty *ft);
 Val l_slab(Cg *g, Val base, int64_t off, const char *name); /* base + off bytes */

@@ -35,7 +35,9 @@
  *   plain    one dot loop per output in the accumulator's width, for sums
  *            that could leave i32 (K >= 131072) and for testing.
  * Tiles are MR rows by NP panels of accumulators (8 x 2 zmm on vnni, 4 x 1
- * elsewhere); edge rows get tiles of their exact height. */
+ * elsewhere, at most 8 x 4); the rows and panels left over at the edges get
+ * tiles one row high or one panel wide. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -268,10 +270,31 @@ void row_sums(Cg *g, Val v_A, int64_t lda, Val v_rows, Val v_K, Val v_dst) {
   l_next(g, &Lr);
 }
 
+/* ------------------------------------------------ the shared tile loops
+ *
+ * The tiles of a GEMM do not depend on the layer: every (micro-kernel, C
+ * type, accumulate, max tracking) combination is one internal noinline
+ * function
+ *   void nit_gemm.KIND.iW[.acc][.max](A, lda, asum, P, C, ldc, M, N, K, j0, j1, maxp)
+ * emitted once per module and called by every GEMM of that kind, with the
+ * strides as arguments. Emitting the tiles inline at each of a network's
+ * GEMMs (each a few thousand IR lines) made LLVM's optimizer the bulk of the
+ * compile time, for no speed: the k loop does not depend on the strides. */
+
+/* The tile code's view of one GEMM: the function's parameters. */
+typedef struct Tiles {
+  Val v_A, v_lda, v_asum, v_P, v_C, v_ldc; /* as in Gemm, strides as values */
+  Val v_M, v_N, v_K;                       /* i64 */
+  Ty t_acc;
+  bool accumulate;
+  GemmKind kind;
+  Val var_max; /* <16 x i32> local running max |C|, or NULL */
+} Tiles;
+
 /* The B(V) reduction fused into the epilogue: var_max = max(var_max, |sum|)
  * lane-wise, over the lanes stored (v_mask NULL: all). Sums stay below
  * 2^31 in magnitude (gemm_kind), so |sum| cannot overflow. */
-static void track_max(Cg *g, const Gemm *G, Val v_sum, Val v_mask) {
+static void track_max(Cg *g, const Tiles *G, Val v_sum, Val v_mask) {
   Ty t_v = LLVMVectorType(g->t_i32, PL);
   Val v_abs = l_abs(g, v_sum, "abs");
   if (v_mask) v_abs = l_select(g, v_mask, v_abs, LLVMConstNull(t_v), "abs.m");
@@ -279,7 +302,7 @@ static void track_max(Cg *g, const Gemm *G, Val v_sum, Val v_mask) {
 }
 
 /* Store (or add) 16 i32 lanes at C[row + n0 ..], only lanes n0 + l < N. */
-static void store_lanes(Cg *g, const Gemm *G, Val v_sum, Val v_idx, Val v_n0) {
+static void store_lanes(Cg *g, const Tiles *G, Val v_sum, Val v_idx, Val v_n0) {
   Ty t_c = LLVMVectorType(G->t_acc, PL);
   unsigned al = G->t_acc == g->t_i32 ? 4 : 8;
   Val v_v = G->t_acc == g->t_i32 ? v_sum : l_sext(g, v_sum, t_c, "sum.w");
@@ -318,14 +341,14 @@ static void store_lanes(Cg *g, const Gemm *G, Val v_sum, Val v_idx, Val v_n0) {
 }
 
 /* One tile: rows [m0, m0 + mr) by panels [j, j + np). */
-static void gemm_tile(Cg *g, const Gemm *G, Val v_m0, int mr, Val v_j, int np, Val v_ps) {
+static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, Val v_ps) {
   Ty t_v = LLVMVectorType(g->t_i32, 16);
   /* generic: 32 lanes of pair sums, folded to 16 once, after the k loop */
   const struct MicroKernel *uk = &kernels[G->kind];
   Ty t_a = LLVMVectorType(g->t_i32, (unsigned)uk->lanes);
-  Val var_acc[8][2], v_arow[8], v_pan[2];
+  Val var_acc[8][4], v_arow[8], v_pan[4];
   for (int r = 0; r < mr; r++) {
-    v_arow[r] = l_gep(g, g->t_i8, G->v_A, l_mul(g, l_add(g, v_m0, l_i64(g, r), ""), l_i64(g, G->lda), ""), "a.row");
+    v_arow[r] = l_gep(g, g->t_i8, G->v_A, l_mul(g, l_add(g, v_m0, l_i64(g, r), ""), G->v_lda, ""), "a.row");
     for (int p = 0; p < np; p++) var_acc[r][p] = l_var(g, t_a, "acc.var", LLVMConstNull(t_a));
   }
   for (int p = 0; p < np; p++)
@@ -345,7 +368,7 @@ static void gemm_tile(Cg *g, const Gemm *G, Val v_m0, int mr, Val v_j, int np, V
       v_q = v_kf;
     }
     Val v_off = l_mul(g, v_q, l_i64(g, 4), "koff");
-    Val v_bv[2];
+    Val v_bv[4];
     for (int p = 0; p < np; p++) {
       Val v_l = LLVMBuildLoad2(g->b, t_v, l_gep(g, g->t_i8, v_pan[p], l_mul(g, v_q, l_i64(g, 64), ""), ""), "b.v");
       LLVMSetAlignment(v_l, 4);
@@ -382,25 +405,62 @@ static void gemm_tile(Cg *g, const Gemm *G, Val v_m0, int mr, Val v_j, int np, V
         v_sum = l_add(g, l_lanes(g, v_sum, NULL, 0, 16, 2, ""), l_lanes(g, v_sum, NULL, 1, 16, 2, ""), "sum");
       if (v_corr) v_sum = l_sub(g, v_sum, v_corr, "dot");
       Val v_n0 = l_mul(g, l_add(g, v_j, l_i64(g, p), ""), l_i64(g, PL), "n0");
-      store_lanes(g, G, v_sum, l_add(g, l_mul(g, v_m, l_i64(g, G->ldc), ""), v_n0, ""), v_n0);
+      store_lanes(g, G, v_sum, l_add(g, l_mul(g, v_m, G->v_ldc, ""), v_n0, ""), v_n0);
     }
   }
 }
 
-/* Rows in tiles of MR, then the 0..MR-1 rows left in tiles of MR/2, ..., 2,
- * 1 rows (one per set bit of the remainder) for np panels at j. */
-static void gemm_rows(Cg *g, const Gemm *G, Val v_j, int np, Val v_ps, int MR) {
+/* Rows in tiles of MR, then the 0..MR-1 rows left one at a time, for np
+ * panels at j: two tile shapes per panel count (fewer shapes keep the
+ * compile time down; the rows left over are at most MR - 1 of M). */
+static void gemm_rows(Cg *g, const Tiles *G, Val v_j, int np, Val v_ps, int MR) {
   Val v_mfull = l_mul(g, LLVMBuildSDiv(g->b, G->v_M, l_i64(g, MR), ""), l_i64(g, MR), "mfull");
   Loop Lm = l_for(g, l_i64(g, 0), LLVMBuildSDiv(g->b, G->v_M, l_i64(g, MR), ""), "tm");
   gemm_tile(g, G, l_mul(g, Lm.v_i, l_i64(g, MR), "m0"), MR, v_j, np, v_ps);
   l_next(g, &Lm);
-  Val v_rem = l_sub(g, G->v_M, v_mfull, "m.rem");
-  for (int h = MR / 2; h >= 1; h /= 2) {
-    Blk b_join = l_if(g, l_icmp(g, LLVMIntNE, LLVMBuildAnd(g->b, v_rem, l_i64(g, h), ""), l_i64(g, 0), ""), "tm.rem");
-    Val v_m0 = l_add(g, v_mfull, LLVMBuildAnd(g->b, v_rem, l_i64(g, (MR - 1) & ~(2 * h - 1)), ""), "m0");
-    gemm_tile(g, G, v_m0, h, v_j, np, v_ps);
-    l_endif(g, b_join);
+  if (MR > 1) {
+    Loop Lr = l_for(g, v_mfull, G->v_M, "tm.rem");
+    gemm_tile(g, G, Lr.v_i, 1, v_j, np, v_ps);
+    l_next(g, &Lr);
   }
+}
+
+/* The shared function of G's combination, emitted on first use. */
+static Val tiles_fn(Cg *g, const Gemm *G, Ty *ft_out) {
+  Ty pt[] = {g->t_ptr, g->t_i64, g->t_ptr, g->t_ptr, g->t_ptr, g->t_i64,
+             g->t_i64, g->t_i64, g->t_i64, g->t_i64, g->t_i64, g->t_ptr};
+  Ty ft = *ft_out = LLVMFunctionType(g->t_void, pt, 12, 0);
+  char name[64];
+  snprintf(name, sizeof name, "nit_gemm.%s.i%d%s%s", kernels[G->kind].name, G->t_acc == g->t_i32 ? 32 : 64,
+           G->accumulate ? ".acc" : "", G->var_max ? ".max" : "");
+  Val f = LLVMGetNamedFunction(g->mod, name);
+  if (f) return f;
+  CgFn saved = g->f;
+  Blk b_cur = LLVMGetInsertBlock(g->b);
+  f = l_begin_loop_fn(g, name, ft);
+  Tiles T = {l_param(g, 0, "A"), l_param(g, 1, "lda"), l_param(g, 2, "asum"), l_param(g, 3, "P"),
+             l_param(g, 4, "C"), l_param(g, 5, "ldc"), l_param(g, 6, "M"), l_param(g, 7, "N"),
+             l_param(g, 8, "K"), G->t_acc, G->accumulate, G->kind, NULL};
+  Val v_j0 = l_param(g, 9, "j0"), v_j1 = l_param(g, 10, "j1"), v_maxp = l_param(g, 11, "maxp");
+  Ty t_v = LLVMVectorType(g->t_i32, PL);
+  if (G->var_max) T.var_max = l_var(g, t_v, "max.var", LLVMBuildLoad2(g->b, t_v, v_maxp, "max.in"));
+  Val v_ps = l_mul(g, LLVMBuildAShr(g->b, l_add(g, T.v_K, l_i64(g, 3), ""), l_i64(g, 2), ""), l_i64(g, 64), "ps");
+  int MR = kernels[G->kind].mr, NP = kernels[G->kind].np;
+  Val v_np = l_sub(g, v_j1, v_j0, "np");
+  Val v_jfull = l_mul(g, LLVMBuildSDiv(g->b, v_np, l_i64(g, NP), ""), l_i64(g, NP), "np.full");
+  Loop Lj = l_for(g, l_i64(g, 0), LLVMBuildSDiv(g->b, v_np, l_i64(g, NP), ""), "tj");
+  gemm_rows(g, &T, l_add(g, v_j0, l_mul(g, Lj.v_i, l_i64(g, NP), ""), "j"), NP, v_ps, MR);
+  l_next(g, &Lj);
+  if (NP > 1) { /* the 1..NP-1 panels left, one at a time */
+    Loop Lr = l_for(g, l_add(g, v_j0, v_jfull, ""), v_j1, "tj.rem");
+    gemm_rows(g, &T, Lr.v_i, 1, v_ps, MR);
+    l_next(g, &Lr);
+  }
+  if (G->var_max) LLVMBuildStore(g->b, l_get(g, t_v, T.var_max, "max.out"), v_maxp);
+  LLVMBuildRetVoid(g->b);
+  g->f = saved;
+  LLVMPositionBuilderAtEnd(g->b, b_cur);
+  return f;
 }
 
 void gemm(Cg *g, const Gemm *G) {
@@ -429,15 +489,10 @@ void gemm(Cg *g, const Gemm *G) {
     return;
   }
   if (G->v_B) pack_panels(g, G);
-  Val v_ps = l_mul(g, LLVMBuildAShr(g->b, l_add(g, G->v_K, l_i64(g, 3), ""), l_i64(g, 2), ""), l_i64(g, 64), "ps");
-  int MR = kernels[G->kind].mr, NP = kernels[G->kind].np;
-  Val v_np = l_sub(g, G->v_j1, G->v_j0, "np");
-  Loop Lj = l_for(g, l_i64(g, 0), LLVMBuildSDiv(g->b, v_np, l_i64(g, NP), ""), "tj");
-  gemm_rows(g, G, l_add(g, G->v_j0, l_mul(g, Lj.v_i, l_i64(g, NP), ""), "j"), NP, v_ps, MR);
-  l_next(g, &Lj);
-  if (NP == 2) {
-    Blk b_join = l_if(g, l_icmp(g, LLVMIntNE, LLVMBuildAnd(g->b, v_np, l_i64(g, 1), ""), l_i64(g, 0), ""), "tj1");
-    gemm_rows(g, G, l_sub(g, G->v_j1, l_i64(g, 1), "j"), 1, v_ps, MR);
-    l_endif(g, b_join);
-  }
+  Ty ft;
+  Val f = tiles_fn(g, G, &ft);
+  Val v_null = LLVMConstNull(g->t_ptr);
+  Val args[] = {G->v_A, l_i64(g, G->lda), G->v_asum ? G->v_asum : v_null, G->v_P, G->v_C, l_i64(g, G->ldc),
+                G->v_M, G->v_N, G->v_K, G->v_j0, G->v_j1, G->var_max ? G->var_max : v_null};
+  l_call(g, ft, f, args, 12, "");
 }

@@ -114,6 +114,13 @@ Val l_begin_fn(Cg *g, const char *name, Ty ft, bool internal) {
   return f;
 }
 
+Val l_begin_loop_fn(Cg *g, const char *name, Ty ft) {
+  Val f = l_begin_fn(g, name, ft, true);
+  unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+  LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(g->ctx, noinline, 0));
+  return f;
+}
+
 Val l_param(Cg *g, unsigned i, const char *name) {
   Val v = LLVMGetParam(g->f.fn, i);
   LLVMSetValueName2(v, name, strlen(name));

@@ -26,7 +26,7 @@ void emit_loss(Cg *g) {
   int64_t C = g->m->classes;
   Ty a[] = {g->t_ptr, g->t_i32, g->t_ptr, g->t_i64, g->t_ptr, g->t_i32, g->t_i64, g->t_i64};
   g->ft_loss = LLVMFunctionType(g->t_void, a, 8, 0);
-  g->f_loss = l_begin_fn(g, "nit_loss_grad", g->ft_loss, true);
+  g->f_loss = l_begin_loop_fn(g, "nit_loss_grad", g->ft_loss);
   Val v_lg = l_param(g, 0, "logits"), v_s32 = l_param(g, 1, "s"), v_lab = l_param(g, 2, "labels");
   Val v_n = l_param(g, 3, "n"), v_e = l_param(g, 4, "err"), v_mode = l_param(g, 5, "mode");
   Val v_key = l_param(g, 6, "key"), v_gbase = l_param(g, 7, "gbase"); /* global index of element 0 */
@@ -162,7 +162,7 @@ void emit_tloss(Cg *g) {
   int64_t C = g->m->classes;
   Ty a[] = {g->t_ptr, g->t_i32, g->t_ptr, g->t_i64, g->t_ptr};
   g->ft_tloss = LLVMFunctionType(g->t_i32, a, 5, 0);
-  g->f_tloss = l_begin_fn(g, "nit_tloss_grad", g->ft_tloss, true);
+  g->f_tloss = l_begin_loop_fn(g, "nit_tloss_grad", g->ft_tloss);
   Val v_lg = l_param(g, 0, "logits"), v_s32 = l_param(g, 1, "s"), v_lab = l_param(g, 2, "labels");
   Val v_n = l_param(g, 3, "n"), v_e32 = l_param(g, 4, "e32");
   Val v_zero = l_i64(g, 0);

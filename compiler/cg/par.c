@@ -23,7 +23,7 @@ Val par_for(Cg *g, const char *name, Val v_count, int maxw, BodyFn fn, const voi
   Blk b_cur = LLVMGetInsertBlock(g->b);
   char buf[128];
   snprintf(buf, sizeof buf, "%s.body", name);
-  Val f = l_begin_fn(g, buf, g->ft_body, true);
+  Val f = l_begin_loop_fn(g, buf, g->ft_body);
   Val v_env = l_param(g, 0, "env");
   Val v_lo = l_param(g, 1, "lo"), v_hi = l_param(g, 2, "hi"), v_wk = l_param(g, 3, "worker");
   g->f.v_ctx = LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildStructGEP2(g->b, g->t_env, v_env, 0, ""), "ctx");

@@ -127,7 +127,7 @@ void emit_round(Cg *g) {
  * accumulator's width (i32 vectorizes twice as wide), and each element is
  * rounded with its own flat index, so any slicing gives the same bytes. */
 Val emit_maxabs(Cg *g, Ty t_acc, const char *name) {
-  Val f = l_begin_fn(g, name, g->ft_maxabs, true);
+  Val f = l_begin_loop_fn(g, name, g->ft_maxabs);
   Val v_acc = l_param(g, 0, "acc"), v_lo = l_param(g, 1, "lo"), v_hi = l_param(g, 2, "hi");
   Val var_max = l_var(g, t_acc, "max.var", LLVMConstNull(t_acc));
   Loop L = l_for(g, v_lo, v_hi, "j");
@@ -193,7 +193,7 @@ int round_lim(int bits) { return (1 << (bits - 1)) - 1; }
 
 Val emit_round8(Cg *g, Ty t_acc, int bits, const char *name) {
   int lim = round_lim(bits);
-  Val f = l_begin_fn(g, name, g->ft_round8, true);
+  Val f = l_begin_loop_fn(g, name, g->ft_round8);
   Val v_acc = l_param(g, 0, "acc"), v_lo = l_param(g, 1, "lo"), v_hi = l_param(g, 2, "hi");
   Val v_out = l_param(g, 3, "out"), v_k = l_param(g, 4, "k"), v_mode = l_param(g, 5, "mode");
   Val v_key = l_param(g, 6, "key"), v_base = l_param(g, 7, "base");

@@ -58,7 +58,7 @@ Val wexp_of(Cg *g, const Node *nd) {
 static Val emit_rq(Cg *g, Ty t_in, Ty t_out, int bits, const char *name) {
   Ty a[] = {g->t_ptr, g->t_i64, g->t_i32, g->t_i32, g->t_i64, g->t_ptr};
   g->ft_rq = LLVMFunctionType(g->t_void, a, 6, 0);
-  Val f = l_begin_fn(g, name, g->ft_rq, true);
+  Val f = l_begin_loop_fn(g, name, g->ft_rq);
   Val v_in = l_param(g, 0, "in"), v_cnt = l_param(g, 1, "count"), v_k = l_param(g, 2, "k");
   Val v_mode = l_param(g, 3, "mode"), v_key = l_param(g, 4, "key"), v_out = l_param(g, 5, "out");
   Val v_lim = l_i64(g, (int64_t)(((uint64_t)1 << (bits - 1)) - 1));
@@ -106,7 +106,7 @@ static Val emit_linsum(Cg *g, int nterms, const Ty *ts, const char *name, Ty *ft
   a[0] = g->t_ptr, a[1] = g->t_i64;
   for (int t = 0; t < nterms; t++) a[2 + 3 * t] = g->t_ptr, a[3 + 3 * t] = g->t_i64, a[4 + 3 * t] = g->t_i64;
   *ft_out = LLVMFunctionType(g->t_void, a, 2 + 3 * (unsigned)nterms, 0);
-  Val f = l_begin_fn(g, name, *ft_out, true);
+  Val f = l_begin_loop_fn(g, name, *ft_out);
   Val v_S = l_param(g, 0, "S"), v_cnt = l_param(g, 1, "count");
   Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
   Val v_sum = l_i64(g, 0);

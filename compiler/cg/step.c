@@ -227,9 +227,7 @@ static void emit_node_fn(Cg *g, int i, bool train, bool backward) {
   Blk b_cur = LLVMGetInsertBlock(g->b);
   char buf[128];
   snprintf(buf, sizeof buf, "%s.%s", g->m->nodes[i].name, backward ? "bwd" : "fwd");
-  Val f = l_begin_fn(g, buf, g->ft_node, true);
-  unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
-  LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(g->ctx, noinline, 0));
+  Val f = l_begin_loop_fn(g, buf, g->ft_node);
   g->f.v_ctx = l_param(g, 0, "ctx");
   g->f.v_x = l_param(g, 1, "x");
   g->f.v_y = l_param(g, 2, "y");

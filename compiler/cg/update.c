@@ -34,7 +34,7 @@ static Val decayed(Cg *g, Ty t_g, Val v_g, Val v_view, Val v_j, Val v_dexp, Val 
  *   update_apply(w, wbits, view, grad, lo, hi, k, dexp, mode, key, decay)
  *     updates elements [lo, hi). */
 Val emit_update_plan(Cg *g, Ty t_g, const char *name) {
-  Val f = l_begin_fn(g, name, g->ft_uplan, true);
+  Val f = l_begin_loop_fn(g, name, g->ft_uplan);
   Val v_g = l_param(g, 0, "grad"), v_view = l_param(g, 1, "view"), v_cnt = l_param(g, 2, "count");
   Val v_mu = l_param(g, 3, "mu"), v_decay = l_param(g, 4, "decay"), v_out = l_param(g, 5, "out");
   l_store(g, g->t_i32, l_i32(g, -1), v_out, l_i64(g, 0));
@@ -66,7 +66,7 @@ Val emit_update_plan(Cg *g, Ty t_g, const char *name) {
 }
 
 Val emit_update_apply(Cg *g, Ty t_g, const char *name) {
-  Val f = l_begin_fn(g, name, g->ft_uapply, true);
+  Val f = l_begin_loop_fn(g, name, g->ft_uapply);
   Val v_w = l_param(g, 0, "w"), v_wbits = l_param(g, 1, "wbits"), v_view = l_param(g, 2, "view");
   Val v_g = l_param(g, 3, "grad"), v_lo = l_param(g, 4, "lo"), v_hi = l_param(g, 5, "hi");
   Val v_kc = l_param(g, 6, "k"), v_dexp = l_param(g, 7, "dexp");
@@ -128,7 +128,7 @@ Val emit_update_apply(Cg *g, Ty t_g, const char *name) {
 void emit_wview(Cg *g) {
   Ty a[] = {g->t_ptr, g->t_ptr, g->t_i64, g->t_i32};
   g->ft_wview = LLVMFunctionType(g->t_void, a, 4, 0);
-  g->f_wview = l_begin_fn(g, "nit_wview", g->ft_wview, true);
+  g->f_wview = l_begin_loop_fn(g, "nit_wview", g->ft_wview);
   Val v_w = l_param(g, 0, "w"), v_view = l_param(g, 1, "view"), v_cnt = l_param(g, 2, "count");
   Val v_F = l_param(g, 3, "F");
   Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
