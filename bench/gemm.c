@@ -9,7 +9,9 @@
  * difference), then times it on one thread, the packing of B and the row sums
  * of A included, as model code runs it. The peak is measured, not assumed: 16
  * independent vpdpbusd zmm chains (x86 with AVX-512 VNNI only; elsewhere the
- * peak column is empty). Benchmark code: timing uses doubles, training never.
+ * peak column is empty). Both are timed by the process's CPU clock (one
+ * thread), so time spent descheduled on a shared machine does not count.
+ * Benchmark code: timing uses doubles, training never.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
@@ -25,7 +27,7 @@ void nit_gemm(const int8_t *A, const int8_t *B, int32_t *C, void *scratch);
 
 static double now(void) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts); /* one thread: time on the core, not time waiting for it */
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
