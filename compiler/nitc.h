@@ -278,6 +278,14 @@ typedef struct Recipe {
   int bits_weight;            /* b_w in 2..8, default 8: the views' width */
   int bits_grad;              /* b_g in 2..8, default 8; shiftquant: 4 */
   int groups;                 /* NIT_GROUPS_*, shiftquant only, default channel */
+  /* unified only (docs/recipes.md, "The unified recipe") */
+  bool clip;                  /* clip cosine(...) (default) or clip off */
+  int64_t clip_every;         /* P >= 1: steps between searches, default 100 */
+  int clip_range;             /* R in 1..8: octaves searched below l0, default 4 */
+  int clip_grid;              /* NIT_GRID_*, default eighth */
+  bool lrscale;               /* lrscale exp(...) (default) or lrscale off */
+  Dec lrs_alpha;              /* alpha in (0, 1000], default 20 */
+  Dec lrs_beta;               /* beta in (0, 1], default 0.1 */
 } Recipe;
 
 typedef struct Model {

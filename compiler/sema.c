@@ -522,7 +522,8 @@ static void overrides(Sema *s, const SemaOverrides *ov) {
     NIT_ASSERT(ov->master_bits == 16 || ov->master_bits == 32);
     if (s->r.kind != NIT_RECIPE_NITI) s->r.master_bits = ov->master_bits;
     else {
-      diag_plain("--master-bits sets the masters of recipes ghaffari and shiftquant; recipe %s uses --weight-bits",
+      diag_plain("--master-bits sets the masters of recipes ghaffari, shiftquant and unified; recipe %s uses "
+                 "--weight-bits",
                  recipe);
       s->failed = true;
     }
@@ -531,7 +532,7 @@ static void overrides(Sema *s, const SemaOverrides *ov) {
     NIT_ASSERT(ov->grad_bits >= 2 && ov->grad_bits <= 8);
     if (s->r.kind != NIT_RECIPE_NITI) s->r.bits_grad = ov->grad_bits;
     else {
-      diag_plain("--grad-bits sets the error width of recipes ghaffari and shiftquant; recipe %s uses 8 bits "
+      diag_plain("--grad-bits sets the error width of recipes ghaffari, shiftquant and unified; recipe %s uses 8 bits "
                  "everywhere",
                  recipe);
       s->failed = true;

@@ -50,16 +50,28 @@ static const char *const nit_round_names[NIT_ROUND_COUNT] = {"pseudo", "stochast
 
 /* Training recipes (docs/recipes.md): NITI's; Ghaffari et al.'s integer
  * SGD with masters, momentum and learning-rate schedules; ShiftQuant's
- * sub-8-bit errors with power-of-two group scales on top of it. One table of
- * names for the .nit file's `recipe` setting, the command lines and every
- * report. */
+ * sub-8-bit errors with power-of-two group scales on top of it; Zhu et al.'s
+ * unified recipe (direction-sensitive clipping of the errors and per-layer
+ * learning-rate scaling) on top of it too. One table of names for the .nit
+ * file's `recipe` setting, the command lines and every report. */
 enum {
   NIT_RECIPE_NITI = 0,
   NIT_RECIPE_GHAFFARI = 1,
   NIT_RECIPE_SHIFTQUANT = 2,
+  NIT_RECIPE_UNIFIED = 3,
 };
-#define NIT_RECIPE_COUNT 3
-static const char *const nit_recipe_names[NIT_RECIPE_COUNT] = {"niti", "ghaffari", "shiftquant"};
+#define NIT_RECIPE_COUNT 4
+static const char *const nit_recipe_names[NIT_RECIPE_COUNT] = {"niti", "ghaffari", "shiftquant", "unified"};
+
+/* The clip grids of the unified recipe's clip-level quantizer CQ
+ * (docs/recipes.md, "The unified recipe"): eight steps per octave, each error
+ * carrying a multiplier mu in 8..15, or powers of two only (mu = 1). */
+enum {
+  NIT_GRID_EIGHTH = 0,
+  NIT_GRID_OCTAVE = 1,
+};
+#define NIT_GRID_COUNT 2
+static const char *const nit_grid_names[NIT_GRID_COUNT] = {"eighth", "octave"};
 
 /* The groups of ShiftQuant's error quantizer SQ_b (docs/recipes.md, "The
  * shiftquant recipe"): the channels of an (n, C, H, W) error (the classes of
