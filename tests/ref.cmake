@@ -9,6 +9,8 @@
 #             golden/make_golden.py [--shiftquant])
 #   test_clip Check suite of the unified recipe's CQ, cosine, DSGC site and
 #             phi (golden/unified.h, make_golden.py --unified)
+#   test_unified  recipe unified in the reference net: sites, multipliers,
+#             phi, determinism, the state of a resume mid-period
 #   refbias   prints the measured pseudo-rounding bias table (docs/numerics.md)
 #   reftrain  trains a network with the reference on idx data; parses .nit
 #             files only when the front end library `nitfront` exists.
@@ -17,7 +19,7 @@ set(REF_ROOT ${CMAKE_CURRENT_LIST_DIR}/..)
 
 add_library(nitref STATIC ${REF_DIR}/ref.c ${REF_DIR}/from_model.c
   ${REF_DIR}/recipe_scalar.c ${REF_DIR}/recipe_loss.c ${REF_DIR}/recipe_sgd.c
-  ${REF_DIR}/recipe_norm.c ${REF_DIR}/recipe_clip.c)
+  ${REF_DIR}/recipe_norm.c ${REF_DIR}/recipe_clip.c ${REF_DIR}/ref_sites.c)
 target_include_directories(nitref PUBLIC ${REF_DIR} ${REF_ROOT}/runtime ${REF_ROOT}/compiler)
 target_compile_options(nitref PRIVATE ${NITC_WARN})
 
@@ -38,6 +40,12 @@ target_compile_options(test_clip PRIVATE ${NITC_WARN})
 target_link_libraries(test_clip PRIVATE nitref PkgConfig::CHECK)
 add_test(NAME ref_clip COMMAND test_clip)
 set_tests_properties(ref_clip PROPERTIES TIMEOUT 120)
+
+add_executable(test_unified ${REF_DIR}/test_unified.c)
+target_compile_options(test_unified PRIVATE ${NITC_WARN})
+target_link_libraries(test_unified PRIVATE nitref PkgConfig::CHECK)
+add_test(NAME ref_unified COMMAND test_unified)
+set_tests_properties(ref_unified PROPERTIES TIMEOUT 300)
 
 add_executable(refbias ${REF_DIR}/refbias.c)
 target_compile_options(refbias PRIVATE ${NITC_WARN})

@@ -313,6 +313,12 @@ int rec_norm_eval(const RecNorm *l, const int8_t *v, int s_x, const int8_t *gamm
 int64_t rec_norm_backward_wide(const RecNorm *l, const int8_t *v, int s_x, const RecNormStat *st,
                                const int8_t *gamma, int s_g, const int8_t *dy, int s_e,
                                int64_t *s, int64_t *scratch);
+/* The same for an error dy carrying unified's multiplier mu (R§1.4, R§7.4):
+ * every LINSUM coefficient is multiplied by sint(mu) last (smul); mu = 1 is
+ * rec_norm_backward_wide. */
+int64_t rec_norm_backward_wide_mu(const RecNorm *l, const int8_t *v, int s_x, const RecNormStat *st,
+                                  const int8_t *gamma, int s_g, const int8_t *dy, int s_e, int mu,
+                                  int64_t *s, int64_t *scratch);
 /* With ghaffari's EQ = RQ_b at ERR(i): dx (n, C, HW) at *s_dx. scratch:
  * 3 * n*C*HW int64. (shiftquant: rec_norm_backward_wide, then rec_sq.) */
 void rec_norm_backward(const RecNorm *l, const int8_t *v, int s_x, const RecNormStat *st,
@@ -324,6 +330,11 @@ void rec_norm_backward(const RecNorm *l, const int8_t *v, int s_x, const RecNorm
  * 0, or -1 when out of memory. */
 int rec_norm_param_grads(const RecNorm *l, const int8_t *v, const RecNormStat *st,
                          const int8_t *dy, int64_t *dbeta, RecScalar *dgamma);
+/* The same for dy carrying unified's multiplier mu (R§7.5): dbeta times mu
+ * exactly, dgamma_c = smul(dgamma_c, sint(mu)) after the sums over groups;
+ * mu = 1 is rec_norm_param_grads. */
+int rec_norm_param_grads_mu(const RecNorm *l, const int8_t *v, const RecNormStat *st,
+                            const int8_t *dy, int mu, int64_t *dbeta, RecScalar *dgamma);
 /* dgamma as the optimizer's G: LINCOMB_32((dgamma_c, 1, s_e); grad,
  * OPT(p_gamma, 0)) with groups = channels. g (C); returns its exponent. */
 int rec_norm_dgamma_to_g(const RecScalar *dgamma, int c, int s_e, int mode, uint64_t key,
