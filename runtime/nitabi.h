@@ -403,4 +403,31 @@ int32_t nitrt_norm_backward(const NitCtx *ctx, const int64_t *desc, int64_t n, c
                             const int64_t *st, const int8_t *gamma, int32_t s_g, const int8_t *dy, int32_t s_e,
                             int64_t *scratch, int64_t *S, int64_t *dbeta, int64_t *dgamma, int32_t *s_dgamma);
 
+/* The error sites of recipe unified (runtime/clip.c; docs/recipes.md, "The
+ * unified recipe"). A site is described by NIT_CLIP_DESC int64 values:
+ * whether it is a DSGC site (else RQ_b with the err mode), the clip
+ * settings and the width b_g. The state of a DSGC site is i32 {l*, s*}, l* =
+ * -1 before its first search. nitrt_clip_site quantizes the wide error x
+ * (count, i32 or i64 by wide) at exponent s_in, multiplied by the multiplier
+ * mu_in it carries, into out; *mu_out the multiplier of out (1 but on the
+ * eighth grid), *dq its d_c in Q30 (0 at other sites); returns the exponent
+ * offset of out. step: the global step (t mod every = 0 searches); key: the
+ * site's. |x mu_in| < 2^63. scratch NIT_CLIP_SCRATCH(count) int64. One rank. */
+enum {
+  NIT_CLIP_SITE,  /* 1: a DSGC site, CQ; 0: RQ_b */
+  NIT_CLIP_ON,    /* clip cosine (1) or clip off (0) */
+  NIT_CLIP_EVERY, /* P >= 1 */
+  NIT_CLIP_RANGE, /* R in 1..8 */
+  NIT_CLIP_GRID,  /* NIT_GRID_* */
+  NIT_CLIP_BITS,  /* b_g in 2..8 */
+  NIT_CLIP_MODE,  /* NIT_ROUND_* of RQ_b at the other sites */
+  NIT_CLIP_DESC
+};
+#define NIT_CLIP_SCRATCH(count) ((count) + ((count) + 7) / 8)
+int32_t nitrt_clip_site(const int64_t *desc, int32_t *state, uint64_t step, uint64_t key, const void *x, int32_t wide,
+                        int64_t count, int32_t mu_in, int32_t s_in, int8_t *out, int32_t *mu_out, uint32_t *dq,
+                        int64_t *scratch);
+/* phi = max(exp2neg((alpha_q16 dq LOG2E_Q30) >> 60), beta_q30), Q30. */
+int64_t nitrt_clip_phi(uint32_t dq, int64_t alpha_q16, int64_t beta_q30);
+
 #endif
