@@ -349,11 +349,10 @@ int main(int argc, char **argv) {
   case EMIT_CHECK: /* the memory plan is part of the check: its limit is a user error */ return plan_build(m) ? 0 : 1;
   case EMIT_SHAPES: return write_shapes(m, opt.output);
   default:
-    /* the reference implements the unified recipe; the code generator does
-     * not yet (docs/status.md): refuse before building anything */
-    if (m->recipe.kind == NIT_RECIPE_UNIFIED) {
-      const char *msg = "code generation for recipe unified is not implemented yet (docs/status.md); --check and "
-                        "--emit shapes accept it";
+    /* the error-site kernel of recipe unified works on one rank's tensor
+     * (docs/status.md): no data-parallel executable */
+    if (m->recipe.kind == NIT_RECIPE_UNIFIED && opt.mpi) {
+      const char *msg = "recipe unified cannot train data-parallel yet (--mpi; docs/status.md)";
       if (m->recipe.kind_loc.line > 0) diag_error(m->recipe.kind_loc, "%s", msg);
       else diag_plain("%s", msg); /* --recipe unified on a file without a train block */
       return 1;

@@ -349,6 +349,13 @@ typedef struct Plan {
                           * from the training forward for the backward */
   Buf norm;            /* i64 scratch of the norm kernels, largest norm layer */
   Buf sq;              /* shiftquant: i64 per group of SQ_b (groups of the largest error) */
+  /* unified (docs/recipes.md, "The unified recipe"); off -1 / 0 otherwise */
+  int64_t mu_off;      /* work: i32 (nnodes, 4) multipliers beside the exponent slots */
+  int nsites;          /* DSGC sites, in the order of their first weighted node */
+  uint32_t *site_tid;  /* (nsites) NIT_TID_LOSS, NIT_TID_ERR(c) or NIT_TID_SUM(j) */
+  int *node_site;      /* (nnodes) the DSGC site of a weighted node's output error, or -1 */
+  int64_t clip_off;    /* params: i32 (nsites, 4) {l* + 1, s*, dq, phi} (0: no level held) */
+  Buf clip;            /* work: the error-site kernel's scratch, then i32 {mu, dq} */
   int64_t sgd_count;   /* elements of the largest parameter tensor */
   Buf red;             /* small results handed from a serial phase to workers */
   Buf rq;              /* a parallel requantization's arguments and per-worker maxima */

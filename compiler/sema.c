@@ -446,7 +446,9 @@ static void finish(Sema *s, Model *m) {
     n->k_grad = (int64_t)r->batch * (n->op == OP_CONV ? ohw : 1);
     n->acc64_fwd = sema_needs_acc64(n->k_fwd);
     n->acc64_bwd = sema_needs_acc64(n->k_bwd);
-    n->acc64_grad = sema_needs_acc64(n->k_grad);
+    /* unified multiplies the weight gradient by the error's multiplier
+     * (up to 15) after the accumulation: its sums are kept in 64 bits */
+    n->acc64_grad = sema_needs_acc64(n->k_grad) || r->kind == NIT_RECIPE_UNIFIED;
   }
   if (over || step_elems > SEMA_MAX_STEP_ELEMS) {
     sema_error(s, m->loc,

@@ -144,7 +144,7 @@ int32_t nitrt_clip_site(const int64_t *desc, int32_t *state, uint64_t step, uint
     return pre;
   }
   int64_t l0 = no_clip_level(m, lim, grid), l = l0;
-  if (desc[NIT_CLIP_ON] && (step % (uint64_t)desc[NIT_CLIP_EVERY] == 0 || state[0] < 0)) {
+  if (desc[NIT_CLIP_ON] && (step % (uint64_t)desc[NIT_CLIP_EVERY] == 0 || state[0] <= 0)) {
     /* the search: l0 down to max(0, l0 - 8 R), the largest cosine, ties
      * to the larger level; then the winner is quantized again below */
     int64_t lo = l0 - 8 * desc[NIT_CLIP_RANGE], best = -1;
@@ -156,10 +156,10 @@ int32_t nitrt_clip_site(const int64_t *desc, int32_t *state, uint64_t step, uint
         l = c;
       }
     }
-    state[0] = (int32_t)l;
+    state[0] = (int32_t)l + 1;
     state[1] = (int32_t)s;
   } else if (desc[NIT_CLIP_ON]) { /* the held clip in real units, at most l0 */
-    int64_t h = (int64_t)state[0] + 8 * ((int64_t)state[1] - s);
+    int64_t h = (int64_t)state[0] - 1 + 8 * ((int64_t)state[1] - s);
     l = h < 0 ? 0 : h > l0 ? l0 : h;
   }
   cq(v, count, l, lim, key, out);
@@ -173,4 +173,11 @@ int64_t nitrt_clip_phi(uint32_t dq, int64_t alpha_q16, int64_t beta_q30) {
   NitU128 y = ((NitU128)(uint64_t)alpha_q16 * dq * (NitU128)NIT_LOG2E_Q30) >> 60;
   int64_t e = nitrt_exp2neg_q30((int64_t)y);
   return e > beta_q30 ? e : beta_q30;
+}
+
+void nitrt_clip_eta(int64_t eta_m, int32_t eta_e, int64_t phi, int64_t *out) {
+  NitS31 eta = {eta_m, eta_e};
+  NitS31 r = nitrt_smul(eta, nitrt_snorm(phi, -30));
+  out[0] = r.m;
+  out[1] = r.e;
 }

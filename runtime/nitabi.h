@@ -402,12 +402,19 @@ int32_t nitrt_norm_forward(const NitCtx *ctx, const int64_t *desc, int64_t n, co
 int32_t nitrt_norm_backward(const NitCtx *ctx, const int64_t *desc, int64_t n, const int8_t *v, int32_t s_x,
                             const int64_t *st, const int8_t *gamma, int32_t s_g, const int8_t *dy, int32_t s_e,
                             int64_t *scratch, int64_t *S, int64_t *dbeta, int64_t *dgamma, int32_t *s_dgamma);
+/* The same for an error dy carrying unified's multiplier mu: every LINSUM
+ * coefficient of dx times sint(mu) (smul, last), dbeta times mu, dgamma_c
+ * times sint(mu) after its sum over groups; mu = 1 is nitrt_norm_backward. */
+int32_t nitrt_norm_backward_mu(const NitCtx *ctx, const int64_t *desc, int64_t n, const int8_t *v, int32_t s_x,
+                               const int64_t *st, const int8_t *gamma, int32_t s_g, const int8_t *dy, int32_t s_e,
+                               int64_t *scratch, int64_t *S, int64_t *dbeta, int64_t *dgamma, int32_t *s_dgamma,
+                               int32_t mu);
 
 /* The error sites of recipe unified (runtime/clip.c; docs/recipes.md, "The
  * unified recipe"). A site is described by NIT_CLIP_DESC int64 values:
  * whether it is a DSGC site (else RQ_b with the err mode), the clip
- * settings and the width b_g. The state of a DSGC site is i32 {l*, s*}, l* =
- * -1 before its first search. nitrt_clip_site quantizes the wide error x
+ * settings and the width b_g. The state of a DSGC site is i32 {l* + 1, s*},
+ * {0, 0} (zero memory) before its first search. nitrt_clip_site quantizes the wide error x
  * (count, i32 or i64 by wide) at exponent s_in, multiplied by the multiplier
  * mu_in it carries, into out; *mu_out the multiplier of out (1 but on the
  * eighth grid), *dq its d_c in Q30 (0 at other sites); returns the exponent
@@ -429,5 +436,7 @@ int32_t nitrt_clip_site(const int64_t *desc, int32_t *state, uint64_t step, uint
                         int64_t *scratch);
 /* phi = max(exp2neg((alpha_q16 dq LOG2E_Q30) >> 60), beta_q30), Q30. */
 int64_t nitrt_clip_phi(uint32_t dq, int64_t alpha_q16, int64_t beta_q30);
+/* eta_p = smul(eta, snorm(phi, -30)) as out[0] = m, out[1] = e. */
+void nitrt_clip_eta(int64_t eta_m, int32_t eta_e, int64_t phi, int64_t *out);
 
 #endif

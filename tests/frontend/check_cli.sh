@@ -123,8 +123,8 @@ expect 1 '' "^nitc: error: --grad-bits sets the error width of recipes ghaffari,
 expect 1 '' "^nitc: error: --grad-bits sets the error width of recipes ghaffari, shiftquant and unified; recipe niti uses 8 bits everywhere" -- \
   --check --grad-bits 4 --recipe niti "$tmp/bn_s.nit"
 # recipe unified: ghaffari's settings with the forward sites rounding to
-# nearest, the clip and lrscale settings printed; --check and --emit shapes
-# accept it, code generation is refused (not implemented yet)
+# nearest, the clip and lrscale settings printed; the IR calls the runtime's
+# error-site kernel and the norm backward with the multiplier
 printf 'train {\n    recipe unified\n}\n' | cat "$tmp/bn.nit" - >"$tmp/bn_u.nit"
 u_line='^        unified: lr 0.01, momentum 0.9, decay 0.0005, master int16, bits act=8 weight=8 grad=8, clip cosine(every=100, range=4, grid=eighth), lrscale exp(alpha=20, beta=0.1), loss softmax_ce(exp=table), holdout 0$'
 expect 0 '' '' -- --check "$tmp/bn_u.nit"
@@ -135,10 +135,9 @@ expect 0 "$u_line" '' -- --emit shapes "$tmp/bn_u.nit"
 expect 0 "$u_line" '' -- --emit shapes --recipe unified "$tmp/bn.nit"
 printf 'train {\n    recipe unified\n    clip off\n    lrscale off\n}\n' | cat "$tmp/bn.nit" - >"$tmp/bn_u0.nit"
 expect 0 'grad=8, clip off, lrscale off, loss' '' -- --emit shapes "$tmp/bn_u0.nit"
-expect 1 '' "bn_u.nit:13:12: error: code generation for recipe unified is not implemented yet" -- \
-  "$tmp/bn_u.nit" -o "$tmp/bn_u"
-expect 1 '' "^nitc: error: code generation for recipe unified is not implemented yet" -- \
-  --recipe unified "$tmp/bn.nit" -o "$tmp/bn_u"
+expect 0 '' '' -- "$tmp/bn_u.nit" --emit llvm -O0 -o "$tmp/bn_u.ll"
+grep -q 'call i32 @nitrt_clip_site' "$tmp/bn_u.ll" || { echo "FAIL no error-site kernel call in the IR"; fail=1; }
+grep -q 'call i32 @nitrt_norm_backward_mu' "$tmp/bn_u.ll" || { echo "FAIL no norm backward with mu in the IR"; fail=1; }
 # sub-8-bit errors: the error buffers' memory is reported (int8, not packed)
 expect 0 '^        error buffers [0-9]* bytes as int8 (4-bit packing, not implemented' '' -- --emit shapes "$ex/resnet_l1.nit"
 # normalization layers are lowered: the IR calls the runtime's norm kernels
