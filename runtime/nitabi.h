@@ -32,7 +32,7 @@
 
 #include <stdint.h>
 
-#define NIT_ABI_VERSION 5
+#define NIT_ABI_VERSION 6
 
 /* export: begin (export writes the marked regions into exported models) */
 enum {
@@ -291,7 +291,16 @@ typedef struct NitNode {
   X(I32, int32_t, bits_act)    /* b_a: widths of activations, views, errors, */  \
   X(I32, int32_t, bits_weight) /* b_w  2..8 (8 under niti)                    */  \
   X(I32, int32_t, bits_grad)   /* b_g                                         */  \
-  X(I32, int32_t, groups)      /* NIT_GROUPS_*: SQ_b's groups (shiftquant) */
+  X(I32, int32_t, groups)      /* NIT_GROUPS_*: SQ_b's groups (shiftquant) */ \
+  X(I32, int32_t, clip)        /* unified: clip cosine (1) or off (0)     */ \
+  X(I64, int64_t, clip_every)  /*   P: steps between searches            */ \
+  X(I32, int32_t, clip_range)  /*   R: octaves searched                  */ \
+  X(I32, int32_t, clip_grid)   /*   NIT_GRID_*                           */ \
+  X(I32, int32_t, lrscale)     /*   lrscale exp (1) or off (0)           */ \
+  X(I64, uint64_t, lrs_alpha_n) /*  alpha, decimal                       */ \
+  X(I32, int32_t, lrs_alpha_f)                                                   \
+  X(I64, uint64_t, lrs_beta_n) /*   beta, decimal                        */ \
+  X(I32, int32_t, lrs_beta_f)
 typedef struct NitRecipe {
   NIT_RECIPE_FIELDS(NIT_DECLARE_SCALAR, NIT_DECLARE_ARRAY)
 } NitRecipe;
@@ -361,7 +370,9 @@ struct NitCtx {
   X(PTR, const char *, target)   /* LLVM triple */                             \
   X(PTR, const char *, cpu)      /* CPU name the code was tuned for */         \
   X(PTR, NitTrainStep, train_step)                                             \
-  X(PTR, NitForward, forward)
+  X(PTR, NitForward, forward)                                                   \
+  X(I32, int32_t, nsites)   /* unified: its DSGC sites (docs/recipes.md)     */ \
+  X(I64, int64_t, clip_off) /* unified: i32 (nsites, 4) {l* + 1, s*, d_c, phi} in the params slab, -1 otherwise */
 typedef struct NitModel {
   NIT_MODEL_FIELDS(NIT_DECLARE_SCALAR, NIT_DECLARE_ARRAY)
 } NitModel;

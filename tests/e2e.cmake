@@ -3,7 +3,7 @@
 # generated code and its runtime are not instrumented, nitc is.
 set(E2E_MODELS mlp)
 if(NOT NITC_SANITIZE)
-  list(APPEND E2E_MODELS lenet5 resnet_tiny lenet5_ghaffari mlp_ln resnet_bn resnet_l1)
+  list(APPEND E2E_MODELS lenet5 resnet_tiny lenet5_ghaffari mlp_ln resnet_bn resnet_l1 lenet5_unified)
 endif()
 foreach(model ${E2E_MODELS})
   add_test(NAME e2e_${model}
