@@ -560,6 +560,10 @@ typedef struct EpochStats {
   const void *params;         /*   the params slab (pstate) */
   int32_t mu;                 /* niti: the epoch's update bits m_u */
   bool best;                  /* --save-best: this epoch is saved as the best */
+  /* unified: per DSGC site the sums of d_c and phi (Q30) over the epoch's
+   * steps run by this process, {dq, phi} per site, NULL otherwise */
+  const int64_t *clip_sum;
+  int64_t clip_steps;
 } EpochStats;
 
 /* Progress of an epoch on stderr: a bar redrawn in place on a terminal,
