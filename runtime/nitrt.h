@@ -8,6 +8,8 @@
  *
  *   s31.c         S31 scalars, Q30 tables, learning-rate schedules, the
  *                 scalar helpers of generated code (s31.h; its own library)
+ *   norm.c,       kernels generated code calls (nitabi.h; in the s31 library):
+ *   clip.c        the normalization layers; recipe unified's error sites
  *   util.c        messages, checked allocation and file I/O, clocks
  *   threads.c     the worker pool behind NitCtx.parallel_for
  *   mpi.c         the ranks of data-parallel training: MPI, or one rank

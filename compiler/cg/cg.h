@@ -8,7 +8,8 @@
  *   ctx.c      the NitCtx fields and slab pointers a kernel works with; where
  *              each error goes
  *   par.c      outlined loop bodies run on the runtime's workers (par_for)
- *   round.c    the generator, R(x, k), requantization, exponent alignment
+ *   round.c    the generator, R(x, k), requantization, exponent alignment,
+ *              the error quantizers (unified's through the runtime's kernel)
  *   update.c   the weight update and wide-weight views
  *   sgd.c      masters, their views and the integer SGD (recipes with masters)
  *   loss.c     the integer softmax cross-entropy gradient
