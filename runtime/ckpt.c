@@ -162,7 +162,7 @@ static Region *regions(const NitModel *m, int64_t *nout) {
   }
   if (has_masters(m)) r[n++] = (Region){m->pstate_off, (int64_t)m->nparams * 4, 4, R_PSTATE, -1};
   /* unified: every DSGC site's held clip {l* + 1, s*} and last {d_c, phi} */
-  if (m->clip_off >= 0) r[n++] = (Region){m->clip_off, (int64_t)m->nsites * 4, 4, R_CLIP, -1};
+  if (m->clip_off >= 0 && m->nsites > 0) r[n++] = (Region){m->clip_off, (int64_t)m->nsites * 4, 4, R_CLIP, -1};
   for (int64_t i = 1; i < n; i++) /* insertion sort by offset */
     for (int64_t j = i; j > 0 && r[j - 1].off > r[j].off; j--) {
       Region x = r[j];
