@@ -138,6 +138,8 @@ expect 0 'grad=8, clip off, lrscale off, loss' '' -- --emit shapes "$tmp/bn_u0.n
 expect 0 '' '' -- "$tmp/bn_u.nit" --emit llvm -O0 -o "$tmp/bn_u.ll"
 grep -q 'call i32 @nitrt_clip_site' "$tmp/bn_u.ll" || { echo "FAIL no error-site kernel call in the IR"; fail=1; }
 grep -q 'call i32 @nitrt_norm_backward_mu' "$tmp/bn_u.ll" || { echo "FAIL no norm backward with mu in the IR"; fail=1; }
+expect 1 '' "bn_u.nit:13:12: error: recipe unified cannot train data-parallel yet (--mpi" -- \
+  "$tmp/bn_u.nit" --mpi -o "$tmp/bn_u"
 # sub-8-bit errors: the error buffers' memory is reported (int8, not packed)
 expect 0 '^        error buffers [0-9]* bytes as int8 (4-bit packing, not implemented' '' -- --emit shapes "$ex/resnet_l1.nit"
 # normalization layers are lowered: the IR calls the runtime's norm kernels
