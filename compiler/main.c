@@ -32,10 +32,11 @@ static const char usage[] = "usage: nitc FILE.nit [options]\n"
                             "  --batch N           compiled maximum batch (overrides the train block), 1..65536\n"
                             "  --weight-bits A     weight accumulation bits A in 8..16 (overrides the train block;\n"
                             "                      recipe niti)\n"
-                            "  --recipe NAME       training recipe, niti, ghaffari or shiftquant (replaces the train\n"
-                            "                      block's; its defaults apply to the settings the file leaves out)\n"
+                            "  --recipe NAME       training recipe, niti, ghaffari, shiftquant or unified (replaces the\n"
+                            "                      train block's; its defaults apply to the settings the file leaves\n"
+                            "                      out)\n"
                             "  --master-bits A     width of the master weights, 16 or 32 (overrides the train block;\n"
-                            "                      recipes with masters: ghaffari, shiftquant)\n"
+                            "                      recipes with masters: ghaffari, shiftquant, unified)\n"
                             "  --grad-bits B       width of the errors, B in 2..8 (overrides the train block's\n"
                             "                      bits grad=; recipes with masters)\n"
                             "  --runtime-dir DIR   where libnitrt-<triple>.a is found\n"
@@ -129,10 +130,6 @@ static int parse_args(int argc, char **argv, Options *o) {
       if (!(v = value(argc, argv, &i, "--recipe"))) return 1;
       int k = 0;
       while (k < NIT_RECIPE_COUNT && strcmp(nit_recipe_names[k], v) != 0) k++;
-      if (strcmp(v, "unified") == 0) {
-        diag_plain("recipe '%s' is not implemented yet (docs/status.md)", v);
-        return 1;
-      }
       if (k == NIT_RECIPE_COUNT) {
         char list[128] = "";
         for (int j = 0; j < NIT_RECIPE_COUNT; j++) {
@@ -226,6 +223,15 @@ static void print_recipe_line(FILE *f, const Recipe *r) {
           sema_dec_str(r->wdecay), r->master_bits, r->bits_act, r->bits_weight, r->bits_grad);
   /* sema checked the grouping: it indexes the shared name table */
   if (r->kind == NIT_RECIPE_SHIFTQUANT) fprintf(f, ", groups %s", nit_groups_names[r->groups]);
+  if (r->kind == NIT_RECIPE_UNIFIED) {
+    if (r->clip)
+      fprintf(f, ", clip cosine(every=%" PRId64 ", range=%d, grid=%s)", r->clip_every, r->clip_range,
+              nit_grid_names[r->clip_grid]);
+    else fprintf(f, ", clip off");
+    if (r->lrscale)
+      fprintf(f, ", lrscale exp(alpha=%s, beta=%s)", sema_dec_str(r->lrs_alpha), sema_dec_str(r->lrs_beta));
+    else fprintf(f, ", lrscale off");
+  }
   fprintf(f, ", loss softmax_ce(exp=%s), holdout %d\n", r->loss_table ? "table" : "niti", r->holdout);
 }
 
@@ -342,6 +348,15 @@ int main(int argc, char **argv) {
   switch (opt.emit) {
   case EMIT_CHECK: /* the memory plan is part of the check: its limit is a user error */ return plan_build(m) ? 0 : 1;
   case EMIT_SHAPES: return write_shapes(m, opt.output);
-  default: return emit_program(m, &opt) == 0 ? 0 : 1;
+  default:
+    /* the error-site kernel of recipe unified works on one rank's tensor
+     * (docs/status.md): no data-parallel executable */
+    if (m->recipe.kind == NIT_RECIPE_UNIFIED && opt.mpi) {
+      const char *msg = "recipe unified cannot train data-parallel yet (--mpi; docs/status.md)";
+      if (m->recipe.kind_loc.line > 0) diag_error(m->recipe.kind_loc, "%s", msg);
+      else diag_plain("%s", msg); /* --recipe unified on a file without a train block */
+      return 1;
+    }
+    return emit_program(m, &opt) == 0 ? 0 : 1;
   }
 }

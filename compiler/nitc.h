@@ -278,6 +278,14 @@ typedef struct Recipe {
   int bits_weight;            /* b_w in 2..8, default 8: the views' width */
   int bits_grad;              /* b_g in 2..8, default 8; shiftquant: 4 */
   int groups;                 /* NIT_GROUPS_*, shiftquant only, default channel */
+  /* unified only (docs/recipes.md, "The unified recipe") */
+  bool clip;                  /* clip cosine(...) (default) or clip off */
+  int64_t clip_every;         /* P >= 1: steps between searches, default 100 */
+  int clip_range;             /* R in 1..8: octaves searched below l0, default 4 */
+  int clip_grid;              /* NIT_GRID_*, default eighth */
+  bool lrscale;               /* lrscale exp(...) (default) or lrscale off */
+  Dec lrs_alpha;              /* alpha in (0, 1000], default 20 */
+  Dec lrs_beta;               /* beta in (0, 1], default 0.1 */
 } Recipe;
 
 typedef struct Model {
@@ -341,6 +349,13 @@ typedef struct Plan {
                           * from the training forward for the backward */
   Buf norm;            /* i64 scratch of the norm kernels, largest norm layer */
   Buf sq;              /* shiftquant: i64 per group of SQ_b (groups of the largest error) */
+  /* unified (docs/recipes.md, "The unified recipe"); off -1 / 0 otherwise */
+  int64_t mu_off;      /* work: i32 (nnodes, 4) multipliers beside the exponent slots */
+  int nsites;          /* DSGC sites, in the order of their first weighted node */
+  uint32_t *site_tid;  /* (nsites) NIT_TID_LOSS, NIT_TID_ERR(c) or NIT_TID_SUM(j) */
+  int *node_site;      /* (nnodes) the DSGC site of a weighted node's output error, or -1 */
+  int64_t clip_off;    /* params: i32 (nsites, 4) {l* + 1, s*, dq, phi} (0: no level held) */
+  Buf clip;            /* work: the error-site kernel's scratch, then i32 {mu, dq} */
   int64_t sgd_count;   /* elements of the largest parameter tensor */
   Buf red;             /* small results handed from a serial phase to workers */
   Buf rq;              /* a parallel requantization's arguments and per-worker maxima */

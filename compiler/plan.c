@@ -72,6 +72,52 @@ static Buf take(int64_t *top, int64_t bytes) {
   return b;
 }
 
+/* Unified's error sites (docs/recipes.md, "The unified recipe"): the site
+ * that produces node j's output error (spec §4): SUM(j) for two or more
+ * contributions (the loss counts on the output node), LOSS for the output
+ * node, else its single consumer's own site when that consumer passes errors
+ * through (ReLU, flatten, dropout, add, pools whose windows cannot overlap),
+ * else the consumer's ERR; 0 when nothing consumes j. */
+static uint32_t site_of(const Model *m, const Plan *p, int j) {
+  if (p->nconsumers[j] + (j == m->output) >= 2) return NIT_TID_SUM(j);
+  if (j == m->output) return NIT_TID_LOSS;
+  for (int c = j + 1; c < m->nnodes; c++) {
+    const Node *nd = &m->nodes[c];
+    if (nd->nin < 1 || (nd->in[0] != j && (nd->nin < 2 || nd->in[1] != j))) continue;
+    bool pass = nd->op == OP_RELU || nd->op == OP_FLATTEN || nd->op == OP_DROPOUT || nd->op == OP_ADD ||
+                ((nd->op == OP_MAXPOOL || nd->op == OP_AVGPOOL) && nd->sh >= nd->kh && nd->sw >= nd->kw);
+    return pass ? site_of(m, p, c) : NIT_TID_ERR(c);
+  }
+  return 0;
+}
+
+/* The DSGC sites (the sites of weighted nodes' output errors), their state
+ * in the params slab, the multiplier slots and the kernel's scratch, sized
+ * for the largest error (or the loss's). */
+static void plan_clip(Model *m, Plan *p, int64_t *top, int64_t B) {
+  int n = m->nnodes;
+  p->site_tid = zalloc(sizeof(uint32_t) * (size_t)n);
+  p->node_site = zalloc(sizeof(int) * (size_t)n);
+  p->nsites = 0;
+  for (int i = 0; i < n; i++) {
+    p->node_site[i] = -1;
+    if (i == 0 || m->nodes[i].param < 0) continue;
+    uint32_t tid = site_of(m, p, i);
+    if (!tid) continue;
+    int k = 0;
+    while (k < p->nsites && p->site_tid[k] != tid) k++;
+    if (k == p->nsites) p->site_tid[p->nsites++] = tid;
+    p->node_site[i] = k;
+  }
+  p->clip_off = p->param_bytes;
+  p->param_bytes = align_up(p->param_bytes + (int64_t)(p->nsites > 0 ? p->nsites : 1) * 16);
+  p->mu_off = take(top, (int64_t)n * 16).off;
+  int64_t big = B * m->classes;
+  for (int i = 0; i < n; i++)
+    if (p->needs_err[i] && B * per_sample(&m->nodes[i].out) > big) big = B * per_sample(&m->nodes[i].out);
+  p->clip = take(top, NIT_CLIP_SCRATCH(big) * 8 + 16);
+}
+
 Plan *plan_build(Model *m) {
   int n = m->nnodes;
   int64_t B = m->recipe.batch;
@@ -330,6 +376,9 @@ Plan *plan_build(Model *m) {
       if (m->nodes[i].out.c > ng) ng = m->nodes[i].out.c;
     p->sq = take(&top, ng * 8);
   }
+  p->mu_off = p->clip_off = -1;
+  p->clip.off = -1;
+  if (m->recipe.kind == NIT_RECIPE_UNIFIED) plan_clip(m, p, &top, B);
   p->work_bytes = top;
   if (p->work_bytes + p->param_bytes > PLAN_MAX_BYTES) {
     diag_error(m->loc, "model '%s' needs %s of memory (parameters %s, work %s at batch %d), over the limit of %s",

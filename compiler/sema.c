@@ -446,7 +446,9 @@ static void finish(Sema *s, Model *m) {
     n->k_grad = (int64_t)r->batch * (n->op == OP_CONV ? ohw : 1);
     n->acc64_fwd = sema_needs_acc64(n->k_fwd);
     n->acc64_bwd = sema_needs_acc64(n->k_bwd);
-    n->acc64_grad = sema_needs_acc64(n->k_grad);
+    /* unified multiplies the weight gradient by the error's multiplier
+     * (up to 15) after the accumulation: its sums are kept in 64 bits */
+    n->acc64_grad = sema_needs_acc64(n->k_grad) || r->kind == NIT_RECIPE_UNIFIED;
   }
   if (over || step_elems > SEMA_MAX_STEP_ELEMS) {
     sema_error(s, m->loc,
@@ -522,7 +524,8 @@ static void overrides(Sema *s, const SemaOverrides *ov) {
     NIT_ASSERT(ov->master_bits == 16 || ov->master_bits == 32);
     if (s->r.kind != NIT_RECIPE_NITI) s->r.master_bits = ov->master_bits;
     else {
-      diag_plain("--master-bits sets the masters of recipes ghaffari and shiftquant; recipe %s uses --weight-bits",
+      diag_plain("--master-bits sets the masters of recipes ghaffari, shiftquant and unified; recipe %s uses "
+                 "--weight-bits",
                  recipe);
       s->failed = true;
     }
@@ -531,7 +534,7 @@ static void overrides(Sema *s, const SemaOverrides *ov) {
     NIT_ASSERT(ov->grad_bits >= 2 && ov->grad_bits <= 8);
     if (s->r.kind != NIT_RECIPE_NITI) s->r.bits_grad = ov->grad_bits;
     else {
-      diag_plain("--grad-bits sets the error width of recipes ghaffari and shiftquant; recipe %s uses 8 bits "
+      diag_plain("--grad-bits sets the error width of recipes ghaffari, shiftquant and unified; recipe %s uses 8 bits "
                  "everywhere",
                  recipe);
       s->failed = true;

@@ -481,7 +481,7 @@ void sema_check_norms(Sema *s) {
     if (s->r.kind == NIT_RECIPE_NITI && !recipe_told) {
       /* once: every norm layer of the model has the same cure */
       recipe_told = true;
-      sema_error(s, n->loc, "%s needs a recipe with a learning rate: ghaffari or shiftquant", kind);
+      sema_error(s, n->loc, "%s needs a recipe with a learning rate: ghaffari, shiftquant or unified", kind);
       if (s->ov_recipe >= 0) continue; /* --recipe niti: no place in the file to point at */
       if (s->recipe_w) diag_note(s->recipe_w->loc, "the recipe is chosen here");
       else if (s->train) diag_note(s->train->loc, "this train block chooses no recipe, so it is niti");

@@ -49,6 +49,15 @@ Recipe sema_default_recipe(void) {
   r.warmup_ratio = (Dec){1, 0};
   r.momentum = (Dec){9, 1};   /* 0.9 */
   r.wdecay = (Dec){5, 4};     /* 0.0005 */
+  /* unified's clip and learning-rate scaling (docs/recipes.md, "The unified
+   * recipe"): the paper's settings */
+  r.clip = true;
+  r.clip_every = 100;
+  r.clip_range = 4;
+  r.clip_grid = NIT_GRID_EIGHTH;
+  r.lrscale = true;
+  r.lrs_alpha = (Dec){20, 0};
+  r.lrs_beta = (Dec){1, 1}; /* 0.1 */
   return r;
 }
 
@@ -59,7 +68,10 @@ Recipe sema_default_recipe(void) {
  * softmax loss, coupled decay 0.0005, and the warmup's start ratio 0.001
  * ("Learning-rate schedules"). shiftquant's ("The shiftquant recipe") are
  * ghaffari's but for 4-bit errors (bits grad=4; act and weight stay 8), the
- * forward sites act and view rounding to nearest, and channel groups. */
+ * forward sites act and view rounding to nearest, and channel groups.
+ * unified's ("The unified recipe") are ghaffari's with act and view rounding
+ * to nearest; its clip-level quantizer is always stochastic, and the sites
+ * that are not clipped round errors with the err mode (stochastic). */
 void sema_recipe_defaults(Recipe *r) {
   if (r->kind == NIT_RECIPE_NITI) return;
   r->act_round = r->err_round = r->grad_round = NIT_ROUND_STOCHASTIC;
@@ -73,13 +85,14 @@ void sema_recipe_defaults(Recipe *r) {
     r->bits_grad = 4;
     r->act_round = r->view_round = NIT_ROUND_NEAREST;
   }
+  if (r->kind == NIT_RECIPE_UNIFIED) r->act_round = r->view_round = NIT_ROUND_NEAREST;
 }
 
 /* ------------------------------------------------------------ the settings */
 
 typedef void SettingFn(Sema *s, const Ast *st);
 static SettingFn set_data, set_batch, set_epochs, set_rounding, set_update, set_weights, set_seed, set_loss, set_decay,
-    set_holdout, set_recipe, set_lr, set_warmup, set_momentum, set_master, set_bits, set_groups;
+    set_holdout, set_recipe, set_lr, set_warmup, set_momentum, set_master, set_bits, set_groups, set_clip, set_lrscale;
 
 /* recipes under which a setting is valid; R_MASTERS: the recipes with masters
  * (a learning rate, momentum, coupled decay, views) */
@@ -87,7 +100,8 @@ enum {
   R_NITI = 1 << NIT_RECIPE_NITI,
   R_GHAFFARI = 1 << NIT_RECIPE_GHAFFARI,
   R_SHIFTQUANT = 1 << NIT_RECIPE_SHIFTQUANT,
-  R_MASTERS = R_GHAFFARI | R_SHIFTQUANT,
+  R_UNIFIED = 1 << NIT_RECIPE_UNIFIED,
+  R_MASTERS = R_GHAFFARI | R_SHIFTQUANT | R_UNIFIED,
   R_ALL = R_NITI | R_MASTERS,
 };
 
@@ -117,6 +131,10 @@ static const struct Setting {
     {"master", set_master, "master int16", R_MASTERS, "is a setting of", "uses 'weights'"},
     {"bits", set_bits, "bits act=8 weight=8 grad=4", R_MASTERS, "is a setting of", "uses 8 bits everywhere"},
     {"groups", set_groups, "groups channel", R_SHIFTQUANT, "is a setting of", "quantizes errors per tensor"},
+    {"clip", set_clip, "clip cosine(every=100, range=4, grid=eighth)", R_UNIFIED, "is a setting of",
+     "does not clip errors"},
+    {"lrscale", set_lrscale, "lrscale exp(alpha=20, beta=0.1)", R_UNIFIED, "is a setting of",
+     "uses one learning rate for every layer"},
 };
 enum { NSETTINGS = sizeof settings / sizeof settings[0] };
 
@@ -430,16 +448,12 @@ static void set_decay(Sema *s, const Ast *st) {
   else sema_dec(s, w, "decay", (Dec){0, 0}, false, (Dec){1, 0}, true, &s->r.wdecay);
 }
 
-/* recipe niti | ghaffari | shiftquant */
+/* recipe niti | ghaffari | shiftquant | unified */
 static void set_recipe(Sema *s, const Ast *st) {
   const Ast *w = one_word(s, st);
   int k;
   s->recipe_bad = true;
   if (!w) return;
-  if (is_word(w, "unified")) {
-    sema_error(s, w->loc, "recipe '%s' is not implemented yet (docs/status.md)", w->name);
-    return;
-  }
   if (!choice(s, w, "recipe", nit_recipe_names, NIT_RECIPE_COUNT, &k)) return;
   s->recipe_bad = false;
   s->recipe_w = w;
@@ -653,6 +667,112 @@ static void set_groups(Sema *s, const Ast *st) {
     g = w;
     if (choice(s, w, "grouping", nit_groups_names, NIT_GROUPS_COUNT, &v)) s->r.groups = v;
   }
+}
+
+/* The keyword arguments of a call setting such as clip cosine(every=100):
+ * each a name of names[0..n), at most once; no positional argument. Fills
+ * args[i] with the argument named names[i] (or NULL). False after an error. */
+static bool kwargs(Sema *s, const Ast *call, const char *const *names, int n, const Ast **args) {
+  bool ok = true;
+  for (int i = 0; i < n; i++) args[i] = NULL;
+  for (const Ast *a = call->kids; a; a = a->next) {
+    char list[128] = "";
+    for (int i = 0; i < n; i++) {
+      strcat(list, names[i]);
+      if (i + 2 < n) strcat(list, ", ");
+      else if (i + 2 == n) strcat(list, " and ");
+    }
+    if (a->kind != ND_KWARG) {
+      sema_error(s, a->loc, "%s takes its arguments by name (%s), found %s", call->name, list, sema_what_is(a));
+      ok = false;
+      continue;
+    }
+    int i = 0;
+    while (i < n && strcmp(a->name, names[i]) != 0) i++;
+    if (i == n) {
+      sema_error(s, a->name_loc, "%s has no argument '%s'; its arguments are: %s", call->name, diag_quote(a->name),
+                 list);
+      ok = false;
+    } else if (args[i]) {
+      sema_error(s, a->loc, "argument '%s' is given twice", a->name);
+      diag_note(args[i]->loc, "first given here");
+      ok = false;
+    } else args[i] = a;
+  }
+  return ok;
+}
+
+/* clip cosine(every=P, range=R, grid=eighth|octave) | clip cosine | clip
+ * off: unified's direction-sensitive clipping of the errors; the arguments
+ * not given keep their defaults */
+static void set_clip(Sema *s, const Ast *st) {
+  const Ast *w = one_word(s, st);
+  if (!w) return;
+  if (is_word(w, "off")) {
+    s->r.clip = false;
+    return;
+  }
+  if (is_word(w, "cosine")) {
+    s->r.clip = true;
+    return;
+  }
+  if (w->kind != ND_CALL) {
+    if (w->kind == ND_REF)
+      sema_error(s, w->loc, "unknown clip setting '%s' (expected off or cosine(every=P, range=R, grid=G))",
+                 diag_quote(w->name));
+    else sema_error(s, w->loc, "expected off or cosine(every=P, range=R, grid=G), found %s", sema_what_is(w));
+    return;
+  }
+  if (strcmp(w->name, "cosine") != 0) {
+    sema_error(s, w->name_loc, "unknown clip setting '%s' (expected off or cosine(every=P, range=R, grid=G))",
+               diag_quote(w->name));
+    return;
+  }
+  static const char *const names[] = {"every", "range", "grid"};
+  const Ast *a[3];
+  bool ok = kwargs(s, w, names, 3, a); /* the arguments found are checked even so */
+  int64_t every = s->r.clip_every, range = s->r.clip_range;
+  int grid = s->r.clip_grid;
+  if (a[0] && !int_in(s, a[0]->lhs, "the clip period (steps)", 1, INT32_MAX, &every)) ok = false;
+  if (a[1] && !int_in(s, a[1]->lhs, "the clip range (octaves)", 1, 8, &range)) ok = false;
+  if (a[2] && !choice(s, a[2]->lhs, "clip grid", nit_grid_names, NIT_GRID_COUNT, &grid)) ok = false;
+  if (!ok) return;
+  s->r.clip = true;
+  s->r.clip_every = every;
+  s->r.clip_range = (int)range;
+  s->r.clip_grid = grid;
+}
+
+/* lrscale exp(alpha=A, beta=B) | lrscale exp | lrscale off: unified's
+ * per-layer learning-rate factor max(exp(-alpha d_c), beta) */
+static void set_lrscale(Sema *s, const Ast *st) {
+  const Ast *w = one_word(s, st);
+  if (!w) return;
+  if (is_word(w, "off")) {
+    s->r.lrscale = false;
+    return;
+  }
+  if (is_word(w, "exp")) {
+    s->r.lrscale = true;
+    return;
+  }
+  if (w->kind != ND_CALL || strcmp(w->name, "exp") != 0) {
+    Loc at = w->kind == ND_CALL ? w->name_loc : w->loc;
+    if (w->kind == ND_REF || w->kind == ND_CALL)
+      sema_error(s, at, "unknown lrscale setting '%s' (expected off or exp(alpha=A, beta=B))", diag_quote(w->name));
+    else sema_error(s, at, "expected off or exp(alpha=A, beta=B), found %s", sema_what_is(w));
+    return;
+  }
+  static const char *const names[] = {"alpha", "beta"};
+  const Ast *a[2];
+  bool ok = kwargs(s, w, names, 2, a); /* the arguments found are checked even so */
+  Dec alpha = s->r.lrs_alpha, beta = s->r.lrs_beta;
+  if (a[0] && !sema_dec(s, a[0]->lhs, "alpha", (Dec){0, 0}, true, (Dec){1000, 0}, false, &alpha)) ok = false;
+  if (a[1] && !sema_dec(s, a[1]->lhs, "beta", (Dec){0, 0}, true, (Dec){1, 0}, false, &beta)) ok = false;
+  if (!ok) return;
+  s->r.lrscale = true;
+  s->r.lrs_alpha = alpha;
+  s->r.lrs_beta = beta;
 }
 
 /* ------------------------------------------------------------ the block */

@@ -74,7 +74,7 @@ _nitc_values() {
     return ;;
   --cpu) COMPREPLY=($(compgen -W 'help' -- "$cur")); return ;;
   --emit) COMPREPLY=($(compgen -W 'exe obj asm llvm shapes' -- "$cur")); return ;;
-  --recipe) COMPREPLY=($(compgen -W 'niti ghaffari shiftquant' -- "$cur")); return ;;
+  --recipe) COMPREPLY=($(compgen -W 'niti ghaffari shiftquant unified' -- "$cur")); return ;;
   --master-bits) COMPREPLY=($(compgen -W '16 32' -- "$cur")); return ;;
   --weight-bits) COMPREPLY=($(compgen -W '8 9 10 11 12 13 14 15 16' -- "$cur")); return ;;
   --grad-bits) COMPREPLY=($(compgen -W '2 3 4 5 6 7 8' -- "$cur")); return ;;

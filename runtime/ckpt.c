@@ -133,7 +133,7 @@ void nitrt_ckpt_free(Ckpt *c) { nitrt_quant_free(&c->q); }
  * every tensor; under recipes with masters each tensor's int8 view, master,
  * momentum and running statistics, and the exponents (pstate). Everything
  * else in the slab is padding and stays zero. */
-enum { R_WEIGHTS, R_VIEW, R_MASTER, R_MOM, R_STATS, R_PSTATE };
+enum { R_WEIGHTS, R_VIEW, R_MASTER, R_MOM, R_STATS, R_PSTATE, R_CLIP };
 typedef struct Region {
   int64_t off, count; /* bytes offset, elements */
   int32_t size;       /* bytes per element: 1, 2 or 4 */
@@ -145,7 +145,7 @@ static bool has_masters(const NitModel *m) { return m->recipe.kind != NIT_RECIPE
 
 /* The regions in slab order; NULL when out of memory. */
 static Region *regions(const NitModel *m, int64_t *nout) {
-  Region *r = nitrt_alloc(((size_t)m->nparams * 4 + 1) * sizeof *r);
+  Region *r = nitrt_alloc(((size_t)m->nparams * 4 + 2) * sizeof *r);
   if (!r) return NULL;
   int64_t n = 0;
   int32_t wb = m->recipe.master_bits / 8;
@@ -161,6 +161,8 @@ static Region *regions(const NitModel *m, int64_t *nout) {
     if (t->stats_off >= 0) r[n++] = (Region){t->stats_off, (int64_t)t->shape[0] * 4, 4, R_STATS, p};
   }
   if (has_masters(m)) r[n++] = (Region){m->pstate_off, (int64_t)m->nparams * 4, 4, R_PSTATE, -1};
+  /* unified: every DSGC site's held clip {l* + 1, s*} and last {d_c, phi} */
+  if (m->clip_off >= 0 && m->nsites > 0) r[n++] = (Region){m->clip_off, (int64_t)m->nsites * 4, 4, R_CLIP, -1};
   for (int64_t i = 1; i < n; i++) /* insertion sort by offset */
     for (int64_t j = i; j > 0 && r[j - 1].off > r[j].off; j--) {
       Region x = r[j];
@@ -437,7 +439,8 @@ static int check_recipe(const char *name, const RunRecipe *r) {
 }
 
 static const char *const REGION_NAMES[] = {"weight",           "view element",      "master element",
-                                           "momentum element", "running statistic", "exponent"};
+                                           "momentum element", "running statistic", "exponent",
+                                           "clip state"};
 
 /* The parameter bytes p (little-endian, at file offset base): every region's
  * values in range, the padding zero. */
@@ -462,7 +465,7 @@ static int check_params(const char *name, const NitModel *m, const uint8_t *p, i
     int64_t lim = 127;
     if (g->what == R_WEIGHTS && t->bits > 8) lim = ((int64_t)1 << (t->bits - 1)) - 1;
     if (g->what == R_MASTER || g->what == R_MOM) lim = ((int64_t)1 << (m->recipe.master_bits - 1)) - 1;
-    if (g->what == R_STATS || g->what == R_PSTATE) lim = INT32_MAX;
+    if (g->what == R_STATS || g->what == R_PSTATE || g->what == R_CLIP) lim = INT32_MAX;
     for (int64_t j = 0; j < g->count; j++) {
       int64_t v = region_get(p, g, j), lo = -lim, hi = lim;
       if (g->what == R_STATS && j % 2 == 0) { /* S31 mantissa; its exponent is 0 when it is 0 */

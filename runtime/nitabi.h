@@ -32,7 +32,7 @@
 
 #include <stdint.h>
 
-#define NIT_ABI_VERSION 5
+#define NIT_ABI_VERSION 6
 
 /* export: begin (export writes the marked regions into exported models) */
 enum {
@@ -50,16 +50,28 @@ static const char *const nit_round_names[NIT_ROUND_COUNT] = {"pseudo", "stochast
 
 /* Training recipes (docs/recipes.md): NITI's; Ghaffari et al.'s integer
  * SGD with masters, momentum and learning-rate schedules; ShiftQuant's
- * sub-8-bit errors with power-of-two group scales on top of it. One table of
- * names for the .nit file's `recipe` setting, the command lines and every
- * report. */
+ * sub-8-bit errors with power-of-two group scales on top of it; Zhu et al.'s
+ * unified recipe (direction-sensitive clipping of the errors and per-layer
+ * learning-rate scaling) on top of it too. One table of names for the .nit
+ * file's `recipe` setting, the command lines and every report. */
 enum {
   NIT_RECIPE_NITI = 0,
   NIT_RECIPE_GHAFFARI = 1,
   NIT_RECIPE_SHIFTQUANT = 2,
+  NIT_RECIPE_UNIFIED = 3,
 };
-#define NIT_RECIPE_COUNT 3
-static const char *const nit_recipe_names[NIT_RECIPE_COUNT] = {"niti", "ghaffari", "shiftquant"};
+#define NIT_RECIPE_COUNT 4
+static const char *const nit_recipe_names[NIT_RECIPE_COUNT] = {"niti", "ghaffari", "shiftquant", "unified"};
+
+/* The clip grids of the unified recipe's clip-level quantizer CQ
+ * (docs/recipes.md, "The unified recipe"): eight steps per octave, each error
+ * carrying a multiplier mu in 8..15, or powers of two only (mu = 1). */
+enum {
+  NIT_GRID_EIGHTH = 0,
+  NIT_GRID_OCTAVE = 1,
+};
+#define NIT_GRID_COUNT 2
+static const char *const nit_grid_names[NIT_GRID_COUNT] = {"eighth", "octave"};
 
 /* The groups of ShiftQuant's error quantizer SQ_b (docs/recipes.md, "The
  * shiftquant recipe"): the channels of an (n, C, H, W) error (the classes of
@@ -279,7 +291,16 @@ typedef struct NitNode {
   X(I32, int32_t, bits_act)    /* b_a: widths of activations, views, errors, */  \
   X(I32, int32_t, bits_weight) /* b_w  2..8 (8 under niti)                    */  \
   X(I32, int32_t, bits_grad)   /* b_g                                         */  \
-  X(I32, int32_t, groups)      /* NIT_GROUPS_*: SQ_b's groups (shiftquant) */
+  X(I32, int32_t, groups)      /* NIT_GROUPS_*: SQ_b's groups (shiftquant) */ \
+  X(I32, int32_t, clip)        /* unified: clip cosine (1) or off (0)     */ \
+  X(I64, int64_t, clip_every)  /*   P: steps between searches            */ \
+  X(I32, int32_t, clip_range)  /*   R: octaves searched                  */ \
+  X(I32, int32_t, clip_grid)   /*   NIT_GRID_*                           */ \
+  X(I32, int32_t, lrscale)     /*   lrscale exp (1) or off (0)           */ \
+  X(I64, uint64_t, lrs_alpha_n) /*  alpha, decimal                       */ \
+  X(I32, int32_t, lrs_alpha_f)                                                   \
+  X(I64, uint64_t, lrs_beta_n) /*   beta, decimal                        */ \
+  X(I32, int32_t, lrs_beta_f)
 typedef struct NitRecipe {
   NIT_RECIPE_FIELDS(NIT_DECLARE_SCALAR, NIT_DECLARE_ARRAY)
 } NitRecipe;
@@ -349,7 +370,9 @@ struct NitCtx {
   X(PTR, const char *, target)   /* LLVM triple */                             \
   X(PTR, const char *, cpu)      /* CPU name the code was tuned for */         \
   X(PTR, NitTrainStep, train_step)                                             \
-  X(PTR, NitForward, forward)
+  X(PTR, NitForward, forward)                                                   \
+  X(I32, int32_t, nsites)   /* unified: its DSGC sites (docs/recipes.md)     */ \
+  X(I64, int64_t, clip_off) /* unified: i32 (nsites, 4) {l* + 1, s*, d_c, phi} in the params slab, -1 otherwise */
 typedef struct NitModel {
   NIT_MODEL_FIELDS(NIT_DECLARE_SCALAR, NIT_DECLARE_ARRAY)
 } NitModel;
@@ -390,5 +413,41 @@ int32_t nitrt_norm_forward(const NitCtx *ctx, const int64_t *desc, int64_t n, co
 int32_t nitrt_norm_backward(const NitCtx *ctx, const int64_t *desc, int64_t n, const int8_t *v, int32_t s_x,
                             const int64_t *st, const int8_t *gamma, int32_t s_g, const int8_t *dy, int32_t s_e,
                             int64_t *scratch, int64_t *S, int64_t *dbeta, int64_t *dgamma, int32_t *s_dgamma);
+/* The same for an error dy carrying unified's multiplier mu: every LINSUM
+ * coefficient of dx times sint(mu) (smul, last), dbeta times mu, dgamma_c
+ * times sint(mu) after its sum over groups; mu = 1 is nitrt_norm_backward. */
+int32_t nitrt_norm_backward_mu(const NitCtx *ctx, const int64_t *desc, int64_t n, const int8_t *v, int32_t s_x,
+                               const int64_t *st, const int8_t *gamma, int32_t s_g, const int8_t *dy, int32_t s_e,
+                               int64_t *scratch, int64_t *S, int64_t *dbeta, int64_t *dgamma, int32_t *s_dgamma,
+                               int32_t mu);
+
+/* The error sites of recipe unified (runtime/clip.c; docs/recipes.md, "The
+ * unified recipe"). A site is described by NIT_CLIP_DESC int64 values:
+ * whether it is a DSGC site (else RQ_b with the err mode), the clip
+ * settings and the width b_g. The state of a DSGC site is i32 {l* + 1, s*},
+ * {0, 0} (zero memory) before its first search. nitrt_clip_site quantizes the wide error x
+ * (count, i32 or i64 by wide) at exponent s_in, multiplied by the multiplier
+ * mu_in it carries, into out; *mu_out the multiplier of out (1 but on the
+ * eighth grid), *dq its d_c in Q30 (0 at other sites); returns the exponent
+ * offset of out. step: the global step (t mod every = 0 searches); key: the
+ * site's. |x mu_in| < 2^63. scratch NIT_CLIP_SCRATCH(count) int64. One rank. */
+enum {
+  NIT_CLIP_SITE,  /* 1: a DSGC site, CQ; 0: RQ_b */
+  NIT_CLIP_ON,    /* clip cosine (1) or clip off (0) */
+  NIT_CLIP_EVERY, /* P >= 1 */
+  NIT_CLIP_RANGE, /* R in 1..8 */
+  NIT_CLIP_GRID,  /* NIT_GRID_* */
+  NIT_CLIP_BITS,  /* b_g in 2..8 */
+  NIT_CLIP_MODE,  /* NIT_ROUND_* of RQ_b at the other sites */
+  NIT_CLIP_DESC
+};
+#define NIT_CLIP_SCRATCH(count) ((count) + ((count) + 7) / 8)
+int32_t nitrt_clip_site(const int64_t *desc, int32_t *state, uint64_t step, uint64_t key, const void *x, int32_t wide,
+                        int64_t count, int32_t mu_in, int32_t s_in, int8_t *out, int32_t *mu_out, uint32_t *dq,
+                        int64_t *scratch);
+/* phi = max(exp2neg((alpha_q16 dq LOG2E_Q30) >> 60), beta_q30), Q30. */
+int64_t nitrt_clip_phi(uint32_t dq, int64_t alpha_q16, int64_t beta_q30);
+/* eta_p = smul(eta, snorm(phi, -30)) as out[0] = m, out[1] = e. */
+void nitrt_clip_eta(int64_t eta_m, int32_t eta_e, int64_t phi, int64_t *out);
 
 #endif

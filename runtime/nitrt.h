@@ -8,6 +8,8 @@
  *
  *   s31.c         S31 scalars, Q30 tables, learning-rate schedules, the
  *                 scalar helpers of generated code (s31.h; its own library)
+ *   norm.c,       kernels generated code calls (nitabi.h; in the s31 library):
+ *   clip.c        the normalization layers; recipe unified's error sites
  *   util.c        messages, checked allocation and file I/O, clocks
  *   threads.c     the worker pool behind NitCtx.parallel_for
  *   mpi.c         the ranks of data-parallel training: MPI, or one rank
@@ -560,6 +562,10 @@ typedef struct EpochStats {
   const void *params;         /*   the params slab (pstate) */
   int32_t mu;                 /* niti: the epoch's update bits m_u */
   bool best;                  /* --save-best: this epoch is saved as the best */
+  /* unified: per DSGC site the sums of d_c and phi (Q30) over the epoch's
+   * steps run by this process, {dq, phi} per site, NULL otherwise */
+  const int64_t *clip_sum;
+  int64_t clip_steps;
 } EpochStats;
 
 /* Progress of an epoch on stderr: a bar redrawn in place on a terminal,

@@ -363,6 +363,7 @@ typedef struct Bwd {
   int64_t *T;          /* layer kinds: (gn, C) {m, e} rho_s Qd_{s,c} at global rows */
   int64_t *S;
   int64_t sd, w;
+  int32_t mu; /* unified: the error's multiplier (1 otherwise) */
 } Bwd;
 
 /* Per group: P = sum dh, Q = sum dh z, Sg = sum sign z (dh = g_c dy). */
@@ -411,6 +412,10 @@ static void maxima_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
       put2(b->c2 + 2 * g, nitrt_sneg(nitrt_smul(nitrt_smul(nitrt_smul(rho, rho), rho), sq)));
     else /* - K rho^2 Q / N */
       put2(b->c2 + 2 * g, nitrt_sneg(nitrt_sdiv(nitrt_smul(nitrt_smul(l->k, nitrt_smul(rho, rho)), sq), nitrt_sint(nn))));
+    if (b->mu != 1) { /* unified: times sint(mu), last */
+      put2(b->c1 + 2 * g, nitrt_smul(get2(b->c1 + 2 * g), nitrt_sint(b->mu)));
+      put2(b->c2 + 2 * g, nitrt_smul(get2(b->c2 + 2 * g), nitrt_sint(b->mu)));
+    }
   }
 }
 
@@ -459,9 +464,16 @@ static void dx_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
 int32_t nitrt_norm_backward(const NitCtx *ctx, const int64_t *desc, int64_t n, const int8_t *v, int32_t s_x,
                             const int64_t *st, const int8_t *gamma, int32_t s_g, const int8_t *dy, int32_t s_e,
                             int64_t *scratch, int64_t *S, int64_t *dbeta, int64_t *dgamma, int32_t *s_dgamma) {
+  return nitrt_norm_backward_mu(ctx, desc, n, v, s_x, st, gamma, s_g, dy, s_e, scratch, S, dbeta, dgamma, s_dgamma, 1);
+}
+
+int32_t nitrt_norm_backward_mu(const NitCtx *ctx, const int64_t *desc, int64_t n, const int8_t *v, int32_t s_x,
+                               const int64_t *st, const int8_t *gamma, int32_t s_g, const int8_t *dy, int32_t s_e,
+                               int64_t *scratch, int64_t *S, int64_t *dbeta, int64_t *dgamma, int32_t *s_dgamma,
+                               int32_t mu) {
   Norm l = describe(ctx, desc, n);
   int64_t ng = l.ng;
-  Bwd b = {&l, v, gamma, dy, st, NULL, NULL, NULL, NULL, NULL, NULL, NULL, dbeta, NULL, NULL, NULL, S, 0, 0};
+  Bwd b = {&l, v, gamma, dy, st, NULL, NULL, NULL, NULL, NULL, NULL, NULL, dbeta, NULL, NULL, NULL, S, 0, 0, mu};
   b.P = scratch, b.Q = b.P + ng, b.Sg = b.Q + ng, b.c1 = b.Sg + ng, b.c2 = b.c1 + 2 * ng;
   b.tmax = (uint64_t *)(b.c2 + 2 * ng), b.umax = b.tmax + ng, b.dg = (int64_t *)(b.umax + ng);
   b.qd = b.dg + 2 * l.c, b.T = b.qd + l.c;
@@ -484,6 +496,11 @@ int32_t nitrt_norm_backward(const NitCtx *ctx, const int64_t *desc, int64_t n, c
       put2(b.dg + 2 * c, dg);
     }
   }
+  if (mu != 1) /* unified: dbeta exactly, dgamma with smul, after the sums */
+    for (int64_t c = 0; c < l.c; c++) {
+      dbeta[c] *= mu;
+      put2(b.dg + 2 * c, nitrt_smul(get2(b.dg + 2 * c), nitrt_sint(mu)));
+    }
   Lin Lg = {0, 0, 0};
   for (int64_t c = 0; c < l.c; c++) see(&Lg, get2(b.dg + 2 * c), s_e, 1);
   int64_t wg = common(&Lg);

@@ -143,6 +143,19 @@ void nitrt_log_epoch(FILE *f, const EpochStats *s) {
     }
     fputc(']', f);
   }
+  if (s->clip_sum) { /* unified: per DSGC site the epoch's mean d_c and phi and the held level */
+    fputs(",\"clip\":[", f);
+    for (int32_t k = 0; k < s->model->nsites; k++) {
+      int32_t st[4];
+      char d1[32], d2[32];
+      memcpy(st, (const uint8_t *)s->params + s->model->clip_off + 16 * k, sizeof st);
+      int64_t n = s->clip_steps > 0 ? s->clip_steps : 1;
+      fprintf(f, "%s{\"dc\":%s,\"phi\":%s,\"level\":%d}", k ? "," : "",
+              nitrt_fmt_dec(d1, nitrt_ratio(s->clip_sum[2 * k] / n, (int64_t)1 << 30, 6), 6),
+              nitrt_fmt_dec(d2, nitrt_ratio(s->clip_sum[2 * k + 1] / n, (int64_t)1 << 30, 6), 6), (int)st[0] - 1);
+    }
+    fputc(']', f);
+  }
   if (s->best) fputs(",\"saved_best\":true", f);
   fputs("}\n", f);
 }
@@ -376,6 +389,17 @@ void nitrt_print_recipe(FILE *f, const RunRecipe *r, const NitRecipe *k) {
       if (k->kind == NIT_RECIPE_SHIFTQUANT && k->groups >= 0 && k->groups < NIT_GROUPS_COUNT)
         fprintf(f, "; error groups %s (SQ_%d)", nit_groups_names[k->groups], k->bits_grad);
       fprintf(f, "\n");
+      if (k->kind == NIT_RECIPE_UNIFIED) { /* compiled in: the clip and the learning-rate scaling */
+        char a[32], b[32];
+        if (k->clip && k->clip_grid >= 0 && k->clip_grid < NIT_GRID_COUNT)
+          fprintf(f, "        clip cosine(every=%lld, range=%d, grid=%s)", (long long)k->clip_every, k->clip_range,
+                  nit_grid_names[k->clip_grid]);
+        else fprintf(f, "        clip off");
+        if (k->lrscale)
+          fprintf(f, "; lrscale exp(alpha=%s, beta=%s)\n", nitrt_fmt_decimal(a, k->lrs_alpha_n, k->lrs_alpha_f),
+                  nitrt_fmt_decimal(b, k->lrs_beta_n, k->lrs_beta_f));
+        else fprintf(f, "; lrscale off\n");
+      }
     }
     if (l->kind == NIT_LR_COSINE)
       fprintf(f, "        lr cosine(%s, period=%d, min=%s)", nitrt_fmt_decimal(d, l->n[0], l->f[0]), l->period,

@@ -260,6 +260,7 @@ int nitrt_cmd_train(const Options *o) {
   memset(&ck, 0, sizeof ck);
   Dataset train = {0}, test = {0};
   FILE *log = NULL;
+  int64_t *clip_sum = NULL; /* unified: the epoch's sums of every site's d_c and phi (the JSON log) */
   int rc = -1;
   if (nitrt_run_check_model(m)) goto out;
   if (nitrt_run_alloc(&u, m, o->threads)) goto out;
@@ -401,6 +402,8 @@ int nitrt_cmd_train(const Options *o) {
   catch_signals();
   int64_t saved_at = -1; /* steps of the epoch in progress that --save holds (-1: none) */
   int32_t stop = 0;      /* the signal every rank stops at, agreed after each step */
+  if (m->clip_off >= 0 && m->nsites > 0 && !(clip_sum = nitrt_alloc(sizeof(int64_t) * 2 * (size_t)m->nsites)))
+    goto out;
   for (int32_t e = (int32_t)start + 1; e <= u.r.epochs; e++) {
     int64_t t0 = nitrt_now_ns();
     int32_t mu = nitrt_mu_for_epoch(&u.r, e);
@@ -415,6 +418,8 @@ int nitrt_cmd_train(const Options *o) {
     s.model = m;
     s.params = u.params;
     s.mu = mu;
+    s.clip_sum = clip_sum;
+    for (int32_t k = 0; clip_sum && k < 2 * m->nsites; k++) clip_sum[k] = 0;
     /* the epoch's counts: this rank's slices in this run, summed over the
        ranks at the end, plus those of the steps done before a resume */
     int64_t count[2] = {0, 0}; /* correct, loss */
@@ -437,6 +442,13 @@ int nitrt_cmd_train(const Options *o) {
       nitrt_mpi_shard(&c, n, lo);
       m->train_step(&c, u.xb, u.yb);
       step++;
+      for (int32_t k = 0; clip_sum && k < m->nsites; k++) { /* {l* + 1, s*, dq, phi} per site */
+        int32_t st[4];
+        memcpy(st, (const uint8_t *)u.params + m->clip_off + 16 * k, sizeof st);
+        clip_sum[2 * k] += st[2];
+        clip_sum[2 * k + 1] += st[3];
+      }
+      s.clip_steps += clip_sum != NULL;
       int64_t bl = 0;
       for (int64_t k = 0; k < hi - lo; k++) {
         const int8_t *z = u.logits + k * m->classes;
@@ -541,5 +553,6 @@ out:
   nitrt_data_free(&test);
   nitrt_ckpt_free(&ck);
   nitrt_run_free(&u);
+  free(clip_sum);
   return rc;
 }

@@ -7,6 +7,9 @@
 #                     views, table softmax, SGD) against the reference
 #   codegen_diff_shiftquant  COUNT/4 networks of recipe shiftquant (widths
 #                     2..8, SQ_b with channel, sample and tensor groups)
+#   codegen_diff_unified  COUNT/4 networks of recipe unified (clip searches
+#                     every 1..3 steps on both grids or clip off, lrscale on
+#                     or off, error widths 2..8)
 #   codegen_diff_<k>  the same with the portable GEMM kernels forced
 #                     (NITC_GEMM=generic, lanes, plain), fewer networks, and
 #                     no error-buffer sharing, so every error is compared
@@ -70,6 +73,12 @@ add_test(NAME codegen_diff_shiftquant
   COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} 21 ${CG_GH_COUNT})
 set_tests_properties(codegen_diff_shiftquant PROPERTIES TIMEOUT 900
   ENVIRONMENT "NITC_DIFF_RECIPE=shiftquant;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
+
+# Recipe unified: the error-site kernel, the multipliers and phi.
+add_test(NAME codegen_diff_unified
+  COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} 31 ${CG_GH_COUNT})
+set_tests_properties(codegen_diff_unified PROPERTIES TIMEOUT 900
+  ENVIRONMENT "NITC_DIFF_RECIPE=unified;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
 
 set(CG_KIND_SEED 2)
 foreach(kind generic lanes plain)

@@ -3,7 +3,7 @@
 # generated code and its runtime are not instrumented, nitc is.
 set(E2E_MODELS mlp)
 if(NOT NITC_SANITIZE)
-  list(APPEND E2E_MODELS lenet5 resnet_tiny lenet5_ghaffari mlp_ln resnet_bn resnet_l1)
+  list(APPEND E2E_MODELS lenet5 resnet_tiny lenet5_ghaffari mlp_ln resnet_bn resnet_l1 lenet5_unified)
 endif()
 foreach(model ${E2E_MODELS})
   add_test(NAME e2e_${model}
@@ -12,3 +12,11 @@ foreach(model ${E2E_MODELS})
             ${PROJECT_BINARY_DIR}/tests/e2e-${model})
   set_tests_properties(e2e_${model} PROPERTIES TIMEOUT 900)
 endforeach()
+# Recipe unified: info, the JSON log's sites, a resume under other settings.
+if(NOT NITC_SANITIZE)
+  add_test(NAME e2e_unified_sites
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/e2e/unified.sh ${PROJECT_BINARY_DIR}
+            ${PROJECT_SOURCE_DIR}/examples/lenet5_unified.nit $<TARGET_FILE:nitrt_mkdata>
+            ${PROJECT_BINARY_DIR}/tests/e2e-unified-sites)
+  set_tests_properties(e2e_unified_sites PROPERTIES TIMEOUT 300)
+endif()

@@ -36,6 +36,14 @@ target_compile_options(test_runtime_s31 PRIVATE ${NITC_WARN})
 target_link_libraries(test_runtime_s31 PRIVATE nitrt_s31 nitref PkgConfig::CHECK)
 add_test(NAME runtime_s31 COMMAND test_runtime_s31)
 set_tests_properties(runtime_s31 PROPERTIES ENVIRONMENT "CK_DEFAULT_TIMEOUT=120")
+
+# The error sites of recipe unified (runtime/clip.c) against the model's
+# golden vectors and the reference, step by step.
+add_executable(test_runtime_clip ${NITRT_TEST_DIR}/test_clip.c)
+target_compile_options(test_runtime_clip PRIVATE ${NITC_WARN})
+target_include_directories(test_runtime_clip PRIVATE ${PROJECT_SOURCE_DIR}/tests/ref)
+target_link_libraries(test_runtime_clip PRIVATE nitrt_s31 nitref PkgConfig::CHECK)
+add_test(NAME runtime_clip COMMAND test_runtime_clip)
 set_tests_properties(runtime_unit PROPERTIES ENVIRONMENT "CK_DEFAULT_TIMEOUT=60")
 
 # No floating point in the runtime: no float/double in its sources ...

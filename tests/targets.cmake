@@ -9,7 +9,8 @@ if(QEMU_AARCH64 AND QEMU_RISCV64 AND "aarch64-linux-gnu" IN_LIST NITRT_TRIPLES
     COMMAND ${PROJECT_SOURCE_DIR}/scripts/fetch-data ${PROJECT_BINARY_DIR}/data)
   set_tests_properties(targets_fetch_mnist PROPERTIES FIXTURES_SETUP mnist TIMEOUT 600)
   # model:samples (the normalization nets are slower per sample under qemu)
-  foreach(entry mlp:12800 lenet5:12800 lenet5_ghaffari:12800 mlp_ln:3200 resnet_bn:320 resnet_l1:320)
+  foreach(entry mlp:12800 lenet5:12800 lenet5_ghaffari:12800 mlp_ln:3200 resnet_bn:320 resnet_l1:320
+                lenet5_unified:12800)
     string(REPLACE ":" ";" entry "${entry}")
     list(GET entry 0 model)
     list(GET entry 1 samples)

@@ -81,6 +81,11 @@ uint64_t cg_fingerprint(const Model *m) {
   if (r->bits_act != 8 || r->bits_weight != 8 || r->bits_grad != 8 || r->kind == NIT_RECIPE_SHIFTQUANT)
     len += snprintf(buf + len, sizeof buf - (size_t)len, ";bits=%d,%d,%d;groups=%d", r->bits_act, r->bits_weight,
                     r->bits_grad, r->groups);
+  if (r->kind == NIT_RECIPE_UNIFIED) /* the held clips mean something only under the same clip and scaling */
+    len += snprintf(buf + len, sizeof buf - (size_t)len, ";clip=%d,%lld,%d,%d;lrscale=%d,%llu/%d,%llu/%d", r->clip,
+                    (long long)r->clip_every, r->clip_range, r->clip_grid, r->lrscale,
+                    (unsigned long long)r->lrs_alpha.n, r->lrs_alpha.f, (unsigned long long)r->lrs_beta.n,
+                    r->lrs_beta.f);
   for (int k = 0; k < len; k++) h = (h ^ (unsigned char)buf[k]) * 0x100000001b3ull;
   return h;
 }
@@ -224,6 +229,15 @@ static Val recipe_value(Cg *g, Ty *t_rec_out) {
   rv[R_bits_weight] = l_i32(g, r->bits_weight);
   rv[R_bits_grad] = l_i32(g, r->bits_grad);
   rv[R_groups] = l_i32(g, r->groups);
+  rv[R_clip] = l_i32(g, r->clip);
+  rv[R_clip_every] = l_i64(g, r->clip_every);
+  rv[R_clip_range] = l_i32(g, r->clip_range);
+  rv[R_clip_grid] = l_i32(g, r->clip_grid);
+  rv[R_lrscale] = l_i32(g, r->lrscale);
+  rv[R_lrs_alpha_n] = l_u64(g, r->lrs_alpha.n);
+  rv[R_lrs_alpha_f] = l_i32(g, r->lrs_alpha.f);
+  rv[R_lrs_beta_n] = l_u64(g, r->lrs_beta.n);
+  rv[R_lrs_beta_f] = l_i32(g, r->lrs_beta.f);
   *t_rec_out = t;
   return LLVMConstNamedStruct(t, rv, R_NFIELDS);
 }
@@ -268,6 +282,8 @@ void emit_descriptor(Cg *g, const CgTarget *t, Val f_train, Val f_fwd) {
   mv[M_cpu] = l_str(g, t->cpu, "cpu");
   mv[M_train_step] = f_train;
   mv[M_forward] = f_fwd;
+  mv[M_nsites] = l_i32(g, g->p->nsites);
+  mv[M_clip_off] = l_i64(g, g->p->clip_off);
   Val v_model = LLVMAddGlobal(g->mod, t_model, "nit_model");
   LLVMSetInitializer(v_model, LLVMConstNamedStruct(t_model, mv, M_NFIELDS));
   LLVMSetGlobalConstant(v_model, 1);

@@ -8,7 +8,8 @@
  *   ctx.c      the NitCtx fields and slab pointers a kernel works with; where
  *              each error goes
  *   par.c      outlined loop bodies run on the runtime's workers (par_for)
- *   round.c    the generator, R(x, k), requantization, exponent alignment
+ *   round.c    the generator, R(x, k), requantization, exponent alignment,
+ *              the error quantizers (unified's through the runtime's kernel)
  *   update.c   the weight update and wide-weight views
  *   sgd.c      masters, their views and the integer SGD (recipes with masters)
  *   loss.c     the integer softmax cross-entropy gradient
@@ -98,6 +99,9 @@ typedef struct Cg {
   Ty ft_rq, ft_linsum3, ft_linsum2, ft_lplan, ft_recip;
   Val f_normf, f_normb; /* the runtime's norm kernels */
   Ty ft_normf, ft_normb;
+  Val f_normb_mu, f_clip, f_clip_phi, f_clip_eta; /* unified: norm backward with mu, the error-site
+                                                   * kernel, phi, eta_p */
+  Ty ft_normb_mu, ft_clip, ft_clip_phi, ft_clip_eta;
   GemmKind gk;   /* micro-kernel of the target's int8 dot products */
   int madd_bits; /* x86 generic kernel: pmaddwd width (128, 256, 512) */
   CgFn f;        /* the function being built */
@@ -159,6 +163,10 @@ Val err_ptr(Cg *g, int i); /* int8 (n, C, H, W) error at node i's output */
  * error of slot s */
 Val get_exp(Cg *g, int i, int which, const char *name);
 void set_exp(Cg *g, int i, int which, Val v);
+/* unified: the multiplier an error carries, in slots beside the exponents;
+ * get_mu is the constant 1 and set_mu does nothing under the other recipes */
+Val get_mu(Cg *g, int i, int which, const char *name);
+void set_mu(Cg *g, int i, int which, Val v);
 Val w8_ptr(Cg *g, const Node *nd);                    /* int8 (view of the) weights */
 Val wraw_ptr(Cg *g, const Node *nd);                  /* stored weights (int8 or int16) */
 Val v_key_for(Cg *g, uint32_t tid, const char *name); /* nit_key(seed, step, tid) */
@@ -233,9 +241,20 @@ Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_i
 Val requant(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key);
 Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key,
                   Val v_fused);
+/* Where an error site is and where its result's multiplier goes (unified):
+ * the site's tid, the wide error's exponent, the multiplier it carries, the
+ * slot (node, which) of the result. Ignored by the other recipes. */
+typedef struct ErrSite {
+  uint32_t tid;
+  Val v_s, v_mu;
+  int node, which;
+} ErrSite;
 /* The recipe's error quantizer EQ at a site: s is the error's per-sample
  * shape (SQ's groups); returns the exponent offset (i32). */
-Val err_quant(Cg *g, bool wide, Val v_acc, Val v_count, const Shape *s, Val v_out, Val v_key, Val v_fused);
+Val err_quant(Cg *g, bool wide, Val v_acc, Val v_count, const Shape *s, Val v_out, Val v_key, Val v_fused,
+              const ErrSite *site);
+void emit_clip_decls(Cg *g); /* unified: the runtime's error-site kernel */
+Val site_phi_eta(Cg *g, int t, Val *v_eta_e); /* unified: eta_p of tensor t (m, and e in *v_eta_e) */
 Val fused_begin(Cg *g);
 void fused_end(Cg *g, Val var_max, Val v_wk);
 Val align_common(Cg *g, Val v_lo, Val v_hi); /* common exponent, from min and max */

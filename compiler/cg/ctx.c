@@ -36,6 +36,18 @@ Val get_exp(Cg *g, int i, int which, const char *name) {
 }
 void set_exp(Cg *g, int i, int which, Val v) { LLVMBuildStore(g->b, v, exp_slot(g, i, which)); }
 
+/* mu slot: the same (node, which) index in the plan's mu area */
+static Val mu_slot(Cg *g, int i, int which) {
+  return l_gep(g, g->t_i32, l_slab(g, g->f.v_work, g->p->mu_off, "mus"), l_i64(g, (int64_t)i * 4 + which), "");
+}
+Val get_mu(Cg *g, int i, int which, const char *name) {
+  if (g->m->recipe.kind != NIT_RECIPE_UNIFIED) return l_i32(g, 1);
+  return LLVMBuildLoad2(g->b, g->t_i32, mu_slot(g, i, which), name);
+}
+void set_mu(Cg *g, int i, int which, Val v) {
+  if (g->m->recipe.kind == NIT_RECIPE_UNIFIED) LLVMBuildStore(g->b, v, mu_slot(g, i, which));
+}
+
 /* int8 pointer to a layer's (int8 view of its) weights */
 Val w8_ptr(Cg *g, const Node *nd) {
   char buf[80];
@@ -95,7 +107,11 @@ bool err_dst(Cg *g, int i, int s, ErrDst *d) {
 void deliver_acc(Cg *g, int i, const ErrDst *d, Val v_e32, bool wide, Val v_s, Val v_fused) {
   Node *src = &g->m->nodes[g->m->nodes[i].in[0]];
   Val v_cnt = l_batch_elems(g, &src->out, "count");
-  Val v_k = err_quant(g, wide, v_e32, v_cnt, &src->out, d->v_ptr, v_key_for(g, NIT_TID_ERR(i), "key.err"), v_fused);
+  /* the multiplier the consumed error carries (unified); a norm layer has
+   * folded it into its coefficients already */
+  Val v_mu = op_is_norm(g->m->nodes[i].op) ? l_i32(g, 1) : get_mu(g, i, 1, "mu.e");
+  ErrSite site = {NIT_TID_ERR(i), v_s, v_mu, d->node, d->which};
+  Val v_k = err_quant(g, wide, v_e32, v_cnt, &src->out, d->v_ptr, v_key_for(g, NIT_TID_ERR(i), "key.err"), v_fused, &site);
   set_exp(g, d->node, d->which, l_add(g, v_s, v_k, "s.err"));
 }
 
@@ -107,6 +123,7 @@ void pass_err(Cg *g, const Node *nd, const ErrDst *d, Val v_e, Val v_se, Val v_s
     l_next(g, &L);
   }
   set_exp(g, d->node, d->which, v_se);
+  set_mu(g, d->node, d->which, get_mu(g, (int)(nd - g->m->nodes), 1, "mu.e"));
 }
 
 /* -------------------------------------------------------- step functions */

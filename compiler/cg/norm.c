@@ -43,6 +43,10 @@ void emit_norm_decls(Cg *g) {
   Ty ab[] = {P, P, I64, P, I32, P, P, I32, P, I32, P, P, P, P, P};
   g->ft_normb = LLVMFunctionType(I32, ab, 15, 0);
   g->f_normb = LLVMAddFunction(g->mod, "nitrt_norm_backward", g->ft_normb);
+  if (g->m->recipe.kind != NIT_RECIPE_UNIFIED) return;
+  Ty am[] = {P, P, I64, P, I32, P, P, I32, P, I32, P, P, P, P, P, I32};
+  g->ft_normb_mu = LLVMFunctionType(I32, am, 16, 0);
+  g->f_normb_mu = LLVMAddFunction(g->mod, "nitrt_norm_backward_mu", g->ft_normb_mu);
 }
 
 /* The layer's NIT_NORM_DESC values as an internal constant "<name>.norm". */
@@ -115,8 +119,15 @@ void norm_backward(Cg *g, const LayerIO *io) {
                 v_S,
                 v_dbeta,
                 v_dgamma,
-                var_sdg};
-  Val v_w = l_call(g, g->ft_normb, g->f_normb, args, 15, "norm.dx.W");
+                var_sdg,
+                NULL};
+  Val v_w;
+  if (g->m->recipe.kind == NIT_RECIPE_UNIFIED) { /* the error's multiplier in every coefficient */
+    args[15] = get_mu(g, io->i, 1, "mu.e");
+    v_w = l_call(g, g->ft_normb_mu, g->f_normb_mu, args, 16, "norm.dx.W");
+  } else {
+    v_w = l_call(g, g->ft_normb, g->f_normb, args, 15, "norm.dx.W");
+  }
   if (io->need_in) deliver_acc(g, io->i, &io->d, v_S, true, v_w, NULL);
   sgd_update(g, t, c, v_dgamma, g->t_i64, l_get(g, g->t_i32, var_sdg, "s.dgamma"));
   sgd_update(g, t + 1, c, v_dbeta, g->t_i64, io->v_se);

@@ -241,6 +241,7 @@ void relu_backward(Cg *g, const LayerIO *io) {
   KArgs ka = {io->nd, io->i, NULL, false};
   par_for(g, io->nd->name, g->f.v_n, g->p->maxw, relu_bwd_body, &ka);
   set_exp(g, io->d.node, io->d.which, io->v_se);
+  set_mu(g, io->d.node, io->d.which, get_mu(g, io->i, 1, "mu.e"));
 }
 
 /* The error passes where the element was kept (the same draws as forward). */
@@ -255,6 +256,7 @@ void dropout_backward(Cg *g, const LayerIO *io) {
   l_store(g, g->t_i8, l_select(g, v_pass, v_ev, LLVMConstNull(g->t_i8), ""), io->d.v_ptr, L.v_i);
   l_next(g, &L);
   set_exp(g, io->d.node, io->d.which, io->v_se);
+  set_mu(g, io->d.node, io->d.which, get_mu(g, io->i, 1, "mu.e"));
 }
 
 void flatten_backward(Cg *g, const LayerIO *io) {
@@ -277,6 +279,7 @@ static void pool_deliver(Cg *g, const LayerIO *io, Val v_acc, Val v_s) {
   l_store(g, g->t_i8, l_trunc(g, l_load(g, g->t_i32, v_acc, L.v_i, "e"), g->t_i8, "e8"), io->d.v_ptr, L.v_i);
   l_next(g, &L);
   set_exp(g, io->d.node, io->d.which, v_s);
+  set_mu(g, io->d.node, io->d.which, get_mu(g, io->i, 1, "mu.e"));
 }
 
 /* Each output error goes to the first maximum of its window. */
@@ -286,6 +289,7 @@ void maxpool_backward(Cg *g, const LayerIO *io) {
     KArgs ka = {nd, io->i, NULL, false};
     par_for(g, nd->name, g->f.v_n, g->p->maxw, maxpool_bwd_body, &ka);
     set_exp(g, io->d.node, io->d.which, io->v_se);
+    set_mu(g, io->d.node, io->d.which, get_mu(g, io->i, 1, "mu.e"));
     return;
   }
   Val v_acc = acc_ptr(g);

@@ -475,10 +475,105 @@ static Val requant_sq(Cg *g, bool wide, Val v_acc, const Shape *s, Val v_out, Va
   return v_base;
 }
 
+/* Unified's EQ (docs/recipes.md, "The unified recipe"): the runtime's
+ * error-site kernel, CQ with the site's held clip at a DSGC site, RQ_{b_g}
+ * (err mode) elsewhere, the carried multiplier applied as it loads the
+ * wide error. The kernel's description of the site is a constant
+ * "site.<tid>"; its result's multiplier goes to the site's slot, its d_c and
+ * phi to the site's state in the params slab. */
+/* A decimal (alpha <= 1000 or beta <= 1) in Q16 or Q30: (2 N 2^q + 10^f)
+ * div (2 10^f); N 2^(q+1) stays below 2^62 for both. */
+static int64_t dec_q(Dec d, int q) {
+  uint64_t p10 = 1;
+  for (int i = 0; i < d.f; i++) p10 *= 10;
+  return (int64_t)(((d.n << (q + 1)) + p10) / (2 * p10));
+}
+
+void emit_clip_decls(Cg *g) {
+  if (g->m->recipe.kind != NIT_RECIPE_UNIFIED) return;
+  Ty P = g->t_ptr, I32 = g->t_i32, I64 = g->t_i64;
+  Ty ac[] = {P, P, I64, I64, P, I32, I64, I32, I32, P, P, P, P};
+  g->ft_clip = LLVMFunctionType(I32, ac, 13, 0);
+  g->f_clip = LLVMAddFunction(g->mod, "nitrt_clip_site", g->ft_clip);
+  Ty ap[] = {I32, I64, I64};
+  g->ft_clip_phi = LLVMFunctionType(I64, ap, 3, 0);
+  g->f_clip_phi = LLVMAddFunction(g->mod, "nitrt_clip_phi", g->ft_clip_phi);
+  Ty ae[] = {I64, I32, I64, P};
+  g->ft_clip_eta = LLVMFunctionType(g->t_void, ae, 4, 0);
+  g->f_clip_eta = LLVMAddFunction(g->mod, "nitrt_clip_eta", g->ft_clip_eta);
+}
+
+/* eta_p = smul(eta, snorm(phi, -30)) of parameter tensor t (spec §6.3):
+ * phi of the DSGC site of its node this step; eta alone when it has none. */
+Val site_phi_eta(Cg *g, int t, Val *v_eta_e) {
+  const Node *owner;
+  plan_ptensor(g->m, t, &owner);
+  int k = g->p->node_site[owner - g->m->nodes];
+  Val v_eta_m = ctx_field(g, CTX_eta_m, g->t_i64, "eta.m");
+  Val v_e = ctx_field(g, CTX_eta_e, g->t_i32, "eta.e");
+  if (k < 0) {
+    *v_eta_e = l_sext(g, v_e, g->t_i64, "");
+    return v_eta_m;
+  }
+  Val v_phi = l_sext(g, l_load(g, g->t_i32, l_slab(g, g->f.v_params, g->p->clip_off + 16 * k, "clip.state"),
+                               l_i64(g, 3), "phi"), g->t_i64, "phi64");
+  Val var = l_var(g, LLVMArrayType(g->t_i64, 2), "eta.p", NULL);
+  Val args[] = {v_eta_m, v_e, v_phi, var};
+  l_call(g, g->ft_clip_eta, g->f_clip_eta, args, 4, "");
+  *v_eta_e = l_load(g, g->t_i64, var, l_i64(g, 1), "eta.p.e");
+  return l_load(g, g->t_i64, var, l_i64(g, 0), "eta.p.m");
+}
+
+static Val clip_site(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_key, const ErrSite *site) {
+  const Recipe *r = &g->m->recipe;
+  const Plan *p = g->p;
+  int k = 0;
+  while (k < p->nsites && p->site_tid[k] != site->tid) k++;
+  bool dsgc = k < p->nsites;
+  char buf[64];
+  snprintf(buf, sizeof buf, "site.%08x", site->tid);
+  Val v_d = LLVMGetNamedGlobal(g->mod, buf);
+  if (!v_d) {
+    int64_t d[NIT_CLIP_DESC];
+    d[NIT_CLIP_SITE] = dsgc, d[NIT_CLIP_ON] = r->clip, d[NIT_CLIP_EVERY] = r->clip_every;
+    d[NIT_CLIP_RANGE] = r->clip_range, d[NIT_CLIP_GRID] = r->clip_grid, d[NIT_CLIP_BITS] = r->bits_grad;
+    d[NIT_CLIP_MODE] = r->err_round;
+    Val v[NIT_CLIP_DESC];
+    for (int j = 0; j < NIT_CLIP_DESC; j++) v[j] = l_i64(g, d[j]);
+    v_d = LLVMAddGlobal(g->mod, LLVMArrayType(g->t_i64, NIT_CLIP_DESC), buf);
+    LLVMSetInitializer(v_d, LLVMConstArray2(g->t_i64, v, NIT_CLIP_DESC));
+    LLVMSetGlobalConstant(v_d, 1);
+    LLVMSetLinkage(v_d, LLVMInternalLinkage);
+  }
+  /* the state {l* + 1, s*, dq, phi} of a DSGC site; a scratch one otherwise */
+  Val v_scr = l_slab(g, g->f.v_work, p->clip.off, "clip.scratch");
+  Val v_io = l_slab(g, g->f.v_work, p->clip.off + p->clip.bytes - 16, "clip.io"); /* i32 {mu, dq, x, x} */
+  Val v_st = dsgc ? l_slab(g, g->f.v_params, p->clip_off + 16 * k, "clip.state") : l_gep(g, g->t_i32, v_io, l_i64(g, 2), "");
+  Val args[] = {v_d,    v_st,      g->f.v_step,      v_key,
+                v_acc,  l_i32(g, wide), v_count, site->v_mu,
+                site->v_s, v_out, v_io, l_gep(g, g->t_i32, v_io, l_i64(g, 1), "clip.dq"),
+                v_scr};
+  Val v_k = l_call(g, g->ft_clip, g->f_clip, args, 13, "clip.k");
+  set_mu(g, site->node, site->which, l_load(g, g->t_i32, v_io, l_i64(g, 0), "clip.mu"));
+  if (dsgc) { /* d_c, and phi = max(exp2neg(alpha d_c log2 e), beta) or 1 */
+    Val v_dq = l_load(g, g->t_i32, v_io, l_i64(g, 1), "dq");
+    l_store(g, g->t_i32, v_dq, v_st, l_i64(g, 2));
+    Val v_phi = l_i64(g, (int64_t)1 << 30);
+    if (r->lrscale) {
+      Val pargs[] = {v_dq, l_i64(g, dec_q(r->lrs_alpha, 16)), l_i64(g, dec_q(r->lrs_beta, 30))};
+      v_phi = l_call(g, g->ft_clip_phi, g->f_clip_phi, pargs, 3, "phi");
+    }
+    l_store(g, g->t_i32, l_trunc(g, v_phi, g->t_i32, ""), v_st, l_i64(g, 3));
+  }
+  return v_k;
+}
+
 /* EQ of the recipe at an error site (docs/recipes.md, "Error quantizers and
  * sites"): RQ_{b_g} (niti: b_g = 8), or SQ_{b_g} under shiftquant. s: the
  * per-sample shape of the error (its groups). Returns the exponent offset. */
-Val err_quant(Cg *g, bool wide, Val v_acc, Val v_count, const Shape *s, Val v_out, Val v_key, Val v_fused) {
+Val err_quant(Cg *g, bool wide, Val v_acc, Val v_count, const Shape *s, Val v_out, Val v_key, Val v_fused,
+              const ErrSite *site) {
+  if (g->m->recipe.kind == NIT_RECIPE_UNIFIED) return clip_site(g, wide, v_acc, v_count, v_out, v_key, site);
   if (g->m->recipe.kind == NIT_RECIPE_SHIFTQUANT) return requant_sq(g, wide, v_acc, s, v_out, g->f.v_rerr, v_key);
   return requant_fused(g, g->m->recipe.bits_grad, wide, v_acc, v_count, v_out, g->f.v_rerr, v_key, v_fused);
 }

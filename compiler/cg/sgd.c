@@ -242,8 +242,13 @@ void sgd_update(Cg *g, int t, int64_t count, Val v_g, Ty t_g, Val v_sg) {
   Val v_mom_e = l_sext(g, ctx_field(g, CTX_mom_e, g->t_i32, "mom.e"), g->t_i64, "");
   Val v_dec_m = ctx_field(g, CTX_wdecay_m, g->t_i64, "decay.m");
   Val v_dec_e = l_sext(g, ctx_field(g, CTX_wdecay_e, g->t_i32, "decay.e"), g->t_i64, "");
-  Val v_eta_m = ctx_field(g, CTX_eta_m, g->t_i64, "eta.m");
-  Val v_eta_e = l_sext(g, ctx_field(g, CTX_eta_e, g->t_i32, "eta.e"), g->t_i64, "");
+  Val v_eta_m, v_eta_e;
+  if (g->m->recipe.kind == NIT_RECIPE_UNIFIED) { /* times phi of the layer's error site */
+    v_eta_m = site_phi_eta(g, t, &v_eta_e);
+  } else {
+    v_eta_m = ctx_field(g, CTX_eta_m, g->t_i64, "eta.m");
+    v_eta_e = l_sext(g, ctx_field(g, CTX_eta_e, g->t_i32, "eta.e"), g->t_i64, "");
+  }
 
   /* V' = LINCOMB_A((momentum, V, s_V), (1/n, G, s_G), (decay, W, s_W)) */
   Term tv[3] = {

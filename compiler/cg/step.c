@@ -37,6 +37,7 @@ static void emit_helpers(Cg *g) {
   if (g->m->recipe.loss_table) emit_tloss(g);
   emit_sgd_helpers(g);
   emit_norm_decls(g);
+  emit_clip_decls(g);
 }
 
 /* Dense and conv: the GEMM, then one requantization of its accumulators. */
@@ -141,7 +142,11 @@ static void gather(Cg *g, int i) {
     l_set(g, var_lo, l_select(g, v_none, l_i32(g, 0), l_get(g, g->t_i32, var_lo, ""), ""));
     l_set(g, var_hi, l_select(g, v_none, l_i32(g, 0), l_get(g, g->t_i32, var_hi, ""), ""));
   }
-  Val v_s = align_common(g, l_get(g, g->t_i32, var_lo, "lo"), l_get(g, g->t_i32, var_hi, "hi"));
+  bool uni = m->recipe.kind == NIT_RECIPE_UNIFIED;
+  Val v_s = uni /* operands v mu: the guard is 44 (docs/recipes.md, "The unified recipe") */
+                ? l_smax(g, l_get(g, g->t_i32, var_lo, "lo"), l_sub(g, l_get(g, g->t_i32, var_hi, "hi"), l_i32(g, 44), ""),
+                         "s.common")
+                : align_common(g, l_get(g, g->t_i32, var_lo, "lo"), l_get(g, g->t_i32, var_hi, "hi"));
   Val v_acc = acc2_ptr(g);
   l_zero(g, g->t_i64, v_acc, v_cnt);
   Loop Lt = l_for(g, l_i64(g, 0), l_i64(g, nt), "t");
@@ -154,13 +159,20 @@ static void gather(Cg *g, int i) {
     v_use = LLVMBuildAnd(g->b, v_use, LLVMBuildNot(g->b, v_zero, ""), "use.live");
     v_d = l_select(g, v_use, v_d, l_i64(g, 0), "d.live");
   }
+  Val v_mut = NULL;
+  if (uni)
+    v_mut = l_sext(g, l_load(g, g->t_i32, l_slab(g, g->f.v_work, g->p->mu_off, "mus"),
+                             l_load(g, g->t_i64, v_tslots, Lt.v_i, "slot"), "mu.ein"), g->t_i64, "mu64");
   Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
-  Val v_x = LLVMBuildShl(g->b, l_sext(g, l_load(g, g->t_i8, v_src, L.v_i, "e"), g->t_i64, ""), v_d, "");
+  Val v_e8 = l_sext(g, l_load(g, g->t_i8, v_src, L.v_i, "e"), g->t_i64, "");
+  if (uni) v_e8 = l_mul(g, v_e8, v_mut, "e.mu");
+  Val v_x = LLVMBuildShl(g->b, v_e8, v_d, "");
   Val v_old = l_load(g, g->t_i64, v_acc, L.v_i, "");
   l_store(g, g->t_i64, l_add(g, v_old, l_select(g, v_use, v_x, l_i64(g, 0), ""), ""), v_acc, L.v_i);
   l_next(g, &L);
   l_next(g, &Lt);
-  Val v_k = err_quant(g, true, v_acc, v_cnt, &nd->out, err_ptr(g, i), v_key_for(g, NIT_TID_SUM(i), "key.sum"), NULL);
+  ErrSite site = {NIT_TID_SUM(i), v_s, l_i32(g, 1), i, 1};
+  Val v_k = err_quant(g, true, v_acc, v_cnt, &nd->out, err_ptr(g, i), v_key_for(g, NIT_TID_SUM(i), "key.sum"), NULL, &site);
   set_exp(g, i, 1, l_add(g, v_s, v_k, "s.err"));
 }
 
@@ -183,6 +195,13 @@ static void weighted_backward(Cg *g, const LayerIO *io) {
   /* data parallel: the exact sum of every rank's gradient, then the same
    * update on every rank (the width was chosen for the global batch) */
   l_allsum(g, v_g, l_i64(g, nd->nweights), nd->acc64_grad ? 8 : 4);
+  if (g->m->recipe.kind == NIT_RECIPE_UNIFIED) { /* the error's multiplier, exactly (int64 sums) */
+    NIT_ASSERT(nd->acc64_grad);
+    Val v_mu = l_sext(g, get_mu(g, i, 1, "mu.e"), g->t_i64, "mu64");
+    Loop L = l_for(g, l_i64(g, 0), l_i64(g, nd->nweights), "j");
+    l_store(g, g->t_i64, l_mul(g, l_load(g, g->t_i64, v_g, L.v_i, "g"), v_mu, "g.mu"), v_g, L.v_i);
+    l_next(g, &L);
+  }
   if (g->m->recipe.kind != NIT_RECIPE_NITI)
     sgd_update(g, nd->param, nd->nweights, v_g, t_g, l_add(g, get_exp(g, nd->in[0], 0, "s.x"), io->v_se, "s.g32"));
   else update_weights(g, i, v_g, v_w, t_g);
@@ -266,7 +285,9 @@ static void emit_step(Cg *g, bool train) {
       Val targs[] = {args[0], args[1], args[2], args[3], acc_ptr(g)};
       Val v_s = l_call(g, g->ft_tloss, g->f_tloss, targs, 5, "s.e32");
       Shape cls = {m->classes, 1, 1};
-      Val v_k = err_quant(g, true, acc_ptr(g), l_mul(g, g->f.v_n, l_i64(g, m->classes), "count"), &cls, args[4], args[6], NULL);
+      ErrSite site = {NIT_TID_LOSS, v_s, l_i32(g, 1), o, 1};
+      Val v_k = err_quant(g, true, acc_ptr(g), l_mul(g, g->f.v_n, l_i64(g, m->classes), "count"), &cls, args[4], args[6], NULL,
+                          &site);
       set_exp(g, o, 1, l_add(g, v_s, v_k, "s.loss"));
     } else {
       Val largs[] = {args[0], args[1], args[2], args[3], args[4], args[5], args[6],

@@ -19,6 +19,10 @@
  * gennet SEED COUNT OUTDIR shiftquant: the same networks under recipe
  * shiftquant, with random widths (act, weight, grad in 2..8, grad mostly 4)
  * and error groups (channel, sample, tensor).
+ *
+ * gennet SEED COUNT OUTDIR unified: the same networks under recipe unified,
+ * with the clip searching every 1 to 3 steps (or clip off), either grid,
+ * ranges 1..8, lrscale on (random alpha, beta) or off, errors mostly 8 bits.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -37,6 +41,7 @@ static int pick(int lo, int hi) { /* uniform in [lo, hi] */
 
 static int ghaffari;   /* generate networks of a recipe with masters */
 static int shiftquant; /* ... of recipe shiftquant (implies ghaffari) */
+static int unified;    /* ... of recipe unified (implies ghaffari) */
 
 /* A normalization layer with random arguments (ghaffari only): its kind
  * ("batchnorm", ...) and its arguments (", eps=0.001, k=1" or ""). */
@@ -150,12 +155,20 @@ static int gen(FILE *f, int id, int *batch_out, int *bits_out) {
     fprintf(f,
             "    dense(%d)\n}\n\ntrain {\n    recipe %s\n    batch %d\n    master %s\n    momentum %s\n"
             "    decay %s\n    rounding act=%s err=%s grad=%s view=%s update=%s\n",
-            classes, shiftquant ? "shiftquant" : "ghaffari", batch, pick(0, 1) ? "int16" : "int32",
+            classes, shiftquant ? "shiftquant" : unified ? "unified" : "ghaffari", batch, pick(0, 1) ? "int16" : "int32",
             (const char *[]){"0", "0.5", "0.9"}[pick(0, 2)], (const char *[]){"off", "0.0005", "0.01"}[pick(0, 2)],
             rn[pick(0, 2)], rn[pick(0, 2)], rn[pick(0, 2)], rn[pick(0, 2)], rn[pick(0, 2)]);
     if (shiftquant) /* widths: mostly the paper's 4-bit errors, any of 2..8 */
       fprintf(f, "    bits act=%d weight=%d grad=%d\n    groups %s\n", pick(0, 1) ? 8 : pick(2, 8),
               pick(0, 1) ? 8 : pick(2, 8), pick(0, 1) ? 4 : pick(2, 8), nit_groups_names[pick(0, 2)]);
+    if (unified) { /* short periods, so a 2..5-step run both searches and holds */
+      if (pick(0, 5)) fprintf(f, "    clip cosine(every=%d, range=%d, grid=%s)\n", pick(1, 3), pick(1, 8),
+                              nit_grid_names[pick(0, 2) == 0]);
+      else fprintf(f, "    clip off\n");
+      if (pick(0, 3)) fprintf(f, "    lrscale exp(alpha=%d, beta=0.%d)\n", pick(1, 40), pick(1, 9));
+      else fprintf(f, "    lrscale off\n");
+      if (!pick(0, 4)) fprintf(f, "    bits grad=%d\n", pick(2, 7));
+    }
     fprintf(f, "}\n");
   }
   *batch_out = batch;
@@ -164,12 +177,14 @@ static int gen(FILE *f, int id, int *batch_out, int *bits_out) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4 && !(argc == 5 && (!strcmp(argv[4], "ghaffari") || !strcmp(argv[4], "shiftquant")))) {
-    fprintf(stderr, "usage: gennet SEED COUNT OUTDIR [ghaffari|shiftquant]\n");
+  if (argc != 4 && !(argc == 5 && (!strcmp(argv[4], "ghaffari") || !strcmp(argv[4], "shiftquant") ||
+                                    !strcmp(argv[4], "unified")))) {
+    fprintf(stderr, "usage: gennet SEED COUNT OUTDIR [ghaffari|shiftquant|unified]\n");
     return 2;
   }
   ghaffari = argc == 5;
   shiftquant = argc == 5 && !strcmp(argv[4], "shiftquant");
+  unified = argc == 5 && !strcmp(argv[4], "unified");
   uint64_t seed = strtoull(argv[1], NULL, 10);
   int count = atoi(argv[2]);
   key = nit_key(seed, 0, 0xC0DE);

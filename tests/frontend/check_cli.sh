@@ -67,18 +67,20 @@ expect 0 'memory: params .* at batch 170$' '' -- --emit shapes --batch 170 "$ex/
 expect 0 '^memory: params 123008 bytes, ' '' -- --emit shapes --weight-bits 12 "$ex/lenet5.nit"
 # recipes: --recipe and --master-bits, and what --emit shapes prints under ghaffari
 expect 0 '--recipe NAME' '' -- --help
-expect 1 '' "^nitc: error: unknown --recipe 'adam' (expected niti, ghaffari or shiftquant)" -- \
+expect 1 '' "^nitc: error: unknown --recipe 'adam' (expected niti, ghaffari, shiftquant or unified)" -- \
   --check --recipe adam "$ex/mlp.nit"
-expect 1 '' "^nitc: error: recipe 'unified' is not implemented yet" -- --check --recipe=unified "$ex/mlp.nit"
+# recipe unified: checked, settings printed, its code generation refused
+expect 1 '' "error: 'update' sets NITI's update bits; recipe unified (--recipe) uses 'lr'" -- \
+  --check --recipe=unified "$ex/mlp.nit"
 expect 1 '' "^nitc: error: --master-bits must be 16 or 32 (got '24')" -- --check --master-bits 24 "$ex/mlp.nit"
-expect 1 '' "^nitc: error: --master-bits sets the masters of recipes ghaffari and shiftquant; recipe niti uses --weight-bits" -- \
+expect 1 '' "^nitc: error: --master-bits sets the masters of recipes ghaffari, shiftquant and unified; recipe niti uses --weight-bits" -- \
   --check --master-bits 32 "$ex/mlp.nit"
 expect 1 '' "error: 'update' sets NITI's update bits; recipe ghaffari (--recipe) uses 'lr'" -- \
   --check --recipe ghaffari "$ex/mlp.nit"
 expect 0 '^recipe: niti, data ' '' -- --emit shapes "$ex/lenet5.nit"
 printf 'model bn {\n    input x[1, 28, 28]\n    output y(10)\n    conv c1(8, kernel=3, pad=1)\n    batchnorm\n    relu\n    flatten\n    dense f(32)\n    layernorm(eps=0.001)\n    dense(10)\n}\n' >"$tmp/bn.nit"
 printf 'train {\n    recipe ghaffari\n    lr cosine(0.1, period=4)\n    warmup 100\n}\n' | cat "$tmp/bn.nit" - >"$tmp/bn_g.nit"
-expect 1 '' "bn.nit:5:5: error: batchnorm needs a recipe with a learning rate: ghaffari or shiftquant" -- \
+expect 1 '' "bn.nit:5:5: error: batchnorm needs a recipe with a learning rate: ghaffari, shiftquant or unified" -- \
   --check "$tmp/bn.nit"
 expect 0 '' '' -- --check --recipe ghaffari "$tmp/bn.nit"
 expect 0 '' '' -- --check "$tmp/bn_g.nit"
@@ -116,10 +118,28 @@ expect 0 'master int16, bits act=4 weight=4 grad=6, groups sample, loss' '' -- -
 expect 0 'master int16, bits act=8 weight=8 grad=3, loss' '' -- --emit shapes --grad-bits=3 "$tmp/bn_g.nit"
 expect 1 '' "^nitc: error: --grad-bits must be an integer in 2..8 (got '9')" -- --check --grad-bits 9 "$tmp/bn_s.nit"
 expect 1 '' "^nitc: error: --grad-bits must be an integer in 2..8 (got '1')" -- --check --grad-bits 1 "$tmp/bn_s.nit"
-expect 1 '' "^nitc: error: --grad-bits sets the error width of recipes ghaffari and shiftquant; recipe niti uses 8 bits everywhere" -- \
+expect 1 '' "^nitc: error: --grad-bits sets the error width of recipes ghaffari, shiftquant and unified; recipe niti uses 8 bits everywhere" -- \
   --check --grad-bits 4 "$ex/mlp.nit"
-expect 1 '' "^nitc: error: --grad-bits sets the error width of recipes ghaffari and shiftquant; recipe niti uses 8 bits everywhere" -- \
+expect 1 '' "^nitc: error: --grad-bits sets the error width of recipes ghaffari, shiftquant and unified; recipe niti uses 8 bits everywhere" -- \
   --check --grad-bits 4 --recipe niti "$tmp/bn_s.nit"
+# recipe unified: ghaffari's settings with the forward sites rounding to
+# nearest, the clip and lrscale settings printed; the IR calls the runtime's
+# error-site kernel and the norm backward with the multiplier
+printf 'train {\n    recipe unified\n}\n' | cat "$tmp/bn.nit" - >"$tmp/bn_u.nit"
+u_line='^        unified: lr 0.01, momentum 0.9, decay 0.0005, master int16, bits act=8 weight=8 grad=8, clip cosine(every=100, range=4, grid=eighth), lrscale exp(alpha=20, beta=0.1), loss softmax_ce(exp=table), holdout 0$'
+expect 0 '' '' -- --check "$tmp/bn_u.nit"
+expect 0 '^recipe: unified, data "data/mnist", batch 64' '' -- --emit shapes "$tmp/bn_u.nit"
+expect 0 'rounding act=nearest err=stochastic grad=stochastic view=nearest update=stochastic$' '' -- \
+  --emit shapes "$tmp/bn_u.nit"
+expect 0 "$u_line" '' -- --emit shapes "$tmp/bn_u.nit"
+expect 0 "$u_line" '' -- --emit shapes --recipe unified "$tmp/bn.nit"
+printf 'train {\n    recipe unified\n    clip off\n    lrscale off\n}\n' | cat "$tmp/bn.nit" - >"$tmp/bn_u0.nit"
+expect 0 'grad=8, clip off, lrscale off, loss' '' -- --emit shapes "$tmp/bn_u0.nit"
+expect 0 '' '' -- "$tmp/bn_u.nit" --emit llvm -O0 -o "$tmp/bn_u.ll"
+grep -q 'call i32 @nitrt_clip_site' "$tmp/bn_u.ll" || { echo "FAIL no error-site kernel call in the IR"; fail=1; }
+grep -q 'call i32 @nitrt_norm_backward_mu' "$tmp/bn_u.ll" || { echo "FAIL no norm backward with mu in the IR"; fail=1; }
+expect 1 '' "bn_u.nit:13:12: error: recipe unified cannot train data-parallel yet (--mpi" -- \
+  "$tmp/bn_u.nit" --mpi -o "$tmp/bn_u"
 # sub-8-bit errors: the error buffers' memory is reported (int8, not packed)
 expect 0 '^        error buffers [0-9]* bytes as int8 (4-bit packing, not implemented' '' -- --emit shapes "$ex/resnet_l1.nit"
 # normalization layers are lowered: the IR calls the runtime's norm kernels

@@ -371,12 +371,99 @@ START_TEST(shiftquant_defaults_and_settings) {
   ck_assert_int_eq(m->recipe.bits_grad, 2);
   ck_assert_ptr_null(fe_check_with(tiny, (SemaOverrides){.grad_bits = 4}));
   ck_assert_str_eq(diag_last(),
-                   "--grad-bits sets the error width of recipes ghaffari and shiftquant; recipe niti uses 8 bits "
+                   "--grad-bits sets the error width of recipes ghaffari, shiftquant and unified; recipe niti uses 8 bits "
                    "everywhere");
   snprintf(src, sizeof src, "%strain { recipe shiftquant; groups sample }", tiny);
   ck_assert_ptr_null(fe_check_with(src, (SemaOverrides){.recipe = 1 + NIT_RECIPE_GHAFFARI}));
   ck_assert_str_eq(diag_last(),
                    "'groups' is a setting of recipe shiftquant; recipe ghaffari (--recipe) quantizes errors per tensor");
+}
+END_TEST
+
+/* recipe unified: its defaults (docs/recipes.md, "The unified recipe"), the
+ * clip and lrscale settings, and the same settings refused elsewhere */
+START_TEST(unified_defaults_and_settings) {
+  char src[1024];
+  snprintf(src, sizeof src, "%strain {\n recipe unified\n}\n", tiny);
+  Model *m = fe_check(src);
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  const Recipe *r = &m->recipe;
+  ck_assert_int_eq(r->kind, NIT_RECIPE_UNIFIED);
+  ck_assert_int_eq(r->bits_act, 8);
+  ck_assert_int_eq(r->bits_weight, 8);
+  ck_assert_int_eq(r->bits_grad, 8);
+  ck_assert_int_eq(r->act_round, NIT_ROUND_NEAREST);
+  ck_assert_int_eq(r->view_round, NIT_ROUND_NEAREST);
+  ck_assert_int_eq(r->err_round, NIT_ROUND_STOCHASTIC);
+  ck_assert_int_eq(r->grad_round, NIT_ROUND_STOCHASTIC);
+  ck_assert_int_eq(r->update_round, NIT_ROUND_STOCHASTIC);
+  ck_assert(r->loss_table);
+  ck_assert(r->clip);
+  ck_assert_int_eq(r->clip_every, 100);
+  ck_assert_int_eq(r->clip_range, 4);
+  ck_assert_int_eq(r->clip_grid, NIT_GRID_EIGHTH);
+  ck_assert(r->lrscale);
+  DEC_EQ(r->lrs_alpha, 20, 0);
+  DEC_EQ(r->lrs_beta, 1, 1);
+  /* every argument, and the ones left out keep their defaults */
+  snprintf(src, sizeof src, "%strain { recipe unified; clip cosine(grid=octave, every=1); lrscale exp(beta=0.25) }",
+           tiny);
+  m = fe_check(src);
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  r = &m->recipe;
+  ck_assert_int_eq(r->clip_every, 1);
+  ck_assert_int_eq(r->clip_range, 4);
+  ck_assert_int_eq(r->clip_grid, NIT_GRID_OCTAVE);
+  DEC_EQ(r->lrs_alpha, 20, 0);
+  DEC_EQ(r->lrs_beta, 25, 2);
+  snprintf(src, sizeof src, "%strain { recipe unified; clip cosine(range=8); lrscale exp(alpha=1000, beta=1) }",
+           tiny);
+  m = fe_check(src);
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  ck_assert_int_eq(m->recipe.clip_range, 8);
+  DEC_EQ(m->recipe.lrs_alpha, 1000, 0);
+  DEC_EQ(m->recipe.lrs_beta, 1, 0);
+  snprintf(src, sizeof src, "%strain { recipe unified; clip off; lrscale off; bits grad=4 }", tiny);
+  m = fe_check(src);
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  ck_assert(!m->recipe.clip);
+  ck_assert(!m->recipe.lrscale);
+  ck_assert_int_eq(m->recipe.bits_grad, 4);
+  snprintf(src, sizeof src, "%strain { recipe unified; clip cosine; lrscale exp }", tiny);
+  m = fe_check(src);
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  ck_assert(m->recipe.clip && m->recipe.lrscale);
+  /* --recipe unified: its defaults over a file without a train block */
+  m = fe_check_with(tiny, (SemaOverrides){.recipe = 1 + NIT_RECIPE_UNIFIED});
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  ck_assert_int_eq(m->recipe.kind, NIT_RECIPE_UNIFIED);
+  ck_assert(m->recipe.clip);
+  /* the errors */
+  static const struct {
+    const char *body, *msg;
+  } bad[] = {
+      {"clip off", "'clip' is a setting of recipe unified; recipe niti does not clip errors"},
+      {"recipe shiftquant; lrscale off",
+       "'lrscale' is a setting of recipe unified; recipe shiftquant uses one learning rate for every layer"},
+      {"recipe unified; clip cosine(every=0)", "the clip period (steps) must be in 1..2147483647 (got 0)"},
+      {"recipe unified; clip cosine(range=0)", "the clip range (octaves) must be in 1..8 (got 0)"},
+      {"recipe unified; clip cosine(grid=fine)", "unknown clip grid 'fine' (expected eighth or octave)"},
+      {"recipe unified; clip cosine(4)", "cosine takes its arguments by name (every, range and grid), found an integer"},
+      {"recipe unified; clip cosine(every=2, every=3)", "argument 'every' is given twice"},
+      {"recipe unified; clip mse", "unknown clip setting 'mse' (expected off or cosine(every=P, range=R, grid=G))"},
+      {"recipe unified; clip 3", "expected off or cosine(every=P, range=R, grid=G), found an integer"},
+      {"recipe unified; lrscale exp(alpha=1001)", "alpha must be in (0, 1000] (got 1001)"},
+      {"recipe unified; lrscale exp(beta=0)", "beta must be in (0, 1] (got 0)"},
+      {"recipe unified; lrscale exp(gamma=1)", "exp has no argument 'gamma'; its arguments are: alpha and beta"},
+      {"recipe unified; lrscale on", "unknown lrscale setting 'on' (expected off or exp(alpha=A, beta=B))"},
+      {"recipe unified; groups sample", "'groups' is a setting of recipe shiftquant; recipe unified quantizes errors per tensor"},
+      {"recipe unified; update bits(3)", "'update' sets NITI's update bits; recipe unified uses 'lr'"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    snprintf(src, sizeof src, "%strain { %s }", tiny, bad[i].body);
+    ck_assert_msg(fe_check(src) == NULL, "accepted: %s", bad[i].body);
+    ck_assert_str_eq(diag_last(), bad[i].msg);
+  }
 }
 END_TEST
 
@@ -400,10 +487,10 @@ START_TEST(recipe_override) {
   /* --recipe niti over a ghaffari file: its settings are errors */
   snprintf(src, sizeof src, "%strain { recipe ghaffari; lr 0.5 }", tiny);
   ck_assert_ptr_null(fe_check_with(src, (SemaOverrides){.recipe = 1 + NIT_RECIPE_NITI}));
-  ck_assert_str_eq(diag_last(), "'lr' is a setting of recipes ghaffari and shiftquant; recipe niti (--recipe) uses 'update'");
+  ck_assert_str_eq(diag_last(), "'lr' is a setting of recipes ghaffari, shiftquant and unified; recipe niti (--recipe) uses 'update'");
   /* the widths of the other recipe */
   ck_assert_ptr_null(fe_check_with(tiny, (SemaOverrides){.master_bits = 16}));
-  ck_assert_str_eq(diag_last(), "--master-bits sets the masters of recipes ghaffari and shiftquant; recipe niti uses --weight-bits");
+  ck_assert_str_eq(diag_last(), "--master-bits sets the masters of recipes ghaffari, shiftquant and unified; recipe niti uses --weight-bits");
   ck_assert_ptr_null(fe_check_with(tiny, (SemaOverrides){.recipe = 1 + NIT_RECIPE_GHAFFARI, .weight_bits = 12}));
   ck_assert_str_eq(diag_last(),
                    "--weight-bits sets NITI's weight accumulation bits; recipe ghaffari uses --master-bits");
@@ -415,23 +502,21 @@ START_TEST(train_setting_errors) {
       {"recipe ghaffari; update bits(3)", "'update' sets NITI's update bits; recipe ghaffari uses 'lr'"},
       {"weights int16; recipe ghaffari",
        "'weights' sets NITI's weight accumulation bits; recipe ghaffari uses 'master'"},
-      {"lr 0.1", "'lr' is a setting of recipes ghaffari and shiftquant; recipe niti uses 'update'"},
-      {"warmup 10", "'warmup' is a setting of recipes ghaffari and shiftquant; recipe niti has no learning rate to warm up"},
-      {"momentum 0.9", "'momentum' is a setting of recipes ghaffari and shiftquant; recipe niti has no momentum"},
-      {"master int16", "'master' is a setting of recipes ghaffari and shiftquant; recipe niti uses 'weights'"},
-      {"bits act=8", "'bits' is a setting of recipes ghaffari and shiftquant; recipe niti uses 8 bits everywhere"},
-      {"rounding update=pseudo", "'rounding update=' is a setting of recipes ghaffari and shiftquant; recipe niti has no masters"},
+      {"lr 0.1", "'lr' is a setting of recipes ghaffari, shiftquant and unified; recipe niti uses 'update'"},
+      {"warmup 10", "'warmup' is a setting of recipes ghaffari, shiftquant and unified; recipe niti has no learning rate to warm up"},
+      {"momentum 0.9", "'momentum' is a setting of recipes ghaffari, shiftquant and unified; recipe niti has no momentum"},
+      {"master int16", "'master' is a setting of recipes ghaffari, shiftquant and unified; recipe niti uses 'weights'"},
+      {"bits act=8", "'bits' is a setting of recipes ghaffari, shiftquant and unified; recipe niti uses 8 bits everywhere"},
+      {"rounding update=pseudo", "'rounding update=' is a setting of recipes ghaffari, shiftquant and unified; recipe niti has no masters"},
       {"recipe ghaffari; decay on",
        "'decay on' is NITI's integer weight decay, valid only under recipe niti; recipe ghaffari takes a decimal, e.g. "
        "decay 0.0005"},
-      {"decay 0.001", "'decay DECIMAL' is the weight decay of recipes ghaffari and shiftquant; recipe niti takes decay on or off"},
+      {"decay 0.001", "'decay DECIMAL' is the weight decay of recipes ghaffari, shiftquant and unified; recipe niti takes decay on or off"},
       {"loss softmax_ce(exp=table)", "the table softmax (exp=table) under recipe niti is not implemented yet"},
       {"recipe ghaffari; loss softmax_ce(exp=niti)", "NITI's softmax (exp=niti) under recipe ghaffari is not implemented yet"},
       {"recipe shiftquant; loss softmax_ce(exp=niti)",
        "NITI's softmax (exp=niti) under recipe shiftquant is not implemented yet"},
-      {"recipe unified", "recipe 'unified' is not implemented yet (docs/status.md)"},
-      {"recipe unified; groups tensor", "recipe 'unified' is not implemented yet (docs/status.md)"},
-      {"recipe sgd", "unknown recipe 'sgd' (expected niti, ghaffari or shiftquant)"},
+      {"recipe sgd", "unknown recipe 'sgd' (expected niti, ghaffari, shiftquant or unified)"},
       {"recipe shiftquant; update bits(3)", "'update' sets NITI's update bits; recipe shiftquant uses 'lr'"},
       {"recipe shiftquant; weights int8",
        "'weights' sets NITI's weight accumulation bits; recipe shiftquant uses 'master'"},
@@ -617,11 +702,11 @@ START_TEST(errors_are_reported) {
       {"model m { input x[4]; output y(2); let a = relu(x) + relu(x); dense(2) }", NULL},
       /* normalization layers need a recipe with a learning rate */
       {"model m { input x[4]; output y(2); batchnorm; dense(2) }",
-       "batchnorm needs a recipe with a learning rate: ghaffari or shiftquant"},
+       "batchnorm needs a recipe with a learning rate: ghaffari, shiftquant or unified"},
       {"model m { input x[4]; output y(2); let a = l1norm(x); dense(2) }",
-       "l1norm needs a recipe with a learning rate: ghaffari or shiftquant"},
+       "l1norm needs a recipe with a learning rate: ghaffari, shiftquant or unified"},
       {"model m { input x[4]; output y(2); layernorm; dense(2) }\ntrain { recipe niti }",
-       "layernorm needs a recipe with a learning rate: ghaffari or shiftquant"},
+       "layernorm needs a recipe with a learning rate: ghaffari, shiftquant or unified"},
       {"model m { input x[4]; output y(2); l1layernorm; dense(2) }\ntrain { recipe ghaffari }", NULL},
       {"model m { input x[4]; output y(2); l1norm; layernorm; dense(2) }\ntrain { recipe shiftquant }", NULL},
       /* the loss is defined for at most 8191 classes */
@@ -697,6 +782,7 @@ int main(void) {
   tcase_add_test(tc, ghaffari_settings);
   tcase_add_test(tc, ghaffari_defaults_and_cosine);
   tcase_add_test(tc, shiftquant_defaults_and_settings);
+  tcase_add_test(tc, unified_defaults_and_settings);
   tcase_add_test(tc, recipe_override);
   tcase_add_test(tc, train_setting_errors);
   tcase_add_test(tc, norm_layers);

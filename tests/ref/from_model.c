@@ -132,11 +132,21 @@ int ref_opts_from_model(const struct Model *m, RefOpts *o) {
   const Recipe *r = &m->recipe;
   if (r->kind == NIT_RECIPE_NITI) {
     *o = ref_default_opts();
-  } else if (r->kind == NIT_RECIPE_GHAFFARI || r->kind == NIT_RECIPE_SHIFTQUANT) {
+  } else if (r->kind == NIT_RECIPE_GHAFFARI || r->kind == NIT_RECIPE_SHIFTQUANT ||
+             r->kind == NIT_RECIPE_UNIFIED) {
     /* the reference's recipes with masters compute the table softmax only */
     if (!r->loss_table)
       return -1;
-    *o = r->kind == NIT_RECIPE_SHIFTQUANT ? ref_shiftquant_opts() : ref_ghaffari_opts();
+    *o = r->kind == NIT_RECIPE_SHIFTQUANT ? ref_shiftquant_opts()
+         : r->kind == NIT_RECIPE_UNIFIED  ? ref_unified_opts()
+                                          : ref_ghaffari_opts();
+    if (r->kind == NIT_RECIPE_UNIFIED) { /* R§10.5, R§10.6 from the train block */
+      o->clip = (RecClipOpts){.on = r->clip, .every = r->clip_every, .range = r->clip_range,
+                              .grid = r->clip_grid, .b = r->bits_grad};
+      o->lrscale = r->lrscale;
+      o->alpha_q16 = rec_q16_dec(r->lrs_alpha.n, r->lrs_alpha.f);
+      o->beta_q30 = rec_q30_dec(r->lrs_beta.n, r->lrs_beta.f);
+    }
     o->bits_act = r->bits_act;
     o->bits_weight = r->bits_weight;
     o->bits_grad = r->bits_grad;

@@ -17,6 +17,9 @@
  *   recipe_norm.c    batchnorm / layernorm (and the L1 variants):
  *                    forward, running statistics, eval, backward,
  *                    parameter gradients                            (R§7)
+ *   recipe_clip.c    unified's clip-level quantizer CQ, the integer
+ *                    cosine, the search and held clip of a DSGC site,
+ *                    the learning-rate factor phi                   (R§10)
  *
  * Names: R§13.1 lists `ref_smul`, `ref_norm_forward`, ...; here they carry the
  * prefix `rec_` (so that they cannot be mistaken for the NITI rules of ref.h)
@@ -310,6 +313,12 @@ int rec_norm_eval(const RecNorm *l, const int8_t *v, int s_x, const int8_t *gamm
 int64_t rec_norm_backward_wide(const RecNorm *l, const int8_t *v, int s_x, const RecNormStat *st,
                                const int8_t *gamma, int s_g, const int8_t *dy, int s_e,
                                int64_t *s, int64_t *scratch);
+/* The same for an error dy carrying unified's multiplier mu (R§1.4, R§7.4):
+ * every LINSUM coefficient is multiplied by sint(mu) last (smul); mu = 1 is
+ * rec_norm_backward_wide. */
+int64_t rec_norm_backward_wide_mu(const RecNorm *l, const int8_t *v, int s_x, const RecNormStat *st,
+                                  const int8_t *gamma, int s_g, const int8_t *dy, int s_e, int mu,
+                                  int64_t *s, int64_t *scratch);
 /* With ghaffari's EQ = RQ_b at ERR(i): dx (n, C, HW) at *s_dx. scratch:
  * 3 * n*C*HW int64. (shiftquant: rec_norm_backward_wide, then rec_sq.) */
 void rec_norm_backward(const RecNorm *l, const int8_t *v, int s_x, const RecNormStat *st,
@@ -321,9 +330,85 @@ void rec_norm_backward(const RecNorm *l, const int8_t *v, int s_x, const RecNorm
  * 0, or -1 when out of memory. */
 int rec_norm_param_grads(const RecNorm *l, const int8_t *v, const RecNormStat *st,
                          const int8_t *dy, int64_t *dbeta, RecScalar *dgamma);
+/* The same for dy carrying unified's multiplier mu (R§7.5): dbeta times mu
+ * exactly, dgamma_c = smul(dgamma_c, sint(mu)) after the sums over groups;
+ * mu = 1 is rec_norm_param_grads. */
+int rec_norm_param_grads_mu(const RecNorm *l, const int8_t *v, const RecNormStat *st,
+                            const int8_t *dy, int mu, int64_t *dbeta, RecScalar *dgamma);
 /* dgamma as the optimizer's G: LINCOMB_32((dgamma_c, 1, s_e); grad,
  * OPT(p_gamma, 0)) with groups = channels. g (C); returns its exponent. */
 int rec_norm_dgamma_to_g(const RecScalar *dgamma, int c, int s_e, int mode, uint64_t key,
                          int32_t *g);
+
+/* --------------------------------------------- unified: CQ, DSGC, phi */
+
+/* R§10.2: clip level l >= 0 has the step Delta(l) = mu(l) 2^(T(l) - 3) in
+ * units of x, mu(l) = 8 + (l mod 8), T(l) = l div 8. grid is NIT_GRID_EIGHTH
+ * (every level) or NIT_GRID_OCTAVE (multiples of 8 only). */
+int rec_clip_mu(int64_t l);
+int64_t rec_clip_t(int64_t l);
+/* The no-clip level l0: the smallest allowed l with L mu(l) 2^T(l) >= 8 M,
+ * L = lim(b). M = 0 gives 0. */
+int64_t rec_clip_l0(uint64_t m, int b, int grid);
+/* The pre-reduction of R§10.2: when B(x) > 56, x <- sign(x) R_near(|x|,
+ * B(x) - 56) in place. Returns the exponent increase (0 otherwise). */
+int rec_clip_prereduce(int64_t *x, int64_t count);
+/* CQ(x, l) (R§10.2), x already pre-reduced (|x| < 2^56): den = mu(l) <<
+ * T(l), a_j = |x_j| << 3, q_j = L if a_j div den >= L, else min(L,
+ * SRdiv(a_j, den; key, j)), with the sign of x_j. The result carries the
+ * multiplier mu(l) and the exponent s + T(l) - 3, returned as an offset to
+ * s (*mu = mu(l)). On the octave grid (l a multiple of 8) the same values
+ * are reported as multiplier 1 at offset T(l). */
+int64_t rec_cq(const int64_t *x, int64_t count, int64_t l, int b, int grid, uint64_t key,
+               int8_t *q, int *mu);
+/* The cosine of x (pre-reduced) and its quantized q in Q30 (R§10.3): h =
+ * max(0, B(x) - 16), g_j = sign(x_j) (|x_j| >> h), G = sum g^2, Qs = sum
+ * q^2, D = sum g q; 0 when G or Qs is 0, else min(2^30, (D << 30) div
+ * isqrt(G Qs)). The sums go to *g2, *q2, *d when those are not NULL. */
+int64_t rec_cos_q30(const int64_t *x, const int8_t *q, int64_t count, int64_t *g2, int64_t *q2,
+                    int64_t *d);
+
+/* The state of a DSGC site (R§10.5): the level l* chosen by the last search
+ * and the exponent s* of the tensor it was chosen on; l* = -1 before the
+ * first search (the checkpoint's initial value). */
+typedef struct RecClip {
+  int32_t l, s;
+} RecClip;
+#define REC_CLIP_NONE ((RecClip){-1, 0})
+
+/* The settings of the clip (R§11.2): clip cosine(every, range, grid) or
+ * clip off; b = b_g. */
+typedef struct RecClipOpts {
+  int on;            /* 0: clip off, CQ(x, l0) */
+  int64_t every;     /* P >= 1 */
+  int range;         /* R in 1..8 */
+  int grid;          /* NIT_GRID_* */
+  int b;             /* b_g */
+} RecClipOpts;
+
+/* What a DSGC site did this step. */
+typedef struct RecClipOut {
+  int64_t s;         /* exponent of q (offset applied) */
+  int mu;            /* multiplier of q: 1, or 8..15 on the eighth grid */
+  int64_t level;     /* the level used (-1 for a zero tensor) */
+  int64_t l0;        /* the no-clip level */
+  int searched;      /* 1 on a search */
+  uint32_t dq;       /* d_c in Q30: 2^30 - cq of the q used */
+} RecClipOut;
+
+/* One DSGC site at step t (R§10.5) on the wide error x (count) at exponent
+ * s, key of the site: searches when t mod P = 0 (or when *st holds no level
+ * yet), else uses the held level l* + 8 (s* - s) clamped to [0, l0]; clip
+ * off uses l0. M = 0: zeros, dq = 0, state unchanged. q (count) the int8
+ * result. scratch: count int64 (the pre-reduced x) and count int8 (the
+ * candidates). 0, or -1 for a bad argument. */
+int rec_dsgc_site(const RecClipOpts *o, const int64_t *x, int64_t count, int64_t s, uint64_t t,
+                  uint64_t key, RecClip *st, int8_t *q, RecClipOut *out, int64_t *scratch,
+                  int8_t *cand);
+
+/* R§10.6: Y = (alpha_q16 dq LOG2E_Q30) >> 60 (128 bits), phi = max(exp2neg(Y),
+ * beta_q30) in Q30. alpha_q16 = Q16(alpha), alpha <= 1000; beta_q30 =
+ * Q30(beta), 0 < beta <= 1; dq <= 2^30. */
+int64_t rec_phi_q30(uint32_t dq, int64_t alpha_q16, int64_t beta_q30);
 
 #endif

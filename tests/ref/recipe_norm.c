@@ -209,6 +209,12 @@ int rec_norm_eval(const RecNorm *l, const int8_t *v, int s_x, const int8_t *gamm
 int64_t rec_norm_backward_wide(const RecNorm *l, const int8_t *v, int s_x, const RecNormStat *st,
                                const int8_t *gamma, int s_g, const int8_t *dy, int s_e,
                                int64_t *s, int64_t *scratch) {
+  return rec_norm_backward_wide_mu(l, v, s_x, st, gamma, s_g, dy, s_e, 1, s, scratch);
+}
+
+int64_t rec_norm_backward_wide_mu(const RecNorm *l, const int8_t *v, int s_x, const RecNormStat *st,
+                                  const int8_t *gamma, int s_g, const int8_t *dy, int s_e, int mu,
+                                  int64_t *s, int64_t *scratch) {
   int64_t ng = rec_norm_groups(l), nn = rec_norm_group_size(l), cnt = count_of(l);
   int64_t *tt = scratch, *zu = scratch + cnt; /* T and (z or U), (n, C, HW) */
   int64_t *p = calloc((size_t)ng, sizeof(int64_t));
@@ -245,6 +251,10 @@ int64_t rec_norm_backward_wide(const RecNorm *l, const int8_t *v, int s_x, const
     else /* - K rho^2 Q / N */
       c2[g] = rec_sneg(
           rec_sdiv(rec_smul(rec_smul(l->k, rec_smul(rho, rho)), rec_sint(q[g])), rec_sint(nn)));
+    if (mu != 1) { /* unified (R§7.4): the error's multiplier, last, on every coefficient */
+      c1[g] = rec_smul(c1[g], rec_sint(mu));
+      c2[g] = rec_smul(c2[g], rec_sint(mu));
+    }
   }
   /* LINSUM((rho, T, sd), (c2, z or U, sd)), sd = s_g + s_e - s_x */
   int64_t sd = (int64_t)s_g + s_e - s_x;
@@ -275,6 +285,11 @@ void rec_norm_backward(const RecNorm *l, const int8_t *v, int s_x, const RecNorm
 
 int rec_norm_param_grads(const RecNorm *l, const int8_t *v, const RecNormStat *st,
                          const int8_t *dy, int64_t *dbeta, RecScalar *dgamma) {
+  return rec_norm_param_grads_mu(l, v, st, dy, 1, dbeta, dgamma);
+}
+
+int rec_norm_param_grads_mu(const RecNorm *l, const int8_t *v, const RecNormStat *st,
+                            const int8_t *dy, int mu, int64_t *dbeta, RecScalar *dgamma) {
   int64_t ng = rec_norm_groups(l), nn = rec_norm_group_size(l), cnt = count_of(l);
   int64_t *qd = calloc((size_t)ng * (size_t)l->c, sizeof(int64_t)); /* (groups, C) */
   if (!qd)
@@ -295,6 +310,11 @@ int rec_norm_param_grads(const RecNorm *l, const int8_t *v, const RecNormStat *s
   for (int64_t g = 0; g < ng; g++)
     for (int c = 0; c < l->c; c++)
       dgamma[c] = rec_sadd(dgamma[c], rec_smul(st[g].rho, rec_sint(qd[g * l->c + c])));
+  if (mu != 1) /* unified (R§7.5): dbeta exactly, dgamma with smul, after the sums */
+    for (int c = 0; c < l->c; c++) {
+      dbeta[c] *= mu;
+      dgamma[c] = rec_smul(dgamma[c], rec_sint(mu));
+    }
   free(qd);
   return 0;
 }

@@ -568,6 +568,17 @@ RefOpts ref_ghaffari_opts(void) {
   return o;
 }
 
+RefOpts ref_unified_opts(void) {
+  RefOpts o = ref_ghaffari_opts();
+  o.recipe = REF_RECIPE_UNIFIED;
+  o.act_round = o.view_round = NIT_ROUND_NEAREST;
+  o.clip = (RecClipOpts){.on = 1, .every = 100, .range = 4, .grid = NIT_GRID_EIGHTH, .b = 8};
+  o.lrscale = 1;
+  o.alpha_q16 = rec_q16_dec(20, 0);
+  o.beta_q30 = rec_q30_dec(1, 1);
+  return o;
+}
+
 RefOpts ref_shiftquant_opts(void) {
   RefOpts o = ref_ghaffari_opts();
   o.recipe = REF_RECIPE_SHIFTQUANT;
@@ -584,19 +595,23 @@ int ref_recipe_parse(const char *name) {
     return REF_RECIPE_GHAFFARI;
   if (!strcmp(name, "shiftquant"))
     return REF_RECIPE_SHIFTQUANT;
+  if (!strcmp(name, "unified"))
+    return REF_RECIPE_UNIFIED;
   return -1;
 }
 
 const char *ref_recipe_name(int recipe) {
   return recipe == REF_RECIPE_GHAFFARI     ? "ghaffari"
          : recipe == REF_RECIPE_SHIFTQUANT ? "shiftquant"
+         : recipe == REF_RECIPE_UNIFIED    ? "unified"
          : recipe == REF_RECIPE_NITI       ? "niti"
                                            : "?";
 }
 
 /* The recipes with masters, a learning rate and the rules of R§2-§7. */
 static int masters_recipe(int recipe) {
-  return recipe == REF_RECIPE_GHAFFARI || recipe == REF_RECIPE_SHIFTQUANT;
+  return recipe == REF_RECIPE_GHAFFARI || recipe == REF_RECIPE_SHIFTQUANT ||
+         recipe == REF_RECIPE_UNIFIED;
 }
 
 const char *ref_op_name(RefOp op) {
@@ -659,6 +674,10 @@ static void free_buffers(RefNet *net) {
   free(net->err);
   free(net->ein[0]);
   free(net->ein[1]);
+  free(net->err_mu);
+  free(net->ein_mu[0]);
+  free(net->ein_mu[1]);
+  net->err_mu = net->ein_mu[0] = net->ein_mu[1] = NULL;
   free(net->wide_acc);
   free(net->wide_acc2);
   free(net->loss_e);
@@ -696,6 +715,11 @@ void ref_net_free(RefNet *net) {
   }
   free(net->run_mean);
   free(net->run_dev);
+  free(net->site_tid);
+  free(net->node_site);
+  free(net->clip);
+  free(net->site_dq);
+  free(net->site_phi);
   free(net->act_exp);
   free(net->err_exp);
   free(net->has_err);
@@ -1000,6 +1024,8 @@ int ref_init_recipe(RefNet *net, const RefOpts *o) {
       rec_norm_running_init(&l, net->run_mean[i], net->run_dev[i]);
     }
   }
+  if (o->recipe == REF_RECIPE_UNIFIED && ref_sites_init(net))
+    return -1;
   net->recipe = o->recipe;
   net->master_bits = o->master_bits;
   return 0;
@@ -1015,7 +1041,11 @@ static int reserve(RefNet *net, int n) {
   net->err = calloc(nn, sizeof *net->err);
   net->ein[0] = calloc(nn, sizeof *net->ein[0]);
   net->ein[1] = calloc(nn, sizeof *net->ein[1]);
-  if (!net->act || !net->err || !net->ein[0] || !net->ein[1])
+  net->err_mu = calloc(nn, sizeof *net->err_mu);
+  net->ein_mu[0] = calloc(nn, sizeof *net->ein_mu[0]);
+  net->ein_mu[1] = calloc(nn, sizeof *net->ein_mu[1]);
+  if (!net->act || !net->err || !net->ein[0] || !net->ein[1] || !net->err_mu || !net->ein_mu[0] ||
+      !net->ein_mu[1])
     return fail(net, "out of memory", -1);
   int64_t big = net->classes;
   for (int i = 0; i < net->nnodes; i++) {
@@ -1093,6 +1123,11 @@ static int check_opts(RefNet *net, const RefOpts *o) {
     if (o->recipe == REF_RECIPE_SHIFTQUANT &&
         (o->groups < NIT_GROUPS_CHANNEL || o->groups > NIT_GROUPS_TENSOR))
       return fail(net, "shiftquant: unknown groups setting", -1);
+    if (o->recipe == REF_RECIPE_UNIFIED &&
+        (o->clip.every < 1 || o->clip.range < 1 || o->clip.range > 8 ||
+         (o->clip.grid != NIT_GRID_EIGHTH && o->clip.grid != NIT_GRID_OCTAVE) || o->alpha_q16 < 1 ||
+         o->alpha_q16 > ((int64_t)1000 << 16) || o->beta_q30 < 1 || o->beta_q30 > ((int64_t)1 << 30)))
+      return fail(net, "unified: clip or lrscale setting out of range", -1);
     int m2[2] = {o->view_round, o->update_round};
     for (int i = 0; i < 2; i++)
       if (m2[i] < NIT_ROUND_PSEUDO || m2[i] > NIT_ROUND_NEAREST)
@@ -1119,13 +1154,19 @@ static int rq_act(const RefOpts *o, const int64_t *acc, int64_t count, uint64_t 
                   : ref_requant(acc, count, o->act_round, key, out);
 }
 
-/* The error quantizer EQ (R§4) of an (n, c, hw) error tensor at a site with
- * key: NITI's RQ_8, ghaffari's RQ_{b_g}, shiftquant's SQ_{b_g} with the
- * groups of o->groups (the loss passes c = classes, hw = 1). Returns the
- * exponent increase (k, or SQ's base). */
+/* The error quantizer EQ (R§4) of an (n, c, hw) error tensor at exponent
+ * s_in at the site with id tid: NITI's RQ_8, ghaffari's RQ_{b_g},
+ * shiftquant's SQ_{b_g} with the groups of o->groups (the loss passes c =
+ * classes, hw = 1), unified's CQ or RQ_{b_g} (ref_sites.c). *mu: the
+ * multiplier of the result (1 but under unified). Returns the exponent
+ * increase (k, or SQ's base, or CQ's offset). */
 static int rq_err(RefNet *net, const RefOpts *o, const int64_t *acc, int n, int64_t c,
-                  int64_t hw, uint64_t key, int8_t *out) {
+                  int64_t hw, uint64_t step, uint32_t tid, int s_in, int8_t *out, int *mu) {
   int64_t count = (int64_t)n * c * hw;
+  uint64_t key = nit_key(o->seed, step, tid);
+  *mu = 1;
+  if (o->recipe == REF_RECIPE_UNIFIED)
+    return ref_site_quant(net, o, tid, step, acc, count, s_in, out, mu);
   if (o->recipe == REF_RECIPE_SHIFTQUANT) {
     int64_t div, ng;
     rec_sq_groups(o->groups, n, c, hw, &div, &ng); /* groups checked by check_opts */
@@ -1137,8 +1178,16 @@ static int rq_err(RefNet *net, const RefOpts *o, const int64_t *acc, int n, int6
 
 /* EQ of an error with node nd's per-sample shape. */
 static int rq_err_node(RefNet *net, const RefOpts *o, const int64_t *acc, int n,
-                       const RefNode *nd, uint64_t key, int8_t *out) {
-  return rq_err(net, o, acc, n, nd->c, (int64_t)nd->h * nd->w, key, out);
+                       const RefNode *nd, uint64_t step, uint32_t tid, int s_in, int8_t *out,
+                       int *mu) {
+  return rq_err(net, o, acc, n, nd->c, (int64_t)nd->h * nd->w, step, tid, s_in, out, mu);
+}
+
+/* Unified's consumers of an error with multiplier mu (R§10.4): the exact
+ * wide result times mu (int64). */
+static void times_mu(int64_t *v, int64_t count, int mu) {
+  for (int64_t j = 0; mu != 1 && j < count; j++)
+    v[j] *= mu;
 }
 
 /* The exponent of the weights used this step: NITI's fixed s_w, or the
@@ -1309,29 +1358,52 @@ static int forward_all(RefNet *net, const int8_t *x, int in_exp, int n, uint64_t
 static void gather_error(RefNet *net, int i, int n, uint64_t step, const RefOpts *o) {
   int64_t count = (int64_t)n * per_sample(&net->nodes[i]);
   const int8_t *t[256];
-  int e[256];
+  int e[256], m[256];
   int nt = 0;
   if (i == net->output) {
     t[nt] = net->loss_e;
+    m[nt] = net->loss_mu;
     e[nt++] = net->loss_exp;
   }
   for (int j = i + 1; j < net->nnodes && nt < 256; j++)
     for (int s = 0; s < 2 && nt < 256; s++)
       if (net->nodes[j].in[s] == i) {
         t[nt] = net->ein[s][j];
+        m[nt] = net->ein_mu[s][j];
         e[nt++] = net->ein_exp[s][j];
       }
   net->has_err[i] = 1;
+  net->err_mu[i] = 1;
   if (nt == 0) { /* a dead branch: no error reaches it */
     memset(net->err[i], 0, (size_t)count);
     net->err_exp[i] = 0;
   } else if (nt == 1) {
     memcpy(net->err[i], t[0], (size_t)count);
     net->err_exp[i] = e[0];
+    net->err_mu[i] = m[0];
+  } else if (o->recipe == REF_RECIPE_UNIFIED) {
+    /* R§2.5, R§10.4: operands v mu, aligned with the guard 44 */
+    int64_t *ops = malloc((size_t)nt * (size_t)count * sizeof *ops);
+    const int64_t *u[256];
+    if (!ops) {
+      net->err_mu[i] = -1; /* out of memory, reported by the caller */
+      return;
+    }
+    for (int k = 0; k < nt; k++) {
+      for (int64_t j = 0; j < count; j++)
+        ops[k * count + j] = (int64_t)t[k][j] * m[k];
+      u[k] = ops + k * count;
+    }
+    int s = rec_align_sum(u, e, nt, count, 44, net->wide_acc);
+    free(ops);
+    int k = rq_err_node(net, o, net->wide_acc, n, &net->nodes[i], step, NIT_TID_SUM(i), s,
+                        net->err[i], &net->err_mu[i]);
+    net->err_exp[i] = s + k;
   } else {
     int s = align_sum(o, t, e, nt, count, net->wide_acc);
-    int k = rq_err_node(net, o, net->wide_acc, n, &net->nodes[i],
-                        nit_key(o->seed, step, NIT_TID_SUM(i)), net->err[i]);
+    int mu;
+    int k = rq_err_node(net, o, net->wide_acc, n, &net->nodes[i], step, NIT_TID_SUM(i), s,
+                        net->err[i], &mu);
     net->err_exp[i] = s + k;
   }
 }
@@ -1341,112 +1413,128 @@ static void gather_error(RefNet *net, int i, int n, uint64_t step, const RefOpts
  * pools through unrounded (R§3.3) and quantize overlapping ones with EQ at
  * ERR(i). */
 static int pool_pass(RefNet *net, const RefOpts *o, const RefNode *nd, const RefNode *in, int n,
-                     const int64_t *e32, uint64_t key, int8_t *out) {
+                     int64_t *e32, uint64_t step, uint32_t tid, int s_in, int mu_e, int8_t *out,
+                     int *mu) {
   int64_t count = (int64_t)n * per_sample(in);
   if (is_gh(o) && pool_no_overlap(nd)) {
     for (int64_t j = 0; j < count; j++)
       out[j] = (int8_t)e32[j]; /* one window per position: an error as it was */
+    *mu = mu_e;                /* carried (R§10.4) */
     return 0;
   }
-  return rq_err_node(net, o, e32, n, in, key, out);
+  times_mu(e32, count, mu_e); /* overlapping pools: the routed sums times mu */
+  return rq_err_node(net, o, e32, n, in, step, tid, s_in, out, mu);
 }
 
-/* Backward of node i: input errors (where needed) and the weight gradient. */
+/* Backward of node i: input errors (where needed) and the weight gradient.
+ * Under unified the error carries err_mu[i] (R§10.4): the wide results of
+ * dense, conv and overlapping pools and the weight gradient are multiplied
+ * by it, the norm layers fold it into their coefficients, and pass-through
+ * nodes carry it to their input errors. */
 static int backward_node(RefNet *net, int i, int n, uint64_t step, const RefOpts *o) {
   const RefNode *nd = &net->nodes[i];
   const int8_t *e = net->err[i];
-  int se = net->err_exp[i];
+  int se = net->err_exp[i], mu_e = net->err_mu[i];
   int a = nd->in[0];
   const int8_t *x = net->act[a];
   int64_t cin = (int64_t)n * per_sample(&net->nodes[a]);
   int64_t *e32 = net->wide_acc;
-  uint64_t key = nit_key(o->seed, step, NIT_TID_ERR(i));
+  uint32_t tid = NIT_TID_ERR(i);
   int want = net->need_err[a];
   int8_t *ein = net->ein[0][i];
+  int *mu_in = &net->ein_mu[0][i];
   RefGeom g;
+  *mu_in = 1;
   switch (nd->op) {
   case REF_INPUT:
     return 0;
   case REF_DENSE: {
     RefParam *pp = &net->params[nd->param];
     ref_dense_grad(x, e, n, pp->shape[1], pp->shape[0], pp->g32);
+    times_mu(pp->g32, pp->count, mu_e);
     pp->g_exp = net->act_exp[a] + se;
     if (want) {
       ref_dense_backward(e, n, pp->shape[0], pp->w, pp->shape[1], e32);
-      int k = rq_err_node(net, o, e32, n, &net->nodes[a], key, ein);
-      net->ein_exp[0][i] = se + wexp(o, pp) + k;
+      times_mu(e32, cin, mu_e);
+      int s_in = se + wexp(o, pp);
+      net->ein_exp[0][i] = s_in + rq_err_node(net, o, e32, n, &net->nodes[a], step, tid, s_in, ein, mu_in);
     }
-    return 0;
+    break;
   }
   case REF_CONV: {
     RefParam *pp = &net->params[nd->param];
     g = geom_of(net, i);
     ref_conv_grad(&g, x, e, n, pp->g32);
+    times_mu(pp->g32, pp->count, mu_e);
     pp->g_exp = net->act_exp[a] + se;
     if (want) {
       ref_conv_backward(&g, e, n, pp->w, e32);
-      int k = rq_err_node(net, o, e32, n, &net->nodes[a], key, ein);
-      net->ein_exp[0][i] = se + wexp(o, pp) + k;
+      times_mu(e32, cin, mu_e);
+      int s_in = se + wexp(o, pp);
+      net->ein_exp[0][i] = s_in + rq_err_node(net, o, e32, n, &net->nodes[a], step, tid, s_in, ein, mu_in);
     }
-    return 0;
+    break;
   }
   case REF_MAXPOOL:
     if (want) {
       g = geom_of(net, i);
       ref_maxpool_backward(&g, x, e, n, e32);
       /* k = 0 without overlap */
-      int k = pool_pass(net, o, nd, &net->nodes[a], n, e32, key, ein);
-      net->ein_exp[0][i] = se + k;
+      net->ein_exp[0][i] = se + pool_pass(net, o, nd, &net->nodes[a], n, e32, step, tid, se, mu_e, ein, mu_in);
     }
-    return 0;
+    break;
   case REF_AVGPOOL:
     if (want) {
       g = geom_of(net, i);
       ref_avgpool_backward(&g, e, n, e32);
-      int k = pool_pass(net, o, nd, &net->nodes[a], n, e32, key, ein);
-      net->ein_exp[0][i] = se - ref_log2_exact((int64_t)nd->kh * nd->kw) + k;
+      int s_in = se - ref_log2_exact((int64_t)nd->kh * nd->kw);
+      net->ein_exp[0][i] = s_in + pool_pass(net, o, nd, &net->nodes[a], n, e32, step, tid, s_in, mu_e, ein, mu_in);
     }
-    return 0;
+    break;
   case REF_RELU:
     if (want) {
       ref_relu_backward(x, e, cin, ein);
       net->ein_exp[0][i] = se;
+      *mu_in = mu_e;
     }
-    return 0;
+    break;
   case REF_FLATTEN:
     if (want) {
       memcpy(ein, e, (size_t)cin);
       net->ein_exp[0][i] = se;
+      *mu_in = mu_e;
     }
-    return 0;
+    break;
   case REF_DROPOUT:
     if (want) {
       ref_dropout_apply(e, cin, nd->drop256, nit_key(o->seed, step, NIT_TID_MASK(i)), ein);
       net->ein_exp[0][i] = se;
+      *mu_in = mu_e;
     }
-    return 0;
+    break;
   case REF_BATCHNORM:
   case REF_LAYERNORM:
   case REF_L1NORM:
   case REF_L1LAYERNORM: {
-    /* R§7.4 with EQ at ERR(i) (RQ_{b_g}, shiftquant's SQ_{b_g}); R§7.5
-     * parameter gradients */
+    /* R§7.4 with EQ at ERR(i) (RQ_{b_g}, shiftquant's SQ_{b_g}, unified's
+     * CQ with mu folded into the coefficients); R§7.5 parameter gradients */
     RefParam *gp = &net->params[nd->param], *bp = &net->params[nd->param + 1];
     RecNorm l = norm_of(net, i, n);
-    if (want && o->recipe == REF_RECIPE_SHIFTQUANT) {
+    if (want && (o->recipe == REF_RECIPE_SHIFTQUANT || o->recipe == REF_RECIPE_UNIFIED)) {
       int64_t *wide = net->norm_scratch + 2 * cin; /* scratch: 2 cin, then the sum */
-      int64_t w = rec_norm_backward_wide(&l, x, net->act_exp[a], net->nstat[i], gp->w,
-                                         gp->view_exp, e, se, wide, net->norm_scratch);
-      int k = rq_err_node(net, o, wide, n, &net->nodes[a], key, ein);
+      int64_t w = rec_norm_backward_wide_mu(&l, x, net->act_exp[a], net->nstat[i], gp->w,
+                                            gp->view_exp, e, se, mu_e, wide, net->norm_scratch);
+      int k = rq_err_node(net, o, wide, n, &net->nodes[a], step, tid, (int)w, ein, mu_in);
       net->ein_exp[0][i] = (int)(w + k);
     } else if (want) {
       int sdx;
       rec_norm_backward(&l, x, net->act_exp[a], net->nstat[i], gp->w, gp->view_exp, e, se,
-                        o->bits_grad, o->err_round, key, ein, &sdx, net->norm_scratch);
+                        o->bits_grad, o->err_round, nit_key(o->seed, step, tid), ein, &sdx,
+                        net->norm_scratch);
       net->ein_exp[0][i] = sdx;
     }
     RecScalar *dgamma = malloc((size_t)nd->c * sizeof *dgamma);
-    if (!dgamma || rec_norm_param_grads(&l, x, net->nstat[i], e, bp->g32, dgamma)) {
+    if (!dgamma || rec_norm_param_grads_mu(&l, x, net->nstat[i], e, mu_e, bp->g32, dgamma)) {
       free(dgamma);
       return fail(net, "out of memory", i);
     }
@@ -1456,16 +1544,19 @@ static int backward_node(RefNet *net, int i, int n, uint64_t step, const RefOpts
                                      gp->G);
     gp->g_direct = 1;
     free(dgamma);
-    return 0;
+    break;
   }
   case REF_ADD:
     for (int s = 0; s < 2; s++)
       if (net->need_err[nd->in[s]]) {
         memcpy(net->ein[s][i], e, (size_t)cin);
         net->ein_exp[s][i] = se;
+        net->ein_mu[s][i] = mu_e;
       }
-    return 0;
+    break;
   }
+  if (*mu_in < 0)
+    return fail(net, "out of memory", i);
   return 0;
 }
 
@@ -1483,7 +1574,8 @@ static int sgd_all(RefNet *net, int n, uint64_t step, const RefOpts *o) {
     RecSgd sg;
     sg.a_bits = o->master_bits;
     sg.mode = o->update_round;
-    sg.eta = o->eta;
+    /* R§6.3: eta_p = smul(eta(t), phi_p); phi_p = ONE but under unified */
+    sg.eta = o->recipe == REF_RECIPE_UNIFIED ? rec_smul(o->eta, ref_site_phi(net, pp->node)) : o->eta;
     sg.momentum = o->momentum;
     sg.decay = o->wdecay;
     sg.n = n;
@@ -1504,14 +1596,19 @@ int ref_train_step(RefNet *net, const int8_t *x, int in_exp, const int32_t *y, i
   if (forward_all(net, x, in_exp, n, step, o, 1))
     return -1;
   net->trained = 1;
+  net->loss_mu = 1;
+  if (o->recipe == REF_RECIPE_UNIFIED)
+    ref_sites_step(net);
 
-  if (o->recipe == REF_RECIPE_SHIFTQUANT) {
-    /* R§5: table softmax, e32 at -15, EQ = SQ_{b_g} at LOSS, the classes
-     * as channels */
+  if (o->recipe == REF_RECIPE_SHIFTQUANT || o->recipe == REF_RECIPE_UNIFIED) {
+    /* R§5: table softmax, e32 at -15, EQ at LOSS: SQ_{b_g} with the classes
+     * as channels, or unified's CQ (when LOSS is a DSGC site) or RQ_{b_g} */
     rec_loss_e32_table(net->act[net->output], net->act_exp[net->output], n, net->classes, y,
                        net->wide_acc2);
-    net->loss_exp = -15 + rq_err(net, o, net->wide_acc2, n, net->classes, 1,
-                                 nit_key(o->seed, step, NIT_TID_LOSS), net->loss_e);
+    net->loss_exp = -15 + rq_err(net, o, net->wide_acc2, n, net->classes, 1, step, NIT_TID_LOSS,
+                                 -15, net->loss_e, &net->loss_mu);
+    if (net->loss_mu < 0)
+      return fail(net, "out of memory", -1);
   } else if (is_gh(o)) {
     /* R§5: table softmax, e32 at -15, EQ = RQ_{b_g} at LOSS */
     net->loss_exp = rec_loss_grad_table(net->act[net->output], net->act_exp[net->output], n,
@@ -1532,6 +1629,8 @@ int ref_train_step(RefNet *net, const int8_t *x, int in_exp, const int32_t *y, i
     if (!net->need_err[i])
       continue;
     gather_error(net, i, n, step, o);
+    if (net->err_mu[i] < 0)
+      return fail(net, "out of memory", i);
     if (backward_node(net, i, n, step, o))
       return -1;
   }
@@ -1601,8 +1700,11 @@ static void dump_node(const RefNet *net, FILE *f, int i, uint32_t fourth) {
  * (0: weight), u32 A, i32 master_exp, u64 count, the master, i32 mom_exp,
  * u32 has_mom, the momentum (when present), i32 view_exp, the int8 view of
  * the last call; per node the NITREF01 record (the 4th u32 is the loss
- * exponent on the output node, else 0) plus u32 err_mu (1); no norm nodes,
- * no DSGC sites; finally i64 eta_m, i32 eta_e of the last train step. */
+ * exponent on the output node, else 0) plus u32 err_mu (1 but under
+ * unified); per batch-statistics norm node and channel the running mean
+ * and deviation (i32 m, i32 e each); under unified per DSGC site (in the
+ * order of their first weighted node) i32 l*, i32 s*, u32 dq, u32 phi;
+ * finally i64 eta_m, i32 eta_e of the last train step. */
 static int dump_recipe(RefNet *net, FILE *f) {
   fwrite("NITREF02", 1, 8, f);
   put_u32(f, (uint32_t)net->nnodes);
@@ -1627,7 +1729,7 @@ static int dump_recipe(RefNet *net, FILE *f) {
   }
   for (int i = 0; i < net->nnodes; i++) {
     dump_node(net, f, i, (uint32_t)(i == net->output && net->trained ? net->loss_exp : 0));
-    put_u32(f, 1); /* err_mu */
+    put_u32(f, (uint32_t)(net->act && net->has_err[i] ? net->err_mu[i] : 1)); /* err_mu */
   }
   for (int i = 1; net->run_mean && i < net->nnodes; i++)
     for (int c = 0; net->run_mean[i] && c < net->nodes[i].c; c++) {
@@ -1636,6 +1738,12 @@ static int dump_recipe(RefNet *net, FILE *f) {
       put_u32(f, (uint32_t)net->run_dev[i][c].m);
       put_u32(f, (uint32_t)net->run_dev[i][c].e);
     }
+  for (int k = 0; net->recipe == REF_RECIPE_UNIFIED && k < net->nsites; k++) {
+    put_u32(f, (uint32_t)net->clip[k].l);
+    put_u32(f, (uint32_t)net->clip[k].s);
+    put_u32(f, net->site_dq[k]);
+    put_u32(f, (uint32_t)net->site_phi[k]);
+  }
   put_u64(f, (uint64_t)net->eta.m);
   put_u32(f, (uint32_t)net->eta.e);
   fflush(f);

@@ -239,6 +239,11 @@ typedef struct RefOpts {
   RecScalar momentum, wdecay; /* S31 from the decimals; (0, 0) drops the term */
   int groups;            /* NIT_GROUPS_*: the groups of SQ_b (shiftquant only;
                           * 0 = channel, the default) */
+  /* unified only (R§10): the clip of the DSGC sites (clip.b is ignored:
+   * bits_grad is the width) and the learning-rate scaling */
+  RecClipOpts clip;
+  int lrscale;           /* 1: phi = max(exp(-alpha d_c), beta); 0: phi = 1 */
+  int64_t alpha_q16, beta_q30; /* Q16(alpha), Q30(beta) from the decimals */
 } RefOpts;
 
 /* The same numbers as NIT_RECIPE_* (runtime/nitabi.h). The error quantizer
@@ -249,6 +254,11 @@ typedef struct RefOpts {
 #define REF_RECIPE_NITI 0
 #define REF_RECIPE_GHAFFARI 1
 #define REF_RECIPE_SHIFTQUANT 2
+/* unified (R§10): ghaffari's rules with CQ at the DSGC sites (site(i) of
+ * every dense, conv and norm node i: search every clip.every steps, the held
+ * clip between), RQ_{b_g} at the other sites, errors carrying the
+ * multiplier mu (R§10.4), and eta_p = smul(eta, phi of site(node of p)). */
+#define REF_RECIPE_UNIFIED 3
 
 /* Defaults of the recipe: seed 1, mu 3, pseudo/stochastic/pseudo, no decay. */
 RefOpts ref_default_opts(void);
@@ -259,7 +269,11 @@ RefOpts ref_ghaffari_opts(void);
  * act 8, weight 8, grad 4, act and view rounding nearest (err, grad,
  * update stochastic), groups channel. */
 RefOpts ref_shiftquant_opts(void);
-/* "niti" / "ghaffari" / "shiftquant" to REF_RECIPE_*, -1 if unknown; and
+/* Defaults of recipe unified (R§10.7, R§11.2): ghaffari's with act and
+ * view rounding nearest, clip cosine(every=100, range=4, grid=eighth),
+ * lrscale exp(alpha=20, beta=0.1). */
+RefOpts ref_unified_opts(void);
+/* "niti" / "ghaffari" / "shiftquant" / "unified" to REF_RECIPE_*, -1 if unknown; and
  * back. */
 int ref_recipe_parse(const char *name);
 const char *ref_recipe_name(int recipe);
@@ -298,6 +312,18 @@ typedef struct RefNet {
   int64_t scratch_count; /* elements in wide_acc */
   int *sq_kc;            /* shiftquant: SQ_b's per-group steps (sq_groups) */
   int64_t sq_groups;     /* max(n, classes, C of every node) */
+  /* unified (R§1.4, R§10): the multiplier of every stored error (1 under
+   * the other recipes), and the DSGC sites (ref_sites.c) */
+  int *err_mu;           /* per node, beside err_exp */
+  int *ein_mu[2];        /* per node and input slot, beside ein_exp */
+  int loss_mu;
+  int nsites;            /* DSGC sites, in the order of their first weighted node */
+  uint32_t *site_tid;    /* (nsites) NIT_TID_LOSS, NIT_TID_ERR(c) or NIT_TID_SUM(j) */
+  int *node_site;        /* per node: the DSGC site of site(i) for dense, conv and
+                          * norm nodes, else -1 */
+  RecClip *clip;         /* (nsites) the held clip (l*, s*) */
+  uint32_t *site_dq;     /* (nsites) d_c in Q30 of the last train step */
+  int64_t *site_phi;     /* (nsites) phi in Q30 of the last train step */
 
   char msg[256];         /* the last error */
 } RefNet;
@@ -351,6 +377,30 @@ int ref_forward(RefNet *net, const int8_t *x, int in_exp, int n, const RefOpts *
  * 0, or -1 with net->msg. */
 int ref_dump(RefNet *net, FILE *f);
 int ref_dump_file(RefNet *net, const char *path);
+
+/* ----------------------------------------------------------- ref_sites.c */
+
+/* The site that produced the error at node j's output (R§4): NIT_TID_LOSS
+ * for the output node, NIT_TID_SUM(j) for two or more consumers, else the
+ * single consumer's own site when it passes errors through (ReLU, flatten,
+ * dropout, add, pools whose windows cannot overlap), else its
+ * NIT_TID_ERR(c). 0 when no error reaches j. */
+uint32_t ref_site_of(const RefNet *net, int j);
+/* Find the DSGC sites of a finished net and give each the initial state
+ * (no level held). 0, or -1 with net->msg. */
+int ref_sites_init(RefNet *net);
+/* The error quantizer EQ of unified at the site with id tid (R§4): CQ with
+ * the site's state at a DSGC site (its d_c and phi recorded), RQ_{b_g} with
+ * the err mode elsewhere. x (count) at exponent s_in; out (count); *mu the
+ * multiplier of out. Returns the exponent increase. -1 in *mu when out of
+ * memory. */
+int ref_site_quant(RefNet *net, const RefOpts *o, uint32_t tid, uint64_t step, const int64_t *x,
+                   int64_t count, int s_in, int8_t *out, int *mu);
+/* Start of a train step: every site's d_c 0 and phi 2^30. */
+void ref_sites_step(RefNet *net);
+/* phi_p of the parameters of node i as an S31 scalar (snorm(phi, -30)):
+ * ONE unless node i has a DSGC site. */
+RecScalar ref_site_phi(const RefNet *net, int node);
 
 /* Node kind as a word ("dense", "conv", ...). */
 const char *ref_op_name(RefOp op);

@@ -5,10 +5,11 @@
  *            [--mu M] [--test K] [--limit N] [--dump FILE] [--decay]
  *            [--act MODE] [--err MODE] [--grad MODE] [--weight-bits A]
  *   reftrain --builtin mlp ...   (784-512-256-10, no front end needed)
- *   reftrain ... --recipe ghaffari|shiftquant [--lr D] [--momentum D]
+ *   reftrain ... --recipe ghaffari|shiftquant|unified [--lr D] [--momentum D]
  *            [--weight-decay D] [--warmup N] [--warmup-ratio D] [--master 16|32]
  *            [--bits-act B] [--bits-weight B] [--bits-grad B]
  *            [--view MODE] [--update MODE] [--groups channel|sample|tensor]
+ *            [--clip-every P] [--clip-off] [--lrscale-off]
  *
  * --recipe ghaffari (recipes.md R§8.2) starts from that recipe's defaults
  * (every mode stochastic, widths 8, int16 masters, lr 0.01, momentum 0.9,
@@ -20,6 +21,9 @@
  * NITI's and are ignored under ghaffari. --recipe shiftquant (R§9.4) is the
  * same with shiftquant's defaults (bits grad 4, act and view rounding
  * nearest, groups channel); --groups sets SQ_b's groups (shiftquant only).
+ * --recipe unified (R§10.7) has its defaults (act and view rounding nearest,
+ * clip cosine(every=100, range=4, grid=eighth), lrscale exp(alpha=20,
+ * beta=0.1)); --clip-every, --clip-off and --lrscale-off change them.
  *
  * With a .nit file the recipe supplies the defaults (batch, seed, rounding
  * modes, the first m_u of the schedule, decay, weight bits); flags override.
@@ -179,7 +183,8 @@ int main(int argc, char **argv) {
   int decay = 0, set_act = -1, set_err = -1, set_grad = -1, set_view = -1, set_update = -1;
   int recipe = REF_RECIPE_NITI;
   int64_t warmup = 0, master = 16, bits_a = 8, bits_w = 8, bits_g = -1; /* -1: recipe's */
-  int groups = -1;
+  int groups = -1, clip_off = 0, lrscale_off = 0;
+  int64_t clip_every = 0;
   /* decimals of the ghaffari settings: {N, f}; f = -1 means "default" */
   uint64_t dec_n[4] = {0, 0, 0, 0};
   int dec_f[4] = {-1, -1, -1, -1}; /* lr, momentum, weight decay, warmup ratio */
@@ -190,6 +195,10 @@ int main(int argc, char **argv) {
     int64_t *num = NULL;
     if (!strcmp(a, "--decay")) {
       decay = 1;
+      continue;
+    }
+    if (!strcmp(a, "--clip-off") || !strcmp(a, "--lrscale-off")) {
+      *(a[2] == 'c' ? &clip_off : &lrscale_off) = 1;
       continue;
     }
     if (a[0] != '-') {
@@ -208,7 +217,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--recipe")) {
       recipe = ref_recipe_parse(v);
       if (recipe < 0)
-        return die("unknown recipe '%s' (niti, ghaffari, shiftquant)", v);
+        return die("unknown recipe '%s' (niti, ghaffari, shiftquant, unified)", v);
     } else if (!strcmp(a, "--groups")) {
       groups = -1;
       for (int g = 0; g < NIT_GROUPS_COUNT; g++)
@@ -233,6 +242,8 @@ int main(int argc, char **argv) {
         return die("'%s' is not a decimal such as 0.01", v);
     } else if (!strcmp(a, "--warmup"))
       num = &warmup;
+    else if (!strcmp(a, "--clip-every"))
+      num = &clip_every;
     else if (!strcmp(a, "--master"))
       num = &master;
     else if (!strcmp(a, "--bits-act"))
@@ -315,8 +326,18 @@ int main(int argc, char **argv) {
     o.decay = 1;
   RecSchedule sch;
   memset(&sch, 0, sizeof sch);
-  if (recipe == REF_RECIPE_GHAFFARI || recipe == REF_RECIPE_SHIFTQUANT) {
-    RefOpts g = recipe == REF_RECIPE_SHIFTQUANT ? ref_shiftquant_opts() : ref_ghaffari_opts();
+  if ((clip_off || lrscale_off || clip_every) && recipe != REF_RECIPE_UNIFIED)
+    return die("%s", "--clip-every, --clip-off and --lrscale-off need --recipe unified");
+  if (clip_every < 0)
+    return die("%s", "--clip-every must be at least 1");
+  if (recipe != REF_RECIPE_NITI) {
+    RefOpts g = recipe == REF_RECIPE_SHIFTQUANT ? ref_shiftquant_opts()
+                : recipe == REF_RECIPE_UNIFIED  ? ref_unified_opts()
+                                                : ref_ghaffari_opts();
+    if (clip_every)
+      g.clip.every = clip_every;
+    g.clip.on = !clip_off;
+    g.lrscale = !lrscale_off;
     g.seed = o.seed;
     o = g;
     if (bits_g < 0)
@@ -351,7 +372,7 @@ int main(int argc, char **argv) {
   } else if (set_view >= 0 || set_update >= 0 || dec_f[0] >= 0 || dec_f[1] >= 0 ||
              dec_f[2] >= 0 || dec_f[3] >= 0 || warmup || groups >= 0) {
     return die("%s", "--lr, --momentum, --weight-decay, --warmup*, --view, --update, --groups "
-                     "need --recipe ghaffari or shiftquant");
+                     "need --recipe ghaffari, shiftquant or unified");
   }
   if (set_act >= 0)
     o.act_round = set_act;

@@ -1591,7 +1591,8 @@ START_TEST(test_net_recipe_checks) {
   ck_assert_int_eq(ni.recipe, REF_RECIPE_NITI);
   ck_assert_int_eq(ref_recipe_parse("ghaffari"), REF_RECIPE_GHAFFARI);
   ck_assert_int_eq(ref_recipe_parse("niti"), REF_RECIPE_NITI);
-  ck_assert_int_eq(ref_recipe_parse("unified"), -1);
+  ck_assert_int_eq(ref_recipe_parse("unified"), REF_RECIPE_UNIFIED);
+  ck_assert_int_eq(ref_recipe_parse("sgd"), -1);
   int8_t x[8] = {0};
   int32_t y[1] = {0};
   /* ghaffari before ref_init_recipe: refused */

@@ -73,10 +73,10 @@ syn keyword nitLayer        contained nextgroup=nitName skipwhite
 
 " A setting name starts a statement (a line, or after '{' or ';').
 syn match   nitSetting      contained
-      \ /\%(\%(^\|[{;]\)\s*\)\@<=\<\%(data\|batch\|epochs\|rounding\|update\|weights\|seed\|loss\|decay\|holdout\|recipe\|lr\|warmup\|momentum\|master\|bits\|groups\)\>/
-syn keyword nitRecipe       contained niti ghaffari shiftquant
+      \ /\%(\%(^\|[{;]\)\s*\)\@<=\<\%(data\|batch\|epochs\|rounding\|update\|weights\|seed\|loss\|decay\|holdout\|recipe\|lr\|warmup\|momentum\|master\|bits\|groups\|clip\|lrscale\)\>/
+syn keyword nitRecipe       contained niti ghaffari shiftquant unified
 syn keyword nitRounding     contained pseudo stochastic nearest
-syn keyword nitGrouping     contained channel sample tensor
+syn keyword nitGrouping     contained channel sample tensor eighth octave
 syn keyword nitValue        contained int8 int16 int32 on off table
 syn keyword nitCall         contained idx softmax_ce cosine steps
 " bits(3) and bits(12) are values; 'bits act=4' is the setting.

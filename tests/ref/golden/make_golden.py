@@ -11,6 +11,7 @@ model's primitives, written from the text of recipes.md (section cited).
 
 Usage: python3 tests/ref/golden/make_golden.py [PROTO_DIR] > tests/ref/golden/ghaffari.h
        python3 tests/ref/golden/make_golden.py --shiftquant [PROTO_DIR] > tests/ref/golden/shiftquant.h
+       python3 tests/ref/golden/make_golden.py --unified [PROTO_DIR] > tests/ref/golden/unified.h
 (PROTO_DIR defaults to $NIT_RECIPES_PROTO or /work/shared/spec/recipes-proto).
 The output is deterministic (fixed seeds); regenerate only when the
 specification changes, and review the diff.
@@ -20,8 +21,9 @@ import os
 import random
 import sys
 
-ARGS = [a for a in sys.argv[1:] if a != "--shiftquant"]
-SHIFTQUANT = len(ARGS) < len(sys.argv) - 1
+ARGS = [a for a in sys.argv[1:] if a not in ("--shiftquant", "--unified")]
+SHIFTQUANT = "--shiftquant" in sys.argv[1:]
+UNIFIED = "--unified" in sys.argv[1:]
 PROTO = (ARGS[0] if ARGS else
          os.environ.get("NIT_RECIPES_PROTO", "/work/shared/spec/recipes-proto"))
 sys.path.insert(0, PROTO)
@@ -767,7 +769,254 @@ def main_shiftquant():
     sys.stdout.write("\n".join(head + pools + rest + ["#endif", ""]))
 
 
+# ----------------------------------------------------------------- unified
+
+def clip_mu_t(l):
+    return more.delta(l)
+
+
+def l0_model(M, b, grid):
+    """The no-clip level (R§10.2) for any width and grid, composed from the
+    text; the model's more.l0_of (8 bits, eighth grid) must agree."""
+    L = (1 << (b - 1)) - 1
+    step = 8 if grid == 1 else 1
+    l = 0
+    while True:
+        mu, T = clip_mu_t(l)
+        if L * mu * (1 << T) >= 8 * M:
+            break
+        l += step
+    if b == 8 and grid == 0:
+        assert l == more.l0_of(M), (M, l)
+    return l
+
+
+def cq_model(x, l, b, key):
+    """CQ(x, l) (R§10.2) at width b, composed from the text with the model's
+    draws; at 8 bits the model's more.clipquant must agree."""
+    L = (1 << (b - 1)) - 1
+    mu, T = clip_mu_t(l)
+    den = mu << T
+    q = []
+    for j, v in enumerate(x):
+        a = abs(v) << 3
+        q0, f = divmod(a, den)
+        if q0 >= L:
+            r = L
+        else:
+            r = min(L, q0 + (1 if (f << 64) > ndraw(key, j) * den else 0))
+        q.append(-r if v < 0 else r)
+    if b == 8:
+        assert q == more.clipquant(x, l, key)
+    return q
+
+
+def prereduce_model(x):
+    bx = Bt(x)
+    if bx <= 56:
+        return list(x), 0
+    k = bx - 56
+    return [(-R_near(abs(v), k) if v < 0 else R_near(abs(v), k)) for v in x], k
+
+
+def cos_model(x, q):
+    c, (G, Q, D) = more.cos_q30(x, q)
+    return c, G, Q, D
+
+
+def search_model(x, b, grid, rng_oct, key):
+    """The search (R§10.5) as the text reads: candidates l0, l0 - 1 (octave:
+    - 8), ..., max(0, l0 - 8 R); the largest cq, ties to the larger level. At
+    8 bits on the eighth grid the model's more.dsgc_search must agree."""
+    M = max(abs(v) for v in x)
+    l0 = l0_model(M, b, grid)
+    step = 8 if grid == 1 else 1
+    best = None
+    for l in range(l0, max(0, l0 - 8 * rng_oct) - 1, -step):
+        q = cq_model(x, l, b, key)
+        c = cos_model(x, q)[0]
+        if best is None or c > best[0]:
+            best = (c, l, q)
+    if b == 8 and grid == 0:
+        ml0, mb = more.dsgc_search(x, key, rng_oct)
+        assert ml0 == l0 and mb[1] == best[1] and mb[0] == best[0] and mb[2] == best[2]
+    return l0, best
+
+
+def site_model(st, x, s, t, on, every, rng_oct, grid, b, key):
+    """One DSGC site step (R§10.5) with the decisions of docs/recipes.md: no
+    held level yet (l* = -1) searches. Returns (state, q, mu, exponent,
+    level, dq)."""
+    x, k = prereduce_model(x)
+    s += k
+    M = max(abs(v) for v in x)
+    if M == 0:
+        return st, [0] * len(x), 1, s, -1, 0
+    l0 = l0_model(M, b, grid)
+    if on and (t % every == 0 or st[0] < 0):
+        _, (c, l, q) = search_model(x, b, grid, rng_oct, key)
+        st = (l, s)
+    elif on:
+        l = min(max(st[0] + 8 * (st[1] - s), 0), l0)
+    else:
+        l = l0
+    q = cq_model(x, l, b, key)
+    mu, T = clip_mu_t(l)
+    if grid == 1:
+        mu, e = 1, s + T
+    else:
+        e = s + T - 3
+    c = cos_model(x, q)[0]
+    return st, q, mu, e, l, (1 << 30) - c
+
+
+def dec_q(n, f, q):
+    return (2 * n * (1 << q) + 10 ** f) // (2 * 10 ** f)
+
+
+def err_tensor(rng, cnt, kind):
+    """Error-like tensors: Laplace-like, Student-t-like heavy tails, small
+    exact ones, outliers, and huge ones that need the pre-reduction."""
+    if kind == 0:
+        sc = 1 << rng.randint(0, 30)
+        return [rng.choice([-1, 1]) * int(sc * rng.expovariate(1.0)) for _ in range(cnt)]
+    if kind == 1:
+        sc = 1 << rng.randint(0, 24)
+        return [int(sc * rng.gauss(0, 1) / max(1e-3, abs(rng.gauss(0, 1))) ** 0.5) for _ in range(cnt)]
+    if kind == 2:
+        return [rng.randint(-127, 127) for _ in range(cnt)]
+    if kind == 3:
+        x = [int(rng.gauss(0, 1 << 12)) for _ in range(cnt)]
+        x[rng.randrange(cnt)] = rng.choice([-1, 1]) << rng.randint(16, 22)
+        return x
+    return [rng.randint(-(1 << 62), 1 << 62) >> rng.randint(0, 8) for _ in range(cnt)]
+
+
+def unified_cases(rng, pool):
+    emit("/* l0 (R§10.2): the no-clip level of a maximum M at width b on a grid. */")
+    emit("typedef struct { uint64_t m; int b, grid; int64_t l0; } GL0;")
+    emit("static const GL0 G_L0[] = {")
+    ms = [0, 1, 15, 16, 127, 128, 143, 144, 199, 2044, (1 << 56) - 1]
+    ms += [rng.randrange(1, 1 << rng.randint(1, 56)) for _ in range(60)]
+    for i, M in enumerate(ms):
+        b = 8 if i % 3 else rng.randint(2, 8)
+        grid = i % 2
+        emit("  {%s, %d, %d, %d}," % (cu64(M), b, grid, l0_model(M, b, grid)))
+    emit("};")
+
+    emit("/* CQ (R§10.2) on pre-reduced x at pool[x] (count), level l, width b; q at pool[q].")
+    emit(" * The exponent offset is T(l) - 3 with mu(l) (eighth) or T(l) with 1 (octave). */")
+    emit("typedef struct { int b; int64_t l; uint64_t key; int64_t count, x, q; } GCq;")
+    emit("static const GCq G_CQ[] = {")
+    for i in range(60):
+        b = 8 if i % 4 else rng.randint(2, 7)
+        cnt = rng.randint(1, 40)
+        x = err_tensor(rng, cnt, i % 4)
+        M = max(abs(v) for v in x)
+        l0 = l0_model(M, b, 0)
+        l = rng.randint(max(0, l0 - 40), l0)
+        key = nkey(rng.randrange(1 << 32), rng.randrange(1 << 20), rng.randrange(1 << 32))
+        q = cq_model(x, l, b, key)
+        emit("  {%d, %d, %s, %d, %d, %d}," % (b, l, cu64(key), cnt, pool.add(x), pool.add(q)))
+    emit("};")
+
+    emit("/* The cosine (R§10.3) of x and q, with the sums G, Qs and D. */")
+    emit("typedef struct { int64_t count, x, q, cq, g2, q2, d; } GCos;")
+    emit("static const GCos G_COS[] = {")
+    for i in range(40):
+        cnt = rng.randint(1, 50)
+        x = err_tensor(rng, cnt, i % 4)
+        if i == 0:
+            x = [0] * cnt
+        M = max(abs(v) for v in x)
+        l = rng.randint(0, l0_model(M, 8, 0)) if M else 0
+        q = cq_model(x, l, 8, rng.randrange(1 << 64))
+        c, G, Q, D = cos_model(x, q)
+        emit("  {%d, %d, %d, %d, %s, %s, %s}," % (cnt, pool.add(x), pool.add(q), c, c64(G), c64(Q), c64(D)))
+    emit("};")
+
+    emit("/* Site sequences (R§10.5): a DSGC site over steps t = 0 .. nsteps-1, tensor k at")
+    emit(" * pool[x] + k count (exponent pool[s] + k, pre-reduction included); expected per")
+    emit(" * step: pool[o] + 6k = {level, mu, exponent, dq, l*, s*}, q at pool[q] + k count.")
+    emit(" * The first searches are checked against the model's dsgc_search (8 bits, eighth). */")
+    emit("typedef struct { int on; int64_t every; int range, grid, b; uint64_t key0; int64_t count, nsteps, x, s, o, q; } GSite;")
+    emit("static const GSite G_SITE[] = {")
+    for i in range(40):
+        on = 0 if i % 10 == 9 else 1
+        every = rng.choice([1, 2, 3, 5, 100])
+        ro = rng.randint(1, 8) if i % 3 else 4
+        grid = 1 if i % 4 == 3 else 0
+        b = 8 if i % 5 else rng.randint(2, 7)
+        cnt = rng.randint(1, 30)
+        nsteps = rng.randint(1, 7)
+        key0 = rng.randrange(1 << 64)
+        xs, ss, os_, qs = [], [], [], []
+        st = (-1, 0)
+        s = rng.randint(-40, 10)
+        kind = i % 5
+        for t in range(nsteps):
+            x = err_tensor(rng, cnt, kind)
+            if rng.random() < 0.1:
+                x = [0] * cnt
+            s += rng.randint(-3, 3)  # the input's exponent drifts
+            key = (key0 + t * 0x9E3779B97F4A7C15) & M64
+            st, q, mu, e, lv, dq = site_model(st, x, s, t, on, every, ro, grid, b, key)
+            xs += x
+            ss.append(s)
+            os_ += [lv, mu, e, dq, st[0], st[1]]
+            qs += q
+        emit("  {%d, %d, %d, %d, %d, %s, %d, %d, %d, %d, %d, %d}," % (
+            on, every, ro, grid, b, cu64(key0), cnt, nsteps, pool.add(xs), pool.add(ss), pool.add(os_),
+            pool.add(qs)))
+    emit("};")
+
+    emit("/* phi (R§10.6): Q30 of max(exp(-alpha d_c), beta) for dq in Q30; the first rows are")
+    emit(" * R§10.6's table (alpha 20, beta 0.1; d_c 0, 0.001, 0.01, 0.05, 0.1, 0.2). */")
+    emit("typedef struct { uint32_t dq; int64_t alpha_q16, beta_q30, phi; } GPhi;")
+    emit("static const GPhi G_PHI[] = {")
+    a20, b01 = dec_q(20, 0, 16), dec_q(1, 1, 30)
+    rows = [(0, a20, b01)]
+    for n, f in [(1, 3), (1, 2), (5, 2), (1, 1), (2, 1)]:
+        rows.append((dec_q(n, f, 30), a20, b01))
+    for _ in range(40):
+        an, af = rng.randint(1, 1000), rng.randint(0, 3)
+        bn, bf = rng.randint(1, 10), 1
+        rows.append((rng.randint(0, 1 << 30) >> rng.randint(0, 20), dec_q(an, af, 16), dec_q(bn, bf, 30)))
+    rows.append((1 << 30, dec_q(1000, 0, 16), dec_q(1, 0, 30)))
+    for dq, aq, bq in rows:
+        phi, _ = more.phi_q30(dq, aq, bq)
+        emit("  {%d, %d, %d, %d}," % (dq, aq, bq, phi))
+    emit("};")
+
+
+def main_unified():
+    rng = random.Random(20261201)
+    emit("/* unified.h: golden vectors of the unified recipe (R§10: l0, CQ, the cosine, the")
+    emit(" * DSGC site's search and held clip, phi) for test_recipe.c. GENERATED by")
+    emit(" * tests/ref/golden/make_golden.py --unified from the model in")
+    emit(" * ../shared/spec/recipes-proto (more.py's clipquant, l0_of, cos_q30, dsgc_search,")
+    emit(" * phi_q30; other widths, the octave grid, the pre-reduction and the held clip")
+    emit(" * composed from the text and checked against them where they overlap); do not edit. */")
+    emit("#ifndef GOLDEN_UNIFIED_H")
+    emit("#define GOLDEN_UNIFIED_H")
+    emit("#include <stdint.h>")
+    emit("#ifndef G_N")
+    emit("#define G_N(a) ((int)(sizeof(a) / sizeof((a)[0])))")
+    emit("#endif")
+    p = Pool("G_UNI_DATA")
+    head = out[:]
+    del out[:]
+    unified_cases(rng, p)
+    rest = out[:]
+    del out[:]
+    p.write()
+    pools = out[:]
+    sys.stdout.write("\n".join(head + pools + rest + ["#endif", ""]))
+
+
 def main():
+    if UNIFIED:
+        return main_unified()
     if SHIFTQUANT:
         return main_shiftquant()
     rng = random.Random(20261130)

@@ -5,5 +5,6 @@ model m {
 }
 train {
     recipe unified
-    lr 0.1
+    clip always
+    lrscale linear(alpha=2)
 }
