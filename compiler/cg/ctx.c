@@ -111,7 +111,8 @@ void deliver_acc(Cg *g, int i, const ErrDst *d, Val v_e32, bool wide, Val v_s, V
    * folded it into its coefficients already */
   Val v_mu = op_is_norm(g->m->nodes[i].op) ? l_i32(g, 1) : get_mu(g, i, 1, "mu.e");
   ErrSite site = {NIT_TID_ERR(i), v_s, v_mu, d->node, d->which};
-  Val v_k = err_quant(g, wide, v_e32, v_cnt, &src->out, d->v_ptr, v_key_for(g, NIT_TID_ERR(i), "key.err"), v_fused, &site);
+  Val v_k = err_quant(g, wide, v_e32, v_cnt, &src->out, d->v_ptr, v_key_for(g, NIT_TID_ERR(i), "key.err"), v_fused,
+                      &site);
   set_exp(g, d->node, d->which, l_add(g, v_s, v_k, "s.err"));
 }
 

@@ -548,7 +548,8 @@ static Val clip_site(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_
   /* the state {l* + 1, s*, dq, phi} of a DSGC site; a scratch one otherwise */
   Val v_scr = l_slab(g, g->f.v_work, p->clip.off, "clip.scratch");
   Val v_io = l_slab(g, g->f.v_work, p->clip.off + p->clip.bytes - 16, "clip.io"); /* i32 {mu, dq, x, x} */
-  Val v_st = dsgc ? l_slab(g, g->f.v_params, p->clip_off + 16 * k, "clip.state") : l_gep(g, g->t_i32, v_io, l_i64(g, 2), "");
+  Val v_st = dsgc ? l_slab(g, g->f.v_params, p->clip_off + 16 * k, "clip.state")
+                  : l_gep(g, g->t_i32, v_io, l_i64(g, 2), "");
   Val args[] = {v_d,    v_st,      g->f.v_step,      v_key,
                 v_acc,  l_i32(g, wide), v_count, site->v_mu,
                 site->v_s, v_out, v_io, l_gep(g, g->t_i32, v_io, l_i64(g, 1), "clip.dq"),

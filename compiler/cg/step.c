@@ -143,10 +143,10 @@ static void gather(Cg *g, int i) {
     l_set(g, var_hi, l_select(g, v_none, l_i32(g, 0), l_get(g, g->t_i32, var_hi, ""), ""));
   }
   bool uni = m->recipe.kind == NIT_RECIPE_UNIFIED;
+  Val v_hi = l_get(g, g->t_i32, var_hi, "hi"), v_lo = l_get(g, g->t_i32, var_lo, "lo"); /* main's load order */
   Val v_s = uni /* operands v mu: the guard is 44 (docs/recipes.md, "The unified recipe") */
-                ? l_smax(g, l_get(g, g->t_i32, var_lo, "lo"), l_sub(g, l_get(g, g->t_i32, var_hi, "hi"), l_i32(g, 44), ""),
-                         "s.common")
-                : align_common(g, l_get(g, g->t_i32, var_lo, "lo"), l_get(g, g->t_i32, var_hi, "hi"));
+                ? l_smax(g, v_lo, l_sub(g, v_hi, l_i32(g, 44), ""), "s.common")
+                : align_common(g, v_lo, v_hi);
   Val v_acc = acc2_ptr(g);
   l_zero(g, g->t_i64, v_acc, v_cnt);
   Loop Lt = l_for(g, l_i64(g, 0), l_i64(g, nt), "t");
@@ -172,7 +172,8 @@ static void gather(Cg *g, int i) {
   l_next(g, &L);
   l_next(g, &Lt);
   ErrSite site = {NIT_TID_SUM(i), v_s, l_i32(g, 1), i, 1};
-  Val v_k = err_quant(g, true, v_acc, v_cnt, &nd->out, err_ptr(g, i), v_key_for(g, NIT_TID_SUM(i), "key.sum"), NULL, &site);
+  Val v_k =
+      err_quant(g, true, v_acc, v_cnt, &nd->out, err_ptr(g, i), v_key_for(g, NIT_TID_SUM(i), "key.sum"), NULL, &site);
   set_exp(g, i, 1, l_add(g, v_s, v_k, "s.err"));
 }
 
@@ -286,8 +287,8 @@ static void emit_step(Cg *g, bool train) {
       Val v_s = l_call(g, g->ft_tloss, g->f_tloss, targs, 5, "s.e32");
       Shape cls = {m->classes, 1, 1};
       ErrSite site = {NIT_TID_LOSS, v_s, l_i32(g, 1), o, 1};
-      Val v_k = err_quant(g, true, acc_ptr(g), l_mul(g, g->f.v_n, l_i64(g, m->classes), "count"), &cls, args[4], args[6], NULL,
-                          &site);
+      Val v_cnt = l_mul(g, g->f.v_n, l_i64(g, m->classes), "count");
+      Val v_k = err_quant(g, true, acc_ptr(g), v_cnt, &cls, args[4], args[6], NULL, &site);
       set_exp(g, o, 1, l_add(g, v_s, v_k, "s.loss"));
     } else {
       Val largs[] = {args[0], args[1], args[2], args[3], args[4], args[5], args[6],

@@ -10,8 +10,7 @@
 #    - the train settings of compiler/sema_train.c's table;
 #    - the recipe, rounding and grouping names of runtime/nitabi.h;
 #    - the value words sema_train.c compares against, except the argument
-#      names (both grammars colour any NAME before '=') and 'unified' (refused
-#      as not implemented).
+#      names (both grammars colour any NAME before '=').
 # 2. The JSON files of editors/vscode parse (python3 -m json.tool) and every
 #    regular expression of the TextMate grammar compiles.
 # 3. tests/companions/sample.nit, every token class of the scanner, is
@@ -42,7 +41,7 @@ settings=$(grep -o '{"[a-z_]*", set_[a-z_]*' "$src/compiler/sema_train.c" | cut 
 [ "$(echo "$settings" | wc -w)" -ge 10 ] || bad "settings table of compiler/sema_train.c not found"
 names=$(grep -E 'nit_(recipe|round|groups)_names\[' "$src/runtime/nitabi.h" | grep -o '"[a-z0-9_]*"' | tr -d '"')
 [ "$(echo "$names" | wc -w)" -ge 9 ] || bad "name tables of runtime/nitabi.h not found"
-argnames=" act err grad view weight exp period min ratio unified "
+argnames=" act err grad view weight exp period min ratio every range grid alpha beta "
 values=$( {
   grep -o 'is_word([^,]*, "[a-z0-9_]*")' "$src/compiler/sema_train.c"
   grep -o 'strcmp([a-z]*->name, "[a-z0-9_]*")' "$src/compiler/sema_train.c"
