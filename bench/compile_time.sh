@@ -32,7 +32,12 @@ work="$(mktemp -d /tmp/nitc-ctime.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 
 # cpu and wall seconds of one command, "CPU WALL"
-timed() { /usr/bin/time -f "%U %S %e" -o "$work/t" "$@" >/dev/null 2>&1; awk '{ printf "%.2f %.2f", $1 + $2, $3 }' "$work/t"; }
+# (a failed compile: "- -")
+timed() {
+  if /usr/bin/time -f "%U %S %e" -o "$work/t" "$@" >/dev/null 2>&1; then
+    awk '{ printf "%.2f %.2f", $1 + $2, $3 }' "$work/t"
+  else echo "- -"; fi
+}
 median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 
 printf '| example | CPU s | wall s | of which --emit llvm -O0 CPU s |'
@@ -52,8 +57,8 @@ for f in "$root"/examples/*.nit; do
   mc="$(median "${cpu[@]}")"
   printf '| %s | %s | %s | %s |' "$e" "$mc" "$(median "${wall[@]}")" "$(median "${ir[@]}")"
   if [ -n "$against" ]; then
-    mo="$(median "${oth[@]}")"
-    printf ' %s | %s |' "$mo" "$(awk -v a="$mo" -v b="$mc" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')"
+    mo="$(median "${oth[@]}")"; case "$mo" in -*) mo="(fails)" ;; esac
+    printf ' %s | %s |' "$mo" "$(awk -v a="$mo" -v b="$mc" 'BEGIN { if (b > 0 && a + 0 > 0) printf "%.2fx", a / b; else print "-" }')"
   fi
   printf '\n'
   worst="$(awk -v a="$mc" -v b="$worst" 'BEGIN { print (a > b) ? a : b }')"

@@ -21,7 +21,8 @@
 #
 # Environment: NETS="lenet5 resnet_bn", SEEDS="1 2 3" (every lenet5 cell and
 # resnet_bn's g8, u8, u4 and u4-off), RSEEDS="1" (resnet_bn's other cells),
-# EPOCHS=5, THREADS=2, OUT=out/accuracy/unified.
+# EPOCHS=5, THREADS=2, OUT=out/accuracy/unified, VARIANTS (default: all of
+# the above, in that order).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
@@ -31,6 +32,7 @@ NETS=${NETS:-lenet5 resnet_bn}
 SEEDS=${SEEDS:-1 2 3}
 RSEEDS=${RSEEDS:-1}
 EPOCHS=${EPOCHS:-5}
+VARIANTS=${VARIANTS:-g8 u8 u8-off u4 u4-off a10b1 a10b2 a20b2 p1 p10 p1000}
 THREADS=${THREADS:-2}
 mkdir -p "$OUT/bin" "$OUT/logs" "$OUT/nit"
 [ -f data/fashion-mnist/train-images-idx3-ubyte ] || { echo "no data/fashion-mnist: run scripts/fetch-data" >&2; exit 2; }
@@ -85,7 +87,7 @@ run() { # NET VARIANT SEED -> "ACC SAMPLES_PER_SEC"
 printf '| network | variant | seeds | test accuracy per seed (%%) | mean | training samples/s (median epoch, seed 1) |\n'
 printf '|---|---|---|---|---|---|\n'
 for net in $NETS; do
-  for v in g8 u8 u8-off u4 u4-off a10b1 a10b2 a20b2 p1 p10 p1000; do
+  for v in $VARIANTS; do
     seeds=$SEEDS
     if [ "$net" != lenet5 ]; then
       case "$v" in g8 | u8 | u4 | u4-off) ;; *) seeds=$RSEEDS ;; esac
