@@ -16,15 +16,6 @@
 
 static uint64_t mag(int64_t v) { return v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v; }
 
-static int32_t bitlen(uint64_t v) {
-  int32_t b = 0;
-  while (v) {
-    b++;
-    v >>= 1;
-  }
-  return b;
-}
-
 static uint64_t low(int32_t k) { return k >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << k) - 1; }
 
 /* R(x, k) of docs/numerics.md in one of the three modes, element j of key. */
@@ -89,7 +80,7 @@ static void cq(const int64_t *x, int64_t count, int64_t l, int64_t lim, uint64_t
  * max(0, B(m) - 16); G = sum g^2, Qs = sum q^2, D = sum g q; 0 when G or Qs
  * is 0, else min(2^30, (D << 30) div isqrt(G Qs)). */
 static int64_t cosine(const int64_t *x, uint64_t m, const int8_t *q, int64_t count) {
-  int32_t h = bitlen(m) - 16;
+  int32_t h = nitrt_bitlen64(m) - 16;
   if (h < 0) h = 0;
   int64_t G = 0, Qs = 0, D = 0;
   for (int64_t j = 0; j < count; j++) {
@@ -120,7 +111,7 @@ int32_t nitrt_clip_site(const int64_t *desc, int32_t *state, uint64_t step, uint
   *mu_out = 1;
   *dq = 0;
   if (desc[NIT_CLIP_SITE] == 0) { /* not a DSGC site: RQ_b with the err mode */
-    int32_t k = bitlen(m) - (int32_t)desc[NIT_CLIP_BITS] + 1;
+    int32_t k = nitrt_bitlen64(m) - (int32_t)desc[NIT_CLIP_BITS] + 1;
     if (k < 0) k = 0;
     for (int64_t j = 0; j < count; j++) {
       int64_t r = round_mode(v[j], k, (int32_t)desc[NIT_CLIP_MODE], key, (uint64_t)j);
@@ -129,7 +120,7 @@ int32_t nitrt_clip_site(const int64_t *desc, int32_t *state, uint64_t step, uint
     return k;
   }
   /* more than 56 bits: R_near to 56 first (deterministic) */
-  int32_t pre = bitlen(m) - 56;
+  int32_t pre = nitrt_bitlen64(m) - 56;
   if (pre > 0) {
     for (int64_t j = 0; j < count; j++) {
       uint64_t a = mag(v[j]);

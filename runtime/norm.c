@@ -90,7 +90,6 @@ static void put2(int64_t *p, NitS31 x) {
 
 static int64_t sgn(int64_t x) { return (x > 0) - (x < 0); }
 static uint64_t mag(int64_t x) { return x < 0 ? 0 - (uint64_t)x : (uint64_t)x; }
-static int bitlen(uint64_t v) { return v ? 64 - __builtin_clzll(v) : 0; }
 
 /* Run body over [0, count) on the context's workers, or inline. */
 typedef void (*Body)(void *env, int64_t lo, int64_t hi, int32_t worker);
@@ -123,7 +122,7 @@ typedef struct Lin {
 
 static void see(Lin *L, NitS31 c, int64_t s, uint64_t umax) {
   if (c.m == 0 || umax == 0) return;
-  int64_t e = c.e + s, top = e + 31 + bitlen(umax);
+  int64_t e = c.e + s, top = e + 31 + nitrt_bitlen64(umax);
   if (!L->live || e < L->emin) L->emin = e;
   if (!L->live || top > L->h) L->h = top;
   L->live = 1;

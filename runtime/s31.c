@@ -12,11 +12,10 @@
 
 /* ------------------------------------------------------------- helpers */
 
-static int bitlen64(uint64_t v) { return v ? 64 - __builtin_clzll(v) : 0; }
 
 static int bitlen128(NitU128 v) {
   uint64_t hi = (uint64_t)(v >> 64);
-  return hi ? 64 + bitlen64(hi) : bitlen64((uint64_t)v);
+  return hi ? 64 + nitrt_bitlen64(hi) : nitrt_bitlen64((uint64_t)v);
 }
 
 /* R_near(a, k), k >= 1: a >> k plus the bit below. */
@@ -226,7 +225,7 @@ void nitrt_linsum_plan(int32_t nterms, const int64_t *in, int64_t *out) {
   for (int32_t t = 0; t < nterms; t++) {
     int64_t cm = in[4 * t], e = in[4 * t + 1] + in[4 * t + 2], u = in[4 * t + 3];
     if (cm == 0 || u == 0) continue;
-    int64_t top = e + 31 + bitlen64((uint64_t)(u < 0 ? -u : u));
+    int64_t top = e + 31 + nitrt_bitlen64((uint64_t)(u < 0 ? -u : u));
     if (!any || e < emin) emin = e;
     if (!any || top > h) h = top;
     any = 1;

@@ -19,6 +19,9 @@
 __extension__ typedef __int128 NitI128;
 __extension__ typedef unsigned __int128 NitU128;
 
+/* B(v): the bit length of v (0 for 0), the runtime's one definition. */
+static inline int32_t nitrt_bitlen64(uint64_t v) { return v ? 64 - __builtin_clzll(v) : 0; }
+
 /* Value m 2^e with 2^30 <= |m| < 2^31, or m = e = 0. */
 typedef struct NitS31 {
   int64_t m;
