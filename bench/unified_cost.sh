@@ -6,7 +6,8 @@
 # network under recipe ghaffari. Each executable trains one short epoch
 # (--limit N) R times, interleaved; the table shows the median samples/s
 # (the executable's own timer, training steps only) and the step time
-# against clip off: the search's cost is the difference.
+# against clip off: the search's cost is the difference, and one search's
+# cost in steps is every1's ratio minus one.
 #   bench/unified_cost.sh [--build DIR] [--samples N] [--runs R] [--threads T]
 # Needs data/mnist (scripts/fetch-data). About 3 minutes on two idle cores.
 set -euo pipefail
@@ -51,4 +52,10 @@ for v in $variants; do
   m=$(median < "$work/$v.r")
   printf '| %s | %.0f | %.3f |\n' "$v" "$m" "$(echo "$off / $m" | bc -l)"
 done
+# A search every step costs (every1 - off) of clip off's step time; at the
+# default period that is a hundredth of it: the difference every100 - off
+# itself is within the run-to-run noise.
+e1=$(median < "$work/every1.r")
+printf 'one search: %.2f steps of clip off (from every1); at every=100: %.2f%% of a step\n' \
+  "$(echo "$off / $e1 - 1" | bc -l)" "$(echo "($off / $e1 - 1)" | bc -l)"
 echo "($runs runs each, interleaved, median; $samples samples of MNIST, batch 64, $threads threads; load average $(cut -d' ' -f1-3 /proc/loadavg))"
