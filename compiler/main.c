@@ -349,14 +349,6 @@ int main(int argc, char **argv) {
   case EMIT_CHECK: /* the memory plan is part of the check: its limit is a user error */ return plan_build(m) ? 0 : 1;
   case EMIT_SHAPES: return write_shapes(m, opt.output);
   default:
-    /* the error-site kernel of recipe unified works on one rank's tensor
-     * (docs/status.md): no data-parallel executable */
-    if (m->recipe.kind == NIT_RECIPE_UNIFIED && opt.mpi) {
-      const char *msg = "recipe unified cannot train data-parallel yet (--mpi; docs/status.md)";
-      if (m->recipe.kind_loc.line > 0) diag_error(m->recipe.kind_loc, "%s", msg);
-      else diag_plain("%s", msg); /* --recipe unified on a file without a train block */
-      return 1;
-    }
     return emit_program(m, &opt) == 0 ? 0 : 1;
   }
 }

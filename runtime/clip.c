@@ -7,9 +7,13 @@
  * code (nitabi.h: nitrt_clip_site, nitrt_clip_phi).
  *
  * Independent of the reference (tests/ref/recipe_clip.c), which it must
- * match bit for bit. One rank: the maxima and the cosine's sums are over
- * the call's elements (docs/status.md). Integer only; 128-bit integers in
- * the per-tensor scalars (the cosine's product and square root, phi's Y).
+ * match bit for bit. Data parallel (docs/scaleout.md): the call holds this
+ * rank's rows of the batch; the maximum and the cosine's sums are exact
+ * over all ranks (the context's collectives) and the draws are keyed by the
+ * element's index in the global batch, so every rank gets one process's
+ * bytes for its rows and the same level, d_c and state. Integer only;
+ * 128-bit integers in the per-tensor scalars (the cosine's product and
+ * square root, phi's Y).
  *
  * Speed. A search quantizes the tensor at up to 65 levels and only needs
  * each level's two sums Qs and D (the exact G is the same for all), so the
@@ -111,6 +115,7 @@ typedef struct Job {
   int64_t mu_in;   /* its multiplier */
   int64_t *v;      /* (count) x mu_in, pre-reduced below 2^56 */
   uint64_t key;    /* the site's draws */
+  uint64_t base;   /* global index of element 0: row0 times elements per sample */
   int64_t lim;     /* L */
   int32_t k, mode; /* RQ_b: the shift and the rounding mode */
   int32_t h;       /* the cosine's 16-bit copy: |v| >> h */
@@ -133,6 +138,17 @@ static int32_t each(const NitCtx *ctx, Body body, Job *job, int64_t count) {
   return 1;
 }
 
+/* The context's collectives (nothing in one process): maximum of a
+ * magnitude below 2^63, sums of count int64. */
+static uint64_t allmax(const NitCtx *ctx, uint64_t v) {
+  int64_t x = (int64_t)v;
+  if (ctx && ctx->allmax) ctx->allmax(ctx->comm, &x, 1);
+  return (uint64_t)x;
+}
+static void allsum(const NitCtx *ctx, int64_t *v, int64_t count) {
+  if (ctx && ctx->allsum) ctx->allsum(ctx->comm, v, count, 8);
+}
+
 /* v = x mu_in and the chunk's maximum of |v|. */
 static void load_body(void *env, int64_t lo, int64_t hi, int32_t w) {
   Job *job = env;
@@ -151,7 +167,7 @@ static void rq_body(void *env, int64_t lo, int64_t hi, int32_t w) {
   Job *job = env;
   (void)w;
   for (int64_t j = lo; j < hi; j++) {
-    int64_t r = round_mode(job->v[j], job->k, job->mode, job->key, (uint64_t)j);
+    int64_t r = round_mode(job->v[j], job->k, job->mode, job->key, job->base + (uint64_t)j);
     job->out[j] = (int8_t)(r > job->lim ? job->lim : r < -job->lim ? -job->lim : r);
   }
 }
@@ -188,7 +204,7 @@ static void cq_body(void *env, int64_t lo, int64_t hi, int32_t w) {
     for (int32_t i = 0; i < n; i++) {
       uint64_t u = mag(job->v[j0 + i]);
       a[i] = u << 3;
-      d[i] = nit_draw(job->key, (uint64_t)(j0 + i));
+      d[i] = nit_draw(job->key, job->base + (uint64_t)(j0 + i));
       g[i] = (int64_t)(u >> job->h);
       G += g[i] * g[i];
     }
@@ -199,19 +215,20 @@ static void cq_body(void *env, int64_t lo, int64_t hi, int32_t w) {
   job->G[w] = G;
 }
 
-/* CQ at the job's levels: each level's cosine into cs (nl). */
+/* CQ at the job's levels: each level's cosine into cs (nl), from the sums
+ * over the chunks and the ranks: t = {G, Qs_0, D_0, Qs_1, ...}. */
 static void cq_levels(const NitCtx *ctx, Job *job, int64_t count, int64_t *cs) {
   int32_t used = each(ctx, cq_body, job, count);
-  int64_t G = 0;
-  for (int32_t w = 0; w < used; w++) G += job->G[w];
-  for (int32_t c = 0; c < job->nl; c++) {
-    int64_t Qs = 0, D = 0;
-    for (int32_t w = 0; w < used; w++) {
-      Qs += job->sums[w][c][0];
-      D += job->sums[w][c][1];
+  int64_t t[1 + 2 * LEVELS] = {0};
+  for (int32_t w = 0; w < used; w++) {
+    t[0] += job->G[w];
+    for (int32_t c = 0; c < job->nl; c++) {
+      t[1 + 2 * c] += job->sums[w][c][0];
+      t[2 + 2 * c] += job->sums[w][c][1];
     }
-    cs[c] = cosine(G, Qs, D);
   }
+  allsum(ctx, t, 1 + 2 * job->nl);
+  for (int32_t c = 0; c < job->nl; c++) cs[c] = cosine(t[0], t[1 + 2 * c], t[2 + 2 * c]);
 }
 
 int32_t nitrt_clip_site(const NitCtx *ctx, const int64_t *desc, int32_t *state, uint64_t step, uint64_t key,
@@ -220,11 +237,13 @@ int32_t nitrt_clip_site(const NitCtx *ctx, const int64_t *desc, int32_t *state, 
   Job job = {.x = x, .wide = wide, .mu_in = mu_in, .v = scratch, .key = key, .out = out};
   job.lim = ((int64_t)1 << (desc[NIT_CLIP_BITS] - 1)) - 1;
   int64_t grid = desc[NIT_CLIP_GRID];
+  if (ctx && ctx->row0 && ctx->n > 0) job.base = (uint64_t)ctx->row0 * (uint64_t)(count / ctx->n);
   /* the wide error times the multiplier it carries (R§10.4), its maximum */
   int32_t used = each(ctx, load_body, &job, count);
   uint64_t m = 0;
   for (int32_t w = 0; w < used; w++)
     if (job.m[w] > m) m = job.m[w];
+  m = allmax(ctx, m);
   *mu_out = 1;
   *dq = 0;
   if (desc[NIT_CLIP_SITE] == 0) { /* not a DSGC site: RQ_b with the err mode */

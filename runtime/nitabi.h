@@ -430,9 +430,10 @@ int32_t nitrt_norm_backward_mu(const NitCtx *ctx, const int64_t *desc, int64_t n
  * mu_in it carries, into out; *mu_out the multiplier of out (1 but on the
  * eighth grid), *dq its d_c in Q30 (0 at other sites); returns the exponent
  * offset of out. step: the global step (t mod every = 0 searches); key: the
- * site's. |x mu_in| < 2^63. scratch NIT_CLIP_SCRATCH(count) int64. ctx: its
- * parallel_for, when set, spreads the passes over the tensor (the bytes do
- * not depend on it). One rank. */
+ * site's. |x mu_in| < 2^63. scratch NIT_CLIP_SCRATCH(count) int64. ctx
+ * (or NULL): its parallel_for, when set, spreads the passes over the
+ * tensor (the bytes do not depend on it); data parallel, x is this rank's
+ * ctx->n rows and the maximum, the sums and the draws' indices are global. */
 enum {
   NIT_CLIP_SITE,  /* 1: a DSGC site, CQ; 0: RQ_b */
   NIT_CLIP_ON,    /* clip cosine (1) or clip off (0) */
