@@ -32,7 +32,7 @@
 
 #include <stdint.h>
 
-#define NIT_ABI_VERSION 6
+#define NIT_ABI_VERSION 7
 
 /* export: begin (export writes the marked regions into exported models) */
 enum {
@@ -430,7 +430,9 @@ int32_t nitrt_norm_backward_mu(const NitCtx *ctx, const int64_t *desc, int64_t n
  * mu_in it carries, into out; *mu_out the multiplier of out (1 but on the
  * eighth grid), *dq its d_c in Q30 (0 at other sites); returns the exponent
  * offset of out. step: the global step (t mod every = 0 searches); key: the
- * site's. |x mu_in| < 2^63. scratch NIT_CLIP_SCRATCH(count) int64. One rank. */
+ * site's. |x mu_in| < 2^63. scratch NIT_CLIP_SCRATCH(count) int64. ctx: its
+ * parallel_for, when set, spreads the passes over the tensor (the bytes do
+ * not depend on it). One rank. */
 enum {
   NIT_CLIP_SITE,  /* 1: a DSGC site, CQ; 0: RQ_b */
   NIT_CLIP_ON,    /* clip cosine (1) or clip off (0) */
@@ -441,10 +443,10 @@ enum {
   NIT_CLIP_MODE,  /* NIT_ROUND_* of RQ_b at the other sites */
   NIT_CLIP_DESC
 };
-#define NIT_CLIP_SCRATCH(count) ((count) + ((count) + 7) / 8)
-int32_t nitrt_clip_site(const int64_t *desc, int32_t *state, uint64_t step, uint64_t key, const void *x, int32_t wide,
-                        int64_t count, int32_t mu_in, int32_t s_in, int8_t *out, int32_t *mu_out, uint32_t *dq,
-                        int64_t *scratch);
+#define NIT_CLIP_SCRATCH(count) (count)
+int32_t nitrt_clip_site(const NitCtx *ctx, const int64_t *desc, int32_t *state, uint64_t step, uint64_t key,
+                        const void *x, int32_t wide, int64_t count, int32_t mu_in, int32_t s_in, int8_t *out,
+                        int32_t *mu_out, uint32_t *dq, int64_t *scratch);
 /* phi = max(exp2neg((alpha_q16 dq LOG2E_Q30) >> 60), beta_q30), Q30. */
 int64_t nitrt_clip_phi(uint32_t dq, int64_t alpha_q16, int64_t beta_q30);
 /* eta_p = smul(eta, snorm(phi, -30)) as out[0] = m, out[1] = e. */

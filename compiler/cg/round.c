@@ -492,8 +492,8 @@ static int64_t dec_q(Dec d, int q) {
 void emit_clip_decls(Cg *g) {
   if (g->m->recipe.kind != NIT_RECIPE_UNIFIED) return;
   Ty P = g->t_ptr, I32 = g->t_i32, I64 = g->t_i64;
-  Ty ac[] = {P, P, I64, I64, P, I32, I64, I32, I32, P, P, P, P};
-  g->ft_clip = LLVMFunctionType(I32, ac, 13, 0);
+  Ty ac[] = {P, P, P, I64, I64, P, I32, I64, I32, I32, P, P, P, P};
+  g->ft_clip = LLVMFunctionType(I32, ac, 14, 0);
   g->f_clip = LLVMAddFunction(g->mod, "nitrt_clip_site", g->ft_clip);
   Ty ap[] = {I32, I64, I64};
   g->ft_clip_phi = LLVMFunctionType(I64, ap, 3, 0);
@@ -550,11 +550,11 @@ static Val clip_site(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_
   Val v_io = l_slab(g, g->f.v_work, p->clip.off + p->clip.bytes - 16, "clip.io"); /* i32 {mu, dq, x, x} */
   Val v_st = dsgc ? l_slab(g, g->f.v_params, p->clip_off + 16 * k, "clip.state")
                   : l_gep(g, g->t_i32, v_io, l_i64(g, 2), "");
-  Val args[] = {v_d,    v_st,      g->f.v_step,      v_key,
+  Val args[] = {g->f.v_ctx, v_d, v_st, g->f.v_step, v_key,
                 v_acc,  l_i32(g, wide), v_count, site->v_mu,
                 site->v_s, v_out, v_io, l_gep(g, g->t_i32, v_io, l_i64(g, 1), "clip.dq"),
                 v_scr};
-  Val v_k = l_call(g, g->ft_clip, g->f_clip, args, 13, "clip.k");
+  Val v_k = l_call(g, g->ft_clip, g->f_clip, args, 14, "clip.k");
   set_mu(g, site->node, site->which, l_load(g, g->t_i32, v_io, l_i64(g, 0), "clip.mu"));
   if (dsgc) { /* d_c, and phi = max(exp2neg(alpha d_c log2 e), beta) or 1 */
     Val v_dq = l_load(g, g->t_i32, v_io, l_i64(g, 1), "dq");

@@ -4,7 +4,8 @@
  * vectors of the specification's model (tests/ref/golden/unified.h) and,
  * over sequences of random error tensors, step by step against the
  * independent reference (tests/ref: rec_dsgc_site, rec_rq8, rec_phi_q30):
- * the same bytes, multipliers, exponents, d_c and held clips.
+ * the same bytes, multipliers, exponents, d_c and held clips, with and
+ * without a context whose parallel_for splits the tensor into chunks.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -31,8 +32,8 @@ START_TEST(test_golden_sites) {
       uint64_t key = g->key0 + (uint64_t)t * 0x9E3779B97F4A7C15ULL;
       int32_t mu, s_in = (int32_t)G_UNI_DATA[g->s + t];
       uint32_t dq;
-      int32_t off = nitrt_clip_site(desc, st, (uint64_t)t, key, G_UNI_DATA + g->x + t * g->count, 1, g->count, 1, s_in,
-                                    q, &mu, &dq, scratch);
+      int32_t off = nitrt_clip_site(NULL, desc, st, (uint64_t)t, key, G_UNI_DATA + g->x + t * g->count, 1, g->count, 1,
+                                    s_in, q, &mu, &dq, scratch);
       const int64_t *e = G_UNI_DATA + g->o + 6 * t;
       ck_assert_int_eq(mu, e[1]);
       if (e[0] >= 0) ck_assert_int_eq(s_in + off, e[2]);
@@ -56,23 +57,43 @@ static void rnd_tensor(int64_t *x, int64_t n, int top) {
   }
 }
 
+/* A parallel_for that runs the chunks the pool would make, one after the
+ * other and last chunk first. */
+static int32_t chunked(void *pool, void (*body)(void *env, int64_t lo, int64_t hi, int32_t worker), void *env,
+                       int64_t count, int32_t max_workers) {
+  (void)pool;
+  int32_t used = max_workers < count ? max_workers : (int32_t)count;
+  for (int32_t w = used - 1; w >= 0; w--) body(env, count * w / used, count * (w + 1) / used, w);
+  return used;
+}
+
 /* Sequences of 12 steps at sites of every kind (DSGC on both grids, clip
  * off, RQ_b in the three modes), widths 2..8, i32 and i64 inputs,
  * multipliers 1 and 8..15, exponents that drift: the kernel and the
- * reference agree on every byte and every returned value. */
+ * reference agree on every byte and every returned value. Every tenth
+ * sequence has tensors large enough for the kernel to split into chunks. */
 START_TEST(test_against_reference) {
-  enum { N = 700 };
+  enum { N = 60000 };
+  NitCtx ctx = {.parallel_for = chunked};
   static int64_t x[N], xm[N], scratch[NIT_CLIP_SCRATCH(N)], rs[N];
   static int32_t x32[N];
   static int8_t q[N], qr[N], cand[N];
   rng_state = 77;
   for (int c = 0; c < 150; c++) {
-    int64_t n = 1 + (int64_t)(rnd() % N);
+    int64_t n = 1 + (int64_t)(rnd() % (c % 10 == 0 ? N : 700));
     int dsgc = c % 5 != 4, wide = c % 2, b = c % 3 ? 8 : 2 + (int)(rnd() % 7);
-    int64_t desc[NIT_CLIP_DESC] = {dsgc, c % 7 != 6, 1 + (int64_t)(rnd() % 5), 1 + (int64_t)(rnd() % 8),
-                                   c % 4 == 3 ? NIT_GRID_OCTAVE : NIT_GRID_EIGHTH, b, (int64_t)(rnd() % 3)};
-    RecClipOpts o = {.on = (int)desc[NIT_CLIP_ON], .every = desc[NIT_CLIP_EVERY], .range = (int)desc[NIT_CLIP_RANGE],
-                     .grid = (int)desc[NIT_CLIP_GRID], .b = b};
+    int64_t desc[NIT_CLIP_DESC] = {dsgc,
+                                   c % 7 != 6,
+                                   1 + (int64_t)(rnd() % 5),
+                                   1 + (int64_t)(rnd() % 8),
+                                   c % 4 == 3 ? NIT_GRID_OCTAVE : NIT_GRID_EIGHTH,
+                                   b,
+                                   (int64_t)(rnd() % 3)};
+    RecClipOpts o = {.on = (int)desc[NIT_CLIP_ON],
+                     .every = desc[NIT_CLIP_EVERY],
+                     .range = (int)desc[NIT_CLIP_RANGE],
+                     .grid = (int)desc[NIT_CLIP_GRID],
+                     .b = b};
     int32_t st[2] = {0, 0};
     RecClip rst = REC_CLIP_NONE;
     int32_t s = -(int32_t)(rnd() % 40);
@@ -89,8 +110,8 @@ START_TEST(test_against_reference) {
       uint64_t key = rnd();
       int32_t mu;
       uint32_t dq;
-      int32_t off = nitrt_clip_site(desc, st, t, key, wide ? (const void *)x : (const void *)x32, wide, n, mu_in, s, q,
-                                    &mu, &dq, scratch);
+      int32_t off = nitrt_clip_site(t % 2 ? NULL : &ctx, desc, st, t, key, wide ? (const void *)x : (const void *)x32,
+                                    wide, n, mu_in, s, q, &mu, &dq, scratch);
       if (dsgc) {
         RecClipOut r;
         ck_assert_int_eq(rec_dsgc_site(&o, xm, n, s, t, key, &rst, qr, &r, rs, cand), 0);
