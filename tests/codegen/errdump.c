@@ -200,12 +200,12 @@ static void dump(const char *dir, const NitModel *m, const uint8_t *work, const 
 }
 
 #ifdef ERRDUMP_CLIP
-/* The kernel's parameter list, in one place (runtime/nitabi.h). When the
- * kernel gains a leading `const NitCtx *ctx`, add it to both macros. */
+/* The kernel's parameter list, in one place (runtime/nitabi.h): a change of
+ * its signature is a change of these two macros only. */
 #define CLIP_PARAMS                                                                                                 \
-  const int64_t *desc, int32_t *state, uint64_t step, uint64_t key, const void *x, int32_t wide, int64_t count,   \
-      int32_t mu_in, int32_t s_in, int8_t *out, int32_t *mu_out, uint32_t *dq, int64_t *scratch
-#define CLIP_ARGS desc, state, step, key, x, wide, count, mu_in, s_in, out, mu_out, dq, scratch
+  const NitCtx *ctx, const int64_t *desc, int32_t *state, uint64_t step, uint64_t key, const void *x, int32_t wide, \
+      int64_t count, int32_t mu_in, int32_t s_in, int8_t *out, int32_t *mu_out, uint32_t *dq, int64_t *scratch
+#define CLIP_ARGS ctx, desc, state, step, key, x, wide, count, mu_in, s_in, out, mu_out, dq, scratch
 int32_t __real_nitrt_clip_site(CLIP_PARAMS);
 int32_t __wrap_nitrt_clip_site(CLIP_PARAMS);
 
