@@ -40,6 +40,15 @@ target_compile_options(errdump PRIVATE ${NITC_WARN})
 target_link_libraries(errdump PUBLIC nitrt nitrt_s31)
 set_target_properties(errdump PROPERTIES ARCHIVE_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
 
+# clipdump: the same harness recording the wide errors of recipe unified's
+# DSGC sites through a wrapper of nitrt_clip_site (link the executable with
+# -Wl,--wrap=nitrt_clip_site; bench/accuracy/clip_curve.sh).
+add_library(clipdump STATIC ${CG_DIR}/errdump.c)
+target_compile_definitions(clipdump PRIVATE ERRDUMP_CLIP=1)
+target_compile_options(clipdump PRIVATE ${NITC_WARN})
+target_link_libraries(clipdump PUBLIC nitrt nitrt_s31)
+set_target_properties(clipdump PROPERTIES ARCHIVE_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
+
 # ranks: N ranks as threads with in-process collectives against one process
 # (tests/codegen/ranks.c; main here, nit_model from the object).
 add_library(ranks STATIC ${CG_DIR}/ranks.c)

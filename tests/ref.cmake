@@ -11,6 +11,8 @@
 #             phi (golden/unified.h, make_golden.py --unified)
 #   test_unified  recipe unified in the reference net: sites, multipliers,
 #             phi, determinism, the state of a resume mid-period
+#   clipcurve the cosine per clip level on recorded unified errors (E8);
+#             ref_clipcurve runs it on synthetic dumps
 #   refbias   prints the measured pseudo-rounding bias table (docs/numerics.md)
 #   reftrain  trains a network with the reference on idx data; parses .nit
 #             files only when the front end library `nitfront` exists.
@@ -55,6 +57,14 @@ target_link_libraries(refbias PRIVATE nitref)
 add_executable(refquant ${REF_DIR}/refquant.c)
 target_compile_options(refquant PRIVATE ${NITC_WARN})
 target_link_libraries(refquant PRIVATE nitref m)
+
+# clipcurve: the cosine per clip level of unified's DSGC sites on
+# clipdump's tensors (E8); clipcurve_check: on synthetic dumps.
+add_executable(clipcurve ${REF_DIR}/clipcurve.c)
+target_compile_options(clipcurve PRIVATE ${NITC_WARN})
+target_link_libraries(clipcurve PRIVATE nitref m)
+add_test(NAME ref_clipcurve COMMAND ${REF_DIR}/clipcurve_check.sh ${PROJECT_BINARY_DIR})
+set_tests_properties(ref_clipcurve PROPERTIES TIMEOUT 120)
 
 add_executable(reftrain ${REF_DIR}/reftrain.c)
 target_compile_options(reftrain PRIVATE ${NITC_WARN})

@@ -54,6 +54,23 @@
  *                [--limit N] [--quiet]
  * Exit 0, or 2 on trouble. Prints one line per dump step (sites written,
  * training accuracy of the last 100 steps).
+ *
+ * CLIPDUMP (built as the library clipdump, -DERRDUMP_CLIP; experiment E8,
+ * bench/accuracy/clip_curve.sh, read by tests/ref/clipcurve.c): the same
+ * training, linked with -Wl,--wrap=nitrt_clip_site. Under recipe unified the
+ * generated code hands every error site's WIDE error to that runtime kernel;
+ * __wrap_nitrt_clip_site below records, at the requested steps and for DSGC
+ * sites only (desc[NIT_CLIP_SITE] == 1), the wide error times the multiplier
+ * it carries (int64, exactly what the kernel quantizes) and then calls the
+ * real kernel, so training is unchanged. The int8 dumps are not written.
+ * File per (step, site): OUT/s<step>-k<site>-<name>.clip =
+ *     "NITCLIP 1 step S site K name NAME count N exp E key KEY bits B on O
+ *      every P range R grid G searched F level L\n"
+ *   then N int64 values in the machine's byte order (value v 2^E).
+ *   K is the site's index (docs/recipes.md, "Site order"), NAME its first
+ *   weighted node when every weighted node has a site of its own ("-"
+ *   otherwise); F = 1 when the kernel searched at this step, then L is the
+ *   level it chose (its state afterwards), else L is the held level.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <inttypes.h>
@@ -182,6 +199,71 @@ static void dump(const char *dir, const NitModel *m, const uint8_t *work, const 
   if (fwrite(work + nd->err_off, 1, (size_t)count, f) != (size_t)count || fclose(f) != 0) die("write error", path);
 }
 
+#ifdef ERRDUMP_CLIP
+/* The kernel's parameter list, in one place (runtime/nitabi.h): a change of
+ * its signature is a change of these two macros only. */
+#define CLIP_PARAMS                                                                                                 \
+  const NitCtx *ctx, const int64_t *desc, int32_t *state, uint64_t step, uint64_t key, const void *x, int32_t wide, \
+      int64_t count, int32_t mu_in, int32_t s_in, int8_t *out, int32_t *mu_out, uint32_t *dq, int64_t *scratch
+#define CLIP_ARGS ctx, desc, state, step, key, x, wide, count, mu_in, s_in, out, mu_out, dq, scratch
+int32_t __real_nitrt_clip_site(CLIP_PARAMS);
+int32_t __wrap_nitrt_clip_site(CLIP_PARAMS);
+
+/* What the wrapper needs from main: where to write, at which steps. */
+static struct {
+  const char *dir;
+  const NitModel *m;
+  const uint8_t *params;
+  const uint64_t *want;
+  int nwant, written;
+} clip_rec;
+
+/* The first weighted node of DSGC site k when every weighted node (but the
+ * input) has a site of its own, so that site k is the k-th of them. */
+static const char *site_name(const NitModel *m, int k) {
+  int weighted = 0;
+  const char *name = "-";
+  for (int i = 1; i < m->nnodes; i++)
+    if (m->nodes[i].param >= 0 && weighted++ == k) name = m->nodes[i].name;
+  return weighted == m->nsites ? name : "-";
+}
+
+static void write_site(const int64_t *desc, int k, uint64_t step, uint64_t key, const int64_t *v, int64_t count,
+                       int32_t s_in, int searched, int32_t level) {
+  char path[4096];
+  const char *name = site_name(clip_rec.m, k);
+  snprintf(path, sizeof path, "%s/s%06" PRIu64 "-k%02d-%s.clip", clip_rec.dir, step, k, name);
+  FILE *f = fopen(path, "wb");
+  if (!f) die("cannot write", path);
+  fprintf(f,
+          "NITCLIP 1 step %" PRIu64 " site %d name %s count %" PRId64 " exp %d key %" PRIu64
+          " bits %d on %d every %" PRId64 " range %d grid %d searched %d level %d\n",
+          step, k, name, count, s_in, key, (int)desc[NIT_CLIP_BITS], (int)desc[NIT_CLIP_ON], desc[NIT_CLIP_EVERY],
+          (int)desc[NIT_CLIP_RANGE], (int)desc[NIT_CLIP_GRID], searched, level);
+  if (fwrite(v, sizeof *v, (size_t)count, f) != (size_t)count || fclose(f) != 0) die("write error", path);
+  clip_rec.written++;
+}
+
+int32_t __wrap_nitrt_clip_site(CLIP_PARAMS) {
+  int rec = clip_rec.dir && desc[NIT_CLIP_SITE] == 1;
+  for (int w = 0; rec && w < clip_rec.nwant; w++)
+    if (clip_rec.want[w] == step) rec = 2;
+  if (rec != 2) return __real_nitrt_clip_site(CLIP_ARGS);
+  int64_t *v = xalloc(sizeof(int64_t) * (size_t)count);
+  int64_t m = 0;
+  for (int64_t j = 0; j < count; j++) { /* as the kernel loads it: x mu_in */
+    v[j] = (wide ? ((const int64_t *)x)[j] : ((const int32_t *)x)[j]) * mu_in;
+    m |= v[j];
+  }
+  int searched = desc[NIT_CLIP_ON] && m != 0 && (step % (uint64_t)desc[NIT_CLIP_EVERY] == 0 || state[0] <= 0);
+  int32_t r = __real_nitrt_clip_site(CLIP_ARGS);
+  int k = (int)(((const uint8_t *)state - clip_rec.params - clip_rec.m->clip_off) / 16);
+  write_site(desc, k, step, key, v, count, s_in, searched, state[0] - 1);
+  free(v);
+  return r;
+}
+#endif
+
 int main(int argc, char **argv) {
   const NitModel *m = &nit_model;
   const char *data = m->recipe.data && m->recipe.data[0] ? m->recipe.data : "data/fashion-mnist";
@@ -251,7 +333,14 @@ int main(int argc, char **argv) {
   NitS31 mom = nitrt_sdec(m->recipe.momentum_n, m->recipe.momentum_f);
   NitS31 wd = nitrt_sdec(m->recipe.wdecay_n, m->recipe.wdecay_f);
   int missing = 0, sites = 0;
-  for (int j = 0; j < m->nnodes; j++) {
+#ifdef ERRDUMP_CLIP
+  if (m->clip_off < 0 || m->nsites < 1) die("no DSGC sites: the model's recipe is not unified", m->name);
+  clip_rec.dir = out, clip_rec.m = m, clip_rec.params = params, clip_rec.want = want, clip_rec.nwant = nwant;
+  const int int8_dumps = 0; /* the wrapper writes the wide errors instead */
+#else
+  const int int8_dumps = 1;
+#endif
+  for (int j = 0; int8_dumps && j < m->nnodes; j++) {
     int cons, st = site_of(m, j, &cons);
     if (st == SITE_NONE || m->nodes[j].err_off == -1) continue;
     sites++;
@@ -264,9 +353,11 @@ int main(int argc, char **argv) {
   if (missing) die("error tensors missing", NULL);
   if (!quiet)
     printf("errdump: %s (%s): %d sites, batch %d, %" PRId64 " samples, %" PRId64 " steps/epoch, seed %" PRIu64
-           ", shuffled as the runtime, dumps of the stored int8 errors (RQ_8 results under ghaffari)\n",
-           m->name, nit_recipe_names[m->recipe.kind < NIT_RECIPE_COUNT ? m->recipe.kind : 0], sites, batch, ntrain,
-           steps_per_epoch, seed);
+           ", shuffled as the runtime, %s\n",
+           m->name, nit_recipe_names[m->recipe.kind < NIT_RECIPE_COUNT ? m->recipe.kind : 0],
+           int8_dumps ? sites : m->nsites, batch, ntrain, steps_per_epoch, seed,
+           int8_dumps ? "dumps of the stored int8 errors (RQ_8 results under ghaffari)"
+                      : "dumps of the wide errors at the DSGC sites");
 
   int64_t correct_win[100] = {0}, seen_win[100] = {0};
   for (uint64_t step = 0; step <= last; step++) {
@@ -320,7 +411,11 @@ int main(int argc, char **argv) {
     for (int w = 0; w < nwant; w++) hit |= want[w] == step;
     if (!hit) continue;
     int written = 0;
-    for (int j = 0; j < m->nnodes; j++) {
+#ifdef ERRDUMP_CLIP
+    written = clip_rec.written;
+    clip_rec.written = 0;
+#endif
+    for (int j = 0; int8_dumps && j < m->nnodes; j++) {
       int cons, st = site_of(m, j, &cons);
       if (st == SITE_NONE || m->nodes[j].err_off < 0) continue;
       dump(out, m, work, exps, n, step, j, st, cons);
