@@ -1,7 +1,8 @@
 /*
  * inspect.c: `inspect CKPT` (also `info --load CKPT`): what a checkpoint
  * holds, in the order of the file: format, model, progress, recipe, data,
- * the parameter tensors and the size of every part.
+ * the parameter tensors (and unified's clip state) and the size of every
+ * part.
  *
  * A checkpoint of this executable's model is loaded as training would load
  * it (nitrt_ckpt_parse: every field checked), so what is shown is what a
@@ -90,6 +91,25 @@ static void tensors_mine(const NitModel *m, const uint8_t *slab) {
     printf("  %-3d %-12s %-7s %-16s %9lld  int%-3d %4lld %4s %4lld  %-6s %lld..%lld\n", p, t->name ? t->name : "?",
            role_name(t->role), sh, (long long)t->count, a, (long long)get_i32(ps), mom, (long long)get_i32(ps + 8), st,
            (long long)lo, (long long)hi);
+  }
+}
+
+/* Recipe unified: every DSGC site's state in the slab, i32 {l* + 1, s*,
+ * d_c, phi} (docs/recipes.md, "The unified recipe"): the held clip level
+ * and its exponent, and the last step's d_c and phi (Q30). */
+static void clip_sites(const NitModel *m, const uint8_t *slab) {
+  if (m->clip_off < 0 || m->nsites <= 0) return;
+  printf("clip state: %d DSGC sites (held level l* at exponent s*, last step's d_c and phi)\n", m->nsites);
+  for (int32_t k = 0; k < m->nsites; k++) {
+    const uint8_t *st = slab + m->clip_off + 16 * k;
+    int64_t l = get_i32(st) - 1;
+    char d[32], f[32];
+    nitrt_fmt_dec(d, nitrt_ratio(get_i32(st + 8), (int64_t)1 << 30, 6), 6);
+    nitrt_fmt_dec(f, nitrt_ratio(get_i32(st + 12), (int64_t)1 << 30, 6), 6);
+    if (l < 0) printf("  site %-3d no level held yet (no search has run)\n", k);
+    else
+      printf("  site %-3d level %4lld at exponent %4lld  d_c %s  phi %s\n", k, (long long)l, (long long)get_i32(st + 4),
+             d, f);
   }
 }
 
@@ -183,8 +203,10 @@ int nitrt_cmd_inspect(const Options *o) {
   else printf("        (fields out of their ranges: not shown)\n");
   data_lines(&c, &l);
   printf("parameters: %lld bytes in %lld tensors\n", (long long)c.param_bytes, (long long)l.nparams);
-  if (same) tensors_mine(m, slab);
-  else tensors_other(b, &l, c.version);
+  if (same) {
+    tensors_mine(m, slab);
+    clip_sites(m, slab);
+  } else tensors_other(b, &l, c.version);
   int64_t k = c.version >= 2 ? c.q.ncols : 0, dl = c.version >= 2 ? (int64_t)strlen(c.data) : 0;
   printf("size: header %lld", (long long)(c.version >= 3 ? 568 : l.header));
   if (l.records) printf(" + tensor records %lld", (long long)(l.header - l.records));

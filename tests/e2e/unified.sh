@@ -4,7 +4,8 @@
 #   2. the JSON log has, per epoch, one {dc, phi, level} per DSGC site, phi
 #      between beta and 1, a level held (>= 0);
 #   3. with lrscale off every phi is 1;
-#   4. a checkpoint of other clip settings is refused (the fingerprint).
+#   4. a checkpoint of other clip settings is refused (the fingerprint);
+#   5. inspect shows every site's held level, the log's last ones.
 #   unified.sh BUILD_DIR MODEL.nit MKDATA WORK_DIR
 set -uo pipefail
 build="$1"; model="$2"; mkdata="$3"; work="$4"
@@ -32,6 +33,10 @@ sites=$(tail -1 "$work/log.jsonl" | grep -o '{"dc":[0-9.]*,"phi":[0-9.]*,"level"
 check "the log has every site ($sites)" test "$sites" -eq 5
 check "phi within [beta, 1]" bash -c "tail -1 '$work/log.jsonl' | grep -o '\"phi\":[0-9.]*' | cut -d: -f2 |
   awk '{ if (\$1 < 0.1 || \$1 > 1) bad = 1 } END { exit bad }'"
+"$work/model" inspect "$work/a.ckpt" > "$work/inspect.out"
+check "inspect lists the 5 sites' clip state" grep -q '^clip state: 5 DSGC sites' "$work/inspect.out"
+check "inspect's held levels are the log's" test "$(sed -n 's/^  site [0-9]* *level *\([0-9]*\) .*/\1/p' "$work/inspect.out" | tr '\n' ' ')" = \
+  "$(tail -1 "$work/log.jsonl" | grep -o '"level":[0-9]*' | cut -d: -f2 | tr '\n' ' ')"
 "$work/other" train --data "$work/data" --seed 3 --epochs 1 --quiet --log "$work/log2.jsonl" 2>/dev/null
 check "lrscale off: phi 1" bash -c "tail -1 '$work/log2.jsonl' | grep -o '\"phi\":[0-9.]*' | sort -u | grep -qx '\"phi\":1.000000'"
 "$work/other" train --data "$work/data" --seed 3 --epochs 3 --quiet --resume "$work/a.ckpt" > "$work/other.out" 2>&1
