@@ -6,7 +6,8 @@
 #      (the object is the same); --mpi for a cross target, or without the
 #      MPI runtime, is refused;
 #   2. mlp, lenet5, resnet_tiny, vgg_small (dropout, int16 weights),
-#      lenet5_ghaffari, mlp_ln (layernorm) and resnet_bn (batchnorm), 2
+#      lenet5_ghaffari, mlp_ln (layernorm), resnet_bn (batchnorm) and
+#      lenet5_unified (the clip search and d_c over the ranks), 2
 #      epochs at -np 1, 2, 3, 4: checkpoints byte for
 #      byte, epoch log records equal but for their two timing fields, run
 #      records equal but for started, command, threads and ranks. 99
@@ -77,6 +78,7 @@ models=(
   "lenet5_ghaffari mnist"
   "mlp_ln mnist"
   "resnet_bn mnist --limit 99"
+  "lenet5_unified mnist"
 )
 for spec in "${models[@]}"; do
   read -r model data flags <<< "$spec"
