@@ -61,15 +61,72 @@ int nitrt_quant_want_pixels(const char *path, int32_t format, const InputQuant *
 }
 
 /* Eight bytes at a time, little-endian, the tail zero-padded; the length
- * goes in first, so buffers that differ only in trailing zeros differ. */
-uint64_t nitrt_hash64(uint64_t h, const uint8_t *p, size_t n) {
-  h = nit_mix64(h ^ ((uint64_t)n + NIT_GOLDEN));
+ * goes in first, so buffers that differ only in trailing zeros differ. In
+ * three parts so that a file can be hashed chunk by chunk (nitrt_src_scan):
+ * every chunk but the last a multiple of 8 bytes. */
+uint64_t nitrt_hash64_begin(uint64_t h, size_t n) { return nit_mix64(h ^ ((uint64_t)n + NIT_GOLDEN)); }
+
+uint64_t nitrt_hash64_words(uint64_t h, const uint8_t *p, size_t n) {
   for (size_t i = 0; i < n; i += 8) {
     uint64_t w = 0;
     for (size_t k = 0; k < 8 && i + k < n; k++) w |= (uint64_t)p[i + k] << (8 * k);
     h = nit_mix64(h ^ w) + NIT_GOLDEN;
   }
-  return nit_mix64(h);
+  return h;
+}
+
+uint64_t nitrt_hash64(uint64_t h, const uint8_t *p, size_t n) {
+  return nit_mix64(nitrt_hash64_words(nitrt_hash64_begin(h, n), p, n));
+}
+
+/* ------------------------------------------------------------- sources */
+
+int nitrt_src_file(DataSrc *s, const char *path, const char *what) {
+  memset(s, 0, sizeof *s);
+  s->name = path;
+  s->fd = nitrt_open_regular(path, what, &s->len);
+  return s->fd < 0 ? -1 : 0;
+}
+
+DataSrc nitrt_src_mem(const char *name, const uint8_t *b, size_t len) {
+  return (DataSrc){.name = name, .mem = b, .fd = -1, .len = (int64_t)len};
+}
+
+void nitrt_src_close(DataSrc *s) {
+  if (s->fd >= 0) nitrt_close(s->fd);
+  s->fd = -1;
+}
+
+int nitrt_src_read(const DataSrc *s, int64_t off, uint8_t *dst, size_t n) {
+  if (n == 0) return 0;
+  if (s->fd < 0) {
+    memcpy(dst, s->mem + off, n);
+    return 0;
+  }
+  return nitrt_pread_all(s->fd, s->name, off, dst, n);
+}
+
+int nitrt_src_scan(const DataSrc *s, int64_t unit, uint64_t *hash, SrcChunk each, void *env) {
+  *hash = nitrt_hash64_begin(*hash, (size_t)s->len);
+  int64_t step = (int64_t)1 << 20;
+  step -= step % (8 * unit); /* chunks of whole units and whole hash words */
+  if (step <= 0) step = 8 * unit;
+  bool mem = s->fd < 0;
+  uint8_t *buf = mem ? NULL : nitrt_alloc((size_t)(s->len < step ? s->len : step) + 1);
+  if (!mem && !buf) return -1;
+  int rc = 0;
+  for (int64_t off = 0; off < s->len && !rc; off += step) {
+    size_t n = (size_t)(s->len - off < step ? s->len - off : step);
+    const uint8_t *p = mem ? s->mem + off : buf;
+    if (!mem && nitrt_src_read(s, off, buf, n)) rc = -1;
+    else {
+      *hash = nitrt_hash64_words(*hash, p, n);
+      rc = each(env, off, p, n);
+    }
+  }
+  free(buf);
+  *hash = nit_mix64(*hash);
+  return rc;
 }
 
 bool nitrt_print_same(const DataPrint *a, const DataPrint *b) {

@@ -6,7 +6,8 @@
  *
  * Sizes come from the files themselves (a whole number of records, checked
  * before anything is allocated); every record's label is checked, also
- * past a --limit, so a broken file is refused whatever the limit.
+ * past a --limit, so a broken file is refused whatever the limit. Files are
+ * read a chunk of whole records at a time (DataSrc), never held whole.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,24 +25,36 @@ static int check_size(const char *name, int64_t len) {
   return -1;
 }
 
-/* Records of b into d at sample `at` (as many as fit below d->n); every
- * label is checked. */
-static int fill(const char *name, const uint8_t *b, size_t len, const NitModel *m, Dataset *d, int64_t at) {
-  int64_t recs = (int64_t)(len / CIFAR_REC);
+/* The records of one file, a chunk of whole records at a time, into d from
+ * sample `at` (as many as fit below d->n); every label is checked. */
+typedef struct Fill {
+  const char *name;
+  const NitModel *m;
+  Dataset *d;
+  int64_t at;
+} Fill;
+
+static int records(void *env, int64_t off, const uint8_t *b, size_t len) {
+  const Fill *f = env;
+  int64_t recs = (int64_t)(len / CIFAR_REC), r0 = off / CIFAR_REC;
   for (int64_t r = 0; r < recs; r++) {
     const uint8_t *p = b + r * CIFAR_REC;
-    if (p[0] >= m->classes) {
-      nitrt_error("%s: label %d of sample %lld is out of range: the model has %d classes", name, p[0], (long long)r,
-                  m->classes);
+    if (p[0] >= f->m->classes) {
+      nitrt_error("%s: label %d of sample %lld is out of range: the model has %d classes", f->name, p[0],
+                  (long long)(r0 + r), f->m->classes);
       return -1;
     }
-    int64_t i = at + r;
-    if (i >= d->n) continue;
-    d->y[i] = p[0];
-    for (int64_t k = 0; k < CIFAR_DIM; k++) d->x[i * CIFAR_DIM + k] = (int8_t)(p[1 + k] >> 1);
+    int64_t i = f->at + r0 + r;
+    if (i >= f->d->n) continue;
+    f->d->y[i] = p[0];
+    for (int64_t k = 0; k < CIFAR_DIM; k++) f->d->x[i * CIFAR_DIM + k] = (int8_t)(p[1 + k] >> 1);
   }
-  d->print.hash = nitrt_hash64(d->print.hash, b, len);
   return 0;
+}
+
+static int fill(const DataSrc *src, const NitModel *m, Dataset *d, int64_t at) {
+  Fill f = {src->name, m, d, at};
+  return nitrt_src_scan(src, CIFAR_REC, &d->print.hash, records, &f);
 }
 
 static int start(const char *name, const NitModel *m, int64_t total, int64_t limit, Dataset *d) {
@@ -65,7 +78,8 @@ static int start(const char *name, const NitModel *m, int64_t total, int64_t lim
 int nitrt_cifar_parse(const char *name, const uint8_t *b, size_t len, const NitModel *m, int64_t limit, Dataset *d) {
   memset(d, 0, sizeof *d);
   if (check_size(name, (int64_t)len) || start(name, m, (int64_t)(len / CIFAR_REC), limit, d)) return -1;
-  if (fill(name, b, len, m, d, 0)) {
+  DataSrc src = nitrt_src_mem(name, b, len);
+  if (fill(&src, m, d, 0)) {
     nitrt_data_free(d);
     return -1;
   }
@@ -93,25 +107,24 @@ int nitrt_load_cifar(const char *const *files, int nfiles, const NitModel *m, in
   if (start(files[0], m, total, limit, d)) return -1;
   int64_t at = 0;
   for (int f = 0; f < nfiles; f++) {
-    uint8_t *b = NULL;
-    size_t len = 0;
-    if (nitrt_read_file(files[f], "a data file", &b, &len)) {
+    DataSrc src;
+    if (nitrt_src_file(&src, files[f], "a data file")) {
       nitrt_data_free(d);
       return -1;
     }
     /* the size may have changed since it was checked */
-    int rc = check_size(files[f], (int64_t)len);
-    if (!rc && at + (int64_t)(len / CIFAR_REC) > total) {
+    int rc = check_size(files[f], src.len);
+    if (!rc && at + src.len / CIFAR_REC > total) {
       nitrt_error("%s: grew while being read", files[f]);
       rc = -1;
     }
-    if (!rc) rc = fill(files[f], b, len, m, d, at);
-    free(b);
+    if (!rc) rc = fill(&src, m, d, at);
+    nitrt_src_close(&src);
     if (rc) {
       nitrt_data_free(d);
       return -1;
     }
-    at += (int64_t)(len / CIFAR_REC);
+    at += src.len / CIFAR_REC;
   }
   if (at < d->n) { /* shrank since it was checked */
     nitrt_error("%s: the files shrank while being read", files[0]);

@@ -5,8 +5,10 @@
  * dimensions nd, then nd 32-bit dimensions), then the unsigned bytes.
  * Images are (N, H, W) or (N, C, H, W); labels (N). The file must hold
  * exactly what its header promises: the header is checked against the
- * buffer's length before anything is allocated, so allocations never
- * exceed the file's own size.
+ * file's length before anything is allocated, so allocations never exceed
+ * the file's own size. A file is read once, a chunk at a time (DataSrc):
+ * its bytes are hashed and the kept samples copied, so a --limit holds only
+ * the samples it keeps.
  *
  * Pixels p become x = p >> 1 at exponent -7 (value about p / 256).
  */
@@ -68,33 +70,60 @@ static int64_t idx_header(const char *path, const uint8_t *b, size_t len, int wa
   return (int64_t)hdr;
 }
 
-int nitrt_idx_parse(const char *images, const uint8_t *ib, size_t il, const char *labels, const uint8_t *lb, size_t ll,
-                    const NitModel *m, int64_t limit, Dataset *d) {
+/* The header of src: its first bytes (at most 20, the longest header) read
+ * and checked against the file's length. */
+static int64_t src_header(const DataSrc *src, int want_lo, int want_hi, uint32_t *dims, int *ndims) {
+  uint8_t h[20];
+  size_t n = src->len < (int64_t)sizeof h ? (size_t)src->len : sizeof h;
+  if (nitrt_src_read(src, 0, h, n)) return -1;
+  return idx_header(src->name, h, (size_t)src->len, want_lo, want_hi, dims, ndims);
+}
+
+/* The bytes [lo, hi) of the file that a scan hands over, into x as pixels
+ * (p >> 1) or into y as labels. */
+typedef struct Keep {
+  int64_t lo, hi;
+  int8_t *x;  /* (hi - lo) or NULL */
+  int32_t *y; /* (hi - lo) or NULL */
+} Keep;
+
+static int keep(void *env, int64_t off, const uint8_t *p, size_t n) {
+  const Keep *k = env;
+  int64_t lo = off > k->lo ? off : k->lo, hi = off + (int64_t)n < k->hi ? off + (int64_t)n : k->hi;
+  for (int64_t i = lo; i < hi; i++) {
+    if (k->x) k->x[i - k->lo] = (int8_t)(p[i - off] >> 1);
+    else k->y[i - k->lo] = p[i - off];
+  }
+  return 0;
+}
+
+/* An idx pair from two sources (labels NULL: unlabelled): the headers
+ * checked first, then one pass over each file that hashes it and keeps the
+ * first n samples. */
+static int idx_read(const DataSrc *im, const DataSrc *lb, const NitModel *m, int64_t limit, Dataset *d) {
   memset(d, 0, sizeof *d);
   uint32_t idims[4] = {0}, ldims[4] = {0};
   int ind = 0, lnd = 0;
-  int64_t ioff = idx_header(images, ib, il, 3, 4, idims, &ind);
+  int64_t ioff = src_header(im, 3, 4, idims, &ind);
   if (ioff < 0) return -1;
   int32_t c = ind == 4 ? (int32_t)idims[1] : 1;
   int32_t h = (int32_t)idims[ind - 2], w = (int32_t)idims[ind - 1];
-  if (nitrt_check_shape(images, c, h, w, m)) return -1;
+  if (nitrt_check_shape(im->name, c, h, w, m)) return -1;
   int64_t n = idims[0], loff = 0;
   if (lb) {
-    loff = idx_header(labels, lb, ll, 1, 1, ldims, &lnd);
+    loff = src_header(lb, 1, 1, ldims, &lnd);
     if (loff < 0) return -1;
     if ((int64_t)ldims[0] != n) {
-      nitrt_error("%s: %u labels but %s has %lld images", labels, ldims[0], images, (long long)n);
+      nitrt_error("%s: %u labels but %s has %lld images", lb->name, ldims[0], im->name, (long long)n);
       return -1;
     }
   }
   if (n == 0) {
-    nitrt_error("%s: no images", images);
+    nitrt_error("%s: no images", im->name);
     return -1;
   }
   d->print.format = NITRT_FMT_IDX;
   d->print.n = n;
-  d->print.hash = nitrt_hash64(0, ib, il);
-  if (lb) d->print.hash = nitrt_hash64(d->print.hash, lb, ll);
   if (limit > 0 && limit < n) n = limit;
   int64_t dim = nitrt_model_dim(m);
   d->n = n;
@@ -102,13 +131,13 @@ int nitrt_idx_parse(const char *images, const uint8_t *ib, size_t il, const char
   nitrt_quant_pixels(&d->q);
   d->x = nitrt_alloc((size_t)(n * dim));
   if (!d->x) goto fail;
-  const uint8_t *px = ib + ioff;
-  for (int64_t i = 0; i < n * dim; i++) d->x[i] = (int8_t)(px[i] >> 1);
+  Keep kx = {ioff, ioff + n * dim, d->x, NULL};
+  if (nitrt_src_scan(im, 1, &d->print.hash, keep, &kx)) goto fail;
   if (lb) {
     d->y = nitrt_alloc((size_t)n * sizeof *d->y);
     if (!d->y) goto fail;
-    for (int64_t i = 0; i < n; i++) d->y[i] = lb[loff + i];
-    if (nitrt_check_labels(labels, d->y, n, m)) goto fail;
+    Keep ky = {loff, loff + n, NULL, d->y};
+    if (nitrt_src_scan(lb, 1, &d->print.hash, keep, &ky) || nitrt_check_labels(lb->name, d->y, n, m)) goto fail;
   }
   return 0;
 fail:
@@ -116,17 +145,20 @@ fail:
   return -1;
 }
 
+int nitrt_idx_parse(const char *images, const uint8_t *ib, size_t il, const char *labels, const uint8_t *lb, size_t ll,
+                    const NitModel *m, int64_t limit, Dataset *d) {
+  DataSrc si = nitrt_src_mem(images, ib, il), sl = nitrt_src_mem(labels, lb, ll);
+  return idx_read(&si, lb ? &sl : NULL, m, limit, d);
+}
+
 int nitrt_load_idx(const char *images, const char *labels, const NitModel *m, int64_t limit, Dataset *d) {
   memset(d, 0, sizeof *d);
-  uint8_t *ib = NULL, *lb = NULL;
-  size_t il = 0, ll = 0;
+  DataSrc si, sl = {.fd = -1};
   int rc = -1;
-  if (nitrt_read_file(images, "a data file", &ib, &il)) goto out;
-  if (labels && nitrt_read_file(labels, "a data file", &lb, &ll)) goto out;
-  rc = nitrt_idx_parse(images, ib, il, labels, lb, ll, m, limit, d);
-out:
-  free(ib);
-  free(lb);
+  if (nitrt_src_file(&si, images, "a data file")) return -1;
+  if (!labels || !nitrt_src_file(&sl, labels, "a data file")) rc = idx_read(&si, labels ? &sl : NULL, m, limit, d);
+  nitrt_src_close(&si);
+  nitrt_src_close(&sl);
   return rc;
 }
 

@@ -84,6 +84,8 @@ void nitrt_abspath(const char *path, char *out, size_t cap);
 /* Whole file into memory, NUL-terminated one byte past len. 0 on success;
  * -1 after an error naming the file. */
 int nitrt_read_file(const char *path, const char *what, uint8_t **buf, size_t *len);
+/* n bytes at offset off of fd (path for messages): 0, or -1 after a message. */
+int nitrt_pread_all(int fd, const char *path, int64_t off, uint8_t *dst, size_t n);
 /* Open the --log file (append or truncate) without blocking on a FIFO that
  * has no reader; NULL after a message. */
 FILE *nitrt_open_log(const char *path, bool append);
@@ -333,8 +335,35 @@ typedef struct DataPrint {
 } DataPrint;
 
 /* Content hash, chainable over several buffers: h = nitrt_hash64(h, p, n)
- * starting from h = 0. 64-bit words through nit_mix64; not cryptographic. */
+ * starting from h = 0. 64-bit words through nit_mix64; not cryptographic.
+ * The same hash in parts: begin with the whole length, words over chunks
+ * (all but the last a multiple of 8 bytes), then nit_mix64. */
 uint64_t nitrt_hash64(uint64_t h, const uint8_t *p, size_t n);
+uint64_t nitrt_hash64_begin(uint64_t h, size_t n);
+uint64_t nitrt_hash64_words(uint64_t h, const uint8_t *p, size_t n);
+
+/* A data file being loaded: its bytes in memory (the fuzz targets' parse
+ * functions) or an open regular file read a chunk at a time, so that a
+ * loader holds the samples it keeps and never the whole file. Both go
+ * through the same format code. */
+typedef struct DataSrc {
+  const char *name;   /* for messages */
+  const uint8_t *mem; /* the bytes, or NULL: read from fd */
+  int fd;             /* -1 for memory */
+  int64_t len;        /* bytes (the file's size when opened) */
+} DataSrc;
+int nitrt_src_file(DataSrc *s, const char *path, const char *what); /* 0, or -1 after a message */
+DataSrc nitrt_src_mem(const char *name, const uint8_t *b, size_t len);
+void nitrt_src_close(DataSrc *s);
+/* n bytes at off (off + n <= len): 0, or -1 after a message (a file that
+ * shrank, a read error). */
+int nitrt_src_read(const DataSrc *s, int64_t off, uint8_t *dst, size_t n);
+/* Every byte of s in order, in chunks of whole units (each chunk starts at
+ * a multiple of unit bytes), through each(env, off, p, n), which returns 0
+ * or -1 after a message; *hash chained over the bytes as nitrt_hash64
+ * would. Returns 0, or -1 (each's, or a read's). */
+typedef int (*SrcChunk)(void *env, int64_t off, const uint8_t *p, size_t n);
+int nitrt_src_scan(const DataSrc *s, int64_t unit, uint64_t *hash, SrcChunk each, void *env);
 bool nitrt_print_same(const DataPrint *a, const DataPrint *b);
 /* "idx, 60000 samples, content 0x0123456789abcdef" into buf (96 bytes). */
 char *nitrt_print_desc(char *buf, const DataPrint *p);

@@ -158,27 +158,33 @@ int nitrt_read_file(const char *path, const char *what, uint8_t **buf, size_t *l
     close(fd);
     return -1;
   }
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = read(fd, p + got, n - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      nitrt_error("%s: read error: %s", path, strerror(errno));
-      break;
-    }
-    if (r == 0) {
-      nitrt_error("%s: read error: the file shrank to %zu bytes while being read", path, got);
-      break;
-    }
-    got += (size_t)r;
-  }
+  int rc = nitrt_pread_all(fd, path, 0, p, n);
   close(fd);
-  if (got != n) {
+  if (rc) {
     free(p);
     return -1;
   }
   *buf = p;
   *len = n;
+  return 0;
+}
+
+int nitrt_pread_all(int fd, const char *path, int64_t off, uint8_t *dst, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = pread(fd, dst + got, n - got, (off_t)(off + (int64_t)got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      nitrt_error("%s: read error: %s", path, strerror(errno));
+      return -1;
+    }
+    if (r == 0) {
+      nitrt_error("%s: read error: the file shrank to %lld bytes while being read", path,
+                  (long long)(off + (int64_t)got));
+      return -1;
+    }
+    got += (size_t)r;
+  }
   return 0;
 }
 
