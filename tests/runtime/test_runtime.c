@@ -319,6 +319,45 @@ START_TEST(idx_good) {
 }
 END_TEST
 
+/* A file of several read chunks (DataSrc reads 1 MiB at a time) loads
+ * exactly as its bytes parse from memory: pixels, labels, the content hash
+ * (which is nitrt_hash64 of the whole file, also when it is built chunk by
+ * chunk), with and without a limit. */
+START_TEST(idx_chunked) {
+  NitModel m = model_shape(1, 28, 28, 10);
+  enum { N = 3001 }; /* 2.35 MB of pixels: three chunks, the last partial */
+  uint32_t id[3] = {N, 28, 28}, ld[1] = {N};
+  uint8_t *px = malloc((size_t)N * 784), *lb = malloc(N);
+  for (size_t i = 0; i < (size_t)N * 784; i++) px[i] = (uint8_t)(i * 2654435761u >> 13);
+  for (int i = 0; i < N; i++) lb[i] = (uint8_t)(i * 7 % 10);
+  write_idx(tpath("big-i"), 3, id, px, 0);
+  write_idx(tpath("big-l"), 1, ld, lb, 0);
+  uint8_t *ib, *lbb;
+  size_t il, ll;
+  ck_assert_int_eq(nitrt_read_file(tpath("big-i"), "a data file", &ib, &il), 0);
+  ck_assert_int_eq(nitrt_read_file(tpath("big-l"), "a data file", &lbb, &ll), 0);
+  for (int64_t limit = 0; limit <= 2000; limit += 2000) {
+    Dataset f, mem;
+    ck_assert_int_eq(nitrt_load_idx(tpath("big-i"), tpath("big-l"), &m, limit, &f), 0);
+    ck_assert_int_eq(nitrt_idx_parse("i", ib, il, "l", lbb, ll, &m, limit, &mem), 0);
+    ck_assert_int_eq(f.n, limit ? limit : N);
+    ck_assert_int_eq(f.print.n, N);
+    ck_assert(f.print.hash == nitrt_hash64(nitrt_hash64(0, ib, il), lbb, ll));
+    ck_assert(mem.print.hash == f.print.hash);
+    ck_assert_int_eq(memcmp(f.x, mem.x, (size_t)f.n * 784), 0);
+    ck_assert_int_eq(memcmp(f.y, mem.y, (size_t)f.n * sizeof *f.y), 0);
+    ck_assert_int_eq(f.x[f.n * 784 - 1], px[f.n * 784 - 1] >> 1);
+    ck_assert_int_eq(f.y[f.n - 1], lb[f.n - 1]);
+    nitrt_data_free(&f);
+    nitrt_data_free(&mem);
+  }
+  free(ib);
+  free(lbb);
+  free(px);
+  free(lb);
+}
+END_TEST
+
 START_TEST(idx_bad) {
   NitModel m = model_shape(1, 4, 4, 3);
   uint32_t id[3] = {5, 4, 4}, ld[1] = {5}, ld4[1] = {4};
@@ -1037,6 +1076,7 @@ static Suite *suite(void) {
   t = tcase_create("data");
   tcase_add_checked_fixture(t, idx_setup, rm_tmp);
   tcase_add_test(t, idx_good);
+  tcase_add_test(t, idx_chunked);
   tcase_add_test(t, idx_bad);
   tcase_add_test(t, dir_detection);
   tcase_add_test(t, cifar_files);
