@@ -443,8 +443,18 @@ int emit_program(Model *m, const Options *opt) {
   LLVMDisposeMessage(err);
   err = NULL;
 
-  char passes[32];
-  snprintf(passes, sizeof passes, "default<O%d>", opt->opt_level);
+  /* The step and the evaluation forward emit the same layer functions
+   * twice (and layers of one shape emit the same bodies): mergefunc folds
+   * identical functions before the optimizer sees them. No generated code
+   * compares function addresses, so every internal function may be
+   * unnamed_addr, which lets mergefunc replace a duplicate outright (a
+   * function passed to the thread pool included) instead of keeping it as a
+   * thunk, and then fold the callers that became identical. */
+  for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f))
+    if (!LLVMIsDeclaration(f) && LLVMGetLinkage(f) == LLVMInternalLinkage)
+      LLVMSetUnnamedAddress(f, LLVMGlobalUnnamedAddr);
+  char passes[48];
+  snprintf(passes, sizeof passes, "mergefunc,default<O%d>", opt->opt_level);
   LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
   LLVMErrorRef perr = LLVMRunPasses(mod, passes, tm, po);
   LLVMDisposePassBuilderOptions(po);
