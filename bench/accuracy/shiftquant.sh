@@ -147,6 +147,6 @@ if [ ${#pairs[@]} -gt 0 ]; then
                 END {printf "| %s | %s | mean | %.2f | %.2f | %+.2f | | |\n", net, v, 100 * si / n, 100 * sf / n, 100 * (si - sf) / n}'
   done
 fi
-} | tee "$RESULTS.tmp"
-mv "$RESULTS.tmp" "$RESULTS"
+} | tee "$RESULTS.$$"
+mv "$RESULTS.$$" "$RESULTS"
 echo "wrote ${RESULTS#"$REPO"/}" >&2
