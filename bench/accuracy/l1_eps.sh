@@ -15,7 +15,8 @@
 # Environment: EPSS="0.00001 0.003" (0.003 is about sqrt(0.00001), the L2
 # layer's floor on the deviation), RECIPES="ghaffari", SEEDS="1",
 # EPOCHS (the file's 10), THREADS=1, OUT=out/accuracy/l1_eps, FP32=1 (0: the
-# integer runs only).
+# integer runs only), WARMUP=0 (1: one epoch of warmup, steps(940,
+# ratio=0.01), as the sq4-warmup variant of bench/accuracy/shiftquant.sh).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
@@ -26,6 +27,8 @@ RECIPES=${RECIPES:-ghaffari}
 SEEDS=${SEEDS:-1}
 THREADS=${THREADS:-1}
 FP32=${FP32:-1}
+WARMUP=${WARMUP:-0}
+W=""; [ "$WARMUP" = 1 ] && W="-w"
 EPOCHS=${EPOCHS:-}
 PY=/usr/bin/python3
 mkdir -p "$OUT/bin" "$OUT/logs" "$OUT/nit" "$OUT/ckpt"
@@ -35,10 +38,10 @@ mkdir -p "$OUT/bin" "$OUT/logs" "$OUT/nit" "$OUT/ckpt"
 # gets eps=EPS as its last argument; ghaffari replaces the recipe and drops
 # the shiftquant-only lines
 variant() {
-  local f="$OUT/nit/resnet_l1-$1-e$2.nit"
-  "$PY" - "$1" "$2" "$f" <<'EOF'
+  local f="$OUT/nit/resnet_l1-$1-e$2$W.nit"
+  "$PY" - "$1" "$2" "$f" "$WARMUP" <<'EOF'
 import sys
-recipe, eps, out = sys.argv[1:]
+recipe, eps, out, warmup = sys.argv[1:]
 s = open('examples/resnet_l1.nit').read()
 r, i = '', 0
 while True:
@@ -51,11 +54,13 @@ while True:
         depth += {'(': 1, ')': -1}.get(s[j], 0)
         j += 1
     r, i = r + s[i:j - 1] + ', eps=' + eps + ')', j
-name = 'resnet_l1_%s_e%s' % (recipe, eps.replace('.', '_'))
+name = 'resnet_l1_%s_e%s%s' % (recipe, eps.replace('.', '_'), '_w' if warmup == '1' else '')
 r = r.replace('model resnet_l1 ', 'model %s ' % name, 1)
 if recipe != 'shiftquant':
     lines = [l for l in r.split('\n') if not l.strip().startswith(('bits ', 'groups '))]
     r = '\n'.join(lines).replace('recipe    shiftquant', 'recipe    ' + recipe)
+if warmup == '1':
+    r = r.replace('    momentum  0.9', '    warmup    steps(940, ratio=0.01)\n    momentum  0.9', 1)
 open(out, 'w').write(r)
 EOF
   grep -q "eps=$2" "$f" || { echo "could not make $f" >&2; exit 2; }
@@ -64,14 +69,14 @@ EOF
 
 acc() { tail -1 "$1" | sed -E 's/.*"test_acc": ?([0-9.]+).*/\1/' | awk '{printf "%.2f", 100 * $1}'; }
 
-printf '| recipe | l1norm eps | seed | integer test accuracy (%%) | fp32 mirror (%%) |\n|---|---|---|---|---|\n'
+printf '| recipe | l1norm eps%s | seed | integer test accuracy (%%%%) | fp32 mirror (%%%%) |\n|---|---|---|---|---|\n' "$( [ "$WARMUP" = 1 ] && echo ', warmup')"
 for r in $RECIPES; do
   for e in $EPSS; do
     f=$(variant "$r" "$e")
-    exe="$OUT/bin/resnet_l1-$r-e$e"
+    exe="$OUT/bin/resnet_l1-$r-e$e$W"
     [ -x "$exe" ] && [ "$exe" -nt "$f" ] && [ "$exe" -nt "$NITC" ] || "$NITC" "$f" -o "$exe"
     for s in $SEEDS; do
-      log="$OUT/logs/int8-$r-e$e-s$s.jsonl" init="$OUT/ckpt/$r-e$e-s$s-init.ckpt"
+      log="$OUT/logs/int8-$r-e$e$W-s$s.jsonl" init="$OUT/ckpt/$r-e$e$W-s$s-init.ckpt"
       if [ ! -s "$log" ] || [ "$(grep -c '"test_acc"' "$log")" -lt "${EPOCHS:-10}" ]; then
         echo "[$(date +%H:%M:%S)] $r eps $e seed $s" >&2
         "$exe" train --data data/fashion-mnist --seed "$s" --threads "$THREADS" --quiet --log "$log" \
@@ -79,7 +84,7 @@ for r in $RECIPES; do
       fi
       fp="-"
       if [ "$FP32" = 1 ]; then
-        flog="$OUT/logs/fp32-$r-e$e-s$s.jsonl"
+        flog="$OUT/logs/fp32-$r-e$e$W-s$s.jsonl"
         if [ ! -s "$flog" ] || [ "$(wc -l < "$flog")" -lt "${EPOCHS:-10}" ]; then
           echo "[$(date +%H:%M:%S)] fp32 mirror, $r eps $e seed $s" >&2
           "$PY" bench/accuracy/torch_mirror.py "$f" --data data/fashion-mnist --seed "$s" --init "$init" \
