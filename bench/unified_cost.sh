@@ -11,20 +11,8 @@
 #   bench/unified_cost.sh [--build DIR] [--samples N] [--runs R] [--threads T]
 # Needs data/mnist (scripts/fetch-data). About 3 minutes on two idle cores.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-build="$root/build"; samples=6400; runs=5; threads=$(nproc)
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --build) build="$2"; shift 2 ;;
-    --samples) samples="$2"; shift 2 ;;
-    --runs) runs="$2"; shift 2 ;;
-    --threads) threads="$2"; shift 2 ;;
-    *) echo "usage: bench/unified_cost.sh [--build DIR] [--samples N] [--runs R] [--threads T]" >&2; exit 2 ;;
-  esac
-done
-data="$root/data/mnist"
-[ -f "$data/train-images-idx3-ubyte" ] || { echo "no $data: run scripts/fetch-data" >&2; exit 2; }
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+usage="bench/unified_cost.sh [--build DIR] [--samples N] [--runs R] [--threads T]"
+. "$(dirname "$0")/lib.sh"
 src="$root/examples/lenet5_unified.nit"
 variants="every1 every10 every100 every1000 off ghaffari"
 for v in $variants; do
@@ -36,12 +24,6 @@ for v in $variants; do
   sed -i "s/^model lenet5_unified /model lenet5_$v /" "$work/$v.nit"
   "$build/compiler/nitc" "$work/$v.nit" --batch 64 -o "$work/$v"
 done
-rate() { # executable -> samples/s of one epoch
-  "$work/$1" train --data "$data" --epochs 1 --limit "$samples" --test-limit 100 --batch 64 \
-    --threads "$threads" --quiet --log "$work/$1.jsonl" > /dev/null 2>&1
-  sed -E 's/.*"samples_per_sec":([0-9.]+).*/\1/' "$work/$1.jsonl" | tail -1
-}
-median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 for v in $variants; do : > "$work/$v.r"; done
 for _ in $(seq "$runs"); do
   for v in $variants; do rate "$v" >> "$work/$v.r"; done
