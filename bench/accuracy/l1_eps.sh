@@ -69,7 +69,7 @@ EOF
 
 acc() { tail -1 "$1" | sed -E 's/.*"test_acc": ?([0-9.]+).*/\1/' | awk '{printf "%.2f", 100 * $1}'; }
 
-printf '| recipe | l1norm eps%s | seed | integer test accuracy (%%%%) | fp32 mirror (%%%%) |\n|---|---|---|---|---|\n' "$( [ "$WARMUP" = 1 ] && echo ', warmup')"
+printf '| recipe | l1norm eps%s | seed | integer test accuracy (%%) | fp32 mirror (%%) |\n|---|---|---|---|---|\n' "$( [ "$WARMUP" = 1 ] && echo ', warmup')"
 for r in $RECIPES; do
   for e in $EPSS; do
     f=$(variant "$r" "$e")
