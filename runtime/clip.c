@@ -37,8 +37,6 @@ enum {
   LEVELS = 65,  /* candidates at most: range 8 on the eighth grid */
 };
 
-static uint64_t mag(int64_t v) { return v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v; }
-
 static uint64_t low(int32_t k) { return k >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << k) - 1; }
 
 static uint64_t mulhi(uint64_t a, uint64_t b) { return (uint64_t)(((NitU128)a * b) >> 64); }
@@ -46,7 +44,7 @@ static uint64_t mulhi(uint64_t a, uint64_t b) { return (uint64_t)(((NitU128)a * 
 /* R(x, k) of docs/numerics.md in one of the three modes, element j of key. */
 static int64_t round_mode(int64_t x, int32_t k, int32_t mode, uint64_t key, uint64_t j) {
   if (k <= 0) return x;
-  uint64_t a = mag(x), q = k >= 64 ? 0 : a >> k, f = a & low(k);
+  uint64_t a = nitrt_mag(x), q = k >= 64 ? 0 : a >> k, f = a & low(k);
   int up;
   if (mode == NIT_ROUND_PSEUDO) {
     if (k == 1) up = f != 0 && (q & 1) != 0;
@@ -138,17 +136,6 @@ static int32_t each(const NitCtx *ctx, Body body, Job *job, int64_t count) {
   return 1;
 }
 
-/* The context's collectives (nothing in one process): maximum of a
- * magnitude below 2^63, sums of count int64. */
-static uint64_t allmax(const NitCtx *ctx, uint64_t v) {
-  int64_t x = (int64_t)v;
-  if (ctx && ctx->allmax) ctx->allmax(ctx->comm, &x, 1);
-  return (uint64_t)x;
-}
-static void allsum(const NitCtx *ctx, int64_t *v, int64_t count) {
-  if (ctx && ctx->allsum) ctx->allsum(ctx->comm, v, count, 8);
-}
-
 /* v = x mu_in and the chunk's maximum of |v|. */
 static void load_body(void *env, int64_t lo, int64_t hi, int32_t w) {
   Job *job = env;
@@ -156,7 +143,7 @@ static void load_body(void *env, int64_t lo, int64_t hi, int32_t w) {
   for (int64_t j = lo; j < hi; j++) {
     int64_t e = job->wide ? ((const int64_t *)job->x)[j] : ((const int32_t *)job->x)[j];
     job->v[j] = e * job->mu_in;
-    uint64_t a = mag(job->v[j]);
+    uint64_t a = nitrt_mag(job->v[j]);
     if (a > m) m = a;
   }
   job->m[w] = m;
@@ -202,7 +189,7 @@ static void cq_body(void *env, int64_t lo, int64_t hi, int32_t w) {
   for (int64_t j0 = lo; j0 < hi; j0 += TILE) {
     int32_t n = hi - j0 < TILE ? (int32_t)(hi - j0) : TILE;
     for (int32_t i = 0; i < n; i++) {
-      uint64_t u = mag(job->v[j0 + i]);
+      uint64_t u = nitrt_mag(job->v[j0 + i]);
       a[i] = u << 3;
       d[i] = nit_draw(job->key, job->base + (uint64_t)(j0 + i));
       g[i] = (int64_t)(u >> job->h);
@@ -227,7 +214,7 @@ static void cq_levels(const NitCtx *ctx, Job *job, int64_t count, int64_t *cs) {
       t[2 + 2 * c] += job->sums[w][c][1];
     }
   }
-  allsum(ctx, t, 1 + 2 * job->nl);
+  nitrt_allsum(ctx, t, 1 + 2 * job->nl);
   for (int32_t c = 0; c < job->nl; c++) cs[c] = cosine(t[0], t[1 + 2 * c], t[2 + 2 * c]);
 }
 
@@ -243,7 +230,7 @@ int32_t nitrt_clip_site(const NitCtx *ctx, const int64_t *desc, int32_t *state, 
   uint64_t m = 0;
   for (int32_t w = 0; w < used; w++)
     if (job.m[w] > m) m = job.m[w];
-  m = allmax(ctx, m);
+  m = nitrt_allmax1(ctx, m);
   *mu_out = 1;
   *dq = 0;
   if (desc[NIT_CLIP_SITE] == 0) { /* not a DSGC site: RQ_b with the err mode */
@@ -257,7 +244,7 @@ int32_t nitrt_clip_site(const NitCtx *ctx, const int64_t *desc, int32_t *state, 
   int32_t pre = nitrt_bitlen64(m) - 56;
   if (pre > 0) {
     for (int64_t j = 0; j < count; j++) {
-      uint64_t a = mag(job.v[j]);
+      uint64_t a = nitrt_mag(job.v[j]);
       a = (a >> pre) + ((a >> (pre - 1)) & 1);
       job.v[j] = job.v[j] < 0 ? -(int64_t)a : (int64_t)a;
     }

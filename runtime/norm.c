@@ -89,27 +89,12 @@ static void put2(int64_t *p, NitS31 x) {
 }
 
 static int64_t sgn(int64_t x) { return (x > 0) - (x < 0); }
-static uint64_t mag(int64_t x) { return x < 0 ? 0 - (uint64_t)x : (uint64_t)x; }
 
 /* Run body over [0, count) on the context's workers, or inline. */
 typedef void (*Body)(void *env, int64_t lo, int64_t hi, int32_t worker);
 static void each(const NitCtx *ctx, Body body, void *env, int64_t count) {
   if (ctx && ctx->parallel_for && count > 1) ctx->parallel_for(ctx->pool, body, env, count, 64);
   else body(env, 0, count, 0);
-}
-
-/* The context's collectives over count int64 values in place; nothing in
- * one process. */
-static void allsum(const NitCtx *ctx, int64_t *v, int64_t count) {
-  if (ctx && ctx->allsum) ctx->allsum(ctx->comm, v, count, 8);
-}
-static void allmax(const NitCtx *ctx, int64_t *v, int64_t count) {
-  if (ctx && ctx->allmax) ctx->allmax(ctx->comm, v, count);
-}
-static uint64_t allmax1(const NitCtx *ctx, uint64_t v) {
-  int64_t x = (int64_t)v; /* maxima of magnitudes stay below 2^63 */
-  allmax(ctx, &x, 1);
-  return (uint64_t)x;
 }
 
 /* ------------------------------------------------------------- LINSUM */
@@ -132,7 +117,7 @@ static void see(Lin *L, NitS31 c, int64_t s, uint64_t umax) {
 static void agree(const NitCtx *ctx, Lin *L) {
   if (!ctx || !ctx->allmax) return;
   int64_t v[3] = {L->live, L->live ? L->h : INT64_MIN, L->live ? -L->emin : INT64_MIN};
-  allmax(ctx, v, 3);
+  nitrt_allmax(ctx, v, 3);
   L->live = (int)v[0], L->h = v[1], L->emin = -v[2];
 }
 
@@ -148,7 +133,7 @@ static inline int64_t align(int64_t m, int64_t u, int64_t d) {
   if (!__builtin_mul_overflow(m, u, &p)) {
     if (p == 0) return 0; /* a pair that is not live: its shift may be out of range */
     if (d >= 0) return (int64_t)((uint64_t)p << d);
-    uint64_t a = mag(p), r = -d > 64 ? 0 : -d == 64 ? a >> 63 : (a >> -d) + ((a >> (-d - 1)) & 1);
+    uint64_t a = nitrt_mag(p), r = -d > 64 ? 0 : -d == 64 ? a >> 63 : (a >> -d) + ((a >> (-d - 1)) & 1);
     return p < 0 ? -(int64_t)r : (int64_t)r;
   }
   NitI128 q = (NitI128)m * u; /* up to 78 bits; then d < 0 by the choice of W */
@@ -163,14 +148,14 @@ typedef struct Fwd {
   const Norm *l;
   const int8_t *v, *gamma;
   int32_t s_x, s_g;
-  int centred;      /* u = z (batch statistics) or v (running statistics) */
-  int64_t *st;      /* (groups, NIT_NORM_STAT) */
-  int64_t *a;       /* (n * C) {m, e}: coefficient of block b * C + c */
-  int64_t *ga;      /* batch kinds: (C) {m, e}, the coefficient of channel c */
+  int centred;       /* u = z (batch statistics) or v (running statistics) */
+  int64_t *st;       /* (groups, NIT_NORM_STAT) */
+  int64_t *a;        /* (n * C) {m, e}: coefficient of block b * C + c */
+  int64_t *ga;       /* batch kinds: (C) {m, e}, the coefficient of channel c */
   const int64_t *bc; /* (C) {m, e} */
-  uint64_t *umax;   /* (groups) max |u| */
-  int64_t *s12;     /* (groups, 2) S1, S2 */
-  int64_t *dev1;    /* (groups) A = sum |z| (L1 kinds) */
+  uint64_t *umax;    /* (groups) max |u| */
+  int64_t *s12;      /* (groups, 2) S1, S2 */
+  int64_t *dev1;     /* (groups) A = sum |z| (L1 kinds) */
   int64_t *S;
   int64_t w;
 } Fwd;
@@ -201,7 +186,7 @@ static void sums2_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
     for (int64_t i = 0; i < l->nb; i++) {
       const int8_t *p = f->v + block(l, g, i) * l->hw;
       for (int64_t k = 0; k < l->hw; k++) {
-        uint64_t z = mag(l->nn * p[k] - s1);
+        uint64_t z = nitrt_mag(l->nn * p[k] - s1);
         a += (int64_t)z;
         if (z > um) um = z;
       }
@@ -248,7 +233,7 @@ static void vmax_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
     for (int64_t i = 0; i < l->nb; i++) {
       const int8_t *p = f->v + block(l, g, i) * l->hw;
       for (int64_t k = 0; k < l->hw; k++)
-        if (mag(p[k]) > um) um = mag(p[k]);
+        if (nitrt_mag(p[k]) > um) um = nitrt_mag(p[k]);
     }
     f->umax[g] = um;
   }
@@ -303,11 +288,11 @@ int32_t nitrt_norm_forward(const NitCtx *ctx, const int64_t *desc, int64_t n, co
   if (train || !l.batch) {
     /* a channel's sums span every rank's samples: SUM before use */
     each(ctx, sums1_body, &f, l.ng);
-    if (l.batch) allsum(ctx, s12, 2 * l.ng);
+    if (l.batch) nitrt_allsum(ctx, s12, 2 * l.ng);
     each(ctx, sums2_body, &f, l.ng);
     if (l.batch) {
-      allsum(ctx, dev1, l.ng);
-      allmax(ctx, um, l.ng);
+      nitrt_allsum(ctx, dev1, l.ng);
+      nitrt_allmax(ctx, um, l.ng);
     }
     each(ctx, coef_body, &f, l.ng);
     if (train && l.batch) running_update(&l, st, s_x, running);
@@ -328,7 +313,7 @@ int32_t nitrt_norm_forward(const NitCtx *ctx, const int64_t *desc, int64_t n, co
   uint64_t umax = 0;
   for (int64_t g = 0; g < l.ng; g++)
     if (f.umax[g] > umax) umax = f.umax[g];
-  umax = allmax1(ctx, umax);
+  umax = nitrt_allmax1(ctx, umax);
   /* the LINSUM's pairs: a batch kind's blocks share their channel's
    * coefficient (seen once per channel, so a rank without samples sees the
    * same pairs); a layer kind's are this call's samples, agreed on */
@@ -400,8 +385,8 @@ static void maxima_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
       const int8_t *pv = b->v + blk * l->hw, *pd = b->dy + blk * l->hw;
       for (int64_t k = 0; k < l->hw; k++) {
         int64_t z = nn * pv[k] - s1, t = nn * gc * pd[k] - p, u = l->l1 ? nn * sgn(z) - sg : z;
-        if (mag(t) > tm) tm = mag(t);
-        if (mag(u) > um) um = mag(u);
+        if (nitrt_mag(t) > tm) tm = nitrt_mag(t);
+        if (nitrt_mag(u) > um) um = nitrt_mag(u);
       }
     }
     b->tmax[g] = tm, b->umax[g] = um;
@@ -410,7 +395,8 @@ static void maxima_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
     if (!l->l1) /* - rho^3 Q */
       put2(b->c2 + 2 * g, nitrt_sneg(nitrt_smul(nitrt_smul(nitrt_smul(rho, rho), rho), sq)));
     else /* - K rho^2 Q / N */
-      put2(b->c2 + 2 * g, nitrt_sneg(nitrt_sdiv(nitrt_smul(nitrt_smul(l->k, nitrt_smul(rho, rho)), sq), nitrt_sint(nn))));
+      put2(b->c2 + 2 * g,
+           nitrt_sneg(nitrt_sdiv(nitrt_smul(nitrt_smul(l->k, nitrt_smul(rho, rho)), sq), nitrt_sint(nn))));
     if (b->mu != 1) { /* unified: times sint(mu), last */
       put2(b->c1 + 2 * g, nitrt_smul(get2(b->c1 + 2 * g), nitrt_sint(b->mu)));
       put2(b->c2 + 2 * g, nitrt_smul(get2(b->c2 + 2 * g), nitrt_sint(b->mu)));
@@ -482,13 +468,13 @@ int32_t nitrt_norm_backward_mu(const NitCtx *ctx, const int64_t *desc, int64_t n
   if (!l.batch)
     for (int64_t j = 0; j < 2 * l.gn * l.c; j++) b.T[j] = 0;
   each(ctx, param_body, &b, l.c);
-  allsum(ctx, dbeta, l.c);
+  nitrt_allsum(ctx, dbeta, l.c);
   if (l.batch) {
-    allsum(ctx, b.qd, l.c);
+    nitrt_allsum(ctx, b.qd, l.c);
     for (int64_t c = 0; c < l.c; c++)
       put2(b.dg + 2 * c, nitrt_sadd(zero, nitrt_smul(get2(st + NIT_NORM_STAT * c + 2), nitrt_sint(b.qd[c]))));
   } else { /* sum over the samples of the global batch, ascending */
-    allsum(ctx, b.T, 2 * l.gn * l.c);
+    nitrt_allsum(ctx, b.T, 2 * l.gn * l.c);
     for (int64_t c = 0; c < l.c; c++) {
       NitS31 dg = zero;
       for (int64_t s = 0; s < l.gn; s++) dg = nitrt_sadd(dg, get2(b.T + 2 * (s * l.c + c)));
@@ -511,7 +497,7 @@ int32_t nitrt_norm_backward_mu(const NitCtx *ctx, const int64_t *desc, int64_t n
   if (!S) return 0;
 
   each(ctx, sums_body, &b, ng);
-  if (l.batch) allsum(ctx, b.P, 3 * ng); /* P, Q, Sg are contiguous */
+  if (l.batch) nitrt_allsum(ctx, b.P, 3 * ng); /* P, Q, Sg are contiguous */
   each(ctx, maxima_body, &b, ng);
   b.sd = (int64_t)s_g + s_e - s_x;
   uint64_t tmax = 0, umax = 0;
@@ -519,7 +505,7 @@ int32_t nitrt_norm_backward_mu(const NitCtx *ctx, const int64_t *desc, int64_t n
     if (b.tmax[g] > tmax) tmax = b.tmax[g];
     if (b.umax[g] > umax) umax = b.umax[g];
   }
-  tmax = allmax1(ctx, tmax), umax = allmax1(ctx, umax);
+  tmax = nitrt_allmax1(ctx, tmax), umax = nitrt_allmax1(ctx, umax);
   Lin L = {0, 0, 0};
   for (int64_t g = 0; g < ng; g++) {
     see(&L, get2(b.c1 + 2 * g), b.sd, tmax);

@@ -21,6 +21,24 @@ __extension__ typedef unsigned __int128 NitU128;
 
 /* B(v): the bit length of v (0 for 0), the runtime's one definition. */
 static inline int32_t nitrt_bitlen64(uint64_t v) { return v ? 64 - __builtin_clzll(v) : 0; }
+/* |v| as an unsigned value (exact for INT64_MIN). */
+static inline uint64_t nitrt_mag(int64_t v) { return v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v; }
+
+/* The context's collectives over count int64 values in place (the norm and
+ * clip kernels; docs/scaleout.md): exact sums and maxima over the ranks,
+ * nothing in one process (ctx NULL or no communicator). */
+static inline void nitrt_allsum(const NitCtx *ctx, int64_t *v, int64_t count) {
+  if (ctx && ctx->allsum) ctx->allsum(ctx->comm, v, count, 8);
+}
+static inline void nitrt_allmax(const NitCtx *ctx, int64_t *v, int64_t count) {
+  if (ctx && ctx->allmax) ctx->allmax(ctx->comm, v, count);
+}
+/* The maximum of one magnitude (below 2^63) over the ranks. */
+static inline uint64_t nitrt_allmax1(const NitCtx *ctx, uint64_t v) {
+  int64_t x = (int64_t)v;
+  nitrt_allmax(ctx, &x, 1);
+  return (uint64_t)x;
+}
 
 /* Value m 2^e with 2^30 <= |m| < 2^31, or m = e = 0. */
 typedef struct NitS31 {
