@@ -7,9 +7,11 @@
  *
  * Checks nit_gemm's C = A B^T against a plain loop first (exit 1 on any
  * difference), then times it on one thread, the packing of B and the row sums
- * of A included, as model code runs it. The peak is measured, not assumed: 16
- * independent vpdpbusd zmm chains (x86 with AVX-512 VNNI only; elsewhere the
- * peak column is empty). Both are timed by the process's CPU clock (one
+ * of A included, as model code runs it. The peak is measured, not assumed: the
+ * best of 16, 24 and 30 independent vpdpbusd zmm chains (x86 with AVX-512
+ * VNNI only; elsewhere the peak column is empty). On AMD Zen 5 the GEMM
+ * itself runs faster than any chain layout tried, so there the peak is a
+ * lower bound and the program says so. Both are timed by the process's CPU clock (one
  * thread), so time spent descheduled on a shared machine does not count.
  * Benchmark code: timing uses doubles, training never.
  */
@@ -48,30 +50,44 @@ static int8_t rand8(void) {
 }
 
 #if defined(__x86_64__)
-/* 16 independent vpdpbusd chains on zmm0..15, 1000 per loop trip. */
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) static double vnni_peak(double seconds) {
+/* CHAINS independent vpdpbusd chains on zmm0.., sources zmm30 and zmm31, 1000
+ * instructions per chain and loop trip. How many chains it takes to cover the
+ * instruction's latency times its throughput differs between cores (16 are
+ * enough on Intel's VNNI parts; AMD Zen 5 keeps gaining up to 30), so the
+ * peak is the best of 16, 24 and 30 chains. */
+#define DP(i) "vpdpbusd %%zmm30, %%zmm31, %%zmm" #i "\n\t"
+#define DP8(a, b, c, d, e, f, g, h) DP(a) DP(b) DP(c) DP(d) DP(e) DP(f) DP(g) DP(h)
+#define CHAIN_LOOP(body)                                                                                          \
+  __asm__ volatile("vpternlogd $0xff, %%zmm30, %%zmm30, %%zmm30\n\t"                                              \
+                   "vpternlogd $0xff, %%zmm31, %%zmm31, %%zmm31\n\t"                                              \
+                   "mov $1000, %%ecx\n"                                                                            \
+                   "1:\n\t" body "dec %%ecx\n\tjnz 1b\n\t" ::                                                     \
+                       : "ecx", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",   \
+                         "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", \
+                         "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", \
+                         "xmm30", "xmm31", "cc")
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static double vnni_chains(int chains, double seconds) {
   long trips = 0;
   double t0 = now(), t;
   do {
-    __asm__ volatile(
-        "vpternlogd $0xff, %%zmm16, %%zmm16, %%zmm16\n\t"
-        "vpternlogd $0xff, %%zmm17, %%zmm17, %%zmm17\n\t"
-        "mov $1000, %%ecx\n"
-        "1:\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm0\n\tvpdpbusd %%zmm16, %%zmm17, %%zmm1\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm2\n\tvpdpbusd %%zmm16, %%zmm17, %%zmm3\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm4\n\tvpdpbusd %%zmm16, %%zmm17, %%zmm5\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm6\n\tvpdpbusd %%zmm16, %%zmm17, %%zmm7\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm8\n\tvpdpbusd %%zmm16, %%zmm17, %%zmm9\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm10\n\tvpdpbusd %%zmm16, %%zmm17, %%zmm11\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm12\n\tvpdpbusd %%zmm16, %%zmm17, %%zmm13\n\t"
-        "vpdpbusd %%zmm16, %%zmm17, %%zmm14\n\tvpdpbusd %%zmm16, %%zmm17, %%zmm15\n\t"
-        "dec %%ecx\n\tjnz 1b\n\t"
-        ::: "ecx", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
-        "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "cc");
+    if (chains == 16) CHAIN_LOOP(DP8(0, 1, 2, 3, 4, 5, 6, 7) DP8(8, 9, 10, 11, 12, 13, 14, 15));
+    else if (chains == 24) CHAIN_LOOP(DP8(0, 1, 2, 3, 4, 5, 6, 7) DP8(8, 9, 10, 11, 12, 13, 14, 15)
+                                          DP8(16, 17, 18, 19, 20, 21, 22, 23));
+    else CHAIN_LOOP(DP8(0, 1, 2, 3, 4, 5, 6, 7) DP8(8, 9, 10, 11, 12, 13, 14, 15) DP8(16, 17, 18, 19, 20, 21, 22, 23)
+                        DP(24) DP(25) DP(26) DP(27) DP(28) DP(29));
     trips++;
   } while ((t = now() - t0) < seconds);
-  return trips * 1000.0 * 16 * 64 * 2 / t / 1e9;
+  return trips * 1000.0 * chains * 64 * 2 / t / 1e9;
+}
+
+static double vnni_peak(double seconds) {
+  static const int layouts[] = {16, 24, 30};
+  double best = 0;
+  for (int i = 0; i < 3; i++) {
+    double p = vnni_chains(layouts[i], seconds / 3);
+    if (p > best) best = p;
+  }
+  return best;
 }
 #endif
 
@@ -123,6 +139,7 @@ int main(int argc, char **argv) {
   if (__builtin_cpu_supports("avx512vnni")) {
     double peak = vnni_peak(seconds);
     printf("; vpdpbusd peak %.1f GOP/s; %.1f%% of peak", peak, 100 * gops / peak);
+    if (gops > peak) printf(" (the chain test undershoots this core: read the peak as a lower bound)");
   }
 #endif
   printf("\n");
