@@ -1,7 +1,8 @@
 /*
  * pool.c: pooling and element-wise layers (relu, flatten, dropout, add),
  * forward and backward. Disjoint max pooling and relu run on the workers,
- * one sample per chunk.
+ * one sample per chunk; disjoint max pooling with short rows works on whole
+ * output rows as vectors.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,32 +58,126 @@ static void pool_end(Cg *g, PoolTap *T) {
  * one window, and the taps need no bounds test. */
 static bool pool_disjoint(const Node *nd) { return nd->ph == 0 && nd->pw == 0 && nd->sh >= nd->kh && nd->sw >= nd->kw; }
 
+/* Row vectors of a disjoint max pool: an output row's ox windows read input
+ * bytes [0, L) of kh input rows, L = (OW - 1) sw + kw <= IW. When L and the
+ * tap count are small, a whole output row is a few vector operations. */
+#define POOL_VEC_MAX 64
+static bool pool_vec(const Node *nd) {
+  int64_t L = (nd->out.w - 1) * nd->sw + nd->kw;
+  return L <= POOL_VEC_MAX && (int64_t)nd->kh * nd->kw <= 127;
+}
+
+/* Every input byte lies in a window: the backward pass overwrites it all. */
+static bool pool_covers(const Node *nd, const Shape *is) {
+  return nd->sh == nd->kh && nd->sw == nd->kw && nd->out.h * nd->sh == is->h && nd->out.w * nd->sw == is->w;
+}
+
+static Val l_vload(Cg *g, Ty t, Val v_base, Val v_idx, const char *name) {
+  Val v = LLVMBuildLoad2(g->b, t, l_gep(g, g->t_i8, v_base, v_idx, ""), name);
+  LLVMSetAlignment(v, 1);
+  return v;
+}
+static void l_vstore(Cg *g, Val v, Val v_base, Val v_idx) {
+  LLVMSetAlignment(LLVMBuildStore(g->b, v, l_gep(g, g->t_i8, v_base, v_idx, "")), 1);
+}
+
+/* Lane ox = element map[ox] of v; map entries < 0 are undefined lanes. */
+static Val l_pick(Cg *g, Val v, const int *map, int n, const char *name) {
+  Val idx[POOL_VEC_MAX];
+  for (int i = 0; i < n; i++) idx[i] = map[i] < 0 ? LLVMGetUndef(g->t_i32) : l_i32(g, map[i]);
+  return LLVMBuildShuffleVector(g->b, v, LLVMGetUndef(LLVMTypeOf(v)), LLVMConstVector(idx, (unsigned)n), name);
+}
+
+static Val l_vconst8(Cg *g, const int *vals, int n) {
+  Val c[POOL_VEC_MAX];
+  for (int i = 0; i < n; i++) c[i] = LLVMConstInt(g->t_i8, (unsigned long long)vals[i], 1);
+  return LLVMConstVector(c, (unsigned)n);
+}
+
+/* One output row (bc, oy) of a disjoint max pool in vectors of OW lanes:
+ * the window maxima and, per lane, the window's first maximum in row-major
+ * tap order (the tap index t = ky kw + kx where a > best first held). */
+static void pool_row_taps(Cg *g, const Node *nd, Val v_in, Val v_row0, Val *v_best, Val *v_tap) {
+  const Shape *is = &g->m->nodes[nd->in[0]].out;
+  int OW = (int)nd->out.w, L = (int)((nd->out.w - 1) * nd->sw + nd->kw);
+  Ty t_row = LLVMVectorType(g->t_i8, (unsigned)L);
+  int map[POOL_VEC_MAX], tv[POOL_VEC_MAX];
+  *v_best = NULL, *v_tap = NULL;
+  for (int ky = 0; ky < nd->kh; ky++) {
+    Val v_row = l_vload(g, t_row, v_in, l_add(g, v_row0, l_i64(g, (int64_t)ky * is->w), ""), "row");
+    for (int kx = 0; kx < nd->kw; kx++) {
+      for (int ox = 0; ox < OW; ox++) map[ox] = (int)(ox * nd->sw + kx);
+      Val v_a = l_pick(g, v_row, map, OW, "a");
+      if (!*v_best) {
+        *v_best = v_a;
+        for (int ox = 0; ox < OW; ox++) tv[ox] = 0;
+        *v_tap = l_vconst8(g, tv, OW);
+        continue;
+      }
+      for (int ox = 0; ox < OW; ox++) tv[ox] = ky * (int)nd->kw + kx;
+      Val v_gt = l_icmp(g, LLVMIntSGT, v_a, *v_best, "");
+      *v_best = l_select(g, v_gt, v_a, *v_best, "best");
+      *v_tap = l_select(g, v_gt, l_vconst8(g, tv, OW), *v_tap, "best.tap");
+    }
+  }
+}
+
+/* Backward of one output row: input row ky of the windows gets, at byte
+ * p = ox sw + kx, the error e[ox] where tap (ky, kx) was the window's first
+ * maximum and 0 elsewhere (bytes with kx >= kw belong to no window). */
+static void pool_row_route(Cg *g, const Node *nd, Val v_e, Val v_tap, Val v_dst, Val v_row0) {
+  const Shape *is = &g->m->nodes[nd->in[0]].out;
+  int L = (int)((nd->out.w - 1) * nd->sw + nd->kw);
+  int map[POOL_VEC_MAX], tv[POOL_VEC_MAX];
+  for (int p = 0; p < L; p++) map[p] = (int)(p / nd->sw);
+  Val v_ee = l_pick(g, v_e, map, L, "e.wide"), v_te = l_pick(g, v_tap, map, L, "tap.wide");
+  Val v_zero = LLVMConstNull(LLVMTypeOf(v_ee));
+  for (int ky = 0; ky < nd->kh; ky++) {
+    for (int p = 0; p < L; p++) tv[p] = p % nd->sw < nd->kw ? ky * (int)nd->kw + (int)(p % nd->sw) : -1;
+    Val v_mine = l_icmp(g, LLVMIntEQ, v_te, l_vconst8(g, tv, L), "mine");
+    l_vstore(g, l_select(g, v_mine, v_ee, v_zero, "e.row"), v_dst,
+             l_add(g, v_row0, l_i64(g, (int64_t)ky * is->w), ""));
+  }
+}
+
 /* Samples [lo, hi) of a disjoint max pool. Forward stores each window's
  * maximum; backward routes the output error to the window's first maximum in
- * row-major order (the first tap with a > best), into the zeroed int8
- * destination: each input receives at most one error, |e| <= 127, so the
- * requantization is the identity (k = 0). */
+ * row-major order (the first tap with a > best), into the int8 destination
+ * (zeroed first unless the windows cover every input): each input receives
+ * at most one error, |e| <= 127, so the requantization is the identity
+ * (k = 0). */
 static void maxpool_body(Cg *g, const KArgs *k, Val v_lo, Val v_hi, bool backward) {
   const Node *nd = k->nd;
   const Shape *is = &g->m->nodes[nd->in[0]].out, *os = &nd->out;
   Val v_in = act_ptr(g, nd->in[0]), v_e = NULL, v_dst = act_ptr(g, k->i);
+  bool vec = pool_vec(nd);
   if (backward) {
     ErrDst d;
     err_dst(g, k->i, 0, &d);
     v_e = err_ptr(g, k->i), v_dst = d.v_ptr;
-    LLVMBuildMemSet(g->b, l_gep(g, g->t_i8, v_dst, l_mul(g, v_lo, l_i64(g, numel(is)), ""), ""), LLVMConstNull(g->t_i8),
-                    l_mul(g, l_sub(g, v_hi, v_lo, ""), l_i64(g, numel(is)), ""), 1);
+    if (!vec || !pool_covers(nd, is))
+      LLVMBuildMemSet(g->b, l_gep(g, g->t_i8, v_dst, l_mul(g, v_lo, l_i64(g, numel(is)), ""), ""),
+                      LLVMConstNull(g->t_i8), l_mul(g, l_sub(g, v_hi, v_lo, ""), l_i64(g, numel(is)), ""), 1);
   }
   Loop Lbc = l_for(g, l_mul(g, v_lo, l_i64(g, os->c), ""), l_mul(g, v_hi, l_i64(g, os->c), ""), "bc");
   Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, os->h), "oy");
+  Val v_orow = l_mul(g, l_add(g, l_mul(g, Lbc.v_i, l_i64(g, os->h), ""), Ly.v_i, ""), l_i64(g, os->w), "orow");
+  Val v_irow = l_mul(g, l_add(g, l_mul(g, Lbc.v_i, l_i64(g, is->h), ""), l_mul(g, Ly.v_i, l_i64(g, nd->sh), ""), ""),
+                     l_i64(g, is->w), "irow");
+  if (vec) {
+    Val v_best, v_tap;
+    pool_row_taps(g, nd, v_in, v_irow, &v_best, &v_tap);
+    if (backward)
+      pool_row_route(g, nd, l_vload(g, LLVMTypeOf(v_best), v_e, v_orow, "e"), v_tap, v_dst, v_irow);
+    else
+      l_vstore(g, v_best, v_dst, v_orow);
+    l_next(g, &Ly);
+    l_next(g, &Lbc);
+    return;
+  }
   Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, os->w), "ox");
-  Val v_oidx = l_add(g, l_mul(g, l_add(g, l_mul(g, Lbc.v_i, l_i64(g, os->h), ""), Ly.v_i, ""), l_i64(g, os->w), ""),
-                     Lx.v_i, "oidx");
-  Val v_base =
-      l_add(g,
-            l_mul(g, l_add(g, l_mul(g, Lbc.v_i, l_i64(g, is->h), ""), l_mul(g, Ly.v_i, l_i64(g, nd->sh), ""), ""),
-                  l_i64(g, is->w), ""),
-            l_mul(g, Lx.v_i, l_i64(g, nd->sw), ""), "base");
+  Val v_oidx = l_add(g, v_orow, Lx.v_i, "oidx");
+  Val v_base = l_add(g, v_irow, l_mul(g, Lx.v_i, l_i64(g, nd->sw), ""), "base");
   Val v_best = NULL, v_bidx = NULL;
   for (int ky = 0; ky < nd->kh; ky++)
     for (int kx = 0; kx < nd->kw; kx++) {

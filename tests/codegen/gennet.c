@@ -105,8 +105,8 @@ static int gen(FILE *f, int id, int *batch_out, int *bits_out) {
     case 3:
       fprintf(f, "    relu\n");
       break;
-    case 4: { /* maxpool, possibly overlapping */
-      int k = pick(2, 3), s = pick(1, k), p = pick(0, k / 2);
+    case 4: { /* maxpool, possibly overlapping, or with gaps between windows */
+      int k = pick(2, 3), s = pick(1, k + 1), p = pick(0, k / 2);
       if (H + 2 * p < k || W + 2 * p < k) break;
       fprintf(f, "    maxpool(%d, stride=%d, pad=%d)\n", k, s, p);
       H = (H + 2 * p - k) / s + 1;
