@@ -35,8 +35,8 @@
  *   plain    one dot loop per output in the accumulator's width, for sums
  *            that could leave i32 (K >= 131072) and for testing.
  * Tiles are MR rows by NP panels of accumulators (8 x 2 zmm on vnni, 4 x 1
- * elsewhere, at most 8 x 4); the rows and panels left over at the edges get
- * tiles one row high or one panel wide. */
+ * elsewhere, at most 8 x 4); the rows left over get tiles of MR/2, MR/4, ..
+ * rows, the panels left over tiles one panel wide. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -410,18 +410,22 @@ static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, 
   }
 }
 
-/* Rows in tiles of MR, then the 0..MR-1 rows left one at a time, for np
- * panels at j: two tile shapes per panel count (fewer shapes keep the
- * compile time down; the rows left over are at most MR - 1 of M). */
+/* Rows in tiles of MR, then the 0..MR-1 rows left in tiles of MR/2, MR/4,
+ * .., 1 rows (MR is a power of two), for np panels at j. Small M is common
+ * (a conv's output channels per group, 6 in LeNet-5's first layer), and a
+ * tile of one row loads a panel row for every dot step. */
 static void gemm_rows(Cg *g, const Tiles *G, Val v_j, int np, Val v_ps, int MR) {
   Val v_mfull = l_mul(g, LLVMBuildSDiv(g->b, G->v_M, l_i64(g, MR), ""), l_i64(g, MR), "mfull");
   Loop Lm = l_for(g, l_i64(g, 0), LLVMBuildSDiv(g->b, G->v_M, l_i64(g, MR), ""), "tm");
   gemm_tile(g, G, l_mul(g, Lm.v_i, l_i64(g, MR), "m0"), MR, v_j, np, v_ps);
   l_next(g, &Lm);
-  if (MR > 1) {
-    Loop Lr = l_for(g, v_mfull, G->v_M, "tm.rem");
-    gemm_tile(g, G, Lr.v_i, 1, v_j, np, v_ps);
-    l_next(g, &Lr);
+  Val var_m = l_var(g, g->t_i64, "m.rem.var", v_mfull);
+  for (int mr = MR / 2; mr >= 1; mr /= 2) {
+    Val v_m = l_get(g, g->t_i64, var_m, "m.rem");
+    Blk b_join = l_if(g, l_icmp(g, LLVMIntSGE, l_sub(g, G->v_M, v_m, ""), l_i64(g, mr), ""), "tm.rem");
+    gemm_tile(g, G, v_m, mr, v_j, np, v_ps);
+    l_set(g, var_m, l_add(g, v_m, l_i64(g, mr), ""));
+    l_endif(g, b_join);
   }
 }
 
