@@ -7,11 +7,13 @@
  * pthreads. A call makes used = min(threads, max_workers, count) chunks,
  * chunk w = [count*w/used, count*(w+1)/used), and runs body(env, lo, hi, w)
  * once per chunk: the `worker` argument names the chunk (and with it the
- * chunk's private scratch in the generated code), not the thread. Chunks are
- * claimed dynamically by whichever executor comes first (a compare-and-swap
- * on a word holding the job number and the next chunk), and the caller
- * claims chunks too, so a call never waits for a thread that the OS has not
- * scheduled yet; it only waits for chunks already running. The split only
+ * chunk's private scratch in the generated code), not the thread. Executor
+ * e (the caller is 0) claims chunk e first, so consecutive loops over the
+ * same range find their samples and scratch in the same core's cache; then
+ * any chunk still unclaimed (a compare-and-swap on a word holding the job
+ * number and the mask of claimed chunks). The caller claims chunks too, so a
+ * call never waits for a thread that the OS has not scheduled yet; it only
+ * waits for chunks already running. The split only
  * decides who computes what: every chunk writes its own outputs (or its
  * private scratch, combined afterwards by the caller), and all arithmetic is
  * exact integer arithmetic keyed by element, so the bytes never depend on
@@ -38,7 +40,7 @@ struct NitPool {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   atomic_uint_fast32_t gen;   /* job number: a new value means a new job */
-  atomic_uint_fast64_t claim; /* job number << 32 | chunks << 16 | next chunk */
+  atomic_uint_fast64_t claim; /* job number << 32 | chunks << 16 | mask of claimed chunks */
   atomic_int done;            /* chunks of the current job finished */
   atomic_int stop;
   /* the current job; stable while any of its chunks is unfinished */
@@ -54,16 +56,20 @@ typedef struct WorkerArg {
 
 #define SPIN_ROUNDS 200000 /* polls of gen before sleeping */
 
-/* Claim and run chunks of job `job` until none is left. The claim word
- * holds everything needed to decide (job, chunk count, next chunk), so no
- * job field is read before a chunk of that job is ours. */
-static void run_chunks(NitPool *p, uint_fast32_t job) {
+/* Claim and run chunks of job `job` until none is left, executor `self`'s
+ * own chunk (chunk self) first. The claim word holds everything needed to
+ * decide (job, chunk count, mask of claimed chunks), so no job field is read
+ * before a chunk of that job is ours. */
+static void run_chunks(NitPool *p, uint_fast32_t job, int32_t self) {
   for (;;) {
     uint_fast64_t c = atomic_load_explicit(&p->claim, memory_order_acquire);
     if ((uint32_t)(c >> 32) != (uint32_t)job) return;
-    int32_t w = (int32_t)(c & 0xffffu), used = (int32_t)((c >> 16) & 0xffffu);
-    if (w >= used) return;
-    if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c + 1, memory_order_acq_rel, memory_order_acquire))
+    uint32_t taken = (uint32_t)(c & 0xffffu), used = (uint32_t)((c >> 16) & 0xffffu);
+    uint32_t free_mask = ~taken & ((1u << used) - 1);
+    if (!free_mask) return;
+    int32_t w = self < (int32_t)used && (free_mask >> self & 1) ? self : __builtin_ctz(free_mask);
+    if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c | (uint_fast64_t)1 << w, memory_order_acq_rel,
+                                               memory_order_acquire))
       continue;
     /* chunk w of job `job` is ours, so the job stays current until we finish */
     int64_t lo = p->count * w / used, hi = p->count * (w + 1) / used;
@@ -75,6 +81,7 @@ static void run_chunks(NitPool *p, uint_fast32_t job) {
 static void *worker_main(void *arg) {
   WorkerArg *wa = arg;
   NitPool *p = wa->pool;
+  int32_t self = wa->index;
   free(wa);
   uint_fast32_t seen = 0;
   for (;;) {
@@ -88,7 +95,7 @@ static void *worker_main(void *arg) {
     }
     if (atomic_load(&p->stop)) return NULL;
     seen = g;
-    run_chunks(p, g);
+    run_chunks(p, g, self);
   }
 }
 
@@ -158,6 +165,7 @@ int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64
    * kernel's setup (LeNet-5 at batch 64 on 2 threads: 8 chunks 71k
    * samples/s, 4 chunks 77k, 2 chunks 86k) */
   int64_t used = p->threads;
+  if (used > 16) used = 16; /* the claim word's mask (PLAN_MAX_WORKERS is 16 too) */
   if (used > max_workers) used = max_workers;
   if (used > count) used = count;
   if (used <= 1) {
@@ -174,7 +182,7 @@ int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64
   atomic_store_explicit(&p->gen, job, memory_order_release);
   pthread_cond_broadcast(&p->cv);
   pthread_mutex_unlock(&p->mu);
-  run_chunks(p, job);
+  run_chunks(p, job, 0);
   for (int i = 0; atomic_load_explicit(&p->done, memory_order_acquire) < used; i++)
     if (i > SPIN_ROUNDS) sched_yield();
   return (int32_t)used;
