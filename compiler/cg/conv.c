@@ -108,7 +108,8 @@ static void seg_store(Cg *g, const SegDst *S, Val v_src, Val v_r, Val v_ky, int6
  * divmod(r, W) of B starts at base + (y*sy*RW + x*sx)*C + ky0, and its
  * segment ky (segp bytes, contiguous) at that plus ky*kystep. Per panel and
  * segment, each 16-byte block of its 16 rows is a 16 x 4 word transpose into
- * four quad rows; the 1..3 words left of a segment go one by one. Rows past
+ * four quad rows; the 1..3 words left of a segment go as a 16 x 2 and a
+ * 16 x 1 block. Rows past
  * N (last panel) repeat row N-1; their lanes are never stored. Bytes read
  * past a segment's seg real bytes meet zeros in A. */
 typedef struct RowSrc {
@@ -116,12 +117,27 @@ typedef struct RowSrc {
   int64_t W, sy, sx, RW, C, ky0, kystep, KH, segp;
 } RowSrc;
 
+/* One block of bw words (bw = 4, 2 or 1) at byte `off` of segment ky for
+ * the 16 rows: a 16 x bw word transpose into bw quad rows of 64 bytes. */
+static void pack_block(Cg *g, Val *v_row, Val v_kyoff, Val v_dseg, int64_t off, int bw, uint32_t bias) {
+  Ty t_q = LLVMVectorType(g->t_i32, (unsigned)bw), t_all = LLVMVectorType(g->t_i32, (unsigned)(16 * bw));
+  Val v_q[16], idx[64];
+  for (int l = 0; l < 16; l++) {
+    v_q[l] = LLVMBuildLoad2(g->b, t_q, l_gep(g, g->t_i8, v_row[l], l_add(g, v_kyoff, l_i64(g, off), ""), ""), "row.q");
+    LLVMSetAlignment(v_q[l], 1);
+  }
+  for (int n = 16; n > 1; n /= 2) /* concatenate: v_q[0] = the 16 bw words, row-major */
+    for (int t = 0; t < n / 2; t++) v_q[t] = l_lanes(g, v_q[2 * t], v_q[2 * t + 1], 0, bw * (16 / n) * 2, 1, "cat");
+  for (int w = 0; w < bw; w++)
+    for (int l = 0; l < 16; l++) idx[w * 16 + l] = l_i32(g, l * bw + w);
+  Val v_t = LLVMBuildShuffleVector(g->b, v_q[0], LLVMGetUndef(t_all), LLVMConstVector(idx, (unsigned)(16 * bw)), "quads");
+  if (bias) v_t = LLVMBuildXor(g->b, v_t, l_splat(g, l_i32(g, (int64_t)bias), (unsigned)(16 * bw), ""), "quads.u8");
+  Val v_st = LLVMBuildStore(g->b, v_t, l_gep(g, g->t_i8, v_dseg, l_i64(g, off / 4 * 64), ""));
+  LLVMSetAlignment(v_st, 4);
+}
+
 static void pack_direct(Cg *g, const RowSrc *R, int64_t N, Val v_pan, uint32_t bias) {
-  int64_t kp = R->KH * R->segp, ps = kp / 4 * 64, nblk = R->segp / 16, nrem = R->segp % 16 / 4;
-  Ty t_q = LLVMVectorType(g->t_i32, 4), t_all = LLVMVectorType(g->t_i32, 64);
-  Val idx[64];
-  for (int w = 0; w < 4; w++)
-    for (int l = 0; l < 16; l++) idx[w * 16 + l] = l_i32(g, l * 4 + w);
+  int64_t kp = R->KH * R->segp, ps = kp / 4 * 64;
   Loop Lj = l_for(g, l_i64(g, 0), l_i64(g, npanels(N)), "pj");
   Val v_row[16];
   for (int l = 0; l < 16; l++) {
@@ -135,29 +151,12 @@ static void pack_direct(Cg *g, const RowSrc *R, int64_t N, Val v_pan, uint32_t b
   Loop Lk = l_for(g, l_i64(g, 0), l_i64(g, R->KH), "ky");
   Val v_kyoff = l_mul(g, Lk.v_i, l_i64(g, R->kystep), "ky.off");
   Val v_dseg = l_gep(g, g->t_i8, v_dst, l_mul(g, Lk.v_i, l_i64(g, R->segp / 4 * 64), ""), "pan.seg");
-  for (int64_t bk = 0; bk < nblk; bk++) {
-    Val v_q[16];
-    for (int l = 0; l < 16; l++) {
-      v_q[l] =
-          LLVMBuildLoad2(g->b, t_q, l_gep(g, g->t_i8, v_row[l], l_add(g, v_kyoff, l_i64(g, 16 * bk), ""), ""), "row.q");
-      LLVMSetAlignment(v_q[l], 1);
-    }
-    for (int n = 16; n > 1; n /= 2) /* concatenate: v_q[0] = the 64 words, row-major */
-      for (int t = 0; t < n / 2; t++) v_q[t] = l_lanes(g, v_q[2 * t], v_q[2 * t + 1], 0, 64 / n * 2, 1, "cat");
-    Val v_t = LLVMBuildShuffleVector(g->b, v_q[0], LLVMGetUndef(t_all), LLVMConstVector(idx, 64), "quads");
-    if (bias) v_t = LLVMBuildXor(g->b, v_t, l_splat(g, l_i32(g, (int64_t)bias), 64, ""), "quads.u8");
-    Val v_st = LLVMBuildStore(g->b, v_t, l_gep(g, g->t_i8, v_dseg, l_i64(g, bk * 256), ""));
-    LLVMSetAlignment(v_st, 4);
-  }
-  for (int64_t w = 0; w < nrem; w++)
-    for (int l = 0; l < 16; l++) {
-      Val v_w = LLVMBuildLoad2(
-          g->b, g->t_i32, l_gep(g, g->t_i8, v_row[l], l_add(g, v_kyoff, l_i64(g, nblk * 16 + 4 * w), ""), ""), "word");
-      LLVMSetAlignment(v_w, 1);
-      v_w = LLVMBuildXor(g->b, v_w, l_i32(g, (int64_t)bias), "");
-      Val v_st = LLVMBuildStore(g->b, v_w, l_gep(g, g->t_i8, v_dseg, l_i64(g, (nblk * 4 + w) * 64 + l * 4), ""));
-      LLVMSetAlignment(v_st, 4);
-    }
+  /* blocks of 4 words, then one of 2 and one of 1 for the words left */
+  int64_t off = 0, words = R->segp / 4;
+  for (int bw = 4; bw >= 1; bw /= 2)
+    for (int64_t n = bw == 4 ? words / 4 : (words & bw) != 0; n > 0; n--, off += 4 * bw)
+      pack_block(g, v_row, v_kyoff, v_dseg, off, bw, bias);
+  NIT_ASSERT(off == R->segp);
   l_next(g, &Lk);
   l_next(g, &Lj);
 }
