@@ -257,6 +257,7 @@ void emit_clip_decls(Cg *g); /* unified: the runtime's error-site kernel */
 Val site_phi_eta(Cg *g, int t, Val *v_eta_e); /* unified: eta_p of tensor t (m, and e in *v_eta_e) */
 Val fused_begin(Cg *g);
 void fused_end(Cg *g, Val var_max, Val v_wk);
+Val grad_fused_max(Cg *g, Val v_used); /* a fused gradient's max |g| (i64), -1 if data-parallel */
 Val align_common(Cg *g, Val v_lo, Val v_hi); /* common exponent, from min and max */
 void align_shift(Cg *g, Val v_e, Val v_s, Val *v_use, Val *v_d);
 Val align_sum2(Cg *g, Val v_a, Val v_s1, Val v_b, Val v_s2, Val v_cnt, Val v_out);
@@ -267,7 +268,7 @@ Val zero_tensor8(Cg *g, Val v_p, Val v_cnt, const char *name); /* all zero (i1) 
 Val emit_update_plan(Cg *g, Ty t_g, const char *name);
 Val emit_update_apply(Cg *g, Ty t_g, const char *name);
 void emit_wview(Cg *g);
-void update_weights(Cg *g, int i, Val v_g, Val v_w, Ty t_g);
+void update_weights(Cg *g, int i, Val v_g, Val v_w, Ty t_g, Val v_fused);
 void wide_views(Cg *g);
 
 /* ------------------------------------------------------------------- sgd.c */
@@ -318,7 +319,7 @@ void gemm(Cg *g, const Gemm *G);
 /* Return the workers that left their max |C| for requant_fused, or NULL. */
 Val dense_forward(Cg *g, int i, Ty t_acc);
 Val dense_backward_input(Cg *g, int i, Ty t_acc);
-void dense_backward_weight(Cg *g, int i, Ty t_g);
+Val dense_backward_weight(Cg *g, int i, Ty t_g);
 
 /* ------------------------------------------------------------------ conv.c */
 

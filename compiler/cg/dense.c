@@ -63,15 +63,16 @@ static void dense_weight_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk
   dense_body(g, u, v_lo, v_hi, v_wk, PASS_WEIGHT);
 }
 
-/* Returns the workers that ran, when they left their max |C| for
- * requant_fused (forward and input error on a panel kernel), else NULL. */
+/* Returns the workers that ran, when they left their max |C| in the rq
+ * slots (panel kernels: for requant_fused in forward and input error, for
+ * the NITI update's plan in the weight gradient), else NULL. */
 static Val dense_kernel(Cg *g, int i, Ty t_acc, Pass which, BodyFn body) {
   const Node *nd = &g->m->nodes[i];
   int64_t O = nd->wshape[0], Bc = g->m->recipe.batch;
   KArgs k = {nd, i, t_acc, false};
   if (which == PASS_WEIGHT) l_transpose(g, err_ptr(g, i), g->f.v_n, O, pack_ptr(g), Bc); /* e^T (O, B) */
   Gemm G = dense_gemm(g, &k, which, l_i64(g, 0), l_i64(g, 0));
-  k.fuse = which != PASS_WEIGHT && G.kind != GK_PLAIN;
+  k.fuse = G.kind != GK_PLAIN && (which != PASS_WEIGHT || g->m->recipe.kind == NIT_RECIPE_NITI);
   if (G.kind == GK_VNNI) row_sums(g, G.v_A, G.lda, G.v_M, G.v_K, rsum_ptr(g));
   Val v_used = par_for(g, nd->name, l_i64(g, npanels(which == PASS_FORWARD ? O : nd->wshape[1])), g->p->maxw, body, &k);
   return k.fuse ? v_used : NULL;
@@ -79,4 +80,4 @@ static Val dense_kernel(Cg *g, int i, Ty t_acc, Pass which, BodyFn body) {
 
 Val dense_forward(Cg *g, int i, Ty t_acc) { return dense_kernel(g, i, t_acc, PASS_FORWARD, dense_forward_body); }
 Val dense_backward_input(Cg *g, int i, Ty t_acc) { return dense_kernel(g, i, t_acc, PASS_INPUT, dense_input_body); }
-void dense_backward_weight(Cg *g, int i, Ty t_g) { dense_kernel(g, i, t_g, PASS_WEIGHT, dense_weight_body); }
+Val dense_backward_weight(Cg *g, int i, Ty t_g) { return dense_kernel(g, i, t_g, PASS_WEIGHT, dense_weight_body); }

@@ -280,6 +280,17 @@ static void rq_round_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   l_call(g, g->ft_round8, g->f_roundb[q->bits][q->wide], args, 8, "");
 }
 
+/* The largest of the first v_used workers' rq slots (i64). */
+static Val workers_max(Cg *g, Val v_used) {
+  Val var_max = l_var(g, g->t_i64, "max.var", l_i64(g, 0));
+  Loop Lw = l_for(g, l_i64(g, 0), LLVMBuildZExt(g->b, v_used, g->t_i64, ""), "wk");
+  Val v_slot = l_add(g, l_i64(g, RQ_MAX), l_mul(g, Lw.v_i, l_i64(g, 8), ""), "");
+  Val v_m = LLVMBuildLoad2(g->b, g->t_i64, l_gep(g, g->t_i8, rq_ptr(g), v_slot, ""), "max.w");
+  l_set(g, var_max, l_smax(g, l_get(g, g->t_i64, var_max, ""), v_m, "max"));
+  l_next(g, &Lw);
+  return l_get(g, g->t_i64, var_max, "max");
+}
+
 /* v_fused: NULL, or the number of workers of the GEMM that produced acc,
  * whose maxima already sit in the rq slots (gemm's fused epilogue). */
 Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key,
@@ -294,18 +305,10 @@ Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out,
   LLVMBuildStore(g->b, v_mode, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_MODE), ""));
   Val v_chunks = LLVMBuildSDiv(g->b, l_add(g, v_count, l_i64(g, RQ_CHUNK - 1), ""), l_i64(g, RQ_CHUNK), "chunks");
   Val v_used = v_fused ? v_fused : par_for(g, "rq.max", v_chunks, g->p->maxw, rq_max_body, &q);
-  Val var_max = l_var(g, g->t_i64, "max.var", NULL);
-  l_set(g, var_max, l_i64(g, 0));
-  Loop Lw = l_for(g, l_i64(g, 0), LLVMBuildZExt(g->b, v_used, g->t_i64, ""), "wk");
-  Val v_m = LLVMBuildLoad2(
-      g->b, g->t_i64, l_gep(g, g->t_i8, v_rq, l_add(g, l_i64(g, RQ_MAX), l_mul(g, Lw.v_i, l_i64(g, 8), ""), ""), ""),
-      "max.w");
-  l_set(g, var_max, l_smax(g, l_get(g, g->t_i64, var_max, ""), v_m, "max"));
-  l_next(g, &Lw);
   /* the batch-level max over every rank's slice; the draws' global index
    * base: row0 * (elements per sample) */
   Val v_slot0 = l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_MAX), "max.slot");
-  LLVMBuildStore(g->b, l_get(g, g->t_i64, var_max, "max"), v_slot0);
+  LLVMBuildStore(g->b, workers_max(g, v_used), v_slot0);
   l_allmax(g, v_slot0, l_i64(g, 1));
   Val v_max = LLVMBuildLoad2(g->b, g->t_i64, v_slot0, "max.all");
   Val v_per = LLVMBuildSDiv(g->b, v_count, l_smax(g, g->f.v_n, l_i64(g, 1), ""), "per");
@@ -342,6 +345,14 @@ Val fused_begin(Cg *g) {
   Ty t_v = LLVMVectorType(g->t_i32, 16);
   return l_var(g, t_v, "max.var", LLVMConstNull(t_v));
 }
+/* max |g| of a gradient whose GEMM left its workers' maxima in the rq slots,
+ * or -1 where the gradient is then summed over the ranks (the context has
+ * an allsum), which changes it. */
+Val grad_fused_max(Cg *g, Val v_used) {
+  Val v_mpi = LLVMBuildIsNotNull(g->b, ctx_field(g, CTX_allsum, g->t_ptr, "allsum"), "data.parallel");
+  return l_select(g, v_mpi, l_i64(g, -1), workers_max(g, v_used), "g.max");
+}
+
 void fused_end(Cg *g, Val var_max, Val v_wk) {
   Ty t_v = LLVMVectorType(g->t_i32, 16), ft;
   Ty ov[] = {t_v};

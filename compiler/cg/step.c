@@ -23,8 +23,8 @@ static void emit_helpers(Cg *g) {
   g->f_maxabs32 = emit_maxabs(g, g->t_i32, "nit_maxabs_i32");
   g->f_maxabs64 = emit_maxabs(g, g->t_i64, "nit_maxabs_i64");
   emit_round_fns(g);
-  Ty ap[] = {g->t_ptr, g->t_ptr, g->t_i64, g->t_i32, g->t_i32, g->t_ptr};
-  g->ft_uplan = LLVMFunctionType(g->t_void, ap, 6, 0);
+  Ty ap[] = {g->t_ptr, g->t_ptr, g->t_i64, g->t_i32, g->t_i32, g->t_ptr, g->t_i64};
+  g->ft_uplan = LLVMFunctionType(g->t_void, ap, 7, 0);
   Ty aa[] = {g->t_ptr, g->t_i32, g->t_ptr, g->t_ptr, g->t_i64, g->t_i64,
              g->t_i32, g->t_i32, g->t_i32, g->t_i64, g->t_i32};
   g->ft_uapply = LLVMFunctionType(g->t_void, aa, 11, 0);
@@ -191,7 +191,8 @@ static void weighted_backward(Cg *g, const LayerIO *io) {
   }
   Ty t_g = nd->acc64_grad ? g->t_i64 : g->t_i32;
   Val v_g = grad_ptr(g);
-  if (nd->op == OP_DENSE) dense_backward_weight(g, i, t_g);
+  Val v_gfused = NULL; /* workers that left the gradient's max |g| (dense) */
+  if (nd->op == OP_DENSE) v_gfused = dense_backward_weight(g, i, t_g);
   else conv_backward_weight(g, i, t_g);
   /* data parallel: the exact sum of every rank's gradient, then the same
    * update on every rank (the width was chosen for the global batch) */
@@ -205,7 +206,7 @@ static void weighted_backward(Cg *g, const LayerIO *io) {
   }
   if (g->m->recipe.kind != NIT_RECIPE_NITI)
     sgd_update(g, nd->param, nd->nweights, v_g, t_g, l_add(g, get_exp(g, nd->in[0], 0, "s.x"), io->v_se, "s.g32"));
-  else update_weights(g, i, v_g, v_w, t_g);
+  else update_weights(g, i, v_g, v_w, t_g, v_gfused);
 }
 
 static void node_backward(Cg *g, int i) {

@@ -29,18 +29,25 @@ static Val decayed(Cg *g, Ty t_g, Val v_g, Val v_view, Val v_j, Val v_dexp, Val 
 
 /* The update runs in two functions so that the element loop can be split
  * over threads:
- *   update_plan(grad, view, count, mu, decay, out) stores {k, dexp} (i32) at
- *     out: k = -1 when there is no update (b == 0 before or after decay);
+ *   update_plan(grad, view, count, mu, decay, out, gmax) stores {k, dexp}
+ *     (i32) at out: k = -1 when there is no update (b == 0 before or after
+ *     decay); gmax is max |grad| when the gradient's GEMM already found it,
+ *     else -1 (then the plan reads the gradient for it);
  *   update_apply(w, wbits, view, grad, lo, hi, k, dexp, mode, key, decay)
  *     updates elements [lo, hi). */
 Val emit_update_plan(Cg *g, Ty t_g, const char *name) {
   Val f = l_begin_loop_fn(g, name, g->ft_uplan);
   Val v_g = l_param(g, 0, "grad"), v_view = l_param(g, 1, "view"), v_cnt = l_param(g, 2, "count");
   Val v_mu = l_param(g, 3, "mu"), v_decay = l_param(g, 4, "decay"), v_out = l_param(g, 5, "out");
+  Val v_gmax = l_param(g, 6, "gmax");
   l_store(g, g->t_i32, l_i32(g, -1), v_out, l_i64(g, 0));
   l_store(g, g->t_i32, l_i32(g, 0), v_out, l_i64(g, 1));
+  Val var_max = l_var(g, g->t_i64, "max.var", v_gmax);
+  Blk b_scan = l_if(g, l_icmp(g, LLVMIntSLT, v_gmax, l_i64(g, 0), ""), "scan");
   Val margs[] = {v_g, l_i64(g, 0), v_cnt};
-  Val v_max = l_call(g, g->ft_maxabs, t_g == g->t_i32 ? g->f_maxabs32 : g->f_maxabs64, margs, 3, "max");
+  l_set(g, var_max, l_call(g, g->ft_maxabs, t_g == g->t_i32 ? g->f_maxabs32 : g->f_maxabs64, margs, 3, "max.scan"));
+  l_endif(g, b_scan);
+  Val v_max = l_get(g, g->t_i64, var_max, "max");
   Val v_b0 = l_call(g, g->ft_bits, g->f_bits, &v_max, 1, "b0");
   Blk b_join = l_if(g, l_icmp(g, LLVMIntNE, v_b0, l_i32(g, 0), ""), "nonzero");
   Val v_dexp = l_sub(g, v_b0, l_i32(g, 15), "decay.exp");
@@ -167,9 +174,11 @@ static void update_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
 }
 
 /* The update of node i's weights from the gradient v_g (type t_g): k from the
- * whole gradient on one thread (update_plan), then the element loop in
- * chunks over the workers. */
-void update_weights(Cg *g, int i, Val v_g, Val v_w, Ty t_g) {
+ * whole gradient's max |g| (update_plan; v_fused, when not NULL, is the
+ * number of workers of the gradient's GEMM that left their maxima, so the
+ * plan need not read the gradient), then the element loop in chunks over
+ * the workers. */
+void update_weights(Cg *g, int i, Val v_g, Val v_w, Ty t_g, Val v_fused) {
   const Node *nd = &g->m->nodes[i];
   Val v_red = red_ptr(g);
   /* wide weights (F = A - 8 fraction bits) keep m_u + F bits of the
@@ -177,8 +186,9 @@ void update_weights(Cg *g, int i, Val v_g, Val v_w, Ty t_g) {
    * weights") */
   int F = g->m->recipe.weight_bits - 8;
   Val v_mu = F > 0 ? l_add(g, g->f.v_mu, l_i32(g, F), "mu.wide") : g->f.v_mu;
-  Val pargs[] = {v_g, v_w, l_i64(g, nd->nweights), v_mu, g->f.v_decay, v_red};
-  l_call(g, g->ft_uplan, nd->acc64_grad ? g->f_uplan64 : g->f_uplan32, pargs, 6, "");
+  Val v_gmax = v_fused ? grad_fused_max(g, v_fused) : l_i64(g, -1);
+  Val pargs[] = {v_g, v_w, l_i64(g, nd->nweights), v_mu, g->f.v_decay, v_red, v_gmax};
+  l_call(g, g->ft_uplan, nd->acc64_grad ? g->f_uplan64 : g->f_uplan32, pargs, 7, "");
   Val v_k = l_load(g, g->t_i32, v_red, l_i64(g, 0), "k.update");
   Blk b_upd = l_if(g, l_icmp(g, LLVMIntSGE, v_k, l_i32(g, 0), ""), "update");
   KArgs ka = {nd, i, t_g, false};
