@@ -131,6 +131,30 @@ void nitrt_class_stats_free(ClassStats *cs) {
   memset(cs, 0, sizeof *cs);
 }
 
+typedef struct ScoreJob {
+  const int8_t *logits; /* (n, classes) */
+  const int32_t *y;     /* (n) */
+  int32_t classes, exp;
+  int64_t part[16][2]; /* per chunk: correct, loss (Q24) */
+} ScoreJob;
+
+static void score_rows(void *env, int64_t lo, int64_t hi, int32_t w) {
+  ScoreJob *j = env;
+  int64_t c = 0, l = 0;
+  for (int64_t k = lo; k < hi; k++) {
+    const int8_t *z = j->logits + k * j->classes;
+    c += nitrt_argmax(z, j->classes) == j->y[k];
+    l += nitrt_xent_q24(z, j->classes, j->exp, j->y[k]);
+  }
+  j->part[w][0] = c, j->part[w][1] = l;
+}
+
+void nitrt_score_batch(const Run *u, const int32_t *y, int64_t n, int32_t logit_exp, int64_t sums[2]) {
+  ScoreJob j = {u->logits, y, u->m->classes, logit_exp, {{0}}};
+  int32_t used = nitrt_parallel_for(u->pool, score_rows, &j, n, 16);
+  for (int32_t w = 0; w < used; w++) sums[0] += j.part[w][0], sums[1] += j.part[w][1];
+}
+
 /* Forward over samples [from, from+count) of d: correct predictions and the
  * summed loss (Q24); per class into cs when it is not NULL. With several
  * ranks each batch is sharded like a training batch and the counts summed:
@@ -147,17 +171,19 @@ void nitrt_evaluate_classes(Run *u, const Dataset *d, int64_t from, int64_t coun
     NitCtx c = nitrt_run_ctx(u, NIT_STEP_EVAL, (int32_t)(hi - lo), d->q.in_exp, mu, 0);
     nitrt_mpi_shard(&c, n, lo);
     m->forward(&c, d->x + (i + lo) * dim);
+    if (!cs) {
+      nitrt_score_batch(u, d->y + i + lo, hi - lo, c.logit_exp, sums);
+      continue;
+    }
     for (int64_t k = 0; k < hi - lo; k++) {
       const int8_t *z = u->logits + k * m->classes;
       int32_t y = d->y[i + lo + k], p = nitrt_argmax(z, m->classes);
       sums[0] += p == y;
       sums[1] += nitrt_xent_q24(z, m->classes, c.logit_exp, y);
-      if (cs) {
-        cs->samples[y]++;
-        cs->correct[y] += p == y;
-        cs->predicted[p]++;
-        if (cs->confusion) cs->confusion[(int64_t)y * cs->classes + p]++;
-      }
+      cs->samples[y]++;
+      cs->correct[y] += p == y;
+      cs->predicted[p]++;
+      if (cs->confusion) cs->confusion[(int64_t)y * cs->classes + p]++;
     }
   }
   nitrt_mpi_sum(sums, 2);

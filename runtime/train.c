@@ -449,14 +449,11 @@ int nitrt_cmd_train(const Options *o) {
         clip_sum[2 * k + 1] += st[3];
       }
       s.clip_steps += clip_sum != NULL;
-      int64_t bl = 0;
-      for (int64_t k = 0; k < hi - lo; k++) {
-        const int8_t *z = u.logits + k * m->classes;
-        count[0] += nitrt_argmax(z, m->classes) == u.yb[k];
-        bl += nitrt_xent_q24(z, m->classes, c.logit_exp, u.yb[k]);
-      }
-      count[1] += bl;
-      nitrt_progress_step(&pr, n, hi - lo, bl);
+      int64_t sc[2] = {0, 0}; /* correct, loss */
+      nitrt_score_batch(&u, u.yb, hi - lo, c.logit_exp, sc);
+      count[0] += sc[0];
+      count[1] += sc[1];
+      nitrt_progress_step(&pr, n, hi - lo, sc[1]);
       stop = nitrt_mpi_max(stop_signal); /* every rank stops after the same step */
       /* --save-every: the position inside the epoch, every N global steps
          (the epoch's end is saved after its evaluation), and at an interrupt */
