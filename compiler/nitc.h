@@ -322,6 +322,8 @@ typedef struct Plan {
   int64_t exps_off;    /* i32 (nnodes, 4): {act, err, ein0, ein1} exponents */
   Buf *act;            /* (nnodes) int8 (B, C, H, W) outputs; act[0] unused (x) */
   int *act_alias;      /* (nnodes) node whose act buffer this node shares, or itself */
+  bool *relu_rq;       /* (nnodes) node i's requantization applies the relu that is its
+                          * only consumer, into the buffer they share (niti) */
   Buf *err;            /* (nnodes) int8 (B, C, H, W) error of each node's output */
   int *err_alias;      /* (nnodes) node whose err buffer this node shares, or itself */
   bool *err_kept;      /* (nnodes) an alias root's error survives the step (its

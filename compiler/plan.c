@@ -126,6 +126,7 @@ Plan *plan_build(Model *m) {
   p->err = zalloc(sizeof(Buf) * n);
   p->wview = zalloc(sizeof(Buf) * n);
   p->act_alias = zalloc(sizeof(int) * n);
+  p->relu_rq = zalloc(sizeof(bool) * n);
   p->err_alias = zalloc(sizeof(int) * n);
   p->needs_err = zalloc(sizeof(bool) * n);
   p->nconsumers = zalloc(sizeof(int) * n);
@@ -199,10 +200,18 @@ Plan *plan_build(Model *m) {
       int src = nd->in[j];
       if (p->gathers[src]) p->ein[i][j] = take(&top, B * per_sample(&m->nodes[src].out));
     }
-    if (nd->op == OP_FLATTEN && p->nconsumers[nd->in[0]] == 1 && !p->gathers[nd->in[0]]) {
+    int src = nd->nin > 0 ? nd->in[0] : 0;
+    if (nd->op == OP_FLATTEN && p->nconsumers[src] == 1 && !p->gathers[src]) {
       /* Same bytes, new shape: share both buffers with the input. */
-      p->act_alias[i] = p->act_alias[nd->in[0]];
-      p->err_alias[i] = p->err_alias[nd->in[0]];
+      p->act_alias[i] = p->act_alias[src];
+      p->err_alias[i] = p->err_alias[src];
+    } else if (nd->op == OP_RELU && m->recipe.kind == NIT_RECIPE_NITI && p->nconsumers[src] == 1 &&
+               src != m->output && (m->nodes[src].op == OP_DENSE || m->nodes[src].op == OP_CONV)) {
+      /* under niti nothing but the relu reads the weighted layer's output,
+       * so its requantization stores max(RQ(x), 0), the relu's output,
+       * and the relu pass goes (relu_rq) */
+      p->act_alias[i] = p->act_alias[src];
+      p->relu_rq[src] = true;
     } else {
       p->act[i] = take(&top, elems);
     }

@@ -232,7 +232,8 @@ typedef struct NitParam {
 enum { NIT_G_KH, NIT_G_KW, NIT_G_SH, NIT_G_SW, NIT_G_PH, NIT_G_PW, NIT_G_GROUPS, NIT_G_DROP256, NIT_GEOM };
 
 /* One node of the model, for `info`, telemetry, `export` and tests. act_off: work-slab
- * offset of its int8 output after a call, -1 = x. err_off: work-slab offset of
+ * offset of its int8 output after a call, -1 = x, -2 when the relu after it was
+ * folded into its requantization (its buffer holds the relu's output). err_off: work-slab offset of
  * the int8 error at its output after train_step, -1 when no error reaches it,
  * -2 when its buffer was reused later in the step. */
 #define NIT_NODE_FIELDS(X, A)                                          \

@@ -89,6 +89,7 @@ typedef struct Cg {
   Ty ft_mix, ft_key, ft_round, ft_bits, ft_sat8, ft_wview, ft_loss;
   Val f_maxabs32, f_maxabs64;
   Val f_roundb[9][2]; /* round8 of b-bit results from [b][wide] accumulators */
+  Val f_roundr[2];    /* round8 of 8-bit results clamped at 0 (a folded relu), [wide] */
   Ty ft_maxabs, ft_round8;
   Val f_uplan32, f_uplan64, f_uapply32, f_uapply64;
   Ty ft_uplan, ft_uapply;
@@ -224,7 +225,7 @@ void emit_bits(Cg *g);
 void emit_sat8(Cg *g);
 void emit_round(Cg *g);
 Val emit_maxabs(Cg *g, Ty t_acc, const char *name);
-Val emit_round8(Cg *g, Ty t_acc, int bits, const char *name); /* sat to lim(bits), int8 out */
+Val emit_round8(Cg *g, Ty t_acc, int bits, bool relu, const char *name); /* sat to lim(bits) (relu: to 0..lim), int8 out */
 void emit_round_fns(Cg *g);                                  /* f_roundb of the recipe's widths */
 int round_lim(int bits);                                      /* 2^(bits-1) - 1 */
 
@@ -240,7 +241,7 @@ Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_i
 /* RQ_bits of count accumulators into int8 out; returns k (i32). */
 Val requant(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key);
 Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key,
-                  Val v_fused);
+                  Val v_fused, bool relu);
 /* Where an error site is and where its result's multiplier goes (unified):
  * the site's tid, the wide error's exponent, the multiplier it carries, the
  * slot (node, which) of the result. Ignored by the other recipes. */

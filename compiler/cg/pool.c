@@ -234,9 +234,11 @@ static void relu_bwd_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
 }
 /* ------------------------------------------------ layers: forward, backward */
 
+/* A relu after a weighted layer was applied by its requantization
+ * (plan's relu_rq). */
 void relu_forward(Cg *g, const LayerIO *io) {
   KArgs ka = {io->nd, io->i, NULL, false};
-  par_for(g, io->nd->name, g->f.v_n, g->p->maxw, relu_fwd_body, &ka);
+  if (!g->p->relu_rq[io->nd->in[0]]) par_for(g, io->nd->name, g->f.v_n, g->p->maxw, relu_fwd_body, &ka);
   set_exp(g, io->i, 0, io->v_sin);
 }
 

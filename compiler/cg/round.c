@@ -191,7 +191,7 @@ Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_i
 /* lim(b) = 2^(b-1) - 1: the largest magnitude of a b-bit value. */
 int round_lim(int bits) { return (1 << (bits - 1)) - 1; }
 
-Val emit_round8(Cg *g, Ty t_acc, int bits, const char *name) {
+Val emit_round8(Cg *g, Ty t_acc, int bits, bool relu, const char *name) {
   int lim = round_lim(bits);
   Val f = l_begin_loop_fn(g, name, g->ft_round8);
   Val v_acc = l_param(g, 0, "acc"), v_lo = l_param(g, 1, "lo"), v_hi = l_param(g, 2, "hi");
@@ -204,7 +204,7 @@ Val emit_round8(Cg *g, Ty t_acc, int bits, const char *name) {
   Loop L0 = l_for(g, v_lo, v_hi, "j0");
   Val v_x0 = l_load(g, t_acc, v_acc, L0.v_i, "x");
   Val v_c = l_smax(g, l_smin(g, v_x0, LLVMConstInt(t_acc, (unsigned long long)lim, 1), ""),
-                   LLVMConstInt(t_acc, (unsigned long long)-lim, 1), "");
+                   LLVMConstInt(t_acc, (unsigned long long)(relu ? 0 : -lim), 1), "");
   l_store(g, g->t_i8, l_trunc(g, v_c, g->t_i8, "sat"), v_out, L0.v_i);
   l_next(g, &L0);
   LLVMBuildBr(g->b, b_done);
@@ -220,7 +220,9 @@ Val emit_round8(Cg *g, Ty t_acc, int bits, const char *name) {
     Loop L = l_for(g, v_lo, v_hi, nit_round_names[md]);
     Val v_x = l_load(g, t_acc, v_acc, L.v_i, "x");
     Val v_gi = md == NIT_ROUND_STOCHASTIC ? l_add(g, v_base, L.v_i, "gidx") : L.v_i;
-    l_store(g, g->t_i8, round_elem_sat(g, &R, md, v_x, v_key, v_gi, lim), v_out, L.v_i);
+    Val v_r = round_elem_sat(g, &R, md, v_x, v_key, v_gi, lim);
+    if (relu) v_r = l_smax(g, v_r, LLVMConstNull(g->t_i8), "relu");
+    l_store(g, g->t_i8, v_r, v_out, L.v_i);
     l_next(g, &L);
     LLVMBuildBr(g->b, b_done);
   }
@@ -252,6 +254,7 @@ static void rq_range(Cg *g, Val v_lo, Val v_hi, Val *v_elo, Val *v_ehi) {
 typedef struct RqKind {
   bool wide; /* i64 accumulators */
   int bits;  /* the result's width b: k = B - (b - 1), saturated to lim(b) */
+  bool relu; /* results clamped at 0 (the relu after a weighted layer, plan's relu_rq) */
 } RqKind;
 
 static void rq_max_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
@@ -277,7 +280,7 @@ static void rq_round_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
                 rq_field(g, g->t_i32, RQ_MODE, "mode"),
                 rq_field(g, g->t_i64, RQ_KEY, "key"),
                 rq_field(g, g->t_i64, RQ_BASE, "base")};
-  l_call(g, g->ft_round8, g->f_roundb[q->bits][q->wide], args, 8, "");
+  l_call(g, g->ft_round8, q->relu ? g->f_roundr[q->wide] : g->f_roundb[q->bits][q->wide], args, 8, "");
 }
 
 /* The largest of the first v_used workers' rq slots (i64). */
@@ -294,9 +297,9 @@ static Val workers_max(Cg *g, Val v_used) {
 /* v_fused: NULL, or the number of workers of the GEMM that produced acc,
  * whose maxima already sit in the rq slots (gemm's fused epilogue). */
 Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key,
-                  Val v_fused) {
-  RqKind q = {wide, bits};
-  NIT_ASSERT(bits >= 2 && bits <= 8 && g->f_roundb[bits][wide]);
+                  Val v_fused, bool relu) {
+  RqKind q = {wide, bits, relu};
+  NIT_ASSERT(bits >= 2 && bits <= 8 && g->f_roundb[bits][wide] && (!relu || (bits == 8 && g->f_roundr[wide])));
   Val v_rq = rq_ptr(g);
   LLVMBuildStore(g->b, v_acc, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_ACC), ""));
   LLVMBuildStore(g->b, v_out, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_OUT), ""));
@@ -321,7 +324,7 @@ Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out,
 }
 
 Val requant(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key) {
-  return requant_fused(g, bits, wide, v_acc, v_count, v_out, v_mode, v_key, NULL);
+  return requant_fused(g, bits, wide, v_acc, v_count, v_out, v_mode, v_key, NULL, false);
 }
 
 /* The round8 functions of every width the recipe's activations and errors
@@ -334,8 +337,13 @@ void emit_round_fns(Cg *g) {
       if (g->f_roundb[b][wide]) continue;
       char name[32];
       snprintf(name, sizeof name, "nit_round%d_%s", b, wide ? "i64" : "i32");
-      g->f_roundb[b][wide] = emit_round8(g, wide ? g->t_i64 : g->t_i32, b, name);
+      g->f_roundb[b][wide] = emit_round8(g, wide ? g->t_i64 : g->t_i32, b, false, name);
     }
+  for (int i = 0; i < g->m->nnodes; i++) { /* 8-bit rounding clamped at 0, where a relu folds in */
+    int wide = g->m->nodes[i].acc64_fwd;
+    if (g->p->relu_rq[i] && !g->f_roundr[wide])
+      g->f_roundr[wide] = emit_round8(g, wide ? g->t_i64 : g->t_i32, 8, true, wide ? "nit_round8r_i64" : "nit_round8r_i32");
+  }
 }
 
 /* A GEMM body's running max |C| (gemm's fused epilogue) for requant_fused:
@@ -587,5 +595,5 @@ Val err_quant(Cg *g, bool wide, Val v_acc, Val v_count, const Shape *s, Val v_ou
               const ErrSite *site) {
   if (g->m->recipe.kind == NIT_RECIPE_UNIFIED) return clip_site(g, wide, v_acc, v_count, v_out, v_key, site);
   if (g->m->recipe.kind == NIT_RECIPE_SHIFTQUANT) return requant_sq(g, wide, v_acc, s, v_out, g->f.v_rerr, v_key);
-  return requant_fused(g, g->m->recipe.bits_grad, wide, v_acc, v_count, v_out, g->f.v_rerr, v_key, v_fused);
+  return requant_fused(g, g->m->recipe.bits_grad, wide, v_acc, v_count, v_out, g->f.v_rerr, v_key, v_fused, false);
 }

@@ -48,7 +48,7 @@ static void weighted_forward(Cg *g, const LayerIO *io) {
   Val v_acc = acc_ptr(g);
   Val v_fused = nd->op == OP_DENSE ? dense_forward(g, i, t_acc) : conv_forward(g, i, t_acc);
   Val v_k = requant_fused(g, g->m->recipe.bits_act, nd->acc64_fwd, v_acc, io->v_cnt, io->v_out, g->f.v_ract,
-                          v_key_for(g, NIT_TID_ACT(i), "key.act"), v_fused);
+                          v_key_for(g, NIT_TID_ACT(i), "key.act"), v_fused, g->p->relu_rq[i]);
   set_exp(g, i, 0, l_add(g, l_add(g, io->v_sin, wexp_of(g, nd), ""), v_k, "s.out"));
 }
 
