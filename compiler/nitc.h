@@ -322,6 +322,8 @@ typedef struct Plan {
   int64_t exps_off;    /* i32 (nnodes, 4): {act, err, ein0, ein1} exponents */
   Buf *act;            /* (nnodes) int8 (B, C, H, W) outputs; act[0] unused (x) */
   int *act_alias;      /* (nnodes) node whose act buffer this node shares, or itself */
+  bool *col2im;        /* (nnodes) conv i's input error is W^T e scattered back (col2im),
+                          * not a convolution of the padded error (cg/conv.c) */
   bool *relu_rq;       /* (nnodes) node i's requantization applies the relu that is its
                           * only consumer, into the buffer they share (niti) */
   Buf *err;            /* (nnodes) int8 (B, C, H, W) error of each node's output */
@@ -366,6 +368,7 @@ typedef struct Plan {
 
 #define PLAN_MAX_WORKERS  16         /* threads a kernel can spread over */
 #define PLAN_WORKER_BYTES (96 << 20) /* cap on all workers' private scratch */
+#define COL2IM_MAX_BYTES  (1 << 20)  /* largest per-sample W^T e product of a col2im input error */
 
 /* The largest static memory (parameters + work slab) a model may need. */
 #define PLAN_MAX_BYTES ((int64_t)64 << 30)

@@ -127,6 +127,7 @@ Plan *plan_build(Model *m) {
   p->wview = zalloc(sizeof(Buf) * n);
   p->act_alias = zalloc(sizeof(int) * n);
   p->relu_rq = zalloc(sizeof(bool) * n);
+  p->col2im = zalloc(sizeof(bool) * n);
   p->err_alias = zalloc(sizeof(int) * n);
   p->needs_err = zalloc(sizeof(bool) * n);
   p->nconsumers = zalloc(sizeof(int) * n);
@@ -319,11 +320,21 @@ Plan *plan_build(Model *m) {
       /* the input-error GEMM and its scratch exist only where an error flows
        * into the conv's input (never for a first layer) */
       bool input_err = p->needs_err[nd->in[0]];
+      /* The input error as (W^T e) scattered back onto the input (col2im)
+       * where that multiplies at most 3/4 of what the convolution of the
+       * zero-bordered error does (a valid conv's error is mostly border),
+       * and its (Kc, P) product per sample stays small. */
+      int64_t accw = nd->acc64_bwd ? 8 : 4;
+      p->col2im[i] = input_err && 4 * Kc * P * round4(Og) <= 3 * Cg * Q * Kep && Kc * P * accw <= COL2IM_MAX_BYTES;
       int64_t wpack = O * Kcp;
       if (input_err && nd->groups * Cg * Kep > wpack) wpack = nd->groups * Cg * Kep;
+      if (p->col2im[i] && nd->groups * Kc * round4(Og) > wpack) wpack = nd->groups * Kc * round4(Og);
       if (wpack > max_pack) max_pack = wpack;
-      /* rows of B (whole panels' worth), then its panels */
+      /* rows of B (whole panels' worth), then its panels; col2im: the
+       * product, then e's panels */
       int64_t fwd = 2 * panel_bytes(P, Kcp), inp = input_err ? 2 * panel_bytes(Q, Kep) : 0;
+      if (p->col2im[i] && align_up(Kc * P * accw) + panel_bytes(P, Og) > inp)
+        inp = align_up(Kc * P * accw) + panel_bytes(P, Og);
       int64_t wgt = align_up(Kc * P) + align_up(panel_bytes(Og, P)) + Kc * 4;
       int64_t col = fwd > inp ? fwd : inp;
       if (wgt > col) col = wgt;

@@ -436,8 +436,116 @@ static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
   if (var_max) fused_end(g, var_max, v_wk);
 }
 
+/* The col2im input error (plan's col2im) of samples [lo, hi): per sample
+ * and group the product C[k, p] = sum_o wT[k, o] e[b, g*Og + o, p] (A = wT,
+ * the weights transposed to (k, o) rows with k = (c, ky, kx); B(p, o) = e,
+ * packed by the GEMM), then each C[k, p] is added to the input position
+ * its tap reads in the forward pass: (iy, ix) = (oy sh - ph + ky,
+ * ox sw - pw + kx), where inside the input. Integer sums in any order, so
+ * the same e32 as the convolution of the padded error. Worker scratch: C,
+ * then e's panels. */
+static void conv_col2im_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const KArgs *k = u;
+  const Node *nd = k->nd;
+  ConvDims d = conv_dims(g, nd);
+  int64_t Q = d.IH * d.IW, KK = d.KH * d.KW, lda = rup(d.Og, 4), aw = k->t_acc == g->t_i64 ? 8 : 4;
+  Val v_c = col_ptr(g, v_wk), v_acc = acc_ptr(g);
+  Val v_pan = l_gep(g, g->t_i8, v_c, l_i64(g, rup(d.Kc * d.P * aw, 64)), "e.pan");
+  Loop Lb = l_for(g, v_lo, v_hi, "b");
+  Val v_accb = l_gep(g, k->t_acc, v_acc, l_mul(g, Lb.v_i, l_i64(g, d.IC * Q), ""), "e32.b");
+  l_zero(g, k->t_acc, v_accb, l_i64(g, d.IC * Q));
+  Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
+  Gemm G = {0};
+  G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Kc * lda), ""), "wT.g"), G.lda = lda;
+  G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Kc), ""), "wTsum.g");
+  G.v_B = l_gep(g, g->t_i8, err_ptr(g, k->i),
+                l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), ""),
+                      l_i64(g, d.P), ""),
+                "e.bg");
+  G.sn = 1, G.sk = d.P, G.v_P = v_pan;
+  G.v_C = v_c, G.ldc = d.P, G.v_M = l_i64(g, d.Kc), G.v_N = l_i64(g, d.P), G.v_K = l_i64(g, d.Og);
+  G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d.P)), G.t_acc = k->t_acc, G.kind = gemm_kind(g, d.Og);
+  gemm(g, &G);
+  /* scatter: row k = (c, ky, kx) of C onto input plane g*Cg + c */
+  Loop Lk = l_for(g, l_i64(g, 0), l_i64(g, d.Kc), "k");
+  Val v_cc = LLVMBuildUDiv(g->b, Lk.v_i, l_i64(g, KK), "c");
+  Val v_t = LLVMBuildURem(g->b, Lk.v_i, l_i64(g, KK), "t");
+  Val v_ky = LLVMBuildUDiv(g->b, v_t, l_i64(g, d.KW), "ky"), v_kx = LLVMBuildURem(g->b, v_t, l_i64(g, d.KW), "kx");
+  Val v_plane = l_gep(g, k->t_acc, v_accb,
+                      l_mul(g, l_add(g, l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), v_cc, ""), l_i64(g, Q), ""), "e32.plane");
+  /* ox with 0 <= ox sw - pw + kx < IW: [ceil((pw - kx) / sw), floor((IW - 1 + pw - kx) / sw)] within [0, OW) */
+  Val v_dl = l_sub(g, l_i64(g, nd->pw), v_kx, "");
+  Val v_xlo = l_smax(g, LLVMBuildSDiv(g->b, l_add(g, v_dl, l_i64(g, nd->sw - 1), ""), l_i64(g, nd->sw), ""),
+                     l_i64(g, 0), "ox.lo");
+  Val v_dh = l_add(g, l_i64(g, d.IW - 1), v_dl, "");
+  Val v_xhi = l_select(g, l_icmp(g, LLVMIntSLT, v_dh, l_i64(g, 0), ""), l_i64(g, 0),
+                       l_smin(g, l_add(g, LLVMBuildSDiv(g->b, v_dh, l_i64(g, nd->sw), ""), l_i64(g, 1), ""),
+                              l_i64(g, d.OW), ""),
+                       "ox.hi");
+  Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, d.OH), "oy");
+  Val v_iy = l_add(g, l_sub(g, l_mul(g, Ly.v_i, l_i64(g, nd->sh), ""), l_i64(g, nd->ph), ""), v_ky, "iy");
+  Blk b_in = l_if(g, in_range(g, v_iy, d.IH), "row.in");
+  Val v_crow = l_add(g, l_mul(g, Lk.v_i, l_i64(g, d.P), ""), l_mul(g, Ly.v_i, l_i64(g, d.OW), ""), "c.row");
+  Val v_irow = l_sub(g, l_add(g, l_mul(g, v_iy, l_i64(g, d.IW), ""), v_kx, ""), l_i64(g, nd->pw), "i.row");
+  Blk b_part = NULL;
+  if (nd->sw == 1 && d.OW <= 64) { /* a whole row of ox at once: one vector add */
+    Val v_full = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntEQ, v_xlo, l_i64(g, 0), ""),
+                              l_icmp(g, LLVMIntEQ, v_xhi, l_i64(g, d.OW), ""), "row.full");
+    Blk b_full = l_block(g, "row.vec"), b_join = l_block(g, "row.done");
+    b_part = l_block(g, "row.part");
+    LLVMBuildCondBr(g->b, v_full, b_full, b_part);
+    LLVMPositionBuilderAtEnd(g->b, b_full);
+    Ty t_row = LLVMVectorType(k->t_acc, (unsigned)d.OW);
+    Val v_dp = l_gep(g, k->t_acc, v_plane, v_irow, "dst.row");
+    Val v_old = LLVMBuildLoad2(g->b, t_row, v_dp, "e32.row");
+    Val v_add = LLVMBuildLoad2(g->b, t_row, l_gep(g, k->t_acc, v_c, v_crow, ""), "c.v");
+    LLVMSetAlignment(v_old, (unsigned)aw), LLVMSetAlignment(v_add, (unsigned)aw);
+    LLVMSetAlignment(LLVMBuildStore(g->b, l_add(g, v_old, v_add, "e32.new"), v_dp), (unsigned)aw);
+    LLVMBuildBr(g->b, b_join);
+    LLVMPositionBuilderAtEnd(g->b, b_part);
+    b_part = b_join;
+  }
+  Loop Lx = l_for(g, v_xlo, v_xhi, "ox");
+  Val v_ii = l_add(g, v_irow, l_mul(g, Lx.v_i, l_i64(g, nd->sw), ""), "ii");
+  Val v_sum = l_add(g, l_load(g, k->t_acc, v_plane, v_ii, "e32"), l_load(g, k->t_acc, v_c, l_add(g, v_crow, Lx.v_i, ""), "cv"),
+                    "e32.new");
+  l_store(g, k->t_acc, v_sum, v_plane, v_ii);
+  l_next(g, &Lx);
+  if (b_part) l_endif(g, b_part);
+  l_endif(g, b_in);
+  l_next(g, &Ly);
+  l_next(g, &Lk);
+  l_next(g, &Lg);
+  l_next(g, &Lb);
+}
+
+/* wT[g, k, o] = w[g*Og + o, k] (k = (c, ky, kx)), rows of rup(Og, 4) bytes
+ * with zeros past Og, and their row sums; then the col2im bodies. */
+static void col2im_input(Cg *g, int i, Ty t_acc) {
+  const Node *nd = &g->m->nodes[i];
+  ConvDims d = conv_dims(g, nd);
+  int64_t lda = rup(d.Og, 4);
+  Val v_w = w8_ptr(g, nd), v_wt = pack_ptr(g);
+  LLVMBuildMemSet(g->b, v_wt, LLVMConstNull(g->t_i8), l_i64(g, d.G * d.Kc * lda), 64);
+  Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, d.O), "o");
+  Val v_gi = LLVMBuildSDiv(g->b, Lo.v_i, l_i64(g, d.Og), "gi"), v_ol = LLVMBuildSRem(g->b, Lo.v_i, l_i64(g, d.Og), "ol");
+  Loop Lk = l_for(g, l_i64(g, 0), l_i64(g, d.Kc), "k");
+  Val v_dst = l_add(g, l_mul(g, l_add(g, l_mul(g, v_gi, l_i64(g, d.Kc), ""), Lk.v_i, ""), l_i64(g, lda), ""), v_ol, "");
+  l_store(g, g->t_i8, l_load(g, g->t_i8, v_w, l_add(g, l_mul(g, Lo.v_i, l_i64(g, d.Kc), ""), Lk.v_i, ""), "w"), v_wt,
+          v_dst);
+  l_next(g, &Lk);
+  l_next(g, &Lo);
+  if (gemm_kind(g, d.Og) == GK_VNNI) row_sums(g, v_wt, lda, l_i64(g, d.G * d.Kc), l_i64(g, d.Og), wsum_ptr(g));
+  KArgs k = {nd, i, t_acc, false};
+  par_for(g, nd->name, g->f.v_n, g->p->maxw, conv_col2im_body, &k);
+}
+
 Val conv_backward_input(Cg *g, int i, Ty t_acc) {
   const Node *nd = &g->m->nodes[i];
+  if (g->p->col2im[i]) {
+    col2im_input(g, i, t_acc);
+    return NULL; /* the GEMM's maxima are of C, not of the scattered sums */
+  }
   ConvDims d = conv_dims(g, nd);
   ConvK ck = conv_k(g, nd, &d, PASS_INPUT);
   /* wr[gi, c, k'] = w[gi*Og + o, c, ky, kx] with k' = ky*segp + (KW-1-kx)*Og + o
