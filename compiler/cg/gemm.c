@@ -177,33 +177,42 @@ static Val panel_k(Cg *g, Val v_k) {
                LLVMBuildAnd(g->b, v_k, l_i64(g, 3), ""), "p.k");
 }
 
+/* The packing code's view of one B: the parameters of its function. */
+typedef struct Pack {
+  Val v_B, v_sn, v_sk, v_P, v_N, v_K, v_j0, v_j1; /* as in Gemm, strides as values */
+} Pack;
+
 /* Bytes (n, k) of B for n in [n0, n1), k in [k0, K) into their panels. */
-static void pack_bytes(Cg *g, const Gemm *G, Val v_n0, Val v_n1, Val v_k0, Val v_ps, Val v_bias) {
+static void pack_bytes(Cg *g, const Pack *G, Val v_n0, Val v_n1, Val v_k0, Val v_ps, Val v_bias) {
   Loop Lk = l_for(g, v_k0, G->v_K, "pk");
   Val v_ko = panel_k(g, Lk.v_i);
-  Val v_src = l_gep(g, g->t_i8, G->v_B, l_mul(g, Lk.v_i, l_i64(g, G->sk), ""), "b.k");
+  Val v_src = l_gep(g, g->t_i8, G->v_B, l_mul(g, Lk.v_i, G->v_sk, ""), "b.k");
   Loop Ln = l_for(g, v_n0, v_n1, "pn");
-  Val v_v = l_load(g, g->t_i8, v_src, l_mul(g, Ln.v_i, l_i64(g, G->sn), ""), "b");
+  Val v_v = l_load(g, g->t_i8, v_src, l_mul(g, Ln.v_i, G->v_sn, ""), "b");
   Val v_o = l_add(g, panel_col(g, Ln.v_i, v_ps), v_ko, "");
   l_store(g, g->t_i8, LLVMBuildXor(g->b, v_v, v_bias, ""), G->v_P, v_o);
   l_next(g, &Ln);
   l_next(g, &Lk);
 }
 
-/* Pack B's columns of panels [j0, j1) (see above). */
-static void pack_panels(Cg *g, const Gemm *G) {
+/* How B's bytes lie: rows of k contiguous (sk = 1), columns contiguous
+ * (sn = 1), or neither. */
+enum { PACK_ROWS, PACK_COLS, PACK_BYTES };
+
+/* Pack B's columns of panels [j0, j1) (see above), laid out as `how`. */
+static void pack_body(Cg *g, const Pack *G, int how, uint32_t bias) {
   Val v_kq = LLVMBuildAShr(g->b, l_add(g, G->v_K, l_i64(g, 3), ""), l_i64(g, 2), "kq");
   Val v_ps = l_mul(g, v_kq, l_i64(g, 64), "ps");
   Val v_dst0 = l_gep(g, g->t_i8, G->v_P, l_mul(g, G->v_j0, v_ps, ""), "pan");
   LLVMBuildMemSet(g->b, v_dst0, LLVMConstNull(g->t_i8), l_mul(g, l_sub(g, G->v_j1, G->v_j0, ""), v_ps, ""), 64);
   Val v_n0 = l_mul(g, G->v_j0, l_i64(g, PL), "n0");
   Val v_n1 = l_smin(g, l_mul(g, G->v_j1, l_i64(g, PL), ""), G->v_N, "n1");
-  Val v_bias = LLVMConstInt(g->t_i8, kernels[G->kind].bias ? 0x80 : 0, 0);
-  if (G->sk == 1) {
+  Val v_bias = LLVMConstInt(g->t_i8, bias & 0xff, 0);
+  if (how == PACK_ROWS) {
     /* rows of B are contiguous along k: whole quads as i32, then the tail */
-    Val v_bias32 = l_i32(g, (int64_t)gemm_panel_bias(G->kind));
+    Val v_bias32 = l_i32(g, (int64_t)bias);
     Loop Ln = l_for(g, v_n0, v_n1, "pn");
-    Val v_src = l_gep(g, g->t_i8, G->v_B, l_mul(g, Ln.v_i, l_i64(g, G->sn), ""), "b.row");
+    Val v_src = l_gep(g, g->t_i8, G->v_B, l_mul(g, Ln.v_i, G->v_sn, ""), "b.row");
     Val v_dst = l_gep(g, g->t_i8, G->v_P, panel_col(g, Ln.v_i, v_ps), "p.col");
     Val v_kf = LLVMBuildAShr(g->b, G->v_K, l_i64(g, 2), "kfull");
     Loop Lq = l_for(g, l_i64(g, 0), v_kf, "pq");
@@ -221,7 +230,7 @@ static void pack_panels(Cg *g, const Gemm *G) {
     l_next(g, &Ln);
     return;
   }
-  if (G->sn == 1) {
+  if (how == PACK_COLS) {
     /* columns contiguous: for each whole panel and quad of k, four 16-byte
      * rows interleave byte by byte into one 64-byte quad row */
     Ty t_16 = LLVMVectorType(g->t_i8, 16);
@@ -235,7 +244,7 @@ static void pack_panels(Cg *g, const Gemm *G) {
     Loop Lq = l_for(g, l_i64(g, 0), v_kf, "pq");
     Val v_r[4];
     for (int r = 0; r < 4; r++) {
-      Val v_at = l_add(g, l_mul(g, l_add(g, l_mul(g, Lq.v_i, l_i64(g, 4), ""), l_i64(g, r), ""), l_i64(g, G->sk), ""),
+      Val v_at = l_add(g, l_mul(g, l_add(g, l_mul(g, Lq.v_i, l_i64(g, 4), ""), l_i64(g, r), ""), G->v_sk, ""),
                        l_mul(g, Lj.v_i, l_i64(g, PL), ""), "");
       v_r[r] = LLVMBuildLoad2(g->b, t_16, l_gep(g, g->t_i8, G->v_B, v_at, ""), "b.k");
       LLVMSetAlignment(v_r[r], 1);
@@ -258,8 +267,39 @@ static void pack_panels(Cg *g, const Gemm *G) {
   pack_bytes(g, G, v_n0, v_n1, l_i64(g, 0), v_ps, v_bias);
 }
 
+/* Pack B's columns of panels [j0, j1): a call of the shared function
+ *   void nit_pack.HOW[.bias](B, sn, sk, P, N, K, j0, j1)
+ * emitted on first use, with the strides as arguments (inlined at every
+ * GEMM, its loops were unrolled and vectorized anew for each layer). */
+static void pack_panels(Cg *g, const Gemm *G) {
+  int how = G->sk == 1 ? PACK_ROWS : G->sn == 1 ? PACK_COLS : PACK_BYTES;
+  uint32_t bias = gemm_panel_bias(G->kind);
+  static const char *const hows[] = {"rows", "cols", "bytes"};
+  char name[64];
+  snprintf(name, sizeof name, "nit_pack.%s%s", hows[how], bias ? ".bias" : "");
+  Ty pt[] = {g->t_ptr, g->t_i64, g->t_i64, g->t_ptr, g->t_i64, g->t_i64, g->t_i64, g->t_i64};
+  Ty ft = LLVMFunctionType(g->t_void, pt, 8, 0);
+  Val f = LLVMGetNamedFunction(g->mod, name);
+  if (!f) {
+    CgFn saved = g->f;
+    Blk b_cur = LLVMGetInsertBlock(g->b);
+    f = l_begin_loop_fn(g, name, ft);
+    Pack P = {l_param(g, 0, "B"), l_param(g, 1, "sn"), l_param(g, 2, "sk"), l_param(g, 3, "P"),
+              l_param(g, 4, "N"), l_param(g, 5, "K"),  l_param(g, 6, "j0"), l_param(g, 7, "j1")};
+    pack_body(g, &P, how, bias);
+    LLVMBuildRetVoid(g->b);
+    g->f = saved;
+    LLVMPositionBuilderAtEnd(g->b, b_cur);
+  }
+  Val args[] = {G->v_B, l_i64(g, G->sn), l_i64(g, G->sk), G->v_P, G->v_N, G->v_K, G->v_j0, G->v_j1};
+  l_call(g, ft, f, args, 8, "");
+}
+
 /* dst[r] = sum_{k<K} A[r*lda + k] (i32) for r < rows: the bias correction of
- * the vnni kernel. */
+ * the vnni kernel. Inline, as its loop over k is fastest with K and lda
+ * known (in a shared function with them as arguments the weight gradients
+ * of LeNet-5 were 2% slower); the loop over rows stays rolled, as unrolled
+ * (a dense layer's 10 rows) it held a vectorized copy of the k loop per row. */
 void row_sums(Cg *g, Val v_A, int64_t lda, Val v_rows, Val v_K, Val v_dst) {
   Loop Lr = l_for(g, l_i64(g, 0), v_rows, "rs");
   Val var = l_var(g, g->t_i32, "rsum.var", NULL);
@@ -270,7 +310,7 @@ void row_sums(Cg *g, Val v_A, int64_t lda, Val v_rows, Val v_K, Val v_dst) {
   l_set(g, var, l_add(g, l_get(g, g->t_i32, var, ""), v_v, "rsum"));
   l_next(g, &Lk);
   l_store(g, g->t_i32, l_get(g, g->t_i32, var, "rsum"), v_dst, Lr.v_i);
-  l_next(g, &Lr);
+  l_next_rolled(g, &Lr);
 }
 
 /* ------------------------------------------------ the shared tile loops
