@@ -140,11 +140,14 @@ static const struct MicroKernel {
   int mr, np;       /* tile: rows by panels of accumulators */
   int lanes;        /* i32 accumulator lanes per panel (32: pair sums, folded at the end) */
   bool bias;        /* panels hold b ^ 0x80; rows corrected by asum << 7 */
+  bool masked;      /* every store of C masked (AVX-512: no slower than a plain one) */
   Val (*dot)(Cg *g, Val v_acc, Val v_a, Val v_b); /* one k-quad step */
 } kernels[] = {
-    [GK_PLAIN] = {"plain", 0, 0, 0, false, NULL},       [GK_GENERIC] = {"generic", 2, 1, 32, false, dot_pmaddwd},
-    [GK_LANES] = {"lanes", 4, 1, 16, false, dot_lanes}, [GK_VNNI] = {"vnni", 8, 2, 16, true, dot_vnni},
-    [GK_SDOT] = {"sdot", 4, 1, 16, false, dot_sdot},
+    [GK_PLAIN] = {"plain", 0, 0, 0, false, false, NULL},
+    [GK_GENERIC] = {"generic", 2, 1, 32, false, false, dot_pmaddwd},
+    [GK_LANES] = {"lanes", 4, 1, 16, false, false, dot_lanes},
+    [GK_VNNI] = {"vnni", 8, 2, 16, true, true, dot_vnni},
+    [GK_SDOT] = {"sdot", 4, 1, 16, false, false, dot_sdot},
 };
 
 uint32_t gemm_panel_bias(GemmKind kind) { return kernels[kind].bias ? 0x80808080u : 0; }
@@ -174,33 +177,42 @@ static Val panel_k(Cg *g, Val v_k) {
                LLVMBuildAnd(g->b, v_k, l_i64(g, 3), ""), "p.k");
 }
 
+/* The packing code's view of one B: the parameters of its function. */
+typedef struct Pack {
+  Val v_B, v_sn, v_sk, v_P, v_N, v_K, v_j0, v_j1; /* as in Gemm, strides as values */
+} Pack;
+
 /* Bytes (n, k) of B for n in [n0, n1), k in [k0, K) into their panels. */
-static void pack_bytes(Cg *g, const Gemm *G, Val v_n0, Val v_n1, Val v_k0, Val v_ps, Val v_bias) {
+static void pack_bytes(Cg *g, const Pack *G, Val v_n0, Val v_n1, Val v_k0, Val v_ps, Val v_bias) {
   Loop Lk = l_for(g, v_k0, G->v_K, "pk");
   Val v_ko = panel_k(g, Lk.v_i);
-  Val v_src = l_gep(g, g->t_i8, G->v_B, l_mul(g, Lk.v_i, l_i64(g, G->sk), ""), "b.k");
+  Val v_src = l_gep(g, g->t_i8, G->v_B, l_mul(g, Lk.v_i, G->v_sk, ""), "b.k");
   Loop Ln = l_for(g, v_n0, v_n1, "pn");
-  Val v_v = l_load(g, g->t_i8, v_src, l_mul(g, Ln.v_i, l_i64(g, G->sn), ""), "b");
+  Val v_v = l_load(g, g->t_i8, v_src, l_mul(g, Ln.v_i, G->v_sn, ""), "b");
   Val v_o = l_add(g, panel_col(g, Ln.v_i, v_ps), v_ko, "");
   l_store(g, g->t_i8, LLVMBuildXor(g->b, v_v, v_bias, ""), G->v_P, v_o);
   l_next(g, &Ln);
   l_next(g, &Lk);
 }
 
-/* Pack B's columns of panels [j0, j1) (see above). */
-static void pack_panels(Cg *g, const Gemm *G) {
+/* How B's bytes lie: rows of k contiguous (sk = 1), columns contiguous
+ * (sn = 1), or neither. */
+enum { PACK_ROWS, PACK_COLS, PACK_BYTES };
+
+/* Pack B's columns of panels [j0, j1) (see above), laid out as `how`. */
+static void pack_body(Cg *g, const Pack *G, int how, uint32_t bias) {
   Val v_kq = LLVMBuildAShr(g->b, l_add(g, G->v_K, l_i64(g, 3), ""), l_i64(g, 2), "kq");
   Val v_ps = l_mul(g, v_kq, l_i64(g, 64), "ps");
   Val v_dst0 = l_gep(g, g->t_i8, G->v_P, l_mul(g, G->v_j0, v_ps, ""), "pan");
   LLVMBuildMemSet(g->b, v_dst0, LLVMConstNull(g->t_i8), l_mul(g, l_sub(g, G->v_j1, G->v_j0, ""), v_ps, ""), 64);
   Val v_n0 = l_mul(g, G->v_j0, l_i64(g, PL), "n0");
   Val v_n1 = l_smin(g, l_mul(g, G->v_j1, l_i64(g, PL), ""), G->v_N, "n1");
-  Val v_bias = LLVMConstInt(g->t_i8, kernels[G->kind].bias ? 0x80 : 0, 0);
-  if (G->sk == 1) {
+  Val v_bias = LLVMConstInt(g->t_i8, bias & 0xff, 0);
+  if (how == PACK_ROWS) {
     /* rows of B are contiguous along k: whole quads as i32, then the tail */
-    Val v_bias32 = l_i32(g, (int64_t)gemm_panel_bias(G->kind));
+    Val v_bias32 = l_i32(g, (int64_t)bias);
     Loop Ln = l_for(g, v_n0, v_n1, "pn");
-    Val v_src = l_gep(g, g->t_i8, G->v_B, l_mul(g, Ln.v_i, l_i64(g, G->sn), ""), "b.row");
+    Val v_src = l_gep(g, g->t_i8, G->v_B, l_mul(g, Ln.v_i, G->v_sn, ""), "b.row");
     Val v_dst = l_gep(g, g->t_i8, G->v_P, panel_col(g, Ln.v_i, v_ps), "p.col");
     Val v_kf = LLVMBuildAShr(g->b, G->v_K, l_i64(g, 2), "kfull");
     Loop Lq = l_for(g, l_i64(g, 0), v_kf, "pq");
@@ -218,7 +230,7 @@ static void pack_panels(Cg *g, const Gemm *G) {
     l_next(g, &Ln);
     return;
   }
-  if (G->sn == 1) {
+  if (how == PACK_COLS) {
     /* columns contiguous: for each whole panel and quad of k, four 16-byte
      * rows interleave byte by byte into one 64-byte quad row */
     Ty t_16 = LLVMVectorType(g->t_i8, 16);
@@ -232,7 +244,7 @@ static void pack_panels(Cg *g, const Gemm *G) {
     Loop Lq = l_for(g, l_i64(g, 0), v_kf, "pq");
     Val v_r[4];
     for (int r = 0; r < 4; r++) {
-      Val v_at = l_add(g, l_mul(g, l_add(g, l_mul(g, Lq.v_i, l_i64(g, 4), ""), l_i64(g, r), ""), l_i64(g, G->sk), ""),
+      Val v_at = l_add(g, l_mul(g, l_add(g, l_mul(g, Lq.v_i, l_i64(g, 4), ""), l_i64(g, r), ""), G->v_sk, ""),
                        l_mul(g, Lj.v_i, l_i64(g, PL), ""), "");
       v_r[r] = LLVMBuildLoad2(g->b, t_16, l_gep(g, g->t_i8, G->v_B, v_at, ""), "b.k");
       LLVMSetAlignment(v_r[r], 1);
@@ -255,8 +267,39 @@ static void pack_panels(Cg *g, const Gemm *G) {
   pack_bytes(g, G, v_n0, v_n1, l_i64(g, 0), v_ps, v_bias);
 }
 
+/* Pack B's columns of panels [j0, j1): a call of the shared function
+ *   void nit_pack.HOW[.bias](B, sn, sk, P, N, K, j0, j1)
+ * emitted on first use, with the strides as arguments (inlined at every
+ * GEMM, its loops were unrolled and vectorized anew for each layer). */
+static void pack_panels(Cg *g, const Gemm *G) {
+  int how = G->sk == 1 ? PACK_ROWS : G->sn == 1 ? PACK_COLS : PACK_BYTES;
+  uint32_t bias = gemm_panel_bias(G->kind);
+  static const char *const hows[] = {"rows", "cols", "bytes"};
+  char name[64];
+  snprintf(name, sizeof name, "nit_pack.%s%s", hows[how], bias ? ".bias" : "");
+  Ty pt[] = {g->t_ptr, g->t_i64, g->t_i64, g->t_ptr, g->t_i64, g->t_i64, g->t_i64, g->t_i64};
+  Ty ft = LLVMFunctionType(g->t_void, pt, 8, 0);
+  Val f = LLVMGetNamedFunction(g->mod, name);
+  if (!f) {
+    CgFn saved = g->f;
+    Blk b_cur = LLVMGetInsertBlock(g->b);
+    f = l_begin_loop_fn(g, name, ft);
+    Pack P = {l_param(g, 0, "B"), l_param(g, 1, "sn"), l_param(g, 2, "sk"), l_param(g, 3, "P"),
+              l_param(g, 4, "N"), l_param(g, 5, "K"),  l_param(g, 6, "j0"), l_param(g, 7, "j1")};
+    pack_body(g, &P, how, bias);
+    LLVMBuildRetVoid(g->b);
+    g->f = saved;
+    LLVMPositionBuilderAtEnd(g->b, b_cur);
+  }
+  Val args[] = {G->v_B, l_i64(g, G->sn), l_i64(g, G->sk), G->v_P, G->v_N, G->v_K, G->v_j0, G->v_j1};
+  l_call(g, ft, f, args, 8, "");
+}
+
 /* dst[r] = sum_{k<K} A[r*lda + k] (i32) for r < rows: the bias correction of
- * the vnni kernel. */
+ * the vnni kernel. Inline, as its loop over k is fastest with K and lda
+ * known (in a shared function with them as arguments the weight gradients
+ * of LeNet-5 were 2% slower); the loop over rows stays rolled, as unrolled
+ * (a dense layer's 10 rows) it held a vectorized copy of the k loop per row. */
 void row_sums(Cg *g, Val v_A, int64_t lda, Val v_rows, Val v_K, Val v_dst) {
   Loop Lr = l_for(g, l_i64(g, 0), v_rows, "rs");
   Val var = l_var(g, g->t_i32, "rsum.var", NULL);
@@ -267,7 +310,7 @@ void row_sums(Cg *g, Val v_A, int64_t lda, Val v_rows, Val v_K, Val v_dst) {
   l_set(g, var, l_add(g, l_get(g, g->t_i32, var, ""), v_v, "rsum"));
   l_next(g, &Lk);
   l_store(g, g->t_i32, l_get(g, g->t_i32, var, "rsum"), v_dst, Lr.v_i);
-  l_next(g, &Lr);
+  l_next_rolled(g, &Lr);
 }
 
 /* ------------------------------------------------ the shared tile loops
@@ -301,12 +344,44 @@ static void track_max(Cg *g, const Tiles *G, Val v_sum, Val v_mask) {
   l_set(g, G->var_max, l_smax(g, l_get(g, t_v, G->var_max, "max"), v_abs, "max.new"));
 }
 
-/* Store (or add) 16 i32 lanes at C[row + n0 ..], only lanes n0 + l < N. */
-static void store_lanes(Cg *g, const Tiles *G, Val v_sum, Val v_idx, Val v_n0) {
+/* The lanes n0 + l < N of a panel: a <16 x i1> mask. */
+static Val lane_mask(Cg *g, const Tiles *G, Val v_n0) {
+  Val v_left = l_trunc(g, l_sub(g, G->v_N, v_n0, ""), g->t_i32, "left");
+  Val lanes[PL];
+  for (int l = 0; l < PL; l++) lanes[l] = l_i32(g, l);
+  return l_icmp(g, LLVMIntSLT, LLVMConstVector(lanes, PL), l_splat(g, v_left, PL, ""), "mask");
+}
+
+/* Masked load (v_old non-NULL: of the old C, 0 where masked off) or store
+ * of 16 lanes of C. */
+static Val masked_c(Cg *g, const Tiles *G, Val v_ptr, Val v_mask, Val v_store) {
+  Ty t_c = LLVMVectorType(G->t_acc, PL), ov[] = {t_c, g->t_ptr}, ft;
+  Val v_al = l_i32(g, G->t_acc == g->t_i32 ? 4 : 8);
+  if (!v_store) {
+    Val f = l_intrinsic(g, "llvm.masked.load", ov, 2, &ft);
+    Val args[] = {v_ptr, v_al, v_mask, LLVMConstNull(t_c)};
+    return l_call(g, ft, f, args, 4, "c.old");
+  }
+  Val f = l_intrinsic(g, "llvm.masked.store", ov, 2, &ft);
+  Val args[] = {v_store, v_ptr, v_al, v_mask};
+  return l_call(g, ft, f, args, 4, "");
+}
+
+/* Store (or add) 16 i32 lanes at C[row + n0 ..], only lanes n0 + l < N.
+ * With the panel's mask given (kernels whose ISA masks stores at no cost:
+ * AVX-512), every store is masked; otherwise full panels take plain vector
+ * stores and only the last one a masked store. */
+static void store_lanes(Cg *g, const Tiles *G, Val v_sum, Val v_idx, Val v_n0, Val v_pmask) {
   Ty t_c = LLVMVectorType(G->t_acc, PL);
   unsigned al = G->t_acc == g->t_i32 ? 4 : 8;
   Val v_v = G->t_acc == g->t_i32 ? v_sum : l_sext(g, v_sum, t_c, "sum.w");
   Val v_ptr = l_gep(g, G->t_acc, G->v_C, v_idx, "c");
+  if (v_pmask) {
+    if (G->var_max) track_max(g, G, v_sum, v_pmask);
+    Val v_out = G->accumulate ? l_add(g, masked_c(g, G, v_ptr, v_pmask, NULL), v_v, "c.new") : v_v;
+    masked_c(g, G, v_ptr, v_pmask, v_out);
+    return;
+  }
   Val v_full = l_icmp(g, LLVMIntSLE, l_add(g, v_n0, l_i64(g, PL), ""), G->v_N, "full");
   Blk b_full = l_block(g, "st.full"), b_part = l_block(g, "st.part"), b_join = l_block(g, "st.join");
   LLVMBuildCondBr(g->b, v_full, b_full, b_part);
@@ -321,21 +396,10 @@ static void store_lanes(Cg *g, const Tiles *G, Val v_sum, Val v_idx, Val v_n0) {
   if (G->var_max) track_max(g, G, v_sum, NULL);
   LLVMBuildBr(g->b, b_join);
   LLVMPositionBuilderAtEnd(g->b, b_part);
-  Val v_left = l_trunc(g, l_sub(g, G->v_N, v_n0, ""), g->t_i32, "left");
-  Val lanes[PL];
-  for (int l = 0; l < PL; l++) lanes[l] = l_i32(g, l);
-  Val v_mask = l_icmp(g, LLVMIntSLT, LLVMConstVector(lanes, PL), l_splat(g, v_left, PL, ""), "mask");
+  Val v_mask = lane_mask(g, G, v_n0);
   if (G->var_max) track_max(g, G, v_sum, v_mask);
-  Ty ov_ld[] = {t_c, g->t_ptr}, ft_ld, ft_st;
-  Val f_ld = l_intrinsic(g, "llvm.masked.load", ov_ld, 2, &ft_ld);
-  Val f_st = l_intrinsic(g, "llvm.masked.store", ov_ld, 2, &ft_st);
-  v_out = v_v;
-  if (G->accumulate) {
-    Val args[] = {v_ptr, l_i32(g, al), v_mask, LLVMConstNull(t_c)};
-    v_out = l_add(g, l_call(g, ft_ld, f_ld, args, 4, "c.old"), v_v, "c.new");
-  }
-  Val sargs[] = {v_out, v_ptr, l_i32(g, al), v_mask};
-  l_call(g, ft_st, f_st, sargs, 4, "");
+  v_out = G->accumulate ? l_add(g, masked_c(g, G, v_ptr, v_mask, NULL), v_v, "c.new") : v_v;
+  masked_c(g, G, v_ptr, v_mask, v_out);
   LLVMBuildBr(g->b, b_join);
   LLVMPositionBuilderAtEnd(g->b, b_join);
 }
@@ -354,7 +418,9 @@ static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, 
   for (int p = 0; p < np; p++)
     v_pan[p] = l_gep(g, g->t_i8, G->v_P, l_mul(g, l_add(g, v_j, l_i64(g, p), ""), v_ps, ""), "pan");
   Val v_kf = LLVMBuildAShr(g->b, G->v_K, l_i64(g, 2), "kfull");
-  Val v_tail = LLVMBuildAnd(g->b, G->v_K, l_i64(g, 3), "ktail");
+  Val v_tail = LLVMBuildAnd(g->b, G->v_K, l_i64(g, 3), "ktail"), v_tmask = NULL;
+  Ty t_q = LLVMVectorType(g->t_i8, 4), ov_tl[] = {t_q, g->t_ptr}, ft_tl;
+  Val f_tl = l_intrinsic(g, "llvm.masked.load", ov_tl, 2, &ft_tl);
   /* the full quads, then one quad of 1..3 bytes of A (its other bytes 0) */
   for (int part = 0; part < 2; part++) {
     Loop Lq;
@@ -366,6 +432,10 @@ static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, 
     } else {
       b_join = l_if(g, l_icmp(g, LLVMIntNE, v_tail, l_i64(g, 0), ""), "ktail");
       v_q = v_kf;
+      /* one masked load of the 1..3 bytes left per row: lanes t < K % 4 */
+      Val quad[4];
+      for (int t = 0; t < 4; t++) quad[t] = l_i64(g, t);
+      v_tmask = l_icmp(g, LLVMIntSLT, LLVMConstVector(quad, 4), l_splat(g, v_tail, 4, ""), "tmask");
     }
     Val v_off = l_mul(g, v_q, l_i64(g, 4), "koff");
     Val v_bv[4];
@@ -379,20 +449,21 @@ static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, 
       if (part == 0) {
         v_a = LLVMBuildLoad2(g->b, g->t_i32, l_gep(g, g->t_i8, v_arow[r], v_off, ""), "a.q");
         LLVMSetAlignment(v_a, 1);
-      } else {
-        v_a = l_i32(g, 0);
-        for (int t = 0; t < 3; t++) { /* in-bounds index; bytes past K are 0 */
-          Val v_t = l_smin(g, l_i64(g, t), l_sub(g, v_tail, l_i64(g, 1), ""), "");
-          Val v_byte =
-              LLVMBuildZExt(g->b, l_load(g, g->t_i8, v_arow[r], l_add(g, v_off, v_t, ""), "a.t"), g->t_i32, "");
-          v_byte = l_select(g, l_icmp(g, LLVMIntSLT, l_i64(g, t), v_tail, ""), v_byte, l_i32(g, 0), "");
-          v_a = LLVMBuildOr(g->b, v_a, LLVMBuildShl(g->b, v_byte, l_i32(g, 8 * t), ""), "a.q");
-        }
+      } else { /* bytes past K are not read and count as 0 (little-endian quad) */
+        Val args[] = {l_gep(g, g->t_i8, v_arow[r], v_off, ""), l_i32(g, 1), v_tmask, LLVMConstNull(t_q)};
+        v_a = LLVMBuildBitCast(g->b, l_call(g, ft_tl, f_tl, args, 4, ""), g->t_i32, "a.q");
       }
       for (int p = 0; p < np; p++) l_set(g, var_acc[r][p], uk->dot(g, l_get(g, t_a, var_acc[r][p], ""), v_a, v_bv[p]));
     }
-    if (part == 0) l_next(g, &Lq);
+    /* each accumulator is one chain of dot steps: unrolling the k loop
+     * would not overlap them further, only multiply the code */
+    if (part == 0) l_next_rolled(g, &Lq);
     else l_endif(g, b_join);
+  }
+  Val v_n0[4], v_pmask[4] = {NULL};
+  for (int p = 0; p < np; p++) {
+    v_n0[p] = l_mul(g, l_add(g, v_j, l_i64(g, p), ""), l_i64(g, PL), "n0");
+    if (uk->masked) v_pmask[p] = lane_mask(g, G, v_n0[p]);
   }
   for (int r = 0; r < mr; r++) {
     Val v_m = l_add(g, v_m0, l_i64(g, r), "m");
@@ -404,8 +475,7 @@ static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, 
       if (uk->lanes == 32)
         v_sum = l_add(g, l_lanes(g, v_sum, NULL, 0, 16, 2, ""), l_lanes(g, v_sum, NULL, 1, 16, 2, ""), "sum");
       if (v_corr) v_sum = l_sub(g, v_sum, v_corr, "dot");
-      Val v_n0 = l_mul(g, l_add(g, v_j, l_i64(g, p), ""), l_i64(g, PL), "n0");
-      store_lanes(g, G, v_sum, l_add(g, l_mul(g, v_m, G->v_ldc, ""), v_n0, ""), v_n0);
+      store_lanes(g, G, v_sum, l_add(g, l_mul(g, v_m, G->v_ldc, ""), v_n0[p], ""), v_n0[p], v_pmask[p]);
     }
   }
 }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <llvm-c/DebugInfo.h>
+
 #include "cg.h"
 
 Val l_i32(Cg *g, int64_t v) { return LLVMConstInt(g->t_i32, (unsigned long long)v, 1); }
@@ -86,6 +88,19 @@ void l_next(Cg *g, Loop *L) {
   LLVMBuildBr(g->b, L->b_head);
   LLVMAddIncoming(L->v_phi, &v_next, &b_latch, 1);
   LLVMPositionBuilderAtEnd(g->b, L->b_exit);
+}
+
+void l_next_rolled(Cg *g, Loop *L) {
+  Blk b_latch = LLVMGetInsertBlock(g->b);
+  l_next(g, L);
+  /* loop metadata: a distinct node whose first operand is itself */
+  LLVMMetadataRef tmp = LLVMTemporaryMDNode(g->ctx, NULL, 0);
+  LLVMMetadataRef key = LLVMMDStringInContext2(g->ctx, "llvm.loop.unroll.disable", 24);
+  LLVMMetadataRef ops[] = {tmp, LLVMMDNodeInContext2(g->ctx, &key, 1)};
+  LLVMMetadataRef id = LLVMMDNodeInContext2(g->ctx, ops, 2);
+  LLVMMetadataReplaceAllUsesWith(tmp, id);
+  LLVMSetMetadata(LLVMGetBasicBlockTerminator(b_latch), LLVMGetMDKindIDInContext(g->ctx, "llvm.loop", 9),
+                  LLVMMetadataAsValue(g->ctx, id));
 }
 
 /* if (c) { ... } : l_if leaves the builder in the then-block; l_endif joins. */
