@@ -55,14 +55,14 @@ static int8_t rand8(void) {
  * instruction's latency times its throughput differs between cores (16 are
  * enough on Intel's VNNI parts; AMD Zen 5 keeps gaining up to 30), so the
  * peak is the best of 16, 24 and 30 chains. */
-#define DP(i) "vpdpbusd %%zmm30, %%zmm31, %%zmm" #i "\n\t"
+#define DP(i)                       "vpdpbusd %%zmm30, %%zmm31, %%zmm" #i "\n\t"
 #define DP8(a, b, c, d, e, f, g, h) DP(a) DP(b) DP(c) DP(d) DP(e) DP(f) DP(g) DP(h)
-#define CHAIN_LOOP(body)                                                                                          \
-  __asm__ volatile("vpternlogd $0xff, %%zmm30, %%zmm30, %%zmm30\n\t"                                              \
-                   "vpternlogd $0xff, %%zmm31, %%zmm31, %%zmm31\n\t"                                              \
+#define CHAIN_LOOP(body)                                                                                           \
+  __asm__ volatile("vpternlogd $0xff, %%zmm30, %%zmm30, %%zmm30\n\t"                                               \
+                   "vpternlogd $0xff, %%zmm31, %%zmm31, %%zmm31\n\t"                                               \
                    "mov $1000, %%ecx\n"                                                                            \
-                   "1:\n\t" body "dec %%ecx\n\tjnz 1b\n\t" ::                                                     \
-                       : "ecx", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",   \
+                   "1:\n\t" body "dec %%ecx\n\tjnz 1b\n\t" ::                                                      \
+                       : "ecx", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",    \
                          "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", \
                          "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", \
                          "xmm30", "xmm31", "cc")
@@ -71,10 +71,11 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) static double vnni_chains
   double t0 = now(), t;
   do {
     if (chains == 16) CHAIN_LOOP(DP8(0, 1, 2, 3, 4, 5, 6, 7) DP8(8, 9, 10, 11, 12, 13, 14, 15));
-    else if (chains == 24) CHAIN_LOOP(DP8(0, 1, 2, 3, 4, 5, 6, 7) DP8(8, 9, 10, 11, 12, 13, 14, 15)
-                                          DP8(16, 17, 18, 19, 20, 21, 22, 23));
-    else CHAIN_LOOP(DP8(0, 1, 2, 3, 4, 5, 6, 7) DP8(8, 9, 10, 11, 12, 13, 14, 15) DP8(16, 17, 18, 19, 20, 21, 22, 23)
-                        DP(24) DP(25) DP(26) DP(27) DP(28) DP(29));
+    else if (chains == 24)
+      CHAIN_LOOP(DP8(0, 1, 2, 3, 4, 5, 6, 7) DP8(8, 9, 10, 11, 12, 13, 14, 15) DP8(16, 17, 18, 19, 20, 21, 22, 23));
+    else
+      CHAIN_LOOP(DP8(0, 1, 2, 3, 4, 5, 6, 7) DP8(8, 9, 10, 11, 12, 13, 14, 15) DP8(16, 17, 18, 19, 20, 21, 22, 23)
+                     DP(24) DP(25) DP(26) DP(27) DP(28) DP(29));
     trips++;
   } while ((t = now() - t0) < seconds);
   return trips * 1000.0 * chains * 64 * 2 / t / 1e9;

@@ -206,8 +206,8 @@ Plan *plan_build(Model *m) {
       /* Same bytes, new shape: share both buffers with the input. */
       p->act_alias[i] = p->act_alias[src];
       p->err_alias[i] = p->err_alias[src];
-    } else if (nd->op == OP_RELU && m->recipe.kind == NIT_RECIPE_NITI && p->nconsumers[src] == 1 &&
-               src != m->output && (m->nodes[src].op == OP_DENSE || m->nodes[src].op == OP_CONV)) {
+    } else if (nd->op == OP_RELU && m->recipe.kind == NIT_RECIPE_NITI && p->nconsumers[src] == 1 && src != m->output &&
+               (m->nodes[src].op == OP_DENSE || m->nodes[src].op == OP_CONV)) {
       /* under niti nothing but the relu reads the weighted layer's output,
        * so its requantization stores max(RQ(x), 0), the relu's output,
        * and the relu pass goes (relu_rq) */

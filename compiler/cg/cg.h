@@ -227,7 +227,8 @@ void emit_bits(Cg *g);
 void emit_sat8(Cg *g);
 void emit_round(Cg *g);
 Val emit_maxabs(Cg *g, Ty t_acc, const char *name);
-Val emit_round8(Cg *g, Ty t_acc, int bits, bool relu, const char *name); /* sat to lim(bits) (relu: to 0..lim), int8 out */
+/* round8: saturated to lim(bits) (relu: to 0..lim), int8 out */
+Val emit_round8(Cg *g, Ty t_acc, int bits, bool relu, const char *name);
 void emit_round_fns(Cg *g);                                  /* f_roundb of the recipe's widths */
 int round_lim(int bits);                                      /* 2^(bits-1) - 1 */
 
@@ -242,8 +243,8 @@ RoundK round_consts(Cg *g, Ty t, Val v_k32);
 Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx, int lim);
 /* RQ_bits of count accumulators into int8 out; returns k (i32). */
 Val requant(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key);
-Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key,
-                  Val v_fused, bool relu);
+Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key, Val v_fused,
+                  bool relu);
 /* Where an error site is and where its result's multiplier goes (unified):
  * the site's tid, the wide error's exponent, the multiplier it carries, the
  * slot (node, which) of the result. Ignored by the other recipes. */
@@ -260,7 +261,7 @@ void emit_clip_decls(Cg *g); /* unified: the runtime's error-site kernel */
 Val site_phi_eta(Cg *g, int t, Val *v_eta_e); /* unified: eta_p of tensor t (m, and e in *v_eta_e) */
 Val fused_begin(Cg *g);
 void fused_end(Cg *g, Val var_max, Val v_wk);
-Val grad_fused_max(Cg *g, Val v_used); /* a fused gradient's max |g| (i64), -1 if data-parallel */
+Val grad_fused_max(Cg *g, Val v_used);       /* a fused gradient's max |g| (i64), -1 if data-parallel */
 Val align_common(Cg *g, Val v_lo, Val v_hi); /* common exponent, from min and max */
 void align_shift(Cg *g, Val v_e, Val v_s, Val *v_use, Val *v_d);
 Val align_sum2(Cg *g, Val v_a, Val v_s1, Val v_b, Val v_s2, Val v_cnt, Val v_out);

@@ -130,7 +130,8 @@ static void pack_block(Cg *g, Val *v_row, Val v_kyoff, Val v_dseg, int64_t off, 
     for (int t = 0; t < n / 2; t++) v_q[t] = l_lanes(g, v_q[2 * t], v_q[2 * t + 1], 0, bw * (16 / n) * 2, 1, "cat");
   for (int w = 0; w < bw; w++)
     for (int l = 0; l < 16; l++) idx[w * 16 + l] = l_i32(g, l * bw + w);
-  Val v_t = LLVMBuildShuffleVector(g->b, v_q[0], LLVMGetUndef(t_all), LLVMConstVector(idx, (unsigned)(16 * bw)), "quads");
+  Val v_t =
+      LLVMBuildShuffleVector(g->b, v_q[0], LLVMGetUndef(t_all), LLVMConstVector(idx, (unsigned)(16 * bw)), "quads");
   if (bias) v_t = LLVMBuildXor(g->b, v_t, l_splat(g, l_i32(g, (int64_t)bias), (unsigned)(16 * bw), ""), "quads.u8");
   Val v_st = LLVMBuildStore(g->b, v_t, l_gep(g, g->t_i8, v_dseg, l_i64(g, off / 4 * 64), ""));
   LLVMSetAlignment(v_st, 4);
@@ -478,10 +479,10 @@ static void conv_col2im_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
   Val v_xlo = l_smax(g, LLVMBuildSDiv(g->b, l_add(g, v_dl, l_i64(g, nd->sw - 1), ""), l_i64(g, nd->sw), ""),
                      l_i64(g, 0), "ox.lo");
   Val v_dh = l_add(g, l_i64(g, d.IW - 1), v_dl, "");
-  Val v_xhi = l_select(g, l_icmp(g, LLVMIntSLT, v_dh, l_i64(g, 0), ""), l_i64(g, 0),
-                       l_smin(g, l_add(g, LLVMBuildSDiv(g->b, v_dh, l_i64(g, nd->sw), ""), l_i64(g, 1), ""),
-                              l_i64(g, d.OW), ""),
-                       "ox.hi");
+  Val v_xhi = l_select(
+      g, l_icmp(g, LLVMIntSLT, v_dh, l_i64(g, 0), ""), l_i64(g, 0),
+      l_smin(g, l_add(g, LLVMBuildSDiv(g->b, v_dh, l_i64(g, nd->sw), ""), l_i64(g, 1), ""), l_i64(g, d.OW), ""),
+      "ox.hi");
   Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, d.OH), "oy");
   Val v_iy = l_add(g, l_sub(g, l_mul(g, Ly.v_i, l_i64(g, nd->sh), ""), l_i64(g, nd->ph), ""), v_ky, "iy");
   Blk b_in = l_if(g, in_range(g, v_iy, d.IH), "row.in");
@@ -507,8 +508,8 @@ static void conv_col2im_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
   }
   Loop Lx = l_for(g, v_xlo, v_xhi, "ox");
   Val v_ii = l_add(g, v_irow, l_mul(g, Lx.v_i, l_i64(g, nd->sw), ""), "ii");
-  Val v_sum = l_add(g, l_load(g, k->t_acc, v_plane, v_ii, "e32"), l_load(g, k->t_acc, v_c, l_add(g, v_crow, Lx.v_i, ""), "cv"),
-                    "e32.new");
+  Val v_sum = l_add(g, l_load(g, k->t_acc, v_plane, v_ii, "e32"),
+                    l_load(g, k->t_acc, v_c, l_add(g, v_crow, Lx.v_i, ""), "cv"), "e32.new");
   l_store(g, k->t_acc, v_sum, v_plane, v_ii);
   l_next(g, &Lx);
   if (b_part) l_endif(g, b_part);
@@ -528,7 +529,8 @@ static void col2im_input(Cg *g, int i, Ty t_acc) {
   Val v_w = w8_ptr(g, nd), v_wt = pack_ptr(g);
   LLVMBuildMemSet(g->b, v_wt, LLVMConstNull(g->t_i8), l_i64(g, d.G * d.Kc * lda), 64);
   Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, d.O), "o");
-  Val v_gi = LLVMBuildSDiv(g->b, Lo.v_i, l_i64(g, d.Og), "gi"), v_ol = LLVMBuildSRem(g->b, Lo.v_i, l_i64(g, d.Og), "ol");
+  Val v_gi = LLVMBuildSDiv(g->b, Lo.v_i, l_i64(g, d.Og), "gi"),
+      v_ol = LLVMBuildSRem(g->b, Lo.v_i, l_i64(g, d.Og), "ol");
   Loop Lk = l_for(g, l_i64(g, 0), l_i64(g, d.Kc), "k");
   Val v_dst = l_add(g, l_mul(g, l_add(g, l_mul(g, v_gi, l_i64(g, d.Kc), ""), Lk.v_i, ""), l_i64(g, lda), ""), v_ol, "");
   l_store(g, g->t_i8, l_load(g, g->t_i8, v_w, l_add(g, l_mul(g, Lo.v_i, l_i64(g, d.Kc), ""), Lk.v_i, ""), "w"), v_wt,

@@ -135,8 +135,7 @@ static void pool_row_route(Cg *g, const Node *nd, Val v_e, Val v_tap, Val v_dst,
   for (int ky = 0; ky < nd->kh; ky++) {
     for (int p = 0; p < L; p++) tv[p] = p % nd->sw < nd->kw ? ky * (int)nd->kw + (int)(p % nd->sw) : -1;
     Val v_mine = l_icmp(g, LLVMIntEQ, v_te, l_vconst8(g, tv, L), "mine");
-    l_vstore(g, l_select(g, v_mine, v_ee, v_zero, "e.row"), v_dst,
-             l_add(g, v_row0, l_i64(g, (int64_t)ky * is->w), ""));
+    l_vstore(g, l_select(g, v_mine, v_ee, v_zero, "e.row"), v_dst, l_add(g, v_row0, l_i64(g, (int64_t)ky * is->w), ""));
   }
 }
 
@@ -167,10 +166,8 @@ static void maxpool_body(Cg *g, const KArgs *k, Val v_lo, Val v_hi, bool backwar
   if (vec) {
     Val v_best, v_tap;
     pool_row_taps(g, nd, v_in, v_irow, &v_best, &v_tap);
-    if (backward)
-      pool_row_route(g, nd, l_vload(g, LLVMTypeOf(v_best), v_e, v_orow, "e"), v_tap, v_dst, v_irow);
-    else
-      l_vstore(g, v_best, v_dst, v_orow);
+    if (backward) pool_row_route(g, nd, l_vload(g, LLVMTypeOf(v_best), v_e, v_orow, "e"), v_tap, v_dst, v_irow);
+    else l_vstore(g, v_best, v_dst, v_orow);
     l_next(g, &Ly);
     l_next(g, &Lbc);
     return;

@@ -296,8 +296,8 @@ static Val workers_max(Cg *g, Val v_used) {
 
 /* v_fused: NULL, or the number of workers of the GEMM that produced acc,
  * whose maxima already sit in the rq slots (gemm's fused epilogue). */
-Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key,
-                  Val v_fused, bool relu) {
+Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key, Val v_fused,
+                  bool relu) {
   RqKind q = {wide, bits, relu};
   NIT_ASSERT(bits >= 2 && bits <= 8 && g->f_roundb[bits][wide] && (!relu || (bits == 8 && g->f_roundr[wide])));
   Val v_rq = rq_ptr(g);
@@ -342,7 +342,8 @@ void emit_round_fns(Cg *g) {
   for (int i = 0; i < g->m->nnodes; i++) { /* 8-bit rounding clamped at 0, where a relu folds in */
     int wide = g->m->nodes[i].acc64_fwd;
     if (g->p->relu_rq[i] && !g->f_roundr[wide])
-      g->f_roundr[wide] = emit_round8(g, wide ? g->t_i64 : g->t_i32, 8, true, wide ? "nit_round8r_i64" : "nit_round8r_i32");
+      g->f_roundr[wide] =
+          emit_round8(g, wide ? g->t_i64 : g->t_i32, 8, true, wide ? "nit_round8r_i64" : "nit_round8r_i32");
   }
 }
 
