@@ -151,7 +151,11 @@ static void score_rows(void *env, int64_t lo, int64_t hi, int32_t w) {
 
 void nitrt_score_batch(const Run *u, const int32_t *y, int64_t n, int32_t logit_exp, int64_t sums[2]) {
   ScoreJob j = {u->logits, y, u->m->classes, logit_exp, {{0}}};
-  int32_t used = nitrt_parallel_for(u->pool, score_rows, &j, n, 16);
+  int32_t used = 1;
+  if (n < 32) /* a few rows score faster than a hand-off to the workers */
+    score_rows(&j, 0, n, 0);
+  else
+    used = nitrt_parallel_for(u->pool, score_rows, &j, n, 16);
   for (int32_t w = 0; w < used; w++) sums[0] += j.part[w][0], sums[1] += j.part[w][1];
 }
 

@@ -650,12 +650,18 @@ save_every)
   strip() { epochs_of "$1" | sed 's/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//'; }
   ok "$M" train "${common[@]}" --save "$T/s.ckpt" --log "$T/s.jsonl"
   # the checkpoints inside epochs change nothing in what is trained
+  t0=$(date +%s%N)
   ok "$M" train "${common[@]}" --save-every 7 --save "$T/e.ckpt"
+  full_ms=$((($(date +%s%N) - t0) / 1000000))
   cmp "$T/s.ckpt" "$T/e.ckpt" || fail "--save-every changed the final checkpoint"
   # Ctrl-C at growing moments: --save holds the position inside the epoch, and the
-  # resume ends with the bytes and the log numbers of the uninterrupted run
+  # resume ends with the bytes and the log numbers of the uninterrupted run. The
+  # moments are fractions of how long that run took here (a fixed list missed
+  # the epochs on a loaded machine), plus fixed early ones.
   mid=0
-  for d in 0.01 0.02 0.04 0.07 0.1 0.15 0.25; do
+  delays="0.01 0.02 0.04"
+  for pct in 10 20 30 45 60 75 90; do delays+=" $(awk -v m="$full_ms" -v p="$pct" 'BEGIN { printf "%.3f", m * p / 100000 }')"; done
+  for d in $delays; do
     rm -f "$T/m.ckpt" "$T/m.jsonl"
     run timeout --preserve-status -s INT "$d" "$M" train "${common[@]}" --save-every 7 --save "$T/m.ckpt" --log "$T/m.jsonl"
     [ "$rc" = 130 ] && [ -e "$T/m.ckpt" ] || continue # done before the signal, or stopped before the first save
