@@ -22,6 +22,13 @@ static inline int64_t rup(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 static inline int64_t npanels(int64_t N) { return (N + PL - 1) / PL; }
 /* bytes of the panels of an (N, K) operand */
 static inline int64_t panel_bytes(int64_t N, int64_t K) { return npanels(N) * PL * rup(K, 4); }
+/* A col2im input error (plan's col2im): the weights transposed to rows of
+ * Og bytes padded to words, and per worker the (Kc, P) product of
+ * acc-width elements, then e's panels (panel_bytes(P, Og)) */
+static inline int64_t col2im_lda(int64_t Og) { return rup(Og, 4); }
+static inline int64_t col2im_product_bytes(int64_t Kc, int64_t P, int64_t accw) {
+  return rup(Kc * P * accw, SLAB_ALIGN);
+}
 /* K of a conv GEMM whose ky segments hold seg bytes each, padded to words */
 static inline int64_t conv_kpad(int64_t KH, int64_t seg) { return KH * rup(seg, 4); }
 

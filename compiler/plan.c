@@ -325,16 +325,16 @@ Plan *plan_build(Model *m) {
        * zero-bordered error does (a valid conv's error is mostly border),
        * and its (Kc, P) product per sample stays small. */
       int64_t accw = nd->acc64_bwd ? 8 : 4;
-      p->col2im[i] = input_err && 4 * Kc * P * round4(Og) <= 3 * Cg * Q * Kep && Kc * P * accw <= COL2IM_MAX_BYTES;
+      p->col2im[i] = input_err && 4 * Kc * P * col2im_lda(Og) <= 3 * Cg * Q * Kep && Kc * P * accw <= COL2IM_MAX_BYTES;
       int64_t wpack = O * Kcp;
       if (input_err && nd->groups * Cg * Kep > wpack) wpack = nd->groups * Cg * Kep;
-      if (p->col2im[i] && nd->groups * Kc * round4(Og) > wpack) wpack = nd->groups * Kc * round4(Og);
+      if (p->col2im[i] && nd->groups * Kc * col2im_lda(Og) > wpack) wpack = nd->groups * Kc * col2im_lda(Og);
       if (wpack > max_pack) max_pack = wpack;
       /* rows of B (whole panels' worth), then its panels; col2im: the
        * product, then e's panels */
       int64_t fwd = 2 * panel_bytes(P, Kcp), inp = input_err ? 2 * panel_bytes(Q, Kep) : 0;
-      if (p->col2im[i] && align_up(Kc * P * accw) + panel_bytes(P, Og) > inp)
-        inp = align_up(Kc * P * accw) + panel_bytes(P, Og);
+      if (p->col2im[i] && col2im_product_bytes(Kc, P, accw) + panel_bytes(P, Og) > inp)
+        inp = col2im_product_bytes(Kc, P, accw) + panel_bytes(P, Og);
       int64_t wgt = align_up(Kc * P) + align_up(panel_bytes(Og, P)) + Kc * 4;
       int64_t col = fwd > inp ? fwd : inp;
       if (wgt > col) col = wgt;

@@ -135,7 +135,7 @@ typedef struct ScoreJob {
   const int8_t *logits; /* (n, classes) */
   const int32_t *y;     /* (n) */
   int32_t classes, exp;
-  int64_t part[16][2]; /* per chunk: correct, loss (Q24) */
+  int64_t part[NITRT_POOL_CHUNKS][2]; /* per chunk: correct, loss (Q24) */
 } ScoreJob;
 
 static void score_rows(void *env, int64_t lo, int64_t hi, int32_t w) {
@@ -151,11 +151,10 @@ static void score_rows(void *env, int64_t lo, int64_t hi, int32_t w) {
 
 void nitrt_score_batch(const Run *u, const int32_t *y, int64_t n, int32_t logit_exp, int64_t sums[2]) {
   ScoreJob j = {u->logits, y, u->m->classes, logit_exp, {{0}}};
+  /* a few rows score faster than a hand-off to the workers */
   int32_t used = 1;
-  if (n < 32) /* a few rows score faster than a hand-off to the workers */
-    score_rows(&j, 0, n, 0);
-  else
-    used = nitrt_parallel_for(u->pool, score_rows, &j, n, 16);
+  if (n < 32) score_rows(&j, 0, n, 0);
+  else used = nitrt_parallel_for(u->pool, score_rows, &j, n, NITRT_POOL_CHUNKS);
   for (int32_t w = 0; w < used; w++) sums[0] += j.part[w][0], sums[1] += j.part[w][1];
 }
 
@@ -175,15 +174,9 @@ void nitrt_evaluate_classes(Run *u, const Dataset *d, int64_t from, int64_t coun
     NitCtx c = nitrt_run_ctx(u, NIT_STEP_EVAL, (int32_t)(hi - lo), d->q.in_exp, mu, 0);
     nitrt_mpi_shard(&c, n, lo);
     m->forward(&c, d->x + (i + lo) * dim);
-    if (!cs) {
-      nitrt_score_batch(u, d->y + i + lo, hi - lo, c.logit_exp, sums);
-      continue;
-    }
-    for (int64_t k = 0; k < hi - lo; k++) {
-      const int8_t *z = u->logits + k * m->classes;
-      int32_t y = d->y[i + lo + k], p = nitrt_argmax(z, m->classes);
-      sums[0] += p == y;
-      sums[1] += nitrt_xent_q24(z, m->classes, c.logit_exp, y);
+    nitrt_score_batch(u, d->y + i + lo, hi - lo, c.logit_exp, sums);
+    for (int64_t k = 0; cs && k < hi - lo; k++) {
+      int32_t y = d->y[i + lo + k], p = nitrt_argmax(u->logits + k * m->classes, m->classes);
       cs->samples[y]++;
       cs->correct[y] += p == y;
       cs->predicted[p]++;

@@ -165,7 +165,7 @@ int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64
    * kernel's setup (LeNet-5 at batch 64 on 2 threads: 8 chunks 71k
    * samples/s, 4 chunks 77k, 2 chunks 86k) */
   int64_t used = p->threads;
-  if (used > 16) used = 16; /* the claim word's mask (PLAN_MAX_WORKERS is 16 too) */
+  if (used > NITRT_POOL_CHUNKS) used = NITRT_POOL_CHUNKS; /* the claim word's mask */
   if (used > max_workers) used = max_workers;
   if (used > count) used = count;
   if (used <= 1) {

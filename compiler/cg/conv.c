@@ -449,9 +449,9 @@ static void conv_col2im_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
   const KArgs *k = u;
   const Node *nd = k->nd;
   ConvDims d = conv_dims(g, nd);
-  int64_t Q = d.IH * d.IW, KK = d.KH * d.KW, lda = rup(d.Og, 4), aw = k->t_acc == g->t_i64 ? 8 : 4;
+  int64_t Q = d.IH * d.IW, KK = d.KH * d.KW, lda = col2im_lda(d.Og), aw = k->t_acc == g->t_i64 ? 8 : 4;
   Val v_c = col_ptr(g, v_wk), v_acc = acc_ptr(g);
-  Val v_pan = l_gep(g, g->t_i8, v_c, l_i64(g, rup(d.Kc * d.P * aw, 64)), "e.pan");
+  Val v_pan = l_gep(g, g->t_i8, v_c, l_i64(g, col2im_product_bytes(d.Kc, d.P, aw)), "e.pan");
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Val v_accb = l_gep(g, k->t_acc, v_acc, l_mul(g, Lb.v_i, l_i64(g, d.IC * Q), ""), "e32.b");
   l_zero(g, k->t_acc, v_accb, l_i64(g, d.IC * Q));
@@ -525,7 +525,7 @@ static void conv_col2im_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
 static void col2im_input(Cg *g, int i, Ty t_acc) {
   const Node *nd = &g->m->nodes[i];
   ConvDims d = conv_dims(g, nd);
-  int64_t lda = rup(d.Og, 4);
+  int64_t lda = col2im_lda(d.Og);
   Val v_w = w8_ptr(g, nd), v_wt = pack_ptr(g);
   LLVMBuildMemSet(g->b, v_wt, LLVMConstNull(g->t_i8), l_i64(g, d.G * d.Kc * lda), 64);
   Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, d.O), "o");

@@ -62,10 +62,8 @@ static bool pool_disjoint(const Node *nd) { return nd->ph == 0 && nd->pw == 0 &&
  * bytes [0, L) of kh input rows, L = (OW - 1) sw + kw <= IW. When L and the
  * tap count are small, a whole output row is a few vector operations. */
 #define POOL_VEC_MAX 64
-static bool pool_vec(const Node *nd) {
-  int64_t L = (nd->out.w - 1) * nd->sw + nd->kw;
-  return L <= POOL_VEC_MAX && (int64_t)nd->kh * nd->kw <= 127;
-}
+static int64_t pool_span(const Node *nd) { return (nd->out.w - 1) * nd->sw + nd->kw; }
+static bool pool_vec(const Node *nd) { return pool_span(nd) <= POOL_VEC_MAX && (int64_t)nd->kh * nd->kw <= 127; }
 
 /* Every input byte lies in a window: the backward pass overwrites it all. */
 static bool pool_covers(const Node *nd, const Shape *is) {
@@ -99,7 +97,7 @@ static Val l_vconst8(Cg *g, const int *vals, int n) {
  * tap order (the tap index t = ky kw + kx where a > best first held). */
 static void pool_row_taps(Cg *g, const Node *nd, Val v_in, Val v_row0, Val *v_best, Val *v_tap) {
   const Shape *is = &g->m->nodes[nd->in[0]].out;
-  int OW = (int)nd->out.w, L = (int)((nd->out.w - 1) * nd->sw + nd->kw);
+  int OW = (int)nd->out.w, L = (int)pool_span(nd);
   Ty t_row = LLVMVectorType(g->t_i8, (unsigned)L);
   int map[POOL_VEC_MAX], tv[POOL_VEC_MAX];
   *v_best = NULL, *v_tap = NULL;
@@ -127,7 +125,7 @@ static void pool_row_taps(Cg *g, const Node *nd, Val v_in, Val v_row0, Val *v_be
  * maximum and 0 elsewhere (bytes with kx >= kw belong to no window). */
 static void pool_row_route(Cg *g, const Node *nd, Val v_e, Val v_tap, Val v_dst, Val v_row0) {
   const Shape *is = &g->m->nodes[nd->in[0]].out;
-  int L = (int)((nd->out.w - 1) * nd->sw + nd->kw);
+  int L = (int)pool_span(nd);
   int map[POOL_VEC_MAX], tv[POOL_VEC_MAX];
   for (int p = 0; p < L; p++) map[p] = (int)(p / nd->sw);
   Val v_ee = l_pick(g, v_e, map, L, "e.wide"), v_te = l_pick(g, v_tap, map, L, "tap.wide");
