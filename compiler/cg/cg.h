@@ -104,6 +104,7 @@ typedef struct Cg {
                                                    * kernel, phi, eta_p */
   Ty ft_normb_mu, ft_clip, ft_clip_phi, ft_clip_eta;
   GemmKind gk;   /* micro-kernel of the target's int8 dot products */
+  bool vbmi;     /* x86 vpermb (AVX512-VBMI): conv panels gathered byte by byte */
   int madd_bits; /* x86 generic kernel: pmaddwd width (128, 256, 512) */
   CgFn f;        /* the function being built */
 } Cg;
@@ -311,6 +312,7 @@ typedef struct Gemm {
 } Gemm;
 GemmKind gemm_kind(Cg *g, int64_t kmax); /* the kernel for sums of <= kmax terms */
 GemmKind gemm_isa(const CgTarget *t);    /* the target's best kernel */
+bool gemm_vbmi(const CgTarget *t);       /* x86 with vpermb (NITC_GATHER=0: never) */
 int gemm_madd_bits(const CgTarget *t);   /* widest pmaddwd of an x86 target */
 uint32_t gemm_panel_bias(GemmKind kind); /* bias of a panel word: 0x80808080 on vnni */
 Val l_splat(Cg *g, Val v, unsigned n, const char *name);

@@ -34,7 +34,9 @@ Val in_range(Cg *g, Val v, int64_t hi) {
  *   weights   C = part[g, k, o] += sum_p colT[k, p] e[b, g*Og + o, p]:
  *             A = colT, the transposed im2col in the weights' (c, ky, kx)
  *             order, B(o, p) = e packed; each worker sums into its own
- *             partial gradient, transposed back when the partials are added. */
+ *             partial gradient, transposed back when the partials are added.
+ *             The forward's panels may also be gathered (pack_gather), with
+ *             K unpadded per ky segment. */
 typedef struct ConvDims {
   int64_t O, Cg, KH, KW, Og, G, IC, IH, IW, OH, OW, P, Kc, Ke;
 } ConvDims;
@@ -182,15 +184,102 @@ static void copy_cl(Cg *g, Val v_src, Val v_plane0, int64_t C, int64_t H, int64_
   l_next(g, &Lc);
 }
 
+/* Gathered panels (x86 with AVX512-VBMI): the forward's K is the KH*KW*Cg
+ * taps of a row in the weights' (ky, kx, c) order, padded to whole words
+ * once instead of per ky segment (LeNet-5's c1: 28 bytes instead of 40).
+ * Row p = (oy, ox) reads tap k at byte off(p) + tap(k) of the channels-last
+ * padded copy, off(p) = (oy*sh*PW + ox*sw)*Cg; a panel word (4 taps of 16
+ * rows) is one vpermb of the 64 bytes at off(p0) + lo(w), lane bytes
+ * off(p) - off(p0) + tap(k) - lo(w). That needs every such index below 64:
+ * gather_fits checks it for every panel (rows past P repeat row P-1) and
+ * word at compile time. The 64-byte loads may run past the copy into the
+ * slack that follows it (pad_ptr). */
+static int64_t gather_tap(const Node *nd, const ConvDims *d, int64_t k) {
+  int64_t seg = d->KW * d->Cg, PW = d->IW + 2 * nd->pw;
+  int64_t ky = k / seg, kx = k % seg / d->Cg, c = k % d->Cg;
+  return (ky * PW + kx) * d->Cg + c;
+}
+static int64_t gather_off(const Node *nd, const ConvDims *d, int64_t p) {
+  return (p / d->OW * nd->sh * (d->IW + 2 * nd->pw) + p % d->OW * nd->sw) * d->Cg;
+}
+/* the taps of word w: first and last offset */
+static void gather_word(const Node *nd, const ConvDims *d, int64_t w, int64_t *lo, int64_t *hi) {
+  *lo = INT64_MAX, *hi = INT64_MIN;
+  for (int64_t k = 4 * w; k < 4 * w + 4 && k < d->Kc; k++) {
+    int64_t t = gather_tap(nd, d, k);
+    if (t < *lo) *lo = t;
+    if (t > *hi) *hi = t;
+  }
+}
+static bool gather_fits(const Node *nd, const ConvDims *d) {
+  int64_t rel = 0;
+  for (int64_t p0 = 0; p0 < d->P; p0 += PL) {
+    int64_t p1 = p0 + PL - 1 < d->P ? p0 + PL - 1 : d->P - 1;
+    if (gather_off(nd, d, p1) - gather_off(nd, d, p0) > rel) rel = gather_off(nd, d, p1) - gather_off(nd, d, p0);
+  }
+  for (int64_t w = 0; w < rup(d->Kc, 4) / 4; w++) {
+    int64_t lo, hi;
+    gather_word(nd, d, w, &lo, &hi);
+    if (rel + hi - lo > 63) return false;
+  }
+  return true;
+}
+
+static void pack_gather(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val v_pan, int64_t kp, uint32_t bias) {
+  Ty t_v = LLVMVectorType(g->t_i32, 16), t_b = LLVMVectorType(g->t_i8, 64), ft;
+  Val f_perm = l_intrinsic(g, "llvm.x86.avx512.permvar.qi.512", NULL, 0, &ft);
+  Val iota[16];
+  for (int l = 0; l < 16; l++) iota[l] = l_i32(g, l);
+  Loop Lj = l_for(g, l_i64(g, 0), l_i64(g, npanels(d->P)), "pj");
+  Val v_p0 = l_trunc(g, l_mul(g, Lj.v_i, l_i64(g, PL), ""), g->t_i32, "p0");
+  Val v_r = l_add(g, l_splat(g, v_p0, 16, ""), LLVMConstVector(iota, 16), "r");
+  v_r = l_smin(g, v_r, l_splat(g, l_i32(g, d->P - 1), 16, ""), "r");
+  Val v_oy = LLVMBuildUDiv(g->b, v_r, l_splat(g, l_i32(g, d->OW), 16, ""), "oy");
+  Val v_ox = LLVMBuildURem(g->b, v_r, l_splat(g, l_i32(g, d->OW), 16, ""), "ox");
+  Val v_off = l_mul(g,
+                    l_add(g, l_mul(g, v_oy, l_splat(g, l_i32(g, nd->sh * (d->IW + 2 * nd->pw)), 16, ""), ""),
+                          l_mul(g, v_ox, l_splat(g, l_i32(g, nd->sw), 16, ""), ""), ""),
+                    l_splat(g, l_i32(g, d->Cg), 16, ""), "off");
+  Val v_off0 = LLVMBuildExtractElement(g->b, v_off, l_i32(g, 0), "off0");
+  /* each lane's 4 index bytes start at its row's offset from row p0 */
+  Val v_rel = l_mul(g, l_sub(g, v_off, l_splat(g, v_off0, 16, ""), ""), l_splat(g, l_i32(g, 0x01010101), 16, ""),
+                    "rel.b");
+  Val v_row0 = l_gep(g, g->t_i8, v_pad, LLVMBuildZExt(g->b, v_off0, g->t_i64, ""), "row0");
+  Val v_dst = l_gep(g, g->t_i8, v_pan, l_mul(g, Lj.v_i, l_i64(g, kp / 4 * 64), ""), "pan.j");
+  for (int64_t w = 0; w < kp / 4; w++) {
+    int64_t lo, hi;
+    gather_word(nd, d, w, &lo, &hi);
+    if (lo == INT64_MAX) lo = 0; /* a word of padding only: A is zero there */
+    uint32_t tw = 0;
+    for (int j = 0; j < 4; j++) {
+      int64_t k = 4 * w + j, t = k < d->Kc ? gather_tap(nd, d, k) - lo : 0;
+      tw |= (uint32_t)t << (8 * j);
+    }
+    Val v_idx = LLVMBuildBitCast(g->b, l_add(g, v_rel, l_splat(g, l_i32(g, tw), 16, ""), ""), t_b, "idx");
+    Val v_win = LLVMBuildLoad2(g->b, t_b, l_gep(g, g->t_i8, v_row0, l_i64(g, lo), ""), "win");
+    LLVMSetAlignment(v_win, 1);
+    Val args[] = {v_win, v_idx};
+    Val v_q = LLVMBuildBitCast(g->b, l_call(g, ft, f_perm, args, 2, "quads"), t_v, "");
+    if (bias) v_q = LLVMBuildXor(g->b, v_q, l_splat(g, l_i32(g, (int64_t)bias), 16, ""), "quads.u8");
+    Val v_st = LLVMBuildStore(g->b, v_q, l_gep(g, g->t_i8, v_dst, l_i64(g, w * 64), ""));
+    LLVMSetAlignment(v_st, 4);
+  }
+  l_next(g, &Lj);
+}
+
 /* The forward B of sample b, group gi: row p = (oy, ox) is KH segments of
  * KW*Cg contiguous bytes of the channels-last copy, in the (ky, kx, c)
  * order of wf. */
 static void im2col_fwd(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col, const SegDst *S,
-                       Val v_pan, uint32_t bias) {
+                       Val v_pan, uint32_t bias, bool gather) {
   int64_t PH = d->IH + 2 * nd->ph, PW = d->IW + 2 * nd->pw, seg = d->KW * d->Cg;
   Val v_pad = pad_ptr(g, v_col, d->Cg * PH * PW);
   copy_cl(g, v_x, l_add(g, l_mul(g, v_b, l_i64(g, d->IC), ""), l_mul(g, v_gi, l_i64(g, d->Cg), ""), ""), d->Cg, d->IH,
           d->IW, nd->ph, nd->pw, v_pad);
+  if (gather) {
+    pack_gather(g, nd, d, v_pad, v_pan, S->kp, bias);
+    return;
+  }
   if (v_pan) {
     RowSrc R = {v_pad, d->OW, nd->sh, nd->sw, PW, d->Cg, 0, PW * d->Cg, d->KH, S->segp};
     R.sy = nd->sh, R.RW = PW;
@@ -331,6 +420,7 @@ typedef struct ConvK {
   GemmKind kind;
   int64_t seg, segp, kp;
   bool panels_direct; /* panels from the padded copy (pack_direct) */
+  bool gather;        /* forward: K unpadded per segment, panels by vpermb (pack_gather) */
 } ConvK;
 
 static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, Pass which) {
@@ -338,8 +428,9 @@ static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, Pass which) {
   c.seg = which == PASS_FORWARD ? d->KW * d->Cg : d->KW * d->Og;
   c.kind = gemm_kind(g, d->KH * rup(c.seg, 4));
   c.panels_direct = c.kind != GK_PLAIN && (which == PASS_FORWARD || ecol_fast(nd, d));
-  c.segp = c.panels_direct ? rup(c.seg, 4) : c.seg;
-  c.kp = d->KH * c.segp;
+  c.gather = which == PASS_FORWARD && c.kind == GK_VNNI && g->vbmi && gather_fits(nd, d);
+  c.segp = c.panels_direct && !c.gather ? rup(c.seg, 4) : c.seg;
+  c.kp = c.gather ? rup(d->KH * c.seg, 4) : d->KH * c.segp;
   return c;
 }
 
@@ -355,7 +446,7 @@ static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
   im2col_fwd(g, nd, &d, act_ptr(g, nd->in[0]), Lb.v_i, Lg.v_i, v_col, &S, ck.panels_direct ? v_pan : NULL,
-             gemm_panel_bias(ck.kind));
+             gemm_panel_bias(ck.kind), ck.gather);
   Gemm G = {0};
   G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Og * ck.kp), ""), "wf.g"), G.lda = ck.kp;
   G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), "wsum.g");

@@ -167,6 +167,14 @@ GemmKind gemm_isa(const CgTarget *t) {
   return gk;
 }
 
+bool gemm_vbmi(const CgTarget *t) {
+  const char *off = getenv("NITC_GATHER"), *f = t->features ? t->features : "";
+  if (strncmp(t->triple, "x86_64", 6) || (off && !strcmp(off, "0"))) return false;
+  for (const char *h = strstr(f, "+avx512vbmi"); h; h = strstr(h + 1, "+avx512vbmi"))
+    if (h[11] == ',' || h[11] == '\0') return true; /* not +avx512vbmi2 */
+  return false;
+}
+
 /* Byte (n, k) of the panels sits at panel_col(n) + panel_k(k). */
 static Val panel_col(Cg *g, Val v_n, Val v_ps) {
   return l_add(g, l_mul(g, LLVMBuildAShr(g->b, v_n, l_i64(g, 4), ""), v_ps, ""),

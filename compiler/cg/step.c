@@ -333,6 +333,7 @@ LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t
   g->ft_pfor = LLVMFunctionType(g->t_i32, pf, 5, 0);
   g->ft_node = LLVMFunctionType(g->t_void, ef, 3, 0);
   g->gk = gemm_isa(t);
+  g->vbmi = gemm_vbmi(t);
   g->madd_bits = gemm_madd_bits(t);
 
   emit_helpers(g);
