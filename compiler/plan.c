@@ -347,8 +347,8 @@ Plan *plan_build(Model *m) {
       if (nd->nweights * (nd->acc64_grad ? 8 : 4) > max_gpart) max_gpart = nd->nweights * (nd->acc64_grad ? 8 : 4);
     }
   }
-  /* pad copies sit at the end, followed by 64 bytes of slack */
-  p->col_bytes = align_up(max_col) + align_up(max_pad + 64);
+  /* pad copies sit at the end, followed by PAD_SLACK bytes */
+  p->col_bytes = align_up(max_col) + align_up(max_pad + PAD_SLACK);
   p->gpart_bytes = align_up(max_gpart);
   p->maxw = PLAN_MAX_WORKERS;
   while (p->maxw > 1 && p->maxw * (p->col_bytes + p->gpart_bytes) > PLAN_WORKER_BYTES) p->maxw--;

@@ -64,10 +64,10 @@ static Val col_ptr(Cg *g, Val v_wk) {
   return l_gep(g, g->t_i8, g->f.v_work, v_off, "col");
 }
 
-/* The padded copy of this worker's slice: `bytes` near its end, followed by
- * at least 64 bytes of slack (whole-word reads may run past the copy). */
+/* The padded copy of this worker's slice: `bytes` at its end, followed by
+ * PAD_SLACK bytes (vector reads may run past the copy). */
 static Val pad_ptr(Cg *g, Val v_col, int64_t bytes) {
-  int64_t off = g->p->col_bytes - (bytes + 64 + 63) / 64 * 64;
+  int64_t off = g->p->col_bytes - rup(bytes + PAD_SLACK, 64);
   return l_gep(g, g->t_i8, v_col, l_i64(g, off), "pad");
 }
 
@@ -299,12 +299,66 @@ static void im2col_fwd(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_
   l_next(g, &Loy);
 }
 
+/* colT by shuffles (targets with vpermb): row k = (c, ky, kx) of colT is
+ * the bytes at off(p) = (p / OW) sh PW + (p % OW) sw of the padded plane c
+ * shifted by (ky, kx). A chunk of 64 consecutive p reads inside 128 bytes
+ * from its first (im2col_t_shuffles checks every chunk), so it is one
+ * two-source byte shuffle with a constant index (vpermi2b), the same for
+ * every k. Reads run up to 127 bytes past a chunk's first byte: PAD_SLACK. */
+static int64_t colt_off(const Node *nd, const ConvDims *d, int64_t p) {
+  return p / d->OW * nd->sh * (d->IW + 2 * nd->pw) + p % d->OW * nd->sw;
+}
+static bool im2col_t_shuffles(Cg *g, const Node *nd, const ConvDims *d) {
+  if (!g->vbmi || d->P > 64 * 32) return false; /* the chunks are unrolled */
+  for (int64_t p0 = 0; p0 < d->P; p0 += 64) {
+    int64_t p1 = p0 + 63 < d->P ? p0 + 63 : d->P - 1;
+    if (colt_off(nd, d, p1) - colt_off(nd, d, p0) > 127) return false;
+  }
+  return true;
+}
+
+static void im2col_t_shuffle(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val v_col) {
+  int64_t PH = d->IH + 2 * nd->ph, PW = d->IW + 2 * nd->pw;
+  Ty t_b = LLVMVectorType(g->t_i8, 64);
+  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, d->Cg), "c");
+  Loop Lky = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
+  Loop Lkx = l_for(g, l_i64(g, 0), l_i64(g, d->KW), "kx");
+  Val v_k = l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, d->KH), ""), Lky.v_i, ""), l_i64(g, d->KW), ""),
+                  Lkx.v_i, "k");
+  Val v_src = l_gep(g, g->t_i8, v_pad,
+                    l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, PH), ""), Lky.v_i, ""), l_i64(g, PW), ""),
+                          Lkx.v_i, ""),
+                    "tap.plane");
+  Val v_dst = l_gep(g, g->t_i8, v_col, l_mul(g, v_k, l_i64(g, d->P), ""), "colT.row");
+  for (int64_t p0 = 0; p0 < d->P; p0 += 64) {
+    Val idx[64];
+    int64_t n = d->P - p0 < 64 ? d->P - p0 : 64;
+    for (int64_t l = 0; l < 64; l++)
+      idx[l] = l_i32(g, l < n ? colt_off(nd, d, p0 + l) - colt_off(nd, d, p0) : 0);
+    Val v_at = l_gep(g, g->t_i8, v_src, l_i64(g, colt_off(nd, d, p0)), "win");
+    Val v_lo = LLVMBuildLoad2(g->b, t_b, v_at, "win.lo");
+    Val v_hi = LLVMBuildLoad2(g->b, t_b, l_gep(g, g->t_i8, v_at, l_i64(g, 64), ""), "win.hi");
+    LLVMSetAlignment(v_lo, 1), LLVMSetAlignment(v_hi, 1);
+    Val v_row = LLVMBuildShuffleVector(g->b, v_lo, v_hi, LLVMConstVector(idx, 64), "colT.q");
+    /* the last chunk of a row may run into the next row, written after it,
+     * or past colT into the panels, packed after it */
+    LLVMSetAlignment(LLVMBuildStore(g->b, v_row, l_gep(g, g->t_i8, v_dst, l_i64(g, p0), "")), 1);
+  }
+  l_next(g, &Lkx);
+  l_next(g, &Lky);
+  l_next(g, &Lc);
+}
+
 /* colT[k*P + p] of sample b, group gi, k = (c, ky, kx) as in the weights,
  * from a zero-bordered copy of the planes; the inner loop runs along ox. */
 static void im2col_t(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col) {
   int64_t PH = d->IH + 2 * nd->ph, PW = d->IW + 2 * nd->pw;
   Val v_pad = pad_ptr(g, v_col, d->Cg * PH * PW);
   pad_copy(g, v_x, v_b, l_mul(g, v_gi, l_i64(g, d->Cg), ""), d->IC, d->Cg, d->IH, d->IW, nd->ph, nd->pw, v_pad);
+  if (im2col_t_shuffles(g, nd, d)) {
+    im2col_t_shuffle(g, nd, d, v_pad, v_col);
+    return;
+  }
   Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, d->Cg), "c");
   Loop Lky = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
   Loop Lkx = l_for(g, l_i64(g, 0), l_i64(g, d->KW), "kx");
@@ -528,6 +582,63 @@ static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
   if (var_max) fused_end(g, var_max, v_wk);
 }
 
+/* Row-wise col2im (stride 1 across, rows of at most 64 and kernels of at
+ * most 64 taps): each input row e32[c, iy] is computed once in a vector,
+ * as the sum over taps (ky, kx) with oy = (iy + ph - ky) / sh an output row
+ * of C's row (c, ky, kx) at oy, shifted by kx - pw lanes (masked loads: a
+ * lane ix reads C[.., oy, ix + pw - kx] where that is in [0, OW)), and
+ * stored once. No read-modify-write of e32 and no clearing beforehand. */
+static bool col2im_rows(const Node *nd, const ConvDims *d) {
+  return nd->sw == 1 && d->IW <= 64 && d->KH * d->KW <= 64;
+}
+
+static void col2im_rows_scatter(Cg *g, const Node *nd, const ConvDims *d, Ty t_acc, Val v_c, Val v_plane0) {
+  int64_t Q = d->IH * d->IW, KK = d->KH * d->KW;
+  unsigned n = (unsigned)d->IW;
+  Ty t_row = LLVMVectorType(t_acc, n), ov[] = {t_row, g->t_ptr}, ft;
+  Val f_ld = l_intrinsic(g, "llvm.masked.load", ov, 2, &ft);
+  Val v_al = l_i32(g, t_acc == g->t_i64 ? 8 : 4);
+  Val var_row = l_var(g, t_row, "row.var", NULL);
+  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, d->Cg), "c");
+  Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, d->IH), "iy");
+  l_set(g, var_row, LLVMConstNull(t_row));
+  for (int64_t ky = 0; ky < d->KH; ky++) {
+    /* oy sh = iy + ph - ky, in [0, OH) */
+    Val v_d = l_add(g, Ly.v_i, l_i64(g, nd->ph - ky), "oy.sh");
+    Val v_ok = in_range(g, v_d, d->OH * nd->sh);
+    if (nd->sh > 1)
+      v_ok = LLVMBuildAnd(g->b, v_ok,
+                          l_icmp(g, LLVMIntEQ, LLVMBuildSRem(g->b, v_d, l_i64(g, nd->sh), ""), l_i64(g, 0), ""), "");
+    Blk b_tap = l_if(g, v_ok, "ky.in");
+    Val v_oy = LLVMBuildSDiv(g->b, v_d, l_i64(g, nd->sh), "oy");
+    Val v_row = l_get(g, t_row, var_row, "row");
+    for (int64_t kx = 0; kx < d->KW; kx++) {
+      Val mask[64];
+      bool any = false;
+      for (unsigned l = 0; l < n; l++) {
+        int64_t ox = (int64_t)l + nd->pw - kx;
+        mask[l] = LLVMConstInt(g->t_i1, ox >= 0 && ox < d->OW, 0);
+        any |= ox >= 0 && ox < d->OW;
+      }
+      if (!any) continue;
+      /* lane 0 reads C[(c, ky, kx), oy, pw - kx]; masked-off lanes are not read */
+      Val v_r = l_add(g, l_mul(g, Lc.v_i, l_i64(g, KK), ""), l_i64(g, ky * d->KW + kx), "");
+      Val v_off = l_add(g, l_add(g, l_mul(g, v_r, l_i64(g, d->P), ""), l_mul(g, v_oy, l_i64(g, d->OW), ""), ""),
+                        l_i64(g, nd->pw - kx), "c.off");
+      Val v_ptr = LLVMBuildGEP2(g->b, t_acc, v_c, &v_off, 1, "c.src");
+      Val args[] = {v_ptr, v_al, LLVMConstVector(mask, n), LLVMConstNull(t_row)};
+      v_row = l_add(g, v_row, l_call(g, ft, f_ld, args, 4, "tap"), "row");
+    }
+    l_set(g, var_row, v_row);
+    l_endif(g, b_tap);
+  }
+  Val v_dst = l_gep(g, t_acc, v_plane0, l_add(g, l_mul(g, Lc.v_i, l_i64(g, Q), ""), l_mul(g, Ly.v_i, l_i64(g, d->IW), ""), ""),
+                    "e32.row");
+  LLVMSetAlignment(LLVMBuildStore(g->b, l_get(g, t_row, var_row, "row"), v_dst), t_acc == g->t_i64 ? 8 : 4);
+  l_next(g, &Ly);
+  l_next(g, &Lc);
+}
+
 /* The col2im input error (plan's col2im) of samples [lo, hi): per sample
  * and group the product C[k, p] = sum_o wT[k, o] e[b, g*Og + o, p] (A = wT,
  * the weights transposed to (k, o) rows with k = (c, ky, kx); B(p, o) = e,
@@ -545,7 +656,7 @@ static void conv_col2im_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
   Val v_pan = l_gep(g, g->t_i8, v_c, l_i64(g, col2im_product_bytes(d.Kc, d.P, aw)), "e.pan");
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Val v_accb = l_gep(g, k->t_acc, v_acc, l_mul(g, Lb.v_i, l_i64(g, d.IC * Q), ""), "e32.b");
-  l_zero(g, k->t_acc, v_accb, l_i64(g, d.IC * Q));
+  if (!col2im_rows(nd, &d)) l_zero(g, k->t_acc, v_accb, l_i64(g, d.IC * Q));
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
   Gemm G = {0};
   G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Kc * lda), ""), "wT.g"), G.lda = lda;
@@ -558,6 +669,13 @@ static void conv_col2im_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
   G.v_C = v_c, G.ldc = d.P, G.v_M = l_i64(g, d.Kc), G.v_N = l_i64(g, d.P), G.v_K = l_i64(g, d.Og);
   G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d.P)), G.t_acc = k->t_acc, G.kind = gemm_kind(g, d.Og);
   gemm(g, &G);
+  if (col2im_rows(nd, &d)) {
+    col2im_rows_scatter(g, nd, &d, k->t_acc, v_c,
+                        l_gep(g, k->t_acc, v_accb, l_mul(g, Lg.v_i, l_i64(g, d.Cg * Q), ""), "e32.g"));
+    l_next(g, &Lg);
+    l_next(g, &Lb);
+    return;
+  }
   /* scatter: row k = (c, ky, kx) of C onto input plane g*Cg + c */
   Loop Lk = l_for(g, l_i64(g, 0), l_i64(g, d.Kc), "k");
   Val v_cc = LLVMBuildUDiv(g->b, Lk.v_i, l_i64(g, KK), "c");
