@@ -199,9 +199,12 @@ static int64_t gather_tap(const Node *nd, const ConvDims *d, int64_t k) {
   int64_t ky = k / seg, kx = k % seg / d->Cg, c = k % d->Cg;
   return (ky * PW + kx) * d->Cg + c;
 }
-static int64_t gather_off(const Node *nd, const ConvDims *d, int64_t p) {
-  return (p / d->OW * nd->sh * (d->IW + 2 * nd->pw) + p % d->OW * nd->sw) * d->Cg;
+/* Output pixel p's first tap in a padded plane of rows of IW + 2 pw bytes
+ * (gather: times Cg, channels-last; im2col_t_shuffle: one plane). */
+static int64_t pix_off(const Node *nd, const ConvDims *d, int64_t p) {
+  return p / d->OW * nd->sh * (d->IW + 2 * nd->pw) + p % d->OW * nd->sw;
 }
+static int64_t gather_off(const Node *nd, const ConvDims *d, int64_t p) { return pix_off(nd, d, p) * d->Cg; }
 /* the taps of word w: first and last offset */
 static void gather_word(const Node *nd, const ConvDims *d, int64_t w, int64_t *lo, int64_t *hi) {
   *lo = INT64_MAX, *hi = INT64_MIN;
@@ -242,8 +245,8 @@ static void pack_gather(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val
                     l_splat(g, l_i32(g, d->Cg), 16, ""), "off");
   Val v_off0 = LLVMBuildExtractElement(g->b, v_off, l_i32(g, 0), "off0");
   /* each lane's 4 index bytes start at its row's offset from row p0 */
-  Val v_rel = l_mul(g, l_sub(g, v_off, l_splat(g, v_off0, 16, ""), ""), l_splat(g, l_i32(g, 0x01010101), 16, ""),
-                    "rel.b");
+  Val v_rel =
+      l_mul(g, l_sub(g, v_off, l_splat(g, v_off0, 16, ""), ""), l_splat(g, l_i32(g, 0x01010101), 16, ""), "rel.b");
   Val v_row0 = l_gep(g, g->t_i8, v_pad, LLVMBuildZExt(g->b, v_off0, g->t_i64, ""), "row0");
   Val v_dst = l_gep(g, g->t_i8, v_pan, l_mul(g, Lj.v_i, l_i64(g, kp / 4 * 64), ""), "pan.j");
   for (int64_t w = 0; w < kp / 4; w++) {
@@ -300,19 +303,16 @@ static void im2col_fwd(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_
 }
 
 /* colT by shuffles (targets with vpermb): row k = (c, ky, kx) of colT is
- * the bytes at off(p) = (p / OW) sh PW + (p % OW) sw of the padded plane c
+ * the bytes at pix_off(p) = (p / OW) sh PW + (p % OW) sw of the padded plane c
  * shifted by (ky, kx). A chunk of 64 consecutive p reads inside 128 bytes
  * from its first (im2col_t_shuffles checks every chunk), so it is one
  * two-source byte shuffle with a constant index (vpermi2b), the same for
  * every k. Reads run up to 127 bytes past a chunk's first byte: PAD_SLACK. */
-static int64_t colt_off(const Node *nd, const ConvDims *d, int64_t p) {
-  return p / d->OW * nd->sh * (d->IW + 2 * nd->pw) + p % d->OW * nd->sw;
-}
 static bool im2col_t_shuffles(Cg *g, const Node *nd, const ConvDims *d) {
   if (!g->vbmi || d->P > 64 * 32) return false; /* the chunks are unrolled */
   for (int64_t p0 = 0; p0 < d->P; p0 += 64) {
     int64_t p1 = p0 + 63 < d->P ? p0 + 63 : d->P - 1;
-    if (colt_off(nd, d, p1) - colt_off(nd, d, p0) > 127) return false;
+    if (pix_off(nd, d, p1) - pix_off(nd, d, p0) > 127) return false;
   }
   return true;
 }
@@ -325,17 +325,16 @@ static void im2col_t_shuffle(Cg *g, const Node *nd, const ConvDims *d, Val v_pad
   Loop Lkx = l_for(g, l_i64(g, 0), l_i64(g, d->KW), "kx");
   Val v_k = l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, d->KH), ""), Lky.v_i, ""), l_i64(g, d->KW), ""),
                   Lkx.v_i, "k");
-  Val v_src = l_gep(g, g->t_i8, v_pad,
-                    l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, PH), ""), Lky.v_i, ""), l_i64(g, PW), ""),
-                          Lkx.v_i, ""),
-                    "tap.plane");
+  Val v_src = l_gep(
+      g, g->t_i8, v_pad,
+      l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, PH), ""), Lky.v_i, ""), l_i64(g, PW), ""), Lkx.v_i, ""),
+      "tap.plane");
   Val v_dst = l_gep(g, g->t_i8, v_col, l_mul(g, v_k, l_i64(g, d->P), ""), "colT.row");
   for (int64_t p0 = 0; p0 < d->P; p0 += 64) {
     Val idx[64];
     int64_t n = d->P - p0 < 64 ? d->P - p0 : 64;
-    for (int64_t l = 0; l < 64; l++)
-      idx[l] = l_i32(g, l < n ? colt_off(nd, d, p0 + l) - colt_off(nd, d, p0) : 0);
-    Val v_at = l_gep(g, g->t_i8, v_src, l_i64(g, colt_off(nd, d, p0)), "win");
+    for (int64_t l = 0; l < 64; l++) idx[l] = l_i32(g, l < n ? pix_off(nd, d, p0 + l) - pix_off(nd, d, p0) : 0);
+    Val v_at = l_gep(g, g->t_i8, v_src, l_i64(g, pix_off(nd, d, p0)), "win");
     Val v_lo = LLVMBuildLoad2(g->b, t_b, v_at, "win.lo");
     Val v_hi = LLVMBuildLoad2(g->b, t_b, l_gep(g, g->t_i8, v_at, l_i64(g, 64), ""), "win.hi");
     LLVMSetAlignment(v_lo, 1), LLVMSetAlignment(v_hi, 1);
@@ -588,9 +587,7 @@ static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
  * of C's row (c, ky, kx) at oy, shifted by kx - pw lanes (masked loads: a
  * lane ix reads C[.., oy, ix + pw - kx] where that is in [0, OW)), and
  * stored once. No read-modify-write of e32 and no clearing beforehand. */
-static bool col2im_rows(const Node *nd, const ConvDims *d) {
-  return nd->sw == 1 && d->IW <= 64 && d->KH * d->KW <= 64;
-}
+static bool col2im_rows(const Node *nd, const ConvDims *d) { return nd->sw == 1 && d->IW <= 64 && d->KH * d->KW <= 64; }
 
 static void col2im_rows_scatter(Cg *g, const Node *nd, const ConvDims *d, Ty t_acc, Val v_c, Val v_plane0) {
   int64_t Q = d->IH * d->IW, KK = d->KH * d->KW;
@@ -632,8 +629,8 @@ static void col2im_rows_scatter(Cg *g, const Node *nd, const ConvDims *d, Ty t_a
     l_set(g, var_row, v_row);
     l_endif(g, b_tap);
   }
-  Val v_dst = l_gep(g, t_acc, v_plane0, l_add(g, l_mul(g, Lc.v_i, l_i64(g, Q), ""), l_mul(g, Ly.v_i, l_i64(g, d->IW), ""), ""),
-                    "e32.row");
+  Val v_dst = l_gep(g, t_acc, v_plane0,
+                    l_add(g, l_mul(g, Lc.v_i, l_i64(g, Q), ""), l_mul(g, Ly.v_i, l_i64(g, d->IW), ""), ""), "e32.row");
   LLVMSetAlignment(LLVMBuildStore(g->b, l_get(g, t_row, var_row, "row"), v_dst), t_acc == g->t_i64 ? 8 : 4);
   l_next(g, &Ly);
   l_next(g, &Lc);
