@@ -669,6 +669,7 @@ save_every)
     ok "$M" inspect "$T/m.ckpt"
     if grep -q '^position: inside epoch' "$T/out"; then
       mid=$((mid + 1))
+      [ -e "$T/mid.ckpt" ] || cp "$T/m.ckpt" "$T/mid.ckpt" # kept for the refusal tests below
       grep -Eq "interrupted during epoch [0-9]; $T/m.ckpt holds epoch [0-9] up to step [0-9]+ of 1000 \(continue with" "$T/int.err" ||
         fail "message: $(cat "$T/int.err")"
     fi
@@ -712,11 +713,9 @@ save_every)
   # refused: without --save; a position resumed at another batch or on other samples
   expect_error "--save-every needs --save CKPT" "$M" train --data "$D" --save-every 5
   expect_error "--save-every: expected an integer from 1 to" "$M" train --save-every 0
-  rm -f "$T/m.ckpt"
-  for d in 0.03 0.06 0.12; do
-    run timeout --preserve-status -s INT "$d" "$M" train "${common[@]}" --save-every 7 --save "$T/m.ckpt"
-    "$M" inspect "$T/m.ckpt" 2>/dev/null | grep -q '^position: inside epoch' && break
-  done
+  # a checkpoint from inside an epoch, caught above (fixed Ctrl-C moments
+  # missed the epochs under ASan on a loaded machine)
+  cp "$T/mid.ckpt" "$T/m.ckpt"
   if "$M" inspect "$T/m.ckpt" 2>/dev/null | grep -q '^position: inside epoch'; then
     expect_error "$T/m.ckpt: the checkpoint was taken inside epoch" "$M" train --data "$D" --epochs 3 --resume "$T/m.ckpt" --batch 8
     grep -q "which continues only with its batch 4, holdout 0 and limit 0: resume without changing them" "$T/err" || fail "$(cat "$T/err")"
