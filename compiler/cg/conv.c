@@ -795,6 +795,89 @@ static Val gpart_ptr(Cg *g, Val v_wk) {
   return l_gep(g, g->t_i8, g->f.v_work, v_off, "gpart");
 }
 
+/* The weight gradient with the taps in the lanes (vpermb targets, few
+ * output channels: LeNet-5's c1 would use 6 of 16 lanes the other way):
+ * part[g, o, k] += sum_p e[o, p] x(k, p), A = the error's rows, and B's
+ * panels built straight from the planar padded copy, no colT: panel j holds
+ * taps 16j..16j+15, its word q the pixels 4q..4q+3 (one output row, as OW
+ * is a multiple of 4), lane k's bytes at pad[pix_off(4q) + tap(k) + i sw].
+ * One two-source byte shuffle per word, with an index fixed at compile time
+ * (the taps of a panel and 4 pixels lie within 128 bytes). Worker scratch:
+ * the panels, then the row sums of e (within the colT layout's bound, as
+ * Og < Kc). */
+static int64_t wtap(const Node *nd, const ConvDims *d, int64_t k) {
+  int64_t c = k / (d->KH * d->KW), ky = k / d->KW % d->KH, kx = k % d->KW;
+  return (c * (d->IH + 2 * nd->ph) + ky) * (d->IW + 2 * nd->pw) + kx;
+}
+static int64_t wlane_lo(const ConvDims *d, const Node *nd, int64_t j, int64_t *span) {
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  for (int64_t k = PL * j; k < PL * (j + 1) && k < d->Kc; k++) {
+    int64_t t = wtap(nd, d, k);
+    lo = t < lo ? t : lo, hi = t > hi ? t : hi;
+  }
+  *span = hi - lo + 3 * nd->sw + 1;
+  return lo;
+}
+static bool wgrad_taps_in_lanes(Cg *g, const Node *nd, const ConvDims *d) {
+  if (!g->vbmi || d->OW % 4 || gemm_kind(g, d->P) == GK_PLAIN || npanels(d->Kc) > 8) return false;
+  if (d->Og * npanels(d->Kc) >= d->Kc * npanels(d->Og) || d->Og >= d->Kc) return false;
+  for (int64_t j = 0, span; j < npanels(d->Kc); j++)
+    if (wlane_lo(d, nd, j, &span), span > 128) return false;
+  return true;
+}
+
+static void conv_weight_lanes_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const KArgs *k = u;
+  const Node *nd = k->nd;
+  ConvDims d = conv_dims(g, nd);
+  int64_t PH = d.IH + 2 * nd->ph, PW = d.IW + 2 * nd->pw, ps = d.P / 4 * 64;
+  GemmKind kind = gemm_kind(g, d.P);
+  uint32_t bias = gemm_panel_bias(kind);
+  Ty t_b = LLVMVectorType(g->t_i8, 64), t_v = LLVMVectorType(g->t_i32, 16);
+  Val v_x = act_ptr(g, nd->in[0]), v_e = err_ptr(g, k->i), v_col = col_ptr(g, v_wk), v_part = gpart_ptr(g, v_wk);
+  Val v_sum = l_gep(g, g->t_i8, v_col, l_i64(g, rup(panel_bytes(d.Kc, d.P), 64)), "e.sum");
+  Val v_pad = pad_ptr(g, v_col, d.Cg * PH * PW);
+  l_zero(g, k->t_acc, v_part, l_i64(g, nd->nweights));
+  Loop Lb = l_for(g, v_lo, v_hi, "b");
+  Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
+  pad_copy(g, v_x, Lb.v_i, l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), d.IC, d.Cg, d.IH, d.IW, nd->ph, nd->pw, v_pad);
+  Loop Lq = l_for(g, l_i64(g, 0), l_i64(g, d.P / 4), "pq");
+  Val v_p = l_mul(g, Lq.v_i, l_i64(g, 4), "p");
+  Val v_off = l_add(g, l_mul(g, LLVMBuildUDiv(g->b, v_p, l_i64(g, d.OW), ""), l_i64(g, nd->sh * PW), ""),
+                    l_mul(g, LLVMBuildURem(g->b, v_p, l_i64(g, d.OW), ""), l_i64(g, nd->sw), ""), "pix");
+  for (int64_t j = 0; j < npanels(d.Kc); j++) {
+    int64_t span, lo = wlane_lo(&d, nd, j, &span);
+    Val idx[64];
+    for (int64_t l = 0; l < PL; l++)
+      for (int64_t i = 0; i < 4; i++)
+        idx[4 * l + i] = l_i32(g, PL * j + l < d.Kc ? wtap(nd, &d, PL * j + l) - lo + i * nd->sw : 0);
+    Val v_at = l_gep(g, g->t_i8, v_pad, l_add(g, v_off, l_i64(g, lo), ""), "win");
+    Val v_w0 = LLVMBuildLoad2(g->b, t_b, v_at, "win.lo");
+    Val v_w1 = LLVMBuildLoad2(g->b, t_b, l_gep(g, g->t_i8, v_at, l_i64(g, 64), ""), "win.hi");
+    LLVMSetAlignment(v_w0, 1), LLVMSetAlignment(v_w1, 1);
+    Val v_q = LLVMBuildBitCast(g->b, LLVMBuildShuffleVector(g->b, v_w0, v_w1, LLVMConstVector(idx, 64), ""), t_v,
+                               "quads");
+    if (bias) v_q = LLVMBuildXor(g->b, v_q, l_splat(g, l_i32(g, (int64_t)bias), 16, ""), "quads.u8");
+    Val v_dst = l_gep(g, g->t_i8, v_col, l_add(g, l_i64(g, j * ps), l_mul(g, Lq.v_i, l_i64(g, 64), ""), ""), "");
+    LLVMSetAlignment(LLVMBuildStore(g->b, v_q, v_dst), 4);
+  }
+  l_next(g, &Lq);
+  Gemm G = {0};
+  G.v_A = l_gep(g, g->t_i8, v_e,
+                l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), ""),
+                      l_i64(g, d.P), ""),
+                "e.bg");
+  G.lda = d.P, G.v_asum = v_sum, G.v_P = v_col;
+  G.v_C = l_gep(g, k->t_acc, v_part, l_mul(g, Lg.v_i, l_i64(g, d.Og * d.Kc), ""), "part.g");
+  G.ldc = d.Kc, G.v_M = l_i64(g, d.Og), G.v_N = l_i64(g, d.Kc), G.v_K = l_i64(g, d.P);
+  G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d.Kc)), G.t_acc = k->t_acc, G.accumulate = true;
+  G.kind = kind;
+  if (kind == GK_VNNI) row_sums(g, G.v_A, d.P, G.v_M, G.v_K, v_sum);
+  gemm(g, &G);
+  l_next(g, &Lg);
+  l_next(g, &Lb);
+}
+
 /* Worker scratch of the conv weight gradient: colT, then e's panels, then
  * the row sums of colT. */
 static void conv_weight_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
@@ -830,8 +913,10 @@ void conv_backward_weight(Cg *g, int i, Ty t_g) {
   const Node *nd = &g->m->nodes[i];
   ConvDims d = conv_dims(g, nd);
   KArgs k = {nd, i, t_g, false};
-  Val v_used = par_for(g, nd->name, g->f.v_n, g->p->maxw, conv_weight_body, &k);
-  /* g32[gi*Og + o, k] = sum over workers of part[gi, k, o] (exact in any order) */
+  bool lanes = wgrad_taps_in_lanes(g, nd, &d);
+  Val v_used = par_for(g, nd->name, g->f.v_n, g->p->maxw, lanes ? conv_weight_lanes_body : conv_weight_body, &k);
+  /* g32[gi*Og + o, k] = sum over workers of part[gi, k, o], or of
+   * part[gi, o, k] with the taps in the lanes (exact in any order) */
   Val v_g = grad_ptr(g);
   l_zero(g, t_g, v_g, l_i64(g, nd->nweights));
   Loop Lw = l_for(g, l_i64(g, 0), LLVMBuildZExt(g->b, v_used, g->t_i64, ""), "wk");
@@ -841,7 +926,7 @@ void conv_backward_weight(Cg *g, int i, Ty t_g) {
   Loop Lk = l_for(g, l_i64(g, 0), l_i64(g, d.Kc), "k");
   Val v_base = l_mul(g, Lg.v_i, l_i64(g, d.Og * d.Kc), "");
   Val v_gi = l_add(g, v_base, l_add(g, l_mul(g, Lo.v_i, l_i64(g, d.Kc), ""), Lk.v_i, ""), "gidx");
-  Val v_pi = l_add(g, v_base, l_add(g, l_mul(g, Lk.v_i, l_i64(g, d.Og), ""), Lo.v_i, ""), "pidx");
+  Val v_pi = lanes ? v_gi : l_add(g, v_base, l_add(g, l_mul(g, Lk.v_i, l_i64(g, d.Og), ""), Lo.v_i, ""), "pidx");
   Val v_sum = l_add(g, l_load(g, t_g, v_g, v_gi, "g"), l_load(g, t_g, v_part, v_pi, "p"), "g.new");
   l_store(g, t_g, v_sum, v_g, v_gi);
   l_next(g, &Lk);
