@@ -855,8 +855,8 @@ static void conv_weight_lanes_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val
     Val v_w0 = LLVMBuildLoad2(g->b, t_b, v_at, "win.lo");
     Val v_w1 = LLVMBuildLoad2(g->b, t_b, l_gep(g, g->t_i8, v_at, l_i64(g, 64), ""), "win.hi");
     LLVMSetAlignment(v_w0, 1), LLVMSetAlignment(v_w1, 1);
-    Val v_q = LLVMBuildBitCast(g->b, LLVMBuildShuffleVector(g->b, v_w0, v_w1, LLVMConstVector(idx, 64), ""), t_v,
-                               "quads");
+    Val v_q =
+        LLVMBuildBitCast(g->b, LLVMBuildShuffleVector(g->b, v_w0, v_w1, LLVMConstVector(idx, 64), ""), t_v, "quads");
     if (bias) v_q = LLVMBuildXor(g->b, v_q, l_splat(g, l_i32(g, (int64_t)bias), 16, ""), "quads.u8");
     Val v_dst = l_gep(g, g->t_i8, v_col, l_add(g, l_i64(g, j * ps), l_mul(g, Lq.v_i, l_i64(g, 64), ""), ""), "");
     LLVMSetAlignment(LLVMBuildStore(g->b, v_q, v_dst), 4);
