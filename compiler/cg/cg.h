@@ -15,6 +15,7 @@
  *   loss.c     the integer softmax cross-entropy gradient
  *   gemm.c     the int8 GEMM and its per-ISA micro-kernels
  *   dense.c    dense layers as GEMMs
+ *   im2col.c   the conv GEMMs' B operands: padded copies, panels, colT, ecol
  *   conv.c     convolutions as GEMMs on packed panels
  *   pool.c     pooling and element-wise layers, forward and backward
  *   norm.c     normalization layers through the runtime's norm kernels
@@ -326,6 +327,36 @@ void gemm(Cg *g, const Gemm *G);
 Val dense_forward(Cg *g, int i, Ty t_acc);
 Val dense_backward_input(Cg *g, int i, Ty t_acc);
 Val dense_backward_weight(Cg *g, int i, Ty t_g);
+
+/* ---------------------------------------------------------------- im2col.c */
+
+/* A conv layer's shape, as its GEMMs see it. */
+typedef struct ConvDims {
+  int64_t O, Cg, KH, KW, Og, G, IC, IH, IW, OH, OW, P, Kc, Ke;
+} ConvDims;
+ConvDims conv_dims(Cg *g, const Node *nd);
+Val col_ptr(Cg *g, Val v_wk);                 /* this worker's slice of plan->col */
+Val pad_ptr(Cg *g, Val v_col, int64_t bytes); /* the padded copy at the slice's end */
+/* dst (C, H + 2 py, W + 2 px): channels [c0, c0 + C) of sample b, zero-bordered */
+void pad_copy(Cg *g, Val v_src, Val v_b, Val v_c0, int64_t Ctot, int64_t C, int64_t H, int64_t W, int64_t py,
+              int64_t px, Val v_dst);
+int64_t pix_off(const Node *nd, const ConvDims *d, int64_t p); /* output pixel p's first tap in a padded plane */
+bool gather_fits(const Node *nd, const ConvDims *d);           /* pack_gather's windows hold every tap */
+bool ecol_fast(const Node *nd, const ConvDims *d);             /* ecol from whole segments */
+/* Rows of a conv GEMM's B operand: row r at v_dst + r*kp, ky segments of
+ * segp bytes (segments padded to whole words for the panel kernels). */
+typedef struct SegDst {
+  Val v_dst;
+  int64_t segp; /* bytes per ky segment in the k order (padded) */
+  int64_t kp;   /* row length */
+} SegDst;
+/* The forward B of sample b, group gi (panels when v_pan, else rows). */
+void im2col_fwd(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col, const SegDst *S,
+                Val v_pan, uint32_t bias, bool gather);
+void im2col_t(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col); /* colT */
+/* The input error's B (ecol) of sample b, group gi. */
+void ecol_build(Cg *g, const Node *nd, const ConvDims *d, Val v_e, Val v_b, Val v_gi, Val v_col, const SegDst *S,
+                Val v_pan, uint32_t bias);
 
 /* ------------------------------------------------------------------ conv.c */
 

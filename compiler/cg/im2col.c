@@ -1,0 +1,434 @@
+/*
+ * im2col.c: the B operands of the conv GEMMs (conv.c), built per sample and
+ * group in the worker's scratch slice of plan->col: a zero-bordered copy of
+ * the sample's planes (planar or channels-last) at the slice's end, then
+ * panels straight from it (pack_direct: 16 x 4 word transposes; pack_gather:
+ * vpermb with K unpadded per segment), or rows (colT for the weight
+ * gradient, ecol for the input error) that gemm.c packs. Every form holds
+ * the same bytes in the same (n, k) places; which one a layer uses changes
+ * only speed (docs/performance.md, "Convolution panels without an im2col
+ * matrix").
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg.h"
+
+ConvDims conv_dims(Cg *g, const Node *nd) {
+  const Shape *is = &g->m->nodes[nd->in[0]].out, *os = &nd->out;
+  ConvDims d;
+  d.O = nd->wshape[0];
+  d.Cg = nd->wshape[1];
+  d.KH = nd->kh;
+  d.KW = nd->kw;
+  d.G = nd->groups;
+  d.Og = d.O / d.G;
+  d.IC = is->c, d.IH = is->h, d.IW = is->w, d.OH = os->h, d.OW = os->w;
+  d.P = d.OH * d.OW;
+  d.Kc = d.Cg * d.KH * d.KW;
+  d.Ke = d.Og * d.KH * d.KW;
+  return d;
+}
+
+/* This worker's scratch slice of plan->col. */
+Val col_ptr(Cg *g, Val v_wk) {
+  Val v_off = l_add(g, l_i64(g, g->p->col.off),
+                    l_mul(g, LLVMBuildZExt(g->b, v_wk, g->t_i64, ""), l_i64(g, g->p->col_bytes), ""), "");
+  return l_gep(g, g->t_i8, g->f.v_work, v_off, "col");
+}
+
+/* The padded copy of this worker's slice: `bytes` at its end, followed by
+ * PAD_SLACK bytes (vector reads may run past the copy). */
+Val pad_ptr(Cg *g, Val v_col, int64_t bytes) {
+  int64_t off = g->p->col_bytes - rup(bytes + PAD_SLACK, 64);
+  return l_gep(g, g->t_i8, v_col, l_i64(g, off), "pad");
+}
+
+/* dst (C, H + 2 py, W + 2 px) = channels [c0, c0 + C) of sample b of a
+ * (n, Ctot, H, W) tensor, with a zero border: the im2col loops below then
+ * read every tap without a bounds test. */
+
+void pad_copy(Cg *g, Val v_src, Val v_b, Val v_c0, int64_t Ctot, int64_t C, int64_t H, int64_t W, int64_t py,
+              int64_t px, Val v_dst) {
+  int64_t PH = H + 2 * py, PW = W + 2 * px;
+  LLVMBuildMemSet(g->b, v_dst, LLVMConstNull(g->t_i8), l_i64(g, C * PH * PW), 1);
+  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, C), "pc");
+  Val v_plane =
+      l_mul(g, l_add(g, l_mul(g, v_b, l_i64(g, Ctot), ""), l_add(g, v_c0, Lc.v_i, ""), ""), l_i64(g, H * W), "");
+  Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, H), "py");
+  Val v_s = l_gep(g, g->t_i8, v_src, l_add(g, v_plane, l_mul(g, Ly.v_i, l_i64(g, W), ""), ""), "src.row");
+  Val v_d = l_gep(g, g->t_i8, v_dst,
+                  l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, PH), ""), Ly.v_i, ""), l_i64(g, PW), ""),
+                        l_i64(g, py * PW + px), ""),
+                  "dst.row");
+  LLVMBuildMemCpy(g->b, v_d, 1, v_s, 1, l_i64(g, W));
+  l_next(g, &Ly);
+  l_next(g, &Lc);
+}
+
+static void seg_store(Cg *g, const SegDst *S, Val v_src, Val v_r, Val v_ky, int64_t seg) {
+  Val v_dst = l_add(g, l_mul(g, v_r, l_i64(g, S->kp), ""), l_mul(g, v_ky, l_i64(g, S->segp), ""), "");
+  LLVMBuildMemCpy(g->b, l_gep(g, g->t_i8, S->v_dst, v_dst, ""), 1, v_src, 1, l_i64(g, seg));
+}
+
+/* Panels straight from a channels-last padded copy: row r = (y, x) =
+ * divmod(r, W) of B starts at base + (y*sy*RW + x*sx)*C + ky0, and its
+ * segment ky (segp bytes, contiguous) at that plus ky*kystep. Per panel and
+ * segment, each 16-byte block of its 16 rows is a 16 x 4 word transpose into
+ * four quad rows; the 1..3 words left of a segment go as a 16 x 2 and a
+ * 16 x 1 block. Rows past
+ * N (last panel) repeat row N-1; their lanes are never stored. Bytes read
+ * past a segment's seg real bytes meet zeros in A. */
+typedef struct RowSrc {
+  Val v_base;
+  int64_t W, sy, sx, RW, C, ky0, kystep, KH, segp;
+} RowSrc;
+
+/* One block of bw words (bw = 4, 2 or 1) at byte `off` of segment ky for
+ * the 16 rows: a 16 x bw word transpose into bw quad rows of 64 bytes. */
+static void pack_block(Cg *g, Val *v_row, Val v_kyoff, Val v_dseg, int64_t off, int bw, uint32_t bias) {
+  Ty t_q = LLVMVectorType(g->t_i32, (unsigned)bw), t_all = LLVMVectorType(g->t_i32, (unsigned)(16 * bw));
+  Val v_q[16], idx[64];
+  for (int l = 0; l < 16; l++) {
+    v_q[l] = LLVMBuildLoad2(g->b, t_q, l_gep(g, g->t_i8, v_row[l], l_add(g, v_kyoff, l_i64(g, off), ""), ""), "row.q");
+    LLVMSetAlignment(v_q[l], 1);
+  }
+  for (int n = 16; n > 1; n /= 2) /* concatenate: v_q[0] = the 16 bw words, row-major */
+    for (int t = 0; t < n / 2; t++) v_q[t] = l_lanes(g, v_q[2 * t], v_q[2 * t + 1], 0, bw * (16 / n) * 2, 1, "cat");
+  for (int w = 0; w < bw; w++)
+    for (int l = 0; l < 16; l++) idx[w * 16 + l] = l_i32(g, l * bw + w);
+  Val v_t =
+      LLVMBuildShuffleVector(g->b, v_q[0], LLVMGetUndef(t_all), LLVMConstVector(idx, (unsigned)(16 * bw)), "quads");
+  if (bias) v_t = LLVMBuildXor(g->b, v_t, l_splat(g, l_i32(g, (int64_t)bias), (unsigned)(16 * bw), ""), "quads.u8");
+  Val v_st = LLVMBuildStore(g->b, v_t, l_gep(g, g->t_i8, v_dseg, l_i64(g, off / 4 * 64), ""));
+  LLVMSetAlignment(v_st, 4);
+}
+
+static void pack_direct(Cg *g, const RowSrc *R, int64_t N, Val v_pan, uint32_t bias) {
+  int64_t kp = R->KH * R->segp, ps = kp / 4 * 64;
+  Loop Lj = l_for(g, l_i64(g, 0), l_i64(g, npanels(N)), "pj");
+  Val v_row[16];
+  for (int l = 0; l < 16; l++) {
+    Val v_r = l_smin(g, l_add(g, l_mul(g, Lj.v_i, l_i64(g, 16), ""), l_i64(g, l), ""), l_i64(g, N - 1), "r");
+    Val v_y = LLVMBuildUDiv(g->b, v_r, l_i64(g, R->W), "y"), v_x = LLVMBuildURem(g->b, v_r, l_i64(g, R->W), "x");
+    Val v_off = l_mul(g, l_add(g, l_mul(g, v_y, l_i64(g, R->sy * R->RW), ""), l_mul(g, v_x, l_i64(g, R->sx), ""), ""),
+                      l_i64(g, R->C), "");
+    v_row[l] = l_gep(g, g->t_i8, R->v_base, l_add(g, v_off, l_i64(g, R->ky0), ""), "row");
+  }
+  Val v_dst = l_gep(g, g->t_i8, v_pan, l_mul(g, Lj.v_i, l_i64(g, ps), ""), "pan.j");
+  Loop Lk = l_for(g, l_i64(g, 0), l_i64(g, R->KH), "ky");
+  Val v_kyoff = l_mul(g, Lk.v_i, l_i64(g, R->kystep), "ky.off");
+  Val v_dseg = l_gep(g, g->t_i8, v_dst, l_mul(g, Lk.v_i, l_i64(g, R->segp / 4 * 64), ""), "pan.seg");
+  /* blocks of 4 words, then one of 2 and one of 1 for the words left */
+  int64_t off = 0, words = R->segp / 4;
+  for (int bw = 4; bw >= 1; bw /= 2)
+    for (int64_t n = bw == 4 ? words / 4 : (words & bw) != 0; n > 0; n--, off += 4 * bw)
+      pack_block(g, v_row, v_kyoff, v_dseg, off, bw, bias);
+  NIT_ASSERT(off == R->segp);
+  l_next(g, &Lk);
+  l_next(g, &Lj);
+}
+
+/* Channels-last, zero-bordered copy dst[(y + py)*PW + x + px][c] of C planes
+ * starting at plane `v_plane0` of src, each H x W. */
+static void copy_cl(Cg *g, Val v_src, Val v_plane0, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px,
+                    Val v_dst) {
+  int64_t PH = H + 2 * py, PW = W + 2 * px;
+  LLVMBuildMemSet(g->b, v_dst, LLVMConstNull(g->t_i8), l_i64(g, C * PH * PW), 1);
+  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, C), "c");
+  Val v_plane = l_mul(g, l_add(g, v_plane0, Lc.v_i, ""), l_i64(g, H * W), "plane");
+  Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, H), "y");
+  Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, W), "x");
+  Val v_v =
+      l_load(g, g->t_i8, v_src, l_add(g, v_plane, l_add(g, l_mul(g, Ly.v_i, l_i64(g, W), ""), Lx.v_i, ""), ""), "v");
+  Val v_pos =
+      l_add(g, l_mul(g, l_add(g, Ly.v_i, l_i64(g, py), ""), l_i64(g, PW), ""), l_add(g, Lx.v_i, l_i64(g, px), ""), "");
+  l_store(g, g->t_i8, v_v, v_dst, l_add(g, l_mul(g, v_pos, l_i64(g, C), ""), Lc.v_i, ""));
+  l_next(g, &Lx);
+  l_next(g, &Ly);
+  l_next(g, &Lc);
+}
+
+/* Gathered panels (x86 with AVX512-VBMI): the forward's K is the KH*KW*Cg
+ * taps of a row in the weights' (ky, kx, c) order, padded to whole words
+ * once instead of per ky segment (LeNet-5's c1: 28 bytes instead of 40).
+ * Row p = (oy, ox) reads tap k at byte off(p) + tap(k) of the channels-last
+ * padded copy, off(p) = (oy*sh*PW + ox*sw)*Cg; a panel word (4 taps of 16
+ * rows) is one vpermb of the 64 bytes at off(p0) + lo(w), lane bytes
+ * off(p) - off(p0) + tap(k) - lo(w). That needs every such index below 64:
+ * gather_fits checks it for every panel (rows past P repeat row P-1) and
+ * word at compile time. The 64-byte loads may run past the copy into the
+ * slack that follows it (pad_ptr). */
+static int64_t gather_tap(const Node *nd, const ConvDims *d, int64_t k) {
+  int64_t seg = d->KW * d->Cg, PW = d->IW + 2 * nd->pw;
+  int64_t ky = k / seg, kx = k % seg / d->Cg, c = k % d->Cg;
+  return (ky * PW + kx) * d->Cg + c;
+}
+/* Output pixel p's first tap in a padded plane of rows of IW + 2 pw bytes
+ * (gather: times Cg, channels-last; im2col_t_shuffle: one plane). */
+int64_t pix_off(const Node *nd, const ConvDims *d, int64_t p) {
+  return p / d->OW * nd->sh * (d->IW + 2 * nd->pw) + p % d->OW * nd->sw;
+}
+static int64_t gather_off(const Node *nd, const ConvDims *d, int64_t p) { return pix_off(nd, d, p) * d->Cg; }
+/* the taps of word w: first and last offset */
+static void gather_word(const Node *nd, const ConvDims *d, int64_t w, int64_t *lo, int64_t *hi) {
+  *lo = INT64_MAX, *hi = INT64_MIN;
+  for (int64_t k = 4 * w; k < 4 * w + 4 && k < d->Kc; k++) {
+    int64_t t = gather_tap(nd, d, k);
+    if (t < *lo) *lo = t;
+    if (t > *hi) *hi = t;
+  }
+}
+bool gather_fits(const Node *nd, const ConvDims *d) {
+  int64_t rel = 0;
+  for (int64_t p0 = 0; p0 < d->P; p0 += PL) {
+    int64_t p1 = p0 + PL - 1 < d->P ? p0 + PL - 1 : d->P - 1;
+    if (gather_off(nd, d, p1) - gather_off(nd, d, p0) > rel) rel = gather_off(nd, d, p1) - gather_off(nd, d, p0);
+  }
+  for (int64_t w = 0; w < rup(d->Kc, 4) / 4; w++) {
+    int64_t lo, hi;
+    gather_word(nd, d, w, &lo, &hi);
+    if (rel + hi - lo > 63) return false;
+  }
+  return true;
+}
+
+static void pack_gather(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val v_pan, int64_t kp, uint32_t bias) {
+  Ty t_v = LLVMVectorType(g->t_i32, 16), t_b = LLVMVectorType(g->t_i8, 64), ft;
+  Val f_perm = l_intrinsic(g, "llvm.x86.avx512.permvar.qi.512", NULL, 0, &ft);
+  Val iota[16];
+  for (int l = 0; l < 16; l++) iota[l] = l_i32(g, l);
+  Loop Lj = l_for(g, l_i64(g, 0), l_i64(g, npanels(d->P)), "pj");
+  Val v_p0 = l_trunc(g, l_mul(g, Lj.v_i, l_i64(g, PL), ""), g->t_i32, "p0");
+  Val v_r = l_add(g, l_splat(g, v_p0, 16, ""), LLVMConstVector(iota, 16), "r");
+  v_r = l_smin(g, v_r, l_splat(g, l_i32(g, d->P - 1), 16, ""), "r");
+  Val v_oy = LLVMBuildUDiv(g->b, v_r, l_splat(g, l_i32(g, d->OW), 16, ""), "oy");
+  Val v_ox = LLVMBuildURem(g->b, v_r, l_splat(g, l_i32(g, d->OW), 16, ""), "ox");
+  Val v_off = l_mul(g,
+                    l_add(g, l_mul(g, v_oy, l_splat(g, l_i32(g, nd->sh * (d->IW + 2 * nd->pw)), 16, ""), ""),
+                          l_mul(g, v_ox, l_splat(g, l_i32(g, nd->sw), 16, ""), ""), ""),
+                    l_splat(g, l_i32(g, d->Cg), 16, ""), "off");
+  Val v_off0 = LLVMBuildExtractElement(g->b, v_off, l_i32(g, 0), "off0");
+  /* each lane's 4 index bytes start at its row's offset from row p0 */
+  Val v_rel =
+      l_mul(g, l_sub(g, v_off, l_splat(g, v_off0, 16, ""), ""), l_splat(g, l_i32(g, 0x01010101), 16, ""), "rel.b");
+  Val v_row0 = l_gep(g, g->t_i8, v_pad, LLVMBuildZExt(g->b, v_off0, g->t_i64, ""), "row0");
+  Val v_dst = l_gep(g, g->t_i8, v_pan, l_mul(g, Lj.v_i, l_i64(g, kp / 4 * 64), ""), "pan.j");
+  for (int64_t w = 0; w < kp / 4; w++) {
+    int64_t lo, hi;
+    gather_word(nd, d, w, &lo, &hi);
+    if (lo == INT64_MAX) lo = 0; /* a word of padding only: A is zero there */
+    uint32_t tw = 0;
+    for (int j = 0; j < 4; j++) {
+      int64_t k = 4 * w + j, t = k < d->Kc ? gather_tap(nd, d, k) - lo : 0;
+      tw |= (uint32_t)t << (8 * j);
+    }
+    Val v_idx = LLVMBuildBitCast(g->b, l_add(g, v_rel, l_splat(g, l_i32(g, tw), 16, ""), ""), t_b, "idx");
+    Val v_win = LLVMBuildLoad2(g->b, t_b, l_gep(g, g->t_i8, v_row0, l_i64(g, lo), ""), "win");
+    LLVMSetAlignment(v_win, 1);
+    Val args[] = {v_win, v_idx};
+    Val v_q = LLVMBuildBitCast(g->b, l_call(g, ft, f_perm, args, 2, "quads"), t_v, "");
+    if (bias) v_q = LLVMBuildXor(g->b, v_q, l_splat(g, l_i32(g, (int64_t)bias), 16, ""), "quads.u8");
+    Val v_st = LLVMBuildStore(g->b, v_q, l_gep(g, g->t_i8, v_dst, l_i64(g, w * 64), ""));
+    LLVMSetAlignment(v_st, 4);
+  }
+  l_next(g, &Lj);
+}
+
+/* The forward B of sample b, group gi: row p = (oy, ox) is KH segments of
+ * KW*Cg contiguous bytes of the channels-last copy, in the (ky, kx, c)
+ * order of wf. */
+void im2col_fwd(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col, const SegDst *S,
+                Val v_pan, uint32_t bias, bool gather) {
+  int64_t PH = d->IH + 2 * nd->ph, PW = d->IW + 2 * nd->pw, seg = d->KW * d->Cg;
+  Val v_pad = pad_ptr(g, v_col, d->Cg * PH * PW);
+  copy_cl(g, v_x, l_add(g, l_mul(g, v_b, l_i64(g, d->IC), ""), l_mul(g, v_gi, l_i64(g, d->Cg), ""), ""), d->Cg, d->IH,
+          d->IW, nd->ph, nd->pw, v_pad);
+  if (gather) {
+    pack_gather(g, nd, d, v_pad, v_pan, S->kp, bias);
+    return;
+  }
+  if (v_pan) {
+    RowSrc R = {v_pad, d->OW, nd->sh, nd->sw, PW, d->Cg, 0, PW * d->Cg, d->KH, S->segp};
+    R.sy = nd->sh, R.RW = PW;
+    pack_direct(g, &R, d->P, v_pan, bias);
+    return;
+  }
+  Loop Loy = l_for(g, l_i64(g, 0), l_i64(g, d->OH), "oy");
+  Loop Lox = l_for(g, l_i64(g, 0), l_i64(g, d->OW), "ox");
+  Val v_p = l_add(g, l_mul(g, Loy.v_i, l_i64(g, d->OW), ""), Lox.v_i, "p");
+  Loop Lky = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
+  Val v_y = l_add(g, l_mul(g, Loy.v_i, l_i64(g, nd->sh), ""), Lky.v_i, "y");
+  Val v_src = l_mul(g, l_add(g, l_mul(g, v_y, l_i64(g, PW), ""), l_mul(g, Lox.v_i, l_i64(g, nd->sw), ""), ""),
+                    l_i64(g, d->Cg), "");
+  seg_store(g, S, l_gep(g, g->t_i8, v_pad, v_src, "seg"), v_p, Lky.v_i, seg);
+  l_next(g, &Lky);
+  l_next(g, &Lox);
+  l_next(g, &Loy);
+}
+
+/* colT by shuffles (targets with vpermb): row k = (c, ky, kx) of colT is
+ * the bytes at pix_off(p) = (p / OW) sh PW + (p % OW) sw of the padded plane c
+ * shifted by (ky, kx). A chunk of 64 consecutive p reads inside 128 bytes
+ * from its first (im2col_t_shuffles checks every chunk), so it is one
+ * two-source byte shuffle with a constant index (vpermi2b), the same for
+ * every k. Reads run up to 127 bytes past a chunk's first byte: PAD_SLACK. */
+static bool im2col_t_shuffles(Cg *g, const Node *nd, const ConvDims *d) {
+  if (!g->vbmi || d->P > 64 * 32) return false; /* the chunks are unrolled */
+  for (int64_t p0 = 0; p0 < d->P; p0 += 64) {
+    int64_t p1 = p0 + 63 < d->P ? p0 + 63 : d->P - 1;
+    if (pix_off(nd, d, p1) - pix_off(nd, d, p0) > 127) return false;
+  }
+  return true;
+}
+
+static void im2col_t_shuffle(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val v_col) {
+  int64_t PH = d->IH + 2 * nd->ph, PW = d->IW + 2 * nd->pw;
+  Ty t_b = LLVMVectorType(g->t_i8, 64);
+  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, d->Cg), "c");
+  Loop Lky = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
+  Loop Lkx = l_for(g, l_i64(g, 0), l_i64(g, d->KW), "kx");
+  Val v_k = l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, d->KH), ""), Lky.v_i, ""), l_i64(g, d->KW), ""),
+                  Lkx.v_i, "k");
+  Val v_src = l_gep(
+      g, g->t_i8, v_pad,
+      l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, PH), ""), Lky.v_i, ""), l_i64(g, PW), ""), Lkx.v_i, ""),
+      "tap.plane");
+  Val v_dst = l_gep(g, g->t_i8, v_col, l_mul(g, v_k, l_i64(g, d->P), ""), "colT.row");
+  for (int64_t p0 = 0; p0 < d->P; p0 += 64) {
+    Val idx[64];
+    int64_t n = d->P - p0 < 64 ? d->P - p0 : 64;
+    for (int64_t l = 0; l < 64; l++) idx[l] = l_i32(g, l < n ? pix_off(nd, d, p0 + l) - pix_off(nd, d, p0) : 0);
+    Val v_at = l_gep(g, g->t_i8, v_src, l_i64(g, pix_off(nd, d, p0)), "win");
+    Val v_lo = LLVMBuildLoad2(g->b, t_b, v_at, "win.lo");
+    Val v_hi = LLVMBuildLoad2(g->b, t_b, l_gep(g, g->t_i8, v_at, l_i64(g, 64), ""), "win.hi");
+    LLVMSetAlignment(v_lo, 1), LLVMSetAlignment(v_hi, 1);
+    Val v_row = LLVMBuildShuffleVector(g->b, v_lo, v_hi, LLVMConstVector(idx, 64), "colT.q");
+    /* the last chunk of a row may run into the next row, written after it,
+     * or past colT into the panels, packed after it */
+    LLVMSetAlignment(LLVMBuildStore(g->b, v_row, l_gep(g, g->t_i8, v_dst, l_i64(g, p0), "")), 1);
+  }
+  l_next(g, &Lkx);
+  l_next(g, &Lky);
+  l_next(g, &Lc);
+}
+
+/* colT[k*P + p] of sample b, group gi, k = (c, ky, kx) as in the weights,
+ * from a zero-bordered copy of the planes; the inner loop runs along ox. */
+void im2col_t(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col) {
+  int64_t PH = d->IH + 2 * nd->ph, PW = d->IW + 2 * nd->pw;
+  Val v_pad = pad_ptr(g, v_col, d->Cg * PH * PW);
+  pad_copy(g, v_x, v_b, l_mul(g, v_gi, l_i64(g, d->Cg), ""), d->IC, d->Cg, d->IH, d->IW, nd->ph, nd->pw, v_pad);
+  if (im2col_t_shuffles(g, nd, d)) {
+    im2col_t_shuffle(g, nd, d, v_pad, v_col);
+    return;
+  }
+  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, d->Cg), "c");
+  Loop Lky = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
+  Loop Lkx = l_for(g, l_i64(g, 0), l_i64(g, d->KW), "kx");
+  Loop Loy = l_for(g, l_i64(g, 0), l_i64(g, d->OH), "oy");
+  Val v_k0 = l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, d->KH), ""), Lky.v_i, ""), l_i64(g, d->KW), ""),
+                   Lkx.v_i, "k");
+  if (nd->sw == 1) { /* a row of ox is contiguous on both sides */
+    Val v_y = l_add(g, l_mul(g, Loy.v_i, l_i64(g, nd->sh), ""), Lky.v_i, "y");
+    Val v_src =
+        l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, PH), ""), v_y, ""), l_i64(g, PW), ""), Lkx.v_i, "");
+    Val v_dst = l_add(g, l_mul(g, v_k0, l_i64(g, d->P), ""), l_mul(g, Loy.v_i, l_i64(g, d->OW), ""), "");
+    LLVMBuildMemCpy(g->b, l_gep(g, g->t_i8, v_col, v_dst, ""), 1, l_gep(g, g->t_i8, v_pad, v_src, ""), 1,
+                    l_i64(g, d->OW));
+    l_next(g, &Loy);
+    l_next(g, &Lkx);
+    l_next(g, &Lky);
+    l_next(g, &Lc);
+    return;
+  }
+  Loop Lox = l_for(g, l_i64(g, 0), l_i64(g, d->OW), "ox");
+  Val v_k = l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, d->KH), ""), Lky.v_i, ""), l_i64(g, d->KW), ""),
+                  Lkx.v_i, "k");
+  Val v_p = l_add(g, l_mul(g, Loy.v_i, l_i64(g, d->OW), ""), Lox.v_i, "p");
+  Val v_y = l_add(g, l_mul(g, Loy.v_i, l_i64(g, nd->sh), ""), Lky.v_i, "y");
+  Val v_xx = l_add(g, l_mul(g, Lox.v_i, l_i64(g, nd->sw), ""), Lkx.v_i, "x");
+  Val v_src = l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, PH), ""), v_y, ""), l_i64(g, PW), ""), v_xx, "");
+  l_store(g, g->t_i8, l_load(g, g->t_i8, v_pad, v_src, "tap"), v_col,
+          l_add(g, l_mul(g, v_k, l_i64(g, d->P), ""), v_p, ""));
+  l_next(g, &Lox);
+  l_next(g, &Loy);
+  l_next(g, &Lkx);
+  l_next(g, &Lky);
+  l_next(g, &Lc);
+}
+
+/* Stride 1 and padding below the kernel size: ecol from whole segments. */
+bool ecol_fast(const Node *nd, const ConvDims *d) {
+  return nd->sh == 1 && nd->sw == 1 && d->KH - 1 - nd->ph >= 0 && d->KW - 1 - nd->pw >= 0;
+}
+
+/* The output coordinate o that reads input coordinate i through tap t:
+ * o*s = i + p - t. *v_ok says whether such an o exists in [0, n); the value
+ * returned is clamped into range, so a load through it stays in bounds
+ * either way. */
+static Val out_tap(Cg *g, Val v_i, Val v_t, int p, int s, int64_t n, Val *v_ok, const char *name) {
+  Val v_d = l_sub(g, l_add(g, v_i, l_i64(g, p), ""), v_t, "d");
+  Val v_dc = l_smax(g, v_d, l_i64(g, 0), "");
+  Val v_o = LLVMBuildUDiv(g->b, v_dc, l_i64(g, s), name);
+  *v_ok =
+      LLVMBuildAnd(g->b, l_icmp(g, LLVMIntSGE, v_d, l_i64(g, 0), ""),
+                   LLVMBuildAnd(g->b, l_icmp(g, LLVMIntEQ, LLVMBuildURem(g->b, v_dc, l_i64(g, s), ""), l_i64(g, 0), ""),
+                                l_icmp(g, LLVMIntSLT, v_o, l_i64(g, n), ""), ""),
+                   "ok");
+  return l_smin(g, v_o, l_i64(g, n - 1), "o.c");
+}
+
+/* ecol of sample b, group gi. Fast: a channels-last copy epad[y, x, o] of
+ * the error planes with a border of KH-1-ph, KW-1-pw; the KW*Og bytes of one
+ * (q, ky) are then contiguous (x = ix + t, kx = KW-1-t), in the (ky, t, o)
+ * order of wr. Otherwise rows ecol[q*Ke + (o, ky, kx)], each tap tested
+ * (oy*sh = iy + ph - ky must have a solution). */
+void ecol_build(Cg *g, const Node *nd, const ConvDims *d, Val v_e, Val v_b, Val v_gi, Val v_col, const SegDst *S,
+                Val v_pan, uint32_t bias) {
+  int64_t ty = d->KH - 1 - nd->ph, tx = d->KW - 1 - nd->pw;
+  if (ecol_fast(nd, d)) {
+    int64_t EH = d->OH + 2 * ty, EW = d->OW + 2 * tx;
+    Val v_pad = pad_ptr(g, v_col, d->Og * EH * EW);
+    copy_cl(g, v_e, l_add(g, l_mul(g, v_b, l_i64(g, d->O), ""), l_mul(g, v_gi, l_i64(g, d->Og), ""), ""), d->Og, d->OH,
+            d->OW, ty, tx, v_pad);
+    if (v_pan) { /* row q = (iy, ix), segment ky at epad[iy + KH-1-ky, ix, 0] */
+      RowSrc R = {v_pad, d->IW, 1, 1, EW, d->Og, (d->KH - 1) * EW * d->Og, -EW * d->Og, d->KH, S->segp};
+      pack_direct(g, &R, d->IH * d->IW, v_pan, bias);
+      return;
+    }
+    Loop Lq = l_for(g, l_i64(g, 0), l_i64(g, d->IH), "iy");
+    Loop Lr = l_for(g, l_i64(g, 0), l_i64(g, d->IW), "ix");
+    Val v_q = l_add(g, l_mul(g, Lq.v_i, l_i64(g, d->IW), ""), Lr.v_i, "q");
+    Loop Lky = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
+    Val v_y = l_sub(g, l_add(g, Lq.v_i, l_i64(g, d->KH - 1), ""), Lky.v_i, "y");
+    Val v_src = l_mul(g, l_add(g, l_mul(g, v_y, l_i64(g, EW), ""), Lr.v_i, ""), l_i64(g, d->Og), "");
+    seg_store(g, S, l_gep(g, g->t_i8, v_pad, v_src, "seg"), v_q, Lky.v_i, d->KW * d->Og);
+    l_next(g, &Lky);
+    l_next(g, &Lr);
+    l_next(g, &Lq);
+    return;
+  }
+  Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, d->Og), "o");
+  Val v_oc = l_add(g, l_mul(g, v_gi, l_i64(g, d->Og), ""), Lo.v_i, "oc");
+  Val v_plane = l_mul(g, l_add(g, l_mul(g, v_b, l_i64(g, d->O), ""), v_oc, ""), l_i64(g, d->P), "plane");
+  Loop Lky = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
+  Loop Lkx = l_for(g, l_i64(g, 0), l_i64(g, d->KW), "kx");
+  Val v_k = l_add(g, l_mul(g, l_add(g, l_mul(g, Lo.v_i, l_i64(g, d->KH), ""), Lky.v_i, ""), l_i64(g, d->KW), ""),
+                  Lkx.v_i, "k");
+  Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, d->IH), "iy");
+  Val v_oky, v_oyc = out_tap(g, Ly.v_i, Lky.v_i, nd->ph, nd->sh, d->OH, &v_oky, "oy");
+  Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, d->IW), "ix");
+  Val v_okx, v_oxc = out_tap(g, Lx.v_i, Lkx.v_i, nd->pw, nd->sw, d->OW, &v_okx, "ox");
+  Val v_v =
+      l_load(g, g->t_i8, v_e, l_add(g, v_plane, l_add(g, l_mul(g, v_oyc, l_i64(g, d->OW), ""), v_oxc, ""), ""), "e");
+  v_v = l_select(g, LLVMBuildAnd(g->b, v_oky, v_okx, ""), v_v, LLVMConstNull(g->t_i8), "tap");
+  Val v_q = l_add(g, l_mul(g, Ly.v_i, l_i64(g, d->IW), ""), Lx.v_i, "q");
+  l_store(g, g->t_i8, v_v, v_col, l_add(g, l_mul(g, v_q, l_i64(g, d->Ke), ""), v_k, ""));
+  l_next(g, &Lx);
+  l_next(g, &Ly);
+  l_next(g, &Lkx);
+  l_next(g, &Lky);
+  l_next(g, &Lo);
+}
