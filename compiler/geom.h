@@ -31,7 +31,7 @@ static inline int64_t col2im_product_bytes(int64_t Kc, int64_t P, int64_t accw) 
 }
 /* Bytes after a worker's zero-bordered copy of a sample (the end of its
  * col slice) that vector reads may run into: whole-word and 64-byte gather
- * windows (cg/conv.c), 128-byte shuffle windows (im2col_t) */
+ * windows, 128-byte shuffle windows (cg/im2col.c) */
 #define PAD_SLACK 128
 /* K of a conv GEMM whose ky segments hold seg bytes each, padded to words */
 static inline int64_t conv_kpad(int64_t KH, int64_t seg) { return KH * rup(seg, 4); }

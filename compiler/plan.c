@@ -31,7 +31,6 @@
 #include "nitc.h"
 
 static int64_t align_up(int64_t v) { return rup(v, SLAB_ALIGN); }
-static int64_t round4(int64_t v) { return rup(v, 4); }
 
 static int64_t per_sample(const Shape *s) { return (int64_t)s->c * s->h * s->w; }
 
@@ -316,7 +315,7 @@ Plan *plan_build(Model *m) {
       int64_t Cg = nd->wshape[1], O = nd->wshape[0], Og = O / nd->groups;
       int64_t P = (int64_t)os->h * os->w, Q = (int64_t)is->h * is->w;
       int64_t Kc = Cg * nd->kh * nd->kw;
-      int64_t Kcp = nd->kh * round4(nd->kw * Cg), Kep = nd->kh * round4(nd->kw * Og);
+      int64_t Kcp = conv_kpad(nd->kh, nd->kw * Cg), Kep = conv_kpad(nd->kh, nd->kw * Og);
       /* the input-error GEMM and its scratch exist only where an error flows
        * into the conv's input (never for a first layer) */
       bool input_err = p->needs_err[nd->in[0]];

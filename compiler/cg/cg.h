@@ -354,6 +354,11 @@ typedef struct SegDst {
 void im2col_fwd(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col, const SegDst *S,
                 Val v_pan, uint32_t bias, bool gather);
 void im2col_t(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col); /* colT */
+/* The weight gradient's B with the taps in the lanes: panels of sample b,
+ * group gi, built from the planar padded copy at v_pad. */
+bool taps_panels_fit(const Node *nd, const ConvDims *d);
+void taps_panels(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_pad, Val v_pan,
+                 uint32_t bias);
 /* The input error's B (ecol) of sample b, group gi. */
 void ecol_build(Cg *g, const Node *nd, const ConvDims *d, Val v_e, Val v_b, Val v_gi, Val v_col, const SegDst *S,
                 Val v_pan, uint32_t bias);

@@ -52,8 +52,9 @@ static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, Pass which) {
   c.kind = gemm_kind(g, d->KH * rup(c.seg, 4));
   c.panels_direct = c.kind != GK_PLAIN && (which == PASS_FORWARD || ecol_fast(nd, d));
   c.gather = which == PASS_FORWARD && c.kind == GK_VNNI && g->vbmi && gather_fits(nd, d);
-  c.segp = c.panels_direct && !c.gather ? rup(c.seg, 4) : c.seg;
-  c.kp = c.gather ? rup(d->KH * c.seg, 4) : d->KH * c.segp;
+  bool padded = c.panels_direct && !c.gather; /* ky segments padded to words */
+  c.segp = padded ? rup(c.seg, 4) : c.seg;
+  c.kp = c.gather ? rup(d->KH * c.seg, 4) : padded ? conv_kpad(d->KH, c.seg) : d->KH * c.seg;
   return c;
 }
 
@@ -366,72 +367,30 @@ static Val gpart_ptr(Cg *g, Val v_wk) {
 }
 
 /* The weight gradient with the taps in the lanes (vpermb targets, few
- * output channels: LeNet-5's c1 would use 6 of 16 lanes the other way):
- * part[g, o, k] += sum_p e[o, p] x(k, p), A = the error's rows, and B's
- * panels built straight from the planar padded copy, no colT: panel j holds
- * taps 16j..16j+15, its word q the pixels 4q..4q+3 (one output row, as OW
- * is a multiple of 4), lane k's bytes at pad[pix_off(4q) + tap(k) + i sw].
- * One two-source byte shuffle per word, with an index fixed at compile time
- * (the taps of a panel and 4 pixels lie within 128 bytes). Worker scratch:
- * the panels, then the row sums of e (within the colT layout's bound, as
- * Og < Kc). */
-static int64_t wtap(const Node *nd, const ConvDims *d, int64_t k) {
-  int64_t c = k / (d->KH * d->KW), ky = k / d->KW % d->KH, kx = k % d->KW;
-  return (c * (d->IH + 2 * nd->ph) + ky) * (d->IW + 2 * nd->pw) + kx;
-}
-static int64_t wlane_lo(const ConvDims *d, const Node *nd, int64_t j, int64_t *span) {
-  int64_t lo = INT64_MAX, hi = INT64_MIN;
-  for (int64_t k = PL * j; k < PL * (j + 1) && k < d->Kc; k++) {
-    int64_t t = wtap(nd, d, k);
-    lo = t < lo ? t : lo, hi = t > hi ? t : hi;
-  }
-  *span = hi - lo + 3 * nd->sw + 1;
-  return lo;
-}
+ * output channels: LeNet-5's c1 would use 6 of 16 lanes the other way),
+ * where that needs fewer tile rows times panels: part[g, o, k] += sum_p
+ * e[o, p] x(k, p), A = the error's rows, B's panels built by taps_panels
+ * (im2col.c) without colT. Worker scratch: the panels, then the row sums
+ * of e (within the colT layout's bound, as Og < Kc). */
 static bool wgrad_taps_in_lanes(Cg *g, const Node *nd, const ConvDims *d) {
-  if (!g->vbmi || d->OW % 4 || gemm_kind(g, d->P) == GK_PLAIN || npanels(d->Kc) > 8) return false;
+  if (!g->vbmi || gemm_kind(g, d->P) == GK_PLAIN || npanels(d->Kc) > 8) return false;
   if (d->Og * npanels(d->Kc) >= d->Kc * npanels(d->Og) || d->Og >= d->Kc) return false;
-  for (int64_t j = 0, span; j < npanels(d->Kc); j++)
-    if (wlane_lo(d, nd, j, &span), span > 128) return false;
-  return true;
+  return taps_panels_fit(nd, d);
 }
 
 static void conv_weight_lanes_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   const KArgs *k = u;
   const Node *nd = k->nd;
   ConvDims d = conv_dims(g, nd);
-  int64_t PH = d.IH + 2 * nd->ph, PW = d.IW + 2 * nd->pw, ps = d.P / 4 * 64;
+  int64_t PH = d.IH + 2 * nd->ph, PW = d.IW + 2 * nd->pw;
   GemmKind kind = gemm_kind(g, d.P);
-  uint32_t bias = gemm_panel_bias(kind);
-  Ty t_b = LLVMVectorType(g->t_i8, 64), t_v = LLVMVectorType(g->t_i32, 16);
   Val v_x = act_ptr(g, nd->in[0]), v_e = err_ptr(g, k->i), v_col = col_ptr(g, v_wk), v_part = gpart_ptr(g, v_wk);
   Val v_sum = l_gep(g, g->t_i8, v_col, l_i64(g, rup(panel_bytes(d.Kc, d.P), 64)), "e.sum");
   Val v_pad = pad_ptr(g, v_col, d.Cg * PH * PW);
   l_zero(g, k->t_acc, v_part, l_i64(g, nd->nweights));
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
-  pad_copy(g, v_x, Lb.v_i, l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), d.IC, d.Cg, d.IH, d.IW, nd->ph, nd->pw, v_pad);
-  Loop Lq = l_for(g, l_i64(g, 0), l_i64(g, d.P / 4), "pq");
-  Val v_p = l_mul(g, Lq.v_i, l_i64(g, 4), "p");
-  Val v_off = l_add(g, l_mul(g, LLVMBuildUDiv(g->b, v_p, l_i64(g, d.OW), ""), l_i64(g, nd->sh * PW), ""),
-                    l_mul(g, LLVMBuildURem(g->b, v_p, l_i64(g, d.OW), ""), l_i64(g, nd->sw), ""), "pix");
-  for (int64_t j = 0; j < npanels(d.Kc); j++) {
-    int64_t span, lo = wlane_lo(&d, nd, j, &span);
-    Val idx[64];
-    for (int64_t l = 0; l < PL; l++)
-      for (int64_t i = 0; i < 4; i++)
-        idx[4 * l + i] = l_i32(g, PL * j + l < d.Kc ? wtap(nd, &d, PL * j + l) - lo + i * nd->sw : 0);
-    Val v_at = l_gep(g, g->t_i8, v_pad, l_add(g, v_off, l_i64(g, lo), ""), "win");
-    Val v_w0 = LLVMBuildLoad2(g->b, t_b, v_at, "win.lo");
-    Val v_w1 = LLVMBuildLoad2(g->b, t_b, l_gep(g, g->t_i8, v_at, l_i64(g, 64), ""), "win.hi");
-    LLVMSetAlignment(v_w0, 1), LLVMSetAlignment(v_w1, 1);
-    Val v_q =
-        LLVMBuildBitCast(g->b, LLVMBuildShuffleVector(g->b, v_w0, v_w1, LLVMConstVector(idx, 64), ""), t_v, "quads");
-    if (bias) v_q = LLVMBuildXor(g->b, v_q, l_splat(g, l_i32(g, (int64_t)bias), 16, ""), "quads.u8");
-    Val v_dst = l_gep(g, g->t_i8, v_col, l_add(g, l_i64(g, j * ps), l_mul(g, Lq.v_i, l_i64(g, 64), ""), ""), "");
-    LLVMSetAlignment(LLVMBuildStore(g->b, v_q, v_dst), 4);
-  }
-  l_next(g, &Lq);
+  taps_panels(g, nd, &d, v_x, Lb.v_i, Lg.v_i, v_pad, v_col, gemm_panel_bias(kind));
   Gemm G = {0};
   G.v_A = l_gep(g, g->t_i8, v_e,
                 l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), ""),

@@ -85,6 +85,25 @@ typedef struct RowSrc {
   int64_t W, sy, sx, RW, C, ky0, kystep, KH, segp;
 } RowSrc;
 
+/* Panel words (a vector of i32 quads) stored at byte v_off of v_pan,
+ * biased for the kernel (b ^ 0x80 on vnni). */
+static void store_quads(Cg *g, Val v_q, uint32_t bias, Val v_pan, Val v_off) {
+  if (bias)
+    v_q = LLVMBuildXor(g->b, v_q, l_splat(g, l_i32(g, (int64_t)bias), LLVMGetVectorSize(LLVMTypeOf(v_q)), ""),
+                       "quads.u8");
+  LLVMSetAlignment(LLVMBuildStore(g->b, v_q, l_gep(g, g->t_i8, v_pan, v_off, "")), 4);
+}
+
+/* 64 bytes picked from the 128 at v_at by a constant index (vpermi2b on
+ * vpermb targets); the reads run up to 127 bytes past v_at (PAD_SLACK). */
+static Val window_shuffle(Cg *g, Val v_at, Val *idx, const char *name) {
+  Ty t_b = LLVMVectorType(g->t_i8, 64);
+  Val v_lo = LLVMBuildLoad2(g->b, t_b, v_at, "win.lo");
+  Val v_hi = LLVMBuildLoad2(g->b, t_b, l_gep(g, g->t_i8, v_at, l_i64(g, 64), ""), "win.hi");
+  LLVMSetAlignment(v_lo, 1), LLVMSetAlignment(v_hi, 1);
+  return LLVMBuildShuffleVector(g->b, v_lo, v_hi, LLVMConstVector(idx, 64), name);
+}
+
 /* One block of bw words (bw = 4, 2 or 1) at byte `off` of segment ky for
  * the 16 rows: a 16 x bw word transpose into bw quad rows of 64 bytes. */
 static void pack_block(Cg *g, Val *v_row, Val v_kyoff, Val v_dseg, int64_t off, int bw, uint32_t bias) {
@@ -100,9 +119,7 @@ static void pack_block(Cg *g, Val *v_row, Val v_kyoff, Val v_dseg, int64_t off, 
     for (int l = 0; l < 16; l++) idx[w * 16 + l] = l_i32(g, l * bw + w);
   Val v_t =
       LLVMBuildShuffleVector(g->b, v_q[0], LLVMGetUndef(t_all), LLVMConstVector(idx, (unsigned)(16 * bw)), "quads");
-  if (bias) v_t = LLVMBuildXor(g->b, v_t, l_splat(g, l_i32(g, (int64_t)bias), (unsigned)(16 * bw), ""), "quads.u8");
-  Val v_st = LLVMBuildStore(g->b, v_t, l_gep(g, g->t_i8, v_dseg, l_i64(g, off / 4 * 64), ""));
-  LLVMSetAlignment(v_st, 4);
+  store_quads(g, v_t, bias, v_dseg, l_i64(g, off / 4 * 64));
 }
 
 static void pack_direct(Cg *g, const RowSrc *R, int64_t N, Val v_pan, uint32_t bias) {
@@ -229,9 +246,7 @@ static void pack_gather(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val
     LLVMSetAlignment(v_win, 1);
     Val args[] = {v_win, v_idx};
     Val v_q = LLVMBuildBitCast(g->b, l_call(g, ft, f_perm, args, 2, "quads"), t_v, "");
-    if (bias) v_q = LLVMBuildXor(g->b, v_q, l_splat(g, l_i32(g, (int64_t)bias), 16, ""), "quads.u8");
-    Val v_st = LLVMBuildStore(g->b, v_q, l_gep(g, g->t_i8, v_dst, l_i64(g, w * 64), ""));
-    LLVMSetAlignment(v_st, 4);
+    store_quads(g, v_q, bias, v_dst, l_i64(g, w * 64));
   }
   l_next(g, &Lj);
 }
@@ -285,7 +300,6 @@ static bool im2col_t_shuffles(Cg *g, const Node *nd, const ConvDims *d) {
 
 static void im2col_t_shuffle(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val v_col) {
   int64_t PH = d->IH + 2 * nd->ph, PW = d->IW + 2 * nd->pw;
-  Ty t_b = LLVMVectorType(g->t_i8, 64);
   Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, d->Cg), "c");
   Loop Lky = l_for(g, l_i64(g, 0), l_i64(g, d->KH), "ky");
   Loop Lkx = l_for(g, l_i64(g, 0), l_i64(g, d->KW), "kx");
@@ -300,11 +314,7 @@ static void im2col_t_shuffle(Cg *g, const Node *nd, const ConvDims *d, Val v_pad
     Val idx[64];
     int64_t n = d->P - p0 < 64 ? d->P - p0 : 64;
     for (int64_t l = 0; l < 64; l++) idx[l] = l_i32(g, l < n ? pix_off(nd, d, p0 + l) - pix_off(nd, d, p0) : 0);
-    Val v_at = l_gep(g, g->t_i8, v_src, l_i64(g, pix_off(nd, d, p0)), "win");
-    Val v_lo = LLVMBuildLoad2(g->b, t_b, v_at, "win.lo");
-    Val v_hi = LLVMBuildLoad2(g->b, t_b, l_gep(g, g->t_i8, v_at, l_i64(g, 64), ""), "win.hi");
-    LLVMSetAlignment(v_lo, 1), LLVMSetAlignment(v_hi, 1);
-    Val v_row = LLVMBuildShuffleVector(g->b, v_lo, v_hi, LLVMConstVector(idx, 64), "colT.q");
+    Val v_row = window_shuffle(g, l_gep(g, g->t_i8, v_src, l_i64(g, pix_off(nd, d, p0)), "win"), idx, "colT.q");
     /* the last chunk of a row may run into the next row, written after it,
      * or past colT into the panels, packed after it */
     LLVMSetAlignment(LLVMBuildStore(g->b, v_row, l_gep(g, g->t_i8, v_dst, l_i64(g, p0), "")), 1);
@@ -357,6 +367,55 @@ void im2col_t(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_
   l_next(g, &Lkx);
   l_next(g, &Lky);
   l_next(g, &Lc);
+}
+
+/* The weight gradient's B with the taps in the lanes (conv.c,
+ * wgrad_taps_in_lanes), straight from the planar padded copy, no colT:
+ * panel j holds taps 16j..16j+15, its word q the pixels 4q..4q+3 (one
+ * output row: OW is a multiple of 4), lane k's bytes at pad[pix_off(4q) +
+ * tap(k) + i sw]; one window_shuffle per word, its index fixed at compile
+ * time. taps_panels_fit: every panel's taps and 4 pixels lie within 128
+ * bytes. */
+static int64_t wtap(const Node *nd, const ConvDims *d, int64_t k) {
+  int64_t c = k / (d->KH * d->KW), ky = k / d->KW % d->KH, kx = k % d->KW;
+  return (c * (d->IH + 2 * nd->ph) + ky) * (d->IW + 2 * nd->pw) + kx;
+}
+static int64_t wlane_lo(const ConvDims *d, const Node *nd, int64_t j, int64_t *span) {
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  for (int64_t k = PL * j; k < PL * (j + 1) && k < d->Kc; k++) {
+    int64_t t = wtap(nd, d, k);
+    lo = t < lo ? t : lo, hi = t > hi ? t : hi;
+  }
+  *span = hi - lo + 3 * nd->sw + 1;
+  return lo;
+}
+bool taps_panels_fit(const Node *nd, const ConvDims *d) {
+  if (d->OW % 4) return false;
+  for (int64_t j = 0, span; j < npanels(d->Kc); j++)
+    if (wlane_lo(d, nd, j, &span), span > 128) return false;
+  return true;
+}
+
+void taps_panels(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_pad, Val v_pan,
+                 uint32_t bias) {
+  int64_t PW = d->IW + 2 * nd->pw, ps = d->P / 4 * 64;
+  Ty t_v = LLVMVectorType(g->t_i32, 16);
+  pad_copy(g, v_x, v_b, l_mul(g, v_gi, l_i64(g, d->Cg), ""), d->IC, d->Cg, d->IH, d->IW, nd->ph, nd->pw, v_pad);
+  Loop Lq = l_for(g, l_i64(g, 0), l_i64(g, d->P / 4), "pq");
+  Val v_p = l_mul(g, Lq.v_i, l_i64(g, 4), "p");
+  Val v_off = l_add(g, l_mul(g, LLVMBuildUDiv(g->b, v_p, l_i64(g, d->OW), ""), l_i64(g, nd->sh * PW), ""),
+                    l_mul(g, LLVMBuildURem(g->b, v_p, l_i64(g, d->OW), ""), l_i64(g, nd->sw), ""), "pix");
+  for (int64_t j = 0; j < npanels(d->Kc); j++) {
+    int64_t span, lo = wlane_lo(d, nd, j, &span);
+    Val idx[64];
+    for (int64_t l = 0; l < PL; l++)
+      for (int64_t i = 0; i < 4; i++)
+        idx[4 * l + i] = l_i32(g, PL * j + l < d->Kc ? wtap(nd, d, PL * j + l) - lo + i * nd->sw : 0);
+    Val v_at = l_gep(g, g->t_i8, v_pad, l_add(g, v_off, l_i64(g, lo), ""), "win");
+    Val v_q = LLVMBuildBitCast(g->b, window_shuffle(g, v_at, idx, ""), t_v, "quads");
+    store_quads(g, v_q, bias, v_pan, l_add(g, l_i64(g, j * ps), l_mul(g, Lq.v_i, l_i64(g, 64), ""), ""));
+  }
+  l_next(g, &Lq);
 }
 
 /* Stride 1 and padding below the kernel size: ecol from whole segments. */
