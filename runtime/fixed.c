@@ -9,11 +9,13 @@
  *   m   = max_j t_j
  *   S   = sum_j 2^(t_j - m)    Q30; each 2^-d from a 24-entry table of
  *                              2^(-2^-i), one multiply per set fraction bit
+ *                              (the top 12 bits' products tabulated)
  *   CE  = (m - t_y + log2 S) * ln 2      log2 by repeated squaring, Q24 nats
  *
  * Constants are round(x * 2^30). Accuracy is about 1e-6 nats, far below the
  * four decimals printed.
  */
+#include <pthread.h>
 #include <string.h>
 
 #include "nitrt.h"
@@ -41,13 +43,38 @@ static int64_t to_log2_q24(int32_t a, int32_t exp) {
   return p < 0 ? -mag : mag;
 }
 
-/* 2^(-d) in Q30 for d >= 0 in Q24. */
-static int64_t exp2_neg_q30(int64_t d) {
+/* The product over the top EXP2_HI_BITS fraction bits, taken in the order
+ * the definition below takes them (most significant first, each product
+ * rounded), tabulated once: entry b is where those bits leave r. The rest of
+ * the bits continue from it one set bit at a time, so the result is the
+ * definition's to the bit (tests/runtime checks every fraction). */
+#define EXP2_HI_BITS 12
+static uint32_t exp2_hi[1 << EXP2_HI_BITS]; /* Q30, <= 2^30 */
+static pthread_once_t exp2_hi_once = PTHREAD_ONCE_INIT;
+
+static void exp2_hi_build(void) {
+  for (int b = 0; b < (1 << EXP2_HI_BITS); b++) {
+    int64_t r = ONE_Q30;
+    for (int i = 0; i < EXP2_HI_BITS; i++)
+      if (b & (1 << (EXP2_HI_BITS - 1 - i))) r = (r * EXP2_NEG[i] + (ONE_Q30 >> 1)) >> 30;
+    exp2_hi[b] = (uint32_t)r;
+  }
+}
+
+/* 2^(-d) in Q30 for d >= 0 in Q24: 2^-(d's fraction) as the product over
+ * its set bits of EXP2_NEG, most significant first, each product rounded to
+ * Q30; then shifted right by d's integer part, rounded. */
+int64_t nitrt_exp2_neg_q30(int64_t d) {
   int64_t k = d >> NITRT_Q;
   if (k > 30) return 0;
-  int64_t r = ONE_Q30;
-  for (int i = 0; i < NITRT_Q; i++)
-    if (d & ((int64_t)1 << (NITRT_Q - 1 - i))) r = (r * EXP2_NEG[i] + (ONE_Q30 >> 1)) >> 30;
+  pthread_once(&exp2_hi_once, exp2_hi_build);
+  int64_t r = exp2_hi[(d >> (NITRT_Q - EXP2_HI_BITS)) & ((1 << EXP2_HI_BITS) - 1)];
+  uint32_t lo = (uint32_t)d & ((1u << (NITRT_Q - EXP2_HI_BITS)) - 1);
+  while (lo) { /* the highest set bit left first */
+    int bit = 31 - __builtin_clz(lo);
+    lo ^= 1u << bit;
+    r = (r * EXP2_NEG[NITRT_Q - 1 - bit] + (ONE_Q30 >> 1)) >> 30;
+  }
   return (r + (((int64_t)1 << k) >> 1)) >> k;
 }
 
@@ -84,7 +111,7 @@ static uint64_t softmax_sum(const int8_t *logits, int32_t classes, int32_t exp, 
   uint64_t s = 0;
   for (int32_t j = 0; j < classes; j++) {
     int64_t d = m - to_log2_q24(logits[j], exp);
-    int64_t e = exp2_neg_q30(d);
+    int64_t e = nitrt_exp2_neg_q30(d);
     s += (uint64_t)e;
     if (j == c) {
       *m_minus_tc = d;

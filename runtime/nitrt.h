@@ -157,6 +157,8 @@ void nitrt_mpi_same(const uint64_t *v, int32_t count, bool *same);
 /* Cross-entropy ln(sum_j exp(z_j)) - z_y of one sample, z_j = logit_j * 2^exp,
  * in Q24 nats. Integer only: base-2 exponentials from a table, log2 bit by bit. */
 int64_t nitrt_xent_q24(const int8_t *logits, int32_t classes, int32_t exp, int32_t y);
+/* 2^(-d) in Q30 for d >= 0 in Q24 (the factors of the loss's sum). */
+int64_t nitrt_exp2_neg_q30(int64_t d);
 /* softmax probability of class c in hundredths of a percent (0..10000). */
 int32_t nitrt_softmax_bp(const int8_t *logits, int32_t classes, int32_t exp, int32_t c);
 /* index of the largest logit; the first maximum wins. */

@@ -97,6 +97,41 @@ START_TEST(loss_is_nonnegative_and_ordered) {
 }
 END_TEST
 
+/* 2^(-d) by its definition, one fraction bit at a time from the most
+ * significant, each product rounded to Q30: the plain loop the runtime's
+ * tabulated one must match to the bit. */
+static int64_t exp2_neg_def(int64_t d, const int64_t *f) {
+  int64_t k = d >> 24;
+  if (k > 30) return 0;
+  int64_t r = 1ll << 30;
+  for (int i = 0; i < 24; i++)
+    if (d & (1ll << (23 - i))) r = (r * f[i] + (1ll << 29)) >> 30;
+  return (r + ((1ll << k) >> 1)) >> k;
+}
+
+START_TEST(exp2_every_fraction) {
+  /* the factors round(2^(-2^-(i+1)) * 2^30), restated from fixed.c */
+  static const int64_t f[24] = {
+      759250125,  902905651,  984625594,  1028218693, 1050733751, 1062175491, 1067942999, 1070838486,
+      1072289173, 1073015252, 1073378477, 1073560135, 1073650976, 1073696399, 1073719111, 1073730468,
+      1073736146, 1073738985, 1073740404, 1073741114, 1073741469, 1073741647, 1073741735, 1073741780,
+  };
+  /* every fraction with integer part 0, then a spread of integer parts */
+  for (int64_t d = 0; d < (1ll << 24); d++)
+    if (nitrt_exp2_neg_q30(d) != exp2_neg_def(d, f))
+      ck_abort_msg("2^-d at d = %lld: %lld, want %lld", (long long)d, (long long)nitrt_exp2_neg_q30(d),
+                   (long long)exp2_neg_def(d, f));
+  uint64_t x = 12345;
+  for (int n = 0; n < 200000; n++) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    int64_t d = (int64_t)(x >> 35); /* up to 2^29: integer parts 0..31 */
+    ck_assert_int_eq(nitrt_exp2_neg_q30(d), exp2_neg_def(d, f));
+  }
+  ck_assert_int_eq(nitrt_exp2_neg_q30(0), 1ll << 30);
+  ck_assert_int_eq(nitrt_exp2_neg_q30(1ll << 24), 1ll << 29);
+}
+END_TEST
+
 START_TEST(softmax_percent) {
   int8_t u[4] = {3, 3, 3, 3};
   ck_assert_int_eq(nitrt_softmax_bp(u, 4, 0, 2), 2500);
@@ -1063,6 +1098,7 @@ static Suite *suite(void) {
   tcase_add_test(t, loss_uniform_is_ln_classes);
   tcase_add_test(t, loss_known_values);
   tcase_add_test(t, loss_is_nonnegative_and_ordered);
+  tcase_add_test(t, exp2_every_fraction);
   tcase_add_test(t, softmax_percent);
   tcase_add_test(t, argmax_first_wins);
   tcase_add_test(t, integer_formatting);
