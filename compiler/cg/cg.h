@@ -66,6 +66,9 @@ typedef struct CgFn {
   Val v_decay, v_train;
   Val v_exps; /* i32 (nnodes, 4) exponent slots in the work slab */
   Val v_row0; /* data parallel: global row of sample 0 (i64; 0 in one process) */
+  bool glue;  /* optnone: its outermost loops are outlined (llvm.c) */
+  int depth;  /* loops open (l_for without its l_next) */
+  bool outline; /* the temporary function of a loop being outlined */
 } CgFn;
 
 /* NitCtx field indices, from runtime/nitabi.h's list (abi.c builds the type). */
@@ -108,6 +111,10 @@ typedef struct Cg {
   bool vbmi;     /* x86 vpermb (AVX512-VBMI): conv panels gathered byte by byte */
   int madd_bits; /* x86 generic kernel: pmaddwd width (128, 256, 512) */
   CgFn f;        /* the function being built */
+  CgFn glue;     /* while one of its loops is outlined: the glue function */
+  Blk b_glue;    /* and where its call goes */
+  bool outlining;
+  int nloops; /* loops outlined so far, for their names */
 } Cg;
 
 /* ------------------------------------------------------------------ llvm.c */
@@ -149,6 +156,10 @@ void l_next_rolled(Cg *g, Loop *L);
 Blk l_if(Cg *g, Val v_c, const char *name);
 void l_endif(Cg *g, Blk b_join);
 Val l_begin_fn(Cg *g, const char *name, Ty ft, bool internal);
+/* Glue run once per step (a layer's NAME.fwd / NAME.bwd, the step
+ * functions): compiled without optimization, every outermost loop it runs
+ * moved into a function of its own that the optimizer sees. */
+Val l_begin_glue_fn(Cg *g, const char *name, Ty ft);
 /* An internal function that runs whole loops, kept out of line: inlining
  * one at every call site multiplied the optimizer's work for no speed. */
 Val l_begin_loop_fn(Cg *g, const char *name, Ty ft);

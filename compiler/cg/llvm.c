@@ -61,9 +61,95 @@ Val l_call(Cg *g, Ty ft, Val f, Val *args, unsigned nargs, const char *name) {
   return LLVMBuildCall2(g->b, ft, f, args, nargs, name);
 }
 
+/* ---- outlined loops
+ * A glue function is optnone, so LLVM's fast code generator takes it; the
+ * loops in it (row sums, transposes, the sums of per-worker partials) would
+ * then run unoptimized. So l_for, opening an outermost loop of a glue
+ * function, builds it in a temporary function instead, written exactly as
+ * it would be inline, and the l_next that closes it outlines it: every value
+ * of the glue function it used becomes a parameter (named as the value), its
+ * blocks move into NAME.loopK, and the glue function calls that. */
+static void outline_begin(Cg *g) {
+  NIT_ASSERT(!g->outlining);
+  g->glue = g->f;
+  g->b_glue = LLVMGetInsertBlock(g->b);
+  g->outlining = true;
+  l_begin_fn(g, "nit.outline", LLVMFunctionType(g->t_void, NULL, 0, 0), true);
+  g->f.outline = true;
+}
+
+/* op is a value of a function other than fn */
+static bool foreign(Val op, Val fn) {
+  if (LLVMIsAArgument(op)) return LLVMGetParamParent(op) != fn;
+  if (LLVMIsAInstruction(op)) return LLVMGetBasicBlockParent(LLVMGetInstructionParent(op)) != fn;
+  return false;
+}
+
+static void outline_end(Cg *g) {
+  LLVMBuildRetVoid(g->b);
+  Val f_tmp = g->f.fn;
+  Val *used = NULL;
+  unsigned n = 0, cap = 0;
+  for (Blk b = LLVMGetFirstBasicBlock(f_tmp); b; b = LLVMGetNextBasicBlock(b))
+    for (Val in = LLVMGetFirstInstruction(b); in; in = LLVMGetNextInstruction(in))
+      for (int k = 0; k < LLVMGetNumOperands(in); k++) {
+        Val op = LLVMGetOperand(in, k);
+        if (!foreign(op, f_tmp)) continue;
+        unsigned j = 0;
+        while (j < n && used[j] != op) j++;
+        if (j < n) continue;
+        if (n == cap) {
+          cap = cap ? 2 * cap : 16;
+          Val *grown = mem_alloc(cap * sizeof *grown);
+          if (n) memcpy(grown, used, n * sizeof *grown);
+          used = grown;
+        }
+        used[n++] = op;
+      }
+  Ty *pt = mem_alloc((n ? n : 1) * sizeof *pt);
+  for (unsigned j = 0; j < n; j++) pt[j] = LLVMTypeOf(used[j]);
+  size_t len;
+  const char *glue = LLVMGetValueName2(g->glue.fn, &len);
+  char name[160];
+  snprintf(name, sizeof name, "%.*s.loop%d", (int)(len < 120 ? len : 120), glue, ++g->nloops);
+  Val f = LLVMAddFunction(g->mod, name, LLVMFunctionType(g->t_void, pt, n, 0));
+  LLVMSetLinkage(f, LLVMInternalLinkage);
+  unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+  LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(g->ctx, noinline, 0));
+  /* the blocks move over in order behind a placeholder, which then goes */
+  Blk b_pos = LLVMAppendBasicBlockInContext(g->ctx, f, "placeholder"), b_first = b_pos;
+  for (Blk b = LLVMGetFirstBasicBlock(f_tmp); b;) {
+    Blk b_next = LLVMGetNextBasicBlock(b);
+    LLVMMoveBasicBlockAfter(b, b_pos);
+    b_pos = b;
+    b = b_next;
+  }
+  LLVMDeleteBasicBlock(b_first);
+  for (unsigned j = 0; j < n; j++) {
+    const char *vn = LLVMGetValueName2(used[j], &len);
+    LLVMSetValueName2(LLVMGetParam(f, j), vn, len);
+  }
+  for (Blk b = LLVMGetFirstBasicBlock(f); b; b = LLVMGetNextBasicBlock(b))
+    for (Val in = LLVMGetFirstInstruction(b); in; in = LLVMGetNextInstruction(in))
+      for (int k = 0; k < LLVMGetNumOperands(in); k++) {
+        Val op = LLVMGetOperand(in, k);
+        if (!foreign(op, f)) continue;
+        unsigned j = 0;
+        while (used[j] != op) j++;
+        LLVMSetOperand(in, (unsigned)k, LLVMGetParam(f, j));
+      }
+  LLVMDeleteFunction(f_tmp);
+  g->f = g->glue;
+  g->outlining = false;
+  LLVMPositionBuilderAtEnd(g->b, g->b_glue);
+  l_call(g, LLVMGlobalGetValueType(f), f, used, n, "");
+}
+
 Loop l_for(Cg *g, Val v_lo, Val v_hi, const char *name) {
   char buf[96];
   Loop L;
+  if (g->f.glue && g->f.depth == 0) outline_begin(g);
+  g->f.depth++;
   Blk b_pre = LLVMGetInsertBlock(g->b);
   snprintf(buf, sizeof buf, "%s.head", name);
   L.b_head = l_block(g, buf);
@@ -82,7 +168,7 @@ Loop l_for(Cg *g, Val v_lo, Val v_hi, const char *name) {
   return L;
 }
 
-void l_next(Cg *g, Loop *L) {
+static void close_loop(Cg *g, Loop *L) {
   Val v_next = l_add(g, L->v_phi, l_i64(g, 1), "");
   Blk b_latch = LLVMGetInsertBlock(g->b);
   LLVMBuildBr(g->b, L->b_head);
@@ -90,9 +176,20 @@ void l_next(Cg *g, Loop *L) {
   LLVMPositionBuilderAtEnd(g->b, L->b_exit);
 }
 
+/* the loop's end; the outlined loop's call after the outermost one */
+static void after_loop(Cg *g) {
+  NIT_ASSERT(g->f.depth > 0);
+  if (--g->f.depth == 0 && g->f.outline) outline_end(g);
+}
+
+void l_next(Cg *g, Loop *L) {
+  close_loop(g, L);
+  after_loop(g);
+}
+
 void l_next_rolled(Cg *g, Loop *L) {
   Blk b_latch = LLVMGetInsertBlock(g->b);
-  l_next(g, L);
+  close_loop(g, L);
   /* loop metadata: a distinct node whose first operand is itself */
   LLVMMetadataRef tmp = LLVMTemporaryMDNode(g->ctx, NULL, 0);
   LLVMMetadataRef key = LLVMMDStringInContext2(g->ctx, "llvm.loop.unroll.disable", 24);
@@ -101,6 +198,7 @@ void l_next_rolled(Cg *g, Loop *L) {
   LLVMMetadataReplaceAllUsesWith(tmp, id);
   LLVMSetMetadata(LLVMGetBasicBlockTerminator(b_latch), LLVMGetMDKindIDInContext(g->ctx, "llvm.loop", 9),
                   LLVMMetadataAsValue(g->ctx, id));
+  after_loop(g);
 }
 
 /* if (c) { ... } : l_if leaves the builder in the then-block; l_endif joins. */
@@ -124,6 +222,8 @@ Val l_begin_fn(Cg *g, const char *name, Ty ft, bool internal) {
   Val f = LLVMAddFunction(g->mod, name, ft);
   if (internal) LLVMSetLinkage(f, LLVMInternalLinkage);
   g->f.fn = f;
+  g->f.glue = g->f.outline = false;
+  g->f.depth = 0;
   g->f.b_entry = l_block(g, "entry");
   LLVMPositionBuilderAtEnd(g->b, g->f.b_entry);
   return f;
@@ -133,6 +233,14 @@ Val l_begin_loop_fn(Cg *g, const char *name, Ty ft) {
   Val f = l_begin_fn(g, name, ft, true);
   unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
   LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(g->ctx, noinline, 0));
+  return f;
+}
+
+Val l_begin_glue_fn(Cg *g, const char *name, Ty ft) {
+  Val f = l_begin_loop_fn(g, name, ft);
+  unsigned optnone = LLVMGetEnumAttributeKindForName("optnone", 7);
+  LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(g->ctx, optnone, 0));
+  g->f.glue = true;
   return f;
 }
 

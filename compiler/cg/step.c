@@ -248,7 +248,7 @@ static void emit_node_fn(Cg *g, int i, bool train, bool backward) {
   Blk b_cur = LLVMGetInsertBlock(g->b);
   char buf[128];
   snprintf(buf, sizeof buf, "%s.%s", g->m->nodes[i].name, backward ? "bwd" : "fwd");
-  Val f = l_begin_loop_fn(g, buf, g->ft_node);
+  Val f = l_begin_glue_fn(g, buf, g->ft_node);
   g->f.v_ctx = l_param(g, 0, "ctx");
   g->f.v_x = l_param(g, 1, "x");
   g->f.v_y = l_param(g, 2, "y");
@@ -270,7 +270,7 @@ static void emit_step(Cg *g, bool train) {
   Model *m = g->m;
   Ty a[] = {g->t_ptr, g->t_ptr, g->t_ptr};
   Ty ft = LLVMFunctionType(g->t_void, a, train ? 3 : 2, 0);
-  l_begin_fn(g, train ? "nit_train_step" : "nit_forward", ft, true);
+  l_begin_glue_fn(g, train ? "nit_train_step" : "nit_forward", ft);
   g->f.v_ctx = l_param(g, 0, "ctx");
   g->f.v_x = l_param(g, 1, "x");
   g->f.v_y = train ? l_param(g, 2, "y") : NULL;
