@@ -78,10 +78,19 @@ static void outline_begin(Cg *g) {
   g->f.outline = true;
 }
 
-/* op is a value of a function other than fn */
-static bool foreign(Val op, Val fn) {
+/* op becomes a parameter of the outlined loop fn: a value of another
+ * function, a layer's constant table, or an i64 constant other than -1, 0
+ * and 1 (sizes, strides, offsets). As parameters, the loops of layers of
+ * different shapes are the same function, which mergefunc then keeps once;
+ * steps of 1 stay constant, so induction variables keep a constant step. */
+static bool foreign(Cg *g, Val op, Val fn) {
   if (LLVMIsAArgument(op)) return LLVMGetParamParent(op) != fn;
   if (LLVMIsAInstruction(op)) return LLVMGetBasicBlockParent(LLVMGetInstructionParent(op)) != fn;
+  if (LLVMIsAGlobalVariable(op)) return LLVMIsGlobalConstant(op);
+  if (LLVMIsAConstantInt(op) && LLVMTypeOf(op) == g->t_i64) {
+    long long c = LLVMConstIntGetSExtValue(op);
+    return c < -1 || c > 1;
+  }
   return false;
 }
 
@@ -94,7 +103,7 @@ static void outline_end(Cg *g) {
     for (Val in = LLVMGetFirstInstruction(b); in; in = LLVMGetNextInstruction(in))
       for (int k = 0; k < LLVMGetNumOperands(in); k++) {
         Val op = LLVMGetOperand(in, k);
-        if (!foreign(op, f_tmp)) continue;
+        if (!foreign(g, op, f_tmp)) continue;
         unsigned j = 0;
         while (j < n && used[j] != op) j++;
         if (j < n) continue;
@@ -133,7 +142,7 @@ static void outline_end(Cg *g) {
     for (Val in = LLVMGetFirstInstruction(b); in; in = LLVMGetNextInstruction(in))
       for (int k = 0; k < LLVMGetNumOperands(in); k++) {
         Val op = LLVMGetOperand(in, k);
-        if (!foreign(op, f)) continue;
+        if (!foreign(g, op, f)) continue;
         unsigned j = 0;
         while (used[j] != op) j++;
         LLVMSetOperand(in, (unsigned)k, LLVMGetParam(f, j));
