@@ -494,31 +494,51 @@ int emit_program(Model *m, const Options *opt) {
       rc = 1;
       goto done;
     }
-    /* the object goes beside the output: creating it first checks that the
-     * output's directory can be written, and the message names the output */
-    char obj[4200];
-    snprintf(obj, sizeof obj, "%s.nitc-%d.o", out, (int)getpid());
-    int fd = open(obj, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    /* the objects go beside the output: creating the first checks that the
+     * output's directory can be written, and the message names the output.
+     * One per code generation unit (units.c): --jobs, or the cores online. */
+    int nunits = opt->jobs ? opt->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (nunits < 1) nunits = 1;
+    if (nunits > UNITS_MAX) nunits = UNITS_MAX;
+    char objs[UNITS_MAX][4200];
+    const char *objp[UNITS_MAX];
+    for (int u = 0; u < nunits; u++) {
+      snprintf(objs[u], sizeof objs[u], "%s.nitc-%d-%d.o", out, (int)getpid(), u);
+      objp[u] = objs[u];
+    }
+    int fd = open(objs[0], O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd < 0) {
       diag_plain("cannot write '%s': %s", qout, strerror(errno));
       rc = 1;
       goto done;
     }
     close(fd);
-    if (LLVMTargetMachineEmitToFile(tm, mod, obj, LLVMObjectFile, &err)) {
-      remove(obj);
-      diag_plain("cannot write '%s': %s", diag_quote_n(obj, DIAG_PATH_MAX), err);
+    bool emitted;
+    if (nunits == 1) {
+      emitted = !LLVMTargetMachineEmitToFile(tm, mod, objs[0], LLVMObjectFile, &err);
+    } else {
+      LLVMTargetMachineRef tms[UNITS_MAX] = {tm};
+      for (int u = 1; u < nunits; u++)
+        if (!(tms[u] = make_machine(ti, &t, opt->opt_level, NULL))) nunits = u; /* reported; fewer units */
+      emitted = units_emit(mod, tms, nunits, objp, &err) == 0;
+      for (int u = 1; u < nunits; u++) LLVMDisposeTargetMachine(tms[u]);
+    }
+    if (!emitted) {
+      for (int u = 0; u < nunits; u++) remove(objs[u]);
+      diag_plain("cannot write '%s': %s", diag_quote_n(objs[0], DIAG_PATH_MAX), err ? err : "");
       rc = 1;
       goto done;
     }
     const char *cc = is_host(ti) ? (getenv("CC") ? getenv("CC") : "cc") : ti->cc;
-    char *argv[8 + MPI_FLAGS_MAX] = {(char *)cc, "-o", (char *)out, obj, rt};
-    int argn = 5;
+    char *argv[8 + UNITS_MAX + MPI_FLAGS_MAX] = {(char *)cc, "-o", (char *)out};
+    int argn = 3;
+    for (int u = 0; u < nunits; u++) argv[argn++] = objs[u];
+    argv[argn++] = rt;
     char mpitext[4096];
     if (opt->mpi) {
       int nf = 0;
       if (!mpi_link_flags(rt, mpitext, sizeof mpitext, argv + argn, &nf)) {
-        remove(obj);
+        for (int u = 0; u < nunits; u++) remove(objs[u]);
         rc = 1;
         goto done;
       }
@@ -527,7 +547,7 @@ int emit_program(Model *m, const Options *opt) {
     argv[argn++] = "-lpthread";
     argv[argn] = NULL;
     int lr = run(argv);
-    remove(obj);
+    for (int u = 0; u < nunits; u++) remove(objs[u]);
     if (lr < 0) {
       diag_plain("cannot run the linker '%s': %s%s", diag_quote_n(cc, DIAG_PATH_MAX), strerror(-lr),
                  is_host(ti) ? "" : " (install the cross toolchain: scripts/install-deps)");

@@ -40,6 +40,8 @@ static const char usage[] = "usage: nitc FILE.nit [options]\n"
                             "  --grad-bits B       width of the errors, B in 2..8 (overrides the train block's\n"
                             "                      bits grad=; recipes with masters)\n"
                             "  --runtime-dir DIR   where libnitrt-<triple>.a is found\n"
+                            "  --jobs N            threads generating an executable's code, 1..16 (default: the\n"
+                            "                      cores online; the executable is the same for any N)\n"
                             "  --mpi               link the MPI runtime: the executable trains data-parallel under\n"
                             "                      mpirun (docs/scaleout.md); host target only\n"
                             "  --gemm-kernel M,N,K instead of a model, emit (obj, asm or llvm) the int8 GEMM\n"
@@ -150,6 +152,8 @@ static int parse_args(int argc, char **argv, Options *o) {
       o->master_bits = atoi(v);
     } else if (is_opt(a, "--grad-bits")) {
       if (!(v = value(argc, argv, &i, "--grad-bits")) || !int_arg("--grad-bits", v, 2, 8, &o->grad_bits)) return 1;
+    } else if (is_opt(a, "--jobs")) {
+      if (!(v = value(argc, argv, &i, "--jobs")) || !int_arg("--jobs", v, 1, UNITS_MAX, &o->jobs)) return 1;
     } else if (is_opt(a, "--gemm-kernel")) {
       if (!(v = value(argc, argv, &i, "--gemm-kernel"))) return 1;
       char *end;

@@ -14,6 +14,7 @@
  *   plan.c      the training step as a list of kernels and a static memory plan
  *   cg/         kernels -> LLVM IR (its own header, cg/cg.h)
  *   emit.c      LLVM target machine, object emission, linking with the runtime
+ *   units.c     code generation of an executable in parallel units
  *   main.c      the command line; runs the phases as a plain list
  *   plot.c      `nitc plot`: training logs to loss and accuracy curves (gnuplot)
  *
@@ -548,6 +549,7 @@ typedef struct Options {
   const char *runtime_dir; /* --runtime-dir: where libnitrt-<triple>.a lives */
   bool mpi;                /* --mpi: link libnitrt_mpi-<triple>.a and MPI (host only) */
   int64_t gemm[3];         /* --gemm-kernel M,N,K; 0 = compile a model */
+  int jobs;                /* --jobs: code generation units of an executable, 0 = cores online */
 } Options;
 
 /* ------------------------------------------------------------------ emit.c */
@@ -559,6 +561,19 @@ int emit_program(Model *m, const Options *opt);
 /* --cpu help: print the CPUs and features LLVM knows for the target on
  * stdout. Returns 0, or 1 after reporting an unknown target. */
 int emit_list_cpus(const Options *opt);
+
+/* ----------------------------------------------------------------- units.c */
+
+#define UNITS_MAX 16 /* code generation units (threads) at most */
+
+/* Generate the optimized module's code as n objects (objs[u], in parallel,
+ * tms[u] each thread's own target machine) that link together into what the
+ * module alone would give. Promotes the module's internal symbols to hidden
+ * "nitc."-prefixed ones. Returns 0, or -1 with *err (malloc'd) saying why. */
+struct LLVMOpaqueModule;
+struct LLVMOpaqueTargetMachine;
+int units_emit(struct LLVMOpaqueModule *mod, struct LLVMOpaqueTargetMachine **tms, int n, const char *const *objs,
+               char **err);
 
 /* ------------------------------------------------------------------ plot.c */
 

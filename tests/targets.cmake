@@ -17,7 +17,7 @@ if(QEMU_AARCH64 AND QEMU_RISCV64 AND "aarch64-linux-gnu" IN_LIST NITRT_TRIPLES
     add_test(NAME targets_identical_${model}
       COMMAND ${CMAKE_CURRENT_LIST_DIR}/targets/cross.sh ${PROJECT_BINARY_DIR}
               ${PROJECT_SOURCE_DIR}/examples/${model}.nit ${PROJECT_BINARY_DIR}/data/mnist ${samples}
-              ${PROJECT_BINARY_DIR}/tests/cross "^(x86_64|x86_64-avx2|aarch64|aarch64-sdot|riscv64)$")
+              ${PROJECT_BINARY_DIR}/tests/cross "^(x86_64|x86_64-jobs1|x86_64-jobs3|x86_64-avx2|aarch64|aarch64-sdot|riscv64)$")
     set_tests_properties(targets_identical_${model} PROPERTIES FIXTURES_REQUIRED mnist TIMEOUT 1500)
     # x86-64 (the reference) against RVV, which qemu runs slowly: fewer samples
     # (the GEMM kernels are the same under every recipe: niti models only)

@@ -32,6 +32,8 @@ expect 1 '' "is a directory" -- --check "$tmp"
 expect 1 '' "^nitc: error: --batch must be an integer in 1..65536 (got '0')" -- --check --batch 0 "$ex/mlp.nit"
 expect 1 '' "^nitc: error: --batch must be an integer in 1..65536 (got '65537')" -- --check --batch=65537 "$ex/mlp.nit"
 expect 1 '' "^nitc: error: --weight-bits must be an integer in 8..16 (got '7')" -- --check --weight-bits 7 "$ex/mlp.nit"
+expect 1 '' "^nitc: error: --jobs must be an integer in 1..16 (got '0')" -- --jobs 0 "$ex/mlp.nit"
+expect 1 '' "^nitc: error: --jobs must be an integer in 1..16 (got '17')" -- --jobs=17 "$ex/mlp.nit"
 expect 1 '' "^nitc: error: unknown --emit kind 'pdf'" -- --emit pdf "$ex/mlp.nit"
 expect 1 '' "^nitc: error: option '--target' needs a value" -- "$ex/mlp.nit" --target
 expect 0 '' '' -- --check -O3 --target x86_64-linux-gnu --cpu generic --features +sse2 "$ex/lenet5.nit"

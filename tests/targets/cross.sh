@@ -6,7 +6,8 @@
 # scalar, and +v = RVV through the generic kernel), train each (the cross
 # ones under qemu-user) on the first SAMPLES training images with the same
 # seed, and demand byte-identical checkpoints and identical logs apart from
-# timing fields.
+# timing fields. x86-64 also with its code generated in one unit and in
+# three (--jobs; the default is one per core).
 # RVV under qemu-user runs about 5x slower than scalar RISC-V code (qemu
 # emulates vector instructions element by element), so ctest runs it
 # separately on fewer samples: the optional VARIANTS regex picks variants.
@@ -19,6 +20,8 @@ nitc="$build/compiler/nitc"
 # variant | nitc flags | runner
 variants=(
   "x86_64|||"
+  "x86_64-jobs1|--jobs 1|"
+  "x86_64-jobs3|--jobs 3|"
   "x86_64-avx2|--target x86_64-linux-gnu --cpu x86-64-v3|"
   "aarch64|--target aarch64-linux-gnu|qemu-aarch64 -L /usr/aarch64-linux-gnu"
   "aarch64-sdot|--target aarch64-linux-gnu --features +neon,+dotprod|qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu"
