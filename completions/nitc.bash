@@ -16,7 +16,7 @@
 # companions_completion checks them against those files.
 
 _nitc_opts='-o --target --cpu --features --emit -O0 -O1 -O2 -O3 --check --batch
-  --weight-bits --recipe --master-bits --grad-bits --runtime-dir --mpi --gemm-kernel
+  --weight-bits --recipe --master-bits --grad-bits --runtime-dir --jobs --mpi --gemm-kernel
   --help --version'
 
 # _nitc_split: cur and prev, with "--opt=value" seen as "--opt" "value"
@@ -79,7 +79,7 @@ _nitc_values() {
   --weight-bits) COMPREPLY=($(compgen -W '8 9 10 11 12 13 14 15 16' -- "$cur")); return ;;
   --grad-bits) COMPREPLY=($(compgen -W '2 3 4 5 6 7 8' -- "$cur")); return ;;
   --runtime-dir) _nitc_dirs; return ;;
-  --features | --batch | --gemm-kernel) return ;; # free-form values
+  --features | --batch | --jobs | --gemm-kernel) return ;; # free-form values
   esac
   if [[ $cur == -* ]]; then
     COMPREPLY=($(compgen -W "$_nitc_opts" -- "$cur"))

@@ -104,13 +104,13 @@ static Val window_shuffle(Cg *g, Val v_at, Val *idx, const char *name) {
   return LLVMBuildShuffleVector(g->b, v_lo, v_hi, LLVMConstVector(idx, 64), name);
 }
 
-/* One block of bw words (bw = 4, 2 or 1) at byte `off` of segment ky for
+/* One block of bw words (bw = 4, 2 or 1) at byte v_off of segment ky for
  * the 16 rows: a 16 x bw word transpose into bw quad rows of 64 bytes. */
-static void pack_block(Cg *g, Val *v_row, Val v_kyoff, Val v_dseg, int64_t off, int bw, uint32_t bias) {
+static void pack_block(Cg *g, Val *v_row, Val v_kyoff, Val v_dseg, Val v_off, int bw, uint32_t bias) {
   Ty t_q = LLVMVectorType(g->t_i32, (unsigned)bw), t_all = LLVMVectorType(g->t_i32, (unsigned)(16 * bw));
   Val v_q[16], idx[64];
   for (int l = 0; l < 16; l++) {
-    v_q[l] = LLVMBuildLoad2(g->b, t_q, l_gep(g, g->t_i8, v_row[l], l_add(g, v_kyoff, l_i64(g, off), ""), ""), "row.q");
+    v_q[l] = LLVMBuildLoad2(g->b, t_q, l_gep(g, g->t_i8, v_row[l], l_add(g, v_kyoff, v_off, ""), ""), "row.q");
     LLVMSetAlignment(v_q[l], 1);
   }
   for (int n = 16; n > 1; n /= 2) /* concatenate: v_q[0] = the 16 bw words, row-major */
@@ -119,7 +119,7 @@ static void pack_block(Cg *g, Val *v_row, Val v_kyoff, Val v_dseg, int64_t off, 
     for (int l = 0; l < 16; l++) idx[w * 16 + l] = l_i32(g, l * bw + w);
   Val v_t =
       LLVMBuildShuffleVector(g->b, v_q[0], LLVMGetUndef(t_all), LLVMConstVector(idx, (unsigned)(16 * bw)), "quads");
-  store_quads(g, v_t, bias, v_dseg, l_i64(g, off / 4 * 64));
+  store_quads(g, v_t, bias, v_dseg, l_mul(g, v_off, l_i64(g, 16), "")); /* word w of the segment at 64 w */
 }
 
 static void pack_direct(Cg *g, const RowSrc *R, int64_t N, Val v_pan, uint32_t bias) {
@@ -137,11 +137,22 @@ static void pack_direct(Cg *g, const RowSrc *R, int64_t N, Val v_pan, uint32_t b
   Loop Lk = l_for(g, l_i64(g, 0), l_i64(g, R->KH), "ky");
   Val v_kyoff = l_mul(g, Lk.v_i, l_i64(g, R->kystep), "ky.off");
   Val v_dseg = l_gep(g, g->t_i8, v_dst, l_mul(g, Lk.v_i, l_i64(g, R->segp / 4 * 64), ""), "pan.seg");
-  /* blocks of 4 words, then one of 2 and one of 1 for the words left */
-  int64_t off = 0, words = R->segp / 4;
-  for (int bw = 4; bw >= 1; bw /= 2)
-    for (int64_t n = bw == 4 ? words / 4 : (words & bw) != 0; n > 0; n--, off += 4 * bw)
-      pack_block(g, v_row, v_kyoff, v_dseg, off, bw, bias);
+  /* blocks of 4 words, in a loop when there are more than 4 (wide segments
+   * have dozens: as straight code they made the function grow with the
+   * channels), then one of 2 and one of 1 for the words left */
+  int64_t words = R->segp / 4, off = words / 4 * 16;
+  if (words / 4 <= 4) {
+    for (int64_t n = 0; n < words / 4; n++) pack_block(g, v_row, v_kyoff, v_dseg, l_i64(g, 16 * n), 4, bias);
+  } else {
+    Loop Lb = l_for(g, l_i64(g, 0), l_i64(g, words / 4), "blk");
+    pack_block(g, v_row, v_kyoff, v_dseg, l_mul(g, Lb.v_i, l_i64(g, 16), "blk.off"), 4, bias);
+    l_next_rolled(g, &Lb);
+  }
+  for (int bw = 2; bw >= 1; bw /= 2)
+    if (words & bw) {
+      pack_block(g, v_row, v_kyoff, v_dseg, l_i64(g, off), bw, bias);
+      off += 4 * bw;
+    }
   NIT_ASSERT(off == R->segp);
   l_next(g, &Lk);
   l_next(g, &Lj);
