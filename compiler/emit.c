@@ -496,8 +496,11 @@ int emit_program(Model *m, const Options *opt) {
     }
     /* the objects go beside the output: creating the first checks that the
      * output's directory can be written, and the message names the output.
-     * One per code generation unit (units.c): --jobs, or the cores online. */
+     * One per code generation unit (units.c): --jobs, or the cores online
+     * up to UNITS_DEFAULT_MAX (each unit reads the whole module back, and
+     * the optimizer before them runs on one core anyway). */
     int nunits = opt->jobs ? opt->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (!opt->jobs && nunits > UNITS_DEFAULT_MAX) nunits = UNITS_DEFAULT_MAX;
     if (nunits < 1) nunits = 1;
     if (nunits > UNITS_MAX) nunits = UNITS_MAX;
     char objs[UNITS_MAX][4200];

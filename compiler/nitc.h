@@ -564,7 +564,8 @@ int emit_list_cpus(const Options *opt);
 
 /* ----------------------------------------------------------------- units.c */
 
-#define UNITS_MAX 16 /* code generation units (threads) at most */
+#define UNITS_MAX         16 /* code generation units (threads) at most */
+#define UNITS_DEFAULT_MAX 4  /* by default: the cores online, at most this many */
 
 /* Generate the optimized module's code as n objects (objs[u], in parallel,
  * tms[u] each thread's own target machine) that link together into what the
