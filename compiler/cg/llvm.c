@@ -94,11 +94,26 @@ static bool foreign(Cg *g, Val op, Val fn) {
   return false;
 }
 
+/* grow a to hold n + 1 elements of size sz (arena: the old copy stays) */
+static void *grow(void *a, unsigned n, unsigned *cap, size_t sz) {
+  if (n < *cap) return a;
+  *cap = *cap ? 2 * *cap : 16;
+  void *b = mem_alloc(*cap * sz);
+  if (n) memcpy(b, a, n * sz);
+  return b;
+}
+
 static void outline_end(Cg *g) {
   LLVMBuildRetVoid(g->b);
   Val f_tmp = g->f.fn;
+  /* the values that become parameters (used), and where each is used */
+  typedef struct Site {
+    Val in;
+    unsigned k, j; /* operand k of in is used[j] */
+  } Site;
   Val *used = NULL;
-  unsigned n = 0, cap = 0;
+  Site *sites = NULL;
+  unsigned n = 0, cap = 0, ns = 0, scap = 0;
   for (Blk b = LLVMGetFirstBasicBlock(f_tmp); b; b = LLVMGetNextBasicBlock(b))
     for (Val in = LLVMGetFirstInstruction(b); in; in = LLVMGetNextInstruction(in))
       for (int k = 0; k < LLVMGetNumOperands(in); k++) {
@@ -106,14 +121,12 @@ static void outline_end(Cg *g) {
         if (!foreign(g, op, f_tmp)) continue;
         unsigned j = 0;
         while (j < n && used[j] != op) j++;
-        if (j < n) continue;
-        if (n == cap) {
-          cap = cap ? 2 * cap : 16;
-          Val *grown = mem_alloc(cap * sizeof *grown);
-          if (n) memcpy(grown, used, n * sizeof *grown);
-          used = grown;
+        if (j == n) {
+          used = grow(used, n, &cap, sizeof *used);
+          used[n++] = op;
         }
-        used[n++] = op;
+        sites = grow(sites, ns, &scap, sizeof *sites);
+        sites[ns++] = (Site){in, (unsigned)k, j};
       }
   Ty *pt = mem_alloc((n ? n : 1) * sizeof *pt);
   for (unsigned j = 0; j < n; j++) pt[j] = LLVMTypeOf(used[j]);
@@ -138,15 +151,7 @@ static void outline_end(Cg *g) {
     const char *vn = LLVMGetValueName2(used[j], &len);
     LLVMSetValueName2(LLVMGetParam(f, j), vn, len);
   }
-  for (Blk b = LLVMGetFirstBasicBlock(f); b; b = LLVMGetNextBasicBlock(b))
-    for (Val in = LLVMGetFirstInstruction(b); in; in = LLVMGetNextInstruction(in))
-      for (int k = 0; k < LLVMGetNumOperands(in); k++) {
-        Val op = LLVMGetOperand(in, k);
-        if (!foreign(g, op, f)) continue;
-        unsigned j = 0;
-        while (used[j] != op) j++;
-        LLVMSetOperand(in, (unsigned)k, LLVMGetParam(f, j));
-      }
+  for (unsigned s = 0; s < ns; s++) LLVMSetOperand(sites[s].in, sites[s].k, LLVMGetParam(f, sites[s].j));
   LLVMDeleteFunction(f_tmp);
   g->f = g->glue;
   g->outlining = false;
