@@ -93,7 +93,6 @@ typedef struct Cg {
   Ty ft_mix, ft_key, ft_round, ft_bits, ft_sat8, ft_wview, ft_loss;
   Val f_maxabs32, f_maxabs64;
   Val f_roundb[9][2]; /* round8 of b-bit results from [b][wide] accumulators */
-  Val f_roundr[2];    /* round8 of 8-bit results clamped at 0 (a folded relu), [wide] */
   Ty ft_maxabs, ft_round8;
   Val f_uplan32, f_uplan64, f_uapply32, f_uapply64;
   Ty ft_uplan, ft_uapply;
@@ -240,8 +239,9 @@ void emit_bits(Cg *g);
 void emit_sat8(Cg *g);
 void emit_round(Cg *g);
 Val emit_maxabs(Cg *g, Ty t_acc, const char *name);
-/* round8: saturated to lim(bits) (relu: to 0..lim), int8 out */
-Val emit_round8(Cg *g, Ty t_acc, int bits, bool relu, const char *name);
+/* round8(acc, lo, hi, out, k, mode, key, base, floor): saturated to
+ * floor..lim(bits), int8 out; floor = -lim(bits), or 0 where a relu folds in */
+Val emit_round8(Cg *g, Ty t_acc, int bits, const char *name);
 void emit_round_fns(Cg *g);                                  /* f_roundb of the recipe's widths */
 int round_lim(int bits);                                      /* 2^(bits-1) - 1 */
 

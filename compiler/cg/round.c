@@ -191,12 +191,12 @@ Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_i
 /* lim(b) = 2^(b-1) - 1: the largest magnitude of a b-bit value. */
 int round_lim(int bits) { return (1 << (bits - 1)) - 1; }
 
-Val emit_round8(Cg *g, Ty t_acc, int bits, bool relu, const char *name) {
+Val emit_round8(Cg *g, Ty t_acc, int bits, const char *name) {
   int lim = round_lim(bits);
   Val f = l_begin_loop_fn(g, name, g->ft_round8);
   Val v_acc = l_param(g, 0, "acc"), v_lo = l_param(g, 1, "lo"), v_hi = l_param(g, 2, "hi");
   Val v_out = l_param(g, 3, "out"), v_k = l_param(g, 4, "k"), v_mode = l_param(g, 5, "mode");
-  Val v_key = l_param(g, 6, "key"), v_base = l_param(g, 7, "base");
+  Val v_key = l_param(g, 6, "key"), v_base = l_param(g, 7, "base"), v_floor = l_param(g, 8, "floor");
   Blk b_k0 = l_block(g, "k0"), b_kn = l_block(g, "kn"), b_done = l_block(g, "done");
   LLVMBuildCondBr(g->b, l_icmp(g, LLVMIntEQ, v_k, l_i32(g, 0), ""), b_k0, b_kn);
   /* k == 0: the value itself, saturated */
@@ -204,7 +204,7 @@ Val emit_round8(Cg *g, Ty t_acc, int bits, bool relu, const char *name) {
   Loop L0 = l_for(g, v_lo, v_hi, "j0");
   Val v_x0 = l_load(g, t_acc, v_acc, L0.v_i, "x");
   Val v_c = l_smax(g, l_smin(g, v_x0, LLVMConstInt(t_acc, (unsigned long long)lim, 1), ""),
-                   LLVMConstInt(t_acc, (unsigned long long)(relu ? 0 : -lim), 1), "");
+                   l_sext(g, v_floor, t_acc, "floor.acc"), "");
   l_store(g, g->t_i8, l_trunc(g, v_c, g->t_i8, "sat"), v_out, L0.v_i);
   l_next(g, &L0);
   LLVMBuildBr(g->b, b_done);
@@ -221,7 +221,7 @@ Val emit_round8(Cg *g, Ty t_acc, int bits, bool relu, const char *name) {
     Val v_x = l_load(g, t_acc, v_acc, L.v_i, "x");
     Val v_gi = md == NIT_ROUND_STOCHASTIC ? l_add(g, v_base, L.v_i, "gidx") : L.v_i;
     Val v_r = round_elem_sat(g, &R, md, v_x, v_key, v_gi, lim);
-    if (relu) v_r = l_smax(g, v_r, LLVMConstNull(g->t_i8), "relu");
+    v_r = l_smax(g, v_r, l_trunc(g, v_floor, g->t_i8, ""), "floored"); /* -lim: no change */
     l_store(g, g->t_i8, v_r, v_out, L.v_i);
     l_next(g, &L);
     LLVMBuildBr(g->b, b_done);
@@ -279,8 +279,9 @@ static void rq_round_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
                 rq_field(g, g->t_i32, RQ_K, "k"),
                 rq_field(g, g->t_i32, RQ_MODE, "mode"),
                 rq_field(g, g->t_i64, RQ_KEY, "key"),
-                rq_field(g, g->t_i64, RQ_BASE, "base")};
-  l_call(g, g->ft_round8, q->relu ? g->f_roundr[q->wide] : g->f_roundb[q->bits][q->wide], args, 8, "");
+                rq_field(g, g->t_i64, RQ_BASE, "base"),
+                l_i32(g, q->relu ? 0 : -round_lim(q->bits))};
+  l_call(g, g->ft_round8, g->f_roundb[q->bits][q->wide], args, 9, "");
 }
 
 /* The largest of the first v_used workers' rq slots (i64). */
@@ -299,7 +300,7 @@ static Val workers_max(Cg *g, Val v_used) {
 Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key, Val v_fused,
                   bool relu) {
   RqKind q = {wide, bits, relu};
-  NIT_ASSERT(bits >= 2 && bits <= 8 && g->f_roundb[bits][wide] && (!relu || (bits == 8 && g->f_roundr[wide])));
+  NIT_ASSERT(bits >= 2 && bits <= 8 && g->f_roundb[bits][wide] && (!relu || bits == 8));
   Val v_rq = rq_ptr(g);
   LLVMBuildStore(g->b, v_acc, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_ACC), ""));
   LLVMBuildStore(g->b, v_out, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_OUT), ""));
@@ -337,14 +338,8 @@ void emit_round_fns(Cg *g) {
       if (g->f_roundb[b][wide]) continue;
       char name[32];
       snprintf(name, sizeof name, "nit_round%d_%s", b, wide ? "i64" : "i32");
-      g->f_roundb[b][wide] = emit_round8(g, wide ? g->t_i64 : g->t_i32, b, false, name);
+      g->f_roundb[b][wide] = emit_round8(g, wide ? g->t_i64 : g->t_i32, b, name);
     }
-  for (int i = 0; i < g->m->nnodes; i++) { /* 8-bit rounding clamped at 0, where a relu folds in */
-    int wide = g->m->nodes[i].acc64_fwd;
-    if (g->p->relu_rq[i] && !g->f_roundr[wide])
-      g->f_roundr[wide] =
-          emit_round8(g, wide ? g->t_i64 : g->t_i32, 8, true, wide ? "nit_round8r_i64" : "nit_round8r_i32");
-  }
 }
 
 /* A GEMM body's running max |C| (gemm's fused epilogue) for requant_fused:
