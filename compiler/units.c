@@ -1,14 +1,14 @@
 /*
  * units.c: code generation in parallel units.
  *
- * LLVM's code generator takes most of a compile, and it runs on one core.
+ * LLVM's code generator takes about half of a compile, on one core.
  * Here the optimized module's functions are dealt into n units of about
  * equal size (the largest first, each to the unit with the fewest
  * instructions so far) and each unit is generated on a thread of its own,
  * into an object of its own. A unit is a copy of the whole module, read back
  * from bitcode into a context of its own (LLVM wants one context per thread),
- * in which the functions of the other units become declarations and every
- * global variable but in unit 0 a declaration. The machine code of a function
+ * in which the functions of the other units become declarations, and so do
+ * the global variables except in unit 0. The machine code of a function
  * does not depend on the unit it is generated in: code generation works one
  * function at a time, and the optimizer has already seen the whole module.
  *
