@@ -52,11 +52,14 @@ static int64_t to_log2_q24(int32_t a, int32_t exp) {
 static uint32_t exp2_hi[1 << EXP2_HI_BITS]; /* Q30, <= 2^30 */
 static pthread_once_t exp2_hi_once = PTHREAD_ONCE_INIT;
 
+/* r * 2^(-2^-(i+1)), rounded to Q30: the step for fraction bit i+1 */
+static int64_t exp2_step(int64_t r, int i) { return (r * EXP2_NEG[i] + (ONE_Q30 >> 1)) >> 30; }
+
 static void exp2_hi_build(void) {
   for (int b = 0; b < (1 << EXP2_HI_BITS); b++) {
     int64_t r = ONE_Q30;
     for (int i = 0; i < EXP2_HI_BITS; i++)
-      if (b & (1 << (EXP2_HI_BITS - 1 - i))) r = (r * EXP2_NEG[i] + (ONE_Q30 >> 1)) >> 30;
+      if (b & (1 << (EXP2_HI_BITS - 1 - i))) r = exp2_step(r, i);
     exp2_hi[b] = (uint32_t)r;
   }
 }
@@ -73,7 +76,7 @@ int64_t nitrt_exp2_neg_q30(int64_t d) {
   while (lo) { /* the highest set bit left first */
     int bit = 31 - __builtin_clz(lo);
     lo ^= 1u << bit;
-    r = (r * EXP2_NEG[NITRT_Q - 1 - bit] + (ONE_Q30 >> 1)) >> 30;
+    r = exp2_step(r, NITRT_Q - 1 - bit);
   }
   return (r + (((int64_t)1 << k) >> 1)) >> k;
 }

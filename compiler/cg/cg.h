@@ -112,8 +112,7 @@ typedef struct Cg {
   CgFn f;        /* the function being built */
   CgFn glue;     /* while one of its loops is outlined: the glue function */
   Blk b_glue;    /* and where its call goes */
-  bool outlining;
-  int nloops; /* loops outlined so far, for their names */
+  int nloops;    /* loops outlined so far, for their names */
 } Cg;
 
 /* ------------------------------------------------------------------ llvm.c */

@@ -70,10 +70,8 @@ Val l_call(Cg *g, Ty ft, Val f, Val *args, unsigned nargs, const char *name) {
  * of the glue function it used becomes a parameter (named as the value), its
  * blocks move into NAME.loopK, and the glue function calls that. */
 static void outline_begin(Cg *g) {
-  NIT_ASSERT(!g->outlining);
-  g->glue = g->f;
+  g->glue = g->f; /* the temporary function is no glue: outlines never nest */
   g->b_glue = LLVMGetInsertBlock(g->b);
-  g->outlining = true;
   l_begin_fn(g, "nit.outline", LLVMFunctionType(g->t_void, NULL, 0, 0), true);
   g->f.outline = true;
 }
@@ -154,7 +152,6 @@ static void outline_end(Cg *g) {
   for (unsigned s = 0; s < ns; s++) LLVMSetOperand(sites[s].in, sites[s].k, LLVMGetParam(f, sites[s].j));
   LLVMDeleteFunction(f_tmp);
   g->f = g->glue;
-  g->outlining = false;
   LLVMPositionBuilderAtEnd(g->b, g->b_glue);
   l_call(g, LLVMGlobalGetValueType(f), f, used, n, "");
 }
