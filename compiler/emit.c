@@ -453,8 +453,21 @@ int emit_program(Model *m, const Options *opt) {
   for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f))
     if (!LLVMIsDeclaration(f) && LLVMGetLinkage(f) == LLVMInternalLinkage)
       LLVMSetUnnamedAddress(f, LLVMGlobalUnnamedAddr);
-  char passes[48];
-  snprintf(passes, sizeof passes, "mergefunc,default<O%d>", opt->opt_level);
+  /* An executable's code is generated in units (units.c), one per --jobs,
+   * or per core online up to UNITS_DEFAULT_MAX (each unit reads the whole
+   * module back, and the optimizer's whole-module part runs on one core
+   * anyway). With several, the units also run the per-function part of the
+   * optimizer (passes.c). */
+  int nunits = 1;
+  if (opt->emit == EMIT_EXE) {
+    nunits = opt->jobs ? opt->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (!opt->jobs && nunits > UNITS_DEFAULT_MAX) nunits = UNITS_DEFAULT_MAX;
+    if (nunits < 1) nunits = 1;
+    if (nunits > UNITS_MAX) nunits = UNITS_MAX;
+  }
+  char passes[16384];
+  const char *unit_passes;
+  passes_module(ti->arch[0], opt->opt_level, nunits > 1, &unit_passes, passes, sizeof passes);
   LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
   LLVMErrorRef perr = LLVMRunPasses(mod, passes, tm, po);
   LLVMDisposePassBuilderOptions(po);
@@ -495,14 +508,7 @@ int emit_program(Model *m, const Options *opt) {
       goto done;
     }
     /* the objects go beside the output: creating the first checks that the
-     * output's directory can be written, and the message names the output.
-     * One per code generation unit (units.c): --jobs, or the cores online
-     * up to UNITS_DEFAULT_MAX (each unit reads the whole module back, and
-     * the optimizer before them runs on one core anyway). */
-    int nunits = opt->jobs ? opt->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (!opt->jobs && nunits > UNITS_DEFAULT_MAX) nunits = UNITS_DEFAULT_MAX;
-    if (nunits < 1) nunits = 1;
-    if (nunits > UNITS_MAX) nunits = UNITS_MAX;
+     * output's directory can be written, and the message names the output. */
     char objs[UNITS_MAX][4200];
     const char *objp[UNITS_MAX];
     for (int u = 0; u < nunits; u++) {
@@ -523,7 +529,7 @@ int emit_program(Model *m, const Options *opt) {
       LLVMTargetMachineRef tms[UNITS_MAX] = {tm};
       for (int u = 1; u < nunits; u++)
         if (!(tms[u] = make_machine(ti, &t, opt->opt_level, NULL))) nunits = u; /* reported; fewer units */
-      emitted = units_emit(mod, tms, nunits, objp, &err) == 0;
+      emitted = units_emit(mod, tms, nunits, objp, unit_passes, &err) == 0;
       for (int u = 1; u < nunits; u++) LLVMDisposeTargetMachine(tms[u]);
     }
     if (!emitted) {

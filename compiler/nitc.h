@@ -562,6 +562,15 @@ int emit_program(Model *m, const Options *opt);
  * stdout. Returns 0, or 1 after reporting an unknown target. */
 int emit_list_cpus(const Options *opt);
 
+/* ---------------------------------------------------------------- passes.c */
+
+/* The passes to run on the whole module at -O`level` for architecture
+ * `arch` (a triple's first part), written into buf: mergefunc and LLVM's
+ * default<On>. With `cut`, and where LLVM's pipeline has the cut, only its
+ * whole-module part, and *unit is what each code generation unit runs on its
+ * own functions afterwards (else NULL). */
+const char *passes_module(const char *arch, int level, bool cut, const char **unit, char *buf, size_t cap);
+
 /* ----------------------------------------------------------------- units.c */
 
 #define UNITS_MAX         16 /* code generation units (threads) at most */
@@ -569,12 +578,14 @@ int emit_list_cpus(const Options *opt);
 
 /* Generate the optimized module's code as n objects (objs[u], in parallel,
  * tms[u] each thread's own target machine) that link together into what the
- * module alone would give. Promotes the module's internal symbols to hidden
- * "nitc."-prefixed ones. Returns 0, or -1 with *err (malloc'd) saying why. */
+ * module alone would give; each unit first runs the passes `passes` (NULL:
+ * none) on its own functions. Promotes the module's internal symbols to
+ * hidden "nitc."-prefixed ones. Returns 0, or -1 with *err (malloc'd) saying
+ * why. */
 struct LLVMOpaqueModule;
 struct LLVMOpaqueTargetMachine;
 int units_emit(struct LLVMOpaqueModule *mod, struct LLVMOpaqueTargetMachine **tms, int n, const char *const *objs,
-               char **err);
+               const char *passes, char **err);
 
 /* ------------------------------------------------------------------ plot.c */
 

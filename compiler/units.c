@@ -8,9 +8,12 @@
  * into an object of its own. A unit is a copy of the whole module, read back
  * from bitcode into a context of its own (LLVM wants one context per thread),
  * in which the functions of the other units become declarations, and so do
- * the global variables except in unit 0. The machine code of a function
- * does not depend on the unit it is generated in: code generation works one
- * function at a time, and the optimizer has already seen the whole module.
+ * the global variables except in unit 0. A unit first runs the
+ * per-function part of the optimizer on its own functions (passes.c), then
+ * generates their code. Both work one function at a time, after the
+ * whole-module passes, so a function's code does not depend on which unit
+ * it lands in, up to the order of registers and instructions (a unit
+ * declares LLVM's intrinsics in its own order).
  *
  * For the units' objects to link, every internal function and global variable
  * becomes external with hidden visibility (resolved inside the executable,
@@ -27,6 +30,7 @@
 #include <llvm-c/BitWriter.h>
 #include <llvm-c/Core.h>
 #include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
 
 #include "nitc.h"
 
@@ -41,6 +45,7 @@ typedef struct Unit {
   size_t nbits;
   LLVMModuleRef mod;        /* unit 0: the module itself; others read bits */
   LLVMTargetMachineRef tm;  /* this unit's own */
+  const char *passes;       /* run on the unit first (passes.c), or NULL */
   const char *obj;          /* where its object goes */
   char *err;                /* NULL, or why it failed (malloc'd) */
 } Unit;
@@ -158,6 +163,17 @@ static void *run_unit(void *arg) {
     u->err = message("code generation unit", "a symbol name or attribute list is too long");
     goto out;
   }
+  if (u->passes) {
+    LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+    LLVMErrorRef perr = LLVMRunPasses(m, u->passes, u->tm, po);
+    LLVMDisposePassBuilderOptions(po);
+    if (perr) {
+      char *msg = LLVMGetErrorMessage(perr);
+      u->err = message("optimizing a code generation unit", msg);
+      LLVMDisposeErrorMessage(msg);
+      goto out;
+    }
+  }
   if (LLVMTargetMachineEmitToFile(u->tm, m, (char *)u->obj, LLVMObjectFile, &why)) {
     u->err = message(u->obj, why);
     LLVMDisposeMessage(why);
@@ -191,7 +207,8 @@ static int by_size(const void *x, const void *y) {
   return a->index - b->index;
 }
 
-int units_emit(LLVMModuleRef mod, LLVMTargetMachineRef *tms, int n, const char *const *objs, char **err) {
+int units_emit(LLVMModuleRef mod, LLVMTargetMachineRef *tms, int n, const char *const *objs, const char *passes,
+               char **err) {
   *err = NULL;
   int unnamed = 0, nfns = 0;
   for (Val f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f))
@@ -222,7 +239,7 @@ int units_emit(LLVMModuleRef mod, LLVMTargetMachineRef *tms, int n, const char *
   pthread_t *tids = mem_alloc((size_t)n * sizeof *tids);
   bool *started = mem_alloc((size_t)n * sizeof *started);
   for (int u = 0; u < n; u++)
-    units[u] = (Unit){u, owner, nfns, LLVMGetBufferStart(bc), LLVMGetBufferSize(bc), u ? NULL : mod, tms[u], objs[u], NULL};
+    units[u] = (Unit){u, owner, nfns, LLVMGetBufferStart(bc), LLVMGetBufferSize(bc), u ? NULL : mod, tms[u], passes, objs[u], NULL};
   for (int u = 1; u < n; u++) started[u] = pthread_create(&tids[u], NULL, run_unit, &units[u]) == 0;
   run_unit(&units[0]);
   for (int u = 1; u < n; u++) {
