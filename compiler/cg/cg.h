@@ -8,6 +8,7 @@
  *   ctx.c      the NitCtx fields and slab pointers a kernel works with; where
  *              each error goes
  *   par.c      outlined loop bodies run on the runtime's workers (par_for)
+ *   fold.c     bodies that differ only in slab offsets, made one
  *   round.c    the generator, R(x, k), requantization, exponent alignment,
  *              the error quantizers (unified's through the runtime's kernel)
  *   update.c   the weight update and wide-weight views
@@ -76,6 +77,14 @@ typedef struct CgFn {
 #define CTX_IDXA(k, t, n, l) CTX_##n,
 enum { NIT_CTX_FIELDS(CTX_IDX, CTX_IDXA) CTX_NFIELDS };
 
+/* A parallel body, and the placeholder of its table of slab offsets that
+ * its callers store into the environment (par.c; fold.c decides it). */
+typedef struct Body {
+  Val fn;     /* NAME.body */
+  Val consts; /* NAME.consts: a private constant global */
+  struct Body *next;
+} Body;
+
 /* Module state: fixed while one module is built. */
 typedef struct Cg {
   LLVMContextRef ctx;
@@ -85,7 +94,7 @@ typedef struct Cg {
   Plan *p;
   Ty t_i1, t_i8, t_i16, t_i32, t_i64, t_ptr, t_void;
   Ty t_ctx;                   /* NitCtx (abi.c) */
-  Ty t_env, ft_body, ft_pfor; /* par_for: {ctx, x, y}, body(env, lo, hi, worker) */
+  Ty t_env, ft_body, ft_pfor; /* par_for: {ctx, x, y, consts}, body(env, lo, hi, worker) */
   Ty ft_node;                 /* a layer's forward or backward: void (ctx, x, y) */
   /* the shared helpers, emitted once per module (step.c: emit_helpers) */
   Val f_mix, f_key, f_round, f_bits, f_sat8;
@@ -113,6 +122,8 @@ typedef struct Cg {
   CgFn glue;     /* while one of its loops is outlined: the glue function */
   Blk b_glue;    /* and where its call goes */
   int nloops;    /* loops outlined so far, for their names */
+  Body *bodies;  /* every par_for body, in creation order */
+  Body **bodies_end;
 } Cg;
 
 /* ------------------------------------------------------------------ llvm.c */
@@ -220,6 +231,13 @@ typedef struct KArgs {
 typedef void (*BodyFn)(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_worker);
 /* Run fn's body over [0, count) on at most maxw workers; returns how many ran. */
 Val par_for(Cg *g, const char *name, Val v_count, int maxw, BodyFn fn, const void *u);
+
+/* ------------------------------------------------------------------ fold.c */
+
+/* Once the module is built: each group of bodies that differ only in the
+ * indices of single-index GEPs becomes its first body, reading those from
+ * env.consts; every body's NAME.consts becomes its table, or null. */
+void fold_bodies(Cg *g);
 
 /* ----------------------------------------------------------------- round.c */
 

@@ -3,9 +3,10 @@
  *
  * The body is outlined into an internal function
  *   void NAME.body(env, i64 lo, i64 hi, i32 worker)
- * with env = {ctx, x, y}; it reloads what it needs from the NitCtx, so the
- * emitter callback builds it exactly as it would inline (act_ptr, err_ptr,
- * w8_ptr... all work). The caller asks ctx->parallel_for to split [0, count)
+ * with env = {ctx, x, y, consts}; it reloads what it needs from the NitCtx, so
+ * the emitter callback builds it exactly as it would inline (act_ptr, err_ptr,
+ * w8_ptr... all work). consts is the body's table of slab offsets where
+ * fold.c makes one function of several bodies, else null. The caller asks ctx->parallel_for to split [0, count)
  * into contiguous chunks, one per worker (worker < maxw, each worker index at
  * most once) and gets back how many workers ran; with no parallel_for (tests,
  * the diff harness) it calls the body once itself: worker 0, the whole range.
@@ -40,6 +41,17 @@ Val par_for(Cg *g, const char *name, Val v_count, int maxw, BodyFn fn, const voi
   LLVMBuildStore(g->b, g->f.v_x, LLVMBuildStructGEP2(g->b, g->t_env, var_env, 1, ""));
   LLVMBuildStore(g->b, g->f.v_y ? g->f.v_y : LLVMConstNull(g->t_ptr),
                  LLVMBuildStructGEP2(g->b, g->t_env, var_env, 2, ""));
+  /* the body's table of slab offsets, if fold.c makes it one of several */
+  snprintf(buf, sizeof buf, "%s.consts", name);
+  Ty t_none = LLVMArrayType2(g->t_i64, 0);
+  Body *bd = mem_alloc(sizeof *bd);
+  *bd = (Body){f, LLVMAddGlobal(g->mod, t_none, buf), NULL};
+  LLVMSetInitializer(bd->consts, LLVMConstNull(t_none));
+  LLVMSetGlobalConstant(bd->consts, 1);
+  LLVMSetLinkage(bd->consts, LLVMPrivateLinkage);
+  *g->bodies_end = bd;
+  g->bodies_end = &bd->next;
+  LLVMBuildStore(g->b, bd->consts, LLVMBuildStructGEP2(g->b, g->t_env, var_env, 3, ""));
   Val v_pf =
       LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildStructGEP2(g->b, g->t_ctx, g->f.v_ctx, CTX_parallel_for, ""), "pfor");
   Val var_used = l_var(g, g->t_i32, "used.var", l_i32(g, 1));
