@@ -16,6 +16,8 @@
 #   codegen_gemm      the GEMM kernel alone vs a plain loop, every kernel, odd
 #                     shapes (tests/codegen/gemm_check.sh)
 #   codegen_examples  every example compiles to an executable
+#   codegen_fold      bodies of one shape fold into one, of different shapes
+#                     do not (tests/codegen/fold.sh)
 #   codegen_ranks     data parallelism: N ranks as threads with in-process
 #                     collectives give one process's bytes (ranks.c)
 set(CG_DIR ${CMAKE_CURRENT_LIST_DIR}/codegen)
@@ -116,6 +118,11 @@ add_test(NAME codegen_nofloat
   COMMAND ${CG_DIR}/nofloat.sh ${PROJECT_BINARY_DIR}/compiler/nitc ${PROJECT_SOURCE_DIR}/examples
           ${PROJECT_BINARY_DIR}/tests/nofloat)
 set_tests_properties(codegen_nofloat PROPERTIES TIMEOUT 600)
+
+add_test(NAME codegen_fold
+  COMMAND ${CG_DIR}/fold.sh ${PROJECT_BINARY_DIR}/compiler/nitc ${PROJECT_SOURCE_DIR}/examples
+          ${PROJECT_BINARY_DIR}/tests/fold)
+set_tests_properties(codegen_fold PROPERTIES TIMEOUT 300)
 
 # One value with 200 consumers and a chain of 100 adds, against the reference
 # (tests/codegen/fanout.sh).
