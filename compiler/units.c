@@ -239,7 +239,9 @@ int units_emit(LLVMModuleRef mod, LLVMTargetMachineRef *tms, int n, const char *
   pthread_t *tids = mem_alloc((size_t)n * sizeof *tids);
   bool *started = mem_alloc((size_t)n * sizeof *started);
   for (int u = 0; u < n; u++)
-    units[u] = (Unit){u, owner, nfns, LLVMGetBufferStart(bc), LLVMGetBufferSize(bc), u ? NULL : mod, tms[u], passes, objs[u], NULL};
+    units[u] = (Unit){.index = u, .owner = owner, .nfns = nfns, .bits = LLVMGetBufferStart(bc),
+                      .nbits = LLVMGetBufferSize(bc), .mod = u ? NULL : mod, .tm = tms[u], .passes = passes,
+                      .obj = objs[u]};
   for (int u = 1; u < n; u++) started[u] = pthread_create(&tids[u], NULL, run_unit, &units[u]) == 0;
   run_unit(&units[0]);
   for (int u = 1; u < n; u++) {

@@ -77,6 +77,9 @@ typedef struct CgFn {
 #define CTX_IDXA(k, t, n, l) CTX_##n,
 enum { NIT_CTX_FIELDS(CTX_IDX, CTX_IDXA) CTX_NFIELDS };
 
+/* The fields of a parallel body's environment (par.c; fold.c reads consts). */
+enum { ENV_CTX, ENV_X, ENV_Y, ENV_CONSTS, ENV_NFIELDS };
+
 /* A parallel body, and the placeholder of its table of slab offsets that
  * its callers store into the environment (par.c; fold.c decides it). */
 typedef struct Body {

@@ -31,12 +31,12 @@
  * each value to its number. */
 typedef struct Index {
   Val fn;
-  Val *insts;          /* (ninsts) in block order */
+  Val *insts; /* (ninsts) in block order */
   int ninsts, nblocks;
-  uint64_t sig;        /* of the opcodes' sequence: a quick first filter */
-  Val *keys;           /* (cap) open addressing: instruction or block as value */
-  int *nums;           /* (cap) its number; blocks after the instructions */
-  size_t cap;          /* power of two, at least twice the entries */
+  uint64_t sig; /* of the opcodes' sequence: a quick first filter */
+  Val *keys;    /* (cap) open addressing: instruction or block as value */
+  int *nums;    /* (cap) its number; blocks after the instructions */
+  size_t cap;   /* power of two, at least twice the entries */
 } Index;
 
 static size_t slot(const Index *x, Val v) {
@@ -111,23 +111,40 @@ static bool same_operand(const Index *x, const Index *y, Val a, Val b, unsigned 
 static bool same_kind(const Index *x, const Index *y, Val a, Val b) {
   LLVMOpcode op = LLVMGetInstructionOpcode(a);
   switch (op) {
-  case LLVMRet: case LLVMBr: case LLVMSwitch: case LLVMUnreachable: case LLVMSelect: case LLVMFreeze:
-  case LLVMTrunc: case LLVMSExt: case LLVMPtrToInt: case LLVMIntToPtr: case LLVMBitCast:
-  case LLVMExtractElement: case LLVMInsertElement: case LLVMAnd: case LLVMXor:
-    return true;
+  case LLVMRet:
+  case LLVMBr:
+  case LLVMSwitch:
+  case LLVMUnreachable:
+  case LLVMSelect:
+  case LLVMFreeze:
+  case LLVMTrunc:
+  case LLVMSExt:
+  case LLVMPtrToInt:
+  case LLVMIntToPtr:
+  case LLVMBitCast:
+  case LLVMExtractElement:
+  case LLVMInsertElement:
+  case LLVMAnd:
+  case LLVMXor: return true;
   case LLVMZExt: return LLVMGetNNeg(a) == LLVMGetNNeg(b);
   case LLVMOr: return LLVMGetIsDisjoint(a) == LLVMGetIsDisjoint(b);
-  case LLVMAdd: case LLVMSub: case LLVMMul: case LLVMShl:
-    return LLVMGetNUW(a) == LLVMGetNUW(b) && LLVMGetNSW(a) == LLVMGetNSW(b);
-  case LLVMUDiv: case LLVMSDiv: case LLVMLShr: case LLVMAShr:
-    return LLVMGetExact(a) == LLVMGetExact(b);
-  case LLVMURem: case LLVMSRem: return true;
+  case LLVMAdd:
+  case LLVMSub:
+  case LLVMMul:
+  case LLVMShl: return LLVMGetNUW(a) == LLVMGetNUW(b) && LLVMGetNSW(a) == LLVMGetNSW(b);
+  case LLVMUDiv:
+  case LLVMSDiv:
+  case LLVMLShr:
+  case LLVMAShr: return LLVMGetExact(a) == LLVMGetExact(b);
+  case LLVMURem:
+  case LLVMSRem: return true;
   case LLVMICmp: return LLVMGetICmpPredicate(a) == LLVMGetICmpPredicate(b);
   case LLVMGetElementPtr:
     return LLVMGetGEPSourceElementType(a) == LLVMGetGEPSourceElementType(b) && LLVMIsInBounds(a) == LLVMIsInBounds(b);
-  case LLVMAlloca: return LLVMGetAllocatedType(a) == LLVMGetAllocatedType(b) && LLVMGetAlignment(a) == LLVMGetAlignment(b);
-  case LLVMLoad: case LLVMStore:
-    return LLVMGetAlignment(a) == LLVMGetAlignment(b) && LLVMGetVolatile(a) == LLVMGetVolatile(b);
+  case LLVMAlloca:
+    return LLVMGetAllocatedType(a) == LLVMGetAllocatedType(b) && LLVMGetAlignment(a) == LLVMGetAlignment(b);
+  case LLVMLoad:
+  case LLVMStore: return LLVMGetAlignment(a) == LLVMGetAlignment(b) && LLVMGetVolatile(a) == LLVMGetVolatile(b);
   case LLVMCall: return LLVMGetCalledFunctionType(a) == LLVMGetCalledFunctionType(b);
   case LLVMPHI:
     if (LLVMCountIncoming(a) != LLVMCountIncoming(b)) return false;
@@ -141,7 +158,8 @@ static bool same_kind(const Index *x, const Index *y, Val a, Val b) {
     for (unsigned i = 0; i < LLVMGetNumMaskElements(a); i++)
       if (LLVMGetMaskValue(a, i) != LLVMGetMaskValue(b, i)) return false;
     return true;
-  case LLVMExtractValue: case LLVMInsertValue:
+  case LLVMExtractValue:
+  case LLVMInsertValue:
     if (LLVMGetNumIndices(a) != LLVMGetNumIndices(b)) return false;
     return memcmp(LLVMGetIndices(a), LLVMGetIndices(b), LLVMGetNumIndices(a) * sizeof(unsigned)) == 0;
   default: return false; /* nothing the kernels emit: never folded */
@@ -193,7 +211,7 @@ static void read_table(Cg *g, const Index *x, const bool *vary) {
   Val v_first = LLVMGetFirstInstruction(LLVMGetEntryBasicBlock(x->fn));
   LLVMPositionBuilderBefore(g->b, v_first);
   Val v_env = LLVMGetParam(x->fn, 0);
-  Val v_tab = LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildStructGEP2(g->b, g->t_env, v_env, 3, ""), "consts");
+  Val v_tab = LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildStructGEP2(g->b, g->t_env, v_env, ENV_CONSTS, ""), "consts");
   unsigned kind = LLVMGetMDKindIDInContext(g->ctx, "invariant.load", 14);
   Val v_md = LLVMMetadataAsValue(g->ctx, LLVMMDNodeInContext2(g->ctx, NULL, 0));
   int j = 0;

@@ -27,9 +27,9 @@ Val par_for(Cg *g, const char *name, Val v_count, int maxw, BodyFn fn, const voi
   Val f = l_begin_loop_fn(g, buf, g->ft_body);
   Val v_env = l_param(g, 0, "env");
   Val v_lo = l_param(g, 1, "lo"), v_hi = l_param(g, 2, "hi"), v_wk = l_param(g, 3, "worker");
-  g->f.v_ctx = LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildStructGEP2(g->b, g->t_env, v_env, 0, ""), "ctx");
-  g->f.v_x = LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildStructGEP2(g->b, g->t_env, v_env, 1, ""), "x");
-  g->f.v_y = LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildStructGEP2(g->b, g->t_env, v_env, 2, ""), "y");
+  g->f.v_ctx = LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildStructGEP2(g->b, g->t_env, v_env, ENV_CTX, ""), "ctx");
+  g->f.v_x = LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildStructGEP2(g->b, g->t_env, v_env, ENV_X, ""), "x");
+  g->f.v_y = LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildStructGEP2(g->b, g->t_env, v_env, ENV_Y, ""), "y");
   load_ctx_fields(g);
   fn(g, u, v_lo, v_hi, v_wk);
   LLVMBuildRetVoid(g->b);
@@ -37,10 +37,10 @@ Val par_for(Cg *g, const char *name, Val v_count, int maxw, BodyFn fn, const voi
   LLVMPositionBuilderAtEnd(g->b, b_cur);
 
   Val var_env = l_var(g, g->t_env, "env", NULL);
-  LLVMBuildStore(g->b, g->f.v_ctx, LLVMBuildStructGEP2(g->b, g->t_env, var_env, 0, ""));
-  LLVMBuildStore(g->b, g->f.v_x, LLVMBuildStructGEP2(g->b, g->t_env, var_env, 1, ""));
+  LLVMBuildStore(g->b, g->f.v_ctx, LLVMBuildStructGEP2(g->b, g->t_env, var_env, ENV_CTX, ""));
+  LLVMBuildStore(g->b, g->f.v_x, LLVMBuildStructGEP2(g->b, g->t_env, var_env, ENV_X, ""));
   LLVMBuildStore(g->b, g->f.v_y ? g->f.v_y : LLVMConstNull(g->t_ptr),
-                 LLVMBuildStructGEP2(g->b, g->t_env, var_env, 2, ""));
+                 LLVMBuildStructGEP2(g->b, g->t_env, var_env, ENV_Y, ""));
   /* the body's table of slab offsets, if fold.c makes it one of several */
   snprintf(buf, sizeof buf, "%s.consts", name);
   Ty t_none = LLVMArrayType2(g->t_i64, 0);
@@ -51,7 +51,7 @@ Val par_for(Cg *g, const char *name, Val v_count, int maxw, BodyFn fn, const voi
   LLVMSetLinkage(bd->consts, LLVMPrivateLinkage);
   *g->bodies_end = bd;
   g->bodies_end = &bd->next;
-  LLVMBuildStore(g->b, bd->consts, LLVMBuildStructGEP2(g->b, g->t_env, var_env, 3, ""));
+  LLVMBuildStore(g->b, bd->consts, LLVMBuildStructGEP2(g->b, g->t_env, var_env, ENV_CONSTS, ""));
   Val v_pf =
       LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildStructGEP2(g->b, g->t_ctx, g->f.v_ctx, CTX_parallel_for, ""), "pfor");
   Val var_used = l_var(g, g->t_i32, "used.var", l_i32(g, 1));

@@ -325,8 +325,8 @@ LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t
   g->p = p;
   begin_module(g, ctx, m->name, t);
   abi_types(g);
-  Ty ef[] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};
-  g->t_env = LLVMStructTypeInContext(ctx, ef, 4, 0);
+  Ty ef[ENV_NFIELDS] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};
+  g->t_env = LLVMStructTypeInContext(ctx, ef, ENV_NFIELDS, 0);
   g->bodies_end = &g->bodies;
   Ty bf[] = {g->t_ptr, g->t_i64, g->t_i64, g->t_i32};
   g->ft_body = LLVMFunctionType(g->t_void, bf, 4, 0);
