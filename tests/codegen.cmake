@@ -18,6 +18,9 @@
 #   codegen_examples  every example compiles to an executable
 #   codegen_fold      bodies of one shape fold into one, of different shapes
 #                     do not (tests/codegen/fold.sh)
+#   codegen_pipeline_cut  LLVM's default pipeline was cut for every target
+#                     and level (cmake/pipelines.cmake), so the units run the
+#                     optimizer's per-function part in parallel
 #   codegen_ranks     data parallelism: N ranks as threads with in-process
 #                     collectives give one process's bytes (ranks.c)
 set(CG_DIR ${CMAKE_CURRENT_LIST_DIR}/codegen)
@@ -123,6 +126,10 @@ add_test(NAME codegen_fold
   COMMAND ${CG_DIR}/fold.sh ${PROJECT_BINARY_DIR}/compiler/nitc ${PROJECT_SOURCE_DIR}/examples
           ${PROJECT_BINARY_DIR}/tests/fold)
 set_tests_properties(codegen_fold PROPERTIES TIMEOUT 300)
+
+add_test(NAME codegen_pipeline_cut
+  COMMAND ${CMAKE_COMMAND} -DINC=${PROJECT_BINARY_DIR}/compiler/pipelines.inc
+          -P ${CG_DIR}/pipeline_cut.cmake)
 
 # One value with 200 consumers and a chain of 100 adds, against the reference
 # (tests/codegen/fanout.sh).
