@@ -6,9 +6,10 @@
  * with env = {ctx, x, y, consts}; it reloads what it needs from the NitCtx, so
  * the emitter callback builds it exactly as it would inline (act_ptr, err_ptr,
  * w8_ptr... all work). consts is the body's table of slab offsets where
- * fold.c makes one function of several bodies, else null. The caller asks ctx->parallel_for to split [0, count)
- * into contiguous chunks, one per worker (worker < maxw, each worker index at
- * most once) and gets back how many workers ran; with no parallel_for (tests,
+ * fold.c makes one function of several bodies, else null. The caller asks
+ * ctx->parallel_for to split [0, count) into contiguous chunks, one per
+ * worker (worker < maxw, each worker index at most once) and gets back how
+ * many workers ran; with no parallel_for (tests,
  * the diff harness) it calls the body once itself: worker 0, the whole range.
  * Each chunk writes disjoint outputs, or its own per-worker scratch that the
  * caller then combines; nothing depends on how the range was split.
