@@ -9,8 +9,8 @@
  * fold.c makes one function of several bodies, else null. The caller asks
  * ctx->parallel_for to split [0, count) into contiguous chunks, one per
  * worker (worker < maxw, each worker index at most once) and gets back how
- * many workers ran; with no parallel_for (tests,
- * the diff harness) it calls the body once itself: worker 0, the whole range.
+ * many workers ran; with no parallel_for (tests, the diff harness) it calls
+ * the body once itself: worker 0, the whole range.
  * Each chunk writes disjoint outputs, or its own per-worker scratch that the
  * caller then combines; nothing depends on how the range was split.
  */
