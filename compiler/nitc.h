@@ -576,10 +576,10 @@ const char *passes_module(const char *arch, int level, bool cut, const char **un
 #define UNITS_MAX         16 /* code generation units (threads) at most */
 #define UNITS_DEFAULT_MAX 4  /* by default: the cores online, at most this many */
 
-/* Generate the optimized module's code as n objects (objs[u], in parallel,
- * tms[u] each thread's own target machine) that link together into what the
- * module alone would give; each unit first runs the passes `passes` (NULL:
- * none) on its own functions. Promotes the module's internal symbols to
+/* Generate the module's code (its whole-module passes run) as n objects
+ * (objs[u], in parallel, tms[u] each thread's own target machine) that link
+ * together into what the module alone would give; each unit first runs the
+ * passes `passes` (NULL: none) on its own functions. Promotes the module's internal symbols to
  * hidden "nitc."-prefixed ones. Returns 0, or -1 with *err (malloc'd) saying
  * why. */
 struct LLVMOpaqueModule;

@@ -2,10 +2,10 @@
  * units.c: code generation in parallel units.
  *
  * LLVM's code generator takes about half of a compile, on one core.
- * Here the optimized module's functions are dealt into n units of about
- * equal size (the largest first, each to the unit with the fewest
- * instructions so far) and each unit is generated on a thread of its own,
- * into an object of its own. A unit is a copy of the whole module, read back
+ * Here the module's functions, after the optimizer's whole-module part,
+ * are dealt into n units of about equal size (the largest first, each to
+ * the unit with the fewest instructions so far) and each unit is generated
+ * on a thread of its own, into an object of its own. A unit is a copy of the whole module, read back
  * from bitcode into a context of its own (LLVM wants one context per thread),
  * in which the functions of the other units become declarations, and so do
  * the global variables except in unit 0. A unit first runs the
