@@ -339,6 +339,8 @@ typedef struct Plan {
   int *nconsumers;     /* (nnodes) how many nodes read node i's output */
   Buf *wview;          /* (nnodes) int8 view of wide weights (weight_bits > 8) */
   Buf acc;             /* int64-capable accumulator scratch, largest layer */
+  int64_t *acc_at;     /* (nnodes) where in acc node i's forward and backward
+                          * put their accumulators: centred, see plan.c */
   Buf acc2;            /* second accumulator (fan-out error sums) */
   Buf grad;            /* int64-capable weight-gradient scratch, largest tensor */
   Buf pack;            /* repacked operands of one layer's GEMMs (weight

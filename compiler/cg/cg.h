@@ -99,6 +99,8 @@ typedef struct Cg {
   Ty t_ctx;                   /* NitCtx (abi.c) */
   Ty t_env, ft_body, ft_pfor; /* par_for: {ctx, x, y, consts}, body(env, lo, hi, worker) */
   Ty ft_node;                 /* a layer's forward or backward: void (ctx, x, y) */
+  int64_t acc_at;             /* acc_ptr's offset in acc: the plan's acc_at of the
+                               * node being emitted, 0 outside the layers */
   /* the shared helpers, emitted once per module (step.c: emit_helpers) */
   Val f_mix, f_key, f_round, f_bits, f_sat8;
   Val f_wview, f_loss;

@@ -67,7 +67,7 @@ Val v_key_for(Cg *g, uint32_t tid, const char *name) {
   return l_call(g, g->ft_key, g->f_key, args, 3, name);
 }
 
-Val acc_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->acc.off, "acc"); }
+Val acc_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->acc.off + g->acc_at, "acc"); }
 Val acc2_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->acc2.off, "acc2"); }
 Val grad_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->grad.off, "grad"); }
 

@@ -109,13 +109,15 @@ static int64_t exp2_neg_def(int64_t d, const int64_t *f) {
   return (r + ((1ll << k) >> 1)) >> k;
 }
 
+/* the factors round(2^(-2^-(i+1)) * 2^30), restated from fixed.c */
+static const int64_t EXP2_F[24] = {
+    759250125,  902905651,  984625594,  1028218693, 1050733751, 1062175491, 1067942999, 1070838486,
+    1072289173, 1073015252, 1073378477, 1073560135, 1073650976, 1073696399, 1073719111, 1073730468,
+    1073736146, 1073738985, 1073740404, 1073741114, 1073741469, 1073741647, 1073741735, 1073741780,
+};
+
 START_TEST(exp2_every_fraction) {
-  /* the factors round(2^(-2^-(i+1)) * 2^30), restated from fixed.c */
-  static const int64_t f[24] = {
-      759250125,  902905651,  984625594,  1028218693, 1050733751, 1062175491, 1067942999, 1070838486,
-      1072289173, 1073015252, 1073378477, 1073560135, 1073650976, 1073696399, 1073719111, 1073730468,
-      1073736146, 1073738985, 1073740404, 1073741114, 1073741469, 1073741647, 1073741735, 1073741780,
-  };
+  const int64_t *f = EXP2_F;
   /* every fraction with integer part 0, then a spread of integer parts */
   for (int64_t d = 0; d < (1ll << 24); d++)
     if (nitrt_exp2_neg_q30(d) != exp2_neg_def(d, f))
@@ -129,6 +131,61 @@ START_TEST(exp2_every_fraction) {
   }
   ck_assert_int_eq(nitrt_exp2_neg_q30(0), 1ll << 30);
   ck_assert_int_eq(nitrt_exp2_neg_q30(1ll << 24), 1ll << 29);
+}
+END_TEST
+
+/* The cross-entropy by its definition (fixed.c's opening comment), each
+ * step the plain way: t_j rounded half away from zero with branches, 2^-d
+ * by exp2_neg_def, log2 by squaring with a branch per bit. The runtime's
+ * branch-free version must give the same Q24 value, not a close one: the
+ * loss is saved in checkpoints and compared on resume. */
+static int64_t t_def(int32_t a, int32_t exp) {
+  if (exp > 26) exp = 26;
+  int64_t p = (int64_t)a * 1549082005ll; /* log2(e), Q30 */
+  int32_t sh = exp + 24 - 30;
+  if (sh >= 0) return p * ((int64_t)1 << sh);
+  if (sh <= -62) return 0;
+  int64_t mag = p < 0 ? -p : p;
+  mag = (mag + ((int64_t)1 << (-sh - 1))) >> -sh;
+  return p < 0 ? -mag : mag;
+}
+
+static int64_t xent_def(const int8_t *z, int classes, int exp, int y, const int64_t *f) {
+  int64_t m = t_def(z[0], exp);
+  for (int j = 1; j < classes; j++)
+    if (t_def(z[j], exp) > m) m = t_def(z[j], exp);
+  uint64_t s = 0;
+  for (int j = 0; j < classes; j++) s += (uint64_t)exp2_neg_def(m - t_def(z[j], exp), f);
+  int bl = 0; /* log2(s / 2^30) in Q24 */
+  for (uint64_t t = s; t; t >>= 1) bl++;
+  int e = bl - 31;
+  uint64_t x = s >> e;
+  int64_t l = (int64_t)e << 24;
+  for (int i = 1; i <= 24; i++) {
+    x = (x * x) >> 30;
+    if (x >= (2ull << 30)) {
+      x >>= 1;
+      l |= (int64_t)1 << (24 - i);
+    }
+  }
+  int64_t v = m - t_def(z[y], exp) + l, c = 744261118ll; /* ln 2, Q30 */
+  return (v >> 30) * c + (((v & ((1ll << 30) - 1)) * c + (1ll << 29)) >> 30);
+}
+
+START_TEST(xent_matches_definition) {
+  int8_t z[40];
+  uint64_t x = 99;
+  for (int n = 0; n < 100000; n++) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    int classes = 2 + (int)(x >> 59) % 38, exp = -40 + (int)((x >> 40) % 67), y = (int)((x >> 20) % (uint64_t)classes);
+    for (int j = 0; j < classes; j++) {
+      x = x * 6364136223846793005ull + 1442695040888963407ull;
+      z[j] = (int8_t)(x >> 56);
+    }
+    int64_t got = nitrt_xent_q24(z, classes, exp, y), want = xent_def(z, classes, exp, y, EXP2_F);
+    if (got != want) ck_abort_msg("xent case %d (classes %d, exp %d): %lld, want %lld", n, classes, exp, (long long)got,
+                                  (long long)want);
+  }
 }
 END_TEST
 
@@ -1099,6 +1156,7 @@ static Suite *suite(void) {
   tcase_add_test(t, loss_known_values);
   tcase_add_test(t, loss_is_nonnegative_and_ordered);
   tcase_add_test(t, exp2_every_fraction);
+  tcase_add_test(t, xent_matches_definition);
   tcase_add_test(t, softmax_percent);
   tcase_add_test(t, argmax_first_wins);
   tcase_add_test(t, integer_formatting);
