@@ -294,8 +294,10 @@ Plan *plan_build(Model *m) {
   }
   for (int a = 1; a < n; a++) {
     if (p->err_alias[a] != a) continue;
-    p->err[a] = (Buf){slot_off[slot_of[a]], size[a]};
-    p->err_kept[a] = slot_last[slot_of[a]] == a;
+    /* centred in its slot, for the reason the accumulators are (below) */
+    int64_t s = slot_of[a];
+    p->err[a] = (Buf){slot_off[s] + (slot_size[s] - size[a]) / 2 / SLAB_ALIGN * SLAB_ALIGN, size[a]};
+    p->err_kept[a] = slot_last[s] == a;
   }
 
   /* GEMM scratch (geom.h; cg/gemm.c, cg/conv.c). Bounds that hold
