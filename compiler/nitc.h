@@ -241,6 +241,13 @@ typedef struct Node {
   bool acc64_fwd, acc64_bwd, acc64_grad;
 } Node;
 
+/* Pooling whose windows neither overlap nor pad: every input has at most
+ * one window, and the taps need no bounds test (cg/pool.c's fast path; the
+ * plan's relu_pool). */
+static inline bool pool_disjoint(const Node *nd) {
+  return nd->ph == 0 && nd->pw == 0 && nd->sh >= nd->kh && nd->sw >= nd->kw;
+}
+
 typedef struct Recipe {
   char *data; /* data directory, default "data/mnist" */
   Loc data_loc;
@@ -327,6 +334,8 @@ typedef struct Plan {
                           * not a convolution of the padded error (cg/conv.c) */
   bool *relu_rq;       /* (nnodes) node i's requantization applies the relu that is its
                           * only consumer, into the buffer they share (niti) */
+  bool *relu_pool;     /* (nnodes) relu i's backward is done by the max pool that is
+                          * its only consumer, which writes relu i's input error */
   Buf *err;            /* (nnodes) int8 (B, C, H, W) error of each node's output */
   int *err_alias;      /* (nnodes) node whose err buffer this node shares, or itself */
   bool *err_kept;      /* (nnodes) an alias root's error survives the step (its

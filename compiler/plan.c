@@ -183,6 +183,24 @@ Plan *plan_build(Model *m) {
   /* A node whose output error has several sources (several consumers, or the
    * loss plus a consumer) sums them exactly before requantizing once. */
   for (int i = 1; i < n; i++) p->gathers[i] = p->needs_err[i] && p->nconsumers[i] + (i == m->output) > 1;
+  /* A relu whose only consumer is a disjoint max pool: the pool's backward
+   * routes each window's error to its first maximum only where that maximum
+   * is > 0, which is the relu's backward too (the relu's output there is the
+   * maximum), and writes it straight into the relu's input error. One pass
+   * over the error instead of two, and one parallel region fewer. */
+  p->relu_pool = zalloc(sizeof(bool) * n);
+  int *pool_of = zalloc(sizeof(int) * n); /* relu_pool[r]: the pool that does r's backward */
+  for (int c = 1; c < n; c++) {
+    const Node *pc = &m->nodes[c];
+    if (pc->op != OP_MAXPOOL || pc->nin != 1 || !pool_disjoint(pc)) continue;
+    int r = pc->in[0];
+    const Node *nr = &m->nodes[r];
+    if (r <= 0 || nr->op != OP_RELU || p->nconsumers[r] != 1 || r == m->output || nr->in[0] <= 0 ||
+        !p->needs_err[nr->in[0]])
+      continue;
+    p->relu_pool[r] = true;
+    pool_of[r] = c;
+  }
 
   int64_t top = 0;
   p->exps_off = take(&top, (int64_t)n * 4 * 4).off;
@@ -244,9 +262,12 @@ Plan *plan_build(Model *m) {
   int64_t *start = zalloc(sizeof(int64_t) * n), *size = zalloc(sizeof(int64_t) * n);
   int64_t *written = zalloc(sizeof(int64_t) * n); /* when err[j] is first written */
   for (int j = 1; j < n; j++) written[j] = n;     /* never, unless below */
-  for (int c = 1; c < n; c++)                     /* its (single) consumer's backward */
+  /* its (single) consumer's backward, or the backward of that consumer's pool (relu_pool) */
+  for (int c = 1; c < n; c++) {
+    int at = p->relu_pool[c] ? pool_of[c] : c;
     for (int s = 0; s < m->nodes[c].nin; s++)
-      if (n - c < written[m->nodes[c].in[s]]) written[m->nodes[c].in[s]] = n - c;
+      if (n - at < written[m->nodes[c].in[s]]) written[m->nodes[c].in[s]] = n - at;
+  }
   for (int j = 1; j < n; j++) {
     if (j == m->output) written[j] = 0;         /* the loss */
     else if (p->gathers[j]) written[j] = n - j; /* its gather */
@@ -297,7 +318,7 @@ Plan *plan_build(Model *m) {
     /* centred in its slot, for the reason the accumulators are (below) */
     int64_t s = slot_of[a];
     p->err[a] = (Buf){slot_off[s] + (slot_size[s] - size[a]) / 2 / SLAB_ALIGN * SLAB_ALIGN, size[a]};
-    p->err_kept[a] = slot_last[s] == a;
+    p->err_kept[a] = slot_last[s] == a && !p->relu_pool[a]; /* a relu_pool relu's error is never written */
   }
 
   /* GEMM scratch (geom.h; cg/gemm.c, cg/conv.c). Bounds that hold

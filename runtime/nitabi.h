@@ -235,7 +235,8 @@ enum { NIT_G_KH, NIT_G_KW, NIT_G_SH, NIT_G_SW, NIT_G_PH, NIT_G_PW, NIT_G_GROUPS,
  * offset of its int8 output after a call, -1 = x, -2 when the relu after it was
  * folded into its requantization (its buffer holds the relu's output). err_off: work-slab offset of
  * the int8 error at its output after train_step, -1 when no error reaches it,
- * -2 when its buffer was reused later in the step. */
+ * -2 when its buffer was reused later in the step, or was never written (a relu whose
+ * max pool wrote the relu's input error itself). */
 #define NIT_NODE_FIELDS(X, A)                                          \
   X(PTR, const char *, name) /* "c1", "relu2", ... */                  \
   X(PTR, const char *, kind) /* "conv", "dense", "relu", ... */        \

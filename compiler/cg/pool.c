@@ -54,10 +54,6 @@ static void pool_end(Cg *g, PoolTap *T) {
   l_next(g, &T->Lb);
 }
 
-/* Max pooling whose windows neither overlap nor pad: every input has at most
- * one window, and the taps need no bounds test. */
-static bool pool_disjoint(const Node *nd) { return nd->ph == 0 && nd->pw == 0 && nd->sh >= nd->kh && nd->sw >= nd->kw; }
-
 /* Row vectors of a disjoint max pool: an output row's ox windows read input
  * bytes [0, L) of kh input rows, L = (OW - 1) sw + kw <= IW. When L and the
  * tap count are small, a whole output row is a few vector operations. */
@@ -142,15 +138,17 @@ static void pool_row_route(Cg *g, const Node *nd, Val v_e, Val v_tap, Val v_dst,
  * row-major order (the first tap with a > best), into the int8 destination
  * (zeroed first unless the windows cover every input): each input receives
  * at most one error, |e| <= 127, so the requantization is the identity
- * (k = 0). */
+ * (k = 0). When the pool also does its input relu's backward (plan's
+ * relu_pool), an error goes only where the maximum is > 0, and into the
+ * relu's destination. */
 static void maxpool_body(Cg *g, const KArgs *k, Val v_lo, Val v_hi, bool backward) {
   const Node *nd = k->nd;
   const Shape *is = &g->m->nodes[nd->in[0]].out, *os = &nd->out;
   Val v_in = act_ptr(g, nd->in[0]), v_e = NULL, v_dst = act_ptr(g, k->i);
-  bool vec = pool_vec(nd);
+  bool vec = pool_vec(nd), relu = backward && g->p->relu_pool[nd->in[0]];
   if (backward) {
     ErrDst d;
-    err_dst(g, k->i, 0, &d);
+    err_dst(g, relu ? nd->in[0] : k->i, 0, &d);
     v_e = err_ptr(g, k->i), v_dst = d.v_ptr;
     if (!vec || !pool_covers(nd, is))
       LLVMBuildMemSet(g->b, l_gep(g, g->t_i8, v_dst, l_mul(g, v_lo, l_i64(g, numel(is)), ""), ""),
@@ -164,8 +162,15 @@ static void maxpool_body(Cg *g, const KArgs *k, Val v_lo, Val v_hi, bool backwar
   if (vec) {
     Val v_best, v_tap;
     pool_row_taps(g, nd, v_in, v_irow, &v_best, &v_tap);
-    if (backward) pool_row_route(g, nd, l_vload(g, LLVMTypeOf(v_best), v_e, v_orow, "e"), v_tap, v_dst, v_irow);
-    else l_vstore(g, v_best, v_dst, v_orow);
+    if (backward) {
+      Val v_ev = l_vload(g, LLVMTypeOf(v_best), v_e, v_orow, "e");
+      if (relu)
+        v_ev = l_select(g, l_icmp(g, LLVMIntSGT, v_best, LLVMConstNull(LLVMTypeOf(v_best)), "pass"), v_ev,
+                        LLVMConstNull(LLVMTypeOf(v_ev)), "e.relu");
+      pool_row_route(g, nd, v_ev, v_tap, v_dst, v_irow);
+    } else {
+      l_vstore(g, v_best, v_dst, v_orow);
+    }
     l_next(g, &Ly);
     l_next(g, &Lbc);
     return;
@@ -186,8 +191,15 @@ static void maxpool_body(Cg *g, const KArgs *k, Val v_lo, Val v_hi, bool backwar
         v_bidx = l_select(g, v_gt, v_idx, v_bidx, "best.idx");
       }
     }
-  if (backward) l_store(g, g->t_i8, l_load(g, g->t_i8, v_e, v_oidx, "e"), v_dst, v_bidx);
-  else l_store(g, g->t_i8, v_best, v_dst, v_oidx);
+  if (backward) {
+    Val v_ev = l_load(g, g->t_i8, v_e, v_oidx, "e");
+    if (relu)
+      v_ev = l_select(g, l_icmp(g, LLVMIntSGT, v_best, LLVMConstNull(g->t_i8), "pass"), v_ev, LLVMConstNull(g->t_i8),
+                      "e.relu");
+    l_store(g, g->t_i8, v_ev, v_dst, v_bidx);
+  } else {
+    l_store(g, g->t_i8, v_best, v_dst, v_oidx);
+  }
   l_next(g, &Lx);
   l_next(g, &Ly);
   l_next(g, &Lbc);
@@ -329,9 +341,11 @@ void add_forward(Cg *g, const LayerIO *io) {
   set_exp(g, io->i, 0, l_add(g, v_smin, v_k, "s.out"));
 }
 
+/* A relu before a disjoint max pool had its backward done by the pool
+ * (plan's relu_pool); the exponent and multiplier still pass through. */
 void relu_backward(Cg *g, const LayerIO *io) {
   KArgs ka = {io->nd, io->i, NULL, false};
-  par_for(g, io->nd->name, g->f.v_n, g->p->maxw, relu_bwd_body, &ka);
+  if (!g->p->relu_pool[io->i]) par_for(g, io->nd->name, g->f.v_n, g->p->maxw, relu_bwd_body, &ka);
   set_exp(g, io->d.node, io->d.which, io->v_se);
   set_mu(g, io->d.node, io->d.which, get_mu(g, io->i, 1, "mu.e"));
 }
