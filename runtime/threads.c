@@ -5,8 +5,8 @@
  * body(env, lo, hi, worker) and asks the pool to cover [0, count) with them.
  * The pool has `threads` executors: the calling thread and threads - 1
  * pthreads. A call makes used = min(threads, max_workers, count) chunks,
- * chunk w = [count*w/used, count*(w+1)/used), and runs body(env, lo, hi, w)
- * once per chunk: the `worker` argument names the chunk (and with it the
+ * chunk w = [count*w/used, count*(w+1)/used) (or paced, below), and runs
+ * body(env, lo, hi, w) once per chunk: the `worker` argument names the chunk (and with it the
  * chunk's private scratch in the generated code), not the thread. Executor
  * e (the caller is 0) claims chunk e first, so consecutive loops over the
  * same range find their samples and scratch in the same core's cache; then
@@ -22,17 +22,36 @@
  * Kernels are short (tens of microseconds), so waking by condition variable
  * alone would cost as much as the work: an idle thread first spins on the
  * job counter for a while, then sleeps on the condition variable.
+ *
+ * Chunks are equal unless the executors are not: on a shared host one core
+ * can run a third slower than the other for seconds at a time, and every
+ * call then waits for it. The pool times every PACE_EVERY-th call (each
+ * chunk from the call's start to the chunk's end, so a late start counts)
+ * and keeps a speed per executor; when the speeds drift more than
+ * PACE_SLACK apart, chunk w's share follows executor w's speed. Within the
+ * slack the split stays even, so each executor keeps the same samples from
+ * one call to the next: moving a chunk's edge moves samples to a core
+ * whose cache does not hold them (docs/performance.md, "Two cores that
+ * share no cache"). Any split gives the same bytes (above).
+ * NITRT_POOL_PACE="3,1" fixes the speeds instead, for tests.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nitrt.h"
 
 typedef void (*NitBody)(void *env, int64_t lo, int64_t hi, int32_t worker);
+
+#define PACE_ONE   1024   /* an executor of average speed */
+#define PACE_SLACK 128    /* speeds within PACE_ONE +- this: even chunks */
+#define PACE_EVERY 4      /* one call in this many is timed */
+#define PACE_FULL  100000 /* a timed call this long (ns) moves the speeds by 1/8 */
 
 struct NitPool {
   int32_t threads; /* executors including the caller */
@@ -46,7 +65,14 @@ struct NitPool {
   /* the current job; stable while any of its chunks is unfinished */
   NitBody body;
   void *env;
-  int64_t count;
+  int64_t bound[NITRT_POOL_CHUNKS + 1]; /* chunk w is [bound[w], bound[w + 1]) */
+  int64_t t0;                           /* when a timed call began (ns); 0: untimed */
+  int64_t end[NITRT_POOL_CHUNKS];       /* when chunk w ended, in a timed call */
+  int32_t by[NITRT_POOL_CHUNKS];        /* the executor that ran chunk w */
+  /* the caller's alone */
+  int32_t speed[NITRT_POOL_CHUNKS]; /* executor e's speed, PACE_ONE average */
+  bool fixed;                       /* speeds from NITRT_POOL_PACE */
+  uint32_t calls;                   /* calls so far, for PACE_EVERY */
 };
 
 typedef struct WorkerArg {
@@ -55,6 +81,12 @@ typedef struct WorkerArg {
 } WorkerArg;
 
 #define SPIN_ROUNDS 200000 /* polls of gen before sleeping */
+
+static int64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
 
 /* Claim and run chunks of job `job` until none is left, executor `self`'s
  * own chunk (chunk self) first. The claim word holds everything needed to
@@ -72,8 +104,9 @@ static void run_chunks(NitPool *p, uint_fast32_t job, int32_t self) {
                                                memory_order_acquire))
       continue;
     /* chunk w of job `job` is ours, so the job stays current until we finish */
-    int64_t lo = p->count * w / used, hi = p->count * (w + 1) / used;
-    if (lo < hi) p->body(p->env, lo, hi, w);
+    p->body(p->env, p->bound[w], p->bound[w + 1], w);
+    if (p->t0) p->end[w] = now_ns();
+    p->by[w] = self;
     atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
   }
 }
@@ -99,6 +132,68 @@ static void *worker_main(void *arg) {
   }
 }
 
+/* Chunk bounds for `used` chunks of [0, count): even while the speeds are
+ * within the slack, else in proportion to them; every chunk at least one
+ * item, so every worker index below `used` runs (and fills its scratch). */
+static void split(const NitPool *p, int64_t count, int32_t used, int64_t *bound) {
+  int64_t total = 0, sum = 0;
+  bool even = !p->fixed;
+  for (int32_t w = 0; w < used; w++) {
+    total += p->speed[w];
+    if (p->speed[w] > PACE_ONE + PACE_SLACK || p->speed[w] < PACE_ONE - PACE_SLACK) even = false;
+  }
+  bound[0] = 0;
+  for (int32_t w = 1; w < used; w++) {
+    sum += p->speed[w - 1];
+    int64_t b = even ? count * w / used : (count * sum + total / 2) / total;
+    if (b < bound[w - 1] + 1) b = bound[w - 1] + 1;
+    if (b > count - (used - w)) b = count - (used - w);
+    bound[w] = b;
+  }
+  bound[used] = count;
+}
+
+/* After a timed call whose chunks all ran on their own executors: each
+ * executor's items per nanosecond, from the call's start to its chunk's
+ * end, scaled so the speeds average PACE_ONE; the speeds move towards them
+ * by up to 1/8, less for short calls (their timing is mostly noise). */
+static void learn(NitPool *p, int32_t used) {
+  int64_t rate[NITRT_POOL_CHUNKS], total = 0, longest = 0;
+  for (int32_t w = 0; w < used; w++) {
+    int64_t ns = p->end[w] - p->t0;
+    if (p->by[w] != w || ns <= 0) return;
+    rate[w] = ((p->bound[w + 1] - p->bound[w]) << 24) / ns;
+    total += rate[w];
+    if (ns > longest) longest = ns;
+  }
+  if (total <= 0) return;
+  int64_t gain = longest < PACE_FULL ? longest : PACE_FULL; /* in 1 / (8 PACE_FULL) */
+  for (int32_t w = 0; w < used; w++) {
+    int64_t target = rate[w] * PACE_ONE * used / total;
+    if (target < PACE_ONE / 4) target = PACE_ONE / 4;
+    if (target > PACE_ONE * 4) target = PACE_ONE * 4;
+    p->speed[w] += (int32_t)((target - p->speed[w]) * gain / (8 * PACE_FULL));
+  }
+}
+
+/* NITRT_POOL_PACE="s0,s1,...": fixed relative speeds (tests). */
+static void pace_from_env(NitPool *p) {
+  const char *e = getenv("NITRT_POOL_PACE");
+  if (!e || !*e) return;
+  int64_t v[NITRT_POOL_CHUNKS], total = 0;
+  int n = 0;
+  for (char *end; n < NITRT_POOL_CHUNKS && *e; e = *end == ',' ? end + 1 : end, n++) {
+    v[n] = strtol(e, &end, 10);
+    if (end == e || v[n] < 1 || v[n] > 1000) {
+      nitrt_warn("NITRT_POOL_PACE: expected positive numbers up to 1000, separated by commas; ignored");
+      return;
+    }
+    total += v[n];
+  }
+  for (int w = 0; w < NITRT_POOL_CHUNKS; w++) p->speed[w] = (int32_t)(w < n ? v[w] * PACE_ONE * n / total : PACE_ONE);
+  p->fixed = true;
+}
+
 int32_t nitrt_threads_default(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n < 1 ? 1 : n > 1024 ? 1024 : (int32_t)n;
@@ -115,6 +210,8 @@ NitPool *nitrt_pool_new(int32_t threads) {
   atomic_init(&p->claim, 0);
   atomic_init(&p->done, 0);
   atomic_init(&p->stop, 0);
+  for (int w = 0; w < NITRT_POOL_CHUNKS; w++) p->speed[w] = PACE_ONE;
+  pace_from_env(p);
   if (threads > 1) {
     p->tids = nitrt_alloc(sizeof *p->tids * (size_t)(threads - 1));
     if (!p->tids) {
@@ -172,10 +269,11 @@ int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64
     body(env, 0, count, 0);
     return 1;
   }
+  split(p, count, (int32_t)used, p->bound);
+  p->t0 = !p->fixed && ++p->calls % PACE_EVERY == 0 ? now_ns() : 0;
   pthread_mutex_lock(&p->mu);
   p->body = body;
   p->env = env;
-  p->count = count;
   atomic_store_explicit(&p->done, 0, memory_order_relaxed);
   uint_fast32_t job = (uint32_t)(atomic_load_explicit(&p->gen, memory_order_relaxed) + 1);
   atomic_store_explicit(&p->claim, (uint_fast64_t)job << 32 | (uint_fast64_t)used << 16, memory_order_release);
@@ -185,5 +283,6 @@ int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64
   run_chunks(p, job, 0);
   for (int i = 0; atomic_load_explicit(&p->done, memory_order_acquire) < used; i++)
     if (i > SPIN_ROUNDS) sched_yield();
+  if (p->t0) learn(p, (int32_t)used);
   return (int32_t)used;
 }

@@ -4,7 +4,8 @@
 #   1. 2 epochs straight write the same checkpoint bytes as 1 epoch followed by
 #      --resume to 2 (bit-exact resume);
 #   2. eval of the final checkpoint reports the accuracy train reported;
-#   3. --threads 1 and --threads 2 write the same checkpoint bytes;
+#   3. --threads 1, --threads 2 and three threads with uneven chunks write
+#      the same checkpoint bytes;
 #   4. a corrupt checkpoint is refused with exit 1 and left untouched;
 #   5. resuming from --save-init's epoch-0 state is the same run;
 #   6. --save-every writes checkpoints inside epochs without changing the run,
@@ -44,6 +45,11 @@ check "eval matches train's last test pass ($correct correct, loss $loss)" \
 check "threads 1" run --epochs 1 --threads 1 --save "$work/t1.ckpt"
 check "threads 2" run --epochs 1 --threads 2 --save "$work/t2.ckpt"
 check "threads give identical bytes" cmp "$work/t1.ckpt" "$work/t2.ckpt"
+# uneven chunks (the pool's split when one core runs slower), forced: three
+# threads at speeds 5:1:2 split a batch of 32 into chunks of 20, 4 and 8
+check "threads 3, uneven chunks" env NITRT_POOL_PACE=5,1,2 "$exe" train --data "$work/data" --seed 5 --quiet \
+  --epochs 1 --threads 3 --save "$work/t3.ckpt"
+check "uneven chunks give identical bytes" cmp "$work/t1.ckpt" "$work/t3.ckpt"
 
 check "save-every 3" run --epochs 2 --save-every 3 --save "$work/every.ckpt"
 check "save-every changes nothing" cmp "$work/straight.ckpt" "$work/every.ckpt"
