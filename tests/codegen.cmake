@@ -148,3 +148,10 @@ set_tests_properties(codegen_memory_agree PROPERTIES TIMEOUT 600)
 # figure (tests/codegen/plan_limits.sh).
 add_test(NAME codegen_plan_limits
   COMMAND ${CG_DIR}/plan_limits.sh $<TARGET_FILE:nitc> ${PROJECT_BINARY_DIR}/tests/plan_limits)
+
+# Batches of 17 and 35 against the reference: the paths that take 16
+# samples at a time, and their edges (tests/codegen/batches.sh).
+add_test(NAME codegen_batches
+  COMMAND ${CG_DIR}/batches.sh ${PROJECT_BINARY_DIR})
+set_tests_properties(codegen_batches PROPERTIES TIMEOUT 600
+  ENVIRONMENT "NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
