@@ -43,13 +43,6 @@ model conv17 {
 train { batch 17 }
 NIT
 
-for net in dense35 conv17; do
-  "$build/compiler/nitc" "$work/$net.nit" --emit obj -o "$work/$net.o"
-  # shellcheck disable=SC2086
-  $cc ${NITC_LINK_FLAGS:-} -o "$work/$net.bin" "$work/$net.o" "$build/tests/libdiffrun.a" \
-      "$build/tests/libnitref.a" "$build/compiler/libnitfront.a" "$build/runtime/libnitrt_s31.a"
-  for round in pseudo,stochastic,pseudo nearest,nearest,stochastic; do
-    "$work/$net.bin" "$work/$net.nit" --steps 3 --round "$round" --quiet
-    echo "$net $round: identical to the reference"
-  done
-done
+# shellcheck source=tests/codegen/against_ref.sh
+. "$(dirname "$0")/against_ref.sh"
+against_ref -O2 dense35 conv17

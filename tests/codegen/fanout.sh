@@ -23,13 +23,6 @@ cc="${CC:-cc}"
   for i in $(seq 1 100); do echo "  let s$i = s$((i - 1)) + dense b$i(x, 5)"; done
   echo "  dense out(3)"; echo "}"; echo "train { batch 3 }"; } > "$work/chain100.nit"
 
-for net in fan200 chain100; do
-  "$build/compiler/nitc" "$work/$net.nit" --emit obj -O0 -o "$work/$net.o"
-  # shellcheck disable=SC2086
-  $cc ${NITC_LINK_FLAGS:-} -o "$work/$net.bin" "$work/$net.o" "$build/tests/libdiffrun.a" \
-      "$build/tests/libnitref.a" "$build/compiler/libnitfront.a" "$build/runtime/libnitrt_s31.a"
-  for round in pseudo,stochastic,pseudo nearest,nearest,stochastic; do
-    "$work/$net.bin" "$work/$net.nit" --steps 3 --round "$round" --quiet
-    echo "$net $round: identical to the reference"
-  done
-done
+# shellcheck source=tests/codegen/against_ref.sh
+. "$(dirname "$0")/against_ref.sh"
+against_ref -O0 fan200 chain100
