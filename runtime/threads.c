@@ -41,7 +41,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "nitrt.h"
@@ -82,12 +81,6 @@ typedef struct WorkerArg {
 
 #define SPIN_ROUNDS 200000 /* polls of gen before sleeping */
 
-static int64_t now_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
 /* Claim and run chunks of job `job` until none is left, executor `self`'s
  * own chunk (chunk self) first. The claim word holds everything needed to
  * decide (job, chunk count, mask of claimed chunks), so no job field is read
@@ -105,7 +98,7 @@ static void run_chunks(NitPool *p, uint_fast32_t job, int32_t self) {
       continue;
     /* chunk w of job `job` is ours, so the job stays current until we finish */
     p->body(p->env, p->bound[w], p->bound[w + 1], w);
-    if (p->t0) p->end[w] = now_ns();
+    if (p->t0) p->end[w] = nitrt_now_ns();
     p->by[w] = self;
     atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
   }
@@ -270,7 +263,7 @@ int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64
     return 1;
   }
   split(p, count, (int32_t)used, p->bound);
-  p->t0 = !p->fixed && ++p->calls % PACE_EVERY == 0 ? now_ns() : 0;
+  p->t0 = !p->fixed && ++p->calls % PACE_EVERY == 0 ? nitrt_now_ns() : 0;
   pthread_mutex_lock(&p->mu);
   p->body = body;
   p->env = env;
