@@ -334,8 +334,8 @@ typedef struct Plan {
                           * not a convolution of the padded error (cg/conv.c) */
   bool *relu_rq;       /* (nnodes) node i's requantization applies the relu that is its
                           * only consumer, into the buffer they share (niti) */
-  bool *relu_pool;     /* (nnodes) relu i's backward is done by the max pool that is
-                          * its only consumer, which writes relu i's input error */
+  int *relu_pool;      /* (nnodes) 0, or the max pool that is relu i's only consumer
+                          * and does its backward, writing relu i's input error */
   Buf *err;            /* (nnodes) int8 (B, C, H, W) error of each node's output */
   int *err_alias;      /* (nnodes) node whose err buffer this node shares, or itself */
   bool *err_kept;      /* (nnodes) an alias root's error survives the step (its

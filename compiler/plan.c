@@ -188,8 +188,7 @@ Plan *plan_build(Model *m) {
    * is > 0, which is the relu's backward too (the relu's output there is the
    * maximum), and writes it straight into the relu's input error. One pass
    * over the error instead of two, and one parallel region fewer. */
-  p->relu_pool = zalloc(sizeof(bool) * n);
-  int *pool_of = zalloc(sizeof(int) * n); /* relu_pool[r]: the pool that does r's backward */
+  p->relu_pool = zalloc(sizeof(int) * n);
   for (int c = 1; c < n; c++) {
     const Node *pc = &m->nodes[c];
     if (pc->op != OP_MAXPOOL || pc->nin != 1 || !pool_disjoint(pc)) continue;
@@ -198,8 +197,7 @@ Plan *plan_build(Model *m) {
     if (r <= 0 || nr->op != OP_RELU || p->nconsumers[r] != 1 || r == m->output || nr->in[0] <= 0 ||
         !p->needs_err[nr->in[0]])
       continue;
-    p->relu_pool[r] = true;
-    pool_of[r] = c;
+    p->relu_pool[r] = c;
   }
 
   int64_t top = 0;
@@ -264,7 +262,7 @@ Plan *plan_build(Model *m) {
   for (int j = 1; j < n; j++) written[j] = n;     /* never, unless below */
   /* its (single) consumer's backward, or the backward of that consumer's pool (relu_pool) */
   for (int c = 1; c < n; c++) {
-    int at = p->relu_pool[c] ? pool_of[c] : c;
+    int at = p->relu_pool[c] ? p->relu_pool[c] : c;
     for (int s = 0; s < m->nodes[c].nin; s++)
       if (n - at < written[m->nodes[c].in[s]]) written[m->nodes[c].in[s]] = n - at;
   }
