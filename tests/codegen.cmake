@@ -23,6 +23,7 @@
 #                     optimizer's per-function part in parallel
 #   codegen_ranks     data parallelism: N ranks as threads with in-process
 #                     collectives give one process's bytes (ranks.c)
+#   codegen_batches   batches of 17 and 35 vs the reference (batches.sh)
 set(CG_DIR ${CMAKE_CURRENT_LIST_DIR}/codegen)
 
 add_executable(gennet ${CG_DIR}/gennet.c)
