@@ -331,8 +331,9 @@ Plan *plan_build(Model *m) {
       bool input_err = p->needs_err[nd->in[0]];
       int64_t need = panel_bytes(O, I);                                                           /* w panels */
       if (input_err && panel_bytes(I, O) > need) need = panel_bytes(I, O);                        /* w^T panels */
-      if (align_up(O * B) + panel_bytes(I, B) > need) need = align_up(O * B) + panel_bytes(I, B); /* e^T, x^T */
+      if (align_up(O * B) > need) need = align_up(O * B);                                         /* e^T */
       if (need > max_pack) max_pack = need;
+      if (panel_bytes(I, B) > max_col) max_col = panel_bytes(I, B); /* x^T, per worker (cg/dense.c) */
       if (O > max_rows) max_rows = O;
     } else if (nd->op == OP_CONV) {
       int64_t Cg = nd->wshape[1], O = nd->wshape[0], Og = O / nd->groups;

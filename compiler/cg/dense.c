@@ -68,12 +68,19 @@ static void l_transpose(Cg *g, Val v_src, Val v_rows, int64_t cols, Val v_dst, i
   transpose_bytes(g, v_src, v_rfull, v_rows, 0, cols, cols, v_dst, ldd);
 }
 
-/* Dense layers: workers take ranges of panels (16 outputs each) and pack
- * their own panels of the B operand.
+/* Dense layers: in forward and input error, workers take ranges of panels
+ * (16 outputs each) and pack their own panels of the B operand; in the
+ * weight gradient, blocks of WROWS rows of g32, each worker with every
+ * panel of x^T in its own scratch. The update then splits g32 by elements
+ * into the same contiguous halves, so each worker reads the rows it wrote
+ * (split by panels, every line of g32 would cross to the other core).
  *   forward       acc[b, o] = sum_i x[b, i] w[o, i]    A = x,   B(o, i) = w
  *   input error   e32[b, i] = sum_o e[b, o] w[o, i]    A = e,   B(i, o) = w^T
  *   weight grad   g32[o, i] = sum_b e[b, o] x[b, i]    A = e^T, B(i, b) = x^T */
-static Gemm dense_gemm(Cg *g, const KArgs *k, Pass which, Val v_lo, Val v_hi) {
+enum { WROWS = 16 };
+static int64_t wrow_blocks(int64_t O) { return (O + WROWS - 1) / WROWS; }
+
+static Gemm dense_gemm(Cg *g, const KArgs *k, Pass which, Val v_lo, Val v_hi, Val v_wk) {
   const Node *nd = k->nd;
   int64_t I = nd->wshape[1], O = nd->wshape[0], Bc = g->m->recipe.batch;
   Gemm G = {0};
@@ -88,17 +95,23 @@ static Gemm dense_gemm(Cg *g, const KArgs *k, Pass which, Val v_lo, Val v_hi) {
     G.v_A = err_ptr(g, k->i), G.lda = O, G.v_B = w8_ptr(g, nd), G.sn = 1, G.sk = I;
     G.v_C = acc_ptr(g), G.ldc = I, G.v_M = g->f.v_n, G.v_N = l_i64(g, I), G.v_K = l_i64(g, O);
     G.v_P = pack_ptr(g), G.kind = gemm_kind(g, O);
-  } else {
-    G.v_A = pack_ptr(g), G.lda = Bc, G.v_B = act_ptr(g, nd->in[0]), G.sn = 1, G.sk = I;
-    G.v_C = grad_ptr(g), G.ldc = I, G.v_M = l_i64(g, O), G.v_N = l_i64(g, I), G.v_K = g->f.v_n;
-    G.v_P = l_slab(g, g->f.v_work, g->p->pack.off + rup(O * Bc, 64), "xT.pan"), G.kind = gemm_kind(g, Bc);
+  } else { /* rows [16 lo, 16 hi) of g32, every panel of x^T in the worker's own scratch */
+    Val v_m0 = l_mul(g, v_lo, l_i64(g, WROWS), "m0");
+    G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, v_m0, l_i64(g, Bc), ""), "eT.rows"), G.lda = Bc;
+    G.v_asum = l_gep(g, g->t_i32, rsum_ptr(g), v_m0, "rsum.rows");
+    G.v_B = act_ptr(g, nd->in[0]), G.sn = 1, G.sk = I;
+    G.v_C = l_gep(g, k->t_acc, grad_ptr(g), l_mul(g, v_m0, l_i64(g, I), ""), "g.rows"), G.ldc = I;
+    G.v_M = l_sub(g, l_smin(g, l_mul(g, v_hi, l_i64(g, WROWS), ""), l_i64(g, O), ""), v_m0, "rows");
+    G.v_N = l_i64(g, I), G.v_K = g->f.v_n;
+    G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(I));
+    G.v_P = col_ptr(g, v_wk), G.kind = gemm_kind(g, Bc);
   }
   return G;
 }
 
 static void dense_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk, Pass which) {
   const KArgs *k = u;
-  Gemm G = dense_gemm(g, k, which, v_lo, v_hi);
+  Gemm G = dense_gemm(g, k, which, v_lo, v_hi, v_wk);
   if (k->fuse) G.var_max = fused_begin(g);
   gemm(g, &G);
   if (k->fuse) fused_end(g, G.var_max, v_wk);
@@ -121,10 +134,11 @@ static Val dense_kernel(Cg *g, int i, Ty t_acc, Pass which, BodyFn body) {
   int64_t O = nd->wshape[0], Bc = g->m->recipe.batch;
   KArgs k = {nd, i, t_acc, false};
   if (which == PASS_WEIGHT) l_transpose(g, err_ptr(g, i), g->f.v_n, O, pack_ptr(g), Bc); /* e^T (O, B) */
-  Gemm G = dense_gemm(g, &k, which, l_i64(g, 0), l_i64(g, 0));
+  int64_t count = which == PASS_FORWARD ? npanels(O) : which == PASS_INPUT ? npanels(nd->wshape[1]) : wrow_blocks(O);
+  Gemm G = dense_gemm(g, &k, which, l_i64(g, 0), l_i64(g, count), l_i32(g, 0)); /* all of A */
   k.fuse = G.kind != GK_PLAIN && (which != PASS_WEIGHT || g->m->recipe.kind == NIT_RECIPE_NITI);
   if (G.kind == GK_VNNI) row_sums(g, G.v_A, G.lda, G.v_M, G.v_K, rsum_ptr(g));
-  Val v_used = par_for(g, nd->name, l_i64(g, npanels(which == PASS_FORWARD ? O : nd->wshape[1])), g->p->maxw, body, &k);
+  Val v_used = par_for(g, nd->name, l_i64(g, count), g->p->maxw, body, &k);
   return k.fuse ? v_used : NULL;
 }
 
