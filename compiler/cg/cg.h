@@ -122,6 +122,7 @@ typedef struct Cg {
   Ty ft_normb_mu, ft_clip, ft_clip_phi, ft_clip_eta;
   GemmKind gk;   /* micro-kernel of the target's int8 dot products */
   bool vbmi;     /* x86 vpermb (AVX512-VBMI): conv panels gathered byte by byte */
+  bool implicit; /* conv forwards may read B in place (im2col.c; NITC_IMPLICIT=0: never) */
   int madd_bits; /* x86 generic kernel: pmaddwd width (128, 256, 512) */
   CgFn f;        /* the function being built */
   CgFn glue;     /* while one of its loops is outlined: the glue function */
@@ -133,6 +134,7 @@ typedef struct Cg {
 
 /* ------------------------------------------------------------------ llvm.c */
 
+Val l_i8(Cg *g, int64_t v);
 Val l_i32(Cg *g, int64_t v);
 Val l_i64(Cg *g, int64_t v);
 Val l_u64(Cg *g, uint64_t v);
@@ -334,7 +336,10 @@ typedef struct Gemm {
   Val v_asum; /* i32 (M): sum_k A[m, k]; vnni only */
   Val v_B;    /* unpacked B(n, k) = B[n*sn + k*sk], or NULL: panels prebuilt */
   int64_t sn, sk;
-  Val v_P; /* the panels */
+  Val v_P; /* the panels; with v_off, the quad-major copy panels are read from in place */
+  Val v_off;     /* or NULL. i64 (K/4): panel row q of panel j lies at */
+  int64_t prow;  /*   v_P + (j / pcols) prow + (j % pcols) 64 + v_off[q] */
+  int64_t pcols; /*   (im2col.c's quad_copy; implicit panels, VNNI only) */
   Val v_C; /* C[m*ldc + n] */
   int64_t ldc;
   Val v_M, v_N, v_K; /* i64, run-time values allowed */
@@ -376,6 +381,11 @@ void pad_copy(Cg *g, Val v_src, Val v_b, Val v_c0, int64_t Ctot, int64_t C, int6
 int64_t pix_off(const Node *nd, const ConvDims *d, int64_t p); /* output pixel p's first tap in a padded plane */
 bool gather_fits(const Node *nd, const ConvDims *d);           /* pack_gather's windows hold every tap */
 bool ecol_fast(const Node *nd, const ConvDims *d);             /* ecol from whole segments */
+/* Implicit forward panels: the quad-major copy x4 and its tap offsets. */
+bool implicit_fits(const Node *nd, const ConvDims *d);
+Val implicit_offsets(Cg *g, const Node *nd, const ConvDims *d);
+void quad_border(Cg *g, const Node *nd, const ConvDims *d, Val v_dst);
+void quad_copy(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_dst);
 /* Rows of a conv GEMM's B operand: row r at v_dst + r*kp, ky segments of
  * segp bytes (segments padded to whole words for the panel kernels). */
 typedef struct SegDst {

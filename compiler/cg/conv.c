@@ -44,6 +44,7 @@ typedef struct ConvK {
   int64_t seg, segp, kp;
   bool panels_direct; /* panels from the padded copy (pack_direct) */
   bool gather;        /* forward: K unpadded per segment, panels by vpermb (pack_gather) */
+  bool implicit;      /* forward: no panels, the GEMM reads the quad-major copy (quad_copy) */
 } ConvK;
 
 static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, Pass which) {
@@ -51,10 +52,12 @@ static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, Pass which) {
   c.seg = which == PASS_FORWARD ? d->KW * d->Cg : d->KW * d->Og;
   c.kind = gemm_kind(g, d->KH * rup(c.seg, 4));
   c.panels_direct = c.kind != GK_PLAIN && (which == PASS_FORWARD || ecol_fast(nd, d));
-  c.gather = which == PASS_FORWARD && c.kind == GK_VNNI && g->vbmi && gather_fits(nd, d);
+  c.implicit = which == PASS_FORWARD && c.kind == GK_VNNI && g->implicit && implicit_fits(nd, d);
+  c.gather = !c.implicit && which == PASS_FORWARD && c.kind == GK_VNNI && g->vbmi && gather_fits(nd, d);
   bool padded = c.panels_direct && !c.gather; /* ky segments padded to words */
   c.segp = padded ? rup(c.seg, 4) : c.seg;
   c.kp = c.gather ? rup(d->KH * c.seg, 4) : padded ? conv_kpad(d->KH, c.seg) : d->KH * c.seg;
+  NIT_ASSERT(!c.implicit || (c.segp == c.seg && c.kp == d->KH * c.seg));
   return c;
 }
 
@@ -67,15 +70,25 @@ static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk
   SegDst S = {v_col, ck.segp, ck.kp};
   Val v_pan = l_gep(g, g->t_i8, v_col, l_i64(g, panel_bytes(d.P, ck.kp)), "pan");
   Val var_max = k->fuse ? fused_begin(g) : NULL;
+  Val v_quads = NULL;
+  if (ck.implicit) {
+    NIT_ASSERT(d.Cg * (d.IH + 2 * nd->ph) * (d.IW + 2 * nd->pw) <= g->p->col_bytes);
+    v_quads = implicit_offsets(g, nd, &d);
+    quad_border(g, nd, &d, v_col);
+  }
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
-  im2col_fwd(g, nd, &d, act_ptr(g, nd->in[0]), Lb.v_i, Lg.v_i, v_col, &S, ck.panels_direct ? v_pan : NULL,
-             gemm_panel_bias(ck.kind), ck.gather);
+  if (ck.implicit)
+    quad_copy(g, nd, &d, act_ptr(g, nd->in[0]), Lb.v_i, Lg.v_i, v_col);
+  else
+    im2col_fwd(g, nd, &d, act_ptr(g, nd->in[0]), Lb.v_i, Lg.v_i, v_col, &S, ck.panels_direct ? v_pan : NULL,
+               gemm_panel_bias(ck.kind), ck.gather);
   Gemm G = {0};
   G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Og * ck.kp), ""), "wf.g"), G.lda = ck.kp;
   G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), "wsum.g");
   if (ck.kind == GK_PLAIN) G.v_B = v_col, G.sn = ck.kp, G.sk = 1;
   G.v_P = v_pan;
+  if (ck.implicit) G.v_P = v_col, G.v_off = v_quads, G.prow = (d.IW + 2 * nd->pw) * 4, G.pcols = d.OW / PL;
   G.v_C = l_gep(g, k->t_acc, acc_ptr(g),
                 l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), ""),
                       l_i64(g, d.P), ""),

@@ -339,7 +339,8 @@ typedef struct Tiles {
   Ty t_acc;
   bool accumulate;
   GemmKind kind;
-  Val var_max; /* <16 x i32> local running max |C|, or NULL */
+  Val var_max;               /* <16 x i32> local running max |C|, or NULL */
+  Val v_off, v_prow, v_pcols; /* implicit panels (Gemm's v_off), or NULL */
 } Tiles;
 
 /* The B(V) reduction fused into the epilogue: var_max = max(var_max, |sum|)
@@ -423,14 +424,20 @@ static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, 
     v_arow[r] = l_gep(g, g->t_i8, G->v_A, l_mul(g, l_add(g, v_m0, l_i64(g, r), ""), G->v_lda, ""), "a.row");
     for (int p = 0; p < np; p++) var_acc[r][p] = l_var(g, t_a, "acc.var", LLVMConstNull(t_a));
   }
-  for (int p = 0; p < np; p++)
-    v_pan[p] = l_gep(g, g->t_i8, G->v_P, l_mul(g, l_add(g, v_j, l_i64(g, p), ""), v_ps, ""), "pan");
+  for (int p = 0; p < np; p++) {
+    Val v_jp = l_add(g, v_j, l_i64(g, p), "");
+    Val v_at = !G->v_off ? l_mul(g, v_jp, v_ps, "")
+                         : l_add(g, l_mul(g, LLVMBuildUDiv(g->b, v_jp, G->v_pcols, ""), G->v_prow, ""),
+                                 l_mul(g, LLVMBuildURem(g->b, v_jp, G->v_pcols, ""), l_i64(g, 64), ""), "");
+    v_pan[p] = l_gep(g, g->t_i8, G->v_P, v_at, "pan");
+  }
   Val v_kf = LLVMBuildAShr(g->b, G->v_K, l_i64(g, 2), "kfull");
   Val v_tail = LLVMBuildAnd(g->b, G->v_K, l_i64(g, 3), "ktail"), v_tmask = NULL;
   Ty t_q = LLVMVectorType(g->t_i8, 4), ov_tl[] = {t_q, g->t_ptr}, ft_tl;
   Val f_tl = l_intrinsic(g, "llvm.masked.load", ov_tl, 2, &ft_tl);
-  /* the full quads, then one quad of 1..3 bytes of A (its other bytes 0) */
-  for (int part = 0; part < 2; part++) {
+  /* the full quads, then one quad of 1..3 bytes of A (its other bytes 0);
+   * implicit panels have K % 4 == 0 */
+  for (int part = 0; part < (G->v_off ? 1 : 2); part++) {
     Loop Lq;
     Blk b_join = NULL;
     Val v_q;
@@ -446,9 +453,10 @@ static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, 
       v_tmask = l_icmp(g, LLVMIntSLT, LLVMConstVector(quad, 4), l_splat(g, v_tail, 4, ""), "tmask");
     }
     Val v_off = l_mul(g, v_q, l_i64(g, 4), "koff");
+    Val v_bat = G->v_off ? l_load(g, g->t_i64, G->v_off, v_q, "b.at") : l_mul(g, v_q, l_i64(g, 64), "b.at");
     Val v_bv[4];
     for (int p = 0; p < np; p++) {
-      Val v_l = LLVMBuildLoad2(g->b, t_v, l_gep(g, g->t_i8, v_pan[p], l_mul(g, v_q, l_i64(g, 64), ""), ""), "b.v");
+      Val v_l = LLVMBuildLoad2(g->b, t_v, l_gep(g, g->t_i8, v_pan[p], v_bat, ""), "b.v");
       LLVMSetAlignment(v_l, 4);
       v_bv[p] = v_l;
     }
@@ -509,12 +517,13 @@ static void gemm_rows(Cg *g, const Tiles *G, Val v_j, int np, Val v_ps, int MR) 
 
 /* The shared function of G's combination, emitted on first use. */
 static Val tiles_fn(Cg *g, const Gemm *G, Ty *ft_out) {
-  Ty pt[] = {g->t_ptr, g->t_i64, g->t_ptr, g->t_ptr, g->t_ptr, g->t_i64,
-             g->t_i64, g->t_i64, g->t_i64, g->t_i64, g->t_i64, g->t_ptr};
-  Ty ft = *ft_out = LLVMFunctionType(g->t_void, pt, 12, 0);
+  Ty pt[] = {g->t_ptr, g->t_i64, g->t_ptr, g->t_ptr, g->t_ptr, g->t_i64, g->t_i64, g->t_i64,
+             g->t_i64, g->t_i64, g->t_i64, g->t_ptr, g->t_ptr, g->t_i64, g->t_i64};
+  bool imp = G->v_off != NULL;
+  Ty ft = *ft_out = LLVMFunctionType(g->t_void, pt, imp ? 15 : 12, 0);
   char name[64];
-  snprintf(name, sizeof name, "nit_gemm.%s.i%d%s%s", kernels[G->kind].name, G->t_acc == g->t_i32 ? 32 : 64,
-           G->accumulate ? ".acc" : "", G->var_max ? ".max" : "");
+  snprintf(name, sizeof name, "nit_gemm.%s.i%d%s%s%s", kernels[G->kind].name, G->t_acc == g->t_i32 ? 32 : 64,
+           G->accumulate ? ".acc" : "", G->var_max ? ".max" : "", imp ? ".implicit" : "");
   Val f = LLVMGetNamedFunction(g->mod, name);
   if (f) return f;
   CgFn saved = g->f;
@@ -522,7 +531,8 @@ static Val tiles_fn(Cg *g, const Gemm *G, Ty *ft_out) {
   f = l_begin_loop_fn(g, name, ft);
   Tiles T = {l_param(g, 0, "A"), l_param(g, 1, "lda"), l_param(g, 2, "asum"), l_param(g, 3, "P"),
              l_param(g, 4, "C"), l_param(g, 5, "ldc"), l_param(g, 6, "M"), l_param(g, 7, "N"),
-             l_param(g, 8, "K"), G->t_acc, G->accumulate, G->kind, NULL};
+             l_param(g, 8, "K"), G->t_acc, G->accumulate, G->kind, NULL, NULL, NULL, NULL};
+  if (imp) T.v_off = l_param(g, 12, "off"), T.v_prow = l_param(g, 13, "prow"), T.v_pcols = l_param(g, 14, "pcols");
   Val v_j0 = l_param(g, 9, "j0"), v_j1 = l_param(g, 10, "j1"), v_maxp = l_param(g, 11, "maxp");
   Ty t_v = LLVMVectorType(g->t_i32, PL);
   if (G->var_max) T.var_max = l_var(g, t_v, "max.var", LLVMBuildLoad2(g->b, t_v, v_maxp, "max.in"));
@@ -570,11 +580,13 @@ void gemm(Cg *g, const Gemm *G) {
     l_next(g, &Lm);
     return;
   }
+  NIT_ASSERT(!G->v_off || (G->kind == GK_VNNI && !G->v_B));
   if (G->v_B) pack_panels(g, G);
   Ty ft;
   Val f = tiles_fn(g, G, &ft);
   Val v_null = LLVMConstNull(g->t_ptr);
   Val args[] = {G->v_A, l_i64(g, G->lda), G->v_asum ? G->v_asum : v_null, G->v_P, G->v_C, l_i64(g, G->ldc),
-                G->v_M, G->v_N, G->v_K, G->v_j0, G->v_j1, G->var_max ? G->var_max : v_null};
-  l_call(g, ft, f, args, 12, "");
+                G->v_M, G->v_N, G->v_K, G->v_j0, G->v_j1, G->var_max ? G->var_max : v_null,
+                G->v_off, l_i64(g, G->prow), l_i64(g, G->pcols)};
+  l_call(g, ft, f, args, G->v_off ? 15 : 12, "");
 }

@@ -11,6 +11,7 @@
 
 #include "cg.h"
 
+Val l_i8(Cg *g, int64_t v) { return LLVMConstInt(g->t_i8, (unsigned long long)v, 1); }
 Val l_i32(Cg *g, int64_t v) { return LLVMConstInt(g->t_i32, (unsigned long long)v, 1); }
 Val l_i64(Cg *g, int64_t v) { return LLVMConstInt(g->t_i64, (unsigned long long)v, 1); }
 Val l_u64(Cg *g, uint64_t v) { return LLVMConstInt(g->t_i64, v, 0); }

@@ -337,6 +337,7 @@ LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t
   g->ft_node = LLVMFunctionType(g->t_void, ef, 3, 0);
   g->gk = gemm_isa(t);
   g->vbmi = gemm_vbmi(t);
+  g->implicit = !getenv("NITC_IMPLICIT") || strcmp(getenv("NITC_IMPLICIT"), "0");
   g->madd_bits = gemm_madd_bits(t);
 
   emit_helpers(g);

@@ -7,6 +7,12 @@
 #             left) and 10 (no whole tile)
 #   conv17    batch 17, a conv, relu and max pool before dense layers of 48
 #             and 7
+#   quads     convs whose forward reads its input in place (stride 1, input
+#             channels per group a multiple of 4, output width a multiple
+#             of 16: im2col.c's quad_copy; on VNNI targets): two panels per
+#             row with a border, a 1x1 conv, groups of 4 channels; quads14
+#             and quads17 copy rows of 14 and 17 pixels (no whole 16, and
+#             one 16 and 1 left); quads_unified is quads under recipe unified
 #   batches.sh BUILD_DIR
 set -euo pipefail
 build="$1"
@@ -43,6 +49,50 @@ model conv17 {
 train { batch 17 }
 NIT
 
+cat > "$work/quads.nit" <<'NIT'
+model quads {
+  input x[4, 6, 32]
+  output classes(5)
+  conv c1(8, kernel=3, pad=1)
+  relu
+  maxpool(2)
+  conv c2(8, kernel=1)
+  relu
+  conv c3(8, kernel=3, pad=1, groups=2)
+  relu
+  flatten
+  dense out(5)
+}
+train { batch 5 }
+NIT
+
+sed -e 's/model quads /model quads_unified /' -e 's/train { batch 5 }/train { batch 5\n  recipe unified }/' \
+  "$work/quads.nit" > "$work/quads_unified.nit"
+
+cat > "$work/quads14.nit" <<'NIT'
+model quads14 {
+  input x[4, 3, 14]
+  output classes(3)
+  conv c1(4, kernel=3, pad=2)
+  relu
+  flatten
+  dense out(3)
+}
+train { batch 3 }
+NIT
+
+cat > "$work/quads17.nit" <<'NIT'
+model quads17 {
+  input x[8, 3, 17]
+  output classes(3)
+  conv c1(4, kernel=2)
+  relu
+  flatten
+  dense out(3)
+}
+train { batch 3 }
+NIT
+
 # shellcheck source=tests/codegen/against_ref.sh
 . "$(dirname "$0")/against_ref.sh"
-against_ref -O2 dense35 conv17
+against_ref -O2 dense35 conv17 quads quads14 quads17 quads_unified
