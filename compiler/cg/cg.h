@@ -381,11 +381,12 @@ void pad_copy(Cg *g, Val v_src, Val v_b, Val v_c0, int64_t Ctot, int64_t C, int6
 int64_t pix_off(const Node *nd, const ConvDims *d, int64_t p); /* output pixel p's first tap in a padded plane */
 bool gather_fits(const Node *nd, const ConvDims *d);           /* pack_gather's windows hold every tap */
 bool ecol_fast(const Node *nd, const ConvDims *d);             /* ecol from whole segments */
-/* Implicit forward panels: the quad-major copy x4 and its tap offsets. */
-bool implicit_fits(const Node *nd, const ConvDims *d);
-Val implicit_offsets(Cg *g, const Node *nd, const ConvDims *d);
-void quad_border(Cg *g, const Node *nd, const ConvDims *d, Val v_dst);
-void quad_copy(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_dst);
+/* Implicit panels (forward, or input error): the quad-major copy x4 and
+ * its tap offsets. */
+bool implicit_fits(const Node *nd, const ConvDims *d, bool input);
+Val implicit_offsets(Cg *g, const Node *nd, int64_t C, int64_t PH, int64_t PW, bool flip);
+void quad_copy(Cg *g, Val v_src, Val v_c0, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px, Val v_dst,
+               bool border);
 /* Rows of a conv GEMM's B operand: row r at v_dst + r*kp, ky segments of
  * segp bytes (segments padded to whole words for the panel kernels). */
 typedef struct SegDst {

@@ -178,28 +178,32 @@ static void copy_cl(Cg *g, Val v_src, Val v_plane0, int64_t C, int64_t H, int64_
   l_next(g, &Lc);
 }
 
-/* Implicit panels (the forward of a stride-1 conv on a VNNI target, with
- * Cg % 4 == 0 and OW % 16 == 0). The sample's input is copied quad-major:
- * x4[cq, y, x, c4] = x[4 cq + c4, y - ph, x - pw] ^ 0x80 (the panel bias),
- * 0x80 in the border. Then the 16 output pixels of panel j = (oy, ox0..
- * ox0+15) read tap quad q = (ky, kx, cq) as 64 contiguous bytes at
- * (oy PW + ox0) 4 + off[q], off[q] = (cq PH PW + ky PW + kx) 4, in the
- * (ky, kx, c) order of wf: the GEMM reads B where it lies, and the panels
- * (KH KW times the input's bytes) are never written. */
-bool implicit_fits(const Node *nd, const ConvDims *d) {
-  return nd->sh == 1 && nd->sw == 1 && d->Cg % 4 == 0 && d->OW % PL == 0;
+/* Implicit panels (VNNI, stride 1): the forward of a conv with Cg % 4 == 0
+ * and OW % 16 == 0, and the input error (ecol_fast) with Og % 4 == 0 and
+ * IW % 16 == 0. The sample's input (or error) is copied quad-major into the
+ * worker's scratch: x4[cq, y, x, c4] = x[4 cq + c4, y - py, x - px] ^ 0x80
+ * (the panel bias), 0x80 in the border. Then the 16 output pixels of panel
+ * j = (oy, ox0..ox0+15) read tap quad q = (ky, kx, cq) as 64 contiguous
+ * bytes at (oy PW + ox0) 4 + off[q], off[q] = (cq PH PW + ky' PW + kx) 4,
+ * in the (ky, kx, c) order of wf (the input error: (ky, t, o) of wr, with
+ * ky' = KH-1-ky as in ecol_build): the GEMM reads B where it lies, and the
+ * panels (KH KW times the copy's bytes) are never written. */
+bool implicit_fits(const Node *nd, const ConvDims *d, bool input) {
+  if (nd->sh != 1 || nd->sw != 1) return false;
+  return input ? ecol_fast(nd, d) && d->Og % 4 == 0 && d->IW % PL == 0 : d->Cg % 4 == 0 && d->OW % PL == 0;
 }
 
-/* off[q] above, as a constant table NAME.quads. */
-Val implicit_offsets(Cg *g, const Node *nd, const ConvDims *d) {
-  int64_t PH = d->IH + 2 * nd->ph, PW = d->IW + 2 * nd->pw, CQ = d->Cg / 4, nq = d->KH * d->KW * CQ;
+/* off[q] above for C channels in planes of (PH, PW), as a constant table
+ * NAME.quads (NAME.equads: flipped rows, the input error's). */
+Val implicit_offsets(Cg *g, const Node *nd, int64_t C, int64_t PH, int64_t PW, bool flip) {
+  int64_t CQ = C / 4, nq = nd->kh * nd->kw * CQ;
   Val *v = mem_alloc(sizeof(Val) * (size_t)nq);
   for (int64_t q = 0; q < nq; q++) {
-    int64_t ky = q / (d->KW * CQ), kx = q / CQ % d->KW, cq = q % CQ;
-    v[q] = l_i64(g, (cq * PH * PW + ky * PW + kx) * 4);
+    int64_t ky = q / (nd->kw * CQ), kx = q / CQ % nd->kw, cq = q % CQ;
+    v[q] = l_i64(g, (cq * PH * PW + (flip ? nd->kh - 1 - ky : ky) * PW + kx) * 4);
   }
   char name[96];
-  snprintf(name, sizeof name, "%s.quads", nd->name);
+  snprintf(name, sizeof name, "%s.%s", nd->name, flip ? "equads" : "quads");
   Val v_tab = LLVMAddGlobal(g->mod, LLVMArrayType(g->t_i64, (unsigned)nq), name);
   LLVMSetInitializer(v_tab, LLVMConstArray2(g->t_i64, v, (uint64_t)nq));
   LLVMSetGlobalConstant(v_tab, 1);
@@ -207,19 +211,20 @@ Val implicit_offsets(Cg *g, const Node *nd, const ConvDims *d) {
   return v_tab;
 }
 
-/* The border of x4 (every byte 0x80); once per body, as quad_copy writes
- * only the interior. */
-void quad_border(Cg *g, const Node *nd, const ConvDims *d, Val v_dst) {
-  int64_t PH = d->IH + 2 * nd->ph, PW = d->IW + 2 * nd->pw;
-  LLVMBuildMemSet(g->b, v_dst, l_i8(g, 0x80), l_i64(g, d->Cg * PH * PW), 64);
-}
-
-/* x4's interior from channels [gi Cg, gi Cg + Cg) of sample b: per quad of
- * channels and row, 16 pixels at a time as four 16-byte rows interleaved
- * into 64 bytes, the rest of the row a byte at a time. */
-void quad_copy(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_dst) {
+/* x4 of channels [c0, c0 + C) of a (.., H, W) tensor (c0 counts from the
+ * tensor's start, so it names the sample too) with a border of py, px:
+ * the border (every byte 0x80) only when `border` (once per body; the rows
+ * below write only the interior), then per quad of channels and row, 16
+ * pixels at a time as four 16-byte rows interleaved into 64 bytes, the
+ * rest of the row a byte at a time. */
+void quad_copy(Cg *g, Val v_src, Val v_c0, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px, Val v_dst,
+               bool border) {
   enum { V = 16 };
-  int64_t PH = d->IH + 2 * nd->ph, PW = d->IW + 2 * nd->pw, W = d->IW, full = d->IW / V * V;
+  int64_t PH = H + 2 * py, PW = W + 2 * px, full = W / V * V;
+  if (border) {
+    LLVMBuildMemSet(g->b, v_dst, l_i8(g, 0x80), l_i64(g, C * PH * PW), 64);
+    return;
+  }
   Ty t_row = LLVMVectorType(g->t_i8, V);
   Val cat[2 * V], mix[4 * V], bias[4 * V];
   for (int i = 0; i < 2 * V; i++) cat[i] = l_i32(g, i);
@@ -227,24 +232,23 @@ void quad_copy(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v
     for (int c4 = 0; c4 < 4; c4++) mix[4 * i + c4] = l_i32(g, c4 * V + i);
   for (int i = 0; i < 4 * V; i++) bias[i] = l_i8(g, 0x80);
   Val v_cat = LLVMConstVector(cat, 2 * V), v_mix = LLVMConstVector(mix, 4 * V), v_bias = LLVMConstVector(bias, 4 * V);
-  Val v_c0 = l_add(g, l_mul(g, v_b, l_i64(g, d->IC), ""), l_mul(g, v_gi, l_i64(g, d->Cg), ""), "c0");
-  Loop Lq = l_for(g, l_i64(g, 0), l_i64(g, d->Cg / 4), "cq");
-  Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, d->IH), "y");
-  Val v_src[4];
+  Loop Lq = l_for(g, l_i64(g, 0), l_i64(g, C / 4), "cq");
+  Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, H), "y");
+  Val v_row[4];
   for (int c4 = 0; c4 < 4; c4++) {
     Val v_c = l_add(g, v_c0, l_add(g, l_mul(g, Lq.v_i, l_i64(g, 4), ""), l_i64(g, c4), ""), "");
-    v_src[c4] = l_gep(g, g->t_i8, v_x, l_mul(g, l_add(g, l_mul(g, v_c, l_i64(g, d->IH), ""), Ly.v_i, ""), l_i64(g, W), ""),
-                      "src.row");
+    v_row[c4] =
+        l_gep(g, g->t_i8, v_src, l_mul(g, l_add(g, l_mul(g, v_c, l_i64(g, H), ""), Ly.v_i, ""), l_i64(g, W), ""), "src.row");
   }
-  Val v_row = l_add(g, l_mul(g, l_add(g, l_mul(g, Lq.v_i, l_i64(g, PH), ""), l_add(g, Ly.v_i, l_i64(g, nd->ph), ""), ""),
-                             l_i64(g, PW), ""),
-                    l_i64(g, nd->pw), "x4.row");
-  Val v_drow = l_gep(g, g->t_i8, v_dst, l_mul(g, v_row, l_i64(g, 4), ""), "dst.row");
+  Val v_at = l_add(g, l_mul(g, l_add(g, l_mul(g, Lq.v_i, l_i64(g, PH), ""), l_add(g, Ly.v_i, l_i64(g, py), ""), ""),
+                            l_i64(g, PW), ""),
+                   l_i64(g, px), "x4.row");
+  Val v_drow = l_gep(g, g->t_i8, v_dst, l_mul(g, v_at, l_i64(g, 4), ""), "dst.row");
   if (full > 0) {
     Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, full / V), "xv");
     Val v_x0 = l_mul(g, Lx.v_i, l_i64(g, V), "x0"), v_r[4];
     for (int c4 = 0; c4 < 4; c4++) {
-      v_r[c4] = LLVMBuildLoad2(g->b, t_row, l_gep(g, g->t_i8, v_src[c4], v_x0, ""), "ch.row");
+      v_r[c4] = LLVMBuildLoad2(g->b, t_row, l_gep(g, g->t_i8, v_row[c4], v_x0, ""), "ch.row");
       LLVMSetAlignment(v_r[c4], 1);
     }
     Val v_lo = LLVMBuildShuffleVector(g->b, v_r[0], v_r[1], v_cat, "");
@@ -256,7 +260,7 @@ void quad_copy(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v
   if (full < W) {
     Loop Lx = l_for(g, l_i64(g, full), l_i64(g, W), "xs");
     for (int c4 = 0; c4 < 4; c4++) {
-      Val v_v = LLVMBuildXor(g->b, l_load(g, g->t_i8, v_src[c4], Lx.v_i, "v"), l_i8(g, 0x80), "");
+      Val v_v = LLVMBuildXor(g->b, l_load(g, g->t_i8, v_row[c4], Lx.v_i, "v"), l_i8(g, 0x80), "");
       l_store(g, g->t_i8, v_v, v_drow, l_add(g, l_mul(g, Lx.v_i, l_i64(g, 4), ""), l_i64(g, c4), ""));
     }
     l_next(g, &Lx);

@@ -9,7 +9,9 @@
 #             and 7
 #   quads     convs whose forward reads its input in place (stride 1, input
 #             channels per group a multiple of 4, output width a multiple
-#             of 16: im2col.c's quad_copy; on VNNI targets): two panels per
+#             of 16: im2col.c's quad_copy; on VNNI targets), and whose input
+#             error reads the error in place (output channels per group a
+#             multiple of 4, input width a multiple of 16): two panels per
 #             row with a border, a 1x1 conv, groups of 4 channels; quads14
 #             and quads17 copy rows of 14 and 17 pixels (no whole 16, and
 #             one 16 and 1 left); quads_unified is quads under recipe unified
