@@ -356,6 +356,7 @@ int gemm_madd_bits(const CgTarget *t);   /* widest pmaddwd of an x86 target */
 uint32_t gemm_panel_bias(GemmKind kind); /* bias of a panel word: 0x80808080 on vnni */
 Val l_splat(Cg *g, Val v, unsigned n, const char *name);
 Val l_lanes(Cg *g, Val v_a, Val v_b, int lo, int n, int step, const char *name);
+void l_transpose16(Cg *g, Val v[16]); /* 16 vectors of 16 lanes, in place */
 void row_sums(Cg *g, Val v_A, int64_t lda, Val v_rows, Val v_K, Val v_dst);
 void gemm(Cg *g, const Gemm *G);
 

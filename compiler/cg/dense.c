@@ -21,9 +21,8 @@ static void transpose_bytes(Cg *g, Val v_src, Val v_r0, Val v_r1, int64_t c0, in
 
 /* Transpose a (rows, cols) int8 matrix into dst with row stride ldd:
  * dst[c*ldd + r] = src[r*cols + c] for r < rows (run time), c < cols.
- * Whole 16 x 16 tiles go through vectors: four rounds of interleaving row i
- * with row i + 8 (low halves, then high halves) turn the tile's rows into
- * its columns, 64 byte shuffles for 256 bytes. Byte by byte, the stores
+ * Whole 16 x 16 tiles go through vectors (l_transpose16: 64 byte shuffles
+ * for 256 bytes). Byte by byte, the stores
  * to a stride of ldd were the MLP's largest serial cost (its first layer's
  * error, 64 x 512). The edges go byte by byte. */
 static void l_transpose(Cg *g, Val v_src, Val v_rows, int64_t cols, Val v_dst, int64_t ldd) {
@@ -34,29 +33,17 @@ static void l_transpose(Cg *g, Val v_src, Val v_rows, int64_t cols, Val v_dst, i
     return;
   }
   Ty t_row = LLVMVectorType(g->t_i8, T);
-  Val lo[T], hi[T];
-  for (int j = 0; j < T / 2; j++) {
-    lo[2 * j] = l_i32(g, j), lo[2 * j + 1] = l_i32(g, T + j);
-    hi[2 * j] = l_i32(g, T / 2 + j), hi[2 * j + 1] = l_i32(g, T + T / 2 + j);
-  }
-  Val v_lo = LLVMConstVector(lo, T), v_hi = LLVMConstVector(hi, T);
   Val v_tiles = LLVMBuildSDiv(g->b, v_rows, l_i64(g, T), "row.tiles");
   Loop Lr = l_for(g, l_i64(g, 0), v_tiles, "trt");
   Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, cols / T), "tct");
   Val v_r0 = l_mul(g, Lr.v_i, l_i64(g, T), "r0"), v_c0 = l_mul(g, Lc.v_i, l_i64(g, T), "c0");
-  Val v[T], w[T];
+  Val v[T];
   for (int i = 0; i < T; i++) {
     Val v_at = l_add(g, l_mul(g, l_add(g, v_r0, l_i64(g, i), ""), l_i64(g, cols), ""), v_c0, "");
     v[i] = LLVMBuildLoad2(g->b, t_row, l_gep(g, g->t_i8, v_src, v_at, ""), "row");
     LLVMSetAlignment(v[i], 1);
   }
-  for (int round = 0; round < 4; round++) {
-    for (int i = 0; i < T / 2; i++) {
-      w[2 * i] = LLVMBuildShuffleVector(g->b, v[i], v[i + T / 2], v_lo, "zip.lo");
-      w[2 * i + 1] = LLVMBuildShuffleVector(g->b, v[i], v[i + T / 2], v_hi, "zip.hi");
-    }
-    memcpy(v, w, sizeof v);
-  }
+  l_transpose16(g, v);
   for (int j = 0; j < T; j++) {
     Val v_at = l_add(g, l_mul(g, l_add(g, v_c0, l_i64(g, j), ""), l_i64(g, ldd), ""), v_r0, "");
     LLVMSetAlignment(LLVMBuildStore(g->b, v[j], l_gep(g, g->t_i8, v_dst, v_at, "")), 1);

@@ -75,6 +75,27 @@ Val l_lanes(Cg *g, Val v_a, Val v_b, int lo, int n, int step, const char *name) 
   return LLVMBuildShuffleVector(g->b, v_a, v_b ? v_b : LLVMGetUndef(LLVMTypeOf(v_a)), LLVMConstVector(idx, n), name);
 }
 
+/* Transpose 16 vectors of 16 lanes (any element type) in place: v[i]
+ * lane j becomes v[j] lane i. Four rounds of interleaving vector i with
+ * vector i + 8 (low halves, then high halves) turn rows into columns: 64
+ * shuffles. */
+void l_transpose16(Cg *g, Val v[16]) {
+  enum { T = 16 };
+  Val lo[T], hi[T], w[T];
+  for (int j = 0; j < T / 2; j++) {
+    lo[2 * j] = l_i32(g, j), lo[2 * j + 1] = l_i32(g, T + j);
+    hi[2 * j] = l_i32(g, T / 2 + j), hi[2 * j + 1] = l_i32(g, T + T / 2 + j);
+  }
+  Val v_lo = LLVMConstVector(lo, T), v_hi = LLVMConstVector(hi, T);
+  for (int round = 0; round < 4; round++) {
+    for (int i = 0; i < T / 2; i++) {
+      w[2 * i] = LLVMBuildShuffleVector(g->b, v[i], v[i + T / 2], v_lo, "zip.lo");
+      w[2 * i + 1] = LLVMBuildShuffleVector(g->b, v[i], v[i + T / 2], v_hi, "zip.hi");
+    }
+    memcpy(v, w, sizeof w);
+  }
+}
+
 /* The dot steps: acc[l] += sum_{r<4} a_r * b[4l + r] over 16 lanes; v_a is
  * A's i32 quad (bytes a_0..a_3), v_b a <16 x i32> panel row of quads. */
 static Val dot_vnni(Cg *g, Val v_acc, Val v_a, Val v_b) {
@@ -217,13 +238,41 @@ static void pack_body(Cg *g, const Pack *G, int how, uint32_t bias) {
   Val v_n1 = l_smin(g, l_mul(g, G->v_j1, l_i64(g, PL), ""), G->v_N, "n1");
   Val v_bias = LLVMConstInt(g->t_i8, bias & 0xff, 0);
   if (how == PACK_ROWS) {
-    /* rows of B are contiguous along k: whole quads as i32, then the tail */
+    /* rows of B are contiguous along k. Whole panels by blocks of 16 quads:
+     * 16 rows of 64 bytes, transposed as 16 x 16 quads, are 16 panel rows.
+     * Then the quads left and the other panels' rows one quad at a time,
+     * then the tail bytes */
     Val v_bias32 = l_i32(g, (int64_t)bias);
+    Ty t_q16 = LLVMVectorType(g->t_i32, 16);
+    Val v_b16 = l_splat(g, v_bias32, 16, "bias16");
+    Val v_jf = l_smin(g, G->v_j1, LLVMBuildSDiv(g->b, G->v_N, l_i64(g, PL), ""), "j.full");
+    Val v_kb = LLVMBuildAShr(g->b, G->v_K, l_i64(g, 6), "kblocks"); /* blocks of 16 quads */
+    Loop Lj = l_for(g, G->v_j0, v_jf, "pj");
+    Loop Lb = l_for(g, l_i64(g, 0), v_kb, "pb");
+    Val v_r[16];
+    for (int r = 0; r < 16; r++) {
+      Val v_row = l_add(g, l_mul(g, Lj.v_i, l_i64(g, PL), ""), l_i64(g, r), "");
+      Val v_at = l_add(g, l_mul(g, v_row, G->v_sn, ""), l_mul(g, Lb.v_i, l_i64(g, 64), ""), "");
+      v_r[r] = LLVMBuildLoad2(g->b, t_q16, l_gep(g, g->t_i8, G->v_B, v_at, ""), "b.row16");
+      LLVMSetAlignment(v_r[r], 1);
+    }
+    l_transpose16(g, v_r);
+    Val v_pj = l_add(g, l_mul(g, Lj.v_i, v_ps, ""), l_mul(g, Lb.v_i, l_i64(g, 16 * 64), ""), "");
+    for (int t = 0; t < 16; t++) {
+      Val v_st = LLVMBuildStore(g->b, LLVMBuildXor(g->b, v_r[t], v_b16, ""),
+                                l_gep(g, g->t_i8, G->v_P, l_add(g, v_pj, l_i64(g, t * 64), ""), ""));
+      LLVMSetAlignment(v_st, 4);
+    }
+    l_next(g, &Lb);
+    l_next(g, &Lj);
+    Val v_nf = l_mul(g, l_smax(g, v_jf, G->v_j0, ""), l_i64(g, PL), "n.full");
     Loop Ln = l_for(g, v_n0, v_n1, "pn");
+    /* rows of whole panels start after their blocks */
+    Val v_q0 = l_select(g, l_icmp(g, LLVMIntSLT, Ln.v_i, v_nf, ""), l_mul(g, v_kb, l_i64(g, 16), ""), l_i64(g, 0), "q0");
     Val v_src = l_gep(g, g->t_i8, G->v_B, l_mul(g, Ln.v_i, G->v_sn, ""), "b.row");
     Val v_dst = l_gep(g, g->t_i8, G->v_P, panel_col(g, Ln.v_i, v_ps), "p.col");
     Val v_kf = LLVMBuildAShr(g->b, G->v_K, l_i64(g, 2), "kfull");
-    Loop Lq = l_for(g, l_i64(g, 0), v_kf, "pq");
+    Loop Lq = l_for(g, v_q0, v_kf, "pq");
     Val v_w = LLVMBuildLoad2(g->b, g->t_i32, l_gep(g, g->t_i8, v_src, l_mul(g, Lq.v_i, l_i64(g, 4), ""), ""), "quad");
     LLVMSetAlignment(v_w, 1);
     Val v_st = LLVMBuildStore(g->b, LLVMBuildXor(g->b, v_w, v_bias32, ""),

@@ -12,7 +12,9 @@
 #             of 16: im2col.c's quad_copy; on VNNI targets), and whose input
 #             error reads the error in place (output channels per group a
 #             multiple of 4, input width a multiple of 16): two panels per
-#             row with a border, a 1x1 conv, groups of 4 channels; quads14
+#             row with a border, a 1x1 conv, groups of 4 channels (c1's
+#             weight gradient packs its error by 16 x 16 quads: gemm.c's
+#             PACK_ROWS); quads14
 #             and quads17 copy rows of 14 and 17 pixels (no whole 16, and
 #             one 16 and 1 left); quads_unified is quads under recipe unified
 #   batches.sh BUILD_DIR
@@ -55,7 +57,7 @@ cat > "$work/quads.nit" <<'NIT'
 model quads {
   input x[4, 6, 32]
   output classes(5)
-  conv c1(8, kernel=3, pad=1)
+  conv c1(16, kernel=3, pad=1)
   relu
   maxpool(2)
   conv c2(8, kernel=1)
