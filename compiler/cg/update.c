@@ -104,25 +104,23 @@ Val emit_update_apply(Cg *g, Ty t_g, const char *name) {
     LLVMPositionBuilderAtEnd(g->b, b_case[c]);
     Loop L2 = l_for(g, v_lo, v_hi, "u");
     Val v_r;
+    /* Without decay the step is the rounded gradient, |step| <= 2^mu + 1
+     * (k == 0 only when |g| < 2^mu), and mu stays far below 30: the new
+     * weight is computed in the gradient's width, i32 when it is (16 lanes
+     * per vector instead of 8), as exactly as in i64. */
+    Ty t_s = dec ? g->t_i64 : t_g;
     if (dec) {
       Val v_gd = decayed(g, t_g, v_g, v_view, L2.v_i, v_dexp, v_decay);
       v_r = l_select(g, v_k0, v_gd, round_elem_sat(g, &R64, md, v_gd, v_key, L2.v_i, 0), "step");
     } else {
       Val v_gj = l_load(g, t_g, v_g, L2.v_i, "g");
       v_r = l_select(g, v_k0, v_gj, round_elem_sat(g, &Rg, md, v_gj, v_key, L2.v_i, 0), "step");
-      if (t_g != g->t_i64) v_r = l_sext(g, v_r, g->t_i64, "step64");
     }
-    if (!wide) {
-      Val v_old8 = l_sext(g, l_load(g, g->t_i8, v_w, L2.v_i, "w"), g->t_i64, "");
-      Val v_new8 = l_sub(g, v_old8, v_r, "");
-      l_store(g, g->t_i8, l_call(g, g->ft_sat8, g->f_sat8, &v_new8, 1, "w.new"), v_w, L2.v_i);
-    } else {
-      Val v_old16 = l_sext(g, l_load(g, g->t_i16, v_w, L2.v_i, "ww"), g->t_i64, "");
-      Val v_new16 = l_sub(g, v_old16, v_r, "");
-      v_new16 = l_smin(g, v_new16, v_lim, "");
-      v_new16 = l_smax(g, v_new16, LLVMBuildNeg(g->b, v_lim, ""), "");
-      l_store(g, g->t_i16, l_trunc(g, v_new16, g->t_i16, "ww.new"), v_w, L2.v_i);
-    }
+    Val v_old = l_sext(g, wide ? l_load(g, g->t_i16, v_w, L2.v_i, "ww") : l_load(g, g->t_i8, v_w, L2.v_i, "w"), t_s, "");
+    Val v_lim_s = wide ? LLVMBuildTrunc(g->b, v_lim, t_s, "lim.s") : LLVMConstInt(t_s, 127, 1);
+    Val v_new = l_smax(g, l_smin(g, l_sub(g, v_old, v_r, ""), v_lim_s, ""), LLVMBuildNeg(g->b, v_lim_s, ""), "w.sat");
+    if (!wide) l_store(g, g->t_i8, l_trunc(g, v_new, g->t_i8, "w.new"), v_w, L2.v_i);
+    else l_store(g, g->t_i16, l_trunc(g, v_new, g->t_i16, "ww.new"), v_w, L2.v_i);
     l_next(g, &L2);
     LLVMBuildBr(g->b, b_done);
   }
