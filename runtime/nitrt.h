@@ -522,11 +522,21 @@ int nitrt_run_alloc(Run *u, const NitModel *m, int32_t threads);
 void nitrt_run_free(Run *u);
 /* A context for one call of the generated code. */
 NitCtx nitrt_run_ctx(const Run *u, uint64_t step, int32_t n, int32_t in_exp, int32_t mu, int train);
+/* Rows idx[0 .. count) of x (dim bytes each) to be copied to dst. */
+typedef struct Gather {
+  const int8_t *x;
+  const uint32_t *idx; /* (count) */
+  int64_t count, dim;
+  int8_t *dst; /* (count, dim) */
+} Gather;
 /* The n logits rows in u->logits against labels y: adds the correct
  * predictions to sums[0] and the summed loss (Q24) to sums[1]. The rows
  * are split over u's workers; the sums are exact, so the split changes
- * nothing. */
-void nitrt_score_batch(const Run *u, const int32_t *y, int64_t n, int32_t logit_exp, int64_t sums[2]);
+ * nothing. With `next`, the same workers also gather its rows (the next
+ * training batch), each the share matching its rows: no parallel region of
+ * its own, and each worker's samples land in its own core's cache. */
+void nitrt_score_batch(const Run *u, const int32_t *y, int64_t n, int32_t logit_exp, int64_t sums[2],
+                       const Gather *next);
 /* Forward over samples [from, from+count) of d: correct predictions and the
  * summed loss (Q24), in batches of u->r.batch. */
 void nitrt_evaluate(Run *u, const Dataset *d, int64_t from, int64_t count, int32_t mu, int64_t *correct, int64_t *loss);

@@ -134,7 +134,9 @@ void nitrt_class_stats_free(ClassStats *cs) {
 typedef struct ScoreJob {
   const int8_t *logits; /* (n, classes) */
   const int32_t *y;     /* (n) */
+  int64_t n;
   int32_t classes, exp;
+  const Gather *next;                 /* or NULL */
   int64_t part[NITRT_POOL_CHUNKS][2]; /* per chunk: correct, loss (Q24) */
 } ScoreJob;
 
@@ -147,10 +149,15 @@ static void score_rows(void *env, int64_t lo, int64_t hi, int32_t w) {
     l += nitrt_xent_q24(z, j->classes, j->exp, j->y[k]);
   }
   j->part[w][0] = c, j->part[w][1] = l;
+  const Gather *g = j->next; /* rows [lo, hi) of n map onto [glo, ghi) of count: the chunks cover it */
+  if (!g) return;
+  for (int64_t r = lo * g->count / j->n, ghi = hi * g->count / j->n; r < ghi; r++)
+    memcpy(g->dst + r * g->dim, g->x + (int64_t)g->idx[r] * g->dim, (size_t)g->dim);
 }
 
-void nitrt_score_batch(const Run *u, const int32_t *y, int64_t n, int32_t logit_exp, int64_t sums[2]) {
-  ScoreJob j = {u->logits, y, u->m->classes, logit_exp, {{0}}};
+void nitrt_score_batch(const Run *u, const int32_t *y, int64_t n, int32_t logit_exp, int64_t sums[2],
+                       const Gather *next) {
+  ScoreJob j = {u->logits, y, n, u->m->classes, logit_exp, next, {{0}}};
   /* a few rows score faster than a hand-off to the workers */
   int32_t used = 1;
   if (n < 32) score_rows(&j, 0, n, 0);
@@ -174,7 +181,7 @@ void nitrt_evaluate_classes(Run *u, const Dataset *d, int64_t from, int64_t coun
     NitCtx c = nitrt_run_ctx(u, NIT_STEP_EVAL, (int32_t)(hi - lo), d->q.in_exp, mu, 0);
     nitrt_mpi_shard(&c, n, lo);
     m->forward(&c, d->x + (i + lo) * dim);
-    nitrt_score_batch(u, d->y + i + lo, hi - lo, c.logit_exp, sums);
+    nitrt_score_batch(u, d->y + i + lo, hi - lo, c.logit_exp, sums, NULL);
     for (int64_t k = 0; cs && k < hi - lo; k++) {
       int32_t y = d->y[i + lo + k], p = nitrt_argmax(u->logits + k * m->classes, m->classes);
       cs->samples[y]++;

@@ -428,13 +428,14 @@ int nitrt_cmd_train(const Options *o) {
     nitrt_progress_start(&pr, mode, o->progress_ns, e, u.r.epochs, steps);
     pr.done = pr.skip = (int64_t)done;
     int64_t i = (int64_t)done * u.r.batch;
+    int64_t gathered = -1; /* the step whose samples the last scoring gathered into xb */
     for (; i < ntrain; i += u.r.batch) {
       int32_t n = (int32_t)(ntrain - i < u.r.batch ? ntrain - i : u.r.batch);
       int64_t lo, hi; /* this rank's slice of the batch */
       nitrt_mpi_slice(n, &lo, &hi);
       for (int64_t k = 0; k < hi - lo; k++) {
         uint32_t src = u.perm[i + lo + k];
-        memcpy(u.xb + k * dim, train.x + (int64_t)src * dim, (size_t)dim);
+        if (gathered != i) memcpy(u.xb + k * dim, train.x + (int64_t)src * dim, (size_t)dim);
         u.yb[k] = train.y[src];
       }
       u.eta = nitrt_recipe_lr(&u.r, e, step, steps);
@@ -450,7 +451,16 @@ int nitrt_cmd_train(const Options *o) {
       }
       s.clip_steps += clip_sum != NULL;
       int64_t sc[2] = {0, 0}; /* correct, loss */
-      nitrt_score_batch(&u, u.yb, hi - lo, c.logit_exp, sc);
+      /* the step is done with xb: the scoring's workers gather the next
+         step's slice into it */
+      int64_t ni = i + u.r.batch, nlo = 0, nhi = 0;
+      Gather next = {train.x, u.perm, 0, dim, u.xb};
+      if (ni < ntrain) {
+        nitrt_mpi_slice((int32_t)(ntrain - ni < u.r.batch ? ntrain - ni : u.r.batch), &nlo, &nhi);
+        next.idx = u.perm + ni + nlo, next.count = nhi - nlo;
+      }
+      nitrt_score_batch(&u, u.yb, hi - lo, c.logit_exp, sc, ni < ntrain ? &next : NULL);
+      gathered = ni < ntrain ? ni : -1;
       count[0] += sc[0];
       count[1] += sc[1];
       nitrt_progress_step(&pr, n, hi - lo, sc[1]);
