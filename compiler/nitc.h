@@ -352,6 +352,7 @@ typedef struct Plan {
                           * put their accumulators: centred, see plan.c */
   Buf acc2;            /* second accumulator (fan-out error sums) */
   Buf grad;            /* int64-capable weight-gradient scratch, largest tensor */
+  int64_t *grad_at;    /* (nnodes) where in grad node i's gradient lies: centred */
   Buf pack;            /* repacked operands of one layer's GEMMs (weight
                           * panels, transposed errors, input panels), largest layer */
   Buf rsum;            /* i32 row sums of a dense GEMM's A operand (vnni) */

@@ -205,6 +205,7 @@ Plan *plan_build(Model *m) {
 
   int64_t max_acc = 0, max_sum = 0, max_grad = 0;  /* bytes */
   p->acc_at = zalloc(sizeof(int64_t) * (size_t)n); /* node i's extent for now; offsets below */
+  p->grad_at = zalloc(sizeof(int64_t) * (size_t)n); /* likewise */
   for (int i = 0; i < n; i++) {
     Node *nd = &m->nodes[i];
     int64_t elems = B * per_sample(&nd->out);
@@ -247,6 +248,7 @@ Plan *plan_build(Model *m) {
     int64_t gbytes = nd->nweights * (nd->acc64_grad ? 8 : 4);
     if (op_is_norm(nd->op)) gbytes = 2 * (int64_t)nd->out.c * 8; /* dbeta, then dgamma's sums */
     if (gbytes > max_grad) max_grad = gbytes;
+    p->grad_at[i] = gbytes;
     if (nd->nweights > 0 && m->recipe.weight_bits > 8) p->wview[i] = take(&top, nd->nweights);
   }
   /* Error buffers share slots by lifetime. The backward pass visits nodes
@@ -396,6 +398,11 @@ Plan *plan_build(Model *m) {
   for (int i = 0; i < n; i++) p->acc_at[i] = (max_acc - p->acc_at[i]) / 2 / SLAB_ALIGN * SLAB_ALIGN;
   p->acc2 = take(&top, max_sum);
   p->grad = take(&top, max_grad);
+  /* Each gradient is centred in grad too: the weight gradient's GEMM and
+   * the update split it in halves by rows and by elements, so with two
+   * workers each half stays with one core from one layer to the next (the
+   * MLP's h2 gradient lay in the half of h1's that the other core wrote). */
+  for (int i = 0; i < n; i++) p->grad_at[i] = (max_grad - p->grad_at[i]) / 2 / SLAB_ALIGN * SLAB_ALIGN;
   /* recipes with masters: the optimizer's exact sums S (i64) and the
    * gradient G reduced to 31 bits (i32) of the largest parameter tensor */
   p->sgd.off = -1;

@@ -101,6 +101,7 @@ typedef struct Cg {
   Ty ft_node;                 /* a layer's forward or backward: void (ctx, x, y) */
   int64_t acc_at;             /* acc_ptr's offset in acc: the plan's acc_at of the
                                * node being emitted, 0 outside the layers */
+  int64_t grad_at;            /* grad_ptr's offset in grad, likewise (grad_at) */
   /* the shared helpers, emitted once per module (step.c: emit_helpers) */
   Val f_mix, f_key, f_round, f_bits, f_sat8;
   Val f_wview, f_loss;

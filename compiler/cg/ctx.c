@@ -69,7 +69,7 @@ Val v_key_for(Cg *g, uint32_t tid, const char *name) {
 
 Val acc_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->acc.off + g->acc_at, "acc"); }
 Val acc2_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->acc2.off, "acc2"); }
-Val grad_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->grad.off, "grad"); }
+Val grad_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->grad.off + g->grad_at, "grad"); }
 
 /* Where row sums of weight operands go: the gradient scratch, which is free
  * from the start of a layer's forward or backward pass until its weight

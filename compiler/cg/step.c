@@ -250,6 +250,7 @@ static void emit_node_fn(Cg *g, int i, bool train, bool backward) {
   snprintf(buf, sizeof buf, "%s.%s", g->m->nodes[i].name, backward ? "bwd" : "fwd");
   Val f = l_begin_glue_fn(g, buf, g->ft_node);
   g->acc_at = g->p->acc_at[i];
+  g->grad_at = g->p->grad_at[i];
   g->f.v_ctx = l_param(g, 0, "ctx");
   g->f.v_x = l_param(g, 1, "x");
   g->f.v_y = l_param(g, 2, "y");
@@ -262,6 +263,7 @@ static void emit_node_fn(Cg *g, int i, bool train, bool backward) {
   }
   LLVMBuildRetVoid(g->b);
   g->acc_at = 0;
+  g->grad_at = 0;
   Val args[] = {saved.v_ctx, saved.v_x, saved.v_y ? saved.v_y : LLVMConstNull(g->t_ptr)};
   g->f = saved;
   LLVMPositionBuilderAtEnd(g->b, b_cur);
