@@ -268,7 +268,8 @@ static void pack_body(Cg *g, const Pack *G, int how, uint32_t bias) {
     Val v_nf = l_mul(g, l_smax(g, v_jf, G->v_j0, ""), l_i64(g, PL), "n.full");
     Loop Ln = l_for(g, v_n0, v_n1, "pn");
     /* rows of whole panels start after their blocks */
-    Val v_q0 = l_select(g, l_icmp(g, LLVMIntSLT, Ln.v_i, v_nf, ""), l_mul(g, v_kb, l_i64(g, 16), ""), l_i64(g, 0), "q0");
+    Val v_q0 =
+        l_select(g, l_icmp(g, LLVMIntSLT, Ln.v_i, v_nf, ""), l_mul(g, v_kb, l_i64(g, 16), ""), l_i64(g, 0), "q0");
     Val v_src = l_gep(g, g->t_i8, G->v_B, l_mul(g, Ln.v_i, G->v_sn, ""), "b.row");
     Val v_dst = l_gep(g, g->t_i8, G->v_P, panel_col(g, Ln.v_i, v_ps), "p.col");
     Val v_kf = LLVMBuildAShr(g->b, G->v_K, l_i64(g, 2), "kfull");
@@ -376,6 +377,7 @@ void row_sums(Cg *g, Val v_A, int64_t lda, Val v_rows, Val v_K, Val v_dst) {
  * type, accumulate, max tracking) combination is one internal noinline
  * function
  *   void nit_gemm.KIND.iW[.acc][.max](A, lda, asum, P, C, ldc, M, N, K, j0, j1, maxp)
+ * (`.implicit`: three more, off, prow and pcols, for panels read in place)
  * emitted once per module and called by every GEMM of that kind, with the
  * strides as arguments. Emitting the tiles inline at each of a network's
  * GEMMs (each a few thousand IR lines) made LLVM's optimizer the bulk of the
@@ -388,7 +390,7 @@ typedef struct Tiles {
   Ty t_acc;
   bool accumulate;
   GemmKind kind;
-  Val var_max;               /* <16 x i32> local running max |C|, or NULL */
+  Val var_max;                /* <16 x i32> local running max |C|, or NULL */
   Val v_off, v_prow, v_pcols; /* implicit panels (Gemm's v_off), or NULL */
 } Tiles;
 

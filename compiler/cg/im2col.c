@@ -237,8 +237,8 @@ void quad_copy(Cg *g, Val v_src, Val v_c0, int64_t C, int64_t H, int64_t W, int6
   Val v_row[4];
   for (int c4 = 0; c4 < 4; c4++) {
     Val v_c = l_add(g, v_c0, l_add(g, l_mul(g, Lq.v_i, l_i64(g, 4), ""), l_i64(g, c4), ""), "");
-    v_row[c4] =
-        l_gep(g, g->t_i8, v_src, l_mul(g, l_add(g, l_mul(g, v_c, l_i64(g, H), ""), Ly.v_i, ""), l_i64(g, W), ""), "src.row");
+    Val v_plane_row = l_add(g, l_mul(g, v_c, l_i64(g, H), ""), Ly.v_i, "");
+    v_row[c4] = l_gep(g, g->t_i8, v_src, l_mul(g, v_plane_row, l_i64(g, W), ""), "src.row");
   }
   Val v_at = l_add(g, l_mul(g, l_add(g, l_mul(g, Lq.v_i, l_i64(g, PH), ""), l_add(g, Ly.v_i, l_i64(g, py), ""), ""),
                             l_i64(g, PW), ""),

@@ -116,7 +116,8 @@ Val emit_update_apply(Cg *g, Ty t_g, const char *name) {
       Val v_gj = l_load(g, t_g, v_g, L2.v_i, "g");
       v_r = l_select(g, v_k0, v_gj, round_elem_sat(g, &Rg, md, v_gj, v_key, L2.v_i, 0), "step");
     }
-    Val v_old = l_sext(g, wide ? l_load(g, g->t_i16, v_w, L2.v_i, "ww") : l_load(g, g->t_i8, v_w, L2.v_i, "w"), t_s, "");
+    Val v_w_old = wide ? l_load(g, g->t_i16, v_w, L2.v_i, "ww") : l_load(g, g->t_i8, v_w, L2.v_i, "w");
+    Val v_old = l_sext(g, v_w_old, t_s, "");
     Val v_lim_s = wide ? LLVMBuildTrunc(g->b, v_lim, t_s, "lim.s") : LLVMConstInt(t_s, 127, 1);
     Val v_new = l_smax(g, l_smin(g, l_sub(g, v_old, v_r, ""), v_lim_s, ""), LLVMBuildNeg(g->b, v_lim_s, ""), "w.sat");
     if (!wide) l_store(g, g->t_i8, l_trunc(g, v_new, g->t_i8, "w.new"), v_w, L2.v_i);
