@@ -32,6 +32,10 @@
 
 static int64_t align_up(int64_t v) { return rup(v, SLAB_ALIGN); }
 
+/* Where `bytes` start to sit in the middle of an area of `area` bytes, on a
+ * cache line: the accumulators, the gradients and the error buffers (why:
+ * at acc_at below). */
+static int64_t centred(int64_t area, int64_t bytes) { return (area - bytes) / 2 / SLAB_ALIGN * SLAB_ALIGN; }
 static int64_t per_sample(const Shape *s) { return (int64_t)s->c * s->h * s->w; }
 
 int64_t plan_ptensor(const Model *m, int t, const Node **owner) {
@@ -317,7 +321,7 @@ Plan *plan_build(Model *m) {
     if (p->err_alias[a] != a) continue;
     /* centred in its slot, for the reason the accumulators are (below) */
     int64_t s = slot_of[a];
-    p->err[a] = (Buf){slot_off[s] + (slot_size[s] - size[a]) / 2 / SLAB_ALIGN * SLAB_ALIGN, size[a]};
+    p->err[a] = (Buf){slot_off[s] + centred(slot_size[s], size[a]), size[a]};
     p->err_kept[a] = slot_last[s] == a && !p->relu_pool[a]; /* a relu_pool relu's error is never written */
   }
 
@@ -395,14 +399,14 @@ Plan *plan_build(Model *m) {
    * on two threads than with every node's accumulators at acc's start
    * (docs/performance.md, "Two cores that share no cache"). With more
    * workers, or a short last batch, some lines still change hands. */
-  for (int i = 0; i < n; i++) p->acc_at[i] = (max_acc - p->acc_at[i]) / 2 / SLAB_ALIGN * SLAB_ALIGN;
+  for (int i = 0; i < n; i++) p->acc_at[i] = centred(max_acc, p->acc_at[i]);
   p->acc2 = take(&top, max_sum);
   p->grad = take(&top, max_grad);
   /* Each gradient is centred in grad too: the weight gradient's GEMM and
    * the update split it in halves by rows and by elements, so with two
    * workers each half stays with one core from one layer to the next (the
    * MLP's h2 gradient lay in the half of h1's that the other core wrote). */
-  for (int i = 0; i < n; i++) p->grad_at[i] = (max_grad - p->grad_at[i]) / 2 / SLAB_ALIGN * SLAB_ALIGN;
+  for (int i = 0; i < n; i++) p->grad_at[i] = centred(max_grad, p->grad_at[i]);
   /* recipes with masters: the optimizer's exact sums S (i64) and the
    * gradient G reduced to 31 bits (i32) of the largest parameter tensor */
   p->sgd.off = -1;
