@@ -337,9 +337,9 @@ typedef struct Gemm {
   Val v_asum; /* i32 (M): sum_k A[m, k]; vnni only */
   Val v_B;    /* unpacked B(n, k) = B[n*sn + k*sk], or NULL: panels prebuilt */
   int64_t sn, sk;
-  Val v_P; /* the panels; with v_off, the quad-major copy panels are read from in place */
-  Val v_off;     /* or NULL. i64 (K/4): panel row q of panel j lies at */
-  int64_t prow;  /*   v_P + (j / pcols) prow + (j % pcols) 64 + v_off[q] */
+  Val v_P; /* the panels; with v_taps, the quad-major copy panels are read from in place */
+  Val v_taps;    /* or NULL. i64 (K/4): panel row q of panel j lies at */
+  int64_t prow;  /*   v_P + (j / pcols) prow + (j % pcols) 64 + v_taps[q] */
   int64_t pcols; /*   (im2col.c's quad_copy; implicit panels, VNNI only) */
   Val v_C; /* C[m*ldc + n] */
   int64_t ldc;
@@ -383,12 +383,12 @@ void pad_copy(Cg *g, Val v_src, Val v_b, Val v_c0, int64_t Ctot, int64_t C, int6
 int64_t pix_off(const Node *nd, const ConvDims *d, int64_t p); /* output pixel p's first tap in a padded plane */
 bool gather_fits(const Node *nd, const ConvDims *d);           /* pack_gather's windows hold every tap */
 bool ecol_fast(const Node *nd, const ConvDims *d);             /* ecol from whole segments */
-/* Implicit panels (forward, or input error): the quad-major copy x4 and
- * its tap offsets. */
+/* Implicit panels (forward, or input error): the quad-major copy x4's
+ * border and tap offsets once per body, then its interior per sample. */
 bool implicit_fits(const Node *nd, const ConvDims *d, bool input);
-Val implicit_offsets(Cg *g, const Node *nd, int64_t C, int64_t PH, int64_t PW, bool flip);
-void quad_copy(Cg *g, Val v_src, Val v_c0, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px, Val v_dst,
-               bool border);
+Val implicit_begin(Cg *g, const Node *nd, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px, bool flip,
+                   Val v_dst);
+void quad_copy(Cg *g, Val v_src, Val v_c0, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px, Val v_dst);
 /* Rows of a conv GEMM's B operand: row r at v_dst + r*kp, ky segments of
  * segp bytes (segments padded to whole words for the panel kernels). */
 typedef struct SegDst {

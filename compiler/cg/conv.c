@@ -70,18 +70,14 @@ static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk
   SegDst S = {v_col, ck.segp, ck.kp};
   Val v_pan = l_gep(g, g->t_i8, v_col, l_i64(g, panel_bytes(d.P, ck.kp)), "pan");
   Val var_max = k->fuse ? fused_begin(g) : NULL;
-  int64_t PH = d.IH + 2 * nd->ph, PW = d.IW + 2 * nd->pw;
-  Val v_quads = NULL, v_x = act_ptr(g, nd->in[0]);
-  if (ck.implicit) {
-    NIT_ASSERT(d.Cg * PH * PW <= g->p->col_bytes);
-    v_quads = implicit_offsets(g, nd, d.Cg, PH, PW, false);
-    quad_copy(g, v_x, NULL, d.Cg, d.IH, d.IW, nd->ph, nd->pw, v_col, true);
-  }
+  int64_t PW = d.IW + 2 * nd->pw;
+  Val v_x = act_ptr(g, nd->in[0]);
+  Val v_taps = ck.implicit ? implicit_begin(g, nd, d.Cg, d.IH, d.IW, nd->ph, nd->pw, false, v_col) : NULL;
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
   if (ck.implicit)
     quad_copy(g, v_x, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.IC), ""), l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), "c0"), d.Cg,
-              d.IH, d.IW, nd->ph, nd->pw, v_col, false);
+              d.IH, d.IW, nd->ph, nd->pw, v_col);
   else
     im2col_fwd(g, nd, &d, v_x, Lb.v_i, Lg.v_i, v_col, &S, ck.panels_direct ? v_pan : NULL, gemm_panel_bias(ck.kind),
                ck.gather);
@@ -90,7 +86,7 @@ static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk
   G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), "wsum.g");
   if (ck.kind == GK_PLAIN) G.v_B = v_col, G.sn = ck.kp, G.sk = 1;
   G.v_P = v_pan;
-  if (ck.implicit) G.v_P = v_col, G.v_off = v_quads, G.prow = PW * 4, G.pcols = d.OW / PL;
+  if (ck.implicit) G.v_P = v_col, G.v_taps = v_taps, G.prow = PW * 4, G.pcols = d.OW / PL;
   G.v_C = l_gep(g, k->t_acc, acc_ptr(g),
                 l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), ""),
                       l_i64(g, d.P), ""),
@@ -146,18 +142,14 @@ static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
   Val v_pan = l_gep(g, g->t_i8, v_col, l_i64(g, panel_bytes(Q, ck.kp)), "pan");
   Val var_max = k->fuse ? fused_begin(g) : NULL;
   /* implicit: the error quad-major with ecol's border KH-1-ph, KW-1-pw */
-  int64_t ty = d.KH - 1 - nd->ph, tx = d.KW - 1 - nd->pw, EH = d.OH + 2 * ty, EW = d.OW + 2 * tx;
-  Val v_quads = NULL, v_e = err_ptr(g, k->i);
-  if (ck.implicit) {
-    NIT_ASSERT(d.Og * EH * EW <= g->p->col_bytes);
-    v_quads = implicit_offsets(g, nd, d.Og, EH, EW, true);
-    quad_copy(g, v_e, NULL, d.Og, d.OH, d.OW, ty, tx, v_col, true);
-  }
+  int64_t ty = d.KH - 1 - nd->ph, tx = d.KW - 1 - nd->pw, EW = d.OW + 2 * tx;
+  Val v_e = err_ptr(g, k->i);
+  Val v_taps = ck.implicit ? implicit_begin(g, nd, d.Og, d.OH, d.OW, ty, tx, true, v_col) : NULL;
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
   if (ck.implicit)
     quad_copy(g, v_e, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), "o0"), d.Og,
-              d.OH, d.OW, ty, tx, v_col, false);
+              d.OH, d.OW, ty, tx, v_col);
   else
     ecol_build(g, nd, &d, v_e, Lb.v_i, Lg.v_i, v_col, &S, ck.panels_direct ? v_pan : NULL, gemm_panel_bias(ck.kind));
   Gemm G = {0};
@@ -165,7 +157,7 @@ static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
   G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), "wsum.g");
   G.v_P = v_pan;
   if (!ck.panels_direct) G.v_B = v_col, G.sn = ck.kp, G.sk = 1; /* gemm packs (or reads) the rows */
-  if (ck.implicit) G.v_P = v_col, G.v_off = v_quads, G.prow = EW * 4, G.pcols = d.IW / PL;
+  if (ck.implicit) G.v_P = v_col, G.v_taps = v_taps, G.prow = EW * 4, G.pcols = d.IW / PL;
   G.v_C = l_gep(g, k->t_acc, acc_ptr(g),
                 l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.IC), ""), l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), ""),
                       l_i64(g, Q), ""),

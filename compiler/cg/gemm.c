@@ -377,7 +377,7 @@ void row_sums(Cg *g, Val v_A, int64_t lda, Val v_rows, Val v_K, Val v_dst) {
  * type, accumulate, max tracking) combination is one internal noinline
  * function
  *   void nit_gemm.KIND.iW[.acc][.max](A, lda, asum, P, C, ldc, M, N, K, j0, j1, maxp)
- * (`.implicit`: three more, off, prow and pcols, for panels read in place)
+ * (`.implicit`: three more, taps, prow and pcols, for panels read in place)
  * emitted once per module and called by every GEMM of that kind, with the
  * strides as arguments. Emitting the tiles inline at each of a network's
  * GEMMs (each a few thousand IR lines) made LLVM's optimizer the bulk of the
@@ -390,8 +390,8 @@ typedef struct Tiles {
   Ty t_acc;
   bool accumulate;
   GemmKind kind;
-  Val var_max;                /* <16 x i32> local running max |C|, or NULL */
-  Val v_off, v_prow, v_pcols; /* implicit panels (Gemm's v_off), or NULL */
+  Val var_max;                 /* <16 x i32> local running max |C|, or NULL */
+  Val v_taps, v_prow, v_pcols; /* implicit panels (Gemm's v_taps), or NULL */
 } Tiles;
 
 /* The B(V) reduction fused into the epilogue: var_max = max(var_max, |sum|)
@@ -477,7 +477,7 @@ static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, 
   }
   for (int p = 0; p < np; p++) {
     Val v_jp = l_add(g, v_j, l_i64(g, p), "");
-    Val v_at = !G->v_off ? l_mul(g, v_jp, v_ps, "")
+    Val v_at = !G->v_taps ? l_mul(g, v_jp, v_ps, "")
                          : l_add(g, l_mul(g, LLVMBuildUDiv(g->b, v_jp, G->v_pcols, ""), G->v_prow, ""),
                                  l_mul(g, LLVMBuildURem(g->b, v_jp, G->v_pcols, ""), l_i64(g, 64), ""), "");
     v_pan[p] = l_gep(g, g->t_i8, G->v_P, v_at, "pan");
@@ -488,7 +488,7 @@ static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, 
   Val f_tl = l_intrinsic(g, "llvm.masked.load", ov_tl, 2, &ft_tl);
   /* the full quads, then one quad of 1..3 bytes of A (its other bytes 0);
    * implicit panels have K % 4 == 0 */
-  for (int part = 0; part < (G->v_off ? 1 : 2); part++) {
+  for (int part = 0; part < (G->v_taps ? 1 : 2); part++) {
     Loop Lq;
     Blk b_join = NULL;
     Val v_q;
@@ -504,7 +504,7 @@ static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, 
       v_tmask = l_icmp(g, LLVMIntSLT, LLVMConstVector(quad, 4), l_splat(g, v_tail, 4, ""), "tmask");
     }
     Val v_off = l_mul(g, v_q, l_i64(g, 4), "koff");
-    Val v_bat = G->v_off ? l_load(g, g->t_i64, G->v_off, v_q, "b.at") : l_mul(g, v_q, l_i64(g, 64), "b.at");
+    Val v_bat = G->v_taps ? l_load(g, g->t_i64, G->v_taps, v_q, "b.at") : l_mul(g, v_q, l_i64(g, 64), "b.at");
     Val v_bv[4];
     for (int p = 0; p < np; p++) {
       Val v_l = LLVMBuildLoad2(g->b, t_v, l_gep(g, g->t_i8, v_pan[p], v_bat, ""), "b.v");
@@ -570,7 +570,7 @@ static void gemm_rows(Cg *g, const Tiles *G, Val v_j, int np, Val v_ps, int MR) 
 static Val tiles_fn(Cg *g, const Gemm *G, Ty *ft_out) {
   Ty pt[] = {g->t_ptr, g->t_i64, g->t_ptr, g->t_ptr, g->t_ptr, g->t_i64, g->t_i64, g->t_i64,
              g->t_i64, g->t_i64, g->t_i64, g->t_ptr, g->t_ptr, g->t_i64, g->t_i64};
-  bool imp = G->v_off != NULL;
+  bool imp = G->v_taps != NULL;
   Ty ft = *ft_out = LLVMFunctionType(g->t_void, pt, imp ? 15 : 12, 0);
   char name[64];
   snprintf(name, sizeof name, "nit_gemm.%s.i%d%s%s%s", kernels[G->kind].name, G->t_acc == g->t_i32 ? 32 : 64,
@@ -583,7 +583,7 @@ static Val tiles_fn(Cg *g, const Gemm *G, Ty *ft_out) {
   Tiles T = {l_param(g, 0, "A"), l_param(g, 1, "lda"), l_param(g, 2, "asum"), l_param(g, 3, "P"),
              l_param(g, 4, "C"), l_param(g, 5, "ldc"), l_param(g, 6, "M"), l_param(g, 7, "N"),
              l_param(g, 8, "K"), G->t_acc, G->accumulate, G->kind, NULL, NULL, NULL, NULL};
-  if (imp) T.v_off = l_param(g, 12, "off"), T.v_prow = l_param(g, 13, "prow"), T.v_pcols = l_param(g, 14, "pcols");
+  if (imp) T.v_taps = l_param(g, 12, "taps"), T.v_prow = l_param(g, 13, "prow"), T.v_pcols = l_param(g, 14, "pcols");
   Val v_j0 = l_param(g, 9, "j0"), v_j1 = l_param(g, 10, "j1"), v_maxp = l_param(g, 11, "maxp");
   Ty t_v = LLVMVectorType(g->t_i32, PL);
   if (G->var_max) T.var_max = l_var(g, t_v, "max.var", LLVMBuildLoad2(g->b, t_v, v_maxp, "max.in"));
@@ -631,13 +631,13 @@ void gemm(Cg *g, const Gemm *G) {
     l_next(g, &Lm);
     return;
   }
-  NIT_ASSERT(!G->v_off || (G->kind == GK_VNNI && !G->v_B));
+  NIT_ASSERT(!G->v_taps || (G->kind == GK_VNNI && !G->v_B));
   if (G->v_B) pack_panels(g, G);
   Ty ft;
   Val f = tiles_fn(g, G, &ft);
   Val v_null = LLVMConstNull(g->t_ptr);
   Val args[] = {G->v_A, l_i64(g, G->lda), G->v_asum ? G->v_asum : v_null, G->v_P, G->v_C, l_i64(g, G->ldc),
                 G->v_M, G->v_N, G->v_K, G->v_j0, G->v_j1, G->var_max ? G->var_max : v_null,
-                G->v_off, l_i64(g, G->prow), l_i64(g, G->pcols)};
-  l_call(g, ft, f, args, G->v_off ? 15 : 12, "");
+                G->v_taps, l_i64(g, G->prow), l_i64(g, G->pcols)};
+  l_call(g, ft, f, args, G->v_taps ? 15 : 12, "");
 }

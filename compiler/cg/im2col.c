@@ -195,7 +195,7 @@ bool implicit_fits(const Node *nd, const ConvDims *d, bool input) {
 
 /* off[q] above for C channels in planes of (PH, PW), as a constant table
  * NAME.quads (NAME.equads: flipped rows, the input error's). */
-Val implicit_offsets(Cg *g, const Node *nd, int64_t C, int64_t PH, int64_t PW, bool flip) {
+static Val implicit_offsets(Cg *g, const Node *nd, int64_t C, int64_t PH, int64_t PW, bool flip) {
   int64_t CQ = C / 4, nq = nd->kh * nd->kw * CQ;
   Val *v = mem_alloc(sizeof(Val) * (size_t)nq);
   for (int64_t q = 0; q < nq; q++) {
@@ -211,20 +211,25 @@ Val implicit_offsets(Cg *g, const Node *nd, int64_t C, int64_t PH, int64_t PW, b
   return v_tab;
 }
 
-/* x4 of channels [c0, c0 + C) of a (.., H, W) tensor (c0 counts from the
- * tensor's start, so it names the sample too) with a border of py, px:
- * the border (every byte 0x80) only when `border` (once per body; the rows
- * below write only the interior), then per quad of channels and row, 16
- * pixels at a time as four 16-byte rows interleaved into 64 bytes, the
- * rest of the row a byte at a time. */
-void quad_copy(Cg *g, Val v_src, Val v_c0, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px, Val v_dst,
-               bool border) {
+/* Before a body's samples: the copy x4 of C channels of (H, W) with a
+ * border of py, px at v_dst (the worker's scratch) gets its border, every
+ * byte 0x80, once (quad_copy writes only the interior); returns the
+ * table of tap offsets. */
+Val implicit_begin(Cg *g, const Node *nd, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px, bool flip,
+                   Val v_dst) {
+  int64_t PH = H + 2 * py, PW = W + 2 * px;
+  NIT_ASSERT(C * PH * PW <= g->p->col_bytes);
+  LLVMBuildMemSet(g->b, v_dst, l_i8(g, 0x80), l_i64(g, C * PH * PW), 64);
+  return implicit_offsets(g, nd, C, PH, PW, flip);
+}
+
+/* x4's interior from channels [c0, c0 + C) of a (.., H, W) tensor (c0
+ * counts from the tensor's start, so it names the sample too): per quad of
+ * channels and row, 16 pixels at a time as four 16-byte rows interleaved
+ * into 64 bytes, the rest of the row a byte at a time. */
+void quad_copy(Cg *g, Val v_src, Val v_c0, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px, Val v_dst) {
   enum { V = 16 };
   int64_t PH = H + 2 * py, PW = W + 2 * px, full = W / V * V;
-  if (border) {
-    LLVMBuildMemSet(g->b, v_dst, l_i8(g, 0x80), l_i64(g, C * PH * PW), 64);
-    return;
-  }
   Ty t_row = LLVMVectorType(g->t_i8, V);
   Val cat[2 * V], mix[4 * V], bias[4 * V];
   for (int i = 0; i < 2 * V; i++) cat[i] = l_i32(g, i);
