@@ -375,7 +375,7 @@ typedef struct Plan {
   Buf clip;            /* work: the error-site kernel's scratch, then i32 {mu, dq} */
   int64_t sgd_count;   /* elements of the largest parameter tensor */
   Buf red;             /* small results handed from a serial phase to workers */
-  Buf rq;              /* a parallel requantization's arguments and per-worker maxima */
+  Buf rq;              /* a parallel requantization's arguments and per-worker maxima; par_arg */
   int64_t work_bytes;  /* total */
 } Plan;
 

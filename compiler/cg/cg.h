@@ -257,6 +257,9 @@ Val l_draw(Cg *g, Val v_key, Val v_idx, const char *name);
  * only, never inside a data-dependent branch. */
 void l_allmax(Cg *g, Val v_ptr, Val v_count);
 void l_allsum(Cg *g, Val v_ptr, Val v_count, int width);
+/* One i32 argument of a par_for body: set before the par_for, read inside. */
+void par_arg_set(Cg *g, Val v_i32);
+Val par_arg(Cg *g);
 /* The global flat index of element v_j of a batch tensor of `per` elements per sample. */
 Val l_global_idx(Cg *g, Val v_j, Val v_per);
 Val l_dropped(Cg *g, Val v_key, Val v_idx, int drop256);

@@ -457,28 +457,103 @@ static void conv_weight_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
   l_next(g, &Lb);
 }
 
+/* The sum of the workers' partial weight gradients into g32:
+ *   g32[gi*Og + o, k] = sum_{w < used} part_w[gi, k, o]   (colT as A)
+ *   g32[gi*Og + o, k] = sum_{w < used} part_w[gi, o, k]   (taps in the lanes)
+ * exact in any order. Split by rows of g32 (the update then splits g32 by
+ * elements in the same order), in blocks of 16 rows where the transposed
+ * layout goes through 16 x 16 tiles (l_transpose16): read one k at a time
+ * at a stride of Og, the partials were the largest serial cost of
+ * vgg_small's step. Small gradients are summed by the caller alone, where
+ * a parallel region would cost more than it splits. */
+enum { WSUM_TILE = 16, WSUM_PARALLEL = 16384 };
+
+typedef struct WSum {
+  const Node *nd;
+  ConvDims d;
+  Ty t_g;
+  bool lanes; /* part is laid out like g32 */
+  bool tiled; /* units are blocks of WSUM_TILE rows, transposed by tiles */
+} WSum;
+
+static void wsum_tile(Cg *g, const WSum *s, Val v_g, Val v_row0, Val v_used) {
+  const ConvDims *d = &s->d;
+  Ty t_v = LLVMVectorType(s->t_g, WSUM_TILE);
+  Val v_gi = LLVMBuildSDiv(g->b, v_row0, l_i64(g, d->Og), "grp");
+  Val v_o0 = l_sub(g, v_row0, l_mul(g, v_gi, l_i64(g, d->Og), ""), "o0");
+  Val v_base = l_add(g, l_mul(g, v_gi, l_i64(g, d->Og * d->Kc), ""), v_o0, "");
+  Loop Lk = l_for(g, l_i64(g, 0), l_i64(g, d->Kc / WSUM_TILE), "kt");
+  Val v_k0 = l_mul(g, Lk.v_i, l_i64(g, WSUM_TILE), "k0");
+  Val var[WSUM_TILE], v[WSUM_TILE];
+  for (int r = 0; r < WSUM_TILE; r++) var[r] = l_var(g, t_v, "sum.var", NULL);
+  for (int r = 0; r < WSUM_TILE; r++) l_set(g, var[r], LLVMConstNull(t_v));
+  Loop Lw = l_for(g, l_i64(g, 0), v_used, "wk");
+  Val v_part = gpart_ptr(g, l_trunc(g, Lw.v_i, g->t_i32, ""));
+  for (int r = 0; r < WSUM_TILE; r++) {
+    /* part[gi, k0 + r, o0 .. o0 + 15] */
+    Val v_at = l_add(g, v_base, l_mul(g, l_add(g, v_k0, l_i64(g, r), ""), l_i64(g, d->Og), ""), "");
+    Val v_p = LLVMBuildLoad2(g->b, t_v, l_gep(g, s->t_g, v_part, v_at, ""), "p");
+    LLVMSetAlignment(v_p, 4);
+    l_set(g, var[r], l_add(g, l_get(g, t_v, var[r], ""), v_p, "sum"));
+  }
+  l_next(g, &Lw);
+  for (int r = 0; r < WSUM_TILE; r++) v[r] = l_get(g, t_v, var[r], "sum");
+  l_transpose16(g, v);
+  for (int j = 0; j < WSUM_TILE; j++) {
+    /* g32[row0 + j, k0 .. k0 + 15] */
+    Val v_at = l_add(g, l_mul(g, l_add(g, v_row0, l_i64(g, j), ""), l_i64(g, d->Kc), ""), v_k0, "");
+    LLVMSetAlignment(LLVMBuildStore(g->b, v[j], l_gep(g, s->t_g, v_g, v_at, "")), 4);
+  }
+  l_next(g, &Lk);
+}
+
+static void wsum_row(Cg *g, const WSum *s, Val v_g, Val v_row, Val v_used) {
+  const ConvDims *d = &s->d;
+  Val v_gi = LLVMBuildSDiv(g->b, v_row, l_i64(g, d->Og), "grp");
+  Val v_o = l_sub(g, v_row, l_mul(g, v_gi, l_i64(g, d->Og), ""), "o");
+  Val v_base = l_mul(g, v_gi, l_i64(g, d->Og * d->Kc), "");
+  Val v_grow = l_gep(g, s->t_g, v_g, l_mul(g, v_row, l_i64(g, d->Kc), ""), "g.row");
+  l_zero(g, s->t_g, v_grow, l_i64(g, d->Kc));
+  Loop Lw = l_for(g, l_i64(g, 0), v_used, "wk");
+  Val v_part = gpart_ptr(g, l_trunc(g, Lw.v_i, g->t_i32, ""));
+  Loop Lk = l_for(g, l_i64(g, 0), l_i64(g, d->Kc), "k");
+  Val v_pi = s->lanes ? l_add(g, l_mul(g, v_row, l_i64(g, d->Kc), ""), Lk.v_i, "pidx")
+                      : l_add(g, v_base, l_add(g, l_mul(g, Lk.v_i, l_i64(g, d->Og), ""), v_o, ""), "pidx");
+  Val v_sum = l_add(g, l_load(g, s->t_g, v_grow, Lk.v_i, "g"), l_load(g, s->t_g, v_part, v_pi, "p"), "g.new");
+  l_store(g, s->t_g, v_sum, v_grow, Lk.v_i);
+  l_next(g, &Lk);
+  l_next(g, &Lw);
+}
+
+/* Units [lo, hi) of the sum: blocks of WSUM_TILE rows, or rows. */
+static void wsum_units(Cg *g, const WSum *s, Val v_lo, Val v_hi, Val v_used) {
+  Val v_g = grad_ptr(g);
+  Loop Lu = l_for(g, v_lo, v_hi, "u");
+  if (s->tiled) wsum_tile(g, s, v_g, l_mul(g, Lu.v_i, l_i64(g, WSUM_TILE), "row0"), v_used);
+  else wsum_row(g, s, v_g, Lu.v_i, v_used);
+  l_next(g, &Lu);
+}
+
+static void wsum_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  (void)v_wk;
+  wsum_units(g, u, v_lo, v_hi, LLVMBuildZExt(g->b, par_arg(g), g->t_i64, "used"));
+}
+
 void conv_backward_weight(Cg *g, int i, Ty t_g) {
   const Node *nd = &g->m->nodes[i];
   ConvDims d = conv_dims(g, nd);
   KArgs k = {nd, i, t_g, false};
   bool lanes = wgrad_taps_in_lanes(g, nd, &d);
   Val v_used = par_for(g, nd->name, g->f.v_n, g->p->maxw, lanes ? conv_weight_lanes_body : conv_weight_body, &k);
-  /* g32[gi*Og + o, k] = sum over workers of part[gi, k, o], or of
-   * part[gi, o, k] with the taps in the lanes (exact in any order) */
-  Val v_g = grad_ptr(g);
-  l_zero(g, t_g, v_g, l_i64(g, nd->nweights));
-  Loop Lw = l_for(g, l_i64(g, 0), LLVMBuildZExt(g->b, v_used, g->t_i64, ""), "wk");
-  Val v_part = gpart_ptr(g, l_trunc(g, Lw.v_i, g->t_i32, ""));
-  Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
-  Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, d.Og), "o");
-  Loop Lk = l_for(g, l_i64(g, 0), l_i64(g, d.Kc), "k");
-  Val v_base = l_mul(g, Lg.v_i, l_i64(g, d.Og * d.Kc), "");
-  Val v_gi = l_add(g, v_base, l_add(g, l_mul(g, Lo.v_i, l_i64(g, d.Kc), ""), Lk.v_i, ""), "gidx");
-  Val v_pi = lanes ? v_gi : l_add(g, v_base, l_add(g, l_mul(g, Lk.v_i, l_i64(g, d.Og), ""), Lo.v_i, ""), "pidx");
-  Val v_sum = l_add(g, l_load(g, t_g, v_g, v_gi, "g"), l_load(g, t_g, v_part, v_pi, "p"), "g.new");
-  l_store(g, t_g, v_sum, v_g, v_gi);
-  l_next(g, &Lk);
-  l_next(g, &Lo);
-  l_next(g, &Lg);
-  l_next(g, &Lw);
+  WSum s = {nd, d, t_g, lanes, false};
+  s.tiled = !lanes && t_g == g->t_i32 && d.Og % WSUM_TILE == 0 && d.Kc % WSUM_TILE == 0;
+  int64_t units = s.tiled ? d.G * d.Og / WSUM_TILE : d.G * d.Og;
+  if (nd->nweights < WSUM_PARALLEL || g->p->maxw == 1) {
+    wsum_units(g, &s, l_i64(g, 0), l_i64(g, units), LLVMBuildZExt(g->b, v_used, g->t_i64, "used"));
+    return;
+  }
+  par_arg_set(g, v_used);
+  char name[128];
+  snprintf(name, sizeof name, "%s.wsum", nd->name);
+  par_for(g, name, l_i64(g, units), g->p->maxw, wsum_body, &s);
 }

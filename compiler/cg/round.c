@@ -238,12 +238,17 @@ Val emit_round8(Cg *g, Ty t_acc, int bits, const char *name) {
  * in any order) into k, and the chunks round with it, each element with its
  * own flat index. */
 #define RQ_CHUNK 8192
-enum { RQ_ACC = 0, RQ_OUT = 8, RQ_COUNT = 16, RQ_KEY = 24, RQ_MODE = 32, RQ_K = 36, RQ_BASE = 40, RQ_MAX = 64 };
+enum { RQ_ACC = 0, RQ_OUT = 8, RQ_COUNT = 16, RQ_KEY = 24, RQ_MODE = 32, RQ_K = 36, RQ_BASE = 40, RQ_ARG = 48, RQ_MAX = 64 };
 
 static Val rq_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->rq.off, "rq"); }
 static Val rq_field(Cg *g, Ty t, int off, const char *name) {
   return LLVMBuildLoad2(g->b, t, l_gep(g, g->t_i8, rq_ptr(g), l_i64(g, off), ""), name);
 }
+
+/* One i32 that a parallel loop's body reads (par_arg) and its caller sets
+ * just before (par_arg_set); a requantization does not use it. */
+void par_arg_set(Cg *g, Val v) { LLVMBuildStore(g->b, v, l_gep(g, g->t_i8, rq_ptr(g), l_i64(g, RQ_ARG), "")); }
+Val par_arg(Cg *g) { return rq_field(g, g->t_i32, RQ_ARG, "par.arg"); }
 
 static void rq_range(Cg *g, Val v_lo, Val v_hi, Val *v_elo, Val *v_ehi) {
   *v_elo = l_mul(g, v_lo, l_i64(g, RQ_CHUNK), "lo.e");

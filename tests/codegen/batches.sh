@@ -17,6 +17,12 @@
 #             PACK_ROWS); quads14
 #             and quads17 copy rows of 14 and 17 pixels (no whole 16, and
 #             one 16 and 1 left); quads_unified is quads under recipe unified
+#   wsum      conv weight gradients whose workers' partials are summed by
+#             16 x 16 tiles (conv.c's wsum_tile: output channels per group
+#             and K multiples of 16): c1 and c2 (groups of 16) by the
+#             caller, c3 (36,864 weights) in a parallel loop; trained with
+#             one thread and with three at uneven speeds, the checkpoints
+#             must be the same bytes (the partials of three workers)
 #   batches.sh BUILD_DIR
 set -euo pipefail
 build="$1"
@@ -97,6 +103,30 @@ model quads17 {
 train { batch 3 }
 NIT
 
+cat > "$work/wsum.nit" <<'NIT'
+model wsum {
+  input x[16, 6, 8]
+  output classes(5)
+  conv c1(32, kernel=3, pad=1)
+  relu
+  conv c2(32, kernel=3, pad=1, groups=2)
+  relu
+  conv c3(128, kernel=3, pad=1)
+  relu
+  flatten
+  dense out(5)
+}
+train { batch 6 }
+NIT
+
 # shellcheck source=tests/codegen/against_ref.sh
 . "$(dirname "$0")/against_ref.sh"
-against_ref -O2 dense35 conv17 quads quads14 quads17 quads_unified
+against_ref -O2 dense35 conv17 quads quads14 quads17 quads_unified wsum
+
+mkdir -p "$work/data"
+"$build/tests/nitrt_mkdata" idx "$work/data" 48 12 16 6 8 5
+"$build/compiler/nitc" "$work/wsum.nit" -o "$work/wsum"
+"$work/wsum" train --data "$work/data" --epochs 1 --threads 1 --quiet --save "$work/t1.ckpt"
+NITRT_POOL_PACE=5,1,2 "$work/wsum" train --data "$work/data" --epochs 1 --threads 3 --quiet --save "$work/t3.ckpt"
+cmp "$work/t1.ckpt" "$work/t3.ckpt"
+echo "wsum: one thread and three at uneven speeds write the same checkpoint"
