@@ -6,18 +6,30 @@
  * The pool has `threads` executors: the calling thread and threads - 1
  * pthreads. A call makes used = min(threads, max_workers, count) chunks,
  * chunk w = [count*w/used, count*(w+1)/used) (or paced, below), and runs
- * body(env, lo, hi, w) once per chunk: the `worker` argument names the chunk (and with it the
- * chunk's private scratch in the generated code), not the thread. Executor
- * e (the caller is 0) claims chunk e first, so consecutive loops over the
- * same range find their samples and scratch in the same core's cache; then
- * any chunk still unclaimed (a compare-and-swap on a word holding the job
- * number and the mask of claimed chunks). The caller claims chunks too, so a
- * call never waits for a thread that the OS has not scheduled yet; it only
- * waits for chunks already running. The split only
- * decides who computes what: every chunk writes its own outputs (or its
- * private scratch, combined afterwards by the caller), and all arithmetic is
- * exact integer arithmetic keyed by element, so the bytes never depend on
- * the number of threads (docs/numerics.md, "One training step, and determinism"; docs/performance.md).
+ * body(env, lo, hi, w) once per chunk: the `worker` argument names the chunk
+ * (and with it the chunk's private scratch in the generated code), not the
+ * thread. Executor e (the caller is 0) claims chunk e first, so consecutive
+ * loops over the same range find their samples and scratch in the same
+ * core's cache; then any chunk still unclaimed. The caller claims chunks
+ * too, so a call never waits for a thread that the OS has not scheduled
+ * yet; it only waits for chunks already running. The split only decides who
+ * computes what: every chunk writes its own outputs (or its private scratch,
+ * combined afterwards by the caller), and all arithmetic is exact integer
+ * arithmetic keyed by element, so the bytes never depend on the number of
+ * threads (docs/numerics.md, "One training step, and determinism";
+ * docs/performance.md).
+ *
+ * A hand-off costs what its cache lines cost to cross between cores (about
+ * 235 ns each way between this project's two vCPUs; docs/performance.md,
+ * "Two cores that share no cache"), so the layout keeps each line written by
+ * one side: the job (its number, body, environment and bounds) on lines the
+ * caller writes and executors only read; each chunk's claim and completion
+ * on a line of its own, which its usual executor keeps in its cache from
+ * one call to the next. A call's critical path is then one crossing out
+ * (the job's line) and one back (the chunk's completion). A chunk is
+ * claimed by moving its claim word forward to the job's number; an executor
+ * that read an old job's number can never move a claim backwards, and it
+ * runs nothing unless the job is still current after its claim.
  *
  * Kernels are short (tens of microseconds), so waking by condition variable
  * alone would cost as much as the work: an idle thread first spins on the
@@ -51,24 +63,35 @@ typedef void (*NitBody)(void *env, int64_t lo, int64_t hi, int32_t worker);
 #define PACE_SLACK 128    /* speeds within PACE_ONE +- this: even chunks */
 #define PACE_EVERY 4      /* one call in this many is timed */
 #define PACE_FULL  100000 /* a timed call this long (ns) moves the speeds by 1/8 */
+#define LINE       64     /* bytes of a cache line */
+
+/* One chunk's state, on a line of its own: written by whoever runs the
+ * chunk (its usual executor), read by the caller when it waits. */
+typedef struct Chunk {
+  _Alignas(LINE) atomic_uint_fast32_t claim; /* the latest job that claimed this chunk */
+  atomic_uint_fast32_t done;                 /* the latest job whose run of it ended */
+  int32_t by;                                /* the executor that ran it (timed calls) */
+  int64_t end;                               /* when it ended (ns), in a timed call */
+} Chunk;
 
 struct NitPool {
-  int32_t threads; /* executors including the caller */
-  pthread_t *tids; /* (threads - 1) */
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  atomic_uint_fast32_t gen;   /* job number: a new value means a new job */
-  atomic_uint_fast64_t claim; /* job number << 32 | chunks << 16 | mask of claimed chunks */
-  atomic_int done;            /* chunks of the current job finished */
-  atomic_int stop;
-  /* the current job; stable while any of its chunks is unfinished */
+  /* the current job: written by the caller before it publishes gen, read
+   * by executors; stable while any of its chunks is unfinished */
+  _Alignas(LINE) atomic_uint_fast32_t gen; /* job number: a new value means a new job */
+  atomic_int used;                         /* chunks of the job */
   NitBody body;
   void *env;
-  int64_t bound[NITRT_POOL_CHUNKS + 1]; /* chunk w is [bound[w], bound[w + 1]) */
   int64_t t0;                           /* when a timed call began (ns); 0: untimed */
-  int64_t end[NITRT_POOL_CHUNKS];       /* when chunk w ended, in a timed call */
-  int32_t by[NITRT_POOL_CHUNKS];        /* the executor that ran chunk w */
+  int64_t bound[NITRT_POOL_CHUNKS + 1]; /* chunk w is [bound[w], bound[w + 1]) */
+  Chunk chunk[NITRT_POOL_CHUNKS];
+  /* waking sleeping executors */
+  _Alignas(LINE) atomic_int sleepers; /* executors waiting on cv */
+  atomic_int stop;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
   /* the caller's alone */
+  int32_t threads;                  /* executors including the caller */
+  pthread_t *tids;                  /* (threads - 1) */
   int32_t speed[NITRT_POOL_CHUNKS]; /* executor e's speed, PACE_ONE average */
   bool fixed;                       /* speeds from NITRT_POOL_PACE */
   uint32_t calls;                   /* calls so far, for PACE_EVERY */
@@ -81,26 +104,29 @@ typedef struct WorkerArg {
 
 #define SPIN_ROUNDS 200000 /* polls of gen before sleeping */
 
-/* Claim and run chunks of job `job` until none is left, executor `self`'s
- * own chunk (chunk self) first. The claim word holds everything needed to
- * decide (job, chunk count, mask of claimed chunks), so no job field is read
- * before a chunk of that job is ours. */
-static void run_chunks(NitPool *p, uint_fast32_t job, int32_t self) {
-  for (;;) {
-    uint_fast64_t c = atomic_load_explicit(&p->claim, memory_order_acquire);
-    if ((uint32_t)(c >> 32) != (uint32_t)job) return;
-    uint32_t taken = (uint32_t)(c & 0xffffu), used = (uint32_t)((c >> 16) & 0xffffu);
-    uint32_t free_mask = ~taken & ((1u << used) - 1);
-    if (!free_mask) return;
-    int32_t w = self < (int32_t)used && (free_mask >> self & 1) ? self : __builtin_ctz(free_mask);
-    if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c | (uint_fast64_t)1 << w, memory_order_acq_rel,
-                                               memory_order_acquire))
-      continue;
-    /* chunk w of job `job` is ours, so the job stays current until we finish */
+/* Claim chunk w for job `job`: true when it is ours to run, and the job is
+ * still current (so its fields are stable until we finish). */
+static bool claim(NitPool *p, int32_t w, uint32_t job) {
+  atomic_uint_fast32_t *c = &p->chunk[w].claim;
+  uint_fast32_t old = atomic_load_explicit(c, memory_order_relaxed);
+  if ((int32_t)(job - (uint32_t)old) <= 0) return false; /* claimed for this job, or a later one */
+  if (!atomic_compare_exchange_strong_explicit(c, &old, job, memory_order_acq_rel, memory_order_relaxed))
+    return false;
+  return (uint32_t)atomic_load_explicit(&p->gen, memory_order_acquire) == job;
+}
+
+/* Run chunks of job `job` until none is left unclaimed, executor `self`'s
+ * own chunk (chunk self) first. */
+static void run_chunks(NitPool *p, uint32_t job, int32_t self) {
+  int32_t used = atomic_load_explicit(&p->used, memory_order_relaxed);
+  if (used < 1 || used > NITRT_POOL_CHUNKS) return; /* a later job's, being written */
+  for (int32_t i = 0; i < used; i++) {
+    int32_t w = (self + i) % used;
+    if (!claim(p, w, job)) continue;
     p->body(p->env, p->bound[w], p->bound[w + 1], w);
-    if (p->t0) p->end[w] = nitrt_now_ns();
-    p->by[w] = self;
-    atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+    if (p->t0) p->chunk[w].end = nitrt_now_ns();
+    p->chunk[w].by = self;
+    atomic_store_explicit(&p->chunk[w].done, job, memory_order_release);
   }
 }
 
@@ -114,14 +140,17 @@ static void *worker_main(void *arg) {
     uint_fast32_t g = atomic_load_explicit(&p->gen, memory_order_acquire);
     for (int i = 0; g == seen && i < SPIN_ROUNDS; i++) g = atomic_load_explicit(&p->gen, memory_order_acquire);
     if (g == seen) {
+      /* sleepers before gen here, gen before sleepers in the caller (both
+       * sequentially consistent): one of the two sees the other's write */
       pthread_mutex_lock(&p->mu);
-      while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen && !atomic_load(&p->stop))
-        pthread_cond_wait(&p->cv, &p->mu);
+      atomic_fetch_add(&p->sleepers, 1);
+      while ((g = atomic_load(&p->gen)) == seen && !atomic_load(&p->stop)) pthread_cond_wait(&p->cv, &p->mu);
+      atomic_fetch_sub(&p->sleepers, 1);
       pthread_mutex_unlock(&p->mu);
     }
     if (atomic_load(&p->stop)) return NULL;
     seen = g;
-    run_chunks(p, g, self);
+    run_chunks(p, (uint32_t)g, self);
   }
 }
 
@@ -153,8 +182,8 @@ static void split(const NitPool *p, int64_t count, int32_t used, int64_t *bound)
 static void learn(NitPool *p, int32_t used) {
   int64_t rate[NITRT_POOL_CHUNKS], total = 0, longest = 0;
   for (int32_t w = 0; w < used; w++) {
-    int64_t ns = p->end[w] - p->t0;
-    if (p->by[w] != w || ns <= 0) return;
+    int64_t ns = p->chunk[w].end - p->t0;
+    if (p->chunk[w].by != w || ns <= 0) return;
     rate[w] = ((p->bound[w + 1] - p->bound[w]) << 24) / ns;
     total += rate[w];
     if (ns > longest) longest = ns;
@@ -194,15 +223,11 @@ int32_t nitrt_threads_default(void) {
 
 NitPool *nitrt_pool_new(int32_t threads) {
   if (threads < 1) threads = nitrt_threads_default();
-  NitPool *p = nitrt_alloc(sizeof *p);
+  NitPool *p = nitrt_alloc_aligned(sizeof *p); /* zero, and aligned for the lines */
   if (!p) return NULL;
   p->threads = 1;
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->cv, NULL);
-  atomic_init(&p->gen, 0);
-  atomic_init(&p->claim, 0);
-  atomic_init(&p->done, 0);
-  atomic_init(&p->stop, 0);
   for (int w = 0; w < NITRT_POOL_CHUNKS; w++) p->speed[w] = PACE_ONE;
   pace_from_env(p);
   if (threads > 1) {
@@ -239,7 +264,7 @@ void nitrt_pool_free(NitPool *p) {
   pthread_cond_destroy(&p->cv);
   pthread_mutex_destroy(&p->mu);
   free(p->tids);
-  free(p);
+  nitrt_free_aligned(p, sizeof *p);
 }
 
 int32_t nitrt_pool_threads(const NitPool *p) { return p ? p->threads : 1; }
@@ -255,7 +280,7 @@ int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64
    * kernel's setup (LeNet-5 at batch 64 on 2 threads: 8 chunks 71k
    * samples/s, 4 chunks 77k, 2 chunks 86k) */
   int64_t used = p->threads;
-  if (used > NITRT_POOL_CHUNKS) used = NITRT_POOL_CHUNKS; /* the claim word's mask */
+  if (used > NITRT_POOL_CHUNKS) used = NITRT_POOL_CHUNKS;
   if (used > max_workers) used = max_workers;
   if (used > count) used = count;
   if (used <= 1) {
@@ -264,18 +289,20 @@ int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64
   }
   split(p, count, (int32_t)used, p->bound);
   p->t0 = !p->fixed && ++p->calls % PACE_EVERY == 0 ? nitrt_now_ns() : 0;
-  pthread_mutex_lock(&p->mu);
   p->body = body;
   p->env = env;
-  atomic_store_explicit(&p->done, 0, memory_order_relaxed);
-  uint_fast32_t job = (uint32_t)(atomic_load_explicit(&p->gen, memory_order_relaxed) + 1);
-  atomic_store_explicit(&p->claim, (uint_fast64_t)job << 32 | (uint_fast64_t)used << 16, memory_order_release);
-  atomic_store_explicit(&p->gen, job, memory_order_release);
-  pthread_cond_broadcast(&p->cv);
-  pthread_mutex_unlock(&p->mu);
+  atomic_store_explicit(&p->used, (int)used, memory_order_relaxed);
+  uint32_t job = (uint32_t)atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
+  atomic_store(&p->gen, job); /* publishes the fields above */
+  if (atomic_load(&p->sleepers) > 0) {
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+  }
   run_chunks(p, job, 0);
-  for (int i = 0; atomic_load_explicit(&p->done, memory_order_acquire) < used; i++)
-    if (i > SPIN_ROUNDS) sched_yield();
+  for (int32_t w = 0; w < (int32_t)used; w++)
+    for (int i = 0; (uint32_t)atomic_load_explicit(&p->chunk[w].done, memory_order_acquire) != job; i++)
+      if (i > SPIN_ROUNDS) sched_yield();
   if (p->t0) learn(p, (int32_t)used);
   return (int32_t)used;
 }

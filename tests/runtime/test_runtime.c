@@ -11,6 +11,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/wait.h>
 #include <stdlib.h>
@@ -1149,6 +1152,85 @@ START_TEST(ckpt_crc_and_paths) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- pool */
+
+/* Every item of [0, count) visited once, by a chunk below the returned count,
+ * and every such chunk non-empty. */
+typedef struct Visits {
+  atomic_int seen[64];
+  atomic_int chunk_items[NITRT_POOL_CHUNKS];
+} Visits;
+
+static void visit(void *env, int64_t lo, int64_t hi, int32_t worker) {
+  Visits *v = env;
+  for (int64_t i = lo; i < hi; i++) atomic_fetch_add(&v->seen[i], 1);
+  atomic_fetch_add(&v->chunk_items[worker], (int)(hi - lo));
+}
+
+START_TEST(pool_covers_range) {
+  int threads[] = {1, 2, 3, 5};
+  for (int t = 0; t < 4; t++) {
+    NitPool *p = nitrt_pool_new(threads[t]);
+    ck_assert_ptr_nonnull(p);
+    for (int rep = 0; rep < 50; rep++)
+      for (int count = 1; count <= 64; count += 1 + rep % 7)
+        for (int maxw = 1; maxw <= 4; maxw++) {
+          Visits v;
+          memset(&v, 0, sizeof v);
+          int32_t used = nitrt_parallel_for(p, visit, &v, count, maxw);
+          int32_t want = nitrt_pool_threads(p);
+          if (want > maxw) want = maxw;
+          if (want > count) want = count;
+          ck_assert_int_eq(used, want);
+          for (int i = 0; i < count; i++) {
+            int seen = atomic_load(&v.seen[i]);
+            ck_assert_int_eq(seen, 1);
+          }
+          for (int w = 0; w < NITRT_POOL_CHUNKS; w++) {
+            int items = atomic_load(&v.chunk_items[w]);
+            ck_assert_msg(w < used ? items > 0 : items == 0, "chunk %d of %d: %d items", w, used, items);
+          }
+        }
+    nitrt_pool_free(p);
+  }
+}
+END_TEST
+
+/* After the workers have gone to sleep, a call wakes them: chunk 0 (the
+ * caller's) waits, up to two seconds, for chunk 1 to start on another
+ * thread. Were the worker left asleep, the caller would run chunk 1 itself
+ * after that, and the test fails. */
+typedef struct Woken {
+  pthread_t caller;
+  atomic_int other_started;
+} Woken;
+
+static void wait_for_other(void *env, int64_t lo, int64_t hi, int32_t worker) {
+  Woken *k = env;
+  (void)lo, (void)hi;
+  if (worker != 0) {
+    if (!pthread_equal(pthread_self(), k->caller)) atomic_store(&k->other_started, 1);
+    return;
+  }
+  struct timespec nap = {0, 1000000};
+  for (int i = 0; i < 2000 && !atomic_load(&k->other_started); i++) nanosleep(&nap, NULL);
+}
+
+START_TEST(pool_wakes_sleepers) {
+  NitPool *p = nitrt_pool_new(2);
+  ck_assert_int_eq(nitrt_pool_threads(p), 2);
+  for (int round = 0; round < 3; round++) {
+    struct timespec rest = {0, 300000000}; /* well past the workers' spinning */
+    nanosleep(&rest, NULL);
+    Woken k = {pthread_self(), 0};
+    ck_assert_int_eq(nitrt_parallel_for(p, wait_for_other, &k, 2, 2), 2);
+    int woke = atomic_load(&k.other_started);
+    ck_assert_msg(woke, "round %d: the sleeping worker did not run chunk 1", round);
+  }
+  nitrt_pool_free(p);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("runtime");
   TCase *t = tcase_create("fixed");
@@ -1191,6 +1273,11 @@ static Suite *suite(void) {
   tcase_add_test(t, ckpt_format1_loads);
   tcase_add_test(t, ckpt_stale_temp_files);
   tcase_add_test(t, files_not_regular);
+  suite_add_tcase(s, t);
+
+  t = tcase_create("pool");
+  tcase_add_test(t, pool_covers_range);
+  tcase_add_test(t, pool_wakes_sleepers);
   suite_add_tcase(s, t);
   return s;
 }
