@@ -461,11 +461,11 @@ static void conv_weight_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
  *   g32[gi*Og + o, k] = sum_{w < used} part_w[gi, k, o]   (colT as A)
  *   g32[gi*Og + o, k] = sum_{w < used} part_w[gi, o, k]   (taps in the lanes)
  * exact in any order. Split by rows of g32 (the update then splits g32 by
- * elements in the same order), in blocks of 16 rows where the transposed
- * layout goes through 16 x 16 tiles (l_transpose16): read one k at a time
- * at a stride of Og, the partials were the largest serial cost of
- * vgg_small's step. Small gradients are summed by the caller alone, where
- * a parallel region would cost more than it splits. */
+ * elements in the same order), in blocks of WSUM_TILE rows where the
+ * transposed layout goes through 16 x 16 tiles (l_transpose16): read one k
+ * at a time at a stride of Og, the partials were the largest serial cost of
+ * vgg_small's step. Small gradients are summed by the caller alone, where a
+ * parallel region would cost more than it splits. */
 enum { WSUM_TILE = 16, WSUM_PARALLEL = 16384 };
 
 typedef struct WSum {
@@ -473,38 +473,59 @@ typedef struct WSum {
   ConvDims d;
   Ty t_g;
   bool lanes; /* part is laid out like g32 */
-  bool tiled; /* units are blocks of WSUM_TILE rows, transposed by tiles */
+  bool tiled; /* units are blocks of WSUM_TILE rows, transposed by tiles (i32) */
 } WSum;
 
-static void wsum_tile(Cg *g, const WSum *s, Val v_g, Val v_row0, Val v_used) {
-  const ConvDims *d = &s->d;
-  Ty t_v = LLVMVectorType(s->t_g, WSUM_TILE);
-  Val v_gi = LLVMBuildSDiv(g->b, v_row0, l_i64(g, d->Og), "grp");
-  Val v_o0 = l_sub(g, v_row0, l_mul(g, v_gi, l_i64(g, d->Og), ""), "o0");
-  Val v_base = l_add(g, l_mul(g, v_gi, l_i64(g, d->Og * d->Kc), ""), v_o0, "");
-  Loop Lk = l_for(g, l_i64(g, 0), l_i64(g, d->Kc / WSUM_TILE), "kt");
-  Val v_k0 = l_mul(g, Lk.v_i, l_i64(g, WSUM_TILE), "k0");
-  Val var[WSUM_TILE], v[WSUM_TILE];
-  for (int r = 0; r < WSUM_TILE; r++) var[r] = l_var(g, t_v, "sum.var", NULL);
-  for (int r = 0; r < WSUM_TILE; r++) l_set(g, var[r], LLVMConstNull(t_v));
-  Loop Lw = l_for(g, l_i64(g, 0), v_used, "wk");
-  Val v_part = gpart_ptr(g, l_trunc(g, Lw.v_i, g->t_i32, ""));
-  for (int r = 0; r < WSUM_TILE; r++) {
-    /* part[gi, k0 + r, o0 .. o0 + 15] */
-    Val v_at = l_add(g, v_base, l_mul(g, l_add(g, v_k0, l_i64(g, r), ""), l_i64(g, d->Og), ""), "");
-    Val v_p = LLVMBuildLoad2(g->b, t_v, l_gep(g, s->t_g, v_part, v_at, ""), "p");
-    LLVMSetAlignment(v_p, 4);
-    l_set(g, var[r], l_add(g, l_get(g, t_v, var[r], ""), v_p, "sum"));
+/* void nit_wsum.tiles(g32, part0, part_bytes, used, Og, Kc, u0, u1): row
+ * blocks [u0, u1) of the transposed sum, i32, Og and Kc multiples of 16;
+ * worker w's partial at part0 + w * part_bytes. One function for every
+ * layer, emitted on first use. */
+static void wsum_tiles(Cg *g, Val v_g, Val v_used, const ConvDims *d, Val v_u0, Val v_u1) {
+  static const char name[] = "nit_wsum.tiles";
+  Ty pt[] = {g->t_ptr, g->t_ptr, g->t_i64, g->t_i64, g->t_i64, g->t_i64, g->t_i64, g->t_i64};
+  Ty ft = LLVMFunctionType(g->t_void, pt, 8, 0);
+  Val f = LLVMGetNamedFunction(g->mod, name);
+  if (!f) {
+    CgFn saved = g->f;
+    Blk b_cur = LLVMGetInsertBlock(g->b);
+    f = l_begin_loop_fn(g, name, ft);
+    Val v_gp = l_param(g, 0, "g32"), v_p0 = l_param(g, 1, "part0"), v_pb = l_param(g, 2, "part.bytes");
+    Val v_n = l_param(g, 3, "used"), v_Og = l_param(g, 4, "Og"), v_Kc = l_param(g, 5, "Kc");
+    Ty t_v = LLVMVectorType(g->t_i32, WSUM_TILE);
+    Val var[WSUM_TILE], v[WSUM_TILE];
+    for (int r = 0; r < WSUM_TILE; r++) var[r] = l_var(g, t_v, "sum.var", NULL);
+    Loop Lu = l_for(g, l_param(g, 6, "u0"), l_param(g, 7, "u1"), "u");
+    Val v_row0 = l_mul(g, Lu.v_i, l_i64(g, WSUM_TILE), "row0");
+    Val v_gi = LLVMBuildSDiv(g->b, v_row0, v_Og, "grp");
+    Val v_o0 = l_sub(g, v_row0, l_mul(g, v_gi, v_Og, ""), "o0");
+    Val v_base = l_add(g, l_mul(g, l_mul(g, v_gi, v_Og, ""), v_Kc, ""), v_o0, "");
+    Loop Lk = l_for(g, l_i64(g, 0), LLVMBuildSDiv(g->b, v_Kc, l_i64(g, WSUM_TILE), ""), "kt");
+    Val v_k0 = l_mul(g, Lk.v_i, l_i64(g, WSUM_TILE), "k0");
+    for (int r = 0; r < WSUM_TILE; r++) l_set(g, var[r], LLVMConstNull(t_v));
+    Loop Lw = l_for(g, l_i64(g, 0), v_n, "wk");
+    Val v_part = l_gep(g, g->t_i8, v_p0, l_mul(g, Lw.v_i, v_pb, ""), "part");
+    for (int r = 0; r < WSUM_TILE; r++) { /* part[gi, k0 + r, o0 .. o0 + 15] */
+      Val v_at = l_add(g, v_base, l_mul(g, l_add(g, v_k0, l_i64(g, r), ""), v_Og, ""), "");
+      Val v_p = LLVMBuildLoad2(g->b, t_v, l_gep(g, g->t_i32, v_part, v_at, ""), "p");
+      LLVMSetAlignment(v_p, 4);
+      l_set(g, var[r], l_add(g, l_get(g, t_v, var[r], ""), v_p, "sum"));
+    }
+    l_next(g, &Lw);
+    for (int r = 0; r < WSUM_TILE; r++) v[r] = l_get(g, t_v, var[r], "sum");
+    l_transpose16(g, v);
+    for (int j = 0; j < WSUM_TILE; j++) { /* g32[row0 + j, k0 .. k0 + 15] */
+      Val v_at = l_add(g, l_mul(g, l_add(g, v_row0, l_i64(g, j), ""), v_Kc, ""), v_k0, "");
+      LLVMSetAlignment(LLVMBuildStore(g->b, v[j], l_gep(g, g->t_i32, v_gp, v_at, "")), 4);
+    }
+    l_next(g, &Lk);
+    l_next(g, &Lu);
+    LLVMBuildRetVoid(g->b);
+    g->f = saved;
+    LLVMPositionBuilderAtEnd(g->b, b_cur);
   }
-  l_next(g, &Lw);
-  for (int r = 0; r < WSUM_TILE; r++) v[r] = l_get(g, t_v, var[r], "sum");
-  l_transpose16(g, v);
-  for (int j = 0; j < WSUM_TILE; j++) {
-    /* g32[row0 + j, k0 .. k0 + 15] */
-    Val v_at = l_add(g, l_mul(g, l_add(g, v_row0, l_i64(g, j), ""), l_i64(g, d->Kc), ""), v_k0, "");
-    LLVMSetAlignment(LLVMBuildStore(g->b, v[j], l_gep(g, s->t_g, v_g, v_at, "")), 4);
-  }
-  l_next(g, &Lk);
+  Val args[] = {v_g,  gpart_ptr(g, l_i32(g, 0)), l_i64(g, g->p->gpart_bytes), v_used, l_i64(g, d->Og),
+                l_i64(g, d->Kc), v_u0,      v_u1};
+  l_call(g, ft, f, args, 8, "");
 }
 
 static void wsum_row(Cg *g, const WSum *s, Val v_g, Val v_row, Val v_used) {
@@ -528,9 +549,12 @@ static void wsum_row(Cg *g, const WSum *s, Val v_g, Val v_row, Val v_used) {
 /* Units [lo, hi) of the sum: blocks of WSUM_TILE rows, or rows. */
 static void wsum_units(Cg *g, const WSum *s, Val v_lo, Val v_hi, Val v_used) {
   Val v_g = grad_ptr(g);
+  if (s->tiled) {
+    wsum_tiles(g, v_g, v_used, &s->d, v_lo, v_hi);
+    return;
+  }
   Loop Lu = l_for(g, v_lo, v_hi, "u");
-  if (s->tiled) wsum_tile(g, s, v_g, l_mul(g, Lu.v_i, l_i64(g, WSUM_TILE), "row0"), v_used);
-  else wsum_row(g, s, v_g, Lu.v_i, v_used);
+  wsum_row(g, s, v_g, Lu.v_i, v_used);
   l_next(g, &Lu);
 }
 
