@@ -336,6 +336,9 @@ typedef struct Plan {
                           * only consumer, into the buffer they share (niti) */
   int *relu_pool;      /* (nnodes) 0, or the max pool that is relu i's only consumer
                           * and does its backward, writing relu i's input error */
+  int *relu_err;       /* (nnodes) 0, or the dense or conv layer that is relu i's only
+                          * consumer and whose input-error requantization does relu i's
+                          * backward, writing relu i's input error (niti) */
   Buf *err;            /* (nnodes) int8 (B, C, H, W) error of each node's output */
   int *err_alias;      /* (nnodes) node whose err buffer this node shares, or itself */
   bool *err_kept;      /* (nnodes) an alias root's error survives the step (its

@@ -203,6 +203,22 @@ Plan *plan_build(Model *m) {
       continue;
     p->relu_pool[r] = c;
   }
+  /* Likewise a relu whose only consumer is a dense or conv layer, under
+   * niti: that layer's input-error requantization keeps each rounded error
+   * only where the relu's output is > 0 (a gate) and writes it straight
+   * into the relu's input error. The maximum that sets the shift is taken
+   * before the gate, as it was of the relu's own error. */
+  p->relu_err = zalloc(sizeof(int) * n);
+  for (int c = 1; c < n && m->recipe.kind == NIT_RECIPE_NITI; c++) {
+    const Node *qc = &m->nodes[c];
+    if (qc->op != OP_DENSE && qc->op != OP_CONV) continue;
+    int r = qc->in[0];
+    const Node *nr = &m->nodes[r];
+    if (r <= 0 || nr->op != OP_RELU || p->nconsumers[r] != 1 || r == m->output || nr->in[0] <= 0 ||
+        !p->needs_err[nr->in[0]] || p->gathers[nr->in[0]])
+      continue;
+    p->relu_err[r] = c;
+  }
 
   int64_t top = 0;
   p->exps_off = take(&top, (int64_t)n * 4 * 4).off;
@@ -268,7 +284,7 @@ Plan *plan_build(Model *m) {
   for (int j = 1; j < n; j++) written[j] = n;     /* never, unless below */
   /* its (single) consumer's backward, or the backward of that consumer's pool (relu_pool) */
   for (int c = 1; c < n; c++) {
-    int at = p->relu_pool[c] ? p->relu_pool[c] : c;
+    int at = p->relu_pool[c] ? p->relu_pool[c] : p->relu_err[c] ? p->relu_err[c] : c;
     for (int s = 0; s < m->nodes[c].nin; s++)
       if (n - at < written[m->nodes[c].in[s]]) written[m->nodes[c].in[s]] = n - at;
   }
@@ -322,7 +338,7 @@ Plan *plan_build(Model *m) {
     /* centred in its slot, for the reason the accumulators are (below) */
     int64_t s = slot_of[a];
     p->err[a] = (Buf){slot_off[s] + centred(slot_size[s], size[a]), size[a]};
-    p->err_kept[a] = slot_last[s] == a && !p->relu_pool[a]; /* a relu_pool relu's error is never written */
+    p->err_kept[a] = slot_last[s] == a && !p->relu_pool[a] && !p->relu_err[a]; /* such a relu's error is never written */
   }
 
   /* GEMM scratch (geom.h; cg/gemm.c, cg/conv.c). Bounds that hold

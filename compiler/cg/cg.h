@@ -108,7 +108,8 @@ typedef struct Cg {
   Ty ft_mix, ft_key, ft_round, ft_bits, ft_sat8, ft_wview, ft_loss;
   Val f_maxabs32, f_maxabs64;
   Val f_roundb[9][2]; /* round8 of b-bit results from [b][wide] accumulators */
-  Ty ft_maxabs, ft_round8;
+  Val f_round8g[2];   /* round8 with a gate, from [wide] accumulators (on first use) */
+  Ty ft_maxabs, ft_round8, ft_round8g;
   Val f_uplan32, f_uplan64, f_uapply32, f_uapply64;
   Ty ft_uplan, ft_uapply;
   Val f_tloss, f_maxabs8, f_maxabs16; /* recipes with masters */
@@ -267,9 +268,10 @@ void emit_bits(Cg *g);
 void emit_sat8(Cg *g);
 void emit_round(Cg *g);
 Val emit_maxabs(Cg *g, Ty t_acc, const char *name);
-/* round8(acc, lo, hi, out, k, mode, key, base, floor): saturated to
- * floor..lim(bits), int8 out; floor = -lim(bits), or 0 where a relu folds in */
-Val emit_round8(Cg *g, Ty t_acc, int bits, const char *name);
+/* round8(acc, lo, hi, out, k, mode, key, base, floor[, gate]): saturated to
+ * floor..lim(bits), int8 out; floor = -lim(bits), or 0 where a relu folds in;
+ * with a gate, 0 wherever gate[j] <= 0 */
+Val emit_round8(Cg *g, Ty t_acc, int bits, bool gate, const char *name);
 void emit_round_fns(Cg *g);                                  /* f_roundb of the recipe's widths */
 int round_lim(int bits);                                      /* 2^(bits-1) - 1 */
 
@@ -285,7 +287,7 @@ Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_i
 /* RQ_bits of count accumulators into int8 out; returns k (i32). */
 Val requant(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key);
 Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key, Val v_fused,
-                  bool relu);
+                  bool relu, Val v_gate);
 /* Where an error site is and where its result's multiplier goes (unified):
  * the site's tid, the wide error's exponent, the multiplier it carries, the
  * slot (node, which) of the result. Ignored by the other recipes. */
@@ -293,6 +295,7 @@ typedef struct ErrSite {
   uint32_t tid;
   Val v_s, v_mu;
   int node, which;
+  Val v_gate; /* NULL, or the folded relu's output: the error passes where it is > 0 (niti) */
 } ErrSite;
 /* The recipe's error quantizer EQ at a site: s is the error's per-sample
  * shape (SQ's groups); returns the exponent offset (i32). */

@@ -103,15 +103,27 @@ bool err_dst(Cg *g, int i, int s, ErrDst *d) {
   return true;
 }
 
-/* Requantize an input-error accumulator (exponent v_s before rounding). */
+/* Requantize an input-error accumulator (exponent v_s before rounding).
+ * Where the input is a relu whose backward folds in here (plan's
+ * relu_err), the result goes straight to the relu's input error, gated by
+ * the relu's output; its exponent is still the relu's error's, which the
+ * relu's backward then passes on. */
 void deliver_acc(Cg *g, int i, const ErrDst *d, Val v_e32, bool wide, Val v_s, Val v_fused) {
-  Node *src = &g->m->nodes[g->m->nodes[i].in[0]];
+  int in = g->m->nodes[i].in[0];
+  Node *src = &g->m->nodes[in];
   Val v_cnt = l_batch_elems(g, &src->out, "count");
   /* the multiplier the consumed error carries (unified); a norm layer has
    * folded it into its coefficients already */
   Val v_mu = op_is_norm(g->m->nodes[i].op) ? l_i32(g, 1) : get_mu(g, i, 1, "mu.e");
-  ErrSite site = {NIT_TID_ERR(i), v_s, v_mu, d->node, d->which};
-  Val v_k = err_quant(g, wide, v_e32, v_cnt, &src->out, d->v_ptr, v_key_for(g, NIT_TID_ERR(i), "key.err"), v_fused,
+  ErrSite site = {NIT_TID_ERR(i), v_s, v_mu, d->node, d->which, NULL};
+  Val v_out = d->v_ptr;
+  if (g->p->relu_err[in] == i) {
+    ErrDst dr;
+    NIT_ASSERT(err_dst(g, in, 0, &dr));
+    v_out = dr.v_ptr;
+    site.v_gate = act_ptr(g, in);
+  }
+  Val v_k = err_quant(g, wide, v_e32, v_cnt, &src->out, v_out, v_key_for(g, NIT_TID_ERR(i), "key.err"), v_fused,
                       &site);
   set_exp(g, d->node, d->which, l_add(g, v_s, v_k, "s.err"));
 }

@@ -342,10 +342,13 @@ void add_forward(Cg *g, const LayerIO *io) {
 }
 
 /* A relu before a disjoint max pool had its backward done by the pool
- * (plan's relu_pool); the exponent and multiplier still pass through. */
+ * (plan's relu_pool), one before a dense or conv layer by that layer's
+ * input-error requantization (relu_err); the exponent and multiplier still
+ * pass through. */
 void relu_backward(Cg *g, const LayerIO *io) {
   KArgs ka = {io->nd, io->i, NULL, false};
-  if (!g->p->relu_pool[io->i]) par_for(g, io->nd->name, g->f.v_n, g->p->maxw, relu_bwd_body, &ka);
+  if (!g->p->relu_pool[io->i] && !g->p->relu_err[io->i])
+    par_for(g, io->nd->name, g->f.v_n, g->p->maxw, relu_bwd_body, &ka);
   set_exp(g, io->d.node, io->d.which, io->v_se);
   set_mu(g, io->d.node, io->d.which, get_mu(g, io->i, 1, "mu.e"));
 }

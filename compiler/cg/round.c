@@ -191,12 +191,24 @@ Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_i
 /* lim(b) = 2^(b-1) - 1: the largest magnitude of a b-bit value. */
 int round_lim(int bits) { return (1 << (bits - 1)) - 1; }
 
-Val emit_round8(Cg *g, Ty t_acc, int bits, const char *name) {
+/* out[j] = 0 where gate[j] <= 0 (a gated round: the relu folded into an
+ * error site), else v_r. */
+static Val gated(Cg *g, Val v_gate, Val v_j, Val v_r) {
+  if (!v_gate) return v_r;
+  Val v_on = l_icmp(g, LLVMIntSGT, l_load(g, g->t_i8, v_gate, v_j, "gate"), LLVMConstNull(g->t_i8), "gate.on");
+  return l_select(g, v_on, v_r, LLVMConstNull(g->t_i8), "gated");
+}
+
+/* void NAME(acc, lo, hi, out, k, mode, key, base, floor[, gate]): the
+ * requantization's rounding of elements [lo, hi) (ft_round8; ft_round8g
+ * with gate). */
+Val emit_round8(Cg *g, Ty t_acc, int bits, bool gate, const char *name) {
   int lim = round_lim(bits);
-  Val f = l_begin_loop_fn(g, name, g->ft_round8);
+  Val f = l_begin_loop_fn(g, name, gate ? g->ft_round8g : g->ft_round8);
   Val v_acc = l_param(g, 0, "acc"), v_lo = l_param(g, 1, "lo"), v_hi = l_param(g, 2, "hi");
   Val v_out = l_param(g, 3, "out"), v_k = l_param(g, 4, "k"), v_mode = l_param(g, 5, "mode");
   Val v_key = l_param(g, 6, "key"), v_base = l_param(g, 7, "base"), v_floor = l_param(g, 8, "floor");
+  Val v_gate = gate ? l_param(g, 9, "gate") : NULL;
   Blk b_k0 = l_block(g, "k0"), b_kn = l_block(g, "kn"), b_done = l_block(g, "done");
   LLVMBuildCondBr(g->b, l_icmp(g, LLVMIntEQ, v_k, l_i32(g, 0), ""), b_k0, b_kn);
   /* k == 0: the value itself, saturated */
@@ -205,7 +217,7 @@ Val emit_round8(Cg *g, Ty t_acc, int bits, const char *name) {
   Val v_x0 = l_load(g, t_acc, v_acc, L0.v_i, "x");
   Val v_c = l_smax(g, l_smin(g, v_x0, LLVMConstInt(t_acc, (unsigned long long)lim, 1), ""),
                    l_sext(g, v_floor, t_acc, "floor.acc"), "");
-  l_store(g, g->t_i8, l_trunc(g, v_c, g->t_i8, "sat"), v_out, L0.v_i);
+  l_store(g, g->t_i8, gated(g, v_gate, L0.v_i, l_trunc(g, v_c, g->t_i8, "sat")), v_out, L0.v_i);
   l_next(g, &L0);
   LLVMBuildBr(g->b, b_done);
   LLVMPositionBuilderAtEnd(g->b, b_kn);
@@ -222,7 +234,7 @@ Val emit_round8(Cg *g, Ty t_acc, int bits, const char *name) {
     Val v_gi = md == NIT_ROUND_STOCHASTIC ? l_add(g, v_base, L.v_i, "gidx") : L.v_i;
     Val v_r = round_elem_sat(g, &R, md, v_x, v_key, v_gi, lim);
     v_r = l_smax(g, v_r, l_trunc(g, v_floor, g->t_i8, ""), "floored"); /* -lim: no change */
-    l_store(g, g->t_i8, v_r, v_out, L.v_i);
+    l_store(g, g->t_i8, gated(g, v_gate, L.v_i, v_r), v_out, L.v_i);
     l_next(g, &L);
     LLVMBuildBr(g->b, b_done);
   }
@@ -238,7 +250,18 @@ Val emit_round8(Cg *g, Ty t_acc, int bits, const char *name) {
  * in any order) into k, and the chunks round with it, each element with its
  * own flat index. */
 #define RQ_CHUNK 8192
-enum { RQ_ACC = 0, RQ_OUT = 8, RQ_COUNT = 16, RQ_KEY = 24, RQ_MODE = 32, RQ_K = 36, RQ_BASE = 40, RQ_ARG = 48, RQ_MAX = 64 };
+enum {
+  RQ_ACC = 0,
+  RQ_OUT = 8,
+  RQ_COUNT = 16,
+  RQ_KEY = 24,
+  RQ_MODE = 32,
+  RQ_K = 36,
+  RQ_BASE = 40,
+  RQ_ARG = 48,
+  RQ_GATE = 56,
+  RQ_MAX = 64
+};
 
 static Val rq_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->rq.off, "rq"); }
 static Val rq_field(Cg *g, Ty t, int off, const char *name) {
@@ -260,6 +283,7 @@ typedef struct RqKind {
   bool wide; /* i64 accumulators */
   int bits;  /* the result's width b: k = B - (b - 1), saturated to lim(b) */
   bool relu; /* results clamped at 0 (the relu after a weighted layer, plan's relu_rq) */
+  bool gate; /* results kept only where the gate is > 0 (plan's relu_err) */
 } RqKind;
 
 static void rq_max_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
@@ -285,8 +309,12 @@ static void rq_round_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
                 rq_field(g, g->t_i32, RQ_MODE, "mode"),
                 rq_field(g, g->t_i64, RQ_KEY, "key"),
                 rq_field(g, g->t_i64, RQ_BASE, "base"),
-                l_i32(g, q->relu ? 0 : -round_lim(q->bits))};
-  l_call(g, g->ft_round8, g->f_roundb[q->bits][q->wide], args, 9, "");
+                l_i32(g, q->relu ? 0 : -round_lim(q->bits)),
+                q->gate ? rq_field(g, g->t_ptr, RQ_GATE, "gate") : NULL};
+  if (q->gate)
+    l_call(g, g->ft_round8g, g->f_round8g[q->wide], args, 10, "");
+  else
+    l_call(g, g->ft_round8, g->f_roundb[q->bits][q->wide], args, 9, "");
 }
 
 /* The largest of the first v_used workers' rq slots (i64). */
@@ -301,12 +329,24 @@ static Val workers_max(Cg *g, Val v_used) {
 }
 
 /* v_fused: NULL, or the number of workers of the GEMM that produced acc,
- * whose maxima already sit in the rq slots (gemm's fused epilogue). */
+ * whose maxima already sit in the rq slots (gemm's fused epilogue).
+ * v_gate: NULL, or int8 values of out's shape: out is 0 wherever the gate
+ * is <= 0 (8 bits; k comes from every accumulator, as before the gate). */
 Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key, Val v_fused,
-                  bool relu) {
-  RqKind q = {wide, bits, relu};
-  NIT_ASSERT(bits >= 2 && bits <= 8 && g->f_roundb[bits][wide] && (!relu || bits == 8));
+                  bool relu, Val v_gate) {
+  RqKind q = {wide, bits, relu, v_gate != NULL};
+  NIT_ASSERT(bits >= 2 && bits <= 8 && g->f_roundb[bits][wide] && (!relu || bits == 8) && (!v_gate || bits == 8));
   Val v_rq = rq_ptr(g);
+  if (v_gate) {
+    if (!g->f_round8g[wide]) { /* on first use, between the caller's instructions */
+      CgFn saved = g->f;
+      Blk b_cur = LLVMGetInsertBlock(g->b);
+      g->f_round8g[wide] = emit_round8(g, wide ? g->t_i64 : g->t_i32, 8, true, wide ? "nit_round8g_i64" : "nit_round8g_i32");
+      g->f = saved;
+      LLVMPositionBuilderAtEnd(g->b, b_cur);
+    }
+    LLVMBuildStore(g->b, v_gate, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_GATE), ""));
+  }
   LLVMBuildStore(g->b, v_acc, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_ACC), ""));
   LLVMBuildStore(g->b, v_out, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_OUT), ""));
   LLVMBuildStore(g->b, v_count, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_COUNT), ""));
@@ -330,7 +370,7 @@ Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out,
 }
 
 Val requant(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key) {
-  return requant_fused(g, bits, wide, v_acc, v_count, v_out, v_mode, v_key, NULL, false);
+  return requant_fused(g, bits, wide, v_acc, v_count, v_out, v_mode, v_key, NULL, false, NULL);
 }
 
 /* The round8 functions of every width the recipe's activations and errors
@@ -343,7 +383,7 @@ void emit_round_fns(Cg *g) {
       if (g->f_roundb[b][wide]) continue;
       char name[32];
       snprintf(name, sizeof name, "nit_round%d_%s", b, wide ? "i64" : "i32");
-      g->f_roundb[b][wide] = emit_round8(g, wide ? g->t_i64 : g->t_i32, b, name);
+      g->f_roundb[b][wide] = emit_round8(g, wide ? g->t_i64 : g->t_i32, b, false, name);
     }
 }
 
@@ -594,7 +634,9 @@ static Val clip_site(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_
  * per-sample shape of the error (its groups). Returns the exponent offset. */
 Val err_quant(Cg *g, bool wide, Val v_acc, Val v_count, const Shape *s, Val v_out, Val v_key, Val v_fused,
               const ErrSite *site) {
+  NIT_ASSERT(!site->v_gate || g->m->recipe.kind == NIT_RECIPE_NITI); /* plan's relu_err */
   if (g->m->recipe.kind == NIT_RECIPE_UNIFIED) return clip_site(g, wide, v_acc, v_count, v_out, v_key, site);
   if (g->m->recipe.kind == NIT_RECIPE_SHIFTQUANT) return requant_sq(g, wide, v_acc, s, v_out, g->f.v_rerr, v_key);
-  return requant_fused(g, g->m->recipe.bits_grad, wide, v_acc, v_count, v_out, g->f.v_rerr, v_key, v_fused, false);
+  return requant_fused(g, g->m->recipe.bits_grad, wide, v_acc, v_count, v_out, g->f.v_rerr, v_key, v_fused, false,
+                       site->v_gate);
 }

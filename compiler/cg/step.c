@@ -20,6 +20,8 @@ static void emit_helpers(Cg *g) {
   g->ft_maxabs = LLVMFunctionType(g->t_i64, am, 3, 0);
   Ty a8[] = {g->t_ptr, g->t_i64, g->t_i64, g->t_ptr, g->t_i32, g->t_i32, g->t_i64, g->t_i64, g->t_i32};
   g->ft_round8 = LLVMFunctionType(g->t_void, a8, 9, 0);
+  Ty a8g[] = {g->t_ptr, g->t_i64, g->t_i64, g->t_ptr, g->t_i32, g->t_i32, g->t_i64, g->t_i64, g->t_i32, g->t_ptr};
+  g->ft_round8g = LLVMFunctionType(g->t_void, a8g, 10, 0);
   g->f_maxabs32 = emit_maxabs(g, g->t_i32, "nit_maxabs_i32");
   g->f_maxabs64 = emit_maxabs(g, g->t_i64, "nit_maxabs_i64");
   emit_round_fns(g);
@@ -48,7 +50,7 @@ static void weighted_forward(Cg *g, const LayerIO *io) {
   Val v_acc = acc_ptr(g);
   Val v_fused = nd->op == OP_DENSE ? dense_forward(g, i, t_acc) : conv_forward(g, i, t_acc);
   Val v_k = requant_fused(g, g->m->recipe.bits_act, nd->acc64_fwd, v_acc, io->v_cnt, io->v_out, g->f.v_ract,
-                          v_key_for(g, NIT_TID_ACT(i), "key.act"), v_fused, g->p->relu_rq[i]);
+                          v_key_for(g, NIT_TID_ACT(i), "key.act"), v_fused, g->p->relu_rq[i], NULL);
   set_exp(g, i, 0, l_add(g, l_add(g, io->v_sin, wexp_of(g, nd), ""), v_k, "s.out"));
 }
 
@@ -171,7 +173,7 @@ static void gather(Cg *g, int i) {
   l_store(g, g->t_i64, l_add(g, v_old, l_select(g, v_use, v_x, l_i64(g, 0), ""), ""), v_acc, L.v_i);
   l_next(g, &L);
   l_next(g, &Lt);
-  ErrSite site = {NIT_TID_SUM(i), v_s, l_i32(g, 1), i, 1};
+  ErrSite site = {NIT_TID_SUM(i), v_s, l_i32(g, 1), i, 1, NULL};
   Val v_k =
       err_quant(g, true, v_acc, v_cnt, &nd->out, err_ptr(g, i), v_key_for(g, NIT_TID_SUM(i), "key.sum"), NULL, &site);
   set_exp(g, i, 1, l_add(g, v_s, v_k, "s.err"));
@@ -291,7 +293,7 @@ static void emit_step(Cg *g, bool train) {
       Val targs[] = {args[0], args[1], args[2], args[3], acc_ptr(g)};
       Val v_s = l_call(g, g->ft_tloss, g->f_tloss, targs, 5, "s.e32");
       Shape cls = {m->classes, 1, 1};
-      ErrSite site = {NIT_TID_LOSS, v_s, l_i32(g, 1), o, 1};
+      ErrSite site = {NIT_TID_LOSS, v_s, l_i32(g, 1), o, 1, NULL};
       Val v_cnt = l_mul(g, g->f.v_n, l_i64(g, m->classes), "count");
       Val v_k = err_quant(g, true, acc_ptr(g), v_cnt, &cls, args[4], args[6], NULL, &site);
       set_exp(g, o, 1, l_add(g, v_s, v_k, "s.loss"));
