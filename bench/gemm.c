@@ -113,7 +113,9 @@ int main(int argc, char **argv) {
   }
   int8_t *A = xalloc(M * K), *B = xalloc(N * K);
   int32_t *C = xalloc(M * N * 4), *R = xalloc(M * N * 4);
-  void *scratch = xalloc((M * 4 + 63) / 64 * 64 + (N + 15) / 16 * 16 * ((K + 3) / 4 * 4) + 64);
+  size_t scratch_bytes = (M * 4 + 63) / 64 * 64 + (N + 15) / 16 * 16 * ((K + 3) / 4 * 4) + 64;
+  void *scratch = xalloc(scratch_bytes);
+  memset(scratch, 0xA5, scratch_bytes); /* the kernel writes every byte it reads, the zeros included */
   for (long i = 0; i < M * K; i++) A[i] = rand8();
   for (long i = 0; i < N * K; i++) B[i] = rand8();
   for (long m = 0; m < M; m++)

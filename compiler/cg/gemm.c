@@ -11,9 +11,11 @@
  * 64-byte load gives four k of sixteen columns and a dot-product instruction
  * adds sixteen four-term products into sixteen i32 lanes of C's row. No
  * horizontal sums, and C's row is stored with vector stores (a masked one at
- * the last panel). Packed bytes beyond N or K are 0, so A's bytes beyond K
- * (read in the last quad) multiply zeros; conv panels built straight from
- * im2col may hold other bytes where A has zero padding.
+ * the last panel). Packed bytes beyond N or K are 0. A's last quad is read
+ * with its bytes beyond K masked off, so B's bytes there never count (conv
+ * panels built straight from im2col may hold other bytes where A has zero
+ * padding); C's lanes beyond N are neither stored nor counted in a fused
+ * max.
  *
  * Micro-kernels, chosen from the target's features (GemmKind):
  *   vnni     x86 AVX-512 VNNI: vpdpbusd multiplies unsigned by signed bytes,
