@@ -306,8 +306,10 @@ Plan *plan_build(Model *m) {
   /* roots in order of first write, ties by decreasing index */
   RootOrder *order = zalloc(sizeof(RootOrder) * n);
   int nroots = 0;
+  /* a relu whose backward another layer does (relu_pool, relu_err) never
+   * has its own error written: it takes no slot */
   for (int a = n - 1; a >= 1; a--)
-    if (p->err_alias[a] == a) order[nroots++] = (RootOrder){start[a], a};
+    if (p->err_alias[a] == a && !p->relu_pool[a] && !p->relu_err[a]) order[nroots++] = (RootOrder){start[a], a};
   qsort(order, (size_t)nroots, sizeof *order, by_start);
   for (int r = 0; r < nroots; r++) {
     int a = order[r].a;
@@ -335,10 +337,14 @@ Plan *plan_build(Model *m) {
   }
   for (int a = 1; a < n; a++) {
     if (p->err_alias[a] != a) continue;
+    if (p->relu_pool[a] || p->relu_err[a]) { /* empty, never read or written */
+      p->err[a] = (Buf){nslots ? slot_off[0] : 0, 0};
+      continue;
+    }
     /* centred in its slot, for the reason the accumulators are (below) */
     int64_t s = slot_of[a];
     p->err[a] = (Buf){slot_off[s] + centred(slot_size[s], size[a]), size[a]};
-    p->err_kept[a] = slot_last[s] == a && !p->relu_pool[a] && !p->relu_err[a]; /* such a relu's error is never written */
+    p->err_kept[a] = slot_last[s] == a;
   }
 
   /* GEMM scratch (geom.h; cg/gemm.c, cg/conv.c). Bounds that hold
