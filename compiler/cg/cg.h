@@ -181,6 +181,14 @@ Val l_begin_glue_fn(Cg *g, const char *name, Ty ft);
 /* An internal function that runs whole loops, kept out of line: inlining
  * one at every call site multiplied the optimizer's work for no speed. */
 Val l_begin_loop_fn(Cg *g, const char *name, Ty ft);
+/* Emitting one function in the middle of another: l_aside keeps the
+ * current function's state and the builder's block, l_back returns to them. */
+typedef struct Aside {
+  CgFn f;
+  Blk b;
+} Aside;
+Aside l_aside(Cg *g);
+void l_back(Cg *g, Aside a);
 Val l_param(Cg *g, unsigned i, const char *name);
 Val l_intrinsic(Cg *g, const char *name, Ty *ov, unsigned nov, Ty *ft);
 Val l_slab(Cg *g, Val base, int64_t off, const char *name); /* base + off bytes */

@@ -486,8 +486,7 @@ static void wsum_tiles(Cg *g, Val v_g, Val v_used, const ConvDims *d, Val v_u0, 
   Ty ft = LLVMFunctionType(g->t_void, pt, 8, 0);
   Val f = LLVMGetNamedFunction(g->mod, name);
   if (!f) {
-    CgFn saved = g->f;
-    Blk b_cur = LLVMGetInsertBlock(g->b);
+    Aside saved = l_aside(g);
     f = l_begin_loop_fn(g, name, ft);
     Val v_gp = l_param(g, 0, "g32"), v_p0 = l_param(g, 1, "part0"), v_pb = l_param(g, 2, "part.bytes");
     Val v_n = l_param(g, 3, "used"), v_Og = l_param(g, 4, "Og"), v_Kc = l_param(g, 5, "Kc");
@@ -520,8 +519,7 @@ static void wsum_tiles(Cg *g, Val v_g, Val v_used, const ConvDims *d, Val v_u0, 
     l_next(g, &Lk);
     l_next(g, &Lu);
     LLVMBuildRetVoid(g->b);
-    g->f = saved;
-    LLVMPositionBuilderAtEnd(g->b, b_cur);
+    l_back(g, saved);
   }
   Val args[] = {v_g,  gpart_ptr(g, l_i32(g, 0)), l_i64(g, g->p->gpart_bytes), v_used, l_i64(g, d->Og),
                 l_i64(g, d->Kc), v_u0,      v_u1};

@@ -341,15 +341,13 @@ static void pack_panels(Cg *g, const Gemm *G) {
   Ty ft = LLVMFunctionType(g->t_void, pt, 8, 0);
   Val f = LLVMGetNamedFunction(g->mod, name);
   if (!f) {
-    CgFn saved = g->f;
-    Blk b_cur = LLVMGetInsertBlock(g->b);
+    Aside saved = l_aside(g);
     f = l_begin_loop_fn(g, name, ft);
     Pack P = {l_param(g, 0, "B"), l_param(g, 1, "sn"), l_param(g, 2, "sk"), l_param(g, 3, "P"),
               l_param(g, 4, "N"), l_param(g, 5, "K"),  l_param(g, 6, "j0"), l_param(g, 7, "j1")};
     pack_body(g, &P, how, bias);
     LLVMBuildRetVoid(g->b);
-    g->f = saved;
-    LLVMPositionBuilderAtEnd(g->b, b_cur);
+    l_back(g, saved);
   }
   Val args[] = {G->v_B, l_i64(g, G->sn), l_i64(g, G->sk), G->v_P, G->v_N, G->v_K, G->v_j0, G->v_j1};
   l_call(g, ft, f, args, 8, "");
@@ -579,8 +577,7 @@ static Val tiles_fn(Cg *g, const Gemm *G, Ty *ft_out) {
            G->accumulate ? ".acc" : "", G->var_max ? ".max" : "", imp ? ".implicit" : "");
   Val f = LLVMGetNamedFunction(g->mod, name);
   if (f) return f;
-  CgFn saved = g->f;
-  Blk b_cur = LLVMGetInsertBlock(g->b);
+  Aside saved = l_aside(g);
   f = l_begin_loop_fn(g, name, ft);
   Tiles T = {l_param(g, 0, "A"), l_param(g, 1, "lda"), l_param(g, 2, "asum"), l_param(g, 3, "P"),
              l_param(g, 4, "C"), l_param(g, 5, "ldc"), l_param(g, 6, "M"), l_param(g, 7, "N"),
@@ -603,8 +600,7 @@ static Val tiles_fn(Cg *g, const Gemm *G, Ty *ft_out) {
   }
   if (G->var_max) LLVMBuildStore(g->b, l_get(g, t_v, T.var_max, "max.out"), v_maxp);
   LLVMBuildRetVoid(g->b);
-  g->f = saved;
-  LLVMPositionBuilderAtEnd(g->b, b_cur);
+  l_back(g, saved);
   return f;
 }
 

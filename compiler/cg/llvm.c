@@ -248,6 +248,13 @@ Val l_begin_loop_fn(Cg *g, const char *name, Ty ft) {
   return f;
 }
 
+Aside l_aside(Cg *g) { return (Aside){g->f, LLVMGetInsertBlock(g->b)}; }
+
+void l_back(Cg *g, Aside a) {
+  g->f = a.f;
+  LLVMPositionBuilderAtEnd(g->b, a.b);
+}
+
 Val l_begin_glue_fn(Cg *g, const char *name, Ty ft) {
   Val f = l_begin_loop_fn(g, name, ft);
   unsigned optnone = LLVMGetEnumAttributeKindForName("optnone", 7);

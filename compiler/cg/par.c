@@ -21,8 +21,7 @@
 #include "cg.h"
 
 Val par_for(Cg *g, const char *name, Val v_count, int maxw, BodyFn fn, const void *u) {
-  CgFn saved = g->f; /* the caller's function; the body gets its own */
-  Blk b_cur = LLVMGetInsertBlock(g->b);
+  Aside saved = l_aside(g); /* the caller's function; the body gets its own */
   char buf[128];
   snprintf(buf, sizeof buf, "%s.body", name);
   Val f = l_begin_loop_fn(g, buf, g->ft_body);
@@ -34,8 +33,7 @@ Val par_for(Cg *g, const char *name, Val v_count, int maxw, BodyFn fn, const voi
   load_ctx_fields(g);
   fn(g, u, v_lo, v_hi, v_wk);
   LLVMBuildRetVoid(g->b);
-  g->f = saved;
-  LLVMPositionBuilderAtEnd(g->b, b_cur);
+  l_back(g, saved);
 
   Val var_env = l_var(g, g->t_env, "env", NULL);
   LLVMBuildStore(g->b, g->f.v_ctx, LLVMBuildStructGEP2(g->b, g->t_env, var_env, ENV_CTX, ""));

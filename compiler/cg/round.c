@@ -339,11 +339,9 @@ Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out,
   Val v_rq = rq_ptr(g);
   if (v_gate) {
     if (!g->f_round8g[wide]) { /* on first use, between the caller's instructions */
-      CgFn saved = g->f;
-      Blk b_cur = LLVMGetInsertBlock(g->b);
+      Aside saved = l_aside(g);
       g->f_round8g[wide] = emit_round8(g, wide ? g->t_i64 : g->t_i32, 8, true, wide ? "nit_round8g_i64" : "nit_round8g_i32");
-      g->f = saved;
-      LLVMPositionBuilderAtEnd(g->b, b_cur);
+      l_back(g, saved);
     }
     LLVMBuildStore(g->b, v_gate, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_GATE), ""));
   }

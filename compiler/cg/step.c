@@ -246,8 +246,7 @@ static void node_backward(Cg *g, int i) {
  * about 50 s to compile). Values cross between layers only through the slabs
  * and the exponent slots, so nothing else changes. */
 static void emit_node_fn(Cg *g, int i, bool train, bool backward) {
-  CgFn saved = g->f;
-  Blk b_cur = LLVMGetInsertBlock(g->b);
+  Aside saved = l_aside(g);
   char buf[128];
   snprintf(buf, sizeof buf, "%s.%s", g->m->nodes[i].name, backward ? "bwd" : "fwd");
   Val f = l_begin_glue_fn(g, buf, g->ft_node);
@@ -266,9 +265,8 @@ static void emit_node_fn(Cg *g, int i, bool train, bool backward) {
   LLVMBuildRetVoid(g->b);
   g->acc_at = 0;
   g->grad_at = 0;
-  Val args[] = {saved.v_ctx, saved.v_x, saved.v_y ? saved.v_y : LLVMConstNull(g->t_ptr)};
-  g->f = saved;
-  LLVMPositionBuilderAtEnd(g->b, b_cur);
+  Val args[] = {saved.f.v_ctx, saved.f.v_x, saved.f.v_y ? saved.f.v_y : LLVMConstNull(g->t_ptr)};
+  l_back(g, saved);
   l_call(g, g->ft_node, f, args, 3, "");
 }
 
