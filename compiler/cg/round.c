@@ -340,7 +340,8 @@ Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out,
   if (v_gate) {
     if (!g->f_round8g[wide]) { /* on first use, between the caller's instructions */
       Aside saved = l_aside(g);
-      g->f_round8g[wide] = emit_round8(g, wide ? g->t_i64 : g->t_i32, 8, true, wide ? "nit_round8g_i64" : "nit_round8g_i32");
+      const char *name = wide ? "nit_round8g_i64" : "nit_round8g_i32";
+      g->f_round8g[wide] = emit_round8(g, wide ? g->t_i64 : g->t_i32, 8, true, name);
       l_back(g, saved);
     }
     LLVMBuildStore(g->b, v_gate, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_GATE), ""));
