@@ -469,7 +469,6 @@ static void conv_weight_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
 enum { WSUM_TILE = 16, WSUM_PARALLEL = 16384 };
 
 typedef struct WSum {
-  const Node *nd;
   ConvDims d;
   Ty t_g;
   bool lanes; /* part is laid out like g32 */
@@ -521,8 +520,8 @@ static void wsum_tiles(Cg *g, Val v_g, Val v_used, const ConvDims *d, Val v_u0, 
     LLVMBuildRetVoid(g->b);
     l_back(g, saved);
   }
-  Val args[] = {v_g,  gpart_ptr(g, l_i32(g, 0)), l_i64(g, g->p->gpart_bytes), v_used, l_i64(g, d->Og),
-                l_i64(g, d->Kc), v_u0,      v_u1};
+  Val args[] = {v_g, gpart_ptr(g, l_i32(g, 0)), l_i64(g, g->p->gpart_bytes), v_used,
+                l_i64(g, d->Og), l_i64(g, d->Kc), v_u0, v_u1};
   l_call(g, ft, f, args, 8, "");
 }
 
@@ -567,7 +566,7 @@ void conv_backward_weight(Cg *g, int i, Ty t_g) {
   KArgs k = {nd, i, t_g, false};
   bool lanes = wgrad_taps_in_lanes(g, nd, &d);
   Val v_used = par_for(g, nd->name, g->f.v_n, g->p->maxw, lanes ? conv_weight_lanes_body : conv_weight_body, &k);
-  WSum s = {nd, d, t_g, lanes, false};
+  WSum s = {d, t_g, lanes, false};
   s.tiled = !lanes && t_g == g->t_i32 && d.Og % WSUM_TILE == 0 && d.Kc % WSUM_TILE == 0;
   int64_t units = s.tiled ? d.G * d.Og / WSUM_TILE : d.G * d.Og;
   if (nd->nweights < WSUM_PARALLEL || g->p->maxw == 1) {
