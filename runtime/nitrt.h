@@ -111,9 +111,10 @@ int32_t nitrt_threads_default(void);      /* online cores */
 NitPool *nitrt_pool_new(int32_t threads); /* threads < 1: all cores; NULL after an error */
 void nitrt_pool_free(NitPool *p);
 int32_t nitrt_pool_threads(const NitPool *p);
-/* Runs body over [0, count) in at most NITRT_POOL_CHUNKS chunks (the claim
- * word's mask; PLAN_MAX_WORKERS of the compiler is no larger); returns how
- * many ran, each with its own worker index below that. */
+/* Runs body over [0, count) in at most NITRT_POOL_CHUNKS chunks (the pool
+ * keeps a cache line of state per chunk; PLAN_MAX_WORKERS of the compiler
+ * is no larger); returns how many ran, each with its own worker index below
+ * that. */
 #define NITRT_POOL_CHUNKS 16
 int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64_t hi, int32_t worker), void *env,
                            int64_t count, int32_t max_workers);
