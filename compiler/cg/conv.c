@@ -351,14 +351,17 @@ Val conv_backward_input(Cg *g, int i, Ty t_acc) {
   Val v_w = w8_ptr(g, nd), v_wr = pack_ptr(g);
   int64_t KK = d.KH * d.KW;
   LLVMBuildMemSet(g->b, v_wr, LLVMConstNull(g->t_i8), l_i64(g, d.G * d.Cg * ck.kp), 64);
-  Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, d.O), "o");
-  Val v_gi = LLVMBuildSDiv(g->b, Lo.v_i, l_i64(g, d.Og), "gi");
-  Val v_ol = LLVMBuildSRem(g->b, Lo.v_i, l_i64(g, d.Og), "ol");
-  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, d.Cg), "c");
+  /* by rows of wr, o innermost: the fast layout's stores are then
+   * contiguous (stored in w's order they scattered one byte per line) */
+  Loop Lr = l_for(g, l_i64(g, 0), l_i64(g, d.G * d.Cg), "wr.row");
+  Val v_gi = LLVMBuildSDiv(g->b, Lr.v_i, l_i64(g, d.Cg), "gi");
+  Val v_c = LLVMBuildSRem(g->b, Lr.v_i, l_i64(g, d.Cg), "c");
   Loop Lt = l_for(g, l_i64(g, 0), l_i64(g, KK), "t");
-  Val v_src =
-      l_add(g, l_mul(g, l_add(g, l_mul(g, Lo.v_i, l_i64(g, d.Cg), ""), Lc.v_i, ""), l_i64(g, KK), ""), Lt.v_i, "");
-  Val v_row = l_mul(g, l_add(g, l_mul(g, v_gi, l_i64(g, d.Cg), ""), Lc.v_i, ""), l_i64(g, ck.kp), "");
+  Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, d.Og), "ol");
+  Val v_ol = Lo.v_i;
+  Val v_o = l_add(g, l_mul(g, v_gi, l_i64(g, d.Og), ""), v_ol, "o");
+  Val v_src = l_add(g, l_mul(g, l_add(g, l_mul(g, v_o, l_i64(g, d.Cg), ""), v_c, ""), l_i64(g, KK), ""), Lt.v_i, "");
+  Val v_row = l_mul(g, Lr.v_i, l_i64(g, ck.kp), "");
   Val v_dst;
   if (ecol_fast(nd, &d)) {
     Val v_ky = LLVMBuildSDiv(g->b, Lt.v_i, l_i64(g, d.KW), "ky");
@@ -370,9 +373,9 @@ Val conv_backward_input(Cg *g, int i, Ty t_acc) {
     v_dst = l_add(g, v_row, l_add(g, l_mul(g, v_ol, l_i64(g, KK), ""), Lt.v_i, ""), "");
   }
   l_store(g, g->t_i8, l_load(g, g->t_i8, v_w, v_src, "w"), v_wr, v_dst);
-  l_next(g, &Lt);
-  l_next(g, &Lc);
   l_next(g, &Lo);
+  l_next(g, &Lt);
+  l_next(g, &Lr);
   if (ck.kind == GK_VNNI) row_sums(g, v_wr, ck.kp, l_i64(g, d.G * d.Cg), l_i64(g, ck.kp), wsum_ptr(g));
   KArgs k = {nd, i, t_acc, ck.kind != GK_PLAIN};
   Val v_used = par_for(g, nd->name, g->f.v_n, g->p->maxw, conv_input_body, &k);
