@@ -121,6 +121,14 @@ static void plan_clip(Model *m, Plan *p, int64_t *top, int64_t B) {
   p->clip = take(top, NIT_CLIP_SCRATCH(big) * 8 + 16);
 }
 
+/* r is a relu whose backward its only consumer could do: nothing else reads
+ * the relu's output error, and an error flows into its input. */
+static bool relu_foldable(const Model *m, const Plan *p, int r) {
+  const Node *nr = &m->nodes[r];
+  return r > 0 && nr->op == OP_RELU && p->nconsumers[r] == 1 && r != m->output && nr->in[0] > 0 &&
+         p->needs_err[nr->in[0]];
+}
+
 Plan *plan_build(Model *m) {
   int n = m->nnodes;
   int64_t B = m->recipe.batch;
@@ -187,37 +195,26 @@ Plan *plan_build(Model *m) {
   /* A node whose output error has several sources (several consumers, or the
    * loss plus a consumer) sums them exactly before requantizing once. */
   for (int i = 1; i < n; i++) p->gathers[i] = p->needs_err[i] && p->nconsumers[i] + (i == m->output) > 1;
-  /* A relu whose only consumer is a disjoint max pool: the pool's backward
-   * routes each window's error to its first maximum only where that maximum
-   * is > 0, which is the relu's backward too (the relu's output there is the
-   * maximum), and writes it straight into the relu's input error. One pass
-   * over the error instead of two, and one parallel region fewer. */
+  /* A relu whose backward its only consumer does, writing the relu's input
+   * error in its place (relu_foldable):
+   * - relu_pool: a disjoint max pool. Its backward routes each window's
+   *   error to its first maximum only where that maximum is > 0, which is
+   *   the relu's backward too (the relu's output there is the maximum).
+   * - relu_err: a dense or conv layer, under niti. Its input-error
+   *   requantization keeps each rounded error only where the relu's output
+   *   is > 0 (a gate); the maximum that sets the shift is taken before the
+   *   gate, as it was of the relu's own error.
+   * One pass over the error instead of two, and one parallel region fewer. */
   p->relu_pool = zalloc(sizeof(int) * n);
-  for (int c = 1; c < n; c++) {
-    const Node *pc = &m->nodes[c];
-    if (pc->op != OP_MAXPOOL || pc->nin != 1 || !pool_disjoint(pc)) continue;
-    int r = pc->in[0];
-    const Node *nr = &m->nodes[r];
-    if (r <= 0 || nr->op != OP_RELU || p->nconsumers[r] != 1 || r == m->output || nr->in[0] <= 0 ||
-        !p->needs_err[nr->in[0]])
-      continue;
-    p->relu_pool[r] = c;
-  }
-  /* Likewise a relu whose only consumer is a dense or conv layer, under
-   * niti: that layer's input-error requantization keeps each rounded error
-   * only where the relu's output is > 0 (a gate) and writes it straight
-   * into the relu's input error. The maximum that sets the shift is taken
-   * before the gate, as it was of the relu's own error. */
   p->relu_err = zalloc(sizeof(int) * n);
-  for (int c = 1; c < n && m->recipe.kind == NIT_RECIPE_NITI; c++) {
-    const Node *qc = &m->nodes[c];
-    if (qc->op != OP_DENSE && qc->op != OP_CONV) continue;
-    int r = qc->in[0];
-    const Node *nr = &m->nodes[r];
-    if (r <= 0 || nr->op != OP_RELU || p->nconsumers[r] != 1 || r == m->output || nr->in[0] <= 0 ||
-        !p->needs_err[nr->in[0]] || p->gathers[nr->in[0]])
-      continue;
-    p->relu_err[r] = c;
+  for (int c = 1; c < n; c++) {
+    const Node *nc = &m->nodes[c];
+    int r = nc->nin > 0 ? nc->in[0] : 0;
+    if (!relu_foldable(m, p, r)) continue;
+    if (nc->op == OP_MAXPOOL && nc->nin == 1 && pool_disjoint(nc)) p->relu_pool[r] = c;
+    else if ((nc->op == OP_DENSE || nc->op == OP_CONV) && m->recipe.kind == NIT_RECIPE_NITI &&
+             !p->gathers[m->nodes[r].in[0]])
+      p->relu_err[r] = c;
   }
 
   int64_t top = 0;
@@ -282,7 +279,8 @@ Plan *plan_build(Model *m) {
   int64_t *start = zalloc(sizeof(int64_t) * n), *size = zalloc(sizeof(int64_t) * n);
   int64_t *written = zalloc(sizeof(int64_t) * n); /* when err[j] is first written */
   for (int j = 1; j < n; j++) written[j] = n;     /* never, unless below */
-  /* its (single) consumer's backward, or the backward of that consumer's pool (relu_pool) */
+  /* its (single) consumer's backward, or the backward of the layer that does
+   * that consumer's (a folded relu: relu_pool, relu_err) */
   for (int c = 1; c < n; c++) {
     int at = p->relu_pool[c] ? p->relu_pool[c] : p->relu_err[c] ? p->relu_err[c] : c;
     for (int s = 0; s < m->nodes[c].nin; s++)
