@@ -30,6 +30,14 @@ if(QEMU_AARCH64 AND QEMU_RISCV64 AND "aarch64-linux-gnu" IN_LIST NITRT_TRIPLES
               ${PROJECT_BINARY_DIR}/tests/cross "^(x86_64|riscv64-rvv)$")
     set_tests_properties(targets_rvv_${model} PROPERTIES FIXTURES_REQUIRED mnist TIMEOUT 900)
   endforeach()
+  # The non-temporal GEMM stores (cg/gemm.c's .nt kernels) on every target:
+  # NITC_STREAM_BYTES=0 streams lenet5's c1 forward (rows of 784 i32)
+  add_test(NAME targets_identical_lenet5_stream
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/targets/cross.sh ${PROJECT_BINARY_DIR}
+            ${PROJECT_SOURCE_DIR}/examples/lenet5.nit ${PROJECT_BINARY_DIR}/data/mnist 2000
+            ${PROJECT_BINARY_DIR}/tests/cross_stream "^(x86_64|x86_64-avx2|aarch64|aarch64-sdot|riscv64)$")
+  set_tests_properties(targets_identical_lenet5_stream PROPERTIES FIXTURES_REQUIRED mnist TIMEOUT 900
+    ENVIRONMENT "NITC_STREAM_BYTES=0")
 else()
   message(STATUS "cross-target tests disabled (need qemu-user and the cross runtimes; off under sanitizers)")
 endif()

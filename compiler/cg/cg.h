@@ -361,9 +361,15 @@ typedef struct Gemm {
   Val v_j0, v_j1;    /* panels [j0, j1) = columns [16 j0, min(16 j1, N)) */
   Ty t_acc;          /* element type of C */
   bool accumulate;   /* C += instead of C = */
+  bool stream;       /* C's full panels stored non-temporally (gemm_stream): not with accumulate */
   GemmKind kind;
   Val var_max; /* <16 x i32> running max |C| over stored lanes, or NULL */
 } Gemm;
+/* Whether a GEMM stores C past the caches (Gemm.stream): C of batch_bytes
+ * over the whole batch, written once and read back after the batch, in rows
+ * of row_bytes. */
+#define GEMM_STREAM_BYTES ((int64_t)16 << 20)
+bool gemm_stream(int64_t batch_bytes, int64_t row_bytes);
 GemmKind gemm_kind(Cg *g, int64_t kmax); /* the kernel for sums of <= kmax terms */
 GemmKind gemm_isa(const CgTarget *t);    /* the target's best kernel */
 bool gemm_vbmi(const CgTarget *t);       /* x86 with vpermb (NITC_GATHER=0: never) */

@@ -38,7 +38,15 @@
  *            that could leave i32 (K >= 131072) and for testing.
  * Tiles are MR rows by NP panels of accumulators (8 x 2 zmm on vnni, 4 x 1
  * elsewhere, at most 8 x 4); the rows left over get tiles of MR/2, MR/4, ..
- * rows, the panels left over tiles one panel wide. */
+ * rows, the panels left over tiles one panel wide.
+ *
+ * A conv's forward and input error write C once per sample, and C is read
+ * only after the whole batch (the rounding's shift needs the batch's max).
+ * Where the batch's C is larger than the caches (gemm_stream), the kernel's
+ * `.nt` variant stores its full panels non-temporally: without reading each
+ * line of C in before writing it (vgg_small at batch 256: 67 MB each for
+ * c1's and c2's forward). It ends with a fence, since such stores are
+ * weakly ordered and the pool's release of a chunk must publish C. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,6 +397,7 @@ typedef struct Tiles {
   Val v_M, v_N, v_K;                       /* i64 */
   Ty t_acc;
   bool accumulate;
+  bool stream; /* full panels stored non-temporally (Gemm.stream) */
   GemmKind kind;
   Val var_max;                 /* <16 x i32> local running max |C|, or NULL */
   Val v_taps, v_prow, v_pcols; /* implicit panels (Gemm's v_taps), or NULL */
@@ -436,7 +445,7 @@ static void store_lanes(Cg *g, const Tiles *G, Val v_sum, Val v_idx, Val v_n0, V
   unsigned al = G->t_acc == g->t_i32 ? 4 : 8;
   Val v_v = G->t_acc == g->t_i32 ? v_sum : l_sext(g, v_sum, t_c, "sum.w");
   Val v_ptr = l_gep(g, G->t_acc, G->v_C, v_idx, "c");
-  if (v_pmask) {
+  if (v_pmask && !G->stream) {
     if (G->var_max) track_max(g, G, v_sum, v_pmask);
     Val v_out = G->accumulate ? l_add(g, masked_c(g, G, v_ptr, v_pmask, NULL), v_v, "c.new") : v_v;
     masked_c(g, G, v_ptr, v_pmask, v_out);
@@ -452,7 +461,13 @@ static void store_lanes(Cg *g, const Tiles *G, Val v_sum, Val v_idx, Val v_n0, V
     LLVMSetAlignment(v_old, al);
     v_out = l_add(g, v_old, v_v, "c.new");
   }
-  LLVMSetAlignment(LLVMBuildStore(g->b, v_out, v_ptr), al);
+  Val v_st = LLVMBuildStore(g->b, v_out, v_ptr);
+  LLVMSetAlignment(v_st, G->stream ? 64 : al);
+  if (G->stream) {
+    LLVMMetadataRef md_one = LLVMValueAsMetadata(l_i32(g, 1));
+    LLVMSetMetadata(v_st, LLVMGetMDKindIDInContext(g->ctx, "nontemporal", 11),
+                    LLVMMetadataAsValue(g->ctx, LLVMMDNodeInContext2(g->ctx, &md_one, 1)));
+  }
   if (G->var_max) track_max(g, G, v_sum, NULL);
   LLVMBuildBr(g->b, b_join);
   LLVMPositionBuilderAtEnd(g->b, b_part);
@@ -573,15 +588,15 @@ static Val tiles_fn(Cg *g, const Gemm *G, Ty *ft_out) {
   bool imp = G->v_taps != NULL;
   Ty ft = *ft_out = LLVMFunctionType(g->t_void, pt, imp ? 15 : 12, 0);
   char name[64];
-  snprintf(name, sizeof name, "nit_gemm.%s.i%d%s%s%s", kernels[G->kind].name, G->t_acc == g->t_i32 ? 32 : 64,
-           G->accumulate ? ".acc" : "", G->var_max ? ".max" : "", imp ? ".implicit" : "");
+  snprintf(name, sizeof name, "nit_gemm.%s.i%d%s%s%s%s", kernels[G->kind].name, G->t_acc == g->t_i32 ? 32 : 64,
+           G->accumulate ? ".acc" : "", G->var_max ? ".max" : "", imp ? ".implicit" : "", G->stream ? ".nt" : "");
   Val f = LLVMGetNamedFunction(g->mod, name);
   if (f) return f;
   Aside saved = l_aside(g);
   f = l_begin_loop_fn(g, name, ft);
   Tiles T = {l_param(g, 0, "A"), l_param(g, 1, "lda"), l_param(g, 2, "asum"), l_param(g, 3, "P"),
              l_param(g, 4, "C"), l_param(g, 5, "ldc"), l_param(g, 6, "M"), l_param(g, 7, "N"),
-             l_param(g, 8, "K"), G->t_acc, G->accumulate, G->kind, NULL, NULL, NULL, NULL};
+             l_param(g, 8, "K"), G->t_acc, G->accumulate, G->stream, G->kind, NULL, NULL, NULL, NULL};
   if (imp) T.v_taps = l_param(g, 12, "taps"), T.v_prow = l_param(g, 13, "prow"), T.v_pcols = l_param(g, 14, "pcols");
   Val v_j0 = l_param(g, 9, "j0"), v_j1 = l_param(g, 10, "j1"), v_maxp = l_param(g, 11, "maxp");
   Ty t_v = LLVMVectorType(g->t_i32, PL);
@@ -599,12 +614,28 @@ static Val tiles_fn(Cg *g, const Gemm *G, Ty *ft_out) {
     l_next(g, &Lr);
   }
   if (G->var_max) LLVMBuildStore(g->b, l_get(g, t_v, T.var_max, "max.out"), v_maxp);
+  /* non-temporal stores are weakly ordered (x86): fenced before the pool's
+   * release of the chunk can publish C to another thread */
+  if (G->stream) LLVMBuildFence(g->b, LLVMAtomicOrderingSequentiallyConsistent, 0, "");
   LLVMBuildRetVoid(g->b);
   l_back(g, saved);
   return f;
 }
 
+/* C streams when the batch's accumulators are at least GEMM_STREAM_BYTES
+ * (NITC_STREAM_BYTES=N in nitc's environment sets the bound; the tests use
+ * 0, every GEMM that can) and every row of C starts on a cache line, which
+ * the slab's alignment and the row's length decide. */
+bool gemm_stream(int64_t batch_bytes, int64_t row_bytes) {
+  const char *e = getenv("NITC_STREAM_BYTES");
+  char *end = NULL;
+  long long set = e ? strtoll(e, &end, 10) : -1;
+  int64_t min = e && *e && !*end && set >= 0 ? (int64_t)set : GEMM_STREAM_BYTES;
+  return batch_bytes >= min && row_bytes % SLAB_ALIGN == 0;
+}
+
 void gemm(Cg *g, const Gemm *G) {
+  NIT_ASSERT(!G->stream || !G->accumulate);
   if (G->kind == GK_PLAIN) {
     Ty t = G->t_acc;
     Val v_n0 = l_mul(g, G->v_j0, l_i64(g, PL), "n0");

@@ -23,6 +23,10 @@
 #             caller, c3 (36,864 weights) in a parallel loop; trained with
 #             one thread and with three at uneven speeds, the checkpoints
 #             must be the same bytes (the partials of three workers)
+#   quads_stream  quads with NITC_STREAM_BYTES=0: every conv GEMM whose
+#             rows of C start on cache lines stores them non-temporally
+#             (gemm.c's .nt kernels; the IR must have them); trained with
+#             one thread and with three at uneven speeds to the same bytes
 #   batches.sh BUILD_DIR
 set -euo pipefail
 build="$1"
@@ -76,6 +80,7 @@ model quads {
 train { batch 5 }
 NIT
 
+sed -e 's/model quads /model quads_stream /' "$work/quads.nit" > "$work/quads_stream.nit"
 sed -e 's/model quads /model quads_unified /' -e 's/train { batch 5 }/train { batch 5\n  recipe unified }/' \
   "$work/quads.nit" > "$work/quads_unified.nit"
 
@@ -122,6 +127,12 @@ NIT
 # shellcheck source=tests/codegen/against_ref.sh
 . "$(dirname "$0")/against_ref.sh"
 against_ref -O2 dense35 conv17 quads quads14 quads17 quads_unified wsum
+NITC_STREAM_BYTES=0 "$build/compiler/nitc" "$work/quads_stream.nit" --emit llvm -o "$work/quads_stream.ll"
+if ! grep -q '^define.*@nit_gemm\.[a-z]*\.i32.*\.nt(' "$work/quads_stream.ll"; then
+  echo "quads_stream: no .nt GEMM kernel in the IR" >&2
+  exit 1
+fi
+NITC_STREAM_BYTES=0 against_ref -O2 quads_stream
 
 mkdir -p "$work/data"
 "$build/tests/nitrt_mkdata" idx "$work/data" 48 12 16 6 8 5
@@ -130,3 +141,11 @@ mkdir -p "$work/data"
 NITRT_POOL_PACE=5,1,2 "$work/wsum" train --data "$work/data" --epochs 1 --threads 3 --quiet --save "$work/t3.ckpt"
 cmp "$work/t1.ckpt" "$work/t3.ckpt"
 echo "wsum: one thread and three at uneven speeds write the same checkpoint"
+
+mkdir -p "$work/qdata"
+"$build/tests/nitrt_mkdata" idx "$work/qdata" 40 10 4 6 32 5
+NITC_STREAM_BYTES=0 "$build/compiler/nitc" "$work/quads_stream.nit" -o "$work/quads_stream"
+"$work/quads_stream" train --data "$work/qdata" --epochs 1 --threads 1 --quiet --save "$work/s1.ckpt"
+NITRT_POOL_PACE=5,1,2 "$work/quads_stream" train --data "$work/qdata" --epochs 1 --threads 3 --quiet --save "$work/s3.ckpt"
+cmp "$work/s1.ckpt" "$work/s3.ckpt"
+echo "quads_stream: one thread and three at uneven speeds write the same checkpoint"
