@@ -368,7 +368,7 @@ typedef struct Gemm {
 /* Whether a GEMM stores C past the caches (Gemm.stream): C of batch_bytes
  * over the whole batch, written once and read back after the batch, in rows
  * of row_bytes. */
-#define GEMM_STREAM_BYTES ((int64_t)16 << 20)
+#define GEMM_STREAM_BYTES ((int64_t)8 << 20)
 bool gemm_stream(int64_t batch_bytes, int64_t row_bytes);
 GemmKind gemm_kind(Cg *g, int64_t kmax); /* the kernel for sums of <= kmax terms */
 GemmKind gemm_isa(const CgTarget *t);    /* the target's best kernel */
