@@ -125,6 +125,7 @@ typedef struct Cg {
   GemmKind gk;   /* micro-kernel of the target's int8 dot products */
   bool vbmi;     /* x86 vpermb (AVX512-VBMI): conv panels gathered byte by byte */
   bool implicit; /* conv forwards may read B in place (im2col.c; NITC_IMPLICIT=0: never) */
+  int64_t stream_min; /* batch bytes of C from which a GEMM streams it (gemm_stream_min) */
   int madd_bits; /* x86 generic kernel: pmaddwd width (128, 256, 512) */
   CgFn f;        /* the function being built */
   CgFn glue;     /* while one of its loops is outlined: the glue function */
@@ -365,11 +366,13 @@ typedef struct Gemm {
   GemmKind kind;
   Val var_max; /* <16 x i32> running max |C| over stored lanes, or NULL */
 } Gemm;
-/* Whether a GEMM stores C past the caches (Gemm.stream): C of batch_bytes
- * over the whole batch, written once and read back after the batch, in rows
- * of row_bytes. */
+/* Whether a GEMM stores C past the caches (Gemm.stream): C of sample_bytes
+ * per sample, written once and read back after the batch, in rows of
+ * row_bytes. gemm_stream_min: the bound on the batch's bytes of C,
+ * GEMM_STREAM_BYTES unless NITC_STREAM_BYTES says otherwise. */
 #define GEMM_STREAM_BYTES ((int64_t)8 << 20)
-bool gemm_stream(int64_t batch_bytes, int64_t row_bytes);
+int64_t gemm_stream_min(void);
+bool gemm_stream(Cg *g, int64_t sample_bytes, int64_t row_bytes);
 GemmKind gemm_kind(Cg *g, int64_t kmax); /* the kernel for sums of <= kmax terms */
 GemmKind gemm_isa(const CgTarget *t);    /* the target's best kernel */
 bool gemm_vbmi(const CgTarget *t);       /* x86 with vpermb (NITC_GATHER=0: never) */

@@ -95,7 +95,7 @@ static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk
   G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d.P)), G.t_acc = k->t_acc, G.kind = ck.kind;
   G.var_max = var_max;
   int64_t aw = k->t_acc == g->t_i64 ? 8 : 4;
-  G.stream = gemm_stream(g->m->recipe.batch * d.O * d.P * aw, d.P * aw);
+  G.stream = gemm_stream(g, d.O * d.P * aw, d.P * aw);
   gemm(g, &G);
   l_next(g, &Lg);
   l_next(g, &Lb);
@@ -168,7 +168,7 @@ static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
   G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(Q)), G.t_acc = k->t_acc, G.kind = ck.kind;
   G.var_max = var_max;
   int64_t aw = k->t_acc == g->t_i64 ? 8 : 4;
-  G.stream = gemm_stream(g->m->recipe.batch * d.IC * Q * aw, Q * aw);
+  G.stream = gemm_stream(g, d.IC * Q * aw, Q * aw);
   gemm(g, &G);
   l_next(g, &Lg);
   l_next(g, &Lb);

@@ -626,12 +626,15 @@ static Val tiles_fn(Cg *g, const Gemm *G, Ty *ft_out) {
  * (NITC_STREAM_BYTES=N in nitc's environment sets the bound; the tests use
  * 0, every GEMM that can) and every row of C starts on a cache line, which
  * the slab's alignment and the row's length decide. */
-bool gemm_stream(int64_t batch_bytes, int64_t row_bytes) {
+int64_t gemm_stream_min(void) {
   const char *e = getenv("NITC_STREAM_BYTES");
   char *end = NULL;
   long long set = e ? strtoll(e, &end, 10) : -1;
-  int64_t min = e && *e && !*end && set >= 0 ? (int64_t)set : GEMM_STREAM_BYTES;
-  return batch_bytes >= min && row_bytes % SLAB_ALIGN == 0;
+  return e && *e && !*end && set >= 0 ? (int64_t)set : GEMM_STREAM_BYTES;
+}
+
+bool gemm_stream(Cg *g, int64_t sample_bytes, int64_t row_bytes) {
+  return g->m->recipe.batch * sample_bytes >= g->stream_min && row_bytes % SLAB_ALIGN == 0;
 }
 
 void gemm(Cg *g, const Gemm *G) {

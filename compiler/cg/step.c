@@ -340,6 +340,7 @@ LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t
   g->gk = gemm_isa(t);
   g->vbmi = gemm_vbmi(t);
   g->implicit = !getenv("NITC_IMPLICIT") || strcmp(getenv("NITC_IMPLICIT"), "0");
+  g->stream_min = gemm_stream_min();
   g->madd_bits = gemm_madd_bits(t);
 
   emit_helpers(g);
