@@ -465,9 +465,11 @@ int emit_program(Model *m, const Options *opt) {
     if (nunits < 1) nunits = 1;
     if (nunits > UNITS_MAX) nunits = UNITS_MAX;
   }
-  char passes[16384];
-  const char *unit_passes;
-  passes_module(ti->arch[0], opt->opt_level, nunits > 1, &unit_passes, passes, sizeof passes);
+  char passes[16384], unit_buf[16384];
+  const char *unit_passes = passes_module(ti->arch[0], opt->opt_level, nunits > 1, passes, sizeof passes, unit_buf,
+                                          sizeof unit_buf)
+                                ? unit_buf
+                                : NULL;
   LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
   LLVMErrorRef perr = LLVMRunPasses(mod, passes, tm, po);
   LLVMDisposePassBuilderOptions(po);

@@ -580,11 +580,11 @@ int emit_list_cpus(const Options *opt);
 /* ---------------------------------------------------------------- passes.c */
 
 /* The passes to run on the whole module at -O`level` for architecture
- * `arch` (a triple's first part), written into buf: mergefunc and LLVM's
+ * `arch` (a triple's first part), written into mod: mergefunc and LLVM's
  * default<On>. With `cut`, and where LLVM's pipeline has the cut, only its
- * whole-module part, and *unit is what each code generation unit runs on its
- * own functions afterwards (else NULL). */
-const char *passes_module(const char *arch, int level, bool cut, const char **unit, char *buf, size_t cap);
+ * whole-module part; then unit gets what each code generation unit runs on
+ * its own functions afterwards, and the result is true. */
+bool passes_module(const char *arch, int level, bool cut, char *mod, size_t mcap, char *unit, size_t ucap);
 
 /* ----------------------------------------------------------------- units.c */
 

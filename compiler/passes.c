@@ -11,6 +11,16 @@
  * configure time (cmake/pipelines.cmake); where there is none, the pipeline
  * runs whole.
  *
+ * The whole-module part holds a second per-function pipeline: the one the
+ * inliner runs on each function after inlining into it (SROA, instcombine,
+ * GVN, the loop passes: about half of that part's time). nitc's functions
+ * leave the inliner only small helpers, whose inlining does not depend on
+ * their cleanup, so that pipeline moves to the front of the unit part too
+ * (`simplification`): each unit cleans up its own functions after the
+ * inliner is done with all of them. The optimized code of every example,
+ * compared with opt on x86-64, AArch64 and RISC-V at -O1..3, is the same
+ * but for the attributes inferred on one function of the resnets.
+ *
  * A unit sees the other units' functions as declarations, with the
  * attributes the whole-module part inferred. The one module-wide fact the
  * per-function part uses is the globals alias analysis, which the whole
@@ -28,21 +38,53 @@ typedef struct Cut {
   const char *module, *unit;
 } Cut;
 
-#define PIPE(arch, level, module, unit) {arch, level, module, "require<globals-aa>," unit},
+#define PIPE(arch, level, module, unit) {arch, level, module, unit},
 static const Cut cuts[] = {
 #include "pipelines.inc"
     {NULL, 0, NULL, NULL}};
 #undef PIPE
 
-const char *passes_module(const char *arch, int level, bool cut, const char **unit, char *buf, size_t cap) {
-  *unit = NULL;
-  int n = -1;
-  for (const Cut *c = cuts; cut && c->arch && n < 0; c++)
-    if (c->level == level && strcmp(c->arch, arch) == 0) {
-      n = snprintf(buf, cap, "mergefunc,%s", c->module);
-      *unit = c->unit;
-    }
-  if (n < 0) n = snprintf(buf, cap, "mergefunc,default<O%d>", level);
-  if ((size_t)n >= cap) diag_internal(__FILE__, __LINE__, "the optimizer's pipeline does not fit its buffer");
-  return buf;
+/* snprintf's n against the buffer's cap */
+static void fits(int n, size_t cap) {
+  if (n < 0 || (size_t)n >= cap) diag_internal(__FILE__, __LINE__, "the optimizer's pipeline does not fit its buffer");
+}
+
+/* The inliner's per-function pipeline inside the whole-module part. */
+static const char inner[] = "function<eager-inv;no-rerun>(";
+
+/* Where the pipeline opened just before p[0] closes: the index of its ')'
+ * in p, or -1 when it does not. */
+static long closing(const char *p) {
+  int depth = 1;
+  for (long i = 0; p[i]; i++) {
+    if (p[i] == '(') depth++;
+    else if (p[i] == ')' && --depth == 0) return i;
+  }
+  return -1;
+}
+
+/* Module part without the inliner's per-function pipeline into mod, and
+ * that pipeline then the unit part into unit. False (nothing written) when
+ * the module part has no such pipeline. */
+static bool simplification(const Cut *c, char *mod, size_t mcap, char *unit, size_t ucap) {
+  const char *at = strstr(c->module, inner);
+  if (!at || at == c->module || at[-1] != ',') return false;
+  const char *body = at + strlen(inner);
+  long n = closing(body);
+  if (n < 0) return false;
+  fits(snprintf(mod, mcap, "mergefunc,%.*s%s", (int)(at - 1 - c->module), c->module, body + n + 1), mcap);
+  fits(snprintf(unit, ucap, "require<globals-aa>,function<eager-inv>(%.*s),%s", (int)n, body, c->unit), ucap);
+  return true;
+}
+
+bool passes_module(const char *arch, int level, bool cut, char *mod, size_t mcap, char *unit, size_t ucap) {
+  for (const Cut *c = cuts; cut && c->arch; c++) {
+    if (c->level != level || strcmp(c->arch, arch) != 0) continue;
+    if (simplification(c, mod, mcap, unit, ucap)) return true;
+    fits(snprintf(mod, mcap, "mergefunc,%s", c->module), mcap);
+    fits(snprintf(unit, ucap, "require<globals-aa>,%s", c->unit), ucap);
+    return true;
+  }
+  fits(snprintf(mod, mcap, "mergefunc,default<O%d>", level), mcap);
+  return false;
 }

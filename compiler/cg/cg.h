@@ -171,6 +171,10 @@ Loop l_for(Cg *g, Val v_lo, Val v_hi, const char *name);
 void l_next(Cg *g, Loop *L);
 /* l_next for a loop LLVM must not unroll (its body is already wide) */
 void l_next_rolled(Cg *g, Loop *L);
+/* l_next for a loop LLVM must neither unroll nor vectorize: a small copy
+ * whose constant trip counts would have it unrolled and vectorized at great
+ * compile cost for nothing (a byte gather) */
+void l_next_scalar(Cg *g, Loop *L);
 /* if (c) { ... }: l_if leaves the builder in the then-block; l_endif joins. */
 Blk l_if(Cg *g, Val v_c, const char *name);
 void l_endif(Cg *g, Blk b_join);

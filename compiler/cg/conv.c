@@ -377,7 +377,7 @@ Val conv_backward_input(Cg *g, int i, Ty t_acc) {
     v_dst = l_add(g, v_row, l_add(g, l_mul(g, v_ol, l_i64(g, KK), ""), Lt.v_i, ""), "");
   }
   l_store(g, g->t_i8, l_load(g, g->t_i8, v_w, v_src, "w"), v_wr, v_dst);
-  l_next(g, &Lo);
+  l_next_scalar(g, &Lo);
   l_next(g, &Lt);
   l_next(g, &Lr);
   if (ck.kind == GK_VNNI) row_sums(g, v_wr, ck.kp, l_i64(g, d.G * d.Cg), l_i64(g, ck.kp), wsum_ptr(g));

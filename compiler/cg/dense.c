@@ -15,7 +15,7 @@ static void transpose_bytes(Cg *g, Val v_src, Val v_r0, Val v_r1, int64_t c0, in
   Loop Lc = l_for(g, l_i64(g, c0), l_i64(g, c1), "tc");
   Val v_v = l_load(g, g->t_i8, v_src, l_add(g, l_mul(g, Lr.v_i, l_i64(g, cols), ""), Lc.v_i, ""), "v");
   l_store(g, g->t_i8, v_v, v_dst, l_add(g, l_mul(g, Lc.v_i, l_i64(g, ldd), ""), Lr.v_i, ""));
-  l_next(g, &Lc);
+  l_next_scalar(g, &Lc);
   l_next(g, &Lr);
 }
 

@@ -199,19 +199,26 @@ void l_next(Cg *g, Loop *L) {
   after_loop(g);
 }
 
-void l_next_rolled(Cg *g, Loop *L) {
+/* Closes L with loop metadata: a distinct node whose first operand is itself,
+ * then "llvm.loop.unroll.disable", and with `scalar` a false
+ * "llvm.loop.vectorize.enable". */
+static void close_hinted(Cg *g, Loop *L, bool scalar) {
   Blk b_latch = LLVMGetInsertBlock(g->b);
   close_loop(g, L);
-  /* loop metadata: a distinct node whose first operand is itself */
   LLVMMetadataRef tmp = LLVMTemporaryMDNode(g->ctx, NULL, 0);
-  LLVMMetadataRef key = LLVMMDStringInContext2(g->ctx, "llvm.loop.unroll.disable", 24);
-  LLVMMetadataRef ops[] = {tmp, LLVMMDNodeInContext2(g->ctx, &key, 1)};
-  LLVMMetadataRef id = LLVMMDNodeInContext2(g->ctx, ops, 2);
+  LLVMMetadataRef unroll = LLVMMDStringInContext2(g->ctx, "llvm.loop.unroll.disable", 24);
+  LLVMMetadataRef vec[] = {LLVMMDStringInContext2(g->ctx, "llvm.loop.vectorize.enable", 26),
+                           LLVMValueAsMetadata(LLVMConstInt(LLVMInt1TypeInContext(g->ctx), 0, 0))};
+  LLVMMetadataRef ops[] = {tmp, LLVMMDNodeInContext2(g->ctx, &unroll, 1), LLVMMDNodeInContext2(g->ctx, vec, 2)};
+  LLVMMetadataRef id = LLVMMDNodeInContext2(g->ctx, ops, scalar ? 3 : 2);
   LLVMMetadataReplaceAllUsesWith(tmp, id);
   LLVMSetMetadata(LLVMGetBasicBlockTerminator(b_latch), LLVMGetMDKindIDInContext(g->ctx, "llvm.loop", 9),
                   LLVMMetadataAsValue(g->ctx, id));
   after_loop(g);
 }
+
+void l_next_rolled(Cg *g, Loop *L) { close_hinted(g, L, false); }
+void l_next_scalar(Cg *g, Loop *L) { close_hinted(g, L, true); }
 
 /* if (c) { ... } : l_if leaves the builder in the then-block; l_endif joins. */
 Blk l_if(Cg *g, Val v_c, const char *name) {
