@@ -140,6 +140,8 @@ typedef struct Cg {
 Val l_i8(Cg *g, int64_t v);
 Val l_i32(Cg *g, int64_t v);
 Val l_i64(Cg *g, int64_t v);
+/* bytes of integer type t (an accumulator's width: 4 or 8) */
+int l_bytes(Ty t);
 Val l_u64(Cg *g, uint64_t v);
 Blk l_block(Cg *g, const char *name);
 Val l_gep(Cg *g, Ty elem, Val base, Val idx, const char *name);

@@ -94,7 +94,7 @@ static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk
   G.ldc = d.P, G.v_M = l_i64(g, d.Og), G.v_N = l_i64(g, d.P), G.v_K = l_i64(g, ck.kp);
   G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d.P)), G.t_acc = k->t_acc, G.kind = ck.kind;
   G.var_max = var_max;
-  int64_t aw = k->t_acc == g->t_i64 ? 8 : 4;
+  int64_t aw = l_bytes(k->t_acc);
   G.stream = gemm_stream(g, d.O * d.P * aw, d.P * aw);
   gemm(g, &G);
   l_next(g, &Lg);
@@ -167,7 +167,7 @@ static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
   G.ldc = Q, G.v_M = l_i64(g, d.Cg), G.v_N = l_i64(g, Q), G.v_K = l_i64(g, ck.kp);
   G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(Q)), G.t_acc = k->t_acc, G.kind = ck.kind;
   G.var_max = var_max;
-  int64_t aw = k->t_acc == g->t_i64 ? 8 : 4;
+  int64_t aw = l_bytes(k->t_acc);
   G.stream = gemm_stream(g, d.IC * Q * aw, Q * aw);
   gemm(g, &G);
   l_next(g, &Lg);
@@ -188,7 +188,7 @@ static void col2im_rows_scatter(Cg *g, const Node *nd, const ConvDims *d, Ty t_a
   unsigned n = (unsigned)d->IW;
   Ty t_row = LLVMVectorType(t_acc, n), ov[] = {t_row, g->t_ptr}, ft;
   Val f_ld = l_intrinsic(g, "llvm.masked.load", ov, 2, &ft);
-  Val v_al = l_i32(g, t_acc == g->t_i64 ? 8 : 4);
+  Val v_al = l_i32(g, l_bytes(t_acc));
   Val var_row = l_var(g, t_row, "row.var", NULL);
   Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, d->Cg), "c");
   Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, d->IH), "iy");
@@ -225,7 +225,7 @@ static void col2im_rows_scatter(Cg *g, const Node *nd, const ConvDims *d, Ty t_a
   }
   Val v_dst = l_gep(g, t_acc, v_plane0,
                     l_add(g, l_mul(g, Lc.v_i, l_i64(g, Q), ""), l_mul(g, Ly.v_i, l_i64(g, d->IW), ""), ""), "e32.row");
-  LLVMSetAlignment(LLVMBuildStore(g->b, l_get(g, t_row, var_row, "row"), v_dst), t_acc == g->t_i64 ? 8 : 4);
+  LLVMSetAlignment(LLVMBuildStore(g->b, l_get(g, t_row, var_row, "row"), v_dst), (unsigned)l_bytes(t_acc));
   l_next(g, &Ly);
   l_next(g, &Lc);
 }
@@ -242,7 +242,7 @@ static void conv_col2im_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
   const KArgs *k = u;
   const Node *nd = k->nd;
   ConvDims d = conv_dims(g, nd);
-  int64_t Q = d.IH * d.IW, KK = d.KH * d.KW, lda = col2im_lda(d.Og), aw = k->t_acc == g->t_i64 ? 8 : 4;
+  int64_t Q = d.IH * d.IW, KK = d.KH * d.KW, lda = col2im_lda(d.Og), aw = l_bytes(k->t_acc);
   Val v_c = col_ptr(g, v_wk), v_acc = acc_ptr(g);
   Val v_pan = l_gep(g, g->t_i8, v_c, l_i64(g, col2im_product_bytes(d.Kc, d.P, aw)), "e.pan");
   Loop Lb = l_for(g, v_lo, v_hi, "b");

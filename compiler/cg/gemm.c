@@ -425,7 +425,7 @@ static Val lane_mask(Cg *g, const Tiles *G, Val v_n0) {
  * of 16 lanes of C. */
 static Val masked_c(Cg *g, const Tiles *G, Val v_ptr, Val v_mask, Val v_store) {
   Ty t_c = LLVMVectorType(G->t_acc, PL), ov[] = {t_c, g->t_ptr}, ft;
-  Val v_al = l_i32(g, G->t_acc == g->t_i32 ? 4 : 8);
+  Val v_al = l_i32(g, l_bytes(G->t_acc));
   if (!v_store) {
     Val f = l_intrinsic(g, "llvm.masked.load", ov, 2, &ft);
     Val args[] = {v_ptr, v_al, v_mask, LLVMConstNull(t_c)};
@@ -442,7 +442,7 @@ static Val masked_c(Cg *g, const Tiles *G, Val v_ptr, Val v_mask, Val v_store) {
  * stores and only the last one a masked store. */
 static void store_lanes(Cg *g, const Tiles *G, Val v_sum, Val v_idx, Val v_n0, Val v_pmask) {
   Ty t_c = LLVMVectorType(G->t_acc, PL);
-  unsigned al = G->t_acc == g->t_i32 ? 4 : 8;
+  unsigned al = (unsigned)l_bytes(G->t_acc);
   Val v_v = G->t_acc == g->t_i32 ? v_sum : l_sext(g, v_sum, t_c, "sum.w");
   Val v_ptr = l_gep(g, G->t_acc, G->v_C, v_idx, "c");
   if (v_pmask && !G->stream) {
@@ -588,7 +588,7 @@ static Val tiles_fn(Cg *g, const Gemm *G, Ty *ft_out) {
   bool imp = G->v_taps != NULL;
   Ty ft = *ft_out = LLVMFunctionType(g->t_void, pt, imp ? 15 : 12, 0);
   char name[64];
-  snprintf(name, sizeof name, "nit_gemm.%s.i%d%s%s%s%s", kernels[G->kind].name, G->t_acc == g->t_i32 ? 32 : 64,
+  snprintf(name, sizeof name, "nit_gemm.%s.i%d%s%s%s%s", kernels[G->kind].name, 8 * l_bytes(G->t_acc),
            G->accumulate ? ".acc" : "", G->var_max ? ".max" : "", imp ? ".implicit" : "", G->stream ? ".nt" : "");
   Val f = LLVMGetNamedFunction(g->mod, name);
   if (f) return f;

@@ -14,6 +14,7 @@
 Val l_i8(Cg *g, int64_t v) { return LLVMConstInt(g->t_i8, (unsigned long long)v, 1); }
 Val l_i32(Cg *g, int64_t v) { return LLVMConstInt(g->t_i32, (unsigned long long)v, 1); }
 Val l_i64(Cg *g, int64_t v) { return LLVMConstInt(g->t_i64, (unsigned long long)v, 1); }
+int l_bytes(Ty t) { return (int)LLVMGetIntTypeWidth(t) / 8; }
 Val l_u64(Cg *g, uint64_t v) { return LLVMConstInt(g->t_i64, v, 0); }
 
 Blk l_block(Cg *g, const char *name) { return LLVMAppendBasicBlockInContext(g->ctx, g->f.fn, name); }
