@@ -17,9 +17,10 @@
  * leave the inliner only small helpers, whose inlining does not depend on
  * their cleanup, so that pipeline moves to the front of the unit part too
  * (`simplification`): each unit cleans up its own functions after the
- * inliner is done with all of them. The optimized code of every example,
- * compared with opt on x86-64, AArch64 and RISC-V at -O1..3, is the same
- * but for the attributes inferred on one function of the resnets.
+ * inliner is done with all of them. The optimized IR of every example,
+ * compared with opt (x86-64, AArch64 and RISC-V at -O2, x86-64 at -O1 and
+ * -O3), is the same up to value names but for the attributes inferred on
+ * one function of each resnet (and of vgg_small at -O3).
  *
  * A unit sees the other units' functions as declarations, with the
  * attributes the whole-module part inferred. The one module-wide fact the
