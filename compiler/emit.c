@@ -442,6 +442,7 @@ int emit_program(Model *m, const Options *opt) {
   }
   LLVMDisposeMessage(err);
   err = NULL;
+  timing_mark("plan and LLVM IR");
 
   /* The step and the evaluation forward emit the same layer functions
    * twice (and layers of one shape emit the same bodies): mergefunc folds
@@ -481,6 +482,7 @@ int emit_program(Model *m, const Options *opt) {
     LLVMDisposeErrorMessage(why);
     diag_internal(__FILE__, __LINE__, msg);
   }
+  timing_mark(nunits > 1 ? "optimizer, whole-module part" : "optimizer");
 
   char outbuf[4096];
   const char *out = opt->output ? opt->output : default_output(m, opt->emit, outbuf, sizeof outbuf);
@@ -494,12 +496,14 @@ int emit_program(Model *m, const Options *opt) {
       diag_plain("cannot write '%s': %s", qout, err);
       rc = 1;
     }
+    timing_mark("writing LLVM IR");
   } else if (opt->emit == EMIT_ASM || opt->emit == EMIT_OBJ) {
     if (LLVMTargetMachineEmitToFile(tm, mod, (char *)out, opt->emit == EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile,
                                     &err)) {
       diag_plain("cannot write '%s': %s", qout, err);
       rc = 1;
     }
+    timing_mark("code generator");
   } else {
     char rt[4096];
     if (!find_runtime(opt, ti, rt, sizeof rt)) {
@@ -527,11 +531,13 @@ int emit_program(Model *m, const Options *opt) {
     bool emitted;
     if (nunits == 1) {
       emitted = !LLVMTargetMachineEmitToFile(tm, mod, objs[0], LLVMObjectFile, &err);
+      timing_mark("code generator");
     } else {
       LLVMTargetMachineRef tms[UNITS_MAX] = {tm};
       for (int u = 1; u < nunits; u++)
         if (!(tms[u] = make_machine(ti, &t, opt->opt_level, NULL))) nunits = u; /* reported; fewer units */
       emitted = units_emit(mod, tms, nunits, objp, unit_passes, &err) == 0;
+      timing_mark("code generation units");
       for (int u = 1; u < nunits; u++) LLVMDisposeTargetMachine(tms[u]);
     }
     if (!emitted) {
@@ -558,6 +564,7 @@ int emit_program(Model *m, const Options *opt) {
     argv[argn++] = "-lpthread";
     argv[argn] = NULL;
     int lr = run(argv);
+    timing_mark("link");
     for (int u = 0; u < nunits; u++) remove(objs[u]);
     if (lr < 0) {
       diag_plain("cannot run the linker '%s': %s%s", diag_quote_n(cc, DIAG_PATH_MAX), strerror(-lr),

@@ -42,6 +42,7 @@ static const char usage[] = "usage: nitc FILE.nit [options]\n"
                             "  --runtime-dir DIR   where libnitrt-<triple>.a is found\n"
                             "  --jobs N            threads optimizing and generating an executable's code, 1..16\n"
                             "                      (default: the cores online, at most 4; the same results for any N)\n"
+                            "  --time-report       print each phase's wall and CPU time on stderr\n"
                             "  --mpi               link the MPI runtime: the executable trains data-parallel under\n"
                             "                      mpirun (docs/scaleout.md); host target only\n"
                             "  --gemm-kernel M,N,K instead of a model, emit (obj, asm or llvm) the int8 GEMM\n"
@@ -90,6 +91,8 @@ static int parse_args(int argc, char **argv, Options *o) {
       return 0;
     } else if (strcmp(a, "--mpi") == 0) {
       o->mpi = true;
+    } else if (strcmp(a, "--time-report") == 0) {
+      o->time_report = true;
     } else if (strcmp(a, "--check") == 0) {
       o->emit = EMIT_CHECK;
     } else if (strcmp(a, "-o") == 0) {
@@ -322,37 +325,45 @@ static int write_shapes(Model *m, const char *output) {
   return ok ? 0 : 1;
 }
 
-int main(int argc, char **argv) {
-  if (argc > 1 && strcmp(argv[1], "plot") == 0) return plot_main(argc - 1, argv + 1);
-  Options opt;
-  int rc = parse_args(argc, argv, &opt);
-  if (rc >= 0) return rc;
-  if (opt.cpu && strcmp(opt.cpu, "help") == 0) return emit_list_cpus(&opt);
-  if (opt.gemm[0]) return emit_program(NULL, &opt) == 0 ? 0 : 1;
-
+/* Read, parse and check the input, then the output --emit asks for.
+ * Returns the exit status. */
+static int compile(const Options *opt) {
   int err;
-  Source *src = source_read(opt.input, &err);
+  Source *src = source_read(opt->input, &err);
   if (!src) {
-    diag_read_error(opt.input, err);
+    diag_read_error(opt->input, err);
     return 1;
   }
   diag_begin(src);
   Ast *prog = parse_source(src);
   if (!prog) return 1;
   SemaOverrides ov = {
-      .batch = opt.batch,
-      .weight_bits = opt.weight_bits,
-      .recipe = opt.recipe,
-      .master_bits = opt.master_bits,
-      .grad_bits = opt.grad_bits,
+      .batch = opt->batch,
+      .weight_bits = opt->weight_bits,
+      .recipe = opt->recipe,
+      .master_bits = opt->master_bits,
+      .grad_bits = opt->grad_bits,
   };
   Model *m = sema_check(prog, &ov);
   if (!m) return 1;
+  timing_mark("front end: read, parse, check");
 
-  switch (opt.emit) {
+  switch (opt->emit) {
   case EMIT_CHECK: /* the memory plan is part of the check: its limit is a user error */ return plan_build(m) ? 0 : 1;
-  case EMIT_SHAPES: return write_shapes(m, opt.output);
+  case EMIT_SHAPES: return write_shapes(m, opt->output);
   default:
-    return emit_program(m, &opt) == 0 ? 0 : 1;
+    return emit_program(m, opt) == 0 ? 0 : 1;
   }
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "plot") == 0) return plot_main(argc - 1, argv + 1);
+  Options opt;
+  int rc = parse_args(argc, argv, &opt);
+  if (rc >= 0) return rc;
+  if (opt.cpu && strcmp(opt.cpu, "help") == 0) return emit_list_cpus(&opt);
+  if (opt.time_report) timing_start();
+  rc = opt.gemm[0] ? (emit_program(NULL, &opt) == 0 ? 0 : 1) : compile(&opt);
+  timing_print();
+  return rc;
 }

@@ -565,6 +565,7 @@ typedef struct Options {
   bool mpi;                /* --mpi: link libnitrt_mpi-<triple>.a and MPI (host only) */
   int64_t gemm[3];         /* --gemm-kernel M,N,K; 0 = compile a model */
   int jobs;                /* --jobs: code generation units of an executable, 0 = cores online */
+  bool time_report;        /* --time-report: phase times on stderr (timing.c) */
 } Options;
 
 /* ------------------------------------------------------------------ emit.c */
@@ -576,6 +577,21 @@ int emit_program(Model *m, const Options *opt);
 /* --cpu help: print the CPUs and features LLVM knows for the target on
  * stdout. Returns 0, or 1 after reporting an unknown target. */
 int emit_list_cpus(const Options *opt);
+
+/* ---------------------------------------------------------------- timing.c */
+
+/* --time-report: a compile's phases with their wall and CPU time, on stderr.
+ * timing_start turns the report on (main.c); timing_mark ends the current
+ * phase under `phase` (a string that outlives the report); each code
+ * generation unit records its own times from its thread (timing_unit);
+ * timing_print writes the table. All are no-ops while the report is off. */
+enum { TIMING_WALL, TIMING_THREAD_CPU };
+int64_t timing_clock(int clock); /* microseconds: TIMING_WALL, or this thread's CPU */
+void timing_start(void);
+bool timing_on(void);
+void timing_mark(const char *phase);
+void timing_unit(int u, int64_t opt_us, int64_t cg_us, int64_t cpu_us);
+void timing_print(void);
 
 /* ---------------------------------------------------------------- passes.c */
 

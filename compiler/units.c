@@ -128,6 +128,7 @@ static char *message(const char *what, const char *why) {
 /* Keep unit u's functions (and, u > 0, no global's initializer); emit. */
 static void *run_unit(void *arg) {
   Unit *u = arg;
+  int64_t t_cpu0 = timing_on() ? timing_clock(TIMING_THREAD_CPU) : 0, t_opt = 0, t_cg = 0;
   LLVMContextRef ctx = NULL;
   LLVMModuleRef m = u->mod;
   char *why = NULL;
@@ -164,6 +165,7 @@ static void *run_unit(void *arg) {
     goto out;
   }
   if (u->passes) {
+    t_opt = timing_on() ? timing_clock(TIMING_WALL) : 0;
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
     LLVMErrorRef perr = LLVMRunPasses(m, u->passes, u->tm, po);
     LLVMDisposePassBuilderOptions(po);
@@ -174,10 +176,14 @@ static void *run_unit(void *arg) {
       goto out;
     }
   }
+  t_cg = timing_on() ? timing_clock(TIMING_WALL) : 0;
+  if (t_opt) t_opt = t_cg - t_opt;
   if (LLVMTargetMachineEmitToFile(u->tm, m, (char *)u->obj, LLVMObjectFile, &why)) {
     u->err = message(u->obj, why);
     LLVMDisposeMessage(why);
   }
+  if (timing_on())
+    timing_unit(u->index, t_opt, timing_clock(TIMING_WALL) - t_cg, timing_clock(TIMING_THREAD_CPU) - t_cpu0);
 out:
   if (ctx) {
     LLVMDisposeModule(m);

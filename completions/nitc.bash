@@ -16,8 +16,8 @@
 # companions_completion checks them against those files.
 
 _nitc_opts='-o --target --cpu --features --emit -O0 -O1 -O2 -O3 --check --batch
-  --weight-bits --recipe --master-bits --grad-bits --runtime-dir --jobs --mpi --gemm-kernel
-  --help --version'
+  --weight-bits --recipe --master-bits --grad-bits --runtime-dir --jobs --time-report --mpi
+  --gemm-kernel --help --version'
 
 # _nitc_split: cur and prev, with "--opt=value" seen as "--opt" "value"
 # whatever COMP_WORDBREAKS holds. When "=" is no word break, the whole word

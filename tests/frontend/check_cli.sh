@@ -35,6 +35,16 @@ expect 1 '' "^nitc: error: --weight-bits must be an integer in 8..16 (got '7')" 
 expect 1 '' "^nitc: error: --jobs must be an integer in 1..16 (got '0')" -- --jobs 0 "$ex/mlp.nit"
 expect 1 '' "^nitc: error: --jobs must be an integer in 1..16 (got '17')" -- --jobs=17 "$ex/mlp.nit"
 expect 1 '' "^nitc: error: unknown --emit kind 'pdf'" -- --emit pdf "$ex/mlp.nit"
+# --time-report: the table on stderr, after the output it times
+expect 0 '' '^  optimizer  ' -- --time-report --emit llvm -o "$tmp/t.ll" "$ex/mlp.nit"
+expect 0 '' '^  total  ' -- --time-report --check "$ex/mlp.nit"
+expect 0 '' '^  unit 1: optimizer [0-9.]*, code generator [0-9.]*' -- --time-report --jobs 2 -o "$tmp/t" "$ex/mlp.nit"
+for phase in 'front end: read, parse, check' 'plan and LLVM IR' 'optimizer, whole-module part' \
+  'code generation units' 'link'; do
+  grep -q "^  $phase  *[0-9]*\.[0-9][0-9][0-9]  *[0-9]*\.[0-9][0-9][0-9]$" "$tmp/err" ||
+    { echo "FAIL nitc --time-report: no row '$phase'"; cat "$tmp/err"; fail=1; }
+done
+[ -x "$tmp/t" ] || { echo "FAIL nitc --time-report -o: no executable"; fail=1; }
 expect 1 '' "^nitc: error: option '--target' needs a value" -- "$ex/mlp.nit" --target
 expect 0 '' '' -- --check -O3 --target x86_64-linux-gnu --cpu generic --features +sse2 "$ex/lenet5.nit"
 # --check prints nothing at all on success
