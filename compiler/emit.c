@@ -482,7 +482,7 @@ int emit_program(Model *m, const Options *opt) {
     LLVMDisposeErrorMessage(why);
     diag_internal(__FILE__, __LINE__, msg);
   }
-  timing_mark(nunits > 1 ? "optimizer, whole-module part" : "optimizer");
+  timing_mark(unit_passes ? "optimizer, whole-module part" : "optimizer");
 
   char outbuf[4096];
   const char *out = opt->output ? opt->output : default_output(m, opt->emit, outbuf, sizeof outbuf);
