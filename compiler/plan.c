@@ -19,8 +19,10 @@
  * worker slices is PLAN_MAX_WORKERS, fewer when the slices would exceed
  * PLAN_WORKER_BYTES; the runtime never runs more workers than that.
  *
- * Error buffers share slots by lifetime (below); activations are not reused,
- * as they must survive until the backward pass anyway.
+ * The activations lie in one run, in node order, and must survive until
+ * the backward pass. Error buffers are placed by lifetime (place_errors):
+ * two errors whose lives do not meet share bytes, and an error may lie over
+ * activations whose backward steps have all passed.
  */
 
 #include <stdio.h>
@@ -56,18 +58,6 @@ int64_t plan_ptensor(const Model *m, int t, const Node **owner) {
 
 /* The plan lives as long as the model: in the front end's arena. */
 static void *zalloc(size_t n) { return mem_alloc(n); }
-
-/* An error buffer's root and when its life starts (error slot sharing). */
-typedef struct RootOrder {
-  int64_t start;
-  int a;
-} RootOrder;
-
-static int by_start(const void *x, const void *y) {
-  const RootOrder *p = x, *q = y;
-  if (p->start != q->start) return p->start < q->start ? -1 : 1;
-  return q->a - p->a;
-}
 
 static Buf take(int64_t *top, int64_t bytes) {
   Buf b = {*top, bytes};
@@ -127,6 +117,96 @@ static bool relu_foldable(const Model *m, const Plan *p, int r) {
   const Node *nr = &m->nodes[r];
   return r > 0 && nr->op == OP_RELU && p->nconsumers[r] == 1 && r != m->output && nr->in[0] > 0 &&
          p->needs_err[nr->in[0]];
+}
+
+/* Whether two lives [s1, e1] and [s2, e2] (backward times) meet. */
+static bool lives_meet(int64_t s1, int64_t e1, int64_t s2, int64_t e2) { return s1 <= e2 && s2 <= e1; }
+static bool bufs_meet(Buf x, Buf y) { return x.off < y.off + y.bytes && y.off < x.off + x.bytes; }
+
+/* Where each error buffer goes (alias roots a, life [start[a], end[a]]):
+ * where nothing else lives during its life. That is over the activations
+ * whose backward steps have all passed by its start (roots j with n - j <
+ * start: a tail of the run that ends at act1, as they lie in node order
+ * and a backward step reads no activation of a later node), or past them,
+ * and clear of every error whose life meets its own: the largest first,
+ * each at the lowest such offset. Unshared, each gets fresh memory past
+ * *top; *top ends past the last. A relu whose backward another layer does
+ * (relu_pool, relu_err) never has its own error written: it takes none. */
+static void place_errors(const Model *m, Plan *p, const int64_t *start, const int64_t *end, int64_t act1, bool share,
+                         int64_t *top) {
+  int n = m->nnodes, nr = 0;
+  int *root = zalloc(sizeof(int) * (size_t)n);
+  int64_t *size = zalloc(sizeof(int64_t) * (size_t)n);
+  for (int a = 1; a < n; a++) {
+    size[a] = m->recipe.batch * per_sample(&m->nodes[a].out);
+    if (p->err_alias[a] == a && p->needs_err[a] && !p->relu_pool[a] && !p->relu_err[a]) root[nr++] = a;
+  }
+  int64_t hi = *top;
+  bool *placed = zalloc(sizeof(bool) * (size_t)n);
+  for (int k = 0; k < nr; k++) {
+    int a = -1; /* the largest not yet placed; of equals, the latest written (more lies dead below it) */
+    for (int r = 0; r < nr; r++) {
+      int c = root[r];
+      if (!placed[c] && (a < 0 || size[c] > size[a] || (size[c] == size[a] && start[c] > start[a]))) a = c;
+    }
+    placed[a] = true;
+    Buf e = {share ? act1 : hi, size[a]};
+    for (int j = n - 1; share && j >= 1; j--) {
+      if (p->act_alias[j] != j || p->act[j].bytes == 0) continue;
+      if (n - j >= start[a]) break;
+      e.off = p->act[j].off;
+    }
+    for (bool moved = share; moved;) {
+      moved = false;
+      for (int r = 0; r < nr; r++) {
+        int q = root[r];
+        if (!placed[q] || q == a || !lives_meet(start[a], end[a], start[q], end[q])) continue;
+        if (bufs_meet(e, p->err[q])) {
+          e.off = align_up(p->err[q].off + p->err[q].bytes);
+          moved = true;
+        }
+      }
+    }
+    p->err[a] = e;
+    if (align_up(e.off + e.bytes) > hi) hi = align_up(e.off + e.bytes);
+  }
+  for (int a = 1; a < n; a++) { /* empty, never read or written */
+    if (p->err_alias[a] == a && (!p->needs_err[a] || p->relu_pool[a] || p->relu_err[a])) p->err[a] = (Buf){act1, 0};
+  }
+  /* what survives the step: what nothing written later lies over */
+  for (int r = 0; r < nr; r++) {
+    int a = root[r];
+    p->err_kept[a] = true;
+    for (int t = 0; t < nr; t++)
+      if (start[root[t]] > end[a] && bufs_meet(p->err[a], p->err[root[t]])) p->err_kept[a] = false;
+  }
+  /* the bytes errors cover, each counted once */
+  p->err_bytes = 0;
+  for (int64_t at = 0;;) {
+    Buf next = {-1, 0}; /* the error starting lowest at or past at, or crossing it */
+    for (int r = 0; r < nr; r++) {
+      Buf e = p->err[root[r]];
+      if (e.off + e.bytes > at && (next.off < 0 || e.off < next.off)) next = e;
+    }
+    if (next.off < 0) break;
+    int64_t from = next.off > at ? next.off : at, to = next.off + next.bytes;
+    for (bool grew = true; grew;) { /* the run of errors overlapping [from, to) */
+      grew = false;
+      for (int r = 0; r < nr; r++) {
+        Buf e = p->err[root[r]];
+        if (e.off < to && e.off + e.bytes > to) to = e.off + e.bytes, grew = true;
+      }
+    }
+    p->err_bytes += to - from;
+    at = to;
+  }
+  for (int j = 1; j < n; j++) {
+    if (p->act_alias[j] != j || p->act[j].bytes == 0) continue;
+    p->act_kept[j] = true;
+    for (int r = 0; r < nr; r++)
+      if (bufs_meet(p->act[j], p->err[root[r]])) p->act_kept[j] = false;
+  }
+  *top = hi;
 }
 
 Plan *plan_build(Model *m) {
@@ -248,7 +328,7 @@ Plan *plan_build(Model *m) {
       p->act_alias[i] = p->act_alias[src];
       p->relu_rq[src] = true;
     } else {
-      p->act[i] = take(&top, elems);
+      p->act[i].bytes = elems; /* placed below, with the other activations */
     }
     /* Accumulators: outputs of weighted/pool/add layers, and input errors. */
     /* i64 where the layer's sums need it (and for residual adds), else i32 */
@@ -268,15 +348,25 @@ Plan *plan_build(Model *m) {
     p->grad_at[i] = gbytes;
     if (nd->nweights > 0 && m->recipe.weight_bits > 8) p->wview[i] = take(&top, nd->nweights);
   }
-  /* Error buffers share slots by lifetime. The backward pass visits nodes
-   * in decreasing index, time t(i) = n - i; err[a] (a alias root) is live
-   * from its first write (the loss at time 0, a gather at t(j), or the
-   * single consumer's backward) to its root's backward t(a), which reads it
-   * last. Two buffers may share a slot when one's life ends strictly before
-   * the other's begins. Only the last occupant of a slot keeps its values
-   * after a step (err_kept); NITC_ERR_REUSE=0 gives every buffer its own. */
+  /* The activations, one contiguous run in node order: in the backward pass
+   * the dead ones are then always a tail of it (below). */
+  for (int i = 1; i < n; i++)
+    if (p->act_alias[i] == i && p->act[i].bytes > 0) p->act[i] = take(&top, p->act[i].bytes);
+  int64_t act1 = top;
+
+  /* Error buffers by lifetime. The backward pass visits nodes in
+   * decreasing index, time t(i) = n - i; err[a] (a alias root) is live from
+   * its first write (the loss at time 0, a gather at t(j), or the single
+   * consumer's backward) to its root's backward t(a), which reads it last.
+   * Two buffers may share bytes when one's life ends strictly before the
+   * other's begins, and an error may lie over activations whose backward
+   * steps have all passed (place_errors). Only errors that nothing later
+   * lies over keep their values after a step (err_kept), and likewise the
+   * activations (act_kept); NITC_ERR_REUSE=0 gives every error bytes of
+   * its own. */
   p->err_kept = zalloc(sizeof(bool) * n);
-  int64_t *start = zalloc(sizeof(int64_t) * n), *size = zalloc(sizeof(int64_t) * n);
+  p->act_kept = zalloc(sizeof(bool) * n);
+  int64_t *start = zalloc(sizeof(int64_t) * n), *end = zalloc(sizeof(int64_t) * n);
   int64_t *written = zalloc(sizeof(int64_t) * n); /* when err[j] is first written */
   for (int j = 1; j < n; j++) written[j] = n;     /* never, unless below */
   /* its (single) consumer's backward, or the backward of the layer that does
@@ -295,56 +385,10 @@ Plan *plan_build(Model *m) {
     int a = p->err_alias[j];
     if (start[a] < 0 || written[j] < start[a]) start[a] = written[j];
   }
-  for (int i = 1; i < n; i++) size[i] = B * per_sample(&m->nodes[i].out);
+  for (int a = 1; a < n; a++) end[a] = n - a;
   const char *reuse = getenv("NITC_ERR_REUSE");
   bool share = !(reuse && !strcmp(reuse, "0"));
-  int *slot_of = zalloc(sizeof(int) * n), nslots = 0;
-  int64_t *slot_end = zalloc(sizeof(int64_t) * n), *slot_size = zalloc(sizeof(int64_t) * n);
-  int *slot_last = zalloc(sizeof(int) * n);
-  /* roots in order of first write, ties by decreasing index */
-  RootOrder *order = zalloc(sizeof(RootOrder) * n);
-  int nroots = 0;
-  /* a relu whose backward another layer does (relu_pool, relu_err) never
-   * has its own error written: it takes no slot */
-  for (int a = n - 1; a >= 1; a--)
-    if (p->err_alias[a] == a && !p->relu_pool[a] && !p->relu_err[a]) order[nroots++] = (RootOrder){start[a], a};
-  qsort(order, (size_t)nroots, sizeof *order, by_start);
-  for (int r = 0; r < nroots; r++) {
-    int a = order[r].a;
-    int64_t t = order[r].start, end = n - a;
-    int best = -1;
-    for (int s = 0; share && s < nslots; s++) {
-      if (slot_end[s] >= t) continue;
-      /* the smallest free slot that fits, else the largest free one */
-      if (best < 0) best = s;
-      else if (slot_size[s] >= size[a] ? slot_size[best] < size[a] || slot_size[s] < slot_size[best]
-                                       : slot_size[best] < size[a] && slot_size[s] > slot_size[best])
-        best = s;
-    }
-    if (best < 0) best = nslots++;
-    if (size[a] > slot_size[best]) slot_size[best] = size[a];
-    slot_end[best] = end;
-    slot_of[a] = best;
-    slot_last[best] = a;
-  }
-  int64_t *slot_off = zalloc(sizeof(int64_t) * n);
-  p->err_bytes = 0;
-  for (int s = 0; s < nslots; s++) {
-    slot_off[s] = take(&top, slot_size[s]).off;
-    p->err_bytes += slot_size[s];
-  }
-  for (int a = 1; a < n; a++) {
-    if (p->err_alias[a] != a) continue;
-    if (p->relu_pool[a] || p->relu_err[a]) { /* empty, never read or written */
-      p->err[a] = (Buf){nslots ? slot_off[0] : 0, 0};
-      continue;
-    }
-    /* centred in its slot, for the reason the accumulators are (below) */
-    int64_t s = slot_of[a];
-    p->err[a] = (Buf){slot_off[s] + centred(slot_size[s], size[a]), size[a]};
-    p->err_kept[a] = slot_last[s] == a;
-  }
-
+  place_errors(m, p, start, end, act1, share, &top);
   /* GEMM scratch (geom.h; cg/gemm.c, cg/conv.c). Bounds that hold
    * for every kernel choice: K padded per ky segment to whole words, B packed
    * in panels of 16 columns by whole words of k. */

@@ -32,7 +32,7 @@
 
 #include <stdint.h>
 
-#define NIT_ABI_VERSION 7
+#define NIT_ABI_VERSION 8
 
 /* export: begin (export writes the marked regions into exported models) */
 enum {
@@ -233,7 +233,9 @@ enum { NIT_G_KH, NIT_G_KW, NIT_G_SH, NIT_G_SW, NIT_G_PH, NIT_G_PW, NIT_G_GROUPS,
 
 /* One node of the model, for `info`, telemetry, `export` and tests. act_off: work-slab
  * offset of its int8 output after a call, -1 = x, -2 when the relu after it was
- * folded into its requantization (its buffer holds the relu's output). err_off: work-slab offset of
+ * folded into its requantization (its buffer holds the relu's output). act_kept: 1 when
+ * the output is still there after train_step, 0 when an error buffer lay over it later
+ * in the step (after forward it always is). err_off: work-slab offset of
  * the int8 error at its output after train_step, -1 when no error reaches it,
  * -2 when its buffer was reused later in the step, or was never written (a relu whose
  * max pool wrote the relu's input error itself). */
@@ -246,7 +248,8 @@ enum { NIT_G_KH, NIT_G_KW, NIT_G_SH, NIT_G_SW, NIT_G_PH, NIT_G_PW, NIT_G_GROUPS,
   A(I32, int32_t, geom, NIT_GEOM) /* layer arguments, NIT_G_* */        \
   X(I32, int32_t, acc64)     /* 1 when some accumulator needs int64 */ \
   X(I64, int64_t, act_off)                                             \
-  X(I64, int64_t, err_off)
+  X(I64, int64_t, err_off)                                             \
+  X(I32, int32_t, act_kept)
 typedef struct NitNode {
   NIT_NODE_FIELDS(NIT_DECLARE_SCALAR, NIT_DECLARE_ARRAY)
 } NitNode;
