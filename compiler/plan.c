@@ -119,19 +119,69 @@ static bool relu_foldable(const Model *m, const Plan *p, int r) {
          p->needs_err[nr->in[0]];
 }
 
-/* Whether two lives [s1, e1] and [s2, e2] (backward times) meet. */
-static bool lives_meet(int64_t s1, int64_t e1, int64_t s2, int64_t e2) { return s1 <= e2 && s2 <= e1; }
 static bool bufs_meet(Buf x, Buf y) { return x.off < y.off + y.bytes && y.off < x.off + x.bytes; }
 
-/* Where each error buffer goes (alias roots a, life [start[a], end[a]]):
- * where nothing else lives during its life. That is over the activations
- * whose backward steps have all passed by its start (roots j with n - j <
- * start: a tail of the run that ends at act1, as they lie in node order
- * and a backward step reads no activation of a later node), or past them,
- * and clear of every error whose life meets its own: the largest first,
- * each at the lowest such offset. Unshared, each gets fresh memory past
- * *top; *top ends past the last. A relu whose backward another layer does
- * (relu_pool, relu_err) never has its own error written: it takes none. */
+/* A set of bytes as disjoint runs in offset order (a few runs: the errors
+ * reuse the same bytes over and over). */
+typedef struct Runs {
+  Buf *r;
+  int n, cap;
+} Runs;
+
+static void runs_add(Runs *u, Buf b) {
+  int i = 0;
+  while (i < u->n && u->r[i].off + u->r[i].bytes < b.off) i++;
+  int j = i; /* runs [i, j) touch b: merge them into it */
+  int64_t lo = b.off, hi = b.off + b.bytes;
+  while (j < u->n && u->r[j].off <= hi) {
+    if (u->r[j].off < lo) lo = u->r[j].off;
+    if (u->r[j].off + u->r[j].bytes > hi) hi = u->r[j].off + u->r[j].bytes;
+    j++;
+  }
+  if (j == i) { /* a new run at i */
+    if (u->n == u->cap) {
+      u->cap = u->cap ? 2 * u->cap : 8;
+      Buf *r = zalloc(sizeof(Buf) * (size_t)u->cap);
+      if (u->n) memcpy(r, u->r, sizeof(Buf) * (size_t)u->n);
+      u->r = r;
+    }
+    memmove(u->r + i + 1, u->r + i, sizeof(Buf) * (size_t)(u->n - i));
+    u->n++;
+  } else if (j > i + 1) {
+    memmove(u->r + i + 1, u->r + j, sizeof(Buf) * (size_t)(u->n - j));
+    u->n -= j - i - 1;
+  }
+  u->r[i] = (Buf){lo, hi - lo};
+}
+
+static bool runs_meet(const Runs *u, Buf b) {
+  for (int i = 0; i < u->n; i++)
+    if (bufs_meet(u->r[i], b)) return true;
+  return false;
+}
+
+/* The roots in placement order: the largest first; of equals, the latest
+ * written (more lies dead below it), then by index. */
+static const int64_t *order_size, *order_start;
+static int by_placement(const void *x, const void *y) {
+  int a = *(const int *)x, b = *(const int *)y;
+  if (order_size[a] != order_size[b]) return order_size[a] > order_size[b] ? -1 : 1;
+  if (order_start[a] != order_start[b]) return order_start[a] > order_start[b] ? -1 : 1;
+  return a - b;
+}
+
+/* Where each error buffer goes (alias roots a, life [start[a], end[a]] in
+ * backward time, 0..n): where nothing else lives during its life. That is
+ * over the activations whose backward steps have all passed by its start
+ * (roots j with n - j < start: a tail of the run that ends at act1, as
+ * they lie in node order and a backward step reads no activation of a
+ * later node), or past them, and clear of every error whose life meets its
+ * own: the largest first, each at the lowest such offset. Unshared, each
+ * gets fresh memory past *top; *top ends past the last. A relu whose
+ * backward another layer does (relu_pool, relu_err), or a node no error
+ * reaches, never has its own error written: it takes none. Linear in the
+ * nodes for a chain: the errors each one must clear are found by time
+ * (alive), not among all. */
 static void place_errors(const Model *m, Plan *p, const int64_t *start, const int64_t *end, int64_t act1, bool share,
                          int64_t *top) {
   int n = m->nnodes, nr = 0;
@@ -140,72 +190,68 @@ static void place_errors(const Model *m, Plan *p, const int64_t *start, const in
   for (int a = 1; a < n; a++) {
     size[a] = m->recipe.batch * per_sample(&m->nodes[a].out);
     if (p->err_alias[a] == a && p->needs_err[a] && !p->relu_pool[a] && !p->relu_err[a]) root[nr++] = a;
+    else if (p->err_alias[a] == a) p->err[a] = (Buf){act1, 0}; /* empty, never read or written */
   }
+  order_size = size, order_start = start;
+  qsort(root, (size_t)nr, sizeof *root, by_placement);
+  /* first[k]: where the activation roots of index >= k start (act1: none);
+   * those dead at time t are the roots j >= n - t + 1 */
+  int64_t *first = zalloc(sizeof(int64_t) * (size_t)(n + 2));
+  first[n] = first[n + 1] = act1;
+  for (int k = n - 1; k >= 1; k--) first[k] = p->act_alias[k] == k && p->act[k].bytes > 0 ? p->act[k].off : first[k + 1];
+  /* alive[t]: the placed errors alive at backward time t */
+  int **alive = zalloc(sizeof(int *) * (size_t)(n + 1));
+  int *nalive = zalloc(sizeof(int) * (size_t)(n + 1)), *calive = zalloc(sizeof(int) * (size_t)(n + 1));
   int64_t hi = *top;
-  bool *placed = zalloc(sizeof(bool) * (size_t)n);
-  for (int k = 0; k < nr; k++) {
-    int a = -1; /* the largest not yet placed; of equals, the latest written (more lies dead below it) */
-    for (int r = 0; r < nr; r++) {
-      int c = root[r];
-      if (!placed[c] && (a < 0 || size[c] > size[a] || (size[c] == size[a] && start[c] > start[a]))) a = c;
-    }
-    placed[a] = true;
-    Buf e = {share ? act1 : hi, size[a]};
-    for (int j = n - 1; share && j >= 1; j--) {
-      if (p->act_alias[j] != j || p->act[j].bytes == 0) continue;
-      if (n - j >= start[a]) break;
-      e.off = p->act[j].off;
-    }
+  for (int r = 0; r < nr; r++) {
+    int a = root[r];
+    int64_t t0 = start[a], t1 = end[a];
+    NIT_ASSERT(t0 >= 0 && t0 <= n && t1 >= 0 && t1 < n);
+    /* never written (t0 > t1: no consumer's backward produces it): bytes of its own */
+    Buf e = {share && t0 <= t1 ? first[n - t0 + 1] : hi, size[a]};
     for (bool moved = share; moved;) {
       moved = false;
-      for (int r = 0; r < nr; r++) {
-        int q = root[r];
-        if (!placed[q] || q == a || !lives_meet(start[a], end[a], start[q], end[q])) continue;
-        if (bufs_meet(e, p->err[q])) {
-          e.off = align_up(p->err[q].off + p->err[q].bytes);
-          moved = true;
+      for (int64_t t = t0; t <= t1; t++)
+        for (int k = 0; k < nalive[t]; k++) {
+          Buf q = p->err[alive[t][k]];
+          if (bufs_meet(e, q)) {
+            e.off = align_up(q.off + q.bytes);
+            moved = true;
+          }
         }
-      }
     }
     p->err[a] = e;
     if (align_up(e.off + e.bytes) > hi) hi = align_up(e.off + e.bytes);
-  }
-  for (int a = 1; a < n; a++) { /* empty, never read or written */
-    if (p->err_alias[a] == a && (!p->needs_err[a] || p->relu_pool[a] || p->relu_err[a])) p->err[a] = (Buf){act1, 0};
-  }
-  /* what survives the step: what nothing written later lies over */
-  for (int r = 0; r < nr; r++) {
-    int a = root[r];
-    p->err_kept[a] = true;
-    for (int t = 0; t < nr; t++)
-      if (start[root[t]] > end[a] && bufs_meet(p->err[a], p->err[root[t]])) p->err_kept[a] = false;
-  }
-  /* the bytes errors cover, each counted once */
-  p->err_bytes = 0;
-  for (int64_t at = 0;;) {
-    Buf next = {-1, 0}; /* the error starting lowest at or past at, or crossing it */
-    for (int r = 0; r < nr; r++) {
-      Buf e = p->err[root[r]];
-      if (e.off + e.bytes > at && (next.off < 0 || e.off < next.off)) next = e;
-    }
-    if (next.off < 0) break;
-    int64_t from = next.off > at ? next.off : at, to = next.off + next.bytes;
-    for (bool grew = true; grew;) { /* the run of errors overlapping [from, to) */
-      grew = false;
-      for (int r = 0; r < nr; r++) {
-        Buf e = p->err[root[r]];
-        if (e.off < to && e.off + e.bytes > to) to = e.off + e.bytes, grew = true;
+    for (int64_t t = t0; t <= t1; t++) {
+      if (nalive[t] == calive[t]) {
+        calive[t] = calive[t] ? 2 * calive[t] : 4;
+        int *l = zalloc(sizeof(int) * (size_t)calive[t]);
+        if (nalive[t]) memcpy(l, alive[t], sizeof(int) * (size_t)nalive[t]);
+        alive[t] = l;
       }
+      alive[t][nalive[t]++] = a;
     }
-    p->err_bytes += to - from;
-    at = to;
   }
-  for (int j = 1; j < n; j++) {
-    if (p->act_alias[j] != j || p->act[j].bytes == 0) continue;
-    p->act_kept[j] = true;
-    for (int r = 0; r < nr; r++)
-      if (bufs_meet(p->act[j], p->err[root[r]])) p->act_kept[j] = false;
+  /* What survives the step: an error over which no later one lies (taken
+   * in decreasing end, the errors starting after it added first), and an
+   * activation over which none lies. err_bytes: the bytes errors cover. */
+  int *by_end = zalloc(sizeof(int) * (size_t)(nr + 1)), *by_start = zalloc(sizeof(int) * (size_t)(nr + 1));
+  for (int r = 0; r < nr; r++) by_end[r] = by_start[r] = root[r];
+  order_size = end, order_start = end;
+  qsort(by_end, (size_t)nr, sizeof *by_end, by_placement);
+  order_size = start, order_start = start;
+  qsort(by_start, (size_t)nr, sizeof *by_start, by_placement);
+  Runs later = {0}, all = {0};
+  for (int r = 0, k = 0; r < nr; r++) {
+    int a = by_end[r];
+    for (; k < nr && start[by_start[k]] > end[a]; k++) runs_add(&later, p->err[by_start[k]]);
+    p->err_kept[a] = !runs_meet(&later, p->err[a]);
+    runs_add(&all, p->err[a]);
   }
+  p->err_bytes = 0;
+  for (int i = 0; i < all.n; i++) p->err_bytes += all.r[i].bytes;
+  for (int j = 1; j < n; j++)
+    if (p->act_alias[j] == j && p->act[j].bytes > 0) p->act_kept[j] = !runs_meet(&all, p->act[j]);
   *top = hi;
 }
 
