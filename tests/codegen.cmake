@@ -105,6 +105,14 @@ foreach(kind generic lanes plain)
   math(EXPR CG_KIND_SEED "${CG_KIND_SEED} + 1")
 endforeach()
 
+# K in blocks (cg/gemm.c, kblock_gemm) of 16 bytes wherever K is larger, so
+# that every GEMM of the random networks goes through them.
+math(EXPR CG_KB_COUNT "${CG_DIFF_COUNT} / 5")
+add_test(NAME codegen_diff_kblock
+  COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} 7 ${CG_KB_COUNT})
+set_tests_properties(codegen_diff_kblock PROPERTIES TIMEOUT 900
+  ENVIRONMENT "NITC_GEMM_KBLOCK=16;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
+
 # Data parallelism without MPI: N ranks as threads, one process's bytes
 # (tests/codegen/run_ranks.sh: every example, COUNT/30 random networks per recipe).
 math(EXPR CG_RANKS_COUNT "${CG_DIFF_COUNT} / 30")

@@ -365,6 +365,7 @@ typedef struct Gemm {
   Val v_C; /* C[m*ldc + n] */
   int64_t ldc;
   Val v_M, v_N, v_K; /* i64, run-time values allowed */
+  int64_t kmax;      /* a bound on a run-time v_K (0: none known) */
   Val v_j0, v_j1;    /* panels [j0, j1) = columns [16 j0, min(16 j1, N)) */
   Ty t_acc;          /* element type of C */
   bool accumulate;   /* C += instead of C = */
@@ -378,6 +379,11 @@ typedef struct Gemm {
  * GEMM_STREAM_BYTES unless NITC_STREAM_BYTES says otherwise. */
 #define GEMM_STREAM_BYTES ((int64_t)8 << 20)
 int64_t gemm_stream_min(void);
+/* K above *from is taken in blocks of gemm_kblock(&from) (GEMM_KBLOCK
+ * above GEMM_KBLOCK_FROM; NITC_GEMM_KBLOCK=N: blocks of N above N). */
+#define GEMM_KBLOCK      ((int64_t)4096)
+#define GEMM_KBLOCK_FROM ((int64_t)16384)
+int64_t gemm_kblock(int64_t *from);
 bool gemm_stream(Cg *g, int64_t sample_bytes, int64_t row_bytes);
 GemmKind gemm_kind(Cg *g, int64_t kmax); /* the kernel for sums of <= kmax terms */
 GemmKind gemm_isa(const CgTarget *t);    /* the target's best kernel */

@@ -89,7 +89,7 @@ static Gemm dense_gemm(Cg *g, const KArgs *k, Pass which, Val v_lo, Val v_hi, Va
     G.v_B = act_ptr(g, nd->in[0]), G.sn = 1, G.sk = I;
     G.v_C = l_gep(g, k->t_acc, grad_ptr(g), l_mul(g, v_m0, l_i64(g, I), ""), "g.rows"), G.ldc = I;
     G.v_M = l_sub(g, l_smin(g, l_mul(g, v_hi, l_i64(g, WROWS), ""), l_i64(g, O), ""), v_m0, "rows");
-    G.v_N = l_i64(g, I), G.v_K = g->f.v_n;
+    G.v_N = l_i64(g, I), G.v_K = g->f.v_n, G.kmax = Bc;
     G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(I));
     G.v_P = col_ptr(g, v_wk), G.kind = gemm_kind(g, Bc);
   }

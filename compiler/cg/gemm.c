@@ -395,19 +395,23 @@ void row_sums(Cg *g, Val v_A, int64_t lda, Val v_rows, Val v_K, Val v_dst) {
 typedef struct Tiles {
   Val v_A, v_lda, v_asum, v_P, v_C, v_ldc; /* as in Gemm, strides as values */
   Val v_M, v_N, v_K;                       /* i64 */
+  Val v_ps;                                /* bytes from one panel to the next (of the whole K) */
   Ty t_acc;
   bool accumulate;
+  bool corr; /* bias kernels: rows corrected by asum here (a later block of K: not again) */
   bool stream; /* full panels stored non-temporally (Gemm.stream) */
   GemmKind kind;
   Val var_max;                 /* <16 x i32> local running max |C|, or NULL */
   Val v_taps, v_prow, v_pcols; /* implicit panels (Gemm's v_taps), or NULL */
 } Tiles;
 
-/* The B(V) reduction fused into the epilogue: var_max = max(var_max, |sum|)
- * lane-wise, over the lanes stored (v_mask NULL: all). Sums stay below
- * 2^31 in magnitude (gemm_kind), so |sum| cannot overflow. */
-static void track_max(Cg *g, const Tiles *G, Val v_sum, Val v_mask) {
+/* The B(V) reduction fused into the epilogue: var_max = max(var_max, |c|)
+ * lane-wise, over the lanes stored (v_mask NULL: all), c the value stored
+ * (in C's type: with accumulate, the last block of K's total). Sums stay
+ * below 2^31 in magnitude (gemm_kind), so |c| fits i32 and cannot overflow. */
+static void track_max(Cg *g, const Tiles *G, Val v_c, Val v_mask) {
   Ty t_v = LLVMVectorType(g->t_i32, PL);
+  Val v_sum = G->t_acc == g->t_i32 ? v_c : l_trunc(g, v_c, t_v, "c.i32");
   Val v_abs = l_abs(g, v_sum, "abs");
   if (v_mask) v_abs = l_select(g, v_mask, v_abs, LLVMConstNull(t_v), "abs.m");
   l_set(g, G->var_max, l_smax(g, l_get(g, t_v, G->var_max, "max"), v_abs, "max.new"));
@@ -446,8 +450,8 @@ static void store_lanes(Cg *g, const Tiles *G, Val v_sum, Val v_idx, Val v_n0, V
   Val v_v = G->t_acc == g->t_i32 ? v_sum : l_sext(g, v_sum, t_c, "sum.w");
   Val v_ptr = l_gep(g, G->t_acc, G->v_C, v_idx, "c");
   if (v_pmask && !G->stream) {
-    if (G->var_max) track_max(g, G, v_sum, v_pmask);
     Val v_out = G->accumulate ? l_add(g, masked_c(g, G, v_ptr, v_pmask, NULL), v_v, "c.new") : v_v;
+    if (G->var_max) track_max(g, G, v_out, v_pmask);
     masked_c(g, G, v_ptr, v_pmask, v_out);
     return;
   }
@@ -468,12 +472,12 @@ static void store_lanes(Cg *g, const Tiles *G, Val v_sum, Val v_idx, Val v_n0, V
     LLVMSetMetadata(v_st, LLVMGetMDKindIDInContext(g->ctx, "nontemporal", 11),
                     LLVMMetadataAsValue(g->ctx, LLVMMDNodeInContext2(g->ctx, &md_one, 1)));
   }
-  if (G->var_max) track_max(g, G, v_sum, NULL);
+  if (G->var_max) track_max(g, G, v_out, NULL);
   LLVMBuildBr(g->b, b_join);
   LLVMPositionBuilderAtEnd(g->b, b_part);
   Val v_mask = lane_mask(g, G, v_n0);
-  if (G->var_max) track_max(g, G, v_sum, v_mask);
   v_out = G->accumulate ? l_add(g, masked_c(g, G, v_ptr, v_mask, NULL), v_v, "c.new") : v_v;
+  if (G->var_max) track_max(g, G, v_out, v_mask);
   masked_c(g, G, v_ptr, v_mask, v_out);
   LLVMBuildBr(g->b, b_join);
   LLVMPositionBuilderAtEnd(g->b, b_join);
@@ -550,7 +554,7 @@ static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, 
   for (int r = 0; r < mr; r++) {
     Val v_m = l_add(g, v_m0, l_i64(g, r), "m");
     Val v_corr = NULL;
-    if (uk->bias)
+    if (uk->bias && G->corr)
       v_corr = l_splat(g, LLVMBuildShl(g->b, l_load(g, g->t_i32, G->v_asum, v_m, "asum"), l_i32(g, 7), ""), 16, "corr");
     for (int p = 0; p < np; p++) {
       Val v_sum = l_get(g, t_a, var_acc[r][p], "sum");
@@ -581,27 +585,33 @@ static void gemm_rows(Cg *g, const Tiles *G, Val v_j, int np, Val v_ps, int MR) 
   }
 }
 
-/* The shared function of G's combination, emitted on first use. */
-static Val tiles_fn(Cg *g, const Gemm *G, Ty *ft_out) {
-  Ty pt[] = {g->t_ptr, g->t_i64, g->t_ptr, g->t_ptr, g->t_ptr, g->t_i64, g->t_i64, g->t_i64,
+/* The shared function of G's combination, emitted on first use; corr
+ * false: the function of a later block of K (kblock_gemm), which adds to C
+ * and leaves the rows' correction to the first. */
+static Val tiles_fn(Cg *g, const Gemm *G, bool corr, Ty *ft_out) {
+  Ty pt[] = {g->t_ptr, g->t_i64, g->t_ptr, g->t_ptr, g->t_ptr, g->t_i64, g->t_i64, g->t_i64, g->t_i64,
              g->t_i64, g->t_i64, g->t_i64, g->t_ptr, g->t_ptr, g->t_i64, g->t_i64};
   bool imp = G->v_taps != NULL;
-  Ty ft = *ft_out = LLVMFunctionType(g->t_void, pt, imp ? 15 : 12, 0);
+  NIT_ASSERT(corr || (G->accumulate && !imp && !G->stream));
+  Ty ft = *ft_out = LLVMFunctionType(g->t_void, pt, imp ? 16 : 13, 0);
   char name[64];
-  snprintf(name, sizeof name, "nit_gemm.%s.i%d%s%s%s%s", kernels[G->kind].name, 8 * l_bytes(G->t_acc),
-           G->accumulate ? ".acc" : "", G->var_max ? ".max" : "", imp ? ".implicit" : "", G->stream ? ".nt" : "");
+  snprintf(name, sizeof name, "nit_gemm.%s.i%d%s%s%s%s%s", kernels[G->kind].name, 8 * l_bytes(G->t_acc),
+           G->accumulate ? ".acc" : "", corr ? "" : ".kb", G->var_max ? ".max" : "", imp ? ".implicit" : "",
+           G->stream ? ".nt" : "");
   Val f = LLVMGetNamedFunction(g->mod, name);
   if (f) return f;
   Aside saved = l_aside(g);
   f = l_begin_loop_fn(g, name, ft);
-  Tiles T = {l_param(g, 0, "A"), l_param(g, 1, "lda"), l_param(g, 2, "asum"), l_param(g, 3, "P"),
-             l_param(g, 4, "C"), l_param(g, 5, "ldc"), l_param(g, 6, "M"), l_param(g, 7, "N"),
-             l_param(g, 8, "K"), G->t_acc, G->accumulate, G->stream, G->kind, NULL, NULL, NULL, NULL};
-  if (imp) T.v_taps = l_param(g, 12, "taps"), T.v_prow = l_param(g, 13, "prow"), T.v_pcols = l_param(g, 14, "pcols");
-  Val v_j0 = l_param(g, 9, "j0"), v_j1 = l_param(g, 10, "j1"), v_maxp = l_param(g, 11, "maxp");
+  Tiles T = {l_param(g, 0, "A"),  l_param(g, 1, "lda"), l_param(g, 2, "asum"), l_param(g, 3, "P"),
+             l_param(g, 4, "C"),  l_param(g, 5, "ldc"), l_param(g, 6, "M"),    l_param(g, 7, "N"),
+             l_param(g, 8, "K"),  l_param(g, 9, "ps"),  G->t_acc,              G->accumulate,
+             corr,                G->stream,            G->kind,               NULL,
+             NULL,                NULL,                 NULL};
+  if (imp) T.v_taps = l_param(g, 13, "taps"), T.v_prow = l_param(g, 14, "prow"), T.v_pcols = l_param(g, 15, "pcols");
+  Val v_j0 = l_param(g, 10, "j0"), v_j1 = l_param(g, 11, "j1"), v_maxp = l_param(g, 12, "maxp");
   Ty t_v = LLVMVectorType(g->t_i32, PL);
   if (G->var_max) T.var_max = l_var(g, t_v, "max.var", LLVMBuildLoad2(g->b, t_v, v_maxp, "max.in"));
-  Val v_ps = l_mul(g, LLVMBuildAShr(g->b, l_add(g, T.v_K, l_i64(g, 3), ""), l_i64(g, 2), ""), l_i64(g, 64), "ps");
+  Val v_ps = T.v_ps;
   int MR = kernels[G->kind].mr, NP = kernels[G->kind].np;
   Val v_np = l_sub(g, v_j1, v_j0, "np");
   Val v_jfull = l_mul(g, LLVMBuildSDiv(g->b, v_np, l_i64(g, NP), ""), l_i64(g, NP), "np.full");
@@ -637,6 +647,67 @@ bool gemm_stream(Cg *g, int64_t sample_bytes, int64_t row_bytes) {
   return g->m->recipe.batch * sample_bytes >= g->stream_min && row_bytes % SLAB_ALIGN == 0;
 }
 
+/* One call of G's tile function over the k in [k0, k0 + K) that v_A and
+ * v_P start at (panels v_ps apart, of the whole K). */
+static void tiles_call(Cg *g, const Gemm *G, bool corr, Val v_A, Val v_P, Val v_K, Val v_ps, Val var_max) {
+  Gemm H = *G;
+  H.var_max = var_max;
+  Ty ft;
+  Val f = tiles_fn(g, &H, corr, &ft);
+  Val v_null = LLVMConstNull(g->t_ptr);
+  Val args[] = {v_A,    l_i64(g, G->lda), G->v_asum ? G->v_asum : v_null, v_P,     G->v_C,
+                l_i64(g, G->ldc), G->v_M, G->v_N, v_K, v_ps, G->v_j0, G->v_j1, var_max ? var_max : v_null,
+                G->v_taps, l_i64(g, G->prow), l_i64(g, G->pcols)};
+  l_call(g, ft, f, args, G->v_taps ? 16 : 13, "");
+}
+
+/* K in blocks of kb (a multiple of 4): with the whole K, a tile's rows of A
+ * and its panels stop fitting the core's L2 (the 256 x 256 product at K =
+ * 32768: 70% of the peak, against 96% at 16384; docs/performance.md, "K in
+ * blocks"). The first block stores C (or adds to it) and corrects the rows;
+ * every later one adds its sums to C; the last alone tracks the maximum.
+ * C is not streamed: each of its lines is read and written once per block.
+ * The sums are exact in any order, so C is the same. */
+static void kblock_gemm(Cg *g, const Gemm *G, int64_t kb, Val v_ps) {
+  Gemm H = *G;
+  H.stream = false;
+  Val v_kb = l_i64(g, kb), v_n = LLVMBuildSDiv(g->b, l_add(g, G->v_K, l_i64(g, kb - 1), ""), v_kb, "kblocks");
+  tiles_call(g, &H, true, G->v_A, G->v_P, v_kb, v_ps, NULL);
+  H.accumulate = true;
+  Loop Lb = l_for(g, l_i64(g, 1), v_n, "kblock");
+  Val v_k0 = l_mul(g, Lb.v_i, v_kb, "k0");
+  Val v_last = G->var_max ? l_icmp(g, LLVMIntEQ, l_add(g, Lb.v_i, l_i64(g, 1), ""), v_n, "k.last") : NULL;
+  Val v_A = l_gep(g, g->t_i8, G->v_A, v_k0, "a.k0");
+  Val v_P = l_gep(g, g->t_i8, G->v_P, l_mul(g, v_k0, l_i64(g, 16), ""), "p.k0"); /* k0 / 4 quads of 64 bytes */
+  Val v_K = l_smin(g, v_kb, l_sub(g, G->v_K, v_k0, ""), "k.len");
+  if (G->var_max) {
+    Blk b_last = l_block(g, "kb.last"), b_mid = l_block(g, "kb.mid"), b_join = l_block(g, "kb.join");
+    LLVMBuildCondBr(g->b, v_last, b_last, b_mid);
+    LLVMPositionBuilderAtEnd(g->b, b_last);
+    tiles_call(g, &H, false, v_A, v_P, v_K, v_ps, G->var_max);
+    LLVMBuildBr(g->b, b_join);
+    LLVMPositionBuilderAtEnd(g->b, b_mid);
+    tiles_call(g, &H, false, v_A, v_P, v_K, v_ps, NULL);
+    LLVMBuildBr(g->b, b_join);
+    LLVMPositionBuilderAtEnd(g->b, b_join);
+  } else {
+    tiles_call(g, &H, false, v_A, v_P, v_K, v_ps, NULL);
+  }
+  l_next_scalar(g, &Lb);
+}
+
+/* Blocks of K (kblock_gemm), and the K above which they are taken:
+ * NITC_GEMM_KBLOCK=N in nitc's environment (a multiple of 4) takes blocks
+ * of N above N, so that the tests reach them with small layers. */
+int64_t gemm_kblock(int64_t *from) {
+  const char *e = getenv("NITC_GEMM_KBLOCK");
+  char *end = NULL;
+  long long set = e ? strtoll(e, &end, 10) : -1;
+  if (e && *e && !*end && set >= 4 && set % 4 == 0) return *from = set;
+  *from = GEMM_KBLOCK_FROM;
+  return GEMM_KBLOCK;
+}
+
 void gemm(Cg *g, const Gemm *G) {
   NIT_ASSERT(!G->stream || !G->accumulate);
   if (G->kind == GK_PLAIN) {
@@ -665,11 +736,21 @@ void gemm(Cg *g, const Gemm *G) {
   }
   NIT_ASSERT(!G->v_taps || (G->kind == GK_VNNI && !G->v_B));
   if (G->v_B) pack_panels(g, G);
-  Ty ft;
-  Val f = tiles_fn(g, G, &ft);
-  Val v_null = LLVMConstNull(g->t_ptr);
-  Val args[] = {G->v_A, l_i64(g, G->lda), G->v_asum ? G->v_asum : v_null, G->v_P, G->v_C, l_i64(g, G->ldc),
-                G->v_M, G->v_N, G->v_K, G->v_j0, G->v_j1, G->var_max ? G->var_max : v_null,
-                G->v_taps, l_i64(g, G->prow), l_i64(g, G->pcols)};
-  l_call(g, ft, f, args, G->v_taps ? 15 : 12, "");
+  Val v_ps = l_mul(g, LLVMBuildAShr(g->b, l_add(g, G->v_K, l_i64(g, 3), ""), l_i64(g, 2), ""), l_i64(g, 64), "ps");
+  int64_t from, kb = gemm_kblock(&from);
+  int64_t kmax = LLVMIsAConstantInt(G->v_K) ? LLVMConstIntGetSExtValue(G->v_K) : G->kmax;
+  bool small = kmax > 0 && kmax <= from;
+  if (G->v_taps || small) {
+    tiles_call(g, G, true, G->v_A, G->v_P, G->v_K, v_ps, G->var_max);
+    return;
+  }
+  Blk b_one = l_block(g, "k.one"), b_blocks = l_block(g, "k.blocks"), b_join = l_block(g, "k.done");
+  LLVMBuildCondBr(g->b, l_icmp(g, LLVMIntSLE, G->v_K, l_i64(g, from), ""), b_one, b_blocks);
+  LLVMPositionBuilderAtEnd(g->b, b_one);
+  tiles_call(g, G, true, G->v_A, G->v_P, G->v_K, v_ps, G->var_max);
+  LLVMBuildBr(g->b, b_join);
+  LLVMPositionBuilderAtEnd(g->b, b_blocks);
+  kblock_gemm(g, G, kb, v_ps);
+  LLVMBuildBr(g->b, b_join);
+  LLVMPositionBuilderAtEnd(g->b, b_join);
 }

@@ -2,7 +2,8 @@
 # The GEMM kernel alone (nitc --gemm-kernel) against a plain C loop
 # (bench/gemm.c checks before it times), for every micro-kernel this host can
 # run and shapes with every kind of edge: rows not a multiple of the tile
-# height, columns not a multiple of 16, K not a multiple of 4, K = 1.
+# height, columns not a multiple of 16, K not a multiple of 4, K = 1; K
+# taken in blocks (above 16384, and with NITC_GEMM_KBLOCK=8 on a small K).
 #   gemm_check.sh BUILD_DIR WORK_DIR
 set -uo pipefail
 build="$1"; work="$2"
@@ -11,11 +12,13 @@ mkdir -p "$work"
 cc="${CC:-cc}"
 fails=0; total=0
 for kind in host generic lanes plain; do
-  for shape in 1,1,1 7,33,13 9,16,4 17,47,129 64,100,4097 3,200,1 512,64,512; do
+  for shape in 1,1,1 7,33,13 9,16,4 17,47,129 64,100,4097 3,200,1 512,64,512 37,50,20001 17,47,129/8; do
     total=$((total + 1))
     if [ "$kind" = host ]; then unset NITC_GEMM; else export NITC_GEMM="$kind"; fi
+    kblock="${shape#*/}"; [ "$kblock" = "$shape" ] && kblock=""
+    shape="${shape%/*}"
     obj="$work/gemm-$kind-$shape.o"
-    if ! "$build/compiler/nitc" --gemm-kernel "$shape" --emit obj -o "$obj"; then
+    if ! NITC_GEMM_KBLOCK="$kblock" "$build/compiler/nitc" --gemm-kernel "$shape" --emit obj -o "$obj"; then
       echo "FAIL $kind $shape: nitc failed"; fails=$((fails + 1)); continue
     fi
     # shellcheck disable=SC2086
@@ -25,7 +28,7 @@ for kind in host generic lanes plain; do
     if ! "$work/gemm-$kind" ${shape//,/ } 0 > "$work/out.txt"; then
       echo "FAIL $kind $shape"; fails=$((fails + 1)); continue
     fi
-    echo "ok $kind $shape: $(cut -d';' -f1 "$work/out.txt")"
+    echo "ok $kind $shape${kblock:+ in blocks of $kblock}: $(cut -d';' -f1 "$work/out.txt")"
   done
 done
 unset NITC_GEMM
