@@ -331,7 +331,7 @@ typedef struct Plan {
   Buf *act;            /* (nnodes) int8 (B, C, H, W) outputs; act[0] unused (x) */
   int *act_alias;      /* (nnodes) node whose act buffer this node shares, or itself */
   bool *act_kept;      /* (nnodes) an alias root's activation survives a training step
-                          * (no error slot lies over it; a forward call keeps them all) */
+                          * (no error buffer lies over it; a forward call keeps them all) */
   bool *col2im;        /* (nnodes) conv i's input error is W^T e scattered back (col2im),
                           * not a convolution of the padded error (cg/conv.c) */
   bool *relu_rq;       /* (nnodes) node i's requantization applies the relu that is its

@@ -160,14 +160,25 @@ static bool runs_meet(const Runs *u, Buf b) {
   return false;
 }
 
-/* The roots in placement order: the largest first; of equals, the latest
- * written (more lies dead below it), then by index. */
-static const int64_t *order_size, *order_start;
-static int by_placement(const void *x, const void *y) {
-  int a = *(const int *)x, b = *(const int *)y;
-  if (order_size[a] != order_size[b]) return order_size[a] > order_size[b] ? -1 : 1;
-  if (order_start[a] != order_start[b]) return order_start[a] > order_start[b] ? -1 : 1;
-  return a - b;
+/* A node in an order: by k1, then k2, both decreasing, then by index. */
+typedef struct Ranked {
+  int64_t k1, k2;
+  int a;
+} Ranked;
+
+static int by_rank(const void *x, const void *y) {
+  const Ranked *p = x, *q = y;
+  if (p->k1 != q->k1) return p->k1 > q->k1 ? -1 : 1;
+  if (p->k2 != q->k2) return p->k2 > q->k2 ? -1 : 1;
+  return p->a - q->a;
+}
+
+/* The nodes a of list[0..n) ranked by (k1[a], k2[a]), into out. */
+static void rank(const int *list, int n, const int64_t *k1, const int64_t *k2, int *out) {
+  Ranked *r = zalloc(sizeof(Ranked) * (size_t)(n + 1));
+  for (int i = 0; i < n; i++) r[i] = (Ranked){k1[list[i]], k2[list[i]], list[i]};
+  qsort(r, (size_t)n, sizeof *r, by_rank);
+  for (int i = 0; i < n; i++) out[i] = r[i].a;
 }
 
 /* Where each error buffer goes (alias roots a, life [start[a], end[a]] in
@@ -192,8 +203,8 @@ static void place_errors(const Model *m, Plan *p, const int64_t *start, const in
     if (p->err_alias[a] == a && p->needs_err[a] && !p->relu_pool[a] && !p->relu_err[a]) root[nr++] = a;
     else if (p->err_alias[a] == a) p->err[a] = (Buf){act1, 0}; /* empty, never read or written */
   }
-  order_size = size, order_start = start;
-  qsort(root, (size_t)nr, sizeof *root, by_placement);
+  /* the largest first; of equals, the latest written (more lies dead below it) */
+  rank(root, nr, size, start, root);
   /* first[k]: where the activation roots of index >= k start (act1: none);
    * those dead at time t are the roots j >= n - t + 1 */
   int64_t *first = zalloc(sizeof(int64_t) * (size_t)(n + 2));
@@ -236,11 +247,8 @@ static void place_errors(const Model *m, Plan *p, const int64_t *start, const in
    * in decreasing end, the errors starting after it added first), and an
    * activation over which none lies. err_bytes: the bytes errors cover. */
   int *by_end = zalloc(sizeof(int) * (size_t)(nr + 1)), *by_start = zalloc(sizeof(int) * (size_t)(nr + 1));
-  for (int r = 0; r < nr; r++) by_end[r] = by_start[r] = root[r];
-  order_size = end, order_start = end;
-  qsort(by_end, (size_t)nr, sizeof *by_end, by_placement);
-  order_size = start, order_start = start;
-  qsort(by_start, (size_t)nr, sizeof *by_start, by_placement);
+  rank(root, nr, end, end, by_end);
+  rank(root, nr, start, start, by_start);
   Runs later = {0}, all = {0};
   for (int r = 0, k = 0; r < nr; r++) {
     int a = by_end[r];
