@@ -181,18 +181,56 @@ static void rank(const int *list, int n, const int64_t *k1, const int64_t *k2, i
   for (int i = 0; i < n; i++) out[i] = r[i].a;
 }
 
+/* When each activation (alias root) is last read, in backward time (0:
+ * the loss at most): by the backward step of every node that reads it. A
+ * node's backward step reads its inputs' activations, and its own output
+ * too unless it is a dense or conv layer (whose backward step reads its
+ * input, its weights and its error) or a relu whose backward another layer
+ * does (relu_pool, relu_err), which reads nothing. */
+static void act_lives(const Model *m, const Plan *p, int64_t *act_end) {
+  int n = m->nnodes;
+  for (int j = 1; j < n; j++) {
+    const Node *nd = &m->nodes[j];
+    if (p->relu_pool[j] || p->relu_err[j]) continue;
+    int64_t t = n - j, r = p->act_alias[j];
+    if (nd->op != OP_DENSE && nd->op != OP_CONV && t > act_end[r]) act_end[r] = t;
+    for (int s = 0; s < nd->nin; s++) {
+      int q = p->act_alias[nd->in[s]];
+      if (t > act_end[q]) act_end[q] = t;
+    }
+  }
+}
+
+/* dead_from[t], t = 0..n: where the tail of the activations' run (ending
+ * at act1) that is all dead at backward time t starts. The roots are taken
+ * from the last one up, each with the latest end of all from it on
+ * (tail_end, never falling), while that is before t. */
+static void dead_tails(const Model *m, const Plan *p, int64_t act1, int64_t *dead_from) {
+  int n = m->nnodes, j = n - 1;
+  int64_t *act_end = zalloc(sizeof(int64_t) * (size_t)n);
+  act_lives(m, p, act_end);
+  int64_t tail_end = -1, at = act1;
+  for (int64_t t = 0; t <= n; t++) {
+    for (; j >= 1; j--) {
+      if (p->act_alias[j] != j || p->act[j].bytes == 0) continue;
+      int64_t e = act_end[j] > tail_end ? act_end[j] : tail_end;
+      if (e >= t) break;
+      tail_end = e, at = p->act[j].off;
+    }
+    dead_from[t] = at;
+  }
+}
+
 /* Where each error buffer goes (alias roots a, life [start[a], end[a]] in
  * backward time, 0..n): where nothing else lives during its life. That is
- * over the activations whose backward steps have all passed by its start
- * (roots j with n - j < start: a tail of the run that ends at act1, as
- * they lie in node order and a backward step reads no activation of a
- * later node), or past them, and clear of every error whose life meets its
- * own: the largest first, each at the lowest such offset. Unshared, each
- * gets fresh memory past *top; *top ends past the last. A relu whose
- * backward another layer does (relu_pool, relu_err), or a node no error
- * reaches, never has its own error written: it takes none. Linear in the
- * nodes for a chain: the errors each one must clear are found by time
- * (alive), not among all. */
+ * over the activations already dead at its start (act_lives: the tail of
+ * the run that ends at act1 all of whose activations are), or past them,
+ * and clear of every error whose life meets its own: the largest first,
+ * each at the lowest such offset. Unshared, each gets fresh memory past
+ * *top; *top ends past the last. A relu whose backward another layer does
+ * (relu_pool, relu_err), or a node no error reaches, never has its own
+ * error written: it takes none. Linear in the nodes for a chain: the
+ * errors each one must clear are found by time (alive), not among all. */
 static void place_errors(const Model *m, Plan *p, const int64_t *start, const int64_t *end, int64_t act1, bool share,
                          int64_t *top) {
   int n = m->nnodes, nr = 0;
@@ -205,11 +243,8 @@ static void place_errors(const Model *m, Plan *p, const int64_t *start, const in
   }
   /* the largest first; of equals, the latest written (more lies dead below it) */
   rank(root, nr, size, start, root);
-  /* first[k]: where the activation roots of index >= k start (act1: none);
-   * those dead at time t are the roots j >= n - t + 1 */
-  int64_t *first = zalloc(sizeof(int64_t) * (size_t)(n + 2));
-  first[n] = first[n + 1] = act1;
-  for (int k = n - 1; k >= 1; k--) first[k] = p->act_alias[k] == k && p->act[k].bytes > 0 ? p->act[k].off : first[k + 1];
+  int64_t *dead_from = zalloc(sizeof(int64_t) * (size_t)(n + 1));
+  dead_tails(m, p, act1, dead_from);
   /* alive[t]: the placed errors alive at backward time t */
   int **alive = zalloc(sizeof(int *) * (size_t)(n + 1));
   int *nalive = zalloc(sizeof(int) * (size_t)(n + 1)), *calive = zalloc(sizeof(int) * (size_t)(n + 1));
@@ -219,7 +254,7 @@ static void place_errors(const Model *m, Plan *p, const int64_t *start, const in
     int64_t t0 = start[a], t1 = end[a];
     NIT_ASSERT(t0 >= 0 && t0 <= n && t1 >= 0 && t1 < n);
     /* never written (t0 > t1: no consumer's backward produces it): bytes of its own */
-    Buf e = {share && t0 <= t1 ? first[n - t0 + 1] : hi, size[a]};
+    Buf e = {share && t0 <= t1 ? dead_from[t0] : hi, size[a]};
     for (bool moved = share; moved;) {
       moved = false;
       for (int64_t t = t0; t <= t1; t++)
