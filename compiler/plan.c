@@ -121,6 +121,16 @@ static bool relu_foldable(const Model *m, const Plan *p, int r) {
 
 static bool bufs_meet(Buf x, Buf y) { return x.off < y.off + y.bytes && y.off < x.off + x.bytes; }
 
+/* An arena array of n elements of esize bytes with room for one more: the
+ * same array, or a copy twice as large (*cap updated). */
+static void *room(void *a, int n, int *cap, size_t esize) {
+  if (n < *cap) return a;
+  *cap = *cap ? 2 * *cap : 4;
+  void *b = zalloc(esize * (size_t)*cap);
+  if (n) memcpy(b, a, esize * (size_t)n);
+  return b;
+}
+
 /* A set of bytes as disjoint runs in offset order (a few runs: the errors
  * reuse the same bytes over and over). */
 typedef struct Runs {
@@ -139,12 +149,7 @@ static void runs_add(Runs *u, Buf b) {
     j++;
   }
   if (j == i) { /* a new run at i */
-    if (u->n == u->cap) {
-      u->cap = u->cap ? 2 * u->cap : 8;
-      Buf *r = zalloc(sizeof(Buf) * (size_t)u->cap);
-      if (u->n) memcpy(r, u->r, sizeof(Buf) * (size_t)u->n);
-      u->r = r;
-    }
+    u->r = room(u->r, u->n, &u->cap, sizeof(Buf));
     memmove(u->r + i + 1, u->r + i, sizeof(Buf) * (size_t)(u->n - i));
     u->n++;
   } else if (j > i + 1) {
@@ -269,12 +274,7 @@ static void place_errors(const Model *m, Plan *p, const int64_t *start, const in
     p->err[a] = e;
     if (align_up(e.off + e.bytes) > hi) hi = align_up(e.off + e.bytes);
     for (int64_t t = t0; t <= t1; t++) {
-      if (nalive[t] == calive[t]) {
-        calive[t] = calive[t] ? 2 * calive[t] : 4;
-        int *l = zalloc(sizeof(int) * (size_t)calive[t]);
-        if (nalive[t]) memcpy(l, alive[t], sizeof(int) * (size_t)nalive[t]);
-        alive[t] = l;
-      }
+      alive[t] = room(alive[t], nalive[t], &calive[t], sizeof(int));
       alive[t][nalive[t]++] = a;
     }
   }
