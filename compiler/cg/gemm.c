@@ -661,39 +661,33 @@ static void tiles_call(Cg *g, const Gemm *G, bool corr, Val v_A, Val v_P, Val v_
   l_call(g, ft, f, args, G->v_taps ? 16 : 13, "");
 }
 
-/* K in blocks of kb (a multiple of 4): with the whole K, a tile's rows of A
- * and its panels stop fitting the core's L2 (the 256 x 256 product at K =
- * 32768: 70% of the peak, against 96% at 16384; docs/performance.md, "K in
- * blocks"). The first block stores C (or adds to it) and corrects the rows;
- * every later one adds its sums to C; the last alone tracks the maximum.
- * C is not streamed: each of its lines is read and written once per block.
- * The sums are exact in any order, so C is the same. */
+/* The tiles of a later block of K, [k0, k0 + K). */
+static void kblock_call(Cg *g, const Gemm *H, Val v_k0, Val v_K, Val v_ps, Val var_max) {
+  Val v_A = l_gep(g, g->t_i8, H->v_A, v_k0, "a.k0");
+  Val v_P = l_gep(g, g->t_i8, H->v_P, l_mul(g, v_k0, l_i64(g, 16), ""), "p.k0"); /* k0 / 4 quads of 64 bytes */
+  tiles_call(g, H, false, v_A, v_P, v_K, v_ps, var_max);
+}
+
+/* K in blocks of kb (a multiple of 4), K > kb: with the whole K, a tile's
+ * rows of A and its panels stop fitting the core's L2 (the 256 x 256
+ * product at K = 32768: 70% of the peak, against 96% at 16384;
+ * docs/performance.md, "K in blocks"). The first block stores C (or adds
+ * to it) and corrects the rows; every later one adds its sums to C; the
+ * last alone tracks the maximum. C is not streamed: each of its lines is
+ * read and written once per block. The sums are exact in any order, so C
+ * is the same. */
 static void kblock_gemm(Cg *g, const Gemm *G, int64_t kb, Val v_ps) {
   Gemm H = *G;
   H.stream = false;
   Val v_kb = l_i64(g, kb), v_n = LLVMBuildSDiv(g->b, l_add(g, G->v_K, l_i64(g, kb - 1), ""), v_kb, "kblocks");
   tiles_call(g, &H, true, G->v_A, G->v_P, v_kb, v_ps, NULL);
   H.accumulate = true;
-  Loop Lb = l_for(g, l_i64(g, 1), v_n, "kblock");
-  Val v_k0 = l_mul(g, Lb.v_i, v_kb, "k0");
-  Val v_last = G->var_max ? l_icmp(g, LLVMIntEQ, l_add(g, Lb.v_i, l_i64(g, 1), ""), v_n, "k.last") : NULL;
-  Val v_A = l_gep(g, g->t_i8, G->v_A, v_k0, "a.k0");
-  Val v_P = l_gep(g, g->t_i8, G->v_P, l_mul(g, v_k0, l_i64(g, 16), ""), "p.k0"); /* k0 / 4 quads of 64 bytes */
-  Val v_K = l_smin(g, v_kb, l_sub(g, G->v_K, v_k0, ""), "k.len");
-  if (G->var_max) {
-    Blk b_last = l_block(g, "kb.last"), b_mid = l_block(g, "kb.mid"), b_join = l_block(g, "kb.join");
-    LLVMBuildCondBr(g->b, v_last, b_last, b_mid);
-    LLVMPositionBuilderAtEnd(g->b, b_last);
-    tiles_call(g, &H, false, v_A, v_P, v_K, v_ps, G->var_max);
-    LLVMBuildBr(g->b, b_join);
-    LLVMPositionBuilderAtEnd(g->b, b_mid);
-    tiles_call(g, &H, false, v_A, v_P, v_K, v_ps, NULL);
-    LLVMBuildBr(g->b, b_join);
-    LLVMPositionBuilderAtEnd(g->b, b_join);
-  } else {
-    tiles_call(g, &H, false, v_A, v_P, v_K, v_ps, NULL);
-  }
+  Val v_last = l_sub(g, v_n, l_i64(g, 1), "k.last");
+  Loop Lb = l_for(g, l_i64(g, 1), v_last, "kblock");
+  kblock_call(g, &H, l_mul(g, Lb.v_i, v_kb, "k0"), v_kb, v_ps, NULL);
   l_next_scalar(g, &Lb);
+  Val v_k0 = l_mul(g, v_last, v_kb, "k0.last");
+  kblock_call(g, &H, v_k0, l_sub(g, G->v_K, v_k0, "k.len"), v_ps, G->var_max);
 }
 
 /* Blocks of K (kblock_gemm), and the K above which they are taken:
