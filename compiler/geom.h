@@ -35,5 +35,8 @@ static inline int64_t col2im_product_bytes(int64_t Kc, int64_t P, int64_t accw) 
 #define PAD_SLACK 128
 /* K of a conv GEMM whose ky segments hold seg bytes each, padded to words */
 static inline int64_t conv_kpad(int64_t KH, int64_t seg) { return KH * rup(seg, 4); }
+/* A requantization that rounds ahead (plan's ahead) keeps one sample's
+ * accumulators per worker: bytes bytes, in a slice of this many */
+static inline int64_t ahead_slice(int64_t bytes) { return rup(bytes, SLAB_ALIGN); }
 
 #endif

@@ -352,9 +352,14 @@ typedef struct Plan {
                           * i's slot s when its producer gathers, else off -1 */
   int *nconsumers;     /* (nnodes) how many nodes read node i's output */
   Buf *wview;          /* (nnodes) int8 view of wide weights (weight_bits > 8) */
-  Buf acc;             /* int64-capable accumulator scratch, largest layer */
+  uint8_t *ahead;      /* (nnodes) AHEAD_FWD, AHEAD_ERR: conv i's forward, input-error
+                          * requantization rounds each sample ahead in its GEMM's bodies
+                          * and keeps per worker one sample's accumulators (cg/round.c) */
+  Buf acc;             /* int64-capable accumulator scratch, largest acc_bytes */
   int64_t *acc_at;     /* (nnodes) where in acc node i's forward and backward
                           * put their accumulators: centred, see plan.c */
+  int64_t *acc_bytes;  /* (nnodes) how many bytes of acc from acc_at are node i's
+                          * (0: its kernels use none) */
   Buf acc2;            /* second accumulator (fan-out error sums) */
   Buf grad;            /* int64-capable weight-gradient scratch, largest tensor */
   int64_t *grad_at;    /* (nnodes) where in grad node i's gradient lies: centred */
@@ -381,12 +386,22 @@ typedef struct Plan {
   int64_t sgd_count;   /* elements of the largest parameter tensor */
   Buf red;             /* small results handed from a serial phase to workers */
   Buf rq;              /* a parallel requantization's arguments and per-worker maxima; par_arg */
+  Buf guess;           /* i32 (nnodes, AHEAD_SLOTS): the shift k + 1 of node i's
+                          * {training forward, input error, evaluation forward}
+                          * requantization at the pass before (0: none yet), from which
+                          * its GEMM bodies round ahead (cg/round.c) */
+  Buf ahead_run;       /* one rounding-ahead region's state (cg/round.c, AR_*), then
+                          * i8 (B) the k + 1 each sample was rounded with */
   int64_t work_bytes;  /* total */
 } Plan;
 
 #define PLAN_MAX_WORKERS  16         /* threads a kernel can spread over */
 #define PLAN_WORKER_BYTES (96 << 20) /* cap on all workers' private scratch */
 #define COL2IM_MAX_BYTES  (1 << 20)  /* largest per-sample W^T e product of a col2im input error */
+#define AHEAD_FWD 1
+#define AHEAD_ERR 2
+#define AHEAD_SLOTS 3 /* guess slots per node */
+#define PLAN_AHEAD_BYTES ((int64_t)8 << 20) /* a conv's batch accumulators from which it rounds ahead */
 
 /* The largest static memory (parameters + work slab) a model may need. */
 #define PLAN_MAX_BYTES ((int64_t)64 << 30)

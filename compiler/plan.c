@@ -5,9 +5,11 @@
  * times the compiled maximum batch), so the whole step lives in one work slab
  * that the runtime allocates once. Each node gets an int8 activation buffer and
  * an int8 error buffer for its output; flatten (a no-op on data) and dropout in
- * eval share their input's buffers. One accumulator scratch, sized for the
- * largest layer at int64, serves every requantization in turn (forward
- * accumulators, input-error accumulators); a second one holds fan-out error
+ * eval share their input's buffers. One accumulator scratch serves every
+ * requantization in turn (forward accumulators, input-error accumulators),
+ * sized for the largest batch of them that a kernel keeps: a conv whose
+ * batch of accumulators would be large rounds ahead instead and keeps one
+ * sample's per worker (plan_ahead). A second scratch holds fan-out error
  * sums; one gradient scratch serves every weight update in turn.
  *
  * The GEMM-shaped kernels (cg/gemm.c, cg/conv.c, cg/dense.c) need scratch of their own: `pack` holds
@@ -298,6 +300,43 @@ static void place_errors(const Model *m, Plan *p, const int64_t *start, const in
   *top = hi;
 }
 
+/* Whether a node's forward (or, back, its input-error) kernel sums into
+ * the accumulator scratch (cg/step.c, cg/pool.c, cg/norm.c): weighted and
+ * norm layers, window sums, the residual add, and dropout's evaluation
+ * under the recipes with masters. The others (relu, flatten, dropout in
+ * training, disjoint max pools, the add's backward) write their int8
+ * results directly; acc_ptr checks that a kernel that uses the scratch
+ * has a share of it. */
+static bool acc_uses(const Node *nd, bool masters, bool back) {
+  if (nd->op == OP_DENSE || nd->op == OP_CONV || nd->op == OP_AVGPOOL || op_is_norm(nd->op)) return true;
+  if (back) return nd->op == OP_MAXPOOL && !pool_disjoint(nd);
+  return nd->op == OP_ADD || (nd->op == OP_DROPOUT && masters);
+}
+
+/* Which convs round ahead (cg/round.c, "Rounding ahead"): those whose
+ * batch of forward or input-error accumulators is at least
+ * PLAN_AHEAD_BYTES (NITC_AHEAD_BYTES=N in nitc's environment sets the
+ * bound; the tests use 0, every conv that can). They keep one sample's
+ * accumulators per worker instead of the batch's: a requantization's shift
+ * is the batch's, known only after the GEMM's region, so the bodies round
+ * with the shift of the pass before and the region runs again when it was
+ * not the batch's. An input error rounds ahead where its quantizer is RQ
+ * (not under unified or shiftquant, whose error sites need the whole
+ * batch's accumulators) and it is not scattered back (col2im). */
+static void plan_ahead(const Model *m, Plan *p, const int64_t *acc_fwd, const int64_t *acc_in) {
+  const char *e = getenv("NITC_AHEAD_BYTES");
+  char *end = NULL;
+  long long set = e ? strtoll(e, &end, 10) : -1;
+  int64_t min = e && *e && !*end && set >= 0 ? (int64_t)set : PLAN_AHEAD_BYTES;
+  bool rq_err = m->recipe.kind != NIT_RECIPE_UNIFIED && m->recipe.kind != NIT_RECIPE_SHIFTQUANT;
+  p->ahead = zalloc((size_t)m->nnodes);
+  for (int i = 1; i < m->nnodes; i++) {
+    if (m->nodes[i].op != OP_CONV) continue;
+    if (acc_fwd[i] >= min) p->ahead[i] |= AHEAD_FWD;
+    if (acc_in[i] > 0 && acc_in[i] >= min && rq_err && !p->col2im[i]) p->ahead[i] |= AHEAD_ERR;
+  }
+}
+
 Plan *plan_build(Model *m) {
   int n = m->nnodes;
   int64_t B = m->recipe.batch;
@@ -391,6 +430,9 @@ Plan *plan_build(Model *m) {
 
   int64_t max_acc = 0, max_sum = 0, max_grad = 0;  /* bytes */
   p->acc_at = zalloc(sizeof(int64_t) * (size_t)n); /* node i's extent for now; offsets below */
+  p->acc_bytes = zalloc(sizeof(int64_t) * (size_t)n);
+  /* the batch's bytes of node i's forward and input-error accumulators */
+  int64_t *acc_fwd = zalloc(sizeof(int64_t) * (size_t)n), *acc_in = zalloc(sizeof(int64_t) * (size_t)n);
   p->grad_at = zalloc(sizeof(int64_t) * (size_t)n); /* likewise */
   for (int i = 0; i < n; i++) {
     Node *nd = &m->nodes[i];
@@ -424,12 +466,9 @@ Plan *plan_build(Model *m) {
     /* masters: eval dropout scales into i64 (pool.c), norm layers' LINSUMs are i64 */
     bool wide_sums = op_is_norm(nd->op) || (nd->op == OP_DROPOUT && masters);
     int64_t width = nd->acc64_fwd || nd->acc64_bwd || nd->op == OP_ADD || wide_sums ? 8 : 4;
-    p->acc_at[i] = elems * width;
-    if (nd->nin > 0 && p->needs_err[nd->in[0]]) { /* an input error is computed */
-      int64_t in_elems = B * per_sample(&m->nodes[nd->in[0]].out);
-      if (in_elems * width > p->acc_at[i]) p->acc_at[i] = in_elems * width;
-    }
-    if (p->acc_at[i] > max_acc) max_acc = p->acc_at[i];
+    if (acc_uses(nd, masters, false)) acc_fwd[i] = elems * width;
+    if (nd->nin > 0 && p->needs_err[nd->in[0]] && acc_uses(nd, masters, true)) /* an input error is computed */
+      acc_in[i] = B * per_sample(&m->nodes[nd->in[0]].out) * width;
     if (p->gathers[i] && elems * 8 > max_sum) max_sum = elems * 8;
     int64_t gbytes = nd->nweights * (nd->acc64_grad ? 8 : 4);
     if (op_is_norm(nd->op)) gbytes = 2 * (int64_t)nd->out.c * 8; /* dbeta, then dgamma's sums */
@@ -536,10 +575,19 @@ Plan *plan_build(Model *m) {
   while (p->maxw > 1 && p->maxw * (p->col_bytes + p->gpart_bytes) > PLAN_WORKER_BYTES) p->maxw--;
   p->red = take(&top, 64 + (int64_t)PLAN_MAX_WORKERS * 8);
   p->rq = take(&top, 64 + (int64_t)PLAN_MAX_WORKERS * 8);
+  p->guess = take(&top, (int64_t)n * AHEAD_SLOTS * 4);
+  p->ahead_run = take(&top, 64 + B);
   p->pack = take(&top, max_pack);
   p->rsum = take(&top, max_rows * 4);
   p->col = take(&top, p->maxw * p->col_bytes);
   p->gpart = take(&top, p->maxw * p->gpart_bytes);
+  plan_ahead(m, p, acc_fwd, acc_in);
+  for (int i = 0; i < n; i++) {
+    int64_t f = p->ahead[i] & AHEAD_FWD ? p->maxw * ahead_slice(acc_fwd[i] / B) : acc_fwd[i];
+    int64_t e = p->ahead[i] & AHEAD_ERR ? p->maxw * ahead_slice(acc_in[i] / B) : acc_in[i];
+    p->acc_bytes[i] = p->acc_at[i] = f > e ? f : e;
+    if (p->acc_at[i] > max_acc) max_acc = p->acc_at[i];
+  }
   /* the table softmax keeps e32 (B, classes) i64 in the accumulator scratch */
   if (m->recipe.loss_table && B * m->classes * 8 > max_acc) max_acc = B * m->classes * 8;
   p->acc = take(&top, max_acc);

@@ -13,6 +13,9 @@
 #   codegen_diff_<k>  the same with the portable GEMM kernels forced
 #                     (NITC_GEMM=generic, lanes, plain), fewer networks, and
 #                     no error-buffer sharing, so every error is compared
+#   codegen_diff_ahead_<v>  COUNT/6 networks whose every conv rounds ahead
+#                     (NITC_AHEAD_BYTES=0): niti, ghaffari, niti on the plain
+#                     kernel
 #   codegen_gemm      the GEMM kernel alone vs a plain loop, every kernel, odd
 #                     shapes (tests/codegen/gemm_check.sh)
 #   codegen_examples  every example compiles to an executable
@@ -22,7 +25,8 @@
 #                     and level (cmake/pipelines.cmake), so the units run the
 #                     optimizer's per-function part in parallel
 #   codegen_ranks     data parallelism: N ranks as threads with in-process
-#                     collectives give one process's bytes (ranks.c)
+#                     collectives give one process's bytes (ranks.c);
+#                     codegen_ranks_ahead with every conv rounding ahead
 #   codegen_batches   batches of 17 and 35 vs the reference (batches.sh)
 set(CG_DIR ${CMAKE_CURRENT_LIST_DIR}/codegen)
 
@@ -113,6 +117,23 @@ add_test(NAME codegen_diff_kblock
 set_tests_properties(codegen_diff_kblock PROPERTIES TIMEOUT 900
   ENVIRONMENT "NITC_GEMM_KBLOCK=16;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
 
+# Rounding ahead (cg/round.c; plan.c's plan_ahead) in every conv that can,
+# not only in those whose batch accumulators reach 8 MiB: COUNT/6 networks
+# of the recipes whose input errors round ahead too, and of niti on the
+# plain kernel (no fused maxima: the bodies take their own).
+math(EXPR CG_AHEAD_COUNT "${CG_DIFF_COUNT} / 6")
+foreach(variant niti ghaffari plain)
+  set(CG_AHEAD_ENV "NITC_AHEAD_BYTES=0;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
+  if(variant STREQUAL "plain")
+    list(APPEND CG_AHEAD_ENV "NITC_GEMM=plain")
+  else()
+    list(APPEND CG_AHEAD_ENV "NITC_DIFF_RECIPE=${variant}")
+  endif()
+  add_test(NAME codegen_diff_ahead_${variant}
+    COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} 41 ${CG_AHEAD_COUNT})
+  set_tests_properties(codegen_diff_ahead_${variant} PROPERTIES TIMEOUT 900 ENVIRONMENT "${CG_AHEAD_ENV}")
+endforeach()
+
 # Data parallelism without MPI: N ranks as threads, one process's bytes
 # (tests/codegen/run_ranks.sh: every example, COUNT/30 random networks per recipe).
 math(EXPR CG_RANKS_COUNT "${CG_DIFF_COUNT} / 30")
@@ -120,6 +141,12 @@ add_test(NAME codegen_ranks
   COMMAND ${CG_DIR}/run_ranks.sh ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR}/examples 5 ${CG_RANKS_COUNT})
 set_tests_properties(codegen_ranks PROPERTIES TIMEOUT 900
   ENVIRONMENT "NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
+# the same with every conv rounding ahead: each rank redoes its own stale
+# samples, and the ranks still agree on every k
+add_test(NAME codegen_ranks_ahead
+  COMMAND ${CG_DIR}/run_ranks.sh ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR}/examples 6 1)
+set_tests_properties(codegen_ranks_ahead PROPERTIES TIMEOUT 900
+  ENVIRONMENT "NITC_AHEAD_BYTES=0;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
 
 add_test(NAME codegen_gemm
   COMMAND ${CG_DIR}/gemm_check.sh ${PROJECT_BINARY_DIR} ${PROJECT_BINARY_DIR}/tests/gemm)

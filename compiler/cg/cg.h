@@ -46,6 +46,9 @@ typedef LLVMTypeRef Ty;
 /* The int8 GEMM micro-kernels (gemm.c). */
 typedef enum { GK_PLAIN, GK_GENERIC, GK_LANES, GK_VNNI, GK_SDOT } GemmKind;
 
+/* A requantization that rounds ahead (round.c). */
+typedef struct Ahead Ahead;
+
 /* The three GEMMs of a weighted layer. */
 typedef enum {
   PASS_FORWARD, /* acc = x w */
@@ -101,6 +104,8 @@ typedef struct Cg {
   Ty ft_node;                 /* a layer's forward or backward: void (ctx, x, y) */
   int64_t acc_at;             /* acc_ptr's offset in acc: the plan's acc_at of the
                                * node being emitted, 0 outside the layers */
+  int64_t acc_bytes;          /* the node's bytes from there (the plan's acc_bytes),
+                               * all of acc outside the layers */
   int64_t grad_at;            /* grad_ptr's offset in grad, likewise (grad_at) */
   /* the shared helpers, emitted once per module (step.c: emit_helpers) */
   Val f_mix, f_key, f_round, f_bits, f_sat8;
@@ -198,6 +203,7 @@ Aside l_aside(Cg *g);
 void l_back(Cg *g, Aside a);
 Val l_param(Cg *g, unsigned i, const char *name);
 Val l_intrinsic(Cg *g, const char *name, Ty *ov, unsigned nov, Ty *ft);
+void l_trap(Cg *g); /* llvm.trap: a broken invariant of the generated code */
 Val l_slab(Cg *g, Val base, int64_t off, const char *name); /* base + off bytes */
 Val l_batch_elems(Cg *g, const Shape *s, const char *name); /* n * C*H*W */
 void l_zero(Cg *g, Ty t, Val v_ptr, Val v_count);
@@ -234,7 +240,8 @@ typedef struct ErrDst {
   int node, which; /* exps slot receiving its exponent */
 } ErrDst;
 bool err_dst(Cg *g, int i, int s, ErrDst *d); /* false: nothing upstream needs it */
-void deliver_acc(Cg *g, int i, const ErrDst *d, Val v_e32, bool wide, Val v_s, Val v_fused);
+void deliver_ahead(Cg *g, int i, const ErrDst *d, bool wide, Ahead *a);
+void deliver_acc(Cg *g, int i, const ErrDst *d, Val v_e32, bool wide, Val v_s, Val v_fused, const Ahead *ahead);
 void pass_err(Cg *g, const Node *nd, const ErrDst *d, Val v_e, Val v_se, Val v_src);
 void load_ctx_fields(Cg *g);
 Val ctx_field(Cg *g, unsigned idx, Ty t, const char *name); /* load a NitCtx field */
@@ -251,6 +258,7 @@ typedef struct KArgs {
   int i;     /* node index */
   Ty t_acc;  /* accumulator (or gradient) type */
   bool fuse; /* the body stores its max |C| for requant_fused */
+  const Ahead *ahead; /* NULL, or the body rounds each sample ahead (plan's ahead) */
 } KArgs;
 typedef void (*BodyFn)(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_worker);
 /* Run fn's body over [0, count) on at most maxw workers; returns how many ran. */
@@ -299,10 +307,42 @@ RoundK round_consts(Cg *g, Ty t, Val v_k32);
 /* R(x, k) of one element for a fixed mode, saturated to [-lim, lim] and
  * int8 when lim > 0. */
 Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx, int lim);
+/* What the bodies of one requantization are specialized on. */
+typedef struct RqKind {
+  bool wide; /* i64 accumulators */
+  int bits;  /* the result's width b: k = B - (b - 1), saturated to lim(b) */
+  bool relu; /* results clamped at 0 (the relu after a weighted layer, plan's relu_rq) */
+  bool gate; /* results kept only where the gate is > 0 (plan's relu_err) */
+} RqKind;
+/* A requantization whose GEMM bodies round each sample ahead, with the
+ * shift of the pass before (round.c, "Rounding ahead"; plan's ahead):
+ * rq_ahead before the GEMM, which runs its region by rq_ahead_run; in its
+ * bodies ahead_max_begin/_end where the GEMM finds no maxima, and
+ * rq_ahead_sample after each sample's GEMM; requant_fused after it. */
+struct Ahead {
+  RqKind q;
+  int slot;    /* its plan guess slot: node * 2 + (0 forward, 1 input error) */
+  int64_t per; /* elements per sample */
+  Val v_k;     /* the batch's k, once rq_ahead_run has run */
+};
+Ahead ahead_site(int node, int which, RqKind q, const Shape *s); /* which: 0 forward, 1 input error */
+void rq_ahead(Cg *g, const Ahead *a, Val v_count, Val v_out, Val v_mode, Val v_key, Val v_gate);
+/* par_for over the batch's samples until the bodies rounded with the
+ * batch's k; returns the workers that ran (their maxima in the rq slots) */
+Val rq_ahead_run(Cg *g, Ahead *a, const char *name, BodyFn body, const void *u);
+Val ahead_max_begin(Cg *g);                         /* i64 stack slot, 0 */
+void ahead_max_end(Cg *g, Val var_max, Val v_wk);   /* into the worker's rq slot */
+/* Around a body's work on sample v_b: skip it when it is redone only for
+ * stale samples and v_b is not (l_endif the result after the sample). */
+Blk rq_ahead_skip(Cg *g, Val v_b);
+/* After sample v_b's GEMMs into v_acc: round it. var_max: the worker's
+ * largest |acc| so far, the GEMM's (fused: fused_begin's vector) or the
+ * body's own (ahead_max_begin's, this sample's folded in here). */
+void rq_ahead_sample(Cg *g, const Ahead *a, Val v_acc, Val v_b, Val var_max, bool fused);
 /* RQ_bits of count accumulators into int8 out; returns k (i32). */
 Val requant(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key);
 Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key, Val v_fused,
-                  bool relu, Val v_gate);
+                  bool relu, Val v_gate, const Ahead *ahead);
 /* Where an error site is and where its result's multiplier goes (unified):
  * the site's tid, the wide error's exponent, the multiplier it carries, the
  * slot (node, which) of the result. Ignored by the other recipes. */
@@ -310,7 +350,8 @@ typedef struct ErrSite {
   uint32_t tid;
   Val v_s, v_mu;
   int node, which;
-  Val v_gate; /* NULL, or the folded relu's output: the error passes where it is > 0 (niti) */
+  Val v_gate;         /* NULL, or the folded relu's output: the error passes where it is > 0 (niti) */
+  const Ahead *ahead; /* NULL, or the GEMM's bodies rounded ahead (plan's ahead) */
 } ErrSite;
 /* The recipe's error quantizer EQ at a site: s is the error's per-sample
  * shape (SQ's groups); returns the exponent offset (i32). */
@@ -448,8 +489,8 @@ void ecol_build(Cg *g, const Node *nd, const ConvDims *d, Val v_e, Val v_b, Val 
 
 Val in_coord(Cg *g, Val v_out, int s, int p, Val v_tap, const char *name);
 Val in_range(Cg *g, Val v, int64_t hi);
-Val conv_forward(Cg *g, int i, Ty t_acc);
-Val conv_backward_input(Cg *g, int i, Ty t_acc);
+Val conv_forward(Cg *g, int i, Ty t_acc, Ahead *ahead);
+Val conv_backward_input(Cg *g, int i, Ty t_acc, Ahead *ahead);
 void conv_backward_weight(Cg *g, int i, Ty t_g);
 
 /* ------------------------------------------------------------------ pool.c */

@@ -61,6 +61,14 @@ static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, Pass which) {
   return c;
 }
 
+/* Sample b's accumulators (per elements each): in the batch's, or where the
+ * pass rounds ahead, in the worker's slice (plan's ahead). */
+static Val sample_acc(Cg *g, const KArgs *k, Val v_wk, Val v_b, int64_t per) {
+  if (!k->ahead) return l_gep(g, k->t_acc, acc_ptr(g), l_mul(g, v_b, l_i64(g, per), ""), "acc.b");
+  Val v_at = l_mul(g, LLVMBuildZExt(g->b, v_wk, g->t_i64, ""), l_i64(g, ahead_slice(per * l_bytes(k->t_acc))), "");
+  return l_gep(g, g->t_i8, acc_ptr(g), v_at, "acc.w");
+}
+
 static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   const KArgs *k = u;
   const Node *nd = k->nd;
@@ -70,10 +78,13 @@ static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk
   SegDst S = {v_col, ck.segp, ck.kp};
   Val v_pan = l_gep(g, g->t_i8, v_col, l_i64(g, panel_bytes(d.P, ck.kp)), "pan");
   Val var_max = k->fuse ? fused_begin(g) : NULL;
+  Val var_max64 = k->ahead && !k->fuse ? ahead_max_begin(g) : NULL; /* no fused maxima: the bodies' own */
   int64_t PW = d.IW + 2 * nd->pw;
   Val v_x = act_ptr(g, nd->in[0]);
   Val v_taps = ck.implicit ? implicit_begin(g, nd, d.Cg, d.IH, d.IW, nd->ph, nd->pw, false, v_col) : NULL;
   Loop Lb = l_for(g, v_lo, v_hi, "b");
+  Blk b_skip = k->ahead ? rq_ahead_skip(g, Lb.v_i) : NULL;
+  Val v_accb = sample_acc(g, k, v_wk, Lb.v_i, d.O * d.P);
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
   if (ck.implicit)
     quad_copy(g, v_x, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.IC), ""), l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), "c0"), d.Cg,
@@ -87,23 +98,27 @@ static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk
   if (ck.kind == GK_PLAIN) G.v_B = v_col, G.sn = ck.kp, G.sk = 1;
   G.v_P = v_pan;
   if (ck.implicit) G.v_P = v_col, G.v_taps = v_taps, G.prow = PW * 4, G.pcols = d.OW / PL;
-  G.v_C = l_gep(g, k->t_acc, acc_ptr(g),
-                l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), ""),
-                      l_i64(g, d.P), ""),
-                "acc.bg");
+  G.v_C = l_gep(g, k->t_acc, v_accb, l_mul(g, Lg.v_i, l_i64(g, d.Og * d.P), ""), "acc.bg");
   G.ldc = d.P, G.v_M = l_i64(g, d.Og), G.v_N = l_i64(g, d.P), G.v_K = l_i64(g, ck.kp);
   G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d.P)), G.t_acc = k->t_acc, G.kind = ck.kind;
   G.var_max = var_max;
   int64_t aw = l_bytes(k->t_acc);
-  G.stream = gemm_stream(g, d.O * d.P * aw, d.P * aw);
+  G.stream = !k->ahead && gemm_stream(g, d.O * d.P * aw, d.P * aw);
   gemm(g, &G);
   l_next(g, &Lg);
+  if (k->ahead) {
+    rq_ahead_sample(g, k->ahead, v_accb, Lb.v_i, var_max ? var_max : var_max64, var_max != NULL);
+    l_endif(g, b_skip);
+  }
   l_next(g, &Lb);
   if (var_max) fused_end(g, var_max, v_wk);
+  if (var_max64) ahead_max_end(g, var_max64, v_wk);
 }
 
-Val conv_forward(Cg *g, int i, Ty t_acc) {
-  KArgs k = {&g->m->nodes[i], i, t_acc, false};
+/* ahead: NULL, or the bodies round each sample ahead (rq_ahead_run sets
+ * its k). Returns the workers whose maxima sit in the rq slots, or NULL. */
+Val conv_forward(Cg *g, int i, Ty t_acc, Ahead *ahead) {
+  KArgs k = {&g->m->nodes[i], i, t_acc, false, ahead};
   ConvDims d = conv_dims(g, k.nd);
   ConvK ck = conv_k(g, k.nd, &d, PASS_FORWARD);
   k.fuse = ck.kind != GK_PLAIN;
@@ -129,7 +144,9 @@ Val conv_forward(Cg *g, int i, Ty t_acc) {
   l_next(g, &Lc);
   l_next(g, &Lo);
   if (ck.kind == GK_VNNI) row_sums(g, v_wf, ck.kp, l_i64(g, d.O), l_i64(g, ck.kp), wsum_ptr(g));
-  Val v_used = par_for(g, g->m->nodes[i].name, g->f.v_n, g->p->maxw, conv_forward_body, &k);
+  const char *name = g->m->nodes[i].name;
+  if (ahead) return rq_ahead_run(g, ahead, name, conv_forward_body, &k);
+  Val v_used = par_for(g, name, g->f.v_n, g->p->maxw, conv_forward_body, &k);
   return k.fuse ? v_used : NULL;
 }
 
@@ -143,11 +160,14 @@ static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
   SegDst S = {v_col, ck.segp, ck.kp};
   Val v_pan = l_gep(g, g->t_i8, v_col, l_i64(g, panel_bytes(Q, ck.kp)), "pan");
   Val var_max = k->fuse ? fused_begin(g) : NULL;
+  Val var_max64 = k->ahead && !k->fuse ? ahead_max_begin(g) : NULL;
   /* implicit: the error quad-major with ecol's border KH-1-ph, KW-1-pw */
   int64_t ty = d.KH - 1 - nd->ph, tx = d.KW - 1 - nd->pw, EW = d.OW + 2 * tx;
   Val v_e = err_ptr(g, k->i);
   Val v_taps = ck.implicit ? implicit_begin(g, nd, d.Og, d.OH, d.OW, ty, tx, true, v_col) : NULL;
   Loop Lb = l_for(g, v_lo, v_hi, "b");
+  Blk b_skip = k->ahead ? rq_ahead_skip(g, Lb.v_i) : NULL;
+  Val v_accb = sample_acc(g, k, v_wk, Lb.v_i, d.IC * Q);
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
   if (ck.implicit)
     quad_copy(g, v_e, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), "o0"), d.Og,
@@ -160,19 +180,21 @@ static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
   G.v_P = v_pan;
   if (!ck.panels_direct) G.v_B = v_col, G.sn = ck.kp, G.sk = 1; /* gemm packs (or reads) the rows */
   if (ck.implicit) G.v_P = v_col, G.v_taps = v_taps, G.prow = EW * 4, G.pcols = d.IW / PL;
-  G.v_C = l_gep(g, k->t_acc, acc_ptr(g),
-                l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.IC), ""), l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), ""),
-                      l_i64(g, Q), ""),
-                "e32.bg");
+  G.v_C = l_gep(g, k->t_acc, v_accb, l_mul(g, Lg.v_i, l_i64(g, d.Cg * Q), ""), "e32.bg");
   G.ldc = Q, G.v_M = l_i64(g, d.Cg), G.v_N = l_i64(g, Q), G.v_K = l_i64(g, ck.kp);
   G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(Q)), G.t_acc = k->t_acc, G.kind = ck.kind;
   G.var_max = var_max;
   int64_t aw = l_bytes(k->t_acc);
-  G.stream = gemm_stream(g, d.IC * Q * aw, Q * aw);
+  G.stream = !k->ahead && gemm_stream(g, d.IC * Q * aw, Q * aw);
   gemm(g, &G);
   l_next(g, &Lg);
+  if (k->ahead) {
+    rq_ahead_sample(g, k->ahead, v_accb, Lb.v_i, var_max ? var_max : var_max64, var_max != NULL);
+    l_endif(g, b_skip);
+  }
   l_next(g, &Lb);
   if (var_max) fused_end(g, var_max, v_wk);
+  if (var_max64) ahead_max_end(g, var_max64, v_wk);
 }
 
 /* Row-wise col2im (stride 1 across, rows of at most 64 and kernels of at
@@ -338,13 +360,14 @@ static void col2im_input(Cg *g, int i, Ty t_acc) {
   l_next(g, &Lk);
   l_next(g, &Lo);
   if (gemm_kind(g, d.Og) == GK_VNNI) row_sums(g, v_wt, lda, l_i64(g, d.G * d.Kc), l_i64(g, d.Og), wsum_ptr(g));
-  KArgs k = {nd, i, t_acc, false};
+  KArgs k = {nd, i, t_acc, false, NULL};
   par_for(g, nd->name, g->f.v_n, g->p->maxw, conv_col2im_body, &k);
 }
 
-Val conv_backward_input(Cg *g, int i, Ty t_acc) {
+Val conv_backward_input(Cg *g, int i, Ty t_acc, Ahead *ahead) {
   const Node *nd = &g->m->nodes[i];
   if (g->p->col2im[i]) {
+    NIT_ASSERT(!ahead);
     col2im_input(g, i, t_acc);
     return NULL; /* the GEMM's maxima are of C, not of the scattered sums */
   }
@@ -381,7 +404,8 @@ Val conv_backward_input(Cg *g, int i, Ty t_acc) {
   l_next(g, &Lt);
   l_next(g, &Lr);
   if (ck.kind == GK_VNNI) row_sums(g, v_wr, ck.kp, l_i64(g, d.G * d.Cg), l_i64(g, ck.kp), wsum_ptr(g));
-  KArgs k = {nd, i, t_acc, ck.kind != GK_PLAIN};
+  KArgs k = {nd, i, t_acc, ck.kind != GK_PLAIN, ahead};
+  if (ahead) return rq_ahead_run(g, ahead, nd->name, conv_input_body, &k);
   Val v_used = par_for(g, nd->name, g->f.v_n, g->p->maxw, conv_input_body, &k);
   return k.fuse ? v_used : NULL;
 }
@@ -570,7 +594,7 @@ static void wsum_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
 void conv_backward_weight(Cg *g, int i, Ty t_g) {
   const Node *nd = &g->m->nodes[i];
   ConvDims d = conv_dims(g, nd);
-  KArgs k = {nd, i, t_g, false};
+  KArgs k = {nd, i, t_g, false, NULL};
   bool lanes = wgrad_taps_in_lanes(g, nd, &d);
   Val v_used = par_for(g, nd->name, g->f.v_n, g->p->maxw, lanes ? conv_weight_lanes_body : conv_weight_body, &k);
   WSum s = {d, t_g, lanes, false};

@@ -67,7 +67,10 @@ Val v_key_for(Cg *g, uint32_t tid, const char *name) {
   return l_call(g, g->ft_key, g->f_key, args, 3, name);
 }
 
-Val acc_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->acc.off + g->acc_at, "acc"); }
+Val acc_ptr(Cg *g) {
+  NIT_ASSERT(g->acc_bytes > 0); /* the plan gave this node's kernels none (plan.c, acc_uses) */
+  return l_slab(g, g->f.v_work, g->p->acc.off + g->acc_at, "acc");
+}
 Val acc2_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->acc2.off, "acc2"); }
 Val grad_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->grad.off + g->grad_at, "grad"); }
 
@@ -103,27 +106,44 @@ bool err_dst(Cg *g, int i, int s, ErrDst *d) {
   return true;
 }
 
-/* Requantize an input-error accumulator (exponent v_s before rounding).
- * Where the input is a relu whose backward folds in here (plan's
- * relu_err), the result goes straight to the relu's input error, gated by
- * the relu's output; its exponent is still the relu's error's, which the
- * relu's backward then passes on. */
-void deliver_acc(Cg *g, int i, const ErrDst *d, Val v_e32, bool wide, Val v_s, Val v_fused) {
+/* Where node i's input error is rounded to: d's buffer; or, where the
+ * input is a relu whose backward folds in here (plan's relu_err), the
+ * relu's input error, gated by the relu's output (*v_gate, else NULL). Its
+ * exponent is still the relu's error's, which the relu's backward then
+ * passes on. */
+static Val err_out(Cg *g, int i, const ErrDst *d, Val *v_gate) {
+  int in = g->m->nodes[i].in[0];
+  *v_gate = NULL;
+  if (g->p->relu_err[in] != i) return d->v_ptr;
+  ErrDst dr;
+  bool flows = err_dst(g, in, 0, &dr); /* the plan folds only relus whose input error is needed */
+  NIT_ASSERT(flows);
+  *v_gate = act_ptr(g, in);
+  return dr.v_ptr;
+}
+
+/* Before the input-error GEMM of a conv whose bodies round ahead: what
+ * they round into, and how (a, for the GEMM and deliver_acc). */
+void deliver_ahead(Cg *g, int i, const ErrDst *d, bool wide, Ahead *a) {
+  const Shape *s = &g->m->nodes[g->m->nodes[i].in[0]].out;
+  Val v_gate, v_out = err_out(g, i, d, &v_gate);
+  RqKind q = {wide, g->m->recipe.bits_grad, false, v_gate != NULL};
+  *a = ahead_site(i, 1, q, s);
+  rq_ahead(g, a, l_batch_elems(g, s, "count"), v_out, g->f.v_rerr, v_key_for(g, NIT_TID_ERR(i), "key.err"),
+           v_gate);
+}
+
+/* Requantize an input-error accumulator (exponent v_s before rounding) into
+ * err_out's buffer; ahead: NULL, or what deliver_ahead set up. */
+void deliver_acc(Cg *g, int i, const ErrDst *d, Val v_e32, bool wide, Val v_s, Val v_fused, const Ahead *ahead) {
   int in = g->m->nodes[i].in[0];
   Node *src = &g->m->nodes[in];
   Val v_cnt = l_batch_elems(g, &src->out, "count");
   /* the multiplier the consumed error carries (unified); a norm layer has
    * folded it into its coefficients already */
   Val v_mu = op_is_norm(g->m->nodes[i].op) ? l_i32(g, 1) : get_mu(g, i, 1, "mu.e");
-  ErrSite site = {NIT_TID_ERR(i), v_s, v_mu, d->node, d->which, NULL};
-  Val v_out = d->v_ptr;
-  if (g->p->relu_err[in] == i) {
-    ErrDst dr;
-    bool flows = err_dst(g, in, 0, &dr); /* the plan folds only relus whose input error is needed */
-    NIT_ASSERT(flows);
-    v_out = dr.v_ptr;
-    site.v_gate = act_ptr(g, in);
-  }
+  ErrSite site = {NIT_TID_ERR(i), v_s, v_mu, d->node, d->which, NULL, ahead};
+  Val v_out = err_out(g, i, d, &site.v_gate);
   Val v_k = err_quant(g, wide, v_e32, v_cnt, &src->out, v_out, v_key_for(g, NIT_TID_ERR(i), "key.err"), v_fused,
                       &site);
   set_exp(g, d->node, d->which, l_add(g, v_s, v_k, "s.err"));

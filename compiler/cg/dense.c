@@ -119,7 +119,7 @@ static void dense_weight_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk
 static Val dense_kernel(Cg *g, int i, Ty t_acc, Pass which, BodyFn body) {
   const Node *nd = &g->m->nodes[i];
   int64_t O = nd->wshape[0], Bc = g->m->recipe.batch;
-  KArgs k = {nd, i, t_acc, false};
+  KArgs k = {nd, i, t_acc, false, NULL};
   if (which == PASS_WEIGHT) l_transpose(g, err_ptr(g, i), g->f.v_n, O, pack_ptr(g), Bc); /* e^T (O, B) */
   int64_t count = which == PASS_FORWARD ? npanels(O) : which == PASS_INPUT ? npanels(nd->wshape[1]) : wrow_blocks(O);
   Gemm G = dense_gemm(g, &k, which, l_i64(g, 0), l_i64(g, count), l_i32(g, 0)); /* all of A */

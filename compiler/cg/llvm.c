@@ -283,6 +283,14 @@ Val l_intrinsic(Cg *g, const char *name, Ty *ov, unsigned nov, Ty *ft) {
   return LLVMGetIntrinsicDeclaration(g->mod, id, ov, nov);
 }
 
+/* Stop: an invariant of the generated code does not hold (an internal
+ * bug, never the user's input). */
+void l_trap(Cg *g) {
+  Ty ft;
+  Val f = l_intrinsic(g, "llvm.trap", NULL, 0, &ft);
+  l_call(g, ft, f, NULL, 0, "");
+}
+
 /* Pointer to byte offset `off` of a slab. */
 Val l_slab(Cg *g, Val base, int64_t off, const char *name) { return l_gep(g, g->t_i8, base, l_i64(g, off), name); }
 

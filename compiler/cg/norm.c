@@ -128,7 +128,7 @@ void norm_backward(Cg *g, const LayerIO *io) {
   } else {
     v_w = l_call(g, g->ft_normb, g->f_normb, args, 15, "norm.dx.W");
   }
-  if (io->need_in) deliver_acc(g, io->i, &io->d, v_S, true, v_w, NULL);
+  if (io->need_in) deliver_acc(g, io->i, &io->d, v_S, true, v_w, NULL, NULL);
   sgd_update(g, t, c, v_dgamma, g->t_i64, l_get(g, g->t_i32, var_sdg, "s.dgamma"));
   sgd_update(g, t + 1, c, v_dbeta, g->t_i64, io->v_se);
 }

@@ -244,7 +244,7 @@ static void relu_bwd_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
 /* A relu after a weighted layer was applied by its requantization
  * (plan's relu_rq). */
 void relu_forward(Cg *g, const LayerIO *io) {
-  KArgs ka = {io->nd, io->i, NULL, false};
+  KArgs ka = {io->nd, io->i, NULL, false, NULL};
   if (!g->p->relu_rq[io->nd->in[0]]) par_for(g, io->nd->name, g->f.v_n, g->p->maxw, relu_fwd_body, &ka);
   set_exp(g, io->i, 0, io->v_sin);
 }
@@ -289,7 +289,7 @@ void dropout_forward(Cg *g, const LayerIO *io) {
 void maxpool_forward(Cg *g, const LayerIO *io) {
   const Node *nd = io->nd;
   if (pool_disjoint(nd)) {
-    KArgs ka = {nd, io->i, NULL, false};
+    KArgs ka = {nd, io->i, NULL, false, NULL};
     par_for(g, nd->name, g->f.v_n, g->p->maxw, maxpool_fwd_body, &ka);
     set_exp(g, io->i, 0, io->v_sin);
     return;
@@ -346,7 +346,7 @@ void add_forward(Cg *g, const LayerIO *io) {
  * input-error requantization (relu_err); the exponent and multiplier still
  * pass through. */
 void relu_backward(Cg *g, const LayerIO *io) {
-  KArgs ka = {io->nd, io->i, NULL, false};
+  KArgs ka = {io->nd, io->i, NULL, false, NULL};
   if (!g->p->relu_pool[io->i] && !g->p->relu_err[io->i])
     par_for(g, io->nd->name, g->f.v_n, g->p->maxw, relu_bwd_body, &ka);
   set_exp(g, io->d.node, io->d.which, io->v_se);
@@ -381,7 +381,7 @@ void flatten_backward(Cg *g, const LayerIO *io) {
 static void pool_deliver(Cg *g, const LayerIO *io, Val v_acc, Val v_s) {
   const Node *nd = io->nd;
   if (g->m->recipe.kind == NIT_RECIPE_NITI || nd->sh < nd->kh || nd->sw < nd->kw) {
-    deliver_acc(g, io->i, &io->d, v_acc, false, v_s, NULL);
+    deliver_acc(g, io->i, &io->d, v_acc, false, v_s, NULL, NULL);
     return;
   }
   Loop L = l_for(g, l_i64(g, 0), l_batch_elems(g, &g->m->nodes[nd->in[0]].out, "count"), "j");
@@ -395,7 +395,7 @@ static void pool_deliver(Cg *g, const LayerIO *io, Val v_acc, Val v_s) {
 void maxpool_backward(Cg *g, const LayerIO *io) {
   const Node *nd = io->nd;
   if (pool_disjoint(nd)) {
-    KArgs ka = {nd, io->i, NULL, false};
+    KArgs ka = {nd, io->i, NULL, false, NULL};
     par_for(g, nd->name, g->f.v_n, g->p->maxw, maxpool_bwd_body, &ka);
     set_exp(g, io->d.node, io->d.which, io->v_se);
     set_mu(g, io->d.node, io->d.which, get_mu(g, io->i, 1, "mu.e"));

@@ -278,14 +278,6 @@ static void rq_range(Cg *g, Val v_lo, Val v_hi, Val *v_elo, Val *v_ehi) {
   *v_ehi = l_smin(g, l_mul(g, v_hi, l_i64(g, RQ_CHUNK), ""), rq_field(g, g->t_i64, RQ_COUNT, "count"), "hi.e");
 }
 
-/* What the bodies of one requantization are specialized on. */
-typedef struct RqKind {
-  bool wide; /* i64 accumulators */
-  int bits;  /* the result's width b: k = B - (b - 1), saturated to lim(b) */
-  bool relu; /* results clamped at 0 (the relu after a weighted layer, plan's relu_rq) */
-  bool gate; /* results kept only where the gate is > 0 (plan's relu_err) */
-} RqKind;
-
 static void rq_max_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   bool wide = ((const RqKind *)u)->wide;
   Val v_elo, v_ehi;
@@ -296,25 +288,51 @@ static void rq_max_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   LLVMBuildStore(g->b, v_max, l_gep(g, g->t_i8, rq_ptr(g), v_slot, ""));
 }
 
+/* The rounding function of a kind (ft_round8, or ft_round8g with a gate),
+ * the gated one emitted on first use between the caller's instructions. */
+static Val round_fn(Cg *g, const RqKind *q, Ty *ft) {
+  NIT_ASSERT(q->bits >= 2 && q->bits <= 8 && g->f_roundb[q->bits][q->wide] && (!q->relu || q->bits == 8) &&
+             (!q->gate || q->bits == 8));
+  if (!q->gate) {
+    *ft = g->ft_round8;
+    return g->f_roundb[q->bits][q->wide];
+  }
+  if (!g->f_round8g[q->wide]) {
+    Aside saved = l_aside(g);
+    g->f_round8g[q->wide] = emit_round8(g, q->wide ? g->t_i64 : g->t_i32, 8, true,
+                                        q->wide ? "nit_round8g_i64" : "nit_round8g_i32");
+    l_back(g, saved);
+  }
+  *ft = g->ft_round8g;
+  return g->f_round8g[q->wide];
+}
+
+/* Round acc[lo, hi) into out[lo, hi) with k, draws keyed from base + j. */
+static void round_call(Cg *g, const RqKind *q, Val v_acc, Val v_lo, Val v_hi, Val v_out, Val v_k, Val v_base,
+                       Val v_gate) {
+  Ty ft;
+  Val f = round_fn(g, q, &ft);
+  Val args[] = {v_acc,
+                v_lo,
+                v_hi,
+                v_out,
+                v_k,
+                rq_field(g, g->t_i32, RQ_MODE, "mode"),
+                rq_field(g, g->t_i64, RQ_KEY, "key"),
+                v_base,
+                l_i32(g, q->relu ? 0 : -round_lim(q->bits)),
+                v_gate};
+  l_call(g, ft, f, args, q->gate ? 10 : 9, "");
+}
+
 static void rq_round_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   const RqKind *q = u;
   (void)v_wk;
   Val v_elo, v_ehi;
   rq_range(g, v_lo, v_hi, &v_elo, &v_ehi);
-  Val args[] = {rq_field(g, g->t_ptr, RQ_ACC, "acc"),
-                v_elo,
-                v_ehi,
-                rq_field(g, g->t_ptr, RQ_OUT, "out"),
-                rq_field(g, g->t_i32, RQ_K, "k"),
-                rq_field(g, g->t_i32, RQ_MODE, "mode"),
-                rq_field(g, g->t_i64, RQ_KEY, "key"),
-                rq_field(g, g->t_i64, RQ_BASE, "base"),
-                l_i32(g, q->relu ? 0 : -round_lim(q->bits)),
-                q->gate ? rq_field(g, g->t_ptr, RQ_GATE, "gate") : NULL};
-  if (q->gate)
-    l_call(g, g->ft_round8g, g->f_round8g[q->wide], args, 10, "");
-  else
-    l_call(g, g->ft_round8, g->f_roundb[q->bits][q->wide], args, 9, "");
+  round_call(g, q, rq_field(g, g->t_ptr, RQ_ACC, "acc"), v_elo, v_ehi, rq_field(g, g->t_ptr, RQ_OUT, "out"),
+             rq_field(g, g->t_i32, RQ_K, "k"), rq_field(g, g->t_i64, RQ_BASE, "base"),
+             q->gate ? rq_field(g, g->t_ptr, RQ_GATE, "gate") : NULL);
 }
 
 /* The largest of the first v_used workers' rq slots (i64). */
@@ -328,48 +346,206 @@ static Val workers_max(Cg *g, Val v_used) {
   return l_get(g, g->t_i64, var_max, "max");
 }
 
-/* v_fused: NULL, or the number of workers of the GEMM that produced acc,
- * whose maxima already sit in the rq slots (gemm's fused epilogue).
- * v_gate: NULL, or int8 values of out's shape: out is 0 wherever the gate
- * is <= 0 (8 bits; k comes from every accumulator, as before the gate). */
-Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key, Val v_fused,
-                  bool relu, Val v_gate) {
-  RqKind q = {wide, bits, relu, v_gate != NULL};
-  NIT_ASSERT(bits >= 2 && bits <= 8 && g->f_roundb[bits][wide] && (!relu || bits == 8) && (!v_gate || bits == 8));
+/* The arguments the rounding bodies read from the rq area: acc, out,
+ * count, key, mode, the gate, and the draws' global index base, row0 *
+ * (elements per sample) over every rank's slice. */
+static void rq_args(Cg *g, const RqKind *q, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key, Val v_gate) {
   Val v_rq = rq_ptr(g);
-  if (v_gate) {
-    if (!g->f_round8g[wide]) { /* on first use, between the caller's instructions */
-      Aside saved = l_aside(g);
-      const char *name = wide ? "nit_round8g_i64" : "nit_round8g_i32";
-      g->f_round8g[wide] = emit_round8(g, wide ? g->t_i64 : g->t_i32, 8, true, name);
-      l_back(g, saved);
-    }
-    LLVMBuildStore(g->b, v_gate, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_GATE), ""));
-  }
+  Ty ft;
+  round_fn(g, q, &ft); /* emitted here, outside any body */
+  if (v_gate) LLVMBuildStore(g->b, v_gate, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_GATE), ""));
   LLVMBuildStore(g->b, v_acc, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_ACC), ""));
   LLVMBuildStore(g->b, v_out, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_OUT), ""));
   LLVMBuildStore(g->b, v_count, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_COUNT), ""));
   LLVMBuildStore(g->b, v_key, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_KEY), ""));
   LLVMBuildStore(g->b, v_mode, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_MODE), ""));
-  Val v_chunks = LLVMBuildSDiv(g->b, l_add(g, v_count, l_i64(g, RQ_CHUNK - 1), ""), l_i64(g, RQ_CHUNK), "chunks");
-  Val v_used = v_fused ? v_fused : par_for(g, "rq.max", v_chunks, g->p->maxw, rq_max_body, &q);
-  /* the batch-level max over every rank's slice; the draws' global index
-   * base: row0 * (elements per sample) */
-  Val v_slot0 = l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_MAX), "max.slot");
-  LLVMBuildStore(g->b, workers_max(g, v_used), v_slot0);
-  l_allmax(g, v_slot0, l_i64(g, 1));
-  Val v_max = LLVMBuildLoad2(g->b, g->t_i64, v_slot0, "max.all");
   Val v_per = LLVMBuildSDiv(g->b, v_count, l_smax(g, g->f.v_n, l_i64(g, 1), ""), "per");
   LLVMBuildStore(g->b, l_global_idx(g, l_i64(g, 0), v_per), l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_BASE), ""));
+}
+
+/* k of a requantization to bits bits whose largest |acc| is v_max (i64):
+ * RQ's shift, 0 when the values fit. */
+static Val k_of_max(Cg *g, int bits, Val v_max) {
   Val v_b = l_call(g, g->ft_bits, g->f_bits, &v_max, 1, "b");
-  Val v_k = l_smax(g, l_sub(g, v_b, l_i32(g, bits - 1), ""), l_i32(g, 0), "k");
-  LLVMBuildStore(g->b, v_k, l_gep(g, g->t_i8, v_rq, l_i64(g, RQ_K), ""));
+  return l_smax(g, l_sub(g, v_b, l_i32(g, bits - 1), ""), l_i32(g, 0), "k");
+}
+
+/* k of a requantization whose workers' maxima sit in the first v_used rq
+ * slots: from the batch's largest |acc| over every rank's slice; also
+ * stored at RQ_K. */
+static Val batch_k(Cg *g, int bits, Val v_used) {
+  Val v_slot0 = l_gep(g, g->t_i8, rq_ptr(g), l_i64(g, RQ_MAX), "max.slot");
+  LLVMBuildStore(g->b, workers_max(g, v_used), v_slot0);
+  l_allmax(g, v_slot0, l_i64(g, 1));
+  Val v_k = k_of_max(g, bits, LLVMBuildLoad2(g->b, g->t_i64, v_slot0, "max.all"));
+  LLVMBuildStore(g->b, v_k, l_gep(g, g->t_i8, rq_ptr(g), l_i64(g, RQ_K), ""));
+  return v_k;
+}
+
+/* Rounding ahead (plan's ahead). A requantization's k comes from the
+ * largest |acc| of the whole batch, known only when the GEMM's region has
+ * ended, so its accumulators are kept for the whole batch and read back by
+ * a rounding region of its own. A conv's forward and input-error bodies
+ * work sample by sample; where the plan says so, each instead rounds a
+ * sample right after its GEMM, from the worker's slice of one sample's
+ * accumulators, with a guess of k:
+ *
+ *   G = max(floor, k of the largest |acc| of the samples done so far)
+ *
+ * The largest |acc| so far is shared by the workers (AR_MAX, an atomic
+ * max), floor is one below the k of the site's pass before (its guess
+ * slot holds k + 1; 0 before the first), and each sample records the G it
+ * took (+ 1, in the used bytes). G never exceeds the batch's k, and is it
+ * whenever k is the pass before's or one below, once the samples done
+ * reach the batch's largest bit length. When the region has ended, a
+ * sample whose G was not the batch's k is stale: the region runs again
+ * with floor = k (AR_RERUN), and its bodies redo only the stale samples.
+ * Rounding is elementwise, a function of the accumulator, k, the mode and
+ * the element's index, so the bytes are those of rounding the batch's
+ * kept accumulators; the guesses decide only how much is done twice.
+ * Measured in docs/performance.md, "Rounding ahead". */
+enum {
+  AR_MAX = 0,   /* i64 the largest |acc| of the samples done so far (this rank's) */
+  AR_FLOOR = 8, /* i32 floor of the guesses */
+  AR_RERUN = 12, /* i32 1 while the stale samples are redone */
+  AR_K = 16,    /* i32 the batch's k, once known */
+  AR_USED = 64  /* i8 (B) G + 1 of each sample, 0: not done */
+};
+
+static Val ar_ptr(Cg *g, int off, const char *name) {
+  return l_slab(g, g->f.v_work, g->p->ahead_run.off + off, name);
+}
+static Val guess_ptr(Cg *g, const Ahead *a) {
+  return l_slab(g, g->f.v_work, g->p->guess.off + (int64_t)a->slot * 4, "guess");
+}
+
+Ahead ahead_site(int node, int which, RqKind q, const Shape *s) {
+  return (Ahead){q, node * AHEAD_SLOTS + which, (int64_t)s->c * s->h * s->w, NULL};
+}
+
+void rq_ahead(Cg *g, const Ahead *a, Val v_count, Val v_out, Val v_mode, Val v_key, Val v_gate) {
+  NIT_ASSERT(a->q.gate == (v_gate != NULL));
+  rq_args(g, &a->q, LLVMConstNull(g->t_ptr), v_count, v_out, v_mode, v_key, v_gate);
+}
+
+Val ahead_max_begin(Cg *g) { return l_var(g, g->t_i64, "max.var", l_i64(g, 0)); }
+
+void ahead_max_end(Cg *g, Val var_max, Val v_wk) {
+  Val v_slot = l_add(g, l_i64(g, RQ_MAX), l_mul(g, LLVMBuildZExt(g->b, v_wk, g->t_i64, ""), l_i64(g, 8), ""), "");
+  LLVMBuildStore(g->b, l_get(g, g->t_i64, var_max, "max"), l_gep(g, g->t_i8, rq_ptr(g), v_slot, ""));
+}
+
+Blk rq_ahead_skip(Cg *g, Val v_b) {
+  Val v_rerun = LLVMBuildLoad2(g->b, g->t_i32, ar_ptr(g, AR_RERUN, "ar.rerun"), "rerun");
+  Val v_used = l_sext(g, l_load(g, g->t_i8, ar_ptr(g, AR_USED, "ar.used"), v_b, "used"), g->t_i32, "");
+  Val v_k1 = l_add(g, LLVMBuildLoad2(g->b, g->t_i32, ar_ptr(g, AR_K, "ar.k"), "k"), l_i32(g, 1), "");
+  Val v_done = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntNE, v_rerun, l_i32(g, 0), ""),
+                            l_icmp(g, LLVMIntEQ, v_used, v_k1, ""), "done");
+  return l_if(g, LLVMBuildNot(g->b, v_done, ""), "sample");
+}
+
+void rq_ahead_sample(Cg *g, const Ahead *a, Val v_acc, Val v_b, Val var_max, bool fused) {
+  Val v_m; /* the worker's largest |acc| so far */
+  if (fused) {
+    Ty t_v = LLVMVectorType(g->t_i32, 16), ft;
+    Ty ov[] = {t_v};
+    Val f = l_intrinsic(g, "llvm.vector.reduce.smax", ov, 1, &ft);
+    Val v_v = l_get(g, t_v, var_max, "max");
+    v_m = LLVMBuildSExt(g->b, l_call(g, ft, f, &v_v, 1, "max"), g->t_i64, "max.w");
+  } else {
+    Val args[] = {v_acc, l_i64(g, 0), l_i64(g, a->per)};
+    Val v_s = l_call(g, g->ft_maxabs, a->q.wide ? g->f_maxabs64 : g->f_maxabs32, args, 3, "max.b");
+    v_m = l_smax(g, l_get(g, g->t_i64, var_max, "max"), v_s, "max.w");
+    l_set(g, var_max, v_m);
+  }
+  /* the largest so far of every worker's: raised only when this one is larger */
+  Val v_shared = ar_ptr(g, AR_MAX, "ar.max");
+  Val v_old = LLVMBuildLoad2(g->b, g->t_i64, v_shared, "max.shared");
+  LLVMSetOrdering(v_old, LLVMAtomicOrderingMonotonic);
+  LLVMSetAlignment(v_old, 8);
+  Blk b_raise = l_if(g, l_icmp(g, LLVMIntSGT, v_m, v_old, ""), "raise");
+  LLVMBuildAtomicRMW(g->b, LLVMAtomicRMWBinOpMax, v_shared, v_m, LLVMAtomicOrderingMonotonic, 0);
+  l_endif(g, b_raise);
+  Val v_floor = LLVMBuildLoad2(g->b, g->t_i32, ar_ptr(g, AR_FLOOR, "ar.floor"), "floor");
+  Val v_k = l_smax(g, v_floor, k_of_max(g, a->q.bits, l_smax(g, v_m, v_old, "")), "k.guess");
+  l_store(g, g->t_i8, LLVMBuildTrunc(g->b, l_add(g, v_k, l_i32(g, 1), ""), g->t_i8, ""),
+          ar_ptr(g, AR_USED, "ar.used"), v_b);
+  Val v_at = l_mul(g, v_b, l_i64(g, a->per), "at");
+  Val v_gate = a->q.gate ? l_gep(g, g->t_i8, rq_field(g, g->t_ptr, RQ_GATE, "gate"), v_at, "gate.b") : NULL;
+  round_call(g, &a->q, v_acc, l_i64(g, 0), l_i64(g, a->per),
+             l_gep(g, g->t_i8, rq_field(g, g->t_ptr, RQ_OUT, "out"), v_at, "out.b"), v_k,
+             l_add(g, rq_field(g, g->t_i64, RQ_BASE, "base"), v_at, "base.b"), v_gate);
+}
+
+/* Whether any of the n samples' used bytes is not v_k1 (i1). */
+static Val any_stale(Cg *g, Val v_k1) {
+  Val var = l_var(g, g->t_i32, "stale.var", l_i32(g, 0));
+  Val v_used = ar_ptr(g, AR_USED, "ar.used");
+  Loop L = l_for(g, l_i64(g, 0), g->f.v_n, "s");
+  Val v_u = l_sext(g, l_load(g, g->t_i8, v_used, L.v_i, "used"), g->t_i32, "");
+  Val v_st = LLVMBuildZExt(g->b, l_icmp(g, LLVMIntNE, v_u, v_k1, ""), g->t_i32, "");
+  l_set(g, var, LLVMBuildOr(g->b, l_get(g, g->t_i32, var, ""), v_st, ""));
+  l_next(g, &L);
+  return l_icmp(g, LLVMIntNE, l_get(g, g->t_i32, var, "stale"), l_i32(g, 0), "stale");
+}
+
+Val rq_ahead_run(Cg *g, Ahead *a, const char *name, BodyFn body, const void *u) {
+  Val v_gp = guess_ptr(g, a);
+  LLVMBuildStore(g->b, l_sub(g, LLVMBuildLoad2(g->b, g->t_i32, v_gp, "guess"), l_i32(g, 2), "floor"),
+                 ar_ptr(g, AR_FLOOR, "ar.floor"));
+  LLVMBuildStore(g->b, l_i32(g, 0), ar_ptr(g, AR_RERUN, "ar.rerun"));
+  LLVMBuildStore(g->b, l_i64(g, 0), ar_ptr(g, AR_MAX, "ar.max"));
+  Blk b_pass = l_block(g, "ahead.pass"), b_again = l_block(g, "ahead.again"), b_done = l_block(g, "ahead.done");
+  LLVMBuildBr(g->b, b_pass);
+  LLVMPositionBuilderAtEnd(g->b, b_pass);
+  Val v_used = par_for(g, name, g->f.v_n, g->p->maxw, body, u);
+  Val v_rerun = l_icmp(g, LLVMIntNE, LLVMBuildLoad2(g->b, g->t_i32, ar_ptr(g, AR_RERUN, "ar.rerun"), "rerun"),
+                       l_i32(g, 0), "rerun");
+  Blk b_first = l_if(g, LLVMBuildNot(g->b, v_rerun, ""), "ahead.first");
+  Val v_kb = batch_k(g, a->q.bits, v_used);
+  LLVMBuildStore(g->b, v_kb, ar_ptr(g, AR_K, "ar.k"));
+  LLVMBuildStore(g->b, l_add(g, v_kb, l_i32(g, 1), ""), v_gp);
+  l_endif(g, b_first);
+  Val v_k = LLVMBuildLoad2(g->b, g->t_i32, ar_ptr(g, AR_K, "ar.k"), "k");
+  Val v_stale = any_stale(g, l_add(g, v_k, l_i32(g, 1), "k1"));
+  /* after the second pass none is stale (floor k: every G is k) */
+  Blk b_bug = l_if(g, LLVMBuildAnd(g->b, v_stale, v_rerun, ""), "ahead.bug");
+  l_trap(g);
+  l_endif(g, b_bug);
+  LLVMBuildCondBr(g->b, v_stale, b_again, b_done);
+  LLVMPositionBuilderAtEnd(g->b, b_again);
+  LLVMBuildStore(g->b, v_k, ar_ptr(g, AR_FLOOR, "ar.floor"));
+  LLVMBuildStore(g->b, l_i32(g, 1), ar_ptr(g, AR_RERUN, "ar.rerun"));
+  LLVMBuildBr(g->b, b_pass);
+  LLVMPositionBuilderAtEnd(g->b, b_done);
+  a->v_k = v_k;
+  return v_used;
+}
+
+/* v_fused: NULL, or the number of workers of the GEMM that produced acc,
+ * whose maxima already sit in the rq slots (gemm's fused epilogue).
+ * v_gate: NULL, or int8 values of out's shape: out is 0 wherever the gate
+ * is <= 0 (8 bits; k comes from every accumulator, as before the gate).
+ * ahead: NULL, or the GEMM's bodies rounded every output ahead
+ * (rq_ahead_run): only k is returned. */
+Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key, Val v_fused,
+                  bool relu, Val v_gate, const Ahead *ahead) {
+  RqKind q = {wide, bits, relu, v_gate != NULL};
+  if (ahead) {
+    NIT_ASSERT(ahead->v_k && ahead->q.wide == wide && ahead->q.bits == bits && ahead->q.relu == relu &&
+               ahead->q.gate == q.gate);
+    return ahead->v_k;
+  }
+  rq_args(g, &q, v_acc, v_count, v_out, v_mode, v_key, v_gate);
+  Val v_chunks = LLVMBuildSDiv(g->b, l_add(g, v_count, l_i64(g, RQ_CHUNK - 1), ""), l_i64(g, RQ_CHUNK), "chunks");
+  Val v_used = v_fused ? v_fused : par_for(g, "rq.max", v_chunks, g->p->maxw, rq_max_body, &q);
+  Val v_k = batch_k(g, bits, v_used);
   par_for(g, "rq.round", v_chunks, g->p->maxw, rq_round_body, &q);
   return v_k;
 }
 
 Val requant(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key) {
-  return requant_fused(g, bits, wide, v_acc, v_count, v_out, v_mode, v_key, NULL, false, NULL);
+  return requant_fused(g, bits, wide, v_acc, v_count, v_out, v_mode, v_key, NULL, false, NULL, NULL);
 }
 
 /* The round8 functions of every width the recipe's activations and errors
@@ -634,8 +810,9 @@ static Val clip_site(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_
 Val err_quant(Cg *g, bool wide, Val v_acc, Val v_count, const Shape *s, Val v_out, Val v_key, Val v_fused,
               const ErrSite *site) {
   NIT_ASSERT(!site->v_gate || g->m->recipe.kind == NIT_RECIPE_NITI); /* plan's relu_err */
+  NIT_ASSERT(!site->ahead || (g->m->recipe.kind != NIT_RECIPE_UNIFIED && g->m->recipe.kind != NIT_RECIPE_SHIFTQUANT));
   if (g->m->recipe.kind == NIT_RECIPE_UNIFIED) return clip_site(g, wide, v_acc, v_count, v_out, v_key, site);
   if (g->m->recipe.kind == NIT_RECIPE_SHIFTQUANT) return requant_sq(g, wide, v_acc, s, v_out, g->f.v_rerr, v_key);
   return requant_fused(g, g->m->recipe.bits_grad, wide, v_acc, v_count, v_out, g->f.v_rerr, v_key, v_fused, false,
-                       site->v_gate);
+                       site->v_gate, site->ahead);
 }

@@ -42,15 +42,19 @@ static void emit_helpers(Cg *g) {
   emit_clip_decls(g);
 }
 
-/* Dense and conv: the GEMM, then one requantization of its accumulators. */
+/* Dense and conv: the GEMM, then one requantization of its accumulators
+ * (a conv's bodies may round ahead, round.c). */
 static void weighted_forward(Cg *g, const LayerIO *io) {
   const Node *nd = io->nd;
   int i = io->i;
   Ty t_acc = nd->acc64_fwd ? g->t_i64 : g->t_i32;
-  Val v_acc = acc_ptr(g);
-  Val v_fused = nd->op == OP_DENSE ? dense_forward(g, i, t_acc) : conv_forward(g, i, t_acc);
-  Val v_k = requant_fused(g, g->m->recipe.bits_act, nd->acc64_fwd, v_acc, io->v_cnt, io->v_out, g->f.v_ract,
-                          v_key_for(g, NIT_TID_ACT(i), "key.act"), v_fused, g->p->relu_rq[i], NULL);
+  Val v_acc = acc_ptr(g), v_key = v_key_for(g, NIT_TID_ACT(i), "key.act");
+  RqKind q = {nd->acc64_fwd, g->m->recipe.bits_act, g->p->relu_rq[i], false};
+  Ahead a = ahead_site(i, io->train ? 0 : 2, q, &nd->out), *ahead = g->p->ahead[i] & AHEAD_FWD ? &a : NULL;
+  if (ahead) rq_ahead(g, ahead, io->v_cnt, io->v_out, g->f.v_ract, v_key, NULL);
+  Val v_fused = nd->op == OP_DENSE ? dense_forward(g, i, t_acc) : conv_forward(g, i, t_acc, ahead);
+  Val v_k = requant_fused(g, q.bits, q.wide, v_acc, io->v_cnt, io->v_out, g->f.v_ract, v_key, v_fused, q.relu, NULL,
+                          ahead);
   set_exp(g, i, 0, l_add(g, l_add(g, io->v_sin, wexp_of(g, nd), ""), v_k, "s.out"));
 }
 
@@ -173,7 +177,7 @@ static void gather(Cg *g, int i) {
   l_store(g, g->t_i64, l_add(g, v_old, l_select(g, v_use, v_x, l_i64(g, 0), ""), ""), v_acc, L.v_i);
   l_next(g, &L);
   l_next(g, &Lt);
-  ErrSite site = {NIT_TID_SUM(i), v_s, l_i32(g, 1), i, 1, NULL};
+  ErrSite site = {NIT_TID_SUM(i), v_s, l_i32(g, 1), i, 1, NULL, NULL};
   Val v_k =
       err_quant(g, true, v_acc, v_cnt, &nd->out, err_ptr(g, i), v_key_for(g, NIT_TID_SUM(i), "key.sum"), NULL, &site);
   set_exp(g, i, 1, l_add(g, v_s, v_k, "s.err"));
@@ -188,8 +192,13 @@ static void weighted_backward(Cg *g, const LayerIO *io) {
   if (io->need_in) {
     Ty t_acc = nd->acc64_bwd ? g->t_i64 : g->t_i32;
     Val v_acc = acc_ptr(g);
-    Val v_fused = nd->op == OP_DENSE ? dense_backward_input(g, i, t_acc) : conv_backward_input(g, i, t_acc);
-    deliver_acc(g, i, &io->d, v_acc, nd->acc64_bwd, l_add(g, io->v_se, wexp_of(g, nd), ""), v_fused);
+    Ahead a, *ahead = NULL;
+    if (g->p->ahead[i] & AHEAD_ERR) {
+      ahead = &a;
+      deliver_ahead(g, i, &io->d, nd->acc64_bwd, ahead);
+    }
+    Val v_fused = nd->op == OP_DENSE ? dense_backward_input(g, i, t_acc) : conv_backward_input(g, i, t_acc, ahead);
+    deliver_acc(g, i, &io->d, v_acc, nd->acc64_bwd, l_add(g, io->v_se, wexp_of(g, nd), ""), v_fused, ahead);
   }
   Ty t_g = nd->acc64_grad ? g->t_i64 : g->t_i32;
   Val v_g = grad_ptr(g);
@@ -251,6 +260,7 @@ static void emit_node_fn(Cg *g, int i, bool train, bool backward) {
   snprintf(buf, sizeof buf, "%s.%s", g->m->nodes[i].name, backward ? "bwd" : "fwd");
   Val f = l_begin_glue_fn(g, buf, g->ft_node);
   g->acc_at = g->p->acc_at[i];
+  g->acc_bytes = g->p->acc_bytes[i];
   g->grad_at = g->p->grad_at[i];
   g->f.v_ctx = l_param(g, 0, "ctx");
   g->f.v_x = l_param(g, 1, "x");
@@ -264,6 +274,7 @@ static void emit_node_fn(Cg *g, int i, bool train, bool backward) {
   }
   LLVMBuildRetVoid(g->b);
   g->acc_at = 0;
+  g->acc_bytes = g->p->acc.bytes;
   g->grad_at = 0;
   Val args[] = {saved.f.v_ctx, saved.f.v_x, saved.f.v_y ? saved.f.v_y : LLVMConstNull(g->t_ptr)};
   l_back(g, saved);
@@ -291,7 +302,7 @@ static void emit_step(Cg *g, bool train) {
       Val targs[] = {args[0], args[1], args[2], args[3], acc_ptr(g)};
       Val v_s = l_call(g, g->ft_tloss, g->f_tloss, targs, 5, "s.e32");
       Shape cls = {m->classes, 1, 1};
-      ErrSite site = {NIT_TID_LOSS, v_s, l_i32(g, 1), o, 1, NULL};
+      ErrSite site = {NIT_TID_LOSS, v_s, l_i32(g, 1), o, 1, NULL, NULL};
       Val v_cnt = l_mul(g, g->f.v_n, l_i64(g, m->classes), "count");
       Val v_k = err_quant(g, true, acc_ptr(g), v_cnt, &cls, args[4], args[6], NULL, &site);
       set_exp(g, o, 1, l_add(g, v_s, v_k, "s.loss"));
@@ -327,6 +338,7 @@ LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t
   Cg G = {0}, *g = &G;
   g->m = m;
   g->p = p;
+  g->acc_bytes = p->acc.bytes;
   begin_module(g, ctx, m->name, t);
   abi_types(g);
   Ty ef[ENV_NFIELDS] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};

@@ -193,7 +193,7 @@ void update_weights(Cg *g, int i, Val v_g, Val v_w, Ty t_g, Val v_fused) {
   l_call(g, g->ft_uplan, nd->acc64_grad ? g->f_uplan64 : g->f_uplan32, pargs, 7, "");
   Val v_k = l_load(g, g->t_i32, v_red, l_i64(g, 0), "k.update");
   Blk b_upd = l_if(g, l_icmp(g, LLVMIntSGE, v_k, l_i32(g, 0), ""), "update");
-  KArgs ka = {nd, i, t_g, false};
+  KArgs ka = {nd, i, t_g, false, NULL};
   int64_t w = nd->nweights / UPDATE_PER_WORKER;
   int maxw = w < 1 ? 1 : w < g->p->maxw ? (int)w : g->p->maxw;
   par_for(g, nd->name, l_i64(g, (nd->nweights + UPDATE_CHUNK - 1) / UPDATE_CHUNK), maxw, update_body, &ka);

@@ -27,6 +27,10 @@
 #             rows of C start on cache lines stores them non-temporally
 #             (gemm.c's .nt kernels; the IR must have them); trained with
 #             one thread and with three at uneven speeds to the same bytes
+#   wsum_ahead  wsum with NITC_AHEAD_BYTES=0: every conv rounds ahead
+#             (cg/round.c, "Rounding ahead"; the IR must have it), against
+#             the reference, and trained with one thread and with three at
+#             uneven speeds to wsum's checkpoint
 #   batches.sh BUILD_DIR
 set -euo pipefail
 build="$1"
@@ -149,3 +153,17 @@ NITC_STREAM_BYTES=0 "$build/compiler/nitc" "$work/quads_stream.nit" -o "$work/qu
 NITRT_POOL_PACE=5,1,2 "$work/quads_stream" train --data "$work/qdata" --epochs 1 --threads 3 --quiet --save "$work/s3.ckpt"
 cmp "$work/s1.ckpt" "$work/s3.ckpt"
 echo "quads_stream: one thread and three at uneven speeds write the same checkpoint"
+
+NITC_AHEAD_BYTES=0 "$build/compiler/nitc" "$work/wsum.nit" --emit llvm -o "$work/wsum_ahead.ll"
+if ! grep -q 'ahead\.pass' "$work/wsum_ahead.ll" || grep -q 'ahead\.pass' "$work/quads_stream.ll"; then
+  echo "wsum_ahead: rounding ahead missing from the IR, or present without NITC_AHEAD_BYTES" >&2
+  exit 1
+fi
+cp "$work/wsum.nit" "$work/wsum_ahead.nit"
+NITC_AHEAD_BYTES=0 against_ref -O2 wsum_ahead
+NITC_AHEAD_BYTES=0 "$build/compiler/nitc" "$work/wsum.nit" -o "$work/wsum_ahead"
+"$work/wsum_ahead" train --data "$work/data" --epochs 1 --threads 1 --quiet --save "$work/a1.ckpt"
+NITRT_POOL_PACE=5,1,2 "$work/wsum_ahead" train --data "$work/data" --epochs 1 --threads 3 --quiet --save "$work/a3.ckpt"
+cmp "$work/t1.ckpt" "$work/a1.ckpt"
+cmp "$work/t1.ckpt" "$work/a3.ckpt"
+echo "wsum_ahead: rounding ahead on one thread and on three at uneven speeds writes wsum's checkpoint"
