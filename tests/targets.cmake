@@ -38,6 +38,15 @@ if(QEMU_AARCH64 AND QEMU_RISCV64 AND "aarch64-linux-gnu" IN_LIST NITRT_TRIPLES
             ${PROJECT_BINARY_DIR}/tests/cross_stream "^(x86_64|x86_64-avx2|aarch64|aarch64-sdot|riscv64)$")
   set_tests_properties(targets_identical_lenet5_stream PROPERTIES FIXTURES_REQUIRED mnist TIMEOUT 900
     ENVIRONMENT "NITC_STREAM_BYTES=0")
+  # Rounding ahead (cg/round.c) on every target: NITC_AHEAD_BYTES=0 makes
+  # lenet5's c1 and c2 forward round ahead (the workers' shared maximum is
+  # an atomic max on each target), with stale samples redone
+  add_test(NAME targets_identical_lenet5_ahead
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/targets/cross.sh ${PROJECT_BINARY_DIR}
+            ${PROJECT_SOURCE_DIR}/examples/lenet5.nit ${PROJECT_BINARY_DIR}/data/mnist 2000
+            ${PROJECT_BINARY_DIR}/tests/cross_ahead "^(x86_64|x86_64-avx2|aarch64|aarch64-sdot|riscv64)$")
+  set_tests_properties(targets_identical_lenet5_ahead PROPERTIES FIXTURES_REQUIRED mnist TIMEOUT 900
+    ENVIRONMENT "NITC_AHEAD_BYTES=0")
 else()
   message(STATUS "cross-target tests disabled (need qemu-user and the cross runtimes; off under sanitizers)")
 endif()

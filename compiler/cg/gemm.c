@@ -734,17 +734,16 @@ void gemm(Cg *g, const Gemm *G) {
   int64_t from, kb = gemm_kblock(&from);
   int64_t kmax = LLVMIsAConstantInt(G->v_K) ? LLVMConstIntGetSExtValue(G->v_K) : G->kmax;
   bool small = kmax > 0 && kmax <= from;
-  if (G->v_taps || small) {
-    tiles_call(g, G, true, G->v_A, G->v_P, G->v_K, v_ps, G->var_max);
-    return;
+  Blk b_join = NULL; /* K known to be small: the whole of it only */
+  if (!G->v_taps && !small) { /* in blocks if the run-time K is large */
+    Blk b_one = l_block(g, "k.one"), b_blocks = l_block(g, "k.blocks");
+    b_join = l_block(g, "k.done");
+    LLVMBuildCondBr(g->b, l_icmp(g, LLVMIntSLE, G->v_K, l_i64(g, from), ""), b_one, b_blocks);
+    LLVMPositionBuilderAtEnd(g->b, b_blocks);
+    kblock_gemm(g, G, kb, v_ps);
+    LLVMBuildBr(g->b, b_join);
+    LLVMPositionBuilderAtEnd(g->b, b_one);
   }
-  Blk b_one = l_block(g, "k.one"), b_blocks = l_block(g, "k.blocks"), b_join = l_block(g, "k.done");
-  LLVMBuildCondBr(g->b, l_icmp(g, LLVMIntSLE, G->v_K, l_i64(g, from), ""), b_one, b_blocks);
-  LLVMPositionBuilderAtEnd(g->b, b_one);
   tiles_call(g, G, true, G->v_A, G->v_P, G->v_K, v_ps, G->var_max);
-  LLVMBuildBr(g->b, b_join);
-  LLVMPositionBuilderAtEnd(g->b, b_blocks);
-  kblock_gemm(g, G, kb, v_ps);
-  LLVMBuildBr(g->b, b_join);
-  LLVMPositionBuilderAtEnd(g->b, b_join);
+  if (b_join) l_endif(g, b_join);
 }
