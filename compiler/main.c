@@ -287,6 +287,16 @@ static void print_shapes(FILE *f, Model *m, const Plan *p) {
   /* the same figures as the executable's `info`: both come from plan_build */
   fprintf(f, "memory: params %" PRId64 " bytes, work %" PRId64 " bytes at batch %d\n", p->param_bytes, p->work_bytes,
           r->batch);
+  /* the convs that keep one sample's accumulators per worker (plan.c, plan_ahead) */
+  static const char *ahead_pass[] = {[AHEAD_FWD] = "forward", [AHEAD_ERR] = "input error",
+                                     [AHEAD_FWD | AHEAD_ERR] = "forward, input error"};
+  const char *sep = "        rounding ahead: ";
+  for (int i = 1; i < m->nnodes; i++)
+    if (p->ahead[i]) {
+      fprintf(f, "%s%s (%s)", sep, m->nodes[i].name, ahead_pass[p->ahead[i]]);
+      sep = ", ";
+    }
+  if (sep[0] == ',') fputc('\n', f);
   if (r->bits_grad < 8) /* sub-8-bit errors are stored in their canonical int8 form (docs/recipes.md) */
     fprintf(f,
             "        error buffers %" PRId64
