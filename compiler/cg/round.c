@@ -395,9 +395,11 @@ static Val batch_k(Cg *g, int bits, Val v_used) {
  * The largest |acc| so far is shared by the workers (AR_MAX, an atomic
  * max), floor is one below the k of the site's pass before (its guess
  * slot holds k + 1; 0 before the first), and each sample records the G it
- * took (+ 1, in the used bytes). G never exceeds the batch's k, and is it
- * whenever k is the pass before's or one below, once the samples done
- * reach the batch's largest bit length. When the region has ended, a
+ * took (+ 1, in the used bytes). The second term never exceeds the
+ * batch's k, so G is that k whenever k is the pass before's or one below,
+ * once the samples done reach the batch's largest bit length; it is too
+ * small before that, or too large all along if k fell by two or more. When
+ * the region has ended, a
  * sample whose G was not the batch's k is stale: the region runs again
  * with floor = k (AR_RERUN), and its bodies redo only the stale samples.
  * Rounding is elementwise, a function of the accumulator, k, the mode and
