@@ -319,8 +319,8 @@ static bool acc_uses(const Node *nd, bool masters, bool back) {
  * bound; the tests use 0, every conv that can). They keep one sample's
  * accumulators per worker instead of the batch's: a requantization's shift
  * is the batch's, known only after the GEMM's region, so the bodies round
- * with the shift of the pass before and the region runs again when it was
- * not the batch's. An input error rounds ahead where its quantizer is RQ
+ * each sample with a guess of it and the region redoes the samples whose
+ * guess was not the shift. An input error rounds ahead where its quantizer is RQ
  * (not under unified or shiftquant, whose error sites need the whole
  * batch's accumulators) and it is not scattered back (col2im). */
 static void plan_ahead(const Model *m, Plan *p, const int64_t *acc_fwd, const int64_t *acc_in) {
