@@ -413,6 +413,9 @@ int64_t plan_ptensor(const Model *m, int t, const Node **owner);
  * model (its memory would pass PLAN_MAX_BYTES). */
 Plan *plan_build(Model *m);
 const char *plan_human(int64_t bytes); /* "1.5 GiB": for messages */
+/* A developer's bound from nitc's environment (NITC_AHEAD_BYTES,
+ * NITC_STREAM_BYTES, NITC_GEMM_KBLOCK): its non-negative value, else dflt. */
+int64_t plan_env(const char *name, int64_t dflt);
 
 /* -------------------------------------------------------------------- cg/ */
 

@@ -324,10 +324,7 @@ static bool acc_uses(const Node *nd, bool masters, bool back) {
  * (not under unified or shiftquant, whose error sites need the whole
  * batch's accumulators) and it is not scattered back (col2im). */
 static void plan_ahead(const Model *m, Plan *p, const int64_t *acc_fwd, const int64_t *acc_in) {
-  const char *e = getenv("NITC_AHEAD_BYTES");
-  char *end = NULL;
-  long long set = e ? strtoll(e, &end, 10) : -1;
-  int64_t min = e && *e && !*end && set >= 0 ? (int64_t)set : PLAN_AHEAD_BYTES;
+  int64_t min = plan_env("NITC_AHEAD_BYTES", PLAN_AHEAD_BYTES);
   bool rq_err = m->recipe.kind != NIT_RECIPE_UNIFIED && m->recipe.kind != NIT_RECIPE_SHIFTQUANT;
   p->ahead = zalloc((size_t)m->nnodes);
   for (int i = 1; i < m->nnodes; i++) {
@@ -653,6 +650,15 @@ Plan *plan_build(Model *m) {
     return NULL;
   }
   return p;
+}
+
+/* The non-negative integer that variable name of nitc's environment holds
+ * (all of it digits, after an optional sign), else dflt. */
+int64_t plan_env(const char *name, int64_t dflt) {
+  const char *e = getenv(name);
+  char *end = NULL;
+  long long set = e ? strtoll(e, &end, 10) : -1;
+  return e && *e && !*end && set >= 0 ? (int64_t)set : dflt;
 }
 
 /* "1.5 GiB", "12.0 MiB", "512 bytes": for messages (arena memory). */

@@ -314,18 +314,19 @@ typedef struct RqKind {
   bool relu; /* results clamped at 0 (the relu after a weighted layer, plan's relu_rq) */
   bool gate; /* results kept only where the gate is > 0 (plan's relu_err) */
 } RqKind;
-/* A requantization whose GEMM bodies round each sample ahead, with the
- * shift of the pass before (round.c, "Rounding ahead"; plan's ahead):
+/* A requantization whose GEMM bodies round each sample ahead, with a guess
+ * of the batch's shift (round.c, "Rounding ahead"; plan's ahead):
  * rq_ahead before the GEMM, which runs its region by rq_ahead_run; in its
  * bodies ahead_max_begin/_end where the GEMM finds no maxima, and
  * rq_ahead_sample after each sample's GEMM; requant_fused after it. */
 struct Ahead {
   RqKind q;
-  int slot;    /* its plan guess slot: node * 2 + (0 forward, 1 input error) */
+  int slot;    /* its plan guess slot: node * AHEAD_SLOTS + which (ahead_site) */
   int64_t per; /* elements per sample */
   Val v_k;     /* the batch's k, once rq_ahead_run has run */
 };
-Ahead ahead_site(int node, int which, RqKind q, const Shape *s); /* which: 0 forward, 1 input error */
+/* which: 0 training forward, 1 input error, 2 evaluation forward */
+Ahead ahead_site(int node, int which, RqKind q, const Shape *s);
 void rq_ahead(Cg *g, const Ahead *a, Val v_count, Val v_out, Val v_mode, Val v_key, Val v_gate);
 /* par_for over the batch's samples until the bodies rounded with the
  * batch's k; returns the workers that ran (their maxima in the rq slots) */

@@ -636,12 +636,7 @@ static Val tiles_fn(Cg *g, const Gemm *G, bool corr, Ty *ft_out) {
  * (NITC_STREAM_BYTES=N in nitc's environment sets the bound; the tests use
  * 0, every GEMM that can) and every row of C starts on a cache line, which
  * the slab's alignment and the row's length decide. */
-int64_t gemm_stream_min(void) {
-  const char *e = getenv("NITC_STREAM_BYTES");
-  char *end = NULL;
-  long long set = e ? strtoll(e, &end, 10) : -1;
-  return e && *e && !*end && set >= 0 ? (int64_t)set : GEMM_STREAM_BYTES;
-}
+int64_t gemm_stream_min(void) { return plan_env("NITC_STREAM_BYTES", GEMM_STREAM_BYTES); }
 
 bool gemm_stream(Cg *g, int64_t sample_bytes, int64_t row_bytes) {
   return g->m->recipe.batch * sample_bytes >= g->stream_min && row_bytes % SLAB_ALIGN == 0;
@@ -694,10 +689,8 @@ static void kblock_gemm(Cg *g, const Gemm *G, int64_t kb, Val v_ps) {
  * NITC_GEMM_KBLOCK=N in nitc's environment (a multiple of 4) takes blocks
  * of N above N, so that the tests reach them with small layers. */
 int64_t gemm_kblock(int64_t *from) {
-  const char *e = getenv("NITC_GEMM_KBLOCK");
-  char *end = NULL;
-  long long set = e ? strtoll(e, &end, 10) : -1;
-  if (e && *e && !*end && set >= 4 && set % 4 == 0) return *from = set;
+  int64_t set = plan_env("NITC_GEMM_KBLOCK", -1);
+  if (set >= 4 && set % 4 == 0) return *from = set;
   *from = GEMM_KBLOCK_FROM;
   return GEMM_KBLOCK;
 }

@@ -278,14 +278,18 @@ static void rq_range(Cg *g, Val v_lo, Val v_hi, Val *v_elo, Val *v_ehi) {
   *v_ehi = l_smin(g, l_mul(g, v_hi, l_i64(g, RQ_CHUNK), ""), rq_field(g, g->t_i64, RQ_COUNT, "count"), "hi.e");
 }
 
+/* A worker's largest |acc| (i64) into its rq slot. */
+static void worker_max_store(Cg *g, Val v_max, Val v_wk) {
+  Val v_slot = l_add(g, l_i64(g, RQ_MAX), l_mul(g, LLVMBuildZExt(g->b, v_wk, g->t_i64, ""), l_i64(g, 8), ""), "");
+  LLVMBuildStore(g->b, v_max, l_gep(g, g->t_i8, rq_ptr(g), v_slot, ""));
+}
+
 static void rq_max_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   bool wide = ((const RqKind *)u)->wide;
   Val v_elo, v_ehi;
   rq_range(g, v_lo, v_hi, &v_elo, &v_ehi);
   Val args[] = {rq_field(g, g->t_ptr, RQ_ACC, "acc"), v_elo, v_ehi};
-  Val v_max = l_call(g, g->ft_maxabs, wide ? g->f_maxabs64 : g->f_maxabs32, args, 3, "max");
-  Val v_slot = l_add(g, l_i64(g, RQ_MAX), l_mul(g, LLVMBuildZExt(g->b, v_wk, g->t_i64, ""), l_i64(g, 8), ""), "");
-  LLVMBuildStore(g->b, v_max, l_gep(g, g->t_i8, rq_ptr(g), v_slot, ""));
+  worker_max_store(g, l_call(g, g->ft_maxabs, wide ? g->f_maxabs64 : g->f_maxabs32, args, 3, "max"), v_wk);
 }
 
 /* The rounding function of a kind (ft_round8, or ft_round8g with a gate),
@@ -345,6 +349,32 @@ static Val workers_max(Cg *g, Val v_used) {
   l_next(g, &Lw);
   return l_get(g, g->t_i64, var_max, "max");
 }
+
+/* A GEMM body's running max |C| (gemm's fused epilogue) for requant_fused:
+ * start it at the top of the body, store it into the worker's rq slot at
+ * the end. */
+Val fused_begin(Cg *g) {
+  Ty t_v = LLVMVectorType(g->t_i32, 16);
+  return l_var(g, t_v, "max.var", LLVMConstNull(t_v));
+}
+/* max |g| of a gradient whose GEMM left its workers' maxima in the rq slots,
+ * or -1 where the gradient is then summed over the ranks (the context has
+ * an allsum), which changes it. */
+Val grad_fused_max(Cg *g, Val v_used) {
+  Val v_mpi = LLVMBuildIsNotNull(g->b, ctx_field(g, CTX_allsum, g->t_ptr, "allsum"), "data.parallel");
+  return l_select(g, v_mpi, l_i64(g, -1), workers_max(g, v_used), "g.max");
+}
+
+/* The largest lane of fused_begin's running max (i64). */
+static Val fused_max(Cg *g, Val var_max, const char *name) {
+  Ty t_v = LLVMVectorType(g->t_i32, 16), ft;
+  Ty ov[] = {t_v};
+  Val f = l_intrinsic(g, "llvm.vector.reduce.smax", ov, 1, &ft);
+  Val v_v = l_get(g, t_v, var_max, "max");
+  return LLVMBuildSExt(g->b, l_call(g, ft, f, &v_v, 1, "max"), g->t_i64, name);
+}
+
+void fused_end(Cg *g, Val var_max, Val v_wk) { worker_max_store(g, fused_max(g, var_max, "max64"), v_wk); }
 
 /* The arguments the rounding bodies read from the rq area: acc, out,
  * count, key, mode, the gate, and the draws' global index base, row0 *
@@ -432,10 +462,7 @@ void rq_ahead(Cg *g, const Ahead *a, Val v_count, Val v_out, Val v_mode, Val v_k
 
 Val ahead_max_begin(Cg *g) { return l_var(g, g->t_i64, "max.var", l_i64(g, 0)); }
 
-void ahead_max_end(Cg *g, Val var_max, Val v_wk) {
-  Val v_slot = l_add(g, l_i64(g, RQ_MAX), l_mul(g, LLVMBuildZExt(g->b, v_wk, g->t_i64, ""), l_i64(g, 8), ""), "");
-  LLVMBuildStore(g->b, l_get(g, g->t_i64, var_max, "max"), l_gep(g, g->t_i8, rq_ptr(g), v_slot, ""));
-}
+void ahead_max_end(Cg *g, Val var_max, Val v_wk) { worker_max_store(g, l_get(g, g->t_i64, var_max, "max"), v_wk); }
 
 Blk rq_ahead_skip(Cg *g, Val v_b) {
   Val v_rerun = LLVMBuildLoad2(g->b, g->t_i32, ar_ptr(g, AR_RERUN, "ar.rerun"), "rerun");
@@ -449,11 +476,7 @@ Blk rq_ahead_skip(Cg *g, Val v_b) {
 void rq_ahead_sample(Cg *g, const Ahead *a, Val v_acc, Val v_b, Val var_max, bool fused) {
   Val v_m; /* the worker's largest |acc| so far */
   if (fused) {
-    Ty t_v = LLVMVectorType(g->t_i32, 16), ft;
-    Ty ov[] = {t_v};
-    Val f = l_intrinsic(g, "llvm.vector.reduce.smax", ov, 1, &ft);
-    Val v_v = l_get(g, t_v, var_max, "max");
-    v_m = LLVMBuildSExt(g->b, l_call(g, ft, f, &v_v, 1, "max"), g->t_i64, "max.w");
+    v_m = fused_max(g, var_max, "max.w");
   } else {
     Val args[] = {v_acc, l_i64(g, 0), l_i64(g, a->per)};
     Val v_s = l_call(g, g->ft_maxabs, a->q.wide ? g->f_maxabs64 : g->f_maxabs32, args, 3, "max.b");
@@ -562,31 +585,6 @@ void emit_round_fns(Cg *g) {
       snprintf(name, sizeof name, "nit_round%d_%s", b, wide ? "i64" : "i32");
       g->f_roundb[b][wide] = emit_round8(g, wide ? g->t_i64 : g->t_i32, b, false, name);
     }
-}
-
-/* A GEMM body's running max |C| (gemm's fused epilogue) for requant_fused:
- * start it at the top of the body, store it into the worker's rq slot at
- * the end. */
-Val fused_begin(Cg *g) {
-  Ty t_v = LLVMVectorType(g->t_i32, 16);
-  return l_var(g, t_v, "max.var", LLVMConstNull(t_v));
-}
-/* max |g| of a gradient whose GEMM left its workers' maxima in the rq slots,
- * or -1 where the gradient is then summed over the ranks (the context has
- * an allsum), which changes it. */
-Val grad_fused_max(Cg *g, Val v_used) {
-  Val v_mpi = LLVMBuildIsNotNull(g->b, ctx_field(g, CTX_allsum, g->t_ptr, "allsum"), "data.parallel");
-  return l_select(g, v_mpi, l_i64(g, -1), workers_max(g, v_used), "g.max");
-}
-
-void fused_end(Cg *g, Val var_max, Val v_wk) {
-  Ty t_v = LLVMVectorType(g->t_i32, 16), ft;
-  Ty ov[] = {t_v};
-  Val f = l_intrinsic(g, "llvm.vector.reduce.smax", ov, 1, &ft);
-  Val v_v = l_get(g, t_v, var_max, "max");
-  Val v_m = LLVMBuildSExt(g->b, l_call(g, ft, f, &v_v, 1, "max"), g->t_i64, "max64");
-  Val v_slot = l_add(g, l_i64(g, RQ_MAX), l_mul(g, LLVMBuildZExt(g->b, v_wk, g->t_i64, ""), l_i64(g, 8), ""), "");
-  LLVMBuildStore(g->b, v_m, l_gep(g, g->t_i8, rq_ptr(g), v_slot, ""));
 }
 
 /* Exponent alignment for exact sums (docs/numerics.md, "alignment"): terms
