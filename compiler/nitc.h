@@ -295,6 +295,12 @@ typedef struct Recipe {
   Dec lrs_alpha;              /* alpha in (0, 1000], default 20 */
   Dec lrs_beta;               /* beta in (0, 1], default 0.1 */
 } Recipe;
+/* Whether the recipe's error quantizer EQ is RQ (niti, ghaffari): a site's
+ * shift then comes from its largest |e| alone, which GEMM bodies can find
+ * as they go (cg/round.c); unified clips and shiftquant scales by groups. */
+static inline bool recipe_err_rq(const Recipe *r) {
+  return r->kind != NIT_RECIPE_UNIFIED && r->kind != NIT_RECIPE_SHIFTQUANT;
+}
 
 typedef struct Model {
   char *name;
@@ -355,6 +361,12 @@ typedef struct Plan {
   uint8_t *ahead;      /* (nnodes) AHEAD_FWD, AHEAD_ERR: conv i's forward, input-error
                           * requantization rounds each sample ahead in its GEMM's bodies
                           * and keeps per worker one sample's accumulators (cg/round.c) */
+  int *rq_pool;        /* (nnodes) 0, or the disjoint max pool whose forward runs in
+                          * weighted node i's rounding region, each worker pooling the
+                          * samples it has just rounded (cg/round.c, Follow) */
+  int *pool_in_err;    /* (nnodes) 0, or the weighted node, max pool i's only consumer,
+                          * in whose input-error rounding region pool i's backward runs,
+                          * each worker on the samples it has just rounded (cg/round.c) */
   Buf acc;             /* int64-capable accumulator scratch, largest acc_bytes */
   int64_t *acc_at;     /* (nnodes) where in acc node i's forward and backward
                           * put their accumulators: centred, see plan.c */

@@ -325,12 +325,63 @@ static bool acc_uses(const Node *nd, bool masters, bool back) {
  * batch's accumulators) and it is not scattered back (col2im). */
 static void plan_ahead(const Model *m, Plan *p, const int64_t *acc_fwd, const int64_t *acc_in) {
   int64_t min = plan_env("NITC_AHEAD_BYTES", PLAN_AHEAD_BYTES);
-  bool rq_err = m->recipe.kind != NIT_RECIPE_UNIFIED && m->recipe.kind != NIT_RECIPE_SHIFTQUANT;
+  bool rq_err = recipe_err_rq(&m->recipe);
   p->ahead = zalloc((size_t)m->nnodes);
   for (int i = 1; i < m->nnodes; i++) {
     if (m->nodes[i].op != OP_CONV) continue;
     if (acc_fwd[i] >= min) p->ahead[i] |= AHEAD_FWD;
     if (acc_in[i] > 0 && acc_in[i] >= min && rq_err && !p->col2im[i]) p->ahead[i] |= AHEAD_ERR;
+  }
+}
+
+/* Whether conv nd's input error is (W^T e) scattered back onto the input
+ * (col2im): where that multiplies at most 3/4 of what the convolution of
+ * the zero-bordered error does (a valid conv's error is mostly border),
+ * and its (Kc, P) product per sample stays small. */
+static bool col2im_pays(const Model *m, const Plan *p, const Node *nd) {
+  if (nd->op != OP_CONV || !p->needs_err[nd->in[0]]) return false;
+  const Shape *is = &m->nodes[nd->in[0]].out, *os = &nd->out;
+  int64_t Cg = nd->wshape[1], Og = nd->wshape[0] / nd->groups;
+  int64_t P = (int64_t)os->h * os->w, Q = (int64_t)is->h * is->w, Kc = Cg * nd->kh * nd->kw;
+  int64_t Kep = conv_kpad(nd->kh, nd->kw * Og), accw = nd->acc64_bwd ? 8 : 4;
+  return 4 * Kc * P * col2im_lda(Og) <= 3 * Cg * Q * Kep && Kc * P * accw <= COL2IM_MAX_BYTES;
+}
+
+/* Disjoint max pools that run in a weighted layer's rounding region, each
+ * worker pooling the samples it has just rounded, from its own cache: the
+ * step has a parallel region fewer for each (docs/performance.md, "Fewer
+ * parallel regions"). Same bytes: rounding is elementwise and a pool's
+ * sample reads only that sample.
+ * - rq_pool: forward, a pool whose input is a weighted layer's output,
+ *   directly or through the relu that layer's requantization applies
+ *   (relu_rq); not after a conv that rounds ahead (its rounding is in its
+ *   GEMM's bodies).
+ * - pool_in_err: backward, a pool whose output only a weighted layer reads,
+ *   in that layer's input-error rounding, where EQ is RQ and the error does
+ *   not round ahead. The pool's backward then writes its input error at
+ *   that layer's backward time (plan_build's lifetimes). */
+static void plan_pools(const Model *m, Plan *p) {
+  int n = m->nnodes;
+  p->rq_pool = zalloc(sizeof(int) * (size_t)n);
+  p->pool_in_err = zalloc(sizeof(int) * (size_t)n);
+  for (int j = 1; j < n; j++) {
+    const Node *nj = &m->nodes[j];
+    if (nj->op != OP_MAXPOOL || nj->nin != 1 || !pool_disjoint(nj)) continue;
+    int r = nj->in[0], src = p->act_alias[r];
+    const Node *ns = &m->nodes[src];
+    if ((ns->op == OP_DENSE || ns->op == OP_CONV) && !(p->ahead[src] & AHEAD_FWD) &&
+        (r == src || (m->nodes[r].op == OP_RELU && m->nodes[r].in[0] == src && p->relu_rq[src])))
+      p->rq_pool[src] = j;
+  }
+  for (int i = 1; i < n; i++) {
+    const Node *ni = &m->nodes[i];
+    int j = ni->nin > 0 ? ni->in[0] : 0;
+    const Node *nj = &m->nodes[j];
+    if ((ni->op != OP_DENSE && ni->op != OP_CONV) || nj->op != OP_MAXPOOL || nj->nin != 1 || !pool_disjoint(nj))
+      continue;
+    if (p->nconsumers[j] == 1 && !p->gathers[j] && j != m->output && p->needs_err[j] && p->needs_err[nj->in[0]] &&
+        recipe_err_rq(&m->recipe) && !(p->ahead[i] & AHEAD_ERR))
+      p->pool_in_err[j] = i;
   }
 }
 
@@ -479,6 +530,10 @@ Plan *plan_build(Model *m) {
     if (p->act_alias[i] == i && p->act[i].bytes > 0) p->act[i] = take(&top, p->act[i].bytes);
   int64_t act1 = top;
 
+  for (int i = 1; i < n; i++) p->col2im[i] = col2im_pays(m, p, &m->nodes[i]);
+  plan_ahead(m, p, acc_fwd, acc_in);
+  plan_pools(m, p);
+
   /* Error buffers by lifetime. The backward pass visits nodes in
    * decreasing index, time t(i) = n - i; err[a] (a alias root) is live from
    * its first write (the loss at time 0, a gather at t(j), or the single
@@ -495,9 +550,11 @@ Plan *plan_build(Model *m) {
   int64_t *written = zalloc(sizeof(int64_t) * n); /* when err[j] is first written */
   for (int j = 1; j < n; j++) written[j] = n;     /* never, unless below */
   /* its (single) consumer's backward, or the backward of the layer that does
-   * that consumer's (a folded relu: relu_pool, relu_err) */
+   * that consumer's (a folded relu: relu_pool, relu_err), or of the layer in
+   * whose rounding region that runs (pool_in_err) */
   for (int c = 1; c < n; c++) {
     int at = p->relu_pool[c] ? p->relu_pool[c] : p->relu_err[c] ? p->relu_err[c] : c;
+    if (p->pool_in_err[at]) at = p->pool_in_err[at];
     for (int s = 0; s < m->nodes[c].nin; s++)
       if (n - at < written[m->nodes[c].in[s]]) written[m->nodes[c].in[s]] = n - at;
   }
@@ -538,12 +595,7 @@ Plan *plan_build(Model *m) {
       /* the input-error GEMM and its scratch exist only where an error flows
        * into the conv's input (never for a first layer) */
       bool input_err = p->needs_err[nd->in[0]];
-      /* The input error as (W^T e) scattered back onto the input (col2im)
-       * where that multiplies at most 3/4 of what the convolution of the
-       * zero-bordered error does (a valid conv's error is mostly border),
-       * and its (Kc, P) product per sample stays small. */
       int64_t accw = nd->acc64_bwd ? 8 : 4;
-      p->col2im[i] = input_err && 4 * Kc * P * col2im_lda(Og) <= 3 * Cg * Q * Kep && Kc * P * accw <= COL2IM_MAX_BYTES;
       int64_t wpack = O * Kcp;
       if (input_err && nd->groups * Cg * Kep > wpack) wpack = nd->groups * Cg * Kep;
       if (p->col2im[i] && nd->groups * Kc * col2im_lda(Og) > wpack) wpack = nd->groups * Kc * col2im_lda(Og);
@@ -578,7 +630,6 @@ Plan *plan_build(Model *m) {
   p->rsum = take(&top, max_rows * 4);
   p->col = take(&top, p->maxw * p->col_bytes);
   p->gpart = take(&top, p->maxw * p->gpart_bytes);
-  plan_ahead(m, p, acc_fwd, acc_in);
   for (int i = 0; i < n; i++) {
     int64_t f = p->ahead[i] & AHEAD_FWD ? p->maxw * ahead_slice(acc_fwd[i] / B) : acc_fwd[i];
     int64_t e = p->ahead[i] & AHEAD_ERR ? p->maxw * ahead_slice(acc_in[i] / B) : acc_in[i];

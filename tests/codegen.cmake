@@ -13,6 +13,7 @@
 #   codegen_diff_<k>  the same with the portable GEMM kernels forced
 #                     (NITC_GEMM=generic, lanes, plain), fewer networks, and
 #                     no error-buffer sharing, so every error is compared
+#   codegen_diff_pools_<r>  COUNT/6 networks of conv, relu, max pool blocks
 #   codegen_diff_ahead_<v>  COUNT/6 networks whose every conv rounds ahead
 #                     (NITC_AHEAD_BYTES=0): niti, ghaffari, niti on the plain
 #                     kernel
@@ -132,6 +133,17 @@ foreach(variant niti ghaffari plain)
   add_test(NAME codegen_diff_ahead_${variant}
     COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} 41 ${CG_AHEAD_COUNT})
   set_tests_properties(codegen_diff_ahead_${variant} PROPERTIES TIMEOUT 900 ENVIRONMENT "${CG_AHEAD_ENV}")
+endforeach()
+
+# Max pools in rounding regions (plan.c, plan_pools): COUNT/6 networks of
+# LeNet-like blocks (gennet's NITC_DIFF_POOLS), under niti (the relu in the
+# requantization) and ghaffari (its own relu pass), where the random
+# networks above rarely have a pool between two convs.
+foreach(variant niti ghaffari)
+  add_test(NAME codegen_diff_pools_${variant}
+    COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} 51 ${CG_AHEAD_COUNT})
+  set_tests_properties(codegen_diff_pools_${variant} PROPERTIES TIMEOUT 900 ENVIRONMENT
+    "NITC_DIFF_POOLS=1;NITC_DIFF_RECIPE=${variant};NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
 endforeach()
 
 # Data parallelism without MPI: N ranks as threads, one process's bytes

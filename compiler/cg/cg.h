@@ -317,7 +317,7 @@ typedef struct RqKind {
 /* A requantization whose GEMM bodies round each sample ahead, with a guess
  * of the batch's shift (round.c, "Rounding ahead"; plan's ahead):
  * rq_ahead before the GEMM, which runs its region by rq_ahead_run; in its
- * bodies ahead_max_begin/_end where the GEMM finds no maxima, and
+ * bodies body_max_begin/_end where the GEMM finds no maxima, and
  * rq_ahead_sample after each sample's GEMM; requant_fused after it. */
 struct Ahead {
   RqKind q;
@@ -331,19 +331,32 @@ void rq_ahead(Cg *g, const Ahead *a, Val v_count, Val v_out, Val v_mode, Val v_k
 /* par_for over the batch's samples until the bodies rounded with the
  * batch's k; returns the workers that ran (their maxima in the rq slots) */
 Val rq_ahead_run(Cg *g, Ahead *a, const char *name, BodyFn body, const void *u);
-Val ahead_max_begin(Cg *g);                         /* i64 stack slot, 0 */
-void ahead_max_end(Cg *g, Val var_max, Val v_wk);   /* into the worker's rq slot */
+/* A body's own running max |acc| where no GEMM epilogue finds it (the
+ * bodies of rounding ahead, col2im's scatter): begin at the top of the
+ * body, fold in each sample's count accumulators, end into the worker's
+ * rq slot (what requant_fused's v_fused reads). */
+Val body_max_begin(Cg *g); /* i64 stack slot, 0 */
+void body_max_fold(Cg *g, bool wide, Val v_acc, int64_t count, Val var_max);
+void body_max_end(Cg *g, Val var_max, Val v_wk);
 /* Around a body's work on sample v_b: skip it when it is redone only for
  * stale samples and v_b is not (l_endif the result after the sample). */
 Blk rq_ahead_skip(Cg *g, Val v_b);
 /* After sample v_b's GEMMs into v_acc: round it. var_max: the worker's
  * largest |acc| so far, the GEMM's (fused: fused_begin's vector) or the
- * body's own (ahead_max_begin's, this sample's folded in here). */
+ * body's own (body_max_begin's, this sample's folded in here). */
 void rq_ahead_sample(Cg *g, const Ahead *a, Val v_acc, Val v_b, Val var_max, bool fused);
+/* A per-sample body that runs in a requantization's rounding region, on
+ * the samples its worker has just rounded (plan's rq_pool): fn(g, u, lo,
+ * hi, worker) over samples [lo, hi). */
+typedef struct Follow {
+  BodyFn fn;
+  const void *u;
+  int64_t per; /* elements of one sample of the rounded tensor */
+} Follow;
 /* RQ_bits of count accumulators into int8 out; returns k (i32). */
 Val requant(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key);
 Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key, Val v_fused,
-                  bool relu, Val v_gate, const Ahead *ahead);
+                  bool relu, Val v_gate, const Ahead *ahead, const Follow *next);
 /* Where an error site is and where its result's multiplier goes (unified):
  * the site's tid, the wide error's exponent, the multiplier it carries, the
  * slot (node, which) of the result. Ignored by the other recipes. */
@@ -353,6 +366,7 @@ typedef struct ErrSite {
   int node, which;
   Val v_gate;         /* NULL, or the folded relu's output: the error passes where it is > 0 (niti) */
   const Ahead *ahead; /* NULL, or the GEMM's bodies rounded ahead (plan's ahead) */
+  const Follow *next; /* NULL, or a body for the rounded samples (plan's pool_in_err; RQ only) */
 } ErrSite;
 /* The recipe's error quantizer EQ at a site: s is the error's per-sample
  * shape (SQ's groups); returns the exponent offset (i32). */
@@ -514,6 +528,11 @@ void relu_forward(Cg *g, const LayerIO *io);
 void flatten_forward(Cg *g, const LayerIO *io);
 void dropout_forward(Cg *g, const LayerIO *io);
 void maxpool_forward(Cg *g, const LayerIO *io);
+/* Max pool node j's forward or backward over samples [lo, hi), in the
+ * rounding region of the layer before it or of its consumer's input error
+ * (plan's rq_pool, pool_in_err); k: a KArgs of node j that lives until the
+ * region is emitted. */
+Follow maxpool_follow(Cg *g, int j, KArgs *k, bool backward);
 void avgpool_forward(Cg *g, const LayerIO *io);
 void add_forward(Cg *g, const LayerIO *io);
 void relu_backward(Cg *g, const LayerIO *io);

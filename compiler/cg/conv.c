@@ -78,7 +78,7 @@ static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk
   SegDst S = {v_col, ck.segp, ck.kp};
   Val v_pan = l_gep(g, g->t_i8, v_col, l_i64(g, panel_bytes(d.P, ck.kp)), "pan");
   Val var_max = k->fuse ? fused_begin(g) : NULL;
-  Val var_max64 = k->ahead && !k->fuse ? ahead_max_begin(g) : NULL; /* no fused maxima: the bodies' own */
+  Val var_max64 = k->ahead && !k->fuse ? body_max_begin(g) : NULL; /* no fused maxima: the bodies' own */
   int64_t PW = d.IW + 2 * nd->pw;
   Val v_x = act_ptr(g, nd->in[0]);
   Val v_taps = ck.implicit ? implicit_begin(g, nd, d.Cg, d.IH, d.IW, nd->ph, nd->pw, false, v_col) : NULL;
@@ -112,7 +112,7 @@ static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk
   }
   l_next(g, &Lb);
   if (var_max) fused_end(g, var_max, v_wk);
-  if (var_max64) ahead_max_end(g, var_max64, v_wk);
+  if (var_max64) body_max_end(g, var_max64, v_wk);
 }
 
 /* ahead: NULL, or the bodies round each sample ahead (rq_ahead_run sets
@@ -160,7 +160,7 @@ static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
   SegDst S = {v_col, ck.segp, ck.kp};
   Val v_pan = l_gep(g, g->t_i8, v_col, l_i64(g, panel_bytes(Q, ck.kp)), "pan");
   Val var_max = k->fuse ? fused_begin(g) : NULL;
-  Val var_max64 = k->ahead && !k->fuse ? ahead_max_begin(g) : NULL;
+  Val var_max64 = k->ahead && !k->fuse ? body_max_begin(g) : NULL;
   /* implicit: the error quad-major with ecol's border KH-1-ph, KW-1-pw */
   int64_t ty = d.KH - 1 - nd->ph, tx = d.KW - 1 - nd->pw, EW = d.OW + 2 * tx;
   Val v_e = err_ptr(g, k->i);
@@ -194,7 +194,7 @@ static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
   }
   l_next(g, &Lb);
   if (var_max) fused_end(g, var_max, v_wk);
-  if (var_max64) ahead_max_end(g, var_max64, v_wk);
+  if (var_max64) body_max_end(g, var_max64, v_wk);
 }
 
 /* Row-wise col2im (stride 1 across, rows of at most 64 and kernels of at
@@ -260,6 +260,15 @@ static void col2im_rows_scatter(Cg *g, const Node *nd, const ConvDims *d, Ty t_a
  * ox sw - pw + kx), where inside the input. Integer sums in any order, so
  * the same e32 as the convolution of the padded error. Worker scratch: C,
  * then e's panels. */
+/* After sample b's scatter: its sums' max |e32| into the worker's, and
+ * after the last sample the worker's into its rq slot. */
+static void col2im_sample_end(Cg *g, const KArgs *k, Val v_accb, Loop *Lb, Val var_max, Val v_wk) {
+  ConvDims d = conv_dims(g, k->nd);
+  if (var_max) body_max_fold(g, k->t_acc == g->t_i64, v_accb, d.IC * d.IH * d.IW, var_max);
+  l_next(g, Lb);
+  if (var_max) body_max_end(g, var_max, v_wk);
+}
+
 static void conv_col2im_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   const KArgs *k = u;
   const Node *nd = k->nd;
@@ -267,6 +276,7 @@ static void conv_col2im_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
   int64_t Q = d.IH * d.IW, KK = d.KH * d.KW, lda = col2im_lda(d.Og), aw = l_bytes(k->t_acc);
   Val v_c = col_ptr(g, v_wk), v_acc = acc_ptr(g);
   Val v_pan = l_gep(g, g->t_i8, v_c, l_i64(g, col2im_product_bytes(d.Kc, d.P, aw)), "e.pan");
+  Val var_max = k->fuse ? body_max_begin(g) : NULL; /* of the scattered sums, for requant_fused */
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Val v_accb = l_gep(g, k->t_acc, v_acc, l_mul(g, Lb.v_i, l_i64(g, d.IC * Q), ""), "e32.b");
   if (!col2im_rows(nd, &d)) l_zero(g, k->t_acc, v_accb, l_i64(g, d.IC * Q));
@@ -286,7 +296,7 @@ static void conv_col2im_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
     col2im_rows_scatter(g, nd, &d, k->t_acc, v_c,
                         l_gep(g, k->t_acc, v_accb, l_mul(g, Lg.v_i, l_i64(g, d.Cg * Q), ""), "e32.g"));
     l_next(g, &Lg);
-    l_next(g, &Lb);
+    col2im_sample_end(g, k, v_accb, &Lb, var_max, v_wk);
     return;
   }
   /* scatter: row k = (c, ky, kx) of C onto input plane g*Cg + c */
@@ -339,12 +349,12 @@ static void conv_col2im_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
   l_next(g, &Ly);
   l_next(g, &Lk);
   l_next(g, &Lg);
-  l_next(g, &Lb);
+  col2im_sample_end(g, k, v_accb, &Lb, var_max, v_wk);
 }
 
 /* wT[g, k, o] = w[g*Og + o, k] (k = (c, ky, kx)), rows of rup(Og, 4) bytes
  * with zeros past Og, and their row sums; then the col2im bodies. */
-static void col2im_input(Cg *g, int i, Ty t_acc) {
+static Val col2im_input(Cg *g, int i, Ty t_acc) {
   const Node *nd = &g->m->nodes[i];
   ConvDims d = conv_dims(g, nd);
   int64_t lda = col2im_lda(d.Og);
@@ -360,16 +370,19 @@ static void col2im_input(Cg *g, int i, Ty t_acc) {
   l_next(g, &Lk);
   l_next(g, &Lo);
   if (gemm_kind(g, d.Og) == GK_VNNI) row_sums(g, v_wt, lda, l_i64(g, d.G * d.Kc), l_i64(g, d.Og), wsum_ptr(g));
-  KArgs k = {nd, i, t_acc, false, NULL};
-  par_for(g, nd->name, g->f.v_n, g->p->maxw, conv_col2im_body, &k);
+  /* the scattered sums' maxima where the error's quantizer is RQ (niti,
+   * ghaffari): its requantization then has no region of its own for them */
+  bool fuse = recipe_err_rq(&g->m->recipe);
+  KArgs k = {nd, i, t_acc, fuse, NULL};
+  Val v_used = par_for(g, nd->name, g->f.v_n, g->p->maxw, conv_col2im_body, &k);
+  return fuse ? v_used : NULL;
 }
 
 Val conv_backward_input(Cg *g, int i, Ty t_acc, Ahead *ahead) {
   const Node *nd = &g->m->nodes[i];
   if (g->p->col2im[i]) {
     NIT_ASSERT(!ahead);
-    col2im_input(g, i, t_acc);
-    return NULL; /* the GEMM's maxima are of C, not of the scattered sums */
+    return col2im_input(g, i, t_acc); /* the maxima of the scattered sums, not of the GEMM's C */
   }
   ConvDims d = conv_dims(g, nd);
   ConvK ck = conv_k(g, nd, &d, PASS_INPUT);

@@ -142,7 +142,13 @@ void deliver_acc(Cg *g, int i, const ErrDst *d, Val v_e32, bool wide, Val v_s, V
   /* the multiplier the consumed error carries (unified); a norm layer has
    * folded it into its coefficients already */
   Val v_mu = op_is_norm(g->m->nodes[i].op) ? l_i32(g, 1) : get_mu(g, i, 1, "mu.e");
-  ErrSite site = {NIT_TID_ERR(i), v_s, v_mu, d->node, d->which, NULL, ahead};
+  ErrSite site = {NIT_TID_ERR(i), v_s, v_mu, d->node, d->which, NULL, ahead, NULL};
+  KArgs kp;
+  Follow pool; /* the max pool before node i, in its input error's rounding region */
+  if (g->m->nodes[i].nin > 0 && g->p->pool_in_err[in] == i) {
+    pool = maxpool_follow(g, in, &kp, true);
+    site.next = &pool;
+  }
   Val v_out = err_out(g, i, d, &site.v_gate);
   Val v_k = err_quant(g, wide, v_e32, v_cnt, &src->out, v_out, v_key_for(g, NIT_TID_ERR(i), "key.err"), v_fused,
                       &site);

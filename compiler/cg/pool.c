@@ -286,11 +286,21 @@ void dropout_forward(Cg *g, const LayerIO *io) {
   set_exp(g, io->i, 0, io->v_sin);
 }
 
+Follow maxpool_follow(Cg *g, int j, KArgs *k, bool backward) {
+  const Node *nd = &g->m->nodes[j];
+  *k = (KArgs){nd, j, NULL, false, NULL};
+  if (backward) return (Follow){maxpool_bwd_body, k, numel(&nd->out)};          /* after its output error */
+  return (Follow){maxpool_fwd_body, k, numel(&g->m->nodes[nd->in[0]].out)}; /* after its input */
+}
+
+/* A disjoint pool whose input's rounding region ran it (plan's rq_pool)
+ * has only its exponent left to set. */
 void maxpool_forward(Cg *g, const LayerIO *io) {
   const Node *nd = io->nd;
   if (pool_disjoint(nd)) {
     KArgs ka = {nd, io->i, NULL, false, NULL};
-    par_for(g, nd->name, g->f.v_n, g->p->maxw, maxpool_fwd_body, &ka);
+    if (g->p->rq_pool[g->p->act_alias[nd->in[0]]] != io->i)
+      par_for(g, nd->name, g->f.v_n, g->p->maxw, maxpool_fwd_body, &ka);
     set_exp(g, io->i, 0, io->v_sin);
     return;
   }
@@ -391,12 +401,14 @@ static void pool_deliver(Cg *g, const LayerIO *io, Val v_acc, Val v_s) {
   set_mu(g, io->d.node, io->d.which, get_mu(g, io->i, 1, "mu.e"));
 }
 
-/* Each output error goes to the first maximum of its window. */
+/* Each output error goes to the first maximum of its window. A disjoint
+ * pool whose consumer's input-error rounding region ran it (plan's
+ * pool_in_err) has only the exponent and multiplier left to pass. */
 void maxpool_backward(Cg *g, const LayerIO *io) {
   const Node *nd = io->nd;
   if (pool_disjoint(nd)) {
     KArgs ka = {nd, io->i, NULL, false, NULL};
-    par_for(g, nd->name, g->f.v_n, g->p->maxw, maxpool_bwd_body, &ka);
+    if (!g->p->pool_in_err[io->i]) par_for(g, nd->name, g->f.v_n, g->p->maxw, maxpool_bwd_body, &ka);
     set_exp(g, io->d.node, io->d.which, io->v_se);
     set_mu(g, io->d.node, io->d.which, get_mu(g, io->i, 1, "mu.e"));
     return;

@@ -460,9 +460,15 @@ void rq_ahead(Cg *g, const Ahead *a, Val v_count, Val v_out, Val v_mode, Val v_k
   rq_args(g, &a->q, LLVMConstNull(g->t_ptr), v_count, v_out, v_mode, v_key, v_gate);
 }
 
-Val ahead_max_begin(Cg *g) { return l_var(g, g->t_i64, "max.var", l_i64(g, 0)); }
+Val body_max_begin(Cg *g) { return l_var(g, g->t_i64, "max.var", l_i64(g, 0)); }
 
-void ahead_max_end(Cg *g, Val var_max, Val v_wk) { worker_max_store(g, l_get(g, g->t_i64, var_max, "max"), v_wk); }
+void body_max_fold(Cg *g, bool wide, Val v_acc, int64_t count, Val var_max) {
+  Val args[] = {v_acc, l_i64(g, 0), l_i64(g, count)};
+  Val v_s = l_call(g, g->ft_maxabs, wide ? g->f_maxabs64 : g->f_maxabs32, args, 3, "max.b");
+  l_set(g, var_max, l_smax(g, l_get(g, g->t_i64, var_max, "max"), v_s, "max.w"));
+}
+
+void body_max_end(Cg *g, Val var_max, Val v_wk) { worker_max_store(g, l_get(g, g->t_i64, var_max, "max"), v_wk); }
 
 Blk rq_ahead_skip(Cg *g, Val v_b) {
   Val v_rerun = LLVMBuildLoad2(g->b, g->t_i32, ar_ptr(g, AR_RERUN, "ar.rerun"), "rerun");
@@ -478,10 +484,8 @@ void rq_ahead_sample(Cg *g, const Ahead *a, Val v_acc, Val v_b, Val var_max, boo
   if (fused) {
     v_m = fused_max(g, var_max, "max.w");
   } else {
-    Val args[] = {v_acc, l_i64(g, 0), l_i64(g, a->per)};
-    Val v_s = l_call(g, g->ft_maxabs, a->q.wide ? g->f_maxabs64 : g->f_maxabs32, args, 3, "max.b");
-    v_m = l_smax(g, l_get(g, g->t_i64, var_max, "max"), v_s, "max.w");
-    l_set(g, var_max, v_m);
+    body_max_fold(g, a->q.wide, v_acc, a->per, var_max);
+    v_m = l_get(g, g->t_i64, var_max, "max.w");
   }
   /* the largest so far of every worker's: raised only when this one is larger */
   Val v_shared = ar_ptr(g, AR_MAX, "ar.max");
@@ -547,15 +551,35 @@ Val rq_ahead_run(Cg *g, Ahead *a, const char *name, BodyFn body, const void *u) 
   return v_used;
 }
 
+/* A rounding region by samples whose bodies then run a Follow on the same
+ * samples: rounding is elementwise, so any split gives the same bytes, and
+ * the follower reads only what its own body rounded. */
+typedef struct RqThen {
+  RqKind q;
+  const Follow *next;
+} RqThen;
+
+static void rq_round_then_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const RqThen *t = u;
+  Val v_per = l_i64(g, t->next->per);
+  round_call(g, &t->q, rq_field(g, g->t_ptr, RQ_ACC, "acc"), l_mul(g, v_lo, v_per, "lo.e"),
+             l_mul(g, v_hi, v_per, "hi.e"), rq_field(g, g->t_ptr, RQ_OUT, "out"), rq_field(g, g->t_i32, RQ_K, "k"),
+             rq_field(g, g->t_i64, RQ_BASE, "base"), t->q.gate ? rq_field(g, g->t_ptr, RQ_GATE, "gate") : NULL);
+  t->next->fn(g, t->next->u, v_lo, v_hi, v_wk);
+}
+
 /* v_fused: NULL, or the number of workers of the GEMM that produced acc,
  * whose maxima already sit in the rq slots (gemm's fused epilogue).
  * v_gate: NULL, or int8 values of out's shape: out is 0 wherever the gate
  * is <= 0 (8 bits; k comes from every accumulator, as before the gate).
  * ahead: NULL, or the GEMM's bodies rounded every output ahead
- * (rq_ahead_run): only k is returned. */
+ * (rq_ahead_run): only k is returned.
+ * next: NULL, or a body to run on each worker's samples after it rounded
+ * them, in the same region (then split by samples: count is n * next->per). */
 Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key, Val v_fused,
-                  bool relu, Val v_gate, const Ahead *ahead) {
+                  bool relu, Val v_gate, const Ahead *ahead, const Follow *next) {
   RqKind q = {wide, bits, relu, v_gate != NULL};
+  NIT_ASSERT(!(ahead && next));
   if (ahead) {
     NIT_ASSERT(ahead->v_k && ahead->q.wide == wide && ahead->q.bits == bits && ahead->q.relu == relu &&
                ahead->q.gate == q.gate);
@@ -565,12 +589,17 @@ Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out,
   Val v_chunks = LLVMBuildSDiv(g->b, l_add(g, v_count, l_i64(g, RQ_CHUNK - 1), ""), l_i64(g, RQ_CHUNK), "chunks");
   Val v_used = v_fused ? v_fused : par_for(g, "rq.max", v_chunks, g->p->maxw, rq_max_body, &q);
   Val v_k = batch_k(g, bits, v_used);
-  par_for(g, "rq.round", v_chunks, g->p->maxw, rq_round_body, &q);
+  if (next) {
+    RqThen t = {q, next};
+    par_for(g, "rq.round", g->f.v_n, g->p->maxw, rq_round_then_body, &t);
+  } else {
+    par_for(g, "rq.round", v_chunks, g->p->maxw, rq_round_body, &q);
+  }
   return v_k;
 }
 
 Val requant(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v_mode, Val v_key) {
-  return requant_fused(g, bits, wide, v_acc, v_count, v_out, v_mode, v_key, NULL, false, NULL, NULL);
+  return requant_fused(g, bits, wide, v_acc, v_count, v_out, v_mode, v_key, NULL, false, NULL, NULL, NULL);
 }
 
 /* The round8 functions of every width the recipe's activations and errors
@@ -810,9 +839,9 @@ static Val clip_site(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_
 Val err_quant(Cg *g, bool wide, Val v_acc, Val v_count, const Shape *s, Val v_out, Val v_key, Val v_fused,
               const ErrSite *site) {
   NIT_ASSERT(!site->v_gate || g->m->recipe.kind == NIT_RECIPE_NITI); /* plan's relu_err */
-  NIT_ASSERT(!site->ahead || (g->m->recipe.kind != NIT_RECIPE_UNIFIED && g->m->recipe.kind != NIT_RECIPE_SHIFTQUANT));
+  NIT_ASSERT((!site->ahead && !site->next) || recipe_err_rq(&g->m->recipe));
   if (g->m->recipe.kind == NIT_RECIPE_UNIFIED) return clip_site(g, wide, v_acc, v_count, v_out, v_key, site);
   if (g->m->recipe.kind == NIT_RECIPE_SHIFTQUANT) return requant_sq(g, wide, v_acc, s, v_out, g->f.v_rerr, v_key);
   return requant_fused(g, g->m->recipe.bits_grad, wide, v_acc, v_count, v_out, g->f.v_rerr, v_key, v_fused, false,
-                       site->v_gate, site->ahead);
+                       site->v_gate, site->ahead, site->next);
 }

@@ -53,8 +53,14 @@ static void weighted_forward(Cg *g, const LayerIO *io) {
   Ahead a = ahead_site(i, io->train ? 0 : 2, q, &nd->out), *ahead = g->p->ahead[i] & AHEAD_FWD ? &a : NULL;
   if (ahead) rq_ahead(g, ahead, io->v_cnt, io->v_out, g->f.v_ract, v_key, NULL);
   Val v_fused = nd->op == OP_DENSE ? dense_forward(g, i, t_acc) : conv_forward(g, i, t_acc, ahead);
+  KArgs kp;
+  Follow pool, *next = NULL; /* the max pool after it, in its rounding region */
+  if (g->p->rq_pool[i]) {
+    pool = maxpool_follow(g, g->p->rq_pool[i], &kp, false);
+    next = &pool;
+  }
   Val v_k = requant_fused(g, q.bits, q.wide, v_acc, io->v_cnt, io->v_out, g->f.v_ract, v_key, v_fused, q.relu, NULL,
-                          ahead);
+                          ahead, next);
   set_exp(g, i, 0, l_add(g, l_add(g, io->v_sin, wexp_of(g, nd), ""), v_k, "s.out"));
 }
 
@@ -177,7 +183,7 @@ static void gather(Cg *g, int i) {
   l_store(g, g->t_i64, l_add(g, v_old, l_select(g, v_use, v_x, l_i64(g, 0), ""), ""), v_acc, L.v_i);
   l_next(g, &L);
   l_next(g, &Lt);
-  ErrSite site = {NIT_TID_SUM(i), v_s, l_i32(g, 1), i, 1, NULL, NULL};
+  ErrSite site = {NIT_TID_SUM(i), v_s, l_i32(g, 1), i, 1, NULL, NULL, NULL};
   Val v_k =
       err_quant(g, true, v_acc, v_cnt, &nd->out, err_ptr(g, i), v_key_for(g, NIT_TID_SUM(i), "key.sum"), NULL, &site);
   set_exp(g, i, 1, l_add(g, v_s, v_k, "s.err"));
@@ -302,7 +308,7 @@ static void emit_step(Cg *g, bool train) {
       Val targs[] = {args[0], args[1], args[2], args[3], acc_ptr(g)};
       Val v_s = l_call(g, g->ft_tloss, g->f_tloss, targs, 5, "s.e32");
       Shape cls = {m->classes, 1, 1};
-      ErrSite site = {NIT_TID_LOSS, v_s, l_i32(g, 1), o, 1, NULL, NULL};
+      ErrSite site = {NIT_TID_LOSS, v_s, l_i32(g, 1), o, 1, NULL, NULL, NULL};
       Val v_cnt = l_mul(g, g->f.v_n, l_i64(g, m->classes), "count");
       Val v_k = err_quant(g, true, acc_ptr(g), v_cnt, &cls, args[4], args[6], NULL, &site);
       set_exp(g, o, 1, l_add(g, v_s, v_k, "s.loss"));

@@ -24,6 +24,12 @@
  * gennet SEED COUNT OUTDIR unified: the same networks under recipe unified,
  * with the clip searching every 1 to 3 steps (or clip off), either grid,
  * ranges 1..8, lrscale on (random alpha, beta) or off, errors mostly 8 bits.
+ *
+ * With NITC_DIFF_POOLS=1 in the environment the body is one to three
+ * LeNet-like blocks instead: a conv (often valid, with more channels: a
+ * col2im input error), mostly a relu, and a disjoint max pool, the next
+ * block's conv reading the pool. These are the shapes whose pools run in
+ * a rounding region (plan.c, plan_pools), rare among the networks above.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -40,6 +46,7 @@ static int pick(int lo, int hi) { /* uniform in [lo, hi] */
 }
 
 
+static int pools;      /* LeNet-like blocks: conv, relu, disjoint max pool */
 static int ghaffari;   /* generate networks of a recipe with masters */
 static int shiftquant; /* ... of recipe shiftquant (implies ghaffari) */
 static int unified;    /* ... of recipe unified (implies ghaffari) */
@@ -90,7 +97,20 @@ static int gen(FILE *f, int id, int *batch_out, int *bits_out) {
     C = oc;
     cur = names[2 * r + 1];
   }
-  int depth = pick(1, 5);
+  int blocks = pools ? pick(1, 3) : 0;
+  for (int l = 0; l < blocks; l++) {
+    bool valid = H >= 3 && W >= 3 && pick(0, 1);
+    int k = valid ? pick(2, H < W ? (H < 4 ? H : 4) : (W < 4 ? W : 4)) : pick(1, H < 3 || W < 3 ? 1 : 3);
+    int p = valid ? 0 : pick(0, k / 2), oc = valid ? pick(3, 6) : pick(1, 4);
+    fprintf(f, "    conv(%d, kernel=%d, pad=%d)\n", oc, k, p);
+    C = oc, H = H + 2 * p - k + 1, W = W + 2 * p - k + 1;
+    if (pick(0, 3)) fprintf(f, "    relu\n");
+    int q = pick(2, 3);
+    if (H < q || W < q) continue;
+    fprintf(f, "    maxpool(%d)\n", q);
+    H /= q, W /= q;
+  }
+  int depth = pools ? 0 : pick(1, 5);
   for (int l = 0; l < depth; l++) {
     int kind = flat ? pick(0, ghaffari ? 3 : 2) : pick(0, ghaffari ? 8 : 7);
     if (flat) kind = kind == 0 ? 7 : kind == 1 ? 8 : kind == 2 ? 9 : 10; /* dense, relu, dropout, norm */
@@ -191,6 +211,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: gennet SEED COUNT OUTDIR [ghaffari|shiftquant|unified]\n");
     return 2;
   }
+  const char *e = getenv("NITC_DIFF_POOLS");
+  pools = e && !strcmp(e, "1");
   ghaffari = argc == 5;
   shiftquant = argc == 5 && !strcmp(argv[4], "shiftquant");
   unified = argc == 5 && !strcmp(argv[4], "unified");
