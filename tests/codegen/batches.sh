@@ -31,6 +31,9 @@
 #             (cg/round.c, "Rounding ahead"; the IR must have it), against
 #             the reference, and trained with one thread and with three at
 #             uneven speeds to wsum's checkpoint
+#   wsum_ghaffari  wsum under recipe ghaffari (masters, momentum 0.9):
+#             against the reference, and trained with one thread and with
+#             three at uneven speeds to the same bytes
 #   batches.sh BUILD_DIR
 set -euo pipefail
 build="$1"
@@ -128,9 +131,12 @@ model wsum {
 train { batch 6 }
 NIT
 
+sed -e 's/^model wsum {/model wsum_ghaffari {/' -e 's/^train { batch 6 }/train { recipe ghaffari\n  batch 6\n  momentum 0.9 }/' \
+  "$work/wsum.nit" > "$work/wsum_ghaffari.nit"
+
 # shellcheck source=tests/codegen/against_ref.sh
 . "$(dirname "$0")/against_ref.sh"
-against_ref -O2 dense35 conv17 quads quads14 quads17 quads_unified wsum
+against_ref -O2 dense35 conv17 quads quads14 quads17 quads_unified wsum wsum_ghaffari
 NITC_STREAM_BYTES=0 "$build/compiler/nitc" "$work/quads_stream.nit" --emit llvm -o "$work/quads_stream.ll"
 if ! grep -q '^define.*@nit_gemm\.[a-z]*\.i32.*\.nt(' "$work/quads_stream.ll"; then
   echo "quads_stream: no .nt GEMM kernel in the IR" >&2
@@ -145,6 +151,11 @@ mkdir -p "$work/data"
 NITRT_POOL_PACE=5,1,2 "$work/wsum" train --data "$work/data" --epochs 1 --threads 3 --quiet --save "$work/t3.ckpt"
 cmp "$work/t1.ckpt" "$work/t3.ckpt"
 echo "wsum: one thread and three at uneven speeds write the same checkpoint"
+"$build/compiler/nitc" "$work/wsum_ghaffari.nit" -o "$work/wsum_ghaffari"
+"$work/wsum_ghaffari" train --data "$work/data" --epochs 1 --threads 1 --quiet --save "$work/g1.ckpt"
+NITRT_POOL_PACE=5,1,2 "$work/wsum_ghaffari" train --data "$work/data" --epochs 1 --threads 3 --quiet --save "$work/g3.ckpt"
+cmp "$work/g1.ckpt" "$work/g3.ckpt"
+echo "wsum_ghaffari: one thread and three at uneven speeds write the same checkpoint"
 
 mkdir -p "$work/qdata"
 "$build/tests/nitrt_mkdata" idx "$work/qdata" 40 10 4 6 32 5
