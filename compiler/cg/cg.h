@@ -281,6 +281,10 @@ Val l_draw(Cg *g, Val v_key, Val v_idx, const char *name);
  * only, never inside a data-dependent branch. */
 void l_allmax(Cg *g, Val v_ptr, Val v_count);
 void l_allsum(Cg *g, Val v_ptr, Val v_count, int width);
+/* A body's largest |value| into its worker's rq slot; the largest of the
+ * first v_used workers' slots (i64). */
+void worker_max_store(Cg *g, Val v_max, Val v_wk);
+Val workers_max(Cg *g, Val v_used);
 /* One i32 argument of a par_for body: set before the par_for, read inside. */
 void par_arg_set(Cg *g, Val v_i32);
 Val par_arg(Cg *g);
@@ -384,6 +388,14 @@ Val zero_tensor8(Cg *g, Val v_p, Val v_cnt, const char *name); /* all zero (i1) 
 
 /* ---------------------------------------------------------------- update.c */
 
+/* A weight tensor's element loops (the niti update, the optimizer's passes
+ * under the recipes with masters) run in chunks of UPDATE_CHUNK elements
+ * (fine enough that two workers get equal halves), over at most one worker
+ * per UPDATE_PER_WORKER elements (a share must outweigh a hand-off). */
+#define UPDATE_CHUNK      1024
+#define UPDATE_PER_WORKER 16384
+int update_workers(Cg *g, int64_t count); /* how many workers a tensor's loops may use */
+Val red_ptr(Cg *g);                        /* the red area: a serial phase's results for workers */
 Val emit_update_plan(Cg *g, Ty t_g, const char *name);
 Val emit_update_apply(Cg *g, Ty t_g, const char *name);
 void emit_wview(Cg *g);

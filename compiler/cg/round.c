@@ -279,7 +279,7 @@ static void rq_range(Cg *g, Val v_lo, Val v_hi, Val *v_elo, Val *v_ehi) {
 }
 
 /* A worker's largest |acc| (i64) into its rq slot. */
-static void worker_max_store(Cg *g, Val v_max, Val v_wk) {
+void worker_max_store(Cg *g, Val v_max, Val v_wk) {
   Val v_slot = l_add(g, l_i64(g, RQ_MAX), l_mul(g, LLVMBuildZExt(g->b, v_wk, g->t_i64, ""), l_i64(g, 8), ""), "");
   LLVMBuildStore(g->b, v_max, l_gep(g, g->t_i8, rq_ptr(g), v_slot, ""));
 }
@@ -340,7 +340,7 @@ static void rq_round_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
 }
 
 /* The largest of the first v_used workers' rq slots (i64). */
-static Val workers_max(Cg *g, Val v_used) {
+Val workers_max(Cg *g, Val v_used) {
   Val var_max = l_var(g, g->t_i64, "max.var", l_i64(g, 0));
   Loop Lw = l_for(g, l_i64(g, 0), LLVMBuildZExt(g->b, v_used, g->t_i64, ""), "wk");
   Val v_slot = l_add(g, l_i64(g, RQ_MAX), l_mul(g, Lw.v_i, l_i64(g, 8), ""), "");

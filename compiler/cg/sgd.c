@@ -52,15 +52,16 @@ Val wexp_of(Cg *g, const Node *nd) {
 
 /* ------------------------------------------------- shared element loops */
 
-/* rq(in, count, k, mode, key, out): out[j] = sat_lim(R_mode(in[j], k)) with
- * element index j, lim = 2^(bits-1) - 1; k == 0 copies (saturated). One
- * function per (input type, output type, bits); the mode is chosen once. */
+/* rq(in, lo, hi, k, mode, key, out): out[j] = sat_lim(R_mode(in[j], k))
+ * for j in [lo, hi), with element index j, lim = 2^(bits-1) - 1; k == 0
+ * copies (saturated). One function per (input type, output type, bits);
+ * the mode is chosen once. */
 static Val emit_rq(Cg *g, Ty t_in, Ty t_out, int bits, const char *name) {
-  Ty a[] = {g->t_ptr, g->t_i64, g->t_i32, g->t_i32, g->t_i64, g->t_ptr};
-  g->ft_rq = LLVMFunctionType(g->t_void, a, 6, 0);
+  Ty a[] = {g->t_ptr, g->t_i64, g->t_i64, g->t_i32, g->t_i32, g->t_i64, g->t_ptr};
+  g->ft_rq = LLVMFunctionType(g->t_void, a, 7, 0);
   Val f = l_begin_loop_fn(g, name, g->ft_rq);
-  Val v_in = l_param(g, 0, "in"), v_cnt = l_param(g, 1, "count"), v_k = l_param(g, 2, "k");
-  Val v_mode = l_param(g, 3, "mode"), v_key = l_param(g, 4, "key"), v_out = l_param(g, 5, "out");
+  Val v_in = l_param(g, 0, "in"), v_lo = l_param(g, 1, "lo"), v_hi = l_param(g, 2, "hi"), v_k = l_param(g, 3, "k");
+  Val v_mode = l_param(g, 4, "mode"), v_key = l_param(g, 5, "key"), v_out = l_param(g, 6, "out");
   Val v_lim = l_i64(g, (int64_t)(((uint64_t)1 << (bits - 1)) - 1));
   Val v_nlim = l_i64(g, -(int64_t)(((uint64_t)1 << (bits - 1)) - 1));
   RoundK R = round_consts(g, g->t_i64, l_smax(g, v_k, l_i32(g, 1), "k1"));
@@ -74,7 +75,7 @@ static Val emit_rq(Cg *g, Ty t_in, Ty t_out, int bits, const char *name) {
   LLVMAddCase(v_sw, l_i32(g, 3), b_case[3]);
   for (int c = 0; c < 4; c++) {
     LLVMPositionBuilderAtEnd(g->b, b_case[c]);
-    Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
+    Loop L = l_for(g, v_lo, v_hi, "j");
     Val v_x = l_sext(g, l_load(g, t_in, v_in, L.v_i, "x"), g->t_i64, "x64");
     Val v_r = c == 3 ? v_x : round_elem_sat(g, &R, c, v_x, v_key, L.v_i, 0);
     v_r = l_smax(g, l_smin(g, v_r, v_lim, ""), v_nlim, "sat");
@@ -99,21 +100,21 @@ static Val l_align(Cg *g, Val v_p, Val v_d) {
   return l_select(g, l_icmp(g, LLVMIntSGE, v_d, l_i64(g, 0), ""), v_up, v_r, "aligned");
 }
 
-/* linsum_N(S, count, u_0, m_0, d_0, ..., u_{N-1}, m_{N-1}, d_{N-1}):
- * S[j] = sum_t align(m_t u_t[j], d_t), u_t of type ts[t]. */
+/* linsum_N(S, lo, hi, u_0, m_0, d_0, ..., u_{N-1}, m_{N-1}, d_{N-1}):
+ * S[j] = sum_t align(m_t u_t[j], d_t) for j in [lo, hi), u_t of type ts[t]. */
 static Val emit_linsum(Cg *g, int nterms, const Ty *ts, const char *name, Ty *ft_out) {
-  Ty a[2 + 3 * 4];
-  a[0] = g->t_ptr, a[1] = g->t_i64;
-  for (int t = 0; t < nterms; t++) a[2 + 3 * t] = g->t_ptr, a[3 + 3 * t] = g->t_i64, a[4 + 3 * t] = g->t_i64;
-  *ft_out = LLVMFunctionType(g->t_void, a, 2 + 3 * (unsigned)nterms, 0);
+  Ty a[3 + 3 * 4];
+  a[0] = g->t_ptr, a[1] = a[2] = g->t_i64;
+  for (int t = 0; t < nterms; t++) a[3 + 3 * t] = g->t_ptr, a[4 + 3 * t] = g->t_i64, a[5 + 3 * t] = g->t_i64;
+  *ft_out = LLVMFunctionType(g->t_void, a, 3 + 3 * (unsigned)nterms, 0);
   Val f = l_begin_loop_fn(g, name, *ft_out);
-  Val v_S = l_param(g, 0, "S"), v_cnt = l_param(g, 1, "count");
-  Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
+  Val v_S = l_param(g, 0, "S");
+  Loop L = l_for(g, l_param(g, 1, "lo"), l_param(g, 2, "hi"), "j");
   Val v_sum = l_i64(g, 0);
   for (int t = 0; t < nterms; t++) {
-    Val v_u = l_sext(g, l_load(g, ts[t], l_param(g, 2 + 3 * (unsigned)t, "u"), L.v_i, "u.j"), g->t_i64, "");
-    Val v_p = l_mul(g, l_param(g, 3 + 3 * (unsigned)t, "m"), v_u, "p");
-    v_sum = l_add(g, v_sum, l_align(g, v_p, l_param(g, 4 + 3 * (unsigned)t, "d")), "sum");
+    Val v_u = l_sext(g, l_load(g, ts[t], l_param(g, 3 + 3 * (unsigned)t, "u"), L.v_i, "u.j"), g->t_i64, "");
+    Val v_p = l_mul(g, l_param(g, 4 + 3 * (unsigned)t, "m"), v_u, "p");
+    v_sum = l_add(g, v_sum, l_align(g, v_p, l_param(g, 5 + 3 * (unsigned)t, "d")), "sum");
   }
   l_store(g, g->t_i64, v_sum, v_S, L.v_i);
   l_next(g, &L);
@@ -144,13 +145,71 @@ void emit_sgd_helpers(Cg *g) {
   g->f_recip = LLVMAddFunction(g->mod, "nitrt_s31_recip", g->ft_recip);
 }
 
-/* ------------------------------------------------------------- views */
+/* ------------------------------------------- element passes, on the workers */
 
-static Val maxabs_of(Cg *g, Ty t, Val v_p, Val v_cnt, const char *name) {
-  Val args[] = {v_p, l_i64(g, 0), v_cnt};
-  Val f = t == g->t_i16 ? g->f_maxabs16 : t == g->t_i32 ? g->f_maxabs32 : g->f_maxabs64;
-  return l_call(g, g->ft_maxabs, f, args, 3, name);
+/* One element function f(arg0, lo, hi, more...) over [0, count) of a
+ * tensor: on the caller for a small tensor, else in chunks on the workers
+ * (update.c's policy), its other arguments handed through the red area,
+ * one 8-byte slot each. With max, f returns the max |x| of its range and
+ * the pass the largest over the chunks (through the rq slots). Every
+ * element function keys its draws by the element's index, so the split
+ * changes no byte. */
+typedef struct ElemPass {
+  Val f;
+  Ty ft;
+  int64_t count; /* elements of the tensor */
+  bool max;      /* f returns a max |x| (i64) */
+} ElemPass;
+
+enum { PASS_ARGS = 16 };
+
+static void pass_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const ElemPass *ps = u;
+  unsigned n = LLVMCountParamTypes(ps->ft);
+  Ty ts[PASS_ARGS];
+  Val args[PASS_ARGS], v_red = red_ptr(g);
+  LLVMGetParamTypes(ps->ft, ts);
+  for (unsigned a = 0; a < n; a++)
+    if (a != 1 && a != 2) args[a] = LLVMBuildLoad2(g->b, ts[a], l_gep(g, g->t_i8, v_red, l_i64(g, 8 * a), ""), "arg");
+  args[1] = l_mul(g, v_lo, l_i64(g, UPDATE_CHUNK), "lo.e");
+  args[2] = l_smin(g, l_mul(g, v_hi, l_i64(g, UPDATE_CHUNK), ""), l_i64(g, ps->count), "hi.e");
+  Val v_r = l_call(g, ps->ft, ps->f, args, n, ps->max ? "max" : "");
+  if (ps->max) worker_max_store(g, v_r, v_wk);
 }
+
+/* args[1] and args[2] (lo, hi) are filled here. */
+static Val pass(Cg *g, const char *name, Val f, Ty ft, Val *args, int64_t count, bool max) {
+  unsigned n = LLVMCountParamTypes(ft);
+  NIT_ASSERT(n <= PASS_ARGS && 8 * (int64_t)n <= g->p->red.bytes);
+  int maxw = update_workers(g, count);
+  if (maxw == 1) {
+    args[1] = l_i64(g, 0), args[2] = l_i64(g, count);
+    return l_call(g, ft, f, args, n, max ? name : "");
+  }
+  Val v_red = red_ptr(g);
+  for (unsigned a = 0; a < n; a++)
+    if (a != 1 && a != 2) LLVMBuildStore(g->b, args[a], l_gep(g, g->t_i8, v_red, l_i64(g, 8 * a), ""));
+  ElemPass ps = {f, ft, count, max};
+  char body[64];
+  snprintf(body, sizeof body, "sgd.%s", name);
+  Val v_used = par_for(g, body, l_i64(g, (count + UPDATE_CHUNK - 1) / UPDATE_CHUNK), maxw, pass_body, &ps);
+  return max ? workers_max(g, v_used) : NULL;
+}
+
+static Val maxabs_of(Cg *g, Ty t, Val v_p, int64_t count, const char *name) {
+  Val args[] = {v_p, NULL, NULL};
+  Val f = t == g->t_i16 ? g->f_maxabs16 : t == g->t_i32 ? g->f_maxabs32 : g->f_maxabs64;
+  return pass(g, name, f, g->ft_maxabs, args, count, true);
+}
+
+/* rq of count elements from in to out (a function of emit_rq). */
+static void rq_pass(Cg *g, const char *name, Val f, Val v_in, int64_t count, Val v_k, Val v_mode, Val v_key,
+                    Val v_out) {
+  Val args[] = {v_in, NULL, NULL, v_k, v_mode, v_key, v_out};
+  pass(g, name, f, g->ft_rq, args, count, false);
+}
+
+/* ------------------------------------------------------------- views */
 
 /* k = max(0, B(max) - (bits - 1)) */
 static Val rq_shift(Cg *g, Val v_max, int bits, const char *name) {
@@ -167,13 +226,12 @@ void master_views(Cg *g) {
   Val v_mode = ctx_field(g, CTX_view_round, g->t_i32, "round.view");
   for (int t = 0; t < m->nptensors; t++) {
     const Node *owner;
-    Val v_cnt = l_i64(g, plan_ptensor(m, t, &owner));
+    int64_t count = plan_ptensor(m, t, &owner);
     Val v_w = master_ptr(g, t);
     int bits = owner->nweights > 0 ? m->recipe.bits_weight : 8; /* R§6.1: norm views 8 bits */
-    Val v_k = rq_shift(g, maxabs_of(g, t_a, v_w, v_cnt, "max.w"), bits, "k.view");
-    Val args[] = {v_w,    v_cnt, v_k, v_mode, v_key_for(g, NIT_TID_OPT(t, NIT_OPT_VIEW), "key.view"),
-                  l_slab(g, g->f.v_params, g->p->param_off[t], "view")};
-    l_call(g, g->ft_rq, bits == 8 ? g->f_rq_view : g->f_rq_vieww, args, 6, "");
+    Val v_k = rq_shift(g, maxabs_of(g, t_a, v_w, count, "max.w"), bits, "k.view");
+    rq_pass(g, "view", bits == 8 ? g->f_rq_view : g->f_rq_vieww, v_w, count, v_k, v_mode,
+            v_key_for(g, NIT_TID_OPT(t, NIT_OPT_VIEW), "key.view"), l_slab(g, g->f.v_params, g->p->param_off[t], "view"));
     set_pstate(g, t, PS_VIEW_EXP, l_add(g, get_pstate(g, t, PS_MASTER_EXP, "s.master"), v_k, "s.view"));
   }
 }
@@ -191,42 +249,40 @@ typedef struct Term {
   Val v_s;      /* the tensor's exponent (i32) */
 } Term;
 
-static Val lincomb(Cg *g, const Term *tm, int nterms, Val v_cnt, Val v_out, Val v_key, const char *name) {
+static Val lincomb(Cg *g, const Term *tm, int nterms, int64_t count, Val v_out, Val v_key, const char *name) {
   Val var_in = l_var(g, LLVMArrayType(g->t_i64, 16), "lplan.in", NULL);
   Val var_out = l_var(g, LLVMArrayType(g->t_i64, 16), "lplan.out", NULL);
   for (int t = 0; t < nterms; t++) {
-    Val v_max = maxabs_of(g, tm[t].t, tm[t].v_u, v_cnt, "max.u");
+    Val v_max = maxabs_of(g, tm[t].t, tm[t].v_u, count, "max.u");
     Val vals[] = {tm[t].v_cm, tm[t].v_ce, l_sext(g, tm[t].v_s, g->t_i64, ""), v_max};
     for (int k = 0; k < 4; k++) l_store(g, g->t_i64, vals[k], var_in, l_i64(g, 4 * t + k));
   }
   Val pargs[] = {l_i32(g, nterms), var_in, var_out};
   l_call(g, g->ft_lplan, g->f_lplan, pargs, 3, "");
   Val v_W = l_load(g, g->t_i64, var_out, l_i64(g, 0), "W");
-  Val args[2 + 3 * 4];
-  args[0] = sums_ptr(g), args[1] = v_cnt;
+  Val args[3 + 3 * 4];
+  args[0] = sums_ptr(g);
   for (int t = 0; t < nterms; t++) {
-    args[2 + 3 * t] = tm[t].v_u;
-    args[3 + 3 * t] = l_load(g, g->t_i64, var_out, l_i64(g, 2 + 2 * t), "m");
-    args[4 + 3 * t] = l_load(g, g->t_i64, var_out, l_i64(g, 3 + 2 * t), "d");
+    args[3 + 3 * t] = tm[t].v_u;
+    args[4 + 3 * t] = l_load(g, g->t_i64, var_out, l_i64(g, 2 + 2 * t), "m");
+    args[5 + 3 * t] = l_load(g, g->t_i64, var_out, l_i64(g, 3 + 2 * t), "d");
   }
-  if (nterms == 3) l_call(g, g->ft_linsum3, g->f_linsum3, args, 11, "");
-  else l_call(g, g->ft_linsum2, g->f_linsum2, args, 8, "");
+  if (nterms == 3) pass(g, "linsum", g->f_linsum3, g->ft_linsum3, args, count, false);
+  else pass(g, "linsum", g->f_linsum2, g->ft_linsum2, args, count, false);
   int A = g->m->recipe.master_bits;
-  Val v_k = rq_shift(g, maxabs_of(g, g->t_i64, sums_ptr(g), v_cnt, "max.S"), A, "k");
+  Val v_k = rq_shift(g, maxabs_of(g, g->t_i64, sums_ptr(g), count, "max.S"), A, "k");
   Val v_mode = ctx_field(g, CTX_update_round, g->t_i32, "round.update");
-  Val rargs[] = {sums_ptr(g), v_cnt, v_k, v_mode, v_key, v_out};
-  l_call(g, g->ft_rq, g->f_rq_master, rargs, 6, "");
+  rq_pass(g, "rq.master", g->f_rq_master, sums_ptr(g), count, v_k, v_mode, v_key, v_out);
   return l_add(g, l_trunc(g, v_W, g->t_i32, ""), v_k, name);
 }
 
 void sgd_update(Cg *g, int t, int64_t count, Val v_g, Ty t_g, Val v_sg) {
   Ty t_a = master_ty(g);
-  Val v_cnt = l_i64(g, count);
   /* G: the gradient reduced to 31 bits */
   Val v_G = g31_ptr(g);
-  Val v_kg = rq_shift(g, maxabs_of(g, t_g, v_g, v_cnt, "max.g"), 32, "k.grad");
-  Val gargs[] = {v_g, v_cnt, v_kg, g->f.v_rgrad, v_key_for(g, NIT_TID_OPT(t, NIT_OPT_GRAD), "key.g31"), v_G};
-  l_call(g, g->ft_rq, t_g == g->t_i64 ? g->f_rq_g64 : g->f_rq_g32, gargs, 6, "");
+  Val v_kg = rq_shift(g, maxabs_of(g, t_g, v_g, count, "max.g"), 32, "k.grad");
+  rq_pass(g, "g31", t_g == g->t_i64 ? g->f_rq_g64 : g->f_rq_g32, v_g, count, v_kg, g->f.v_rgrad,
+          v_key_for(g, NIT_TID_OPT(t, NIT_OPT_GRAD), "key.g31"), v_G);
   Val v_sG = l_add(g, v_sg, v_kg, "s.G");
 
   /* the step's scalars */
@@ -257,13 +313,13 @@ void sgd_update(Cg *g, int t, int64_t count, Val v_g, Ty t_g, Val v_sg) {
        v_sG},
       {v_W, t_a, v_dec_m, v_dec_e, v_sW},
   };
-  Val v_sV2 = lincomb(g, tv, 3, v_cnt, v_V, v_key_for(g, NIT_TID_OPT(t, NIT_OPT_MOM), "key.mom"), "s.V.new");
+  Val v_sV2 = lincomb(g, tv, 3, count, v_V, v_key_for(g, NIT_TID_OPT(t, NIT_OPT_MOM), "key.mom"), "s.V.new");
   set_pstate(g, t, PS_MOM_EXP, v_sV2);
   /* W' = LINCOMB_A((ONE, W, s_W), (-eta, V', s_V')) */
   Term tw[2] = {
       {v_W, t_a, l_i64(g, (int64_t)1 << 30), l_i64(g, -30), v_sW},
       {v_V, t_a, LLVMBuildNeg(g->b, v_eta_m, "neg.eta.m"), v_eta_e, v_sV2},
   };
-  Val v_sW2 = lincomb(g, tw, 2, v_cnt, v_W, v_key_for(g, NIT_TID_OPT(t, NIT_OPT_MASTER), "key.master"), "s.W.new");
+  Val v_sW2 = lincomb(g, tw, 2, count, v_W, v_key_for(g, NIT_TID_OPT(t, NIT_OPT_MASTER), "key.master"), "s.W.new");
   set_pstate(g, t, PS_MASTER_EXP, v_sW2);
 }

@@ -146,13 +146,12 @@ void emit_wview(Cg *g) {
   LLVMBuildRetVoid(g->b);
 }
 
-/* The update's element range is split in chunks of UPDATE_CHUNK elements
- * (fine enough that two workers get equal halves), over at most one worker
- * per UPDATE_PER_WORKER elements (a share must outweigh a hand-off). */
-#define UPDATE_CHUNK      1024
-#define UPDATE_PER_WORKER 16384
+Val red_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->red.off, "red"); }
 
-static Val red_ptr(Cg *g) { return l_slab(g, g->f.v_work, g->p->red.off, "red"); }
+int update_workers(Cg *g, int64_t count) {
+  int64_t w = count / UPDATE_PER_WORKER;
+  return w < 1 ? 1 : w < g->p->maxw ? (int)w : g->p->maxw;
+}
 
 static void update_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   const KArgs *k = u;
@@ -194,9 +193,8 @@ void update_weights(Cg *g, int i, Val v_g, Val v_w, Ty t_g, Val v_fused) {
   Val v_k = l_load(g, g->t_i32, v_red, l_i64(g, 0), "k.update");
   Blk b_upd = l_if(g, l_icmp(g, LLVMIntSGE, v_k, l_i32(g, 0), ""), "update");
   KArgs ka = {nd, i, t_g, false, NULL};
-  int64_t w = nd->nweights / UPDATE_PER_WORKER;
-  int maxw = w < 1 ? 1 : w < g->p->maxw ? (int)w : g->p->maxw;
-  par_for(g, nd->name, l_i64(g, (nd->nweights + UPDATE_CHUNK - 1) / UPDATE_CHUNK), maxw, update_body, &ka);
+  par_for(g, nd->name, l_i64(g, (nd->nweights + UPDATE_CHUNK - 1) / UPDATE_CHUNK), update_workers(g, nd->nweights),
+          update_body, &ka);
   l_endif(g, b_upd);
 }
 

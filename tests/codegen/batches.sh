@@ -32,8 +32,10 @@
 #             the reference, and trained with one thread and with three at
 #             uneven speeds to wsum's checkpoint
 #   wsum_ghaffari  wsum under recipe ghaffari (masters, momentum 0.9):
-#             against the reference, and trained with one thread and with
-#             three at uneven speeds to the same bytes
+#             c3's 36,864 weights take the optimizer's element passes on
+#             the workers (cg/sgd.c, pass), the smaller tensors on the
+#             caller; against the reference, and trained with one thread
+#             and with three at uneven speeds to the same bytes
 #   batches.sh BUILD_DIR
 set -euo pipefail
 build="$1"
@@ -151,6 +153,11 @@ mkdir -p "$work/data"
 NITRT_POOL_PACE=5,1,2 "$work/wsum" train --data "$work/data" --epochs 1 --threads 3 --quiet --save "$work/t3.ckpt"
 cmp "$work/t1.ckpt" "$work/t3.ckpt"
 echo "wsum: one thread and three at uneven speeds write the same checkpoint"
+"$build/compiler/nitc" "$work/wsum_ghaffari.nit" --emit llvm -o "$work/wsum_ghaffari.ll"
+if ! grep -q '^define internal void @sgd\.g31\.body' "$work/wsum_ghaffari.ll"; then
+  echo "wsum_ghaffari: no parallel optimizer pass in the IR" >&2
+  exit 1
+fi
 "$build/compiler/nitc" "$work/wsum_ghaffari.nit" -o "$work/wsum_ghaffari"
 "$work/wsum_ghaffari" train --data "$work/data" --epochs 1 --threads 1 --quiet --save "$work/g1.ckpt"
 NITRT_POOL_PACE=5,1,2 "$work/wsum_ghaffari" train --data "$work/data" --epochs 1 --threads 3 --quiet --save "$work/g3.ckpt"
