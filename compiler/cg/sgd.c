@@ -54,17 +54,19 @@ Val wexp_of(Cg *g, const Node *nd) {
 
 /* rq(in, lo, hi, k, mode, key, out): out[j] = sat_lim(R_mode(in[j], k))
  * for j in [lo, hi), with element index j, lim = 2^(bits-1) - 1; k == 0
- * copies (saturated). One function per (input type, output type, bits);
- * the mode is chosen once. */
+ * copies (saturated). Returns max |out[j]| (i64), which the optimizer's
+ * next LINCOMB plans with. One function per (input type, output type,
+ * bits); the mode is chosen once. */
 static Val emit_rq(Cg *g, Ty t_in, Ty t_out, int bits, const char *name) {
   Ty a[] = {g->t_ptr, g->t_i64, g->t_i64, g->t_i32, g->t_i32, g->t_i64, g->t_ptr};
-  g->ft_rq = LLVMFunctionType(g->t_void, a, 7, 0);
+  g->ft_rq = LLVMFunctionType(g->t_i64, a, 7, 0);
   Val f = l_begin_loop_fn(g, name, g->ft_rq);
   Val v_in = l_param(g, 0, "in"), v_lo = l_param(g, 1, "lo"), v_hi = l_param(g, 2, "hi"), v_k = l_param(g, 3, "k");
   Val v_mode = l_param(g, 4, "mode"), v_key = l_param(g, 5, "key"), v_out = l_param(g, 6, "out");
   Val v_lim = l_i64(g, (int64_t)(((uint64_t)1 << (bits - 1)) - 1));
   Val v_nlim = l_i64(g, -(int64_t)(((uint64_t)1 << (bits - 1)) - 1));
   RoundK R = round_consts(g, g->t_i64, l_smax(g, v_k, l_i32(g, 1), "k1"));
+  Val var_max = l_var(g, g->t_i64, "max.var", l_i64(g, 0));
   Blk b_case[4], b_done = l_block(g, "done");
   for (int c = 0; c < 4; c++) b_case[c] = l_block(g, c < 3 ? nit_round_names[c] : "copy");
   /* case: 3 when k == 0, else the mode */
@@ -80,11 +82,12 @@ static Val emit_rq(Cg *g, Ty t_in, Ty t_out, int bits, const char *name) {
     Val v_r = c == 3 ? v_x : round_elem_sat(g, &R, c, v_x, v_key, L.v_i, 0);
     v_r = l_smax(g, l_smin(g, v_r, v_lim, ""), v_nlim, "sat");
     l_store(g, t_out, l_trunc(g, v_r, t_out, "r"), v_out, L.v_i);
+    l_set(g, var_max, l_smax(g, l_get(g, g->t_i64, var_max, ""), l_abs(g, v_r, ""), "max"));
     l_next(g, &L);
     LLVMBuildBr(g->b, b_done);
   }
   LLVMPositionBuilderAtEnd(g->b, b_done);
-  LLVMBuildRetVoid(g->b);
+  LLVMBuildRet(g->b, l_get(g, g->t_i64, var_max, "max"));
   return f;
 }
 
@@ -101,14 +104,16 @@ static Val l_align(Cg *g, Val v_p, Val v_d) {
 }
 
 /* linsum_N(S, lo, hi, u_0, m_0, d_0, ..., u_{N-1}, m_{N-1}, d_{N-1}):
- * S[j] = sum_t align(m_t u_t[j], d_t) for j in [lo, hi), u_t of type ts[t]. */
+ * S[j] = sum_t align(m_t u_t[j], d_t) for j in [lo, hi), u_t of type ts[t];
+ * returns max |S[j]| (i64), from which the LINCOMB's rounding takes k. */
 static Val emit_linsum(Cg *g, int nterms, const Ty *ts, const char *name, Ty *ft_out) {
   Ty a[3 + 3 * 4];
   a[0] = g->t_ptr, a[1] = a[2] = g->t_i64;
   for (int t = 0; t < nterms; t++) a[3 + 3 * t] = g->t_ptr, a[4 + 3 * t] = g->t_i64, a[5 + 3 * t] = g->t_i64;
-  *ft_out = LLVMFunctionType(g->t_void, a, 3 + 3 * (unsigned)nterms, 0);
+  *ft_out = LLVMFunctionType(g->t_i64, a, 3 + 3 * (unsigned)nterms, 0);
   Val f = l_begin_loop_fn(g, name, *ft_out);
   Val v_S = l_param(g, 0, "S");
+  Val var_max = l_var(g, g->t_i64, "max.var", l_i64(g, 0));
   Loop L = l_for(g, l_param(g, 1, "lo"), l_param(g, 2, "hi"), "j");
   Val v_sum = l_i64(g, 0);
   for (int t = 0; t < nterms; t++) {
@@ -117,8 +122,9 @@ static Val emit_linsum(Cg *g, int nterms, const Ty *ts, const char *name, Ty *ft
     v_sum = l_add(g, v_sum, l_align(g, v_p, l_param(g, 5 + 3 * (unsigned)t, "d")), "sum");
   }
   l_store(g, g->t_i64, v_sum, v_S, L.v_i);
+  l_set(g, var_max, l_smax(g, l_get(g, g->t_i64, var_max, ""), l_abs(g, v_sum, ""), "max"));
   l_next(g, &L);
-  LLVMBuildRetVoid(g->b);
+  LLVMBuildRet(g->b, l_get(g, g->t_i64, var_max, "max"));
   return f;
 }
 
@@ -202,11 +208,12 @@ static Val maxabs_of(Cg *g, Ty t, Val v_p, int64_t count, const char *name) {
   return pass(g, name, f, g->ft_maxabs, args, count, true);
 }
 
-/* rq of count elements from in to out (a function of emit_rq). */
-static void rq_pass(Cg *g, const char *name, Val f, Val v_in, int64_t count, Val v_k, Val v_mode, Val v_key,
-                    Val v_out) {
+/* rq of count elements from in to out (a function of emit_rq); returns
+ * max |out| (i64). */
+static Val rq_pass(Cg *g, const char *name, Val f, Val v_in, int64_t count, Val v_k, Val v_mode, Val v_key,
+                   Val v_out) {
   Val args[] = {v_in, NULL, NULL, v_k, v_mode, v_key, v_out};
-  pass(g, name, f, g->ft_rq, args, count, false);
+  return pass(g, name, f, g->ft_rq, args, count, true);
 }
 
 /* ------------------------------------------------------------- views */
@@ -247,14 +254,16 @@ typedef struct Term {
   Val v_cm;     /* coefficient mantissa (i64) */
   Val v_ce;     /* coefficient exponent (i64) */
   Val v_s;      /* the tensor's exponent (i32) */
+  Val v_max;    /* its max |u| (i64) */
 } Term;
 
-static Val lincomb(Cg *g, const Term *tm, int nterms, int64_t count, Val v_out, Val v_key, const char *name) {
+/* *v_outmax (unless NULL): max |out| after it (i64). */
+static Val lincomb(Cg *g, const Term *tm, int nterms, int64_t count, Val v_out, Val v_key, const char *name,
+                   Val *v_outmax) {
   Val var_in = l_var(g, LLVMArrayType(g->t_i64, 16), "lplan.in", NULL);
   Val var_out = l_var(g, LLVMArrayType(g->t_i64, 16), "lplan.out", NULL);
   for (int t = 0; t < nterms; t++) {
-    Val v_max = maxabs_of(g, tm[t].t, tm[t].v_u, count, "max.u");
-    Val vals[] = {tm[t].v_cm, tm[t].v_ce, l_sext(g, tm[t].v_s, g->t_i64, ""), v_max};
+    Val vals[] = {tm[t].v_cm, tm[t].v_ce, l_sext(g, tm[t].v_s, g->t_i64, ""), tm[t].v_max};
     for (int k = 0; k < 4; k++) l_store(g, g->t_i64, vals[k], var_in, l_i64(g, 4 * t + k));
   }
   Val pargs[] = {l_i32(g, nterms), var_in, var_out};
@@ -267,12 +276,13 @@ static Val lincomb(Cg *g, const Term *tm, int nterms, int64_t count, Val v_out, 
     args[4 + 3 * t] = l_load(g, g->t_i64, var_out, l_i64(g, 2 + 2 * t), "m");
     args[5 + 3 * t] = l_load(g, g->t_i64, var_out, l_i64(g, 3 + 2 * t), "d");
   }
-  if (nterms == 3) pass(g, "linsum", g->f_linsum3, g->ft_linsum3, args, count, false);
-  else pass(g, "linsum", g->f_linsum2, g->ft_linsum2, args, count, false);
+  Val v_maxS = nterms == 3 ? pass(g, "linsum", g->f_linsum3, g->ft_linsum3, args, count, true)
+                            : pass(g, "linsum", g->f_linsum2, g->ft_linsum2, args, count, true);
   int A = g->m->recipe.master_bits;
-  Val v_k = rq_shift(g, maxabs_of(g, g->t_i64, sums_ptr(g), count, "max.S"), A, "k");
+  Val v_k = rq_shift(g, v_maxS, A, "k");
   Val v_mode = ctx_field(g, CTX_update_round, g->t_i32, "round.update");
-  rq_pass(g, "rq.master", g->f_rq_master, sums_ptr(g), count, v_k, v_mode, v_key, v_out);
+  Val v_m = rq_pass(g, "rq.master", g->f_rq_master, sums_ptr(g), count, v_k, v_mode, v_key, v_out);
+  if (v_outmax) *v_outmax = v_m;
   return l_add(g, l_trunc(g, v_W, g->t_i32, ""), v_k, name);
 }
 
@@ -281,8 +291,8 @@ void sgd_update(Cg *g, int t, int64_t count, Val v_g, Ty t_g, Val v_sg) {
   /* G: the gradient reduced to 31 bits */
   Val v_G = g31_ptr(g);
   Val v_kg = rq_shift(g, maxabs_of(g, t_g, v_g, count, "max.g"), 32, "k.grad");
-  rq_pass(g, "g31", t_g == g->t_i64 ? g->f_rq_g64 : g->f_rq_g32, v_g, count, v_kg, g->f.v_rgrad,
-          v_key_for(g, NIT_TID_OPT(t, NIT_OPT_GRAD), "key.g31"), v_G);
+  Val v_maxG = rq_pass(g, "g31", t_g == g->t_i64 ? g->f_rq_g64 : g->f_rq_g32, v_g, count, v_kg, g->f.v_rgrad,
+                       v_key_for(g, NIT_TID_OPT(t, NIT_OPT_GRAD), "key.g31"), v_G);
   Val v_sG = l_add(g, v_sg, v_kg, "s.G");
 
   /* the step's scalars */
@@ -307,19 +317,23 @@ void sgd_update(Cg *g, int t, int64_t count, Val v_g, Ty t_g, Val v_sg) {
   }
 
   /* V' = LINCOMB_A((momentum, V, s_V), (1/n, G, s_G), (decay, W, s_W)) */
+  /* max |W| serves both LINCOMBs (W changes only at the end); max |G|,
+   * max |V'| come from the passes that wrote them */
+  Val v_maxW = maxabs_of(g, t_a, v_W, count, "max.W"), v_maxV2;
   Term tv[3] = {
-      {v_V, t_a, v_mom_m, v_mom_e, v_sV},
+      {v_V, t_a, v_mom_m, v_mom_e, v_sV, maxabs_of(g, t_a, v_V, count, "max.V")},
       {v_G, g->t_i32, l_load(g, g->t_i64, var_r, l_i64(g, 0), "invn.m"), l_load(g, g->t_i64, var_r, l_i64(g, 1), "invn.e"),
-       v_sG},
-      {v_W, t_a, v_dec_m, v_dec_e, v_sW},
+       v_sG, v_maxG},
+      {v_W, t_a, v_dec_m, v_dec_e, v_sW, v_maxW},
   };
-  Val v_sV2 = lincomb(g, tv, 3, count, v_V, v_key_for(g, NIT_TID_OPT(t, NIT_OPT_MOM), "key.mom"), "s.V.new");
+  Val v_sV2 = lincomb(g, tv, 3, count, v_V, v_key_for(g, NIT_TID_OPT(t, NIT_OPT_MOM), "key.mom"), "s.V.new", &v_maxV2);
   set_pstate(g, t, PS_MOM_EXP, v_sV2);
   /* W' = LINCOMB_A((ONE, W, s_W), (-eta, V', s_V')) */
   Term tw[2] = {
-      {v_W, t_a, l_i64(g, (int64_t)1 << 30), l_i64(g, -30), v_sW},
-      {v_V, t_a, LLVMBuildNeg(g->b, v_eta_m, "neg.eta.m"), v_eta_e, v_sV2},
+      {v_W, t_a, l_i64(g, (int64_t)1 << 30), l_i64(g, -30), v_sW, v_maxW},
+      {v_V, t_a, LLVMBuildNeg(g->b, v_eta_m, "neg.eta.m"), v_eta_e, v_sV2, v_maxV2},
   };
-  Val v_sW2 = lincomb(g, tw, 2, count, v_W, v_key_for(g, NIT_TID_OPT(t, NIT_OPT_MASTER), "key.master"), "s.W.new");
+  Val v_sW2 = lincomb(g, tw, 2, count, v_W, v_key_for(g, NIT_TID_OPT(t, NIT_OPT_MASTER), "key.master"), "s.W.new",
+                      NULL);
   set_pstate(g, t, PS_MASTER_EXP, v_sW2);
 }
