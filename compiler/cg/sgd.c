@@ -16,6 +16,9 @@
  * the shifts) is per tensor and runs in the runtime (nitrt_linsum_plan);
  * the element loops are generated here. Every product is a 31-bit
  * coefficient times an element of at most 32 bits, so the sums stay in i64.
+ * A large tensor's element passes run in chunks on the workers (pass), and
+ * the rounding and sum passes return the largest |x| they wrote, which the
+ * next LINCOMB plans with.
  */
 #include <stdio.h>
 #include <stdlib.h>
