@@ -252,14 +252,6 @@ static void col2im_rows_scatter(Cg *g, const Node *nd, const ConvDims *d, Ty t_a
   l_next(g, &Lc);
 }
 
-/* The col2im input error (plan's col2im) of samples [lo, hi): per sample
- * and group the product C[k, p] = sum_o wT[k, o] e[b, g*Og + o, p] (A = wT,
- * the weights transposed to (k, o) rows with k = (c, ky, kx); B(p, o) = e,
- * packed by the GEMM), then each C[k, p] is added to the input position
- * its tap reads in the forward pass: (iy, ix) = (oy sh - ph + ky,
- * ox sw - pw + kx), where inside the input. Integer sums in any order, so
- * the same e32 as the convolution of the padded error. Worker scratch: C,
- * then e's panels. */
 /* After sample b's scatter: its sums' max |e32| into the worker's, and
  * after the last sample the worker's into its rq slot. */
 static void col2im_sample_end(Cg *g, const KArgs *k, Val v_accb, Loop *Lb, Val var_max, Val v_wk) {
@@ -269,6 +261,14 @@ static void col2im_sample_end(Cg *g, const KArgs *k, Val v_accb, Loop *Lb, Val v
   if (var_max) body_max_end(g, var_max, v_wk);
 }
 
+/* The col2im input error (plan's col2im) of samples [lo, hi): per sample
+ * and group the product C[k, p] = sum_o wT[k, o] e[b, g*Og + o, p] (A = wT,
+ * the weights transposed to (k, o) rows with k = (c, ky, kx); B(p, o) = e,
+ * packed by the GEMM), then each C[k, p] is added to the input position
+ * its tap reads in the forward pass: (iy, ix) = (oy sh - ph + ky,
+ * ox sw - pw + kx), where inside the input. Integer sums in any order, so
+ * the same e32 as the convolution of the padded error. Worker scratch: C,
+ * then e's panels. */
 static void conv_col2im_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   const KArgs *k = u;
   const Node *nd = k->nd;
