@@ -145,7 +145,7 @@ void deliver_acc(Cg *g, int i, const ErrDst *d, Val v_e32, bool wide, Val v_s, V
   ErrSite site = {NIT_TID_ERR(i), v_s, v_mu, d->node, d->which, NULL, ahead, NULL};
   KArgs kp;
   Follow pool; /* the max pool before node i, in its input error's rounding region */
-  if (g->m->nodes[i].nin > 0 && g->p->pool_in_err[in] == i) {
+  if (g->p->pool_in_err[in] == i) {
     pool = maxpool_follow(g, in, &kp, true);
     site.next = &pool;
   }

@@ -329,14 +329,18 @@ static void round_call(Cg *g, const RqKind *q, Val v_acc, Val v_lo, Val v_hi, Va
   l_call(g, ft, f, args, q->gate ? 10 : 9, "");
 }
 
-static void rq_round_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
-  const RqKind *q = u;
-  (void)v_wk;
-  Val v_elo, v_ehi;
-  rq_range(g, v_lo, v_hi, &v_elo, &v_ehi);
+/* Elements [elo, ehi) of the requantization in the rq area, rounded. */
+static void rq_round_elems(Cg *g, const RqKind *q, Val v_elo, Val v_ehi) {
   round_call(g, q, rq_field(g, g->t_ptr, RQ_ACC, "acc"), v_elo, v_ehi, rq_field(g, g->t_ptr, RQ_OUT, "out"),
              rq_field(g, g->t_i32, RQ_K, "k"), rq_field(g, g->t_i64, RQ_BASE, "base"),
              q->gate ? rq_field(g, g->t_ptr, RQ_GATE, "gate") : NULL);
+}
+
+static void rq_round_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  (void)v_wk;
+  Val v_elo, v_ehi;
+  rq_range(g, v_lo, v_hi, &v_elo, &v_ehi);
+  rq_round_elems(g, u, v_elo, v_ehi);
 }
 
 /* The largest of the first v_used workers' rq slots (i64). */
@@ -562,9 +566,7 @@ typedef struct RqThen {
 static void rq_round_then_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   const RqThen *t = u;
   Val v_per = l_i64(g, t->next->per);
-  round_call(g, &t->q, rq_field(g, g->t_ptr, RQ_ACC, "acc"), l_mul(g, v_lo, v_per, "lo.e"),
-             l_mul(g, v_hi, v_per, "hi.e"), rq_field(g, g->t_ptr, RQ_OUT, "out"), rq_field(g, g->t_i32, RQ_K, "k"),
-             rq_field(g, g->t_i64, RQ_BASE, "base"), t->q.gate ? rq_field(g, g->t_ptr, RQ_GATE, "gate") : NULL);
+  rq_round_elems(g, &t->q, l_mul(g, v_lo, v_per, "lo.e"), l_mul(g, v_hi, v_per, "hi.e"));
   t->next->fn(g, t->next->u, v_lo, v_hi, v_wk);
 }
 
