@@ -203,6 +203,13 @@ Aside l_aside(Cg *g);
 void l_back(Cg *g, Aside a);
 Val l_param(Cg *g, unsigned i, const char *name);
 Val l_intrinsic(Cg *g, const char *name, Ty *ov, unsigned nov, Ty *ft);
+typedef struct Prefetch {
+  Val v_base;         /* the stream's element 0 */
+  int64_t elem_bytes; /* bytes per element */
+  bool write;         /* to be written (else read) */
+} Prefetch;
+Loop l_for_prefetched(Cg *g, Val v_lo, Val v_hi, int64_t block, int64_t ahead, const Prefetch *pf, int npf,
+                      const char *name, Loop *outer);
 void l_trap(Cg *g); /* llvm.trap: a broken invariant of the generated code */
 Val l_slab(Cg *g, Val base, int64_t off, const char *name); /* base + off bytes */
 Val l_batch_elems(Cg *g, const Shape *s, const char *name); /* n * C*H*W */

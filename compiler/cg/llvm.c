@@ -283,6 +283,33 @@ Val l_intrinsic(Cg *g, const char *name, Ty *ov, unsigned nov, Ty *ft) {
   return LLVMGetIntrinsicDeclaration(g->mod, id, ov, nov);
 }
 
+/* for (b0 = lo; b0 < hi; b0 += block) { hints; for (i = b0; i < min(b0 +
+ * block, hi); i++) ... }: returns the inner loop, *outer the outer one
+ * (l_next the inner, then *outer). The hints, before each block, say that
+ * elements [b0 + ahead, b0 + ahead + block) of each stream will be read or
+ * written soon (x86 prefetcht0 / prefetchw, AArch64 prfm; nothing where the
+ * target has no such instruction). A prefetch never faults, so they may
+ * run past the data. */
+Loop l_for_prefetched(Cg *g, Val v_lo, Val v_hi, int64_t block, int64_t ahead, const Prefetch *pf, int npf,
+                      const char *name, Loop *outer) {
+  char buf[64];
+  snprintf(buf, sizeof buf, "%s.blk", name);
+  Val v_n = LLVMBuildSDiv(g->b, l_add(g, l_sub(g, v_hi, v_lo, ""), l_i64(g, block - 1), ""), l_i64(g, block), "blocks");
+  *outer = l_for(g, l_i64(g, 0), v_n, buf);
+  Val v_b0 = l_add(g, v_lo, l_mul(g, outer->v_i, l_i64(g, block), ""), "b0");
+  Ty ov[] = {g->t_ptr}, ft;
+  Val f = l_intrinsic(g, "llvm.prefetch", ov, 1, &ft);
+  for (int s = 0; s < npf; s++) {
+    Val v_at = l_mul(g, l_add(g, v_b0, l_i64(g, ahead), ""), l_i64(g, pf[s].elem_bytes), "pf.at");
+    for (int64_t q = 0; q < block * pf[s].elem_bytes; q += 64) {
+      Val v_p = l_gep(g, g->t_i8, pf[s].v_base, l_add(g, v_at, l_i64(g, q), ""), "pf");
+      Val args[] = {v_p, l_i32(g, pf[s].write), l_i32(g, 3), l_i32(g, 1)};
+      l_call(g, ft, f, args, 4, "");
+    }
+  }
+  return l_for(g, v_b0, l_smin(g, l_add(g, v_b0, l_i64(g, block), ""), v_hi, ""), name);
+}
+
 /* Stop: an invariant of the generated code does not hold (an internal
  * bug, never the user's input). */
 void l_trap(Cg *g) {

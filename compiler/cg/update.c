@@ -27,6 +27,17 @@ static Val decayed(Cg *g, Ty t_g, Val v_g, Val v_view, Val v_j, Val v_dexp, Val 
   return l_add(g, v_gj, v_dterm, "g.decayed");
 }
 
+/* The element loop goes in blocks of UPDATE_BLOCK elements, and each block
+ * first asks for the weight lines UPDATE_AHEAD bytes on, for writing
+ * (docs/performance.md, "Lines shared, then written"): the weights were
+ * read by both cores since the last update (the input error reads every
+ * row), so each line the update stores is shared with the other core's
+ * cache and must be taken from it first. Asked for one at a time by the
+ * stores, those hand-overs queue up (the MLP's second layer: its update
+ * took four times as long on two threads as its half on one); asked ahead,
+ * they overlap the arithmetic. A prefetch changes no value. */
+enum { UPDATE_BLOCK = 256, UPDATE_AHEAD = 1024 }; /* elements, bytes */
+
 /* The update runs in two functions so that the element loop can be split
  * over threads:
  *   update_plan(grad, view, count, mu, decay, out, gmax) stores {k, dexp}
@@ -102,7 +113,9 @@ Val emit_update_apply(Cg *g, Ty t_g, const char *name) {
     int md = c / 4;
     bool dec = (c >> 1) & 1, wide = c & 1;
     LLVMPositionBuilderAtEnd(g->b, b_case[c]);
-    Loop L2 = l_for(g, v_lo, v_hi, "u");
+    Loop L1;
+    Prefetch pf = {v_w, wide ? 2 : 1, true};
+    Loop L2 = l_for_prefetched(g, v_lo, v_hi, UPDATE_BLOCK, UPDATE_AHEAD / pf.elem_bytes, &pf, 1, "u", &L1);
     Val v_r;
     /* Without decay the step is the rounded gradient, |step| <= 2^mu + 1
      * (k == 0 only when |g| < 2^mu), and mu stays far below 30: the new
@@ -123,6 +136,7 @@ Val emit_update_apply(Cg *g, Ty t_g, const char *name) {
     if (!wide) l_store(g, g->t_i8, l_trunc(g, v_new, g->t_i8, "w.new"), v_w, L2.v_i);
     else l_store(g, g->t_i16, l_trunc(g, v_new, g->t_i16, "ww.new"), v_w, L2.v_i);
     l_next(g, &L2);
+    l_next(g, &L1);
     LLVMBuildBr(g->b, b_done);
   }
   LLVMPositionBuilderAtEnd(g->b, b_done);
