@@ -7,39 +7,38 @@
 
 #include "cg.h"
 
-/* dst[c*ldd + r] = src[r*cols + c] for r in [r0, r1), c in [c0, c1), a
+/* dst[c*ldd + r] = src[r*lds + c] for r in [r0, r1), c in [c0, c1), a
  * byte at a time. */
-static void transpose_bytes(Cg *g, Val v_src, Val v_r0, Val v_r1, int64_t c0, int64_t c1, int64_t cols, Val v_dst,
+static void transpose_bytes(Cg *g, Val v_src, int64_t lds, Val v_r0, Val v_r1, Val v_c0, Val v_c1, Val v_dst,
                             int64_t ldd) {
   Loop Lr = l_for(g, v_r0, v_r1, "tr");
-  Loop Lc = l_for(g, l_i64(g, c0), l_i64(g, c1), "tc");
-  Val v_v = l_load(g, g->t_i8, v_src, l_add(g, l_mul(g, Lr.v_i, l_i64(g, cols), ""), Lc.v_i, ""), "v");
+  Loop Lc = l_for(g, v_c0, v_c1, "tc");
+  Val v_v = l_load(g, g->t_i8, v_src, l_add(g, l_mul(g, Lr.v_i, l_i64(g, lds), ""), Lc.v_i, ""), "v");
   l_store(g, g->t_i8, v_v, v_dst, l_add(g, l_mul(g, Lc.v_i, l_i64(g, ldd), ""), Lr.v_i, ""));
   l_next_scalar(g, &Lc);
   l_next(g, &Lr);
 }
 
-/* Transpose a (rows, cols) int8 matrix into dst with row stride ldd:
- * dst[c*ldd + r] = src[r*cols + c] for r < rows (run time), c < cols.
- * Whole 16 x 16 tiles go through vectors (l_transpose16: 64 byte shuffles
- * for 256 bytes). Byte by byte, the stores
- * to a stride of ldd were the MLP's largest serial cost (its first layer's
- * error, 64 x 512). The edges go byte by byte. */
-static void l_transpose(Cg *g, Val v_src, Val v_rows, int64_t cols, Val v_dst, int64_t ldd) {
+/* Columns [16 t0, min(16 t1, cols)) of a (rows, cols) int8 matrix with row
+ * stride lds, transposed into dst with row stride ldd:
+ * dst[c*ldd + r] = src[r*lds + c] for r < rows (run time). Whole 16 x 16
+ * tiles go through vectors (l_transpose16: 64 byte shuffles for 256
+ * bytes), the rows past the last whole tile and the columns past the last
+ * whole 16 byte by byte. A worker transposes the columns whose rows of dst
+ * it then reads (the dense weight gradient's e^T). */
+static void transpose_tiles(Cg *g, Val v_src, int64_t lds, Val v_rows, Val v_t0, Val v_t1, int64_t cols, Val v_dst,
+                            int64_t ldd) {
   enum { T = 16 };
-  int64_t cfull = cols / T * T;
-  if (cfull == 0) {
-    transpose_bytes(g, v_src, l_i64(g, 0), v_rows, 0, cols, cols, v_dst, ldd);
-    return;
-  }
   Ty t_row = LLVMVectorType(g->t_i8, T);
-  Val v_tiles = LLVMBuildSDiv(g->b, v_rows, l_i64(g, T), "row.tiles");
-  Loop Lr = l_for(g, l_i64(g, 0), v_tiles, "trt");
-  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, cols / T), "tct");
-  Val v_r0 = l_mul(g, Lr.v_i, l_i64(g, T), "r0"), v_c0 = l_mul(g, Lc.v_i, l_i64(g, T), "c0");
+  Val v_rtiles = LLVMBuildSDiv(g->b, v_rows, l_i64(g, T), "row.tiles");
+  Val v_rfull = l_mul(g, v_rtiles, l_i64(g, T), "rows.full");
+  Loop Lc = l_for(g, v_t0, l_smin(g, v_t1, l_i64(g, cols / T), ""), "tct");
+  Val v_c0 = l_mul(g, Lc.v_i, l_i64(g, T), "c0");
+  Loop Lr = l_for(g, l_i64(g, 0), v_rtiles, "trt");
+  Val v_r0 = l_mul(g, Lr.v_i, l_i64(g, T), "r0");
   Val v[T];
   for (int i = 0; i < T; i++) {
-    Val v_at = l_add(g, l_mul(g, l_add(g, v_r0, l_i64(g, i), ""), l_i64(g, cols), ""), v_c0, "");
+    Val v_at = l_add(g, l_mul(g, l_add(g, v_r0, l_i64(g, i), ""), l_i64(g, lds), ""), v_c0, "");
     v[i] = LLVMBuildLoad2(g->b, t_row, l_gep(g, g->t_i8, v_src, v_at, ""), "row");
     LLVMSetAlignment(v[i], 1);
   }
@@ -48,23 +47,28 @@ static void l_transpose(Cg *g, Val v_src, Val v_rows, int64_t cols, Val v_dst, i
     Val v_at = l_add(g, l_mul(g, l_add(g, v_c0, l_i64(g, j), ""), l_i64(g, ldd), ""), v_r0, "");
     LLVMSetAlignment(LLVMBuildStore(g->b, v[j], l_gep(g, g->t_i8, v_dst, v_at, "")), 1);
   }
-  l_next(g, &Lc);
   l_next(g, &Lr);
-  Val v_rfull = l_mul(g, v_tiles, l_i64(g, T), "rows.full");
-  if (cfull < cols) transpose_bytes(g, v_src, l_i64(g, 0), v_rfull, cfull, cols, cols, v_dst, ldd);
-  transpose_bytes(g, v_src, v_rfull, v_rows, 0, cols, cols, v_dst, ldd);
+  transpose_bytes(g, v_src, lds, v_rfull, v_rows, v_c0, l_add(g, v_c0, l_i64(g, T), ""), v_dst, ldd);
+  l_next(g, &Lc);
+  if (cols % T) { /* the last, partial tile, where it is in [t0, t1) */
+    Blk b_part = l_if(g, l_icmp(g, LLVMIntSGT, v_t1, l_i64(g, cols / T), ""), "tail.cols");
+    transpose_bytes(g, v_src, lds, l_i64(g, 0), v_rows, l_i64(g, cols / T * T), l_i64(g, cols), v_dst, ldd);
+    l_endif(g, b_part);
+  }
 }
 
 /* Dense layers: in forward and input error, workers take ranges of panels
  * (16 outputs each) and pack their own panels of the B operand; in the
  * weight gradient, blocks of WROWS rows of g32, each worker with every
- * panel of x^T in its own scratch. The update then splits g32 by elements
+ * panel of x^T in its own scratch, and its rows of e^T (A), with their
+ * sums, transposed by itself. The update then splits g32 by elements
  * into the same contiguous halves, so each worker reads the rows it wrote
  * (split by panels, every line of g32 would cross to the other core).
  *   forward       acc[b, o] = sum_i x[b, i] w[o, i]    A = x,   B(o, i) = w
  *   input error   e32[b, i] = sum_o e[b, o] w[o, i]    A = e,   B(i, o) = w^T
  *   weight grad   g32[o, i] = sum_b e[b, o] x[b, i]    A = e^T, B(i, b) = x^T */
 enum { WROWS = 16 };
+_Static_assert(WROWS == 16, "a block of g32 rows is one 16-column tile of e (transpose_tiles)");
 static int64_t wrow_blocks(int64_t O) { return (O + WROWS - 1) / WROWS; }
 
 static Gemm dense_gemm(Cg *g, const KArgs *k, Pass which, Val v_lo, Val v_hi, Val v_wk) {
@@ -99,6 +103,11 @@ static Gemm dense_gemm(Cg *g, const KArgs *k, Pass which, Val v_lo, Val v_hi, Va
 static void dense_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk, Pass which) {
   const KArgs *k = u;
   Gemm G = dense_gemm(g, k, which, v_lo, v_hi, v_wk);
+  if (which == PASS_WEIGHT) { /* rows [16 lo, 16 hi) of e^T (O, B), and their sums */
+    int64_t O = k->nd->wshape[0], Bc = g->m->recipe.batch;
+    transpose_tiles(g, err_ptr(g, k->i), O, g->f.v_n, v_lo, v_hi, O, pack_ptr(g), Bc);
+    if (G.kind == GK_VNNI) row_sums(g, G.v_A, G.lda, G.v_M, G.v_K, G.v_asum);
+  }
   if (k->fuse) G.var_max = fused_begin(g);
   gemm(g, &G);
   if (k->fuse) fused_end(g, G.var_max, v_wk);
@@ -118,13 +127,12 @@ static void dense_weight_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk
  * the NITI update's plan in the weight gradient), else NULL. */
 static Val dense_kernel(Cg *g, int i, Ty t_acc, Pass which, BodyFn body) {
   const Node *nd = &g->m->nodes[i];
-  int64_t O = nd->wshape[0], Bc = g->m->recipe.batch;
+  int64_t O = nd->wshape[0];
   KArgs k = {nd, i, t_acc, false, NULL};
-  if (which == PASS_WEIGHT) l_transpose(g, err_ptr(g, i), g->f.v_n, O, pack_ptr(g), Bc); /* e^T (O, B) */
   int64_t count = which == PASS_FORWARD ? npanels(O) : which == PASS_INPUT ? npanels(nd->wshape[1]) : wrow_blocks(O);
   Gemm G = dense_gemm(g, &k, which, l_i64(g, 0), l_i64(g, count), l_i32(g, 0)); /* all of A */
   k.fuse = G.kind != GK_PLAIN && (which != PASS_WEIGHT || g->m->recipe.kind == NIT_RECIPE_NITI);
-  if (G.kind == GK_VNNI) row_sums(g, G.v_A, G.lda, G.v_M, G.v_K, rsum_ptr(g));
+  if (G.kind == GK_VNNI && which != PASS_WEIGHT) row_sums(g, G.v_A, G.lda, G.v_M, G.v_K, rsum_ptr(g));
   Val v_used = par_for(g, nd->name, l_i64(g, count), g->p->maxw, body, &k);
   return k.fuse ? v_used : NULL;
 }

@@ -4,7 +4,10 @@
 # error transpose in 16 x 16 tiles, cg/dense.c) and their edges.
 #   dense35   batch 35 (two tiles of rows, three left over); layers of 37
 #             outputs (two tiles of columns, five left), 16 (one, none
-#             left) and 10 (no whole tile)
+#             left) and 10 (no whole tile); also trained with one thread
+#             and with three at uneven speeds to the same bytes (each
+#             worker transposes its own rows of e^T: d1's three blocks, the
+#             last a partial tile, go to three workers)
 #   conv17    batch 17, a conv, relu and max pool before dense layers of 48
 #             and 7
 #   quads     convs whose forward reads its input in place (stride 1, input
@@ -145,6 +148,14 @@ if ! grep -q '^define.*@nit_gemm\.[a-z]*\.i32.*\.nt(' "$work/quads_stream.ll"; t
   exit 1
 fi
 NITC_STREAM_BYTES=0 against_ref -O2 quads_stream
+
+mkdir -p "$work/ddata"
+"$build/tests/nitrt_mkdata" idx "$work/ddata" 70 10 1 6 7 10
+"$build/compiler/nitc" "$work/dense35.nit" -o "$work/dense35"
+"$work/dense35" train --data "$work/ddata" --epochs 1 --threads 1 --quiet --save "$work/d1.ckpt"
+NITRT_POOL_PACE=5,1,2 "$work/dense35" train --data "$work/ddata" --epochs 1 --threads 3 --quiet --save "$work/d3.ckpt"
+cmp "$work/d1.ckpt" "$work/d3.ckpt"
+echo "dense35: one thread and three at uneven speeds write the same checkpoint"
 
 mkdir -p "$work/data"
 "$build/tests/nitrt_mkdata" idx "$work/data" 48 12 16 6 8 5
