@@ -586,6 +586,7 @@ Plan *plan_build(Model *m) {
       if (align_up(O * B) > need) need = align_up(O * B);                                         /* e^T */
       if (need > max_pack) max_pack = need;
       if (panel_bytes(I, B) > max_col) max_col = panel_bytes(I, B); /* x^T, per worker (cg/dense.c) */
+      if (B * 4 > max_col) max_col = B * 4;                         /* A's row sums, per worker (likewise) */
       if (O > max_rows) max_rows = O;
     } else if (nd->op == OP_CONV) {
       int64_t Cg = nd->wshape[1], O = nd->wshape[0], Og = O / nd->groups;

@@ -77,7 +77,7 @@ static Gemm dense_gemm(Cg *g, const KArgs *k, Pass which, Val v_lo, Val v_hi, Va
   Gemm G = {0};
   G.t_acc = k->t_acc;
   G.v_j0 = v_lo, G.v_j1 = v_hi;
-  G.v_asum = rsum_ptr(g);
+  G.v_asum = col_ptr(g, v_wk); /* every row's sum, in the worker's own scratch (dense_body) */
   if (which == PASS_FORWARD) {
     G.v_A = act_ptr(g, nd->in[0]), G.lda = I, G.v_B = w8_ptr(g, nd), G.sn = I, G.sk = 1;
     G.v_C = acc_ptr(g), G.ldc = O, G.v_M = g->f.v_n, G.v_N = l_i64(g, O), G.v_K = l_i64(g, I);
@@ -103,11 +103,14 @@ static Gemm dense_gemm(Cg *g, const KArgs *k, Pass which, Val v_lo, Val v_hi, Va
 static void dense_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk, Pass which) {
   const KArgs *k = u;
   Gemm G = dense_gemm(g, k, which, v_lo, v_hi, v_wk);
-  if (which == PASS_WEIGHT) { /* rows [16 lo, 16 hi) of e^T (O, B), and their sums */
+  if (which == PASS_WEIGHT) { /* rows [16 lo, 16 hi) of e^T (O, B) */
     int64_t O = k->nd->wshape[0], Bc = g->m->recipe.batch;
     transpose_tiles(g, err_ptr(g, k->i), O, g->f.v_n, v_lo, v_hi, O, pack_ptr(g), Bc);
-    if (G.kind == GK_VNNI) row_sums(g, G.v_A, G.lda, G.v_M, G.v_K, G.v_asum);
   }
+  /* the sums of the rows of A this worker multiplies: in forward and input
+   * error every row (each worker computes them all, rather than the caller
+   * before the region), in the weight gradient its own */
+  if (G.kind == GK_VNNI) row_sums(g, G.v_A, G.lda, G.v_M, G.v_K, G.v_asum);
   if (k->fuse) G.var_max = fused_begin(g);
   gemm(g, &G);
   if (k->fuse) fused_end(g, G.var_max, v_wk);
@@ -130,9 +133,8 @@ static Val dense_kernel(Cg *g, int i, Ty t_acc, Pass which, BodyFn body) {
   int64_t O = nd->wshape[0];
   KArgs k = {nd, i, t_acc, false, NULL};
   int64_t count = which == PASS_FORWARD ? npanels(O) : which == PASS_INPUT ? npanels(nd->wshape[1]) : wrow_blocks(O);
-  Gemm G = dense_gemm(g, &k, which, l_i64(g, 0), l_i64(g, count), l_i32(g, 0)); /* all of A */
+  Gemm G = dense_gemm(g, &k, which, l_i64(g, 0), l_i64(g, count), l_i32(g, 0)); /* for its kind */
   k.fuse = G.kind != GK_PLAIN && (which != PASS_WEIGHT || g->m->recipe.kind == NIT_RECIPE_NITI);
-  if (G.kind == GK_VNNI && which != PASS_WEIGHT) row_sums(g, G.v_A, G.lda, G.v_M, G.v_K, rsum_ptr(g));
   Val v_used = par_for(g, nd->name, l_i64(g, count), g->p->maxw, body, &k);
   return k.fuse ? v_used : NULL;
 }
