@@ -174,10 +174,7 @@ if ! grep -q '^define internal void @sgd\.g31\.body' "$work/wsum_ghaffari.ll"; t
   exit 1
 fi
 "$build/compiler/nitc" "$work/wsum_ghaffari.nit" -o "$work/wsum_ghaffari"
-"$work/wsum_ghaffari" train --data "$work/data" --epochs 1 --threads 1 --quiet --save "$work/g1.ckpt"
-NITRT_POOL_PACE=5,1,2 "$work/wsum_ghaffari" train --data "$work/data" --epochs 1 --threads 3 --quiet --save "$work/g3.ckpt"
-cmp "$work/g1.ckpt" "$work/g3.ckpt"
-echo "wsum_ghaffari: one thread and three at uneven speeds write the same checkpoint"
+same_bytes wsum_ghaffari data
 
 mkdir -p "$work/qdata"
 "$build/tests/nitrt_mkdata" idx "$work/qdata" 40 10 4 6 32 5
