@@ -167,7 +167,6 @@ mkdir -p "$work/data"
 "$build/tests/nitrt_mkdata" idx "$work/data" 48 12 16 6 8 5
 "$build/compiler/nitc" "$work/wsum.nit" -o "$work/wsum"
 same_bytes wsum data
-cp "$work/wsum.1.ckpt" "$work/t1.ckpt"
 "$build/compiler/nitc" "$work/wsum_ghaffari.nit" --emit llvm -o "$work/wsum_ghaffari.ll"
 if ! grep -q '^define internal void @sgd\.g31\.body' "$work/wsum_ghaffari.ll"; then
   echo "wsum_ghaffari: no parallel optimizer pass in the IR" >&2
@@ -194,6 +193,6 @@ NITC_AHEAD_BYTES=0 against_ref -O2 wsum_ahead
 NITC_AHEAD_BYTES=0 "$build/compiler/nitc" "$work/wsum.nit" -o "$work/wsum_ahead"
 "$work/wsum_ahead" train --data "$work/data" --epochs 1 --threads 1 --quiet --save "$work/a1.ckpt"
 NITRT_POOL_PACE=5,1,2 "$work/wsum_ahead" train --data "$work/data" --epochs 1 --threads 3 --quiet --save "$work/a3.ckpt"
-cmp "$work/t1.ckpt" "$work/a1.ckpt"
-cmp "$work/t1.ckpt" "$work/a3.ckpt"
+cmp "$work/wsum.1.ckpt" "$work/a1.ckpt"
+cmp "$work/wsum.1.ckpt" "$work/a3.ckpt"
 echo "wsum_ahead: rounding ahead on one thread and on three at uneven speeds writes wsum's checkpoint"
