@@ -379,6 +379,8 @@ typedef struct Plan {
                           * panels, transposed errors, input panels), largest layer */
   Buf rsum;            /* i32 row sums of a dense GEMM's A operand (vnni) */
   int maxw;            /* workers a parallel kernel may use (1..PLAN_MAX_WORKERS) */
+  int *workers;        /* (nnodes) workers node i's GEMMs and roundings may use: maxw,
+                          * fewer for a small dense layer (plan_workers) */
   Buf col;             /* (maxw) per-worker im2col scratch of one sample */
   Buf gpart;           /* (maxw) per-worker partial conv weight gradients */
   int64_t col_bytes;   /* one worker's share of col */
@@ -409,6 +411,8 @@ typedef struct Plan {
 
 #define PLAN_MAX_WORKERS  16         /* threads a kernel can spread over */
 #define PLAN_WORKER_BYTES (96 << 20) /* cap on all workers' private scratch */
+#define DENSE_MACS_PER_WORKER (1 << 22) /* a dense layer's multiply-adds per step that a worker
+                                         * must get before it is worth a hand-off */
 #define COL2IM_MAX_BYTES  (1 << 20)  /* largest per-sample W^T e product of a col2im input error */
 #define AHEAD_FWD 1
 #define AHEAD_ERR 2

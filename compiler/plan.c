@@ -347,6 +347,27 @@ static bool col2im_pays(const Model *m, const Plan *p, const Node *nd) {
   return 4 * Kc * P * col2im_lda(Og) <= 3 * Cg * Q * Kep && Kc * P * accw <= COL2IM_MAX_BYTES;
 }
 
+/* How many workers each node's GEMMs and roundings may use: maxw, except
+ * that a dense layer gets one worker per DENSE_MACS_PER_WORKER
+ * multiply-adds of a pass at the batch. Its passes are split by outputs
+ * (panels, rows of the gradient), so every worker reads the whole batch's
+ * A, half of it written by the other core, and its rounding reads
+ * accumulators split by columns: with two cores that share no cache, a
+ * small layer on two workers costs more in lines crossing than it saves
+ * (docs/performance.md, "Small dense layers on one worker"). Any split
+ * gives the same bytes. NITC_DENSE_MACS=N in nitc's environment sets the
+ * multiply-adds per worker (0: every dense layer on maxw), for tests. */
+static void plan_workers(const Model *m, Plan *p) {
+  int64_t per = plan_env("NITC_DENSE_MACS", DENSE_MACS_PER_WORKER);
+  p->workers = zalloc(sizeof(int) * (size_t)m->nnodes);
+  for (int i = 0; i < m->nnodes; i++) {
+    const Node *nd = &m->nodes[i];
+    int64_t w = p->maxw;
+    if (nd->op == OP_DENSE && per > 0) w = m->recipe.batch * nd->wshape[0] * nd->wshape[1] / per;
+    p->workers[i] = w < 1 ? 1 : w > p->maxw ? p->maxw : (int)w;
+  }
+}
+
 /* Disjoint max pools that run in a weighted layer's rounding region, each
  * worker pooling the samples it has just rounded, from its own cache: the
  * step has a parallel region fewer for each (docs/performance.md, "Fewer
@@ -623,6 +644,7 @@ Plan *plan_build(Model *m) {
   p->gpart_bytes = align_up(max_gpart);
   p->maxw = PLAN_MAX_WORKERS;
   while (p->maxw > 1 && p->maxw * (p->col_bytes + p->gpart_bytes) > PLAN_WORKER_BYTES) p->maxw--;
+  plan_workers(m, p);
   p->red = take(&top, 64 + (int64_t)PLAN_MAX_WORKERS * 8);
   p->rq = take(&top, 64 + (int64_t)PLAN_MAX_WORKERS * 8);
   p->guess = take(&top, (int64_t)n * AHEAD_SLOTS * 4);

@@ -107,6 +107,8 @@ typedef struct Cg {
   int64_t acc_bytes;          /* the node's bytes from there (the plan's acc_bytes),
                                * all of acc outside the layers */
   int64_t grad_at;            /* grad_ptr's offset in grad, likewise (grad_at) */
+  int workers;                /* the plan's workers of the node being emitted (its
+                               * roundings), maxw outside the layers */
   /* the shared helpers, emitted once per module (step.c: emit_helpers) */
   Val f_mix, f_key, f_round, f_bits, f_sat8;
   Val f_wview, f_loss;

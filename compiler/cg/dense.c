@@ -135,7 +135,7 @@ static Val dense_kernel(Cg *g, int i, Ty t_acc, Pass which, BodyFn body) {
   int64_t count = which == PASS_FORWARD ? npanels(O) : which == PASS_INPUT ? npanels(nd->wshape[1]) : wrow_blocks(O);
   Gemm G = dense_gemm(g, &k, which, l_i64(g, 0), l_i64(g, count), l_i32(g, 0)); /* for its kind */
   k.fuse = G.kind != GK_PLAIN && (which != PASS_WEIGHT || g->m->recipe.kind == NIT_RECIPE_NITI);
-  Val v_used = par_for(g, nd->name, l_i64(g, count), g->p->maxw, body, &k);
+  Val v_used = par_for(g, nd->name, l_i64(g, count), g->p->workers[i], body, &k);
   return k.fuse ? v_used : NULL;
 }
 

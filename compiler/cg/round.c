@@ -589,13 +589,16 @@ Val requant_fused(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out,
   }
   rq_args(g, &q, v_acc, v_count, v_out, v_mode, v_key, v_gate);
   Val v_chunks = LLVMBuildSDiv(g->b, l_add(g, v_count, l_i64(g, RQ_CHUNK - 1), ""), l_i64(g, RQ_CHUNK), "chunks");
-  Val v_used = v_fused ? v_fused : par_for(g, "rq.max", v_chunks, g->p->maxw, rq_max_body, &q);
+  /* the node's workers (fewer for a small dense layer, whose GEMM split
+   * its accumulators by columns), all of them with a follower */
+  int maxw = next ? g->p->maxw : g->workers;
+  Val v_used = v_fused ? v_fused : par_for(g, "rq.max", v_chunks, maxw, rq_max_body, &q);
   Val v_k = batch_k(g, bits, v_used);
   if (next) {
     RqThen t = {q, next};
-    par_for(g, "rq.round", g->f.v_n, g->p->maxw, rq_round_then_body, &t);
+    par_for(g, "rq.round", g->f.v_n, maxw, rq_round_then_body, &t);
   } else {
-    par_for(g, "rq.round", v_chunks, g->p->maxw, rq_round_body, &q);
+    par_for(g, "rq.round", v_chunks, maxw, rq_round_body, &q);
   }
   return v_k;
 }

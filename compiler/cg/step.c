@@ -267,6 +267,7 @@ static void emit_node_fn(Cg *g, int i, bool train, bool backward) {
   Val f = l_begin_glue_fn(g, buf, g->ft_node);
   g->acc_at = g->p->acc_at[i];
   g->acc_bytes = g->p->acc_bytes[i];
+  g->workers = g->p->workers[i];
   g->grad_at = g->p->grad_at[i];
   g->f.v_ctx = l_param(g, 0, "ctx");
   g->f.v_x = l_param(g, 1, "x");
@@ -282,6 +283,7 @@ static void emit_node_fn(Cg *g, int i, bool train, bool backward) {
   g->acc_at = 0;
   g->acc_bytes = g->p->acc.bytes;
   g->grad_at = 0;
+  g->workers = g->p->maxw;
   Val args[] = {saved.f.v_ctx, saved.f.v_x, saved.f.v_y ? saved.f.v_y : LLVMConstNull(g->t_ptr)};
   l_back(g, saved);
   l_call(g, g->ft_node, f, args, 3, "");
@@ -345,6 +347,7 @@ LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t
   g->m = m;
   g->p = p;
   g->acc_bytes = p->acc.bytes;
+  g->workers = p->maxw;
   begin_module(g, ctx, m->name, t);
   abi_types(g);
   Ty ef[ENV_NFIELDS] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};

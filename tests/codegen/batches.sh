@@ -7,7 +7,8 @@
 #             left) and 10 (no whole tile); also trained with one thread
 #             and with three at uneven speeds to the same bytes (each
 #             worker transposes its own rows of e^T: d1's three blocks, the
-#             last a partial tile, go to three workers)
+#             last a partial tile, go to three workers), compiled with
+#             NITC_DENSE_MACS=0 so that its small layers split at all
 #   conv17    batch 17, a conv, relu and max pool before dense layers of 48
 #             and 7
 #   quads     convs whose forward reads its input in place (stride 1, input
@@ -160,7 +161,15 @@ same_bytes() {
 
 mkdir -p "$work/ddata"
 "$build/tests/nitrt_mkdata" idx "$work/ddata" 70 10 1 6 7 10
-"$build/compiler/nitc" "$work/dense35.nit" -o "$work/dense35"
+# every dense layer on all the workers: dense35's are far below
+# DENSE_MACS_PER_WORKER, which would leave them on one
+NITC_DENSE_MACS=0 "$build/compiler/nitc" "$work/dense35.nit" -o "$work/dense35"
+NITC_DENSE_MACS=0 "$build/compiler/nitc" "$work/dense35.nit" --emit llvm -o "$work/dense35.all.ll"
+"$build/compiler/nitc" "$work/dense35.nit" --emit llvm -o "$work/dense35.one.ll"
+if cmp -s "$work/dense35.all.ll" "$work/dense35.one.ll"; then
+  echo "dense35: NITC_DENSE_MACS=0 left the IR as it was (its dense layers would not split)" >&2
+  exit 1
+fi
 same_bytes dense35 ddata
 
 mkdir -p "$work/data"
