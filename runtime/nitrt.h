@@ -118,6 +118,11 @@ int32_t nitrt_pool_threads(const NitPool *p);
 #define NITRT_POOL_CHUNKS 16
 int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64_t hi, int32_t worker), void *env,
                            int64_t count, int32_t max_workers);
+/* Idle work: unit(env, i) for i < n, run by the pool's threads while they
+ * wait for jobs, and by nitrt_pool_idle_finish (the caller, which returns
+ * when every unit has run). Setting finishes the loop before. */
+void nitrt_pool_idle_set(NitPool *p, void (*unit)(void *env, int64_t i), void *env, int64_t n);
+void nitrt_pool_idle_finish(NitPool *p);
 
 /* ------------------------------------------------------------------- mpi.c */
 
@@ -505,6 +510,17 @@ int nitrt_ckpt_clean_stale(const char *path);
 
 /* ------------------------------------------------------------------- run.c */
 
+/* A training step's scores, computed while the next step runs
+ * (nitrt_score_later). */
+typedef struct ScoreLater {
+  int8_t *logits;   /* (batch, classes) the step's logits, copied */
+  int32_t *y;       /* (batch) its labels */
+  uint8_t *correct; /* (batch) 1: predicted its label */
+  int64_t *loss;    /* (batch) cross-entropy, Q24 */
+  int64_t n;        /* samples waiting to be collected; 0: none */
+  int32_t exp, classes;
+} ScoreLater;
+
 /* Buffers and context shared by training and inference. */
 typedef struct Run {
   const NitModel *m;
@@ -516,6 +532,7 @@ typedef struct Run {
   uint32_t *perm; /* (ntrain) epoch order */
   NitPool *pool;  /* workers of the generated kernels (threads.c) */
   NitS31 eta;     /* learning rate of the next train_step (recipes with masters) */
+  ScoreLater later; /* the last training step's scores, computed by idle threads */
 } Run;
 
 /* threads: --threads T; T < 1 means every online core. 0 or -1 (message). */
@@ -533,11 +550,19 @@ typedef struct Gather {
 /* The n logits rows in u->logits against labels y: adds the correct
  * predictions to sums[0] and the summed loss (Q24) to sums[1]. The rows
  * are split over u's workers; the sums are exact, so the split changes
- * nothing. With `next`, the same workers also gather its rows (the next
- * training batch), each the share matching its rows: no parallel region of
- * its own, and each worker's samples land in its own core's cache. */
-void nitrt_score_batch(const Run *u, const int32_t *y, int64_t n, int32_t logit_exp, int64_t sums[2],
-                       const Gather *next);
+ * nothing. */
+void nitrt_score_batch(const Run *u, const int32_t *y, int64_t n, int32_t logit_exp, int64_t sums[2]);
+/* The same for a training step, later: its n logits rows and labels are
+ * copied, and scored by the pool's threads while they wait between the
+ * next step's parallel regions (nitrt_pool_idle_set). Collect adds them to
+ * sums as score_batch would, scoring what the threads left, and returns
+ * how many samples it added (0: none waiting). Collect before the next
+ * step is left for later: one step waits at a time. */
+void nitrt_score_later(Run *u, const int32_t *y, int64_t n, int32_t logit_exp);
+int64_t nitrt_score_collect(Run *u, int64_t sums[2]);
+/* Gather the next training batch's rows, each worker those its chunk of
+ * the step's first parallel region reads (into its own core's cache). */
+void nitrt_gather_batch(const Run *u, const Gather *g);
 /* Forward over samples [from, from+count) of d: correct predictions and the
  * summed loss (Q24), in batches of u->r.batch. */
 void nitrt_evaluate(Run *u, const Dataset *d, int64_t from, int64_t count, int32_t mu, int64_t *correct, int64_t *loss);

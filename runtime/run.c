@@ -51,6 +51,10 @@ void nitrt_run_free(Run *u) {
   free(u->xb);
   free(u->yb);
   free(u->logits);
+  free(u->later.logits);
+  free(u->later.y);
+  free(u->later.correct);
+  free(u->later.loss);
   free(u->perm);
   nitrt_pool_free(u->pool);
 }
@@ -67,7 +71,15 @@ int nitrt_run_alloc(Run *u, const NitModel *m, int32_t threads) {
   u->xb = nitrt_alloc((size_t)(dim * m->batch));
   u->yb = nitrt_alloc((size_t)m->batch * sizeof *u->yb);
   u->logits = nitrt_alloc((size_t)m->batch * (size_t)m->classes);
-  if (!u->params || !u->work || !u->xb || !u->yb || !u->logits || !u->pool) return -1;
+  ScoreLater *s = &u->later;
+  s->classes = m->classes;
+  s->logits = nitrt_alloc((size_t)m->batch * (size_t)m->classes);
+  s->y = nitrt_alloc((size_t)m->batch * sizeof *s->y);
+  s->correct = nitrt_alloc((size_t)m->batch);
+  s->loss = nitrt_alloc((size_t)m->batch * sizeof *s->loss);
+  if (!u->params || !u->work || !u->xb || !u->yb || !u->logits || !u->pool || !s->logits || !s->y || !s->correct ||
+      !s->loss)
+    return -1;
   return 0;
 }
 
@@ -136,7 +148,6 @@ typedef struct ScoreJob {
   const int32_t *y;     /* (n) */
   int64_t n;
   int32_t classes, exp;
-  const Gather *next;                 /* or NULL */
   int64_t part[NITRT_POOL_CHUNKS][2]; /* per chunk: correct, loss (Q24) */
 } ScoreJob;
 
@@ -152,30 +163,67 @@ static void prefetch(const void *p) {
 static void score_rows(void *env, int64_t lo, int64_t hi, int32_t w) {
   ScoreJob *j = env;
   int64_t c = 0, l = 0;
-  const Gather *g = j->next; /* rows [lo, hi) of n map onto [glo, ghi) of count: the chunks cover it */
-  int64_t glo = g ? lo * g->count / j->n : 0, ghi = g ? hi * g->count / j->n : 0;
-  /* the rows to gather are scattered over the data set, mostly in memory:
-   * asked for now, they arrive while the rows are scored */
-  for (int64_t r = glo; r < ghi; r++)
-    for (int64_t q = 0; q < g->dim; q += 64) prefetch(g->x + (int64_t)g->idx[r] * g->dim + q);
   for (int64_t k = lo; k < hi; k++) {
     const int8_t *z = j->logits + k * j->classes;
     c += nitrt_argmax(z, j->classes) == j->y[k];
     l += nitrt_xent_q24(z, j->classes, j->exp, j->y[k]);
   }
   j->part[w][0] = c, j->part[w][1] = l;
-  for (int64_t r = glo; r < ghi; r++)
-    memcpy(g->dst + r * g->dim, g->x + (int64_t)g->idx[r] * g->dim, (size_t)g->dim);
 }
 
-void nitrt_score_batch(const Run *u, const int32_t *y, int64_t n, int32_t logit_exp, int64_t sums[2],
-                       const Gather *next) {
-  ScoreJob j = {u->logits, y, n, u->m->classes, logit_exp, next, {{0}}};
+void nitrt_score_batch(const Run *u, const int32_t *y, int64_t n, int32_t logit_exp, int64_t sums[2]) {
+  ScoreJob j = {u->logits, y, n, u->m->classes, logit_exp, {{0}}};
   /* a few rows score faster than a hand-off to the workers */
   int32_t used = 1;
   if (n < 32) score_rows(&j, 0, n, 0);
   else used = nitrt_parallel_for(u->pool, score_rows, &j, n, NITRT_POOL_CHUNKS);
   for (int32_t w = 0; w < used; w++) sums[0] += j.part[w][0], sums[1] += j.part[w][1];
+}
+
+/* A training step's samples scored while the next step runs: unit k scores
+ * sample k of the copy. */
+static void score_unit(void *env, int64_t k) {
+  ScoreLater *s = env;
+  const int8_t *z = s->logits + k * s->classes;
+  s->correct[k] = nitrt_argmax(z, s->classes) == s->y[k];
+  s->loss[k] = nitrt_xent_q24(z, s->classes, s->exp, s->y[k]);
+}
+
+void nitrt_score_later(Run *u, const int32_t *y, int64_t n, int32_t logit_exp) {
+  ScoreLater *s = &u->later;
+  memcpy(s->logits, u->logits, (size_t)(n * s->classes));
+  memcpy(s->y, y, (size_t)n * sizeof *y);
+  s->n = n;
+  s->exp = logit_exp;
+  nitrt_pool_idle_set(u->pool, score_unit, s, n);
+}
+
+int64_t nitrt_score_collect(Run *u, int64_t sums[2]) {
+  ScoreLater *s = &u->later;
+  int64_t n = s->n;
+  if (!n) return 0;
+  nitrt_pool_idle_finish(u->pool);
+  for (int64_t k = 0; k < n; k++) sums[0] += s->correct[k], sums[1] += s->loss[k];
+  s->n = 0;
+  return n;
+}
+
+/* Rows [lo, hi) of a gather: each executor copies the rows its chunk of the
+ * next step's first parallel region will read (an even split), so they
+ * land in its own core's cache; all its rows are asked for first, as they
+ * lie scattered over the data set, mostly in memory. */
+static void gather_rows(void *env, int64_t lo, int64_t hi, int32_t w) {
+  const Gather *g = env;
+  (void)w;
+  for (int64_t r = lo; r < hi; r++)
+    for (int64_t q = 0; q < g->dim; q += 64) prefetch(g->x + (int64_t)g->idx[r] * g->dim + q);
+  for (int64_t r = lo; r < hi; r++)
+    memcpy(g->dst + r * g->dim, g->x + (int64_t)g->idx[r] * g->dim, (size_t)g->dim);
+}
+
+void nitrt_gather_batch(const Run *u, const Gather *g) {
+  if (g->count < 32) gather_rows((void *)g, 0, g->count, 0);
+  else nitrt_parallel_for(u->pool, gather_rows, (void *)g, g->count, NITRT_POOL_CHUNKS);
 }
 
 /* Forward over samples [from, from+count) of d: correct predictions and the
@@ -194,7 +242,7 @@ void nitrt_evaluate_classes(Run *u, const Dataset *d, int64_t from, int64_t coun
     NitCtx c = nitrt_run_ctx(u, NIT_STEP_EVAL, (int32_t)(hi - lo), d->q.in_exp, mu, 0);
     nitrt_mpi_shard(&c, n, lo);
     m->forward(&c, d->x + (i + lo) * dim);
-    nitrt_score_batch(u, d->y + i + lo, hi - lo, c.logit_exp, sums, NULL);
+    nitrt_score_batch(u, d->y + i + lo, hi - lo, c.logit_exp, sums);
     for (int64_t k = 0; cs && k < hi - lo; k++) {
       int32_t y = d->y[i + lo + k], p = nitrt_argmax(u->logits + k * m->classes, m->classes);
       cs->samples[y]++;

@@ -46,6 +46,13 @@
  * whose cache does not hold them (docs/performance.md, "Two cores that
  * share no cache"). Any split gives the same bytes (above).
  * NITRT_POOL_PACE="3,1" fixes the speeds instead, for tests.
+ *
+ * Idle work: a loop of independent units (the scoring of the last step's
+ * samples) that the threads run while they wait for a job, between jobs
+ * rather than in one. Whoever holds it runs units until it is done, a job
+ * is published or the caller asks for it back; then the caller finishes
+ * what is left (nitrt_pool_idle_finish). Units write only their own
+ * results, so who ran which changes no value.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
@@ -84,6 +91,13 @@ struct NitPool {
   int64_t t0;                           /* when a timed call began (ns); 0: untimed */
   int64_t bound[NITRT_POOL_CHUNKS + 1]; /* chunk w is [bound[w], bound[w + 1]) */
   Chunk chunk[NITRT_POOL_CHUNKS];
+  /* idle work: set and finished by the caller, held by one thread at a
+   * time; next (the first unit not run) belongs to the holder */
+  _Alignas(LINE) atomic_int idle;   /* IDLE_* */
+  atomic_bool idle_back;            /* the caller wants it back */
+  void (*idle_unit)(void *env, int64_t i);
+  void *idle_env;
+  int64_t idle_n, idle_next;
   /* waking sleeping executors */
   _Alignas(LINE) atomic_int sleepers; /* executors waiting on cv */
   atomic_int stop;
@@ -103,6 +117,23 @@ typedef struct WorkerArg {
 } WorkerArg;
 
 #define SPIN_ROUNDS 200000 /* polls of gen before sleeping */
+
+enum { IDLE_NONE, IDLE_OPEN, IDLE_HELD }; /* NitPool.idle */
+
+/* Run idle units while no job newer than `seen` is published and the
+ * caller does not want them back: when they are open, take them, and
+ * leave them open again (or finished: next == n). */
+static void run_idle(NitPool *p, uint_fast32_t seen) {
+  int open = IDLE_OPEN;
+  if (atomic_load_explicit(&p->idle, memory_order_relaxed) != IDLE_OPEN ||
+      !atomic_compare_exchange_strong_explicit(&p->idle, &open, IDLE_HELD, memory_order_acquire,
+                                               memory_order_relaxed))
+    return;
+  while (p->idle_next < p->idle_n && atomic_load_explicit(&p->gen, memory_order_relaxed) == seen &&
+         !atomic_load_explicit(&p->idle_back, memory_order_relaxed))
+    p->idle_unit(p->idle_env, p->idle_next++);
+  atomic_store_explicit(&p->idle, IDLE_OPEN, memory_order_release);
+}
 
 /* Claim chunk w for job `job`: true when it is ours to run, and the job is
  * still current (so its fields are stable until we finish). */
@@ -138,7 +169,10 @@ static void *worker_main(void *arg) {
   uint_fast32_t seen = 0;
   for (;;) {
     uint_fast32_t g = atomic_load_explicit(&p->gen, memory_order_acquire);
-    for (int i = 0; g == seen && i < SPIN_ROUNDS; i++) g = atomic_load_explicit(&p->gen, memory_order_acquire);
+    for (int i = 0; g == seen && i < SPIN_ROUNDS; i++) {
+      run_idle(p, seen);
+      g = atomic_load_explicit(&p->gen, memory_order_acquire);
+    }
     if (g == seen) {
       /* sleepers before gen here, gen before sleepers in the caller (both
        * sequentially consistent): one of the two sees the other's write */
@@ -305,4 +339,28 @@ int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64
       if (i > SPIN_ROUNDS) sched_yield();
   if (p->t0) learn(p, (int32_t)used);
   return (int32_t)used;
+}
+
+void nitrt_pool_idle_set(NitPool *p, void (*unit)(void *env, int64_t i), void *env, int64_t n) {
+  nitrt_pool_idle_finish(p); /* at most one loop at a time */
+  p->idle_unit = unit;
+  p->idle_env = env;
+  p->idle_n = n;
+  p->idle_next = 0;
+  atomic_store_explicit(&p->idle_back, false, memory_order_relaxed);
+  if (p->threads > 1) atomic_store_explicit(&p->idle, IDLE_OPEN, memory_order_release);
+}
+
+void nitrt_pool_idle_finish(NitPool *p) {
+  if (!p || !p->idle_unit) return;
+  if (p->threads > 1) {
+    /* take it back: a holder sees idle_back after its current unit */
+    atomic_store_explicit(&p->idle_back, true, memory_order_relaxed);
+    for (int open = IDLE_OPEN;
+         !atomic_compare_exchange_weak_explicit(&p->idle, &open, IDLE_NONE, memory_order_acquire, memory_order_relaxed);
+         open = IDLE_OPEN)
+      ;
+  }
+  while (p->idle_next < p->idle_n) p->idle_unit(p->idle_env, p->idle_next++);
+  p->idle_unit = NULL;
 }

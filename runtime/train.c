@@ -450,24 +450,30 @@ int nitrt_cmd_train(const Options *o) {
         clip_sum[2 * k + 1] += st[3];
       }
       s.clip_steps += clip_sum != NULL;
+      /* the step before's scores, computed by the pool's idle threads while
+         this step ran; this step's wait for the next (run.c,
+         nitrt_score_later), unless the epoch, a save or a stop comes first */
       int64_t sc[2] = {0, 0}; /* correct, loss */
-      /* the step is done with xb: the scoring's workers gather the next
-         step's slice into it */
+      int64_t scored = nitrt_score_collect(&u, sc);
+      nitrt_score_later(&u, u.yb, hi - lo, c.logit_exp);
+      /* the step is done with xb: the workers gather the next step's slice
+         into it */
       int64_t ni = i + u.r.batch, nlo = 0, nhi = 0;
-      Gather next = {train.x, u.perm, 0, dim, u.xb};
       if (ni < ntrain) {
         nitrt_mpi_slice((int32_t)(ntrain - ni < u.r.batch ? ntrain - ni : u.r.batch), &nlo, &nhi);
-        next.idx = u.perm + ni + nlo, next.count = nhi - nlo;
+        Gather next = {train.x, u.perm + ni + nlo, nhi - nlo, dim, u.xb};
+        nitrt_gather_batch(&u, &next);
       }
-      nitrt_score_batch(&u, u.yb, hi - lo, c.logit_exp, sc, ni < ntrain ? &next : NULL);
       gathered = ni < ntrain ? ni : -1;
+      stop = nitrt_mpi_max(stop_signal); /* every rank stops after the same step */
+      bool save_now = o->save_every && ((i + n < ntrain && step % (uint64_t)o->save_every == 0) || stop);
+      if (ni >= ntrain || save_now || stop) scored += nitrt_score_collect(&u, sc);
       count[0] += sc[0];
       count[1] += sc[1];
-      nitrt_progress_step(&pr, n, hi - lo, sc[1]);
-      stop = nitrt_mpi_max(stop_signal); /* every rank stops after the same step */
+      nitrt_progress_step(&pr, n, scored, sc[1]);
       /* --save-every: the position inside the epoch, every N global steps
          (the epoch's end is saved after its evaluation), and at an interrupt */
-      if (o->save_every && ((i + n < ntrain && step % (uint64_t)o->save_every == 0) || stop)) {
+      if (save_now) {
         int64_t sum[2] = {count[0], count[1]};
         nitrt_mpi_sum(sum, 2);
         EpochPos here = {(uint64_t)((i + n + u.r.batch - 1) / u.r.batch), base[0] + sum[0], base[1] + sum[1]};

@@ -1231,6 +1231,59 @@ START_TEST(pool_wakes_sleepers) {
 }
 END_TEST
 
+/* Idle units: each runs exactly once, whether the workers take them
+ * between jobs, give them back when a job comes, or the caller finishes
+ * them; with a worker, the worker runs some when the caller leaves it time
+ * (up to two seconds). */
+typedef struct IdleUnits {
+  pthread_t caller;
+  atomic_int seen[300];
+  atomic_int off_caller; /* units run by another thread */
+} IdleUnits;
+
+static void idle_unit(void *env, int64_t i) {
+  IdleUnits *u = env;
+  atomic_fetch_add(&u->seen[i], 1);
+  if (!pthread_equal(pthread_self(), u->caller)) atomic_fetch_add(&u->off_caller, 1);
+  if (i % 16 == 0) { /* some slow units, so that jobs arrive while one runs */
+    struct timespec nap = {0, 20000};
+    nanosleep(&nap, NULL);
+  }
+}
+
+START_TEST(pool_idle_units) {
+  int threads[] = {1, 2, 3};
+  for (int t = 0; t < 3; t++) {
+    NitPool *p = nitrt_pool_new(threads[t]);
+    for (int rep = 0; rep < 20; rep++) {
+      IdleUnits *u = calloc(1, sizeof *u);
+      u->caller = pthread_self();
+      Visits v;
+      memset(&v, 0, sizeof v);
+      nitrt_parallel_for(p, visit, &v, 64, 4); /* the workers awake */
+      int64_t n = 100 + 10 * rep;
+      nitrt_pool_idle_set(p, idle_unit, u, n);
+      for (int job = 0; job < rep % 4; job++) { /* jobs in between */
+        memset(&v, 0, sizeof v);
+        nitrt_parallel_for(p, visit, &v, 64, 4);
+        for (int i = 0; i < 64; i++) ck_assert_int_eq(atomic_load(&v.seen[i]), 1);
+      }
+      if (threads[t] > 1 && rep == 0) {
+        struct timespec nap = {0, 1000000};
+        for (int i = 0; i < 2000 && !atomic_load(&u->off_caller); i++) nanosleep(&nap, NULL);
+        ck_assert_msg(atomic_load(&u->off_caller) > 0, "threads %d: no worker ran an idle unit", threads[t]);
+      }
+      nitrt_pool_idle_finish(p);
+      for (int64_t i = 0; i < n; i++) ck_assert_int_eq(atomic_load(&u->seen[i]), 1);
+      for (int64_t i = n; i < 300; i++) ck_assert_int_eq(atomic_load(&u->seen[i]), 0);
+      if (threads[t] == 1) ck_assert_int_eq(atomic_load(&u->off_caller), 0);
+      free(u);
+    }
+    nitrt_pool_free(p);
+  }
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("runtime");
   TCase *t = tcase_create("fixed");
@@ -1278,6 +1331,7 @@ static Suite *suite(void) {
   t = tcase_create("pool");
   tcase_add_test(t, pool_covers_range);
   tcase_add_test(t, pool_wakes_sleepers);
+  tcase_add_test(t, pool_idle_units);
   suite_add_tcase(s, t);
   return s;
 }
