@@ -377,7 +377,7 @@ typedef struct Plan {
   int64_t *grad_at;    /* (nnodes) where in grad node i's gradient lies: centred */
   Buf pack;            /* repacked operands of one layer's GEMMs (weight
                           * panels, transposed errors, input panels), largest layer */
-  Buf rsum;            /* i32 row sums of a dense GEMM's A operand (vnni) */
+  Buf rsum;            /* i32 row sums of a dense weight gradient's A, e^T (O rows; vnni) */
   int maxw;            /* workers a parallel kernel may use (1..PLAN_MAX_WORKERS) */
   int *workers;        /* (nnodes) workers node i's GEMMs and roundings may use: maxw,
                           * fewer for a small dense layer (plan_workers) */

@@ -595,7 +595,7 @@ Plan *plan_build(Model *m) {
   /* GEMM scratch (geom.h; cg/gemm.c, cg/conv.c). Bounds that hold
    * for every kernel choice: K padded per ky segment to whole words, B packed
    * in panels of 16 columns by whole words of k. */
-  int64_t max_pack = 0, max_col = 0, max_pad = 0, max_gpart = 0, max_rows = B;
+  int64_t max_pack = 0, max_col = 0, max_pad = 0, max_gpart = 0, max_rows = 0;
   for (int i = 1; i < n; i++) {
     Node *nd = &m->nodes[i];
     const Shape *is = &m->nodes[nd->in[0]].out, *os = &nd->out;
@@ -608,7 +608,7 @@ Plan *plan_build(Model *m) {
       if (need > max_pack) max_pack = need;
       if (panel_bytes(I, B) > max_col) max_col = panel_bytes(I, B); /* x^T, per worker (cg/dense.c) */
       if (B * 4 > max_col) max_col = B * 4;                         /* A's row sums, per worker (likewise) */
-      if (O > max_rows) max_rows = O;
+      if (O > max_rows) max_rows = O; /* e^T's row sums (the forward's and input error's: in col) */
     } else if (nd->op == OP_CONV) {
       int64_t Cg = nd->wshape[1], O = nd->wshape[0], Og = O / nd->groups;
       int64_t P = (int64_t)os->h * os->w, Q = (int64_t)is->h * is->w;

@@ -71,21 +71,28 @@ enum { WROWS = 16 };
 _Static_assert(WROWS == 16, "a block of g32 rows is one 16-column tile of e (transpose_tiles)");
 static int64_t wrow_blocks(int64_t O) { return (O + WROWS - 1) / WROWS; }
 
+/* The micro-kernel of a dense pass, from the length of its sums (K). */
+static GemmKind dense_kind(Cg *g, const Node *nd, Pass which) {
+  int64_t K = which == PASS_FORWARD ? nd->wshape[1] : which == PASS_INPUT ? nd->wshape[0] : g->m->recipe.batch;
+  return gemm_kind(g, K);
+}
+
 static Gemm dense_gemm(Cg *g, const KArgs *k, Pass which, Val v_lo, Val v_hi, Val v_wk) {
   const Node *nd = k->nd;
   int64_t I = nd->wshape[1], O = nd->wshape[0], Bc = g->m->recipe.batch;
   Gemm G = {0};
   G.t_acc = k->t_acc;
+  G.kind = dense_kind(g, nd, which);
   G.v_j0 = v_lo, G.v_j1 = v_hi;
   G.v_asum = col_ptr(g, v_wk); /* every row's sum, in the worker's own scratch (dense_body) */
   if (which == PASS_FORWARD) {
     G.v_A = act_ptr(g, nd->in[0]), G.lda = I, G.v_B = w8_ptr(g, nd), G.sn = I, G.sk = 1;
     G.v_C = acc_ptr(g), G.ldc = O, G.v_M = g->f.v_n, G.v_N = l_i64(g, O), G.v_K = l_i64(g, I);
-    G.v_P = pack_ptr(g), G.kind = gemm_kind(g, I);
+    G.v_P = pack_ptr(g);
   } else if (which == PASS_INPUT) {
     G.v_A = err_ptr(g, k->i), G.lda = O, G.v_B = w8_ptr(g, nd), G.sn = 1, G.sk = I;
     G.v_C = acc_ptr(g), G.ldc = I, G.v_M = g->f.v_n, G.v_N = l_i64(g, I), G.v_K = l_i64(g, O);
-    G.v_P = pack_ptr(g), G.kind = gemm_kind(g, O);
+    G.v_P = pack_ptr(g);
   } else { /* rows [16 lo, 16 hi) of g32, every panel of x^T in the worker's own scratch */
     Val v_m0 = l_mul(g, v_lo, l_i64(g, WROWS), "m0");
     G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, v_m0, l_i64(g, Bc), ""), "eT.rows"), G.lda = Bc;
@@ -95,7 +102,7 @@ static Gemm dense_gemm(Cg *g, const KArgs *k, Pass which, Val v_lo, Val v_hi, Va
     G.v_M = l_sub(g, l_smin(g, l_mul(g, v_hi, l_i64(g, WROWS), ""), l_i64(g, O), ""), v_m0, "rows");
     G.v_N = l_i64(g, I), G.v_K = g->f.v_n, G.kmax = Bc;
     G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(I));
-    G.v_P = col_ptr(g, v_wk), G.kind = gemm_kind(g, Bc);
+    G.v_P = col_ptr(g, v_wk);
   }
   return G;
 }
@@ -133,8 +140,7 @@ static Val dense_kernel(Cg *g, int i, Ty t_acc, Pass which, BodyFn body) {
   int64_t O = nd->wshape[0];
   KArgs k = {nd, i, t_acc, false, NULL};
   int64_t count = which == PASS_FORWARD ? npanels(O) : which == PASS_INPUT ? npanels(nd->wshape[1]) : wrow_blocks(O);
-  Gemm G = dense_gemm(g, &k, which, l_i64(g, 0), l_i64(g, count), l_i32(g, 0)); /* for its kind */
-  k.fuse = G.kind != GK_PLAIN && (which != PASS_WEIGHT || g->m->recipe.kind == NIT_RECIPE_NITI);
+  k.fuse = dense_kind(g, nd, which) != GK_PLAIN && (which != PASS_WEIGHT || g->m->recipe.kind == NIT_RECIPE_NITI);
   Val v_used = par_for(g, nd->name, l_i64(g, count), g->p->workers[i], body, &k);
   return k.fuse ? v_used : NULL;
 }
