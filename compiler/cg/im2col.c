@@ -158,12 +158,71 @@ static void pack_direct(Cg *g, const RowSrc *R, int64_t N, Val v_pan, uint32_t b
   l_next(g, &Lj);
 }
 
+/* Channels-last by byte shuffles (vpermb), for few planes: a row's W*C
+ * output bytes in blocks of 64. Byte o = x*C + c of block k comes from
+ * plane c at pixel x, and the block's pixels lie in [x0, x0 + 64) with
+ * x0 = floor(64 k / C): per plane one masked load of that window (nothing
+ * past the row is read) and one shuffle into the plane's lanes of the
+ * block. A row's last, partial block is a masked store. The blocks of a
+ * row are unrolled: at most CL_SHUFFLE_BLOCKS, each C shuffles. */
+#define CL_SHUFFLE_C      16
+#define CL_SHUFFLE_BLOCKS 8
+static bool copy_cl_shuffles(const Cg *g, int64_t C, int64_t W) {
+  return g->vbmi && C <= CL_SHUFFLE_C && (W * C + 63) / 64 <= CL_SHUFFLE_BLOCKS;
+}
+
+static void copy_cl_shuffled(Cg *g, Val v_src, Val v_plane0, int64_t C, int64_t H, int64_t W, int64_t py,
+                             int64_t px, Val v_dst) {
+  int64_t PW = W + 2 * px;
+  Ty t_b = LLVMVectorType(g->t_i8, 64), ov[] = {t_b, g->t_ptr}, ft_ld, ft_st;
+  Val f_ld = l_intrinsic(g, "llvm.masked.load", ov, 2, &ft_ld);
+  Val f_st = l_intrinsic(g, "llvm.masked.store", ov, 2, &ft_st);
+  Val v_row0 = l_mul(g, v_plane0, l_i64(g, H * W), "plane0");
+  Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, H), "y");
+  Val v_srow = l_gep(g, g->t_i8, v_src, l_add(g, v_row0, l_mul(g, Ly.v_i, l_i64(g, W), ""), ""), "src.row");
+  Val v_drow = l_gep(
+      g, g->t_i8, v_dst,
+      l_mul(g, l_add(g, l_mul(g, l_add(g, Ly.v_i, l_i64(g, py), ""), l_i64(g, PW), ""), l_i64(g, px), ""), l_i64(g, C),
+            ""),
+      "dst.row");
+  for (int64_t o0 = 0; o0 < W * C; o0 += 64) {
+    int64_t n = W * C - o0 < 64 ? W * C - o0 : 64, x0 = o0 / C;
+    Val v_blk = LLVMGetUndef(t_b);
+    for (int64_t c = 0; c < C; c++) {
+      Val ldmask[64], idx[64];
+      for (int64_t l = 0; l < 64; l++) {
+        ldmask[l] = LLVMConstInt(g->t_i1, x0 + l < W, 0);
+        int64_t o = o0 + l;
+        idx[l] = l < n && o % C == c ? l_i32(g, 64 + o / C - x0) : l_i32(g, l);
+      }
+      Val v_at = l_gep(g, g->t_i8, v_srow, l_i64(g, c * H * W + x0), "win");
+      Val args[] = {v_at, l_i32(g, 1), LLVMConstVector(ldmask, 64), LLVMGetUndef(t_b)};
+      Val v_win = l_call(g, ft_ld, f_ld, args, 4, "plane.win");
+      v_blk = LLVMBuildShuffleVector(g->b, v_blk, v_win, LLVMConstVector(idx, 64), "cl.blk");
+    }
+    Val v_at = l_gep(g, g->t_i8, v_drow, l_i64(g, o0), "cl.at");
+    if (n == 64) {
+      LLVMSetAlignment(LLVMBuildStore(g->b, v_blk, v_at), 1);
+    } else {
+      Val stmask[64];
+      for (int64_t l = 0; l < 64; l++) stmask[l] = LLVMConstInt(g->t_i1, l < n, 0);
+      Val args[] = {v_blk, v_at, l_i32(g, 1), LLVMConstVector(stmask, 64)};
+      l_call(g, ft_st, f_st, args, 4, "");
+    }
+  }
+  l_next(g, &Ly);
+}
+
 /* Channels-last, zero-bordered copy dst[(y + py)*PW + x + px][c] of C planes
  * starting at plane `v_plane0` of src, each H x W. */
 static void copy_cl(Cg *g, Val v_src, Val v_plane0, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px,
                     Val v_dst) {
   int64_t PH = H + 2 * py, PW = W + 2 * px;
-  LLVMBuildMemSet(g->b, v_dst, LLVMConstNull(g->t_i8), l_i64(g, C * PH * PW), 1);
+  if (py || px) LLVMBuildMemSet(g->b, v_dst, LLVMConstNull(g->t_i8), l_i64(g, C * PH * PW), 1);
+  if (copy_cl_shuffles(g, C, W)) {
+    copy_cl_shuffled(g, v_src, v_plane0, C, H, W, py, px, v_dst);
+    return;
+  }
   Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, C), "c");
   Val v_plane = l_mul(g, l_add(g, v_plane0, Lc.v_i, ""), l_i64(g, H * W), "plane");
   Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, H), "y");
