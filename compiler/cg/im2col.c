@@ -567,10 +567,11 @@ void taps_panels(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val
   int64_t PW = d->IW + 2 * nd->pw, ps = d->P / 4 * 64;
   Ty t_v = LLVMVectorType(g->t_i32, 16);
   pad_copy(g, v_x, v_b, l_mul(g, v_gi, l_i64(g, d->Cg), ""), d->IC, d->Cg, d->IH, d->IW, nd->ph, nd->pw, v_pad);
-  Loop Lq = l_for(g, l_i64(g, 0), l_i64(g, d->P / 4), "pq");
-  Val v_p = l_mul(g, Lq.v_i, l_i64(g, 4), "p");
-  Val v_off = l_add(g, l_mul(g, LLVMBuildUDiv(g->b, v_p, l_i64(g, d->OW), ""), l_i64(g, nd->sh * PW), ""),
-                    l_mul(g, LLVMBuildURem(g->b, v_p, l_i64(g, d->OW), ""), l_i64(g, nd->sw), ""), "pix");
+  /* word q = (oy, qx) of the output rows: no division by OW per word */
+  Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, d->OH), "oy");
+  Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, d->OW / 4), "qx");
+  Val v_q = l_add(g, l_mul(g, Ly.v_i, l_i64(g, d->OW / 4), ""), Lx.v_i, "pq");
+  Val v_off = l_add(g, l_mul(g, Ly.v_i, l_i64(g, nd->sh * PW), ""), l_mul(g, Lx.v_i, l_i64(g, 4 * nd->sw), ""), "pix");
   for (int64_t j = 0; j < npanels(d->Kc); j++) {
     int64_t span, lo = wlane_lo(d, nd, j, &span);
     Val idx[64];
@@ -578,10 +579,11 @@ void taps_panels(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val
       for (int64_t i = 0; i < 4; i++)
         idx[4 * l + i] = l_i32(g, PL * j + l < d->Kc ? wtap(nd, d, PL * j + l) - lo + i * nd->sw : 0);
     Val v_at = l_gep(g, g->t_i8, v_pad, l_add(g, v_off, l_i64(g, lo), ""), "win");
-    Val v_q = LLVMBuildBitCast(g->b, window_shuffle(g, v_at, idx, ""), t_v, "quads");
-    store_quads(g, v_q, bias, v_pan, l_add(g, l_i64(g, j * ps), l_mul(g, Lq.v_i, l_i64(g, 64), ""), ""));
+    Val v_w = LLVMBuildBitCast(g->b, window_shuffle(g, v_at, idx, ""), t_v, "quads");
+    store_quads(g, v_w, bias, v_pan, l_add(g, l_i64(g, j * ps), l_mul(g, v_q, l_i64(g, 64), ""), ""));
   }
-  l_next(g, &Lq);
+  l_next(g, &Lx);
+  l_next(g, &Ly);
 }
 
 /* Stride 1 and padding below the kernel size: ecol from whole segments. */
