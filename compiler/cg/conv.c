@@ -520,7 +520,8 @@ typedef struct WSum {
 } WSum;
 
 /* void nit_wsum.tiles(g32, part0, part_bytes, used, Og, Kc, u0, u1): row
- * blocks [u0, u1) of the transposed sum, i32, Og and Kc multiples of 16;
+ * blocks [u0, u1) of the transposed sum, i32, Og a multiple of 16 (the
+ * columns past Kc's last whole 16 one k at a time);
  * worker w's partial at part0 + w * part_bytes. One function for every
  * layer, emitted on first use. */
 static void wsum_tiles(Cg *g, Val v_g, Val v_used, const ConvDims *d, Val v_u0, Val v_u1) {
@@ -560,6 +561,22 @@ static void wsum_tiles(Cg *g, Val v_g, Val v_used, const ConvDims *d, Val v_u0, 
       LLVMSetAlignment(LLVMBuildStore(g->b, v[j], l_gep(g, g->t_i32, v_gp, v_at, "")), 4);
     }
     l_next(g, &Lk);
+    /* the columns past the last whole tile: a vector of the 16 rows per k */
+    Loop Lr = l_for(g, l_mul(g, LLVMBuildSDiv(g->b, v_Kc, l_i64(g, WSUM_TILE), ""), l_i64(g, WSUM_TILE), ""), v_Kc,
+                    "kr");
+    l_set(g, var[0], LLVMConstNull(t_v));
+    Loop Lw2 = l_for(g, l_i64(g, 0), v_n, "wk");
+    Val v_at = l_add(g, v_base, l_mul(g, Lr.v_i, v_Og, ""), "");
+    Val v_p = LLVMBuildLoad2(g->b, t_v, l_gep(g, g->t_i32, l_gep(g, g->t_i8, v_p0, l_mul(g, Lw2.v_i, v_pb, ""), ""),
+                                              v_at, ""), "p");
+    LLVMSetAlignment(v_p, 4);
+    l_set(g, var[0], l_add(g, l_get(g, t_v, var[0], ""), v_p, "sum"));
+    l_next(g, &Lw2);
+    Val v_col = l_get(g, t_v, var[0], "col");
+    for (int j = 0; j < WSUM_TILE; j++)
+      l_store(g, g->t_i32, LLVMBuildExtractElement(g->b, v_col, l_i32(g, j), ""), v_gp,
+              l_add(g, l_mul(g, l_add(g, v_row0, l_i64(g, j), ""), v_Kc, ""), Lr.v_i, ""));
+    l_next(g, &Lr);
     l_next(g, &Lu);
     LLVMBuildRetVoid(g->b);
     l_back(g, saved);
@@ -611,7 +628,7 @@ void conv_backward_weight(Cg *g, int i, Ty t_g) {
   bool lanes = wgrad_taps_in_lanes(g, nd, &d);
   Val v_used = par_for(g, nd->name, g->f.v_n, g->p->maxw, lanes ? conv_weight_lanes_body : conv_weight_body, &k);
   WSum s = {d, t_g, lanes, false};
-  s.tiled = !lanes && t_g == g->t_i32 && d.Og % WSUM_TILE == 0 && d.Kc % WSUM_TILE == 0;
+  s.tiled = !lanes && t_g == g->t_i32 && d.Og % WSUM_TILE == 0;
   int64_t units = s.tiled ? d.G * d.Og / WSUM_TILE : d.G * d.Og;
   if (nd->nweights < WSUM_PARALLEL || g->p->maxw == 1) {
     wsum_units(g, &s, l_i64(g, 0), l_i64(g, units), LLVMBuildZExt(g->b, v_used, g->t_i64, "used"));
