@@ -381,6 +381,10 @@ typedef struct Plan {
   int maxw;            /* workers a parallel kernel may use (1..PLAN_MAX_WORKERS) */
   int *workers;        /* (nnodes) workers node i's GEMMs and roundings may use: maxw,
                           * fewer for a small dense layer (plan_workers) */
+  bool *paired;        /* (nnodes) a dense layer whose input error and weight gradient run
+                          * side by side, one worker each (plan_pairs) */
+  int64_t *et_at;      /* (nnodes) where in pack a dense weight gradient's e^T lies: 0, or
+                          * past the input error's w^T panels when paired */
   Buf col;             /* (maxw) per-worker im2col scratch of one sample */
   Buf gpart;           /* (maxw) per-worker partial conv weight gradients */
   int64_t col_bytes;   /* one worker's share of col */

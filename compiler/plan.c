@@ -368,6 +368,28 @@ static void plan_workers(const Model *m, Plan *p) {
   }
 }
 
+/* A dense layer on one worker (plan_workers) whose error flows on: its
+ * input error and weight gradient are independent GEMMs, so they run side
+ * by side in one region, one worker each, while the other core would
+ * otherwise wait (cg/dense.c, dense_backward_pair). The weight gradient's
+ * e^T then lies in pack after the input error's w^T panels. Returns the
+ * pack bytes that needs. NITC_PAIR=0 in nitc's environment: never (tests). */
+static int64_t plan_pairs(const Model *m, Plan *p) {
+  int64_t need = 0, B = m->recipe.batch;
+  p->paired = zalloc(sizeof(bool) * (size_t)m->nnodes);
+  p->et_at = zalloc(sizeof(int64_t) * (size_t)m->nnodes);
+  if (p->maxw < 2 || !plan_env("NITC_PAIR", 1)) return 0;
+  for (int i = 1; i < m->nnodes; i++) {
+    const Node *nd = &m->nodes[i];
+    if (nd->op != OP_DENSE || p->workers[i] != 1 || !p->needs_err[nd->in[0]]) continue;
+    int64_t I = nd->wshape[1], O = nd->wshape[0];
+    p->paired[i] = true;
+    p->et_at[i] = align_up(panel_bytes(I, O));
+    if (p->et_at[i] + align_up(O * B) > need) need = p->et_at[i] + align_up(O * B);
+  }
+  return need;
+}
+
 /* Disjoint max pools that run in a weighted layer's rounding region, each
  * worker pooling the samples it has just rounded, from its own cache: the
  * step has a parallel region fewer for each (docs/performance.md, "Fewer
@@ -604,7 +626,7 @@ Plan *plan_build(Model *m) {
       bool input_err = p->needs_err[nd->in[0]];
       int64_t need = panel_bytes(O, I);                                                           /* w panels */
       if (input_err && panel_bytes(I, O) > need) need = panel_bytes(I, O);                        /* w^T panels */
-      if (align_up(O * B) > need) need = align_up(O * B);                                         /* e^T */
+      if (align_up(O * B) > need) need = align_up(O * B); /* e^T (after the w^T panels when paired) */
       if (need > max_pack) max_pack = need;
       if (panel_bytes(I, B) > max_col) max_col = panel_bytes(I, B); /* x^T, per worker (cg/dense.c) */
       if (B * 4 > max_col) max_col = B * 4;                         /* A's row sums, per worker (likewise) */
@@ -645,6 +667,8 @@ Plan *plan_build(Model *m) {
   p->maxw = PLAN_MAX_WORKERS;
   while (p->maxw > 1 && p->maxw * (p->col_bytes + p->gpart_bytes) > PLAN_WORKER_BYTES) p->maxw--;
   plan_workers(m, p);
+  int64_t paired_pack = plan_pairs(m, p);
+  if (paired_pack > max_pack) max_pack = paired_pack;
   p->red = take(&top, 64 + (int64_t)PLAN_MAX_WORKERS * 8);
   p->rq = take(&top, 64 + (int64_t)PLAN_MAX_WORKERS * 8);
   p->guess = take(&top, (int64_t)n * AHEAD_SLOTS * 4);

@@ -390,6 +390,7 @@ Val site_phi_eta(Cg *g, int t, Val *v_eta_e); /* unified: eta_p of tensor t (m, 
 Val fused_begin(Cg *g);
 void fused_end(Cg *g, Val var_max, Val v_wk);
 Val grad_fused_max(Cg *g, Val v_used);       /* a fused gradient's max |g| (i64), -1 if data-parallel */
+Val grad_slot_max(Cg *g, int slot);         /* the same, of a paired dense layer's gradient */
 Val align_common(Cg *g, Val v_lo, Val v_hi); /* common exponent, from min and max */
 void align_shift(Cg *g, Val v_e, Val v_s, Val *v_use, Val *v_d);
 Val align_sum2(Cg *g, Val v_a, Val v_s1, Val v_b, Val v_s2, Val v_cnt, Val v_out);
@@ -408,7 +409,7 @@ Val red_ptr(Cg *g);                        /* the red area: a serial phase's res
 Val emit_update_plan(Cg *g, Ty t_g, const char *name);
 Val emit_update_apply(Cg *g, Ty t_g, const char *name);
 void emit_wview(Cg *g);
-void update_weights(Cg *g, int i, Val v_g, Val v_w, Ty t_g, Val v_fused);
+void update_weights(Cg *g, int i, Val v_g, Val v_w, Ty t_g, Val v_gmax);
 void wide_views(Cg *g);
 
 /* ------------------------------------------------------------------- sgd.c */
@@ -479,6 +480,7 @@ void gemm(Cg *g, const Gemm *G);
 Val dense_forward(Cg *g, int i, Ty t_acc);
 Val dense_backward_input(Cg *g, int i, Ty t_acc);
 Val dense_backward_weight(Cg *g, int i, Ty t_g);
+Val dense_backward_pair(Cg *g, int i, Ty t_acc, Ty t_g, Val *v_gmax);
 
 /* ---------------------------------------------------------------- im2col.c */
 

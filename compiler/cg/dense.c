@@ -77,6 +77,9 @@ static GemmKind dense_kind(Cg *g, const Node *nd, Pass which) {
   return gemm_kind(g, K);
 }
 
+/* e^T (O, B) of node i's weight gradient, in pack (plan.c, plan_pairs). */
+static Val et_ptr(Cg *g, int i) { return l_gep(g, g->t_i8, pack_ptr(g), l_i64(g, g->p->et_at[i]), "eT"); }
+
 static Gemm dense_gemm(Cg *g, const KArgs *k, Pass which, Val v_lo, Val v_hi, Val v_wk) {
   const Node *nd = k->nd;
   int64_t I = nd->wshape[1], O = nd->wshape[0], Bc = g->m->recipe.batch;
@@ -95,7 +98,7 @@ static Gemm dense_gemm(Cg *g, const KArgs *k, Pass which, Val v_lo, Val v_hi, Va
     G.v_P = pack_ptr(g);
   } else { /* rows [16 lo, 16 hi) of g32, every panel of x^T in the worker's own scratch */
     Val v_m0 = l_mul(g, v_lo, l_i64(g, WROWS), "m0");
-    G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, v_m0, l_i64(g, Bc), ""), "eT.rows"), G.lda = Bc;
+    G.v_A = l_gep(g, g->t_i8, et_ptr(g, k->i), l_mul(g, v_m0, l_i64(g, Bc), ""), "eT.rows"), G.lda = Bc;
     G.v_asum = l_gep(g, g->t_i32, rsum_ptr(g), v_m0, "rsum.rows");
     G.v_B = act_ptr(g, nd->in[0]), G.sn = 1, G.sk = I;
     G.v_C = l_gep(g, k->t_acc, grad_ptr(g), l_mul(g, v_m0, l_i64(g, I), ""), "g.rows"), G.ldc = I;
@@ -112,7 +115,7 @@ static void dense_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk, Pass 
   Gemm G = dense_gemm(g, k, which, v_lo, v_hi, v_wk);
   if (which == PASS_WEIGHT) { /* rows [16 lo, 16 hi) of e^T (O, B) */
     int64_t O = k->nd->wshape[0], Bc = g->m->recipe.batch;
-    transpose_tiles(g, err_ptr(g, k->i), O, g->f.v_n, v_lo, v_hi, O, pack_ptr(g), Bc);
+    transpose_tiles(g, err_ptr(g, k->i), O, g->f.v_n, v_lo, v_hi, O, et_ptr(g, k->i), Bc);
   }
   /* the sums of the rows of A this worker multiplies: in forward and input
    * error every row (each worker computes them all, rather than the caller
@@ -148,3 +151,48 @@ static Val dense_kernel(Cg *g, int i, Ty t_acc, Pass which, BodyFn body) {
 Val dense_forward(Cg *g, int i, Ty t_acc) { return dense_kernel(g, i, t_acc, PASS_FORWARD, dense_forward_body); }
 Val dense_backward_input(Cg *g, int i, Ty t_acc) { return dense_kernel(g, i, t_acc, PASS_INPUT, dense_input_body); }
 Val dense_backward_weight(Cg *g, int i, Ty t_g) { return dense_kernel(g, i, t_g, PASS_WEIGHT, dense_weight_body); }
+
+/* A paired layer's backward (plan.c, plan_pairs) in one region of two
+ * units: unit 0 the whole weight gradient, which the caller (executor 0)
+ * takes first, so that e^T is read, and g32 written, on the core that
+ * rounded e and runs the update's first chunks; unit 1 the whole input
+ * error, on the other core. Each pass names its own worker scratch and
+ * maxima slot, whichever thread runs it: the input error 0 (requant_fused
+ * reads slot 0), the weight gradient 1, so the two never share one, also
+ * when one thread runs both. Returns the input error's fused workers (1)
+ * or NULL, as dense_kernel; *v_gmax is the weight gradient's max |g| (slot
+ * 1; -1 when the gradient is then summed over ranks), or NULL when the
+ * kernel leaves none. Both orders of the same passes give the same bytes. */
+enum { PAIR_WEIGHT_UNIT = 0, PAIR_INPUT_UNIT = 1, PAIR_INPUT_SLOT = 0, PAIR_WEIGHT_SLOT = 1 };
+
+typedef struct Pair {
+  KArgs in, wt; /* the two passes' arguments */
+} Pair;
+
+static void dense_pair_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const Pair *pr = u;
+  const Node *nd = pr->in.nd;
+  (void)v_wk;
+  Loop L = l_for(g, v_lo, v_hi, "unit");
+  Blk b_wt = l_if(g, l_icmp(g, LLVMIntEQ, L.v_i, l_i64(g, PAIR_WEIGHT_UNIT), ""), "weight");
+  dense_body(g, &pr->wt, l_i64(g, 0), l_i64(g, wrow_blocks(nd->wshape[0])), l_i32(g, PAIR_WEIGHT_SLOT), PASS_WEIGHT);
+  l_endif(g, b_wt);
+  Blk b_in = l_if(g, l_icmp(g, LLVMIntEQ, L.v_i, l_i64(g, PAIR_INPUT_UNIT), ""), "input");
+  dense_body(g, &pr->in, l_i64(g, 0), l_i64(g, npanels(nd->wshape[1])), l_i32(g, PAIR_INPUT_SLOT), PASS_INPUT);
+  l_endif(g, b_in);
+  l_next(g, &L);
+}
+
+Val dense_backward_pair(Cg *g, int i, Ty t_acc, Ty t_g, Val *v_gmax) {
+  const Node *nd = &g->m->nodes[i];
+  NIT_ASSERT(g->p->paired[i] && g->p->maxw >= 2);
+  Pair pr = {{nd, i, t_acc, false, NULL}, {nd, i, t_g, false, NULL}};
+  pr.in.fuse = dense_kind(g, nd, PASS_INPUT) != GK_PLAIN;
+  pr.wt.fuse = dense_kind(g, nd, PASS_WEIGHT) != GK_PLAIN && g->m->recipe.kind == NIT_RECIPE_NITI;
+  char name[128];
+  snprintf(name, sizeof name, "%s.pair", nd->name);
+  par_for(g, name, l_i64(g, 2), 2, dense_pair_body, &pr);
+  *v_gmax = pr.wt.fuse ? grad_slot_max(g, PAIR_WEIGHT_SLOT) : NULL;
+  _Static_assert(PAIR_INPUT_SLOT == 0, "requant_fused reads the first v_fused slots");
+  return pr.in.fuse ? l_i32(g, 1) : NULL;
+}

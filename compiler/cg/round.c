@@ -369,6 +369,15 @@ Val grad_fused_max(Cg *g, Val v_used) {
   return l_select(g, v_mpi, l_i64(g, -1), workers_max(g, v_used), "g.max");
 }
 
+/* max |g| of a gradient whose GEMM ran as one unit with its maximum in rq
+ * slot `slot` (a paired dense layer), or -1 where it is then summed over
+ * the ranks. Read before the region of any other requantization. */
+Val grad_slot_max(Cg *g, int slot) {
+  Val v_mpi = LLVMBuildIsNotNull(g->b, ctx_field(g, CTX_allsum, g->t_ptr, "allsum"), "data.parallel");
+  Val v_m = LLVMBuildLoad2(g->b, g->t_i64, l_gep(g, g->t_i8, rq_ptr(g), l_i64(g, RQ_MAX + 8 * slot), ""), "max.slot");
+  return l_select(g, v_mpi, l_i64(g, -1), v_m, "g.max");
+}
+
 /* The largest lane of fused_begin's running max (i64). */
 static Val fused_max(Cg *g, Val var_max, const char *name) {
   Ty t_v = LLVMVectorType(g->t_i32, 16), ft;

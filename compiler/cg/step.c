@@ -195,6 +195,9 @@ static void weighted_backward(Cg *g, const LayerIO *io) {
   const Node *nd = io->nd;
   int i = io->i;
   Val v_w = w8_ptr(g, nd);
+  Ty t_g = nd->acc64_grad ? g->t_i64 : g->t_i32;
+  Val v_gmax = NULL; /* the gradient's max |g| as its GEMM left it (dense) */
+  bool paired = io->need_in && g->p->paired[i]; /* both GEMMs first (dense.c, dense_backward_pair) */
   if (io->need_in) {
     Ty t_acc = nd->acc64_bwd ? g->t_i64 : g->t_i32;
     Val v_acc = acc_ptr(g);
@@ -203,14 +206,18 @@ static void weighted_backward(Cg *g, const LayerIO *io) {
       ahead = &a;
       deliver_ahead(g, i, &io->d, nd->acc64_bwd, ahead);
     }
-    Val v_fused = nd->op == OP_DENSE ? dense_backward_input(g, i, t_acc) : conv_backward_input(g, i, t_acc, ahead);
+    Val v_fused = paired               ? dense_backward_pair(g, i, t_acc, t_g, &v_gmax)
+                  : nd->op == OP_DENSE ? dense_backward_input(g, i, t_acc)
+                                       : conv_backward_input(g, i, t_acc, ahead);
     deliver_acc(g, i, &io->d, v_acc, nd->acc64_bwd, l_add(g, io->v_se, wexp_of(g, nd), ""), v_fused, ahead);
   }
-  Ty t_g = nd->acc64_grad ? g->t_i64 : g->t_i32;
   Val v_g = grad_ptr(g);
-  Val v_gfused = NULL; /* workers that left the gradient's max |g| (dense) */
-  if (nd->op == OP_DENSE) v_gfused = dense_backward_weight(g, i, t_g);
-  else conv_backward_weight(g, i, t_g);
+  if (nd->op == OP_CONV) {
+    conv_backward_weight(g, i, t_g);
+  } else if (!paired) {
+    Val v_gfused = dense_backward_weight(g, i, t_g); /* workers that left the gradient's max |g| */
+    if (v_gfused) v_gmax = grad_fused_max(g, v_gfused);
+  }
   /* data parallel: the exact sum of every rank's gradient, then the same
    * update on every rank (the width was chosen for the global batch) */
   l_allsum(g, v_g, l_i64(g, nd->nweights), nd->acc64_grad ? 8 : 4);
@@ -223,7 +230,7 @@ static void weighted_backward(Cg *g, const LayerIO *io) {
   }
   if (g->m->recipe.kind != NIT_RECIPE_NITI)
     sgd_update(g, nd->param, nd->nweights, v_g, t_g, l_add(g, get_exp(g, nd->in[0], 0, "s.x"), io->v_se, "s.g32"));
-  else update_weights(g, i, v_g, v_w, t_g, v_gfused);
+  else update_weights(g, i, v_g, v_w, t_g, v_gmax);
 }
 
 static void node_backward(Cg *g, int i) {

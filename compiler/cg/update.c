@@ -189,11 +189,10 @@ static void update_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
 }
 
 /* The update of node i's weights from the gradient v_g (type t_g): k from the
- * whole gradient's max |g| (update_plan; v_fused, when not NULL, is the
- * number of workers of the gradient's GEMM that left their maxima, so the
- * plan need not read the gradient), then the element loop in chunks over
- * the workers. */
-void update_weights(Cg *g, int i, Val v_g, Val v_w, Ty t_g, Val v_fused) {
+ * whole gradient's max |g| (update_plan; v_gmax, when not NULL, is that
+ * maximum as the gradient's GEMM left it, or -1, so the plan need not read
+ * the gradient), then the element loop in chunks over the workers. */
+void update_weights(Cg *g, int i, Val v_g, Val v_w, Ty t_g, Val v_gmax) {
   const Node *nd = &g->m->nodes[i];
   Val v_red = red_ptr(g);
   /* wide weights (F = A - 8 fraction bits) keep m_u + F bits of the
@@ -201,7 +200,7 @@ void update_weights(Cg *g, int i, Val v_g, Val v_w, Ty t_g, Val v_fused) {
    * weights") */
   int F = g->m->recipe.weight_bits - 8;
   Val v_mu = F > 0 ? l_add(g, g->f.v_mu, l_i32(g, F), "mu.wide") : g->f.v_mu;
-  Val v_gmax = v_fused ? grad_fused_max(g, v_fused) : l_i64(g, -1);
+  if (!v_gmax) v_gmax = l_i64(g, -1);
   Val pargs[] = {v_g, v_w, l_i64(g, nd->nweights), v_mu, g->f.v_decay, v_red, v_gmax};
   l_call(g, g->ft_uplan, nd->acc64_grad ? g->f_uplan64 : g->f_uplan32, pargs, 7, "");
   Val v_k = l_load(g, g->t_i32, v_red, l_i64(g, 0), "k.update");

@@ -8,7 +8,10 @@
 #             and with three at uneven speeds to the same bytes (each
 #             worker transposes its own rows of e^T: d1's three blocks, the
 #             last a partial tile, go to three workers), compiled with
-#             NITC_DENSE_MACS=0 so that its small layers split at all
+#             NITC_DENSE_MACS=0 so that its small layers split at all;
+#             by default d2's and out's backward GEMMs run side by side
+#             (plan_pairs), with NITC_PAIR=0 one after the other: the same
+#             checkpoint all three ways
 #   conv17    batch 17, a conv, relu and max pool before dense layers of 48
 #             and 7
 #   quads     convs whose forward reads its input in place (stride 1, input
@@ -171,6 +174,23 @@ if cmp -s "$work/dense35.all.ll" "$work/dense35.one.ll"; then
   exit 1
 fi
 same_bytes dense35 ddata
+# by default each of dense35's layers runs on one worker, and d2's and out's
+# input error and weight gradient side by side (plan.c, plan_pairs; against
+# the reference above); NITC_PAIR=0 runs them one after the other: the
+# same bytes as the split layers' on one thread and three
+NITC_PAIR=0 "$build/compiler/nitc" "$work/dense35.nit" --emit llvm -o "$work/dense35.nopair.ll"
+if ! grep -q '^define internal void @d2\.pair\.body' "$work/dense35.one.ll" ||
+  grep -q '\.pair\.body' "$work/dense35.nopair.ll"; then
+  echo "dense35: no paired backward in the IR, or one with NITC_PAIR=0" >&2
+  exit 1
+fi
+"$build/compiler/nitc" "$work/dense35.nit" -o "$work/dense35_pair"
+NITC_PAIR=0 "$build/compiler/nitc" "$work/dense35.nit" -o "$work/dense35_nopair"
+same_bytes dense35_pair ddata
+same_bytes dense35_nopair ddata
+cmp "$work/dense35.1.ckpt" "$work/dense35_pair.1.ckpt"
+cmp "$work/dense35.1.ckpt" "$work/dense35_nopair.1.ckpt"
+echo "dense35: paired, one after the other and split write the same checkpoint"
 
 mkdir -p "$work/data"
 "$build/tests/nitrt_mkdata" idx "$work/data" 48 12 16 6 8 5
