@@ -352,6 +352,7 @@ typedef struct Plan {
   bool *err_kept;      /* (nnodes) an alias root's error survives the step (its
                           * slot is not reused later in the backward pass) */
   bool *needs_err;     /* (nnodes) node i is weighted or has a weighted ancestor */
+  bool *nonneg;        /* (nnodes) node i's output is never negative (plan_build) */
   int64_t err_bytes;   /* the error slots' int8 bytes at full batch (reported) */
   bool *gathers;       /* (nnodes) err[i] is a sum of several contributions */
   Buf (*ein)[2];       /* (nnodes, 2) private input-error buffer of consumer

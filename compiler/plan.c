@@ -491,6 +491,14 @@ Plan *plan_build(Model *m) {
     for (int j = 0; j < nd->nin; j++)
       if (p->needs_err[nd->in[j]]) p->needs_err[i] = true;
   }
+  /* Outputs never negative: a relu, or a pool or flatten of such (rounding
+   * keeps signs). A GEMM takes them as unsigned bytes (cg/gemm.c, Gemm.ua). */
+  p->nonneg = zalloc(sizeof(bool) * n);
+  for (int i = 1; i < n; i++) {
+    const Node *nd = &m->nodes[i];
+    bool keeps = nd->op == OP_MAXPOOL || nd->op == OP_AVGPOOL || nd->op == OP_FLATTEN;
+    p->nonneg[i] = nd->op == OP_RELU || (keeps && p->nonneg[nd->in[0]]);
+  }
   /* A node whose output error has several sources (several consumers, or the
    * loss plus a consumer) sums them exactly before requantizing once. */
   for (int i = 1; i < n; i++) p->gathers[i] = p->needs_err[i] && p->nconsumers[i] + (i == m->output) > 1;

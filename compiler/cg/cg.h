@@ -449,6 +449,9 @@ typedef struct Gemm {
   bool accumulate;   /* C += instead of C = */
   bool stream;       /* C's full panels stored non-temporally (gemm_stream): not with accumulate */
   GemmKind kind;
+  bool ua;     /* vnni: A's bytes are never negative (Plan.nonneg), so A is vpdpbusd's
+                * unsigned operand, the panels hold B as it is, and no row needs
+                * v_asum's correction */
   Val var_max; /* <16 x i32> running max |C| over stored lanes, or NULL */
 } Gemm;
 /* Whether a GEMM stores C past the caches (Gemm.stream): C of sample_bytes

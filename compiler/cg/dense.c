@@ -90,6 +90,7 @@ static Gemm dense_gemm(Cg *g, const KArgs *k, Pass which, Val v_lo, Val v_hi, Va
   G.v_asum = col_ptr(g, v_wk); /* every row's sum, in the worker's own scratch (dense_body) */
   if (which == PASS_FORWARD) {
     G.v_A = act_ptr(g, nd->in[0]), G.lda = I, G.v_B = w8_ptr(g, nd), G.sn = I, G.sk = 1;
+    G.ua = G.kind == GK_VNNI && g->p->nonneg[nd->in[0]];
     G.v_C = acc_ptr(g), G.ldc = O, G.v_M = g->f.v_n, G.v_N = l_i64(g, O), G.v_K = l_i64(g, I);
     G.v_P = pack_ptr(g);
   } else if (which == PASS_INPUT) {
@@ -120,7 +121,7 @@ static void dense_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk, Pass 
   /* the sums of the rows of A this worker multiplies: in forward and input
    * error every row (each worker computes them all, rather than the caller
    * before the region), in the weight gradient its own */
-  if (G.kind == GK_VNNI) row_sums(g, G.v_A, G.lda, G.v_M, G.v_K, G.v_asum);
+  if (G.kind == GK_VNNI && !G.ua) row_sums(g, G.v_A, G.lda, G.v_M, G.v_K, G.v_asum);
   if (k->fuse) G.var_max = fused_begin(g);
   gemm(g, &G);
   if (k->fuse) fused_end(g, G.var_max, v_wk);

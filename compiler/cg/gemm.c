@@ -115,6 +115,15 @@ static Val dot_vnni(Cg *g, Val v_acc, Val v_a, Val v_b) {
   return l_call(g, ft, f, args, 3, "acc");
 }
 
+/* The same with A as the unsigned operand and the panel signed (Gemm.ua):
+ * A's quad is broadcast into a register, the panel row may stay in memory. */
+static Val dot_vnni_ua(Cg *g, Val v_acc, Val v_a, Val v_b) {
+  Ty ft;
+  Val f = l_intrinsic(g, "llvm.x86.avx512.vpdpbusd.512", NULL, 0, &ft);
+  Val args[] = {v_acc, l_splat(g, v_a, 16, "a.bc"), v_b}; /* unsigned A, signed panel */
+  return l_call(g, ft, f, args, 3, "acc");
+}
+
 static Val dot_sdot(Cg *g, Val v_acc, Val v_a, Val v_b) {
   Ty t_q = LLVMVectorType(g->t_i32, 4), t_b16 = LLVMVectorType(g->t_i8, 16), ft;
   Ty ov[] = {t_q, t_b16};
@@ -341,7 +350,7 @@ static void pack_body(Cg *g, const Pack *G, int how, uint32_t bias) {
  * GEMM, its loops were unrolled and vectorized anew for each layer). */
 static void pack_panels(Cg *g, const Gemm *G) {
   int how = G->sk == 1 ? PACK_ROWS : G->sn == 1 ? PACK_COLS : PACK_BYTES;
-  uint32_t bias = gemm_panel_bias(G->kind);
+  uint32_t bias = G->ua ? 0 : gemm_panel_bias(G->kind);
   static const char *const hows[] = {"rows", "cols", "bytes"};
   char name[64];
   snprintf(name, sizeof name, "nit_pack.%s%s", hows[how], bias ? ".bias" : "");
@@ -481,6 +490,7 @@ typedef struct Tiles {
   GemmKind kind;
   Val var_max;                 /* <16 x i32> local running max |C|, or NULL */
   Val v_taps, v_prow, v_pcols; /* implicit panels (Gemm's v_taps), or NULL */
+  bool ua;                     /* A unsigned, panels unbiased (Gemm.ua) */
 } Tiles;
 
 /* The B(V) reduction fused into the epilogue: var_max = max(var_max, |c|)
@@ -617,7 +627,8 @@ static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, 
         Val args[] = {l_gep(g, g->t_i8, v_arow[r], v_off, ""), l_i32(g, 1), v_tmask, LLVMConstNull(t_q)};
         v_a = LLVMBuildBitCast(g->b, l_call(g, ft_tl, f_tl, args, 4, ""), g->t_i32, "a.q");
       }
-      for (int p = 0; p < np; p++) l_set(g, var_acc[r][p], uk->dot(g, l_get(g, t_a, var_acc[r][p], ""), v_a, v_bv[p]));
+      for (int p = 0; p < np; p++)
+        l_set(g, var_acc[r][p], (G->ua ? dot_vnni_ua : uk->dot)(g, l_get(g, t_a, var_acc[r][p], ""), v_a, v_bv[p]));
     }
     /* each accumulator is one chain of dot steps: unrolling the k loop
      * would not overlap them further, only multiply the code */
@@ -632,7 +643,7 @@ static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, 
   for (int r = 0; r < mr; r++) {
     Val v_m = l_add(g, v_m0, l_i64(g, r), "m");
     Val v_corr = NULL;
-    if (uk->bias && G->corr)
+    if (uk->bias && G->corr && !G->ua)
       v_corr = l_splat(g, LLVMBuildShl(g->b, l_load(g, g->t_i32, G->v_asum, v_m, "asum"), l_i32(g, 7), ""), 16, "corr");
     for (int p = 0; p < np; p++) {
       Val v_sum = l_get(g, t_a, var_acc[r][p], "sum");
@@ -679,9 +690,9 @@ static Val tiles_fn(Cg *g, const Gemm *G, bool corr, Ty *ft_out) {
   NIT_ASSERT(corr || (G->accumulate && !imp && !G->stream));
   Ty ft = *ft_out = LLVMFunctionType(g->t_void, pt, imp ? 16 : 13, 0);
   char name[64];
-  snprintf(name, sizeof name, "nit_gemm.%s.i%d%s%s%s%s%s", kernels[G->kind].name, 8 * l_bytes(G->t_acc),
-           G->accumulate ? ".acc" : "", corr ? "" : ".kb", G->var_max ? ".max" : "", imp ? ".implicit" : "",
-           G->stream ? ".nt" : "");
+  snprintf(name, sizeof name, "nit_gemm.%s.i%d%s%s%s%s%s%s", kernels[G->kind].name, 8 * l_bytes(G->t_acc),
+           G->ua ? ".ua" : "", G->accumulate ? ".acc" : "", corr ? "" : ".kb", G->var_max ? ".max" : "",
+           imp ? ".implicit" : "", G->stream ? ".nt" : "");
   Val f = LLVMGetNamedFunction(g->mod, name);
   if (f) return f;
   Aside saved = l_aside(g);
@@ -690,7 +701,7 @@ static Val tiles_fn(Cg *g, const Gemm *G, bool corr, Ty *ft_out) {
              l_param(g, 4, "C"),  l_param(g, 5, "ldc"), l_param(g, 6, "M"),    l_param(g, 7, "N"),
              l_param(g, 8, "K"),  l_param(g, 9, "ps"),  G->t_acc,              G->accumulate,
              corr,                G->stream,            G->kind,               NULL,
-             NULL,                NULL,                 NULL};
+             NULL,                NULL,                 NULL,                  G->ua};
   if (imp) T.v_taps = l_param(g, 13, "taps"), T.v_prow = l_param(g, 14, "prow"), T.v_pcols = l_param(g, 15, "pcols");
   Val v_j0 = l_param(g, 10, "j0"), v_j1 = l_param(g, 11, "j1"), v_maxp = l_param(g, 12, "maxp");
   Ty t_v = LLVMVectorType(g->t_i32, PL);
@@ -806,6 +817,7 @@ void gemm(Cg *g, const Gemm *G) {
     return;
   }
   NIT_ASSERT(!G->v_taps || (G->kind == GK_VNNI && !G->v_B));
+  NIT_ASSERT(!G->ua || G->kind == GK_VNNI);
   if (G->v_B) pack_panels(g, G);
   Val v_ps = l_mul(g, LLVMBuildAShr(g->b, l_add(g, G->v_K, l_i64(g, 3), ""), l_i64(g, 2), ""), l_i64(g, 64), "ps");
   int64_t from, kb = gemm_kblock(&from);
