@@ -138,6 +138,16 @@ Val emit_maxabs(Cg *g, Ty t_acc, const char *name) {
   return f;
 }
 
+/* The constant v of integer type t, in every lane if t is a vector. */
+static Val tconst(Ty t, int64_t v) {
+  if (LLVMGetTypeKind(t) != LLVMVectorTypeKind) return LLVMConstInt(t, (unsigned long long)v, 1);
+  Val lanes[64];
+  unsigned n = LLVMGetVectorSize(t);
+  NIT_ASSERT(n <= 64);
+  for (unsigned i = 0; i < n; i++) lanes[i] = LLVMConstInt(LLVMGetElementType(t), (unsigned long long)v, 1);
+  return LLVMConstVector(lanes, n);
+}
+
 RoundK round_consts(Cg *g, Ty t, Val v_k32) {
   RoundK R;
   Val v_one = LLVMConstInt(t, 1, 0);
@@ -161,7 +171,7 @@ RoundK round_consts(Cg *g, Ty t, Val v_k32) {
 Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx, int lim) {
   bool sat = lim > 0;
   Ty t = R->t;
-  Val v_zero = LLVMConstNull(t), v_one = LLVMConstInt(t, 1, 0);
+  Val v_zero = LLVMConstNull(t), v_one = tconst(t, 1);
   Val v_a = l_abs(g, v_x, "a");
   Val v_q = LLVMBuildLShr(g->b, v_a, R->v_k, "q");
   Val v_f = LLVMBuildAnd(g->b, v_a, R->v_mask, "f");
@@ -180,7 +190,7 @@ Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_i
   } else {
     v_up = l_icmp(g, LLVMIntUGE, v_f, R->v_half, "up.near");
   }
-  Val v_mag = l_add(g, v_q, LLVMBuildZExt(g->b, v_up, t, ""), "mag");
+  Val v_mag = l_select(g, v_up, l_add(g, v_q, v_one, ""), v_q, "mag");
   if (sat)
     v_mag = l_select(g, l_icmp(g, LLVMIntUGT, v_mag, LLVMConstInt(t, (unsigned)lim, 0), ""),
                      LLVMConstInt(t, (unsigned)lim, 0), v_mag, "mag.sat");
@@ -197,6 +207,49 @@ static Val gated(Cg *g, Val v_gate, Val v_j, Val v_r) {
   if (!v_gate) return v_r;
   Val v_on = l_icmp(g, LLVMIntSGT, l_load(g, g->t_i8, v_gate, v_j, "gate"), LLVMConstNull(g->t_i8), "gate.on");
   return l_select(g, v_on, v_r, LLVMConstNull(g->t_i8), "gated");
+}
+
+/* x86 AVX-512BW, 8-bit results of i32 accumulators, pseudo and nearest
+ * rounding (no draws): elements [lo, lo + 64 floor((hi - lo) / 64)) in steps
+ * of 64 as <64 x i32>, each rounded to +-R(|x|, k) without saturation, then
+ * packed to bytes by packssdw and packsswb, which saturate to [-128, 127],
+ * and floored (max with floor, which is -127 or 0). That is the element
+ * loop's saturation to [-127, 127] and floor, in about a third fewer
+ * instructions: the packs replace four saturations and four vpmovdb per 64.
+ * Returns the first element left to the element loop. */
+static Val round8_packed(Cg *g, const RoundK *R, int mode, Val v_acc, Val v_lo, Val v_hi, Val v_out, Val v_floor) {
+  enum { V = 64 };
+  Ty t_q = LLVMVectorType(g->t_i32, 16);
+  Ty t_b = LLVMVectorType(g->t_i8, V), ft_dw, ft_wb;
+  Val f_dw = l_intrinsic(g, "llvm.x86.avx512.packssdw.512", NULL, 0, &ft_dw);
+  Val f_wb = l_intrinsic(g, "llvm.x86.avx512.packsswb.512", NULL, 0, &ft_wb);
+  RoundK Rv = *R; /* the same constants in every lane of a zmm */
+  Rv.t = t_q;
+  Val *field[] = {&Rv.v_k, &Rv.v_mask, &Rv.v_odd, &Rv.v_h, &Rv.v_lomask, &Rv.v_half};
+  for (unsigned i = 0; i < sizeof field / sizeof field[0]; i++) *field[i] = l_splat(g, *field[i], 16, "");
+  Val v_floor8 = l_splat(g, l_trunc(g, v_floor, g->t_i8, ""), V, "floor.b");
+  Val v_steps = LLVMBuildSDiv(g->b, l_sub(g, v_hi, v_lo, ""), l_i64(g, V), "steps");
+  Loop L = l_for(g, l_i64(g, 0), v_steps, "j64");
+  Val v_j = l_add(g, v_lo, l_mul(g, L.v_i, l_i64(g, V), ""), "j");
+  Val v_q[4], idx[16];
+  for (int i = 0; i < 4; i++) { /* one zmm at a time: no 64-lane masks */
+    Val v_x = LLVMBuildLoad2(g->b, t_q, l_gep(g, g->t_i32, v_acc, l_add(g, v_j, l_i64(g, 16 * i), ""), ""), "x");
+    LLVMSetAlignment(v_x, 4);
+    v_q[i] = round_elem_sat(g, &Rv, mode, v_x, NULL, NULL, 0);
+  }
+  Val a01[] = {v_q[0], v_q[1]}, a23[] = {v_q[2], v_q[3]};
+  Val v_w01 = l_call(g, ft_dw, f_dw, a01, 2, "w01"), v_w23 = l_call(g, ft_dw, f_dw, a23, 2, "w23");
+  Val a_wb[] = {v_w01, v_w23};
+  Val v_p = l_call(g, ft_wb, f_wb, a_wb, 2, "b");
+  /* 128-bit lane i of the packed bytes holds dword i of each quarter q, in
+   * order q: dword 4i + q goes to 4q + i */
+  for (int d = 0; d < 16; d++) idx[d] = l_i32(g, 4 * (d % 4) + d / 4);
+  Val v_d = LLVMBuildBitCast(g->b, v_p, t_q, "");
+  v_d = LLVMBuildShuffleVector(g->b, v_d, LLVMGetUndef(t_q), LLVMConstVector(idx, 16), "in.order");
+  Val v_o = l_smax(g, LLVMBuildBitCast(g->b, v_d, t_b, ""), v_floor8, "floored");
+  LLVMSetAlignment(LLVMBuildStore(g->b, v_o, l_gep(g, g->t_i8, v_out, v_j, "")), 1);
+  l_next(g, &L);
+  return l_add(g, v_lo, l_mul(g, v_steps, l_i64(g, V), ""), "j.rest");
 }
 
 /* void NAME(acc, lo, hi, out, k, mode, key, base, floor[, gate]): the
@@ -229,7 +282,10 @@ Val emit_round8(Cg *g, Ty t_acc, int bits, bool gate, const char *name) {
   LLVMAddCase(v_sw, l_i32(g, NIT_ROUND_NEAREST), b_mode[NIT_ROUND_NEAREST]);
   for (int md = 0; md < 3; md++) {
     LLVMPositionBuilderAtEnd(g->b, b_mode[md]);
-    Loop L = l_for(g, v_lo, v_hi, nit_round_names[md]);
+    Val v_from = v_lo;
+    if (g->packs512 && bits == 8 && !gate && t_acc == g->t_i32 && md != NIT_ROUND_STOCHASTIC)
+      v_from = round8_packed(g, &R, md, v_acc, v_lo, v_hi, v_out, v_floor);
+    Loop L = l_for(g, v_from, v_hi, nit_round_names[md]);
     Val v_x = l_load(g, t_acc, v_acc, L.v_i, "x");
     Val v_gi = md == NIT_ROUND_STOCHASTIC ? l_add(g, v_base, L.v_i, "gidx") : L.v_i;
     Val v_r = round_elem_sat(g, &R, md, v_x, v_key, v_gi, lim);
