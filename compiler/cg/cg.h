@@ -134,7 +134,7 @@ typedef struct Cg {
   bool implicit; /* conv forwards may read B in place (im2col.c; NITC_IMPLICIT=0: never) */
   int64_t stream_min; /* batch bytes of C from which a GEMM streams it (gemm_stream_min) */
   int madd_bits; /* x86 generic kernel: pmaddwd width (128, 256, 512) */
-  bool packs512; /* x86 AVX-512BW: 512-bit packssdw/packsswb (round.c, round8_packed) */
+  bool bw512;    /* x86 AVX-512BW: 512-bit byte and word operations, byte masks (round8_packed, pool rows) */
   CgFn f;        /* the function being built */
   CgFn glue;     /* while one of its loops is outlined: the glue function */
   Blk b_glue;    /* and where its call goes */

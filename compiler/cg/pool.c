@@ -66,26 +66,60 @@ static bool pool_covers(const Node *nd, const Shape *is) {
   return nd->sh == nd->kh && nd->sw == nd->kw && nd->out.h * nd->sh == is->h && nd->out.w * nd->sw == is->w;
 }
 
-static Val l_vload(Cg *g, Ty t, Val v_base, Val v_idx, const char *name) {
-  Val v = LLVMBuildLoad2(g->b, t, l_gep(g, g->t_i8, v_base, v_idx, ""), name);
-  LLVMSetAlignment(v, 1);
-  return v;
-}
-static void l_vstore(Cg *g, Val v, Val v_base, Val v_idx) {
-  LLVMSetAlignment(LLVMBuildStore(g->b, v, l_gep(g, g->t_i8, v_base, v_idx, "")), 1);
+/* A row of n bytes is a vector of lanes(n) lanes: n itself, or on AVX-512BW
+ * the next of 16, 32 and 64, read and written with byte masks (rows of 14 or
+ * 28 bytes otherwise become pieces of 8, 4 and 2 bytes, inserted and
+ * extracted one by one). Lanes past n are 0 when loaded and never stored. */
+static int lanes(const Cg *g, int n) { return !g->bw512 ? n : n <= 16 ? 16 : n <= 32 ? 32 : 64; }
+
+static Val byte_mask(Cg *g, int n, int w) {
+  Val m[POOL_VEC_MAX];
+  for (int i = 0; i < w; i++) m[i] = LLVMConstInt(g->t_i1, i < n, 0);
+  return LLVMConstVector(m, (unsigned)w);
 }
 
-/* Lane ox = element map[ox] of v; map entries < 0 are undefined lanes. */
+static Val l_vload(Cg *g, int n, Val v_base, Val v_idx, const char *name) {
+  int w = lanes(g, n);
+  Ty t = LLVMVectorType(g->t_i8, (unsigned)w);
+  Val v_at = l_gep(g, g->t_i8, v_base, v_idx, "");
+  if (w == n) {
+    Val v = LLVMBuildLoad2(g->b, t, v_at, name);
+    LLVMSetAlignment(v, 1);
+    return v;
+  }
+  Ty ov[] = {t, g->t_ptr}, ft;
+  Val f = l_intrinsic(g, "llvm.masked.load", ov, 2, &ft);
+  Val args[] = {v_at, l_i32(g, 1), byte_mask(g, n, w), LLVMConstNull(t)};
+  return l_call(g, ft, f, args, 4, name);
+}
+static void l_vstore(Cg *g, Val v, int n, Val v_base, Val v_idx) {
+  int w = (int)LLVMGetVectorSize(LLVMTypeOf(v));
+  Val v_at = l_gep(g, g->t_i8, v_base, v_idx, "");
+  if (w == n) {
+    LLVMSetAlignment(LLVMBuildStore(g->b, v, v_at), 1);
+    return;
+  }
+  Ty ov[] = {LLVMTypeOf(v), g->t_ptr}, ft;
+  Val f = l_intrinsic(g, "llvm.masked.store", ov, 2, &ft);
+  Val args[] = {v, v_at, l_i32(g, 1), byte_mask(g, n, w)};
+  l_call(g, ft, f, args, 4, "");
+}
+
+/* Lane ox = element map[ox] of v for ox < n, in lanes(n) lanes; map
+ * entries < 0, and lanes past n, are undefined. */
 static Val l_pick(Cg *g, Val v, const int *map, int n, const char *name) {
   Val idx[POOL_VEC_MAX];
-  for (int i = 0; i < n; i++) idx[i] = map[i] < 0 ? LLVMGetUndef(g->t_i32) : l_i32(g, map[i]);
-  return LLVMBuildShuffleVector(g->b, v, LLVMGetUndef(LLVMTypeOf(v)), LLVMConstVector(idx, (unsigned)n), name);
+  int w = lanes(g, n);
+  for (int i = 0; i < w; i++) idx[i] = i >= n || map[i] < 0 ? LLVMGetUndef(g->t_i32) : l_i32(g, map[i]);
+  return LLVMBuildShuffleVector(g->b, v, LLVMGetUndef(LLVMTypeOf(v)), LLVMConstVector(idx, (unsigned)w), name);
 }
 
+/* vals[0..n) in lanes(n) lanes, the lanes past n -1. */
 static Val l_vconst8(Cg *g, const int *vals, int n) {
   Val c[POOL_VEC_MAX];
-  for (int i = 0; i < n; i++) c[i] = LLVMConstInt(g->t_i8, (unsigned long long)vals[i], 1);
-  return LLVMConstVector(c, (unsigned)n);
+  int w = lanes(g, n);
+  for (int i = 0; i < w; i++) c[i] = LLVMConstInt(g->t_i8, (unsigned long long)(i < n ? vals[i] : -1), 1);
+  return LLVMConstVector(c, (unsigned)w);
 }
 
 /* One output row (bc, oy) of a disjoint max pool in vectors of OW lanes:
@@ -94,11 +128,10 @@ static Val l_vconst8(Cg *g, const int *vals, int n) {
 static void pool_row_taps(Cg *g, const Node *nd, Val v_in, Val v_row0, Val *v_best, Val *v_tap) {
   const Shape *is = &g->m->nodes[nd->in[0]].out;
   int OW = (int)nd->out.w, L = (int)pool_span(nd);
-  Ty t_row = LLVMVectorType(g->t_i8, (unsigned)L);
   int map[POOL_VEC_MAX], tv[POOL_VEC_MAX];
   *v_best = NULL, *v_tap = NULL;
   for (int ky = 0; ky < nd->kh; ky++) {
-    Val v_row = l_vload(g, t_row, v_in, l_add(g, v_row0, l_i64(g, (int64_t)ky * is->w), ""), "row");
+    Val v_row = l_vload(g, L, v_in, l_add(g, v_row0, l_i64(g, (int64_t)ky * is->w), ""), "row");
     for (int kx = 0; kx < nd->kw; kx++) {
       for (int ox = 0; ox < OW; ox++) map[ox] = (int)(ox * nd->sw + kx);
       Val v_a = l_pick(g, v_row, map, OW, "a");
@@ -129,7 +162,8 @@ static void pool_row_route(Cg *g, const Node *nd, Val v_e, Val v_tap, Val v_dst,
   for (int ky = 0; ky < nd->kh; ky++) {
     for (int p = 0; p < L; p++) tv[p] = p % nd->sw < nd->kw ? ky * (int)nd->kw + (int)(p % nd->sw) : -1;
     Val v_mine = l_icmp(g, LLVMIntEQ, v_te, l_vconst8(g, tv, L), "mine");
-    l_vstore(g, l_select(g, v_mine, v_ee, v_zero, "e.row"), v_dst, l_add(g, v_row0, l_i64(g, (int64_t)ky * is->w), ""));
+    l_vstore(g, l_select(g, v_mine, v_ee, v_zero, "e.row"), L, v_dst,
+             l_add(g, v_row0, l_i64(g, (int64_t)ky * is->w), ""));
   }
 }
 
@@ -163,13 +197,13 @@ static void maxpool_body(Cg *g, const KArgs *k, Val v_lo, Val v_hi, bool backwar
     Val v_best, v_tap;
     pool_row_taps(g, nd, v_in, v_irow, &v_best, &v_tap);
     if (backward) {
-      Val v_ev = l_vload(g, LLVMTypeOf(v_best), v_e, v_orow, "e");
+      Val v_ev = l_vload(g, (int)os->w, v_e, v_orow, "e");
       if (relu)
         v_ev = l_select(g, l_icmp(g, LLVMIntSGT, v_best, LLVMConstNull(LLVMTypeOf(v_best)), "pass"), v_ev,
                         LLVMConstNull(LLVMTypeOf(v_ev)), "e.relu");
       pool_row_route(g, nd, v_ev, v_tap, v_dst, v_irow);
     } else {
-      l_vstore(g, v_best, v_dst, v_orow);
+      l_vstore(g, v_best, (int)os->w, v_dst, v_orow);
     }
     l_next(g, &Ly);
     l_next(g, &Lbc);

@@ -283,7 +283,7 @@ Val emit_round8(Cg *g, Ty t_acc, int bits, bool gate, const char *name) {
   for (int md = 0; md < 3; md++) {
     LLVMPositionBuilderAtEnd(g->b, b_mode[md]);
     Val v_from = v_lo;
-    if (g->packs512 && bits == 8 && !gate && t_acc == g->t_i32 && md != NIT_ROUND_STOCHASTIC)
+    if (g->bw512 && bits == 8 && !gate && t_acc == g->t_i32 && md != NIT_ROUND_STOCHASTIC)
       v_from = round8_packed(g, &R, md, v_acc, v_lo, v_hi, v_out, v_floor);
     Loop L = l_for(g, v_from, v_hi, nit_round_names[md]);
     Val v_x = l_load(g, t_acc, v_acc, L.v_i, "x");
