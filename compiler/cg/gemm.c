@@ -22,7 +22,10 @@
  *            so the panels hold b ^ 0x80 = b + 128 (unsigned) and the bias
  *            comes out exactly: sum a (b + 128) - 128 sum_k a = sum a b, with
  *            sum_k A[m, k] precomputed per row (asum). Lanes never exceed
- *            K * 255 * 128 in magnitude: used while that is below 2^31.
+ *            K * 255 * 128 in magnitude: used while that is below 2^31. An
+ *            A that is never negative (Gemm.ua: a relu's output, say) is
+ *            the unsigned operand instead, B the signed one: no bias, no
+ *            row sums.
  *   sdot     AArch64 with +dotprod: sdot, signed by signed, no bias.
  *   generic  x86 without VNNI: bytes sign-extended to words and multiplied
  *            in pairs by pmaddwd (SSE2, AVX2 or AVX-512BW, the widest the
