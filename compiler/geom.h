@@ -29,6 +29,18 @@ static inline int64_t col2im_lda(int64_t Og) { return rup(Og, 4); }
 static inline int64_t col2im_product_bytes(int64_t Kc, int64_t P, int64_t accw) {
   return rup(Kc * P * accw, SLAB_ALIGN);
 }
+/* A conv input error by kernel rows (cg/conv.c, krows): per worker the
+ * error's quad-major copy, Og x OH rows of OW + 2 (KW - 1 - pw) pixels,
+ * 64 bytes its panel reads may run past it, then the (Cg KH, OH NP) i32
+ * product with NP = IW rounded up to whole panels */
+static inline int64_t krows_np(int64_t IW) { return rup(IW, PL); }
+static inline int64_t krows_copy_bytes(int64_t Og, int64_t OH, int64_t OW, int64_t KW, int64_t pw) {
+  return rup(Og * OH * (OW + 2 * (KW - 1 - pw)), SLAB_ALIGN) + SLAB_ALIGN;
+}
+static inline int64_t krows_bytes(int64_t Cg, int64_t Og, int64_t KH, int64_t KW, int64_t OH, int64_t OW,
+                                  int64_t IW, int64_t pw) {
+  return krows_copy_bytes(Og, OH, OW, KW, pw) + Cg * KH * OH * krows_np(IW) * 4;
+}
 /* Bytes after a worker's zero-bordered copy of a sample (the end of its
  * col slice) that vector reads may run into: whole-word and 64-byte gather
  * windows, 128-byte shuffle windows (cg/im2col.c) */

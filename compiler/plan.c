@@ -657,6 +657,10 @@ Plan *plan_build(Model *m) {
       int64_t fwd = 2 * panel_bytes(P, Kcp), inp = input_err ? 2 * panel_bytes(Q, Kep) : 0;
       if (p->col2im[i] && col2im_product_bytes(Kc, P, accw) + panel_bytes(P, Og) > inp)
         inp = col2im_product_bytes(Kc, P, accw) + panel_bytes(P, Og);
+      if (p->col2im[i] && nd->kw - 1 - nd->pw >= 0) { /* or by kernel rows (cg/conv.c, krows_fits) */
+        int64_t kr = krows_bytes(Cg, Og, nd->kh, nd->kw, os->h, os->w, is->w, nd->pw);
+        if (kr > inp) inp = kr;
+      }
       int64_t wgt = align_up(Kc * P) + align_up(panel_bytes(Og, P)) + Kc * 4;
       int64_t col = fwd > inp ? fwd : inp;
       if (wgt > col) col = wgt;

@@ -352,11 +352,123 @@ static void conv_col2im_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
   col2im_sample_end(g, k, v_accb, &Lb, var_max, v_wk);
 }
 
+/* The input error by kernel rows (VNNI with implicit panels, stride 1, a
+ * border below the kernel, Og % 4 == 0, input rows of at most 64): per
+ * sample and group one GEMM whose K is (kx, o), so that it does col2im's
+ * sum over kx itself, reading the error where it lies in a quad-major copy
+ * (im2col.c, krows_begin):
+ *   R[(c, ky), oy NP + ix] = sum_{kx, o} w[g Og + o, c, ky, kx] e[b, g Og + o, oy, ix + pw - kx]
+ * (NP: IW rounded up to panels; the lanes past IW are never read), then
+ *   e32[b, g Cg + c, iy, ix] = sum_ky R[(c, ky), (iy + ph - ky) NP + ix]
+ * over the ky whose row is in [0, OH): KH aligned vector adds per input
+ * row where col2im by rows has KH KW masked loads. For LeNet-5's c2 that
+ * is 1.6x the multiply-adds (K = 80 against 16, N = 160 against 100), but
+ * R is 19 KB against col2im's 60 KB product, and no panels are packed.
+ * The same integer sums, so the same e32. NITC_KROWS=0: col2im (tests). */
+static bool krows_fits(Cg *g, const Node *nd, const ConvDims *d, Ty t_acc) {
+  return g->p->col2im[nd - g->m->nodes] && g->implicit && gemm_kind(g, d->KW * d->Og) == GK_VNNI && nd->sh == 1 &&
+         nd->sw == 1 && ecol_fast(nd, d) && d->Og % 4 == 0 && d->IW <= 64 && t_acc == g->t_i32 &&
+         plan_env("NITC_KROWS", 1);
+}
+
+static void conv_krows_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const KArgs *k = u;
+  const Node *nd = k->nd;
+  ConvDims d = conv_dims(g, nd);
+  int64_t tx = d.KW - 1 - nd->pw, PW = d.OW + 2 * tx, NP = krows_np(d.IW), M = d.Cg * d.KH, Kk = d.KW * d.Og;
+  int64_t Q = d.IH * d.IW;
+  Ty t_row = LLVMVectorType(g->t_i32, (unsigned)NP), ov[] = {t_row, g->t_ptr}, ft_st;
+  Val f_st = l_intrinsic(g, "llvm.masked.store", ov, 2, &ft_st);
+  Val smask[64];
+  for (int64_t l = 0; l < NP; l++) smask[l] = LLVMConstInt(g->t_i1, l < d.IW, 0);
+  Val v_col = col_ptr(g, v_wk), v_e = err_ptr(g, k->i), v_acc = acc_ptr(g);
+  Val v_taps = krows_begin(g, nd, &d, v_col);
+  Val v_r = l_gep(g, g->t_i8, v_col, l_i64(g, krows_copy_bytes(d.Og, d.OH, d.OW, d.KW, nd->pw)), "krows.r");
+  Val var_vmax = k->fuse ? l_var(g, t_row, "vmax.var", LLVMConstNull(t_row)) : NULL;
+  Loop Lb = l_for(g, v_lo, v_hi, "b");
+  Val v_accb = l_gep(g, g->t_i32, v_acc, l_mul(g, Lb.v_i, l_i64(g, d.IC * Q), ""), "e32.b");
+  Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
+  quad_copy(g, v_e, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), "o0"), d.Og,
+            d.OH, d.OW, 0, tx, v_col);
+  Gemm G = {0};
+  G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, Lg.v_i, l_i64(g, M * Kk), ""), "wk.g"), G.lda = Kk;
+  G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, M), ""), "wksum.g");
+  G.v_P = v_col, G.v_taps = v_taps, G.prow = PW * 4, G.pcols = NP / PL;
+  G.v_C = v_r, G.ldc = d.OH * NP, G.v_M = l_i64(g, M), G.v_N = l_i64(g, d.OH * NP), G.v_K = l_i64(g, Kk);
+  G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, d.OH * NP / PL), G.t_acc = g->t_i32, G.kind = GK_VNNI;
+  gemm(g, &G);
+  /* each input row: its KH kernel rows' output rows, added */
+  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, d.Cg), "c");
+  Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, d.IH), "iy");
+  Val var_row = l_var(g, t_row, "row.var", LLVMConstNull(t_row));
+  for (int64_t ky = 0; ky < d.KH; ky++) {
+    Val v_oy = l_add(g, Ly.v_i, l_i64(g, nd->ph - ky), "oy");
+    Blk b_in = l_if(g, in_range(g, v_oy, d.OH), "ky.in");
+    Val v_at = l_add(g, l_mul(g, l_add(g, l_mul(g, Lc.v_i, l_i64(g, d.KH), ""), l_i64(g, ky), ""), l_i64(g, d.OH * NP), ""),
+                     l_mul(g, v_oy, l_i64(g, NP), ""), "r.at");
+    Val v_kr = LLVMBuildLoad2(g->b, t_row, l_gep(g, g->t_i32, v_r, v_at, ""), "kernel.row");
+    LLVMSetAlignment(v_kr, 4);
+    l_set(g, var_row, l_add(g, l_get(g, t_row, var_row, ""), v_kr, "row"));
+    l_endif(g, b_in);
+  }
+  Val v_row = l_get(g, t_row, var_row, "row");
+  Val v_dst = l_gep(g, g->t_i32, v_accb,
+                    l_add(g, l_mul(g, l_add(g, l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), Lc.v_i, ""), l_i64(g, Q), ""),
+                          l_mul(g, Ly.v_i, l_i64(g, d.IW), ""), ""),
+                    "e32.row");
+  Val st_args[] = {v_row, v_dst, l_i32(g, 4), LLVMConstVector(smask, (unsigned)NP)};
+  l_call(g, ft_st, f_st, st_args, 4, "");
+  if (var_vmax) /* lanes past IW add only R's unread lanes: masked off */
+    l_set(g, var_vmax,
+          l_smax(g, l_get(g, t_row, var_vmax, ""),
+                 l_select(g, LLVMConstVector(smask, (unsigned)NP), l_abs(g, v_row, "abs"), LLVMConstNull(t_row), ""),
+                 "vmax"));
+  l_next(g, &Ly);
+  l_next(g, &Lc);
+  l_next(g, &Lg);
+  l_next(g, &Lb);
+  if (var_vmax) {
+    Ty ovr[] = {t_row}, ft;
+    Val f_red = l_intrinsic(g, "llvm.vector.reduce.smax", ovr, 1, &ft);
+    Val v_v = l_get(g, t_row, var_vmax, "vmax");
+    worker_max_store(g, l_sext(g, l_call(g, ft, f_red, &v_v, 1, "max"), g->t_i64, "max64"), v_wk);
+  }
+}
+
+/* wk[g, (c, ky), (kx, o)] = w[g*Og + o, c, ky, kx] and its row sums; then
+ * the krows bodies. */
+static Val krows_input(Cg *g, int i, Ty t_acc) {
+  const Node *nd = &g->m->nodes[i];
+  ConvDims d = conv_dims(g, nd);
+  int64_t Kk = d.KW * d.Og, KK = d.KH * d.KW;
+  Val v_w = w8_ptr(g, nd), v_wk = pack_ptr(g);
+  Loop Lr = l_for(g, l_i64(g, 0), l_i64(g, d.G * d.Cg * d.KH), "wk.row"); /* (gi, c, ky) */
+  Val v_gi = LLVMBuildSDiv(g->b, Lr.v_i, l_i64(g, d.Cg * d.KH), "gi");
+  Val v_cky = LLVMBuildSRem(g->b, Lr.v_i, l_i64(g, d.Cg * d.KH), "c.ky"); /* c KH + ky */
+  Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, d.KW), "kx");
+  Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, d.Og), "ol");
+  Val v_o = l_add(g, l_mul(g, v_gi, l_i64(g, d.Og), ""), Lo.v_i, "o");
+  /* w[o, c, ky, kx] at (o Cg + c) KK + ky KW + kx = o Cg KK + (c KH + ky) KW + kx */
+  Val v_src = l_add(g, l_add(g, l_mul(g, v_o, l_i64(g, d.Cg * KK), ""), l_mul(g, v_cky, l_i64(g, d.KW), ""), ""),
+                    Lx.v_i, "");
+  Val v_dst = l_add(g, l_mul(g, Lr.v_i, l_i64(g, Kk), ""), l_add(g, l_mul(g, Lx.v_i, l_i64(g, d.Og), ""), Lo.v_i, ""), "");
+  l_store(g, g->t_i8, l_load(g, g->t_i8, v_w, v_src, "w"), v_wk, v_dst);
+  l_next_scalar(g, &Lo);
+  l_next(g, &Lx);
+  l_next(g, &Lr);
+  row_sums(g, v_wk, Kk, l_i64(g, d.G * d.Cg * d.KH), l_i64(g, Kk), wsum_ptr(g));
+  bool fuse = recipe_err_rq(&g->m->recipe);
+  KArgs k = {nd, i, t_acc, fuse, NULL};
+  Val v_used = par_for(g, nd->name, g->f.v_n, g->p->maxw, conv_krows_body, &k);
+  return fuse ? v_used : NULL;
+}
+
 /* wT[g, k, o] = w[g*Og + o, k] (k = (c, ky, kx)), rows of rup(Og, 4) bytes
  * with zeros past Og, and their row sums; then the col2im bodies. */
 static Val col2im_input(Cg *g, int i, Ty t_acc) {
   const Node *nd = &g->m->nodes[i];
   ConvDims d = conv_dims(g, nd);
+  if (krows_fits(g, nd, &d, t_acc)) return krows_input(g, i, t_acc);
   int64_t lda = col2im_lda(d.Og);
   Val v_w = w8_ptr(g, nd), v_wt = pack_ptr(g);
   LLVMBuildMemSet(g->b, v_wt, LLVMConstNull(g->t_i8), l_i64(g, d.G * d.Kc * lda), 64);

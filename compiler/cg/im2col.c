@@ -282,6 +282,26 @@ Val implicit_begin(Cg *g, const Node *nd, int64_t C, int64_t H, int64_t W, int64
   return implicit_offsets(g, nd, C, PH, PW, flip);
 }
 
+/* The input error by kernel rows (conv.c, krows): the error's quad-major
+ * copy e4[oq, oy, x, o4] with rows of PW = OW + 2 tx pixels, tx = KW-1-pw
+ * (quad_copy with py = 0, px = tx), its border 0x80 once here; tap quad
+ * q = (kx, oq) of panel (oy, ix0..ix0+15) at (oy PW + ix0) 4 + off[q],
+ * off[q] = (oq OH PW + KW-1-kx) 4: lane ix reads e[o, oy, ix + pw - kx].
+ * Returns the table of off[q], NAME.kquads. */
+Val krows_begin(Cg *g, const Node *nd, const ConvDims *d, Val v_dst) {
+  int64_t tx = d->KW - 1 - nd->pw, PW = d->OW + 2 * tx, OQ = d->Og / 4, nq = d->KW * OQ;
+  LLVMBuildMemSet(g->b, v_dst, l_i8(g, 0x80), l_i64(g, d->Og * d->OH * PW), 64);
+  Val *v = mem_alloc(sizeof(Val) * (size_t)nq);
+  for (int64_t q = 0; q < nq; q++) v[q] = l_i64(g, (q % OQ * d->OH * PW + d->KW - 1 - q / OQ) * 4);
+  char name[96];
+  snprintf(name, sizeof name, "%s.kquads", nd->name);
+  Val v_tab = LLVMAddGlobal(g->mod, LLVMArrayType(g->t_i64, (unsigned)nq), name);
+  LLVMSetInitializer(v_tab, LLVMConstArray2(g->t_i64, v, (uint64_t)nq));
+  LLVMSetGlobalConstant(v_tab, 1);
+  LLVMSetLinkage(v_tab, LLVMPrivateLinkage);
+  return v_tab;
+}
+
 /* x4's interior from channels [c0, c0 + C) of a (.., H, W) tensor (c0
  * counts from the tensor's start, so it names the sample too): per quad of
  * channels and row, 16 pixels at a time as four 16-byte rows interleaved
@@ -321,7 +341,25 @@ void quad_copy(Cg *g, Val v_src, Val v_c0, int64_t C, int64_t H, int64_t W, int6
     LLVMSetAlignment(LLVMBuildStore(g->b, v_q, l_gep(g, g->t_i8, v_drow, l_mul(g, v_x0, l_i64(g, 4), ""), "")), 1);
     l_next(g, &Lx);
   }
-  if (full < W) {
+  if (full < W && g->bw512) { /* the rest of the row as one masked step */
+    int64_t n = W - full;
+    Ty ov[] = {t_row, g->t_ptr}, ft_ld, ft_st, t_q = LLVMVectorType(g->t_i8, 4 * V), ov4[] = {t_q, g->t_ptr};
+    Val f_ld = l_intrinsic(g, "llvm.masked.load", ov, 2, &ft_ld);
+    Val f_st = l_intrinsic(g, "llvm.masked.store", ov4, 2, &ft_st);
+    Val m1[V], m4[4 * V], v_r[4];
+    for (int i = 0; i < V; i++) m1[i] = LLVMConstInt(g->t_i1, i < n, 0);
+    for (int i = 0; i < 4 * V; i++) m4[i] = LLVMConstInt(g->t_i1, i < 4 * n, 0);
+    for (int c4 = 0; c4 < 4; c4++) {
+      Val args[] = {l_gep(g, g->t_i8, v_row[c4], l_i64(g, full), ""), l_i32(g, 1), LLVMConstVector(m1, V),
+                    LLVMConstNull(t_row)};
+      v_r[c4] = l_call(g, ft_ld, f_ld, args, 4, "ch.rest");
+    }
+    Val v_lo = LLVMBuildShuffleVector(g->b, v_r[0], v_r[1], v_cat, "");
+    Val v_hi = LLVMBuildShuffleVector(g->b, v_r[2], v_r[3], v_cat, "");
+    Val v_q = LLVMBuildXor(g->b, LLVMBuildShuffleVector(g->b, v_lo, v_hi, v_mix, "quads"), v_bias, "biased");
+    Val args[] = {v_q, l_gep(g, g->t_i8, v_drow, l_i64(g, 4 * full), ""), l_i32(g, 1), LLVMConstVector(m4, 4 * V)};
+    l_call(g, ft_st, f_st, args, 4, "");
+  } else if (full < W) {
     Loop Lx = l_for(g, l_i64(g, full), l_i64(g, W), "xs");
     for (int c4 = 0; c4 < 4; c4++) {
       Val v_v = LLVMBuildXor(g->b, l_load(g, g->t_i8, v_row[c4], Lx.v_i, "v"), l_i8(g, 0x80), "");

@@ -12,6 +12,10 @@
 #             by default d2's and out's backward GEMMs run side by side
 #             (plan_pairs), with NITC_PAIR=0 one after the other: the same
 #             checkpoint all three ways
+#   krows     convs whose input error takes kernel rows (cg/conv.c,
+#             krows_fits; VNNI targets): rows of 17 pixels (two panels)
+#             and of 13 with a border; against the reference, and the
+#             same checkpoint as with NITC_KROWS=0 (col2im)
 #   conv17    batch 17, a conv, relu and max pool before dense layers of 48
 #             and 7
 #   quads     convs whose forward reads its input in place (stride 1, input
@@ -62,6 +66,22 @@ model dense35 {
   dense out(10)
 }
 train { batch 35 }
+NIT
+
+cat > "$work/krows.nit" <<'NIT'
+model krows {
+  input x[4, 19, 19]
+  output classes(5)
+  conv a(8, kernel=3)
+  relu
+  conv b(8, kernel=5)
+  relu
+  conv c(4, kernel=5, pad=1)
+  relu
+  flatten
+  dense out(5)
+}
+train { batch 6 }
 NIT
 
 cat > "$work/conv17.nit" <<'NIT'
@@ -145,7 +165,7 @@ sed -e 's/^model wsum {/model wsum_ghaffari {/' -e 's/^train { batch 6 }/train {
 
 # shellcheck source=tests/codegen/against_ref.sh
 . "$(dirname "$0")/against_ref.sh"
-against_ref -O2 dense35 conv17 quads quads14 quads17 quads_unified wsum wsum_ghaffari
+against_ref -O2 dense35 conv17 quads quads14 quads17 quads_unified wsum wsum_ghaffari krows
 NITC_STREAM_BYTES=0 "$build/compiler/nitc" "$work/quads_stream.nit" --emit llvm -o "$work/quads_stream.ll"
 if ! grep -q '^define.*@nit_gemm\.[a-z]*\.i32.*\.nt(' "$work/quads_stream.ll"; then
   echo "quads_stream: no .nt GEMM kernel in the IR" >&2
@@ -191,6 +211,25 @@ same_bytes dense35_nopair ddata
 cmp "$work/dense35.1.ckpt" "$work/dense35_pair.1.ckpt"
 cmp "$work/dense35.1.ckpt" "$work/dense35_nopair.1.ckpt"
 echo "dense35: paired, one after the other and split write the same checkpoint"
+
+# krows: b's and c's input errors by kernel rows on VNNI targets (conv.c,
+# krows_fits: rows of 17 and 13 pixels, in 32 and 16 lanes; c padded);
+# NITC_KROWS=0 takes col2im: the same checkpoint, on one thread and three
+"$build/compiler/nitc" "$work/krows.nit" --emit llvm -o "$work/krows.ll"
+NITC_KROWS=0 "$build/compiler/nitc" "$work/krows.nit" --emit llvm -o "$work/krows_off.ll"
+if grep -q 'kquads' "$work/krows_off.ll" ||
+  { grep -q '@nit_gemm\.vnni' "$work/krows.ll" && ! grep -q '@b\.kquads' "$work/krows.ll"; }; then
+  echo "krows: kernel rows missing from the IR on a VNNI host, or present with NITC_KROWS=0" >&2
+  exit 1
+fi
+mkdir -p "$work/kdata"
+"$build/tests/nitrt_mkdata" idx "$work/kdata" 40 10 4 19 19 5
+"$build/compiler/nitc" "$work/krows.nit" -o "$work/krows"
+NITC_KROWS=0 "$build/compiler/nitc" "$work/krows.nit" -o "$work/krows_off"
+same_bytes krows kdata
+same_bytes krows_off kdata
+cmp "$work/krows.1.ckpt" "$work/krows_off.1.ckpt"
+echo "krows: kernel rows and col2im write the same checkpoint"
 
 mkdir -p "$work/data"
 "$build/tests/nitrt_mkdata" idx "$work/data" 48 12 16 6 8 5
