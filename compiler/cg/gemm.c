@@ -66,6 +66,9 @@ int gemm_madd_bits(const CgTarget *t) {
   return 128;
 }
 
+/* x86 with AVX-512BW: byte masks and 512-bit byte and word operations. */
+bool gemm_bw512(const CgTarget *t) { return !strncmp(t->triple, "x86_64", 6) && gemm_madd_bits(t) == 512; }
+
 /* The kernel for sums of up to kmax terms (a compile-time bound). */
 GemmKind gemm_kind(Cg *g, int64_t kmax) {
   if (g->gk == GK_PLAIN || kmax * 128 * 128 >= ((int64_t)1 << 31)) return GK_PLAIN;

@@ -4,7 +4,9 @@
  * the sample's planes (planar or channels-last) at the slice's end, then
  * panels straight from it (pack_direct: 16 x 4 word transposes; pack_gather:
  * vpermb with K unpadded per segment), or rows (colT for the weight
- * gradient, ecol for the input error) that gemm.c packs. Every form holds
+ * gradient, ecol for the input error) that gemm.c packs, or a quad-major
+ * copy that the GEMM reads in place (quad_copy: implicit panels, and the
+ * input error by kernel rows, krows_begin). Every form holds
  * the same bytes in the same (n, k) places; which one a layer uses changes
  * only speed (docs/performance.md, "Convolution panels without an im2col
  * matrix").
@@ -305,7 +307,8 @@ Val krows_begin(Cg *g, const Node *nd, const ConvDims *d, Val v_dst) {
 /* x4's interior from channels [c0, c0 + C) of a (.., H, W) tensor (c0
  * counts from the tensor's start, so it names the sample too): per quad of
  * channels and row, 16 pixels at a time as four 16-byte rows interleaved
- * into 64 bytes, the rest of the row a byte at a time. */
+ * into 64 bytes, the rest of the row by one masked step (AVX-512BW) or a
+ * byte at a time. */
 void quad_copy(Cg *g, Val v_src, Val v_c0, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px, Val v_dst) {
   enum { V = 16 };
   int64_t PH = H + 2 * py, PW = W + 2 * px, full = W / V * V;

@@ -370,7 +370,7 @@ LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t
   g->implicit = !getenv("NITC_IMPLICIT") || strcmp(getenv("NITC_IMPLICIT"), "0");
   g->stream_min = gemm_stream_min();
   g->madd_bits = gemm_madd_bits(t);
-  g->bw512 = !strncmp(t->triple, "x86_64", 6) && g->madd_bits == 512;
+  g->bw512 = gemm_bw512(t);
 
   emit_helpers(g);
   emit_step(g, true);
@@ -390,7 +390,7 @@ LLVMModuleRef cg_gemm_module(LLVMContextRef ctx, const CgTarget *t, int64_t M, i
   begin_module(g, ctx, "gemm", t);
   g->gk = gemm_isa(t);
   g->madd_bits = gemm_madd_bits(t);
-  g->bw512 = !strncmp(t->triple, "x86_64", 6) && g->madd_bits == 512;
+  g->bw512 = gemm_bw512(t);
   Ty args[] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};
   l_begin_fn(g, "nit_gemm", LLVMFunctionType(g->t_void, args, 4, 0), false);
   Gemm G = {0};
