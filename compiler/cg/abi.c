@@ -53,15 +53,6 @@ static Val l_i32_array(Cg *g, const int32_t *v, int n) {
   return LLVMConstArray2(g->t_i32, vals, (uint64_t)n);
 }
 
-/* A constant, internal global array of structs. */
-static Val const_array(Cg *g, Ty t, Val *elems, int n, const char *name) {
-  Val v = LLVMAddGlobal(g->mod, LLVMArrayType(t, (unsigned)n), name);
-  LLVMSetInitializer(v, LLVMConstArray2(t, elems, (uint64_t)n));
-  LLVMSetGlobalConstant(v, 1);
-  LLVMSetLinkage(v, LLVMInternalLinkage);
-  return v;
-}
-
 uint64_t cg_fingerprint(const Model *m) {
   /* FNV-1a over everything that decides the parameter layout and meaning. */
   uint64_t h = 0xcbf29ce484222325ull;
@@ -130,7 +121,7 @@ static Val emit_params(Cg *g, int *nparams) {
     fv[P_norm] = LLVMConstArray2(g->t_i64, dv, NIT_NORM_DESC);
     pv[t] = LLVMConstNamedStruct(t_param, fv, P_NFIELDS);
   }
-  Val v = const_array(g, t_param, pv, np, "nit_params");
+  Val v = l_const_array(g, t_param, pv, np, "nit_params");
   free(pv);
   *nparams = np;
   return v;
@@ -169,7 +160,7 @@ static Val emit_nodes(Cg *g) {
     fv[N_act_kept] = l_i32(g, in_x || p->act_kept[p->act_alias[i]]);
     nv[i] = LLVMConstNamedStruct(t_node, fv, N_NFIELDS);
   }
-  Val v = const_array(g, t_node, nv, m->nnodes, "nit_nodes");
+  Val v = l_const_array(g, t_node, nv, m->nnodes, "nit_nodes");
   free(nv);
   return v;
 }

@@ -206,6 +206,11 @@ Aside l_aside(Cg *g);
 void l_back(Cg *g, Aside a);
 Val l_param(Cg *g, unsigned i, const char *name);
 Val l_intrinsic(Cg *g, const char *name, Ty *ov, unsigned nov, Ty *ft);
+Val l_mask_below(Cg *g, int64_t n, unsigned w); /* <w x i1>, lanes < n set */
+Val l_masked_load(Cg *g, Ty t, Val v_ptr, unsigned align, Val v_mask, Val v_pass, const char *name);
+void l_masked_store(Cg *g, Val v, Val v_ptr, unsigned align, Val v_mask);
+Val l_reduce_smax(Cg *g, Val v, const char *name);
+Val l_const_array(Cg *g, Ty t, Val *elems, int64_t n, const char *name); /* constant internal global */
 typedef struct Prefetch {
   Val v_base;         /* the stream's element 0 */
   int64_t elem_bytes; /* bytes per element */

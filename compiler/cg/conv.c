@@ -208,9 +208,7 @@ static bool col2im_rows(const Node *nd, const ConvDims *d) { return nd->sw == 1 
 static void col2im_rows_scatter(Cg *g, const Node *nd, const ConvDims *d, Ty t_acc, Val v_c, Val v_plane0) {
   int64_t Q = d->IH * d->IW, KK = d->KH * d->KW;
   unsigned n = (unsigned)d->IW;
-  Ty t_row = LLVMVectorType(t_acc, n), ov[] = {t_row, g->t_ptr}, ft;
-  Val f_ld = l_intrinsic(g, "llvm.masked.load", ov, 2, &ft);
-  Val v_al = l_i32(g, l_bytes(t_acc));
+  Ty t_row = LLVMVectorType(t_acc, n);
   Val var_row = l_var(g, t_row, "row.var", NULL);
   Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, d->Cg), "c");
   Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, d->IH), "iy");
@@ -239,8 +237,9 @@ static void col2im_rows_scatter(Cg *g, const Node *nd, const ConvDims *d, Ty t_a
       Val v_off = l_add(g, l_add(g, l_mul(g, v_r, l_i64(g, d->P), ""), l_mul(g, v_oy, l_i64(g, d->OW), ""), ""),
                         l_i64(g, nd->pw - kx), "c.off");
       Val v_ptr = LLVMBuildGEP2(g->b, t_acc, v_c, &v_off, 1, "c.src");
-      Val args[] = {v_ptr, v_al, LLVMConstVector(mask, n), LLVMConstNull(t_row)};
-      v_row = l_add(g, v_row, l_call(g, ft, f_ld, args, 4, "tap"), "row");
+      Val v_tap = l_masked_load(g, t_row, v_ptr, (unsigned)l_bytes(t_acc), LLVMConstVector(mask, n),
+                                LLVMConstNull(t_row), "tap");
+      v_row = l_add(g, v_row, v_tap, "row");
     }
     l_set(g, var_row, v_row);
     l_endif(g, b_tap);
@@ -377,10 +376,8 @@ static void conv_krows_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
   ConvDims d = conv_dims(g, nd);
   int64_t tx = d.KW - 1 - nd->pw, PW = d.OW + 2 * tx, NP = krows_np(d.IW), M = d.Cg * d.KH, Kk = d.KW * d.Og;
   int64_t Q = d.IH * d.IW;
-  Ty t_row = LLVMVectorType(g->t_i32, (unsigned)NP), ov[] = {t_row, g->t_ptr}, ft_st;
-  Val f_st = l_intrinsic(g, "llvm.masked.store", ov, 2, &ft_st);
-  Val smask[64];
-  for (int64_t l = 0; l < NP; l++) smask[l] = LLVMConstInt(g->t_i1, l < d.IW, 0);
+  Ty t_row = LLVMVectorType(g->t_i32, (unsigned)NP);
+  Val v_in = l_mask_below(g, d.IW, (unsigned)NP); /* a row's lanes in e32 */
   Val v_col = col_ptr(g, v_wk), v_e = err_ptr(g, k->i), v_acc = acc_ptr(g);
   Val v_taps = krows_begin(g, nd, &d, v_col);
   Val v_r = l_gep(g, g->t_i8, v_col, l_i64(g, krows_copy_bytes(d.Og, d.OH, d.OW, d.KW, nd->pw)), "krows.r");
@@ -416,23 +413,17 @@ static void conv_krows_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
                     l_add(g, l_mul(g, l_add(g, l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), Lc.v_i, ""), l_i64(g, Q), ""),
                           l_mul(g, Ly.v_i, l_i64(g, d.IW), ""), ""),
                     "e32.row");
-  Val st_args[] = {v_row, v_dst, l_i32(g, 4), LLVMConstVector(smask, (unsigned)NP)};
-  l_call(g, ft_st, f_st, st_args, 4, "");
+  l_masked_store(g, v_row, v_dst, 4, v_in);
   if (var_vmax) /* lanes past IW add only R's unread lanes: masked off */
     l_set(g, var_vmax,
-          l_smax(g, l_get(g, t_row, var_vmax, ""),
-                 l_select(g, LLVMConstVector(smask, (unsigned)NP), l_abs(g, v_row, "abs"), LLVMConstNull(t_row), ""),
+          l_smax(g, l_get(g, t_row, var_vmax, ""), l_select(g, v_in, l_abs(g, v_row, "abs"), LLVMConstNull(t_row), ""),
                  "vmax"));
   l_next(g, &Ly);
   l_next(g, &Lc);
   l_next(g, &Lg);
   l_next(g, &Lb);
-  if (var_vmax) {
-    Ty ovr[] = {t_row}, ft;
-    Val f_red = l_intrinsic(g, "llvm.vector.reduce.smax", ovr, 1, &ft);
-    Val v_v = l_get(g, t_row, var_vmax, "vmax");
-    worker_max_store(g, l_sext(g, l_call(g, ft, f_red, &v_v, 1, "max"), g->t_i64, "max64"), v_wk);
-  }
+  if (var_vmax)
+    worker_max_store(g, l_sext(g, l_reduce_smax(g, l_get(g, t_row, var_vmax, "vmax"), "max"), g->t_i64, "max64"), v_wk);
 }
 
 /* wk[g, (c, ky), (kx, o)] = w[g*Og + o, c, ky, kx] and its row sums; then

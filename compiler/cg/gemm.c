@@ -398,10 +398,9 @@ static Val sum16(Cg *g, Val v[PL]) {
 /* The row sums of rows [r0, r0 + n) (n = 1 or PL), each row's bytes 64 at a
  * time into 16 lanes, and their lane sums. */
 static void row_sums_of(Cg *g, Val v_A, Val v_lda, Val v_r0, int n, Val v_full, Val v_mask, Val v_dst) {
-  Ty t_v = LLVMVectorType(g->t_i32, PL), t_b = LLVMVectorType(g->t_i8, 64), ft_dp, ft_ld, ft_red;
-  Ty ov_ld[] = {t_b, g->t_ptr}, ov_red[] = {t_v};
+  Ty t_v = LLVMVectorType(g->t_i32, PL), t_b = LLVMVectorType(g->t_i8, 64), ft_dp, ft_red;
+  Ty ov_red[] = {t_v};
   Val f_dp = l_intrinsic(g, "llvm.x86.avx512.vpdpbusd.512", NULL, 0, &ft_dp);
-  Val f_ld = l_intrinsic(g, "llvm.masked.load", ov_ld, 2, &ft_ld);
   Val v_ones = l_splat(g, l_i32(g, 0x01010101), PL, "ones");
   Val v_row[PL], var[PL], v_acc[PL];
   for (int r = 0; r < n; r++) {
@@ -418,9 +417,8 @@ static void row_sums_of(Cg *g, Val v_A, Val v_lda, Val v_r0, int n, Val v_full, 
   }
   l_next(g, &Lk);
   for (int r = 0; r < n; r++) {
-    Val largs[] = {l_gep(g, g->t_i8, v_row[r], l_mul(g, v_full, l_i64(g, 64), ""), ""), l_i32(g, 1), v_mask,
-                   LLVMConstNull(t_b)};
-    Val v_tail = l_call(g, ft_ld, f_ld, largs, 4, "a.tail");
+    Val v_tail = l_masked_load(g, t_b, l_gep(g, g->t_i8, v_row[r], l_mul(g, v_full, l_i64(g, 64), ""), ""), 1,
+                               v_mask, LLVMConstNull(t_b), "a.tail");
     Val args[] = {l_get(g, t_v, var[r], ""), v_ones, LLVMBuildBitCast(g->b, v_tail, t_v, "")};
     v_acc[r] = l_call(g, ft_dp, f_dp, args, 3, "rs.acc");
   }
@@ -522,16 +520,11 @@ static Val lane_mask(Cg *g, const Tiles *G, Val v_n0) {
 /* Masked load (v_old non-NULL: of the old C, 0 where masked off) or store
  * of 16 lanes of C. */
 static Val masked_c(Cg *g, const Tiles *G, Val v_ptr, Val v_mask, Val v_store) {
-  Ty t_c = LLVMVectorType(G->t_acc, PL), ov[] = {t_c, g->t_ptr}, ft;
-  Val v_al = l_i32(g, l_bytes(G->t_acc));
-  if (!v_store) {
-    Val f = l_intrinsic(g, "llvm.masked.load", ov, 2, &ft);
-    Val args[] = {v_ptr, v_al, v_mask, LLVMConstNull(t_c)};
-    return l_call(g, ft, f, args, 4, "c.old");
-  }
-  Val f = l_intrinsic(g, "llvm.masked.store", ov, 2, &ft);
-  Val args[] = {v_store, v_ptr, v_al, v_mask};
-  return l_call(g, ft, f, args, 4, "");
+  Ty t_c = LLVMVectorType(G->t_acc, PL);
+  unsigned al = (unsigned)l_bytes(G->t_acc);
+  if (!v_store) return l_masked_load(g, t_c, v_ptr, al, v_mask, LLVMConstNull(t_c), "c.old");
+  l_masked_store(g, v_store, v_ptr, al, v_mask);
+  return NULL;
 }
 
 /* Store (or add) 16 i32 lanes at C[row + n0 ..], only lanes n0 + l < N.
@@ -597,8 +590,7 @@ static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, 
   }
   Val v_kf = LLVMBuildAShr(g->b, G->v_K, l_i64(g, 2), "kfull");
   Val v_tail = LLVMBuildAnd(g->b, G->v_K, l_i64(g, 3), "ktail"), v_tmask = NULL;
-  Ty t_q = LLVMVectorType(g->t_i8, 4), ov_tl[] = {t_q, g->t_ptr}, ft_tl;
-  Val f_tl = l_intrinsic(g, "llvm.masked.load", ov_tl, 2, &ft_tl);
+  Ty t_q = LLVMVectorType(g->t_i8, 4);
   /* the full quads, then one quad of 1..3 bytes of A (its other bytes 0);
    * implicit panels have K % 4 == 0 */
   for (int part = 0; part < (G->v_taps ? 1 : 2); part++) {
@@ -630,8 +622,8 @@ static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, 
         v_a = LLVMBuildLoad2(g->b, g->t_i32, l_gep(g, g->t_i8, v_arow[r], v_off, ""), "a.q");
         LLVMSetAlignment(v_a, 1);
       } else { /* bytes past K are not read and count as 0 (little-endian quad) */
-        Val args[] = {l_gep(g, g->t_i8, v_arow[r], v_off, ""), l_i32(g, 1), v_tmask, LLVMConstNull(t_q)};
-        v_a = LLVMBuildBitCast(g->b, l_call(g, ft_tl, f_tl, args, 4, ""), g->t_i32, "a.q");
+        Val v_q4 = l_masked_load(g, t_q, l_gep(g, g->t_i8, v_arow[r], v_off, ""), 1, v_tmask, LLVMConstNull(t_q), "");
+        v_a = LLVMBuildBitCast(g->b, v_q4, g->t_i32, "a.q");
       }
       for (int p = 0; p < np; p++)
         l_set(g, var_acc[r][p], (G->ua ? dot_vnni_ua : uk->dot)(g, l_get(g, t_a, var_acc[r][p], ""), v_a, v_bv[p]));

@@ -176,9 +176,7 @@ static bool copy_cl_shuffles(const Cg *g, int64_t C, int64_t W) {
 static void copy_cl_shuffled(Cg *g, Val v_src, Val v_plane0, int64_t C, int64_t H, int64_t W, int64_t py,
                              int64_t px, Val v_dst) {
   int64_t PW = W + 2 * px;
-  Ty t_b = LLVMVectorType(g->t_i8, 64), ov[] = {t_b, g->t_ptr}, ft_ld, ft_st;
-  Val f_ld = l_intrinsic(g, "llvm.masked.load", ov, 2, &ft_ld);
-  Val f_st = l_intrinsic(g, "llvm.masked.store", ov, 2, &ft_st);
+  Ty t_b = LLVMVectorType(g->t_i8, 64);
   Val v_row0 = l_mul(g, v_plane0, l_i64(g, H * W), "plane0");
   Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, H), "y");
   Val v_srow = l_gep(g, g->t_i8, v_src, l_add(g, v_row0, l_mul(g, Ly.v_i, l_i64(g, W), ""), ""), "src.row");
@@ -191,26 +189,18 @@ static void copy_cl_shuffled(Cg *g, Val v_src, Val v_plane0, int64_t C, int64_t 
     int64_t n = W * C - o0 < 64 ? W * C - o0 : 64, x0 = o0 / C;
     Val v_blk = LLVMGetUndef(t_b);
     for (int64_t c = 0; c < C; c++) {
-      Val ldmask[64], idx[64];
+      Val idx[64];
       for (int64_t l = 0; l < 64; l++) {
-        ldmask[l] = LLVMConstInt(g->t_i1, x0 + l < W, 0);
         int64_t o = o0 + l;
         idx[l] = l < n && o % C == c ? l_i32(g, 64 + o / C - x0) : l_i32(g, l);
       }
       Val v_at = l_gep(g, g->t_i8, v_srow, l_i64(g, c * H * W + x0), "win");
-      Val args[] = {v_at, l_i32(g, 1), LLVMConstVector(ldmask, 64), LLVMGetUndef(t_b)};
-      Val v_win = l_call(g, ft_ld, f_ld, args, 4, "plane.win");
+      Val v_win = l_masked_load(g, t_b, v_at, 1, l_mask_below(g, W - x0, 64), LLVMGetUndef(t_b), "plane.win");
       v_blk = LLVMBuildShuffleVector(g->b, v_blk, v_win, LLVMConstVector(idx, 64), "cl.blk");
     }
     Val v_at = l_gep(g, g->t_i8, v_drow, l_i64(g, o0), "cl.at");
-    if (n == 64) {
-      LLVMSetAlignment(LLVMBuildStore(g->b, v_blk, v_at), 1);
-    } else {
-      Val stmask[64];
-      for (int64_t l = 0; l < 64; l++) stmask[l] = LLVMConstInt(g->t_i1, l < n, 0);
-      Val args[] = {v_blk, v_at, l_i32(g, 1), LLVMConstVector(stmask, 64)};
-      l_call(g, ft_st, f_st, args, 4, "");
-    }
+    if (n == 64) LLVMSetAlignment(LLVMBuildStore(g->b, v_blk, v_at), 1);
+    else l_masked_store(g, v_blk, v_at, 1, l_mask_below(g, n, 64));
   }
   l_next(g, &Ly);
 }
@@ -265,11 +255,7 @@ static Val implicit_offsets(Cg *g, const Node *nd, int64_t C, int64_t PH, int64_
   }
   char name[96];
   snprintf(name, sizeof name, "%s.%s", nd->name, flip ? "equads" : "quads");
-  Val v_tab = LLVMAddGlobal(g->mod, LLVMArrayType(g->t_i64, (unsigned)nq), name);
-  LLVMSetInitializer(v_tab, LLVMConstArray2(g->t_i64, v, (uint64_t)nq));
-  LLVMSetGlobalConstant(v_tab, 1);
-  LLVMSetLinkage(v_tab, LLVMPrivateLinkage);
-  return v_tab;
+  return l_const_array(g, g->t_i64, v, nq, name);
 }
 
 /* Before a body's samples: the copy x4 of C channels of (H, W) with a
@@ -297,11 +283,7 @@ Val krows_begin(Cg *g, const Node *nd, const ConvDims *d, Val v_dst) {
   for (int64_t q = 0; q < nq; q++) v[q] = l_i64(g, (q % OQ * d->OH * PW + d->KW - 1 - q / OQ) * 4);
   char name[96];
   snprintf(name, sizeof name, "%s.kquads", nd->name);
-  Val v_tab = LLVMAddGlobal(g->mod, LLVMArrayType(g->t_i64, (unsigned)nq), name);
-  LLVMSetInitializer(v_tab, LLVMConstArray2(g->t_i64, v, (uint64_t)nq));
-  LLVMSetGlobalConstant(v_tab, 1);
-  LLVMSetLinkage(v_tab, LLVMPrivateLinkage);
-  return v_tab;
+  return l_const_array(g, g->t_i64, v, nq, name);
 }
 
 /* x4's interior from channels [c0, c0 + C) of a (.., H, W) tensor (c0
@@ -346,22 +328,14 @@ void quad_copy(Cg *g, Val v_src, Val v_c0, int64_t C, int64_t H, int64_t W, int6
   }
   if (full < W && g->bw512) { /* the rest of the row as one masked step */
     int64_t n = W - full;
-    Ty ov[] = {t_row, g->t_ptr}, ft_ld, ft_st, t_q = LLVMVectorType(g->t_i8, 4 * V), ov4[] = {t_q, g->t_ptr};
-    Val f_ld = l_intrinsic(g, "llvm.masked.load", ov, 2, &ft_ld);
-    Val f_st = l_intrinsic(g, "llvm.masked.store", ov4, 2, &ft_st);
-    Val m1[V], m4[4 * V], v_r[4];
-    for (int i = 0; i < V; i++) m1[i] = LLVMConstInt(g->t_i1, i < n, 0);
-    for (int i = 0; i < 4 * V; i++) m4[i] = LLVMConstInt(g->t_i1, i < 4 * n, 0);
-    for (int c4 = 0; c4 < 4; c4++) {
-      Val args[] = {l_gep(g, g->t_i8, v_row[c4], l_i64(g, full), ""), l_i32(g, 1), LLVMConstVector(m1, V),
-                    LLVMConstNull(t_row)};
-      v_r[c4] = l_call(g, ft_ld, f_ld, args, 4, "ch.rest");
-    }
+    Val v_r[4];
+    for (int c4 = 0; c4 < 4; c4++)
+      v_r[c4] = l_masked_load(g, t_row, l_gep(g, g->t_i8, v_row[c4], l_i64(g, full), ""), 1, l_mask_below(g, n, V),
+                              LLVMConstNull(t_row), "ch.rest");
     Val v_lo = LLVMBuildShuffleVector(g->b, v_r[0], v_r[1], v_cat, "");
     Val v_hi = LLVMBuildShuffleVector(g->b, v_r[2], v_r[3], v_cat, "");
     Val v_q = LLVMBuildXor(g->b, LLVMBuildShuffleVector(g->b, v_lo, v_hi, v_mix, "quads"), v_bias, "biased");
-    Val args[] = {v_q, l_gep(g, g->t_i8, v_drow, l_i64(g, 4 * full), ""), l_i32(g, 1), LLVMConstVector(m4, 4 * V)};
-    l_call(g, ft_st, f_st, args, 4, "");
+    l_masked_store(g, v_q, l_gep(g, g->t_i8, v_drow, l_i64(g, 4 * full), ""), 1, l_mask_below(g, 4 * n, 4 * V));
   } else if (full < W) {
     Loop Lx = l_for(g, l_i64(g, full), l_i64(g, W), "xs");
     for (int c4 = 0; c4 < 4; c4++) {

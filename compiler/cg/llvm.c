@@ -283,6 +283,47 @@ Val l_intrinsic(Cg *g, const char *name, Ty *ov, unsigned nov, Ty *ft) {
   return LLVMGetIntrinsicDeclaration(g->mod, id, ov, nov);
 }
 
+/* <w x i1> with lanes [0, n) set: the mask of a row's first n elements. */
+Val l_mask_below(Cg *g, int64_t n, unsigned w) {
+  Val m[64];
+  NIT_ASSERT(w <= 64);
+  for (unsigned i = 0; i < w; i++) m[i] = LLVMConstInt(g->t_i1, (int64_t)i < n, 0);
+  return LLVMConstVector(m, w);
+}
+
+/* A vector of type t at v_ptr where v_mask is set, v_pass elsewhere; the
+ * masked-off elements are not read (AVX-512: no fault past an object). */
+Val l_masked_load(Cg *g, Ty t, Val v_ptr, unsigned align, Val v_mask, Val v_pass, const char *name) {
+  Ty ov[] = {t, g->t_ptr}, ft;
+  Val f = l_intrinsic(g, "llvm.masked.load", ov, 2, &ft);
+  Val args[] = {v_ptr, l_i32(g, align), v_mask, v_pass};
+  return l_call(g, ft, f, args, 4, name);
+}
+
+/* The elements of v where v_mask is set, to v_ptr; the others are untouched. */
+void l_masked_store(Cg *g, Val v, Val v_ptr, unsigned align, Val v_mask) {
+  Ty ov[] = {LLVMTypeOf(v), g->t_ptr}, ft;
+  Val f = l_intrinsic(g, "llvm.masked.store", ov, 2, &ft);
+  Val args[] = {v, v_ptr, l_i32(g, align), v_mask};
+  l_call(g, ft, f, args, 4, "");
+}
+
+/* The largest lane of an integer vector. */
+Val l_reduce_smax(Cg *g, Val v, const char *name) {
+  Ty ov[] = {LLVMTypeOf(v)}, ft;
+  Val f = l_intrinsic(g, "llvm.vector.reduce.smax", ov, 1, &ft);
+  return l_call(g, ft, f, &v, 1, name);
+}
+
+/* A constant, internal global array of n elements of type t. */
+Val l_const_array(Cg *g, Ty t, Val *elems, int64_t n, const char *name) {
+  Val v = LLVMAddGlobal(g->mod, LLVMArrayType(t, (unsigned)n), name);
+  LLVMSetInitializer(v, LLVMConstArray2(t, elems, (uint64_t)n));
+  LLVMSetGlobalConstant(v, 1);
+  LLVMSetLinkage(v, LLVMInternalLinkage);
+  return v;
+}
+
 /* for (b0 = lo; b0 < hi; b0 += block) { hints; for (i = b0; i < min(b0 +
  * block, hi); i++) ... }: returns the inner loop, *outer the outer one
  * (l_next the inner, then *outer). The hints, before each block, say that

@@ -168,10 +168,7 @@ void emit_tloss(Cg *g) {
   Val v_zero = l_i64(g, 0);
   Val vt[65];
   for (int j = 0; j < 65; j++) vt[j] = l_i32(g, nit_exp2neg_q30[j]);
-  Val v_tab = LLVMAddGlobal(g->mod, LLVMArrayType(g->t_i32, 65), "nit.exp2neg");
-  LLVMSetInitializer(v_tab, LLVMConstArray2(g->t_i32, vt, 65));
-  LLVMSetGlobalConstant(v_tab, 1);
-  LLVMSetLinkage(v_tab, LLVMInternalLinkage);
+  Val v_tab = l_const_array(g, g->t_i32, vt, 65, "nit.exp2neg");
   Val v_s = l_sext(g, v_s32, g->t_i64, "s64");
   Val v_rs = l_sub(g, l_i64(g, TL_Q), v_s, "rshift"); /* >= 0: floor shift right */
   Val v_ls = l_smin(g, LLVMBuildNeg(g->b, v_rs, ""), l_i64(g, TL_LSHIFT_CAP), "lshift");

@@ -72,12 +72,6 @@ static bool pool_covers(const Node *nd, const Shape *is) {
  * extracted one by one). Lanes past n are 0 when loaded and never stored. */
 static int lanes(const Cg *g, int n) { return !g->bw512 ? n : n <= 16 ? 16 : n <= 32 ? 32 : 64; }
 
-static Val byte_mask(Cg *g, int n, int w) {
-  Val m[POOL_VEC_MAX];
-  for (int i = 0; i < w; i++) m[i] = LLVMConstInt(g->t_i1, i < n, 0);
-  return LLVMConstVector(m, (unsigned)w);
-}
-
 static Val l_vload(Cg *g, int n, Val v_base, Val v_idx, const char *name) {
   int w = lanes(g, n);
   Ty t = LLVMVectorType(g->t_i8, (unsigned)w);
@@ -87,22 +81,13 @@ static Val l_vload(Cg *g, int n, Val v_base, Val v_idx, const char *name) {
     LLVMSetAlignment(v, 1);
     return v;
   }
-  Ty ov[] = {t, g->t_ptr}, ft;
-  Val f = l_intrinsic(g, "llvm.masked.load", ov, 2, &ft);
-  Val args[] = {v_at, l_i32(g, 1), byte_mask(g, n, w), LLVMConstNull(t)};
-  return l_call(g, ft, f, args, 4, name);
+  return l_masked_load(g, t, v_at, 1, l_mask_below(g, n, (unsigned)w), LLVMConstNull(t), name);
 }
 static void l_vstore(Cg *g, Val v, int n, Val v_base, Val v_idx) {
   int w = (int)LLVMGetVectorSize(LLVMTypeOf(v));
   Val v_at = l_gep(g, g->t_i8, v_base, v_idx, "");
-  if (w == n) {
-    LLVMSetAlignment(LLVMBuildStore(g->b, v, v_at), 1);
-    return;
-  }
-  Ty ov[] = {LLVMTypeOf(v), g->t_ptr}, ft;
-  Val f = l_intrinsic(g, "llvm.masked.store", ov, 2, &ft);
-  Val args[] = {v, v_at, l_i32(g, 1), byte_mask(g, n, w)};
-  l_call(g, ft, f, args, 4, "");
+  if (w == n) LLVMSetAlignment(LLVMBuildStore(g->b, v, v_at), 1);
+  else l_masked_store(g, v, v_at, 1, l_mask_below(g, n, (unsigned)w));
 }
 
 /* Lane ox = element map[ox] of v for ox < n, in lanes(n) lanes; map

@@ -436,11 +436,8 @@ Val grad_slot_max(Cg *g, int slot) {
 
 /* The largest lane of fused_begin's running max (i64). */
 static Val fused_max(Cg *g, Val var_max, const char *name) {
-  Ty t_v = LLVMVectorType(g->t_i32, 16), ft;
-  Ty ov[] = {t_v};
-  Val f = l_intrinsic(g, "llvm.vector.reduce.smax", ov, 1, &ft);
-  Val v_v = l_get(g, t_v, var_max, "max");
-  return LLVMBuildSExt(g->b, l_call(g, ft, f, &v_v, 1, "max"), g->t_i64, name);
+  Val v_v = l_get(g, LLVMVectorType(g->t_i32, 16), var_max, "max");
+  return LLVMBuildSExt(g->b, l_reduce_smax(g, v_v, "max"), g->t_i64, name);
 }
 
 void fused_end(Cg *g, Val var_max, Val v_wk) { worker_max_store(g, fused_max(g, var_max, "max64"), v_wk); }

@@ -114,16 +114,9 @@ static void gather(Cg *g, int i) {
   NIT_ASSERT(nt > 1); /* gathers[i]: two or more sources */
   char buf[96];
   snprintf(buf, sizeof buf, "%s.ein.off", nd->name);
-  Val v_toffs = LLVMAddGlobal(g->mod, LLVMArrayType(g->t_i64, (unsigned)nt), buf);
-  LLVMSetInitializer(v_toffs, LLVMConstArray2(g->t_i64, v_offs, (uint64_t)nt));
+  Val v_toffs = l_const_array(g, g->t_i64, v_offs, nt, buf);
   snprintf(buf, sizeof buf, "%s.ein.slot", nd->name);
-  Val v_tslots = LLVMAddGlobal(g->mod, LLVMArrayType(g->t_i64, (unsigned)nt), buf);
-  LLVMSetInitializer(v_tslots, LLVMConstArray2(g->t_i64, v_slots, (uint64_t)nt));
-  Val tabs[] = {v_toffs, v_tslots};
-  for (int k = 0; k < 2; k++) {
-    LLVMSetGlobalConstant(tabs[k], 1);
-    LLVMSetLinkage(tabs[k], LLVMInternalLinkage);
-  }
+  Val v_tslots = l_const_array(g, g->t_i64, v_slots, nt, buf);
   Val v_cnt = l_batch_elems(g, &nd->out, "count");
   /* the common exponent from the smallest and largest contribution; with
    * masters, all-zero contributions take no part (docs/recipes.md,
