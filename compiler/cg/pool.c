@@ -107,29 +107,64 @@ static Val l_vconst8(Cg *g, const int *vals, int n) {
   return LLVMConstVector(c, (unsigned)w);
 }
 
+/* Whole blocks of R output rows (the rows of every (b, c) in sequence) in
+ * one vector of R OW lanes, where the windows cover the input (their rows
+ * then lie back to back: R sh IW bytes) and those bytes fit two 64-byte
+ * registers that vpermt2b picks from; R divides C OH, so a chunk of samples
+ * is whole blocks. LeNet-5's 28-wide pool takes 2 rows, its 10-wide 5: the
+ * row vectors of 14 and 5 lanes did twice and five times the operations.
+ * 1: one row at a time. */
+static int pool_block_rows(const Cg *g, const Node *nd) {
+  const Shape *is = &g->m->nodes[nd->in[0]].out, *os = &nd->out;
+  if (!g->vbmi || !g->bw512 || !pool_vec(nd) || !pool_covers(nd, is)) return 1;
+  int per = (int)(os->c * os->h), best = 1;
+  for (int r = 2; r <= per && r * nd->sh * is->w <= 2 * POOL_VEC_MAX; r++)
+    if (per % r == 0 && r * os->w <= POOL_VEC_MAX) best = r;
+  return best;
+}
+
+/* Lane i = element map[i] of the 128 bytes v[0], v[1] (a vpermt2b), in
+ * lanes(n) lanes; as l_pick. */
+static Val l_pick2(Cg *g, Val *v, const int *map, int n, const char *name) {
+  Val idx[POOL_VEC_MAX];
+  int w = lanes(g, n);
+  for (int i = 0; i < w; i++) idx[i] = i >= n || map[i] < 0 ? LLVMGetUndef(g->t_i32) : l_i32(g, map[i]);
+  return LLVMBuildShuffleVector(g->b, v[0], v[1], LLVMConstVector(idx, (unsigned)w), name);
+}
+
 /* One output row (bc, oy) of a disjoint max pool in vectors of OW lanes:
  * the window maxima and, per lane, the window's first maximum in row-major
  * tap order (the tap index t = ky kw + kx where a > best first held). */
-static void pool_row_taps(Cg *g, const Node *nd, Val v_in, Val v_row0, Val *v_best, Val *v_tap) {
+static void pool_row_taps(Cg *g, const Node *nd, int R, Val v_in, Val v_row0, Val *v_best, Val *v_tap) {
   const Shape *is = &g->m->nodes[nd->in[0]].out;
-  int OW = (int)nd->out.w, L = (int)pool_span(nd);
+  int OW = (int)nd->out.w, L = (int)pool_span(nd), n = R * OW, blk = R * (int)(nd->sh * is->w);
   int map[POOL_VEC_MAX], tv[POOL_VEC_MAX];
+  Val v_blk[2] = {NULL, NULL}; /* R > 1: the block's bytes */
+  if (R > 1 && blk <= POOL_VEC_MAX) {
+    v_blk[0] = l_vload(g, blk, v_in, v_row0, "blk");
+  } else if (R > 1) { /* two sources of 64 lanes, the second masked */
+    Ty t = LLVMVectorType(g->t_i8, POOL_VEC_MAX);
+    v_blk[0] = l_vload(g, POOL_VEC_MAX, v_in, v_row0, "blk");
+    v_blk[1] = l_masked_load(g, t, l_gep(g, g->t_i8, v_in, l_add(g, v_row0, l_i64(g, POOL_VEC_MAX), ""), ""), 1,
+                             l_mask_below(g, blk - POOL_VEC_MAX, POOL_VEC_MAX), LLVMConstNull(t), "blk.hi");
+  }
   *v_best = NULL, *v_tap = NULL;
   for (int ky = 0; ky < nd->kh; ky++) {
-    Val v_row = l_vload(g, L, v_in, l_add(g, v_row0, l_i64(g, (int64_t)ky * is->w), ""), "row");
+    Val v_row = R > 1 ? NULL : l_vload(g, L, v_in, l_add(g, v_row0, l_i64(g, (int64_t)ky * is->w), ""), "row");
     for (int kx = 0; kx < nd->kw; kx++) {
-      for (int ox = 0; ox < OW; ox++) map[ox] = (int)(ox * nd->sw + kx);
-      Val v_a = l_pick(g, v_row, map, OW, "a");
+      for (int i = 0; i < n; i++) /* block: row i / OW of R, tap row ky; a row alone: loaded at ky */
+        map[i] = (int)(R > 1 ? (i / OW) * (blk / R) + ky * is->w : 0) + (i % OW) * (int)nd->sw + (int)kx;
+      Val v_a = v_blk[1] ? l_pick2(g, v_blk, map, n, "a") : l_pick(g, R > 1 ? v_blk[0] : v_row, map, n, "a");
       if (!*v_best) {
         *v_best = v_a;
-        for (int ox = 0; ox < OW; ox++) tv[ox] = 0;
-        *v_tap = l_vconst8(g, tv, OW);
+        for (int i = 0; i < n; i++) tv[i] = 0;
+        *v_tap = l_vconst8(g, tv, n);
         continue;
       }
-      for (int ox = 0; ox < OW; ox++) tv[ox] = ky * (int)nd->kw + kx;
+      for (int i = 0; i < n; i++) tv[i] = ky * (int)nd->kw + kx;
       Val v_gt = l_icmp(g, LLVMIntSGT, v_a, *v_best, "");
       *v_best = l_select(g, v_gt, v_a, *v_best, "best");
-      *v_tap = l_select(g, v_gt, l_vconst8(g, tv, OW), *v_tap, "best.tap");
+      *v_tap = l_select(g, v_gt, l_vconst8(g, tv, n), *v_tap, "best.tap");
     }
   }
 }
@@ -149,6 +184,25 @@ static void pool_row_route(Cg *g, const Node *nd, Val v_e, Val v_tap, Val v_dst,
     Val v_mine = l_icmp(g, LLVMIntEQ, v_te, l_vconst8(g, tv, L), "mine");
     l_vstore(g, l_select(g, v_mine, v_ee, v_zero, "e.row"), L, v_dst,
              l_add(g, v_row0, l_i64(g, (int64_t)ky * is->w), ""));
+  }
+}
+
+/* Backward of a block of R output rows (pool_block_rows): the block's
+ * R sh IW input bytes, 64 at a time, each the error of its window where it
+ * was the window's first maximum. */
+static void pool_block_route(Cg *g, const Node *nd, int R, Val v_e, Val v_tap, Val v_dst, Val v_row0) {
+  int IW = (int)g->m->nodes[nd->in[0]].out.w, OW = (int)nd->out.w, rowb = (int)nd->sh * IW;
+  int map[POOL_VEC_MAX], tv[POOL_VEC_MAX];
+  for (int at = 0; at < R * rowb; at += POOL_VEC_MAX) {
+    int m = R * rowb - at < POOL_VEC_MAX ? R * rowb - at : POOL_VEC_MAX;
+    for (int i = 0; i < m; i++) {
+      int p = at + i, r = p / rowb, ky = p % rowb / IW, x = p % IW;
+      map[i] = r * OW + x / (int)nd->sw, tv[i] = ky * (int)nd->kw + x % (int)nd->sw;
+    }
+    Val v_ee = l_pick(g, v_e, map, m, "e.wide"), v_te = l_pick(g, v_tap, map, m, "tap.wide");
+    Val v_mine = l_icmp(g, LLVMIntEQ, v_te, l_vconst8(g, tv, m), "mine");
+    l_vstore(g, l_select(g, v_mine, v_ee, LLVMConstNull(LLVMTypeOf(v_ee)), "e.blk"), m, v_dst,
+             l_add(g, v_row0, l_i64(g, at), ""));
   }
 }
 
@@ -173,6 +227,26 @@ static void maxpool_body(Cg *g, const KArgs *k, Val v_lo, Val v_hi, bool backwar
       LLVMBuildMemSet(g->b, l_gep(g, g->t_i8, v_dst, l_mul(g, v_lo, l_i64(g, numel(is)), ""), ""),
                       LLVMConstNull(g->t_i8), l_mul(g, l_sub(g, v_hi, v_lo, ""), l_i64(g, numel(is)), ""), 1);
   }
+  int R = pool_block_rows(g, nd);
+  if (R > 1) { /* blocks of R rows over every (b, c, oy) of the chunk */
+    int64_t per = os->c * os->h / R; /* blocks per sample */
+    Loop Lr = l_for(g, l_mul(g, v_lo, l_i64(g, per), ""), l_mul(g, v_hi, l_i64(g, per), ""), "blk");
+    Val v_orow = l_mul(g, Lr.v_i, l_i64(g, R * os->w), "orow");
+    Val v_irow = l_mul(g, Lr.v_i, l_i64(g, R * nd->sh * is->w), "irow");
+    Val v_best, v_tap;
+    pool_row_taps(g, nd, R, v_in, v_irow, &v_best, &v_tap);
+    if (backward) {
+      Val v_ev = l_vload(g, R * (int)os->w, v_e, v_orow, "e");
+      if (relu)
+        v_ev = l_select(g, l_icmp(g, LLVMIntSGT, v_best, LLVMConstNull(LLVMTypeOf(v_best)), "pass"), v_ev,
+                        LLVMConstNull(LLVMTypeOf(v_ev)), "e.relu");
+      pool_block_route(g, nd, R, v_ev, v_tap, v_dst, v_irow);
+    } else {
+      l_vstore(g, v_best, R * (int)os->w, v_dst, v_orow);
+    }
+    l_next(g, &Lr);
+    return;
+  }
   Loop Lbc = l_for(g, l_mul(g, v_lo, l_i64(g, os->c), ""), l_mul(g, v_hi, l_i64(g, os->c), ""), "bc");
   Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, os->h), "oy");
   Val v_orow = l_mul(g, l_add(g, l_mul(g, Lbc.v_i, l_i64(g, os->h), ""), Ly.v_i, ""), l_i64(g, os->w), "orow");
@@ -180,7 +254,7 @@ static void maxpool_body(Cg *g, const KArgs *k, Val v_lo, Val v_hi, bool backwar
                      l_i64(g, is->w), "irow");
   if (vec) {
     Val v_best, v_tap;
-    pool_row_taps(g, nd, v_in, v_irow, &v_best, &v_tap);
+    pool_row_taps(g, nd, 1, v_in, v_irow, &v_best, &v_tap);
     if (backward) {
       Val v_ev = l_vload(g, (int)os->w, v_e, v_orow, "e");
       if (relu)
