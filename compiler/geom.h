@@ -22,6 +22,10 @@ static inline int64_t rup(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 static inline int64_t npanels(int64_t N) { return (N + PL - 1) / PL; }
 /* bytes of the panels of an (N, K) operand */
 static inline int64_t panel_bytes(int64_t N, int64_t K) { return npanels(N) * PL * rup(K, 4); }
+/* A dense forward split by samples (plan's fwd_rows): per worker the row
+ * sums of A (B i32), then every panel of w (O, I) */
+static inline int64_t fwd_rows_panels_at(int64_t B) { return rup(B * 4, SLAB_ALIGN); }
+static inline int64_t fwd_rows_bytes(int64_t B, int64_t O, int64_t I) { return fwd_rows_panels_at(B) + panel_bytes(O, I); }
 /* A col2im input error (plan's col2im): the weights transposed to rows of
  * Og bytes padded to words, and per worker the (Kc, P) product of
  * acc-width elements, then e's panels (panel_bytes(P, Og)) */

@@ -382,6 +382,8 @@ typedef struct Plan {
   int maxw;            /* workers a parallel kernel may use (1..PLAN_MAX_WORKERS) */
   int *workers;        /* (nnodes) workers node i's GEMMs and roundings may use: maxw,
                           * fewer for a small dense layer (plan_workers) */
+  bool *fwd_rows;      /* (nnodes) a dense layer on one worker whose forward is split by
+                          * samples over maxw workers, each packing every panel (plan_fwd_rows) */
   bool *paired;        /* (nnodes) a dense layer whose input error and weight gradient run
                           * side by side, one worker each (plan_pairs) */
   int64_t *et_at;      /* (nnodes) where in pack a dense weight gradient's e^T lies: 0, or
@@ -418,6 +420,8 @@ typedef struct Plan {
 #define PLAN_WORKER_BYTES (96 << 20) /* cap on all workers' private scratch */
 #define DENSE_MACS_PER_WORKER (1 << 22) /* a dense layer's multiply-adds per step that a worker
                                          * must get before it is worth a hand-off */
+#define DENSE_ROWS_MACS (1 << 20) /* a one-worker dense layer's forward multiply-adds per step
+                                   * from which its samples are split (plan_fwd_rows) */
 #define COL2IM_MAX_BYTES  (1 << 20)  /* largest per-sample W^T e product of a col2im input error */
 #define AHEAD_FWD 1
 #define AHEAD_ERR 2

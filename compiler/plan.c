@@ -368,6 +368,27 @@ static void plan_workers(const Model *m, Plan *p) {
   }
 }
 
+/* A dense layer that plan_workers puts on one worker, of at least
+ * DENSE_ROWS_MACS multiply-adds per forward at a batch of 32 or more: its
+ * forward (and the rounding after it) splits the batch by samples instead,
+ * every worker packing all of w's panels into its own scratch. Each worker
+ * then reads the input rows its core wrote (a max pool's or a rounding's
+ * samples) and writes the accumulators it rounds; where one worker took
+ * the whole layer, it read half its input from the other core, while that
+ * core waited. NITC_DENSE_ROWS=0 in nitc's environment: never (tests). */
+static bool fwd_rows_fits(const Model *m, const Node *nd) {
+  int64_t per = plan_env("NITC_DENSE_MACS", DENSE_MACS_PER_WORKER), B = m->recipe.batch;
+  int64_t macs = B * nd->wshape[0] * nd->wshape[1];
+  return nd->op == OP_DENSE && per > 0 && macs / per < 2 && macs >= DENSE_ROWS_MACS && B >= 32 &&
+         plan_env("NITC_DENSE_ROWS", 1);
+}
+
+static void plan_fwd_rows(const Model *m, Plan *p) {
+  p->fwd_rows = zalloc(sizeof(bool) * (size_t)m->nnodes);
+  for (int i = 1; i < m->nnodes; i++)
+    p->fwd_rows[i] = p->maxw >= 2 && p->workers[i] == 1 && fwd_rows_fits(m, &m->nodes[i]);
+}
+
 /* A dense layer on one worker (plan_workers) whose error flows on: its
  * input error and weight gradient are independent GEMMs, so they run side
  * by side in one region, one worker each, while the other core would
@@ -638,6 +659,7 @@ Plan *plan_build(Model *m) {
       if (need > max_pack) max_pack = need;
       if (panel_bytes(I, B) > max_col) max_col = panel_bytes(I, B); /* x^T, per worker (cg/dense.c) */
       if (B * 4 > max_col) max_col = B * 4;                         /* A's row sums, per worker (likewise) */
+      if (fwd_rows_fits(m, nd) && fwd_rows_bytes(B, O, I) > max_col) max_col = fwd_rows_bytes(B, O, I);
       if (O > max_rows) max_rows = O; /* e^T's row sums (the forward's and input error's: in col) */
     } else if (nd->op == OP_CONV) {
       int64_t Cg = nd->wshape[1], O = nd->wshape[0], Og = O / nd->groups;
@@ -679,6 +701,7 @@ Plan *plan_build(Model *m) {
   p->maxw = PLAN_MAX_WORKERS;
   while (p->maxw > 1 && p->maxw * (p->col_bytes + p->gpart_bytes) > PLAN_WORKER_BYTES) p->maxw--;
   plan_workers(m, p);
+  plan_fwd_rows(m, p);
   int64_t paired_pack = plan_pairs(m, p);
   if (paired_pack > max_pack) max_pack = paired_pack;
   p->red = take(&top, 64 + (int64_t)PLAN_MAX_WORKERS * 8);

@@ -88,7 +88,15 @@ static Gemm dense_gemm(Cg *g, const KArgs *k, Pass which, Val v_lo, Val v_hi, Va
   G.kind = dense_kind(g, nd, which);
   G.v_j0 = v_lo, G.v_j1 = v_hi;
   G.v_asum = col_ptr(g, v_wk); /* every row's sum, in the worker's own scratch (dense_body) */
-  if (which == PASS_FORWARD) {
+  if (which == PASS_FORWARD && g->p->fwd_rows[k->i]) { /* samples [lo, hi), every panel in the worker's scratch */
+    G.v_A = l_gep(g, g->t_i8, act_ptr(g, nd->in[0]), l_mul(g, v_lo, l_i64(g, I), ""), "x.rows"), G.lda = I;
+    G.v_B = w8_ptr(g, nd), G.sn = I, G.sk = 1;
+    G.ua = G.kind == GK_VNNI && g->p->nonneg[nd->in[0]];
+    G.v_C = l_gep(g, k->t_acc, acc_ptr(g), l_mul(g, v_lo, l_i64(g, O), ""), "acc.rows"), G.ldc = O;
+    G.v_M = l_sub(g, v_hi, v_lo, "rows"), G.v_N = l_i64(g, O), G.v_K = l_i64(g, I);
+    G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(O));
+    G.v_P = l_gep(g, g->t_i8, col_ptr(g, v_wk), l_i64(g, fwd_rows_panels_at(Bc)), "w.pan");
+  } else if (which == PASS_FORWARD) {
     G.v_A = act_ptr(g, nd->in[0]), G.lda = I, G.v_B = w8_ptr(g, nd), G.sn = I, G.sk = 1;
     G.ua = G.kind == GK_VNNI && g->p->nonneg[nd->in[0]];
     G.v_C = acc_ptr(g), G.ldc = O, G.v_M = g->f.v_n, G.v_N = l_i64(g, O), G.v_K = l_i64(g, I);
@@ -145,7 +153,8 @@ static Val dense_kernel(Cg *g, int i, Ty t_acc, Pass which, BodyFn body) {
   KArgs k = {nd, i, t_acc, false, NULL};
   int64_t count = which == PASS_FORWARD ? npanels(O) : which == PASS_INPUT ? npanels(nd->wshape[1]) : wrow_blocks(O);
   k.fuse = dense_kind(g, nd, which) != GK_PLAIN && (which != PASS_WEIGHT || g->m->recipe.kind == NIT_RECIPE_NITI);
-  Val v_used = par_for(g, nd->name, l_i64(g, count), g->p->workers[i], body, &k);
+  bool rows = which == PASS_FORWARD && g->p->fwd_rows[i]; /* by samples (plan.c, plan_fwd_rows) */
+  Val v_used = par_for(g, nd->name, rows ? g->f.v_n : l_i64(g, count), rows ? g->p->maxw : g->p->workers[i], body, &k);
   return k.fuse ? v_used : NULL;
 }
 

@@ -267,7 +267,7 @@ static void emit_node_fn(Cg *g, int i, bool train, bool backward) {
   Val f = l_begin_glue_fn(g, buf, g->ft_node);
   g->acc_at = g->p->acc_at[i];
   g->acc_bytes = g->p->acc_bytes[i];
-  g->workers = g->p->workers[i];
+  g->workers = !backward && g->p->fwd_rows[i] ? g->p->maxw : g->p->workers[i]; /* its rounding too */
   g->grad_at = g->p->grad_at[i];
   g->f.v_ctx = l_param(g, 0, "ctx");
   g->f.v_x = l_param(g, 1, "x");

@@ -12,6 +12,12 @@
 #             by default d2's and out's backward GEMMs run side by side
 #             (plan_pairs), with NITC_PAIR=0 one after the other: the same
 #             checkpoint all three ways
+#   rows33    batch 33, a dense layer of 130 outputs (eight panels and
+#             two columns) over 255 inputs (no whole quad at the end):
+#             1.09 M multiply-adds, so its forward splits by samples, each
+#             worker packing every panel (plan.c, plan_fwd_rows); against
+#             the reference, on one thread and three at uneven speeds, and
+#             the same checkpoint as with NITC_DENSE_ROWS=0 (one worker)
 #   krows     convs whose input error takes kernel rows (cg/conv.c,
 #             krows_fits; VNNI targets): rows of 17 pixels (two panels)
 #             and of 13 with a border; against the reference, and the
@@ -66,6 +72,18 @@ model dense35 {
   dense out(10)
 }
 train { batch 35 }
+NIT
+
+cat > "$work/rows33.nit" <<'NIT'
+model rows33 {
+  input x[1, 15, 17]
+  output classes(10)
+  flatten
+  dense d1(130)
+  relu
+  dense out(10)
+}
+train { batch 33 }
 NIT
 
 cat > "$work/krows.nit" <<'NIT'
@@ -165,7 +183,7 @@ sed -e 's/^model wsum {/model wsum_ghaffari {/' -e 's/^train { batch 6 }/train {
 
 # shellcheck source=tests/codegen/against_ref.sh
 . "$(dirname "$0")/against_ref.sh"
-against_ref -O2 dense35 conv17 quads quads14 quads17 quads_unified wsum wsum_ghaffari krows
+against_ref -O2 dense35 rows33 conv17 quads quads14 quads17 quads_unified wsum wsum_ghaffari krows
 NITC_STREAM_BYTES=0 "$build/compiler/nitc" "$work/quads_stream.nit" --emit llvm -o "$work/quads_stream.ll"
 if ! grep -q '^define.*@nit_gemm\.[a-z]*\.i32.*\.nt(' "$work/quads_stream.ll"; then
   echo "quads_stream: no .nt GEMM kernel in the IR" >&2
@@ -211,6 +229,23 @@ same_bytes dense35_nopair ddata
 cmp "$work/dense35.1.ckpt" "$work/dense35_pair.1.ckpt"
 cmp "$work/dense35.1.ckpt" "$work/dense35_nopair.1.ckpt"
 echo "dense35: paired, one after the other and split write the same checkpoint"
+
+# rows33: d1's forward by samples (against the reference above); with
+# NITC_DENSE_ROWS=0 on one worker: the same bytes on one thread and three
+mkdir -p "$work/rdata"
+"$build/tests/nitrt_mkdata" idx "$work/rdata" 70 10 1 15 17 10
+"$build/compiler/nitc" "$work/rows33.nit" --emit llvm -o "$work/rows33.ll"
+NITC_DENSE_ROWS=0 "$build/compiler/nitc" "$work/rows33.nit" --emit llvm -o "$work/rows33.one.ll"
+if ! grep -q '%w\.pan' "$work/rows33.ll" || grep -q '%w\.pan' "$work/rows33.one.ll"; then
+  echo "rows33: no forward by samples in the IR, or one with NITC_DENSE_ROWS=0" >&2
+  exit 1
+fi
+"$build/compiler/nitc" "$work/rows33.nit" -o "$work/rows33"
+NITC_DENSE_ROWS=0 "$build/compiler/nitc" "$work/rows33.nit" -o "$work/rows33_one"
+same_bytes rows33 rdata
+same_bytes rows33_one rdata
+cmp "$work/rows33.1.ckpt" "$work/rows33_one.1.ckpt"
+echo "rows33: the forward by samples and on one worker write the same checkpoint"
 
 # krows: b's and c's input errors by kernel rows on VNNI targets (conv.c,
 # krows_fits: rows of 17 and 13 pixels, in 32 and 16 lanes; c padded);
