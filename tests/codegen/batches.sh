@@ -17,7 +17,8 @@
 #             1.09 M multiply-adds, so its forward splits by samples, each
 #             worker packing every panel (plan.c, plan_fwd_rows); against
 #             the reference, on one thread and three at uneven speeds, and
-#             the same checkpoint as with NITC_DENSE_ROWS=0 (one worker)
+#             the same checkpoint as with NITC_DENSE_ROWS=0 (one worker);
+#             rows33_ghaffari is rows33 under recipe ghaffari
 #   krows     convs whose input error takes kernel rows (cg/conv.c,
 #             krows_fits; VNNI targets): rows of 17 pixels (two panels)
 #             and of 13 with a border; against the reference, and the
@@ -178,12 +179,14 @@ model wsum {
 train { batch 6 }
 NIT
 
+sed -e 's/^model rows33 {/model rows33_ghaffari {/' -e 's/^train { batch 33 }/train { recipe ghaffari\n  batch 33\n  momentum 0.9 }/' \
+  "$work/rows33.nit" > "$work/rows33_ghaffari.nit"
 sed -e 's/^model wsum {/model wsum_ghaffari {/' -e 's/^train { batch 6 }/train { recipe ghaffari\n  batch 6\n  momentum 0.9 }/' \
   "$work/wsum.nit" > "$work/wsum_ghaffari.nit"
 
 # shellcheck source=tests/codegen/against_ref.sh
 . "$(dirname "$0")/against_ref.sh"
-against_ref -O2 dense35 rows33 conv17 quads quads14 quads17 quads_unified wsum wsum_ghaffari krows
+against_ref -O2 dense35 rows33 rows33_ghaffari conv17 quads quads14 quads17 quads_unified wsum wsum_ghaffari krows
 NITC_STREAM_BYTES=0 "$build/compiler/nitc" "$work/quads_stream.nit" --emit llvm -o "$work/quads_stream.ll"
 if ! grep -q '^define.*@nit_gemm\.[a-z]*\.i32.*\.nt(' "$work/quads_stream.ll"; then
   echo "quads_stream: no .nt GEMM kernel in the IR" >&2
@@ -242,9 +245,14 @@ if ! grep -q '%w\.pan' "$work/rows33.ll" || grep -q '%w\.pan' "$work/rows33.one.
 fi
 "$build/compiler/nitc" "$work/rows33.nit" -o "$work/rows33"
 NITC_DENSE_ROWS=0 "$build/compiler/nitc" "$work/rows33.nit" -o "$work/rows33_one"
+"$build/compiler/nitc" "$work/rows33_ghaffari.nit" -o "$work/rows33_ghaffari"
+NITC_DENSE_ROWS=0 "$build/compiler/nitc" "$work/rows33_ghaffari.nit" -o "$work/rows33_ghaffari_one"
 same_bytes rows33 rdata
 same_bytes rows33_one rdata
+same_bytes rows33_ghaffari rdata
+same_bytes rows33_ghaffari_one rdata
 cmp "$work/rows33.1.ckpt" "$work/rows33_one.1.ckpt"
+cmp "$work/rows33_ghaffari.1.ckpt" "$work/rows33_ghaffari_one.1.ckpt"
 echo "rows33: the forward by samples and on one worker write the same checkpoint"
 
 # krows: b's and c's input errors by kernel rows on VNNI targets (conv.c,
