@@ -422,6 +422,7 @@ typedef struct Plan {
                                          * must get before it is worth a hand-off */
 #define DENSE_ROWS_MACS (1 << 20) /* a one-worker dense layer's forward multiply-adds per step
                                    * from which its samples are split (plan_fwd_rows) */
+#define DENSE_ROWS_BATCH 32        /* and the smallest batch for that */
 #define COL2IM_MAX_BYTES  (1 << 20)  /* largest per-sample W^T e product of a col2im input error */
 #define AHEAD_FWD 1
 #define AHEAD_ERR 2

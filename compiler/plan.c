@@ -357,19 +357,22 @@ static bool col2im_pays(const Model *m, const Plan *p, const Node *nd) {
  * (docs/performance.md, "Small dense layers on one worker"). Any split
  * gives the same bytes. NITC_DENSE_MACS=N in nitc's environment sets the
  * multiply-adds per worker (0: every dense layer on maxw), for tests. */
-static void plan_workers(const Model *m, Plan *p) {
+static int64_t dense_workers(const Model *m, const Node *nd, int maxw) {
   int64_t per = plan_env("NITC_DENSE_MACS", DENSE_MACS_PER_WORKER);
+  return nd->op == OP_DENSE && per > 0 ? m->recipe.batch * nd->wshape[0] * nd->wshape[1] / per : maxw;
+}
+
+static void plan_workers(const Model *m, Plan *p) {
   p->workers = zalloc(sizeof(int) * (size_t)m->nnodes);
   for (int i = 0; i < m->nnodes; i++) {
-    const Node *nd = &m->nodes[i];
-    int64_t w = p->maxw;
-    if (nd->op == OP_DENSE && per > 0) w = m->recipe.batch * nd->wshape[0] * nd->wshape[1] / per;
+    int64_t w = dense_workers(m, &m->nodes[i], p->maxw);
     p->workers[i] = w < 1 ? 1 : w > p->maxw ? p->maxw : (int)w;
   }
 }
 
 /* A dense layer that plan_workers puts on one worker, of at least
- * DENSE_ROWS_MACS multiply-adds per forward at a batch of 32 or more: its
+ * DENSE_ROWS_MACS multiply-adds per forward at a batch of DENSE_ROWS_BATCH or
+ * more (two tiles of 8 rows per worker on two cores): its
  * forward (and the rounding after it) splits the batch by samples instead,
  * every worker packing all of w's panels into its own scratch. Each worker
  * then reads the input rows its core wrote (a max pool's or a rounding's
@@ -377,10 +380,9 @@ static void plan_workers(const Model *m, Plan *p) {
  * the whole layer, it read half its input from the other core, while that
  * core waited. NITC_DENSE_ROWS=0 in nitc's environment: never (tests). */
 static bool fwd_rows_fits(const Model *m, const Node *nd) {
-  int64_t per = plan_env("NITC_DENSE_MACS", DENSE_MACS_PER_WORKER), B = m->recipe.batch;
-  int64_t macs = B * nd->wshape[0] * nd->wshape[1];
-  return nd->op == OP_DENSE && per > 0 && macs / per < 2 && macs >= DENSE_ROWS_MACS && B >= 32 &&
-         plan_env("NITC_DENSE_ROWS", 1);
+  int64_t B = m->recipe.batch;
+  return nd->op == OP_DENSE && dense_workers(m, nd, PLAN_MAX_WORKERS) < 2 &&
+         B * nd->wshape[0] * nd->wshape[1] >= DENSE_ROWS_MACS && B >= DENSE_ROWS_BATCH && plan_env("NITC_DENSE_ROWS", 1);
 }
 
 static void plan_fwd_rows(const Model *m, Plan *p) {
