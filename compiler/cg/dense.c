@@ -88,19 +88,18 @@ static Gemm dense_gemm(Cg *g, const KArgs *k, Pass which, Val v_lo, Val v_hi, Va
   G.kind = dense_kind(g, nd, which);
   G.v_j0 = v_lo, G.v_j1 = v_hi;
   G.v_asum = col_ptr(g, v_wk); /* every row's sum, in the worker's own scratch (dense_body) */
-  if (which == PASS_FORWARD && g->p->fwd_rows[k->i]) { /* samples [lo, hi), every panel in the worker's scratch */
-    G.v_A = l_gep(g, g->t_i8, act_ptr(g, nd->in[0]), l_mul(g, v_lo, l_i64(g, I), ""), "x.rows"), G.lda = I;
-    G.v_B = w8_ptr(g, nd), G.sn = I, G.sk = 1;
-    G.ua = G.kind == GK_VNNI && g->p->nonneg[nd->in[0]];
-    G.v_C = l_gep(g, k->t_acc, acc_ptr(g), l_mul(g, v_lo, l_i64(g, O), ""), "acc.rows"), G.ldc = O;
-    G.v_M = l_sub(g, v_hi, v_lo, "rows"), G.v_N = l_i64(g, O), G.v_K = l_i64(g, I);
-    G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(O));
-    G.v_P = l_gep(g, g->t_i8, col_ptr(g, v_wk), l_i64(g, fwd_rows_panels_at(Bc)), "w.pan");
-  } else if (which == PASS_FORWARD) {
+  if (which == PASS_FORWARD) {
     G.v_A = act_ptr(g, nd->in[0]), G.lda = I, G.v_B = w8_ptr(g, nd), G.sn = I, G.sk = 1;
     G.ua = G.kind == GK_VNNI && g->p->nonneg[nd->in[0]];
     G.v_C = acc_ptr(g), G.ldc = O, G.v_M = g->f.v_n, G.v_N = l_i64(g, O), G.v_K = l_i64(g, I);
     G.v_P = pack_ptr(g);
+    if (g->p->fwd_rows[k->i]) { /* samples [lo, hi), every panel in the worker's scratch */
+      G.v_A = l_gep(g, g->t_i8, G.v_A, l_mul(g, v_lo, l_i64(g, I), ""), "x.rows");
+      G.v_C = l_gep(g, k->t_acc, G.v_C, l_mul(g, v_lo, l_i64(g, O), ""), "acc.rows");
+      G.v_M = l_sub(g, v_hi, v_lo, "rows");
+      G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(O));
+      G.v_P = l_gep(g, g->t_i8, col_ptr(g, v_wk), l_i64(g, fwd_rows_panels_at(Bc)), "w.pan");
+    }
   } else if (which == PASS_INPUT) {
     G.v_A = err_ptr(g, k->i), G.lda = O, G.v_B = w8_ptr(g, nd), G.sn = 1, G.sk = I;
     G.v_C = acc_ptr(g), G.ldc = I, G.v_M = g->f.v_n, G.v_N = l_i64(g, I), G.v_K = l_i64(g, O);

@@ -206,6 +206,27 @@ static void pool_block_route(Cg *g, const Node *nd, int R, Val v_e, Val v_tap, V
   }
 }
 
+/* R output rows as vectors (R = 1: one row, pool_row_route; else a block,
+ * pool_block_route) at output offset v_orow and input offset v_irow: the
+ * forward stores the maxima, the backward routes the errors (only where
+ * the maximum is > 0 under a folded relu). */
+static void pool_vec_rows(Cg *g, const Node *nd, int R, bool backward, bool relu, Val v_in, Val v_e, Val v_dst,
+                          Val v_orow, Val v_irow) {
+  int n = R * (int)nd->out.w;
+  Val v_best, v_tap;
+  pool_row_taps(g, nd, R, v_in, v_irow, &v_best, &v_tap);
+  if (!backward) {
+    l_vstore(g, v_best, n, v_dst, v_orow);
+    return;
+  }
+  Val v_ev = l_vload(g, n, v_e, v_orow, "e");
+  if (relu)
+    v_ev = l_select(g, l_icmp(g, LLVMIntSGT, v_best, LLVMConstNull(LLVMTypeOf(v_best)), "pass"), v_ev,
+                    LLVMConstNull(LLVMTypeOf(v_ev)), "e.relu");
+  if (R > 1) pool_block_route(g, nd, R, v_ev, v_tap, v_dst, v_irow);
+  else pool_row_route(g, nd, v_ev, v_tap, v_dst, v_irow);
+}
+
 /* Samples [lo, hi) of a disjoint max pool. Forward stores each window's
  * maximum; backward routes the output error to the window's first maximum in
  * row-major order (the first tap with a > best), into the int8 destination
@@ -233,17 +254,7 @@ static void maxpool_body(Cg *g, const KArgs *k, Val v_lo, Val v_hi, bool backwar
     Loop Lr = l_for(g, l_mul(g, v_lo, l_i64(g, per), ""), l_mul(g, v_hi, l_i64(g, per), ""), "blk");
     Val v_orow = l_mul(g, Lr.v_i, l_i64(g, R * os->w), "orow");
     Val v_irow = l_mul(g, Lr.v_i, l_i64(g, R * nd->sh * is->w), "irow");
-    Val v_best, v_tap;
-    pool_row_taps(g, nd, R, v_in, v_irow, &v_best, &v_tap);
-    if (backward) {
-      Val v_ev = l_vload(g, R * (int)os->w, v_e, v_orow, "e");
-      if (relu)
-        v_ev = l_select(g, l_icmp(g, LLVMIntSGT, v_best, LLVMConstNull(LLVMTypeOf(v_best)), "pass"), v_ev,
-                        LLVMConstNull(LLVMTypeOf(v_ev)), "e.relu");
-      pool_block_route(g, nd, R, v_ev, v_tap, v_dst, v_irow);
-    } else {
-      l_vstore(g, v_best, R * (int)os->w, v_dst, v_orow);
-    }
+    pool_vec_rows(g, nd, R, backward, relu, v_in, v_e, v_dst, v_orow, v_irow);
     l_next(g, &Lr);
     return;
   }
@@ -253,17 +264,7 @@ static void maxpool_body(Cg *g, const KArgs *k, Val v_lo, Val v_hi, bool backwar
   Val v_irow = l_mul(g, l_add(g, l_mul(g, Lbc.v_i, l_i64(g, is->h), ""), l_mul(g, Ly.v_i, l_i64(g, nd->sh), ""), ""),
                      l_i64(g, is->w), "irow");
   if (vec) {
-    Val v_best, v_tap;
-    pool_row_taps(g, nd, 1, v_in, v_irow, &v_best, &v_tap);
-    if (backward) {
-      Val v_ev = l_vload(g, (int)os->w, v_e, v_orow, "e");
-      if (relu)
-        v_ev = l_select(g, l_icmp(g, LLVMIntSGT, v_best, LLVMConstNull(LLVMTypeOf(v_best)), "pass"), v_ev,
-                        LLVMConstNull(LLVMTypeOf(v_ev)), "e.relu");
-      pool_row_route(g, nd, v_ev, v_tap, v_dst, v_irow);
-    } else {
-      l_vstore(g, v_best, (int)os->w, v_dst, v_orow);
-    }
+    pool_vec_rows(g, nd, 1, backward, relu, v_in, v_e, v_dst, v_orow, v_irow);
     l_next(g, &Ly);
     l_next(g, &Lbc);
     return;
