@@ -216,6 +216,7 @@ typedef struct Prefetch {
   int64_t elem_bytes; /* bytes per element */
   bool write;         /* to be written (else read) */
 } Prefetch;
+void l_prefetch(Cg *g, Val v_p, bool write);
 Loop l_for_prefetched(Cg *g, Val v_lo, Val v_hi, int64_t block, int64_t ahead, const Prefetch *pf, int npf,
                       const char *name, Loop *outer);
 void l_trap(Cg *g); /* llvm.trap: a broken invariant of the generated code */
@@ -326,6 +327,8 @@ RoundK round_consts(Cg *g, Ty t, Val v_k32);
 /* R(x, k) of one element for a fixed mode, saturated to [-lim, lim] and
  * int8 when lim > 0. */
 Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx, int lim);
+RoundK round_consts16(Cg *g, const RoundK *R); /* the constants in every lane of a zmm of i32 */
+Val pack_bytes64(Cg *g, Val v_q[4], const char *name); /* 4 zmm of i32 to 64 bytes in order, saturated */
 /* What the bodies of one requantization are specialized on. */
 typedef struct RqKind {
   bool wide; /* i64 accumulators */

@@ -331,6 +331,15 @@ Val l_const_array(Cg *g, Ty t, Val *elems, int64_t n, const char *name) {
  * written soon (x86 prefetcht0 / prefetchw, AArch64 prfm; nothing where the
  * target has no such instruction). A prefetch never faults, so they may
  * run past the data. */
+/* A hint that the line at v_p will be read (or written, with write) soon,
+ * into every cache level; changes no value. */
+void l_prefetch(Cg *g, Val v_p, bool write) {
+  Ty ov[] = {g->t_ptr}, ft;
+  Val f = l_intrinsic(g, "llvm.prefetch", ov, 1, &ft);
+  Val args[] = {v_p, l_i32(g, write), l_i32(g, 3), l_i32(g, 1)};
+  l_call(g, ft, f, args, 4, "");
+}
+
 Loop l_for_prefetched(Cg *g, Val v_lo, Val v_hi, int64_t block, int64_t ahead, const Prefetch *pf, int npf,
                       const char *name, Loop *outer) {
   char buf[64];
@@ -338,15 +347,10 @@ Loop l_for_prefetched(Cg *g, Val v_lo, Val v_hi, int64_t block, int64_t ahead, c
   Val v_n = LLVMBuildSDiv(g->b, l_add(g, l_sub(g, v_hi, v_lo, ""), l_i64(g, block - 1), ""), l_i64(g, block), "blocks");
   *outer = l_for(g, l_i64(g, 0), v_n, buf);
   Val v_b0 = l_add(g, v_lo, l_mul(g, outer->v_i, l_i64(g, block), ""), "b0");
-  Ty ov[] = {g->t_ptr}, ft;
-  Val f = l_intrinsic(g, "llvm.prefetch", ov, 1, &ft);
   for (int s = 0; s < npf; s++) {
     Val v_at = l_mul(g, l_add(g, v_b0, l_i64(g, ahead), ""), l_i64(g, pf[s].elem_bytes), "pf.at");
-    for (int64_t q = 0; q < block * pf[s].elem_bytes; q += 64) {
-      Val v_p = l_gep(g, g->t_i8, pf[s].v_base, l_add(g, v_at, l_i64(g, q), ""), "pf");
-      Val args[] = {v_p, l_i32(g, pf[s].write), l_i32(g, 3), l_i32(g, 1)};
-      l_call(g, ft, f, args, 4, "");
-    }
+    for (int64_t q = 0; q < block * pf[s].elem_bytes; q += 64)
+      l_prefetch(g, l_gep(g, g->t_i8, pf[s].v_base, l_add(g, v_at, l_i64(g, q), ""), "pf"), pf[s].write);
   }
   return l_for(g, v_b0, l_smin(g, l_add(g, v_b0, l_i64(g, block), ""), v_hi, ""), name);
 }

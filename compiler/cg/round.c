@@ -209,44 +209,57 @@ static Val gated(Cg *g, Val v_gate, Val v_j, Val v_r) {
   return l_select(g, v_on, v_r, LLVMConstNull(g->t_i8), "gated");
 }
 
-/* x86 AVX-512BW, 8-bit results of i32 accumulators, pseudo and nearest
- * rounding (no draws): elements [lo, lo + 64 floor((hi - lo) / 64)) in steps
- * of 64 as <64 x i32>, each rounded to +-R(|x|, k) without saturation, then
- * packed to bytes by packssdw and packsswb, which saturate to [-128, 127],
- * and floored (max with floor, which is -127 or 0). That is the element
- * loop's saturation to [-127, 127] and floor, in about a third fewer
- * instructions: the packs replace four saturations and four vpmovdb per 64.
- * Returns the first element left to the element loop. */
-static Val round8_packed(Cg *g, const RoundK *R, int mode, Val v_acc, Val v_lo, Val v_hi, Val v_out, Val v_floor) {
-  enum { V = 64 };
-  Ty t_q = LLVMVectorType(g->t_i32, 16);
-  Ty t_b = LLVMVectorType(g->t_i8, V), ft_dw, ft_wb;
-  Val f_dw = l_intrinsic(g, "llvm.x86.avx512.packssdw.512", NULL, 0, &ft_dw);
-  Val f_wb = l_intrinsic(g, "llvm.x86.avx512.packsswb.512", NULL, 0, &ft_wb);
-  RoundK Rv = *R; /* the same constants in every lane of a zmm */
-  Rv.t = t_q;
+/* R's constants in every lane of a zmm of i32 (the packed loops). */
+RoundK round_consts16(Cg *g, const RoundK *R) {
+  RoundK Rv = *R;
+  Rv.t = LLVMVectorType(g->t_i32, 16);
   Val *field[] = {&Rv.v_k, &Rv.v_mask, &Rv.v_odd, &Rv.v_h, &Rv.v_lomask, &Rv.v_half};
   for (unsigned i = 0; i < sizeof field / sizeof field[0]; i++) *field[i] = l_splat(g, *field[i], 16, "");
-  Val v_floor8 = l_splat(g, l_trunc(g, v_floor, g->t_i8, ""), V, "floor.b");
-  Val v_steps = LLVMBuildSDiv(g->b, l_sub(g, v_hi, v_lo, ""), l_i64(g, V), "steps");
-  Loop L = l_for(g, l_i64(g, 0), v_steps, "j64");
-  Val v_j = l_add(g, v_lo, l_mul(g, L.v_i, l_i64(g, V), ""), "j");
-  Val v_q[4], idx[16];
-  for (int i = 0; i < 4; i++) { /* one zmm at a time: no 64-lane masks */
-    Val v_x = LLVMBuildLoad2(g->b, t_q, l_gep(g, g->t_i32, v_acc, l_add(g, v_j, l_i64(g, 16 * i), ""), ""), "x");
-    LLVMSetAlignment(v_x, 4);
-    v_q[i] = round_elem_sat(g, &Rv, mode, v_x, NULL, NULL, 0);
-  }
+  return Rv;
+}
+
+/* Four zmm of i32 (elements 0-15, 16-31, 32-47, 48-63) as 64 bytes in
+ * element order, by packssdw and packsswb, which saturate to [-128, 127]. */
+Val pack_bytes64(Cg *g, Val v_q[4], const char *name) {
+  Ty t_q = LLVMVectorType(g->t_i32, 16), ft_dw, ft_wb;
+  Val f_dw = l_intrinsic(g, "llvm.x86.avx512.packssdw.512", NULL, 0, &ft_dw);
+  Val f_wb = l_intrinsic(g, "llvm.x86.avx512.packsswb.512", NULL, 0, &ft_wb);
   Val a01[] = {v_q[0], v_q[1]}, a23[] = {v_q[2], v_q[3]};
   Val v_w01 = l_call(g, ft_dw, f_dw, a01, 2, "w01"), v_w23 = l_call(g, ft_dw, f_dw, a23, 2, "w23");
   Val a_wb[] = {v_w01, v_w23};
   Val v_p = l_call(g, ft_wb, f_wb, a_wb, 2, "b");
   /* 128-bit lane i of the packed bytes holds dword i of each quarter q, in
    * order q: dword 4i + q goes to 4q + i */
+  Val idx[16];
   for (int d = 0; d < 16; d++) idx[d] = l_i32(g, 4 * (d % 4) + d / 4);
   Val v_d = LLVMBuildBitCast(g->b, v_p, t_q, "");
-  v_d = LLVMBuildShuffleVector(g->b, v_d, LLVMGetUndef(t_q), LLVMConstVector(idx, 16), "in.order");
-  Val v_o = l_smax(g, LLVMBuildBitCast(g->b, v_d, t_b, ""), v_floor8, "floored");
+  v_d = LLVMBuildShuffleVector(g->b, v_d, LLVMGetUndef(t_q), LLVMConstVector(idx, 16), "");
+  return LLVMBuildBitCast(g->b, v_d, LLVMVectorType(g->t_i8, 64), name);
+}
+
+/* x86 AVX-512BW, 8-bit results of i32 accumulators, pseudo and nearest
+ * rounding (no draws): elements [lo, lo + 64 floor((hi - lo) / 64)) in steps
+ * of 64 as <64 x i32>, each rounded to +-R(|x|, k) without saturation, then
+ * packed to bytes (pack_bytes64), which saturates to [-128, 127], and
+ * floored (max with floor, which is -127 or 0). That is the element loop's
+ * saturation to [-127, 127] and floor, in about a third fewer
+ * instructions: the packs replace four saturations and four vpmovdb per 64.
+ * Returns the first element left to the element loop. */
+static Val round8_packed(Cg *g, const RoundK *R, int mode, Val v_acc, Val v_lo, Val v_hi, Val v_out, Val v_floor) {
+  enum { V = 64 };
+  Ty t_q = LLVMVectorType(g->t_i32, 16);
+  RoundK Rv = round_consts16(g, R);
+  Val v_floor8 = l_splat(g, l_trunc(g, v_floor, g->t_i8, ""), V, "floor.b");
+  Val v_steps = LLVMBuildSDiv(g->b, l_sub(g, v_hi, v_lo, ""), l_i64(g, V), "steps");
+  Loop L = l_for(g, l_i64(g, 0), v_steps, "j64");
+  Val v_j = l_add(g, v_lo, l_mul(g, L.v_i, l_i64(g, V), ""), "j");
+  Val v_q[4];
+  for (int i = 0; i < 4; i++) { /* one zmm at a time: no 64-lane masks */
+    Val v_x = LLVMBuildLoad2(g->b, t_q, l_gep(g, g->t_i32, v_acc, l_add(g, v_j, l_i64(g, 16 * i), ""), ""), "x");
+    LLVMSetAlignment(v_x, 4);
+    v_q[i] = round_elem_sat(g, &Rv, mode, v_x, NULL, NULL, 0);
+  }
+  Val v_o = l_smax(g, pack_bytes64(g, v_q, "in.order"), v_floor8, "floored");
   LLVMSetAlignment(LLVMBuildStore(g->b, v_o, l_gep(g, g->t_i8, v_out, v_j, "")), 1);
   l_next(g, &L);
   return l_add(g, v_lo, l_mul(g, v_steps, l_i64(g, V), ""), "j.rest");

@@ -44,8 +44,8 @@ enum { UPDATE_BLOCK = 256, UPDATE_AHEAD = 1024 }; /* elements, bytes */
  *     (i32) at out: k = -1 when there is no update (b == 0 before or after
  *     decay); gmax is max |grad| when the gradient's GEMM already found it,
  *     else -1 (then the plan reads the gradient for it);
- *   update_apply(w, wbits, view, grad, lo, hi, k, dexp, mode, key, decay)
- *     updates elements [lo, hi). */
+ *   update_apply(w, wbits, view, grad, lo, hi, k, dexp, mode, key, decay, mu)
+ *     updates elements [lo, hi) (mu as the plan's: it bounds the steps). */
 Val emit_update_plan(Cg *g, Ty t_g, const char *name) {
   Val f = l_begin_loop_fn(g, name, g->ft_uplan);
   Val v_g = l_param(g, 0, "grad"), v_view = l_param(g, 1, "view"), v_cnt = l_param(g, 2, "count");
@@ -83,12 +83,88 @@ Val emit_update_plan(Cg *g, Ty t_g, const char *name) {
   return f;
 }
 
+/* What one element's update reads, for update_elem. */
+typedef struct UpdElem {
+  Ty t_g;                      /* the gradient's type */
+  bool dec, wide;              /* decay; int16 weights */
+  int mode;                    /* rounding mode */
+  Val v_w, v_view, v_g;        /* weights, their int8 view, gradient */
+  Val v_k0, v_dexp, v_decay;   /* k == 0; decay's exponent and flag */
+  Val v_key, v_lim;            /* the draws' key; the weights' limit */
+  const RoundK *R64, *Rg;      /* rounding constants in i64, in t_g */
+} UpdElem;
+
+/* The update of element j. Without decay the step is the rounded gradient,
+ * |step| <= 2^mu + 1 (k == 0 only when |g| < 2^mu), and mu stays far below
+ * 30: the new weight is computed in the gradient's width, i32 when it is (16
+ * lanes per vector instead of 8), as exactly as in i64. */
+static void update_elem(Cg *g, const UpdElem *u, Val v_j) {
+  Ty t_s = u->dec ? g->t_i64 : u->t_g;
+  Val v_r;
+  if (u->dec) {
+    Val v_gd = decayed(g, u->t_g, u->v_g, u->v_view, v_j, u->v_dexp, u->v_decay);
+    v_r = l_select(g, u->v_k0, v_gd, round_elem_sat(g, u->R64, u->mode, v_gd, u->v_key, v_j, 0), "step");
+  } else {
+    Val v_gj = l_load(g, u->t_g, u->v_g, v_j, "g");
+    v_r = l_select(g, u->v_k0, v_gj, round_elem_sat(g, u->Rg, u->mode, v_gj, u->v_key, v_j, 0), "step");
+  }
+  Val v_w_old = u->wide ? l_load(g, g->t_i16, u->v_w, v_j, "ww") : l_load(g, g->t_i8, u->v_w, v_j, "w");
+  Val v_old = l_sext(g, v_w_old, t_s, "");
+  Val v_lim_s = u->wide ? LLVMBuildTrunc(g->b, u->v_lim, t_s, "lim.s") : LLVMConstInt(t_s, 127, 1);
+  Val v_new = l_smax(g, l_smin(g, l_sub(g, v_old, v_r, ""), v_lim_s, ""), LLVMBuildNeg(g->b, v_lim_s, ""), "w.sat");
+  if (!u->wide) l_store(g, g->t_i8, l_trunc(g, v_new, g->t_i8, "w.new"), u->v_w, v_j);
+  else l_store(g, g->t_i16, l_trunc(g, v_new, g->t_i16, "ww.new"), u->v_w, v_j);
+}
+
+/* Steps that fit a byte: 2^mu <= UPDATE_PACKED_MU_MAX's power (update_packed). */
+enum { UPDATE_PACKED_MU_MAX = 6 };
+
+/* x86 AVX-512BW, int8 weights, i32 gradient, pseudo or nearest rounding
+ * without decay, k >= 1 and mu <= UPDATE_PACKED_MU_MAX: elements [lo, lo +
+ * 64 floor((hi - lo) / 64)) 64 at a time. Each zmm of the gradient is
+ * rounded in i32 as update_elem rounds it; the four steps are packed to
+ * bytes (pack_bytes64), exactly, since |step| <= 2^mu <= 64; then vpsubsb
+ * takes them from the weights, saturating to [-128, 127], and a max with
+ * -127 leaves update_elem's clamp to [-127, 127]. The packs and byte
+ * arithmetic replace four sign extensions, subtractions, clamps and
+ * vpmovdb per 64. The weight line UPDATE_AHEAD bytes on is asked for
+ * writing, as the element loop's blocks ask. Returns the first element
+ * left to the element loop. */
+static Val update_packed(Cg *g, const RoundK *R, int mode, Val v_w, Val v_g, Val v_lo, Val v_hi) {
+  enum { V = 64 };
+  Ty t_q = LLVMVectorType(g->t_i32, 16), t_b = LLVMVectorType(g->t_i8, V);
+  RoundK Rv = round_consts16(g, R);
+  Val v_floor8 = l_splat(g, LLVMConstInt(g->t_i8, (unsigned long long)-127, 1), V, "w.floor");
+  Ty ft_subs;
+  Val f_subs = l_intrinsic(g, "llvm.ssub.sat", &t_b, 1, &ft_subs);
+  Val v_steps = LLVMBuildSDiv(g->b, l_sub(g, v_hi, v_lo, ""), l_i64(g, V), "steps");
+  Loop L = l_for(g, l_i64(g, 0), v_steps, "u64");
+  Val v_j = l_add(g, v_lo, l_mul(g, L.v_i, l_i64(g, V), ""), "j");
+  l_prefetch(g, l_gep(g, g->t_i8, v_w, l_add(g, v_j, l_i64(g, UPDATE_AHEAD), ""), "pf"), true);
+  Val v_q[4];
+  for (int i = 0; i < 4; i++) {
+    Val v_x = LLVMBuildLoad2(g->b, t_q, l_gep(g, g->t_i32, v_g, l_add(g, v_j, l_i64(g, 16 * i), ""), ""), "g");
+    LLVMSetAlignment(v_x, 4);
+    v_q[i] = round_elem_sat(g, &Rv, mode, v_x, NULL, NULL, 0);
+  }
+  Val v_step = pack_bytes64(g, v_q, "steps.b");
+  Val v_pw = l_gep(g, g->t_i8, v_w, v_j, "w.at");
+  Val v_old = LLVMBuildLoad2(g->b, t_b, v_pw, "w.b");
+  LLVMSetAlignment(v_old, 1);
+  Val sargs[] = {v_old, v_step};
+  Val v_new = l_smax(g, l_call(g, ft_subs, f_subs, sargs, 2, "w.sub"), v_floor8, "w.new");
+  LLVMSetAlignment(LLVMBuildStore(g->b, v_new, v_pw), 1);
+  l_next(g, &L);
+  return l_add(g, v_lo, l_mul(g, v_steps, l_i64(g, V), ""), "j.rest");
+}
+
 Val emit_update_apply(Cg *g, Ty t_g, const char *name) {
   Val f = l_begin_loop_fn(g, name, g->ft_uapply);
   Val v_w = l_param(g, 0, "w"), v_wbits = l_param(g, 1, "wbits"), v_view = l_param(g, 2, "view");
   Val v_g = l_param(g, 3, "grad"), v_lo = l_param(g, 4, "lo"), v_hi = l_param(g, 5, "hi");
   Val v_kc = l_param(g, 6, "k"), v_dexp = l_param(g, 7, "dexp");
   Val v_mode = l_param(g, 8, "mode"), v_key = l_param(g, 9, "key"), v_decay = l_param(g, 10, "decay");
+  Val v_mu = l_param(g, 11, "mu");
   Val v_wide = l_icmp(g, LLVMIntNE, v_wbits, l_i32(g, 8), "wide");
   Val v_lim = l_sub(
       g, LLVMBuildShl(g->b, l_i64(g, 1), LLVMBuildZExt(g->b, l_sub(g, v_wbits, l_i32(g, 1), ""), g->t_i64, ""), ""),
@@ -99,6 +175,8 @@ Val emit_update_apply(Cg *g, Ty t_g, const char *name) {
   Val v_kc1 = l_smax(g, v_kc, l_i32(g, 1), "");
   RoundK R64 = round_consts(g, g->t_i64, v_kc1), Rg = round_consts(g, t_g, v_kc1);
   Val v_k0 = l_icmp(g, LLVMIntEQ, v_kc, l_i32(g, 0), "k.is0");
+  Val v_packs = LLVMBuildAnd(g->b, LLVMBuildNot(g->b, v_k0, ""),
+                             l_icmp(g, LLVMIntSLE, v_mu, l_i32(g, UPDATE_PACKED_MU_MAX), ""), "packs");
   Blk b_done = l_block(g, "u.done"), b_case[12];
   for (int c = 0; c < 12; c++) b_case[c] = l_block(g, c & 1 ? "u.w16" : "u.w8");
   Val v_case = l_add(g,
@@ -112,29 +190,22 @@ Val emit_update_apply(Cg *g, Ty t_g, const char *name) {
   for (int c = 0; c < 12; c++) {
     int md = c / 4;
     bool dec = (c >> 1) & 1, wide = c & 1;
+    UpdElem u = {t_g, dec, wide, md, v_w, v_view, v_g, v_k0, v_dexp, v_decay, v_key, v_lim, &R64, &Rg};
     LLVMPositionBuilderAtEnd(g->b, b_case[c]);
+    if (g->bw512 && t_g == g->t_i32 && !dec && !wide && md != NIT_ROUND_STOCHASTIC) {
+      Blk b_packed = l_block(g, "u.packed"), b_elems = l_block(g, "u.elems");
+      LLVMBuildCondBr(g->b, v_packs, b_packed, b_elems);
+      LLVMPositionBuilderAtEnd(g->b, b_packed);
+      Loop L = l_for(g, update_packed(g, &Rg, md, v_w, v_g, v_lo, v_hi), v_hi, "u.rest");
+      update_elem(g, &u, L.v_i);
+      l_next(g, &L);
+      LLVMBuildBr(g->b, b_done);
+      LLVMPositionBuilderAtEnd(g->b, b_elems);
+    }
     Loop L1;
     Prefetch pf = {v_w, wide ? 2 : 1, true};
     Loop L2 = l_for_prefetched(g, v_lo, v_hi, UPDATE_BLOCK, UPDATE_AHEAD / pf.elem_bytes, &pf, 1, "u", &L1);
-    Val v_r;
-    /* Without decay the step is the rounded gradient, |step| <= 2^mu + 1
-     * (k == 0 only when |g| < 2^mu), and mu stays far below 30: the new
-     * weight is computed in the gradient's width, i32 when it is (16 lanes
-     * per vector instead of 8), as exactly as in i64. */
-    Ty t_s = dec ? g->t_i64 : t_g;
-    if (dec) {
-      Val v_gd = decayed(g, t_g, v_g, v_view, L2.v_i, v_dexp, v_decay);
-      v_r = l_select(g, v_k0, v_gd, round_elem_sat(g, &R64, md, v_gd, v_key, L2.v_i, 0), "step");
-    } else {
-      Val v_gj = l_load(g, t_g, v_g, L2.v_i, "g");
-      v_r = l_select(g, v_k0, v_gj, round_elem_sat(g, &Rg, md, v_gj, v_key, L2.v_i, 0), "step");
-    }
-    Val v_w_old = wide ? l_load(g, g->t_i16, v_w, L2.v_i, "ww") : l_load(g, g->t_i8, v_w, L2.v_i, "w");
-    Val v_old = l_sext(g, v_w_old, t_s, "");
-    Val v_lim_s = wide ? LLVMBuildTrunc(g->b, v_lim, t_s, "lim.s") : LLVMConstInt(t_s, 127, 1);
-    Val v_new = l_smax(g, l_smin(g, l_sub(g, v_old, v_r, ""), v_lim_s, ""), LLVMBuildNeg(g->b, v_lim_s, ""), "w.sat");
-    if (!wide) l_store(g, g->t_i8, l_trunc(g, v_new, g->t_i8, "w.new"), v_w, L2.v_i);
-    else l_store(g, g->t_i16, l_trunc(g, v_new, g->t_i16, "ww.new"), v_w, L2.v_i);
+    update_elem(g, &u, L2.v_i);
     l_next(g, &L2);
     l_next(g, &L1);
     LLVMBuildBr(g->b, b_done);
@@ -167,6 +238,14 @@ int update_workers(Cg *g, int64_t count) {
   return w < 1 ? 1 : w < g->p->maxw ? (int)w : g->p->maxw;
 }
 
+/* The update bits of this step: wide weights (F = A - 8 fraction bits) keep
+ * m_u + F bits of the gradient, the same step size as int8 weights, finer
+ * (numerics.md, "Wide weights"). */
+static Val update_mu(Cg *g) {
+  int F = g->m->recipe.weight_bits - 8;
+  return F > 0 ? l_add(g, g->f.v_mu, l_i32(g, F), "mu.wide") : g->f.v_mu;
+}
+
 static void update_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   const KArgs *k = u;
   const Node *nd = k->nd;
@@ -184,8 +263,9 @@ static void update_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
                 l_load(g, g->t_i32, v_red, l_i64(g, 1), "dexp"),
                 g->f.v_rgrad,
                 v_key_for(g, NIT_TID_GRAD(k->i), "key.grad"),
-                g->f.v_decay};
-  l_call(g, g->ft_uapply, k->t_acc == g->t_i64 ? g->f_uapply64 : g->f_uapply32, args, 11, "");
+                g->f.v_decay,
+                update_mu(g)};
+  l_call(g, g->ft_uapply, k->t_acc == g->t_i64 ? g->f_uapply64 : g->f_uapply32, args, 12, "");
 }
 
 /* The update of node i's weights from the gradient v_g (type t_g): k from the
@@ -195,11 +275,7 @@ static void update_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
 void update_weights(Cg *g, int i, Val v_g, Val v_w, Ty t_g, Val v_gmax) {
   const Node *nd = &g->m->nodes[i];
   Val v_red = red_ptr(g);
-  /* wide weights (F = A - 8 fraction bits) keep m_u + F bits of the
-   * gradient: the same step size as int8 weights, finer (numerics.md, "Wide
-   * weights") */
-  int F = g->m->recipe.weight_bits - 8;
-  Val v_mu = F > 0 ? l_add(g, g->f.v_mu, l_i32(g, F), "mu.wide") : g->f.v_mu;
+  Val v_mu = update_mu(g);
   if (!v_gmax) v_gmax = l_i64(g, -1);
   Val pargs[] = {v_g, v_w, l_i64(g, nd->nweights), v_mu, g->f.v_decay, v_red, v_gmax};
   l_call(g, g->ft_uplan, nd->acc64_grad ? g->f_uplan64 : g->f_uplan32, pargs, 7, "");

@@ -6,7 +6,8 @@
  * networks cover random depths, widths, kernel sizes, strides, paddings and
  * groups; max and average pooling, dropout, flatten; residual blocks; batch
  * sizes including 1 and odd sizes, and 19 to 40 for every eighth network
- * (paths that take 16 samples at a time); every rounding mode; m_u 1 to 5; 8- and
+ * (paths that take 16 samples at a time); every rounding mode; m_u 1 to 5, and
+ * 6 to 8 for every sixth network; 8- and
  * 16-bit weight accumulation; decay on and off. Everything is drawn from the
  * project's own counter-based generator, so a seed names a corpus forever.
  *
@@ -237,6 +238,9 @@ int main(int argc, char **argv) {
     gen(f, i, &batch, &bits);
     fclose(f);
     int mu = pick(1, 5);
+    /* every sixth network in 6 to NIT_MU_MAX, the update's steps past a
+     * byte (update.c, update_packed), drawing nothing more */
+    if (i % 6 == 5) mu = 6 + i / 6 % (NIT_MU_MAX - 5);
     const char *ra = nit_round_names[pick(0, 2)], *re = nit_round_names[pick(0, 2)], *rg = nit_round_names[pick(0, 2)];
     if (i % 7 == 0) ra = re = rg = nit_round_names[i % 3]; /* some runs in one mode throughout */
     /* mostly pixel-like inputs; some far off, to reach the loss's extreme
