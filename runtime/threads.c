@@ -37,10 +37,14 @@
  *
  * Chunks are equal unless the executors are not: on a shared host one core
  * can run a third slower than the other for seconds at a time, and every
- * call then waits for it. The pool times every PACE_EVERY-th call (each
- * chunk from the call's start to the chunk's end, so a late start counts)
- * and keeps a speed per executor; when the speeds drift more than
- * PACE_SLACK apart, chunk w's share follows executor w's speed. Within the
+ * call then waits for it. The pool times every PACE_EVERY-th call of each
+ * body (each chunk from the call's start to the chunk's end, so a late
+ * start counts) and keeps a speed per executor for each body; when a
+ * body's speeds drift more than PACE_SLACK apart, its chunk w's share
+ * follows executor w's speed. Speeds are kept per body because they are
+ * not the same for all: in the host's busy spells one body's chunk can run
+ * 1.6 times as long on one core while the others run even
+ * (docs/performance.md, "Speeds per body"). Within the
  * slack the split stays even, so each executor keeps the same samples from
  * one call to the next: moving a chunk's edge moves samples to a core
  * whose cache does not hold them (docs/performance.md, "Two cores that
@@ -70,6 +74,8 @@ typedef void (*NitBody)(void *env, int64_t lo, int64_t hi, int32_t worker);
 #define PACE_SLACK 128    /* speeds within PACE_ONE +- this: even chunks */
 #define PACE_EVERY 4      /* one call in this many is timed */
 #define PACE_FULL  100000 /* a timed call this long (ns) moves the speeds by 1/8 */
+#define PACE_BODIES 64    /* bodies with speeds of their own (more share slots) */
+#define PACE_PROBE  4     /* slots a body may take, from its hash on */
 #define LINE       64     /* bytes of a cache line */
 
 /* One chunk's state, on a line of its own: written by whoever runs the
@@ -80,6 +86,13 @@ typedef struct Chunk {
   int32_t by;                                /* the executor that ran it (timed calls) */
   int64_t end;                               /* when it ended (ns), in a timed call */
 } Chunk;
+
+/* One body's speeds. */
+typedef struct Pace {
+  NitBody body;                     /* the body (NULL: a free slot) */
+  uint32_t calls;                   /* its calls so far, for PACE_EVERY */
+  int32_t speed[NITRT_POOL_CHUNKS]; /* executor e's speed in it, PACE_ONE average */
+} Pace;
 
 struct NitPool {
   /* the current job: written by the caller before it publishes gen, read
@@ -106,9 +119,9 @@ struct NitPool {
   /* the caller's alone */
   int32_t threads;                  /* executors including the caller */
   pthread_t *tids;                  /* (threads - 1) */
-  int32_t speed[NITRT_POOL_CHUNKS]; /* executor e's speed, PACE_ONE average */
-  bool fixed;                       /* speeds from NITRT_POOL_PACE */
-  uint32_t calls;                   /* calls so far, for PACE_EVERY */
+  int32_t speed[NITRT_POOL_CHUNKS]; /* a new body's speeds: PACE_ONE, or NITRT_POOL_PACE's */
+  bool fixed;                       /* speeds from NITRT_POOL_PACE, for every body */
+  Pace pace[PACE_BODIES];           /* speeds per body */
 };
 
 typedef struct WorkerArg {
@@ -191,16 +204,16 @@ static void *worker_main(void *arg) {
 /* Chunk bounds for `used` chunks of [0, count): even while the speeds are
  * within the slack, else in proportion to them; every chunk at least one
  * item, so every worker index below `used` runs (and fills its scratch). */
-static void split(const NitPool *p, int64_t count, int32_t used, int64_t *bound) {
+static void split(const NitPool *p, const int32_t *speed, int64_t count, int32_t used, int64_t *bound) {
   int64_t total = 0, sum = 0;
   bool even = !p->fixed;
   for (int32_t w = 0; w < used; w++) {
-    total += p->speed[w];
-    if (p->speed[w] > PACE_ONE + PACE_SLACK || p->speed[w] < PACE_ONE - PACE_SLACK) even = false;
+    total += speed[w];
+    if (speed[w] > PACE_ONE + PACE_SLACK || speed[w] < PACE_ONE - PACE_SLACK) even = false;
   }
   bound[0] = 0;
   for (int32_t w = 1; w < used; w++) {
-    sum += p->speed[w - 1];
+    sum += speed[w - 1];
     int64_t b = even ? count * w / used : (count * sum + total / 2) / total;
     if (b < bound[w - 1] + 1) b = bound[w - 1] + 1;
     if (b > count - (used - w)) b = count - (used - w);
@@ -213,7 +226,7 @@ static void split(const NitPool *p, int64_t count, int32_t used, int64_t *bound)
  * executor's items per nanosecond, from the call's start to its chunk's
  * end, scaled so the speeds average PACE_ONE; the speeds move towards them
  * by up to 1/8, less for short calls (their timing is mostly noise). */
-static void learn(NitPool *p, int32_t used) {
+static void learn(NitPool *p, int32_t *speed, int32_t used) {
   int64_t rate[NITRT_POOL_CHUNKS], total = 0, longest = 0;
   for (int32_t w = 0; w < used; w++) {
     int64_t ns = p->chunk[w].end - p->t0;
@@ -228,8 +241,25 @@ static void learn(NitPool *p, int32_t used) {
     int64_t target = rate[w] * PACE_ONE * used / total;
     if (target < PACE_ONE / 4) target = PACE_ONE / 4;
     if (target > PACE_ONE * 4) target = PACE_ONE * 4;
-    p->speed[w] += (int32_t)((target - p->speed[w]) * gain / (8 * PACE_FULL));
+    speed[w] += (int32_t)((target - speed[w]) * gain / (8 * PACE_FULL));
   }
+}
+
+/* The speeds of `body`: its slot among the PACE_PROBE from its hash on, or
+ * a free one, or (all taken by others) the last, which it takes over with
+ * a new body's speeds. */
+static Pace *pace_of(NitPool *p, NitBody body) {
+  uint64_t h = (uint64_t)(uintptr_t)body * 0x9e3779b97f4a7c15ull;
+  Pace *pc = NULL;
+  for (int i = 0; i < PACE_PROBE; i++) {
+    pc = &p->pace[((h >> 32) + (uint64_t)i) % PACE_BODIES];
+    if (pc->body == body) return pc;
+    if (!pc->body) break;
+  }
+  pc->body = body;
+  pc->calls = 0;
+  for (int w = 0; w < NITRT_POOL_CHUNKS; w++) pc->speed[w] = p->speed[w];
+  return pc;
 }
 
 /* NITRT_POOL_PACE="s0,s1,...": fixed relative speeds (tests). */
@@ -321,8 +351,9 @@ int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64
     body(env, 0, count, 0);
     return 1;
   }
-  split(p, count, (int32_t)used, p->bound);
-  p->t0 = !p->fixed && ++p->calls % PACE_EVERY == 0 ? nitrt_now_ns() : 0;
+  Pace *pc = pace_of(p, body);
+  split(p, pc->speed, count, (int32_t)used, p->bound);
+  p->t0 = !p->fixed && ++pc->calls % PACE_EVERY == 0 ? nitrt_now_ns() : 0;
   p->body = body;
   p->env = env;
   atomic_store_explicit(&p->used, (int)used, memory_order_relaxed);
@@ -337,7 +368,7 @@ int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64
   for (int32_t w = 0; w < (int32_t)used; w++)
     for (int i = 0; (uint32_t)atomic_load_explicit(&p->chunk[w].done, memory_order_acquire) != job; i++)
       if (i > SPIN_ROUNDS) sched_yield();
-  if (p->t0) learn(p, (int32_t)used);
+  if (p->t0) learn(p, pc->speed, (int32_t)used);
   return (int32_t)used;
 }
 

@@ -1284,6 +1284,42 @@ START_TEST(pool_idle_units) {
 }
 END_TEST
 
+/* Speeds per body: a body whose chunk runs four times as long per item on
+ * the worker as on the caller moves its edge towards the caller, while a
+ * body that runs even, called in turn with it, keeps its own split. With
+ * one set of speeds for the pool both would split alike. */
+typedef struct Paced {
+  pthread_t caller;
+  int slow;           /* ns per item on the other thread, against 1000 on the caller */
+  int64_t first_edge; /* where chunk 1 began, last call */
+} Paced;
+
+static void spin_items(void *env, int64_t lo, int64_t hi, int32_t worker) {
+  Paced *k = env;
+  if (worker == 1) k->first_edge = lo;
+  int64_t per = pthread_equal(pthread_self(), k->caller) ? 1000 : k->slow;
+  int64_t until = nitrt_now_ns() + (hi - lo) * per;
+  while (nitrt_now_ns() < until) {
+  }
+}
+
+static void spin_items_too(void *env, int64_t lo, int64_t hi, int32_t worker) { spin_items(env, lo, hi, worker); }
+
+START_TEST(pool_paces_per_body) {
+  NitPool *p = nitrt_pool_new(2);
+  ck_assert_int_eq(nitrt_pool_threads(p), 2);
+  Paced lop = {pthread_self(), 4000, 0}, even = {pthread_self(), 1000, 0};
+  for (int call = 0; call < 300; call++) {
+    ck_assert_int_eq(nitrt_parallel_for(p, spin_items, &lop, 100, 2), 2);
+    ck_assert_int_eq(nitrt_parallel_for(p, spin_items_too, &even, 100, 2), 2);
+  }
+  ck_assert_msg(lop.first_edge > 60, "the lopsided body's edge is at %lld of 100", (long long)lop.first_edge);
+  ck_assert_msg(even.first_edge < lop.first_edge, "the even body's edge (%lld) moved with the lopsided one's (%lld)",
+                (long long)even.first_edge, (long long)lop.first_edge);
+  nitrt_pool_free(p);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("runtime");
   TCase *t = tcase_create("fixed");
@@ -1332,6 +1368,7 @@ static Suite *suite(void) {
   tcase_add_test(t, pool_covers_range);
   tcase_add_test(t, pool_wakes_sleepers);
   tcase_add_test(t, pool_idle_units);
+  tcase_add_test(t, pool_paces_per_body);
   suite_add_tcase(s, t);
   return s;
 }
