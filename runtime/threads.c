@@ -71,7 +71,7 @@
 typedef void (*NitBody)(void *env, int64_t lo, int64_t hi, int32_t worker);
 
 #define PACE_ONE   1024   /* an executor of average speed */
-#define PACE_SLACK 128    /* speeds within PACE_ONE +- this: even chunks */
+#define PACE_SLACK 48     /* speeds within PACE_ONE +- this: even chunks */
 #define PACE_EVERY 4      /* one call in this many is timed */
 #define PACE_FULL  100000 /* a timed call this long (ns) moves the speeds by 1/8 */
 #define PACE_BODIES 64    /* bodies with speeds of their own (more share slots) */
