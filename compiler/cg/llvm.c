@@ -324,13 +324,6 @@ Val l_const_array(Cg *g, Ty t, Val *elems, int64_t n, const char *name) {
   return v;
 }
 
-/* for (b0 = lo; b0 < hi; b0 += block) { hints; for (i = b0; i < min(b0 +
- * block, hi); i++) ... }: returns the inner loop, *outer the outer one
- * (l_next the inner, then *outer). The hints, before each block, say that
- * elements [b0 + ahead, b0 + ahead + block) of each stream will be read or
- * written soon (x86 prefetcht0 / prefetchw, AArch64 prfm; nothing where the
- * target has no such instruction). A prefetch never faults, so they may
- * run past the data. */
 /* A hint that the line at v_p will be read (or written, with write) soon,
  * into every cache level; changes no value. */
 void l_prefetch(Cg *g, Val v_p, bool write) {
@@ -340,6 +333,13 @@ void l_prefetch(Cg *g, Val v_p, bool write) {
   l_call(g, ft, f, args, 4, "");
 }
 
+/* for (b0 = lo; b0 < hi; b0 += block) { hints; for (i = b0; i < min(b0 +
+ * block, hi); i++) ... }: returns the inner loop, *outer the outer one
+ * (l_next the inner, then *outer). The hints, before each block, say that
+ * elements [b0 + ahead, b0 + ahead + block) of each stream will be read or
+ * written soon (x86 prefetcht0 / prefetchw, AArch64 prfm; nothing where the
+ * target has no such instruction). A prefetch never faults, so they may
+ * run past the data. */
 Loop l_for_prefetched(Cg *g, Val v_lo, Val v_hi, int64_t block, int64_t ahead, const Prefetch *pf, int npf,
                       const char *name, Loop *outer) {
   char buf[64];

@@ -116,7 +116,8 @@ static void update_elem(Cg *g, const UpdElem *u, Val v_j) {
   else l_store(g, g->t_i16, l_trunc(g, v_new, g->t_i16, "ww.new"), u->v_w, v_j);
 }
 
-/* Steps that fit a byte: 2^mu <= UPDATE_PACKED_MU_MAX's power (update_packed). */
+/* The largest m_u that update_packed takes: its steps, at most 2^m_u,
+ * fit a signed byte (2^7 does not). */
 enum { UPDATE_PACKED_MU_MAX = 6 };
 
 /* x86 AVX-512BW, int8 weights, i32 gradient, pseudo or nearest rounding
