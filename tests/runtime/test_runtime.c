@@ -1287,17 +1287,22 @@ END_TEST
 /* Speeds per body: a body whose chunk runs four times as long per item on
  * the worker as on the caller moves its edge towards the caller, while a
  * body that runs even, called in turn with it, keeps its own split. With
- * one set of speeds for the pool both would split alike. */
+ * one set of speeds for the pool both would split alike. Items take tens
+ * of microseconds of wall time, so that the worker claims its chunk while
+ * the caller runs its own even on a loaded machine (a call whose chunks
+ * one thread ran teaches nothing). */
 typedef struct Paced {
   pthread_t caller;
-  int slow;           /* ns per item on the other thread, against 1000 on the caller */
+  int64_t slow;       /* ns per item on the other thread */
   int64_t first_edge; /* where chunk 1 began, last call */
 } Paced;
+
+enum { PACED_ITEM_NS = 20000 }; /* ns per item on the caller */
 
 static void spin_items(void *env, int64_t lo, int64_t hi, int32_t worker) {
   Paced *k = env;
   if (worker == 1) k->first_edge = lo;
-  int64_t per = pthread_equal(pthread_self(), k->caller) ? 1000 : k->slow;
+  int64_t per = pthread_equal(pthread_self(), k->caller) ? PACED_ITEM_NS : k->slow;
   int64_t until = nitrt_now_ns() + (hi - lo) * per;
   while (nitrt_now_ns() < until) {
   }
@@ -1308,8 +1313,8 @@ static void spin_items_too(void *env, int64_t lo, int64_t hi, int32_t worker) { 
 START_TEST(pool_paces_per_body) {
   NitPool *p = nitrt_pool_new(2);
   ck_assert_int_eq(nitrt_pool_threads(p), 2);
-  Paced lop = {pthread_self(), 4000, 0}, even = {pthread_self(), 1000, 0};
-  for (int call = 0; call < 300; call++) {
+  Paced lop = {pthread_self(), 4 * PACED_ITEM_NS, 0}, even = {pthread_self(), PACED_ITEM_NS, 0};
+  for (int call = 0; call < 100; call++) {
     ck_assert_int_eq(nitrt_parallel_for(p, spin_items, &lop, 100, 2), 2);
     ck_assert_int_eq(nitrt_parallel_for(p, spin_items_too, &even, 100, 2), 2);
   }
