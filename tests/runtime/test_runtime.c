@@ -1287,24 +1287,40 @@ END_TEST
 /* Speeds per body: a body whose chunk runs four times as long per item on
  * the worker as on the caller moves its edge towards the caller, while a
  * body that runs even, called in turn with it, keeps its own split. With
- * one set of speeds for the pool both would split alike. Items take tens
- * of microseconds of wall time, so that the worker claims its chunk while
- * the caller runs its own even on a loaded machine (a call whose chunks
- * one thread ran teaches nothing). */
+ * one set of speeds for the pool both would split alike. The items spin
+ * on the thread's CPU time, so that on a loaded machine a thread that is
+ * preempted takes longer, as real work would. A call teaches the pool only
+ * when each chunk ran on its own executor, so the caller's chunk first
+ * waits (up to two seconds) for the worker to start chunk 1; the wait
+ * delays both chunks' ends alike. */
 typedef struct Paced {
   pthread_t caller;
-  int64_t slow;       /* ns per item on the other thread */
+  int64_t slow;       /* CPU ns per item on the other thread */
   int64_t first_edge; /* where chunk 1 began, last call */
+  atomic_int started; /* chunk 1 has begun, this call */
 } Paced;
 
-enum { PACED_ITEM_NS = 20000 }; /* ns per item on the caller */
+enum { PACED_ITEM_NS = 100000 }; /* CPU ns per item on the caller */
+
+static int64_t thread_cpu_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
 
 static void spin_items(void *env, int64_t lo, int64_t hi, int32_t worker) {
   Paced *k = env;
-  if (worker == 1) k->first_edge = lo;
+  if (worker == 1) {
+    k->first_edge = lo;
+    atomic_store(&k->started, 1);
+  } else {
+    int64_t give_up = nitrt_now_ns() + 2000000000;
+    while (!atomic_load(&k->started) && nitrt_now_ns() < give_up) {
+    }
+  }
   int64_t per = pthread_equal(pthread_self(), k->caller) ? PACED_ITEM_NS : k->slow;
-  int64_t until = nitrt_now_ns() + (hi - lo) * per;
-  while (nitrt_now_ns() < until) {
+  int64_t until = thread_cpu_ns() + (hi - lo) * per;
+  while (thread_cpu_ns() < until) {
   }
 }
 
@@ -1313,9 +1329,11 @@ static void spin_items_too(void *env, int64_t lo, int64_t hi, int32_t worker) { 
 START_TEST(pool_paces_per_body) {
   NitPool *p = nitrt_pool_new(2);
   ck_assert_int_eq(nitrt_pool_threads(p), 2);
-  Paced lop = {pthread_self(), 4 * PACED_ITEM_NS, 0}, even = {pthread_self(), PACED_ITEM_NS, 0};
-  for (int call = 0; call < 100; call++) {
+  Paced lop = {pthread_self(), 4 * PACED_ITEM_NS, 0, 0}, even = {pthread_self(), PACED_ITEM_NS, 0, 0};
+  for (int call = 0; call < 40; call++) { /* each body timed 10 times */
+    atomic_store(&lop.started, 0);
     ck_assert_int_eq(nitrt_parallel_for(p, spin_items, &lop, 100, 2), 2);
+    atomic_store(&even.started, 0);
     ck_assert_int_eq(nitrt_parallel_for(p, spin_items_too, &even, 100, 2), 2);
   }
   ck_assert_msg(lop.first_edge > 60, "the lopsided body's edge is at %lld of 100", (long long)lop.first_edge);
