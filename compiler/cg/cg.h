@@ -328,7 +328,8 @@ RoundK round_consts(Cg *g, Ty t, Val v_k32);
  * int8 when lim > 0. */
 Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx, int lim);
 RoundK round_consts16(Cg *g, const RoundK *R); /* the constants in every lane of a zmm of i32 */
-Val pack_bytes64(Cg *g, Val v_q[4], const char *name); /* 4 zmm of i32 to 64 bytes in order, saturated */
+/* elements [j, j + 64) of i32 v_acc rounded (no draws), as 64 bytes in order, saturated */
+Val round_bytes64(Cg *g, const RoundK *Rv, int mode, Val v_acc, Val v_j, const char *name);
 /* What the bodies of one requantization are specialized on. */
 typedef struct RqKind {
   bool wide; /* i64 accumulators */

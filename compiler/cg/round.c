@@ -218,10 +218,18 @@ RoundK round_consts16(Cg *g, const RoundK *R) {
   return Rv;
 }
 
-/* Four zmm of i32 (elements 0-15, 16-31, 32-47, 48-63) as 64 bytes in
- * element order, by packssdw and packsswb, which saturate to [-128, 127]. */
-Val pack_bytes64(Cg *g, Val v_q[4], const char *name) {
+/* Elements [j, j + 64) of the i32 array v_acc, each rounded to
+ * +-R(|x|, k) without saturation (Rv from round_consts16; no draws), as 64
+ * bytes in element order: four zmm, one at a time (no 64-lane masks),
+ * packed by packssdw and packsswb, which saturate to [-128, 127]. */
+Val round_bytes64(Cg *g, const RoundK *Rv, int mode, Val v_acc, Val v_j, const char *name) {
   Ty t_q = LLVMVectorType(g->t_i32, 16), ft_dw, ft_wb;
+  Val v_q[4];
+  for (int i = 0; i < 4; i++) {
+    Val v_x = LLVMBuildLoad2(g->b, t_q, l_gep(g, g->t_i32, v_acc, l_add(g, v_j, l_i64(g, 16 * i), ""), ""), "x");
+    LLVMSetAlignment(v_x, 4);
+    v_q[i] = round_elem_sat(g, Rv, mode, v_x, NULL, NULL, 0);
+  }
   Val f_dw = l_intrinsic(g, "llvm.x86.avx512.packssdw.512", NULL, 0, &ft_dw);
   Val f_wb = l_intrinsic(g, "llvm.x86.avx512.packsswb.512", NULL, 0, &ft_wb);
   Val a01[] = {v_q[0], v_q[1]}, a23[] = {v_q[2], v_q[3]};
@@ -239,27 +247,19 @@ Val pack_bytes64(Cg *g, Val v_q[4], const char *name) {
 
 /* x86 AVX-512BW, 8-bit results of i32 accumulators, pseudo and nearest
  * rounding (no draws): elements [lo, lo + 64 floor((hi - lo) / 64)) in steps
- * of 64 as <64 x i32>, each rounded to +-R(|x|, k) without saturation, then
- * packed to bytes (pack_bytes64), which saturates to [-128, 127], and
- * floored (max with floor, which is -127 or 0). That is the element loop's
+ * of 64, rounded and packed to bytes (round_bytes64), which saturates
+ * to [-128, 127], and floored (max with floor, which is -127 or 0). That is the element loop's
  * saturation to [-127, 127] and floor, in about a third fewer
  * instructions: the packs replace four saturations and four vpmovdb per 64.
  * Returns the first element left to the element loop. */
 static Val round8_packed(Cg *g, const RoundK *R, int mode, Val v_acc, Val v_lo, Val v_hi, Val v_out, Val v_floor) {
   enum { V = 64 };
-  Ty t_q = LLVMVectorType(g->t_i32, 16);
   RoundK Rv = round_consts16(g, R);
   Val v_floor8 = l_splat(g, l_trunc(g, v_floor, g->t_i8, ""), V, "floor.b");
   Val v_steps = LLVMBuildSDiv(g->b, l_sub(g, v_hi, v_lo, ""), l_i64(g, V), "steps");
   Loop L = l_for(g, l_i64(g, 0), v_steps, "j64");
   Val v_j = l_add(g, v_lo, l_mul(g, L.v_i, l_i64(g, V), ""), "j");
-  Val v_q[4];
-  for (int i = 0; i < 4; i++) { /* one zmm at a time: no 64-lane masks */
-    Val v_x = LLVMBuildLoad2(g->b, t_q, l_gep(g, g->t_i32, v_acc, l_add(g, v_j, l_i64(g, 16 * i), ""), ""), "x");
-    LLVMSetAlignment(v_x, 4);
-    v_q[i] = round_elem_sat(g, &Rv, mode, v_x, NULL, NULL, 0);
-  }
-  Val v_o = l_smax(g, pack_bytes64(g, v_q, "in.order"), v_floor8, "floored");
+  Val v_o = l_smax(g, round_bytes64(g, &Rv, mode, v_acc, v_j, "in.order"), v_floor8, "floored");
   LLVMSetAlignment(LLVMBuildStore(g->b, v_o, l_gep(g, g->t_i8, v_out, v_j, "")), 1);
   l_next(g, &L);
   return l_add(g, v_lo, l_mul(g, v_steps, l_i64(g, V), ""), "j.rest");

@@ -95,7 +95,7 @@ typedef struct UpdElem {
 } UpdElem;
 
 /* The update of element j. Without decay the step is the rounded gradient,
- * |step| <= 2^mu + 1 (k == 0 only when |g| < 2^mu), and mu stays far below
+ * |step| <= 2^mu (k == 0 only when |g| < 2^mu), and mu stays far below
  * 30: the new weight is computed in the gradient's width, i32 when it is (16
  * lanes per vector instead of 8), as exactly as in i64. */
 static void update_elem(Cg *g, const UpdElem *u, Val v_j) {
@@ -122,18 +122,18 @@ enum { UPDATE_PACKED_MU_MAX = 6 };
 
 /* x86 AVX-512BW, int8 weights, i32 gradient, pseudo or nearest rounding
  * without decay, k >= 1 and mu <= UPDATE_PACKED_MU_MAX: elements [lo, lo +
- * 64 floor((hi - lo) / 64)) 64 at a time. Each zmm of the gradient is
- * rounded in i32 as update_elem rounds it; the four steps are packed to
- * bytes (pack_bytes64), exactly, since |step| <= 2^mu <= 64; then vpsubsb
- * takes them from the weights, saturating to [-128, 127], and a max with
- * -127 leaves update_elem's clamp to [-127, 127]. The packs and byte
+ * 64 floor((hi - lo) / 64)) 64 at a time. The gradient is rounded as
+ * update_elem rounds it and packed to bytes (round_bytes64), exactly,
+ * since |step| <= 2^mu <= 64; then vpsubsb takes them from the weights,
+ * saturating to [-128, 127], and a max with -127 leaves update_elem's
+ * clamp to [-127, 127]. The packs and byte
  * arithmetic replace four sign extensions, subtractions, clamps and
  * vpmovdb per 64. The weight line UPDATE_AHEAD bytes on is asked for
  * writing, as the element loop's blocks ask. Returns the first element
  * left to the element loop. */
 static Val update_packed(Cg *g, const RoundK *R, int mode, Val v_w, Val v_g, Val v_lo, Val v_hi) {
   enum { V = 64 };
-  Ty t_q = LLVMVectorType(g->t_i32, 16), t_b = LLVMVectorType(g->t_i8, V);
+  Ty t_b = LLVMVectorType(g->t_i8, V);
   RoundK Rv = round_consts16(g, R);
   Val v_floor8 = l_splat(g, LLVMConstInt(g->t_i8, (unsigned long long)-127, 1), V, "w.floor");
   Ty ft_subs;
@@ -142,13 +142,7 @@ static Val update_packed(Cg *g, const RoundK *R, int mode, Val v_w, Val v_g, Val
   Loop L = l_for(g, l_i64(g, 0), v_steps, "u64");
   Val v_j = l_add(g, v_lo, l_mul(g, L.v_i, l_i64(g, V), ""), "j");
   l_prefetch(g, l_gep(g, g->t_i8, v_w, l_add(g, v_j, l_i64(g, UPDATE_AHEAD), ""), "pf"), true);
-  Val v_q[4];
-  for (int i = 0; i < 4; i++) {
-    Val v_x = LLVMBuildLoad2(g->b, t_q, l_gep(g, g->t_i32, v_g, l_add(g, v_j, l_i64(g, 16 * i), ""), ""), "g");
-    LLVMSetAlignment(v_x, 4);
-    v_q[i] = round_elem_sat(g, &Rv, mode, v_x, NULL, NULL, 0);
-  }
-  Val v_step = pack_bytes64(g, v_q, "steps.b");
+  Val v_step = round_bytes64(g, &Rv, mode, v_g, v_j, "steps.b");
   Val v_pw = l_gep(g, g->t_i8, v_w, v_j, "w.at");
   Val v_old = LLVMBuildLoad2(g->b, t_b, v_pw, "w.b");
   LLVMSetAlignment(v_old, 1);

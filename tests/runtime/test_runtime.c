@@ -1324,6 +1324,7 @@ static void spin_items(void *env, int64_t lo, int64_t hi, int32_t worker) {
   }
 }
 
+/* the even body: a function of its own, since the pool keys speeds by the body's address */
 static void spin_items_too(void *env, int64_t lo, int64_t hi, int32_t worker) { spin_items(env, lo, hi, worker); }
 
 START_TEST(pool_paces_per_body) {
