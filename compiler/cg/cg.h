@@ -321,7 +321,9 @@ int round_lim(int bits);                                      /* 2^(bits-1) - 1 
 /* Loop invariants of R(., k) for k >= 1, in type t. */
 typedef struct RoundK {
   Ty t;
-  Val v_k, v_mask, v_odd, v_h, v_lomask, v_half, v_isk1, v_mask64;
+  Val v_k, v_mask, v_odd, v_h; /* k, 2^k - 1, k & 1, (k - (k & 1)) / 2 */
+  Val v_losh, v_hish, v_top;   /* pseudo: W - odd - h, W - k, the top h bits of a W-bit word */
+  Val v_half, v_isk1, v_mask64; /* 2^(k-1), k == 1, 2^k - 1 in i64 */
 } RoundK;
 RoundK round_consts(Cg *g, Ty t, Val v_k32);
 /* R(x, k) of one element for a fixed mode, saturated to [-lim, lim] and

@@ -157,7 +157,10 @@ RoundK round_consts(Cg *g, Ty t, Val v_k32) {
   R.v_mask = l_sub(g, LLVMBuildShl(g->b, v_one, R.v_k, ""), v_one, "mask");
   R.v_odd = LLVMBuildAnd(g->b, R.v_k, v_one, "odd");
   R.v_h = LLVMBuildLShr(g->b, l_sub(g, R.v_k, R.v_odd, ""), v_one, "half.bits");
-  R.v_lomask = l_sub(g, LLVMBuildShl(g->b, v_one, R.v_h, ""), v_one, "lo.mask");
+  Val v_w = LLVMConstInt(t, LLVMGetIntTypeWidth(t), 0);
+  R.v_losh = l_sub(g, l_sub(g, v_w, R.v_odd, ""), R.v_h, "lo.shl");
+  R.v_hish = l_sub(g, v_w, R.v_k, "hi.shl");
+  R.v_top = LLVMBuildNot(g->b, LLVMBuildLShr(g->b, LLVMConstAllOnes(t), R.v_h, ""), "hi.top");
   R.v_half = LLVMBuildShl(g->b, v_one, l_sub(g, R.v_k, v_one, ""), "half");
   R.v_isk1 = l_icmp(g, LLVMIntEQ, R.v_k, v_one, "k.is1");
   Val v_k64 = LLVMBuildZExt(g->b, v_k32, g->t_i64, "k64");
@@ -177,11 +180,16 @@ Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_i
   Val v_f = LLVMBuildAnd(g->b, v_a, R->v_mask, "f");
   Val v_up;
   if (mode == NIT_ROUND_PSEUDO) {
-    Val v_f2 = LLVMBuildLShr(g->b, v_f, R->v_odd, "f2");
-    Val v_hi = LLVMBuildLShr(g->b, v_f2, R->v_h, "hi");
-    Val v_lo = LLVMBuildAnd(g->b, v_f2, R->v_lomask, "lo");
-    Val v_up_k1 = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntNE, v_f, v_zero, ""),
-                               l_icmp(g, LLVMIntNE, LLVMBuildAnd(g->b, v_q, v_one, ""), v_zero, ""), "up.k1");
+    /* hi > lo, compared at the top of the word: lo shifted up to the top
+     * h bits (the odd bit, if any, just below it), hi shifted up likewise
+     * with everything below it cleared. A tie leaves hi's word no larger
+     * than lo's, so it does not round up; otherwise the top bits decide.
+     * Two shifts, a mask and a compare, where shifting f down took five. */
+    Val v_lo = LLVMBuildShl(g->b, v_a, R->v_losh, "lo.top");
+    Val v_hi = LLVMBuildAnd(g->b, LLVMBuildShl(g->b, v_a, R->v_hish, ""), R->v_top, "hi.top");
+    /* k == 1: f != 0 and q odd, the low two bits of |x| both set */
+    Val v_three = tconst(t, 3);
+    Val v_up_k1 = l_icmp(g, LLVMIntEQ, LLVMBuildAnd(g->b, v_a, v_three, ""), v_three, "up.k1");
     v_up = l_select(g, R->v_isk1, v_up_k1, l_icmp(g, LLVMIntUGT, v_hi, v_lo, ""), "up.pseudo");
   } else if (mode == NIT_ROUND_STOCHASTIC) {
     Val v_r = LLVMBuildAnd(g->b, l_draw(g, v_key, v_idx, "draw"), R->v_mask64, "r");
@@ -213,7 +221,7 @@ static Val gated(Cg *g, Val v_gate, Val v_j, Val v_r) {
 RoundK round_consts16(Cg *g, const RoundK *R) {
   RoundK Rv = *R;
   Rv.t = LLVMVectorType(g->t_i32, 16);
-  Val *field[] = {&Rv.v_k, &Rv.v_mask, &Rv.v_odd, &Rv.v_h, &Rv.v_lomask, &Rv.v_half};
+  Val *field[] = {&Rv.v_k, &Rv.v_mask, &Rv.v_odd, &Rv.v_h, &Rv.v_losh, &Rv.v_hish, &Rv.v_top, &Rv.v_half};
   for (unsigned i = 0; i < sizeof field / sizeof field[0]; i++) *field[i] = l_splat(g, *field[i], 16, "");
   return Rv;
 }
