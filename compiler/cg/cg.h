@@ -324,6 +324,7 @@ typedef struct RoundK {
   Val v_k, v_mask, v_odd, v_h; /* k, 2^k - 1, k & 1, (k - (k & 1)) / 2 */
   Val v_losh, v_hish, v_top;   /* pseudo: W - odd - h, W - k, the top h bits of a W-bit word */
   Val v_half, v_isk1, v_mask64; /* 2^(k-1), k == 1, 2^k - 1 in i64 */
+  Val v_one;                    /* 1, as (2^k - 1) >> (k - 1) */
 } RoundK;
 RoundK round_consts(Cg *g, Ty t, Val v_k32);
 /* R(x, k) of one element for a fixed mode, saturated to [-lim, lim] and

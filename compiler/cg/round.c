@@ -162,6 +162,10 @@ RoundK round_consts(Cg *g, Ty t, Val v_k32) {
   R.v_hish = l_sub(g, v_w, R.v_k, "hi.shl");
   R.v_top = LLVMBuildNot(g->b, LLVMBuildLShr(g->b, LLVMConstAllOnes(t), R.v_h, ""), "hi.top");
   R.v_half = LLVMBuildShl(g->b, v_one, l_sub(g, R.v_k, v_one, ""), "half");
+  /* 1, in a form the optimizer cannot fold: q + 1 where the rounding goes
+   * up then stays one masked add on AVX-512, where a constant 1 becomes
+   * the mask widened to a vector and a subtraction (two instructions) */
+  R.v_one = LLVMBuildLShr(g->b, R.v_mask, l_sub(g, R.v_k, v_one, ""), "one");
   R.v_isk1 = l_icmp(g, LLVMIntEQ, R.v_k, v_one, "k.is1");
   Val v_k64 = LLVMBuildZExt(g->b, v_k32, g->t_i64, "k64");
   R.v_mask64 = l_sub(g, LLVMBuildShl(g->b, l_i64(g, 1), v_k64, ""), l_i64(g, 1), "mask64");
@@ -174,7 +178,7 @@ RoundK round_consts(Cg *g, Ty t, Val v_k32) {
 Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx, int lim) {
   bool sat = lim > 0;
   Ty t = R->t;
-  Val v_zero = LLVMConstNull(t), v_one = tconst(t, 1);
+  Val v_zero = LLVMConstNull(t);
   Val v_a = l_abs(g, v_x, "a");
   Val v_q = LLVMBuildLShr(g->b, v_a, R->v_k, "q");
   Val v_f = LLVMBuildAnd(g->b, v_a, R->v_mask, "f");
@@ -198,7 +202,7 @@ Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_i
   } else {
     v_up = l_icmp(g, LLVMIntUGE, v_f, R->v_half, "up.near");
   }
-  Val v_mag = l_select(g, v_up, l_add(g, v_q, v_one, ""), v_q, "mag");
+  Val v_mag = l_select(g, v_up, l_add(g, v_q, R->v_one, ""), v_q, "mag");
   if (sat)
     v_mag = l_select(g, l_icmp(g, LLVMIntUGT, v_mag, LLVMConstInt(t, (unsigned)lim, 0), ""),
                      LLVMConstInt(t, (unsigned)lim, 0), v_mag, "mag.sat");
@@ -221,7 +225,7 @@ static Val gated(Cg *g, Val v_gate, Val v_j, Val v_r) {
 RoundK round_consts16(Cg *g, const RoundK *R) {
   RoundK Rv = *R;
   Rv.t = LLVMVectorType(g->t_i32, 16);
-  Val *field[] = {&Rv.v_k, &Rv.v_mask, &Rv.v_odd, &Rv.v_h, &Rv.v_losh, &Rv.v_hish, &Rv.v_top, &Rv.v_half};
+  Val *field[] = {&Rv.v_k, &Rv.v_mask, &Rv.v_odd, &Rv.v_h, &Rv.v_losh, &Rv.v_hish, &Rv.v_top, &Rv.v_half, &Rv.v_one};
   for (unsigned i = 0; i < sizeof field / sizeof field[0]; i++) *field[i] = l_splat(g, *field[i], 16, "");
   return Rv;
 }
