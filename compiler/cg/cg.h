@@ -132,6 +132,7 @@ typedef struct Cg {
   GemmKind gk;   /* micro-kernel of the target's int8 dot products */
   bool vbmi;     /* x86 vpermb (AVX512-VBMI): conv panels gathered byte by byte */
   bool implicit; /* conv forwards may read B in place (im2col.c; NITC_IMPLICIT=0: never) */
+  bool rows;     /* conv forwards by output rows where they fit (convrows.c; NITC_ROWS=0: never) */
   int64_t stream_min; /* batch bytes of C from which a GEMM streams it (gemm_stream_min) */
   int madd_bits; /* x86 generic kernel: pmaddwd width (128, 256, 512) */
   bool bw512;    /* x86 AVX-512BW: 512-bit byte and word operations, byte masks (round8_packed, pool rows) */
@@ -488,6 +489,8 @@ uint32_t gemm_panel_bias(GemmKind kind); /* bias of a panel word: 0x80808080 on 
 Val l_splat(Cg *g, Val v, unsigned n, const char *name);
 Val l_lanes(Cg *g, Val v_a, Val v_b, int lo, int n, int step, const char *name);
 void l_transpose16(Cg *g, Val v[16]); /* 16 vectors of 16 lanes, in place */
+/* acc += A's unsigned quad v_a (i32, broadcast) times the signed panel row v_b, by vpdpbusd */
+Val dot_vnni_ua(Cg *g, Val v_acc, Val v_a, Val v_b);
 void row_sums(Cg *g, Val v_A, int64_t lda, Val v_rows, Val v_K, Val v_dst);
 void gemm(Cg *g, const Gemm *G);
 
@@ -509,6 +512,8 @@ ConvDims conv_dims(Cg *g, const Node *nd);
 Val col_ptr(Cg *g, Val v_wk);                 /* this worker's slice of plan->col */
 Val pad_ptr(Cg *g, Val v_col, int64_t bytes); /* the padded copy at the slice's end */
 /* dst (C, H + 2 py, W + 2 px): channels [c0, c0 + C) of sample b, zero-bordered */
+/* the channels-last, zero-bordered copy of sample b's group gi at the end of the slice v_col (im2col_fwd's) */
+Val cl_copy(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col);
 void pad_copy(Cg *g, Val v_src, Val v_b, Val v_c0, int64_t Ctot, int64_t C, int64_t H, int64_t W, int64_t py,
               int64_t px, Val v_dst);
 int64_t pix_off(const Node *nd, const ConvDims *d, int64_t p); /* output pixel p's first tap in a padded plane */
@@ -540,6 +545,17 @@ void taps_panels(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val
 /* The input error's B (ecol) of sample b, group gi. */
 void ecol_build(Cg *g, const Node *nd, const ConvDims *d, Val v_e, Val v_b, Val v_gi, Val v_col, const SegDst *S,
                 Val v_pan, uint32_t bias);
+
+/* -------------------------------------------------------------- convrows.c */
+
+/* The conv forward by output rows: whether it takes node nd's forward (VNNI,
+ * stride 1, input never negative, whole panels of output channels, the
+ * tile's accumulators in registers; NITC_ROWS=0: never), where (o, k) sits
+ * in a group's weight panels, and one sample and group's C (Og, P). */
+bool rows_fits(Cg *g, const Node *nd, const ConvDims *d, GemmKind kind, int64_t segp, int64_t kp, Ty t_acc);
+Val rows_wpanel_at(Cg *g, Val v_o, Val v_k, int64_t kp);
+void rows_forward(Cg *g, const Node *nd, const ConvDims *d, int64_t segp, int64_t kp, Val v_pad, Val v_wp, Val v_t,
+                  Val v_C, Val var_max);
 
 /* ------------------------------------------------------------------ conv.c */
 

@@ -45,6 +45,7 @@ typedef struct ConvK {
   bool panels_direct; /* panels from the padded copy (pack_direct) */
   bool gather;        /* forward: K unpadded per segment, panels by vpermb (pack_gather) */
   bool implicit;      /* no panels: the GEMM reads the quad-major copy (im2col.c's quad_copy) */
+  bool rows;          /* forward: positions as the rows, the weights as panels (convrows.c) */
 } ConvK;
 
 static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, Pass which) {
@@ -58,6 +59,8 @@ static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, Pass which) {
   c.segp = padded ? rup(c.seg, 4) : c.seg;
   c.kp = c.gather ? rup(d->KH * c.seg, 4) : padded ? conv_kpad(d->KH, c.seg) : d->KH * c.seg;
   NIT_ASSERT(!c.implicit || (c.segp == c.seg && c.kp == d->KH * c.seg));
+  c.rows = which == PASS_FORWARD && !c.implicit && !c.gather && c.panels_direct &&
+           rows_fits(g, nd, d, c.kind, c.segp, c.kp, nd->acc64_fwd ? g->t_i64 : g->t_i32);
   return c;
 }
 
@@ -69,42 +72,56 @@ static Val sample_acc(Cg *g, const KArgs *k, Val v_wk, Val v_b, int64_t per) {
   return l_gep(g, g->t_i8, acc_ptr(g), v_at, "acc.w");
 }
 
+/* Sample b, group gi of a forward by panels: B packed (or, implicit, the
+ * quad-major copy), then the GEMM into C's rows of the group's channels. */
+static void panel_sample(Cg *g, const KArgs *k, const ConvDims *d, const ConvK *ck, Val v_b, Val v_gi, Val v_col,
+                         Val v_pan, Val v_taps, Val v_accb, Val var_max) {
+  const Node *nd = k->nd;
+  Val v_x = act_ptr(g, nd->in[0]);
+  SegDst S = {v_col, ck->segp, ck->kp};
+  if (ck->implicit)
+    quad_copy(g, v_x, l_add(g, l_mul(g, v_b, l_i64(g, d->IC), ""), l_mul(g, v_gi, l_i64(g, d->Cg), ""), "c0"), d->Cg,
+              d->IH, d->IW, nd->ph, nd->pw, v_col);
+  else
+    im2col_fwd(g, nd, d, v_x, v_b, v_gi, v_col, &S, ck->panels_direct ? v_pan : NULL, gemm_panel_bias(ck->kind),
+               ck->gather);
+  Gemm G = {0};
+  G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, v_gi, l_i64(g, d->Og * ck->kp), ""), "wf.g"), G.lda = ck->kp;
+  G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, v_gi, l_i64(g, d->Og), ""), "wsum.g");
+  if (ck->kind == GK_PLAIN) G.v_B = v_col, G.sn = ck->kp, G.sk = 1;
+  G.v_P = v_pan;
+  if (ck->implicit) G.v_P = v_col, G.v_taps = v_taps, G.prow = (d->IW + 2 * nd->pw) * 4, G.pcols = d->OW / PL;
+  G.v_C = l_gep(g, k->t_acc, v_accb, l_mul(g, v_gi, l_i64(g, d->Og * d->P), ""), "acc.bg");
+  G.ldc = d->P, G.v_M = l_i64(g, d->Og), G.v_N = l_i64(g, d->P), G.v_K = l_i64(g, ck->kp);
+  G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d->P)), G.t_acc = k->t_acc, G.kind = ck->kind;
+  G.var_max = var_max;
+  int64_t aw = l_bytes(k->t_acc);
+  G.stream = !k->ahead && gemm_stream(g, d->O * d->P * aw, d->P * aw);
+  gemm(g, &G);
+}
+
 static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   const KArgs *k = u;
   const Node *nd = k->nd;
   ConvDims d = conv_dims(g, nd);
   ConvK ck = conv_k(g, nd, &d, PASS_FORWARD);
   Val v_col = col_ptr(g, v_wk);
-  SegDst S = {v_col, ck.segp, ck.kp};
   Val v_pan = l_gep(g, g->t_i8, v_col, l_i64(g, panel_bytes(d.P, ck.kp)), "pan");
   Val var_max = k->fuse ? fused_begin(g) : NULL;
   Val var_max64 = k->ahead && !k->fuse ? body_max_begin(g) : NULL; /* no fused maxima: the bodies' own */
-  int64_t PW = d.IW + 2 * nd->pw;
-  Val v_x = act_ptr(g, nd->in[0]);
   Val v_taps = ck.implicit ? implicit_begin(g, nd, d.Cg, d.IH, d.IW, nd->ph, nd->pw, false, v_col) : NULL;
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Blk b_skip = k->ahead ? rq_ahead_skip(g, Lb.v_i) : NULL;
   Val v_accb = sample_acc(g, k, v_wk, Lb.v_i, d.O * d.P);
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
-  if (ck.implicit)
-    quad_copy(g, v_x, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.IC), ""), l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), "c0"), d.Cg,
-              d.IH, d.IW, nd->ph, nd->pw, v_col);
-  else
-    im2col_fwd(g, nd, &d, v_x, Lb.v_i, Lg.v_i, v_col, &S, ck.panels_direct ? v_pan : NULL, gemm_panel_bias(ck.kind),
-               ck.gather);
-  Gemm G = {0};
-  G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Og * ck.kp), ""), "wf.g"), G.lda = ck.kp;
-  G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), "wsum.g");
-  if (ck.kind == GK_PLAIN) G.v_B = v_col, G.sn = ck.kp, G.sk = 1;
-  G.v_P = v_pan;
-  if (ck.implicit) G.v_P = v_col, G.v_taps = v_taps, G.prow = PW * 4, G.pcols = d.OW / PL;
-  G.v_C = l_gep(g, k->t_acc, v_accb, l_mul(g, Lg.v_i, l_i64(g, d.Og * d.P), ""), "acc.bg");
-  G.ldc = d.P, G.v_M = l_i64(g, d.Og), G.v_N = l_i64(g, d.P), G.v_K = l_i64(g, ck.kp);
-  G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d.P)), G.t_acc = k->t_acc, G.kind = ck.kind;
-  G.var_max = var_max;
-  int64_t aw = l_bytes(k->t_acc);
-  G.stream = !k->ahead && gemm_stream(g, d.O * d.P * aw, d.P * aw);
-  gemm(g, &G);
+  if (ck.rows) { /* the copy read in place, the weights' panels, C through a scratch where the panels would be */
+    Val v_pad = cl_copy(g, nd, &d, act_ptr(g, nd->in[0]), Lb.v_i, Lg.v_i, v_col);
+    Val v_wp = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Og * ck.kp), ""), "wp.g");
+    Val v_C = l_gep(g, k->t_acc, v_accb, l_mul(g, Lg.v_i, l_i64(g, d.Og * d.P), ""), "acc.bg");
+    rows_forward(g, nd, &d, ck.segp, ck.kp, v_pad, v_wp, v_pan, v_C, var_max);
+  } else {
+    panel_sample(g, k, &d, &ck, Lb.v_i, Lg.v_i, v_col, v_pan, v_taps, v_accb, var_max);
+  }
   l_next(g, &Lg);
   if (k->ahead) {
     rq_ahead_sample(g, k->ahead, v_accb, Lb.v_i, var_max ? var_max : var_max64, var_max != NULL);
@@ -122,7 +139,8 @@ Val conv_forward(Cg *g, int i, Ty t_acc, Ahead *ahead) {
   ConvDims d = conv_dims(g, k.nd);
   ConvK ck = conv_k(g, k.nd, &d, PASS_FORWARD);
   k.fuse = ck.kind != GK_PLAIN;
-  /* wf[o, ky*segp + kx*Cg + c] = w[o, c, ky, kx], zeros in the padding */
+  /* wf[o, ky*segp + kx*Cg + c] = w[o, c, ky, kx], zeros in the padding; by
+   * output rows, the same bytes as each group's panels of Og columns */
   Val v_w = w8_ptr(g, k.nd), v_wf = pack_ptr(g);
   LLVMBuildMemSet(g->b, v_wf, LLVMConstNull(g->t_i8), l_i64(g, d.O * ck.kp), 64);
   Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, d.O), "o");
@@ -136,14 +154,15 @@ Val conv_forward(Cg *g, int i, Ty t_acc, Ahead *ahead) {
                         Ly.v_i, ""),
                   l_i64(g, d.KW), ""),
             Lx.v_i, "");
-  Val v_dst = l_add(g, l_add(g, l_mul(g, Lo.v_i, l_i64(g, ck.kp), ""), l_mul(g, Ly.v_i, l_i64(g, ck.segp), ""), ""),
-                    l_add(g, l_mul(g, Lx.v_i, l_i64(g, d.Cg), ""), Lc.v_i, ""), "");
+  Val v_kf = l_add(g, l_mul(g, Ly.v_i, l_i64(g, ck.segp), ""), l_add(g, l_mul(g, Lx.v_i, l_i64(g, d.Cg), ""), Lc.v_i, ""),
+                   "k");
+  Val v_dst = ck.rows ? rows_wpanel_at(g, Lo.v_i, v_kf, ck.kp) : l_add(g, l_mul(g, Lo.v_i, l_i64(g, ck.kp), ""), v_kf, "");
   l_store(g, g->t_i8, l_load(g, g->t_i8, v_w, v_src, "w"), v_wf, v_dst);
   l_next(g, &Lx);
   l_next(g, &Ly);
   l_next(g, &Lc);
   l_next(g, &Lo);
-  if (ck.kind == GK_VNNI) row_sums(g, v_wf, ck.kp, l_i64(g, d.O), l_i64(g, ck.kp), wsum_ptr(g));
+  if (ck.kind == GK_VNNI && !ck.rows) row_sums(g, v_wf, ck.kp, l_i64(g, d.O), l_i64(g, ck.kp), wsum_ptr(g));
   const char *name = g->m->nodes[i].name;
   if (ahead) return rq_ahead_run(g, ahead, name, conv_forward_body, &k);
   Val v_used = par_for(g, name, g->f.v_n, g->p->maxw, conv_forward_body, &k);

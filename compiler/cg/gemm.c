@@ -123,7 +123,7 @@ static Val dot_vnni(Cg *g, Val v_acc, Val v_a, Val v_b) {
 
 /* The same with A as the unsigned operand and the panel signed (Gemm.ua):
  * A's quad is broadcast into a register, the panel row may stay in memory. */
-static Val dot_vnni_ua(Cg *g, Val v_acc, Val v_a, Val v_b) {
+Val dot_vnni_ua(Cg *g, Val v_acc, Val v_a, Val v_b) {
   Ty ft;
   Val f = l_intrinsic(g, "llvm.x86.avx512.vpdpbusd.512", NULL, 0, &ft);
   Val args[] = {v_acc, l_splat(g, v_a, 16, "a.bc"), v_b}; /* unsigned A, signed panel */

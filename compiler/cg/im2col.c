@@ -435,12 +435,18 @@ static void pack_gather(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val
 /* The forward B of sample b, group gi: row p = (oy, ox) is KH segments of
  * KW*Cg contiguous bytes of the channels-last copy, in the (ky, kx, c)
  * order of wf. */
-void im2col_fwd(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col, const SegDst *S,
-                Val v_pan, uint32_t bias, bool gather) {
-  int64_t PH = d->IH + 2 * nd->ph, PW = d->IW + 2 * nd->pw, seg = d->KW * d->Cg;
+Val cl_copy(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col) {
+  int64_t PH = d->IH + 2 * nd->ph, PW = d->IW + 2 * nd->pw;
   Val v_pad = pad_ptr(g, v_col, d->Cg * PH * PW);
   copy_cl(g, v_x, l_add(g, l_mul(g, v_b, l_i64(g, d->IC), ""), l_mul(g, v_gi, l_i64(g, d->Cg), ""), ""), d->Cg, d->IH,
           d->IW, nd->ph, nd->pw, v_pad);
+  return v_pad;
+}
+
+void im2col_fwd(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col, const SegDst *S,
+                Val v_pan, uint32_t bias, bool gather) {
+  int64_t PW = d->IW + 2 * nd->pw, seg = d->KW * d->Cg;
+  Val v_pad = cl_copy(g, nd, d, v_x, v_b, v_gi, v_col);
   if (gather) {
     pack_gather(g, nd, d, v_pad, v_pan, S->kp, bias);
     return;

@@ -54,6 +54,14 @@
 #             the workers (cg/sgd.c, pass), the smaller tensors on the
 #             caller; against the reference, and trained with one thread
 #             and with three at uneven speeds to the same bytes
+#   convrows  conv forwards by output rows (cg/convrows.c, rows_fits; VNNI
+#             targets, input a relu's or a pool's): c2 two panels of
+#             output channels over rows of 6 with a border (36 positions,
+#             a partial block of 16), c3 a valid 5x5 of 32 channels (K of
+#             800) over rows of 2, c4 groups of 16 (c1's input may be
+#             negative: panels); against the reference
+#             (also rounding ahead), and the same checkpoint as with
+#             NITC_ROWS=0 (panels), on one thread and three
 #   batches.sh BUILD_DIR
 set -euo pipefail
 build="$1"
@@ -179,6 +187,26 @@ model wsum {
 train { batch 6 }
 NIT
 
+cat > "$work/convrows.nit" <<'NIT'
+model convrows {
+  input x[3, 12, 12]
+  output classes(5)
+  conv c1(16, kernel=3, pad=1)
+  relu
+  maxpool(2)
+  conv c2(32, kernel=3, pad=1)
+  relu
+  conv c3(32, kernel=5)
+  relu
+  conv c4(32, kernel=3, pad=1, groups=2)
+  relu
+  flatten
+  dense out(5)
+}
+train { batch 7 }
+NIT
+cp "$work/convrows.nit" "$work/convrows_ahead.nit"
+
 sed -e 's/^model rows33 {/model rows33_ghaffari {/' -e 's/^train { batch 33 }/train { recipe ghaffari\n  batch 33\n  momentum 0.9 }/' \
   "$work/rows33.nit" > "$work/rows33_ghaffari.nit"
 sed -e 's/^model wsum {/model wsum_ghaffari {/' -e 's/^train { batch 6 }/train { recipe ghaffari\n  batch 6\n  momentum 0.9 }/' \
@@ -186,7 +214,9 @@ sed -e 's/^model wsum {/model wsum_ghaffari {/' -e 's/^train { batch 6 }/train {
 
 # shellcheck source=tests/codegen/against_ref.sh
 . "$(dirname "$0")/against_ref.sh"
-against_ref -O2 dense35 rows33 rows33_ghaffari conv17 quads quads14 quads17 quads_unified wsum wsum_ghaffari krows
+against_ref -O2 dense35 rows33 rows33_ghaffari conv17 quads quads14 quads17 quads_unified wsum wsum_ghaffari krows \
+  convrows
+NITC_AHEAD_BYTES=0 against_ref -O2 convrows_ahead
 NITC_STREAM_BYTES=0 "$build/compiler/nitc" "$work/quads_stream.nit" --emit llvm -o "$work/quads_stream.ll"
 if ! grep -q '^define.*@nit_gemm\.[a-z]*\.i32.*\.nt(' "$work/quads_stream.ll"; then
   echo "quads_stream: no .nt GEMM kernel in the IR" >&2
@@ -273,6 +303,33 @@ same_bytes krows kdata
 same_bytes krows_off kdata
 cmp "$work/krows.1.ckpt" "$work/krows_off.1.ckpt"
 echo "krows: kernel rows and col2im write the same checkpoint"
+
+# convrows: c2's, c3's and c4's forwards by output rows on VNNI targets
+# (conv.c, ConvK.rows); NITC_ROWS=0 takes panels: the same checkpoint, on
+# one thread and three
+"$build/compiler/nitc" "$work/convrows.nit" --emit llvm -o "$work/convrows.ll"
+NITC_ROWS=0 "$build/compiler/nitc" "$work/convrows.nit" --emit llvm -o "$work/convrows_off.ll"
+by_rows() { awk -v f="^define internal void @$2\\.body\\(" '$0 ~ f { on = 1 } on && /%in\.row/ { n = 1 } on && /^}/ { on = 0 } END { exit !n }' "$1"; }
+if grep -q '@nit_gemm\.vnni' "$work/convrows.ll"; then
+  for c in c2 c3 c4; do
+    if ! by_rows "$work/convrows.ll" $c || by_rows "$work/convrows_off.ll" $c; then
+      echo "convrows: $c's forward not by output rows on a VNNI host, or by rows with NITC_ROWS=0" >&2
+      exit 1
+    fi
+  done
+  if by_rows "$work/convrows.ll" c1; then
+    echo "convrows: c1's forward by output rows, though its input may be negative" >&2
+    exit 1
+  fi
+fi
+mkdir -p "$work/cdata"
+"$build/tests/nitrt_mkdata" idx "$work/cdata" 40 10 3 12 12 5
+"$build/compiler/nitc" "$work/convrows.nit" -o "$work/convrows"
+NITC_ROWS=0 "$build/compiler/nitc" "$work/convrows.nit" -o "$work/convrows_off"
+same_bytes convrows cdata
+same_bytes convrows_off cdata
+cmp "$work/convrows.1.ckpt" "$work/convrows_off.1.ckpt"
+echo "convrows: forwards by output rows and by panels write the same checkpoint"
 
 mkdir -p "$work/data"
 "$build/tests/nitrt_mkdata" idx "$work/data" 48 12 16 6 8 5
