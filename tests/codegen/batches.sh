@@ -233,6 +233,16 @@ same_bytes() {
   echo "$1: one thread and three at uneven speeds write the same checkpoint"
 }
 
+# on_off NET DATA VAR: NET compiled as it is and with VAR=0 trains on DATA
+# to the same checkpoint, on one thread and on three at uneven speeds
+on_off() {
+  "$build/compiler/nitc" "$work/$1.nit" -o "$work/$1"
+  env "$3=0" "$build/compiler/nitc" "$work/$1.nit" -o "$work/$1_off"
+  same_bytes "$1" "$2"
+  same_bytes "$1_off" "$2"
+  cmp "$work/$1.1.ckpt" "$work/$1_off.1.ckpt"
+}
+
 mkdir -p "$work/ddata"
 "$build/tests/nitrt_mkdata" idx "$work/ddata" 70 10 1 6 7 10
 # every dense layer on all the workers: dense35's are far below
@@ -297,11 +307,7 @@ if grep -q 'kquads' "$work/krows_off.ll" ||
 fi
 mkdir -p "$work/kdata"
 "$build/tests/nitrt_mkdata" idx "$work/kdata" 40 10 4 19 19 5
-"$build/compiler/nitc" "$work/krows.nit" -o "$work/krows"
-NITC_KROWS=0 "$build/compiler/nitc" "$work/krows.nit" -o "$work/krows_off"
-same_bytes krows kdata
-same_bytes krows_off kdata
-cmp "$work/krows.1.ckpt" "$work/krows_off.1.ckpt"
+on_off krows kdata NITC_KROWS
 echo "krows: kernel rows and col2im write the same checkpoint"
 
 # convrows: c2's, c3's and c4's forwards by output rows on VNNI targets
@@ -324,11 +330,7 @@ if grep -q '@nit_gemm\.vnni' "$work/convrows.ll"; then
 fi
 mkdir -p "$work/cdata"
 "$build/tests/nitrt_mkdata" idx "$work/cdata" 40 10 3 12 12 5
-"$build/compiler/nitc" "$work/convrows.nit" -o "$work/convrows"
-NITC_ROWS=0 "$build/compiler/nitc" "$work/convrows.nit" -o "$work/convrows_off"
-same_bytes convrows cdata
-same_bytes convrows_off cdata
-cmp "$work/convrows.1.ckpt" "$work/convrows_off.1.ckpt"
+on_off convrows cdata NITC_ROWS
 echo "convrows: forwards by output rows and by panels write the same checkpoint"
 
 mkdir -p "$work/data"
