@@ -48,17 +48,19 @@ for exe in "$1" "$2"; do
   [[ -x "$exe" ]] || { echo "bench/ab.sh: $exe: not an executable" >&2; exit 1; }
 done
 
+# one training run of executable $1
+train() { "$1" train --data "$data" --epochs "$epochs" --limit "$limit" --test-limit 200 --threads "$threads"; }
+
 # samples/s of the last epoch of one run; with --cpu, samples per second of
 # its CPU time
 speed() {
   if ((cpu)); then
     local t TIMEFORMAT='%3U %3S'
-    t=$({ time "$1" train --data "$data" --epochs "$epochs" --limit "$limit" --test-limit 200 --threads "$threads" \
-      >/dev/null 2>&1; } 2>&1) || return 1
+    t=$({ time train "$1" >/dev/null 2>&1; } 2>&1) || return 1
     awk -v t="$t" -v n="$((epochs * limit))" 'BEGIN { split(t, f, " "); printf "%.0f\n", n / (f[1] + f[2]) }'
     return
   fi
-  "$1" train --data "$data" --epochs "$epochs" --limit "$limit" --test-limit 200 --threads "$threads" 2>/dev/null |
+  train "$1" 2>/dev/null |
     awk -v e="$epochs" '$1 == "epoch" && $2 ~ "^" e "/" { for (i = 1; i < NF; i++) if ($(i + 1) == "samples/s") v = $i } END { if (v == "") exit 1; print v }'
 }
 

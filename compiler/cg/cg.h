@@ -511,9 +511,9 @@ typedef struct ConvDims {
 ConvDims conv_dims(Cg *g, const Node *nd);
 Val col_ptr(Cg *g, Val v_wk);                 /* this worker's slice of plan->col */
 Val pad_ptr(Cg *g, Val v_col, int64_t bytes); /* the padded copy at the slice's end */
-/* dst (C, H + 2 py, W + 2 px): channels [c0, c0 + C) of sample b, zero-bordered */
 /* the channels-last, zero-bordered copy of sample b's group gi at the end of the slice v_col (im2col_fwd's) */
 Val cl_copy(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col);
+/* dst (C, H + 2 py, W + 2 px): channels [c0, c0 + C) of sample b, zero-bordered */
 void pad_copy(Cg *g, Val v_src, Val v_b, Val v_c0, int64_t Ctot, int64_t C, int64_t H, int64_t W, int64_t py,
               int64_t px, Val v_dst);
 int64_t pix_off(const Node *nd, const ConvDims *d, int64_t p); /* output pixel p's first tap in a padded plane */

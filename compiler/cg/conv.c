@@ -73,9 +73,10 @@ static Val sample_acc(Cg *g, const KArgs *k, Val v_wk, Val v_b, int64_t per) {
 }
 
 /* Sample b, group gi of a forward by panels: B packed (or, implicit, the
- * quad-major copy), then the GEMM into C's rows of the group's channels. */
+ * quad-major copy), then the GEMM of the group's weights v_wg into its C,
+ * v_Cg. */
 static void panel_sample(Cg *g, const KArgs *k, const ConvDims *d, const ConvK *ck, Val v_b, Val v_gi, Val v_col,
-                         Val v_pan, Val v_taps, Val v_accb, Val var_max) {
+                         Val v_pan, Val v_taps, Val v_wg, Val v_Cg, Val var_max) {
   const Node *nd = k->nd;
   Val v_x = act_ptr(g, nd->in[0]);
   SegDst S = {v_col, ck->segp, ck->kp};
@@ -86,13 +87,12 @@ static void panel_sample(Cg *g, const KArgs *k, const ConvDims *d, const ConvK *
     im2col_fwd(g, nd, d, v_x, v_b, v_gi, v_col, &S, ck->panels_direct ? v_pan : NULL, gemm_panel_bias(ck->kind),
                ck->gather);
   Gemm G = {0};
-  G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, v_gi, l_i64(g, d->Og * ck->kp), ""), "wf.g"), G.lda = ck->kp;
+  G.v_A = v_wg, G.lda = ck->kp;
   G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, v_gi, l_i64(g, d->Og), ""), "wsum.g");
   if (ck->kind == GK_PLAIN) G.v_B = v_col, G.sn = ck->kp, G.sk = 1;
   G.v_P = v_pan;
   if (ck->implicit) G.v_P = v_col, G.v_taps = v_taps, G.prow = (d->IW + 2 * nd->pw) * 4, G.pcols = d->OW / PL;
-  G.v_C = l_gep(g, k->t_acc, v_accb, l_mul(g, v_gi, l_i64(g, d->Og * d->P), ""), "acc.bg");
-  G.ldc = d->P, G.v_M = l_i64(g, d->Og), G.v_N = l_i64(g, d->P), G.v_K = l_i64(g, ck->kp);
+  G.v_C = v_Cg, G.ldc = d->P, G.v_M = l_i64(g, d->Og), G.v_N = l_i64(g, d->P), G.v_K = l_i64(g, ck->kp);
   G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d->P)), G.t_acc = k->t_acc, G.kind = ck->kind;
   G.var_max = var_max;
   int64_t aw = l_bytes(k->t_acc);
@@ -114,13 +114,14 @@ static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk
   Blk b_skip = k->ahead ? rq_ahead_skip(g, Lb.v_i) : NULL;
   Val v_accb = sample_acc(g, k, v_wk, Lb.v_i, d.O * d.P);
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
+  /* the group's weights (wf rows, or by output rows its panels) and its C */
+  Val v_wg = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Og * ck.kp), ""), "wf.g");
+  Val v_Cg = l_gep(g, k->t_acc, v_accb, l_mul(g, Lg.v_i, l_i64(g, d.Og * d.P), ""), "acc.bg");
   if (ck.rows) { /* the copy read in place, the weights' panels, C through a scratch where the panels would be */
     Val v_pad = cl_copy(g, nd, &d, act_ptr(g, nd->in[0]), Lb.v_i, Lg.v_i, v_col);
-    Val v_wp = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Og * ck.kp), ""), "wp.g");
-    Val v_C = l_gep(g, k->t_acc, v_accb, l_mul(g, Lg.v_i, l_i64(g, d.Og * d.P), ""), "acc.bg");
-    rows_forward(g, nd, &d, ck.segp, ck.kp, v_pad, v_wp, v_pan, v_C, var_max);
+    rows_forward(g, nd, &d, ck.segp, ck.kp, v_pad, v_wg, v_pan, v_Cg, var_max);
   } else {
-    panel_sample(g, k, &d, &ck, Lb.v_i, Lg.v_i, v_col, v_pan, v_taps, v_accb, var_max);
+    panel_sample(g, k, &d, &ck, Lb.v_i, Lg.v_i, v_col, v_pan, v_taps, v_wg, v_Cg, var_max);
   }
   l_next(g, &Lg);
   if (k->ahead) {

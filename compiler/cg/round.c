@@ -181,7 +181,7 @@ Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_i
   Val v_zero = LLVMConstNull(t);
   Val v_a = l_abs(g, v_x, "a");
   Val v_q = LLVMBuildLShr(g->b, v_a, R->v_k, "q");
-  Val v_f = LLVMBuildAnd(g->b, v_a, R->v_mask, "f");
+  Val v_f = mode == NIT_ROUND_PSEUDO ? NULL : LLVMBuildAnd(g->b, v_a, R->v_mask, "f"); /* pseudo reads |x| */
   Val v_up;
   if (mode == NIT_ROUND_PSEUDO) {
     /* hi > lo, compared at the top of the word: lo shifted up to the top
