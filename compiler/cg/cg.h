@@ -133,6 +133,7 @@ typedef struct Cg {
   bool vbmi;     /* x86 vpermb (AVX512-VBMI): conv panels gathered byte by byte */
   bool implicit; /* conv forwards may read B in place (im2col.c; NITC_IMPLICIT=0: never) */
   bool rows;     /* conv forwards by output rows where they fit (convrows.c; NITC_ROWS=0: never) */
+  bool gather_tile; /* gathered panels built in the tile (convgather.c; NITC_GATHER_TILE=0: never) */
   int64_t stream_min; /* batch bytes of C from which a GEMM streams it (gemm_stream_min) */
   int madd_bits; /* x86 generic kernel: pmaddwd width (128, 256, 512) */
   bool bw512;    /* x86 AVX-512BW: 512-bit byte and word operations, byte masks (round8_packed, pool rows) */
@@ -490,6 +491,7 @@ Val l_splat(Cg *g, Val v, unsigned n, const char *name);
 Val l_lanes(Cg *g, Val v_a, Val v_b, int lo, int n, int step, const char *name);
 void l_transpose16(Cg *g, Val v[16]); /* 16 vectors of 16 lanes, in place */
 /* acc += A's unsigned quad v_a (i32, broadcast) times the signed panel row v_b, by vpdpbusd */
+Val dot_vnni(Cg *g, Val v_acc, Val v_a, Val v_b);    /* acc += panel (unsigned) . a (signed) */
 Val dot_vnni_ua(Cg *g, Val v_acc, Val v_a, Val v_b);
 void row_sums(Cg *g, Val v_A, int64_t lda, Val v_rows, Val v_K, Val v_dst);
 void gemm(Cg *g, const Gemm *G);
@@ -518,6 +520,14 @@ void pad_copy(Cg *g, Val v_src, Val v_b, Val v_c0, int64_t Ctot, int64_t C, int6
               int64_t px, Val v_dst);
 int64_t pix_off(const Node *nd, const ConvDims *d, int64_t p); /* output pixel p's first tap in a padded plane */
 bool gather_fits(const Node *nd, const ConvDims *d);           /* pack_gather's windows hold every tap */
+/* Gathered panels: panel j's window (v_row0, the copy at its first row's
+ * first tap) and each lane's byte offsets from it (v_rel, <16 x i32>); its
+ * word w, one vpermb (b ^ bias per byte). */
+typedef struct GatherPanel {
+  Val v_row0, v_rel;
+} GatherPanel;
+GatherPanel gather_panel(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val v_j);
+Val gather_quads(Cg *g, const Node *nd, const ConvDims *d, const GatherPanel *P, int64_t w, uint32_t bias);
 bool ecol_fast(const Node *nd, const ConvDims *d);             /* ecol from whole segments */
 /* Implicit panels (forward, or input error): the quad-major copy x4's
  * border and tap offsets once per body, then its interior per sample. */
@@ -556,6 +566,16 @@ bool rows_fits(Cg *g, const Node *nd, const ConvDims *d, GemmKind kind, int64_t 
 Val rows_wpanel_at(Cg *g, Val v_o, Val v_k, int64_t kp);
 void rows_forward(Cg *g, const Node *nd, const ConvDims *d, int64_t segp, int64_t kp, Val v_pad, Val v_wp, Val v_t,
                   Val v_C, Val var_max);
+
+/* ------------------------------------------------------------ convgather.c */
+
+/* A gathered conv forward with its panel words built in the tile: whether
+ * it takes a forward (at most 6 output channels a group, i32, C not
+ * streamed; NITC_GATHER_TILE=0: never), and one sample and group's C (Og,
+ * P) from the channels-last copy v_pad, A = v_wg (Og, kp), row sums v_asum. */
+bool gather_tile_fits(Cg *g, const ConvDims *d, Ty t_acc, bool stream);
+void gather_forward(Cg *g, const Node *nd, const ConvDims *d, int64_t kp, Val v_pad, Val v_wg, Val v_asum, Val v_C,
+                    Val var_max);
 
 /* ------------------------------------------------------------------ conv.c */
 

@@ -46,6 +46,7 @@ typedef struct ConvK {
   bool gather;        /* forward: K unpadded per segment, panels by vpermb (pack_gather) */
   bool implicit;      /* no panels: the GEMM reads the quad-major copy (im2col.c's quad_copy) */
   bool rows;          /* forward: positions as the rows, the weights as panels (convrows.c) */
+  bool gtile;         /* forward: gathered panel words built in the tile (convgather.c) */
 } ConvK;
 
 static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, Pass which) {
@@ -59,8 +60,10 @@ static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, Pass which) {
   c.segp = padded ? rup(c.seg, 4) : c.seg;
   c.kp = c.gather ? rup(d->KH * c.seg, 4) : padded ? conv_kpad(d->KH, c.seg) : d->KH * c.seg;
   NIT_ASSERT(!c.implicit || (c.segp == c.seg && c.kp == d->KH * c.seg));
+  Ty t_acc = nd->acc64_fwd ? g->t_i64 : g->t_i32;
   c.rows = which == PASS_FORWARD && !c.implicit && !c.gather && c.panels_direct &&
-           rows_fits(g, nd, d, c.kind, c.segp, c.kp, nd->acc64_fwd ? g->t_i64 : g->t_i32);
+           rows_fits(g, nd, d, c.kind, c.segp, c.kp, t_acc);
+  c.gtile = c.gather && gather_tile_fits(g, d, t_acc, gemm_stream(g, d->O * d->P * 4, d->P * 4));
   return c;
 }
 
@@ -79,6 +82,11 @@ static void panel_sample(Cg *g, const KArgs *k, const ConvDims *d, const ConvK *
                          Val v_pan, Val v_taps, Val v_wg, Val v_Cg, Val var_max) {
   const Node *nd = k->nd;
   Val v_x = act_ptr(g, nd->in[0]);
+  Val v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, v_gi, l_i64(g, d->Og), ""), "wsum.g");
+  if (ck->gtile) {
+    gather_forward(g, nd, d, ck->kp, cl_copy(g, nd, d, v_x, v_b, v_gi, v_col), v_wg, v_asum, v_Cg, var_max);
+    return;
+  }
   SegDst S = {v_col, ck->segp, ck->kp};
   if (ck->implicit)
     quad_copy(g, v_x, l_add(g, l_mul(g, v_b, l_i64(g, d->IC), ""), l_mul(g, v_gi, l_i64(g, d->Cg), ""), "c0"), d->Cg,
@@ -88,7 +96,7 @@ static void panel_sample(Cg *g, const KArgs *k, const ConvDims *d, const ConvK *
                ck->gather);
   Gemm G = {0};
   G.v_A = v_wg, G.lda = ck->kp;
-  G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, v_gi, l_i64(g, d->Og), ""), "wsum.g");
+  G.v_asum = v_asum;
   if (ck->kind == GK_PLAIN) G.v_B = v_col, G.sn = ck->kp, G.sk = 1;
   G.v_P = v_pan;
   if (ck->implicit) G.v_P = v_col, G.v_taps = v_taps, G.prow = (d->IW + 2 * nd->pw) * 4, G.pcols = d->OW / PL;

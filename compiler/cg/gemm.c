@@ -114,7 +114,7 @@ void l_transpose16(Cg *g, Val v[16]) {
 
 /* The dot steps: acc[l] += sum_{r<4} a_r * b[4l + r] over 16 lanes; v_a is
  * A's i32 quad (bytes a_0..a_3), v_b a <16 x i32> panel row of quads. */
-static Val dot_vnni(Cg *g, Val v_acc, Val v_a, Val v_b) {
+Val dot_vnni(Cg *g, Val v_acc, Val v_a, Val v_b) {
   Ty ft;
   Val f = l_intrinsic(g, "llvm.x86.avx512.vpdpbusd.512", NULL, 0, &ft);
   Val args[] = {v_acc, v_b, l_splat(g, v_a, 16, "a.bc")}; /* unsigned panel, signed A */

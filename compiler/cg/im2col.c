@@ -173,18 +173,18 @@ static bool copy_cl_shuffles(const Cg *g, int64_t C, int64_t W) {
   return g->vbmi && C <= CL_SHUFFLE_C && (W * C + 63) / 64 <= CL_SHUFFLE_BLOCKS;
 }
 
-static void copy_cl_shuffled(Cg *g, Val v_src, Val v_plane0, int64_t C, int64_t H, int64_t W, int64_t py,
-                             int64_t px, Val v_dst) {
+static void copy_cl_shuffled(Cg *g, Val v_src, Val v_plane0, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px,
+                             Val v_dst) {
   int64_t PW = W + 2 * px;
   Ty t_b = LLVMVectorType(g->t_i8, 64);
   Val v_row0 = l_mul(g, v_plane0, l_i64(g, H * W), "plane0");
   Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, H), "y");
   Val v_srow = l_gep(g, g->t_i8, v_src, l_add(g, v_row0, l_mul(g, Ly.v_i, l_i64(g, W), ""), ""), "src.row");
-  Val v_drow = l_gep(
-      g, g->t_i8, v_dst,
-      l_mul(g, l_add(g, l_mul(g, l_add(g, Ly.v_i, l_i64(g, py), ""), l_i64(g, PW), ""), l_i64(g, px), ""), l_i64(g, C),
-            ""),
-      "dst.row");
+  Val v_drow =
+      l_gep(g, g->t_i8, v_dst,
+            l_mul(g, l_add(g, l_mul(g, l_add(g, Ly.v_i, l_i64(g, py), ""), l_i64(g, PW), ""), l_i64(g, px), ""),
+                  l_i64(g, C), ""),
+            "dst.row");
   for (int64_t o0 = 0; o0 < W * C; o0 += 64) {
     int64_t n = W * C - o0 < 64 ? W * C - o0 : 64, x0 = o0 / C;
     Val v_blk = LLVMGetUndef(t_b);
@@ -309,9 +309,10 @@ void quad_copy(Cg *g, Val v_src, Val v_c0, int64_t C, int64_t H, int64_t W, int6
     Val v_plane_row = l_add(g, l_mul(g, v_c, l_i64(g, H), ""), Ly.v_i, "");
     v_row[c4] = l_gep(g, g->t_i8, v_src, l_mul(g, v_plane_row, l_i64(g, W), ""), "src.row");
   }
-  Val v_at = l_add(g, l_mul(g, l_add(g, l_mul(g, Lq.v_i, l_i64(g, PH), ""), l_add(g, Ly.v_i, l_i64(g, py), ""), ""),
-                            l_i64(g, PW), ""),
-                   l_i64(g, px), "x4.row");
+  Val v_at = l_add(
+      g,
+      l_mul(g, l_add(g, l_mul(g, Lq.v_i, l_i64(g, PH), ""), l_add(g, Ly.v_i, l_i64(g, py), ""), ""), l_i64(g, PW), ""),
+      l_i64(g, px), "x4.row");
   Val v_drow = l_gep(g, g->t_i8, v_dst, l_mul(g, v_at, l_i64(g, 4), ""), "dst.row");
   if (full > 0) {
     Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, full / V), "xv");
@@ -392,43 +393,69 @@ bool gather_fits(const Node *nd, const ConvDims *d) {
   return true;
 }
 
-static void pack_gather(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val v_pan, int64_t kp, uint32_t bias) {
+/* Panel j's first row's offset and its lanes' offsets from it, as the
+ * index bytes of a word (4 copies), for every panel: a constant table per
+ * layer, so a panel costs two loads instead of a vector division. */
+static Val gather_table(Cg *g, const Node *nd, const ConvDims *d) {
+  char name[128];
+  snprintf(name, sizeof name, "%s.gather", nd->name);
+  Val v_t = LLVMGetNamedGlobal(g->mod, name);
+  if (v_t) return v_t;
+  int64_t n = npanels(d->P);
+  Ty t_v = LLVMVectorType(g->t_i32, 16);
+  Val *rows = mem_alloc(sizeof *rows * (size_t)n);
+  for (int64_t j = 0; j < n; j++) {
+    Val lanes[16];
+    int64_t off0 = gather_off(nd, d, j * PL);
+    for (int l = 0; l < 16; l++) {
+      int64_t r = j * PL + l < d->P ? j * PL + l : d->P - 1;
+      lanes[l] = l_i32(g, (gather_off(nd, d, r) - off0) * 0x01010101);
+    }
+    lanes[0] = l_i32(g, off0); /* lane 0's offsets are 0: it carries off0 */
+    rows[j] = LLVMConstVector(lanes, 16);
+  }
+  v_t = l_const_array(g, t_v, rows, n, name);
+  LLVMSetAlignment(v_t, 64);
+  return v_t;
+}
+
+GatherPanel gather_panel(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val v_j) {
+  Ty t_v = LLVMVectorType(g->t_i32, 16);
+  Val v_e = LLVMBuildLoad2(g->b, t_v, l_gep(g, t_v, gather_table(g, nd, d), v_j, ""), "gather.e");
+  LLVMSetAlignment(v_e, 64);
+  Val v_off0 = LLVMBuildExtractElement(g->b, v_e, l_i32(g, 0), "off0");
+  GatherPanel P;
+  P.v_rel = LLVMBuildInsertElement(g->b, v_e, l_i32(g, 0), l_i32(g, 0), "rel.b");
+  P.v_row0 = l_gep(g, g->t_i8, v_pad, LLVMBuildZExt(g->b, v_off0, g->t_i64, ""), "row0");
+  return P;
+}
+
+Val gather_quads(Cg *g, const Node *nd, const ConvDims *d, const GatherPanel *P, int64_t w, uint32_t bias) {
   Ty t_v = LLVMVectorType(g->t_i32, 16), t_b = LLVMVectorType(g->t_i8, 64), ft;
   Val f_perm = l_intrinsic(g, "llvm.x86.avx512.permvar.qi.512", NULL, 0, &ft);
-  Val iota[16];
-  for (int l = 0; l < 16; l++) iota[l] = l_i32(g, l);
-  Loop Lj = l_for(g, l_i64(g, 0), l_i64(g, npanels(d->P)), "pj");
-  Val v_p0 = l_trunc(g, l_mul(g, Lj.v_i, l_i64(g, PL), ""), g->t_i32, "p0");
-  Val v_r = l_add(g, l_splat(g, v_p0, 16, ""), LLVMConstVector(iota, 16), "r");
-  v_r = l_smin(g, v_r, l_splat(g, l_i32(g, d->P - 1), 16, ""), "r");
-  Val v_oy = LLVMBuildUDiv(g->b, v_r, l_splat(g, l_i32(g, d->OW), 16, ""), "oy");
-  Val v_ox = LLVMBuildURem(g->b, v_r, l_splat(g, l_i32(g, d->OW), 16, ""), "ox");
-  Val v_off = l_mul(g,
-                    l_add(g, l_mul(g, v_oy, l_splat(g, l_i32(g, nd->sh * (d->IW + 2 * nd->pw)), 16, ""), ""),
-                          l_mul(g, v_ox, l_splat(g, l_i32(g, nd->sw), 16, ""), ""), ""),
-                    l_splat(g, l_i32(g, d->Cg), 16, ""), "off");
-  Val v_off0 = LLVMBuildExtractElement(g->b, v_off, l_i32(g, 0), "off0");
-  /* each lane's 4 index bytes start at its row's offset from row p0 */
-  Val v_rel =
-      l_mul(g, l_sub(g, v_off, l_splat(g, v_off0, 16, ""), ""), l_splat(g, l_i32(g, 0x01010101), 16, ""), "rel.b");
-  Val v_row0 = l_gep(g, g->t_i8, v_pad, LLVMBuildZExt(g->b, v_off0, g->t_i64, ""), "row0");
-  Val v_dst = l_gep(g, g->t_i8, v_pan, l_mul(g, Lj.v_i, l_i64(g, kp / 4 * 64), ""), "pan.j");
-  for (int64_t w = 0; w < kp / 4; w++) {
-    int64_t lo, hi;
-    gather_word(nd, d, w, &lo, &hi);
-    if (lo == INT64_MAX) lo = 0; /* a word of padding only: A is zero there */
-    uint32_t tw = 0;
-    for (int j = 0; j < 4; j++) {
-      int64_t k = 4 * w + j, t = k < d->Kc ? gather_tap(nd, d, k) - lo : 0;
-      tw |= (uint32_t)t << (8 * j);
-    }
-    Val v_idx = LLVMBuildBitCast(g->b, l_add(g, v_rel, l_splat(g, l_i32(g, tw), 16, ""), ""), t_b, "idx");
-    Val v_win = LLVMBuildLoad2(g->b, t_b, l_gep(g, g->t_i8, v_row0, l_i64(g, lo), ""), "win");
-    LLVMSetAlignment(v_win, 1);
-    Val args[] = {v_win, v_idx};
-    Val v_q = LLVMBuildBitCast(g->b, l_call(g, ft, f_perm, args, 2, "quads"), t_v, "");
-    store_quads(g, v_q, bias, v_dst, l_i64(g, w * 64));
+  int64_t lo, hi;
+  gather_word(nd, d, w, &lo, &hi);
+  if (lo == INT64_MAX) lo = 0; /* a word of padding only: A is zero there */
+  uint32_t tw = 0;
+  for (int j = 0; j < 4; j++) {
+    int64_t k = 4 * w + j, t = k < d->Kc ? gather_tap(nd, d, k) - lo : 0;
+    tw |= (uint32_t)t << (8 * j);
   }
+  Val v_idx = LLVMBuildBitCast(g->b, l_add(g, P->v_rel, l_splat(g, l_i32(g, tw), 16, ""), ""), t_b, "idx");
+  Val v_win = LLVMBuildLoad2(g->b, t_b, l_gep(g, g->t_i8, P->v_row0, l_i64(g, lo), ""), "win");
+  LLVMSetAlignment(v_win, 1);
+  Val args[] = {v_win, v_idx};
+  Val v_q = LLVMBuildBitCast(g->b, l_call(g, ft, f_perm, args, 2, "quads"), t_v, "");
+  return bias ? LLVMBuildXor(g->b, v_q, l_splat(g, l_i32(g, (int64_t)bias), 16, ""), "quads.u8") : v_q;
+}
+
+static void pack_gather(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val v_pan, int64_t kp, uint32_t bias) {
+  Loop Lj = l_for(g, l_i64(g, 0), l_i64(g, npanels(d->P)), "pj");
+  GatherPanel P = gather_panel(g, nd, d, v_pad, Lj.v_i);
+  Val v_dst = l_gep(g, g->t_i8, v_pan, l_mul(g, Lj.v_i, l_i64(g, kp / 4 * 64), ""), "pan.j");
+  for (int64_t w = 0; w < kp / 4; w++)
+    LLVMSetAlignment(
+        LLVMBuildStore(g->b, gather_quads(g, nd, d, &P, w, bias), l_gep(g, g->t_i8, v_dst, l_i64(g, w * 64), "")), 4);
   l_next(g, &Lj);
 }
 

@@ -1,7 +1,8 @@
-# Sourced by fanout.sh and batches.sh. against_ref OPT NET...: compile each
-# $work/NET.nit at OPT (-O0 .. -O3), link it with the diff harness and the
-# reference, and run three steps under two sets of roundings; the harness
-# exits non-zero at the first byte that differs. Uses $build, $work, $cc.
+# Sourced by fanout.sh, batches.sh and gather.sh (uses $build, $work, $cc).
+# against_ref OPT NET...: compile each $work/NET.nit at OPT (-O0 .. -O3),
+# link it with the diff harness and the reference, and run three steps
+# under two sets of roundings; the harness exits non-zero at the first byte
+# that differs. same_bytes and on_off (below) compare checkpoints.
 against_ref() {
   local opt="$1" net round
   shift
@@ -15,4 +16,23 @@ against_ref() {
       echo "$net $round: identical to the reference"
     done
   done
+}
+
+# same_bytes NET DATA: trains $work/NET on $work/DATA with one thread and
+# with three at uneven speeds; the two checkpoints must be the same bytes.
+same_bytes() {
+  "$work/$1" train --data "$work/$2" --epochs 1 --threads 1 --quiet --save "$work/$1.1.ckpt"
+  NITRT_POOL_PACE=5,1,2 "$work/$1" train --data "$work/$2" --epochs 1 --threads 3 --quiet --save "$work/$1.3.ckpt"
+  cmp "$work/$1.1.ckpt" "$work/$1.3.ckpt"
+  echo "$1: one thread and three at uneven speeds write the same checkpoint"
+}
+
+# on_off NET DATA VAR: NET compiled as it is and with VAR=0 trains on DATA
+# to the same checkpoint, on one thread and on three at uneven speeds
+on_off() {
+  "$build/compiler/nitc" "$work/$1.nit" -o "$work/$1"
+  env "$3=0" "$build/compiler/nitc" "$work/$1.nit" -o "$work/$1_off"
+  same_bytes "$1" "$2"
+  same_bytes "$1_off" "$2"
+  cmp "$work/$1.1.ckpt" "$work/$1_off.1.ckpt"
 }

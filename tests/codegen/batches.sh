@@ -224,25 +224,6 @@ if ! grep -q '^define.*@nit_gemm\.[a-z]*\.i32.*\.nt(' "$work/quads_stream.ll"; t
 fi
 NITC_STREAM_BYTES=0 against_ref -O2 quads_stream
 
-# same_bytes NET DATA: trains $work/NET on $work/DATA with one thread and
-# with three at uneven speeds; the two checkpoints must be the same bytes.
-same_bytes() {
-  "$work/$1" train --data "$work/$2" --epochs 1 --threads 1 --quiet --save "$work/$1.1.ckpt"
-  NITRT_POOL_PACE=5,1,2 "$work/$1" train --data "$work/$2" --epochs 1 --threads 3 --quiet --save "$work/$1.3.ckpt"
-  cmp "$work/$1.1.ckpt" "$work/$1.3.ckpt"
-  echo "$1: one thread and three at uneven speeds write the same checkpoint"
-}
-
-# on_off NET DATA VAR: NET compiled as it is and with VAR=0 trains on DATA
-# to the same checkpoint, on one thread and on three at uneven speeds
-on_off() {
-  "$build/compiler/nitc" "$work/$1.nit" -o "$work/$1"
-  env "$3=0" "$build/compiler/nitc" "$work/$1.nit" -o "$work/$1_off"
-  same_bytes "$1" "$2"
-  same_bytes "$1_off" "$2"
-  cmp "$work/$1.1.ckpt" "$work/$1_off.1.ckpt"
-}
-
 mkdir -p "$work/ddata"
 "$build/tests/nitrt_mkdata" idx "$work/ddata" 70 10 1 6 7 10
 # every dense layer on all the workers: dense35's are far below
