@@ -29,8 +29,8 @@
 #                     collectives give one process's bytes (ranks.c);
 #                     codegen_ranks_ahead with every conv rounding ahead
 #   codegen_batches   batches of 17 and 35 vs the reference (batches.sh)
-#   codegen_gather    conv forwards with gathered panels built in the GEMM's
-#                     tile vs the reference and the panel form (gather.sh)
+#   codegen_tilewords conv GEMMs with their panel words built in the tile
+#                     vs the reference and the panel forms (tilewords.sh)
 set(CG_DIR ${CMAKE_CURRENT_LIST_DIR}/codegen)
 
 add_executable(gennet ${CG_DIR}/gennet.c)
@@ -206,8 +206,8 @@ add_test(NAME codegen_batches
 set_tests_properties(codegen_batches PROPERTIES TIMEOUT 600
   ENVIRONMENT "NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
 
-# Gathered panel words in the tile (tests/codegen/gather.sh).
-add_test(NAME codegen_gather
-  COMMAND ${CG_DIR}/gather.sh ${PROJECT_BINARY_DIR})
-set_tests_properties(codegen_gather PROPERTIES TIMEOUT 300
+# Panel words built in the tile (tests/codegen/tilewords.sh).
+add_test(NAME codegen_tilewords
+  COMMAND ${CG_DIR}/tilewords.sh ${PROJECT_BINARY_DIR})
+set_tests_properties(codegen_tilewords PROPERTIES TIMEOUT 300
   ENVIRONMENT "NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")

@@ -133,7 +133,7 @@ typedef struct Cg {
   bool vbmi;     /* x86 vpermb (AVX512-VBMI): conv panels gathered byte by byte */
   bool implicit; /* conv forwards may read B in place (im2col.c; NITC_IMPLICIT=0: never) */
   bool rows;     /* conv forwards by output rows where they fit (convrows.c; NITC_ROWS=0: never) */
-  bool gather_tile; /* gathered panels built in the tile (convgather.c; NITC_GATHER_TILE=0: never) */
+  bool tile_words; /* panel words built in conv GEMMs' tiles (convtile.c; NITC_TILE_WORDS=0: never) */
   int64_t stream_min; /* batch bytes of C from which a GEMM streams it (gemm_stream_min) */
   int madd_bits; /* x86 generic kernel: pmaddwd width (128, 256, 512) */
   bool bw512;    /* x86 AVX-512BW: 512-bit byte and word operations, byte masks (round8_packed, pool rows) */
@@ -552,6 +552,9 @@ void im2col_t(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_
 bool taps_panels_fit(const Node *nd, const ConvDims *d);
 void taps_panels(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_pad, Val v_pan,
                  uint32_t bias);
+/* their word (oy, qx) of panel j: v_pix = taps_pix(oy, qx) in the padded copy v_pad */
+Val taps_pix(Cg *g, const Node *nd, const ConvDims *d, Val v_oy, Val v_qx);
+Val taps_word(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val v_pix, int64_t j, uint32_t bias);
 /* The input error's B (ecol) of sample b, group gi. */
 void ecol_build(Cg *g, const Node *nd, const ConvDims *d, Val v_e, Val v_b, Val v_gi, Val v_col, const SegDst *S,
                 Val v_pan, uint32_t bias);
@@ -567,15 +570,22 @@ Val rows_wpanel_at(Cg *g, Val v_o, Val v_k, int64_t kp);
 void rows_forward(Cg *g, const Node *nd, const ConvDims *d, int64_t segp, int64_t kp, Val v_pad, Val v_wp, Val v_t,
                   Val v_C, Val var_max);
 
-/* ------------------------------------------------------------ convgather.c */
+/* -------------------------------------------------------------- convtile.c */
 
-/* A gathered conv forward with its panel words built in the tile: whether
- * it takes a forward (at most 6 output channels a group, i32, C not
- * streamed; NITC_GATHER_TILE=0: never), and one sample and group's C (Og,
- * P) from the channels-last copy v_pad, A = v_wg (Og, kp), row sums v_asum. */
+/* Conv GEMMs with their panel words built in the tile (VBMI; at most 6
+ * output channels a group, i32; NITC_TILE_WORDS=0: never). The forward by
+ * gathered words: whether it fits (C not streamed), and one sample and
+ * group's C (Og, P) from the channels-last copy v_pad, A = v_wg (Og, kp),
+ * row sums v_asum. */
 bool gather_tile_fits(Cg *g, const ConvDims *d, Ty t_acc, bool stream);
 void gather_forward(Cg *g, const Node *nd, const ConvDims *d, int64_t kp, Val v_pad, Val v_wg, Val v_asum, Val v_C,
                     Val var_max);
+/* The weight gradient with the taps in the lanes (conv.c): whether it fits
+ * (at most 3 panels of taps), and one sample and group's part (Og, Kc) +=
+ * from the planar padded copy v_pad, the error rows v_e (Og, P) and their
+ * sums v_esum. */
+bool taps_tile_fits(Cg *g, const ConvDims *d, Ty t_acc);
+void taps_tile(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val v_e, Val v_esum, Val v_part);
 
 /* ------------------------------------------------------------------ conv.c */
 

@@ -46,7 +46,7 @@ typedef struct ConvK {
   bool gather;        /* forward: K unpadded per segment, panels by vpermb (pack_gather) */
   bool implicit;      /* no panels: the GEMM reads the quad-major copy (im2col.c's quad_copy) */
   bool rows;          /* forward: positions as the rows, the weights as panels (convrows.c) */
-  bool gtile;         /* forward: gathered panel words built in the tile (convgather.c) */
+  bool gtile;         /* forward: gathered panel words built in the tile (convtile.c) */
 } ConvK;
 
 static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, Pass which) {
@@ -564,8 +564,9 @@ static Val gpart_ptr(Cg *g, Val v_wk) {
  * output channels: LeNet-5's c1 would use 6 of 16 lanes the other way),
  * where that needs fewer tile rows times panels: part[g, o, k] += sum_p
  * e[o, p] x(k, p), A = the error's rows, B's panels built by taps_panels
- * (im2col.c) without colT. Worker scratch: the panels, then the row sums
- * of e (within the colT layout's bound, as Og < Kc). */
+ * (im2col.c) without colT, or their words in the tile (convtile.c). Worker
+ * scratch: the panels, then the row sums of e (within the colT layout's
+ * bound, as Og < Kc). */
 static bool wgrad_taps_in_lanes(Cg *g, const Node *nd, const ConvDims *d) {
   if (!g->vbmi || gemm_kind(g, d->P) == GK_PLAIN || npanels(d->Kc) > 8) return false;
   if (d->Og * npanels(d->Kc) >= d->Kc * npanels(d->Og) || d->Og >= d->Kc) return false;
@@ -581,17 +582,28 @@ static void conv_weight_lanes_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val
   Val v_x = act_ptr(g, nd->in[0]), v_e = err_ptr(g, k->i), v_col = col_ptr(g, v_wk), v_part = gpart_ptr(g, v_wk);
   Val v_sum = l_gep(g, g->t_i8, v_col, l_i64(g, rup(panel_bytes(d.Kc, d.P), 64)), "e.sum");
   Val v_pad = pad_ptr(g, v_col, d.Cg * PH * PW);
+  bool tile = kind == GK_VNNI && taps_tile_fits(g, &d, k->t_acc);
   l_zero(g, k->t_acc, v_part, l_i64(g, nd->nweights));
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
+  Val v_eg = l_gep(g, g->t_i8, v_e,
+                   l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), ""),
+                         l_i64(g, d.P), ""),
+                   "e.bg");
+  Val v_partg = l_gep(g, k->t_acc, v_part, l_mul(g, Lg.v_i, l_i64(g, d.Og * d.Kc), ""), "part.g");
+  if (tile) { /* the panel words built in the tile (convtile.c) */
+    pad_copy(g, v_x, Lb.v_i, l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), d.IC, d.Cg, d.IH, d.IW, nd->ph, nd->pw, v_pad);
+    row_sums(g, v_eg, d.P, l_i64(g, d.Og), l_i64(g, d.P), v_sum);
+    taps_tile(g, nd, &d, v_pad, v_eg, v_sum, v_partg);
+    l_next(g, &Lg);
+    l_next(g, &Lb);
+    return;
+  }
   taps_panels(g, nd, &d, v_x, Lb.v_i, Lg.v_i, v_pad, v_col, gemm_panel_bias(kind));
   Gemm G = {0};
-  G.v_A = l_gep(g, g->t_i8, v_e,
-                l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), ""),
-                      l_i64(g, d.P), ""),
-                "e.bg");
+  G.v_A = v_eg;
   G.lda = d.P, G.v_asum = v_sum, G.v_P = v_col;
-  G.v_C = l_gep(g, k->t_acc, v_part, l_mul(g, Lg.v_i, l_i64(g, d.Og * d.Kc), ""), "part.g");
+  G.v_C = v_partg;
   G.ldc = d.Kc, G.v_M = l_i64(g, d.Og), G.v_N = l_i64(g, d.Kc), G.v_K = l_i64(g, d.P);
   G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d.Kc)), G.t_acc = k->t_acc, G.accumulate = true;
   G.kind = kind;

@@ -610,25 +610,38 @@ bool taps_panels_fit(const Node *nd, const ConvDims *d) {
   return true;
 }
 
+Val taps_pix(Cg *g, const Node *nd, const ConvDims *d, Val v_oy, Val v_qx) {
+  int64_t PW = d->IW + 2 * nd->pw;
+  return l_add(g, l_mul(g, v_oy, l_i64(g, nd->sh * PW), ""), l_mul(g, v_qx, l_i64(g, 4 * nd->sw), ""), "pix");
+}
+
+Val taps_word(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val v_pix, int64_t j, uint32_t bias) {
+  int64_t span, lo = wlane_lo(d, nd, j, &span);
+  Ty t_v = LLVMVectorType(g->t_i32, 16);
+  Val idx[64];
+  for (int64_t l = 0; l < PL; l++)
+    for (int64_t i = 0; i < 4; i++)
+      idx[4 * l + i] = l_i32(g, PL * j + l < d->Kc ? wtap(nd, d, PL * j + l) - lo + i * nd->sw : 0);
+  Val v_at = l_gep(g, g->t_i8, v_pad, l_add(g, v_pix, l_i64(g, lo), ""), "win");
+  Val v_w = LLVMBuildBitCast(g->b, window_shuffle(g, v_at, idx, ""), t_v, "quads");
+  return bias ? LLVMBuildXor(g->b, v_w, l_splat(g, l_i32(g, (int64_t)bias), 16, ""), "quads.u8") : v_w;
+}
+
 void taps_panels(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_pad, Val v_pan,
                  uint32_t bias) {
-  int64_t PW = d->IW + 2 * nd->pw, ps = d->P / 4 * 64;
-  Ty t_v = LLVMVectorType(g->t_i32, 16);
+  int64_t ps = d->P / 4 * 64;
   pad_copy(g, v_x, v_b, l_mul(g, v_gi, l_i64(g, d->Cg), ""), d->IC, d->Cg, d->IH, d->IW, nd->ph, nd->pw, v_pad);
   /* word q = (oy, qx) of the output rows: no division by OW per word */
   Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, d->OH), "oy");
   Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, d->OW / 4), "qx");
   Val v_q = l_add(g, l_mul(g, Ly.v_i, l_i64(g, d->OW / 4), ""), Lx.v_i, "pq");
-  Val v_off = l_add(g, l_mul(g, Ly.v_i, l_i64(g, nd->sh * PW), ""), l_mul(g, Lx.v_i, l_i64(g, 4 * nd->sw), ""), "pix");
+  Val v_pix = taps_pix(g, nd, d, Ly.v_i, Lx.v_i);
   for (int64_t j = 0; j < npanels(d->Kc); j++) {
-    int64_t span, lo = wlane_lo(d, nd, j, &span);
-    Val idx[64];
-    for (int64_t l = 0; l < PL; l++)
-      for (int64_t i = 0; i < 4; i++)
-        idx[4 * l + i] = l_i32(g, PL * j + l < d->Kc ? wtap(nd, d, PL * j + l) - lo + i * nd->sw : 0);
-    Val v_at = l_gep(g, g->t_i8, v_pad, l_add(g, v_off, l_i64(g, lo), ""), "win");
-    Val v_w = LLVMBuildBitCast(g->b, window_shuffle(g, v_at, idx, ""), t_v, "quads");
-    store_quads(g, v_w, bias, v_pan, l_add(g, l_i64(g, j * ps), l_mul(g, v_q, l_i64(g, 64), ""), ""));
+    Val v_w = taps_word(g, nd, d, v_pad, v_pix, j, bias);
+    LLVMSetAlignment(
+        LLVMBuildStore(g->b, v_w,
+                       l_gep(g, g->t_i8, v_pan, l_add(g, l_i64(g, j * ps), l_mul(g, v_q, l_i64(g, 64), ""), ""), "")),
+        4);
   }
   l_next(g, &Lx);
   l_next(g, &Ly);

@@ -362,7 +362,7 @@ LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t
   g->vbmi = gemm_vbmi(t);
   g->implicit = !getenv("NITC_IMPLICIT") || strcmp(getenv("NITC_IMPLICIT"), "0");
   g->rows = !getenv("NITC_ROWS") || strcmp(getenv("NITC_ROWS"), "0");
-  g->gather_tile = !getenv("NITC_GATHER_TILE") || strcmp(getenv("NITC_GATHER_TILE"), "0");
+  g->tile_words = !getenv("NITC_TILE_WORDS") || strcmp(getenv("NITC_TILE_WORDS"), "0");
   g->stream_min = gemm_stream_min();
   g->madd_bits = gemm_madd_bits(t);
   g->bw512 = gemm_bw512(t);

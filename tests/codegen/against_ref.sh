@@ -1,4 +1,4 @@
-# Sourced by fanout.sh, batches.sh and gather.sh (uses $build, $work, $cc).
+# Sourced by fanout.sh, batches.sh and tilewords.sh (uses $build, $work, $cc).
 # against_ref OPT NET...: compile each $work/NET.nit at OPT (-O0 .. -O3),
 # link it with the diff harness and the reference, and run three steps
 # under two sets of roundings; the harness exits non-zero at the first byte
