@@ -521,13 +521,15 @@ void pad_copy(Cg *g, Val v_src, Val v_b, Val v_c0, int64_t Ctot, int64_t C, int6
 int64_t pix_off(const Node *nd, const ConvDims *d, int64_t p); /* output pixel p's first tap in a padded plane */
 bool gather_fits(const Node *nd, const ConvDims *d);           /* pack_gather's windows hold every tap */
 /* Gathered panels: panel j's window (v_row0, the copy at its first row's
- * first tap) and each lane's byte offsets from it (v_rel, <16 x i32>); its
- * word w, one vpermb (b ^ bias per byte). */
+ * first tap) and each lane's byte offsets from it (v_rel, <16 x i32>); the
+ * words' window offsets and tap bytes, (lo << 32 | taps) per word of kp / 4
+ * (a constant table); a word of a panel, one vpermb (b ^ bias per byte). */
 typedef struct GatherPanel {
   Val v_row0, v_rel;
 } GatherPanel;
 GatherPanel gather_panel(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val v_j);
-Val gather_quads(Cg *g, const Node *nd, const ConvDims *d, const GatherPanel *P, int64_t w, uint32_t bias);
+Val gather_words(Cg *g, const Node *nd, const ConvDims *d, int64_t kp);
+Val gather_quads(Cg *g, const GatherPanel *P, Val v_word, uint32_t bias);
 bool ecol_fast(const Node *nd, const ConvDims *d);             /* ecol from whole segments */
 /* Implicit panels (forward, or input error): the quad-major copy x4's
  * border and tap offsets once per body, then its interior per sample. */

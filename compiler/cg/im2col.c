@@ -87,13 +87,15 @@ typedef struct RowSrc {
   int64_t W, sy, sx, RW, C, ky0, kystep, KH, segp;
 } RowSrc;
 
-/* Panel words (a vector of i32 quads) stored at byte v_off of v_pan,
- * biased for the kernel (b ^ 0x80 on vnni). */
+/* Panel words (a vector of i32 quads) biased for the kernel (b ^ 0x80 on
+ * vnni); store_quads stores them at byte v_off of v_pan. */
+static Val bias_quads(Cg *g, Val v_q, uint32_t bias) {
+  if (!bias) return v_q;
+  return LLVMBuildXor(g->b, v_q, l_splat(g, l_i32(g, (int64_t)bias), LLVMGetVectorSize(LLVMTypeOf(v_q)), ""),
+                      "quads.u8");
+}
 static void store_quads(Cg *g, Val v_q, uint32_t bias, Val v_pan, Val v_off) {
-  if (bias)
-    v_q = LLVMBuildXor(g->b, v_q, l_splat(g, l_i32(g, (int64_t)bias), LLVMGetVectorSize(LLVMTypeOf(v_q)), ""),
-                       "quads.u8");
-  LLVMSetAlignment(LLVMBuildStore(g->b, v_q, l_gep(g, g->t_i8, v_pan, v_off, "")), 4);
+  LLVMSetAlignment(LLVMBuildStore(g->b, bias_quads(g, v_q, bias), l_gep(g, g->t_i8, v_pan, v_off, "")), 4);
 }
 
 /* 64 bytes picked from the 128 at v_at by a constant index (vpermi2b on
@@ -173,18 +175,18 @@ static bool copy_cl_shuffles(const Cg *g, int64_t C, int64_t W) {
   return g->vbmi && C <= CL_SHUFFLE_C && (W * C + 63) / 64 <= CL_SHUFFLE_BLOCKS;
 }
 
-static void copy_cl_shuffled(Cg *g, Val v_src, Val v_plane0, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px,
-                             Val v_dst) {
+static void copy_cl_shuffled(Cg *g, Val v_src, Val v_plane0, int64_t C, int64_t H, int64_t W, int64_t py,
+                             int64_t px, Val v_dst) {
   int64_t PW = W + 2 * px;
   Ty t_b = LLVMVectorType(g->t_i8, 64);
   Val v_row0 = l_mul(g, v_plane0, l_i64(g, H * W), "plane0");
   Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, H), "y");
   Val v_srow = l_gep(g, g->t_i8, v_src, l_add(g, v_row0, l_mul(g, Ly.v_i, l_i64(g, W), ""), ""), "src.row");
-  Val v_drow =
-      l_gep(g, g->t_i8, v_dst,
-            l_mul(g, l_add(g, l_mul(g, l_add(g, Ly.v_i, l_i64(g, py), ""), l_i64(g, PW), ""), l_i64(g, px), ""),
-                  l_i64(g, C), ""),
-            "dst.row");
+  Val v_drow = l_gep(
+      g, g->t_i8, v_dst,
+      l_mul(g, l_add(g, l_mul(g, l_add(g, Ly.v_i, l_i64(g, py), ""), l_i64(g, PW), ""), l_i64(g, px), ""), l_i64(g, C),
+            ""),
+      "dst.row");
   for (int64_t o0 = 0; o0 < W * C; o0 += 64) {
     int64_t n = W * C - o0 < 64 ? W * C - o0 : 64, x0 = o0 / C;
     Val v_blk = LLVMGetUndef(t_b);
@@ -309,10 +311,9 @@ void quad_copy(Cg *g, Val v_src, Val v_c0, int64_t C, int64_t H, int64_t W, int6
     Val v_plane_row = l_add(g, l_mul(g, v_c, l_i64(g, H), ""), Ly.v_i, "");
     v_row[c4] = l_gep(g, g->t_i8, v_src, l_mul(g, v_plane_row, l_i64(g, W), ""), "src.row");
   }
-  Val v_at = l_add(
-      g,
-      l_mul(g, l_add(g, l_mul(g, Lq.v_i, l_i64(g, PH), ""), l_add(g, Ly.v_i, l_i64(g, py), ""), ""), l_i64(g, PW), ""),
-      l_i64(g, px), "x4.row");
+  Val v_at = l_add(g, l_mul(g, l_add(g, l_mul(g, Lq.v_i, l_i64(g, PH), ""), l_add(g, Ly.v_i, l_i64(g, py), ""), ""),
+                            l_i64(g, PW), ""),
+                   l_i64(g, px), "x4.row");
   Val v_drow = l_gep(g, g->t_i8, v_dst, l_mul(g, v_at, l_i64(g, 4), ""), "dst.row");
   if (full > 0) {
     Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, full / V), "xv");
@@ -430,32 +431,54 @@ GatherPanel gather_panel(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Va
   return P;
 }
 
-Val gather_quads(Cg *g, const Node *nd, const ConvDims *d, const GatherPanel *P, int64_t w, uint32_t bias) {
+/* Word w's window offset lo and its 4 tap bytes tw relative to it. */
+static void gather_word_at(const Node *nd, const ConvDims *d, int64_t w, int64_t *lo, uint32_t *tw) {
+  int64_t hi;
+  gather_word(nd, d, w, lo, &hi);
+  if (*lo == INT64_MAX) *lo = 0; /* a word of padding only: A is zero there */
+  *tw = 0;
+  for (int j = 0; j < 4; j++) {
+    int64_t k = 4 * w + j, t = k < d->Kc ? gather_tap(nd, d, k) - *lo : 0;
+    *tw |= (uint32_t)t << (8 * j);
+  }
+}
+
+Val gather_words(Cg *g, const Node *nd, const ConvDims *d, int64_t kp) {
+  char name[128];
+  snprintf(name, sizeof name, "%s.gwords", nd->name);
+  Val v_t = LLVMGetNamedGlobal(g->mod, name);
+  if (v_t) return v_t;
+  Val *words = mem_alloc(sizeof *words * (size_t)(kp / 4));
+  for (int64_t w = 0; w < kp / 4; w++) {
+    int64_t lo;
+    uint32_t tw;
+    gather_word_at(nd, d, w, &lo, &tw);
+    words[w] = l_i64(g, lo << 32 | tw);
+  }
+  return l_const_array(g, g->t_i64, words, kp / 4, name);
+}
+
+Val gather_quads(Cg *g, const GatherPanel *P, Val v_word, uint32_t bias) {
   Ty t_v = LLVMVectorType(g->t_i32, 16), t_b = LLVMVectorType(g->t_i8, 64), ft;
   Val f_perm = l_intrinsic(g, "llvm.x86.avx512.permvar.qi.512", NULL, 0, &ft);
-  int64_t lo, hi;
-  gather_word(nd, d, w, &lo, &hi);
-  if (lo == INT64_MAX) lo = 0; /* a word of padding only: A is zero there */
-  uint32_t tw = 0;
-  for (int j = 0; j < 4; j++) {
-    int64_t k = 4 * w + j, t = k < d->Kc ? gather_tap(nd, d, k) - lo : 0;
-    tw |= (uint32_t)t << (8 * j);
-  }
-  Val v_idx = LLVMBuildBitCast(g->b, l_add(g, P->v_rel, l_splat(g, l_i32(g, tw), 16, ""), ""), t_b, "idx");
-  Val v_win = LLVMBuildLoad2(g->b, t_b, l_gep(g, g->t_i8, P->v_row0, l_i64(g, lo), ""), "win");
+  Val v_tw = l_trunc(g, v_word, g->t_i32, "tw"), v_lo = LLVMBuildAShr(g->b, v_word, l_i64(g, 32), "lo");
+  Val v_idx = LLVMBuildBitCast(g->b, l_add(g, P->v_rel, l_splat(g, v_tw, 16, ""), ""), t_b, "idx");
+  Val v_win = LLVMBuildLoad2(g->b, t_b, l_gep(g, g->t_i8, P->v_row0, v_lo, ""), "win");
   LLVMSetAlignment(v_win, 1);
   Val args[] = {v_win, v_idx};
-  Val v_q = LLVMBuildBitCast(g->b, l_call(g, ft, f_perm, args, 2, "quads"), t_v, "");
-  return bias ? LLVMBuildXor(g->b, v_q, l_splat(g, l_i32(g, (int64_t)bias), 16, ""), "quads.u8") : v_q;
+  return bias_quads(g, LLVMBuildBitCast(g->b, l_call(g, ft, f_perm, args, 2, "quads"), t_v, ""), bias);
 }
 
 static void pack_gather(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val v_pan, int64_t kp, uint32_t bias) {
   Loop Lj = l_for(g, l_i64(g, 0), l_i64(g, npanels(d->P)), "pj");
   GatherPanel P = gather_panel(g, nd, d, v_pad, Lj.v_i);
   Val v_dst = l_gep(g, g->t_i8, v_pan, l_mul(g, Lj.v_i, l_i64(g, kp / 4 * 64), ""), "pan.j");
-  for (int64_t w = 0; w < kp / 4; w++)
-    LLVMSetAlignment(
-        LLVMBuildStore(g->b, gather_quads(g, nd, d, &P, w, bias), l_gep(g, g->t_i8, v_dst, l_i64(g, w * 64), "")), 4);
+  for (int64_t w = 0; w < kp / 4; w++) {
+    int64_t lo;
+    uint32_t tw;
+    gather_word_at(nd, d, w, &lo, &tw);
+    store_quads(g, gather_quads(g, &P, l_i64(g, lo << 32 | tw), bias), 0, v_dst, l_i64(g, w * 64));
+  }
   l_next(g, &Lj);
 }
 
@@ -623,8 +646,7 @@ Val taps_word(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val v_pix, in
     for (int64_t i = 0; i < 4; i++)
       idx[4 * l + i] = l_i32(g, PL * j + l < d->Kc ? wtap(nd, d, PL * j + l) - lo + i * nd->sw : 0);
   Val v_at = l_gep(g, g->t_i8, v_pad, l_add(g, v_pix, l_i64(g, lo), ""), "win");
-  Val v_w = LLVMBuildBitCast(g->b, window_shuffle(g, v_at, idx, ""), t_v, "quads");
-  return bias ? LLVMBuildXor(g->b, v_w, l_splat(g, l_i32(g, (int64_t)bias), 16, ""), "quads.u8") : v_w;
+  return bias_quads(g, LLVMBuildBitCast(g->b, window_shuffle(g, v_at, idx, ""), t_v, "quads"), bias);
 }
 
 void taps_panels(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_pad, Val v_pan,
@@ -637,11 +659,8 @@ void taps_panels(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val
   Val v_q = l_add(g, l_mul(g, Ly.v_i, l_i64(g, d->OW / 4), ""), Lx.v_i, "pq");
   Val v_pix = taps_pix(g, nd, d, Ly.v_i, Lx.v_i);
   for (int64_t j = 0; j < npanels(d->Kc); j++) {
-    Val v_w = taps_word(g, nd, d, v_pad, v_pix, j, bias);
-    LLVMSetAlignment(
-        LLVMBuildStore(g->b, v_w,
-                       l_gep(g, g->t_i8, v_pan, l_add(g, l_i64(g, j * ps), l_mul(g, v_q, l_i64(g, 64), ""), ""), "")),
-        4);
+    Val v_at = l_add(g, l_i64(g, j * ps), l_mul(g, v_q, l_i64(g, 64), ""), "");
+    store_quads(g, taps_word(g, nd, d, v_pad, v_pix, j, bias), 0, v_pan, v_at);
   }
   l_next(g, &Lx);
   l_next(g, &Ly);
