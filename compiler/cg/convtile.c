@@ -14,21 +14,24 @@
  * GEMM (at most TILE_ROWS output channels a group) by TILE_NP panels, the
  * tile builds its panels' words itself, word by word, and feeds them to
  * vpdpbusd at once: each word is still built once per sample, and no panel
- * is stored. A forward panel's offsets come from a constant table of the
- * layer (gather_panel). The words, A's rows (with their row sums) and the
- * sums are the panel forms', so the bytes are the same; NITC_TILE_WORDS=0
- * turns both off, for comparisons.
+ * is stored. A forward panel's offsets and its words' come from constant
+ * tables of the layer (gather_panel, gather_words). The words, A's rows
+ * (with their row sums) and the sums are the panel forms', so the bytes
+ * are the same; NITC_TILE_WORDS=0 turns both off, for comparisons.
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "cg.h"
 
 /* 18 accumulators, and per panel its word and its lanes' offsets: with 4
  * panels (24 accumulators) LLVM spilled, and LeNet-5 ran 2% slower; with 2
  * no faster than with 3 */
 enum { TILE_ROWS = 6, TILE_NP = 3 };
+
+/* A tile's sums less 128 times row r's sum of A (v_sums): the panels hold
+ * b ^ 0x80 = b + 128. */
+static Val unbias(Cg *g, Val v_acc, Val v_sums, int64_t r) {
+  Val v_corr = LLVMBuildShl(g->b, l_load(g, g->t_i32, v_sums, l_i64(g, r), "asum"), l_i32(g, 7), "");
+  return l_sub(g, v_acc, l_splat(g, v_corr, PL, ""), "c");
+}
 
 /* ------------------------------------------------ the forward */
 
@@ -44,7 +47,7 @@ static void gather_tile(Cg *g, const Node *nd, const ConvDims *d, int64_t kp, Va
   uint32_t bias = gemm_panel_bias(GK_VNNI);
   int64_t M = d->Og;
   GatherPanel P[TILE_NP];
-  Val var_acc[TILE_ROWS][TILE_NP], v_acc[TILE_ROWS][TILE_NP];
+  Val var_acc[TILE_ROWS][TILE_NP];
   for (int p = 0; p < np; p++) {
     P[p] = gather_panel(g, nd, d, v_pad, l_add(g, v_j, l_i64(g, p), ""));
     for (int64_t r = 0; r < M; r++) var_acc[r][p] = l_var(g, t_v, "acc.var", LLVMConstNull(t_v));
@@ -63,9 +66,6 @@ static void gather_tile(Cg *g, const Node *nd, const ConvDims *d, int64_t kp, Va
     for (int p = 0; p < np; p++) l_set(g, var_acc[r][p], dot_vnni(g, l_get(g, t_v, var_acc[r][p], "acc"), v_a, v_q[p]));
   }
   l_next(g, &Lw);
-  for (int p = 0; p < np; p++)
-    for (int64_t r = 0; r < M; r++) v_acc[r][p] = l_get(g, t_v, var_acc[r][p], "acc");
-  /* panels hold b ^ 0x80 = b + 128: each row's sum less 128 times its A's */
   Val lanes[PL];
   for (int l = 0; l < PL; l++) lanes[l] = l_i32(g, l);
   for (int p = 0; p < np; p++) {
@@ -73,8 +73,7 @@ static void gather_tile(Cg *g, const Node *nd, const ConvDims *d, int64_t kp, Va
     Val v_left = l_trunc(g, l_sub(g, l_i64(g, d->P), v_n0, ""), g->t_i32, "left");
     Val v_mask = l_icmp(g, LLVMIntSLT, LLVMConstVector(lanes, PL), l_splat(g, v_left, PL, ""), "mask");
     for (int64_t r = 0; r < M; r++) {
-      Val v_corr = LLVMBuildShl(g->b, l_load(g, g->t_i32, v_asum, l_i64(g, r), "asum"), l_i32(g, 7), "");
-      Val v_c = l_sub(g, v_acc[r][p], l_splat(g, v_corr, PL, ""), "c");
+      Val v_c = unbias(g, l_get(g, t_v, var_acc[r][p], "acc"), v_asum, r);
       l_masked_store(g, v_c, l_gep(g, g->t_i32, v_C, l_add(g, l_i64(g, r * d->P), v_n0, ""), "c.at"), 4, v_mask);
       if (var_max)
         l_set(g, var_max,
@@ -121,13 +120,12 @@ void taps_tile(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val v_e, Val
   }
   l_next(g, &Lx);
   l_next(g, &Ly);
-  /* part (Og, Kc) += the sums less 128 times each error row's sum (the
-   * panels hold x ^ 0x80); lanes past Kc masked off */
+  /* part (Og, Kc) += the sums, unbiased by the error rows' sums; lanes
+   * past Kc masked off */
   for (int64_t j = 0; j < np; j++) {
     Val v_mask = l_mask_below(g, d->Kc - PL * j, PL);
     for (int64_t r = 0; r < M; r++) {
-      Val v_corr = LLVMBuildShl(g->b, l_load(g, g->t_i32, v_esum, l_i64(g, r), "esum"), l_i32(g, 7), "");
-      Val v_c = l_sub(g, l_get(g, t_v, var_acc[r][j], "acc"), l_splat(g, v_corr, PL, ""), "dw");
+      Val v_c = unbias(g, l_get(g, t_v, var_acc[r][j], "acc"), v_esum, r);
       Val v_p = l_gep(g, g->t_i32, v_part, l_i64(g, r * d->Kc + PL * j), "part.at");
       Val v_old = l_masked_load(g, t_v, v_p, 4, v_mask, LLVMConstNull(t_v), "part.old");
       l_masked_store(g, l_add(g, v_old, v_c, "part.new"), v_p, 4, v_mask);
