@@ -490,8 +490,9 @@ uint32_t gemm_panel_bias(GemmKind kind); /* bias of a panel word: 0x80808080 on 
 Val l_splat(Cg *g, Val v, unsigned n, const char *name);
 Val l_lanes(Cg *g, Val v_a, Val v_b, int lo, int n, int step, const char *name);
 void l_transpose16(Cg *g, Val v[16]); /* 16 vectors of 16 lanes, in place */
+/* acc += the unsigned panel row v_b times A's signed quad v_a (i32, broadcast), by vpdpbusd */
+Val dot_vnni(Cg *g, Val v_acc, Val v_a, Val v_b);
 /* acc += A's unsigned quad v_a (i32, broadcast) times the signed panel row v_b, by vpdpbusd */
-Val dot_vnni(Cg *g, Val v_acc, Val v_a, Val v_b);    /* acc += panel (unsigned) . a (signed) */
 Val dot_vnni_ua(Cg *g, Val v_acc, Val v_a, Val v_b);
 void row_sums(Cg *g, Val v_A, int64_t lda, Val v_rows, Val v_K, Val v_dst);
 void gemm(Cg *g, const Gemm *G);
