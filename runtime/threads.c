@@ -29,7 +29,12 @@
  * (the job's line) and one back (the chunk's completion). A chunk is
  * claimed by moving its claim word forward to the job's number; an executor
  * that read an old job's number can never move a claim backwards, and it
- * runs nothing unless the job is still current after its claim.
+ * runs nothing unless the job is still current after its claim. The job's
+ * number and its count of chunks are one atomic word (gen), so an executor
+ * that read an old job's number never pairs it with a later job's count:
+ * it would claim a chunk the old job did not have, and so no claim stopped,
+ * while the caller writes the next job's fields (a chunk then ran twice,
+ * once in the suites, at three threads).
  *
  * Kernels are short (tens of microseconds), so waking by condition variable
  * alone would cost as much as the work: an idle thread first spins on the
@@ -97,8 +102,7 @@ typedef struct Pace {
 struct NitPool {
   /* the current job: written by the caller before it publishes gen, read
    * by executors; stable while any of its chunks is unfinished */
-  _Alignas(LINE) atomic_uint_fast32_t gen; /* job number: a new value means a new job */
-  atomic_int used;                         /* chunks of the job */
+  _Alignas(LINE) atomic_uint_fast64_t gen; /* job number << GEN_USED_BITS | its chunks: a new value, a new job */
   NitBody body;
   void *env;
   int64_t t0;                           /* when a timed call began (ns); 0: untimed */
@@ -129,14 +133,29 @@ typedef struct WorkerArg {
   int32_t index;
 } WorkerArg;
 
+/* A test widens the window between a job's fields and its publication
+ * (tests/runtime/pool_window.c compiles this file with it): an executor
+ * that read the job before must claim nothing in it. */
+#ifdef NITRT_POOL_WINDOW_NS
+#include <time.h>
+#define PUBLISH_WINDOW() nanosleep(&(struct timespec){0, NITRT_POOL_WINDOW_NS}, NULL)
+#else
+#define PUBLISH_WINDOW() ((void)0)
+#endif
+
 #define SPIN_ROUNDS 200000 /* polls of gen before sleeping */
+#define GEN_USED_BITS 8    /* a job's chunks in gen's low bits */
+_Static_assert(NITRT_POOL_CHUNKS < (1 << GEN_USED_BITS), "a job's chunks fit gen's low bits");
+
+static uint32_t gen_job(uint_fast64_t g) { return (uint32_t)(g >> GEN_USED_BITS); }
+static int32_t gen_used(uint_fast64_t g) { return (int32_t)(g & ((1u << GEN_USED_BITS) - 1)); }
 
 enum { IDLE_NONE, IDLE_OPEN, IDLE_HELD }; /* NitPool.idle */
 
 /* Run idle units while no job newer than `seen` is published and the
  * caller does not want them back: when they are open, take them, and
  * leave them open again (or finished: next == n). */
-static void run_idle(NitPool *p, uint_fast32_t seen) {
+static void run_idle(NitPool *p, uint_fast64_t seen) {
   int open = IDLE_OPEN;
   if (atomic_load_explicit(&p->idle, memory_order_relaxed) != IDLE_OPEN ||
       !atomic_compare_exchange_strong_explicit(&p->idle, &open, IDLE_HELD, memory_order_acquire,
@@ -148,25 +167,27 @@ static void run_idle(NitPool *p, uint_fast32_t seen) {
   atomic_store_explicit(&p->idle, IDLE_OPEN, memory_order_release);
 }
 
-/* Claim chunk w for job `job`: true when it is ours to run, and the job is
- * still current (so its fields are stable until we finish). */
-static bool claim(NitPool *p, int32_t w, uint32_t job) {
+/* Claim chunk w (< the job's chunks) of job g: true when it is ours to
+ * run, and the job is still current (so its fields are stable until we
+ * finish: the caller waits for every chunk of it). */
+static bool claim(NitPool *p, int32_t w, uint_fast64_t g) {
+  uint32_t job = gen_job(g);
   atomic_uint_fast32_t *c = &p->chunk[w].claim;
   uint_fast32_t old = atomic_load_explicit(c, memory_order_relaxed);
   if ((int32_t)(job - (uint32_t)old) <= 0) return false; /* claimed for this job, or a later one */
   if (!atomic_compare_exchange_strong_explicit(c, &old, job, memory_order_acq_rel, memory_order_relaxed))
     return false;
-  return (uint32_t)atomic_load_explicit(&p->gen, memory_order_acquire) == job;
+  return atomic_load_explicit(&p->gen, memory_order_acquire) == g;
 }
 
-/* Run chunks of job `job` until none is left unclaimed, executor `self`'s
- * own chunk (chunk self) first. */
-static void run_chunks(NitPool *p, uint32_t job, int32_t self) {
-  int32_t used = atomic_load_explicit(&p->used, memory_order_relaxed);
-  if (used < 1 || used > NITRT_POOL_CHUNKS) return; /* a later job's, being written */
+/* Run chunks of job g until none is left unclaimed, executor `self`'s own
+ * chunk (chunk self) first. */
+static void run_chunks(NitPool *p, uint_fast64_t g, int32_t self) {
+  uint32_t job = gen_job(g);
+  int32_t used = gen_used(g);
   for (int32_t i = 0; i < used; i++) {
     int32_t w = (self + i) % used;
-    if (!claim(p, w, job)) continue;
+    if (!claim(p, w, g)) continue;
     p->body(p->env, p->bound[w], p->bound[w + 1], w);
     if (p->t0) p->chunk[w].end = nitrt_now_ns();
     p->chunk[w].by = self;
@@ -179,9 +200,9 @@ static void *worker_main(void *arg) {
   NitPool *p = wa->pool;
   int32_t self = wa->index;
   free(wa);
-  uint_fast32_t seen = 0;
+  uint_fast64_t seen = 0;
   for (;;) {
-    uint_fast32_t g = atomic_load_explicit(&p->gen, memory_order_acquire);
+    uint_fast64_t g = atomic_load_explicit(&p->gen, memory_order_acquire);
     for (int i = 0; g == seen && i < SPIN_ROUNDS; i++) {
       run_idle(p, seen);
       g = atomic_load_explicit(&p->gen, memory_order_acquire);
@@ -197,7 +218,7 @@ static void *worker_main(void *arg) {
     }
     if (atomic_load(&p->stop)) return NULL;
     seen = g;
-    run_chunks(p, (uint32_t)g, self);
+    run_chunks(p, g, self);
   }
 }
 
@@ -321,7 +342,8 @@ void nitrt_pool_free(NitPool *p) {
   if (!p) return;
   pthread_mutex_lock(&p->mu);
   atomic_store(&p->stop, 1);
-  atomic_fetch_add(&p->gen, 1);
+  /* a job of no chunks: the executors wake, see stop and return */
+  atomic_store(&p->gen, ((atomic_load(&p->gen) >> GEN_USED_BITS) + 1) << GEN_USED_BITS);
   pthread_cond_broadcast(&p->cv);
   pthread_mutex_unlock(&p->mu);
   for (int32_t w = 1; w < p->threads; w++) pthread_join(p->tids[w - 1], NULL);
@@ -356,15 +378,17 @@ int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64
   p->t0 = !p->fixed && ++pc->calls % PACE_EVERY == 0 ? nitrt_now_ns() : 0;
   p->body = body;
   p->env = env;
-  atomic_store_explicit(&p->used, (int)used, memory_order_relaxed);
-  uint32_t job = (uint32_t)atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
-  atomic_store(&p->gen, job); /* publishes the fields above */
+  uint_fast64_t g = ((atomic_load_explicit(&p->gen, memory_order_relaxed) >> GEN_USED_BITS) + 1) << GEN_USED_BITS |
+                    (uint_fast64_t)used;
+  uint32_t job = gen_job(g);
+  PUBLISH_WINDOW();
+  atomic_store(&p->gen, g); /* publishes the fields above */
   if (atomic_load(&p->sleepers) > 0) {
     pthread_mutex_lock(&p->mu);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
   }
-  run_chunks(p, job, 0);
+  run_chunks(p, g, 0);
   for (int32_t w = 0; w < (int32_t)used; w++)
     for (int i = 0; (uint32_t)atomic_load_explicit(&p->chunk[w].done, memory_order_acquire) != job; i++)
       if (i > SPIN_ROUNDS) sched_yield();

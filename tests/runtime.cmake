@@ -30,6 +30,16 @@ target_compile_options(test_runtime PRIVATE ${NITC_WARN})
 target_link_libraries(test_runtime PRIVATE nitrt PkgConfig::CHECK)
 add_test(NAME runtime_unit COMMAND test_runtime)
 
+# The pool with a window between a job's fields and its publication
+# (threads.c compiled in with NITRT_POOL_WINDOW_NS; its symbols come before
+# the library's, so the library's threads.o is not linked).
+add_executable(test_pool_window ${NITRT_TEST_DIR}/pool_window.c ${NITRT_SRC_DIR}/threads.c)
+target_compile_definitions(test_pool_window PRIVATE NITRT_POOL_WINDOW_NS=20000)
+target_include_directories(test_pool_window PRIVATE ${NITRT_SRC_DIR})
+target_compile_options(test_pool_window PRIVATE ${NITC_WARN})
+target_link_libraries(test_pool_window PRIVATE nitrt PkgConfig::CHECK)
+add_test(NAME runtime_pool_window COMMAND test_pool_window)
+
 # S31 scalars, tables, schedules and the LINSUM plan against the reference.
 add_executable(test_runtime_s31 ${NITRT_TEST_DIR}/test_s31.c)
 target_compile_options(test_runtime_s31 PRIVATE ${NITC_WARN})
