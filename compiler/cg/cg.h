@@ -209,6 +209,9 @@ void l_back(Cg *g, Aside a);
 Val l_param(Cg *g, unsigned i, const char *name);
 Val l_intrinsic(Cg *g, const char *name, Ty *ov, unsigned nov, Ty *ft);
 Val l_mask_below(Cg *g, int64_t n, unsigned w); /* <w x i1>, lanes < n set */
+Val l_mask_first(Cg *g, Val v_n, unsigned w);   /* the same for a run-time n (i64) */
+/* var_max = max(var_max, |v|) lane-wise over v_mask's lanes (NULL: all) */
+void l_max_abs(Cg *g, Val var_max, Val v, Val v_mask);
 Val l_masked_load(Cg *g, Ty t, Val v_ptr, unsigned align, Val v_mask, Val v_pass, const char *name);
 void l_masked_store(Cg *g, Val v, Val v_ptr, unsigned align, Val v_mask);
 Val l_reduce_smax(Cg *g, Val v, const char *name);
@@ -550,11 +553,10 @@ typedef struct SegDst {
 void im2col_fwd(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col, const SegDst *S,
                 Val v_pan, uint32_t bias, bool gather);
 void im2col_t(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col); /* colT */
-/* The weight gradient's B with the taps in the lanes: panels of sample b,
- * group gi, built from the planar padded copy at v_pad. */
+/* The weight gradient's B with the taps in the lanes: panels built from the
+ * planar padded copy v_pad of a sample's group (pad_copy). */
 bool taps_panels_fit(const Node *nd, const ConvDims *d);
-void taps_panels(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_pad, Val v_pan,
-                 uint32_t bias);
+void taps_panels(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val v_pan, uint32_t bias);
 /* their word (oy, qx) of panel j: v_pix = taps_pix(oy, qx) in the padded copy v_pad */
 Val taps_pix(Cg *g, const Node *nd, const ConvDims *d, Val v_oy, Val v_qx);
 Val taps_word(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val v_pix, int64_t j, uint32_t bias);
@@ -577,10 +579,10 @@ void rows_forward(Cg *g, const Node *nd, const ConvDims *d, int64_t segp, int64_
 
 /* Conv GEMMs with their panel words built in the tile (VBMI; at most 6
  * output channels a group, i32; NITC_TILE_WORDS=0: never). The forward by
- * gathered words: whether it fits (C not streamed), and one sample and
- * group's C (Og, P) from the channels-last copy v_pad, A = v_wg (Og, kp),
- * row sums v_asum. */
-bool gather_tile_fits(Cg *g, const ConvDims *d, Ty t_acc, bool stream);
+ * gathered words: whether it fits (conv.c keeps the panels where C
+ * streams), and one sample and group's C (Og, P) from the channels-last
+ * copy v_pad, A = v_wg (Og, kp), row sums v_asum. */
+bool gather_tile_fits(Cg *g, const ConvDims *d, Ty t_acc);
 void gather_forward(Cg *g, const Node *nd, const ConvDims *d, int64_t kp, Val v_pad, Val v_wg, Val v_asum, Val v_C,
                     Val var_max);
 /* The weight gradient with the taps in the lanes (conv.c): whether it fits

@@ -46,7 +46,7 @@ typedef struct ConvK {
   bool gather;        /* forward: K unpadded per segment, panels by vpermb (pack_gather) */
   bool implicit;      /* no panels: the GEMM reads the quad-major copy (im2col.c's quad_copy) */
   bool rows;          /* forward: positions as the rows, the weights as panels (convrows.c) */
-  bool gtile;         /* forward: gathered panel words built in the tile (convtile.c) */
+  bool gtile;         /* forward: gathered panel words built in the tile unless C streams (convtile.c) */
 } ConvK;
 
 static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, Pass which) {
@@ -63,7 +63,7 @@ static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, Pass which) {
   Ty t_acc = nd->acc64_fwd ? g->t_i64 : g->t_i32;
   c.rows = which == PASS_FORWARD && !c.implicit && !c.gather && c.panels_direct &&
            rows_fits(g, nd, d, c.kind, c.segp, c.kp, t_acc);
-  c.gtile = c.gather && gather_tile_fits(g, d, t_acc, gemm_stream(g, d->O * d->P * 4, d->P * 4));
+  c.gtile = c.gather && gather_tile_fits(g, d, t_acc);
   return c;
 }
 
@@ -83,7 +83,9 @@ static void panel_sample(Cg *g, const KArgs *k, const ConvDims *d, const ConvK *
   const Node *nd = k->nd;
   Val v_x = act_ptr(g, nd->in[0]);
   Val v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, v_gi, l_i64(g, d->Og), ""), "wsum.g");
-  if (ck->gtile) {
+  int64_t aw = l_bytes(k->t_acc);
+  bool stream = !k->ahead && gemm_stream(g, d->O * d->P * aw, d->P * aw);
+  if (ck->gtile && !stream) {
     gather_forward(g, nd, d, ck->kp, cl_copy(g, nd, d, v_x, v_b, v_gi, v_col), v_wg, v_asum, v_Cg, var_max);
     return;
   }
@@ -102,9 +104,7 @@ static void panel_sample(Cg *g, const KArgs *k, const ConvDims *d, const ConvK *
   if (ck->implicit) G.v_P = v_col, G.v_taps = v_taps, G.prow = (d->IW + 2 * nd->pw) * 4, G.pcols = d->OW / PL;
   G.v_C = v_Cg, G.ldc = d->P, G.v_M = l_i64(g, d->Og), G.v_N = l_i64(g, d->P), G.v_K = l_i64(g, ck->kp);
   G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d->P)), G.t_acc = k->t_acc, G.kind = ck->kind;
-  G.var_max = var_max;
-  int64_t aw = l_bytes(k->t_acc);
-  G.stream = !k->ahead && gemm_stream(g, d->O * d->P * aw, d->P * aw);
+  G.var_max = var_max, G.stream = stream;
   gemm(g, &G);
 }
 
@@ -591,24 +591,21 @@ static void conv_weight_lanes_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val
                          l_i64(g, d.P), ""),
                    "e.bg");
   Val v_partg = l_gep(g, k->t_acc, v_part, l_mul(g, Lg.v_i, l_i64(g, d.Og * d.Kc), ""), "part.g");
+  pad_copy(g, v_x, Lb.v_i, l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), d.IC, d.Cg, d.IH, d.IW, nd->ph, nd->pw, v_pad);
+  if (kind == GK_VNNI) row_sums(g, v_eg, d.P, l_i64(g, d.Og), l_i64(g, d.P), v_sum);
   if (tile) { /* the panel words built in the tile (convtile.c) */
-    pad_copy(g, v_x, Lb.v_i, l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), d.IC, d.Cg, d.IH, d.IW, nd->ph, nd->pw, v_pad);
-    row_sums(g, v_eg, d.P, l_i64(g, d.Og), l_i64(g, d.P), v_sum);
     taps_tile(g, nd, &d, v_pad, v_eg, v_sum, v_partg);
-    l_next(g, &Lg);
-    l_next(g, &Lb);
-    return;
+  } else {
+    taps_panels(g, nd, &d, v_pad, v_col, gemm_panel_bias(kind));
+    Gemm G = {0};
+    G.v_A = v_eg;
+    G.lda = d.P, G.v_asum = v_sum, G.v_P = v_col;
+    G.v_C = v_partg;
+    G.ldc = d.Kc, G.v_M = l_i64(g, d.Og), G.v_N = l_i64(g, d.Kc), G.v_K = l_i64(g, d.P);
+    G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d.Kc)), G.t_acc = k->t_acc, G.accumulate = true;
+    G.kind = kind;
+    gemm(g, &G);
   }
-  taps_panels(g, nd, &d, v_x, Lb.v_i, Lg.v_i, v_pad, v_col, gemm_panel_bias(kind));
-  Gemm G = {0};
-  G.v_A = v_eg;
-  G.lda = d.P, G.v_asum = v_sum, G.v_P = v_col;
-  G.v_C = v_partg;
-  G.ldc = d.Kc, G.v_M = l_i64(g, d.Og), G.v_N = l_i64(g, d.Kc), G.v_K = l_i64(g, d.P);
-  G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d.Kc)), G.t_acc = k->t_acc, G.accumulate = true;
-  G.kind = kind;
-  if (kind == GK_VNNI) row_sums(g, G.v_A, d.P, G.v_M, G.v_K, v_sum);
-  gemm(g, &G);
   l_next(g, &Lg);
   l_next(g, &Lb);
 }

@@ -81,17 +81,14 @@ void rows_forward(Cg *g, const Node *nd, const ConvDims *d, int64_t segp, int64_
       Val v_p = l_add(g, l_mul(g, Ly.v_i, l_i64(g, OW), ""), l_i64(g, r), "");
       Val v_at = l_add(g, l_mul(g, v_p, l_i64(g, np * PL), ""), l_i64(g, j * PL), "");
       LLVMSetAlignment(LLVMBuildStore(g->b, v_c, l_gep(g, g->t_i32, v_t, v_at, "")), 4);
-      if (var_max) l_set(g, var_max, l_smax(g, l_get(g, t_v, var_max, "max"), l_abs(g, v_c, "abs"), "max.new"));
+      if (var_max) l_max_abs(g, var_max, v_c, NULL);
     }
   l_next(g, &Ly);
   /* 16 positions by 16 channels at a time into C (channel, position); the
    * last block's positions past P are masked off */
-  Val lanes[PL];
-  for (int l = 0; l < PL; l++) lanes[l] = l_i32(g, l);
   Loop Lp = l_for(g, l_i64(g, 0), l_i64(g, npanels(d->P)), "pblock");
   Val v_p0 = l_mul(g, Lp.v_i, l_i64(g, PL), "p0");
-  Val v_left = l_trunc(g, l_sub(g, l_i64(g, d->P), v_p0, ""), g->t_i32, "left");
-  Val v_mask = l_icmp(g, LLVMIntSLT, LLVMConstVector(lanes, PL), l_splat(g, v_left, PL, ""), "mask");
+  Val v_mask = l_mask_first(g, l_sub(g, l_i64(g, d->P), v_p0, ""), PL);
   for (int64_t j = 0; j < np; j++) {
     Val v[PL];
     for (int i = 0; i < PL; i++) {

@@ -35,8 +35,8 @@ static Val unbias(Cg *g, Val v_acc, Val v_sums, int64_t r) {
 
 /* ------------------------------------------------ the forward */
 
-bool gather_tile_fits(Cg *g, const ConvDims *d, Ty t_acc, bool stream) {
-  return g->tile_words && d->Og <= TILE_ROWS && t_acc == g->t_i32 && !stream;
+bool gather_tile_fits(Cg *g, const ConvDims *d, Ty t_acc) {
+  return g->tile_words && d->Og <= TILE_ROWS && t_acc == g->t_i32;
 }
 
 /* Panels [j, j + np) of C (Og, P): the words gathered from v_pad, A = v_wg
@@ -66,19 +66,13 @@ static void gather_tile(Cg *g, const Node *nd, const ConvDims *d, int64_t kp, Va
     for (int p = 0; p < np; p++) l_set(g, var_acc[r][p], dot_vnni(g, l_get(g, t_v, var_acc[r][p], "acc"), v_a, v_q[p]));
   }
   l_next(g, &Lw);
-  Val lanes[PL];
-  for (int l = 0; l < PL; l++) lanes[l] = l_i32(g, l);
   for (int p = 0; p < np; p++) {
     Val v_n0 = l_mul(g, l_add(g, v_j, l_i64(g, p), ""), l_i64(g, PL), "n0");
-    Val v_left = l_trunc(g, l_sub(g, l_i64(g, d->P), v_n0, ""), g->t_i32, "left");
-    Val v_mask = l_icmp(g, LLVMIntSLT, LLVMConstVector(lanes, PL), l_splat(g, v_left, PL, ""), "mask");
+    Val v_mask = l_mask_first(g, l_sub(g, l_i64(g, d->P), v_n0, ""), PL);
     for (int64_t r = 0; r < M; r++) {
       Val v_c = unbias(g, l_get(g, t_v, var_acc[r][p], "acc"), v_asum, r);
       l_masked_store(g, v_c, l_gep(g, g->t_i32, v_C, l_add(g, l_i64(g, r * d->P), v_n0, ""), "c.at"), 4, v_mask);
-      if (var_max)
-        l_set(g, var_max,
-              l_smax(g, l_get(g, t_v, var_max, "max"),
-                     l_select(g, v_mask, l_abs(g, v_c, "abs"), LLVMConstNull(t_v), ""), "max.new"));
+      if (var_max) l_max_abs(g, var_max, v_c, v_mask);
     }
   }
 }

@@ -503,19 +503,11 @@ typedef struct Tiles {
  * below 2^31 in magnitude (gemm_kind), so |c| fits i32 and cannot overflow. */
 static void track_max(Cg *g, const Tiles *G, Val v_c, Val v_mask) {
   Ty t_v = LLVMVectorType(g->t_i32, PL);
-  Val v_sum = G->t_acc == g->t_i32 ? v_c : l_trunc(g, v_c, t_v, "c.i32");
-  Val v_abs = l_abs(g, v_sum, "abs");
-  if (v_mask) v_abs = l_select(g, v_mask, v_abs, LLVMConstNull(t_v), "abs.m");
-  l_set(g, G->var_max, l_smax(g, l_get(g, t_v, G->var_max, "max"), v_abs, "max.new"));
+  l_max_abs(g, G->var_max, G->t_acc == g->t_i32 ? v_c : l_trunc(g, v_c, t_v, "c.i32"), v_mask);
 }
 
 /* The lanes n0 + l < N of a panel: a <16 x i1> mask. */
-static Val lane_mask(Cg *g, const Tiles *G, Val v_n0) {
-  Val v_left = l_trunc(g, l_sub(g, G->v_N, v_n0, ""), g->t_i32, "left");
-  Val lanes[PL];
-  for (int l = 0; l < PL; l++) lanes[l] = l_i32(g, l);
-  return l_icmp(g, LLVMIntSLT, LLVMConstVector(lanes, PL), l_splat(g, v_left, PL, ""), "mask");
-}
+static Val lane_mask(Cg *g, const Tiles *G, Val v_n0) { return l_mask_first(g, l_sub(g, G->v_N, v_n0, ""), PL); }
 
 /* Masked load (v_old non-NULL: of the old C, 0 where masked off) or store
  * of 16 lanes of C. */

@@ -649,10 +649,8 @@ Val taps_word(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val v_pix, in
   return bias_quads(g, LLVMBuildBitCast(g->b, window_shuffle(g, v_at, idx, ""), t_v, "quads"), bias);
 }
 
-void taps_panels(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_pad, Val v_pan,
-                 uint32_t bias) {
+void taps_panels(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val v_pan, uint32_t bias) {
   int64_t ps = d->P / 4 * 64;
-  pad_copy(g, v_x, v_b, l_mul(g, v_gi, l_i64(g, d->Cg), ""), d->IC, d->Cg, d->IH, d->IW, nd->ph, nd->pw, v_pad);
   /* word q = (oy, qx) of the output rows: no division by OW per word */
   Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, d->OH), "oy");
   Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, d->OW / 4), "qx");

@@ -284,6 +284,24 @@ Val l_intrinsic(Cg *g, const char *name, Ty *ov, unsigned nov, Ty *ft) {
 }
 
 /* <w x i1> with lanes [0, n) set: the mask of a row's first n elements. */
+/* <w x i1>: lanes l < v_n set, v_n a run-time i64 count (below w: a tail) */
+Val l_mask_first(Cg *g, Val v_n, unsigned w) {
+  Val lanes[64];
+  NIT_ASSERT(w <= 64);
+  for (unsigned l = 0; l < w; l++) lanes[l] = l_i32(g, l);
+  Val v_left = l_trunc(g, v_n, g->t_i32, "left");
+  return l_icmp(g, LLVMIntSLT, LLVMConstVector(lanes, w), l_splat(g, v_left, w, ""), "mask");
+}
+
+/* var_max = max(var_max, |v|) lane-wise over the lanes of v_mask (NULL:
+ * all); v and var_max's value are <16 x i32> */
+void l_max_abs(Cg *g, Val var_max, Val v, Val v_mask) {
+  Ty t_v = LLVMTypeOf(v);
+  Val v_abs = l_abs(g, v, "abs");
+  if (v_mask) v_abs = l_select(g, v_mask, v_abs, LLVMConstNull(t_v), "abs.m");
+  l_set(g, var_max, l_smax(g, l_get(g, t_v, var_max, "max"), v_abs, "max.new"));
+}
+
 Val l_mask_below(Cg *g, int64_t n, unsigned w) {
   Val m[64];
   NIT_ASSERT(w <= 64);
