@@ -149,6 +149,11 @@ _Static_assert(NITRT_POOL_CHUNKS < (1 << GEN_USED_BITS), "a job's chunks fit gen
 
 static uint32_t gen_job(uint_fast64_t g) { return (uint32_t)(g >> GEN_USED_BITS); }
 static int32_t gen_used(uint_fast64_t g) { return (int32_t)(g & ((1u << GEN_USED_BITS) - 1)); }
+/* gen of the caller's next job, of `used` chunks */
+static uint_fast64_t gen_next(NitPool *p, int32_t used) {
+  return ((atomic_load_explicit(&p->gen, memory_order_relaxed) >> GEN_USED_BITS) + 1) << GEN_USED_BITS |
+         (uint_fast64_t)used;
+}
 
 enum { IDLE_NONE, IDLE_OPEN, IDLE_HELD }; /* NitPool.idle */
 
@@ -343,7 +348,7 @@ void nitrt_pool_free(NitPool *p) {
   pthread_mutex_lock(&p->mu);
   atomic_store(&p->stop, 1);
   /* a job of no chunks: the executors wake, see stop and return */
-  atomic_store(&p->gen, ((atomic_load(&p->gen) >> GEN_USED_BITS) + 1) << GEN_USED_BITS);
+  atomic_store(&p->gen, gen_next(p, 0));
   pthread_cond_broadcast(&p->cv);
   pthread_mutex_unlock(&p->mu);
   for (int32_t w = 1; w < p->threads; w++) pthread_join(p->tids[w - 1], NULL);
@@ -378,8 +383,7 @@ int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64
   p->t0 = !p->fixed && ++pc->calls % PACE_EVERY == 0 ? nitrt_now_ns() : 0;
   p->body = body;
   p->env = env;
-  uint_fast64_t g = ((atomic_load_explicit(&p->gen, memory_order_relaxed) >> GEN_USED_BITS) + 1) << GEN_USED_BITS |
-                    (uint_fast64_t)used;
+  uint_fast64_t g = gen_next(p, (int32_t)used);
   uint32_t job = gen_job(g);
   PUBLISH_WINDOW();
   atomic_store(&p->gen, g); /* publishes the fields above */
