@@ -369,10 +369,13 @@ typedef struct Plan {
                           * in whose input-error rounding region pool i's backward runs,
                           * each worker on the samples it has just rounded (cg/round.c) */
   Buf acc;             /* int64-capable accumulator scratch, largest acc_bytes */
-  int64_t *acc_at;     /* (nnodes) where in acc node i's forward and backward
-                          * put their accumulators: centred, see plan.c */
+  int64_t *acc_at;     /* (nnodes) where in acc node i's forward puts its
+                          * accumulators: centred, see plan.c */
   int64_t *acc_bytes;  /* (nnodes) how many bytes of acc from acc_at are node i's
-                          * (0: its kernels use none) */
+                          * forward's (0: its kernels use none) */
+  int64_t *acc_err_at;    /* (nnodes) the same for node i's backward (its input
+                             * error), centred by its own size */
+  int64_t *acc_err_bytes; /* (nnodes) */
   Buf acc2;            /* second accumulator (fan-out error sums) */
   Buf grad;            /* int64-capable weight-gradient scratch, largest tensor */
   int64_t *grad_at;    /* (nnodes) where in grad node i's gradient lies: centred */

@@ -8,11 +8,15 @@
  * chunk w = [count*w/used, count*(w+1)/used) (or paced, below), and runs
  * body(env, lo, hi, w) once per chunk: the `worker` argument names the chunk
  * (and with it the chunk's private scratch in the generated code), not the
- * thread. Executor e (the caller is 0) claims chunk e first, so consecutive
+ * thread. Each executor claims its home chunk first, so consecutive
  * loops over the same range find their samples and scratch in the same
- * core's cache; then any chunk still unclaimed. The caller claims chunks
- * too, so a call never waits for a thread that the OS has not scheduled
- * yet; it only waits for chunks already running. The split only decides who
+ * core's cache; then any chunk still unclaimed. The caller's home is the
+ * last chunk and worker e's (e >= 1) chunk e - 1: with two threads the
+ * worker takes the first half of a batch and the caller the second, which
+ * LeNet-5 trained 1.03-1.04 times as fast as the other way round
+ * (docs/performance.md, "The caller's chunk is the last"). The caller
+ * claims chunks too, so a call never waits for a thread that the OS has not
+ * scheduled yet; it only waits for chunks already running. The split only decides who
  * computes what: every chunk writes its own outputs (or its private scratch,
  * combined afterwards by the caller), and all arithmetic is exact integer
  * arithmetic keyed by element, so the bytes never depend on the number of
@@ -46,11 +50,11 @@
  * body (each chunk from the call's start to the chunk's end, so a late
  * start counts) and keeps a speed per executor for each body; when a
  * body's speeds drift more than PACE_SLACK apart, its chunk w's share
- * follows executor w's speed. Speeds are kept per body because they are
- * not the same for all: in the host's busy spells one body's chunk can run
- * 1.6 times as long on one core while the others run even
- * (docs/performance.md, "Speeds per body"). Within the
- * slack the split stays even, so each executor keeps the same samples from
+ * follows the speed of chunk w's home executor. Speeds are kept per body
+ * because they are not the same for all: in the host's busy spells one
+ * body's chunk can run 1.6 times as long on one core while the others run
+ * even (docs/performance.md, "Speeds per body"). Within the slack the
+ * split stays even, so each executor keeps the same samples from
  * one call to the next: moving a chunk's edge moves samples to a core
  * whose cache does not hold them (docs/performance.md, "Two cores that
  * share no cache"). Any split gives the same bytes (above).
@@ -96,7 +100,7 @@ typedef struct Chunk {
 typedef struct Pace {
   NitBody body;                     /* the body (NULL: a free slot) */
   uint32_t calls;                   /* its calls so far, for PACE_EVERY */
-  int32_t speed[NITRT_POOL_CHUNKS]; /* executor e's speed in it, PACE_ONE average */
+  int32_t speed[NITRT_POOL_CHUNKS]; /* chunk w's home executor's speed in it, PACE_ONE average */
 } Pace;
 
 struct NitPool {
@@ -185,13 +189,19 @@ static bool claim(NitPool *p, int32_t w, uint_fast64_t g) {
   return atomic_load_explicit(&p->gen, memory_order_acquire) == g;
 }
 
-/* Run chunks of job g until none is left unclaimed, executor `self`'s own
- * chunk (chunk self) first. */
+/* The chunk executor `self` claims first, of `used`: the caller (0) the
+ * last, worker e chunk e - 1; and the executor whose home chunk w is. */
+static int32_t home_chunk(int32_t self, int32_t used) { return (self + used - 1) % used; }
+static int32_t home_executor(int32_t w, int32_t used) { return (w + 1) % used; }
+
+/* Run chunks of job g until none is left unclaimed, executor `self`'s home
+ * chunk first. */
 static void run_chunks(NitPool *p, uint_fast64_t g, int32_t self) {
   uint32_t job = gen_job(g);
   int32_t used = gen_used(g);
+  int32_t first = home_chunk(self, used);
   for (int32_t i = 0; i < used; i++) {
-    int32_t w = (self + i) % used;
+    int32_t w = (first + i) % used;
     if (!claim(p, w, g)) continue;
     p->body(p->env, p->bound[w], p->bound[w + 1], w);
     if (p->t0) p->chunk[w].end = nitrt_now_ns();
@@ -248,15 +258,15 @@ static void split(const NitPool *p, const int32_t *speed, int64_t count, int32_t
   bound[used] = count;
 }
 
-/* After a timed call whose chunks all ran on their own executors: each
- * executor's items per nanosecond, from the call's start to its chunk's
+/* After a timed call whose chunks all ran on their home executors: each
+ * chunk's items per nanosecond, from the call's start to its chunk's
  * end, scaled so the speeds average PACE_ONE; the speeds move towards them
  * by up to 1/8, less for short calls (their timing is mostly noise). */
 static void learn(NitPool *p, int32_t *speed, int32_t used) {
   int64_t rate[NITRT_POOL_CHUNKS], total = 0, longest = 0;
   for (int32_t w = 0; w < used; w++) {
     int64_t ns = p->chunk[w].end - p->t0;
-    if (p->chunk[w].by != w || ns <= 0) return;
+    if (p->chunk[w].by != home_executor(w, used) || ns <= 0) return;
     rate[w] = ((p->bound[w + 1] - p->bound[w]) << 24) / ns;
     total += rate[w];
     if (ns > longest) longest = ns;
@@ -288,7 +298,8 @@ static Pace *pace_of(NitPool *p, NitBody body) {
   return pc;
 }
 
-/* NITRT_POOL_PACE="s0,s1,...": fixed relative speeds (tests). */
+/* NITRT_POOL_PACE="s0,s1,...": fixed relative speeds of the chunks' home
+ * executors (tests). */
 static void pace_from_env(NitPool *p) {
   const char *e = getenv("NITRT_POOL_PACE");
   if (!e || !*e) return;

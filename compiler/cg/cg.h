@@ -102,10 +102,11 @@ typedef struct Cg {
   Ty t_ctx;                   /* NitCtx (abi.c) */
   Ty t_env, ft_body, ft_pfor; /* par_for: {ctx, x, y, consts}, body(env, lo, hi, worker) */
   Ty ft_node;                 /* a layer's forward or backward: void (ctx, x, y) */
-  int64_t acc_at;             /* acc_ptr's offset in acc: the plan's acc_at of the
-                               * node being emitted, 0 outside the layers */
-  int64_t acc_bytes;          /* the node's bytes from there (the plan's acc_bytes),
-                               * all of acc outside the layers */
+  int64_t acc_at;             /* acc_ptr's offset in acc: the plan's acc_at (forward)
+                               * or acc_err_at (backward) of the node being
+                               * emitted, 0 outside the layers */
+  int64_t acc_bytes;          /* the pass's bytes from there (acc_bytes or
+                               * acc_err_bytes), all of acc outside the layers */
   int64_t grad_at;            /* grad_ptr's offset in grad, likewise (grad_at) */
   int workers;                /* the plan's workers of the node being emitted (its
                                * roundings), maxw outside the layers */

@@ -162,10 +162,10 @@ Val dense_backward_input(Cg *g, int i, Ty t_acc) { return dense_kernel(g, i, t_a
 Val dense_backward_weight(Cg *g, int i, Ty t_g) { return dense_kernel(g, i, t_g, PASS_WEIGHT, dense_weight_body); }
 
 /* A paired layer's backward (plan.c, plan_pairs) in one region of two
- * units: unit 0 the whole weight gradient, which the caller (executor 0)
- * takes first, so that e^T is read, and g32 written, on the core that
- * rounded e and runs the update's first chunks; unit 1 the whole input
- * error, on the other core. Each pass names its own worker scratch and
+ * units: unit 0 the whole weight gradient, which the worker takes first
+ * (chunk 0 is its home, runtime/threads.c), so that g32 is written on the
+ * core that runs the update's first chunks; unit 1 the whole input error,
+ * on the caller. Each pass names its own worker scratch and
  * maxima slot, whichever thread runs it: the input error 0 (requant_fused
  * reads slot 0), the weight gradient 1, so the two never share one, also
  * when one thread runs both. Returns the input error's fused workers (1)

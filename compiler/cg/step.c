@@ -265,8 +265,8 @@ static void emit_node_fn(Cg *g, int i, bool train, bool backward) {
   char buf[128];
   snprintf(buf, sizeof buf, "%s.%s", g->m->nodes[i].name, backward ? "bwd" : "fwd");
   Val f = l_begin_glue_fn(g, buf, g->ft_node);
-  g->acc_at = g->p->acc_at[i];
-  g->acc_bytes = g->p->acc_bytes[i];
+  g->acc_at = backward ? g->p->acc_err_at[i] : g->p->acc_at[i];
+  g->acc_bytes = backward ? g->p->acc_err_bytes[i] : g->p->acc_bytes[i];
   g->workers = !backward && g->p->fwd_rows[i] ? g->p->maxw : g->p->workers[i]; /* its rounding too */
   g->grad_at = g->p->grad_at[i];
   g->f.v_ctx = l_param(g, 0, "ctx");

@@ -1196,10 +1196,10 @@ START_TEST(pool_covers_range) {
 }
 END_TEST
 
-/* After the workers have gone to sleep, a call wakes them: chunk 0 (the
- * caller's) waits, up to two seconds, for chunk 1 to start on another
- * thread. Were the worker left asleep, the caller would run chunk 1 itself
- * after that, and the test fails. */
+/* After the workers have gone to sleep, a call wakes them: the caller's
+ * chunk waits, up to two seconds, for the other chunk to start on another
+ * thread. Were the worker left asleep, the caller would run the other chunk
+ * itself after that, and the test fails. */
 typedef struct Woken {
   pthread_t caller;
   atomic_int other_started;
@@ -1207,9 +1207,9 @@ typedef struct Woken {
 
 static void wait_for_other(void *env, int64_t lo, int64_t hi, int32_t worker) {
   Woken *k = env;
-  (void)lo, (void)hi;
-  if (worker != 0) {
-    if (!pthread_equal(pthread_self(), k->caller)) atomic_store(&k->other_started, 1);
+  (void)lo, (void)hi, (void)worker;
+  if (!pthread_equal(pthread_self(), k->caller)) {
+    atomic_store(&k->other_started, 1);
     return;
   }
   struct timespec nap = {0, 1000000};
@@ -1225,7 +1225,7 @@ START_TEST(pool_wakes_sleepers) {
     Woken k = {pthread_self(), 0};
     ck_assert_int_eq(nitrt_parallel_for(p, wait_for_other, &k, 2, 2), 2);
     int woke = atomic_load(&k.other_started);
-    ck_assert_msg(woke, "round %d: the sleeping worker did not run chunk 1", round);
+    ck_assert_msg(woke, "round %d: the sleeping worker ran no chunk", round);
   }
   nitrt_pool_free(p);
 }
@@ -1290,14 +1290,14 @@ END_TEST
  * one set of speeds for the pool both would split alike. The items spin
  * on the thread's CPU time, so that on a loaded machine a thread that is
  * preempted takes longer, as real work would. A call teaches the pool only
- * when each chunk ran on its own executor, so the caller's chunk first
- * waits (up to two seconds) for the worker to start chunk 1; the wait
+ * when each chunk ran on its home executor, so the caller's chunk first
+ * waits (up to two seconds) for the worker to start its own; the wait
  * delays both chunks' ends alike. */
 typedef struct Paced {
   pthread_t caller;
-  int64_t slow;       /* CPU ns per item on the other thread */
-  int64_t first_edge; /* where chunk 1 began, last call */
-  atomic_int started; /* chunk 1 has begun, this call */
+  int64_t slow;         /* CPU ns per item on the other thread */
+  int64_t caller_items; /* the caller's chunk's items, last call */
+  atomic_int started;   /* the worker's chunk has begun, this call */
 } Paced;
 
 enum { PACED_ITEM_NS = 100000 }; /* CPU ns per item on the caller */
@@ -1310,15 +1310,17 @@ static int64_t thread_cpu_ns(void) {
 
 static void spin_items(void *env, int64_t lo, int64_t hi, int32_t worker) {
   Paced *k = env;
-  if (worker == 1) {
-    k->first_edge = lo;
+  (void)worker;
+  bool on_caller = pthread_equal(pthread_self(), k->caller);
+  if (!on_caller) {
     atomic_store(&k->started, 1);
   } else {
+    k->caller_items = hi - lo;
     int64_t give_up = nitrt_now_ns() + 2000000000;
     while (!atomic_load(&k->started) && nitrt_now_ns() < give_up) {
     }
   }
-  int64_t per = pthread_equal(pthread_self(), k->caller) ? PACED_ITEM_NS : k->slow;
+  int64_t per = on_caller ? PACED_ITEM_NS : k->slow;
   int64_t until = thread_cpu_ns() + (hi - lo) * per;
   while (thread_cpu_ns() < until) {
   }
@@ -1337,9 +1339,11 @@ START_TEST(pool_paces_per_body) {
     atomic_store(&even.started, 0);
     ck_assert_int_eq(nitrt_parallel_for(p, spin_items_too, &even, 100, 2), 2);
   }
-  ck_assert_msg(lop.first_edge > 60, "the lopsided body's edge is at %lld of 100", (long long)lop.first_edge);
-  ck_assert_msg(even.first_edge < lop.first_edge, "the even body's edge (%lld) moved with the lopsided one's (%lld)",
-                (long long)even.first_edge, (long long)lop.first_edge);
+  ck_assert_msg(lop.caller_items > 60, "the lopsided body gives the caller %lld of 100 items",
+                (long long)lop.caller_items);
+  ck_assert_msg(even.caller_items < lop.caller_items,
+                "the even body's split (the caller %lld) moved with the lopsided one's (%lld)",
+                (long long)even.caller_items, (long long)lop.caller_items);
   nitrt_pool_free(p);
 }
 END_TEST
