@@ -431,6 +431,7 @@ typedef struct Plan {
 #define AHEAD_ERR 2
 #define AHEAD_SLOTS 3 /* guess slots per node */
 #define PLAN_AHEAD_BYTES ((int64_t)8 << 20) /* a conv's batch accumulators from which it rounds ahead */
+#define PLAN_SHARE_BYTES ((int64_t)1 << 20) /* errors of more bytes than this share them (plan.c) */
 
 /* The largest static memory (parameters + work slab) a model may need. */
 #define PLAN_MAX_BYTES ((int64_t)64 << 30)

@@ -618,8 +618,15 @@ Plan *plan_build(Model *m) {
    * other's begins, and an error may lie over activations whose backward
    * steps have all passed (place_errors). Only errors that nothing later
    * lies over keep their values after a step (err_kept), and likewise the
-   * activations (act_kept); NITC_ERR_REUSE=0 gives every error bytes of
-   * its own. */
+   * activations (act_kept). Sharing saves memory but splits a batch's
+   * halves at other addresses: an error's first half can lie over bytes
+   * that held another buffer's second half, written by the other core. So
+   * the errors share only when, with bytes of their own, they would take
+   * more than PLAN_SHARE_BYTES (about one core's L2), as in the residual
+   * nets and vgg_small; LeNet-5's 0.5 MB of errors, shared, cost it 4% on
+   * two threads (docs/performance.md, "Errors of their own below 1 MiB").
+   * NITC_ERR_REUSE=0 gives every error bytes of its own, =1 shares them
+   * always. */
   p->err_kept = zalloc(sizeof(bool) * n);
   p->act_kept = zalloc(sizeof(bool) * n);
   int64_t *start = zalloc(sizeof(int64_t) * n), *end = zalloc(sizeof(int64_t) * n);
@@ -645,8 +652,12 @@ Plan *plan_build(Model *m) {
   }
   for (int a = 1; a < n; a++) end[a] = n - a;
   const char *reuse = getenv("NITC_ERR_REUSE");
-  bool share = !(reuse && !strcmp(reuse, "0"));
-  place_errors(m, p, start, end, act1, share, &top);
+  int64_t errs_at = top;
+  place_errors(m, p, start, end, act1, false, &top);
+  if (reuse && *reuse ? strcmp(reuse, "0") != 0 : top - errs_at > PLAN_SHARE_BYTES) {
+    top = errs_at;
+    place_errors(m, p, start, end, act1, true, &top);
+  }
   /* GEMM scratch (geom.h; cg/gemm.c, cg/conv.c). Bounds that hold
    * for every kernel choice: K padded per ky segment to whole words, B packed
    * in panels of 16 columns by whole words of k. */
@@ -735,11 +746,12 @@ Plan *plan_build(Model *m) {
    * before. (With one extent per node, c2's input error in LeNet-5, 301 KB
    * at the start of its forward's 410 KB, split 54 KB below the midpoint:
    * the second worker's first 850 lines came from the other core, and its
-   * half of that body took 1.6 times the first's.) On a machine whose two cores share no cache (a line from the
-   * other core: about 235 ns), LeNet-5 at batch 64 trained about 4% faster
-   * on two threads than with every node's accumulators at acc's start
-   * (docs/performance.md, "Two cores that share no cache"). With more
-   * workers, or a short last batch, some lines still change hands. */
+   * half of that body took 1.6 times the first's.) On a machine whose two
+   * cores share no cache (a line from the other core: about 235 ns),
+   * LeNet-5 at batch 64 trained about 4% faster on two threads than with
+   * every node's accumulators at acc's start (docs/performance.md, "Two
+   * cores that share no cache"). With more workers, or a short last batch,
+   * some lines still change hands. */
   for (int i = 0; i < n; i++) {
     p->acc_at[i] = centred(max_acc, p->acc_at[i]);
     p->acc_err_at[i] = centred(max_acc, p->acc_err_at[i]);
