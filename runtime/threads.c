@@ -16,11 +16,11 @@
  * LeNet-5 trained 1.03-1.04 times as fast as the other way round
  * (docs/performance.md, "The caller's chunk is the last"). The caller
  * claims chunks too, so a call never waits for a thread that the OS has not
- * scheduled yet; it only waits for chunks already running. The split only decides who
- * computes what: every chunk writes its own outputs (or its private scratch,
- * combined afterwards by the caller), and all arithmetic is exact integer
- * arithmetic keyed by element, so the bytes never depend on the number of
- * threads (docs/numerics.md, "One training step, and determinism";
+ * scheduled yet; it only waits for chunks already running. The split only
+ * decides who computes what: every chunk writes its own outputs (or its
+ * private scratch, combined afterwards by the caller), and all arithmetic
+ * is exact integer arithmetic keyed by element, so the bytes never depend
+ * on the number of threads (docs/numerics.md, "One training step, and determinism";
  * docs/performance.md).
  *
  * A hand-off costs what its cache lines cost to cross between cores (about
