@@ -11,6 +11,7 @@
  *   norm.c,       kernels generated code calls (nitabi.h; in the s31 library):
  *   clip.c        the normalization layers; recipe unified's error sites
  *   util.c        messages, checked allocation and file I/O, clocks
+ *   pooltimes.c   per-body chunk times of the pool (NITRT_POOL_TIMES)
  *   threads.c     the worker pool behind NitCtx.parallel_for
  *   mpi.c         the ranks of data-parallel training: MPI, or one rank
  *   fixed.c       fixed-point loss and softmax for logging, integer formatting
@@ -102,6 +103,19 @@ int nitrt_edit_distance(const char *a, const char *b);
 /* Whether `typed` is a plausible typo of `cand`: none for 1-2 characters,
  * then a distance of 1, 2 or 3 as names grow (as nitc's diagnostics). */
 bool nitrt_close_to(const char *typed, const char *cand);
+
+/* ------------------------------------------------------------- pooltimes.c */
+
+/* Per-body chunk times of the pool, for performance work: NULL unless
+ * NITRT_POOL_TIMES names a file, which nitrt_pool_times_write fills with
+ * one line per executor and body, a body named by its address less `base`
+ * (bench/pool_times.sh reads it). Each executor adds only to its own
+ * table. */
+typedef struct PoolTimes PoolTimes;
+PoolTimes *nitrt_pool_times_new(int32_t executors, uintptr_t base);
+void nitrt_pool_times_add(PoolTimes *pt, int32_t executor, uintptr_t body, int64_t items, int64_t ns);
+int nitrt_pool_times_write(PoolTimes *pt); /* 0, or -1 after a warning */
+void nitrt_pool_times_free(PoolTimes *pt);
 
 /* --------------------------------------------------------------- threads.c */
 

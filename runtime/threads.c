@@ -130,6 +130,7 @@ struct NitPool {
   int32_t speed[NITRT_POOL_CHUNKS]; /* a new body's speeds: PACE_ONE, or NITRT_POOL_PACE's */
   bool fixed;                       /* speeds from NITRT_POOL_PACE, for every body */
   Pace pace[PACE_BODIES];           /* speeds per body */
+  PoolTimes *times;                 /* NITRT_POOL_TIMES's table (set before the threads start), or NULL */
 };
 
 typedef struct WorkerArg {
@@ -203,7 +204,10 @@ static void run_chunks(NitPool *p, uint_fast64_t g, int32_t self) {
   for (int32_t i = 0; i < used; i++) {
     int32_t w = (first + i) % used;
     if (!claim(p, w, g)) continue;
+    int64_t t0 = p->times ? nitrt_now_ns() : 0;
     p->body(p->env, p->bound[w], p->bound[w + 1], w);
+    if (p->times)
+      nitrt_pool_times_add(p->times, self, (uintptr_t)p->body, p->bound[w + 1] - p->bound[w], nitrt_now_ns() - t0);
     if (p->t0) p->chunk[w].end = nitrt_now_ns();
     p->chunk[w].by = self;
     atomic_store_explicit(&p->chunk[w].done, job, memory_order_release);
@@ -331,6 +335,7 @@ NitPool *nitrt_pool_new(int32_t threads) {
   pthread_cond_init(&p->cv, NULL);
   for (int w = 0; w < NITRT_POOL_CHUNKS; w++) p->speed[w] = PACE_ONE;
   pace_from_env(p);
+  p->times = nitrt_pool_times_new(threads, (uintptr_t)nitrt_parallel_for);
   if (threads > 1) {
     p->tids = nitrt_alloc(sizeof *p->tids * (size_t)(threads - 1));
     if (!p->tids) {
@@ -363,6 +368,8 @@ void nitrt_pool_free(NitPool *p) {
   pthread_cond_broadcast(&p->cv);
   pthread_mutex_unlock(&p->mu);
   for (int32_t w = 1; w < p->threads; w++) pthread_join(p->tids[w - 1], NULL);
+  if (p->times) nitrt_pool_times_write(p->times);
+  nitrt_pool_times_free(p->times);
   pthread_cond_destroy(&p->cv);
   pthread_mutex_destroy(&p->mu);
   free(p->tids);
@@ -386,7 +393,9 @@ int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64
   if (used > max_workers) used = max_workers;
   if (used > count) used = count;
   if (used <= 1) {
+    int64_t t0 = p->times ? nitrt_now_ns() : 0;
     body(env, 0, count, 0);
+    if (p->times) nitrt_pool_times_add(p->times, 0, (uintptr_t)body, count, nitrt_now_ns() - t0);
     return 1;
   }
   Pace *pc = pace_of(p, body);

@@ -14,12 +14,8 @@
 set -uo pipefail
 build="$1"; model="$2"; mkdata="$3"; work="$4"
 rm -rf "$work"; mkdir -p "$work/data"
-fails=0; total=0
-check() { # name, command...
-  local name="$1"; shift
-  total=$((total + 1))
-  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
-}
+# shellcheck source=tests/checks.sh
+. "$(dirname "$0")/../checks.sh"
 "$mkdata" idx "$work/data" 600 200 1 28 28 10 || exit 2
 exe="$work/model"
 "$build/compiler/nitc" "$model" --batch 32 -o "$exe" || { echo "FAIL nitc"; exit 1; }
@@ -78,5 +74,4 @@ cp "$work/bad.ckpt" "$work/bad.copy"
 check "corrupt checkpoint refused with exit 1" test $? -eq 1
 check "message names the file" grep -q "bad.ckpt" "$work/bad.out"
 check "corrupt checkpoint untouched" cmp "$work/bad.ckpt" "$work/bad.copy"
-echo "$((total - fails)) passed, $fails failed"
-[ "$fails" -eq 0 ]
+checks_done

@@ -10,12 +10,8 @@
 set -uo pipefail
 build="$1"; model="$2"; mkdata="$3"; work="$4"
 rm -rf "$work"; mkdir -p "$work/data"
-fails=0; total=0
-check() { # name, command...
-  local name="$1"; shift
-  total=$((total + 1))
-  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
-}
+# shellcheck source=tests/checks.sh
+. "$(dirname "$0")/../checks.sh"
 "$mkdata" idx "$work/data" 300 100 1 28 28 10 || exit 2
 nitc="$build/compiler/nitc"
 "$nitc" "$model" --batch 32 -o "$work/model" || { echo "FAIL nitc"; exit 1; }
@@ -41,5 +37,4 @@ check "inspect's held levels are the log's" test "$(sed -n 's/^  site [0-9]* *le
 check "lrscale off: phi 1" bash -c "tail -1 '$work/log2.jsonl' | grep -o '\"phi\":[0-9.]*' | sort -u | grep -qx '\"phi\":1.000000'"
 "$work/other" train --data "$work/data" --seed 3 --epochs 3 --quiet --resume "$work/a.ckpt" > "$work/other.out" 2>&1
 check "other clip settings refused" grep -q 'checkpoint was written by model' "$work/other.out"
-echo "$((total - fails)) passed, $fails failed"
-[ "$fails" -eq 0 ]
+checks_done

@@ -11,12 +11,8 @@
 set -uo pipefail
 build="$1"; mkdata="$2"; work="$3"; examples="$4"; shift 4
 rm -rf "$work"; mkdir -p "$work/data"
-fails=0; total=0
-check() { # name, command...
-  local name="$1"; shift
-  total=$((total + 1))
-  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
-}
+# shellcheck source=tests/checks.sh
+. "$(dirname "$0")/../checks.sh"
 "$mkdata" idx "$work/data" 300 200 1 28 28 10 || exit 2
 images="$work/data/t10k-images-idx3-ubyte"; labels="$work/data/t10k-labels-idx1-ubyte"
 cflags=(-O2 -std=c99 -Wall -Wextra -Werror -pedantic)
@@ -87,5 +83,4 @@ if [ -x "$exe" ]; then
   check "export without --load refused" grep -q "export needs --load CKPT and -o DIR" "$m/noload.out"
   check "no directory left behind" test ! -e "$m/x"
 fi
-echo "$((total - fails)) passed, $fails failed"
-[ "$fails" -eq 0 ]
+checks_done

@@ -38,12 +38,8 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 # CI runs as ro
 export OMPI_MCA_rmaps_base_oversubscribe=1 # 3 and 4 ranks on 2 cores
 export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none # one machine; no ptrace needed
 rm -rf "$work"; mkdir -p "$work"
-fails=0; total=0
-check() { # name, command...
-  local name="$1"; shift
-  total=$((total + 1))
-  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
-}
+# shellcheck source=tests/checks.sh
+. "$(dirname "$0")/../checks.sh"
 mpi() { timeout 120 mpirun "$@"; }
 # the epoch records without their timing fields; the run record without the
 # fields that may differ (docs/scaleout.md)
@@ -171,5 +167,4 @@ for how in term rank1; do
   mpi -np 3 "$d/mpi" train --resume "$ck" --epochs "$epoch" --quiet --save "$d/resumed-$how.ckpt" > /dev/null 2>&1
   check "... resumes at -np 3 to the bytes of an uninterrupted run" cmp "$d/straight-$how.ckpt" "$d/resumed-$how.ckpt"
 done
-echo "$((total - fails)) passed, $fails failed"
-[ "$fails" -eq 0 ]
+checks_done

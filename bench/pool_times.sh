@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Where a training step's parallel time goes, body by body and executor by
+# executor: trains EXE with NITRT_POOL_TIMES (runtime/pooltimes.c) and
+# prints, per parallel body of the generated code, each executor's
+# microseconds a step (its chunks' time over the steps run), items a step,
+# and the median of its latest chunks. Executor 0 is the calling thread;
+# a body run in one piece counts as executor 0's. Only time inside the
+# bodies is counted: waits, joins and the serial code between them are not.
+#
+#   bench/pool_times.sh [--threads T] [--epochs N] [--limit N] [--data DIR] EXE
+#   bench/pool_times.sh --file TIMES STEPS EXE   (a file an earlier run wrote)
+#
+# Defaults: 2 threads, 2 epochs of 25,600 samples, data/mnist, and one
+# test sample (so that the evaluation adds next to nothing). Extra
+# environment (NITRT_POOL_PACE=1,1 for an even split) passes through.
+# Body names come from EXE's symbol table (nm), so EXE must not be stripped.
+set -euo pipefail
+threads=2 epochs=2 limit=25600 data=data/mnist file="" steps=""
+while [[ $# -gt 1 ]]; do
+  case "$1" in
+    --threads) threads="$2"; shift 2 ;;
+    --epochs) epochs="$2"; shift 2 ;;
+    --limit) limit="$2"; shift 2 ;;
+    --data) data="$2"; shift 2 ;;
+    --file) file="$2"; steps="$3"; shift 3 ;;
+    *) echo "pool_times.sh: unknown option '$1'" >&2; exit 1 ;;
+  esac
+done
+[[ $# -eq 1 ]] || { echo "usage: bench/pool_times.sh [--threads T] [--epochs N] [--limit N] [--data DIR] EXE" >&2; exit 1; }
+exe="$1"
+[[ -x "$exe" ]] || { echo "pool_times.sh: '$exe' is not an executable" >&2; exit 1; }
+command -v nm > /dev/null || { echo "pool_times.sh: needs nm (binutils)" >&2; exit 1; }
+if [[ -z "$file" ]]; then
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  file="$tmp/times"
+  # one test sample: the evaluation's bodies stay out of the figures
+  NITRT_POOL_TIMES="$file" "$exe" train --data "$data" --epochs "$epochs" --limit "$limit" --test-limit 1 \
+    --threads "$threads" --quiet 2> "$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
+  batch="$("$exe" info 2>/dev/null | awk '/^recipe:/ { for (i = 1; i < NF; i++) if ($i == "batch") { print $(i + 1) + 0; exit } }')"
+  [[ "$batch" -gt 0 ]] 2>/dev/null || { echo "pool_times.sh: could not read the batch from '$exe info'" >&2; exit 1; }
+  steps=$(( epochs * ((limit + batch - 1) / batch) ))
+fi
+[[ -s "$file" ]] || { echo "pool_times.sh: no times in '$file'" >&2; exit 1; }
+nm "$exe" | awk -v steps="$steps" -v file="$file" '
+  function hex(s,   v, i) { v = 0; for (i = 1; i <= length(s); i++) v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1; return v }
+  $3 == "nitrt_parallel_for" { base = hex($1) }
+  NF == 3 { name[hex($1)] = $3 }
+  END {
+    if (!base) { print "pool_times.sh: no nitrt_parallel_for in the symbol table" > "/dev/stderr"; exit 1 }
+    while ((getline line < file) > 0) {
+      if (line ~ /^#/) { if (line ~ /not counted/) print line > "/dev/stderr"; continue }
+      split(line, f, " ")
+      at = base + f[2]
+      b = (at in name) ? name[at] : sprintf("0x%x", at)
+      sub(/^nitc\./, "", b)
+      e = f[1] + 0
+      if (e > emax) emax = e
+      ns[b, e] += f[5]; items[b, e] += f[4]; med[b, e] = f[6]; total[b] += f[5]
+    }
+    printf "%d steps; microseconds a step per executor (0: the caller), items a step, median chunk\n", steps
+    printf "%-22s", "body"
+    for (e = 0; e <= emax; e++) printf " | %9s %7s %8s", "us e" e, "items", "median"
+    printf " | %9s\n", "sum"
+    n = 0
+    for (b in total) order[++n] = b
+    for (i = 2; i <= n; i++) for (j = i; j > 1 && total[order[j]] > total[order[j - 1]]; j--) {
+      t = order[j]; order[j] = order[j - 1]; order[j - 1] = t
+    }
+    for (i = 1; i <= n; i++) {
+      b = order[i]
+      printf "%-22s", b
+      for (e = 0; e <= emax; e++)
+        printf " | %9.2f %7.1f %8.2f", ns[b, e] / 1000 / steps, items[b, e] / steps, med[b, e] / 1000
+      printf " | %9.2f\n", total[b] / 1000 / steps
+      sum += total[b]
+    }
+    printf "%-22s", "all bodies"
+    for (e = 0; e <= emax; e++) { s = 0; for (i = 1; i <= n; i++) s += ns[order[i], e]; printf " | %9.2f %7s %8s", s / 1000 / steps, "", "" }
+    printf " | %9.2f\n", sum / 1000 / steps
+  }'
