@@ -17,10 +17,12 @@
  * docs/scaleout.md.
  *   usage: collectives
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime (bench.h) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
 #include "nitabi.h"
 #include "nitrt.h"
 
@@ -40,22 +42,16 @@ static void count_sum(void *comm, void *v, int64_t count, int32_t width) {
   sum_elems[width == 8] += count;
 }
 
-static int cmp64(const void *a, const void *b) {
-  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-  return (x > y) - (x < y);
-}
-
 /* Median nanoseconds of 5 training steps of n samples (after one more). */
 static int64_t step_ns(Run *u, int32_t n) {
   int64_t t[5];
   for (int k = 0; k < 6; k++) {
     NitCtx c = nitrt_run_ctx(u, 1 + (uint64_t)k, n, NITRT_IN_EXP, nitrt_mu_for_epoch(&u->r, 1), 1);
-    int64_t t0 = nitrt_now_ns();
+    int64_t t0 = bench_now_ns();
     u->m->train_step(&c, u->xb, u->yb);
-    if (k) t[k - 1] = nitrt_now_ns() - t0;
+    if (k) t[k - 1] = bench_now_ns() - t0;
   }
-  qsort(t, 5, sizeof t[0], cmp64);
-  return t[2];
+  return bench_median(t, 5);
 }
 
 int main(void) {

@@ -15,20 +15,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
+
+#include "bench.h"
 
 #define ROUNDS 7
-
-static int64_t now_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
-static int cmp64(const void *a, const void *b) {
-  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-  return (x > y) - (x < y);
-}
 
 /* Median over ROUNDS of the mean nanoseconds of one call among `calls`. */
 static int64_t time_calls(void *buf, int count, MPI_Datatype t, MPI_Op op, int calls) {
@@ -36,15 +26,14 @@ static int64_t time_calls(void *buf, int count, MPI_Datatype t, MPI_Op op, int c
   for (int w = 0; w < calls / 10 + 1; w++) MPI_Allreduce(MPI_IN_PLACE, buf, count, t, op, MPI_COMM_WORLD);
   for (int k = 0; k < ROUNDS; k++) {
     MPI_Barrier(MPI_COMM_WORLD);
-    int64_t t0 = now_ns();
+    int64_t t0 = bench_now_ns();
     for (int c = 0; c < calls; c++) MPI_Allreduce(MPI_IN_PLACE, buf, count, t, op, MPI_COMM_WORLD);
-    int64_t ns = now_ns() - t0;
+    int64_t ns = bench_now_ns() - t0;
     /* the slowest rank's time is the collective's */
     MPI_Allreduce(MPI_IN_PLACE, &ns, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
     r[k] = ns / calls;
   }
-  qsort(r, ROUNDS, sizeof r[0], cmp64);
-  return r[ROUNDS / 2];
+  return bench_median(r, ROUNDS);
 }
 
 int main(int argc, char **argv) {

@@ -13,20 +13,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "bench.h"
 #include "nitabi.h"
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int by_value(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv) {
   int64_t n = 64, c = 16, h = 28, w = 28;
@@ -49,22 +38,21 @@ int main(int argc, char **argv) {
   for (int64_t j = 0; j < cnt; j++) dy[j] = (int8_t)(nit_draw(key ^ 1, (uint64_t)j) % 255 - 127);
   for (int64_t j = 0; j < c; j++) gamma[j] = 64, beta[j] = 0;
   int kinds[2] = {NIT_NORM_BATCH, NIT_NORM_L1BATCH};
-  double med[2];
-  double *t = malloc(sizeof(double) * (size_t)reps);
+  int64_t med[2];
+  int64_t *t = malloc(sizeof(int64_t) * (size_t)reps);
   for (int k = 0; k < 2; k++) {
     int64_t desc[NIT_NORM_DESC] = {kinds[k], c, h * w, 1, 5, 1, 1, 0, 0};
     for (int r = 0; r < reps; r++) {
-      double t0 = now();
+      int64_t t0 = bench_now_ns();
       int32_t sdg;
       nitrt_norm_forward(NULL, desc, n, v, -7, gamma, -6, beta, 0, 1, run, st, scr, S);
       nitrt_norm_backward(NULL, desc, n, v, -7, st, gamma, -6, dy, -9, scr, S, db, dg, &sdg);
-      t[r] = now() - t0;
+      t[r] = bench_now_ns() - t0;
     }
-    qsort(t, (size_t)reps, sizeof *t, by_value);
-    med[k] = t[reps / 2];
+    med[k] = bench_median(t, reps);
     printf("%-10s (%lld, %lld, %lld, %lld): forward + backward %.3f ms (median of %d)\n", k ? "l1norm" : "batchnorm",
-           (long long)n, (long long)c, (long long)h, (long long)w, 1e3 * med[k], reps);
+           (long long)n, (long long)c, (long long)h, (long long)w, 1e-6 * (double)med[k], reps);
   }
-  printf("throughput l1norm / batchnorm: %.3f\n", med[0] / med[1]);
+  printf("throughput l1norm / batchnorm: %.3f\n", (double)med[0] / (double)med[1]);
   return 0;
 }

@@ -21,7 +21,8 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
+
+#include "bench.h"
 
 enum { ROUNDS = 9, TRIPS = 100000 };
 
@@ -47,17 +48,6 @@ static void *answer(void *arg) {
   return NULL;
 }
 
-static double now_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1e9 + t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv) {
   int cpu_a = argc > 1 ? atoi(argv[1]) : 0;
   cpu_b = argc > 2 ? atoi(argv[2]) : 1;
@@ -68,20 +58,20 @@ int main(int argc, char **argv) {
   }
   if (pin(cpu_a) != 0)
     fprintf(stderr, "pingpong: cannot pin to CPU %d; the figure is unpinned\n", cpu_a);
-  double ns[ROUNDS];
+  int64_t ns[ROUNDS];
   long i = 0;
   for (int r = 0; r < ROUNDS; r++) {
-    double t0 = now_ns();
+    int64_t t0 = bench_now_ns();
     for (int k = 0; k < TRIPS; k++, i++) {
       atomic_store_explicit(&word, 2 * i + 1, memory_order_release);
       while (atomic_load_explicit(&word, memory_order_acquire) != 2 * i + 2)
         ;
     }
-    ns[r] = (now_ns() - t0) / TRIPS;
+    ns[r] = (bench_now_ns() - t0 + TRIPS / 2) / TRIPS;
   }
   pthread_join(t, NULL);
-  qsort(ns, ROUNDS, sizeof ns[0], cmp);
-  printf("round trip CPU %d <-> CPU %d: %.0f ns (median of %d rounds; %.0f-%.0f)\n", cpu_a, cpu_b,
-         ns[ROUNDS / 2], ROUNDS, ns[0], ns[ROUNDS - 1]);
+  int64_t med = bench_median(ns, ROUNDS);
+  printf("round trip CPU %d <-> CPU %d: %lld ns (median of %d rounds; %lld-%lld)\n", cpu_a, cpu_b, (long long)med,
+         ROUNDS, (long long)ns[0], (long long)ns[ROUNDS - 1]);
   return 0;
 }

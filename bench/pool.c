@@ -14,15 +14,14 @@
  * thousand items (about a microsecond of work on one thread) the workers
  * take their chunks, and the two-thread figure minus half the one-thread
  * one is what the hand-off costs. Wall-clock time, on purpose: the cost is
- * time a core waits. Benchmark
- * code: timing uses doubles, training never.
+ * time a core waits.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "bench.h"
 #include "nitrt.h"
 
 enum { ROUNDS = 15, CALLS = 20000 };
@@ -36,30 +35,18 @@ static void body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   sink[worker * 8] += s;
 }
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
 /* Median ns per call over ROUNDS rounds of CALLS calls. */
-static double per_call(int32_t threads, int64_t count) {
+static int64_t per_call(int32_t threads, int64_t count) {
   NitPool *p = nitrt_pool_new(threads);
   if (!p) exit(1);
-  double r[ROUNDS];
+  int64_t r[ROUNDS];
   for (int k = 0; k < ROUNDS; k++) {
-    double t = now();
+    int64_t t = bench_now_ns();
     for (int i = 0; i < CALLS; i++) nitrt_parallel_for(p, body, NULL, count, NITRT_POOL_CHUNKS);
-    r[k] = (now() - t) / CALLS * 1e9;
+    r[k] = (bench_now_ns() - t + CALLS / 2) / CALLS;
   }
   nitrt_pool_free(p);
-  qsort(r, ROUNDS, sizeof r[0], cmp);
-  return r[ROUNDS / 2];
+  return bench_median(r, ROUNDS);
 }
 
 int main(int argc, char **argv) {
@@ -69,9 +56,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: pool [THREADS >= 1] [COUNT >= 1]\n");
     return 1;
   }
-  double one = per_call(1, count), many = per_call(threads, count);
-  printf("empty parallel region over %lld items: %.0f ns per call on %d threads, %.0f ns on 1 (median of %d x %d "
+  int64_t one = per_call(1, count), many = per_call(threads, count);
+  printf("empty parallel region over %lld items: %lld ns per call on %d threads, %lld ns on 1 (median of %d x %d "
          "calls)\n",
-         (long long)count, many, threads, one, ROUNDS, CALLS);
+         (long long)count, (long long)many, threads, (long long)one, ROUNDS, CALLS);
   return 0;
 }

@@ -11,17 +11,14 @@
  * sample, with the fastest and slowest round, and the sum of the losses
  * (Q24), which must not change when the code is made faster.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime (bench.h) */
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bench.h"
 #include "nitrt.h"
 
 enum { ROWS = 4096, REPS = 100, ROUNDS = 9, MAX_CLASSES = 1000 };
-
-static int by_value(const void *a, const void *b) {
-  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-  return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv) {
   int classes = argc > 1 ? atoi(argv[1]) : 10, exp = argc > 2 ? atoi(argv[2]) : -4;
@@ -38,13 +35,13 @@ int main(int argc, char **argv) {
   }
   int64_t ns[ROUNDS], sum = 0;
   for (int r = 0; r < ROUNDS; r++) {
-    int64_t t0 = nitrt_now_ns();
+    int64_t t0 = bench_now_ns();
     sum = 0;
     for (int k = 0; k < REPS; k++)
       for (int i = 0; i < ROWS; i++) sum += nitrt_xent_q24(z + (int64_t)i * classes, classes, exp, i % classes);
-    ns[r] = nitrt_now_ns() - t0;
+    ns[r] = bench_now_ns() - t0;
   }
-  qsort(ns, ROUNDS, sizeof ns[0], by_value);
+  bench_median(ns, ROUNDS);
   double per = (double)ROWS * REPS;
   printf("loss of %d classes at exponent %d: %.1f ns a sample (median of %d rounds; %.1f-%.1f), sum %lld\n", classes,
          exp, (double)ns[ROUNDS / 2] / per, ROUNDS, (double)ns[0] / per, (double)ns[ROUNDS - 1] / per,

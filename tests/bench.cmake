@@ -1,0 +1,8 @@
+# The bench programs build and run (tests/bench/build.sh); not under the
+# sanitizers (their runtime library is instrumented then).
+if(NOT NITC_SANITIZE)
+  add_test(NAME bench_programs
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/bench/build.sh ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}
+            ${PROJECT_BINARY_DIR}/tests/bench-programs)
+  set_tests_properties(bench_programs PROPERTIES TIMEOUT 120)
+endif()
