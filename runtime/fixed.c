@@ -70,8 +70,9 @@ static void exp2_hi_build(void) {
  * part, rounded. The top bits come from the table; the low ones go bit by
  * bit over all n values at once, a product taken or not by a mask instead
  * of a branch: the n chains are independent, so they overlap, and a
- * branch on a fraction bit mispredicts about half the time (a sample's
- * loss, ten classes, took about a third of the time so). */
+ * branch on a fraction bit mispredicts about half the time (one class at a
+ * time, with the branch, a sample of ten classes took 214 ns against 151
+ * now; bench/xent.c). */
 enum { EXP2_LANES = 16, EXP2_LO_BITS = NITRT_Q - EXP2_HI_BITS };
 
 static void exp2_neg_lanes(const int64_t *d, int64_t *out, int n) {

@@ -10,9 +10,9 @@
  * executor writes only its own table, so nothing is shared or locked while
  * the pool runs; the file is opened when the pool is made (a path that
  * cannot be written is told then, and nothing is timed) and written when
- * the pool is freed, after its threads have joined. A call that runs the body in one piece (one thread,
- * or one worker allowed) counts as executor 0's. Under data-parallel
- * training rank r > 0 writes PATH.r.
+ * the pool is freed, after its threads have joined. A call that runs the
+ * body in one piece (one thread, or one worker allowed) counts as executor
+ * 0's. Under data-parallel training rank r > 0 writes PATH.r.
  *
  * Bodies are internal functions of the generated code, with no dynamic
  * symbols, so a line names a body by its address relative to
