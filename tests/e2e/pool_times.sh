@@ -6,7 +6,8 @@
 #   2. with one thread some body ran at least once a step;
 #   3. timing changes no byte: one and two threads write one checkpoint;
 #   4. bench/pool_times.sh names the bodies from the symbol table (no bare
-#      addresses), counts the steps, and prints the total line;
+#      addresses), counts the steps, and prints the total line; with the
+#      one-thread file beside it (--one), the one-thread column and ratios;
 #   5. a path that cannot be written is told (a warning naming it) and the
 #      run still trains to the same checkpoint.
 #   pool_times.sh SOURCE_DIR BUILD_DIR MODEL.nit MKDATA WORK_DIR
@@ -42,6 +43,9 @@ check "the table counts the steps" grep -q "^$steps steps;" "$work/table"
 check "the table names every body" awk 'NR > 2 && !/^all bodies/ { if ($1 ~ /^0x/) bad = 1; n++ } END { exit bad || n == 0 }' \
   "$work/table"
 check "the table ends with the total" grep -q '^all bodies ' "$work/table"
+"$src/bench/pool_times.sh" --file "$work/t2" "$steps" --one "$work/t1" "$exe" > "$work/compare" 2> "$work/compare.err"
+check "beside one thread: the two columns" grep -q '| *1 thread |.*| *sum / 1$' "$work/compare"
+check "beside one thread: the total's ratio" grep -Eq '^all bodies .*\| +[0-9]+\.[0-9]{2}$' "$work/compare"
 
 NITRT_POOL_TIMES="$work/no/such/dir/t" "$exe" train --data "$work/data" --epochs 1 --test-limit 1 --threads 2 --quiet \
   --save "$work/t3.ckpt" 2> "$work/t3.err"
