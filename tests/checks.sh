@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/checks.sh: the pass/fail bookkeeping of the end-to-end test scripts
 # (e2e/, export/, mpi/), sourced by each:
 #   check NAME CMD...   runs CMD; prints "ok   NAME" or "FAIL NAME" and counts it
