@@ -107,15 +107,15 @@ bool nitrt_close_to(const char *typed, const char *cand);
 /* ------------------------------------------------------------- pooltimes.c */
 
 /* Per-body chunk times of the pool, for performance work: NULL unless
- * NITRT_POOL_TIMES names a file, which nitrt_pool_times_write fills with
+ * NITRT_POOL_TIMES names a file, which nitrt_pool_times_close fills with
  * one line per executor and body, a body named by its address less `base`
- * (bench/pool_times.sh reads it). Each executor adds only to its own
- * table. */
+ * (bench/pool_times.sh reads it), then frees the table (a warning if the
+ * file could not be written; NULL: nothing). Each executor adds only to
+ * its own table. */
 typedef struct PoolTimes PoolTimes;
 PoolTimes *nitrt_pool_times_new(int32_t executors, uintptr_t base);
 void nitrt_pool_times_add(PoolTimes *pt, int32_t executor, uintptr_t body, int64_t items, int64_t ns);
-int nitrt_pool_times_write(PoolTimes *pt); /* 0, or -1 after a warning */
-void nitrt_pool_times_free(PoolTimes *pt);
+void nitrt_pool_times_close(PoolTimes *pt);
 
 /* --------------------------------------------------------------- threads.c */
 

@@ -9,8 +9,8 @@
  * the last POOL_TIMES_RING durations, from which the median is taken. Each
  * executor writes only its own table, so nothing is shared or locked while
  * the pool runs; the file is opened when the pool is made (a path that
- * cannot be written is told then, and nothing is timed) and written when
- * the pool is freed, after its threads have joined. A call that runs the
+ * cannot be written is told then, and nothing is timed) and written and
+ * closed when the pool is freed, after its threads have joined. A call that runs the
  * body in one piece (one thread, or one worker allowed) counts as executor
  * 0's. Under data-parallel training rank r > 0 writes PATH.r.
  *
@@ -42,6 +42,14 @@ struct PoolTimes {
   int64_t *dropped;          /* (executors) chunks of bodies past POOL_TIMES_BODIES, not counted */
 };
 
+static void release(PoolTimes *pt) {
+  if (pt->f) fclose(pt->f);
+  free(pt->nbodies);
+  free(pt->dropped);
+  free(pt->t);
+  free(pt);
+}
+
 PoolTimes *nitrt_pool_times_new(int32_t executors, uintptr_t base) {
   const char *env = getenv("NITRT_POOL_TIMES");
   if (!env || !*env || executors < 1) return NULL;
@@ -63,7 +71,7 @@ PoolTimes *nitrt_pool_times_new(int32_t executors, uintptr_t base) {
   pt->dropped = nitrt_alloc(sizeof *pt->dropped * (size_t)executors);
   pt->t = nitrt_alloc(sizeof *pt->t * (size_t)executors * POOL_TIMES_BODIES);
   if (!pt->nbodies || !pt->dropped || !pt->t) {
-    nitrt_pool_times_free(pt);
+    release(pt);
     return NULL;
   }
   pt->executors = executors;
@@ -99,7 +107,8 @@ static int64_t median(BodyTimes *t) {
   return t->last[n / 2];
 }
 
-int nitrt_pool_times_write(PoolTimes *pt) {
+void nitrt_pool_times_close(PoolTimes *pt) {
+  if (!pt) return;
   FILE *f = pt->f;
   fprintf(f, "# nitrt pool times: executor body calls items ns median_ns (body: its address less nitrt_parallel_for's)\n");
   for (int32_t e = 0; e < pt->executors; e++)
@@ -114,18 +123,6 @@ int nitrt_pool_times_write(PoolTimes *pt) {
       fprintf(f, "# executor %d: %lld chunks of bodies past the first %d not counted\n", (int)e,
               (long long)pt->dropped[e], POOL_TIMES_BODIES);
   pt->f = NULL;
-  if (ferror(f) | (fclose(f) != 0)) {
-    nitrt_warn("NITRT_POOL_TIMES: the pool's times could not be written in full");
-    return -1;
-  }
-  return 0;
-}
-
-void nitrt_pool_times_free(PoolTimes *pt) {
-  if (!pt) return;
-  if (pt->f) fclose(pt->f);
-  free(pt->nbodies);
-  free(pt->dropped);
-  free(pt->t);
-  free(pt);
+  if (ferror(f) | (fclose(f) != 0)) nitrt_warn("NITRT_POOL_TIMES: the pool's times could not be written in full");
+  release(pt);
 }

@@ -368,8 +368,7 @@ void nitrt_pool_free(NitPool *p) {
   pthread_cond_broadcast(&p->cv);
   pthread_mutex_unlock(&p->mu);
   for (int32_t w = 1; w < p->threads; w++) pthread_join(p->tids[w - 1], NULL);
-  if (p->times) nitrt_pool_times_write(p->times);
-  nitrt_pool_times_free(p->times);
+  nitrt_pool_times_close(p->times);
   pthread_cond_destroy(&p->cv);
   pthread_mutex_destroy(&p->mu);
   free(p->tids);
