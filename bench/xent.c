@@ -41,10 +41,10 @@ int main(int argc, char **argv) {
       for (int i = 0; i < ROWS; i++) sum += nitrt_xent_q24(z + (int64_t)i * classes, classes, exp, i % classes);
     ns[r] = bench_now_ns() - t0;
   }
-  bench_median(ns, ROUNDS);
+  int64_t med = bench_median(ns, ROUNDS);
   double per = (double)ROWS * REPS;
   printf("loss of %d classes at exponent %d: %.1f ns a sample (median of %d rounds; %.1f-%.1f), sum %lld\n", classes,
-         exp, (double)ns[ROUNDS / 2] / per, ROUNDS, (double)ns[0] / per, (double)ns[ROUNDS - 1] / per,
+         exp, (double)med / per, ROUNDS, (double)ns[0] / per, (double)ns[ROUNDS - 1] / per,
          (long long)sum);
   free(z);
   return 0;

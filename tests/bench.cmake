@@ -3,6 +3,6 @@
 if(NOT NITC_SANITIZE)
   add_test(NAME bench_programs
     COMMAND ${CMAKE_CURRENT_LIST_DIR}/bench/build.sh ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}
-            ${PROJECT_BINARY_DIR}/tests/bench-programs)
+            ${PROJECT_BINARY_DIR}/tests/bench-programs ${NITC_WARN})
   set_tests_properties(bench_programs PROPERTIES TIMEOUT 120)
 endif()

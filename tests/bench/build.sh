@@ -4,13 +4,14 @@
 # rot unseen. Each builds as its header comment says, with the project's
 # warnings as errors; the quick ones then run once on small inputs (their
 # figures are not checked, only that they print one).
-#   build.sh SOURCE_DIR BUILD_DIR WORK_DIR
+#   build.sh SOURCE_DIR BUILD_DIR WORK_DIR WARNINGS...   (CMake's NITC_WARN)
 set -uo pipefail
-src="$1" build="$2" work="$3"
+src="$1" build="$2" work="$3"; shift 3
 rm -rf "$work"; mkdir -p "$work"
 # shellcheck source=tests/checks.sh
 . "$(dirname "$0")/../checks.sh"
-cc_w=(cc -O2 -std=c11 -Wall -Wextra -Wpedantic -Werror -I"$src/runtime")
+flags=(-O2 -std=c11 "$@" -Werror)
+cc_w=(cc "${flags[@]}" -I"$src/runtime")
 rt="$build/runtime/libnitrt.a" s31="$build/runtime/libnitrt_s31.a"
 check "pingpong builds" "${cc_w[@]}" "$src/bench/pingpong.c" -lpthread -o "$work/pingpong"
 check "pool builds" "${cc_w[@]}" "$src/bench/pool.c" "$rt" -lpthread -o "$work/pool"
@@ -19,8 +20,7 @@ check "xent builds" "${cc_w[@]}" "$src/bench/xent.c" "$rt" -lpthread -o "$work/x
 check "collectives compiles" "${cc_w[@]}" -c "$src/bench/collectives.c" -o "$work/collectives.o"
 check "gemm compiles" "${cc_w[@]}" -c "$src/bench/gemm.c" -o "$work/gemm.o"
 if command -v mpicc > /dev/null; then
-  check "mpi_collectives compiles" mpicc -O2 -std=c11 -Wall -Wextra -Wpedantic -Werror -c "$src/bench/mpi_collectives.c" \
-    -o "$work/mpi_collectives.o"
+  check "mpi_collectives compiles" mpicc "${flags[@]}" -c "$src/bench/mpi_collectives.c" -o "$work/mpi_collectives.o"
 fi
 check "pool runs" sh -c "'$work/pool' 1 64 | grep -q '^empty parallel region over 64 items: [0-9]* ns per call'"
 check "norm_layer runs" sh -c "'$work/norm_layer' 4 4 8 8 3 | grep -q '^throughput l1norm / batchnorm: '"
