@@ -3,17 +3,20 @@
  * int8 dot-product peak.
  *
  *   gemm M N K [SECONDS]   (linked with the object of nitc --gemm-kernel M,N,K)
- *   gemm --peak [SECONDS]  the measured peak alone, in GOP/s per core
+ *   gemm --peak [SECONDS]  the measured peak alone: GOP/s per core and the
+ *                          instruction ("0.0 none" where there is no test)
  *
  * Checks nit_gemm's C = A B^T against a plain loop first (exit 1 on any
- * difference), then times it on one thread, the packing of B and the row sums
- * of A included, as model code runs it. The peak is measured, not assumed: the
- * best of 16, 24 and 30 independent vpdpbusd zmm chains (x86 with AVX-512
- * VNNI only; elsewhere the peak column is empty). On AMD Zen 5 the GEMM
+ * difference), then times it on one thread, the packing of B and the row
+ * sums of A included, as model code runs it. A and B are random bytes in
+ * [-127, 127], as every int8 tensor is (docs/numerics.md). The peak is
+ * measured, not assumed: with AVX-512 VNNI, the best of 16, 24 and 30
+ * independent vpdpbusd zmm chains; with AVX2 alone, chains of vpmaddubsw,
+ * vpmaddwd and vpaddd; elsewhere none is printed. On AMD Zen 5 the GEMM
  * itself runs faster than any chain layout tried, so there the peak is a
- * lower bound and the program says so. Both are timed by the process's CPU clock (one
- * thread), so time spent descheduled on a shared machine does not count.
- * Benchmark code: timing uses doubles, training never.
+ * lower bound and the program says so. Both are timed by the process's CPU
+ * clock (one thread), so time spent descheduled on a shared machine does
+ * not count. Benchmark code: timing uses doubles, training never.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
@@ -46,7 +49,8 @@ static void *xalloc(size_t n) {
 static uint64_t rng = 0x9e3779b97f4a7c15u;
 static int8_t rand8(void) {
   rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-  return (int8_t)(rng >> 24);
+  int8_t v = (int8_t)(rng >> 24);
+  return v == -128 ? 0 : v; /* int8 tensors are symmetric (docs/numerics.md): the ubs kernel relies on it */
 }
 
 #if defined(__x86_64__)
@@ -90,15 +94,50 @@ static double vnni_peak(double seconds) {
   }
   return best;
 }
+
+/* AVX2 without VNNI: the fastest exact int8 dot product is vpmaddubsw
+ * (unsigned by signed bytes into pair sums of words), vpmaddwd against words
+ * of 1 (quad sums in dwords) and vpaddd, 32 multiply-adds in three
+ * instructions; 12 chains on ymm0..11 (a temporary, the ones and the
+ * sources in ymm12..15). The ubs kernel's signed products need one vpsignb
+ * more per step, so it cannot reach this peak: the GEMM's share of it is a
+ * share of what an unsigned A could reach. */
+#define UB(i)                                                                                                   \
+  "vpmaddubsw %%ymm14, %%ymm15, %%ymm12\n\tvpmaddwd %%ymm13, %%ymm12, %%ymm12\n\tvpaddd %%ymm12, %%ymm" #i \
+  ", %%ymm" #i "\n\t"
+__attribute__((target("avx2"))) static double ubs_peak(double seconds) {
+  long trips = 0;
+  double t0 = now(), t;
+  do {
+    __asm__ volatile("vpcmpeqw %%ymm13, %%ymm13, %%ymm13\n\tvpsrlw $15, %%ymm13, %%ymm13\n\t"
+                     "mov $1000, %%ecx\n"
+                     "1:\n\t" UB(0) UB(1) UB(2) UB(3) UB(4) UB(5) UB(6) UB(7) UB(8) UB(9) UB(10) UB(11)
+                     "dec %%ecx\n\tjnz 1b\n\t" ::
+                         : "ecx", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+                           "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc");
+    trips++;
+  } while ((t = now() - t0) < seconds);
+  return trips * 1000.0 * 12 * 32 * 2 / t / 1e9;
+}
 #endif
 
-int main(int argc, char **argv) {
-  if (argc >= 2 && !strcmp(argv[1], "--peak")) { /* the peak alone, GOP/s, 0 when unknown */
-    double p = 0;
+/* The machine's int8 peak per core in GOP/s and the instruction it was
+ * measured with; 0 and "none" where neither chain test runs. */
+static double peak(double seconds, const char **insn) {
+  *insn = "none";
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx512vnni")) p = vnni_peak(argc > 2 ? atof(argv[2]) : 1.0);
+  if (__builtin_cpu_supports("avx512vnni")) return *insn = "vpdpbusd", vnni_peak(seconds);
+  if (__builtin_cpu_supports("avx2")) return *insn = "vpmaddubsw", ubs_peak(seconds);
 #endif
-    printf("%.1f\n", p);
+  (void)seconds;
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "--peak")) { /* the peak alone: GOP/s and instruction, 0 none when unknown */
+    const char *insn;
+    double p = peak(argc > 2 ? atof(argv[2]) : 1.0, &insn);
+    printf("%.1f %s\n", p, insn);
     return 0;
   }
   if (argc < 4) {
@@ -138,13 +177,12 @@ int main(int argc, char **argv) {
   } while ((t = now() - t0) < seconds);
   double gops = 2.0 * M * N * K * reps / t / 1e9;
   printf("gemm %ldx%ldx%ld: %.1f GOP/s (%ld runs, checked)", M, N, K, gops, reps);
-#if defined(__x86_64__)
-  if (__builtin_cpu_supports("avx512vnni")) {
-    double peak = vnni_peak(seconds);
-    printf("; vpdpbusd peak %.1f GOP/s; %.1f%% of peak", peak, 100 * gops / peak);
-    if (gops > peak) printf(" (the chain test undershoots this core: read the peak as a lower bound)");
+  const char *insn;
+  double p = peak(seconds, &insn);
+  if (p > 0) {
+    printf("; %s peak %.1f GOP/s; %.1f%% of peak", insn, p, 100 * gops / p);
+    if (gops > p) printf(" (the chain test undershoots this core: read the peak as a lower bound)");
   }
-#endif
   printf("\n");
   free(A), free(B), free(C), free(R), free(scratch);
   return 0;

@@ -11,8 +11,9 @@
 #                     every 1..3 steps on both grids or clip off, lrscale on
 #                     or off, error widths 2..8)
 #   codegen_diff_<k>  the same with the portable GEMM kernels forced
-#                     (NITC_GEMM=generic, lanes, plain), fewer networks, and
-#                     no error-buffer sharing, so every error is compared
+#                     (NITC_GEMM=generic, lanes, plain; ubs on an AVX2 host),
+#                     fewer networks, and no error-buffer sharing, so every
+#                     error is compared
 #   codegen_diff_pools_<r>  COUNT/6 networks of conv, relu, max pool blocks
 #   codegen_diff_ahead_<v>  COUNT/6 networks whose every conv rounds ahead
 #                     (NITC_AHEAD_BYTES=0): niti, ghaffari, niti on the plain
@@ -105,8 +106,17 @@ add_test(NAME codegen_diff_unified
 set_tests_properties(codegen_diff_unified PROPERTIES TIMEOUT 900
   ENVIRONMENT "NITC_DIFF_RECIPE=unified;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
 
+# ubs (AVX2 without VNNI) where this host runs AVX2: the host kernel where
+# it has no VNNI, forced where it has.
+set(CG_KINDS generic lanes plain)
+if(EXISTS /proc/cpuinfo)
+  file(STRINGS /proc/cpuinfo CG_CPU_FLAGS REGEX "^flags" LIMIT_COUNT 1)
+  if(CG_CPU_FLAGS MATCHES " avx2( |$)")
+    list(APPEND CG_KINDS ubs)
+  endif()
+endif()
 set(CG_KIND_SEED 2)
-foreach(kind generic lanes plain)
+foreach(kind ${CG_KINDS})
   math(EXPR CG_KIND_COUNT "${CG_DIFF_COUNT} / 5")
   add_test(NAME codegen_diff_${kind}
     COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} ${CG_KIND_SEED} ${CG_KIND_COUNT})

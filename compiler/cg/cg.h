@@ -44,7 +44,7 @@ typedef LLVMBasicBlockRef Blk;
 typedef LLVMTypeRef Ty;
 
 /* The int8 GEMM micro-kernels (gemm.c). */
-typedef enum { GK_PLAIN, GK_GENERIC, GK_LANES, GK_VNNI, GK_SDOT } GemmKind;
+typedef enum { GK_PLAIN, GK_GENERIC, GK_LANES, GK_VNNI, GK_SDOT, GK_UBS } GemmKind;
 
 /* A requantization that rounds ahead (round.c). */
 typedef struct Ahead Ahead;
@@ -489,6 +489,7 @@ GemmKind gemm_kind(Cg *g, int64_t kmax); /* the kernel for sums of <= kmax terms
 GemmKind gemm_isa(const CgTarget *t);    /* the target's best kernel */
 bool gemm_vbmi(const CgTarget *t);       /* x86 with vpermb (NITC_GATHER=0: never) */
 int gemm_madd_bits(const CgTarget *t);   /* widest pmaddwd of an x86 target */
+bool gemm_has_ua(GemmKind kind);          /* a dot step for an A never negative (Gemm.ua) */
 bool gemm_bw512(const CgTarget *t);      /* x86 with AVX-512BW (Cg.bw512) */
 uint32_t gemm_panel_bias(GemmKind kind); /* bias of a panel word: 0x80808080 on vnni */
 Val l_splat(Cg *g, Val v, unsigned n, const char *name);

@@ -635,7 +635,7 @@ static void conv_weight_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
   G.ldc = d.Og, G.v_M = l_i64(g, d.Kc), G.v_N = l_i64(g, d.Og), G.v_K = l_i64(g, d.P);
   G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d.Og)), G.t_acc = k->t_acc, G.accumulate = true;
   G.kind = gemm_kind(g, d.P);
-  G.ua = G.kind == GK_VNNI && g->p->nonneg[nd->in[0]]; /* colT: the input's taps */
+  G.ua = gemm_has_ua(G.kind) && g->p->nonneg[nd->in[0]]; /* colT: the input's taps */
   if (G.kind == GK_VNNI && !G.ua) row_sums(g, G.v_A, d.P, G.v_M, G.v_K, G.v_asum);
   gemm(g, &G);
   l_next(g, &Lg);

@@ -90,7 +90,7 @@ static Gemm dense_gemm(Cg *g, const KArgs *k, Pass which, Val v_lo, Val v_hi, Va
   G.v_asum = col_ptr(g, v_wk); /* every row's sum, in the worker's own scratch (dense_body) */
   if (which == PASS_FORWARD) {
     G.v_A = act_ptr(g, nd->in[0]), G.lda = I, G.v_B = w8_ptr(g, nd), G.sn = I, G.sk = 1;
-    G.ua = G.kind == GK_VNNI && g->p->nonneg[nd->in[0]];
+    G.ua = gemm_has_ua(G.kind) && g->p->nonneg[nd->in[0]];
     G.v_C = acc_ptr(g), G.ldc = O, G.v_M = g->f.v_n, G.v_N = l_i64(g, O), G.v_K = l_i64(g, I);
     G.v_P = pack_ptr(g);
     if (g->p->fwd_rows[k->i]) { /* samples [lo, hi), every panel in the worker's scratch */

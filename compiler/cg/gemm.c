@@ -27,11 +27,13 @@
  *            the unsigned operand instead, B the signed one: no bias, no
  *            row sums.
  *   sdot     AArch64 with +dotprod: sdot, signed by signed, no bias.
- *   generic  x86 without VNNI: bytes sign-extended to words and multiplied
- *            in pairs by pmaddwd (SSE2, AVX2 or AVX-512BW, the widest the
- *            features allow) into 32 lanes of pair sums, folded to 16 once
- *            per tile. Exact: vpmaddubsw is not used, as its word sums
- *            saturate.
+ *   ubs      x86 with AVX2 (not AVX-512BW) and without VNNI: vpmaddubsw
+ *            on |b| and a with b's sign, then vpmaddwd against ones, into
+ *            16 lanes as vnni (dot_ubs_of: why no word sum saturates).
+ *   generic  other x86 without VNNI: bytes sign-extended to words and
+ *            multiplied in pairs by pmaddwd (SSE2 or AVX-512BW, the widest
+ *            the features allow; AVX2 when forced) into 32 lanes of pair
+ *            sums, folded to 16 once per tile.
  *   lanes    other targets (AArch64 without dotprod, RISC-V): no shuffles at
  *            all; byte r of every i32 lane of the panel row is sign-extended
  *            in place by two shifts and multiplied by A's byte r, so the
@@ -39,9 +41,10 @@
  *            vmacc with +v, scalar code otherwise).
  *   plain    one dot loop per output in the accumulator's width, for sums
  *            that could leave i32 (K >= 131072) and for testing.
- * Tiles are MR rows by NP panels of accumulators (8 x 2 zmm on vnni, 4 x 1
- * elsewhere, at most 8 x 4); the rows left over get tiles of 6 (vnni), MR/2,
- * MR/4, .. rows, the panels left over tiles one panel wide.
+ * Tiles are MR rows by NP panels of accumulators (8 x 2 zmm on vnni, 2 x 1
+ * on generic, 4 x 1 elsewhere, at most 8 x 4); the rows left over get tiles
+ * of 6 (vnni) and of the powers of two below MR, the panels left over tiles
+ * one panel wide.
  *
  * A conv's forward and input error write C once per sample, and C is read
  * only after the whole batch (the rounding's shift needs the batch's max).
@@ -55,6 +58,7 @@
 #include <string.h>
 
 #include "cg.h"
+
 
 /* The widest pmaddwd the x86 features allow (the generic kernel): from the
  * feature list (a host build lists them all), or the x86-64-v3/v4 levels;
@@ -155,6 +159,51 @@ static Val dot_lanes(Cg *g, Val v_acc, Val v_a, Val v_b) {
   return v_acc;
 }
 
+/* x86 AVX2 without VNNI: vpmaddubsw multiplies unsigned by signed bytes
+ * into word sums of two products, vpmaddwd against words of 1 adds the two
+ * pairs of each quad into its i32 lane: vpdpbusd's sums, in two multiplies.
+ * A word sum saturates beyond 32767 in magnitude, so a pair must stay
+ * within it: the panel's magnitude |b| (vpabsb, at most 128; one per panel
+ * row, shared by the tile's rows) times A's a with b's sign moved onto it
+ * (vpsignb). That is exact because an int8 tensor never holds -128
+ * (docs/numerics.md: int8 is symmetric), so sign(b) * a stays in
+ * [-127, 127] and a pair sums to at most 2 * 128 * 127 = 32512. A byte of
+ * 0 on either side (A's bytes past K) makes its product 0. An A that is
+ * never negative is the unsigned operand itself (ua: at most 127 by any b,
+ * no vpabsb, no vpsignb). On AMD Zen 3 the 512^3 GEMM runs 1.4 times as
+ * fast as with vpmaddwd on sign-extended words (docs/performance.md, "AVX2
+ * without VNNI"). */
+static Val ubs_half(Cg *g, Val v_u, Val v_s) {
+  Ty ft_ub, ft_wd;
+  Val f_ub = l_intrinsic(g, "llvm.x86.avx2.pmadd.ub.sw", NULL, 0, &ft_ub);
+  Val f_wd = l_intrinsic(g, "llvm.x86.avx2.pmadd.wd", NULL, 0, &ft_wd);
+  Val a_ub[] = {v_u, v_s};
+  Val v_w = l_call(g, ft_ub, f_ub, a_ub, 2, "ubs");
+  Val a_wd[] = {v_w, l_splat(g, LLVMConstInt(g->t_i16, 1, 0), 16, "ones")};
+  return l_call(g, ft_wd, f_wd, a_wd, 2, "quad");
+}
+
+static Val dot_ubs_of(Cg *g, Val v_acc, Val v_a, Val v_b, bool ua) {
+  Ty t_b32 = LLVMVectorType(g->t_i8, 32), ft_abs, ft_sign, ov[] = {t_b32};
+  Val v_abc = LLVMBuildBitCast(g->b, l_splat(g, v_a, 8, ""), t_b32, "a.bc");
+  Val f_abs = l_intrinsic(g, "llvm.abs", ov, 1, &ft_abs);
+  Val f_sign = l_intrinsic(g, "llvm.x86.avx2.psign.b", NULL, 0, &ft_sign);
+  Val q[2];
+  for (int h = 0; h < 2; h++) {
+    Val v_bh = LLVMBuildBitCast(g->b, l_lanes(g, v_b, NULL, 8 * h, 8, 1, ""), t_b32, "b.h");
+    if (ua) {
+      q[h] = ubs_half(g, v_abc, v_bh);
+      continue;
+    }
+    Val a_abs[] = {v_bh, LLVMConstInt(g->t_i1, 0, 0)}, a_sign[] = {v_abc, v_bh};
+    Val v_u = l_call(g, ft_abs, f_abs, a_abs, 2, "b.abs"); /* the same for every row: computed once */
+    q[h] = ubs_half(g, v_u, l_call(g, ft_sign, f_sign, a_sign, 2, "a.s"));
+  }
+  return l_add(g, v_acc, l_lanes(g, q[0], q[1], 0, 16, 1, ""), "acc");
+}
+static Val dot_ubs(Cg *g, Val v_acc, Val v_a, Val v_b) { return dot_ubs_of(g, v_acc, v_a, v_b, false); }
+static Val dot_ubs_ua(Cg *g, Val v_acc, Val v_a, Val v_b) { return dot_ubs_of(g, v_acc, v_a, v_b, true); }
+
 /* x86 pmaddwd on sign-extended words: pairs of products into 32 lanes of
  * pair sums (gemm_tile folds them once after the k loop). */
 static Val dot_pmaddwd(Cg *g, Val v_acc, Val v_a, Val v_b) {
@@ -187,14 +236,19 @@ static const struct MicroKernel {
   int lanes;        /* i32 accumulator lanes per panel (32: pair sums, folded at the end) */
   bool bias;        /* panels hold b ^ 0x80; rows corrected by asum << 7 */
   bool masked;      /* every store of C masked (AVX-512: no slower than a plain one) */
-  Val (*dot)(Cg *g, Val v_acc, Val v_a, Val v_b); /* one k-quad step */
+  Val (*dot)(Cg *g, Val v_acc, Val v_a, Val v_b);    /* one k-quad step */
+  Val (*dot_ua)(Cg *g, Val v_acc, Val v_a, Val v_b); /* the same for an A never negative, or NULL */
 } kernels[] = {
-    [GK_PLAIN] = {"plain", 0, 0, 0, false, false, NULL},
-    [GK_GENERIC] = {"generic", 2, 1, 32, false, false, dot_pmaddwd},
-    [GK_LANES] = {"lanes", 4, 1, 16, false, false, dot_lanes},
-    [GK_VNNI] = {"vnni", 8, 2, 16, true, true, dot_vnni},
-    [GK_SDOT] = {"sdot", 4, 1, 16, false, false, dot_sdot},
+    [GK_PLAIN] = {"plain", 0, 0, 0, false, false, NULL, NULL},
+    [GK_GENERIC] = {"generic", 2, 1, 32, false, false, dot_pmaddwd, NULL},
+    [GK_LANES] = {"lanes", 4, 1, 16, false, false, dot_lanes, NULL},
+    [GK_VNNI] = {"vnni", 8, 2, 16, true, true, dot_vnni, dot_vnni_ua},
+    [GK_SDOT] = {"sdot", 4, 1, 16, false, false, dot_sdot, NULL},
+    [GK_UBS] = {"ubs", 4, 1, 16, false, false, dot_ubs, dot_ubs_ua}, /* 4 x 1 beat 5 x 1, 6 x 1, 2 x 2, 3 x 2 */
 };
+
+/* Whether kind has a dot step for an A that is never negative (Gemm.ua). */
+bool gemm_has_ua(GemmKind kind) { return kernels[kind].dot_ua != NULL; }
 
 uint32_t gemm_panel_bias(GemmKind kind) { return kernels[kind].bias ? 0x80808080u : 0; }
 
@@ -205,11 +259,14 @@ GemmKind gemm_isa(const CgTarget *t) {
   const char *feat = t->features ? t->features : "";
   bool x86 = !strncmp(t->triple, "x86_64", 6);
   GemmKind gk = x86 ? GK_GENERIC : GK_LANES;
+  if (x86 && gemm_madd_bits(t) == 256) gk = GK_UBS;
   if (x86 && strstr(feat, "+avx512vnni") && strstr(feat, "+avx512bw")) gk = GK_VNNI;
   if (!strncmp(t->triple, "aarch64", 7) && strstr(feat, "+dotprod")) gk = GK_SDOT;
   const char *force = getenv("NITC_GEMM");
   for (int k = 0; force && k < (int)(sizeof kernels / sizeof kernels[0]); k++)
-    if (!strcmp(force, kernels[k].name) && (k == GK_PLAIN || k == GK_GENERIC || k == GK_LANES)) gk = (GemmKind)k;
+    if (!strcmp(force, kernels[k].name) &&
+        (k == GK_PLAIN || k == GK_GENERIC || k == GK_LANES || (k == GK_UBS && x86 && gemm_madd_bits(t) >= 256)))
+      gk = (GemmKind)k;
   return gk;
 }
 
@@ -618,7 +675,7 @@ static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, 
         v_a = LLVMBuildBitCast(g->b, v_q4, g->t_i32, "a.q");
       }
       for (int p = 0; p < np; p++)
-        l_set(g, var_acc[r][p], (G->ua ? dot_vnni_ua : uk->dot)(g, l_get(g, t_a, var_acc[r][p], ""), v_a, v_bv[p]));
+        l_set(g, var_acc[r][p], (G->ua ? uk->dot_ua : uk->dot)(g, l_get(g, t_a, var_acc[r][p], ""), v_a, v_bv[p]));
     }
     /* each accumulator is one chain of dot steps: unrolling the k loop
      * would not overlap them further, only multiply the code */
@@ -645,9 +702,9 @@ static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, 
   }
 }
 
-/* Rows in tiles of MR, then the 0..MR-1 rows left in tiles of MR/2, MR/4,
- * .., 1 rows (MR is a power of two), for np panels at j; with MR = 8 a tile
- * of 6 rows first. Small M is common (a conv's output channels per group,
+/* Rows in tiles of MR, then the 0..MR-1 rows left in tiles of the powers
+ * of two below MR (MR/2, MR/4, .., 1 where MR is one), for np panels at j;
+ * with MR = 8 a tile of 6 rows first. Small M is common (a conv's output channels per group,
  * 6 in LeNet-5's first layer), and each tile loads the panel rows again for
  * every dot step: 6 rows as one tile instead of 4 + 2 load them once
  * (LeNet-5 1.026x on one thread, 1.012x on two). */
@@ -659,7 +716,9 @@ static void gemm_rows(Cg *g, const Tiles *G, Val v_j, int np, Val v_ps, int MR) 
   Val var_m = l_var(g, g->t_i64, "m.rem.var", v_mfull);
   int sizes[8], nsizes = 0;
   if (MR == 8) sizes[nsizes++] = 6;
-  for (int mr = MR / 2; mr >= 1; mr /= 2) sizes[nsizes++] = mr;
+  int p2 = 1;
+  while (2 * p2 < MR) p2 *= 2;
+  for (int mr = p2; mr >= 1; mr /= 2) sizes[nsizes++] = mr; /* the powers of two below MR: any 0..MR-1 */
   for (int s = 0; s < nsizes; s++) {
     int mr = sizes[s];
     Val v_m = l_get(g, g->t_i64, var_m, "m.rem");
@@ -807,7 +866,7 @@ void gemm(Cg *g, const Gemm *G) {
     return;
   }
   NIT_ASSERT(!G->v_taps || (G->kind == GK_VNNI && !G->v_B));
-  NIT_ASSERT(!G->ua || G->kind == GK_VNNI);
+  NIT_ASSERT(!G->ua || gemm_has_ua(G->kind));
   if (G->v_B) pack_panels(g, G);
   Val v_ps = l_mul(g, LLVMBuildAShr(g->b, l_add(g, G->v_K, l_i64(g, 3), ""), l_i64(g, 2), ""), l_i64(g, 64), "ps");
   int64_t from, kb = gemm_kblock(&from);

@@ -11,7 +11,9 @@ here="$(cd "$(dirname "$0")" && pwd)"
 mkdir -p "$work"
 cc="${CC:-cc}"
 fails=0; total=0
-for kind in host generic lanes plain; do
+kinds="host generic lanes plain"
+grep -qw avx2 /proc/cpuinfo 2>/dev/null && kinds="$kinds ubs"
+for kind in $kinds; do
   for shape in 1,1,1 7,33,13 9,16,4 17,47,129 64,100,4097 3,200,1 512,64,512 37,50,20001 17,47,129/8; do
     total=$((total + 1))
     if [ "$kind" = host ]; then unset NITC_GEMM; else export NITC_GEMM="$kind"; fi
