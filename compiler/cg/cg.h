@@ -471,6 +471,8 @@ typedef struct Gemm {
   bool ua;     /* vnni: A's bytes are never negative (Plan.nonneg), so A is vpdpbusd's
                 * unsigned operand, the panels hold B as it is, and no row needs
                 * v_asum's correction */
+  bool ub;     /* ubs: B's bytes are never negative, so the panels are vpmaddubsw's
+                * unsigned operand as they are (no vpabsb, no vpsignb) */
   Val var_max; /* <16 x i32> running max |C| over stored lanes, or NULL */
 } Gemm;
 /* Whether a GEMM stores C past the caches (Gemm.stream): C of sample_bytes
@@ -490,6 +492,7 @@ GemmKind gemm_isa(const CgTarget *t);    /* the target's best kernel */
 bool gemm_vbmi(const CgTarget *t);       /* x86 with vpermb (NITC_GATHER=0: never) */
 int gemm_madd_bits(const CgTarget *t);   /* widest pmaddwd of an x86 target */
 bool gemm_has_ua(GemmKind kind);          /* a dot step for an A never negative (Gemm.ua) */
+bool gemm_has_ub(GemmKind kind);          /* and for panels never negative (Gemm.ub) */
 bool gemm_bw512(const CgTarget *t);      /* x86 with AVX-512BW (Cg.bw512) */
 uint32_t gemm_panel_bias(GemmKind kind); /* bias of a panel word: 0x80808080 on vnni */
 Val l_splat(Cg *g, Val v, unsigned n, const char *name);

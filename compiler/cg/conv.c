@@ -105,6 +105,7 @@ static void panel_sample(Cg *g, const KArgs *k, const ConvDims *d, const ConvK *
   G.v_C = v_Cg, G.ldc = d->P, G.v_M = l_i64(g, d->Og), G.v_N = l_i64(g, d->P), G.v_K = l_i64(g, ck->kp);
   G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d->P)), G.t_acc = k->t_acc, G.kind = ck->kind;
   G.var_max = var_max, G.stream = stream;
+  G.ub = gemm_has_ub(G.kind) && g->p->nonneg[nd->in[0]]; /* the input's taps */
   gemm(g, &G);
 }
 

@@ -170,7 +170,8 @@ static Val dot_lanes(Cg *g, Val v_acc, Val v_a, Val v_b) {
  * [-127, 127] and a pair sums to at most 2 * 128 * 127 = 32512. A byte of
  * 0 on either side (A's bytes past K) makes its product 0. An A that is
  * never negative is the unsigned operand itself (ua: at most 127 by any b,
- * no vpabsb, no vpsignb). On AMD Zen 3 the 512^3 GEMM runs 1.4 times as
+ * no vpabsb, no vpsignb), and so are panels never negative (ub: the
+ * forward's taps of a relu's output). On AMD Zen 3 the 512^3 GEMM runs 1.4 times as
  * fast as with vpmaddwd on sign-extended words (docs/performance.md, "AVX2
  * without VNNI"). */
 static Val ubs_half(Cg *g, Val v_u, Val v_s) {
@@ -183,7 +184,7 @@ static Val ubs_half(Cg *g, Val v_u, Val v_s) {
   return l_call(g, ft_wd, f_wd, a_wd, 2, "quad");
 }
 
-static Val dot_ubs_of(Cg *g, Val v_acc, Val v_a, Val v_b, bool ua) {
+static Val dot_ubs_of(Cg *g, Val v_acc, Val v_a, Val v_b, bool ua, bool ub) {
   Ty t_b32 = LLVMVectorType(g->t_i8, 32), ft_abs, ft_sign, ov[] = {t_b32};
   Val v_abc = LLVMBuildBitCast(g->b, l_splat(g, v_a, 8, ""), t_b32, "a.bc");
   Val f_abs = l_intrinsic(g, "llvm.abs", ov, 1, &ft_abs);
@@ -191,8 +192,8 @@ static Val dot_ubs_of(Cg *g, Val v_acc, Val v_a, Val v_b, bool ua) {
   Val q[2];
   for (int h = 0; h < 2; h++) {
     Val v_bh = LLVMBuildBitCast(g->b, l_lanes(g, v_b, NULL, 8 * h, 8, 1, ""), t_b32, "b.h");
-    if (ua) {
-      q[h] = ubs_half(g, v_abc, v_bh);
+    if (ua || ub) { /* the operand never negative as the unsigned one */
+      q[h] = ua ? ubs_half(g, v_abc, v_bh) : ubs_half(g, v_bh, v_abc);
       continue;
     }
     Val a_abs[] = {v_bh, LLVMConstInt(g->t_i1, 0, 0)}, a_sign[] = {v_abc, v_bh};
@@ -201,8 +202,9 @@ static Val dot_ubs_of(Cg *g, Val v_acc, Val v_a, Val v_b, bool ua) {
   }
   return l_add(g, v_acc, l_lanes(g, q[0], q[1], 0, 16, 1, ""), "acc");
 }
-static Val dot_ubs(Cg *g, Val v_acc, Val v_a, Val v_b) { return dot_ubs_of(g, v_acc, v_a, v_b, false); }
-static Val dot_ubs_ua(Cg *g, Val v_acc, Val v_a, Val v_b) { return dot_ubs_of(g, v_acc, v_a, v_b, true); }
+static Val dot_ubs(Cg *g, Val v_acc, Val v_a, Val v_b) { return dot_ubs_of(g, v_acc, v_a, v_b, false, false); }
+static Val dot_ubs_ua(Cg *g, Val v_acc, Val v_a, Val v_b) { return dot_ubs_of(g, v_acc, v_a, v_b, true, false); }
+static Val dot_ubs_ub(Cg *g, Val v_acc, Val v_a, Val v_b) { return dot_ubs_of(g, v_acc, v_a, v_b, false, true); }
 
 /* x86 pmaddwd on sign-extended words: pairs of products into 32 lanes of
  * pair sums (gemm_tile folds them once after the k loop). */
@@ -238,17 +240,21 @@ static const struct MicroKernel {
   bool masked;      /* every store of C masked (AVX-512: no slower than a plain one) */
   Val (*dot)(Cg *g, Val v_acc, Val v_a, Val v_b);    /* one k-quad step */
   Val (*dot_ua)(Cg *g, Val v_acc, Val v_a, Val v_b); /* the same for an A never negative, or NULL */
+  Val (*dot_ub)(Cg *g, Val v_acc, Val v_a, Val v_b); /* the same for panels never negative, or NULL */
 } kernels[] = {
-    [GK_PLAIN] = {"plain", 0, 0, 0, false, false, NULL, NULL},
-    [GK_GENERIC] = {"generic", 2, 1, 32, false, false, dot_pmaddwd, NULL},
-    [GK_LANES] = {"lanes", 4, 1, 16, false, false, dot_lanes, NULL},
-    [GK_VNNI] = {"vnni", 8, 2, 16, true, true, dot_vnni, dot_vnni_ua},
-    [GK_SDOT] = {"sdot", 4, 1, 16, false, false, dot_sdot, NULL},
-    [GK_UBS] = {"ubs", 4, 1, 16, false, false, dot_ubs, dot_ubs_ua}, /* 4 x 1 beat 5 x 1, 6 x 1, 2 x 2, 3 x 2 */
+    [GK_PLAIN] = {"plain", 0, 0, 0, false, false, NULL, NULL, NULL},
+    [GK_GENERIC] = {"generic", 2, 1, 32, false, false, dot_pmaddwd, NULL, NULL},
+    [GK_LANES] = {"lanes", 4, 1, 16, false, false, dot_lanes, NULL, NULL},
+    [GK_VNNI] = {"vnni", 8, 2, 16, true, true, dot_vnni, dot_vnni_ua, NULL},
+    [GK_SDOT] = {"sdot", 4, 1, 16, false, false, dot_sdot, NULL, NULL},
+    /* 4 x 1 beat 5 x 1, 6 x 1, 2 x 2 and 3 x 2 at 512^3 */
+    [GK_UBS] = {"ubs", 4, 1, 16, false, false, dot_ubs, dot_ubs_ua, dot_ubs_ub},
 };
 
-/* Whether kind has a dot step for an A that is never negative (Gemm.ua). */
+/* Whether kind has a dot step for an A (Gemm.ua), or for panels (Gemm.ub),
+ * that is never negative. */
 bool gemm_has_ua(GemmKind kind) { return kernels[kind].dot_ua != NULL; }
+bool gemm_has_ub(GemmKind kind) { return kernels[kind].dot_ub != NULL; }
 
 uint32_t gemm_panel_bias(GemmKind kind) { return kernels[kind].bias ? 0x80808080u : 0; }
 
@@ -552,6 +558,7 @@ typedef struct Tiles {
   Val var_max;                 /* <16 x i32> local running max |C|, or NULL */
   Val v_taps, v_prow, v_pcols; /* implicit panels (Gemm's v_taps), or NULL */
   bool ua;                     /* A unsigned, panels unbiased (Gemm.ua) */
+  bool ub;                     /* panels unsigned (Gemm.ub) */
 } Tiles;
 
 /* The B(V) reduction fused into the epilogue: var_max = max(var_max, |c|)
@@ -675,7 +682,7 @@ static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, 
         v_a = LLVMBuildBitCast(g->b, v_q4, g->t_i32, "a.q");
       }
       for (int p = 0; p < np; p++)
-        l_set(g, var_acc[r][p], (G->ua ? uk->dot_ua : uk->dot)(g, l_get(g, t_a, var_acc[r][p], ""), v_a, v_bv[p]));
+        l_set(g, var_acc[r][p], (G->ua ? uk->dot_ua : G->ub ? uk->dot_ub : uk->dot)(g, l_get(g, t_a, var_acc[r][p], ""), v_a, v_bv[p]));
     }
     /* each accumulator is one chain of dot steps: unrolling the k loop
      * would not overlap them further, only multiply the code */
@@ -740,7 +747,7 @@ static Val tiles_fn(Cg *g, const Gemm *G, bool corr, Ty *ft_out) {
   Ty ft = *ft_out = LLVMFunctionType(g->t_void, pt, imp ? 16 : 13, 0);
   char name[64];
   snprintf(name, sizeof name, "nit_gemm.%s.i%d%s%s%s%s%s%s", kernels[G->kind].name, 8 * l_bytes(G->t_acc),
-           G->ua ? ".ua" : "", G->accumulate ? ".acc" : "", corr ? "" : ".kb", G->var_max ? ".max" : "",
+           G->ua ? ".ua" : G->ub ? ".ub" : "", G->accumulate ? ".acc" : "", corr ? "" : ".kb", G->var_max ? ".max" : "",
            imp ? ".implicit" : "", G->stream ? ".nt" : "");
   Val f = LLVMGetNamedFunction(g->mod, name);
   if (f) return f;
@@ -750,7 +757,8 @@ static Val tiles_fn(Cg *g, const Gemm *G, bool corr, Ty *ft_out) {
              l_param(g, 4, "C"),  l_param(g, 5, "ldc"), l_param(g, 6, "M"),    l_param(g, 7, "N"),
              l_param(g, 8, "K"),  l_param(g, 9, "ps"),  G->t_acc,              G->accumulate,
              corr,                G->stream,            G->kind,               NULL,
-             NULL,                NULL,                 NULL,                  G->ua};
+             NULL,                NULL,                 NULL,                  G->ua,
+             G->ub};
   if (imp) T.v_taps = l_param(g, 13, "taps"), T.v_prow = l_param(g, 14, "prow"), T.v_pcols = l_param(g, 15, "pcols");
   Val v_j0 = l_param(g, 10, "j0"), v_j1 = l_param(g, 11, "j1"), v_maxp = l_param(g, 12, "maxp");
   Ty t_v = LLVMVectorType(g->t_i32, PL);
@@ -867,6 +875,7 @@ void gemm(Cg *g, const Gemm *G) {
   }
   NIT_ASSERT(!G->v_taps || (G->kind == GK_VNNI && !G->v_B));
   NIT_ASSERT(!G->ua || gemm_has_ua(G->kind));
+  NIT_ASSERT(!G->ub || (gemm_has_ub(G->kind) && !G->ua));
   if (G->v_B) pack_panels(g, G);
   Val v_ps = l_mul(g, LLVMBuildAShr(g->b, l_add(g, G->v_K, l_i64(g, 3), ""), l_i64(g, 2), ""), l_i64(g, 64), "ps");
   int64_t from, kb = gemm_kblock(&from);
