@@ -236,8 +236,9 @@ static bool col2im_rows(const Node *nd, const ConvDims *d) { return nd->sw == 1 
 
 static void col2im_rows_scatter(Cg *g, const Node *nd, const ConvDims *d, Ty t_acc, Val v_c, Val v_plane0) {
   int64_t Q = d->IH * d->IW, KK = d->KH * d->KW;
-  unsigned n = (unsigned)d->IW;
-  Ty t_row = LLVMVectorType(t_acc, n);
+  unsigned n = (unsigned)d->IW, nv = 1;
+  while (nv < n) nv *= 2; /* lanes of the row's vector: IW = 12 as 12 lanes took scalar inserts and extracts on AVX2 */
+  Ty t_row = LLVMVectorType(t_acc, nv);
   Val var_row = l_var(g, t_row, "row.var", NULL);
   Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, d->Cg), "c");
   Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, d->IH), "iy");
@@ -255,10 +256,10 @@ static void col2im_rows_scatter(Cg *g, const Node *nd, const ConvDims *d, Ty t_a
     for (int64_t kx = 0; kx < d->KW; kx++) {
       Val mask[64];
       bool any = false;
-      for (unsigned l = 0; l < n; l++) {
+      for (unsigned l = 0; l < nv; l++) {
         int64_t ox = (int64_t)l + nd->pw - kx;
-        mask[l] = LLVMConstInt(g->t_i1, ox >= 0 && ox < d->OW, 0);
-        any |= ox >= 0 && ox < d->OW;
+        mask[l] = LLVMConstInt(g->t_i1, l < n && ox >= 0 && ox < d->OW, 0);
+        any |= l < n && ox >= 0 && ox < d->OW;
       }
       if (!any) continue;
       /* lane 0 reads C[(c, ky, kx), oy, pw - kx]; masked-off lanes are not read */
@@ -266,7 +267,7 @@ static void col2im_rows_scatter(Cg *g, const Node *nd, const ConvDims *d, Ty t_a
       Val v_off = l_add(g, l_add(g, l_mul(g, v_r, l_i64(g, d->P), ""), l_mul(g, v_oy, l_i64(g, d->OW), ""), ""),
                         l_i64(g, nd->pw - kx), "c.off");
       Val v_ptr = LLVMBuildGEP2(g->b, t_acc, v_c, &v_off, 1, "c.src");
-      Val v_tap = l_masked_load(g, t_row, v_ptr, (unsigned)l_bytes(t_acc), LLVMConstVector(mask, n),
+      Val v_tap = l_masked_load(g, t_row, v_ptr, (unsigned)l_bytes(t_acc), LLVMConstVector(mask, nv),
                                 LLVMConstNull(t_row), "tap");
       v_row = l_add(g, v_row, v_tap, "row");
     }
@@ -275,7 +276,13 @@ static void col2im_rows_scatter(Cg *g, const Node *nd, const ConvDims *d, Ty t_a
   }
   Val v_dst = l_gep(g, t_acc, v_plane0,
                     l_add(g, l_mul(g, Lc.v_i, l_i64(g, Q), ""), l_mul(g, Ly.v_i, l_i64(g, d->IW), ""), ""), "e32.row");
-  LLVMSetAlignment(LLVMBuildStore(g->b, l_get(g, t_row, var_row, "row"), v_dst), (unsigned)l_bytes(t_acc));
+  if (nv == n) {
+    LLVMSetAlignment(LLVMBuildStore(g->b, l_get(g, t_row, var_row, "row"), v_dst), (unsigned)l_bytes(t_acc));
+  } else { /* lanes [IW, nv) hold 0 and are not stored */
+    Val store[64];
+    for (unsigned l = 0; l < nv; l++) store[l] = LLVMConstInt(g->t_i1, l < n, 0);
+    l_masked_store(g, l_get(g, t_row, var_row, "row"), v_dst, (unsigned)l_bytes(t_acc), LLVMConstVector(store, nv));
+  }
   l_next(g, &Ly);
   l_next(g, &Lc);
 }
