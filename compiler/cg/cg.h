@@ -336,9 +336,10 @@ RoundK round_consts(Cg *g, Ty t, Val v_k32);
 /* R(x, k) of one element for a fixed mode, saturated to [-lim, lim] and
  * int8 when lim > 0. */
 Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx, int lim);
-RoundK round_consts16(Cg *g, const RoundK *R); /* the constants in every lane of a zmm of i32 */
-/* elements [j, j + 64) of i32 v_acc rounded (no draws), as 64 bytes in order, saturated */
-Val round_bytes64(Cg *g, const RoundK *Rv, int mode, Val v_acc, Val v_j, const char *name);
+int round_packed_lanes(const Cg *g);          /* i32 lanes of the packed loops' vectors, 0: none */
+RoundK round_consts_v(Cg *g, const RoundK *R, unsigned n); /* the constants in every lane of n i32 */
+/* elements [j, j + 4n) of i32 v_acc rounded (no draws), as 4n bytes in order, saturated */
+Val round_bytes_packed(Cg *g, const RoundK *Rv, int mode, Val v_acc, Val v_j, const char *name);
 /* What the bodies of one requantization are specialized on. */
 typedef struct RqKind {
   bool wide; /* i64 accumulators */

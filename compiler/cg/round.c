@@ -221,57 +221,65 @@ static Val gated(Cg *g, Val v_gate, Val v_j, Val v_r) {
   return l_select(g, v_on, v_r, LLVMConstNull(g->t_i8), "gated");
 }
 
-/* R's constants in every lane of a zmm of i32 (the packed loops). */
-RoundK round_consts16(Cg *g, const RoundK *R) {
+/* The i32 lanes of one vector of the packed loops: 16 (zmm) on x86 with
+ * AVX-512BW, 8 (ymm) on x86 with AVX2 (madd_bits is 128 on other
+ * targets), 0 where there are no packs. */
+int round_packed_lanes(const Cg *g) { return g->bw512 ? 16 : g->madd_bits >= 256 ? 8 : 0; }
+
+/* R's constants in every lane of a vector of n i32 (the packed loops). */
+RoundK round_consts_v(Cg *g, const RoundK *R, unsigned n) {
   RoundK Rv = *R;
-  Rv.t = LLVMVectorType(g->t_i32, 16);
+  Rv.t = LLVMVectorType(g->t_i32, n);
   Val *field[] = {&Rv.v_k, &Rv.v_mask, &Rv.v_odd, &Rv.v_h, &Rv.v_losh, &Rv.v_hish, &Rv.v_top, &Rv.v_half, &Rv.v_one};
-  for (unsigned i = 0; i < sizeof field / sizeof field[0]; i++) *field[i] = l_splat(g, *field[i], 16, "");
+  for (unsigned i = 0; i < sizeof field / sizeof field[0]; i++) *field[i] = l_splat(g, *field[i], n, "");
   return Rv;
 }
 
-/* Elements [j, j + 64) of the i32 array v_acc, each rounded to
- * +-R(|x|, k) without saturation (Rv from round_consts16; no draws), as 64
- * bytes in element order: four zmm, one at a time (no 64-lane masks),
- * packed by packssdw and packsswb, which saturate to [-128, 127]. */
-Val round_bytes64(Cg *g, const RoundK *Rv, int mode, Val v_acc, Val v_j, const char *name) {
-  Ty t_q = LLVMVectorType(g->t_i32, 16), ft_dw, ft_wb;
+/* Elements [j, j + 4n) of the i32 array v_acc (n = Rv's lanes, 16 or 8),
+ * each rounded to +-R(|x|, k) without saturation (Rv from round_consts_v;
+ * no draws), as 4n bytes in element order: four vectors, one at a time (no
+ * 64-lane masks), packed by packssdw and packsswb, which saturate to
+ * [-128, 127]. */
+Val round_bytes_packed(Cg *g, const RoundK *Rv, int mode, Val v_acc, Val v_j, const char *name) {
+  unsigned n = LLVMGetVectorSize(Rv->t), L = n / 4; /* 128-bit lanes */
+  Ty t_q = Rv->t, ft_dw, ft_wb;
   Val v_q[4];
   for (int i = 0; i < 4; i++) {
-    Val v_x = LLVMBuildLoad2(g->b, t_q, l_gep(g, g->t_i32, v_acc, l_add(g, v_j, l_i64(g, 16 * i), ""), ""), "x");
+    Val v_x = LLVMBuildLoad2(g->b, t_q, l_gep(g, g->t_i32, v_acc, l_add(g, v_j, l_i64(g, (int64_t)n * i), ""), ""), "x");
     LLVMSetAlignment(v_x, 4);
     v_q[i] = round_elem_sat(g, Rv, mode, v_x, NULL, NULL, 0);
   }
-  Val f_dw = l_intrinsic(g, "llvm.x86.avx512.packssdw.512", NULL, 0, &ft_dw);
-  Val f_wb = l_intrinsic(g, "llvm.x86.avx512.packsswb.512", NULL, 0, &ft_wb);
+  Val f_dw = l_intrinsic(g, n == 16 ? "llvm.x86.avx512.packssdw.512" : "llvm.x86.avx2.packssdw", NULL, 0, &ft_dw);
+  Val f_wb = l_intrinsic(g, n == 16 ? "llvm.x86.avx512.packsswb.512" : "llvm.x86.avx2.packsswb", NULL, 0, &ft_wb);
   Val a01[] = {v_q[0], v_q[1]}, a23[] = {v_q[2], v_q[3]};
   Val v_w01 = l_call(g, ft_dw, f_dw, a01, 2, "w01"), v_w23 = l_call(g, ft_dw, f_dw, a23, 2, "w23");
   Val a_wb[] = {v_w01, v_w23};
   Val v_p = l_call(g, ft_wb, f_wb, a_wb, 2, "b");
   /* 128-bit lane i of the packed bytes holds dword i of each quarter q, in
-   * order q: dword 4i + q goes to 4q + i */
+   * order q: dword 4i + q goes to L q + i */
   Val idx[16];
-  for (int d = 0; d < 16; d++) idx[d] = l_i32(g, 4 * (d % 4) + d / 4);
+  for (unsigned d = 0; d < n; d++) idx[d] = l_i32(g, (int)(4 * (d % L) + d / L));
   Val v_d = LLVMBuildBitCast(g->b, v_p, t_q, "");
-  v_d = LLVMBuildShuffleVector(g->b, v_d, LLVMGetUndef(t_q), LLVMConstVector(idx, 16), "");
-  return LLVMBuildBitCast(g->b, v_d, LLVMVectorType(g->t_i8, 64), name);
+  v_d = LLVMBuildShuffleVector(g->b, v_d, LLVMGetUndef(t_q), LLVMConstVector(idx, n), "");
+  return LLVMBuildBitCast(g->b, v_d, LLVMVectorType(g->t_i8, 4 * n), name);
 }
 
-/* x86 AVX-512BW, 8-bit results of i32 accumulators, pseudo and nearest
- * rounding (no draws): elements [lo, lo + 64 floor((hi - lo) / 64)) in steps
- * of 64, rounded and packed to bytes (round_bytes64), which saturates
- * to [-128, 127], and floored (max with floor, which is -127 or 0). That is the element loop's
- * saturation to [-127, 127] and floor, in about a third fewer
- * instructions: the packs replace four saturations and four vpmovdb per 64.
- * Returns the first element left to the element loop. */
+/* x86 with AVX-512BW or AVX2, 8-bit results of i32 accumulators, pseudo
+ * and nearest rounding (no draws): elements [lo, lo + V floor((hi - lo) /
+ * V)) in steps of V = 64 or 32, rounded and packed to bytes
+ * (round_bytes_packed), which saturates to [-128, 127], and floored (max
+ * with floor, which is -127 or 0). That is the element loop's saturation
+ * to [-127, 127] and floor, in about a third fewer instructions: the packs
+ * replace four saturations and four truncations per V. Returns the first
+ * element left to the element loop. */
 static Val round8_packed(Cg *g, const RoundK *R, int mode, Val v_acc, Val v_lo, Val v_hi, Val v_out, Val v_floor) {
-  enum { V = 64 };
-  RoundK Rv = round_consts16(g, R);
+  unsigned n = (unsigned)round_packed_lanes(g), V = 4 * n;
+  RoundK Rv = round_consts_v(g, R, n);
   Val v_floor8 = l_splat(g, l_trunc(g, v_floor, g->t_i8, ""), V, "floor.b");
   Val v_steps = LLVMBuildSDiv(g->b, l_sub(g, v_hi, v_lo, ""), l_i64(g, V), "steps");
-  Loop L = l_for(g, l_i64(g, 0), v_steps, "j64");
+  Loop L = l_for(g, l_i64(g, 0), v_steps, "jv");
   Val v_j = l_add(g, v_lo, l_mul(g, L.v_i, l_i64(g, V), ""), "j");
-  Val v_o = l_smax(g, round_bytes64(g, &Rv, mode, v_acc, v_j, "in.order"), v_floor8, "floored");
+  Val v_o = l_smax(g, round_bytes_packed(g, &Rv, mode, v_acc, v_j, "in.order"), v_floor8, "floored");
   LLVMSetAlignment(LLVMBuildStore(g->b, v_o, l_gep(g, g->t_i8, v_out, v_j, "")), 1);
   l_next(g, &L);
   return l_add(g, v_lo, l_mul(g, v_steps, l_i64(g, V), ""), "j.rest");
@@ -308,7 +316,7 @@ Val emit_round8(Cg *g, Ty t_acc, int bits, bool gate, const char *name) {
   for (int md = 0; md < 3; md++) {
     LLVMPositionBuilderAtEnd(g->b, b_mode[md]);
     Val v_from = v_lo;
-    if (g->bw512 && bits == 8 && !gate && t_acc == g->t_i32 && md != NIT_ROUND_STOCHASTIC)
+    if (round_packed_lanes(g) && bits == 8 && !gate && t_acc == g->t_i32 && md != NIT_ROUND_STOCHASTIC)
       v_from = round8_packed(g, &R, md, v_acc, v_lo, v_hi, v_out, v_floor);
     Loop L = l_for(g, v_from, v_hi, nit_round_names[md]);
     Val v_x = l_load(g, t_acc, v_acc, L.v_i, "x");

@@ -120,21 +120,22 @@ static void update_elem(Cg *g, const UpdElem *u, Val v_j) {
  * fit a signed byte (2^7 does not). */
 enum { UPDATE_PACKED_MU_MAX = 6 };
 
-/* x86 AVX-512BW, int8 weights, i32 gradient, pseudo or nearest rounding
- * without decay, k >= 1 and mu <= UPDATE_PACKED_MU_MAX: elements [lo, lo +
- * 64 floor((hi - lo) / 64)) 64 at a time. The gradient is rounded as
- * update_elem rounds it and packed to bytes (round_bytes64), exactly,
+/* x86 with AVX-512BW or AVX2, int8 weights, i32 gradient, pseudo or
+ * nearest rounding without decay, k >= 1 and mu <= UPDATE_PACKED_MU_MAX:
+ * elements [lo, lo + V floor((hi - lo) / V)) V = 64 or 32 at a time
+ * (round_packed_lanes). The gradient is rounded as
+ * update_elem rounds it and packed to bytes (round_bytes_packed), exactly,
  * since |step| <= 2^mu <= 64; then vpsubsb takes them from the weights,
  * saturating to [-128, 127], and a max with -127 leaves update_elem's
  * clamp to [-127, 127]. The packs and byte
  * arithmetic replace four sign extensions, subtractions, clamps and
- * vpmovdb per 64. The weight line UPDATE_AHEAD bytes on is asked for
+ * truncations per V. The weight line UPDATE_AHEAD bytes on is asked for
  * writing, as the element loop's blocks ask. Returns the first element
  * left to the element loop. */
 static Val update_packed(Cg *g, const RoundK *R, int mode, Val v_w, Val v_g, Val v_lo, Val v_hi) {
-  enum { V = 64 };
+  unsigned n = (unsigned)round_packed_lanes(g), V = 4 * n;
   Ty t_b = LLVMVectorType(g->t_i8, V);
-  RoundK Rv = round_consts16(g, R);
+  RoundK Rv = round_consts_v(g, R, n);
   Val v_floor8 = l_splat(g, LLVMConstInt(g->t_i8, (unsigned long long)-127, 1), V, "w.floor");
   Ty ft_subs;
   Val f_subs = l_intrinsic(g, "llvm.ssub.sat", &t_b, 1, &ft_subs);
@@ -142,7 +143,7 @@ static Val update_packed(Cg *g, const RoundK *R, int mode, Val v_w, Val v_g, Val
   Loop L = l_for(g, l_i64(g, 0), v_steps, "u64");
   Val v_j = l_add(g, v_lo, l_mul(g, L.v_i, l_i64(g, V), ""), "j");
   l_prefetch(g, l_gep(g, g->t_i8, v_w, l_add(g, v_j, l_i64(g, UPDATE_AHEAD), ""), "pf"), true);
-  Val v_step = round_bytes64(g, &Rv, mode, v_g, v_j, "steps.b");
+  Val v_step = round_bytes_packed(g, &Rv, mode, v_g, v_j, "steps.b");
   Val v_pw = l_gep(g, g->t_i8, v_w, v_j, "w.at");
   Val v_old = LLVMBuildLoad2(g->b, t_b, v_pw, "w.b");
   LLVMSetAlignment(v_old, 1);
@@ -187,7 +188,7 @@ Val emit_update_apply(Cg *g, Ty t_g, const char *name) {
     bool dec = (c >> 1) & 1, wide = c & 1;
     UpdElem u = {t_g, dec, wide, md, v_w, v_view, v_g, v_k0, v_dexp, v_decay, v_key, v_lim, &R64, &Rg};
     LLVMPositionBuilderAtEnd(g->b, b_case[c]);
-    if (g->bw512 && t_g == g->t_i32 && !dec && !wide && md != NIT_ROUND_STOCHASTIC) {
+    if (round_packed_lanes(g) && t_g == g->t_i32 && !dec && !wide && md != NIT_ROUND_STOCHASTIC) {
       Blk b_packed = l_block(g, "u.packed"), b_elems = l_block(g, "u.elems");
       LLVMBuildCondBr(g->b, v_packs, b_packed, b_elems);
       LLVMPositionBuilderAtEnd(g->b, b_packed);
