@@ -576,7 +576,8 @@ static Val gpart_ptr(Cg *g, Val v_wk) {
  * scratch: the panels, then the row sums of e (within the colT layout's
  * bound, as Og < Kc). */
 static bool wgrad_taps_in_lanes(Cg *g, const Node *nd, const ConvDims *d) {
-  if (!g->vbmi || gemm_kind(g, d->P) == GK_PLAIN || npanels(d->Kc) > 8) return false;
+  GemmKind kind = gemm_kind(g, d->P);
+  if ((!g->vbmi && kind != GK_UBS) || kind == GK_PLAIN || npanels(d->Kc) > 8) return false;
   if (d->Og * npanels(d->Kc) >= d->Kc * npanels(d->Og) || d->Og >= d->Kc) return false;
   return taps_panels_fit(nd, d);
 }
@@ -612,6 +613,7 @@ static void conv_weight_lanes_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val
     G.ldc = d.Kc, G.v_M = l_i64(g, d.Og), G.v_N = l_i64(g, d.Kc), G.v_K = l_i64(g, d.P);
     G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d.Kc)), G.t_acc = k->t_acc, G.accumulate = true;
     G.kind = kind;
+    G.ub = gemm_has_ub(kind) && g->p->nonneg[nd->in[0]]; /* the input's taps */
     gemm(g, &G);
   }
   l_next(g, &Lg);
