@@ -102,7 +102,7 @@ static double vnni_peak(double seconds) {
  * sources in ymm12..15). The ubs kernel's signed products need one vpsignb
  * more per step, so it cannot reach this peak: the GEMM's share of it is a
  * share of what an unsigned A could reach. */
-#define UB(i)                                                                                                   \
+#define UB(i)                                                                                              \
   "vpmaddubsw %%ymm14, %%ymm15, %%ymm12\n\tvpmaddwd %%ymm13, %%ymm12, %%ymm12\n\tvpaddd %%ymm12, %%ymm" #i \
   ", %%ymm" #i "\n\t"
 __attribute__((target("avx2"))) static double ubs_peak(double seconds) {
@@ -110,6 +110,7 @@ __attribute__((target("avx2"))) static double ubs_peak(double seconds) {
   double t0 = now(), t;
   do {
     __asm__ volatile("vpcmpeqw %%ymm13, %%ymm13, %%ymm13\n\tvpsrlw $15, %%ymm13, %%ymm13\n\t"
+                     "vmovdqa %%ymm13, %%ymm14\n\tvmovdqa %%ymm13, %%ymm15\n\t"
                      "mov $1000, %%ecx\n"
                      "1:\n\t" UB(0) UB(1) UB(2) UB(3) UB(4) UB(5) UB(6) UB(7) UB(8) UB(9) UB(10) UB(11)
                      "dec %%ecx\n\tjnz 1b\n\t" ::

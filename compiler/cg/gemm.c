@@ -59,7 +59,6 @@
 
 #include "cg.h"
 
-
 /* The widest pmaddwd the x86 features allow (the generic kernel): from the
  * feature list (a host build lists them all), or the x86-64-v3/v4 levels;
  * other CPU names get SSE2's unless --features names +avx2 or +avx512bw. */
@@ -171,9 +170,9 @@ static Val dot_lanes(Cg *g, Val v_acc, Val v_a, Val v_b) {
  * 0 on either side (A's bytes past K) makes its product 0. An A that is
  * never negative is the unsigned operand itself (ua: at most 127 by any b,
  * no vpabsb, no vpsignb), and so are panels never negative (ub: the
- * forward's taps of a relu's output). On AMD Zen 3 the 512^3 GEMM runs 1.4 times as
- * fast as with vpmaddwd on sign-extended words (docs/performance.md, "AVX2
- * without VNNI"). */
+ * forward's taps of a relu's output). On AMD Zen 3 the 512^3 GEMM runs 1.4
+ * times as fast as with vpmaddwd on sign-extended words
+ * (docs/performance.md, "AVX2 without VNNI"). */
 static Val ubs_half(Cg *g, Val v_u, Val v_s) {
   Ty ft_ub, ft_wd;
   Val f_ub = l_intrinsic(g, "llvm.x86.avx2.pmadd.ub.sw", NULL, 0, &ft_ub);
@@ -681,8 +680,8 @@ static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, 
         Val v_q4 = l_masked_load(g, t_q, l_gep(g, g->t_i8, v_arow[r], v_off, ""), 1, v_tmask, LLVMConstNull(t_q), "");
         v_a = LLVMBuildBitCast(g->b, v_q4, g->t_i32, "a.q");
       }
-      for (int p = 0; p < np; p++)
-        l_set(g, var_acc[r][p], (G->ua ? uk->dot_ua : G->ub ? uk->dot_ub : uk->dot)(g, l_get(g, t_a, var_acc[r][p], ""), v_a, v_bv[p]));
+      Val (*dot)(Cg *, Val, Val, Val) = G->ua ? uk->dot_ua : G->ub ? uk->dot_ub : uk->dot;
+      for (int p = 0; p < np; p++) l_set(g, var_acc[r][p], dot(g, l_get(g, t_a, var_acc[r][p], ""), v_a, v_bv[p]));
     }
     /* each accumulator is one chain of dot steps: unrolling the k loop
      * would not overlap them further, only multiply the code */
@@ -711,10 +710,10 @@ static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, 
 
 /* Rows in tiles of MR, then the 0..MR-1 rows left in tiles of the powers
  * of two below MR (MR/2, MR/4, .., 1 where MR is one), for np panels at j;
- * with MR = 8 a tile of 6 rows first. Small M is common (a conv's output channels per group,
- * 6 in LeNet-5's first layer), and each tile loads the panel rows again for
- * every dot step: 6 rows as one tile instead of 4 + 2 load them once
- * (LeNet-5 1.026x on one thread, 1.012x on two). */
+ * with MR = 8 a tile of 6 rows first. Small M is common (a conv's output
+ * channels per group, 6 in LeNet-5's first layer), and each tile loads the
+ * panel rows again for every dot step: 6 rows as one tile instead of 4 + 2
+ * load them once (LeNet-5 1.026x on one thread, 1.012x on two). */
 static void gemm_rows(Cg *g, const Tiles *G, Val v_j, int np, Val v_ps, int MR) {
   Val v_mfull = l_mul(g, LLVMBuildSDiv(g->b, G->v_M, l_i64(g, MR), ""), l_i64(g, MR), "mfull");
   Loop Lm = l_for(g, l_i64(g, 0), LLVMBuildSDiv(g->b, G->v_M, l_i64(g, MR), ""), "tm");

@@ -245,7 +245,8 @@ Val round_bytes_packed(Cg *g, const RoundK *Rv, int mode, Val v_acc, Val v_j, co
   Ty t_q = Rv->t, ft_dw, ft_wb;
   Val v_q[4];
   for (int i = 0; i < 4; i++) {
-    Val v_x = LLVMBuildLoad2(g->b, t_q, l_gep(g, g->t_i32, v_acc, l_add(g, v_j, l_i64(g, (int64_t)n * i), ""), ""), "x");
+    Val v_at = l_gep(g, g->t_i32, v_acc, l_add(g, v_j, l_i64(g, (int64_t)n * i), ""), "");
+    Val v_x = LLVMBuildLoad2(g->b, t_q, v_at, "x");
     LLVMSetAlignment(v_x, 4);
     v_q[i] = round_elem_sat(g, Rv, mode, v_x, NULL, NULL, 0);
   }
