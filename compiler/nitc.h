@@ -353,6 +353,8 @@ typedef struct Plan {
                           * slot is not reused later in the backward pass) */
   bool *needs_err;     /* (nnodes) node i is weighted or has a weighted ancestor */
   bool *nonneg;        /* (nnodes) node i's output is never negative (plan_build) */
+  bool *nonneg_x;      /* (nnodes) and is not known so, but is where x is (the input, pooled or
+                        * flattened; NitCtx.x_nonneg says so at run time) */
   int64_t err_bytes;   /* the error slots' int8 bytes at full batch (reported) */
   bool *gathers;       /* (nnodes) err[i] is a sum of several contributions */
   Buf (*ein)[2];       /* (nnodes, 2) private input-error buffer of consumer

@@ -515,12 +515,17 @@ Plan *plan_build(Model *m) {
       if (p->needs_err[nd->in[j]]) p->needs_err[i] = true;
   }
   /* Outputs never negative: a relu, or a pool or flatten of such (rounding
-   * keeps signs). A GEMM takes them as unsigned bytes (cg/gemm.c, Gemm.ua). */
+   * keeps signs). A GEMM takes them as unsigned bytes (cg/gemm.c, Gemm.ua
+   * and Gemm.ub). The input and its pools are so where the data is (pixels
+   * are): the GEMMs that read them ask NitCtx.x_nonneg (gemm_unsigned_if). */
   p->nonneg = zalloc(sizeof(bool) * n);
+  p->nonneg_x = zalloc(sizeof(bool) * n);
+  p->nonneg_x[0] = true;
   for (int i = 1; i < n; i++) {
     const Node *nd = &m->nodes[i];
     bool keeps = nd->op == OP_MAXPOOL || nd->op == OP_AVGPOOL || nd->op == OP_FLATTEN;
     p->nonneg[i] = nd->op == OP_RELU || (keeps && p->nonneg[nd->in[0]]);
+    p->nonneg_x[i] = keeps && p->nonneg_x[nd->in[0]];
   }
   /* A node whose output error has several sources (several consumers, or the
    * loss plus a consumer) sums them exactly before requantizing once. */

@@ -148,6 +148,12 @@ void nitrt_data_free(Dataset *d) {
 
 int64_t nitrt_model_dim(const NitModel *m) { return (int64_t)m->in_c * m->in_h * m->in_w; }
 
+int32_t nitrt_data_nonneg(const int8_t *x, int64_t count) {
+  uint8_t any = 0; /* the sign bits of every byte, or'ed: a loop the compiler vectorizes */
+  for (int64_t i = 0; i < count; i++) any |= (uint8_t)x[i];
+  return !(any & 0x80);
+}
+
 int nitrt_check_shape(const char *path, int32_t c, int32_t h, int32_t w, const NitModel *m) {
   if (c == m->in_c && h == m->in_h && w == m->in_w) return 0;
   nitrt_error("%s: images are %dx%dx%d but the model expects %dx%dx%d", path, c, h, w, m->in_c, m->in_h, m->in_w);

@@ -142,9 +142,11 @@ int nitrt_cmd_predict(const Options *o) {
   }
   int64_t dim = (int64_t)d.c * d.h * d.w;
   int32_t mu = nitrt_mu_for_epoch(&u.r, (int32_t)ck.epoch);
+  int32_t x_nonneg = nitrt_data_nonneg(d.x + from * dim, count * dim);
   for (int64_t i = from; i < from + count; i += u.r.batch) {
     int32_t n = (int32_t)(from + count - i < u.r.batch ? from + count - i : u.r.batch);
     NitCtx c = nitrt_run_ctx(&u, NIT_STEP_EVAL, n, d.q.in_exp, mu, 0);
+    c.x_nonneg = x_nonneg;
     m->forward(&c, d.x + i * dim);
     for (int32_t k = 0; k < n; k++) {
       const int8_t *z = u.logits + (int64_t)k * m->classes;

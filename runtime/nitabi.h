@@ -32,7 +32,7 @@
 
 #include <stdint.h>
 
-#define NIT_ABI_VERSION 8
+#define NIT_ABI_VERSION 9
 
 /* export: begin (export writes the marked regions into exported models) */
 enum {
@@ -348,7 +348,10 @@ typedef struct NitRecipe {
   X(PTR, NitAllSum, allsum)                                                        \
   X(I64, int64_t, row0)     /* global row of sample 0 (0 in one process): random  \
                              * draws of batch tensors use global indices */        \
-  X(I32, int32_t, gn)       /* samples in the global batch; 0 means n */
+  X(I32, int32_t, gn)       /* samples in the global batch; 0 means n */        \
+  X(I32, int32_t, x_nonneg) /* 1: no byte of x is negative, so the GEMMs that  \
+                             * read x take it as unsigned where the kernel has \
+                             * such a form; 0 is always exact */
 struct NitCtx {
   NIT_CTX_FIELDS(NIT_DECLARE_SCALAR, NIT_DECLARE_ARRAY)
 };

@@ -407,6 +407,9 @@ typedef struct Dataset {
 void nitrt_data_free(Dataset *d);
 /* C*H*W of the model's input. */
 int64_t nitrt_model_dim(const NitModel *m);
+/* 1 when no byte of x[0, count) is negative (NitCtx.x_nonneg: the generated
+ * GEMMs then read x as unsigned bytes; pixels always are), else 0. */
+int32_t nitrt_data_nonneg(const int8_t *x, int64_t count);
 /* 0 when (c, h, w) is the model's input shape, else -1 naming `path`. */
 int nitrt_check_shape(const char *path, int32_t c, int32_t h, int32_t w, const NitModel *m);
 /* 0 when every label is in [0, classes), else -1 naming `path` and the sample. */

@@ -235,11 +235,13 @@ void nitrt_evaluate_classes(Run *u, const Dataset *d, int64_t from, int64_t coun
   const NitModel *m = u->m;
   int64_t dim = (int64_t)d->c * d->h * d->w;
   int64_t sums[2] = {0, 0};
+  int32_t x_nonneg = nitrt_data_nonneg(d->x + from * dim, count * dim);
   for (int64_t i = from; i < from + count; i += u->r.batch) {
     int32_t n = (int32_t)(from + count - i < u->r.batch ? from + count - i : u->r.batch);
     int64_t lo, hi;
     nitrt_mpi_slice(n, &lo, &hi);
     NitCtx c = nitrt_run_ctx(u, NIT_STEP_EVAL, (int32_t)(hi - lo), d->q.in_exp, mu, 0);
+    c.x_nonneg = x_nonneg;
     nitrt_mpi_shard(&c, n, lo);
     m->forward(&c, d->x + (i + lo) * dim);
     nitrt_score_batch(u, d->y + i + lo, hi - lo, c.logit_exp, sums);

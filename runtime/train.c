@@ -363,6 +363,7 @@ int nitrt_cmd_train(const Options *o) {
   u.perm = nitrt_alloc((size_t)ntrain * sizeof *u.perm);
   if (!nitrt_mpi_ok(u.perm != NULL)) goto out;
   int64_t dim = (int64_t)m->in_c * m->in_h * m->in_w;
+  const int32_t x_nonneg = nitrt_data_nonneg(train.x, ntrain * dim); /* the samples the steps draw */
   if (o->save_init && !nitrt_mpi_ok(save_state(o->save_init, m, &u, start, step, ntrain, &train, &test, data_abs,
                                                at.steps ? &at : NULL) == 0))
     goto out;
@@ -440,6 +441,7 @@ int nitrt_cmd_train(const Options *o) {
       }
       u.eta = nitrt_recipe_lr(&u.r, e, step, steps);
       NitCtx c = nitrt_run_ctx(&u, step, (int32_t)(hi - lo), train.q.in_exp, mu, 1);
+      c.x_nonneg = x_nonneg;
       nitrt_mpi_shard(&c, n, lo);
       m->train_step(&c, u.xb, u.yb);
       step++;

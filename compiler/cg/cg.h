@@ -66,6 +66,7 @@ typedef struct CgFn {
   Val v_seed, v_step;          /* generator keys */
   Val v_n;                     /* samples in this call, i64 */
   Val v_inexp, v_mu;           /* input exponent, update bits */
+  Val v_xnonneg;               /* i32 NitCtx.x_nonneg */
   Val v_ract, v_rerr, v_rgrad; /* rounding modes */
   Val v_decay, v_train;
   Val v_exps; /* i32 (nnodes, 4) exponent slots in the work slab */
@@ -505,6 +506,10 @@ Val dot_vnni(Cg *g, Val v_acc, Val v_a, Val v_b);
 Val dot_vnni_ua(Cg *g, Val v_acc, Val v_a, Val v_b);
 void row_sums(Cg *g, Val v_A, int64_t lda, Val v_rows, Val v_K, Val v_dst);
 void gemm(Cg *g, const Gemm *G);
+/* gemm(G), or where v_if holds at run time with A (a_side) or the panels unsigned */
+void gemm_unsigned_if(Cg *g, const Gemm *G, bool a_side, Val v_if);
+/* node i never negative at run time only (Plan.nonneg_x, NitCtx.x_nonneg): the i1, else NULL */
+Val gemm_x_nonneg(Cg *g, int i, GemmKind kind, bool a_side);
 
 /* ----------------------------------------------------------------- dense.c */
 

@@ -188,6 +188,7 @@ void load_ctx_fields(Cg *g) {
   g->f.v_decay = ctx_field(g, CTX_decay, g->t_i32, "decay");
   g->f.v_train = ctx_field(g, CTX_train, g->t_i32, "train");
   g->f.v_row0 = ctx_field(g, CTX_row0, g->t_i64, "row0");
+  g->f.v_xnonneg = ctx_field(g, CTX_x_nonneg, g->t_i32, "x.nonneg");
   g->f.v_exps = l_slab(g, g->f.v_work, g->p->exps_off, "exps");
 }
 

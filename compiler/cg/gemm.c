@@ -893,3 +893,34 @@ void gemm(Cg *g, const Gemm *G) {
   tiles_call(g, G, true, G->v_A, G->v_P, G->v_K, v_ps, G->var_max);
   if (b_join) l_endif(g, b_join);
 }
+
+/* gemm(G), and where v_if holds at run time instead gemm(G) with A (a_side)
+ * or the panels never negative (Gemm.ua, Gemm.ub); v_if NULL: gemm(G). Both
+ * give the same sums. */
+void gemm_unsigned_if(Cg *g, const Gemm *G, bool a_side, Val v_if) {
+  if (!v_if) {
+    gemm(g, G);
+    return;
+  }
+  Gemm H = *G;
+  if (a_side) H.ua = true;
+  else H.ub = true;
+  Blk b_u = l_block(g, "x.unsigned"), b_s = l_block(g, "x.signed"), b_join = l_block(g, "x.join");
+  LLVMBuildCondBr(g->b, v_if, b_u, b_s);
+  LLVMPositionBuilderAtEnd(g->b, b_u);
+  gemm(g, &H);
+  LLVMBuildBr(g->b, b_join);
+  LLVMPositionBuilderAtEnd(g->b, b_s);
+  gemm(g, G);
+  LLVMBuildBr(g->b, b_join);
+  LLVMPositionBuilderAtEnd(g->b, b_join);
+}
+
+/* When node i's bytes are never negative at run time although the plan
+ * cannot say so (Plan.nonneg_x: the input, or a pool or flatten of it, and
+ * NitCtx.x_nonneg set), for a GEMM of kind that has the unsigned form
+ * (a_side: A, else the panels): the i1 condition; else NULL. */
+Val gemm_x_nonneg(Cg *g, int i, GemmKind kind, bool a_side) {
+  if (!g->p->nonneg_x[i] || !(a_side ? gemm_has_ua(kind) : gemm_has_ub(kind))) return NULL;
+  return l_icmp(g, LLVMIntNE, g->f.v_xnonneg, l_i32(g, 0), "x.nonneg.on");
+}

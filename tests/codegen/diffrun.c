@@ -288,6 +288,7 @@ int main(int argc, char **argv) {
     for (int b = 0; b < nb; b++)
       y[b] = (int32_t)(nit_draw(dkey ^ 1, (uint64_t)(s * nm->batch + b)) % (uint64_t)nm->classes);
     c.n = nb;
+    c.x_nonneg = s % 2; /* x is never negative: the GEMMs reading it take both forms in turn */
     int rlexp = 0;
     if (!eval) {
       c.step = (uint64_t)s;
