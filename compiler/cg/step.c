@@ -27,9 +27,9 @@ static void emit_helpers(Cg *g) {
   emit_round_fns(g);
   Ty ap[] = {g->t_ptr, g->t_ptr, g->t_i64, g->t_i32, g->t_i32, g->t_ptr, g->t_i64};
   g->ft_uplan = LLVMFunctionType(g->t_void, ap, 7, 0);
-  Ty aa[] = {g->t_ptr, g->t_i32, g->t_ptr, g->t_ptr, g->t_i64, g->t_i64,
-             g->t_i32, g->t_i32, g->t_i32, g->t_i64, g->t_i32, g->t_i32};
-  g->ft_uapply = LLVMFunctionType(g->t_void, aa, 12, 0);
+  Ty aa[] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_i64, g->t_i64, g->t_i32,
+             g->t_i32, g->t_i32, g->t_i64, g->t_i32, g->t_i32};
+  g->ft_uapply = LLVMFunctionType(g->t_void, aa, 11, 0);
   g->f_uplan32 = emit_update_plan(g, g->t_i32, "nit_update_plan_i32");
   g->f_uplan64 = emit_update_plan(g, g->t_i64, "nit_update_plan_i64");
   g->f_uapply32 = emit_update_apply(g, g->t_i32, "nit_update_i32");

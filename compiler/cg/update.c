@@ -44,7 +44,7 @@ enum { UPDATE_BLOCK = 256, UPDATE_AHEAD = 1024 }; /* elements, bytes */
  *     (i32) at out: k = -1 when there is no update (b == 0 before or after
  *     decay); gmax is max |grad| when the gradient's GEMM already found it,
  *     else -1 (then the plan reads the gradient for it);
- *   update_apply(w, wbits, view, grad, lo, hi, k, dexp, mode, key, decay, mu)
+ *   update_apply(w, view, grad, lo, hi, k, dexp, mode, key, decay, mu)
  *     updates elements [lo, hi) (mu as the plan's: it bounds the steps). */
 Val emit_update_plan(Cg *g, Ty t_g, const char *name) {
   Val f = l_begin_loop_fn(g, name, g->ft_uplan);
@@ -156,16 +156,17 @@ static Val update_packed(Cg *g, const RoundK *R, int mode, Val v_w, Val v_g, Val
 
 Val emit_update_apply(Cg *g, Ty t_g, const char *name) {
   Val f = l_begin_loop_fn(g, name, g->ft_uapply);
-  Val v_w = l_param(g, 0, "w"), v_wbits = l_param(g, 1, "wbits"), v_view = l_param(g, 2, "view");
-  Val v_g = l_param(g, 3, "grad"), v_lo = l_param(g, 4, "lo"), v_hi = l_param(g, 5, "hi");
-  Val v_kc = l_param(g, 6, "k"), v_dexp = l_param(g, 7, "dexp");
-  Val v_mode = l_param(g, 8, "mode"), v_key = l_param(g, 9, "key"), v_decay = l_param(g, 10, "decay");
-  Val v_mu = l_param(g, 11, "mu");
-  Val v_wide = l_icmp(g, LLVMIntNE, v_wbits, l_i32(g, 8), "wide");
-  Val v_lim = l_sub(
-      g, LLVMBuildShl(g->b, l_i64(g, 1), LLVMBuildZExt(g->b, l_sub(g, v_wbits, l_i32(g, 1), ""), g->t_i64, ""), ""),
-      l_i64(g, 1), "lim");
-  /* one loop per (mode, width, decay), chosen once; k == 0 keeps g32 itself.
+  Val v_w = l_param(g, 0, "w"), v_view = l_param(g, 1, "view");
+  Val v_g = l_param(g, 2, "grad"), v_lo = l_param(g, 3, "lo"), v_hi = l_param(g, 4, "hi");
+  Val v_kc = l_param(g, 5, "k"), v_dexp = l_param(g, 6, "dexp");
+  Val v_mode = l_param(g, 7, "mode"), v_key = l_param(g, 8, "key"), v_decay = l_param(g, 9, "decay");
+  Val v_mu = l_param(g, 10, "mu");
+  /* the weights' width is the model's (int16 masters when weight_bits > 8):
+   * only its loops are emitted, half of what both widths cost to compile */
+  int wbits = g->m->recipe.weight_bits;
+  bool wide = wbits != 8;
+  Val v_lim = l_i64(g, (1LL << (wbits - 1)) - 1);
+  /* one loop per (mode, decay), chosen once; k == 0 keeps g32 itself.
    * Without decay the arithmetic stays in the gradient's width (i32
    * vectorizes twice as wide); the decayed gradient may need i64. */
   Val v_kc1 = l_smax(g, v_kc, l_i32(g, 1), "");
@@ -173,19 +174,15 @@ Val emit_update_apply(Cg *g, Ty t_g, const char *name) {
   Val v_k0 = l_icmp(g, LLVMIntEQ, v_kc, l_i32(g, 0), "k.is0");
   Val v_packs = LLVMBuildAnd(g->b, LLVMBuildNot(g->b, v_k0, ""),
                              l_icmp(g, LLVMIntSLE, v_mu, l_i32(g, UPDATE_PACKED_MU_MAX), ""), "packs");
-  Blk b_done = l_block(g, "u.done"), b_case[12];
-  for (int c = 0; c < 12; c++) b_case[c] = l_block(g, c & 1 ? "u.w16" : "u.w8");
-  Val v_case = l_add(g,
-                     l_add(g, l_mul(g, v_mode, l_i32(g, 4), ""),
-                           l_mul(g, LLVMBuildZExt(g->b, l_icmp(g, LLVMIntNE, v_decay, l_i32(g, 0), ""), g->t_i32, ""),
-                                 l_i32(g, 2), ""),
-                           ""),
-                     LLVMBuildZExt(g->b, v_wide, g->t_i32, ""), "case");
-  Val v_sw = LLVMBuildSwitch(g->b, v_case, b_case[0], 11);
-  for (int c = 1; c < 12; c++) LLVMAddCase(v_sw, l_i32(g, c), b_case[c]);
-  for (int c = 0; c < 12; c++) {
-    int md = c / 4;
-    bool dec = (c >> 1) & 1, wide = c & 1;
+  Blk b_done = l_block(g, "u.done"), b_case[6];
+  for (int c = 0; c < 6; c++) b_case[c] = l_block(g, c & 1 ? "u.decay" : "u.plain");
+  Val v_case = l_add(g, l_mul(g, v_mode, l_i32(g, 2), ""),
+                     LLVMBuildZExt(g->b, l_icmp(g, LLVMIntNE, v_decay, l_i32(g, 0), ""), g->t_i32, ""), "case");
+  Val v_sw = LLVMBuildSwitch(g->b, v_case, b_case[0], 5);
+  for (int c = 1; c < 6; c++) LLVMAddCase(v_sw, l_i32(g, c), b_case[c]);
+  for (int c = 0; c < 6; c++) {
+    int md = c / 2;
+    bool dec = c & 1;
     UpdElem u = {t_g, dec, wide, md, v_w, v_view, v_g, v_k0, v_dexp, v_decay, v_key, v_lim, &R64, &Rg};
     LLVMPositionBuilderAtEnd(g->b, b_case[c]);
     if (round_packed_lanes(g) && t_g == g->t_i32 && !dec && !wide && md != NIT_ROUND_STOCHASTIC) {
@@ -250,7 +247,6 @@ static void update_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   Val v_lo_e = l_mul(g, v_lo, l_i64(g, UPDATE_CHUNK), "lo.e");
   Val v_hi_e = l_smin(g, l_mul(g, v_hi, l_i64(g, UPDATE_CHUNK), ""), l_i64(g, nd->nweights), "hi.e");
   Val args[] = {wraw_ptr(g, nd),
-                l_i32(g, g->m->recipe.weight_bits),
                 w8_ptr(g, nd),
                 grad_ptr(g),
                 v_lo_e,
@@ -261,7 +257,7 @@ static void update_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
                 v_key_for(g, NIT_TID_GRAD(k->i), "key.grad"),
                 g->f.v_decay,
                 update_mu(g)};
-  l_call(g, g->ft_uapply, k->t_acc == g->t_i64 ? g->f_uapply64 : g->f_uapply32, args, 12, "");
+  l_call(g, g->ft_uapply, k->t_acc == g->t_i64 ? g->f_uapply64 : g->f_uapply32, args, 11, "");
 }
 
 /* The update of node i's weights from the gradient v_g (type t_g): k from the
