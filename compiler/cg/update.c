@@ -154,57 +154,73 @@ static Val update_packed(Cg *g, const RoundK *R, int mode, Val v_w, Val v_g, Val
   return l_add(g, v_lo, l_mul(g, v_steps, l_i64(g, V), ""), "j.rest");
 }
 
-Val emit_update_apply(Cg *g, Ty t_g, const char *name) {
+/* One (mode, decay) case of update_apply: a function of its own, so that
+ * the code generation units share the six out (update_apply in one
+ * function was the costliest function of every model to compile). */
+static Val update_case(Cg *g, Ty t_g, const char *name, int md, bool dec) {
   Val f = l_begin_loop_fn(g, name, g->ft_uapply);
   Val v_w = l_param(g, 0, "w"), v_view = l_param(g, 1, "view");
   Val v_g = l_param(g, 2, "grad"), v_lo = l_param(g, 3, "lo"), v_hi = l_param(g, 4, "hi");
   Val v_kc = l_param(g, 5, "k"), v_dexp = l_param(g, 6, "dexp");
-  Val v_mode = l_param(g, 7, "mode"), v_key = l_param(g, 8, "key"), v_decay = l_param(g, 9, "decay");
+  Val v_key = l_param(g, 8, "key"), v_decay = l_param(g, 9, "decay");
   Val v_mu = l_param(g, 10, "mu");
   /* the weights' width is the model's (int16 masters when weight_bits > 8):
    * only its loops are emitted, half of what both widths cost to compile */
   int wbits = g->m->recipe.weight_bits;
   bool wide = wbits != 8;
   Val v_lim = l_i64(g, (1LL << (wbits - 1)) - 1);
-  /* one loop per (mode, decay), chosen once; k == 0 keeps g32 itself.
-   * Without decay the arithmetic stays in the gradient's width (i32
-   * vectorizes twice as wide); the decayed gradient may need i64. */
+  /* k == 0 keeps g32 itself. Without decay the arithmetic stays in the
+   * gradient's width (i32 vectorizes twice as wide); the decayed gradient
+   * may need i64. */
   Val v_kc1 = l_smax(g, v_kc, l_i32(g, 1), "");
   RoundK R64 = round_consts(g, g->t_i64, v_kc1), Rg = round_consts(g, t_g, v_kc1);
   Val v_k0 = l_icmp(g, LLVMIntEQ, v_kc, l_i32(g, 0), "k.is0");
-  Val v_packs = LLVMBuildAnd(g->b, LLVMBuildNot(g->b, v_k0, ""),
-                             l_icmp(g, LLVMIntSLE, v_mu, l_i32(g, UPDATE_PACKED_MU_MAX), ""), "packs");
-  Blk b_done = l_block(g, "u.done"), b_case[6];
-  for (int c = 0; c < 6; c++) b_case[c] = l_block(g, c & 1 ? "u.decay" : "u.plain");
+  UpdElem u = {t_g, dec, wide, md, v_w, v_view, v_g, v_k0, v_dexp, v_decay, v_key, v_lim, &R64, &Rg};
+  if (round_packed_lanes(g) && t_g == g->t_i32 && !dec && !wide && md != NIT_ROUND_STOCHASTIC) {
+    Val v_packs = LLVMBuildAnd(g->b, LLVMBuildNot(g->b, v_k0, ""),
+                               l_icmp(g, LLVMIntSLE, v_mu, l_i32(g, UPDATE_PACKED_MU_MAX), ""), "packs");
+    Blk b_packed = l_block(g, "u.packed"), b_elems = l_block(g, "u.elems");
+    LLVMBuildCondBr(g->b, v_packs, b_packed, b_elems);
+    LLVMPositionBuilderAtEnd(g->b, b_packed);
+    Loop L = l_for(g, update_packed(g, &Rg, md, v_w, v_g, v_lo, v_hi), v_hi, "u.rest");
+    update_elem(g, &u, L.v_i);
+    l_next(g, &L);
+    LLVMBuildRetVoid(g->b);
+    LLVMPositionBuilderAtEnd(g->b, b_elems);
+  }
+  Loop L1;
+  Prefetch pf = {v_w, wide ? 2 : 1, true};
+  Loop L2 = l_for_prefetched(g, v_lo, v_hi, UPDATE_BLOCK, UPDATE_AHEAD / pf.elem_bytes, &pf, 1, "u", &L1);
+  update_elem(g, &u, L2.v_i);
+  l_next(g, &L2);
+  l_next(g, &L1);
+  LLVMBuildRetVoid(g->b);
+  return f;
+}
+
+/* update_apply: the case of (mode, decay), chosen once per call. */
+Val emit_update_apply(Cg *g, Ty t_g, const char *name) {
+  Val f_case[2 * NIT_ROUND_COUNT];
+  for (int c = 0; c < 2 * NIT_ROUND_COUNT; c++) {
+    char buf[96];
+    snprintf(buf, sizeof buf, "%s.%s%s", name, nit_round_names[c / 2], c & 1 ? ".decay" : "");
+    f_case[c] = update_case(g, t_g, buf, c / 2, c & 1);
+  }
+  Val f = l_begin_loop_fn(g, name, g->ft_uapply);
+  Val v_args[11];
+  for (unsigned j = 0; j < 11; j++) v_args[j] = LLVMGetParam(f, j);
+  Val v_mode = l_param(g, 7, "mode"), v_decay = l_param(g, 9, "decay");
   Val v_case = l_add(g, l_mul(g, v_mode, l_i32(g, 2), ""),
                      LLVMBuildZExt(g->b, l_icmp(g, LLVMIntNE, v_decay, l_i32(g, 0), ""), g->t_i32, ""), "case");
-  Val v_sw = LLVMBuildSwitch(g->b, v_case, b_case[0], 5);
-  for (int c = 1; c < 6; c++) LLVMAddCase(v_sw, l_i32(g, c), b_case[c]);
-  for (int c = 0; c < 6; c++) {
-    int md = c / 2;
-    bool dec = c & 1;
-    UpdElem u = {t_g, dec, wide, md, v_w, v_view, v_g, v_k0, v_dexp, v_decay, v_key, v_lim, &R64, &Rg};
+  Blk b_case[2 * NIT_ROUND_COUNT];
+  for (int c = 0; c < 2 * NIT_ROUND_COUNT; c++) b_case[c] = l_block(g, c & 1 ? "u.decay" : "u.plain");
+  Val v_sw = LLVMBuildSwitch(g->b, v_case, b_case[0], 2 * NIT_ROUND_COUNT - 1);
+  for (int c = 1; c < 2 * NIT_ROUND_COUNT; c++) LLVMAddCase(v_sw, l_i32(g, c), b_case[c]);
+  for (int c = 0; c < 2 * NIT_ROUND_COUNT; c++) {
     LLVMPositionBuilderAtEnd(g->b, b_case[c]);
-    if (round_packed_lanes(g) && t_g == g->t_i32 && !dec && !wide && md != NIT_ROUND_STOCHASTIC) {
-      Blk b_packed = l_block(g, "u.packed"), b_elems = l_block(g, "u.elems");
-      LLVMBuildCondBr(g->b, v_packs, b_packed, b_elems);
-      LLVMPositionBuilderAtEnd(g->b, b_packed);
-      Loop L = l_for(g, update_packed(g, &Rg, md, v_w, v_g, v_lo, v_hi), v_hi, "u.rest");
-      update_elem(g, &u, L.v_i);
-      l_next(g, &L);
-      LLVMBuildBr(g->b, b_done);
-      LLVMPositionBuilderAtEnd(g->b, b_elems);
-    }
-    Loop L1;
-    Prefetch pf = {v_w, wide ? 2 : 1, true};
-    Loop L2 = l_for_prefetched(g, v_lo, v_hi, UPDATE_BLOCK, UPDATE_AHEAD / pf.elem_bytes, &pf, 1, "u", &L1);
-    update_elem(g, &u, L2.v_i);
-    l_next(g, &L2);
-    l_next(g, &L1);
-    LLVMBuildBr(g->b, b_done);
+    l_call(g, g->ft_uapply, f_case[c], v_args, 11, "");
+    LLVMBuildRetVoid(g->b);
   }
-  LLVMPositionBuilderAtEnd(g->b, b_done);
-  LLVMBuildRetVoid(g->b);
   return f;
 }
 
