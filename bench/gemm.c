@@ -2,14 +2,18 @@
  * bench/gemm.c: the generated int8 GEMM alone, against the machine's own
  * int8 dot-product peak.
  *
- *   gemm M N K [SECONDS]   (linked with the object of nitc --gemm-kernel M,N,K)
+ *   gemm M N K [SECONDS [u]]  (linked with the object of nitc --gemm-kernel M,N,K,
+ *                          or with u that of M,N,K,u: A never negative)
  *   gemm --peak [SECONDS]  the measured peak alone: GOP/s per core and the
  *                          instruction ("0.0 none" where there is no test)
  *
  * Checks nit_gemm's C = A B^T against a plain loop first (exit 1 on any
  * difference), then times it on one thread, the packing of B and the row
  * sums of A included, as model code runs it. A and B are random bytes in
- * [-127, 127], as every int8 tensor is (docs/numerics.md). The peak is
+ * [-127, 127], as every int8 tensor is (docs/numerics.md); with u, A's are
+ * in [0, 127], as a relu's output is (the kernel's unsigned form: on AVX2
+ * without VNNI the signed one takes a vpsignb and a shared vpabsb more per
+ * product, docs/performance.md, "AVX2 without VNNI"). The peak is
  * measured, not assumed: with AVX-512 VNNI, the best of 16, 24 and 30
  * independent vpdpbusd zmm chains; with AVX2 alone, chains of vpmaddubsw,
  * vpmaddwd and vpaddd, and those three as a GEMM tile's loop runs them
@@ -21,6 +25,7 @@
  * not count. Benchmark code: timing uses doubles, training never.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,11 +194,12 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (argc < 4) {
-    fprintf(stderr, "usage: gemm M N K [SECONDS]\n");
+    fprintf(stderr, "usage: gemm M N K [SECONDS [u]]\n");
     return 1;
   }
   long M = atol(argv[1]), N = atol(argv[2]), K = atol(argv[3]);
   double seconds = argc > 4 ? atof(argv[4]) : 2.0;
+  bool ua = argc > 5 && !strcmp(argv[5], "u");
   if (M < 1 || N < 1 || K < 1) {
     fprintf(stderr, "gemm: M, N and K must be positive\n");
     return 1;
@@ -203,7 +209,7 @@ int main(int argc, char **argv) {
   size_t scratch_bytes = (M * 4 + 63) / 64 * 64 + (N + 15) / 16 * 16 * ((K + 3) / 4 * 4) + 64;
   void *scratch = xalloc(scratch_bytes);
   memset(scratch, 0xA5, scratch_bytes); /* the kernel writes every byte it reads, the zeros included */
-  for (long i = 0; i < M * K; i++) A[i] = rand8();
+  for (long i = 0; i < M * K; i++) A[i] = ua ? (int8_t)(rand8() & 127) : rand8();
   for (long i = 0; i < N * K; i++) B[i] = rand8();
   for (long m = 0; m < M; m++)
     for (long n = 0; n < N; n++) {
@@ -224,7 +230,7 @@ int main(int argc, char **argv) {
     reps++;
   } while ((t = now() - t0) < seconds);
   double gops = 2.0 * M * N * K * reps / t / 1e9;
-  printf("gemm %ldx%ldx%ld: %.1f GOP/s (%ld runs, checked)", M, N, K, gops, reps);
+  printf("gemm %ldx%ldx%ld%s: %.1f GOP/s (%ld runs, checked)", M, N, K, ua ? " (A >= 0)" : "", gops, reps);
   const char *insn;
   double p = peak(seconds, &insn);
   if (p > 0) {

@@ -423,7 +423,7 @@ int emit_program(Model *m, const Options *opt) {
   }
 
   ctx = LLVMContextCreate();
-  mod = m ? cg_module(ctx, m, plan, &t) : cg_gemm_module(ctx, &t, opt->gemm[0], opt->gemm[1], opt->gemm[2]);
+  mod = m ? cg_module(ctx, m, plan, &t) : cg_gemm_module(ctx, &t, opt->gemm[0], opt->gemm[1], opt->gemm[2], opt->gemm_ua);
   LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
   LLVMSetModuleDataLayout(mod, td);
   LLVMDisposeTargetData(td);

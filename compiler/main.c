@@ -46,7 +46,8 @@ static const char usage[] = "usage: nitc FILE.nit [options]\n"
                             "  --mpi               link the MPI runtime: the executable trains data-parallel under\n"
                             "                      mpirun (docs/scaleout.md); host target only\n"
                             "  --gemm-kernel M,N,K instead of a model, emit (obj, asm or llvm) the int8 GEMM\n"
-                            "                      kernel alone as nit_gemm (bench/gemm uses it)\n"
+                            "                      kernel alone as nit_gemm (bench/gemm uses it); M,N,K,u: its\n"
+                            "                      form for an A never negative (a relu's output)\n"
                             "  --help              print this help\n"
                             "  --version           print the version\n";
 
@@ -163,11 +164,13 @@ static int parse_args(int argc, char **argv, Options *o) {
       const char *p = v;
       for (int d = 0; d < 3; d++) {
         long x = strtol(p, &end, 10);
-        if (end == p || x < 1 || x > 65536 || (d < 2 && *end != ',') || (d == 2 && *end)) {
-          diag_plain("--gemm-kernel expects M,N,K with each in 1..65536 (got '%s')", diag_quote(v));
+        bool last_ok = d == 2 && (!*end || !strcmp(end, ",u"));
+        if (end == p || x < 1 || x > 65536 || (d < 2 && *end != ',') || (d == 2 && !last_ok)) {
+          diag_plain("--gemm-kernel expects M,N,K or M,N,K,u with each in 1..65536 (got '%s')", diag_quote(v));
           return 1;
         }
         o->gemm[d] = x;
+        o->gemm_ua = d == 2 && *end;
         p = end + 1;
       }
     } else if (a[0] == '-' && a[1] != '\0') {

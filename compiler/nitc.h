@@ -466,9 +466,11 @@ uint64_t cg_fingerprint(const Model *m);
 /* A module defining only
  *   void nit_gemm(const int8_t *A, const int8_t *B, int32_t *C, void *scratch)
  * C (M, N) = A (M, K) B (N, K)^T with the kernel the model code would use
- * (packing and row sums included; scratch holds cg_gemm_scratch bytes). */
+ * (packing and row sums included; scratch holds cg_gemm_scratch bytes);
+ * ua: A is never negative, and the kernel takes its unsigned form where it
+ * has one (Gemm.ua). */
 struct LLVMOpaqueModule *cg_gemm_module(struct LLVMOpaqueContext *ctx, const CgTarget *t, int64_t M, int64_t N,
-                                        int64_t K);
+                                        int64_t K, bool ua);
 
 /* ------------------------------------------------------------------ sema.c */
 
@@ -616,6 +618,7 @@ typedef struct Options {
   const char *runtime_dir; /* --runtime-dir: where libnitrt-<triple>.a lives */
   bool mpi;                /* --mpi: link libnitrt_mpi-<triple>.a and MPI (host only) */
   int64_t gemm[3];         /* --gemm-kernel M,N,K; 0 = compile a model */
+  bool gemm_ua;            /* --gemm-kernel M,N,K,u: A never negative (Gemm.ua) */
   int jobs;                /* --jobs: code generation units of an executable, 0 = cores online */
   bool time_report;        /* --time-report: phase times on stderr (timing.c) */
 } Options;

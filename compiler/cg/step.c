@@ -380,7 +380,7 @@ LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t
 
 /* --gemm-kernel: the GEMM alone, for bench/gemm. Scratch layout: A's row
  * sums (vnni), then B's panels. */
-LLVMModuleRef cg_gemm_module(LLVMContextRef ctx, const CgTarget *t, int64_t M, int64_t N, int64_t K) {
+LLVMModuleRef cg_gemm_module(LLVMContextRef ctx, const CgTarget *t, int64_t M, int64_t N, int64_t K, bool ua) {
   Cg G0 = {0}, *g = &G0;
   begin_module(g, ctx, "gemm", t);
   g->gk = gemm_isa(t);
@@ -398,7 +398,8 @@ LLVMModuleRef cg_gemm_module(LLVMContextRef ctx, const CgTarget *t, int64_t M, i
   G.v_M = l_i64(g, M), G.v_N = l_i64(g, N), G.v_K = l_i64(g, K);
   G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(N));
   G.t_acc = g->t_i32, G.kind = gemm_kind(g, K);
-  if (G.kind == GK_VNNI) row_sums(g, G.v_A, K, G.v_M, G.v_K, G.v_asum);
+  G.ua = ua && gemm_has_ua(G.kind); /* the caller's A is never negative: the kernel's unsigned form */
+  if (G.kind == GK_VNNI && !G.ua) row_sums(g, G.v_A, K, G.v_M, G.v_K, G.v_asum);
   gemm(g, &G);
   LLVMBuildRetVoid(g->b);
   LLVMDisposeBuilder(g->b);

@@ -3,7 +3,8 @@
 # (bench/gemm.c checks before it times), for every micro-kernel this host can
 # run and shapes with every kind of edge: rows not a multiple of the tile
 # height, columns not a multiple of 16, K not a multiple of 4, K = 1; K
-# taken in blocks (above 16384, and with NITC_GEMM_KBLOCK=8 on a small K).
+# taken in blocks (above 16384, and with NITC_GEMM_KBLOCK=8 on a small K);
+# and the form for an A never negative (M,N,K,u), A's bytes then in [0, 127].
 #   gemm_check.sh BUILD_DIR WORK_DIR
 set -uo pipefail
 build="$1"; work="$2"
@@ -14,11 +15,13 @@ fails=0; total=0
 kinds="host generic lanes plain"
 grep -qw avx2 /proc/cpuinfo 2>/dev/null && kinds="$kinds ubs"
 for kind in $kinds; do
-  for shape in 1,1,1 7,33,13 9,16,4 17,47,129 64,100,4097 3,200,1 512,64,512 37,50,20001 17,47,129/8; do
+  for shape in 1,1,1 7,33,13 9,16,4 17,47,129 64,100,4097 3,200,1 512,64,512 37,50,20001 17,47,129/8 \
+    7,33,13,u 17,47,129,u 64,100,4097,u 37,50,20001,u; do
     total=$((total + 1))
     if [ "$kind" = host ]; then unset NITC_GEMM; else export NITC_GEMM="$kind"; fi
     kblock="${shape#*/}"; [ "$kblock" = "$shape" ] && kblock=""
     shape="${shape%/*}"
+    ua=""; [ "${shape%,u}" != "$shape" ] && ua=u  # A never negative: the kernel's unsigned form
     obj="$work/gemm-$kind-$shape.o"
     if ! NITC_GEMM_KBLOCK="$kblock" "$build/compiler/nitc" --gemm-kernel "$shape" --emit obj -o "$obj"; then
       echo "FAIL $kind $shape: nitc failed"; fails=$((fails + 1)); continue
@@ -27,7 +30,9 @@ for kind in $kinds; do
     if ! $cc $NITC_LINK_FLAGS -O1 "$here/../../bench/gemm.c" "$obj" -o "$work/gemm-$kind"; then
       echo "FAIL $kind $shape: link failed"; fails=$((fails + 1)); continue
     fi
-    if ! "$work/gemm-$kind" ${shape//,/ } 0 > "$work/out.txt"; then
+    dims="${shape%,u}"
+    # shellcheck disable=SC2086
+    if ! "$work/gemm-$kind" ${dims//,/ } 0 $ua > "$work/out.txt"; then
       echo "FAIL $kind $shape"; fails=$((fails + 1)); continue
     fi
     echo "ok $kind $shape${kblock:+ in blocks of $kblock}: $(cut -d';' -f1 "$work/out.txt")"
