@@ -517,7 +517,7 @@ Plan *plan_build(Model *m) {
   /* Outputs never negative: a relu, or a pool or flatten of such (rounding
    * keeps signs). A GEMM takes them as unsigned bytes (cg/gemm.c, Gemm.ua
    * and Gemm.ub). The input and its pools are so where the data is (pixels
-   * are): the GEMMs that read them ask NitCtx.x_nonneg (gemm_unsigned_if). */
+   * are): the GEMMs that read them ask NitCtx.x_nonneg (gemm_reading). */
   p->nonneg = zalloc(sizeof(bool) * n);
   p->nonneg_x = zalloc(sizeof(bool) * n);
   p->nonneg_x[0] = true;

@@ -506,10 +506,13 @@ Val dot_vnni(Cg *g, Val v_acc, Val v_a, Val v_b);
 Val dot_vnni_ua(Cg *g, Val v_acc, Val v_a, Val v_b);
 void row_sums(Cg *g, Val v_A, int64_t lda, Val v_rows, Val v_K, Val v_dst);
 void gemm(Cg *g, const Gemm *G);
-/* gemm(G), or where v_if holds at run time with A (a_side) or the panels unsigned */
-void gemm_unsigned_if(Cg *g, const Gemm *G, bool a_side, Val v_if);
-/* node i never negative at run time only (Plan.nonneg_x, NitCtx.x_nonneg): the i1, else NULL */
-Val gemm_x_nonneg(Cg *g, int i, GemmKind kind, bool a_side);
+/* A GEMM reading node i on a_side (A, else the panels): gemm_nonneg is its
+ * static Gemm.ua (a_side) or Gemm.ub, i never negative by the plan
+ * (Plan.nonneg) where kind has that form; gemm_reading runs gemm(G), with
+ * the run-time branch on NitCtx.x_nonneg where i is x or a pool or flatten
+ * of it (Plan.nonneg_x) */
+bool gemm_nonneg(Cg *g, GemmKind kind, int i, bool a_side);
+void gemm_reading(Cg *g, const Gemm *G, int i, bool a_side);
 
 /* ----------------------------------------------------------------- dense.c */
 

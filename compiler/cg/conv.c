@@ -105,8 +105,8 @@ static void panel_sample(Cg *g, const KArgs *k, const ConvDims *d, const ConvK *
   G.v_C = v_Cg, G.ldc = d->P, G.v_M = l_i64(g, d->Og), G.v_N = l_i64(g, d->P), G.v_K = l_i64(g, ck->kp);
   G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d->P)), G.t_acc = k->t_acc, G.kind = ck->kind;
   G.var_max = var_max, G.stream = stream;
-  G.ub = gemm_has_ub(G.kind) && g->p->nonneg[nd->in[0]]; /* the input's taps */
-  gemm_unsigned_if(g, &G, false, gemm_x_nonneg(g, nd->in[0], G.kind, false));
+  G.ub = gemm_nonneg(g, G.kind, nd->in[0], false); /* the input's taps */
+  gemm_reading(g, &G, nd->in[0], false);
 }
 
 static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
@@ -616,8 +616,8 @@ static void conv_weight_lanes_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val
     G.ldc = d.Kc, G.v_M = l_i64(g, d.Og), G.v_N = l_i64(g, d.Kc), G.v_K = l_i64(g, d.P);
     G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d.Kc)), G.t_acc = k->t_acc, G.accumulate = true;
     G.kind = kind;
-    G.ub = gemm_has_ub(kind) && g->p->nonneg[nd->in[0]]; /* the input's taps */
-    gemm_unsigned_if(g, &G, false, gemm_x_nonneg(g, nd->in[0], kind, false));
+    G.ub = gemm_nonneg(g, kind, nd->in[0], false); /* the input's taps */
+    gemm_reading(g, &G, nd->in[0], false);
   }
   l_next(g, &Lg);
   l_next(g, &Lb);
@@ -648,9 +648,9 @@ static void conv_weight_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
   G.ldc = d.Og, G.v_M = l_i64(g, d.Kc), G.v_N = l_i64(g, d.Og), G.v_K = l_i64(g, d.P);
   G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d.Og)), G.t_acc = k->t_acc, G.accumulate = true;
   G.kind = gemm_kind(g, d.P);
-  G.ua = gemm_has_ua(G.kind) && g->p->nonneg[nd->in[0]]; /* colT: the input's taps */
+  G.ua = gemm_nonneg(g, G.kind, nd->in[0], true); /* colT: the input's taps */
   if (G.kind == GK_VNNI && !G.ua) row_sums(g, G.v_A, d.P, G.v_M, G.v_K, G.v_asum);
-  gemm_unsigned_if(g, &G, true, gemm_x_nonneg(g, nd->in[0], G.kind, true));
+  gemm_reading(g, &G, nd->in[0], true);
   l_next(g, &Lg);
   l_next(g, &Lb);
 }

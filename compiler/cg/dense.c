@@ -90,7 +90,7 @@ static Gemm dense_gemm(Cg *g, const KArgs *k, Pass which, Val v_lo, Val v_hi, Va
   G.v_asum = col_ptr(g, v_wk); /* every row's sum, in the worker's own scratch (dense_body) */
   if (which == PASS_FORWARD) {
     G.v_A = act_ptr(g, nd->in[0]), G.lda = I, G.v_B = w8_ptr(g, nd), G.sn = I, G.sk = 1;
-    G.ua = gemm_has_ua(G.kind) && g->p->nonneg[nd->in[0]];
+    G.ua = gemm_nonneg(g, G.kind, nd->in[0], true);
     G.v_C = acc_ptr(g), G.ldc = O, G.v_M = g->f.v_n, G.v_N = l_i64(g, O), G.v_K = l_i64(g, I);
     G.v_P = pack_ptr(g);
     if (g->p->fwd_rows[k->i]) { /* samples [lo, hi), every panel in the worker's scratch */
@@ -109,7 +109,7 @@ static Gemm dense_gemm(Cg *g, const KArgs *k, Pass which, Val v_lo, Val v_hi, Va
     G.v_A = l_gep(g, g->t_i8, et_ptr(g, k->i), l_mul(g, v_m0, l_i64(g, Bc), ""), "eT.rows"), G.lda = Bc;
     G.v_asum = l_gep(g, g->t_i32, rsum_ptr(g), v_m0, "rsum.rows");
     G.v_B = act_ptr(g, nd->in[0]), G.sn = 1, G.sk = I;
-    G.ub = gemm_has_ub(G.kind) && g->p->nonneg[nd->in[0]];
+    G.ub = gemm_nonneg(g, G.kind, nd->in[0], false);
     G.v_C = l_gep(g, k->t_acc, grad_ptr(g), l_mul(g, v_m0, l_i64(g, I), ""), "g.rows"), G.ldc = I;
     G.v_M = l_sub(g, l_smin(g, l_mul(g, v_hi, l_i64(g, WROWS), ""), l_i64(g, O), ""), v_m0, "rows");
     G.v_N = l_i64(g, I), G.v_K = g->f.v_n, G.kmax = Bc;
@@ -132,8 +132,8 @@ static void dense_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk, Pass 
   if (G.kind == GK_VNNI && !G.ua) row_sums(g, G.v_A, G.lda, G.v_M, G.v_K, G.v_asum);
   if (k->fuse) G.var_max = fused_begin(g);
   /* x in A (forward) or in the panels (weight gradient) */
-  Val v_if = which == PASS_INPUT ? NULL : gemm_x_nonneg(g, k->nd->in[0], G.kind, which == PASS_FORWARD);
-  gemm_unsigned_if(g, &G, which == PASS_FORWARD, v_if);
+  if (which == PASS_INPUT) gemm(g, &G);
+  else gemm_reading(g, &G, k->nd->in[0], which == PASS_FORWARD);
   if (k->fuse) fused_end(g, G.var_max, v_wk);
 }
 static void dense_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {

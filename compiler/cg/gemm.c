@@ -894,14 +894,21 @@ void gemm(Cg *g, const Gemm *G) {
   if (b_join) l_endif(g, b_join);
 }
 
-/* gemm(G), and where v_if holds at run time instead gemm(G) with A (a_side)
- * or the panels never negative (Gemm.ua, Gemm.ub); v_if NULL: gemm(G). Both
- * give the same sums. */
-void gemm_unsigned_if(Cg *g, const Gemm *G, bool a_side, Val v_if) {
-  if (!v_if) {
+bool gemm_nonneg(Cg *g, GemmKind kind, int i, bool a_side) {
+  return (a_side ? gemm_has_ua(kind) : gemm_has_ub(kind)) && g->p->nonneg[i];
+}
+
+/* gemm(G) for a G that reads node i on a_side (A, else the panels). Where
+ * i's bytes are never negative at run time although the plan cannot say so
+ * (Plan.nonneg_x: the input, or a pool or flatten of it) and the kernel has
+ * the unsigned form of that side, a branch on NitCtx.x_nonneg: that form
+ * (Gemm.ua, Gemm.ub) where it is set, G where not. Both give the same sums. */
+void gemm_reading(Cg *g, const Gemm *G, int i, bool a_side) {
+  if (!g->p->nonneg_x[i] || !(a_side ? gemm_has_ua(G->kind) : gemm_has_ub(G->kind))) {
     gemm(g, G);
     return;
   }
+  Val v_if = l_icmp(g, LLVMIntNE, g->f.v_xnonneg, l_i32(g, 0), "x.nonneg.on");
   Gemm H = *G;
   if (a_side) H.ua = true;
   else H.ub = true;
@@ -914,13 +921,4 @@ void gemm_unsigned_if(Cg *g, const Gemm *G, bool a_side, Val v_if) {
   gemm(g, G);
   LLVMBuildBr(g->b, b_join);
   LLVMPositionBuilderAtEnd(g->b, b_join);
-}
-
-/* When node i's bytes are never negative at run time although the plan
- * cannot say so (Plan.nonneg_x: the input, or a pool or flatten of it, and
- * NitCtx.x_nonneg set), for a GEMM of kind that has the unsigned form
- * (a_side: A, else the panels): the i1 condition; else NULL. */
-Val gemm_x_nonneg(Cg *g, int i, GemmKind kind, bool a_side) {
-  if (!g->p->nonneg_x[i] || !(a_side ? gemm_has_ua(kind) : gemm_has_ub(kind))) return NULL;
-  return l_icmp(g, LLVMIntNE, g->f.v_xnonneg, l_i32(g, 0), "x.nonneg.on");
 }

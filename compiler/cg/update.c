@@ -207,8 +207,10 @@ Val emit_update_apply(Cg *g, Ty t_g, const char *name) {
     f_case[c] = update_case(g, t_g, buf, c / 2, c & 1);
   }
   Val f = l_begin_loop_fn(g, name, g->ft_uapply);
-  Val v_args[11];
-  for (unsigned j = 0; j < 11; j++) v_args[j] = LLVMGetParam(f, j);
+  unsigned nargs = LLVMCountParams(f);
+  Val v_args[16];
+  NIT_ASSERT(nargs <= 16);
+  LLVMGetParams(f, v_args);
   Val v_mode = l_param(g, 7, "mode"), v_decay = l_param(g, 9, "decay");
   Val v_case = l_add(g, l_mul(g, v_mode, l_i32(g, 2), ""),
                      LLVMBuildZExt(g->b, l_icmp(g, LLVMIntNE, v_decay, l_i32(g, 0), ""), g->t_i32, ""), "case");
@@ -218,7 +220,7 @@ Val emit_update_apply(Cg *g, Ty t_g, const char *name) {
   for (int c = 1; c < 2 * NIT_ROUND_COUNT; c++) LLVMAddCase(v_sw, l_i32(g, c), b_case[c]);
   for (int c = 0; c < 2 * NIT_ROUND_COUNT; c++) {
     LLVMPositionBuilderAtEnd(g->b, b_case[c]);
-    l_call(g, g->ft_uapply, f_case[c], v_args, 11, "");
+    l_call(g, g->ft_uapply, f_case[c], v_args, nargs, "");
     LLVMBuildRetVoid(g->b);
   }
   return f;
@@ -273,7 +275,7 @@ static void update_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
                 v_key_for(g, NIT_TID_GRAD(k->i), "key.grad"),
                 g->f.v_decay,
                 update_mu(g)};
-  l_call(g, g->ft_uapply, k->t_acc == g->t_i64 ? g->f_uapply64 : g->f_uapply32, args, 11, "");
+  l_call(g, g->ft_uapply, k->t_acc == g->t_i64 ? g->f_uapply64 : g->f_uapply32, args, sizeof args / sizeof *args, "");
 }
 
 /* The update of node i's weights from the gradient v_g (type t_g): k from the
