@@ -133,6 +133,7 @@ typedef struct Cg {
   Ty ft_normb_mu, ft_clip, ft_clip_phi, ft_clip_eta;
   GemmKind gk;   /* micro-kernel of the target's int8 dot products */
   bool vbmi;     /* x86 vpermb (AVX512-VBMI): conv panels gathered byte by byte */
+  bool gather4;  /* conv panels gathered by groups of four rows on the ubs kernel (NITC_GATHER=0: never) */
   bool implicit; /* conv forwards may read B in place (im2col.c; NITC_IMPLICIT=0: never) */
   bool rows;     /* conv forwards by output rows where they fit (convrows.c; NITC_ROWS=0: never) */
   bool tile_words; /* panel words built in conv GEMMs' tiles (convtile.c; NITC_TILE_WORDS=0: never) */
@@ -538,6 +539,11 @@ void pad_copy(Cg *g, Val v_src, Val v_b, Val v_c0, int64_t Ctot, int64_t C, int6
               int64_t px, Val v_dst);
 int64_t pix_off(const Node *nd, const ConvDims *d, int64_t p); /* output pixel p's first tap in a padded plane */
 bool gather_fits(const Node *nd, const ConvDims *d);           /* pack_gather's windows hold every tap */
+bool gather4_fits(const Node *nd, const ConvDims *d);          /* pack_gather4's, by groups of four rows */
+/* How a conv forward's panels are gathered with K unpadded per segment:
+ * not at all (ky segments padded to words), by vpermb, or by 16-byte
+ * shuffles of groups of four rows. */
+typedef enum { GATHER_NONE, GATHER_VPERMB, GATHER_QUADS4 } Gather;
 /* Gathered panels: panel j's window (v_row0, the copy at its first row's
  * first tap) and each lane's byte offsets from it (v_rel, <16 x i32>); the
  * words' window offsets and tap bytes, (lo << 32 | taps) per word of kp / 4
@@ -565,7 +571,7 @@ typedef struct SegDst {
 } SegDst;
 /* The forward B of sample b, group gi (panels when v_pan, else rows). */
 void im2col_fwd(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col, const SegDst *S,
-                Val v_pan, uint32_t bias, bool gather);
+                Val v_pan, uint32_t bias, Gather gather);
 void im2col_t(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col); /* colT */
 /* The weight gradient's B with the taps in the lanes: panels built from the
  * planar padded copy v_pad of a sample's group (pad_copy). */

@@ -35,15 +35,15 @@ Val in_range(Cg *g, Val v, int64_t hi) {
  *             A = colT, the transposed im2col in the weights' (c, ky, kx)
  *             order, B(o, p) = e packed; each worker sums into its own
  *             partial gradient, transposed back when the partials are added.
- *             The forward's panels may also be gathered (pack_gather), with
- *             K unpadded per ky segment. */
+ *             The forward's panels may also be gathered (pack_gather,
+ *             pack_gather4), with K unpadded per ky segment. */
 /* The GEMM shape of a conv's forward or input error: kernel,
  * segment and padded K. */
 typedef struct ConvK {
   GemmKind kind;
   int64_t seg, segp, kp;
   bool panels_direct; /* panels from the padded copy (pack_direct) */
-  bool gather;        /* forward: K unpadded per segment, panels by vpermb (pack_gather) */
+  Gather gather;      /* forward: K unpadded per segment, panels gathered (pack_gather, pack_gather4) */
   bool implicit;      /* no panels: the GEMM reads the quad-major copy (im2col.c's quad_copy) */
   bool rows;          /* forward: positions as the rows, the weights as panels (convrows.c) */
   bool gtile;         /* forward: gathered panel words built in the tile unless C streams (convtile.c) */
@@ -55,7 +55,11 @@ static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, Pass which) {
   c.kind = gemm_kind(g, d->KH * rup(c.seg, 4));
   c.panels_direct = c.kind != GK_PLAIN && (which == PASS_FORWARD || ecol_fast(nd, d));
   c.implicit = which != PASS_WEIGHT && c.kind == GK_VNNI && g->implicit && implicit_fits(nd, d, which == PASS_INPUT);
-  c.gather = !c.implicit && which == PASS_FORWARD && c.kind == GK_VNNI && g->vbmi && gather_fits(nd, d);
+  c.gather = GATHER_NONE;
+  if (!c.implicit && which == PASS_FORWARD && c.kind == GK_VNNI && g->vbmi && gather_fits(nd, d))
+    c.gather = GATHER_VPERMB;
+  else if (which == PASS_FORWARD && c.kind == GK_UBS && g->gather4 && gather4_fits(nd, d))
+    c.gather = GATHER_QUADS4;
   bool padded = c.panels_direct && !c.gather; /* ky segments padded to words */
   c.segp = padded ? rup(c.seg, 4) : c.seg;
   c.kp = c.gather ? rup(d->KH * c.seg, 4) : padded ? conv_kpad(d->KH, c.seg) : d->KH * c.seg;
@@ -63,7 +67,7 @@ static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, Pass which) {
   Ty t_acc = nd->acc64_fwd ? g->t_i64 : g->t_i32;
   c.rows = which == PASS_FORWARD && !c.implicit && !c.gather && c.panels_direct &&
            rows_fits(g, nd, d, c.kind, c.segp, c.kp, t_acc);
-  c.gtile = c.gather && gather_tile_fits(g, d, t_acc);
+  c.gtile = c.gather == GATHER_VPERMB && gather_tile_fits(g, d, t_acc);
   return c;
 }
 

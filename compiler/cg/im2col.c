@@ -3,7 +3,8 @@
  * group in the worker's scratch slice of plan->col: a zero-bordered copy of
  * the sample's planes (planar or channels-last) at the slice's end, then
  * panels straight from it (pack_direct: 16 x 4 word transposes; pack_gather:
- * vpermb with K unpadded per segment), or rows (colT for the weight
+ * vpermb with K unpadded per segment; pack_gather4: the same K by 16-byte
+ * shuffles of groups of four rows), or rows (colT for the weight
  * gradient, ecol for the input error) that gemm.c packs, or a quad-major
  * copy that the GEMM reads in place (quad_copy: implicit panels, and the
  * input error by kernel rows, krows_begin). Every form holds
@@ -482,6 +483,95 @@ static void pack_gather(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val
   l_next(g, &Lj);
 }
 
+/* Gathered panels by groups of four rows (x86 without vpermb: the ubs
+ * kernel on AVX2). The same K as pack_gather's: the KH*KW*Cg taps of a row,
+ * padded to whole words once (LeNet-5's c1: 28 bytes instead of 40). The
+ * rows p..p+3 of a group (p % 4 == 0) lie in one output row, so row p + i
+ * reads tap k at off(p) + i*sw*Cg + tap(k): a panel word's 16 bytes for
+ * the group are one constant shuffle of the 16-byte windows at off(p) +
+ * lo(r), one window per kernel row r among the word's taps (a vpshufb per
+ * window and a blend on AVX2). A word's padding taps read the first
+ * window's first byte (A is zero there). gather4_fits checks every index
+ * below 16; the windows may run up to 15 bytes past a tap (PAD_SLACK). */
+enum { G4_ROWS = 4, G4_WIN = 16 };
+
+typedef struct Word4 {
+  int n;                         /* windows: the word's kernel rows */
+  int64_t lo[4];                 /* each window's first byte, from off(p) */
+  int idx[G4_ROWS * 4];          /* byte 4i + j: window * 16 + byte in it */
+} Word4;
+
+/* Word w's windows and shuffle; false where a byte falls outside them. */
+static bool word4(const Node *nd, const ConvDims *d, int64_t w, Word4 *W) {
+  int64_t seg = d->KW * d->Cg, step = nd->sw * d->Cg, ky[4] = {0};
+  int win[4];
+  W->n = 0;
+  for (int j = 0; j < 4; j++) {
+    int64_t k = 4 * w + j;
+    win[j] = -1;
+    if (k >= d->Kc) continue;
+    int m = 0;
+    while (m < W->n && ky[m] != k / seg) m++;
+    if (m == W->n) ky[W->n] = k / seg, W->lo[W->n++] = gather_tap(nd, d, k);
+    if (gather_tap(nd, d, k) < W->lo[m]) W->lo[m] = gather_tap(nd, d, k);
+    win[j] = m;
+  }
+  for (int i = 0; i < G4_ROWS; i++)
+    for (int j = 0; j < 4; j++) {
+      int64_t b = win[j] < 0 ? 0 : i * step + gather_tap(nd, d, 4 * w + j) - W->lo[win[j]];
+      if (b >= G4_WIN) return false;
+      W->idx[4 * i + j] = (win[j] < 0 ? 0 : win[j]) * G4_WIN + (int)b;
+    }
+  return W->n > 0;
+}
+
+bool gather4_fits(const Node *nd, const ConvDims *d) {
+  Word4 W;
+  if (d->P % PL || d->OW % G4_ROWS) return false; /* whole panels; groups inside an output row */
+  for (int64_t w = 0; w < rup(d->Kc, 4) / 4; w++)
+    if (!word4(nd, d, w, &W)) return false;
+  return true;
+}
+
+/* Word w of the group at v_at (its first row's first tap): 16 bytes. */
+static Val word4_bytes(Cg *g, const Word4 *W, Val v_at) {
+  Ty t_w = LLVMVectorType(g->t_i8, G4_WIN);
+  Val v_win[4], idx[G4_WIN];
+  for (int m = 0; m < W->n; m++) {
+    v_win[m] = LLVMBuildLoad2(g->b, t_w, l_gep(g, g->t_i8, v_at, l_i64(g, W->lo[m]), ""), "g4.win");
+    LLVMSetAlignment(v_win[m], 1);
+  }
+  /* windows 0 and 1 into place, then each further window over them */
+  for (int b = 0; b < G4_WIN; b++) idx[b] = l_i32(g, W->idx[b] < 2 * G4_WIN ? W->idx[b] : b);
+  Val v = LLVMBuildShuffleVector(g->b, v_win[0], W->n > 1 ? v_win[1] : LLVMGetPoison(t_w), LLVMConstVector(idx, G4_WIN),
+                                 "g4.bytes");
+  for (int m = 2; m < W->n; m++) {
+    for (int b = 0; b < G4_WIN; b++)
+      idx[b] = l_i32(g, W->idx[b] / G4_WIN == m ? G4_WIN + W->idx[b] % G4_WIN : b);
+    v = LLVMBuildShuffleVector(g->b, v, v_win[m], LLVMConstVector(idx, G4_WIN), "g4.bytes");
+  }
+  return LLVMBuildBitCast(g->b, v, LLVMVectorType(g->t_i32, 4), "g4.quads");
+}
+
+static void pack_gather4(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val v_pan, int64_t kp, uint32_t bias) {
+  int64_t PW = d->IW + 2 * nd->pw;
+  Word4 *W = mem_alloc(sizeof *W * (size_t)(kp / 4));
+  for (int64_t w = 0; w < kp / 4; w++) NIT_ASSERT(word4(nd, d, w, &W[w]));
+  Loop Lj = l_for(g, l_i64(g, 0), l_i64(g, npanels(d->P)), "pj");
+  Val v_dst = l_gep(g, g->t_i8, v_pan, l_mul(g, Lj.v_i, l_i64(g, kp / 4 * 64), ""), "pan.j");
+  for (int q = 0; q < PL / G4_ROWS; q++) {
+    Val v_p = l_add(g, l_mul(g, Lj.v_i, l_i64(g, PL), ""), l_i64(g, q * G4_ROWS), "g4.p");
+    Val v_y = LLVMBuildUDiv(g->b, v_p, l_i64(g, d->OW), "g4.y");
+    Val v_x = LLVMBuildURem(g->b, v_p, l_i64(g, d->OW), "g4.x");
+    Val v_off = l_mul(g, l_add(g, l_mul(g, v_y, l_i64(g, nd->sh * PW), ""), l_mul(g, v_x, l_i64(g, nd->sw), ""), ""),
+                      l_i64(g, d->Cg), "g4.off");
+    Val v_at = l_gep(g, g->t_i8, v_pad, v_off, "g4.at");
+    for (int64_t w = 0; w < kp / 4; w++)
+      store_quads(g, word4_bytes(g, &W[w], v_at), bias, v_dst, l_i64(g, w * 64 + q * G4_ROWS * 4));
+  }
+  l_next(g, &Lj);
+}
+
 /* The forward B of sample b, group gi: row p = (oy, ox) is KH segments of
  * KW*Cg contiguous bytes of the channels-last copy, in the (ky, kx, c)
  * order of wf. */
@@ -494,11 +584,15 @@ Val cl_copy(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi
 }
 
 void im2col_fwd(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_gi, Val v_col, const SegDst *S,
-                Val v_pan, uint32_t bias, bool gather) {
+                Val v_pan, uint32_t bias, Gather gather) {
   int64_t PW = d->IW + 2 * nd->pw, seg = d->KW * d->Cg;
   Val v_pad = cl_copy(g, nd, d, v_x, v_b, v_gi, v_col);
-  if (gather) {
+  if (gather == GATHER_VPERMB) {
     pack_gather(g, nd, d, v_pad, v_pan, S->kp, bias);
+    return;
+  }
+  if (gather == GATHER_QUADS4) {
+    pack_gather4(g, nd, d, v_pad, v_pan, S->kp, bias);
     return;
   }
   if (v_pan) {

@@ -360,6 +360,7 @@ LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t
   g->ft_node = LLVMFunctionType(g->t_void, ef, 3, 0);
   g->gk = gemm_isa(t);
   g->vbmi = gemm_vbmi(t);
+  g->gather4 = !getenv("NITC_GATHER") || strcmp(getenv("NITC_GATHER"), "0");
   g->implicit = !getenv("NITC_IMPLICIT") || strcmp(getenv("NITC_IMPLICIT"), "0");
   g->rows = !getenv("NITC_ROWS") || strcmp(getenv("NITC_ROWS"), "0");
   g->tile_words = !getenv("NITC_TILE_WORDS") || strcmp(getenv("NITC_TILE_WORDS"), "0");
