@@ -5,7 +5,10 @@
 # microseconds a step (its chunks' time over the steps run), items a step,
 # and the median of its latest chunks. Executor 0 is the calling thread;
 # a body run in one piece counts as executor 0's. Only time inside the
-# bodies is counted: waits, joins and the serial code between them are not.
+# bodies is counted there; a second table gives the caller's view of each
+# call: the serial code before it, its span, and the join (the caller
+# waiting for the other executors' chunks after its own). Serial gaps and
+# spans add up to the caller's whole time from the first call to the last.
 #
 #   bench/pool_times.sh [--threads T] [--epochs N] [--limit N] [--data DIR] [--compare] EXE
 #   bench/pool_times.sh --file TIMES STEPS [--one TIMES1] EXE   (files earlier runs wrote)
@@ -68,6 +71,7 @@ nm "$exe" | awk -v steps="$steps" -v file="$file" -v one="$one" '
     while ((getline line < file) > 0) {
       if (line ~ /^#/) { if (line ~ /not counted/) print line > "/dev/stderr"; continue }
       split(line, f, " ")
+      if (f[1] == "r") { b = body(f[2]); rcalls[b] += f[3]; rser[b] += f[4]; rspan[b] += f[5]; rjoin[b] += f[6]; continue }
       b = body(f[2]); e = f[1] + 0
       if (e > emax) emax = e
       ns[b, e] += f[5]; items[b, e] += f[4]; med[b, e] = f[6]; total[b] += f[5]
@@ -107,4 +111,20 @@ nm "$exe" | awk -v steps="$steps" -v file="$file" -v one="$one" '
     printf " | %9.2f", sum / 1000 / steps
     if (one != "" && sum1 > 0) printf " | %8.2f", sum / sum1
     printf "\n"
+    # the caller'"'"'s view of the calls: what a step spends outside the bodies
+    m = 0
+    for (b in rcalls) rorder[++m] = b
+    if (m == 0) exit
+    for (i = 2; i <= m; i++) for (j = i; j > 1 && rspan[rorder[j]] > rspan[rorder[j - 1]]; j--) {
+      t = rorder[j]; rorder[j] = rorder[j - 1]; rorder[j - 1] = t
+    }
+    printf "\nregions, as the caller saw them: calls a step, microseconds a step of serial code before them, of their span, and of the span spent waiting for the other executors after its own chunks (join)\n"
+    printf "%-22s | %6s | %9s | %9s | %9s\n", "body", "calls", "serial", "span", "join"
+    for (i = 1; i <= m; i++) {
+      b = rorder[i]
+      printf "%-22s | %6.1f | %9.2f | %9.2f | %9.2f\n", b, rcalls[b] / steps, rser[b] / 1000 / steps, rspan[b] / 1000 / steps, rjoin[b] / 1000 / steps
+      rc += rcalls[b]; rs += rser[b]; rp += rspan[b]; rj += rjoin[b]
+    }
+    printf "%-22s | %6.1f | %9.2f | %9.2f | %9.2f\n", "all regions", rc / steps, rs / 1000 / steps, rp / 1000 / steps, rj / 1000 / steps
+    printf "the caller'"'"'s time a step: %.2f us serial + %.2f us in regions = %.2f us (the evaluation and the epochs'"'"' ends included)\n", rs / 1000 / steps, rp / 1000 / steps, (rs + rp) / 1000 / steps
   }'

@@ -115,6 +115,10 @@ bool nitrt_close_to(const char *typed, const char *cand);
 typedef struct PoolTimes PoolTimes;
 PoolTimes *nitrt_pool_times_new(int32_t executors, uintptr_t base);
 void nitrt_pool_times_add(PoolTimes *pt, int32_t executor, uintptr_t body, int64_t items, int64_t ns);
+/* One parallel call as the caller saw it: the serial time since the call
+ * before returned, the call's span, and the part of the span spent waiting
+ * for other executors' chunks after its own (the caller's thread only). */
+void nitrt_pool_times_region(PoolTimes *pt, uintptr_t body, int64_t serial_ns, int64_t span_ns, int64_t join_ns);
 void nitrt_pool_times_close(PoolTimes *pt);
 
 /* --------------------------------------------------------------- threads.c */

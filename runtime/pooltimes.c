@@ -17,8 +17,13 @@
  * Bodies are internal functions of the generated code, with no dynamic
  * symbols, so a line names a body by its address relative to
  * nitrt_parallel_for's, which is in the same executable; bench/pool_times.sh
- * turns those into names with nm. Times cover the body only: waiting for a
- * job, joins and serial code between regions are not in them.
+ * turns those into names with nm. Chunk times cover the body only. The
+ * caller also records each call as a region (lines starting with r): the
+ * serial code it ran since the call before returned, the call's span, and
+ * the join, the part of the span it spent waiting for the other executors'
+ * chunks after its own. The spans and serial gaps add up to the caller's
+ * time from the first call to the last; another executor waits for the
+ * rest of a span outside its chunks, and through every serial gap.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +38,12 @@ typedef struct BodyTimes {
   int32_t last[POOL_TIMES_RING];  /* the latest chunks' nanoseconds, a ring (capped at INT32_MAX) */
 } BodyTimes;
 
+/* The caller's view of one body's calls. */
+typedef struct RegionTimes {
+  uintptr_t body;             /* the body's address (0: a free entry) */
+  int64_t calls, serial, span, join; /* calls and nanoseconds summed */
+} RegionTimes;
+
 struct PoolTimes {
   FILE *f;                   /* NITRT_POOL_TIMES's file, open from the start */
   uintptr_t base;            /* bodies are written as their address less this */
@@ -40,6 +51,9 @@ struct PoolTimes {
   int32_t *nbodies;          /* (executors) entries in use */
   BodyTimes *t;              /* (executors, POOL_TIMES_BODIES) */
   int64_t *dropped;          /* (executors) chunks of bodies past POOL_TIMES_BODIES, not counted */
+  int32_t nregions;          /* entries of region in use */
+  int64_t rdropped;          /* calls of bodies past POOL_TIMES_BODIES, not counted */
+  RegionTimes region[POOL_TIMES_BODIES]; /* the caller's */
 };
 
 static void release(PoolTimes *pt) {
@@ -95,6 +109,21 @@ void nitrt_pool_times_add(PoolTimes *pt, int32_t executor, uintptr_t body, int64
   t[i].calls++, t[i].items += items, t[i].ns += ns;
 }
 
+void nitrt_pool_times_region(PoolTimes *pt, uintptr_t body, int64_t serial_ns, int64_t span_ns, int64_t join_ns) {
+  int32_t i = 0;
+  while (i < pt->nregions && pt->region[i].body != body) i++;
+  if (i == pt->nregions) {
+    if (i == POOL_TIMES_BODIES) {
+      pt->rdropped++;
+      return;
+    }
+    pt->region[i].body = body;
+    pt->nregions = i + 1;
+  }
+  RegionTimes *r = &pt->region[i];
+  r->calls++, r->serial += serial_ns, r->span += span_ns, r->join += join_ns;
+}
+
 static int by_value(const void *a, const void *b) {
   int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
   return (x > y) - (x < y);
@@ -118,6 +147,15 @@ void nitrt_pool_times_close(PoolTimes *pt) {
       fprintf(f, "%d %lld %lld %lld %lld %lld\n", (int)e, (long long)off, (long long)t->calls,
               (long long)t->items, (long long)t->ns, (long long)median(t));
     }
+  fprintf(f, "# regions: r body calls serial_ns span_ns join_ns (the caller's)\n");
+  for (int32_t i = 0; i < pt->nregions; i++) {
+    const RegionTimes *r = &pt->region[i];
+    fprintf(f, "r %lld %lld %lld %lld %lld\n", (long long)(int64_t)(r->body - pt->base), (long long)r->calls,
+            (long long)r->serial, (long long)r->span, (long long)r->join);
+  }
+  if (pt->rdropped)
+    fprintf(f, "# %lld calls of bodies past the first %d not counted as regions\n", (long long)pt->rdropped,
+            POOL_TIMES_BODIES);
   for (int32_t e = 0; e < pt->executors; e++)
     if (pt->dropped[e])
       fprintf(f, "# executor %d: %lld chunks of bodies past the first %d not counted\n", (int)e,

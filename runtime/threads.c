@@ -131,6 +131,7 @@ struct NitPool {
   bool fixed;                       /* speeds from NITRT_POOL_PACE, for every body */
   Pace pace[PACE_BODIES];           /* speeds per body */
   PoolTimes *times;                 /* NITRT_POOL_TIMES's table (set before the threads start), or NULL */
+  int64_t times_end;                /* with times: when the caller's last call returned (ns), 0 before the first */
 };
 
 typedef struct WorkerArg {
@@ -377,6 +378,14 @@ void nitrt_pool_free(NitPool *p) {
 
 int32_t nitrt_pool_threads(const NitPool *p) { return p ? p->threads : 1; }
 
+/* A call as the caller saw it (NITRT_POOL_TIMES): entered at t_in, its own
+ * chunks done at t_own, every chunk at t_out. */
+static void region_times(NitPool *p, NitBody body, int64_t t_in, int64_t t_own, int64_t t_out) {
+  nitrt_pool_times_region(p->times, (uintptr_t)body, p->times_end ? t_in - p->times_end : 0, t_out - t_in,
+                          t_out - t_own);
+  p->times_end = t_out;
+}
+
 int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64_t hi, int32_t worker), void *env,
                            int64_t count, int32_t max_workers) {
   NitPool *p = pool;
@@ -391,10 +400,14 @@ int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64
   if (used > NITRT_POOL_CHUNKS) used = NITRT_POOL_CHUNKS;
   if (used > max_workers) used = max_workers;
   if (used > count) used = count;
+  int64_t t_in = p->times ? nitrt_now_ns() : 0; /* the call's span and the serial gap before it */
   if (used <= 1) {
-    int64_t t0 = p->times ? nitrt_now_ns() : 0;
     body(env, 0, count, 0);
-    if (p->times) nitrt_pool_times_add(p->times, 0, (uintptr_t)body, count, nitrt_now_ns() - t0);
+    if (p->times) {
+      int64_t t_out = nitrt_now_ns();
+      nitrt_pool_times_add(p->times, 0, (uintptr_t)body, count, t_out - t_in);
+      region_times(p, body, t_in, t_out, t_out);
+    }
     return 1;
   }
   Pace *pc = pace_of(p, body);
@@ -412,9 +425,11 @@ int32_t nitrt_parallel_for(void *pool, void (*body)(void *env, int64_t lo, int64
     pthread_mutex_unlock(&p->mu);
   }
   run_chunks(p, g, 0);
+  int64_t t_own = p->times ? nitrt_now_ns() : 0;
   for (int32_t w = 0; w < (int32_t)used; w++)
     for (int i = 0; (uint32_t)atomic_load_explicit(&p->chunk[w].done, memory_order_acquire) != job; i++)
       if (i > SPIN_ROUNDS) sched_yield();
+  if (p->times) region_times(p, body, t_in, t_own, nitrt_now_ns());
   if (p->t0) learn(p, pc->speed, (int32_t)used);
   return (int32_t)used;
 }
