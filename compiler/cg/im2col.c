@@ -218,6 +218,16 @@ static void copy_cl(Cg *g, Val v_src, Val v_plane0, int64_t C, int64_t H, int64_
     copy_cl_shuffled(g, v_src, v_plane0, C, H, W, py, px, v_dst);
     return;
   }
+  if (C == 1) { /* channels-last is planar: a row at a time */
+    Val v_plane = l_mul(g, v_plane0, l_i64(g, H * W), "plane");
+    Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, H), "y");
+    Val v_s = l_gep(g, g->t_i8, v_src, l_add(g, v_plane, l_mul(g, Ly.v_i, l_i64(g, W), ""), ""), "src.row");
+    Val v_d = l_gep(g, g->t_i8, v_dst, l_add(g, l_mul(g, Ly.v_i, l_i64(g, PW), ""), l_i64(g, py * PW + px), ""),
+                    "dst.row");
+    LLVMBuildMemCpy(g->b, v_d, 1, v_s, 1, l_i64(g, W));
+    l_next(g, &Ly);
+    return;
+  }
   Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, C), "c");
   Val v_plane = l_mul(g, l_add(g, v_plane0, Lc.v_i, ""), l_i64(g, H * W), "plane");
   Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, H), "y");
