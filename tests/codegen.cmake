@@ -32,9 +32,9 @@
 #   codegen_batches   batches of 17 and 35 vs the reference (batches.sh)
 #   codegen_tilewords conv GEMMs with their panel words built in the tile
 #                     vs the reference and the panel forms (tilewords.sh)
-#   codegen_gather4   conv forwards gathered by groups of four rows on the
-#                     ubs kernel vs the reference and the padded panels
-#                     (gather4.sh)
+#   codegen_ubs_panels  the ubs kernel's conv panels gathered by groups of
+#                     four rows and read in place (implicit) vs the reference
+#                     and the padded panels (ubs_panels.sh)
 set(CG_DIR ${CMAKE_CURRENT_LIST_DIR}/codegen)
 
 add_executable(gennet ${CG_DIR}/gennet.c)
@@ -228,7 +228,7 @@ add_test(NAME codegen_tilewords
 set_tests_properties(codegen_tilewords PROPERTIES TIMEOUT 300
   ENVIRONMENT "NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
 
-add_test(NAME codegen_gather4
-  COMMAND ${CG_DIR}/gather4.sh ${PROJECT_BINARY_DIR})
-set_tests_properties(codegen_gather4 PROPERTIES TIMEOUT 300
+add_test(NAME codegen_ubs_panels
+  COMMAND ${CG_DIR}/ubs_panels.sh ${PROJECT_BINARY_DIR})
+set_tests_properties(codegen_ubs_panels PROPERTIES TIMEOUT 300
   ENVIRONMENT "NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")

@@ -559,8 +559,9 @@ bool ecol_fast(const Node *nd, const ConvDims *d);             /* ecol from whol
  * border and tap offsets once per body, then its interior per sample. */
 bool implicit_fits(const Node *nd, const ConvDims *d, bool input);
 Val implicit_begin(Cg *g, const Node *nd, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px, bool flip,
-                   Val v_dst);
-void quad_copy(Cg *g, Val v_src, Val v_c0, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px, Val v_dst);
+                   uint32_t bias, Val v_dst);
+void quad_copy(Cg *g, Val v_src, Val v_c0, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px, uint32_t bias,
+               Val v_dst);
 Val krows_begin(Cg *g, const Node *nd, const ConvDims *d, Val v_dst); /* conv.c's krows: border, tap table */
 /* Rows of a conv GEMM's B operand: row r at v_dst + r*kp, ky segments of
  * segp bytes (segments padded to whole words for the panel kernels). */

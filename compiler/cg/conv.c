@@ -54,11 +54,12 @@ static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, Pass which) {
   c.seg = which == PASS_FORWARD ? d->KW * d->Cg : d->KW * d->Og;
   c.kind = gemm_kind(g, d->KH * rup(c.seg, 4));
   c.panels_direct = c.kind != GK_PLAIN && (which == PASS_FORWARD || ecol_fast(nd, d));
-  c.implicit = which != PASS_WEIGHT && c.kind == GK_VNNI && g->implicit && implicit_fits(nd, d, which == PASS_INPUT);
+  c.implicit = which != PASS_WEIGHT && (c.kind == GK_VNNI || c.kind == GK_UBS) && g->implicit &&
+               implicit_fits(nd, d, which == PASS_INPUT);
   c.gather = GATHER_NONE;
   if (!c.implicit && which == PASS_FORWARD && c.kind == GK_VNNI && g->vbmi && gather_fits(nd, d))
     c.gather = GATHER_VPERMB;
-  else if (which == PASS_FORWARD && c.kind == GK_UBS && g->gather4 && gather4_fits(nd, d))
+  else if (!c.implicit && which == PASS_FORWARD && c.kind == GK_UBS && g->gather4 && gather4_fits(nd, d))
     c.gather = GATHER_QUADS4;
   bool padded = c.panels_direct && !c.gather; /* ky segments padded to words */
   c.segp = padded ? rup(c.seg, 4) : c.seg;
@@ -96,7 +97,7 @@ static void panel_sample(Cg *g, const KArgs *k, const ConvDims *d, const ConvK *
   SegDst S = {v_col, ck->segp, ck->kp};
   if (ck->implicit)
     quad_copy(g, v_x, l_add(g, l_mul(g, v_b, l_i64(g, d->IC), ""), l_mul(g, v_gi, l_i64(g, d->Cg), ""), "c0"), d->Cg,
-              d->IH, d->IW, nd->ph, nd->pw, v_col);
+              d->IH, d->IW, nd->ph, nd->pw, gemm_panel_bias(ck->kind), v_col);
   else
     im2col_fwd(g, nd, d, v_x, v_b, v_gi, v_col, &S, ck->panels_direct ? v_pan : NULL, gemm_panel_bias(ck->kind),
                ck->gather);
@@ -122,7 +123,9 @@ static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk
   Val v_pan = l_gep(g, g->t_i8, v_col, l_i64(g, panel_bytes(d.P, ck.kp)), "pan");
   Val var_max = k->fuse ? fused_begin(g) : NULL;
   Val var_max64 = k->ahead && !k->fuse ? body_max_begin(g) : NULL; /* no fused maxima: the bodies' own */
-  Val v_taps = ck.implicit ? implicit_begin(g, nd, d.Cg, d.IH, d.IW, nd->ph, nd->pw, false, v_col) : NULL;
+  Val v_taps =
+      ck.implicit ? implicit_begin(g, nd, d.Cg, d.IH, d.IW, nd->ph, nd->pw, false, gemm_panel_bias(ck.kind), v_col)
+                  : NULL;
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Blk b_skip = k->ahead ? rq_ahead_skip(g, Lb.v_i) : NULL;
   Val v_accb = sample_acc(g, k, v_wk, Lb.v_i, d.O * d.P);
@@ -200,14 +203,15 @@ static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
   /* implicit: the error quad-major with ecol's border KH-1-ph, KW-1-pw */
   int64_t ty = d.KH - 1 - nd->ph, tx = d.KW - 1 - nd->pw, EW = d.OW + 2 * tx;
   Val v_e = err_ptr(g, k->i);
-  Val v_taps = ck.implicit ? implicit_begin(g, nd, d.Og, d.OH, d.OW, ty, tx, true, v_col) : NULL;
+  Val v_taps = ck.implicit ? implicit_begin(g, nd, d.Og, d.OH, d.OW, ty, tx, true, gemm_panel_bias(ck.kind), v_col)
+                            : NULL;
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Blk b_skip = k->ahead ? rq_ahead_skip(g, Lb.v_i) : NULL;
   Val v_accb = sample_acc(g, k, v_wk, Lb.v_i, d.IC * Q);
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
   if (ck.implicit)
     quad_copy(g, v_e, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), "o0"), d.Og,
-              d.OH, d.OW, ty, tx, v_col);
+              d.OH, d.OW, ty, tx, gemm_panel_bias(ck.kind), v_col);
   else
     ecol_build(g, nd, &d, v_e, Lb.v_i, Lg.v_i, v_col, &S, ck.panels_direct ? v_pan : NULL, gemm_panel_bias(ck.kind));
   Gemm G = {0};
@@ -429,7 +433,7 @@ static void conv_krows_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
   Val v_accb = l_gep(g, g->t_i32, v_acc, l_mul(g, Lb.v_i, l_i64(g, d.IC * Q), ""), "e32.b");
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
   quad_copy(g, v_e, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), "o0"), d.Og,
-            d.OH, d.OW, 0, tx, v_col);
+            d.OH, d.OW, 0, tx, gemm_panel_bias(GK_VNNI), v_col); /* krows: vnni only */
   Gemm G = {0};
   G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, Lg.v_i, l_i64(g, M * Kk), ""), "wk.g"), G.lda = Kk;
   G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, M), ""), "wksum.g");

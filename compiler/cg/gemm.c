@@ -872,7 +872,7 @@ void gemm(Cg *g, const Gemm *G) {
     l_next(g, &Lm);
     return;
   }
-  NIT_ASSERT(!G->v_taps || (G->kind == GK_VNNI && !G->v_B));
+  NIT_ASSERT(!G->v_taps || ((G->kind == GK_VNNI || G->kind == GK_UBS) && !G->v_B));
   NIT_ASSERT(!G->ua || gemm_has_ua(G->kind));
   NIT_ASSERT(!G->ub || (gemm_has_ub(G->kind) && !G->ua));
   if (G->v_B) pack_panels(g, G);

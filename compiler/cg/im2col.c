@@ -242,11 +242,12 @@ static void copy_cl(Cg *g, Val v_src, Val v_plane0, int64_t C, int64_t H, int64_
   l_next(g, &Lc);
 }
 
-/* Implicit panels (VNNI, stride 1): the forward of a conv with Cg % 4 == 0
- * and OW % 16 == 0, and the input error (ecol_fast) with Og % 4 == 0 and
- * IW % 16 == 0. The sample's input (or error) is copied quad-major into the
- * worker's scratch: x4[cq, y, x, c4] = x[4 cq + c4, y - py, x - px] ^ 0x80
- * (the panel bias), 0x80 in the border. Then the 16 output pixels of panel
+/* Implicit panels (vnni and ubs, stride 1): the forward of a conv with Cg %
+ * 4 == 0 and OW % 16 == 0, and the input error (ecol_fast) with Og % 4 == 0
+ * and IW % 16 == 0. The sample's input (or error) is copied quad-major into
+ * the worker's scratch: x4[cq, y, x, c4] = x[4 cq + c4, y - py, x - px] ^ b
+ * with b the kernel's panel bias (0x80 on vnni, none on ubs), b in the
+ * border. Then the 16 output pixels of panel
  * j = (oy, ox0..ox0+15) read tap quad q = (ky, kx, cq) as 64 contiguous
  * bytes at (oy PW + ox0) 4 + off[q], off[q] = (cq PH PW + ky' PW + kx) 4,
  * in the (ky, kx, c) order of wf (the input error: (ky, t, o) of wr, with
@@ -273,13 +274,13 @@ static Val implicit_offsets(Cg *g, const Node *nd, int64_t C, int64_t PH, int64_
 
 /* Before a body's samples: the copy x4 of C channels of (H, W) with a
  * border of py, px at v_dst (the worker's scratch) gets its border, every
- * byte 0x80, once (quad_copy writes only the interior); returns the
+ * byte the bias, once (quad_copy writes only the interior); returns the
  * table of tap offsets. */
 Val implicit_begin(Cg *g, const Node *nd, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px, bool flip,
-                   Val v_dst) {
+                   uint32_t bias, Val v_dst) {
   int64_t PH = H + 2 * py, PW = W + 2 * px;
   NIT_ASSERT(C * PH * PW <= g->p->col_bytes);
-  LLVMBuildMemSet(g->b, v_dst, l_i8(g, 0x80), l_i64(g, C * PH * PW), 64);
+  LLVMBuildMemSet(g->b, v_dst, l_i8(g, bias & 0xff), l_i64(g, C * PH * PW), 64);
   return implicit_offsets(g, nd, C, PH, PW, flip);
 }
 
@@ -304,16 +305,17 @@ Val krows_begin(Cg *g, const Node *nd, const ConvDims *d, Val v_dst) {
  * channels and row, 16 pixels at a time as four 16-byte rows interleaved
  * into 64 bytes, the rest of the row by one masked step (AVX-512BW) or a
  * byte at a time. */
-void quad_copy(Cg *g, Val v_src, Val v_c0, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px, Val v_dst) {
+void quad_copy(Cg *g, Val v_src, Val v_c0, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px, uint32_t bias,
+               Val v_dst) {
   enum { V = 16 };
   int64_t PH = H + 2 * py, PW = W + 2 * px, full = W / V * V;
   Ty t_row = LLVMVectorType(g->t_i8, V);
-  Val cat[2 * V], mix[4 * V], bias[4 * V];
+  Val cat[2 * V], mix[4 * V], bytes[4 * V];
   for (int i = 0; i < 2 * V; i++) cat[i] = l_i32(g, i);
   for (int i = 0; i < V; i++)
     for (int c4 = 0; c4 < 4; c4++) mix[4 * i + c4] = l_i32(g, c4 * V + i);
-  for (int i = 0; i < 4 * V; i++) bias[i] = l_i8(g, 0x80);
-  Val v_cat = LLVMConstVector(cat, 2 * V), v_mix = LLVMConstVector(mix, 4 * V), v_bias = LLVMConstVector(bias, 4 * V);
+  for (int i = 0; i < 4 * V; i++) bytes[i] = l_i8(g, bias & 0xff);
+  Val v_cat = LLVMConstVector(cat, 2 * V), v_mix = LLVMConstVector(mix, 4 * V), v_bias = LLVMConstVector(bytes, 4 * V);
   Loop Lq = l_for(g, l_i64(g, 0), l_i64(g, C / 4), "cq");
   Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, H), "y");
   Val v_row[4];
@@ -352,7 +354,7 @@ void quad_copy(Cg *g, Val v_src, Val v_c0, int64_t C, int64_t H, int64_t W, int6
   } else if (full < W) {
     Loop Lx = l_for(g, l_i64(g, full), l_i64(g, W), "xs");
     for (int c4 = 0; c4 < 4; c4++) {
-      Val v_v = LLVMBuildXor(g->b, l_load(g, g->t_i8, v_row[c4], Lx.v_i, "v"), l_i8(g, 0x80), "");
+      Val v_v = LLVMBuildXor(g->b, l_load(g, g->t_i8, v_row[c4], Lx.v_i, "v"), l_i8(g, bias & 0xff), "");
       l_store(g, g->t_i8, v_v, v_drow, l_add(g, l_mul(g, Lx.v_i, l_i64(g, 4), ""), l_i64(g, c4), ""));
     }
     l_next(g, &Lx);
