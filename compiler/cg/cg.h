@@ -132,7 +132,7 @@ typedef struct Cg {
                                                    * kernel, phi, eta_p */
   Ty ft_normb_mu, ft_clip, ft_clip_phi, ft_clip_eta;
   GemmKind gk;   /* micro-kernel of the target's int8 dot products */
-  bool vbmi;     /* x86 vpermb (AVX512-VBMI): conv panels gathered byte by byte */
+  bool vbmi;     /* x86 vpermb (AVX512-VBMI): conv panels gathered byte by byte (NITC_GATHER=0: never) */
   bool gather4;  /* conv panels gathered by groups of four rows on the ubs kernel (NITC_GATHER=0: never) */
   bool implicit; /* conv forwards may read B in place (im2col.c; NITC_IMPLICIT=0: never) */
   bool rows;     /* conv forwards by output rows where they fit (convrows.c; NITC_ROWS=0: never) */
@@ -492,7 +492,7 @@ int64_t gemm_kblock(int64_t *from);
 bool gemm_stream(Cg *g, int64_t sample_bytes, int64_t row_bytes);
 GemmKind gemm_kind(Cg *g, int64_t kmax); /* the kernel for sums of <= kmax terms */
 GemmKind gemm_isa(const CgTarget *t);    /* the target's best kernel */
-bool gemm_vbmi(const CgTarget *t);       /* x86 with vpermb (NITC_GATHER=0: never) */
+bool gemm_vbmi(const CgTarget *t);       /* x86 with vpermb */
 int gemm_madd_bits(const CgTarget *t);   /* widest pmaddwd of an x86 target */
 bool gemm_has_ua(GemmKind kind);          /* a dot step for an A never negative (Gemm.ua) */
 bool gemm_has_ub(GemmKind kind);          /* and for panels never negative (Gemm.ub) */
@@ -562,7 +562,7 @@ Val implicit_begin(Cg *g, const Node *nd, int64_t C, int64_t H, int64_t W, int64
                    uint32_t bias, Val v_dst);
 void quad_copy(Cg *g, Val v_src, Val v_c0, int64_t C, int64_t H, int64_t W, int64_t py, int64_t px, uint32_t bias,
                Val v_dst);
-Val krows_begin(Cg *g, const Node *nd, const ConvDims *d, Val v_dst); /* conv.c's krows: border, tap table */
+Val krows_begin(Cg *g, const Node *nd, const ConvDims *d, uint32_t bias, Val v_dst); /* krows: border, tap table */
 /* Rows of a conv GEMM's B operand: row r at v_dst + r*kp, ky segments of
  * segp bytes (segments padded to whole words for the panel kernels). */
 typedef struct SegDst {

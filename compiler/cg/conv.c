@@ -57,10 +57,10 @@ static ConvK conv_k(Cg *g, const Node *nd, const ConvDims *d, Pass which) {
   c.implicit = which != PASS_WEIGHT && (c.kind == GK_VNNI || c.kind == GK_UBS) && g->implicit &&
                implicit_fits(nd, d, which == PASS_INPUT);
   c.gather = GATHER_NONE;
-  if (!c.implicit && which == PASS_FORWARD && c.kind == GK_VNNI && g->vbmi && gather_fits(nd, d))
-    c.gather = GATHER_VPERMB;
-  else if (!c.implicit && which == PASS_FORWARD && c.kind == GK_UBS && g->gather4 && gather4_fits(nd, d))
-    c.gather = GATHER_QUADS4;
+  if (!c.implicit && which == PASS_FORWARD) {
+    if (c.kind == GK_VNNI && g->vbmi && gather_fits(nd, d)) c.gather = GATHER_VPERMB;
+    else if (c.kind == GK_UBS && g->gather4 && gather4_fits(nd, d)) c.gather = GATHER_QUADS4;
+  }
   bool padded = c.panels_direct && !c.gather; /* ky segments padded to words */
   c.segp = padded ? rup(c.seg, 4) : c.seg;
   c.kp = c.gather ? rup(d->KH * c.seg, 4) : padded ? conv_kpad(d->KH, c.seg) : d->KH * c.seg;
@@ -426,14 +426,15 @@ static void conv_krows_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
   Ty t_row = LLVMVectorType(g->t_i32, (unsigned)NP);
   Val v_in = l_mask_below(g, d.IW, (unsigned)NP); /* a row's lanes in e32 */
   Val v_col = col_ptr(g, v_wk), v_e = err_ptr(g, k->i), v_acc = acc_ptr(g);
-  Val v_taps = krows_begin(g, nd, &d, v_col);
+  uint32_t bias = gemm_panel_bias(GK_VNNI); /* krows: vnni only */
+  Val v_taps = krows_begin(g, nd, &d, bias, v_col);
   Val v_r = l_gep(g, g->t_i8, v_col, l_i64(g, krows_copy_bytes(d.Og, d.OH, d.OW, d.KW, nd->pw)), "krows.r");
   Val var_vmax = k->fuse ? l_var(g, t_row, "vmax.var", LLVMConstNull(t_row)) : NULL;
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Val v_accb = l_gep(g, g->t_i32, v_acc, l_mul(g, Lb.v_i, l_i64(g, d.IC * Q), ""), "e32.b");
   Loop Lg = l_for(g, l_i64(g, 0), l_i64(g, d.G), "grp");
   quad_copy(g, v_e, l_add(g, l_mul(g, Lb.v_i, l_i64(g, d.O), ""), l_mul(g, Lg.v_i, l_i64(g, d.Og), ""), "o0"), d.Og,
-            d.OH, d.OW, 0, tx, gemm_panel_bias(GK_VNNI), v_col); /* krows: vnni only */
+            d.OH, d.OW, 0, tx, bias, v_col);
   Gemm G = {0};
   G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, Lg.v_i, l_i64(g, M * Kk), ""), "wk.g"), G.lda = Kk;
   G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, M), ""), "wksum.g");

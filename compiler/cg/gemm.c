@@ -276,8 +276,8 @@ GemmKind gemm_isa(const CgTarget *t) {
 }
 
 bool gemm_vbmi(const CgTarget *t) {
-  const char *off = getenv("NITC_GATHER"), *f = t->features ? t->features : "";
-  if (strncmp(t->triple, "x86_64", 6) || (off && !strcmp(off, "0"))) return false;
+  const char *f = t->features ? t->features : "";
+  if (strncmp(t->triple, "x86_64", 6)) return false;
   for (const char *h = strstr(f, "+avx512vbmi"); h; h = strstr(h + 1, "+avx512vbmi"))
     if (h[11] == ',' || h[11] == '\0') return true; /* not +avx512vbmi2 */
   return false;
@@ -894,9 +894,10 @@ void gemm(Cg *g, const Gemm *G) {
   if (b_join) l_endif(g, b_join);
 }
 
-bool gemm_nonneg(Cg *g, GemmKind kind, int i, bool a_side) {
-  return (a_side ? gemm_has_ua(kind) : gemm_has_ub(kind)) && g->p->nonneg[i];
-}
+/* Whether kind has the unsigned form of that side (A, else the panels). */
+static bool has_unsigned(GemmKind kind, bool a_side) { return a_side ? gemm_has_ua(kind) : gemm_has_ub(kind); }
+
+bool gemm_nonneg(Cg *g, GemmKind kind, int i, bool a_side) { return has_unsigned(kind, a_side) && g->p->nonneg[i]; }
 
 /* gemm(G) for a G that reads node i on a_side (A, else the panels). Where
  * i's bytes are never negative at run time although the plan cannot say so
@@ -904,7 +905,7 @@ bool gemm_nonneg(Cg *g, GemmKind kind, int i, bool a_side) {
  * the unsigned form of that side, a branch on NitCtx.x_nonneg: that form
  * (Gemm.ua, Gemm.ub) where it is set, G where not. Both give the same sums. */
 void gemm_reading(Cg *g, const Gemm *G, int i, bool a_side) {
-  if (!g->p->nonneg_x[i] || !(a_side ? gemm_has_ua(G->kind) : gemm_has_ub(G->kind))) {
+  if (!g->p->nonneg_x[i] || !has_unsigned(G->kind, a_side)) {
     gemm(g, G);
     return;
   }

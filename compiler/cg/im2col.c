@@ -286,13 +286,13 @@ Val implicit_begin(Cg *g, const Node *nd, int64_t C, int64_t H, int64_t W, int64
 
 /* The input error by kernel rows (conv.c, krows): the error's quad-major
  * copy e4[oq, oy, x, o4] with rows of PW = OW + 2 tx pixels, tx = KW-1-pw
- * (quad_copy with py = 0, px = tx), its border 0x80 once here; tap quad
+ * (quad_copy with py = 0, px = tx), its border the bias once here; tap quad
  * q = (kx, oq) of panel (oy, ix0..ix0+15) at (oy PW + ix0) 4 + off[q],
  * off[q] = (oq OH PW + KW-1-kx) 4: lane ix reads e[o, oy, ix + pw - kx].
  * Returns the table of off[q], NAME.kquads. */
-Val krows_begin(Cg *g, const Node *nd, const ConvDims *d, Val v_dst) {
+Val krows_begin(Cg *g, const Node *nd, const ConvDims *d, uint32_t bias, Val v_dst) {
   int64_t tx = d->KW - 1 - nd->pw, PW = d->OW + 2 * tx, OQ = d->Og / 4, nq = d->KW * OQ;
-  LLVMBuildMemSet(g->b, v_dst, l_i8(g, 0x80), l_i64(g, d->Og * d->OH * PW), 64);
+  LLVMBuildMemSet(g->b, v_dst, l_i8(g, bias & 0xff), l_i64(g, d->Og * d->OH * PW), 64);
   Val *v = mem_alloc(sizeof(Val) * (size_t)nq);
   for (int64_t q = 0; q < nq; q++) v[q] = l_i64(g, (q % OQ * d->OH * PW + d->KW - 1 - q / OQ) * 4);
   char name[96];

@@ -342,6 +342,10 @@ static void begin_module(Cg *g, LLVMContextRef ctx, const char *name, const CgTa
   g->t_void = LLVMVoidTypeInContext(ctx);
 }
 
+/* A form's switch in nitc's environment (for comparisons and tests): on
+ * unless set to 0. */
+static bool switched_on(const char *name) { return !getenv(name) || strcmp(getenv(name), "0"); }
+
 LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t) {
   Cg G = {0}, *g = &G;
   g->m = m;
@@ -359,11 +363,11 @@ LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t
   g->ft_pfor = LLVMFunctionType(g->t_i32, pf, 5, 0);
   g->ft_node = LLVMFunctionType(g->t_void, ef, 3, 0);
   g->gk = gemm_isa(t);
-  g->vbmi = gemm_vbmi(t);
-  g->gather4 = !getenv("NITC_GATHER") || strcmp(getenv("NITC_GATHER"), "0");
-  g->implicit = !getenv("NITC_IMPLICIT") || strcmp(getenv("NITC_IMPLICIT"), "0");
-  g->rows = !getenv("NITC_ROWS") || strcmp(getenv("NITC_ROWS"), "0");
-  g->tile_words = !getenv("NITC_TILE_WORDS") || strcmp(getenv("NITC_TILE_WORDS"), "0");
+  g->gather4 = switched_on("NITC_GATHER");
+  g->vbmi = g->gather4 && gemm_vbmi(t);
+  g->implicit = switched_on("NITC_IMPLICIT");
+  g->rows = switched_on("NITC_ROWS");
+  g->tile_words = switched_on("NITC_TILE_WORDS");
   g->stream_min = gemm_stream_min();
   g->madd_bits = gemm_madd_bits(t);
   g->bw512 = gemm_bw512(t);
