@@ -515,22 +515,23 @@ typedef struct Word4 {
 
 /* Word w's windows and shuffle; false where a byte falls outside them. */
 static bool word4(const Node *nd, const ConvDims *d, int64_t w, Word4 *W) {
-  int64_t seg = d->KW * d->Cg, step = nd->sw * d->Cg, ky[4] = {0};
+  int64_t seg = d->KW * d->Cg, step = nd->sw * d->Cg, ky[4] = {0}, tap[4] = {0};
   int win[4];
   W->n = 0;
   for (int j = 0; j < 4; j++) {
     int64_t k = 4 * w + j;
     win[j] = -1;
     if (k >= d->Kc) continue;
+    tap[j] = gather_tap(nd, d, k);
     int m = 0;
     while (m < W->n && ky[m] != k / seg) m++;
-    if (m == W->n) ky[W->n] = k / seg, W->lo[W->n++] = gather_tap(nd, d, k);
-    if (gather_tap(nd, d, k) < W->lo[m]) W->lo[m] = gather_tap(nd, d, k);
+    if (m == W->n) ky[W->n] = k / seg, W->lo[W->n++] = tap[j];
+    if (tap[j] < W->lo[m]) W->lo[m] = tap[j];
     win[j] = m;
   }
   for (int i = 0; i < G4_ROWS; i++)
     for (int j = 0; j < 4; j++) {
-      int64_t b = win[j] < 0 ? 0 : i * step + gather_tap(nd, d, 4 * w + j) - W->lo[win[j]];
+      int64_t b = win[j] < 0 ? 0 : i * step + tap[j] - W->lo[win[j]];
       if (b >= G4_WIN) return false;
       W->idx[4 * i + j] = (win[j] < 0 ? 0 : win[j]) * G4_WIN + (int)b;
     }
