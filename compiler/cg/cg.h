@@ -138,7 +138,7 @@ typedef struct Cg {
   bool rows;     /* conv forwards by output rows where they fit (convrows.c; NITC_ROWS=0: never) */
   bool tile_words; /* panel words built in conv GEMMs' tiles (convtile.c; NITC_TILE_WORDS=0: never) */
   int64_t stream_min; /* batch bytes of C from which a GEMM streams it (gemm_stream_min) */
-  int madd_bits; /* x86 generic kernel: pmaddwd width (128, 256, 512) */
+  int madd_bits; /* vector register bits: x86 128/256/512 (pmaddwd, l_transpose16), else 128 */
   bool bw512;    /* x86 AVX-512BW: 512-bit byte and word operations, byte masks (round8_packed, pool rows) */
   CgFn f;        /* the function being built */
   CgFn glue;     /* while one of its loops is outlined: the glue function */
