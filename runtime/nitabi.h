@@ -131,7 +131,7 @@ enum {
  * {S1, V or A, rho m, rho e}; groups = C (batch kinds) or the batch n. */
 #define NIT_NORM_STAT 4
 /* int64 scratch of the norm kernels for a batch of n samples and c channels */
-#define NIT_NORM_SCRATCH(n, c) (2 * (int64_t)(n) * (c) + 4 * (int64_t)(c) + 10 * ((int64_t)(n) > (c) ? (int64_t)(n) : (c)))
+#define NIT_NORM_SCRATCH(n, c) (2 * (int64_t)(n) * (c) + 4 * (int64_t)(c) + 12 * ((int64_t)(n) > (c) ? (int64_t)(n) : (c)))
 
 /* Update bits m_u: one range for the .nit file, the executable's flags and
  * checkpoints (docs/numerics.md, "Weight update"). */

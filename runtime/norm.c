@@ -13,6 +13,13 @@
  * every other layer's. Centred values z and the backward's T and U are
  * recomputed from the int8 inputs instead of being stored.
  *
+ * Speed: the statistics come from a few vectorizable passes per block
+ * (sums, sums by sign class, extreme values; "element passes" below), and
+ * each output element of a LINSUM, a sum of aligned terms that depend on
+ * one int8 value each, is read from tables of those terms over the values
+ * present: a batch kind's table serves a whole group. The same integers as
+ * element-by-element arithmetic (bench/norm_layer.c prints a checksum).
+ *
  * Threads: every pass runs over groups (or, for the parameter gradients,
  * channels) on the context's parallel_for; each group writes only its own
  * elements and slots, and the few reductions across groups (the maxima of
@@ -30,6 +37,7 @@
  * exponent is agreed on. In one process each collective is a no-op and the
  * arithmetic is the same.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -142,6 +150,131 @@ static inline int64_t align(int64_t m, int64_t u, int64_t d) {
   return q < 0 ? -(int64_t)r : (int64_t)r;
 }
 
+/* ------------------------------------------------------ element passes */
+
+/* The passes over a group's elements are kept to a few simple loops: int32
+ * partial sums over chunks of CHUNK values (|v dy| <= 2^14, so a chunk's
+ * sum stays below 2^30) added into int64, and minima and maxima, which the
+ * C compiler vectorizes (norm.c is built with -O3); the same integers as
+ * sums element by element. Every group statistic the kernels need follows
+ * from these: |z| and sign z from the cut of v where z = N v - S1 changes
+ * sign, the maxima of |z|, |T| and |U| from the extreme values of v and dy
+ * (each is linear in them, or takes one value per sign class). */
+enum { CHUNK = 1 << 16 };
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* s1 += sum v, s2 += sum v^2 over p[0, n) */
+static void sum_sq(const int8_t *restrict p, int64_t n, int64_t *s1, int64_t *s2) {
+  if (n < 16) { /* a few values (a dense layer's blocks are one each): one plain loop */
+    for (int64_t k = 0; k < n; k++) *s1 += p[k], *s2 += p[k] * p[k];
+    return;
+  }
+  for (int64_t k0 = 0; k0 < n; k0 += CHUNK) {
+    int32_t a = 0, b = 0;
+    const int8_t *q = p + k0;
+    for (int64_t k = 0, m = min64(n - k0, CHUNK); k < m; k++) a += q[k], b += q[k] * q[k];
+    *s1 += a, *s2 += b;
+  }
+}
+
+/* sdy += sum dy, sdv += sum dy v over [0, n) */
+static void sum_dy(const int8_t *restrict v, const int8_t *restrict dy, int64_t n, int64_t *sdy, int64_t *sdv) {
+  if (n < 16) {
+    for (int64_t k = 0; k < n; k++) *sdy += dy[k], *sdv += dy[k] * v[k];
+    return;
+  }
+  for (int64_t k0 = 0; k0 < n; k0 += CHUNK) {
+    int32_t a = 0, b = 0;
+    const int8_t *x = v + k0, *d = dy + k0;
+    for (int64_t k = 0, m = min64(n - k0, CHUNK); k < m; k++) a += d[k], b += d[k] * x[k];
+    *sdy += a, *sdv += b;
+  }
+}
+
+/* The values of p[0, n) widen [*lo, *hi] (empty: *lo > *hi). */
+static void widen(const int8_t *restrict p, int64_t n, int32_t *lo, int32_t *hi) {
+  int32_t a = *lo, b = *hi;
+  if (n == 1) { /* a dense layer's block */
+    *lo = p[0] < a ? p[0] : a, *hi = p[0] > b ? p[0] : b;
+    return;
+  }
+  for (int64_t k = 0; k < n; k++) {
+    int32_t x = p[k];
+    a = x < a ? x : a;
+    b = x > b ? x : b;
+  }
+  *lo = a, *hi = b;
+}
+
+/* The sign of z = N v - S1 by v: z > 0 iff v >= hi, z < 0 iff v <= lo, z = 0
+ * in between (v = S1 / N exactly). Clamped to the int8 values +-1. */
+typedef struct Cut {
+  int32_t lo, hi;
+} Cut;
+
+static Cut cut_of(int64_t nn, int64_t s1) {
+  if (nn <= 0) return (Cut){-129, 128}; /* no elements */
+  int64_t q = s1 / nn, r = s1 % nn;
+  if (r < 0) q -= 1, r += nn; /* floor: s1 = q N + r, 0 <= r < N */
+  int64_t hi = q + 1, lo = r == 0 ? q - 1 : q;
+  hi = hi < -128 ? -128 : hi > 128 ? 128 : hi;
+  lo = lo < -129 ? -129 : lo > 127 ? 127 : lo;
+  return (Cut){(int32_t)lo, (int32_t)hi};
+}
+
+/* Over some values v, by their sign class: counts and sums of v with z > 0
+ * and with z < 0, and the values' range. */
+typedef struct Side {
+  int64_t nhi, shi, nlo, slo;
+  int32_t vmin, vmax; /* empty: vmin > vmax */
+} Side;
+
+static void side(const int8_t *restrict p, int64_t n, Cut c, Side *s) {
+  if (n < 16) {
+    for (int64_t k = 0; k < n; k++) {
+      int32_t x = p[k], h = x >= c.hi, l = x <= c.lo;
+      s->nhi += h, s->shi += h ? x : 0, s->nlo += l, s->slo += l ? x : 0;
+      s->vmin = x < s->vmin ? x : s->vmin, s->vmax = x > s->vmax ? x : s->vmax;
+    }
+    return;
+  }
+  for (int64_t k0 = 0; k0 < n; k0 += CHUNK) {
+    int32_t nh = 0, sh = 0, nl = 0, sl = 0;
+    const int8_t *q = p + k0;
+    for (int64_t k = 0, m = min64(n - k0, CHUNK); k < m; k++) {
+      int32_t x = q[k], h = x >= c.hi, l = x <= c.lo;
+      nh += h, sh += h ? x : 0, nl += l, sl += l ? x : 0;
+    }
+    s->nhi += nh, s->shi += sh, s->nlo += nl, s->slo += sl;
+  }
+  widen(p, n, &s->vmin, &s->vmax);
+}
+
+/* A range [lo, hi] of int8 values in one int64 scratch slot. */
+static int64_t pack_range(int32_t lo, int32_t hi) { return (int64_t)(lo + 512) << 16 | (hi + 512); }
+static void unpack_range(int64_t r, int32_t *lo, int32_t *hi) {
+  *lo = (int32_t)(r >> 16) - 512;
+  *hi = (int32_t)(r & 0xffff) - 512;
+}
+
+/* The largest |m x + b| over x in [lo, hi] (an affine function: at an end);
+ * 0 for an empty range. */
+static uint64_t max_affine(int64_t m, int64_t b, int32_t lo, int32_t hi) {
+  if (lo > hi) return 0;
+  uint64_t a = nitrt_mag(m * lo + b), c = nitrt_mag(m * hi + b);
+  return a > c ? a : c;
+}
+
+/* Tables of an aligned term over the int8 values: lut[x + 128] for x in a
+ * range whose every value keeps the term within the LINSUM's bound (the
+ * range of the values present, or of an affine term's values up to its
+ * maximum); the rest is never read. A table pays when it has fewer entries
+ * than the elements it serves. */
+typedef int64_t Lut[256];
+
+static bool lut_pays(int32_t lo, int32_t hi, int64_t elems) { return lo <= hi && (int64_t)(hi - lo + 1) < elems; }
+
 /* ------------------------------------------------------------ forward */
 
 typedef struct Fwd {
@@ -156,6 +289,7 @@ typedef struct Fwd {
   uint64_t *umax;    /* (groups) max |u| */
   int64_t *s12;      /* (groups, 2) S1, S2 */
   int64_t *dev1;     /* (groups) A = sum |z| (L1 kinds) */
+  int64_t *rng;      /* (groups) the range of the group's v (pack_range) */
   int64_t *S;
   int64_t w;
 } Fwd;
@@ -167,32 +301,25 @@ static void sums1_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   const Norm *l = f->l;
   for (int64_t g = lo; g < hi; g++) {
     int64_t s1 = 0, s2 = 0;
-    for (int64_t i = 0; i < l->nb; i++) {
-      const int8_t *p = f->v + block(l, g, i) * l->hw;
-      for (int64_t k = 0; k < l->hw; k++) s1 += p[k], s2 += (int64_t)p[k] * p[k];
-    }
+    for (int64_t i = 0; i < l->nb; i++) sum_sq(f->v + block(l, g, i) * l->hw, l->hw, &s1, &s2);
     f->s12[2 * g] = s1, f->s12[2 * g + 1] = s2;
   }
 }
 
-/* Per group, from the group's S1: A = sum |z| and max |z|, z = N v - S1. */
+/* Per group, from the group's S1: A = sum |z| and max |z|, z = N v - S1:
+ * A = N (sum of v with z > 0 - sum of v with z < 0) - S1 (count - count). */
 static void sums2_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   (void)worker;
   Fwd *f = env;
   const Norm *l = f->l;
   for (int64_t g = lo; g < hi; g++) {
-    int64_t s1 = f->s12[2 * g], a = 0;
-    uint64_t um = 0;
-    for (int64_t i = 0; i < l->nb; i++) {
-      const int8_t *p = f->v + block(l, g, i) * l->hw;
-      for (int64_t k = 0; k < l->hw; k++) {
-        uint64_t z = nitrt_mag(l->nn * p[k] - s1);
-        a += (int64_t)z;
-        if (z > um) um = z;
-      }
-    }
-    f->dev1[g] = a;
-    f->umax[g] = um;
+    int64_t s1 = f->s12[2 * g];
+    Cut c = cut_of(l->nn, s1);
+    Side sd = {0, 0, 0, 0, 128, -129};
+    for (int64_t i = 0; i < l->nb; i++) side(f->v + block(l, g, i) * l->hw, l->hw, c, &sd);
+    f->dev1[g] = l->nn * (sd.shi - sd.slo) - s1 * (sd.nhi - sd.nlo);
+    f->umax[g] = max_affine(l->nn, -s1, sd.vmin, sd.vmax);
+    f->rng[g] = pack_range(sd.vmin, sd.vmax);
   }
 }
 
@@ -217,9 +344,10 @@ static void coef_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
     int64_t *q = f->st + NIT_NORM_STAT * g;
     q[0] = s1, q[1] = dev;
     put2(q + 2, rho);
+    NitS31 ag = l->batch ? nitrt_smul(nitrt_snorm(f->gamma[g], f->s_g), rho) : zero; /* a batch kind's blocks share it */
     for (int64_t i = 0; i < l->nb; i++)
-      put2(f->a + 2 * block(l, g, i), nitrt_smul(nitrt_snorm(f->gamma[chan(l, g, i)], f->s_g), rho));
-    if (l->batch) put2(f->ga + 2 * g, nitrt_smul(nitrt_snorm(f->gamma[g], f->s_g), rho));
+      put2(f->a + 2 * block(l, g, i), l->batch ? ag : nitrt_smul(nitrt_snorm(f->gamma[chan(l, g, i)], f->s_g), rho));
+    if (l->batch) put2(f->ga + 2 * g, ag);
   }
 }
 
@@ -229,31 +357,42 @@ static void vmax_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   Fwd *f = env;
   const Norm *l = f->l;
   for (int64_t g = lo; g < hi; g++) {
-    uint64_t um = 0;
-    for (int64_t i = 0; i < l->nb; i++) {
-      const int8_t *p = f->v + block(l, g, i) * l->hw;
-      for (int64_t k = 0; k < l->hw; k++)
-        if (nitrt_mag(p[k]) > um) um = nitrt_mag(p[k]);
-    }
-    f->umax[g] = um;
+    int32_t vlo = 128, vhi = -129;
+    for (int64_t i = 0; i < l->nb; i++) widen(f->v + block(l, g, i) * l->hw, l->hw, &vlo, &vhi);
+    f->umax[g] = max_affine(1, 0, vlo, vhi);
+    f->rng[g] = pack_range(vlo, vhi);
   }
 }
 
-/* S = LINSUM((a_{b,c}, u, s_u), (bc_c, 1, 0)) over the blocks of each group. */
+/* S = LINSUM((a_{b,c}, u, s_u), (bc_c, 1, 0)) over the blocks of each group;
+ * u = z, or v with running statistics. A batch kind's blocks share their
+ * channel's coefficients: one table per group; a layer kind's block has its
+ * own, a table when the block is larger than the group's range of v. */
 static void affine_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   (void)worker;
   Fwd *f = env;
   const Norm *l = f->l;
   int64_t s_u = f->centred ? 0 : f->s_x;
+  Lut lut;
   for (int64_t g = lo; g < hi; g++) {
     int64_t s1 = f->centred ? f->st[NIT_NORM_STAT * g] : 0, nn = f->centred ? l->nn : 1;
+    int32_t vlo, vhi;
+    unpack_range(f->rng[g], &vlo, &vhi);
+    bool shared = l->batch && lut_pays(vlo, vhi, l->nb * l->hw), tabled = false;
     for (int64_t i = 0; i < l->nb; i++) {
       int64_t blk = block(l, g, i), c = chan(l, g, i);
       const int8_t *p = f->v + blk * l->hw;
       int64_t *o = f->S + blk * l->hw;
       NitS31 ac = get2(f->a + 2 * blk), bc = get2(f->bc + 2 * c);
       int64_t shift = bc.m ? align(bc.m, 1, bc.e - f->w) : 0, d = ac.e + s_u - f->w;
-      for (int64_t k = 0; k < l->hw; k++) o[k] = align(ac.m, nn * p[k] - s1, d) + shift;
+      if (shared || lut_pays(vlo, vhi, l->hw)) {
+        if (!shared || !tabled)
+          for (int32_t x = vlo; x <= vhi; x++) lut[x + 128] = align(ac.m, nn * x - s1, d) + shift;
+        tabled = true;
+        for (int64_t k = 0; k < l->hw; k++) o[k] = lut[p[k] + 128];
+      } else {
+        for (int64_t k = 0; k < l->hw; k++) o[k] = align(ac.m, nn * p[k] - s1, d) + shift;
+      }
     }
   }
 }
@@ -280,10 +419,10 @@ int32_t nitrt_norm_forward(const NitCtx *ctx, const int64_t *desc, int64_t n, co
                            const int8_t *gamma, int32_t s_g, const int8_t *beta, int32_t s_b, int32_t train,
                            int32_t *running, int64_t *st, int64_t *scratch, int64_t *S) {
   Norm l = describe(ctx, desc, n);
-  /* (n C), (C) {m, e}; (groups); (groups, 2); (groups); (C) {m, e} */
+  /* (n C), (C) {m, e}; (groups); (groups, 2); (groups); (C) {m, e}; (groups) */
   int64_t *a = scratch, *bc = a + 2 * n * l.c, *um = bc + 2 * l.c, *s12 = um + l.ng, *dev1 = s12 + 2 * l.ng,
-          *ga = dev1 + l.ng;
-  Fwd f = {&l, v, gamma, s_x, s_g, 1, st, a, ga, bc, (uint64_t *)um, s12, dev1, S, 0};
+          *ga = dev1 + l.ng, *rng = ga + 2 * l.c;
+  Fwd f = {&l, v, gamma, s_x, s_g, 1, st, a, ga, bc, (uint64_t *)um, s12, dev1, rng, S, 0};
   for (int64_t c = 0; c < l.c; c++) put2(bc + 2 * c, nitrt_snorm(beta[c], s_b));
   if (train || !l.batch) {
     /* a channel's sums span every rank's samples: SUM before use */
@@ -342,6 +481,8 @@ typedef struct Bwd {
   int64_t *P, *Q, *Sg; /* (groups) */
   int64_t *c1, *c2;    /* (groups) {m, e} */
   uint64_t *tmax, *umax;
+  int64_t *rv, *rdy;   /* (groups) the ranges of the group's v and dy (pack_range) */
+  int64_t *nz;         /* (groups) its elements with z = 0 */
   int64_t *dbeta, *dg; /* (C); (C) {m, e} */
   int64_t *qd;         /* batch kinds: (C) sum dy z of the channel */
   int64_t *T;          /* layer kinds: (gn, C) {m, e} rho_s Qd_{s,c} at global rows */
@@ -350,28 +491,33 @@ typedef struct Bwd {
   int32_t mu; /* unified: the error's multiplier (1 otherwise) */
 } Bwd;
 
-/* Per group: P = sum dh, Q = sum dh z, Sg = sum sign z (dh = g_c dy). */
+/* Per group: P = sum dh, Q = sum dh z, Sg = sum sign z (dh = g_c dy), by
+ * blocks: sum dh z = g_c (N sum dy v - S1 sum dy). */
 static void sums_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   (void)worker;
   Bwd *b = env;
   const Norm *l = b->l;
   int64_t nn = l->nn;
   for (int64_t g = lo; g < hi; g++) {
-    int64_t s1 = b->st[NIT_NORM_STAT * g], p = 0, q = 0, sg = 0;
+    int64_t s1 = b->st[NIT_NORM_STAT * g], p = 0, q = 0;
+    Cut c = cut_of(nn, s1);
+    Side sd = {0, 0, 0, 0, 128, -129};
     for (int64_t i = 0; i < l->nb; i++) {
-      int64_t blk = block(l, g, i), gc = b->gamma[chan(l, g, i)];
-      const int8_t *pv = b->v + blk * l->hw, *pd = b->dy + blk * l->hw;
-      for (int64_t k = 0; k < l->hw; k++) {
-        int64_t z = nn * pv[k] - s1, dh = gc * pd[k];
-        p += dh, q += dh * z, sg += sgn(z);
-      }
+      int64_t blk = block(l, g, i), gc = b->gamma[chan(l, g, i)], sdy = 0, sdv = 0;
+      const int8_t *pv = b->v + blk * l->hw;
+      sum_dy(pv, b->dy + blk * l->hw, l->hw, &sdy, &sdv);
+      side(pv, l->hw, c, &sd);
+      p += gc * sdy, q += gc * (nn * sdv - s1 * sdy);
     }
-    b->P[g] = p, b->Q[g] = q, b->Sg[g] = sg;
+    b->P[g] = p, b->Q[g] = q, b->Sg[g] = sd.nhi - sd.nlo;
+    b->nz[g] = l->nb * l->hw - sd.nhi - sd.nlo;
+    b->rv[g] = pack_range(sd.vmin, sd.vmax);
   }
 }
 
 /* Per group, from its P, Q, Sg: the maxima of T and of z or U, and the
- * coefficients rho and c2. */
+ * coefficients rho and c2. T = N g_c dy - P is affine in dy in each block;
+ * U = N sign z - Sg takes one value per sign class present. */
 static void maxima_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   (void)worker;
   Bwd *b = env;
@@ -380,16 +526,26 @@ static void maxima_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   for (int64_t g = lo; g < hi; g++) {
     int64_t s1 = b->st[NIT_NORM_STAT * g], p = b->P[g], q = b->Q[g], sg = b->Sg[g];
     uint64_t tm = 0, um = 0;
+    int32_t dlo = 128, dhi = -129, vlo, vhi;
     for (int64_t i = 0; i < l->nb; i++) {
       int64_t blk = block(l, g, i), gc = b->gamma[chan(l, g, i)];
-      const int8_t *pv = b->v + blk * l->hw, *pd = b->dy + blk * l->hw;
-      for (int64_t k = 0; k < l->hw; k++) {
-        int64_t z = nn * pv[k] - s1, t = nn * gc * pd[k] - p, u = l->l1 ? nn * sgn(z) - sg : z;
-        if (nitrt_mag(t) > tm) tm = nitrt_mag(t);
-        if (nitrt_mag(u) > um) um = nitrt_mag(u);
-      }
+      int32_t blo = 128, bhi = -129;
+      widen(b->dy + blk * l->hw, l->hw, &blo, &bhi);
+      uint64_t t = max_affine(nn * gc, -p, blo, bhi);
+      tm = t > tm ? t : tm;
+      dlo = blo < dlo ? blo : dlo, dhi = bhi > dhi ? bhi : dhi;
+    }
+    unpack_range(b->rv[g], &vlo, &vhi);
+    if (!l->l1) um = max_affine(nn, -s1, vlo, vhi);
+    else {
+      Cut c = cut_of(nn, s1);
+      uint64_t up = vhi >= c.hi ? nitrt_mag(nn - sg) : 0, un = vlo <= c.lo ? nitrt_mag(-nn - sg) : 0;
+      uint64_t u0 = b->nz[g] > 0 ? nitrt_mag(-sg) : 0;
+      um = up > un ? up : un;
+      um = u0 > um ? u0 : um;
     }
     b->tmax[g] = tm, b->umax[g] = um;
+    b->rdy[g] = pack_range(dlo, dhi);
     NitS31 rho = get2(b->st + NIT_NORM_STAT * g + 2), sq = nitrt_sint(q);
     put2(b->c1 + 2 * g, rho);
     if (!l->l1) /* - rho^3 Q */
@@ -405,7 +561,8 @@ static void maxima_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
 }
 
 /* Per channel: dbeta = sum dy; batch kinds: Qd = sum dy z of the channel;
- * layer kinds: the terms rho_s Qd_{s,c} of every sample at its global row. */
+ * layer kinds: the terms rho_s Qd_{s,c} of every sample at its global row.
+ * By blocks: sum dy z = N sum dy v - S1 sum dy. */
 static void param_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   (void)worker;
   Bwd *b = env;
@@ -413,9 +570,10 @@ static void param_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   for (int64_t c = lo; c < hi; c++) {
     int64_t db = 0, qd = 0;
     for (int64_t s = 0; s < l->n; s++) {
-      int64_t g = l->batch ? c : s, s1 = b->st[NIT_NORM_STAT * g], q = 0;
-      const int8_t *pv = b->v + (s * l->c + c) * l->hw, *pd = b->dy + (s * l->c + c) * l->hw;
-      for (int64_t k = 0; k < l->hw; k++) db += pd[k], q += (int64_t)pd[k] * (l->nn * pv[k] - s1);
+      int64_t g = l->batch ? c : s, s1 = b->st[NIT_NORM_STAT * g], sdy = 0, sdv = 0;
+      sum_dy(b->v + (s * l->c + c) * l->hw, b->dy + (s * l->c + c) * l->hw, l->hw, &sdy, &sdv);
+      int64_t q = l->nn * sdv - s1 * sdy;
+      db += sdy;
       if (l->batch) qd += q; /* one group: its Qd spans the samples */
       else put2(b->T + 2 * ((l->row0 + s) * l->c + c), nitrt_smul(get2(b->st + NIT_NORM_STAT * g + 2), nitrt_sint(q)));
     }
@@ -424,20 +582,48 @@ static void param_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   }
 }
 
-/* dx = LINSUM((rho, T, sd), (c2, z or U, sd)), T = N dh - P, U = N sign z - Sg. */
+/* dx = LINSUM((rho, T, sd), (c2, z or U, sd)), T = N dh - P, U = N sign z - Sg:
+ * per element a term of dy plus a term of v, both from tables when they
+ * pay (a batch kind's T is one function of dy per group, a layer kind's
+ * one per block, over the block's own range: T stays within its maximum;
+ * a layer kind's blocks of fewer than 16 elements never pay). */
 static void dx_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   (void)worker;
   Bwd *b = env;
   const Norm *l = b->l;
   int64_t nn = l->nn;
+  Lut lt, lu;
   for (int64_t g = lo; g < hi; g++) {
     int64_t s1 = b->st[NIT_NORM_STAT * g], p = b->P[g], sg = b->Sg[g];
     NitS31 a1 = get2(b->c1 + 2 * g), a2 = get2(b->c2 + 2 * g);
     int64_t d1 = a1.e + b->sd - b->w, d2 = a2.e + b->sd - b->w;
+    int32_t vlo, vhi, dlo, dhi;
+    unpack_range(b->rv[g], &vlo, &vhi);
+    unpack_range(b->rdy[g], &dlo, &dhi);
+    Cut c = cut_of(nn, s1);
+    bool tab_u = (l->batch || l->hw >= 16) && lut_pays(vlo, vhi, l->nb * l->hw), tab_t = l->batch && lut_pays(dlo, dhi, l->nb * l->hw);
+    if (tab_u)
+      for (int32_t x = vlo; x <= vhi; x++) {
+        int64_t z = nn * x - s1, cls = x >= c.hi ? 1 : x <= c.lo ? -1 : 0;
+        bool seen = !l->l1 || (cls > 0 ? vhi >= c.hi : cls < 0 ? vlo <= c.lo : b->nz[g] > 0);
+        lu[x + 128] = seen ? align(a2.m, l->l1 ? nn * cls - sg : z, d2) : 0; /* an unseen class: never read */
+      }
     for (int64_t i = 0; i < l->nb; i++) {
       int64_t blk = block(l, g, i), gc = b->gamma[chan(l, g, i)];
       const int8_t *pv = b->v + blk * l->hw, *pd = b->dy + blk * l->hw;
       int64_t *o = b->S + blk * l->hw;
+      bool tab = tab_t;
+      if (!l->batch) { /* the block's own range */
+        dlo = 128, dhi = -129;
+        if (tab_u) widen(pd, l->hw, &dlo, &dhi);
+        tab = tab_u && lut_pays(dlo, dhi, l->hw);
+      }
+      if (tab && (!l->batch || i == 0))
+        for (int32_t x = dlo; x <= dhi; x++) lt[x + 128] = align(a1.m, nn * gc * x - p, d1);
+      if (tab && tab_u) {
+        for (int64_t k = 0; k < l->hw; k++) o[k] = lt[pd[k] + 128] + lu[pv[k] + 128];
+        continue;
+      }
       for (int64_t k = 0; k < l->hw; k++) {
         int64_t z = nn * pv[k] - s1, t = nn * gc * pd[k] - p, u = l->l1 ? nn * sgn(z) - sg : z;
         o[k] = align(a1.m, t, d1) + align(a2.m, u, d2);
@@ -458,9 +644,10 @@ int32_t nitrt_norm_backward_mu(const NitCtx *ctx, const int64_t *desc, int64_t n
                                int32_t mu) {
   Norm l = describe(ctx, desc, n);
   int64_t ng = l.ng;
-  Bwd b = {&l, v, gamma, dy, st, NULL, NULL, NULL, NULL, NULL, NULL, NULL, dbeta, NULL, NULL, NULL, S, 0, 0, mu};
+  Bwd b = {&l, v, gamma, dy, st, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, dbeta, NULL, NULL, NULL, S, 0, 0, mu};
   b.P = scratch, b.Q = b.P + ng, b.Sg = b.Q + ng, b.c1 = b.Sg + ng, b.c2 = b.c1 + 2 * ng;
-  b.tmax = (uint64_t *)(b.c2 + 2 * ng), b.umax = b.tmax + ng, b.dg = (int64_t *)(b.umax + ng);
+  b.tmax = (uint64_t *)(b.c2 + 2 * ng), b.umax = b.tmax + ng, b.rv = (int64_t *)(b.umax + ng), b.rdy = b.rv + ng;
+  b.nz = b.rdy + ng, b.dg = b.nz + ng;
   b.qd = b.dg + 2 * l.c, b.T = b.qd + l.c;
   NitS31 zero = {0, 0};
 
