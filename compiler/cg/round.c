@@ -771,18 +771,53 @@ Val align_sum2(Cg *g, Val v_a, Val v_s1, Val v_b, Val v_s2, Val v_cnt, Val v_out
 
 /* ------------------------------------------------- error quantizers */
 
+/* Step 3 of requant_sq on samples [lo, hi): acc, out, mode and key in the
+ * rq area, base the body's argument, each group's kc in the sq buffer; a
+ * block of HW elements shares its group's kc, so it is one call of the
+ * round8 function of b bits (vectorized), then shifted. */
+typedef struct SqRound {
+  bool wide;
+  int bits;
+  int64_t C, HW;
+  int groups; /* recipe.groups */
+} SqRound;
+
+static void sq_round_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  (void)v_wk;
+  const SqRound *q = u;
+  RqKind k = {q->wide, q->bits, false, false};
+  int64_t C = q->C, HW = q->HW;
+  Val v_acc = rq_field(g, g->t_ptr, RQ_ACC, "acc"), v_out = rq_field(g, g->t_ptr, RQ_OUT, "out");
+  Val v_base = par_arg(g), v_gm = l_slab(g, g->f.v_work, g->p->sq.off, "sq.groups");
+  Loop Lb = l_for(g, v_lo, v_hi, "b");
+  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, C), "c");
+  Val v_grp = q->groups == NIT_GROUPS_CHANNEL ? Lc.v_i : q->groups == NIT_GROUPS_SAMPLE ? Lb.v_i : l_i64(g, 0);
+  Val v_kc = l_trunc(g, l_load(g, g->t_i64, v_gm, v_grp, "kc64"), g->t_i32, "kc");
+  Val v_sh = l_sext(g, l_sub(g, v_kc, v_base, ""), g->t_i64, "shift");
+  Val v_j0 = l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, C), ""), Lc.v_i, ""), l_i64(g, HW), "j0");
+  Val v_j1 = l_add(g, v_j0, l_i64(g, HW), "j1");
+  /* sat_b(R(x, kc)) of the block, draws keyed by the flat index, then << shift */
+  round_call(g, &k, v_acc, v_j0, v_j1, v_out, v_kc, rq_field(g, g->t_i64, RQ_BASE, "base.idx"), NULL);
+  Loop Le = l_for(g, v_j0, v_j1, "e");
+  Val v_q = l_sext(g, l_load(g, g->t_i8, v_out, Le.v_i, "q"), g->t_i64, "");
+  l_store(g, g->t_i8, l_trunc(g, LLVMBuildShl(g->b, v_q, v_sh, "v"), g->t_i8, "v8"), v_out, Le.v_i);
+  l_next(g, &Le);
+  l_next(g, &Lc);
+  l_next(g, &Lb);
+}
+
 /* SQ_b of shiftquant (docs/recipes.md, "The shiftquant recipe"): acc is an
  * (n, C, H, W) tensor of s's shape; its groups are the channels, the samples
  * or the whole tensor (recipe.groups). With BT = B(acc), kT = max(0, BT -
  * (b-1)), base = kT - J (J = 8 - b): group g is rounded at kc = max(0, base,
  * B(group) - (b-1)), saturated to lim(b) and stored shifted left by
  * kc - base, so the tensor is one int8 tensor at exponent s + base; a zero
- * tensor gives zeros at base 0. Serial: the group maxima and shifts live in
- * the plan's sq buffer. Returns base (i32). */
+ * tensor gives zeros at base 0. The group maxima and shifts are found
+ * serially and live in the plan's sq buffer; the rounding runs on the
+ * workers (sq_round_body). Returns base (i32). */
 static Val requant_sq(Cg *g, bool wide, Val v_acc, const Shape *s, Val v_out, Val v_mode, Val v_key) {
   const Recipe *r = &g->m->recipe;
   int b = r->bits_grad, J = 8 - b;
-  Ty t = wide ? g->t_i64 : g->t_i32;
   int64_t C = s->c, HW = (int64_t)s->h * s->w;
   Val v_n = g->f.v_n;
   Val v_ng = r->groups == NIT_GROUPS_CHANNEL ? l_i64(g, C) : r->groups == NIT_GROUPS_SAMPLE ? v_n : l_i64(g, 1);
@@ -819,24 +854,13 @@ static Val requant_sq(Cg *g, bool wide, Val v_acc, const Shape *s, Val v_out, Va
   v_kg = l_smax(g, l_smax(g, v_kg, l_i32(g, 0), ""), v_base, "kc");
   l_store(g, g->t_i64, l_sext(g, v_kg, g->t_i64, ""), v_gm, Lg.v_i);
   l_next(g, &Lg);
-  /* 3. v = sat_b(R(x, kc)) << (kc - base), each element with its flat index */
-  int64_t lim = round_lim(b);
-  Loop Lb2 = l_for(g, l_i64(g, 0), v_n, "b");
-  Loop Lc2 = l_for(g, l_i64(g, 0), l_i64(g, C), "c");
-  Val v_grp2 = r->groups == NIT_GROUPS_CHANNEL ? Lc2.v_i : r->groups == NIT_GROUPS_SAMPLE ? Lb2.v_i : l_i64(g, 0);
-  Val v_kc = l_trunc(g, l_load(g, g->t_i64, v_gm, v_grp2, "kc64"), g->t_i32, "kc");
-  Val v_sh = l_sext(g, l_sub(g, v_kc, v_base, ""), g->t_i64, "shift");
-  Val v_j1 = l_mul(g, l_add(g, l_mul(g, Lb2.v_i, l_i64(g, C), ""), Lc2.v_i, ""), l_i64(g, HW), "j0");
-  Loop Le = l_for(g, l_i64(g, 0), l_i64(g, HW), "e");
-  Val v_j = l_add(g, v_j1, Le.v_i, "j");
-  Val v_x = l_sext(g, l_load(g, t, v_acc, v_j, "x"), g->t_i64, "x64");
-  Val rargs[] = {v_x, v_kc, v_mode, v_key, l_global_idx(g, v_j, l_i64(g, C * HW))};
-  Val v_q = l_call(g, g->ft_round, g->f_round, rargs, 5, "q");
-  v_q = l_smax(g, l_smin(g, v_q, l_i64(g, lim), ""), l_i64(g, -lim), "q.sat");
-  l_store(g, g->t_i8, l_trunc(g, LLVMBuildShl(g->b, v_q, v_sh, "v"), g->t_i8, "v8"), v_out, v_j);
-  l_next(g, &Le);
-  l_next(g, &Lc2);
-  l_next(g, &Lb2);
+  /* 3. v = sat_b(R(x, kc)) << (kc - base), each element with its flat
+   * index: elementwise, so on the workers by samples */
+  RqKind q = {wide, b, false, false};
+  rq_args(g, &q, v_acc, l_mul(g, v_n, l_i64(g, C * HW), ""), v_out, v_mode, v_key, NULL);
+  par_arg_set(g, v_base);
+  SqRound sr = {wide, b, C, HW, r->groups};
+  par_for(g, "sq.round", v_n, g->workers, sq_round_body, &sr);
   return v_base;
 }
 
