@@ -504,9 +504,18 @@ static void sums_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
     Side sd = {0, 0, 0, 0, 128, -129};
     for (int64_t i = 0; i < l->nb; i++) {
       int64_t blk = block(l, g, i), gc = b->gamma[chan(l, g, i)], sdy = 0, sdv = 0;
-      const int8_t *pv = b->v + blk * l->hw;
-      sum_dy(pv, b->dy + blk * l->hw, l->hw, &sdy, &sdv);
-      side(pv, l->hw, c, &sd);
+      const int8_t *pv = b->v + blk * l->hw, *pd = b->dy + blk * l->hw;
+      if (l->hw < 16) { /* a few values (a dense layer's blocks are one each): inline */
+        for (int64_t k = 0; k < l->hw; k++) {
+          int32_t x = pv[k], h = x >= c.hi, lw = x <= c.lo;
+          sdy += pd[k], sdv += pd[k] * x;
+          sd.nhi += h, sd.nlo += lw;
+          sd.vmin = x < sd.vmin ? x : sd.vmin, sd.vmax = x > sd.vmax ? x : sd.vmax;
+        }
+      } else {
+        sum_dy(pv, pd, l->hw, &sdy, &sdv);
+        side(pv, l->hw, c, &sd);
+      }
       p += gc * sdy, q += gc * (nn * sdv - s1 * sdy);
     }
     b->P[g] = p, b->Q[g] = q, b->Sg[g] = sd.nhi - sd.nlo;
@@ -530,7 +539,8 @@ static void maxima_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
     for (int64_t i = 0; i < l->nb; i++) {
       int64_t blk = block(l, g, i), gc = b->gamma[chan(l, g, i)];
       int32_t blo = 128, bhi = -129;
-      widen(b->dy + blk * l->hw, l->hw, &blo, &bhi);
+      if (l->hw == 1) blo = bhi = b->dy[blk];
+      else widen(b->dy + blk * l->hw, l->hw, &blo, &bhi);
       uint64_t t = max_affine(nn * gc, -p, blo, bhi);
       tm = t > tm ? t : tm;
       dlo = blo < dlo ? blo : dlo, dhi = bhi > dhi ? bhi : dhi;
