@@ -239,16 +239,18 @@ static void side(const int8_t *restrict p, int64_t n, Cut c, Side *s) {
     }
     return;
   }
+  int32_t mn = s->vmin, mx = s->vmax;
   for (int64_t k0 = 0; k0 < n; k0 += CHUNK) {
     int32_t nh = 0, sh = 0, nl = 0, sl = 0;
     const int8_t *q = p + k0;
     for (int64_t k = 0, m = min64(n - k0, CHUNK); k < m; k++) {
       int32_t x = q[k], h = x >= c.hi, l = x <= c.lo;
       nh += h, sh += h ? x : 0, nl += l, sl += l ? x : 0;
+      mn = x < mn ? x : mn, mx = x > mx ? x : mx;
     }
     s->nhi += nh, s->shi += sh, s->nlo += nl, s->slo += sl;
   }
-  widen(p, n, &s->vmin, &s->vmax);
+  s->vmin = mn, s->vmax = mx;
 }
 
 /* A range [lo, hi] of int8 values in one int64 scratch slot. */
