@@ -775,6 +775,11 @@ Val align_sum2(Cg *g, Val v_a, Val v_s1, Val v_b, Val v_s2, Val v_cnt, Val v_out
  * rq area, base the body's argument, each group's kc in the sq buffer; a
  * block of HW elements shares its group's kc, so it is one call of the
  * round8 function of b bits (vectorized), then shifted. */
+/* The SQ group of block (b, c) (recipe.groups). */
+static Val sq_group(Cg *g, int groups, Val v_b, Val v_c) {
+  return groups == NIT_GROUPS_CHANNEL ? v_c : groups == NIT_GROUPS_SAMPLE ? v_b : l_i64(g, 0);
+}
+
 typedef struct SqRound {
   bool wide;
   int bits;
@@ -791,8 +796,7 @@ static void sq_round_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   Val v_base = par_arg(g), v_gm = l_slab(g, g->f.v_work, g->p->sq.off, "sq.groups");
   Loop Lb = l_for(g, v_lo, v_hi, "b");
   Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, C), "c");
-  Val v_grp = q->groups == NIT_GROUPS_CHANNEL ? Lc.v_i : q->groups == NIT_GROUPS_SAMPLE ? Lb.v_i : l_i64(g, 0);
-  Val v_kc = l_trunc(g, l_load(g, g->t_i64, v_gm, v_grp, "kc64"), g->t_i32, "kc");
+  Val v_kc = l_trunc(g, l_load(g, g->t_i64, v_gm, sq_group(g, q->groups, Lb.v_i, Lc.v_i), "kc64"), g->t_i32, "kc");
   Val v_sh = l_sext(g, l_sub(g, v_kc, v_base, ""), g->t_i64, "shift");
   Val v_j0 = l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, C), ""), Lc.v_i, ""), l_i64(g, HW), "j0");
   Val v_j1 = l_add(g, v_j0, l_i64(g, HW), "j1");
@@ -828,7 +832,7 @@ static Val requant_sq(Cg *g, bool wide, Val v_acc, const Shape *s, Val v_out, Va
   /* 1. the maxima of the groups and of the tensor */
   Loop Lb = l_for(g, l_i64(g, 0), v_n, "b");
   Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, C), "c");
-  Val v_grp = r->groups == NIT_GROUPS_CHANNEL ? Lc.v_i : r->groups == NIT_GROUPS_SAMPLE ? Lb.v_i : l_i64(g, 0);
+  Val v_grp = sq_group(g, r->groups, Lb.v_i, Lc.v_i);
   Val v_j0 = l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, C), ""), Lc.v_i, ""), l_i64(g, HW), "j0");
   Val margs[] = {v_acc, v_j0, l_add(g, v_j0, l_i64(g, HW), "")};
   Val v_m = l_call(g, g->ft_maxabs, wide ? g->f_maxabs64 : g->f_maxabs32, margs, 3, "max.blk");
