@@ -402,6 +402,7 @@ typedef struct Plan {
                           * from the training forward for the backward */
   Buf norm;            /* i64 scratch of the norm kernels, largest norm layer */
   Buf sq;              /* shiftquant: i64 per group of SQ_b (groups of the largest error) */
+  Buf sq_blk;          /* shiftquant: i64 (n, C) maxima of SQ_b's blocks (the batch, the largest C) */
   /* unified (docs/recipes.md, "The unified recipe"); off -1 / 0 otherwise */
   int64_t mu_off;      /* work: i32 (nnodes, 4) multipliers beside the exponent slots */
   int nsites;          /* DSGC sites, in the order of their first weighted node */

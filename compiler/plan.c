@@ -794,12 +794,13 @@ Plan *plan_build(Model *m) {
     if (NIT_NORM_SCRATCH(B, nd->out.c) > max_norm) max_norm = NIT_NORM_SCRATCH(B, nd->out.c);
   }
   p->norm = max_norm ? take(&top, max_norm * 8) : (Buf){-1, 0};
-  p->sq.off = -1;
+  p->sq.off = p->sq_blk.off = -1;
   if (m->recipe.kind == NIT_RECIPE_SHIFTQUANT) { /* groups: channels (classes at LOSS) or samples */
-    int64_t ng = B > m->classes ? B : m->classes;
-    for (int i = 0; i < n; i++)
-      if (m->nodes[i].out.c > ng) ng = m->nodes[i].out.c;
+    int64_t ng = B > m->classes ? B : m->classes, cmax = m->classes;
+    for (int i = 0; i < n; i++) cmax = m->nodes[i].out.c > cmax ? m->nodes[i].out.c : cmax;
+    ng = cmax > ng ? cmax : ng;
     p->sq = take(&top, ng * 8);
+    p->sq_blk = take(&top, B * cmax * 8);
   }
   p->mu_off = p->clip_off = -1;
   p->clip.off = -1;

@@ -771,15 +771,13 @@ Val align_sum2(Cg *g, Val v_a, Val v_s1, Val v_b, Val v_s2, Val v_cnt, Val v_out
 
 /* ------------------------------------------------- error quantizers */
 
-/* Step 3 of requant_sq on samples [lo, hi): acc, out, mode and key in the
- * rq area, base the body's argument, each group's kc in the sq buffer; a
- * block of HW elements shares its group's kc, so it is one call of the
- * round8 function of b bits (vectorized), then shifted. */
 /* The SQ group of block (b, c) (recipe.groups). */
 static Val sq_group(Cg *g, int groups, Val v_b, Val v_c) {
   return groups == NIT_GROUPS_CHANNEL ? v_c : groups == NIT_GROUPS_SAMPLE ? v_b : l_i64(g, 0);
 }
 
+/* What requant_sq's bodies know at compile time; acc, out, mode and key
+ * travel in the rq area. */
 typedef struct SqRound {
   bool wide;
   int bits;
@@ -787,6 +785,28 @@ typedef struct SqRound {
   int groups; /* recipe.groups */
 } SqRound;
 
+/* Step 1 of requant_sq on samples [lo, hi): each block's max |x| into the
+ * plan's sq_blk at (b, c). */
+static void sq_max_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  (void)v_wk;
+  const SqRound *q = u;
+  int64_t C = q->C, HW = q->HW;
+  Val v_acc = rq_field(g, g->t_ptr, RQ_ACC, "acc"), v_bm = l_slab(g, g->f.v_work, g->p->sq_blk.off, "sq.blocks");
+  Loop Lb = l_for(g, v_lo, v_hi, "b");
+  Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, C), "c");
+  Val v_blk = l_add(g, l_mul(g, Lb.v_i, l_i64(g, C), ""), Lc.v_i, "blk");
+  Val v_j0 = l_mul(g, v_blk, l_i64(g, HW), "j0");
+  Val margs[] = {v_acc, v_j0, l_add(g, v_j0, l_i64(g, HW), "")};
+  l_store(g, g->t_i64, l_call(g, g->ft_maxabs, q->wide ? g->f_maxabs64 : g->f_maxabs32, margs, 3, "max.blk"), v_bm,
+          v_blk);
+  l_next(g, &Lc);
+  l_next(g, &Lb);
+}
+
+/* Step 3 of requant_sq on samples [lo, hi): base the body's argument, each
+ * group's kc in the sq buffer; a block of HW elements shares its group's
+ * kc, so it is one call of the round8 function of b bits (vectorized),
+ * then shifted. */
 static void sq_round_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   (void)v_wk;
   const SqRound *q = u;
@@ -816,9 +836,10 @@ static void sq_round_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
  * (b-1)), base = kT - J (J = 8 - b): group g is rounded at kc = max(0, base,
  * B(group) - (b-1)), saturated to lim(b) and stored shifted left by
  * kc - base, so the tensor is one int8 tensor at exponent s + base; a zero
- * tensor gives zeros at base 0. The group maxima and shifts are found
- * serially and live in the plan's sq buffer; the rounding runs on the
- * workers (sq_round_body). Returns base (i32). */
+ * tensor gives zeros at base 0. The blocks' maxima (sq_max_body) and the
+ * rounding (sq_round_body) run on the workers; the groups' maxima and
+ * shifts are found serially from the blocks' and live in the plan's sq
+ * buffer. Returns base (i32). */
 static Val requant_sq(Cg *g, bool wide, Val v_acc, const Shape *s, Val v_out, Val v_mode, Val v_key) {
   const Recipe *r = &g->m->recipe;
   int b = r->bits_grad, J = 8 - b;
@@ -829,13 +850,17 @@ static Val requant_sq(Cg *g, bool wide, Val v_acc, const Shape *s, Val v_out, Va
   l_zero(g, g->t_i64, v_gm, v_ng);
   Val var_all = l_var(g, g->t_i64, "sq.max.var", NULL);
   l_set(g, var_all, l_i64(g, 0));
-  /* 1. the maxima of the groups and of the tensor */
+  /* 1. the maxima of the blocks on the workers, by samples; then of the
+   * groups and of the tensor */
+  RqKind q = {wide, b, false, false};
+  rq_args(g, &q, v_acc, l_mul(g, v_n, l_i64(g, C * HW), ""), v_out, v_mode, v_key, NULL);
+  SqRound sr = {wide, b, C, HW, r->groups};
+  par_for(g, "sq.max", v_n, g->workers, sq_max_body, &sr);
+  Val v_bm = l_slab(g, g->f.v_work, g->p->sq_blk.off, "sq.blocks");
   Loop Lb = l_for(g, l_i64(g, 0), v_n, "b");
   Loop Lc = l_for(g, l_i64(g, 0), l_i64(g, C), "c");
   Val v_grp = sq_group(g, r->groups, Lb.v_i, Lc.v_i);
-  Val v_j0 = l_mul(g, l_add(g, l_mul(g, Lb.v_i, l_i64(g, C), ""), Lc.v_i, ""), l_i64(g, HW), "j0");
-  Val margs[] = {v_acc, v_j0, l_add(g, v_j0, l_i64(g, HW), "")};
-  Val v_m = l_call(g, g->ft_maxabs, wide ? g->f_maxabs64 : g->f_maxabs32, margs, 3, "max.blk");
+  Val v_m = l_load(g, g->t_i64, v_bm, l_add(g, l_mul(g, Lb.v_i, l_i64(g, C), ""), Lc.v_i, ""), "max.blk");
   l_store(g, g->t_i64, l_smax(g, l_load(g, g->t_i64, v_gm, v_grp, ""), v_m, ""), v_gm, v_grp);
   l_set(g, var_all, l_smax(g, l_get(g, g->t_i64, var_all, ""), v_m, "max.all"));
   l_next(g, &Lc);
@@ -860,10 +885,7 @@ static Val requant_sq(Cg *g, bool wide, Val v_acc, const Shape *s, Val v_out, Va
   l_next(g, &Lg);
   /* 3. v = sat_b(R(x, kc)) << (kc - base), each element with its flat
    * index: elementwise, so on the workers by samples */
-  RqKind q = {wide, b, false, false};
-  rq_args(g, &q, v_acc, l_mul(g, v_n, l_i64(g, C * HW), ""), v_out, v_mode, v_key, NULL);
   par_arg_set(g, v_base);
-  SqRound sr = {wide, b, C, HW, r->groups};
   par_for(g, "sq.round", v_n, g->workers, sq_round_body, &sr);
   return v_base;
 }
