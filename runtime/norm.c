@@ -292,6 +292,7 @@ typedef struct Fwd {
   int64_t *s12;      /* (groups, 2) S1, S2 */
   int64_t *dev1;     /* (groups) A = sum |z| (L1 kinds) */
   int64_t *rng;      /* (groups) the range of the group's v (pack_range) */
+  int64_t *gn;       /* (C) {m, e}: snorm(gamma_c, s_g), once per call */
   int64_t *S;
   int64_t w;
 } Fwd;
@@ -346,9 +347,9 @@ static void coef_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
     int64_t *q = f->st + NIT_NORM_STAT * g;
     q[0] = s1, q[1] = dev;
     put2(q + 2, rho);
-    NitS31 ag = l->batch ? nitrt_smul(nitrt_snorm(f->gamma[g], f->s_g), rho) : zero; /* a batch kind's blocks share it */
+    NitS31 ag = l->batch ? nitrt_smul(get2(f->gn + 2 * g), rho) : zero; /* a batch kind's blocks share it */
     for (int64_t i = 0; i < l->nb; i++)
-      put2(f->a + 2 * block(l, g, i), l->batch ? ag : nitrt_smul(nitrt_snorm(f->gamma[chan(l, g, i)], f->s_g), rho));
+      put2(f->a + 2 * block(l, g, i), l->batch ? ag : nitrt_smul(get2(f->gn + 2 * chan(l, g, i)), rho));
     if (l->batch) put2(f->ga + 2 * g, ag);
   }
 }
@@ -421,11 +422,14 @@ int32_t nitrt_norm_forward(const NitCtx *ctx, const int64_t *desc, int64_t n, co
                            const int8_t *gamma, int32_t s_g, const int8_t *beta, int32_t s_b, int32_t train,
                            int32_t *running, int64_t *st, int64_t *scratch, int64_t *S) {
   Norm l = describe(ctx, desc, n);
-  /* (n C), (C) {m, e}; (groups); (groups, 2); (groups); (C) {m, e}; (groups) */
+  /* (n C), (C) {m, e}; (groups); (groups, 2); (groups); (C) {m, e}; (groups); (C) {m, e} */
   int64_t *a = scratch, *bc = a + 2 * n * l.c, *um = bc + 2 * l.c, *s12 = um + l.ng, *dev1 = s12 + 2 * l.ng,
-          *ga = dev1 + l.ng, *rng = ga + 2 * l.c;
-  Fwd f = {&l, v, gamma, s_x, s_g, 1, st, a, ga, bc, (uint64_t *)um, s12, dev1, rng, S, 0};
-  for (int64_t c = 0; c < l.c; c++) put2(bc + 2 * c, nitrt_snorm(beta[c], s_b));
+          *ga = dev1 + l.ng, *rng = ga + 2 * l.c, *gn = rng + l.ng;
+  Fwd f = {&l, v, gamma, s_x, s_g, 1, st, a, ga, bc, (uint64_t *)um, s12, dev1, rng, gn, S, 0};
+  for (int64_t c = 0; c < l.c; c++) {
+    put2(bc + 2 * c, nitrt_snorm(beta[c], s_b));
+    put2(gn + 2 * c, nitrt_snorm(gamma[c], s_g));
+  }
   if (train || !l.batch) {
     /* a channel's sums span every rank's samples: SUM before use */
     each(ctx, sums1_body, &f, l.ng);
