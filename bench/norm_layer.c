@@ -4,9 +4,10 @@
  * kinds, at a given shape; the batch kinds' L2 / L1 throughput ratio is
  * experiment E6's (docs/results.md).
  *
- *   cc -O2 -Iruntime bench/norm_layer.c build/runtime/libnitrt_s31.a -o norm_layer
+ *   cc -O2 -Iruntime -Ibench bench/norm_layer.c build/runtime/libnitrt-x86_64-linux-gnu.a -o norm_layer
  *   ./norm_layer [N C H W] [REPS]        (default 64 16 28 28, 20 repetitions)
  *
+ * It links the runtime that executables link (norm.c built with -O3).
  * Random int8 inputs and errors, one thread (no parallel_for); prints the
  * median time of forward + backward per kind, the ratio L2 / L1, and per
  * kind a checksum of everything the kernels return (a training forward's

@@ -24,5 +24,6 @@ if command -v mpicc > /dev/null; then
 fi
 check "pool runs" sh -c "'$work/pool' 1 64 | grep -q '^empty parallel region over 64 items: [0-9]* ns per call'"
 check "norm_layer runs" sh -c "'$work/norm_layer' 4 4 8 8 3 | grep -q '^throughput l1norm / batchnorm: '"
+check "norm_layer checksums every kind" sh -c "'$work/norm_layer' 4 4 8 8 3 | grep -c 'checksum [0-9a-f]\{16\}\$' | grep -qx 4"
 check "xent runs" sh -c "'$work/xent' 10 -4 | grep -q '^loss of 10 classes at exponent -4: .* ns a sample'"
 checks_done
