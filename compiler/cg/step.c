@@ -6,8 +6,6 @@
  * counts and strides; only the batch count n is a run-time value.
  */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "cg.h"
 
@@ -342,10 +340,6 @@ static void begin_module(Cg *g, LLVMContextRef ctx, const char *name, const CgTa
   g->t_void = LLVMVoidTypeInContext(ctx);
 }
 
-/* A form's switch in nitc's environment (for comparisons and tests): on
- * unless set to 0. */
-static bool switched_on(const char *name) { return !getenv(name) || strcmp(getenv(name), "0"); }
-
 LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t) {
   Cg G = {0}, *g = &G;
   g->m = m;
@@ -363,11 +357,12 @@ LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t
   g->ft_pfor = LLVMFunctionType(g->t_i32, pf, 5, 0);
   g->ft_node = LLVMFunctionType(g->t_void, ef, 3, 0);
   g->gk = gemm_isa(t);
-  g->gather4 = switched_on("NITC_GATHER");
+  /* the forms' switches (for comparisons and tests): on unless set to 0 */
+  g->gather4 = plan_env("NITC_GATHER", 1);
   g->vbmi = g->gather4 && gemm_vbmi(t);
-  g->implicit = switched_on("NITC_IMPLICIT");
-  g->rows = switched_on("NITC_ROWS");
-  g->tile_words = switched_on("NITC_TILE_WORDS");
+  g->implicit = plan_env("NITC_IMPLICIT", 1);
+  g->rows = plan_env("NITC_ROWS", 1);
+  g->tile_words = plan_env("NITC_TILE_WORDS", 1);
   g->stream_min = gemm_stream_min();
   g->madd_bits = gemm_madd_bits(t);
   g->bw512 = gemm_bw512(t);

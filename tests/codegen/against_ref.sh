@@ -27,12 +27,17 @@ same_bytes() {
   echo "$1: one thread and three at uneven speeds write the same checkpoint"
 }
 
-# on_off NET DATA VAR: NET compiled as it is and with VAR=0 trains on DATA
-# to the same checkpoint, on one thread and on three at uneven speeds
+# on_off NET DATA VAR...: NET compiled as it is and with each VAR=0 in
+# turn trains on DATA to the same checkpoint, on one thread and on three at
+# uneven speeds
 on_off() {
-  "$build/compiler/nitc" "$work/$1.nit" -o "$work/$1"
-  env "$3=0" "$build/compiler/nitc" "$work/$1.nit" -o "$work/$1_off"
-  same_bytes "$1" "$2"
-  same_bytes "$1_off" "$2"
-  cmp "$work/$1.1.ckpt" "$work/$1_off.1.ckpt"
+  local net="$1" data="$2" var
+  shift 2
+  "$build/compiler/nitc" "$work/$net.nit" -o "$work/$net"
+  same_bytes "$net" "$data"
+  for var in "$@"; do
+    env "$var=0" "$build/compiler/nitc" "$work/$net.nit" -o "$work/${net}_off"
+    same_bytes "${net}_off" "$data"
+    cmp "$work/$net.1.ckpt" "$work/${net}_off.1.ckpt"
+  done
 }
