@@ -545,8 +545,7 @@ static void maxima_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
     for (int64_t i = 0; i < l->nb; i++) {
       int64_t blk = block(l, g, i), gc = b->gamma[chan(l, g, i)];
       int32_t blo = 128, bhi = -129;
-      if (l->hw == 1) blo = bhi = b->dy[blk];
-      else widen(b->dy + blk * l->hw, l->hw, &blo, &bhi);
+      widen(b->dy + blk * l->hw, l->hw, &blo, &bhi);
       uint64_t t = max_affine(nn * gc, -p, blo, bhi);
       tm = t > tm ? t : tm;
       dlo = blo < dlo ? blo : dlo, dhi = bhi > dhi ? bhi : dhi;
