@@ -206,7 +206,8 @@ int main(int argc, char **argv) {
   }
   int8_t *A = xalloc(M * K), *B = xalloc(N * K);
   int32_t *C = xalloc(M * N * 4), *R = xalloc(M * N * 4);
-  size_t scratch_bytes = (M * 4 + 63) / 64 * 64 + (N + 15) / 16 * 16 * ((K + 3) / 4 * 4) + 64;
+  /* nitc's layout (cg/step.c, cg_gemm_module): row sums, panels, A split */
+  size_t scratch_bytes = (M * 4 + 63) / 64 * 64 + (N + 15) / 16 * 16 * ((K + 3) / 4 * 4) + 2 * M * K + 64;
   void *scratch = xalloc(scratch_bytes);
   memset(scratch, 0xA5, scratch_bytes); /* the kernel writes every byte it reads, the zeros included */
   for (long i = 0; i < M * K; i++) A[i] = ua ? (int8_t)(rand8() & 127) : rand8();

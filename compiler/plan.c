@@ -690,9 +690,9 @@ Plan *plan_build(Model *m) {
        * into the conv's input (never for a first layer) */
       bool input_err = p->needs_err[nd->in[0]];
       int64_t accw = nd->acc64_bwd ? 8 : 4;
-      int64_t wpack = O * Kcp;
-      if (input_err && nd->groups * Cg * Kep > wpack) wpack = nd->groups * Cg * Kep;
-      if (p->col2im[i] && nd->groups * Kc * col2im_lda(Og) > wpack) wpack = nd->groups * Kc * col2im_lda(Og);
+      int64_t wpack = O * Kcp; /* the input error's regrouped weights twice: split on ubs (cg/gemm.c, gemm_ax) */
+      if (input_err && 2 * nd->groups * Cg * Kep > wpack) wpack = 2 * nd->groups * Cg * Kep;
+      if (p->col2im[i] && 2 * nd->groups * Kc * col2im_lda(Og) > wpack) wpack = 2 * nd->groups * Kc * col2im_lda(Og);
       if (wpack > max_pack) max_pack = wpack;
       /* rows of B (whole panels' worth), then its panels; col2im: the
        * product, then e's panels */

@@ -11,7 +11,8 @@
 #                     every 1..3 steps on both grids or clip off, lrscale on
 #                     or off, error widths 2..8)
 #   codegen_diff_<k>  the same with the portable GEMM kernels forced
-#                     (NITC_GEMM=generic, lanes, plain; ubs on an AVX2 host),
+#                     (NITC_GEMM=generic, lanes, plain; ubs on an AVX2 host,
+#                     its A split at every K: NITC_AX_KMIN=0),
 #                     fewer networks, and no error-buffer sharing, so every
 #                     error is compared
 #   codegen_diff_pools_<r>  COUNT/6 networks of conv, relu, max pool blocks
@@ -123,18 +124,20 @@ foreach(kind ${CG_KINDS})
   math(EXPR CG_KIND_COUNT "${CG_DIFF_COUNT} / 5")
   add_test(NAME codegen_diff_${kind}
     COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} ${CG_KIND_SEED} ${CG_KIND_COUNT})
+  # ubs: A split (cg/gemm.c, gemm_ax) at every K, not only from 64
   set_tests_properties(codegen_diff_${kind} PROPERTIES TIMEOUT 900
-    ENVIRONMENT "NITC_GEMM=${kind};NITC_ERR_REUSE=0;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
+    ENVIRONMENT "NITC_GEMM=${kind};NITC_AX_KMIN=0;NITC_ERR_REUSE=0;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
   math(EXPR CG_KIND_SEED "${CG_KIND_SEED} + 1")
 endforeach()
 
 # K in blocks (cg/gemm.c, kblock_gemm) of 16 bytes wherever K is larger, so
-# that every GEMM of the random networks goes through them.
+# that every GEMM of the random networks goes through them (on ubs with A
+# split at every K: its correction only in the first block).
 math(EXPR CG_KB_COUNT "${CG_DIFF_COUNT} / 5")
 add_test(NAME codegen_diff_kblock
   COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} 7 ${CG_KB_COUNT})
 set_tests_properties(codegen_diff_kblock PROPERTIES TIMEOUT 900
-  ENVIRONMENT "NITC_GEMM_KBLOCK=16;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
+  ENVIRONMENT "NITC_GEMM_KBLOCK=16;NITC_AX_KMIN=0;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
 
 # Rounding ahead (cg/round.c; plan.c's plan_ahead) in every conv that can,
 # not only in those whose batch accumulators reach 8 MiB: COUNT/6 networks

@@ -455,7 +455,7 @@ void emit_tloss(Cg *g); /* the table softmax of the recipes with masters */
 typedef struct Gemm {
   Val v_A; /* (M, lda) int8 */
   int64_t lda;
-  Val v_asum; /* i32 (M): sum_k A[m, k]; vnni only */
+  Val v_asum; /* i32 (M): vnni, sum_k A[m, k]; ax, sum_k [A[m, k] < 0] |A[m, k]| */
   Val v_B;    /* unpacked B(n, k) = B[n*sn + k*sk], or NULL: panels prebuilt */
   int64_t sn, sk;
   Val v_P; /* the panels; with v_taps, the quad-major copy panels are read from in place */
@@ -476,6 +476,8 @@ typedef struct Gemm {
                 * v_asum's correction */
   bool ub;     /* ubs: B's bytes are never negative, so the panels are vpmaddubsw's
                 * unsigned operand as they are (no vpabsb, no vpsignb) */
+  bool ax;     /* ubs: A split (gemm_ax_store): row m's magnitudes |a| at A + m lda,
+                * their sign masks at A + m lda + lda / 2, v_asum its correction */
   Val var_max; /* <16 x i32> running max |C| over stored lanes, or NULL */
 } Gemm;
 /* Whether a GEMM stores C past the caches (Gemm.stream): C of sample_bytes
@@ -506,6 +508,16 @@ Val dot_vnni(Cg *g, Val v_acc, Val v_a, Val v_b);
 /* acc += A's unsigned quad v_a (i32, broadcast) times the signed panel row v_b, by vpdpbusd */
 Val dot_vnni_ua(Cg *g, Val v_acc, Val v_a, Val v_b);
 void row_sums(Cg *g, Val v_A, int64_t lda, Val v_rows, Val v_K, Val v_dst);
+/* Whether a GEMM of kind over K terms with both operands signed takes A
+ * split (Gemm.ax), and the row stride of such an A of rows of lda bytes. */
+#define GEMM_AX_KMIN 64
+bool gemm_ax(GemmKind kind, int64_t K);
+int64_t gemm_ax_lda(GemmKind kind, int64_t K, int64_t lda);
+/* Byte v_w of A stored split at v_A + v_at (its mask half a row of lda
+ * later); then each row's correction (Gemm.v_asum) into v_dst. */
+void gemm_ax_store(Cg *g, Val v_w, Val v_A, Val v_at, int64_t lda);
+void gemm_ax_sums(Cg *g, Val v_A, int64_t lda, int64_t rows, Val v_dst);
+void gemm_ax_split(Cg *g, Val v_src, int64_t lda_src, int64_t rows, int64_t K, Val v_dst, Val v_corr);
 void gemm(Cg *g, const Gemm *G);
 /* A GEMM reading node i on a_side (A, else the panels): gemm_nonneg is its
  * static Gemm.ua (a_side) or Gemm.ub, i never negative by the plan

@@ -215,7 +215,8 @@ static void conv_input_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
   else
     ecol_build(g, nd, &d, v_e, Lb.v_i, Lg.v_i, v_col, &S, ck.panels_direct ? v_pan : NULL, gemm_panel_bias(ck.kind));
   Gemm G = {0};
-  G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Cg * ck.kp), ""), "wr.g"), G.lda = ck.kp;
+  G.lda = gemm_ax_lda(ck.kind, ck.kp, ck.kp), G.ax = gemm_ax(ck.kind, ck.kp);
+  G.v_A = l_gep(g, g->t_i8, pack_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Cg * G.lda), ""), "wr.g");
   G.v_asum = l_gep(g, g->t_i32, wsum_ptr(g), l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), "wsum.g");
   G.v_P = v_pan;
   if (!ck.panels_direct) G.v_B = v_col, G.sn = ck.kp, G.sk = 1; /* gemm packs (or reads) the rows */
@@ -319,7 +320,8 @@ static void conv_col2im_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
   const KArgs *k = u;
   const Node *nd = k->nd;
   ConvDims d = conv_dims(g, nd);
-  int64_t Q = d.IH * d.IW, KK = d.KH * d.KW, lda = col2im_lda(d.Og), aw = l_bytes(k->t_acc);
+  GemmKind kind = gemm_kind(g, d.Og);
+  int64_t Q = d.IH * d.IW, KK = d.KH * d.KW, lda = gemm_ax_lda(kind, d.Og, col2im_lda(d.Og)), aw = l_bytes(k->t_acc);
   Val v_c = col_ptr(g, v_wk), v_acc = acc_ptr(g);
   Val v_pan = l_gep(g, g->t_i8, v_c, l_i64(g, col2im_product_bytes(d.Kc, d.P, aw)), "e.pan");
   Val var_max = k->fuse ? body_max_begin(g) : NULL; /* of the scattered sums, for requant_fused */
@@ -336,7 +338,7 @@ static void conv_col2im_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
                 "e.bg");
   G.sn = 1, G.sk = d.P, G.v_P = v_pan;
   G.v_C = v_c, G.ldc = d.P, G.v_M = l_i64(g, d.Kc), G.v_N = l_i64(g, d.P), G.v_K = l_i64(g, d.Og);
-  G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d.P)), G.t_acc = k->t_acc, G.kind = gemm_kind(g, d.Og);
+  G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d.P)), G.t_acc = k->t_acc, G.kind = kind, G.ax = gemm_ax(kind, d.Og);
   gemm(g, &G);
   if (col2im_rows(nd, &d)) {
     col2im_rows_scatter(g, nd, &d, k->t_acc, v_c,
@@ -508,19 +510,23 @@ static Val col2im_input(Cg *g, int i, Ty t_acc) {
   const Node *nd = &g->m->nodes[i];
   ConvDims d = conv_dims(g, nd);
   if (krows_fits(g, nd, &d, t_acc)) return krows_input(g, i, t_acc);
-  int64_t lda = col2im_lda(d.Og);
+  GemmKind kind = gemm_kind(g, d.Og);
+  int64_t lda = gemm_ax_lda(kind, d.Og, col2im_lda(d.Og)); /* split on ubs: magnitudes, masks */
   Val v_w = w8_ptr(g, nd), v_wt = pack_ptr(g);
   LLVMBuildMemSet(g->b, v_wt, LLVMConstNull(g->t_i8), l_i64(g, d.G * d.Kc * lda), 64);
   Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, d.O), "o");
   Val v_gi = LLVMBuildSDiv(g->b, Lo.v_i, l_i64(g, d.Og), "gi"),
       v_ol = LLVMBuildSRem(g->b, Lo.v_i, l_i64(g, d.Og), "ol");
   Loop Lk = l_for(g, l_i64(g, 0), l_i64(g, d.Kc), "k");
-  Val v_dst = l_add(g, l_mul(g, l_add(g, l_mul(g, v_gi, l_i64(g, d.Kc), ""), Lk.v_i, ""), l_i64(g, lda), ""), v_ol, "");
-  l_store(g, g->t_i8, l_load(g, g->t_i8, v_w, l_add(g, l_mul(g, Lo.v_i, l_i64(g, d.Kc), ""), Lk.v_i, ""), "w"), v_wt,
-          v_dst);
+  Val v_rk = l_add(g, l_mul(g, v_gi, l_i64(g, d.Kc), ""), Lk.v_i, "wT.row");
+  Val v_dst = l_add(g, l_mul(g, v_rk, l_i64(g, lda), ""), v_ol, "");
+  Val v_wv = l_load(g, g->t_i8, v_w, l_add(g, l_mul(g, Lo.v_i, l_i64(g, d.Kc), ""), Lk.v_i, ""), "w");
+  if (gemm_ax(kind, d.Og)) gemm_ax_store(g, v_wv, v_wt, v_dst, lda);
+  else l_store(g, g->t_i8, v_wv, v_wt, v_dst);
   l_next(g, &Lk);
   l_next(g, &Lo);
-  if (gemm_kind(g, d.Og) == GK_VNNI) row_sums(g, v_wt, lda, l_i64(g, d.G * d.Kc), l_i64(g, d.Og), wsum_ptr(g));
+  if (kind == GK_VNNI) row_sums(g, v_wt, lda, l_i64(g, d.G * d.Kc), l_i64(g, d.Og), wsum_ptr(g));
+  if (gemm_ax(kind, d.Og)) gemm_ax_sums(g, v_wt, lda, d.G * d.Kc, wsum_ptr(g));
   /* the scattered sums' maxima where the error's quantizer is RQ (niti,
    * ghaffari): its requantization then has no region of its own for them */
   bool fuse = recipe_err_rq(&g->m->recipe);
@@ -540,8 +546,8 @@ Val conv_backward_input(Cg *g, int i, Ty t_acc, Ahead *ahead) {
   /* wr[gi, c, k'] = w[gi*Og + o, c, ky, kx] with k' = ky*segp + (KW-1-kx)*Og + o
    * (fast ecol) or (o, ky, kx) */
   Val v_w = w8_ptr(g, nd), v_wr = pack_ptr(g);
-  int64_t KK = d.KH * d.KW;
-  LLVMBuildMemSet(g->b, v_wr, LLVMConstNull(g->t_i8), l_i64(g, d.G * d.Cg * ck.kp), 64);
+  int64_t KK = d.KH * d.KW, lda = gemm_ax_lda(ck.kind, ck.kp, ck.kp); /* split on ubs: magnitudes, masks */
+  LLVMBuildMemSet(g->b, v_wr, LLVMConstNull(g->t_i8), l_i64(g, d.G * d.Cg * lda), 64);
   /* by rows of wr, o innermost: the fast layout's stores are then
    * contiguous (stored in w's order they scattered one byte per line) */
   Loop Lr = l_for(g, l_i64(g, 0), l_i64(g, d.G * d.Cg), "wr.row");
@@ -552,7 +558,7 @@ Val conv_backward_input(Cg *g, int i, Ty t_acc, Ahead *ahead) {
   Val v_ol = Lo.v_i;
   Val v_o = l_add(g, l_mul(g, v_gi, l_i64(g, d.Og), ""), v_ol, "o");
   Val v_src = l_add(g, l_mul(g, l_add(g, l_mul(g, v_o, l_i64(g, d.Cg), ""), v_c, ""), l_i64(g, KK), ""), Lt.v_i, "");
-  Val v_row = l_mul(g, Lr.v_i, l_i64(g, ck.kp), "");
+  Val v_row = l_mul(g, Lr.v_i, l_i64(g, lda), "");
   Val v_dst;
   if (ecol_fast(nd, &d)) {
     Val v_ky = LLVMBuildSDiv(g->b, Lt.v_i, l_i64(g, d.KW), "ky");
@@ -563,11 +569,14 @@ Val conv_backward_input(Cg *g, int i, Ty t_acc, Ahead *ahead) {
   } else {
     v_dst = l_add(g, v_row, l_add(g, l_mul(g, v_ol, l_i64(g, KK), ""), Lt.v_i, ""), "");
   }
-  l_store(g, g->t_i8, l_load(g, g->t_i8, v_w, v_src, "w"), v_wr, v_dst);
+  Val v_wv = l_load(g, g->t_i8, v_w, v_src, "w");
+  if (gemm_ax(ck.kind, ck.kp)) gemm_ax_store(g, v_wv, v_wr, v_dst, lda);
+  else l_store(g, g->t_i8, v_wv, v_wr, v_dst);
   l_next_scalar(g, &Lo);
   l_next(g, &Lt);
   l_next(g, &Lr);
   if (ck.kind == GK_VNNI) row_sums(g, v_wr, ck.kp, l_i64(g, d.G * d.Cg), l_i64(g, ck.kp), wsum_ptr(g));
+  if (gemm_ax(ck.kind, ck.kp)) gemm_ax_sums(g, v_wr, lda, d.G * d.Cg, wsum_ptr(g));
   KArgs k = {nd, i, t_acc, ck.kind != GK_PLAIN, ahead};
   if (ahead) return rq_ahead_run(g, ahead, nd->name, conv_input_body, &k);
   Val v_used = par_for(g, nd->name, g->f.v_n, g->p->maxw, conv_input_body, &k);

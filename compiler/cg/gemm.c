@@ -235,6 +235,28 @@ static Val dot_ubs_of(Cg *g, Val v_acc, Val v_a, Val v_b, bool ua, bool ub) {
   return l_add(g, v_acc, l_lanes(g, q[0], q[1], 0, 16, 1, ""), "acc");
 }
 static Val dot_ubs(Cg *g, Val v_acc, Val v_a, Val v_b) { return dot_ubs_of(g, v_acc, v_a, v_b, false, false); }
+
+/* Signed by signed with A split (Gemm.ax): v_a is A's magnitudes |a|, the
+ * unsigned operand, and v_m their sign masks (0xff where a < 0), and the
+ * panel row is flipped where a is negative: b ^ 0xff = -b - 1. A negative
+ * a's product is then |a| (-b - 1) = a b - |a|, so the row's sums come out
+ * short by sum_k [a_k < 0] |a_k|, which the tile adds back from v_asum.
+ * No vpabsb and no vpsignb: on Zen 3 both share two pipes with the
+ * multiplies, while vpxor issues on any of four (docs/performance.md, "A
+ * split into magnitudes and signs"). Exact: |a| <= 127 and -b - 1 lies in
+ * [-128, 126], so a pair sums to at most 2 * 127 * 128 = 32512; where a is
+ * 0 (bytes past K included) the product is 0 whatever the panel holds. */
+static Val dot_ubs_ax(Cg *g, Val v_acc, Val v_a, Val v_m, Val v_b) {
+  Ty t_b32 = LLVMVectorType(g->t_i8, 32);
+  Val v_u = LLVMBuildBitCast(g->b, l_splat(g, v_a, 8, ""), t_b32, "a.mag");
+  Val v_mb = LLVMBuildBitCast(g->b, l_splat(g, v_m, 8, ""), t_b32, "a.neg");
+  Val q[2];
+  for (int h = 0; h < 2; h++) {
+    Val v_bh = LLVMBuildBitCast(g->b, l_lanes(g, v_b, NULL, 8 * h, 8, 1, ""), t_b32, "b.h");
+    q[h] = ubs_half(g, v_u, LLVMBuildXor(g->b, v_bh, v_mb, "b.x"));
+  }
+  return l_add(g, v_acc, l_lanes(g, q[0], q[1], 0, 16, 1, ""), "acc");
+}
 static Val dot_ubs_ua(Cg *g, Val v_acc, Val v_a, Val v_b) { return dot_ubs_of(g, v_acc, v_a, v_b, true, false); }
 static Val dot_ubs_ub(Cg *g, Val v_acc, Val v_a, Val v_b) { return dot_ubs_of(g, v_acc, v_a, v_b, false, true); }
 
@@ -591,6 +613,7 @@ typedef struct Tiles {
   Val v_taps, v_prow, v_pcols; /* implicit panels (Gemm's v_taps), or NULL */
   bool ua;                     /* A unsigned, panels unbiased (Gemm.ua) */
   bool ub;                     /* panels unsigned (Gemm.ub) */
+  bool ax;                     /* A split into magnitudes and sign masks (Gemm.ax) */
 } Tiles;
 
 /* The B(V) reduction fused into the epilogue: var_max = max(var_max, |c|)
@@ -658,15 +681,29 @@ static void store_lanes(Cg *g, const Tiles *G, Val v_sum, Val v_idx, Val v_n0, V
   LLVMPositionBuilderAtEnd(g->b, b_join);
 }
 
+/* The quad of A's row at v_row + v_off: v_tmask NULL, four bytes; else the
+ * 1..3 bytes it selects, the others 0 and not read (little-endian quad). */
+static Val a_quad(Cg *g, Val v_row, Val v_off, Val v_tmask, const char *name) {
+  Val v_at = l_gep(g, g->t_i8, v_row, v_off, "");
+  if (!v_tmask) {
+    Val v_a = LLVMBuildLoad2(g->b, g->t_i32, v_at, name);
+    LLVMSetAlignment(v_a, 1);
+    return v_a;
+  }
+  Ty t_q = LLVMVectorType(g->t_i8, 4);
+  return LLVMBuildBitCast(g->b, l_masked_load(g, t_q, v_at, 1, v_tmask, LLVMConstNull(t_q), ""), g->t_i32, name);
+}
+
 /* One tile: rows [m0, m0 + mr) by panels [j, j + np). */
 static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, Val v_ps) {
   Ty t_v = LLVMVectorType(g->t_i32, 16);
   /* generic: 32 lanes of pair sums, folded to 16 once, after the k loop */
   const struct MicroKernel *uk = &kernels[G->kind];
   Ty t_a = LLVMVectorType(g->t_i32, (unsigned)uk->lanes);
-  Val var_acc[8][4], v_arow[8], v_pan[4];
+  Val var_acc[8][4], v_arow[8], v_mrow[8], v_pan[4];
   for (int r = 0; r < mr; r++) {
     v_arow[r] = l_gep(g, g->t_i8, G->v_A, l_mul(g, l_add(g, v_m0, l_i64(g, r), ""), G->v_lda, ""), "a.row");
+    if (G->ax) v_mrow[r] = l_gep(g, g->t_i8, v_arow[r], LLVMBuildAShr(g->b, G->v_lda, l_i64(g, 1), ""), "a.neg.row");
     for (int p = 0; p < np; p++) var_acc[r][p] = l_var(g, t_a, "acc.var", LLVMConstNull(t_a));
   }
   for (int p = 0; p < np; p++) {
@@ -678,7 +715,6 @@ static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, 
   }
   Val v_kf = LLVMBuildAShr(g->b, G->v_K, l_i64(g, 2), "kfull");
   Val v_tail = LLVMBuildAnd(g->b, G->v_K, l_i64(g, 3), "ktail"), v_tmask = NULL;
-  Ty t_q = LLVMVectorType(g->t_i8, 4);
   /* the full quads, then one quad of 1..3 bytes of A (its other bytes 0);
    * implicit panels have K % 4 == 0 */
   for (int part = 0; part < (G->v_taps ? 1 : 2); part++) {
@@ -705,16 +741,13 @@ static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, 
       v_bv[p] = v_l;
     }
     for (int r = 0; r < mr; r++) {
-      Val v_a;
-      if (part == 0) {
-        v_a = LLVMBuildLoad2(g->b, g->t_i32, l_gep(g, g->t_i8, v_arow[r], v_off, ""), "a.q");
-        LLVMSetAlignment(v_a, 1);
-      } else { /* bytes past K are not read and count as 0 (little-endian quad) */
-        Val v_q4 = l_masked_load(g, t_q, l_gep(g, g->t_i8, v_arow[r], v_off, ""), 1, v_tmask, LLVMConstNull(t_q), "");
-        v_a = LLVMBuildBitCast(g->b, v_q4, g->t_i32, "a.q");
-      }
+      Val v_a = a_quad(g, v_arow[r], v_off, v_tmask, "a.q");
+      Val v_m = G->ax ? a_quad(g, v_mrow[r], v_off, v_tmask, "a.neg.q") : NULL;
       Val (*dot)(Cg *, Val, Val, Val) = G->ua ? uk->dot_ua : G->ub ? uk->dot_ub : uk->dot;
-      for (int p = 0; p < np; p++) l_set(g, var_acc[r][p], dot(g, l_get(g, t_a, var_acc[r][p], ""), v_a, v_bv[p]));
+      for (int p = 0; p < np; p++) {
+        Val v_acc = l_get(g, t_a, var_acc[r][p], "");
+        l_set(g, var_acc[r][p], G->ax ? dot_ubs_ax(g, v_acc, v_a, v_m, v_bv[p]) : dot(g, v_acc, v_a, v_bv[p]));
+      }
     }
     /* each accumulator is one chain of dot steps: unrolling the k loop
      * would not overlap them further, only multiply the code */
@@ -731,6 +764,8 @@ static void gemm_tile(Cg *g, const Tiles *G, Val v_m0, int mr, Val v_j, int np, 
     Val v_corr = NULL;
     if (uk->bias && G->corr && !G->ua)
       v_corr = l_splat(g, LLVMBuildShl(g->b, l_load(g, g->t_i32, G->v_asum, v_m, "asum"), l_i32(g, 7), ""), 16, "corr");
+    if (G->ax && G->corr) /* added: the split form's sums come out short */
+      v_corr = l_splat(g, LLVMBuildNeg(g->b, l_load(g, g->t_i32, G->v_asum, v_m, "negsum"), ""), 16, "corr");
     for (int p = 0; p < np; p++) {
       Val v_sum = l_get(g, t_a, var_acc[r][p], "sum");
       if (uk->lanes == 32)
@@ -779,7 +814,7 @@ static Val tiles_fn(Cg *g, const Gemm *G, bool corr, Ty *ft_out) {
   Ty ft = *ft_out = LLVMFunctionType(g->t_void, pt, imp ? 16 : 13, 0);
   char name[64];
   snprintf(name, sizeof name, "nit_gemm.%s.i%d%s%s%s%s%s%s", kernels[G->kind].name, 8 * l_bytes(G->t_acc),
-           G->ua ? ".ua" : G->ub ? ".ub" : "", G->accumulate ? ".acc" : "", corr ? "" : ".kb", G->var_max ? ".max" : "",
+           G->ua ? ".ua" : G->ub ? ".ub" : G->ax ? ".ax" : "", G->accumulate ? ".acc" : "", corr ? "" : ".kb", G->var_max ? ".max" : "",
            imp ? ".implicit" : "", G->stream ? ".nt" : "");
   Val f = LLVMGetNamedFunction(g->mod, name);
   if (f) return f;
@@ -790,7 +825,7 @@ static Val tiles_fn(Cg *g, const Gemm *G, bool corr, Ty *ft_out) {
              l_param(g, 8, "K"),  l_param(g, 9, "ps"),  G->t_acc,              G->accumulate,
              corr,                G->stream,            G->kind,               NULL,
              NULL,                NULL,                 NULL,                  G->ua,
-             G->ub};
+             G->ub,               G->ax};
   if (imp) T.v_taps = l_param(g, 13, "taps"), T.v_prow = l_param(g, 14, "prow"), T.v_pcols = l_param(g, 15, "pcols");
   Val v_j0 = l_param(g, 10, "j0"), v_j1 = l_param(g, 11, "j1"), v_maxp = l_param(g, 12, "maxp");
   Ty t_v = LLVMVectorType(g->t_i32, PL);
@@ -908,6 +943,7 @@ void gemm(Cg *g, const Gemm *G) {
   NIT_ASSERT(!G->v_taps || ((G->kind == GK_VNNI || G->kind == GK_UBS) && !G->v_B));
   NIT_ASSERT(!G->ua || gemm_has_ua(G->kind));
   NIT_ASSERT(!G->ub || (gemm_has_ub(G->kind) && !G->ua));
+  NIT_ASSERT(!G->ax || (G->kind == GK_UBS && !G->ua && !G->ub && G->v_asum && G->lda % 2 == 0));
   if (G->v_B) pack_panels(g, G);
   Val v_ps = l_mul(g, LLVMBuildAShr(g->b, l_add(g, G->v_K, l_i64(g, 3), ""), l_i64(g, 2), ""), l_i64(g, 64), "ps");
   int64_t from, kb = gemm_kblock(&from);
@@ -925,6 +961,51 @@ void gemm(Cg *g, const Gemm *G) {
   }
   tiles_call(g, G, true, G->v_A, G->v_P, G->v_K, v_ps, G->var_max);
   if (b_join) l_endif(g, b_join);
+}
+
+/* Over a short K the split form's second quad per row and its correction
+ * cost more than vpsignb does: LeNet-5's c2 col2im GEMM (K = 16) took 370
+ * against 357 microseconds a step, vgg_small's input errors (K >= 576) 8-11%
+ * less. NITC_AX_KMIN=N in nitc's environment: from K = N (the tests: 0). */
+bool gemm_ax(GemmKind kind, int64_t K) { return kind == GK_UBS && K >= plan_env("NITC_AX_KMIN", GEMM_AX_KMIN); }
+int64_t gemm_ax_lda(GemmKind kind, int64_t K, int64_t lda) { return gemm_ax(kind, K) ? 2 * lda : lda; }
+
+/* A's split form (Gemm.ax), written where A is built (the conv input
+ * errors' regrouped weights): byte v_w's magnitude |w| at v_at, its mask
+ * (0xff where w < 0, else 0) lda / 2 later. */
+void gemm_ax_store(Cg *g, Val v_w, Val v_A, Val v_at, int64_t lda) {
+  Val v_neg = l_icmp(g, LLVMIntSLT, v_w, LLVMConstInt(g->t_i8, 0, 0), "w.neg");
+  l_store(g, g->t_i8, l_select(g, v_neg, LLVMBuildNeg(g->b, v_w, ""), v_w, "w.mag"), v_A, v_at);
+  l_store(g, g->t_i8, LLVMBuildSExt(g->b, v_neg, g->t_i8, "w.mask"), v_A, l_add(g, v_at, l_i64(g, lda / 2), ""));
+}
+
+/* A (rows, K), rows lda_src apart, split into v_dst (rows of lda = 2 K)
+ * with its corrections in v_corr: the standalone GEMM's (--gemm-kernel),
+ * per call, in one loop the vectorizer takes. */
+void gemm_ax_split(Cg *g, Val v_src, int64_t lda_src, int64_t rows, int64_t K, Val v_dst, Val v_corr) {
+  Loop Lm = l_for(g, l_i64(g, 0), l_i64(g, rows), "split.m");
+  Val v_row = l_gep(g, g->t_i8, v_src, l_mul(g, Lm.v_i, l_i64(g, lda_src), ""), "a.src");
+  Val v_at = l_mul(g, Lm.v_i, l_i64(g, 2 * K), "a.dst");
+  Loop Lk = l_for(g, l_i64(g, 0), l_i64(g, K), "split.k");
+  gemm_ax_store(g, l_load(g, g->t_i8, v_row, Lk.v_i, "a"), v_dst, l_add(g, v_at, Lk.v_i, ""), 2 * K);
+  l_next(g, &Lk);
+  l_next(g, &Lm);
+  gemm_ax_sums(g, v_dst, 2 * K, rows, v_corr);
+}
+
+/* The corrections of rows [0, rows) of a split A, once it is stored:
+ * dst[m] = sum_k [a < 0] |a| = sum_k (|a| & mask), i32. */
+void gemm_ax_sums(Cg *g, Val v_A, int64_t lda, int64_t rows, Val v_dst) {
+  Loop Lr = l_for(g, l_i64(g, 0), l_i64(g, rows), "negsum.m");
+  Val v_row = l_gep(g, g->t_i8, v_A, l_mul(g, Lr.v_i, l_i64(g, lda), ""), "a.row");
+  Val var = l_var(g, g->t_i32, "negsum.var", l_i32(g, 0));
+  Loop Lk = l_for(g, l_i64(g, 0), l_i64(g, lda / 2), "negsum.k");
+  Val v_neg = LLVMBuildAnd(g->b, l_load(g, g->t_i8, v_row, Lk.v_i, "mag"),
+                           l_load(g, g->t_i8, v_row, l_add(g, Lk.v_i, l_i64(g, lda / 2), ""), "mask"), "");
+  l_set(g, var, l_add(g, l_get(g, g->t_i32, var, ""), LLVMBuildZExt(g->b, v_neg, g->t_i32, ""), "negsum"));
+  l_next(g, &Lk);
+  l_store(g, g->t_i32, l_get(g, g->t_i32, var, "negsum"), v_dst, Lr.v_i);
+  l_next(g, &Lr);
 }
 
 /* Whether kind has the unsigned form of that side (A, else the panels). */

@@ -379,7 +379,8 @@ LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t
 }
 
 /* --gemm-kernel: the GEMM alone, for bench/gemm. Scratch layout: A's row
- * sums (vnni), then B's panels. */
+ * sums (vnni) or corrections (ax), then B's panels, then A split (ax: M rows
+ * of 2 K bytes). */
 LLVMModuleRef cg_gemm_module(LLVMContextRef ctx, const CgTarget *t, int64_t M, int64_t N, int64_t K, bool ua) {
   Cg G0 = {0}, *g = &G0;
   begin_module(g, ctx, "gemm", t);
@@ -400,6 +401,11 @@ LLVMModuleRef cg_gemm_module(LLVMContextRef ctx, const CgTarget *t, int64_t M, i
   G.t_acc = g->t_i32, G.kind = gemm_kind(g, K);
   G.ua = ua && gemm_has_ua(G.kind); /* the caller's A is never negative: the kernel's unsigned form */
   if (G.kind == GK_VNNI && !G.ua) row_sums(g, G.v_A, K, G.v_M, G.v_K, G.v_asum);
+  if (!G.ua && gemm_ax(G.kind, K)) { /* as a network's input errors take their weights */
+    Val v_split = l_gep(g, g->t_i8, G.v_P, l_i64(g, panel_bytes(N, K)), "a.split");
+    gemm_ax_split(g, G.v_A, K, M, K, v_split, G.v_asum);
+    G.v_A = v_split, G.lda = 2 * K, G.ax = true;
+  }
   gemm(g, &G);
   LLVMBuildRetVoid(g->b);
   LLVMDisposeBuilder(g->b);
