@@ -507,6 +507,8 @@ void l_transpose16(Cg *g, Val v[16]); /* 16 vectors of 16 lanes, in place */
 Val dot_vnni(Cg *g, Val v_acc, Val v_a, Val v_b);
 /* acc += A's unsigned quad v_a (i32, broadcast) times the signed panel row v_b, by vpdpbusd */
 Val dot_vnni_ua(Cg *g, Val v_acc, Val v_a, Val v_b);
+/* the same by vpmaddubsw and vpmaddwd (ubs) */
+Val dot_ubs_ua(Cg *g, Val v_acc, Val v_a, Val v_b);
 void row_sums(Cg *g, Val v_A, int64_t lda, Val v_rows, Val v_K, Val v_dst);
 /* Whether a GEMM of kind over K terms with both operands signed takes A
  * split (Gemm.ax), and the row stride of such an A of rows of lda bytes. */
@@ -605,8 +607,8 @@ void ecol_build(Cg *g, const Node *nd, const ConvDims *d, Val v_e, Val v_b, Val 
  * in a group's weight panels, and one sample and group's C (Og, P). */
 bool rows_fits(Cg *g, const Node *nd, const ConvDims *d, GemmKind kind, int64_t segp, int64_t kp, Ty t_acc);
 Val rows_wpanel_at(Cg *g, Val v_o, Val v_k, int64_t kp);
-void rows_forward(Cg *g, const Node *nd, const ConvDims *d, int64_t segp, int64_t kp, Val v_pad, Val v_wp, Val v_t,
-                  Val v_C, Val var_max);
+void rows_forward(Cg *g, const Node *nd, const ConvDims *d, GemmKind kind, int64_t segp, int64_t kp, Val v_pad,
+                  Val v_wp, Val v_t, Val v_C, Val var_max);
 
 /* -------------------------------------------------------------- convtile.c */
 

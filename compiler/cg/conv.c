@@ -135,7 +135,7 @@ static void conv_forward_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk
   Val v_Cg = l_gep(g, k->t_acc, v_accb, l_mul(g, Lg.v_i, l_i64(g, d.Og * d.P), ""), "acc.bg");
   if (ck.rows) { /* the copy read in place, the weights' panels, C through a scratch where the panels would be */
     Val v_pad = cl_copy(g, nd, &d, act_ptr(g, nd->in[0]), Lb.v_i, Lg.v_i, v_col);
-    rows_forward(g, nd, &d, ck.segp, ck.kp, v_pad, v_wg, v_pan, v_Cg, var_max);
+    rows_forward(g, nd, &d, ck.kind, ck.segp, ck.kp, v_pad, v_wg, v_pan, v_Cg, var_max);
   } else {
     panel_sample(g, k, &d, &ck, Lb.v_i, Lg.v_i, v_col, v_pan, v_taps, v_wg, v_Cg, var_max);
   }

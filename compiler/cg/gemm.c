@@ -257,7 +257,7 @@ static Val dot_ubs_ax(Cg *g, Val v_acc, Val v_a, Val v_m, Val v_b) {
   }
   return l_add(g, v_acc, l_lanes(g, q[0], q[1], 0, 16, 1, ""), "acc");
 }
-static Val dot_ubs_ua(Cg *g, Val v_acc, Val v_a, Val v_b) { return dot_ubs_of(g, v_acc, v_a, v_b, true, false); }
+Val dot_ubs_ua(Cg *g, Val v_acc, Val v_a, Val v_b) { return dot_ubs_of(g, v_acc, v_a, v_b, true, false); }
 static Val dot_ubs_ub(Cg *g, Val v_acc, Val v_a, Val v_b) { return dot_ubs_of(g, v_acc, v_a, v_b, false, true); }
 
 /* x86 pmaddwd on sign-extended words: pairs of products into 32 lanes of
