@@ -124,7 +124,7 @@ foreach(kind ${CG_KINDS})
   math(EXPR CG_KIND_COUNT "${CG_DIFF_COUNT} / 5")
   add_test(NAME codegen_diff_${kind}
     COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} ${CG_KIND_SEED} ${CG_KIND_COUNT})
-  # ubs: A split (cg/gemm.c, gemm_ax) at every K, not only from 64
+  # ubs: A split (cg/gemm.c, gemm_ax) at every K, not only from 256
   set_tests_properties(codegen_diff_${kind} PROPERTIES TIMEOUT 900
     ENVIRONMENT "NITC_GEMM=${kind};NITC_AX_KMIN=0;NITC_ERR_REUSE=0;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
   math(EXPR CG_KIND_SEED "${CG_KIND_SEED} + 1")

@@ -512,7 +512,7 @@ Val dot_ubs_ua(Cg *g, Val v_acc, Val v_a, Val v_b);
 void row_sums(Cg *g, Val v_A, int64_t lda, Val v_rows, Val v_K, Val v_dst);
 /* Whether a GEMM of kind over K terms with both operands signed takes A
  * split (Gemm.ax), and the row stride of such an A of rows of lda bytes. */
-#define GEMM_AX_KMIN 64
+#define GEMM_AX_KMIN 256
 bool gemm_ax(GemmKind kind, int64_t K);
 int64_t gemm_ax_lda(GemmKind kind, int64_t K, int64_t lda);
 /* Byte v_w of A stored split at v_A + v_at (its mask half a row of lda

@@ -966,7 +966,9 @@ void gemm(Cg *g, const Gemm *G) {
 /* Over a short K the split form's second quad per row and its correction
  * cost more than vpsignb does: LeNet-5's c2 col2im GEMM (K = 16) took 370
  * against 357 microseconds a step, vgg_small's input errors (K >= 576) 8-11%
- * less. NITC_AX_KMIN=N in nitc's environment: from K = N (the tests: 0). */
+ * less; resnet_l1's (K = 144) the same step either way, and its tile
+ * functions 0.04 s more to compile. NITC_AX_KMIN=N in nitc's environment:
+ * from K = N (the tests: 0). */
 bool gemm_ax(GemmKind kind, int64_t K) { return kind == GK_UBS && K >= plan_env("NITC_AX_KMIN", GEMM_AX_KMIN); }
 int64_t gemm_ax_lda(GemmKind kind, int64_t K, int64_t lda) { return gemm_ax(kind, K) ? 2 * lda : lda; }
 

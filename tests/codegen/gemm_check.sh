@@ -5,7 +5,7 @@
 # height, columns not a multiple of 16, K not a multiple of 4, K = 1; K
 # taken in blocks (above 16384, and with NITC_GEMM_KBLOCK=8 on a small K);
 # and the form for an A never negative (M,N,K,u), A's bytes then in [0, 127].
-# ubs takes a signed A split from K = 64 (cg/gemm.c, gemm_ax); ubs-split
+# ubs takes a signed A split from K = 256 (cg/gemm.c, gemm_ax); ubs-split
 # takes it at every K (NITC_AX_KMIN=0), so the short K's edges go through it.
 #   gemm_check.sh BUILD_DIR WORK_DIR
 set -uo pipefail
