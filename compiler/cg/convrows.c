@@ -38,8 +38,8 @@ enum { ROWS_ACC_MAX = 24, ROWS_UNROLL_MAX = 256, ROWS_UBS_UNROLL_MAX = 150, ROWS
 
 bool rows_fits(Cg *g, const Node *nd, const ConvDims *d, GemmKind kind, int64_t segp, int64_t kp, Ty t_acc) {
   int64_t np = d->Og / PL;
-  return g->rows && (kind == GK_VNNI || kind == GK_UBS) && t_acc == g->t_i32 && g->p->nonneg[nd->in[0]] && nd->sh == 1 && nd->sw == 1 &&
-         d->Og % PL == 0 && np * d->OW <= ROWS_ACC_MAX &&
+  return g->rows && (kind == GK_VNNI || kind == GK_UBS) && t_acc == g->t_i32 && g->p->nonneg[nd->in[0]] &&
+         nd->sh == 1 && nd->sw == 1 && d->Og % PL == 0 && np * d->OW <= ROWS_ACC_MAX &&
          segp / 4 * d->OW * np <= (kind == GK_UBS ? ROWS_UBS_UNROLL_MAX : ROWS_UNROLL_MAX) &&
          4 * d->Og <= kp; /* the scratch of positions fits where the panels would be */
 }

@@ -814,8 +814,8 @@ static Val tiles_fn(Cg *g, const Gemm *G, bool corr, Ty *ft_out) {
   Ty ft = *ft_out = LLVMFunctionType(g->t_void, pt, imp ? 16 : 13, 0);
   char name[64];
   snprintf(name, sizeof name, "nit_gemm.%s.i%d%s%s%s%s%s%s", kernels[G->kind].name, 8 * l_bytes(G->t_acc),
-           G->ua ? ".ua" : G->ub ? ".ub" : G->ax ? ".ax" : "", G->accumulate ? ".acc" : "", corr ? "" : ".kb", G->var_max ? ".max" : "",
-           imp ? ".implicit" : "", G->stream ? ".nt" : "");
+           G->ua ? ".ua" : G->ub ? ".ub" : G->ax ? ".ax" : "", G->accumulate ? ".acc" : "", corr ? "" : ".kb",
+           G->var_max ? ".max" : "", imp ? ".implicit" : "", G->stream ? ".nt" : "");
   Val f = LLVMGetNamedFunction(g->mod, name);
   if (f) return f;
   Aside saved = l_aside(g);
