@@ -30,6 +30,9 @@ static inline int64_t fwd_rows_bytes(int64_t B, int64_t O, int64_t I) { return f
  * Og bytes padded to words, and per worker the (Kc, P) product of
  * acc-width elements, then e's panels (panel_bytes(P, Og)) */
 static inline int64_t col2im_lda(int64_t Og) { return rup(Og, 4); }
+/* A signed A stored split (cg/gemm.c, Gemm.ax): each row's lda bytes of
+ * magnitudes, then as many of sign masks */
+static inline int64_t ax_lda(int64_t lda) { return 2 * lda; }
 static inline int64_t col2im_product_bytes(int64_t Kc, int64_t P, int64_t accw) {
   return rup(Kc * P * accw, SLAB_ALIGN);
 }

@@ -690,9 +690,10 @@ Plan *plan_build(Model *m) {
        * into the conv's input (never for a first layer) */
       bool input_err = p->needs_err[nd->in[0]];
       int64_t accw = nd->acc64_bwd ? 8 : 4;
-      int64_t wpack = O * Kcp; /* the input error's regrouped weights twice: split on ubs (cg/gemm.c, gemm_ax) */
-      if (input_err && 2 * nd->groups * Cg * Kep > wpack) wpack = 2 * nd->groups * Cg * Kep;
-      if (p->col2im[i] && 2 * nd->groups * Kc * col2im_lda(Og) > wpack) wpack = 2 * nd->groups * Kc * col2im_lda(Og);
+      /* the input error's regrouped weights as if split (ubs: cg/gemm.c, gemm_ax) */
+      int64_t wpack = O * Kcp, wr = nd->groups * Cg * ax_lda(Kep), wt = nd->groups * Kc * ax_lda(col2im_lda(Og));
+      if (input_err && wr > wpack) wpack = wr;
+      if (p->col2im[i] && wt > wpack) wpack = wt;
       if (wpack > max_pack) max_pack = wpack;
       /* rows of B (whole panels' worth), then its panels; col2im: the
        * product, then e's panels */

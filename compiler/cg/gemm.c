@@ -235,6 +235,8 @@ static Val dot_ubs_of(Cg *g, Val v_acc, Val v_a, Val v_b, bool ua, bool ub) {
   return l_add(g, v_acc, l_lanes(g, q[0], q[1], 0, 16, 1, ""), "acc");
 }
 static Val dot_ubs(Cg *g, Val v_acc, Val v_a, Val v_b) { return dot_ubs_of(g, v_acc, v_a, v_b, false, false); }
+Val dot_ubs_ua(Cg *g, Val v_acc, Val v_a, Val v_b) { return dot_ubs_of(g, v_acc, v_a, v_b, true, false); }
+static Val dot_ubs_ub(Cg *g, Val v_acc, Val v_a, Val v_b) { return dot_ubs_of(g, v_acc, v_a, v_b, false, true); }
 
 /* Signed by signed with A split (Gemm.ax): v_a is A's magnitudes |a|, the
  * unsigned operand, and v_m their sign masks (0xff where a < 0), and the
@@ -257,8 +259,6 @@ static Val dot_ubs_ax(Cg *g, Val v_acc, Val v_a, Val v_m, Val v_b) {
   }
   return l_add(g, v_acc, l_lanes(g, q[0], q[1], 0, 16, 1, ""), "acc");
 }
-Val dot_ubs_ua(Cg *g, Val v_acc, Val v_a, Val v_b) { return dot_ubs_of(g, v_acc, v_a, v_b, true, false); }
-static Val dot_ubs_ub(Cg *g, Val v_acc, Val v_a, Val v_b) { return dot_ubs_of(g, v_acc, v_a, v_b, false, true); }
 
 /* x86 pmaddwd on sign-extended words: pairs of products into 32 lanes of
  * pair sums (gemm_tile folds them once after the k loop). */
@@ -970,7 +970,7 @@ void gemm(Cg *g, const Gemm *G) {
  * functions 0.04 s more to compile. NITC_AX_KMIN=N in nitc's environment:
  * from K = N (the tests: 0). */
 bool gemm_ax(GemmKind kind, int64_t K) { return kind == GK_UBS && K >= plan_env("NITC_AX_KMIN", GEMM_AX_KMIN); }
-int64_t gemm_ax_lda(GemmKind kind, int64_t K, int64_t lda) { return gemm_ax(kind, K) ? 2 * lda : lda; }
+int64_t gemm_ax_lda(GemmKind kind, int64_t K, int64_t lda) { return gemm_ax(kind, K) ? ax_lda(lda) : lda; }
 
 /* A's split form (Gemm.ax), written where A is built (the conv input
  * errors' regrouped weights): byte v_w's magnitude |w| at v_at, its mask
@@ -981,18 +981,18 @@ void gemm_ax_store(Cg *g, Val v_w, Val v_A, Val v_at, int64_t lda) {
   l_store(g, g->t_i8, LLVMBuildSExt(g->b, v_neg, g->t_i8, "w.mask"), v_A, l_add(g, v_at, l_i64(g, lda / 2), ""));
 }
 
-/* A (rows, K), rows lda_src apart, split into v_dst (rows of lda = 2 K)
+/* A (rows, K), rows lda_src apart, split into v_dst (rows of ax_lda(K))
  * with its corrections in v_corr: the standalone GEMM's (--gemm-kernel),
  * per call, in one loop the vectorizer takes. */
 void gemm_ax_split(Cg *g, Val v_src, int64_t lda_src, int64_t rows, int64_t K, Val v_dst, Val v_corr) {
   Loop Lm = l_for(g, l_i64(g, 0), l_i64(g, rows), "split.m");
   Val v_row = l_gep(g, g->t_i8, v_src, l_mul(g, Lm.v_i, l_i64(g, lda_src), ""), "a.src");
-  Val v_at = l_mul(g, Lm.v_i, l_i64(g, 2 * K), "a.dst");
+  Val v_at = l_mul(g, Lm.v_i, l_i64(g, ax_lda(K)), "a.dst");
   Loop Lk = l_for(g, l_i64(g, 0), l_i64(g, K), "split.k");
-  gemm_ax_store(g, l_load(g, g->t_i8, v_row, Lk.v_i, "a"), v_dst, l_add(g, v_at, Lk.v_i, ""), 2 * K);
+  gemm_ax_store(g, l_load(g, g->t_i8, v_row, Lk.v_i, "a"), v_dst, l_add(g, v_at, Lk.v_i, ""), ax_lda(K));
   l_next(g, &Lk);
   l_next(g, &Lm);
-  gemm_ax_sums(g, v_dst, 2 * K, rows, v_corr);
+  gemm_ax_sums(g, v_dst, ax_lda(K), rows, v_corr);
 }
 
 /* The corrections of rows [0, rows) of a split A, once it is stored:

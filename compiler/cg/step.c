@@ -404,7 +404,7 @@ LLVMModuleRef cg_gemm_module(LLVMContextRef ctx, const CgTarget *t, int64_t M, i
   if (!G.ua && gemm_ax(G.kind, K)) { /* as a network's input errors take their weights */
     Val v_split = l_gep(g, g->t_i8, G.v_P, l_i64(g, panel_bytes(N, K)), "a.split");
     gemm_ax_split(g, G.v_A, K, M, K, v_split, G.v_asum);
-    G.v_A = v_split, G.lda = 2 * K, G.ax = true;
+    G.v_A = v_split, G.lda = ax_lda(K), G.ax = true;
   }
   gemm(g, &G);
   LLVMBuildRetVoid(g->b);
