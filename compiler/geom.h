@@ -28,13 +28,15 @@ static inline int64_t fwd_rows_panels_at(int64_t B) { return rup(B * 4, SLAB_ALI
 static inline int64_t fwd_rows_bytes(int64_t B, int64_t O, int64_t I) { return fwd_rows_panels_at(B) + panel_bytes(O, I); }
 /* A col2im input error (plan's col2im): the weights transposed to rows of
  * Og bytes padded to words, and per worker the (Kc, P) product of
- * acc-width elements, then e's panels (panel_bytes(P, Og)) */
+ * acc-width elements in rows of whole panels (its GEMM stores every panel
+ * in full: no masked store), then e's panels (panel_bytes(P, Og)) */
 static inline int64_t col2im_lda(int64_t Og) { return rup(Og, 4); }
+static inline int64_t col2im_ldc(int64_t P) { return rup(P, PL); }
 /* A signed A stored split (cg/gemm.c, Gemm.ax): each row's lda bytes of
  * magnitudes, then as many of sign masks */
 static inline int64_t ax_lda(int64_t lda) { return 2 * lda; }
 static inline int64_t col2im_product_bytes(int64_t Kc, int64_t P, int64_t accw) {
-  return rup(Kc * P * accw, SLAB_ALIGN);
+  return rup(Kc * col2im_ldc(P) * accw, SLAB_ALIGN);
 }
 /* A conv input error by kernel rows (cg/conv.c, krows): per worker the
  * error's quad-major copy, Og x OH rows of OW + 2 (KW - 1 - pw) pixels,

@@ -140,6 +140,7 @@ typedef struct Cg {
   int64_t stream_min; /* batch bytes of C from which a GEMM streams it (gemm_stream_min) */
   int madd_bits; /* vector register bits: x86 128/256/512 (pmaddwd, l_transpose16), else 128 */
   bool bw512;    /* x86 AVX-512BW: 512-bit byte and word operations, byte masks (round8_packed, pool rows) */
+  bool mask_stores; /* masked vector stores cost what plain ones do (AVX-512, RVV): l_store_below */
   CgFn f;        /* the function being built */
   CgFn glue;     /* while one of its loops is outlined: the glue function */
   Blk b_glue;    /* and where its call goes */
@@ -217,6 +218,8 @@ Val l_mask_first(Cg *g, Val v_n, unsigned w);   /* the same for a run-time n (i6
 void l_max_abs(Cg *g, Val var_max, Val v, Val v_mask);
 Val l_masked_load(Cg *g, Ty t, Val v_ptr, unsigned align, Val v_mask, Val v_pass, const char *name);
 void l_masked_store(Cg *g, Val v, Val v_ptr, unsigned align, Val v_mask);
+/* the first n lanes of v, without masked stores where they are dear */
+void l_store_below(Cg *g, Val v, Val v_ptr, unsigned align, int64_t n);
 Val l_reduce_smax(Cg *g, Val v, const char *name);
 Val l_const_array(Cg *g, Ty t, Val *elems, int64_t n, const char *name); /* constant internal global */
 typedef struct Prefetch {
@@ -470,6 +473,9 @@ typedef struct Gemm {
   Ty t_acc;          /* element type of C */
   bool accumulate;   /* C += instead of C = */
   bool stream;       /* C's full panels stored non-temporally (gemm_stream): not with accumulate */
+  bool whole;        /* C's rows have room for whole panels: every panel stored in full, no
+                      * masked store (the lanes past N hold sums of B's padding, never read;
+                      * not with var_max) */
   GemmKind kind;
   bool ua;     /* vnni: A's bytes are never negative (Plan.nonneg), so A is vpdpbusd's
                 * unsigned operand, the panels hold B as it is, and no row needs
@@ -499,6 +505,7 @@ int gemm_madd_bits(const CgTarget *t);   /* widest pmaddwd of an x86 target */
 bool gemm_has_ua(GemmKind kind);          /* a dot step for an A never negative (Gemm.ua) */
 bool gemm_has_ub(GemmKind kind);          /* and for panels never negative (Gemm.ub) */
 bool gemm_bw512(const CgTarget *t);      /* x86 with AVX-512BW (Cg.bw512) */
+bool gemm_mask_stores(const CgTarget *t); /* cheap masked stores (Cg.mask_stores) */
 uint32_t gemm_panel_bias(GemmKind kind); /* bias of a panel word: 0x80808080 on vnni */
 Val l_splat(Cg *g, Val v, unsigned n, const char *name);
 Val l_lanes(Cg *g, Val v_a, Val v_b, int lo, int n, int step, const char *name);

@@ -276,7 +276,8 @@ static void col2im_rows_scatter(Cg *g, const Node *nd, const ConvDims *d, Ty t_a
       if (!any) continue;
       /* lane 0 reads C[(c, ky, kx), oy, pw - kx]; masked-off lanes are not read */
       Val v_r = l_add(g, l_mul(g, Lc.v_i, l_i64(g, KK), ""), l_i64(g, ky * d->KW + kx), "");
-      Val v_off = l_add(g, l_add(g, l_mul(g, v_r, l_i64(g, d->P), ""), l_mul(g, v_oy, l_i64(g, d->OW), ""), ""),
+      Val v_crow = l_mul(g, v_r, l_i64(g, col2im_ldc(d->P)), "c.row");
+      Val v_off = l_add(g, l_add(g, v_crow, l_mul(g, v_oy, l_i64(g, d->OW), ""), ""),
                         l_i64(g, nd->pw - kx), "c.off");
       Val v_ptr = LLVMBuildGEP2(g->b, t_acc, v_c, &v_off, 1, "c.src");
       Val v_tap = l_masked_load(g, t_row, v_ptr, (unsigned)l_bytes(t_acc), LLVMConstVector(mask, nv),
@@ -288,13 +289,8 @@ static void col2im_rows_scatter(Cg *g, const Node *nd, const ConvDims *d, Ty t_a
   }
   Val v_dst = l_gep(g, t_acc, v_plane0,
                     l_add(g, l_mul(g, Lc.v_i, l_i64(g, Q), ""), l_mul(g, Ly.v_i, l_i64(g, d->IW), ""), ""), "e32.row");
-  if (nv == n) {
-    LLVMSetAlignment(LLVMBuildStore(g->b, l_get(g, t_row, var_row, "row"), v_dst), (unsigned)l_bytes(t_acc));
-  } else { /* lanes [IW, nv) hold 0 and are not stored */
-    Val store[64];
-    for (unsigned l = 0; l < nv; l++) store[l] = LLVMConstInt(g->t_i1, l < n, 0);
-    l_masked_store(g, l_get(g, t_row, var_row, "row"), v_dst, (unsigned)l_bytes(t_acc), LLVMConstVector(store, nv));
-  }
+  /* lanes [IW, nv) hold 0 and are not stored */
+  l_store_below(g, l_get(g, t_row, var_row, "row"), v_dst, (unsigned)l_bytes(t_acc), n);
   l_next(g, &Ly);
   l_next(g, &Lc);
 }
@@ -314,8 +310,9 @@ static void col2im_sample_end(Cg *g, const KArgs *k, Val v_accb, Loop *Lb, Val v
  * packed by the GEMM), then each C[k, p] is added to the input position
  * its tap reads in the forward pass: (iy, ix) = (oy sh - ph + ky,
  * ox sw - pw + kx), where inside the input. Integer sums in any order, so
- * the same e32 as the convolution of the padded error. Worker scratch: C,
- * then e's panels. */
+ * the same e32 as the convolution of the padded error. Worker scratch: C
+ * in rows of whole panels (col2im_ldc: its last panel is stored in full,
+ * not by masked stores), then e's panels. */
 static void conv_col2im_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   const KArgs *k = u;
   const Node *nd = k->nd;
@@ -337,7 +334,8 @@ static void conv_col2im_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
                       l_i64(g, d.P), ""),
                 "e.bg");
   G.sn = 1, G.sk = d.P, G.v_P = v_pan;
-  G.v_C = v_c, G.ldc = d.P, G.v_M = l_i64(g, d.Kc), G.v_N = l_i64(g, d.P), G.v_K = l_i64(g, d.Og);
+  G.v_C = v_c, G.ldc = col2im_ldc(d.P), G.whole = true, G.v_M = l_i64(g, d.Kc), G.v_N = l_i64(g, d.P);
+  G.v_K = l_i64(g, d.Og);
   G.v_j0 = l_i64(g, 0), G.v_j1 = l_i64(g, npanels(d.P)), G.t_acc = k->t_acc, G.kind = kind, G.ax = gemm_ax(kind, d.Og);
   gemm(g, &G);
   if (col2im_rows(nd, &d)) {
@@ -366,7 +364,7 @@ static void conv_col2im_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
   Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, d.OH), "oy");
   Val v_iy = l_add(g, l_sub(g, l_mul(g, Ly.v_i, l_i64(g, nd->sh), ""), l_i64(g, nd->ph), ""), v_ky, "iy");
   Blk b_in = l_if(g, in_range(g, v_iy, d.IH), "row.in");
-  Val v_crow = l_add(g, l_mul(g, Lk.v_i, l_i64(g, d.P), ""), l_mul(g, Ly.v_i, l_i64(g, d.OW), ""), "c.row");
+  Val v_crow = l_add(g, l_mul(g, Lk.v_i, l_i64(g, col2im_ldc(d.P)), ""), l_mul(g, Ly.v_i, l_i64(g, d.OW), ""), "c.row");
   Val v_irow = l_sub(g, l_add(g, l_mul(g, v_iy, l_i64(g, d.IW), ""), v_kx, ""), l_i64(g, nd->pw), "i.row");
   Blk b_part = NULL;
   if (nd->sw == 1 && d.OW <= 64) { /* a whole row of ox at once: one vector add */
@@ -463,7 +461,7 @@ static void conv_krows_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) 
                     l_add(g, l_mul(g, l_add(g, l_mul(g, Lg.v_i, l_i64(g, d.Cg), ""), Lc.v_i, ""), l_i64(g, Q), ""),
                           l_mul(g, Ly.v_i, l_i64(g, d.IW), ""), ""),
                     "e32.row");
-  l_masked_store(g, v_row, v_dst, 4, v_in);
+  l_store_below(g, v_row, v_dst, 4, d.IW);
   if (var_vmax) /* lanes past IW add only R's unread lanes: masked off */
     l_set(g, var_vmax,
           l_smax(g, l_get(g, t_row, var_vmax, ""), l_select(g, v_in, l_abs(g, v_row, "abs"), LLVMConstNull(t_row), ""),

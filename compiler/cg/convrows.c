@@ -60,6 +60,35 @@ Val rows_wpanel_at(Cg *g, Val v_o, Val v_k, int64_t kp) {
  * panel's 16 lanes are two registers, so the row's positions go in chunks
  * of at most ROWS_UBS_ACC registers, each over the whole K (the weight
  * panel rows loaded once per chunk). */
+/* A transposed block: v[o] to C's row row0 + o from position p0, the
+ * positions past P left out (the last block has P % 16). With cheap masked
+ * stores (Cg.mask_stores) one masked store each; otherwise plain stores,
+ * and in the last block a few narrower ones (l_store_below), so that no
+ * store is masked (AVX2's cost six times a plain one on Zen 3). */
+static void block_store(Cg *g, Val *v, Val v_C, int64_t row0, int64_t P, Val v_p0) {
+  int64_t tail = P % PL;
+  Val v_ptr[PL];
+  for (int o = 0; o < PL; o++)
+    v_ptr[o] = l_gep(g, g->t_i32, v_C, l_add(g, l_i64(g, (row0 + o) * P), v_p0, ""), "c");
+  if (g->mask_stores) {
+    Val v_mask = l_mask_first(g, l_sub(g, l_i64(g, P), v_p0, ""), PL);
+    for (int o = 0; o < PL; o++) l_masked_store(g, v[o], v_ptr[o], 4, v_mask);
+    return;
+  }
+  Blk b_join = NULL;
+  if (tail) {
+    Blk b_last = l_block(g, "blk.last"), b_full = l_block(g, "blk.full");
+    b_join = l_block(g, "blk.join");
+    LLVMBuildCondBr(g->b, l_icmp(g, LLVMIntSGT, l_add(g, v_p0, l_i64(g, PL), ""), l_i64(g, P), "last"), b_last, b_full);
+    LLVMPositionBuilderAtEnd(g->b, b_last);
+    for (int o = 0; o < PL; o++) l_store_below(g, v[o], v_ptr[o], 4, tail);
+    LLVMBuildBr(g->b, b_join);
+    LLVMPositionBuilderAtEnd(g->b, b_full);
+  }
+  for (int o = 0; o < PL; o++) LLVMSetAlignment(LLVMBuildStore(g->b, v[o], v_ptr[o]), 4);
+  if (tail) l_endif(g, b_join);
+}
+
 void rows_forward(Cg *g, const Node *nd, const ConvDims *d, GemmKind kind, int64_t segp, int64_t kp, Val v_pad,
                   Val v_wp, Val v_t, Val v_C, Val var_max) {
   Ty t_v = LLVMVectorType(g->t_i32, PL);
@@ -102,11 +131,9 @@ void rows_forward(Cg *g, const Node *nd, const ConvDims *d, GemmKind kind, int64
       if (var_max) l_max_abs(g, var_max, v_c, NULL);
     }
   l_next(g, &Ly);
-  /* 16 positions by 16 channels at a time into C (channel, position); the
-   * last block's positions past P are masked off */
+  /* 16 positions by 16 channels at a time into C (channel, position) */
   Loop Lp = l_for(g, l_i64(g, 0), l_i64(g, npanels(d->P)), "pblock");
   Val v_p0 = l_mul(g, Lp.v_i, l_i64(g, PL), "p0");
-  Val v_mask = l_mask_first(g, l_sub(g, l_i64(g, d->P), v_p0, ""), PL);
   for (int64_t j = 0; j < np; j++) {
     Val v[PL];
     for (int i = 0; i < PL; i++) {
@@ -115,10 +142,7 @@ void rows_forward(Cg *g, const Node *nd, const ConvDims *d, GemmKind kind, int64
       LLVMSetAlignment(v[i], 4);
     }
     l_transpose16(g, v);
-    for (int o = 0; o < PL; o++) {
-      Val v_at = l_add(g, l_i64(g, (j * PL + o) * d->P), v_p0, "");
-      l_masked_store(g, v[o], l_gep(g, g->t_i32, v_C, v_at, "c"), 4, v_mask);
-    }
+    block_store(g, v, v_C, j * PL, d->P, v_p0);
   }
   l_next(g, &Lp);
 }

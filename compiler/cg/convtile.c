@@ -122,7 +122,7 @@ void taps_tile(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Val v_e, Val
       Val v_c = unbias(g, l_get(g, t_v, var_acc[r][j], "acc"), v_esum, r);
       Val v_p = l_gep(g, g->t_i32, v_part, l_i64(g, r * d->Kc + PL * j), "part.at");
       Val v_old = l_masked_load(g, t_v, v_p, 4, v_mask, LLVMConstNull(t_v), "part.old");
-      l_masked_store(g, l_add(g, v_old, v_c, "part.new"), v_p, 4, v_mask);
+      l_store_below(g, l_add(g, v_old, v_c, "part.new"), v_p, 4, d->Kc - PL * j);
     }
   }
 }

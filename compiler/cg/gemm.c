@@ -72,6 +72,19 @@ int gemm_madd_bits(const CgTarget *t) {
 /* x86 with AVX-512BW: byte masks and 512-bit byte and word operations. */
 bool gemm_bw512(const CgTarget *t) { return !strncmp(t->triple, "x86_64", 6) && gemm_madd_bits(t) == 512; }
 
+/* Masked vector stores as cheap as plain ones: AVX-512 (a mask register)
+ * and RISC-V V (a mask operand). AVX2's vpmaskmovd store took 6-7 ns on a
+ * Zen 3 core against about 1 for a plain one (bench/maskstore.c), and NEON
+ * and scalar targets have none (LLVM stores lane by lane behind a branch
+ * each): there l_store_below stores a tail by plain stores instead. */
+bool gemm_mask_stores(const CgTarget *t) {
+  if (gemm_bw512(t)) return true;
+  const char *feat = t->features ? t->features : "";
+  for (const char *h = strstr(feat, "+v"); h; h = strstr(h + 1, "+v"))
+    if (!strncmp(t->triple, "riscv64", 7) && (h[2] == ',' || h[2] == '\0')) return true;
+  return false;
+}
+
 /* The kernel for sums of up to kmax terms (a compile-time bound). */
 GemmKind gemm_kind(Cg *g, int64_t kmax) {
   if (g->gk == GK_PLAIN || kmax * 128 * 128 >= ((int64_t)1 << 31)) return GK_PLAIN;
@@ -869,8 +882,12 @@ static void tiles_call(Cg *g, const Gemm *G, bool corr, Val v_A, Val v_P, Val v_
   Ty ft;
   Val f = tiles_fn(g, &H, corr, &ft);
   Val v_null = LLVMConstNull(g->t_ptr);
+  /* the tiles take N only to leave the lanes past it unstored */
+  Val v_N = G->whole ? l_mul(g, LLVMBuildSDiv(g->b, l_add(g, G->v_N, l_i64(g, PL - 1), ""), l_i64(g, PL), ""),
+                             l_i64(g, PL), "n.whole")
+                     : G->v_N;
   Val args[] = {v_A,    l_i64(g, G->lda), G->v_asum ? G->v_asum : v_null, v_P,     G->v_C,
-                l_i64(g, G->ldc), G->v_M, G->v_N, v_K, v_ps, G->v_j0, G->v_j1, var_max ? var_max : v_null,
+                l_i64(g, G->ldc), G->v_M, v_N,    v_K, v_ps, G->v_j0, G->v_j1, var_max ? var_max : v_null,
                 G->v_taps, l_i64(g, G->prow), l_i64(g, G->pcols)};
   l_call(g, ft, f, args, G->v_taps ? 16 : 13, "");
 }
@@ -916,6 +933,7 @@ int64_t gemm_kblock(int64_t *from) {
 
 void gemm(Cg *g, const Gemm *G) {
   NIT_ASSERT(!G->stream || !G->accumulate);
+  NIT_ASSERT(!G->whole || (!G->var_max && G->ldc >= 0));
   if (G->kind == GK_PLAIN) {
     Ty t = G->t_acc;
     Val v_n0 = l_mul(g, G->v_j0, l_i64(g, PL), "n0");

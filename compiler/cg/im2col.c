@@ -202,8 +202,7 @@ static void copy_cl_shuffled(Cg *g, Val v_src, Val v_plane0, int64_t C, int64_t 
       v_blk = LLVMBuildShuffleVector(g->b, v_blk, v_win, LLVMConstVector(idx, 64), "cl.blk");
     }
     Val v_at = l_gep(g, g->t_i8, v_drow, l_i64(g, o0), "cl.at");
-    if (n == 64) LLVMSetAlignment(LLVMBuildStore(g->b, v_blk, v_at), 1);
-    else l_masked_store(g, v_blk, v_at, 1, l_mask_below(g, n, 64));
+    l_store_below(g, v_blk, v_at, 1, n);
   }
   l_next(g, &Ly);
 }
@@ -350,7 +349,7 @@ void quad_copy(Cg *g, Val v_src, Val v_c0, int64_t C, int64_t H, int64_t W, int6
     Val v_lo = LLVMBuildShuffleVector(g->b, v_r[0], v_r[1], v_cat, "");
     Val v_hi = LLVMBuildShuffleVector(g->b, v_r[2], v_r[3], v_cat, "");
     Val v_q = LLVMBuildXor(g->b, LLVMBuildShuffleVector(g->b, v_lo, v_hi, v_mix, "quads"), v_bias, "biased");
-    l_masked_store(g, v_q, l_gep(g, g->t_i8, v_drow, l_i64(g, 4 * full), ""), 1, l_mask_below(g, 4 * n, 4 * V));
+    l_store_below(g, v_q, l_gep(g, g->t_i8, v_drow, l_i64(g, 4 * full), ""), 1, 4 * n);
   } else if (full < W) {
     Loop Lx = l_for(g, l_i64(g, full), l_i64(g, W), "xs");
     for (int c4 = 0; c4 < 4; c4++) {

@@ -326,6 +326,33 @@ void l_masked_store(Cg *g, Val v, Val v_ptr, unsigned align, Val v_mask) {
   l_call(g, ft, f, args, 4, "");
 }
 
+/* The first n lanes of v to v_ptr, the rest untouched: a row's tail (n a
+ * compile-time count; at or past v's lanes, all of v). Where masked stores
+ * are cheap (Cg.mask_stores) a tail is one masked store; elsewhere it is
+ * plain stores of n's binary digits' worth of lanes (14 of 16: 8, 4, 2). */
+void l_store_below(Cg *g, Val v, Val v_ptr, unsigned align, int64_t n) {
+  Ty t_v = LLVMTypeOf(v), t_e = LLVMGetElementType(t_v);
+  unsigned w = LLVMGetVectorSize(t_v);
+  if (n >= w) {
+    LLVMSetAlignment(LLVMBuildStore(g->b, v, v_ptr), align);
+    return;
+  }
+  if (g->mask_stores) {
+    l_masked_store(g, v, v_ptr, align, l_mask_below(g, n, w));
+    return;
+  }
+  unsigned h = 1, at = 0;
+  while (2 * h <= n) h *= 2;
+  for (; h >= 1; h /= 2) {
+    if (n - at < h) continue;
+    Val idx[64];
+    for (unsigned l = 0; l < h; l++) idx[l] = l_i32(g, at + l);
+    Val v_part = LLVMBuildShuffleVector(g->b, v, LLVMGetUndef(t_v), LLVMConstVector(idx, h), "tail");
+    LLVMSetAlignment(LLVMBuildStore(g->b, v_part, l_gep(g, t_e, v_ptr, l_i64(g, at), "")), align);
+    at += h;
+  }
+}
+
 /* The largest lane of an integer vector. */
 Val l_reduce_smax(Cg *g, Val v, const char *name) {
   Ty ov[] = {LLVMTypeOf(v)}, ft;

@@ -84,10 +84,7 @@ static Val l_vload(Cg *g, int n, Val v_base, Val v_idx, const char *name) {
   return l_masked_load(g, t, v_at, 1, l_mask_below(g, n, (unsigned)w), LLVMConstNull(t), name);
 }
 static void l_vstore(Cg *g, Val v, int n, Val v_base, Val v_idx) {
-  int w = (int)LLVMGetVectorSize(LLVMTypeOf(v));
-  Val v_at = l_gep(g, g->t_i8, v_base, v_idx, "");
-  if (w == n) LLVMSetAlignment(LLVMBuildStore(g->b, v, v_at), 1);
-  else l_masked_store(g, v, v_at, 1, l_mask_below(g, n, (unsigned)w));
+  l_store_below(g, v, l_gep(g, g->t_i8, v_base, v_idx, ""), 1, n);
 }
 
 /* Lane ox = element map[ox] of v for ox < n, in lanes(n) lanes; map

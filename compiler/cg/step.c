@@ -338,6 +338,10 @@ static void begin_module(Cg *g, LLVMContextRef ctx, const char *name, const CgTa
   g->t_i64 = LLVMInt64TypeInContext(ctx);
   g->t_ptr = LLVMPointerTypeInContext(ctx, 0);
   g->t_void = LLVMVoidTypeInContext(ctx);
+  g->gk = gemm_isa(t);
+  g->madd_bits = gemm_madd_bits(t);
+  g->bw512 = gemm_bw512(t);
+  g->mask_stores = gemm_mask_stores(t);
 }
 
 LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t) {
@@ -356,7 +360,6 @@ LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t
   Ty pf[] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_i64, g->t_i32};
   g->ft_pfor = LLVMFunctionType(g->t_i32, pf, 5, 0);
   g->ft_node = LLVMFunctionType(g->t_void, ef, 3, 0);
-  g->gk = gemm_isa(t);
   /* the forms' switches (for comparisons and tests): on unless set to 0 */
   g->gather4 = plan_env("NITC_GATHER", 1);
   g->vbmi = g->gather4 && gemm_vbmi(t);
@@ -364,8 +367,6 @@ LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t
   g->rows = plan_env("NITC_ROWS", 1);
   g->tile_words = plan_env("NITC_TILE_WORDS", 1);
   g->stream_min = gemm_stream_min();
-  g->madd_bits = gemm_madd_bits(t);
-  g->bw512 = gemm_bw512(t);
 
   emit_helpers(g);
   emit_step(g, true);
@@ -384,9 +385,6 @@ LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t
 LLVMModuleRef cg_gemm_module(LLVMContextRef ctx, const CgTarget *t, int64_t M, int64_t N, int64_t K, bool ua) {
   Cg G0 = {0}, *g = &G0;
   begin_module(g, ctx, "gemm", t);
-  g->gk = gemm_isa(t);
-  g->madd_bits = gemm_madd_bits(t);
-  g->bw512 = gemm_bw512(t);
   Ty args[] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};
   l_begin_fn(g, "nit_gemm", LLVMFunctionType(g->t_void, args, 4, 0), false);
   Gemm G = {0};

@@ -17,6 +17,7 @@ check "pingpong builds" "${cc_w[@]}" "$src/bench/pingpong.c" -lpthread -o "$work
 check "pool builds" "${cc_w[@]}" "$src/bench/pool.c" "$rt" -lpthread -o "$work/pool"
 check "norm_layer builds" "${cc_w[@]}" "$src/bench/norm_layer.c" "$s31" -o "$work/norm_layer"
 check "xent builds" "${cc_w[@]}" "$src/bench/xent.c" "$rt" -lpthread -o "$work/xent"
+check "maskstore builds" "${cc_w[@]}" "$src/bench/maskstore.c" -o "$work/maskstore"
 check "collectives compiles" "${cc_w[@]}" -c "$src/bench/collectives.c" -o "$work/collectives.o"
 check "gemm compiles" "${cc_w[@]}" -c "$src/bench/gemm.c" -o "$work/gemm.o"
 if command -v mpicc > /dev/null; then
@@ -26,4 +27,5 @@ check "pool runs" sh -c "'$work/pool' 1 64 | grep -q '^empty parallel region ove
 check "norm_layer runs" sh -c "'$work/norm_layer' 4 4 8 8 3 | grep -q '^throughput l1norm / batchnorm: '"
 check "norm_layer checksums every kind" sh -c "'$work/norm_layer' 4 4 8 8 3 | grep -c 'checksum [0-9a-f]\{16\}\$' | grep -qx 4"
 check "xent runs" sh -c "'$work/xent' 10 -4 | grep -q '^loss of 10 classes at exponent -4: .* ns a sample'"
+check "maskstore runs" sh -c "'$work/maskstore' 1 | grep -q '^masked store (vpmaskmovd): [0-9.]* ns\\|no AVX2\\|x86-64 only'"
 checks_done
