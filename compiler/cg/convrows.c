@@ -54,12 +54,6 @@ Val rows_wpanel_at(Cg *g, Val v_o, Val v_k, int64_t kp) {
   return l_add(g, l_mul(g, v_j, l_i64(g, PL * kp), ""), v_in, "wp.at");
 }
 
-/* C (Og, P) of one sample and group: v_pad the channels-last copy (PH, PW,
- * Cg), v_wp the group's weight panels, v_t the scratch of positions
- * (rup(P, 16), Og) i32; var_max the fused max |C|, or NULL. On ubs a
- * panel's 16 lanes are two registers, so the row's positions go in chunks
- * of at most ROWS_UBS_ACC registers, each over the whole K (the weight
- * panel rows loaded once per chunk). */
 /* A transposed block: v[o] to C's row row0 + o from position p0, the
  * positions past P left out (the last block has P % 16). With cheap masked
  * stores (Cg.mask_stores) one masked store each; otherwise plain stores,
@@ -89,6 +83,12 @@ static void block_store(Cg *g, Val *v, Val v_C, int64_t row0, int64_t P, Val v_p
   if (tail) l_endif(g, b_join);
 }
 
+/* C (Og, P) of one sample and group: v_pad the channels-last copy (PH, PW,
+ * Cg), v_wp the group's weight panels, v_t the scratch of positions
+ * (rup(P, 16), Og) i32; var_max the fused max |C|, or NULL. On ubs a
+ * panel's 16 lanes are two registers, so the row's positions go in chunks
+ * of at most ROWS_UBS_ACC registers, each over the whole K (the weight
+ * panel rows loaded once per chunk). */
 void rows_forward(Cg *g, const Node *nd, const ConvDims *d, GemmKind kind, int64_t segp, int64_t kp, Val v_pad,
                   Val v_wp, Val v_t, Val v_C, Val var_max) {
   Ty t_v = LLVMVectorType(g->t_i32, PL);

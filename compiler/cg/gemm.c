@@ -69,6 +69,16 @@ int gemm_madd_bits(const CgTarget *t) {
   return 128;
 }
 
+/* The feature list names feature (+name) exactly, not as a prefix of
+ * another (+avx512vbmi is not +avx512vbmi2, +v not +v8.2a). */
+static bool has_feature(const CgTarget *t, const char *feature) {
+  const char *f = t->features ? t->features : "";
+  size_t n = strlen(feature);
+  for (const char *h = strstr(f, feature); h; h = strstr(h + 1, feature))
+    if ((h == f || h[-1] == ',') && (h[n] == ',' || h[n] == '\0')) return true;
+  return false;
+}
+
 /* x86 with AVX-512BW: byte masks and 512-bit byte and word operations. */
 bool gemm_bw512(const CgTarget *t) { return !strncmp(t->triple, "x86_64", 6) && gemm_madd_bits(t) == 512; }
 
@@ -78,11 +88,7 @@ bool gemm_bw512(const CgTarget *t) { return !strncmp(t->triple, "x86_64", 6) && 
  * and scalar targets have none (LLVM stores lane by lane behind a branch
  * each): there l_store_below stores a tail by plain stores instead. */
 bool gemm_mask_stores(const CgTarget *t) {
-  if (gemm_bw512(t)) return true;
-  const char *feat = t->features ? t->features : "";
-  for (const char *h = strstr(feat, "+v"); h; h = strstr(h + 1, "+v"))
-    if (!strncmp(t->triple, "riscv64", 7) && (h[2] == ',' || h[2] == '\0')) return true;
-  return false;
+  return gemm_bw512(t) || (!strncmp(t->triple, "riscv64", 7) && has_feature(t, "+v"));
 }
 
 /* The kernel for sums of up to kmax terms (a compile-time bound). */
@@ -343,13 +349,7 @@ GemmKind gemm_isa(const CgTarget *t) {
   return gk;
 }
 
-bool gemm_vbmi(const CgTarget *t) {
-  const char *f = t->features ? t->features : "";
-  if (strncmp(t->triple, "x86_64", 6)) return false;
-  for (const char *h = strstr(f, "+avx512vbmi"); h; h = strstr(h + 1, "+avx512vbmi"))
-    if (h[11] == ',' || h[11] == '\0') return true; /* not +avx512vbmi2 */
-  return false;
-}
+bool gemm_vbmi(const CgTarget *t) { return !strncmp(t->triple, "x86_64", 6) && has_feature(t, "+avx512vbmi"); }
 
 /* Byte (n, k) of the panels sits at panel_col(n) + panel_k(k). */
 static Val panel_col(Cg *g, Val v_n, Val v_ps) {
@@ -933,7 +933,8 @@ int64_t gemm_kblock(int64_t *from) {
 
 void gemm(Cg *g, const Gemm *G) {
   NIT_ASSERT(!G->stream || !G->accumulate);
-  NIT_ASSERT(!G->whole || (!G->var_max && G->ldc >= 0));
+  NIT_ASSERT(!G->whole || (!G->var_max && LLVMIsAConstantInt(G->v_N) &&
+                            G->ldc >= rup(LLVMConstIntGetSExtValue(G->v_N), PL)));
   if (G->kind == GK_PLAIN) {
     Ty t = G->t_acc;
     Val v_n0 = l_mul(g, G->v_j0, l_i64(g, PL), "n0");
