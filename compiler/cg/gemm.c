@@ -882,10 +882,9 @@ static void tiles_call(Cg *g, const Gemm *G, bool corr, Val v_A, Val v_P, Val v_
   Ty ft;
   Val f = tiles_fn(g, &H, corr, &ft);
   Val v_null = LLVMConstNull(g->t_ptr);
-  /* the tiles take N only to leave the lanes past it unstored */
-  Val v_N = G->whole ? l_mul(g, LLVMBuildSDiv(g->b, l_add(g, G->v_N, l_i64(g, PL - 1), ""), l_i64(g, PL), ""),
-                             l_i64(g, PL), "n.whole")
-                     : G->v_N;
+  /* the tiles take N only to leave the lanes past it unstored (whole: N is
+   * a constant, gemm checks) */
+  Val v_N = G->whole ? l_i64(g, rup(LLVMConstIntGetSExtValue(G->v_N), PL)) : G->v_N;
   Val args[] = {v_A,    l_i64(g, G->lda), G->v_asum ? G->v_asum : v_null, v_P,     G->v_C,
                 l_i64(g, G->ldc), G->v_M, v_N,    v_K, v_ps, G->v_j0, G->v_j1, var_max ? var_max : v_null,
                 G->v_taps, l_i64(g, G->prow), l_i64(g, G->pcols)};
