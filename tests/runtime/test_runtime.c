@@ -414,6 +414,28 @@ START_TEST(idx_good) {
 }
 END_TEST
 
+/* The content hash is what data.c's comment defines (the length, then
+ * eight bytes at a time, little-endian, the last word zero-padded) for
+ * every tail length and alignment, and keeps its values: checkpoints
+ * already written hold them (two values of the definition as first built). */
+START_TEST(hash_definition) {
+  uint8_t b[48];
+  for (int i = 0; i < 48; i++) b[i] = (uint8_t)(i * 37 + 5);
+  ck_assert(nitrt_hash64(0, b, 29) == 0xcb899a921f93538full);
+  ck_assert(nitrt_hash64(7, b, 0) == 0x3f7023ce48685d62ull);
+  for (size_t at = 0; at < 8; at++)
+    for (size_t n = 0; at + n <= 40; n++) {
+      uint64_t h = nit_mix64(3 ^ ((uint64_t)n + NIT_GOLDEN));
+      for (size_t i = 0; i < n; i += 8) {
+        uint64_t w = 0;
+        for (size_t k = 0; k < 8; k++) w += i + k < n ? (uint64_t)b[at + i + k] << (8 * k) : 0;
+        h = nit_mix64(h ^ w) + NIT_GOLDEN;
+      }
+      ck_assert(nitrt_hash64(3, b + at, n) == nit_mix64(h));
+    }
+}
+END_TEST
+
 /* A file of several read chunks (DataSrc reads 1 MiB at a time) loads
  * exactly as its bytes parse from memory: pixels, labels, the content hash
  * (which is nitrt_hash64 of the whole file, also when it is built chunk by
@@ -1369,6 +1391,7 @@ static Suite *suite(void) {
   t = tcase_create("data");
   tcase_add_checked_fixture(t, idx_setup, rm_tmp);
   tcase_add_test(t, idx_good);
+  tcase_add_test(t, hash_definition);
   tcase_add_test(t, idx_chunked);
   tcase_add_test(t, idx_bad);
   tcase_add_test(t, dir_detection);
