@@ -191,8 +191,12 @@ void l_next_rolled(Cg *g, Loop *L);
  * whose constant trip counts would have it unrolled and vectorized at great
  * compile cost for nothing (a byte gather) */
 void l_next_scalar(Cg *g, Loop *L);
-/* if (c) { ... }: l_if leaves the builder in the then-block; l_endif joins. */
+/* if (c) { ... }: l_if leaves the builder in the then-block; l_endif joins.
+ * if (c) { ... } else { ... }: l_if_else likewise, with the else-block in
+ * *b_else, which l_else moves to (ending the then-block). */
 Blk l_if(Cg *g, Val v_c, const char *name);
+Blk l_if_else(Cg *g, Val v_c, const char *name, Blk *b_else);
+void l_else(Cg *g, Blk b_else, Blk b_join);
 void l_endif(Cg *g, Blk b_join);
 Val l_begin_fn(Cg *g, const char *name, Ty ft, bool internal);
 /* Glue run once per step (a layer's NAME.fwd / NAME.bwd, the step

@@ -370,18 +370,14 @@ static void conv_col2im_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
   if (nd->sw == 1 && d.OW <= 64) { /* a whole row of ox at once: one vector add */
     Val v_full = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntEQ, v_xlo, l_i64(g, 0), ""),
                               l_icmp(g, LLVMIntEQ, v_xhi, l_i64(g, d.OW), ""), "row.full");
-    Blk b_full = l_block(g, "row.vec"), b_join = l_block(g, "row.done");
-    b_part = l_block(g, "row.part");
-    LLVMBuildCondBr(g->b, v_full, b_full, b_part);
-    LLVMPositionBuilderAtEnd(g->b, b_full);
+    Blk b_join = l_if_else(g, v_full, "row.vec", &b_part);
     Ty t_row = LLVMVectorType(k->t_acc, (unsigned)d.OW);
     Val v_dp = l_gep(g, k->t_acc, v_plane, v_irow, "dst.row");
     Val v_old = LLVMBuildLoad2(g->b, t_row, v_dp, "e32.row");
     Val v_add = LLVMBuildLoad2(g->b, t_row, l_gep(g, k->t_acc, v_c, v_crow, ""), "c.v");
     LLVMSetAlignment(v_old, (unsigned)aw), LLVMSetAlignment(v_add, (unsigned)aw);
     LLVMSetAlignment(LLVMBuildStore(g->b, l_add(g, v_old, v_add, "e32.new"), v_dp), (unsigned)aw);
-    LLVMBuildBr(g->b, b_join);
-    LLVMPositionBuilderAtEnd(g->b, b_part);
+    l_else(g, b_part, b_join);
     b_part = b_join;
   }
   Loop Lx = l_for(g, v_xlo, v_xhi, "ox");

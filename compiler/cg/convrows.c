@@ -69,15 +69,12 @@ static void block_store(Cg *g, Val *v, Val v_C, int64_t row0, int64_t P, Val v_p
     for (int o = 0; o < PL; o++) l_masked_store(g, v[o], v_ptr[o], 4, v_mask);
     return;
   }
-  Blk b_join = NULL;
+  Blk b_full = NULL, b_join = NULL;
   if (tail) {
-    Blk b_last = l_block(g, "blk.last"), b_full = l_block(g, "blk.full");
-    b_join = l_block(g, "blk.join");
-    LLVMBuildCondBr(g->b, l_icmp(g, LLVMIntSGT, l_add(g, v_p0, l_i64(g, PL), ""), l_i64(g, P), "last"), b_last, b_full);
-    LLVMPositionBuilderAtEnd(g->b, b_last);
+    b_join = l_if_else(g, l_icmp(g, LLVMIntSGT, l_add(g, v_p0, l_i64(g, PL), ""), l_i64(g, P), "last"), "blk.last",
+                       &b_full);
     for (int o = 0; o < PL; o++) l_store_below(g, v[o], v_ptr[o], 4, tail);
-    LLVMBuildBr(g->b, b_join);
-    LLVMPositionBuilderAtEnd(g->b, b_full);
+    l_else(g, b_full, b_join);
   }
   for (int o = 0; o < PL; o++) LLVMSetAlignment(LLVMBuildStore(g->b, v[o], v_ptr[o]), 4);
   if (tail) l_endif(g, b_join);

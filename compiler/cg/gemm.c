@@ -667,9 +667,7 @@ static void store_lanes(Cg *g, const Tiles *G, Val v_sum, Val v_idx, Val v_n0, V
     return;
   }
   Val v_full = l_icmp(g, LLVMIntSLE, l_add(g, v_n0, l_i64(g, PL), ""), G->v_N, "full");
-  Blk b_full = l_block(g, "st.full"), b_part = l_block(g, "st.part"), b_join = l_block(g, "st.join");
-  LLVMBuildCondBr(g->b, v_full, b_full, b_part);
-  LLVMPositionBuilderAtEnd(g->b, b_full);
+  Blk b_part, b_join = l_if_else(g, v_full, "st.full", &b_part);
   Val v_out = v_v;
   if (G->accumulate) {
     Val v_old = LLVMBuildLoad2(g->b, t_c, v_ptr, "c.old");
@@ -684,14 +682,12 @@ static void store_lanes(Cg *g, const Tiles *G, Val v_sum, Val v_idx, Val v_n0, V
                     LLVMMetadataAsValue(g->ctx, LLVMMDNodeInContext2(g->ctx, &md_one, 1)));
   }
   if (G->var_max) track_max(g, G, v_out, NULL);
-  LLVMBuildBr(g->b, b_join);
-  LLVMPositionBuilderAtEnd(g->b, b_part);
+  l_else(g, b_part, b_join);
   Val v_mask = lane_mask(g, G, v_n0);
   v_out = G->accumulate ? l_add(g, masked_c(g, G, v_ptr, v_mask, NULL), v_v, "c.new") : v_v;
   if (G->var_max) track_max(g, G, v_out, v_mask);
   masked_c(g, G, v_ptr, v_mask, v_out);
-  LLVMBuildBr(g->b, b_join);
-  LLVMPositionBuilderAtEnd(g->b, b_join);
+  l_endif(g, b_join);
 }
 
 /* The quad of A's row at v_row + v_off: v_tmask NULL, four bytes; else the
@@ -967,15 +963,11 @@ void gemm(Cg *g, const Gemm *G) {
   int64_t from, kb = gemm_kblock(&from);
   int64_t kmax = LLVMIsAConstantInt(G->v_K) ? LLVMConstIntGetSExtValue(G->v_K) : G->kmax;
   bool small = kmax > 0 && kmax <= from;
-  Blk b_join = NULL; /* K known to be small: the whole of it only */
-  if (!G->v_taps && !small) { /* in blocks if the run-time K is large */
-    Blk b_one = l_block(g, "k.one"), b_blocks = l_block(g, "k.blocks");
-    b_join = l_block(g, "k.done");
-    LLVMBuildCondBr(g->b, l_icmp(g, LLVMIntSLE, G->v_K, l_i64(g, from), ""), b_one, b_blocks);
-    LLVMPositionBuilderAtEnd(g->b, b_blocks);
+  Blk b_one = NULL, b_join = NULL; /* K known to be small: the whole of it only */
+  if (!G->v_taps && !small) {       /* in blocks if the run-time K is large */
+    b_join = l_if_else(g, l_icmp(g, LLVMIntSGT, G->v_K, l_i64(g, from), ""), "k.blocks", &b_one);
     kblock_gemm(g, G, kb, v_ps);
-    LLVMBuildBr(g->b, b_join);
-    LLVMPositionBuilderAtEnd(g->b, b_one);
+    l_else(g, b_one, b_join);
   }
   tiles_call(g, G, true, G->v_A, G->v_P, G->v_K, v_ps, G->var_max);
   if (b_join) l_endif(g, b_join);
@@ -1047,13 +1039,9 @@ void gemm_reading(Cg *g, const Gemm *G, int i, bool a_side) {
   Gemm H = *G;
   if (a_side) H.ua = true;
   else H.ub = true;
-  Blk b_u = l_block(g, "x.unsigned"), b_s = l_block(g, "x.signed"), b_join = l_block(g, "x.join");
-  LLVMBuildCondBr(g->b, v_if, b_u, b_s);
-  LLVMPositionBuilderAtEnd(g->b, b_u);
+  Blk b_s, b_join = l_if_else(g, v_if, "x.unsigned", &b_s);
   gemm(g, &H);
-  LLVMBuildBr(g->b, b_join);
-  LLVMPositionBuilderAtEnd(g->b, b_s);
+  l_else(g, b_s, b_join);
   gemm(g, G);
-  LLVMBuildBr(g->b, b_join);
-  LLVMPositionBuilderAtEnd(g->b, b_join);
+  l_endif(g, b_join);
 }

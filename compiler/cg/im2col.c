@@ -690,22 +690,18 @@ void im2col_t(Cg *g, const Node *nd, const ConvDims *d, Val v_x, Val v_b, Val v_
     Val v_dst = l_add(g, l_mul(g, v_k0, l_i64(g, d->P), ""), l_mul(g, Loy.v_i, l_i64(g, d->OW), ""), "");
     Val v_d = l_gep(g, g->t_i8, v_col, v_dst, "colT.row"), v_s = l_gep(g, g->t_i8, v_pad, v_src, "tap.row");
     unsigned vw = d->OW <= 8 ? 8 : d->OW <= 16 ? 16 : d->OW <= 32 ? 32 : 0;
-    Blk b_join = NULL;
+    Blk b_copy = NULL, b_join = NULL;
     if (vw) { /* one vector a row (LeNet-5's c2: rows of 10 bytes, 1,500 a
                * sample): its bytes past OW (read within the copy's
                * PAD_SLACK) land where the rows after it go, which are
                * stored later; rows near colT's end are copied exactly */
       Ty t_row = LLVMVectorType(g->t_i8, vw);
-      Blk b_vec = l_block(g, "colT.vec"), b_copy = l_block(g, "colT.copy");
-      b_join = l_block(g, "colT.done");
-      LLVMBuildCondBr(g->b, l_icmp(g, LLVMIntSLE, l_add(g, v_dst, l_i64(g, vw), ""), l_i64(g, d->Kc * d->P), "in"),
-                      b_vec, b_copy);
-      LLVMPositionBuilderAtEnd(g->b, b_vec);
+      b_join = l_if_else(g, l_icmp(g, LLVMIntSLE, l_add(g, v_dst, l_i64(g, vw), ""), l_i64(g, d->Kc * d->P), "in"),
+                         "colT.vec", &b_copy);
       Val v_row = LLVMBuildLoad2(g->b, t_row, v_s, "taps");
       LLVMSetAlignment(v_row, 1);
       LLVMSetAlignment(LLVMBuildStore(g->b, v_row, v_d), 1);
-      LLVMBuildBr(g->b, b_join);
-      LLVMPositionBuilderAtEnd(g->b, b_copy);
+      l_else(g, b_copy, b_join);
     }
     LLVMBuildMemCpy(g->b, v_d, 1, v_s, 1, l_i64(g, d->OW));
     if (b_join) l_endif(g, b_join);

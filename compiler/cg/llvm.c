@@ -221,16 +221,29 @@ static void close_hinted(Cg *g, Loop *L, bool scalar) {
 void l_next_rolled(Cg *g, Loop *L) { close_hinted(g, L, false); }
 void l_next_scalar(Cg *g, Loop *L) { close_hinted(g, L, true); }
 
-/* if (c) { ... } : l_if leaves the builder in the then-block; l_endif joins. */
-Blk l_if(Cg *g, Val v_c, const char *name) {
+/* if (c) { ... } [else { ... }]: the blocks NAME.then, [NAME.else,]
+ * NAME.join; the builder left in the then-block. */
+static Blk branch(Cg *g, Val v_c, const char *name, Blk *b_else) {
   char buf[96];
   snprintf(buf, sizeof buf, "%s.then", name);
   Blk b_then = l_block(g, buf);
+  if (b_else) {
+    snprintf(buf, sizeof buf, "%s.else", name);
+    *b_else = l_block(g, buf);
+  }
   snprintf(buf, sizeof buf, "%s.join", name);
   Blk b_join = l_block(g, buf);
-  LLVMBuildCondBr(g->b, v_c, b_then, b_join);
+  LLVMBuildCondBr(g->b, v_c, b_then, b_else ? *b_else : b_join);
   LLVMPositionBuilderAtEnd(g->b, b_then);
   return b_join;
+}
+
+Blk l_if(Cg *g, Val v_c, const char *name) { return branch(g, v_c, name, NULL); }
+Blk l_if_else(Cg *g, Val v_c, const char *name, Blk *b_else) { return branch(g, v_c, name, b_else); }
+
+void l_else(Cg *g, Blk b_else, Blk b_join) {
+  LLVMBuildBr(g->b, b_join);
+  LLVMPositionBuilderAtEnd(g->b, b_else);
 }
 
 void l_endif(Cg *g, Blk b_join) {

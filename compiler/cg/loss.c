@@ -42,11 +42,9 @@ void emit_loss(Cg *g) {
   Loop Lb = l_for(g, v_zero, v_n, "row");
   Val v_row = l_mul(g, Lb.v_i, l_i64(g, C), "row.base");
   Val v_base2 = l_icmp(g, LLVMIntSGT, v_s, l_i64(g, BASE2_BELOW), "base2");
-  Blk b_b2 = l_block(g, "base2"), b_tay = l_block(g, "taylor"), b_sum = l_block(g, "sum");
-  LLVMBuildCondBr(g->b, v_base2, b_b2, b_tay);
+  Blk b_tay, b_sum = l_if_else(g, v_base2, "base2", &b_tay);
 
   /* base-2 branch */
-  LLVMPositionBuilderAtEnd(g->b, b_b2);
   l_set(g, var_acc, l_i64(g, INT64_MIN));
   Val v_rs = l_sub(g, l_i64(g, LOG2E_SHIFT), v_s, "rshift");
   Loop Lc = l_for(g, v_zero, l_i64(g, C), "c");
@@ -72,11 +70,10 @@ void emit_loss(Cg *g) {
   Val v_u = l_sub(g, LLVMBuildShl(g->b, l_i64(g, 1), v_d, ""), l_i64(g, 1), "u");
   LLVMBuildStore(g->b, v_u, LLVMBuildGEP2(g->b, t_u, var_u, idx3, 2, ""));
   l_next(g, &Lc2);
-  LLVMBuildBr(g->b, b_sum);
 
   /* Taylor branch, q = -s: u = floor((2^(1+2q) + a 2^(1+q) + a^2) / 2^p) with
    * the pre-shift p = max(0, 2q - 48) keeping u < 2^50 (so u << 11 fits) */
-  LLVMPositionBuilderAtEnd(g->b, b_tay);
+  l_else(g, b_tay, b_sum);
   Val v_q = LLVMBuildNeg(g->b, v_s, "q");
   Val v_pre = l_smax(g, l_sub(g, l_mul(g, l_i64(g, 2), v_q, ""), l_i64(g, TAYLOR_BITS), ""), v_zero, "pre");
   Val v_q1 = l_add(g, v_q, l_i64(g, 1), "q1");
@@ -98,10 +95,9 @@ void emit_loss(Cg *g) {
   Val idx4[] = {v_zero, Lc3.v_i};
   LLVMBuildStore(g->b, v_u3, LLVMBuildGEP2(g->b, t_u, var_u, idx4, 2, ""));
   l_next(g, &Lc3);
-  LLVMBuildBr(g->b, b_sum);
 
   /* t_i = (u_i << 11) / U; e32 = t - onehot * sum t; e = R(e32, 4) */
-  LLVMPositionBuilderAtEnd(g->b, b_sum);
+  l_endif(g, b_sum);
   l_set(g, var_acc, v_zero);
   Loop Ls = l_for(g, v_zero, l_i64(g, C), "s");
   Val idx5[] = {v_zero, Ls.v_i};

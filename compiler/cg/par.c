@@ -54,17 +54,13 @@ Val par_for(Cg *g, const char *name, Val v_count, int maxw, BodyFn fn, const voi
   Val v_pf =
       LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildStructGEP2(g->b, g->t_ctx, g->f.v_ctx, CTX_parallel_for, ""), "pfor");
   Val var_used = l_var(g, g->t_i32, "used.var", l_i32(g, 1));
-  Blk b_par = l_block(g, "par"), b_inl = l_block(g, "inline"), b_join = l_block(g, "par.join");
-  LLVMBuildCondBr(g->b, LLVMBuildIsNotNull(g->b, v_pf, ""), b_par, b_inl);
-  LLVMPositionBuilderAtEnd(g->b, b_par);
+  Blk b_inl, b_join = l_if_else(g, LLVMBuildIsNotNull(g->b, v_pf, ""), "par", &b_inl);
   Val v_pool = LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildStructGEP2(g->b, g->t_ctx, g->f.v_ctx, CTX_pool, ""), "pool");
   Val pargs[] = {v_pool, f, var_env, v_count, l_i32(g, maxw)};
   l_set(g, var_used, l_call(g, g->ft_pfor, v_pf, pargs, 5, "used"));
-  LLVMBuildBr(g->b, b_join);
-  LLVMPositionBuilderAtEnd(g->b, b_inl);
+  l_else(g, b_inl, b_join);
   Val bargs[] = {var_env, l_i64(g, 0), v_count, l_i32(g, 0)};
   l_call(g, g->ft_body, f, bargs, 4, "");
-  LLVMBuildBr(g->b, b_join);
-  LLVMPositionBuilderAtEnd(g->b, b_join);
+  l_endif(g, b_join);
   return l_get(g, g->t_i32, var_used, "used");
 }

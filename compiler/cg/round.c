@@ -46,15 +46,12 @@ Val l_draw(Cg *g, Val v_key, Val v_idx, const char *name) {
 /* Calls the context's collective fn(comm, ptr, count[, width]) when it is set. */
 static void call_collective(Cg *g, unsigned field, Val v_ptr, Val v_count, int width) {
   Val v_f = ctx_field(g, field, g->t_ptr, field == CTX_allmax ? "allmax" : "allsum");
-  Blk b_call = l_block(g, "coll.call"), b_done = l_block(g, "coll.done");
-  LLVMBuildCondBr(g->b, LLVMBuildIsNotNull(g->b, v_f, ""), b_call, b_done);
-  LLVMPositionBuilderAtEnd(g->b, b_call);
+  Blk b_done = l_if(g, LLVMBuildIsNotNull(g->b, v_f, ""), "coll");
   Ty at[] = {g->t_ptr, g->t_ptr, g->t_i64, g->t_i32};
   Val args[] = {ctx_field(g, CTX_comm, g->t_ptr, "comm"), v_ptr, v_count, l_i32(g, width)};
   int na = field == CTX_allmax ? 3 : 4;
   l_call(g, LLVMFunctionType(g->t_void, at, (unsigned)na, 0), v_f, args, (unsigned)na, "");
-  LLVMBuildBr(g->b, b_done);
-  LLVMPositionBuilderAtEnd(g->b, b_done);
+  l_endif(g, b_done);
 }
 
 void l_allmax(Cg *g, Val v_ptr, Val v_count) { call_collective(g, CTX_allmax, v_ptr, v_count, 8); }
@@ -296,18 +293,15 @@ Val emit_round8(Cg *g, Ty t_acc, int bits, bool gate, const char *name) {
   Val v_out = l_param(g, 3, "out"), v_k = l_param(g, 4, "k"), v_mode = l_param(g, 5, "mode");
   Val v_key = l_param(g, 6, "key"), v_base = l_param(g, 7, "base"), v_floor = l_param(g, 8, "floor");
   Val v_gate = gate ? l_param(g, 9, "gate") : NULL;
-  Blk b_k0 = l_block(g, "k0"), b_kn = l_block(g, "kn"), b_done = l_block(g, "done");
-  LLVMBuildCondBr(g->b, l_icmp(g, LLVMIntEQ, v_k, l_i32(g, 0), ""), b_k0, b_kn);
   /* k == 0: the value itself, saturated */
-  LLVMPositionBuilderAtEnd(g->b, b_k0);
+  Blk b_kn, b_done = l_if_else(g, l_icmp(g, LLVMIntEQ, v_k, l_i32(g, 0), ""), "k0", &b_kn);
   Loop L0 = l_for(g, v_lo, v_hi, "j0");
   Val v_x0 = l_load(g, t_acc, v_acc, L0.v_i, "x");
   Val v_c = l_smax(g, l_smin(g, v_x0, LLVMConstInt(t_acc, (unsigned long long)lim, 1), ""),
                    l_sext(g, v_floor, t_acc, "floor.acc"), "");
   l_store(g, g->t_i8, gated(g, v_gate, L0.v_i, l_trunc(g, v_c, g->t_i8, "sat")), v_out, L0.v_i);
   l_next(g, &L0);
-  LLVMBuildBr(g->b, b_done);
-  LLVMPositionBuilderAtEnd(g->b, b_kn);
+  l_else(g, b_kn, b_done);
   RoundK R = round_consts(g, t_acc, v_k);
   Blk b_mode[3];
   for (int md = 0; md < 3; md++) b_mode[md] = l_block(g, nit_round_names[md]);
