@@ -4,7 +4,8 @@
  * The exported model is data for export_lib.c: a table of NxLayer rows (the
  * nodes of nit_model with their geometry), the int8 weights the evaluation
  * forward pass uses (the weights, NITI's wide-weight views, or the views of
- * the masters at the evaluation step), and one static arena whose layout
+ * the masters at the evaluation step), each batch norm's per-channel
+ * coefficients (nitrt_norm_eval_coefs), and one static arena whose layout
  * planned here reuses a layer's buffer once its last reader has run. The
  * runtime links export_lib.c too: before anything is written, the very
  * tables about to be printed run through nx_run on check samples and must
@@ -26,15 +27,17 @@
 #include "export_text.h"
 #include "nitrt.h"
 
-/* Node kinds of nit_model.nodes, indexed by NX_*. */
-static const char *const OP_NAMES[NX_NOPS] = {"input", "dense",   "conv",    "maxpool", "avgpool",
-                                              "relu",  "flatten", "dropout", "add"};
+/* Node kinds of nit_model.nodes, indexed by NX_* (NX_NORM: the batch
+ * kinds, op_of). */
+static const char *const OP_NAMES[NX_NOPS] = {"input",   "dense",   "conv", "maxpool", "avgpool", "relu",
+                                              "flatten", "dropout", "add",  "norm"};
 
 typedef struct Export {
   const NitModel *m;
   NxLayer *layers;      /* (nnodes) */
   NxModel nx;
   int8_t **owned;       /* (nparams) wide-weight views we allocated */
+  int32_t **coef;       /* (nnodes) a batch norm's (C, 4) coefficients, else NULL */
   const int8_t **w;     /* (nparams) the int8 weights of evaluation */
   int32_t *wexp;        /* (nparams) their exponents */
   int32_t arena_bytes;  /* RAM */
@@ -49,9 +52,33 @@ typedef struct Export {
 /* ------------------------------------------------------------- the model */
 
 static int op_of(const char *kind) {
-  for (int k = 0; k < NX_NOPS; k++)
+  if (!strcmp(kind, "batchnorm") || !strcmp(kind, "l1norm")) return NX_NORM;
+  for (int k = 0; k < NX_NORM; k++)
     if (!strcmp(kind, OP_NAMES[k])) return k;
   return -1;
+}
+
+/* A batch norm's evaluation y = a_c v + b_c as the forward pass computes
+ * it from gamma's and beta's views and the running statistics
+ * (nitrt_norm_eval_coefs), as (C, 4) int32 {a m, e, b m, e}. */
+static int norm_coefs(Export *x, Run *u, int32_t i) {
+  const NitNode *n = &x->m->nodes[i];
+  const NitParam *g = &x->m->params[n->param];
+  int64_t ch = g->shape[0], *ab = nitrt_alloc(sizeof(int64_t) * 4 * (size_t)ch);
+  if (!ab || !(x->coef[i] = nitrt_alloc(sizeof(int32_t) * 4 * (size_t)ch))) {
+    free(ab);
+    return -1;
+  }
+  const int32_t *run = (const int32_t *)(const void *)((const char *)u->params + g->stats_off);
+  nitrt_norm_eval_coefs(g->norm, x->w[n->param], x->wexp[n->param], x->w[n->param + 1], x->wexp[n->param + 1], run, ab,
+                        ab + 2 * ch);
+  for (int64_t c = 0; c < ch; c++) { /* S31 mantissas have |m| < 2^31 */
+    x->coef[i][4 * c] = (int32_t)ab[2 * c], x->coef[i][4 * c + 1] = (int32_t)ab[2 * c + 1];
+    x->coef[i][4 * c + 2] = (int32_t)ab[2 * (ch + c)], x->coef[i][4 * c + 3] = (int32_t)ab[2 * (ch + c) + 1];
+  }
+  free(ab);
+  x->flash_bytes += 16 * ch;
+  return 0;
 }
 
 /* The int8 weights and exponents of evaluation. The masters recipes' views
@@ -68,7 +95,6 @@ static int weights(Export *x, Run *u, const Ckpt *ck) {
   for (int32_t p = 0; p < m->nparams; p++) {
     const NitParam *q = &m->params[p];
     const char *at = (const char *)u->params + q->offset;
-    x->flash_bytes += q->count;
     if (ps) { /* {master exp, momentum exp, view exp, 0} per tensor */
       x->w[p] = (const int8_t *)at;
       x->wexp[p] = ps[4 * p + 2];
@@ -87,7 +113,7 @@ static int weights(Export *x, Run *u, const Ckpt *ck) {
 
 /* One NxLayer per node, stochastic rounding keyed by the run's seed; -1
  * after a message for a node export cannot write. */
-static int layers(Export *x, uint64_t seed) {
+static int layers(Export *x, Run *u, uint64_t seed) {
   const NitModel *m = x->m;
   bool fits32 = true;
   for (int32_t i = 0; i < m->nnodes; i++) {
@@ -110,11 +136,17 @@ static int layers(Export *x, uint64_t seed) {
     if (op == NX_DENSE || op == NX_CONV) {
       l->wt = x->w[n->param];
       l->w_exp = x->wexp[n->param];
+      x->flash_bytes += m->params[n->param].count;
       /* every product is at most 128 * 128 in magnitude */
       fits32 &= (int64_t)m->params[n->param].fan_in * 16384 <= INT32_MAX;
     }
     if (op == NX_AVGPOOL) fits32 &= (int64_t)l->kh * l->kw * 128 <= INT32_MAX;
     if (op == NX_ADD) fits32 = false; /* operands shift by up to 48 bits */
+    if (op == NX_NORM) { /* terms aligned up to 2^60 */
+      if (norm_coefs(x, u, i)) return -1;
+      l->coef = x->coef[i];
+      fits32 = false;
+    }
   }
   x->acc_bits = fits32 ? 32 : 64;
   return 0;
@@ -157,7 +189,7 @@ static int plan(Export *x) {
     off[i] = at;
     if (at + size > top) top = at + size;
     int op = l->op;
-    if (op == NX_DENSE || op == NX_CONV || op == NX_AVGPOOL || op == NX_ADD || op == NX_DROPOUT) {
+    if (op == NX_DENSE || op == NX_CONV || op == NX_AVGPOOL || op == NX_ADD || op == NX_DROPOUT || op == NX_NORM) {
       int64_t cnt = (int64_t)l->oc * l->oh * l->ow;
       if (cnt > acc) acc = cnt;
     }
@@ -333,11 +365,20 @@ static void write_source(const Export *x, FILE *f, const InputQuant *q) {
   fputs(nitrt_text_lib_h, f);
   fputs(nitrt_text_lib_c, f);
   fputs("\n/* ---------------------------------------------------------- the model */\n", f);
-  for (int32_t p = 0; p < m->nparams; p++) {
-    fprintf(f, "\n/* %s: (%d, %d, %d, %d) at 2^%d */\nstatic const int8_t %s_w%d[%lld] = {", m->params[p].name,
-            m->params[p].shape[0], m->params[p].shape[1], m->params[p].shape[2], m->params[p].shape[3], x->wexp[p],
-            x->name, p, (long long)m->params[p].count);
-    write_bytes(f, x->w[p], m->params[p].count);
+  for (int32_t i = 0; i < m->nnodes; i++) {
+    const NxLayer *l = &x->layers[i];
+    int32_t p = m->nodes[i].param;
+    if (l->op == NX_DENSE || l->op == NX_CONV) {
+      fprintf(f, "\n/* %s: (%d, %d, %d, %d) at 2^%d */\nstatic const int8_t %s_w%d[%lld] = {", m->params[p].name,
+              m->params[p].shape[0], m->params[p].shape[1], m->params[p].shape[2], m->params[p].shape[3], x->wexp[p],
+              x->name, p, (long long)m->params[p].count);
+      write_bytes(f, x->w[p], m->params[p].count);
+    } else if (l->op == NX_NORM) {
+      fprintf(f, "\n/* %s: y = a_c v + b_c, (%d, 4) {a m, e, b m, e} */\nstatic const int32_t %s_n%d[%d] = {",
+              m->nodes[i].name, l->c, x->name, i, 4 * l->c);
+      for (int32_t j = 0; j < 4 * l->c; j++) fprintf(f, "%s%d,", j % 8 ? " " : "\n  ", (int)l->coef[j]);
+      fputs("\n};\n", f);
+    }
   }
   if (!x->pixels) {
     fprintf(f, "\nconst int8_t %s_input_shift[%s_INPUT_SIZE] = {", x->name, up);
@@ -347,16 +388,17 @@ static void write_source(const Export *x, FILE *f, const InputQuant *q) {
   for (int32_t i = 0; i < m->nnodes; i++) {
     const NxLayer *l = &x->layers[i];
     const NitNode *n = &m->nodes[i];
-    char wt[96] = "0", op[16];
+    char wt[96] = "0", coef[96] = "0", op[16];
     upper(op, OP_NAMES[l->op]);
     if (l->op == NX_DENSE || l->op == NX_CONV) snprintf(wt, sizeof wt, "%s_w%d", x->name, n->param);
+    if (l->op == NX_NORM) snprintf(coef, sizeof coef, "%s_n%d", x->name, i);
     fprintf(f,
             "    /* %d %s: %s */\n"
             "    {.op = NX_%s, .in0 = %d, .in1 = %d, .c = %d, .h = %d, .w = %d, .oc = %d, .oh = %d, .ow = %d,\n"
             "     .kh = %d, .kw = %d, .sh = %d, .sw = %d, .ph = %d, .pw = %d, .groups = %d, .drop256 = %d,\n"
-            "     .w_exp = %d, .wt = %s, .out = %d, .key = 0x%016llxull},\n",
+            "     .w_exp = %d, .wt = %s, .coef = %s, .out = %d, .key = 0x%016llxull},\n",
             i, n->name, n->kind, op, l->in0, l->in1, l->c, l->h, l->w, l->oc, l->oh, l->ow, l->kh, l->kw, l->sh,
-            l->sw, l->ph, l->pw, l->groups, l->drop256, l->w_exp, wt, l->out, (unsigned long long)l->key);
+            l->sw, l->ph, l->pw, l->groups, l->drop256, l->w_exp, wt, coef, l->out, (unsigned long long)l->key);
   }
   fputs("};\n", f);
   const NxModel *nx = &x->nx;
@@ -405,7 +447,10 @@ static int make_dir(const char *dir) {
 static void free_export(Export *x) {
   if (x->owned)
     for (int32_t p = 0; p < x->m->nparams; p++) free(x->owned[p]);
+  if (x->coef)
+    for (int32_t i = 0; i < x->m->nnodes; i++) free(x->coef[i]);
   free(x->owned);
+  free(x->coef);
   free(x->w);
   free(x->wexp);
   free(x->layers);
@@ -430,11 +475,12 @@ int nitrt_cmd_export(const Options *o) {
   x.w = nitrt_alloc(np * sizeof *x.w);
   x.wexp = nitrt_alloc(np * sizeof *x.wexp);
   x.layers = nitrt_alloc((size_t)m->nnodes * sizeof *x.layers);
-  if (!x.owned || !x.w || !x.wexp || !x.layers) goto out;
+  x.coef = nitrt_alloc((size_t)m->nnodes * sizeof *x.coef);
+  if (!x.owned || !x.w || !x.wexp || !x.layers || !x.coef) goto out;
   size_t k = 0;
   for (const char *s = m->name; *s && k + 1 < sizeof x.name; s++, k++)
     x.name[k] = (char)((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9' && k) ? *s : '_');
-  if (weights(&x, &u, &ck) || layers(&x, u.r.seed)) goto out;
+  if (weights(&x, &u, &ck) || layers(&x, &u, u.r.seed)) goto out;
   x.nx = (NxModel){.nlayers = m->nnodes, .output = m->output, .classes = m->classes,
                    .masters = m->recipe.kind != NIT_RECIPE_NITI, .bits = m->recipe.kind != NIT_RECIPE_NITI ? m->recipe.bits_act : 8,
                    .round = u.r.act_round, .layers = x.layers};

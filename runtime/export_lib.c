@@ -168,6 +168,55 @@ static void nx_pool(const NxLayer *l, const int8_t *x, int8_t *y, NxAcc *acc) {
       }
 }
 
+/* A batch norm at evaluation (batchnorm, l1norm: running statistics), as
+ * the runtime's norm kernels compute it (runtime/norm.c, "LINSUM"):
+ * S = a_c v 2^s_x + b_c per element, every term aligned to the common
+ * exponent W = max(smallest exponent, highest top bit - 60) of the live
+ * pairs, a term below W rounded half away from zero. The coefficients are
+ * S31 values m 2^e (|m| < 2^31) that export computed from the checkpoint.
+ * Returns W. */
+static int64_t nx_align(int64_t m, int64_t u, int64_t d) {
+  int64_t p = m * u; /* |m| < 2^31 and |u| <= 128: no overflow */
+  if (p == 0) return 0;
+  if (d >= 0) return (int64_t)((uint64_t)p << d); /* at most 2^60 by the choice of W */
+  uint64_t a = nx_abs(p), r = -d > 64 ? 0 : -d == 64 ? a >> 63 : (a >> -d) + ((a >> (-d - 1)) & 1);
+  return p < 0 ? -(int64_t)r : (int64_t)r;
+}
+
+typedef struct NxLin {
+  int32_t live;
+  int64_t emin, h; /* smallest exponent, highest top bit of the live pairs */
+} NxLin;
+
+static void nx_see(NxLin *L, int64_t m, int64_t e, uint64_t umax) {
+  if (m == 0 || umax == 0) return;
+  int64_t top = e + 31 + nx_bits(umax);
+  if (!L->live || e < L->emin) L->emin = e;
+  if (!L->live || top > L->h) L->h = top;
+  L->live = 1;
+}
+
+static int32_t nx_norm(const NxLayer *l, const int8_t *x, int32_t sx, NxAcc *acc) {
+  int32_t hw = l->h * l->w;
+  uint64_t umax = 0;
+  for (int32_t j = 0; j < l->c * hw; j++)
+    if (nx_abs(x[j]) > umax) umax = nx_abs(x[j]);
+  NxLin L = {0, 0, 0};
+  for (int32_t c = 0; c < l->c; c++) nx_see(&L, l->coef[4 * c], (int64_t)l->coef[4 * c + 1] + sx, umax);
+  for (int32_t c = 0; c < l->c; c++) nx_see(&L, l->coef[4 * c + 2], l->coef[4 * c + 3], 1);
+  if (!L.live) { /* the zero tensor */
+    for (int32_t j = 0; j < l->c * hw; j++) acc[j] = 0;
+    return 0;
+  }
+  int64_t w = L.emin > L.h - 60 ? L.emin : L.h - 60;
+  for (int32_t c = 0; c < l->c; c++) {
+    const int32_t *q = l->coef + 4 * c;
+    int64_t shift = q[2] ? nx_align(q[2], 1, q[3] - w) : 0, d = (int64_t)q[1] + sx - w;
+    for (int32_t k = 0; k < hw; k++) acc[c * hw + k] = nx_align(q[0], x[c * hw + k], d) + shift;
+  }
+  return (int32_t)w;
+}
+
 /* log2 of a power-of-two window area (the compiler refuses other areas). */
 static int32_t nx_log2(int32_t v) {
   int32_t l = 0;
@@ -254,6 +303,11 @@ NX_FN int32_t nx_run(const NxModel *m, const int8_t *x, int32_t in_exp, unsigned
       memcpy(y, a, (size_t)count); /* NITI: identity at evaluation */
       e[i] = sx;
       break;
+    case NX_NORM: {
+      int32_t w = nx_norm(l, a, sx, acc);
+      e[i] = w + nx_requant(acc, count, m->bits, m->round, l->key, y);
+      break;
+    }
     case NX_ADD: {
       const int8_t *b = l->in1 == 0 ? x : (const int8_t *)(arena + m->layers[l->in1].out);
       int32_t s = nx_add(count, a, sx, b, e[l->in1], m->masters, acc);

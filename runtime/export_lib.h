@@ -17,7 +17,7 @@
 #endif
 
 /* Layer kinds of an exported network. */
-enum { NX_INPUT, NX_DENSE, NX_CONV, NX_MAXPOOL, NX_AVGPOOL, NX_RELU, NX_FLATTEN, NX_DROPOUT, NX_ADD, NX_NOPS };
+enum { NX_INPUT, NX_DENSE, NX_CONV, NX_MAXPOOL, NX_AVGPOOL, NX_RELU, NX_FLATTEN, NX_DROPOUT, NX_ADD, NX_NORM, NX_NOPS };
 
 typedef struct NxLayer {
   int32_t op;                 /* NX_* */
@@ -29,6 +29,7 @@ typedef struct NxLayer {
   int32_t drop256;            /* dropout: drop probability in 1/256 units */
   int32_t w_exp;              /* dense, conv: exponent of the weights */
   const int8_t *wt;           /* dense (O, I); conv (O, C/groups, KH, KW) */
+  const int32_t *coef;        /* norm: (C, 4) {a m, e, b m, e}, y = a_c v + b_c in S31 */
   int32_t out;                /* arena offset of the int8 output (C, H, W) */
   uint64_t key;               /* stream of stochastic rounding at ACT(i) */
 } NxLayer;

@@ -418,6 +418,20 @@ static void running_update(const Norm *l, const int64_t *st, int32_t s_x, int32_
   }
 }
 
+void nitrt_norm_eval_coefs(const int64_t *desc, const int8_t *gamma, int32_t s_g, const int8_t *beta, int32_t s_b,
+                           const int32_t *running, int64_t *a, int64_t *b) {
+  Norm l = describe(NULL, desc, 1);
+  for (int64_t c = 0; c < l.c; c++) {
+    const int32_t *r = running + 4 * c;
+    NitS31 mean = {r[0], r[1]}, dev = {r[2], r[3]}, rho;
+    if (!l.l1) rho = nitrt_srsqrt(nitrt_sadd(dev, l.eps));
+    else rho = nitrt_sdiv(nitrt_s31_one(), nitrt_sadd(nitrt_smul(l.k, dev), l.eps));
+    NitS31 ac = nitrt_smul(nitrt_snorm(gamma[c], s_g), rho);
+    put2(a + 2 * c, ac);
+    put2(b + 2 * c, nitrt_sadd(nitrt_snorm(beta[c], s_b), nitrt_sneg(nitrt_smul(ac, mean))));
+  }
+}
+
 int32_t nitrt_norm_forward(const NitCtx *ctx, const int64_t *desc, int64_t n, const int8_t *v, int32_t s_x,
                            const int8_t *gamma, int32_t s_g, const int8_t *beta, int32_t s_b, int32_t train,
                            int32_t *running, int64_t *st, int64_t *scratch, int64_t *S) {
@@ -443,16 +457,9 @@ int32_t nitrt_norm_forward(const NitCtx *ctx, const int64_t *desc, int64_t n, co
     if (train && l.batch) running_update(&l, st, s_x, running);
   } else { /* evaluation with running statistics: y = a_c v + b_c */
     f.centred = 0;
-    for (int64_t c = 0; c < l.c; c++) {
-      const int32_t *r = running + 4 * c;
-      NitS31 mean = {r[0], r[1]}, dev = {r[2], r[3]}, rho;
-      if (!l.l1) rho = nitrt_srsqrt(nitrt_sadd(dev, l.eps));
-      else rho = nitrt_sdiv(nitrt_s31_one(), nitrt_sadd(nitrt_smul(l.k, dev), l.eps));
-      NitS31 ac = nitrt_smul(nitrt_snorm(gamma[c], s_g), rho);
-      for (int64_t b = 0; b < n; b++) put2(a + 2 * (b * l.c + c), ac);
-      put2(ga + 2 * c, ac);
-      put2(bc + 2 * c, nitrt_sadd(get2(bc + 2 * c), nitrt_sneg(nitrt_smul(ac, mean))));
-    }
+    nitrt_norm_eval_coefs(desc, gamma, s_g, beta, s_b, running, ga, bc);
+    for (int64_t c = 0; c < l.c; c++)
+      for (int64_t b = 0; b < n; b++) put2(a + 2 * (b * l.c + c), get2(ga + 2 * c));
     each(ctx, vmax_body, &f, l.ng);
   }
   uint64_t umax = 0;

@@ -15,8 +15,9 @@ reader's own code:
     pseudo-rounded views R(W, 8): each the floor or the ceiling of W / 2^8.
     Under ghaffari they are the views of the masters at the evaluation step,
     which the test pass after every epoch also leaves in the params slab, so
-    the checkpoint's views equal them too. export cannot write batchnorm yet:
-    resnet_bn has no such oracle.
+    the checkpoint's views equal them too. A batchnorm layer is written as a
+    table of per-channel coefficients instead (S31 values, checked here for
+    their normal form; the exported logits themselves are the export tests').
   - Masters and views: every view is RQ of its master, the floor or the
     ceiling of M / 2^(view exp - master exp) (exactly M / 2^k when exact).
   - The initial state (--save-init) follows the init rule, recomputed here
@@ -150,6 +151,19 @@ def parse_export(path, cname):
         if len(vals) != int(m.group(5)):
             die("%s: array %s has %d values, declared %s" % (path, m.group(4), len(vals), m.group(5)))
         out[int(m.group(4))] = (m.group(1), shape, int(m.group(3)), vals)
+    return out
+
+
+def parse_norm_tables(path, cname):
+    """{layer: int64 values} of export's batch-norm coefficient tables."""
+    txt = open(path).read()
+    pat = r"/\* (\S+): y = a_c v \+ b_c, \((\d+), 4\) [^*]*\*/\nstatic const int32_t %s_n\d+\[(\d+)\] = \{([^}]*)\}" % cname
+    out = {}
+    for m in re.finditer(pat, txt):
+        vals = np.array([int(x) for x in m.group(4).split(",") if x.strip()], dtype=np.int64)
+        if len(vals) != int(m.group(3)) or len(vals) != 4 * int(m.group(2)):
+            die("%s: table of %s has %d values, declared %s" % (path, m.group(1), len(vals), m.group(3)))
+        out[m.group(1)] = vals
     return out
 
 
@@ -318,7 +332,22 @@ def check_export(m, u, ck):
     cname = u["info"]["name"]
     ex = parse_export(os.path.join(out, cname + ".c"), cname)
     f = u["info"]
-    check("%s: export wrote one array per tensor" % m, sorted(ex) == list(range(len(ck.specs))), sorted(ex))
+    weights = sorted(t.index for t in ck.specs if t.role == "weight")
+    check("%s: export wrote one int8 array per weight tensor" % m, sorted(ex) == weights, sorted(ex))
+    gammas = [t for t in ck.specs if t.role == "gamma"]
+    if gammas:
+        tables = parse_norm_tables(os.path.join(out, cname + ".c"), cname)
+        bad = []
+        for t in gammas:
+            v = tables.get(t.layer)
+            # {a m, e, b m, e} per channel, each an S31 value: 2^30 <= |m| < 2^31, or m = e = 0
+            if v is None or len(v) != 4 * t.shape[0]:
+                bad.append(t.layer)
+                continue
+            mag, ex_ = np.abs(v[0::2]), v[1::2]
+            if not np.all(((mag >= 1 << 30) & (mag < 1 << 31)) | ((mag == 0) & (ex_ == 0))):
+                bad.append(t.layer)
+        check("%s: one table of S31 coefficients per batch norm" % m, not bad and len(tables) == len(gammas), bad)
     bad = []
     for p, (name, shape, exp, vals) in ex.items():
         t = ck.specs[p]
@@ -631,8 +660,7 @@ def main():
             continue
         check_header(m, u, ck)
         check_tensors(m, u, ck)
-        if not m.startswith("resnet_bn"):  # export cannot write batchnorm yet
-            check_export(m, u, ck)
+        check_export(m, u, ck)
         check_init(m, u)
         check_conversions(m, u, ck)
         check_cli(m, u, ck)
