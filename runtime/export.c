@@ -4,8 +4,8 @@
  * The exported model is data for export_lib.c: a table of NxLayer rows (the
  * nodes of nit_model with their geometry), the int8 weights the evaluation
  * forward pass uses (the weights, NITI's wide-weight views, or the views of
- * the masters at the evaluation step), each batch norm's per-channel
- * coefficients (nitrt_norm_eval_coefs), and one static arena whose layout
+ * the masters at the evaluation step), each norm layer's table of S31
+ * coefficients (nitrt_norm_export), and one static arena whose layout
  * planned here reuses a layer's buffer once its last reader has run. The
  * runtime links export_lib.c too: before anything is written, the very
  * tables about to be printed run through nx_run on check samples and must
@@ -52,32 +52,27 @@ typedef struct Export {
 /* ------------------------------------------------------------- the model */
 
 static int op_of(const char *kind) {
-  if (!strcmp(kind, "batchnorm") || !strcmp(kind, "l1norm")) return NX_NORM;
+  if (!strcmp(kind, "batchnorm") || !strcmp(kind, "l1norm") || !strcmp(kind, "layernorm") || !strcmp(kind, "l1layernorm"))
+    return NX_NORM;
   for (int k = 0; k < NX_NORM; k++)
     if (!strcmp(kind, OP_NAMES[k])) return k;
   return -1;
 }
 
-/* A batch norm's evaluation y = a_c v + b_c as the forward pass computes
- * it from gamma's and beta's views and the running statistics
- * (nitrt_norm_eval_coefs), as (C, 4) int32 {a m, e, b m, e}. */
-static int norm_coefs(Export *x, Run *u, int32_t i) {
+/* A norm layer's table (nitrt_norm_export): the batch kinds' y = a_c v +
+ * b_c from the running statistics, or the layer kinds' gamma, beta and
+ * constants, as S31 values; from gamma's and beta's views, as the forward
+ * pass reads them. */
+static int norm_table(Export *x, Run *u, int32_t i) {
   const NitNode *n = &x->m->nodes[i];
   const NitParam *g = &x->m->params[n->param];
-  int64_t ch = g->shape[0], *ab = nitrt_alloc(sizeof(int64_t) * 4 * (size_t)ch);
-  if (!ab || !(x->coef[i] = nitrt_alloc(sizeof(int32_t) * 4 * (size_t)ch))) {
-    free(ab);
-    return -1;
-  }
-  const int32_t *run = (const int32_t *)(const void *)((const char *)u->params + g->stats_off);
-  nitrt_norm_eval_coefs(g->norm, x->w[n->param], x->wexp[n->param], x->w[n->param + 1], x->wexp[n->param + 1], run, ab,
-                        ab + 2 * ch);
-  for (int64_t c = 0; c < ch; c++) { /* S31 mantissas have |m| < 2^31 */
-    x->coef[i][4 * c] = (int32_t)ab[2 * c], x->coef[i][4 * c + 1] = (int32_t)ab[2 * c + 1];
-    x->coef[i][4 * c + 2] = (int32_t)ab[2 * (ch + c)], x->coef[i][4 * c + 3] = (int32_t)ab[2 * (ch + c) + 1];
-  }
-  free(ab);
-  x->flash_bytes += 16 * ch;
+  int64_t rows = (int64_t)g->shape[0] + 1;
+  if (!(x->coef[i] = nitrt_alloc(sizeof(int32_t) * 4 * (size_t)rows))) return -1;
+  const int32_t *run =
+      g->stats_off >= 0 ? (const int32_t *)(const void *)((const char *)u->params + g->stats_off) : NULL;
+  nitrt_norm_export(g->norm, x->w[n->param], x->wexp[n->param], x->w[n->param + 1], x->wexp[n->param + 1], run,
+                    x->coef[i]);
+  x->flash_bytes += 16 * rows;
   return 0;
 }
 
@@ -143,8 +138,9 @@ static int layers(Export *x, Run *u, uint64_t seed) {
     if (op == NX_AVGPOOL) fits32 &= (int64_t)l->kh * l->kw * 128 <= INT32_MAX;
     if (op == NX_ADD) fits32 = false; /* operands shift by up to 48 bits */
     if (op == NX_NORM) { /* terms aligned up to 2^60 */
-      if (norm_coefs(x, u, i)) return -1;
+      if (norm_table(x, u, i)) return -1;
       l->coef = x->coef[i];
+      l->norm = (int32_t)m->params[n->param].norm[NIT_ND_KIND];
       fits32 = false;
     }
   }
@@ -374,9 +370,9 @@ static void write_source(const Export *x, FILE *f, const InputQuant *q) {
               x->name, p, (long long)m->params[p].count);
       write_bytes(f, x->w[p], m->params[p].count);
     } else if (l->op == NX_NORM) {
-      fprintf(f, "\n/* %s: y = a_c v + b_c, (%d, 4) {a m, e, b m, e} */\nstatic const int32_t %s_n%d[%d] = {",
-              m->nodes[i].name, l->c, x->name, i, 4 * l->c);
-      for (int32_t j = 0; j < 4 * l->c; j++) fprintf(f, "%s%d,", j % 8 ? " " : "\n  ", (int)l->coef[j]);
+      fprintf(f, "\n/* %s: %s, (%d + 1, 4) S31 {m, e} pairs */\nstatic const int32_t %s_n%d[%d] = {", m->nodes[i].name,
+              m->nodes[i].kind, l->c, x->name, i, 4 * (l->c + 1));
+      for (int32_t j = 0; j < 4 * (l->c + 1); j++) fprintf(f, "%s%d,", j % 8 ? " " : "\n  ", (int)l->coef[j]);
       fputs("\n};\n", f);
     }
   }
@@ -396,9 +392,10 @@ static void write_source(const Export *x, FILE *f, const InputQuant *q) {
             "    /* %d %s: %s */\n"
             "    {.op = NX_%s, .in0 = %d, .in1 = %d, .c = %d, .h = %d, .w = %d, .oc = %d, .oh = %d, .ow = %d,\n"
             "     .kh = %d, .kw = %d, .sh = %d, .sw = %d, .ph = %d, .pw = %d, .groups = %d, .drop256 = %d,\n"
-            "     .w_exp = %d, .wt = %s, .coef = %s, .out = %d, .key = 0x%016llxull},\n",
+            "     .w_exp = %d, .wt = %s, .norm = %d, .coef = %s, .out = %d, .key = 0x%016llxull},\n",
             i, n->name, n->kind, op, l->in0, l->in1, l->c, l->h, l->w, l->oc, l->oh, l->ow, l->kh, l->kw, l->sh,
-            l->sw, l->ph, l->pw, l->groups, l->drop256, l->w_exp, wt, coef, l->out, (unsigned long long)l->key);
+            l->sw, l->ph, l->pw, l->groups, l->drop256, l->w_exp, wt, l->norm, coef, l->out,
+            (unsigned long long)l->key);
   }
   fputs("};\n", f);
   const NxModel *nx = &x->nx;

@@ -168,52 +168,233 @@ static void nx_pool(const NxLayer *l, const int8_t *x, int8_t *y, NxAcc *acc) {
       }
 }
 
-/* A batch norm at evaluation (batchnorm, l1norm: running statistics), as
- * the runtime's norm kernels compute it (runtime/norm.c, "LINSUM"):
- * S = a_c v 2^s_x + b_c per element, every term aligned to the common
- * exponent W = max(smallest exponent, highest top bit - 60) of the live
- * pairs, a term below W rounded half away from zero. The coefficients are
- * S31 values m 2^e (|m| < 2^31) that export computed from the checkpoint.
- * Returns W. */
+/* ---------------------------------------------------------- norm layers */
+
+/* S31 scalars, m 2^e with 2^30 <= |m| < 2^31 or m = e = 0, as the
+ * runtime's s31.c computes them (docs/recipes.md, "Scalars"). s31.c works
+ * in 128-bit integers, which C99 does not have; here a 128-bit magnitude is
+ * two 64-bit halves, and the few wide quotients are long divisions bit by
+ * bit (a handful per layer and sample). tests/runtime/test_s31.c checks
+ * these against s31.c. */
+typedef struct NxS31 {
+  int64_t m;
+  int32_t e;
+} NxS31;
+
+typedef struct NxU128 {
+  uint64_t hi, lo;
+} NxU128;
+
+static NxS31 nx_s31(int64_t m, int64_t e) {
+  NxS31 r;
+  r.m = m;
+  r.e = (int32_t)e;
+  return r;
+}
+
+static int32_t nx_bits128(NxU128 a) { return a.hi ? 64 + nx_bits(a.hi) : nx_bits(a.lo); }
+
+/* bit k (0..127) of a */
+static uint64_t nx_bit128(NxU128 a, int32_t k) { return (k >= 64 ? a.hi >> (k - 64) : a.lo >> k) & 1; }
+
+/* a >> k, 0 <= k < 128 */
+static NxU128 nx_shr128(NxU128 a, int32_t k) {
+  NxU128 r;
+  if (k == 0) return a;
+  if (k >= 64) {
+    r.hi = 0;
+    r.lo = a.hi >> (k - 64);
+  } else {
+    r.hi = a.hi >> k;
+    r.lo = a.lo >> k | a.hi << (64 - k);
+  }
+  return r;
+}
+
+/* snorm of the value (neg ? -a : a) 2^e: the top 31 bits of a, rounded
+ * half away from zero. */
+static NxS31 nx_snorm(int32_t neg, NxU128 a, int64_t e) {
+  int32_t b = nx_bits128(a);
+  uint64_t m;
+  if (b == 0) return nx_s31(0, 0);
+  if (b <= 31) {
+    m = a.lo << (31 - b);
+    e -= 31 - b;
+  } else {
+    int32_t k = b - 31;
+    m = nx_shr128(a, k).lo + nx_bit128(a, k - 1);
+    e += k;
+    if (m == (uint64_t)1 << 31) {
+      m >>= 1;
+      e++;
+    }
+  }
+  return nx_s31(neg ? -(int64_t)m : (int64_t)m, e);
+}
+
+static NxS31 nx_snorm64(int64_t p, int64_t e) {
+  NxU128 a;
+  a.hi = 0;
+  a.lo = nx_abs(p);
+  return nx_snorm(p < 0, a, e);
+}
+
+static NxS31 nx_smul(NxS31 a, NxS31 b) { return nx_snorm64(a.m * b.m, (int64_t)a.e + b.e); } /* |m m| < 2^62 */
+
+/* a + b: the larger exponent's mantissa shifted up by the gap (up to 62
+ * bits) and the other's added, in sign and magnitude */
+static NxS31 nx_sadd(NxS31 a, NxS31 b) {
+  NxS31 big = a.e >= b.e ? a : b, small = a.e >= b.e ? b : a;
+  int32_t gap = big.e - small.e, neg;
+  uint64_t bm = nx_abs(big.m), sm = nx_abs(small.m);
+  NxU128 x, y, d;
+  if (a.m == 0) return b;
+  if (b.m == 0) return a;
+  if (gap > 62) return big;
+  x.hi = gap ? bm >> (64 - gap) : 0; /* |big.m| 2^gap */
+  x.lo = bm << gap;
+  y.hi = 0;
+  y.lo = sm;
+  if ((big.m < 0) == (small.m < 0)) {
+    d.lo = x.lo + y.lo;
+    d.hi = x.hi + (d.lo < x.lo);
+    neg = big.m < 0;
+  } else if (x.hi > 0 || x.lo >= y.lo) {
+    d.lo = x.lo - y.lo;
+    d.hi = x.hi - (x.lo < y.lo);
+    neg = big.m < 0;
+  } else {
+    d.lo = y.lo - x.lo;
+    d.hi = 0;
+    neg = small.m < 0;
+  }
+  return nx_snorm(neg, d, small.e);
+}
+
+/* n / d for a divisor below 2^62 and a quotient below 2^64 */
+static uint64_t nx_div128(NxU128 n, uint64_t d) {
+  uint64_t r = 0, q = 0;
+  for (int32_t k = 127; k >= 0; k--) {
+    r = r << 1 | nx_bit128(n, k);
+    if (r >= d) {
+      r -= d;
+      if (k < 64) q |= (uint64_t)1 << k;
+    }
+  }
+  return q;
+}
+
+/* a / b: round((|a.m| 2^62) / |b.m|) by (|a.m| 2^63 + |b.m|) div 2 |b.m| */
+static NxS31 nx_sdiv(NxS31 a, NxS31 b) {
+  uint64_t am = nx_abs(a.m), bm = nx_abs(b.m);
+  NxU128 n;
+  if (a.m == 0 || b.m == 0) return nx_s31(0, 0);
+  n.hi = am >> 1;
+  n.lo = (am << 63) + bm;
+  n.lo = nx_div128(n, bm << 1);
+  n.hi = 0;
+  return nx_snorm((a.m < 0) != (b.m < 0), n, (int64_t)a.e - b.e - 62);
+}
+
+static uint64_t nx_isqrt(uint64_t v) {
+  uint64_t r = 0;
+  for (int32_t bit = 31; bit >= 0; bit--) {
+    uint64_t t = r | (uint64_t)1 << bit;
+    if (t * t <= v) r = t;
+  }
+  return r;
+}
+
+/* 1 / sqrt(a): the square root of the mantissa moved to an even exponent,
+ * then (2^94 + r) div 2 r */
+static NxS31 nx_srsqrt(NxS31 a) {
+  int32_t sh = (a.e & 1) != 0 ? 33 : 32;
+  uint64_t r;
+  int64_t e = (int64_t)a.e - sh;
+  NxU128 n;
+  if (a.m <= 0) return nx_s31(0, 0);
+  r = nx_isqrt((uint64_t)a.m << sh);
+  n.hi = (uint64_t)1 << 30;
+  n.lo = r;
+  n.lo = nx_div128(n, r * 2);
+  n.hi = 0;
+  return nx_snorm(0, n, -93 - e / 2);
+}
+
+/* align(m u, d): m u 2^d for d >= 0 (exact, at most 2^60 by the choice of
+ * W), m u 2^d rounded half away from zero below. */
 static int64_t nx_align(int64_t m, int64_t u, int64_t d) {
-  int64_t p = m * u; /* |m| < 2^31 and |u| <= 128: no overflow */
+  int64_t p = m * u; /* |m| < 2^31 and |u| < 2^29: no overflow */
   if (p == 0) return 0;
-  if (d >= 0) return (int64_t)((uint64_t)p << d); /* at most 2^60 by the choice of W */
+  if (d >= 0) return (int64_t)((uint64_t)p << d);
   uint64_t a = nx_abs(p), r = -d > 64 ? 0 : -d == 64 ? a >> 63 : (a >> -d) + ((a >> (-d - 1)) & 1);
   return p < 0 ? -(int64_t)r : (int64_t)r;
 }
 
+/* The common exponent W of a LINSUM (docs/recipes.md, "LINSUM and
+ * LINCOMB") from its live pairs. */
 typedef struct NxLin {
   int32_t live;
   int64_t emin, h; /* smallest exponent, highest top bit of the live pairs */
 } NxLin;
 
-static void nx_see(NxLin *L, int64_t m, int64_t e, uint64_t umax) {
-  if (m == 0 || umax == 0) return;
-  int64_t top = e + 31 + nx_bits(umax);
+static void nx_see(NxLin *L, NxS31 c, int64_t s, uint64_t umax) {
+  int64_t e = c.e + s, top = e + 31 + nx_bits(umax);
+  if (c.m == 0 || umax == 0) return;
   if (!L->live || e < L->emin) L->emin = e;
   if (!L->live || top > L->h) L->h = top;
   L->live = 1;
 }
 
+/* A norm layer at evaluation, for one sample, as the runtime's norm
+ * kernels compute it (runtime/norm.c): S = LINSUM((a_c, u, s_u), (b_c, 1,
+ * 0)) over the channels, then the caller's requantization. The batch kinds
+ * (running statistics) have a_c and b_c in the table and u = v at s_x; the
+ * layer kinds normalize by the sample's own statistics, u = z = N v - S1
+ * (N = C H W) at exponent 0, with a_c = snorm(gamma_c) rho from the
+ * deviation V = N S2 - S1^2 (layernorm; rho = 1 / sqrt(V + eps N^2)) or
+ * A = sum |z| (l1layernorm; rho = N / (k A + eps N^2)). Returns W. */
 static int32_t nx_norm(const NxLayer *l, const int8_t *x, int32_t sx, NxAcc *acc) {
-  int32_t hw = l->h * l->w;
+  int32_t hw = l->h * l->w, count = l->c * hw;
+  int32_t batch = l->norm == NIT_NORM_BATCH || l->norm == NIT_NORM_L1BATCH;
+  int32_t l1 = l->norm == NIT_NORM_L1BATCH || l->norm == NIT_NORM_L1LAYER;
+  const int32_t *q = l->coef;
+  int64_t nn = batch ? 1 : count, s1 = 0, s2 = 0, dev = 0, su = batch ? sx : 0, w;
   uint64_t umax = 0;
-  for (int32_t j = 0; j < l->c * hw; j++)
-    if (nx_abs(x[j]) > umax) umax = nx_abs(x[j]);
+  NxS31 rho = nx_s31(0, 0);
   NxLin L = {0, 0, 0};
-  for (int32_t c = 0; c < l->c; c++) nx_see(&L, l->coef[4 * c], (int64_t)l->coef[4 * c + 1] + sx, umax);
-  for (int32_t c = 0; c < l->c; c++) nx_see(&L, l->coef[4 * c + 2], l->coef[4 * c + 3], 1);
+  for (int32_t j = 0; j < count; j++) s1 += x[j], s2 += (int64_t)x[j] * x[j];
+  if (batch) s1 = 0;
+  for (int32_t j = 0; j < count; j++) { /* |u|, u = v or N v - S1 */
+    uint64_t z = nx_abs(nn * x[j] - s1);
+    if (z > umax) umax = z;
+    dev += (int64_t)z;
+  }
+  if (!batch) {
+    NxS31 epsn = nx_s31(q[4 * l->c], (int64_t)q[4 * l->c + 1] - (l1 ? sx : 2 * (int64_t)sx)), d;
+    if (!l1) {
+      d = nx_sadd(nx_snorm64(nn * s2 - s1 * s1, 0), epsn);
+      rho = nx_srsqrt(d);
+    } else {
+      d = nx_sadd(nx_smul(nx_s31(q[4 * l->c + 2], q[4 * l->c + 3]), nx_snorm64(dev, 0)), epsn);
+      rho = d.m == 0 ? nx_s31(0, 0) : nx_sdiv(nx_snorm64(nn, 0), d);
+    }
+  }
+  /* the coefficient a_c of channel c: the table's, or snorm(gamma_c) rho */
+#define NX_NORM_A(c) (batch ? nx_s31(q[4 * (c)], q[4 * (c) + 1]) : nx_smul(nx_s31(q[4 * (c)], q[4 * (c) + 1]), rho))
+  for (int32_t c = 0; c < l->c; c++) nx_see(&L, NX_NORM_A(c), su, umax);
+  for (int32_t c = 0; c < l->c; c++) nx_see(&L, nx_s31(q[4 * c + 2], q[4 * c + 3]), 0, 1);
   if (!L.live) { /* the zero tensor */
-    for (int32_t j = 0; j < l->c * hw; j++) acc[j] = 0;
+    for (int32_t j = 0; j < count; j++) acc[j] = 0;
     return 0;
   }
-  int64_t w = L.emin > L.h - 60 ? L.emin : L.h - 60;
+  w = L.emin > L.h - 60 ? L.emin : L.h - 60;
   for (int32_t c = 0; c < l->c; c++) {
-    const int32_t *q = l->coef + 4 * c;
-    int64_t shift = q[2] ? nx_align(q[2], 1, q[3] - w) : 0, d = (int64_t)q[1] + sx - w;
-    for (int32_t k = 0; k < hw; k++) acc[c * hw + k] = nx_align(q[0], x[c * hw + k], d) + shift;
+    NxS31 a = NX_NORM_A(c);
+    int64_t shift = q[4 * c + 2] ? nx_align(q[4 * c + 2], 1, q[4 * c + 3] - w) : 0, d = a.e + su - w;
+    for (int32_t k = 0; k < hw; k++) acc[c * hw + k] = nx_align(a.m, nn * x[c * hw + k] - s1, d) + shift;
   }
+#undef NX_NORM_A
   return (int32_t)w;
 }
 

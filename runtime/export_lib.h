@@ -29,7 +29,8 @@ typedef struct NxLayer {
   int32_t drop256;            /* dropout: drop probability in 1/256 units */
   int32_t w_exp;              /* dense, conv: exponent of the weights */
   const int8_t *wt;           /* dense (O, I); conv (O, C/groups, KH, KW) */
-  const int32_t *coef;        /* norm: (C, 4) {a m, e, b m, e}, y = a_c v + b_c in S31 */
+  int32_t norm;               /* norm: NIT_NORM_* */
+  const int32_t *coef;        /* norm: (C + 1, 4) S31 pairs, nitrt_norm_export's table */
   int32_t out;                /* arena offset of the int8 output (C, H, W) */
   uint64_t key;               /* stream of stochastic rounding at ACT(i) */
 } NxLayer;

@@ -117,12 +117,14 @@ enum {
  * in NitParam.norm of its gamma tensor, and as the constant the generated
  * code hands the norm kernels. Decimals are exact, value n / 10^f; k_n = 0
  * means the default k of the L1 kinds, sqrt(pi/2). */
+/* export: begin */
 enum {
   NIT_NORM_BATCH = 0,   /* batchnorm: channel groups, L2 */
   NIT_NORM_LAYER = 1,   /* layernorm: sample groups, L2 */
   NIT_NORM_L1BATCH = 2, /* l1norm: channel groups, L1 */
   NIT_NORM_L1LAYER = 3, /* l1layernorm: sample groups, L1 */
 };
+/* export: end */
 enum {
   NIT_ND_KIND, NIT_ND_C, NIT_ND_HW, NIT_ND_EPS_N, NIT_ND_EPS_F,
   NIT_ND_MOM_N, NIT_ND_MOM_F, NIT_ND_K_N, NIT_ND_K_F, NIT_NORM_DESC

@@ -326,13 +326,16 @@ static void sums2_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   }
 }
 
+/* eps N^2 at exponent e (e = -s_x for the L1 kinds, -2 s_x for L2): the
+ * epsilon of a group's deviation, which is a sum over N^2 terms. */
+static NitS31 eps_n(const Norm *l, int64_t e) { return nitrt_smul(l->eps, nitrt_snorm((NitI128)l->nn * l->nn, e)); }
+
 /* Per group: V or A, rho, the coefficients of its blocks. */
 static void coef_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   (void)worker;
   Fwd *f = env;
   const Norm *l = f->l;
-  NitS31 nn2 = nitrt_snorm((NitI128)l->nn * l->nn, l->l1 ? -(int64_t)f->s_x : -2 * (int64_t)f->s_x);
-  NitS31 epsn = nitrt_smul(l->eps, nn2), zero = {0, 0};
+  NitS31 epsn = eps_n(l, l->l1 ? -(int64_t)f->s_x : -2 * (int64_t)f->s_x), zero = {0, 0};
   for (int64_t g = lo; g < hi; g++) {
     int64_t s1 = f->s12[2 * g], s2 = f->s12[2 * g + 1];
     int64_t dev = l->l1 ? f->dev1[g] : l->nn * s2 - s1 * s1; /* A = sum |z|; V = N S2 - S1^2 */
@@ -418,17 +421,43 @@ static void running_update(const Norm *l, const int64_t *st, int32_t s_x, int32_
   }
 }
 
+/* A batch kind's channel at evaluation: y = a v + b from gamma and beta
+ * (int8 at s_g, s_b) and the channel's running {mean m, e, dev m, e}. */
+static void eval_coef(const Norm *l, int8_t gamma, int32_t s_g, int8_t beta, int32_t s_b, const int32_t *r,
+                      NitS31 *a, NitS31 *b) {
+  NitS31 mean = {r[0], r[1]}, dev = {r[2], r[3]}, rho;
+  if (!l->l1) rho = nitrt_srsqrt(nitrt_sadd(dev, l->eps));
+  else rho = nitrt_sdiv(nitrt_s31_one(), nitrt_sadd(nitrt_smul(l->k, dev), l->eps));
+  *a = nitrt_smul(nitrt_snorm(gamma, s_g), rho);
+  *b = nitrt_sadd(nitrt_snorm(beta, s_b), nitrt_sneg(nitrt_smul(*a, mean)));
+}
+
 void nitrt_norm_eval_coefs(const int64_t *desc, const int8_t *gamma, int32_t s_g, const int8_t *beta, int32_t s_b,
                            const int32_t *running, int64_t *a, int64_t *b) {
   Norm l = describe(NULL, desc, 1);
   for (int64_t c = 0; c < l.c; c++) {
-    const int32_t *r = running + 4 * c;
-    NitS31 mean = {r[0], r[1]}, dev = {r[2], r[3]}, rho;
-    if (!l.l1) rho = nitrt_srsqrt(nitrt_sadd(dev, l.eps));
-    else rho = nitrt_sdiv(nitrt_s31_one(), nitrt_sadd(nitrt_smul(l.k, dev), l.eps));
-    NitS31 ac = nitrt_smul(nitrt_snorm(gamma[c], s_g), rho);
+    NitS31 ac, bc;
+    eval_coef(&l, gamma[c], s_g, beta[c], s_b, running + 4 * c, &ac, &bc);
     put2(a + 2 * c, ac);
-    put2(b + 2 * c, nitrt_sadd(nitrt_snorm(beta[c], s_b), nitrt_sneg(nitrt_smul(ac, mean))));
+    put2(b + 2 * c, bc);
+  }
+}
+
+void nitrt_norm_export(const int64_t *desc, const int8_t *gamma, int32_t s_g, const int8_t *beta, int32_t s_b,
+                       const int32_t *running, int32_t *table) {
+  Norm l = describe(NULL, desc, 1);
+  NitS31 zero = {0, 0};
+  for (int64_t c = 0; c <= l.c; c++) {
+    NitS31 a = zero, b = zero;
+    if (c == l.c) { /* the layer kinds' constants */
+      if (!l.batch) a = eps_n(&l, 0), b = l.k;
+    } else if (l.batch) {
+      eval_coef(&l, gamma[c], s_g, beta[c], s_b, running + 4 * c, &a, &b);
+    } else {
+      a = nitrt_snorm(gamma[c], s_g), b = nitrt_snorm(beta[c], s_b);
+    }
+    int32_t *t = table + 4 * c; /* S31 mantissas have |m| < 2^31 */
+    t[0] = (int32_t)a.m, t[1] = a.e, t[2] = (int32_t)b.m, t[3] = b.e;
   }
 }
 

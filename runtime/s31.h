@@ -78,6 +78,13 @@ NitS31 nitrt_norm_k(const int64_t *desc);
  * export writes. */
 void nitrt_norm_eval_coefs(const int64_t *desc, const int8_t *gamma, int32_t s_g, const int8_t *beta, int32_t s_b,
                            const int32_t *running, int64_t *a, int64_t *b);
+/* The table `export` writes for a norm layer (norm.c; docs/deploy.md),
+ * (C + 1, 4) int32: per channel {a m, e, b m, e}, the batch kinds' a and b
+ * above, the layer kinds' snorm(gamma_c, s_g) and snorm(beta_c, s_b); then
+ * the layer kinds' {eps N^2 m, e (at exponent 0), k m, e}, zeros for the
+ * batch kinds. running: the batch kinds' (C, 4), else unused. */
+void nitrt_norm_export(const int64_t *desc, const int8_t *gamma, int32_t s_g, const int8_t *beta, int32_t s_b,
+                       const int32_t *running, int32_t *table);
 
 /* A learning-rate schedule as the .nit file writes it (exact decimals
  * value n / 10^f), see NitRecipe. period >= 1 (the runtime resolves the

@@ -13,7 +13,7 @@ if(NITC_SANITIZE)
   set(EXPORT_MODELS lenet5)
   set(EXPORT_NETS 6)
 else()
-  set(EXPORT_MODELS lenet5 resnet_tiny lenet5_ghaffari resnet_bn)
+  set(EXPORT_MODELS lenet5 resnet_tiny lenet5_ghaffari resnet_bn mlp_ln)
   set(EXPORT_NETS 12)
 endif()
 add_test(NAME export_examples

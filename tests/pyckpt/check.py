@@ -15,9 +15,9 @@ reader's own code:
     pseudo-rounded views R(W, 8): each the floor or the ceiling of W / 2^8.
     Under ghaffari they are the views of the masters at the evaluation step,
     which the test pass after every epoch also leaves in the params slab, so
-    the checkpoint's views equal them too. A batchnorm layer is written as a
-    table of per-channel coefficients instead (S31 values, checked here for
-    their normal form; the exported logits themselves are the export tests').
+    the checkpoint's views equal them too. A norm layer is written as a
+    table of S31 values instead (checked here for their normal form; the
+    exported logits themselves are the export tests').
   - Masters and views: every view is RQ of its master, the floor or the
     ceiling of M / 2^(view exp - master exp) (exactly M / 2^k when exact).
   - The initial state (--save-init) follows the init rule, recomputed here
@@ -155,13 +155,13 @@ def parse_export(path, cname):
 
 
 def parse_norm_tables(path, cname):
-    """{layer: int64 values} of export's batch-norm coefficient tables."""
+    """{layer: int64 values} of export's norm-layer tables."""
     txt = open(path).read()
-    pat = r"/\* (\S+): y = a_c v \+ b_c, \((\d+), 4\) [^*]*\*/\nstatic const int32_t %s_n\d+\[(\d+)\] = \{([^}]*)\}" % cname
+    pat = r"/\* (\S+): \S+, \((\d+) \+ 1, 4\) [^*]*\*/\nstatic const int32_t %s_n\d+\[(\d+)\] = \{([^}]*)\}" % cname
     out = {}
     for m in re.finditer(pat, txt):
         vals = np.array([int(x) for x in m.group(4).split(",") if x.strip()], dtype=np.int64)
-        if len(vals) != int(m.group(3)) or len(vals) != 4 * int(m.group(2)):
+        if len(vals) != int(m.group(3)) or len(vals) != 4 * (int(m.group(2)) + 1):
             die("%s: table of %s has %d values, declared %s" % (path, m.group(1), len(vals), m.group(3)))
         out[m.group(1)] = vals
     return out
@@ -340,14 +340,14 @@ def check_export(m, u, ck):
         bad = []
         for t in gammas:
             v = tables.get(t.layer)
-            # {a m, e, b m, e} per channel, each an S31 value: 2^30 <= |m| < 2^31, or m = e = 0
-            if v is None or len(v) != 4 * t.shape[0]:
+            # (C + 1) rows of two S31 values, 2^30 <= |m| < 2^31 or m = e = 0
+            if v is None or len(v) != 4 * (t.shape[0] + 1):
                 bad.append(t.layer)
                 continue
             mag, ex_ = np.abs(v[0::2]), v[1::2]
             if not np.all(((mag >= 1 << 30) & (mag < 1 << 31)) | ((mag == 0) & (ex_ == 0))):
                 bad.append(t.layer)
-        check("%s: one table of S31 coefficients per batch norm" % m, not bad and len(tables) == len(gammas), bad)
+        check("%s: one table of S31 values per norm layer" % m, not bad and len(tables) == len(gammas), bad)
     bad = []
     for p, (name, shape, exp, vals) in ex.items():
         t = ck.specs[p]
