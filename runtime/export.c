@@ -27,8 +27,8 @@
 #include "export_text.h"
 #include "nitrt.h"
 
-/* Node kinds of nit_model.nodes, indexed by NX_* (NX_NORM: the batch
- * kinds, op_of). */
+/* Node kinds of nit_model.nodes, indexed by NX_* (NX_NORM stands for the
+ * four norm kinds: op_of). */
 static const char *const OP_NAMES[NX_NOPS] = {"input",   "dense",   "conv", "maxpool", "avgpool", "relu",
                                               "flatten", "dropout", "add",  "norm"};
 
@@ -37,7 +37,7 @@ typedef struct Export {
   NxLayer *layers;      /* (nnodes) */
   NxModel nx;
   int8_t **owned;       /* (nparams) wide-weight views we allocated */
-  int32_t **coef;       /* (nnodes) a batch norm's (C, 4) coefficients, else NULL */
+  int32_t **coef;       /* (nnodes) a norm layer's (C + 1, 4) table, else NULL */
   const int8_t **w;     /* (nparams) the int8 weights of evaluation */
   int32_t *wexp;        /* (nparams) their exponents */
   int32_t arena_bytes;  /* RAM */
@@ -51,11 +51,12 @@ typedef struct Export {
 
 /* ------------------------------------------------------------- the model */
 
-static int op_of(const char *kind) {
-  if (!strcmp(kind, "batchnorm") || !strcmp(kind, "l1norm") || !strcmp(kind, "layernorm") || !strcmp(kind, "l1layernorm"))
-    return NX_NORM;
+/* NX_* of a node, -1 for a kind export does not know; a norm layer is the
+ * node whose parameter is a gamma (its kind is in the tensor's NIT_NORM_DESC). */
+static int op_of(const NitModel *m, const NitNode *n) {
+  if (n->param >= 0 && m->params[n->param].role == NIT_ROLE_GAMMA) return NX_NORM;
   for (int k = 0; k < NX_NORM; k++)
-    if (!strcmp(kind, OP_NAMES[k])) return k;
+    if (!strcmp(n->kind, OP_NAMES[k])) return k;
   return -1;
 }
 
@@ -114,7 +115,7 @@ static int layers(Export *x, Run *u, uint64_t seed) {
   for (int32_t i = 0; i < m->nnodes; i++) {
     const NitNode *n = &m->nodes[i];
     NxLayer *l = &x->layers[i];
-    int op = op_of(n->kind);
+    int op = op_of(m, n);
     if (op < 0 || (op == NX_INPUT) != (i == 0)) {
       nitrt_error("export: layer '%s' is a %s layer, which export cannot write yet (docs/deploy.md, "
                   "\"Limits\"); nothing was written",
