@@ -16,9 +16,10 @@
  * The arithmetic is the evaluation forward pass of docs/numerics.md
  * ("Forward pass, layer by layer") and docs/recipes.md for one sample:
  * every requantization takes its exponent from that sample alone, which is
- * what the training executable's `predict --per-sample` computes. Plain
- * loops, written to be read; the accumulator is int64 unless the exporter
- * proved int32 enough for every layer (NX_ACC_BITS 32).
+ * what the training executable's `predict --per-sample` computes, norm
+ * layers included (their S31 scalars below). Plain loops, written to be
+ * read; the accumulator is int64 unless the exporter proved int32 enough
+ * for every layer (NX_ACC_BITS 32).
  */
 #ifndef NX_EXPORTED /* in an exported file the exporter has written these */
 #include <string.h>
@@ -175,7 +176,7 @@ static void nx_pool(const NxLayer *l, const int8_t *x, int8_t *y, NxAcc *acc) {
  * in 128-bit integers, which C99 does not have; here a 128-bit magnitude is
  * two 64-bit halves, and the few wide quotients are long divisions bit by
  * bit (a handful per layer and sample). tests/runtime/test_s31.c checks
- * these against s31.c. */
+ * them against the reference in tests/ref, as it checks s31.c. */
 typedef struct NxS31 {
   int64_t m;
   int32_t e;
