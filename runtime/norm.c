@@ -432,17 +432,6 @@ static void eval_coef(const Norm *l, int8_t gamma, int32_t s_g, int8_t beta, int
   *b = nitrt_sadd(nitrt_snorm(beta, s_b), nitrt_sneg(nitrt_smul(*a, mean)));
 }
 
-void nitrt_norm_eval_coefs(const int64_t *desc, const int8_t *gamma, int32_t s_g, const int8_t *beta, int32_t s_b,
-                           const int32_t *running, int64_t *a, int64_t *b) {
-  Norm l = describe(NULL, desc, 1);
-  for (int64_t c = 0; c < l.c; c++) {
-    NitS31 ac, bc;
-    eval_coef(&l, gamma[c], s_g, beta[c], s_b, running + 4 * c, &ac, &bc);
-    put2(a + 2 * c, ac);
-    put2(b + 2 * c, bc);
-  }
-}
-
 void nitrt_norm_export(const int64_t *desc, const int8_t *gamma, int32_t s_g, const int8_t *beta, int32_t s_b,
                        const int32_t *running, int32_t *table) {
   Norm l = describe(NULL, desc, 1);
@@ -486,9 +475,13 @@ int32_t nitrt_norm_forward(const NitCtx *ctx, const int64_t *desc, int64_t n, co
     if (train && l.batch) running_update(&l, st, s_x, running);
   } else { /* evaluation with running statistics: y = a_c v + b_c */
     f.centred = 0;
-    nitrt_norm_eval_coefs(desc, gamma, s_g, beta, s_b, running, ga, bc);
-    for (int64_t c = 0; c < l.c; c++)
-      for (int64_t b = 0; b < n; b++) put2(a + 2 * (b * l.c + c), get2(ga + 2 * c));
+    for (int64_t c = 0; c < l.c; c++) {
+      NitS31 ac, b_c;
+      eval_coef(&l, gamma[c], s_g, beta[c], s_b, running + 4 * c, &ac, &b_c);
+      for (int64_t b = 0; b < n; b++) put2(a + 2 * (b * l.c + c), ac);
+      put2(ga + 2 * c, ac);
+      put2(bc + 2 * c, b_c);
+    }
     each(ctx, vmax_body, &f, l.ng);
   }
   uint64_t umax = 0;

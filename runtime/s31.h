@@ -72,15 +72,11 @@ int64_t nitrt_cosq_q30(int64_t p, int64_t t); /* (1 + cos(pi p/t))/2 in Q30, 0 <
 #define NITRT_SQRT_PI_2_Q30 1345735808 /* sqrt(pi/2): the default k of L1 norms */
 /* The k of a normalization layer's NIT_NORM_DESC values (norm.c). */
 NitS31 nitrt_norm_k(const int64_t *desc);
-/* A batch kind's evaluation with running statistics as y = a_c v + b_c
- * (norm.c): a, b (C) {m, e} from gamma and beta (int8 at s_g, s_b) and the
- * running {mean m, e, dev m, e} (C, 4); what the forward pass uses and
- * export writes. */
-void nitrt_norm_eval_coefs(const int64_t *desc, const int8_t *gamma, int32_t s_g, const int8_t *beta, int32_t s_b,
-                           const int32_t *running, int64_t *a, int64_t *b);
 /* The table `export` writes for a norm layer (norm.c; docs/deploy.md),
- * (C + 1, 4) int32: per channel {a m, e, b m, e}, the batch kinds' a and b
- * above, the layer kinds' snorm(gamma_c, s_g) and snorm(beta_c, s_b); then
+ * (C + 1, 4) int32: per channel {a m, e, b m, e}, the batch kinds'
+ * evaluation y = a_c v + b_c from the running statistics (as the forward
+ * pass computes it), the layer kinds' snorm(gamma_c, s_g) and
+ * snorm(beta_c, s_b); then
  * the layer kinds' {eps N^2 m, e (at exponent 0), k m, e}, zeros for the
  * batch kinds. running: the batch kinds' (C, 4), else unused. */
 void nitrt_norm_export(const int64_t *desc, const int8_t *gamma, int32_t s_g, const int8_t *beta, int32_t s_b,
