@@ -20,7 +20,7 @@ add_test(NAME export_examples
   COMMAND ${EXPORT_DIR}/export.sh ${PROJECT_BINARY_DIR} $<TARGET_FILE:nitrt_mkdata>
           ${PROJECT_BINARY_DIR}/tests/export-examples ${PROJECT_SOURCE_DIR}/examples ${EXPORT_MODELS})
 set_tests_properties(export_examples PROPERTIES TIMEOUT 900)
-foreach(spec niti:1 ghaffari:11 shiftquant:21)
+foreach(spec niti:1 ghaffari:11 shiftquant:21 unified:31)
   string(REPLACE ":" ";" parts ${spec})
   list(GET parts 0 recipe)
   list(GET parts 1 seed)

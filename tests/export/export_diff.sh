@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Export on random networks: COUNT networks from gennet (the differential
-# suite's generator; RECIPE niti, ghaffari or shiftquant), each compiled by
-# nitc, trained one epoch on synthetic data of its input shape, and
+# suite's generator; RECIPE niti, ghaffari, shiftquant or unified), each
+# compiled by nitc, trained one epoch on synthetic data of its input shape, and
 # exported. `export` itself runs the exported tables against the generated
 # forward pass before writing (--verify); here the exported C is also
 # compiled (-std=c99 -Wall -Wextra -Werror) and its logits compared with
