@@ -96,11 +96,6 @@ static uint32_t get32(const uint8_t *p) {
   for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
   return v;
 }
-static uint64_t get64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-  return v;
-}
 
 /* Field checks: each names the checkpoint, the field, the value and the
  * legal range. */
@@ -316,19 +311,19 @@ static void get_masters(const uint8_t *b, RunRecipe *r) {
   s->count = (int32_t)get32(b + 360);
   s->period = (int32_t)get32(b + 364);
   for (int i = 0; i < NIT_MAX_SCHED; i++) {
-    s->n[i] = get64(b + 368 + 8 * i);
+    s->n[i] = nitrt_le64(b + 368 + 8 * i);
     s->f[i] = (int32_t)get32(b + 432 + 4 * i);
     s->at[i] = (int32_t)get32(b + 464 + 4 * i);
   }
-  s->min_n = get64(b + 496);
+  s->min_n = nitrt_le64(b + 496);
   s->min_f = (int32_t)get32(b + 504);
   s->ratio_f = (int32_t)get32(b + 508);
-  s->warmup = (int64_t)get64(b + 512);
-  s->ratio_n = get64(b + 520);
-  r->momentum_n = get64(b + 528);
+  s->warmup = (int64_t)nitrt_le64(b + 512);
+  s->ratio_n = nitrt_le64(b + 520);
+  r->momentum_n = nitrt_le64(b + 528);
   r->momentum_f = (int32_t)get32(b + 536);
   r->wdecay_f = (int32_t)get32(b + 540);
-  r->wdecay_n = get64(b + 544);
+  r->wdecay_n = nitrt_le64(b + 544);
 }
 
 /* Format 3's settings against the model, its hash, and the tensor records
@@ -337,10 +332,10 @@ static void get_masters(const uint8_t *b, RunRecipe *r) {
 static int check_masters(const char *name, const NitModel *m, const uint8_t *b, const Ckpt *c, const uint8_t *ps) {
   RANGE("the recipe (offset 336)", c->r.kind, m->recipe.kind, m->recipe.kind);
   RANGE("the master bits (offset 340)", c->r.master_bits, m->recipe.master_bits, m->recipe.master_bits);
-  if (get64(b + 552) != nitrt_recipe_hash(&c->r)) {
+  if (nitrt_le64(b + 552) != nitrt_recipe_hash(&c->r)) {
     nitrt_error("%s: invalid checkpoint: the settings hash at offset 552 (0x%016llx) does not match the "
                 "settings it follows (0x%016llx)",
-                name, (unsigned long long)get64(b + 552), (unsigned long long)nitrt_recipe_hash(&c->r));
+                name, (unsigned long long)nitrt_le64(b + 552), (unsigned long long)nitrt_recipe_hash(&c->r));
     return -1;
   }
   RANGE("the parameter tensor records (offset 560)", get32(b + 560), m->nparams, m->nparams);
@@ -579,7 +574,7 @@ static int check_magic(const char *name, const uint8_t *b, size_t len, uint32_t 
 /* The size the header records and the trailing CRC-32 (into *crc); -1
  * after a message. The caller has checked len covers the header. */
 static int check_size_crc(const char *name, const uint8_t *b, size_t len, uint32_t *crc) {
-  uint64_t size = get64(b + 16);
+  uint64_t size = nitrt_le64(b + 16);
   if (size != len) {
     nitrt_error("%s: truncated or corrupt checkpoint: the header says %llu bytes, the file has %zu", name,
                 (unsigned long long)size, len);
@@ -618,9 +613,9 @@ int nitrt_ckpt_peek(const char *name, const uint8_t *b, size_t len, Ckpt *c, Ckp
     header = TENSORS_V3 + TENSOR_REC * l->nparams;
   }
   l->header = header;
-  uint64_t pbytes = get64(b + 248), k = 0, n = 0;
+  uint64_t pbytes = nitrt_le64(b + 248), k = 0, n = 0;
   if (version >= 2) {
-    k = get64(b + 272);
+    k = nitrt_le64(b + 272);
     n = get32(b + 328);
   }
   if (len < (size_t)header + 4) {
@@ -644,25 +639,25 @@ int nitrt_ckpt_peek(const char *name, const uint8_t *b, size_t len, Ckpt *c, Ckp
   }
   c->version = version;
   c->abi = get32(b + 12);
-  c->fingerprint = get64(b + 24);
+  c->fingerprint = nitrt_le64(b + 24);
   memcpy(c->name, b + 32, 64);
   c->name[64] = '\0';
   c->epoch = get32(b + 96);
   c->shuffle_epoch = get32(b + 100);
-  c->step = get64(b + 104);
-  c->shuffle_seed = get64(b + 120);
-  c->ntrain = (int64_t)get64(b + 128);
+  c->step = nitrt_le64(b + 104);
+  c->shuffle_seed = nitrt_le64(b + 120);
+  c->ntrain = (int64_t)nitrt_le64(b + 128);
   get_recipe(b + 136, &c->r);
   if (version >= 3) get_masters(b, &c->r);
-  c->r.seed = get64(b + 112);
-  c->r.limit = (int64_t)get64(b + 232);
+  c->r.seed = nitrt_le64(b + 112);
+  c->r.limit = (int64_t)nitrt_le64(b + 232);
   c->param_bytes = (int64_t)pbytes;
   c->params = b + header;
   if (x) {
     const uint8_t *e = b + len - 4 - x;
-    c->pos = get64(e);
-    c->pos_correct = (int64_t)get64(e + 8);
-    c->pos_loss_q24 = (int64_t)get64(e + 16);
+    c->pos = nitrt_le64(e);
+    c->pos_correct = (int64_t)nitrt_le64(e + 8);
+    c->pos_loss_q24 = (int64_t)nitrt_le64(e + 16);
   }
   if (version < 2) {
     nitrt_quant_pixels(&c->q);
@@ -672,10 +667,10 @@ int nitrt_ckpt_peek(const char *name, const uint8_t *b, size_t len, Ckpt *c, Ckp
   c->q.kind = (int32_t)get32(b + 260);
   c->q.in_exp = (int32_t)get32(b + 264);
   c->test.format = (int32_t)get32(b + 292);
-  c->train.n = (int64_t)get64(b + 296);
-  c->train.hash = get64(b + 304);
-  c->test.n = (int64_t)get64(b + 312);
-  c->test.hash = get64(b + 320);
+  c->train.n = (int64_t)nitrt_le64(b + 296);
+  c->train.hash = nitrt_le64(b + 304);
+  c->test.n = (int64_t)nitrt_le64(b + 312);
+  c->test.hash = nitrt_le64(b + 320);
   l->c = (int32_t)get32(b + 280);
   l->h = (int32_t)get32(b + 284);
   l->w = (int32_t)get32(b + 288);
@@ -711,7 +706,7 @@ int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitMo
   if (check_size_crc(name, b, len, &crc)) return -1;
   c->version = version;
   c->abi = get32(b + 12);
-  c->fingerprint = get64(b + 24);
+  c->fingerprint = nitrt_le64(b + 24);
   memcpy(c->name, b + 32, 64);
   c->name[64] = '\0';
   /* ABI 4 only added node metadata (NitNode.geom, NitModel.output): the
@@ -727,7 +722,7 @@ int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitMo
                 name, c->name, (unsigned long long)c->fingerprint, m->name, (unsigned long long)m->fingerprint);
     return -1;
   }
-  uint64_t pbytes = get64(b + 248);
+  uint64_t pbytes = nitrt_le64(b + 248);
   if (pbytes != (uint64_t)m->param_bytes || get32(b + 240) != (uint32_t)m->nparams) {
     nitrt_error("%s: checkpoint parameter layout does not match model %s (%llu bytes in %u "
                 "tensors, the model has %lld in %d)",
@@ -736,25 +731,25 @@ int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitMo
   }
   c->epoch = get32(b + 96);
   c->shuffle_epoch = get32(b + 100);
-  c->step = get64(b + 104);
-  c->shuffle_seed = get64(b + 120);
-  c->ntrain = (int64_t)get64(b + 128);
+  c->step = nitrt_le64(b + 104);
+  c->shuffle_seed = nitrt_le64(b + 120);
+  c->ntrain = (int64_t)nitrt_le64(b + 128);
   get_recipe(b + 136, &c->r);
   if (version >= 3) get_masters(b, &c->r);
-  c->r.seed = get64(b + 112);
-  c->r.limit = (int64_t)get64(b + 232);
+  c->r.seed = nitrt_le64(b + 112);
+  c->r.limit = (int64_t)nitrt_le64(b + 232);
   c->param_bytes = m->param_bytes;
   uint64_t k = 0, l = 0;
   if (version >= 2) {
     c->train.format = (int32_t)get32(b + 256);
     c->q.kind = (int32_t)get32(b + 260);
     c->q.in_exp = (int32_t)get32(b + 264);
-    k = get64(b + 272);
+    k = nitrt_le64(b + 272);
     c->test.format = (int32_t)get32(b + 292);
-    c->train.n = (int64_t)get64(b + 296);
-    c->train.hash = get64(b + 304);
-    c->test.n = (int64_t)get64(b + 312);
-    c->test.hash = get64(b + 320);
+    c->train.n = (int64_t)nitrt_le64(b + 296);
+    c->train.hash = nitrt_le64(b + 304);
+    c->test.n = (int64_t)nitrt_le64(b + 312);
+    c->test.hash = nitrt_le64(b + 320);
     l = get32(b + 328);
   } else {
     nitrt_quant_pixels(&c->q); /* nominal: format 1 does not record its data */
@@ -790,9 +785,9 @@ int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitMo
   c->data[l] = '\0';
   if (x) {
     const uint8_t *e = ps + pbytes + k + l;
-    c->pos = get64(e);
-    c->pos_correct = (int64_t)get64(e + 8);
-    c->pos_loss_q24 = (int64_t)get64(e + 16);
+    c->pos = nitrt_le64(e);
+    c->pos_correct = (int64_t)nitrt_le64(e + 8);
+    c->pos_loss_q24 = (int64_t)nitrt_le64(e + 16);
     if (c->pos == 0) {
       nitrt_error("%s: invalid checkpoint: the epoch position (flag at offset 244) says 0 steps done, expected 1 or "
                   "more",

@@ -66,15 +66,9 @@ int nitrt_quant_want_pixels(const char *path, int32_t format, const InputQuant *
  * every chunk but the last a multiple of 8 bytes. */
 uint64_t nitrt_hash64_begin(uint64_t h, size_t n) { return nit_mix64(h ^ ((uint64_t)n + NIT_GOLDEN)); }
 
-/* Written out so that compilers make it one load on a little-endian host. */
-static uint64_t load_le64(const uint8_t *p) {
-  return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 |
-         (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
-}
-
 uint64_t nitrt_hash64_words(uint64_t h, const uint8_t *p, size_t n) {
   size_t i = 0;
-  for (; i + 8 <= n; i += 8) h = nit_mix64(h ^ load_le64(p + i)) + NIT_GOLDEN;
+  for (; i + 8 <= n; i += 8) h = nit_mix64(h ^ nitrt_le64(p + i)) + NIT_GOLDEN;
   if (i < n) { /* the last word, zero-padded */
     uint64_t w = 0;
     for (size_t k = 0; i + k < n; k++) w |= (uint64_t)p[i + k] << (8 * k);

@@ -364,6 +364,14 @@ typedef struct DataPrint {
   uint64_t hash;  /* nitrt_hash64 of the files' bytes, in order */
 } DataPrint;
 
+/* The little-endian 64-bit value at p (file formats: checkpoints, the data
+ * hash's words), written out so that compilers make it one load on a
+ * little-endian host. */
+static inline uint64_t nitrt_le64(const uint8_t *p) {
+  return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 |
+         (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+}
+
 /* Content hash, chainable over several buffers: h = nitrt_hash64(h, p, n)
  * starting from h = 0. 64-bit words through nit_mix64; not cryptographic.
  * The same hash in parts: begin with the whole length, words over chunks
