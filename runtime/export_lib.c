@@ -364,8 +364,8 @@ static int32_t nx_norm(const NxLayer *l, const int8_t *x, int32_t sx, NxAcc *acc
   uint64_t umax = 0;
   NxS31 rho = nx_s31(0, 0);
   NxLin L = {0, 0, 0};
-  for (int32_t j = 0; j < count; j++) s1 += x[j], s2 += (int64_t)x[j] * x[j];
-  if (batch) s1 = 0;
+  if (!batch) /* the sample's statistics */
+    for (int32_t j = 0; j < count; j++) s1 += x[j], s2 += (int64_t)x[j] * x[j];
   for (int32_t j = 0; j < count; j++) { /* |u|, u = v or N v - S1 */
     uint64_t z = nx_abs(nn * x[j] - s1);
     if (z > umax) umax = z;
