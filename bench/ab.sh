@@ -7,7 +7,7 @@
 # the median and range of the per-round ratios B / A (a pair of runs a few
 # seconds apart sees about the same host).
 #
-#   bench/ab.sh [--threads T] [--rounds N] [--limit N] [--epochs N] [--data DIR] [--cpu] A B
+#   bench/ab.sh [--threads T] [--rounds N] [--limit N] [--epochs N] [--data DIR] [--b-args ARGS] [--cpu] A B
 #
 # With --cpu, a run's figure is samples per second of the process's CPU
 # time (user and system, from bash's `time`, loading included) instead of
@@ -16,6 +16,10 @@
 # 1% in the instructions of one thread (use it with --threads 1 and more
 # epochs, such as 8, so that loading weighs less).
 #
+# --b-args "ARGS" adds train options to B's runs only: the same executable
+# twice measures what an option costs, e.g. the per-layer telemetry:
+#   bench/ab.sh --b-args "--telemetry 20" /tmp/lenet5 /tmp/lenet5
+#
 # Defaults: 2 threads, 7 rounds, 25,600 samples, 2 epochs, data/mnist.
 # Example (an executable of the commit before against one of this commit):
 #   git worktree add /tmp/before HEAD~1 && (cd /tmp/before && scripts/build)
@@ -23,7 +27,7 @@
 #   build/compiler/nitc examples/lenet5.nit -o /tmp/b
 #   bench/ab.sh --rounds 9 /tmp/a /tmp/b
 set -euo pipefail
-threads=2 rounds=7 limit=25600 epochs=2 data=data/mnist cpu=0
+threads=2 rounds=7 limit=25600 epochs=2 data=data/mnist cpu=0 bargs=
 while [[ $# -gt 2 ]]; do
   if [[ "$1" == --cpu ]]; then
     cpu=1
@@ -36,31 +40,35 @@ while [[ $# -gt 2 ]]; do
   --limit) limit="$2" ;;
   --epochs) epochs="$2" ;;
   --data) data="$2" ;;
+  --b-args) bargs="$2" ;;
   *) echo "bench/ab.sh: unknown option '$1'" >&2; exit 1 ;;
   esac
   shift 2
 done
 if [[ $# -ne 2 ]]; then
-  echo "usage: bench/ab.sh [--threads T] [--rounds N] [--limit N] [--epochs N] [--data DIR] [--cpu] A B" >&2
+  echo "usage: bench/ab.sh [--threads T] [--rounds N] [--limit N] [--epochs N] [--data DIR] [--b-args ARGS] [--cpu] A B" >&2
   exit 1
 fi
 for exe in "$1" "$2"; do
   [[ -x "$exe" ]] || { echo "bench/ab.sh: $exe: not an executable" >&2; exit 1; }
 done
 
-# one training run of executable $1
-train() { "$1" train --data "$data" --epochs "$epochs" --limit "$limit" --test-limit 200 --threads "$threads"; }
+# one training run of executable $1, with the train options $2 (word-split)
+train() {
+  # shellcheck disable=SC2086
+  "$1" train --data "$data" --epochs "$epochs" --limit "$limit" --test-limit 200 --threads "$threads" $2
+}
 
-# samples/s of the last epoch of one run; with --cpu, samples per second of
-# its CPU time
+# samples/s of the last epoch of one run of $1 with options $2; with --cpu,
+# samples per second of its CPU time
 speed() {
   if ((cpu)); then
     local t TIMEFORMAT='%3U %3S'
-    t=$({ time train "$1" >/dev/null 2>&1; } 2>&1) || return 1
+    t=$({ time train "$1" "$2" >/dev/null 2>&1; } 2>&1) || return 1
     awk -v t="$t" -v n="$((epochs * limit))" 'BEGIN { split(t, f, " "); printf "%.0f\n", n / (f[1] + f[2]) }'
     return
   fi
-  train "$1" 2>/dev/null |
+  train "$1" "$2" 2>/dev/null |
     awk -v e="$epochs" '$1 == "epoch" && $2 ~ "^" e "/" { for (i = 1; i < NF; i++) if ($(i + 1) == "samples/s") v = $i } END { if (v == "") exit 1; print v }'
 }
 
@@ -68,8 +76,8 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : 
 
 a=() b=() r=()
 for ((k = 1; k <= rounds; k++)); do
-  x=$(speed "$1") || { echo "bench/ab.sh: $1 printed no epoch $epochs" >&2; exit 1; }
-  y=$(speed "$2") || { echo "bench/ab.sh: $2 printed no epoch $epochs" >&2; exit 1; }
+  x=$(speed "$1" "") || { echo "bench/ab.sh: $1 printed no epoch $epochs" >&2; exit 1; }
+  y=$(speed "$2" "$bargs") || { echo "bench/ab.sh: $2 printed no epoch $epochs" >&2; exit 1; }
   a+=("$x") b+=("$y") r+=("$(awk -v x="$x" -v y="$y" 'BEGIN { printf "%.4f", y / x }')")
   echo "round $k: A $x  B $y  B/A ${r[-1]}"
 done

@@ -92,7 +92,7 @@ _nitc_values() {
 _nitc_model_train='--data --epochs --batch --seed --save --save-every --save-best
   --save-init --resume --log --threads --rounding --round-act --round-err --round-grad
   --update-bits --decay --lr --momentum --holdout --limit --test-limit --quiet
-  --progress --help'
+  --progress --telemetry --help'
 _nitc_model_eval='--load --data --test-limit --batch --per-sample --per-class --json
   --threads --quiet --help'
 _nitc_model_predict='--load --idx --raw --csv --index --count --batch --per-sample
@@ -124,7 +124,7 @@ _nitc_model_values() {
     return ;;
   --decay) COMPREPLY=($(compgen -W 'on off' -- "$cur")); return ;;
   --epochs | --batch | --seed | --threads | --update-bits | --lr | --momentum | --holdout | \
-    --limit | --test-limit | --index | --count | --save-every | --progress | --verify)
+    --limit | --test-limit | --index | --count | --save-every | --progress | --telemetry | --verify)
     return ;; # numbers
   esac
   local opts

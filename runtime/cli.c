@@ -56,6 +56,7 @@ enum {
   F_SAVE_BEST,
   F_PROGRESS,
   F_SAVE_EVERY,
+  F_TELEMETRY,
 };
 
 #define T (1u << CMD_TRAIN)
@@ -107,6 +108,7 @@ static const struct Flag {
     {"save-best", F_SAVE_BEST, true, T},
     {"progress", F_PROGRESS, true, T},
     {"save-every", F_SAVE_EVERY, true, T},
+    {"telemetry", F_TELEMETRY, true, T},
 };
 #define NFLAGS (sizeof FLAGS / sizeof FLAGS[0])
 
@@ -397,6 +399,7 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
     case F_JSON: o->json = true; break;
     case F_SAVE_BEST: o->save_best = v; break;
     case F_SAVE_EVERY: rc = parse_int(f->name, v, 1, INT64_MAX, &o->save_every); break;
+    case F_TELEMETRY: rc = parse_int(f->name, v, 1, INT64_MAX, &o->telemetry); break;
     case F_PROGRESS: { /* seconds, a decimal: n / 10^f */
       uint64_t n = 0;
       int32_t dp = 0;
@@ -493,6 +496,9 @@ void nitrt_usage(FILE *f) {
           "                        node under mpirun); results never depend on T\n"
           "  --quiet               no progress bar and no per-epoch lines\n"
           "  --progress S          off a terminal, a progress line every S seconds [10; 0: none]\n"
+          "  --telemetry N         per-layer counts of every N-th step: zeros, values at the\n"
+          "                        int8 limit, exponents, weights moved; a table per epoch\n"
+          "                        and the --log file's \"telemetry\" (docs/telemetry.md)\n"
           "\n"
           "eval and predict run batches of --batch samples (default: the checkpoint's);\n"
           "a sample's logits depend on the other samples of its batch (per-batch\n"

@@ -316,6 +316,7 @@ typedef struct Options {
   const char *save_best; /* train --save-best CKPT: the epoch of best val/test accuracy */
   int64_t save_every;   /* train --save-every N: --save's checkpoint every N steps inside epochs (0: none) */
   int64_t progress_ns;  /* train --progress S: plain progress lines every S s off a terminal (0: none) */
+  int64_t telemetry;    /* train --telemetry N: per-layer counts of every N-th step (0: none) */
   int argc;             /* the command line, for the log's run record */
   char **argv;
 } Options;
@@ -638,6 +639,48 @@ const char *nitrt_data_dir(const Options *o, const NitModel *m, const Ckpt *ck, 
 void nitrt_init_params(const NitModel *m, void *params, uint64_t seed);
 int nitrt_cmd_train(const Options *o);
 
+/* ------------------------------------------------------------- telemetry.c */
+
+/* Lowest, highest and last exponent of a tensor over the sampled steps. */
+typedef struct TeleExp {
+  int32_t min, max, last;
+} TeleExp;
+
+/* One node's counts over an epoch's sampled steps. act and err, for its
+ * int8 output and the int8 error at it: ge[k] values with |v| >= 2^k
+ * (k = 0..6), ge[7] with |v| >= 127, ge[8] all values seen. */
+typedef struct TeleNode {
+  int64_t act[9];
+  int64_t err[9];
+  TeleExp act_exp, err_exp; /* their exponents */
+  int64_t w_n;              /* weights compared (count x sampled steps) */
+  int64_t w_changed;        /* of which the step changed */
+  int64_t w_limit;          /* niti: of which at +-(2^(A-1) - 1) after it */
+} TeleNode;
+
+/* train --telemetry N: per-layer counts of every N-th step (docs/telemetry.md). */
+typedef struct Tele {
+  int64_t every;   /* sample steps with step % every == 0; 0: off */
+  int64_t samples; /* sampled steps in this epoch */
+  TeleNode *node;  /* (nnodes) */
+  int32_t *exps;   /* (nnodes, 2) {act, err} exponents of the sampled step */
+  uint8_t *before; /* (param_bytes) the params slab before the sampled step */
+} Tele;
+
+int nitrt_tele_init(Tele *t, const NitModel *m, int64_t every); /* 0, or -1 after a message */
+void nitrt_tele_free(Tele *t);
+void nitrt_tele_epoch_start(Tele *t, const NitModel *m);
+bool nitrt_tele_sampled(const Tele *t, uint64_t step);
+/* Around a sampled train_step of n samples: copy the weights and ask for the
+ * exponents (c->exps); then count. */
+void nitrt_tele_before(Tele *t, const NitModel *m, const void *params, NitCtx *c);
+void nitrt_tele_after(Tele *t, const NitModel *m, const void *params, const void *work, int32_t n);
+/* The epoch's counts: ,"telemetry":{...} inside the --log epoch object; a
+ * table; warnings for layers that cannot train. */
+void nitrt_tele_log(FILE *f, const Tele *t, const NitModel *m);
+void nitrt_tele_print(FILE *f, const Tele *t, const NitModel *m);
+void nitrt_tele_warn(const Tele *t, const NitModel *m, int32_t epoch);
+
 /* ----------------------------------------------------------------- infer.c */
 
 int nitrt_cmd_eval(const Options *o);
@@ -671,6 +714,7 @@ typedef struct EpochStats {
    * steps run by this process, {dq, phi} per site, NULL otherwise */
   const int64_t *clip_sum;
   int64_t clip_steps;
+  const Tele *tele; /* --telemetry: the epoch's per-layer counts, NULL otherwise */
 } EpochStats;
 
 /* Progress of an epoch on stderr: a bar redrawn in place on a terminal,

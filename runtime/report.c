@@ -156,6 +156,7 @@ void nitrt_log_epoch(FILE *f, const EpochStats *s) {
     }
     fputc(']', f);
   }
+  if (s->tele) nitrt_tele_log(f, s->tele, s->model);
   if (s->best) fputs(",\"saved_best\":true", f);
   fputs("}\n", f);
 }

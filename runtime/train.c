@@ -261,6 +261,7 @@ int nitrt_cmd_train(const Options *o) {
   Dataset train = {0}, test = {0};
   FILE *log = NULL;
   int64_t *clip_sum = NULL; /* unified: the epoch's sums of every site's d_c and phi (the JSON log) */
+  Tele tele = {0};          /* --telemetry: the epoch's per-layer counts (telemetry.c) */
   int rc = -1;
   if (nitrt_run_check_model(m)) goto out;
   if (nitrt_run_alloc(&u, m, o->threads)) goto out;
@@ -403,6 +404,7 @@ int nitrt_cmd_train(const Options *o) {
   catch_signals();
   int64_t saved_at = -1; /* steps of the epoch in progress that --save holds (-1: none) */
   int32_t stop = 0;      /* the signal every rank stops at, agreed after each step */
+  if (lead && nitrt_tele_init(&tele, m, o->telemetry)) goto out;
   if (m->clip_off >= 0 && m->nsites > 0 && !(clip_sum = nitrt_alloc(sizeof(int64_t) * 2 * (size_t)m->nsites)))
     goto out;
   for (int32_t e = (int32_t)start + 1; e <= u.r.epochs; e++) {
@@ -420,6 +422,8 @@ int nitrt_cmd_train(const Options *o) {
     s.params = u.params;
     s.mu = mu;
     s.clip_sum = clip_sum;
+    nitrt_tele_epoch_start(&tele, m);
+    s.tele = tele.every > 0 ? &tele : NULL;
     for (int32_t k = 0; clip_sum && k < 2 * m->nsites; k++) clip_sum[k] = 0;
     /* the epoch's counts: this rank's slices in this run, summed over the
        ranks at the end, plus those of the steps done before a resume */
@@ -443,7 +447,10 @@ int nitrt_cmd_train(const Options *o) {
       NitCtx c = nitrt_run_ctx(&u, step, (int32_t)(hi - lo), train.q.in_exp, mu, 1);
       c.x_nonneg = x_nonneg;
       nitrt_mpi_shard(&c, n, lo);
+      const bool sampled = lead && nitrt_tele_sampled(&tele, step);
+      if (sampled) nitrt_tele_before(&tele, m, u.params, &c);
       m->train_step(&c, u.xb, u.yb);
+      if (sampled) nitrt_tele_after(&tele, m, u.params, u.work, c.n);
       step++;
       for (int32_t k = 0; clip_sum && k < m->nsites; k++) { /* {l* + 1, s*, dq, phi} per site */
         int32_t st[4];
@@ -529,6 +536,8 @@ int nitrt_cmd_train(const Options *o) {
     s.total_ns = nitrt_now_ns() - t0;
     s.best = o->save_best && best_key(&s) > best; /* ties keep the earlier epoch */
     if (talk) nitrt_print_epoch(stdout, &s);
+    if (talk && s.tele) nitrt_tele_print(stdout, &tele, m);
+    if (lead && s.tele) nitrt_tele_warn(&tele, m, e);
     fflush(stdout);
     bool logged = true;
     if (log) {
@@ -569,5 +578,6 @@ out:
   nitrt_ckpt_free(&ck);
   nitrt_run_free(&u);
   free(clip_sum);
+  nitrt_tele_free(&tele);
   return rc;
 }

@@ -20,6 +20,13 @@ if(NOT NITC_SANITIZE)
             ${PROJECT_BINARY_DIR}/tests/e2e-unified-sites)
   set_tests_properties(e2e_unified_sites PROPERTIES TIMEOUT 300)
 endif()
+# train --telemetry: reads only, its log entries and table, its warnings.
+if(NOT NITC_SANITIZE)
+  add_test(NAME e2e_telemetry
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/e2e/telemetry.sh ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR}/examples
+            $<TARGET_FILE:nitrt_mkdata> ${PROJECT_BINARY_DIR}/tests/e2e-telemetry)
+  set_tests_properties(e2e_telemetry PROPERTIES TIMEOUT 300)
+endif()
 # The pool's per-body times and bench/pool_times.sh (runtime/pooltimes.c).
 add_test(NAME e2e_pool_times
   COMMAND ${CMAKE_CURRENT_LIST_DIR}/e2e/pool_times.sh ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}

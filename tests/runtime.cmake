@@ -89,7 +89,7 @@ endforeach()
 find_program(NITC_CLANG19 clang-19)
 set(NITRT_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR}/fuzz)
 set(NITRT_FUZZ_LIB s31 norm util pooltimes threads mpi fixed recipe cli data data_idx data_cifar data_csv ckpt
-  ckpt_file run train infer report inspect)
+  ckpt_file run train telemetry infer report inspect)
 set(NITRT_FUZZ_CSV_MODEL -DFAKE_C=1 -DFAKE_H=1 -DFAKE_W=6 -DFAKE_CLASSES=3 -DFAKE_BATCH=8)
 set(NITRT_FUZZ_CIFAR_MODEL -DFAKE_C=3 -DFAKE_H=32 -DFAKE_W=32 -DFAKE_BATCH=16)
 function(nitrt_fuzzer target)

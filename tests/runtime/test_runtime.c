@@ -436,6 +436,113 @@ START_TEST(hash_definition) {
 }
 END_TEST
 
+/* Telemetry's counts (telemetry.c) against plain loops: a hand-made model of
+ * three nodes over a work slab of random bytes, tensors of lengths that are
+ * not multiples of the counting blocks, every magnitude class present, and
+ * weights (int8 and int16 wide) of which a known set changes. */
+static void plain_counts(int64_t *ge, const int8_t *p, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    int mag = p[i] < 0 ? -p[i] : p[i];
+    for (int k = 0; k < 7; k++) ge[k] += mag >= (1 << k);
+    ge[7] += mag >= 127;
+  }
+  ge[8] += n;
+}
+
+START_TEST(telemetry_counts) {
+  enum { NN = 3, N = 5 };
+  NitNode nodes[NN];
+  memset(nodes, 0, sizeof nodes);
+  const int32_t shape[NN][3] = {{1, 1, 1}, {3, 7, 11}, {1, 1, 1000}};
+  int64_t off = 0;
+  for (int i = 0; i < NN; i++) {
+    memcpy(nodes[i].out, shape[i], sizeof shape[i]);
+    nodes[i].param = -1;
+    nodes[i].act_off = -1;
+    nodes[i].err_off = -1;
+  }
+  nodes[0].name = "x", nodes[1].name = "c1", nodes[2].name = "f1";
+  nodes[0].kind = "input", nodes[1].kind = "conv", nodes[2].kind = "dense";
+  nodes[1].act_off = off, off += 231 * N;
+  nodes[1].act_kept = 1;
+  nodes[1].err_off = off, off += 231 * N;
+  nodes[2].act_off = off, off += 1000 * N; /* not kept: not counted */
+  nodes[2].err_off = off, off += 1000 * N;
+  NitParam params[2];
+  memset(params, 0, sizeof params);
+  params[0] = (NitParam){.name = "c1", .count = 300, .bits = 8, .offset = 0, .master_off = -1, .mom_off = -1};
+  params[1] = (NitParam){.name = "f1", .count = 77, .bits = 12, .offset = 320, .master_off = -1, .mom_off = -1};
+  nodes[1].param = 0, nodes[2].param = 1;
+  NitModel m = nit_model;
+  m.nnodes = NN, m.nodes = nodes, m.nparams = 2, m.params = params, m.param_bytes = 512;
+  int8_t *work = malloc((size_t)off), *pw = calloc(512, 1);
+  Tele t;
+  ck_assert_int_eq(nitrt_tele_init(&t, &m, 4), 0);
+  nitrt_tele_epoch_start(&t, &m);
+  ck_assert(nitrt_tele_sampled(&t, 8) && !nitrt_tele_sampled(&t, 9));
+  int64_t want[NN][2][9];
+  memset(want, 0, sizeof want);
+  int64_t changed[2] = {0, 0}, lsum[2] = {0, 0}; /* weights moved; at the limit after each step */
+  uint64_t r = 99;
+  for (int step = 0; step < 3; step++) {
+    for (int64_t i = 0; i < off; i++) {
+      r = r * 6364136223846793005ull + 1442695040888963407ull;
+      work[i] = (int8_t)(r >> 56);
+    }
+    work[0] = -128, work[1] = 127, work[2] = -127, work[3] = 0;
+    NitCtx c;
+    memset(&c, 0, sizeof c);
+    nitrt_tele_before(&t, &m, pw, &c);
+    ck_assert_ptr_eq(c.exps, t.exps);
+    for (int i = 0; i < 2 * NN; i++) t.exps[i] = -step - i;
+    for (int j = step; j < 300; j += 7) { /* c1: 300 int8 weights, some moved, some to the limit */
+      int8_t v = pw[j] == 0 ? (j % 2 ? 127 : -127) : 0;
+      changed[0]++;
+      pw[j] = v;
+    }
+    for (int j = 0; j < 77; j += 5 + step) { /* f1: 77 int16 weights, limit 2^11 - 1 */
+      int16_t v;
+      memcpy(&v, pw + 320 + 2 * j, 2);
+      int16_t nv = (int16_t)(v == 2047 ? 5 : 2047);
+      changed[1]++;
+      memcpy(pw + 320 + 2 * j, &nv, 2);
+    }
+    int64_t lim_now[2] = {0, 0};
+    for (int j = 0; j < 300; j++) lim_now[0] += pw[j] == 127 || pw[j] == -127;
+    for (int j = 0; j < 77; j++) {
+      int16_t v;
+      memcpy(&v, pw + 320 + 2 * j, 2);
+      lim_now[1] += v == 2047 || v == -2047;
+    }
+    nitrt_tele_after(&t, &m, pw, work, N);
+    plain_counts(want[1][0], work + nodes[1].act_off, 231 * N);
+    plain_counts(want[1][1], work + nodes[1].err_off, 231 * N);
+    plain_counts(want[2][1], work + nodes[2].err_off, 1000 * N);
+    ck_assert_int_eq(t.node[1].act_exp.last, -step - 2);
+    ck_assert_int_eq(t.node[2].err_exp.last, -step - 5);
+    ck_assert_int_eq(t.node[2].err_exp.min, -step - 5);
+    ck_assert_int_eq(t.node[2].err_exp.max, -5);
+    lsum[0] += lim_now[0], lsum[1] += lim_now[1];
+    ck_assert_int_eq(t.node[1].w_limit, lsum[0]);
+    ck_assert_int_eq(t.node[2].w_limit, lsum[1]);
+  }
+  ck_assert_int_eq(t.samples, 3);
+  for (int i = 1; i < NN; i++)
+    for (int k = 0; k < 9; k++) {
+      ck_assert_int_eq(t.node[i].act[k], want[i][0][k]);
+      ck_assert_int_eq(t.node[i].err[k], want[i][1][k]);
+    }
+  ck_assert_int_eq(t.node[1].w_changed, changed[0]);
+  ck_assert_int_eq(t.node[2].w_changed, changed[1]);
+  ck_assert_int_eq(t.node[1].w_n, 3 * 300);
+  ck_assert_int_eq(t.node[2].w_n, 3 * 77);
+  ck_assert_int_eq(t.node[0].w_n, 0);
+  nitrt_tele_free(&t);
+  free(work);
+  free(pw);
+}
+END_TEST
+
 /* A file of several read chunks (DataSrc reads 1 MiB at a time) loads
  * exactly as its bytes parse from memory: pixels, labels, the content hash
  * (which is nitrt_hash64 of the whole file, also when it is built chunk by
@@ -1402,6 +1509,7 @@ static Suite *suite(void) {
   tcase_add_test(t, csv_bad);
   tcase_add_test(t, raw_files);
   tcase_add_test(t, shuffle_rule);
+  tcase_add_test(t, telemetry_counts);
   suite_add_tcase(s, t);
   t = tcase_create("ckpt");
   tcase_add_checked_fixture(t, mk_tmp, rm_tmp);

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# train --telemetry N end to end (runtime/telemetry.c, docs/telemetry.md):
+#   1. telemetry only reads: the checkpoints of runs with and without it
+#      (and on 1 and 2 threads) are the same bytes, under niti and ghaffari;
+#   2. the --log file's epoch objects hold it: every N-th global step
+#      sampled, one entry per layer in `info`'s order, counts of the samples
+#      the sampled steps ran (a partial last batch is never sampled here),
+#      bit-length shares that add up to 1;
+#   3. the table on stdout, none with --quiet;
+#   4. a setting whose updates round to zero is warned about;
+#   5. bad values of --telemetry are refused.
+#   telemetry.sh BUILD_DIR EXAMPLES_DIR MKDATA WORK_DIR
+set -uo pipefail
+build="$1"; examples="$2"; mkdata="$3"; work="$4"
+rm -rf "$work"; mkdir -p "$work/data"
+# shellcheck source=tests/checks.sh
+. "$(dirname "$0")/../checks.sh"
+"$mkdata" idx "$work/data" 300 100 1 28 28 10 || exit 2
+nitc="$build/compiler/nitc"
+for m in lenet5 lenet5_ghaffari; do
+  "$nitc" "$examples/$m.nit" --batch 32 -o "$work/$m" || { echo "FAIL nitc $m"; exit 1; }
+done
+run() { "$work/$1" train --data "$work/data" --seed 5 --epochs 2 "${@:2}"; }
+
+for m in lenet5 lenet5_ghaffari; do
+  run $m --quiet --threads 1 --save "$work/$m-plain.ckpt" 2>/dev/null
+  run $m --quiet --threads 2 --telemetry 2 --log "$work/$m.jsonl" --save "$work/$m-tele.ckpt" 2>/dev/null
+  check "$m: the same checkpoint with telemetry" cmp "$work/$m-plain.ckpt" "$work/$m-tele.ckpt"
+done
+
+# 300 samples at batch 32: steps 0..9 in epoch 1 (step 9 the partial one),
+# 10..19 in epoch 2; every 2nd sampled: 5 full batches an epoch.
+"$work/lenet5" info > "$work/info.out"
+check "the log's telemetry" python3 - "$work/lenet5.jsonl" "$work/info.out" <<'EOF'
+import json, re, sys
+epochs = [json.loads(l) for l in open(sys.argv[1]) if '"epoch"' in l]
+info = open(sys.argv[2]).read()
+assert len(epochs) == 2, len(epochs)
+for e in epochs:
+    t = e["telemetry"]
+    assert t["every"] == 2 and t["steps"] == 5, (t["every"], t["steps"])
+    names = [l["name"] for l in t["layers"]]
+    assert names == ["c1", "relu1", "maxpool1", "c2", "relu2", "maxpool2", "flatten1", "f1", "relu3", "f2", "relu4", "f3"], names
+    for n in names:
+        assert re.search(r"\b%s\b" % n, info), n
+    by = {l["name"]: l for l in t["layers"]}
+    assert by["f3"]["act"]["values"] == 5 * 32 * 10, by["f3"]["act"]
+    assert by["f3"]["err"]["values"] == 5 * 32 * 10, by["f3"]["err"]
+    for l in t["layers"]:
+        for k in ("act", "err"):
+            if k in l and "bits" in l[k]:
+                s = sum(l[k]["bits"])
+                assert abs(s - 1) < 0.0006, (l["name"], k, s)
+                assert l[k]["bits"][0] == l[k]["zero"]
+                lo, hi, last = l[k]["exp"]
+                assert lo <= last <= hi
+        if l["kind"] in ("conv", "dense"):
+            w = l["weights"]
+            assert 0 < w["changed"] <= 1 and 0 <= w["limit"] <= 1, w
+        else:
+            assert "weights" not in l
+EOF
+
+run lenet5 --epochs 1 --telemetry 3 > "$work/table.out" 2>/dev/null
+check "the table after the epoch line" bash -c "grep -A1 '^epoch 1/1' '$work/table.out' | grep -q '^  layer  *kind  *act exp'"
+check "a row per layer" test "$(grep -c '^  \(c\|f\|relu\|maxpool\|flatten\)[0-9]' "$work/table.out")" -eq 12
+run lenet5 --epochs 1 --telemetry 3 --quiet > "$work/quiet.out" 2>/dev/null
+check "no table with --quiet" test ! -s "$work/quiet.out"
+
+run lenet5_ghaffari --epochs 1 --telemetry 2 --lr 0.00000001 --quiet 2> "$work/warn.err"
+check "updates that round to zero are warned about" \
+  grep -q "warning: epoch 1: the 5 sampled steps changed none of c1's weights" "$work/warn.err"
+
+for bad in 0 -1 x 2.5; do
+  run lenet5 --telemetry "$bad" > /dev/null 2> "$work/bad.err"
+  rc=$?
+  check "--telemetry $bad refused" bash -c "[ $rc -eq 1 ] && grep -q -- '--telemetry' '$work/bad.err'"
+done
+checks_done
