@@ -1,7 +1,7 @@
 /*
  * bench/pool.c: what one parallel region costs, with nothing in it.
  *
- *   cc -O2 -Iruntime bench/pool.c build/runtime/libnitrt.a -lpthread -o pool
+ *   cc -O2 -Iruntime bench/pool.c build/runtime/libnitrt.a -lz -lpthread -o pool
  *   pool [THREADS] [COUNT]      (defaults 2 and 64)
  *
  * Times nitrt_parallel_for over [0, COUNT) with a body that only sums its

@@ -31,7 +31,7 @@ mpi=(mpirun --mca btl self,vader --bind-to core)
 echo "== collectives of one training step (the runtime adds one MAX per step: the stop flag)"
 for m in mlp lenet5 vgg_small resnet_tiny lenet5_ghaffari; do
   "$nitc" "examples/$m.nit" --emit obj -o "$work/$m.o"
-  cc -O2 -std=c11 -Iruntime bench/collectives.c "$work/$m.o" "$build/runtime/libnitrt-x86_64-linux-gnu.a" -lpthread \
+  cc -O2 -std=c11 -Iruntime bench/collectives.c "$work/$m.o" "$build/runtime/libnitrt-x86_64-linux-gnu.a" -lz -lpthread \
     -o "$work/collectives-$m"
   "$work/collectives-$m"
 done

@@ -3,7 +3,7 @@
  * (runtime/fixed.c, nitrt_xent_q24: the loss the log prints, scored on
  * idle threads during training, runtime/run.c).
  *
- *   cc -O2 -std=c11 -Iruntime bench/xent.c build/runtime/libnitrt.a -lpthread -o xent
+ *   cc -O2 -std=c11 -Iruntime bench/xent.c build/runtime/libnitrt.a -lz -lpthread -o xent
  *   xent [CLASSES] [EXP]          (defaults 10 and -4)
  *
  * Scores 4,096 rows of pseudo-random int8 logits (the same rows every run)

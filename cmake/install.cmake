@@ -1,7 +1,8 @@
 # What `cmake --install BUILD [--prefix DIR]` puts where:
 #
 #   bin/nitc                            the compiler
-#   <libdir>/nitc/libnitrt-<triple>.a   the runtime of every target built
+#   <libdir>/nitc/libnitrt-<triple>.a, .link   the runtime of every target
+#                                       built, and the link flags it needs
 #   <libdir>/nitc/libnitrt_mpi-<triple>.a, .link   the MPI runtime (nitc --mpi),
 #                                       when mpicc was found
 #   include/nitc/                       the runtime's headers (nitabi.h: the
@@ -20,7 +21,8 @@ install(TARGETS nitc RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 set_target_properties(nitc PROPERTIES INSTALL_RPATH_USE_LINK_PATH TRUE) # LLVM's library directory
 
 foreach(triple ${NITRT_TRIPLES})
-  install(FILES ${PROJECT_BINARY_DIR}/runtime/libnitrt-${triple}.a DESTINATION ${NITC_RUNTIME_LIBDIR})
+  install(FILES ${PROJECT_BINARY_DIR}/runtime/libnitrt-${triple}.a ${PROJECT_BINARY_DIR}/runtime/libnitrt-${triple}.link
+    DESTINATION ${NITC_RUNTIME_LIBDIR})
 endforeach()
 if(NITRT_MPI) # nitc --mpi: the MPI runtime and its link flags
   install(FILES ${PROJECT_BINARY_DIR}/runtime/libnitrt_mpi-x86_64-linux-gnu.a

@@ -6,8 +6,10 @@
  * for the target. Linking runs the target's C compiler driver (cc for the
  * host, <triple>-gcc from Debian's cross toolchains otherwise) on the object
  * and libnitrt-<triple>.a; nitc itself never needs a linker of its own.
- * --mpi links libnitrt_mpi-<triple>.a instead, with the MPI link flags
- * recorded beside it when it was built (host only): the object is the same.
+ * --mpi links libnitrt_mpi-<triple>.a instead (host only): the object is the
+ * same. Each runtime archive has its link flags beside it, in a .link file
+ * written when it was built: -lz for the host's (zlib reads .gz data), the
+ * MPI link flags too for the MPI runtime, nothing for the cross targets'.
  *
  * Targets: the three Linux/glibc targets this project supports, each with a
  * sane default CPU and feature set. A --target for another OS or ABI is
@@ -198,11 +200,12 @@ static bool find_runtime(const Options *opt, const TargetInfo *ti, char *out, si
   return false;
 }
 
-/* The MPI link flags written beside the MPI runtime `rt` (its .link file,
- * from `mpicc -showme:link` when the runtime was built), split at white
- * space into flags[0 .. *n). False after reporting a missing or odd file. */
-#define MPI_FLAGS_MAX 64
-static bool mpi_link_flags(const char *rt, char *text, size_t cap, char **flags, int *n) {
+/* The link flags written beside the runtime archive `rt` when it was built
+ * (its .link file: -lz, and for the MPI runtime `mpicc -showme:link`), split
+ * at white space into flags[0 .. *n). False after reporting a missing or odd
+ * file. */
+#define LINK_FLAGS_MAX 64
+static bool link_flags(const char *rt, char *text, size_t cap, char **flags, int *n) {
   char path[4200];
   size_t len = strlen(rt);
   snprintf(path, sizeof path, "%.*s.link", (int)(len > 2 ? len - 2 : len), rt);
@@ -211,15 +214,15 @@ static bool mpi_link_flags(const char *rt, char *text, size_t cap, char **flags,
   bool bad = !f || ferror(f) || got == cap - 1;
   if (f) fclose(f);
   if (bad) {
-    diag_plain("the MPI link flags '%s' beside the MPI runtime cannot be read; rebuild the project (scripts/build)",
+    diag_plain("the link flags '%s' beside the runtime cannot be read; rebuild the project (scripts/build)",
                diag_quote_n(path, DIAG_PATH_MAX));
     return false;
   }
   text[got] = '\0';
   *n = 0;
   for (char *t = strtok(text, " \t\r\n"); t; t = strtok(NULL, " \t\r\n")) {
-    if (*n == MPI_FLAGS_MAX) {
-      diag_plain("'%s' holds more than %d link flags", diag_quote_n(path, DIAG_PATH_MAX), MPI_FLAGS_MAX);
+    if (*n == LINK_FLAGS_MAX) {
+      diag_plain("'%s' holds more than %d link flags", diag_quote_n(path, DIAG_PATH_MAX), LINK_FLAGS_MAX);
       return false;
     }
     flags[(*n)++] = t;
@@ -547,20 +550,18 @@ int emit_program(Model *m, const Options *opt) {
       goto done;
     }
     const char *cc = is_host(ti) ? (getenv("CC") ? getenv("CC") : "cc") : ti->cc;
-    char *argv[8 + UNITS_MAX + MPI_FLAGS_MAX] = {(char *)cc, "-o", (char *)out};
+    char *argv[8 + UNITS_MAX + LINK_FLAGS_MAX] = {(char *)cc, "-o", (char *)out};
     int argn = 3;
     for (int u = 0; u < nunits; u++) argv[argn++] = objs[u];
     argv[argn++] = rt;
-    char mpitext[4096];
-    if (opt->mpi) {
-      int nf = 0;
-      if (!mpi_link_flags(rt, mpitext, sizeof mpitext, argv + argn, &nf)) {
-        for (int u = 0; u < nunits; u++) remove(objs[u]);
-        rc = 1;
-        goto done;
-      }
-      argn += nf;
+    char linktext[4096];
+    int nf = 0;
+    if (!link_flags(rt, linktext, sizeof linktext, argv + argn, &nf)) {
+      for (int u = 0; u < nunits; u++) remove(objs[u]);
+      rc = 1;
+      goto done;
     }
+    argn += nf;
     argv[argn++] = "-lpthread";
     argv[argn] = NULL;
     int lr = run(argv);

@@ -86,6 +86,14 @@ uint64_t nitrt_hash64(uint64_t h, const uint8_t *p, size_t n) {
 int nitrt_src_file(DataSrc *s, const char *path, const char *what) {
   memset(s, 0, sizeof *s);
   s->name = path;
+  s->fd = -1;
+  if (nitrt_gz_name(path)) {
+    size_t n = 0;
+    if (nitrt_read_data(path, what, &s->owned, &n)) return -1;
+    s->mem = s->owned;
+    s->len = (int64_t)n;
+    return 0;
+  }
   s->fd = nitrt_open_regular(path, what, &s->len);
   return s->fd < 0 ? -1 : 0;
 }
@@ -97,6 +105,9 @@ DataSrc nitrt_src_mem(const char *name, const uint8_t *b, size_t len) {
 void nitrt_src_close(DataSrc *s) {
   if (s->fd >= 0) nitrt_close(s->fd);
   s->fd = -1;
+  free(s->owned);
+  s->owned = NULL;
+  s->mem = NULL;
 }
 
 int nitrt_src_read(const DataSrc *s, int64_t off, uint8_t *dst, size_t n) {
@@ -189,26 +200,30 @@ static char *join(char *out, const char *a, const char *sep, const char *b) {
   return out;
 }
 
-/* First of `names` that exists in dir, into out; else names[0] and false. */
+/* dir/name, or dir/name.gz when only that exists (data_gz.c reads it),
+ * into out; false when neither exists (out: dir/name). */
+static bool pick(const char *dir, const char *name, char *out) {
+  char gz[PATH_CAP];
+  if (nitrt_exists(join(out, dir, "/", name))) return true;
+  if (!nitrt_exists(join(gz, out, "", ".gz"))) return false;
+  memcpy(out, gz, sizeof gz);
+  return true;
+}
+
+/* The first of `names` that exists in dir, plain before compressed, into
+ * out; else dir/names[0] and false. */
 static bool find_in(const char *dir, const char *const *names, char *out) {
   for (int i = 0; names[i]; i++)
     if (nitrt_exists(join(out, dir, "/", names[i]))) return true;
+  for (int i = 0; names[i]; i++)
+    if (pick(dir, names[i], out)) return true;
   join(out, dir, "/", names[0]);
   return false;
 }
 
-static bool gz_exists(const char *path) {
-  char gz[PATH_CAP];
-  return nitrt_exists(join(gz, path, "", ".gz"));
-}
-
 static int need(const char *dir, const char *const *names, char *out) {
   if (find_in(dir, names, out)) return 0;
-  if (gz_exists(out))
-    nitrt_error("%s.gz: compressed files are not read directly; gunzip it first "
-                "(scripts/fetch-data does)",
-                out);
-  else nitrt_error("%s: missing", out);
+  nitrt_error("%s: missing", out);
   return -1;
 }
 
@@ -234,7 +249,7 @@ int nitrt_load_dir(const char *dir, const NitModel *m, int64_t limit, int64_t te
                 dir);
     return -1;
   }
-  bool idx = find_in(dir, TRI, probe) || gz_exists(probe) || find_in(dir, TEI, probe);
+  bool idx = find_in(dir, TRI, probe) || find_in(dir, TEI, probe);
   if (idx) {
     if (train && (need(dir, TRI, a) || need(dir, TRL, b) || nitrt_quant_want_pixels(a, NITRT_FMT_IDX, q) ||
                   nitrt_load_idx(a, b, m, limit, train)))
@@ -261,13 +276,12 @@ int nitrt_load_dir(const char *dir, const NitModel *m, int64_t limit, int64_t te
     if (test && nitrt_load_cifar(tf, 1, m, test_limit, test)) goto fail;
     return 0;
   }
-  join(a, dir, "/", "train.csv");
-  join(b, dir, "/", "test.csv");
-  if (nitrt_exists(a) || (!train && nitrt_exists(b))) {
+  bool has_a = pick(dir, "train.csv", a), has_b = pick(dir, "test.csv", b);
+  if (has_a || (!train && has_b)) {
     /* the test set is quantized like the training set: with the shifts the
        training set gives, or the checkpoint's */
     if (train && nitrt_load_csv(a, m, limit, true, q, train)) goto fail;
-    if (test && !nitrt_exists(b)) {
+    if (test && !has_b) {
       nitrt_error("%s: missing", b);
       goto fail;
     }
@@ -283,7 +297,7 @@ int nitrt_load_dir(const char *dir, const NitModel *m, int64_t limit, int64_t te
     return 0;
   }
   nitrt_error("%s: no data set found: expected train-images-idx3-ubyte (idx), "
-              "data_batch_1.bin (CIFAR-10 binary) or train.csv",
+              "data_batch_1.bin (CIFAR-10 binary) or train.csv (idx and CSV files may be .gz)",
               dir);
 fail:
   if (train) nitrt_data_free(train);

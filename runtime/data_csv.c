@@ -322,7 +322,7 @@ int nitrt_load_csv(const char *path, const NitModel *m, int64_t limit, bool need
   memset(d, 0, sizeof *d);
   uint8_t *b = NULL;
   size_t len = 0;
-  if (nitrt_read_file(path, need_labels ? "a data file" : "an input file", &b, &len)) return -1;
+  if (nitrt_read_data(path, need_labels ? "a data file" : "an input file", &b, &len)) return -1;
   int rc = nitrt_csv_parse(path, b, len, m, limit, need_labels, q, d);
   free(b);
   return rc;

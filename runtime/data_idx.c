@@ -31,7 +31,11 @@ static int64_t idx_header(const char *path, const uint8_t *b, size_t len, int wa
   uint32_t magic = be32(b);
   int nd = b[3];
   if (b[0] != 0 || b[1] != 0 || b[2] != 0x08 || nd < want_lo || nd > want_hi) {
-    if (want_lo == want_hi)
+    if (b[0] == 0x1f && b[1] == 0x8b) /* a download kept compressed under the plain name */
+      nitrt_error("%s: wrong magic 0x%08x: this is gzip-compressed data; name it %s.gz to have it read as "
+                  "such, or gunzip it",
+                  path, magic, path);
+    else if (want_lo == want_hi)
       nitrt_error("%s: wrong magic 0x%08x: expected an idx ubyte file with %d dimension%s "
                   "(0x%08x)",
                   path, magic, want_lo, want_lo == 1 ? "" : "s", 0x800u + (unsigned)want_lo);
@@ -168,7 +172,7 @@ int nitrt_load_raw(const char *path, const NitModel *m, Dataset *d) {
   memset(d, 0, sizeof *d);
   uint8_t *b = NULL;
   size_t len = 0;
-  if (nitrt_read_file(path, "an input file", &b, &len)) return -1;
+  if (nitrt_read_data(path, "an input file", &b, &len)) return -1;
   int64_t dim = nitrt_model_dim(m);
   if (len == 0 || len % (size_t)dim != 0) {
     nitrt_error("%s: %zu bytes is not a positive multiple of the model's input size %lld "

@@ -326,7 +326,7 @@ int nitrt_parse_args(int argc, char **argv, Options *o);
 /* The usage text of `help`. */
 void nitrt_usage(FILE *f);
 
-/* ------------------------------------------- data.c, data_idx/cifar/csv.c */
+/* ---------------------------------------- data.c, data_idx/cifar/csv/gz.c */
 
 /* Data formats, as recorded in checkpoints (NONE: not recorded). */
 enum { NITRT_FMT_NONE = 0, NITRT_FMT_IDX = 1, NITRT_FMT_CIFAR = 2, NITRT_FMT_CSV = 3, NITRT_FMT_RAW = 4 };
@@ -382,14 +382,15 @@ uint64_t nitrt_hash64_begin(uint64_t h, size_t n);
 uint64_t nitrt_hash64_words(uint64_t h, const uint8_t *p, size_t n);
 
 /* A data file being loaded: its bytes in memory (the fuzz targets' parse
- * functions) or an open regular file read a chunk at a time, so that a
- * loader holds the samples it keeps and never the whole file. Both go
- * through the same format code. */
+ * functions, and a .gz file inflated whole) or an open regular file read a
+ * chunk at a time, so that a loader holds the samples it keeps and never
+ * the whole file. All go through the same format code. */
 typedef struct DataSrc {
   const char *name;   /* for messages */
   const uint8_t *mem; /* the bytes, or NULL: read from fd */
   int fd;             /* -1 for memory */
   int64_t len;        /* bytes (the file's size when opened) */
+  uint8_t *owned;     /* a .gz file's inflated bytes (mem), freed on close */
 } DataSrc;
 int nitrt_src_file(DataSrc *s, const char *path, const char *what); /* 0, or -1 after a message */
 DataSrc nitrt_src_mem(const char *name, const uint8_t *b, size_t len);
@@ -406,6 +407,17 @@ int nitrt_src_scan(const DataSrc *s, int64_t unit, uint64_t *hash, SrcChunk each
 bool nitrt_print_same(const DataPrint *a, const DataPrint *b);
 /* "idx, 60000 samples, content 0x0123456789abcdef" into buf (96 bytes). */
 char *nitrt_print_desc(char *buf, const DataPrint *p);
+
+/* data_gz.c: gzip-compressed files (name ending in ".gz"), inflated whole
+ * into memory with zlib (only in a runtime built with NITRT_ZLIB; others
+ * refuse them with a message). At most NITRT_GZ_MAX inflated bytes. */
+#define NITRT_GZ_MAX ((int64_t)1 << 32)
+bool nitrt_gz_name(const char *path);
+/* in[0 .. inlen) inflated into a new buffer *out of *outlen bytes plus a NUL;
+ * 0, or -1 after a message naming `name` (and an offset where it helps). */
+int nitrt_gunzip_mem(const char *name, const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen);
+/* nitrt_read_file, inflating a .gz file. */
+int nitrt_read_data(const char *path, const char *what, uint8_t **buf, size_t *len);
 
 /* A data set held in memory, already quantized to int8. */
 typedef struct Dataset {

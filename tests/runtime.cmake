@@ -67,7 +67,7 @@ set_tests_properties(runtime_no_float_insns PROPERTIES
 
 set(NITRT_CLI_CASES
   cli_good cli_bad info help_version train_basic train_log progress batch_limit
-  data_errors cifar csv csv_decimal ckpt_roundtrip ckpt_corrupt ckpt_other_model
+  data_errors gzip cifar csv csv_decimal ckpt_roundtrip ckpt_corrupt ckpt_other_model
   save_unwritable ckpt_untouched resume_equivalence resume_done holdout_limit
   eval predict wide determinism cross_targets interrupt mnist_real
   csv_scaling eval_data_source quant_mismatch per_sample files_special csv_hostile
@@ -80,7 +80,7 @@ foreach(case ${NITRT_CLI_CASES})
     SKIP_RETURN_CODE 77)
 endforeach()
 
-# libFuzzer targets for the loaders: idx, CSV, CIFAR-10 and checkpoints.
+# libFuzzer targets for the loaders: idx, CSV, CIFAR-10, gzip and checkpoints.
 # clang-19 compiles the runtime (without main.c), a fake model of the
 # target's shape and the driver in one go, under ASan and UBSan. Not with
 # NITC_SANITIZE (the fuzzer brings its own ASan). ctest runs each briefly on
@@ -88,7 +88,7 @@ endforeach()
 #   tests/fuzz/run_runtime.sh csv /tmp/fz-csv build/tests build/tests/fuzz_csv 600
 find_program(NITC_CLANG19 clang-19)
 set(NITRT_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR}/fuzz)
-set(NITRT_FUZZ_LIB s31 norm util pooltimes threads mpi fixed recipe cli data data_idx data_cifar data_csv ckpt
+set(NITRT_FUZZ_LIB s31 norm util pooltimes threads mpi fixed recipe cli data data_idx data_cifar data_csv data_gz ckpt
   ckpt_file run train telemetry infer report inspect)
 set(NITRT_FUZZ_CSV_MODEL -DFAKE_C=1 -DFAKE_H=1 -DFAKE_W=6 -DFAKE_CLASSES=3 -DFAKE_BATCH=8)
 set(NITRT_FUZZ_CIFAR_MODEL -DFAKE_C=3 -DFAKE_H=32 -DFAKE_W=32 -DFAKE_BATCH=16)
@@ -101,7 +101,7 @@ function(nitrt_fuzzer target)
     endforeach()
     add_custom_command(OUTPUT ${bin}
       COMMAND ${NITC_CLANG19} -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined
-        -fno-sanitize-recover=undefined -I${NITRT_SRC_DIR} ${ARGN} ${srcs} -o ${bin} -lpthread
+        -fno-sanitize-recover=undefined -DNITRT_ZLIB -I${NITRT_SRC_DIR} ${ARGN} ${srcs} -o ${bin} -lz -lpthread
       DEPENDS ${srcs} ${NITRT_SRC_DIR}/nitrt.h ${NITRT_SRC_DIR}/nitabi.h
       COMMENT "Building the libFuzzer target fuzz_${target} with clang-19"
       VERBATIM)
@@ -120,3 +120,4 @@ nitrt_fuzzer(idx ${NITRT_FUZZ_CSV_MODEL})
 nitrt_fuzzer(csv ${NITRT_FUZZ_CSV_MODEL})
 nitrt_fuzzer(cifar ${NITRT_FUZZ_CIFAR_MODEL})
 nitrt_fuzzer(ckpt ${NITRT_FUZZ_CSV_MODEL})
+nitrt_fuzzer(gz ${NITRT_FUZZ_CSV_MODEL})

@@ -66,7 +66,7 @@ fi
 base="$OUT/bin/$name-g$GRAD"
 "$NITC" "$src" --emit obj -O2 -o "$base.o"
 $CC -o "$base-clipdump" "$base.o" "$BUILD/tests/libclipdump.a" "$BUILD/runtime/libnitrt.a" \
-  "$BUILD/runtime/libnitrt_s31.a" -lpthread -Wl,--wrap=nitrt_clip_site
+  "$BUILD/runtime/libnitrt_s31.a" -lz -lpthread -Wl,--wrap=nitrt_clip_site
 
 echo "[$(date +%H:%M:%S)] clipdump $NET (grad=$GRAD) steps $STEPS" >&2
 nice -n "$NICE" "$base-clipdump" --data data/fashion-mnist --steps "$STEPS" --out "$OUT/dumps" \

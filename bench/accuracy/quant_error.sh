@@ -49,7 +49,7 @@ rm -rf "$OUT/dumps"; mkdir -p "$OUT/dumps"
 base="$OUT/bin/$(basename "$NET" .nit)"
 
 NITC_ERR_REUSE=0 "$NITC" "$NET" --emit obj -O2 -o "$base.o"
-$CC -o "$base-errdump" "$base.o" "$BUILD/tests/liberrdump.a" "$BUILD/runtime/libnitrt.a" "$BUILD/runtime/libnitrt_s31.a" -lpthread
+$CC -o "$base-errdump" "$base.o" "$BUILD/tests/liberrdump.a" "$BUILD/runtime/libnitrt.a" "$BUILD/runtime/libnitrt_s31.a" -lz -lpthread
 
 echo "[$(date +%H:%M:%S)] errdump $NET steps $STEPS" >&2
 nice -n "$NICE" "$base-errdump" --data data/fashion-mnist --steps "$STEPS" --out "$OUT/dumps" \

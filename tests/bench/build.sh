@@ -14,9 +14,9 @@ flags=(-O2 -std=c11 "$@" -Werror)
 cc_w=(cc "${flags[@]}" -I"$src/runtime")
 rt="$build/runtime/libnitrt.a" s31="$build/runtime/libnitrt_s31.a"
 check "pingpong builds" "${cc_w[@]}" "$src/bench/pingpong.c" -lpthread -o "$work/pingpong"
-check "pool builds" "${cc_w[@]}" "$src/bench/pool.c" "$rt" -lpthread -o "$work/pool"
+check "pool builds" "${cc_w[@]}" "$src/bench/pool.c" "$rt" -lz -lpthread -o "$work/pool"
 check "norm_layer builds" "${cc_w[@]}" "$src/bench/norm_layer.c" "$s31" -o "$work/norm_layer"
-check "xent builds" "${cc_w[@]}" "$src/bench/xent.c" "$rt" -lpthread -o "$work/xent"
+check "xent builds" "${cc_w[@]}" "$src/bench/xent.c" "$rt" -lz -lpthread -o "$work/xent"
 check "maskstore builds" "${cc_w[@]}" "$src/bench/maskstore.c" -o "$work/maskstore"
 check "collectives compiles" "${cc_w[@]}" -c "$src/bench/collectives.c" -o "$work/collectives.o"
 check "gemm compiles" "${cc_w[@]}" -c "$src/bench/gemm.c" -o "$work/gemm.o"

@@ -12,7 +12,7 @@ build="$1"; examples="$2"; seed="$3"; count="$4"
 work="$build/tests/ranks-$seed"
 rm -rf "$work"; mkdir -p "$work"
 cc="${CC:-cc}"; NITC_LINK_FLAGS="${NITC_LINK_FLAGS:-}"
-libs=("$build/tests/libranks.a" "$build/runtime/libnitrt.a" "$build/runtime/libnitrt_s31.a" -lpthread)
+libs=("$build/tests/libranks.a" "$build/runtime/libnitrt.a" "$build/runtime/libnitrt_s31.a" -lz -lpthread)
 fails=0; passed=0
 one() { # name file.nit batch
   local name="$1" src="$2" batch="$3" base="$work/$1"

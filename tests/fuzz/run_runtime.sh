@@ -1,6 +1,6 @@
 #!/bin/sh
 # run_runtime.sh TARGET WORK BIN FUZZER SECONDS [RUNS]: seed and run one
-# runtime loader fuzzer (TARGET: idx, csv, cifar or ckpt).
+# runtime loader fuzzer (TARGET: idx, csv, cifar, gz or ckpt).
 #
 # Seeds are real small files: mkdata writes idx, CSV and CIFAR-10 data in
 # the shapes the fuzz targets' fake models take (1x1x6 with 3 classes;
@@ -50,6 +50,14 @@ cifar)
   cp "$gen/data_batch_1.bin" "$seeds/batch2.bin"
   cp "$gen/test_batch.bin" "$seeds/batch1.bin"
   max_len=16384
+  ;;
+gz)
+  mkdir -p "$gen/g"
+  "$bin/nitrt_mkdata" idx "$gen/g" 6 3 1 1 6 3
+  gzip -c "$gen/g/train-images-idx3-ubyte" >"$seeds/images.gz"
+  gzip -9 -c "$gen/g/t10k-images-idx3-ubyte" >"$seeds/test.gz"
+  head -c 10 "$gen/g/train-images-idx3-ubyte" | gzip -c >"$seeds/two.gz" # two members: one file
+  tail -c +11 "$gen/g/train-images-idx3-ubyte" | gzip -c >>"$seeds/two.gz"
   ;;
 ckpt)
   mkdir -p "$gen/c" "$gen/i"
