@@ -36,3 +36,10 @@ install(CODE "set(NITC_SOURCE_DIR \"${PROJECT_SOURCE_DIR}\")
 set(NITC_MANDIR \"${CMAKE_INSTALL_MANDIR}\")
 set(NITC_DATADIR \"${CMAKE_INSTALL_DATADIR}\")")
 install(SCRIPT ${PROJECT_SOURCE_DIR}/cmake/install_extras.cmake)
+
+# `cmake --build BUILD --target uninstall`: removes what the last install
+# put in place (cmake/uninstall.cmake).
+add_custom_target(uninstall
+  COMMAND ${CMAKE_COMMAND} -DMANIFEST=${PROJECT_BINARY_DIR}/install_manifest.txt -P ${PROJECT_SOURCE_DIR}/cmake/uninstall.cmake
+  COMMENT "Uninstalling nitc (install_manifest.txt)"
+  VERBATIM)

@@ -62,14 +62,10 @@ int nitrt_tele_init(Tele *t, const NitModel *m, int64_t every) {
   memset(t, 0, sizeof *t);
   t->every = every;
   if (every <= 0) return 0;
-  t->node = calloc((size_t)m->nnodes, sizeof *t->node);
-  t->exps = calloc((size_t)m->nnodes * 2, sizeof *t->exps);
-  t->before = nitrt_alloc((size_t)m->param_bytes);
-  if (!t->node || !t->exps || !t->before) {
-    nitrt_error("telemetry: out of memory");
-    return -1;
-  }
-  return 0;
+  t->node = nitrt_alloc((size_t)m->nnodes * sizeof *t->node);
+  t->exps = t->node ? nitrt_alloc((size_t)m->nnodes * 2 * sizeof *t->exps) : NULL;
+  t->before = t->exps ? nitrt_alloc((size_t)m->param_bytes) : NULL;
+  return t->before ? 0 : -1; /* nitrt_alloc told */
 }
 
 void nitrt_tele_free(Tele *t) {

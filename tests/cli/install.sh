@@ -61,5 +61,19 @@ for g in share/man/man1/nitc.1 share/man/man5/nit.5 share/bash-completion/comple
   [ -f "$work/x/$g" ] && ok "$g" || bad "$g"
 done
 [ -e "$work/x/share/man/README" ] && bad "a file without a section went into share/man"
+
+# the uninstall target removes what the install put in place, and the
+# directories of nitc's own left empty; nothing else
+"$cmake" --install "$build" --prefix "$work/u" >"$work/u.out" 2>&1 || { cat "$work/u.out"; bad "install for uninstall"; }
+mkdir -p "$work/u/share/other" && touch "$work/u/share/other/keep" "$work/u/bin/other-tool"
+n=$(find "$work/u" -type f | wc -l)
+"$cmake" --build "$build" --target uninstall >"$work/un.out" 2>&1 || { cat "$work/un.out"; bad "uninstall ran"; }
+grep -q "nitc: $((n - 2)) files uninstalled" "$work/un.out" && ok "uninstall removed the $((n - 2)) installed files" ||
+  { tail -3 "$work/un.out"; bad "uninstall's count"; }
+left=$(cd "$work/u" && find . -type f | sort | tr '\n' ' ')
+[ "$left" = "./bin/other-tool ./share/other/keep " ] && ok "only the foreign files are left" || bad "left: $left"
+[ -e "$work/u/lib/nitc" ] || [ -e "$work/u/include/nitc" ] || [ -e "$work/u/share/nitc" ] &&
+  bad "a directory of nitc's own is left" || ok "nitc's own directories are gone"
+[ -d "$work/u/bin" ] && ok "bin/ stays" || bad "bin/ was removed"
 [ "$fail" -eq 0 ] && rm -rf "$work"
 exit "$fail"
