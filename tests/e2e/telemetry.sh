@@ -8,7 +8,8 @@
 #      bit-length shares that add up to 1;
 #   3. the table on stdout, none with --quiet;
 #   4. a setting whose updates round to zero is warned about;
-#   5. bad values of --telemetry are refused.
+#   5. under mpirun (when built): the checkpoint of one process, one table;
+#   6. bad values of --telemetry are refused.
 #   telemetry.sh BUILD_DIR EXAMPLES_DIR MKDATA WORK_DIR
 set -uo pipefail
 build="$1"; examples="$2"; mkdata="$3"; work="$4"
@@ -70,6 +71,17 @@ check "no table with --quiet" test ! -s "$work/quiet.out"
 run lenet5_ghaffari --epochs 1 --telemetry 2 --lr 0.00000001 --quiet 2> "$work/warn.err"
 check "updates that round to zero are warned about" \
   grep -q "warning: epoch 1: the 5 sampled steps changed none of c1's weights" "$work/warn.err"
+
+# under mpirun rank 0 counts: the same checkpoint as one process, one table
+if command -v mpirun >/dev/null && [ -f "$build/runtime/libnitrt_mpi-x86_64-linux-gnu.a" ]; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+  export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none
+  "$nitc" "$examples/lenet5.nit" --batch 32 --mpi -o "$work/lenet5-mpi" || { echo "FAIL nitc --mpi"; exit 1; }
+  timeout 120 mpirun -np 2 "$work/lenet5-mpi" train --data "$work/data" --seed 5 --epochs 2 --threads 1 \
+    --telemetry 2 --save "$work/mpi.ckpt" > "$work/mpi.out" 2>/dev/null
+  check "2 ranks with telemetry: the checkpoint of one process" cmp "$work/lenet5-plain.ckpt" "$work/mpi.ckpt"
+  check "2 ranks: one table an epoch" test "$(grep -c '^  layer  *kind' "$work/mpi.out")" -eq 2
+fi
 
 for bad in 0 -1 x 2.5; do
   run lenet5 --telemetry "$bad" > /dev/null 2> "$work/bad.err"
