@@ -10,7 +10,9 @@
  * gnuplot's range leave gaps. Of each record only "epoch", "train_loss",
  * "test_loss", "test_acc", "val_acc", "lr" and "update_bits" are used; the last record of
  * an epoch wins (a resumed run appends to its log), records of epoch 0 (an
- * evaluation only) are left out.
+ * evaluation only) are left out, and so are the run records (a "record"
+ * key: every run starts its log with one) and anything nested, such as an
+ * epoch's "telemetry".
  *
  * The numbers never become floating point here: their JSON text is copied
  * into a gnuplot script (data blocks, one per run), and gnuplot scales and
@@ -174,8 +176,12 @@ enum { JSON_MAX_DEPTH = 64 };
 
 static bool jvalue(J *j, int depth, Field *f);
 
+/* The top-level keys read besides field_names: top[NFIELDS + k]. */
+enum { K_EPOCH, K_RECORD, NKEYS };
+static const char *const key_names[NKEYS] = {"epoch", "record"};
+
 /* An object or an array at the cursor. At depth 0, the fields of interest
- * (field_names, and "epoch" at index NFIELDS) are kept in top[]. */
+ * (field_names, then key_names) are kept in top[]. */
 static bool jcompound(J *j, int depth, Field *top) {
   char close = *j->p == '{' ? '}' : ']';
   bool object = close == '}';
@@ -200,8 +206,8 @@ static bool jcompound(J *j, int depth, Field *top) {
     if (!jvalue(j, depth + 1, &f)) return false;
     if (object && top) {
       size_t n = (size_t)(ke - ks);
-      for (int k = 0; k <= NFIELDS; k++) {
-        const char *name = k < NFIELDS ? field_names[k] : "epoch";
+      for (int k = 0; k < NFIELDS + NKEYS; k++) {
+        const char *name = k < NFIELDS ? field_names[k] : key_names[k - NFIELDS];
         if (strlen(name) == n && memcmp(name, ks, n) == 0) top[k] = f;
       }
     }
@@ -324,7 +330,7 @@ static int rec_cmp(const void *a, const void *b) {
 /* One line of a log into *rec. Returns false after reporting an error. */
 static bool read_line(const char *line, const char *end, int lineno, Rec *rec) {
   J j = {.line = line, .p = line, .end = end};
-  Field top[NFIELDS + 1] = {0};
+  Field top[NFIELDS + NKEYS] = {0};
   jws(&j);
   bool ok = j.p < end && *j.p == '{' ? jcompound(&j, 0, top) : jfail(&j, j.p, "expected '{' (one object per line)");
   if (ok) {
@@ -335,7 +341,11 @@ static bool read_line(const char *line, const char *end, int lineno, Rec *rec) {
     diag_error((Loc){lineno, j.col, lineno, j.col}, "%s", j.msg);
     return false;
   }
-  Field *ep = &top[NFIELDS];
+  if (top[NFIELDS + K_RECORD].s) { /* a run record: not an epoch */
+    *rec = (Rec){.epoch = 0, .order = lineno};
+    return true;
+  }
+  Field *ep = &top[NFIELDS + K_EPOCH];
   if (!ep->s) {
     diag_error((Loc){lineno, 1, lineno, 1}, "record without \"epoch\" (not a training log?)");
     return false;

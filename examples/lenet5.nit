@@ -22,7 +22,7 @@ train {
     batch     64
     epochs    10
     rounding  pseudo                  # pseudo | stochastic | nearest
-    update    bits(3) then 2 at 5     # NITI m_u with an epoch schedule
+    update    bits(3) then 2 at 5 then 1 at 8   # NITI m_u with an epoch schedule (docs/results.md)
     weights   int8                    # or int16 accumulation
     seed      1
 }

@@ -14,9 +14,9 @@ model mlp {
 train {
     data      idx("data/mnist")
     batch     64
-    epochs    5
+    epochs    10
     rounding  pseudo
-    update    bits(3)
+    update    bits(3) then 2 at 5 then 1 at 8   # docs/results.md
     weights   int8
     seed      1
 }

@@ -24,11 +24,15 @@ expect() {
 }
 
 # run a: the fields the runtime writes under a recipe with masters, a
-# holdout, and a learning rate that drops at epoch 3; run b: no validation,
-# no learning rate, epoch 2 logged twice (a resumed run: the last one wins)
+# holdout, and a learning rate that drops at epoch 3, the run records the
+# runtime starts every run with (skipped), and an epoch's telemetry (nested,
+# skipped); run b: no validation, no learning rate, epoch 2 logged twice (a
+# resumed run: the last one wins)
 cat >a.jsonl <<'LOG'
+{"record":"run","started":"2026-12-05T11:00:46Z","nitc":"nitc 0.1.0","model":"lenet5","command":["./lenet5","train"],"seed":1,"threads":2,"recipe":{"kind":"ghaffari","lr":{"kind":"piecewise","steps":[{"lr":"0.1","from_epoch":1}]}},"data":{"dir":"/d"},"resumed_from":null}
 {"epoch":1,"epochs":4,"step":19,"train_loss":2.2741,"train_acc":0.1600,"val_acc":0.2100,"val_correct":21,"val_samples":100,"test_acc":0.2000,"test_loss":2.0843,"samples_per_sec":20297,"seconds":0.033,"lr":"0.099999999977","lr_m":1717986918,"lr_e":-34,"master_exp":[-15,-16]}
-{"epoch":2,"epochs":4,"step":38,"train_loss":1.7962,"train_acc":0.4717,"val_acc":0.4000,"test_acc":0.3600,"test_loss":1.6313,"lr":"0.099999999977"}
+{"epoch":2,"epochs":4,"step":38,"train_loss":1.7962,"train_acc":0.4717,"val_acc":0.4000,"test_acc":0.3600,"test_loss":1.6313,"lr":"0.099999999977","telemetry":{"every":2,"steps":10,"layers":[{"name":"c1","kind":"conv","act":{"exp":[-5,-4,-4]},"weights":{"changed":0.6027,"limit":0.0353}}]}}
+{"record":"run","started":"2026-12-05T11:01:00Z","resumed_from":{"checkpoint":"a.ckpt","epoch":2,"step":38}}
 
 {"epoch":3,"epochs":4,"step":57,"train_loss":0.9,"train_acc":0.7,"val_acc":0.7000,"test_acc":0.7100,"test_loss":0.95,"lr":"0.010000000002"}
 {"epoch":4,"epochs":4,"step":76,"train_loss":0.5,"train_acc":0.8,"val_acc":0.8100,"test_acc":0.8000,"test_loss":0.6,"lr":"0.010000000002"}

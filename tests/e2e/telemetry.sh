@@ -6,7 +6,7 @@
 #      sampled, one entry per layer in `info`'s order, counts of the samples
 #      the sampled steps ran (a partial last batch is never sampled here),
 #      bit-length shares that add up to 1;
-#   3. the table on stdout, none with --quiet;
+#   3. the table on stdout, none with --quiet; nitc plot reads the log;
 #   4. a setting whose updates round to zero is warned about;
 #   5. under mpirun (when built): the checkpoint of one process, one table;
 #   6. bad values of --telemetry are refused.
@@ -61,6 +61,10 @@ for e in epochs:
         else:
             assert "weights" not in l
 EOF
+
+# nitc plot reads such a log (its run record and the nested telemetry skipped)
+"$nitc" plot "$work/lenet5.jsonl" -o "$work/p.svg" --script "$work/p.gp" 2> "$work/plot.err"
+check "nitc plot reads the log" bash -c "grep -q '^1 [0-9]' '$work/p.gp' && grep -q '^2 [0-9]' '$work/p.gp'"
 
 run lenet5 --epochs 1 --telemetry 3 > "$work/table.out" 2>/dev/null
 check "the table after the epoch line" bash -c "grep -A1 '^epoch 1/1' '$work/table.out' | grep -q '^  layer  *kind  *act exp'"

@@ -53,7 +53,7 @@ expect 0 '' '' -- --check -O3 --target x86_64-linux-gnu --cpu generic --features
 # shapes: LeNet-5 totals and the recipe
 expect 0 '^parameters: 61470 in 5 tensors (int8 weights)$' '' -- --emit shapes "$ex/lenet5.nit"
 expect 0 '^memory: params 61632 bytes, work [0-9]* bytes at batch 64$' '' -- --emit shapes "$ex/lenet5.nit"
-expect 0 'update bits(3) then 2 at 5, weights int8' '' -- --emit shapes "$ex/lenet5.nit"
+expect 0 'update bits(3) then 2 at 5 then 1 at 8, weights int8' '' -- --emit shapes "$ex/lenet5.nit"
 # the convs that round ahead: those with 8 MiB of accumulators over the batch
 expect 0 '^        rounding ahead: c1 (forward), c2 (forward, input error), c3 (forward, input error), c4 (forward, input error), c5 (forward, input error)$' '' -- \
   --emit shapes --batch 256 "$ex/vgg_small.nit"
