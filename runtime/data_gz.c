@@ -9,7 +9,8 @@
  * members one after another are one file, as for gunzip. Everything else
  * is an error naming the file and the byte offset: not gzip data, corrupt
  * or truncated compressed data, a failed check value, bytes after the last
- * member that are not another member, and an inflated size over
+ * member that are not another member (zeros excepted, as for gunzip), and
+ * an inflated size over
  * NITRT_GZ_MAX (a hostile file could otherwise ask for any amount of
  * memory).
  *
@@ -105,6 +106,9 @@ int nitrt_gunzip_mem(const char *name, const uint8_t *in, size_t inlen, uint8_t 
         nitrt_error("%s: zlib cannot start the gzip member at offset %zu", name, at);
         goto out;
       }
+      size_t k = 0; /* zeros after the data (tape padding), which gunzip also reads over */
+      while (k < z.avail_in && z.next_in[k] == 0) k++;
+      if (k == z.avail_in) break;
       nitrt_error("%s: %u bytes at offset %zu after the end of the gzip data are not another gzip member", name,
                   (unsigned)z.avail_in, used);
       goto out;
