@@ -404,7 +404,7 @@ int nitrt_cmd_train(const Options *o) {
   catch_signals();
   int64_t saved_at = -1; /* steps of the epoch in progress that --save holds (-1: none) */
   int32_t stop = 0;      /* the signal every rank stops at, agreed after each step */
-  if (lead && nitrt_tele_init(&tele, m, o->telemetry)) goto out;
+  if (!nitrt_mpi_ok(!lead || nitrt_tele_init(&tele, m, o->telemetry) == 0)) goto out; /* rank 0 counts */
   if (m->clip_off >= 0 && m->nsites > 0 && !(clip_sum = nitrt_alloc(sizeof(int64_t) * 2 * (size_t)m->nsites)))
     goto out;
   for (int32_t e = (int32_t)start + 1; e <= u.r.epochs; e++) {
