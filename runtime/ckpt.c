@@ -458,7 +458,7 @@ static int check_params(const char *name, const NitModel *m, const uint8_t *p, i
     const Region *g = &r[i];
     const NitParam *t = g->p >= 0 ? &m->params[g->p] : NULL;
     int64_t lim = 127;
-    if (g->what == R_WEIGHTS && t->bits > 8) lim = ((int64_t)1 << (t->bits - 1)) - 1;
+    if (g->what == R_WEIGHTS) lim = nitrt_weight_limit(t);
     if (g->what == R_MASTER || g->what == R_MOM) lim = ((int64_t)1 << (m->recipe.master_bits - 1)) - 1;
     if (g->what == R_STATS || g->what == R_PSTATE || g->what == R_CLIP) lim = INT32_MAX;
     for (int64_t j = 0; j < g->count; j++) {

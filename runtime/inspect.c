@@ -36,17 +36,7 @@ static int64_t get_i32(const uint8_t *p) {
 static void range_of(const uint8_t *p, int64_t count, int size, int64_t *lo, int64_t *hi) {
   *lo = *hi = 0;
   for (int64_t j = 0; j < count; j++) {
-    int64_t v;
-    if (size == 1) v = (int8_t)p[j];
-    else if (size == 2) {
-      int16_t h;
-      memcpy(&h, p + 2 * j, 2);
-      v = h;
-    } else {
-      int32_t w;
-      memcpy(&w, p + 4 * j, 4);
-      v = w;
-    }
+    int64_t v = nitrt_slab_get(p, size, j);
     if (j == 0 || v < *lo) *lo = v;
     if (j == 0 || v > *hi) *hi = v;
   }
@@ -68,9 +58,10 @@ static void tensors_mine(const NitModel *m, const uint8_t *slab) {
       const NitParam *t = &m->params[p];
       char sh[64];
       int64_t lo, hi;
-      int size = t->bits > 8 ? 2 : 1;
+      int32_t size;
+      int64_t at = nitrt_param_values(m, t, &size);
       shape_of(sh, sizeof sh, t);
-      range_of(slab + t->offset, t->count, size, &lo, &hi);
+      range_of(slab + at, t->count, size, &lo, &hi);
       printf("  %-3d %-12s %-7s %-16s %9lld  int%-2d %4d  %lld..%lld\n", p, t->name ? t->name : "?", role_name(t->role),
              sh, (long long)t->count, size * 8, t->exp, (long long)lo, (long long)hi);
     }
@@ -84,8 +75,10 @@ static void tensors_mine(const NitModel *m, const uint8_t *slab) {
     const uint8_t *ps = slab + m->pstate_off + 16 * p;
     char sh[64], mom[16] = "-", st[16] = "-";
     int64_t lo, hi;
+    int32_t size;
+    int64_t at = nitrt_param_values(m, t, &size);
     shape_of(sh, sizeof sh, t);
-    range_of(slab + t->master_off, t->count, a / 8, &lo, &hi);
+    range_of(slab + at, t->count, size, &lo, &hi);
     if (t->mom_off >= 0) snprintf(mom, sizeof mom, "%lld", (long long)get_i32(ps + 4));
     if (t->stats_off >= 0) snprintf(st, sizeof st, "%d ch", t->shape[0]);
     printf("  %-3d %-12s %-7s %-16s %9lld  int%-3d %4lld %4s %4lld  %-6s %lld..%lld\n", p, t->name ? t->name : "?",

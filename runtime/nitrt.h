@@ -582,6 +582,17 @@ int nitrt_run_alloc(Run *u, const NitModel *m, int32_t threads);
 void nitrt_run_free(Run *u);
 /* A context for one call of the generated code. */
 NitCtx nitrt_run_ctx(const Run *u, uint64_t step, int32_t n, int32_t in_exp, int32_t mu, int train);
+
+/* The values parameter tensor t trains in the params slab: its master under
+ * the recipes with masters, else its weights (int8, or int16 when wide).
+ * Returns their byte offset; their element size (1, 2 or 4) into *size. */
+int64_t nitrt_param_values(const NitModel *m, const NitParam *t, int32_t *size);
+/* Element j of an array of `size`-byte signed integers in host layout (a
+ * loaded slab). */
+int64_t nitrt_slab_get(const uint8_t *p, int32_t size, int64_t j);
+/* niti's clamp of A-bit weights, 2^(A-1) - 1 (docs/numerics.md, "Weight
+ * update (NITI 3.2)"). */
+int64_t nitrt_weight_limit(const NitParam *t);
 /* Rows idx[0 .. count) of x (dim bytes each) to be copied to dst. */
 typedef struct Gather {
   const int8_t *x;

@@ -83,6 +83,29 @@ int nitrt_run_alloc(Run *u, const NitModel *m, int32_t threads) {
   return 0;
 }
 
+int64_t nitrt_param_values(const NitModel *m, const NitParam *t, int32_t *size) {
+  if (m->recipe.kind != NIT_RECIPE_NITI) {
+    *size = m->recipe.master_bits / 8;
+    return t->master_off;
+  }
+  *size = t->bits > 8 ? 2 : 1;
+  return t->offset;
+}
+
+int64_t nitrt_slab_get(const uint8_t *p, int32_t size, int64_t j) {
+  if (size == 1) return (int8_t)p[j];
+  if (size == 2) {
+    int16_t v;
+    memcpy(&v, p + 2 * j, 2);
+    return v;
+  }
+  int32_t v;
+  memcpy(&v, p + 4 * j, 4);
+  return v;
+}
+
+int64_t nitrt_weight_limit(const NitParam *t) { return ((int64_t)1 << (t->bits - 1)) - 1; }
+
 NitCtx nitrt_run_ctx(const Run *u, uint64_t step, int32_t n, int32_t in_exp, int32_t mu, int train) {
   NitCtx c;
   memset(&c, 0, sizeof c);

@@ -88,36 +88,13 @@ void nitrt_tele_before(Tele *t, const NitModel *m, const void *params, NitCtx *c
   c->exps = t->exps;
 }
 
-/* The weights a node's step can change: the master under recipes with masters,
- * the weights themselves under niti. Width in bytes into *w. */
-static int64_t weight_off(const NitModel *m, const NitParam *p, int32_t *w) {
-  if (p->master_off >= 0) {
-    *w = m->recipe.master_bits / 8;
-    return p->master_off;
-  }
-  *w = p->bits > 8 ? 2 : 1;
-  return p->offset;
-}
-
-static int64_t elem(const uint8_t *p, int32_t w, int64_t j) {
-  if (w == 1) return (int8_t)p[j];
-  if (w == 2) {
-    int16_t v;
-    memcpy(&v, p + 2 * j, 2);
-    return v;
-  }
-  int32_t v;
-  memcpy(&v, p + 4 * j, 4);
-  return v;
-}
-
 static void count_weights(TeleNode *tn, const NitModel *m, const NitParam *p, const uint8_t *before,
                           const uint8_t *after) {
   int32_t w;
-  int64_t off = weight_off(m, p, &w);
-  const int64_t lim = p->master_off < 0 ? ((int64_t)1 << (p->bits - 1)) - 1 : 0; /* niti's clamp (numerics.md) */
+  int64_t off = nitrt_param_values(m, p, &w);
+  const int64_t lim = m->recipe.kind == NIT_RECIPE_NITI ? nitrt_weight_limit(p) : 0;
   for (int64_t j = 0; j < p->count; j++) {
-    int64_t b = elem(before + off, w, j), a = elem(after + off, w, j);
+    int64_t b = nitrt_slab_get(before + off, w, j), a = nitrt_slab_get(after + off, w, j);
     tn->w_changed += a != b;
     tn->w_limit += lim && (a == lim || a == -lim);
   }
@@ -221,7 +198,7 @@ void nitrt_tele_print(FILE *f, const Tele *t, const NitModel *m) {
     const NitNode *d = &m->nodes[i];
     const TeleNode *tn = &t->node[i];
     Summary a = summarize(tn->act), e = summarize(tn->err);
-    char b[10][32];
+    char b[8][32];
     bool niti = d->param >= 0 && m->params[d->param].master_off < 0;
     fprintf(f, "  %-10.10s %-11.11s %8s %7s %7s %8s %7s %7s %8s %7s\n", d->name, d->kind, exps(b[0], &tn->act_exp),
             pct(b[1], a.zero, a.n), pct(b[2], a.limit, a.n), d->err_off == -1 ? "-" : exps(b[3], &tn->err_exp),
