@@ -200,25 +200,22 @@ static char *join(char *out, const char *a, const char *sep, const char *b) {
   return out;
 }
 
-/* dir/name, or dir/name.gz when only that exists (data_gz.c reads it),
- * into out; false when neither exists (out: dir/name). */
-static bool pick(const char *dir, const char *name, char *out) {
-  char gz[PATH_CAP];
-  if (nitrt_exists(join(out, dir, "/", name))) return true;
-  if (!nitrt_exists(join(gz, out, "", ".gz"))) return false;
-  memcpy(out, gz, sizeof gz);
-  return true;
-}
-
-/* The first of `names` that exists in dir, plain before compressed, into
- * out; else dir/names[0] and false. */
+/* The first of `names` that exists in dir, plain before compressed (.gz,
+ * which data_gz.c reads), into out; else dir/names[0] and false. */
 static bool find_in(const char *dir, const char *const *names, char *out) {
-  for (int i = 0; names[i]; i++)
-    if (nitrt_exists(join(out, dir, "/", names[i]))) return true;
-  for (int i = 0; names[i]; i++)
-    if (pick(dir, names[i], out)) return true;
+  char plain[PATH_CAP];
+  for (int gz = 0; gz < 2; gz++)
+    for (int i = 0; names[i]; i++)
+      if (nitrt_exists(join(out, join(plain, dir, "/", names[i]), "", gz ? ".gz" : ""))) return true;
   join(out, dir, "/", names[0]);
   return false;
+}
+
+/* dir/name, or dir/name.gz when only that exists, into out; false when
+ * neither exists (out: dir/name). */
+static bool pick(const char *dir, const char *name, char *out) {
+  const char *const names[] = {name, NULL};
+  return find_in(dir, names, out);
 }
 
 static int need(const char *dir, const char *const *names, char *out) {
