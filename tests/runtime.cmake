@@ -88,20 +88,19 @@ endforeach()
 #   tests/fuzz/run_runtime.sh csv /tmp/fz-csv build/tests build/tests/fuzz_csv 600
 find_program(NITC_CLANG19 clang-19)
 set(NITRT_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR}/fuzz)
-set(NITRT_FUZZ_LIB s31 norm util pooltimes threads mpi fixed recipe cli data data_idx data_cifar data_csv data_gz ckpt
-  ckpt_file run train telemetry infer report inspect)
+# the whole runtime but its main (libFuzzer brings its own), as the runtime
+# lists it
+set(NITRT_FUZZ_LIB ${NITRT_SOURCE_PATHS})
+list(FILTER NITRT_FUZZ_LIB EXCLUDE REGEX "/main\\.c$")
 set(NITRT_FUZZ_CSV_MODEL -DFAKE_C=1 -DFAKE_H=1 -DFAKE_W=6 -DFAKE_CLASSES=3 -DFAKE_BATCH=8)
 set(NITRT_FUZZ_CIFAR_MODEL -DFAKE_C=3 -DFAKE_H=32 -DFAKE_W=32 -DFAKE_BATCH=16)
 function(nitrt_fuzzer target)
   set(bin ${CMAKE_CURRENT_BINARY_DIR}/fuzz_${target})
   if(NITC_CLANG19 AND NOT NITC_SANITIZE)
-    set(srcs ${NITRT_FUZZ_DIR}/fuzz_${target}.c ${NITRT_TEST_DIR}/fake_model.c)
-    foreach(f ${NITRT_FUZZ_LIB})
-      list(APPEND srcs ${NITRT_SRC_DIR}/${f}.c)
-    endforeach()
+    set(srcs ${NITRT_FUZZ_DIR}/fuzz_${target}.c ${NITRT_TEST_DIR}/fake_model.c ${NITRT_FUZZ_LIB})
     add_custom_command(OUTPUT ${bin}
       COMMAND ${NITC_CLANG19} -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined
-        -fno-sanitize-recover=undefined -DNITRT_ZLIB -I${NITRT_SRC_DIR} ${ARGN} ${srcs} -o ${bin} -lz -lpthread
+        -fno-sanitize-recover=undefined -DNITRT_ZLIB -I${NITRT_SRC_DIR} -I${NITRT_GENERATED_DIR} ${ARGN} ${srcs} -o ${bin} -lz -lpthread
       DEPENDS ${srcs} ${NITRT_SRC_DIR}/nitrt.h ${NITRT_SRC_DIR}/nitabi.h
       COMMENT "Building the libFuzzer target fuzz_${target} with clang-19"
       VERBATIM)
