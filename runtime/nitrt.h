@@ -687,7 +687,8 @@ typedef struct Tele {
   int64_t samples; /* sampled steps in this epoch */
   TeleNode *node;  /* (nnodes) */
   int32_t *exps;   /* (nnodes, 2) {act, err} exponents of the sampled step */
-  uint8_t *before; /* (param_bytes) the params slab before the sampled step */
+  uint8_t *before; /* (before_bytes) the trained values of the nodes' tensors before the sampled step, packed */
+  int64_t *at;     /* (nnodes) node i's tensor's place in before, -1 if it has none */
 } Tele;
 
 int nitrt_tele_init(Tele *t, const NitModel *m, int64_t every); /* 0, or -1 after a message */

@@ -64,14 +64,26 @@ int nitrt_tele_init(Tele *t, const NitModel *m, int64_t every) {
   if (every <= 0) return 0;
   t->node = nitrt_alloc((size_t)m->nnodes * sizeof *t->node);
   t->exps = t->node ? nitrt_alloc((size_t)m->nnodes * 2 * sizeof *t->exps) : NULL;
-  t->before = t->exps ? nitrt_alloc((size_t)m->param_bytes) : NULL;
-  return t->before ? 0 : -1; /* nitrt_alloc told */
+  t->at = t->exps ? nitrt_alloc((size_t)m->nnodes * sizeof *t->at) : NULL;
+  if (!t->at) return -1; /* nitrt_alloc told */
+  int64_t bytes = 0;
+  for (int32_t i = 0; i < m->nnodes; i++) {
+    t->at[i] = -1;
+    if (m->nodes[i].param < 0) continue;
+    int32_t w;
+    nitrt_param_values(m, &m->params[m->nodes[i].param], &w);
+    t->at[i] = bytes;
+    bytes += m->params[m->nodes[i].param].count * w;
+  }
+  t->before = nitrt_alloc((size_t)(bytes > 0 ? bytes : 1));
+  return t->before ? 0 : -1;
 }
 
 void nitrt_tele_free(Tele *t) {
   free(t->node);
   free(t->exps);
   free(t->before);
+  free(t->at);
   memset(t, 0, sizeof *t);
 }
 
@@ -83,8 +95,16 @@ void nitrt_tele_epoch_start(Tele *t, const NitModel *m) {
 
 bool nitrt_tele_sampled(const Tele *t, uint64_t step) { return t->every > 0 && step % (uint64_t)t->every == 0; }
 
+/* Only the values a step trains are kept (the masters under masters, else
+ * the weights), not the views, momenta and statistics beside them. */
 void nitrt_tele_before(Tele *t, const NitModel *m, const void *params, NitCtx *c) {
-  memcpy(t->before, params, (size_t)m->param_bytes);
+  for (int32_t i = 0; i < m->nnodes; i++) {
+    if (t->at[i] < 0) continue;
+    const NitParam *p = &m->params[m->nodes[i].param];
+    int32_t w;
+    int64_t off = nitrt_param_values(m, p, &w);
+    memcpy(t->before + t->at[i], (const uint8_t *)params + off, (size_t)(p->count * w));
+  }
   c->exps = t->exps;
 }
 
@@ -94,7 +114,7 @@ static void count_weights(TeleNode *tn, const NitModel *m, const NitParam *p, co
   int64_t off = nitrt_param_values(m, p, &w);
   const int64_t lim = m->recipe.kind == NIT_RECIPE_NITI ? nitrt_weight_limit(p) : 0;
   for (int64_t j = 0; j < p->count; j++) {
-    int64_t b = nitrt_slab_get(before + off, w, j), a = nitrt_slab_get(after + off, w, j);
+    int64_t b = nitrt_slab_get(before, w, j), a = nitrt_slab_get(after + off, w, j);
     tn->w_changed += a != b;
     tn->w_limit += lim && (a == lim || a == -lim);
   }
@@ -112,7 +132,7 @@ void nitrt_tele_after(Tele *t, const NitModel *m, const void *params, const void
     if (d->err_off >= 0) count_mags(tn->err, (const int8_t *)slab + d->err_off, per * n);
     exp_seen(&tn->act_exp, t->exps[2 * i], first);
     exp_seen(&tn->err_exp, t->exps[2 * i + 1], first);
-    if (d->param >= 0) count_weights(tn, m, &m->params[d->param], t->before, params);
+    if (t->at[i] >= 0) count_weights(tn, m, &m->params[d->param], t->before + t->at[i], params);
   }
   t->samples++;
 }
