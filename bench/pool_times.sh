@@ -76,9 +76,11 @@ nm "$exe" | awk -v steps="$steps" -v file="$file" -v one="$one" '
       if (e > emax) emax = e
       ns[b, e] += f[5]; items[b, e] += f[4]; med[b, e] = f[6]; total[b] += f[5]
     }
+    close(file) # --one may name the same file
     while (one != "" && (getline line < one) > 0) {
       if (line ~ /^#/) continue
       split(line, f, " ")
+      if (f[1] == "r") continue # the caller'"'"'s view of a call, not a body'"'"'s time
       b = body(f[2]); total1[b] += f[5]
       if (!(b in total)) total[b] = 0
     }

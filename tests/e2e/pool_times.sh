@@ -11,7 +11,8 @@
 #   4. bench/pool_times.sh names the bodies from the symbol table (no bare
 #      addresses), counts the steps, and prints the total line and the
 #      regions' table with its totals; with the one-thread file beside it
-#      (--one), the one-thread column and ratios;
+#      (--one), the one-thread column and ratios, which are 1 for a file
+#      beside itself;
 #   5. a path that cannot be written is told (a warning naming it) and the
 #      run still trains to the same checkpoint.
 #   pool_times.sh SOURCE_DIR BUILD_DIR MODEL.nit MKDATA WORK_DIR
@@ -62,6 +63,12 @@ check "the regions' table ends with the caller's time" grep -Eq "^the caller's t
 "$src/bench/pool_times.sh" --file "$work/t2" "$steps" --one "$work/t1" "$exe" > "$work/compare" 2> "$work/compare.err"
 check "beside one thread: the two columns" grep -q '| *1 thread |.*| *sum / 1$' "$work/compare"
 check "beside one thread: the total's ratio" grep -Eq '^all bodies .*\| +[0-9]+\.[0-9]{2}$' "$work/compare"
+# a one-thread file beside itself: every body's ratio is 1 (the regions'
+# lines, one per call, are not bodies' times)
+"$src/bench/pool_times.sh" --file "$work/t1" "$steps" --one "$work/t1" "$exe" > "$work/self" 2> "$work/self.err"
+check "one thread beside itself: the same times" awk -F'|' '/^$/ { exit } # the end of the bodies table
+                                                           /^[a-z]/ && $NF ~ /^ *[0-9]/ { n++; if ($NF + 0 != 1) bad = 1 }
+                                                           END { exit bad || n < 2 }' "$work/self"
 
 NITRT_POOL_TIMES="$work/no/such/dir/t" "$exe" train --data "$work/data" --epochs 1 --test-limit 1 --threads 2 --quiet \
   --save "$work/t3.ckpt" 2> "$work/t3.err"
