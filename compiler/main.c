@@ -217,8 +217,8 @@ static void print_recipe_line(FILE *f, const Recipe *r) {
   if (r->kind == NIT_RECIPE_NITI) {
     fprintf(f, "        niti: update bits(%d)", r->mu[0]);
     for (int i = 1; i < r->nsched; i++) fprintf(f, " then %d at %d", r->mu[i], r->mu_from[i]);
-    fprintf(f, ", weights %s, loss softmax_ce, decay %s, holdout %d\n", weights_name(r->weight_bits),
-            r->decay ? "on" : "off", r->holdout);
+    fprintf(f, ", weights %s, loss softmax_ce%s, decay %s, holdout %d\n", weights_name(r->weight_bits),
+            r->loss_table ? "(exp=table)" : "", r->decay ? "on" : "off", r->holdout);
     return;
   }
   fprintf(f, "        %s: lr ", nit_recipe_names[r->kind]);

@@ -408,15 +408,8 @@ static void set_loss(Sema *s, const Ast *st) {
     }
     static const char *const exps[] = {"niti", "table"};
     if (!choice(s, a->lhs, "softmax exponential", exps, 2, &v)) return;
-    if (v == 1 && !has_masters(s)) {
-      sema_error(s, a->loc, "the table softmax (exp=table) under recipe niti is not implemented yet");
-      return;
-    }
-    if (v == 0 && has_masters(s)) { /* its error would skip the recipe's quantizer at LOSS */
-      sema_error(s, a->loc, "NITI's softmax (exp=niti) under recipe %s is not implemented yet",
-                 nit_recipe_names[s->r.kind]);
-      return;
-    }
+    /* any of the two under any recipe (docs/recipes.md, "Loss"): off its own
+     * recipe the row's e32 goes through the recipe's EQ at LOSS */
     s->r.loss_table = v == 1;
     return;
   }

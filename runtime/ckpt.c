@@ -34,7 +34,9 @@
  *   280  4  C   284  4  H   288  4  W 292  4  test data format
  *   296  8  training samples in the data set   304  8  training data hash
  *   312  8  test samples in the data set       320  8  test data hash
- *   328  4  data directory length L   332  4  zero
+ *   328  4  data directory length L
+ *   332  4  the loss: 0 NITI's softmax, 1 the table softmax (zero in
+ *           format 3, which records it at 352)
  *   336  P  params slab (int16 tensors as little-endian pairs)
  *   .    K  column shifts, int8
  *   .    L  data directory, UTF-8/bytes, no NUL
@@ -326,6 +328,14 @@ static void get_masters(const uint8_t *b, RunRecipe *r) {
   r->wdecay_n = nitrt_le64(b + 544);
 }
 
+/* The recipe as a checkpoint of this format records it: NITI's settings,
+ * the loss (format 2, offset 332) or the settings of recipes with masters. */
+static void get_settings(const uint8_t *b, uint32_t version, RunRecipe *r) {
+  get_recipe(b + 136, r);
+  if (version == 2) r->loss_table = (int32_t)get32(b + 332);
+  if (version >= 3) get_masters(b, r);
+}
+
 /* Format 3's settings against the model, its hash, and the tensor records
  * against the model's layout and the exponents in the slab (ps: the
  * parameters' little-endian bytes). */
@@ -406,6 +416,7 @@ uint8_t *nitrt_ckpt_serialize(const NitModel *m, const Ckpt *c, size_t *len) {
   put64(b + 312, (uint64_t)c->test.n);
   put64(b + 320, c->test.hash);
   put32(b + 328, (uint32_t)l);
+  if (version == 2) put32(b + 332, (uint32_t)c->r.loss_table);
   if (version >= 3) put_masters(b, m, c);
   if (slab_to_le(m, c->params, b + header)) {
     free(b);
@@ -542,7 +553,8 @@ static int check_fields(const char *name, const NitModel *m, const uint8_t *b, c
   RANGE("the input width", (int32_t)get32(b + 288), m->in_w, m->in_w);
   RANGE("the training set's sample count", c->train.n, c->ntrain + c->r.holdout, INT64_MAX);
   RANGE("the test set's sample count", c->test.n, 1, INT64_MAX);
-  RANGE("a reserved field (offset 332)", get32(b + 332), 0, 0);
+  /* format 2: the loss, checked with the recipe; format 3 has it at 352 */
+  if (c->version != 2) RANGE("a reserved field (offset 332)", get32(b + 332), 0, 0);
   for (int64_t k = 0; k < c->q.ncols; k++)
     if (c->q.shift[k] < NITRT_SHIFT_MIN || c->q.shift[k] > NITRT_SHIFT_MAX) {
       char f[64];
@@ -647,8 +659,7 @@ int nitrt_ckpt_peek(const char *name, const uint8_t *b, size_t len, Ckpt *c, Ckp
   c->step = nitrt_le64(b + 104);
   c->shuffle_seed = nitrt_le64(b + 120);
   c->ntrain = (int64_t)nitrt_le64(b + 128);
-  get_recipe(b + 136, &c->r);
-  if (version >= 3) get_masters(b, &c->r);
+  get_settings(b, version, &c->r);
   c->r.seed = nitrt_le64(b + 112);
   c->r.limit = (int64_t)nitrt_le64(b + 232);
   c->param_bytes = (int64_t)pbytes;
@@ -734,8 +745,7 @@ int nitrt_ckpt_parse(const char *name, const uint8_t *b, size_t len, const NitMo
   c->step = nitrt_le64(b + 104);
   c->shuffle_seed = nitrt_le64(b + 120);
   c->ntrain = (int64_t)nitrt_le64(b + 128);
-  get_recipe(b + 136, &c->r);
-  if (version >= 3) get_masters(b, &c->r);
+  get_settings(b, version, &c->r);
   c->r.seed = nitrt_le64(b + 112);
   c->r.limit = (int64_t)nitrt_le64(b + 232);
   c->param_bytes = m->param_bytes;

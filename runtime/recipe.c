@@ -84,12 +84,12 @@ void nitrt_model_recipe(const NitModel *m, RunRecipe *r) {
   r->decay = k->decay;
   r->holdout = k->holdout;
   r->limit = 0;
+  r->loss_table = k->loss_table; /* either softmax under any recipe */
   if (k->kind == NIT_RECIPE_NITI) return;
   r->kind = k->kind;
   r->master_bits = k->master_bits;
   r->view_round = k->view_round;
   r->update_round = k->update_round;
-  r->loss_table = k->loss_table;
   NitLrSchedule *s = &r->lr;
   s->kind = k->lr_kind;
   s->count = k->lr_kind == NIT_LR_COSINE ? 1 : k->nlr;
@@ -240,10 +240,13 @@ int nitrt_recipe_check(const char *where, const RunRecipe *r) {
   RRANGE("the holdout", r->holdout, 0, INT32_MAX);
   RRANGE("the limit", r->limit, 0, INT64_MAX);
   RRANGE("the recipe", r->kind, 0, NIT_RECIPE_COUNT - 1);
+  RRANGE("the table loss flag", r->loss_table, 0, 1);
   if (r->kind == NIT_RECIPE_NITI) {
-    /* none of the settings of recipes with masters */
+    /* none of the settings of recipes with masters but the loss (any
+     * recipe takes either softmax) */
     RunRecipe z;
     memset(&z, 0, sizeof z);
+    z.loss_table = r->loss_table;
     const char *d = nitrt_recipe_diff(r, &z);
     if (d) {
       nitrt_error("%s: %s is set, expected none under recipe niti", where, d);
@@ -255,7 +258,6 @@ int nitrt_recipe_check(const char *where, const RunRecipe *r) {
   if (r->master_bits != 16 && r->master_bits != 32) return rbad(where, "the master bits", r->master_bits, "16 or 32");
   RRANGE("the view rounding mode", r->view_round, 0, 2);
   RRANGE("the update rounding mode", r->update_round, 0, 2);
-  RRANGE("the table loss flag", r->loss_table, 0, 1);
   const NitLrSchedule *s = &r->lr;
   RRANGE("the learning-rate schedule's kind", s->kind, NIT_LR_PIECEWISE, NIT_LR_COSINE);
   RRANGE("the learning-rate schedule's entries", s->count, 1, s->kind == NIT_LR_COSINE ? 1 : NIT_MAX_SCHED);

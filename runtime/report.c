@@ -189,7 +189,7 @@ static void json_recipe(FILE *f, const RunRecipe *r) {
     fputs(",\"update_bits\":[", f);
     for (int32_t i = 0; i < r->nsched; i++)
       fprintf(f, "%s{\"bits\":%d,\"from_epoch\":%d}", i ? "," : "", r->mu[i], r->mu_from[i]);
-    fprintf(f, "],\"decay\":%s}", r->decay ? "true" : "false");
+    fprintf(f, "],\"decay\":%s%s}", r->decay ? "true" : "false", r->loss_table ? ",\"loss\":\"table softmax\"" : "");
     return;
   }
   const NitLrSchedule *l = &r->lr;
@@ -377,6 +377,7 @@ void nitrt_print_recipe(FILE *f, const RunRecipe *r, const NitRecipe *k) {
     fprintf(f, "; update bits");
     for (int32_t i = 0; i < nsched; i++) fprintf(f, i == 0 ? " %d" : ", %d from epoch %d", r->mu[i], r->mu_from[i]);
     fprintf(f, "; decay %s", r->decay ? "on" : "off");
+    if (r->loss_table) fprintf(f, "; loss table softmax"); /* NITI's softmax unless said */
   }
   fprintf(f, "; holdout %d\n", r->holdout);
   if (r->kind != NIT_RECIPE_NITI) {

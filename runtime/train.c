@@ -270,6 +270,13 @@ int nitrt_cmd_train(const Options *o) {
   uint64_t step = 0;
   if (o->resume) {
     if (nitrt_ckpt_load(o->resume, m, &ck, u.params)) goto out;
+    if (ck.r.loss_table != u.r.loss_table) { /* compiled in: the file's train block decides it */
+      static const char *const loss[] = {"NITI's softmax (exp=niti)", "the table softmax (exp=table)"};
+      nitrt_error("%s: the checkpoint was trained with %s, this executable computes %s: resume with an "
+                  "executable compiled with the same loss, or start a new run",
+                  o->resume, loss[ck.r.loss_table != 0], loss[u.r.loss_table != 0]);
+      goto out;
+    }
     u.r = ck.r;
     start = ck.epoch;
     step = ck.step;

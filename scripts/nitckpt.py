@@ -735,7 +735,7 @@ def _parse(path, b, mi):
         r.fail("invalid checkpoint: the data directory (offset %d) holds a NUL byte" % (ps + pbytes + k),
                ps + pbytes + k)
     _check_fields(r, ck, g, s, mi, k)
-    ck.recipe = _recipe_summary(g, s, ck.seed)
+    ck.recipe = _recipe_summary(g, s, ck.seed, version == 2 and r.u32(332) == 1)
     if version >= 2:
         ck.data = {
             "train_format": FORMAT_NAMES.get(r.i32(256), str(r.i32(256))),
@@ -804,7 +804,10 @@ def _check_fields(r, ck, g, s, mi, k):
             r.range(field, o, v, 1, I32_MAX)
     r.range("the training set's sample count", 296, r.i64(296), ck.train_used + holdout, I64_MAX)
     r.range("the test set's sample count", 312, r.i64(312), 1, I64_MAX)
-    r.range("a reserved field", 332, r.u32(332), 0, 0)
+    if ck.version == 2:  # the loss; format 3 records it with the settings of recipes with masters
+        r.range("the loss", 332, r.u32(332), 0, 1)
+    else:
+        r.range("a reserved field", 332, r.u32(332), 0, 0)
     if k:
         base = len(r.b) - 4 - r.u32(328) - k
         sh = np.frombuffer(r.b, dtype=np.int8, count=k, offset=base)
@@ -814,7 +817,8 @@ def _check_fields(r, ck, g, s, mi, k):
             r.invalid("the shift of column %d" % (j + 1), base + j, int(sh[j]), "%d..%d" % (SHIFT_MIN, SHIFT_MAX))
 
 
-def _recipe_summary(g, s, seed):
+def _recipe_summary(g, s, seed, table2=False):
+    """The recipe as a dict; table2: a format-2 (niti) checkpoint trained with the table softmax."""
     v = lambda k: g[k][0]
     d = {"kind": RECIPE_NAMES[s["kind"][0]] if s else "niti", "batch": v("batch"), "epochs": v("epochs"),
          "seed": seed,
@@ -824,6 +828,8 @@ def _recipe_summary(g, s, seed):
     if s is None:
         d["update_bits"] = [{"bits": v("mu%d" % i), "from_epoch": v("mu_from%d" % i)} for i in range(v("nsched"))]
         d["decay"] = bool(v("decay"))
+        if table2:  # NITI's softmax unless said, as the runtime's log
+            d["loss"] = "table softmax"
         return d
     sv = lambda k: s[k][0]
     d["master_bits"] = sv("master_bits")
@@ -1009,7 +1015,8 @@ def _text(ck):
     if rc["kind"] == "niti":
         sched = ", ".join(("%d" % e["bits"]) if i == 0 else "%d from epoch %d" % (e["bits"], e["from_epoch"])
                           for i, e in enumerate(rc["update_bits"]))
-        w("        update bits %s; decay %s" % (sched, "on" if rc["decay"] else "off"))
+        w("        update bits %s; decay %s%s" % (sched, "on" if rc["decay"] else "off",
+                                                 "; loss table softmax" if "loss" in rc else ""))
     else:
         lr = rc["lr"]
         if lr["kind"] == "cosine":

@@ -27,6 +27,14 @@ if(NOT NITC_SANITIZE)
             $<TARGET_FILE:nitrt_mkdata> ${PROJECT_BINARY_DIR}/tests/e2e-telemetry)
   set_tests_properties(e2e_telemetry PROPERTIES TIMEOUT 300)
 endif()
+# Either softmax under either kind of recipe: the checkpoint, info, the log
+# and resume (tests/e2e/loss.sh).
+if(NOT NITC_SANITIZE)
+  add_test(NAME e2e_loss_choice
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/e2e/loss.sh ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR}/examples
+            $<TARGET_FILE:nitrt_mkdata> ${PROJECT_BINARY_DIR}/tests/e2e-loss)
+  set_tests_properties(e2e_loss_choice PROPERTIES TIMEOUT 300)
+endif()
 # The pool's per-body times and bench/pool_times.sh (runtime/pooltimes.c).
 add_test(NAME e2e_pool_times
   COMMAND ${CMAKE_CURRENT_LIST_DIR}/e2e/pool_times.sh ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}

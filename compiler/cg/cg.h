@@ -121,8 +121,8 @@ typedef struct Cg {
   Ty ft_maxabs, ft_round8, ft_round8g;
   Val f_uplan32, f_uplan64, f_uapply32, f_uapply64;
   Ty ft_uplan, ft_uapply;
-  Val f_tloss, f_maxabs8, f_maxabs16; /* recipes with masters */
-  Ty ft_tloss;
+  Val f_e32, f_maxabs8, f_maxabs16; /* f_e32: the loss's e32 (loss.c), but under niti's own loss */
+  Ty ft_e32;
   Val f_rq_vieww; /* views of weights at recipe.bits_weight */
   Val f_rq_view, f_rq_g32, f_rq_g64, f_rq_master, f_linsum3, f_linsum2, f_lplan, f_recip;
   Ty ft_rq, ft_linsum3, ft_linsum2, ft_lplan, ft_recip;
@@ -453,8 +453,9 @@ void sgd_update(Cg *g, int t, int64_t count, Val v_g, Ty t_g, Val v_sg);
 
 /* ------------------------------------------------------------------ loss.c */
 
+/* the loss gradient's function: NITI's rounded row under niti's own loss,
+ * else the chosen softmax's e32 for the recipe's EQ at LOSS */
 void emit_loss(Cg *g);
-void emit_tloss(Cg *g); /* the table softmax of the recipes with masters */
 
 /* ------------------------------------------------------------------ gemm.c */
 

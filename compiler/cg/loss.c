@@ -1,6 +1,8 @@
 /*
- * loss.c: the integer softmax cross-entropy gradient (docs/numerics.md,
- * "Loss gradient").
+ * loss.c: the integer softmax cross-entropy gradient: NITI's (docs/numerics.md,
+ * "Loss gradient") and the table softmax (docs/recipes.md, "Loss"), either
+ * under any recipe. NITI's rounds its row itself under niti's own loss;
+ * every other choice leaves e32 for the recipe's EQ at LOSS (step.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,16 +22,25 @@ enum {
   E_SHIFT = 4,           /* e_i = R(e32_i, 4): the error at exponent 0 */
 };
 
-/* loss(logits, s, labels, n, e, mode, key): the gradient for (n, classes)
- * logits at exponent s, into e (n, classes) at exponent 0. */
-void emit_loss(Cg *g) {
+/* NITI's row (docs/numerics.md, "Loss gradient") for (n, classes) logits at
+ * exponent s. Rounded, under niti's own loss:
+ *   loss(logits, s, labels, n, e, mode, key, gbase): e (n, classes) int8 at
+ *   exponent 0, R(e32, 4) element by element;
+ * raw, where the recipe's EQ quantizes it at LOSS (a recipe with masters
+ * and softmax_ce(exp=niti)):
+ *   loss_e32(logits, s, labels, n, e32) -> -11: e32 (n, classes) i64, the
+ *   t_i out of 2048 minus the one-hot sum. */
+static void niti_loss(Cg *g, bool raw) {
   int64_t C = g->m->classes;
   Ty a[] = {g->t_ptr, g->t_i32, g->t_ptr, g->t_i64, g->t_ptr, g->t_i32, g->t_i64, g->t_i64};
-  g->ft_loss = LLVMFunctionType(g->t_void, a, 8, 0);
-  g->f_loss = l_begin_loop_fn(g, "nit_loss_grad", g->ft_loss);
+  Ty ft = raw ? LLVMFunctionType(g->t_i32, a, 5, 0) : LLVMFunctionType(g->t_void, a, 8, 0);
+  Val f = l_begin_loop_fn(g, raw ? "nit_loss_e32" : "nit_loss_grad", ft);
+  if (raw) g->ft_e32 = ft, g->f_e32 = f;
+  else g->ft_loss = ft, g->f_loss = f;
   Val v_lg = l_param(g, 0, "logits"), v_s32 = l_param(g, 1, "s"), v_lab = l_param(g, 2, "labels");
-  Val v_n = l_param(g, 3, "n"), v_e = l_param(g, 4, "err"), v_mode = l_param(g, 5, "mode");
-  Val v_key = l_param(g, 6, "key"), v_gbase = l_param(g, 7, "gbase"); /* global index of element 0 */
+  Val v_n = l_param(g, 3, "n"), v_e = l_param(g, 4, raw ? "e32" : "err");
+  Val v_mode = raw ? NULL : l_param(g, 5, "mode"), v_key = raw ? NULL : l_param(g, 6, "key");
+  Val v_gbase = raw ? NULL : l_param(g, 7, "gbase"); /* global index of element 0 */
   Val v_s = l_sext(g, v_s32, g->t_i64, "s64");
   Ty t_u = LLVMArrayType(g->t_i64, (unsigned)C);
   Val var_u = l_var(g, t_u, "u", NULL);
@@ -120,12 +131,17 @@ void emit_loss(Cg *g) {
   Val v_te = LLVMBuildLoad2(g->b, g->t_i64, LLVMBuildGEP2(g->b, t_u, var_t, idx7, 2, ""), "t");
   Val v_e32 = l_sub(g, v_te, l_select(g, l_icmp(g, LLVMIntEQ, Le.v_i, v_y, ""), v_C, v_zero, ""), "e32");
   Val v_flat = l_add(g, v_row, Le.v_i, "flat");
-  Val args[] = {v_e32, l_i32(g, E_SHIFT), v_mode, v_key, l_add(g, v_gbase, v_flat, "gidx")};
-  Val v_r = l_call(g, g->ft_round, g->f_round, args, 5, "r");
-  l_store(g, g->t_i8, l_call(g, g->ft_sat8, g->f_sat8, &v_r, 1, "e"), v_e, v_flat);
+  if (raw) {
+    l_store(g, g->t_i64, v_e32, v_e, v_flat);
+  } else {
+    Val args[] = {v_e32, l_i32(g, E_SHIFT), v_mode, v_key, l_add(g, v_gbase, v_flat, "gidx")};
+    Val v_r = l_call(g, g->ft_round, g->f_round, args, 5, "r");
+    l_store(g, g->t_i8, l_call(g, g->ft_sat8, g->f_sat8, &v_r, 1, "e"), v_e, v_flat);
+  }
   l_next(g, &Le);
   l_next(g, &Lb);
-  LLVMBuildRetVoid(g->b);
+  if (raw) LLVMBuildRet(g->b, l_i32(g, -T_BITS));
+  else LLVMBuildRetVoid(g->b);
 }
 
 /* The table softmax of the recipes with masters (docs/recipes.md, "Loss:
@@ -154,11 +170,11 @@ static Val exp2neg(Cg *g, Val v_tab, Val v_y) {
   return LLVMBuildAShr(g->b, v_i, l_smin(g, v_n, l_i64(g, 63), ""), "exp2neg");
 }
 
-void emit_tloss(Cg *g) {
+static void emit_tloss(Cg *g) {
   int64_t C = g->m->classes;
   Ty a[] = {g->t_ptr, g->t_i32, g->t_ptr, g->t_i64, g->t_ptr};
-  g->ft_tloss = LLVMFunctionType(g->t_i32, a, 5, 0);
-  g->f_tloss = l_begin_loop_fn(g, "nit_tloss_grad", g->ft_tloss);
+  g->ft_e32 = LLVMFunctionType(g->t_i32, a, 5, 0);
+  g->f_e32 = l_begin_loop_fn(g, "nit_tloss_grad", g->ft_e32);
   Val v_lg = l_param(g, 0, "logits"), v_s32 = l_param(g, 1, "s"), v_lab = l_param(g, 2, "labels");
   Val v_n = l_param(g, 3, "n"), v_e32 = l_param(g, 4, "e32");
   Val v_zero = l_i64(g, 0);
@@ -209,4 +225,13 @@ void emit_tloss(Cg *g) {
   l_next(g, &Lb);
   /* the caller applies the recipe's EQ at LOSS to e32 (step.c) */
   LLVMBuildRet(g->b, l_i32(g, -TL_T_BITS));
+}
+
+/* The loss's functions: NITI's rounded row under niti's own loss; otherwise
+ * e32 of the chosen softmax (the table's or NITI's row), which the step
+ * quantizes with the recipe's EQ at LOSS (step.c). */
+void emit_loss(Cg *g) {
+  const Recipe *r = &g->m->recipe;
+  if (r->loss_table) emit_tloss(g);
+  else niti_loss(g, r->kind != NIT_RECIPE_NITI);
 }

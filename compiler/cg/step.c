@@ -34,7 +34,6 @@ static void emit_helpers(Cg *g) {
   g->f_uapply64 = emit_update_apply(g, g->t_i64, "nit_update_i64");
   emit_wview(g);
   emit_loss(g);
-  if (g->m->recipe.loss_table) emit_tloss(g);
   emit_sgd_helpers(g);
   emit_norm_decls(g);
   emit_clip_decls(g);
@@ -304,9 +303,9 @@ static void emit_step(Cg *g, bool train) {
     int o = m->output;
     Val args[] = {act_ptr(g, o), get_exp(g, o, 0, "s.logits"),          g->f.v_y, g->f.v_n, err_ptr(g, o),
                   g->f.v_rerr,   v_key_for(g, NIT_TID_LOSS, "key.loss")};
-    if (m->recipe.loss_table) { /* e32 (n, classes) at -15, then EQ at LOSS */
+    if (g->f_e32) { /* e32 (n, classes) at -15 (table) or -11 (NITI's row), then EQ at LOSS */
       Val targs[] = {args[0], args[1], args[2], args[3], acc_ptr(g)};
-      Val v_s = l_call(g, g->ft_tloss, g->f_tloss, targs, 5, "s.e32");
+      Val v_s = l_call(g, g->ft_e32, g->f_e32, targs, 5, "s.e32");
       Shape cls = {m->classes, 1, 1};
       ErrSite site = {NIT_TID_LOSS, v_s, l_i32(g, 1), o, 1, NULL, NULL, NULL};
       Val v_cnt = l_mul(g, g->f.v_n, l_i64(g, m->classes), "count");

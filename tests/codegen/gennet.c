@@ -26,6 +26,11 @@
  * with the clip searching every 1 to 3 steps (or clip off), either grid,
  * ranges 1..8, lrscale on (random alpha, beta) or off, errors mostly 8 bits.
  *
+ * With NITC_DIFF_LOSS=other in the environment every network takes the
+ * other recipe's softmax (docs/recipes.md, "Loss"): `loss
+ * softmax_ce(exp=table)` under niti, `softmax_ce(exp=niti)` under the
+ * recipes with masters; nothing else of a seed's corpus changes.
+ *
  * With NITC_DIFF_POOLS=1 in the environment the body is one to three
  * LeNet-like blocks instead: a conv (often valid, with more channels: a
  * col2im input error), mostly a relu, and a disjoint max pool, the next
@@ -48,6 +53,7 @@ static int pick(int lo, int hi) { /* uniform in [lo, hi] */
 
 
 static int pools;      /* LeNet-like blocks: conv, relu, disjoint max pool */
+static int other_loss; /* the other recipe's softmax */
 static int ghaffari;   /* generate networks of a recipe with masters */
 static int shiftquant; /* ... of recipe shiftquant (implies ghaffari) */
 static int unified;    /* ... of recipe unified (implies ghaffari) */
@@ -179,7 +185,8 @@ static int gen(FILE *f, int id, int *batch_out, int *bits_out) {
   }
   if (!flat) fprintf(f, "    flatten\n");
   if (!ghaffari) {
-    fprintf(f, "    dense(%d)\n}\n\ntrain {\n    batch %d\n    weights bits(%d)\n}\n", classes, batch, bits);
+    fprintf(f, "    dense(%d)\n}\n\ntrain {\n    batch %d\n    weights bits(%d)\n%s}\n", classes, batch, bits,
+            other_loss ? "    loss softmax_ce(exp=table)\n" : "");
   } else {
     const char *const *rn = nit_round_names;
     fprintf(f,
@@ -188,6 +195,7 @@ static int gen(FILE *f, int id, int *batch_out, int *bits_out) {
             classes, shiftquant ? "shiftquant" : unified ? "unified" : "ghaffari", batch, pick(0, 1) ? "int16" : "int32",
             (const char *[]){"0", "0.5", "0.9"}[pick(0, 2)], (const char *[]){"off", "0.0005", "0.01"}[pick(0, 2)],
             rn[pick(0, 2)], rn[pick(0, 2)], rn[pick(0, 2)], rn[pick(0, 2)], rn[pick(0, 2)]);
+    if (other_loss) fprintf(f, "    loss softmax_ce(exp=niti)\n");
     if (shiftquant) /* widths: mostly the paper's 4-bit errors, any of 2..8 */
       fprintf(f, "    bits act=%d weight=%d grad=%d\n    groups %s\n", pick(0, 1) ? 8 : pick(2, 8),
               pick(0, 1) ? 8 : pick(2, 8), pick(0, 1) ? 4 : pick(2, 8), nit_groups_names[pick(0, 2)]);
@@ -214,6 +222,8 @@ int main(int argc, char **argv) {
   }
   const char *e = getenv("NITC_DIFF_POOLS");
   pools = e && !strcmp(e, "1");
+  e = getenv("NITC_DIFF_LOSS");
+  other_loss = e && !strcmp(e, "other");
   ghaffari = argc == 5;
   shiftquant = argc == 5 && !strcmp(argv[4], "shiftquant");
   unified = argc == 5 && !strcmp(argv[4], "unified");

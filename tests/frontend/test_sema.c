@@ -274,6 +274,13 @@ START_TEST(ghaffari_defaults_and_cosine) {
   ck_assert(!r->loss_table);
   ck_assert_int_eq(r->lr_period, 0);
   DEC_EQ(r->warmup_ratio, 1, 0);
+  /* either softmax under either kind of recipe, in any order of settings */
+  snprintf(src, sizeof src, "%strain { loss softmax_ce(exp=table) }", tiny);
+  ck_assert(fe_check(src)->recipe.loss_table);
+  snprintf(src, sizeof src, "%strain { recipe ghaffari\n loss softmax_ce(exp=niti) }", tiny);
+  ck_assert(!fe_check(src)->recipe.loss_table);
+  snprintf(src, sizeof src, "%strain { loss softmax_ce(exp=niti)\n recipe unified }", tiny);
+  ck_assert(!fe_check(src)->recipe.loss_table);
 }
 END_TEST
 
@@ -512,10 +519,8 @@ START_TEST(train_setting_errors) {
        "'decay on' is NITI's integer weight decay, valid only under recipe niti; recipe ghaffari takes a decimal, e.g. "
        "decay 0.0005"},
       {"decay 0.001", "'decay DECIMAL' is the weight decay of recipes ghaffari, shiftquant and unified; recipe niti takes decay on or off"},
-      {"loss softmax_ce(exp=table)", "the table softmax (exp=table) under recipe niti is not implemented yet"},
-      {"recipe ghaffari; loss softmax_ce(exp=niti)", "NITI's softmax (exp=niti) under recipe ghaffari is not implemented yet"},
-      {"recipe shiftquant; loss softmax_ce(exp=niti)",
-       "NITI's softmax (exp=niti) under recipe shiftquant is not implemented yet"},
+      {"loss softmax_ce(exp=taylor)", "unknown softmax exponential 'taylor' (expected niti or table)"},
+      {"loss softmax_ce(base=2)", "softmax_ce takes one argument, exp=table or exp=niti"},
       {"recipe sgd", "unknown recipe 'sgd' (expected niti, ghaffari, shiftquant or unified)"},
       {"recipe shiftquant; update bits(3)", "'update' sets NITI's update bits; recipe shiftquant uses 'lr'"},
       {"recipe shiftquant; weights int8",

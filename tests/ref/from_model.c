@@ -134,9 +134,6 @@ int ref_opts_from_model(const struct Model *m, RefOpts *o) {
     *o = ref_default_opts();
   } else if (r->kind == NIT_RECIPE_GHAFFARI || r->kind == NIT_RECIPE_SHIFTQUANT ||
              r->kind == NIT_RECIPE_UNIFIED) {
-    /* the reference's recipes with masters compute the table softmax only */
-    if (!r->loss_table)
-      return -1;
     *o = r->kind == NIT_RECIPE_SHIFTQUANT ? ref_shiftquant_opts()
          : r->kind == NIT_RECIPE_UNIFIED  ? ref_unified_opts()
                                           : ref_ghaffari_opts();
@@ -161,6 +158,8 @@ int ref_opts_from_model(const struct Model *m, RefOpts *o) {
   } else {
     return -1;
   }
+  /* the softmax's exponential as the file chose it, whatever the recipe */
+  o->loss = r->loss_table ? REF_LOSS_TABLE : REF_LOSS_NITI;
   o->seed = r->seed;
   o->mu = r->mu[0];
   o->act_round = r->act_round;

@@ -1600,21 +1600,24 @@ int ref_train_step(RefNet *net, const int8_t *x, int in_exp, const int32_t *y, i
   if (o->recipe == REF_RECIPE_UNIFIED)
     ref_sites_step(net);
 
-  if (o->recipe == REF_RECIPE_SHIFTQUANT || o->recipe == REF_RECIPE_UNIFIED) {
-    /* R§5: table softmax, e32 at -15, EQ at LOSS: SQ_{b_g} with the classes
-     * as channels, or unified's CQ (when LOSS is a DSGC site) or RQ_{b_g} */
-    rec_loss_e32_table(net->act[net->output], net->act_exp[net->output], n, net->classes, y,
-                       net->wide_acc2);
-    net->loss_exp = -15 + rq_err(net, o, net->wide_acc2, n, net->classes, 1, step, NIT_TID_LOSS,
-                                 -15, net->loss_e, &net->loss_mu);
+  int table = o->loss == REF_LOSS_TABLE || (o->loss == REF_LOSS_RECIPE && is_gh(o));
+  if (is_gh(o) || table) {
+    /* R§5: e32 (n, classes) of the table softmax at -15, or of NITI's row
+     * at -11, then the recipe's EQ at LOSS: RQ_8 (niti), RQ_{b_g}
+     * (ghaffari), SQ_{b_g} with the classes as channels (shiftquant), or
+     * unified's CQ (when LOSS is a DSGC site) or RQ_{b_g} */
+    const int8_t *lg = net->act[net->output];
+    int s = net->act_exp[net->output], s_e32 = table ? -15 : -11;
+    if (table)
+      rec_loss_e32_table(lg, s, n, net->classes, y, net->wide_acc2);
+    else
+      for (int b = 0; b < n; b++)
+        ref_loss_row32(lg + (int64_t)b * net->classes, s, net->classes, y[b],
+                       net->wide_acc2 + (int64_t)b * net->classes);
+    net->loss_exp = s_e32 + rq_err(net, o, net->wide_acc2, n, net->classes, 1, step,
+                                   NIT_TID_LOSS, s_e32, net->loss_e, &net->loss_mu);
     if (net->loss_mu < 0)
       return fail(net, "out of memory", -1);
-  } else if (is_gh(o)) {
-    /* R§5: table softmax, e32 at -15, EQ = RQ_{b_g} at LOSS */
-    net->loss_exp = rec_loss_grad_table(net->act[net->output], net->act_exp[net->output], n,
-                                        net->classes, y, o->bits_grad, o->err_round,
-                                        nit_key(o->seed, step, NIT_TID_LOSS), net->wide_acc2,
-                                        net->loss_e);
   } else {
     /* loss gradient at the output, exponent 0 */
     ref_loss_grad(net->act[net->output], net->act_exp[net->output], n, net->classes, y,

@@ -244,7 +244,16 @@ typedef struct RefOpts {
   RecClipOpts clip;
   int lrscale;           /* 1: phi = max(exp(-alpha d_c), beta); 0: phi = 1 */
   int64_t alpha_q16, beta_q30; /* Q16(alpha), Q30(beta) from the decimals */
+  int loss;              /* REF_LOSS_*: the softmax's exponential (R§5; any recipe) */
 } RefOpts;
+
+/* RefOpts.loss. 0 is the recipe's own: NITI's row (N§7, then R(e32, 4)) under
+ * niti, the table softmax under the recipes with masters. Any other choice
+ * quantizes the row's e32 with the recipe's EQ at LOSS: RQ_8 in the err mode
+ * under niti; the table's e32 is at exponent -15, NITI's at -11. */
+#define REF_LOSS_RECIPE 0
+#define REF_LOSS_TABLE 1
+#define REF_LOSS_NITI 2
 
 /* The same numbers as NIT_RECIPE_* (runtime/nitabi.h). The error quantizer
  * EQ (R§4) is RQ_{b_g} under ghaffari, SQ_{b_g} (rec_sq, groups by

@@ -1379,9 +1379,12 @@ START_TEST(test_from_model_norm) {
   ck_assert_ptr_null(ref_net_from_model(&m, msg, sizeof msg));
   nodes[3].out.c = 4;
 
-  /* ghaffari with NITI's softmax is not in the reference; niti is NITI's */
+  /* the softmax's exponential follows the file under every recipe */
+  ck_assert_int_eq(ref_opts_from_model(&m, &o), 0);
+  ck_assert_int_eq(o.loss, REF_LOSS_TABLE);
   r->loss_table = false;
-  ck_assert_int_eq(ref_opts_from_model(&m, &o), -1);
+  ck_assert_int_eq(ref_opts_from_model(&m, &o), 0);
+  ck_assert_int_eq(o.loss, REF_LOSS_NITI);
   memset(r, 0, sizeof *r);
   r->kind = NIT_RECIPE_NITI;
   r->seed = 3;

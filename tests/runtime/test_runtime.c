@@ -1106,7 +1106,7 @@ START_TEST(ckpt_fields_validated) {
       {288, 4, 27, "the input width is 27, expected 28..28"},
       {296, 8, 479, "the training set's sample count is 479, expected 480.."},
       {312, 8, 0, "the test set's sample count is 0"},
-      {332, 4, 1, "a reserved field (offset 332) is 1"},
+      {332, 4, 2, "the table loss flag is 2, expected 0..1"},
       {S + 5, 1, 63, "the shift of column 6 is 63, expected -40..62"},
       {S + 7, 1, 0xD7, "the shift of column 8 is -41"},
       {336, 1, 0x80, "weight 0 of tensor f1 is -128, expected -127..127"},

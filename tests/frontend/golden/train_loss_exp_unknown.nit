@@ -4,5 +4,5 @@ model m {
     dense(2)
 }
 train {
-    loss softmax_ce(exp=table)
+    loss softmax_ce(exp=taylor)
 }
