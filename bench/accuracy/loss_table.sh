@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# loss_table.sh: docs/results.md's item 7 measured. NITI's loss gradient
+# (docs/numerics.md, "Loss gradient") clamps each class's exponent distance
+# at 10 binary orders, so a sample stops pushing its margin once the
+# runner-up is about 2^-10 as likely; the table softmax of the recipes with
+# masters (docs/recipes.md, "Loss") follows 31 orders. This trains each
+# NET of NETS on DATA twice per seed, as shipped (NITI's softmax) and with
+# `loss softmax_ce(exp=table)` added to its train block (recipe niti
+# otherwise unchanged: the row then goes through RQ_8 in the err mode), and
+# prints per run the final training loss (the runtime's, from the int8
+# logits), the final test loss and accuracy, then the means over seeds.
+#
+# Environment: NETS="lenet5 mlp", DATA=fashion-mnist, SEEDS="1 2 3",
+# THREADS=2, OUT=out/accuracy/loss_table, NITC=build/compiler/nitc.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$REPO"
+NITC=${NITC:-$REPO/build/compiler/nitc}
+OUT=${OUT:-$REPO/out/accuracy/loss_table}
+NETS=${NETS:-lenet5 mlp}
+DATA=${DATA:-fashion-mnist}
+SEEDS=${SEEDS:-1 2 3}
+THREADS=${THREADS:-2}
+[ -x "$NITC" ] || { echo "loss_table.sh: no nitc at $NITC (build first, or set NITC)" >&2; exit 2; }
+[ -d "data/$DATA" ] || { echo "loss_table.sh: no data/$DATA: run scripts/fetch-data" >&2; exit 2; }
+mkdir -p "$OUT/bin" "$OUT/logs" "$OUT/nit"
+# last LOG FIELD: FIELD of the log's last epoch record
+last() { grep '"epoch"' "$1" | tail -1 | sed -E "s/.*\"$2\":([0-9.]+).*/\\1/"; }
+printf '| network | softmax | seed | train loss | test loss | test accuracy |\n|---|---|---|---:|---:|---:|\n'
+summary=""
+for net in $NETS; do
+  cp "examples/$net.nit" "$OUT/nit/$net-niti.nit"
+  grep -q "^train {" "examples/$net.nit" || { echo "loss_table.sh: $net.nit has no 'train {' line" >&2; exit 2; }
+  sed "s/^train {/train {\n    loss softmax_ce(exp=table)/" "examples/$net.nit" > "$OUT/nit/$net-table.nit"
+  for loss in niti table; do
+    "$NITC" "$OUT/nit/$net-$loss.nit" -o "$OUT/bin/$net-$loss"
+    tl=0 xl=0 acc=0 n=0
+    for seed in $SEEDS; do
+      log="$OUT/logs/$net-$loss-$DATA-s$seed.jsonl"
+      rm -f "$log"
+      "$OUT/bin/$net-$loss" train --data "data/$DATA" --seed "$seed" --threads "$THREADS" --quiet --log "$log" 2> /dev/null
+      a=$(last "$log" train_loss) b=$(last "$log" test_loss) c=$(last "$log" test_acc)
+      printf '| %s | %s | %s | %s | %s | %.2f%% |\n' "$net" "$loss" "$seed" "$a" "$b" "$(echo "$c * 100" | bc -l)"
+      tl=$(echo "$tl + $a" | bc -l) xl=$(echo "$xl + $b" | bc -l) acc=$(echo "$acc + $c" | bc -l) n=$((n + 1))
+    done
+    summary+=$(printf '| %s | %s | mean of %d | %.4f | %.4f | %.2f%% |' "$net" "$loss" "$n" "$(echo "$tl / $n" | bc -l)" \
+      "$(echo "$xl / $n" | bc -l)" "$(echo "$acc * 100 / $n" | bc -l)")$'\n'
+  done
+done
+printf '%s' "$summary"
