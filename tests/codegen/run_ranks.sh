@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Data parallelism without MPI: every example and COUNT random networks of
-# each recipe (gennet) compiled by nitc and linked with the ranks harness,
+# each recipe (gennet; a third as many again with the other recipe's
+# softmax) compiled by nitc and linked with the ranks harness,
 # which runs 1, 2, 3 and 8 ranks as threads with in-process collectives
 # and demands one process's bytes after every step and in evaluation
 # (tests/codegen/ranks.c). A negative control (no collectives, local draw
@@ -31,11 +32,18 @@ one() { # name file.nit batch
 for f in "$examples"/*.nit; do
   one "$(basename "$f" .nit)" "$f" "--batch 12"
 done
+# each recipe's networks, then a third as many with the other recipe's
+# softmax (gennet's NITC_DIFF_LOSS: the loss's error through the recipe's
+# quantizer, whose maximum spans the ranks)
 for recipe in niti ghaffari shiftquant unified; do
-  mkdir -p "$work/$recipe"
-  if [ "$recipe" = niti ]; then "$build/tests/gennet" "$seed" "$count" "$work/$recipe" > /dev/null || exit 2
-  else "$build/tests/gennet" "$seed" "$count" "$work/$recipe" "$recipe" > /dev/null || exit 2; fi
-  while read -r net _; do one "$recipe-${net%.nit}" "$work/$recipe/$net" ""; done < "$work/$recipe/list.txt"
+  for loss in own other; do
+    dir="$work/$recipe-$loss" n=$count
+    [ "$loss" = other ] && n=$(((count + 2) / 3))
+    mkdir -p "$dir"
+    arg=("$recipe"); [ "$recipe" = niti ] && arg=()
+    NITC_DIFF_LOSS=$loss "$build/tests/gennet" "$seed" "$n" "$dir" "${arg[@]}" > /dev/null || exit 2
+    while read -r net _; do one "$recipe-$loss-${net%.nit}" "$dir/$net" ""; done < "$dir/list.txt"
+  done
 done
 # the negative control: without collectives two ranks must differ
 "$build/compiler/nitc" "$examples/lenet5.nit" --emit obj --batch 12 -o "$work/neg.o" &&
