@@ -301,6 +301,10 @@ typedef struct Recipe {
 static inline bool recipe_err_rq(const Recipe *r) {
   return r->kind != NIT_RECIPE_UNIFIED && r->kind != NIT_RECIPE_SHIFTQUANT;
 }
+/* Whether the loss leaves its e32 (B, classes) i64 in the accumulator
+ * scratch for the recipe's EQ at LOSS (cg/loss.c, step.c): every softmax but
+ * NITI's own under niti, which rounds its row itself. */
+static inline bool recipe_loss_e32(const Recipe *r) { return r->loss_table || r->kind != NIT_RECIPE_NITI; }
 
 typedef struct Model {
   char *name;

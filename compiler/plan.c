@@ -741,11 +741,8 @@ Plan *plan_build(Model *m) {
     if (f > max_acc) max_acc = f;
     if (e > max_acc) max_acc = e;
   }
-  /* the loss keeps e32 (B, classes) i64 in the accumulator scratch where the
-   * recipe's EQ quantizes it (the table softmax, or any softmax under a
-   * recipe with masters: loss.c) */
-  bool e32 = m->recipe.loss_table || m->recipe.kind != NIT_RECIPE_NITI;
-  if (e32 && B * m->classes * 8 > max_acc) max_acc = B * m->classes * 8;
+  /* the loss's e32 (B, classes) i64 in the accumulator scratch */
+  if (recipe_loss_e32(&m->recipe) && B * m->classes * 8 > max_acc) max_acc = B * m->classes * 8;
   p->acc = take(&top, max_acc);
   /* Each node's accumulators sit in the middle of acc, not at its start,
    * the forward's and the input error's each centred by its own size.

@@ -177,6 +177,9 @@ static void json_dec(FILE *f, const char *key, uint64_t n, int32_t dp) {
   fprintf(f, ",\"%s\":\"%s\"", key, nitrt_fmt_decimal(b, n, dp));
 }
 
+/* The softmax's name in `info` and the log. */
+static const char *loss_name(const RunRecipe *r) { return r->loss_table ? "table softmax" : "softmax"; }
+
 /* The recipe's settings, as `info` shows them. */
 static void json_recipe(FILE *f, const RunRecipe *r) {
   fprintf(f,
@@ -189,13 +192,15 @@ static void json_recipe(FILE *f, const RunRecipe *r) {
     fputs(",\"update_bits\":[", f);
     for (int32_t i = 0; i < r->nsched; i++)
       fprintf(f, "%s{\"bits\":%d,\"from_epoch\":%d}", i ? "," : "", r->mu[i], r->mu_from[i]);
-    fprintf(f, "],\"decay\":%s%s}", r->decay ? "true" : "false", r->loss_table ? ",\"loss\":\"table softmax\"" : "");
+    fprintf(f, "],\"decay\":%s", r->decay ? "true" : "false");
+    if (r->loss_table) fprintf(f, ",\"loss\":\"%s\"", loss_name(r)); /* NITI's softmax unless said */
+    fputc('}', f);
     return;
   }
   const NitLrSchedule *l = &r->lr;
   fprintf(f, ",\"master_bits\":%d,\"view_rounding\":\"%s\",\"update_rounding\":\"%s\",\"loss\":\"%s\"", r->master_bits,
           nitrt_round_name(r->view_round), nitrt_round_name(r->update_round),
-          r->loss_table ? "table softmax" : "softmax");
+          loss_name(r));
   if (l->kind == NIT_LR_COSINE) {
     fputs(",\"lr\":{\"kind\":\"cosine\"", f);
     json_dec(f, "base", l->n[0], l->f[0]);
@@ -377,7 +382,7 @@ void nitrt_print_recipe(FILE *f, const RunRecipe *r, const NitRecipe *k) {
     fprintf(f, "; update bits");
     for (int32_t i = 0; i < nsched; i++) fprintf(f, i == 0 ? " %d" : ", %d from epoch %d", r->mu[i], r->mu_from[i]);
     fprintf(f, "; decay %s", r->decay ? "on" : "off");
-    if (r->loss_table) fprintf(f, "; loss table softmax"); /* NITI's softmax unless said */
+    if (r->loss_table) fprintf(f, "; loss %s", loss_name(r)); /* NITI's softmax unless said */
   }
   fprintf(f, "; holdout %d\n", r->holdout);
   if (r->kind != NIT_RECIPE_NITI) {
@@ -385,7 +390,7 @@ void nitrt_print_recipe(FILE *f, const RunRecipe *r, const NitRecipe *k) {
     const NitLrSchedule *l = &r->lr;
     fprintf(f, "        recipe %s: masters int%d, rounding view %s, update %s; loss %s\n", kind, r->master_bits,
             nitrt_round_name(r->view_round), nitrt_round_name(r->update_round),
-            r->loss_table ? "table softmax" : "softmax");
+            loss_name(r));
     if (k) { /* compiled in: widths and groups */
       fprintf(f, "        bits act=%d weight=%d grad=%d", k->bits_act, k->bits_weight, k->bits_grad);
       if (k->kind == NIT_RECIPE_SHIFTQUANT && k->groups >= 0 && k->groups < NIT_GROUPS_COUNT)

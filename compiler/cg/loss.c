@@ -233,5 +233,5 @@ static void emit_tloss(Cg *g) {
 void emit_loss(Cg *g) {
   const Recipe *r = &g->m->recipe;
   if (r->loss_table) emit_tloss(g);
-  else niti_loss(g, r->kind != NIT_RECIPE_NITI);
+  else niti_loss(g, recipe_loss_e32(r));
 }
