@@ -31,6 +31,8 @@ reader's own code:
     runtime (eval) and the reader alike, and a format-1 file made from a
     format-2 one loads in both.
 """
+import contextlib
+import io
 import json
 import math
 import os
@@ -39,6 +41,7 @@ import re
 import shutil
 import subprocess
 import sys
+import traceback
 import zlib
 
 import numpy as np
@@ -73,7 +76,25 @@ def run(cmd, **kw):
 
 
 def reader(*args):
+    """The reader as a user runs it: its own process."""
     return run([sys.executable, READER] + list(args))
+
+
+def reader_call(*args):
+    """The reader's main() called here, its output captured: what reader()
+    gives, without a Python start and numpy import per call (the damage
+    and fuzz loops make some 250 calls). An exception escaping main() is
+    what a traceback would be in its own process."""
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = nitckpt.main(list(args))
+    except SystemExit as e:  # argparse
+        rc = e.code if isinstance(e.code, int) else 1
+    except Exception:
+        err.write("Traceback (in process)\n" + traceback.format_exc())
+        rc = 1
+    return subprocess.CompletedProcess(args, rc, out.getvalue(), err.getvalue())
 
 
 def die(msg):
@@ -491,7 +512,7 @@ def check_cli(m, u, ck):
 def refused(name, path, want, exe=None, model=None, data=None, runtime=True):
     """The reader exits 1 with one line naming the file and `want`; the
     runtime refuses the file too."""
-    r = reader(path, "--model", model) if model else reader(path)
+    r = reader_call(path, "--model", model) if model else reader_call(path)
     lines = r.stderr.strip().splitlines()
     ok = (r.returncode == 1 and len(lines) == 1 and lines[0].startswith("nitckpt: error: %s: " % path)
           and want in lines[0] and "Traceback" not in r.stderr and "internal error" not in r.stderr)
@@ -637,7 +658,7 @@ def fuzz(m, u, count, rng):
         off = rng.randrange(0, len(b) - 4) if rng.random() < 0.7 else rng.randrange(0, min(len(b) - 4, 700))
         b[off] = rng.randrange(256)
         rewrite(path, b)
-        r = reader(path, "--model", u["exe"])
+        r = reader_call(path, "--model", u["exe"])
         if "Traceback" in r.stderr or "internal error" in r.stderr or r.returncode not in (0, 1) or \
                 (r.returncode == 1 and not r.stderr.startswith("nitckpt: error: %s: " % path)):
             problems.append("offset %d: exit %d %s" % (off, r.returncode, r.stderr.strip()))
