@@ -33,6 +33,28 @@ if(QEMU_AARCH64 AND QEMU_RISCV64 AND "aarch64-linux-gnu" IN_LIST NITRT_TRIPLES
               ${PROJECT_BINARY_DIR}/tests/cross "^(x86_64|riscv64-rvv)$")
     set_tests_properties(targets_rvv_${model} PROPERTIES FIXTURES_REQUIRED mnist TIMEOUT 900)
   endforeach()
+  # The other recipe's softmax (docs/recipes.md, "Loss") on every target but
+  # RVV: LeNet-5 under niti with the table softmax, and under ghaffari with
+  # NITI's row through the recipe's quantizer. The models are the shipped
+  # examples with one line added to their train block.
+  foreach(entry "lenet5;table" "lenet5_ghaffari;niti")
+    list(GET entry 0 model)
+    list(GET entry 1 exp)
+    file(READ ${PROJECT_SOURCE_DIR}/examples/${model}.nit src)
+    string(REPLACE "train {" "train {\n    loss softmax_ce(exp=${exp})" src "${src}")
+    string(REPLACE "model ${model} {" "model ${model}_${exp} {" src "${src}")
+    if(NOT src MATCHES "exp=${exp}\\)" OR NOT src MATCHES "model ${model}_${exp} {")
+      message(FATAL_ERROR "tests/targets.cmake: examples/${model}.nit has no 'train {' or 'model ${model} {' line")
+    endif()
+    set(nit ${PROJECT_BINARY_DIR}/tests/cross_loss/${model}_${exp}.nit)
+    file(WRITE ${nit} "${src}")
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/examples/${model}.nit)
+    add_test(NAME targets_identical_${model}_exp_${exp}
+      COMMAND ${CMAKE_CURRENT_LIST_DIR}/targets/cross.sh ${PROJECT_BINARY_DIR} ${nit}
+              ${PROJECT_BINARY_DIR}/data/mnist 1280 ${PROJECT_BINARY_DIR}/tests/cross_loss
+              "^(x86_64|x86_64-avx2|aarch64|aarch64-sdot|riscv64)$")
+    set_tests_properties(targets_identical_${model}_exp_${exp} PROPERTIES FIXTURES_REQUIRED mnist TIMEOUT 900)
+  endforeach()
   # LeNet-5 on every target with one code path forced where it would not
   # run at batch 64:
   #   stream  the non-temporal GEMM stores (cg/gemm.c's .nt kernels):
