@@ -43,6 +43,8 @@ static const char usage[] = "usage: nitc FILE.nit [options]\n"
                             "  --jobs N            threads optimizing and generating an executable's code, 1..16\n"
                             "                      (default: the cores online, at most 4; the same results for any N)\n"
                             "  --time-report       print each phase's wall and CPU time on stderr\n"
+                            "  --keep-tensors      give every error bytes of its own, so that every activation and\n"
+                            "                      error survives a step for telemetry (more memory; the same bytes)\n"
                             "  --mpi               link the MPI runtime: the executable trains data-parallel under\n"
                             "                      mpirun (docs/scaleout.md); host target only\n"
                             "  --gemm-kernel M,N,K instead of a model, emit (obj, asm or llvm) the int8 GEMM\n"
@@ -94,6 +96,8 @@ static int parse_args(int argc, char **argv, Options *o) {
       o->mpi = true;
     } else if (strcmp(a, "--time-report") == 0) {
       o->time_report = true;
+    } else if (strcmp(a, "--keep-tensors") == 0) {
+      o->keep_tensors = true;
     } else if (strcmp(a, "--check") == 0) {
       o->emit = EMIT_CHECK;
     } else if (strcmp(a, "-o") == 0) {
@@ -359,6 +363,7 @@ static int compile(const Options *opt) {
   };
   Model *m = sema_check(prog, &ov);
   if (!m) return 1;
+  m->keep_tensors = opt->keep_tensors;
   timing_mark("front end: read, parse, check");
 
   switch (opt->emit) {

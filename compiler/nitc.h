@@ -316,6 +316,8 @@ typedef struct Model {
   Recipe recipe;
   int64_t nparams; /* total parameter elements */
   int nptensors;   /* parameter tensors (Node.param indices 0 .. nptensors-1) */
+  bool keep_tensors; /* --keep-tensors: errors never share bytes, so every
+                      * activation and error survives a step (plan.c) */
 } Model;
 
 /* ------------------------------------------------------------------ plan.c */
@@ -626,6 +628,7 @@ typedef struct Options {
   bool gemm_ua;            /* --gemm-kernel M,N,K,u: A never negative (Gemm.ua) */
   int jobs;                /* --jobs: code generation units of an executable, 0 = cores online */
   bool time_report;        /* --time-report: phase times on stderr (timing.c) */
+  bool keep_tensors;       /* --keep-tensors: Model.keep_tensors */
 } Options;
 
 /* ------------------------------------------------------------------ emit.c */

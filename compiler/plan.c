@@ -630,8 +630,9 @@ Plan *plan_build(Model *m) {
    * more than PLAN_SHARE_BYTES (about one core's L2), as in the residual
    * nets and vgg_small; LeNet-5's 0.5 MB of errors, shared, cost it 4% on
    * two threads (docs/performance.md, "Errors of their own below 1 MiB").
-   * NITC_ERR_REUSE=0 gives every error bytes of its own, =1 shares them
-   * always. */
+   * nitc --keep-tensors (and NITC_ERR_REUSE=0) gives every error bytes of
+   * its own, so that telemetry sees every tensor; NITC_ERR_REUSE=1 shares
+   * them always. */
   p->err_kept = zalloc(sizeof(bool) * n);
   p->act_kept = zalloc(sizeof(bool) * n);
   int64_t *start = zalloc(sizeof(int64_t) * n), *end = zalloc(sizeof(int64_t) * n);
@@ -659,7 +660,7 @@ Plan *plan_build(Model *m) {
   const char *reuse = getenv("NITC_ERR_REUSE");
   int64_t errs_at = top;
   place_errors(m, p, start, end, act1, false, &top);
-  if (reuse && *reuse ? strcmp(reuse, "0") != 0 : top - errs_at > PLAN_SHARE_BYTES) {
+  if (!m->keep_tensors && (reuse && *reuse ? strcmp(reuse, "0") != 0 : top - errs_at > PLAN_SHARE_BYTES)) {
     top = errs_at;
     place_errors(m, p, start, end, act1, true, &top);
   }

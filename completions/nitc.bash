@@ -16,7 +16,7 @@
 # companions_completion checks them against those files.
 
 _nitc_opts='-o --target --cpu --features --emit -O0 -O1 -O2 -O3 --check --batch
-  --weight-bits --recipe --master-bits --grad-bits --runtime-dir --jobs --time-report --mpi
+  --weight-bits --recipe --master-bits --grad-bits --runtime-dir --jobs --time-report --keep-tensors --mpi
   --gemm-kernel --help --version'
 
 # _nitc_split: cur and prev, with "--opt=value" seen as "--opt" "value"

@@ -225,6 +225,12 @@ void nitrt_tele_print(FILE *f, const Tele *t, const NitModel *m) {
             pct(b[4], e.zero, e.n), pct(b[5], e.limit, e.n), pct(b[6], tn->w_changed, tn->w_n),
             niti ? pct(b[7], tn->w_limit, tn->w_n) : "-");
   }
+  /* activations that errors lay over later in the step: say how to see them */
+  for (int32_t i = 1; i < m->nnodes; i++)
+    if (m->nodes[i].act_off >= 0 && !m->nodes[i].act_kept) {
+      fputs("  (-: a later tensor of the step reused the buffer; nitc --keep-tensors keeps every tensor)\n", f);
+      break;
+    }
 }
 
 /* Warnings for what cannot train: a layer whose weights no sampled step

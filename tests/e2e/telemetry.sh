@@ -9,7 +9,12 @@
 #   3. the table on stdout, none with --quiet; nitc plot reads the log;
 #   4. a setting whose updates round to zero is warned about;
 #   5. under mpirun (when built): the checkpoint of one process, one table;
-#   6. bad values of --telemetry are refused.
+#   6. nitc --keep-tensors: resnet_bn at batch 64, whose errors share bytes
+#      with one another and with dead activations, has every activation and
+#      every error but its folded relus' in the log, where without the flag
+#      most activations are missing (the table says how to see them); the
+#      same checkpoint either way;
+#   7. bad values of --telemetry are refused.
 #   telemetry.sh BUILD_DIR EXAMPLES_DIR MKDATA WORK_DIR
 set -uo pipefail
 build="$1"; examples="$2"; mkdata="$3"; work="$4"
@@ -86,6 +91,33 @@ if command -v mpirun >/dev/null && [ -f "$build/runtime/libnitrt_mpi-x86_64-linu
   check "2 ranks with telemetry: the checkpoint of one process" cmp "$work/lenet5-plain.ckpt" "$work/mpi.ckpt"
   check "2 ranks: one table an epoch" test "$(grep -c '^  layer  *kind' "$work/mpi.out")" -eq 2
 fi
+
+# --keep-tensors: what the tensors' sharing hides, counted; nothing else changes
+"$nitc" "$examples/resnet_bn.nit" -o "$work/rbn" &&
+  "$nitc" "$examples/resnet_bn.nit" --keep-tensors -o "$work/rbn-keep" || { echo "FAIL nitc resnet_bn"; exit 1; }
+for e in rbn rbn-keep; do
+  "$work/$e" train --data "$work/data" --seed 5 --epochs 1 --limit 192 --threads 1 --telemetry 2 --quiet \
+    --log "$work/$e.jsonl" --save "$work/$e.ckpt" 2>/dev/null
+done
+check "--keep-tensors: the same checkpoint" cmp "$work/rbn.ckpt" "$work/rbn-keep.ckpt"
+for e in rbn rbn-keep; do
+  "$work/$e" train --data "$work/data" --seed 5 --epochs 1 --limit 64 --threads 1 --telemetry 1 \
+    > "$work/$e.table" 2>/dev/null
+done
+check "the table says how to see the reused tensors" grep -q -- "nitc --keep-tensors keeps" "$work/rbn.table"
+check "... and not when every one is there" \
+  bash -c "grep -q '^  head ' '$work/rbn-keep.table' && ! grep -q -- '--keep-tensors' '$work/rbn-keep.table'"
+check "--keep-tensors: every tensor counted but the folded relus' errors" python3 - "$work/rbn.jsonl" "$work/rbn-keep.jsonl" <<'EOF'
+import json, sys
+def missing(path):
+    layers = [json.loads(l) for l in open(path) if '"epoch"' in l][0]["telemetry"]["layers"]
+    return ([l["name"] for l in layers if not l["act"].get("values")],
+            [l["name"] for l in layers if not l["err"].get("values")])
+act, err = missing(sys.argv[1])
+assert len(act) >= 10 and len(err) >= 5, (act, err)  # shared: most are gone
+act, err = missing(sys.argv[2])
+assert act == [] and err == ["stem", "b1"], (act, err)  # relus whose backward their producer does
+EOF
 
 for bad in 0 -1 x 2.5; do
   run lenet5 --telemetry "$bad" > /dev/null 2> "$work/bad.err"
