@@ -672,9 +672,10 @@ typedef struct TeleExp {
 /* One node's counts over an epoch's sampled steps. act and err, for its
  * int8 output and the int8 error at it: ge[k] values with |v| >= 2^k
  * (k = 0..6), ge[7] with |v| >= 127, ge[8] all values seen. */
+#define NITRT_TELE_GE 9 /* ge[0..7] and the count: TeleNode.act, .err */
 typedef struct TeleNode {
-  int64_t act[9];
-  int64_t err[9];
+  int64_t act[NITRT_TELE_GE];
+  int64_t err[NITRT_TELE_GE];
   TeleExp act_exp, err_exp; /* their exponents */
   int64_t w_n;              /* weights compared (count x sampled steps) */
   int64_t w_changed;        /* of which the step changed */
@@ -689,9 +690,12 @@ typedef struct Tele {
   int32_t *exps;   /* (nnodes, 2) {act, err} exponents of the sampled step */
   uint8_t *before; /* (before_bytes) the trained values of the nodes' tensors before the sampled step, packed */
   int64_t *at;     /* (nnodes) node i's tensor's place in before, -1 if it has none */
+  int64_t *sum;    /* (nnodes, 2, NITRT_TELE_GE) the act and err counts, for the sum over ranks */
 } Tele;
 
-int nitrt_tele_init(Tele *t, const NitModel *m, int64_t every); /* 0, or -1 after a message */
+/* 0, or -1 after a message. weights: this rank counts the weights the
+ * sampled steps moved (rank 0; they are the same on every rank). */
+int nitrt_tele_init(Tele *t, const NitModel *m, int64_t every, bool weights);
 void nitrt_tele_free(Tele *t);
 void nitrt_tele_epoch_start(Tele *t, const NitModel *m);
 bool nitrt_tele_sampled(const Tele *t, uint64_t step);
@@ -699,6 +703,9 @@ bool nitrt_tele_sampled(const Tele *t, uint64_t step);
  * exponents (c->exps); then count. */
 void nitrt_tele_before(Tele *t, const NitModel *m, const void *params, NitCtx *c);
 void nitrt_tele_after(Tele *t, const NitModel *m, const void *params, const void *work, int32_t n);
+/* The ranks' counts of their slices summed on every rank (collective; at the
+ * end of an epoch, before printing or logging). */
+void nitrt_tele_sum_ranks(Tele *t, const NitModel *m);
 /* The epoch's counts: ,"telemetry":{...} inside the --log epoch object; a
  * table; warnings for layers that cannot train. */
 void nitrt_tele_log(FILE *f, const Tele *t, const NitModel *m);

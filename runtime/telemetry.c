@@ -19,8 +19,10 @@
  *
  * Telemetry only reads: a sampled step computes the same bytes as any other
  * (the `telemetry` test compares the checkpoints). Only integers: shares are
- * printed by the fixed-point helpers. Under mpirun rank 0 counts its own
- * slice of each sampled batch; the weights are the same on every rank.
+ * printed by the fixed-point helpers. Under mpirun every rank counts the
+ * tensors of its own slice of each sampled batch and the counts are summed
+ * over the ranks at the end of the epoch, so the table is one process's;
+ * rank 0 alone counts the weights, which are the same on every rank.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -58,18 +60,19 @@ static void exp_seen(TeleExp *e, int32_t x, bool first) {
   e->last = x;
 }
 
-int nitrt_tele_init(Tele *t, const NitModel *m, int64_t every) {
+int nitrt_tele_init(Tele *t, const NitModel *m, int64_t every, bool weights) {
   memset(t, 0, sizeof *t);
   t->every = every;
   if (every <= 0) return 0;
   t->node = nitrt_alloc((size_t)m->nnodes * sizeof *t->node);
   t->exps = t->node ? nitrt_alloc((size_t)m->nnodes * 2 * sizeof *t->exps) : NULL;
   t->at = t->exps ? nitrt_alloc((size_t)m->nnodes * sizeof *t->at) : NULL;
-  if (!t->at) return -1; /* nitrt_alloc told */
+  t->sum = t->at ? nitrt_alloc((size_t)m->nnodes * 2 * NITRT_TELE_GE * sizeof *t->sum) : NULL;
+  if (!t->sum) return -1; /* nitrt_alloc told */
   int64_t bytes = 0;
   for (int32_t i = 0; i < m->nnodes; i++) {
     t->at[i] = -1;
-    if (m->nodes[i].param < 0) continue;
+    if (m->nodes[i].param < 0 || !weights) continue;
     int32_t w;
     nitrt_param_values(m, &m->params[m->nodes[i].param], &w);
     t->at[i] = bytes;
@@ -84,6 +87,7 @@ void nitrt_tele_free(Tele *t) {
   free(t->exps);
   free(t->before);
   free(t->at);
+  free(t->sum);
   memset(t, 0, sizeof *t);
 }
 
@@ -135,6 +139,20 @@ void nitrt_tele_after(Tele *t, const NitModel *m, const void *params, const void
     if (t->at[i] >= 0) count_weights(tn, m, &m->params[d->param], t->before + t->at[i], params);
   }
   t->samples++;
+}
+
+void nitrt_tele_sum_ranks(Tele *t, const NitModel *m) {
+  if (t->every <= 0 || nitrt_mpi_size() == 1) return;
+  const int64_t k = NITRT_TELE_GE;
+  for (int32_t i = 0; i < m->nnodes; i++) {
+    memcpy(t->sum + 2 * k * i, t->node[i].act, sizeof t->node[i].act);
+    memcpy(t->sum + 2 * k * i + k, t->node[i].err, sizeof t->node[i].err);
+  }
+  nitrt_mpi_sum(t->sum, 2 * k * m->nnodes);
+  for (int32_t i = 0; i < m->nnodes; i++) {
+    memcpy(t->node[i].act, t->sum + 2 * k * i, sizeof t->node[i].act);
+    memcpy(t->node[i].err, t->sum + 2 * k * i + k, sizeof t->node[i].err);
+  }
 }
 
 /* ---------------------------------------------------------------- report */

@@ -411,7 +411,8 @@ int nitrt_cmd_train(const Options *o) {
   catch_signals();
   int64_t saved_at = -1; /* steps of the epoch in progress that --save holds (-1: none) */
   int32_t stop = 0;      /* the signal every rank stops at, agreed after each step */
-  if (!nitrt_mpi_ok(!lead || nitrt_tele_init(&tele, m, o->telemetry) == 0)) goto out; /* rank 0 counts */
+  /* every rank counts its slices; rank 0 the weights (telemetry.c) */
+  if (!nitrt_mpi_ok(nitrt_tele_init(&tele, m, o->telemetry, lead) == 0)) goto out;
   if (m->clip_off >= 0 && m->nsites > 0 && !(clip_sum = nitrt_alloc(sizeof(int64_t) * 2 * (size_t)m->nsites)))
     goto out;
   for (int32_t e = (int32_t)start + 1; e <= u.r.epochs; e++) {
@@ -454,7 +455,7 @@ int nitrt_cmd_train(const Options *o) {
       NitCtx c = nitrt_run_ctx(&u, step, (int32_t)(hi - lo), train.q.in_exp, mu, 1);
       c.x_nonneg = x_nonneg;
       nitrt_mpi_shard(&c, n, lo);
-      const bool sampled = lead && nitrt_tele_sampled(&tele, step);
+      const bool sampled = nitrt_tele_sampled(&tele, step);
       if (sampled) nitrt_tele_before(&tele, m, u.params, &c);
       m->train_step(&c, u.xb, u.yb);
       if (sampled) nitrt_tele_after(&tele, m, u.params, u.work, c.n);
@@ -542,6 +543,7 @@ int nitrt_cmd_train(const Options *o) {
     s.step = step;
     s.total_ns = nitrt_now_ns() - t0;
     s.best = o->save_best && best_key(&s) > best; /* ties keep the earlier epoch */
+    if (s.tele) nitrt_tele_sum_ranks(&tele, m);
     if (talk) nitrt_print_epoch(stdout, &s);
     if (talk && s.tele) nitrt_tele_print(stdout, &tele, m);
     if (lead && s.tele) nitrt_tele_warn(&tele, m, e);

@@ -8,7 +8,8 @@
 #      bit-length shares that add up to 1;
 #   3. the table on stdout, none with --quiet; nitc plot reads the log;
 #   4. a setting whose updates round to zero is warned about;
-#   5. under mpirun (when built): the checkpoint of one process, one table;
+#   5. under mpirun (when built): the checkpoint and the telemetry of one
+#      process (the ranks' counts summed), one table;
 #   6. nitc --keep-tensors: resnet_bn at batch 64, whose errors share bytes
 #      with one another and with dead activations, has every activation and
 #      every error but its folded relus' in the log, where without the flag
@@ -87,9 +88,15 @@ if command -v mpirun >/dev/null && [ -f "$build/runtime/libnitrt_mpi-x86_64-linu
   export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none
   "$nitc" "$examples/lenet5.nit" --batch 32 --mpi -o "$work/lenet5-mpi" || { echo "FAIL nitc --mpi"; exit 1; }
   timeout 120 mpirun -np 2 "$work/lenet5-mpi" train --data "$work/data" --seed 5 --epochs 2 --threads 1 \
-    --telemetry 2 --save "$work/mpi.ckpt" > "$work/mpi.out" 2>/dev/null
+    --telemetry 2 --save "$work/mpi.ckpt" --log "$work/mpi.jsonl" > "$work/mpi.out" 2>/dev/null
   check "2 ranks with telemetry: the checkpoint of one process" cmp "$work/lenet5-plain.ckpt" "$work/mpi.ckpt"
   check "2 ranks: one table an epoch" test "$(grep -c '^  layer  *kind' "$work/mpi.out")" -eq 2
+  # each rank counts its half of a sampled batch: summed, one process's counts
+  check "2 ranks: the telemetry of one process" python3 - "$work/lenet5.jsonl" "$work/mpi.jsonl" <<'EOF'
+import json, sys
+one, two = ([json.loads(l)["telemetry"] for l in open(f) if '"epoch"' in l] for f in sys.argv[1:3])
+assert len(one) == len(two) == 2 and one == two, (one, two)
+EOF
 fi
 
 # --keep-tensors: what the tensors' sharing hides, counted; nothing else changes

@@ -477,7 +477,7 @@ START_TEST(telemetry_counts) {
   m.nnodes = NN, m.nodes = nodes, m.nparams = 2, m.params = params, m.param_bytes = 512;
   int8_t *work = malloc((size_t)off), *pw = calloc(512, 1);
   Tele t;
-  ck_assert_int_eq(nitrt_tele_init(&t, &m, 4), 0);
+  ck_assert_int_eq(nitrt_tele_init(&t, &m, 4, true), 0);
   nitrt_tele_epoch_start(&t, &m);
   ck_assert(nitrt_tele_sampled(&t, 8) && !nitrt_tele_sampled(&t, 9));
   int64_t want[NN][2][9];
