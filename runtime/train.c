@@ -339,8 +339,10 @@ int nitrt_cmd_train(const Options *o) {
   /* the end of the setup: every rank has its checkpoint and data */
   if (!nitrt_mpi_ok(true)) goto out;
   {
-    uint64_t state[6] = {start, step, at.steps, (uint64_t)at.correct, (uint64_t)at.loss_q24, (uint64_t)ntrain};
-    if (nitrt_run_check_same(&u, dir, &train, &test, state, 6, o->resume)) goto out;
+    /* --telemetry too: its counts are summed over the ranks each epoch */
+    uint64_t state[7] = {start, step, at.steps, (uint64_t)at.correct, (uint64_t)at.loss_q24, (uint64_t)ntrain,
+                         (uint64_t)o->telemetry};
+    if (nitrt_run_check_same(&u, dir, &train, &test, state, 7, o->resume)) goto out;
   }
   if (o->resume) {
     char a[96], b[96];

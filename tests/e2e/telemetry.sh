@@ -97,6 +97,13 @@ import json, sys
 one, two = ([json.loads(l)["telemetry"] for l in open(f) if '"epoch"' in l] for f in sys.argv[1:3])
 assert len(one) == len(two) == 2 and one == two, (one, two)
 EOF
+  # the sum is a collective: ranks sampling differently are refused at start
+  t=(train --data "$work/data" --seed 5 --epochs 1 --threads 1 --quiet)
+  timeout 120 mpirun -np 1 "$work/lenet5-mpi" "${t[@]}" --telemetry 2 : -np 1 "$work/lenet5-mpi" "${t[@]}" \
+    > "$work/mpi-diff.out" 2>&1
+  rc=$?
+  check "2 ranks with different --telemetry: refused" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'error: the ranks were started with different settings' '$work/mpi-diff.out'"
 fi
 
 # --keep-tensors: what the tensors' sharing hides, counted; nothing else changes
