@@ -4,7 +4,8 @@
 #   codegen_diff      COUNT random networks, generated code vs the reference,
 #                     byte for byte after every step (tests/codegen/run_diff.sh)
 #   codegen_diff_ghaffari  COUNT/4 random networks of recipe ghaffari (masters,
-#                     views, table softmax, SGD) against the reference
+#                     views, table softmax, SGD; one in four at widths below
+#                     8 bits) against the reference
 #   codegen_diff_shiftquant  COUNT/4 networks of recipe shiftquant (widths
 #                     2..8, SQ_b with channel, sample and tensor groups)
 #   codegen_diff_unified  COUNT/4 networks of recipe unified (clip searches
@@ -93,7 +94,8 @@ set_tests_properties(codegen_diff PROPERTIES TIMEOUT 1500
   ENVIRONMENT "NITC_ERR_REUSE=1;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
 
 # The recipe with masters: COUNT/4 random ghaffari networks (views, table
-# softmax, SGD with momentum and decay, int16 and int32 masters).
+# softmax, SGD with momentum and decay, int16 and int32 masters, and one
+# network in four at narrower widths).
 math(EXPR CG_GH_COUNT "${CG_DIFF_COUNT} / 4")
 add_test(NAME codegen_diff_ghaffari
   COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} 11 ${CG_GH_COUNT})

@@ -16,7 +16,8 @@
  * 0, 0.5 or 0.9, decay off or on, every rounding mode at all five sites, and
  * learning rates from 0.001 to 1 (diffrun --lr), and the four normalization
  * layers with random eps, momentum and k, on images, vectors and residual
- * branches. The niti corpus of a seed is unchanged by this option.
+ * branches; one network in four at narrower widths (act and weight 2..8,
+ * grad 2..7). The niti corpus of a seed is unchanged by this option.
  *
  * gennet SEED COUNT OUTDIR shiftquant: the same networks under recipe
  * shiftquant, with random widths (act, weight, grad in 2..8, grad mostly 4)
@@ -207,6 +208,9 @@ static int gen(FILE *f, int id, int *batch_out, int *bits_out) {
       else fprintf(f, "    lrscale off\n");
       if (!pick(0, 4)) fprintf(f, "    bits grad=%d\n", pick(2, 7));
     }
+    if (!shiftquant && !unified && !pick(0, 3)) /* ghaffari at narrower widths: RQ_b everywhere */
+      fprintf(f, "    bits act=%d weight=%d grad=%d\n", pick(0, 1) ? 8 : pick(2, 7), pick(0, 1) ? 8 : pick(2, 7),
+              pick(2, 7));
     fprintf(f, "}\n");
   }
   *batch_out = batch;
