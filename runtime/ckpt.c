@@ -494,15 +494,15 @@ static int check_params(const char *name, const NitModel *m, const uint8_t *p, i
       }
       if (g->what == R_PSTATE && j % 4 == 3) lo = hi = 0;
       if (v < lo || v > hi) {
+        const char *owner = t ? "tensor " : g->what == R_CLIP ? "the clip sites" : "the exponents";
         if (g->what == R_WEIGHTS)
           nitrt_error("%s: invalid checkpoint: weight %lld of tensor %s is %lld, expected "
                       "%lld..%lld",
                       name, (long long)j, t->name ? t->name : "?", (long long)v, (long long)lo, (long long)hi);
         else
           nitrt_error("%s: invalid checkpoint: %s %lld of %s%s is %lld, expected %lld..%lld (file offset %lld)", name,
-                      REGION_NAMES[g->what], (long long)j, t ? "tensor " : "the exponents",
-                      t ? (t->name ? t->name : "?") : "", (long long)v, (long long)lo, (long long)hi,
-                      (long long)(base + g->off + g->size * j));
+                      REGION_NAMES[g->what], (long long)j, owner, t ? (t->name ? t->name : "?") : "", (long long)v,
+                      (long long)lo, (long long)hi, (long long)(base + g->off + g->size * j));
         goto out;
       }
     }

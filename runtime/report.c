@@ -458,6 +458,9 @@ int nitrt_cmd_info(void) {
          m->recipe.weight_bits > 0 ? m->recipe.weight_bits : 8);
   printf("memory: params %s (%lld bytes), work %s (%lld bytes) at batch %d\n", human(a, m->param_bytes),
          (long long)m->param_bytes, human(b, m->work_bytes), (long long)m->work_bytes, m->batch);
+  if (m->clip_off >= 0) /* unified: where its clip sites keep their state (nitckpt.py reads this line) */
+    printf("clip state: %d DSGC sites, int32 (%d, 4) {l* + 1, s*, d_c, phi} at params byte %lld\n", m->nsites,
+           m->nsites, (long long)m->clip_off);
   printf("recipe: data %s, batch %d, epochs %d, seed %llu\n", m->recipe.data ? m->recipe.data : "(none)", r.batch,
          r.epochs, (unsigned long long)r.seed);
   nitrt_print_recipe(stdout, &r, &m->recipe);

@@ -70,7 +70,7 @@ GOLDEN = 0x9E3779B97F4A7C15
 M64 = 2**64 - 1
 
 ROUND_NAMES = ("pseudo", "stochastic", "nearest")
-RECIPE_NAMES = ("niti", "ghaffari", "shiftquant")
+RECIPE_NAMES = ("niti", "ghaffari", "shiftquant", "unified")
 ROLE_NAMES = ("weight", "gamma", "beta")
 FORMAT_NAMES = {0: "unknown", 1: "idx", 2: "CIFAR-10 binary", 3: "CSV", 4: "raw"}
 FMT_IDX, FMT_CSV = 1, 3
@@ -79,6 +79,11 @@ QUANT_PIXELS, QUANT_COLUMNS = 0, 1
 # statistics {mean m, mean e, dev m, dev e} per channel with gamma.
 NORM_KINDS = {"batchnorm": True, "l1norm": True, "layernorm": False, "l1layernorm": False}
 WEIGHT_KINDS = ("dense", "conv")
+# Recipe unified: its DSGC sites' state, int32 (nsites, 4) {l* + 1, s*, d_c,
+# phi}: the held clip level plus one (0: none held yet) and its exponent, the
+# last step's d_c and phi in Q30 (runtime/inspect.c prints the same).
+CLIP_KEY = "clip_state"
+Q30 = 1 << 30
 
 
 class CheckpointError(Exception):
@@ -163,7 +168,8 @@ class ModelInfo:
     rebuilt from it (compiler/plan.c): name, fingerprint, abi, input (C, H, W),
     classes, batch, recipe ("niti", "ghaffari", ...), master_bits (0 under
     niti), weight_bits, tensors (TensorSpec, in slab order), param_bytes,
-    pstate_off (-1 under niti)."""
+    pstate_off (-1 under niti), nsites and clip_off (recipe unified: its
+    DSGC sites and their state's offset; 0 and -1 otherwise)."""
 
     def __init__(self, source):
         self.source = source
@@ -180,6 +186,8 @@ class ModelInfo:
         self.count = None
         self.param_bytes = None
         self.pstate_off = -1
+        self.nsites = 0
+        self.clip_off = -1
         self.tensors = []
         self._rows = 0  # layer table rows read
 
@@ -192,7 +200,9 @@ class ModelInfo:
         64-byte aligned in parameter order; under niti the weights (int16 when
         wide); otherwise the int8 view, the master, the momentum (A/8 bytes
         per element each), the running statistics of batchnorm and l1norm
-        (int32 (C, 4)), and after all tensors the exponents (int32 (T, 4))."""
+        (int32 (C, 4)), and after all tensors the exponents (int32 (T, 4));
+        under unified the clip sites' state last (int32 (nsites, 4), room
+        for one site at least)."""
         top = 0
         esize = 2 if not self.masters and self.weight_bits > 8 else 1
         asize = self.master_bits // 8
@@ -211,6 +221,9 @@ class ModelInfo:
         if self.masters:
             self.pstate_off = top
             top = _align(top + len(self.tensors) * 16)
+        if self.recipe == "unified":
+            self.clip_off = top
+            top = _align(top + max(self.nsites, 1) * 16)
         return top
 
 
@@ -221,6 +234,7 @@ _RE_WEIGHTS = re.compile(r"^\((\d+(?:,\d+)*)\) int(8|16) exp (-?\d+) init \+-(\d
 _RE_PARAMS = re.compile(r"^parameters: (\d+) in (\d+) tensors, weights (\d+) bits\s*$")
 _RE_MEMORY = re.compile(r"^memory: params .*\((\d+) bytes\), work")
 _RE_RECIPE = re.compile(r"^\s+recipe (\S+): masters int(\d+),")
+_RE_CLIP = re.compile(r"^clip state: (\d+) DSGC sites, int32 \(\d+, 4\) .* at params byte (\d+)\s*$")
 
 
 def parse_info(text, source="info"):
@@ -232,6 +246,7 @@ def parse_info(text, source="info"):
                               "(or one this reader does not understand): %s" % what)
 
     table = False
+    clip_at = None
     for line in text.splitlines():
         m = _RE_MODEL.match(line)
         if m:
@@ -265,6 +280,10 @@ def parse_info(text, source="info"):
         m = _RE_RECIPE.match(line)
         if m:
             mi.recipe, mi.master_bits = m.group(1), int(m.group(2))
+            continue
+        m = _RE_CLIP.match(line)
+        if m:
+            mi.nsites, clip_at = int(m.group(1)), int(m.group(2))
     for what, v in (("the model line", mi.name), ("the input line", mi.input), ("the layer table", mi._rows),
                     ("the parameters line", mi.count), ("the memory line", mi.param_bytes)):
         if not v:
@@ -273,6 +292,9 @@ def parse_info(text, source="info"):
         bad("unknown recipe %r" % mi.recipe)
     if mi.masters and mi.master_bits not in (16, 32):
         bad("masters int%d" % mi.master_bits)
+    if (mi.recipe == "unified") != (clip_at is not None):
+        bad("a clip state line under recipe %s" % mi.recipe if clip_at is not None
+            else "no clip state line under recipe unified (an executable of a nitc before 2026-12-05?)")
     if mi.abi < ABI_MIN or mi.abi > ABI_MAX:
         raise CheckpointError(source, "model %s uses ABI %d; this reader knows ABI %d..%d (a newer nitc may lay "
                               "out its parameters differently)" % (mi.name, mi.abi, ABI_MIN, ABI_MAX))
@@ -280,6 +302,9 @@ def parse_info(text, source="info"):
         bad("the layer table has %d tensors of %d elements, the parameters line says %d of %d"
             % (len(mi.tensors), sum(t.count for t in mi.tensors), mi.nparams, mi.count))
     got = mi.layout()
+    if clip_at is not None and clip_at != mi.clip_off:
+        raise CheckpointError(source, "the clip state this reader places at params byte %d, the model says %d: "
+                              "this reader does not match the nitc that built it" % (mi.clip_off, clip_at))
     if got != mi.param_bytes:
         raise CheckpointError(source, "the parameter layout this reader rebuilds takes %d bytes, the model says "
                               "%d: this reader does not match the nitc that built it" % (got, mi.param_bytes))
@@ -639,13 +664,30 @@ class Checkpoint:
         rows = []
         for t in self.specs:
             for k in self._keys[t.index]:
-                a = self._tensors[k]
-                rows.append({"key": k, "tensor": t.name, "layer": t.layer, "role": t.role,
-                             "shape": list(a.shape), "dtype": str(a.dtype),
-                             "exp": self._exponents.get(k),
-                             "min": int(a.min()) if a.size else None, "max": int(a.max()) if a.size else None})
+                rows.append(self._row(k, t.name, t.layer, t.role))
+        if CLIP_KEY in self._tensors:
+            rows.append(self._row(CLIP_KEY, None, None, "clip"))
+            d["clip_sites"] = self.clip_sites()
         d["tensors"] = rows
         return d
+
+    def _row(self, k, tensor, layer, role):
+        a = self._tensors[k]
+        return {"key": k, "tensor": tensor, "layer": layer, "role": role, "shape": list(a.shape),
+                "dtype": str(a.dtype), "exp": self._exponents.get(k),
+                "min": int(a.min()) if a.size else None, "max": int(a.max()) if a.size else None}
+
+    def clip_sites(self):
+        """Recipe unified: one dict per DSGC site, {"site", "level" (the held
+        clip level l*, None before the first search), "exp" (its exponent
+        s*), "d_c_q30", "phi_q30" (the last step's d_c and phi, Q30 integers:
+        value = q / 2^30)}; [] under the other recipes."""
+        self._need_model()
+        a = self._tensors.get(CLIP_KEY)
+        if a is None:
+            return []
+        return [{"site": k, "level": int(a[k, 0]) - 1 if a[k, 0] > 0 else None, "exp": int(a[k, 1]),
+                 "d_c_q30": int(a[k, 2]), "phi_q30": int(a[k, 3])} for k in range(a.shape[0])]
 
 
 def load(path, model=None):
@@ -817,6 +859,24 @@ def _check_fields(r, ck, g, s, mi, k):
             r.invalid("the shift of column %d" % (j + 1), base + j, int(sh[j]), "%d..%d" % (SHIFT_MIN, SHIFT_MAX))
 
 
+def _unified_pstate(r, nt, top, ps):
+    """Recipe unified without its model: the clip sites' state (one site at
+    least, at most one per tensor; their number is the model's) closes the
+    slab, the exponents before it. The offset whose exponents are the
+    records' (master, momentum and view exponent, a zero fourth); the one
+    for a single site when none is, so that the records' checks name the
+    first mismatch."""
+    cands = sorted({top - _align(n * 16) for n in range(1, nt + 1)}, reverse=True)
+    cands = [c for c in cands if c >= 0] or [top - SLAB_ALIGN]
+    for c in cands:
+        ex = np.frombuffer(r.b, dtype="<i4", count=4 * nt, offset=ps + c).reshape(nt, 4)
+        rec = np.frombuffer(r.b, dtype="<i4", count=8 * nt, offset=TENSORS_V3).reshape(nt, 8)
+        if (np.array_equal(ex[:, 0], rec[:, 2]) and np.array_equal(ex[:, 1], rec[:, 4])
+                and np.array_equal(ex[:, 2], rec[:, 6]) and not ex[:, 3].any()):
+            return c
+    return cands[0]
+
+
 def _recipe_summary(g, s, seed, table2=False):
     """The recipe as a dict; table2: a format-2 (niti) checkpoint trained with the table softmax."""
     v = lambda k: g[k][0]
@@ -867,6 +927,8 @@ def _check_records(r, ck, s, mi, ps):
         if pstate < 0:
             r.fail("invalid checkpoint: %d parameter bytes (offset 248) cannot hold the exponents of %d tensors"
                    % (ck.param_bytes, nt), 248)
+        if s["kind"][0] == RECIPE_NAMES.index("unified"):
+            pstate = _unified_pstate(r, nt, pstate, ps)
     ex = np.frombuffer(r.b, dtype="<i4", count=4 * nt, offset=ps + pstate).astype(np.int32).reshape(nt, 4)
     ck.exponents_table = ex
     ck.records = []
@@ -937,6 +999,8 @@ def _tensors(r, ck, mi, ps):
         keys.append(kk)
     if masters:
         regions.append((mi.pstate_off, 4, None, "<i4", None, None, (len(mi.tensors), 4), None, None, "exponent"))
+    if mi.clip_off >= 0 and mi.nsites > 0:  # unified: {l* + 1, s*, d_c, phi} per site
+        regions.append((mi.clip_off, 4, CLIP_KEY, "<i4", -I32_MAX, I32_MAX, (mi.nsites, 4), None, None, "clip state"))
     regions.sort(key=lambda x: x[0])
     tensors, exps = {}, {}
     pos = 0
@@ -959,7 +1023,7 @@ def _tensors(r, ck, mi, ps):
         a = np.frombuffer(b, dtype=dt, count=count, offset=base)
         native = {1: np.int8, 2: np.int16, 4: np.int32}[size]
         a = a.astype(native)
-        tn = "tensor %s" % t.name if t else "the exponents"
+        tn = "tensor %s" % t.name if t else "the clip sites" if what == "clip state" else "the exponents"
         if what == "running statistic":
             pairs = a.reshape(-1, 2).astype(np.int64)
             m, e = pairs[:, 0], pairs[:, 1]
@@ -993,6 +1057,8 @@ def _tensors(r, ck, mi, ps):
     for kk in keys:
         for key in kk:
             ordered[key] = tensors[key]
+    if CLIP_KEY in tensors:
+        ordered[CLIP_KEY] = tensors[CLIP_KEY]
     ck.model_info, ck.specs = mi, mi.tensors
     ck._keys = keys
     ck._tensors, ck._exponents = ordered, exps
@@ -1065,6 +1131,14 @@ def _text(ck):
         w(fmt % (row["key"], shape, row["dtype"], "-" if row["exp"] is None else row["exp"], row["min"], row["max"]))
     if any(k.endswith(".running") for k in ck.tensors):
         w("  (.running: int32 {mean m, mean e, dev m, dev e} per channel, value m * 2^e)")
+    if CLIP_KEY in ck.tensors:
+        w("  (%s: int32 {l* + 1, s*, d_c, phi} per DSGC site of recipe unified, d_c and phi in Q30)" % CLIP_KEY)
+        for c in d["clip_sites"]:
+            if c["level"] is None:
+                w("  site %-3d no level held yet (no search has run)" % c["site"])
+            else:
+                w("  site %-3d level %4d at exponent %4d  d_c %.6f  phi %.6f"
+                  % (c["site"], c["level"], c["exp"], c["d_c_q30"] / Q30, c["phi_q30"] / Q30))
     w("values are m * 2^exp")
     return "\n".join(out) + "\n"
 

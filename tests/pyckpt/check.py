@@ -6,8 +6,9 @@
 Models, each built with nitc and trained 2 short epochs on synthetic data
 (--save, --save-init, --log): lenet5 (niti, int8), lenet5 with int16 wide
 weights, lenet5_ghaffari (int16 masters), resnet_bn (masters, batchnorm), resnet_bn
-with int32 masters and a small dense model on CSV data (column shifts). The oracles, none of them the
-reader's own code:
+with int32 masters, resnet_l1 (shiftquant, l1norm), lenet5_unified searching its
+clips every 2 steps, and a small dense model on CSV data (column shifts). The
+oracles, none of them the reader's own code:
 
   - export --load CKPT writes the int8 weights of evaluation as C arrays with
     their exponents. Under niti with 8-bit weights they are the checkpoint's
@@ -24,7 +25,10 @@ reader's own code:
     from the seed with the counter-based generator of nitabi.h: NITI's
     weights, the 15-bit masters, gamma = 2^(A-2) at 2 - A, beta and the
     momenta zero, running mean 0 and variance 1 (S31 (2^30, -30)).
-  - `info`: names, shapes, counts, exponents, the fingerprint, the slab size.
+  - `info`: names, shapes, counts, exponents, the fingerprint, the slab size,
+    the recipe.
+  - `inspect CKPT` (the runtime's own reading): under unified, every clip
+    site's held level, its exponent, d_c and phi.
   - The --log file: the step after the last epoch and, under ghaffari, every
     tensor's master exponent ("master_exp").
   - The runtime's own checks: files the tests damage are refused by the
@@ -139,8 +143,9 @@ def info_facts(exe):
     f["name"], f["fingerprint"], f["abi"] = m.group(1), int(m.group(2), 16), int(m.group(3))
     f["param_bytes"] = int(re.search(r"^memory: params [^(]*\((\d+) bytes\)", out, re.M).group(1))
     f["batch"] = int(re.search(r"^recipe: .*, batch (\d+),", out, re.M).group(1))
-    mm = re.search(r"masters int(\d+)", out)
-    f["master_bits"] = int(mm.group(1)) if mm else 0
+    mm = re.search(r"^\s+recipe (\S+): masters int(\d+)", out, re.M)
+    f["master_bits"] = int(mm.group(2)) if mm else 0
+    f["recipe"] = mm.group(1) if mm else "niti"
     f["weight_bits"] = int(re.search(r"weights (\d+) bits", out).group(1))
     for line in out.splitlines():
         r = re.match(r"\s+\d+\s+(\S+)\s+(\S+)\s+\S+\s+(\d+)\s+\S+\s+\(([\d,]+)\) int(\d+) exp (-?\d+) init \+-(\d+)",
@@ -248,6 +253,8 @@ def setup():
         "lenet5_ghaffari": os.path.join(src, "examples", "lenet5_ghaffari.nit"),
         "resnet_bn": os.path.join(src, "examples", "resnet_bn.nit"),
         "resnet_bn32": os.path.join(work, "resnet_bn32.nit"),
+        "resnet_l1": os.path.join(src, "examples", "resnet_l1.nit"),
+        "lenet5_unified": os.path.join(work, "lenet5_unified.nit"),
         "tab": os.path.join(work, "tab.nit"),
     }
     open(sources["lenet5_wide"], "w").write(wide)
@@ -256,6 +263,11 @@ def setup():
     if bn32 == bn:
         die("resnet_bn.nit: no 'master    int16' line to widen")
     open(sources["resnet_bn32"], "w").write(bn32)
+    un = open(os.path.join(src, "examples", "lenet5_unified.nit")).read()
+    un2 = un.replace("cosine(every=100,", "cosine(every=2,")  # 16 steps: the clips are searched and held
+    if un2 == un:
+        die("lenet5_unified.nit: no 'cosine(every=100,' to shorten")
+    open(sources["lenet5_unified"], "w").write(un2)
     open(sources["tab"], "w").write(TAB_NIT)
     runs = {}
     for m, nit in sources.items():
@@ -287,7 +299,7 @@ def check_header(m, u, ck):
           and ck.shuffle_seed == SEED, (ck.epoch, ck.next_epoch, ck.step, lg["step"], ck.seed))
     rc = ck.recipe
     check("%s: recipe %s, batch, epochs, limit" % (m, rc["kind"]),
-          rc["kind"] == ("ghaffari" if masters else "niti") and rc["batch"] == f["batch"] and rc["epochs"] == 2
+          rc["kind"] == f["recipe"] and rc["batch"] == f["batch"] and rc["epochs"] == 2
           and rc["limit"] == 256 and ck.train_used == 256, rc)
     d = ck.data
     csv = m == "tab"
@@ -301,7 +313,7 @@ def check_header(m, u, ck):
               s is not None and s.dtype == np.int8 and s.shape == (6,) and s.min() >= -40 and s.max() <= 62, s)
     if masters:
         lr = ck.recipe["lr"]
-        want = ({"kind": "cosine", "base": "0.1", "period": 10, "min": "0"} if m.startswith("resnet_bn") else
+        want = ({"kind": "cosine", "base": "0.1", "period": 10, "min": "0"} if m != "lenet5_ghaffari" else
                 {"kind": "piecewise", "entries": [{"lr": "0.1", "from_epoch": 1}, {"lr": "0.01", "from_epoch": 8}]})
         check("%s: masters settings as the .nit file says" % m,
               lr == want and rc["momentum"] == "0.9" and rc["weight_decay"] == "0.0005"
@@ -343,6 +355,44 @@ def check_tensors(m, u, ck):
                if not rounds_to(ck.tensors[t.name + ".view"], ck.tensors[t.name + ".master"],
                                 ck.exponents[t.name + ".view"] - ck.exponents[t.name + ".master"])]
         check("%s: every view rounds its master (floor or ceiling of M / 2^k)" % m, not bad, bad)
+
+
+def check_clip(m, u, ck):
+    """Recipe unified: the clip sites' state against the runtime's `inspect`."""
+    out = run([u["exe"], "inspect", u["ckpt"]]).stdout
+    hm = re.search(r"^clip state: (\d+) DSGC sites", out, re.M)
+    im = re.search(r"^clip state: (\d+) DSGC sites, int32 \(\d+, 4\)", u["info"]["text"], re.M)
+    n = int(hm.group(1)) if hm else -1
+    a = ck.tensors.get(nitckpt.CLIP_KEY)
+    check("%s: one clip state per DSGC site (%d), as inspect and info say" % (m, n),
+          n > 0 and im is not None and int(im.group(1)) == n and a is not None and a.dtype == np.int32
+          and a.shape == (n, 4), (n, None if a is None else a.shape))
+    if a is None or n <= 0:
+        return
+    want = {}
+    for line in out.splitlines():
+        r = re.match(r"^\s+site (\d+)\s+level\s+(-?\d+) at exponent\s+(-?\d+)\s+d_c (\S+)\s+phi (\S+)", line)
+        if r:
+            want[int(r.group(1))] = (int(r.group(2)), int(r.group(3)), float(r.group(4)), float(r.group(5)))
+        elif re.match(r"^\s+site (\d+)\s+no level held", line):
+            want[int(line.split()[1])] = None
+    sites = ck.clip_sites()
+    bad = []
+    for c in sites:
+        w = want.get(c["site"], "missing")
+        if w is None:
+            good = c["level"] is None and c["exp"] == 0
+        else:
+            good = w != "missing" and (c["level"], c["exp"]) == w[:2] \
+                and abs(c["d_c_q30"] / 2**30 - w[2]) <= 1e-6 and abs(c["phi_q30"] / 2**30 - w[3]) <= 1e-6
+        if not good:
+            bad.append((c, w))
+    held = sum(1 for c in sites if c["level"] is not None)
+    check("%s: every site's level, exponent, d_c and phi as inspect prints them (%d of %d held)" % (m, held, n),
+          not bad and len(want) == n and held > 0, bad or want)
+    text = reader(u["ckpt"], "--model", u["exe"]).stdout
+    check("%s: the summary lists the sites" % m,
+          all(re.search(r"^\s+site %d\s" % k, text, re.M) for k in range(n)), text[-800:])
 
 
 def check_export(m, u, ck):
@@ -616,6 +666,12 @@ def check_damage(m, u, ck):
         put(b, hdr + ck.model_info.pstate_off + 16 * 2 + 12, 1)
         refused("%s: the fourth exponent set" % m, rewrite(bad, b), "expected 0 (file offset %d)"
                 % (hdr + ck.model_info.pstate_off + 16 * 2 + 12), exe, exe, data)
+        if ck.model_info.clip_off >= 0:
+            b = bytearray(good)
+            put(b, hdr + ck.model_info.clip_off + 16 * 1 + 8, -2**31)
+            refused("%s: a clip state out of range" % m, rewrite(bad, b),
+                    "clip state 6 of the clip sites is -2147483648, expected -2147483647..2147483647 (file offset %d)"
+                    % (hdr + ck.model_info.clip_off + 24), exe, exe, data)
         stats = [t for t in ck.specs if t.stats_off >= 0]
         if stats:
             b = bytearray(good)
@@ -684,11 +740,13 @@ def main():
         check_export(m, u, ck)
         check_init(m, u)
         check_conversions(m, u, ck)
+        if u["info"]["recipe"] == "unified":
+            check_clip(m, u, ck)
         check_cli(m, u, ck)
         check_damage(m, u, ck)
     check_wrong(runs)
     rng = random.Random(11)
-    for m in ("tab", "resnet_bn"):
+    for m in ("tab", "resnet_bn", "lenet5_unified"):
         fuzz(m, runs[m], 40, rng)
     print("%d passed, %d failed" % (total - fails, fails))
     return 1 if fails else 0
