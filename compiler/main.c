@@ -236,7 +236,8 @@ static void print_recipe_line(FILE *f, const Recipe *r) {
   fprintf(f, ", momentum %s, decay %s, master int%d, bits act=%d weight=%d grad=%d", sema_dec_str(r->momentum),
           sema_dec_str(r->wdecay), r->master_bits, r->bits_act, r->bits_weight, r->bits_grad);
   /* sema checked the grouping: it indexes the shared name table */
-  if (r->kind == NIT_RECIPE_SHIFTQUANT) fprintf(f, ", groups %s", nit_groups_names[r->groups]);
+  if (r->kind == NIT_RECIPE_SHIFTQUANT)
+    fprintf(f, ", groups %s%s", nit_groups_names[r->groups], r->groups_weight ? " weight=channel" : "");
   if (r->kind == NIT_RECIPE_UNIFIED) {
     if (r->clip)
       fprintf(f, ", clip cosine(every=%" PRId64 ", range=%d, grid=%s)", r->clip_every, r->clip_range,

@@ -286,6 +286,7 @@ typedef struct Recipe {
   int bits_weight;            /* b_w in 2..8, default 8: the views' width */
   int bits_grad;              /* b_g in 2..8, default 8; shiftquant: 4 */
   int groups;                 /* NIT_GROUPS_*, shiftquant only, default channel */
+  bool groups_weight;         /* groups weight=channel: weight views by SQ_{b_w}, shiftquant only */
   /* unified only (docs/recipes.md, "The unified recipe") */
   bool clip;                  /* clip cosine(...) (default) or clip off */
   int64_t clip_every;         /* P >= 1: steps between searches, default 100 */

@@ -626,9 +626,9 @@ static void set_bits(Sema *s, const Ast *st) {
   }
 }
 
-/* groups channel | sample | tensor: the groups of shiftquant's error
- * quantizer; `weight=channel` (the same construction on the weights' views)
- * is specified but not implemented */
+/* groups channel | sample | tensor [weight=channel]: the groups of
+ * shiftquant's error quantizer; `weight=channel` makes the weights' views
+ * by the same construction with the output channels as groups */
 static void set_groups(Sema *s, const Ast *st) {
   if (!st->kids) {
     sema_error(s, st->loc, "'groups' needs a grouping, e.g. groups channel");
@@ -649,8 +649,7 @@ static void set_groups(Sema *s, const Ast *st) {
       }
       wt = w;
       static const char *const weight_groups[] = {"channel"};
-      if (choice(s, w->lhs, "weight grouping", weight_groups, 1, &v))
-        sema_error(s, w->loc, "groups weight=channel is not implemented yet");
+      if (choice(s, w->lhs, "weight grouping", weight_groups, 1, &v)) s->r.groups_weight = true;
       continue;
     }
     if (g) {

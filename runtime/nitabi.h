@@ -32,7 +32,7 @@
 
 #include <stdint.h>
 
-#define NIT_ABI_VERSION 9
+#define NIT_ABI_VERSION 10
 
 /* export: begin (export writes the marked regions into exported models) */
 enum {
@@ -299,6 +299,7 @@ typedef struct NitNode {
   X(I32, int32_t, bits_weight) /* b_w  2..8 (8 under niti)                    */  \
   X(I32, int32_t, bits_grad)   /* b_g                                         */  \
   X(I32, int32_t, groups)      /* NIT_GROUPS_*: SQ_b's groups (shiftquant) */ \
+  X(I32, int32_t, groups_weight) /* shiftquant: views SQ_{b_w} by output channel (1) or RQ_{b_w} (0) */ \
   X(I32, int32_t, clip)        /* unified: clip cosine (1) or off (0)     */ \
   X(I64, int64_t, clip_every)  /*   P: steps between searches            */ \
   X(I32, int32_t, clip_range)  /*   R: octaves searched                  */ \

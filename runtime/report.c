@@ -394,7 +394,8 @@ void nitrt_print_recipe(FILE *f, const RunRecipe *r, const NitRecipe *k) {
     if (k) { /* compiled in: widths and groups */
       fprintf(f, "        bits act=%d weight=%d grad=%d", k->bits_act, k->bits_weight, k->bits_grad);
       if (k->kind == NIT_RECIPE_SHIFTQUANT && k->groups >= 0 && k->groups < NIT_GROUPS_COUNT)
-        fprintf(f, "; error groups %s (SQ_%d)", nit_groups_names[k->groups], k->bits_grad);
+        fprintf(f, "; error groups %s (SQ_%d)%s", nit_groups_names[k->groups], k->bits_grad,
+                k->groups_weight ? "; weight views by output channel (groups weight=channel)" : "");
       fprintf(f, "\n");
       if (k->kind == NIT_RECIPE_UNIFIED) { /* compiled in: the clip and the learning-rate scaling */
         char a[32], b[32];

@@ -55,7 +55,7 @@ __all__ = ["CheckpointError", "Checkpoint", "ModelInfo", "TensorSpec", "load", "
 
 MAGIC = b"NITCKPT\0"
 READS_VERSIONS = (1, 2, 3)  # NITRT_CKPT_VERSION is 3
-ABI_MIN, ABI_MAX = 3, 9     # ABI 4 added node metadata, ABI 5 context fields, ABI 6 recipe and model fields, ABI 7 a kernel's arguments, ABI 8 a node field, ABI 9 a context field: the same bytes
+ABI_MIN, ABI_MAX = 3, 10    # ABI 4 added node metadata, ABI 5 context fields, ABI 6 recipe and model fields, ABI 7 a kernel's arguments, ABI 8 a node field, ABI 9 a context field, ABI 10 a recipe field: the same bytes
 HEADER_V1, HEADER_V2, TENSORS_V3, TENSOR_REC = 256, 336, 568, 32
 SLAB_ALIGN = 64
 PATH_MAX = 4095

@@ -72,6 +72,8 @@ uint64_t cg_fingerprint(const Model *m) {
   if (r->bits_act != 8 || r->bits_weight != 8 || r->bits_grad != 8 || r->kind == NIT_RECIPE_SHIFTQUANT)
     len += snprintf(buf + len, sizeof buf - (size_t)len, ";bits=%d,%d,%d;groups=%d", r->bits_act, r->bits_weight,
                     r->bits_grad, r->groups);
+  if (r->groups_weight) /* earlier fingerprints stay as they were */
+    len += snprintf(buf + len, sizeof buf - (size_t)len, ";wgroups=1");
   if (r->kind == NIT_RECIPE_UNIFIED) /* the held clips mean something only under the same clip and scaling */
     len += snprintf(buf + len, sizeof buf - (size_t)len, ";clip=%d,%lld,%d,%d;lrscale=%d,%llu/%d,%llu/%d", r->clip,
                     (long long)r->clip_every, r->clip_range, r->clip_grid, r->lrscale,
@@ -222,6 +224,7 @@ static Val recipe_value(Cg *g, Ty *t_rec_out) {
   rv[R_bits_weight] = l_i32(g, r->bits_weight);
   rv[R_bits_grad] = l_i32(g, r->bits_grad);
   rv[R_groups] = l_i32(g, r->groups);
+  rv[R_groups_weight] = l_i32(g, r->groups_weight);
   rv[R_clip] = l_i32(g, r->clip);
   rv[R_clip_every] = l_i64(g, r->clip_every);
   rv[R_clip_range] = l_i32(g, r->clip_range);

@@ -227,8 +227,44 @@ static Val rq_shift(Cg *g, Val v_max, int bits, const char *name) {
   return l_smax(g, l_sub(g, v_b, l_i32(g, bits - 1), ""), l_i32(g, 0), name);
 }
 
+/* groups weight=channel: a weight tensor's view by SQ_b with its output
+ * channels (the O rows of R elements) as the groups (docs/recipes.md, "The
+ * shiftquant recipe"): with BT = B(W), base = max(0, BT - (b-1)) - J
+ * (J = 8 - b; 0 for a zero tensor), row o is rounded at kc = max(0, base,
+ * B(row) - (b-1)) by the view's rounding, each element keyed by its flat
+ * index, saturated to lim(b) and shifted left by kc - base. Returns base
+ * (i32): the view sits at the master's exponent plus base. The rows run in
+ * one loop on the caller. */
+static Val sq_view(Cg *g, Val v_w, int64_t count, int64_t O, int bits, Val v_mode, Val v_key, Val v_out) {
+  Ty t_a = master_ty(g);
+  int64_t R = count / O;
+  Val v_all = maxabs_of(g, t_a, v_w, count, "max.w");
+  Val v_BT = l_call(g, g->ft_bits, g->f_bits, &v_all, 1, "BT");
+  Val v_kT = l_smax(g, l_sub(g, v_BT, l_i32(g, bits - 1), ""), l_i32(g, 0), "kT");
+  Val v_base = l_select(g, l_icmp(g, LLVMIntEQ, v_BT, l_i32(g, 0), ""), l_i32(g, 0),
+                        l_sub(g, v_kT, l_i32(g, 8 - bits), ""), "base");
+  Val f_max = t_a == g->t_i16 ? g->f_maxabs16 : g->f_maxabs32;
+  Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, O), "o");
+  Val v_lo = l_mul(g, Lo.v_i, l_i64(g, R), "row.lo");
+  Val v_hi = l_add(g, v_lo, l_i64(g, R), "row.hi");
+  Val ma[] = {v_w, v_lo, v_hi};
+  Val v_m = l_call(g, g->ft_maxabs, f_max, ma, 3, "max.row");
+  Val v_kc = l_sub(g, l_call(g, g->ft_bits, g->f_bits, &v_m, 1, "B.row"), l_i32(g, bits - 1), "");
+  v_kc = l_smax(g, l_smax(g, v_kc, l_i32(g, 0), ""), v_base, "kc");
+  Val ra[] = {v_w, v_lo, v_hi, v_kc, v_mode, v_key, v_out};
+  l_call(g, g->ft_rq, g->f_rq_vieww, ra, 7, "");
+  Val v_sh = l_trunc(g, l_sub(g, v_kc, v_base, ""), g->t_i8, "sh");
+  Loop Lj = l_for(g, v_lo, v_hi, "j");
+  Val v_q = l_load(g, g->t_i8, v_out, Lj.v_i, "q");
+  l_store(g, g->t_i8, LLVMBuildShl(g->b, v_q, v_sh, "v"), v_out, Lj.v_i);
+  l_next(g, &Lj);
+  l_next(g, &Lo);
+  return v_base;
+}
+
 /* Every parameter tensor's view: RQ_8(W; view mode, OPT(t, VIEW)) at the
- * master's exponent plus k (docs/recipes.md, "Masters and views"). */
+ * master's exponent plus k (docs/recipes.md, "Masters and views"); under
+ * groups weight=channel a weight tensor's by sq_view. */
 void master_views(Cg *g) {
   Model *m = g->m;
   if (m->recipe.kind == NIT_RECIPE_NITI) return;
@@ -239,6 +275,13 @@ void master_views(Cg *g) {
     int64_t count = plan_ptensor(m, t, &owner);
     Val v_w = master_ptr(g, t);
     int bits = owner->nweights > 0 ? m->recipe.bits_weight : 8; /* R§6.1: norm views 8 bits */
+    if (owner->nweights > 0 && m->recipe.groups_weight) {
+      Val v_base = sq_view(g, v_w, count, owner->wshape[0], bits, v_mode,
+                           v_key_for(g, NIT_TID_OPT(t, NIT_OPT_VIEW), "key.view"),
+                           l_slab(g, g->f.v_params, g->p->param_off[t], "view"));
+      set_pstate(g, t, PS_VIEW_EXP, l_add(g, get_pstate(g, t, PS_MASTER_EXP, "s.master"), v_base, "s.view"));
+      continue;
+    }
     Val v_k = rq_shift(g, maxabs_of(g, t_a, v_w, count, "max.w"), bits, "k.view");
     rq_pass(g, "view", bits == 8 ? g->f_rq_view : g->f_rq_vieww, v_w, count, v_k, v_mode,
             v_key_for(g, NIT_TID_OPT(t, NIT_OPT_VIEW), "key.view"), l_slab(g, g->f.v_params, g->p->param_off[t], "view"));

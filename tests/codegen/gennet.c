@@ -21,7 +21,8 @@
  *
  * gennet SEED COUNT OUTDIR shiftquant: the same networks under recipe
  * shiftquant, with random widths (act, weight, grad in 2..8, grad mostly 4)
- * and error groups (channel, sample, tensor).
+ * and error groups (channel, sample, tensor); one network in three with
+ * `groups ... weight=channel` and views of 2..7 bits.
  *
  * gennet SEED COUNT OUTDIR unified: the same networks under recipe unified,
  * with the clip searching every 1 to 3 steps (or clip off), either grid,
@@ -197,9 +198,15 @@ static int gen(FILE *f, int id, int *batch_out, int *bits_out) {
             (const char *[]){"0", "0.5", "0.9"}[pick(0, 2)], (const char *[]){"off", "0.0005", "0.01"}[pick(0, 2)],
             rn[pick(0, 2)], rn[pick(0, 2)], rn[pick(0, 2)], rn[pick(0, 2)], rn[pick(0, 2)]);
     if (other_loss) fprintf(f, "    loss softmax_ce(exp=niti)\n");
-    if (shiftquant) /* widths: mostly the paper's 4-bit errors, any of 2..8 */
-      fprintf(f, "    bits act=%d weight=%d grad=%d\n    groups %s\n", pick(0, 1) ? 8 : pick(2, 8),
-              pick(0, 1) ? 8 : pick(2, 8), pick(0, 1) ? 4 : pick(2, 8), nit_groups_names[pick(0, 2)]);
+    if (shiftquant) { /* widths: mostly the paper's 4-bit errors, any of 2..8; one network in three
+                       * with its weights' views by output channel, narrower than 8 bits */
+      int ba = pick(0, 1) ? 8 : pick(2, 8), bw = pick(0, 1) ? 8 : pick(2, 8), bg = pick(0, 1) ? 4 : pick(2, 8);
+      int grp = pick(0, 2);
+      bool wch = pick(0, 2) == 0;
+      if (wch) bw = pick(2, 7);
+      fprintf(f, "    bits act=%d weight=%d grad=%d\n    groups %s%s\n", ba, bw, bg, nit_groups_names[grp],
+              wch ? " weight=channel" : "");
+    }
     if (unified) { /* short periods, so a 2..5-step run both searches and holds */
       if (pick(0, 5)) fprintf(f, "    clip cosine(every=%d, range=%d, grid=%s)\n", pick(1, 3), pick(1, 8),
                               nit_grid_names[pick(0, 2) == 0]);

@@ -298,6 +298,7 @@ START_TEST(shiftquant_defaults_and_settings) {
   ck_assert_int_eq(r->bits_weight, 8);
   ck_assert_int_eq(r->bits_grad, 4);
   ck_assert_int_eq(r->groups, NIT_GROUPS_CHANNEL);
+  ck_assert(!r->groups_weight);
   ck_assert_int_eq(r->act_round, NIT_ROUND_NEAREST);
   ck_assert_int_eq(r->view_round, NIT_ROUND_NEAREST);
   ck_assert_int_eq(r->err_round, NIT_ROUND_STOCHASTIC);
@@ -338,6 +339,18 @@ START_TEST(shiftquant_defaults_and_settings) {
   ck_assert_msg(m != NULL, "%s", fe_messages());
   ck_assert_int_eq(m->recipe.groups, NIT_GROUPS_TENSOR);
   ck_assert_int_eq(m->recipe.bits_grad, 2);
+  ck_assert(!m->recipe.groups_weight);
+  /* weight views by output channel, with or without an error grouping */
+  snprintf(src, sizeof src, "%strain { recipe shiftquant; groups sample weight=channel; bits weight=4 }", tiny);
+  m = fe_check(src);
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  ck_assert_int_eq(m->recipe.groups, NIT_GROUPS_SAMPLE);
+  ck_assert(m->recipe.groups_weight);
+  snprintf(src, sizeof src, "%strain { recipe shiftquant; groups weight=channel }", tiny);
+  m = fe_check(src);
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  ck_assert_int_eq(m->recipe.groups, NIT_GROUPS_CHANNEL);
+  ck_assert(m->recipe.groups_weight);
   /* bits under ghaffari: any width, the default 8 8 8 */
   snprintf(src, sizeof src, "%strain { recipe ghaffari; bits weight=6 grad=5 }", tiny);
   m = fe_check(src);
@@ -535,7 +548,7 @@ START_TEST(train_setting_errors) {
       {"recipe shiftquant; groups 3", "expected grouping (channel, sample or tensor), found an integer"},
       {"recipe shiftquant; groups channel sample", "'groups' takes one grouping, e.g. groups channel"},
       {"recipe shiftquant; groups", "'groups' needs a grouping, e.g. groups channel"},
-      {"recipe shiftquant; groups weight=channel", "groups weight=channel is not implemented yet"},
+      {"recipe shiftquant; groups weight=channel weight=channel", "'weight' is set twice"},
       {"recipe shiftquant; groups tensor weight=sample", "unknown weight grouping 'sample' (expected channel)"},
       {"recipe shiftquant; groups act=channel", "unknown groups target 'act' (expected weight=)"},
       {"recipe shiftquant; bits grad=1", "the width must be in 2..8 (got 1)"},

@@ -147,8 +147,10 @@ int ref_opts_from_model(const struct Model *m, RefOpts *o) {
     o->bits_act = r->bits_act;
     o->bits_weight = r->bits_weight;
     o->bits_grad = r->bits_grad;
-    if (r->kind == NIT_RECIPE_SHIFTQUANT)
+    if (r->kind == NIT_RECIPE_SHIFTQUANT) {
       o->groups = r->groups;
+      o->groups_weight = r->groups_weight;
+    }
     o->view_round = r->view_round;
     o->update_round = r->update_round;
     o->master_bits = r->master_bits;

@@ -210,6 +210,12 @@ int rec_beta_init(int64_t count, int32_t *w);
  * Returns the view's exponent s_w + k. */
 int rec_view(const int32_t *w, int64_t count, int s_w, int b, int mode, uint64_t key,
              int8_t *view);
+/* The view under shiftquant's `groups weight=channel` (R§9.4): SQ_b(w;
+ * mode, key) with the rows of the (O, count / O) weight as the groups
+ * (rec_sq). Returns the view's exponent s_w + base; -1000 when out of
+ * memory. */
+int rec_view_sq(const int32_t *w, int64_t count, int64_t rows, int s_w, int b, int mode,
+                uint64_t key, int8_t *view);
 
 /* R§6.2: G = sat_32(R_grad(g32, k)), k = max(0, B(g32) - 31), key
  * OPT(p, 0). g32, g (count). Returns k (G's exponent is s_G0 + k). */

@@ -55,6 +55,21 @@ int rec_view(const int32_t *w, int64_t count, int s_w, int b, int mode, uint64_t
   return s_w + k;
 }
 
+int rec_view_sq(const int32_t *w, int64_t count, int64_t rows, int s_w, int b, int mode,
+                uint64_t key, int8_t *view) {
+  int64_t *x = malloc(sizeof *x * (size_t)count);
+  int *kc = malloc(sizeof *kc * (size_t)rows);
+  int base = -1000 - s_w;
+  if (x && kc) {
+    for (int64_t j = 0; j < count; j++)
+      x[j] = w[j];
+    base = rec_sq(x, count, b, count / rows, rows, mode, key, kc, view);
+  }
+  free(x);
+  free(kc);
+  return s_w + base;
+}
+
 int rec_grad_reduce(const int64_t *g32, int64_t count, int mode, uint64_t key, int32_t *g) {
   int bg = ref_bitlen64(g32, count);
   int k = bg > 31 ? bg - 31 : 0;

@@ -1330,7 +1330,13 @@ static int forward_all(RefNet *net, const int8_t *x, int in_exp, int n, uint64_t
   net->n = n;
   for (int p = 0; p < net->nparams; p++) {
     RefParam *pp = &net->params[p];
-    if (is_gh(o)) /* R§6.1: the view of the master, once per step */
+    if (is_gh(o) && !pp->role && o->groups_weight) { /* R§9.4: views by output channel */
+      pp->view_exp = rec_view_sq(pp->master, pp->count, pp->shape[0], pp->master_exp, o->bits_weight,
+                                 o->view_round, nit_key(o->seed, step, NIT_TID_OPT(p, REC_OPT_VIEW)),
+                                 pp->w);
+      if (pp->view_exp < -900)
+        return fail(net, "out of memory", -1);
+    } else if (is_gh(o)) /* R§6.1: the view of the master, once per step */
       pp->view_exp = rec_view(pp->master, pp->count, pp->master_exp,
                               pp->role ? 8 : o->bits_weight, /* R§6.1: norm views 8 bits */
                               o->view_round, nit_key(o->seed, step, NIT_TID_OPT(p, REC_OPT_VIEW)),

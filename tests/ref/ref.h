@@ -239,6 +239,8 @@ typedef struct RefOpts {
   RecScalar momentum, wdecay; /* S31 from the decimals; (0, 0) drops the term */
   int groups;            /* NIT_GROUPS_*: the groups of SQ_b (shiftquant only;
                           * 0 = channel, the default) */
+  int groups_weight;     /* shiftquant: weight views by SQ_{b_w} over output
+                          * channels (rec_view_sq), else RQ_{b_w} */
   /* unified only (R§10): the clip of the DSGC sites (clip.b is ignored:
    * bits_grad is the width) and the learning-rate scaling */
   RecClipOpts clip;

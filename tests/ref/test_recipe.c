@@ -908,6 +908,19 @@ START_TEST(test_master_init) {
     for (int64_t j = 0; j < g->count; j++)
       ck_assert_int_eq(vv[j], G_MASTER_DATA[g->view + j]);
   }
+  /* groups weight=channel (R§9.4): R§9.2's worked example with the two rows
+   * of a (2, 4) weight as the channels, 4-bit views rounded to nearest:
+   * base 3, k = [7, 4] */
+  int32_t wx[8] = {1000, -37, 5, 260, 90, -45, 12, 0};
+  int8_t vx[8];
+  const int8_t want[8] = {112, 0, 0, 32, 12, -6, 2, 0};
+  ck_assert_int_eq(rec_view_sq(wx, 8, 2, -20, 4, NIT_ROUND_NEAREST, 1, vx), -20 + 3);
+  for (int j = 0; j < 8; j++)
+    ck_assert_int_eq(vx[j], want[j]);
+  /* at 8 bits it is the per-tensor view, bit for bit (J = 0, kc = kT) */
+  int8_t v8[1000], r8[1000];
+  ck_assert_int_eq(rec_view_sq(w, 1000, 10, -18, 8, ST, 7, v8), rec_view(w, 1000, -18, 8, ST, 7, r8));
+  ck_assert_int_eq(memcmp(v8, r8, sizeof v8), 0);
 }
 END_TEST
 

@@ -5,5 +5,5 @@ model m {
 }
 train {
     recipe shiftquant
-    groups sample weight=channel
+    groups sample weight=channel weight=channel
 }
