@@ -55,6 +55,24 @@ if(QEMU_AARCH64 AND QEMU_RISCV64 AND "aarch64-linux-gnu" IN_LIST NITRT_TRIPLES
               "^(x86_64|x86_64-avx2|aarch64|aarch64-sdot|riscv64)$")
     set_tests_properties(targets_identical_${model}_exp_${exp} PROPERTIES FIXTURES_REQUIRED mnist TIMEOUT 900)
   endforeach()
+  # shiftquant's weight views by output channel (groups weight=channel) at 4
+  # bits: resnet_l1 with its bits and groups lines changed, on the three
+  # architectures
+  file(READ ${PROJECT_SOURCE_DIR}/examples/resnet_l1.nit src)
+  string(REGEX REPLACE "bits +grad=4" "bits      act=8 weight=4 grad=4" src "${src}")
+  string(REGEX REPLACE "groups +channel" "groups    channel weight=channel" src "${src}")
+  string(REPLACE "model resnet_l1 {" "model resnet_l1_wchannel {" src "${src}")
+  if(NOT src MATCHES "weight=4 grad=4" OR NOT src MATCHES "weight=channel" OR NOT src MATCHES "resnet_l1_wchannel")
+    message(FATAL_ERROR "tests/targets.cmake: examples/resnet_l1.nit has no 'bits grad=4', 'groups channel' or "
+                        "'model resnet_l1 {' line")
+  endif()
+  set(nit ${PROJECT_BINARY_DIR}/tests/cross_wchannel/resnet_l1_wchannel.nit)
+  file(WRITE ${nit} "${src}")
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/examples/resnet_l1.nit)
+  add_test(NAME targets_identical_resnet_l1_wchannel
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/targets/cross.sh ${PROJECT_BINARY_DIR} ${nit}
+            ${PROJECT_BINARY_DIR}/data/mnist 320 ${PROJECT_BINARY_DIR}/tests/cross_wchannel "^(x86_64|aarch64|riscv64)$")
+  set_tests_properties(targets_identical_resnet_l1_wchannel PROPERTIES FIXTURES_REQUIRED mnist TIMEOUT 900)
   # LeNet-5 on every target with one code path forced where it would not
   # run at batch 64:
   #   stream  the non-temporal GEMM stores (cg/gemm.c's .nt kernels):
