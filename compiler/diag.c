@@ -186,6 +186,15 @@ void diag_error(Loc loc, const char *fmt, ...) {
   last_shown = true;
 }
 
+void diag_warning(Loc loc, const char *fmt, ...) {
+  last_shown = !stopped;
+  if (stopped) return;
+  va_list ap;
+  va_start(ap, fmt);
+  report("warning", loc, fmt, ap);
+  va_end(ap);
+}
+
 void diag_note(Loc loc, const char *fmt, ...) {
   if (!last_shown) return;
   va_list ap;

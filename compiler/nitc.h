@@ -77,6 +77,9 @@ void diag_begin(const Source *src); /* source the Locs refer to; resets counts *
 void diag_set_output(void *stream); /* FILE *, NULL = discard */
 void diag_error(Loc loc, const char *fmt, ...);
 void diag_note(Loc loc, const char *fmt, ...);
+/* "file:line:col: warning: ...": a setting that is valid but known not to
+ * train; not counted as an error. Notes attach to it as to an error. */
+void diag_warning(Loc loc, const char *fmt, ...);
 void diag_plain(const char *fmt, ...); /* "nitc: error: ..." without a location */
 /* The one-line error for a source_read failure: the path and *err in words. */
 void diag_read_error(const char *path, int err);
@@ -285,6 +288,7 @@ typedef struct Recipe {
   int bits_act;               /* b_a in 2..8, default 8 (8 under niti) */
   int bits_weight;            /* b_w in 2..8, default 8: the views' width */
   int bits_grad;              /* b_g in 2..8, default 8; shiftquant: 4 */
+  Loc bits_loc;               /* the `bits` setting (line 0: none) */
   int groups;                 /* NIT_GROUPS_*, shiftquant only, default channel */
   bool groups_weight;         /* groups weight=channel: weight views by SQ_{b_w}, shiftquant only */
   /* unified only (docs/recipes.md, "The unified recipe") */
@@ -584,7 +588,8 @@ int64_t sema_norm_group(const Node *n, int batch);
 #define SEMA_MAX_NORM_GROUP (INT64_C(1) << 20) /* keeps the group's sums in int64 */
 /* The checks of normalization layers that need the whole file (run after
  * both blocks and the overrides): a recipe with a learning rate, and the
- * group size with the compiled batch. */
+ * group size with the compiled batch; without any, a warning for
+ * activations narrower than 6 bits. */
 void sema_check_norms(Sema *s);
 
 /* ------------------------------------------------------------ sema_train.c */

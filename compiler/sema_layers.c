@@ -472,11 +472,26 @@ int64_t sema_norm_group(const Node *n, int batch) {
   return n->op == OP_BATCHNORM || n->op == OP_L1NORM ? batch * hw : n->out.c * hw;
 }
 
+/* Activations narrower than 6 bits without normalization layers: LeNet-5
+ * under ghaffari and shiftquant did not learn with act=4 or act=5 (10-18%
+ * test accuracy; docs/results.md, "Narrower widths") and trained with
+ * act=6, and not at act=4 with lr 0.01 either, where resnet_bn, which
+ * normalizes, learns with all widths 4 ("Recipe shiftquant"). A warning,
+ * not an error: another network may train. */
+static void warn_narrow_acts(const Sema *s, bool norms) {
+  if (norms || s->r.kind == NIT_RECIPE_NITI || s->r.bits_act >= 6 || s->r.bits_loc.line == 0) return;
+  diag_warning(s->r.bits_loc,
+               "%d-bit activations without normalization layers may not train: LeNet-5 did not learn below 6 bits "
+               "(docs/results.md, \"Narrower widths\")",
+               s->r.bits_act);
+}
+
 void sema_check_norms(Sema *s) {
-  bool recipe_told = false;
+  bool recipe_told = false, norms = false;
   for (int i = 0; i < s->nnodes; i++) {
     const Node *n = &s->nodes[i];
     if (!op_is_norm(n->op)) continue;
+    norms = true;
     const char *kind = sema_op_name(n->op);
     if (s->r.kind == NIT_RECIPE_NITI && !recipe_told) {
       /* once: every norm layer of the model has the same cure */
@@ -496,6 +511,7 @@ void sema_check_norms(Sema *s) {
                sema_num(SEMA_MAX_NORM_GROUP),
                n->op == OP_BATCHNORM || n->op == OP_L1NORM ? "; lower --batch" : "");
   }
+  warn_narrow_acts(s, norms);
 }
 
 /* ------------------------------------------------------------ accessors */

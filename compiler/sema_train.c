@@ -603,6 +603,7 @@ static void set_bits(Sema *s, const Ast *st) {
   }
   static const char *const targets[] = {"act", "weight", "grad"};
   const Ast *seen[3] = {0};
+  s->r.bits_loc = st->loc;
   for (const Ast *w = st->kids; w; w = w->next) {
     if (w->kind != ND_KWARG) {
       sema_error(s, w->loc, "expected act=, weight= or grad=, found %s", sema_what_is(w));

@@ -358,6 +358,22 @@ START_TEST(shiftquant_defaults_and_settings) {
   ck_assert_int_eq(m->recipe.bits_act, 8);
   ck_assert_int_eq(m->recipe.bits_weight, 6);
   ck_assert_int_eq(m->recipe.bits_grad, 5);
+  ck_assert_str_eq(fe_messages(), ""); /* 8-bit activations: no warning */
+  /* activations below 6 bits without normalization layers: valid, with a
+   * warning at the bits setting; with a normalization layer, none */
+  snprintf(src, sizeof src, "%strain { recipe ghaffari; bits act=5 }", tiny);
+  m = fe_check(src);
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  ck_assert_ptr_nonnull(strstr(fe_messages(), "t.nit:2:26: warning: 5-bit activations without normalization layers "
+                                              "may not train"));
+  ck_assert_int_eq(diag_errors(), 0);
+  m = fe_check("model m { input x[4]; output y(2); dense(3); batchnorm; dense(2) }\n"
+               "train { recipe shiftquant; bits act=4 weight=4 grad=4 }");
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  ck_assert_str_eq(fe_messages(), "");
+  m = fe_check("model m { input x[4]; output y(2); dense(2) }\ntrain { recipe shiftquant; bits act=6 }");
+  ck_assert_msg(m != NULL, "%s", fe_messages());
+  ck_assert_str_eq(fe_messages(), "");
   snprintf(src, sizeof src, "%strain { recipe ghaffari }", tiny);
   m = fe_check(src);
   ck_assert_int_eq(m->recipe.bits_grad, 8);
