@@ -472,12 +472,12 @@ int64_t sema_norm_group(const Node *n, int batch) {
   return n->op == OP_BATCHNORM || n->op == OP_L1NORM ? batch * hw : n->out.c * hw;
 }
 
-/* Activations narrower than 6 bits without normalization layers: LeNet-5
- * under ghaffari and shiftquant did not learn with act=4 or act=5 (10-18%
- * test accuracy; docs/results.md, "Narrower widths") and trained with
- * act=6, and not at act=4 with lr 0.01 either, where resnet_bn, which
- * normalizes, learns with all widths 4 ("Recipe shiftquant"). A warning,
- * not an error: another network may train. */
+/* Activations narrower than 6 bits in a model without normalization
+ * layers: LeNet-5 under ghaffari and shiftquant did not learn with act=4 or
+ * act=5 (10-18% test accuracy), at lr 0.1 or 0.01, and trained with act=6
+ * (docs/results.md, "Narrower widths"); resnet_bn, which normalizes, learns
+ * with every width at 4 at lr 0.01 ("Recipe shiftquant"). A warning, not
+ * an error: another network may train. */
 static void warn_narrow_acts(const Sema *s, bool norms) {
   if (norms || s->r.kind == NIT_RECIPE_NITI || s->r.bits_act >= 6 || s->r.bits_loc.line == 0) return;
   diag_warning(s->r.bits_loc,
