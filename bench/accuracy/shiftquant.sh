@@ -6,6 +6,10 @@
 #   sq4-tensor    bits grad=4, groups tensor (per-tensor 4-bit errors)
 #   sq444         bits act=4 weight=4 grad=4, groups channel
 #   sq4-warmup    sq4-channel with one epoch of warmup (steps(940, ratio=0.01))
+#   w4-tensor     bits act=8 weight=4 grad=4, groups channel: 4-bit weight
+#                 views, one scale per tensor (not in the default VARIANTS)
+#   w4-channel    the same with groups channel weight=channel: the views by
+#                 output channel (not in the default VARIANTS)
 # Each variant is the example file with its train block edited (resnet_bn's
 # recipe line becomes shiftquant), trained by nitc with --seed S and logged
 # to OUT/logs/int8-NET-fashion-mnist-VARIANT-sS.jsonl (its epoch-0 state in
@@ -30,6 +34,8 @@
 #
 # E5 like for like (one epoch of warmup on both sides, 3 seeds, one thread):
 #   VARIANTS=sq4-warmup THREADS=1 NICE=10 bench/accuracy/shiftquant.sh
+# 4-bit weight views per tensor against by output channel, 3 seeds:
+#   VARIANTS="w4-tensor w4-channel" VSEEDS="1 2 3" bench/accuracy/shiftquant.sh
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
@@ -59,6 +65,8 @@ variant() {
     sq4-tensor) bits="grad=4"; groups=tensor ;;
     sq444) bits="act=4 weight=4 grad=4"; groups=channel ;;
     sq4-warmup) bits="grad=4"; groups=channel; warm="\n    warmup    steps(940, ratio=0.01)" ;;
+    w4-tensor) bits="act=8 weight=4 grad=4"; groups=channel ;;
+    w4-channel) bits="act=8 weight=4 grad=4"; groups="channel weight=channel" ;;
     *) echo "unknown variant $v" >&2; exit 2 ;;
   esac
   sed -e "s/^model $net /model ${net}_${v//-/_} /" -e 's/^\( *recipe *\)ghaffari/\1shiftquant/' \
