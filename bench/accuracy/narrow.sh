@@ -10,7 +10,7 @@
 # not learn.
 #
 # Environment: EPOCHS=2, SEEDS="1", THREADS=2, DATA=data/mnist,
-# OUT=out/accuracy/narrow. About 1 minute for the default settings.
+# OUT=out/accuracy/narrow. About 1 minute.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
@@ -33,9 +33,15 @@ SETTINGS=(
   "ghaffari-act4|ghaffari|act=4|"
   "ghaffari-weight4|ghaffari|weight=4|"
   "ghaffari-grad4|ghaffari|grad=4|"
+  "ghaffari-grad3|ghaffari|grad=3|"
+  "ghaffari-weight3|ghaffari|weight=3|"
   "ghaffari-6-6-6|ghaffari|act=6 weight=6 grad=6|"
   "ghaffari-4-4-4|ghaffari|act=4 weight=4 grad=4|"
   "shiftquant-act4|shiftquant|act=4|"
+  "shiftquant-grad3|shiftquant|grad=3|channel"
+  "shiftquant-grad2|shiftquant|grad=2|channel"
+  "shiftquant-w3|shiftquant|act=8 weight=3 grad=4|channel"
+  "shiftquant-w3-channel|shiftquant|act=8 weight=3 grad=4|channel weight=channel"
   "shiftquant-w4|shiftquant|act=8 weight=4 grad=4|channel"
   "shiftquant-w4-channel|shiftquant|act=8 weight=4 grad=4|channel weight=channel"
 )
