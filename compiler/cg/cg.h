@@ -326,6 +326,15 @@ void emit_bits(Cg *g);
 void emit_sat8(Cg *g);
 void emit_round(Cg *g);
 Val emit_maxabs(Cg *g, Ty t_acc, const char *name);
+/* k = max(0, B(max) - (bits - 1)) (i32; max i64): the shift that brings
+ * max |x| within `bits` bits (docs/numerics.md, "Rounding"). */
+Val rq_step(Cg *g, Val v_max, int bits, const char *name);
+/* SQ_b's steps (docs/recipes.md, "The shiftquant recipe"), i32: from the
+ * tensor's max |x| its finest step base = max(0, B(max) - (b-1)) - (8 - b),
+ * 0 for a zero tensor; from a group's, the group's kc = max(0, base,
+ * B(max) - (b-1)). */
+Val sq_base(Cg *g, Val v_max, int bits);
+Val sq_step(Cg *g, Val v_max, int bits, Val v_base);
 /* round8(acc, lo, hi, out, k, mode, key, base, floor[, gate]): saturated to
  * floor..lim(bits), int8 out; floor = -lim(bits), or 0 where a relu folds in;
  * with a gate, 0 wherever gate[j] <= 0 */

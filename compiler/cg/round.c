@@ -489,10 +489,19 @@ static void rq_args(Cg *g, const RqKind *q, Val v_acc, Val v_count, Val v_out, V
 
 /* k of a requantization to bits bits whose largest |acc| is v_max (i64):
  * RQ's shift, 0 when the values fit. */
-static Val k_of_max(Cg *g, int bits, Val v_max) {
+Val rq_step(Cg *g, Val v_max, int bits, const char *name) {
   Val v_b = l_call(g, g->ft_bits, g->f_bits, &v_max, 1, "b");
-  return l_smax(g, l_sub(g, v_b, l_i32(g, bits - 1), ""), l_i32(g, 0), "k");
+  return l_smax(g, l_sub(g, v_b, l_i32(g, bits - 1), ""), l_i32(g, 0), name);
 }
+
+Val sq_base(Cg *g, Val v_max, int bits) {
+  Val v_BT = l_call(g, g->ft_bits, g->f_bits, &v_max, 1, "BT");
+  Val v_kT = l_smax(g, l_sub(g, v_BT, l_i32(g, bits - 1), ""), l_i32(g, 0), "kT");
+  return l_select(g, l_icmp(g, LLVMIntEQ, v_BT, l_i32(g, 0), ""), l_i32(g, 0), l_sub(g, v_kT, l_i32(g, 8 - bits), ""),
+                  "base");
+}
+
+Val sq_step(Cg *g, Val v_max, int bits, Val v_base) { return l_smax(g, rq_step(g, v_max, bits, ""), v_base, "kc"); }
 
 /* k of a requantization whose workers' maxima sit in the first v_used rq
  * slots: from the batch's largest |acc| over every rank's slice; also
@@ -501,7 +510,7 @@ static Val batch_k(Cg *g, int bits, Val v_used) {
   Val v_slot0 = l_gep(g, g->t_i8, rq_ptr(g), l_i64(g, RQ_MAX), "max.slot");
   LLVMBuildStore(g->b, workers_max(g, v_used), v_slot0);
   l_allmax(g, v_slot0, l_i64(g, 1));
-  Val v_k = k_of_max(g, bits, LLVMBuildLoad2(g->b, g->t_i64, v_slot0, "max.all"));
+  Val v_k = rq_step(g, LLVMBuildLoad2(g->b, g->t_i64, v_slot0, "max.all"), bits, "k");
   LLVMBuildStore(g->b, v_k, l_gep(g, g->t_i8, rq_ptr(g), l_i64(g, RQ_K), ""));
   return v_k;
 }
@@ -590,7 +599,7 @@ void rq_ahead_sample(Cg *g, const Ahead *a, Val v_acc, Val v_b, Val var_max, boo
   LLVMBuildAtomicRMW(g->b, LLVMAtomicRMWBinOpMax, v_shared, v_m, LLVMAtomicOrderingMonotonic, 0);
   l_endif(g, b_raise);
   Val v_floor = LLVMBuildLoad2(g->b, g->t_i32, ar_ptr(g, AR_FLOOR, "ar.floor"), "floor");
-  Val v_k = l_smax(g, v_floor, k_of_max(g, a->q.bits, l_smax(g, v_m, v_old, "")), "k.guess");
+  Val v_k = l_smax(g, v_floor, rq_step(g, l_smax(g, v_m, v_old, ""), a->q.bits, "k"), "k.guess");
   l_store(g, g->t_i8, LLVMBuildTrunc(g->b, l_add(g, v_k, l_i32(g, 1), ""), g->t_i8, ""),
           ar_ptr(g, AR_USED, "ar.used"), v_b);
   Val v_at = l_mul(g, v_b, l_i64(g, a->per), "at");
@@ -836,7 +845,7 @@ static void sq_round_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
  * buffer. Returns base (i32). */
 static Val requant_sq(Cg *g, bool wide, Val v_acc, const Shape *s, Val v_out, Val v_mode, Val v_key) {
   const Recipe *r = &g->m->recipe;
-  int b = r->bits_grad, J = 8 - b;
+  int b = r->bits_grad;
   int64_t C = s->c, HW = (int64_t)s->h * s->w;
   Val v_n = g->f.v_n;
   Val v_ng = r->groups == NIT_GROUPS_CHANNEL ? l_i64(g, C) : r->groups == NIT_GROUPS_SAMPLE ? v_n : l_i64(g, 1);
@@ -866,15 +875,9 @@ static Val requant_sq(Cg *g, bool wide, Val v_acc, const Shape *s, Val v_out, Va
   l_allmax(g, v_allp, l_i64(g, 1));
   if (r->groups != NIT_GROUPS_SAMPLE) l_allmax(g, v_gm, v_ng);
   /* 2. the tensor's step, the finest step, each group's step */
-  Val v_all = l_get(g, g->t_i64, v_allp, "max");
-  Val v_BT = l_call(g, g->ft_bits, g->f_bits, &v_all, 1, "BT");
-  Val v_kT = l_smax(g, l_sub(g, v_BT, l_i32(g, b - 1), ""), l_i32(g, 0), "kT");
-  Val v_base = l_select(g, l_icmp(g, LLVMIntEQ, v_BT, l_i32(g, 0), ""), l_i32(g, 0), l_sub(g, v_kT, l_i32(g, J), ""),
-                        "base");
+  Val v_base = sq_base(g, l_get(g, g->t_i64, v_allp, "max"), b);
   Loop Lg = l_for(g, l_i64(g, 0), v_ng, "grp");
-  Val v_gmax = l_load(g, g->t_i64, v_gm, Lg.v_i, "max.g");
-  Val v_kg = l_sub(g, l_call(g, g->ft_bits, g->f_bits, &v_gmax, 1, "B.g"), l_i32(g, b - 1), "");
-  v_kg = l_smax(g, l_smax(g, v_kg, l_i32(g, 0), ""), v_base, "kc");
+  Val v_kg = sq_step(g, l_load(g, g->t_i64, v_gm, Lg.v_i, "max.g"), b, v_base);
   l_store(g, g->t_i64, l_sext(g, v_kg, g->t_i64, ""), v_gm, Lg.v_i);
   l_next(g, &Lg);
   /* 3. v = sat_b(R(x, kc)) << (kc - base), each element with its flat

@@ -221,36 +221,22 @@ static Val rq_pass(Cg *g, const char *name, Val f, Val v_in, int64_t count, Val 
 
 /* ------------------------------------------------------------- views */
 
-/* k = max(0, B(max) - (bits - 1)) */
-static Val rq_shift(Cg *g, Val v_max, int bits, const char *name) {
-  Val v_b = l_call(g, g->ft_bits, g->f_bits, &v_max, 1, "b");
-  return l_smax(g, l_sub(g, v_b, l_i32(g, bits - 1), ""), l_i32(g, 0), name);
-}
-
 /* groups weight=channel: a weight tensor's view by SQ_b with its output
  * channels (the O rows of R elements) as the groups (docs/recipes.md, "The
- * shiftquant recipe"): with BT = B(W), base = max(0, BT - (b-1)) - J
- * (J = 8 - b; 0 for a zero tensor), row o is rounded at kc = max(0, base,
- * B(row) - (b-1)) by the view's rounding, each element keyed by its flat
- * index, saturated to lim(b) and shifted left by kc - base. Returns base
- * (i32): the view sits at the master's exponent plus base. The rows run in
- * one loop on the caller. */
+ * shiftquant recipe"): row o is rounded at its step kc (sq_base, sq_step) by
+ * the view's rounding, each element keyed by its flat index, saturated to
+ * lim(b) and shifted left by kc - base. Returns base (i32): the view sits at
+ * the master's exponent plus base. The rows run in one loop on the caller. */
 static Val sq_view(Cg *g, Val v_w, int64_t count, int64_t O, int bits, Val v_mode, Val v_key, Val v_out) {
   Ty t_a = master_ty(g);
   int64_t R = count / O;
-  Val v_all = maxabs_of(g, t_a, v_w, count, "max.w");
-  Val v_BT = l_call(g, g->ft_bits, g->f_bits, &v_all, 1, "BT");
-  Val v_kT = l_smax(g, l_sub(g, v_BT, l_i32(g, bits - 1), ""), l_i32(g, 0), "kT");
-  Val v_base = l_select(g, l_icmp(g, LLVMIntEQ, v_BT, l_i32(g, 0), ""), l_i32(g, 0),
-                        l_sub(g, v_kT, l_i32(g, 8 - bits), ""), "base");
+  Val v_base = sq_base(g, maxabs_of(g, t_a, v_w, count, "max.w"), bits);
   Val f_max = t_a == g->t_i16 ? g->f_maxabs16 : g->f_maxabs32;
   Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, O), "o");
   Val v_lo = l_mul(g, Lo.v_i, l_i64(g, R), "row.lo");
   Val v_hi = l_add(g, v_lo, l_i64(g, R), "row.hi");
   Val ma[] = {v_w, v_lo, v_hi};
-  Val v_m = l_call(g, g->ft_maxabs, f_max, ma, 3, "max.row");
-  Val v_kc = l_sub(g, l_call(g, g->ft_bits, g->f_bits, &v_m, 1, "B.row"), l_i32(g, bits - 1), "");
-  v_kc = l_smax(g, l_smax(g, v_kc, l_i32(g, 0), ""), v_base, "kc");
+  Val v_kc = sq_step(g, l_call(g, g->ft_maxabs, f_max, ma, 3, "max.row"), bits, v_base);
   Val ra[] = {v_w, v_lo, v_hi, v_kc, v_mode, v_key, v_out};
   l_call(g, g->ft_rq, g->f_rq_vieww, ra, 7, "");
   Val v_sh = l_trunc(g, l_sub(g, v_kc, v_base, ""), g->t_i8, "sh");
@@ -282,7 +268,7 @@ void master_views(Cg *g) {
       set_pstate(g, t, PS_VIEW_EXP, l_add(g, get_pstate(g, t, PS_MASTER_EXP, "s.master"), v_base, "s.view"));
       continue;
     }
-    Val v_k = rq_shift(g, maxabs_of(g, t_a, v_w, count, "max.w"), bits, "k.view");
+    Val v_k = rq_step(g, maxabs_of(g, t_a, v_w, count, "max.w"), bits, "k.view");
     rq_pass(g, "view", bits == 8 ? g->f_rq_view : g->f_rq_vieww, v_w, count, v_k, v_mode,
             v_key_for(g, NIT_TID_OPT(t, NIT_OPT_VIEW), "key.view"), l_slab(g, g->f.v_params, g->p->param_off[t], "view"));
     set_pstate(g, t, PS_VIEW_EXP, l_add(g, get_pstate(g, t, PS_MASTER_EXP, "s.master"), v_k, "s.view"));
@@ -325,7 +311,7 @@ static Val lincomb(Cg *g, const Term *tm, int nterms, int64_t count, Val v_out, 
   Val v_maxS = nterms == 3 ? pass(g, "linsum", g->f_linsum3, g->ft_linsum3, args, count, true)
                             : pass(g, "linsum", g->f_linsum2, g->ft_linsum2, args, count, true);
   int A = g->m->recipe.master_bits;
-  Val v_k = rq_shift(g, v_maxS, A, "k");
+  Val v_k = rq_step(g, v_maxS, A, "k");
   Val v_mode = ctx_field(g, CTX_update_round, g->t_i32, "round.update");
   Val v_m = rq_pass(g, "rq.master", g->f_rq_master, sums_ptr(g), count, v_k, v_mode, v_key, v_out);
   if (v_outmax) *v_outmax = v_m;
@@ -336,7 +322,7 @@ void sgd_update(Cg *g, int t, int64_t count, Val v_g, Ty t_g, Val v_sg) {
   Ty t_a = master_ty(g);
   /* G: the gradient reduced to 31 bits */
   Val v_G = g31_ptr(g);
-  Val v_kg = rq_shift(g, maxabs_of(g, t_g, v_g, count, "max.g"), 32, "k.grad");
+  Val v_kg = rq_step(g, maxabs_of(g, t_g, v_g, count, "max.g"), 32, "k.grad");
   Val v_maxG = rq_pass(g, "g31", t_g == g->t_i64 ? g->f_rq_g64 : g->f_rq_g32, v_g, count, v_kg, g->f.v_rgrad,
                        v_key_for(g, NIT_TID_OPT(t, NIT_OPT_GRAD), "key.g31"), v_G);
   Val v_sG = l_add(g, v_sg, v_kg, "s.G");
