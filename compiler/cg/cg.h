@@ -116,7 +116,7 @@ typedef struct Cg {
   Val f_wview, f_loss;
   Ty ft_mix, ft_key, ft_round, ft_bits, ft_sat8, ft_wview, ft_loss;
   Val f_maxabs32, f_maxabs64;
-  Val f_roundb[9][2]; /* round8 of b-bit results from [b][wide] accumulators */
+  Val f_round8[2];    /* round8 of results of any width from [wide] accumulators */
   Val f_round8g[2];   /* round8 with a gate, from [wide] accumulators (on first use) */
   Ty ft_maxabs, ft_round8, ft_round8g;
   Val f_uplan32, f_uplan64, f_uapply32, f_uapply64;
@@ -335,11 +335,11 @@ Val rq_step(Cg *g, Val v_max, int bits, const char *name);
  * B(max) - (b-1)). */
 Val sq_base(Cg *g, Val v_max, int bits);
 Val sq_step(Cg *g, Val v_max, int bits, Val v_base);
-/* round8(acc, lo, hi, out, k, mode, key, base, floor[, gate]): saturated to
- * floor..lim(bits), int8 out; floor = -lim(bits), or 0 where a relu folds in;
- * with a gate, 0 wherever gate[j] <= 0 */
-Val emit_round8(Cg *g, Ty t_acc, int bits, bool gate, const char *name);
-void emit_round_fns(Cg *g);                                  /* f_roundb of the recipe's widths */
+/* round8(acc, lo, hi, out, k, mode, key, base, floor, lim[, gate]):
+ * saturated to floor..lim, int8 out; lim = lim(bits) of the result, floor =
+ * -lim, or 0 where a relu folds in; with a gate, 0 wherever gate[j] <= 0 */
+Val emit_round8(Cg *g, Ty t_acc, bool gate, const char *name);
+void emit_round_fns(Cg *g);                                  /* f_round8 of both accumulator widths */
 int round_lim(int bits);                                      /* 2^(bits-1) - 1 */
 
 /* Loop invariants of R(., k) for k >= 1, in type t. */
@@ -349,8 +349,14 @@ typedef struct RoundK {
   Val v_losh, v_hish, v_top;   /* pseudo: W - odd - h, W - k, the top h bits of a W-bit word */
   Val v_half, v_isk1, v_mask64; /* 2^(k-1), k == 1, 2^k - 1 in i64 */
   Val v_one;                    /* 1, as (2^k - 1) >> (k - 1) */
+  Val v_dshi, v_dmhi;           /* ROUND_DET: up iff ((a << dshi) & dmhi) >u */
+  Val v_dslo, v_dmlo, v_dclo;   /*   (((a << dslo) & dmlo) | dclo); round_det */
 } RoundK;
 RoundK round_consts(Cg *g, Ty t, Val v_k32);
+/* The mode of round_elem_sat that is pseudo or nearest by a run-time mode
+ * (round_det), in one loop where each had its own. */
+#define ROUND_DET NIT_ROUND_COUNT
+void round_det(Cg *g, RoundK *R, Val v_mode);
 /* R(x, k) of one element for a fixed mode, saturated to [-lim, lim] and
  * int8 when lim > 0. */
 Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx, int lim);

@@ -96,7 +96,7 @@ void emit_sat8(Cg *g) {
 /* nit_round(x, k, mode, key, index): R(x, k) of an i64 without saturation,
  * with the mode a run-time value (the loss gradient and the wide-weight views
  * use it). k is in [0, 63]; k == 0 is the identity. Built from the one
- * element rounder, round_elem_sat, once per mode and selected. */
+ * element rounder, round_elem_sat, stochastic and ROUND_DET, and selected. */
 void emit_round(Cg *g) {
   Ty a5[] = {g->t_i64, g->t_i32, g->t_i32, g->t_i64, g->t_i64};
   g->ft_round = LLVMFunctionType(g->t_i64, a5, 5, 0);
@@ -104,11 +104,10 @@ void emit_round(Cg *g) {
   Val v_x = l_param(g, 0, "x"), v_k32 = l_param(g, 1, "k"), v_mode = l_param(g, 2, "mode");
   Val v_key = l_param(g, 3, "key"), v_idx = l_param(g, 4, "index");
   RoundK R = round_consts(g, g->t_i64, l_smax(g, v_k32, l_i32(g, 1), "k1"));
-  Val v_ps = round_elem_sat(g, &R, NIT_ROUND_PSEUDO, v_x, v_key, v_idx, 0);
+  round_det(g, &R, v_mode);
+  Val v_det = round_elem_sat(g, &R, ROUND_DET, v_x, v_key, v_idx, 0);
   Val v_st = round_elem_sat(g, &R, NIT_ROUND_STOCHASTIC, v_x, v_key, v_idx, 0);
-  Val v_nr = round_elem_sat(g, &R, NIT_ROUND_NEAREST, v_x, v_key, v_idx, 0);
-  Val v_r = l_select(g, l_icmp(g, LLVMIntEQ, v_mode, l_i32(g, NIT_ROUND_STOCHASTIC), ""), v_st, v_ps, "");
-  v_r = l_select(g, l_icmp(g, LLVMIntEQ, v_mode, l_i32(g, NIT_ROUND_NEAREST), ""), v_nr, v_r, "");
+  Val v_r = l_select(g, l_icmp(g, LLVMIntEQ, v_mode, l_i32(g, NIT_ROUND_STOCHASTIC), ""), v_st, v_det, "");
   v_r = l_select(g, l_icmp(g, LLVMIntEQ, v_k32, l_i32(g, 0), ""), v_x, v_r, "r");
   LLVMBuildRet(g->b, v_r);
 }
@@ -146,7 +145,7 @@ static Val tconst(Ty t, int64_t v) {
 }
 
 RoundK round_consts(Cg *g, Ty t, Val v_k32) {
-  RoundK R;
+  RoundK R = {0};
   Val v_one = LLVMConstInt(t, 1, 0);
   R.t = t;
   R.v_k = LLVMBuildZExt(g->b, v_k32, t, "k.t");
@@ -169,6 +168,31 @@ RoundK round_consts(Cg *g, Ty t, Val v_k32) {
   return R;
 }
 
+/* The constants of ROUND_DET for the run-time mode v_mode (pseudo or
+ * nearest; k >= 1). Both modes round |x| up by a comparison of two words
+ * made from |x| by a shift and a mask (W bits, f the k bits below q):
+ *   pseudo, k >= 2: hi > lo at the top of the word (round_elem_sat):
+ *     A = (a << W - k) & top h bits, B = a << W - odd - h;
+ *   pseudo, k == 1: f != 0 and q odd, the low two bits of a both set:
+ *     A = a << W - 2, B = 3 2^(W-2) - 1 (A's top two bits set iff A > B);
+ *   nearest: f >= 2^(k-1), f's top bit set:
+ *     A = a << W - k, B = 2^(W-1) - 1.
+ * So one loop serves both, for two operations more than nearest's own. */
+void round_det(Cg *g, RoundK *R, Val v_mode) {
+  Ty t = R->t;
+  unsigned w = LLVMGetIntTypeWidth(t);
+  Val v_ones = LLVMConstAllOnes(t), v_zero = LLVMConstNull(t);
+  Val v_near = l_icmp(g, LLVMIntEQ, v_mode, l_i32(g, NIT_ROUND_NEAREST), "is.near");
+  Val v_fixed = LLVMBuildOr(g->b, v_near, R->v_isk1, "b.fixed"); /* B a constant */
+  Val v_w2 = LLVMConstInt(t, w - 2, 0);
+  Val v_k1b = LLVMConstInt(t, (3ull << (w - 2)) - 1, 0), v_nearb = LLVMConstInt(t, (1ull << (w - 1)) - 1, 0);
+  R->v_dshi = l_select(g, v_near, R->v_hish, l_select(g, R->v_isk1, v_w2, R->v_hish, ""), "det.shi");
+  R->v_dmhi = l_select(g, v_fixed, v_ones, R->v_top, "det.mhi");
+  R->v_dslo = l_select(g, v_fixed, v_zero, R->v_losh, "det.slo");
+  R->v_dmlo = l_select(g, v_fixed, v_zero, v_ones, "det.mlo");
+  R->v_dclo = l_select(g, v_near, v_nearb, l_select(g, R->v_isk1, v_k1b, v_zero, ""), "det.clo");
+}
+
 /* R(x, k) of one element for a fixed mode and k >= 1, saturated to
  * [-lim, lim] and int8 when lim > 0; with lim 0 the plain R(x, k) in the
  * width of x (the weight update). */
@@ -178,9 +202,12 @@ Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_i
   Val v_zero = LLVMConstNull(t);
   Val v_a = l_abs(g, v_x, "a");
   Val v_q = LLVMBuildLShr(g->b, v_a, R->v_k, "q");
-  Val v_f = mode == NIT_ROUND_PSEUDO ? NULL : LLVMBuildAnd(g->b, v_a, R->v_mask, "f"); /* pseudo reads |x| */
   Val v_up;
-  if (mode == NIT_ROUND_PSEUDO) {
+  if (mode == ROUND_DET) {
+    Val v_A = LLVMBuildAnd(g->b, LLVMBuildShl(g->b, v_a, R->v_dshi, ""), R->v_dmhi, "det.a");
+    Val v_B = LLVMBuildAnd(g->b, LLVMBuildShl(g->b, v_a, R->v_dslo, ""), R->v_dmlo, "");
+    v_up = l_icmp(g, LLVMIntUGT, v_A, LLVMBuildOr(g->b, v_B, R->v_dclo, "det.b"), "up.det");
+  } else if (mode == NIT_ROUND_PSEUDO) {
     /* hi > lo, compared at the top of the word: lo shifted up to the top
      * h bits (the odd bit, if any, just below it), hi shifted up likewise
      * with everything below it cleared. A tie leaves hi's word no larger
@@ -193,11 +220,12 @@ Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_i
     Val v_up_k1 = l_icmp(g, LLVMIntEQ, LLVMBuildAnd(g->b, v_a, v_three, ""), v_three, "up.k1");
     v_up = l_select(g, R->v_isk1, v_up_k1, l_icmp(g, LLVMIntUGT, v_hi, v_lo, ""), "up.pseudo");
   } else if (mode == NIT_ROUND_STOCHASTIC) {
+    Val v_f = LLVMBuildAnd(g->b, v_a, R->v_mask, "f");
     Val v_r = LLVMBuildAnd(g->b, l_draw(g, v_key, v_idx, "draw"), R->v_mask64, "r");
     Val v_f64 = t == g->t_i64 ? v_f : LLVMBuildZExt(g->b, v_f, g->t_i64, "f64");
     v_up = l_icmp(g, LLVMIntUGT, v_f64, v_r, "up.stoch");
   } else {
-    v_up = l_icmp(g, LLVMIntUGE, v_f, R->v_half, "up.near");
+    v_up = l_icmp(g, LLVMIntUGE, LLVMBuildAnd(g->b, v_a, R->v_mask, "f"), R->v_half, "up.near");
   }
   Val v_mag = l_select(g, v_up, l_add(g, v_q, R->v_one, ""), v_q, "mag");
   if (sat)
@@ -227,8 +255,10 @@ int round_packed_lanes(const Cg *g) { return g->bw512 ? 16 : g->madd_bits >= 256
 RoundK round_consts_v(Cg *g, const RoundK *R, unsigned n) {
   RoundK Rv = *R;
   Rv.t = LLVMVectorType(g->t_i32, n);
-  Val *field[] = {&Rv.v_k, &Rv.v_mask, &Rv.v_odd, &Rv.v_h, &Rv.v_losh, &Rv.v_hish, &Rv.v_top, &Rv.v_half, &Rv.v_one};
-  for (unsigned i = 0; i < sizeof field / sizeof field[0]; i++) *field[i] = l_splat(g, *field[i], n, "");
+  Val *field[] = {&Rv.v_k,    &Rv.v_mask, &Rv.v_odd,  &Rv.v_h,    &Rv.v_losh, &Rv.v_hish, &Rv.v_top,
+                  &Rv.v_half, &Rv.v_one,  &Rv.v_dshi, &Rv.v_dmhi, &Rv.v_dslo, &Rv.v_dmlo, &Rv.v_dclo};
+  for (unsigned i = 0; i < sizeof field / sizeof field[0]; i++)
+    if (*field[i]) *field[i] = l_splat(g, *field[i], n, "");
   return Rv;
 }
 
@@ -283,46 +313,73 @@ static Val round8_packed(Cg *g, const RoundK *R, int mode, Val v_acc, Val v_lo, 
   return l_add(g, v_lo, l_mul(g, v_steps, l_i64(g, V), ""), "j.rest");
 }
 
-/* void NAME(acc, lo, hi, out, k, mode, key, base, floor[, gate]): the
- * requantization's rounding of elements [lo, hi) (ft_round8; ft_round8g
- * with gate). */
-Val emit_round8(Cg *g, Ty t_acc, int bits, bool gate, const char *name) {
-  int lim = round_lim(bits);
+/* What one rounding loop of round8 reads. */
+typedef struct R8 {
+  Ty t_acc;
+  Val v_acc, v_lo, v_hi, v_out, v_key, v_base, v_floor, v_lim, v_gate;
+  Val v_floor_acc, v_lim_acc; /* floor and lim in the accumulators' type */
+} R8;
+
+/* One of round8's loops: mode stochastic or ROUND_DET. */
+static void round8_loop(Cg *g, const R8 *a, const RoundK *R, int mode) {
+  Val v_from = a->v_lo;
+  if (round_packed_lanes(g) && !a->v_gate && a->t_acc == g->t_i32 && mode == ROUND_DET) {
+    Val var_from = l_var(g, g->t_i64, "from.var", a->v_lo);
+    Blk b_np = l_if(g, l_icmp(g, LLVMIntEQ, a->v_lim, l_i32(g, 127), ""), "bytes");
+    l_set(g, var_from, round8_packed(g, R, mode, a->v_acc, a->v_lo, a->v_hi, a->v_out, a->v_floor));
+    l_endif(g, b_np);
+    v_from = l_get(g, g->t_i64, var_from, "from");
+  }
+  bool st = mode == NIT_ROUND_STOCHASTIC;
+  Loop L = l_for(g, v_from, a->v_hi, st ? "stochastic" : "det");
+  Val v_x = l_load(g, a->t_acc, a->v_acc, L.v_i, "x");
+  Val v_gi = st ? l_add(g, a->v_base, L.v_i, "gidx") : L.v_i;
+  Val v_r = round_elem_sat(g, R, mode, v_x, a->v_key, v_gi, 0);
+  v_r = l_smax(g, l_smin(g, v_r, a->v_lim_acc, ""), a->v_floor_acc, "clamped"); /* |r| <= lim, r >= floor */
+  l_store(g, g->t_i8, gated(g, a->v_gate, L.v_i, l_trunc(g, v_r, g->t_i8, "r8")), a->v_out, L.v_i);
+  l_next(g, &L);
+}
+
+/* void NAME(acc, lo, hi, out, k, mode, key, base, floor, lim[, gate]): the
+ * requantization's rounding of elements [lo, hi) into [floor, lim]
+ * (ft_round8; ft_round8g with gate). lim = lim(b) of the result's width b
+ * and floor is -lim or 0 (a relu): run-time arguments, so that one function
+ * per accumulator width serves every result width. Three loops: k == 0 (a
+ * saturating copy), stochastic (the only one that runs the generator), and
+ * pseudo or nearest (ROUND_DET). Each result width and each mode had a
+ * loop of its own: these helpers were about a quarter of a compile. The
+ * packed loops saturate to 8 bits, so they run when lim is 127. */
+Val emit_round8(Cg *g, Ty t_acc, bool gate, const char *name) {
   Val f = l_begin_loop_fn(g, name, gate ? g->ft_round8g : g->ft_round8);
-  Val v_acc = l_param(g, 0, "acc"), v_lo = l_param(g, 1, "lo"), v_hi = l_param(g, 2, "hi");
-  Val v_out = l_param(g, 3, "out"), v_k = l_param(g, 4, "k"), v_mode = l_param(g, 5, "mode");
-  Val v_key = l_param(g, 6, "key"), v_base = l_param(g, 7, "base"), v_floor = l_param(g, 8, "floor");
-  Val v_gate = gate ? l_param(g, 9, "gate") : NULL;
+  R8 a = {.t_acc = t_acc,
+          .v_acc = l_param(g, 0, "acc"),
+          .v_lo = l_param(g, 1, "lo"),
+          .v_hi = l_param(g, 2, "hi"),
+          .v_out = l_param(g, 3, "out"),
+          .v_key = l_param(g, 6, "key"),
+          .v_base = l_param(g, 7, "base"),
+          .v_floor = l_param(g, 8, "floor"),
+          .v_lim = l_param(g, 9, "lim"),
+          .v_gate = gate ? l_param(g, 10, "gate") : NULL};
+  Val v_k = l_param(g, 4, "k"), v_mode = l_param(g, 5, "mode");
+  a.v_floor_acc = l_sext(g, a.v_floor, t_acc, "floor.acc");
+  a.v_lim_acc = l_sext(g, a.v_lim, t_acc, "lim.acc");
   /* k == 0: the value itself, saturated */
   Blk b_kn, b_done = l_if_else(g, l_icmp(g, LLVMIntEQ, v_k, l_i32(g, 0), ""), "k0", &b_kn);
-  Loop L0 = l_for(g, v_lo, v_hi, "j0");
-  Val v_x0 = l_load(g, t_acc, v_acc, L0.v_i, "x");
-  Val v_c = l_smax(g, l_smin(g, v_x0, LLVMConstInt(t_acc, (unsigned long long)lim, 1), ""),
-                   l_sext(g, v_floor, t_acc, "floor.acc"), "");
-  l_store(g, g->t_i8, gated(g, v_gate, L0.v_i, l_trunc(g, v_c, g->t_i8, "sat")), v_out, L0.v_i);
+  Loop L0 = l_for(g, a.v_lo, a.v_hi, "j0");
+  Val v_x0 = l_load(g, t_acc, a.v_acc, L0.v_i, "x");
+  Val v_c = l_smax(g, l_smin(g, v_x0, a.v_lim_acc, ""), a.v_floor_acc, "");
+  l_store(g, g->t_i8, gated(g, a.v_gate, L0.v_i, l_trunc(g, v_c, g->t_i8, "sat")), a.v_out, L0.v_i);
   l_next(g, &L0);
   l_else(g, b_kn, b_done);
   RoundK R = round_consts(g, t_acc, v_k);
-  Blk b_mode[3];
-  for (int md = 0; md < 3; md++) b_mode[md] = l_block(g, nit_round_names[md]);
-  Val v_sw = LLVMBuildSwitch(g->b, v_mode, b_mode[NIT_ROUND_PSEUDO], 2);
-  LLVMAddCase(v_sw, l_i32(g, NIT_ROUND_STOCHASTIC), b_mode[NIT_ROUND_STOCHASTIC]);
-  LLVMAddCase(v_sw, l_i32(g, NIT_ROUND_NEAREST), b_mode[NIT_ROUND_NEAREST]);
-  for (int md = 0; md < 3; md++) {
-    LLVMPositionBuilderAtEnd(g->b, b_mode[md]);
-    Val v_from = v_lo;
-    if (round_packed_lanes(g) && bits == 8 && !gate && t_acc == g->t_i32 && md != NIT_ROUND_STOCHASTIC)
-      v_from = round8_packed(g, &R, md, v_acc, v_lo, v_hi, v_out, v_floor);
-    Loop L = l_for(g, v_from, v_hi, nit_round_names[md]);
-    Val v_x = l_load(g, t_acc, v_acc, L.v_i, "x");
-    Val v_gi = md == NIT_ROUND_STOCHASTIC ? l_add(g, v_base, L.v_i, "gidx") : L.v_i;
-    Val v_r = round_elem_sat(g, &R, md, v_x, v_key, v_gi, lim);
-    v_r = l_smax(g, v_r, l_trunc(g, v_floor, g->t_i8, ""), "floored"); /* -lim: no change */
-    l_store(g, g->t_i8, gated(g, v_gate, L.v_i, v_r), v_out, L.v_i);
-    l_next(g, &L);
-    LLVMBuildBr(g->b, b_done);
-  }
-  LLVMPositionBuilderAtEnd(g->b, b_done);
+  round_det(g, &R, v_mode);
+  Blk b_det, b_join = l_if_else(g, l_icmp(g, LLVMIntEQ, v_mode, l_i32(g, NIT_ROUND_STOCHASTIC), ""), "st", &b_det);
+  round8_loop(g, &a, &R, NIT_ROUND_STOCHASTIC);
+  l_else(g, b_det, b_join);
+  round8_loop(g, &a, &R, ROUND_DET);
+  l_endif(g, b_join);
+  l_endif(g, b_done);
   LLVMBuildRetVoid(g->b);
   return f;
 }
@@ -379,15 +436,15 @@ static void rq_max_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
 /* The rounding function of a kind (ft_round8, or ft_round8g with a gate),
  * the gated one emitted on first use between the caller's instructions. */
 static Val round_fn(Cg *g, const RqKind *q, Ty *ft) {
-  NIT_ASSERT(q->bits >= 2 && q->bits <= 8 && g->f_roundb[q->bits][q->wide] && (!q->relu || q->bits == 8) &&
+  NIT_ASSERT(q->bits >= 2 && q->bits <= 8 && g->f_round8[q->wide] && (!q->relu || q->bits == 8) &&
              (!q->gate || q->bits == 8));
   if (!q->gate) {
     *ft = g->ft_round8;
-    return g->f_roundb[q->bits][q->wide];
+    return g->f_round8[q->wide];
   }
   if (!g->f_round8g[q->wide]) {
     Aside saved = l_aside(g);
-    g->f_round8g[q->wide] = emit_round8(g, q->wide ? g->t_i64 : g->t_i32, 8, true,
+    g->f_round8g[q->wide] = emit_round8(g, q->wide ? g->t_i64 : g->t_i32, true,
                                         q->wide ? "nit_round8g_i64" : "nit_round8g_i32");
     l_back(g, saved);
   }
@@ -409,8 +466,9 @@ static void round_call(Cg *g, const RqKind *q, Val v_acc, Val v_lo, Val v_hi, Va
                 rq_field(g, g->t_i64, RQ_KEY, "key"),
                 v_base,
                 l_i32(g, q->relu ? 0 : -round_lim(q->bits)),
+                l_i32(g, round_lim(q->bits)),
                 v_gate};
-  l_call(g, ft, f, args, q->gate ? 10 : 9, "");
+  l_call(g, ft, f, args, q->gate ? 11 : 10, "");
 }
 
 /* Elements [elo, ehi) of the requantization in the rq area, rounded. */
@@ -706,18 +764,10 @@ Val requant(Cg *g, int bits, bool wide, Val v_acc, Val v_count, Val v_out, Val v
   return requant_fused(g, bits, wide, v_acc, v_count, v_out, v_mode, v_key, NULL, false, NULL, NULL, NULL);
 }
 
-/* The round8 functions of every width the recipe's activations and errors
- * use (8 always). */
+/* The round8 functions, one per accumulator width (every result width). */
 void emit_round_fns(Cg *g) {
-  int widths[] = {8, g->m->recipe.bits_act, g->m->recipe.bits_grad};
-  for (int w = 0; w < 3; w++)
-    for (int wide = 0; wide < 2; wide++) {
-      int b = widths[w];
-      if (g->f_roundb[b][wide]) continue;
-      char name[32];
-      snprintf(name, sizeof name, "nit_round%d_%s", b, wide ? "i64" : "i32");
-      g->f_roundb[b][wide] = emit_round8(g, wide ? g->t_i64 : g->t_i32, b, false, name);
-    }
+  g->f_round8[0] = emit_round8(g, g->t_i32, false, "nit_round8_i32");
+  g->f_round8[1] = emit_round8(g, g->t_i64, false, "nit_round8_i64");
 }
 
 /* Exponent alignment for exact sums (docs/numerics.md, "alignment"): terms

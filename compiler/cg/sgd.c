@@ -59,7 +59,8 @@ Val wexp_of(Cg *g, const Node *nd) {
  * for j in [lo, hi), with element index j, lim = 2^(bits-1) - 1; k == 0
  * copies (saturated). Returns max |out[j]| (i64), which the optimizer's
  * next LINCOMB plans with. One function per (input type, output type,
- * bits); the mode is chosen once. */
+ * bits); the loop is chosen once: copy, stochastic, or pseudo and nearest
+ * in one (ROUND_DET). */
 static Val emit_rq(Cg *g, Ty t_in, Ty t_out, int bits, const char *name) {
   Ty a[] = {g->t_ptr, g->t_i64, g->t_i64, g->t_i32, g->t_i32, g->t_i64, g->t_ptr};
   g->ft_rq = LLVMFunctionType(g->t_i64, a, 7, 0);
@@ -69,20 +70,24 @@ static Val emit_rq(Cg *g, Ty t_in, Ty t_out, int bits, const char *name) {
   Val v_lim = l_i64(g, (int64_t)(((uint64_t)1 << (bits - 1)) - 1));
   Val v_nlim = l_i64(g, -(int64_t)(((uint64_t)1 << (bits - 1)) - 1));
   RoundK R = round_consts(g, g->t_i64, l_smax(g, v_k, l_i32(g, 1), "k1"));
+  round_det(g, &R, v_mode);
   Val var_max = l_var(g, g->t_i64, "max.var", l_i64(g, 0));
-  Blk b_case[4], b_done = l_block(g, "done");
-  for (int c = 0; c < 4; c++) b_case[c] = l_block(g, c < 3 ? nit_round_names[c] : "copy");
-  /* case: 3 when k == 0, else the mode */
-  Val v_case = l_select(g, l_icmp(g, LLVMIntEQ, v_k, l_i32(g, 0), ""), l_i32(g, 3), v_mode, "case");
-  Val v_sw = LLVMBuildSwitch(g->b, v_case, b_case[NIT_ROUND_PSEUDO], 3);
-  LLVMAddCase(v_sw, l_i32(g, NIT_ROUND_STOCHASTIC), b_case[NIT_ROUND_STOCHASTIC]);
-  LLVMAddCase(v_sw, l_i32(g, NIT_ROUND_NEAREST), b_case[NIT_ROUND_NEAREST]);
-  LLVMAddCase(v_sw, l_i32(g, 3), b_case[3]);
-  for (int c = 0; c < 4; c++) {
+  /* three loops: copy (k == 0), stochastic, pseudo or nearest (ROUND_DET) */
+  static const int modes[] = {-1, NIT_ROUND_STOCHASTIC, ROUND_DET};
+  static const char *const names[] = {"copy", "stochastic", "det"};
+  Blk b_case[3], b_done = l_block(g, "done");
+  for (int c = 0; c < 3; c++) b_case[c] = l_block(g, names[c]);
+  Val v_case = l_select(g, l_icmp(g, LLVMIntEQ, v_mode, l_i32(g, NIT_ROUND_STOCHASTIC), ""), l_i32(g, 1),
+                        l_i32(g, 2), "");
+  v_case = l_select(g, l_icmp(g, LLVMIntEQ, v_k, l_i32(g, 0), ""), l_i32(g, 0), v_case, "case");
+  Val v_sw = LLVMBuildSwitch(g->b, v_case, b_case[2], 2);
+  LLVMAddCase(v_sw, l_i32(g, 0), b_case[0]);
+  LLVMAddCase(v_sw, l_i32(g, 1), b_case[1]);
+  for (int c = 0; c < 3; c++) {
     LLVMPositionBuilderAtEnd(g->b, b_case[c]);
     Loop L = l_for(g, v_lo, v_hi, "j");
     Val v_x = l_sext(g, l_load(g, t_in, v_in, L.v_i, "x"), g->t_i64, "x64");
-    Val v_r = c == 3 ? v_x : round_elem_sat(g, &R, c, v_x, v_key, L.v_i, 0);
+    Val v_r = modes[c] < 0 ? v_x : round_elem_sat(g, &R, modes[c], v_x, v_key, L.v_i, 0);
     v_r = l_smax(g, l_smin(g, v_r, v_lim, ""), v_nlim, "sat");
     l_store(g, t_out, l_trunc(g, v_r, t_out, "r"), v_out, L.v_i);
     l_set(g, var_max, l_smax(g, l_get(g, g->t_i64, var_max, ""), l_abs(g, v_r, ""), "max"));

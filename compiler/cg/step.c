@@ -17,9 +17,9 @@ static void emit_helpers(Cg *g) {
   Ty am[] = {g->t_ptr, g->t_i64, g->t_i64};
   g->ft_maxabs = LLVMFunctionType(g->t_i64, am, 3, 0);
   /* round8's parameters; the gated one takes the gate after them */
-  Ty a8[] = {g->t_ptr, g->t_i64, g->t_i64, g->t_ptr, g->t_i32, g->t_i32, g->t_i64, g->t_i64, g->t_i32, g->t_ptr};
-  g->ft_round8 = LLVMFunctionType(g->t_void, a8, 9, 0);
-  g->ft_round8g = LLVMFunctionType(g->t_void, a8, 10, 0);
+  Ty a8[] = {g->t_ptr, g->t_i64, g->t_i64, g->t_ptr, g->t_i32, g->t_i32, g->t_i64, g->t_i64, g->t_i32, g->t_i32, g->t_ptr};
+  g->ft_round8 = LLVMFunctionType(g->t_void, a8, 10, 0);
+  g->ft_round8g = LLVMFunctionType(g->t_void, a8, 11, 0);
   g->f_maxabs32 = emit_maxabs(g, g->t_i32, "nit_maxabs_i32");
   g->f_maxabs64 = emit_maxabs(g, g->t_i64, "nit_maxabs_i64");
   emit_round_fns(g);

@@ -154,9 +154,10 @@ static Val update_packed(Cg *g, const RoundK *R, int mode, Val v_w, Val v_g, Val
   return l_add(g, v_lo, l_mul(g, v_steps, l_i64(g, V), ""), "j.rest");
 }
 
-/* One (mode, decay) case of update_apply: a function of its own, so that
- * the code generation units share the six out (update_apply in one
- * function was the costliest function of every model to compile). */
+/* One (rounding, decay) case of update_apply: a function of its own, so
+ * that the code generation units share the four out (update_apply in one
+ * function was the costliest function of every model to compile). The
+ * rounding is stochastic or ROUND_DET (pseudo and nearest in one loop). */
 static Val update_case(Cg *g, Ty t_g, const char *name, int md, bool dec) {
   Val f = l_begin_loop_fn(g, name, g->ft_uapply);
   Val v_w = l_param(g, 0, "w"), v_view = l_param(g, 1, "view");
@@ -174,6 +175,11 @@ static Val update_case(Cg *g, Ty t_g, const char *name, int md, bool dec) {
    * may need i64. */
   Val v_kc1 = l_smax(g, v_kc, l_i32(g, 1), "");
   RoundK R64 = round_consts(g, g->t_i64, v_kc1), Rg = round_consts(g, t_g, v_kc1);
+  if (md == ROUND_DET) {
+    Val v_mode = l_param(g, 7, "mode");
+    round_det(g, &R64, v_mode);
+    round_det(g, &Rg, v_mode);
+  }
   Val v_k0 = l_icmp(g, LLVMIntEQ, v_kc, l_i32(g, 0), "k.is0");
   UpdElem u = {t_g, dec, wide, md, v_w, v_view, v_g, v_k0, v_dexp, v_decay, v_key, v_lim, &R64, &Rg};
   if (round_packed_lanes(g) && t_g == g->t_i32 && !dec && !wide && md != NIT_ROUND_STOCHASTIC) {
@@ -198,13 +204,15 @@ static Val update_case(Cg *g, Ty t_g, const char *name, int md, bool dec) {
   return f;
 }
 
-/* update_apply: the case of (mode, decay), chosen once per call. */
+/* update_apply: the case of (stochastic or not, decay), chosen once per
+ * call. */
 Val emit_update_apply(Cg *g, Ty t_g, const char *name) {
-  Val f_case[2 * NIT_ROUND_COUNT];
-  for (int c = 0; c < 2 * NIT_ROUND_COUNT; c++) {
+  enum { NCASE = 4 }; /* det, det with decay, stochastic, stochastic with decay */
+  Val f_case[NCASE];
+  for (int c = 0; c < NCASE; c++) {
     char buf[96];
-    snprintf(buf, sizeof buf, "%s.%s%s", name, nit_round_names[c / 2], c & 1 ? ".decay" : "");
-    f_case[c] = update_case(g, t_g, buf, c / 2, c & 1);
+    snprintf(buf, sizeof buf, "%s.%s%s", name, c / 2 ? "stochastic" : "det", c & 1 ? ".decay" : "");
+    f_case[c] = update_case(g, t_g, buf, c / 2 ? NIT_ROUND_STOCHASTIC : ROUND_DET, c & 1);
   }
   Val f = l_begin_loop_fn(g, name, g->ft_uapply);
   unsigned nargs = LLVMCountParams(f);
@@ -212,13 +220,14 @@ Val emit_update_apply(Cg *g, Ty t_g, const char *name) {
   NIT_ASSERT(nargs <= 16);
   LLVMGetParams(f, v_args);
   Val v_mode = l_param(g, 7, "mode"), v_decay = l_param(g, 9, "decay");
-  Val v_case = l_add(g, l_mul(g, v_mode, l_i32(g, 2), ""),
+  Val v_st = l_icmp(g, LLVMIntEQ, v_mode, l_i32(g, NIT_ROUND_STOCHASTIC), "is.st");
+  Val v_case = l_add(g, l_mul(g, LLVMBuildZExt(g->b, v_st, g->t_i32, ""), l_i32(g, 2), ""),
                      LLVMBuildZExt(g->b, l_icmp(g, LLVMIntNE, v_decay, l_i32(g, 0), ""), g->t_i32, ""), "case");
-  Blk b_case[2 * NIT_ROUND_COUNT];
-  for (int c = 0; c < 2 * NIT_ROUND_COUNT; c++) b_case[c] = l_block(g, c & 1 ? "u.decay" : "u.plain");
-  Val v_sw = LLVMBuildSwitch(g->b, v_case, b_case[0], 2 * NIT_ROUND_COUNT - 1);
-  for (int c = 1; c < 2 * NIT_ROUND_COUNT; c++) LLVMAddCase(v_sw, l_i32(g, c), b_case[c]);
-  for (int c = 0; c < 2 * NIT_ROUND_COUNT; c++) {
+  Blk b_case[NCASE];
+  for (int c = 0; c < NCASE; c++) b_case[c] = l_block(g, c & 1 ? "u.decay" : "u.plain");
+  Val v_sw = LLVMBuildSwitch(g->b, v_case, b_case[0], NCASE - 1);
+  for (int c = 1; c < NCASE; c++) LLVMAddCase(v_sw, l_i32(g, c), b_case[c]);
+  for (int c = 0; c < NCASE; c++) {
     LLVMPositionBuilderAtEnd(g->b, b_case[c]);
     l_call(g, g->ft_uapply, f_case[c], v_args, nargs, "");
     LLVMBuildRetVoid(g->b);
