@@ -162,10 +162,23 @@ static inline int64_t align(int64_t m, int64_t u, int64_t d) {
  * (each is linear in them, or takes one value per sign class). */
 enum { CHUNK = 1 << 16 };
 
+/* The bodies that run the element passes are built three times on x86-64
+ * with GCC, for AVX-512 (x86-64-v4), AVX2 (x86-64-v3) and the baseline
+ * (SSE2), and the loader picks the widest the machine has (an ifunc): the
+ * runtime library is built once for a triple, the passes are most of a
+ * norm layer's time, and integer arithmetic gives the same results at any
+ * vector width. resnet_bn trained about 1.19x faster on one thread of an
+ * AVX-512 host (docs/performance.md, "The norm kernels' vector width"). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define PASS __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define PASS
+#endif
+
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* s1 += sum v, s2 += sum v^2 over p[0, n) */
-static void sum_sq(const int8_t *restrict p, int64_t n, int64_t *s1, int64_t *s2) {
+PASS static void sum_sq(const int8_t *restrict p, int64_t n, int64_t *s1, int64_t *s2) {
   if (n < 16) { /* a few values (a dense layer's blocks are one each): one plain loop */
     for (int64_t k = 0; k < n; k++) *s1 += p[k], *s2 += p[k] * p[k];
     return;
@@ -179,7 +192,7 @@ static void sum_sq(const int8_t *restrict p, int64_t n, int64_t *s1, int64_t *s2
 }
 
 /* sdy += sum dy, sdv += sum dy v over [0, n) */
-static void sum_dy(const int8_t *restrict v, const int8_t *restrict dy, int64_t n, int64_t *sdy, int64_t *sdv) {
+PASS static void sum_dy(const int8_t *restrict v, const int8_t *restrict dy, int64_t n, int64_t *sdy, int64_t *sdv) {
   if (n < 16) {
     for (int64_t k = 0; k < n; k++) *sdy += dy[k], *sdv += dy[k] * v[k];
     return;
@@ -193,7 +206,7 @@ static void sum_dy(const int8_t *restrict v, const int8_t *restrict dy, int64_t 
 }
 
 /* The values of p[0, n) widen [*lo, *hi] (empty: *lo > *hi). */
-static void widen(const int8_t *restrict p, int64_t n, int32_t *lo, int32_t *hi) {
+PASS static void widen(const int8_t *restrict p, int64_t n, int32_t *lo, int32_t *hi) {
   int32_t a = *lo, b = *hi;
   if (n == 1) { /* a dense layer's block */
     *lo = p[0] < a ? p[0] : a, *hi = p[0] > b ? p[0] : b;
@@ -230,7 +243,7 @@ typedef struct Side {
   int32_t vmin, vmax; /* empty: vmin > vmax */
 } Side;
 
-static void side(const int8_t *restrict p, int64_t n, Cut c, Side *s) {
+PASS static void side(const int8_t *restrict p, int64_t n, Cut c, Side *s) {
   if (n < 16) {
     for (int64_t k = 0; k < n; k++) {
       int32_t x = p[k], h = x >= c.hi, l = x <= c.lo;
@@ -298,7 +311,7 @@ typedef struct Fwd {
 } Fwd;
 
 /* Per group, over this call's blocks: S1 and S2. */
-static void sums1_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
+PASS static void sums1_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   (void)worker;
   Fwd *f = env;
   const Norm *l = f->l;
@@ -311,7 +324,7 @@ static void sums1_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
 
 /* Per group, from the group's S1: A = sum |z| and max |z|, z = N v - S1:
  * A = N (sum of v with z > 0 - sum of v with z < 0) - S1 (count - count). */
-static void sums2_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
+PASS static void sums2_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   (void)worker;
   Fwd *f = env;
   const Norm *l = f->l;
@@ -358,7 +371,7 @@ static void coef_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
 }
 
 /* Per group with running statistics: max |v|. */
-static void vmax_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
+PASS static void vmax_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   (void)worker;
   Fwd *f = env;
   const Norm *l = f->l;
@@ -374,7 +387,7 @@ static void vmax_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
  * u = z, or v with running statistics. A batch kind's blocks share their
  * channel's coefficients: one table per group; a layer kind's block has its
  * own, a table when the block is larger than the group's range of v. */
-static void affine_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
+PASS static void affine_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   (void)worker;
   Fwd *f = env;
   const Norm *l = f->l;
@@ -528,7 +541,7 @@ typedef struct Bwd {
 
 /* Per group: P = sum dh, Q = sum dh z, Sg = sum sign z (dh = g_c dy), by
  * blocks: sum dh z = g_c (N sum dy v - S1 sum dy). */
-static void sums_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
+PASS static void sums_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   (void)worker;
   Bwd *b = env;
   const Norm *l = b->l;
@@ -562,7 +575,7 @@ static void sums_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
 /* Per group, from its P, Q, Sg: the maxima of T and of z or U, and the
  * coefficients rho and c2. T = N g_c dy - P is affine in dy in each block;
  * U = N sign z - Sg takes one value per sign class present. */
-static void maxima_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
+PASS static void maxima_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   (void)worker;
   Bwd *b = env;
   const Norm *l = b->l;
@@ -607,7 +620,7 @@ static void maxima_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
 /* Per channel: dbeta = sum dy; batch kinds: Qd = sum dy z of the channel;
  * layer kinds: the terms rho_s Qd_{s,c} of every sample at its global row.
  * By blocks: sum dy z = N sum dy v - S1 sum dy. */
-static void param_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
+PASS static void param_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   (void)worker;
   Bwd *b = env;
   const Norm *l = b->l;
@@ -631,7 +644,7 @@ static void param_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
  * pay (a batch kind's T is one function of dy per group, a layer kind's
  * one per block, over the block's own range: T stays within its maximum;
  * a layer kind's blocks of fewer than 16 elements never pay). */
-static void dx_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
+PASS static void dx_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   (void)worker;
   Bwd *b = env;
   const Norm *l = b->l;

@@ -349,14 +349,15 @@ typedef struct RoundK {
   Val v_losh, v_hish, v_top;   /* pseudo: W - odd - h, W - k, the top h bits of a W-bit word */
   Val v_half, v_isk1, v_mask64; /* 2^(k-1), k == 1, 2^k - 1 in i64 */
   Val v_one;                    /* 1, as (2^k - 1) >> (k - 1) */
-  Val v_dshi, v_dmhi;           /* ROUND_DET: up iff ((a << dshi) & dmhi) >u */
-  Val v_dslo, v_dmlo, v_dclo;   /*   (((a << dslo) & dmlo) | dclo); round_det */
+  Val v_dsa, v_dma;             /* ROUND_DET: up iff ((a >> dsa) & dma) >u */
+  Val v_dmb, v_dcb;             /*   ((a & dmb) | dcb); round_det */
 } RoundK;
 RoundK round_consts(Cg *g, Ty t, Val v_k32);
 /* The mode of round_elem_sat that is pseudo or nearest by a run-time mode
- * (round_det), in one loop where each had its own. */
+ * (round_det, its constants hidden from the optimizer when hide: a loop's),
+ * in one loop where each had its own. */
 #define ROUND_DET NIT_ROUND_COUNT
-void round_det(Cg *g, RoundK *R, Val v_mode);
+void round_det(Cg *g, RoundK *R, Val v_mode, bool hide);
 /* R(x, k) of one element for a fixed mode, saturated to [-lim, lim] and
  * int8 when lim > 0. */
 Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx, int lim);

@@ -104,7 +104,7 @@ void emit_round(Cg *g) {
   Val v_x = l_param(g, 0, "x"), v_k32 = l_param(g, 1, "k"), v_mode = l_param(g, 2, "mode");
   Val v_key = l_param(g, 3, "key"), v_idx = l_param(g, 4, "index");
   RoundK R = round_consts(g, g->t_i64, l_smax(g, v_k32, l_i32(g, 1), "k1"));
-  round_det(g, &R, v_mode);
+  round_det(g, &R, v_mode, false);
   Val v_det = round_elem_sat(g, &R, ROUND_DET, v_x, v_key, v_idx, 0);
   Val v_st = round_elem_sat(g, &R, NIT_ROUND_STOCHASTIC, v_x, v_key, v_idx, 0);
   Val v_r = l_select(g, l_icmp(g, LLVMIntEQ, v_mode, l_i32(g, NIT_ROUND_STOCHASTIC), ""), v_st, v_det, "");
@@ -168,29 +168,45 @@ RoundK round_consts(Cg *g, Ty t, Val v_k32) {
   return R;
 }
 
+/* v, in a form the optimizer cannot see through (a volatile store and load
+ * of a stack slot): a mask of ROUND_DET that it knew to be 0 or all ones
+ * would become a select, which the x86 code generator turns into a branch
+ * in every vector step. For the constants of a loop, computed once a call,
+ * not for those of one element (round_det's hide). */
+static Val opaque(Cg *g, Val v, const char *name) {
+  Val var = l_var(g, LLVMTypeOf(v), name, NULL);
+  LLVMSetVolatile(LLVMBuildStore(g->b, v, var), 1);
+  Val v_o = LLVMBuildLoad2(g->b, LLVMTypeOf(v), var, name);
+  LLVMSetVolatile(v_o, 1);
+  return v_o;
+}
+
 /* The constants of ROUND_DET for the run-time mode v_mode (pseudo or
- * nearest; k >= 1). Both modes round |x| up by a comparison of two words
- * made from |x| by a shift and a mask (W bits, f the k bits below q):
- *   pseudo, k >= 2: hi > lo at the top of the word (round_elem_sat):
- *     A = (a << W - k) & top h bits, B = a << W - odd - h;
- *   pseudo, k == 1: f != 0 and q odd, the low two bits of a both set:
- *     A = a << W - 2, B = 3 2^(W-2) - 1 (A's top two bits set iff A > B);
- *   nearest: f >= 2^(k-1), f's top bit set:
- *     A = a << W - k, B = 2^(W-1) - 1.
- * So one loop serves both, for two operations more than nearest's own. */
-void round_det(Cg *g, RoundK *R, Val v_mode) {
+ * nearest; k >= 1). Both modes round |x| up by comparing two fields of |x|
+ * (numerics.md, "Rounding modes"), A = (a >> sa) & ma against B = (a & mb) |
+ * cb:
+ *   pseudo, k >= 2: hi > lo, both moved to lo's bits (k = 2h + odd, the odd
+ *     bit dropped below lo): sa = h, ma = mb = (2^h - 1) << odd, cb = 0;
+ *   pseudo, k == 1: f != 0 and q odd, a's low two bits both set:
+ *     sa = 0, ma = 3, mb = 0, cb = 2;
+ *   nearest: f >= 2^(k-1), bit k - 1 of a: sa = k - 1, ma = 1, mb = cb = 0.
+ * So one loop serves both: four vector operations (a shift, an and, a
+ * ternary logic op, a compare), as many as pseudo's own and two more than
+ * nearest's. */
+void round_det(Cg *g, RoundK *R, Val v_mode, bool hide) {
   Ty t = R->t;
-  unsigned w = LLVMGetIntTypeWidth(t);
-  Val v_ones = LLVMConstAllOnes(t), v_zero = LLVMConstNull(t);
+  Val v_zero = LLVMConstNull(t), v_one = LLVMConstInt(t, 1, 0);
   Val v_near = l_icmp(g, LLVMIntEQ, v_mode, l_i32(g, NIT_ROUND_NEAREST), "is.near");
-  Val v_fixed = LLVMBuildOr(g->b, v_near, R->v_isk1, "b.fixed"); /* B a constant */
-  Val v_w2 = LLVMConstInt(t, w - 2, 0);
-  Val v_k1b = LLVMConstInt(t, (3ull << (w - 2)) - 1, 0), v_nearb = LLVMConstInt(t, (1ull << (w - 1)) - 1, 0);
-  R->v_dshi = l_select(g, v_near, R->v_hish, l_select(g, R->v_isk1, v_w2, R->v_hish, ""), "det.shi");
-  R->v_dmhi = l_select(g, v_fixed, v_ones, R->v_top, "det.mhi");
-  R->v_dslo = l_select(g, v_fixed, v_zero, R->v_losh, "det.slo");
-  R->v_dmlo = l_select(g, v_fixed, v_zero, v_ones, "det.mlo");
-  R->v_dclo = l_select(g, v_near, v_nearb, l_select(g, R->v_isk1, v_k1b, v_zero, ""), "det.clo");
+  Val v_mp = LLVMBuildShl(g->b, l_sub(g, LLVMBuildShl(g->b, v_one, R->v_h, ""), v_one, ""), R->v_odd, "m.pseudo");
+  Val v_sa = l_select(g, R->v_isk1, v_zero, R->v_h, "");
+  Val v_ma = l_select(g, R->v_isk1, LLVMConstInt(t, 3, 0), v_mp, "");
+  Val v_mb = l_select(g, R->v_isk1, v_zero, v_mp, "");
+  Val v_cb = l_select(g, R->v_isk1, LLVMConstInt(t, 2, 0), v_zero, "");
+  Val v[] = {l_select(g, v_near, l_sub(g, R->v_k, v_one, ""), v_sa, "det.sa"),
+             l_select(g, v_near, v_one, v_ma, "det.ma"), l_select(g, v_near, v_zero, v_mb, "det.mb"),
+             l_select(g, v_near, v_zero, v_cb, "det.cb")};
+  Val *field[] = {&R->v_dsa, &R->v_dma, &R->v_dmb, &R->v_dcb};
+  for (int i = 0; i < 4; i++) *field[i] = hide ? opaque(g, v[i], LLVMGetValueName(v[i])) : v[i];
 }
 
 /* R(x, k) of one element for a fixed mode and k >= 1, saturated to
@@ -204,9 +220,9 @@ Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_i
   Val v_q = LLVMBuildLShr(g->b, v_a, R->v_k, "q");
   Val v_up;
   if (mode == ROUND_DET) {
-    Val v_A = LLVMBuildAnd(g->b, LLVMBuildShl(g->b, v_a, R->v_dshi, ""), R->v_dmhi, "det.a");
-    Val v_B = LLVMBuildAnd(g->b, LLVMBuildShl(g->b, v_a, R->v_dslo, ""), R->v_dmlo, "");
-    v_up = l_icmp(g, LLVMIntUGT, v_A, LLVMBuildOr(g->b, v_B, R->v_dclo, "det.b"), "up.det");
+    Val v_A = LLVMBuildAnd(g->b, LLVMBuildLShr(g->b, v_a, R->v_dsa, ""), R->v_dma, "det.a");
+    Val v_B = LLVMBuildOr(g->b, LLVMBuildAnd(g->b, v_a, R->v_dmb, ""), R->v_dcb, "det.b");
+    v_up = l_icmp(g, LLVMIntUGT, v_A, v_B, "up.det");
   } else if (mode == NIT_ROUND_PSEUDO) {
     /* hi > lo, compared at the top of the word: lo shifted up to the top
      * h bits (the odd bit, if any, just below it), hi shifted up likewise
@@ -256,7 +272,7 @@ RoundK round_consts_v(Cg *g, const RoundK *R, unsigned n) {
   RoundK Rv = *R;
   Rv.t = LLVMVectorType(g->t_i32, n);
   Val *field[] = {&Rv.v_k,    &Rv.v_mask, &Rv.v_odd,  &Rv.v_h,    &Rv.v_losh, &Rv.v_hish, &Rv.v_top,
-                  &Rv.v_half, &Rv.v_one,  &Rv.v_dshi, &Rv.v_dmhi, &Rv.v_dslo, &Rv.v_dmlo, &Rv.v_dclo};
+                  &Rv.v_half, &Rv.v_one,  &Rv.v_dsa,  &Rv.v_dma,  &Rv.v_dmb,  &Rv.v_dcb};
   for (unsigned i = 0; i < sizeof field / sizeof field[0]; i++)
     if (*field[i]) *field[i] = l_splat(g, *field[i], n, "");
   return Rv;
@@ -373,10 +389,10 @@ Val emit_round8(Cg *g, Ty t_acc, bool gate, const char *name) {
   l_next(g, &L0);
   l_else(g, b_kn, b_done);
   RoundK R = round_consts(g, t_acc, v_k);
-  round_det(g, &R, v_mode);
   Blk b_det, b_join = l_if_else(g, l_icmp(g, LLVMIntEQ, v_mode, l_i32(g, NIT_ROUND_STOCHASTIC), ""), "st", &b_det);
   round8_loop(g, &a, &R, NIT_ROUND_STOCHASTIC);
   l_else(g, b_det, b_join);
+  round_det(g, &R, v_mode, true); /* here, so that a stochastic call does not pay for it */
   round8_loop(g, &a, &R, ROUND_DET);
   l_endif(g, b_join);
   l_endif(g, b_done);

@@ -70,7 +70,6 @@ static Val emit_rq(Cg *g, Ty t_in, Ty t_out, int bits, const char *name) {
   Val v_lim = l_i64(g, (int64_t)(((uint64_t)1 << (bits - 1)) - 1));
   Val v_nlim = l_i64(g, -(int64_t)(((uint64_t)1 << (bits - 1)) - 1));
   RoundK R = round_consts(g, g->t_i64, l_smax(g, v_k, l_i32(g, 1), "k1"));
-  round_det(g, &R, v_mode);
   Val var_max = l_var(g, g->t_i64, "max.var", l_i64(g, 0));
   /* three loops: copy (k == 0), stochastic, pseudo or nearest (ROUND_DET) */
   static const int modes[] = {-1, NIT_ROUND_STOCHASTIC, ROUND_DET};
@@ -85,6 +84,7 @@ static Val emit_rq(Cg *g, Ty t_in, Ty t_out, int bits, const char *name) {
   LLVMAddCase(v_sw, l_i32(g, 1), b_case[1]);
   for (int c = 0; c < 3; c++) {
     LLVMPositionBuilderAtEnd(g->b, b_case[c]);
+    if (modes[c] == ROUND_DET) round_det(g, &R, v_mode, true);
     Loop L = l_for(g, v_lo, v_hi, "j");
     Val v_x = l_sext(g, l_load(g, t_in, v_in, L.v_i, "x"), g->t_i64, "x64");
     Val v_r = modes[c] < 0 ? v_x : round_elem_sat(g, &R, modes[c], v_x, v_key, L.v_i, 0);
