@@ -174,11 +174,15 @@ enum { CHUNK = 1 << 16 };
 #else
 #define PASS
 #endif
+/* The passes' loops, inlined into each build of every body that runs them
+ * (a call to a cloned function goes through the loader's table, per block:
+ * per element for a dense layer's layer norm). */
+#define INLINE __attribute__((always_inline)) inline
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* s1 += sum v, s2 += sum v^2 over p[0, n) */
-PASS static void sum_sq(const int8_t *restrict p, int64_t n, int64_t *s1, int64_t *s2) {
+INLINE static void sum_sq(const int8_t *restrict p, int64_t n, int64_t *s1, int64_t *s2) {
   if (n < 16) { /* a few values (a dense layer's blocks are one each): one plain loop */
     for (int64_t k = 0; k < n; k++) *s1 += p[k], *s2 += p[k] * p[k];
     return;
@@ -192,7 +196,7 @@ PASS static void sum_sq(const int8_t *restrict p, int64_t n, int64_t *s1, int64_
 }
 
 /* sdy += sum dy, sdv += sum dy v over [0, n) */
-PASS static void sum_dy(const int8_t *restrict v, const int8_t *restrict dy, int64_t n, int64_t *sdy, int64_t *sdv) {
+INLINE static void sum_dy(const int8_t *restrict v, const int8_t *restrict dy, int64_t n, int64_t *sdy, int64_t *sdv) {
   if (n < 16) {
     for (int64_t k = 0; k < n; k++) *sdy += dy[k], *sdv += dy[k] * v[k];
     return;
@@ -206,7 +210,7 @@ PASS static void sum_dy(const int8_t *restrict v, const int8_t *restrict dy, int
 }
 
 /* The values of p[0, n) widen [*lo, *hi] (empty: *lo > *hi). */
-PASS static void widen(const int8_t *restrict p, int64_t n, int32_t *lo, int32_t *hi) {
+INLINE static void widen(const int8_t *restrict p, int64_t n, int32_t *lo, int32_t *hi) {
   int32_t a = *lo, b = *hi;
   if (n == 1) { /* a dense layer's block */
     *lo = p[0] < a ? p[0] : a, *hi = p[0] > b ? p[0] : b;
@@ -243,7 +247,7 @@ typedef struct Side {
   int32_t vmin, vmax; /* empty: vmin > vmax */
 } Side;
 
-PASS static void side(const int8_t *restrict p, int64_t n, Cut c, Side *s) {
+INLINE static void side(const int8_t *restrict p, int64_t n, Cut c, Side *s) {
   if (n < 16) {
     for (int64_t k = 0; k < n; k++) {
       int32_t x = p[k], h = x >= c.hi, l = x <= c.lo;
