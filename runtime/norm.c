@@ -167,7 +167,7 @@ enum { CHUNK = 1 << 16 };
  * (SSE2), and the loader picks the widest the machine has (an ifunc): the
  * runtime library is built once for a triple, the passes are most of a
  * norm layer's time, and integer arithmetic gives the same results at any
- * vector width. resnet_bn trained about 1.19x faster on one thread of an
+ * vector width. resnet_bn trained 1.20x faster on one thread of an
  * AVX-512 host (docs/performance.md, "The norm kernels' vector width"). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
 #define PASS __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
