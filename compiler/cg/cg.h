@@ -346,21 +346,19 @@ int round_lim(int bits);                                      /* 2^(bits-1) - 1 
 typedef struct RoundK {
   Ty t;
   Val v_k, v_mask, v_odd, v_h; /* k, 2^k - 1, k & 1, (k - (k & 1)) / 2 */
-  Val v_losh, v_hish, v_top;   /* pseudo: W - odd - h, W - k, the top h bits of a W-bit word */
-  Val v_half, v_isk1, v_mask64; /* 2^(k-1), k == 1, 2^k - 1 in i64 */
+  Val v_isk1, v_mask64;        /* k == 1, 2^k - 1 in i64 */
   Val v_one;                    /* 1, as (2^k - 1) >> (k - 1) */
   Val v_dsa, v_dma;             /* ROUND_DET: up iff ((a >> dsa) & dma) >u */
   Val v_dmb, v_dcb;             /*   ((a & dmb) | dcb); round_det */
 } RoundK;
 RoundK round_consts(Cg *g, Ty t, Val v_k32);
-/* The mode of round_elem_sat that is pseudo or nearest by a run-time mode
+/* The mode of round_elem that is pseudo or nearest by a run-time mode
  * (round_det, its constants hidden from the optimizer when hide: a loop's),
  * in one loop where each had its own. */
 #define ROUND_DET NIT_ROUND_COUNT
 void round_det(Cg *g, RoundK *R, Val v_mode, bool hide);
-/* R(x, k) of one element for a fixed mode, saturated to [-lim, lim] and
- * int8 when lim > 0. */
-Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx, int lim);
+/* R(x, k) of one element in the width of x, mode stochastic or ROUND_DET. */
+Val round_elem(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx);
 int round_packed_lanes(const Cg *g);          /* i32 lanes of the packed loops' vectors, 0: none */
 RoundK round_consts_v(Cg *g, const RoundK *R, unsigned n); /* the constants in every lane of n i32 */
 /* elements [j, j + 4n) of i32 v_acc rounded (no draws), as 4n bytes in order, saturated */

@@ -96,7 +96,7 @@ void emit_sat8(Cg *g) {
 /* nit_round(x, k, mode, key, index): R(x, k) of an i64 without saturation,
  * with the mode a run-time value (the loss gradient and the wide-weight views
  * use it). k is in [0, 63]; k == 0 is the identity. Built from the one
- * element rounder, round_elem_sat, stochastic and ROUND_DET, and selected. */
+ * element rounder, round_elem, stochastic and ROUND_DET, and selected. */
 void emit_round(Cg *g) {
   Ty a5[] = {g->t_i64, g->t_i32, g->t_i32, g->t_i64, g->t_i64};
   g->ft_round = LLVMFunctionType(g->t_i64, a5, 5, 0);
@@ -105,8 +105,8 @@ void emit_round(Cg *g) {
   Val v_key = l_param(g, 3, "key"), v_idx = l_param(g, 4, "index");
   RoundK R = round_consts(g, g->t_i64, l_smax(g, v_k32, l_i32(g, 1), "k1"));
   round_det(g, &R, v_mode, false);
-  Val v_det = round_elem_sat(g, &R, ROUND_DET, v_x, v_key, v_idx, 0);
-  Val v_st = round_elem_sat(g, &R, NIT_ROUND_STOCHASTIC, v_x, v_key, v_idx, 0);
+  Val v_det = round_elem(g, &R, ROUND_DET, v_x, v_key, v_idx);
+  Val v_st = round_elem(g, &R, NIT_ROUND_STOCHASTIC, v_x, v_key, v_idx);
   Val v_r = l_select(g, l_icmp(g, LLVMIntEQ, v_mode, l_i32(g, NIT_ROUND_STOCHASTIC), ""), v_st, v_det, "");
   v_r = l_select(g, l_icmp(g, LLVMIntEQ, v_k32, l_i32(g, 0), ""), v_x, v_r, "r");
   LLVMBuildRet(g->b, v_r);
@@ -134,16 +134,6 @@ Val emit_maxabs(Cg *g, Ty t_acc, const char *name) {
   return f;
 }
 
-/* The constant v of integer type t, in every lane if t is a vector. */
-static Val tconst(Ty t, int64_t v) {
-  if (LLVMGetTypeKind(t) != LLVMVectorTypeKind) return LLVMConstInt(t, (unsigned long long)v, 1);
-  Val lanes[64];
-  unsigned n = LLVMGetVectorSize(t);
-  NIT_ASSERT(n <= 64);
-  for (unsigned i = 0; i < n; i++) lanes[i] = LLVMConstInt(LLVMGetElementType(t), (unsigned long long)v, 1);
-  return LLVMConstVector(lanes, n);
-}
-
 RoundK round_consts(Cg *g, Ty t, Val v_k32) {
   RoundK R = {0};
   Val v_one = LLVMConstInt(t, 1, 0);
@@ -153,11 +143,6 @@ RoundK round_consts(Cg *g, Ty t, Val v_k32) {
   R.v_mask = l_sub(g, LLVMBuildShl(g->b, v_one, R.v_k, ""), v_one, "mask");
   R.v_odd = LLVMBuildAnd(g->b, R.v_k, v_one, "odd");
   R.v_h = LLVMBuildLShr(g->b, l_sub(g, R.v_k, R.v_odd, ""), v_one, "half.bits");
-  Val v_w = LLVMConstInt(t, LLVMGetIntTypeWidth(t), 0);
-  R.v_losh = l_sub(g, l_sub(g, v_w, R.v_odd, ""), R.v_h, "lo.shl");
-  R.v_hish = l_sub(g, v_w, R.v_k, "hi.shl");
-  R.v_top = LLVMBuildNot(g->b, LLVMBuildLShr(g->b, LLVMConstAllOnes(t), R.v_h, ""), "hi.top");
-  R.v_half = LLVMBuildShl(g->b, v_one, l_sub(g, R.v_k, v_one, ""), "half");
   /* 1, in a form the optimizer cannot fold: q + 1 where the rounding goes
    * up then stays one masked add on AVX-512, where a constant 1 becomes
    * the mask widened to a vector and a subtraction (two instructions) */
@@ -209,13 +194,12 @@ void round_det(Cg *g, RoundK *R, Val v_mode, bool hide) {
   for (int i = 0; i < 4; i++) *field[i] = hide ? opaque(g, v[i], LLVMGetValueName(v[i])) : v[i];
 }
 
-/* R(x, k) of one element for a fixed mode and k >= 1, saturated to
- * [-lim, lim] and int8 when lim > 0; with lim 0 the plain R(x, k) in the
- * width of x (the weight update). */
-Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx, int lim) {
-  bool sat = lim > 0;
+/* R(x, k) of one element for k >= 1, in the width of x, with mode
+ * stochastic (the element's draw, from key and index) or ROUND_DET (pseudo
+ * or nearest, by R's constants from round_det). */
+Val round_elem(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx) {
+  NIT_ASSERT(mode == ROUND_DET || mode == NIT_ROUND_STOCHASTIC);
   Ty t = R->t;
-  Val v_zero = LLVMConstNull(t);
   Val v_a = l_abs(g, v_x, "a");
   Val v_q = LLVMBuildLShr(g->b, v_a, R->v_k, "q");
   Val v_up;
@@ -223,32 +207,14 @@ Val round_elem_sat(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_i
     Val v_A = LLVMBuildAnd(g->b, LLVMBuildLShr(g->b, v_a, R->v_dsa, ""), R->v_dma, "det.a");
     Val v_B = LLVMBuildOr(g->b, LLVMBuildAnd(g->b, v_a, R->v_dmb, ""), R->v_dcb, "det.b");
     v_up = l_icmp(g, LLVMIntUGT, v_A, v_B, "up.det");
-  } else if (mode == NIT_ROUND_PSEUDO) {
-    /* hi > lo, compared at the top of the word: lo shifted up to the top
-     * h bits (the odd bit, if any, just below it), hi shifted up likewise
-     * with everything below it cleared. A tie leaves hi's word no larger
-     * than lo's, so it does not round up; otherwise the top bits decide.
-     * Two shifts, a mask and a compare, where shifting f down took five. */
-    Val v_lo = LLVMBuildShl(g->b, v_a, R->v_losh, "lo.top");
-    Val v_hi = LLVMBuildAnd(g->b, LLVMBuildShl(g->b, v_a, R->v_hish, ""), R->v_top, "hi.top");
-    /* k == 1: f != 0 and q odd, the low two bits of |x| both set */
-    Val v_three = tconst(t, 3);
-    Val v_up_k1 = l_icmp(g, LLVMIntEQ, LLVMBuildAnd(g->b, v_a, v_three, ""), v_three, "up.k1");
-    v_up = l_select(g, R->v_isk1, v_up_k1, l_icmp(g, LLVMIntUGT, v_hi, v_lo, ""), "up.pseudo");
-  } else if (mode == NIT_ROUND_STOCHASTIC) {
+  } else {
     Val v_f = LLVMBuildAnd(g->b, v_a, R->v_mask, "f");
     Val v_r = LLVMBuildAnd(g->b, l_draw(g, v_key, v_idx, "draw"), R->v_mask64, "r");
     Val v_f64 = t == g->t_i64 ? v_f : LLVMBuildZExt(g->b, v_f, g->t_i64, "f64");
     v_up = l_icmp(g, LLVMIntUGT, v_f64, v_r, "up.stoch");
-  } else {
-    v_up = l_icmp(g, LLVMIntUGE, LLVMBuildAnd(g->b, v_a, R->v_mask, "f"), R->v_half, "up.near");
   }
   Val v_mag = l_select(g, v_up, l_add(g, v_q, R->v_one, ""), v_q, "mag");
-  if (sat)
-    v_mag = l_select(g, l_icmp(g, LLVMIntUGT, v_mag, LLVMConstInt(t, (unsigned)lim, 0), ""),
-                     LLVMConstInt(t, (unsigned)lim, 0), v_mag, "mag.sat");
-  Val v_res = l_select(g, l_icmp(g, LLVMIntSLT, v_x, v_zero, ""), LLVMBuildNeg(g->b, v_mag, ""), v_mag, "r");
-  return sat ? l_trunc(g, v_res, g->t_i8, "r8") : v_res;
+  return l_select(g, l_icmp(g, LLVMIntSLT, v_x, LLVMConstNull(t), ""), LLVMBuildNeg(g->b, v_mag, ""), v_mag, "r");
 }
 
 /* lim(b) = 2^(b-1) - 1: the largest magnitude of a b-bit value. */
@@ -271,8 +237,7 @@ int round_packed_lanes(const Cg *g) { return g->bw512 ? 16 : g->madd_bits >= 256
 RoundK round_consts_v(Cg *g, const RoundK *R, unsigned n) {
   RoundK Rv = *R;
   Rv.t = LLVMVectorType(g->t_i32, n);
-  Val *field[] = {&Rv.v_k,    &Rv.v_mask, &Rv.v_odd,  &Rv.v_h,    &Rv.v_losh, &Rv.v_hish, &Rv.v_top,
-                  &Rv.v_half, &Rv.v_one,  &Rv.v_dsa,  &Rv.v_dma,  &Rv.v_dmb,  &Rv.v_dcb};
+  Val *field[] = {&Rv.v_k, &Rv.v_mask, &Rv.v_odd, &Rv.v_h, &Rv.v_one, &Rv.v_dsa, &Rv.v_dma, &Rv.v_dmb, &Rv.v_dcb};
   for (unsigned i = 0; i < sizeof field / sizeof field[0]; i++)
     if (*field[i]) *field[i] = l_splat(g, *field[i], n, "");
   return Rv;
@@ -291,7 +256,7 @@ Val round_bytes_packed(Cg *g, const RoundK *Rv, int mode, Val v_acc, Val v_j, co
     Val v_at = l_gep(g, g->t_i32, v_acc, l_add(g, v_j, l_i64(g, (int64_t)n * i), ""), "");
     Val v_x = LLVMBuildLoad2(g->b, t_q, v_at, "x");
     LLVMSetAlignment(v_x, 4);
-    v_q[i] = round_elem_sat(g, Rv, mode, v_x, NULL, NULL, 0);
+    v_q[i] = round_elem(g, Rv, mode, v_x, NULL, NULL);
   }
   Val f_dw = l_intrinsic(g, n == 16 ? "llvm.x86.avx512.packssdw.512" : "llvm.x86.avx2.packssdw", NULL, 0, &ft_dw);
   Val f_wb = l_intrinsic(g, n == 16 ? "llvm.x86.avx512.packsswb.512" : "llvm.x86.avx2.packsswb", NULL, 0, &ft_wb);
@@ -350,7 +315,7 @@ static void round8_loop(Cg *g, const R8 *a, const RoundK *R, int mode) {
   Loop L = l_for(g, v_from, a->v_hi, st ? "stochastic" : "det");
   Val v_x = l_load(g, a->t_acc, a->v_acc, L.v_i, "x");
   Val v_gi = st ? l_add(g, a->v_base, L.v_i, "gidx") : L.v_i;
-  Val v_r = round_elem_sat(g, R, mode, v_x, a->v_key, v_gi, 0);
+  Val v_r = round_elem(g, R, mode, v_x, a->v_key, v_gi);
   v_r = l_smax(g, l_smin(g, v_r, a->v_lim_acc, ""), a->v_floor_acc, "clamped"); /* |r| <= lim, r >= floor */
   l_store(g, g->t_i8, gated(g, a->v_gate, L.v_i, l_trunc(g, v_r, g->t_i8, "r8")), a->v_out, L.v_i);
   l_next(g, &L);

@@ -103,10 +103,10 @@ static void update_elem(Cg *g, const UpdElem *u, Val v_j) {
   Val v_r;
   if (u->dec) {
     Val v_gd = decayed(g, u->t_g, u->v_g, u->v_view, v_j, u->v_dexp, u->v_decay);
-    v_r = l_select(g, u->v_k0, v_gd, round_elem_sat(g, u->R64, u->mode, v_gd, u->v_key, v_j, 0), "step");
+    v_r = l_select(g, u->v_k0, v_gd, round_elem(g, u->R64, u->mode, v_gd, u->v_key, v_j), "step");
   } else {
     Val v_gj = l_load(g, u->t_g, u->v_g, v_j, "g");
-    v_r = l_select(g, u->v_k0, v_gj, round_elem_sat(g, u->Rg, u->mode, v_gj, u->v_key, v_j, 0), "step");
+    v_r = l_select(g, u->v_k0, v_gj, round_elem(g, u->Rg, u->mode, v_gj, u->v_key, v_j), "step");
   }
   Val v_w_old = u->wide ? l_load(g, g->t_i16, u->v_w, v_j, "ww") : l_load(g, g->t_i8, u->v_w, v_j, "w");
   Val v_old = l_sext(g, v_w_old, t_s, "");
