@@ -167,9 +167,9 @@ static Val opaque(Cg *g, Val v, const char *name) {
 }
 
 /* The constants of ROUND_DET for the run-time mode v_mode (pseudo or
- * nearest; k >= 1). Both modes round |x| up by comparing two fields of |x|
- * (numerics.md, "Rounding modes"), A = (a >> sa) & ma against B = (a & mb) |
- * cb:
+ * nearest; k >= 1). Both modes round |x| up by comparing two fields of
+ * a = |x| (docs/numerics.md, "Shift-and-round"), A = (a >> sa) & ma
+ * against B = (a & mb) | cb:
  *   pseudo, k >= 2: hi > lo, both moved to lo's bits (k = 2h + odd, the odd
  *     bit dropped below lo): sa = h, ma = mb = (2^h - 1) << odd, cb = 0;
  *   pseudo, k == 1: f != 0 and q odd, a's low two bits both set:
