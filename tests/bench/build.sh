@@ -26,6 +26,19 @@ fi
 check "pool runs" sh -c "'$work/pool' 1 64 | grep -q '^empty parallel region over 64 items: [0-9]* ns per call'"
 check "norm_layer runs" sh -c "'$work/norm_layer' 4 4 8 8 3 | grep -q '^throughput l1norm / batchnorm: '"
 check "norm_layer checksums every kind" sh -c "'$work/norm_layer' 4 4 8 8 3 | grep -c 'checksum [0-9a-f]\{16\}\$' | grep -qx 4"
+# The norm kernels' passes are built three times on x86-64 (runtime/norm.c,
+# PASS) and the loader picks one by the CPU: under qemu-x86_64 as a CPU
+# without AVX (qemu64: the baseline build) and as one with AVX2 but no
+# AVX-512 (Haswell-v4: the x86-64-v3 build) they must give this host's
+# checksums (here usually the AVX-512 build).
+if [ "$(uname -m)" = x86_64 ] && command -v qemu-x86_64 > /dev/null; then
+  "$work/norm_layer" 4 16 8 8 2 | awk '/checksum/ { print $NF }' > "$work/sums.host"
+  check "norm_layer: four checksums on this host" sh -c "[ \$(wc -l < '$work/sums.host') = 4 ]"
+  for cpu in qemu64 Haswell-v4; do
+    check "norm_layer: this host's checksums on a $cpu CPU (another build of the passes)" sh -c \
+      "qemu-x86_64 -cpu $cpu '$work/norm_layer' 4 16 8 8 2 2> /dev/null | awk '/checksum/ { print \$NF }' | cmp -s - '$work/sums.host'"
+  done
+fi
 check "xent runs" sh -c "'$work/xent' 10 -4 | grep -q '^loss of 10 classes at exponent -4: .* ns a sample'"
 check "maskstore runs" sh -c "'$work/maskstore' 1 | grep -q '^masked store (vpmaskmovd): [0-9.]* ns\\|no AVX2\\|x86-64 only'"
 checks_done
