@@ -327,9 +327,8 @@ static void round8_loop(Cg *g, const R8 *a, const RoundK *R, int mode) {
  * and floor is -lim or 0 (a relu): run-time arguments, so that one function
  * per accumulator width serves every result width. Three loops: k == 0 (a
  * saturating copy), stochastic (the only one that runs the generator), and
- * pseudo or nearest (ROUND_DET). Each result width and each mode had a
- * loop of its own: these helpers were about a quarter of a compile. The
- * packed loops saturate to 8 bits, so they run when lim is 127. */
+ * pseudo or nearest (ROUND_DET). The packed loops saturate to 8 bits, so
+ * they run when lim is 127. */
 Val emit_round8(Cg *g, Ty t_acc, bool gate, const char *name) {
   Val f = l_begin_loop_fn(g, name, gate ? g->ft_round8g : g->ft_round8);
   R8 a = {.t_acc = t_acc,
@@ -534,9 +533,8 @@ Val rq_step(Cg *g, Val v_max, int bits, const char *name) {
 }
 
 Val sq_base(Cg *g, Val v_max, int bits) {
-  Val v_BT = l_call(g, g->ft_bits, g->f_bits, &v_max, 1, "BT");
-  Val v_kT = l_smax(g, l_sub(g, v_BT, l_i32(g, bits - 1), ""), l_i32(g, 0), "kT");
-  return l_select(g, l_icmp(g, LLVMIntEQ, v_BT, l_i32(g, 0), ""), l_i32(g, 0), l_sub(g, v_kT, l_i32(g, 8 - bits), ""),
+  Val v_kT = rq_step(g, v_max, bits, "kT");
+  return l_select(g, l_icmp(g, LLVMIntEQ, v_max, l_i64(g, 0), ""), l_i32(g, 0), l_sub(g, v_kT, l_i32(g, 8 - bits), ""),
                   "base");
 }
 

@@ -175,11 +175,7 @@ static Val update_case(Cg *g, Ty t_g, const char *name, int md, bool dec) {
    * may need i64. */
   Val v_kc1 = l_smax(g, v_kc, l_i32(g, 1), "");
   RoundK R64 = round_consts(g, g->t_i64, v_kc1), Rg = round_consts(g, t_g, v_kc1);
-  if (md == ROUND_DET) {
-    Val v_mode = l_param(g, 7, "mode");
-    round_det(g, &R64, v_mode, true);
-    round_det(g, &Rg, v_mode, true);
-  }
+  if (md == ROUND_DET) round_det(g, dec ? &R64 : &Rg, l_param(g, 7, "mode"), true); /* the one update_elem reads */
   Val v_k0 = l_icmp(g, LLVMIntEQ, v_kc, l_i32(g, 0), "k.is0");
   UpdElem u = {t_g, dec, wide, md, v_w, v_view, v_g, v_k0, v_dexp, v_decay, v_key, v_lim, &R64, &Rg};
   if (round_packed_lanes(g) && t_g == g->t_i32 && !dec && !wide && md != NIT_ROUND_STOCHASTIC) {
