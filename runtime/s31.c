@@ -32,52 +32,9 @@ static uint64_t pow10_u64(int32_t f) {
   return p;
 }
 
-static NitS31 mk(int neg, uint64_t m, int64_t e) {
-  NitS31 r;
-  r.m = neg ? -(int64_t)m : (int64_t)m;
-  r.e = (int32_t)e;
-  return r;
-}
-
 static const NitS31 ZERO = {0, 0};
 
 /* ------------------------------------------------------------ S31 scalars */
-
-NitS31 nitrt_s31_one(void) { return mk(0, (uint64_t)1 << 30, -30); }
-
-NitS31 nitrt_snorm(NitI128 p, int64_t e) {
-  if (p == 0) return ZERO;
-  int neg = p < 0;
-  NitU128 a = neg ? (NitU128)0 - (NitU128)p : (NitU128)p;
-  int b = bitlen128(a);
-  if (b <= 31) return mk(neg, (uint64_t)a << (31 - b), e - (31 - b));
-  int64_t k = b - 31;
-  uint64_t m = (uint64_t)rnear(a, k);
-  if (m == (uint64_t)1 << 31) {
-    m >>= 1;
-    k++;
-  }
-  return mk(neg, m, e + k);
-}
-
-NitS31 nitrt_sint(int64_t p) { return nitrt_snorm(p, 0); }
-
-NitS31 nitrt_smul(NitS31 a, NitS31 b) { return nitrt_snorm((NitI128)a.m * b.m, (int64_t)a.e + b.e); }
-
-NitS31 nitrt_sneg(NitS31 a) {
-  a.m = -a.m;
-  return a;
-}
-
-NitS31 nitrt_sadd(NitS31 a, NitS31 b) {
-  if (a.m == 0) return b;
-  if (b.m == 0) return a;
-  NitS31 big = a.e >= b.e ? a : b, small = a.e >= b.e ? b : a;
-  int64_t gap = (int64_t)big.e - small.e;
-  if (gap > 62) return big;
-  NitI128 sum = (NitI128)big.m * ((NitI128)1 << gap) + small.m;
-  return nitrt_snorm(sum, small.e);
-}
 
 NitS31 nitrt_sdiv(NitS31 a, NitS31 b) {
   if (a.m == 0 || b.m == 0) return ZERO;
@@ -143,7 +100,7 @@ NitS31 nitrt_sdec(uint64_t n, int32_t f) {
     m >>= 1;
     e++;
   }
-  return mk(0, (uint64_t)m, e);
+  return nitrt_s31_mk(0, (uint64_t)m, e);
 }
 
 static int64_t q_dec(uint64_t n, int32_t f, int q) {

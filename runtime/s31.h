@@ -46,14 +46,76 @@ typedef struct NitS31 {
   int32_t e;
 } NitS31;
 
+/* The core operations are defined here, inline: the norm kernels use them
+ * per (sample, channel) of a dense layer, and a call per operation was a
+ * fifth of such a layer's time (docs/performance.md, "Dense layer norms").
+ * Magnitudes are unsigned; the sign is put back at the end, so no shift
+ * ever touches a negative number. */
+
+static inline NitS31 nitrt_s31_mk(int neg, uint64_t m, int64_t e) {
+  NitS31 r = {neg ? -(int64_t)m : (int64_t)m, (int32_t)e};
+  return r;
+}
+
 /* ONE = (2^30, -30). */
-NitS31 nitrt_s31_one(void);
+static inline NitS31 nitrt_s31_one(void) { return nitrt_s31_mk(0, (uint64_t)1 << 30, -30); }
+
+/* snorm of a nonzero magnitude a < 2^64 with sign neg: the whole of it when
+ * it fits (products of two mantissas, int64 sums), in 64-bit arithmetic. */
+static inline NitS31 nitrt_snorm64(int neg, uint64_t a, int64_t e) {
+  int32_t b = nitrt_bitlen64(a);
+  if (b <= 31) return nitrt_s31_mk(neg, a << (31 - b), e - (31 - b));
+  int32_t k = b - 31;
+  uint64_t m = (a >> k) + ((a >> (k - 1)) & 1); /* R_near(a, k), k >= 1 */
+  if (m == (uint64_t)1 << 31) m >>= 1, k++;
+  return nitrt_s31_mk(neg, m, e + k);
+}
+
 /* Normalize P (|P| < 2^127) at exponent E, half away from zero. */
-NitS31 nitrt_snorm(NitI128 p, int64_t e);
-NitS31 nitrt_sint(int64_t p); /* snorm(p, 0) */
-NitS31 nitrt_smul(NitS31 a, NitS31 b);
-NitS31 nitrt_sneg(NitS31 a);
-NitS31 nitrt_sadd(NitS31 a, NitS31 b);
+static inline NitS31 nitrt_snorm(NitI128 p, int64_t e) {
+  NitS31 zero = {0, 0};
+  if (p == 0) return zero;
+  int neg = p < 0;
+  NitU128 a = neg ? (NitU128)0 - (NitU128)p : (NitU128)p;
+  uint64_t hi = (uint64_t)(a >> 64);
+  if (!hi) return nitrt_snorm64(neg, (uint64_t)a, e);
+  int32_t k = 64 + nitrt_bitlen64(hi) - 31; /* >= 34 */
+  uint64_t m = (uint64_t)((a >> k) + ((a >> (k - 1)) & 1));
+  if (m == (uint64_t)1 << 31) m >>= 1, k++;
+  return nitrt_s31_mk(neg, m, e + k);
+}
+
+/* snorm(p, 0) */
+static inline NitS31 nitrt_sint(int64_t p) {
+  NitS31 zero = {0, 0};
+  return p == 0 ? zero : nitrt_snorm64(p < 0, nitrt_mag(p), 0);
+}
+
+/* |a.m b.m| < 2^62 */
+static inline NitS31 nitrt_smul(NitS31 a, NitS31 b) {
+  NitS31 zero = {0, 0};
+  int64_t p = a.m * b.m;
+  return p == 0 ? zero : nitrt_snorm64(p < 0, nitrt_mag(p), (int64_t)a.e + b.e);
+}
+
+static inline NitS31 nitrt_sneg(NitS31 a) {
+  a.m = -a.m;
+  return a;
+}
+
+/* Exact sum, then snorm; a gap above 62 leaves the larger (the smaller is
+ * below its half unit). */
+static inline NitS31 nitrt_sadd(NitS31 a, NitS31 b) {
+  if (a.m == 0) return b;
+  if (b.m == 0) return a;
+  NitS31 big = a.e >= b.e ? a : b, small = a.e >= b.e ? b : a;
+  int64_t gap = (int64_t)big.e - small.e;
+  if (gap > 62) return big;
+  if (gap <= 31) /* |big.m 2^gap| < 2^62: the sum fits int64 */
+    return nitrt_snorm((int64_t)((uint64_t)big.m << gap) + small.m, small.e);
+  return nitrt_snorm((NitI128)big.m * ((NitI128)1 << gap) + small.m, small.e);
+}
+
 NitS31 nitrt_sdiv(NitS31 a, NitS31 b);        /* b = 0 gives 0 */
 NitS31 nitrt_srsqrt(NitS31 a);                /* a <= 0 gives 0 */
 int64_t nitrt_sq30(NitS31 a);                 /* value 2^30, half away from zero, |value| < 2 */
