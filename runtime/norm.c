@@ -721,13 +721,13 @@ int32_t nitrt_norm_backward_mu(const NitCtx *ctx, const int64_t *desc, int64_t n
     nitrt_allsum(ctx, b.qd, l.c);
     for (int64_t c = 0; c < l.c; c++)
       put2(b.dg + 2 * c, nitrt_sadd(zero, nitrt_smul(get2(st + NIT_NORM_STAT * c + 2), nitrt_sint(b.qd[c]))));
-  } else { /* sum over the samples of the global batch, ascending */
+  } else { /* sum over the samples of the global batch, ascending; the
+             * channels' chains side by side (each sadd waits for the last) */
     nitrt_allsum(ctx, b.T, 2 * l.gn * l.c);
-    for (int64_t c = 0; c < l.c; c++) {
-      NitS31 dg = zero;
-      for (int64_t s = 0; s < l.gn; s++) dg = nitrt_sadd(dg, get2(b.T + 2 * (s * l.c + c)));
-      put2(b.dg + 2 * c, dg);
-    }
+    for (int64_t c = 0; c < l.c; c++) put2(b.dg + 2 * c, zero);
+    for (int64_t s = 0; s < l.gn; s++)
+      for (int64_t c = 0; c < l.c; c++)
+        put2(b.dg + 2 * c, nitrt_sadd(get2(b.dg + 2 * c), get2(b.T + 2 * (s * l.c + c))));
   }
   if (mu != 1) /* unified: dbeta exactly, dgamma with smul, after the sums */
     for (int64_t c = 0; c < l.c; c++) {
