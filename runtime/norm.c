@@ -321,7 +321,9 @@ PASS static void sums1_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   const Norm *l = f->l;
   for (int64_t g = lo; g < hi; g++) {
     int64_t s1 = 0, s2 = 0;
-    for (int64_t i = 0; i < l->nb; i++) sum_sq(f->v + block(l, g, i) * l->hw, l->hw, &s1, &s2);
+    if (!l->batch) sum_sq(f->v + g * l->nn, l->nn, &s1, &s2); /* a sample's blocks are contiguous */
+    else
+      for (int64_t i = 0; i < l->nb; i++) sum_sq(f->v + block(l, g, i) * l->hw, l->hw, &s1, &s2);
     f->s12[2 * g] = s1, f->s12[2 * g + 1] = s2;
   }
 }
@@ -336,7 +338,9 @@ PASS static void sums2_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
     int64_t s1 = f->s12[2 * g];
     Cut c = cut_of(l->nn, s1);
     Side sd = {0, 0, 0, 0, 128, -129};
-    for (int64_t i = 0; i < l->nb; i++) side(f->v + block(l, g, i) * l->hw, l->hw, c, &sd);
+    if (!l->batch) side(f->v + g * l->nn, l->nn, c, &sd);
+    else
+      for (int64_t i = 0; i < l->nb; i++) side(f->v + block(l, g, i) * l->hw, l->hw, c, &sd);
     f->dev1[g] = l->nn * (sd.shi - sd.slo) - s1 * (sd.nhi - sd.nlo);
     f->umax[g] = max_affine(l->nn, -s1, sd.vmin, sd.vmax);
     f->rng[g] = pack_range(sd.vmin, sd.vmax);
@@ -381,7 +385,9 @@ PASS static void vmax_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   const Norm *l = f->l;
   for (int64_t g = lo; g < hi; g++) {
     int32_t vlo = 128, vhi = -129;
-    for (int64_t i = 0; i < l->nb; i++) widen(f->v + block(l, g, i) * l->hw, l->hw, &vlo, &vhi);
+    if (!l->batch) widen(f->v + g * l->nn, l->nn, &vlo, &vhi);
+    else
+      for (int64_t i = 0; i < l->nb; i++) widen(f->v + block(l, g, i) * l->hw, l->hw, &vlo, &vhi);
     f->umax[g] = max_affine(1, 0, vlo, vhi);
     f->rng[g] = pack_range(vlo, vhi);
   }
