@@ -61,14 +61,15 @@ static inline NitS31 nitrt_s31_mk(int neg, uint64_t m, int64_t e) {
 static inline NitS31 nitrt_s31_one(void) { return nitrt_s31_mk(0, (uint64_t)1 << 30, -30); }
 
 /* snorm of a nonzero magnitude a < 2^64 with sign neg: the whole of it when
- * it fits (products of two mantissas, int64 sums), in 64-bit arithmetic. */
+ * it fits (products of two mantissas, int64 sums), in 64-bit arithmetic and
+ * without branches (the kernels' operands come in no predictable order).
+ * k = B(a) - 31: a << -k when k <= 0, else R_near(a, k), which may carry to
+ * 2^31 (then halved); either way the exponent is e + k (+ 1 on a carry). */
 static inline NitS31 nitrt_snorm64(int neg, uint64_t a, int64_t e) {
-  int32_t b = nitrt_bitlen64(a);
-  if (b <= 31) return nitrt_s31_mk(neg, a << (31 - b), e - (31 - b));
-  int32_t k = b - 31;
-  uint64_t m = (a >> k) + ((a >> (k - 1)) & 1); /* R_near(a, k), k >= 1 */
-  if (m == (uint64_t)1 << 31) m >>= 1, k++;
-  return nitrt_s31_mk(neg, m, e + k);
+  int32_t k = nitrt_bitlen64(a) - 31, kd = k > 0 ? k : 1;
+  uint64_t up = a << ((-k) & 63), down = (a >> kd) + ((a >> (kd - 1)) & 1);
+  uint64_t m = k <= 0 ? up : down, carry = m >> 31;
+  return nitrt_s31_mk(neg, m >> carry, e + k + (int64_t)carry);
 }
 
 /* Normalize P (|P| < 2^127) at exponent E, half away from zero. */
@@ -108,12 +109,16 @@ static inline NitS31 nitrt_sneg(NitS31 a) {
 static inline NitS31 nitrt_sadd(NitS31 a, NitS31 b) {
   if (a.m == 0) return b;
   if (b.m == 0) return a;
-  NitS31 big = a.e >= b.e ? a : b, small = a.e >= b.e ? b : a;
-  int64_t gap = (int64_t)big.e - small.e;
-  if (gap > 62) return big;
-  if (gap <= 31) /* |big.m 2^gap| < 2^62: the sum fits int64 */
-    return nitrt_snorm((int64_t)((uint64_t)big.m << gap) + small.m, small.e);
-  return nitrt_snorm((NitI128)big.m * ((NitI128)1 << gap) + small.m, small.e);
+  int swap = a.e < b.e; /* big: the larger exponent */
+  int64_t bm = swap ? b.m : a.m, sm = swap ? a.m : b.m;
+  int64_t be = swap ? b.e : a.e, se = swap ? a.e : b.e, gap = be - se;
+  if (gap <= 31) { /* |big.m 2^gap| < 2^62: the sum fits int64 */
+    int64_t p = (int64_t)((uint64_t)bm << gap) + sm;
+    NitS31 zero = {0, 0};
+    return p == 0 ? zero : nitrt_snorm64(p < 0, nitrt_mag(p), se);
+  }
+  if (gap > 62) return nitrt_s31_mk(bm < 0, nitrt_mag(bm), be);
+  return nitrt_snorm((NitI128)bm * ((NitI128)1 << gap) + sm, se);
 }
 
 NitS31 nitrt_sdiv(NitS31 a, NitS31 b);        /* b = 0 gives 0 */
