@@ -560,7 +560,18 @@ PASS static void sums_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
     int64_t s1 = b->st[NIT_NORM_STAT * g], p = 0, q = 0;
     Cut c = cut_of(nn, s1);
     Side sd = {0, 0, 0, 0, 128, -129};
-    for (int64_t i = 0; i < l->nb; i++) {
+    bool dense = !l->batch && l->hw == 1;
+    if (dense) { /* a dense layer's sample: C values, channel c at c */
+      const int8_t *pv = b->v + g * l->c, *pd = b->dy + g * l->c;
+      int64_t gdy = 0, gdv = 0; /* sum g_c dy, sum g_c dy v */
+      for (int64_t k = 0; k < l->c; k++) {
+        int32_t gd = b->gamma[k] * pd[k];
+        gdy += gd, gdv += gd * pv[k];
+      }
+      side(pv, l->c, c, &sd);
+      p = gdy, q = nn * gdv - s1 * gdy;
+    }
+    for (int64_t i = 0; !dense && i < l->nb; i++) {
       int64_t blk = block(l, g, i), gc = b->gamma[chan(l, g, i)], sdy = 0, sdv = 0;
       const int8_t *pv = b->v + blk * l->hw, *pd = b->dy + blk * l->hw;
       if (l->hw < 16) { /* a few values (a dense layer's blocks are one each): inline */
@@ -594,7 +605,19 @@ PASS static void maxima_body(void *env, int64_t lo, int64_t hi, int32_t worker) 
     int64_t s1 = b->st[NIT_NORM_STAT * g], p = b->P[g], q = b->Q[g], sg = b->Sg[g];
     uint64_t tm = 0, um = 0;
     int32_t dlo = 128, dhi = -129, vlo, vhi;
-    for (int64_t i = 0; i < l->nb; i++) {
+    bool dense = !l->batch && l->hw == 1;
+    if (dense) { /* a dense layer's sample: T = N g_c dy - P per value */
+      const int8_t *pd = b->dy + g * l->c;
+      int64_t tmax = 0;
+      for (int64_t k = 0; k < l->c; k++) {
+        int64_t t = nn * (b->gamma[k] * pd[k]) - p;
+        t = t < 0 ? -t : t;
+        tmax = t > tmax ? t : tmax;
+      }
+      widen(pd, l->c, &dlo, &dhi);
+      tm = (uint64_t)tmax;
+    }
+    for (int64_t i = 0; !dense && i < l->nb; i++) {
       int64_t blk = block(l, g, i), gc = b->gamma[chan(l, g, i)];
       int32_t blo = 128, bhi = -129;
       widen(b->dy + blk * l->hw, l->hw, &blo, &bhi);
