@@ -13,8 +13,9 @@
  * every other layer's. Centred values z and the backward's T and U are
  * recomputed from the int8 inputs instead of being stored.
  *
- * Speed: the statistics come from a few vectorizable passes per block
- * (sums, sums by sign class, extreme values; "element passes" below), and
+ * Speed: the statistics come from a few vectorizable passes per block, or
+ * per sample for the layer kinds, whose blocks are contiguous (sums, sums
+ * by sign class, extreme values; "element passes" below), and
  * each output element of a LINSUM, a sum of aligned terms that depend on
  * one int8 value each, is read from tables of those terms over the values
  * present: a batch kind's table serves a whole group. The same integers as

@@ -6,8 +6,10 @@
  *
  * A small library of its own (CMake target nitrt_s31) so that the test
  * harness of generated code can link it without the rest of the runtime.
- * Integer only: 128-bit integers appear in per-tensor scalar arithmetic,
- * never per element. Nothing here prints or fails.
+ * Integer only: 128-bit integers appear only for values past 64 bits (snorm
+ * of a wide value, sadd across an exponent gap above 31, sdiv, srsqrt,
+ * sdec). The norm kernels call the inline core per (sample, channel) of a
+ * dense layer. Nothing here prints or fails.
  */
 #ifndef NITRT_S31_H
 #define NITRT_S31_H
