@@ -575,7 +575,7 @@ PASS static void sums_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
     for (int64_t i = 0; !dense && i < l->nb; i++) {
       int64_t blk = block(l, g, i), gc = b->gamma[chan(l, g, i)], sdy = 0, sdv = 0;
       const int8_t *pv = b->v + blk * l->hw, *pd = b->dy + blk * l->hw;
-      if (l->hw < 16) { /* a few values (a dense layer's blocks are one each): inline */
+      if (l->hw < 16) { /* a few values (a batch norm after a dense layer: one each): inline */
         for (int64_t k = 0; k < l->hw; k++) {
           int32_t x = pv[k], h = x >= c.hi, lw = x <= c.lo;
           sdy += pd[k], sdv += pd[k] * x;

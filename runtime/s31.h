@@ -119,7 +119,7 @@ static inline NitS31 nitrt_sadd(NitS31 a, NitS31 b) {
     NitS31 zero = {0, 0};
     return p == 0 ? zero : nitrt_snorm64(p < 0, nitrt_mag(p), se);
   }
-  if (gap > 62) return nitrt_s31_mk(bm < 0, nitrt_mag(bm), be);
+  if (gap > 62) return swap ? b : a;
   return nitrt_snorm((NitI128)bm * ((NitI128)1 << gap) + sm, se);
 }
 
