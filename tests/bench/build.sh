@@ -30,13 +30,16 @@ check "norm_layer checksums every kind" sh -c "'$work/norm_layer' 4 4 8 8 3 | gr
 # PASS) and the loader picks one by the CPU: under qemu-x86_64 as a CPU
 # without AVX (qemu64: the baseline build) and as one with AVX2 but no
 # AVX-512 (Haswell-v4: the x86-64-v3 build) they must give this host's
-# checksums (here usually the AVX-512 build).
+# checksums (here usually the AVX-512 build). Two shapes: blocks of 64
+# values, and a dense layer's blocks of one (its own loops, HW = 1).
 if [ "$(uname -m)" = x86_64 ] && command -v qemu-x86_64 > /dev/null; then
-  "$work/norm_layer" 4 16 8 8 2 | awk '/checksum/ { print $NF }' > "$work/sums.host"
-  check "norm_layer: four checksums on this host" sh -c "[ \$(wc -l < '$work/sums.host') = 4 ]"
-  for cpu in qemu64 Haswell-v4; do
-    check "norm_layer: this host's checksums on a $cpu CPU (another build of the passes)" sh -c \
-      "qemu-x86_64 -cpu $cpu '$work/norm_layer' 4 16 8 8 2 2> /dev/null | awk '/checksum/ { print \$NF }' | cmp -s - '$work/sums.host'"
+  for shape in "4 16 8 8" "8 40 1 1"; do
+    "$work/norm_layer" $shape 2 | awk '/checksum/ { print $NF }' > "$work/sums.host"
+    check "norm_layer ($shape): four checksums on this host" sh -c "[ \$(wc -l < '$work/sums.host') = 4 ]"
+    for cpu in qemu64 Haswell-v4; do
+      check "norm_layer ($shape): this host's checksums on a $cpu CPU (another build of the passes)" sh -c \
+        "qemu-x86_64 -cpu $cpu '$work/norm_layer' $shape 2 2> /dev/null | awk '/checksum/ { print \$NF }' | cmp -s - '$work/sums.host'"
+    done
   done
 fi
 check "xent runs" sh -c "'$work/xent' 10 -4 | grep -q '^loss of 10 classes at exponent -4: .* ns a sample'"
