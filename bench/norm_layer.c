@@ -5,7 +5,7 @@
  * experiment E6's (docs/results.md).
  *
  *   cc -O2 -Iruntime -Ibench bench/norm_layer.c build/runtime/libnitrt-x86_64-linux-gnu.a -o norm_layer
- *   ./norm_layer [N C H W] [REPS]        (default 64 16 28 28, 20 repetitions)
+ *   ./norm_layer [N C H W] [REPS] [KIND]  (default 64 16 28 28, 20 repetitions, all four kinds)
  *
  * It links the runtime that executables link (norm.c built with -O3).
  * Random int8 inputs and errors, one thread (no parallel_for); prints the
@@ -16,9 +16,11 @@
  * print the same checksums compute the same integers.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bench.h"
 #include "nitabi.h"
@@ -28,8 +30,12 @@ int main(int argc, char **argv) {
   int reps = 20;
   if (argc >= 5) n = atoll(argv[1]), c = atoll(argv[2]), h = atoll(argv[3]), w = atoll(argv[4]);
   if (argc >= 6) reps = atoi(argv[5]);
-  if (n < 1 || c < 1 || h < 1 || w < 1 || reps < 1 || n * h * w > (1 << 20) || c * h * w > (1 << 20)) {
-    fprintf(stderr, "usage: norm_layer [N C H W] [REPS]  (N*H*W, C*H*W <= 2^20)\n");
+  const char *only = argc >= 7 ? argv[6] : NULL; /* one kind by name, for a profile */
+  bool known = !only || !strcmp(only, "batchnorm") || !strcmp(only, "l1norm") || !strcmp(only, "layernorm") ||
+               !strcmp(only, "l1layernorm");
+  if (n < 1 || c < 1 || h < 1 || w < 1 || reps < 1 || n * h * w > (1 << 20) || c * h * w > (1 << 20) || !known) {
+    fprintf(stderr, "usage: norm_layer [N C H W] [REPS] [batchnorm|l1norm|layernorm|l1layernorm]"
+                    "  (N*H*W, C*H*W <= 2^20)\n");
     return 2;
   }
   int64_t cnt = n * c * h * w;
@@ -49,6 +55,10 @@ int main(int argc, char **argv) {
   int64_t *t = malloc(sizeof(int64_t) * (size_t)reps);
   if (!t) return 2;
   for (int k = 0; k < 4; k++) {
+    if (only && strcmp(only, names[k])) {
+      med[k] = 1;
+      continue;
+    }
     int64_t desc[NIT_NORM_DESC] = {kinds[k], c, h * w, 1, 5, 1, 1, 0, 0};
     int32_t sdg, w1, w2;
     for (int r = 0; r < reps; r++) {
@@ -73,6 +83,6 @@ int main(int argc, char **argv) {
            names[k], (long long)n, (long long)c, (long long)h, (long long)w, 1e-6 * (double)med[k], reps,
            (unsigned long long)sum);
   }
-  printf("throughput l1norm / batchnorm: %.3f\n", (double)med[0] / (double)med[1]);
+  if (!only) printf("throughput l1norm / batchnorm: %.3f\n", (double)med[0] / (double)med[1]);
   return 0;
 }
