@@ -295,6 +295,61 @@ typedef int64_t Lut[256];
 
 static bool lut_pays(int32_t lo, int32_t hi, int64_t elems) { return lo <= hi && (int64_t)(hi - lo + 1) < elems; }
 
+/* A batch kind after a dense layer (HW = 1) has blocks of one value at a
+ * stride of C: per-block work there is per-element work, and a channel's
+ * values are a column. Its passes run by samples instead, over lanes of up
+ * to LANES neighbouring channels, with each channel's constants in arrays,
+ * so that one loop over a sample's row vectorizes across channels. The
+ * sums are the same integers in another order, the maxima the same values,
+ * and each output is `align` of the same operands. */
+enum { LANES = 32 };
+
+/* stmt with W the lane count w: a constant for full lanes (and for 16), so
+ * that their loops vectorize without a remainder (the helpers are inlined;
+ * the vector width follows from the int8 rows, 32 bytes for 32 lanes). */
+#define LANED(w, stmt)                                                                                                 \
+  do {                                                                                                                 \
+    if ((w) == LANES) {                                                                                                \
+      const int64_t W = LANES;                                                                                         \
+      stmt;                                                                                                            \
+    } else if ((w) == 16) {                                                                                            \
+      const int64_t W = 16;                                                                                            \
+      stmt;                                                                                                            \
+    } else {                                                                                                           \
+      const int64_t W = (w);                                                                                           \
+      stmt;                                                                                                            \
+    }                                                                                                                  \
+  } while (0)
+
+/* From 4 channels: with fewer, a lane is too short to pay for the loop
+ * over samples, and the per-channel paths (with their tables) are faster. */
+static bool dense_batch(const Norm *l) { return l->batch && l->hw == 1 && l->c >= 4; }
+
+/* align(m u, d) split into shifts that a vector loop can apply: a = |m u|,
+ * (a << lf + hf) >> rt, the sign put back. The same value as align where
+ * |m u| < 2^62 (then a + hf < 2^63, and a right shift of 63 leaves 0 where
+ * align's of 63 or more does); a pair with m = 0 gives 0 at any d. */
+typedef struct Shifts {
+  int64_t lf, rt; /* left and right shift */
+  uint64_t hf;    /* half the right shift's unit: rounds to nearest */
+} Shifts;
+
+static Shifts shifts_of(int64_t m, int64_t d) {
+  if (m == 0) return (Shifts){0, 0, 0};
+  if (d >= 0) return (Shifts){d < 63 ? d : 63, 0, 0};
+  int64_t r = -d < 63 ? -d : 63;
+  return (Shifts){0, r, (uint64_t)1 << (r - 1)};
+}
+
+INLINE static int64_t align_lanes(int64_t m, int64_t u, int64_t lf, uint64_t hf, int64_t rt) {
+  int64_t p = m * u, sg = p >> 63; /* 0 or -1: signs by xor, so that the loops have no branches */
+  uint64_t a = (uint64_t)((p ^ sg) - sg), q = ((a << lf) + hf) >> rt;
+  return ((int64_t)q ^ sg) - sg;
+}
+
+/* Whether every product m u of a channel stays below 2^62 (|u| <= umax). */
+static bool fits62(int64_t m, uint64_t umax) { return nitrt_bitlen64(nitrt_mag(m)) + nitrt_bitlen64(umax) <= 62; }
+
 /* ------------------------------------------------------------ forward */
 
 typedef struct Fwd {
@@ -303,7 +358,7 @@ typedef struct Fwd {
   int32_t s_x, s_g;
   int centred;       /* u = z (batch statistics) or v (running statistics) */
   int64_t *st;       /* (groups, NIT_NORM_STAT) */
-  int64_t *a;        /* (n * C) {m, e}: coefficient of block b * C + c */
+  int64_t *a;        /* layer kinds: (n * C) {m, e}, the coefficient of block b * C + c */
   int64_t *ga;       /* batch kinds: (C) {m, e}, the coefficient of channel c */
   const int64_t *bc; /* (C) {m, e} */
   uint64_t *umax;    /* (groups) max |u| */
@@ -315,11 +370,92 @@ typedef struct Fwd {
   int64_t w;
 } Fwd;
 
+/* Dense batch kinds: S1 and S2 of lanes [g0, g0 + w). In int32 over CHUNK
+ * samples at a time (as sum_sq), so that the loop is one type wide. */
+INLINE static void dense_sums1(Fwd *f, int64_t g0, int64_t w) {
+  const Norm *l = f->l;
+  int64_t s1[LANES] = {0}, s2[LANES] = {0};
+  for (int64_t s0 = 0; s0 < l->n; s0 += CHUNK) {
+    int32_t a[LANES] = {0}, b[LANES] = {0};
+    for (int64_t s = s0, e = min64(l->n, s0 + CHUNK); s < e; s++) {
+      const int8_t *p = f->v + s * l->c + g0; /* (w) sample s's row */
+      for (int64_t j = 0; j < w; j++) a[j] += p[j], b[j] += p[j] * p[j];
+    }
+    for (int64_t j = 0; j < w; j++) s1[j] += a[j], s2[j] += b[j];
+  }
+  for (int64_t j = 0; j < w; j++) f->s12[2 * (g0 + j)] = s1[j], f->s12[2 * (g0 + j) + 1] = s2[j];
+}
+
+/* Dense batch kinds: each lane's Side against its own cut. Every count and
+ * sum fits int32: a group has at most 2^20 elements. */
+INLINE static void dense_side(const Norm *l, const int8_t *v, const int64_t *st, int64_t stride, int64_t g0, int64_t w,
+                              Side *out) {
+  int32_t chi[LANES], clo[LANES], mn[LANES], mx[LANES];
+  int32_t nh[LANES] = {0}, sh[LANES] = {0}, nl[LANES] = {0}, sl[LANES] = {0};
+  for (int64_t j = 0; j < w; j++) {
+    Cut c = cut_of(l->nn, st[stride * (g0 + j)]);
+    chi[j] = c.hi, clo[j] = c.lo, mn[j] = 128, mx[j] = -129;
+  }
+  for (int64_t s = 0; s < l->n; s++) {
+    const int8_t *p = v + s * l->c + g0;
+    for (int64_t j = 0; j < w; j++) {
+      int32_t x = p[j], h = -(x >= chi[j]), lw = -(x <= clo[j]); /* masks: no control flow */
+      nh[j] -= h, sh[j] += h & x, nl[j] -= lw, sl[j] += lw & x;
+      mn[j] = x < mn[j] ? x : mn[j], mx[j] = x > mx[j] ? x : mx[j];
+    }
+  }
+  for (int64_t j = 0; j < w; j++) out[j] = (Side){nh[j], sh[j], nl[j], sl[j], mn[j], mx[j]};
+}
+
+/* Dense batch kinds: the range of each lane's values in p (rows of C). */
+INLINE static void dense_range(const Norm *l, const int8_t *p, int64_t g0, int64_t w, int32_t *lo, int32_t *hi) {
+  int32_t mn[LANES], mx[LANES];
+  for (int64_t j = 0; j < w; j++) mn[j] = 128, mx[j] = -129;
+  for (int64_t s = 0; s < l->n; s++) {
+    const int8_t *q = p + s * l->c + g0;
+    for (int64_t j = 0; j < w; j++) {
+      int32_t x = q[j];
+      mn[j] = x < mn[j] ? x : mn[j], mx[j] = x > mx[j] ? x : mx[j];
+    }
+  }
+  for (int64_t j = 0; j < w; j++) lo[j] = mn[j], hi[j] = mx[j];
+}
+
+/* Dense batch kinds: S of lanes [g0, g0 + w), as affine_body computes it. */
+INLINE static void dense_affine(Fwd *f, int64_t g0, int64_t w) {
+  const Norm *l = f->l;
+  int64_t s_u = f->centred ? 0 : f->s_x, nn = f->centred ? l->nn : 1;
+  int64_t m[LANES], s1[LANES], sh[LANES], d[LANES], lf[LANES], rt[LANES];
+  uint64_t hf[LANES];
+  bool fit = true;
+  for (int64_t j = 0; j < w; j++) {
+    int64_t g = g0 + j;
+    NitS31 ac = get2(f->ga + 2 * g), bc = get2(f->bc + 2 * g);
+    m[j] = ac.m, s1[j] = f->centred ? f->st[NIT_NORM_STAT * g] : 0, d[j] = ac.e + s_u - f->w;
+    sh[j] = bc.m ? align(bc.m, 1, bc.e - f->w) : 0;
+    Shifts k = shifts_of(ac.m, d[j]);
+    lf[j] = k.lf, hf[j] = k.hf, rt[j] = k.rt;
+    fit = fit && fits62(ac.m, f->umax[g]);
+  }
+  for (int64_t s = 0; s < l->n; s++) {
+    const int8_t *p = f->v + s * l->c + g0; /* (w) */
+    int64_t *o = f->S + s * l->c + g0;      /* (w) */
+    if (fit)
+      for (int64_t j = 0; j < w; j++) o[j] = align_lanes(m[j], nn * p[j] - s1[j], lf[j], hf[j], rt[j]) + sh[j];
+    else
+      for (int64_t j = 0; j < w; j++) o[j] = align(m[j], nn * p[j] - s1[j], d[j]) + sh[j];
+  }
+}
+
 /* Per group, over this call's blocks: S1 and S2. */
 PASS static void sums1_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   (void)worker;
   Fwd *f = env;
   const Norm *l = f->l;
+  if (dense_batch(l)) {
+    for (int64_t g0 = lo; g0 < hi; g0 += LANES) LANED(min64(hi - g0, LANES), dense_sums1(f, g0, W));
+    return;
+  }
   for (int64_t g = lo; g < hi; g++) {
     int64_t s1 = 0, s2 = 0;
     if (!l->batch) sum_sq(f->v + g * l->nn, l->nn, &s1, &s2); /* a sample's blocks are contiguous */
@@ -335,13 +471,19 @@ PASS static void sums2_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   (void)worker;
   Fwd *f = env;
   const Norm *l = f->l;
+  Side sides[LANES];
   for (int64_t g = lo; g < hi; g++) {
     int64_t s1 = f->s12[2 * g];
     Cut c = cut_of(l->nn, s1);
     Side sd = {0, 0, 0, 0, 128, -129};
-    if (!l->batch) side(f->v + g * l->nn, l->nn, c, &sd);
-    else
+    if (dense_batch(l)) { /* a lane of sides per LANES channels */
+      if ((g - lo) % LANES == 0) LANED(min64(hi - g, LANES), dense_side(l, f->v, f->s12, 2, g, W, sides));
+      sd = sides[(g - lo) % LANES];
+    } else if (!l->batch) {
+      side(f->v + g * l->nn, l->nn, c, &sd);
+    } else {
       for (int64_t i = 0; i < l->nb; i++) side(f->v + block(l, g, i) * l->hw, l->hw, c, &sd);
+    }
     f->dev1[g] = l->nn * (sd.shi - sd.slo) - s1 * (sd.nhi - sd.nlo);
     f->umax[g] = max_affine(l->nn, -s1, sd.vmin, sd.vmax);
     f->rng[g] = pack_range(sd.vmin, sd.vmax);
@@ -372,10 +514,11 @@ static void coef_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
     int64_t *q = f->st + NIT_NORM_STAT * g;
     q[0] = s1, q[1] = dev;
     put2(q + 2, rho);
-    NitS31 ag = l->batch ? nitrt_smul(get2(f->gn + 2 * g), rho) : zero; /* a batch kind's blocks share it */
-    for (int64_t i = 0; i < l->nb; i++)
-      put2(f->a + 2 * block(l, g, i), l->batch ? ag : nitrt_smul(get2(f->gn + 2 * chan(l, g, i)), rho));
-    if (l->batch) put2(f->ga + 2 * g, ag);
+    if (l->batch) /* a batch kind's blocks share their channel's coefficient: ga only */
+      put2(f->ga + 2 * g, nitrt_smul(get2(f->gn + 2 * g), rho));
+    else
+      for (int64_t i = 0; i < l->nb; i++)
+        put2(f->a + 2 * block(l, g, i), nitrt_smul(get2(f->gn + 2 * chan(l, g, i)), rho));
   }
 }
 
@@ -384,9 +527,13 @@ PASS static void vmax_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   (void)worker;
   Fwd *f = env;
   const Norm *l = f->l;
+  int32_t los[LANES], his[LANES];
   for (int64_t g = lo; g < hi; g++) {
     int32_t vlo = 128, vhi = -129;
-    if (!l->batch) widen(f->v + g * l->nn, l->nn, &vlo, &vhi);
+    if (dense_batch(l)) {
+      if ((g - lo) % LANES == 0) LANED(min64(hi - g, LANES), dense_range(l, f->v, g, W, los, his));
+      vlo = los[(g - lo) % LANES], vhi = his[(g - lo) % LANES];
+    } else if (!l->batch) widen(f->v + g * l->nn, l->nn, &vlo, &vhi);
     else
       for (int64_t i = 0; i < l->nb; i++) widen(f->v + block(l, g, i) * l->hw, l->hw, &vlo, &vhi);
     f->umax[g] = max_affine(1, 0, vlo, vhi);
@@ -403,6 +550,10 @@ PASS static void affine_body(void *env, int64_t lo, int64_t hi, int32_t worker) 
   Fwd *f = env;
   const Norm *l = f->l;
   int64_t s_u = f->centred ? 0 : f->s_x;
+  if (dense_batch(l)) {
+    for (int64_t g0 = lo; g0 < hi; g0 += LANES) LANED(min64(hi - g0, LANES), dense_affine(f, g0, W));
+    return;
+  }
   Lut lut;
   for (int64_t g = lo; g < hi; g++) {
     int64_t s1 = f->centred ? f->st[NIT_NORM_STAT * g] : 0, nn = f->centred ? l->nn : 1;
@@ -413,7 +564,7 @@ PASS static void affine_body(void *env, int64_t lo, int64_t hi, int32_t worker) 
       int64_t blk = block(l, g, i), c = chan(l, g, i);
       const int8_t *p = f->v + blk * l->hw;
       int64_t *o = f->S + blk * l->hw;
-      NitS31 ac = get2(f->a + 2 * blk), bc = get2(f->bc + 2 * c);
+      NitS31 ac = get2(l->batch ? f->ga + 2 * g : f->a + 2 * blk), bc = get2(f->bc + 2 * c);
       int64_t shift = bc.m ? align(bc.m, 1, bc.e - f->w) : 0, d = ac.e + s_u - f->w;
       if (shared || lut_pays(vlo, vhi, l->hw)) {
         if (!shared || !tabled)
@@ -502,7 +653,6 @@ int32_t nitrt_norm_forward(const NitCtx *ctx, const int64_t *desc, int64_t n, co
     for (int64_t c = 0; c < l.c; c++) {
       NitS31 ac, b_c;
       eval_coef(&l, gamma[c], s_g, beta[c], s_b, running + 4 * c, &ac, &b_c);
-      for (int64_t b = 0; b < n; b++) put2(a + 2 * (b * l.c + c), ac);
       put2(ga + 2 * c, ac);
       put2(bc + 2 * c, b_c);
     }
@@ -550,6 +700,62 @@ typedef struct Bwd {
   int32_t mu; /* unified: the error's multiplier (1 otherwise) */
 } Bwd;
 
+/* Dense batch kinds: sum dy and sum dy v of lanes [g0, g0 + w), in int32
+ * over CHUNK samples at a time (as sum_dy). */
+INLINE static void dense_sum_dy(const Bwd *b, int64_t g0, int64_t w, int64_t *sdy, int64_t *sdv) {
+  const Norm *l = b->l;
+  for (int64_t j = 0; j < w; j++) sdy[j] = 0, sdv[j] = 0;
+  for (int64_t s0 = 0; s0 < l->n; s0 += CHUNK) {
+    int32_t a[LANES] = {0}, c[LANES] = {0};
+    for (int64_t s = s0, e = min64(l->n, s0 + CHUNK); s < e; s++) {
+      const int8_t *pv = b->v + s * l->c + g0, *pd = b->dy + s * l->c + g0; /* (w) sample s's rows */
+      for (int64_t j = 0; j < w; j++) a[j] += pd[j], c[j] += pd[j] * pv[j];
+    }
+    for (int64_t j = 0; j < w; j++) sdy[j] += a[j], sdv[j] += c[j];
+  }
+}
+
+/* Dense batch kinds: dx of lanes [g0, g0 + w), as dx_body computes it. */
+INLINE static void dense_dx(const Bwd *b, int64_t g0, int64_t w) {
+  const Norm *l = b->l;
+  int64_t nn = l->nn;
+  int64_t m1[LANES], m2[LANES], d1[LANES], d2[LANES], lf1[LANES], rt1[LANES], lf2[LANES], rt2[LANES];
+  int64_t tg[LANES], p[LANES], s1[LANES], sg[LANES];
+  int32_t chi[LANES], clo[LANES];
+  uint64_t hf1[LANES], hf2[LANES];
+  bool fit = true;
+  for (int64_t j = 0; j < w; j++) {
+    int64_t g = g0 + j;
+    NitS31 a1 = get2(b->c1 + 2 * g), a2 = get2(b->c2 + 2 * g);
+    m1[j] = a1.m, m2[j] = a2.m, d1[j] = a1.e + b->sd - b->w, d2[j] = a2.e + b->sd - b->w;
+    Shifts k1 = shifts_of(a1.m, d1[j]), k2 = shifts_of(a2.m, d2[j]);
+    lf1[j] = k1.lf, hf1[j] = k1.hf, rt1[j] = k1.rt, lf2[j] = k2.lf, hf2[j] = k2.hf, rt2[j] = k2.rt;
+    tg[j] = nn * b->gamma[g], p[j] = b->P[g], s1[j] = b->st[NIT_NORM_STAT * g], sg[j] = b->Sg[g];
+    Cut c = cut_of(nn, s1[j]);
+    chi[j] = c.hi, clo[j] = c.lo;
+    fit = fit && fits62(a1.m, b->tmax[g]) && fits62(a2.m, b->umax[g]);
+  }
+  for (int64_t s = 0; s < l->n; s++) {
+    const int8_t *pv = b->v + s * l->c + g0, *pd = b->dy + s * l->c + g0; /* (w) */
+    int64_t *o = b->S + s * l->c + g0;                                       /* (w) */
+    if (fit && l->l1)
+      for (int64_t j = 0; j < w; j++) {
+        int64_t t = tg[j] * pd[j] - p[j], cls = (pv[j] >= chi[j]) - (pv[j] <= clo[j]);
+        o[j] = align_lanes(m1[j], t, lf1[j], hf1[j], rt1[j]) + align_lanes(m2[j], nn * cls - sg[j], lf2[j], hf2[j], rt2[j]);
+      }
+    else if (fit)
+      for (int64_t j = 0; j < w; j++) {
+        int64_t t = tg[j] * pd[j] - p[j], z = nn * pv[j] - s1[j];
+        o[j] = align_lanes(m1[j], t, lf1[j], hf1[j], rt1[j]) + align_lanes(m2[j], z, lf2[j], hf2[j], rt2[j]);
+      }
+    else
+      for (int64_t j = 0; j < w; j++) {
+        int64_t z = nn * pv[j] - s1[j], t = tg[j] * pd[j] - p[j], u = l->l1 ? nn * sgn(z) - sg[j] : z;
+        o[j] = align(m1[j], t, d1[j]) + align(m2[j], u, d2[j]);
+      }
+  }
+}
+
 /* Per group: P = sum dh, Q = sum dh z, Sg = sum sign z (dh = g_c dy), by
  * blocks: sum dh z = g_c (N sum dy v - S1 sum dy). */
 PASS static void sums_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
@@ -557,12 +763,22 @@ PASS static void sums_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   Bwd *b = env;
   const Norm *l = b->l;
   int64_t nn = l->nn;
+  Side sides[LANES];
+  int64_t sdys[LANES], sdvs[LANES];
   for (int64_t g = lo; g < hi; g++) {
     int64_t s1 = b->st[NIT_NORM_STAT * g], p = 0, q = 0;
     Cut c = cut_of(nn, s1);
     Side sd = {0, 0, 0, 0, 128, -129};
-    bool dense = !l->batch && l->hw == 1;
-    if (dense) { /* a dense layer's sample: C values, channel c at c */
+    bool dense = l->hw == 1 && (!l->batch || dense_batch(l)); /* one pass per lane or sample, not per block */
+    if (l->batch && dense) { /* lanes of LANES channels: sum g_c dy = g_c sum dy */
+      int64_t j = (g - lo) % LANES, gc = b->gamma[g];
+      if (j == 0) {
+        LANED(min64(hi - g, LANES), dense_sum_dy(b, g, W, sdys, sdvs));
+        LANED(min64(hi - g, LANES), dense_side(l, b->v, b->st, NIT_NORM_STAT, g, W, sides));
+      }
+      sd = sides[j];
+      p = gc * sdys[j], q = gc * (nn * sdvs[j] - s1 * sdys[j]);
+    } else if (dense) { /* a dense layer's sample: C values, channel c at c */
       const int8_t *pv = b->v + g * l->c, *pd = b->dy + g * l->c;
       int64_t gdy = 0, gdv = 0; /* sum g_c dy, sum g_c dy v */
       for (int64_t k = 0; k < l->c; k++) {
@@ -602,12 +818,17 @@ PASS static void maxima_body(void *env, int64_t lo, int64_t hi, int32_t worker) 
   Bwd *b = env;
   const Norm *l = b->l;
   int64_t nn = l->nn;
+  int32_t los[LANES], his[LANES];
   for (int64_t g = lo; g < hi; g++) {
     int64_t s1 = b->st[NIT_NORM_STAT * g], p = b->P[g], q = b->Q[g], sg = b->Sg[g];
     uint64_t tm = 0, um = 0;
     int32_t dlo = 128, dhi = -129, vlo, vhi;
-    bool dense = !l->batch && l->hw == 1;
-    if (dense) { /* a dense layer's sample: T = N g_c dy - P per value */
+    bool dense = l->hw == 1 && (!l->batch || dense_batch(l));
+    if (l->batch && dense) { /* T = N g_c dy - P is affine in dy over the whole channel */
+      if ((g - lo) % LANES == 0) LANED(min64(hi - g, LANES), dense_range(l, b->dy, g, W, los, his));
+      dlo = los[(g - lo) % LANES], dhi = his[(g - lo) % LANES];
+      tm = max_affine(nn * b->gamma[g], -p, dlo, dhi);
+    } else if (dense) { /* a dense layer's sample: T = N g_c dy - P per value */
       const int8_t *pd = b->dy + g * l->c;
       int64_t tmax = 0;
       for (int64_t k = 0; k < l->c; k++) {
@@ -658,6 +879,18 @@ PASS static void param_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   (void)worker;
   Bwd *b = env;
   const Norm *l = b->l;
+  if (dense_batch(l)) { /* Qd = N sum dy v - S1 sum dy over the channel */
+    int64_t sdy[LANES], sdv[LANES];
+    for (int64_t c0 = lo; c0 < hi; c0 += LANES) {
+      int64_t w = min64(hi - c0, LANES);
+      LANED(w, dense_sum_dy(b, c0, W, sdy, sdv));
+      for (int64_t j = 0; j < w; j++) {
+        b->dbeta[c0 + j] = sdy[j];
+        b->qd[c0 + j] = l->nn * sdv[j] - b->st[NIT_NORM_STAT * (c0 + j)] * sdy[j];
+      }
+    }
+    return;
+  }
   for (int64_t c = lo; c < hi; c++) {
     int64_t db = 0, qd = 0;
     for (int64_t s = 0; s < l->n; s++) {
@@ -683,6 +916,10 @@ PASS static void dx_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   Bwd *b = env;
   const Norm *l = b->l;
   int64_t nn = l->nn;
+  if (dense_batch(l)) {
+    for (int64_t g0 = lo; g0 < hi; g0 += LANES) LANED(min64(hi - g0, LANES), dense_dx(b, g0, W));
+    return;
+  }
   Lut lt, lu;
   for (int64_t g = lo; g < hi; g++) {
     int64_t s1 = b->st[NIT_NORM_STAT * g], p = b->P[g], sg = b->Sg[g];

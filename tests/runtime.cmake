@@ -47,6 +47,13 @@ target_link_libraries(test_runtime_s31 PRIVATE nitrt_s31 nitref PkgConfig::CHECK
 add_test(NAME runtime_s31 COMMAND test_runtime_s31)
 set_tests_properties(runtime_s31 PROPERTIES ENVIRONMENT "CK_DEFAULT_TIMEOUT=120")
 
+# The normalization kernels against the reference, one call at a time, on
+# shapes that reach each of their paths (norm.c).
+add_executable(test_runtime_norm ${NITRT_TEST_DIR}/test_norm.c)
+target_compile_options(test_runtime_norm PRIVATE ${NITC_WARN})
+target_link_libraries(test_runtime_norm PRIVATE nitrt_s31 nitref PkgConfig::CHECK)
+add_test(NAME runtime_norm COMMAND test_runtime_norm)
+
 # The error sites of recipe unified (runtime/clip.c) against the model's
 # golden vectors and the reference, step by step.
 add_executable(test_runtime_clip ${NITRT_TEST_DIR}/test_clip.c)
