@@ -350,6 +350,13 @@ INLINE static int64_t align_lanes(int64_t m, int64_t u, int64_t lf, uint64_t hf,
 /* Whether every product m u of a channel stays below 2^62 (|u| <= umax). */
 static bool fits62(int64_t m, uint64_t umax) { return nitrt_bitlen64(nitrt_mag(m)) + nitrt_bitlen64(umax) <= 62; }
 
+/* align(m u, d) with the shifts chosen per element, for loops whose
+ * coefficients differ from element to element; the same condition. */
+INLINE static int64_t align_at(int64_t m, int64_t u, int64_t d) {
+  int64_t lf = d > 0 ? (d < 63 ? d : 63) : 0, rt = d < 0 ? (-d < 63 ? -d : 63) : 0;
+  return align_lanes(m, u, lf, ((uint64_t)1 << rt) >> 1, rt);
+}
+
 /* ------------------------------------------------------------ forward */
 
 typedef struct Fwd {
@@ -366,6 +373,7 @@ typedef struct Fwd {
   int64_t *dev1;     /* (groups) A = sum |z| (L1 kinds) */
   int64_t *rng;      /* (groups) the range of the group's v (pack_range) */
   int64_t *gn;       /* (C) {m, e}: snorm(gamma_c, s_g), once per call */
+  int64_t *sh;       /* layer kinds at HW = 1: (C) beta's aligned term, once W is known */
   int64_t *S;
   int64_t w;
 } Fwd;
@@ -445,6 +453,22 @@ INLINE static void dense_affine(Fwd *f, int64_t g0, int64_t w) {
     else
       for (int64_t j = 0; j < w; j++) o[j] = align(m[j], nn * p[j] - s1[j], d[j]) + sh[j];
   }
+}
+
+/* A layer kind after a dense layer: S of sample g, whose C blocks are one
+ * value each with a coefficient of its own. |a u| < 2^59 when max |u| has
+ * at most 31 bits (always, with the group limit; checked all the same). */
+INLINE static void dense_layer_affine(Fwd *f, int64_t g) {
+  const Norm *l = f->l;
+  int64_t nn = f->centred ? l->nn : 1, s1 = f->centred ? f->st[NIT_NORM_STAT * g] : 0;
+  int64_t e0 = (f->centred ? 0 : f->s_x) - f->w;
+  const int8_t *p = f->v + g * l->c; /* (C) */
+  const int64_t *a = f->a + 2 * g * l->c; /* (C) {m, e} */
+  int64_t *o = f->S + g * l->c;      /* (C) */
+  if (nitrt_bitlen64(f->umax[g]) <= 31)
+    for (int64_t k = 0; k < l->c; k++) o[k] = align_at(a[2 * k], nn * p[k] - s1, a[2 * k + 1] + e0) + f->sh[k];
+  else
+    for (int64_t k = 0; k < l->c; k++) o[k] = align(a[2 * k], nn * p[k] - s1, a[2 * k + 1] + e0) + f->sh[k];
 }
 
 /* Per group, over this call's blocks: S1 and S2. */
@@ -554,6 +578,10 @@ PASS static void affine_body(void *env, int64_t lo, int64_t hi, int32_t worker) 
     for (int64_t g0 = lo; g0 < hi; g0 += LANES) LANED(min64(hi - g0, LANES), dense_affine(f, g0, W));
     return;
   }
+  if (!l->batch && l->hw == 1) {
+    for (int64_t g = lo; g < hi; g++) dense_layer_affine(f, g);
+    return;
+  }
   Lut lut;
   for (int64_t g = lo; g < hi; g++) {
     int64_t s1 = f->centred ? f->st[NIT_NORM_STAT * g] : 0, nn = f->centred ? l->nn : 1;
@@ -629,10 +657,10 @@ int32_t nitrt_norm_forward(const NitCtx *ctx, const int64_t *desc, int64_t n, co
                            const int8_t *gamma, int32_t s_g, const int8_t *beta, int32_t s_b, int32_t train,
                            int32_t *running, int64_t *st, int64_t *scratch, int64_t *S) {
   Norm l = describe(ctx, desc, n);
-  /* (n C), (C) {m, e}; (groups); (groups, 2); (groups); (C) {m, e}; (groups); (C) {m, e} */
+  /* (n C), (C) {m, e}; (groups); (groups, 2); (groups); (C) {m, e}; (groups); (C) {m, e}; then f.sh (C) */
   int64_t *a = scratch, *bc = a + 2 * n * l.c, *um = bc + 2 * l.c, *s12 = um + l.ng, *dev1 = s12 + 2 * l.ng,
           *ga = dev1 + l.ng, *rng = ga + 2 * l.c, *gn = rng + l.ng;
-  Fwd f = {&l, v, gamma, s_x, s_g, 1, st, a, ga, bc, (uint64_t *)um, s12, dev1, rng, gn, S, 0};
+  Fwd f = {&l, v, gamma, s_x, s_g, 1, st, a, ga, bc, (uint64_t *)um, s12, dev1, rng, gn, NULL, S, 0};
   for (int64_t c = 0; c < l.c; c++) {
     put2(bc + 2 * c, nitrt_snorm(beta[c], s_b));
     put2(gn + 2 * c, nitrt_snorm(gamma[c], s_g));
@@ -677,6 +705,13 @@ int32_t nitrt_norm_forward(const NitCtx *ctx, const int64_t *desc, int64_t n, co
     return 0;
   }
   f.w = common(&L);
+  if (!l.batch && l.hw == 1) { /* beta's aligned terms, per channel (a layer kind's are per block) */
+    f.sh = gn + 2 * l.c;
+    for (int64_t c = 0; c < l.c; c++) {
+      NitS31 b_c = get2(bc + 2 * c);
+      f.sh[c] = b_c.m ? align(b_c.m, 1, b_c.e - f.w) : 0;
+    }
+  }
   each(ctx, affine_body, &f, l.ng);
   return (int32_t)f.w;
 }
@@ -721,7 +756,6 @@ INLINE static void dense_dx(const Bwd *b, int64_t g0, int64_t w) {
   int64_t nn = l->nn;
   int64_t m1[LANES], m2[LANES], d1[LANES], d2[LANES], lf1[LANES], rt1[LANES], lf2[LANES], rt2[LANES];
   int64_t tg[LANES], p[LANES], s1[LANES], sg[LANES];
-  int32_t chi[LANES], clo[LANES];
   uint64_t hf1[LANES], hf2[LANES];
   bool fit = true;
   for (int64_t j = 0; j < w; j++) {
@@ -731,8 +765,6 @@ INLINE static void dense_dx(const Bwd *b, int64_t g0, int64_t w) {
     Shifts k1 = shifts_of(a1.m, d1[j]), k2 = shifts_of(a2.m, d2[j]);
     lf1[j] = k1.lf, hf1[j] = k1.hf, rt1[j] = k1.rt, lf2[j] = k2.lf, hf2[j] = k2.hf, rt2[j] = k2.rt;
     tg[j] = nn * b->gamma[g], p[j] = b->P[g], s1[j] = b->st[NIT_NORM_STAT * g], sg[j] = b->Sg[g];
-    Cut c = cut_of(nn, s1[j]);
-    chi[j] = c.hi, clo[j] = c.lo;
     fit = fit && fits62(a1.m, b->tmax[g]) && fits62(a2.m, b->umax[g]);
   }
   for (int64_t s = 0; s < l->n; s++) {
@@ -740,7 +772,7 @@ INLINE static void dense_dx(const Bwd *b, int64_t g0, int64_t w) {
     int64_t *o = b->S + s * l->c + g0;                                       /* (w) */
     if (fit && l->l1)
       for (int64_t j = 0; j < w; j++) {
-        int64_t t = tg[j] * pd[j] - p[j], cls = (pv[j] >= chi[j]) - (pv[j] <= clo[j]);
+        int64_t t = tg[j] * pd[j] - p[j], z = nn * pv[j] - s1[j], cls = (z > 0) - (z < 0);
         o[j] = align_lanes(m1[j], t, lf1[j], hf1[j], rt1[j]) + align_lanes(m2[j], nn * cls - sg[j], lf2[j], hf2[j], rt2[j]);
       }
     else if (fit)
@@ -754,6 +786,34 @@ INLINE static void dense_dx(const Bwd *b, int64_t g0, int64_t w) {
         o[j] = align(m1[j], t, d1[j]) + align(m2[j], u, d2[j]);
       }
   }
+}
+
+/* A layer kind after a dense layer: dx of sample g, one value per block;
+ * the coefficients are the group's, the channel's gamma varies. */
+INLINE static void dense_layer_dx(const Bwd *b, int64_t g) {
+  const Norm *l = b->l;
+  int64_t nn = l->nn, s1 = b->st[NIT_NORM_STAT * g], p = b->P[g], sg = b->Sg[g];
+  NitS31 a1 = get2(b->c1 + 2 * g), a2 = get2(b->c2 + 2 * g);
+  int64_t d1 = a1.e + b->sd - b->w, d2 = a2.e + b->sd - b->w;
+  Shifts k1 = shifts_of(a1.m, d1), k2 = shifts_of(a2.m, d2);
+  const int8_t *pv = b->v + g * l->c, *pd = b->dy + g * l->c; /* (C) */
+  int64_t *o = b->S + g * l->c;                                 /* (C) */
+  bool fit = fits62(a1.m, b->tmax[g]) && fits62(a2.m, b->umax[g]);
+  if (fit && l->l1)
+    for (int64_t k = 0; k < l->c; k++) {
+      int64_t t = nn * (b->gamma[k] * pd[k]) - p, z = nn * pv[k] - s1, cls = (z > 0) - (z < 0);
+      o[k] = align_lanes(a1.m, t, k1.lf, k1.hf, k1.rt) + align_lanes(a2.m, nn * cls - sg, k2.lf, k2.hf, k2.rt);
+    }
+  else if (fit)
+    for (int64_t k = 0; k < l->c; k++) {
+      int64_t t = nn * (b->gamma[k] * pd[k]) - p, z = nn * pv[k] - s1;
+      o[k] = align_lanes(a1.m, t, k1.lf, k1.hf, k1.rt) + align_lanes(a2.m, z, k2.lf, k2.hf, k2.rt);
+    }
+  else
+    for (int64_t k = 0; k < l->c; k++) {
+      int64_t z = nn * pv[k] - s1, t = nn * (b->gamma[k] * pd[k]) - p, u = l->l1 ? nn * sgn(z) - sg : z;
+      o[k] = align(a1.m, t, d1) + align(a2.m, u, d2);
+    }
 }
 
 /* Per group: P = sum dh, Q = sum dh z, Sg = sum sign z (dh = g_c dy), by
@@ -891,6 +951,23 @@ PASS static void param_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
     }
     return;
   }
+  if (!l->batch && l->hw == 1) { /* a dense layer's layer norm: by samples, so that T's rows are written in order */
+    for (int64_t c0 = lo; c0 < hi; c0 += LANES) {
+      int64_t w = min64(hi - c0, LANES), db[LANES] = {0};
+      for (int64_t s = 0; s < l->n; s++) {
+        const int64_t *q = b->st + NIT_NORM_STAT * s;
+        NitS31 rho = get2(q + 2);
+        const int8_t *pv = b->v + s * l->c + c0, *pd = b->dy + s * l->c + c0; /* (w) */
+        int64_t *t = b->T + 2 * ((l->row0 + s) * l->c + c0);                   /* (w) {m, e} */
+        for (int64_t j = 0; j < w; j++) {
+          db[j] += pd[j];
+          put2(t + 2 * j, nitrt_smul(rho, nitrt_sint(l->nn * (pd[j] * pv[j]) - q[0] * pd[j])));
+        }
+      }
+      for (int64_t j = 0; j < w; j++) b->dbeta[c0 + j] = db[j];
+    }
+    return;
+  }
   for (int64_t c = lo; c < hi; c++) {
     int64_t db = 0, qd = 0;
     for (int64_t s = 0; s < l->n; s++) {
@@ -918,6 +995,10 @@ PASS static void dx_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   int64_t nn = l->nn;
   if (dense_batch(l)) {
     for (int64_t g0 = lo; g0 < hi; g0 += LANES) LANED(min64(hi - g0, LANES), dense_dx(b, g0, W));
+    return;
+  }
+  if (!l->batch && l->hw == 1) {
+    for (int64_t g = lo; g < hi; g++) dense_layer_dx(b, g);
     return;
   }
   Lut lt, lu;
