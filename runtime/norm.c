@@ -518,8 +518,18 @@ PASS static void sums2_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
  * epsilon of a group's deviation, which is a sum over N^2 terms. */
 static NitS31 eps_n(const Norm *l, int64_t e) { return nitrt_smul(l->eps, nitrt_snorm((NitI128)l->nn * l->nn, e)); }
 
-/* Per group: V or A, rho, the coefficients of its blocks. */
-static void coef_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
+/* a[i] = smul(gn[i], rho) over ({m, e} pairs) [0, c): a loop the compiler
+ * vectorizes, clz and all. */
+INLINE static void smul_row(int64_t *restrict a, const int64_t *restrict gn, NitS31 rho, int64_t c) {
+  for (int64_t i = 0; i < c; i++) {
+    NitS31 x = nitrt_smul((NitS31){gn[2 * i], (int32_t)gn[2 * i + 1]}, rho);
+    a[2 * i] = x.m, a[2 * i + 1] = x.e;
+  }
+}
+
+/* Per group: V or A, rho, the coefficients of its blocks (a layer kind's
+ * by smul_row). */
+PASS static void coef_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   (void)worker;
   Fwd *f = env;
   const Norm *l = f->l;
@@ -541,8 +551,7 @@ static void coef_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
     if (l->batch) /* a batch kind's blocks share their channel's coefficient: ga only */
       put2(f->ga + 2 * g, nitrt_smul(get2(f->gn + 2 * g), rho));
     else
-      for (int64_t i = 0; i < l->nb; i++)
-        put2(f->a + 2 * block(l, g, i), nitrt_smul(get2(f->gn + 2 * chan(l, g, i)), rho));
+      smul_row(f->a + 2 * g * l->c, f->gn, rho, l->c); /* block g C + i is channel i's */
   }
 }
 
@@ -1041,6 +1050,40 @@ PASS static void dx_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   }
 }
 
+/* dg_c = sadd(dg_c, t_c) for c in [0, C) ({m, e} pairs): the channels'
+ * chains of the layer kinds' dgamma, one step each. nitrt_sadd's int64 cases
+ * (a zero operand, a gap of at most 31, a gap above 62) without branches in
+ * a loop that vectorizes; a lane whose gap is 32 to 62 keeps its operand
+ * there and is redone by nitrt_sadd after. The same values as nitrt_sadd. */
+INLINE static void sadd_lanes(int64_t *restrict d, const int64_t *restrict u, int64_t w, int64_t *restrict slow) {
+  for (int64_t k = 0; k < w; k++) {
+    int64_t am = d[2 * k], ae = d[2 * k + 1], bm = u[2 * k], be = u[2 * k + 1];
+    int64_t sw = ae < be; /* big: the larger exponent */
+    int64_t hm = sw ? bm : am, lm = sw ? am : bm, he = sw ? be : ae, le = sw ? ae : be, gap = he - le;
+    int64_t p = (int64_t)((uint64_t)hm << (gap < 63 ? gap : 63)) + lm;
+    NitS31 r = nitrt_snorm64(p < 0, nitrt_mag(p), le);
+    int64_t rm = p == 0 ? 0 : r.m, re = p == 0 ? 0 : r.e;
+    rm = gap > 62 ? hm : rm, re = gap > 62 ? he : re;
+    rm = bm == 0 ? am : rm, re = bm == 0 ? ae : re;
+    rm = am == 0 ? bm : rm, re = am == 0 ? be : re;
+    int64_t sl = am != 0 && bm != 0 && gap > 31 && gap <= 62;
+    slow[k] = sl;
+    d[2 * k] = sl ? am : rm, d[2 * k + 1] = sl ? ae : re;
+  }
+}
+
+PASS void nitrt_sadd_row(int64_t *dg, const int64_t *t, int64_t c) {
+  int64_t slow[LANES];
+  for (int64_t c0 = 0; c0 < c; c0 += LANES) {
+    int64_t w = min64(c - c0, LANES);
+    int64_t *d = dg + 2 * c0;
+    const int64_t *u = t + 2 * c0;
+    LANED(w, sadd_lanes(d, u, W, slow));
+    for (int64_t k = 0; k < w; k++)
+      if (slow[k]) put2(d + 2 * k, nitrt_sadd(get2(d + 2 * k), get2(u + 2 * k)));
+  }
+}
+
 int32_t nitrt_norm_backward(const NitCtx *ctx, const int64_t *desc, int64_t n, const int8_t *v, int32_t s_x,
                             const int64_t *st, const int8_t *gamma, int32_t s_g, const int8_t *dy, int32_t s_e,
                             int64_t *scratch, int64_t *S, int64_t *dbeta, int64_t *dgamma, int32_t *s_dgamma) {
@@ -1073,9 +1116,7 @@ int32_t nitrt_norm_backward_mu(const NitCtx *ctx, const int64_t *desc, int64_t n
              * channels' chains side by side (each sadd waits for the last) */
     nitrt_allsum(ctx, b.T, 2 * l.gn * l.c);
     for (int64_t c = 0; c < l.c; c++) put2(b.dg + 2 * c, zero);
-    for (int64_t s = 0; s < l.gn; s++)
-      for (int64_t c = 0; c < l.c; c++)
-        put2(b.dg + 2 * c, nitrt_sadd(get2(b.dg + 2 * c), get2(b.T + 2 * (s * l.c + c))));
+    for (int64_t s = 0; s < l.gn; s++) nitrt_sadd_row(b.dg, b.T + 2 * s * l.c, l.c);
   }
   if (mu != 1) /* unified: dbeta exactly, dgamma with smul, after the sums */
     for (int64_t c = 0; c < l.c; c++) {

@@ -123,6 +123,10 @@ static inline NitS31 nitrt_sadd(NitS31 a, NitS31 b) {
   return nitrt_snorm((NitI128)bm * ((NitI128)1 << gap) + sm, se);
 }
 
+/* dg[c] = sadd(dg[c], t[c]) for c in [0, n), both (n) {m, e} int64 pairs:
+ * many independent sadd chains one step each, vectorized (norm.c). */
+void nitrt_sadd_row(int64_t *dg, const int64_t *t, int64_t n);
+
 NitS31 nitrt_sdiv(NitS31 a, NitS31 b);        /* b = 0 gives 0 */
 NitS31 nitrt_srsqrt(NitS31 a);                /* a <= 0 gives 0 */
 int64_t nitrt_sq30(NitS31 a);                 /* value 2^30, half away from zero, |value| < 2 */

@@ -221,6 +221,33 @@ START_TEST(dense_large) {
 }
 END_TEST
 
+/* Layer kinds whose samples differ wildly: constant values (the deviation is
+ * eps alone, rho large), nearly constant, and wide ones, with errors that
+ * are sparse and small or large, so that the terms of a channel's dgamma
+ * chain lie up to 62 bits apart (nitrt_sadd's 128-bit case included). */
+START_TEST(layer_gaps) {
+  rng_state = 0x6A95;
+  for (int i = 0; i < 40; i++) {
+    int kind = i % 2 ? NIT_NORM_LAYER : NIT_NORM_L1LAYER;
+    int64_t n = rnd_range(2, 48), c = rnd_range(4, 80);
+    Case k;
+    make(&k, kind, n, c, 1, false);
+    for (int64_t s = 0; s < n; s++) {
+      int8_t *v = k.v + s * c, *dy = k.dy + s * c;
+      int shape = (int)(rnd() % 3);
+      for (int64_t j = 0; j < c; j++) {
+        v[j] = shape == 0 ? 5 : shape == 1 ? (int8_t)(j == 0 ? 6 : 5) : (int8_t)rnd_range(-128, 127);
+        dy[j] = rnd() % 2 ? (int8_t)(rnd() % 5 == 0 ? 1 : 0) : (int8_t)rnd_range(-128, 127);
+      }
+    }
+    char what[64];
+    snprintf(what, sizeof what, "gaps %d: kind %d (%lld, %lld, 1)", i, kind, (long long)n, (long long)c);
+    check_case(&k, what);
+    release(&k);
+  }
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("norm");
   TCase *tc = tcase_create("kernels");
@@ -228,6 +255,7 @@ int main(void) {
   tcase_add_test(tc, dense_random);
   tcase_add_test(tc, conv_random);
   tcase_add_test(tc, dense_large);
+  tcase_add_test(tc, layer_gaps);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -164,6 +164,34 @@ START_TEST(arith_random) {
 }
 END_TEST
 
+/* nitrt_sadd_row (norm.c's lane-wise sadd, a step of many chains) against
+ * the reference sadd: rows of random lengths (full lanes of 32, 16, and
+ * partial), operands with every exponent gap from -70 to 70, zeros and
+ * cancellations; each row is also chained into the next. */
+START_TEST(sadd_row_random) {
+  rng_state = 7;
+  enum { MAXC = 100 };
+  int64_t dg[2 * MAXC], t[2 * MAXC];
+  RecScalar want[MAXC];
+  for (int i = 0; i < 4000; i++) {
+    int64_t c = rnd_range(1, MAXC);
+    for (int64_t k = 0; k < c; k++) {
+      NitS31 a = rnd_s31(-120, 60), b = rnd_s31(-120, 60);
+      if (i % 2 && k > 0) a = (NitS31){dg[2 * k], (int32_t)dg[2 * k + 1]}; /* the chain goes on */
+      if (rnd() % 2 && a.m != 0) b.e = (int32_t)(a.e + rnd_range(-70, 70));
+      if (rnd() % 16 == 0 && b.m != 0) b.m = -a.m;
+      dg[2 * k] = a.m, dg[2 * k + 1] = a.e, t[2 * k] = b.m, t[2 * k + 1] = b.e;
+      want[k] = rec_sadd(to_rec(a), to_rec(b));
+    }
+    nitrt_sadd_row(dg, t, c);
+    for (int64_t k = 0; k < c; k++) {
+      NitS31 got = {dg[2 * k], (int32_t)dg[2 * k + 1]};
+      SAME(got, want[k]);
+    }
+  }
+}
+END_TEST
+
 START_TEST(decimals_random) {
   rng_state = 3;
   static const uint64_t p10[10] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000};
@@ -355,6 +383,7 @@ int main(void) {
   tcase_add_test(t, spec_examples);
   tcase_add_test(t, snorm_random);
   tcase_add_test(t, arith_random);
+  tcase_add_test(t, sadd_row_random);
   tcase_add_test(t, decimals_random);
   tcase_add_test(t, tables_random);
   tcase_add_test(t, recip_random);
