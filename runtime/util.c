@@ -66,8 +66,24 @@ void nitrt_warn(const char *fmt, ...) {
   va_end(ap);
 }
 
+/* From BIG bytes (data sets: MNIST's training images are 47 MB) the block
+ * is aligned to and asks for 2 MiB pages where the kernel gives them on
+ * request (transparent huge pages in "madvise" mode): first touches fault
+ * once per 2 MiB instead of once per 4 KiB, and the steps' gathers of
+ * random samples miss the TLB less. Still zeroed, still freed by free(). */
+enum { BIG = 4 << 20, HUGE_PAGE = 2 << 20 };
+
 void *nitrt_alloc(size_t bytes) {
-  void *p = calloc(1, bytes ? bytes : 1);
+  void *p = NULL;
+  if (bytes >= BIG) {
+    if (posix_memalign(&p, HUGE_PAGE, bytes)) p = NULL;
+#ifdef MADV_HUGEPAGE
+    if (p) madvise(p, (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE);
+#endif
+    if (p) memset(p, 0, bytes);
+  } else {
+    p = calloc(1, bytes ? bytes : 1);
+  }
   if (!p) nitrt_error("out of memory (%zu bytes)", bytes);
   return p;
 }
