@@ -357,6 +357,22 @@ INLINE static int64_t align_at(int64_t m, int64_t u, int64_t d) {
   return align_lanes(m, u, lf, ((uint64_t)1 << rt) >> 1, rt);
 }
 
+/* see() of count pairs p ({m, e}) that share s and umax, in one pass: the
+ * smallest and largest exponent of the nonzero ones, a loop that vectorizes
+ * (a layer kind's forward has one pair per element). */
+PASS static void see_row(Lin *L, const int64_t *p, int64_t count, int64_t s, uint64_t umax) {
+  if (umax == 0) return;
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  for (int64_t j = 0; j < count; j++) {
+    int64_t m = p[2 * j], e = p[2 * j + 1];
+    lo = m != 0 && e < lo ? e : lo;
+    hi = m != 0 && e > hi ? e : hi;
+  }
+  if (lo > hi) return; /* no live pair */
+  see(L, (NitS31){1, (int32_t)lo}, s, umax);
+  see(L, (NitS31){1, (int32_t)hi}, s, umax);
+}
+
 /* ------------------------------------------------------------ forward */
 
 typedef struct Fwd {
@@ -706,7 +722,7 @@ int32_t nitrt_norm_forward(const NitCtx *ctx, const int64_t *desc, int64_t n, co
   if (l.batch)
     for (int64_t c = 0; c < l.c; c++) see(&L, get2(ga + 2 * c), f.centred ? 0 : s_x, umax);
   else
-    for (int64_t j = 0; j < n * l.c; j++) see(&L, get2(a + 2 * j), f.centred ? 0 : s_x, umax);
+    see_row(&L, a, n * l.c, f.centred ? 0 : s_x, umax);
   for (int64_t c = 0; c < l.c; c++) see(&L, get2(bc + 2 * c), 0, 1);
   agree(ctx, &L);
   if (!L.live) { /* the zero tensor */
