@@ -590,6 +590,18 @@ PASS static void vmax_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   }
 }
 
+/* o[k] = (m p[k] + b) 2^d + shift, where align(m (nn p - s1), d) has d >= 0
+ * (no rounding: the common exponent W lies at or below the pair's): in
+ * unsigned arithmetic, whose wrap-around leaves the exact value, which
+ * fits int64 (LINSUM keeps every aligned term within 2^60). m = ac.m nn,
+ * b = -ac.m s1; d <= 62. A loop that vectorizes where the table's gather
+ * does not. */
+INLINE static void affine_run(const int8_t *restrict p, int64_t *restrict o, int64_t n, int64_t m, int64_t b, int64_t d,
+                              int64_t shift) {
+  uint64_t A = (uint64_t)m << d, B = ((uint64_t)b << d) + (uint64_t)shift;
+  for (int64_t k = 0; k < n; k++) o[k] = (int64_t)(A * (uint64_t)(int64_t)p[k] + B);
+}
+
 /* S = LINSUM((a_{b,c}, u, s_u), (bc_c, 1, 0)) over the blocks of each group;
  * u = z, or v with running statistics. A batch kind's blocks share their
  * channel's coefficients: one table per group; a layer kind's block has its
@@ -619,7 +631,9 @@ PASS static void affine_body(void *env, int64_t lo, int64_t hi, int32_t worker) 
       int64_t *o = f->S + blk * l->hw;
       NitS31 ac = get2(l->batch ? f->ga + 2 * g : f->a + 2 * blk), bc = get2(f->bc + 2 * c);
       int64_t shift = bc.m ? align(bc.m, 1, bc.e - f->w) : 0, d = ac.e + s_u - f->w;
-      if (shared || lut_pays(vlo, vhi, l->hw)) {
+      if (ac.m == 0 || (d >= 0 && d <= 62)) { /* no rounding: S is affine in v */
+        affine_run(p, o, l->hw, ac.m == 0 ? 0 : ac.m * nn, ac.m == 0 ? 0 : -ac.m * s1, ac.m == 0 ? 0 : d, shift);
+      } else if (shared || lut_pays(vlo, vhi, l->hw)) {
         if (!shared || !tabled)
           for (int32_t x = vlo; x <= vhi; x++) lut[x + 128] = align(ac.m, nn * x - s1, d) + shift;
         tabled = true;
@@ -1008,6 +1022,23 @@ PASS static void param_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   }
 }
 
+/* A block's dx where neither term rounds (affine_run's reasoning): L2,
+ * o = A1 dy + A2 v + B; L1, o = A1 dy + B + K(sign z), z = nn v - s1, with
+ * K the aligned U of each sign class. Unsigned, so the wrap is exact. */
+INLINE static void dx_run2(const int8_t *restrict dy, const int8_t *restrict v, int64_t *restrict o, int64_t n,
+                           uint64_t A1, uint64_t A2, uint64_t B) {
+  for (int64_t k = 0; k < n; k++) o[k] = (int64_t)(A1 * (uint64_t)(int64_t)dy[k] + A2 * (uint64_t)(int64_t)v[k] + B);
+}
+
+INLINE static void dx_run1(const int8_t *restrict dy, const int8_t *restrict v, int64_t *restrict o, int64_t n,
+                           uint64_t A1, uint64_t B, int64_t nn, int64_t s1, int64_t kp, int64_t k0, int64_t kn) {
+  for (int64_t k = 0; k < n; k++) {
+    int64_t z = nn * v[k] - s1, ku = z > 0 ? kp : k0;
+    ku = z < 0 ? kn : ku;
+    o[k] = (int64_t)(A1 * (uint64_t)(int64_t)dy[k] + B + (uint64_t)ku);
+  }
+}
+
 /* dx = LINSUM((rho, T, sd), (c2, z or U, sd)), T = N dh - P, U = N sign z - Sg:
  * per element a term of dy plus a term of v, both from tables when they
  * pay (a batch kind's T is one function of dy per group, a layer kind's
@@ -1046,6 +1077,20 @@ PASS static void dx_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
       int64_t blk = block(l, g, i), gc = b->gamma[chan(l, g, i)];
       const int8_t *pv = b->v + blk * l->hw, *pd = b->dy + blk * l->hw;
       int64_t *o = b->S + blk * l->hw;
+      if ((a1.m == 0 || (d1 >= 0 && d1 <= 62)) && (l->l1 || a2.m == 0 || (d2 >= 0 && d2 <= 62))) {
+        /* no rounding in T's term (nor in z's): affine in dy (and v) */
+        int64_t e1 = a1.m == 0 ? 0 : d1, e2 = a2.m == 0 ? 0 : d2;
+        uint64_t A1 = ((uint64_t)a1.m * (uint64_t)(nn * gc)) << e1, B = ((uint64_t)-a1.m * (uint64_t)p) << e1;
+        if (!l->l1) {
+          B += ((uint64_t)-a2.m * (uint64_t)s1) << e2;
+          dx_run2(pd, pv, o, l->hw, A1, ((uint64_t)a2.m * (uint64_t)nn) << e2, B);
+        } else { /* U takes one value per sign class of z: align of each class present */
+          int64_t kp = vhi >= c.hi ? align(a2.m, nn - sg, d2) : 0, kn = vlo <= c.lo ? align(a2.m, -nn - sg, d2) : 0;
+          int64_t k0 = b->nz[g] > 0 ? align(a2.m, -sg, d2) : 0;
+          dx_run1(pd, pv, o, l->hw, A1, B, nn, s1, kp, k0, kn);
+        }
+        continue;
+      }
       bool tab = tab_t;
       if (!l->batch) { /* the block's own range */
         dlo = 128, dhi = -129;
