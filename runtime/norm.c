@@ -1121,7 +1121,7 @@ INLINE static void sadd_lanes(int64_t *restrict d, const int64_t *restrict u, in
     int64_t am = d[2 * k], ae = d[2 * k + 1], bm = u[2 * k], be = u[2 * k + 1];
     int64_t sw = ae < be; /* big: the larger exponent */
     int64_t hm = sw ? bm : am, lm = sw ? am : bm, he = sw ? be : ae, le = sw ? ae : be, gap = he - le;
-    int64_t p = (int64_t)((uint64_t)hm << (gap < 63 ? gap : 63)) + lm;
+    int64_t p = (int64_t)(((uint64_t)hm << (gap < 63 ? gap : 63)) + (uint64_t)lm); /* wraps only in slow lanes */
     NitS31 r = nitrt_snorm64(p < 0, nitrt_mag(p), le);
     int64_t rm = p == 0 ? 0 : r.m, re = p == 0 ? 0 : r.e;
     rm = gap > 62 ? hm : rm, re = gap > 62 ? he : re;
