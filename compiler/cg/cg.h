@@ -182,8 +182,15 @@ typedef struct Loop {
   Val v_i;
   Val v_phi;
   Blk b_head, b_exit;
+  Val v_ctr, v_step; /* a second induction (l_loop_ctr), or NULL */
 } Loop;
 Loop l_for(Cg *g, Val v_lo, Val v_hi, const char *name);
+/* A second induction of L: v_init (computed before the loop) at its first
+ * iteration, plus v_step at each next one; returns its value in the body.
+ * The vectorizer widens it as an induction: a counter that would cost a
+ * multiply per element (the draws' index times NIT_GOLDEN) costs an add
+ * per vector. */
+Val l_loop_ctr(Cg *g, Loop *L, Val v_init, Val v_step, const char *name);
 void l_next(Cg *g, Loop *L);
 /* l_next for a loop LLVM must not unroll (its body is already wide) */
 void l_next_rolled(Cg *g, Loop *L);
@@ -306,6 +313,11 @@ void fold_bodies(Cg *g);
 
 void emit_generator(Cg *g);
 Val l_draw(Cg *g, Val v_key, Val v_idx, const char *name);
+/* The draws of a loop over the indices [lo, ...) of one key: a counter of
+ * the loop (l_loop_ctr) at key + (lo + 1) NIT_GOLDEN, stepping by
+ * NIT_GOLDEN; l_draw_ctr(counter) = l_draw(key, index). */
+Val l_draw_ctr_begin(Cg *g, Loop *L, Val v_key, Val v_lo);
+Val l_draw_ctr(Cg *g, Val v_ctr, const char *name);
 /* Data parallelism (docs/scaleout.md): the element-wise MAX (i64) or SUM
  * (width 4 or 8 bytes) over ranks of count values at v_ptr, in place,
  * through the context's callbacks; nothing in one process. Step level
@@ -359,6 +371,8 @@ RoundK round_consts(Cg *g, Ty t, Val v_k32);
 void round_det(Cg *g, RoundK *R, Val v_mode, bool hide);
 /* R(x, k) of one element in the width of x, mode stochastic or ROUND_DET. */
 Val round_elem(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx);
+/* The same, stochastic, with the draw's counter from l_draw_ctr_begin. */
+Val round_elem_ctr(Cg *g, const RoundK *R, Val v_x, Val v_ctr);
 int round_packed_lanes(const Cg *g);          /* i32 lanes of the packed loops' vectors, 0: none */
 RoundK round_consts_v(Cg *g, const RoundK *R, unsigned n); /* the constants in every lane of n i32 */
 /* elements [j, j + 4n) of i32 v_acc rounded (no draws), as 4n bytes in order, saturated */

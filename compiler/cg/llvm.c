@@ -178,14 +178,28 @@ Loop l_for(Cg *g, Val v_lo, Val v_hi, const char *name) {
   LLVMBuildCondBr(g->b, v_c, b_body, L.b_exit);
   LLVMPositionBuilderAtEnd(g->b, b_body);
   L.v_i = L.v_phi;
+  L.v_ctr = L.v_step = NULL;
   return L;
+}
+
+Val l_loop_ctr(Cg *g, Loop *L, Val v_init, Val v_step, const char *name) {
+  NIT_ASSERT(!L->v_ctr);
+  Blk b_at = LLVMGetInsertBlock(g->b), b_pre = LLVMGetIncomingBlock(L->v_phi, 0);
+  LLVMPositionBuilderBefore(g->b, LLVMGetFirstInstruction(L->b_head));
+  L->v_ctr = LLVMBuildPhi(g->b, LLVMTypeOf(v_init), name);
+  LLVMAddIncoming(L->v_ctr, &v_init, &b_pre, 1);
+  L->v_step = v_step;
+  LLVMPositionBuilderAtEnd(g->b, b_at);
+  return L->v_ctr;
 }
 
 static void close_loop(Cg *g, Loop *L) {
   Val v_next = l_add(g, L->v_phi, l_i64(g, 1), "");
+  Val v_ctr = L->v_ctr ? l_add(g, L->v_ctr, L->v_step, "ctr.next") : NULL;
   Blk b_latch = LLVMGetInsertBlock(g->b);
   LLVMBuildBr(g->b, L->b_head);
   LLVMAddIncoming(L->v_phi, &v_next, &b_latch, 1);
+  if (v_ctr) LLVMAddIncoming(L->v_ctr, &v_ctr, &b_latch, 1);
   LLVMPositionBuilderAtEnd(g->b, L->b_exit);
 }
 

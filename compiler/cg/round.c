@@ -40,8 +40,19 @@ void emit_generator(Cg *g) {
 /* nit_draw(key, index) of nitabi.h: 64 uniform bits of element `index`. */
 Val l_draw(Cg *g, Val v_key, Val v_idx, const char *name) {
   Val v_ctr = l_add(g, v_key, l_mul(g, l_add(g, v_idx, l_i64(g, 1), ""), l_u64(g, NIT_GOLDEN), ""), "");
-  return l_call(g, g->ft_mix, g->f_mix, &v_ctr, 1, name);
+  return l_draw_ctr(g, v_ctr, name);
 }
+
+/* Called in L's body; v_key and v_lo are computed before the loop. */
+Val l_draw_ctr_begin(Cg *g, Loop *L, Val v_key, Val v_lo) {
+  Blk b_at = LLVMGetInsertBlock(g->b), b_pre = LLVMGetIncomingBlock(L->v_phi, 0);
+  LLVMPositionBuilderBefore(g->b, LLVMGetBasicBlockTerminator(b_pre));
+  Val v_init = l_add(g, v_key, l_mul(g, l_add(g, v_lo, l_i64(g, 1), ""), l_u64(g, NIT_GOLDEN), ""), "ctr.init");
+  LLVMPositionBuilderAtEnd(g->b, b_at);
+  return l_loop_ctr(g, L, v_init, l_u64(g, NIT_GOLDEN), "ctr");
+}
+
+Val l_draw_ctr(Cg *g, Val v_ctr, const char *name) { return l_call(g, g->ft_mix, g->f_mix, &v_ctr, 1, name); }
 
 /* Calls the context's collective fn(comm, ptr, count[, width]) when it is set. */
 static void call_collective(Cg *g, unsigned field, Val v_ptr, Val v_count, int width) {
@@ -197,8 +208,19 @@ void round_det(Cg *g, RoundK *R, Val v_mode, bool hide) {
 /* R(x, k) of one element for k >= 1, in the width of x, with mode
  * stochastic (the element's draw, from key and index) or ROUND_DET (pseudo
  * or nearest, by R's constants from round_det). */
+/* round_elem's body; v_draw: the element's draw (stochastic), or NULL. */
+static Val round_with(Cg *g, const RoundK *R, int mode, Val v_x, Val v_draw);
+
 Val round_elem(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx) {
   NIT_ASSERT(mode == ROUND_DET || mode == NIT_ROUND_STOCHASTIC);
+  return round_with(g, R, mode, v_x, mode == ROUND_DET ? NULL : l_draw(g, v_key, v_idx, "draw"));
+}
+
+Val round_elem_ctr(Cg *g, const RoundK *R, Val v_x, Val v_ctr) {
+  return round_with(g, R, NIT_ROUND_STOCHASTIC, v_x, l_draw_ctr(g, v_ctr, "draw"));
+}
+
+static Val round_with(Cg *g, const RoundK *R, int mode, Val v_x, Val v_draw) {
   Ty t = R->t;
   Val v_a = l_abs(g, v_x, "a");
   Val v_q = LLVMBuildLShr(g->b, v_a, R->v_k, "q");
@@ -209,7 +231,7 @@ Val round_elem(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx) 
     v_up = l_icmp(g, LLVMIntUGT, v_A, v_B, "up.det");
   } else {
     Val v_f = LLVMBuildAnd(g->b, v_a, R->v_mask, "f");
-    Val v_r = LLVMBuildAnd(g->b, l_draw(g, v_key, v_idx, "draw"), R->v_mask64, "r");
+    Val v_r = LLVMBuildAnd(g->b, v_draw, R->v_mask64, "r");
     Val v_f64 = t == g->t_i64 ? v_f : LLVMBuildZExt(g->b, v_f, g->t_i64, "f64");
     v_up = l_icmp(g, LLVMIntUGT, v_f64, v_r, "up.stoch");
   }
@@ -312,10 +334,11 @@ static void round8_loop(Cg *g, const R8 *a, const RoundK *R, int mode) {
     v_from = l_get(g, g->t_i64, var_from, "from");
   }
   bool st = mode == NIT_ROUND_STOCHASTIC;
+  Val v_gfrom = st ? l_add(g, a->v_base, v_from, "gidx.lo") : NULL; /* draws by global index base + j */
   Loop L = l_for(g, v_from, a->v_hi, st ? "stochastic" : "det");
   Val v_x = l_load(g, a->t_acc, a->v_acc, L.v_i, "x");
-  Val v_gi = st ? l_add(g, a->v_base, L.v_i, "gidx") : L.v_i;
-  Val v_r = round_elem(g, R, mode, v_x, a->v_key, v_gi);
+  Val v_r = st ? round_elem_ctr(g, R, v_x, l_draw_ctr_begin(g, &L, a->v_key, v_gfrom))
+               : round_elem(g, R, mode, v_x, a->v_key, L.v_i);
   v_r = l_smax(g, l_smin(g, v_r, a->v_lim_acc, ""), a->v_floor_acc, "clamped"); /* |r| <= lim, r >= floor */
   l_store(g, g->t_i8, gated(g, a->v_gate, L.v_i, l_trunc(g, v_r, g->t_i8, "r8")), a->v_out, L.v_i);
   l_next(g, &L);

@@ -87,7 +87,9 @@ static Val emit_rq(Cg *g, Ty t_in, Ty t_out, int bits, const char *name) {
     if (modes[c] == ROUND_DET) round_det(g, &R, v_mode, true);
     Loop L = l_for(g, v_lo, v_hi, "j");
     Val v_x = l_sext(g, l_load(g, t_in, v_in, L.v_i, "x"), g->t_i64, "x64");
-    Val v_r = modes[c] < 0 ? v_x : round_elem(g, &R, modes[c], v_x, v_key, L.v_i);
+    Val v_r = modes[c] < 0                       ? v_x
+              : modes[c] == NIT_ROUND_STOCHASTIC ? round_elem_ctr(g, &R, v_x, l_draw_ctr_begin(g, &L, v_key, v_lo))
+                                                 : round_elem(g, &R, modes[c], v_x, v_key, L.v_i);
     v_r = l_smax(g, l_smin(g, v_r, v_lim, ""), v_nlim, "sat");
     l_store(g, t_out, l_trunc(g, v_r, t_out, "r"), v_out, L.v_i);
     l_set(g, var_max, l_smax(g, l_get(g, g->t_i64, var_max, ""), l_abs(g, v_r, ""), "max"));
