@@ -15,11 +15,16 @@
  *
  * Speed: the statistics come from a few vectorizable passes per block, or
  * per sample for the layer kinds, whose blocks are contiguous (sums, sums
- * by sign class, extreme values; "element passes" below), and
- * each output element of a LINSUM, a sum of aligned terms that depend on
- * one int8 value each, is read from tables of those terms over the values
- * present: a batch kind's table serves a whole group. The same integers as
- * element-by-element arithmetic (bench/norm_layer.c prints a checksum).
+ * by sign class, extreme values; "element passes" below). Each output
+ * element of a LINSUM is a sum of aligned terms that depend on one int8
+ * value each: where no term rounds it is a multiply-add in those values
+ * (affine_run, dx_run2, dx_run1), else it is read from tables of the terms
+ * over the values present (a batch kind's table serves a whole group).
+ * After a dense layer (HW = 1) blocks are single values, so the batch kinds
+ * run by samples over lanes of channels and the layer kinds one sample per
+ * loop ("dense batch kinds", dense_layer_*). The same integers as
+ * element-by-element arithmetic (bench/norm_layer.c prints a checksum;
+ * runtime_norm compares every path with tests/ref).
  *
  * Threads: every pass runs over groups (or, for the parameter gradients,
  * channels) on the context's parallel_for; each group writes only its own
