@@ -333,17 +333,16 @@ static bool dense_batch(const Norm *l) { return l->batch && l->hw == 1 && l->c >
 /* align(m u, d) split into shifts that a vector loop can apply: a = |m u|,
  * (a << lf + hf) >> rt, the sign put back. The same value as align where
  * |m u| < 2^62 (then a + hf < 2^63, and a right shift of 63 leaves 0 where
- * align's of 63 or more does); a pair with m = 0 gives 0 at any d. */
+ * align's of 63 or more does); a pair with m = 0 gives 0 at any d (a = 0,
+ * hf < 2^rt). Without branches, so that it serves per element too. */
 typedef struct Shifts {
   int64_t lf, rt; /* left and right shift */
   uint64_t hf;    /* half the right shift's unit: rounds to nearest */
 } Shifts;
 
-static Shifts shifts_of(int64_t m, int64_t d) {
-  if (m == 0) return (Shifts){0, 0, 0};
-  if (d >= 0) return (Shifts){d < 63 ? d : 63, 0, 0};
-  int64_t r = -d < 63 ? -d : 63;
-  return (Shifts){0, r, (uint64_t)1 << (r - 1)};
+INLINE static Shifts shifts_of(int64_t d) {
+  int64_t lf = d > 0 ? (d < 63 ? d : 63) : 0, rt = d < 0 ? (-d < 63 ? -d : 63) : 0;
+  return (Shifts){lf, rt, ((uint64_t)1 << rt) >> 1};
 }
 
 INLINE static int64_t align_lanes(int64_t m, int64_t u, int64_t lf, uint64_t hf, int64_t rt) {
@@ -358,8 +357,8 @@ static bool fits62(int64_t m, uint64_t umax) { return nitrt_bitlen64(nitrt_mag(m
 /* align(m u, d) with the shifts chosen per element, for loops whose
  * coefficients differ from element to element; the same condition. */
 INLINE static int64_t align_at(int64_t m, int64_t u, int64_t d) {
-  int64_t lf = d > 0 ? (d < 63 ? d : 63) : 0, rt = d < 0 ? (-d < 63 ? -d : 63) : 0;
-  return align_lanes(m, u, lf, ((uint64_t)1 << rt) >> 1, rt);
+  Shifts k = shifts_of(d);
+  return align_lanes(m, u, k.lf, k.hf, k.rt);
 }
 
 /* see() of count pairs p ({m, e}) that share s and umax, in one pass: the
@@ -394,7 +393,7 @@ typedef struct Fwd {
   int64_t *dev1;     /* (groups) A = sum |z| (L1 kinds) */
   int64_t *rng;      /* (groups) the range of the group's v (pack_range) */
   int64_t *gn;       /* (C) {m, e}: snorm(gamma_c, s_g), once per call */
-  int64_t *sh;       /* layer kinds at HW = 1: (C) beta's aligned term, once W is known */
+  int64_t *sh;       /* (C) beta's aligned term align(b_c, W), once W is known */
   int64_t *S;
   int64_t w;
 } Fwd;
@@ -454,15 +453,15 @@ INLINE static void dense_range(const Norm *l, const int8_t *p, int64_t g0, int64
 INLINE static void dense_affine(Fwd *f, int64_t g0, int64_t w) {
   const Norm *l = f->l;
   int64_t s_u = f->centred ? 0 : f->s_x, nn = f->centred ? l->nn : 1;
-  int64_t m[LANES], s1[LANES], sh[LANES], d[LANES], lf[LANES], rt[LANES];
+  int64_t m[LANES], s1[LANES], d[LANES], lf[LANES], rt[LANES];
+  const int64_t *sh = f->sh + g0; /* (w) */
   uint64_t hf[LANES];
   bool fit = true;
   for (int64_t j = 0; j < w; j++) {
     int64_t g = g0 + j;
-    NitS31 ac = get2(f->ga + 2 * g), bc = get2(f->bc + 2 * g);
+    NitS31 ac = get2(f->ga + 2 * g);
     m[j] = ac.m, s1[j] = f->centred ? f->st[NIT_NORM_STAT * g] : 0, d[j] = ac.e + s_u - f->w;
-    sh[j] = bc.m ? align(bc.m, 1, bc.e - f->w) : 0;
-    Shifts k = shifts_of(ac.m, d[j]);
+    Shifts k = shifts_of(d[j]);
     lf[j] = k.lf, hf[j] = k.hf, rt[j] = k.rt;
     fit = fit && fits62(ac.m, f->umax[g]);
   }
@@ -634,10 +633,10 @@ PASS static void affine_body(void *env, int64_t lo, int64_t hi, int32_t worker) 
       int64_t blk = block(l, g, i), c = chan(l, g, i);
       const int8_t *p = f->v + blk * l->hw;
       int64_t *o = f->S + blk * l->hw;
-      NitS31 ac = get2(l->batch ? f->ga + 2 * g : f->a + 2 * blk), bc = get2(f->bc + 2 * c);
-      int64_t shift = bc.m ? align(bc.m, 1, bc.e - f->w) : 0, d = ac.e + s_u - f->w;
-      if (ac.m == 0 || (d >= 0 && d <= 62)) { /* no rounding: S is affine in v */
-        affine_run(p, o, l->hw, ac.m == 0 ? 0 : ac.m * nn, ac.m == 0 ? 0 : -ac.m * s1, ac.m == 0 ? 0 : d, shift);
+      NitS31 ac = get2(l->batch ? f->ga + 2 * g : f->a + 2 * blk);
+      int64_t shift = f->sh[c], d = ac.e + s_u - f->w;
+      if (ac.m == 0 || (d >= 0 && d <= 62)) { /* no rounding: S is affine in v (m = 0: any d, zero terms) */
+        affine_run(p, o, l->hw, ac.m * nn, -ac.m * s1, ac.m == 0 ? 0 : d, shift);
       } else if (shared || lut_pays(vlo, vhi, l->hw)) {
         if (!shared || !tabled)
           for (int32_t x = vlo; x <= vhi; x++) lut[x + 128] = align(ac.m, nn * x - s1, d) + shift;
@@ -749,12 +748,10 @@ int32_t nitrt_norm_forward(const NitCtx *ctx, const int64_t *desc, int64_t n, co
     return 0;
   }
   f.w = common(&L);
-  if (!l.batch && l.hw == 1) { /* beta's aligned terms, per channel (a layer kind's are per block) */
-    f.sh = gn + 2 * l.c;
-    for (int64_t c = 0; c < l.c; c++) {
-      NitS31 b_c = get2(bc + 2 * c);
-      f.sh[c] = b_c.m ? align(b_c.m, 1, b_c.e - f.w) : 0;
-    }
+  f.sh = gn + 2 * l.c; /* beta's aligned terms, once per channel for every block */
+  for (int64_t c = 0; c < l.c; c++) {
+    NitS31 b_c = get2(bc + 2 * c);
+    f.sh[c] = b_c.m ? align(b_c.m, 1, b_c.e - f.w) : 0;
   }
   each(ctx, affine_body, &f, l.ng);
   return (int32_t)f.w;
@@ -806,7 +803,7 @@ INLINE static void dense_dx(const Bwd *b, int64_t g0, int64_t w) {
     int64_t g = g0 + j;
     NitS31 a1 = get2(b->c1 + 2 * g), a2 = get2(b->c2 + 2 * g);
     m1[j] = a1.m, m2[j] = a2.m, d1[j] = a1.e + b->sd - b->w, d2[j] = a2.e + b->sd - b->w;
-    Shifts k1 = shifts_of(a1.m, d1[j]), k2 = shifts_of(a2.m, d2[j]);
+    Shifts k1 = shifts_of(d1[j]), k2 = shifts_of(d2[j]);
     lf1[j] = k1.lf, hf1[j] = k1.hf, rt1[j] = k1.rt, lf2[j] = k2.lf, hf2[j] = k2.hf, rt2[j] = k2.rt;
     tg[j] = nn * b->gamma[g], p[j] = b->P[g], s1[j] = b->st[NIT_NORM_STAT * g], sg[j] = b->Sg[g];
     fit = fit && fits62(a1.m, b->tmax[g]) && fits62(a2.m, b->umax[g]);
@@ -839,7 +836,7 @@ INLINE static void dense_layer_dx(const Bwd *b, int64_t g) {
   int64_t nn = l->nn, s1 = b->st[NIT_NORM_STAT * g], p = b->P[g], sg = b->Sg[g];
   NitS31 a1 = get2(b->c1 + 2 * g), a2 = get2(b->c2 + 2 * g);
   int64_t d1 = a1.e + b->sd - b->w, d2 = a2.e + b->sd - b->w;
-  Shifts k1 = shifts_of(a1.m, d1), k2 = shifts_of(a2.m, d2);
+  Shifts k1 = shifts_of(d1), k2 = shifts_of(d2);
   const int8_t *pv = b->v + g * l->c, *pd = b->dy + g * l->c; /* (C) */
   int64_t *o = b->S + g * l->c;                                 /* (C) */
   bool fit = fits62(a1.m, b->tmax[g]) && fits62(a2.m, b->umax[g]);
