@@ -37,17 +37,19 @@ void emit_generator(Cg *g) {
   LLVMBuildRet(g->b, k);
 }
 
-/* nit_draw(key, index) of nitabi.h: 64 uniform bits of element `index`. */
-Val l_draw(Cg *g, Val v_key, Val v_idx, const char *name) {
-  Val v_ctr = l_add(g, v_key, l_mul(g, l_add(g, v_idx, l_i64(g, 1), ""), l_u64(g, NIT_GOLDEN), ""), "");
-  return l_draw_ctr(g, v_ctr, name);
+/* nit_draw's counter of element `index`: key + (index + 1) NIT_GOLDEN. */
+static Val draw_ctr(Cg *g, Val v_key, Val v_idx, const char *name) {
+  return l_add(g, v_key, l_mul(g, l_add(g, v_idx, l_i64(g, 1), ""), l_u64(g, NIT_GOLDEN), ""), name);
 }
+
+/* nit_draw(key, index) of nitabi.h: 64 uniform bits of element `index`. */
+Val l_draw(Cg *g, Val v_key, Val v_idx, const char *name) { return l_draw_ctr(g, draw_ctr(g, v_key, v_idx, ""), name); }
 
 /* Called in L's body; v_key and v_lo are computed before the loop. */
 Val l_draw_ctr_begin(Cg *g, Loop *L, Val v_key, Val v_lo) {
   Blk b_at = LLVMGetInsertBlock(g->b), b_pre = LLVMGetIncomingBlock(L->v_phi, 0);
   LLVMPositionBuilderBefore(g->b, LLVMGetBasicBlockTerminator(b_pre));
-  Val v_init = l_add(g, v_key, l_mul(g, l_add(g, v_lo, l_i64(g, 1), ""), l_u64(g, NIT_GOLDEN), ""), "ctr.init");
+  Val v_init = draw_ctr(g, v_key, v_lo, "ctr.init");
   LLVMPositionBuilderAtEnd(g->b, b_at);
   return l_loop_ctr(g, L, v_init, l_u64(g, NIT_GOLDEN), "ctr");
 }
@@ -205,12 +207,12 @@ void round_det(Cg *g, RoundK *R, Val v_mode, bool hide) {
   for (int i = 0; i < 4; i++) *field[i] = hide ? opaque(g, v[i], LLVMGetValueName(v[i])) : v[i];
 }
 
-/* R(x, k) of one element for k >= 1, in the width of x, with mode
- * stochastic (the element's draw, from key and index) or ROUND_DET (pseudo
- * or nearest, by R's constants from round_det). */
 /* round_elem's body; v_draw: the element's draw (stochastic), or NULL. */
 static Val round_with(Cg *g, const RoundK *R, int mode, Val v_x, Val v_draw);
 
+/* R(x, k) of one element for k >= 1, in the width of x, with mode
+ * stochastic (the element's draw, from key and index) or ROUND_DET (pseudo
+ * or nearest, by R's constants from round_det). */
 Val round_elem(Cg *g, const RoundK *R, int mode, Val v_x, Val v_key, Val v_idx) {
   NIT_ASSERT(mode == ROUND_DET || mode == NIT_ROUND_STOCHASTIC);
   return round_with(g, R, mode, v_x, mode == ROUND_DET ? NULL : l_draw(g, v_key, v_idx, "draw"));
