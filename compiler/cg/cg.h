@@ -198,6 +198,10 @@ void l_next_rolled(Cg *g, Loop *L);
  * whose constant trip counts would have it unrolled and vectorized at great
  * compile cost for nothing (a byte gather) */
 void l_next_scalar(Cg *g, Loop *L);
+/* l_next for a loop the vectorizer is to interleave n times: n vectors of
+ * independent work in flight per step, where one vector's chain is too long
+ * for the out-of-order window to overlap steps on its own */
+void l_next_interleaved(Cg *g, Loop *L, unsigned n);
 /* if (c) { ... }: l_if leaves the builder in the then-block; l_endif joins.
  * if (c) { ... } else { ... }: l_if_else likewise, with the else-block in
  * *b_else, which l_else moves to (ending the then-block). */
@@ -318,6 +322,10 @@ Val l_draw(Cg *g, Val v_key, Val v_idx, const char *name);
  * NIT_GOLDEN; l_draw_ctr(counter) = l_draw(key, index). */
 Val l_draw_ctr_begin(Cg *g, Loop *L, Val v_key, Val v_lo);
 Val l_draw_ctr(Cg *g, Val v_ctr, const char *name);
+/* l_next for a loop of l_draw_ctr_begin whose elements are t_elem:
+ * interleaved where a vector's chain of draws and rounding is long (i64
+ * elements on x86 with AVX2 and no AVX-512) */
+void l_next_draws(Cg *g, Loop *L, Ty t_elem);
 /* Data parallelism (docs/scaleout.md): the element-wise MAX (i64) or SUM
  * (width 4 or 8 bytes) over ranks of count values at v_ptr, in place,
  * through the context's callbacks; nothing in one process. Step level

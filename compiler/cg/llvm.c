@@ -215,25 +215,41 @@ void l_next(Cg *g, Loop *L) {
 }
 
 /* Closes L with loop metadata: a distinct node whose first operand is itself,
- * then "llvm.loop.unroll.disable", and with `scalar` a false
- * "llvm.loop.vectorize.enable". */
-static void close_hinted(Cg *g, Loop *L, bool scalar) {
+ * then the n hints (each a node of a name and maybe a value). */
+static void close_hinted(Cg *g, Loop *L, LLVMMetadataRef *hints, unsigned n) {
   Blk b_latch = LLVMGetInsertBlock(g->b);
   close_loop(g, L);
-  LLVMMetadataRef tmp = LLVMTemporaryMDNode(g->ctx, NULL, 0);
-  LLVMMetadataRef unroll = LLVMMDStringInContext2(g->ctx, "llvm.loop.unroll.disable", 24);
-  LLVMMetadataRef vec[] = {LLVMMDStringInContext2(g->ctx, "llvm.loop.vectorize.enable", 26),
-                           LLVMValueAsMetadata(LLVMConstInt(LLVMInt1TypeInContext(g->ctx), 0, 0))};
-  LLVMMetadataRef ops[] = {tmp, LLVMMDNodeInContext2(g->ctx, &unroll, 1), LLVMMDNodeInContext2(g->ctx, vec, 2)};
-  LLVMMetadataRef id = LLVMMDNodeInContext2(g->ctx, ops, scalar ? 3 : 2);
-  LLVMMetadataReplaceAllUsesWith(tmp, id);
+  LLVMMetadataRef ops[4] = {LLVMTemporaryMDNode(g->ctx, NULL, 0)};
+  NIT_ASSERT(n < 4);
+  for (unsigned i = 0; i < n; i++) ops[i + 1] = hints[i];
+  LLVMMetadataRef id = LLVMMDNodeInContext2(g->ctx, ops, n + 1);
+  LLVMMetadataReplaceAllUsesWith(ops[0], id);
   LLVMSetMetadata(LLVMGetBasicBlockTerminator(b_latch), LLVMGetMDKindIDInContext(g->ctx, "llvm.loop", 9),
                   LLVMMetadataAsValue(g->ctx, id));
   after_loop(g);
 }
 
-void l_next_rolled(Cg *g, Loop *L) { close_hinted(g, L, false); }
-void l_next_scalar(Cg *g, Loop *L) { close_hinted(g, L, true); }
+/* a loop hint: !{!"name"} or, with v, !{!"name", v} */
+static LLVMMetadataRef hint(Cg *g, const char *name, Val v) {
+  LLVMMetadataRef op[] = {LLVMMDStringInContext2(g->ctx, name, strlen(name)), v ? LLVMValueAsMetadata(v) : NULL};
+  return LLVMMDNodeInContext2(g->ctx, op, v ? 2 : 1);
+}
+
+void l_next_rolled(Cg *g, Loop *L) {
+  LLVMMetadataRef h[] = {hint(g, "llvm.loop.unroll.disable", NULL)};
+  close_hinted(g, L, h, 1);
+}
+
+void l_next_scalar(Cg *g, Loop *L) {
+  LLVMMetadataRef h[] = {hint(g, "llvm.loop.unroll.disable", NULL),
+                         hint(g, "llvm.loop.vectorize.enable", LLVMConstInt(LLVMInt1TypeInContext(g->ctx), 0, 0))};
+  close_hinted(g, L, h, 2);
+}
+
+void l_next_interleaved(Cg *g, Loop *L, unsigned n) {
+  LLVMMetadataRef h[] = {hint(g, "llvm.loop.interleave.count", l_i32(g, (int)n))};
+  close_hinted(g, L, h, 1);
+}
 
 /* if (c) { ... } [else { ... }]: the blocks NAME.then, [NAME.else,]
  * NAME.join; the builder left in the then-block. */
