@@ -322,10 +322,9 @@ Val l_draw(Cg *g, Val v_key, Val v_idx, const char *name);
  * NIT_GOLDEN; l_draw_ctr(counter) = l_draw(key, index). */
 Val l_draw_ctr_begin(Cg *g, Loop *L, Val v_key, Val v_lo);
 Val l_draw_ctr(Cg *g, Val v_ctr, const char *name);
-/* l_next for a loop of l_draw_ctr_begin whose elements are t_elem:
- * interleaved where a vector's chain of draws and rounding is long (i64
- * elements on x86 with AVX2 and no AVX-512) */
-void l_next_draws(Cg *g, Loop *L, Ty t_elem);
+/* l_next for a loop of l_draw_ctr_begin: interleaved where a vector's
+ * chain of draws is long (x86 with AVX2 and no AVX-512) */
+void l_next_draws(Cg *g, Loop *L);
 /* Data parallelism (docs/scaleout.md): the element-wise MAX (i64) or SUM
  * (width 4 or 8 bytes) over ranks of count values at v_ptr, in place,
  * through the context's callbacks; nothing in one process. Step level

@@ -58,17 +58,15 @@ Val l_draw_ctr(Cg *g, Val v_ctr, const char *name) { return l_call(g, g->ft_mix,
 
 /* On AVX2 a 64-bit multiply is three vpmuludq and four shifts and adds, so
  * one vector of four draws is a dependent chain of some 30 instructions,
- * and an i64 element's rounding after it another 15: the out-of-order
- * window holds little more than one step, and the loop ran at its chain's
+ * and the rounding after it another 15: the out-of-order window holds
+ * little more than one such step, and the loop ran near its chain's
  * latency. Four vectors interleaved keep the pipes busy (docs/
- * performance.md, "Draw loops interleaved on AVX2"). i32 elements already
- * take two vectors of draws a step, with registers to spare for no more;
- * AVX-512 has vpmullq and was not measured: both are left to the
- * vectorizer. */
+ * performance.md, "Draw loops interleaved on AVX2"). AVX-512 has vpmullq
+ * and was not measured: there the vectorizer chooses. */
 #define DRAWS_INTERLEAVE 4
 
-void l_next_draws(Cg *g, Loop *L, Ty t_elem) {
-  if (g->madd_bits == 256 && t_elem == g->t_i64) l_next_interleaved(g, L, DRAWS_INTERLEAVE);
+void l_next_draws(Cg *g, Loop *L) {
+  if (g->madd_bits == 256) l_next_interleaved(g, L, DRAWS_INTERLEAVE);
   else l_next(g, L);
 }
 
@@ -359,7 +357,7 @@ static void round8_loop(Cg *g, const R8 *a, const RoundK *R, int mode) {
                : round_elem(g, R, mode, v_x, a->v_key, L.v_i);
   v_r = l_smax(g, l_smin(g, v_r, a->v_lim_acc, ""), a->v_floor_acc, "clamped"); /* |r| <= lim, r >= floor */
   l_store(g, g->t_i8, gated(g, a->v_gate, L.v_i, l_trunc(g, v_r, g->t_i8, "r8")), a->v_out, L.v_i);
-  if (st) l_next_draws(g, &L, a->t_acc);
+  if (st) l_next_draws(g, &L);
   else l_next(g, &L);
 }
 

@@ -93,7 +93,7 @@ static Val emit_rq(Cg *g, Ty t_in, Ty t_out, int bits, const char *name) {
     v_r = l_smax(g, l_smin(g, v_r, v_lim, ""), v_nlim, "sat");
     l_store(g, t_out, l_trunc(g, v_r, t_out, "r"), v_out, L.v_i);
     l_set(g, var_max, l_smax(g, l_get(g, g->t_i64, var_max, ""), l_abs(g, v_r, ""), "max"));
-    if (modes[c] == NIT_ROUND_STOCHASTIC) l_next_draws(g, &L, g->t_i64); /* rounds in i64 */
+    if (modes[c] == NIT_ROUND_STOCHASTIC) l_next_draws(g, &L);
     else l_next(g, &L);
     LLVMBuildBr(g->b, b_done);
   }
