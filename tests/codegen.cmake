@@ -257,3 +257,7 @@ add_test(NAME codegen_ubs_panels
   COMMAND ${CG_DIR}/ubs_panels.sh ${PROJECT_BINARY_DIR})
 set_tests_properties(codegen_ubs_panels PROPERTIES TIMEOUT 300
   ENVIRONMENT "NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
+
+# The draw loops interleaved on AVX2 only (tests/codegen/draws_interleave.sh).
+add_test(NAME codegen_draws_interleave
+  COMMAND ${CG_DIR}/draws_interleave.sh $<TARGET_FILE:nitc> ${PROJECT_SOURCE_DIR}/examples/mlp_ln.nit)
