@@ -594,6 +594,11 @@ PASS static void vmax_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
   }
 }
 
+/* align(m u, d) as (m u) << shift, exactly, where no term rounds: the
+ * shift d for d in [0, 62], 0 for m = 0 (a zero term at any d); -1 where
+ * the term may round (d < 0) or its shift is past the range. */
+static int64_t exact_shift(int64_t m, int64_t d) { return m == 0 ? 0 : d >= 0 && d <= 62 ? d : -1; }
+
 /* o[k] = (m p[k] + b) 2^d + shift, where align(m (nn p - s1), d) has d >= 0
  * (no rounding: the common exponent W lies at or below the pair's): in
  * unsigned arithmetic, whose wrap-around leaves the exact value, which
@@ -634,9 +639,9 @@ PASS static void affine_body(void *env, int64_t lo, int64_t hi, int32_t worker) 
       const int8_t *p = f->v + blk * l->hw;
       int64_t *o = f->S + blk * l->hw;
       NitS31 ac = get2(l->batch ? f->ga + 2 * g : f->a + 2 * blk);
-      int64_t shift = f->sh[c], d = ac.e + s_u - f->w;
-      if (ac.m == 0 || (d >= 0 && d <= 62)) { /* no rounding: S is affine in v (m = 0: any d, zero terms) */
-        affine_run(p, o, l->hw, ac.m * nn, -ac.m * s1, ac.m == 0 ? 0 : d, shift);
+      int64_t shift = f->sh[c], d = ac.e + s_u - f->w, e = exact_shift(ac.m, d);
+      if (e >= 0) { /* no rounding: S is affine in v */
+        affine_run(p, o, l->hw, ac.m * nn, -ac.m * s1, e, shift);
       } else if (shared || lut_pays(vlo, vhi, l->hw)) {
         if (!shared || !tabled)
           for (int32_t x = vlo; x <= vhi; x++) lut[x + 128] = align(ac.m, nn * x - s1, d) + shift;
@@ -1079,9 +1084,9 @@ PASS static void dx_body(void *env, int64_t lo, int64_t hi, int32_t worker) {
       int64_t blk = block(l, g, i), gc = b->gamma[chan(l, g, i)];
       const int8_t *pv = b->v + blk * l->hw, *pd = b->dy + blk * l->hw;
       int64_t *o = b->S + blk * l->hw;
-      if ((a1.m == 0 || (d1 >= 0 && d1 <= 62)) && (l->l1 || a2.m == 0 || (d2 >= 0 && d2 <= 62))) {
+      int64_t e1 = exact_shift(a1.m, d1), e2 = l->l1 ? 0 : exact_shift(a2.m, d2); /* L1: U's term by classes */
+      if (e1 >= 0 && e2 >= 0) {
         /* no rounding in T's term (nor in z's): affine in dy (and v) */
-        int64_t e1 = a1.m == 0 ? 0 : d1, e2 = a2.m == 0 ? 0 : d2;
         uint64_t A1 = ((uint64_t)a1.m * (uint64_t)(nn * gc)) << e1, B = ((uint64_t)-a1.m * (uint64_t)p) << e1;
         if (!l->l1) {
           B += ((uint64_t)-a2.m * (uint64_t)s1) << e2;
