@@ -20,7 +20,7 @@ if(QEMU_AARCH64 AND QEMU_RISCV64 AND "aarch64-linux-gnu" IN_LIST NITRT_TRIPLES
     add_test(NAME targets_identical_${model}
       COMMAND ${CMAKE_CURRENT_LIST_DIR}/targets/cross.sh ${PROJECT_BINARY_DIR}
               ${PROJECT_SOURCE_DIR}/examples/${model}.nit ${PROJECT_BINARY_DIR}/data/mnist ${samples}
-              ${PROJECT_BINARY_DIR}/tests/cross "^(x86_64|x86_64-jobs1|x86_64-jobs3|x86_64-avx2|aarch64|aarch64-sdot|riscv64)$")
+              ${PROJECT_BINARY_DIR}/tests/cross "^(x86_64|x86_64-jobs1|x86_64-jobs3|x86_64-avx2|x86_64-sse2|aarch64|aarch64-sdot|riscv64)$")
     set_tests_properties(targets_identical_${model} PROPERTIES FIXTURES_REQUIRED mnist TIMEOUT 1500)
     # x86-64 (the reference) against RVV, which qemu runs slowly: fewer samples
     # (the GEMM kernels are the same under every recipe: niti models only)
@@ -52,7 +52,7 @@ if(QEMU_AARCH64 AND QEMU_RISCV64 AND "aarch64-linux-gnu" IN_LIST NITRT_TRIPLES
     add_test(NAME targets_identical_${model}_exp_${exp}
       COMMAND ${CMAKE_CURRENT_LIST_DIR}/targets/cross.sh ${PROJECT_BINARY_DIR} ${nit}
               ${PROJECT_BINARY_DIR}/data/mnist 1280 ${PROJECT_BINARY_DIR}/tests/cross_loss
-              "^(x86_64|x86_64-avx2|aarch64|aarch64-sdot|riscv64)$")
+              "^(x86_64|x86_64-avx2|x86_64-sse2|aarch64|aarch64-sdot|riscv64)$")
     set_tests_properties(targets_identical_${model}_exp_${exp} PROPERTIES FIXTURES_REQUIRED mnist TIMEOUT 900)
   endforeach()
   # shiftquant's weight views by output channel (groups weight=channel) at 4
@@ -86,7 +86,7 @@ if(QEMU_AARCH64 AND QEMU_RISCV64 AND "aarch64-linux-gnu" IN_LIST NITRT_TRIPLES
     add_test(NAME targets_identical_lenet5_${what}
       COMMAND ${CMAKE_CURRENT_LIST_DIR}/targets/cross.sh ${PROJECT_BINARY_DIR}
               ${PROJECT_SOURCE_DIR}/examples/lenet5.nit ${PROJECT_BINARY_DIR}/data/mnist 2000
-              ${PROJECT_BINARY_DIR}/tests/cross_${what} "^(x86_64|x86_64-avx2|aarch64|aarch64-sdot|riscv64)$")
+              ${PROJECT_BINARY_DIR}/tests/cross_${what} "^(x86_64|x86_64-avx2|x86_64-sse2|aarch64|aarch64-sdot|riscv64)$")
     set_tests_properties(targets_identical_lenet5_${what} PROPERTIES FIXTURES_REQUIRED mnist TIMEOUT 900
       ENVIRONMENT "${var}=0")
   endforeach()

@@ -138,6 +138,7 @@ typedef struct Cg {
   bool rows;     /* conv forwards by output rows where they fit (convrows.c; NITC_ROWS=0: never) */
   bool tile_words; /* panel words built in conv GEMMs' tiles (convtile.c; NITC_TILE_WORDS=0: never) */
   int64_t stream_min; /* batch bytes of C from which a GEMM streams it (gemm_stream_min) */
+  bool x86;      /* an x86-64 target (im2col.c: pack_direct's transposes by 128-bit lanes) */
   int madd_bits; /* vector register bits: x86 128/256/512 (pmaddwd, l_transpose16), else 128 */
   bool bw512;    /* x86 AVX-512BW: 512-bit byte and word operations, byte masks (round8_packed, pool rows) */
   bool mask_stores; /* masked vector stores cost what plain ones do (AVX-512, RVV): l_store_below */
@@ -236,6 +237,7 @@ void l_masked_store(Cg *g, Val v, Val v_ptr, unsigned align, Val v_mask);
 /* the first n lanes of v, without masked stores where they are dear */
 void l_store_below(Cg *g, Val v, Val v_ptr, unsigned align, int64_t n);
 Val l_reduce_smax(Cg *g, Val v, const char *name);
+Val l_opaque_ptr(Cg *g, Val p, const char *name); /* p, hidden from scalar evolution */
 Val l_const_array(Cg *g, Ty t, Val *elems, int64_t n, const char *name); /* constant internal global */
 typedef struct Prefetch {
   Val v_base;         /* the stream's element 0 */

@@ -111,7 +111,7 @@ static Val window_shuffle(Cg *g, Val v_at, Val *idx, const char *name) {
 
 /* One block of bw words (bw = 4, 2 or 1) at byte v_off of segment ky for
  * the 16 rows: a 16 x bw word transpose into bw quad rows of 64 bytes. */
-static void pack_block(Cg *g, Val *v_row, Val v_kyoff, Val v_dseg, Val v_off, int bw, uint32_t bias) {
+static void pack_block_wide(Cg *g, Val *v_row, Val v_kyoff, Val v_dseg, Val v_off, int bw, uint32_t bias) {
   Ty t_q = LLVMVectorType(g->t_i32, (unsigned)bw), t_all = LLVMVectorType(g->t_i32, (unsigned)(16 * bw));
   Val v_q[16], idx[64];
   for (int l = 0; l < 16; l++) {
@@ -127,6 +127,64 @@ static void pack_block(Cg *g, Val *v_row, Val v_kyoff, Val v_dseg, Val v_off, in
   store_quads(g, v_t, bias, v_dseg, l_mul(g, v_off, l_i64(g, 16), "")); /* word w of the segment at 64 w */
 }
 
+/* pack_block where a register holds W = 4 or 8 words (x86 with SSE2 or
+ * AVX2), for bw = 1..4: the rows' four words at v_off go through 4 x 4
+ * transposes inside each 128-bit lane (interleave words, then word pairs),
+ * shuffles the code generator selects as one instruction each. The
+ * 16 * bw-lane shuffle of pack_block_wide is split by its type legalizer
+ * instead: it cost resnet_l1 7% of its compile's instructions on AVX2, and
+ * its loop 25 more instructions. Vector A_i holds rows i, 4 + i, ... of a
+ * group of W rows, one per 128-bit lane; after the transpose vector w holds
+ * word w of the group's rows in order: W consecutive words of quad row w.
+ * Only the bw quad rows of the block are stored; the 4 - bw words read past
+ * it (within the copy or PAD_SLACK) are dropped. */
+static void pack_block_lanes(Cg *g, Val *v_row, Val v_kyoff, Val v_dseg, Val v_off, int bw, uint32_t bias) {
+  int W = g->madd_bits / 32;
+  NIT_ASSERT(W == 4 || W == 8);
+  Ty t_q = LLVMVectorType(g->t_i32, 4);
+  Val v_q[16], lo1[8], hi1[8], lo2[8], hi2[8];
+  for (int l = 0; l < 16; l++) {
+    v_q[l] = LLVMBuildLoad2(g->b, t_q, l_gep(g, g->t_i8, v_row[l], l_add(g, v_kyoff, v_off, ""), ""), "row.q");
+    LLVMSetAlignment(v_q[l], 1);
+  }
+  for (int b = 0; b < W / 4; b++) /* per 128-bit lane: words, then word pairs */
+    for (int j = 0; j < 2; j++) {
+      lo1[4 * b + 2 * j] = l_i32(g, 4 * b + j), lo1[4 * b + 2 * j + 1] = l_i32(g, W + 4 * b + j);
+      hi1[4 * b + 2 * j] = l_i32(g, 4 * b + 2 + j), hi1[4 * b + 2 * j + 1] = l_i32(g, W + 4 * b + 2 + j);
+      lo2[4 * b + j] = l_i32(g, 4 * b + j), lo2[4 * b + 2 + j] = l_i32(g, W + 4 * b + j);
+      hi2[4 * b + j] = l_i32(g, 4 * b + 2 + j), hi2[4 * b + 2 + j] = l_i32(g, W + 4 * b + 2 + j);
+    }
+  Val v_lo1 = LLVMConstVector(lo1, (unsigned)W), v_hi1 = LLVMConstVector(hi1, (unsigned)W);
+  Val v_lo2 = LLVMConstVector(lo2, (unsigned)W), v_hi2 = LLVMConstVector(hi2, (unsigned)W);
+  Val v_quad0 = l_mul(g, v_off, l_i64(g, 16), "quad0"); /* word w of the segment at 64 w */
+  for (int grp = 0; grp < 16 / W; grp++) {
+    Val v_a[4], v_t[4], v_o[4];
+    for (int i = 0; i < 4; i++)
+      v_a[i] = W == 4 ? v_q[4 * grp + i] : l_lanes(g, v_q[8 * grp + i], v_q[8 * grp + 4 + i], 0, 8, 1, "rows");
+    for (int i = 0; i < 2; i++) {
+      v_t[2 * i] = LLVMBuildShuffleVector(g->b, v_a[2 * i], v_a[2 * i + 1], v_lo1, "zip.w");
+      v_t[2 * i + 1] = LLVMBuildShuffleVector(g->b, v_a[2 * i], v_a[2 * i + 1], v_hi1, "zip.w");
+    }
+    v_o[0] = LLVMBuildShuffleVector(g->b, v_t[0], v_t[2], v_lo2, "word");
+    v_o[1] = LLVMBuildShuffleVector(g->b, v_t[0], v_t[2], v_hi2, "word");
+    v_o[2] = LLVMBuildShuffleVector(g->b, v_t[1], v_t[3], v_lo2, "word");
+    v_o[3] = LLVMBuildShuffleVector(g->b, v_t[1], v_t[3], v_hi2, "word");
+    for (int w = 0; w < bw; w++)
+      store_quads(g, v_o[w], bias, v_dseg, l_add(g, v_quad0, l_i64(g, 64 * w + 4 * W * grp), ""));
+  }
+}
+
+/* x86 below AVX-512 transposes by 128-bit lanes. With AVX-512 the
+ * 16 * bw-lane shuffle is a few vpermt2d; on AArch64 and RISC-V the lanes
+ * took longer to compile (resnet_l1: +10% and +6% CPU) and were not timed
+ * there. */
+static bool blocks_by_lanes(const Cg *g) { return g->x86 && (g->madd_bits == 128 || g->madd_bits == 256); }
+
+static void pack_block(Cg *g, Val *v_row, Val v_kyoff, Val v_dseg, Val v_off, int bw, uint32_t bias) {
+  if (blocks_by_lanes(g)) pack_block_lanes(g, v_row, v_kyoff, v_dseg, v_off, bw, bias);
+  else pack_block_wide(g, v_row, v_kyoff, v_dseg, v_off, bw, bias);
+}
+
 static void pack_direct(Cg *g, const RowSrc *R, int64_t N, Val v_pan, uint32_t bias) {
   int64_t kp = R->KH * R->segp, ps = kp / 4 * 64;
   Loop Lj = l_for(g, l_i64(g, 0), l_i64(g, npanels(N)), "pj");
@@ -137,6 +195,7 @@ static void pack_direct(Cg *g, const RowSrc *R, int64_t N, Val v_pan, uint32_t b
     Val v_off = l_mul(g, l_add(g, l_mul(g, v_y, l_i64(g, R->sy * R->RW), ""), l_mul(g, v_x, l_i64(g, R->sx), ""), ""),
                       l_i64(g, R->C), "");
     v_row[l] = l_gep(g, g->t_i8, R->v_base, l_add(g, v_off, l_i64(g, R->ky0), ""), "row");
+    if (g->x86) v_row[l] = l_opaque_ptr(g, v_row[l], "row"); /* reads at row + ky offset + constant */
   }
   Val v_dst = l_gep(g, g->t_i8, v_pan, l_mul(g, Lj.v_i, l_i64(g, ps), ""), "pan.j");
   Loop Lk = l_for(g, l_i64(g, 0), l_i64(g, R->KH), "ky");
@@ -153,7 +212,11 @@ static void pack_direct(Cg *g, const RowSrc *R, int64_t N, Val v_pan, uint32_t b
     pack_block(g, v_row, v_kyoff, v_dseg, l_mul(g, Lb.v_i, l_i64(g, 16), "blk.off"), 4, bias);
     l_next_rolled(g, &Lb);
   }
-  for (int bw = 2; bw >= 1; bw /= 2)
+  if (blocks_by_lanes(g) && words % 4) { /* the 1..3 words left in one block */
+    pack_block(g, v_row, v_kyoff, v_dseg, l_i64(g, off), (int)(words % 4), bias);
+    off += 4 * (words % 4);
+  }
+  for (int bw = 2; bw >= 1 && !blocks_by_lanes(g); bw /= 2)
     if (words & bw) {
       pack_block(g, v_row, v_kyoff, v_dseg, l_i64(g, off), bw, bias);
       off += 4 * bw;

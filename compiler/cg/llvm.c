@@ -403,6 +403,19 @@ Val l_reduce_smax(Cg *g, Val v, const char *name) {
   return l_call(g, ft, f, &v, 1, name);
 }
 
+/* Pointer p, in a form scalar evolution cannot see through
+ * (llvm.launder.invariant.group, which no code here marks and the code
+ * generator drops). For a loop that reads through many pointers computed
+ * before it, each a long expression of an outer loop's counter: loop
+ * strength reduction weighs every way to share their induction variables,
+ * and took most of the code generator's time for such loops; seen as
+ * opaque bases, each read is base + counter + constant, an x86 address. */
+Val l_opaque_ptr(Cg *g, Val p, const char *name) {
+  Ty ov[] = {g->t_ptr}, ft;
+  Val f = l_intrinsic(g, "llvm.launder.invariant.group", ov, 1, &ft);
+  return l_call(g, ft, f, &p, 1, name);
+}
+
 /* A constant, internal global array of n elements of type t. */
 Val l_const_array(Cg *g, Ty t, Val *elems, int64_t n, const char *name) {
   Val v = LLVMAddGlobal(g->mod, LLVMArrayType(t, (unsigned)n), name);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One source, three targets, the same bytes: compile MODEL.nit for x86-64,
 # AArch64 and RISC-V, each with its GEMM micro-kernels (x86-64: the host's,
-# VNNI where it has it, and x86-64-v3 = AVX2 through the generic kernel;
+# VNNI where it has it, x86-64-v3 = AVX2 through the generic kernel, and
+# x86-64 = SSE2, 128-bit vectors;
 # AArch64: NEON through the generic kernel, and +dotprod = sdot; RISC-V:
 # scalar, and +v = RVV through the generic kernel), train each (the cross
 # ones under qemu-user) on the first SAMPLES training images with the same
@@ -23,6 +24,7 @@ variants=(
   "x86_64-jobs1|--jobs 1|"
   "x86_64-jobs3|--jobs 3|"
   "x86_64-avx2|--target x86_64-linux-gnu --cpu x86-64-v3|"
+  "x86_64-sse2|--target x86_64-linux-gnu --cpu x86-64|"
   "aarch64|--target aarch64-linux-gnu|qemu-aarch64 -L /usr/aarch64-linux-gnu"
   "aarch64-sdot|--target aarch64-linux-gnu --features +neon,+dotprod|qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu"
   "riscv64|--target riscv64-linux-gnu|qemu-riscv64 -L /usr/riscv64-linux-gnu"
