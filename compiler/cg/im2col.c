@@ -640,7 +640,7 @@ static void pack_gather4(Cg *g, const Node *nd, const ConvDims *d, Val v_pad, Va
     Val v_x = LLVMBuildURem(g->b, v_p, l_i64(g, d->OW), "g4.x");
     Val v_off = l_mul(g, l_add(g, l_mul(g, v_y, l_i64(g, nd->sh * PW), ""), l_mul(g, v_x, l_i64(g, nd->sw), ""), ""),
                       l_i64(g, d->Cg), "g4.off");
-    Val v_at = l_gep(g, g->t_i8, v_pad, v_off, "g4.at");
+    Val v_at = l_opaque_ptr(g, l_gep(g, g->t_i8, v_pad, v_off, ""), "g4.at"); /* windows at g4.at + constant */
     for (int64_t w = 0; w < kp / 4; w++)
       store_quads(g, word4_bytes(g, &W[w], v_at), bias, v_dst, l_i64(g, w * 64 + q * G4_ROWS * 4));
   }
