@@ -412,7 +412,12 @@ int emit_program(Model *m, const Options *opt) {
     t.cpu = host_cpu;
     t.features = host_feat;
   }
-  if (opt->cpu) t.cpu = opt->cpu;
+  if (opt->cpu) {
+    t.cpu = opt->cpu;
+    /* the named CPU's features, not the host's: with the host's list an
+     * x86-64-v4 build kept -avx512bw and LLVM aborted on its intrinsics */
+    if (host_feat) t.features = "";
+  }
   if (opt->features) t.features = opt->features;
 
   int rc = 0;

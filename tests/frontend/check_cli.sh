@@ -189,6 +189,15 @@ one_error "^nitc: error: feature 'avx2' must be written +NAME (enable) or -NAME 
 one_error "^nitc: error: --cpu needs a CPU name" --cpu=
 expect 0 '' '' -- "$ex/mlp.nit" --target x86_64-linux-gnu --cpu x86-64-v3 --features +avx2 --emit obj -O0 -o "$tmp/t.o"
 [ -s "$tmp/err" ] && { echo "FAIL a valid --cpu printed on stderr"; cat "$tmp/err"; fail=1; }
+# --cpu on the host, without --target: the named CPU's features, not the
+# host's (with an AVX2 host's list, which says -avx512bw, --cpu x86-64-v4
+# made LLVM abort, and --cpu x86-64 gave AVX2 code)
+if [ "$(uname -m)" = x86_64 ]; then
+  expect 0 '' '' -- "$ex/mlp.nit" --cpu x86-64-v4 --emit asm -o "$tmp/v4.s"
+  grep -q '%zmm' "$tmp/v4.s" || { echo "FAIL --cpu x86-64-v4: no 512-bit registers"; fail=1; }
+  expect 0 '' '' -- "$ex/mlp.nit" --cpu x86-64 --emit asm -o "$tmp/v1.s"
+  grep -q '%ymm' "$tmp/v1.s" && { echo "FAIL --cpu x86-64: 256-bit registers"; fail=1; }
+fi
 expect 0 'x86-64-v3 ' '' -- --target x86_64-linux-gnu --cpu help
 expect 0 '^Available features for this target' '' -- --target riscv64-linux-gnu --cpu help
 expect 1 '' "^nitc: error: unsupported target 'arm64-apple-darwin'" -- --target arm64-apple-darwin --cpu help
