@@ -79,8 +79,10 @@ static bool has_feature(const CgTarget *t, const char *feature) {
   return false;
 }
 
+bool gemm_x86(const CgTarget *t) { return !strncmp(t->triple, "x86_64", 6); }
+
 /* x86 with AVX-512BW: byte masks and 512-bit byte and word operations. */
-bool gemm_bw512(const CgTarget *t) { return !strncmp(t->triple, "x86_64", 6) && gemm_madd_bits(t) == 512; }
+bool gemm_bw512(const CgTarget *t) { return gemm_x86(t) && gemm_madd_bits(t) == 512; }
 
 /* Masked vector stores as cheap as plain ones: AVX-512 (a mask register)
  * and RISC-V V (a mask operand). AVX2's vpmaskmovd store took 6-7 ns on a
@@ -336,7 +338,7 @@ uint32_t gemm_panel_bias(GemmKind kind) { return kernels[kind].bias ? 0x80808080
  * forces a portable kernel (the tests use it); so does NITC_GEMM=lanes. */
 GemmKind gemm_isa(const CgTarget *t) {
   const char *feat = t->features ? t->features : "";
-  bool x86 = !strncmp(t->triple, "x86_64", 6);
+  bool x86 = gemm_x86(t);
   GemmKind gk = x86 ? GK_GENERIC : GK_LANES;
   if (x86 && gemm_madd_bits(t) == 256) gk = GK_UBS;
   if (x86 && strstr(feat, "+avx512vnni") && strstr(feat, "+avx512bw")) gk = GK_VNNI;
@@ -349,7 +351,7 @@ GemmKind gemm_isa(const CgTarget *t) {
   return gk;
 }
 
-bool gemm_vbmi(const CgTarget *t) { return !strncmp(t->triple, "x86_64", 6) && has_feature(t, "+avx512vbmi"); }
+bool gemm_vbmi(const CgTarget *t) { return gemm_x86(t) && has_feature(t, "+avx512vbmi"); }
 
 /* Byte (n, k) of the panels sits at panel_col(n) + panel_k(k). */
 static Val panel_col(Cg *g, Val v_n, Val v_ps) {

@@ -109,15 +109,21 @@ static Val window_shuffle(Cg *g, Val v_at, Val *idx, const char *name) {
   return LLVMBuildShuffleVector(g->b, v_lo, v_hi, LLVMConstVector(idx, 64), name);
 }
 
-/* One block of bw words (bw = 4, 2 or 1) at byte v_off of segment ky for
- * the 16 rows: a 16 x bw word transpose into bw quad rows of 64 bytes. */
-static void pack_block_wide(Cg *g, Val *v_row, Val v_kyoff, Val v_dseg, Val v_off, int bw, uint32_t bias) {
-  Ty t_q = LLVMVectorType(g->t_i32, (unsigned)bw), t_all = LLVMVectorType(g->t_i32, (unsigned)(16 * bw));
-  Val v_q[16], idx[64];
+/* The n words at byte v_kyoff + v_off of each of the 16 rows. */
+static void load_rows(Cg *g, Val *v_row, Val v_kyoff, Val v_off, int n, Val v_q[16]) {
+  Ty t_q = LLVMVectorType(g->t_i32, (unsigned)n);
   for (int l = 0; l < 16; l++) {
     v_q[l] = LLVMBuildLoad2(g->b, t_q, l_gep(g, g->t_i8, v_row[l], l_add(g, v_kyoff, v_off, ""), ""), "row.q");
     LLVMSetAlignment(v_q[l], 1);
   }
+}
+
+/* One block of bw words (bw = 4, 2 or 1) at byte v_off of segment ky for
+ * the 16 rows: a 16 x bw word transpose into bw quad rows of 64 bytes. */
+static void pack_block_wide(Cg *g, Val *v_row, Val v_kyoff, Val v_dseg, Val v_off, int bw, uint32_t bias) {
+  Ty t_all = LLVMVectorType(g->t_i32, (unsigned)(16 * bw));
+  Val v_q[16], idx[64];
+  load_rows(g, v_row, v_kyoff, v_off, bw, v_q);
   for (int n = 16; n > 1; n /= 2) /* concatenate: v_q[0] = the 16 bw words, row-major */
     for (int t = 0; t < n / 2; t++) v_q[t] = l_lanes(g, v_q[2 * t], v_q[2 * t + 1], 0, bw * (16 / n) * 2, 1, "cat");
   for (int w = 0; w < bw; w++)
@@ -141,12 +147,8 @@ static void pack_block_wide(Cg *g, Val *v_row, Val v_kyoff, Val v_dseg, Val v_of
 static void pack_block_lanes(Cg *g, Val *v_row, Val v_kyoff, Val v_dseg, Val v_off, int bw, uint32_t bias) {
   int W = g->madd_bits / 32;
   NIT_ASSERT(W == 4 || W == 8);
-  Ty t_q = LLVMVectorType(g->t_i32, 4);
   Val v_q[16], lo1[8], hi1[8], lo2[8], hi2[8];
-  for (int l = 0; l < 16; l++) {
-    v_q[l] = LLVMBuildLoad2(g->b, t_q, l_gep(g, g->t_i8, v_row[l], l_add(g, v_kyoff, v_off, ""), ""), "row.q");
-    LLVMSetAlignment(v_q[l], 1);
-  }
+  load_rows(g, v_row, v_kyoff, v_off, 4, v_q);
   for (int b = 0; b < W / 4; b++) /* per 128-bit lane: words, then word pairs */
     for (int j = 0; j < 2; j++) {
       lo1[4 * b + 2 * j] = l_i32(g, 4 * b + j), lo1[4 * b + 2 * j + 1] = l_i32(g, W + 4 * b + j);

@@ -6,7 +6,6 @@
  * counts and strides; only the batch count n is a run-time value.
  */
 #include <stdio.h>
-#include <string.h>
 
 #include "cg.h"
 
@@ -339,7 +338,7 @@ static void begin_module(Cg *g, LLVMContextRef ctx, const char *name, const CgTa
   g->t_ptr = LLVMPointerTypeInContext(ctx, 0);
   g->t_void = LLVMVoidTypeInContext(ctx);
   g->gk = gemm_isa(t);
-  g->x86 = !strncmp(t->triple, "x86_64", 6);
+  g->x86 = gemm_x86(t);
   g->madd_bits = gemm_madd_bits(t);
   g->bw512 = gemm_bw512(t);
   g->mask_stores = gemm_mask_stores(t);
