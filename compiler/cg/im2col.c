@@ -182,9 +182,18 @@ static void pack_block_lanes(Cg *g, Val *v_row, Val v_kyoff, Val v_dseg, Val v_o
  * there. */
 static bool blocks_by_lanes(const Cg *g) { return g->x86 && (g->madd_bits == 128 || g->madd_bits == 256); }
 
+/* The bw = 1..4 words at byte v_off of segment ky: one block by lanes, or
+ * wide blocks of 4, 2 and 1 words, as bw's bits say. */
 static void pack_block(Cg *g, Val *v_row, Val v_kyoff, Val v_dseg, Val v_off, int bw, uint32_t bias) {
-  if (blocks_by_lanes(g)) pack_block_lanes(g, v_row, v_kyoff, v_dseg, v_off, bw, bias);
-  else pack_block_wide(g, v_row, v_kyoff, v_dseg, v_off, bw, bias);
+  if (blocks_by_lanes(g)) {
+    pack_block_lanes(g, v_row, v_kyoff, v_dseg, v_off, bw, bias);
+    return;
+  }
+  for (int w = 4, at = 0; w >= 1; w /= 2)
+    if (bw & w) {
+      pack_block_wide(g, v_row, v_kyoff, v_dseg, at ? l_add(g, v_off, l_i64(g, 4 * at), "") : v_off, w, bias);
+      at += w;
+    }
 }
 
 static void pack_direct(Cg *g, const RowSrc *R, int64_t N, Val v_pan, uint32_t bias) {
@@ -205,7 +214,7 @@ static void pack_direct(Cg *g, const RowSrc *R, int64_t N, Val v_pan, uint32_t b
   Val v_dseg = l_gep(g, g->t_i8, v_dst, l_mul(g, Lk.v_i, l_i64(g, R->segp / 4 * 64), ""), "pan.seg");
   /* blocks of 4 words, in a loop when there are more than 4 (wide segments
    * have dozens: as straight code they made the function grow with the
-   * channels), then one of 2 and one of 1 for the words left */
+   * channels), then the words left (pack_block) */
   int64_t words = R->segp / 4, off = words / 4 * 16;
   if (words / 4 <= 4) {
     for (int64_t n = 0; n < words / 4; n++) pack_block(g, v_row, v_kyoff, v_dseg, l_i64(g, 16 * n), 4, bias);
@@ -214,15 +223,10 @@ static void pack_direct(Cg *g, const RowSrc *R, int64_t N, Val v_pan, uint32_t b
     pack_block(g, v_row, v_kyoff, v_dseg, l_mul(g, Lb.v_i, l_i64(g, 16), "blk.off"), 4, bias);
     l_next_rolled(g, &Lb);
   }
-  if (blocks_by_lanes(g) && words % 4) { /* the 1..3 words left in one block */
+  if (words % 4) { /* the 1..3 words left */
     pack_block(g, v_row, v_kyoff, v_dseg, l_i64(g, off), (int)(words % 4), bias);
     off += 4 * (words % 4);
   }
-  for (int bw = 2; bw >= 1 && !blocks_by_lanes(g); bw /= 2)
-    if (words & bw) {
-      pack_block(g, v_row, v_kyoff, v_dseg, l_i64(g, off), bw, bias);
-      off += 4 * bw;
-    }
   NIT_ASSERT(off == R->segp);
   l_next(g, &Lk);
   l_next(g, &Lj);
