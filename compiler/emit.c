@@ -406,18 +406,17 @@ int emit_program(Model *m, const Options *opt) {
 
   char *host_cpu = NULL, *host_feat = NULL;
   CgTarget t = {ti->triple, ti->cpu, ti->features};
-  if (is_host(ti) && !opt->target) {
+  /* The host's CPU and features only where neither --target nor --cpu
+   * names another: a named CPU takes the target's defaults, on the host as
+   * when cross compiling (with the host's list, which on AVX2 says
+   * -avx512bw, --cpu x86-64-v4 made LLVM abort on its intrinsics). */
+  if (is_host(ti) && !opt->target && !opt->cpu) {
     host_cpu = LLVMGetHostCPUName();
     host_feat = LLVMGetHostCPUFeatures();
     t.cpu = host_cpu;
     t.features = host_feat;
   }
-  if (opt->cpu) {
-    t.cpu = opt->cpu;
-    /* the named CPU's features, not the host's: with the host's list an
-     * x86-64-v4 build kept -avx512bw and LLVM aborted on its intrinsics */
-    if (host_feat) t.features = "";
-  }
+  if (opt->cpu) t.cpu = opt->cpu;
   if (opt->features) t.features = opt->features;
 
   int rc = 0;
