@@ -436,12 +436,12 @@ static void pack_body(Cg *g, const Pack *G, int how, uint32_t bias) {
     Val v_st = LLVMBuildStore(g->b, LLVMBuildXor(g->b, v_w, v_bias32, ""),
                               l_gep(g, g->t_i8, v_dst, l_mul(g, Lq.v_i, l_i64(g, 64), ""), ""));
     LLVMSetAlignment(v_st, 4);
-    l_next(g, &Lq);
+    l_next_scalar(g, &Lq);
     Loop Lt = l_for(g, l_mul(g, v_kf, l_i64(g, 4), ""), G->v_K, "pt");
     Val v_v = l_load(g, g->t_i8, v_src, Lt.v_i, "b");
     Val v_o = panel_k(g, Lt.v_i);
     l_store(g, g->t_i8, LLVMBuildXor(g->b, v_v, v_bias, ""), v_dst, v_o);
-    l_next(g, &Lt);
+    l_next_scalar(g, &Lt);
     l_next(g, &Ln);
     return;
   }
