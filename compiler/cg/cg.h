@@ -73,6 +73,7 @@ typedef struct CgFn {
   Val v_row0; /* data parallel: global row of sample 0 (i64; 0 in one process) */
   bool glue;  /* optnone: its outermost loops are outlined (llvm.c) */
   int depth;  /* loops open (l_for without its l_next) */
+  int begun;  /* loops begun (l_for) so far */
   bool outline; /* the temporary function of a loop being outlined */
 } CgFn;
 
@@ -184,6 +185,7 @@ typedef struct Loop {
   Val v_phi;
   Blk b_head, b_exit;
   Val v_ctr, v_step; /* a second induction (l_loop_ctr), or NULL */
+  int nth;           /* CgFn.begun when it began: more by l_next, it holds loops */
 } Loop;
 Loop l_for(Cg *g, Val v_lo, Val v_hi, const char *name);
 /* A second induction of L: v_init (computed before the loop) at its first
@@ -192,7 +194,13 @@ Loop l_for(Cg *g, Val v_lo, Val v_hi, const char *name);
  * multiply per element (the draws' index times NIT_GOLDEN) costs an add
  * per vector. */
 Val l_loop_ctr(Cg *g, Loop *L, Val v_init, Val v_step, const char *name);
+/* Closes L. A loop that holds loops is kept rolled: unrolling it copies
+ * its inner loops, each of which the code generator then compiles again
+ * (docs/performance.md, "Loops that hold loops kept rolled"). */
 void l_next(Cg *g, Loop *L);
+/* l_next that lets LLVM unroll a loop that holds loops, for a small nest
+ * of constant trip counts that it unrolls whole into straight code */
+void l_next_nest(Cg *g, Loop *L);
 /* l_next for a loop LLVM must not unroll (its body is already wide) */
 void l_next_rolled(Cg *g, Loop *L);
 /* l_next for a loop LLVM must neither unroll nor vectorize: a small copy

@@ -163,6 +163,7 @@ Loop l_for(Cg *g, Val v_lo, Val v_hi, const char *name) {
   Loop L;
   if (g->f.glue && g->f.depth == 0) outline_begin(g);
   g->f.depth++;
+  L.nth = ++g->f.begun;
   Blk b_pre = LLVMGetInsertBlock(g->b);
   snprintf(buf, sizeof buf, "%s.head", name);
   L.b_head = l_block(g, buf);
@@ -209,7 +210,7 @@ static void after_loop(Cg *g) {
   if (--g->f.depth == 0 && g->f.outline) outline_end(g);
 }
 
-void l_next(Cg *g, Loop *L) {
+void l_next_nest(Cg *g, Loop *L) {
   close_loop(g, L);
   after_loop(g);
 }
@@ -233,6 +234,11 @@ static void close_hinted(Cg *g, Loop *L, LLVMMetadataRef *hints, unsigned n) {
 static LLVMMetadataRef hint(Cg *g, const char *name, Val v) {
   LLVMMetadataRef op[] = {LLVMMDStringInContext2(g->ctx, name, strlen(name)), v ? LLVMValueAsMetadata(v) : NULL};
   return LLVMMDNodeInContext2(g->ctx, op, v ? 2 : 1);
+}
+
+void l_next(Cg *g, Loop *L) {
+  if (g->f.begun > L->nth) l_next_rolled(g, L);
+  else l_next_nest(g, L);
 }
 
 void l_next_rolled(Cg *g, Loop *L) {
