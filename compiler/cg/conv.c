@@ -567,8 +567,8 @@ Val conv_backward_input(Cg *g, int i, Ty t_acc, Ahead *ahead) {
   if (gemm_ax(ck.kind, ck.kp)) gemm_ax_store(g, v_wv, v_wr, v_dst, lda);
   else l_store(g, g->t_i8, v_wv, v_wr, v_dst);
   l_next_scalar(g, &Lo);
-  l_next_rolled(g, &Lt);
-  l_next_rolled(g, &Lr);
+  l_next(g, &Lt);
+  l_next(g, &Lr);
   if (ck.kind == GK_VNNI) row_sums(g, v_wr, ck.kp, l_i64(g, d.G * d.Cg), l_i64(g, ck.kp), wsum_ptr(g));
   if (gemm_ax(ck.kind, ck.kp)) gemm_ax_sums(g, v_wr, lda, d.G * d.Cg, wsum_ptr(g));
   KArgs k = {nd, i, t_acc, ck.kind != GK_PLAIN, ahead};
@@ -767,7 +767,7 @@ static void wsum_row(Cg *g, const WSum *s, Val v_g, Val v_row, Val v_used) {
   Val v_sum = l_add(g, l_load(g, s->t_g, v_grow, Lk.v_i, "g"), l_load(g, s->t_g, v_part, v_pi, "p"), "g.new");
   l_store(g, s->t_g, v_sum, v_grow, Lk.v_i);
   l_next_rolled(g, &Lk);
-  l_next_rolled(g, &Lw);
+  l_next(g, &Lw);
 }
 
 /* Units [lo, hi) of the sum: blocks of WSUM_TILE rows, or rows. */

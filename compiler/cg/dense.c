@@ -16,7 +16,7 @@ static void transpose_bytes(Cg *g, Val v_src, int64_t lds, Val v_r0, Val v_r1, V
   Val v_v = l_load(g, g->t_i8, v_src, l_add(g, l_mul(g, Lr.v_i, l_i64(g, lds), ""), Lc.v_i, ""), "v");
   l_store(g, g->t_i8, v_v, v_dst, l_add(g, l_mul(g, Lc.v_i, l_i64(g, ldd), ""), Lr.v_i, ""));
   l_next_scalar(g, &Lc);
-  l_next_rolled(g, &Lr);
+  l_next(g, &Lr);
 }
 
 /* Columns [16 t0, min(16 t1, cols)) of a (rows, cols) int8 matrix with row
