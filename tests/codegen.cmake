@@ -261,3 +261,12 @@ set_tests_properties(codegen_ubs_panels PROPERTIES TIMEOUT 300
 # The draw loops interleaved on AVX2 only (tests/codegen/draws_interleave.sh).
 add_test(NAME codegen_draws_interleave
   COMMAND ${CG_DIR}/draws_interleave.sh $<TARGET_FILE:nitc> ${PROJECT_SOURCE_DIR}/examples/mlp_ln.nit)
+
+# No loop that holds loops unrolled, so no inner loop compiled twice, on
+# four targets (tests/codegen/nest_rolled.sh; cg/llvm.c, l_next).
+add_test(NAME codegen_nest_rolled
+  COMMAND ${CG_DIR}/nest_rolled.sh $<TARGET_FILE:nitc>
+    ${PROJECT_SOURCE_DIR}/examples/lenet5.nit ${PROJECT_SOURCE_DIR}/examples/lenet5_unified.nit
+    ${PROJECT_SOURCE_DIR}/examples/mlp.nit ${PROJECT_SOURCE_DIR}/examples/resnet_l1.nit
+    ${PROJECT_SOURCE_DIR}/examples/vgg_small.nit)
+set_tests_properties(codegen_nest_rolled PROPERTIES TIMEOUT 300)
