@@ -201,7 +201,8 @@ void l_next(Cg *g, Loop *L);
 /* l_next that lets LLVM unroll a loop that holds loops, for a small nest
  * of constant trip counts that it unrolls whole into straight code */
 void l_next_nest(Cg *g, Loop *L);
-/* l_next for a loop LLVM must not unroll (its body is already wide) */
+/* l_next for a loop LLVM must not unroll: its body is already wide, or
+ * the loop is cold and its unrolled copies would cost compile time only */
 void l_next_rolled(Cg *g, Loop *L);
 /* l_next for a loop LLVM must neither unroll nor vectorize: a small copy
  * whose constant trip counts would have it unrolled and vectorized at great

@@ -436,7 +436,7 @@ static void pack_body(Cg *g, const Pack *G, int how, uint32_t bias) {
     Val v_st = LLVMBuildStore(g->b, LLVMBuildXor(g->b, v_w, v_bias32, ""),
                               l_gep(g, g->t_i8, v_dst, l_mul(g, Lq.v_i, l_i64(g, 64), ""), ""));
     LLVMSetAlignment(v_st, 4);
-    l_next_scalar(g, &Lq);
+    l_next_scalar(g, &Lq); /* a panel's last rows and tail quads: a 64-byte stride, nothing to vectorize */
     Loop Lt = l_for(g, l_mul(g, v_kf, l_i64(g, 4), ""), G->v_K, "pt");
     Val v_v = l_load(g, g->t_i8, v_src, Lt.v_i, "b");
     Val v_o = panel_k(g, Lt.v_i);
@@ -591,10 +591,10 @@ void row_sums(Cg *g, Val v_A, int64_t lda, Val v_rows, Val v_K, Val v_dst) {
     Val v_groups = LLVMBuildUDiv(g->b, v_n, l_i64(g, PL), "rs.groups");
     Loop Lg = l_for(g, l_i64(g, 0), v_groups, "rs16");
     row_sums_of(g, v_a, v_lda, l_mul(g, Lg.v_i, l_i64(g, PL), ""), PL, v_full, v_mask, v_d);
-    l_next_rolled(g, &Lg);
+    l_next(g, &Lg);
     Loop Lr = l_for(g, l_mul(g, v_groups, l_i64(g, PL), ""), v_n, "rs");
     row_sums_of(g, v_a, v_lda, Lr.v_i, 1, v_full, v_mask, v_d);
-    l_next_rolled(g, &Lr);
+    l_next(g, &Lr);
     LLVMBuildRetVoid(g->b);
     l_back(g, saved);
   }
