@@ -352,12 +352,12 @@ typedef struct Plan {
   bool *col2im;        /* (nnodes) conv i's input error is W^T e scattered back (col2im),
                           * not a convolution of the padded error (cg/conv.c) */
   bool *relu_rq;       /* (nnodes) node i's requantization applies the relu that is its
-                          * only consumer, into the buffer they share (niti) */
+                          * only consumer, into the buffer they share (8-bit activations) */
   int *relu_pool;      /* (nnodes) 0, or the max pool that is relu i's only consumer
                           * and does its backward, writing relu i's input error */
   int *relu_err;       /* (nnodes) 0, or the dense or conv layer that is relu i's only
                           * consumer and whose input-error requantization does relu i's
-                          * backward, writing relu i's input error (niti) */
+                          * backward, writing relu i's input error (8-bit RQ errors) */
   Buf *err;            /* (nnodes) int8 (B, C, H, W) error of each node's output */
   int *err_alias;      /* (nnodes) node whose err buffer this node shares, or itself */
   bool *err_kept;      /* (nnodes) an alias root's error survives the step (its

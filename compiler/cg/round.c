@@ -1055,7 +1055,7 @@ static Val clip_site(Cg *g, bool wide, Val v_acc, Val v_count, Val v_out, Val v_
  * per-sample shape of the error (its groups). Returns the exponent offset. */
 Val err_quant(Cg *g, bool wide, Val v_acc, Val v_count, const Shape *s, Val v_out, Val v_key, Val v_fused,
               const ErrSite *site) {
-  NIT_ASSERT(!site->v_gate || g->m->recipe.kind == NIT_RECIPE_NITI); /* plan's relu_err */
+  NIT_ASSERT(!site->v_gate || recipe_err_rq(&g->m->recipe)); /* plan's relu_err */
   NIT_ASSERT((!site->ahead && !site->next) || recipe_err_rq(&g->m->recipe));
   if (g->m->recipe.kind == NIT_RECIPE_UNIFIED) return clip_site(g, wide, v_acc, v_count, v_out, v_key, site);
   if (g->m->recipe.kind == NIT_RECIPE_SHIFTQUANT) return requant_sq(g, wide, v_acc, s, v_out, g->f.v_rerr, v_key);
