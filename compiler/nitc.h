@@ -306,6 +306,9 @@ typedef struct Recipe {
 static inline bool recipe_err_rq(const Recipe *r) {
   return r->kind != NIT_RECIPE_UNIFIED && r->kind != NIT_RECIPE_SHIFTQUANT;
 }
+/* The width of the roundings a relu folds into (plan.c: relu_rq, relu_err):
+ * round8's relu floor and gate saturate at 8 bits (cg/round.c). */
+#define RELU_FOLD_BITS 8
 /* Whether the loss leaves its e32 (B, classes) i64 in the accumulator
  * scratch for the recipe's EQ at LOSS (cg/loss.c, step.c): every softmax but
  * NITI's own under niti, which rounds its row itself. */

@@ -536,7 +536,7 @@ Plan *plan_build(Model *m) {
    *   error to its first maximum only where that maximum is > 0, which is
    *   the relu's backward too (the relu's output there is the maximum).
    * - relu_err: a dense or conv layer, where the error quantizer is RQ
-   *   (niti, ghaffari) of 8 bits (the gated rounding is round8's). Its
+   *   (niti, ghaffari) of RELU_FOLD_BITS (the gated rounding is round8's). Its
    *   input-error requantization keeps each rounded error only where the
    *   relu's output is > 0 (a gate); the maximum that sets the shift is
    *   taken before the gate, as it was of the relu's own error, and the
@@ -549,7 +549,8 @@ Plan *plan_build(Model *m) {
     int r = nc->nin > 0 ? nc->in[0] : 0;
     if (!relu_foldable(m, p, r)) continue;
     if (nc->op == OP_MAXPOOL && nc->nin == 1 && pool_disjoint(nc)) p->relu_pool[r] = c;
-    else if ((nc->op == OP_DENSE || nc->op == OP_CONV) && recipe_err_rq(&m->recipe) && m->recipe.bits_grad == 8 &&
+    else if ((nc->op == OP_DENSE || nc->op == OP_CONV) && recipe_err_rq(&m->recipe) &&
+             m->recipe.bits_grad == RELU_FOLD_BITS &&
              !p->gathers[m->nodes[r].in[0]])
       p->relu_err[r] = c;
   }
@@ -582,12 +583,12 @@ Plan *plan_build(Model *m) {
       /* Same bytes, new shape: share both buffers with the input. */
       p->act_alias[i] = p->act_alias[src];
       p->err_alias[i] = p->err_alias[src];
-    } else if (nd->op == OP_RELU && m->recipe.bits_act == 8 && p->nconsumers[src] == 1 && src != m->output &&
-               (m->nodes[src].op == OP_DENSE || m->nodes[src].op == OP_CONV)) {
+    } else if (nd->op == OP_RELU && m->recipe.bits_act == RELU_FOLD_BITS && p->nconsumers[src] == 1 &&
+               src != m->output && (m->nodes[src].op == OP_DENSE || m->nodes[src].op == OP_CONV)) {
       /* nothing but the relu reads the weighted layer's output, so its
        * requantization stores max(RQ(x), 0), the relu's output, and the
        * relu pass goes (relu_rq). Every recipe's activations are RQ of the
-       * act width; the folded rounding is round8's, so 8 bits. */
+       * act width; the folded rounding is round8's (RELU_FOLD_BITS). */
       p->act_alias[i] = p->act_alias[src];
       p->relu_rq[src] = true;
     } else {

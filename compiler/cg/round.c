@@ -456,8 +456,8 @@ static void rq_max_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
 /* The rounding function of a kind (ft_round8, or ft_round8g with a gate),
  * the gated one emitted on first use between the caller's instructions. */
 static Val round_fn(Cg *g, const RqKind *q, Ty *ft) {
-  NIT_ASSERT(q->bits >= 2 && q->bits <= 8 && g->f_round8[q->wide] && (!q->relu || q->bits == 8) &&
-             (!q->gate || q->bits == 8));
+  NIT_ASSERT(q->bits >= 2 && q->bits <= 8 && g->f_round8[q->wide] && (!q->relu || q->bits == RELU_FOLD_BITS) &&
+             (!q->gate || q->bits == RELU_FOLD_BITS));
   if (!q->gate) {
     *ft = g->ft_round8;
     return g->f_round8[q->wide];
