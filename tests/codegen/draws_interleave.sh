@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The loops that draw (round8's stochastic loop, the optimizer's nit_rq_*
+# The loops that draw (round8's stochastic loop and its gated twin, the optimizer's nit_rq_*
 # passes) carry llvm.loop.interleave.count 4 on x86 with AVX2 and no
 # AVX-512, and no loop carries it elsewhere (cg/round.c, l_next_draws;
 # docs/performance.md, "Draw loops interleaved on AVX2"). What the hint
@@ -27,7 +27,9 @@ interleaved() {
 
 "$nitc" "$model" --target x86_64-linux-gnu --cpu x86-64-v3 --emit llvm -O0 -o "$work/v3.ll"
 got="$(interleaved "$work/v3.ll" | tr '\n' ' ')"
-want="nit_round8_i32 nit_round8_i64 nit_rq_g31_i32 nit_rq_g31_i64 nit_rq_master nit_rq_view "
+# nit_round8g_i32: the gated round8, where a relu's backward folds into the
+# next layer's error rounding (mlp_ln's, under ghaffari)
+want="nit_round8_i32 nit_round8_i64 nit_round8g_i32 nit_rq_g31_i32 nit_rq_g31_i64 nit_rq_master nit_rq_view "
 if [ "$got" != "$want" ]; then
   echo "x86-64-v3: the interleaved loops are in [$got], expected [$want]" >&2
   exit 1
