@@ -72,7 +72,8 @@ speed() {
     awk -v e="$epochs" '$1 == "epoch" && $2 ~ "^" e "/" { for (i = 1; i < NF; i++) if ($(i + 1) == "samples/s") v = $i } END { if (v == "") exit 1; print v }'
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# shellcheck source=bench/stats.sh
+. "$(dirname "$0")/stats.sh"
 
 a=() b=() r=()
 for ((k = 1; k <= rounds; k++)); do

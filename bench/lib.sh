@@ -5,7 +5,7 @@
 # on exit); and defines
 #   rate EXE    samples/s of one epoch of --limit $samples (the executable's
 #               own timer, training steps only), EXE in $work
-#   median      the median of the numbers on standard input.
+#   median      the median of the numbers on standard input (bench/stats.sh).
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$root/build"; samples=6400; runs=5; threads=$(nproc)
 while [ $# -gt 0 ]; do
@@ -25,4 +25,5 @@ rate() {
     --threads "$threads" --quiet --log "$work/$1.jsonl" > /dev/null 2>&1
   sed -E 's/.*"samples_per_sec":([0-9.]+).*/\1/' "$work/$1.jsonl" | tail -1
 }
-median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+# shellcheck source=bench/stats.sh
+. "$root/bench/stats.sh"

@@ -54,7 +54,8 @@ one() {
     END { printf "%s %s %s\n", total + 0, lsr + 0, isel + 0 }
   ' "$work/t"
 }
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# shellcheck source=bench/stats.sh
+. "$here/stats.sh"
 
 while read -r fn; do
   llvm-extract-19 --func="$fn" "$work/opt.ll" -S -o "$work/f.ll" 2>/dev/null || continue
