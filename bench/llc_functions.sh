@@ -46,11 +46,14 @@ grep -o '^define [^@]*@[^(]*' "$work/opt.ll" | sed 's/.*@//; s/"//g' >"$work/nam
 # "TOTAL LSR ISEL" of one compile, wall seconds (a pass that did not run: 0)
 one() {
   llc-19 -O2 -mcpu="${cpu:-native}" -time-passes "$1" -o /dev/null 2>"$work/t"
+  # a pass's wall time is its last number before the name: llc leaves the
+  # system-time column out of a report whose system time is all zero
   awk '
+    function wall(f, n, i) { for (i = 1; i <= n && f[i] ~ /^[0-9.]+$/; i++); return f[i - 1] }
     /Total Execution Time:/ { if (!total) total = $4 }
     { line = $0; gsub(/\([^)]*\)/, "", line); n = split(line, f, " ") }
-    n >= 5 && /Loop Strength Reduction/ && !lsr { lsr = f[4] }
-    n >= 5 && /DAG->DAG Instruction Selection/ && !isel { isel = f[4] }
+    /Loop Strength Reduction/ && !lsr { lsr = wall(f, n) }
+    /DAG->DAG Instruction Selection/ && !isel { isel = wall(f, n) }
     END { printf "%s %s %s\n", total + 0, lsr + 0, isel + 0 }
   ' "$work/t"
 }
