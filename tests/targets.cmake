@@ -1,6 +1,8 @@
 # Cross-target tests: the same run on x86-64, AArch64 and RISC-V (under
-# qemu-user) gives byte-identical checkpoints. Needs the cross runtimes and
-# qemu; MNIST is fetched into the build tree by scripts/fetch-data.
+# qemu-user) gives byte-identical checkpoints, and random networks of every
+# recipe match the reference on the cross targets (codegen_cross_*). Needs
+# the cross runtimes and qemu; MNIST is fetched into the build tree by
+# scripts/fetch-data.
 find_program(QEMU_AARCH64 qemu-aarch64)
 find_program(QEMU_RISCV64 qemu-riscv64)
 if(QEMU_AARCH64 AND QEMU_RISCV64 AND "aarch64-linux-gnu" IN_LIST NITRT_TRIPLES
@@ -89,6 +91,71 @@ if(QEMU_AARCH64 AND QEMU_RISCV64 AND "aarch64-linux-gnu" IN_LIST NITRT_TRIPLES
               ${PROJECT_BINARY_DIR}/tests/cross_${what} "^(x86_64|x86_64-avx2|x86_64-sse2|aarch64|aarch64-sdot|riscv64)$")
     set_tests_properties(targets_identical_lenet5_${what} PROPERTIES FIXTURES_REQUIRED mnist TIMEOUT 900
       ENVIRONMENT "${var}=0")
+  endforeach()
+  # Random networks of every recipe against the reference on the cross
+  # targets themselves (run_diff.sh with NITC_DIFF_VARIANT): the harness,
+  # the reference, the front end and the runtime's S31 kernels built by
+  # each cross compiler from the host targets' own source lists.
+  set(xsrcs)
+  foreach(lib diffrun nitref nitfront nitrt_s31 nitgen)
+    get_target_property(srcs ${lib} SOURCES)
+    get_target_property(dir ${lib} SOURCE_DIR)
+    foreach(src ${srcs})
+      if(NOT src MATCHES "\\.c$") # headers, and nitfront's $<TARGET_OBJECTS:nitgen> (nitgen is listed)
+        continue()
+      endif()
+      cmake_path(ABSOLUTE_PATH src BASE_DIRECTORY ${dir})
+      list(APPEND xsrcs ${src})
+    endforeach()
+  endforeach()
+  foreach(lib diffrun nitref nitfront nitrt_s31)
+    get_target_property(dirs ${lib} INCLUDE_DIRECTORIES)
+    list(APPEND xincs ${dirs})
+  endforeach()
+  list(REMOVE_DUPLICATES xincs)
+  list(TRANSFORM xincs PREPEND -I)
+  foreach(triple aarch64-linux-gnu riscv64-linux-gnu)
+    set(objdir ${PROJECT_BINARY_DIR}/tests/diffrun-${triple})
+    set(objs)
+    foreach(src ${xsrcs})
+      get_filename_component(base ${src} NAME)
+      set(obj ${objdir}/${base}.o)
+      set(warn ${NITC_WARN})
+      if(src MATCHES "^${PROJECT_BINARY_DIR}/") # flex's and bison's output
+        set(warn -w)
+      endif()
+      add_custom_command(OUTPUT ${obj}
+        COMMAND ${CMAKE_COMMAND} -E make_directory ${objdir}
+        COMMAND ${NITRT_CC_${triple}} -O2 -std=c11 ${warn} ${xincs} -MD -MF ${obj}.d -c ${src} -o ${obj}
+        DEPENDS ${src} nitfront
+        DEPFILE ${obj}.d
+        COMMENT "diffrun ${triple}: ${base}"
+        VERBATIM)
+      list(APPEND objs ${obj})
+    endforeach()
+    set(lib ${PROJECT_BINARY_DIR}/tests/libdiffrun-${triple}.a)
+    add_custom_command(OUTPUT ${lib}
+      COMMAND ${CMAKE_COMMAND} -E rm -f ${lib}
+      COMMAND ${NITRT_AR_${triple}} rcs ${lib} ${objs}
+      DEPENDS ${objs}
+      COMMENT "diffrun ${triple}: libdiffrun-${triple}.a"
+      VERBATIM)
+    add_custom_target(diffrun-${triple} ALL DEPENDS ${lib})
+  endforeach()
+  # variant:count, per recipe (other networks on each variant); RVV, slow
+  # under qemu, with fewer
+  set(seed 61)
+  foreach(entry aarch64:16 aarch64-sdot:16 riscv64:16 riscv64-rvv:6)
+    string(REPLACE ":" ";" entry "${entry}")
+    list(GET entry 0 variant)
+    list(GET entry 1 count)
+    foreach(recipe niti ghaffari shiftquant unified)
+      add_test(NAME codegen_cross_${variant}_${recipe}
+        COMMAND ${PROJECT_SOURCE_DIR}/tests/codegen/run_diff.sh ${PROJECT_BINARY_DIR} ${seed} ${count})
+      set_tests_properties(codegen_cross_${variant}_${recipe} PROPERTIES TIMEOUT 900
+        ENVIRONMENT "NITC_DIFF_VARIANT=${variant};NITC_DIFF_RECIPE=${recipe};NITC_ERR_REUSE=1;NITC_LINK_FLAGS=")
+      math(EXPR seed "${seed} + 1")
+    endforeach()
   endforeach()
 else()
   message(STATUS "cross-target tests disabled (need qemu-user and the cross runtimes; off under sanitizers)")

@@ -4,35 +4,54 @@
 # reference; any byte of difference fails the test.
 #   run_diff.sh BUILD_DIR SEED COUNT [JOBS]
 # NITC_DIFF_RECIPE=ghaffari draws networks of that recipe instead.
+# NITC_DIFF_VARIANT=NAME compiles for a cross variant of
+# tests/targets/variants.sh (aarch64, aarch64-sdot, riscv64, riscv64-rvv):
+# the harness and the reference then come from the build's
+# tests/libdiffrun-<triple>.a (tests/targets.cmake), linked by
+# <triple>-gcc, and each network runs under the variant's qemu.
 set -uo pipefail
 build="$1"; seed="$2"; count="$3"; jobs="${4:-$(nproc)}"
 recipe="${NITC_DIFF_RECIPE:-niti}"
 work="$build/tests/diff-$recipe-$seed"
+cc="${CC:-cc}"
+libs="$build/tests/libdiffrun.a $build/tests/libnitref.a $build/compiler/libnitfront.a $build/runtime/libnitrt_s31.a"
+v_flags="" v_run=""
+if [ -n "${NITC_DIFF_VARIANT:-}" ]; then
+  # shellcheck source=tests/targets/variants.sh
+  source "$(dirname "$0")/../targets/variants.sh"
+  if ! variant "$NITC_DIFF_VARIANT" || [ -z "$v_triple" ]; then
+    echo "run_diff.sh: NITC_DIFF_VARIANT=$NITC_DIFF_VARIANT is not a cross variant of tests/targets/variants.sh" >&2
+    exit 2
+  fi
+  work="$work-$NITC_DIFF_VARIANT"
+  cc="$v_triple-gcc"
+  libs="$build/tests/libdiffrun-$v_triple.a -lm"
+fi
 rm -rf "$work"; mkdir -p "$work"
 if [ "$recipe" = niti ]; then
   "$build/tests/gennet" "$seed" "$count" "$work" || exit 2
 else
   "$build/tests/gennet" "$seed" "$count" "$work" "$recipe" || exit 2
 fi
-cc="${CC:-cc}"
 run_one() {
-  local line="$1" net flags batch bits
+  local line="$1" net flags
   net="${line%% *}"; flags="${line#* }"
   local base="$work/${net%.nit}"
-  if ! "$build/compiler/nitc" "$work/$net" --emit obj -O2 -o "$base.o" 2> "$base.log"; then
+  # shellcheck disable=SC2086
+  if ! "$build/compiler/nitc" "$work/$net" $v_flags --emit obj -O2 -o "$base.o" 2> "$base.log"; then
     echo "FAIL $net: nitc failed"; cat "$base.log"; return 1
   fi
-  if ! $cc $NITC_LINK_FLAGS -o "$base.bin" "$base.o" "$build/tests/libdiffrun.a" "$build/tests/libnitref.a" \
-       "$build/compiler/libnitfront.a" "$build/runtime/libnitrt_s31.a" 2>> "$base.log"; then
+  # shellcheck disable=SC2086
+  if ! $cc $NITC_LINK_FLAGS -o "$base.bin" "$base.o" $libs 2>> "$base.log"; then
     echo "FAIL $net: link failed"; cat "$base.log"; return 1
   fi
   # shellcheck disable=SC2086
-  if ! "$base.bin" "$work/$net" $flags --quiet >> "$base.log" 2>&1; then
+  if ! $v_run "$base.bin" "$work/$net" $flags --quiet >> "$base.log" 2>&1; then
     echo "FAIL $net $flags"; cat "$base.log"; echo "--- $net:"; cat "$work/$net"; return 1
   fi
   rm -f "$base.o" "$base.bin"
 }
-export -f run_one; export work build cc NITC_LINK_FLAGS
+export -f run_one; export work build cc libs v_flags v_run NITC_LINK_FLAGS
 fails=0; total=0
 while IFS= read -r line; do
   total=$((total + 1))

@@ -1,14 +1,9 @@
 #!/usr/bin/env bash
 # One source, three targets, the same bytes: compile MODEL.nit for x86-64,
-# AArch64 and RISC-V, each with its GEMM micro-kernels (x86-64: the host's,
-# VNNI where it has it, x86-64-v3 = AVX2 through the generic kernel, and
-# x86-64 = SSE2, 128-bit vectors;
-# AArch64: NEON through the generic kernel, and +dotprod = sdot; RISC-V:
-# scalar, and +v = RVV through the generic kernel), train each (the cross
-# ones under qemu-user) on the first SAMPLES training images with the same
-# seed, and demand byte-identical checkpoints and identical logs apart from
-# timing fields. x86-64 also with its code generated in one unit and in
-# three (--jobs; the default is one per core).
+# AArch64 and RISC-V, each with its GEMM micro-kernels (the variants of
+# variants.sh), train each (the cross ones under qemu-user) on the first
+# SAMPLES training images with the same seed, and demand byte-identical
+# checkpoints and identical logs apart from timing fields.
 # RVV under qemu-user runs about 5x slower than scalar RISC-V code (qemu
 # emulates vector instructions element by element), so ctest runs it
 # separately on fewer samples: the optional VARIANTS regex picks variants.
@@ -18,18 +13,9 @@ build="$1"; model="$2"; data="$3"; samples="$4"; work="$5"; pick="${6:-.}"
 name="$(basename "$model" .nit)"
 mkdir -p "$work"
 nitc="$build/compiler/nitc"
-# variant | nitc flags | runner
-variants=(
-  "x86_64|||"
-  "x86_64-jobs1|--jobs 1|"
-  "x86_64-jobs3|--jobs 3|"
-  "x86_64-avx2|--target x86_64-linux-gnu --cpu x86-64-v3|"
-  "x86_64-sse2|--target x86_64-linux-gnu --cpu x86-64|"
-  "aarch64|--target aarch64-linux-gnu|qemu-aarch64 -L /usr/aarch64-linux-gnu"
-  "aarch64-sdot|--target aarch64-linux-gnu --features +neon,+dotprod|qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu"
-  "riscv64|--target riscv64-linux-gnu|qemu-riscv64 -L /usr/riscv64-linux-gnu"
-  "riscv64-rvv|--target riscv64-linux-gnu --features +m,+a,+f,+d,+c,+v|qemu-riscv64 -cpu rv64,v=true,vlen=128 -L /usr/riscv64-linux-gnu"
-)
+# the variants (name | nitc flags | runner)
+# shellcheck source=tests/targets/variants.sh
+source "$(dirname "$0")/variants.sh"
 ref=""; fails=0; total=0
 for v in "${variants[@]}"; do
   IFS='|' read -r t flags run _ <<< "$v"
