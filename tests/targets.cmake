@@ -156,6 +156,15 @@ if(QEMU_AARCH64 AND QEMU_RISCV64 AND "aarch64-linux-gnu" IN_LIST NITRT_TRIPLES
         ENVIRONMENT "NITC_DIFF_VARIANT=${variant};NITC_DIFF_RECIPE=${recipe};NITC_ERR_REUSE=1;NITC_LINK_FLAGS=")
       math(EXPR seed "${seed} + 1")
     endforeach()
+    # LeNet-like blocks (gennet's NITC_DIFF_POOLS): max pools between convs
+    math(EXPR count "${count} / 2")
+    foreach(recipe niti ghaffari)
+      add_test(NAME codegen_cross_${variant}_pools_${recipe}
+        COMMAND ${PROJECT_SOURCE_DIR}/tests/codegen/run_diff.sh ${PROJECT_BINARY_DIR} ${seed} ${count})
+      set_tests_properties(codegen_cross_${variant}_pools_${recipe} PROPERTIES TIMEOUT 900
+        ENVIRONMENT "NITC_DIFF_VARIANT=${variant};NITC_DIFF_POOLS=1;NITC_DIFF_RECIPE=${recipe};NITC_LINK_FLAGS=")
+      math(EXPR seed "${seed} + 1")
+    endforeach()
   endforeach()
 else()
   message(STATUS "cross-target tests disabled (need qemu-user and the cross runtimes; off under sanitizers)")
