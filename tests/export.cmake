@@ -5,7 +5,8 @@
 #                            and accuracy against predict/eval --per-sample;
 #                            no floating point; refusals
 #   export_diff_<recipe>     random gennet networks of each recipe, exported
-#                            (export's own check) and compiled, logits compared
+#                            (export's own check) and compiled for the same
+#                            targets, logits compared on each
 # Under sanitizers: lenet5 and a few random networks (the generated code and
 # its runtime archive are not instrumented; the runtime library is).
 set(EXPORT_DIR ${CMAKE_CURRENT_LIST_DIR}/export)

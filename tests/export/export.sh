@@ -15,19 +15,8 @@ rm -rf "$work"; mkdir -p "$work/data"
 . "$(dirname "$0")/../checks.sh"
 "$mkdata" idx "$work/data" 300 200 1 28 28 10 || exit 2
 images="$work/data/t10k-images-idx3-ubyte"; labels="$work/data/t10k-labels-idx1-ubyte"
-cflags=(-O2 -std=c99 -Wall -Wextra -Werror -pedantic)
-# name triple-gcc qemu sysroot
-targets=("x86-64 cc - -")
-for t in "aarch64 aarch64-linux-gnu-gcc qemu-aarch64 /usr/aarch64-linux-gnu" \
-         "riscv64 riscv64-linux-gnu-gcc qemu-riscv64 /usr/riscv64-linux-gnu" \
-         "arm32 arm-linux-gnueabihf-gcc qemu-arm /usr/arm-linux-gnueabihf"; do
-  read -r name cc qemu root <<< "$t"
-  if command -v "$cc" > /dev/null && command -v "$qemu" > /dev/null; then
-    targets+=("$t")
-  else
-    echo "note: $name skipped ($cc or $qemu missing)"
-  fi
-done
+# shellcheck source=tests/export/targets.sh
+. "$(dirname "$0")/targets.sh"
 
 for model in "$@"; do
   w="$work/$model"; mkdir -p "$w"
@@ -51,8 +40,7 @@ for model in "$@"; do
       echo "FAIL $model on $name: the exported C does not compile cleanly"; cat "$w/cc-$name.log"
       fails=$((fails + 1)); total=$((total + 1)); continue
     fi
-    run=("$bin"); [ "$qemu" = - ] || run=("$qemu" -L "$root" "$bin")
-    "${run[@]}" "$images" "$labels" --logits > "$w/export-$name.txt" 2> "$w/run-$name.log"
+    export_run "$qemu" "$root" "$bin" "$images" "$labels" --logits > "$w/export-$name.txt" 2> "$w/run-$name.log"
     check "$model on $name: logits of 200 samples equal predict --per-sample" \
       cmp "$w/predict.txt" <(grep '^sample' "$w/export-$name.txt")
     check "$model on $name: accuracy equals eval --per-sample ($acc%)" \

@@ -4,8 +4,10 @@
 # compiled by nitc, trained one epoch on synthetic data of its input shape, and
 # exported. `export` itself runs the exported tables against the generated
 # forward pass before writing (--verify); here the exported C is also
-# compiled (-std=c99 -Wall -Wextra -Werror) and its logits compared with
-# `predict --per-sample --logits` byte for byte, norm layers included.
+# compiled (-std=c99 -Wall -Wextra -Werror) for every target of targets.sh
+# (x86-64, and AArch64, RISC-V 64 and 32-bit ARM under qemu) and its logits
+# compared with `predict --per-sample --logits` byte for byte, norm layers
+# included.
 #   export_diff.sh BUILD_DIR MKDATA EXAMPLES_DIR SEED COUNT RECIPE
 set -uo pipefail
 build="$1"; mkdata="$2"; examples="$3"; seed="$4"; count="$5"; recipe="$6"
@@ -16,6 +18,8 @@ if [ "$recipe" = niti ]; then
 else
   "$build/tests/gennet" "$seed" "$count" "$work" "$recipe" > /dev/null || exit 2
 fi
+# shellcheck source=tests/export/targets.sh
+. "$(dirname "$0")/targets.sh"
 fails=0; passed=0
 while read -r net _; do
   base="$work/${net%.nit}"
@@ -34,18 +38,24 @@ while read -r net _; do
     fail "export" "$base.log"; continue
   fi
   name=$(basename "$base.out"/*.h .h)
-  if ! cc -O1 -std=c99 -Wall -Wextra -Werror -pedantic -I"$base.out" -DMODEL_HEADER="\"$name.h\"" \
-       "$examples/classify_idx.c" "$base.out/$name.c" -o "$base.cls" >> "$base.log" 2>&1; then
-    fail "the exported C does not compile cleanly" "$base.log"; continue
-  fi
   images=$(ls "$base.data"/t10k-images-*)
   "$base.exe" predict --load "$base.ckpt" --idx "$images" --count 12 --per-sample --logits > "$base.want"
-  "$base.cls" "$images" --logits > "$base.got"
-  if ! cmp -s "$base.want" "$base.got"; then
-    fail "logits differ from predict --per-sample" /dev/null; diff "$base.want" "$base.got" | head -4; continue
-  fi
+  ok=1
+  for t in "${targets[@]}"; do
+    read -r tname cc qemu root <<< "$t"
+    if ! $cc "${cflags[@]}" -I"$base.out" -DMODEL_HEADER="\"$name.h\"" \
+         "$examples/classify_idx.c" "$base.out/$name.c" -o "$base.cls-$tname" >> "$base.log" 2>&1; then
+      fail "the exported C does not compile cleanly for $tname" "$base.log"; ok=0; break
+    fi
+    export_run "$qemu" "$root" "$base.cls-$tname" "$images" --logits > "$base.got-$tname"
+    if ! cmp -s "$base.want" "$base.got-$tname"; then
+      fail "logits on $tname differ from predict --per-sample" /dev/null
+      diff "$base.want" "$base.got-$tname" | head -4; ok=0; break
+    fi
+  done
+  [ "$ok" = 1 ] || continue
   passed=$((passed + 1))
-  rm -rf "$base.exe" "$base.cls" "$base.data"
+  rm -rf "$base.exe" "$base".cls-* "$base.data"
 done < "$work/list.txt"
 echo "$passed passed, $fails failed"
 [ "$fails" -eq 0 ] && [ "$passed" -gt 0 ]
