@@ -1,6 +1,7 @@
 # Cross-target tests: the same run on x86-64, AArch64 and RISC-V (under
 # qemu-user) gives byte-identical checkpoints, and random networks of every
-# recipe match the reference on the cross targets (codegen_cross_*). Needs
+# recipe match the reference on the cross targets (codegen_cross_*), and a
+# checkpoint carries a run from one target to another (targets_resume_*). Needs
 # the cross runtimes and qemu; MNIST is fetched into the build tree by
 # scripts/fetch-data.
 find_program(QEMU_AARCH64 qemu-aarch64)
@@ -91,6 +92,17 @@ if(QEMU_AARCH64 AND QEMU_RISCV64 AND "aarch64-linux-gnu" IN_LIST NITRT_TRIPLES
               ${PROJECT_BINARY_DIR}/tests/cross_${what} "^(x86_64|x86_64-avx2|x86_64-sse2|aarch64|aarch64-sdot|riscv64)$")
     set_tests_properties(targets_identical_lenet5_${what} PROPERTIES FIXTURES_REQUIRED mnist TIMEOUT 900
       ENVIRONMENT "${var}=0")
+  endforeach()
+  # A run carried between targets by its checkpoint (targets/resume.sh):
+  # one epoch on x86-64 resumed on AArch64 and RISC-V, and one on AArch64
+  # resumed on x86-64, equal two epochs on x86-64. niti, the recipe with the
+  # most state (masters, momenta, clip sites), and dense norm layers.
+  foreach(model lenet5 lenet5_unified mlp_ln)
+    add_test(NAME targets_resume_${model}
+      COMMAND ${CMAKE_CURRENT_LIST_DIR}/targets/resume.sh ${PROJECT_BINARY_DIR}
+              ${PROJECT_SOURCE_DIR}/examples/${model}.nit ${PROJECT_BINARY_DIR}/data/mnist 640
+              ${PROJECT_BINARY_DIR}/tests/resume-across/${model} aarch64 riscv64)
+    set_tests_properties(targets_resume_${model} PROPERTIES FIXTURES_REQUIRED mnist TIMEOUT 600)
   endforeach()
   # Random networks of every recipe against the reference on the cross
   # targets themselves (run_diff.sh with NITC_DIFF_VARIANT): the harness,
