@@ -120,6 +120,7 @@ if(QEMU_AARCH64 AND QEMU_RISCV64 AND "aarch64-linux-gnu" IN_LIST NITRT_TRIPLES
       list(APPEND xsrcs ${src})
     endforeach()
   endforeach()
+  set(xincs)
   foreach(lib diffrun nitref nitfront nitrt_s31)
     get_target_property(dirs ${lib} INCLUDE_DIRECTORIES)
     list(APPEND xincs ${dirs})
@@ -154,27 +155,23 @@ if(QEMU_AARCH64 AND QEMU_RISCV64 AND "aarch64-linux-gnu" IN_LIST NITRT_TRIPLES
       VERBATIM)
     add_custom_target(diffrun-${triple} ALL DEPENDS ${lib})
   endforeach()
-  # variant:count, per recipe (other networks on each variant); RVV, slow
-  # under qemu, with fewer
+  # variant:count, per recipe (other networks on each variant; RVV, slow
+  # under qemu, with fewer), then half as many LeNet-like networks (gennet's
+  # NITC_DIFF_POOLS: max pools between convs) under niti and ghaffari
   set(seed 61)
   foreach(entry aarch64:16 aarch64-sdot:16 riscv64:16 riscv64-rvv:6)
     string(REPLACE ":" ";" entry "${entry}")
     list(GET entry 0 variant)
-    list(GET entry 1 count)
-    foreach(recipe niti ghaffari shiftquant unified)
-      add_test(NAME codegen_cross_${variant}_${recipe}
+    foreach(kind niti ghaffari shiftquant unified pools_niti pools_ghaffari)
+      list(GET entry 1 count)
+      set(env "NITC_DIFF_VARIANT=${variant};NITC_DIFF_RECIPE=${kind};NITC_ERR_REUSE=1;NITC_LINK_FLAGS=")
+      if(kind MATCHES "^pools_(.*)$")
+        math(EXPR count "${count} / 2")
+        set(env "NITC_DIFF_VARIANT=${variant};NITC_DIFF_POOLS=1;NITC_DIFF_RECIPE=${CMAKE_MATCH_1};NITC_LINK_FLAGS=")
+      endif()
+      add_test(NAME codegen_cross_${variant}_${kind}
         COMMAND ${PROJECT_SOURCE_DIR}/tests/codegen/run_diff.sh ${PROJECT_BINARY_DIR} ${seed} ${count})
-      set_tests_properties(codegen_cross_${variant}_${recipe} PROPERTIES TIMEOUT 900
-        ENVIRONMENT "NITC_DIFF_VARIANT=${variant};NITC_DIFF_RECIPE=${recipe};NITC_ERR_REUSE=1;NITC_LINK_FLAGS=")
-      math(EXPR seed "${seed} + 1")
-    endforeach()
-    # LeNet-like blocks (gennet's NITC_DIFF_POOLS): max pools between convs
-    math(EXPR count "${count} / 2")
-    foreach(recipe niti ghaffari)
-      add_test(NAME codegen_cross_${variant}_pools_${recipe}
-        COMMAND ${PROJECT_SOURCE_DIR}/tests/codegen/run_diff.sh ${PROJECT_BINARY_DIR} ${seed} ${count})
-      set_tests_properties(codegen_cross_${variant}_pools_${recipe} PROPERTIES TIMEOUT 900
-        ENVIRONMENT "NITC_DIFF_VARIANT=${variant};NITC_DIFF_POOLS=1;NITC_DIFF_RECIPE=${recipe};NITC_LINK_FLAGS=")
+      set_tests_properties(codegen_cross_${variant}_${kind} PROPERTIES TIMEOUT 900 ENVIRONMENT "${env}")
       math(EXPR seed "${seed} + 1")
     endforeach()
   endforeach()
