@@ -8,7 +8,7 @@
 #   resume.sh BUILD_DIR MODEL.nit DATA_DIR SAMPLES WORK_DIR VARIANT...
 set -uo pipefail
 build="$1"; model="$2"; data="$3"; samples="$4"; work="$5"; shift 5
-net="$(basename "$model" .nit)"  # not `name`: check() has a local of that name
+net="$(basename "$model" .nit)"
 mkdir -p "$work"
 # shellcheck source=tests/checks.sh
 . "$(dirname "$0")/../checks.sh"
