@@ -25,7 +25,7 @@
  *   136 96  recipe: batch, epochs, act/err/grad rounding, nsched, mu[8],
  *           mu_from[8], decay, holdout (int32 each)
  *   232  8  limit                     240  4  parameter tensors
- *   244  4  0 at an epoch end, 1 inside an epoch (--save-every): the epoch
+ *   244  4  0 at an epoch end, 1 inside an epoch (--save-every, --max-steps): the epoch
  *           position follows the data directory
  *   248  8  params slab bytes P
  *   256  4  training data format      260  4  quantization (0 pixels, 1 columns)

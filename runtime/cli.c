@@ -57,6 +57,7 @@ enum {
   F_PROGRESS,
   F_SAVE_EVERY,
   F_TELEMETRY,
+  F_MAX_STEPS,
 };
 
 #define T (1u << CMD_TRAIN)
@@ -109,6 +110,7 @@ static const struct Flag {
     {"progress", F_PROGRESS, true, T},
     {"save-every", F_SAVE_EVERY, true, T},
     {"telemetry", F_TELEMETRY, true, T},
+    {"max-steps", F_MAX_STEPS, true, T},
 };
 #define NFLAGS (sizeof FLAGS / sizeof FLAGS[0])
 
@@ -400,6 +402,7 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
     case F_SAVE_BEST: o->save_best = v; break;
     case F_SAVE_EVERY: rc = parse_int(f->name, v, 1, INT64_MAX, &o->save_every); break;
     case F_TELEMETRY: rc = parse_int(f->name, v, 1, INT64_MAX, &o->telemetry); break;
+    case F_MAX_STEPS: rc = parse_int(f->name, v, 1, INT64_MAX, &o->max_steps); break;
     case F_PROGRESS: { /* seconds, a decimal: n / 10^f */
       uint64_t n = 0;
       int32_t dp = 0;
@@ -472,6 +475,8 @@ void nitrt_usage(FILE *f) {
           "  --data DIR            data directory: idx (MNIST layout), CIFAR-10 binary or\n"
           "                        train.csv/test.csv                   [%s]\n"
           "  --epochs N            total epochs (also when resuming)    [%d]\n"
+          "  --max-steps N         stop after N steps in all (also when resuming), inside an\n"
+          "                        epoch if need be; --save then holds that position\n"
           "  --batch B             samples per step, at most %d (compiled maximum)\n"
           "  --seed S              seed of init, data order and rounding [%llu]\n"
           "  --save CKPT           write a checkpoint after every epoch\n"

@@ -181,7 +181,7 @@ int nitrt_cmd_inspect(const Options *o) {
   if (c.pos) {
     char a[32];
     int64_t steps = c.r.batch > 0 ? (c.ntrain + c.r.batch - 1) / c.r.batch : 0;
-    printf("position: inside epoch %u, %llu of %lld steps done (--save-every); so far %lld training predictions "
+    printf("position: inside epoch %u, %llu of %lld steps done; so far %lld training predictions "
            "right, summed loss %s\n",
            c.epoch + 1, (unsigned long long)c.pos, (long long)steps, (long long)c.pos_correct,
            nitrt_fmt_dec(a, nitrt_q24_dec(c.pos_loss_q24, 4), 4));

@@ -315,6 +315,7 @@ typedef struct Options {
   bool json;            /* eval --json: one JSON object on stdout */
   const char *save_best; /* train --save-best CKPT: the epoch of best val/test accuracy */
   int64_t save_every;   /* train --save-every N: --save's checkpoint every N steps inside epochs (0: none) */
+  int64_t max_steps;    /* train --max-steps N: stop after global step N, saving --save there (0: none) */
   int64_t progress_ns;  /* train --progress S: plain progress lines every S s off a terminal (0: none) */
   int64_t telemetry;    /* train --telemetry N: per-layer counts of every N-th step (0: none) */
   int argc;             /* the command line, for the log's run record */
@@ -498,7 +499,7 @@ typedef struct Ckpt {
   InputQuant q;                  /* the training inputs' quantization (load: owned) */
   DataPrint train, test;         /* identity of the training and test sets */
   char data[NITRT_PATH_MAX + 1]; /* data directory, absolute when resolvable; "" unknown */
-  /* Inside an epoch (train --save-every): pos steps of epoch `epoch + 1`
+  /* Inside an epoch (train --save-every, --max-steps): pos steps of epoch `epoch + 1`
    * are done (1..its steps; the last: trained, not yet evaluated). 0: at
    * the end of epoch `epoch`. Recorded after the data directory, flagged at
    * offset 244. */

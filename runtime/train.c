@@ -9,7 +9,7 @@
  * ctx.step is the global step (0-based, counting every train_step call since
  * the start of training, across resumes). With the params slab, nothing else
  * carries state from one step to the next, so a checkpoint taken at an epoch
- * end continues bit for bit; one taken inside an epoch (--save-every) also
+ * end continues bit for bit; one taken inside an epoch (--save-every, --max-steps) also
  * records the steps of the epoch done and the epoch's running counts, and
  * continues at the next step of the same order.
  */
@@ -366,6 +366,13 @@ int nitrt_cmd_train(const Options *o) {
     rc = 0;
     goto out;
   }
+  if (o->max_steps && step >= (uint64_t)o->max_steps) {
+    if (talk)
+      printf("%s: already trained for %llu steps, --max-steps %lld; nothing to do (raise --max-steps)\n", o->resume,
+             (unsigned long long)step, (long long)o->max_steps);
+    rc = 0;
+    goto out;
+  }
   /* what the checkpoints will record about the data */
   static char data_abs[NITRT_PATH_MAX + 1];
   nitrt_abspath(dir, data_abs, sizeof data_abs);
@@ -413,6 +420,7 @@ int nitrt_cmd_train(const Options *o) {
   catch_signals();
   int64_t saved_at = -1; /* steps of the epoch in progress that --save holds (-1: none) */
   int32_t stop = 0;      /* the signal every rank stops at, agreed after each step */
+  bool halt = false;     /* --max-steps reached inside an epoch (every rank: the step is global) */
   /* every rank counts its slices; rank 0 the weights (telemetry.c) */
   if (!nitrt_mpi_ok(nitrt_tele_init(&tele, m, o->telemetry, lead) == 0)) goto out;
   if (m->clip_off >= 0 && m->nsites > 0 && !(clip_sum = nitrt_alloc(sizeof(int64_t) * 2 * (size_t)m->nsites)))
@@ -485,8 +493,12 @@ int nitrt_cmd_train(const Options *o) {
       }
       gathered = ni < ntrain ? ni : -1;
       stop = nitrt_mpi_max(stop_signal); /* every rank stops after the same step */
-      bool save_now = o->save_every && ((i + n < ntrain && step % (uint64_t)o->save_every == 0) || stop);
-      if (ni >= ntrain || save_now || stop) scored += nitrt_score_collect(&u, sc);
+      /* --max-steps ends the run inside an epoch like an interrupt, with
+         --save holding the position; at an epoch's end, after the epoch */
+      halt = o->max_steps && step >= (uint64_t)o->max_steps && i + n < ntrain;
+      bool save_now = (o->save_every && ((i + n < ntrain && step % (uint64_t)o->save_every == 0) || stop)) ||
+                      (halt && o->save);
+      if (ni >= ntrain || save_now || stop || halt) scored += nitrt_score_collect(&u, sc);
       count[0] += sc[0];
       count[1] += sc[1];
       nitrt_progress_step(&pr, n, scored, sc[1]);
@@ -501,7 +513,7 @@ int nitrt_cmd_train(const Options *o) {
           goto out;
         saved_at = (int64_t)here.steps;
       }
-      if (stop) break;
+      if (stop || halt) break;
     }
     nitrt_progress_end(&pr);
     if (stop) {
@@ -527,6 +539,15 @@ int nitrt_cmd_train(const Options *o) {
       }
       rc = 130;
       goto out;
+    }
+    if (halt) {
+      if (talk && saved_at >= 0)
+        printf("stopped after step %llu (--max-steps) inside epoch %d; %s holds epoch %d up to step %lld of %lld "
+               "(continue with --resume %s)\n",
+               (unsigned long long)step, e, o->save, e, (long long)saved_at, (long long)steps, o->save);
+      else if (talk)
+        printf("stopped after step %llu (--max-steps) inside epoch %d\n", (unsigned long long)step, e);
+      break;
     }
     nitrt_mpi_sum(count, 2);
     s.train_correct = base[0] + count[0];
@@ -567,6 +588,10 @@ int nitrt_cmd_train(const Options *o) {
       if (!nitrt_mpi_ok(save_state(o->save_best, m, &u, (uint32_t)e, step, ntrain, &train, &test, data_abs, NULL) == 0))
         goto out;
       best = best_key(&s);
+    }
+    if (o->max_steps && step >= (uint64_t)o->max_steps && e < u.r.epochs) {
+      if (talk) printf("stopped after step %llu (--max-steps) at the end of epoch %d\n", (unsigned long long)step, e);
+      break;
     }
   }
   if (log) { /* closed before the last "all ok", so every rank ends alike */

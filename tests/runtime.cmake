@@ -79,7 +79,8 @@ set(NITRT_CLI_CASES
   eval predict wide determinism cross_targets interrupt mnist_real
   csv_scaling eval_data_source quant_mismatch per_sample files_special csv_hostile
   ckpt_fields batch_mismatch stale_tmp many_classes ghaffari_flags ghaffari_resume
-  eval_per_class run_record save_best companions inspect save_every)
+  eval_per_class run_record save_best companions inspect save_every
+  max_steps)
 foreach(case ${NITRT_CLI_CASES})
   add_test(NAME runtime_${case} COMMAND bash ${NITRT_TEST_DIR}/cli.sh ${case})
   set_tests_properties(runtime_${case} PROPERTIES

@@ -95,7 +95,8 @@ if(QEMU_AARCH64 AND QEMU_RISCV64 AND "aarch64-linux-gnu" IN_LIST NITRT_TRIPLES
   endforeach()
   # A run carried between targets by its checkpoint (targets/resume.sh):
   # one epoch on x86-64 resumed on AArch64 and RISC-V, and one on AArch64
-  # resumed on x86-64, equal two epochs on x86-64. niti, the recipe with the
+  # resumed on x86-64, equal two epochs on x86-64; the same from inside the
+  # second epoch (--max-steps). niti, the recipe with the
   # most state (masters, momenta, clip sites), and dense norm layers.
   foreach(model lenet5 lenet5_unified mlp_ln)
     add_test(NAME targets_resume_${model}

@@ -795,6 +795,50 @@ save_every)
     fail "no checkpoint inside an epoch caught for the refusal tests"
   fi
   ;;
+max_steps)
+  mkidx "$D" 4000 50
+  common=(--data "$D" --epochs 3 --batch 4 --seed 6 --quiet)
+  strip() { epochs_of "$1" | sed 's/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//'; }
+  ok "$M" train "${common[@]}" --save "$T/s.ckpt" --log "$T/s.jsonl"
+  # a run cut into pieces at fixed steps (the first step, inside epochs,
+  # just before, at and just after an epoch's end, the last step but one)
+  # ends with the bytes and the epoch records of the run in one piece
+  resume=()
+  for k in 1 999 1000 1001 1500 2999; do
+    ok "$M" train "${common[@]}" --max-steps "$k" --save "$T/c.ckpt" --log "$T/c.jsonl" "${resume[@]}"
+    resume=(--resume "$T/c.ckpt")
+    ok "$M" inspect "$T/c.ckpt"
+    grep -q "global step $k;" "$T/out" || fail "--max-steps $k: $(grep '^progress' "$T/out")"
+    if [ $((k % 1000)) = 0 ]; then
+      ! grep -q '^position' "$T/out" || fail "--max-steps $k: a position at an epoch's end: $(grep '^position' "$T/out")"
+    else
+      grep -q "^position: inside epoch $((k / 1000 + 1)), $((k % 1000)) of 1000 steps done;" "$T/out" ||
+        fail "--max-steps $k: $(grep '^position' "$T/out")"
+    fi
+  done
+  ok "$M" train "${common[@]}" --save "$T/c.ckpt" --log "$T/c.jsonl" --resume "$T/c.ckpt"
+  cmp "$T/s.ckpt" "$T/c.ckpt" || fail "the run in pieces ends with another checkpoint"
+  [ "$(strip "$T/s.jsonl")" = "$(strip "$T/c.jsonl")" ] || fail "the run in pieces logs other epochs: $(strip "$T/c.jsonl")"
+  # what it says, without --quiet: inside an epoch, at an epoch's end, and
+  # when the checkpoint is there already
+  talk=(--data "$D" --epochs 3 --batch 4 --seed 6)
+  ok "$M" train "${talk[@]}" --max-steps 1500 --save "$T/t.ckpt"
+  grep -qx "stopped after step 1500 (--max-steps) inside epoch 2; $T/t.ckpt holds epoch 2 up to step 500 of 1000 (continue with --resume $T/t.ckpt)" "$T/out" ||
+    fail "message: $(tail -1 "$T/out")"
+  ok "$M" train "${talk[@]}" --max-steps 2000 --save "$T/t.ckpt" --resume "$T/t.ckpt"
+  grep -qx "stopped after step 2000 (--max-steps) at the end of epoch 2" "$T/out" || fail "message: $(tail -1 "$T/out")"
+  ok "$M" train "${talk[@]}" --max-steps 1999 --save "$T/t.ckpt" --resume "$T/t.ckpt"
+  grep -qx "$T/t.ckpt: already trained for 2000 steps, --max-steps 1999; nothing to do (raise --max-steps)" "$T/out" ||
+    fail "message: $(cat "$T/out")"
+  # the epochs still bound the run
+  ok "$M" train "${common[@]}" --max-steps 100000 --save "$T/b.ckpt"
+  cmp "$T/s.ckpt" "$T/b.ckpt" || fail "--max-steps beyond the last epoch changed the run"
+  # without --save the run stops all the same, and writes nothing
+  ok "$M" train "${talk[@]}" --max-steps 5
+  grep -qx "stopped after step 5 (--max-steps) inside epoch 1" "$T/out" || fail "message: $(tail -1 "$T/out")"
+  expect_error "--max-steps: expected an integer from 1 to" "$M" train --data "$D" --max-steps 0
+  expect_error "--max-steps: expected an integer from 1 to" "$M" train --data "$D" --max-steps -3
+  ;;
 wide)
   mkidx "$D" 300 40
   W=$BIN/fake_wide
