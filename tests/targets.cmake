@@ -1,6 +1,7 @@
 # Cross-target tests: the same run on x86-64, AArch64 and RISC-V (under
 # qemu-user) gives byte-identical checkpoints, and random networks of every
-# recipe match the reference on the cross targets (codegen_cross_*), and a
+# recipe match the reference on the cross targets (codegen_cross_*), ranks
+# as threads give one process's bytes there (codegen_cross_*_ranks), and a
 # checkpoint carries a run from one target to another (targets_resume_*). Needs
 # the cross runtimes and qemu; MNIST is fetched into the build tree by
 # scripts/fetch-data.
@@ -128,33 +129,18 @@ if(QEMU_AARCH64 AND QEMU_RISCV64 AND "aarch64-linux-gnu" IN_LIST NITRT_TRIPLES
   endforeach()
   list(REMOVE_DUPLICATES xincs)
   list(TRANSFORM xincs PREPEND -I)
+  # flex's and bison's output, compiled without our warnings
+  set(quiet ${xsrcs})
+  list(FILTER quiet INCLUDE REGEX "^${PROJECT_BINARY_DIR}/")
   foreach(triple aarch64-linux-gnu riscv64-linux-gnu)
-    set(objdir ${PROJECT_BINARY_DIR}/tests/diffrun-${triple})
-    set(objs)
-    foreach(src ${xsrcs})
-      get_filename_component(base ${src} NAME)
-      set(obj ${objdir}/${base}.o)
-      set(warn ${NITC_WARN})
-      if(src MATCHES "^${PROJECT_BINARY_DIR}/") # flex's and bison's output
-        set(warn -w)
-      endif()
-      add_custom_command(OUTPUT ${obj}
-        COMMAND ${CMAKE_COMMAND} -E make_directory ${objdir}
-        COMMAND ${NITRT_CC_${triple}} -O2 -std=c11 ${warn} ${xincs} -MD -MF ${obj}.d -c ${src} -o ${obj}
-        DEPENDS ${src} nitfront
-        DEPFILE ${obj}.d
-        COMMENT "diffrun ${triple}: ${base}"
-        VERBATIM)
-      list(APPEND objs ${obj})
-    endforeach()
-    set(lib ${PROJECT_BINARY_DIR}/tests/libdiffrun-${triple}.a)
-    add_custom_command(OUTPUT ${lib}
-      COMMAND ${CMAKE_COMMAND} -E rm -f ${lib}
-      COMMAND ${NITRT_AR_${triple}} rcs ${lib} ${objs}
-      DEPENDS ${objs}
-      COMMENT "diffrun ${triple}: libdiffrun-${triple}.a"
-      VERBATIM)
-    add_custom_target(diffrun-${triple} ALL DEPENDS ${lib})
+    nit_archive(diffrun-${triple} OUTPUT ${PROJECT_BINARY_DIR}/tests/libdiffrun-${triple}.a
+      OBJDIR ${PROJECT_BINARY_DIR}/tests/diffrun-${triple} CC ${NITRT_CC_${triple}} AR ${NITRT_AR_${triple}}
+      SOURCES ${xsrcs} FLAGS ${xincs} WARN ${NITC_WARN} QUIET ${quiet} DEPENDS nitfront COMMENT "diffrun ${triple}")
+    # the ranks harness (tests/codegen/ranks.c), linked with libnitrt-<triple>.a
+    nit_archive(ranks-${triple} OUTPUT ${PROJECT_BINARY_DIR}/tests/libranks-${triple}.a
+      OBJDIR ${PROJECT_BINARY_DIR}/tests/ranks-${triple} CC ${NITRT_CC_${triple}} AR ${NITRT_AR_${triple}}
+      SOURCES ${CMAKE_CURRENT_LIST_DIR}/codegen/ranks.c FLAGS -I${PROJECT_SOURCE_DIR}/runtime WARN ${NITC_WARN}
+      COMMENT "ranks ${triple}")
   endforeach()
   # variant:count, per recipe (other networks on each variant; RVV, slow
   # under qemu, with fewer), then half as many LeNet-like networks (gennet's
@@ -178,6 +164,19 @@ if(QEMU_AARCH64 AND QEMU_RISCV64 AND "aarch64-linux-gnu" IN_LIST NITRT_TRIPLES
         ENVIRONMENT "NITC_DIFF_VARIANT=${variant};NITC_DIFF_RECIPE=${recipe};${mode};NITC_LINK_FLAGS=")
       math(EXPR seed "${seed} + 1")
     endforeach()
+  endforeach()
+  # Data parallelism on the cross targets (run_ranks.sh with
+  # NITC_DIFF_VARIANT): 1, 2, 3 and 8 ranks as threads give one process's
+  # bytes, for four examples (a norm layer, the recipes with masters) and
+  # two random networks of each recipe, plus one with the other softmax
+  # (vgg_small alone takes over a minute and a half under qemu)
+  foreach(variant aarch64-sdot riscv64)
+    add_test(NAME codegen_cross_${variant}_ranks
+      COMMAND ${PROJECT_SOURCE_DIR}/tests/codegen/run_ranks.sh ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR}/examples
+              ${seed} 2)
+    set_tests_properties(codegen_cross_${variant}_ranks PROPERTIES TIMEOUT 900 ENVIRONMENT
+      "NITC_DIFF_VARIANT=${variant};NITC_RANKS_EXAMPLES=lenet5 mlp_ln lenet5_unified resnet_bn;NITC_LINK_FLAGS=")
+    math(EXPR seed "${seed} + 1")
   endforeach()
 else()
   message(STATUS "cross-target tests disabled (need qemu-user and the cross runtimes; off under sanitizers)")

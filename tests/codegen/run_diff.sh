@@ -19,10 +19,7 @@ v_flags="" v_run=""
 if [ -n "${NITC_DIFF_VARIANT:-}" ]; then
   # shellcheck source=tests/targets/variants.sh
   source "$(dirname "$0")/../targets/variants.sh"
-  if ! variant "$NITC_DIFF_VARIANT" || [ -z "$v_triple" ]; then
-    echo "run_diff.sh: NITC_DIFF_VARIANT=$NITC_DIFF_VARIANT is not a cross variant of tests/targets/variants.sh" >&2
-    exit 2
-  fi
+  cross_variant "$NITC_DIFF_VARIANT" run_diff.sh
   work="$work-$NITC_DIFF_VARIANT"
   cc="$v_triple-gcc"
   libs="$build/tests/libdiffrun-$v_triple.a -lm"

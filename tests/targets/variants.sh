@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # The targets every cross-target test runs, as one table (sourced by
-# cross.sh and codegen/run_diff.sh): variant | nitc flags | runner.
+# cross.sh, resume.sh, codegen/run_diff.sh and codegen/run_ranks.sh):
+# variant | nitc flags | runner.
 # x86-64: the host's kernels (VNNI where it has it), x86-64-v3 = AVX2
 # through the generic kernel, x86-64 = SSE2 (128-bit vectors), and the host
 # with its code in one unit and in three (--jobs); AArch64: NEON through the
@@ -33,4 +34,13 @@ variant() {
     return 0
   done
   return 1
+}
+
+# cross_variant NAME SCRIPT: variant NAME, which must be a cross variant
+# (one with a GNU triple); SCRIPT's message and exit status 2 otherwise.
+cross_variant() {
+  if ! variant "$1" || [ -z "$v_triple" ]; then
+    echo "$2: NITC_DIFF_VARIANT=$1 is not a cross variant of tests/targets/variants.sh" >&2
+    exit 2
+  fi
 }
