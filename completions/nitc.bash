@@ -89,7 +89,7 @@ _nitc_values() {
 }
 
 # Options of each command of a training executable (runtime/cli.c, FLAGS).
-_nitc_model_train='--data --epochs --batch --seed --save --save-every --save-best
+_nitc_model_train='--data --epochs --max-steps --batch --seed --save --save-every --save-best
   --save-init --resume --log --threads --rounding --round-act --round-err --round-grad
   --update-bits --decay --lr --momentum --holdout --limit --test-limit --quiet
   --progress --telemetry --help'
@@ -123,7 +123,7 @@ _nitc_model_values() {
     COMPREPLY=($(compgen -W 'pseudo stochastic nearest' -- "$cur"))
     return ;;
   --decay) COMPREPLY=($(compgen -W 'on off' -- "$cur")); return ;;
-  --epochs | --batch | --seed | --threads | --update-bits | --lr | --momentum | --holdout | \
+  --epochs | --max-steps | --batch | --seed | --threads | --update-bits | --lr | --momentum | --holdout | \
     --limit | --test-limit | --index | --count | --save-every | --progress | --telemetry | --verify)
     return ;; # numbers
   esac
