@@ -17,7 +17,8 @@
 #      16 (--batch is the global batch, and the comparison can fail);
 #   4. eval at -np 3 prints what one process prints;
 #   5. resume across rank counts: 1 epoch at -np 3, then to 2 epochs at
-#      -np 2, equals 2 epochs in one process;
+#      -np 2, equals 2 epochs in one process; so does a stop inside the
+#      second epoch at -np 3 (--max-steps) resumed at -np 2;
 #   6. an error on one rank (its data directory missing; another seed; other
 #      data) ends every rank with exit 1 and one message;
 #   7. SIGTERM to mpirun, and SIGINT to rank 1 alone, stop every rank after
@@ -119,6 +120,15 @@ a=(train --data "$work/cifar" --limit 99 --batch 16 --seed 3 --quiet)
   mpi -np 2 ./mpi train --resume half.ckpt --epochs 2 --quiet --save resumed.ckpt > resumed.out 2>&1)
 check "vgg_small: 1 epoch at -np 3, resumed to 2 at -np 2, is 2 epochs in one process" \
   cmp "$d/one/model.ckpt" "$d/resumed.ckpt"
+# from inside an epoch: 99 samples at batch 16 are 7 steps an epoch, so
+# step 9 is the second epoch's second
+d="$work/lenet5"
+b=(train --data "$work/mnist" --epochs 2 --batch 16 --seed 3 --quiet --rounding stochastic)
+(cd "$d" && mpi -np 3 ./mpi "${b[@]}" --max-steps 9 --save mid.ckpt > mid.out 2>&1)
+check "lenet5: --max-steps 9 at -np 3 stops inside the second epoch" \
+  bash -c "'$d/plain' inspect '$d/mid.ckpt' | grep -q '^position: inside epoch 2, 2 of 7 steps done'"
+(cd "$d" && mpi -np 2 ./mpi "${b[@]}" --resume mid.ckpt --save mid-resumed.ckpt > mid-resumed.out 2>&1)
+check "... resumed at -np 2, is 2 epochs in one process" cmp "$d/one/model.ckpt" "$d/mid-resumed.ckpt"
 
 # ---- 6. errors on one rank
 d="$work/lenet5"
