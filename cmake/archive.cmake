@@ -4,17 +4,18 @@
 #
 #   nit_archive(NAME OUTPUT lib.a OBJDIR dir CC cc AR ar SOURCES file.c...
 #               [FLAGS flag...] [WARN flag...] [O3 file.c...] [QUIET file.c...]
-#               [DEPENDS file-or-target...] [COMMENT text])
+#               [OBJECTS file.o...] [DEPENDS file-or-target...] [COMMENT text])
 #
 # One custom command per source: -O2 -std=c11 (-O3 for the sources in O3),
 # FLAGS, and WARN (-w instead for the sources in QUIET, such as flex's and
 # bison's output), with a depfile for the headers it includes; then
-# `ar rcs` into OUTPUT, and a target NAME, part of ALL, that builds it.
+# `ar rcs` into OUTPUT with the OBJECTS built elsewhere (another archive's),
+# and a target NAME, part of ALL, that builds it.
 # Sources are absolute paths. Objects are named after their sources without
 # the last extension, so two sources of one such name are refused. Sets NAME_OBJS in the caller's scope (the objects, in SOURCES'
 # order).
 function(nit_archive name)
-  cmake_parse_arguments(PARSE_ARGV 1 A "" "OUTPUT;OBJDIR;CC;AR;COMMENT" "SOURCES;FLAGS;WARN;O3;DEPENDS;QUIET")
+  cmake_parse_arguments(PARSE_ARGV 1 A "" "OUTPUT;OBJDIR;CC;AR;COMMENT" "SOURCES;FLAGS;WARN;O3;DEPENDS;QUIET;OBJECTS")
   if(A_UNPARSED_ARGUMENTS OR NOT A_OUTPUT OR NOT A_OBJDIR OR NOT A_CC OR NOT A_AR OR NOT A_SOURCES)
     message(FATAL_ERROR "nit_archive(${name}): needs OUTPUT, OBJDIR, CC, AR and SOURCES "
                         "(unexpected: ${A_UNPARSED_ARGUMENTS})")
@@ -52,8 +53,8 @@ function(nit_archive name)
   get_filename_component(file ${A_OUTPUT} NAME)
   add_custom_command(OUTPUT ${A_OUTPUT}
     COMMAND ${CMAKE_COMMAND} -E rm -f ${A_OUTPUT}
-    COMMAND ${A_AR} rcs ${A_OUTPUT} ${objs}
-    DEPENDS ${objs}
+    COMMAND ${A_AR} rcs ${A_OUTPUT} ${objs} ${A_OBJECTS}
+    DEPENDS ${objs} ${A_OBJECTS}
     COMMENT "${A_COMMENT}: ${file}"
     VERBATIM)
   add_custom_target(${name} ALL DEPENDS ${A_OUTPUT})

@@ -15,14 +15,10 @@ recipe="${NITC_DIFF_RECIPE:-niti}"
 work="$build/tests/diff-$recipe-$seed"
 cc="${CC:-cc}"
 libs="$build/tests/libdiffrun.a $build/tests/libnitref.a $build/compiler/libnitfront.a $build/runtime/libnitrt_s31.a"
-v_flags="" v_run=""
-if [ -n "${NITC_DIFF_VARIANT:-}" ]; then
-  # shellcheck source=tests/targets/variants.sh
-  source "$(dirname "$0")/../targets/variants.sh"
-  cross_variant "$NITC_DIFF_VARIANT" run_diff.sh
-  work="$work-$NITC_DIFF_VARIANT"
-  cc="$v_triple-gcc"
-  libs="$build/tests/libdiffrun-$v_triple.a -lm"
+# shellcheck source=tests/targets/variants.sh
+source "$(dirname "$0")/../targets/variants.sh"
+if diff_variant run_diff.sh; then
+  work="$work-$NITC_DIFF_VARIANT" cc="$v_cc" libs="$build/tests/libdiffrun-$v_triple.a -lm"
 fi
 rm -rf "$work"; mkdir -p "$work"
 if [ "$recipe" = niti ]; then

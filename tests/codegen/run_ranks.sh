@@ -19,13 +19,10 @@ build="$1"; examples="$2"; seed="$3"; count="$4"
 work="$build/tests/ranks-$seed"
 cc="${CC:-cc}"; NITC_LINK_FLAGS="${NITC_LINK_FLAGS:-}"
 libs=("$build/tests/libranks.a" "$build/runtime/libnitrt.a" "$build/runtime/libnitrt_s31.a" -lz -lpthread)
-v_flags="" v_run=""
-if [ -n "${NITC_DIFF_VARIANT:-}" ]; then
-  # shellcheck source=tests/targets/variants.sh
-  source "$(dirname "$0")/../targets/variants.sh"
-  cross_variant "$NITC_DIFF_VARIANT" run_ranks.sh
-  work="$work-$NITC_DIFF_VARIANT"
-  cc="$v_triple-gcc"
+# shellcheck source=tests/targets/variants.sh
+source "$(dirname "$0")/../targets/variants.sh"
+if diff_variant run_ranks.sh; then
+  work="$work-$NITC_DIFF_VARIANT" cc="$v_cc"
   libs=("$build/tests/libranks-$v_triple.a" "$build/runtime/libnitrt-$v_triple.a" -lpthread -lm)
 fi
 rm -rf "$work"; mkdir -p "$work"

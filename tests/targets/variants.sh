@@ -36,11 +36,17 @@ variant() {
   return 1
 }
 
-# cross_variant NAME SCRIPT: variant NAME, which must be a cross variant
-# (one with a GNU triple); SCRIPT's message and exit status 2 otherwise.
-cross_variant() {
-  if ! variant "$1" || [ -z "$v_triple" ]; then
-    echo "$2: NITC_DIFF_VARIANT=$1 is not a cross variant of tests/targets/variants.sh" >&2
+# diff_variant SCRIPT: for the differential scripts, the cross variant
+# NITC_DIFF_VARIANT names (v_flags, v_run, v_triple as variant sets them,
+# and v_cc, its compiler); false when NITC_DIFF_VARIANT is unset or empty
+# (the host: v_flags and v_run empty, v_cc unset). A variant that is not
+# a cross one ends SCRIPT with a message and exit status 2.
+v_flags="" v_run=""
+diff_variant() {
+  [ -n "${NITC_DIFF_VARIANT:-}" ] || return 1
+  if ! variant "$NITC_DIFF_VARIANT" || [ -z "$v_triple" ]; then
+    echo "$1: NITC_DIFF_VARIANT=$NITC_DIFF_VARIANT is not a cross variant of tests/targets/variants.sh" >&2
     exit 2
   fi
+  v_cc="$v_triple-gcc"
 }
