@@ -9,7 +9,8 @@
 #   4. a corrupt checkpoint is refused with exit 1 and left untouched;
 #   5. resuming from --save-init's epoch-0 state is the same run;
 #   6. --save-every writes checkpoints inside epochs without changing the run,
-#      and a run stopped by Ctrl-C inside an epoch resumes bit for bit.
+#      and a run stopped by Ctrl-C inside an epoch resumes bit for bit;
+#   7. so does a run stopped at chosen steps (--max-steps) inside each epoch.
 #   resume.sh BUILD_DIR MODEL.nit MKDATA WORK_DIR
 set -uo pipefail
 build="$1"; model="$2"; mkdata="$3"; work="$4"
@@ -66,6 +67,14 @@ done
 check "a run stopped inside an epoch ($mid)" test "$mid" != none
 check "resume from inside an epoch" run --epochs 2 --resume "$work/mid.ckpt" --save "$work/mid-resumed.ckpt"
 check "resume from inside an epoch is bit-exact" cmp "$work/straight.ckpt" "$work/mid-resumed.ckpt"
+# stops chosen in advance: 600 samples at batch 32 make 19 steps an epoch,
+# so step 7 is inside the first and step 26 inside the second
+check "stop at step 7" run --epochs 2 --max-steps 7 --save "$work/steps.ckpt"
+check "on from there to step 26" run --epochs 2 --max-steps 26 --resume "$work/steps.ckpt" --save "$work/steps.ckpt"
+check "step 26 is the second epoch's seventh" \
+  bash -c "'$exe' inspect '$work/steps.ckpt' | grep -q '^position: inside epoch 2, 7 of 19 steps done'"
+check "on to the end" run --epochs 2 --resume "$work/steps.ckpt" --save "$work/steps.ckpt"
+check "a run in three pieces is bit-exact" cmp "$work/straight.ckpt" "$work/steps.ckpt"
 
 cp "$work/straight.ckpt" "$work/bad.ckpt"
 printf '\x55' | dd of="$work/bad.ckpt" bs=1 seek=100 conv=notrunc status=none
