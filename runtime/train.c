@@ -9,9 +9,9 @@
  * ctx.step is the global step (0-based, counting every train_step call since
  * the start of training, across resumes). With the params slab, nothing else
  * carries state from one step to the next, so a checkpoint taken at an epoch
- * end continues bit for bit; one taken inside an epoch (--save-every, --max-steps) also
- * records the steps of the epoch done and the epoch's running counts, and
- * continues at the next step of the same order.
+ * end continues bit for bit; one taken inside an epoch (--save-every,
+ * --max-steps) also records the steps of the epoch done and the epoch's
+ * running counts, and continues at the next step of the same order.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
