@@ -830,6 +830,10 @@ max_steps)
   ok "$M" train "${talk[@]}" --max-steps 1999 --save "$T/t.ckpt" --resume "$T/t.ckpt"
   grep -qx "$T/t.ckpt: already trained for 2000 steps, --max-steps 1999; nothing to do (raise --max-steps)" "$T/out" ||
     fail "message: $(cat "$T/out")"
+  # with saves every 7 steps as well: the same stop, the same file
+  ok "$M" train "${common[@]}" --max-steps 1500 --save "$T/p1.ckpt"
+  ok "$M" train "${common[@]}" --max-steps 1500 --save-every 7 --save "$T/p2.ckpt"
+  cmp "$T/p1.ckpt" "$T/p2.ckpt" || fail "--save-every changed the checkpoint of a --max-steps stop"
   # the epochs still bound the run
   ok "$M" train "${common[@]}" --max-steps 100000 --save "$T/b.ckpt"
   cmp "$T/s.ckpt" "$T/b.ckpt" || fail "--max-steps beyond the last epoch changed the run"
