@@ -541,13 +541,17 @@ Plan *plan_build(Model *m) {
    *   relu's output is > 0 (a gate); the maximum that sets the shift is
    *   taken before the gate, as it was of the relu's own error, and the
    *   draws are the layer's, by element, either way.
-   * One pass over the error instead of two, and one parallel region fewer. */
+   * One pass over the error instead of two, and one parallel region fewer.
+   * The relu's own output error is then never written; NITC_FOLD_RELU=0
+   * turns both folds off (the same bytes), for comparisons and for tools
+   * that read every error tensor (tests/codegen/errdump.c). */
   p->relu_pool = zalloc(sizeof(int) * n);
   p->relu_err = zalloc(sizeof(int) * n);
+  const bool fold = plan_env("NITC_FOLD_RELU", 1) != 0;
   for (int c = 1; c < n; c++) {
     const Node *nc = &m->nodes[c];
     int r = nc->nin > 0 ? nc->in[0] : 0;
-    if (!relu_foldable(m, p, r)) continue;
+    if (!fold || !relu_foldable(m, p, r)) continue;
     if (nc->op == OP_MAXPOOL && nc->nin == 1 && pool_disjoint(nc)) p->relu_pool[r] = c;
     else if ((nc->op == OP_DENSE || nc->op == OP_CONV) && recipe_err_rq(&m->recipe) &&
              m->recipe.bits_grad == RELU_FOLD_BITS &&

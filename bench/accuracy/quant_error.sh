@@ -5,7 +5,8 @@
 # Fashion-MNIST, recipe ghaffari, the file's seed and schedule).
 #
 #   1. nitc compiles examples/resnet_bn.nit to an object with every error
-#      buffer kept (NITC_ERR_REUSE=0), linked with tests/codegen/errdump.c
+#      buffer kept and no relu folded into its consumer (NITC_ERR_REUSE=0
+#      NITC_FOLD_RELU=0), linked with tests/codegen/errdump.c
 #      (build/tests/liberrdump.a), the runtime (parameter init, data order) and libnitrt_s31;
 #   2. errdump trains it exactly as `resnet_bn train` would (same init, same
 #      shuffled order, same lr schedule, one thread) and at each step of
@@ -48,7 +49,7 @@ mkdir -p "$OUT/bin"
 rm -rf "$OUT/dumps"; mkdir -p "$OUT/dumps"
 base="$OUT/bin/$(basename "$NET" .nit)"
 
-NITC_ERR_REUSE=0 "$NITC" "$NET" --emit obj -O2 -o "$base.o"
+NITC_ERR_REUSE=0 NITC_FOLD_RELU=0 "$NITC" "$NET" --emit obj -O2 -o "$base.o"
 $CC -o "$base-errdump" "$base.o" "$BUILD/tests/liberrdump.a" "$BUILD/runtime/libnitrt.a" "$BUILD/runtime/libnitrt_s31.a" -lz -lpthread
 
 echo "[$(date +%H:%M:%S)] errdump $NET steps $STEPS" >&2

@@ -44,4 +44,26 @@ if [ "$(uname -m)" = x86_64 ] && command -v qemu-x86_64 > /dev/null; then
 fi
 check "xent runs" sh -c "'$work/xent' 10 -4 | grep -q '^loss of 10 classes at exponent -4: .* ns a sample'"
 check "maskstore runs" sh -c "'$work/maskstore' 1 | grep -q '^masked store (vpmaskmovd): [0-9.]* ns\\|no AVX2\\|x86-64 only'"
+# The E4 harness (tests/codegen/errdump.c, bench/accuracy/quant_error.sh):
+# resnet_bn's stored error at every quantization site, at steps 0 and 1, as
+# many files as the sites it counts; compiled as quant_error.sh compiles it.
+# Without NITC_FOLD_RELU=0 two relus' errors are never written, and errdump
+# says how to get them.
+mkdir -p "$work/fm" && "$build/tests/nitrt_mkdata" idx "$work/fm" 128 32 1 28 28 10 > /dev/null
+errdump() { # NAME ENV...: resnet_bn's object compiled with ENV, linked with errdump
+  local name="$1"; shift
+  env "$@" "$build/compiler/nitc" "$src/examples/resnet_bn.nit" --emit obj -o "$work/$name.o" &&
+    cc -o "$work/$name" "$work/$name.o" "$build/tests/liberrdump.a" "$rt" "$s31" -lz -lpthread
+}
+check "errdump builds" errdump errdump NITC_ERR_REUSE=0 NITC_FOLD_RELU=0
+mkdir -p "$work/dumps"
+"$work/errdump" --data "$work/fm" --steps 0,1 --limit 128 --out "$work/dumps" > "$work/errdump.out" 2>&1
+sites=$(sed -n 's/^errdump: resnet_bn (ghaffari): \([0-9]*\) sites,.*/\1/p' "$work/errdump.out")
+check "errdump dumps every site's error twice ($sites sites)" \
+  test -n "$sites" -a "$(find "$work/dumps" -name '*.err' | wc -l)" = "$((2 * sites))"
+check "errdump of folded relus builds" errdump folded NITC_ERR_REUSE=0
+"$work/folded" --data "$work/fm" --steps 0 --limit 128 --out "$work/dumps" > "$work/folded.out" 2>&1
+rc=$?
+check "... refuses to run, and says which variable keeps their errors" \
+  sh -c "[ $rc != 0 ] && grep -q 'NITC_FOLD_RELU=0' '$work/folded.out'"
 checks_done

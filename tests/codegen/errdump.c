@@ -345,7 +345,9 @@ int main(int argc, char **argv) {
     if (st == SITE_NONE || m->nodes[j].err_off == -1) continue;
     sites++;
     if (m->nodes[j].err_off == -2) {
-      fprintf(stderr, "errdump: node %s: its error buffer is reused later in the step (compile with NITC_ERR_REUSE=0)\n",
+      fprintf(stderr,
+              "errdump: node %s: its error is not kept (its buffer reused later in the step, or never written: a "
+              "relu whose backward its consumer does); compile with NITC_ERR_REUSE=0 NITC_FOLD_RELU=0\n",
               m->nodes[j].name);
       missing++;
     }

@@ -107,17 +107,21 @@ EOF
 fi
 
 # --keep-tensors: what the tensors' sharing hides, counted; nothing else changes
+# (and with the relus' backward folds off, NITC_FOLD_RELU=0, their errors too)
 "$nitc" "$examples/resnet_bn.nit" -o "$work/rbn" &&
-  "$nitc" "$examples/resnet_bn.nit" --keep-tensors -o "$work/rbn-keep" || { echo "FAIL nitc resnet_bn"; exit 1; }
-for e in rbn rbn-keep; do
+  "$nitc" "$examples/resnet_bn.nit" --keep-tensors -o "$work/rbn-keep" &&
+  NITC_FOLD_RELU=0 "$nitc" "$examples/resnet_bn.nit" --keep-tensors -o "$work/rbn-all" ||
+  { echo "FAIL nitc resnet_bn"; exit 1; }
+for e in rbn rbn-keep rbn-all; do
   "$work/$e" train --data "$work/data" --seed 5 --epochs 1 --limit 192 --threads 1 --telemetry 2 \
     --log "$work/$e.jsonl" --save "$work/$e.ckpt" > "$work/$e.table" 2>/dev/null
 done
 check "--keep-tensors: the same checkpoint" cmp "$work/rbn.ckpt" "$work/rbn-keep.ckpt"
+check "NITC_FOLD_RELU=0: the same checkpoint" cmp "$work/rbn.ckpt" "$work/rbn-all.ckpt"
 check "the table says how to see the reused tensors" grep -q -- "nitc --keep-tensors keeps" "$work/rbn.table"
 check "... and not when every one is there" \
   bash -c "grep -q '^  head ' '$work/rbn-keep.table' && ! grep -q -- '--keep-tensors' '$work/rbn-keep.table'"
-check "--keep-tensors: every tensor counted but the folded relus' errors" python3 - "$work/rbn.jsonl" "$work/rbn-keep.jsonl" <<'EOF'
+check "--keep-tensors: every tensor counted but the folded relus' errors" python3 - "$work/rbn.jsonl" "$work/rbn-keep.jsonl" "$work/rbn-all.jsonl" <<'EOF'
 import json, sys
 def missing(path):
     layers = [json.loads(l) for l in open(path) if '"epoch"' in l][0]["telemetry"]["layers"]
@@ -129,6 +133,8 @@ act, err = missing(sys.argv[2])
 # relus whose backward the layer after them does, so their own errors never
 # exist: stem and b1 before max pools, r1 and r2 before convs (plan.c, relu_err)
 assert act == [] and err == ["stem", "r1", "b1", "r2"], (act, err)
+act, err = missing(sys.argv[3])
+assert act == [] and err == [], (act, err)  # no relu folded: every error
 EOF
 
 for bad in 0 -1 x 2.5; do
