@@ -12,8 +12,8 @@
 # `ar rcs` into OUTPUT with the OBJECTS built elsewhere (another archive's),
 # and a target NAME, part of ALL, that builds it.
 # Sources are absolute paths. Objects are named after their sources without
-# the last extension, so two sources of one such name are refused. Sets NAME_OBJS in the caller's scope (the objects, in SOURCES'
-# order).
+# the last extension, so two sources of one such name are refused. Sets
+# NAME_OBJS in the caller's scope (the objects, in SOURCES' order).
 function(nit_archive name)
   cmake_parse_arguments(PARSE_ARGV 1 A "" "OUTPUT;OBJDIR;CC;AR;COMMENT" "SOURCES;FLAGS;WARN;O3;DEPENDS;QUIET;OBJECTS")
   if(A_UNPARSED_ARGUMENTS OR NOT A_OUTPUT OR NOT A_OBJDIR OR NOT A_CC OR NOT A_AR OR NOT A_SOURCES)

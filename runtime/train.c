@@ -188,6 +188,9 @@ static int save_state(const char *path, const NitModel *m, const Run *u, uint32_
   return nitrt_ckpt_save(path, m, &w);
 }
 
+/* --max-steps N: the run has done its N steps (global step `step`). */
+static bool steps_reached(const Options *o, uint64_t step) { return o->max_steps && step >= (uint64_t)o->max_steps; }
+
 /* The accuracy that picks --save-best: the holdout's when there is one,
  * else the test set's (correct predictions; the sample count is fixed for
  * the run). */
@@ -366,7 +369,7 @@ int nitrt_cmd_train(const Options *o) {
     rc = 0;
     goto out;
   }
-  if (o->max_steps && step >= (uint64_t)o->max_steps) {
+  if (steps_reached(o, step)) {
     if (talk)
       printf("%s: already trained for %llu steps, --max-steps %lld; nothing to do (raise --max-steps)\n", o->resume,
              (unsigned long long)step, (long long)o->max_steps);
@@ -495,7 +498,7 @@ int nitrt_cmd_train(const Options *o) {
       stop = nitrt_mpi_max(stop_signal); /* every rank stops after the same step */
       /* --max-steps ends the run inside an epoch like an interrupt, with
          --save holding the position; at an epoch's end, after the epoch */
-      halt = o->max_steps && step >= (uint64_t)o->max_steps && i + n < ntrain;
+      halt = steps_reached(o, step) && i + n < ntrain;
       bool save_now = (o->save_every && ((i + n < ntrain && step % (uint64_t)o->save_every == 0) || stop)) ||
                       (halt && o->save);
       if (ni >= ntrain || save_now || stop || halt) scored += nitrt_score_collect(&u, sc);
@@ -589,7 +592,7 @@ int nitrt_cmd_train(const Options *o) {
         goto out;
       best = best_key(&s);
     }
-    if (o->max_steps && step >= (uint64_t)o->max_steps && e < u.r.epochs) {
+    if (steps_reached(o, step) && e < u.r.epochs) {
       if (talk) printf("stopped after step %llu (--max-steps) at the end of epoch %d\n", (unsigned long long)step, e);
       break;
     }

@@ -32,6 +32,10 @@ ok() {
 
 # epochs_of LOG: the epoch records of a --log file (without the run records)
 epochs_of() { grep -v '^{"record":"run"' "$1"; }
+# strip LOG: those records without their timing fields, which differ from run to run
+strip() { epochs_of "$1" | sed 's/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//'; }
+# strip_total LOG: and without the run's epoch total, which a resume may raise
+strip_total() { strip "$1" | sed 's/"epochs":[0-9]*,//'; }
 
 # mkidx DIR NTRAIN NTEST: synthetic 1x28x28 idx data, 10 classes
 mkidx() { mkdir -p "$1" && "$BIN/nitrt_mkdata" idx "$1" "$2" "$3" 1 28 28 10 || fail "mkdata"; }
@@ -221,7 +225,6 @@ gzip)
   hashes() { grep -o '"train":{[^}]*},"test":{[^}]*}' "$1"; }
   [ -n "$(hashes "$T/plain.jsonl")" ] && [ "$(hashes "$T/plain.jsonl")" = "$(hashes "$T/gz.jsonl")" ] ||
     fail "the .gz data set's fingerprints differ: $(hashes "$T/gz.jsonl")"
-  strip() { epochs_of "$1" | sed 's/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//'; }
   [ "$(strip "$T/plain.jsonl")" = "$(strip "$T/gz.jsonl")" ] || fail "training on .gz data differs"
   # a cross target's runtime has no zlib: it says so
   lib=$RTLIB/libnitrt-aarch64-linux-gnu.a
@@ -376,8 +379,8 @@ resume_equivalence)
   ok "$M" train --data "$D" --epochs 3 --resume "$T/r2.ckpt" --save "$T/r3.ckpt" --log "$T/r.jsonl"
   cmp "$T/straight.ckpt" "$T/r3.ckpt" || fail "resumed checkpoint differs from the straight run"
   # the same numbers, except timing and the run's epoch total
-  strip() { epochs_of "$1" | sed 's/"epochs":[0-9]*,//; s/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//'; }
-  [ "$(strip "$T/s.jsonl")" = "$(strip "$T/r.jsonl")" ] || fail "logs differ: $(strip "$T/s.jsonl") vs $(strip "$T/r.jsonl")"
+  [ "$(strip_total "$T/s.jsonl")" = "$(strip_total "$T/r.jsonl")" ] ||
+    fail "logs differ: $(strip_total "$T/s.jsonl") vs $(strip_total "$T/r.jsonl")"
   # resuming into the same file works (atomic replace)
   cp "$T/r1.ckpt" "$T/same.ckpt"
   ok "$M" train --data "$D" --epochs 3 --resume "$T/same.ckpt" --save "$T/same.ckpt"
@@ -705,7 +708,6 @@ inspect)
 save_every)
   mkidx "$D" 4000 50
   common=(--data "$D" --epochs 3 --batch 4 --seed 6 --quiet)
-  strip() { epochs_of "$1" | sed 's/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//'; }
   ok "$M" train "${common[@]}" --save "$T/s.ckpt" --log "$T/s.jsonl"
   # the checkpoints inside epochs change nothing in what is trained
   t0=$(date +%s%N)
@@ -798,7 +800,6 @@ save_every)
 max_steps)
   mkidx "$D" 4000 50
   common=(--data "$D" --epochs 3 --batch 4 --seed 6 --quiet)
-  strip() { epochs_of "$1" | sed 's/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//'; }
   ok "$M" train "${common[@]}" --save "$T/s.ckpt" --log "$T/s.jsonl"
   # a run cut into pieces at fixed steps (the first step, inside epochs,
   # just before, at and just after an epoch's end, the last step but one)
@@ -837,7 +838,7 @@ max_steps)
   # the epochs still bound the run
   ok "$M" train "${common[@]}" --max-steps 100000 --save "$T/b.ckpt"
   cmp "$T/s.ckpt" "$T/b.ckpt" || fail "--max-steps beyond the last epoch changed the run"
-  # without --save the run stops all the same, and writes nothing
+  # without --save the run stops all the same
   ok "$M" train "${talk[@]}" --max-steps 5
   grep -qx "stopped after step 5 (--max-steps) inside epoch 1" "$T/out" || fail "message: $(tail -1 "$T/out")"
   expect_error "--max-steps: expected an integer from 1 to" "$M" train --data "$D" --max-steps 0
@@ -880,7 +881,6 @@ cross_targets)
     run "qemu-$arch" -L "/usr/$t" "$T/fake-$arch" train --data "$D" --epochs 2 --save "$T/$arch.ckpt" --log "$T/$arch.jsonl"
     [ "$rc" = 0 ] || fail "$arch run failed: $(cat "$T/err")"
     cmp "$T/host.ckpt" "$T/$arch.ckpt" || fail "$arch checkpoint differs from the host's"
-    strip() { epochs_of "$1" | sed 's/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//'; }
     [ "$(strip "$T/host.jsonl")" = "$(strip "$T/$arch.jsonl")" ] || fail "$arch log differs"
     # and a checkpoint from the other target resumes on the host
     ok "$M" train --data "$D" --epochs 3 --resume "$T/$arch.ckpt" --save "$T/h3.ckpt"
@@ -1153,8 +1153,7 @@ ghaffari_resume)
   ok "$G" train "${common[@]}" --epochs 1 --save "$T/r1.ckpt" --log "$T/r.jsonl"
   ok "$G" train --data "$D" --epochs 3 --resume "$T/r1.ckpt" --save "$T/r3.ckpt" --log "$T/r.jsonl"
   cmp "$T/straight.ckpt" "$T/r3.ckpt" || fail "resumed checkpoint differs from the straight run"
-  strip() { epochs_of "$1" | sed 's/"epochs":[0-9]*,//; s/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//'; }
-  [ "$(strip "$T/s.jsonl")" = "$(strip "$T/r.jsonl")" ] || fail "logs differ"
+  [ "$(strip_total "$T/s.jsonl")" = "$(strip_total "$T/r.jsonl")" ] || fail "logs differ"
   [ "$(od -An -tu1 -j8 -N1 "$T/r1.ckpt" | tr -d ' ')" = 3 ] || fail "not format 3"
   # the optimizer's settings cannot change on resume
   expect_error "r1.ckpt: the checkpoint was trained with other settings: the momentum (--momentum) differs" \
