@@ -139,6 +139,7 @@ typedef struct Cg {
   bool rows;     /* conv forwards by output rows where they fit (convrows.c; NITC_ROWS=0: never) */
   bool tile_words; /* panel words built in conv GEMMs' tiles (convtile.c; NITC_TILE_WORDS=0: never) */
   int64_t stream_min; /* batch bytes of C from which a GEMM streams it (gemm_stream_min) */
+  bool simd;     /* a vector unit (gemm_simd): without one, loops of scalars replace shuffle blocks */
   bool x86;      /* an x86-64 target (im2col.c: transposes by 128-bit lanes, row pointers opaque to LSR) */
   int madd_bits; /* vector register bits: x86 128/256/512 (pmaddwd, l_transpose16), else 128 */
   bool bw512;    /* x86 AVX-512BW: 512-bit byte and word operations, byte masks (round8_packed, pool rows) */
@@ -556,6 +557,7 @@ int gemm_madd_bits(const CgTarget *t);   /* widest pmaddwd of an x86 target */
 bool gemm_has_ua(GemmKind kind);          /* a dot step for an A never negative (Gemm.ua) */
 bool gemm_has_ub(GemmKind kind);          /* and for panels never negative (Gemm.ub) */
 bool gemm_x86(const CgTarget *t);        /* an x86-64 target (Cg.x86) */
+bool gemm_simd(const CgTarget *t);       /* a vector unit (Cg.simd) */
 bool gemm_bw512(const CgTarget *t);      /* x86 with AVX-512BW (Cg.bw512) */
 bool gemm_mask_stores(const CgTarget *t); /* cheap masked stores (Cg.mask_stores) */
 uint32_t gemm_panel_bias(GemmKind kind); /* bias of a panel word: 0x80808080 on vnni */

@@ -672,7 +672,8 @@ static void conv_weight_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
  *   g32[gi*Og + o, k] = sum_{w < used} part_w[gi, o, k]   (taps in the lanes)
  * exact in any order. Split by rows of g32 (the update then splits g32 by
  * elements in the same order), in blocks of WSUM_TILE rows where the
- * transposed layout goes through 16 x 16 tiles (l_transpose16): read one k
+ * transposed layout goes through 16 x 16 tiles (l_transpose16; with a
+ * vector unit, Cg.simd): read one k
  * at a time at a stride of Og, the partials were the largest serial cost of
  * vgg_small's step. Small gradients are summed by the caller alone, where a
  * parallel region would cost more than it splits. */
@@ -794,7 +795,7 @@ void conv_backward_weight(Cg *g, int i, Ty t_g) {
   bool lanes = wgrad_taps_in_lanes(g, nd, &d);
   Val v_used = par_for(g, nd->name, g->f.v_n, g->p->maxw, lanes ? conv_weight_lanes_body : conv_weight_body, &k);
   WSum s = {d, t_g, lanes, false};
-  s.tiled = !lanes && t_g == g->t_i32 && d.Og % WSUM_TILE == 0;
+  s.tiled = !lanes && g->simd && t_g == g->t_i32 && d.Og % WSUM_TILE == 0;
   int64_t units = s.tiled ? d.G * d.Og / WSUM_TILE : d.G * d.Og;
   if (nd->nweights < WSUM_PARALLEL || g->p->maxw == 1) {
     wsum_units(g, &s, l_i64(g, 0), l_i64(g, units), LLVMBuildZExt(g->b, v_used, g->t_i64, "used"));

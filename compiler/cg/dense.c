@@ -24,11 +24,17 @@ static void transpose_bytes(Cg *g, Val v_src, int64_t lds, Val v_r0, Val v_r1, V
  * dst[c*ldd + r] = src[r*lds + c] for r < rows (run time). Whole 16 x 16
  * tiles go through vectors (l_transpose16: 64 byte shuffles for 256
  * bytes), the rows past the last whole tile and the columns past the last
- * whole 16 byte by byte. A worker transposes the columns whose rows of dst
- * it then reads (the dense weight gradient's e^T). */
+ * whole 16 byte by byte; without a vector unit all of it byte by byte. A
+ * worker transposes the columns whose rows of dst it then reads (the
+ * dense weight gradient's e^T). */
 static void transpose_tiles(Cg *g, Val v_src, int64_t lds, Val v_rows, Val v_t0, Val v_t1, int64_t cols, Val v_dst,
                             int64_t ldd) {
   enum { T = 16 };
+  if (!g->simd) {
+    Val v_c1 = l_smin(g, l_mul(g, v_t1, l_i64(g, T), ""), l_i64(g, cols), "c1");
+    transpose_bytes(g, v_src, lds, l_i64(g, 0), v_rows, l_mul(g, v_t0, l_i64(g, T), "c0"), v_c1, v_dst, ldd);
+    return;
+  }
   Ty t_row = LLVMVectorType(g->t_i8, T);
   Val v_rtiles = LLVMBuildSDiv(g->b, v_rows, l_i64(g, T), "row.tiles");
   Val v_rfull = l_mul(g, v_rtiles, l_i64(g, T), "rows.full");

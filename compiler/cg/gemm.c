@@ -81,6 +81,15 @@ static bool has_feature(const CgTarget *t, const char *feature) {
 
 bool gemm_x86(const CgTarget *t) { return !strncmp(t->triple, "x86_64", 6); }
 
+/* A vector unit: every x86-64 (SSE2) and AArch64 (NEON) target, RISC-V
+ * with V. Without one, LLVM splits vector IR into scalars, and a block of
+ * shuffles (l_transpose16) or a lanes kernel became thousands of scalar
+ * nodes in one block: scalar RISC-V spent 1.5 s selecting and scheduling
+ * nit_pack.rows alone. There loops of scalars take their place. */
+bool gemm_simd(const CgTarget *t) {
+  return strncmp(t->triple, "riscv64", 7) != 0 || has_feature(t, "+v");
+}
+
 /* x86 with AVX-512BW: byte masks and 512-bit byte and word operations. */
 bool gemm_bw512(const CgTarget *t) { return gemm_x86(t) && gemm_madd_bits(t) == 512; }
 
@@ -346,7 +355,7 @@ GemmKind gemm_isa(const CgTarget *t) {
   const char *force = getenv("NITC_GEMM");
   for (int k = 0; force && k < (int)(sizeof kernels / sizeof kernels[0]); k++)
     if (!strcmp(force, kernels[k].name) &&
-        (k == GK_PLAIN || k == GK_GENERIC || k == GK_LANES || (k == GK_UBS && x86 && gemm_madd_bits(t) >= 256)))
+        (k == GK_PLAIN || k == GK_LANES || (k == GK_GENERIC && x86) || (k == GK_UBS && x86 && gemm_madd_bits(t) >= 256)))
       gk = (GemmKind)k;
   return gk;
 }
@@ -381,6 +390,32 @@ static void pack_bytes(Cg *g, const Pack *G, Val v_n0, Val v_n1, Val v_k0, Val v
   l_next(g, &Lk);
 }
 
+/* Rows of B contiguous along k: the whole panels [j0, jf) by blocks of 16
+ * quads (kb of them per panel), each 16 rows of 64 bytes transposed as
+ * 16 x 16 quads into 16 panel rows. */
+static void pack_row_blocks(Cg *g, const Pack *G, Val v_jf, Val v_kb, Val v_ps, uint32_t bias) {
+  Ty t_q16 = LLVMVectorType(g->t_i32, 16);
+  Val v_b16 = l_splat(g, l_i32(g, (int64_t)bias), 16, "bias16");
+  Loop Lj = l_for(g, G->v_j0, v_jf, "pj");
+  Loop Lb = l_for(g, l_i64(g, 0), v_kb, "pb");
+  Val v_r[16];
+  for (int r = 0; r < 16; r++) {
+    Val v_row = l_add(g, l_mul(g, Lj.v_i, l_i64(g, PL), ""), l_i64(g, r), "");
+    Val v_at = l_add(g, l_mul(g, v_row, G->v_sn, ""), l_mul(g, Lb.v_i, l_i64(g, 64), ""), "");
+    v_r[r] = LLVMBuildLoad2(g->b, t_q16, l_gep(g, g->t_i8, G->v_B, v_at, ""), "b.row16");
+    LLVMSetAlignment(v_r[r], 1);
+  }
+  l_transpose16(g, v_r);
+  Val v_pj = l_add(g, l_mul(g, Lj.v_i, v_ps, ""), l_mul(g, Lb.v_i, l_i64(g, 16 * 64), ""), "");
+  for (int t = 0; t < 16; t++) {
+    Val v_st = LLVMBuildStore(g->b, LLVMBuildXor(g->b, v_r[t], v_b16, ""),
+                              l_gep(g, g->t_i8, G->v_P, l_add(g, v_pj, l_i64(g, t * 64), ""), ""));
+    LLVMSetAlignment(v_st, 4);
+  }
+  l_next(g, &Lb);
+  l_next(g, &Lj);
+}
+
 /* How B's bytes lie: rows of k contiguous (sk = 1), columns contiguous
  * (sn = 1), or neither. */
 enum { PACK_ROWS, PACK_COLS, PACK_BYTES };
@@ -395,33 +430,13 @@ static void pack_body(Cg *g, const Pack *G, int how, uint32_t bias) {
   Val v_n1 = l_smin(g, l_mul(g, G->v_j1, l_i64(g, PL), ""), G->v_N, "n1");
   Val v_bias = LLVMConstInt(g->t_i8, bias & 0xff, 0);
   if (how == PACK_ROWS) {
-    /* rows of B are contiguous along k. Whole panels by blocks of 16 quads:
-     * 16 rows of 64 bytes, transposed as 16 x 16 quads, are 16 panel rows.
-     * Then the quads left and the other panels' rows one quad at a time,
-     * then the tail bytes */
+    /* rows of B are contiguous along k. Whole panels by blocks of 16 quads
+     * where there is a vector unit (pack_row_blocks); then the quads left
+     * and the other panels' rows one quad at a time, then the tail bytes */
     Val v_bias32 = l_i32(g, (int64_t)bias);
-    Ty t_q16 = LLVMVectorType(g->t_i32, 16);
-    Val v_b16 = l_splat(g, v_bias32, 16, "bias16");
     Val v_jf = l_smin(g, G->v_j1, LLVMBuildSDiv(g->b, G->v_N, l_i64(g, PL), ""), "j.full");
-    Val v_kb = LLVMBuildAShr(g->b, G->v_K, l_i64(g, 6), "kblocks"); /* blocks of 16 quads */
-    Loop Lj = l_for(g, G->v_j0, v_jf, "pj");
-    Loop Lb = l_for(g, l_i64(g, 0), v_kb, "pb");
-    Val v_r[16];
-    for (int r = 0; r < 16; r++) {
-      Val v_row = l_add(g, l_mul(g, Lj.v_i, l_i64(g, PL), ""), l_i64(g, r), "");
-      Val v_at = l_add(g, l_mul(g, v_row, G->v_sn, ""), l_mul(g, Lb.v_i, l_i64(g, 64), ""), "");
-      v_r[r] = LLVMBuildLoad2(g->b, t_q16, l_gep(g, g->t_i8, G->v_B, v_at, ""), "b.row16");
-      LLVMSetAlignment(v_r[r], 1);
-    }
-    l_transpose16(g, v_r);
-    Val v_pj = l_add(g, l_mul(g, Lj.v_i, v_ps, ""), l_mul(g, Lb.v_i, l_i64(g, 16 * 64), ""), "");
-    for (int t = 0; t < 16; t++) {
-      Val v_st = LLVMBuildStore(g->b, LLVMBuildXor(g->b, v_r[t], v_b16, ""),
-                                l_gep(g, g->t_i8, G->v_P, l_add(g, v_pj, l_i64(g, t * 64), ""), ""));
-      LLVMSetAlignment(v_st, 4);
-    }
-    l_next(g, &Lb);
-    l_next(g, &Lj);
+    Val v_kb = g->simd ? LLVMBuildAShr(g->b, G->v_K, l_i64(g, 6), "kblocks") : l_i64(g, 0);
+    if (g->simd) pack_row_blocks(g, G, v_jf, v_kb, v_ps, bias);
     Val v_nf = l_mul(g, l_smax(g, v_jf, G->v_j0, ""), l_i64(g, PL), "n.full");
     Loop Ln = l_for(g, v_n0, v_n1, "pn");
     /* rows of whole panels start after their blocks */

@@ -339,6 +339,7 @@ static void begin_module(Cg *g, LLVMContextRef ctx, const char *name, const CgTa
   g->t_void = LLVMVoidTypeInContext(ctx);
   g->gk = gemm_isa(t);
   g->x86 = gemm_x86(t);
+  g->simd = gemm_simd(t);
   g->madd_bits = gemm_madd_bits(t);
   g->bw512 = gemm_bw512(t);
   g->mask_stores = gemm_mask_stores(t);
