@@ -6,3 +6,12 @@ if(NOT NITC_SANITIZE)
             ${PROJECT_BINARY_DIR}/tests/bench-programs ${NITC_WARN})
   set_tests_properties(bench_programs PROPERTIES TIMEOUT 120)
 endif()
+
+# The accuracy experiments that need no PyTorch run end to end at a tiny
+# size on synthetic data (tests/bench/accuracy_smoke.sh, about 15 s).
+if(NOT NITC_SANITIZE)
+  add_test(NAME bench_accuracy_smoke
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/bench/accuracy_smoke.sh ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}
+            ${PROJECT_BINARY_DIR}/tests/accuracy-smoke)
+  set_tests_properties(bench_accuracy_smoke PROPERTIES TIMEOUT 300)
+endif()

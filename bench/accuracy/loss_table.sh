@@ -14,7 +14,9 @@
 # softmax_ce(exp=niti)` (NITI's row through the recipe's error quantizer).
 #
 # Environment: NETS="lenet5 mlp", DATA=fashion-mnist, SEEDS="1 2 3",
-# THREADS=2, OUT=out/accuracy/loss_table, NITC=build/compiler/nitc.
+# THREADS=2, OUT=out/accuracy/loss_table, NITC=build/compiler/nitc,
+# DATA_ROOT=data (DATA is a directory in it), TRAIN_ARGS (more arguments
+# for every train command).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
@@ -24,8 +26,10 @@ NETS=${NETS:-lenet5 mlp}
 DATA=${DATA:-fashion-mnist}
 SEEDS=${SEEDS:-1 2 3}
 THREADS=${THREADS:-2}
+DATA_ROOT=${DATA_ROOT:-data}
+TRAIN_ARGS=${TRAIN_ARGS:-}
 [ -x "$NITC" ] || { echo "loss_table.sh: no nitc at $NITC (build first, or set NITC)" >&2; exit 2; }
-[ -d "data/$DATA" ] || { echo "loss_table.sh: no data/$DATA: run scripts/fetch-data" >&2; exit 2; }
+[ -d "$DATA_ROOT/$DATA" ] || { echo "loss_table.sh: no $DATA_ROOT/$DATA: run scripts/fetch-data" >&2; exit 2; }
 mkdir -p "$OUT/bin" "$OUT/logs" "$OUT/nit"
 # last LOG FIELD: FIELD of the log's last epoch record
 last() { grep '"epoch"' "$1" | tail -1 | sed -E "s/.*\"$2\":([0-9.]+).*/\\1/"; }
@@ -43,7 +47,9 @@ for net in $NETS; do
     for seed in $SEEDS; do
       log="$OUT/logs/$net-$loss-$DATA-s$seed.jsonl"
       rm -f "$log"
-      "$OUT/bin/$net-$loss" train --data "data/$DATA" --seed "$seed" --threads "$THREADS" --quiet --log "$log" 2> /dev/null
+      # shellcheck disable=SC2086
+      "$OUT/bin/$net-$loss" train --data "$DATA_ROOT/$DATA" --seed "$seed" --threads "$THREADS" --quiet --log "$log" \
+        $TRAIN_ARGS 2> /dev/null
       a=$(last "$log" train_loss) b=$(last "$log" test_loss) c=$(last "$log" test_acc)
       printf '| %s | %s | %s | %s | %s | %.2f%% |\n' "$net" "$loss" "$seed" "$a" "$b" "$(echo "$c * 100" | bc -l)"
       tl=$(echo "$tl + $a" | bc -l) xl=$(echo "$xl + $b" | bc -l) acc=$(echo "$acc + $c" | bc -l) n=$((n + 1))

@@ -10,13 +10,15 @@
 # The counts are deterministic: they depend on the seed, not on the host.
 #
 # Environment: SEED=1, EPOCHS=10, EVERY=50, THREADS=1,
-# OUT=out/accuracy/moved, DATA=data/fashion-mnist.
+# OUT=out/accuracy/moved, DATA=data/fashion-mnist, TRAIN_ARGS (more
+# arguments for every train command; tests/bench/accuracy_smoke.sh gives
+# `--limit 640 --test-limit 200`).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
 NITC=${NITC:-$REPO/build/compiler/nitc}
 OUT=${OUT:-$REPO/out/accuracy/moved}
-SEED=${SEED:-1} EPOCHS=${EPOCHS:-10} EVERY=${EVERY:-50} THREADS=${THREADS:-1}
+SEED=${SEED:-1} EPOCHS=${EPOCHS:-10} EVERY=${EVERY:-50} THREADS=${THREADS:-1} TRAIN_ARGS=${TRAIN_ARGS:-}
 DATA=${DATA:-$REPO/data/fashion-mnist}
 [ -d "$DATA" ] || { echo "moved.sh: $DATA missing (scripts/fetch-data data)" >&2; exit 1; }
 mkdir -p "$OUT"
@@ -28,7 +30,7 @@ for s in "${settings[@]}"; do
   echo "moved.sh: $name" >&2
   # shellcheck disable=SC2086
   "$OUT/lenet5" train --data "$DATA" --epochs "$EPOCHS" --seed "$SEED" --telemetry "$EVERY" --threads "$THREADS" \
-    --quiet --log "$OUT/$name.jsonl" $args 2>/dev/null
+    --quiet --log "$OUT/$name.jsonl" $args $TRAIN_ARGS 2>/dev/null
 done
 python3 - "$OUT" "$EPOCHS" "${settings[@]%%:*}" <<'EOF'
 import json, sys

@@ -5,12 +5,14 @@
 # recipe line replaced and one `bits` line (and, for shiftquant's
 # per-channel weight views, a `groups` line) added; every run trains on
 # MNIST for EPOCHS epochs and the table gives the test accuracy after each
-# epoch, then the share of zeros among c1's activations and errors in the
-# last epoch's sampled steps (--telemetry), which says why a setting does
-# not learn.
+# epoch, then the share of zeros among c1's activations (its relu's,
+# marked, where the relu is folded into c1) and errors in the last epoch's
+# sampled steps (--telemetry), which says why a setting does not learn.
 #
 # Environment: EPOCHS=2, SEEDS="1", THREADS=2, DATA=data/mnist,
-# OUT=out/accuracy/narrow. About 1 minute.
+# OUT=out/accuracy/narrow, PICK (a regular expression: only the settings
+# whose names match), TRAIN_ARGS (more arguments for every train command).
+# About 1 minute.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
@@ -20,6 +22,8 @@ EPOCHS=${EPOCHS:-2}
 SEEDS=${SEEDS:-1}
 THREADS=${THREADS:-2}
 DATA=${DATA:-data/mnist}
+PICK=${PICK:-.}
+TRAIN_ARGS=${TRAIN_ARGS:-}
 [ -x "$NITC" ] || { echo "narrow.sh: $NITC is missing: build first (scripts/build)" >&2; exit 1; }
 [ -f "$DATA/train-images-idx3-ubyte" ] || [ -f "$DATA/train-images-idx3-ubyte.gz" ] ||
   { echo "narrow.sh: no MNIST in $DATA: run scripts/fetch-data data" >&2; exit 1; }
@@ -50,6 +54,7 @@ printf '| setting | recipe | bits | groups | seed | test accuracy by epoch | c1 
 printf '|---|---|---|---|---|---|---|---|\n'
 for entry in "${SETTINGS[@]}"; do
   IFS='|' read -r name recipe bits groups <<< "$entry"
+  [[ "$name" =~ $PICK ]] || continue
   nit="$OUT/$name.nit"
   src=$(cat examples/lenet5_ghaffari.nit)
   extra=""
@@ -66,8 +71,9 @@ for entry in "${SETTINGS[@]}"; do
   for seed in $SEEDS; do
     log="$OUT/$name.seed$seed.jsonl"
     rm -f "$log"
+    # shellcheck disable=SC2086
     "$OUT/$name" train --data "$DATA" --epochs "$EPOCHS" --seed "$seed" --threads "$THREADS" --log "$log" \
-      --telemetry 50 > "$OUT/$name.seed$seed.txt" 2>&1
+      --telemetry 50 $TRAIN_ARGS > "$OUT/$name.seed$seed.txt" 2>&1
     accs=$(/usr/bin/python3 - "$log" <<'EOF'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -76,11 +82,17 @@ acc = " / ".join("%.2f" % (100 * r["test_acc"]) for r in ep)
 tele = ep[-1].get("telemetry") if ep else None
 az = ez = "-"
 if tele:
-    for row in tele.get("layers", []) if isinstance(tele, dict) else tele:
+    rows = tele.get("layers", []) if isinstance(tele, dict) else tele
+    for i, row in enumerate(rows):
         if row.get("layer") == "c1" or row.get("name") == "c1":
             a, e = row.get("act", {}), row.get("err", {})
             if "zero" in a:
                 az = "%.1f%%" % (100 * a["zero"])
+            elif i + 1 < len(rows) and rows[i + 1].get("kind") == "relu" and "zero" in rows[i + 1].get("act", {}):
+                # c1's relu folded into its requantization: c1's output is
+                # the relu's (docs/telemetry.md)
+                nxt = rows[i + 1]
+                az = "%.1f%% (%s)" % (100 * nxt["act"]["zero"], nxt["name"])
             if "zero" in e:
                 ez = "%.1f%%" % (100 * e["zero"])
 print("%s|%s|%s" % (acc, az, ez))

@@ -30,7 +30,9 @@
 # VARIANTS="sq4-channel sq4-warmup sq4-tensor sq444", EPOCHS (the file's),
 # THREADS=2 (both sides), NICE=5 (nice level of every run),
 # OUT=out/accuracy/shiftquant, RESULTS=bench/accuracy/results/shiftquant.md
-# (shiftquant-V1+V2.md when VARIANTS is not the default).
+# (shiftquant-V1+V2.md when VARIANTS is not the default),
+# DATA=data/fashion-mnist, TRAIN_ARGS (more arguments for nitc's train
+# commands, not the mirror's).
 #
 # E5 like for like (one epoch of warmup on both sides, 3 seeds, one thread):
 #   VARIANTS=sq4-warmup THREADS=1 NICE=10 bench/accuracy/shiftquant.sh
@@ -53,9 +55,11 @@ if [ -z "${RESULTS:-}" ]; then
   if [ "$(echo $VARIANTS)" = "$ALL_VARIANTS" ]; then RESULTS=$REPO/bench/accuracy/results/shiftquant.md
   else RESULTS=$REPO/bench/accuracy/results/shiftquant-$(echo $VARIANTS | tr ' ' '+').md; fi
 fi
+DATA=${DATA:-data/fashion-mnist}
+TRAIN_ARGS=${TRAIN_ARGS:-}
 mkdir -p "$OUT/bin" "$OUT/logs" "$OUT/nit" "$OUT/ckpt"
 PY=/usr/bin/python3
-[ -f data/fashion-mnist/train-images-idx3-ubyte ] || { echo "no data/fashion-mnist: run scripts/fetch-data" >&2; exit 2; }
+[ -f "$DATA/train-images-idx3-ubyte" ] || { echo "no $DATA: run scripts/fetch-data" >&2; exit 2; }
 
 # variant NET VARIANT -> OUT/nit/NET-VARIANT.nit
 variant() {
@@ -88,8 +92,9 @@ run() { # NET VARIANT SEED
   if [ ! -s "$log" ] || [ "$(grep -vc '^{"record":"run"' "$log")" -lt "${EPOCHS:-10}" ]; then
     rm -f "$log"
     echo "[$(date +%H:%M:%S)] $1 $2 seed $3" >&2
-    nice -n "$NICE" "$exe" train --data data/fashion-mnist --seed "$3" --threads "$THREADS" --quiet --log "$log" \
-      --save-init "$OUT/ckpt/$1-$2-s$3-init.ckpt" ${EPOCHS:+--epochs "$EPOCHS"} > /dev/null
+    # shellcheck disable=SC2086
+    nice -n "$NICE" "$exe" train --data "$DATA" --seed "$3" --threads "$THREADS" --quiet --log "$log" \
+      --save-init "$OUT/ckpt/$1-$2-s$3-init.ckpt" ${EPOCHS:+--epochs "$EPOCHS"} $TRAIN_ARGS > /dev/null
   fi
   tail -1 "$log" | sed -E 's/.*"test_acc": ?([0-9.]+).*/\1/'
 }
@@ -134,7 +139,7 @@ for net in $NETS; do
         rm -f "$log"
         echo "[$(date +%H:%M:%S)] fp32 $net$tag seed $s" >&2
         OMP_NUM_THREADS=$THREADS nice -n "$NICE" "$PY" bench/accuracy/torch_mirror.py "$OUT/nit/$net-$v.nit" \
-          --data data/fashion-mnist --seed "$s" --init "$ck" --threads "$THREADS" --log "$log" \
+          --data "$DATA" --seed "$s" --init "$ck" --threads "$THREADS" --log "$log" \
           ${EPOCHS:+--epochs "$EPOCHS"} > /dev/null
       fi
       accs+=("$(acc "$log")")

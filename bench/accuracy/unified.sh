@@ -22,7 +22,8 @@
 # Environment: NETS="lenet5 resnet_bn", SEEDS="1 2 3" (every lenet5 cell and
 # resnet_bn's g8, u8, u4 and u4-off), RSEEDS="1" (resnet_bn's other cells),
 # EPOCHS=5, THREADS=2, OUT=out/accuracy/unified, VARIANTS (default: all of
-# the above, in that order).
+# the above, in that order), DATA=data/fashion-mnist, TRAIN_ARGS (more
+# arguments for every train command).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
@@ -34,8 +35,10 @@ RSEEDS=${RSEEDS:-1}
 EPOCHS=${EPOCHS:-5}
 VARIANTS=${VARIANTS:-g8 u8 u8-off u4 u4-off a10b1 a10b2 a20b2 p1 p10 p1000}
 THREADS=${THREADS:-2}
+DATA=${DATA:-data/fashion-mnist}
+TRAIN_ARGS=${TRAIN_ARGS:-}
 mkdir -p "$OUT/bin" "$OUT/logs" "$OUT/nit"
-[ -f data/fashion-mnist/train-images-idx3-ubyte ] || { echo "no data/fashion-mnist: run scripts/fetch-data" >&2; exit 2; }
+[ -f "$DATA/train-images-idx3-ubyte" ] || { echo "no $DATA: run scripts/fetch-data" >&2; exit 2; }
 
 base() { case "$1" in lenet5) echo examples/lenet5_ghaffari.nit ;; *) echo "examples/$1.nit" ;; esac; }
 
@@ -74,8 +77,9 @@ run() { # NET VARIANT SEED -> "ACC SAMPLES_PER_SEC"
   if [ ! -s "$log" ] || [ "$(grep -c '"test_acc"' "$log")" -lt "$EPOCHS" ]; then
     rm -f "$log"
     echo "[$(date +%H:%M:%S)] $1 $2 seed $3" >&2
-    "$exe" train --data data/fashion-mnist --seed "$3" --epochs "$EPOCHS" --threads "$THREADS" --quiet \
-      --log "$log" > /dev/null
+    # shellcheck disable=SC2086
+    "$exe" train --data "$DATA" --seed "$3" --epochs "$EPOCHS" --threads "$THREADS" --quiet \
+      --log "$log" $TRAIN_ARGS > /dev/null
   fi
   local acc sps
   acc=$(grep '"test_acc"' "$log" | tail -1 | sed -E 's/.*"test_acc": ?([0-9.]+).*/\1/')
