@@ -43,7 +43,7 @@ for net in $NETS; do
   sed "s/^train {/train {\n    loss softmax_ce(exp=$other)/" "examples/$net.nit" > "$OUT/nit/$net-$other.nit"
   for loss in $own $other; do
     "$NITC" "$OUT/nit/$net-$loss.nit" -o "$OUT/bin/$net-$loss"
-    tl=0 xl=0 acc=0 n=0
+    sums="" # "train test acc" per seed, averaged below
     for seed in $SEEDS; do
       log="$OUT/logs/$net-$loss-$DATA-s$seed.jsonl"
       rm -f "$log"
@@ -51,11 +51,12 @@ for net in $NETS; do
       "$OUT/bin/$net-$loss" train --data "$DATA_ROOT/$DATA" --seed "$seed" --threads "$THREADS" --quiet --log "$log" \
         $TRAIN_ARGS 2> /dev/null
       a=$(last "$log" train_loss) b=$(last "$log" test_loss) c=$(last "$log" test_acc)
-      printf '| %s | %s | %s | %s | %s | %.2f%% |\n' "$net" "$loss" "$seed" "$a" "$b" "$(echo "$c * 100" | bc -l)"
-      tl=$(echo "$tl + $a" | bc -l) xl=$(echo "$xl + $b" | bc -l) acc=$(echo "$acc + $c" | bc -l) n=$((n + 1))
+      printf '| %s | %s | %s | %s | %s | %s%% |\n' "$net" "$loss" "$seed" "$a" "$b" "$(awk -v c="$c" 'BEGIN { printf "%.2f", 100 * c }')"
+      sums+="$a $b $c"$'\n'
     done
-    summary+=$(printf '| %s | %s | mean of %d | %.4f | %.4f | %.2f%% |' "$net" "$loss" "$n" "$(echo "$tl / $n" | bc -l)" \
-      "$(echo "$xl / $n" | bc -l)" "$(echo "$acc * 100 / $n" | bc -l)")$'\n'
+    summary+=$(printf '%s' "$sums" | awk -v net="$net" -v loss="$loss" \
+      '{ t += $1; x += $2; a += $3; n++ }
+       END { printf "| %s | %s | mean of %d | %.4f | %.4f | %.2f%% |", net, loss, n, t / n, x / n, 100 * a / n }')$'\n'
   done
 done
 printf '%s' "$summary"
