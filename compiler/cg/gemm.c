@@ -83,9 +83,9 @@ bool gemm_x86(const CgTarget *t) { return !strncmp(t->triple, "x86_64", 6); }
 
 /* A vector unit: every x86-64 (SSE2) and AArch64 (NEON) target, RISC-V
  * with V. Without one, LLVM splits vector IR into scalars, and a block of
- * shuffles (l_transpose16) or a lanes kernel became thousands of scalar
- * nodes in one block: scalar RISC-V spent 1.5 s selecting and scheduling
- * nit_pack.rows alone. There loops of scalars take their place. */
+ * shuffles (l_transpose16) became thousands of scalar nodes in one basic
+ * block: scalar RISC-V spent 1.5 s selecting and scheduling nit_pack.rows
+ * alone. There loops of scalars take the transposes' place. */
 bool gemm_simd(const CgTarget *t) {
   return strncmp(t->triple, "riscv64", 7) != 0 || has_feature(t, "+v");
 }
