@@ -11,8 +11,8 @@
 #
 # Environment: SEED=1, EPOCHS=10, EVERY=50, THREADS=1,
 # OUT=out/accuracy/moved, DATA=data/fashion-mnist, TRAIN_ARGS (more
-# arguments for every train command; tests/bench/accuracy_smoke.sh gives
-# `--limit 640 --test-limit 200`).
+# arguments for every train command; tests/bench/accuracy_smoke.sh's give
+# a small --limit).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"

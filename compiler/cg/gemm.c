@@ -391,9 +391,10 @@ static void pack_bytes(Cg *g, const Pack *G, Val v_n0, Val v_n1, Val v_k0, Val v
 }
 
 /* Rows of B contiguous along k: the whole panels [j0, jf) by blocks of 16
- * quads (kb of them per panel), each 16 rows of 64 bytes transposed as
- * 16 x 16 quads into 16 panel rows. */
-static void pack_row_blocks(Cg *g, const Pack *G, Val v_jf, Val v_kb, Val v_ps, uint32_t bias) {
+ * quads, each 16 rows of 64 bytes transposed as 16 x 16 quads into 16
+ * panel rows. Returns the blocks packed per panel. */
+static Val pack_row_blocks(Cg *g, const Pack *G, Val v_jf, Val v_ps, uint32_t bias) {
+  Val v_kb = LLVMBuildAShr(g->b, G->v_K, l_i64(g, 6), "kblocks");
   Ty t_q16 = LLVMVectorType(g->t_i32, 16);
   Val v_b16 = l_splat(g, l_i32(g, (int64_t)bias), 16, "bias16");
   Loop Lj = l_for(g, G->v_j0, v_jf, "pj");
@@ -414,6 +415,7 @@ static void pack_row_blocks(Cg *g, const Pack *G, Val v_jf, Val v_kb, Val v_ps, 
   }
   l_next(g, &Lb);
   l_next(g, &Lj);
+  return v_kb;
 }
 
 /* How B's bytes lie: rows of k contiguous (sk = 1), columns contiguous
@@ -435,8 +437,7 @@ static void pack_body(Cg *g, const Pack *G, int how, uint32_t bias) {
      * and the other panels' rows one quad at a time, then the tail bytes */
     Val v_bias32 = l_i32(g, (int64_t)bias);
     Val v_jf = l_smin(g, G->v_j1, LLVMBuildSDiv(g->b, G->v_N, l_i64(g, PL), ""), "j.full");
-    Val v_kb = g->simd ? LLVMBuildAShr(g->b, G->v_K, l_i64(g, 6), "kblocks") : l_i64(g, 0);
-    if (g->simd) pack_row_blocks(g, G, v_jf, v_kb, v_ps, bias);
+    Val v_kb = g->simd ? pack_row_blocks(g, G, v_jf, v_ps, bias) : l_i64(g, 0);
     Val v_nf = l_mul(g, l_smax(g, v_jf, G->v_j0, ""), l_i64(g, PL), "n.full");
     Loop Ln = l_for(g, v_n0, v_n1, "pn");
     /* rows of whole panels start after their blocks */
