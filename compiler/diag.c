@@ -215,6 +215,15 @@ void diag_plain(const char *fmt, ...) {
   if (out()) fprintf(out(), "nitc: error: %s\n", msg);
 }
 
+void diag_plain_warning(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char msg[sizeof last_msg];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (out()) fprintf(out(), "nitc: warning: %s\n", msg);
+}
+
 void diag_read_error(const char *path, int err) {
   const char *q = diag_quote_n(path, DIAG_PATH_MAX);
   if (err == EISDIR) diag_plain("'%s' is a directory, not a .nit file", q);

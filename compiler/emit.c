@@ -177,7 +177,7 @@ static bool find_runtime(const Options *opt, const TargetInfo *ti, char *out, si
   const char *dirs[4];
   int nd = 0;
   if (opt->runtime_dir) dirs[nd++] = opt->runtime_dir;
-  if (getenv("NITC_RUNTIME_DIR")) dirs[nd++] = getenv("NITC_RUNTIME_DIR");
+  if (env_text("NITC_RUNTIME_DIR")) dirs[nd++] = env_text("NITC_RUNTIME_DIR");
   ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
   if (len > 0) {
     self[len] = 0;

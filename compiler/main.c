@@ -380,6 +380,7 @@ int main(int argc, char **argv) {
   Options opt;
   int rc = parse_args(argc, argv, &opt);
   if (rc >= 0) return rc;
+  env_check();
   if (opt.cpu && strcmp(opt.cpu, "help") == 0) return emit_list_cpus(&opt);
   if (opt.time_report) timing_start();
   rc = opt.gemm[0] ? (emit_program(NULL, &opt) == 0 ? 0 : 1) : compile(&opt);

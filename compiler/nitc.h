@@ -81,6 +81,7 @@ void diag_note(Loc loc, const char *fmt, ...);
  * train; not counted as an error. Notes attach to it as to an error. */
 void diag_warning(Loc loc, const char *fmt, ...);
 void diag_plain(const char *fmt, ...); /* "nitc: error: ..." without a location */
+void diag_plain_warning(const char *fmt, ...); /* "nitc: warning: ...", not counted */
 /* The one-line error for a source_read failure: the path and *err in words. */
 void diag_read_error(const char *path, int err);
 int diag_errors(void);       /* errors reported so far (shown or not) */
@@ -460,9 +461,15 @@ int64_t plan_ptensor(const Model *m, int t, const Node **owner);
  * model (its memory would pass PLAN_MAX_BYTES). */
 Plan *plan_build(Model *m);
 const char *plan_human(int64_t bytes); /* "1.5 GiB": for messages */
-/* A developer's bound from nitc's environment (NITC_AHEAD_BYTES,
- * NITC_STREAM_BYTES, NITC_GEMM_KBLOCK): its non-negative value, else dflt. */
-int64_t plan_env(const char *name, int64_t dflt);
+
+/* -------------------------------------------------------------------- env.c */
+
+/* nitc's developer variables (NITC_GEMM, NITC_AHEAD_BYTES, ...: the table in
+ * env.c). env_check warns once about every value that cannot be used, and
+ * such a value then reads as unset. */
+void env_check(void);
+int64_t env_num(const char *name, int64_t dflt); /* a number or switch, else dflt */
+const char *env_text(const char *name);          /* a text variable, else NULL */
 
 /* -------------------------------------------------------------------- cg/ */
 

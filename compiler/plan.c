@@ -324,7 +324,7 @@ static bool acc_uses(const Node *nd, bool masters, bool back) {
  * (not under unified or shiftquant, whose error sites need the whole
  * batch's accumulators) and it is not scattered back (col2im). */
 static void plan_ahead(const Model *m, Plan *p, const int64_t *acc_fwd, const int64_t *acc_in) {
-  int64_t min = plan_env("NITC_AHEAD_BYTES", PLAN_AHEAD_BYTES);
+  int64_t min = env_num("NITC_AHEAD_BYTES", PLAN_AHEAD_BYTES);
   bool rq_err = recipe_err_rq(&m->recipe);
   p->ahead = zalloc((size_t)m->nnodes);
   for (int i = 1; i < m->nnodes; i++) {
@@ -358,7 +358,7 @@ static bool col2im_pays(const Model *m, const Plan *p, const Node *nd) {
  * gives the same bytes. NITC_DENSE_MACS=N in nitc's environment sets the
  * multiply-adds per worker (0: every dense layer on maxw), for tests. */
 static int64_t dense_workers(const Model *m, const Node *nd, int maxw) {
-  int64_t per = plan_env("NITC_DENSE_MACS", DENSE_MACS_PER_WORKER);
+  int64_t per = env_num("NITC_DENSE_MACS", DENSE_MACS_PER_WORKER);
   return nd->op == OP_DENSE && per > 0 ? m->recipe.batch * nd->wshape[0] * nd->wshape[1] / per : maxw;
 }
 
@@ -382,7 +382,7 @@ static void plan_workers(const Model *m, Plan *p) {
 static bool fwd_rows_fits(const Model *m, const Node *nd) {
   int64_t B = m->recipe.batch;
   return nd->op == OP_DENSE && dense_workers(m, nd, PLAN_MAX_WORKERS) < 2 &&
-         B * nd->wshape[0] * nd->wshape[1] >= DENSE_ROWS_MACS && B >= DENSE_ROWS_BATCH && plan_env("NITC_DENSE_ROWS", 1);
+         B * nd->wshape[0] * nd->wshape[1] >= DENSE_ROWS_MACS && B >= DENSE_ROWS_BATCH && env_num("NITC_DENSE_ROWS", 1);
 }
 
 static void plan_fwd_rows(const Model *m, Plan *p) {
@@ -401,7 +401,7 @@ static int64_t plan_pairs(const Model *m, Plan *p) {
   int64_t need = 0, B = m->recipe.batch;
   p->paired = zalloc(sizeof(bool) * (size_t)m->nnodes);
   p->et_at = zalloc(sizeof(int64_t) * (size_t)m->nnodes);
-  if (p->maxw < 2 || !plan_env("NITC_PAIR", 1)) return 0;
+  if (p->maxw < 2 || !env_num("NITC_PAIR", 1)) return 0;
   for (int i = 1; i < m->nnodes; i++) {
     const Node *nd = &m->nodes[i];
     if (nd->op != OP_DENSE || p->workers[i] != 1 || !p->needs_err[nd->in[0]]) continue;
@@ -547,7 +547,7 @@ Plan *plan_build(Model *m) {
    * that read every error tensor (tests/codegen/errdump.c). */
   p->relu_pool = zalloc(sizeof(int) * n);
   p->relu_err = zalloc(sizeof(int) * n);
-  const bool fold = plan_env("NITC_FOLD_RELU", 1) != 0;
+  const bool fold = env_num("NITC_FOLD_RELU", 1) != 0;
   for (int c = 1; c < n; c++) {
     const Node *nc = &m->nodes[c];
     int r = nc->nin > 0 ? nc->in[0] : 0;
@@ -665,10 +665,10 @@ Plan *plan_build(Model *m) {
     if (start[a] < 0 || written[j] < start[a]) start[a] = written[j];
   }
   for (int a = 1; a < n; a++) end[a] = n - a;
-  const char *reuse = getenv("NITC_ERR_REUSE");
+  int64_t reuse = env_num("NITC_ERR_REUSE", -1); /* -1: by size */
   int64_t errs_at = top;
   place_errors(m, p, start, end, act1, false, &top);
-  if (!m->keep_tensors && (reuse && *reuse ? strcmp(reuse, "0") != 0 : top - errs_at > PLAN_SHARE_BYTES)) {
+  if (!m->keep_tensors && (reuse >= 0 ? reuse == 1 : top - errs_at > PLAN_SHARE_BYTES)) {
     top = errs_at;
     place_errors(m, p, start, end, act1, true, &top);
   }
@@ -824,15 +824,6 @@ Plan *plan_build(Model *m) {
     return NULL;
   }
   return p;
-}
-
-/* The non-negative integer that variable name of nitc's environment holds
- * (all of it digits, after an optional sign), else dflt. */
-int64_t plan_env(const char *name, int64_t dflt) {
-  const char *e = getenv(name);
-  char *end = NULL;
-  long long set = e ? strtoll(e, &end, 10) : -1;
-  return e && *e && !*end && set >= 0 ? (int64_t)set : dflt;
 }
 
 /* "1.5 GiB", "12.0 MiB", "512 bytes": for messages (arena memory). */

@@ -410,7 +410,7 @@ static void conv_col2im_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk)
 static bool krows_fits(Cg *g, const Node *nd, const ConvDims *d, Ty t_acc) {
   return g->p->col2im[nd - g->m->nodes] && g->implicit && gemm_kind(g, d->KW * d->Og) == GK_VNNI && nd->sh == 1 &&
          nd->sw == 1 && ecol_fast(nd, d) && d->Og % 4 == 0 && d->IW <= 64 && t_acc == g->t_i32 &&
-         plan_env("NITC_KROWS", 1);
+         env_num("NITC_KROWS", 1);
 }
 
 static void conv_krows_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {

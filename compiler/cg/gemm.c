@@ -343,8 +343,10 @@ bool gemm_has_ub(GemmKind kind) { return kernels[kind].dot_ub != NULL; }
 uint32_t gemm_panel_bias(GemmKind kind) { return kernels[kind].bias ? 0x80808080u : 0; }
 
 /* The GEMM micro-kernel for a target: vpdpbusd on zmm needs avx512vnni and
- * avx512bw; sdot needs dotprod. NITC_GEMM=generic|plain in the environment
- * forces a portable kernel (the tests use it); so does NITC_GEMM=lanes. */
+ * avx512bw; sdot needs dotprod. NITC_GEMM=plain|lanes in the environment
+ * forces a portable kernel (the tests use it); so does NITC_GEMM=generic on
+ * x86-64, and NITC_GEMM=ubs on x86-64 with 256-bit pmaddwd. A name that is
+ * not one of these for the target is warned about, once, and ignored. */
 GemmKind gemm_isa(const CgTarget *t) {
   const char *feat = t->features ? t->features : "";
   bool x86 = gemm_x86(t);
@@ -352,11 +354,20 @@ GemmKind gemm_isa(const CgTarget *t) {
   if (x86 && gemm_madd_bits(t) == 256) gk = GK_UBS;
   if (x86 && strstr(feat, "+avx512vnni") && strstr(feat, "+avx512bw")) gk = GK_VNNI;
   if (!strncmp(t->triple, "aarch64", 7) && strstr(feat, "+dotprod")) gk = GK_SDOT;
-  const char *force = getenv("NITC_GEMM");
-  for (int k = 0; force && k < (int)(sizeof kernels / sizeof kernels[0]); k++)
-    if (!strcmp(force, kernels[k].name) &&
-        (k == GK_PLAIN || k == GK_LANES || (k == GK_GENERIC && x86) || (k == GK_UBS && x86 && gemm_madd_bits(t) >= 256)))
-      gk = (GemmKind)k;
+  const char *force = env_text("NITC_GEMM");
+  if (!force) return gk;
+  char can[64] = "";
+  for (int k = 0; k < (int)(sizeof kernels / sizeof kernels[0]); k++) {
+    if (!(k == GK_PLAIN || k == GK_LANES || (k == GK_GENERIC && x86) || (k == GK_UBS && x86 && gemm_madd_bits(t) >= 256)))
+      continue;
+    if (!strcmp(force, kernels[k].name)) return (GemmKind)k;
+    snprintf(can + strlen(can), sizeof can - strlen(can), "%s%s", *can ? ", " : "", kernels[k].name);
+  }
+  static bool told; /* the IR is built on one thread */
+  if (!told)
+    diag_plain_warning("NITC_GEMM='%s' is not a kernel it can force for %s (%s); it is ignored", diag_quote(force),
+                       t->triple, can);
+  told = true;
   return gk;
 }
 
@@ -882,7 +893,7 @@ static Val tiles_fn(Cg *g, const Gemm *G, bool corr, Ty *ft_out) {
  * (NITC_STREAM_BYTES=N in nitc's environment sets the bound; the tests use
  * 0, every GEMM that can) and every row of C starts on a cache line, which
  * the slab's alignment and the row's length decide. */
-int64_t gemm_stream_min(void) { return plan_env("NITC_STREAM_BYTES", GEMM_STREAM_BYTES); }
+int64_t gemm_stream_min(void) { return env_num("NITC_STREAM_BYTES", GEMM_STREAM_BYTES); }
 
 bool gemm_stream(Cg *g, int64_t sample_bytes, int64_t row_bytes) {
   return g->m->recipe.batch * sample_bytes >= g->stream_min && row_bytes % SLAB_ALIGN == 0;
@@ -938,7 +949,7 @@ static void kblock_gemm(Cg *g, const Gemm *G, int64_t kb, Val v_ps) {
  * NITC_GEMM_KBLOCK=N in nitc's environment (a multiple of 4) takes blocks
  * of N above N, so that the tests reach them with small layers. */
 int64_t gemm_kblock(int64_t *from) {
-  int64_t set = plan_env("NITC_GEMM_KBLOCK", -1);
+  int64_t set = env_num("NITC_GEMM_KBLOCK", -1);
   if (set >= 4 && set % 4 == 0) return *from = set;
   *from = GEMM_KBLOCK_FROM;
   return GEMM_KBLOCK;
@@ -997,7 +1008,7 @@ void gemm(Cg *g, const Gemm *G) {
  * less; resnet_l1's (K = 144) the same step either way, and its tile
  * functions 0.04 s more to compile. NITC_AX_KMIN=N in nitc's environment:
  * from K = N (the tests: 0). */
-bool gemm_ax(GemmKind kind, int64_t K) { return kind == GK_UBS && K >= plan_env("NITC_AX_KMIN", GEMM_AX_KMIN); }
+bool gemm_ax(GemmKind kind, int64_t K) { return kind == GK_UBS && K >= env_num("NITC_AX_KMIN", GEMM_AX_KMIN); }
 int64_t gemm_ax_lda(GemmKind kind, int64_t K, int64_t lda) { return gemm_ax(kind, K) ? ax_lda(lda) : lda; }
 
 /* A's split form (Gemm.ax), written where A is built (the conv input

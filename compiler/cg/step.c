@@ -362,11 +362,11 @@ LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t
   g->ft_pfor = LLVMFunctionType(g->t_i32, pf, 5, 0);
   g->ft_node = LLVMFunctionType(g->t_void, ef, 3, 0);
   /* the forms' switches (for comparisons and tests): on unless set to 0 */
-  g->gather4 = plan_env("NITC_GATHER", 1);
+  g->gather4 = env_num("NITC_GATHER", 1);
   g->vbmi = g->gather4 && gemm_vbmi(t);
-  g->implicit = plan_env("NITC_IMPLICIT", 1);
-  g->rows = plan_env("NITC_ROWS", 1);
-  g->tile_words = plan_env("NITC_TILE_WORDS", 1);
+  g->implicit = env_num("NITC_IMPLICIT", 1);
+  g->rows = env_num("NITC_ROWS", 1);
+  g->tile_words = env_num("NITC_TILE_WORDS", 1);
   g->stream_min = gemm_stream_min();
 
   emit_helpers(g);

@@ -201,5 +201,30 @@ fi
 expect 0 'x86-64-v3 ' '' -- --target x86_64-linux-gnu --cpu help
 expect 0 '^Available features for this target' '' -- --target riscv64-linux-gnu --cpu help
 expect 1 '' "^nitc: error: unsupported target 'arm64-apple-darwin'" -- --target arm64-apple-darwin --cpu help
+# developer variables (compiler/env.c): a value nitc cannot use is warned
+# about once and ignored, so the code is the default's
+expect 0 '' '' -- "$ex/mlp.nit" --emit llvm -O0 -o "$tmp/dflt.ll"
+dev_var() {
+  pat=$1
+  shift
+  env "$@" "$nitc" "$ex/mlp.nit" --emit llvm -O0 -o "$tmp/dev.ll" ${target:+--target=$target} \
+    >/dev/null 2>"$tmp/err" || { echo "FAIL $*: nitc failed"; cat "$tmp/err"; fail=1; return; }
+  [ "$(grep -c -e "$pat" "$tmp/err")" -eq 1 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] ||
+    { echo "FAIL $*: stderr is not the one line '$pat'"; cat "$tmp/err"; fail=1; }
+  [ -n "${target:-}" ] || cmp -s "$tmp/dflt.ll" "$tmp/dev.ll" || { echo "FAIL $*: not the default's IR"; fail=1; }
+}
+dev_var "^nitc: warning: NITC_PAIR='2' is not 0 (off) or 1 (on); it is ignored$" NITC_PAIR=2
+dev_var "^nitc: warning: NITC_FOLD_RELU='off' is not 0 (off) or 1 (on)" NITC_FOLD_RELU=off
+dev_var "^nitc: warning: NITC_AHEAD_BYTES='-1' is not a non-negative integer" NITC_AHEAD_BYTES=-1
+dev_var "^nitc: warning: NITC_STREAM_BYTES='1k' is not a non-negative integer" NITC_STREAM_BYTES=1k
+dev_var "^nitc: warning: NITC_GEMM_KBLOCK='6' is not a multiple of 4, at least 4" NITC_GEMM_KBLOCK=6
+[ "$(uname -m)" = x86_64 ] &&
+  dev_var "^nitc: warning: NITC_GEMM='vnni' is not a kernel it can force for x86_64.* (plain, generic, lanes" NITC_GEMM=vnni
+target=riscv64-linux-gnu
+dev_var "^nitc: warning: NITC_GEMM='ubs' is not a kernel it can force for riscv64.* (plain, lanes)" NITC_GEMM=ubs
+target=
+# a usable value changes the code, without a word
+env NITC_FOLD_RELU=0 "$nitc" "$ex/mlp.nit" --emit llvm -O0 -o "$tmp/dev.ll" 2>"$tmp/err" && [ ! -s "$tmp/err" ] &&
+  ! cmp -s "$tmp/dflt.ll" "$tmp/dev.ll" || { echo "FAIL NITC_FOLD_RELU=0: no effect, or words"; fail=1; }
 [ "$fail" -eq 0 ] && echo "cli: ok"
 exit "$fail"
