@@ -16,7 +16,8 @@
 # layer's floor on the deviation), RECIPES="ghaffari", SEEDS="1",
 # EPOCHS (the file's 10), THREADS=1, OUT=out/accuracy/l1_eps, FP32=1 (0: the
 # integer runs only), WARMUP=0 (1: one epoch of warmup, steps(940,
-# ratio=0.01), as the sq4-warmup variant of bench/accuracy/shiftquant.sh).
+# ratio=0.01), as the sq4-warmup variant of bench/accuracy/shiftquant.sh),
+# DATA=data/fashion-mnist.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
@@ -30,9 +31,10 @@ FP32=${FP32:-1}
 WARMUP=${WARMUP:-0}
 W=""; [ "$WARMUP" = 1 ] && W="-w"
 EPOCHS=${EPOCHS:-}
+DATA=${DATA:-data/fashion-mnist}
 PY=/usr/bin/python3
 mkdir -p "$OUT/bin" "$OUT/logs" "$OUT/nit" "$OUT/ckpt"
-[ -f data/fashion-mnist/train-images-idx3-ubyte ] || { echo "no data/fashion-mnist: run scripts/fetch-data" >&2; exit 2; }
+[ -f "$DATA/train-images-idx3-ubyte" ] || { echo "no $DATA: run scripts/fetch-data" >&2; exit 2; }
 
 # variant RECIPE EPS -> OUT/nit/resnet_l1-RECIPE-eEPS.nit: every l1norm(...)
 # gets eps=EPS as its last argument; ghaffari replaces the recipe and drops
@@ -79,7 +81,7 @@ for r in $RECIPES; do
       log="$OUT/logs/int8-$r-e$e$W-s$s.jsonl" init="$OUT/ckpt/$r-e$e$W-s$s-init.ckpt"
       if [ ! -s "$log" ] || [ "$(grep -c '"test_acc"' "$log")" -lt "${EPOCHS:-10}" ]; then
         echo "[$(date +%H:%M:%S)] $r eps $e seed $s" >&2
-        "$exe" train --data data/fashion-mnist --seed "$s" --threads "$THREADS" --quiet --log "$log" \
+        "$exe" train --data "$DATA" --seed "$s" --threads "$THREADS" --quiet --log "$log" \
           --save-init "$init" ${EPOCHS:+--epochs "$EPOCHS"} > /dev/null
       fi
       fp="-"
@@ -87,7 +89,7 @@ for r in $RECIPES; do
         flog="$OUT/logs/fp32-$r-e$e$W-s$s.jsonl"
         if [ ! -s "$flog" ] || [ "$(wc -l < "$flog")" -lt "${EPOCHS:-10}" ]; then
           echo "[$(date +%H:%M:%S)] fp32 mirror, $r eps $e seed $s" >&2
-          "$PY" bench/accuracy/torch_mirror.py "$f" --data data/fashion-mnist --seed "$s" --init "$init" \
+          "$PY" bench/accuracy/torch_mirror.py "$f" --data "$DATA" --seed "$s" --init "$init" \
             --threads "$THREADS" --log "$flog" ${EPOCHS:+--epochs "$EPOCHS"} > /dev/null
         fi
         fp=$(acc "$flog")

@@ -29,7 +29,8 @@
 #   LIMIT=N         train on the first N samples (nitc --limit, mirror --train-limit)
 #   TEST_LIMIT=N    test on the first N samples
 #   NETS="resnet_bn:fashion-mnist mlp_ln:mnist"   NET:DATA pairs (examples/NET.nit,
-#                   data/DATA), e.g. add resnet_l1:fashion-mnist
+#                   DATA_ROOT/DATA), e.g. add resnet_l1:fashion-mnist
+#   DATA_ROOT=data  where the data sets are
 #   THREADS=2       threads of both sides      NICE=15   nice level
 #   NITC=build/compiler/nitc   OUT=out/accuracy/norm   TORCH_PYTHON=python3 with torch
 #   FORCE=1         retrain even when a matching log exists
@@ -53,6 +54,7 @@ TEST_LIMIT=${TEST_LIMIT:-}
 NETS=${NETS:-resnet_bn:fashion-mnist mlp_ln:mnist}
 THREADS=${THREADS:-2}
 NICE=${NICE:-15}
+DATA_ROOT=${DATA_ROOT:-data}
 FORCE=${FORCE:-0}
 MIRROR=$REPO/bench/accuracy/torch_mirror.py
 
@@ -113,7 +115,7 @@ for pair in $NETS; do
   [ "${TABLE_ONLY:-0}" = 1 ] && break # the table from the logs there are
   net=${pair%%:*} data=${pair#*:}
   [ -f "examples/$net.nit" ] || die "no examples/$net.nit"
-  [ -f "data/$data/train-images-idx3-ubyte" ] || die "data/$data is missing: run scripts/fetch-data"
+  [ -f "$DATA_ROOT/$data/train-images-idx3-ubyte" ] || die "$DATA_ROOT/$data is missing: run scripts/fetch-data"
   say "compile examples/$net.nit"
   "$NITC" "examples/$net.nit" -o "$BIN/$net"
   exe=$BIN/$net
@@ -126,7 +128,7 @@ for pair in $NETS; do
     ck=$CKPT/$net-s$seed-init.ckpt
     int8=$LOGS/int8-$net-$data-s$seed.jsonl
     fp32=$LOGS/fp32-$net-$data-s$seed.jsonl
-    cmd=("$exe" train --data "data/$data" --seed "$seed" --threads "$THREADS" "${nitc_opt[@]}" --quiet)
+    cmd=("$exe" train --data "$DATA_ROOT/$data" --seed "$seed" --threads "$THREADS" "${nitc_opt[@]}" --quiet)
     if [ "$has_init" = 1 ]; then
       nice -n "$NICE" "$exe" init --save "$ck" --seed "$seed" >/dev/null || die "$net init --save $ck failed"
     else
@@ -135,7 +137,7 @@ for pair in $NETS; do
     fi
     run_logged "$int8" "int8 $(hash_of "$exe") ${cmd[*]#"$REPO"/}" "${cmd[@]}" --log "$int8"
     [ -f "$ck" ] || die "no initial checkpoint $ck"
-    cmd=("$PY" "$MIRROR" "examples/$net.nit" --data "data/$data" --seed "$seed" --init "$ck"
+    cmd=("$PY" "$MIRROR" "examples/$net.nit" --data "$DATA_ROOT/$data" --seed "$seed" --init "$ck"
          --threads "$THREADS" "${fp32_opt[@]}")
     run_logged "$fp32" "fp32 $(hash_of "$MIRROR") $(hash_of "examples/$net.nit") $(hash_of "$ck") ${cmd[*]}" \
       "${cmd[@]}" --log "$fp32"

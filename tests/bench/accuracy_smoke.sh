@@ -2,11 +2,13 @@
 # The accuracy experiments still run: bench/accuracy's scripts train for
 # minutes to hours and nothing else runs them, so an example, a flag or a
 # log field they rely on could change under them unseen (quant_error.sh's
-# harness did, and bench_programs now runs it). Each script that needs no
-# PyTorch runs here end to end at a tiny size: synthetic 28 x 28 data of
-# 10 classes (nitrt_mkdata), 320 training samples, one epoch, one seed, one
-# or two of its settings; its table must have a row per setting with an
-# accuracy in it. The figures themselves are not checked.
+# harness did, and bench_programs now runs it). Each script runs here end
+# to end at a tiny size: synthetic 28 x 28 data of 10 classes
+# (nitrt_mkdata), 320 training samples, one epoch, one seed, one or two of
+# its settings; its table must have a row per setting with an accuracy in
+# it. The figures themselves are not checked. The two that train the fp32
+# mirror (torch_mirror.py) run where python3 has torch (bench/run's
+# packages) and are skipped, with a line that says so, where it has not.
 #   accuracy_smoke.sh SOURCE_DIR BUILD_DIR WORK_DIR
 set -uo pipefail
 src="$1" build="$2" work="$3"
@@ -15,7 +17,9 @@ rm -rf "$work"; mkdir -p "$work"
 . "$(dirname "$0")/../checks.sh"
 export NITC="$build/compiler/nitc" THREADS=1 SEEDS=1 TRAIN_ARGS="--limit 320 --test-limit 100"
 data="$work/data"
-mkdir -p "$data" && "$build/tests/nitrt_mkdata" idx "$data" 320 100 1 28 28 10 > /dev/null || exit 2
+for d in "$data" "$work/sets/mnist" "$work/sets/fashion-mnist"; do
+  mkdir -p "$d" && "$build/tests/nitrt_mkdata" idx "$d" 320 100 1 28 28 10 > /dev/null || exit 2
+done
 acc='[0-9]+\.[0-9]+'
 
 # rows SCRIPT.out REGEX N: the output has N lines matching REGEX
@@ -45,4 +49,18 @@ check "... a row per softmax, and their means" \
 check "shiftquant.sh runs" run shiftquant NETS=resnet_bn VARIANTS=sq4-channel EPOCHS=1 NICE=0 DATA="$data" \
   RESULTS="$work/shiftquant.md"
 check "... its row, also in RESULTS" rows "$work/shiftquant.md" "^\| resnet_bn \| sq4-channel \| 1 \| $acc \| $acc \|$" 1
+
+if /usr/bin/python3 -c 'import torch' 2> /dev/null; then
+  check "l1_eps.sh runs" run l1_eps EPSS=0.003 EPOCHS=1 DATA="$work/sets/fashion-mnist"
+  check "... its row, with the fp32 mirror's accuracy" \
+    rows "$work/l1_eps.out" "^\| ghaffari \| 0.003 \| 1 \| $acc \| $acc \|$" 1
+  check "norm_mirror.sh runs" run norm_mirror EPOCHS=1 SEEDS=1 THREADS=1 NICE=0 DATA_ROOT="$work/sets"
+  check "... a table per network, each with both sides' accuracy" \
+    rows "$work/norm_mirror.out" "^\| 1 \| $acc \| $acc \| [0-9]+ \| [0-9]+ \|$" 2
+  check "... and the mirror's BLAS" rows "$work/norm_mirror.out" "^fp32: torch .*BLAS" 1
+  check "norm_mirror.sh again reuses its logs" run norm_mirror EPOCHS=1 SEEDS=1 THREADS=1 NICE=0 DATA_ROOT="$work/sets"
+  check "... all four" rows "$work/norm_mirror.err" "reuse .*\.jsonl$" 4
+else
+  echo "skipped: l1_eps.sh and norm_mirror.sh (python3 has no torch; scripts/install-deps --bench installs it)"
+fi
 checks_done
