@@ -12,8 +12,8 @@
 #   when the source tree has them (cmake/install_extras.cmake, at install time)
 #
 # nitc finds its runtime relative to its own executable (emit.c), through
-# NITC_RUNTIME_INSTALL_REL computed here from the two install directories, so
-# the installed tree can be moved as a whole. Included by the top-level
+# NITC_RUNTIME_INSTALL_PATH (cmake/runtime_path.cmake), so the installed
+# tree can be moved as a whole. Included by the top-level
 # CMakeLists.txt after runtime/ and compiler/.
 include(GNUInstallDirs)
 

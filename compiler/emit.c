@@ -46,10 +46,12 @@ extern char **environ;
 
 /* Where the runtime libraries are, relative to the directory of the nitc
  * executable: installed (bin/ -> lib/nitc/), and in the build tree
- * (compiler/ -> runtime/). CMake passes both; nothing absolute is compiled
- * in, so an installed tree can be moved. */
-#ifndef NITC_RUNTIME_INSTALL_REL
-#define NITC_RUNTIME_INSTALL_REL "../lib/nitc"
+ * (compiler/ -> runtime/). CMake passes both (cmake/runtime_path.cmake);
+ * with the default install directories nothing absolute is compiled in, so
+ * an installed tree can be moved. The installed one is absolute when the
+ * install directories were (then the runtime does not move with nitc). */
+#ifndef NITC_RUNTIME_INSTALL_PATH
+#define NITC_RUNTIME_INSTALL_PATH "../lib/nitc"
 #endif
 #ifndef NITC_RUNTIME_BUILD_REL
 #define NITC_RUNTIME_BUILD_REL "../runtime"
@@ -184,7 +186,8 @@ static bool find_runtime(const Options *opt, const TargetInfo *ti, char *out, si
     char *slash = strrchr(self, '/');
     if (slash) {
       *slash = 0;
-      snprintf(inst, sizeof inst, "%s/%s", self, NITC_RUNTIME_INSTALL_REL);
+      if (NITC_RUNTIME_INSTALL_PATH[0] == '/') snprintf(inst, sizeof inst, "%s", NITC_RUNTIME_INSTALL_PATH);
+      else snprintf(inst, sizeof inst, "%s/%s", self, NITC_RUNTIME_INSTALL_PATH);
       snprintf(build, sizeof build, "%s/%s", self, NITC_RUNTIME_BUILD_REL);
       dirs[nd++] = inst;
       dirs[nd++] = build;

@@ -48,6 +48,21 @@ rc=$?
 "$work/lone/bin/nitc" "$src/examples/mlp.nit" --runtime-dir "$(dirname "$rt")" -o "$work/lone/mlp" &&
   ok "--runtime-dir" || bad "--runtime-dir"
 
+# where nitc looks for the installed runtime (cmake/runtime_path.cmake):
+# relative to bin/ while the install directories are relative, so that the
+# tree moves; absolute once either is absolute, where moving the prefix
+# would leave the relative path pointing at nothing
+runtime_path() { "$cmake" -DBINDIR="$1" -DLIBDIR="$2" -DFULL_LIBDIR="$3" -P "$src/cmake/runtime_path.cmake" 2>&1; }
+for c in "bin lib /p/lib ../lib/nitc" "bin lib64 /p/lib64 ../lib64/nitc" \
+         "bin lib/x86_64-linux-gnu /p/lib/x86_64-linux-gnu ../lib/x86_64-linux-gnu/nitc" \
+         "tools/bin lib /p/lib ../../lib/nitc" \
+         "bin /usr/lib/x86_64-linux-gnu /usr/lib/x86_64-linux-gnu /usr/lib/x86_64-linux-gnu/nitc" \
+         "/opt/bin lib /p/lib /p/lib/nitc"; do
+  set -- $c
+  got=$(runtime_path "$1" "$2" "$3")
+  [ "$got" = "$4" ] && ok "runtime path for bin=$1 lib=$2: $got" || bad "runtime path for bin=$1 lib=$2: '$got', not '$4'"
+done
+
 # man/, completions/, editors/ from a made-up source tree
 f=$work/fake
 mkdir -p "$f/man/man5" "$f/completions/bash" "$f/editors/vim/syntax"
