@@ -144,6 +144,7 @@ typedef struct Cg {
   int madd_bits; /* vector register bits: x86 128/256/512 (pmaddwd, l_transpose16), else 128 */
   bool bw512;    /* x86 AVX-512BW: 512-bit byte and word operations, byte masks (round8_packed, pool rows) */
   bool mask_stores; /* masked vector stores cost what plain ones do (AVX-512, RVV): l_store_below */
+  bool mask_ops;    /* masked loads and stores are instructions (x86, RVV), not lane loops (llvm.c) */
   CgFn f;        /* the function being built */
   CgFn glue;     /* while one of its loops is outlined: the glue function */
   Blk b_glue;    /* and where its call goes */
@@ -560,6 +561,7 @@ bool gemm_x86(const CgTarget *t);        /* an x86-64 target (Cg.x86) */
 bool gemm_simd(const CgTarget *t);       /* a vector unit (Cg.simd) */
 bool gemm_bw512(const CgTarget *t);      /* x86 with AVX-512BW (Cg.bw512) */
 bool gemm_mask_stores(const CgTarget *t); /* cheap masked stores (Cg.mask_stores) */
+bool gemm_mask_ops(const CgTarget *t);    /* masked loads and stores as instructions (Cg.mask_ops) */
 uint32_t gemm_panel_bias(GemmKind kind); /* bias of a panel word: 0x80808080 on vnni */
 Val l_splat(Cg *g, Val v, unsigned n, const char *name);
 Val l_lanes(Cg *g, Val v_a, Val v_b, int lo, int n, int step, const char *name);

@@ -102,6 +102,14 @@ bool gemm_mask_stores(const CgTarget *t) {
   return gemm_bw512(t) || (!strncmp(t->triple, "riscv64", 7) && has_feature(t, "+v"));
 }
 
+/* Masked loads and stores that are instructions: x86 (AVX's vmaskmov for
+ * 32- and 64-bit lanes, AVX-512; LLVM's expansion elsewhere, kept as it
+ * was measured) and RISC-V V. NEON and scalar RISC-V have none: there
+ * l_masked_load and l_masked_store loop over the lanes (llvm.c). */
+bool gemm_mask_ops(const CgTarget *t) {
+  return gemm_x86(t) || (!strncmp(t->triple, "riscv64", 7) && has_feature(t, "+v"));
+}
+
 /* The kernel for sums of up to kmax terms (a compile-time bound). */
 GemmKind gemm_kind(Cg *g, int64_t kmax) {
   if (g->gk == GK_PLAIN || kmax * 128 * 128 >= ((int64_t)1 << 31)) return GK_PLAIN;

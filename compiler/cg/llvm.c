@@ -358,9 +358,47 @@ Val l_mask_below(Cg *g, int64_t n, unsigned w) {
   return LLVMConstVector(m, w);
 }
 
+/* Masked loads and stores whose mask is known only at run time, on targets
+ * without such instructions (Cg.mask_ops false: NEON, RISC-V without V).
+ * LLVM expands each into a compare, a branch and a scalar access per lane,
+ * 16 to 64 blocks each in straight line; a GEMM kernel with a few such
+ * stores took 0.6 s of the code generator for scalar RISC-V, against 0.08
+ * for the same tiles without them. Here they are one rolled loop over the
+ * lanes instead, through copies of the vector and of the mask (as bytes)
+ * on the stack: the same accesses, in five blocks. Not in glue code
+ * outside its loops, where a loop would be outlined (l_for). */
+static bool lane_loop_fits(Cg *g, Val v_mask) {
+  return !g->mask_ops && !LLVMIsConstant(v_mask) && !(g->f.glue && g->f.depth == 0);
+}
+
+/* for l < lanes: if mask[l], store (v_val NULL) *(elem *)(v_ptr) + l =
+ * tmp[l], or load tmp[l] = that; tmp holds the vector, its type t_v. */
+static void lane_loop(Cg *g, Ty t_v, Val var_tmp, Val v_ptr, unsigned align, Val v_mask, bool store) {
+  unsigned w = LLVMGetVectorSize(t_v);
+  Ty t_e = LLVMGetElementType(t_v), t_mb = LLVMVectorType(g->t_i8, w);
+  Val var_m = l_var(g, t_mb, "mask.bytes", NULL);
+  LLVMBuildStore(g->b, LLVMBuildZExt(g->b, v_mask, t_mb, ""), var_m);
+  Loop L = l_for(g, l_i64(g, 0), l_i64(g, w), "lane");
+  Val v_on = l_icmp(g, LLVMIntNE, l_load(g, g->t_i8, var_m, L.v_i, "lane.on"), LLVMConstInt(g->t_i8, 0, 0), "");
+  Blk b_on = l_if(g, v_on, "lane.set");
+  Val v_mem = l_gep(g, t_e, v_ptr, L.v_i, "lane.at"), v_tmp = l_gep(g, t_e, var_tmp, L.v_i, "lane.tmp");
+  Val v_from = store ? v_tmp : v_mem, v_to = store ? v_mem : v_tmp;
+  Val v_e = LLVMBuildLoad2(g->b, t_e, v_from, "lane.v");
+  LLVMSetAlignment(v_e, store ? (unsigned)l_bytes(t_e) : align);
+  LLVMSetAlignment(LLVMBuildStore(g->b, v_e, v_to), store ? align : (unsigned)l_bytes(t_e));
+  l_endif(g, b_on);
+  l_next_scalar(g, &L);
+}
+
 /* A vector of type t at v_ptr where v_mask is set, v_pass elsewhere; the
  * masked-off elements are not read (AVX-512: no fault past an object). */
 Val l_masked_load(Cg *g, Ty t, Val v_ptr, unsigned align, Val v_mask, Val v_pass, const char *name) {
+  if (lane_loop_fits(g, v_mask)) {
+    Val var_tmp = l_var(g, t, "lanes.tmp", NULL);
+    LLVMBuildStore(g->b, v_pass, var_tmp);
+    lane_loop(g, t, var_tmp, v_ptr, align, v_mask, false);
+    return LLVMBuildLoad2(g->b, t, var_tmp, name);
+  }
   Ty ov[] = {t, g->t_ptr}, ft;
   Val f = l_intrinsic(g, "llvm.masked.load", ov, 2, &ft);
   Val args[] = {v_ptr, l_i32(g, align), v_mask, v_pass};
@@ -369,6 +407,12 @@ Val l_masked_load(Cg *g, Ty t, Val v_ptr, unsigned align, Val v_mask, Val v_pass
 
 /* The elements of v where v_mask is set, to v_ptr; the others are untouched. */
 void l_masked_store(Cg *g, Val v, Val v_ptr, unsigned align, Val v_mask) {
+  if (lane_loop_fits(g, v_mask)) {
+    Val var_tmp = l_var(g, LLVMTypeOf(v), "lanes.tmp", NULL);
+    LLVMBuildStore(g->b, v, var_tmp);
+    lane_loop(g, LLVMTypeOf(v), var_tmp, v_ptr, align, v_mask, true);
+    return;
+  }
   Ty ov[] = {LLVMTypeOf(v), g->t_ptr}, ft;
   Val f = l_intrinsic(g, "llvm.masked.store", ov, 2, &ft);
   Val args[] = {v, v_ptr, l_i32(g, align), v_mask};

@@ -343,6 +343,7 @@ static void begin_module(Cg *g, LLVMContextRef ctx, const char *name, const CgTa
   g->madd_bits = gemm_madd_bits(t);
   g->bw512 = gemm_bw512(t);
   g->mask_stores = gemm_mask_stores(t);
+  g->mask_ops = gemm_mask_ops(t);
 }
 
 LLVMModuleRef cg_module(LLVMContextRef ctx, Model *m, Plan *p, const CgTarget *t) {
