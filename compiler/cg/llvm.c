@@ -371,8 +371,9 @@ static bool lane_loop_fits(Cg *g, Val v_mask) {
   return !g->mask_ops && !LLVMIsConstant(v_mask) && !(g->f.glue && g->f.depth == 0);
 }
 
-/* for l < lanes: if mask[l], store (v_val NULL) *(elem *)(v_ptr) + l =
- * tmp[l], or load tmp[l] = that; tmp holds the vector, its type t_v. */
+/* For each lane l of t_v where v_mask is set: v_ptr[l] = tmp[l] (store),
+ * else tmp[l] = v_ptr[l]; var_tmp holds the vector. Like any loop, it
+ * keeps the loops around it rolled (l_next). */
 static void lane_loop(Cg *g, Ty t_v, Val var_tmp, Val v_ptr, unsigned align, Val v_mask, bool store) {
   unsigned w = LLVMGetVectorSize(t_v);
   Ty t_e = LLVMGetElementType(t_v), t_mb = LLVMVectorType(g->t_i8, w);
