@@ -59,7 +59,7 @@ static int lookup(const char *name) {
 static int64_t parse(int i, char *why, size_t cap) {
   const char *e = getenv(vars[i].name);
   why[0] = 0;
-  if (!e) return -1;
+  if (!e || !*e) return -1; /* VAR= reads as unset, as a shell user means it */
   char *end = NULL;
   errno = 0;
   long long v = e[0] >= '0' && e[0] <= '9' ? strtoll(e, &end, 10) : -1;
