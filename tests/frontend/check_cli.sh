@@ -223,6 +223,9 @@ dev_var "^nitc: warning: NITC_GEMM_KBLOCK='6' is not a multiple of 4, at least 4
 target=riscv64-linux-gnu
 dev_var "^nitc: warning: NITC_GEMM='ubs' is not a kernel it can force for riscv64.* (plain, lanes)" NITC_GEMM=ubs
 target=
+# an empty value is unset, without a word
+env NITC_PAIR= "$nitc" "$ex/mlp.nit" --emit llvm -O0 -o "$tmp/dev.ll" 2>"$tmp/err" && [ ! -s "$tmp/err" ] &&
+  cmp -s "$tmp/dflt.ll" "$tmp/dev.ll" || { echo "FAIL NITC_PAIR= (empty): words, or not the default's IR"; fail=1; }
 # a usable value changes the code, without a word
 env NITC_FOLD_RELU=0 "$nitc" "$ex/mlp.nit" --emit llvm -O0 -o "$tmp/dev.ll" 2>"$tmp/err" && [ ! -s "$tmp/err" ] &&
   ! cmp -s "$tmp/dflt.ll" "$tmp/dev.ll" || { echo "FAIL NITC_FOLD_RELU=0: no effect, or words"; fail=1; }
