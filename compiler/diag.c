@@ -203,25 +203,29 @@ void diag_note(Loc loc, const char *fmt, ...) {
   va_end(ap);
 }
 
+/* "nitc: KIND: message" without a location; an error's text is kept for
+ * diag_last. */
+static void report_plain(const char *kind, const char *fmt, va_list ap) {
+  char msg[sizeof last_msg];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  if (kind[0] == 'e') memcpy(last_msg, msg, sizeof msg);
+  if (out()) fprintf(out(), "nitc: %s: %s\n", kind, msg);
+}
+
 void diag_plain(const char *fmt, ...) {
   nerrors++;
   last_shown = false;
   va_list ap;
   va_start(ap, fmt);
-  char msg[sizeof last_msg];
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  report_plain("error", fmt, ap);
   va_end(ap);
-  memcpy(last_msg, msg, sizeof msg);
-  if (out()) fprintf(out(), "nitc: error: %s\n", msg);
 }
 
 void diag_plain_warning(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  char msg[sizeof last_msg];
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  report_plain("warning", fmt, ap);
   va_end(ap);
-  if (out()) fprintf(out(), "nitc: warning: %s\n", msg);
 }
 
 void diag_read_error(const char *path, int err) {

@@ -179,7 +179,8 @@ static bool find_runtime(const Options *opt, const TargetInfo *ti, char *out, si
   const char *dirs[4];
   int nd = 0;
   if (opt->runtime_dir) dirs[nd++] = opt->runtime_dir;
-  if (env_text("NITC_RUNTIME_DIR")) dirs[nd++] = env_text("NITC_RUNTIME_DIR");
+  const char *env_dir = env_text("NITC_RUNTIME_DIR");
+  if (env_dir) dirs[nd++] = env_dir;
   ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
   if (len > 0) {
     self[len] = 0;

@@ -81,13 +81,16 @@ static bool has_feature(const CgTarget *t, const char *feature) {
 
 bool gemm_x86(const CgTarget *t) { return !strncmp(t->triple, "x86_64", 6); }
 
+/* RISC-V with the V extension. */
+static bool rvv(const CgTarget *t) { return !strncmp(t->triple, "riscv64", 7) && has_feature(t, "+v"); }
+
 /* A vector unit: every x86-64 (SSE2) and AArch64 (NEON) target, RISC-V
  * with V. Without one, LLVM splits vector IR into scalars, and a block of
  * shuffles (l_transpose16) became thousands of scalar nodes in one basic
  * block: scalar RISC-V spent 1.5 s selecting and scheduling nit_pack.rows
  * alone. There loops of scalars take the transposes' place. */
 bool gemm_simd(const CgTarget *t) {
-  return strncmp(t->triple, "riscv64", 7) != 0 || has_feature(t, "+v");
+  return strncmp(t->triple, "riscv64", 7) != 0 || rvv(t);
 }
 
 /* x86 with AVX-512BW: byte masks and 512-bit byte and word operations. */
@@ -99,7 +102,7 @@ bool gemm_bw512(const CgTarget *t) { return gemm_x86(t) && gemm_madd_bits(t) == 
  * and scalar targets have none (LLVM stores lane by lane behind a branch
  * each): there l_store_below stores a tail by plain stores instead. */
 bool gemm_mask_stores(const CgTarget *t) {
-  return gemm_bw512(t) || (!strncmp(t->triple, "riscv64", 7) && has_feature(t, "+v"));
+  return gemm_bw512(t) || rvv(t);
 }
 
 /* Masked loads and stores that are instructions: x86 (AVX's vmaskmov for
@@ -107,7 +110,7 @@ bool gemm_mask_stores(const CgTarget *t) {
  * was measured) and RISC-V V. NEON and scalar RISC-V have none: there
  * l_masked_load and l_masked_store loop over the lanes (llvm.c). */
 bool gemm_mask_ops(const CgTarget *t) {
-  return gemm_x86(t) || (!strncmp(t->triple, "riscv64", 7) && has_feature(t, "+v"));
+  return gemm_x86(t) || rvv(t);
 }
 
 /* The kernel for sums of up to kmax terms (a compile-time bound). */
@@ -954,11 +957,12 @@ static void kblock_gemm(Cg *g, const Gemm *G, int64_t kb, Val v_ps) {
 }
 
 /* Blocks of K (kblock_gemm), and the K above which they are taken:
- * NITC_GEMM_KBLOCK=N in nitc's environment (a multiple of 4) takes blocks
- * of N above N, so that the tests reach them with small layers. */
+ * NITC_GEMM_KBLOCK=N in nitc's environment (a multiple of 4: env.c's table
+ * refuses any other) takes blocks of N above N, so that the tests reach
+ * them with small layers. */
 int64_t gemm_kblock(int64_t *from) {
   int64_t set = env_num("NITC_GEMM_KBLOCK", -1);
-  if (set >= 4 && set % 4 == 0) return *from = set;
+  if (set > 0) return *from = set;
   *from = GEMM_KBLOCK_FROM;
   return GEMM_KBLOCK;
 }
