@@ -371,6 +371,10 @@ typedef struct Plan {
   bool *nonneg_x;      /* (nnodes) and is not known so, but is where x is (the input, pooled or
                         * flattened; NitCtx.x_nonneg says so at run time) */
   int64_t err_bytes;   /* the error slots' int8 bytes at full batch (reported) */
+  int64_t act_bytes;   /* the activations' run in work (reported) */
+  int64_t act_fwd_bytes; /* of which read by no backward step: dead after the loss (reported) */
+  int64_t err_over;    /* the errors' bytes that lie over dead activations (reported) */
+  int64_t err_past;    /* the bytes the errors take past the activations (reported) */
   bool *gathers;       /* (nnodes) err[i] is a sum of several contributions */
   Buf (*ein)[2];       /* (nnodes, 2) private input-error buffer of consumer
                           * i's slot s when its producer gathers, else off -1 */

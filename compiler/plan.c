@@ -208,6 +208,20 @@ static void act_lives(const Model *m, const Plan *p, int64_t *act_end) {
   }
 }
 
+/* The activations' bytes that no backward step reads (act_lives: last
+ * read at time 0, by the loss at most). Only these could hold a later
+ * activation of the same step; in every example they are the logits
+ * alone, which is why activations do not share bytes with one another
+ * (docs/performance.md, "Memory"). */
+static int64_t fwd_only_bytes(const Model *m, const Plan *p) {
+  int n = m->nnodes;
+  int64_t *act_end = zalloc(sizeof(int64_t) * (size_t)n), bytes = 0;
+  act_lives(m, p, act_end);
+  for (int j = 1; j < n; j++)
+    if (p->act_alias[j] == j && act_end[j] == 0) bytes += p->act[j].bytes;
+  return bytes;
+}
+
 /* dead_from[t], t = 0..n: where the tail of the activations' run (ending
  * at act1) that is all dead at backward time t starts. The roots are taken
  * from the last one up, each with the latest end of all from it on
@@ -293,8 +307,12 @@ static void place_errors(const Model *m, Plan *p, const int64_t *start, const in
     p->err_kept[a] = !runs_meet(&later, p->err[a]);
     runs_add(&all, p->err[a]);
   }
-  p->err_bytes = 0;
-  for (int i = 0; i < all.n; i++) p->err_bytes += all.r[i].bytes;
+  p->err_bytes = p->err_over = 0;
+  for (int i = 0; i < all.n; i++) {
+    Buf r = all.r[i];
+    p->err_bytes += r.bytes;
+    if (r.off < act1) p->err_over += (r.off + r.bytes < act1 ? r.off + r.bytes : act1) - r.off;
+  }
   for (int j = 1; j < n; j++)
     if (p->act_alias[j] == j && p->act[j].bytes > 0) p->act_kept[j] = !runs_meet(&all, p->act[j]);
   *top = hi;
@@ -615,9 +633,12 @@ Plan *plan_build(Model *m) {
   }
   /* The activations, one contiguous run in node order: in the backward pass
    * the dead ones are then always a tail of it (below). */
+  int64_t act0 = top;
   for (int i = 1; i < n; i++)
     if (p->act_alias[i] == i && p->act[i].bytes > 0) p->act[i] = take(&top, p->act[i].bytes);
   int64_t act1 = top;
+  p->act_bytes = act1 - act0;
+  p->act_fwd_bytes = fwd_only_bytes(m, p);
 
   for (int i = 1; i < n; i++) p->col2im[i] = col2im_pays(m, p, &m->nodes[i]);
   plan_ahead(m, p, acc_fwd, acc_in);
@@ -672,6 +693,7 @@ Plan *plan_build(Model *m) {
     top = errs_at;
     place_errors(m, p, start, end, act1, true, &top);
   }
+  p->err_past = top - errs_at;
   /* GEMM scratch (geom.h; cg/gemm.c, cg/conv.c). Bounds that hold
    * for every kernel choice: K padded per ky segment to whole words, B packed
    * in panels of 16 columns by whole words of k. */

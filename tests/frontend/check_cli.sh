@@ -54,6 +54,17 @@ expect 0 '' '' -- --check -O3 --target x86_64-linux-gnu --cpu generic --features
 expect 0 '^parameters: 61470 in 5 tensors (int8 weights)$' '' -- --emit shapes "$ex/lenet5.nit"
 expect 0 '^memory: params 61632 bytes, work [0-9]* bytes at batch 64$' '' -- --emit shapes "$ex/lenet5.nit"
 expect 0 'update bits(3) then 2 at 5 then 1 at 8, weights int8' '' -- --emit shapes "$ex/lenet5.nit"
+# the work slab's parts. LeNet-5's activations at batch 64: 64 x (c1 4704 +
+# maxpool1 1176 + c2 1600 + maxpool2 400 + f1 120 + f2 84 + f3 10) = 518016
+# bytes (the relus folded, flatten an alias), of which only the logits
+# (64 x 10) are read by no backward step. Its errors are below 1 MiB, so
+# they share no bytes unless told to; told to, some lie over the dead
+# activations.
+expect 0 '^        work: activations 518016 bytes (640 of them read by no backward step), errors [0-9]* of their own and 0 over dead activations, scratch' '' -- \
+  --emit shapes "$ex/lenet5.nit"
+expect 0 'errors [0-9]* of their own and [1-9][0-9]* over dead activations' '' -- --emit shapes "$ex/resnet_bn.nit"
+env NITC_ERR_REUSE=1 "$nitc" --emit shapes "$ex/lenet5.nit" | grep -q 'errors [0-9]* of their own and [1-9][0-9]* over dead activations' ||
+  { echo "FAIL lenet5's errors lie over no dead activation with NITC_ERR_REUSE=1"; fail=1; }
 # the convs that round ahead: those with 8 MiB of accumulators over the batch
 expect 0 '^        rounding ahead: c1 (forward), c2 (forward, input error), c3 (forward, input error), c4 (forward, input error), c5 (forward, input error)$' '' -- \
   --emit shapes --batch 256 "$ex/vgg_small.nit"
