@@ -34,6 +34,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "nitrt.h"
 
@@ -49,11 +50,15 @@ int32_t nitrt_mpi_rank(void) { return my_rank; }
 int32_t nitrt_mpi_size(void) { return nranks; }
 int32_t nitrt_mpi_node_size(void) { return node_ranks; }
 
-/* The online cores shared by the ranks of this node; under a launcher also
- * at most the cores this rank may run on (mpirun binds each rank to one
- * core when it starts 2 or fewer, unless told --bind-to none). */
+/* One rank on the node: the cores this process may run on. Several: the
+ * online cores shared by them, and under a launcher at most the cores this
+ * rank may run on (mpirun binds each rank to one core when it starts 2 or
+ * fewer, unless told --bind-to none; a rank bound to several already has
+ * its share, which dividing again would halve). */
 int32_t nitrt_mpi_threads_default(void) {
-  int32_t t = nitrt_threads_default() / node_ranks;
+  if (node_ranks == 1) return nitrt_threads_default(); /* the cores this process may run on */
+  long online = sysconf(_SC_NPROCESSORS_ONLN);
+  int32_t t = online < 1 ? 1 : online > 1024 ? 1024 / node_ranks : (int32_t)online / node_ranks;
   cpu_set_t set;
   if (started && sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) >= 1 && CPU_COUNT(&set) < t)
     t = CPU_COUNT(&set);

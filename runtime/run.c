@@ -65,6 +65,12 @@ void nitrt_run_free(Run *u) {
 int nitrt_run_alloc(Run *u, const NitModel *m, int32_t threads) {
   int64_t dim = (int64_t)m->in_c * m->in_h * m->in_w;
   u->m = m;
+  int32_t cores = nitrt_mpi_threads_default();
+  if (threads > cores) /* they take turns: each parallel region waits for the slowest */
+    nitrt_warn("--threads %d is more than the %d core%s this %s may run on%s: the threads take turns on %s, "
+               "which slows training down (the results are the same)",
+               (int)threads, (int)cores, cores == 1 ? "" : "s", nitrt_mpi_node_size() > 1 ? "rank" : "process",
+               nitrt_mpi_node_size() > 1 ? " (the node's cores shared by its ranks)" : "", cores == 1 ? "it" : "them");
   u->pool = nitrt_pool_new(threads < 1 ? nitrt_mpi_threads_default() : threads);
   u->params = nitrt_alloc_aligned((size_t)m->param_bytes);
   u->work = nitrt_alloc_aligned((size_t)m->work_bytes);

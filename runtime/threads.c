@@ -67,7 +67,7 @@
  * what is left (nitrt_pool_idle_finish). Units write only their own
  * results, so who ran which changes no value.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -322,8 +322,12 @@ static void pace_from_env(NitPool *p) {
   p->fixed = true;
 }
 
+/* The online cores this process may run on: fewer than online under
+ * `taskset` or a container's cpuset, as `nproc` counts them. */
 int32_t nitrt_threads_default(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) >= 1 && CPU_COUNT(&set) < n) n = CPU_COUNT(&set);
   return n < 1 ? 1 : n > 1024 ? 1024 : (int32_t)n;
 }
 

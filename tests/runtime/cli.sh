@@ -49,6 +49,17 @@ cli_good)
   ok "$M" train --data="$D" --epochs=1 --rounding stochastic --round-act nearest \
     --update-bits 4,3@2 --decay on --threads 2 --test-limit 5 --limit 50
   grep -q '^epoch 1/1 ' "$T/out" || fail "no epoch line"
+  # more threads than the cores the process may run on: a warning, and the
+  # same bytes; as many: no warning
+  if command -v taskset >/dev/null; then
+    cpu=$(taskset -pc $$ | sed 's/.*: //; s/[-,].*//')
+    ok taskset -c "$cpu" "$M" train --data "$D" --epochs 1 --quiet --threads 2 --save "$T/t2.ckpt"
+    [ "$(cat "$T/err")" = "fake_mnist: warning: --threads 2 is more than the 1 core this process may run on: the threads take turns on it, which slows training down (the results are the same)" ] ||
+      fail "oversubscribed threads: $(cat "$T/err")"
+    ok taskset -c "$cpu" "$M" train --data "$D" --epochs 1 --quiet --threads 1 --save "$T/t1.ckpt"
+    [ ! -s "$T/err" ] || fail "one thread on one core warned: $(cat "$T/err")"
+    cmp "$T/t1.ckpt" "$T/t2.ckpt" || fail "oversubscribed threads changed the bytes"
+  fi
   ;;
 cli_bad)
   expect_error "unknown option '--bogus'" "$M" train --bogus
