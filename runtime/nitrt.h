@@ -578,7 +578,10 @@ typedef struct Run {
   ScoreLater later; /* the last training step's scores, computed by idle threads */
 } Run;
 
-/* threads: --threads T; T < 1 means every online core. 0 or -1 (message). */
+/* The pool's threads for --threads T (T < 1: the default), at most
+ * NITRT_POOL_CHUNKS; warns when T is more than the cores or the chunks. */
+int32_t nitrt_run_threads(int32_t threads);
+/* threads: --threads T, as nitrt_run_threads takes it. 0 or -1 (message). */
 int nitrt_run_alloc(Run *u, const NitModel *m, int32_t threads);
 void nitrt_run_free(Run *u);
 /* A context for one call of the generated code. */

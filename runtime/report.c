@@ -471,7 +471,7 @@ int nitrt_cmd_info(void) {
     char lib[128];
     nitrt_mpi_library(lib, sizeof lib);
     printf("mpi: %s; rank %d of %d ranks, %d on this node; --threads default %d per rank\n", lib[0] ? lib : "?",
-           (int)nitrt_mpi_rank(), (int)nitrt_mpi_size(), (int)nitrt_mpi_node_size(), (int)nitrt_mpi_threads_default());
+           (int)nitrt_mpi_rank(), (int)nitrt_mpi_size(), (int)nitrt_mpi_node_size(), (int)nitrt_run_threads(0));
   }
   return 0;
 }

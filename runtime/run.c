@@ -59,19 +59,30 @@ void nitrt_run_free(Run *u) {
   nitrt_pool_free(u->pool);
 }
 
-/* threads: --threads T; T < 1 means the online cores shared by the ranks
- * on this node (every core in one process). The results never depend on
- * it (threads.c). */
-int nitrt_run_alloc(Run *u, const NitModel *m, int32_t threads) {
-  int64_t dim = (int64_t)m->in_c * m->in_h * m->in_w;
-  u->m = m;
+/* The threads of a run's pool, from --threads T; T < 1 means the online
+ * cores shared by the ranks on this node (every core in one process). At
+ * most NITRT_POOL_CHUNKS: a parallel loop never has more chunks, so more
+ * threads would only wait. More than the cores, or than the chunks, is
+ * warned about. The results never depend on it (threads.c). */
+int32_t nitrt_run_threads(int32_t threads) {
   int32_t cores = nitrt_mpi_threads_default();
   if (threads > cores) /* they take turns: each parallel region waits for the slowest */
     nitrt_warn("--threads %d is more than the %d core%s this %s may run on%s: the threads take turns on %s, "
                "which slows training down (the results are the same)",
                (int)threads, (int)cores, cores == 1 ? "" : "s", nitrt_mpi_node_size() > 1 ? "rank" : "process",
                nitrt_mpi_node_size() > 1 ? " (the node's cores shared by its ranks)" : "", cores == 1 ? "it" : "them");
-  u->pool = nitrt_pool_new(threads < 1 ? nitrt_mpi_threads_default() : threads);
+  if (threads > NITRT_POOL_CHUNKS)
+    nitrt_warn("--threads %d: a parallel loop splits into at most %d chunks, so the other threads would only "
+               "wait; using %d",
+               (int)threads, NITRT_POOL_CHUNKS, NITRT_POOL_CHUNKS);
+  if (threads < 1) threads = cores;
+  return threads > NITRT_POOL_CHUNKS ? NITRT_POOL_CHUNKS : threads;
+}
+
+int nitrt_run_alloc(Run *u, const NitModel *m, int32_t threads) {
+  int64_t dim = (int64_t)m->in_c * m->in_h * m->in_w;
+  u->m = m;
+  u->pool = nitrt_pool_new(nitrt_run_threads(threads));
   u->params = nitrt_alloc_aligned((size_t)m->param_bytes);
   u->work = nitrt_alloc_aligned((size_t)m->work_bytes);
   u->xb = nitrt_alloc((size_t)(dim * m->batch));

@@ -60,6 +60,12 @@ cli_good)
     [ ! -s "$T/err" ] || fail "one thread on one core warned: $(cat "$T/err")"
     cmp "$T/t1.ckpt" "$T/t2.ckpt" || fail "oversubscribed threads changed the bytes"
   fi
+  # more threads than a loop has chunks (NITRT_POOL_CHUNKS): warned, and 16 run
+  ok "$M" train --data "$D" --epochs 1 --quiet --threads 20 --log "$T/t20.jsonl" --save "$T/t20.ckpt"
+  grep -qF -- "--threads 20: a parallel loop splits into at most 16 chunks, so the other threads would only wait; using 16" "$T/err" ||
+    fail "20 threads: $(cat "$T/err")"
+  grep -q '"threads":16,' "$T/t20.jsonl" || fail "20 threads: the log records $(grep -o '"threads":[0-9]*' "$T/t20.jsonl")"
+  [ ! -f "$T/t1.ckpt" ] || cmp "$T/t1.ckpt" "$T/t20.ckpt" || fail "20 threads changed the bytes"
   ;;
 cli_bad)
   expect_error "unknown option '--bogus'" "$M" train --bogus
