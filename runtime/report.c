@@ -467,7 +467,10 @@ int nitrt_cmd_info(void) {
   nitrt_print_recipe(stdout, &r, &m->recipe);
   printf("built by %s for %s (cpu %s); runtime nitrt %s\n", m->compiler ? m->compiler : "?",
          m->target ? m->target : "?", m->cpu && m->cpu[0] ? m->cpu : "generic", NITRT_VERSION);
-  if (nitrt_mpi_linked()) { /* nitc --mpi */
+  if (!nitrt_mpi_linked())
+    printf("threads: %d by default (the cores this process may run on, at most %d; --threads)\n",
+           (int)nitrt_run_threads(0), NITRT_POOL_CHUNKS);
+  else { /* nitc --mpi */
     char lib[128];
     nitrt_mpi_library(lib, sizeof lib);
     printf("mpi: %s; rank %d of %d ranks, %d on this node; --threads default %d per rank\n", lib[0] ? lib : "?",

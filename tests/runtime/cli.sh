@@ -99,6 +99,13 @@ info)
     "built by fake_model.c" "runtime nitrt 0.1.0"; do
     grep -qF -- "$want" "$T/out" || fail "info lacks '$want': $(cat "$T/out")"
   done
+  # the default thread count: the cores the process may run on
+  if command -v taskset >/dev/null; then
+    cpu=$(taskset -pc $$ | sed 's/.*: //; s/[-,].*//')
+    ok taskset -c "$cpu" "$M" info
+    grep -qF "threads: 1 by default (the cores this process may run on, at most 16; --threads)" "$T/out" ||
+      fail "info on one core: $(grep threads "$T/out")"
+  fi
   ;;
 help_version)
   for h in help --help "train --help"; do
