@@ -6,6 +6,10 @@
 #   sq4-tensor    bits grad=4, groups tensor (per-tensor 4-bit errors)
 #   sq444         bits act=4 weight=4 grad=4, groups channel
 #   sq4-warmup    sq4-channel with one epoch of warmup (steps(940, ratio=0.01))
+#   g8-warmup     the same warmup under `recipe ghaffari` (8-bit errors, no
+#                 groups): against the same fp32 mirror, the part of
+#                 sq4-warmup's gap that is not its 4-bit errors (not in the
+#                 default VARIANTS)
 #   w4-tensor     bits act=8 weight=4 grad=4, groups channel: 4-bit weight
 #                 views, one scale per tensor (not in the default VARIANTS)
 #   w4-channel    the same with groups channel weight=channel: the views by
@@ -20,12 +24,14 @@
 #     OUT/logs/fp32-resnet_l1-fashion-mnist-sS.jsonl;
 #   - resnet_bn and resnet_l1 sq4-warmup: the same one epoch of warmup,
 #     OUT/logs/fp32-NET-fashion-mnist-warmup-sS.jsonl (E5 like for like);
+#     g8-warmup likewise from its own initial states,
+#     OUT/logs/fp32-NET-fashion-mnist-warmup-g8-sS.jsonl;
 #   - resnet_bn without warmup is E1's (bench/accuracy/norm_mirror.sh).
 # Prints the final test accuracy per run and the mean per cell, then per
 # seed int8 against its fp32 mirror (the gap int8 - fp32 and each run's
 # training seconds), and writes both tables to RESULTS.
 #
-# Environment: SEEDS="1 2 3" (the sq4-channel and sq4-warmup cells),
+# Environment: SEEDS="1 2 3" (the sq4-channel, sq4-warmup and g8-warmup cells),
 # VSEEDS="1" (the other variants), NETS="resnet_bn resnet_l1",
 # VARIANTS="sq4-channel sq4-warmup sq4-tensor sq444", EPOCHS (the file's),
 # THREADS=2 (both sides), NICE=5 (nice level of every run),
@@ -36,6 +42,8 @@
 #
 # E5 like for like (one epoch of warmup on both sides, 3 seeds, one thread):
 #   VARIANTS=sq4-warmup THREADS=1 NICE=10 bench/accuracy/shiftquant.sh
+# and its 8-bit counterpart on resnet_bn:
+#   NETS=resnet_bn VARIANTS=g8-warmup bench/accuracy/shiftquant.sh
 # 4-bit weight views per tensor against by output channel, 3 seeds:
 #   VARIANTS="w4-tensor w4-channel" VSEEDS="1 2 3" bench/accuracy/shiftquant.sh
 set -euo pipefail
@@ -63,20 +71,23 @@ PY=/usr/bin/python3
 
 # variant NET VARIANT -> OUT/nit/NET-VARIANT.nit
 variant() {
-  local net=$1 v=$2 f="$OUT/nit/$1-$2.nit" bits groups warm=""
+  local net=$1 v=$2 f="$OUT/nit/$1-$2.nit" bits groups warm="" recipe=shiftquant
   case "$v" in
     sq4-channel) bits="grad=4"; groups=channel ;;
     sq4-tensor) bits="grad=4"; groups=tensor ;;
     sq444) bits="act=4 weight=4 grad=4"; groups=channel ;;
     sq4-warmup) bits="grad=4"; groups=channel; warm="\n    warmup    steps(940, ratio=0.01)" ;;
+    g8-warmup) recipe=ghaffari; warm="\n    warmup    steps(940, ratio=0.01)" ;;
     w4-tensor) bits="act=8 weight=4 grad=4"; groups=channel ;;
     w4-channel) bits="act=8 weight=4 grad=4"; groups="channel weight=channel" ;;
     *) echo "unknown variant $v" >&2; exit 2 ;;
   esac
-  sed -e "s/^model $net /model ${net}_${v//-/_} /" -e 's/^\( *recipe *\)ghaffari/\1shiftquant/' \
+  local extra="$warm"
+  [ "$recipe" = ghaffari ] || extra="\n    bits      $bits\n    groups    $groups$warm"
+  sed -e "s/^model $net /model ${net}_${v//-/_} /" -e "s/^\\( *recipe *\\)\\(ghaffari\\|shiftquant\\)/\\1$recipe/" \
       -e '/^ *bits /d' -e '/^ *groups /d' "examples/$net.nit" |
-    sed -e "s/^\( *recipe *shiftquant.*\)$/\1\n    bits      $bits\n    groups    $groups$warm/" > "$f.new"
-  grep -q "recipe *shiftquant" "$f.new" || { echo "could not make $f" >&2; exit 2; }
+    sed -e "s/^\\( *recipe *$recipe.*\\)$/\\1$extra/" > "$f.new"
+  grep -q "recipe *$recipe" "$f.new" || { echo "could not make $f" >&2; exit 2; }
   # unchanged files keep their time, so the executables are not rebuilt
   if cmp -s "$f.new" "$f"; then rm -f "$f.new"; else mv "$f.new" "$f"; fi
   echo "$f"
@@ -114,7 +125,7 @@ printf '| network | variant | seeds | test accuracy per seed (%%) | mean |\n|---
 for net in $NETS; do
   for v in $VARIANTS; do
     seeds=$VSEEDS
-    [ "$v" = sq4-channel ] || [ "$v" = sq4-warmup ] && seeds=$SEEDS
+    [ "$v" = sq4-channel ] || [ "$v" = sq4-warmup ] || [ "$v" = g8-warmup ] && seeds=$SEEDS
     accs=()
     for s in $seeds; do accs+=("$(run "$net" "$v" "$s")"); done
     cell "$net $v" "$seeds" "${accs[@]}"
@@ -128,6 +139,7 @@ for net in $NETS; do
     case "$net:$v" in
       resnet_l1:sq4-channel) tag="" name="fp32 mirror (L1 norm)" ;;
       *:sq4-warmup) tag="-warmup" name="fp32 mirror with warmup" ;;
+      *:g8-warmup) tag="-warmup-g8" name="fp32 mirror with warmup (g8-warmup's initial weights)" ;;
       *) continue ;;
     esac
     pairs+=("$net:$v:$tag")

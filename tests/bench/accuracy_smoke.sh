@@ -6,7 +6,7 @@
 # to end at a tiny size: synthetic 28 x 28 data of 10 classes
 # (nitrt_mkdata), 320 training samples, one epoch, one seed, one or two of
 # its settings; its table must have a row per setting with an accuracy in
-# it. The figures themselves are not checked. The two that train the fp32
+# it. The figures themselves are not checked. The runs that train the fp32
 # mirror (torch_mirror.py) run where python3 has torch (bench/run's
 # packages) and are skipped, with a line that says so, where it has not.
 #   accuracy_smoke.sh SOURCE_DIR BUILD_DIR WORK_DIR
@@ -60,7 +60,11 @@ if /usr/bin/python3 -c 'import torch' 2> /dev/null; then
   check "... and the mirror's BLAS" rows "$work/norm_mirror.out" "^fp32: torch .*BLAS" 1
   check "norm_mirror.sh again reuses its logs" run norm_mirror EPOCHS=1 SEEDS=1 THREADS=1 NICE=0 DATA_ROOT="$work/sets"
   check "... all four" rows "$work/norm_mirror.err" "reuse .*\.jsonl$" 4
+  check "shiftquant.sh's g8-warmup runs, with its mirror" run shiftquant NETS=resnet_bn VARIANTS=g8-warmup EPOCHS=1 \
+    NICE=0 DATA="$data" RESULTS="$work/shiftquant-g8.md"
+  check "... its row, its mirror's and the pair's" \
+    rows "$work/shiftquant-g8.md" "^\| resnet_bn \| (g8-warmup|fp32 mirror with warmup \(g8-warmup's initial weights\)) \| 1 \| $acc \| $acc \|$|^\| resnet_bn \| g8-warmup \| (1|mean) \| $acc \| $acc \| [-+]$acc \|" 4
 else
-  echo "skipped: l1_eps.sh and norm_mirror.sh (python3 has no torch; scripts/install-deps --bench installs it)"
+  echo "skipped: l1_eps.sh, norm_mirror.sh and shiftquant.sh's g8-warmup (python3 has no torch; scripts/install-deps --bench installs it)"
 fi
 checks_done
