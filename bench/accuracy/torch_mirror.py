@@ -886,6 +886,8 @@ def main():
     lr_at = make_lr(sched, warmup, steps, a.lr_scale)
     desc = (f'cosine({sched[1]}, period={sched[2]}, min={sched[3]})' if sched[0] == 'cosine'
             else ' then '.join(f'{r} at {e}' if e > 1 else f'{r}' for e, r in sched[1]))
+    if warmup:
+        desc += f', warmup steps({warmup[0]}, ratio={warmup[1]})'
     print(f'torch_mirror: {spec.name}, schedule {mode}: lr {desc}{f" x {a.lr_scale}" if a.lr_scale != 1 else ""}, '
           f'momentum {momentum}, decay {wd}, batch {batch}, epochs {epochs}, seed {seed}, inputs {inputs}, '
           f'{n} training samples', file=sys.stderr, flush=True)
