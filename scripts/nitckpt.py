@@ -98,7 +98,10 @@ class CheckpointError(Exception):
         self.message = message
 
 
-NO_NUMPY = "numpy is needed to read checkpoints (Debian: apt-get install python3-numpy)"
+# which interpreter lacks it: a python3 first in PATH (pyenv, a venv) may not
+# see the system's python3-numpy, which /usr/bin/python3 does
+NO_NUMPY = ("numpy is needed to read checkpoints, and this Python (%s) cannot import it (Debian: apt-get "
+            "install python3-numpy, for /usr/bin/python3)" % sys.executable)
 
 
 def _need_numpy():
