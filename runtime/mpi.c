@@ -29,12 +29,9 @@
  * "rank r:", and the others drop theirs, so a failure is told once and
  * ends every rank.
  */
-#define _GNU_SOURCE /* sched_getaffinity */
 #include <limits.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "nitrt.h"
 
@@ -57,11 +54,8 @@ int32_t nitrt_mpi_node_size(void) { return node_ranks; }
  * its share, which dividing again would halve). */
 int32_t nitrt_mpi_threads_default(void) {
   if (node_ranks == 1) return nitrt_threads_default(); /* the cores this process may run on */
-  long online = sysconf(_SC_NPROCESSORS_ONLN);
-  int32_t t = online < 1 ? 1 : online > 1024 ? 1024 / node_ranks : (int32_t)online / node_ranks;
-  cpu_set_t set;
-  if (started && sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) >= 1 && CPU_COUNT(&set) < t)
-    t = CPU_COUNT(&set);
+  int32_t t = nitrt_cores_online() / node_ranks, a = started ? nitrt_cores_allowed() : 0;
+  if (a >= 1 && a < t) t = a;
   return t < 1 ? 1 : t;
 }
 

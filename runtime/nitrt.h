@@ -125,6 +125,8 @@ void nitrt_pool_times_close(PoolTimes *pt);
 
 /* The worker pool behind NitCtx.parallel_for (nitabi.h). */
 typedef struct NitPool NitPool;
+int32_t nitrt_cores_online(void);         /* online cores, 1..1024 */
+int32_t nitrt_cores_allowed(void);        /* cores this process's affinity allows, 0: unknown */
 int32_t nitrt_threads_default(void);      /* online cores this process may run on */
 NitPool *nitrt_pool_new(int32_t threads); /* threads < 1: all cores; NULL after an error */
 void nitrt_pool_free(NitPool *p);

@@ -66,11 +66,12 @@ void nitrt_run_free(Run *u) {
  * warned about. The results never depend on it (threads.c). */
 int32_t nitrt_run_threads(int32_t threads) {
   int32_t cores = nitrt_mpi_threads_default();
+  bool ranks = nitrt_mpi_node_size() > 1; /* the node's cores are shared */
   if (threads > cores) /* they take turns: each parallel region waits for the slowest */
     nitrt_warn("--threads %d is more than the %d core%s this %s may run on%s: the threads take turns on %s, "
                "which slows training down (the results are the same)",
-               (int)threads, (int)cores, cores == 1 ? "" : "s", nitrt_mpi_node_size() > 1 ? "rank" : "process",
-               nitrt_mpi_node_size() > 1 ? " (the node's cores shared by its ranks)" : "", cores == 1 ? "it" : "them");
+               (int)threads, (int)cores, cores == 1 ? "" : "s", ranks ? "rank" : "process",
+               ranks ? " (the node's cores shared by its ranks)" : "", cores == 1 ? "it" : "them");
   if (threads > NITRT_POOL_CHUNKS)
     nitrt_warn("--threads %d: a parallel loop splits into at most %d chunks, so the other threads would only "
                "wait; using %d",

@@ -322,13 +322,21 @@ static void pace_from_env(NitPool *p) {
   p->fixed = true;
 }
 
+int32_t nitrt_cores_online(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : n > 1024 ? 1024 : (int32_t)n;
+}
+
+int32_t nitrt_cores_allowed(void) {
+  cpu_set_t set;
+  return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+}
+
 /* The online cores this process may run on: fewer than online under
  * `taskset` or a container's cpuset, as `nproc` counts them. */
 int32_t nitrt_threads_default(void) {
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) >= 1 && CPU_COUNT(&set) < n) n = CPU_COUNT(&set);
-  return n < 1 ? 1 : n > 1024 ? 1024 : (int32_t)n;
+  int32_t n = nitrt_cores_online(), a = nitrt_cores_allowed();
+  return a >= 1 && a < n ? a : n;
 }
 
 NitPool *nitrt_pool_new(int32_t threads) {

@@ -37,6 +37,9 @@ strip() { epochs_of "$1" | sed 's/"samples_per_sec":[0-9]*,"seconds":[0-9.]*,//'
 # strip_total LOG: and without the run's epoch total, which a resume may raise
 strip_total() { strip "$1" | sed 's/"epochs":[0-9]*,//'; }
 
+# one_core CMD...: CMD on the first core this shell may run on (taskset)
+one_core() { taskset -c "$(taskset -pc $$ | sed 's/.*: //; s/[-,].*//')" "$@"; }
+
 # mkidx DIR NTRAIN NTEST: synthetic 1x28x28 idx data, 10 classes
 mkidx() { mkdir -p "$1" && "$BIN/nitrt_mkdata" idx "$1" "$2" "$3" 1 28 28 10 || fail "mkdata"; }
 
@@ -52,11 +55,10 @@ cli_good)
   # more threads than the cores the process may run on: a warning, and the
   # same bytes; as many: no warning
   if command -v taskset >/dev/null; then
-    cpu=$(taskset -pc $$ | sed 's/.*: //; s/[-,].*//')
-    ok taskset -c "$cpu" "$M" train --data "$D" --epochs 1 --quiet --threads 2 --save "$T/t2.ckpt"
+    ok one_core "$M" train --data "$D" --epochs 1 --quiet --threads 2 --save "$T/t2.ckpt"
     [ "$(cat "$T/err")" = "fake_mnist: warning: --threads 2 is more than the 1 core this process may run on: the threads take turns on it, which slows training down (the results are the same)" ] ||
       fail "oversubscribed threads: $(cat "$T/err")"
-    ok taskset -c "$cpu" "$M" train --data "$D" --epochs 1 --quiet --threads 1 --save "$T/t1.ckpt"
+    ok one_core "$M" train --data "$D" --epochs 1 --quiet --threads 1 --save "$T/t1.ckpt"
     [ ! -s "$T/err" ] || fail "one thread on one core warned: $(cat "$T/err")"
     cmp "$T/t1.ckpt" "$T/t2.ckpt" || fail "oversubscribed threads changed the bytes"
   fi
@@ -101,8 +103,7 @@ info)
   done
   # the default thread count: the cores the process may run on
   if command -v taskset >/dev/null; then
-    cpu=$(taskset -pc $$ | sed 's/.*: //; s/[-,].*//')
-    ok taskset -c "$cpu" "$M" info
+    ok one_core "$M" info
     grep -qF "threads: 1 by default (the cores this process may run on, at most 16; --threads)" "$T/out" ||
       fail "info on one core: $(grep threads "$T/out")"
   fi
