@@ -16,3 +16,12 @@ if(NOT NITC_SANITIZE)
             ${PROJECT_BINARY_DIR}/tests/accuracy-smoke)
   set_tests_properties(bench_accuracy_smoke PROPERTIES TIMEOUT 300)
 endif()
+
+# bench/run end to end at a tiny size on its own synthetic data
+# (tests/bench/run_smoke.sh, about 15 s): every part of its report.
+if(NOT NITC_SANITIZE)
+  add_test(NAME bench_run_smoke
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/bench/run_smoke.sh ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}
+            ${PROJECT_BINARY_DIR}/tests/bench-run-smoke)
+  set_tests_properties(bench_run_smoke PROPERTIES TIMEOUT 180)
+endif()
