@@ -151,8 +151,9 @@ static int layers(Export *x, Run *u, uint64_t seed) {
 
 /* The arena: every layer's output placed first-fit among the buffers still
  * to be read (a buffer is free once the last layer reading it has run; the
- * logits live to the end), then the accumulator, the exponents and, for
- * pixel models, the quantized input. */
+ * logits live to the end), then the accumulator (a conv's rows as long as
+ * nx_conv_row says), the exponents, the largest bordered input channel of
+ * a padded conv (nx_conv_plane) and, for pixel models, the quantized input. */
 static int plan(Export *x) {
   const NitModel *m = x->m;
   int32_t nn = m->nnodes;
@@ -169,7 +170,7 @@ static int plan(Export *x) {
       int32_t s = k ? x->layers[i].in1 : x->layers[i].in0;
       if (s >= 0 && last[s] < i) last[s] = i;
     }
-  int64_t top = 0, acc = 0;
+  int64_t top = 0, acc = 0, plane = 0;
   for (int32_t i = 1; i < nn; i++) {
     const NxLayer *l = &x->layers[i];
     int64_t size = ((int64_t)l->oc * l->oh * l->ow + 7) / 8 * 8, at = 0;
@@ -187,9 +188,10 @@ static int plan(Export *x) {
     if (at + size > top) top = at + size;
     int op = l->op;
     if (op == NX_DENSE || op == NX_CONV || op == NX_AVGPOOL || op == NX_ADD || op == NX_DROPOUT || op == NX_NORM) {
-      int64_t cnt = (int64_t)l->oc * l->oh * l->ow;
+      int64_t cnt = (int64_t)l->oc * l->oh * (op == NX_CONV ? nx_conv_row(l) : l->ow);
       if (cnt > acc) acc = cnt;
     }
+    if (op == NX_CONV && (l->ph || l->pw) && nx_conv_plane(l) > plane) plane = nx_conv_plane(l);
   }
   for (int32_t i = 1; i < nn; i++) x->layers[i].out = (int32_t)off[i];
   x->nx.acc_off = (int32_t)top;
@@ -197,6 +199,8 @@ static int plan(Export *x) {
   top += acc * (x->acc_bits / 8);
   x->nx.exp_off = (int32_t)top;
   top += 4 * (int64_t)nn;
+  x->nx.plane_off = (int32_t)top;
+  top += plane;
   x->in_off = (int32_t)top;
   if (x->pixels) top += nitrt_model_dim(m);
   free(last);
@@ -402,9 +406,9 @@ static void write_source(const Export *x, FILE *f, const InputQuant *q) {
   const NxModel *nx = &x->nx;
   fprintf(f,
           "\nstatic const NxModel %s_model = {.nlayers = %d, .output = %d, .classes = %d, .masters = %d, .bits = "
-          "%d,\n    .round = %d, .acc_off = %d, .exp_off = %d, .layers = %s_layers};\n",
+          "%d,\n    .round = %d, .acc_off = %d, .exp_off = %d, .plane_off = %d, .layers = %s_layers};\n",
           x->name, nx->nlayers, nx->output, nx->classes, nx->masters, nx->bits, nx->round, nx->acc_off, nx->exp_off,
-          x->name);
+          nx->plane_off, x->name);
   fprintf(f,
           "\nstatic uint64_t %s_arena[(%s_RAM_BYTES + 7) / 8];\nstatic int32_t %s_exp;\n\n"
           "int %s_classify_q8(const int8_t *x, int32_t *logits) {\n"

@@ -44,6 +44,17 @@ static int32_t nx_bits(uint64_t v) {
 
 static uint64_t nx_low(int32_t k) { return k >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << k) - 1; }
 
+/* NITI's pseudo-stochastic decision for a fraction f of k >= 2 bits: with
+ * k odd its lowest bit dropped (odd = 1), then the upper half of the rest
+ * against its lower half (half = (k - odd) / 2 bits each). */
+static int nx_pseudo_up(uint64_t f, int32_t odd, int32_t half) {
+  f >>= odd;
+  return (half >= 64 ? 0 : f >> half) > (f & nx_low(half));
+}
+
+/* sat: v clamped to [-lim, lim], as int8 */
+static int8_t nx_sat(int64_t v, int64_t lim) { return (int8_t)(v > lim ? lim : v < -lim ? -lim : v); }
+
 /* R(x, k) in sign-magnitude (docs/numerics.md, "Rounding"): the quotient of
  * |x| by 2^k and the `up` decision of the mode; element j of the stream key
  * for stochastic rounding. */
@@ -55,13 +66,7 @@ static int64_t nx_round(int64_t x, int32_t k, int32_t mode, uint64_t key, uint64
     if (k == 1) {
       up = f != 0 && (q & 1) != 0;
     } else {
-      int32_t bp = k;
-      if (bp % 2 == 1) {
-        f >>= 1;
-        bp -= 1;
-      }
-      int32_t half = bp / 2;
-      up = (half >= 64 ? 0 : f >> half) > (f & nx_low(half));
+      up = nx_pseudo_up(f, k % 2, (k - k % 2) / 2);
     }
   } else if (mode == NIT_ROUND_STOCHASTIC) {
     up = f > (nit_draw(key, j) & nx_low(k));
@@ -82,91 +87,129 @@ static int32_t nx_requant(const NxAcc *acc, int32_t count, int32_t bits, int32_t
   }
   int32_t b = nx_bits(mx), k = b > bits - 1 ? b - (bits - 1) : 0;
   int64_t lim = ((int64_t)1 << (bits - 1)) - 1;
-  for (int32_t j = 0; j < count; j++) {
-    int64_t v = nx_round(acc[j], k, mode, key, (uint64_t)j);
-    out[j] = (int8_t)(v > lim ? lim : v < -lim ? -lim : v);
+  if (mode == NIT_ROUND_PSEUDO && k >= 2) { /* the usual case: nx_round's, its constants out of the loop
+                                               (k < 64, as |acc| < 2^64) so that a compiler vectorizes it */
+    int32_t odd = k % 2, half = (k - odd) / 2;
+    uint64_t low = nx_low(k);
+    for (int32_t j = 0; j < count; j++) {
+      uint64_t a = nx_abs(acc[j]);
+      int64_t r = (int64_t)((a >> k) + (uint64_t)nx_pseudo_up(a & low, odd, half));
+      out[j] = nx_sat(acc[j] < 0 ? -r : r, lim);
+    }
+    return k;
   }
+  for (int32_t j = 0; j < count; j++) out[j] = nx_sat(nx_round(acc[j], k, mode, key, (uint64_t)j), lim);
   return k;
 }
 
 /* --------------------------------------------------------------- layers */
 
-/* dense: acc (O) = w (O, I) x (I). */
+/* dense: acc (O) = w (O, I) x (I). Each row's products are summed in 16
+ * lanes (as nx_axpy's blocks, for the vectorizer), then the lanes; the
+ * sums are exact in any order. */
 static void nx_dense(const NxLayer *l, const int8_t *x, NxAcc *acc) {
   int32_t in = l->c * l->h * l->w;
   for (int32_t o = 0; o < l->oc; o++) {
     const int8_t *w = l->wt + (int64_t)o * in;
-    NxAcc s = 0;
-    for (int32_t i = 0; i < in; i++) s += (NxAcc)x[i] * w[i];
+    NxAcc lane[16] = {0}, s = 0;
+    int32_t i = 0;
+    for (; i + 16 <= in; i += 16)
+      for (int32_t k = 0; k < 16; k++) lane[k] += (NxAcc)x[i + k] * w[i + k];
+    for (; i < in; i++) s += (NxAcc)x[i] * w[i];
+    for (int32_t k = 0; k < 16; k++) s += lane[k];
     acc[o] = s;
   }
 }
 
-/* The output columns [*lo, *hi) whose input column ox * sw - pw + kx lies
- * inside [0, w). */
-static void nx_cols(const NxLayer *l, int32_t kx, int32_t *lo, int32_t *hi) {
-  int32_t a = l->pw - kx, b = l->w + l->pw - kx;
-  *lo = a > 0 ? (a + l->sw - 1) / l->sw : 0;
-  *hi = b > 0 ? (b + l->sw - 1) / l->sw : 0;
-  if (*hi > l->ow) *hi = l->ow;
+/* a (n) += w x (n): the conv's one inner loop, long and without tests, so
+ * that a C compiler vectorizes it: restrict (a and x never overlap), and
+ * blocks of a fixed 16, which GCC vectorizes already at -O2. */
+static void nx_axpy(NxAcc *restrict a, const int8_t *restrict x, NxAcc w, int32_t n) {
+  int32_t j = 0;
+  for (; j + 16 <= n; j += 16)
+    for (int32_t k = 0; k < 16; k++) a[j + k] += w * x[j + k];
+  for (; j < n; j++) a[j] += w * x[j];
 }
 
+/* The zero-bordered copy of an input channel that nx_conv reads: (H + 2
+ * PH, W + 2 PW) int8. */
+NX_FN int32_t nx_conv_plane(const NxLayer *l) { return (l->h + 2 * l->ph) * (l->w + 2 * l->pw); }
+
+/* The accumulators' row length of a conv: at stride 1 the plane's width
+ * (each row ends in KW - 1 columns past the output's, never read), else
+ * the output's. nx_conv needs OC OH times this many. */
+NX_FN int32_t nx_conv_row(const NxLayer *l) { return l->sh == 1 && l->sw == 1 ? l->w + 2 * l->pw : l->ow; }
+
 /* conv (cross-correlation, zero padding, groups): acc (O, OH, OW). Each
- * weight is applied to a whole output row at a time, so the inner loop is
- * a plain multiply-add over columns without padding tests; the sums are
- * exact in any order. */
-static void nx_conv(const NxLayer *l, const int8_t *x, NxAcc *acc) {
-  int32_t ig = l->c / l->groups, og = l->oc / l->groups, plane = l->oh * l->ow;
-  for (int32_t o = 0; o < l->oc; o++) {
-    NxAcc *a = acc + (int64_t)o * plane;
-    for (int32_t j = 0; j < plane; j++) a[j] = 0;
-    for (int32_t ci = 0; ci < ig; ci++) {
-      const int8_t *xc = x + (int64_t)((o / og) * ig + ci) * l->h * l->w;
+ * input channel is copied once into the zero-bordered plane p (or read in
+ * place without padding); each weight is then applied to the whole output
+ * plane at once. At stride 1 output pixel (oy, ox) reads the plane at
+ * (oy + ky) PW' + ox + kx, so with rows of the plane's width PW' the
+ * output plane is one run of (OH - 1) PW' + OW accumulators, and one
+ * nx_axpy covers it; the rows are then moved together to OW apart. The sums
+ * are exact in any order, and the columns past OW sum the same kind of
+ * terms (no overflow the exporter did not bound). */
+static void nx_conv(const NxLayer *l, const int8_t *x, NxAcc *acc, int8_t *p) {
+  int32_t ig = l->c / l->groups, og = l->oc / l->groups, wp = l->w + 2 * l->pw;
+  int32_t row = nx_conv_row(l), plane = l->oh * row, run = (l->oh - 1) * row + l->ow, np = nx_conv_plane(l);
+  for (int32_t j = 0; j < l->oc * plane; j++) acc[j] = 0;
+  for (int32_t c = 0; c < l->c; c++) {
+    const int8_t *xc = x + (int64_t)c * l->h * l->w, *pc = xc;
+    int32_t g = c / ig, ci = c % ig;
+    if (l->ph || l->pw) {
+      for (int32_t j = 0; j < np; j++) p[j] = 0;
+      for (int32_t y = 0; y < l->h; y++) memcpy(p + (y + l->ph) * wp + l->pw, xc + (int64_t)y * l->w, (size_t)l->w);
+      pc = p;
+    }
+    for (int32_t o = g * og; o < (g + 1) * og; o++) {
       const int8_t *wc = l->wt + ((int64_t)o * ig + ci) * l->kh * l->kw;
+      NxAcc *a = acc + (int64_t)o * plane;
       for (int32_t ky = 0; ky < l->kh; ky++)
         for (int32_t kx = 0; kx < l->kw; kx++) {
           NxAcc wv = wc[ky * l->kw + kx];
-          int32_t lo, hi, base = kx - l->pw;
-          nx_cols(l, kx, &lo, &hi);
           if (wv == 0) continue;
+          if (l->sh == 1 && l->sw == 1) {
+            nx_axpy(a, pc + ky * wp + kx, wv, run);
+            continue;
+          }
           for (int32_t oy = 0; oy < l->oh; oy++) {
-            int32_t iy = oy * l->sh - l->ph + ky;
-            if (iy < 0 || iy >= l->h) continue;
-            const int8_t *xr = xc + (int64_t)iy * l->w;
-            NxAcc *ar = a + (int64_t)oy * l->ow;
-            if (l->sw == 1)
-              for (int32_t ox = lo; ox < hi; ox++) ar[ox] += wv * xr[ox + base];
-            else
-              for (int32_t ox = lo; ox < hi; ox++) ar[ox] += wv * xr[ox * l->sw + base];
+            const int8_t *pr = pc + (oy * l->sh + ky) * wp + kx;
+            NxAcc *ar = a + (int64_t)oy * row;
+            for (int32_t ox = 0; ox < l->ow; ox++) ar[ox] += wv * pr[ox * l->sw];
           }
         }
     }
   }
+  if (row != l->ow) /* rows OW apart: each moves down, in order (never onto one not yet moved) */
+    for (int32_t r = 1; r < l->oc * l->oh; r++)
+      for (int32_t ox = 0; ox < l->ow; ox++) acc[(int64_t)r * l->ow + ox] = acc[(int64_t)r * row + ox];
 }
 
 /* Pools over (C, H, W): max (padding never wins; a window of padding only
- * gives 0) into y, or window sums (padding counts as zero) into acc. */
+ * gives 0) into y, or window sums (padding counts as zero) into acc. Each
+ * window is first clipped to the input, so its loops test nothing. */
 static void nx_pool(const NxLayer *l, const int8_t *x, int8_t *y, NxAcc *acc) {
   for (int32_t c = 0; c < l->c; c++)
-    for (int32_t oy = 0; oy < l->oh; oy++)
+    for (int32_t oy = 0; oy < l->oh; oy++) {
+      int32_t y0 = oy * l->sh - l->ph, ya = y0 < 0 ? 0 : y0, yb = y0 + l->kh > l->h ? l->h : y0 + l->kh;
       for (int32_t ox = 0; ox < l->ow; ox++) {
-        int32_t best = 0, seen = 0;
+        int32_t x0 = ox * l->sw - l->pw, xa = x0 < 0 ? 0 : x0, xb = x0 + l->kw > l->w ? l->w : x0 + l->kw;
+        int32_t best = INT32_MIN;
         NxAcc s = 0;
-        for (int32_t ky = 0; ky < l->kh; ky++)
-          for (int32_t kx = 0; kx < l->kw; kx++) {
-            int32_t iy = oy * l->sh - l->ph + ky, ix = ox * l->sw - l->pw + kx;
-            if (iy < 0 || iy >= l->h || ix < 0 || ix >= l->w) continue;
-            int32_t v = x[((int64_t)c * l->h + iy) * l->w + ix];
-            if (!seen || v > best) best = v;
-            seen = 1;
-            s += v;
+        for (int32_t iy = ya; iy < yb; iy++) {
+          const int8_t *row = x + ((int64_t)c * l->h + iy) * l->w;
+          for (int32_t ix = xa; ix < xb; ix++) {
+            if (row[ix] > best) best = row[ix];
+            s += row[ix];
           }
+        }
         int64_t at = ((int64_t)c * l->oh + oy) * l->ow + ox;
         if (l->op == NX_MAXPOOL)
-          y[at] = (int8_t)best;
+          y[at] = (int8_t)(best == INT32_MIN ? 0 : best);
         else
           acc[at] = s;
       }
+    }
 }
 
 /* ---------------------------------------------------------- norm layers */
@@ -461,7 +504,7 @@ NX_FN int32_t nx_run(const NxModel *m, const int8_t *x, int32_t in_exp, unsigned
       e[i] = sx + l->w_exp + nx_requant(acc, count, m->bits, m->round, l->key, y);
       break;
     case NX_CONV:
-      nx_conv(l, a, acc);
+      nx_conv(l, a, acc, (int8_t *)(arena + m->plane_off));
       e[i] = sx + l->w_exp + nx_requant(acc, count, m->bits, m->round, l->key, y);
       break;
     case NX_MAXPOOL:

@@ -44,6 +44,7 @@ typedef struct NxModel {
   int32_t round;              /* NIT_ROUND_* of activations */
   int32_t acc_off;            /* arena offset of the accumulator, 8-byte aligned */
   int32_t exp_off;            /* arena offset of the int32 exponents (nlayers) */
+  int32_t plane_off;          /* arena offset of a conv's zero-bordered input channel (nx_conv_plane) */
   const NxLayer *layers;      /* (nlayers) */
 } NxModel;
 
@@ -57,6 +58,11 @@ typedef int64_t NxAcc;
  * every layer's output, the accumulator and the exponents. *logits is set
  * to the output layer's (classes) int8 values; returns their exponent. */
 NX_FN int32_t nx_run(const NxModel *m, const int8_t *x, int32_t in_exp, unsigned char *arena, const int8_t **logits);
+
+/* A conv's scratch (the exporter sizes the arena by them): its bordered
+ * input channel in bytes, and its accumulators' row length. */
+NX_FN int32_t nx_conv_plane(const NxLayer *l);
+NX_FN int32_t nx_conv_row(const NxLayer *l);
 
 #ifndef NX_EXPORTED
 /* The runtime only: the int8 view of NITI's wide weights (bits 9..16). */
