@@ -18,8 +18,10 @@
  * every requantization takes its exponent from that sample alone, which is
  * what the training executable's `predict --per-sample` computes, norm
  * layers included (their S31 scalars below). Plain loops, written to be
- * read; the accumulator is int64 unless the exporter proved int32 enough
- * for every layer (NX_ACC_BITS 32).
+ * read, and shaped so that a C compiler vectorizes the heavy ones (long
+ * runs, fixed blocks of 16: nx_conv, nx_axpy, nx_dense); the accumulator
+ * is int64 unless the exporter proved int32 enough for every layer
+ * (NX_ACC_BITS 32).
  */
 #ifndef NX_EXPORTED /* in an exported file the exporter has written these */
 #include <string.h>
