@@ -135,7 +135,7 @@ static void nx_axpy(NxAcc *restrict a, const int8_t *restrict x, NxAcc w, int32_
 
 /* The zero-bordered copy of an input channel that nx_conv reads: (H + 2
  * PH, W + 2 PW) int8. */
-NX_FN int32_t nx_conv_plane(const NxLayer *l) { return (l->h + 2 * l->ph) * (l->w + 2 * l->pw); }
+NX_FN int64_t nx_conv_plane(const NxLayer *l) { return (int64_t)(l->h + 2 * l->ph) * (l->w + 2 * l->pw); }
 
 /* The accumulators' row length of a conv: at stride 1 the plane's width
  * (each row ends in KW - 1 columns past the output's, never read), else
@@ -153,13 +153,14 @@ NX_FN int32_t nx_conv_row(const NxLayer *l) { return l->sh == 1 && l->sw == 1 ? 
  * terms (no overflow the exporter did not bound). */
 static void nx_conv(const NxLayer *l, const int8_t *x, NxAcc *acc, int8_t *p) {
   int32_t ig = l->c / l->groups, og = l->oc / l->groups, wp = l->w + 2 * l->pw;
-  int32_t row = nx_conv_row(l), plane = l->oh * row, run = (l->oh - 1) * row + l->ow, np = nx_conv_plane(l);
+  int32_t row = nx_conv_row(l), plane = l->oh * row, run = (l->oh - 1) * row + l->ow;
+  int64_t np = nx_conv_plane(l);
   for (int32_t j = 0; j < l->oc * plane; j++) acc[j] = 0;
   for (int32_t c = 0; c < l->c; c++) {
     const int8_t *xc = x + (int64_t)c * l->h * l->w, *pc = xc;
     int32_t g = c / ig, ci = c % ig;
     if (l->ph || l->pw) {
-      for (int32_t j = 0; j < np; j++) p[j] = 0;
+      for (int64_t j = 0; j < np; j++) p[j] = 0;
       for (int32_t y = 0; y < l->h; y++) memcpy(p + (y + l->ph) * wp + l->pw, xc + (int64_t)y * l->w, (size_t)l->w);
       pc = p;
     }

@@ -61,7 +61,7 @@ NX_FN int32_t nx_run(const NxModel *m, const int8_t *x, int32_t in_exp, unsigned
 
 /* A conv's scratch (the exporter sizes the arena by them): its bordered
  * input channel in bytes, and its accumulators' row length. */
-NX_FN int32_t nx_conv_plane(const NxLayer *l);
+NX_FN int64_t nx_conv_plane(const NxLayer *l); /* int64: export sizes it before it checks the arena limit */
 NX_FN int32_t nx_conv_row(const NxLayer *l);
 
 #ifndef NX_EXPORTED
