@@ -134,13 +134,17 @@ static void nx_axpy(NxAcc *restrict a, const int8_t *restrict x, NxAcc w, int32_
 }
 
 /* The zero-bordered copy of an input channel that nx_conv reads: (H + 2
- * PH, W + 2 PW) int8. */
-NX_FN int64_t nx_conv_plane(const NxLayer *l) { return (int64_t)(l->h + 2 * l->ph) * (l->w + 2 * l->pw); }
+ * PH, W') int8, rows W' = W + 2 PW wide. */
+static int32_t nx_plane_w(const NxLayer *l) { return l->w + 2 * l->pw; }
+NX_FN int64_t nx_conv_plane(const NxLayer *l) { return (int64_t)(l->h + 2 * l->ph) * nx_plane_w(l); }
 
-/* The accumulators' row length of a conv: at stride 1 the plane's width
- * (each row ends in KW - 1 columns past the output's, never read), else
- * the output's. nx_conv needs OC OH times this many. */
-NX_FN int32_t nx_conv_row(const NxLayer *l) { return l->sh == 1 && l->sw == 1 ? l->w + 2 * l->pw : l->ow; }
+/* Whether a conv's output plane is one run of nx_axpy: at stride 1. */
+static int nx_conv_flat(const NxLayer *l) { return l->sh == 1 && l->sw == 1; }
+
+/* The accumulators' row length of a conv: for a flat conv the plane's
+ * width (each row ends in KW - 1 columns past the output's, never read),
+ * else the output's. nx_conv needs OC OH times this many. */
+NX_FN int32_t nx_conv_row(const NxLayer *l) { return nx_conv_flat(l) ? nx_plane_w(l) : l->ow; }
 
 /* conv (cross-correlation, zero padding, groups): acc (O, OH, OW). Each
  * input channel is copied once into the zero-bordered plane p (or read in
@@ -152,7 +156,7 @@ NX_FN int32_t nx_conv_row(const NxLayer *l) { return l->sh == 1 && l->sw == 1 ? 
  * are exact in any order, and the columns past OW sum the same kind of
  * terms (no overflow the exporter did not bound). */
 static void nx_conv(const NxLayer *l, const int8_t *x, NxAcc *acc, int8_t *p) {
-  int32_t ig = l->c / l->groups, og = l->oc / l->groups, wp = l->w + 2 * l->pw;
+  int32_t ig = l->c / l->groups, og = l->oc / l->groups, wp = nx_plane_w(l), flat = nx_conv_flat(l);
   int32_t row = nx_conv_row(l), plane = l->oh * row, run = (l->oh - 1) * row + l->ow;
   int64_t np = nx_conv_plane(l);
   for (int32_t j = 0; j < l->oc * plane; j++) acc[j] = 0;
@@ -171,7 +175,7 @@ static void nx_conv(const NxLayer *l, const int8_t *x, NxAcc *acc, int8_t *p) {
         for (int32_t kx = 0; kx < l->kw; kx++) {
           NxAcc wv = wc[ky * l->kw + kx];
           if (wv == 0) continue;
-          if (l->sh == 1 && l->sw == 1) {
+          if (flat) {
             nx_axpy(a, pc + ky * wp + kx, wv, run);
             continue;
           }
