@@ -350,7 +350,7 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
     case F_LR:
     case F_MOMENTUM:
       if (nit_model.recipe.kind == NIT_RECIPE_NITI) {
-        nitrt_error("--%s: only recipes with masters (ghaffari) have one; this model uses recipe niti", f->name);
+        nitrt_error("--%s: only recipes with masters (ghaffari, shiftquant, unified) have one; this model uses recipe niti", f->name);
         rc = -1;
         break;
       }
@@ -491,9 +491,10 @@ void nitrt_usage(FILE *f) {
           "  --round-act MODE, --round-err MODE, --round-grad MODE   one rounding each\n"
           "  --update-bits SCHED   update bits m_u, e.g. 3 or 3,2@5 (2 from epoch 5)\n"
           "  --decay on|off        NITI integer weight decay (recipe niti)\n"
-          "  --decay D             coupled weight decay, a decimal (recipe ghaffari)\n"
-          "  --lr D                constant learning rate, replaces the schedule (ghaffari)\n"
-          "  --momentum D          SGD momentum, a decimal (ghaffari)\n"
+          "  --decay D             coupled weight decay, a decimal (recipes with masters)\n"
+          "  --lr D                constant learning rate, replaces the schedule\n"
+          "                        (recipes with masters)\n"
+          "  --momentum D          SGD momentum, a decimal (recipes with masters)\n"
           "  --holdout N           keep the last N training samples for validation\n"
           "  --limit N             train on the first N samples only\n"
           "  --test-limit N        test on the first N samples only\n"

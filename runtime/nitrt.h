@@ -1,8 +1,10 @@
 /*
  * nitrt.h: the runtime's one internal header. The runtime is everything in a
  * training executable that is not generated: the command line, data loaders,
- * the epoch loop, checkpoints, progress and logs. It contains no kernels: all
- * training arithmetic lives in the generated `nit_model` (nitabi.h).
+ * the epoch loop, checkpoints, progress and logs. The training arithmetic
+ * lives in the generated `nit_model` (nitabi.h), except the kernels it calls
+ * for the normalization layers and recipe unified's error sites (norm.c,
+ * clip.c, below).
  *
  * Sections, one per .c file, each module using only those above it:
  *
