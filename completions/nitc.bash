@@ -4,7 +4,8 @@
 #                                            # /usr/share/bash-completion/completions/nitc
 #
 # nitc completes its options, their fixed values (--emit, --target,
-# --recipe, ...) and .nit files. A training executable is named after its
+# --recipe, ...) and .nit files, and after `nitc plot` that command's
+# options and .jsonl logs. A training executable is named after its
 # model, so register each one you use:
 #
 #   complete -F _nitc_model lenet5 ./lenet5
@@ -18,6 +19,8 @@
 _nitc_opts='-o --target --cpu --features --emit -O0 -O1 -O2 -O3 --check --batch
   --weight-bits --recipe --master-bits --grad-bits --runtime-dir --jobs --time-report --keep-tensors --mpi
   --gemm-kernel --help --version'
+# nitc plot (compiler/plot.c): values only as the next word
+_nitc_plot_opts='-o --title --acc-from --script --help'
 
 # _nitc_split: cur and prev, with "--opt=value" seen as "--opt" "value"
 # whatever COMP_WORDBREAKS holds. When "=" is no word break, the whole word
@@ -67,6 +70,10 @@ _nitc() {
 }
 
 _nitc_values() {
+  if ((COMP_CWORD > 1)) && [[ ${COMP_WORDS[1]} == plot ]]; then
+    _nitc_plot_values
+    return
+  fi
   case $prev in
   -o) _nitc_files; return ;;
   --target)
@@ -85,6 +92,20 @@ _nitc_values() {
     COMPREPLY=($(compgen -W "$_nitc_opts" -- "$cur"))
   else
     _nitc_files '*.nit'
+    # the command plot once its first letter is typed (an empty word: files)
+    ((COMP_CWORD == 1)) && [[ -n $cur ]] && COMPREPLY+=($(compgen -W 'plot' -- "$cur"))
+  fi
+}
+
+_nitc_plot_values() {
+  case $prev in
+  -o | --script) _nitc_files; return ;;
+  --title | --acc-from) return ;; # free-form values
+  esac
+  if [[ $cur == -* ]]; then
+    COMPREPLY=($(compgen -W "$_nitc_plot_opts" -- "$cur"))
+  else
+    _nitc_files '*.jsonl'
   fi
 }
 
