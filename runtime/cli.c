@@ -341,7 +341,7 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
       else if (!strcmp(v, "off")) o->r.decay = 0;
       else {
         nitrt_error("--decay: expected on or off (NITI's integer decay; a decimal decay needs "
-                    "recipe ghaffari, this model uses %s), got '%s'",
+                    "a recipe with masters, this model uses %s), got '%s'",
                     nit_recipe_names[0], v);
         rc = -1;
       }
