@@ -312,7 +312,7 @@ static void write_header(const Export *x, FILE *f, const Ckpt *ck, const char *c
           "#define %s_INPUT_SIZE %lld /* C*H*W */\n"
           "#define %s_INPUT_EXP (%d) /* the int8 input x stands for x * 2^%d */\n"
           "#define %s_CLASSES %d\n"
-          "#define %s_FLASH_BYTES %lld /* int8 weights */\n"
+          "#define %s_FLASH_BYTES %lld /* int8 weights and the norm layers' tables */\n"
           "#define %s_RAM_BYTES %d /* the static arena */\n\n",
           up, m->in_c, up, m->in_h, up, m->in_w, up, (long long)nitrt_model_dim(m), up, NITRT_IN_EXP, NITRT_IN_EXP,
           up, m->classes, up, (long long)x->flash_bytes, up, x->arena_bytes);
