@@ -350,7 +350,7 @@ int nitrt_parse_args(int argc, char **argv, Options *o) {
     case F_LR:
     case F_MOMENTUM:
       if (nit_model.recipe.kind == NIT_RECIPE_NITI) {
-        nitrt_error("--%s: only recipes with masters (ghaffari, shiftquant, unified) have one; this model uses recipe niti", f->name);
+        nitrt_error("--%s: only recipes with masters have one; this model uses recipe niti", f->name);
         rc = -1;
         break;
       }

@@ -1149,7 +1149,7 @@ ghaffari_flags)
     || fail "info lacks the recipe: $(cat "$T/out")"
   grep -q "lr 0.1 then 0.01 at 2; warmup steps(5, ratio=0.001); momentum 0.9; weight decay 0.0005" "$T/out" \
     || fail "info lacks the schedule: $(cat "$T/out")"
-  expect_error "--lr: only recipes with masters (ghaffari, shiftquant, unified) have one; this model uses recipe niti" "$M" train --lr 0.1
+  expect_error "--lr: only recipes with masters have one; this model uses recipe niti" "$M" train --lr 0.1
   expect_error "--momentum: only recipes with masters" "$M" train --momentum 0.9
   expect_error "--decay: expected on or off" "$M" train --decay 0.1
   expect_error "--decay: expected a non-negative decimal" "$G" train --decay on
