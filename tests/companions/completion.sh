@@ -8,7 +8,8 @@
 #    (options, --emit values, .nit files, commands, per-command options,
 #    rounding modes, directories for --data, the --opt=value forms).
 # 2. Its lists are the sources': nitc's options are those of
-#    compiler/main.c's usage text, the --emit kinds main.c's table, the
+#    compiler/main.c's usage text, nitc plot's those of compiler/plot.c's,
+#    the --emit kinds main.c's table, the
 #    recipes and rounding modes runtime/nitabi.h's names, and each command's
 #    options exactly the flags runtime/cli.c's table gives that command.
 set -u
@@ -40,7 +41,7 @@ expect() {
 }
 
 mkdir -p "$tmp/work/sub" && cd "$tmp/work" || exit 1
-touch lenet5.nit mlp.nit notes.txt run.ckpt
+touch lenet5.nit mlp.nit notes.txt run.ckpt log.jsonl
 n=0
 t() { n=$((n + 1)); expect "$@"; }
 t _nitc '--emit' nitc --em
@@ -56,6 +57,10 @@ t _nitc 'ghaffari' nitc --recipe g
 t _nitc '16 32' nitc x.nit --master-bits ''
 t _nitc 'lenet5.nit mlp.nit sub' nitc ''
 t _nitc 'mlp.nit' nitc --check m
+t _nitc 'plot' nitc p
+t _nitc '--title' nitc plot log.jsonl --t
+t _nitc 'log.jsonl sub' nitc plot ''
+t _nitc '' nitc plot log.jsonl --title ''
 t _nitc 'sub' nitc --runtime-dir ''
 t _nitc '' nitc --batch ''
 t _nitc_model 'train eval predict export info inspect help --help --version version' ./lenet5 ''
@@ -88,6 +93,9 @@ short=$(grep -o -- '^ *-[A-Za-z][A-Za-z0-9]*' <<<"$usage" | tr -d ' ')
 # "-O0 .. -O3" stands for the four levels
 levels=$(grep -q -- '-O0 \.\. -O3' <<<"$usage" && echo -O0 -O1 -O2 -O3)
 same "nitc options" "$_nitc_opts" "$long $short $levels"
+plot_usage=$(sed -n '/^static const char usage\[\] =/,/;$/p' "$src/compiler/plot.c" |
+  sed -n 's/^[^"]*"\(.*\)"[^"]*$/\1/p' | sed 's/\\n//g' | grep '^ *-')
+same "nitc plot options" "$_nitc_plot_opts" "$(grep -o -- '^ *-[-a-z]*' <<<"$plot_usage" | tr -d ' ')"
 kinds=$(sed -n '/kinds\[\] = {/,/};/p' "$src/compiler/main.c" | grep -o '{"[a-z]*", EMIT_' | cut -d'"' -f2)
 same "--emit kinds" "$(sed -n 's/^ *--emit) COMPREPLY=(\$(compgen -W .\([^'"'"']*\).*/\1/p' "$comp")" "$kinds"
 names() { grep "nit_$1_names\[" "$src/runtime/nitabi.h" | grep -o '"[a-z0-9_]*"' | tr -d '"'; }
