@@ -169,6 +169,9 @@ int32_t nitrt_data_nonneg(const int8_t *x, int64_t count) {
 
 int nitrt_check_shape(const char *path, int32_t c, int32_t h, int32_t w, const NitModel *m) {
   if (c == m->in_c && h == m->in_h && w == m->in_w) return 0;
+  /* A vector input (`input x[N]`, shape (N, 1, 1)) takes images of N
+   * values: an image's bytes in (C, H, W) order are that vector. */
+  if (m->in_h == 1 && m->in_w == 1 && (int64_t)c * h * w == m->in_c) return 0;
   nitrt_error("%s: images are %dx%dx%d but the model expects %dx%dx%d", path, c, h, w, m->in_c, m->in_h, m->in_w);
   return -1;
 }

@@ -440,7 +440,8 @@ int64_t nitrt_model_dim(const NitModel *m);
 /* 1 when no byte of x[0, count) is negative (NitCtx.x_nonneg: the generated
  * GEMMs then read x as unsigned bytes; pixels always are), else 0. */
 int32_t nitrt_data_nonneg(const int8_t *x, int64_t count);
-/* 0 when (c, h, w) is the model's input shape, else -1 naming `path`. */
+/* 0 when (c, h, w) is the model's input shape, or the model's input is a
+ * vector of c * h * w values, else -1 naming `path`. */
 int nitrt_check_shape(const char *path, int32_t c, int32_t h, int32_t w, const NitModel *m);
 /* 0 when every label is in [0, classes), else -1 naming `path` and the sample. */
 int nitrt_check_labels(const char *path, const int32_t *y, int64_t n, const NitModel *m);

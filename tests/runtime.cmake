@@ -16,6 +16,7 @@ nitrt_fake(fake_mnist)                                       # 1x28x28, 10 class
 nitrt_fake(fake_other FAKE_NAME="other" FAKE_FP=0xFEEDull)   # same shapes, another model
 nitrt_fake(fake_cifar FAKE_C=3 FAKE_H=32 FAKE_W=32 FAKE_BATCH=16)
 nitrt_fake(fake_csv FAKE_C=1 FAKE_H=1 FAKE_W=6 FAKE_CLASSES=3 FAKE_BATCH=8)
+nitrt_fake(fake_vec FAKE_C=784 FAKE_H=1 FAKE_W=1)                # fake_mnist with a vector input [784]
 nitrt_fake(fake_wide FAKE_BITS=12 FAKE_FP=0x1212ull)         # int16 weights
 nitrt_fake(fake_mnist64 FAKE_BATCH=64)                       # fake_mnist compiled for batch 64
 nitrt_fake(fake_ghaffari FAKE_GHAFFARI=1 FAKE_FP=0x6A6Aull)  # recipe ghaffari: masters, momenta, statistics
@@ -80,7 +81,7 @@ set(NITRT_CLI_CASES
   csv_scaling eval_data_source quant_mismatch per_sample files_special csv_hostile
   ckpt_fields batch_mismatch stale_tmp many_classes ghaffari_flags ghaffari_resume
   eval_per_class run_record save_best companions inspect save_every
-  max_steps)
+  max_steps vector_input)
 foreach(case ${NITRT_CLI_CASES})
   add_test(NAME runtime_${case} COMMAND bash ${NITRT_TEST_DIR}/cli.sh ${case})
   set_tests_properties(runtime_${case} PROPERTIES

@@ -240,6 +240,20 @@ data_errors)
   mkdir -p "$T/d8"
   expect_error "$T/d8: no data set found" "$M" train --data "$T/d8"
   ;;
+vector_input)
+  # a model whose input is a vector of 784 values trains on 1x28x28 idx
+  # images as those values, in (C, H, W) order: fake_vec is fake_mnist with
+  # input [784], and both train the same epochs; other sizes are refused
+  mkidx "$D" 600 100
+  ok "$M" train --data "$D" --epochs 2 --log "$T/img"
+  ok "$BIN/fake_vec" train --data "$D" --epochs 2 --log "$T/vec" --save "$T/vec.ckpt"
+  [ "$(strip "$T/img")" = "$(strip "$T/vec")" ] || fail "vector input trained otherwise: $(strip "$T/vec")"
+  ok "$BIN/fake_vec" predict --idx "$D/t10k-images-idx3-ubyte" --count 3 --load "$T/vec.ckpt"
+  [ "$(wc -l <"$T/out")" = 3 ] || fail "predict on a vector input: $(cat "$T/out")"
+  mkdir -p "$T/d5" && "$BIN/nitrt_mkdata" idx "$T/d5" 10 10 1 8 8 10
+  expect_error "$T/d5/train-images-idx3-ubyte: images are 1x8x8 but the model expects 784x1x1" \
+    "$BIN/fake_vec" train --data "$T/d5"
+  ;;
 gzip)
   # .gz files are read as gunzip would write them: the same data set, the
   # same content hash, the same training; bad ones are errors with offsets
