@@ -40,3 +40,10 @@ add_test(NAME e2e_pool_times
   COMMAND ${CMAKE_CURRENT_LIST_DIR}/e2e/pool_times.sh ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}
           ${PROJECT_SOURCE_DIR}/examples/mlp.nit $<TARGET_FILE:nitrt_mkdata> ${PROJECT_BINARY_DIR}/tests/e2e-pool-times)
 set_tests_properties(e2e_pool_times PROPERTIES TIMEOUT 300)
+# Whole training runs against the reference: for each recipe a small model
+# trains three epochs as its executable and in `reftrain --epochs`; the
+# logits of 40 test images must be the same bytes (tests/e2e/whole_run.sh).
+add_test(NAME e2e_whole_run
+  COMMAND ${CMAKE_CURRENT_LIST_DIR}/e2e/whole_run.sh ${PROJECT_BINARY_DIR} $<TARGET_FILE:nitrt_mkdata>
+          ${PROJECT_BINARY_DIR}/tests/e2e-whole-run)
+set_tests_properties(e2e_whole_run PROPERTIES TIMEOUT 300)

@@ -170,3 +170,37 @@ int ref_opts_from_model(const struct Model *m, RefOpts *o) {
   o->decay = r->decay;
   return 0;
 }
+
+_Static_assert(NIT_MAX_SCHED <= REC_LR_MAX_STEPS, "a train block's schedule fits RecSchedule");
+
+void ref_schedule_from_model(const struct Model *m, RecSchedule *sch) {
+  const Recipe *r = &m->recipe;
+  memset(sch, 0, sizeof *sch);
+  sch->kind = REC_LR_PIECEWISE;
+  sch->count = 1; /* value[0] = 0: niti has no learning rate */
+  if (r->kind == NIT_RECIPE_NITI)
+    return;
+  if (r->lr_kind == NIT_LR_COSINE) {
+    sch->kind = REC_LR_COSINE;
+    sch->base = rec_sdec(r->lr[0].n, r->lr[0].f);
+    sch->min = rec_sdec(r->lr_min.n, r->lr_min.f);
+    sch->period = r->lr_period;
+  } else {
+    sch->count = r->nlr;
+    for (int i = 0; i < r->nlr; i++) {
+      sch->value[i] = rec_sdec(r->lr[i].n, r->lr[i].f);
+      sch->at[i] = r->lr_at[i];
+    }
+  }
+  sch->warmup = r->warmup;
+  sch->warmup_ratio_q30 = rec_q30_dec(r->warmup_ratio.n, r->warmup_ratio.f);
+}
+
+int ref_mu_for_epoch(const struct Model *m, int64_t epoch) {
+  const Recipe *r = &m->recipe;
+  int mu = r->mu[0];
+  for (int i = 1; i < r->nsched; i++)
+    if (r->mu_from[i] <= epoch)
+      mu = r->mu[i];
+  return mu;
+}

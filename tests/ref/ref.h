@@ -432,5 +432,11 @@ RefNet *ref_net_from_model(const struct Model *m, char *msg, int msglen);
  * recipe the reference does not have (ghaffari or shiftquant with
  * exp=niti). */
 int ref_opts_from_model(const struct Model *m, RefOpts *o);
+/* The train block's learning-rate schedule (piecewise or cosine, and the
+ * warmup) as rec_lr takes it; under niti a constant 0. */
+void ref_schedule_from_model(const struct Model *m, RecSchedule *sch);
+/* The train block's m_u for the 1-based epoch: the last entry of its
+ * schedule that has started. */
+int ref_mu_for_epoch(const struct Model *m, int64_t epoch);
 
 #endif

@@ -25,6 +25,17 @@
  * clip cosine(every=100, range=4, grid=eighth), lrscale exp(alpha=20,
  * beta=0.1)); --clip-every, --clip-off and --lrscale-off change them.
  *
+ *   reftrain MODEL.nit --data DIR --epochs E [--limit N] [--logits K]
+ *
+ * --epochs E trains as the training executable does, every setting from the
+ * .nit file (no other flag but --limit and --logits): E epochs over the
+ * first N training images (default: all), epoch e in the order of
+ * docs/runtime.md ("Data order"), batches of B with a smaller last one,
+ * global step t from 0, the file's m_u schedule (niti) or its learning-rate
+ * schedule with warmup (docs/recipes.md, "Learning-rate schedules"). Then
+ * --logits K prints the eval logits of each of the first K test images alone,
+ * as `predict --per-sample --logits` does; without it, the accuracy as below.
+ *
  * With a .nit file the recipe supplies the defaults (batch, seed, rounding
  * modes, the first m_u of the schedule, decay, weight bits); flags override.
  * Without one: batch 64, seed 1, m_u 3, pseudo/stochastic/pseudo, int8.
@@ -176,9 +187,120 @@ static int arg_int(const char *s, int64_t *v) {
   return 0;
 }
 
+/* The first four idx files of DIR: training images and labels, test images
+ * and labels. 0, or 1 after a message. */
+static int read_sets(const char *data, Idx sets[4]) {
+  static const char *files[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+  char path[4096];
+  for (int i = 0; i < 4; i++) {
+    snprintf(path, sizeof path, "%s/%s", data, files[i]);
+    if (read_idx(path, &sets[i]))
+      return 1;
+  }
+  return 0;
+}
+
+#ifdef NITREF_FRONT
+/* The order of epoch e over n samples (docs/runtime.md, "Data order"): a
+ * Fisher-Yates shuffle of the identity from the last position down, the
+ * partner of i drawn at index i of the key (seed, e, NIT_TID_SHUFFLE). */
+static void data_order(uint32_t *perm, int64_t n, uint64_t seed, int64_t e) {
+  for (int64_t i = 0; i < n; i++)
+    perm[i] = (uint32_t)i;
+  uint64_t key = nit_key(seed, (uint64_t)e, NIT_TID_SHUFFLE);
+  for (int64_t i = n - 1; i >= 1; i--) {
+    int64_t j = (int64_t)(nit_draw(key, (uint64_t)i) % (uint64_t)(i + 1));
+    uint32_t t = perm[i];
+    perm[i] = perm[j];
+    perm[j] = t;
+  }
+}
+
+/* --epochs: train MODEL as its training executable does, then print the
+ * eval logits of the first k test images one at a time (k >= 0) or the
+ * accuracy on all of them (k < 0). */
+static int as_executable(const char *model, const char *data, int64_t epochs, int64_t limit, int64_t k) {
+  Model *m = load_model(model, 0);
+  if (!m)
+    return 1; /* the front end printed the diagnostics */
+  char msg[300] = "";
+  RefNet *net = ref_net_from_model(m, msg, sizeof msg);
+  if (!net)
+    return die("%s", msg);
+  RefOpts o;
+  if (ref_opts_from_model(m, &o))
+    return die("%s", "the reference has no such recipe setting");
+  RecSchedule sch;
+  ref_schedule_from_model(m, &sch);
+  Idx set[4];
+  if (read_sets(data, set))
+    return 1;
+  const RefNode *in = &net->nodes[0];
+  int64_t per = (int64_t)in->c * in->h * in->w, batch = m->recipe.batch;
+  if (set[0].c * set[0].h * set[0].w != per || set[2].c * set[2].h * set[2].w != per || set[0].n != set[1].n ||
+      set[2].n != set[3].n)
+    return die("%s: image shape or count does not match the model", data);
+  int64_t n = limit && limit < set[0].n ? limit : set[0].n;
+  int8_t *x = malloc((size_t)(batch * per));
+  int32_t *y = malloc((size_t)batch * sizeof *y);
+  int8_t *logits = malloc((size_t)net->classes);
+  uint32_t *perm = malloc((size_t)n * sizeof *perm);
+  if (!x || !y || !logits || !perm)
+    return die("%s", "out of memory");
+  if (ref_init_recipe(net, &o))
+    return die("%s", net->msg);
+  const int64_t per_epoch = (n + batch - 1) / batch; /* steps, the last one short */
+  uint64_t t = 0;                                    /* the global step */
+  for (int64_t e = 1; e <= epochs; e++) {
+    data_order(perm, n, o.seed, e);
+    o.mu = ref_mu_for_epoch(m, e);
+    for (int64_t i = 0; i < n; i += batch, t++) {
+      int b = (int)(n - i < batch ? n - i : batch);
+      for (int j = 0; j < b; j++) {
+        ref_quantize_u8(set[0].data + (int64_t)perm[i + j] * per, per, x + j * per);
+        y[j] = set[1].data[perm[i + j]];
+      }
+      o.eta = rec_lr(&sch, e, t, per_epoch);
+      if (ref_train_step(net, x, -7, y, b, t, &o))
+        return die("%s", net->msg);
+    }
+    fprintf(stderr, "\repoch %" PRId64 "/%" PRId64 "  logit exp %d", e, epochs, net->act_exp[net->output]);
+  }
+  fputc('\n', stderr);
+  int64_t count = k >= 0 && k < set[2].n ? k : set[2].n, correct = 0;
+  for (int64_t i = 0; i < count; i++) {
+    ref_quantize_u8(set[2].data + i * per, per, x);
+    int le, best = 0;
+    if (ref_forward(net, x, -7, 1, &o, logits, &le))
+      return die("%s", net->msg);
+    for (int c = 1; c < net->classes; c++)
+      if (logits[c] > logits[best]) /* the first maximum wins */
+        best = c;
+    correct += best == set[3].data[i];
+    if (k < 0)
+      continue;
+    printf("sample %" PRId64 "  class %d  logits", i, best);
+    for (int c = 0; c < net->classes; c++)
+      printf(" %d", logits[c]);
+    printf(" (x2^%d)\n", le);
+  }
+  if (k < 0)
+    printf("trained %" PRId64 " epochs of %" PRId64 " samples; test %" PRId64 "/%" PRId64 " correct\n", epochs, n,
+           correct, count);
+  free(x), free(y), free(logits), free(perm);
+  for (int i = 0; i < 4; i++)
+    free(set[i].data);
+  ref_net_free(net);
+  return 0;
+}
+#endif
+
 int main(int argc, char **argv) {
   const char *model = NULL, *builtin = NULL, *data = NULL, *dump = NULL;
   int64_t steps = 100, batch = -1, seed = -1, mu = -1, test = 1000, limit = 0, bits = 0;
+  int64_t epochs = 0, show_logits = -1; /* --epochs E: as the executable trains; --logits K */
+  int other_flags = 0;                  /* flags that --epochs refuses */
   RefOpts o = ref_default_opts();
   int decay = 0, set_act = -1, set_err = -1, set_grad = -1, set_view = -1, set_update = -1;
   int recipe = REF_RECIPE_NITI;
@@ -194,10 +316,12 @@ int main(int argc, char **argv) {
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     int64_t *num = NULL;
     if (!strcmp(a, "--decay")) {
+      other_flags++;
       decay = 1;
       continue;
     }
     if (!strcmp(a, "--clip-off") || !strcmp(a, "--lrscale-off")) {
+      other_flags++;
       *(a[2] == 'c' ? &clip_off : &lrscale_off) = 1;
       continue;
     }
@@ -208,6 +332,7 @@ int main(int argc, char **argv) {
     if (!v)
       return die("%s needs a value", a);
     i++;
+    other_flags += strcmp(a, "--data") && strcmp(a, "--limit") && strcmp(a, "--logits") && strcmp(a, "--epochs");
     if (!strcmp(a, "--data"))
       data = v;
     else if (!strcmp(a, "--dump"))
@@ -274,6 +399,10 @@ int main(int argc, char **argv) {
       num = &test;
     else if (!strcmp(a, "--limit"))
       num = &limit;
+    else if (!strcmp(a, "--epochs"))
+      num = &epochs;
+    else if (!strcmp(a, "--logits"))
+      num = &show_logits;
     else if (!strcmp(a, "--weight-bits"))
       num = &bits;
     else
@@ -287,6 +416,14 @@ int main(int argc, char **argv) {
     return die("%s", "give MODEL.nit or --builtin mlp");
   if (batch == 0 || batch < -1 || steps < 0 || test < 0 || limit < 0 || mu == 0 || mu < -1)
     return die("%s", "bad --batch, --steps, --test, --limit or --mu");
+  if (epochs < 0 || show_logits < -1)
+    return die("%s", "bad --epochs or --logits");
+  if (epochs && (!model || other_flags || recipe != REF_RECIPE_NITI))
+    return die("%s", "--epochs takes every setting from MODEL.nit: give only --data, --limit and --logits");
+#ifdef NITREF_FRONT
+  if (epochs)
+    return as_executable(model, data, epochs, limit, show_logits);
+#endif
 
   char msg[300] = "";
   RefNet *net = NULL;
@@ -381,16 +518,10 @@ int main(int argc, char **argv) {
   if (set_grad >= 0)
     o.grad_round = set_grad;
 
-  char path[4096];
-  Idx tx, ty, vx, vy;
-  const char *files[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                          "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
-  Idx *dst[4] = {&tx, &ty, &vx, &vy};
-  for (int i = 0; i < 4; i++) {
-    snprintf(path, sizeof path, "%s/%s", data, files[i]);
-    if (read_idx(path, dst[i]))
-      return 1;
-  }
+  Idx set[4];
+  if (read_sets(data, set))
+    return 1;
+  Idx tx = set[0], ty = set[1], vx = set[2], vy = set[3];
   const RefNode *in = &net->nodes[0];
   int64_t per = (int64_t)in->c * in->h * in->w;
   if (tx.c * tx.h * tx.w != per || vx.c * vx.h * vx.w != per || tx.n != ty.n || vx.n != vy.n)
