@@ -6,11 +6,12 @@
 # recipe a small model (below) trains three epochs on synthetic idx data,
 # once as its training executable on two threads and once in the reference
 # (`reftrain MODEL --epochs 3`, tests/ref/reftrain.c). Between them lie the
-# data order of every epoch, the short last batch, the global step, the m_u
-# and learning-rate schedules with warmup, and the state carried from step
-# to step (momenta, masters, the norms' running statistics, unified's clip
-# levels). Then each of 40 test images is classified alone: the logits and
-# their exponents must be the same bytes as `predict --per-sample --logits`.
+# data order of every epoch, the short last batch, the holdout, the global
+# step, the m_u and learning-rate schedules with warmup, and the state
+# carried from step to step (momenta, masters, the norms' running
+# statistics, unified's clip levels). Then each of 40 test images is
+# classified alone: the logits and their exponents must be the same bytes
+# as `predict --per-sample --logits`.
 set -euo pipefail
 build=${1:?usage: whole_run.sh BUILD MKDATA WORK}
 mkdata=${2:?}
@@ -34,7 +35,8 @@ model niti "    conv c1(4, kernel=5, stride=2)
     dense f2(10)" "    weights bits(12)
     decay on
     update bits(3) then 2 at 3"
-# ghaffari: a batch norm, a piecewise rate with warmup across the first epoch's end
+# ghaffari: a batch norm, a piecewise rate with warmup across the first
+# epoch's end, the last 20 training samples held out
 model ghaffari "    conv c1(4, kernel=5, stride=2)
     batchnorm
     relu
@@ -44,7 +46,8 @@ model ghaffari "    conv c1(4, kernel=5, stride=2)
     relu
     dense f2(10)" "    recipe ghaffari
     lr 0.1 then 0.02 at 3
-    warmup 6"
+    warmup 6
+    holdout 20"
 # shiftquant: an L1 norm, a cosine rate that folds back after its period, groups by sample
 model shiftquant "    conv c1(4, kernel=3, stride=2, pad=1)
     l1norm

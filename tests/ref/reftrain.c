@@ -29,7 +29,8 @@
  *
  * --epochs E trains as the training executable does, every setting from the
  * .nit file (no other flag but --limit and --logits): E epochs over the
- * first N training images (default: all), epoch e in the order of
+ * first N training images (default: all) but the file's holdout (the
+ * last ones), epoch e in the order of
  * docs/runtime.md ("Data order"), batches of B with a smaller last one,
  * global step t from 0, the file's m_u schedule (niti) or its learning-rate
  * schedule with warmup (docs/recipes.md, "Learning-rate schedules"). Then
@@ -241,7 +242,9 @@ static int as_executable(const char *model, const char *data, int64_t epochs, in
   if (set[0].c * set[0].h * set[0].w != per || set[2].c * set[2].h * set[2].w != per || set[0].n != set[1].n ||
       set[2].n != set[3].n)
     return die("%s: image shape or count does not match the model", data);
-  int64_t n = limit && limit < set[0].n ? limit : set[0].n;
+  int64_t n = (limit && limit < set[0].n ? limit : set[0].n) - m->recipe.holdout; /* the holdout: the last ones */
+  if (n < 1)
+    return die("%s: the holdout leaves no training samples", data);
   int8_t *x = malloc((size_t)(batch * per));
   int32_t *y = malloc((size_t)batch * sizeof *y);
   int8_t *logits = malloc((size_t)net->classes);
