@@ -8,8 +8,9 @@
  *       ^~~~ under the span
  *
  * The source line is printed safely: tabs become one space, other control
- * bytes and bytes that are not valid UTF-8 become '?', valid UTF-8 sequences
- * are copied and count as one column for the caret. Lines longer than
+ * bytes, bytes that are not valid UTF-8 and the bytes of the C1 controls
+ * (U+0080..U+009F, as UTF-8) become '?', other valid UTF-8 sequences are
+ * copied and count as one column for the caret. Lines longer than
  * WINDOW bytes are cut to a window around the column, marked with "...".
  *
  * Errors are counted; after DIAG_MAX_ERRORS the next one prints a single
@@ -95,6 +96,7 @@ static int utf8_len(const unsigned char *s, size_t n) {
     cp = (cp << 6) | (s[i] & 0x3Fu);
   }
   if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  if (cp < 0xA0) return 0; /* the C1 controls (U+0080..U+009F): a terminal may obey them */
   return len;
 }
 

@@ -131,7 +131,10 @@ static void data_lines(const Ckpt *c, const CkptLayout *l) {
     printf("data: not recorded (format 1): eval needs --data, and CSV input is refused\n");
     return;
   }
-  printf("data: %s\n", c->data[0] ? c->data : "(directory not recorded: too long)");
+  char dir[NITRT_PATH_MAX + 1];
+  snprintf(dir, sizeof dir, "%s", c->data[0] ? c->data : "(directory not recorded: too long)");
+  nitrt_defang(dir);
+  printf("data: %s\n", dir);
   printf("  training set  %s; %lld used for training, %d held out\n", nitrt_print_desc(a, &c->train),
          (long long)c->ntrain, c->r.holdout);
   printf("  test set      %s\n", nitrt_print_desc(a, &c->test));
@@ -174,7 +177,10 @@ int nitrt_cmd_inspect(const Options *o) {
          : c.version == 2 ? "recipe niti"
                           : "recipe niti, no data recorded",
          len, l.crc);
-  printf("model %.63s (fingerprint 0x%016llx, ABI %u)%s\n", c.name, (unsigned long long)c.fingerprint, c.abi,
+  char name[64];
+  snprintf(name, sizeof name, "%.63s", c.name);
+  nitrt_defang(name);
+  printf("model %s (fingerprint 0x%016llx, ABI %u)%s\n", name, (unsigned long long)c.fingerprint, c.abi,
          same ? ": this executable's model, every field checked" : ": another model");
   printf("progress: %u of %d epochs completed, global step %llu; the next epoch's data order: epoch %u, seed %llu\n",
          c.epoch, c.r.epochs, (unsigned long long)c.step, c.shuffle_epoch, (unsigned long long)c.shuffle_seed);

@@ -97,6 +97,11 @@ int64_t nitrt_now_ns(void); /* monotonic clock */
 /* s as a JSON string, quotes included: ", \ and control bytes escaped,
  * bytes that are not valid UTF-8 written as \ufffd. */
 void nitrt_json_str(FILE *f, const char *s);
+/* Text from a file (a CSV field, a checkpoint's path or name) may hold
+ * control bytes or C1 controls (U+0080..U+009F as UTF-8) that would drive
+ * a terminal: each becomes '?' in place, as in the compiler's source lines.
+ * Every runtime message passes through it. */
+void nitrt_defang(char *s);
 /* Columns of the terminal on fd: TIOCGWINSZ, else $COLUMNS, else 80. */
 int nitrt_term_cols(int fd);
 /* Edit distance (with adjacent transpositions) of the first 32 bytes of a

@@ -37,19 +37,28 @@ void nitrt_msg_release(bool print) {
   holding = false;
 }
 
+void nitrt_defang(char *s) {
+  for (unsigned char *u = (unsigned char *)s; *u; u++)
+    if (*u < 0x20 || *u == 0x7f) *u = '?';
+    else if (*u == 0xc2 && u[1] >= 0x80 && u[1] < 0xa0) u[0] = u[1] = '?';
+}
+
 static void vmessage(const char *kind, const char *fmt, va_list ap) {
   if (nitrt_silent) return;
   if (nitrt_msg_rank > 0) { /* rank 0 has the same warnings; errors wait (mpi.c) */
     if (kind[0] == 'e' && !holding) {
       vsnprintf(held, sizeof held, fmt, ap);
+      nitrt_defang(held);
       holding = true;
     }
     return;
   }
+  char text[8192];
+  int len = vsnprintf(text, sizeof text, fmt, ap);
+  if (len >= (int)sizeof text) memcpy(text + sizeof text - 4, "...", 4); /* cut, and says so */
+  nitrt_defang(text);
   fflush(stdout);
-  fprintf(stderr, "%s: %s: ", nitrt_prog, kind);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+  fprintf(stderr, "%s: %s: %s\n", nitrt_prog, kind, text);
 }
 
 void nitrt_error(const char *fmt, ...) {

@@ -743,6 +743,14 @@ inspect)
   expect_error "$T: is a directory, expected a checkpoint" "$M" inspect "$T"
   expect_error "inspect needs a checkpoint: fake_mnist inspect CKPT" "$M" inspect
   expect_error "unexpected argument 'extra'" "$M" inspect "$T/a.ckpt" extra
+  # a data directory whose name holds ESC and a C1 CSI: recorded as it is,
+  # printed with '?' for them
+  e=$'\033[2J\302\233x'; cp -r "$D" "$T/d$e"
+  ok "$M" train --data "$T/d$e" --epochs 1 --quiet --save "$T/e.ckpt"
+  ok "$M" inspect "$T/e.ckpt"
+  grep -qF "data: $(realpath "$T")/d?[2J??x" "$T/out" || fail "inspect's data line: $(grep '^data' "$T/out" | od -c)"
+  if LC_ALL=C grep -q $'[\x01-\x1f\x7f]' "$T/out"; then fail "control bytes from inspect: $(od -c "$T/out")"; fi
+  ok "$M" eval --load "$T/e.ckpt"
   ;;
 save_every)
   mkidx "$D" 4000 50
@@ -1081,6 +1089,10 @@ csv_hostile)
   mkdir -p "$D" && "$BIN/nitrt_mkdata" csv "$D" 60 20 6 3 dec || fail mkdata
   cp -r "$D" "$T/nul"; printf '1,0.5,0.5,\0000.5,0.5,0.5\n' >>"$T/nul/train.csv"
   expect_error "$T/nul/train.csv:62: NUL byte at offset" "$BIN/fake_csv" train --data "$T/nul"
+  # a quoted field's control bytes (ESC, a C1 CSI) reach the terminal as '?'
+  cp -r "$D" "$T/esc"; printf '\033[31m\302\2330,0.5,0.5,0.5,0.5,0.5,0.5\n' >>"$T/esc/train.csv"
+  expect_error "$T/esc/train.csv:62:1: expected a number, got '?[31m??0,0.5," "$BIN/fake_csv" train --data "$T/esc"
+  if LC_ALL=C grep -q $'[\x01-\x1f\x7f]' "$T/err"; then fail "control bytes in the message: $(od -c "$T/err")"; fi
   cp -r "$D" "$T/huge"; printf '1,9e12,-9000000000000,0.5,0.5,0.5,1e-30\n' >>"$T/huge/train.csv"
   ok timeout 20 "$BIN/fake_csv" train --data "$T/huge" --epochs 1
   cp -r "$D" "$T/huge2"; printf '1,9e13,0.5,0.5,0.5,0.5,0.5\n' >>"$T/huge2/train.csv"
