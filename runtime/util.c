@@ -55,7 +55,8 @@ static void vmessage(const char *kind, const char *fmt, va_list ap) {
   }
   char text[8192];
   int len = vsnprintf(text, sizeof text, fmt, ap);
-  if (len >= (int)sizeof text) memcpy(text + sizeof text - 4, "...", 4); /* cut, and says so */
+  if (len < 0) text[0] = '\0';
+  else if (len >= (int)sizeof text) memcpy(text + sizeof text - 4, "...", 4); /* cut, and says so */
   nitrt_defang(text);
   fflush(stdout);
   fprintf(stderr, "%s: %s: %s\n", nitrt_prog, kind, text);
