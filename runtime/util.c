@@ -45,19 +45,18 @@ void nitrt_defang(char *s) {
 
 static void vmessage(const char *kind, const char *fmt, va_list ap) {
   if (nitrt_silent) return;
-  if (nitrt_msg_rank > 0) { /* rank 0 has the same warnings; errors wait (mpi.c) */
-    if (kind[0] == 'e' && !holding) {
-      vsnprintf(held, sizeof held, fmt, ap);
-      nitrt_defang(held);
-      holding = true;
-    }
-    return;
-  }
+  /* rank 0 has the same warnings; other ranks' first error waits (mpi.c) */
+  if (nitrt_msg_rank > 0 && (kind[0] != 'e' || holding)) return;
   char text[8192];
   int len = vsnprintf(text, sizeof text, fmt, ap);
   if (len < 0) text[0] = '\0';
   else if (len >= (int)sizeof text) memcpy(text + sizeof text - 4, "...", 4); /* cut, and says so */
   nitrt_defang(text);
+  if (nitrt_msg_rank > 0) {
+    snprintf(held, sizeof held, "%s", text);
+    holding = true;
+    return;
+  }
   fflush(stdout);
   fprintf(stderr, "%s: %s: %s\n", nitrt_prog, kind, text);
 }

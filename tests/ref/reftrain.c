@@ -179,6 +179,15 @@ static int arg_dec(const char *s, uint64_t *n, int *f) {
   return 0;
 }
 
+/* The class of a sample's logits (classes >= 1): the first maximum wins. */
+static int argmax(const int8_t *l, int classes) {
+  int best = 0;
+  for (int c = 1; c < classes; c++)
+    if (l[c] > l[best])
+      best = c;
+  return best;
+}
+
 static int arg_int(const char *s, int64_t *v) {
   char *end;
   long long x = strtoll(s, &end, 10);
@@ -274,12 +283,10 @@ static int as_executable(const char *model, const char *data, int64_t epochs, in
   int64_t count = k >= 0 && k < set[2].n ? k : set[2].n, correct = 0;
   for (int64_t i = 0; i < count; i++) {
     ref_quantize_u8(set[2].data + i * per, per, x);
-    int le, best = 0;
+    int le;
     if (ref_forward(net, x, -7, 1, &o, logits, &le))
       return die("%s", net->msg);
-    for (int c = 1; c < net->classes; c++)
-      if (logits[c] > logits[best]) /* the first maximum wins */
-        best = c;
+    int best = argmax(logits, net->classes);
     correct += best == set[3].data[i];
     if (k < 0)
       continue;
@@ -571,14 +578,8 @@ int main(int argc, char **argv) {
     int le;
     if (ref_forward(net, x, -7, n, &o, logits, &le))
       return die("%s", net->msg);
-    for (int b = 0; b < n; b++) {
-      const int8_t *l = logits + (int64_t)b * net->classes;
-      int best = 0;
-      for (int c = 1; c < net->classes; c++)
-        if (l[c] > l[best])
-          best = c;
-      correct += best == vy.data[base + b];
-    }
+    for (int b = 0; b < n; b++)
+      correct += argmax(logits + (int64_t)b * net->classes, net->classes) == vy.data[base + b];
   }
   /* accuracy in hundredths of a percent, integer formatting */
   int64_t bp = test ? (correct * 10000 + test / 2) / test : 0;

@@ -30,6 +30,11 @@ ok() {
   [ "$rc" = 0 ] || fail "'$*' exited $rc: $(cat "$T/err")"
 }
 
+# no_control FILE: FILE's lines hold no control byte (what a terminal obeys)
+no_control() {
+  if LC_ALL=C grep -q $'[\x01-\x1f\x7f]' "$1"; then fail "control bytes in $1: $(od -c "$1")"; fi
+}
+
 # epochs_of LOG: the epoch records of a --log file (without the run records)
 epochs_of() { grep -v '^{"record":"run"' "$1"; }
 # strip LOG: those records without their timing fields, which differ from run to run
@@ -749,7 +754,7 @@ inspect)
   ok "$M" train --data "$T/d$e" --epochs 1 --quiet --save "$T/e.ckpt"
   ok "$M" inspect "$T/e.ckpt"
   grep -qF "data: $(realpath "$T")/d?[2J??x" "$T/out" || fail "inspect's data line: $(grep '^data' "$T/out" | od -c)"
-  if LC_ALL=C grep -q $'[\x01-\x1f\x7f]' "$T/out"; then fail "control bytes from inspect: $(od -c "$T/out")"; fi
+  no_control "$T/out"
   ok "$M" eval --load "$T/e.ckpt"
   ;;
 save_every)
@@ -1092,7 +1097,7 @@ csv_hostile)
   # a quoted field's control bytes (ESC, a C1 CSI) reach the terminal as '?'
   cp -r "$D" "$T/esc"; printf '\033[31m\302\2330,0.5,0.5,0.5,0.5,0.5,0.5\n' >>"$T/esc/train.csv"
   expect_error "$T/esc/train.csv:62:1: expected a number, got '?[31m??0,0.5," "$BIN/fake_csv" train --data "$T/esc"
-  if LC_ALL=C grep -q $'[\x01-\x1f\x7f]' "$T/err"; then fail "control bytes in the message: $(od -c "$T/err")"; fi
+  no_control "$T/err"
   cp -r "$D" "$T/huge"; printf '1,9e12,-9000000000000,0.5,0.5,0.5,1e-30\n' >>"$T/huge/train.csv"
   ok timeout 20 "$BIN/fake_csv" train --data "$T/huge" --epochs 1
   cp -r "$D" "$T/huge2"; printf '1,9e13,0.5,0.5,0.5,0.5,0.5\n' >>"$T/huge2/train.csv"
