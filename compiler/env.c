@@ -41,6 +41,7 @@ static const struct {
     {"NITC_IMPLICIT", SWITCH, 0, 1},   /* cg/step.c: conv forwards that read B in place */
     {"NITC_KROWS", SWITCH, 0, 1},      /* cg/conv.c: the input error by kernel rows */
     {"NITC_PAIR", SWITCH, 0, 1},       /* plan.c, plan_pairs: a dense layer's backward GEMMs side by side */
+    {"NITC_POOL_TAPS", SWITCH, 0, 1},  /* plan.c, plan_taps: max pools keep their taps, activations apart */
     {"NITC_ROWS", SWITCH, 0, 1},       /* cg/step.c: conv forwards by output rows */
     {"NITC_TILE_WORDS", SWITCH, 0, 1}, /* cg/step.c: panel words built in the tile */
     {"NITC_GEMM", TEXT, 0, 0},         /* cg/gemm.c, gemm_isa: a portable GEMM kernel by name */

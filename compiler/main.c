@@ -296,9 +296,11 @@ static void print_shapes(FILE *f, Model *m, const Plan *p) {
   fprintf(f, "memory: params %" PRId64 " bytes, work %" PRId64 " bytes at batch %d\n", p->param_bytes, p->work_bytes,
           r->batch);
   fprintf(f,
-          "        work: activations %" PRId64 " bytes (%" PRId64 " of them read by no backward step), errors %" PRId64
+          "        work: activations %" PRId64 " bytes (%" PRId64 " of them read by no backward step, %" PRId64
+          " max pools' taps) and %" PRId64 " that live in the forward pass alone, over later buffers; errors %" PRId64
           " of their own and %" PRId64 " over dead activations, scratch and the rest %" PRId64 "\n",
-          p->act_bytes, p->act_fwd_bytes, p->err_past, p->err_over, p->work_bytes - p->act_bytes - p->err_past);
+          p->act_bytes, p->act_fwd_bytes, p->taps_bytes, p->act_over, p->err_past, p->err_over,
+          p->work_bytes - p->act_bytes - p->err_past);
   /* the convs that keep one sample's accumulators per worker (plan.c, plan_ahead) */
   static const char *ahead_pass[] = {[AHEAD_FWD] = "forward", [AHEAD_ERR] = "input error",
                                      [AHEAD_FWD | AHEAD_ERR] = "forward, input error"};

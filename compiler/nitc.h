@@ -352,7 +352,14 @@ typedef struct Plan {
   Buf *act;            /* (nnodes) int8 (B, C, H, W) outputs; act[0] unused (x) */
   int *act_alias;      /* (nnodes) node whose act buffer this node shares, or itself */
   bool *act_kept;      /* (nnodes) an alias root's activation survives a training step
-                          * (no error buffer lies over it; a forward call keeps them all) */
+                          * (no error buffer lies over it; a forward call keeps them all
+                          * but the act_fwd ones) */
+  bool *act_fwd;       /* (nnodes) an alias root's activation that no backward step reads,
+                          * placed by its life in the forward pass over later buffers
+                          * (plan.c, place_fwd); nothing reads it after a call */
+  bool *pool_taps;     /* (nnodes) disjoint max pool i keeps each window's tap after its
+                          * output in its act buffer, and its backward routes by them
+                          * instead of reading its input (plan.c, plan_taps) */
   bool *col2im;        /* (nnodes) conv i's input error is W^T e scattered back (col2im),
                           * not a convolution of the padded error (cg/conv.c) */
   bool *relu_rq;       /* (nnodes) node i's requantization applies the relu that is its
@@ -373,6 +380,8 @@ typedef struct Plan {
   int64_t err_bytes;   /* the error slots' int8 bytes at full batch (reported) */
   int64_t act_bytes;   /* the activations' run in work (reported) */
   int64_t act_fwd_bytes; /* of which read by no backward step: dead after the loss (reported) */
+  int64_t act_over;    /* the act_fwd activations' bytes, outside the run (reported) */
+  int64_t taps_bytes;  /* the pools' taps, in the run (reported) */
   int64_t err_over;    /* the errors' bytes that lie over dead activations (reported) */
   int64_t err_past;    /* the bytes the errors take past the activations (reported) */
   bool *gathers;       /* (nnodes) err[i] is a sum of several contributions */
@@ -454,6 +463,8 @@ typedef struct Plan {
 #define AHEAD_SLOTS 3 /* guess slots per node */
 #define PLAN_AHEAD_BYTES ((int64_t)8 << 20) /* a conv's batch accumulators from which it rounds ahead */
 #define PLAN_SHARE_BYTES ((int64_t)1 << 20) /* errors of more bytes than this share them (plan.c) */
+#define POOL_TAPS_MAX 127  /* a max pool keeps its taps (int8 ky kw + kx) up to this window area */
+#define POOL_TAP_NONE (-128) /* a kept tap that routes nothing: the folded relu's maximum was <= 0 */
 
 /* The largest static memory (parameters + work slab) a model may need. */
 #define PLAN_MAX_BYTES ((int64_t)64 << 30)

@@ -21,10 +21,14 @@
  * worker slices is PLAN_MAX_WORKERS, fewer when the slices would exceed
  * PLAN_WORKER_BYTES; the runtime never runs more workers than that.
  *
- * The activations lie in one run, in node order, and must survive until
- * the backward pass. Error buffers are placed by lifetime (place_errors):
- * two errors whose lives do not meet share bytes, and an error may lie over
- * activations whose backward steps have all passed.
+ * The activations that a backward step reads lie in one run, in node
+ * order, and survive until it. Where the activations are large, max pools
+ * keep their taps so that their inputs need not survive (plan_taps), and
+ * the activations no backward step reads live in the forward pass alone,
+ * over later activations and the errors (place_fwd). Error buffers are
+ * placed by lifetime (place_errors): two errors whose lives do not meet
+ * share bytes, and an error may lie over activations whose backward steps
+ * have all passed.
  */
 
 #include <stdio.h>
@@ -193,7 +197,8 @@ static void rank(const int *list, int n, const int64_t *k1, const int64_t *k2, i
  * node's backward step reads its inputs' activations, and its own output
  * too unless it is a dense or conv layer (whose backward step reads its
  * input, its weights and its error) or a relu whose backward another layer
- * does (relu_pool, relu_err), which reads nothing. */
+ * does (relu_pool, relu_err), which reads nothing. A max pool that keeps
+ * its taps (pool_taps) reads its own buffer alone. */
 static void act_lives(const Model *m, const Plan *p, int64_t *act_end) {
   int n = m->nnodes;
   for (int j = 1; j < n; j++) {
@@ -201,6 +206,7 @@ static void act_lives(const Model *m, const Plan *p, int64_t *act_end) {
     if (p->relu_pool[j] || p->relu_err[j]) continue;
     int64_t t = n - j, r = p->act_alias[j];
     if (nd->op != OP_DENSE && nd->op != OP_CONV && t > act_end[r]) act_end[r] = t;
+    if (p->pool_taps[j]) continue; /* it reads its own buffer's taps, not its input */
     for (int s = 0; s < nd->nin; s++) {
       int q = p->act_alias[nd->in[s]];
       if (t > act_end[q]) act_end[q] = t;
@@ -208,18 +214,98 @@ static void act_lives(const Model *m, const Plan *p, int64_t *act_end) {
   }
 }
 
-/* The activations' bytes that no backward step reads (act_lives: last
- * read at time 0, by the loss at most). Only these could hold a later
- * activation of the same step; in every example they are the logits
- * alone, which is why activations do not share bytes with one another
- * (docs/performance.md, "Memory"). */
+/* The bytes of the run's activations that no backward step reads
+ * (act_lives: last read at time 0, by the loss at most): the logits, in
+ * every example, and those forward-only activations that are not placed
+ * apart (place_fwd; below PLAN_SHARE_BYTES). */
 static int64_t fwd_only_bytes(const Model *m, const Plan *p) {
   int n = m->nnodes;
   int64_t *act_end = zalloc(sizeof(int64_t) * (size_t)n), bytes = 0;
   act_lives(m, p, act_end);
   for (int j = 1; j < n; j++)
-    if (p->act_alias[j] == j && act_end[j] == 0) bytes += p->act[j].bytes;
+    if (p->act_alias[j] == j && act_end[j] == 0 && !p->act_fwd[j]) bytes += p->act[j].bytes;
   return bytes;
+}
+
+/* Disjoint max pools that keep their taps (cg/pool.c, maxpool_body): the
+ * forward stores, after the pool's output in its own buffer, each window's
+ * first maximum as a tap ky kw + kx (POOL_TAP_NONE where the relu folded
+ * into the pool passes nothing), and the backward routes the errors by the
+ * taps instead of finding the maxima again in the pool's input. Taken
+ * where the input's activation (alias root) is then read by no backward
+ * step, and so lives only in the forward pass, over later buffers
+ * (place_fwd): in vgg_small the relu outputs before its three pools, 115
+ * of the 245 KB of activations a sample, give way to 28 KB of taps. Not for
+ * the input x, nor the logits. The same bytes either way: the taps are the
+ * maxima the backward would have found. */
+static void plan_taps(const Model *m, Plan *p, bool on) {
+  int n = m->nnodes;
+  for (int j = 1; j < n; j++) {
+    const Node *nd = &m->nodes[j];
+    p->pool_taps[j] = on && nd->op == OP_MAXPOOL && nd->nin == 1 && pool_disjoint(nd) &&
+                      (int64_t)nd->kh * nd->kw <= POOL_TAPS_MAX && p->act_alias[j] == j;
+  }
+  int64_t *act_end = zalloc(sizeof(int64_t) * (size_t)n);
+  act_lives(m, p, act_end);
+  for (int j = 1; j < n; j++) {
+    int r = p->act_alias[m->nodes[j].in[0]];
+    if (p->pool_taps[j] && (r == 0 || r == p->act_alias[m->output] || act_end[r] > 0)) p->pool_taps[j] = false;
+  }
+}
+
+/* When node i's activation is written in the forward pass: at i, or in
+ * the rounding region of the weighted layer that runs max pool i (rq_pool). */
+static void fwd_written(const Model *m, const Plan *p, int *wtime) {
+  for (int i = 0; i < m->nnodes; i++) wtime[i] = i;
+  for (int i = 1; i < m->nnodes; i++)
+    if (p->rq_pool[i]) wtime[p->rq_pool[i]] = i;
+}
+
+/* The activations that no backward step reads (act_fwd), each where
+ * nothing else lives during its life in the forward pass, from its write
+ * (fwd_written) to the last node that reads it: past every activation of
+ * the run written by then (they survive into the backward pass), and clear
+ * of the act_fwd ones whose lives meet its own; the largest first, each at
+ * the lowest such offset from act0 on. It may lie over later activations
+ * of the run, over errors (they live in the backward pass alone) and past
+ * both; *top ends past the last. */
+static void place_fwd(const Model *m, Plan *p, int64_t act0, int64_t *top) {
+  int n = m->nnodes, nr = 0;
+  int *root = zalloc(sizeof(int) * (size_t)n), *wtime = zalloc(sizeof(int) * (size_t)n);
+  int64_t *last = zalloc(sizeof(int64_t) * (size_t)n), *size = zalloc(sizeof(int64_t) * (size_t)n);
+  fwd_written(m, p, wtime);
+  for (int c = 1; c < n; c++)
+    for (int s = 0; s < m->nodes[c].nin; s++) {
+      int r = p->act_alias[m->nodes[c].in[s]];
+      if (c > last[r]) last[r] = c;
+    }
+  for (int a = 1; a < n; a++) {
+    size[a] = p->act[a].bytes;
+    if (p->act_fwd[a]) root[nr++] = a;
+  }
+  rank(root, nr, size, size, root);
+  for (int k = 0; k < nr; k++) {
+    int a = root[k];
+    if (last[a] < wtime[a]) last[a] = wtime[a];
+    Buf e = {act0, size[a]};
+    for (int q = 1; q < n; q++)
+      if (p->act_alias[q] == q && !p->act_fwd[q] && p->act[q].bytes > 0 && wtime[q] <= last[a] &&
+          align_up(p->act[q].off + p->act[q].bytes) > e.off)
+        e.off = align_up(p->act[q].off + p->act[q].bytes);
+    for (bool moved = true; moved;) {
+      moved = false;
+      for (int j = 0; j < k; j++) {
+        int b = root[j];
+        if (wtime[a] <= last[b] && wtime[b] <= last[a] && bufs_meet(e, p->act[b])) {
+          e.off = align_up(p->act[b].off + p->act[b].bytes);
+          moved = true;
+        }
+      }
+    }
+    p->act[a] = e;
+    p->act_over += e.bytes;
+    if (align_up(e.off + e.bytes) > *top) *top = align_up(e.off + e.bytes);
+  }
 }
 
 /* dead_from[t], t = 0..n: where the tail of the activations' run (ending
@@ -233,7 +319,7 @@ static void dead_tails(const Model *m, const Plan *p, int64_t act1, int64_t *dea
   int64_t tail_end = -1, at = act1;
   for (int64_t t = 0; t <= n; t++) {
     for (; j >= 1; j--) {
-      if (p->act_alias[j] != j || p->act[j].bytes == 0) continue;
+      if (p->act_alias[j] != j || p->act[j].bytes == 0 || p->act_fwd[j]) continue; /* not in the run */
       int64_t e = act_end[j] > tail_end ? act_end[j] : tail_end;
       if (e >= t) break;
       tail_end = e, at = p->act[j].off;
@@ -482,6 +568,8 @@ Plan *plan_build(Model *m) {
   p->err_alias = zalloc(sizeof(int) * n);
   p->needs_err = zalloc(sizeof(bool) * n);
   p->nconsumers = zalloc(sizeof(int) * n);
+  p->pool_taps = zalloc(sizeof(bool) * n);
+  p->act_fwd = zalloc(sizeof(bool) * n);
 
   for (int i = 0; i < n; i++)
     for (int j = 0; j < m->nodes[i].nin; j++) p->nconsumers[m->nodes[i].in[j]]++;
@@ -631,11 +719,30 @@ Plan *plan_build(Model *m) {
     p->grad_at[i] = gbytes;
     if (nd->nweights > 0 && m->recipe.weight_bits > 8) p->wview[i] = take(&top, nd->nweights);
   }
-  /* The activations, one contiguous run in node order: in the backward pass
+  /* Pools keep their taps, and the activations no backward step reads
+   * then live in the forward pass alone (plan_taps, place_fwd), where the
+   * activations would take more than PLAN_SHARE_BYTES (as the errors share
+   * their bytes: LeNet-5's stay as they were). nitc --keep-tensors (and
+   * NITC_POOL_TAPS=0) keeps every activation; NITC_POOL_TAPS=1 always
+   * keeps taps (tests). */
+  int64_t acts = 0, taps_mode = env_num("NITC_POOL_TAPS", -1);
+  for (int i = 1; i < n; i++)
+    if (p->act_alias[i] == i) acts += p->act[i].bytes;
+  bool fwd_apart = !m->keep_tensors && (taps_mode >= 0 ? taps_mode == 1 : acts > PLAN_SHARE_BYTES);
+  plan_taps(m, p, fwd_apart);
+  int64_t *act_end = zalloc(sizeof(int64_t) * (size_t)n);
+  act_lives(m, p, act_end);
+  for (int i = 1; i < n; i++) {
+    if (p->pool_taps[i]) p->taps_bytes += B * per_sample(&m->nodes[i].out);
+    if (p->pool_taps[i]) p->act[i].bytes += B * per_sample(&m->nodes[i].out); /* the output, then its taps */
+    p->act_fwd[i] = fwd_apart && p->act_alias[i] == i && p->act[i].bytes > 0 && act_end[i] == 0 &&
+                    i != p->act_alias[m->output];
+  }
+  /* The others, one contiguous run in node order: in the backward pass
    * the dead ones are then always a tail of it (below). */
   int64_t act0 = top;
   for (int i = 1; i < n; i++)
-    if (p->act_alias[i] == i && p->act[i].bytes > 0) p->act[i] = take(&top, p->act[i].bytes);
+    if (p->act_alias[i] == i && p->act[i].bytes > 0 && !p->act_fwd[i]) p->act[i] = take(&top, p->act[i].bytes);
   int64_t act1 = top;
   p->act_bytes = act1 - act0;
   p->act_fwd_bytes = fwd_only_bytes(m, p);
@@ -694,6 +801,9 @@ Plan *plan_build(Model *m) {
     place_errors(m, p, start, end, act1, true, &top);
   }
   p->err_past = top - errs_at;
+  place_fwd(m, p, act0, &top);
+  for (int i = 1; i < n; i++)
+    if (p->act_fwd[i]) p->act_kept[i] = false;
   /* GEMM scratch (geom.h; cg/gemm.c, cg/conv.c). Bounds that hold
    * for every kernel choice: K padded per ky segment to whole words, B packed
    * in panels of 16 columns by whole words of k. */

@@ -235,7 +235,8 @@ enum { NIT_G_KH, NIT_G_KW, NIT_G_SH, NIT_G_SW, NIT_G_PH, NIT_G_PW, NIT_G_GROUPS,
 
 /* One node of the model, for `info`, telemetry, `export` and tests. act_off: work-slab
  * offset of its int8 output after a call, -1 = x, -2 when the relu after it was
- * folded into its requantization (its buffer holds the relu's output). act_kept: 1 when
+ * folded into its requantization (its buffer holds the relu's output), -3 when no
+ * backward step reads it and later tensors of the same pass lie over it. act_kept: 1 when
  * the output is still there after train_step, 0 when an error buffer lay over it later
  * in the step (after forward it always is). err_off: work-slab offset of
  * the int8 error at its output after train_step, -1 when no error reaches it,

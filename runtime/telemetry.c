@@ -245,7 +245,7 @@ void nitrt_tele_print(FILE *f, const Tele *t, const NitModel *m) {
   }
   /* activations that errors lay over later in the step: say how to see them */
   for (int32_t i = 1; i < m->nnodes; i++)
-    if (m->nodes[i].act_off >= 0 && !m->nodes[i].act_kept) {
+    if (m->nodes[i].act_off == -3 || (m->nodes[i].act_off >= 0 && !m->nodes[i].act_kept)) {
       fputs("  (-: a later tensor of the step reused the buffer; nitc --keep-tensors keeps every tensor)\n", f);
       break;
     }

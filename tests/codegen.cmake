@@ -96,10 +96,11 @@ math(EXPR CG_MAIN_COUNT "${CG_DIFF_COUNT} * 2 / 3")
 add_test(NAME codegen_diff
   COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} 1 ${CG_MAIN_COUNT})
 # errors over dead activations and one another (plan.c, place_errors) in
-# every network: by default only errors past 1 MiB share bytes, and the
-# random networks' are smaller
+# every network, and max pools that keep their taps, with the activations
+# no backward step reads placed apart (plan_taps, place_fwd): by default
+# both only past 1 MiB, and the random networks' are smaller
 set_tests_properties(codegen_diff PROPERTIES TIMEOUT 1500
-  ENVIRONMENT "NITC_ERR_REUSE=1;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
+  ENVIRONMENT "NITC_ERR_REUSE=1;NITC_POOL_TAPS=1;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
 
 # The recipe with masters: COUNT/4 random ghaffari networks (views, table
 # softmax, SGD with momentum and decay, int16 and int32 masters, and one
@@ -108,19 +109,19 @@ math(EXPR CG_GH_COUNT "${CG_DIFF_COUNT} / 4")
 add_test(NAME codegen_diff_ghaffari
   COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} 11 ${CG_GH_COUNT})
 set_tests_properties(codegen_diff_ghaffari PROPERTIES TIMEOUT 900
-  ENVIRONMENT "NITC_DIFF_RECIPE=ghaffari;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
+  ENVIRONMENT "NITC_DIFF_RECIPE=ghaffari;NITC_POOL_TAPS=1;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
 
 # Recipe shiftquant: as many networks again, with widths 2..8 and SQ's groups.
 add_test(NAME codegen_diff_shiftquant
   COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} 21 ${CG_GH_COUNT})
 set_tests_properties(codegen_diff_shiftquant PROPERTIES TIMEOUT 900
-  ENVIRONMENT "NITC_DIFF_RECIPE=shiftquant;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
+  ENVIRONMENT "NITC_DIFF_RECIPE=shiftquant;NITC_POOL_TAPS=1;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
 
 # Recipe unified: the error-site kernel, the multipliers and phi.
 add_test(NAME codegen_diff_unified
   COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} 31 ${CG_GH_COUNT})
 set_tests_properties(codegen_diff_unified PROPERTIES TIMEOUT 900
-  ENVIRONMENT "NITC_DIFF_RECIPE=unified;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
+  ENVIRONMENT "NITC_DIFF_RECIPE=unified;NITC_POOL_TAPS=1;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
 
 # The other recipe's softmax (docs/recipes.md, "Loss"; gennet's
 # NITC_DIFF_LOSS): niti networks with the table softmax, its e32 through
@@ -189,12 +190,18 @@ endforeach()
 # Max pools in rounding regions (plan.c, plan_pools): COUNT/6 networks of
 # LeNet-like blocks (gennet's NITC_DIFF_POOLS), under niti (the relu in the
 # requantization) and ghaffari (its own relu pass), where the random
-# networks above rarely have a pool between two convs.
+# networks above rarely have a pool between two convs. niti's pools keep
+# their taps (plan_taps), the relu's gate in them; ghaffari's find the
+# maxima again.
 foreach(variant niti ghaffari)
   add_test(NAME codegen_diff_pools_${variant}
     COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} 51 ${CG_AHEAD_COUNT})
+  set(CG_TAPS 0)
+  if(variant STREQUAL "niti")
+    set(CG_TAPS 1)
+  endif()
   set_tests_properties(codegen_diff_pools_${variant} PROPERTIES TIMEOUT 900 ENVIRONMENT
-    "NITC_DIFF_POOLS=1;NITC_DIFF_RECIPE=${variant};NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
+    "NITC_DIFF_POOLS=1;NITC_POOL_TAPS=${CG_TAPS};NITC_DIFF_RECIPE=${variant};NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
 endforeach()
 
 # Data parallelism without MPI: N ranks as threads, one process's bytes

@@ -156,11 +156,14 @@ if(QEMU_AARCH64 AND QEMU_RISCV64 AND "aarch64-linux-gnu" IN_LIST NITRT_TRIPLES
     foreach(kind niti ghaffari shiftquant unified pools_niti pools_ghaffari)
       list(GET entry 1 count)
       set(recipe ${kind})
-      set(mode NITC_ERR_REUSE=1)
+      set(mode "NITC_ERR_REUSE=1;NITC_POOL_TAPS=1")
       if(kind MATCHES "^pools_(.*)$")
         math(EXPR count "${count} / 2")
         set(recipe ${CMAKE_MATCH_1})
         set(mode NITC_DIFF_POOLS=1)
+        if(recipe STREQUAL "niti")
+          set(mode "NITC_DIFF_POOLS=1;NITC_POOL_TAPS=1") # the kept taps, the relu's gate in them
+        endif()
       endif()
       add_test(NAME codegen_cross_${variant}_${kind}
         COMMAND ${PROJECT_SOURCE_DIR}/tests/codegen/run_diff.sh ${PROJECT_BINARY_DIR} ${seed} ${count})

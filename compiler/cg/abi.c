@@ -157,7 +157,7 @@ static Val emit_nodes(Cg *g) {
     fv[N_geom] = LLVMConstArray2(g->t_i32, gv, NIT_GEOM);
     fv[N_acc64] = l_i32(g, nd->acc64_fwd || nd->acc64_bwd || nd->acc64_grad);
     bool in_x = i == 0 || p->act_alias[i] == 0; /* its activation is the input's, not the slab's */
-    fv[N_act_off] = l_i64(g, p->relu_rq[i] ? -2 : in_x ? -1 : p->act[p->act_alias[i]].off);
+    fv[N_act_off] = l_i64(g, p->relu_rq[i] ? -2 : in_x ? -1 : p->act_fwd[p->act_alias[i]] ? -3 : p->act[p->act_alias[i]].off);
     fv[N_err_off] = l_i64(g, !p->needs_err[i] ? -1 : p->err_kept[a] ? p->err[a].off : -2);
     fv[N_act_kept] = l_i32(g, in_x || p->act_kept[p->act_alias[i]]);
     nv[i] = LLVMConstNamedStruct(t_node, fv, N_NFIELDS);

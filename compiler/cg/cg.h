@@ -269,6 +269,7 @@ int64_t numel(const Shape *s);
 int log2i(int64_t v);      /* smallest k with 2^k >= v */
 Val act_ptr(Cg *g, int i); /* int8 (n, C, H, W) output of node i */
 Val err_ptr(Cg *g, int i); /* int8 (n, C, H, W) error at node i's output */
+Val taps_ptr(Cg *g, int i); /* int8 (n, C, OH, OW) taps of max pool i (plan's pool_taps) */
 /* exponent slots of node i: which = 0 activation, 1 error, 2 + s input
  * error of slot s */
 Val get_exp(Cg *g, int i, int which, const char *name);

@@ -203,21 +203,35 @@ static void pool_block_route(Cg *g, const Node *nd, int R, Val v_e, Val v_tap, V
   }
 }
 
+/* The taps a pool keeps (plan's pool_taps): where the relu folded into it
+ * passes nothing (the maximum is <= 0), POOL_TAP_NONE, which no input byte's
+ * tap equals. */
+static Val kept_taps(Cg *g, bool relu, Val v_best, Val v_tap, int n) {
+  if (!relu) return v_tap;
+  int none[POOL_VEC_MAX];
+  for (int i = 0; i < n; i++) none[i] = POOL_TAP_NONE;
+  return l_select(g, l_icmp(g, LLVMIntSGT, v_best, LLVMConstNull(LLVMTypeOf(v_best)), "pass"), v_tap,
+                  l_vconst8(g, none, n), "tap.kept");
+}
+
 /* R output rows as vectors (R = 1: one row, pool_row_route; else a block,
  * pool_block_route) at output offset v_orow and input offset v_irow: the
- * forward stores the maxima, the backward routes the errors (only where
- * the maximum is > 0 under a folded relu). */
+ * forward stores the maxima (and the taps into v_taps, unless NULL), the
+ * backward routes the errors (only where the maximum is > 0 under a folded
+ * relu), by the kept taps where v_taps is not NULL. */
 static void pool_vec_rows(Cg *g, const Node *nd, int R, bool backward, bool relu, Val v_in, Val v_e, Val v_dst,
-                          Val v_orow, Val v_irow) {
+                          Val v_taps, Val v_orow, Val v_irow) {
   int n = R * (int)nd->out.w;
-  Val v_best, v_tap;
-  pool_row_taps(g, nd, R, v_in, v_irow, &v_best, &v_tap);
+  Val v_best = NULL, v_tap;
+  if (backward && v_taps) v_tap = l_vload(g, n, v_taps, v_orow, "tap");
+  else pool_row_taps(g, nd, R, v_in, v_irow, &v_best, &v_tap);
   if (!backward) {
     l_vstore(g, v_best, n, v_dst, v_orow);
+    if (v_taps) l_vstore(g, kept_taps(g, relu, v_best, v_tap, n), n, v_taps, v_orow);
     return;
   }
   Val v_ev = l_vload(g, n, v_e, v_orow, "e");
-  if (relu)
+  if (relu && !v_taps)
     v_ev = l_select(g, l_icmp(g, LLVMIntSGT, v_best, LLVMConstNull(LLVMTypeOf(v_best)), "pass"), v_ev,
                     LLVMConstNull(LLVMTypeOf(v_ev)), "e.relu");
   if (R > 1) pool_block_route(g, nd, R, v_ev, v_tap, v_dst, v_irow);
@@ -235,8 +249,10 @@ static void pool_vec_rows(Cg *g, const Node *nd, int R, bool backward, bool relu
 static void maxpool_body(Cg *g, const KArgs *k, Val v_lo, Val v_hi, bool backward) {
   const Node *nd = k->nd;
   const Shape *is = &g->m->nodes[nd->in[0]].out, *os = &nd->out;
-  Val v_in = act_ptr(g, nd->in[0]), v_e = NULL, v_dst = act_ptr(g, k->i);
-  bool vec = pool_vec(nd), relu = backward && g->p->relu_pool[nd->in[0]];
+  Val v_taps = g->p->pool_taps[k->i] ? taps_ptr(g, k->i) : NULL;
+  /* the kept taps spare the backward its input, which may be gone (plan's act_fwd) */
+  Val v_in = backward && v_taps ? NULL : act_ptr(g, nd->in[0]), v_e = NULL, v_dst = act_ptr(g, k->i);
+  bool vec = pool_vec(nd), relu = g->p->relu_pool[nd->in[0]] != 0;
   if (backward) {
     ErrDst d;
     err_dst(g, relu ? nd->in[0] : k->i, 0, &d);
@@ -251,7 +267,7 @@ static void maxpool_body(Cg *g, const KArgs *k, Val v_lo, Val v_hi, bool backwar
     Loop Lr = l_for(g, l_mul(g, v_lo, l_i64(g, per), ""), l_mul(g, v_hi, l_i64(g, per), ""), "blk");
     Val v_orow = l_mul(g, Lr.v_i, l_i64(g, R * os->w), "orow");
     Val v_irow = l_mul(g, Lr.v_i, l_i64(g, R * nd->sh * is->w), "irow");
-    pool_vec_rows(g, nd, R, backward, relu, v_in, v_e, v_dst, v_orow, v_irow);
+    pool_vec_rows(g, nd, R, backward, relu, v_in, v_e, v_dst, v_taps, v_orow, v_irow);
     l_next(g, &Lr);
     return;
   }
@@ -261,7 +277,7 @@ static void maxpool_body(Cg *g, const KArgs *k, Val v_lo, Val v_hi, bool backwar
   Val v_irow = l_mul(g, l_add(g, l_mul(g, Lbc.v_i, l_i64(g, is->h), ""), l_mul(g, Ly.v_i, l_i64(g, nd->sh), ""), ""),
                      l_i64(g, is->w), "irow");
   if (vec) {
-    pool_vec_rows(g, nd, 1, backward, relu, v_in, v_e, v_dst, v_orow, v_irow);
+    pool_vec_rows(g, nd, 1, backward, relu, v_in, v_e, v_dst, v_taps, v_orow, v_irow);
     l_next(g, &Ly);
     l_next(g, &Lbc);
     return;
@@ -269,27 +285,45 @@ static void maxpool_body(Cg *g, const KArgs *k, Val v_lo, Val v_hi, bool backwar
   Loop Lx = l_for(g, l_i64(g, 0), l_i64(g, os->w), "ox");
   Val v_oidx = l_add(g, v_orow, Lx.v_i, "oidx");
   Val v_base = l_add(g, v_irow, l_mul(g, Lx.v_i, l_i64(g, nd->sw), ""), "base");
-  Val v_best = NULL, v_bidx = NULL;
+  if (backward && v_taps) { /* by the kept tap t = ky kw + kx; POOL_TAP_NONE: an error of 0 at tap 0 */
+    Val v_t = l_load(g, g->t_i8, v_taps, v_oidx, "tap");
+    Val v_none = l_icmp(g, LLVMIntEQ, v_t, LLVMConstInt(g->t_i8, (unsigned long long)POOL_TAP_NONE, 1), "none");
+    v_t = LLVMBuildZExt(g->b, l_select(g, v_none, LLVMConstNull(g->t_i8), v_t, ""), g->t_i64, "tap.t");
+    Val v_kw = l_i64(g, nd->kw);
+    Val v_at = l_add(g, l_mul(g, LLVMBuildUDiv(g->b, v_t, v_kw, "ky"), l_i64(g, is->w), ""),
+                     LLVMBuildURem(g->b, v_t, v_kw, "kx"), "");
+    Val v_ev = l_select(g, v_none, LLVMConstNull(g->t_i8), l_load(g, g->t_i8, v_e, v_oidx, "e"), "e.routed");
+    l_store(g, g->t_i8, v_ev, v_dst, l_add(g, v_base, v_at, "at"));
+    l_next(g, &Lx);
+    l_next(g, &Ly);
+    l_next(g, &Lbc);
+    return;
+  }
+  Val v_best = NULL, v_bidx = NULL, v_btap = NULL;
   for (int ky = 0; ky < nd->kh; ky++)
     for (int kx = 0; kx < nd->kw; kx++) {
       Val v_idx = l_add(g, v_base, l_i64(g, (int64_t)ky * is->w + kx), "tap");
       Val v_a = l_load(g, g->t_i8, v_in, v_idx, "a");
+      Val v_t = LLVMConstInt(g->t_i8, (unsigned long long)(ky * nd->kw + kx), 0);
       if (!v_best) {
-        v_best = v_a, v_bidx = v_idx;
+        v_best = v_a, v_bidx = v_idx, v_btap = v_t;
       } else {
         Val v_gt = l_icmp(g, LLVMIntSGT, v_a, v_best, "");
         v_best = l_select(g, v_gt, v_a, v_best, "best");
         v_bidx = l_select(g, v_gt, v_idx, v_bidx, "best.idx");
+        v_btap = l_select(g, v_gt, v_t, v_btap, "best.tap");
       }
     }
+  Val v_pass = relu ? l_icmp(g, LLVMIntSGT, v_best, LLVMConstNull(g->t_i8), "pass") : NULL;
   if (backward) {
     Val v_ev = l_load(g, g->t_i8, v_e, v_oidx, "e");
-    if (relu)
-      v_ev = l_select(g, l_icmp(g, LLVMIntSGT, v_best, LLVMConstNull(g->t_i8), "pass"), v_ev, LLVMConstNull(g->t_i8),
-                      "e.relu");
+    if (relu) v_ev = l_select(g, v_pass, v_ev, LLVMConstNull(g->t_i8), "e.relu");
     l_store(g, g->t_i8, v_ev, v_dst, v_bidx);
   } else {
     l_store(g, g->t_i8, v_best, v_dst, v_oidx);
+    if (v_taps && relu)
+      v_btap = l_select(g, v_pass, v_btap, LLVMConstInt(g->t_i8, (unsigned long long)POOL_TAP_NONE, 1), "tap.kept");
+    if (v_taps) l_store(g, g->t_i8, v_btap, v_taps, v_oidx);
   }
   l_next(g, &Lx);
   l_next(g, &Ly);

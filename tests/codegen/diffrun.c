@@ -312,8 +312,9 @@ int main(int argc, char **argv) {
       const NitNode *nd = &nm->nodes[i];
       int64_t cnt = (int64_t)nb * nd->out[0] * nd->out[1] * nd->out[2];
       const int8_t *ga = nd->act_off < 0 ? x : (const int8_t *)(work + nd->act_off);
-      /* -2: the relu after it holds max(., 0); not kept: an error lay over it later in the step */
-      bool held = nd->act_off != -2 && (eval || nd->act_kept);
+      /* -2: the relu after it holds max(., 0); -3: later tensors of the pass lay over it; not
+       * kept: an error lay over it later in the step */
+      bool held = nd->act_off != -2 && nd->act_off != -3 && (eval || nd->act_kept);
       for (int64_t j = 0; held && j < cnt; j++)
         if (ga[j] != net->act[i][j]) return fail_at(s, "activation", i, j, ga[j], net->act[i][j]);
       if (eval || !net->has_err[i]) continue;

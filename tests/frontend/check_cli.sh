@@ -59,9 +59,21 @@ expect 0 'update bits(3) then 2 at 5 then 1 at 8, weights int8' '' -- --emit sha
 # bytes (the relus folded, flatten an alias), of which only the logits
 # (64 x 10) are read by no backward step. Its errors are below 1 MiB, so
 # they share no bytes unless told to; told to, some lie over the dead
-# activations.
-expect 0 '^        work: activations 518016 bytes (640 of them read by no backward step), errors [0-9]* of their own and 0 over dead activations, scratch' '' -- \
+# activations. Its activations are below 1 MiB too, so its pools keep no
+# taps and every activation lies in the run.
+expect 0 '^        work: activations 518016 bytes (640 of them read by no backward step, 0 max pools. taps) and 0 that live in the forward pass alone, over later buffers; errors [0-9]* of their own and 0 over dead activations, scratch' '' -- \
   --emit shapes "$ex/lenet5.nit"
+# vgg_small at batch 256: its three pools keep their taps (plan.c,
+# plan_taps), so the relu outputs before them (c2 65536, c4 32768 and c5
+# 16384 bytes a sample) live in the forward pass alone: 256 x 114688 =
+# 29360128 bytes apart. The run: 256 x (c1 65536 + maxpool1 2 x 16384 + c3
+# 32768 + maxpool2 2 x 8192 + maxpool3 2 x 4096 + dropout1 4096 + fc 10) =
+# 40897024 bytes, of which the taps are 256 x 28672 = 7340032 and the
+# logits 2560.
+expect 0 '^        work: activations 40897024 bytes (2560 of them read by no backward step, 7340032 max pools. taps) and 29360128 that live in the forward pass alone, over later buffers; errors' '' -- \
+  --emit shapes --batch 256 "$ex/vgg_small.nit"
+env NITC_POOL_TAPS=0 "$nitc" --emit shapes --batch 256 "$ex/vgg_small.nit" | grep -q '^        work: activations 62917120 bytes (2560 of them read by no backward step, 0 max pools. taps) and 0 that' ||
+  { echo "FAIL vgg_small's activations are not all in the run with NITC_POOL_TAPS=0"; fail=1; }
 expect 0 'errors [0-9]* of their own and [1-9][0-9]* over dead activations' '' -- --emit shapes "$ex/resnet_bn.nit"
 env NITC_ERR_REUSE=1 "$nitc" --emit shapes "$ex/lenet5.nit" | grep -q 'errors [0-9]* of their own and [1-9][0-9]* over dead activations' ||
   { echo "FAIL lenet5's errors lie over no dead activation with NITC_ERR_REUSE=1"; fail=1; }
