@@ -463,6 +463,7 @@ typedef struct Plan {
 #define AHEAD_SLOTS 3 /* guess slots per node */
 #define PLAN_AHEAD_BYTES ((int64_t)8 << 20) /* a conv's batch accumulators from which it rounds ahead */
 #define PLAN_SHARE_BYTES ((int64_t)1 << 20) /* errors of more bytes than this share them (plan.c) */
+#define PLAN_TAPS_BYTES ((int64_t)8 << 20) /* activations of more bytes than this: pools keep taps (plan.c) */
 #define POOL_TAPS_MAX 127  /* a max pool keeps its taps (int8 ky kw + kx) up to this window area */
 #define POOL_TAP_NONE (-128) /* a kept tap that routes nothing: the folded relu's maximum was <= 0 */
 

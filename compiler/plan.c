@@ -217,7 +217,7 @@ static void act_lives(const Model *m, const Plan *p, int64_t *act_end) {
 /* The bytes of the run's activations that no backward step reads
  * (act_lives: last read at time 0, by the loss at most): the logits, in
  * every example, and those forward-only activations that are not placed
- * apart (place_fwd; below PLAN_SHARE_BYTES). */
+ * apart (place_fwd; below PLAN_TAPS_BYTES). */
 static int64_t fwd_only_bytes(const Model *m, const Plan *p) {
   int n = m->nnodes;
   int64_t *act_end = zalloc(sizeof(int64_t) * (size_t)n), bytes = 0;
@@ -721,14 +721,19 @@ Plan *plan_build(Model *m) {
   }
   /* Pools keep their taps, and the activations no backward step reads
    * then live in the forward pass alone (plan_taps, place_fwd), where the
-   * activations would take more than PLAN_SHARE_BYTES (as the errors share
-   * their bytes: LeNet-5's stay as they were). nitc --keep-tensors (and
-   * NITC_POOL_TAPS=0) keeps every activation; NITC_POOL_TAPS=1 always
-   * keeps taps (tests). */
+   * activations would take more than PLAN_TAPS_BYTES. Below that the
+   * memory saved is small, and on two cores that share no cache the new
+   * places cost more than the taps save: lines of one core's half of a
+   * batch then lie where the other core's half of another buffer was
+   * (LeNet-5 at batch 256, 2 MB of activations: 0.975x on two threads,
+   * 1.010x on one; resnet_bn at 64, 4.4 MB: 0.984x; vgg_small at 256, 63
+   * MB: 1.000x; docs/performance.md, "Max pools that keep their taps").
+   * nitc --keep-tensors (and NITC_POOL_TAPS=0) keeps every activation;
+   * NITC_POOL_TAPS=1 keeps taps at any size (tests). */
   int64_t acts = 0, taps_mode = env_num("NITC_POOL_TAPS", -1);
   for (int i = 1; i < n; i++)
     if (p->act_alias[i] == i) acts += p->act[i].bytes;
-  bool fwd_apart = !m->keep_tensors && (taps_mode >= 0 ? taps_mode == 1 : acts > PLAN_SHARE_BYTES);
+  bool fwd_apart = !m->keep_tensors && (taps_mode >= 0 ? taps_mode == 1 : acts > PLAN_TAPS_BYTES);
   plan_taps(m, p, fwd_apart);
   int64_t *act_end = zalloc(sizeof(int64_t) * (size_t)n);
   act_lives(m, p, act_end);

@@ -59,7 +59,7 @@ expect 0 'update bits(3) then 2 at 5 then 1 at 8, weights int8' '' -- --emit sha
 # bytes (the relus folded, flatten an alias), of which only the logits
 # (64 x 10) are read by no backward step. Its errors are below 1 MiB, so
 # they share no bytes unless told to; told to, some lie over the dead
-# activations. Its activations are below 1 MiB too, so its pools keep no
+# activations. Its activations are below 8 MiB, so its pools keep no
 # taps and every activation lies in the run.
 expect 0 '^        work: activations 518016 bytes (640 of them read by no backward step, 0 max pools. taps) and 0 that live in the forward pass alone, over later buffers; errors [0-9]* of their own and 0 over dead activations, scratch' '' -- \
   --emit shapes "$ex/lenet5.nit"
