@@ -727,7 +727,7 @@ Plan *plan_build(Model *m) {
    * batch then lie where the other core's half of another buffer was
    * (LeNet-5 at batch 256, 2 MB of activations: 0.975x on two threads,
    * 1.010x on one; resnet_bn at 64, 4.4 MB: 0.984x; vgg_small at 256, 63
-   * MB: 1.000x; docs/performance.md, "Max pools that keep their taps").
+   * MB: 1.000x; docs/performance.md, "Memory").
    * nitc --keep-tensors (and NITC_POOL_TAPS=0) keeps every activation;
    * NITC_POOL_TAPS=1 keeps taps at any size (tests). */
   int64_t acts = 0, taps_mode = env_num("NITC_POOL_TAPS", -1);

@@ -245,7 +245,9 @@ static void pool_vec_rows(Cg *g, const Node *nd, int R, bool backward, bool relu
  * at most one error, |e| <= 127, so the requantization is the identity
  * (k = 0). When the pool also does its input relu's backward (plan's
  * relu_pool), an error goes only where the maximum is > 0, and into the
- * relu's destination. */
+ * relu's destination. A pool that keeps its taps (plan's pool_taps) stores
+ * them in the forward, the relu's gate in them, and its backward reads them
+ * instead of its input. */
 static void maxpool_body(Cg *g, const KArgs *k, Val v_lo, Val v_hi, bool backward) {
   const Node *nd = k->nd;
   const Shape *is = &g->m->nodes[nd->in[0]].out, *os = &nd->out;
