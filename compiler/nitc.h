@@ -357,6 +357,8 @@ typedef struct Plan {
   bool *act_fwd;       /* (nnodes) an alias root's activation that no backward step reads,
                           * placed by its life in the forward pass over later buffers
                           * (plan.c, place_fwd); nothing reads it after a call */
+  bool fwd_apart;      /* pools keep taps and act_fwd applies: the activations pass
+                          * PLAN_TAPS_BYTES (plan.c) */
   bool *pool_taps;     /* (nnodes) disjoint max pool i keeps each window's tap after its
                           * output in its act buffer, and its backward routes by them
                           * instead of reading its input (plan.c, plan_taps) */

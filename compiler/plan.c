@@ -192,18 +192,30 @@ static void rank(const int *list, int n, const int64_t *k1, const int64_t *k2, i
   for (int i = 0; i < n; i++) out[i] = r[i].a;
 }
 
+/* The backward steps that read no activation: the residual add's and the
+ * average pool's pass their errors on, dropout's draws its mask again
+ * (cg/pool.c), and flatten's is no step. */
+static bool bwd_reads_none(const Node *nd) {
+  return nd->op == OP_ADD || nd->op == OP_AVGPOOL || nd->op == OP_DROPOUT || nd->op == OP_FLATTEN;
+}
+
 /* When each activation (alias root) is last read, in backward time (0:
  * the loss at most): by the backward step of every node that reads it. A
  * node's backward step reads its inputs' activations, and its own output
  * too unless it is a dense or conv layer (whose backward step reads its
  * input, its weights and its error) or a relu whose backward another layer
  * does (relu_pool, relu_err), which reads nothing. A max pool that keeps
- * its taps (pool_taps) reads its own buffer alone. */
+ * its taps (pool_taps) reads its own buffer alone. Where the activations
+ * that no backward step reads live apart (fwd_apart), those that read none
+ * (bwd_reads_none) are known to; elsewhere they count as reading their
+ * inputs and output, as they did before, which leaves the plans of the
+ * smaller networks as they were. */
 static void act_lives(const Model *m, const Plan *p, int64_t *act_end) {
   int n = m->nnodes;
   for (int j = 1; j < n; j++) {
     const Node *nd = &m->nodes[j];
     if (p->relu_pool[j] || p->relu_err[j]) continue;
+    if (p->fwd_apart && bwd_reads_none(nd)) continue;
     int64_t t = n - j, r = p->act_alias[j];
     if (nd->op != OP_DENSE && nd->op != OP_CONV && t > act_end[r]) act_end[r] = t;
     if (p->pool_taps[j]) continue; /* it reads its own buffer's taps, not its input */
@@ -733,14 +745,14 @@ Plan *plan_build(Model *m) {
   int64_t acts = 0, taps_mode = env_num("NITC_POOL_TAPS", -1);
   for (int i = 1; i < n; i++)
     if (p->act_alias[i] == i) acts += p->act[i].bytes;
-  bool fwd_apart = !m->keep_tensors && (taps_mode >= 0 ? taps_mode == 1 : acts > PLAN_TAPS_BYTES);
-  plan_taps(m, p, fwd_apart);
+  p->fwd_apart = !m->keep_tensors && (taps_mode >= 0 ? taps_mode == 1 : acts > PLAN_TAPS_BYTES);
+  plan_taps(m, p, p->fwd_apart);
   int64_t *act_end = zalloc(sizeof(int64_t) * (size_t)n);
   act_lives(m, p, act_end);
   for (int i = 1; i < n; i++) {
     if (p->pool_taps[i]) p->taps_bytes += B * per_sample(&m->nodes[i].out);
     if (p->pool_taps[i]) p->act[i].bytes += B * per_sample(&m->nodes[i].out); /* the output, then its taps */
-    p->act_fwd[i] = fwd_apart && p->act_alias[i] == i && p->act[i].bytes > 0 && act_end[i] == 0 &&
+    p->act_fwd[i] = p->fwd_apart && p->act_alias[i] == i && p->act[i].bytes > 0 && act_end[i] == 0 &&
                     i != p->act_alias[m->output];
   }
   /* The others, one contiguous run in node order: in the backward pass
