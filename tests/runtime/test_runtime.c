@@ -543,6 +543,52 @@ START_TEST(telemetry_counts) {
 }
 END_TEST
 
+/* The table's closing note, which says why some activations show '-':
+ * printed for an activation that a later tensor of the step lay over (kept
+ * 0) and for one that lives in the forward pass alone (act_off -3), not
+ * for the input's (act_off -1) nor a folded relu's producer (-2). */
+static bool tele_note(int64_t act_off, int32_t kept) {
+  enum { NN = 2 };
+  NitNode nodes[NN];
+  memset(nodes, 0, sizeof nodes);
+  for (int i = 0; i < NN; i++) {
+    nodes[i].out[0] = nodes[i].out[1] = nodes[i].out[2] = 1;
+    nodes[i].param = -1, nodes[i].err_off = -1, nodes[i].act_off = -1;
+    nodes[i].name = i ? "r1" : "x", nodes[i].kind = i ? "relu" : "input";
+  }
+  nodes[1].act_off = act_off, nodes[1].act_kept = kept;
+  NitModel m = nit_model;
+  m.nnodes = NN, m.nodes = nodes, m.nparams = 0, m.params = NULL, m.param_bytes = 0;
+  Tele t;
+  ck_assert_int_eq(nitrt_tele_init(&t, &m, 1, true), 0);
+  nitrt_tele_epoch_start(&t, &m);
+  ck_assert(nitrt_tele_sampled(&t, 1));
+  int8_t work[1] = {5};
+  NitCtx c;
+  memset(&c, 0, sizeof c);
+  nitrt_tele_before(&t, &m, NULL, &c);
+  nitrt_tele_after(&t, &m, NULL, work, 1); /* one sampled step: the table prints */
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  ck_assert_ptr_nonnull(f);
+  nitrt_tele_print(f, &t, &m);
+  fclose(f);
+  bool note = strstr(buf, "reused the buffer") != NULL;
+  free(buf);
+  nitrt_tele_free(&t);
+  return note;
+}
+
+START_TEST(telemetry_note) {
+  ck_assert(tele_note(0, 0));  /* an error lay over it */
+  ck_assert(tele_note(-3, 0)); /* the forward pass's later tensors lay over it */
+  ck_assert(!tele_note(0, 1));
+  ck_assert(!tele_note(-1, 1));
+  ck_assert(!tele_note(-2, 1));
+}
+END_TEST
+
 /* A file of several read chunks (DataSrc reads 1 MiB at a time) loads
  * exactly as its bytes parse from memory: pixels, labels, the content hash
  * (which is nitrt_hash64 of the whole file, also when it is built chunk by
@@ -1510,6 +1556,7 @@ static Suite *suite(void) {
   tcase_add_test(t, raw_files);
   tcase_add_test(t, shuffle_rule);
   tcase_add_test(t, telemetry_counts);
+  tcase_add_test(t, telemetry_note);
   suite_add_tcase(s, t);
   t = tcase_create("ckpt");
   tcase_add_checked_fixture(t, mk_tmp, rm_tmp);
