@@ -203,6 +203,17 @@ foreach(variant niti ghaffari)
   set_tests_properties(codegen_diff_pools_${variant} PROPERTIES TIMEOUT 900 ENVIRONMENT
     "NITC_DIFF_POOLS=1;NITC_POOL_TAPS=${CG_TAPS};NITC_DIFF_RECIPE=${variant};NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
 endforeach()
+# The same blocks on inputs more than 64 pixels wide (NITC_DIFF_POOLS=wide):
+# their first pool reads rows too long for cg/pool.c's row vectors and goes
+# window by window, finding the maxima again (taps 0) or keeping its taps
+# (taps 1); no narrow network takes that path.
+math(EXPR CG_WIDE_COUNT "${CG_AHEAD_COUNT} / 2")
+foreach(taps 0 1)
+  add_test(NAME codegen_diff_pools_wide_taps${taps}
+    COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} 6${taps} ${CG_WIDE_COUNT})
+  set_tests_properties(codegen_diff_pools_wide_taps${taps} PROPERTIES TIMEOUT 900 ENVIRONMENT
+    "NITC_DIFF_POOLS=wide;NITC_POOL_TAPS=${taps};NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
+endforeach()
 
 # Data parallelism without MPI: N ranks as threads, one process's bytes
 # (tests/codegen/run_ranks.sh: every example, COUNT/30 random networks per recipe).

@@ -38,6 +38,9 @@
  * col2im input error), mostly a relu, and a disjoint max pool, the next
  * block's conv reading the pool. These are the shapes whose pools run in
  * a rounding region (plan.c, plan_pools), rare among the networks above.
+ * NITC_DIFF_POOLS=wide makes the input 70 to 90 pixels wide (and 3 to 8
+ * high), so that the first block's pool reads rows of more than 64 bytes:
+ * cg/pool.c's window-by-window path, which the narrow networks never take.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -55,6 +58,7 @@ static int pick(int lo, int hi) { /* uniform in [lo, hi] */
 
 
 static int pools;      /* LeNet-like blocks: conv, relu, disjoint max pool */
+static int wide;       /* ... on inputs more than 64 pixels wide */
 static int other_loss; /* the other recipe's softmax */
 static int ghaffari;   /* generate networks of a recipe with masters */
 static int shiftquant; /* ... of recipe shiftquant (implies ghaffari) */
@@ -76,7 +80,7 @@ static const char *norm_layer(char *args, size_t size) {
 }
 
 static int gen(FILE *f, int id, int *batch_out, int *bits_out) {
-  int C = pick(1, 3), H = pick(3, 12), W = pick(3, 12), classes = pick(2, 12);
+  int C = pick(1, 3), H = wide ? pick(3, 8) : pick(3, 12), W = wide ? pick(70, 90) : pick(3, 12), classes = pick(2, 12);
   int batch = (int[]){1, 2, 3, 4, 5, 7, 8}[pick(0, 6)];
   /* every eighth network: 19..40 samples, for the paths that take 16 at a
    * time (cg/dense.c's transpose tiles); the same draws as before, so the
@@ -232,7 +236,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   const char *e = getenv("NITC_DIFF_POOLS");
-  pools = e && !strcmp(e, "1");
+  pools = e && (!strcmp(e, "1") || !strcmp(e, "wide"));
+  wide = e && !strcmp(e, "wide");
   e = getenv("NITC_DIFF_LOSS");
   other_loss = e && !strcmp(e, "other");
   ghaffari = argc == 5;

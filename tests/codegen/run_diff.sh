@@ -12,7 +12,10 @@
 set -uo pipefail
 build="$1"; seed="$2"; count="$3"; jobs="${4:-$(nproc)}"
 recipe="${NITC_DIFF_RECIPE:-niti}"
-work="$build/tests/diff-$recipe-$seed"
+# a directory of its own for each corpus and kernel: ctest runs the variants
+# side by side, and two of the same recipe and seed (the pools and the other
+# softmax, rounding ahead on two kernels) must not share one
+work="$build/tests/diff-$recipe-$seed${NITC_DIFF_POOLS:+-pools$NITC_DIFF_POOLS}${NITC_DIFF_LOSS:+-loss$NITC_DIFF_LOSS}${NITC_GEMM:+-$NITC_GEMM}"
 cc="${CC:-cc}"
 libs="$build/tests/libdiffrun.a $build/tests/libnitref.a $build/compiler/libnitfront.a $build/runtime/libnitrt_s31.a"
 # shellcheck source=tests/targets/variants.sh
