@@ -750,8 +750,10 @@ Plan *plan_build(Model *m) {
   int64_t *act_end = zalloc(sizeof(int64_t) * (size_t)n);
   act_lives(m, p, act_end);
   for (int i = 1; i < n; i++) {
-    if (p->pool_taps[i]) p->taps_bytes += B * per_sample(&m->nodes[i].out);
-    if (p->pool_taps[i]) p->act[i].bytes += B * per_sample(&m->nodes[i].out); /* the output, then its taps */
+    if (p->pool_taps[i]) { /* the output, then its taps: as many bytes */
+      p->taps_bytes += p->act[i].bytes;
+      p->act[i].bytes *= 2;
+    }
     p->act_fwd[i] = p->fwd_apart && p->act_alias[i] == i && p->act[i].bytes > 0 && act_end[i] == 0 &&
                     i != p->act_alias[m->output];
   }

@@ -98,7 +98,8 @@ add_test(NAME codegen_diff
 # errors over dead activations and one another (plan.c, place_errors) in
 # every network, and max pools that keep their taps, with the activations
 # no backward step reads placed apart (plan_taps, place_fwd): by default
-# both only past 1 MiB, and the random networks' are smaller
+# errors share only past 1 MiB and pools keep taps only past 8 MiB of
+# activations, and the random networks' are smaller
 set_tests_properties(codegen_diff PROPERTIES TIMEOUT 1500
   ENVIRONMENT "NITC_ERR_REUSE=1;NITC_POOL_TAPS=1;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
 

@@ -203,15 +203,16 @@ static void pool_block_route(Cg *g, const Node *nd, int R, Val v_e, Val v_tap, V
   }
 }
 
-/* The taps a pool keeps (plan's pool_taps): where the relu folded into it
- * passes nothing (the maximum is <= 0), POOL_TAP_NONE, which no input byte's
- * tap equals. */
-static Val kept_taps(Cg *g, bool relu, Val v_best, Val v_tap, int n) {
+/* The taps a pool keeps (plan's pool_taps), one or a vector of them: where
+ * the relu folded into it passes nothing (the maximum is <= 0),
+ * POOL_TAP_NONE, which no input byte's tap equals. */
+static Val kept_taps(Cg *g, bool relu, Val v_best, Val v_tap) {
   if (!relu) return v_tap;
-  int none[POOL_VEC_MAX];
-  for (int i = 0; i < n; i++) none[i] = POOL_TAP_NONE;
-  return l_select(g, l_icmp(g, LLVMIntSGT, v_best, LLVMConstNull(LLVMTypeOf(v_best)), "pass"), v_tap,
-                  l_vconst8(g, none, n), "tap.kept");
+  Ty t = LLVMTypeOf(v_tap);
+  Val v_none = LLVMConstInt(g->t_i8, (unsigned long long)POOL_TAP_NONE, 1);
+  if (LLVMGetTypeKind(t) == LLVMVectorTypeKind) v_none = l_splat(g, v_none, LLVMGetVectorSize(t), "");
+  return l_select(g, l_icmp(g, LLVMIntSGT, v_best, LLVMConstNull(LLVMTypeOf(v_best)), "pass"), v_tap, v_none,
+                  "tap.kept");
 }
 
 /* R output rows as vectors (R = 1: one row, pool_row_route; else a block,
@@ -227,7 +228,7 @@ static void pool_vec_rows(Cg *g, const Node *nd, int R, bool backward, bool relu
   else pool_row_taps(g, nd, R, v_in, v_irow, &v_best, &v_tap);
   if (!backward) {
     l_vstore(g, v_best, n, v_dst, v_orow);
-    if (v_taps) l_vstore(g, kept_taps(g, relu, v_best, v_tap, n), n, v_taps, v_orow);
+    if (v_taps) l_vstore(g, kept_taps(g, relu, v_best, v_tap), n, v_taps, v_orow);
     return;
   }
   Val v_ev = l_vload(g, n, v_e, v_orow, "e");
@@ -316,16 +317,15 @@ static void maxpool_body(Cg *g, const KArgs *k, Val v_lo, Val v_hi, bool backwar
         v_btap = l_select(g, v_gt, v_t, v_btap, "best.tap");
       }
     }
-  Val v_pass = relu ? l_icmp(g, LLVMIntSGT, v_best, LLVMConstNull(g->t_i8), "pass") : NULL;
   if (backward) {
     Val v_ev = l_load(g, g->t_i8, v_e, v_oidx, "e");
-    if (relu) v_ev = l_select(g, v_pass, v_ev, LLVMConstNull(g->t_i8), "e.relu");
+    if (relu)
+      v_ev = l_select(g, l_icmp(g, LLVMIntSGT, v_best, LLVMConstNull(g->t_i8), "pass"), v_ev, LLVMConstNull(g->t_i8),
+                      "e.relu");
     l_store(g, g->t_i8, v_ev, v_dst, v_bidx);
   } else {
     l_store(g, g->t_i8, v_best, v_dst, v_oidx);
-    if (v_taps && relu)
-      v_btap = l_select(g, v_pass, v_btap, LLVMConstInt(g->t_i8, (unsigned long long)POOL_TAP_NONE, 1), "tap.kept");
-    if (v_taps) l_store(g, g->t_i8, v_btap, v_taps, v_oidx);
+    if (v_taps) l_store(g, g->t_i8, kept_taps(g, relu, v_best, v_btap), v_taps, v_oidx);
   }
   l_next(g, &Lx);
   l_next(g, &Ly);
