@@ -1,8 +1,10 @@
 /*
  * pool.c: pooling and element-wise layers (relu, flatten, dropout, add),
- * forward and backward. Disjoint max pooling and relu run on the workers,
- * one sample per chunk; disjoint max pooling with short rows works on whole
- * output rows as vectors.
+ * forward and backward. Pooling and relu run on the workers, by samples.
+ * Disjoint max pools with short rows work on whole output rows as vectors,
+ * and so do the other max pools where an input row fits a vector (their
+ * backward by input rows); the rest, average pools among them, go window
+ * by window.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,17 +12,18 @@
 
 #include "cg.h"
 
-/* Pooling window walk over (b, c, oy, ox, ky, kx); padding taps are skipped. */
+/* Pooling window walk over (b, c, oy, ox, ky, kx) for samples b in [lo, hi);
+ * padding taps are skipped. */
 typedef struct PoolTap {
   Loop Lb, Lc, Ly, Lx, Lky, Lkx;
   Val v_oidx, v_iidx;
   Blk b_join;
 } PoolTap;
 
-static void pool_begin(Cg *g, const Node *nd, PoolTap *T) {
+static void pool_begin(Cg *g, const Node *nd, PoolTap *T, Val v_lo, Val v_hi) {
   const Shape *os = &nd->out;
   int64_t C = os->c, OH = os->h, OW = os->w;
-  T->Lb = l_for(g, l_i64(g, 0), g->f.v_n, "b");
+  T->Lb = l_for(g, v_lo, v_hi, "b");
   T->Lc = l_for(g, l_i64(g, 0), l_i64(g, C), "c");
   T->Ly = l_for(g, l_i64(g, 0), l_i64(g, OH), "oy");
   T->Lx = l_for(g, l_i64(g, 0), l_i64(g, OW), "ox");
@@ -366,6 +369,248 @@ static void relu_bwd_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   (void)v_wk;
   relu_body(g, u, v_lo, v_hi, true);
 }
+/* ------------------------- pools whose windows overlap or pad, and averages */
+
+typedef enum WinPass { WIN_MAX_FWD, WIN_MAX_BWD, WIN_AVG_FWD, WIN_AVG_BWD } WinPass;
+
+typedef struct WinArgs {
+  const Node *nd;
+  int i;        /* node index */
+  WinPass pass; /* which walk */
+} WinArgs;
+
+/* Samples [lo, hi) of a max pool that is not disjoint, or of an average
+ * pool, window by window. Every sample's windows read and write that sample alone, so
+ * any split over the workers gives the same bytes:
+ * - max forward: each window's maximum over its taps in range; a maximum
+ *   of -128, or a window of padding only (never the case for sane shapes),
+ *   gives 0;
+ * - max backward: each output error added, in the int32 accumulators of
+ *   the input's shape, at the window's first tap equal to its output
+ *   (none when that output is 0 from a maximum of -128);
+ * - average forward: each window's sum into the accumulators, of the
+ *   output's shape (requantized after the region);
+ * - average backward: each output error added at every tap.
+ * The backward walks zero their samples' accumulators first. */
+static void win_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const WinArgs *w = u;
+  const Node *nd = w->nd;
+  (void)v_wk;
+  Val v_in = act_ptr(g, nd->in[0]), v_out = nd->op == OP_MAXPOOL ? act_ptr(g, w->i) : NULL;
+  Val v_acc = w->pass == WIN_MAX_FWD ? NULL : acc_ptr(g); /* plan.c, acc_uses */
+  Val v_e = w->pass == WIN_MAX_BWD || w->pass == WIN_AVG_BWD ? err_ptr(g, w->i) : NULL;
+  if (v_e) {
+    int64_t per = numel(&g->m->nodes[nd->in[0]].out);
+    l_zero(g, g->t_i32, l_gep(g, g->t_i32, v_acc, l_mul(g, v_lo, l_i64(g, per), ""), "acc.lo"),
+           l_mul(g, l_sub(g, v_hi, v_lo, ""), l_i64(g, per), "count"));
+  }
+  PoolTap T;
+  pool_begin(g, nd, &T, v_lo, v_hi);
+  Val var = NULL, v_ev = NULL, v_mx = NULL;
+  switch (w->pass) {
+  case WIN_MAX_FWD:
+    var = l_var(g, g->t_i8, "max.var", NULL);
+    l_set(g, var, LLVMConstInt(g->t_i8, (unsigned long long)-128, 1));
+    break;
+  case WIN_AVG_FWD:
+    var = l_var(g, g->t_i32, "sum.var", NULL);
+    l_set(g, var, l_i32(g, 0));
+    break;
+  case WIN_MAX_BWD:
+    var = l_var(g, g->t_i1, "found.var", NULL);
+    l_set(g, var, LLVMConstInt(g->t_i1, 0, 0));
+    v_mx = l_load(g, g->t_i8, v_out, T.v_oidx, "max");
+    /* fall through */
+  case WIN_AVG_BWD:
+    v_ev = l_sext(g, l_load(g, g->t_i8, v_e, T.v_oidx, "e"), g->t_i32, "");
+    break;
+  }
+  pool_taps(g, nd, &T);
+  if (w->pass == WIN_MAX_FWD) {
+    l_set(g, var, l_smax(g, l_get(g, g->t_i8, var, ""), l_load(g, g->t_i8, v_in, T.v_iidx, "a"), "max"));
+  } else if (w->pass == WIN_AVG_FWD) {
+    Val v_a = l_sext(g, l_load(g, g->t_i8, v_in, T.v_iidx, "a"), g->t_i32, "");
+    l_set(g, var, l_add(g, l_get(g, g->t_i32, var, ""), v_a, "sum"));
+  } else {
+    Blk b_j = NULL;
+    if (w->pass == WIN_MAX_BWD) {
+      Val v_hit = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntEQ, l_load(g, g->t_i8, v_in, T.v_iidx, "a"), v_mx, ""),
+                               LLVMBuildNot(g->b, l_get(g, g->t_i1, var, ""), ""), "hit");
+      b_j = l_if(g, v_hit, "route");
+      l_set(g, var, LLVMConstInt(g->t_i1, 1, 0));
+    }
+    Val v_old = l_load(g, g->t_i32, v_acc, T.v_iidx, "");
+    l_store(g, g->t_i32, l_add(g, v_old, v_ev, ""), v_acc, T.v_iidx);
+    if (b_j) l_endif(g, b_j);
+  }
+  pool_taps_end(g, &T);
+  if (w->pass == WIN_MAX_FWD) {
+    Val v_m = l_get(g, g->t_i8, var, "max");
+    v_m = l_select(g, l_icmp(g, LLVMIntEQ, v_m, LLVMConstInt(g->t_i8, (unsigned long long)-128, 1), ""),
+                   LLVMConstNull(g->t_i8), v_m, "max.out");
+    l_store(g, g->t_i8, v_m, v_out, T.v_oidx);
+  } else if (w->pass == WIN_AVG_FWD) {
+    l_store(g, g->t_i32, l_get(g, g->t_i32, var, "sum"), v_acc, T.v_oidx);
+  }
+  pool_end(g, &T);
+}
+
+/* A max pool that is not disjoint takes an output row's windows as one
+ * vector of OW lanes where an input row fits one (IW <= POOL_VEC_MAX), and
+ * its backward keeps a plane's taps and errors on the stack (two arrays of
+ * at most WIN_ROWS_BYTES). */
+#define WIN_ROWS_BYTES 8192
+static bool win_vec(const Cg *g, const Node *nd) {
+  const Shape *is = &g->m->nodes[nd->in[0]].out;
+  return nd->op == OP_MAXPOOL && is->w <= POOL_VEC_MAX && nd->out.w <= POOL_VEC_MAX &&
+         (int64_t)nd->kh * nd->kw <= POOL_TAPS_MAX && nd->out.h * POOL_VEC_MAX <= WIN_ROWS_BYTES;
+}
+
+/* Output row oy of plane v_plane (its first input byte) of a max pool that
+ * is not disjoint, in OW lanes (win_vec): each window's maximum over its
+ * taps in range, from -128, and the tap t = ky kw + kx where a > best first
+ * held (POOL_TAP_NONE while none did): with the maximum above -128, its
+ * first occurrence in row-major order, as win_body finds it. An input row
+ * out of range (padding) is read from row 0 and masked out. */
+static void win_row_taps(Cg *g, const Node *nd, Val v_in, Val v_plane, Val v_oy, Val *v_best, Val *v_tap) {
+  const Shape *is = &g->m->nodes[nd->in[0]].out;
+  int OW = (int)nd->out.w, IW = (int)is->w, w = lanes(g, OW);
+  int map[POOL_VEC_MAX], tv[POOL_VEC_MAX];
+  for (int i = 0; i < OW; i++) tv[i] = -128;
+  *v_best = l_vconst8(g, tv, OW);
+  for (int i = 0; i < OW; i++) tv[i] = POOL_TAP_NONE;
+  *v_tap = l_vconst8(g, tv, OW);
+  for (int ky = 0; ky < nd->kh; ky++) {
+    Val v_iy = in_coord(g, v_oy, (int)nd->sh, (int)nd->ph, l_i64(g, ky), "iy");
+    Val v_ok = in_range(g, v_iy, is->h);
+    Val v_at = l_add(g, v_plane, l_mul(g, l_select(g, v_ok, v_iy, l_i64(g, 0), ""), l_i64(g, IW), ""), "");
+    Val v_row = l_vload(g, IW, v_in, v_at, "row");
+    Val v_oks = l_splat(g, v_ok, (unsigned)w, "row.ok");
+    for (int kx = 0; kx < nd->kw; kx++) {
+      Val m[POOL_VEC_MAX];
+      bool any = false;
+      for (int ox = 0; ox < w; ox++) {
+        int ix = ox * (int)nd->sw - (int)nd->pw + kx;
+        bool in = ox < OW && ix >= 0 && ix < IW;
+        map[ox] = in ? ix : -1, any |= in;
+        m[ox] = LLVMConstInt(g->t_i1, in, 0);
+      }
+      if (!any) continue;
+      Val v_a = l_pick(g, v_row, map, OW, "a");
+      Val v_gt = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntSGT, v_a, *v_best, ""), LLVMConstVector(m, (unsigned)w), "");
+      v_gt = LLVMBuildAnd(g->b, v_gt, v_oks, "gt");
+      for (int i = 0; i < OW; i++) tv[i] = ky * (int)nd->kw + kx;
+      *v_best = l_select(g, v_gt, v_a, *v_best, "best");
+      *v_tap = l_select(g, v_gt, l_vconst8(g, tv, OW), *v_tap, "best.tap");
+    }
+  }
+}
+
+/* Backward of plane bc of a max pool that is not disjoint, by input rows
+ * (win_vec): every output row's taps found again (win_row_taps) and its
+ * errors, kept on the stack (v_tp, v_ep: OH rows of lanes(OW) bytes); then
+ * each input row iy's int32 errors in one pass, no zeroing and no
+ * read-modify-write: for each output row oy whose windows reach iy (tap
+ * row ky = iy + ph - oy sh) and each kx, input byte x takes the error of
+ * window ox = (x + pw - kx) / sw where that divides and the window's tap is
+ * (ky, kx). The sums are exact in int16 lanes: at most 127 windows reach a
+ * byte (POOL_TAPS_MAX), each with |e| <= 128. */
+static void win_route_plane(Cg *g, const Node *nd, Val v_in, Val v_e, Val v_acc, Val v_bc, Val v_tp, Val v_ep) {
+  const Shape *is = &g->m->nodes[nd->in[0]].out, *os = &nd->out;
+  int IW = (int)is->w, OW = (int)os->w, nl = lanes(g, OW), wl = lanes(g, IW);
+  int64_t sh = nd->sh, ph = nd->ph, kh = nd->kh;
+  Ty t_row = LLVMVectorType(g->t_i8, (unsigned)nl), t_sum = LLVMVectorType(g->t_i16, (unsigned)wl);
+  Val v_plane = l_mul(g, v_bc, l_i64(g, is->h * IW), "plane");
+  Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, os->h), "oy");
+  Val v_best, v_tap, v_at = l_mul(g, Lo.v_i, l_i64(g, nl), "");
+  win_row_taps(g, nd, v_in, v_plane, Lo.v_i, &v_best, &v_tap);
+  LLVMSetAlignment(LLVMBuildStore(g->b, v_tap, l_gep(g, g->t_i8, v_tp, v_at, "")), 1);
+  Val v_orow = l_mul(g, l_add(g, l_mul(g, v_bc, l_i64(g, os->h), ""), Lo.v_i, ""), l_i64(g, OW), "orow");
+  LLVMSetAlignment(LLVMBuildStore(g->b, l_vload(g, OW, v_e, v_orow, "e"), l_gep(g, g->t_i8, v_ep, v_at, "")), 1);
+  l_next(g, &Lo);
+
+  Val var_sum = l_var(g, t_sum, "sum.var", NULL);
+  Loop Li = l_for(g, l_i64(g, 0), l_i64(g, is->h), "iy");
+  /* oy from max(0, ceil((iy + ph - kh + 1) / sh)) to min(OH - 1, (iy + ph) / sh) */
+  Val v_top = l_add(g, Li.v_i, l_i64(g, ph), "");
+  Val v_num = l_sub(g, v_top, l_i64(g, kh - 1), "");
+  Val v_lo = LLVMBuildSDiv(g->b, l_add(g, l_smax(g, v_num, l_i64(g, 0), ""), l_i64(g, sh - 1), ""), l_i64(g, sh), "oy.lo");
+  Val v_hi = l_smin(g, l_add(g, LLVMBuildSDiv(g->b, v_top, l_i64(g, sh), ""), l_i64(g, 1), ""), l_i64(g, os->h), "oy.hi");
+  l_set(g, var_sum, LLVMConstNull(t_sum));
+  Loop Ly = l_for(g, v_lo, v_hi, "oy");
+  Val v_ky = l_trunc(g, l_sub(g, v_top, l_mul(g, Ly.v_i, l_i64(g, sh), ""), ""), g->t_i8, "ky");
+  Val v_rat = l_mul(g, Ly.v_i, l_i64(g, nl), "");
+  Val v_trow = LLVMBuildLoad2(g->b, t_row, l_gep(g, g->t_i8, v_tp, v_rat, ""), "taps");
+  Val v_erow = LLVMBuildLoad2(g->b, t_row, l_gep(g, g->t_i8, v_ep, v_rat, ""), "errs");
+  LLVMSetAlignment(v_trow, 1);
+  LLVMSetAlignment(v_erow, 1);
+  Val v_t0 = l_mul(g, v_ky, LLVMConstInt(g->t_i8, (unsigned long long)nd->kw, 0), "t0");
+  Val v_sum = l_get(g, t_sum, var_sum, "");
+  for (int kx = 0; kx < nd->kw; kx++) {
+    int map[POOL_VEC_MAX];
+    Val m[POOL_VEC_MAX];
+    bool any = false;
+    for (int x = 0; x < wl; x++) {
+      int d = x + (int)nd->pw - kx, ox = d / (int)nd->sw;
+      bool in = x < IW && d >= 0 && d % nd->sw == 0 && ox < OW;
+      map[x] = in ? ox : -1, any |= in;
+      m[x] = LLVMConstInt(g->t_i1, in, 0);
+    }
+    if (!any) continue;
+    Val v_tk = l_pick(g, v_trow, map, IW, "tap.x"), v_ek = l_pick(g, v_erow, map, IW, "e.x");
+    Val v_want = l_splat(g, LLVMBuildAdd(g->b, v_t0, LLVMConstInt(g->t_i8, (unsigned long long)kx, 0), ""),
+                         (unsigned)wl, "want");
+    Val v_hit = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntEQ, v_tk, v_want, ""), LLVMConstVector(m, (unsigned)wl), "hit");
+    Val v_part = l_select(g, v_hit, v_ek, LLVMConstNull(LLVMTypeOf(v_ek)), "");
+    v_sum = LLVMBuildAdd(g->b, v_sum, l_sext(g, v_part, t_sum, ""), "sum");
+  }
+  l_set(g, var_sum, v_sum);
+  l_next(g, &Ly);
+  Val v_irow = l_add(g, v_plane, l_mul(g, Li.v_i, l_i64(g, IW), ""), "irow");
+  Val v_out = l_sext(g, l_get(g, t_sum, var_sum, "sum"), LLVMVectorType(g->t_i32, (unsigned)wl), "e32");
+  l_store_below(g, v_out, l_gep(g, g->t_i32, v_acc, v_irow, ""), 4, IW);
+  l_next(g, &Li);
+}
+
+/* Samples [lo, hi) of a max pool that is not disjoint, by output rows
+ * (win_vec). Forward stores the maxima (-128 as 0, as win_body); backward
+ * writes the int32 errors plane by plane (win_route_plane). */
+static void win_vec_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const WinArgs *w = u;
+  const Node *nd = w->nd;
+  const Shape *is = &g->m->nodes[nd->in[0]].out, *os = &nd->out;
+  int64_t OW = os->w;
+  int nl = lanes(g, (int)OW);
+  (void)v_wk;
+  Val v_in = act_ptr(g, nd->in[0]);
+  Loop Lbc = l_for(g, l_mul(g, v_lo, l_i64(g, os->c), ""), l_mul(g, v_hi, l_i64(g, os->c), ""), "bc");
+  if (w->pass == WIN_MAX_BWD) {
+    Ty t_rows = LLVMArrayType2(g->t_i8, (uint64_t)(os->h * nl));
+    win_route_plane(g, nd, v_in, err_ptr(g, w->i), acc_ptr(g), Lbc.v_i, l_var(g, t_rows, "taps.rows", NULL),
+                    l_var(g, t_rows, "e.rows", NULL));
+    l_next(g, &Lbc);
+    return;
+  }
+  Val v_plane = l_mul(g, Lbc.v_i, l_i64(g, is->h * is->w), "plane");
+  Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, os->h), "oy");
+  Val v_orow = l_mul(g, l_add(g, l_mul(g, Lbc.v_i, l_i64(g, os->h), ""), Ly.v_i, ""), l_i64(g, OW), "orow");
+  Val v_best, v_tap;
+  win_row_taps(g, nd, v_in, v_plane, Ly.v_i, &v_best, &v_tap);
+  Val v_min = l_splat(g, LLVMConstInt(g->t_i8, (unsigned long long)-128, 1), (unsigned)nl, "");
+  Val v_none = l_icmp(g, LLVMIntEQ, v_best, v_min, "");
+  l_vstore(g, l_select(g, v_none, LLVMConstNull(LLVMTypeOf(v_best)), v_best, "max.out"), (int)OW, act_ptr(g, w->i),
+           v_orow);
+  l_next(g, &Ly);
+  l_next(g, &Lbc);
+}
+
+/* Node i's window walk (win_body, or win_vec_body where it applies) over
+ * the batch, on every worker. */
+static void win_pass(Cg *g, int i, WinPass pass) {
+  WinArgs w = {&g->m->nodes[i], i, pass};
+  par_for(g, g->m->nodes[i].name, g->f.v_n, g->p->maxw, win_vec(g, w.nd) ? win_vec_body : win_body, &w);
+}
+
 /* ------------------------------------------------ layers: forward, backward */
 
 /* A relu after a weighted layer was applied by its requantization
@@ -431,20 +676,7 @@ void maxpool_forward(Cg *g, const LayerIO *io) {
     set_exp(g, io->i, 0, io->v_sin);
     return;
   }
-  PoolTap T;
-  pool_begin(g, nd, &T);
-  Val var = l_var(g, g->t_i8, "max.var", NULL);
-  l_set(g, var, LLVMConstInt(g->t_i8, (unsigned long long)-128, 1));
-  pool_taps(g, nd, &T);
-  Val v_a = l_load(g, g->t_i8, io->v_in, T.v_iidx, "a");
-  l_set(g, var, l_smax(g, l_get(g, g->t_i8, var, ""), v_a, "max"));
-  pool_taps_end(g, &T);
-  /* a window of padding only (never the case for sane shapes) gives 0 */
-  Val v_mx = l_get(g, g->t_i8, var, "max");
-  v_mx = l_select(g, l_icmp(g, LLVMIntEQ, v_mx, LLVMConstInt(g->t_i8, (unsigned long long)-128, 1), ""),
-                  LLVMConstNull(g->t_i8), v_mx, "max.out");
-  l_store(g, g->t_i8, v_mx, io->v_out, T.v_oidx);
-  pool_end(g, &T);
+  win_pass(g, io->i, WIN_MAX_FWD);
   set_exp(g, io->i, 0, io->v_sin);
 }
 
@@ -452,18 +684,8 @@ void maxpool_forward(Cg *g, const LayerIO *io) {
  * area is an exponent shift. */
 void avgpool_forward(Cg *g, const LayerIO *io) {
   const Node *nd = io->nd;
-  Val v_acc = acc_ptr(g);
-  PoolTap T;
-  pool_begin(g, nd, &T);
-  Val var = l_var(g, g->t_i32, "sum.var", NULL);
-  l_set(g, var, l_i32(g, 0));
-  pool_taps(g, nd, &T);
-  Val v_a = l_sext(g, l_load(g, g->t_i8, io->v_in, T.v_iidx, "a"), g->t_i32, "");
-  l_set(g, var, l_add(g, l_get(g, g->t_i32, var, ""), v_a, "sum"));
-  pool_taps_end(g, &T);
-  l_store(g, g->t_i32, l_get(g, g->t_i32, var, "sum"), v_acc, T.v_oidx);
-  pool_end(g, &T);
-  Val v_k = requant(g, g->m->recipe.bits_act, false, v_acc, io->v_cnt, io->v_out, g->f.v_ract, v_key_for(g, NIT_TID_ACT(io->i), "key.act"));
+  win_pass(g, io->i, WIN_AVG_FWD);
+  Val v_k = requant(g, g->m->recipe.bits_act, false, acc_ptr(g), io->v_cnt, io->v_out, g->f.v_ract, v_key_for(g, NIT_TID_ACT(io->i), "key.act"));
   set_exp(g, io->i, 0, l_sub(g, l_add(g, io->v_sin, v_k, ""), l_i32(g, log2i((int64_t)nd->kh * nd->kw)), "s.out"));
 }
 
@@ -540,44 +762,16 @@ void maxpool_backward(Cg *g, const LayerIO *io) {
     set_mu(g, io->d.node, io->d.which, get_mu(g, io->i, 1, "mu.e"));
     return;
   }
-  Val v_acc = acc_ptr(g);
-  l_zero(g, g->t_i32, v_acc, l_batch_elems(g, &g->m->nodes[nd->in[0]].out, "count"));
-  Val v_out = act_ptr(g, io->i);
-  PoolTap T;
-  pool_begin(g, nd, &T);
-  Val var_found = l_var(g, g->t_i1, "found.var", NULL);
-  l_set(g, var_found, LLVMConstInt(g->t_i1, 0, 0));
-  Val v_mx = l_load(g, g->t_i8, v_out, T.v_oidx, "max");
-  Val v_ev = l_sext(g, l_load(g, g->t_i8, io->v_e, T.v_oidx, "e"), g->t_i32, "");
-  pool_taps(g, nd, &T);
-  Val v_a = l_load(g, g->t_i8, io->v_src, T.v_iidx, "a");
-  Val v_hit = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntEQ, v_a, v_mx, ""),
-                           LLVMBuildNot(g->b, l_get(g, g->t_i1, var_found, ""), ""), "hit");
-  Blk b_j = l_if(g, v_hit, "route");
-  Val v_old = l_load(g, g->t_i32, v_acc, T.v_iidx, "");
-  l_store(g, g->t_i32, l_add(g, v_old, v_ev, ""), v_acc, T.v_iidx);
-  l_set(g, var_found, LLVMConstInt(g->t_i1, 1, 0));
-  l_endif(g, b_j);
-  pool_taps_end(g, &T);
-  pool_end(g, &T);
-  pool_deliver(g, io, v_acc, io->v_se);
+  win_pass(g, io->i, WIN_MAX_BWD);
+  pool_deliver(g, io, acc_ptr(g), io->v_se);
 }
 
 /* Every tap of a window receives the window's error; the exponent drops by
  * log2 of the window area. */
 void avgpool_backward(Cg *g, const LayerIO *io) {
   const Node *nd = io->nd;
-  Val v_acc = acc_ptr(g);
-  l_zero(g, g->t_i32, v_acc, l_batch_elems(g, &g->m->nodes[nd->in[0]].out, "count"));
-  PoolTap T;
-  pool_begin(g, nd, &T);
-  Val v_ev = l_sext(g, l_load(g, g->t_i8, io->v_e, T.v_oidx, "e"), g->t_i32, "");
-  pool_taps(g, nd, &T);
-  Val v_old = l_load(g, g->t_i32, v_acc, T.v_iidx, "");
-  l_store(g, g->t_i32, l_add(g, v_old, v_ev, ""), v_acc, T.v_iidx);
-  pool_taps_end(g, &T);
-  pool_end(g, &T);
-  pool_deliver(g, io, v_acc, l_sub(g, io->v_se, l_i32(g, log2i((int64_t)nd->kh * nd->kw)), ""));
+  win_pass(g, io->i, WIN_AVG_BWD);
+  pool_deliver(g, io, acc_ptr(g), l_sub(g, io->v_se, l_i32(g, log2i((int64_t)nd->kh * nd->kw)), ""));
 }
 
 /* Both inputs receive the output error unchanged. */

@@ -40,7 +40,8 @@
  * a rounding region (plan.c, plan_pools), rare among the networks above.
  * NITC_DIFF_POOLS=wide makes the input 70 to 90 pixels wide (and 3 to 8
  * high), so that the first block's pool reads rows of more than 64 bytes:
- * cg/pool.c's window-by-window path, which the narrow networks never take.
+ * cg/pool.c's window-by-window paths, which the narrow networks never take
+ * (one time in three that pool overlaps and pads, 3 by 3 at stride 2).
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -120,6 +121,11 @@ static int gen(FILE *f, int id, int *batch_out, int *bits_out) {
     if (pick(0, 3)) fprintf(f, "    relu\n");
     int q = pick(2, 3);
     if (H < q || W < q) continue;
+    if (wide && l == 0 && pick(0, 2) == 0) { /* overlapping and padded: win_body's walk */
+      fprintf(f, "    maxpool(3, stride=2, pad=1)\n");
+      H = (H - 1) / 2 + 1, W = (W - 1) / 2 + 1;
+      continue;
+    }
     fprintf(f, "    maxpool(%d)\n", q);
     H /= q, W /= q;
   }
