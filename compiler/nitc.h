@@ -307,6 +307,14 @@ typedef struct Recipe {
 static inline bool recipe_err_rq(const Recipe *r) {
   return r->kind != NIT_RECIPE_UNIFIED && r->kind != NIT_RECIPE_SHIFTQUANT;
 }
+/* Whether a pool rounds its input errors with the recipe's EQ (cg/pool.c,
+ * pool_deliver): always under niti, and under the recipes with masters
+ * where its windows overlap (elsewhere each input receives at most one
+ * error, passed on unrounded; docs/recipes.md, "Layers under the new
+ * recipes"). */
+static inline bool pool_rounds_err(const Node *nd, const Recipe *r) {
+  return r->kind == NIT_RECIPE_NITI || nd->sh < nd->kh || nd->sw < nd->kw;
+}
 /* The width of the roundings a relu folds into (plan.c: relu_rq, relu_err):
  * round8's relu floor and gate saturate at 8 bits (cg/round.c). */
 #define RELU_FOLD_BITS 8

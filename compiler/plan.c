@@ -653,12 +653,14 @@ Plan *plan_build(Model *m) {
    * - relu_pool: a disjoint max pool. Its backward routes each window's
    *   error to its first maximum only where that maximum is > 0, which is
    *   the relu's backward too (the relu's output there is the maximum).
-   * - relu_err: a dense or conv layer, where the error quantizer is RQ
-   *   (niti, ghaffari) of RELU_FOLD_BITS (the gated rounding is round8's). Its
-   *   input-error requantization keeps each rounded error only where the
-   *   relu's output is > 0 (a gate); the maximum that sets the shift is
-   *   taken before the gate, as it was of the relu's own error, and the
-   *   draws are the layer's, by element, either way.
+   * - relu_err: a dense or conv layer, or a max pool that is not disjoint
+   *   but rounds its errors (pool_rounds_err), where the error quantizer is
+   *   RQ (niti, ghaffari) of RELU_FOLD_BITS (the gated rounding is
+   *   round8's). Its input-error requantization keeps each rounded error
+   *   only where the relu's output is > 0 (a gate); the maximum that sets
+   *   the shift is taken before the gate, as it was of the relu's own
+   *   error, and the draws are the layer's, by element, either way. (Such
+   *   a pool's backward reads its input, the relu's output, anyway.)
    * One pass over the error instead of two, and one parallel region fewer.
    * The relu's own output error is then never written; NITC_FOLD_RELU=0
    * turns both folds off (the same bytes), for comparisons and for tools
@@ -671,7 +673,9 @@ Plan *plan_build(Model *m) {
     int r = nc->nin > 0 ? nc->in[0] : 0;
     if (!fold || !relu_foldable(m, p, r)) continue;
     if (nc->op == OP_MAXPOOL && nc->nin == 1 && pool_disjoint(nc)) p->relu_pool[r] = c;
-    else if ((nc->op == OP_DENSE || nc->op == OP_CONV) && recipe_err_rq(&m->recipe) &&
+    else if ((nc->op == OP_DENSE || nc->op == OP_CONV ||
+              (nc->op == OP_MAXPOOL && nc->nin == 1 && pool_rounds_err(nc, &m->recipe))) &&
+             recipe_err_rq(&m->recipe) &&
              m->recipe.bits_grad == RELU_FOLD_BITS &&
              !p->gathers[m->nodes[r].in[0]])
       p->relu_err[r] = c;

@@ -739,7 +739,7 @@ void flatten_backward(Cg *g, const LayerIO *io) {
  * (k = 0), so both rules agree there. */
 static void pool_deliver(Cg *g, const LayerIO *io, Val v_acc, Val v_s) {
   const Node *nd = io->nd;
-  if (g->m->recipe.kind == NIT_RECIPE_NITI || nd->sh < nd->kh || nd->sw < nd->kw) {
+  if (pool_rounds_err(nd, &g->m->recipe)) {
     deliver_acc(g, io->i, &io->d, v_acc, false, v_s, NULL, NULL);
     return;
   }

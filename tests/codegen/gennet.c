@@ -35,13 +35,14 @@
  *
  * With NITC_DIFF_POOLS=1 in the environment the body is one to three
  * LeNet-like blocks instead: a conv (often valid, with more channels: a
- * col2im input error), mostly a relu, and a disjoint max pool, the next
- * block's conv reading the pool. These are the shapes whose pools run in
- * a rounding region (plan.c, plan_pools), rare among the networks above.
+ * col2im input error), mostly a relu, and a max pool, the next block's conv
+ * reading the pool. Two pools in three are disjoint: the shapes whose pools
+ * run in a rounding region (plan.c, plan_pools), rare among the networks
+ * above. The third overlaps and pads (3 by 3 at stride 2), mostly after a
+ * relu that its error rounding gates (plan.c, relu_err).
  * NITC_DIFF_POOLS=wide makes the input 70 to 90 pixels wide (and 3 to 8
  * high), so that the first block's pool reads rows of more than 64 bytes:
- * cg/pool.c's window-by-window paths, which the narrow networks never take
- * (one time in three that pool overlaps and pads, 3 by 3 at stride 2).
+ * cg/pool.c's window-by-window paths, which the narrow networks never take.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -121,7 +122,7 @@ static int gen(FILE *f, int id, int *batch_out, int *bits_out) {
     if (pick(0, 3)) fprintf(f, "    relu\n");
     int q = pick(2, 3);
     if (H < q || W < q) continue;
-    if (wide && l == 0 && pick(0, 2) == 0) { /* overlapping and padded: win_body's walk */
+    if (pick(0, 2) == 0) { /* overlapping and padded (cg/pool.c: win_vec_body, win_body where wide) */
       fprintf(f, "    maxpool(3, stride=2, pad=1)\n");
       H = (H - 1) / 2 + 1, W = (W - 1) / 2 + 1;
       continue;
