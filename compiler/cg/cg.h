@@ -298,7 +298,8 @@ typedef struct ErrDst {
 bool err_dst(Cg *g, int i, int s, ErrDst *d); /* false: nothing upstream needs it */
 void deliver_ahead(Cg *g, int i, const ErrDst *d, bool wide, Ahead *a);
 void deliver_acc(Cg *g, int i, const ErrDst *d, Val v_e32, bool wide, Val v_s, Val v_fused, const Ahead *ahead);
-void pass_err(Cg *g, const Node *nd, const ErrDst *d, Val v_e, Val v_se, Val v_src);
+Val err_dst_ptr(Cg *g, const ErrDst *d); /* d's buffer, from its node and slot (in any function) */
+void pass_err(Cg *g, const Node *nd, const ErrDst *d, Val v_se);
 void load_ctx_fields(Cg *g);
 Val ctx_field(Cg *g, unsigned idx, Ty t, const char *name); /* load a NitCtx field */
 void load_ctx(Cg *g);
@@ -471,7 +472,10 @@ Val grad_fused_max(Cg *g, Val v_used);       /* a fused gradient's max |g| (i64)
 Val grad_slot_max(Cg *g, int slot);         /* the same, of a paired dense layer's gradient */
 Val align_common(Cg *g, Val v_lo, Val v_hi); /* common exponent, from min and max */
 void align_shift(Cg *g, Val v_e, Val v_s, Val *v_use, Val *v_d);
-Val align_sum2(Cg *g, Val v_a, Val v_s1, Val v_b, Val v_s2, Val v_cnt, Val v_out);
+Val align_sum2(Cg *g, int i, Val v_s1, Val v_s2, Val v_cnt);
+#define ALIGN_TERMS 4 /* terms whose shifts align_pack packs into one par_arg */
+Val align_pack(Cg *g, Val v_packed, int t, Val v_use, Val v_d);
+void align_unpack(Cg *g, Val v_packed, int t, Val *v_use, Val *v_d);
 Val zero_tensor8(Cg *g, Val v_p, Val v_cnt, const char *name); /* all zero (i1) */
 
 /* ---------------------------------------------------------------- update.c */

@@ -97,20 +97,25 @@ int log2i(int64_t v) {
   return k;
 }
 
+/* Where in the work slab an input error goes (err_dst): the producer's
+ * error buffer (which 1), or consumer node's private buffer for its input
+ * slot which - 2 when the producer gathers. */
+static int64_t dst_off(const Cg *g, int node, int which) {
+  return which == 1 ? g->p->err[g->p->err_alias[node]].off : g->p->ein[node][which - 2].off;
+}
+Val err_dst_ptr(Cg *g, const ErrDst *d) {
+  char buf[96];
+  if (d->which == 1) snprintf(buf, sizeof buf, "%s.err", g->m->nodes[d->node].name);
+  else snprintf(buf, sizeof buf, "%s.ein%d", g->m->nodes[d->node].name, d->which - 2);
+  return l_slab(g, g->f.v_work, dst_off(g, d->node, d->which), buf);
+}
+
 bool err_dst(Cg *g, int i, int s, ErrDst *d) {
   int src = g->m->nodes[i].in[s];
   if (src <= 0 || !g->p->needs_err[src]) return false;
-  if (g->p->gathers[src]) {
-    char buf[96];
-    snprintf(buf, sizeof buf, "%s.ein%d", g->m->nodes[i].name, s);
-    d->v_ptr = l_slab(g, g->f.v_work, g->p->ein[i][s].off, buf);
-    d->node = i;
-    d->which = 2 + s;
-  } else {
-    d->v_ptr = err_ptr(g, src);
-    d->node = src;
-    d->which = 1;
-  }
+  if (g->p->gathers[src]) d->node = i, d->which = 2 + s;
+  else d->node = src, d->which = 1;
+  d->v_ptr = err_dst_ptr(g, d);
   return true;
 }
 
@@ -163,15 +168,33 @@ void deliver_acc(Cg *g, int i, const ErrDst *d, Val v_e32, bool wide, Val v_s, V
   set_exp(g, d->node, d->which, l_add(g, v_s, v_k, "s.err"));
 }
 
-/* Copy (or mask) an error tensor to a destination, same exponent. */
-void pass_err(Cg *g, const Node *nd, const ErrDst *d, Val v_e, Val v_se, Val v_src) {
-  if (v_src != d->v_ptr) {
-    Loop L = l_for(g, l_i64(g, 0), l_batch_elems(g, &nd->out, "count"), "j");
-    l_store(g, g->t_i8, l_load(g, g->t_i8, v_e, L.v_i, "e"), d->v_ptr, L.v_i);
-    l_next(g, &L);
+typedef struct CopyArgs {
+  int64_t from, to; /* work-slab offsets */
+  int64_t per;      /* bytes a sample */
+} CopyArgs;
+
+/* Samples [lo, hi) of a copy between two buffers of the work slab. */
+static void copy_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const CopyArgs *a = u;
+  (void)v_wk;
+  Val v_at = l_mul(g, v_lo, l_i64(g, a->per), "at");
+  Val v_src = l_gep(g, g->t_i8, l_slab(g, g->f.v_work, a->from, "from"), v_at, "");
+  Val v_dst = l_gep(g, g->t_i8, l_slab(g, g->f.v_work, a->to, "to"), v_at, "");
+  LLVMBuildMemCpy(g->b, v_dst, 1, v_src, 1, l_mul(g, l_sub(g, v_hi, v_lo, ""), l_i64(g, a->per), "bytes"));
+}
+
+/* Node nd's output error, unchanged, to the destination d with its
+ * exponent: a copy on the workers unless d is its own buffer. */
+void pass_err(Cg *g, const Node *nd, const ErrDst *d, Val v_se) {
+  int i = (int)(nd - g->m->nodes);
+  CopyArgs a = {g->p->err[g->p->err_alias[i]].off, dst_off(g, d->node, d->which), numel(&nd->out)};
+  if (a.from != a.to) {
+    char name[96];
+    snprintf(name, sizeof name, "%s.pass", nd->name);
+    par_for(g, name, g->f.v_n, g->p->maxw, copy_body, &a);
   }
   set_exp(g, d->node, d->which, v_se);
-  set_mu(g, d->node, d->which, get_mu(g, (int)(nd - g->m->nodes), 1, "mu.e"));
+  set_mu(g, d->node, d->which, get_mu(g, i, 1, "mu.e"));
 }
 
 /* -------------------------------------------------------- step functions */

@@ -631,30 +631,59 @@ void flatten_forward(Cg *g, const LayerIO *io) {
   set_exp(g, io->i, 0, io->v_sin);
 }
 
+/* Dropout's passes, each elementwise over samples [lo, hi) on the workers:
+ * the training forward drops an element where its mask draw (by global
+ * index) says so, and the backward drops its error likewise; evaluation
+ * copies (niti) or scales by the keep probability into the accumulators
+ * (the recipes with masters). */
+typedef enum DropPass { DROP_TRAIN, DROP_COPY, DROP_SCALE, DROP_BACK } DropPass;
+
+typedef struct DropArgs {
+  const Node *nd;
+  int i;         /* node index */
+  DropPass pass;
+  ErrDst d;      /* DROP_BACK: where the input error goes */
+} DropArgs;
+
+static void drop_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const DropArgs *a = u;
+  (void)v_wk;
+  int64_t per = numel(&a->nd->out);
+  bool back = a->pass == DROP_BACK;
+  Val v_src = back ? err_ptr(g, a->i) : act_ptr(g, a->nd->in[0]);
+  Val v_dst = back ? err_dst_ptr(g, &a->d) : a->pass == DROP_SCALE ? acc_ptr(g) : act_ptr(g, a->i);
+  Val v_key = a->pass == DROP_TRAIN || back ? v_key_for(g, NIT_TID_MASK(a->i), "key.mask") : NULL;
+  Loop L = l_for(g, l_mul(g, v_lo, l_i64(g, per), ""), l_mul(g, v_hi, l_i64(g, per), ""), "j");
+  Val v_a = l_load(g, g->t_i8, v_src, L.v_i, back ? "e" : "a");
+  if (a->pass == DROP_SCALE) {
+    Val v_a64 = l_sext(g, v_a, g->t_i64, "a64");
+    l_store(g, g->t_i64, l_mul(g, v_a64, l_i64(g, 256 - a->nd->drop256), "scaled"), v_dst, L.v_i);
+  } else {
+    if (v_key)
+      v_a = l_select(g, l_dropped(g, v_key, l_global_idx(g, L.v_i, l_i64(g, per)), a->nd->drop256),
+                     LLVMConstNull(g->t_i8), v_a, "kept");
+    l_store(g, g->t_i8, v_a, v_dst, L.v_i);
+  }
+  l_next(g, &L);
+}
+
+static void drop_pass(Cg *g, const LayerIO *io, DropPass pass) {
+  DropArgs a = {io->nd, io->i, pass, io->d};
+  par_for(g, io->nd->name, g->f.v_n, g->p->maxw, drop_body, &a);
+}
+
 /* In train_step an element is dropped where its mask draw says so; in
  * forward (eval) dropout is the identity, with no rescaling. */
 void dropout_forward(Cg *g, const LayerIO *io) {
   if (!io->train && g->m->recipe.kind != NIT_RECIPE_NITI) {
     /* evaluation with masters scales by the keep probability: RQ_8 of
      * v (256 - p) at s - 8 (docs/recipes.md, "Layers under the new recipes") */
-    Val v_acc = acc_ptr(g);
-    Loop L = l_for(g, l_i64(g, 0), io->v_cnt, "j");
-    Val v_a = l_sext(g, l_load(g, g->t_i8, io->v_in, L.v_i, "a"), g->t_i64, "a64");
-    l_store(g, g->t_i64, l_mul(g, v_a, l_i64(g, 256 - io->nd->drop256), "scaled"), v_acc, L.v_i);
-    l_next(g, &L);
-    Val v_k = requant(g, g->m->recipe.bits_act, true, v_acc, io->v_cnt, io->v_out, g->f.v_ract, v_key_for(g, NIT_TID_ACT(io->i), "key.act"));
+    drop_pass(g, io, DROP_SCALE);
+    Val v_k = requant(g, g->m->recipe.bits_act, true, acc_ptr(g), io->v_cnt, io->v_out, g->f.v_ract, v_key_for(g, NIT_TID_ACT(io->i), "key.act"));
     set_exp(g, io->i, 0, l_add(g, l_sub(g, io->v_sin, l_i32(g, 8), ""), v_k, "s.out"));
     return;
   }
-  Val v_key = v_key_for(g, NIT_TID_MASK(io->i), "key.mask");
-  Loop L = l_for(g, l_i64(g, 0), io->v_cnt, "j");
-  Val v_a = l_load(g, g->t_i8, io->v_in, L.v_i, "a");
-  Val v_per = l_i64(g, numel(&io->nd->out));
-  if (io->train)
-    v_a = l_select(g, l_dropped(g, v_key, l_global_idx(g, L.v_i, v_per), io->nd->drop256), LLVMConstNull(g->t_i8), v_a,
-                   "kept");
-  l_store(g, g->t_i8, v_a, io->v_out, L.v_i);
-  l_next(g, &L);
+  drop_pass(g, io, io->train ? DROP_TRAIN : DROP_COPY);
   set_exp(g, io->i, 0, io->v_sin);
 }
 
@@ -692,11 +721,9 @@ void avgpool_forward(Cg *g, const LayerIO *io) {
 /* The exact sum of both inputs at their common exponent, requantized. */
 void add_forward(Cg *g, const LayerIO *io) {
   const Node *nd = io->nd;
-  Val v_in2 = act_ptr(g, nd->in[1]);
   Val v_s2 = get_exp(g, nd->in[1], 0, "s.in2");
-  Val v_acc = acc_ptr(g);
-  Val v_smin = align_sum2(g, io->v_in, io->v_sin, v_in2, v_s2, io->v_cnt, v_acc);
-  Val v_k = requant(g, g->m->recipe.bits_act, true, v_acc, io->v_cnt, io->v_out, g->f.v_ract, v_key_for(g, NIT_TID_ACT(io->i), "key.act"));
+  Val v_smin = align_sum2(g, io->i, io->v_sin, v_s2, io->v_cnt);
+  Val v_k = requant(g, g->m->recipe.bits_act, true, acc_ptr(g), io->v_cnt, io->v_out, g->f.v_ract, v_key_for(g, NIT_TID_ACT(io->i), "key.act"));
   set_exp(g, io->i, 0, l_add(g, v_smin, v_k, "s.out"));
 }
 
@@ -714,21 +741,30 @@ void relu_backward(Cg *g, const LayerIO *io) {
 
 /* The error passes where the element was kept (the same draws as forward). */
 void dropout_backward(Cg *g, const LayerIO *io) {
-  const Node *nd = io->nd;
-  Val v_cnt = l_batch_elems(g, &nd->out, "count");
-  Val v_key = v_key_for(g, NIT_TID_MASK(io->i), "key.mask");
-  Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
-  Val v_ev = l_load(g, g->t_i8, io->v_e, L.v_i, "e");
-  Val v_pass = LLVMBuildNot(g->b, l_dropped(g, v_key, l_global_idx(g, L.v_i, l_i64(g, numel(&nd->out))), nd->drop256),
-                            "kept");
-  l_store(g, g->t_i8, l_select(g, v_pass, v_ev, LLVMConstNull(g->t_i8), ""), io->d.v_ptr, L.v_i);
-  l_next(g, &L);
+  drop_pass(g, io, DROP_BACK);
   set_exp(g, io->d.node, io->d.which, io->v_se);
   set_mu(g, io->d.node, io->d.which, get_mu(g, io->i, 1, "mu.e"));
 }
 
 void flatten_backward(Cg *g, const LayerIO *io) {
-  pass_err(g, io->nd, &io->d, io->v_e, io->v_se, g->p->err_alias[io->i] == io->i ? io->v_e : io->d.v_ptr);
+  pass_err(g, io->nd, &io->d, io->v_se);
+}
+
+typedef struct PassArgs {
+  const Node *nd; /* the pool */
+  ErrDst d;       /* where its input error goes */
+} PassArgs;
+
+/* Samples [lo, hi) of a pool's routed errors passed on unrounded
+ * (pool_deliver): each int32 is a single int8 error. */
+static void pass_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const PassArgs *a = u;
+  (void)v_wk;
+  int64_t per = numel(&g->m->nodes[a->nd->in[0]].out);
+  Val v_acc = acc_ptr(g), v_dst = err_dst_ptr(g, &a->d);
+  Loop L = l_for(g, l_mul(g, v_lo, l_i64(g, per), ""), l_mul(g, v_hi, l_i64(g, per), ""), "j");
+  l_store(g, g->t_i8, l_trunc(g, l_load(g, g->t_i32, v_acc, L.v_i, "e"), g->t_i8, "e8"), v_dst, L.v_i);
+  l_next(g, &L);
 }
 
 /* A pool's routed errors (i32 acc, the input's shape) at exponent v_s: the
@@ -743,9 +779,9 @@ static void pool_deliver(Cg *g, const LayerIO *io, Val v_acc, Val v_s) {
     deliver_acc(g, io->i, &io->d, v_acc, false, v_s, NULL, NULL);
     return;
   }
-  Loop L = l_for(g, l_i64(g, 0), l_batch_elems(g, &g->m->nodes[nd->in[0]].out, "count"), "j");
-  l_store(g, g->t_i8, l_trunc(g, l_load(g, g->t_i32, v_acc, L.v_i, "e"), g->t_i8, "e8"), io->d.v_ptr, L.v_i);
-  l_next(g, &L);
+  (void)v_acc; /* the body finds it again */
+  PassArgs a = {nd, io->d};
+  par_for(g, nd->name, g->f.v_n, g->p->maxw, pass_body, &a);
   set_exp(g, io->d.node, io->d.which, v_s);
   set_mu(g, io->d.node, io->d.which, get_mu(g, io->i, 1, "mu.e"));
 }
@@ -778,6 +814,6 @@ void avgpool_backward(Cg *g, const LayerIO *io) {
 void add_backward(Cg *g, const LayerIO *io) {
   for (int s = 0; s < 2; s++) {
     ErrDst ds;
-    if (err_dst(g, io->i, s, &ds)) pass_err(g, io->nd, &ds, io->v_e, io->v_se, io->v_e);
+    if (err_dst(g, io->i, s, &ds)) pass_err(g, io->nd, &ds, io->v_se);
   }
 }

@@ -816,9 +816,45 @@ Val zero_tensor8(Cg *g, Val v_p, Val v_cnt, const char *name) {
   return l_icmp(g, LLVMIntEQ, l_get(g, g->t_i64, var_max, "max8.all"), l_i64(g, 0), name);
 }
 
-/* Exact sum of two int8 tensors at exponents s1, s2 into an i64 buffer at
- * their common exponent, which it returns. */
-Val align_sum2(Cg *g, Val v_a, Val v_s1, Val v_b, Val v_s2, Val v_cnt, Val v_out) {
+/* The shifts of up to ALIGN_TERMS aligned terms, for a parallel body, in
+ * par_arg's i32: byte t is term t's shift d (at most ALIGN_SPAN, align_shift)
+ * with bit 7 set where the term takes part. */
+_Static_assert(ALIGN_SPAN < 64 && ALIGN_TERMS <= 4, "a shift and its flag fit a byte");
+Val align_pack(Cg *g, Val v_packed, int t, Val v_use, Val v_d) {
+  Val v_flag = l_select(g, v_use, l_i32(g, 128), l_i32(g, 0), "");
+  Val v_byte = LLVMBuildOr(g->b, LLVMBuildTrunc(g->b, v_d, g->t_i32, ""), v_flag, "");
+  return LLVMBuildOr(g->b, v_packed, LLVMBuildShl(g->b, v_byte, l_i32(g, 8 * t), ""), "align.pack");
+}
+void align_unpack(Cg *g, Val v_packed, int t, Val *v_use, Val *v_d) {
+  Val v_byte = LLVMBuildLShr(g->b, v_packed, l_i32(g, 8 * t), "");
+  *v_use = l_icmp(g, LLVMIntNE, LLVMBuildAnd(g->b, v_byte, l_i32(g, 128), ""), l_i32(g, 0), "use");
+  *v_d = LLVMBuildZExt(g->b, LLVMBuildAnd(g->b, v_byte, l_i32(g, 63), ""), g->t_i64, "d");
+}
+
+/* Samples [lo, hi) of add node i's aligned sum (align_sum2). */
+static void sum2_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const Node *nd = u;
+  (void)v_wk;
+  int64_t per = numel(&nd->out);
+  Val v_a = act_ptr(g, nd->in[0]), v_b = act_ptr(g, nd->in[1]), v_out = acc_ptr(g), v_use1, v_use2, v_d1, v_d2;
+  Val v_packed = par_arg(g);
+  align_unpack(g, v_packed, 0, &v_use1, &v_d1);
+  align_unpack(g, v_packed, 1, &v_use2, &v_d2);
+  Loop L = l_for(g, l_mul(g, v_lo, l_i64(g, per), ""), l_mul(g, v_hi, l_i64(g, per), ""), "j");
+  Val v_x = LLVMBuildShl(g->b, l_sext(g, l_load(g, g->t_i8, v_a, L.v_i, "a"), g->t_i64, ""), v_d1, "");
+  Val v_y = LLVMBuildShl(g->b, l_sext(g, l_load(g, g->t_i8, v_b, L.v_i, "b"), g->t_i64, ""), v_d2, "");
+  v_x = l_select(g, v_use1, v_x, l_i64(g, 0), "");
+  v_y = l_select(g, v_use2, v_y, l_i64(g, 0), "");
+  l_store(g, g->t_i64, l_add(g, v_x, v_y, "sum"), v_out, L.v_i);
+  l_next(g, &L);
+}
+
+/* Exact sum of node i's two int8 inputs at exponents s1, s2 into its i64
+ * accumulators at their common exponent, which it returns; the sum on the
+ * workers. */
+Val align_sum2(Cg *g, int i, Val v_s1, Val v_s2, Val v_cnt) {
+  const Node *nd = &g->m->nodes[i];
+  Val v_a = act_ptr(g, nd->in[0]), v_b = act_ptr(g, nd->in[1]);
   Val v_use1, v_use2, v_d1, v_d2;
   if (g->m->recipe.kind != NIT_RECIPE_NITI) {
     /* all-zero operands take no part in choosing the exponent
@@ -831,13 +867,8 @@ Val align_sum2(Cg *g, Val v_a, Val v_s1, Val v_b, Val v_s2, Val v_cnt, Val v_out
   Val v_s = align_common(g, l_smin(g, v_s1, v_s2, ""), l_smax(g, v_s1, v_s2, ""));
   align_shift(g, v_s1, v_s, &v_use1, &v_d1);
   align_shift(g, v_s2, v_s, &v_use2, &v_d2);
-  Loop L = l_for(g, l_i64(g, 0), v_cnt, "j");
-  Val v_x = LLVMBuildShl(g->b, l_sext(g, l_load(g, g->t_i8, v_a, L.v_i, "a"), g->t_i64, ""), v_d1, "");
-  Val v_y = LLVMBuildShl(g->b, l_sext(g, l_load(g, g->t_i8, v_b, L.v_i, "b"), g->t_i64, ""), v_d2, "");
-  v_x = l_select(g, v_use1, v_x, l_i64(g, 0), "");
-  v_y = l_select(g, v_use2, v_y, l_i64(g, 0), "");
-  l_store(g, g->t_i64, l_add(g, v_x, v_y, "sum"), v_out, L.v_i);
-  l_next(g, &L);
+  par_arg_set(g, align_pack(g, align_pack(g, l_i32(g, 0), 0, v_use1, v_d1), 1, v_use2, v_d2));
+  par_for(g, nd->name, g->f.v_n, g->p->maxw, sum2_body, nd);
   return v_s;
 }
 

@@ -91,24 +91,107 @@ static void node_forward(Cg *g, int i, bool train) {
  * error buffer, or, when the producer gathers several contributions, into a
  * private buffer of this consumer. NULL when nothing upstream needs it. */
 
+/* A gather of at most ALIGN_TERMS contributions (gather_few). */
+typedef struct GatherArgs {
+  const Node *nd;
+  int nt;                       /* contributions */
+  int64_t off[ALIGN_TERMS];     /* their buffers' work-slab offsets */
+  int64_t slot[ALIGN_TERMS];    /* their exponent (and multiplier) slots */
+} GatherArgs;
+
+/* Samples [lo, hi) of the aligned sum of a gather's contributions into
+ * acc2 (i64), each term's shift and use from par_arg (align_pack). */
+static void gather_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
+  const GatherArgs *a = u;
+  (void)v_wk;
+  bool uni = g->m->recipe.kind == NIT_RECIPE_UNIFIED;
+  int64_t per = numel(&a->nd->out);
+  Val v_packed = par_arg(g), v_src[ALIGN_TERMS], v_use[ALIGN_TERMS], v_d[ALIGN_TERMS], v_mu[ALIGN_TERMS];
+  for (int t = 0; t < a->nt; t++) {
+    v_src[t] = l_slab(g, g->f.v_work, a->off[t], "ein");
+    align_unpack(g, v_packed, t, &v_use[t], &v_d[t]);
+    if (uni)
+      v_mu[t] = l_sext(g, l_load(g, g->t_i32, l_slab(g, g->f.v_work, g->p->mu_off, "mus"), l_i64(g, a->slot[t]), "mu.ein"),
+                       g->t_i64, "mu64");
+  }
+  Val v_acc = acc2_ptr(g);
+  Loop L = l_for(g, l_mul(g, v_lo, l_i64(g, per), ""), l_mul(g, v_hi, l_i64(g, per), ""), "j");
+  Val v_sum = l_i64(g, 0);
+  for (int t = 0; t < a->nt; t++) {
+    Val v_e8 = l_sext(g, l_load(g, g->t_i8, v_src[t], L.v_i, "e"), g->t_i64, "");
+    if (uni) v_e8 = l_mul(g, v_e8, v_mu[t], "e.mu");
+    v_sum = l_add(g, v_sum, l_select(g, v_use[t], LLVMBuildShl(g->b, v_e8, v_d[t], ""), l_i64(g, 0), ""), "sum");
+  }
+  l_store(g, g->t_i64, v_sum, v_acc, L.v_i);
+  l_next(g, &L);
+}
+
+/* The common exponent of a gather's terms from the smallest and largest
+ * (v_lo, v_hi): under unified the operands carry their multipliers, and
+ * the guard is 44 (docs/recipes.md, "The unified recipe"). */
+static Val gather_common(Cg *g, Val v_lo, Val v_hi) {
+  if (g->m->recipe.kind == NIT_RECIPE_UNIFIED) return l_smax(g, v_lo, l_sub(g, v_hi, l_i32(g, 44), ""), "s.common");
+  return align_common(g, v_lo, v_hi);
+}
+
+/* gather's sum where the contributions are few (at most ALIGN_TERMS):
+ * each term's exponent, liveness (one scan) and shift found here, the sum
+ * on the workers, each element written once (no zeroing). Returns the
+ * common exponent. */
+static Val gather_few(Cg *g, int i, const Val *v_offs, const Val *v_slots, int nt) {
+  GatherArgs a = {&g->m->nodes[i], nt, {0}, {0}};
+  bool skip_zero = g->m->recipe.kind != NIT_RECIPE_NITI;
+  Val v_cnt = l_batch_elems(g, &a.nd->out, "count"), v_e[ALIGN_TERMS], v_live[ALIGN_TERMS];
+  Val v_lo = NULL, v_hi = NULL;
+  for (int t = 0; t < nt; t++) {
+    a.off[t] = LLVMConstIntGetSExtValue(v_offs[t]), a.slot[t] = LLVMConstIntGetSExtValue(v_slots[t]);
+    v_e[t] = l_load(g, g->t_i32, g->f.v_exps, v_slots[t], "s.ein");
+    /* with masters, all-zero contributions take no part, and none left gives 0 */
+    v_live[t] = skip_zero ? LLVMBuildNot(g->b, zero_tensor8(g, l_slab(g, g->f.v_work, a.off[t], "ein"), v_cnt, ""), "live")
+                          : NULL;
+    if (!v_lo) {
+      v_lo = v_live[t] ? l_select(g, v_live[t], v_e[t], l_i32(g, INT32_MAX), "") : v_e[t];
+      v_hi = v_live[t] ? l_select(g, v_live[t], v_e[t], l_i32(g, INT32_MIN), "") : v_e[t];
+      continue;
+    }
+    Val v_lo1 = l_smin(g, v_lo, v_e[t], "lo"), v_hi1 = l_smax(g, v_hi, v_e[t], "hi");
+    v_lo = v_live[t] ? l_select(g, v_live[t], v_lo1, v_lo, "") : v_lo1;
+    v_hi = v_live[t] ? l_select(g, v_live[t], v_hi1, v_hi, "") : v_hi1;
+  }
+  if (skip_zero) {
+    Val v_none = l_icmp(g, LLVMIntSGT, v_lo, v_hi, "none");
+    v_lo = l_select(g, v_none, l_i32(g, 0), v_lo, "");
+    v_hi = l_select(g, v_none, l_i32(g, 0), v_hi, "");
+  }
+  Val v_s = gather_common(g, v_lo, v_hi), v_packed = l_i32(g, 0);
+  for (int t = 0; t < nt; t++) {
+    Val v_use, v_d;
+    align_shift(g, v_e[t], v_s, &v_use, &v_d);
+    if (skip_zero) { /* a zero contribution adds nothing; its shift may be out of range */
+      v_use = LLVMBuildAnd(g->b, v_use, v_live[t], "use.live");
+      v_d = l_select(g, v_use, v_d, l_i64(g, 0), "d.live");
+    }
+    v_packed = align_pack(g, v_packed, t, v_use, v_d);
+  }
+  par_arg_set(g, v_packed);
+  char name[96];
+  snprintf(name, sizeof name, "%s.gather", a.nd->name);
+  par_for(g, name, g->f.v_n, g->p->maxw, gather_body, &a);
+  return v_s;
+}
+
 /* err[i] = requant(sum of the aligned contributions of every consumer), any
  * number of them: every (consumer, slot) reading node i left its input error
- * in a private buffer (plan: ein) and its exponent in a slot. The code loops
- * over a constant table of (buffer offset, exponent slot) pairs, so its size
- * does not grow with the number of consumers. */
-static void gather(Cg *g, int i) {
+ * in a private buffer (plan: ein) and its exponent in a slot. Up to
+ * ALIGN_TERMS of them, gather_few sums them on the workers; more, the code
+ * loops over a constant table of (buffer offset, exponent slot) pairs, so
+ * its size does not grow with the number of consumers. */
+/* gather's sum over the constant table of its contributions (any number),
+ * on the caller: acc2 zeroed, then each term added. Returns the common
+ * exponent. */
+static Val gather_table(Cg *g, int i, Val *v_offs, Val *v_slots, int nt) {
   Model *m = g->m;
   Node *nd = &m->nodes[i];
-  int cap = g->p->nconsumers[i], nt = 0;
-  Val *v_offs = mem_alloc(sizeof(Val) * (size_t)cap), *v_slots = mem_alloc(sizeof(Val) * (size_t)cap);
-  for (int j = i + 1; j < m->nnodes; j++)
-    for (int s = 0; s < m->nodes[j].nin; s++)
-      if (m->nodes[j].in[s] == i) {
-        NIT_ASSERT(nt < cap);
-        v_offs[nt] = l_i64(g, g->p->ein[j][s].off);
-        v_slots[nt++] = l_i64(g, (int64_t)j * 4 + 2 + s);
-      }
-  NIT_ASSERT(nt > 1); /* gathers[i]: two or more sources */
   char buf[96];
   snprintf(buf, sizeof buf, "%s.ein.off", nd->name);
   Val v_toffs = l_const_array(g, g->t_i64, v_offs, nt, buf);
@@ -146,9 +229,7 @@ static void gather(Cg *g, int i) {
   }
   bool uni = m->recipe.kind == NIT_RECIPE_UNIFIED;
   Val v_hi = l_get(g, g->t_i32, var_hi, "hi"), v_lo = l_get(g, g->t_i32, var_lo, "lo"); /* main's load order */
-  Val v_s = uni /* operands v mu: the guard is 44 (docs/recipes.md, "The unified recipe") */
-                ? l_smax(g, v_lo, l_sub(g, v_hi, l_i32(g, 44), ""), "s.common")
-                : align_common(g, v_lo, v_hi);
+  Val v_s = gather_common(g, v_lo, v_hi);
   Val v_acc = acc2_ptr(g);
   l_zero(g, g->t_i64, v_acc, v_cnt);
   Loop Lt = l_for(g, l_i64(g, 0), l_i64(g, nt), "t");
@@ -173,9 +254,26 @@ static void gather(Cg *g, int i) {
   l_store(g, g->t_i64, l_add(g, v_old, l_select(g, v_use, v_x, l_i64(g, 0), ""), ""), v_acc, L.v_i);
   l_next(g, &L);
   l_next(g, &Lt);
+  return v_s;
+}
+
+static void gather(Cg *g, int i) {
+  Model *m = g->m;
+  Node *nd = &m->nodes[i];
+  int cap = g->p->nconsumers[i], nt = 0;
+  Val *v_offs = mem_alloc(sizeof(Val) * (size_t)cap), *v_slots = mem_alloc(sizeof(Val) * (size_t)cap);
+  for (int j = i + 1; j < m->nnodes; j++)
+    for (int s = 0; s < m->nodes[j].nin; s++)
+      if (m->nodes[j].in[s] == i) {
+        NIT_ASSERT(nt < cap);
+        v_offs[nt] = l_i64(g, g->p->ein[j][s].off);
+        v_slots[nt++] = l_i64(g, (int64_t)j * 4 + 2 + s);
+      }
+  NIT_ASSERT(nt > 1); /* gathers[i]: two or more sources */
+  Val v_s = nt <= ALIGN_TERMS ? gather_few(g, i, v_offs, v_slots, nt) : gather_table(g, i, v_offs, v_slots, nt);
   ErrSite site = {NIT_TID_SUM(i), v_s, l_i32(g, 1), i, 1, NULL, NULL, NULL};
-  Val v_k =
-      err_quant(g, true, v_acc, v_cnt, &nd->out, err_ptr(g, i), v_key_for(g, NIT_TID_SUM(i), "key.sum"), NULL, &site);
+  Val v_k = err_quant(g, true, acc2_ptr(g), l_batch_elems(g, &nd->out, "count"), &nd->out, err_ptr(g, i),
+                      v_key_for(g, NIT_TID_SUM(i), "key.sum"), NULL, &site);
   set_exp(g, i, 1, l_add(g, v_s, v_k, "s.err"));
 }
 
