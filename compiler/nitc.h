@@ -486,6 +486,7 @@ int64_t plan_ptensor(const Model *m, int t, const Node **owner);
 /* Plan a checked model's memory. Returns NULL after reporting an error at the
  * model (its memory would pass PLAN_MAX_BYTES). */
 Plan *plan_build(Model *m);
+int64_t plan_taps_at(const Plan *p, int i); /* work-slab offset of max pool i's taps (pool_taps) */
 const char *plan_human(int64_t bytes); /* "1.5 GiB": for messages */
 
 /* -------------------------------------------------------------------- env.c */

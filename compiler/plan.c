@@ -265,6 +265,13 @@ static void plan_taps(const Model *m, Plan *p, bool on) {
   }
 }
 
+/* Max pool i's taps lie after its output in its own buffer, which
+ * plan_build makes twice the output's bytes. */
+int64_t plan_taps_at(const Plan *p, int i) {
+  NIT_ASSERT(p->pool_taps[i]);
+  return p->act[i].off + p->act[i].bytes / 2;
+}
+
 /* When node i's activation is written in the forward pass: at i, or in
  * the rounding region of the weighted layer that runs max pool i (rq_pool). */
 static void fwd_written(const Model *m, const Plan *p, int *wtime) {
@@ -754,7 +761,7 @@ Plan *plan_build(Model *m) {
   int64_t *act_end = zalloc(sizeof(int64_t) * (size_t)n);
   act_lives(m, p, act_end);
   for (int i = 1; i < n; i++) {
-    if (p->pool_taps[i]) { /* the output, then its taps: as many bytes */
+    if (p->pool_taps[i]) { /* the output, then its taps: as many bytes (plan_taps_at) */
       p->taps_bytes += p->act[i].bytes;
       p->act[i].bytes *= 2;
     }

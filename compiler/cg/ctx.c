@@ -22,10 +22,9 @@ Val act_ptr(Cg *g, int i) {
 
 /* Max pool i's taps (plan's pool_taps): int8 (B, C, OH, OW) after its output. */
 Val taps_ptr(Cg *g, int i) {
-  NIT_ASSERT(g->p->pool_taps[i]);
   char buf[80];
   snprintf(buf, sizeof buf, "%s.taps", g->m->nodes[i].name);
-  return l_slab(g, g->f.v_work, g->p->act[i].off + g->m->recipe.batch * numel(&g->m->nodes[i].out), buf);
+  return l_slab(g, g->f.v_work, plan_taps_at(g->p, i), buf);
 }
 
 Val err_ptr(Cg *g, int i) {
