@@ -472,7 +472,7 @@ Val grad_fused_max(Cg *g, Val v_used);       /* a fused gradient's max |g| (i64)
 Val grad_slot_max(Cg *g, int slot);         /* the same, of a paired dense layer's gradient */
 Val align_common(Cg *g, Val v_lo, Val v_hi); /* common exponent, from min and max */
 void align_shift(Cg *g, Val v_e, Val v_s, Val *v_use, Val *v_d);
-Val align_sum2(Cg *g, int i, Val v_s1, Val v_s2, Val v_cnt);
+Val align_sum2(Cg *g, int i, Val v_s1, Val v_s2, Val v_cnt, Val *v_fused);
 #define ALIGN_TERMS 4 /* terms whose shifts align_pack packs into one par_arg */
 Val align_pack(Cg *g, Val v_packed, int t, Val v_use, Val v_d);
 void align_unpack(Cg *g, Val v_packed, int t, Val *v_use, Val *v_d);

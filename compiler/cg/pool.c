@@ -514,8 +514,10 @@ static void win_row_taps(Cg *g, const Node *nd, Val v_in, Val v_plane, Val v_oy,
  * row ky = iy + ph - oy sh) and each kx, input byte x takes the error of
  * window ox = (x + pw - kx) / sw where that divides and the window's tap is
  * (ky, kx). The sums are exact in int16 lanes: at most 127 windows reach a
- * byte (POOL_TAPS_MAX), each with |e| <= 128. */
-static void win_route_plane(Cg *g, const Node *nd, Val v_in, Val v_e, Val v_acc, Val v_bc, Val v_tp, Val v_ep) {
+ * byte (POOL_TAPS_MAX), each with |e| <= 128. var_max: the lanes' largest
+ * |sum| so far (lanes(IW) i32). */
+static void win_route_plane(Cg *g, const Node *nd, Val v_in, Val v_e, Val v_acc, Val v_bc, Val v_tp, Val v_ep,
+                            Val var_max) {
   const Shape *is = &g->m->nodes[nd->in[0]].out, *os = &nd->out;
   int IW = (int)is->w, OW = (int)os->w, nl = lanes(g, OW), wl = lanes(g, IW);
   int64_t sh = nd->sh, ph = nd->ph, kh = nd->kh;
@@ -567,30 +569,37 @@ static void win_route_plane(Cg *g, const Node *nd, Val v_in, Val v_e, Val v_acc,
   l_set(g, var_sum, v_sum);
   l_next(g, &Ly);
   Val v_irow = l_add(g, v_plane, l_mul(g, Li.v_i, l_i64(g, IW), ""), "irow");
-  Val v_out = l_sext(g, l_get(g, t_sum, var_sum, "sum"), LLVMVectorType(g->t_i32, (unsigned)wl), "e32");
+  Ty t_out = LLVMVectorType(g->t_i32, (unsigned)wl);
+  Val v_out = l_sext(g, l_get(g, t_sum, var_sum, "sum"), t_out, "e32");
   l_store_below(g, v_out, l_gep(g, g->t_i32, v_acc, v_irow, ""), 4, IW);
+  l_set(g, var_max, l_smax(g, l_get(g, t_out, var_max, ""), l_abs(g, v_out, "abs"), "max")); /* lanes past IW: 0 */
   l_next(g, &Li);
 }
 
 /* Samples [lo, hi) of a max pool that is not disjoint, by output rows
  * (win_vec). Forward stores the maxima (-128 as 0, as win_body); backward
- * writes the int32 errors plane by plane (win_route_plane). */
+ * writes the int32 errors plane by plane (win_route_plane) and their
+ * largest |e| into the worker's rq slot (for requant_fused). */
 static void win_vec_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   const WinArgs *w = u;
   const Node *nd = w->nd;
   const Shape *is = &g->m->nodes[nd->in[0]].out, *os = &nd->out;
   int64_t OW = os->w;
   int nl = lanes(g, (int)OW);
-  (void)v_wk;
   Val v_in = act_ptr(g, nd->in[0]);
-  Loop Lbc = l_for(g, l_mul(g, v_lo, l_i64(g, os->c), ""), l_mul(g, v_hi, l_i64(g, os->c), ""), "bc");
   if (w->pass == WIN_MAX_BWD) {
     Ty t_rows = LLVMArrayType2(g->t_i8, (uint64_t)(os->h * nl));
-    win_route_plane(g, nd, v_in, err_ptr(g, w->i), acc_ptr(g), Lbc.v_i, l_var(g, t_rows, "taps.rows", NULL),
-                    l_var(g, t_rows, "e.rows", NULL));
+    Ty t_max = LLVMVectorType(g->t_i32, (unsigned)lanes(g, (int)is->w));
+    Val var_max = l_var(g, t_max, "max.var", LLVMConstNull(t_max));
+    Val v_tp = l_var(g, t_rows, "taps.rows", NULL), v_ep = l_var(g, t_rows, "e.rows", NULL);
+    Loop Lbc = l_for(g, l_mul(g, v_lo, l_i64(g, os->c), ""), l_mul(g, v_hi, l_i64(g, os->c), ""), "bc");
+    win_route_plane(g, nd, v_in, err_ptr(g, w->i), acc_ptr(g), Lbc.v_i, v_tp, v_ep, var_max);
     l_next(g, &Lbc);
+    Val v_max = l_reduce_smax(g, l_get(g, t_max, var_max, ""), "max");
+    worker_max_store(g, LLVMBuildSExt(g->b, v_max, g->t_i64, "max64"), v_wk);
     return;
   }
+  Loop Lbc = l_for(g, l_mul(g, v_lo, l_i64(g, os->c), ""), l_mul(g, v_hi, l_i64(g, os->c), ""), "bc");
   Val v_plane = l_mul(g, Lbc.v_i, l_i64(g, is->h * is->w), "plane");
   Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, os->h), "oy");
   Val v_orow = l_mul(g, l_add(g, l_mul(g, Lbc.v_i, l_i64(g, os->h), ""), Ly.v_i, ""), l_i64(g, OW), "orow");
@@ -605,10 +614,14 @@ static void win_vec_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
 }
 
 /* Node i's window walk (win_body, or win_vec_body where it applies) over
- * the batch, on every worker. */
-static void win_pass(Cg *g, int i, WinPass pass) {
+ * the batch, on every worker. Returns, where the walk left its workers'
+ * largest |acc| in the rq slots (a max pool's backward by input rows), how
+ * many ran (requant_fused's v_fused), else NULL. */
+static Val win_pass(Cg *g, int i, WinPass pass) {
   WinArgs w = {&g->m->nodes[i], i, pass};
-  par_for(g, g->m->nodes[i].name, g->f.v_n, g->p->maxw, win_vec(g, w.nd) ? win_vec_body : win_body, &w);
+  bool vec = win_vec(g, w.nd);
+  Val v_used = par_for(g, g->m->nodes[i].name, g->f.v_n, g->p->maxw, vec ? win_vec_body : win_body, &w);
+  return vec && pass == WIN_MAX_BWD ? v_used : NULL;
 }
 
 /* ------------------------------------------------ layers: forward, backward */
@@ -721,9 +734,10 @@ void avgpool_forward(Cg *g, const LayerIO *io) {
 /* The exact sum of both inputs at their common exponent, requantized. */
 void add_forward(Cg *g, const LayerIO *io) {
   const Node *nd = io->nd;
-  Val v_s2 = get_exp(g, nd->in[1], 0, "s.in2");
-  Val v_smin = align_sum2(g, io->i, io->v_sin, v_s2, io->v_cnt);
-  Val v_k = requant(g, g->m->recipe.bits_act, true, acc_ptr(g), io->v_cnt, io->v_out, g->f.v_ract, v_key_for(g, NIT_TID_ACT(io->i), "key.act"));
+  Val v_s2 = get_exp(g, nd->in[1], 0, "s.in2"), v_fused;
+  Val v_smin = align_sum2(g, io->i, io->v_sin, v_s2, io->v_cnt, &v_fused);
+  Val v_k = requant_fused(g, g->m->recipe.bits_act, true, acc_ptr(g), io->v_cnt, io->v_out, g->f.v_ract,
+                          v_key_for(g, NIT_TID_ACT(io->i), "key.act"), v_fused, false, NULL, NULL, NULL);
   set_exp(g, io->i, 0, l_add(g, v_smin, v_k, "s.out"));
 }
 
@@ -773,10 +787,10 @@ static void pass_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
  * input received at most one error; docs/recipes.md, "Layers under the new
  * recipes"). Under niti the requantization of such a pool is the identity
  * (k = 0), so both rules agree there. */
-static void pool_deliver(Cg *g, const LayerIO *io, Val v_acc, Val v_s) {
+static void pool_deliver(Cg *g, const LayerIO *io, Val v_acc, Val v_s, Val v_fused) {
   const Node *nd = io->nd;
   if (pool_rounds_err(nd, &g->m->recipe)) {
-    deliver_acc(g, io->i, &io->d, v_acc, false, v_s, NULL, NULL);
+    deliver_acc(g, io->i, &io->d, v_acc, false, v_s, v_fused, NULL);
     return;
   }
   (void)v_acc; /* the body finds it again */
@@ -798,8 +812,8 @@ void maxpool_backward(Cg *g, const LayerIO *io) {
     set_mu(g, io->d.node, io->d.which, get_mu(g, io->i, 1, "mu.e"));
     return;
   }
-  win_pass(g, io->i, WIN_MAX_BWD);
-  pool_deliver(g, io, acc_ptr(g), io->v_se);
+  Val v_fused = win_pass(g, io->i, WIN_MAX_BWD);
+  pool_deliver(g, io, acc_ptr(g), io->v_se, v_fused);
 }
 
 /* Every tap of a window receives the window's error; the exponent drops by
@@ -807,7 +821,7 @@ void maxpool_backward(Cg *g, const LayerIO *io) {
 void avgpool_backward(Cg *g, const LayerIO *io) {
   const Node *nd = io->nd;
   win_pass(g, io->i, WIN_AVG_BWD);
-  pool_deliver(g, io, acc_ptr(g), l_sub(g, io->v_se, l_i32(g, log2i((int64_t)nd->kh * nd->kw)), ""));
+  pool_deliver(g, io, acc_ptr(g), l_sub(g, io->v_se, l_i32(g, log2i((int64_t)nd->kh * nd->kw)), ""), NULL);
 }
 
 /* Both inputs receive the output error unchanged. */

@@ -831,11 +831,12 @@ void align_unpack(Cg *g, Val v_packed, int t, Val *v_use, Val *v_d) {
   *v_d = LLVMBuildZExt(g->b, LLVMBuildAnd(g->b, v_byte, l_i32(g, 63), ""), g->t_i64, "d");
 }
 
-/* Samples [lo, hi) of add node i's aligned sum (align_sum2). */
+/* Samples [lo, hi) of add node i's aligned sum (align_sum2), and their
+ * largest |sum| into the worker's rq slot (for requant_fused). */
 static void sum2_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   const Node *nd = u;
-  (void)v_wk;
   int64_t per = numel(&nd->out);
+  Val var_max = l_var(g, g->t_i64, "max.var", l_i64(g, 0));
   Val v_a = act_ptr(g, nd->in[0]), v_b = act_ptr(g, nd->in[1]), v_out = acc_ptr(g), v_use1, v_use2, v_d1, v_d2;
   Val v_packed = par_arg(g);
   align_unpack(g, v_packed, 0, &v_use1, &v_d1);
@@ -845,14 +846,18 @@ static void sum2_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   Val v_y = LLVMBuildShl(g->b, l_sext(g, l_load(g, g->t_i8, v_b, L.v_i, "b"), g->t_i64, ""), v_d2, "");
   v_x = l_select(g, v_use1, v_x, l_i64(g, 0), "");
   v_y = l_select(g, v_use2, v_y, l_i64(g, 0), "");
-  l_store(g, g->t_i64, l_add(g, v_x, v_y, "sum"), v_out, L.v_i);
+  Val v_sum = l_add(g, v_x, v_y, "sum");
+  l_store(g, g->t_i64, v_sum, v_out, L.v_i);
+  l_set(g, var_max, l_smax(g, l_get(g, g->t_i64, var_max, ""), l_abs(g, v_sum, "abs"), "max"));
   l_next(g, &L);
+  worker_max_store(g, l_get(g, g->t_i64, var_max, "max"), v_wk);
 }
 
 /* Exact sum of node i's two int8 inputs at exponents s1, s2 into its i64
  * accumulators at their common exponent, which it returns; the sum on the
- * workers. */
-Val align_sum2(Cg *g, int i, Val v_s1, Val v_s2, Val v_cnt) {
+ * workers, whose number goes to *v_fused (their largest |sum| in the rq
+ * slots, for requant_fused). */
+Val align_sum2(Cg *g, int i, Val v_s1, Val v_s2, Val v_cnt, Val *v_fused) {
   const Node *nd = &g->m->nodes[i];
   Val v_a = act_ptr(g, nd->in[0]), v_b = act_ptr(g, nd->in[1]);
   Val v_use1, v_use2, v_d1, v_d2;
@@ -868,7 +873,7 @@ Val align_sum2(Cg *g, int i, Val v_s1, Val v_s2, Val v_cnt) {
   align_shift(g, v_s1, v_s, &v_use1, &v_d1);
   align_shift(g, v_s2, v_s, &v_use2, &v_d2);
   par_arg_set(g, align_pack(g, align_pack(g, l_i32(g, 0), 0, v_use1, v_d1), 1, v_use2, v_d2));
-  par_for(g, nd->name, g->f.v_n, g->p->maxw, sum2_body, nd);
+  *v_fused = par_for(g, nd->name, g->f.v_n, g->p->maxw, sum2_body, nd);
   return v_s;
 }
 

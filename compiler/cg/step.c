@@ -100,10 +100,10 @@ typedef struct GatherArgs {
 } GatherArgs;
 
 /* Samples [lo, hi) of the aligned sum of a gather's contributions into
- * acc2 (i64), each term's shift and use from par_arg (align_pack). */
+ * acc2 (i64), each term's shift and use from par_arg (align_pack), and
+ * their largest |sum| into the worker's rq slot (for requant_fused). */
 static void gather_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   const GatherArgs *a = u;
-  (void)v_wk;
   bool uni = g->m->recipe.kind == NIT_RECIPE_UNIFIED;
   int64_t per = numel(&a->nd->out);
   Val v_packed = par_arg(g), v_src[ALIGN_TERMS], v_use[ALIGN_TERMS], v_d[ALIGN_TERMS], v_mu[ALIGN_TERMS];
@@ -114,7 +114,7 @@ static void gather_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
       v_mu[t] = l_sext(g, l_load(g, g->t_i32, l_slab(g, g->f.v_work, g->p->mu_off, "mus"), l_i64(g, a->slot[t]), "mu.ein"),
                        g->t_i64, "mu64");
   }
-  Val v_acc = acc2_ptr(g);
+  Val v_acc = acc2_ptr(g), var_max = l_var(g, g->t_i64, "max.var", l_i64(g, 0));
   Loop L = l_for(g, l_mul(g, v_lo, l_i64(g, per), ""), l_mul(g, v_hi, l_i64(g, per), ""), "j");
   Val v_sum = l_i64(g, 0);
   for (int t = 0; t < a->nt; t++) {
@@ -123,7 +123,9 @@ static void gather_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
     v_sum = l_add(g, v_sum, l_select(g, v_use[t], LLVMBuildShl(g->b, v_e8, v_d[t], ""), l_i64(g, 0), ""), "sum");
   }
   l_store(g, g->t_i64, v_sum, v_acc, L.v_i);
+  l_set(g, var_max, l_smax(g, l_get(g, g->t_i64, var_max, ""), l_abs(g, v_sum, "abs"), "max"));
   l_next(g, &L);
+  worker_max_store(g, l_get(g, g->t_i64, var_max, "max"), v_wk);
 }
 
 /* The common exponent of a gather's terms from the smallest and largest
@@ -137,8 +139,9 @@ static Val gather_common(Cg *g, Val v_lo, Val v_hi) {
 /* gather's sum where the contributions are few (at most ALIGN_TERMS):
  * each term's exponent, liveness (one scan) and shift found here, the sum
  * on the workers, each element written once (no zeroing). Returns the
- * common exponent. */
-static Val gather_few(Cg *g, int i, const Val *v_offs, const Val *v_slots, int nt) {
+ * common exponent; *v_fused the workers, whose largest |sum| is in the
+ * rq slots. */
+static Val gather_few(Cg *g, int i, const Val *v_offs, const Val *v_slots, int nt, Val *v_fused) {
   GatherArgs a = {&g->m->nodes[i], nt, {0}, {0}};
   bool skip_zero = g->m->recipe.kind != NIT_RECIPE_NITI;
   Val v_cnt = l_batch_elems(g, &a.nd->out, "count"), v_e[ALIGN_TERMS], v_live[ALIGN_TERMS];
@@ -176,7 +179,7 @@ static Val gather_few(Cg *g, int i, const Val *v_offs, const Val *v_slots, int n
   par_arg_set(g, v_packed);
   char name[96];
   snprintf(name, sizeof name, "%s.gather", a.nd->name);
-  par_for(g, name, g->f.v_n, g->p->maxw, gather_body, &a);
+  *v_fused = par_for(g, name, g->f.v_n, g->p->maxw, gather_body, &a);
   return v_s;
 }
 
@@ -270,10 +273,11 @@ static void gather(Cg *g, int i) {
         v_slots[nt++] = l_i64(g, (int64_t)j * 4 + 2 + s);
       }
   NIT_ASSERT(nt > 1); /* gathers[i]: two or more sources */
-  Val v_s = nt <= ALIGN_TERMS ? gather_few(g, i, v_offs, v_slots, nt) : gather_table(g, i, v_offs, v_slots, nt);
+  Val v_fused = NULL;
+  Val v_s = nt <= ALIGN_TERMS ? gather_few(g, i, v_offs, v_slots, nt, &v_fused) : gather_table(g, i, v_offs, v_slots, nt);
   ErrSite site = {NIT_TID_SUM(i), v_s, l_i32(g, 1), i, 1, NULL, NULL, NULL};
   Val v_k = err_quant(g, true, acc2_ptr(g), l_batch_elems(g, &nd->out, "count"), &nd->out, err_ptr(g, i),
-                      v_key_for(g, NIT_TID_SUM(i), "key.sum"), NULL, &site);
+                      v_key_for(g, NIT_TID_SUM(i), "key.sum"), v_fused, &site);
   set_exp(g, i, 1, l_add(g, v_s, v_k, "s.err"));
 }
 
