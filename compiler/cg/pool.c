@@ -2,9 +2,9 @@
  * pool.c: pooling and element-wise layers (relu, flatten, dropout, add),
  * forward and backward. Pooling and relu run on the workers, by samples.
  * Disjoint max pools with short rows work on whole output rows as vectors,
- * and so do the other max pools where an input row fits a vector (their
- * backward by input rows); the rest, average pools among them, go window
- * by window.
+ * and so do the other max pools and the average pools where an input row
+ * fits a vector (their backward by input rows); the rest go window by
+ * window.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -455,50 +455,67 @@ static void win_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   pool_end(g, &T);
 }
 
-/* A max pool that is not disjoint takes an output row's windows as one
- * vector of OW lanes where an input row fits one (IW <= POOL_VEC_MAX), and
- * its backward keeps a plane's taps and errors on the stack (two arrays of
- * at most WIN_ROWS_BYTES). */
+/* A max pool that is not disjoint, and an average pool, take an output
+ * row's windows as one vector of OW lanes where an input row fits one (IW
+ * <= POOL_VEC_MAX), and their backward keeps a plane's errors (and taps)
+ * on the stack (arrays of at most WIN_ROWS_BYTES). */
 #define WIN_ROWS_BYTES 8192
 static bool win_vec(const Cg *g, const Node *nd) {
   const Shape *is = &g->m->nodes[nd->in[0]].out;
-  return nd->op == OP_MAXPOOL && is->w <= POOL_VEC_MAX && nd->out.w <= POOL_VEC_MAX &&
+  return (nd->op == OP_MAXPOOL || nd->op == OP_AVGPOOL) && is->w <= POOL_VEC_MAX && nd->out.w <= POOL_VEC_MAX &&
          (int64_t)nd->kh * nd->kw <= POOL_TAPS_MAX && nd->out.h * POOL_VEC_MAX <= WIN_ROWS_BYTES;
 }
 
-/* Output row oy of plane v_plane (its first input byte) of a max pool that
- * is not disjoint, in OW lanes (win_vec): each window's maximum over its
- * taps in range, from -128, and the tap t = ky kw + kx where a > best first
- * held (POOL_TAP_NONE while none did): with the maximum above -128, its
- * first occurrence in row-major order, as win_body finds it. An input row
- * out of range (padding) is read from row 0 and masked out. */
-static void win_row_taps(Cg *g, const Node *nd, Val v_in, Val v_plane, Val v_oy, Val *v_best, Val *v_tap) {
+/* Tap row ky of output row oy's windows (win_vec): input row oy sh - ph +
+ * ky of plane v_plane (its first input byte) as a vector, or row 0 where
+ * that row is padding, with *v_ok false then (lanes(OW) i1). */
+static Val win_tap_row(Cg *g, const Node *nd, Val v_in, Val v_plane, Val v_oy, int ky, Val *v_ok) {
   const Shape *is = &g->m->nodes[nd->in[0]].out;
-  int OW = (int)nd->out.w, IW = (int)is->w, w = lanes(g, OW);
-  int map[POOL_VEC_MAX], tv[POOL_VEC_MAX];
+  Val v_iy = in_coord(g, v_oy, (int)nd->sh, (int)nd->ph, l_i64(g, ky), "iy");
+  Val v_in_range = in_range(g, v_iy, is->h);
+  Val v_at = l_add(g, v_plane, l_mul(g, l_select(g, v_in_range, v_iy, l_i64(g, 0), ""), l_i64(g, is->w), ""), "");
+  *v_ok = l_splat(g, v_in_range, (unsigned)lanes(g, (int)nd->out.w), "row.ok");
+  return l_vload(g, (int)is->w, v_in, v_at, "row");
+}
+
+/* Tap (ky, kx) of output row oy's windows from its tap row (win_tap_row):
+ * lane ox holds input byte ox sw - pw + kx, *v_m says which lanes lie in
+ * the input (a constant; lanes past OW never); NULL when none does. */
+static Val win_tap_pick(Cg *g, const Node *nd, Val v_row, int kx, Val *v_m) {
+  int OW = (int)nd->out.w, IW = (int)g->m->nodes[nd->in[0]].out.w, w = lanes(g, OW);
+  int map[POOL_VEC_MAX];
+  Val m[POOL_VEC_MAX];
+  bool any = false;
+  for (int ox = 0; ox < w; ox++) {
+    int ix = ox * (int)nd->sw - (int)nd->pw + kx;
+    bool in = ox < OW && ix >= 0 && ix < IW;
+    map[ox] = in ? ix : -1, any |= in;
+    m[ox] = LLVMConstInt(g->t_i1, in, 0);
+  }
+  if (!any) return NULL;
+  *v_m = LLVMConstVector(m, (unsigned)w);
+  return l_pick(g, v_row, map, OW, "a");
+}
+
+/* Output row oy of plane v_plane of a max pool that is not disjoint, in OW
+ * lanes (win_vec): each window's maximum over its taps in range, from
+ * -128, and the tap t = ky kw + kx where a > best first held
+ * (POOL_TAP_NONE while none did): with the maximum above -128, its first
+ * occurrence in row-major order, as win_body finds it. */
+static void win_row_taps(Cg *g, const Node *nd, Val v_in, Val v_plane, Val v_oy, Val *v_best, Val *v_tap) {
+  int OW = (int)nd->out.w;
+  int tv[POOL_VEC_MAX];
   for (int i = 0; i < OW; i++) tv[i] = -128;
   *v_best = l_vconst8(g, tv, OW);
   for (int i = 0; i < OW; i++) tv[i] = POOL_TAP_NONE;
   *v_tap = l_vconst8(g, tv, OW);
   for (int ky = 0; ky < nd->kh; ky++) {
-    Val v_iy = in_coord(g, v_oy, (int)nd->sh, (int)nd->ph, l_i64(g, ky), "iy");
-    Val v_ok = in_range(g, v_iy, is->h);
-    Val v_at = l_add(g, v_plane, l_mul(g, l_select(g, v_ok, v_iy, l_i64(g, 0), ""), l_i64(g, IW), ""), "");
-    Val v_row = l_vload(g, IW, v_in, v_at, "row");
-    Val v_oks = l_splat(g, v_ok, (unsigned)w, "row.ok");
+    Val v_ok, v_row = win_tap_row(g, nd, v_in, v_plane, v_oy, ky, &v_ok);
     for (int kx = 0; kx < nd->kw; kx++) {
-      Val m[POOL_VEC_MAX];
-      bool any = false;
-      for (int ox = 0; ox < w; ox++) {
-        int ix = ox * (int)nd->sw - (int)nd->pw + kx;
-        bool in = ox < OW && ix >= 0 && ix < IW;
-        map[ox] = in ? ix : -1, any |= in;
-        m[ox] = LLVMConstInt(g->t_i1, in, 0);
-      }
-      if (!any) continue;
-      Val v_a = l_pick(g, v_row, map, OW, "a");
-      Val v_gt = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntSGT, v_a, *v_best, ""), LLVMConstVector(m, (unsigned)w), "");
-      v_gt = LLVMBuildAnd(g->b, v_gt, v_oks, "gt");
+      Val v_m, v_a = win_tap_pick(g, nd, v_row, kx, &v_m);
+      if (!v_a) continue;
+      Val v_gt = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntSGT, v_a, *v_best, ""), v_m, "");
+      v_gt = LLVMBuildAnd(g->b, v_gt, v_ok, "gt");
       for (int i = 0; i < OW; i++) tv[i] = ky * (int)nd->kw + kx;
       *v_best = l_select(g, v_gt, v_a, *v_best, "best");
       *v_tap = l_select(g, v_gt, l_vconst8(g, tv, OW), *v_tap, "best.tap");
@@ -506,27 +523,48 @@ static void win_row_taps(Cg *g, const Node *nd, Val v_in, Val v_plane, Val v_oy,
   }
 }
 
-/* Backward of plane bc of a max pool that is not disjoint, by input rows
- * (win_vec): every output row's taps found again (win_row_taps) and its
- * errors, kept on the stack (v_tp, v_ep: OH rows of lanes(OW) bytes); then
- * each input row iy's int32 errors in one pass, no zeroing and no
- * read-modify-write: for each output row oy whose windows reach iy (tap
- * row ky = iy + ph - oy sh) and each kx, input byte x takes the error of
- * window ox = (x + pw - kx) / sw where that divides and the window's tap is
- * (ky, kx). The sums are exact in int16 lanes: at most 127 windows reach a
- * byte (POOL_TAPS_MAX), each with |e| <= 128. var_max: the lanes' largest
- * |sum| so far (lanes(IW) i32). */
+/* Output row oy of plane v_plane of an average pool, in OW lanes of int32
+ * (win_vec): each window's sum over its taps (0 past OW). */
+static Val win_row_sums(Cg *g, const Node *nd, Val v_in, Val v_plane, Val v_oy) {
+  Ty t_sum = LLVMVectorType(g->t_i32, (unsigned)lanes(g, (int)nd->out.w));
+  Val v_sum = LLVMConstNull(t_sum);
+  for (int ky = 0; ky < nd->kh; ky++) {
+    Val v_ok, v_row = win_tap_row(g, nd, v_in, v_plane, v_oy, ky, &v_ok);
+    for (int kx = 0; kx < nd->kw; kx++) {
+      Val v_m, v_a = win_tap_pick(g, nd, v_row, kx, &v_m);
+      if (!v_a) continue;
+      Val v_in_win = LLVMBuildAnd(g->b, v_m, v_ok, "");
+      v_sum = LLVMBuildAdd(g->b, v_sum, l_select(g, v_in_win, l_sext(g, v_a, t_sum, ""), LLVMConstNull(t_sum), ""), "sum");
+    }
+  }
+  return v_sum;
+}
+
+/* Backward of plane bc of a max pool that is not disjoint, or of an
+ * average pool, by input rows (win_vec): every output row's errors, and a
+ * max pool's taps found again (win_row_taps), kept on the stack (v_tp,
+ * v_ep: OH rows of lanes(OW) bytes); then each input row iy's int32 errors
+ * in one pass, no zeroing and no read-modify-write: for each output row oy
+ * whose windows reach iy (tap row ky = iy + ph - oy sh) and each kx, input
+ * byte x takes the error of window ox = (x + pw - kx) / sw where that
+ * divides, and, in a max pool, the window's tap is (ky, kx). The sums are
+ * exact in int16 lanes: at most 127 windows reach a byte (POOL_TAPS_MAX),
+ * each with |e| <= 128. var_max: the lanes' largest |sum| so far
+ * (lanes(IW) i32). */
 static void win_route_plane(Cg *g, const Node *nd, Val v_in, Val v_e, Val v_acc, Val v_bc, Val v_tp, Val v_ep,
                             Val var_max) {
   const Shape *is = &g->m->nodes[nd->in[0]].out, *os = &nd->out;
   int IW = (int)is->w, OW = (int)os->w, nl = lanes(g, OW), wl = lanes(g, IW);
   int64_t sh = nd->sh, ph = nd->ph, kh = nd->kh;
   Ty t_row = LLVMVectorType(g->t_i8, (unsigned)nl), t_sum = LLVMVectorType(g->t_i16, (unsigned)wl);
+  bool max = nd->op == OP_MAXPOOL;
   Val v_plane = l_mul(g, v_bc, l_i64(g, is->h * IW), "plane");
   Loop Lo = l_for(g, l_i64(g, 0), l_i64(g, os->h), "oy");
   Val v_best, v_tap, v_at = l_mul(g, Lo.v_i, l_i64(g, nl), "");
-  win_row_taps(g, nd, v_in, v_plane, Lo.v_i, &v_best, &v_tap);
-  LLVMSetAlignment(LLVMBuildStore(g->b, v_tap, l_gep(g, g->t_i8, v_tp, v_at, "")), 1);
+  if (max) {
+    win_row_taps(g, nd, v_in, v_plane, Lo.v_i, &v_best, &v_tap);
+    LLVMSetAlignment(LLVMBuildStore(g->b, v_tap, l_gep(g, g->t_i8, v_tp, v_at, "")), 1);
+  }
   Val v_orow = l_mul(g, l_add(g, l_mul(g, v_bc, l_i64(g, os->h), ""), Lo.v_i, ""), l_i64(g, OW), "orow");
   LLVMSetAlignment(LLVMBuildStore(g->b, l_vload(g, OW, v_e, v_orow, "e"), l_gep(g, g->t_i8, v_ep, v_at, "")), 1);
   l_next(g, &Lo);
@@ -542,9 +580,9 @@ static void win_route_plane(Cg *g, const Node *nd, Val v_in, Val v_e, Val v_acc,
   Loop Ly = l_for(g, v_lo, v_hi, "oy");
   Val v_ky = l_trunc(g, l_sub(g, v_top, l_mul(g, Ly.v_i, l_i64(g, sh), ""), ""), g->t_i8, "ky");
   Val v_rat = l_mul(g, Ly.v_i, l_i64(g, nl), "");
-  Val v_trow = LLVMBuildLoad2(g->b, t_row, l_gep(g, g->t_i8, v_tp, v_rat, ""), "taps");
+  Val v_trow = max ? LLVMBuildLoad2(g->b, t_row, l_gep(g, g->t_i8, v_tp, v_rat, ""), "taps") : NULL;
   Val v_erow = LLVMBuildLoad2(g->b, t_row, l_gep(g, g->t_i8, v_ep, v_rat, ""), "errs");
-  LLVMSetAlignment(v_trow, 1);
+  if (v_trow) LLVMSetAlignment(v_trow, 1);
   LLVMSetAlignment(v_erow, 1);
   Val v_t0 = l_mul(g, v_ky, LLVMConstInt(g->t_i8, (unsigned long long)nd->kw, 0), "t0");
   Val v_sum = l_get(g, t_sum, var_sum, "");
@@ -559,10 +597,13 @@ static void win_route_plane(Cg *g, const Node *nd, Val v_in, Val v_e, Val v_acc,
       m[x] = LLVMConstInt(g->t_i1, in, 0);
     }
     if (!any) continue;
-    Val v_tk = l_pick(g, v_trow, map, IW, "tap.x"), v_ek = l_pick(g, v_erow, map, IW, "e.x");
-    Val v_want = l_splat(g, LLVMBuildAdd(g->b, v_t0, LLVMConstInt(g->t_i8, (unsigned long long)kx, 0), ""),
-                         (unsigned)wl, "want");
-    Val v_hit = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntEQ, v_tk, v_want, ""), LLVMConstVector(m, (unsigned)wl), "hit");
+    Val v_ek = l_pick(g, v_erow, map, IW, "e.x"), v_hit = LLVMConstVector(m, (unsigned)wl);
+    if (max) {
+      Val v_tk = l_pick(g, v_trow, map, IW, "tap.x");
+      Val v_want = l_splat(g, LLVMBuildAdd(g->b, v_t0, LLVMConstInt(g->t_i8, (unsigned long long)kx, 0), ""),
+                           (unsigned)wl, "want");
+      v_hit = LLVMBuildAnd(g->b, l_icmp(g, LLVMIntEQ, v_tk, v_want, ""), v_hit, "hit");
+    }
     Val v_part = l_select(g, v_hit, v_ek, LLVMConstNull(LLVMTypeOf(v_ek)), "");
     v_sum = LLVMBuildAdd(g->b, v_sum, l_sext(g, v_part, t_sum, ""), "sum");
   }
@@ -576,10 +617,12 @@ static void win_route_plane(Cg *g, const Node *nd, Val v_in, Val v_e, Val v_acc,
   l_next(g, &Li);
 }
 
-/* Samples [lo, hi) of a max pool that is not disjoint, by output rows
- * (win_vec). Forward stores the maxima (-128 as 0, as win_body); backward
- * writes the int32 errors plane by plane (win_route_plane) and their
- * largest |e| into the worker's rq slot (for requant_fused). */
+/* Samples [lo, hi) of a max pool that is not disjoint, or of an average
+ * pool, by output rows (win_vec). A max pool's forward stores the maxima
+ * (-128 as 0, as win_body); an average pool's the window sums (int32, in
+ * the accumulators); the backward passes write the int32 errors plane by
+ * plane (win_route_plane). Sums leave their largest |sum| in the worker's
+ * rq slot (for requant_fused). */
 static void win_vec_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   const WinArgs *w = u;
   const Node *nd = w->nd;
@@ -587,11 +630,12 @@ static void win_vec_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   int64_t OW = os->w;
   int nl = lanes(g, (int)OW);
   Val v_in = act_ptr(g, nd->in[0]);
-  if (w->pass == WIN_MAX_BWD) {
+  if (w->pass == WIN_MAX_BWD || w->pass == WIN_AVG_BWD) {
     Ty t_rows = LLVMArrayType2(g->t_i8, (uint64_t)(os->h * nl));
     Ty t_max = LLVMVectorType(g->t_i32, (unsigned)lanes(g, (int)is->w));
     Val var_max = l_var(g, t_max, "max.var", LLVMConstNull(t_max));
-    Val v_tp = l_var(g, t_rows, "taps.rows", NULL), v_ep = l_var(g, t_rows, "e.rows", NULL);
+    Val v_tp = w->pass == WIN_MAX_BWD ? l_var(g, t_rows, "taps.rows", NULL) : NULL;
+    Val v_ep = l_var(g, t_rows, "e.rows", NULL);
     Loop Lbc = l_for(g, l_mul(g, v_lo, l_i64(g, os->c), ""), l_mul(g, v_hi, l_i64(g, os->c), ""), "bc");
     win_route_plane(g, nd, v_in, err_ptr(g, w->i), acc_ptr(g), Lbc.v_i, v_tp, v_ep, var_max);
     l_next(g, &Lbc);
@@ -599,29 +643,41 @@ static void win_vec_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
     worker_max_store(g, LLVMBuildSExt(g->b, v_max, g->t_i64, "max64"), v_wk);
     return;
   }
+  Ty t_max = LLVMVectorType(g->t_i32, (unsigned)nl);
+  Val var_max = w->pass == WIN_AVG_FWD ? l_var(g, t_max, "max.var", LLVMConstNull(t_max)) : NULL;
   Loop Lbc = l_for(g, l_mul(g, v_lo, l_i64(g, os->c), ""), l_mul(g, v_hi, l_i64(g, os->c), ""), "bc");
   Val v_plane = l_mul(g, Lbc.v_i, l_i64(g, is->h * is->w), "plane");
   Loop Ly = l_for(g, l_i64(g, 0), l_i64(g, os->h), "oy");
   Val v_orow = l_mul(g, l_add(g, l_mul(g, Lbc.v_i, l_i64(g, os->h), ""), Ly.v_i, ""), l_i64(g, OW), "orow");
-  Val v_best, v_tap;
-  win_row_taps(g, nd, v_in, v_plane, Ly.v_i, &v_best, &v_tap);
-  Val v_min = l_splat(g, LLVMConstInt(g->t_i8, (unsigned long long)-128, 1), (unsigned)nl, "");
-  Val v_none = l_icmp(g, LLVMIntEQ, v_best, v_min, "");
-  l_vstore(g, l_select(g, v_none, LLVMConstNull(LLVMTypeOf(v_best)), v_best, "max.out"), (int)OW, act_ptr(g, w->i),
-           v_orow);
+  if (var_max) { /* the window sums, and their largest |sum| */
+    Val v_sum = win_row_sums(g, nd, v_in, v_plane, Ly.v_i);
+    l_store_below(g, v_sum, l_gep(g, g->t_i32, acc_ptr(g), v_orow, ""), 4, OW);
+    l_set(g, var_max, l_smax(g, l_get(g, t_max, var_max, ""), l_abs(g, v_sum, "abs"), "max"));
+  } else {
+    Val v_best, v_tap;
+    win_row_taps(g, nd, v_in, v_plane, Ly.v_i, &v_best, &v_tap);
+    Val v_min = l_splat(g, LLVMConstInt(g->t_i8, (unsigned long long)-128, 1), (unsigned)nl, "");
+    Val v_none = l_icmp(g, LLVMIntEQ, v_best, v_min, "");
+    l_vstore(g, l_select(g, v_none, LLVMConstNull(LLVMTypeOf(v_best)), v_best, "max.out"), (int)OW,
+             act_ptr(g, w->i), v_orow);
+  }
   l_next(g, &Ly);
   l_next(g, &Lbc);
+  if (var_max) {
+    Val v_max = l_reduce_smax(g, l_get(g, t_max, var_max, ""), "max");
+    worker_max_store(g, LLVMBuildSExt(g->b, v_max, g->t_i64, "max64"), v_wk);
+  }
 }
 
 /* Node i's window walk (win_body, or win_vec_body where it applies) over
  * the batch, on every worker. Returns, where the walk left its workers'
- * largest |acc| in the rq slots (a max pool's backward by input rows), how
- * many ran (requant_fused's v_fused), else NULL. */
+ * largest |acc| in the rq slots (win_vec_body's sums), how many ran
+ * (requant_fused's v_fused), else NULL. */
 static Val win_pass(Cg *g, int i, WinPass pass) {
   WinArgs w = {&g->m->nodes[i], i, pass};
   bool vec = win_vec(g, w.nd);
   Val v_used = par_for(g, g->m->nodes[i].name, g->f.v_n, g->p->maxw, vec ? win_vec_body : win_body, &w);
-  return vec && pass == WIN_MAX_BWD ? v_used : NULL;
+  return vec && pass != WIN_MAX_FWD ? v_used : NULL;
 }
 
 /* ------------------------------------------------ layers: forward, backward */
@@ -726,8 +782,9 @@ void maxpool_forward(Cg *g, const LayerIO *io) {
  * area is an exponent shift. */
 void avgpool_forward(Cg *g, const LayerIO *io) {
   const Node *nd = io->nd;
-  win_pass(g, io->i, WIN_AVG_FWD);
-  Val v_k = requant(g, g->m->recipe.bits_act, false, acc_ptr(g), io->v_cnt, io->v_out, g->f.v_ract, v_key_for(g, NIT_TID_ACT(io->i), "key.act"));
+  Val v_fused = win_pass(g, io->i, WIN_AVG_FWD);
+  Val v_k = requant_fused(g, g->m->recipe.bits_act, false, acc_ptr(g), io->v_cnt, io->v_out, g->f.v_ract,
+                          v_key_for(g, NIT_TID_ACT(io->i), "key.act"), v_fused, false, NULL, NULL, NULL);
   set_exp(g, io->i, 0, l_sub(g, l_add(g, io->v_sin, v_k, ""), l_i32(g, log2i((int64_t)nd->kh * nd->kw)), "s.out"));
 }
 
@@ -820,8 +877,8 @@ void maxpool_backward(Cg *g, const LayerIO *io) {
  * log2 of the window area. */
 void avgpool_backward(Cg *g, const LayerIO *io) {
   const Node *nd = io->nd;
-  win_pass(g, io->i, WIN_AVG_BWD);
-  pool_deliver(g, io, acc_ptr(g), l_sub(g, io->v_se, l_i32(g, log2i((int64_t)nd->kh * nd->kw)), ""), NULL);
+  Val v_fused = win_pass(g, io->i, WIN_AVG_BWD);
+  pool_deliver(g, io, acc_ptr(g), l_sub(g, io->v_se, l_i32(g, log2i((int64_t)nd->kh * nd->kw)), ""), v_fused);
 }
 
 /* Both inputs receive the output error unchanged. */
