@@ -38,6 +38,7 @@ static const struct {
     {"NITC_ERR_REUSE", SWITCH, 0, 1},  /* plan.c: errors share bytes (1), or each has its own (0) */
     {"NITC_FOLD_RELU", SWITCH, 0, 1},  /* plan.c: relus folded into their producers' rounding */
     {"NITC_GATHER", SWITCH, 0, 1},     /* cg/step.c: conv panels gathered by rows or bytes */
+    {"NITC_GATHER_WORKERS", SWITCH, 0, 1}, /* cg/step.c: error gathers of few terms on the workers */
     {"NITC_IMPLICIT", SWITCH, 0, 1},   /* cg/step.c: conv forwards that read B in place */
     {"NITC_KROWS", SWITCH, 0, 1},      /* cg/conv.c: the input error by kernel rows */
     {"NITC_PAIR", SWITCH, 0, 1},       /* plan.c, plan_pairs: a dense layer's backward GEMMs side by side */

@@ -16,11 +16,13 @@
 #   codegen_diff_<k>  the same with the portable GEMM kernels forced
 #                     (NITC_GEMM=generic, lanes, plain; ubs on an AVX2 host,
 #                     its A split at every K: NITC_AX_KMIN=0),
-#                     fewer networks, and no error-buffer sharing, so every
-#                     error is compared
+#                     fewer networks, no error-buffer sharing, so every
+#                     error is compared, and the gathers on the caller
+#                     (NITC_GATHER_WORKERS=0, cg/step.c's gather_table)
 #   codegen_diff_pools_<r>  COUNT/6 networks of conv, relu, max pool blocks
 #   codegen_diff_ahead_<v>  COUNT/6 networks whose every conv rounds ahead
-#                     (NITC_AHEAD_BYTES=0): niti, ghaffari, niti on the plain
+#                     (NITC_AHEAD_BYTES=0): niti, ghaffari (its gathers on
+#                     the caller: NITC_GATHER_WORKERS=0), niti on the plain
 #                     kernel
 #   codegen_gemm      the GEMM kernel alone vs a plain loop, every kernel, odd
 #                     shapes (tests/codegen/gemm_check.sh)
@@ -158,7 +160,7 @@ foreach(kind ${CG_KINDS})
     COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} ${CG_KIND_SEED} ${CG_KIND_COUNT})
   # ubs: A split (cg/gemm.c, gemm_ax) at every K, not only from 256
   set_tests_properties(codegen_diff_${kind} PROPERTIES TIMEOUT 900
-    ENVIRONMENT "NITC_GEMM=${kind};NITC_AX_KMIN=0;NITC_ERR_REUSE=0;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
+    ENVIRONMENT "NITC_GEMM=${kind};NITC_AX_KMIN=0;NITC_ERR_REUSE=0;NITC_GATHER_WORKERS=0;NITC_LINK_FLAGS=${CG_LINK_FLAGS};CC=${CMAKE_C_COMPILER}")
   math(EXPR CG_KIND_SEED "${CG_KIND_SEED} + 1")
 endforeach()
 
@@ -182,6 +184,9 @@ foreach(variant niti ghaffari plain)
     list(APPEND CG_AHEAD_ENV "NITC_GEMM=plain")
   else()
     list(APPEND CG_AHEAD_ENV "NITC_DIFF_RECIPE=${variant}")
+  endif()
+  if(variant STREQUAL "ghaffari") # the gathers' caller path with masters (all-zero terms skipped)
+    list(APPEND CG_AHEAD_ENV "NITC_GATHER_WORKERS=0")
   endif()
   add_test(NAME codegen_diff_ahead_${variant}
     COMMAND ${CG_DIR}/run_diff.sh ${PROJECT_BINARY_DIR} 41 ${CG_AHEAD_COUNT})

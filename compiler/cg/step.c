@@ -183,12 +183,6 @@ static Val gather_few(Cg *g, int i, const Val *v_offs, const Val *v_slots, int n
   return v_s;
 }
 
-/* err[i] = requant(sum of the aligned contributions of every consumer), any
- * number of them: every (consumer, slot) reading node i left its input error
- * in a private buffer (plan: ein) and its exponent in a slot. Up to
- * ALIGN_TERMS of them, gather_few sums them on the workers; more, the code
- * loops over a constant table of (buffer offset, exponent slot) pairs, so
- * its size does not grow with the number of consumers. */
 /* gather's sum over the constant table of its contributions (any number),
  * on the caller: acc2 zeroed, then each term added. Returns the common
  * exponent. */
@@ -260,6 +254,14 @@ static Val gather_table(Cg *g, int i, Val *v_offs, Val *v_slots, int nt) {
   return v_s;
 }
 
+/* err[i] = requant(sum of the aligned contributions of every consumer), any
+ * number of them: every (consumer, slot) reading node i left its input error
+ * in a private buffer (plan: ein) and its exponent in a slot. Up to
+ * ALIGN_TERMS of them, gather_few sums them on the workers; more (or with
+ * NITC_GATHER_WORKERS=0 in nitc's environment, for the tests),
+ * gather_table loops over a constant table of (buffer offset, exponent
+ * slot) pairs on the caller, so its size does not grow with the number of
+ * consumers. */
 static void gather(Cg *g, int i) {
   Model *m = g->m;
   Node *nd = &m->nodes[i];
@@ -274,7 +276,8 @@ static void gather(Cg *g, int i) {
       }
   NIT_ASSERT(nt > 1); /* gathers[i]: two or more sources */
   Val v_fused = NULL;
-  Val v_s = nt <= ALIGN_TERMS ? gather_few(g, i, v_offs, v_slots, nt, &v_fused) : gather_table(g, i, v_offs, v_slots, nt);
+  bool few = nt <= ALIGN_TERMS && env_num("NITC_GATHER_WORKERS", 1);
+  Val v_s = few ? gather_few(g, i, v_offs, v_slots, nt, &v_fused) : gather_table(g, i, v_offs, v_slots, nt);
   ErrSite site = {NIT_TID_SUM(i), v_s, l_i32(g, 1), i, 1, NULL, NULL, NULL};
   Val v_k = err_quant(g, true, acc2_ptr(g), l_batch_elems(g, &nd->out, "count"), &nd->out, err_ptr(g, i),
                       v_key_for(g, NIT_TID_SUM(i), "key.sum"), v_fused, &site);
