@@ -504,7 +504,7 @@ static Val win_tap_pick(Cg *g, const Node *nd, Val v_row, int kx, Val *v_m) {
  * occurrence in row-major order, as win_body finds it. */
 static void win_row_taps(Cg *g, const Node *nd, Val v_in, Val v_plane, Val v_oy, Val *v_best, Val *v_tap) {
   int OW = (int)nd->out.w;
-  int tv[POOL_VEC_MAX];
+  int tv[POOL_VEC_MAX] = {0};
   for (int i = 0; i < OW; i++) tv[i] = -128;
   *v_best = l_vconst8(g, tv, OW);
   for (int i = 0; i < OW; i++) tv[i] = POOL_TAP_NONE;
