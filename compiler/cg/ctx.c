@@ -27,11 +27,13 @@ Val taps_ptr(Cg *g, int i) {
   return l_slab(g, g->f.v_work, plan_taps_at(g->p, i), buf);
 }
 
+/* Where node i's error buffer lies in the work slab (its alias root's). */
+static int64_t err_off(const Cg *g, int i) { return g->p->err[g->p->err_alias[i]].off; }
+
 Val err_ptr(Cg *g, int i) {
-  int a = g->p->err_alias[i];
   char buf[80];
   snprintf(buf, sizeof buf, "%s.err", g->m->nodes[i].name);
-  return l_slab(g, g->f.v_work, g->p->err[a].off, buf);
+  return l_slab(g, g->f.v_work, err_off(g, i), buf);
 }
 
 /* exps slot: which = 0 activation, 1 error, 2 + s input error of slot s */
@@ -100,7 +102,7 @@ int log2i(int64_t v) {
  * error buffer (which 1), or consumer node's private buffer for its input
  * slot which - 2 when the producer gathers. */
 static int64_t dst_off(const Cg *g, int node, int which) {
-  return which == 1 ? g->p->err[g->p->err_alias[node]].off : g->p->ein[node][which - 2].off;
+  return which == 1 ? err_off(g, node) : g->p->ein[node][which - 2].off;
 }
 Val err_dst_ptr(Cg *g, const ErrDst *d) {
   char buf[96];
@@ -186,7 +188,7 @@ static void copy_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
  * exponent: a copy on the workers unless d is its own buffer. */
 void pass_err(Cg *g, const Node *nd, const ErrDst *d, Val v_se) {
   int i = (int)(nd - g->m->nodes);
-  CopyArgs a = {g->p->err[g->p->err_alias[i]].off, dst_off(g, d->node, d->which), numel(&nd->out)};
+  CopyArgs a = {err_off(g, i), dst_off(g, d->node, d->which), numel(&nd->out)};
   if (a.from != a.to) {
     char name[96];
     snprintf(name, sizeof name, "%s.pass", nd->name);

@@ -578,13 +578,16 @@ static void win_route_plane(Cg *g, const Node *nd, Val v_in, Val v_e, Val v_acc,
   Val v_hi = l_smin(g, l_add(g, LLVMBuildSDiv(g->b, v_top, l_i64(g, sh), ""), l_i64(g, 1), ""), l_i64(g, os->h), "oy.hi");
   l_set(g, var_sum, LLVMConstNull(t_sum));
   Loop Ly = l_for(g, v_lo, v_hi, "oy");
-  Val v_ky = l_trunc(g, l_sub(g, v_top, l_mul(g, Ly.v_i, l_i64(g, sh), ""), ""), g->t_i8, "ky");
   Val v_rat = l_mul(g, Ly.v_i, l_i64(g, nl), "");
   Val v_trow = max ? LLVMBuildLoad2(g->b, t_row, l_gep(g, g->t_i8, v_tp, v_rat, ""), "taps") : NULL;
   Val v_erow = LLVMBuildLoad2(g->b, t_row, l_gep(g, g->t_i8, v_ep, v_rat, ""), "errs");
   if (v_trow) LLVMSetAlignment(v_trow, 1);
   LLVMSetAlignment(v_erow, 1);
-  Val v_t0 = l_mul(g, v_ky, LLVMConstInt(g->t_i8, (unsigned long long)nd->kw, 0), "t0");
+  Val v_t0 = NULL; /* a max pool's first tap of row ky = iy + ph - oy sh */
+  if (max) {
+    Val v_ky = l_trunc(g, l_sub(g, v_top, l_mul(g, Ly.v_i, l_i64(g, sh), ""), ""), g->t_i8, "ky");
+    v_t0 = l_mul(g, v_ky, LLVMConstInt(g->t_i8, (unsigned long long)nd->kw, 0), "t0");
+  }
   Val v_sum = l_get(g, t_sum, var_sum, "");
   for (int kx = 0; kx < nd->kw; kx++) {
     int map[POOL_VEC_MAX];
@@ -617,6 +620,13 @@ static void win_route_plane(Cg *g, const Node *nd, Val v_in, Val v_e, Val v_acc,
   l_next(g, &Li);
 }
 
+/* The largest lane of var_max (i32 lanes of type t) into worker v_wk's rq
+ * slot. */
+static void lanes_max_store(Cg *g, Ty t, Val var_max, Val v_wk) {
+  Val v_max = l_reduce_smax(g, l_get(g, t, var_max, ""), "max");
+  worker_max_store(g, LLVMBuildSExt(g->b, v_max, g->t_i64, "max64"), v_wk);
+}
+
 /* Samples [lo, hi) of a max pool that is not disjoint, or of an average
  * pool, by output rows (win_vec). A max pool's forward stores the maxima
  * (-128 as 0, as win_body); an average pool's the window sums (int32, in
@@ -639,8 +649,7 @@ static void win_vec_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
     Loop Lbc = l_for(g, l_mul(g, v_lo, l_i64(g, os->c), ""), l_mul(g, v_hi, l_i64(g, os->c), ""), "bc");
     win_route_plane(g, nd, v_in, err_ptr(g, w->i), acc_ptr(g), Lbc.v_i, v_tp, v_ep, var_max);
     l_next(g, &Lbc);
-    Val v_max = l_reduce_smax(g, l_get(g, t_max, var_max, ""), "max");
-    worker_max_store(g, LLVMBuildSExt(g->b, v_max, g->t_i64, "max64"), v_wk);
+    lanes_max_store(g, t_max, var_max, v_wk);
     return;
   }
   Ty t_max = LLVMVectorType(g->t_i32, (unsigned)nl);
@@ -663,10 +672,7 @@ static void win_vec_body(Cg *g, const void *u, Val v_lo, Val v_hi, Val v_wk) {
   }
   l_next(g, &Ly);
   l_next(g, &Lbc);
-  if (var_max) {
-    Val v_max = l_reduce_smax(g, l_get(g, t_max, var_max, ""), "max");
-    worker_max_store(g, LLVMBuildSExt(g->b, v_max, g->t_i64, "max64"), v_wk);
-  }
+  if (var_max) lanes_max_store(g, t_max, var_max, v_wk);
 }
 
 /* Node i's window walk (win_body, or win_vec_body where it applies) over

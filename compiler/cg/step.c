@@ -141,14 +141,14 @@ static Val gather_common(Cg *g, Val v_lo, Val v_hi) {
  * on the workers, each element written once (no zeroing). Returns the
  * common exponent; *v_fused the workers, whose largest |sum| is in the
  * rq slots. */
-static Val gather_few(Cg *g, int i, const Val *v_offs, const Val *v_slots, int nt, Val *v_fused) {
+static Val gather_few(Cg *g, int i, const int64_t *offs, const int64_t *slots, int nt, Val *v_fused) {
   GatherArgs a = {&g->m->nodes[i], nt, {0}, {0}};
   bool skip_zero = g->m->recipe.kind != NIT_RECIPE_NITI;
   Val v_cnt = l_batch_elems(g, &a.nd->out, "count"), v_e[ALIGN_TERMS], v_live[ALIGN_TERMS];
   Val v_lo = NULL, v_hi = NULL;
   for (int t = 0; t < nt; t++) {
-    a.off[t] = LLVMConstIntGetSExtValue(v_offs[t]), a.slot[t] = LLVMConstIntGetSExtValue(v_slots[t]);
-    v_e[t] = l_load(g, g->t_i32, g->f.v_exps, v_slots[t], "s.ein");
+    a.off[t] = offs[t], a.slot[t] = slots[t];
+    v_e[t] = l_load(g, g->t_i32, g->f.v_exps, l_i64(g, slots[t]), "s.ein");
     /* with masters, all-zero contributions take no part, and none left gives 0 */
     v_live[t] = skip_zero ? LLVMBuildNot(g->b, zero_tensor8(g, l_slab(g, g->f.v_work, a.off[t], "ein"), v_cnt, ""), "live")
                           : NULL;
@@ -186,9 +186,11 @@ static Val gather_few(Cg *g, int i, const Val *v_offs, const Val *v_slots, int n
 /* gather's sum over the constant table of its contributions (any number),
  * on the caller: acc2 zeroed, then each term added. Returns the common
  * exponent. */
-static Val gather_table(Cg *g, int i, Val *v_offs, Val *v_slots, int nt) {
+static Val gather_table(Cg *g, int i, const int64_t *offs, const int64_t *slots, int nt) {
   Model *m = g->m;
   Node *nd = &m->nodes[i];
+  Val *v_offs = mem_alloc(sizeof(Val) * (size_t)nt), *v_slots = mem_alloc(sizeof(Val) * (size_t)nt);
+  for (int t = 0; t < nt; t++) v_offs[t] = l_i64(g, offs[t]), v_slots[t] = l_i64(g, slots[t]);
   char buf[96];
   snprintf(buf, sizeof buf, "%s.ein.off", nd->name);
   Val v_toffs = l_const_array(g, g->t_i64, v_offs, nt, buf);
@@ -266,18 +268,18 @@ static void gather(Cg *g, int i) {
   Model *m = g->m;
   Node *nd = &m->nodes[i];
   int cap = g->p->nconsumers[i], nt = 0;
-  Val *v_offs = mem_alloc(sizeof(Val) * (size_t)cap), *v_slots = mem_alloc(sizeof(Val) * (size_t)cap);
+  int64_t *offs = mem_alloc(sizeof(int64_t) * (size_t)cap), *slots = mem_alloc(sizeof(int64_t) * (size_t)cap);
   for (int j = i + 1; j < m->nnodes; j++)
     for (int s = 0; s < m->nodes[j].nin; s++)
       if (m->nodes[j].in[s] == i) {
         NIT_ASSERT(nt < cap);
-        v_offs[nt] = l_i64(g, g->p->ein[j][s].off);
-        v_slots[nt++] = l_i64(g, (int64_t)j * 4 + 2 + s);
+        offs[nt] = g->p->ein[j][s].off;
+        slots[nt++] = (int64_t)j * 4 + 2 + s;
       }
   NIT_ASSERT(nt > 1); /* gathers[i]: two or more sources */
   Val v_fused = NULL;
   bool few = nt <= ALIGN_TERMS && env_num("NITC_GATHER_WORKERS", 1);
-  Val v_s = few ? gather_few(g, i, v_offs, v_slots, nt, &v_fused) : gather_table(g, i, v_offs, v_slots, nt);
+  Val v_s = few ? gather_few(g, i, offs, slots, nt, &v_fused) : gather_table(g, i, offs, slots, nt);
   ErrSite site = {NIT_TID_SUM(i), v_s, l_i32(g, 1), i, 1, NULL, NULL, NULL};
   Val v_k = err_quant(g, true, acc2_ptr(g), l_batch_elems(g, &nd->out, "count"), &nd->out, err_ptr(g, i),
                       v_key_for(g, NIT_TID_SUM(i), "key.sum"), v_fused, &site);
